@@ -1,0 +1,469 @@
+//! The resolved ruleset: what the kernel should hold, with no policy syntax left.
+//!
+//! `compile` produces it from a checked policy; `emit::text` and `emit::netlink`
+//! write it out; `live` decodes the kernel's ruleset back into it; `diff` compares two.
+//! Every form here maps to exactly one nft expression sequence, so that decoding is
+//! unambiguous. Rules keep `origin` spans so kernel errors can point at the policy.
+
+use crate::source::Span;
+use ipnet::{Ipv4Net, Ipv6Net};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ruleset {
+    pub table: Table,
+    /// Sysctl steps applied after the ruleset commits.
+    pub sysctls: Vec<SysctlSetting>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Inet,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub family: Family,
+    pub name: String,
+    /// Named sets, in emission order (before the chains that use them).
+    pub sets: Vec<Set>,
+    pub chains: Vec<Chain>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub name: String,
+    /// `None` for a regular (non-base) chain.
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BaseChain {
+    pub hook: Hook,
+    pub priority: i32,
+    pub policy: ChainPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainPolicy {
+    Accept,
+    Drop,
+}
+
+/// One rule: all matches must hold, then statements run in order, then the verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub matches: Vec<Match>,
+    pub stmts: Vec<Stmt>,
+    pub verdict: Option<Verdict>,
+    /// nft rule comment (names the policy services the rule came from).
+    pub comment: Option<String>,
+    /// Policy lines this rule came from (empty for implicit rules and decoded rules).
+    pub origin: Vec<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Match {
+    /// `meta iifname "eth0"` (or a prefix with `*`).
+    IifName(IfName),
+    OifName(IfName),
+    /// `ct state established,related`: true when any of the bits is set.
+    CtState(CtState),
+    /// `meta l4proto tcp`.
+    L4Proto(L4Proto),
+    /// `meta nfproto ipv4`.
+    NfProto(NfProto),
+    /// `ip saddr 10.0.0.0/8`, `ip6 saddr @set`.
+    Saddr(AddrMatch),
+    Daddr(AddrMatch),
+    /// `tcp dport 22`, `udp dport 5000-5010`, `tcp dport @set`.
+    Dport(L4Proto, PortMatch),
+    /// `icmp type echo-request`, `icmp type @set`.
+    IcmpType(TypeMatch),
+    /// `icmpv6 type nd-neighbor-solicit`, `icmpv6 type @set`.
+    Icmpv6Type(TypeMatch),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IfName {
+    pub name: String,
+    /// Match `name` as a prefix (`virbr*`).
+    pub wildcard: bool,
+}
+
+/// Bits as the kernel defines them (`NF_CT_STATE_*_BIT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CtState(pub u32);
+
+impl CtState {
+    pub const INVALID: u32 = 1;
+    pub const ESTABLISHED: u32 = 2;
+    pub const RELATED: u32 = 4;
+    pub const NEW: u32 = 8;
+    pub const UNTRACKED: u32 = 64;
+
+    /// The names nft prints, in nft's order.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (Self::INVALID, "invalid"),
+            (Self::ESTABLISHED, "established"),
+            (Self::RELATED, "related"),
+            (Self::NEW, "new"),
+            (Self::UNTRACKED, "untracked"),
+        ]
+        .into_iter()
+        .filter(|(b, _)| self.0 & b != 0)
+        .map(|(_, n)| n)
+        .collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum L4Proto {
+    Icmp,
+    Tcp,
+    Udp,
+    Icmpv6,
+    Sctp,
+}
+
+impl L4Proto {
+    pub fn number(self) -> u8 {
+        match self {
+            L4Proto::Icmp => 1,
+            L4Proto::Tcp => 6,
+            L4Proto::Udp => 17,
+            L4Proto::Icmpv6 => 58,
+            L4Proto::Sctp => 132,
+        }
+    }
+
+    pub fn from_number(n: u8) -> Option<L4Proto> {
+        Some(match n {
+            1 => L4Proto::Icmp,
+            6 => L4Proto::Tcp,
+            17 => L4Proto::Udp,
+            58 => L4Proto::Icmpv6,
+            132 => L4Proto::Sctp,
+            _ => return None,
+        })
+    }
+
+    /// The name nft prints (`ipv6-icmp` for 58).
+    pub fn name(self) -> &'static str {
+        match self {
+            L4Proto::Icmp => "icmp",
+            L4Proto::Tcp => "tcp",
+            L4Proto::Udp => "udp",
+            L4Proto::Icmpv6 => "ipv6-icmp",
+            L4Proto::Sctp => "sctp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NfProto {
+    Ipv4,
+    Ipv6,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AddrMatch {
+    V4(Ipv4Net),
+    V6(Ipv6Net),
+    /// Named set of `ipv4_addr` (interval).
+    Set4(String),
+    /// Named set of `ipv6_addr` (interval).
+    Set6(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PortMatch {
+    Port(u16),
+    /// Inclusive, `lo < hi`.
+    Range(u16, u16),
+    Set(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TypeMatch {
+    Type(u8),
+    Set(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl RateUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            RateUnit::Second => "second",
+            RateUnit::Minute => "minute",
+            RateUnit::Hour => "hour",
+            RateUnit::Day => "day",
+        }
+    }
+
+    pub fn seconds(self) -> u64 {
+        match self {
+            RateUnit::Second => 1,
+            RateUnit::Minute => 60,
+            RateUnit::Hour => 3600,
+            RateUnit::Day => 86400,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Stmt {
+    /// `counter` (packet and byte counts are not part of the IR).
+    Counter,
+    /// `limit rate N/unit burst B packets`: stops the rule when over the rate.
+    Limit { rate: u64, unit: RateUnit, burst: u32 },
+    /// `log prefix "..."` or `log prefix "..." group N`.
+    Log {
+        prefix: Option<String>,
+        group: Option<u16>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject(RejectWith),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectWith {
+    /// `reject with tcp reset` (only after `meta l4proto tcp`).
+    TcpReset,
+    /// `reject with icmpx admin-prohibited`.
+    IcmpxAdminProhibited,
+    /// `reject with icmpx port-unreachable`.
+    IcmpxPortUnreachable,
+}
+
+/// A named set. Elements are kept normalised: sorted, merged, no duplicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Set {
+    pub name: String,
+    pub key: SetKey,
+    /// `flags interval`: always set for ports and addresses.
+    pub interval: bool,
+    pub elements: Vec<Interval>,
+    pub comment: Option<String>,
+    /// Policy lines whose values fill this set.
+    pub origin: Vec<Span>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetKey {
+    Ipv4Addr,
+    Ipv6Addr,
+    InetService,
+    IcmpType,
+    Icmpv6Type,
+}
+
+impl SetKey {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetKey::Ipv4Addr => "ipv4_addr",
+            SetKey::Ipv6Addr => "ipv6_addr",
+            SetKey::InetService => "inet_service",
+            SetKey::IcmpType => "icmp_type",
+            SetKey::Icmpv6Type => "icmpv6_type",
+        }
+    }
+
+    /// Key width in bytes, as the kernel stores it.
+    pub fn len(self) -> usize {
+        match self {
+            SetKey::Ipv4Addr => 4,
+            SetKey::Ipv6Addr => 16,
+            SetKey::InetService => 2,
+            SetKey::IcmpType | SetKey::Icmpv6Type => 1,
+        }
+    }
+
+    /// Largest value a key can hold.
+    pub fn max(self) -> u128 {
+        match self.len() {
+            16 => u128::MAX,
+            n => (1u128 << (8 * n)) - 1,
+        }
+    }
+}
+
+/// An inclusive range of key values (a single value has `lo == hi`).
+/// Addresses are their numeric value (`u32::from(Ipv4Addr)`), ports their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Interval {
+    pub lo: u128,
+    pub hi: u128,
+}
+
+impl Interval {
+    pub fn single(v: u128) -> Interval {
+        Interval { lo: v, hi: v }
+    }
+
+    pub fn from_v4(net: Ipv4Net) -> Interval {
+        Interval {
+            lo: u32::from(net.network()) as u128,
+            hi: u32::from(net.broadcast()) as u128,
+        }
+    }
+
+    pub fn from_v6(net: Ipv6Net) -> Interval {
+        Interval {
+            lo: u128::from(net.network()),
+            hi: u128::from(net.broadcast()),
+        }
+    }
+}
+
+/// Sorts and merges overlapping or adjacent intervals: the form the kernel keeps
+/// after it merges, so a decoded set compares equal to a compiled one.
+pub fn normalize_intervals(elems: &mut Vec<Interval>) {
+    elems.sort();
+    let mut out: Vec<Interval> = Vec::with_capacity(elems.len());
+    for e in elems.drain(..) {
+        match out.last_mut() {
+            Some(last) if e.lo <= last.hi.saturating_add(1) => last.hi = last.hi.max(e.hi),
+            _ => out.push(e),
+        }
+    }
+    *elems = out;
+}
+
+/// Splits an inclusive range into the fewest CIDR prefixes covering exactly it,
+/// for a key of `bits` bits. Returns (network value, prefix length) pairs.
+pub fn range_to_prefixes(mut lo: u128, hi: u128, bits: u32) -> Vec<(u128, u8)> {
+    let mut out = Vec::new();
+    loop {
+        // The largest aligned block starting at `lo` that does not pass `hi`.
+        let mut size = if lo == 0 {
+            bits
+        } else {
+            lo.trailing_zeros().min(bits)
+        };
+        while size > 0 && block_last(lo, size) > hi {
+            size -= 1;
+        }
+        out.push((lo, (bits - size) as u8));
+        let last = block_last(lo, size);
+        if last >= hi {
+            return out;
+        }
+        lo = last + 1;
+    }
+}
+
+/// Last value of the block of 2^size values starting at the aligned `lo`.
+fn block_last(lo: u128, size: u32) -> u128 {
+    if size >= 128 {
+        u128::MAX
+    } else {
+        lo | ((1u128 << size) - 1)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sysctl {
+    /// `net.ipv4.ip_forward`
+    Ipv4Forward,
+    /// `net.ipv6.conf.all.forwarding`
+    Ipv6Forward,
+}
+
+impl Sysctl {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sysctl::Ipv4Forward => "net.ipv4.ip_forward",
+            Sysctl::Ipv6Forward => "net.ipv6.conf.all.forwarding",
+        }
+    }
+
+    pub fn proc_path(self) -> &'static str {
+        match self {
+            Sysctl::Ipv4Forward => "/proc/sys/net/ipv4/ip_forward",
+            Sysctl::Ipv6Forward => "/proc/sys/net/ipv6/conf/all/forwarding",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysctlSetting {
+    pub key: Sysctl,
+    pub value: bool,
+    pub origin: Option<Span>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_adjacent_and_overlapping() {
+        let mut v = vec![
+            Interval { lo: 10, hi: 20 },
+            Interval::single(21),
+            Interval { lo: 5, hi: 12 },
+            Interval::single(30),
+            Interval::single(30),
+        ];
+        normalize_intervals(&mut v);
+        assert_eq!(v, vec![Interval { lo: 5, hi: 21 }, Interval::single(30)]);
+    }
+
+    #[test]
+    fn prefixes_cover_exactly() {
+        assert_eq!(range_to_prefixes(0, 255, 32), vec![(0, 24)]);
+        assert_eq!(range_to_prefixes(1, 2, 32), vec![(1, 32), (2, 32)]);
+        assert_eq!(range_to_prefixes(0, u32::MAX as u128, 32), vec![(0, 0)]);
+        assert_eq!(range_to_prefixes(0, u128::MAX, 128), vec![(0, 0)]);
+        let p = range_to_prefixes(10, 100, 32);
+        let mut next = 10u128;
+        for (net, len) in p {
+            assert_eq!(net, next);
+            next = net + (1u128 << (32 - len));
+        }
+        assert_eq!(next, 101);
+    }
+}
