@@ -1,0 +1,1 @@
+//! libnftables JSON form of the ruleset.
