@@ -96,5 +96,5 @@ fn main() {
         settings: Settings::default(),
     };
     let rs = hostwall::compile::compile(&p);
-    print!("{}", hostwall::emit::text::render(&rs, "policy t"));
+    if std::env::args().any(|a| a=="json") { print!("{}", hostwall::emit::json::render(&rs)); } else { print!("{}", hostwall::emit::text::render(&rs, "policy t")); }
 }
