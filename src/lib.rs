@@ -4,6 +4,7 @@
 pub mod bench_support;
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod ir;
 pub mod model;
