@@ -8,4 +8,5 @@ pub mod diff;
 pub mod emit;
 pub mod ir;
 pub mod model;
+pub mod record;
 pub mod source;
