@@ -1,7 +1,10 @@
 //! hostwall: compile a host firewall policy to nftables, apply it over netlink,
 //! read it back and verify it with real packets. The library never prints.
 
+pub mod check;
 pub mod diag;
 pub mod ir;
 pub mod model;
+pub mod site;
 pub mod source;
+pub mod syntax;
