@@ -294,7 +294,7 @@ fn catalog_mismatch(
     )
     .with_label(format!("the rule says {}", catalog::ports_text(&b)))
     .with_help(format!(
-        "{what}; the ports written here are used. Drop the service name or fix the ports"
+        "the ports written here are used; drop the service name or fix the ports"
     ));
     match svc.defined {
         Some(def) => {
@@ -425,7 +425,12 @@ fn split_families(
     let both = (src.0 && dst.0, src.1 && dst.1);
     if let (Some(s), Some(d)) = (&base.sources, &base.destinations) {
         if !both.0 && !both.1 {
-            diags.push(mismatch(d.span, "destinations", s.span, "sources"));
+            diags.push(mismatch(
+                d.span,
+                "no destination here has a family of any source",
+                s.span,
+                "the sources",
+            ));
             return Vec::new();
         }
     }
@@ -447,7 +452,17 @@ fn split_families(
     let kept: Vec<IpFamily> = wanted.iter().copied().filter(fits).collect();
     if kept.is_empty() {
         if let Some(a) = addr_span {
-            diags.push(mismatch(icmp_span, "ICMP", a, "addresses"));
+            let what = if family == IpFamily::V6 {
+                "ICMPv6 is IPv6 only"
+            } else {
+                "ICMP types are IPv4 only"
+            };
+            diags.push(mismatch(
+                icmp_span,
+                what,
+                a,
+                "addresses of the other family",
+            ));
         }
         return Vec::new();
     }
@@ -462,13 +477,13 @@ fn split_families(
         .collect()
 }
 
-fn mismatch(at: Span, what: &str, other: Span, other_what: &str) -> Diagnostic {
+fn mismatch(at: Span, label: &str, other: Span, other_label: &str) -> Diagnostic {
     Diagnostic::error(
         codes::FAMILY_MISMATCH,
         at,
-        format!("IPv4 and IPv6 mixed: these {what} can never match"),
+        "IPv4 and IPv6 mixed: this rule can never match",
     )
-    .with_label(format!("{what} of one address family"))
-    .with_secondary(other, format!("{other_what} only of the other family"))
+    .with_label(label.to_string())
+    .with_secondary(other, other_label.to_string())
     .with_help("a packet is either IPv4 or IPv6; split the rule by family, or fix the addresses")
 }

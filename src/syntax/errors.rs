@@ -14,14 +14,6 @@ use pest::error::{ErrorVariant, InputLocation};
 /// ```
 pub const SYNTAX: &str = "E0001";
 
-/// Statement keywords: when all of them are expected, say "a statement" instead of listing them.
-const STATEMENT_RULES: &[Rule] = &[
-    Rule::kw_allow,
-    Rule::kw_drop,
-    Rule::kw_reject,
-    Rule::kw_default,
-];
-
 pub(crate) fn to_diagnostic(
     file: FileId,
     text: &str,
@@ -32,27 +24,74 @@ pub(crate) fn to_diagnostic(
         InputLocation::Span((s, _)) => s,
     }
     .min(text.len());
-    let (found, span) = found_at(file, text, pos);
     let expected = match &err.variant {
         ErrorVariant::ParsingError { positives, .. } => describe(positives),
         ErrorVariant::CustomError { message } => message.clone(),
     };
+    if let Some(comma) = dangling_comma(text, pos) {
+        let (found, _) = found_at(file, text, pos);
+        return Diagnostic::error(
+            SYNTAX,
+            Span::new(file, comma..comma + 1),
+            format!("expected {expected} after `,`, found {found} on a later line"),
+        )
+        .with_label("the list continues after this comma")
+        .with_help("a trailing comma continues a list on the next line; remove it");
+    }
+    let (found, span) = found_at(file, text, pos);
     Diagnostic::error(SYNTAX, span, format!("expected {expected}, found {found}"))
         .with_label(format!("expected {expected}"))
         .with_help(help_for(&err.variant, text, pos))
 }
 
+/// When the error is at the start of a line and the last thing before it is a comma on an
+/// earlier line, the comma is the mistake: it made the list swallow the next line.
+fn dangling_comma(text: &str, pos: usize) -> Option<usize> {
+    let before = &text[..pos];
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    if !before[line_start..].trim().is_empty() {
+        return None;
+    }
+    // Walk back over blank lines and comments to the last code character.
+    let mut end = line_start;
+    while end > 0 {
+        let ls = text[..end - 1].rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let line = &text[ls..end - 1];
+        let code = line.find('#').map(|i| &line[..i]).unwrap_or(line);
+        let code = code.trim_end();
+        if !code.trim().is_empty() {
+            return code.ends_with(',').then(|| ls + code.len() - 1);
+        }
+        end = ls;
+    }
+    None
+}
+
+/// The keyword sets that are described as one thing rather than listed.
+const STATEMENT: &[Rule] = &[Rule::kw_default, Rule::kw_service, Rule::kw_define];
+const CLAUSE: &[Rule] = &[Rule::kw_from, Rule::kw_counter, Rule::kw_established];
+
 fn describe(positives: &[Rule]) -> String {
+    let statement = STATEMENT.iter().all(|r| positives.contains(r));
+    let clause = CLAUSE.iter().all(|r| positives.contains(r));
     let mut words: Vec<&'static str> = Vec::new();
-    let statement = STATEMENT_RULES.iter().all(|r| positives.contains(r));
     if statement {
         words.push("a statement");
     }
+    if clause {
+        words.push("a rule clause (ports, icmp, from, to, on, in, out, established, counter)");
+    }
+    let on_off = positives.contains(&Rule::kw_on) && positives.contains(&Rule::kw_off);
     for r in positives {
-        if statement && (is_statement_kw(*r)) {
+        if (statement && is_statement_kw(*r)) || (clause && is_clause_kw(*r)) {
             continue;
         }
-        let w = word(*r);
+        let w = match r {
+            Rule::kw_on | Rule::kw_off if on_off => "`on` or `off`",
+            // After a complete statement the `}` lookahead means "this statement is done".
+            Rule::rbrace if clause => "end of line",
+            r => word(*r),
+        };
         if !words.contains(&w) {
             words.push(w);
         }
@@ -70,6 +109,7 @@ fn is_statement_kw(r: Rule) -> bool {
         Rule::kw_allow
             | Rule::kw_drop
             | Rule::kw_reject
+            | Rule::verdict
             | Rule::kw_default
             | Rule::kw_forwarding
             | Rule::kw_forward
@@ -80,13 +120,38 @@ fn is_statement_kw(r: Rule) -> bool {
     )
 }
 
+fn is_clause_kw(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::kw_tcp
+            | Rule::kw_udp
+            | Rule::kw_sctp
+            | Rule::proto
+            | Rule::portspec
+            | Rule::port_group
+            | Rule::kw_icmp
+            | Rule::kw_icmpv6
+            | Rule::icmp_kind
+            | Rule::kw_from
+            | Rule::kw_to
+            | Rule::kw_on
+            | Rule::kw_in
+            | Rule::kw_out
+            | Rule::kw_established
+            | Rule::kw_counter
+    )
+}
+
 fn help_for(variant: &ErrorVariant<Rule>, text: &str, pos: usize) -> String {
     let positives = match variant {
         ErrorVariant::ParsingError { positives, .. } => positives.as_slice(),
         ErrorVariant::CustomError { .. } => &[],
     };
     let rest = &text[pos..];
-    if positives.contains(&Rule::kw_allow) {
+    if rest.starts_with('"') {
+        return "a quoted string ends on the same line with `\"`".into();
+    }
+    if positives.contains(&Rule::kw_default) && positives.contains(&Rule::kw_service) {
         return "statements are: allow/drop/reject rules, default, forwarding, service, define, \
                 log rejected, count rejected, forward { }"
             .into();
@@ -159,7 +224,8 @@ fn word(r: Rule) -> &'static str {
         Rule::kw_allow => "`allow`",
         Rule::kw_drop | Rule::kw_reject | Rule::action => "`reject` or `drop`",
         Rule::kw_ipv4 | Rule::kw_ipv6 | Rule::family => "`ipv4` or `ipv6`",
-        Rule::kw_on | Rule::kw_off | Rule::on_off => "`on` or `off`",
+        Rule::kw_on => "`on`",
+        Rule::kw_off | Rule::on_off => "`on` or `off`",
         Rule::kw_tcp | Rule::kw_udp | Rule::kw_sctp | Rule::proto => "a protocol (tcp, udp, sctp)",
         Rule::kw_icmp | Rule::kw_icmpv6 | Rule::icmp_kind | Rule::icmp => "`icmp`/`icmpv6`",
         Rule::kw_from | Rule::from => "`from`",
