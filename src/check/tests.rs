@@ -82,3 +82,52 @@ fn allow_icmp_is_both_families_unless_addresses_say_otherwise() {
     assert!(out.is_empty(), "{out}");
     assert_eq!(p.map(|p| p.input.len()), Some(1));
 }
+
+#[test]
+fn shipped_policies_check_clean() {
+    let site = "[networks]\nmgmt = [\"10.0.0.0/24\", \"fd00:10::/64\"]\nmigration = [\"192.168.50.0/24\"]\n\
+                [interfaces]\nmigration = \"br-mig\"\n";
+    let policies = [
+        include_str!("../../policies/kvm-host.policy"),
+        include_str!("../../policies/migration-net.policy"),
+        include_str!("../../policies/libvirt-nat.policy"),
+        include_str!("../../policies/minimal-host.policy"),
+    ];
+    for text in policies {
+        let mut map = SourceMap::new();
+        let f = map.add("policy", text);
+        // Only migration-net names site networks; the others define their own.
+        let s = text
+            .contains("policy migration-net")
+            .then(|| map.add("site.toml", site));
+        let (p, d) = check(&mut map, f, s, &NoIncludes);
+        assert!(d.is_empty(), "{}", render(&map, &d, Color::Never));
+        assert!(p.is_some());
+    }
+}
+
+#[test]
+fn forward_block_builds_forward_rules() {
+    let (p, out) = run(
+        "forward {\n default drop\n allow in \"virbr*\" from 192.168.122.0/24\n allow out \"virbr*\" established\n}",
+    );
+    assert!(out.is_empty(), "{out}");
+    let p = p.expect("policy");
+    let fwd = p.forward.expect("forward chain");
+    assert_eq!(fwd.len(), 2);
+    assert!(fwd[0].iif[0].wildcard && fwd[0].iif[0].name == "virbr");
+    assert!(fwd[1].established_only && fwd[1].oif.len() == 1);
+    assert_eq!(p.forward_default, crate::model::DefaultAction::Drop);
+}
+
+#[test]
+fn site_log_prefix_is_the_fallback() {
+    let mut map = SourceMap::new();
+    let f = map.add("policy", "policy p {\n log rejected limit 3/hour\n}\n");
+    let s = map.add("site.toml", "log_prefix = \"fw: \"\n");
+    let (p, d) = check(&mut map, f, Some(s), &NoIncludes);
+    assert!(d.is_empty());
+    let log = p.and_then(|p| p.log_rejected).expect("log");
+    assert_eq!(log.prefix, "fw: ");
+    assert_eq!(log.limit.map(|l| (l.count, l.burst)), Some((3, 0)));
+}
