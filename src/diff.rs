@@ -577,7 +577,8 @@ mod tests {
     #[test]
     fn reports_each_kind_of_rule_drift() {
         let want = ruleset(&[22, 80, 443], vec![]);
-        let cases: Vec<(Vec<u16>, Vec<(Kind, Option<usize>)>)> = vec![
+        type Case = (Vec<u16>, Vec<(Kind, Option<usize>)>);
+        let cases: Vec<Case> = vec![
             (vec![22, 80, 443, 3306], vec![(Kind::RuleAdded, Some(4))]),
             (vec![3306, 22, 80, 443], vec![(Kind::RuleAdded, Some(1))]),
             (vec![22, 443], vec![(Kind::RuleMissing, Some(2))]),

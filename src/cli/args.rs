@@ -36,13 +36,17 @@ pub enum ColorChoice {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a policy and print its nftables ruleset.
-    #[command(after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft")]
+    #[command(
+        after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft"
+    )]
     Compile(CompileArgs),
     /// Check a policy and print its diagnostics only.
     #[command(after_help = "Example:\n  hostwall check host.policy && echo ok")]
     Check(CheckArgs),
     /// Print a policy in canonical form (comments kept).
-    #[command(after_help = "Examples:\n  hostwall fmt host.policy\n  hostwall fmt --check host.policy   # exit 1 when not formatted\n  hostwall fmt --write host.policy")]
+    #[command(
+        after_help = "Examples:\n  hostwall fmt host.policy\n  hostwall fmt --check host.policy   # exit 1 when not formatted\n  hostwall fmt --write host.policy"
+    )]
     Fmt(FmtArgs),
 }
 

@@ -111,7 +111,9 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
         if formatted == text {
             return 0;
         }
-        out.error(&format!("{name} is not formatted; run `hostwall fmt --write {name}`"));
+        out.error(&format!(
+            "{name} is not formatted; run `hostwall fmt --write {name}`"
+        ));
         return EXIT_POLICY;
     }
     if c.write {
