@@ -253,7 +253,11 @@ pub enum Stmt {
     /// `counter` (packet and byte counts are not part of the IR).
     Counter,
     /// `limit rate N/unit burst B packets`: stops the rule when over the rate.
-    Limit { rate: u64, unit: RateUnit, burst: u32 },
+    Limit {
+        rate: u64,
+        unit: RateUnit,
+        burst: u32,
+    },
     /// `log prefix "..."` or `log prefix "..." group N`.
     Log {
         prefix: Option<String>,

@@ -4,4 +4,5 @@
 pub mod diag;
 pub mod ir;
 pub mod model;
+pub mod netns;
 pub mod source;
