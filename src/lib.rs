@@ -2,6 +2,7 @@
 //! read it back and verify it with real packets. The library never prints.
 
 pub mod diag;
+pub mod eval;
 pub mod ir;
 pub mod model;
 pub mod netns;
