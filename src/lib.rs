@@ -1,7 +1,10 @@
 //! hostwall: compile a host firewall policy to nftables, apply it over netlink,
 //! read it back and verify it with real packets. The library never prints.
 
+pub mod bench_support;
+pub mod compile;
 pub mod diag;
+pub mod emit;
 pub mod eval;
 pub mod ir;
 pub mod model;
