@@ -1,6 +1,3 @@
-<<<<<<< HEAD
-fn main() {}
-=======
 //! Check + compile + nft text of a generated policy: 100,000 CIDRs and 1,000 services.
 //! Target (issue #2): under 150 ms on the 2-core CI machine. Peak memory: benches/compile.sh.
 
@@ -27,4 +24,3 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 criterion_main!(benches);
->>>>>>> main

@@ -301,7 +301,7 @@ impl Ctx<'_> {
     }
 }
 
-fn if_matches(n: &IfName, actual: Option<&str>) -> bool {
+pub(crate) fn if_matches(n: &IfName, actual: Option<&str>) -> bool {
     match actual {
         // nft's `iifname "virbr*"` is a prefix match; a packet without the
         // interface (e.g. iif on output) never matches.

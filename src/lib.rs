@@ -10,3 +10,4 @@ pub mod ir;
 pub mod model;
 pub mod netns;
 pub mod source;
+pub mod verify;

@@ -19,10 +19,11 @@
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, Once};
 
 /// Where named namespaces are bind-mounted (iproute2's convention).
@@ -146,6 +147,13 @@ impl Netns {
         ip(&full)
     }
 
+    /// Runs `ip -n NAME -batch -` with one command per line (one process for many changes).
+    pub fn ip_batch<S: AsRef<str>>(&self, cmds: &[S]) -> Result<(), NetnsError> {
+        let script: String = cmds.iter().map(|c| format!("{}\n", c.as_ref())).collect();
+        let args = ["-n", self.name.as_str(), "-batch", "-"];
+        run_ip(&args, Some(script.as_bytes()))
+    }
+
     /// Writes `/proc/sys/KEY` (dotted form, `net.ipv4.ip_forward`) inside this namespace.
     /// Only for namespaces this process created; the host's sysctls belong to `sysctl`.
     pub fn write_sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
@@ -227,14 +235,29 @@ where
 
 /// Runs the `ip` program (iproute2) with `args`.
 pub fn ip(args: &[&str]) -> Result<(), NetnsError> {
+    run_ip(args, None)
+}
+
+fn run_ip(args: &[&str], stdin: Option<&[u8]>) -> Result<(), NetnsError> {
     let fail = |stderr: String| NetnsError::Ip {
         args: args.join(" "),
         stderr,
     };
-    let out = Command::new("ip")
+    let mut child = Command::new("ip")
         .args(args)
-        .output()
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| fail(e.to_string()))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input).map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     if out.status.success() {
         Ok(())
     } else {

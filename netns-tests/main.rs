@@ -1,0 +1,6 @@
+//! End-to-end tests with real packets between throwaway namespaces (run as
+//! root; without root every test says why it is skipped and returns).
+//! Never touches the root namespace's ruleset or sysctls.
+
+mod common;
+mod verify;
