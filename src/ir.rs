@@ -263,6 +263,9 @@ pub enum Stmt {
         prefix: Option<String>,
         group: Option<u16>,
     },
+    /// Decoded from the kernel: expressions hostwall never emits (someone else's rule),
+    /// kept as libnftnl's own text so that diff can show them. Never compiled or emitted.
+    Foreign(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,10 +4,12 @@
 pub mod bench_support;
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod eval;
 pub mod ir;
 pub mod model;
 pub mod netns;
+pub mod record;
 pub mod source;
 pub mod verify;
