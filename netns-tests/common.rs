@@ -104,3 +104,20 @@ pub fn kvm_host() -> Policy {
     p.forwarding.ipv4 = Some((true, Span::default()));
     p
 }
+
+/// Serialises tests that count this process's namespaces (`hw-v-<pid>-*`),
+/// so one test's live namespaces are not mistaken for another's leftovers.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Namespaces this process's verify runs created and did not remove.
+pub fn our_namespaces() -> Vec<String> {
+    let prefix = format!("hw-v-{}-", std::process::id());
+    hostwall::netns::list()
+        .expect("list /run/netns")
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}

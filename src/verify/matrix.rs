@@ -111,9 +111,9 @@ pub(crate) fn plan(rs: &Ruleset, topo: &Topology) -> Result<Vec<Planned>, eval::
     Ok(out)
 }
 
-/// The input rules relevant to an endpoint give its ports: a base address gets
-/// the rules its link reaches (no interface on the default link, a matching
-/// interface elsewhere); an extra source address only the source-restricted ones.
+/// The input rules relevant to an endpoint give its ports: the default link's
+/// base address gets every rule; another link's base address the rules naming
+/// its interface; an extra source address only the source-restricted ones.
 fn endpoint_ports(rs: &Ruleset, topo: &Topology, ep: &Endpoint) -> Ports {
     let mut ports = Ports::default();
     ports.add_unlisted();
@@ -123,9 +123,11 @@ fn endpoint_ports(rs: &Ruleset, topo: &Topology, ep: &Endpoint) -> Ports {
             _ => None,
         });
         let has_saddr = rule.matches.iter().any(|m| matches!(m, Match::Saddr(_)));
-        // Rules without an interface are reached over the default link only.
+        // Rules without an interface are reached over the default link only;
+        // the default link also probes interface rules, to show they stay closed there.
+        let default_base = ep.link == 0 && ep.base;
         let iif_ok = match iif {
-            Some(n) => eval::if_matches(n, Some(&topo.links[ep.link].host_if)),
+            Some(n) => default_base || eval::if_matches(n, Some(&topo.links[ep.link].host_if)),
             None => ep.link == 0,
         };
         let relevant = iif_ok && (ep.base || has_saddr);

@@ -192,7 +192,7 @@ fn listeners(
             ProbeKind::Ping | ProbeKind::Established => {}
         }
     }
-    let made = host.run(|| {
+    host.run(|| {
         let mut tcp = Vec::new();
         let mut udp = Vec::new();
         for &(v4, is_udp, port) in &wanted {
@@ -214,8 +214,7 @@ fn listeners(
             if is_udp { &mut udp } else { &mut tcp }.push(fd);
         }
         Ok::<_, VerifyError>((tcp, udp))
-    })?;
-    made
+    })?
 }
 
 /// Client sockets for every planned probe, in plan order; for the established

@@ -148,7 +148,7 @@ fn design_links(rs: &Ruleset) -> Vec<Link> {
     for rule in super::matrix::input_rules(rs) {
         for m in &rule.matches {
             if let Match::IifName(n) = m
-                && !(n.name == "lo" && !n.wildcard)
+                && (n.name != "lo" || n.wildcard)
                 && !names.contains(&n)
             {
                 names.push(n);
@@ -277,13 +277,19 @@ pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
     lab.client
         .write_sysctl("net.ipv4.ping_group_range", "0 2147483647")?;
     let host_name = lab.host.name().to_string();
+    // Links go up before any address is added: an IPv6 address added to a
+    // link that is still down loses the first neighbour solicitation (a 1 s
+    // retransmit, measured), so the order here is links, then addresses.
+    let mut links = Vec::new();
     let mut client_cmds = Vec::new();
     let mut host_cmds = Vec::new();
     for l in &topo.links {
-        client_cmds.push(format!(
+        links.push(format!(
             "link add {} type veth peer name {} netns {host_name}",
             l.client_if, l.host_if
         ));
+        links.push(format!("link set {} up", l.client_if));
+        host_cmds.push(format!("link set {} up", l.host_if));
         for (cmds, ifname, v4, v6) in [
             (
                 &mut client_cmds,
@@ -300,7 +306,6 @@ pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
         ] {
             cmds.push(format!("addr add {v4}/24 dev {ifname}"));
             cmds.push(format!("addr add {v6}/64 dev {ifname} nodad"));
-            cmds.push(format!("link set {ifname} up"));
         }
     }
     for e in topo.endpoints.iter().filter(|e| !e.base) {
@@ -316,7 +321,8 @@ pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
         ));
         host_cmds.push(format!("route add {}/{len} dev {}", e.addr, l.host_if));
     }
-    lab.client.ip_batch(&client_cmds)?;
+    lab.client.ip_batch(&links)?;
     lab.host.ip_batch(&host_cmds)?;
+    lab.client.ip_batch(&client_cmds)?;
     Ok(lab)
 }
