@@ -2,5 +2,6 @@
 //! root; without root every test says why it is skipped and returns).
 //! Never touches the root namespace's ruleset or sysctls.
 
+mod cleanup;
 mod common;
 mod verify;
