@@ -30,7 +30,12 @@ fn sigterm_removes_namespaces() {
     }
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
-        .args(["--exact", "cleanup::signal_child", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "cleanup::signal_child",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -13,6 +13,7 @@ fn run(policy: &Policy, opts: &VerifyOptions) -> (VerifyReport, String) {
     let t = Instant::now();
     let report = verify(&rs, opts).expect("verify sets up");
     let took = t.elapsed();
+    eprintln!("verify took {took:?}");
     let table = render_table(&report);
     assert_eq!(
         our_namespaces(),
@@ -209,4 +210,25 @@ fn setup_error_leaves_no_namespace() {
     assert!(matches!(err, VerifyError::Load(_)), "{err}");
     assert!(err.to_string().contains("nft -f"), "{err}");
     assert_eq!(our_namespaces(), Vec::<String>::new());
+}
+
+#[test]
+fn ten_thousand_ports_verify_in_seconds() {
+    if !root("ten_thousand_ports_verify_in_seconds") {
+        return;
+    }
+    let spread: Vec<(u16, u16)> = (0..10_000u16)
+        .map(|i| (20_000 + 3 * i, 20_000 + 3 * i))
+        .collect();
+    let p = policy(
+        "many",
+        vec![rule(Verdict::Accept, "many", ports(Proto::Tcp, &spread))],
+    );
+    let (report, table) = run(&p, &VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    assert!(seen(&report, "tcp 49997 from 198.18.0.2").pass, "{table}");
+    assert_eq!(
+        seen(&report, "tcp 49998 from 198.18.0.2").seen.to_string(),
+        "refused"
+    );
 }

@@ -18,6 +18,8 @@ use std::net::IpAddr;
 
 /// Ports probed on every endpoint whatever the policy says (likely closed).
 const UNLISTED_PORTS: [u16; 3] = [23, 8081, 65535];
+/// Port intervals probed per rule (see `sample`).
+const MAX_INTERVALS: usize = 16;
 /// Client port the host connects to for the established-return probes.
 pub(crate) const RETURN_PORT: u16 = 40001;
 /// The host's ephemeral port assumed when evaluating return traffic.
@@ -44,7 +46,7 @@ impl Ports {
     fn add_rule(&mut self, rs: &Ruleset, rule: &Rule) {
         for m in &rule.matches {
             let Match::Dport(proto, pm) = m else { continue };
-            for iv in intervals(rs, pm) {
+            for iv in sample(intervals(rs, pm)) {
                 let (lo, hi) = (iv.lo as u16, iv.hi as u16);
                 let (same, other) = match proto {
                     L4Proto::Tcp => (&mut self.tcp, &mut self.udp),
@@ -64,6 +66,21 @@ impl Ports {
         self.tcp.extend(UNLISTED_PORTS);
         self.udp.extend(UNLISTED_PORTS);
     }
+}
+
+/// At most `MAX_INTERVALS` of a rule's port intervals, evenly spread and always
+/// including the first and last: a policy with 10,000 ports gets a bounded
+/// probe matrix (and a bounded number of sockets) instead of 60,000 probes.
+fn sample(all: Vec<Interval>) -> Vec<Interval> {
+    if all.len() <= MAX_INTERVALS {
+        return all;
+    }
+    let last = all.len() - 1;
+    let mut picked: Vec<usize> = (0..MAX_INTERVALS)
+        .map(|i| i * last / (MAX_INTERVALS - 1))
+        .collect();
+    picked.dedup();
+    picked.into_iter().map(|i| all[i]).collect()
 }
 
 fn intervals(rs: &Ruleset, pm: &PortMatch) -> Vec<Interval> {

@@ -209,3 +209,16 @@ fn icmp_allowed_and_probe_names_are_unique() {
     names.dedup();
     assert_eq!(names.len(), before);
 }
+
+#[test]
+fn many_ports_are_sampled_with_both_ends() {
+    let rules: Vec<MRule> = (0..1000u16)
+        .map(|i| allow(Proto::Tcp, 10000 + 2 * i, 10000 + 2 * i))
+        .collect();
+    let rs = policy(DefaultAction::Reject, rules);
+    let p = planned(&rs);
+    assert!(p.len() < 300, "{} probes", p.len());
+    assert_eq!(expect(&p, "tcp 10000 from 198.18.0.2"), Outcome::Open);
+    assert_eq!(expect(&p, "tcp 11998 from 198.18.0.2"), Outcome::Open);
+    assert_eq!(expect(&p, "tcp 11999 from 198.18.0.2"), Outcome::Refused);
+}
