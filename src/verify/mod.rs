@@ -231,27 +231,7 @@ fn jobs(
         let ep = &topo.endpoints[p.endpoint];
         topo.links[ep.link].host_addr(ep.addr.is_ipv4())
     };
-    // One thread per namespace creates all its sockets.
-    let client_side = lab.client.run(|| {
-        let per_probe: Vec<_> = planned
-            .iter()
-            .map(|p| match p.kind {
-                ProbeKind::Established => {
-                    probe::listener_at(SocketAddr::new(addr_of(p), matrix::RETURN_PORT), false)
-                }
-                kind => probe::client_socket(kind, addr_of(p)),
-            })
-            .collect();
-        per_probe
-    })?;
-    let host_side = lab.host.run(|| {
-        let per_probe: Vec<_> = planned
-            .iter()
-            .filter(|p| p.kind == ProbeKind::Established)
-            .map(|p| probe::client_socket(p.kind, host_of(p)))
-            .collect();
-        per_probe
-    })?;
+    let (client_side, host_side) = sockets(lab, planned, addr_of, host_of)?;
     let mut host_side = host_side.into_iter();
     let mut jobs = Vec::with_capacity(planned.len());
     let mut keep = Vec::new();
@@ -260,31 +240,62 @@ fn jobs(
         let job = match p.kind {
             ProbeKind::Established => {
                 keep.push(fd);
-                let fd = host_side.next().ok_or_else(|| VerifyError::Socket {
-                    what: "host socket".into(),
-                    source: std::io::Error::other("missing"),
-                })?;
+                let host_fd = host_side
+                    .next()
+                    .unwrap_or_else(|| Err(std::io::Error::other("no host socket was made")));
                 Job {
-                    fd: fd.map_err(sock_err(format!("host socket on {}", host_of(p))))?,
+                    fd: host_fd.map_err(sock_err(format!("host socket on {}", host_of(p))))?,
                     kind: p.kind,
                     dst: SocketAddr::new(addr_of(p), matrix::RETURN_PORT),
                 }
             }
-            kind => {
-                let port = match kind {
-                    ProbeKind::Tcp(port) | ProbeKind::Udp(port) => port,
-                    _ => 0,
-                };
-                Job {
-                    fd,
-                    kind,
-                    dst: SocketAddr::new(host_of(p), port),
-                }
-            }
+            ProbeKind::Tcp(port) | ProbeKind::Udp(port) => Job {
+                fd,
+                kind: p.kind,
+                dst: SocketAddr::new(host_of(p), port),
+            },
+            ProbeKind::Ping => Job {
+                fd,
+                kind: p.kind,
+                dst: SocketAddr::new(host_of(p), 0),
+            },
         };
         jobs.push(job);
     }
     Ok((jobs, keep))
+}
+
+/// One socket (or the error making it) per probe.
+type Sockets = Vec<std::io::Result<OwnedFd>>;
+
+/// Sockets per probe, each made inside its namespace (one thread per namespace):
+/// client probe sockets (or, for established probes, the client's listener),
+/// and the host's sockets for the established probes.
+fn sockets(
+    lab: &topology::Lab,
+    planned: &[matrix::Planned],
+    addr_of: impl Fn(&matrix::Planned) -> std::net::IpAddr + Sync,
+    host_of: impl Fn(&matrix::Planned) -> std::net::IpAddr + Sync,
+) -> Result<(Sockets, Sockets), VerifyError> {
+    let client_side = lab.client.run(|| {
+        planned
+            .iter()
+            .map(|p| match p.kind {
+                ProbeKind::Established => {
+                    probe::listener_at(SocketAddr::new(addr_of(p), matrix::RETURN_PORT), false)
+                }
+                kind => probe::client_socket(kind, addr_of(p)),
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let host_side = lab.host.run(|| {
+        planned
+            .iter()
+            .filter(|p| p.kind == ProbeKind::Established)
+            .map(|p| probe::client_socket(p.kind, host_of(p)))
+            .collect::<Vec<_>>()
+    })?;
+    Ok((client_side, host_side))
 }
 
 /// The policy's sysctls as the host namespace holds them after loading.

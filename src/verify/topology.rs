@@ -78,30 +78,53 @@ pub(crate) struct Topology {
 pub(crate) fn design(rs: &Ruleset) -> Topology {
     let links = design_links(rs);
     let mut endpoints = Vec::new();
-    for (link, _) in links.iter().enumerate() {
+    for (link, l) in links.iter().enumerate() {
         for v4 in [true, false] {
             endpoints.push(Endpoint {
                 link,
-                addr: links[link].client_addr(v4),
+                addr: l.client_addr(v4),
                 base: true,
                 permitted: true,
             });
         }
     }
+    let sources = source_matches(rs);
+    permitted_endpoints(rs, &links, &sources, &mut endpoints);
+    for v4 in [true, false] {
+        if let Some(addr) = outsider(rs, &sources, v4) {
+            endpoints.push(Endpoint {
+                link: 0,
+                addr,
+                base: false,
+                permitted: false,
+            });
+        }
+    }
+    Topology { links, endpoints }
+}
+
+type SourceMatch<'a> = (&'a AddrMatch, Option<&'a IfName>);
+
+/// One address inside each source restriction, on the link its rule's
+/// interface selects, unless the link's base address is already inside.
+fn permitted_endpoints(
+    rs: &Ruleset,
+    links: &[Link],
+    sources: &[SourceMatch<'_>],
+    endpoints: &mut Vec<Endpoint>,
+) {
     let ours: BTreeSet<IpAddr> = links
         .iter()
         .flat_map(|l| [true, false].map(|v4| [l.host_addr(v4), l.client_addr(v4)]))
         .flatten()
         .collect();
-    let sources = source_matches(rs);
-    for (m, iif) in &sources {
+    for (m, iif) in sources {
         let link = iif.map_or(Some(0), |n| {
             links.iter().position(|l| if_matches(n, Some(&l.host_if)))
         });
         let Some(link) = link else { continue };
         for iv in match_intervals(rs, m) {
-            let base = links[link].client_addr(matches!(m, AddrMatch::V4(_) | AddrMatch::Set4(_)));
-            if contains(&iv, base) {
+            if contains(&iv, links[link].client_addr(is_v4(m))) {
                 continue; // the base address already probes from inside
             }
             if let Some(addr) = pick_inside(&iv, is_v4(m), &ours)
@@ -116,31 +139,24 @@ pub(crate) fn design(rs: &Ruleset) -> Topology {
             }
         }
     }
-    for v4 in [true, false] {
-        let restricted: Vec<_> = sources.iter().filter(|(m, _)| is_v4(m) == v4).collect();
-        if restricted.is_empty() {
-            continue;
-        }
-        let candidates: Vec<IpAddr> = if v4 {
-            OUTSIDERS_V4.iter().map(|a| (*a).into()).collect()
-        } else {
-            OUTSIDERS_V6.iter().map(|a| (*a).into()).collect()
-        };
-        let outside = candidates.into_iter().find(|a| {
-            restricted
-                .iter()
-                .all(|(m, _)| match_intervals(rs, m).iter().all(|iv| !contains(iv, *a)))
-        });
-        if let Some(addr) = outside {
-            endpoints.push(Endpoint {
-                link: 0,
-                addr,
-                base: false,
-                permitted: false,
-            });
-        }
+}
+
+/// An address of the family outside every source restriction, when there are any.
+fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], v4: bool) -> Option<IpAddr> {
+    let restricted: Vec<_> = sources.iter().filter(|(m, _)| is_v4(m) == v4).collect();
+    if restricted.is_empty() {
+        return None;
     }
-    Topology { links, endpoints }
+    let candidates: Vec<IpAddr> = if v4 {
+        OUTSIDERS_V4.iter().map(|a| (*a).into()).collect()
+    } else {
+        OUTSIDERS_V6.iter().map(|a| (*a).into()).collect()
+    };
+    candidates.into_iter().find(|a| {
+        restricted
+            .iter()
+            .all(|(m, _)| match_intervals(rs, m).iter().all(|iv| !contains(iv, *a)))
+    })
 }
 
 fn design_links(rs: &Ruleset) -> Vec<Link> {
