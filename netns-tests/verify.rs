@@ -128,11 +128,21 @@ fn source_restricted_rules_probe_permitted_and_other_sources() {
         "kvm-migration",
         ports(Proto::Tcp, &[(49152, 49216)]),
     );
+    let tls = rule(
+        Verdict::Accept,
+        "libvirt-tls",
+        ports(Proto::Tcp, &[(16514, 16514)]),
+    );
     let p = policy(
         "migration-net",
         vec![
             from(ssh, "mgmt", &["10.10.0.0/24", "fd00:10::/64"]),
-            from(mig, "migration", &["192.168.50.0/24"]),
+            from(tls, "migration", &["192.168.50.0/24"]),
+            on(
+                from(mig, "migration", &["192.168.50.0/24"]),
+                "br-mig",
+                false,
+            ),
         ],
     );
     let (report, table) = run(&p, &VerifyOptions::default());
@@ -140,10 +150,20 @@ fn source_restricted_rules_probe_permitted_and_other_sources() {
     for (name, want) in [
         ("tcp 22 from 10.10.0.1 (permitted source)", "open"),
         ("tcp 22 from fd00:10::1 (permitted source)", "open"),
-        ("tcp 49152 from 192.168.50.1 (permitted source)", "open"),
+        ("tcp 16514 from 192.168.50.1 (permitted source)", "open"),
+        (
+            "tcp 49152 from 192.168.50.2 (permitted source) in br-mig",
+            "open",
+        ),
+        (
+            "tcp 49216 from 192.168.50.2 (permitted source) in br-mig",
+            "open",
+        ),
+        ("tcp 49216 from 198.18.1.2 in br-mig", "refused"),
+        ("tcp 49216 from 198.18.0.2", "refused"),
         ("tcp 22 from 203.0.113.7 (non-permitted source)", "refused"),
         (
-            "tcp 49216 from 203.0.113.7 (non-permitted source)",
+            "tcp 16514 from 203.0.113.7 (non-permitted source)",
             "refused",
         ),
         (

@@ -222,3 +222,30 @@ fn many_ports_are_sampled_with_both_ends() {
     assert_eq!(expect(&p, "tcp 11998 from 198.18.0.2"), Outcome::Open);
     assert_eq!(expect(&p, "tcp 11999 from 198.18.0.2"), Outcome::Refused);
 }
+
+#[test]
+fn same_source_net_on_two_links_gets_two_addresses() {
+    let tls = from(allow(Proto::Tcp, 16514, 16514), &["192.168.50.0/24"]);
+    let mut mig = from(allow(Proto::Tcp, 49152, 49216), &["192.168.50.0/24"]);
+    mig.iif.push(MIfName {
+        name: "br-mig".into(),
+        wildcard: false,
+    });
+    let rs = policy(DefaultAction::Reject, vec![tls, mig]);
+    let p = planned(&rs);
+    assert_eq!(
+        expect(&p, "tcp 16514 from 192.168.50.1 (permitted source)"),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(
+            &p,
+            "tcp 49152 from 192.168.50.2 (permitted source) in br-mig"
+        ),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(&p, "tcp 49152 from 198.18.1.2 in br-mig"),
+        Outcome::Refused
+    );
+}

@@ -127,9 +127,16 @@ fn permitted_endpoints(
             if contains(&iv, links[link].client_addr(is_v4(m))) {
                 continue; // the base address already probes from inside
             }
-            if let Some(addr) = pick_inside(&iv, is_v4(m), &ours)
-                && !endpoints.iter().any(|e| e.addr == addr)
+            if endpoints
+                .iter()
+                .any(|e| e.link == link && !e.base && contains(&iv, e.addr))
             {
+                continue; // an extra address on this link is already inside
+            }
+            // A fresh address even when another link has one in the same net: one
+            // address on two client links would make the host's route back ambiguous.
+            let taken: BTreeSet<IpAddr> = endpoints.iter().map(|e| e.addr).collect();
+            if let Some(addr) = pick_inside(&iv, is_v4(m), &ours, &taken) {
                 endpoints.push(Endpoint {
                     link,
                     addr,
@@ -228,14 +235,21 @@ fn contains(iv: &Interval, a: IpAddr) -> bool {
     iv.lo <= v && v <= iv.hi
 }
 
-/// A usable unicast host address inside `iv`, avoiding our own link addresses.
-fn pick_inside(iv: &Interval, v4: bool, ours: &BTreeSet<IpAddr>) -> Option<IpAddr> {
+/// A usable unicast host address inside `iv`, avoiding our own link addresses
+/// and addresses already taken by other endpoints.
+fn pick_inside(
+    iv: &Interval,
+    v4: bool,
+    ours: &BTreeSet<IpAddr>,
+    taken: &BTreeSet<IpAddr>,
+) -> Option<IpAddr> {
     let tries = [
         iv.lo.checked_add(1),
-        Some(iv.lo),
-        iv.hi.checked_sub(1),
-        Some(iv.hi),
         iv.lo.checked_add(2),
+        iv.lo.checked_add(3),
+        iv.hi.checked_sub(1),
+        Some(iv.lo),
+        Some(iv.hi),
     ];
     tries
         .into_iter()
@@ -247,7 +261,7 @@ fn pick_inside(iv: &Interval, v4: bool, ours: &BTreeSet<IpAddr>) -> Option<IpAdd
             } else {
                 Ipv6Addr::from(v).into()
             };
-            (usable(a) && !ours.contains(&a)).then_some(a)
+            (usable(a) && !ours.contains(&a) && !taken.contains(&a)).then_some(a)
         })
 }
 
