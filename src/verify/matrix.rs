@@ -214,10 +214,29 @@ fn expect(
         }
     };
     let pkt = Packet::new_inbound(ep.addr, host, &link.host_if, l4);
-    Ok(outcome(
-        kind,
-        eval::evaluate(rs, Hook::Input, &pkt)?.verdict,
-    ))
+    let verdict = eval::evaluate(rs, Hook::Input, &pkt)?.verdict;
+    if verdict == Verdict::Accept {
+        // The answer leaves through the output hook: a ruleset that stops it
+        // there makes the probe see nothing, whatever input said.
+        let reply_l4 = match l4 {
+            L4::Icmp { .. } => L4::Icmp { kind: 0 },
+            L4::Icmpv6 { .. } => L4::Icmpv6 { kind: 129 },
+            L4::Udp { .. } => L4::Udp { dport: EPHEMERAL },
+            _ => L4::Tcp { dport: EPHEMERAL },
+        };
+        let reply = Packet {
+            src: host,
+            dst: ep.addr,
+            iif: None,
+            oif: Some(link.host_if.clone()),
+            l4: reply_l4,
+            ct: CtState::ESTABLISHED,
+        };
+        if eval::evaluate(rs, Hook::Output, &reply)?.verdict != Verdict::Accept {
+            return Ok(Outcome::Timeout);
+        }
+    }
+    Ok(outcome(kind, verdict))
 }
 
 /// What a client socket sees for a verdict on its first packet.

@@ -249,3 +249,21 @@ fn same_source_net_on_two_links_gets_two_addresses() {
         Outcome::Refused
     );
 }
+
+#[test]
+fn answers_stopped_on_output_are_expected_as_timeouts() {
+    let mut rs = policy(DefaultAction::Reject, vec![allow(Proto::Tcp, 22, 22)]);
+    rs.table.chains.push(crate::ir::Chain {
+        name: "output".into(),
+        base: Some(crate::ir::BaseChain {
+            hook: Hook::Output,
+            priority: 0,
+            policy: crate::ir::ChainPolicy::Drop,
+        }),
+        rules: vec![],
+    });
+    let p = planned(&rs);
+    assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Timeout);
+    // A reject is sent by the kernel itself and is not modelled through output.
+    assert_eq!(expect(&p, "tcp 23 from 198.18.0.2"), Outcome::Refused);
+}
