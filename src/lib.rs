@@ -12,12 +12,15 @@ pub mod compile;
 pub mod diag;
 pub mod diff;
 pub mod emit;
+pub mod eval;
 pub mod ir;
 pub mod model;
+pub mod netns;
 pub mod record;
 pub mod site;
 pub mod source;
 pub mod syntax;
+pub mod verify;
 
 /// The built-in default policy: the host-security guide's virtualization host.
 pub const DEFAULT_POLICY: &str = include_str!("../policies/kvm-host.policy");
