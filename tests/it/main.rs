@@ -1,5 +1,6 @@
 //! The one integration test binary: each module is a group of tests.
 
+mod cli;
 mod compile;
 mod errors;
 mod fmt;
