@@ -7,6 +7,7 @@ pub mod diag;
 pub mod diff;
 pub mod emit;
 pub mod ir;
+pub mod live;
 pub mod model;
 pub mod record;
 pub mod source;
