@@ -5,8 +5,8 @@
 
 use super::ffi::{RawExpr, RawRule};
 use crate::ir::{
-    AddrMatch, CtState, IfName, L4Proto, Match, NfProto, PortMatch, RateUnit, RejectWith,
-    Rule, SetKey, Stmt, TypeMatch, Verdict,
+    AddrMatch, CtState, IfName, L4Proto, Match, NfProto, PortMatch, RateUnit, RejectWith, Rule,
+    SetKey, Stmt, TypeMatch, Verdict,
 };
 use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
@@ -126,7 +126,10 @@ impl<'a> E<'a> {
     }
     /// True when no attribute outside `allowed` is set (so nothing would be lost).
     fn only(&self, allowed: &[u32]) -> bool {
-        self.0.attrs.iter().all(|(k, _)| allowed.contains(&(*k as u32)))
+        self.0
+            .attrs
+            .iter()
+            .all(|(k, _)| allowed.contains(&(*k as u32)))
     }
     /// `cmp <op> reg 1 <data>`.
     fn cmp(&self, op: u64) -> Option<&'a [u8]> {
@@ -141,7 +144,10 @@ impl<'a> E<'a> {
 /// What a loaded register is tested against.
 enum Test {
     /// Equal to `value` under `mask` (`None`: the whole register).
-    Eq { value: Vec<u8>, mask: Option<Vec<u8>> },
+    Eq {
+        value: Vec<u8>,
+        mask: Option<Vec<u8>>,
+    },
     /// Inclusive range.
     Range(Vec<u8>, Vec<u8>),
     Lookup(String),
@@ -304,15 +310,26 @@ impl<'s> Decoder<'s> {
                 }
             }
             Test::Lookup(name) if len == width => {
-                let want = if v6 { SetKey::Ipv6Addr } else { SetKey::Ipv4Addr };
+                let want = if v6 {
+                    SetKey::Ipv6Addr
+                } else {
+                    SetKey::Ipv4Addr
+                };
                 (self.sets.get(&name) == Some(&want)).then_some(())?;
-                if v6 { AddrMatch::Set6(name) } else { AddrMatch::Set4(name) }
+                if v6 {
+                    AddrMatch::Set6(name)
+                } else {
+                    AddrMatch::Set4(name)
+                }
             }
             _ => return None,
         };
         self.drop_dependency(|m| matches!(m, Match::NfProto(_)));
-        self.out
-            .push(if daddr { Match::Daddr(a) } else { Match::Saddr(a) });
+        self.out.push(if daddr {
+            Match::Daddr(a)
+        } else {
+            Match::Saddr(a)
+        });
         Some(())
     }
 
@@ -393,10 +410,22 @@ fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
     if first.is("bitwise") {
         let mask = bitwise(&first, len)?.to_vec();
         let value = E(x.get(1)?).cmp(CMP_EQ)?.to_vec();
-        return Some((Test::Eq { value, mask: Some(mask) }, 2));
+        return Some((
+            Test::Eq {
+                value,
+                mask: Some(mask),
+            },
+            2,
+        ));
     }
     if let Some(v) = first.cmp(CMP_EQ) {
-        return Some((Test::Eq { value: v.to_vec(), mask: None }, 1));
+        return Some((
+            Test::Eq {
+                value: v.to_vec(),
+                mask: None,
+            },
+            1,
+        ));
     }
     if let Some(lo) = first.cmp(CMP_GTE) {
         let hi = E(x.get(1)?).cmp(CMP_LTE)?;
@@ -547,7 +576,9 @@ fn log(e: &E) -> Option<Stmt> {
                 && e.get(sys::NFTNL_EXPR_LOG_LEVEL).is_none()
         }
         None => {
-            e.num(sys::NFTNL_EXPR_LOG_LEVEL).unwrap_or(LOG_LEVEL_DEFAULT) == LOG_LEVEL_DEFAULT
+            e.num(sys::NFTNL_EXPR_LOG_LEVEL)
+                .unwrap_or(LOG_LEVEL_DEFAULT)
+                == LOG_LEVEL_DEFAULT
                 && e.get(sys::NFTNL_EXPR_LOG_SNAPLEN).is_none()
                 && e.get(sys::NFTNL_EXPR_LOG_QTHRESHOLD).is_none()
         }

@@ -110,10 +110,17 @@ impl Conn {
         put_str(&mut attrs, NFTA_TABLE, table);
         put_str(&mut attrs, NFTA_SET_ELEM_LIST_SET, set);
         let mut out = Vec::new();
-        self.request("set element", NFT_MSG_GETSETELEM, family, true, &attrs, |m| {
-            ffi::parse_elems(m, &mut out)?;
-            Ok(())
-        })?;
+        self.request(
+            "set element",
+            NFT_MSG_GETSETELEM,
+            family,
+            true,
+            &attrs,
+            |m| {
+                ffi::parse_elems(m, &mut out)?;
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 

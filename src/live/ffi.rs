@@ -103,9 +103,7 @@ pub fn setns_net(file: &std::fs::File) -> std::io::Result<()> {
 /// Checks that `msg` is one whole netlink message that libnftnl may walk: 4-byte
 /// aligned, and its header length within the slice.
 fn checked(msg: &[u8]) -> Option<*const libc::nlmsghdr> {
-    if msg.len() < std::mem::size_of::<libc::nlmsghdr>() + 4
-        || (msg.as_ptr() as usize) % 4 != 0
-    {
+    if msg.len() < std::mem::size_of::<libc::nlmsghdr>() + 4 || (msg.as_ptr() as usize) % 4 != 0 {
         return None;
     }
     let len = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize;
@@ -145,7 +143,11 @@ pub fn parse_gen(msg: &[u8]) -> Result<u32, ParseError> {
             && sys::nftnl_gen_is_set(g, sys::NFTNL_GEN_ID as u16);
         let id = sys::nftnl_gen_get_u32(g, sys::NFTNL_GEN_ID as u16);
         sys::nftnl_gen_free(g);
-        if ok { Ok(id) } else { Err(ParseError("generation")) }
+        if ok {
+            Ok(id)
+        } else {
+            Err(ParseError("generation"))
+        }
     }
 }
 
@@ -164,7 +166,11 @@ pub fn parse_table(msg: &[u8]) -> Result<RawTable, ParseError> {
             name: string(sys::nftnl_table_get_str(t, sys::NFTNL_TABLE_NAME as u16)),
         };
         sys::nftnl_table_free(t);
-        if ok { Ok(out) } else { Err(ParseError("table")) }
+        if ok {
+            Ok(out)
+        } else {
+            Err(ParseError("table"))
+        }
     }
 }
 
@@ -193,7 +199,11 @@ pub fn parse_chain(msg: &[u8]) -> Result<RawChain, ParseError> {
                 .then(|| string(sys::nftnl_chain_get_str(c, sys::NFTNL_CHAIN_TYPE as u16))),
         };
         sys::nftnl_chain_free(c);
-        if ok { Ok(out) } else { Err(ParseError("chain")) }
+        if ok {
+            Ok(out)
+        } else {
+            Err(ParseError("chain"))
+        }
     }
 }
 
@@ -298,7 +308,11 @@ pub fn parse_set(msg: &[u8]) -> Result<RawSet, ParseError> {
             family: u32_of(sys::NFTNL_SET_FAMILY),
             table: string(sys::nftnl_set_get_str(s, sys::NFTNL_SET_TABLE as u16)),
             name: string(sys::nftnl_set_get_str(s, sys::NFTNL_SET_NAME as u16)),
-            flags: if set(sys::NFTNL_SET_FLAGS) { u32_of(sys::NFTNL_SET_FLAGS) } else { 0 },
+            flags: if set(sys::NFTNL_SET_FLAGS) {
+                u32_of(sys::NFTNL_SET_FLAGS)
+            } else {
+                0
+            },
             key_type: u32_of(sys::NFTNL_SET_KEY_TYPE),
             key_len: u32_of(sys::NFTNL_SET_KEY_LEN),
             stateful: set(sys::NFTNL_SET_TIMEOUT)

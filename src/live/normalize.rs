@@ -41,7 +41,11 @@ pub fn unsupported(raw: &RawSet) -> Option<String> {
             "set {}: flags {:#x}{} (a map, constant, dynamic or timeout set)",
             raw.name,
             raw.flags,
-            if raw.stateful { " with timeout or expressions" } else { "" }
+            if raw.stateful {
+                " with timeout or expressions"
+            } else {
+                ""
+            }
         ));
     }
     None
@@ -73,9 +77,8 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
         interval,
         elements,
         comment: raw.userdata.as_deref().and_then(|u| {
-            decode::tlv(u, UDATA_SET_COMMENT).map(|v| {
-                String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
-            })
+            decode::tlv(u, UDATA_SET_COMMENT)
+                .map(|v| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned())
         }),
         origin: Vec::new(),
     })
@@ -174,8 +177,14 @@ mod tests {
         assert_eq!(
             intervals(SetKey::Ipv4Addr, &elems).unwrap(),
             vec![
-                Interval { lo: 0, hi: 0x00ff_ffff },
-                Interval { lo: 0x0a00_0000, hi: 0x0aff_ffff }
+                Interval {
+                    lo: 0,
+                    hi: 0x00ff_ffff
+                },
+                Interval {
+                    lo: 0x0a00_0000,
+                    hi: 0x0aff_ffff
+                }
             ]
         );
     }

@@ -133,35 +133,60 @@ pub fn every_form() -> Ruleset {
             "src_mgmt_v4",
             SetKey::Ipv4Addr,
             true,
-            vec![iv(0, 0x00ff_ffff), iv(0x0a00_0000, 0x0aff_ffff), iv(0xc0a8_0101, 0xc0a8_0101)],
+            vec![
+                iv(0, 0x00ff_ffff),
+                iv(0x0a00_0000, 0x0aff_ffff),
+                iv(0xc0a8_0101, 0xc0a8_0101),
+            ],
         ),
         set(
             "src_mgmt_v6",
             SetKey::Ipv6Addr,
             true,
-            vec![iv(0x2001_0db8 << 96, (0x2001_0db8 << 96) | ((1u128 << 96) - 1))],
+            vec![iv(
+                0x2001_0db8 << 96,
+                (0x2001_0db8 << 96) | ((1u128 << 96) - 1),
+            )],
         ),
-        set("icmp_types", SetKey::IcmpType, false, vec![iv(0, 0), iv(8, 8), iv(11, 11)]),
+        set(
+            "icmp_types",
+            SetKey::IcmpType,
+            false,
+            vec![iv(0, 0), iv(8, 8), iv(11, 11)],
+        ),
     ];
     let mut comment_rule = rule(
-        vec![Match::Saddr(v4("10.0.0.0/8")), Match::Dport(L4Proto::Tcp, PortMatch::Port(22))],
+        vec![
+            Match::Saddr(v4("10.0.0.0/8")),
+            Match::Dport(L4Proto::Tcp, PortMatch::Port(22)),
+        ],
         vec![],
         Some(Verdict::Accept),
     );
     comment_rule.comment = Some("ssh, spice".into());
     let input = vec![
-        rule(vec![Match::IifName(ifname("lo", false))], vec![], Some(Verdict::Accept)),
+        rule(
+            vec![Match::IifName(ifname("lo", false))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
         rule(
             vec![Match::Icmpv6Type(TypeMatch::Set("icmpv6_nd".into()))],
             vec![],
             Some(Verdict::Accept),
         ),
         rule(
-            vec![Match::CtState(CtState(CtState::ESTABLISHED | CtState::RELATED))],
+            vec![Match::CtState(CtState(
+                CtState::ESTABLISHED | CtState::RELATED,
+            ))],
             vec![],
             Some(Verdict::Accept),
         ),
-        rule(vec![Match::CtState(CtState(CtState::INVALID))], vec![], Some(Verdict::Drop)),
+        rule(
+            vec![Match::CtState(CtState(CtState::INVALID))],
+            vec![],
+            Some(Verdict::Drop),
+        ),
         comment_rule,
         rule(
             vec![
@@ -180,8 +205,16 @@ pub fn every_form() -> Ruleset {
             vec![],
             Some(Verdict::Accept),
         ),
-        rule(vec![Match::Saddr(AddrMatch::Set4("src_mgmt_v4".into()))], vec![], Some(Verdict::Accept)),
-        rule(vec![Match::Saddr(AddrMatch::Set6("src_mgmt_v6".into()))], vec![], Some(Verdict::Accept)),
+        rule(
+            vec![Match::Saddr(AddrMatch::Set4("src_mgmt_v4".into()))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![Match::Saddr(AddrMatch::Set6("src_mgmt_v6".into()))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
         rule(
             vec![
                 Match::Saddr(v4("192.168.1.7/32")),
@@ -190,9 +223,21 @@ pub fn every_form() -> Ruleset {
             vec![],
             Some(Verdict::Accept),
         ),
-        rule(vec![Match::IcmpType(TypeMatch::Set("icmp_types".into()))], vec![], Some(Verdict::Accept)),
-        rule(vec![Match::Icmpv6Type(TypeMatch::Type(128))], vec![], Some(Verdict::Accept)),
-        rule(vec![Match::L4Proto(L4Proto::Icmpv6)], vec![], Some(Verdict::Accept)),
+        rule(
+            vec![Match::IcmpType(TypeMatch::Set("icmp_types".into()))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![Match::Icmpv6Type(TypeMatch::Type(128))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![Match::L4Proto(L4Proto::Icmpv6)],
+            vec![],
+            Some(Verdict::Accept),
+        ),
         // An explicit nfproto not adjacent to the address is not nft's dependency: kept.
         rule(
             vec![
@@ -203,7 +248,11 @@ pub fn every_form() -> Ruleset {
             vec![],
             Some(Verdict::Accept),
         ),
-        rule(vec![Match::NfProto(NfProto::Ipv4)], vec![], Some(Verdict::Drop)),
+        rule(
+            vec![Match::NfProto(NfProto::Ipv4)],
+            vec![],
+            Some(Verdict::Drop),
+        ),
         rule(
             vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(3306))],
             vec![],
@@ -232,13 +281,28 @@ pub fn every_form() -> Ruleset {
             }],
             None,
         ),
-        rule(vec![Match::L4Proto(L4Proto::Tcp)], vec![Stmt::Counter], Some(Verdict::Reject(RejectWith::TcpReset))),
-        rule(vec![], vec![Stmt::Counter], Some(Verdict::Reject(RejectWith::IcmpxAdminProhibited))),
-        rule(vec![], vec![], Some(Verdict::Reject(RejectWith::IcmpxPortUnreachable))),
+        rule(
+            vec![Match::L4Proto(L4Proto::Tcp)],
+            vec![Stmt::Counter],
+            Some(Verdict::Reject(RejectWith::TcpReset)),
+        ),
+        rule(
+            vec![],
+            vec![Stmt::Counter],
+            Some(Verdict::Reject(RejectWith::IcmpxAdminProhibited)),
+        ),
+        rule(
+            vec![],
+            vec![],
+            Some(Verdict::Reject(RejectWith::IcmpxPortUnreachable)),
+        ),
     ];
     let forward = vec![
         rule(
-            vec![Match::IifName(ifname("virbr0", false)), Match::OifName(ifname("eth", true))],
+            vec![
+                Match::IifName(ifname("virbr0", false)),
+                Match::OifName(ifname("eth", true)),
+            ],
             vec![],
             Some(Verdict::Accept),
         ),
@@ -340,15 +404,25 @@ fn foreign_rule_is_kept_as_foreign_text() {
         Stmt::Foreign(t) => t.clone(),
         _ => unreachable!(),
     };
-    assert!(text(&input.rules[0]).contains("lookup reg 1 set __set"), "{}", text(&input.rules[0]));
+    assert!(
+        text(&input.rules[0]).contains("lookup reg 1 set __set"),
+        "{}",
+        text(&input.rules[0])
+    );
     let last = input.rules.len();
     assert!(text(&input.rules[last - 2]).contains("meta load mark"));
     assert!(text(&input.rules[last - 1]).contains("cmp neq"));
     assert!(text(&input.rules[last - 1]).contains("[ counter ]"));
     let changes = diff::diff(&rs, &snap.into_live(Vec::new()));
-    let added: Vec<_> = changes.iter().filter(|c| c.kind == Kind::RuleAdded).collect();
+    let added: Vec<_> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::RuleAdded)
+        .collect();
     assert_eq!(added.len(), 3, "{changes:#?}");
-    assert_eq!(added.iter().map(|c| c.position).collect::<Vec<_>>(), vec![Some(1), Some(last - 1), Some(last)]);
+    assert_eq!(
+        added.iter().map(|c| c.position).collect::<Vec<_>>(),
+        vec![Some(1), Some(last - 1), Some(last)]
+    );
 }
 
 #[test]
@@ -384,15 +458,41 @@ table netdev nd {
     let mut got: Vec<_> = snap
         .foreign
         .iter()
-        .map(|f| (f.family.as_str(), f.table.as_str(), f.chain.as_str(), f.hook, f.priority, f.policy, f.can_drop))
+        .map(|f| {
+            (
+                f.family.as_str(),
+                f.table.as_str(),
+                f.chain.as_str(),
+                f.hook,
+                f.priority,
+                f.policy,
+                f.can_drop,
+            )
+        })
         .collect();
     got.sort_by_key(|g| g.1);
     assert_eq!(
         got,
         vec![
-            ("inet", "docker", "dkfw", Hook::Forward, 5, ChainPolicy::Accept, true),
+            (
+                "inet",
+                "docker",
+                "dkfw",
+                Hook::Forward,
+                5,
+                ChainPolicy::Accept,
+                true
+            ),
             ("ip", "fw", "in", Hook::Input, 0, ChainPolicy::Drop, true),
-            ("ip6", "quiet", "out", Hook::Output, -10, ChainPolicy::Accept, false),
+            (
+                "ip6",
+                "quiet",
+                "out",
+                Hook::Output,
+                -10,
+                ChainPolicy::Accept,
+                false
+            ),
         ]
     );
 }
@@ -406,4 +506,56 @@ fn genid_changes_after_an_nft_change() {
     let g2 = live::genid(Some(&ns.name)).expect("genid");
     assert_ne!(g1, g2);
     assert_eq!(ns.read("hostwall").genid, g2);
+}
+
+/// A table whose one ipv4 set holds `n` separate single addresses (10.0.0.0, 10.0.0.4, ...).
+pub fn big_set(n: u128) -> Ruleset {
+    let start = 0x0a00_0000u128;
+    let elements = (0..n).map(|i| Interval::single(start + 4 * i)).collect();
+    Ruleset {
+        table: Table {
+            family: ir::Family::Inet,
+            name: "hostwall".into(),
+            sets: vec![set("big_v4", SetKey::Ipv4Addr, true, elements)],
+            chains: vec![Chain {
+                name: "input".into(),
+                base: base(Hook::Input, 0, ChainPolicy::Drop),
+                rules: vec![rule(
+                    vec![Match::Saddr(AddrMatch::Set4("big_v4".into()))],
+                    vec![],
+                    Some(Verdict::Accept),
+                )],
+            }],
+        },
+        sysctls: Vec::new(),
+    }
+}
+
+#[test]
+fn hundred_thousand_elements_and_one_changed() {
+    let ns = Netns::new();
+    let rs = big_set(100_000);
+    assert_round_trip(&ns, &rs);
+    // Replace 10.0.1.0 (element 64) by 10.0.1.2, which touches no other element.
+    ns.nft(
+        "delete element inet hostwall big_v4 { 10.0.1.0 }\n\
+         add element inet hostwall big_v4 { 10.0.1.2 }\n",
+    );
+    let snap = ns.read("hostwall");
+    assert_eq!(
+        snap.table.as_ref().expect("table").sets[0].elements.len(),
+        100_000
+    );
+    let changes = diff::diff(&rs, &snap.into_live(Vec::new()));
+    let got: Vec<_> = changes
+        .iter()
+        .map(|c| (c.kind, c.expected.as_deref(), c.actual.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Kind::ElementMissing, Some("10.0.1.0"), None),
+            (Kind::ElementExtra, None, Some("10.0.1.2")),
+        ]
+    );
 }
