@@ -9,6 +9,7 @@
 mod decode;
 mod dump;
 mod ffi;
+mod forms;
 mod normalize;
 
 pub use ffi::ParseError;
@@ -295,13 +296,13 @@ fn foreign(table: &str, chains: &[RawChain], rules: &[RawRule]) -> Vec<ForeignCh
     let mut jumps: HashMap<Key, Vec<String>> = HashMap::new();
     for r in rules.iter().filter(|r| !is_ours(r.family, &r.table, table)) {
         let key = (r.family, r.table.as_str(), r.chain.as_str());
-        if decode::can_drop(&r.exprs) {
+        if forms::can_drop(&r.exprs) {
             drops.insert(key);
         }
         jumps
             .entry(key)
             .or_default()
-            .extend(decode::jump_targets(&r.exprs));
+            .extend(forms::jump_targets(&r.exprs));
     }
     let reaches_drop = |start: Key| {
         let mut seen: HashSet<String> = HashSet::new();

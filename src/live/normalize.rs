@@ -4,8 +4,8 @@
 //! key/key-end pairs. The result is inclusive, sorted, merged intervals, the form the
 //! compiler keeps, so a table nft merged differently still compares equal.
 
-use super::decode;
 use super::ffi::{RawElem, RawSet};
+use super::forms;
 use crate::ir::{self, Interval, SetKey};
 
 /// `NFT_SET_ANONYMOUS`, `NFT_SET_INTERVAL` (linux/netfilter/nf_tables.h).
@@ -66,7 +66,7 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
     } else {
         elems
             .iter()
-            .map(|e| decode::key_value(&e.key).map(Interval::single))
+            .map(|e| forms::key_value(&e.key).map(Interval::single))
             .collect()
     }
     .ok_or_else(|| format!("set {}: malformed element keys", raw.name))?;
@@ -77,7 +77,7 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
         interval,
         elements,
         comment: raw.userdata.as_deref().and_then(|u| {
-            decode::tlv(u, UDATA_SET_COMMENT)
+            forms::tlv(u, UDATA_SET_COMMENT)
                 .map(|v| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned())
         }),
         origin: Vec::new(),
@@ -91,14 +91,14 @@ fn intervals(key: SetKey, elems: &[RawElem]) -> Option<Vec<Interval>> {
     let mut out = Vec::new();
     let mut points: Vec<(u128, bool)> = Vec::with_capacity(elems.len());
     for e in elems {
-        let k = decode::key_value(&e.key)?;
+        let k = forms::key_value(&e.key)?;
         if e.key.len() != key.len() {
             return None;
         }
         match &e.key_end {
             Some(end) => out.push(Interval {
                 lo: k,
-                hi: decode::key_value(end)?,
+                hi: forms::key_value(end)?,
             }),
             None => points.push((k, e.flags & ELEM_INTERVAL_END == 0)),
         }
