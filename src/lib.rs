@@ -14,6 +14,7 @@ pub mod diff;
 pub mod emit;
 pub mod eval;
 pub mod ir;
+pub mod live;
 pub mod model;
 pub mod netns;
 pub mod record;

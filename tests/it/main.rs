@@ -6,3 +6,4 @@ mod errors;
 mod fmt;
 mod fuzz;
 mod golden;
+mod live;

@@ -1,0 +1,417 @@
+//! Expression sequences -> `ir::Rule`: the exact inverse of what nft (and
+//! `emit::netlink`) generate for each IR form. Anything that is not exactly one of
+//! those forms becomes a rule holding `Stmt::Foreign` with libnftnl's text of every
+//! expression: decoding never drops or guesses.
+
+use super::ffi::{RawExpr, RawRule};
+use super::forms::*;
+use crate::ir::{
+    AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, SetKey, Stmt,
+    TypeMatch, Verdict,
+};
+use ipnet::{Ipv4Net, Ipv6Net};
+use nftnl_sys as sys;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// One rule of our table. `sets` holds the named sets the IR can express (name -> key);
+/// a lookup into any other set (anonymous, a map, another type) makes the rule foreign.
+pub fn rule(raw: &RawRule, sets: &HashMap<String, SetKey>) -> Rule {
+    let comment = raw.userdata.as_deref().and_then(comment);
+    match Decoder::new(sets).run(&raw.exprs) {
+        Some((matches, stmts, verdict)) => Rule {
+            matches,
+            stmts,
+            verdict,
+            comment,
+            origin: Vec::new(),
+        },
+        None => Rule {
+            matches: Vec::new(),
+            stmts: vec![Stmt::Foreign(foreign_text(&raw.exprs))],
+            verdict: None,
+            comment,
+            origin: Vec::new(),
+        },
+    }
+}
+
+/// libnftnl's text of every expression on one line; counter values are left out so
+/// that the text does not change as packets flow.
+pub fn foreign_text(exprs: &[RawExpr]) -> String {
+    exprs
+        .iter()
+        .map(|e| match e.name.as_str() {
+            "counter" => "[ counter ]",
+            _ => e.text.trim(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The rule comment in the rule's userdata TLVs (type u8, length u8, value).
+pub fn comment(udata: &[u8]) -> Option<String> {
+    tlv(udata, UDATA_RULE_COMMENT).map(|v| {
+        let v = v.strip_suffix(&[0]).unwrap_or(v);
+        String::from_utf8_lossy(v).into_owned()
+    })
+}
+
+type Decoded = (Vec<Match>, Vec<Stmt>, Option<Verdict>);
+
+struct Decoder<'s> {
+    sets: &'s HashMap<String, SetKey>,
+    out: Vec<Match>,
+    stmts: Vec<Stmt>,
+    verdict: Option<Verdict>,
+    /// The layer-3 protocol established by a `meta nfproto` match, and whether that
+    /// match is still the last one decoded (then it is the dependency nft writes
+    /// before a network-header payload, implied by it).
+    nf: Option<u8>,
+    l4: Option<u8>,
+}
+
+impl<'s> Decoder<'s> {
+    fn new(sets: &'s HashMap<String, SetKey>) -> Self {
+        Decoder {
+            sets,
+            out: Vec::new(),
+            stmts: Vec::new(),
+            verdict: None,
+            nf: None,
+            l4: None,
+        }
+    }
+
+    fn run(mut self, exprs: &[RawExpr]) -> Option<Decoded> {
+        let mut i = 0;
+        while i < exprs.len() {
+            if self.verdict.is_some() {
+                return None;
+            }
+            i += self.step(&exprs[i..])?;
+        }
+        Some((self.out, self.stmts, self.verdict))
+    }
+
+    /// Decodes the form starting at `x[0]`; returns how many expressions it used.
+    fn step(&mut self, x: &[RawExpr]) -> Option<usize> {
+        let e = E(&x[0]);
+        let is_match = e.is("meta") || e.is("ct") || e.is("payload");
+        if is_match && !self.stmts.is_empty() {
+            return None; // a match after a statement has no IR form
+        }
+        match x[0].name.as_str() {
+            "meta" => self.meta(x),
+            "ct" => self.ct(x),
+            "payload" => self.payload(x),
+            "immediate" => {
+                self.verdict = Some(immediate(&e)?);
+                Some(1)
+            }
+            "reject" => {
+                self.verdict = Some(Verdict::Reject(self.reject(&e)?));
+                Some(1)
+            }
+            _ => {
+                self.stmts.push(stmt(&e)?);
+                Some(1)
+            }
+        }
+    }
+
+    fn meta(&mut self, x: &[RawExpr]) -> Option<usize> {
+        let e = E(&x[0]);
+        if !e.only(&[sys::NFTNL_EXPR_META_KEY, sys::NFTNL_EXPR_META_DREG])
+            || e.num(sys::NFTNL_EXPR_META_DREG) != Some(1)
+        {
+            return None;
+        }
+        let data = E(x.get(1)?).cmp(CMP_EQ)?;
+        let m = match e.num(sys::NFTNL_EXPR_META_KEY)? {
+            META_NFPROTO => {
+                let p = one_byte(data)?;
+                self.nf = Some(p);
+                Match::NfProto(match p {
+                    NFPROTO_IPV4 => NfProto::Ipv4,
+                    NFPROTO_IPV6 => NfProto::Ipv6,
+                    _ => return None,
+                })
+            }
+            META_L4PROTO => {
+                let p = one_byte(data)?;
+                self.l4 = Some(p);
+                Match::L4Proto(L4Proto::from_number(p)?)
+            }
+            META_IIFNAME => Match::IifName(ifname(data)?),
+            META_OIFNAME => Match::OifName(ifname(data)?),
+            _ => return None,
+        };
+        self.out.push(m);
+        Some(2)
+    }
+
+    /// `ct state X`: load, mask with the state bits, compare != 0.
+    fn ct(&mut self, x: &[RawExpr]) -> Option<usize> {
+        let e = E(&x[0]);
+        if !e.only(&[sys::NFTNL_EXPR_CT_KEY, sys::NFTNL_EXPR_CT_DREG])
+            || e.num(sys::NFTNL_EXPR_CT_KEY) != Some(CT_STATE)
+            || e.num(sys::NFTNL_EXPR_CT_DREG) != Some(1)
+        {
+            return None;
+        }
+        let mask = bitwise(&E(x.get(1)?), 4)?;
+        let zero = E(x.get(2)?).cmp(CMP_NEQ)?;
+        if zero != [0u8; 4] {
+            return None;
+        }
+        let bits = u32::from_ne_bytes(mask.try_into().ok()?);
+        self.out.push(Match::CtState(CtState(bits)));
+        Some(3)
+    }
+
+    fn payload(&mut self, x: &[RawExpr]) -> Option<usize> {
+        let e = E(&x[0]);
+        if !e.only(&[
+            sys::NFTNL_EXPR_PAYLOAD_DREG,
+            sys::NFTNL_EXPR_PAYLOAD_BASE,
+            sys::NFTNL_EXPR_PAYLOAD_OFFSET,
+            sys::NFTNL_EXPR_PAYLOAD_LEN,
+        ]) || e.num(sys::NFTNL_EXPR_PAYLOAD_DREG) != Some(1)
+        {
+            return None;
+        }
+        let base = e.num(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
+        let offset = e.num(sys::NFTNL_EXPR_PAYLOAD_OFFSET)?;
+        let len = e.num(sys::NFTNL_EXPR_PAYLOAD_LEN)? as usize;
+        let (test, used) = test(&x[1..], len)?;
+        match base {
+            BASE_NETWORK => self.network(offset, len, test)?,
+            BASE_TRANSPORT => self.transport(offset, len, test)?,
+            _ => return None,
+        }
+        Some(1 + used)
+    }
+
+    /// `ip saddr ...` etc. The `meta nfproto` before it is nft's dependency: implied.
+    fn network(&mut self, offset: u64, len: usize, test: Test) -> Option<()> {
+        let nf = self.nf?;
+        let (daddr, width) = match (nf, offset) {
+            (NFPROTO_IPV4, 12) => (false, 4),
+            (NFPROTO_IPV4, 16) => (true, 4),
+            (NFPROTO_IPV6, 8) => (false, 16),
+            (NFPROTO_IPV6, 24) => (true, 16),
+            _ => return None,
+        };
+        let v6 = width == 16;
+        let a = match test {
+            Test::Eq { value, mask } => {
+                let (addr, plen) = prefix(&value, mask.as_deref(), len, width)?;
+                if v6 {
+                    AddrMatch::V6(Ipv6Net::new(Ipv6Addr::from(addr), plen).ok()?)
+                } else {
+                    AddrMatch::V4(Ipv4Net::new(Ipv4Addr::from(addr as u32), plen).ok()?)
+                }
+            }
+            Test::Lookup(name) if len == width => {
+                let want = if v6 {
+                    SetKey::Ipv6Addr
+                } else {
+                    SetKey::Ipv4Addr
+                };
+                (self.sets.get(&name) == Some(&want)).then_some(())?;
+                if v6 {
+                    AddrMatch::Set6(name)
+                } else {
+                    AddrMatch::Set4(name)
+                }
+            }
+            _ => return None,
+        };
+        self.drop_dependency(|m| matches!(m, Match::NfProto(_)));
+        self.out.push(if daddr {
+            Match::Daddr(a)
+        } else {
+            Match::Saddr(a)
+        });
+        Some(())
+    }
+
+    /// `tcp dport ...`, `icmp type ...`: the `meta l4proto` (and for ICMP the
+    /// `meta nfproto`) right before are nft's dependencies, implied by the match.
+    fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<()> {
+        let l4 = L4Proto::from_number(self.l4?)?;
+        let m = match (l4, offset, len) {
+            (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
+                Match::Dport(l4, self.port_test(test)?)
+            }
+            (L4Proto::Icmp, 0, 1) if self.nf == Some(NFPROTO_IPV4) => {
+                Match::IcmpType(self.type_test(test, SetKey::IcmpType)?)
+            }
+            (L4Proto::Icmpv6, 0, 1) if self.nf == Some(NFPROTO_IPV6) => {
+                Match::Icmpv6Type(self.type_test(test, SetKey::Icmpv6Type)?)
+            }
+            _ => return None,
+        };
+        self.drop_dependency(|m| matches!(m, Match::L4Proto(_)));
+        if matches!(m, Match::IcmpType(_) | Match::Icmpv6Type(_)) {
+            self.drop_dependency(|m| matches!(m, Match::NfProto(_)));
+        }
+        self.out.push(m);
+        Some(())
+    }
+
+    /// Removes the last decoded match when it is the dependency nft writes right before
+    /// a payload match (an earlier, non-adjacent one was written explicitly: kept).
+    fn drop_dependency(&mut self, is_dep: impl Fn(&Match) -> bool) {
+        if self.out.last().is_some_and(is_dep) {
+            self.out.pop();
+        }
+    }
+
+    fn port_test(&self, test: Test) -> Option<PortMatch> {
+        Some(match test {
+            Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
+            Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
+                (a, b) if a == b => PortMatch::Port(a),
+                (a, b) if a < b => PortMatch::Range(a, b),
+                _ => return None,
+            },
+            Test::Lookup(name) if self.sets.get(&name) == Some(&SetKey::InetService) => {
+                PortMatch::Set(name)
+            }
+            _ => return None,
+        })
+    }
+
+    fn type_test(&self, test: Test, key: SetKey) -> Option<TypeMatch> {
+        Some(match test {
+            Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
+            Test::Lookup(name) if self.sets.get(&name) == Some(&key) => TypeMatch::Set(name),
+            _ => return None,
+        })
+    }
+
+    fn reject(&self, e: &E) -> Option<RejectWith> {
+        if !e.only(&[sys::NFTNL_EXPR_REJECT_TYPE, sys::NFTNL_EXPR_REJECT_CODE]) {
+            return None;
+        }
+        let code = e.num(sys::NFTNL_EXPR_REJECT_CODE).unwrap_or(0);
+        match (e.num(sys::NFTNL_EXPR_REJECT_TYPE)?, code) {
+            // Only meaningful for TCP packets: nft writes it after a TCP match.
+            (REJECT_TCP_RST, 0) if self.l4 == Some(6) => Some(RejectWith::TcpReset),
+            (REJECT_ICMPX, ICMPX_ADMIN_PROHIBITED) => Some(RejectWith::IcmpxAdminProhibited),
+            (REJECT_ICMPX, ICMPX_PORT_UNREACH) => Some(RejectWith::IcmpxPortUnreachable),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(name: &str, attrs: &[(u32, &[u8])]) -> RawExpr {
+        RawExpr {
+            name: name.into(),
+            attrs: attrs.iter().map(|(k, v)| (*k as u16, v.to_vec())).collect(),
+            text: format!("[ {name} ]"),
+        }
+    }
+    fn u32b(v: u32) -> [u8; 4] {
+        v.to_ne_bytes()
+    }
+    fn meta(key: u32) -> RawExpr {
+        ex(
+            "meta",
+            &[
+                (sys::NFTNL_EXPR_META_KEY, &u32b(key)),
+                (sys::NFTNL_EXPR_META_DREG, &u32b(1)),
+            ],
+        )
+    }
+    fn cmp(op: u32, data: &[u8]) -> RawExpr {
+        ex(
+            "cmp",
+            &[
+                (sys::NFTNL_EXPR_CMP_SREG, &u32b(1)),
+                (sys::NFTNL_EXPR_CMP_OP, &u32b(op)),
+                (sys::NFTNL_EXPR_CMP_DATA, data),
+            ],
+        )
+    }
+    fn payload(base: u32, off: u32, len: u32) -> RawExpr {
+        ex(
+            "payload",
+            &[
+                (sys::NFTNL_EXPR_PAYLOAD_DREG, &u32b(1)),
+                (sys::NFTNL_EXPR_PAYLOAD_BASE, &u32b(base)),
+                (sys::NFTNL_EXPR_PAYLOAD_OFFSET, &u32b(off)),
+                (sys::NFTNL_EXPR_PAYLOAD_LEN, &u32b(len)),
+            ],
+        )
+    }
+    fn accept() -> RawExpr {
+        ex(
+            "immediate",
+            &[
+                (sys::NFTNL_EXPR_IMM_DREG, &u32b(0)),
+                (sys::NFTNL_EXPR_IMM_VERDICT, &u32b(1)),
+            ],
+        )
+    }
+    fn decode(exprs: Vec<RawExpr>) -> Rule {
+        let raw = RawRule {
+            family: 1,
+            table: "t".into(),
+            chain: "c".into(),
+            exprs,
+            userdata: Some(b"\x00\x04ssh\x00".to_vec()),
+        };
+        rule(&raw, &HashMap::new())
+    }
+
+    #[test]
+    fn range_as_two_comparisons_is_a_port_range() {
+        let r = decode(vec![
+            meta(16),
+            cmp(0, &[17]),
+            payload(2, 2, 2),
+            cmp(5, &5000u16.to_be_bytes()),
+            cmp(3, &5010u16.to_be_bytes()),
+            accept(),
+        ]);
+        assert_eq!(
+            r.matches,
+            vec![Match::Dport(L4Proto::Udp, PortMatch::Range(5000, 5010))]
+        );
+        assert_eq!(r.comment.as_deref(), Some("ssh"));
+    }
+
+    #[test]
+    fn network_payload_needs_its_nfproto_context() {
+        // `ip saddr 10.0.0.0/8` without `meta nfproto ipv4` first is not nft's form.
+        let r = decode(vec![payload(1, 12, 1), cmp(0, &[10]), accept()]);
+        assert!(matches!(r.stmts.as_slice(), [Stmt::Foreign(_)]), "{r:?}");
+        let r = decode(vec![
+            meta(15),
+            cmp(0, &[2]),
+            payload(1, 12, 1),
+            cmp(0, &[10]),
+            accept(),
+        ]);
+        assert_eq!(
+            r.matches,
+            vec![Match::Saddr(AddrMatch::V4("10.0.0.0/8".parse().unwrap()))]
+        );
+    }
+
+    #[test]
+    fn statement_after_verdict_or_match_after_statement_is_foreign() {
+        let counter = ex("counter", &[]);
+        let r = decode(vec![counter.clone(), meta(16), cmp(0, &[6]), accept()]);
+        assert!(matches!(r.stmts.as_slice(), [Stmt::Foreign(t)] if t.contains("[ counter ]")));
+        let r = decode(vec![accept(), counter]);
+        assert!(matches!(r.stmts.as_slice(), [Stmt::Foreign(_)]));
+    }
+}

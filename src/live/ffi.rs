@@ -1,0 +1,391 @@
+//! The read side's only unsafe code: libnftnl's message parsers turned into owned,
+//! plain Rust values (`Raw*`), plus the aligned receive buffer and `setns(2)`.
+//!
+//! Everything here copies out of libnftnl objects and frees them before returning, so
+//! nothing above this file sees a pointer. Interpretation (what an attribute means)
+//! happens in safe code (`live::decode`): this file only reports what is set.
+
+use nftnl_sys as sys;
+use std::ffi::{CStr, c_char, c_void};
+use std::os::fd::AsRawFd;
+
+/// One expression exactly as the kernel reported it: its name, every attribute libnftnl
+/// says is set (as raw bytes, integers in host order), and libnftnl's own text of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawExpr {
+    pub name: String,
+    pub attrs: Vec<(u16, Vec<u8>)>,
+    /// `[ meta load mark => reg 1 ]`, as `nft --debug=netlink` prints it.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawTable {
+    pub family: u32,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawChain {
+    pub family: u32,
+    pub table: String,
+    pub name: String,
+    pub hook: Option<u32>,
+    pub priority: Option<i32>,
+    pub policy: Option<u32>,
+    pub chain_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRule {
+    pub family: u32,
+    pub table: String,
+    pub chain: String,
+    pub exprs: Vec<RawExpr>,
+    pub userdata: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawSet {
+    pub family: u32,
+    pub table: String,
+    pub name: String,
+    pub flags: u32,
+    pub key_type: u32,
+    pub key_len: u32,
+    /// Set with a timeout or per-set expressions: state hostwall never creates.
+    pub stateful: bool,
+    pub userdata: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawElem {
+    pub key: Vec<u8>,
+    pub key_end: Option<Vec<u8>>,
+    pub flags: u32,
+    /// Data, verdict, timeout, expressions or object reference attached: a map or a
+    /// stateful element, which the IR's sets cannot hold.
+    pub extra: bool,
+}
+
+/// Why libnftnl refused a message.
+#[derive(Debug, thiserror::Error)]
+#[error("libnftnl could not parse a {0} message")]
+pub struct ParseError(pub &'static str);
+
+/// A receive buffer aligned for `nlmsghdr` (libnftnl and mnl both require it).
+pub struct AlignedBuf(Vec<u64>);
+
+impl AlignedBuf {
+    pub fn new(bytes: usize) -> AlignedBuf {
+        AlignedBuf(vec![0u64; bytes.div_ceil(8)])
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.0.len() * 8;
+        // SAFETY: a u64 slice is valid as bytes for its whole length; the borrow of
+        // `self` keeps the storage alive and exclusive for the returned slice's life.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut u8, len) }
+    }
+}
+
+/// Moves the calling thread into the network namespace behind `file`.
+pub fn setns_net(file: &std::fs::File) -> std::io::Result<()> {
+    // SAFETY: setns only reads the descriptor, which `file` keeps open for the call.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Checks that `msg` is one whole netlink message that libnftnl may walk: 4-byte
+/// aligned, and its header length within the slice.
+fn checked(msg: &[u8]) -> Option<*const libc::nlmsghdr> {
+    if msg.len() < std::mem::size_of::<libc::nlmsghdr>() + 4 || (msg.as_ptr() as usize) % 4 != 0 {
+        return None;
+    }
+    let len = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize;
+    (len <= msg.len()).then_some(msg.as_ptr() as *const libc::nlmsghdr)
+}
+
+/// # Safety
+/// `p` is null or a NUL-terminated string that outlives the call.
+unsafe fn string(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// # Safety
+/// `p` is null or points at `len` readable bytes.
+unsafe fn bytes(p: *const c_void, len: u32) -> Option<Vec<u8>> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the caller's contract.
+    Some(unsafe { std::slice::from_raw_parts(p as *const u8, len as usize) }.to_vec())
+}
+
+/// NFT_MSG_NEWGEN -> the ruleset generation id.
+pub fn parse_gen(msg: &[u8]) -> Result<u32, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("generation"))?;
+    // SAFETY: `nlh` is a whole aligned message (checked); the object is freed on all paths.
+    unsafe {
+        let g = sys::nftnl_gen_alloc();
+        if g.is_null() {
+            return Err(ParseError("generation"));
+        }
+        let ok = sys::nftnl_gen_nlmsg_parse(nlh, g) >= 0
+            && sys::nftnl_gen_is_set(g, sys::NFTNL_GEN_ID as u16);
+        let id = sys::nftnl_gen_get_u32(g, sys::NFTNL_GEN_ID as u16);
+        sys::nftnl_gen_free(g);
+        if ok {
+            Ok(id)
+        } else {
+            Err(ParseError("generation"))
+        }
+    }
+}
+
+/// NFT_MSG_NEWTABLE -> family and name.
+pub fn parse_table(msg: &[u8]) -> Result<RawTable, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("table"))?;
+    // SAFETY: as in `parse_gen`; strings are copied before the object is freed.
+    unsafe {
+        let t = sys::nftnl_table_alloc();
+        if t.is_null() {
+            return Err(ParseError("table"));
+        }
+        let ok = sys::nftnl_table_nlmsg_parse(nlh, t) >= 0;
+        let out = RawTable {
+            family: sys::nftnl_table_get_u32(t, sys::NFTNL_TABLE_FAMILY as u16),
+            name: string(sys::nftnl_table_get_str(t, sys::NFTNL_TABLE_NAME as u16)),
+        };
+        sys::nftnl_table_free(t);
+        if ok {
+            Ok(out)
+        } else {
+            Err(ParseError("table"))
+        }
+    }
+}
+
+/// NFT_MSG_NEWCHAIN -> its identity and, for a base chain, hook, priority, policy.
+pub fn parse_chain(msg: &[u8]) -> Result<RawChain, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("chain"))?;
+    // SAFETY: as in `parse_table`; getters are only called for attributes that are set.
+    unsafe {
+        let c = sys::nftnl_chain_alloc();
+        if c.is_null() {
+            return Err(ParseError("chain"));
+        }
+        let ok = sys::nftnl_chain_nlmsg_parse(nlh, c) >= 0;
+        let set = |a: u32| sys::nftnl_chain_is_set(c, a as u16);
+        let out = RawChain {
+            family: sys::nftnl_chain_get_u32(c, sys::NFTNL_CHAIN_FAMILY as u16),
+            table: string(sys::nftnl_chain_get_str(c, sys::NFTNL_CHAIN_TABLE as u16)),
+            name: string(sys::nftnl_chain_get_str(c, sys::NFTNL_CHAIN_NAME as u16)),
+            hook: set(sys::NFTNL_CHAIN_HOOKNUM)
+                .then(|| sys::nftnl_chain_get_u32(c, sys::NFTNL_CHAIN_HOOKNUM as u16)),
+            priority: set(sys::NFTNL_CHAIN_PRIO)
+                .then(|| sys::nftnl_chain_get_s32(c, sys::NFTNL_CHAIN_PRIO as u16)),
+            policy: set(sys::NFTNL_CHAIN_POLICY)
+                .then(|| sys::nftnl_chain_get_u32(c, sys::NFTNL_CHAIN_POLICY as u16)),
+            chain_type: set(sys::NFTNL_CHAIN_TYPE)
+                .then(|| string(sys::nftnl_chain_get_str(c, sys::NFTNL_CHAIN_TYPE as u16))),
+        };
+        sys::nftnl_chain_free(c);
+        if ok {
+            Ok(out)
+        } else {
+            Err(ParseError("chain"))
+        }
+    }
+}
+
+/// NFT_MSG_NEWRULE -> its chain, every expression with all its attributes, userdata.
+pub fn parse_rule(msg: &[u8]) -> Result<RawRule, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("rule"))?;
+    // SAFETY: as in `parse_chain`. The expression iterator borrows the rule and is
+    // destroyed before the rule is freed; expression data is copied out while both live.
+    unsafe {
+        let r = sys::nftnl_rule_alloc();
+        if r.is_null() {
+            return Err(ParseError("rule"));
+        }
+        if sys::nftnl_rule_nlmsg_parse(nlh, r) < 0 {
+            sys::nftnl_rule_free(r);
+            return Err(ParseError("rule"));
+        }
+        let mut exprs = Vec::new();
+        let it = sys::nftnl_expr_iter_create(r);
+        if !it.is_null() {
+            let mut e = sys::nftnl_expr_iter_next(it);
+            while !e.is_null() {
+                exprs.push(expr(e));
+                e = sys::nftnl_expr_iter_next(it);
+            }
+            sys::nftnl_expr_iter_destroy(it);
+        }
+        let mut ulen = 0u32;
+        let udata = if sys::nftnl_rule_is_set(r, sys::NFTNL_RULE_USERDATA as u16) {
+            bytes(
+                sys::nftnl_rule_get_data(r, sys::NFTNL_RULE_USERDATA as u16, &mut ulen),
+                ulen,
+            )
+        } else {
+            None
+        };
+        let out = RawRule {
+            family: sys::nftnl_rule_get_u32(r, sys::NFTNL_RULE_FAMILY as u16),
+            table: string(sys::nftnl_rule_get_str(r, sys::NFTNL_RULE_TABLE as u16)),
+            chain: string(sys::nftnl_rule_get_str(r, sys::NFTNL_RULE_CHAIN as u16)),
+            exprs,
+            userdata: udata,
+        };
+        sys::nftnl_rule_free(r);
+        Ok(out)
+    }
+}
+
+/// Expression attribute numbers are small (libnftnl keeps them as bits of a u32).
+const MAX_EXPR_ATTR: u16 = 31;
+
+/// # Safety
+/// `e` is a live expression of a live rule.
+unsafe fn expr(e: *mut sys::nftnl_expr) -> RawExpr {
+    // SAFETY: per the contract; attribute 0 is the expression's name.
+    unsafe {
+        let name = string(sys::nftnl_expr_get_str(e, 0));
+        let mut attrs = Vec::new();
+        for a in 1..=MAX_EXPR_ATTR {
+            if !sys::nftnl_expr_is_set(e, a) {
+                continue;
+            }
+            let mut len = 0u32;
+            if let Some(b) = bytes(sys::nftnl_expr_get(e, a, &mut len), len) {
+                attrs.push((a, b));
+            }
+        }
+        let mut buf = vec![0u8; 1024];
+        let n = sys::nftnl_expr_snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), e, 0, 0);
+        let body = if n > 0 {
+            string(buf.as_ptr() as *const c_char)
+        } else {
+            String::new()
+        };
+        let text = format!("[ {name} {}]", body);
+        RawExpr { name, attrs, text }
+    }
+}
+
+/// NFT_MSG_NEWSET -> name, flags, key type and length, userdata.
+pub fn parse_set(msg: &[u8]) -> Result<RawSet, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("set"))?;
+    // SAFETY: as in `parse_chain`.
+    unsafe {
+        let s = sys::nftnl_set_alloc();
+        if s.is_null() {
+            return Err(ParseError("set"));
+        }
+        let ok = sys::nftnl_set_nlmsg_parse(nlh, s) >= 0;
+        let set = |a: u32| sys::nftnl_set_is_set(s, a as u16);
+        let u32_of = |a: u32| sys::nftnl_set_get_u32(s, a as u16);
+        let mut ulen = 0u32;
+        let userdata = if set(sys::NFTNL_SET_USERDATA) {
+            bytes(
+                sys::nftnl_set_get_data(s, sys::NFTNL_SET_USERDATA as u16, &mut ulen),
+                ulen,
+            )
+        } else {
+            None
+        };
+        let out = RawSet {
+            family: u32_of(sys::NFTNL_SET_FAMILY),
+            table: string(sys::nftnl_set_get_str(s, sys::NFTNL_SET_TABLE as u16)),
+            name: string(sys::nftnl_set_get_str(s, sys::NFTNL_SET_NAME as u16)),
+            flags: if set(sys::NFTNL_SET_FLAGS) {
+                u32_of(sys::NFTNL_SET_FLAGS)
+            } else {
+                0
+            },
+            key_type: u32_of(sys::NFTNL_SET_KEY_TYPE),
+            key_len: u32_of(sys::NFTNL_SET_KEY_LEN),
+            stateful: set(sys::NFTNL_SET_TIMEOUT)
+                || set(sys::NFTNL_SET_EXPR)
+                || set(sys::NFTNL_SET_EXPRESSIONS),
+            userdata,
+        };
+        sys::nftnl_set_free(s);
+        if ok { Ok(out) } else { Err(ParseError("set")) }
+    }
+}
+
+/// One NFT_MSG_NEWSETELEM message -> its elements, appended to `out` in message order.
+pub fn parse_elems(msg: &[u8], out: &mut Vec<RawElem>) -> Result<(), ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("set element"))?;
+    // SAFETY: as in `parse_rule`: the iterator is destroyed before the set is freed and
+    // key bytes are copied while the element lives.
+    unsafe {
+        let s = sys::nftnl_set_alloc();
+        if s.is_null() {
+            return Err(ParseError("set element"));
+        }
+        if sys::nftnl_set_elems_nlmsg_parse(nlh, s) < 0 {
+            sys::nftnl_set_free(s);
+            return Err(ParseError("set element"));
+        }
+        let it = sys::nftnl_set_elems_iter_create(s);
+        if !it.is_null() {
+            let mut e = sys::nftnl_set_elems_iter_next(it);
+            while !e.is_null() {
+                out.push(elem(e));
+                e = sys::nftnl_set_elems_iter_next(it);
+            }
+            sys::nftnl_set_elems_iter_destroy(it);
+        }
+        sys::nftnl_set_free(s);
+        Ok(())
+    }
+}
+
+/// # Safety
+/// `e` is a live element of a live set.
+unsafe fn elem(e: *mut sys::nftnl_set_elem) -> RawElem {
+    // SAFETY: per the contract; data is copied out.
+    unsafe {
+        let set = |a: u32| sys::nftnl_set_elem_is_set(e, a as u16);
+        let get = |a: u32| {
+            let mut len = 0u32;
+            if set(a) {
+                bytes(sys::nftnl_set_elem_get(e, a as u16, &mut len), len)
+            } else {
+                None
+            }
+        };
+        RawElem {
+            key: get(sys::NFTNL_SET_ELEM_KEY).unwrap_or_default(),
+            key_end: get(sys::NFTNL_SET_ELEM_KEY_END),
+            flags: if set(sys::NFTNL_SET_ELEM_FLAGS) {
+                sys::nftnl_set_elem_get_u32(e, sys::NFTNL_SET_ELEM_FLAGS as u16)
+            } else {
+                0
+            },
+            extra: [
+                sys::NFTNL_SET_ELEM_VERDICT,
+                sys::NFTNL_SET_ELEM_CHAIN,
+                sys::NFTNL_SET_ELEM_DATA,
+                sys::NFTNL_SET_ELEM_TIMEOUT,
+                sys::NFTNL_SET_ELEM_EXPR,
+                sys::NFTNL_SET_ELEM_OBJREF,
+                sys::NFTNL_SET_ELEM_EXPRESSIONS,
+            ]
+            .into_iter()
+            .any(set),
+        }
+    }
+}

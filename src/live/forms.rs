@@ -1,0 +1,376 @@
+//! Single nf_tables expressions and the small forms they build (a compare, a masked
+//! compare, a range, a lookup), read from `RawExpr` attributes; kernel constants.
+//! `decode` strings these together into IR matches.
+
+use super::ffi::RawExpr;
+use crate::ir::{IfName, RateUnit, Stmt, Verdict};
+use nftnl_sys as sys;
+
+// Kernel constants (linux/netfilter/nf_tables.h, linux/netfilter.h).
+pub const META_IIFNAME: u64 = 6;
+pub const META_OIFNAME: u64 = 7;
+pub const META_NFPROTO: u64 = 15;
+pub const META_L4PROTO: u64 = 16;
+pub const CT_STATE: u64 = 0;
+pub const CMP_EQ: u64 = 0;
+pub const CMP_NEQ: u64 = 1;
+pub const CMP_LTE: u64 = 3;
+pub const CMP_GTE: u64 = 5;
+pub const BASE_NETWORK: u64 = 1;
+pub const BASE_TRANSPORT: u64 = 2;
+pub const NFPROTO_IPV4: u8 = 2;
+pub const NFPROTO_IPV6: u8 = 10;
+pub const NF_DROP: u64 = 0;
+pub const NF_ACCEPT: u64 = 1;
+pub const REJECT_TCP_RST: u64 = 1;
+pub const REJECT_ICMPX: u64 = 2;
+pub const ICMPX_PORT_UNREACH: u64 = 1;
+pub const ICMPX_ADMIN_PROHIBITED: u64 = 3;
+/// `LOGLEVEL_WARNING`: what the kernel reports for a `log` without `level`.
+pub const LOG_LEVEL_DEFAULT: u64 = 4;
+/// `NFTNL_UDATA_RULE_COMMENT`.
+pub const UDATA_RULE_COMMENT: u8 = 0;
+
+/// The value of the first TLV of `kind` in libnftnl's userdata encoding.
+pub fn tlv(mut data: &[u8], kind: u8) -> Option<&[u8]> {
+    while data.len() >= 2 {
+        let (t, len) = (data[0], data[1] as usize);
+        let value = data.get(2..2 + len)?;
+        if t == kind {
+            return Some(value);
+        }
+        data = &data[2 + len..];
+    }
+    None
+}
+
+/// Attribute access on one expression.
+pub struct E<'a>(pub &'a RawExpr);
+
+impl<'a> E<'a> {
+    pub fn is(&self, name: &str) -> bool {
+        self.0.name == name
+    }
+    pub fn get(&self, a: u32) -> Option<&'a [u8]> {
+        self.0
+            .attrs
+            .iter()
+            .find(|(k, _)| *k as u32 == a)
+            .map(|(_, v)| v.as_slice())
+    }
+    /// An integer attribute (libnftnl hands them over in host order).
+    pub fn num(&self, a: u32) -> Option<u64> {
+        let b = self.get(a)?;
+        Some(match b.len() {
+            1 => b[0] as u64,
+            2 => u16::from_ne_bytes([b[0], b[1]]) as u64,
+            4 => u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as u64,
+            8 => u64::from_ne_bytes(b.try_into().ok()?),
+            _ => return None,
+        })
+    }
+    pub fn string(&self, a: u32) -> Option<String> {
+        let b = self.get(a)?;
+        let b = b.strip_suffix(&[0]).unwrap_or(b);
+        Some(String::from_utf8_lossy(b).into_owned())
+    }
+    /// True when no attribute outside `allowed` is set (so nothing would be lost).
+    pub fn only(&self, allowed: &[u32]) -> bool {
+        self.0
+            .attrs
+            .iter()
+            .all(|(k, _)| allowed.contains(&(*k as u32)))
+    }
+    /// `cmp <op> reg 1 <data>`.
+    pub fn cmp(&self, op: u64) -> Option<&'a [u8]> {
+        (self.is("cmp")
+            && self.num(sys::NFTNL_EXPR_CMP_SREG) == Some(1)
+            && self.num(sys::NFTNL_EXPR_CMP_OP) == Some(op))
+        .then(|| self.get(sys::NFTNL_EXPR_CMP_DATA))
+        .flatten()
+    }
+}
+
+/// What a loaded register is tested against.
+pub enum Test {
+    /// Equal to `value` under `mask` (`None`: the whole register).
+    Eq {
+        value: Vec<u8>,
+        mask: Option<Vec<u8>>,
+    },
+    /// Inclusive range.
+    Range(Vec<u8>, Vec<u8>),
+    Lookup(String),
+}
+
+/// The test after a payload load of `len` bytes, and how many expressions it used:
+/// `[bitwise] cmp eq`, `cmp gte + cmp lte`, `range eq`, or `lookup`.
+pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
+    let first = E(x.first()?);
+    if first.is("bitwise") {
+        let mask = bitwise(&first, len)?.to_vec();
+        let value = E(x.get(1)?).cmp(CMP_EQ)?.to_vec();
+        return Some((
+            Test::Eq {
+                value,
+                mask: Some(mask),
+            },
+            2,
+        ));
+    }
+    if let Some(v) = first.cmp(CMP_EQ) {
+        return Some((
+            Test::Eq {
+                value: v.to_vec(),
+                mask: None,
+            },
+            1,
+        ));
+    }
+    if let Some(lo) = first.cmp(CMP_GTE) {
+        let hi = E(x.get(1)?).cmp(CMP_LTE)?;
+        return Some((Test::Range(lo.to_vec(), hi.to_vec()), 2));
+    }
+    if first.is("range")
+        && first.only(&[
+            sys::NFTNL_EXPR_RANGE_SREG,
+            sys::NFTNL_EXPR_RANGE_OP,
+            sys::NFTNL_EXPR_RANGE_FROM_DATA,
+            sys::NFTNL_EXPR_RANGE_TO_DATA,
+        ])
+        && first.num(sys::NFTNL_EXPR_RANGE_SREG) == Some(1)
+        && first.num(sys::NFTNL_EXPR_RANGE_OP) == Some(0)
+    {
+        let lo = first.get(sys::NFTNL_EXPR_RANGE_FROM_DATA)?.to_vec();
+        let hi = first.get(sys::NFTNL_EXPR_RANGE_TO_DATA)?.to_vec();
+        return Some((Test::Range(lo, hi), 1));
+    }
+    if first.is("lookup")
+        && first.only(&[
+            sys::NFTNL_EXPR_LOOKUP_SREG,
+            sys::NFTNL_EXPR_LOOKUP_SET,
+            sys::NFTNL_EXPR_LOOKUP_SET_ID,
+            sys::NFTNL_EXPR_LOOKUP_FLAGS,
+        ])
+        && first.num(sys::NFTNL_EXPR_LOOKUP_SREG) == Some(1)
+        && first.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) == 0
+    {
+        return Some((Test::Lookup(first.string(sys::NFTNL_EXPR_LOOKUP_SET)?), 1));
+    }
+    None
+}
+
+/// `bitwise reg 1 = (reg 1 & mask) ^ 0` over `len` bytes -> the mask.
+pub fn bitwise<'a>(e: &E<'a>, len: usize) -> Option<&'a [u8]> {
+    let ok = e.is("bitwise")
+        && e.only(&[
+            sys::NFTNL_EXPR_BITWISE_SREG,
+            sys::NFTNL_EXPR_BITWISE_DREG,
+            sys::NFTNL_EXPR_BITWISE_LEN,
+            sys::NFTNL_EXPR_BITWISE_MASK,
+            sys::NFTNL_EXPR_BITWISE_XOR,
+            sys::NFTNL_EXPR_BITWISE_OP,
+        ])
+        && e.num(sys::NFTNL_EXPR_BITWISE_SREG) == Some(1)
+        && e.num(sys::NFTNL_EXPR_BITWISE_DREG) == Some(1)
+        && e.num(sys::NFTNL_EXPR_BITWISE_LEN) == Some(len as u64)
+        && e.num(sys::NFTNL_EXPR_BITWISE_OP).unwrap_or(0) == 0 // NFT_BITWISE_BOOL
+        && e.get(sys::NFTNL_EXPR_BITWISE_XOR)?.iter().all(|b| *b == 0);
+    let mask = e.get(sys::NFTNL_EXPR_BITWISE_MASK)?;
+    (ok && mask.len() == len).then_some(mask)
+}
+
+/// A network prefix from a masked compare of the first `len` bytes of an address of
+/// `width` bytes: (address value, prefix length). The mask must be leading ones and
+/// the value must have no bits outside it (nft writes exactly that).
+pub fn prefix(value: &[u8], mask: Option<&[u8]>, len: usize, width: usize) -> Option<(u128, u8)> {
+    if len == 0 || len > width || value.len() != len {
+        return None;
+    }
+    let plen = match mask {
+        None => 8 * len as u32,
+        Some(m) => {
+            let ones: u32 = m.iter().map(|b| b.count_ones()).sum();
+            let contiguous = m.iter().enumerate().all(|(i, b)| {
+                let want_bits = ones.saturating_sub(8 * i as u32).min(8);
+                *b == !(0xffu8.checked_shr(want_bits).unwrap_or(0))
+            });
+            if !contiguous || value.iter().zip(m).any(|(v, m)| v & !m != 0) {
+                return None;
+            }
+            ones
+        }
+    };
+    let mut full = [0u8; 16];
+    full[..len].copy_from_slice(value);
+    let addr = u128::from_be_bytes(full) >> (8 * (16 - width));
+    Some((addr, plen as u8))
+}
+
+/// An interface name compare: with a NUL it is exact (nft pads to IFNAMSIZ; a
+/// writer may stop after the NUL), without one it is a `name*` prefix match.
+pub fn ifname(data: &[u8]) -> Option<IfName> {
+    let (name, wildcard) = match data.iter().position(|b| *b == 0) {
+        Some(nul) if data[nul..].iter().all(|b| *b == 0) => (&data[..nul], false),
+        Some(_) => return None,
+        None => (data, true),
+    };
+    Some(IfName {
+        name: String::from_utf8(name.to_vec()).ok()?,
+        wildcard,
+    })
+}
+
+pub fn immediate(e: &E) -> Option<Verdict> {
+    if !e.only(&[sys::NFTNL_EXPR_IMM_DREG, sys::NFTNL_EXPR_IMM_VERDICT])
+        || e.num(sys::NFTNL_EXPR_IMM_DREG) != Some(0)
+    {
+        return None;
+    }
+    match e.num(sys::NFTNL_EXPR_IMM_VERDICT)? {
+        NF_ACCEPT => Some(Verdict::Accept),
+        NF_DROP => Some(Verdict::Drop),
+        _ => None,
+    }
+}
+
+/// counter, limit, log: the statements the IR has.
+pub fn stmt(e: &E) -> Option<Stmt> {
+    match e.0.name.as_str() {
+        "counter" => Some(Stmt::Counter),
+        "limit" => {
+            let ok = e.only(&[
+                sys::NFTNL_EXPR_LIMIT_RATE,
+                sys::NFTNL_EXPR_LIMIT_UNIT,
+                sys::NFTNL_EXPR_LIMIT_BURST,
+                sys::NFTNL_EXPR_LIMIT_TYPE,
+                sys::NFTNL_EXPR_LIMIT_FLAGS,
+            ]) && e.num(sys::NFTNL_EXPR_LIMIT_TYPE).unwrap_or(0) == 0
+                && e.num(sys::NFTNL_EXPR_LIMIT_FLAGS).unwrap_or(0) == 0;
+            let unit = match e.num(sys::NFTNL_EXPR_LIMIT_UNIT)? {
+                1 => RateUnit::Second,
+                60 => RateUnit::Minute,
+                3600 => RateUnit::Hour,
+                86400 => RateUnit::Day,
+                _ => return None,
+            };
+            ok.then_some(Stmt::Limit {
+                rate: e.num(sys::NFTNL_EXPR_LIMIT_RATE)?,
+                unit,
+                burst: u32::try_from(e.num(sys::NFTNL_EXPR_LIMIT_BURST).unwrap_or(0)).ok()?,
+            })
+        }
+        "log" => log(e),
+        _ => None,
+    }
+}
+
+/// `log [prefix P] [group G]`: the kernel reports level 4 for a plain log and
+/// snaplen/qthreshold 0 for a group log; anything else has no IR form.
+fn log(e: &E) -> Option<Stmt> {
+    let group = e.num(sys::NFTNL_EXPR_LOG_GROUP);
+    let defaults = match group {
+        Some(_) => {
+            e.num(sys::NFTNL_EXPR_LOG_SNAPLEN).unwrap_or(0) == 0
+                && e.num(sys::NFTNL_EXPR_LOG_QTHRESHOLD).unwrap_or(0) == 0
+                && e.get(sys::NFTNL_EXPR_LOG_LEVEL).is_none()
+        }
+        None => {
+            e.num(sys::NFTNL_EXPR_LOG_LEVEL)
+                .unwrap_or(LOG_LEVEL_DEFAULT)
+                == LOG_LEVEL_DEFAULT
+                && e.get(sys::NFTNL_EXPR_LOG_SNAPLEN).is_none()
+                && e.get(sys::NFTNL_EXPR_LOG_QTHRESHOLD).is_none()
+        }
+    };
+    (defaults && e.num(sys::NFTNL_EXPR_LOG_FLAGS).unwrap_or(0) == 0).then_some(())?;
+    Some(Stmt::Log {
+        prefix: e.string(sys::NFTNL_EXPR_LOG_PREFIX),
+        group: group.map(u16::try_from).transpose().ok()?,
+    })
+}
+
+pub fn one_byte(d: &[u8]) -> Option<u8> {
+    match d {
+        [b] => Some(*b),
+        _ => None,
+    }
+}
+
+pub fn be16(d: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes(d.try_into().ok()?))
+}
+
+/// The IR's interval value of a big-endian set key.
+pub fn key_value(key: &[u8]) -> Option<u128> {
+    if key.is_empty() || key.len() > 16 {
+        return None;
+    }
+    let mut full = [0u8; 16];
+    full[16 - key.len()..].copy_from_slice(key);
+    Some(u128::from_be_bytes(full))
+}
+
+/// Whether a (foreign) rule can drop a packet: a drop verdict, a reject, a verdict
+/// map (a lookup into register 0) or a queue (which drops when no one listens).
+pub fn can_drop(exprs: &[RawExpr]) -> bool {
+    exprs.iter().any(|x| {
+        let e = E(x);
+        match x.name.as_str() {
+            "reject" | "queue" => true,
+            "immediate" => {
+                e.num(sys::NFTNL_EXPR_IMM_DREG) == Some(0)
+                    && e.num(sys::NFTNL_EXPR_IMM_VERDICT) == Some(NF_DROP)
+            }
+            "lookup" => e.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0),
+            _ => false,
+        }
+    })
+}
+
+/// Chains a rule jumps or goes to.
+pub fn jump_targets(exprs: &[RawExpr]) -> Vec<String> {
+    exprs
+        .iter()
+        .filter(|x| x.name == "immediate")
+        .filter_map(|x| E(x).string(sys::NFTNL_EXPR_IMM_CHAIN))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn prefixes_from_masks() {
+        assert_eq!(
+            prefix(&[172, 16], Some(&[255, 240]), 2, 4),
+            Some((0xac10_0000, 12))
+        );
+        assert_eq!(prefix(&[10, 0, 0, 1], None, 4, 4), Some((0x0a00_0001, 32)));
+        // Non-contiguous mask, or value bits outside the mask: no prefix.
+        assert_eq!(prefix(&[10, 0], Some(&[255, 1]), 2, 4), None);
+        assert_eq!(prefix(&[10, 1], Some(&[255, 0]), 2, 4), None);
+    }
+
+    #[test]
+    fn interface_names_exact_and_wildcard() {
+        let mut lo = [0u8; 16];
+        lo[..2].copy_from_slice(b"lo");
+        assert_eq!(
+            ifname(&lo).map(|i| (i.name, i.wildcard)),
+            Some(("lo".into(), false))
+        );
+        assert_eq!(ifname(b"lo\0").map(|i| i.wildcard), Some(false));
+        assert_eq!(
+            ifname(b"virbr").map(|i| (i.name, i.wildcard)),
+            Some(("virbr".into(), true))
+        );
+        assert_eq!(ifname(b"a\0b"), None);
+    }
+
+    #[test]
+    fn udata_tlv_walk() {
+        assert_eq!(tlv(b"\x07\x01x\x00\x02ab", 0), Some(&b"ab"[..]));
+        assert_eq!(tlv(b"\x00\x09ab", 0), None);
+    }
+}
