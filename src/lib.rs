@@ -2,6 +2,8 @@
 //! read it back and verify it with real packets. The library never prints.
 
 pub mod diag;
+pub mod emit;
 pub mod ir;
 pub mod model;
+pub mod nft;
 pub mod source;

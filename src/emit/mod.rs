@@ -1,0 +1,3 @@
+//! Writers of the IR: `netlink` builds the kernel batch.
+
+pub mod netlink;
