@@ -186,7 +186,10 @@ mod tests {
             .with_label("not in the catalog")
             .with_help("did you mean `ssh`?");
         let out = render(&m, &[d], Color::Never);
-        assert!(out.contains("error[E0101]: unknown service `sshh`"), "{out}");
+        assert!(
+            out.contains("error[E0101]: unknown service `sshh`"),
+            "{out}"
+        );
         assert!(out.contains("site.policy:2:11"), "{out}");
         assert!(out.contains("^^^^ not in the catalog"), "{out}");
         assert!(out.contains("help: did you mean `ssh`?"), "{out}");

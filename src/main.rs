@@ -1,1 +1,2 @@
-fn main(){}
+//! The `hostwall` binary (wired to cli once the checker lands).
+fn main() {}

@@ -1,3 +1,5 @@
-//! Writers of the IR: `netlink` builds the kernel batch.
+//! Writers of an `ir::Ruleset`: nft text, libnftables JSON, and the netlink batch.
 
+pub mod json;
 pub mod netlink;
+pub mod text;

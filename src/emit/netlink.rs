@@ -333,6 +333,11 @@ pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>
             Stmt::Counter => Expr::counter(),
             Stmt::Limit { rate, unit, burst } => Expr::limit(*rate, unit.seconds(), *burst),
             Stmt::Log { prefix, group } => Expr::log(prefix.as_deref(), *group),
+            Stmt::Foreign(text) => {
+                return Err(RuleError::Invalid(format!(
+                    "decoded foreign statement `{text}` cannot be emitted"
+                )));
+            }
         });
     }
     match rule.verdict {
