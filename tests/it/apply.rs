@@ -1,0 +1,1 @@
+//! Kernel apply behaviour.
