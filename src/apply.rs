@@ -258,6 +258,7 @@ impl Netlink {
     /// final error/ack or NLMSG_DONE. Errors map by errno.
     pub(crate) fn request(&mut self, w: &Writer, op: &'static str) -> Result<Vec<Vec<u8>>, ApplyError> {
         self.sock.send(&w.buf).map_err(sock_err(op))?;
+        let want = w.buf.get(8..12).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
         let mut out = Vec::new();
         loop {
             let n = match self.sock.recv(&mut self.buf, true).map_err(sock_err(op))? {
@@ -265,6 +266,10 @@ impl Netlink {
                 None => continue,
             };
             for m in messages(&self.buf[..n]) {
+                // Leftovers of an earlier exchange (a late ack) are not ours.
+                if u32::from_ne_bytes([m[8], m[9], m[10], m[11]]) != want {
+                    continue;
+                }
                 let ty = u16::from_ne_bytes([m[4], m[5]]);
                 match ty {
                     NLMSG_DONE => return Ok(out),

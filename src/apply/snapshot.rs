@@ -32,7 +32,9 @@ impl Snapshot {
     pub(crate) fn capture(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
         let mut w = Writer::default();
         let seq = nl.next_seq();
-        let m = w.begin_msg(MsgType::GetTable.raw(), 0, seq, crate::nft::wire::NFPROTO_INET, 0);
+        // Acked, so the reply ends with an ack after the table (or an error).
+        let flags = crate::nft::wire::NLM_F_ACK;
+        let m = w.begin_msg(MsgType::GetTable.raw(), flags, seq, crate::nft::wire::NFPROTO_INET, 0);
         w.put_str(1, table);
         w.end_msg(m);
         let mut out = match nl.request(&w, "reading the current table") {
