@@ -140,7 +140,10 @@ fn enter_named_netns(name: &str) -> Result<(), ApplyError> {
 }
 
 fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
-    let root = opts.sysctl_root.clone().unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS));
+    let root = opts
+        .sysctl_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS));
     let mut nl = Netlink::open()?;
     let genid_before = nl.get_gen()?;
     // Capture what a failed sysctl step must restore, before changing anything.
@@ -193,7 +196,12 @@ fn plan(batch: &Batch, changes: &[SysctlChange]) -> Vec<String> {
         .iter()
         .map(|m| format!("seq {:>6}  {:>6} bytes  {}", m.seq, m.len, m.what))
         .collect();
-    out.extend(changes.iter().filter(|c| c.old != c.new).map(|c| format!("sysctl {c}")));
+    out.extend(
+        changes
+            .iter()
+            .filter(|c| c.old != c.new)
+            .map(|c| format!("sysctl {c}")),
+    );
     out
 }
 
@@ -256,9 +264,16 @@ impl Netlink {
 
     /// Sends one request and collects every message of the reply until the
     /// final error/ack or NLMSG_DONE. Errors map by errno.
-    pub(crate) fn request(&mut self, w: &Writer, op: &'static str) -> Result<Vec<Vec<u8>>, ApplyError> {
+    pub(crate) fn request(
+        &mut self,
+        w: &Writer,
+        op: &'static str,
+    ) -> Result<Vec<Vec<u8>>, ApplyError> {
         self.sock.send(&w.buf).map_err(sock_err(op))?;
-        let want = w.buf.get(8..12).map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        let want = w
+            .buf
+            .get(8..12)
+            .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
         let mut out = Vec::new();
         loop {
             let n = match self.sock.recv(&mut self.buf, true).map_err(sock_err(op))? {
@@ -290,13 +305,21 @@ impl Netlink {
     fn get_gen(&mut self) -> Result<u32, ApplyError> {
         let mut w = Writer::default();
         let seq = self.next_seq();
-        let m = w.begin_msg(MsgType::GetGen.raw(), crate::nft::wire::NLM_F_ACK, seq, 0, 0);
+        let m = w.begin_msg(
+            MsgType::GetGen.raw(),
+            crate::nft::wire::NLM_F_ACK,
+            seq,
+            0,
+            0,
+        );
         w.end_msg(m);
         let msgs = self.request(&w, "reading the generation id")?;
         let gen_msg = msgs
             .iter()
             .find(|m| u16::from_ne_bytes([m[4], m[5]]) == MsgType::NewGen.raw());
-        let id = gen_msg.and_then(|m| attr(&m[20..], 1)).filter(|a| a.len() >= 4);
+        let id = gen_msg
+            .and_then(|m| attr(&m[20..], 1))
+            .filter(|a| a.len() >= 4);
         id.map(|a| u32::from_be_bytes([a[0], a[1], a[2], a[3]]))
             .ok_or(ApplyError::Socket {
                 op: "reading the generation id",
@@ -308,7 +331,11 @@ impl Netlink {
     /// its message. The kernel processes a batch synchronously inside the send,
     /// so every reply is queued when it returns: read until the queue is empty
     /// instead of waiting for a batch-end ack (only kernels >= 6.10 send one).
-    fn send_batch(&mut self, batch: &Batch, genid: u32) -> Result<(Duration, Duration), ApplyError> {
+    fn send_batch(
+        &mut self,
+        batch: &Batch,
+        genid: u32,
+    ) -> Result<(Duration, Duration), ApplyError> {
         let (errors, send_time, total) = self.send_and_drain(&batch.bytes, batch.messages.len())?;
         let first = batch.messages.first().map_or(0, |m| m.seq);
         if let Some(e) = errors.iter().min_by_key(|r| r.seq.wrapping_sub(first)) {
@@ -355,11 +382,15 @@ impl Netlink {
             });
         }
         let mut errors = Vec::new();
-        while let Some(n) = self.sock.recv(&mut self.buf, false).map_err(|e| match e.raw_os_error() {
-            // The receive queue overflowed: some replies were dropped.
-            Some(libc::ENOBUFS) => ApplyError::NotCommitted,
-            _ => sock_err("reading batch replies")(e),
-        })? {
+        while let Some(n) =
+            self.sock
+                .recv(&mut self.buf, false)
+                .map_err(|e| match e.raw_os_error() {
+                    // The receive queue overflowed: some replies were dropped.
+                    Some(libc::ENOBUFS) => ApplyError::NotCommitted,
+                    _ => sock_err("reading batch replies")(e),
+                })?
+        {
             for m in messages(&self.buf[..n]) {
                 if u16::from_ne_bytes([m[4], m[5]]) == NLMSG_ERROR {
                     let r = parse_error(m);
@@ -389,7 +420,10 @@ fn kernel_error(batch: &Batch, r: &Reply, genid: u32) -> ApplyError {
     ApplyError::Kernel {
         errno: r.errno,
         message,
-        what: msg.map_or_else(|| format!("message with sequence {}", r.seq), |m| m.what.to_string()),
+        what: msg.map_or_else(
+            || format!("message with sequence {}", r.seq),
+            |m| m.what.to_string(),
+        ),
         origin: msg.map(|m| m.origin.clone()).unwrap_or_default(),
     }
 }
@@ -423,11 +457,19 @@ fn parse_error(m: &[u8]) -> Reply {
     // With NETLINK_CAP_ACK the echoed request is just its 16-byte header
     // (errors always echo only the header when capped; acks never echo).
     let orig_len = get32(20).map_or(16, |b| u32::from_ne_bytes(b) as usize);
-    let tlv_start = if flags & 0x100 != 0 { 36 } else { 20 + ((orig_len + 3) & !3) };
+    let tlv_start = if flags & 0x100 != 0 {
+        36
+    } else {
+        20 + ((orig_len + 3) & !3)
+    };
     let extack = if flags & NLM_F_ACK_TLVS != 0 {
         m.get(tlv_start..)
             .and_then(|t| attr(t, NLMSGERR_ATTR_MSG))
-            .map(|s| String::from_utf8_lossy(s).trim_end_matches('\0').to_string())
+            .map(|s| {
+                String::from_utf8_lossy(s)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
     } else {
         None
     };

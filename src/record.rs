@@ -32,7 +32,13 @@ pub fn path(state_dir: &Path, netns: Option<&str>, table: &str) -> PathBuf {
     let ns = netns.unwrap_or("self");
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     };
     state_dir.join(format!("applied-{}-{}.json", clean(ns), clean(table)))

@@ -37,7 +37,13 @@ pub struct SysctlChange {
 
 impl fmt::Display for SysctlChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {} (was {})", self.key.name(), self.new as u8, self.old as u8)
+        write!(
+            f,
+            "{} = {} (was {})",
+            self.key.name(),
+            self.new as u8,
+            self.old as u8
+        )
     }
 }
 
@@ -152,7 +158,10 @@ mod tests {
         });
         let f = apply(d.path(), &changes).err().map(|f| f.error.to_string());
         let msg = f.unwrap_or_default();
-        assert!(msg.starts_with("cannot write net.ipv6.conf.all.forwarding"), "{msg}");
+        assert!(
+            msg.starts_with("cannot write net.ipv6.conf.all.forwarding"),
+            "{msg}"
+        );
         assert_eq!(read(d.path(), Sysctl::Ipv4Forward).ok(), Some(false));
     }
 
@@ -166,6 +175,9 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(msg.starts_with("cannot read net.ipv6.conf.all.forwarding"), "{msg}");
+        assert!(
+            msg.starts_with("cannot read net.ipv6.conf.all.forwarding"),
+            "{msg}"
+        );
     }
 }

@@ -34,12 +34,20 @@ impl Snapshot {
         let seq = nl.next_seq();
         // Acked, so the reply ends with an ack after the table (or an error).
         let flags = crate::nft::wire::NLM_F_ACK;
-        let m = w.begin_msg(MsgType::GetTable.raw(), flags, seq, crate::nft::wire::NFPROTO_INET, 0);
+        let m = w.begin_msg(
+            MsgType::GetTable.raw(),
+            flags,
+            seq,
+            crate::nft::wire::NFPROTO_INET,
+            0,
+        );
         w.put_str(1, table);
         w.end_msg(m);
         let mut out = match nl.request(&w, "reading the current table") {
             Ok(t) => t,
-            Err(ApplyError::Socket { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {
+            Err(ApplyError::Socket { source, .. })
+                if source.raw_os_error() == Some(libc::ENOENT) =>
+            {
                 return Ok(Snapshot::Absent);
             }
             Err(e) => return Err(e),
@@ -84,7 +92,12 @@ impl Snapshot {
     }
 }
 
-fn dump(nl: &mut Netlink, ty: MsgType, table: &str, set: Option<&str>) -> Result<Vec<Vec<u8>>, ApplyError> {
+fn dump(
+    nl: &mut Netlink,
+    ty: MsgType,
+    table: &str,
+    set: Option<&str>,
+) -> Result<Vec<Vec<u8>>, ApplyError> {
     let mut w = Writer::default();
     let seq = nl.next_seq();
     w.dump_request(ty, seq, Some(table), set);
@@ -94,7 +107,11 @@ fn dump(nl: &mut Netlink, ty: MsgType, table: &str, set: Option<&str>) -> Result
 
 fn name_attr(m: &[u8], ty: u16) -> Option<String> {
     let a = attr(m.get(20..)?, ty)?;
-    Some(String::from_utf8_lossy(a).trim_end_matches('\0').to_string())
+    Some(
+        String::from_utf8_lossy(a)
+            .trim_end_matches('\0')
+            .to_string(),
+    )
 }
 
 /// Re-emits a dumped object as a creation request.

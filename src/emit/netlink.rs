@@ -28,10 +28,16 @@ pub enum What {
     AddTable(String),
     Set(String),
     /// `chunk` counts from 1: large sets span several messages.
-    Elements { set: String, chunk: usize },
+    Elements {
+        set: String,
+        chunk: usize,
+    },
     Chain(String),
     /// `index` counts from 1, as `nft -a list` users read rules.
-    Rule { chain: String, index: usize },
+    Rule {
+        chain: String,
+        index: usize,
+    },
     BatchEnd,
 }
 
@@ -108,10 +114,18 @@ fn invalid(what: &What, reason: impl fmt::Display) -> EmitError {
 pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
     let mut b = Builder::new(opts.first_seq, estimate_size(rs));
     let t = &rs.table.name;
-    b.msg(What::BatchBegin, vec![], |w, s| w.batch_begin(s, opts.genid));
-    b.msg(What::EnsureTable(t.clone()), vec![], |w, s| w.table(s, t, true));
-    b.msg(What::DeleteTable(t.clone()), vec![], |w, s| w.table(s, t, false));
-    b.msg(What::AddTable(t.clone()), vec![], |w, s| w.table(s, t, true));
+    b.msg(What::BatchBegin, vec![], |w, s| {
+        w.batch_begin(s, opts.genid)
+    });
+    b.msg(What::EnsureTable(t.clone()), vec![], |w, s| {
+        w.table(s, t, true)
+    });
+    b.msg(What::DeleteTable(t.clone()), vec![], |w, s| {
+        w.table(s, t, false)
+    });
+    b.msg(What::AddTable(t.clone()), vec![], |w, s| {
+        w.table(s, t, true)
+    });
     let mut set_ids = HashMap::new();
     for (i, set) in rs.table.sets.iter().enumerate() {
         let id = i as u32 + 1;
@@ -192,7 +206,9 @@ impl Builder {
             key_len: set.key.len() as u32,
             comment: set.comment.as_deref(),
         };
-        self.msg(what.clone(), set.origin.clone(), |w, s| w.set(s, table, &spec));
+        self.msg(what.clone(), set.origin.clone(), |w, s| {
+            w.set(s, table, &spec)
+        });
         let elems = set_elements(set).map_err(|r| invalid(&what, r))?;
         let first = self.next_seq;
         let mut seq = first;
@@ -268,7 +284,12 @@ pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
     let len = set.key.len();
     let max = set.key.max();
     if let Some(bad) = set.elements.iter().find(|e| e.hi > max || e.lo > e.hi) {
-        return Err(format!("element {}-{} does not fit key {}", bad.lo, bad.hi, set.key.name()));
+        return Err(format!(
+            "element {}-{} does not fit key {}",
+            bad.lo,
+            bad.hi,
+            set.key.name()
+        ));
     }
     let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
     if !set.interval {
@@ -459,13 +480,18 @@ impl Lowering<'_> {
     fn ifname(&mut self, key: MetaKey, n: &IfName) -> Result<(), RuleError> {
         const IFNAMSIZ: usize = 16;
         if n.name.len() >= IFNAMSIZ || n.name.contains('\0') {
-            return Err(RuleError::Invalid(format!("interface name {:?} is not valid", n.name)));
+            return Err(RuleError::Invalid(format!(
+                "interface name {:?} is not valid",
+                n.name
+            )));
         }
         let mut data = n.name.as_bytes().to_vec();
         if !n.wildcard {
             data.resize(IFNAMSIZ, 0);
         } else if data.is_empty() {
-            return Err(RuleError::Invalid("interface wildcard `*` matches everything".into()));
+            return Err(RuleError::Invalid(
+                "interface wildcard `*` matches everything".into(),
+            ));
         }
         self.out.push(Expr::meta(key));
         self.out.push(Expr::cmp(CmpOp::Eq, &data));
@@ -474,8 +500,18 @@ impl Lowering<'_> {
 
     fn addr(&mut self, a: &AddrMatch, source: bool) -> Result<(), RuleError> {
         let (nf, off, bytes, plen): (_, u32, Vec<u8>, u8) = match a {
-            AddrMatch::V4(n) => (NfProto::Ipv4, 12, n.network().octets().to_vec(), n.prefix_len()),
-            AddrMatch::V6(n) => (NfProto::Ipv6, 8, n.network().octets().to_vec(), n.prefix_len()),
+            AddrMatch::V4(n) => (
+                NfProto::Ipv4,
+                12,
+                n.network().octets().to_vec(),
+                n.prefix_len(),
+            ),
+            AddrMatch::V6(n) => (
+                NfProto::Ipv6,
+                8,
+                n.network().octets().to_vec(),
+                n.prefix_len(),
+            ),
             AddrMatch::Set4(s) | AddrMatch::Set6(s) => {
                 let (nf, off, len) = match a {
                     AddrMatch::Set4(_) => (NfProto::Ipv4, 12, 4),
@@ -503,7 +539,8 @@ impl Lowering<'_> {
                     (0xffu16 << (8 - bits)) as u8
                 })
                 .collect();
-            self.out.push(Expr::payload(PayloadBase::Network, off, full));
+            self.out
+                .push(Expr::payload(PayloadBase::Network, off, full));
             self.out.push(Expr::bitwise_mask(&mask));
             self.out.push(Expr::cmp(CmpOp::Eq, &bytes));
         }

@@ -41,6 +41,10 @@ pub fn rule_debug_text(bytes: &[u8]) -> Option<String> {
         if !ok {
             return None;
         }
-        Some(CStr::from_ptr(out.as_ptr() as *const c_char).to_string_lossy().into_owned())
+        Some(
+            CStr::from_ptr(out.as_ptr() as *const c_char)
+                .to_string_lossy()
+                .into_owned(),
+        )
     }
 }

@@ -166,7 +166,7 @@ impl Expr {
 
     pub fn reject(r: Reject) -> Expr {
         let (ty, code) = match r {
-            Reject::TcpReset => (1, 0), // NFT_REJECT_TCP_RST
+            Reject::TcpReset => (1, 0),       // NFT_REJECT_TCP_RST
             Reject::Icmpx(code) => (2, code), // NFT_REJECT_ICMPX_UNREACH
         };
         Expr::new(c"reject")

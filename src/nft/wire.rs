@@ -121,7 +121,8 @@ impl Writer {
         let start = self.buf.len();
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // length, patched by end_msg
         self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
         self.buf.extend_from_slice(&seq.to_ne_bytes());
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
         self.buf.extend_from_slice(&[family, 0]);
@@ -159,14 +160,17 @@ impl Writer {
     pub fn nest_start(&mut self, ty: u16) -> usize {
         let start = self.buf.len();
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         start
     }
 
     pub fn nest_end(&mut self, start: usize) -> Result<(), WireError> {
         let len = self.buf.len() - start;
         if len > MAX_NEST {
-            return Err(WireError(format!("netlink nest of {len} bytes exceeds 65535")));
+            return Err(WireError(format!(
+                "netlink nest of {len} bytes exceeds 65535"
+            )));
         }
         self.buf[start..start + 2].copy_from_slice(&(len as u16).to_ne_bytes());
         Ok(())
@@ -175,7 +179,13 @@ impl Writer {
     /// Batch begin, carrying the generation id the batch was built against
     /// (the kernel refuses the whole batch with ERESTART if it moved on).
     pub fn batch_begin(&mut self, seq: u32, genid: Option<u32>) {
-        let m = self.begin_msg(NFNL_MSG_BATCH_BEGIN, 0, seq, NFPROTO_UNSPEC, SUBSYS_NFTABLES);
+        let m = self.begin_msg(
+            NFNL_MSG_BATCH_BEGIN,
+            0,
+            seq,
+            NFPROTO_UNSPEC,
+            SUBSYS_NFTABLES,
+        );
         if let Some(g) = genid {
             self.put_be32(NFNL_BATCH_GENID, g);
         }
@@ -222,7 +232,10 @@ impl Writer {
         let m = self.begin_msg(MsgType::NewSet.raw(), NLM_F_CREATE, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_SET_TABLE, table);
         self.put_str(NFTA_SET_NAME, set.name);
-        self.put_be32(NFTA_SET_FLAGS, if set.interval { NFT_SET_INTERVAL } else { 0 });
+        self.put_be32(
+            NFTA_SET_FLAGS,
+            if set.interval { NFT_SET_INTERVAL } else { 0 },
+        );
         self.put_be32(NFTA_SET_KEY_TYPE, set.key_type);
         self.put_be32(NFTA_SET_KEY_LEN, set.key_len);
         self.put_be32(NFTA_SET_ID, set.id);
@@ -246,7 +259,13 @@ impl Writer {
         let mut rest = elems;
         while !rest.is_empty() {
             let flags = NLM_F_CREATE | NLM_F_EXCL;
-            let m = self.begin_msg(MsgType::NewSetElem.raw(), flags, next_seq(), NFPROTO_INET, 0);
+            let m = self.begin_msg(
+                MsgType::NewSetElem.raw(),
+                flags,
+                next_seq(),
+                NFPROTO_INET,
+                0,
+            );
             self.put_str(NFTA_SET_ELEM_LIST_TABLE, table);
             self.put_str(NFTA_SET_ELEM_LIST_SET, set.name);
             self.put_be32(NFTA_SET_ELEM_LIST_SET_ID, set.id);
@@ -394,7 +413,9 @@ mod tests {
             key_len: 4,
             comment: None,
         };
-        let elems: Vec<Elem> = (0..20_000u128).map(|v| Elem::new(v, 4, v % 2 == 1)).collect();
+        let elems: Vec<Elem> = (0..20_000u128)
+            .map(|v| Elem::new(v, 4, v % 2 == 1))
+            .collect();
         let mut seq = 0;
         let n = w
             .set_elems("t", &spec, &elems, || {
@@ -406,7 +427,8 @@ mod tests {
         assert_eq!(seq as usize, n);
         let mut off = 0;
         while off < w.buf.len() {
-            let len = u32::from_ne_bytes([w.buf[off], w.buf[off + 1], w.buf[off + 2], w.buf[off + 3]]);
+            let len =
+                u32::from_ne_bytes([w.buf[off], w.buf[off + 1], w.buf[off + 2], w.buf[off + 3]]);
             assert!(len as usize <= 65_535 + 100);
             off += len as usize;
         }

@@ -24,10 +24,24 @@ const OTHER_TABLE: &str = "table ip other {\n chain c {\n  type filter hook inpu
 
 /// A rule the kernel refuses: log prefixes are at most 127 bytes.
 fn refused(span: Span) -> Ruleset {
-    let mut bad = rule(vec![], vec![Stmt::Log { prefix: Some("x".repeat(200)), group: None }], None);
+    let mut bad = rule(
+        vec![],
+        vec![Stmt::Log {
+            prefix: Some("x".repeat(200)),
+            group: None,
+        }],
+        None,
+    );
     bad.origin = vec![span];
-    let ok = rule(vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(22))], vec![], Some(Verdict::Accept));
-    ruleset(vec![], vec![base("input", Hook::Input, ChainPolicy::Drop, vec![ok, bad])])
+    let ok = rule(
+        vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(22))],
+        vec![],
+        Some(Verdict::Accept),
+    );
+    ruleset(
+        vec![],
+        vec![base("input", Hook::Input, ChainPolicy::Drop, vec![ok, bad])],
+    )
 }
 
 #[test]
@@ -38,9 +52,18 @@ fn refused_batch_leaves_ruleset_identical_and_names_the_rule() {
         apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
         let before = ruleset_listing();
         let err = apply(&refused(span), &opts()).err();
-        assert_eq!(ruleset_listing(), before, "a refused batch must change nothing");
+        assert_eq!(
+            ruleset_listing(),
+            before,
+            "a refused batch must change nothing"
+        );
         match err {
-            Some(ApplyError::Kernel { errno, what, origin, message }) => {
+            Some(ApplyError::Kernel {
+                errno,
+                what,
+                origin,
+                message,
+            }) => {
                 assert_eq!(errno, libc::ERANGE, "{message}");
                 assert_eq!(what, "rule 2 of chain input");
                 assert_eq!(origin, vec![span]);
@@ -63,7 +86,10 @@ fn other_tables_survive_and_reapply_is_idempotent() {
         assert!(r2.genid > r1.genid, "each apply commits one generation");
         assert_eq!(nft_ok(&["list", "table", "ip", "other"], ""), other);
         // A smaller policy replaces the table entirely (no leftovers).
-        let small = ruleset(vec![], vec![base("input", Hook::Input, ChainPolicy::Accept, vec![])]);
+        let small = ruleset(
+            vec![],
+            vec![base("input", Hook::Input, ChainPolicy::Accept, vec![])],
+        );
         apply(&small, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let t = nft_ok(&["list", "table", "inet", "hostwall"], "");
         assert!(!t.contains("set ") && !t.contains("chain forward"), "{t}");
@@ -78,7 +104,10 @@ fn stale_generation_is_refused_with_erestart() {
         let before = ruleset_listing();
         // A batch built against an older generation, as if someone committed
         // between our read and our send.
-        let stale = BatchOptions { first_seq: 1000, genid: Some(r.genid.wrapping_sub(1)) };
+        let stale = BatchOptions {
+            first_seq: 1000,
+            genid: Some(r.genid.wrapping_sub(1)),
+        };
         let batch = build(&rs, &stale).unwrap_or_else(|e| panic!("{e}"));
         let sock = NfSocket::open().unwrap_or_else(|e| panic!("{e}"));
         sock.send(&batch.bytes).unwrap_or_else(|e| panic!("{e}"));
@@ -99,9 +128,13 @@ struct SysctlTree(tempfile::TempDir);
 impl SysctlTree {
     fn new() -> SysctlTree {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for (p, v) in [("net/ipv4/ip_forward", "0\n"), ("net/ipv6/conf/all/forwarding", "0\n")] {
+        for (p, v) in [
+            ("net/ipv4/ip_forward", "0\n"),
+            ("net/ipv6/conf/all/forwarding", "0\n"),
+        ] {
             let f = d.path().join(p);
-            std::fs::create_dir_all(f.parent().unwrap_or(Path::new("/"))).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::create_dir_all(f.parent().unwrap_or(Path::new("/")))
+                .unwrap_or_else(|e| panic!("{e}"));
             std::fs::write(&f, v).unwrap_or_else(|e| panic!("{e}"));
         }
         let t = SysctlTree(d);
@@ -126,7 +159,11 @@ impl Drop for SysctlTree {
 fn forwarding(mut rs: Ruleset) -> Ruleset {
     rs.sysctls = [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
         .into_iter()
-        .map(|key| SysctlSetting { key, value: true, origin: None })
+        .map(|key| SysctlSetting {
+            key,
+            value: true,
+            origin: None,
+        })
         .collect();
     rs
 }
@@ -134,20 +171,41 @@ fn forwarding(mut rs: Ruleset) -> Ruleset {
 #[test]
 fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
     let tree = SysctlTree::new();
-    let o = ApplyOptions { sysctl_root: Some(tree.0.path().to_path_buf()), ..opts() };
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
         // Previous table present (with counters that must survive).
-        let old = ruleset(vec![], vec![base("input", Hook::Input, ChainPolicy::Accept, vec![rule(vec![], vec![Stmt::Counter], None)])]);
+        let old = ruleset(
+            vec![],
+            vec![base(
+                "input",
+                Hook::Input,
+                ChainPolicy::Accept,
+                vec![rule(vec![], vec![Stmt::Counter], None)],
+            )],
+        );
         apply(&old, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let before = ruleset_listing();
         let err = apply(&forwarding(every_form()), &o).err();
         let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        assert!(matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })), "{msg}");
-        assert!(msg.contains("cannot write net.ipv6.conf.all.forwarding"), "{msg}");
+        assert!(
+            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("cannot write net.ipv6.conf.all.forwarding"),
+            "{msg}"
+        );
         assert!(msg.contains("rolled back"), "{msg}");
         assert_eq!(ruleset_listing(), before);
-        assert_eq!(tree.read("net/ipv4/ip_forward"), "0\n", "written sysctl restored");
+        assert_eq!(
+            tree.read("net/ipv4/ip_forward"),
+            "0\n",
+            "written sysctl restored"
+        );
 
         // Previous table absent: rollback removes ours again.
         nft_ok(&["delete", "table", "inet", "hostwall"], "");
@@ -172,10 +230,21 @@ fn forwarding_sysctls_are_written_in_the_target_namespace() {
 fn dry_run_sends_nothing() {
     in_netns(|| {
         let before = ruleset_listing();
-        let o = ApplyOptions { dry_run: true, ..opts() };
+        let o = ApplyOptions {
+            dry_run: true,
+            ..opts()
+        };
         let r = apply(&forwarding(every_form()), &o).unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.plan.iter().any(|l| l.ends_with("rule 1 of chain input")), "{:?}", r.plan);
-        assert!(r.plan.iter().any(|l| l.starts_with("sysctl net.ipv4.ip_forward = 1")));
+        assert!(
+            r.plan.iter().any(|l| l.ends_with("rule 1 of chain input")),
+            "{:?}",
+            r.plan
+        );
+        assert!(
+            r.plan
+                .iter()
+                .any(|l| l.starts_with("sysctl net.ipv4.ip_forward = 1"))
+        );
         assert_eq!(ruleset_listing(), before);
         assert_eq!(r.genid, r.genid_before);
     });
@@ -204,7 +273,10 @@ impl Drop for NamedNetns {
 #[test]
 fn netns_option_targets_that_namespace_only() {
     let ns = NamedNetns::new();
-    let o = ApplyOptions { netns: Some(ns.0.clone()), ..opts() };
+    let o = ApplyOptions {
+        netns: Some(ns.0.clone()),
+        ..opts()
+    };
     in_netns(|| {
         apply(&every_form(), &o).unwrap_or_else(|e| panic!("{e}"));
         // Our own (unshared) namespace is untouched...
@@ -212,7 +284,9 @@ fn netns_option_targets_that_namespace_only() {
     });
     // ...and the named one holds the table.
     let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "nft", "list", "table", "inet", "hostwall"])
+        .args([
+            "netns", "exec", &ns.0, "nft", "list", "table", "inet", "hostwall",
+        ])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
@@ -221,7 +295,16 @@ fn netns_option_targets_that_namespace_only() {
 
 #[test]
 fn missing_netns_is_one_clear_error() {
-    let o = ApplyOptions { netns: Some("hw-does-not-exist".into()), ..opts() };
-    let err = apply(&every_form(), &o).err().map(|e| e.to_string()).unwrap_or_default();
-    assert_eq!(err, "network namespace \"hw-does-not-exist\" not found (/run/netns/hw-does-not-exist)");
+    let o = ApplyOptions {
+        netns: Some("hw-does-not-exist".into()),
+        ..opts()
+    };
+    let err = apply(&every_form(), &o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        err,
+        "network namespace \"hw-does-not-exist\" not found (/run/netns/hw-does-not-exist)"
+    );
 }

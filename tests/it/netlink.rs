@@ -111,11 +111,34 @@ pub fn every_form() -> Ruleset {
     let iv = |lo: u128, hi: u128| Interval { lo, hi };
     let ip4 = |s: &str| Interval::from_v4(v4(s));
     let mut sets = vec![
-        set("v4", SetKey::Ipv4Addr, vec![ip4("0.0.0.0/8"), ip4("10.0.0.0/8"), ip4("192.168.1.1/32")]),
-        set("v4top", SetKey::Ipv4Addr, vec![ip4("203.0.113.0/24"), ip4("255.255.255.0/24")]),
-        set("v6", SetKey::Ipv6Addr, vec![Interval::from_v6(v6("fd00::/64")), Interval::from_v6(v6("2001:db8::1/128"))]),
-        set("ports", SetKey::InetService, vec![iv(22, 22), iv(8000, 8080), iv(65535, 65535)]),
-        set("lowports", SetKey::InetService, vec![iv(0, 100), iv(443, 443)]),
+        set(
+            "v4",
+            SetKey::Ipv4Addr,
+            vec![ip4("0.0.0.0/8"), ip4("10.0.0.0/8"), ip4("192.168.1.1/32")],
+        ),
+        set(
+            "v4top",
+            SetKey::Ipv4Addr,
+            vec![ip4("203.0.113.0/24"), ip4("255.255.255.0/24")],
+        ),
+        set(
+            "v6",
+            SetKey::Ipv6Addr,
+            vec![
+                Interval::from_v6(v6("fd00::/64")),
+                Interval::from_v6(v6("2001:db8::1/128")),
+            ],
+        ),
+        set(
+            "ports",
+            SetKey::InetService,
+            vec![iv(22, 22), iv(8000, 8080), iv(65535, 65535)],
+        ),
+        set(
+            "lowports",
+            SetKey::InetService,
+            vec![iv(0, 100), iv(443, 443)],
+        ),
         set("icmp4", SetKey::IcmpType, vec![iv(0, 0), iv(8, 8)]),
         set("icmp6", SetKey::Icmpv6Type, vec![iv(1, 4), iv(128, 129)]),
     ];
@@ -123,43 +146,205 @@ pub fn every_form() -> Ruleset {
     // Type sets are plain sets (one element per value), as the compiler makes them.
     sets[5].interval = false;
     sets[6].interval = false;
-    let name = |n: &str, w| IfName { name: n.into(), wildcard: w };
+    let name = |n: &str, w| IfName {
+        name: n.into(),
+        wildcard: w,
+    };
     let mut rules = vec![
-        rule(vec![M::CtState(ir_ct(CtState::ESTABLISHED | CtState::RELATED))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::CtState(ir_ct(CtState::INVALID))], vec![Stmt::Counter], Some(Verdict::Drop)),
-        rule(vec![M::IifName(name("lo", false))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::IifName(name("virbr", true)), M::OifName(name("eth0", false))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::L4Proto(tcp), M::Dport(tcp, PortMatch::Port(22))], vec![Stmt::Counter], Some(Verdict::Accept)),
-        rule(vec![M::Dport(L4Proto::Udp, PortMatch::Range(5000, 5010))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Dport(L4Proto::Sctp, PortMatch::Port(9))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Dport(tcp, PortMatch::Set("ports".into()))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Dport(L4Proto::Udp, PortMatch::Set("lowports".into()))], vec![], Some(Verdict::Drop)),
-        rule(vec![M::Saddr(AddrMatch::V4(v4("10.0.0.0/8")))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Saddr(AddrMatch::V4(v4("10.16.0.0/12"))), M::Daddr(AddrMatch::V4(v4("192.0.2.7/32")))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Saddr(AddrMatch::V4(v4("0.0.0.0/0")))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Saddr(AddrMatch::V6(v6("fd00::/64")))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Daddr(AddrMatch::V6(v6("fd00::/13"))), M::Dport(tcp, PortMatch::Port(443))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Saddr(AddrMatch::Set4("v4".into())), M::Daddr(AddrMatch::Set4("v4top".into()))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Daddr(AddrMatch::Set6("v6".into()))], vec![], Some(Verdict::Drop)),
-        rule(vec![M::IcmpType(TypeMatch::Type(8))], vec![Stmt::Limit { rate: 10, unit: RateUnit::Second, burst: 5 }], Some(Verdict::Accept)),
-        rule(vec![M::IcmpType(TypeMatch::Set("icmp4".into()))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Icmpv6Type(TypeMatch::Type(135))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Icmpv6Type(TypeMatch::Set("icmp6".into()))], vec![Stmt::Limit { rate: 400, unit: RateUnit::Day, burst: 10 }], Some(Verdict::Accept)),
-        rule(vec![M::NfProto(NfProto::Ipv6), M::L4Proto(L4Proto::Icmpv6)], vec![], Some(Verdict::Accept)),
-        rule(vec![M::L4Proto(L4Proto::Icmp), M::IcmpType(TypeMatch::Type(0))], vec![], Some(Verdict::Accept)),
-        rule(vec![M::Saddr(AddrMatch::V4(v4("198.51.100.0/24"))), M::Dport(tcp, PortMatch::Port(25))], vec![Stmt::Log { prefix: Some("smtp: ".into()), group: Some(3) }], Some(Verdict::Reject(RejectWith::TcpReset))),
-        rule(vec![M::Dport(L4Proto::Udp, PortMatch::Port(53))], vec![Stmt::Log { prefix: Some("dns".into()), group: None }], Some(Verdict::Reject(RejectWith::IcmpxPortUnreachable))),
-        rule(vec![], vec![Stmt::Log { prefix: None, group: Some(2) }, Stmt::Counter], Some(Verdict::Reject(RejectWith::IcmpxAdminProhibited))),
-        rule(vec![M::Dport(tcp, PortMatch::Port(0))], vec![Stmt::Counter], None),
-        rule(vec![M::Dport(tcp, PortMatch::Range(0, 100))], vec![], Some(Verdict::Drop)),
+        rule(
+            vec![M::CtState(ir_ct(CtState::ESTABLISHED | CtState::RELATED))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::CtState(ir_ct(CtState::INVALID))],
+            vec![Stmt::Counter],
+            Some(Verdict::Drop),
+        ),
+        rule(
+            vec![M::IifName(name("lo", false))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![
+                M::IifName(name("virbr", true)),
+                M::OifName(name("eth0", false)),
+            ],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::L4Proto(tcp), M::Dport(tcp, PortMatch::Port(22))],
+            vec![Stmt::Counter],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Dport(L4Proto::Udp, PortMatch::Range(5000, 5010))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Dport(L4Proto::Sctp, PortMatch::Port(9))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Dport(tcp, PortMatch::Set("ports".into()))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Dport(L4Proto::Udp, PortMatch::Set("lowports".into()))],
+            vec![],
+            Some(Verdict::Drop),
+        ),
+        rule(
+            vec![M::Saddr(AddrMatch::V4(v4("10.0.0.0/8")))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![
+                M::Saddr(AddrMatch::V4(v4("10.16.0.0/12"))),
+                M::Daddr(AddrMatch::V4(v4("192.0.2.7/32"))),
+            ],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Saddr(AddrMatch::V4(v4("0.0.0.0/0")))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Saddr(AddrMatch::V6(v6("fd00::/64")))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![
+                M::Daddr(AddrMatch::V6(v6("fd00::/13"))),
+                M::Dport(tcp, PortMatch::Port(443)),
+            ],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![
+                M::Saddr(AddrMatch::Set4("v4".into())),
+                M::Daddr(AddrMatch::Set4("v4top".into())),
+            ],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Daddr(AddrMatch::Set6("v6".into()))],
+            vec![],
+            Some(Verdict::Drop),
+        ),
+        rule(
+            vec![M::IcmpType(TypeMatch::Type(8))],
+            vec![Stmt::Limit {
+                rate: 10,
+                unit: RateUnit::Second,
+                burst: 5,
+            }],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::IcmpType(TypeMatch::Set("icmp4".into()))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Icmpv6Type(TypeMatch::Type(135))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::Icmpv6Type(TypeMatch::Set("icmp6".into()))],
+            vec![Stmt::Limit {
+                rate: 400,
+                unit: RateUnit::Day,
+                burst: 10,
+            }],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::NfProto(NfProto::Ipv6), M::L4Proto(L4Proto::Icmpv6)],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![M::L4Proto(L4Proto::Icmp), M::IcmpType(TypeMatch::Type(0))],
+            vec![],
+            Some(Verdict::Accept),
+        ),
+        rule(
+            vec![
+                M::Saddr(AddrMatch::V4(v4("198.51.100.0/24"))),
+                M::Dport(tcp, PortMatch::Port(25)),
+            ],
+            vec![Stmt::Log {
+                prefix: Some("smtp: ".into()),
+                group: Some(3),
+            }],
+            Some(Verdict::Reject(RejectWith::TcpReset)),
+        ),
+        rule(
+            vec![M::Dport(L4Proto::Udp, PortMatch::Port(53))],
+            vec![Stmt::Log {
+                prefix: Some("dns".into()),
+                group: None,
+            }],
+            Some(Verdict::Reject(RejectWith::IcmpxPortUnreachable)),
+        ),
+        rule(
+            vec![],
+            vec![
+                Stmt::Log {
+                    prefix: None,
+                    group: Some(2),
+                },
+                Stmt::Counter,
+            ],
+            Some(Verdict::Reject(RejectWith::IcmpxAdminProhibited)),
+        ),
+        rule(
+            vec![M::Dport(tcp, PortMatch::Port(0))],
+            vec![Stmt::Counter],
+            None,
+        ),
+        rule(
+            vec![M::Dport(tcp, PortMatch::Range(0, 100))],
+            vec![],
+            Some(Verdict::Drop),
+        ),
     ];
     rules[4].comment = Some("ssh from anywhere".into());
-    let fwd = vec![rule(vec![Match::OifName(name("virbr0", false))], vec![], Some(Verdict::Accept))];
+    let fwd = vec![rule(
+        vec![Match::OifName(name("virbr0", false))],
+        vec![],
+        Some(Verdict::Accept),
+    )];
     let chains = vec![
         base("input", Hook::Input, ChainPolicy::Drop, rules),
-        Chain { name: "forward".into(), base: Some(BaseChain { hook: Hook::Forward, priority: -5, policy: ChainPolicy::Accept }), rules: fwd },
+        Chain {
+            name: "forward".into(),
+            base: Some(BaseChain {
+                hook: Hook::Forward,
+                priority: -5,
+                policy: ChainPolicy::Accept,
+            }),
+            rules: fwd,
+        },
         base("output", Hook::Output, ChainPolicy::Accept, vec![]),
-        Chain { name: "helper".into(), base: None, rules: vec![rule(vec![], vec![Stmt::Counter], None)] },
+        Chain {
+            name: "helper".into(),
+            base: None,
+            rules: vec![rule(vec![], vec![Stmt::Counter], None)],
+        },
     ];
     ruleset(sets, chains)
 }
@@ -205,14 +390,31 @@ fn empty_table_and_empty_sets_match_nft() {
 
 #[test]
 fn full_range_sets_match_nft() {
-    let all4 = Interval { lo: 0, hi: u32::MAX as u128 };
-    let all6 = Interval { lo: 0, hi: u128::MAX };
+    let all4 = Interval {
+        lo: 0,
+        hi: u32::MAX as u128,
+    };
+    let all6 = Interval {
+        lo: 0,
+        hi: u128::MAX,
+    };
     let rs = ruleset(
         vec![
             set("all4", SetKey::Ipv4Addr, vec![all4]),
             set("all6", SetKey::Ipv6Addr, vec![all6]),
-            set("allports", SetKey::InetService, vec![Interval { lo: 0, hi: 65535 }]),
-            set("top", SetKey::InetService, vec![Interval { lo: 60000, hi: 65535 }]),
+            set(
+                "allports",
+                SetKey::InetService,
+                vec![Interval { lo: 0, hi: 65535 }],
+            ),
+            set(
+                "top",
+                SetKey::InetService,
+                vec![Interval {
+                    lo: 60000,
+                    hi: 65535,
+                }],
+            ),
         ],
         vec![base("input", Hook::Input, ChainPolicy::Accept, vec![])],
     );
@@ -269,14 +471,27 @@ fn expressions_equal_nft_debug_netlink() {
 #[test]
 fn hundred_thousand_element_set_applies() {
     let elems: Vec<Interval> = (0..100_000u128)
-        .map(|i| Interval { lo: 0x0a00_0000 + i * 8, hi: 0x0a00_0000 + i * 8 + 3 })
+        .map(|i| Interval {
+            lo: 0x0a00_0000 + i * 8,
+            hi: 0x0a00_0000 + i * 8 + 3,
+        })
         .collect();
     let mut s = set("big", SetKey::Ipv4Addr, elems);
     s.origin = vec![];
-    let rules = vec![rule(vec![Match::Saddr(AddrMatch::Set4("big".into()))], vec![], Some(Verdict::Accept))];
-    let rs = ruleset(vec![s], vec![base("input", Hook::Input, ChainPolicy::Accept, rules)]);
+    let rules = vec![rule(
+        vec![Match::Saddr(AddrMatch::Set4("big".into()))],
+        vec![],
+        Some(Verdict::Accept),
+    )];
+    let rs = ruleset(
+        vec![s],
+        vec![base("input", Hook::Input, ChainPolicy::Accept, rules)],
+    );
     let batch = build(&rs, &BatchOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert!(batch.bytes.len() > 128 * 1024, "the batch must exceed nftnl's page size");
+    assert!(
+        batch.bytes.len() > 128 * 1024,
+        "the batch must exceed nftnl's page size"
+    );
     let count = in_netns(|| {
         let r = apply(&rs, &ApplyOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         // The applied batch also carries the generation id (one attribute).
