@@ -5,6 +5,7 @@
 // boxing each one would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod bench_support;
 pub mod check;
 pub mod cli;
@@ -17,10 +18,12 @@ pub mod ir;
 pub mod live;
 pub mod model;
 pub mod netns;
+pub mod nft;
 pub mod record;
 pub mod site;
 pub mod source;
 pub mod syntax;
+pub mod sysctl;
 pub mod verify;
 
 /// The built-in default policy: the host-security guide's virtualization host.

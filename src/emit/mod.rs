@@ -1,4 +1,5 @@
-//! Writers of an `ir::Ruleset`: nft text and libnftables JSON (netlink lives beside them).
+//! Writers of an `ir::Ruleset`: nft text, libnftables JSON, and the netlink batch.
 
 pub mod json;
+pub mod netlink;
 pub mod text;

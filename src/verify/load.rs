@@ -20,15 +20,16 @@ pub(super) fn load(rs: &Ruleset, opts: &VerifyOptions, host: &Netns) -> Result<(
     }
 }
 
-/// Interim until `apply` (netlink) is merged: loads the emitted nft text and
-/// writes the policy's sysctls inside the namespace, which is what apply does.
+/// Applies the policy's ruleset and sysctls in the host namespace exactly as
+/// `hostwall apply --netns` would: over netlink, one batch, then the sysctl step.
 fn apply(rs: &Ruleset, host: &Netns) -> Result<(), VerifyError> {
-    let text = crate::emit::text::render(rs, "verify");
-    nft_in(host, &["-f", "-"], Some(text.as_bytes()))?;
-    for s in &rs.sysctls {
-        host.write_sysctl(s.key.name(), if s.value { "1" } else { "0" })?;
-    }
-    Ok(())
+    let opts = crate::apply::ApplyOptions {
+        netns: Some(host.name().to_string()),
+        ..Default::default()
+    };
+    crate::apply::apply(rs, &opts)
+        .map(|_| ())
+        .map_err(|e| VerifyError::Load(e.to_string()))
 }
 
 /// Runs `nft ARGS` inside `ns` (via `ip netns exec`, which enters only the namespace).

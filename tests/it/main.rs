@@ -1,5 +1,6 @@
 //! The one integration test binary: each module is a group of tests.
 
+mod apply;
 mod cli;
 mod compile;
 mod errors;
@@ -7,3 +8,4 @@ mod fmt;
 mod fuzz;
 mod golden;
 mod live;
+mod netlink;

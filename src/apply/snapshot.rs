@@ -1,0 +1,145 @@
+//! The previous state of our table, captured before a change so a failed
+//! sysctl step can put it back exactly.
+//!
+//! Chosen approach: dump the table's objects as raw netlink messages (table,
+//! sets, elements, chains, rules) and replay them as NEW* requests in one
+//! batch, with kernel-assigned attributes (handles, use counts, positions)
+//! removed. This needs no decoder and restores whatever the table held, even
+//! forms hostwall cannot express (counters keep their values). When the live
+//! decoder lands, `Snapshot::Present` can carry its IR instead.
+
+use super::{ApplyError, Netlink, attr};
+use crate::nft::wire::{MsgType, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer};
+
+pub(crate) enum Snapshot {
+    /// The table did not exist: rollback deletes it.
+    Absent,
+    /// Dumped messages in replay order.
+    Present(Vec<Vec<u8>>),
+}
+
+/// Attributes the kernel adds to dumps but rejects or misreads in requests,
+/// by message type: (type, attribute numbers to drop).
+const STRIP: &[(MsgType, &[u16])] = &[
+    (MsgType::NewTable, &[3, 4, 7]), // USE, HANDLE, OWNER
+    (MsgType::NewChain, &[2, 6]),    // HANDLE, USE
+    (MsgType::NewSet, &[16]),        // HANDLE
+    (MsgType::NewSetElem, &[]),
+    (MsgType::NewRule, &[3, 6]), // HANDLE, POSITION
+];
+
+impl Snapshot {
+    pub(crate) fn capture(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
+        let mut w = Writer::default();
+        let seq = nl.next_seq();
+        // Acked, so the reply ends with an ack after the table (or an error).
+        let flags = crate::nft::wire::NLM_F_ACK;
+        let m = w.begin_msg(
+            MsgType::GetTable.raw(),
+            flags,
+            seq,
+            crate::nft::wire::NFPROTO_INET,
+            0,
+        );
+        w.put_str(1, table);
+        w.end_msg(m);
+        let mut out = match nl.request(&w, "reading the current table") {
+            Ok(t) => t,
+            Err(ApplyError::Socket { source, .. })
+                if source.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                return Ok(Snapshot::Absent);
+            }
+            Err(e) => return Err(e),
+        };
+        let sets = dump(nl, MsgType::GetSet, table, None)?;
+        let names: Vec<String> = sets.iter().filter_map(|m| name_attr(m, 2)).collect();
+        out.extend(sets);
+        for s in &names {
+            out.extend(dump(nl, MsgType::GetSetElem, table, Some(s))?);
+        }
+        out.extend(dump(nl, MsgType::GetChain, table, None)?);
+        out.extend(dump(nl, MsgType::GetRule, table, None)?);
+        Ok(Snapshot::Present(out))
+    }
+
+    /// Replaces the table with the captured one in a single batch.
+    pub(crate) fn restore(&self, nl: &mut Netlink, table: &str) -> Result<(), ApplyError> {
+        let opts = nl.batch_options(None);
+        let mut w = Writer::default();
+        let mut seq = opts.first_seq;
+        let mut next = || {
+            seq = seq.wrapping_add(1);
+            seq
+        };
+        w.batch_begin(opts.first_seq, None);
+        w.table(next(), table, true);
+        w.table(next(), table, false);
+        if let Snapshot::Present(msgs) = self {
+            for m in msgs {
+                replay(&mut w, m, next());
+            }
+        }
+        w.batch_end(next());
+        let msgs = nl.request_batch(&w)?;
+        if let Some(errno) = msgs {
+            return Err(ApplyError::Snapshot(format!(
+                "replaying the previous table failed: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn dump(
+    nl: &mut Netlink,
+    ty: MsgType,
+    table: &str,
+    set: Option<&str>,
+) -> Result<Vec<Vec<u8>>, ApplyError> {
+    let mut w = Writer::default();
+    let seq = nl.next_seq();
+    w.dump_request(ty, seq, Some(table), set);
+    nl.request(&w, "reading the current table")
+        .map_err(|e| ApplyError::Snapshot(e.to_string()))
+}
+
+fn name_attr(m: &[u8], ty: u16) -> Option<String> {
+    let a = attr(m.get(20..)?, ty)?;
+    Some(
+        String::from_utf8_lossy(a)
+            .trim_end_matches('\0')
+            .to_string(),
+    )
+}
+
+/// Re-emits a dumped object as a creation request.
+fn replay(w: &mut Writer, m: &[u8], seq: u32) {
+    let ty = u16::from_ne_bytes([m[4], m[5]]);
+    let strip = STRIP
+        .iter()
+        .find(|(t, _)| t.raw() == ty)
+        .map_or(&[][..], |(_, s)| s);
+    let flags = if ty == MsgType::NewRule.raw() {
+        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND
+    } else {
+        NLM_F_REQUEST | NLM_F_CREATE
+    };
+    let start = w.begin_msg(ty, flags, seq, m[16], 0);
+    let mut rest = &m[20..];
+    while rest.len() >= 4 {
+        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        if len < 4 || len > rest.len() {
+            break;
+        }
+        let t = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+        let padded = ((len + 3) & !3).min(rest.len());
+        if !strip.contains(&t) {
+            w.buf.extend_from_slice(&rest[..padded]);
+            w.buf.resize(w.buf.len() + ((len + 3) & !3) - padded, 0);
+        }
+        rest = &rest[padded..];
+    }
+    w.end_msg(start);
+}

@@ -1,0 +1,549 @@
+//! IR -> one nf_tables netlink batch (pure: bytes out, no sockets).
+//!
+//! The batch replaces our table atomically: add table, delete table, add table,
+//! then sets and their elements, chains, and rules, between batch begin/end.
+//! Expression sequences are exactly what `nft -f` generates for the text form
+//! (checked against `nft --debug=netlink` in tests), so both paths load the same
+//! ruleset. Every message is recorded with its sequence number and the policy
+//! spans it came from, so a kernel error reply maps back to a policy line.
+
+use crate::ir::{
+    AddrMatch, BaseChain, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch,
+    RejectWith, Rule, Ruleset, Set, SetKey, Stmt, TypeMatch, Verdict,
+};
+use crate::nft::expr::{self, CmpOp, Expr, MetaKey, PayloadBase, Reject};
+use crate::nft::rule::RuleTarget;
+use crate::nft::wire::{BaseSpec, Elem, SetSpec, WireError, Writer};
+use crate::source::Span;
+use std::collections::HashMap;
+use std::fmt;
+
+/// What one message of the batch does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum What {
+    BatchBegin,
+    /// First of add/delete/add: makes sure the delete has a table to delete.
+    EnsureTable(String),
+    DeleteTable(String),
+    AddTable(String),
+    Set(String),
+    /// `chunk` counts from 1: large sets span several messages.
+    Elements {
+        set: String,
+        chunk: usize,
+    },
+    Chain(String),
+    /// `index` counts from 1, as `nft -a list` users read rules.
+    Rule {
+        chain: String,
+        index: usize,
+    },
+    BatchEnd,
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::BatchBegin => f.write_str("batch begin"),
+            What::EnsureTable(t) | What::AddTable(t) => write!(f, "table inet {t}"),
+            What::DeleteTable(t) => write!(f, "deletion of table inet {t}"),
+            What::Set(s) => write!(f, "set {s}"),
+            What::Elements { set, chunk } => write!(f, "elements of set {set} (message {chunk})"),
+            What::Chain(c) => write!(f, "chain {c}"),
+            What::Rule { chain, index } => write!(f, "rule {index} of chain {chain}"),
+            What::BatchEnd => f.write_str("batch end"),
+        }
+    }
+}
+
+/// One message in the batch buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub seq: u32,
+    pub offset: usize,
+    pub len: usize,
+    pub what: What,
+    /// Policy lines behind this message (empty for structural messages).
+    pub origin: Vec<Span>,
+}
+
+/// A complete batch: one contiguous buffer to send in a single `sendmsg`.
+#[derive(Debug)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    /// In buffer order; sequence numbers ascend by one.
+    pub messages: Vec<Message>,
+}
+
+impl Batch {
+    /// The message a kernel reply with sequence number `seq` refers to.
+    pub fn message(&self, seq: u32) -> Option<&Message> {
+        let first = self.messages.first()?.seq;
+        self.messages.get(seq.checked_sub(first)? as usize)
+    }
+
+    pub fn bytes_of(&self, m: &Message) -> &[u8] {
+        &self.bytes[m.offset..m.offset + m.len]
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchOptions {
+    /// Sequence number of the batch begin message.
+    pub first_seq: u32,
+    /// Ruleset generation the batch was built against (`None`: unchecked).
+    pub genid: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EmitError {
+    #[error("{what} refers to set {set}, which the table does not define")]
+    UnknownSet { what: String, set: String },
+    #[error("{what}: {reason}")]
+    Invalid { what: String, reason: String },
+}
+
+fn invalid(what: &What, reason: impl fmt::Display) -> EmitError {
+    EmitError::Invalid {
+        what: what.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Builds the batch that makes the kernel's table `rs.table` exactly `rs`.
+pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
+    let mut b = Builder::new(opts.first_seq, estimate_size(rs));
+    let t = &rs.table.name;
+    b.msg(What::BatchBegin, vec![], |w, s| {
+        w.batch_begin(s, opts.genid)
+    });
+    b.msg(What::EnsureTable(t.clone()), vec![], |w, s| {
+        w.table(s, t, true)
+    });
+    b.msg(What::DeleteTable(t.clone()), vec![], |w, s| {
+        w.table(s, t, false)
+    });
+    b.msg(What::AddTable(t.clone()), vec![], |w, s| {
+        w.table(s, t, true)
+    });
+    let mut set_ids = HashMap::new();
+    for (i, set) in rs.table.sets.iter().enumerate() {
+        let id = i as u32 + 1;
+        set_ids.insert(set.name.as_str(), id);
+        b.set(t, set, id)?;
+    }
+    for chain in &rs.table.chains {
+        let base = chain.base.map(base_spec);
+        b.msg(What::Chain(chain.name.clone()), vec![], |w, s| {
+            w.chain(s, t, &chain.name, base)
+        });
+    }
+    for chain in &rs.table.chains {
+        let target = RuleTarget::new(t, &chain.name)
+            .map_err(|e| invalid(&What::Chain(chain.name.clone()), e))?;
+        for (i, rule) in chain.rules.iter().enumerate() {
+            let what = What::Rule {
+                chain: chain.name.clone(),
+                index: i + 1,
+            };
+            let exprs = rule_exprs(rule, &set_ids).map_err(|e| e.at(&what))?;
+            let seq = b.next_seq;
+            target
+                .write(&mut b.w, seq, &exprs, rule.comment.as_deref())
+                .map_err(|e| invalid(&what, e))?;
+            b.record(what, rule.origin.clone());
+        }
+    }
+    b.msg(What::BatchEnd, vec![], |w, s| w.batch_end(s));
+    Ok(b.finish())
+}
+
+/// Rough batch size, to allocate the buffer once.
+fn estimate_size(rs: &Ruleset) -> usize {
+    let elems: usize = rs.table.sets.iter().map(|s| s.elements.len() * 2).sum();
+    let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
+    4096 + elems * (8 + 16 + 8) + rules * 256
+}
+
+struct Builder {
+    w: Writer,
+    next_seq: u32,
+    messages: Vec<Message>,
+}
+
+impl Builder {
+    fn new(first_seq: u32, capacity: usize) -> Builder {
+        Builder {
+            w: Writer::with_capacity(capacity),
+            next_seq: first_seq,
+            messages: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, what: What, origin: Vec<Span>) {
+        self.messages.push(Message {
+            seq: self.next_seq,
+            offset: 0,
+            len: 0,
+            what,
+            origin,
+        });
+        self.next_seq = self.next_seq.wrapping_add(1);
+    }
+
+    fn msg(&mut self, what: What, origin: Vec<Span>, f: impl FnOnce(&mut Writer, u32)) {
+        f(&mut self.w, self.next_seq);
+        self.record(what, origin);
+    }
+
+    fn set(&mut self, table: &str, set: &Set, id: u32) -> Result<(), EmitError> {
+        let what = What::Set(set.name.clone());
+        let spec = SetSpec {
+            name: &set.name,
+            id,
+            interval: set.interval,
+            key_type: key_type(set.key),
+            key_len: set.key.len() as u32,
+            comment: set.comment.as_deref(),
+        };
+        self.msg(what.clone(), set.origin.clone(), |w, s| {
+            w.set(s, table, &spec)
+        });
+        let elems = set_elements(set).map_err(|r| invalid(&what, r))?;
+        let first = self.next_seq;
+        let mut seq = first;
+        let n = self
+            .w
+            .set_elems(table, &spec, &elems, || {
+                seq = seq.wrapping_add(1);
+                seq.wrapping_sub(1)
+            })
+            .map_err(|e| invalid(&what, e))?;
+        for chunk in 1..=n {
+            let what = What::Elements {
+                set: set.name.clone(),
+                chunk,
+            };
+            self.record(what, set.origin.clone());
+        }
+        Ok(())
+    }
+
+    /// Fills in each message's offset and length by walking the buffer.
+    fn finish(mut self) -> Batch {
+        let mut off = 0;
+        for m in &mut self.messages {
+            let b = &self.w.buf[off..off + 4];
+            let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            m.offset = off;
+            m.len = len;
+            off += len;
+        }
+        Batch {
+            bytes: self.w.buf,
+            messages: self.messages,
+        }
+    }
+}
+
+fn base_spec(b: BaseChain) -> BaseSpec {
+    BaseSpec {
+        hooknum: match b.hook {
+            Hook::Prerouting => 0,
+            Hook::Input => 1,
+            Hook::Forward => 2,
+            Hook::Output => 3,
+            Hook::Postrouting => 4,
+        },
+        priority: b.priority,
+        policy: match b.policy {
+            ChainPolicy::Accept => expr::NF_ACCEPT,
+            ChainPolicy::Drop => expr::NF_DROP,
+        },
+    }
+}
+
+/// nft's datatype numbers (`enum datatypes` in nftables' datatype.h).
+fn key_type(k: SetKey) -> u32 {
+    match k {
+        SetKey::Ipv4Addr => 7,
+        SetKey::Ipv6Addr => 8,
+        SetKey::InetService => 13,
+        SetKey::IcmpType => 14,
+        SetKey::Icmpv6Type => 29,
+    }
+}
+
+/// Largest non-interval range expanded into single elements.
+const MAX_EXPANDED: u128 = 65_536;
+
+/// Elements as nft sends them. Interval sets: each range is a start element and
+/// an interval-end element at `hi + 1` (none when `hi` is the key's maximum),
+/// and a set not starting at 0 opens with an interval-end element at 0.
+pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
+    let len = set.key.len();
+    let max = set.key.max();
+    if let Some(bad) = set.elements.iter().find(|e| e.hi > max || e.lo > e.hi) {
+        return Err(format!(
+            "element {}-{} does not fit key {}",
+            bad.lo,
+            bad.hi,
+            set.key.name()
+        ));
+    }
+    let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
+    if !set.interval {
+        for e in &set.elements {
+            if e.hi - e.lo >= MAX_EXPANDED {
+                return Err("range too large for a set without `flags interval`".into());
+            }
+            out.extend((e.lo..=e.hi).map(|v| Elem::new(v, len, false)));
+        }
+        return Ok(out);
+    }
+    if set.elements.first().is_some_and(|e| e.lo != 0) {
+        out.push(Elem::new(0, len, true));
+    }
+    for Interval { lo, hi } in &set.elements {
+        out.push(Elem::new(*lo, len, false));
+        if *hi < max {
+            out.push(Elem::new(hi + 1, len, true));
+        }
+    }
+    Ok(out)
+}
+
+/// A lowering failure before the rule it belongs to is known.
+#[derive(Debug)]
+pub enum RuleError {
+    UnknownSet(String),
+    Invalid(String),
+}
+
+impl RuleError {
+    fn at(self, what: &What) -> EmitError {
+        match self {
+            RuleError::UnknownSet(set) => EmitError::UnknownSet {
+                what: what.to_string(),
+                set,
+            },
+            RuleError::Invalid(r) => invalid(what, r),
+        }
+    }
+}
+
+impl From<WireError> for RuleError {
+    fn from(e: WireError) -> RuleError {
+        RuleError::Invalid(e.0)
+    }
+}
+
+/// The expression sequence nft generates for `rule`, dependencies included.
+pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>, RuleError> {
+    let mut l = Lowering {
+        out: Vec::new(),
+        nf: None,
+        l4: None,
+        set_ids,
+    };
+    for m in &rule.matches {
+        l.matches(m)?;
+    }
+    for s in &rule.stmts {
+        l.out.push(match s {
+            Stmt::Counter => Expr::counter(),
+            Stmt::Limit { rate, unit, burst } => Expr::limit(*rate, unit.seconds(), *burst),
+            Stmt::Log { prefix, group } => Expr::log(prefix.as_deref(), *group),
+            Stmt::Foreign(text) => {
+                return Err(RuleError::Invalid(format!(
+                    "decoded foreign statement `{text}` cannot be emitted"
+                )));
+            }
+        });
+    }
+    match rule.verdict {
+        None => {}
+        Some(Verdict::Accept) => l.out.push(Expr::verdict(expr::NF_ACCEPT)),
+        Some(Verdict::Drop) => l.out.push(Expr::verdict(expr::NF_DROP)),
+        Some(Verdict::Reject(with)) => {
+            let r = match with {
+                RejectWith::TcpReset => {
+                    l.need_l4(L4Proto::Tcp);
+                    Reject::TcpReset
+                }
+                RejectWith::IcmpxAdminProhibited => Reject::Icmpx(expr::ICMPX_ADMIN_PROHIBITED),
+                RejectWith::IcmpxPortUnreachable => Reject::Icmpx(expr::ICMPX_PORT_UNREACH),
+            };
+            l.out.push(Expr::reject(r));
+        }
+    }
+    Ok(l.out)
+}
+
+/// Lowers matches while tracking which protocol dependencies already hold, so
+/// `meta nfproto`/`meta l4proto` checks appear exactly where nft puts them.
+struct Lowering<'a> {
+    out: Vec<Expr>,
+    nf: Option<NfProto>,
+    l4: Option<L4Proto>,
+    set_ids: &'a HashMap<&'a str, u32>,
+}
+
+impl Lowering<'_> {
+    fn need_nf(&mut self, p: NfProto) {
+        if self.nf != Some(p) {
+            self.nfproto(p);
+        }
+    }
+
+    fn nfproto(&mut self, p: NfProto) {
+        let v = match p {
+            NfProto::Ipv4 => 2u8,
+            NfProto::Ipv6 => 10,
+        };
+        self.out.push(Expr::meta(MetaKey::NfProto));
+        self.out.push(Expr::cmp(CmpOp::Eq, &[v]));
+        self.nf = Some(p);
+    }
+
+    /// ICMP and ICMPv6 belong to one IP version: in an inet table nft checks
+    /// the family first unless the protocol is already known.
+    fn need_l4(&mut self, p: L4Proto) {
+        if self.l4 == Some(p) {
+            return;
+        }
+        match p {
+            L4Proto::Icmp => self.need_nf(NfProto::Ipv4),
+            L4Proto::Icmpv6 => self.need_nf(NfProto::Ipv6),
+            _ => {}
+        }
+        self.l4proto(p);
+    }
+
+    fn l4proto(&mut self, p: L4Proto) {
+        self.out.push(Expr::meta(MetaKey::L4Proto));
+        self.out.push(Expr::cmp(CmpOp::Eq, &[p.number()]));
+        self.l4 = Some(p);
+    }
+
+    fn lookup(&mut self, set: &str) -> Result<(), RuleError> {
+        let id = *self
+            .set_ids
+            .get(set)
+            .ok_or_else(|| RuleError::UnknownSet(set.to_string()))?;
+        self.out.push(Expr::lookup(set, id));
+        Ok(())
+    }
+
+    fn matches(&mut self, m: &Match) -> Result<(), RuleError> {
+        match m {
+            Match::IifName(n) => self.ifname(MetaKey::IifName, n)?,
+            Match::OifName(n) => self.ifname(MetaKey::OifName, n)?,
+            Match::CtState(s) => {
+                self.out.push(Expr::ct_state());
+                self.out.push(Expr::bitwise_mask(&s.0.to_ne_bytes()));
+                self.out.push(Expr::cmp(CmpOp::Neq, &0u32.to_ne_bytes()));
+            }
+            Match::L4Proto(p) => self.l4proto(*p),
+            Match::NfProto(p) => self.nfproto(*p),
+            Match::Saddr(a) => self.addr(a, true)?,
+            Match::Daddr(a) => self.addr(a, false)?,
+            Match::Dport(p, pm) => {
+                self.need_l4(*p);
+                self.out.push(Expr::payload(PayloadBase::Transport, 2, 2));
+                match pm {
+                    PortMatch::Port(v) => self.out.push(Expr::cmp(CmpOp::Eq, &v.to_be_bytes())),
+                    PortMatch::Range(lo, hi) => {
+                        self.out.push(Expr::cmp(CmpOp::Gte, &lo.to_be_bytes()));
+                        self.out.push(Expr::cmp(CmpOp::Lte, &hi.to_be_bytes()));
+                    }
+                    PortMatch::Set(s) => self.lookup(s)?,
+                }
+            }
+            Match::IcmpType(t) => self.icmp_type(L4Proto::Icmp, t)?,
+            Match::Icmpv6Type(t) => self.icmp_type(L4Proto::Icmpv6, t)?,
+        }
+        Ok(())
+    }
+
+    fn icmp_type(&mut self, p: L4Proto, t: &TypeMatch) -> Result<(), RuleError> {
+        self.need_l4(p);
+        self.out.push(Expr::payload(PayloadBase::Transport, 0, 1));
+        match t {
+            TypeMatch::Type(v) => self.out.push(Expr::cmp(CmpOp::Eq, &[*v])),
+            TypeMatch::Set(s) => self.lookup(s)?,
+        }
+        Ok(())
+    }
+
+    /// Exact names compare all 16 bytes (NUL padded); `name*` compares the prefix.
+    fn ifname(&mut self, key: MetaKey, n: &IfName) -> Result<(), RuleError> {
+        const IFNAMSIZ: usize = 16;
+        if n.name.len() >= IFNAMSIZ || n.name.contains('\0') {
+            return Err(RuleError::Invalid(format!(
+                "interface name {:?} is not valid",
+                n.name
+            )));
+        }
+        let mut data = n.name.as_bytes().to_vec();
+        if !n.wildcard {
+            data.resize(IFNAMSIZ, 0);
+        } else if data.is_empty() {
+            return Err(RuleError::Invalid(
+                "interface wildcard `*` matches everything".into(),
+            ));
+        }
+        self.out.push(Expr::meta(key));
+        self.out.push(Expr::cmp(CmpOp::Eq, &data));
+        Ok(())
+    }
+
+    fn addr(&mut self, a: &AddrMatch, source: bool) -> Result<(), RuleError> {
+        let (nf, off, bytes, plen): (_, u32, Vec<u8>, u8) = match a {
+            AddrMatch::V4(n) => (
+                NfProto::Ipv4,
+                12,
+                n.network().octets().to_vec(),
+                n.prefix_len(),
+            ),
+            AddrMatch::V6(n) => (
+                NfProto::Ipv6,
+                8,
+                n.network().octets().to_vec(),
+                n.prefix_len(),
+            ),
+            AddrMatch::Set4(s) | AddrMatch::Set6(s) => {
+                let (nf, off, len) = match a {
+                    AddrMatch::Set4(_) => (NfProto::Ipv4, 12, 4),
+                    _ => (NfProto::Ipv6, 8, 16),
+                };
+                self.need_nf(nf);
+                let off = if source { off } else { off + len };
+                self.out.push(Expr::payload(PayloadBase::Network, off, len));
+                return self.lookup(s);
+            }
+        };
+        self.need_nf(nf);
+        let full = bytes.len() as u32;
+        let off = if source { off } else { off + full };
+        let plen = plen as u32;
+        if plen == full * 8 || (plen % 8 == 0 && plen > 0) {
+            // Whole bytes: nft loads just the prefix bytes and compares them.
+            let n = plen / 8;
+            self.out.push(Expr::payload(PayloadBase::Network, off, n));
+            self.out.push(Expr::cmp(CmpOp::Eq, &bytes[..n as usize]));
+        } else {
+            let mask: Vec<u8> = (0..full)
+                .map(|i| {
+                    let bits = plen.saturating_sub(i * 8).min(8);
+                    (0xffu16 << (8 - bits)) as u8
+                })
+                .collect();
+            self.out
+                .push(Expr::payload(PayloadBase::Network, off, full));
+            self.out.push(Expr::bitwise_mask(&mask));
+            self.out.push(Expr::cmp(CmpOp::Eq, &bytes));
+        }
+        Ok(())
+    }
+}

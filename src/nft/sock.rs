@@ -1,0 +1,154 @@
+//! Raw syscalls for talking to nf_tables: a NETLINK_NETFILTER socket and
+//! entering a network namespace. Policy (what to send, how to read replies)
+//! lives in `apply`; this file only wraps the calls safely.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+const NETLINK_EXT_ACK: libc::c_int = 11;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+
+/// A bound netfilter netlink socket.
+pub struct NfSocket {
+    fd: OwnedFd,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl NfSocket {
+    /// Opens and binds the socket, asking for extended acks (the kernel's error
+    /// text) and capped acks (error replies without the 64 KiB request echoed).
+    pub fn open() -> io::Result<NfSocket> {
+        // SAFETY: plain syscalls on integers and a zeroed sockaddr_nl; the fd is
+        // owned by OwnedFd from the moment it exists.
+        unsafe {
+            let raw = cvt(libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_NETFILTER,
+            ))?;
+            let fd = OwnedFd::from_raw_fd(raw);
+            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+            addr.nl_family = libc::AF_NETLINK as u16;
+            cvt(libc::bind(
+                raw,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            ))?;
+            let s = NfSocket { fd };
+            // Older kernels lack these options; replies are still parsed then.
+            let _ = s.set_int(libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
+            let _ = s.set_int(libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
+            Ok(s)
+        }
+    }
+
+    fn set_int(&self, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+        // SAFETY: passes a pointer to a live c_int and its exact size.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                opt,
+                &v as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Sizes the send buffer for a whole batch and the receive buffer for its
+    /// replies. `*BUFFORCE` passes the `rmem_max`/`wmem_max` caps (needs
+    /// CAP_NET_ADMIN, which applying needs anyway); without it fall back.
+    pub fn size_buffers(&self, send: usize, recv: usize) -> io::Result<()> {
+        let clamp = |n: usize| n.min(i32::MAX as usize / 2) as libc::c_int;
+        for (force, plain, n) in [
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, send),
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, recv),
+        ] {
+            if self.set_int(libc::SOL_SOCKET, force, clamp(n)).is_err() {
+                self.set_int(libc::SOL_SOCKET, plain, clamp(n))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One `sendto` of the whole buffer to the kernel.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is a live slice; the destination is a zeroed
+        // sockaddr_nl naming the kernel (pid 0).
+        unsafe {
+            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+            addr.nl_family = libc::AF_NETLINK as u16;
+            let n = libc::sendto(
+                self.fd.as_raw_fd(),
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                0,
+                &addr as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            );
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        }
+    }
+
+    /// Receives one datagram. With `wait == false`, returns `Ok(None)` when
+    /// nothing is queued. A datagram larger than `buf` is an error, not a
+    /// silent truncation.
+    pub fn recv(&self, buf: &mut [u8], wait: bool) -> io::Result<Option<usize>> {
+        let flags = libc::MSG_TRUNC | if wait { 0 } else { libc::MSG_DONTWAIT };
+        loop {
+            // SAFETY: writes at most `buf.len()` bytes into the live buffer.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    flags,
+                )
+            };
+            if n >= 0 {
+                let n = n as usize;
+                if n > buf.len() {
+                    return Err(io::Error::other(format!(
+                        "netlink reply of {n} bytes exceeds the {} byte buffer",
+                        buf.len()
+                    )));
+                }
+                return Ok(Some(n));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path`
+/// (e.g. `/run/netns/NAME`). Other threads are unaffected.
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let f = std::fs::File::open(path)?;
+    // SAFETY: setns on a valid, open namespace fd; affects only this thread.
+    cvt(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// Moves the calling thread into a fresh, empty network namespace. Used by
+/// tests and benchmarks so nothing touches the namespace they started in.
+pub fn unshare_netns() -> io::Result<()> {
+    // SAFETY: unshare with a flag constant; affects only this thread's netns.
+    cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map(drop)
+}

@@ -1,0 +1,310 @@
+//! apply against a real kernel, each test in a network namespace it creates:
+//! refused batches leave the ruleset byte-identical and name the policy line,
+//! other tables survive, re-apply is idempotent, the generation id guards the
+//! batch, a failing sysctl step rolls everything back, and `--netns` works.
+
+use crate::netlink::{base, every_form, in_netns, nft_ok, rule, ruleset};
+use hostwall::apply::{ApplyError, ApplyOptions, apply};
+use hostwall::emit::netlink::{BatchOptions, build};
+use hostwall::ir::*;
+use hostwall::nft::sock::NfSocket;
+use hostwall::source::{FileId, Span};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn opts() -> ApplyOptions {
+    ApplyOptions::default()
+}
+
+fn ruleset_listing() -> String {
+    nft_ok(&["-s", "list", "ruleset"], "")
+}
+
+const OTHER_TABLE: &str = "table ip other {\n chain c {\n  type filter hook input priority 10; policy accept;\n  tcp dport 99 accept\n }\n}\n";
+
+/// A rule the kernel refuses: log prefixes are at most 127 bytes.
+fn refused(span: Span) -> Ruleset {
+    let mut bad = rule(
+        vec![],
+        vec![Stmt::Log {
+            prefix: Some("x".repeat(200)),
+            group: None,
+        }],
+        None,
+    );
+    bad.origin = vec![span];
+    let ok = rule(
+        vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(22))],
+        vec![],
+        Some(Verdict::Accept),
+    );
+    ruleset(
+        vec![],
+        vec![base("input", Hook::Input, ChainPolicy::Drop, vec![ok, bad])],
+    )
+}
+
+#[test]
+fn refused_batch_leaves_ruleset_identical_and_names_the_rule() {
+    let span = Span::new(FileId(0), 40..52);
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OTHER_TABLE);
+        apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let before = ruleset_listing();
+        let err = apply(&refused(span), &opts()).err();
+        assert_eq!(
+            ruleset_listing(),
+            before,
+            "a refused batch must change nothing"
+        );
+        match err {
+            Some(ApplyError::Kernel {
+                errno,
+                what,
+                origin,
+                message,
+            }) => {
+                assert_eq!(errno, libc::ERANGE, "{message}");
+                assert_eq!(what, "rule 2 of chain input");
+                assert_eq!(origin, vec![span]);
+            }
+            other => panic!("expected a kernel error, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn other_tables_survive_and_reapply_is_idempotent() {
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OTHER_TABLE);
+        let other = nft_ok(&["list", "table", "ip", "other"], "");
+        let rs = every_form();
+        let r1 = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let first = ruleset_listing();
+        let r2 = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ruleset_listing(), first);
+        assert!(r2.genid > r1.genid, "each apply commits one generation");
+        assert_eq!(nft_ok(&["list", "table", "ip", "other"], ""), other);
+        // A smaller policy replaces the table entirely (no leftovers).
+        let small = ruleset(
+            vec![],
+            vec![base("input", Hook::Input, ChainPolicy::Accept, vec![])],
+        );
+        apply(&small, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let t = nft_ok(&["list", "table", "inet", "hostwall"], "");
+        assert!(!t.contains("set ") && !t.contains("chain forward"), "{t}");
+    });
+}
+
+#[test]
+fn stale_generation_is_refused_with_erestart() {
+    in_netns(|| {
+        let rs = every_form();
+        let r = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let before = ruleset_listing();
+        // A batch built against an older generation, as if someone committed
+        // between our read and our send.
+        let stale = BatchOptions {
+            first_seq: 1000,
+            genid: Some(r.genid.wrapping_sub(1)),
+        };
+        let batch = build(&rs, &stale).unwrap_or_else(|e| panic!("{e}"));
+        let sock = NfSocket::open().unwrap_or_else(|e| panic!("{e}"));
+        sock.send(&batch.bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = vec![0u8; 65536];
+        let n = sock.recv(&mut buf, false).ok().flatten().unwrap_or(0);
+        assert!(n >= 36, "expected an error reply");
+        let errno = -i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
+        let seq = u32::from_ne_bytes([buf[28], buf[29], buf[30], buf[31]]);
+        assert_eq!(errno, libc::ERESTART);
+        assert_eq!(seq, 1000, "the refusal names the batch begin");
+        assert_eq!(ruleset_listing(), before);
+    });
+}
+
+/// A sysctl tree whose IPv4 file is writable and whose IPv6 file is not.
+struct SysctlTree(tempfile::TempDir);
+
+impl SysctlTree {
+    fn new() -> SysctlTree {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for (p, v) in [
+            ("net/ipv4/ip_forward", "0\n"),
+            ("net/ipv6/conf/all/forwarding", "0\n"),
+        ] {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap_or(Path::new("/")))
+                .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(&f, v).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let t = SysctlTree(d);
+        let st = Command::new("chattr").arg("+i").arg(t.v6()).status();
+        assert!(st.is_ok_and(|s| s.success()), "chattr +i failed");
+        t
+    }
+    fn v6(&self) -> PathBuf {
+        self.0.path().join("net/ipv6/conf/all/forwarding")
+    }
+    fn read(&self, p: &str) -> String {
+        std::fs::read_to_string(self.0.path().join(p)).unwrap_or_default()
+    }
+}
+
+impl Drop for SysctlTree {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(self.v6()).status();
+    }
+}
+
+fn forwarding(mut rs: Ruleset) -> Ruleset {
+    rs.sysctls = [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+        .into_iter()
+        .map(|key| SysctlSetting {
+            key,
+            value: true,
+            origin: None,
+        })
+        .collect();
+    rs
+}
+
+#[test]
+fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
+    let tree = SysctlTree::new();
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OTHER_TABLE);
+        // Previous table present (with counters that must survive).
+        let old = ruleset(
+            vec![],
+            vec![base(
+                "input",
+                Hook::Input,
+                ChainPolicy::Accept,
+                vec![rule(vec![], vec![Stmt::Counter], None)],
+            )],
+        );
+        apply(&old, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let before = ruleset_listing();
+        let err = apply(&forwarding(every_form()), &o).err();
+        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("cannot write net.ipv6.conf.all.forwarding"),
+            "{msg}"
+        );
+        assert!(msg.contains("rolled back"), "{msg}");
+        assert_eq!(ruleset_listing(), before);
+        assert_eq!(
+            tree.read("net/ipv4/ip_forward"),
+            "0\n",
+            "written sysctl restored"
+        );
+
+        // Previous table absent: rollback removes ours again.
+        nft_ok(&["delete", "table", "inet", "hostwall"], "");
+        let before = ruleset_listing();
+        assert!(apply(&forwarding(every_form()), &o).is_err());
+        assert_eq!(ruleset_listing(), before);
+    });
+}
+
+#[test]
+fn forwarding_sysctls_are_written_in_the_target_namespace() {
+    in_netns(|| {
+        let rs = forwarding(ruleset(vec![], vec![]));
+        let r = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.sysctls.len(), 2);
+        let v = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+        assert_eq!(v.trim(), "1");
+    });
+}
+
+#[test]
+fn dry_run_sends_nothing() {
+    in_netns(|| {
+        let before = ruleset_listing();
+        let o = ApplyOptions {
+            dry_run: true,
+            ..opts()
+        };
+        let r = apply(&forwarding(every_form()), &o).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            r.plan.iter().any(|l| l.ends_with("rule 1 of chain input")),
+            "{:?}",
+            r.plan
+        );
+        assert!(
+            r.plan
+                .iter()
+                .any(|l| l.starts_with("sysctl net.ipv4.ip_forward = 1"))
+        );
+        assert_eq!(ruleset_listing(), before);
+        assert_eq!(r.genid, r.genid_before);
+    });
+}
+
+/// A named namespace under /run/netns, removed on drop (also on panic).
+struct NamedNetns(String);
+
+impl NamedNetns {
+    fn new() -> NamedNetns {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("hw-test-{}-{n}", std::process::id());
+        let st = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(st.is_ok_and(|s| s.success()), "ip netns add {name} failed");
+        NamedNetns(name)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn netns_option_targets_that_namespace_only() {
+    let ns = NamedNetns::new();
+    let o = ApplyOptions {
+        netns: Some(ns.0.clone()),
+        ..opts()
+    };
+    in_netns(|| {
+        apply(&every_form(), &o).unwrap_or_else(|e| panic!("{e}"));
+        // Our own (unshared) namespace is untouched...
+        assert_eq!(ruleset_listing(), "");
+    });
+    // ...and the named one holds the table.
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.0, "nft", "list", "table", "inet", "hostwall",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(out.contains("chain input"), "{out}");
+}
+
+#[test]
+fn missing_netns_is_one_clear_error() {
+    let o = ApplyOptions {
+        netns: Some("hw-does-not-exist".into()),
+        ..opts()
+    };
+    let err = apply(&every_form(), &o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        err,
+        "network namespace \"hw-does-not-exist\" not found (/run/netns/hw-does-not-exist)"
+    );
+}
