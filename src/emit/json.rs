@@ -59,11 +59,7 @@ fn set(fam: &str, table: &str, s: &Set) -> Value {
         v["comment"] = json!(c);
     }
     if !s.elements.is_empty() {
-        let elems: Vec<Value> = s
-            .elements
-            .iter()
-            .flat_map(|e| element(s.key, *e))
-            .collect();
+        let elems: Vec<Value> = s.elements.iter().flat_map(|e| element(s.key, *e)).collect();
         v["elem"] = Value::Array(elems);
     }
     v
@@ -163,7 +159,10 @@ fn addr(a: &AddrMatch, field: &str) -> Value {
         AddrMatch::Set4(s) => ("ip", json!(format!("@{s}"))),
         AddrMatch::Set6(s) => ("ip6", json!(format!("@{s}"))),
     };
-    eq(json!({"payload": {"protocol": proto, "field": field}}), right)
+    eq(
+        json!({"payload": {"protocol": proto, "field": field}}),
+        right,
+    )
 }
 
 fn ifname(i: &ir::IfName) -> Value {

@@ -50,7 +50,10 @@ pub enum Judgement {
     /// Not accepted. `verdict` is the final one (a chain policy drop is `Drop`); `by`
     /// names what decided it, e.g. "chain input policy drop" or
     /// "host.policy:12:1 (reject from internet)".
-    Refused { verdict: Verdict, by: String },
+    Refused {
+        verdict: Verdict,
+        by: String,
+    },
 }
 
 /// `SSH_CONNECTION` does not have the `client port server port` shape.
@@ -230,7 +233,13 @@ mod tests {
     #[test]
     fn parses_ipv6_mapped_and_zoned() {
         let p = parse_ssh_connection("2001:db8::7 40000 2001:db8::1 2222").expect("v6");
-        assert_eq!(p.src, "2001:db8::7".parse::<Ipv6Addr>().map(IpAddr::V6).expect("ip"));
+        assert_eq!(
+            p.src,
+            "2001:db8::7"
+                .parse::<Ipv6Addr>()
+                .map(IpAddr::V6)
+                .expect("ip")
+        );
         assert_eq!(p.dst_port, 2222);
         let m = parse_ssh_connection("::ffff:192.0.2.10 5 ::ffff:10.0.0.1 22").expect("mapped");
         assert_eq!(m.src, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)));
@@ -276,9 +285,15 @@ mod tests {
             msg.contains("192.0.2.10 port 51234 to 10.0.0.1 port 22/tcp (on eth0)"),
             "{msg}"
         );
-        assert!(msg.contains("rejected by host.policy:7:1 (reject from internet)"), "{msg}");
+        assert!(
+            msg.contains("rejected by host.policy:7:1 (reject from internet)"),
+            "{msg}"
+        );
         assert!(msg.contains("--force"), "{msg}");
-        let other = Probe { dst_port: 2222, ..p };
+        let other = Probe {
+            dst_port: 2222,
+            ..p
+        };
         assert_eq!(check(&other, &judge), Ok(()));
     }
 
@@ -288,6 +303,9 @@ mod tests {
             interface_of(IpAddr::V4(Ipv4Addr::LOCALHOST)).as_deref(),
             Some("lo")
         );
-        assert_eq!(interface_of(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 250))), None);
+        assert_eq!(
+            interface_of(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 250))),
+            None
+        );
     }
 }

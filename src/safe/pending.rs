@@ -111,7 +111,10 @@ pub enum Recovery {
     Nothing,
     /// A healthy pending change within its window: a new apply must be refused.
     Pending(Pending),
-    Reverted { record: Pending, reason: StaleReason },
+    Reverted {
+        record: Pending,
+        reason: StaleReason,
+    },
 }
 
 /// What [`confirm`] did.
@@ -194,8 +197,7 @@ pub fn begin(
         id: new_id(now),
         policy: policy.to_string(),
         created: now,
-        // Round up: `--confirm 2` must give at least two full seconds.
-        deadline: now + timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0),
+        deadline: deadline_after(timeout),
         watcher: None,
         previous_len: previous.len() as u64,
     };
@@ -252,6 +254,16 @@ fn finish(dir: &Path) -> Result<bool, Error> {
     Ok(removed)
 }
 
+/// The Unix second by which `timeout` from now has fully passed. Rounded up from the
+/// precise time: `--confirm 2` started at x.9 s must not expire at x+2.0 s.
+fn deadline_after(timeout: Duration) -> u64 {
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        + timeout;
+    end.as_secs() + u64::from(end.subsec_nanos() > 0)
+}
+
 /// Time-and-pid based id: unique per host because one pid applies at most one change
 /// per second under the lock.
 fn new_id(now: u64) -> String {
@@ -267,12 +279,10 @@ pub(crate) fn revert_record(
 ) -> Result<(), Error> {
     let dir = lock.state_dir();
     let blob = read_previous(dir, record)?;
-    revert
-        .revert(&blob)
-        .map_err(|source| Error::RevertFailed {
-            id: record.id.clone(),
-            source,
-        })?;
+    revert.revert(&blob).map_err(|source| Error::RevertFailed {
+        id: record.id.clone(),
+        source,
+    })?;
     finish(dir)?;
     Ok(())
 }
@@ -368,8 +378,12 @@ mod tests {
     fn deadline_rounds_up_and_remaining_saturates() {
         let dir = tempfile::tempdir().expect("tempdir");
         let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
+        let before = std::time::SystemTime::now();
         let r = begin(&lock, "p", Duration::from_millis(1500), b"x").expect("begin");
-        assert_eq!(r.deadline, r.created + 2);
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(r.deadline);
+        let given = at.duration_since(before).expect("deadline after start");
+        assert!(given >= Duration::from_millis(1500), "{given:?}");
+        assert!(given < Duration::from_millis(2600), "{given:?}");
         assert_eq!(r.remaining(r.deadline + 10), 0);
     }
 

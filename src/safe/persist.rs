@@ -89,21 +89,31 @@ mod tests {
             setting(Sysctl::Ipv4Forward, true),
             setting(Sysctl::Ipv6Forward, false),
         ]);
-        assert_eq!(persist(&on, "host.policy", &path).ok(), Some(Persisted::Written));
+        assert_eq!(
+            persist(&on, "host.policy", &path).ok(),
+            Some(Persisted::Written)
+        );
         let text = std::fs::read_to_string(&path).expect("written");
         assert!(text.starts_with("# Written by `hostwall apply --persist` from host.policy"));
-        assert!(text.ends_with(
-            "net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 0\n"
-        ));
+        assert!(text.ends_with("net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 0\n"));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
-        assert_eq!(persist(&on, "host.policy", &path).ok(), Some(Persisted::Unchanged));
+        assert_eq!(
+            persist(&on, "host.policy", &path).ok(),
+            Some(Persisted::Unchanged)
+        );
 
         let none = ruleset(vec![]);
-        assert_eq!(persist(&none, "host.policy", &path).ok(), Some(Persisted::Removed));
+        assert_eq!(
+            persist(&none, "host.policy", &path).ok(),
+            Some(Persisted::Removed)
+        );
         assert!(!path.exists());
-        assert_eq!(persist(&none, "host.policy", &path).ok(), Some(Persisted::Absent));
+        assert_eq!(
+            persist(&none, "host.policy", &path).ok(),
+            Some(Persisted::Absent)
+        );
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     }

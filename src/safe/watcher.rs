@@ -172,7 +172,12 @@ fn spawn_systemd(cmd: &WatcherCommand, id: &str) -> Result<Spawned, Error> {
 
 fn main_pid(unit: &str) -> Option<u32> {
     let out = Command::new("systemctl")
-        .args(["show", "--property=MainPID", "--value", &format!("{unit}.service")])
+        .args([
+            "show",
+            "--property=MainPID",
+            "--value",
+            &format!("{unit}.service"),
+        ])
         .stdin(Stdio::null())
         .output()
         .ok()?;
@@ -192,11 +197,7 @@ pub enum WatchOutcome {
 /// The watcher's body: sleeps until the deadline of change `id` (leaving early if the
 /// record goes away), then takes the lock, re-reads the record, and reverts unless it
 /// was confirmed meanwhile. Ignores SIGHUP for itself.
-pub fn run_watcher(
-    state_dir: &Path,
-    id: &str,
-    revert: &dyn Revert,
-) -> Result<WatchOutcome, Error> {
+pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<WatchOutcome, Error> {
     // SAFETY: changing a signal disposition to SIG_IGN has no memory effects.
     unsafe {
         libc::signal(libc::SIGHUP, libc::SIG_IGN);

@@ -1,0 +1,3 @@
+//! The single integration test binary; each module is one topic.
+
+mod safe;
