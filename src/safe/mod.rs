@@ -7,6 +7,7 @@
 //! guard takes the packet evaluator as a function. That keeps this module testable
 //! without a kernel and keeps all netlink code in `apply`.
 
+pub mod flow;
 pub mod lock;
 pub mod lockout;
 pub mod pending;
@@ -18,6 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+pub use flow::{Applied, ConfirmOptions, FlowError, guarded_apply, status_recovering};
 pub use lock::StateLock;
 pub use pending::{Pending, Recovery, Status, confirm, recover, status};
 pub use watcher::run_watcher;
