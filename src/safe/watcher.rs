@@ -32,7 +32,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// How to start the watcher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpawnMethod {
-    /// A transient systemd unit when systemd is PID 1, else a detached process.
+    /// A transient systemd unit when systemd is PID 1 and we are in its network
+    /// namespace, else a detached process.
     Auto,
     Detached,
     SystemdRun,
@@ -83,6 +84,19 @@ pub fn systemd_is_init() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
+/// Whether this thread shares PID 1's network namespace. A transient unit runs in
+/// PID 1's namespaces, so from any other namespace (`--netns`, `unshare -rn`) it would
+/// revert the wrong ruleset: there the watcher must be a detached child, which
+/// inherits the namespace. Unreadable (no access to PID 1) counts as "not shared".
+pub fn in_init_netns() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    match (id("/proc/thread-self/ns/net"), id("/proc/1/ns/net")) {
+        (Some(me), Some(init)) => me == init,
+        _ => false,
+    }
+}
+
 /// Starts the watcher for `record` and stores its identity in the record. Called
 /// under the lock, after the new ruleset is applied.
 pub fn spawn(
@@ -96,10 +110,12 @@ pub fn spawn(
         SpawnMethod::SystemdRun => spawn_systemd(cmd, &record.id)?,
         // A broken systemd-run (no D-Bus, masked manager) must not leave the change
         // without a watcher: fall back to the detached process.
-        SpawnMethod::Auto if systemd_is_init() => match spawn_systemd(cmd, &record.id) {
-            Ok(s) => s,
-            Err(_) => spawn_detached(cmd)?,
-        },
+        SpawnMethod::Auto if systemd_is_init() && in_init_netns() => {
+            match spawn_systemd(cmd, &record.id) {
+                Ok(s) => s,
+                Err(_) => spawn_detached(cmd)?,
+            }
+        }
         SpawnMethod::Auto => spawn_detached(cmd)?,
     };
     pending::set_watcher(lock, &record.id, spawned.process())?;

@@ -54,6 +54,9 @@ fn child_entry() {
             let out = watcher::run_watcher(&var("STATE_DIR"), &id, &marker_revert(&marker));
             std::fs::write(var("OUTCOME"), format!("{out:?}")).ok();
         }
+        "netns" => {
+            std::fs::write(var("OUTCOME"), watcher::in_init_netns().to_string()).ok();
+        }
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);

@@ -217,3 +217,20 @@ fn failed_revert_keeps_the_record_for_a_retry() {
     assert!(matches!(rec, Recovery::Reverted { .. }));
     assert_eq!(s.reverted().as_deref(), Some("snap"));
 }
+
+#[test]
+fn a_process_in_a_private_netns_never_uses_a_systemd_unit() {
+    // A transient unit would run in PID 1's namespace and revert the wrong ruleset.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("answer");
+    let cmd = child("netns", &[("OUTCOME", &out)]);
+    let status = Command::new("unshare")
+        .arg("-n")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdout(Stdio::null())
+        .status()
+        .expect("unshare");
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&out).ok().as_deref(), Some("false"));
+}
