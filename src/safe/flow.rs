@@ -141,3 +141,14 @@ pub fn status_recovering(
     };
     Ok((recovered, pending::status(state_dir)?))
 }
+
+/// `hostwall revert` (or answering "no" at the confirm prompt): restores the previous
+/// state of the pending change now, under the lock. `None` when nothing is pending.
+pub fn revert_pending(
+    state_dir: &Path,
+    wait: Duration,
+    revert: &dyn Revert,
+) -> Result<Option<Pending>, Error> {
+    let lock = StateLock::acquire(state_dir, wait)?;
+    pending::revert_now(&lock, revert)
+}

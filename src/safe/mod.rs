@@ -19,7 +19,9 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub use flow::{Applied, ConfirmOptions, FlowError, guarded_apply, status_recovering};
+pub use flow::{
+    Applied, ConfirmOptions, FlowError, guarded_apply, revert_pending, status_recovering,
+};
 pub use lock::StateLock;
 pub use pending::{Pending, Recovery, Status, confirm, recover, status};
 pub use watcher::run_watcher;

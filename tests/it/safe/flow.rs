@@ -135,3 +135,19 @@ fn status_after_a_sigkilled_watcher_reverts() {
     assert_eq!(status, Status::Nothing);
     assert_eq!(s.reverted().as_deref(), Some("previous ruleset"));
 }
+
+#[test]
+fn explicit_revert_restores_and_the_watcher_then_exits() {
+    let s = Scene::new();
+    let (_, spawned) = s.apply_pending(Duration::from_secs(30));
+    let revert = marker_revert(&s.marker);
+    let reverted = hostwall::safe::revert_pending(&s.state(), Duration::from_secs(5), &revert)
+        .expect("revert");
+    assert!(reverted.is_some());
+    assert_eq!(s.reverted().as_deref(), Some("previous ruleset"));
+    wait_for("the watcher to exit", Duration::from_secs(5), || {
+        !spawned.process().is_alive()
+    });
+    let again = hostwall::safe::revert_pending(&s.state(), Duration::ZERO, &revert).expect("again");
+    assert_eq!(again, None);
+}
