@@ -139,6 +139,16 @@ fn spawn_detached(cmd: &WatcherCommand) -> Result<Spawned, Error> {
             // An ignored disposition survives exec: the hangup of a dying SSH
             // session cannot reach the watcher even before it runs any code.
             libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            // Descriptors without O_CLOEXEC (a netlink socket opened by a C library)
+            // must not live on in a watcher for minutes: mark every one above stdio
+            // close-on-exec. Marking, not closing, keeps std's exec-error pipe
+            // working. Kernels before 5.11 lack it; the watcher then just inherits.
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
             Ok(())
         });
     }

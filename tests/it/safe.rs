@@ -25,6 +25,11 @@ mod perm_files;
 mod unit;
 mod watch;
 
+/// Lock wait for steps that expect a free lock. Not zero: while another test thread
+/// spawns a child, the child holds copies of our descriptors (the lock's included)
+/// between fork and exec, so a just-released flock can look busy for an instant.
+const WAIT: Duration = Duration::from_secs(5);
+
 const ROLE: &str = "HOSTWALL_SAFE_TEST_ROLE";
 
 /// A fake revert: writes the previous-state blob into `marker`.
@@ -122,7 +127,7 @@ impl Scene {
 
     /// What `apply --confirm SECS` does around the real apply: record, then watcher.
     fn apply_pending(&self, timeout: Duration) -> (pending::Pending, watcher::Spawned) {
-        let lock = StateLock::acquire(&self.state(), Duration::ZERO).expect("lock");
+        let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
         let record = begin(&lock, "host.policy", timeout, b"previous ruleset").expect("begin");
         let cmd = self.watcher_command(&record.id);
         let spawned = watcher::spawn(&lock, &record, &cmd, SpawnMethod::Detached).expect("spawn");

@@ -21,7 +21,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     let revert = marker_revert(kernel);
     let applied = guarded_apply(
         &s.state(),
-        Duration::ZERO,
+        WAIT,
         &revert,
         Some(&opts),
         || std::fs::read(kernel).map_err(|_| StepFailed),
@@ -36,7 +36,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     // A second apply while this one is pending is refused and changes nothing.
     let err = guarded_apply(
         &s.state(),
-        Duration::ZERO,
+        WAIT,
         &revert,
         None,
         || Ok::<_, StepFailed>(vec![]),
@@ -70,7 +70,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
     };
     let err = guarded_apply(
         &s.state(),
-        Duration::ZERO,
+        WAIT,
         &revert,
         Some(&opts),
         || Ok(b"snapshot".to_vec()),
@@ -96,7 +96,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
     };
     let err = guarded_apply(
         &s.state(),
-        Duration::ZERO,
+        WAIT,
         &revert,
         Some(&broken),
         || Ok(b"snapshot".to_vec()),
@@ -148,6 +148,6 @@ fn explicit_revert_restores_and_the_watcher_then_exits() {
     wait_for("the watcher to exit", Duration::from_secs(5), || {
         !spawned.process().is_alive()
     });
-    let again = hostwall::safe::revert_pending(&s.state(), Duration::ZERO, &revert).expect("again");
+    let again = hostwall::safe::revert_pending(&s.state(), WAIT, &revert).expect("again");
     assert_eq!(again, None);
 }

@@ -36,7 +36,7 @@ fn lock_second_holder_in_process_is_refused_with_our_pid() {
         "{msg}"
     );
     drop(first);
-    let again = StateLock::acquire(dir.path(), Duration::ZERO).expect("free after drop");
+    let again = StateLock::acquire(dir.path(), WAIT).expect("free after drop");
     drop(again);
     // The pid is cleared on release, so a stale file never names a finished process.
     assert_eq!(

@@ -68,7 +68,7 @@ fn confirmed_change_is_kept_and_the_watcher_exits() {
     assert_eq!(s.reverted(), None, "a confirmed change was reverted");
     assert!(!spawned.process().is_alive());
     assert_eq!(
-        pending::confirm(&s.state(), Duration::ZERO, &marker_revert(&s.marker)).expect("again"),
+        pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("again"),
         Confirmed::NothingPending
     );
 }
@@ -87,7 +87,7 @@ fn sigkilled_watcher_is_detected_and_the_next_invocation_reverts() {
         Status::Pending { watcher, .. } => assert_eq!(watcher, WatcherHealth::Gone),
         Status::Nothing => panic!("record vanished with its watcher"),
     }
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
     assert_eq!(
         rec,
@@ -110,7 +110,7 @@ fn sigkilled_watcher_is_detected_and_the_next_invocation_reverts() {
 fn second_apply_while_pending_is_refused() {
     let s = Scene::new();
     let (record, spawned) = s.apply_pending(Duration::from_secs(30));
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
     assert!(
         matches!(&rec, Recovery::Pending(r) if r.id == record.id),
@@ -142,10 +142,10 @@ fn second_apply_while_pending_is_refused() {
 #[test]
 fn crash_before_the_watcher_started_is_reverted() {
     let s = Scene::new();
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let record = begin(&lock, "host.policy", Duration::from_secs(60), b"before").expect("begin");
     drop(lock); // the applying process dies here
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
     assert_eq!(
         rec,
@@ -162,14 +162,13 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
     let s = Scene::new();
     // A "watcher" that is alive but never acts (stuck): `sleep`.
     let mut stuck = Command::new("sleep").arg("30").spawn().expect("sleep");
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let record = begin(&lock, "host.policy", Duration::ZERO, b"old").expect("begin");
     let proc_id = pending::ProcId::of(stuck.id()).expect("sleep runs");
     pending::set_watcher(&lock, &record.id, proc_id).expect("set watcher");
     drop(lock);
     std::thread::sleep(Duration::from_millis(1100));
-    let got =
-        pending::confirm(&s.state(), Duration::ZERO, &marker_revert(&s.marker)).expect("confirm");
+    let got = pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("confirm");
     assert!(
         matches!(got, Confirmed::TooLate(ref r) if r.id == record.id),
         "{got:?}"
@@ -177,7 +176,7 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
     assert_eq!(s.reverted().as_deref(), Some("old"));
 
     std::fs::remove_file(&s.marker).expect("reset marker");
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let record = begin(&lock, "host.policy", Duration::ZERO, b"old2").expect("begin");
     pending::set_watcher(&lock, &record.id, proc_id).expect("set watcher");
     std::thread::sleep(Duration::from_millis(1100));
@@ -199,7 +198,7 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
 #[test]
 fn failed_revert_keeps_the_record_for_a_retry() {
     let s = Scene::new();
-    let lock = StateLock::acquire(&s.state(), Duration::ZERO).expect("lock");
+    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let record = begin(&lock, "host.policy", Duration::from_secs(60), b"snap").expect("begin");
     let failing =
         |_: &[u8]| -> Result<(), BoxError> { Err("netlink: Operation not permitted".into()) };
@@ -233,4 +232,25 @@ fn a_process_in_a_private_netns_never_uses_a_systemd_unit() {
         .expect("unshare");
     assert!(status.success());
     assert_eq!(std::fs::read_to_string(&out).ok().as_deref(), Some("false"));
+}
+
+#[test]
+fn the_watcher_inherits_no_descriptors_beyond_stdio() {
+    // A descriptor without O_CLOEXEC, as a C library's netlink socket would be.
+    // SAFETY: socket(2) with constant arguments; the fd is closed below.
+    let leaky = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0) };
+    assert!(leaky > 2);
+    let s = Scene::new();
+    let (_, spawned) = s.apply_pending(Duration::from_secs(30));
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", spawned.process().pid))
+        .expect("watcher fds")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    // SAFETY: closes the descriptor this test opened.
+    unsafe { libc::close(leaky) };
+    assert!(
+        !fds.contains(&leaky.to_string()),
+        "watcher inherited fd {leaky}: {fds:?}"
+    );
+    pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("confirm");
 }
