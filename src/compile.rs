@@ -514,7 +514,8 @@ fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
                     model::RateUnit::Hour => ir::RateUnit::Hour,
                     model::RateUnit::Day => ir::RateUnit::Day,
                 },
-                burst: rate.burst,
+                // 0: none written; nft's own default burst is 5 packets.
+                burst: if rate.burst == 0 { 5 } else { rate.burst },
             });
         }
         stmts.push(Stmt::Log {
@@ -565,8 +566,9 @@ fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
 
 fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
     g.origin.push(r.span);
-    let label = r.service.clone().unwrap_or_else(|| describe(&r.traffic));
-    let mut add = |kind: AtomKind, ports: &[Interval], types: Option<&Vec<u8>>| {
+    // Comments name the service, or else describe just this atom's own traffic.
+    let mut add = |kind: AtomKind, ports: &[Interval], types: Option<&Vec<u8>>, own: String| {
+        let label = r.service.clone().unwrap_or(own);
         let atom = match g.atoms.iter_mut().position(|a| a.kind == kind) {
             Some(i) => &mut g.atoms[i],
             None => {
@@ -599,17 +601,23 @@ fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
         }
     };
     match &r.traffic {
-        Traffic::Any => add(AtomKind::Any, &[], None),
+        Traffic::Any => add(AtomKind::Any, &[], None, String::new()),
         Traffic::Ports(specs) => {
             for p in specs {
                 let iv = Interval {
                     lo: p.range.lo as u128,
                     hi: p.range.hi as u128,
                 };
-                add(AtomKind::Ports(p.proto), &[iv], Some(&Vec::new()));
+                let own = describe(&Traffic::Ports(vec![*p]));
+                add(AtomKind::Ports(p.proto), &[iv], Some(&Vec::new()), own);
             }
         }
-        Traffic::Icmp { family, types } => add(AtomKind::Icmp(*family), &[], types.as_ref()),
+        Traffic::Icmp { family, types } => add(
+            AtomKind::Icmp(*family),
+            &[],
+            types.as_ref(),
+            describe(&r.traffic),
+        ),
     }
 }
 

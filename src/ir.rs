@@ -263,6 +263,9 @@ pub enum Stmt {
         prefix: Option<String>,
         group: Option<u16>,
     },
+    /// Decoded from the kernel: expressions hostwall never emits (someone else's rule),
+    /// kept as libnftnl's own text so that diff can show them. Never compiled or emitted.
+    Foreign(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -316,6 +319,7 @@ impl SetKey {
     }
 
     /// Key width in bytes, as the kernel stores it.
+    #[allow(clippy::len_without_is_empty)] // a width, not a container
     pub fn len(self) -> usize {
         match self {
             SetKey::Ipv4Addr => 4,
@@ -439,39 +443,6 @@ pub struct SysctlSetting {
     pub origin: Option<Span>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merges_adjacent_and_overlapping() {
-        let mut v = vec![
-            Interval { lo: 10, hi: 20 },
-            Interval::single(21),
-            Interval { lo: 5, hi: 12 },
-            Interval::single(30),
-            Interval::single(30),
-        ];
-        normalize_intervals(&mut v);
-        assert_eq!(v, vec![Interval { lo: 5, hi: 21 }, Interval::single(30)]);
-    }
-
-    #[test]
-    fn prefixes_cover_exactly() {
-        assert_eq!(range_to_prefixes(0, 255, 32), vec![(0, 24)]);
-        assert_eq!(range_to_prefixes(1, 2, 32), vec![(1, 32), (2, 32)]);
-        assert_eq!(range_to_prefixes(0, u32::MAX as u128, 32), vec![(0, 0)]);
-        assert_eq!(range_to_prefixes(0, u128::MAX, 128), vec![(0, 0)]);
-        let p = range_to_prefixes(10, 100, 32);
-        let mut next = 10u128;
-        for (net, len) in p {
-            assert_eq!(net, next);
-            next = net + (1u128 << (32 - len));
-        }
-        assert_eq!(next, 101);
-    }
-}
-
 /// ICMP type names as nft spells them: (number, name).
 pub const ICMP_TYPES: &[(u8, &str)] = &[
     (0, "echo-reply"),
@@ -525,4 +496,37 @@ pub fn icmp_type_name(key: SetKey, t: u8) -> Option<&'static str> {
         _ => ICMP_TYPES,
     };
     table.iter().find(|(n, _)| *n == t).map(|(_, s)| *s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_adjacent_and_overlapping() {
+        let mut v = vec![
+            Interval { lo: 10, hi: 20 },
+            Interval::single(21),
+            Interval { lo: 5, hi: 12 },
+            Interval::single(30),
+            Interval::single(30),
+        ];
+        normalize_intervals(&mut v);
+        assert_eq!(v, vec![Interval { lo: 5, hi: 21 }, Interval::single(30)]);
+    }
+
+    #[test]
+    fn prefixes_cover_exactly() {
+        assert_eq!(range_to_prefixes(0, 255, 32), vec![(0, 24)]);
+        assert_eq!(range_to_prefixes(1, 2, 32), vec![(1, 32), (2, 32)]);
+        assert_eq!(range_to_prefixes(0, u32::MAX as u128, 32), vec![(0, 0)]);
+        assert_eq!(range_to_prefixes(0, u128::MAX, 128), vec![(0, 0)]);
+        let p = range_to_prefixes(10, 100, 32);
+        let mut next = 10u128;
+        for (net, len) in p {
+            assert_eq!(net, next);
+            next = net + (1u128 << (32 - len));
+        }
+        assert_eq!(next, 101);
+    }
 }

@@ -1,11 +1,27 @@
 //! hostwall: compile a host firewall policy to nftables, apply it over netlink,
 //! read it back and verify it with real packets. The library never prints.
 
+// Checker functions return `Result<_, Diagnostic>`; diagnostics are the cold path and
+// boxing each one would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod bench_support;
+pub mod check;
+pub mod cli;
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod emit;
+pub mod eval;
 pub mod ir;
 pub mod model;
+pub mod netns;
+pub mod record;
 pub mod safe;
+pub mod site;
 pub mod source;
+pub mod syntax;
+pub mod verify;
+
+/// The built-in default policy: the host-security guide's virtualization host.
+pub const DEFAULT_POLICY: &str = include_str!("../policies/kvm-host.policy");

@@ -1,2 +1,9 @@
-//! The `hostwall` binary (wired to cli once the checker lands).
-fn main() {}
+//! The `hostwall` binary: parse arguments, run the subcommand, turn the outcome into an exit code.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = hostwall::cli::Args::parse();
+    hostwall::cli::run(args)
+}

@@ -23,6 +23,7 @@ Examples:
   hostwall check policies/migration-net.policy --site /etc/hostwall/site.toml
   hostwall compile host.policy --format json
   hostwall fmt --check host.policy
+  sudo hostwall verify host.policy       packets between namespaces prove the policy
 
 Exit codes: 0 ok, 1 policy errors, 2 usage or system errors.";
 
@@ -36,14 +37,33 @@ pub enum ColorChoice {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a policy and print its nftables ruleset.
-    #[command(after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft")]
+    #[command(
+        after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft"
+    )]
     Compile(CompileArgs),
     /// Check a policy and print its diagnostics only.
     #[command(after_help = "Example:\n  hostwall check host.policy && echo ok")]
     Check(CheckArgs),
     /// Print a policy in canonical form (comments kept).
-    #[command(after_help = "Examples:\n  hostwall fmt host.policy\n  hostwall fmt --check host.policy   # exit 1 when not formatted\n  hostwall fmt --write host.policy")]
+    #[command(
+        after_help = "Examples:\n  hostwall fmt host.policy\n  hostwall fmt --check host.policy   # exit 1 when not formatted\n  hostwall fmt --write host.policy"
+    )]
     Fmt(FmtArgs),
+    /// Prove the policy with real packets between two throwaway network namespaces (root).
+    #[command(
+        after_help = "Examples:\n  sudo hostwall verify policies/kvm-host.policy\n  sudo hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 every probe passed, 1 some probe failed, 2 set-up error."
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// Load this nft ruleset in the throwaway host namespace instead of the policy's own
+    /// (needs the `nft` program): shows whether a legacy ruleset does what the policy says.
+    #[arg(long, value_name = "RULESET.nft")]
+    pub against: Option<PathBuf>,
 }
 
 /// The policy to read and the site file giving its host-specific values.

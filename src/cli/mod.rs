@@ -23,6 +23,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Compile(c) => compile(&out, c),
         Command::Check(c) => check(&out, c),
         Command::Fmt(c) => fmt(&out, c),
+        Command::Verify(c) => verify(&out, c),
     };
     ExitCode::from(code)
 }
@@ -111,7 +112,9 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
         if formatted == text {
             return 0;
         }
-        out.error(&format!("{name} is not formatted; run `hostwall fmt --write {name}`"));
+        out.error(&format!(
+            "{name} is not formatted; run `hostwall fmt --write {name}`"
+        ));
         return EXIT_POLICY;
     }
     if c.write {
@@ -128,4 +131,36 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
         return 0;
     }
     out.stdout(&formatted)
+}
+
+fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
+    let loaded = match load_checked(out, &c.input) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some(policy) = &loaded.policy else {
+        return EXIT_POLICY;
+    };
+    let rs = crate::compile::compile(policy);
+    let opts = crate::verify::VerifyOptions {
+        against: c.against.clone(),
+    };
+    // Ctrl-C or SIGTERM while namespaces exist removes them before the process dies.
+    crate::netns::install_signal_cleanup();
+    match crate::verify::verify(&rs, &opts) {
+        Ok(report) => {
+            let code = out.stdout(&crate::verify::render_table(&report));
+            if code != 0 {
+                code
+            } else if report.all_passed() {
+                0
+            } else {
+                EXIT_POLICY
+            }
+        }
+        Err(e) => {
+            out.error(&format!("verify could not run: {e}"));
+            EXIT_SYSTEM
+        }
+    }
 }

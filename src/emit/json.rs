@@ -189,6 +189,8 @@ fn stmt_expr(s: &Stmt) -> Value {
             }
             json!({ "log": v })
         }
+        // Never produced by compile; kept visible rather than dropped.
+        Stmt::Foreign(text) => json!({ "foreign": text }),
     }
 }
 

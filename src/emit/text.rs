@@ -246,6 +246,7 @@ pub fn stmt_text(s: &Stmt) -> String {
             }
             t
         }
+        Stmt::Foreign(text) => format!("<{text}>"),
     }
 }
 

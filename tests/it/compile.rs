@@ -62,7 +62,9 @@ fn compile_goldens_pass_nft_check() {
             .args(["-rn", "nft", "-c", "-f"])
             .arg(dir.join("expected.nft"))
             .output()
-            .map_err(|e| format!("cannot run `unshare -rn nft` (install nftables, util-linux): {e}"))?;
+            .map_err(|e| {
+                format!("cannot run `unshare -rn nft` (install nftables, util-linux): {e}")
+            })?;
         if out.status.success() {
             Ok(())
         } else {

@@ -34,7 +34,10 @@ pub fn compare(expected: &Path, actual: &str) -> Result<(), String> {
         )),
         Err(_) => {
             std::fs::write(expected, actual).map_err(|e| format!("{}: {e}", expected.display()))?;
-            Err(format!("{} was missing; written, review it", expected.display()))
+            Err(format!(
+                "{} was missing; written, review it",
+                expected.display()
+            ))
         }
     }
 }

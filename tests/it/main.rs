@@ -1,3 +1,9 @@
-//! The single integration test binary; each module is one topic.
+//! The one integration test binary: each module is a group of tests.
 
+mod cli;
+mod compile;
+mod errors;
+mod fmt;
+mod fuzz;
+mod golden;
 mod safe;

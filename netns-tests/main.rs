@@ -1,0 +1,8 @@
+//! End-to-end tests with real packets between throwaway namespaces (run as
+//! root; without root every test says why it is skipped and returns).
+//! Never touches the root namespace's ruleset or sysctls.
+
+mod cleanup;
+mod common;
+mod policies;
+mod verify;

@@ -1,0 +1,254 @@
+//! `verify` end to end: real probes against applied and hand-loaded rulesets.
+
+use crate::common::*;
+use hostwall::compile::compile;
+use hostwall::model::{Policy, Proto, Verdict};
+use hostwall::verify::{VerifyError, VerifyOptions, VerifyReport, render_table, verify};
+use std::time::{Duration, Instant};
+
+/// Runs verify (serialised), checks no namespace is left, returns the report and its table.
+fn run(policy: &Policy, opts: &VerifyOptions) -> (VerifyReport, String) {
+    let _guard = serial();
+    let rs = compile(policy);
+    let t = Instant::now();
+    let report = verify(&rs, opts).expect("verify sets up");
+    let took = t.elapsed();
+    eprintln!("verify took {took:?}");
+    let table = render_table(&report);
+    assert_eq!(
+        our_namespaces(),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
+    assert!(took < Duration::from_secs(5), "verify took {took:?}");
+    (report, table)
+}
+
+fn seen<'a>(report: &'a VerifyReport, name: &str) -> &'a hostwall::verify::ProbeResult {
+    report
+        .probes
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no probe {name:?}"))
+}
+
+#[test]
+fn kvm_host_passes() {
+    if !root("kvm_host_passes") {
+        return;
+    }
+    let (report, table) = run(&kvm_host(), &VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    assert!(table.ends_with(&format!("{} passed, 0 failed\n", report.probes.len())));
+    // The matrix really covers edges, outside ports, UDP on TCP services, both families.
+    for name in [
+        "tcp 5634 from 198.18.0.2",
+        "tcp 6167 from fd00:6877::2",
+        "udp 5634 from 198.18.0.2",
+        "icmpv6 echo from fd00:6877::2",
+        "established return (host -> 198.18.0.2 tcp 40001)",
+        "sysctl net.ipv4.ip_forward",
+    ] {
+        assert!(seen(&report, name).pass, "{name}\n{table}");
+    }
+}
+
+#[test]
+fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
+    if !root("against_a_ruleset_missing_spice_fails_and_names_the_probes") {
+        return;
+    }
+    let mut legacy = kvm_host();
+    legacy
+        .input
+        .retain(|r| r.service.as_deref() != Some("spice"));
+    let text = hostwall::emit::text::render(&compile(&legacy), "legacy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("legacy.nft");
+    std::fs::write(&file, text).expect("write");
+    let opts = VerifyOptions {
+        against: Some(file),
+    };
+    let (report, table) = run(&kvm_host(), &opts);
+    assert!(!report.all_passed(), "{table}");
+    let failed: Vec<&str> = report
+        .probes
+        .iter()
+        .filter(|p| !p.pass)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "tcp 5634 from 198.18.0.2",
+            "tcp 5900 from 198.18.0.2",
+            "tcp 6166 from 198.18.0.2",
+            "tcp 5634 from fd00:6877::2",
+            "tcp 5900 from fd00:6877::2",
+            "tcp 6166 from fd00:6877::2",
+        ],
+        "{table}"
+    );
+    let p = seen(&report, "tcp 5634 from 198.18.0.2");
+    assert_eq!(
+        (p.expected.to_string(), p.seen.to_string()),
+        ("open".into(), "refused".into())
+    );
+    assert!(table.ends_with(&format!("{} passed, 6 failed\n", report.probes.len() - 6)));
+}
+
+#[test]
+fn against_the_same_ruleset_passes() {
+    if !root("against_the_same_ruleset_passes") {
+        return;
+    }
+    let text = hostwall::emit::text::render(&compile(&kvm_host()), "same");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("same.nft");
+    std::fs::write(&file, text).expect("write");
+    let (report, table) = run(
+        &kvm_host(),
+        &VerifyOptions {
+            against: Some(file),
+        },
+    );
+    assert!(report.all_passed(), "{table}");
+    // An nft file carries no sysctls: those probes are not made with --against.
+    assert!(!table.contains("sysctl"), "{table}");
+}
+
+#[test]
+fn source_restricted_rules_probe_permitted_and_other_sources() {
+    if !root("source_restricted_rules_probe_permitted_and_other_sources") {
+        return;
+    }
+    let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
+    let mig = rule(
+        Verdict::Accept,
+        "kvm-migration",
+        ports(Proto::Tcp, &[(49152, 49216)]),
+    );
+    let tls = rule(
+        Verdict::Accept,
+        "libvirt-tls",
+        ports(Proto::Tcp, &[(16514, 16514)]),
+    );
+    let p = policy(
+        "migration-net",
+        vec![
+            from(ssh, "mgmt", &["10.10.0.0/24", "fd00:10::/64"]),
+            from(tls, "migration", &["192.168.50.0/24"]),
+            on(
+                from(mig, "migration", &["192.168.50.0/24"]),
+                "br-mig",
+                false,
+            ),
+        ],
+    );
+    let (report, table) = run(&p, &VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    for (name, want) in [
+        ("tcp 22 from 10.10.0.1 (permitted source)", "open"),
+        ("tcp 22 from fd00:10::1 (permitted source)", "open"),
+        ("tcp 16514 from 192.168.50.1 (permitted source)", "open"),
+        (
+            "tcp 49152 from 192.168.50.2 (permitted source) in br-mig",
+            "open",
+        ),
+        (
+            "tcp 49216 from 192.168.50.2 (permitted source) in br-mig",
+            "open",
+        ),
+        ("tcp 49216 from 198.18.1.2 in br-mig", "refused"),
+        ("tcp 49216 from 198.18.0.2", "refused"),
+        ("tcp 22 from 203.0.113.7 (non-permitted source)", "refused"),
+        (
+            "tcp 16514 from 203.0.113.7 (non-permitted source)",
+            "refused",
+        ),
+        (
+            "tcp 22 from 2001:db8:ffff::7 (non-permitted source)",
+            "refused",
+        ),
+        ("tcp 22 from 198.18.0.2", "refused"),
+    ] {
+        assert_eq!(
+            seen(&report, name).seen.to_string(),
+            want,
+            "{name}\n{table}"
+        );
+    }
+}
+
+#[test]
+fn interface_rules_and_default_drop() {
+    if !root("interface_rules_and_default_drop") {
+        return;
+    }
+    let dns = on(
+        rule(Verdict::Accept, "dns", ports(Proto::Udp, &[(53, 53)])),
+        "virbr",
+        true,
+    );
+    let mut p = policy("libvirt-nat", vec![dns]);
+    p.default = hostwall::model::DefaultAction::Drop;
+    let (report, table) = run(&p, &VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    assert_eq!(
+        seen(&report, "udp 53 from 198.18.1.2 in virbr0")
+            .seen
+            .to_string(),
+        "open"
+    );
+    assert_eq!(
+        seen(&report, "udp 53 from 198.18.0.2").seen.to_string(),
+        "timeout"
+    );
+    assert_eq!(
+        seen(&report, "tcp 23 from 198.18.0.2").seen.to_string(),
+        "timeout"
+    );
+}
+
+#[test]
+fn setup_error_leaves_no_namespace() {
+    if !root("setup_error_leaves_no_namespace") {
+        return;
+    }
+    let _guard = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("broken.nft");
+    std::fs::write(&file, "table inet x { chain c { this is not nft } }\n").expect("write");
+    let rs = compile(&kvm_host());
+    let err = verify(
+        &rs,
+        &VerifyOptions {
+            against: Some(file),
+        },
+    )
+    .expect_err("load must fail");
+    assert!(matches!(err, VerifyError::Load(_)), "{err}");
+    assert!(err.to_string().contains("nft -f"), "{err}");
+    assert_eq!(our_namespaces(), Vec::<String>::new());
+}
+
+#[test]
+fn ten_thousand_ports_verify_in_seconds() {
+    if !root("ten_thousand_ports_verify_in_seconds") {
+        return;
+    }
+    let spread: Vec<(u16, u16)> = (0..10_000u16)
+        .map(|i| (20_000 + 3 * i, 20_000 + 3 * i))
+        .collect();
+    let p = policy(
+        "many",
+        vec![rule(Verdict::Accept, "many", ports(Proto::Tcp, &spread))],
+    );
+    let (report, table) = run(&p, &VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    assert!(seen(&report, "tcp 49997 from 198.18.0.2").pass, "{table}");
+    assert_eq!(
+        seen(&report, "tcp 49998 from 198.18.0.2").seen.to_string(),
+        "refused"
+    );
+}

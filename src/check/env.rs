@@ -1,0 +1,297 @@
+//! Name tables the rules resolve against: services (user + catalog), networks (`define` +
+//! site `[networks]`) and site interfaces. Built once per check, before any rule is lowered.
+
+use super::catalog;
+use super::codes;
+use super::validate::{self, did_you_mean};
+use crate::diag::Diagnostic;
+use crate::model::{IfName, PortRange, Proto};
+use crate::site::Site;
+use crate::source::Span;
+use crate::syntax::ast;
+use ipnet::IpNet;
+use std::collections::HashMap;
+
+/// A user service or a catalog entry, as rules see it.
+pub(crate) struct Service {
+    pub ports: Vec<(Proto, u16, u16)>,
+    /// Where it was defined; `None` for the built-in catalog.
+    pub defined: Option<Span>,
+}
+
+enum NetDef<'a> {
+    Define(&'a ast::Define),
+    Site { nets: Vec<IpNet>, span: Span },
+}
+
+pub(crate) struct Env<'a> {
+    services: HashMap<String, Service>,
+    net_defs: HashMap<String, NetDef<'a>>,
+    /// Resolved networks; `None` when the definition had errors (already reported).
+    nets: HashMap<String, Option<Vec<IpNet>>>,
+    ifaces: HashMap<String, Vec<IfName>>,
+}
+
+impl<'a> Env<'a> {
+    /// Collects every definition (order-independent), reporting duplicates and bad values.
+    pub fn build(
+        services: &[&'a ast::ServiceDef],
+        defines: &[&'a ast::Define],
+        site: &Site,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Env<'a> {
+        let mut env = Env {
+            services: HashMap::new(),
+            net_defs: HashMap::new(),
+            nets: HashMap::new(),
+            ifaces: HashMap::new(),
+        };
+        for s in services {
+            env.add_service(s, diags);
+        }
+        for n in &site.networks {
+            let def = NetDef::Site {
+                nets: n.nets.clone(),
+                span: n.span,
+            };
+            env.net_defs.insert(n.name.clone(), def);
+        }
+        for d in defines {
+            let name = &d.name.value;
+            if let Some(prev) = env.net_defs.get(name) {
+                let (prev_span, where_) = match prev {
+                    NetDef::Define(p) => (p.name.span, "first defined here"),
+                    NetDef::Site { span, .. } => (*span, "defined in the site file here"),
+                };
+                diags.push(
+                    Diagnostic::error(
+                        codes::DUPLICATE_DEFINITION,
+                        d.name.span,
+                        format!("network `{name}` is defined twice"),
+                    )
+                    .with_label("second definition")
+                    .with_secondary(prev_span, where_)
+                    .with_help("rename one of them; a name has one meaning per policy"),
+                );
+                continue;
+            }
+            env.net_defs.insert(name.clone(), NetDef::Define(d));
+        }
+        let mut names: Vec<String> = env.net_defs.keys().cloned().collect();
+        names.sort();
+        for n in names {
+            env.resolve_net(&n, &mut Vec::new(), diags);
+        }
+        for i in &site.interfaces {
+            env.ifaces.insert(i.name.clone(), i.ifaces.clone());
+        }
+        env
+    }
+
+    fn add_service(&mut self, s: &ast::ServiceDef, diags: &mut Vec<Diagnostic>) {
+        let name = &s.name.value;
+        if let Some(b) = catalog::builtin(name) {
+            diags.push(
+                Diagnostic::error(
+                    codes::BUILTIN_REDEFINED,
+                    s.name.span,
+                    format!("service `{name}` is built in"),
+                )
+                .with_label("redefines a catalog service")
+                .with_help(format!(
+                    "{}; use it as is, or give your service another name",
+                    catalog::describe(name, b.ports)
+                )),
+            );
+            return;
+        }
+        if let Some(prev) = self.services.get(name) {
+            let mut d = Diagnostic::error(
+                codes::DUPLICATE_DEFINITION,
+                s.name.span,
+                format!("service `{name}` is defined twice"),
+            )
+            .with_label("second definition")
+            .with_help("rename one of them, or delete the copy");
+            if let Some(p) = prev.defined {
+                d = d.with_secondary(p, "first defined here");
+            }
+            diags.push(d);
+            return;
+        }
+        let Some(ports) = ports_of(&s.ports, diags) else {
+            return;
+        };
+        let ports = ports.iter().map(|p| (p.0, p.1.lo, p.1.hi)).collect();
+        self.services.insert(
+            name.clone(),
+            Service {
+                ports,
+                defined: Some(s.name.span),
+            },
+        );
+    }
+
+    /// Resolves a network name (recursively through `define`s), memoised.
+    fn resolve_net(
+        &mut self,
+        name: &str,
+        stack: &mut Vec<String>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<IpNet>> {
+        if let Some(done) = self.nets.get(name) {
+            return done.clone();
+        }
+        let def = match self.net_defs.get(name)? {
+            NetDef::Site { nets, .. } => {
+                let nets = nets.clone();
+                self.nets.insert(name.to_string(), Some(nets.clone()));
+                return Some(nets);
+            }
+            NetDef::Define(d) => *d,
+        };
+        stack.push(name.to_string());
+        let mut out = Vec::with_capacity(def.items.len());
+        let mut ok = true;
+        for item in &def.items {
+            match item {
+                ast::NetItem::Cidr(c) => match validate::cidr(&c.value, c.span) {
+                    Ok(n) => out.push(n),
+                    Err(d) => {
+                        diags.push(d);
+                        ok = false;
+                    }
+                },
+                ast::NetItem::Name(n) if stack.contains(&n.value) => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::NETWORK_CYCLE,
+                            n.span,
+                            format!("network `{}` is defined in terms of itself", n.value),
+                        )
+                        .with_label("refers back to a network being defined")
+                        .with_help(format!(
+                            "definition chain: {} -> {}",
+                            stack.join(" -> "),
+                            n.value
+                        )),
+                    );
+                    ok = false;
+                }
+                ast::NetItem::Name(n) => {
+                    if self.net_defs.contains_key(&n.value) {
+                        match self.resolve_net(&n.value, stack, diags) {
+                            Some(nets) => out.extend(nets),
+                            None => ok = false,
+                        }
+                    } else {
+                        diags.push(self.unknown_network(&n.value, n.span));
+                        ok = false;
+                    }
+                }
+            }
+        }
+        stack.pop();
+        let res = ok.then_some(out);
+        self.nets.insert(name.to_string(), res.clone());
+        res
+    }
+
+    /// A network by name for a rule: Err when unknown; Ok(None) when its definition had errors.
+    pub fn network(&self, name: &str, span: Span) -> Result<Option<&Vec<IpNet>>, Diagnostic> {
+        match self.nets.get(name) {
+            Some(n) => Ok(n.as_ref()),
+            None => Err(self.unknown_network(name, span)),
+        }
+    }
+
+    fn unknown_network(&self, name: &str, span: Span) -> Diagnostic {
+        let d = Diagnostic::error(
+            codes::UNKNOWN_NETWORK,
+            span,
+            format!("unknown network `{name}`"),
+        )
+        .with_label("not defined");
+        match did_you_mean(name, self.net_defs.keys().map(String::as_str)) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!(
+                "define it: `define {name} = 192.0.2.0/24`, or add it to the site file's [networks]"
+            )),
+        }
+    }
+
+    pub fn service(&self, name: &str, span: Span) -> Result<Service, Diagnostic> {
+        if let Some(s) = self.services.get(name) {
+            return Ok(Service {
+                ports: s.ports.clone(),
+                defined: s.defined,
+            });
+        }
+        if let Some(b) = catalog::builtin(name) {
+            return Ok(Service {
+                ports: b.ports.to_vec(),
+                defined: None,
+            });
+        }
+        let d = Diagnostic::error(
+            codes::UNKNOWN_SERVICE,
+            span,
+            format!("unknown service `{name}`"),
+        )
+        .with_label("not in the catalog");
+        let mut names: Vec<&str> = self.services.keys().map(String::as_str).collect();
+        for n in catalog::builtin_names() {
+            names.push(n);
+        }
+        Err(match did_you_mean(name, names) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!(
+                "define it: `service {name} tcp PORT`, or write the ports: `allow tcp PORT`"
+            )),
+        })
+    }
+
+    pub fn interface(&self, name: &str, span: Span) -> Result<&Vec<IfName>, Diagnostic> {
+        self.ifaces.get(name).ok_or_else(|| {
+            let d = Diagnostic::error(
+                codes::UNKNOWN_INTERFACE,
+                span,
+                format!("unknown interface name `{name}`"),
+            )
+            .with_label("not in the site file's [interfaces]");
+            match did_you_mean(name, self.ifaces.keys().map(String::as_str)) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!(
+                    "quote a literal interface name: `\"{name}\"`; bare names come from the \
+                     site file's [interfaces]"
+                )),
+            }
+        })
+    }
+}
+
+/// Validates a written port spec; `None` when any item had an error (reported).
+pub(crate) fn ports_of(
+    groups: &[ast::PortGroup],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<(Proto, PortRange, Span)>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for g in groups {
+        let proto = match g.proto.value {
+            ast::Proto::Tcp => Proto::Tcp,
+            ast::Proto::Udp => Proto::Udp,
+            ast::Proto::Sctp => Proto::Sctp,
+        };
+        for item in &g.ports {
+            match validate::port_range(&item.lo, item.hi.as_ref(), item.span) {
+                Ok(r) => out.push((proto, r, item.span)),
+                Err(d) => {
+                    diags.push(d);
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,149 @@
+//! Policy text (+ site file, + includes) -> checked `model::Policy` and every diagnostic.
+//!
+//! check does no I/O: includes come through the [`Includes`] trait, the site file is already in
+//! the source map. Every error in one run; warnings never stop compilation.
+
+pub mod catalog;
+pub mod codes;
+mod env;
+mod policy;
+mod rules;
+mod shadow;
+pub mod validate;
+
+use crate::diag::Diagnostic;
+use crate::model::Policy;
+use crate::site::Site;
+use crate::source::{FileId, SourceMap, Span};
+use crate::syntax::{self, ast};
+
+/// Resolves `include "path"` statements; the CLI implements it with the file system (check does no I/O).
+pub trait Includes {
+    /// `from`: display name of the including file; `path`: as written. Returns (display name, text).
+    fn load(&self, from: &str, path: &str) -> Result<(String, String), String>;
+}
+
+/// For callers without a file system view: every include fails with a diagnostic.
+pub struct NoIncludes;
+
+impl Includes for NoIncludes {
+    fn load(&self, _from: &str, _path: &str) -> Result<(String, String), String> {
+        Err("includes are not available here".into())
+    }
+}
+
+/// Parses and checks one policy (+ optional site file already added to `map`).
+/// Returns the checked policy when there are no errors (warnings allowed), and ALL diagnostics.
+pub fn check(
+    map: &mut SourceMap,
+    policy: FileId,
+    site: Option<FileId>,
+    includes: &dyn Includes,
+) -> (Option<Policy>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let site = match site {
+        Some(f) => {
+            let (s, d) = crate::site::parse(map, f);
+            diags.extend(d);
+            s
+        }
+        None => Site::default(),
+    };
+    let mut files = Vec::new();
+    let main = match syntax::parse(map, policy) {
+        Ok(ast) => ast,
+        Err(d) => {
+            diags.extend(d);
+            return (None, diags);
+        }
+    };
+    let mut loader = Loader {
+        includes,
+        stack: vec![map.file(policy).name.clone()],
+        seen: vec![map.file(policy).name.clone()],
+        syntax_failed: false,
+    };
+    loader.load_includes(map, &main, &mut files, &mut diags);
+    if loader.syntax_failed {
+        return (None, diags);
+    }
+    let result = policy::check_policy(policy, &main, &files, &site, &mut diags);
+    let ok = !diags.iter().any(Diagnostic::is_error);
+    (result.filter(|_| ok), diags)
+}
+
+/// Loads included files depth first, remembering the chain to report cycles.
+struct Loader<'a> {
+    includes: &'a dyn Includes,
+    /// Display names of the files being included right now (the chain).
+    stack: Vec<String>,
+    /// Every file loaded so far: a file included twice (diamond) is read once.
+    seen: Vec<String>,
+    syntax_failed: bool,
+}
+
+impl Loader<'_> {
+    fn load_includes(
+        &mut self,
+        map: &mut SourceMap,
+        file: &ast::File,
+        out: &mut Vec<ast::File>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        for item in &file.items {
+            let ast::TopItem::Include { path, .. } = item else {
+                continue;
+            };
+            let from = self.stack.last().cloned().unwrap_or_default();
+            let (name, text) = match self.includes.load(&from, &path.value) {
+                Ok(x) => x,
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::INCLUDE_FAILED,
+                            path.span,
+                            format!("cannot include \"{}\"", path.value),
+                        )
+                        .with_label(e)
+                        .with_help("include paths are relative to the including file"),
+                    );
+                    continue;
+                }
+            };
+            if self.stack.contains(&name) {
+                diags.push(include_cycle(&self.stack, &name, path.span));
+                continue;
+            }
+            if self.seen.contains(&name) {
+                continue;
+            }
+            self.seen.push(name.clone());
+            let id = map.add(name.clone(), text);
+            match syntax::parse(map, id) {
+                Ok(ast) => {
+                    self.stack.push(name);
+                    self.load_includes(map, &ast, out, diags);
+                    self.stack.pop();
+                    out.push(ast);
+                }
+                Err(d) => {
+                    diags.extend(d);
+                    self.syntax_failed = true;
+                }
+            }
+        }
+    }
+}
+
+fn include_cycle(stack: &[String], name: &str, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        codes::INCLUDE_CYCLE,
+        span,
+        format!("include cycle: \"{name}\" is already being included"),
+    )
+    .with_label("includes a file that includes this one")
+    .with_help(format!("the chain is {} -> {name}", stack.join(" -> ")))
+}
+
+#[cfg(test)]
+mod tests;

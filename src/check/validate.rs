@@ -1,0 +1,218 @@
+//! Value checks shared by the policy and the site file: ports, addresses, interface names,
+//! and the "did you mean" suggestion for unknown names.
+
+use crate::diag::Diagnostic;
+use crate::model::{IfName, PortRange};
+use crate::source::{Span, Spanned};
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// `E0201`: a port is 0 or above 65535 (`allow tcp 70000`).
+pub const PORT_RANGE: &str = "E0201";
+/// `E0202`: a range whose first port is above its last (`allow tcp 6166-5634`).
+pub const REVERSED_RANGE: &str = "E0202";
+/// `E0203`: not an IPv4/IPv6 address or CIDR (`from 10.0.0.300/8`).
+pub const BAD_ADDRESS: &str = "E0203";
+/// `E0204`: a CIDR with host bits set (`from 10.0.0.1/8`); help names the network address.
+pub const HOST_BITS: &str = "E0204";
+/// `E0205`: an interface name the kernel cannot have (`on "a-very-long-ifname0"`, `"vir*br"`).
+pub const BAD_IFACE: &str = "E0205";
+
+/// Checks one port item; both ends must be 1..=65535 and in order.
+pub fn port_range(
+    lo: &Spanned<u64>,
+    hi: Option<&Spanned<u64>>,
+    span: Span,
+) -> Result<PortRange, Diagnostic> {
+    for p in std::iter::once(lo).chain(hi) {
+        if p.value == 0 || p.value > 65535 {
+            return Err(Diagnostic::error(
+                PORT_RANGE,
+                p.span,
+                format!("port {} is out of range", shown(p.value)),
+            )
+            .with_label("ports are 1 to 65535")
+            .with_help(if p.value == 0 {
+                "port 0 is reserved and never matches real traffic".to_string()
+            } else {
+                "TCP, UDP and SCTP ports are 16-bit numbers: at most 65535".to_string()
+            }));
+        }
+    }
+    let lo_v = lo.value as u16;
+    let hi_v = hi.map(|h| h.value as u16).unwrap_or(lo_v);
+    if hi_v < lo_v {
+        return Err(Diagnostic::error(
+            REVERSED_RANGE,
+            span,
+            format!("port range {lo_v}-{hi_v} is reversed"),
+        )
+        .with_label("first port is above the last")
+        .with_help(format!("write `{hi_v}-{lo_v}`")));
+    }
+    Ok(PortRange { lo: lo_v, hi: hi_v })
+}
+
+fn shown(v: u64) -> String {
+    if v == u64::MAX {
+        "(too many digits)".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Parses an address (as a host route) or a CIDR, rejecting host bits.
+pub fn cidr(text: &str, span: Span) -> Result<IpNet, Diagnostic> {
+    let net = if text.contains('/') {
+        text.parse::<IpNet>().ok()
+    } else {
+        text.parse::<IpAddr>().ok().map(IpNet::from)
+    };
+    let Some(net) = net else {
+        return Err(Diagnostic::error(
+            BAD_ADDRESS,
+            span,
+            format!("`{text}` is not an address or CIDR"),
+        )
+        .with_label("not an IPv4/IPv6 address")
+        .with_help(
+            "write an address (`192.0.2.1`, `2001:db8::1`) or a CIDR (`10.0.0.0/8`, \
+                     `fd00::/64`); IPv4 prefixes are at most /32, IPv6 at most /128",
+        ));
+    };
+    let trunc = net.trunc();
+    if trunc != net {
+        return Err(
+            Diagnostic::error(HOST_BITS, span, format!("`{text}` has host bits set"))
+                .with_label(format!(
+                    "bits after the first {} are not zero",
+                    net.prefix_len()
+                ))
+                .with_help(format!(
+                    "the network is `{trunc}`; for the single host write `{}`",
+                    net.addr()
+                )),
+        );
+    }
+    Ok(net)
+}
+
+/// Checks an interface name as written (quotes removed); `*` at the end means a prefix match.
+pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
+    let (name, wildcard) = match text.strip_suffix('*') {
+        Some(n) => (n, true),
+        None => (text, false),
+    };
+    let bad = |why: &str, help: &str| {
+        Err(Diagnostic::error(
+            BAD_IFACE,
+            span,
+            format!("invalid interface name \"{text}\""),
+        )
+        .with_label(why.to_string())
+        .with_help(help.to_string()))
+    };
+    if name.contains('*') {
+        return bad(
+            "`*` may only come last",
+            "a trailing `*` matches every name with that prefix, like \"virbr*\"",
+        );
+    }
+    if name.is_empty() && !wildcard {
+        return bad("empty", "write the interface name, like \"eth0\"");
+    }
+    if name.len() > 15 {
+        return bad(
+            &format!("{} bytes long", name.len()),
+            "Linux interface names are at most 15 bytes",
+        );
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+        || name == "."
+        || name == ".."
+    {
+        return bad(
+            "contains `/`, `:` or a space",
+            "Linux interface names cannot contain `/`, `:` or whitespace",
+        );
+    }
+    Ok(IfName {
+        name: name.to_string(),
+        wildcard,
+    })
+}
+
+/// The closest candidate within a small edit distance, for "did you mean `...`?".
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+/// Edit distance in characters, counting a swap of neighbours (`tabel`/`table`) as one edit.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(did_you_mean("sshh", ["ssh", "spice"]), Some("ssh"));
+        assert_eq!(
+            did_you_mean("kvm-migratoin", ["kvm-migration"]),
+            Some("kvm-migration")
+        );
+        assert_eq!(did_you_mean("zzz", ["ssh"]), None);
+    }
+
+    #[test]
+    fn validates_interface_names() {
+        let s = Span::default();
+        assert!(iface("virbr*", s).is_ok_and(|i| i.wildcard && i.name == "virbr"));
+        assert!(iface("vir*br", s).is_err());
+        assert!(iface("abcdefghijklmnop", s).is_err());
+        assert!(iface("eth 0", s).is_err());
+    }
+
+    #[test]
+    fn cidr_rejects_host_bits_and_accepts_addresses() {
+        let s = Span::default();
+        assert!(cidr("10.0.0.1/8", s).is_err());
+        assert_eq!(cidr("10.0.0.1", s).map(|n| n.prefix_len()), Ok(32));
+        assert!(cidr("fd00::/64", s).is_ok());
+        assert!(cidr("10.0.0.300", s).is_err());
+    }
+}

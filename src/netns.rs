@@ -1,0 +1,487 @@
+//! Network namespaces: creating, entering and removing them, and the veth
+//! links, addresses, routes and sysctls `verify` builds inside them.
+//!
+//! A namespace is created the way `ip netns add` does it (a new net namespace
+//! bind-mounted on `/run/netns/NAME`), so `ip netns list` and `ip -n NAME`
+//! see it. [`Netns`] is a guard: dropping it removes the namespace, and every
+//! live namespace is also registered so that SIGINT/SIGTERM/SIGHUP remove it
+//! before the process dies (see [`install_signal_cleanup`]).
+//!
+//! Code runs inside a namespace on a dedicated thread that `setns()`es and then
+//! ends, so the caller's thread never changes namespace. Sockets keep the
+//! namespace they were created in, so a socket made by [`Netns::run`] can be
+//! used from any thread afterwards.
+//!
+//! Links, addresses and routes are configured with iproute2's `ip -n NAME`
+//! (verify's only external dependency besides `nft` for `--against`); the
+//! namespace life cycle itself is native so its cleanup never depends on it.
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, Once};
+
+/// Where named namespaces are bind-mounted (iproute2's convention).
+pub const NETNS_DIR: &str = "/run/netns";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("namespace name {0:?} is not a plain file name")]
+    BadName(String),
+    #[error("namespace {0} already exists")]
+    Exists(String),
+    #[error("namespace {name}: {what}: {source}")]
+    Io {
+        name: String,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("code running inside namespace {0} panicked")]
+    Panicked(String),
+    #[error("`ip {args}` failed: {stderr}")]
+    Ip { args: String, stderr: String },
+    #[error("sysctl {key} in namespace {name}: {source}")]
+    Sysctl {
+        name: String,
+        key: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Paths of the namespaces this process created and has not removed yet:
+/// what the signal watcher removes when the process is interrupted.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A named network namespace owned by this process; removed on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+    path: PathBuf,
+    removed: bool,
+}
+
+impl Netns {
+    /// Creates `/run/netns/NAME` holding a fresh network namespace with `lo` up.
+    pub fn create(name: &str) -> Result<Netns, NetnsError> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(NetnsError::BadName(name.to_string()));
+        }
+        install_signal_cleanup();
+        let io_err = |what| {
+            move |source| NetnsError::Io {
+                name: name.to_string(),
+                what,
+                source,
+            }
+        };
+        fs::create_dir_all(NETNS_DIR).map_err(io_err("creating /run/netns"))?;
+        let path = Path::new(NETNS_DIR).join(name);
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(NetnsError::Exists(name.to_string()));
+            }
+            Err(e) => return Err(io_err("creating the mount point")(e)),
+        }
+        // Registered before the mount so an interrupt during setup still cleans up.
+        lock_live().push(path.clone());
+        let ns = Netns {
+            name: name.to_string(),
+            path,
+            removed: false,
+        };
+        let target = ns.path.clone();
+        let made = std::thread::spawn(move || unshare_and_bind(&target))
+            .join()
+            .map_err(|_| NetnsError::Panicked(name.to_string()))?;
+        made.map_err(io_err("unshare and bind mount"))?;
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Creates a namespace named `PREFIX-<pid>-<random>`, unique on this host.
+    pub fn create_unique(prefix: &str) -> Result<Netns, NetnsError> {
+        let mut last = None;
+        for _ in 0..8 {
+            let name = format!(
+                "{prefix}-{}-{:06x}",
+                std::process::id(),
+                random_u32() & 0xff_ffff
+            );
+            match Netns::create(&name) {
+                Err(e @ NetnsError::Exists(_)) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| NetnsError::Exists(prefix.to_string())))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a new thread that has entered this namespace; returns its result.
+    pub fn run<T, F>(&self, f: F) -> Result<T, NetnsError>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        run_in(&self.path, f)
+    }
+
+    /// Runs `ip -n NAME ARGS...`.
+    pub fn ip(&self, args: &[&str]) -> Result<(), NetnsError> {
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// Runs `ip -n NAME -batch -` with one command per line (one process for many changes).
+    pub fn ip_batch<S: AsRef<str>>(&self, cmds: &[S]) -> Result<(), NetnsError> {
+        let script: String = cmds.iter().map(|c| format!("{}\n", c.as_ref())).collect();
+        let args = ["-n", self.name.as_str(), "-batch", "-"];
+        run_ip(&args, Some(script.as_bytes()))
+    }
+
+    /// Writes `/proc/sys/KEY` (dotted form, `net.ipv4.ip_forward`) inside this namespace.
+    /// Only for namespaces this process created; the host's sysctls belong to `sysctl`.
+    pub fn write_sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
+        let path = sysctl_path(key);
+        let value = value.to_string();
+        self.run(move || fs::write(path, value))?
+            .map_err(|source| self.sysctl_err(key, source))
+    }
+
+    /// Reads `/proc/sys/KEY` inside this namespace, trimmed.
+    pub fn read_sysctl(&self, key: &str) -> Result<String, NetnsError> {
+        let path = sysctl_path(key);
+        self.run(move || fs::read_to_string(path))?
+            .map(|s| s.trim().to_string())
+            .map_err(|source| self.sysctl_err(key, source))
+    }
+
+    fn sysctl_err(&self, key: &str, source: io::Error) -> NetnsError {
+        NetnsError::Sysctl {
+            name: self.name.clone(),
+            key: key.to_string(),
+            source,
+        }
+    }
+
+    /// Removes the namespace now (dropping does the same, ignoring errors).
+    pub fn remove(mut self) -> Result<(), NetnsError> {
+        self.removed = true;
+        remove_path(&self.path).map_err(|source| NetnsError::Io {
+            name: self.name.clone(),
+            what: "removing",
+            source,
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if !self.removed {
+            // Nothing useful to do with an error while unwinding; `remove` reports it.
+            let _ = remove_path(&self.path);
+        }
+    }
+}
+
+/// Runs `f` on a new thread that has entered the namespace mounted at `path`.
+pub fn run_in<T, F>(path: &Path, f: F) -> Result<T, NetnsError>
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+{
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| NetnsError::Io {
+        name: name.clone(),
+        what: "opening",
+        source,
+    })?;
+    let joined = std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a valid namespace fd only changes this thread,
+            // which ends when the closure returns.
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(f())
+        })
+        .join()
+    });
+    match joined {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(NetnsError::Io {
+            name,
+            what: "setns",
+            source,
+        }),
+        Err(_) => Err(NetnsError::Panicked(name)),
+    }
+}
+
+/// Runs the `ip` program (iproute2) with `args`.
+pub fn ip(args: &[&str]) -> Result<(), NetnsError> {
+    run_ip(args, None)
+}
+
+fn run_ip(args: &[&str], stdin: Option<&[u8]>) -> Result<(), NetnsError> {
+    let fail = |stderr: String| NetnsError::Ip {
+        args: args.join(" "),
+        stderr,
+    };
+    let mut child = Command::new("ip")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input).map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
+/// Names of the namespaces under /run/netns (what `ip netns list` shows).
+pub fn list() -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    match fs::read_dir(NETNS_DIR) {
+        Ok(dir) => {
+            for entry in dir {
+                names.push(entry?.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn sysctl_path(key: &str) -> PathBuf {
+    Path::new("/proc/sys").join(key.replace('.', "/"))
+}
+
+fn lock_live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding the lock cannot leave the list inconsistent (push/retain only).
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// On a fresh thread: new net namespace, bind-mounted on `target`.
+fn unshare_and_bind(target: &Path) -> io::Result<()> {
+    // SAFETY: plain syscalls on this short-lived thread; pointers are valid C strings.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNET) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let src = c"/proc/thread-self/ns/net";
+        let dst = CString::new(target.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let none = c"none";
+        if libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            none.as_ptr(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts and deletes a namespace mount point; unregisters it.
+fn remove_path(path: &Path) -> io::Result<()> {
+    lock_live().retain(|p| p != path);
+    detach_and_unlink(path)
+}
+
+/// The part of removal that is safe to run from the signal watcher.
+fn detach_and_unlink(path: &Path) -> io::Result<()> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: valid C string; MNT_DETACH never blocks on busy users (open sockets
+    // keep the namespace alive until they close, which is what we want).
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    let umount_err = (rc != 0).then(io::Error::last_os_error);
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => umount_err.map_or(Ok(()), Err),
+        Err(e) => Err(umount_err.unwrap_or(e)),
+    }
+}
+
+fn random_u32() -> u32 {
+    let mut buf = [0u8; 4];
+    // SAFETY: buf is valid for 4 bytes.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == 4 {
+        u32::from_ne_bytes(buf)
+    } else {
+        // getrandom cannot fail for 4 bytes after boot; the time is a fine fallback.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    }
+}
+
+/// Write end of the self-pipe the signal handler writes the signal number to.
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Makes SIGINT, SIGTERM and SIGHUP remove every live namespace before the
+/// process dies of the signal. Called by [`Netns::create`]; idempotent.
+///
+/// The handler only writes the signal number to a pipe (async-signal-safe); a
+/// watcher thread does the unmounting, then restores the default action and
+/// re-raises, so the process still exits the way the signal demands.
+pub fn install_signal_cleanup() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let mut fds = [0; 2];
+        // SAFETY: fds is valid for two ints.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return; // Without a pipe there is no safe handler; drop guards still clean up.
+        }
+        SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::SeqCst);
+        let read_fd = fds[0];
+        if std::thread::Builder::new()
+            .name("netns-signal-cleanup".into())
+            .spawn(move || signal_watcher(read_fd))
+            .is_err()
+        {
+            return;
+        }
+        for sig in CLEANUP_SIGNALS {
+            // SAFETY: installing a handler that only calls write(2).
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+    });
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::SeqCst);
+    let byte = sig as u8;
+    // SAFETY: write(2) is async-signal-safe; the buffer is a local byte.
+    unsafe {
+        libc::write(fd, (&byte as *const u8).cast(), 1);
+    }
+}
+
+fn signal_watcher(read_fd: libc::c_int) {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reading one byte into a local.
+        let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
+        if n == 1 {
+            break;
+        }
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return;
+    }
+    let paths: Vec<PathBuf> = lock_live().drain(..).collect();
+    for p in &paths {
+        let _ = detach_and_unlink(p);
+    }
+    let sig = libc::c_int::from(byte);
+    // SAFETY: restoring the default action and re-raising terminates the process
+    // with the original signal, as if we had never caught it.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::kill(libc::getpid(), sig);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn create_enter_remove() {
+        if !is_root() {
+            eprintln!("needs root: skipped because namespaces need CAP_SYS_ADMIN");
+            return;
+        }
+        let ns = Netns::create_unique("hw-t").expect("create");
+        let name = ns.name().to_string();
+        assert!(list().expect("list").contains(&name));
+        // The namespace is really different from ours: its inode differs.
+        let ours = fs::metadata("/proc/self/ns/net").expect("stat");
+        let theirs = ns
+            .run(|| fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()))
+            .expect("run")
+            .expect("stat");
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(ours.ino(), theirs);
+        ns.write_sysctl("net.ipv4.ip_forward", "1").expect("write");
+        assert_eq!(ns.read_sysctl("net.ipv4.ip_forward").expect("read"), "1");
+        ns.remove().expect("remove");
+        assert!(!list().expect("list").contains(&name));
+        assert!(!lock_live().iter().any(|p| p.ends_with(&name)));
+    }
+
+    #[test]
+    fn dropped_guard_removes_even_on_panic() {
+        if !is_root() {
+            eprintln!("needs root: skipped because namespaces need CAP_SYS_ADMIN");
+            return;
+        }
+        let name = std::sync::Mutex::new(String::new());
+        let r = std::panic::catch_unwind(|| {
+            let ns = Netns::create_unique("hw-t").expect("create");
+            *name.lock().unwrap_or_else(|p| p.into_inner()) = ns.name().to_string();
+            panic!("probe failed");
+        });
+        assert!(r.is_err());
+        let name = name.into_inner().unwrap_or_else(|p| p.into_inner());
+        assert!(!name.is_empty());
+        assert!(!list().expect("list").contains(&name));
+    }
+
+    #[test]
+    fn rejects_path_names() {
+        assert!(matches!(Netns::create("a/b"), Err(NetnsError::BadName(_))));
+        assert!(matches!(Netns::create(".."), Err(NetnsError::BadName(_))));
+    }
+}

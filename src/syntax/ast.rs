@@ -1,0 +1,268 @@
+//! The policy AST: what was written, with spans, before any name is resolved or number checked.
+//!
+//! Numbers are kept as written (`u64`, saturating) so the checker can say "port 70000 is out of
+//! range" with the exact span instead of the parser failing.
+
+use crate::source::{Span, Spanned};
+
+/// One parsed file (the policy, or an included file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub items: Vec<TopItem>,
+    /// Every `#` comment, in order: (span of the comment, including `#`).
+    pub comments: Vec<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopItem {
+    /// `include "path"`: the path as written (quotes removed) and the statement span.
+    Include {
+        path: Spanned<String>,
+        span: Span,
+    },
+    Policy(PolicyBlock),
+    Stmt(Stmt),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyBlock {
+    pub name: Spanned<String>,
+    /// `policy NAME`.
+    pub header: Span,
+    pub body: Vec<Stmt>,
+    /// The whole block, up to and including `}`.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Reject,
+    Drop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Allow,
+    Drop,
+    Reject,
+}
+
+impl Verdict {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl RateUnit {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RateUnit::Second => "second",
+            RateUnit::Minute => "minute",
+            RateUnit::Hour => "hour",
+            RateUnit::Day => "day",
+        }
+    }
+}
+
+/// A statement inside `policy { }` (or at the top level / in an included file for
+/// `service` and `define`). Every variant keeps the span of the whole statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stmt {
+    Default {
+        action: Spanned<Action>,
+        span: Span,
+    },
+    Forwarding {
+        family: Option<Spanned<Family>>,
+        on: Spanned<bool>,
+        span: Span,
+    },
+    Service(ServiceDef),
+    Define(Define),
+    Log(LogStmt),
+    Count {
+        span: Span,
+    },
+    Forward(ForwardBlock),
+    Rule(Rule),
+}
+
+impl Stmt {
+    pub fn span(&self) -> Span {
+        match self {
+            Stmt::Default { span, .. } | Stmt::Forwarding { span, .. } | Stmt::Count { span } => {
+                *span
+            }
+            Stmt::Service(s) => s.span,
+            Stmt::Define(d) => d.span,
+            Stmt::Log(l) => l.span,
+            Stmt::Forward(f) => f.span,
+            Stmt::Rule(r) => r.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceDef {
+    pub name: Spanned<String>,
+    pub ports: Vec<PortGroup>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Define {
+    pub name: Spanned<String>,
+    pub items: Vec<NetItem>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogStmt {
+    /// `limit N/unit [burst M]`: (N, unit, burst).
+    pub limit: Option<LogLimit>,
+    pub prefix: Option<Spanned<String>>,
+    pub group: Option<Spanned<u64>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLimit {
+    pub count: Spanned<u64>,
+    pub unit: RateUnit,
+    pub burst: Option<Spanned<u64>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardBlock {
+    /// The `forward` keyword.
+    pub keyword: Span,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+/// `tcp 80, 443, 5634-6166`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortGroup {
+    pub proto: Spanned<Proto>,
+    pub ports: Vec<PortItem>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortItem {
+    pub lo: Spanned<u64>,
+    pub hi: Option<Spanned<u64>>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetItem {
+    /// An address or CIDR as written, not yet parsed.
+    Cidr(Spanned<String>),
+    /// A network name (`define` or site `[networks]`).
+    Name(Spanned<String>),
+}
+
+impl NetItem {
+    pub fn span(&self) -> Span {
+        match self {
+            NetItem::Cidr(s) | NetItem::Name(s) => s.span,
+        }
+    }
+    pub fn text(&self) -> &str {
+        match self {
+            NetItem::Cidr(s) | NetItem::Name(s) => &s.value,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Iface {
+    /// `"eth0"`, `"virbr*"` (quotes removed).
+    Quoted(Spanned<String>),
+    /// A site `[interfaces]` name.
+    Name(Spanned<String>),
+}
+
+impl Iface {
+    pub fn span(&self) -> Span {
+        match self {
+            Iface::Quoted(s) | Iface::Name(s) => s.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IcmpType {
+    Number(u64),
+    Name(String),
+}
+
+/// One clause of a rule, in the order written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Clause {
+    Ports(Vec<PortGroup>, Span),
+    Icmp {
+        v6: bool,
+        types: Vec<Spanned<IcmpType>>,
+        span: Span,
+    },
+    From(Vec<NetItem>, Span),
+    To(Vec<NetItem>, Span),
+    On(Vec<Iface>, Span),
+    In(Vec<Iface>, Span),
+    Out(Vec<Iface>, Span),
+    Established(Span),
+    Counter(Span),
+}
+
+impl Clause {
+    pub fn span(&self) -> Span {
+        match self {
+            Clause::Ports(_, s)
+            | Clause::Icmp { span: s, .. }
+            | Clause::From(_, s)
+            | Clause::To(_, s)
+            | Clause::On(_, s)
+            | Clause::In(_, s)
+            | Clause::Out(_, s)
+            | Clause::Established(s)
+            | Clause::Counter(s) => *s,
+        }
+    }
+}
+
+/// `allow ssh tcp 22 from mgmt on "eno1" counter`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub verdict: Spanned<Verdict>,
+    pub service: Option<Spanned<String>>,
+    pub clauses: Vec<Clause>,
+    pub span: Span,
+}

@@ -1,0 +1,455 @@
+//! AST -> canonical policy text: 4-space indents, one statement per line, clauses in a fixed
+//! order, rule columns and trailing comments aligned within a run of consecutive lines.
+//!
+//! Comments are kept: a comment on a statement's last line stays a trailing comment; every
+//! other comment becomes an own-line comment before the next statement (comments inside a
+//! multi-line `define` move above it). Single blank lines between statements are kept.
+//! The output is idempotent: formatting it again gives the same text.
+
+use super::ast::*;
+use crate::source::Span;
+
+/// A `define` longer than this is written one item per line.
+const MAX_LINE: usize = 100;
+
+pub(crate) fn format_file(text: &str, ast: &File) -> String {
+    let f = Fmt {
+        text,
+        comments: &ast.comments,
+    };
+    let elems: Vec<Elem> = ast
+        .items
+        .iter()
+        .map(|i| match i {
+            TopItem::Include { path, span } => {
+                Elem::Plain(*span, vec![format!("include \"{}\"", path.value)])
+            }
+            TopItem::Policy(p) => f.block(
+                &format!("policy {} {{", p.name.value),
+                p.name.span,
+                &p.body,
+                p.span,
+                0,
+            ),
+            TopItem::Stmt(s) => f.stmt(s, 0),
+        })
+        .collect();
+    let mut out = f.region(0, text.len(), &elems, 0);
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// A statement ready to print: a rule keeps its columns for alignment.
+enum Elem {
+    Plain(Span, Vec<String>),
+    /// A `{ }` block: its lines already include its comments.
+    Block(Span, Vec<String>),
+    Rule(Span, String, Option<String>, String),
+}
+
+impl Elem {
+    fn span(&self) -> Span {
+        match self {
+            Elem::Plain(s, _) | Elem::Block(s, _) | Elem::Rule(s, ..) => *s,
+        }
+    }
+}
+
+struct Fmt<'a> {
+    text: &'a str,
+    comments: &'a [Span],
+}
+
+/// One printed line and whether it starts a new alignment run.
+struct Line {
+    text: String,
+    trailing: Option<String>,
+    blank_before: bool,
+}
+
+impl Fmt<'_> {
+    /// Prints the statements of one region (file or block body) with their comments.
+    fn region(&self, start: usize, end: usize, elems: &[Elem], depth: usize) -> String {
+        let ind = "    ".repeat(depth);
+        let mut lines: Vec<Line> = Vec::new();
+        // Runs of rule lines for column alignment: (first line index, end) pairs built below.
+        let mut rule_rows: Vec<(usize, &Elem)> = Vec::new();
+        let mut cursor = start;
+        let mut ci = self
+            .comments
+            .partition_point(|c| (c.start as usize) < start);
+        for e in elems {
+            let sp = e.span();
+            let is_block = matches!(e, Elem::Block(..));
+            while ci < self.comments.len() && (self.comments[ci].start as usize) < sp.end as usize {
+                let c = self.comments[ci];
+                let interior = (c.start as usize) >= sp.start as usize;
+                if interior && is_block {
+                    // The block printed its own comments.
+                } else if (c.start as usize) >= cursor {
+                    let blank = !lines.is_empty() && self.blank_between(cursor, c.start as usize);
+                    lines.push(Line {
+                        text: format!("{ind}{}", self.comment(c)),
+                        trailing: None,
+                        blank_before: blank,
+                    });
+                    if !interior {
+                        cursor = c.end as usize;
+                    }
+                }
+                ci += 1;
+            }
+            let blank = !lines.is_empty() && self.blank_between(cursor, sp.start as usize);
+            let trailing = self.trailing(&mut ci, sp.end as usize, end);
+            match e {
+                Elem::Plain(_, ls) | Elem::Block(_, ls) => {
+                    let n = ls.len();
+                    for (k, l) in ls.iter().enumerate() {
+                        let text = if l.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{ind}{l}")
+                        };
+                        let t = if k + 1 == n { trailing.clone() } else { None };
+                        lines.push(Line {
+                            text,
+                            trailing: t,
+                            blank_before: blank && k == 0,
+                        });
+                    }
+                }
+                Elem::Rule(..) => {
+                    rule_rows.push((lines.len(), e));
+                    lines.push(Line {
+                        text: String::new(),
+                        trailing,
+                        blank_before: blank,
+                    });
+                }
+            }
+            cursor = trailing_end(self, ci, sp.end as usize);
+        }
+        while ci < self.comments.len() && (self.comments[ci].start as usize) < end {
+            let c = self.comments[ci];
+            if (c.start as usize) >= cursor {
+                let blank = !lines.is_empty() && self.blank_between(cursor, c.start as usize);
+                lines.push(Line {
+                    text: format!("{ind}{}", self.comment(c)),
+                    trailing: None,
+                    blank_before: blank,
+                });
+                cursor = c.end as usize;
+            }
+            ci += 1;
+        }
+        align_rules(&mut lines, &rule_rows, &ind);
+        render_lines(&lines)
+    }
+
+    /// The comment right after `stmt_end` on the same line, if any (consumed).
+    fn trailing(&self, ci: &mut usize, stmt_end: usize, region_end: usize) -> Option<String> {
+        let c = *self.comments.get(*ci)?;
+        let cs = c.start as usize;
+        if cs >= stmt_end && cs < region_end && !self.text[stmt_end..cs].contains('\n') {
+            *ci += 1;
+            return Some(self.comment(c));
+        }
+        None
+    }
+
+    fn comment(&self, c: Span) -> String {
+        self.text[c.range()].trim_end().to_string()
+    }
+
+    /// Whether the source has an empty line between two positions.
+    fn blank_between(&self, a: usize, b: usize) -> bool {
+        let gap = &self.text[a.min(b)..b];
+        let parts: Vec<&str> = gap.split('\n').collect();
+        parts.len() > 2
+            && parts[1..parts.len() - 1]
+                .iter()
+                .any(|l| l.trim().trim_matches(';').trim().is_empty())
+    }
+
+    /// `{`-block: header line, body region, closing brace.
+    fn block(&self, header: &str, after: Span, body: &[Stmt], span: Span, depth: usize) -> Elem {
+        let open = self.text[after.end as usize..]
+            .find('{')
+            .map(|i| after.end as usize + i + 1)
+            .unwrap_or(after.end as usize);
+        let close = (span.end as usize).saturating_sub(1);
+        let elems: Vec<Elem> = body.iter().map(|s| self.stmt(s, depth + 1)).collect();
+        // A comment on the header line stays there.
+        let mut ci = self.comments.partition_point(|c| (c.start as usize) < open);
+        let head_comment = self.trailing(&mut ci, open, close);
+        let body_start = head_comment
+            .as_ref()
+            .map(|_| self.comments[ci - 1].end as usize)
+            .unwrap_or(open);
+        let inner = self.region(body_start, close, &elems, depth + 1);
+        let mut lines = vec![match head_comment {
+            Some(c) => format!("{header}  {c}"),
+            None => header.to_string(),
+        }];
+        lines.extend(inner.lines().map(|l| {
+            l.strip_prefix(&"    ".repeat(depth))
+                .unwrap_or(l)
+                .to_string()
+        }));
+        lines.push("}".into());
+        Elem::Block(span, lines)
+    }
+
+    fn stmt(&self, s: &Stmt, depth: usize) -> Elem {
+        let span = s.span();
+        let line = match s {
+            Stmt::Default { action, .. } => format!("default {}", action_kw(action.value)),
+            Stmt::Forwarding { family, on, .. } => {
+                let fam = match family.as_ref().map(|f| f.value) {
+                    Some(Family::Ipv4) => "ipv4 ",
+                    Some(Family::Ipv6) => "ipv6 ",
+                    None => "",
+                };
+                format!("forwarding {fam}{}", if on.value { "on" } else { "off" })
+            }
+            Stmt::Service(d) => format!("service {} {}", d.name.value, ports(&d.ports)),
+            Stmt::Define(d) => return Elem::Plain(span, define(d)),
+            Stmt::Log(l) => log(l),
+            Stmt::Count { .. } => "count rejected".into(),
+            Stmt::Forward(f) => return self.block("forward {", f.keyword, &f.body, f.span, depth),
+            Stmt::Rule(r) => {
+                let service = r.service.as_ref().map(|s| s.value.clone());
+                return Elem::Rule(
+                    span,
+                    r.verdict.value.keyword().into(),
+                    service,
+                    clauses(&r.clauses),
+                );
+            }
+        };
+        Elem::Plain(span, vec![line])
+    }
+}
+
+/// Where the printed text of an element ends in the source: after its trailing comment.
+fn trailing_end(f: &Fmt, ci: usize, stmt_end: usize) -> usize {
+    match ci.checked_sub(1).and_then(|i| f.comments.get(i)) {
+        Some(c) if (c.start as usize) >= stmt_end => c.end as usize,
+        _ => stmt_end,
+    }
+}
+
+/// Fills in rule lines, aligning verdict and service columns within runs of adjacent rules.
+fn align_rules(lines: &mut [Line], rows: &[(usize, &Elem)], ind: &str) {
+    let mut i = 0;
+    while i < rows.len() {
+        let mut j = i + 1;
+        while j < rows.len() && rows[j].0 == rows[j - 1].0 + 1 && !lines[rows[j].0].blank_before {
+            j += 1;
+        }
+        let run = &rows[i..j];
+        let vw = run
+            .iter()
+            .filter_map(|(_, e)| rule_cols(e))
+            .map(|(v, s, _)| if s.is_some() { v.len() } else { 0 })
+            .max()
+            .unwrap_or(0);
+        let sw = run
+            .iter()
+            .filter_map(|(_, e)| rule_cols(e))
+            .filter_map(|(_, s, _)| s.map(str::len))
+            .max()
+            .unwrap_or(0);
+        for (idx, e) in run {
+            if let Some((v, s, rest)) = rule_cols(e) {
+                let mut t = format!("{ind}{v}");
+                if let Some(s) = s {
+                    t.push_str(&" ".repeat(vw - v.len() + 1));
+                    t.push_str(&format!("{s:<sw$}"));
+                }
+                if !rest.is_empty() {
+                    t.push(' ');
+                    t.push_str(rest);
+                }
+                lines[*idx].text = t.trim_end().to_string();
+            }
+        }
+        i = j;
+    }
+}
+
+fn rule_cols(e: &Elem) -> Option<(&str, Option<&str>, &str)> {
+    match e {
+        Elem::Rule(_, v, s, rest) => Some((v, s.as_deref(), rest)),
+        Elem::Plain(..) | Elem::Block(..) => None,
+    }
+}
+
+/// Joins lines, aligning trailing comments within runs of lines not separated by blanks.
+fn render_lines(lines: &[Line]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let mut j = i + 1;
+        while j < lines.len() && !lines[j].blank_before {
+            j += 1;
+        }
+        let width = lines[i..j]
+            .iter()
+            .filter(|l| l.trailing.is_some())
+            .map(|l| l.text.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (k, l) in lines[i..j].iter().enumerate() {
+            if k == 0 && l.blank_before {
+                out.push('\n');
+            }
+            out.push_str(&l.text);
+            if let Some(c) = &l.trailing {
+                let pad = width - l.text.chars().count() + 2;
+                out.push_str(&" ".repeat(pad));
+                out.push_str(c);
+            }
+            out.push('\n');
+        }
+        i = j;
+    }
+    out
+}
+
+fn action_kw(a: Action) -> &'static str {
+    match a {
+        Action::Reject => "reject",
+        Action::Drop => "drop",
+    }
+}
+
+fn ports(groups: &[PortGroup]) -> String {
+    groups
+        .iter()
+        .map(|g| {
+            let proto = match g.proto.value {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+                Proto::Sctp => "sctp",
+            };
+            let items: Vec<String> = g
+                .ports
+                .iter()
+                .map(|p| match &p.hi {
+                    Some(h) => format!("{}-{}", p.lo.value, h.value),
+                    None => p.lo.value.to_string(),
+                })
+                .collect();
+            format!("{proto} {}", items.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn define(d: &Define) -> Vec<String> {
+    let items: Vec<&str> = d.items.iter().map(NetItem::text).collect();
+    let one = format!("define {} = {}", d.name.value, items.join(", "));
+    if one.len() <= MAX_LINE {
+        return vec![one];
+    }
+    let n = items.len();
+    items
+        .iter()
+        .enumerate()
+        .map(|(k, it)| {
+            let comma = if k + 1 < n { "," } else { "" };
+            if k == 0 {
+                format!("define {} = {it}{comma}", d.name.value)
+            } else {
+                format!("    {it}{comma}")
+            }
+        })
+        .collect()
+}
+
+fn log(l: &LogStmt) -> String {
+    let mut s = String::from("log rejected");
+    if let Some(lim) = &l.limit {
+        s.push_str(&format!(
+            " limit {}/{}",
+            lim.count.value,
+            lim.unit.keyword()
+        ));
+        if let Some(b) = &lim.burst {
+            s.push_str(&format!(" burst {}", b.value));
+        }
+    }
+    if let Some(p) = &l.prefix {
+        s.push_str(&format!(" prefix \"{}\"", p.value));
+    }
+    if let Some(g) = &l.group {
+        s.push_str(&format!(" group {}", g.value));
+    }
+    s
+}
+
+/// Clauses in canonical order: what (ports/icmp), in, out, from, to, on, established, counter
+/// (reads as `allow ssh tcp 22 from mgmt on "eno1"` and `allow in "virbr*" from guests`).
+fn clauses(cs: &[Clause]) -> String {
+    let rank = |c: &Clause| match c {
+        Clause::Ports(..) | Clause::Icmp { .. } => 0,
+        Clause::In(..) => 1,
+        Clause::Out(..) => 2,
+        Clause::From(..) => 3,
+        Clause::To(..) => 4,
+        Clause::On(..) => 5,
+        Clause::Established(_) => 6,
+        Clause::Counter(_) => 7,
+    };
+    let mut sorted: Vec<&Clause> = cs.iter().collect();
+    sorted.sort_by_key(|c| rank(c));
+    sorted
+        .iter()
+        .map(|c| clause(c))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn clause(c: &Clause) -> String {
+    let nets = |n: &[NetItem]| n.iter().map(NetItem::text).collect::<Vec<_>>().join(", ");
+    let ifs = |i: &[Iface]| {
+        i.iter()
+            .map(|x| match x {
+                Iface::Quoted(q) => format!("\"{}\"", q.value),
+                Iface::Name(n) => n.value.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match c {
+        Clause::Ports(g, _) => ports(g),
+        Clause::Icmp { v6, types, .. } => {
+            let kw = if *v6 { "icmpv6" } else { "icmp" };
+            let ts: Vec<String> = types
+                .iter()
+                .map(|t| match &t.value {
+                    IcmpType::Number(n) => n.to_string(),
+                    IcmpType::Name(n) => n.clone(),
+                })
+                .collect();
+            if ts.is_empty() {
+                kw.into()
+            } else {
+                format!("{kw} {}", ts.join(", "))
+            }
+        }
+        Clause::From(n, _) => format!("from {}", nets(n)),
+        Clause::To(n, _) => format!("to {}", nets(n)),
+        Clause::On(i, _) => format!("on {}", ifs(i)),
+        Clause::In(i, _) => format!("in {}", ifs(i)),
+        Clause::Out(i, _) => format!("out {}", ifs(i)),
+        Clause::Established(_) => "established".into(),
+        Clause::Counter(_) => "counter".into(),
+    }
+}

@@ -1,0 +1,283 @@
+//! The probe matrix: which packets `verify` sends, from where, and what each
+//! should see — derived from the IR with `eval`, never written by hand. Pure.
+//!
+//! Ports come from the input chain's rules: both edges of every allowed range,
+//! the ports just outside, a sample inside, a few ports no rule names, and UDP
+//! on TCP-only services (and the reverse). Endpoints are client addresses:
+//! the base address on a default link, a permitted and a non-permitted address
+//! for source-restricted rules, and a link whose host side is named to match
+//! each `iifname` rule.
+
+use super::topology::{Endpoint, Topology};
+use super::{Outcome, ProbeKind};
+use crate::eval::{self, L4, Packet};
+use crate::ir::{AddrMatch, CtState, Hook, Interval, L4Proto, Match, PortMatch, Rule, Ruleset};
+use crate::ir::{RejectWith, Verdict};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// Ports probed on every endpoint whatever the policy says (likely closed).
+const UNLISTED_PORTS: [u16; 3] = [23, 8081, 65535];
+/// Port intervals probed per rule (see `sample`).
+const MAX_INTERVALS: usize = 16;
+/// Client port the host connects to for the established-return probes.
+pub(crate) const RETURN_PORT: u16 = 40001;
+/// The host's ephemeral port assumed when evaluating return traffic.
+const EPHEMERAL: u16 = 40000;
+
+/// One probe: a packet kind sent from an endpoint to the host, and its expectation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Planned {
+    pub name: String,
+    pub kind: ProbeKind,
+    /// Index into `Topology::endpoints` (the sender; the receiver for `Established`).
+    pub endpoint: usize,
+    pub expected: Outcome,
+}
+
+/// Port candidates, per protocol, for a set of rules.
+#[derive(Default)]
+struct Ports {
+    tcp: BTreeSet<u16>,
+    udp: BTreeSet<u16>,
+}
+
+impl Ports {
+    fn add_rule(&mut self, rs: &Ruleset, rule: &Rule) {
+        for m in &rule.matches {
+            let Match::Dport(proto, pm) = m else { continue };
+            for iv in sample(intervals(rs, pm)) {
+                let (lo, hi) = (iv.lo as u16, iv.hi as u16);
+                let (same, other) = match proto {
+                    L4Proto::Tcp => (&mut self.tcp, &mut self.udp),
+                    L4Proto::Udp => (&mut self.udp, &mut self.tcp),
+                    _ => continue, // SCTP is not probed (see docs/verify.md)
+                };
+                same.extend([lo, hi, lo / 2 + hi / 2 + (lo % 2 + hi % 2) / 2]);
+                same.extend(lo.checked_sub(1).filter(|p| *p > 0));
+                same.extend(hi.checked_add(1));
+                // The other protocol on the same service: "UDP on a TCP-only service".
+                other.insert(lo);
+            }
+        }
+    }
+
+    fn add_unlisted(&mut self) {
+        self.tcp.extend(UNLISTED_PORTS);
+        self.udp.extend(UNLISTED_PORTS);
+    }
+}
+
+/// At most `MAX_INTERVALS` of a rule's port intervals, evenly spread and always
+/// including the first and last: a policy with 10,000 ports gets a bounded
+/// probe matrix (and a bounded number of sockets) instead of 60,000 probes.
+fn sample(all: Vec<Interval>) -> Vec<Interval> {
+    if all.len() <= MAX_INTERVALS {
+        return all;
+    }
+    let last = all.len() - 1;
+    let mut picked: Vec<usize> = (0..MAX_INTERVALS)
+        .map(|i| i * last / (MAX_INTERVALS - 1))
+        .collect();
+    picked.dedup();
+    picked.into_iter().map(|i| all[i]).collect()
+}
+
+fn intervals(rs: &Ruleset, pm: &PortMatch) -> Vec<Interval> {
+    match pm {
+        PortMatch::Port(p) => vec![Interval::single(*p as u128)],
+        PortMatch::Range(lo, hi) => vec![Interval {
+            lo: *lo as u128,
+            hi: *hi as u128,
+        }],
+        PortMatch::Set(name) => rs
+            .table
+            .sets
+            .iter()
+            .filter(|s| &s.name == name)
+            .flat_map(|s| s.elements.iter().copied())
+            .collect(),
+    }
+}
+
+/// Builds every probe for `topo`, with expectations from `eval`.
+pub(crate) fn plan(rs: &Ruleset, topo: &Topology) -> Result<Vec<Planned>, eval::EvalError> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, ep) in topo.endpoints.iter().enumerate() {
+        let ports = endpoint_ports(rs, topo, ep);
+        let mut kinds = vec![ProbeKind::Ping];
+        kinds.extend(ports.tcp.iter().map(|p| ProbeKind::Tcp(*p)));
+        kinds.extend(ports.udp.iter().map(|p| ProbeKind::Udp(*p)));
+        if ep.base && ep.link == 0 {
+            kinds.push(ProbeKind::Established);
+        }
+        for kind in kinds {
+            if !seen.insert((i, kind)) {
+                continue;
+            }
+            let expected = expect(rs, topo, ep, kind)?;
+            out.push(Planned {
+                name: probe_name(topo, ep, kind),
+                kind,
+                endpoint: i,
+                expected,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The input rules relevant to an endpoint give its ports: the default link's
+/// base address gets every rule; another link's base address the rules naming
+/// its interface; an extra source address only the source-restricted ones.
+fn endpoint_ports(rs: &Ruleset, topo: &Topology, ep: &Endpoint) -> Ports {
+    let mut ports = Ports::default();
+    ports.add_unlisted();
+    for rule in input_rules(rs) {
+        let iif = rule.matches.iter().find_map(|m| match m {
+            Match::IifName(n) => Some(n),
+            _ => None,
+        });
+        let has_saddr = rule.matches.iter().any(|m| matches!(m, Match::Saddr(_)));
+        // Rules without an interface are reached over the default link only;
+        // the default link also probes interface rules, to show they stay closed there.
+        let default_base = ep.link == 0 && ep.base;
+        let iif_ok = match iif {
+            Some(n) => default_base || eval::if_matches(n, Some(&topo.links[ep.link].host_if)),
+            None => ep.link == 0,
+        };
+        let relevant = iif_ok && (ep.base || has_saddr);
+        if relevant {
+            ports.add_rule(rs, rule);
+        }
+    }
+    ports
+}
+
+/// Rules of the input base chains (the only hook clients' packets reach).
+pub(crate) fn input_rules(rs: &Ruleset) -> impl Iterator<Item = &Rule> {
+    rs.table
+        .chains
+        .iter()
+        .filter(|c| c.base.is_some_and(|b| b.hook == Hook::Input))
+        .flat_map(|c| c.rules.iter())
+}
+
+/// Every source restriction of the input chains, for choosing client addresses.
+pub(crate) fn source_matches(rs: &Ruleset) -> Vec<(&AddrMatch, Option<&crate::ir::IfName>)> {
+    let mut out = Vec::new();
+    for rule in input_rules(rs) {
+        let iif = rule.matches.iter().find_map(|m| match m {
+            Match::IifName(n) => Some(n),
+            _ => None,
+        });
+        for m in &rule.matches {
+            if let Match::Saddr(a) = m {
+                out.push((a, iif));
+            }
+        }
+    }
+    out
+}
+
+fn expect(
+    rs: &Ruleset,
+    topo: &Topology,
+    ep: &Endpoint,
+    kind: ProbeKind,
+) -> Result<Outcome, eval::EvalError> {
+    let link = &topo.links[ep.link];
+    let host = link.host_addr(ep.addr.is_ipv4());
+    let l4 = match (kind, ep.addr) {
+        (ProbeKind::Ping, IpAddr::V4(_)) => L4::Icmp { kind: 8 },
+        (ProbeKind::Ping, IpAddr::V6(_)) => L4::Icmpv6 { kind: 128 },
+        (ProbeKind::Tcp(p), _) => L4::Tcp { dport: p },
+        (ProbeKind::Udp(p), _) => L4::Udp { dport: p },
+        (ProbeKind::Established, _) => {
+            // The host's SYN leaves through output; the client's answer comes back
+            // through input as `ct state established`.
+            let mut syn = Packet::new_inbound(host, ep.addr, "", L4::Tcp { dport: RETURN_PORT });
+            syn.iif = None;
+            syn.oif = Some(link.host_if.clone());
+            let out = eval::evaluate(rs, Hook::Output, &syn)?;
+            if out.verdict != Verdict::Accept {
+                return Ok(outcome(kind, out.verdict));
+            }
+            let mut back =
+                Packet::new_inbound(ep.addr, host, &link.host_if, L4::Tcp { dport: EPHEMERAL });
+            back.ct = CtState::ESTABLISHED;
+            return Ok(outcome(
+                kind,
+                eval::evaluate(rs, Hook::Input, &back)?.verdict,
+            ));
+        }
+    };
+    let pkt = Packet::new_inbound(ep.addr, host, &link.host_if, l4);
+    let verdict = eval::evaluate(rs, Hook::Input, &pkt)?.verdict;
+    if verdict == Verdict::Accept {
+        // The answer leaves through the output hook: a ruleset that stops it
+        // there makes the probe see nothing, whatever input said.
+        let reply_l4 = match l4 {
+            L4::Icmp { .. } => L4::Icmp { kind: 0 },
+            L4::Icmpv6 { .. } => L4::Icmpv6 { kind: 129 },
+            L4::Udp { .. } => L4::Udp { dport: EPHEMERAL },
+            _ => L4::Tcp { dport: EPHEMERAL },
+        };
+        let reply = Packet {
+            src: host,
+            dst: ep.addr,
+            iif: None,
+            oif: Some(link.host_if.clone()),
+            l4: reply_l4,
+            ct: CtState::ESTABLISHED,
+        };
+        if eval::evaluate(rs, Hook::Output, &reply)?.verdict != Verdict::Accept {
+            return Ok(Outcome::Timeout);
+        }
+    }
+    Ok(outcome(kind, verdict))
+}
+
+/// What a client socket sees for a verdict on its first packet.
+fn outcome(kind: ProbeKind, v: Verdict) -> Outcome {
+    match v {
+        Verdict::Accept => Outcome::Open,
+        Verdict::Drop => Outcome::Timeout,
+        // The kernel sends a reset only for TCP; on anything else the packet is dropped.
+        Verdict::Reject(RejectWith::TcpReset) => match kind {
+            ProbeKind::Tcp(_) | ProbeKind::Established => Outcome::Refused,
+            _ => Outcome::Timeout,
+        },
+        Verdict::Reject(RejectWith::IcmpxPortUnreachable) => Outcome::Refused,
+        Verdict::Reject(RejectWith::IcmpxAdminProhibited) => Outcome::Prohibited,
+    }
+}
+
+fn probe_name(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> String {
+    let what = match kind {
+        ProbeKind::Ping if ep.addr.is_ipv4() => "icmp echo".to_string(),
+        ProbeKind::Ping => "icmpv6 echo".to_string(),
+        ProbeKind::Tcp(p) => format!("tcp {p}"),
+        ProbeKind::Udp(p) => format!("udp {p}"),
+        ProbeKind::Established => {
+            return format!("established return (host -> {} tcp {RETURN_PORT})", ep.addr);
+        }
+    };
+    let mut name = format!("{what} from {}", ep.addr);
+    if !ep.base {
+        name.push_str(if ep.permitted {
+            " (permitted source)"
+        } else {
+            " (non-permitted source)"
+        });
+    }
+    if ep.link != 0 {
+        name.push_str(&format!(" in {}", topo.links[ep.link].host_if));
+    }
+    name
+}
+
+#[cfg(test)]
+#[path = "matrix_tests.rs"]
+mod tests;

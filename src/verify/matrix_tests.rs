@@ -1,0 +1,269 @@
+//! Unit tests for the probe matrix and topology design (pure: no namespaces).
+
+use super::*;
+use crate::model::{
+    Addrs, DefaultAction, Forwarding, IfName as MIfName, IpFamily, Policy, PortRange, PortSpec,
+    Proto, Rule as MRule, Settings, Traffic, Verdict as MVerdict,
+};
+use crate::source::Span;
+use crate::verify::topology;
+
+fn allow(proto: Proto, lo: u16, hi: u16) -> MRule {
+    MRule {
+        verdict: MVerdict::Accept,
+        service: None,
+        traffic: Traffic::Ports(vec![PortSpec {
+            proto,
+            range: PortRange { lo, hi },
+            span: Span::default(),
+        }]),
+        sources: None,
+        destinations: None,
+        iif: vec![],
+        oif: vec![],
+        established_only: false,
+        counter: false,
+        span: Span::default(),
+    }
+}
+
+fn from(mut r: MRule, nets: &[&str]) -> MRule {
+    r.sources = Some(Addrs {
+        name: Some("mgmt".into()),
+        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        span: Span::default(),
+    });
+    r
+}
+
+fn policy(default: DefaultAction, input: Vec<MRule>) -> Ruleset {
+    let p = Policy {
+        name: "t".into(),
+        span: Span::default(),
+        default,
+        forwarding: Forwarding::default(),
+        input,
+        forward: None,
+        forward_default: DefaultAction::Reject,
+        log_rejected: None,
+        count_rejected: false,
+        settings: Settings::default(),
+    };
+    crate::compile::compile(&p)
+}
+
+/// (probe name, expected) pairs of the plan.
+fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
+    let topo = topology::design(rs);
+    plan(rs, &topo)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name, p.expected))
+        .collect()
+}
+
+fn expect(plan: &[(String, Outcome)], name: &str) -> Outcome {
+    plan.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no probe {name:?} in {plan:#?}"))
+        .1
+        .clone()
+}
+
+#[test]
+fn range_edges_outside_and_sample_with_udp_on_tcp_service() {
+    let rs = policy(DefaultAction::Reject, vec![allow(Proto::Tcp, 5634, 6166)]);
+    let p = planned(&rs);
+    for (port, want) in [
+        (5633, Outcome::Refused),
+        (5634, Outcome::Open),
+        (5900, Outcome::Open),
+        (6166, Outcome::Open),
+        (6167, Outcome::Refused),
+        (23, Outcome::Refused),
+    ] {
+        assert_eq!(expect(&p, &format!("tcp {port} from 198.18.0.2")), want);
+        assert_eq!(expect(&p, &format!("tcp {port} from fd00:6877::2")), want);
+    }
+    assert_eq!(expect(&p, "udp 5634 from 198.18.0.2"), Outcome::Prohibited);
+    assert_eq!(expect(&p, "icmp echo from 198.18.0.2"), Outcome::Prohibited);
+    assert_eq!(
+        expect(&p, "established return (host -> 198.18.0.2 tcp 40001)"),
+        Outcome::Open
+    );
+}
+
+#[test]
+fn default_drop_expects_timeouts() {
+    let rs = policy(DefaultAction::Drop, vec![allow(Proto::Udp, 53, 53)]);
+    let p = planned(&rs);
+    assert_eq!(expect(&p, "udp 53 from 198.18.0.2"), Outcome::Open);
+    assert_eq!(expect(&p, "udp 54 from 198.18.0.2"), Outcome::Timeout);
+    assert_eq!(expect(&p, "tcp 53 from 198.18.0.2"), Outcome::Timeout);
+}
+
+#[test]
+fn source_restricted_rule_gets_permitted_and_outside_addresses() {
+    let ssh = from(allow(Proto::Tcp, 22, 22), &["10.1.0.0/16", "fd00:1::/64"]);
+    let rs = policy(DefaultAction::Reject, vec![ssh]);
+    let topo = topology::design(&rs);
+    let extra: Vec<(String, bool)> = topo
+        .endpoints
+        .iter()
+        .filter(|e| !e.base)
+        .map(|e| (e.addr.to_string(), e.permitted))
+        .collect();
+    let want = [
+        ("10.1.0.1", true),
+        ("fd00:1::1", true),
+        ("203.0.113.7", false),
+        ("2001:db8:ffff::7", false),
+    ];
+    assert_eq!(extra, want.map(|(a, p)| (a.to_string(), p)));
+    let p = planned(&rs);
+    assert_eq!(
+        expect(&p, "tcp 22 from 10.1.0.1 (permitted source)"),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(&p, "tcp 22 from fd00:1::1 (permitted source)"),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(&p, "tcp 22 from 203.0.113.7 (non-permitted source)"),
+        Outcome::Refused
+    );
+    assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Refused);
+}
+
+#[test]
+fn outsider_avoids_the_permitted_nets() {
+    let ssh = from(allow(Proto::Tcp, 22, 22), &["203.0.113.0/24"]);
+    let rs = policy(DefaultAction::Reject, vec![ssh]);
+    let topo = topology::design(&rs);
+    let outside: Vec<String> = topo
+        .endpoints
+        .iter()
+        .filter(|e| !e.permitted)
+        .map(|e| e.addr.to_string())
+        .collect();
+    assert_eq!(outside, ["198.51.100.7"]);
+}
+
+#[test]
+fn source_net_holding_the_client_needs_no_extra_address() {
+    let ssh = from(allow(Proto::Tcp, 22, 22), &["0.0.0.0/0"]);
+    let rs = policy(DefaultAction::Reject, vec![ssh]);
+    let topo = topology::design(&rs);
+    assert!(topo.endpoints.iter().all(|e| e.base || !e.permitted));
+    assert_eq!(
+        expect(&planned(&rs), "tcp 22 from 198.18.0.2"),
+        Outcome::Open
+    );
+}
+
+#[test]
+fn interface_rules_get_a_link_named_to_match() {
+    let mut dns = allow(Proto::Udp, 53, 53);
+    dns.iif.push(MIfName {
+        name: "hw".into(), // matches the first two default names
+        wildcard: true,
+    });
+    let mut eth = allow(Proto::Tcp, 22, 22);
+    eth.iif.push(MIfName {
+        name: "eth0".into(),
+        wildcard: false,
+    });
+    let rs = policy(DefaultAction::Reject, vec![dns, eth]);
+    let topo = topology::design(&rs);
+    let names: Vec<&str> = topo.links.iter().map(|l| l.host_if.as_str()).collect();
+    assert_eq!(names, ["zz9verify", "hw0", "eth0"]);
+    let p = planned(&rs);
+    assert_eq!(expect(&p, "udp 53 from 198.18.1.2 in hw0"), Outcome::Open);
+    assert_eq!(expect(&p, "udp 53 from 198.18.0.2"), Outcome::Prohibited);
+    assert_eq!(expect(&p, "tcp 22 from 198.18.2.2 in eth0"), Outcome::Open);
+    assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Refused);
+    // Interface links probe only their own rules (plus the unlisted ports).
+    assert!(!p.iter().any(|(n, _)| n == "tcp 22 from 198.18.1.2 in hw0"));
+}
+
+#[test]
+fn icmp_allowed_and_probe_names_are_unique() {
+    let icmp = MRule {
+        traffic: Traffic::Icmp {
+            family: IpFamily::V4,
+            types: None,
+        },
+        ..allow(Proto::Tcp, 1, 1)
+    };
+    let rs = policy(DefaultAction::Reject, vec![icmp]);
+    let p = planned(&rs);
+    assert_eq!(expect(&p, "icmp echo from 198.18.0.2"), Outcome::Open);
+    assert_eq!(
+        expect(&p, "icmpv6 echo from fd00:6877::2"),
+        Outcome::Prohibited
+    );
+    let mut names: Vec<&String> = p.iter().map(|(n, _)| n).collect();
+    let before = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), before);
+}
+
+#[test]
+fn many_ports_are_sampled_with_both_ends() {
+    let rules: Vec<MRule> = (0..1000u16)
+        .map(|i| allow(Proto::Tcp, 10000 + 2 * i, 10000 + 2 * i))
+        .collect();
+    let rs = policy(DefaultAction::Reject, rules);
+    let p = planned(&rs);
+    assert!(p.len() < 300, "{} probes", p.len());
+    assert_eq!(expect(&p, "tcp 10000 from 198.18.0.2"), Outcome::Open);
+    assert_eq!(expect(&p, "tcp 11998 from 198.18.0.2"), Outcome::Open);
+    assert_eq!(expect(&p, "tcp 11999 from 198.18.0.2"), Outcome::Refused);
+}
+
+#[test]
+fn same_source_net_on_two_links_gets_two_addresses() {
+    let tls = from(allow(Proto::Tcp, 16514, 16514), &["192.168.50.0/24"]);
+    let mut mig = from(allow(Proto::Tcp, 49152, 49216), &["192.168.50.0/24"]);
+    mig.iif.push(MIfName {
+        name: "br-mig".into(),
+        wildcard: false,
+    });
+    let rs = policy(DefaultAction::Reject, vec![tls, mig]);
+    let p = planned(&rs);
+    assert_eq!(
+        expect(&p, "tcp 16514 from 192.168.50.1 (permitted source)"),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(
+            &p,
+            "tcp 49152 from 192.168.50.2 (permitted source) in br-mig"
+        ),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(&p, "tcp 49152 from 198.18.1.2 in br-mig"),
+        Outcome::Refused
+    );
+}
+
+#[test]
+fn answers_stopped_on_output_are_expected_as_timeouts() {
+    let mut rs = policy(DefaultAction::Reject, vec![allow(Proto::Tcp, 22, 22)]);
+    rs.table.chains.push(crate::ir::Chain {
+        name: "output".into(),
+        base: Some(crate::ir::BaseChain {
+            hook: Hook::Output,
+            priority: 0,
+            policy: crate::ir::ChainPolicy::Drop,
+        }),
+        rules: vec![],
+    });
+    let p = planned(&rs);
+    assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Timeout);
+    // A reject is sent by the kernel itself and is not modelled through output.
+    assert_eq!(expect(&p, "tcp 23 from 198.18.0.2"), Outcome::Refused);
+}

@@ -1,0 +1,351 @@
+//! Probes on the wire: listeners in the host namespace, and non-blocking
+//! client sockets driven by one `poll` loop so every probe runs concurrently
+//! and a dropped packet costs one timeout, not one per probe.
+//!
+//! Sockets are created inside their namespace (by `Netns::run`) and then used
+//! from this thread; a socket stays in the namespace it was made in.
+
+use super::{Outcome, ProbeKind};
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Gap between starting two probes: keeps the host's ICMP errors under the
+/// kernel's global ICMP rate (1000/s, burst 50), which `icmp_ratelimit=0` does not lift.
+const PACE: Duration = Duration::from_millis(1);
+const PAYLOAD: &[u8] = b"hostwall-verify";
+
+/// One probe ready to start: its socket, what to send, and where.
+pub(crate) struct Job {
+    pub fd: OwnedFd,
+    pub kind: ProbeKind,
+    pub dst: SocketAddr,
+}
+
+enum State {
+    Pending(Instant),
+    Done(Outcome),
+}
+
+/// A non-blocking socket of `ty` (`SOCK_STREAM`, `SOCK_DGRAM`) for `addr`'s family.
+pub(crate) fn socket(addr: IpAddr, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A client socket for `kind`, bound to `src` (so source-restricted rules see it).
+pub(crate) fn client_socket(kind: ProbeKind, src: IpAddr) -> io::Result<OwnedFd> {
+    let fd = match kind {
+        ProbeKind::Tcp(_) | ProbeKind::Established => socket(src, libc::SOCK_STREAM, 0)?,
+        ProbeKind::Udp(_) => socket(src, libc::SOCK_DGRAM, 0)?,
+        ProbeKind::Ping if src.is_ipv4() => socket(src, libc::SOCK_DGRAM, libc::IPPROTO_ICMP)?,
+        ProbeKind::Ping => socket(src, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6)?,
+    };
+    bind(&fd, SocketAddr::new(src, 0))?;
+    Ok(fd)
+}
+
+/// A listening TCP socket or a bound UDP socket on `at`.
+pub(crate) fn listener_at(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
+    let ty = if udp {
+        libc::SOCK_DGRAM
+    } else {
+        libc::SOCK_STREAM
+    };
+    let fd = socket(at.ip(), ty, 0)?;
+    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if at.is_ipv6() {
+        // Separate v4 and v6 sockets on the same port.
+        setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    bind(&fd, at)?;
+    // SAFETY: listen(2) on our socket.
+    if !udp && unsafe { libc::listen(fd.as_raw_fd(), 128) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Answers every UDP datagram with itself until `stop` is set, so an open UDP
+/// port is told apart from a silently dropping one.
+pub(crate) fn udp_echo(fds: &[OwnedFd], stop: &AtomicBool) {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| pollfd(f.as_raw_fd(), libc::POLLIN))
+        .collect();
+    let mut buf = [0u8; 512];
+    while !stop.load(Ordering::Relaxed) {
+        // SAFETY: pfds is a valid array of pollfd.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 20) };
+        if n <= 0 {
+            continue;
+        }
+        for p in pfds.iter_mut().filter(|p| p.revents != 0) {
+            p.revents = 0;
+            // SAFETY: recvfrom/sendto with valid buffers and address storage.
+            unsafe {
+                let mut from: libc::sockaddr_storage = zeroed();
+                let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                let got = libc::recvfrom(
+                    p.fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&mut from as *mut libc::sockaddr_storage).cast(),
+                    &mut len,
+                );
+                if got >= 0 {
+                    libc::sendto(
+                        p.fd,
+                        buf.as_ptr().cast(),
+                        got as usize,
+                        0,
+                        (&from as *const libc::sockaddr_storage).cast(),
+                        len,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs every job concurrently; each gets `timeout` from its start to answer.
+pub(crate) fn run(jobs: &[Job], timeout: Duration) -> Vec<Outcome> {
+    let mut states: Vec<State> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        states.push(match start(job) {
+            Ok(()) => State::Pending(Instant::now() + timeout),
+            Err(e) => State::Done(classify(&e)),
+        });
+        std::thread::sleep(PACE);
+    }
+    loop {
+        let now = Instant::now();
+        let mut pfds = Vec::new();
+        let mut idx = Vec::new();
+        let mut next = None::<Instant>;
+        for (i, st) in states.iter_mut().enumerate() {
+            if let State::Pending(deadline) = *st {
+                if deadline <= now {
+                    *st = State::Done(Outcome::Timeout);
+                    continue;
+                }
+                next = Some(next.map_or(deadline, |n: Instant| n.min(deadline)));
+                pfds.push(pollfd(jobs[i].fd.as_raw_fd(), interest(jobs[i].kind)));
+                idx.push(i);
+            }
+        }
+        let Some(next) = next else { break };
+        let wait = next.saturating_duration_since(now).as_millis().min(1000) as libc::c_int + 1;
+        // SAFETY: pfds is a valid array of pollfd.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, wait) };
+        if n <= 0 {
+            continue;
+        }
+        for (p, i) in pfds.iter().zip(idx) {
+            if p.revents != 0
+                && let Some(outcome) = finish(&jobs[i])
+            {
+                states[i] = State::Done(outcome);
+            }
+        }
+    }
+    states
+        .into_iter()
+        .map(|s| match s {
+            State::Done(o) => o,
+            State::Pending(_) => Outcome::Timeout,
+        })
+        .collect()
+}
+
+fn interest(kind: ProbeKind) -> libc::c_short {
+    match kind {
+        ProbeKind::Tcp(_) | ProbeKind::Established => libc::POLLOUT,
+        ProbeKind::Udp(_) | ProbeKind::Ping => libc::POLLIN,
+    }
+}
+
+/// Sends the probe's first packet (a SYN, a datagram, an echo request).
+fn start(job: &Job) -> io::Result<()> {
+    match connect(&job.fd, job.dst) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let echo;
+    let data: &[u8] = match job.kind {
+        ProbeKind::Tcp(_) | ProbeKind::Established => return Ok(()),
+        ProbeKind::Udp(_) => PAYLOAD,
+        ProbeKind::Ping => {
+            // Echo request header; the kernel fills in identifier and checksum.
+            let ty = if job.dst.is_ipv4() { 8 } else { 128 };
+            echo = [ty, 0, 0, 0, 0, 0, 0, 1];
+            &echo
+        }
+    };
+    // SAFETY: send(2) of a valid buffer on our connected socket.
+    let n = unsafe { libc::send(job.fd.as_raw_fd(), data.as_ptr().cast(), data.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The outcome once the socket is ready, or `None` to keep waiting.
+fn finish(job: &Job) -> Option<Outcome> {
+    match job.kind {
+        ProbeKind::Tcp(_) | ProbeKind::Established => {
+            match getsockopt_int(&job.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+                Ok(0) => Some(Outcome::Open),
+                Ok(errno) => Some(classify(&io::Error::from_raw_os_error(errno))),
+                Err(e) => Some(classify(&e)),
+            }
+        }
+        ProbeKind::Udp(_) | ProbeKind::Ping => {
+            let mut buf = [0u8; 512];
+            // SAFETY: recv(2) into a valid buffer.
+            let n =
+                unsafe { libc::recv(job.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n >= 0 {
+                return Some(Outcome::Open);
+            }
+            let e = io::Error::last_os_error();
+            (e.kind() != io::ErrorKind::WouldBlock).then(|| classify(&e))
+        }
+    }
+}
+
+/// What a socket error means for a probe: a TCP reset or ICMP port
+/// unreachable is "refused"; ICMP admin-prohibited arrives as EHOSTUNREACH
+/// (IPv4 code 13) or EACCES (ICMPv6 code 1).
+fn classify(e: &io::Error) -> Outcome {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => Outcome::Refused,
+        Some(libc::EHOSTUNREACH | libc::EACCES | libc::ENETUNREACH) => Outcome::Prohibited,
+        Some(libc::ETIMEDOUT) => Outcome::Timeout,
+        _ => Outcome::Error(e.to_string()),
+    }
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid; we then fill one variant.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe {
+                &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe {
+                &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
+    let (ss, len) = sockaddr(addr);
+    // SAFETY: ss holds a valid sockaddr of length len.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn connect(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
+    let (ss, len) = sockaddr(addr);
+    // SAFETY: ss holds a valid sockaddr of length len.
+    let rc = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn setsockopt(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: v is a valid c_int for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn getsockopt_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len are valid for the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}

@@ -1,0 +1,81 @@
+//! The verify result table: one row per probe, then `N passed, M failed`.
+
+use super::VerifyReport;
+use std::fmt::Write;
+
+/// Renders the report as an aligned plain-text table ending in the summary line.
+pub fn render_table(report: &VerifyReport) -> String {
+    let rows: Vec<[String; 4]> = report
+        .probes
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.expected.to_string(),
+                p.seen.to_string(),
+                if p.pass { "PASS" } else { "FAIL" }.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["probe", "expected", "seen", "result"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let _ = writeln!(
+        out,
+        "{} passed, {} failed",
+        report.passed(),
+        report.failed()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::{Outcome, ProbeResult};
+
+    #[test]
+    fn aligned_rows_and_summary_last() {
+        let report = VerifyReport {
+            probes: vec![
+                ProbeResult {
+                    name: "tcp 22 from 198.18.0.2".into(),
+                    expected: Outcome::Open,
+                    seen: Outcome::Open,
+                    pass: true,
+                },
+                ProbeResult {
+                    name: "udp 22 from 198.18.0.2".into(),
+                    expected: Outcome::Prohibited,
+                    seen: Outcome::Timeout,
+                    pass: false,
+                },
+            ],
+        };
+        let want = "\
+probe                   expected    seen     result
+tcp 22 from 198.18.0.2  open        open     PASS
+udp 22 from 198.18.0.2  prohibited  timeout  FAIL
+1 passed, 1 failed
+";
+        assert_eq!(render_table(&report), want);
+    }
+}

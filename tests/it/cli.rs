@@ -1,0 +1,96 @@
+//! The binary's contract: exit codes (0 ok, 1 policy errors, 2 usage/system), where
+//! output goes, colour only when asked, the built-in default policy.
+
+use std::process::{Command, Output};
+
+fn hostwall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hostwall"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run hostwall")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn compile_without_argument_prints_the_builtin_kvm_host_ruleset() {
+    let o = hostwall(&["compile"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("table inet hostwall {"), "{out}");
+    assert!(
+        out.contains("elements = { 22, 80, 443, 5634-6166, 49152-49216 }"),
+        "{out}"
+    );
+    assert!(out.contains("net.ipv4.ip_forward = 1"), "{out}");
+    assert!(!out.contains("flush ruleset"));
+}
+
+#[test]
+fn policy_errors_exit_1_with_location_and_caret_and_no_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("bad.policy");
+    std::fs::write(&p, "policy p {\n    allow sshh\n    allow tcp 70000\n}\n").expect("write");
+    let o = hostwall(&["compile", p.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty(), "no ruleset on errors");
+    let err = text(&o.stderr);
+    assert!(err.contains("bad.policy:2:11"), "{err}");
+    assert!(err.contains("bad.policy:3:15"), "{err}");
+    assert!(err.contains("^^^^"), "{err}");
+    assert!(err.contains("did you mean `ssh`"), "{err}");
+    assert!(
+        !err.contains("\x1b["),
+        "no colour when not a terminal: {err}"
+    );
+}
+
+#[test]
+fn colour_only_when_forced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("bad.policy");
+    std::fs::write(&p, "policy p {\n    allow sshh\n}\n").expect("write");
+    let o = hostwall(&["--color", "always", "check", p.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("\x1b["));
+}
+
+#[test]
+fn missing_file_and_bad_usage_exit_2() {
+    let o = hostwall(&["compile", "/nonexistent/host.policy"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("cannot read policy /nonexistent/host.policy"));
+    let o = hostwall(&["compile", "--format", "yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = hostwall(&["check", "--site", "/nonexistent/site.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_reports_ok_and_json_is_valid() {
+    let o = hostwall(&["check"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("ok"));
+    let o = hostwall(&["compile", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(v["nftables"].as_array().is_some_and(|a| a.len() > 5));
+}
+
+#[test]
+fn fmt_check_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.policy");
+    std::fs::write(&p, "policy p {\n  allow   ssh\n}\n").expect("write");
+    let ps = p.to_str().expect("utf8");
+    assert_eq!(hostwall(&["fmt", "--check", ps]).status.code(), Some(1));
+    assert_eq!(hostwall(&["fmt", "--write", ps]).status.code(), Some(0));
+    assert_eq!(hostwall(&["fmt", "--check", ps]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&p).expect("read"),
+        "policy p {\n    allow ssh\n}\n"
+    );
+}

@@ -1,0 +1,132 @@
+//! `format` is idempotent and keeps meaning: for every policy in policies/ and every golden
+//! policy that parses, formatting twice gives the same text, and the formatted text checks to
+//! the same model (spans aside).
+
+use hostwall::check::{self, NoIncludes};
+use hostwall::model::{Policy, Rule, Traffic};
+use hostwall::source::{SourceMap, Span};
+use hostwall::syntax;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn all_policies() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out: Vec<PathBuf> = fs::read_dir(root.join("policies"))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    if let Ok(kinds) = fs::read_dir(root.join("tests/data")) {
+        for kind in kinds.flatten() {
+            if let Ok(cases) = fs::read_dir(kind.path()) {
+                out.extend(cases.flatten().map(|c| c.path().join("policy")));
+            }
+        }
+    }
+    out.retain(|p| p.is_file());
+    out.sort();
+    out
+}
+
+fn fmt_text(text: &str) -> Option<String> {
+    let mut map = SourceMap::new();
+    let f = map.add("policy", text);
+    syntax::format(&map, f).ok()
+}
+
+fn model(text: &str, site: Option<&str>) -> Option<Policy> {
+    let mut map = SourceMap::new();
+    let f = map.add("policy", text);
+    let s = site.map(|s| map.add("site.toml", s));
+    check::check(&mut map, f, s, &NoIncludes).0.map(strip_spans)
+}
+
+fn strip_rule(mut r: Rule) -> Rule {
+    r.span = Span::default();
+    if let Traffic::Ports(ps) = &mut r.traffic {
+        ps.iter_mut().for_each(|p| p.span = Span::default());
+    }
+    for a in [&mut r.sources, &mut r.destinations].into_iter().flatten() {
+        a.span = Span::default();
+    }
+    r
+}
+
+fn strip_spans(mut p: Policy) -> Policy {
+    p.span = Span::default();
+    p.input = p.input.into_iter().map(strip_rule).collect();
+    p.forward = p.forward.map(|f| f.into_iter().map(strip_rule).collect());
+    for f in [&mut p.forwarding.ipv4, &mut p.forwarding.ipv6]
+        .into_iter()
+        .flatten()
+    {
+        f.1 = Span::default();
+    }
+    if let Some(l) = &mut p.log_rejected {
+        l.span = Span::default();
+    }
+    p
+}
+
+#[test]
+fn format_is_idempotent_and_keeps_the_model() {
+    let files = all_policies();
+    assert!(files.len() >= 4);
+    let mut checked = 0;
+    for path in files {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let site = fs::read_to_string(path.with_file_name("site.toml")).ok();
+        let Some(once) = fmt_text(&text) else {
+            continue; // syntax error cases
+        };
+        let twice = fmt_text(&once).unwrap_or_else(|| {
+            panic!("{}: formatted text does not parse:\n{once}", path.display())
+        });
+        assert_eq!(once, twice, "{}: format is not idempotent", path.display());
+        if let Some(before) = model(&text, site.as_deref()) {
+            let after = model(&once, site.as_deref());
+            assert_eq!(
+                Some(before),
+                after,
+                "{}: formatting changed the meaning:\n{once}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} policies checked clean");
+}
+
+#[test]
+fn comments_blank_lines_and_columns() {
+    let input = "# head\npolicy p {   # the policy\n  default  drop\n\n\n  allow ssh tcp 22 # a\n  allow   kvm-migration   tcp 49152-49216   # b\n  allow icmp\n  # own line\n  forward {\n  allow in \"virbr*\"   established\n  }\n}\n";
+    let want = "# head\npolicy p {  # the policy\n    default drop\n\n    allow ssh           tcp 22           # a\n    allow kvm-migration tcp 49152-49216  # b\n    allow icmp\n    # own line\n    forward {\n        allow in \"virbr*\" established\n    }\n}\n";
+    assert_eq!(fmt_text(input).as_deref(), Some(want));
+}
+
+#[test]
+fn long_defines_wrap_one_item_per_line() {
+    let items: Vec<String> = (0..20).map(|i| format!("10.{i}.0.0/16")).collect();
+    let input = format!(
+        "policy p {{\n    define big = {}\n    allow ssh from big\n}}\n",
+        items.join(", ")
+    );
+    let out = fmt_text(&input).unwrap_or_default();
+    assert!(
+        out.contains("    define big = 10.0.0.0/16,\n        10.1.0.0/16,\n"),
+        "{out}"
+    );
+    assert_eq!(fmt_text(&out).as_deref(), Some(out.as_str()));
+}
+
+/// The shipped policies are already in canonical form (what `hostwall fmt --check` expects).
+#[test]
+fn shipped_policies_are_formatted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for e in fs::read_dir(root).into_iter().flatten().flatten() {
+        if e.path().extension().is_none_or(|x| x != "policy") {
+            continue;
+        }
+        let text = fs::read_to_string(e.path()).unwrap_or_default();
+        let out = fmt_text(&text).unwrap_or_default();
+        assert_eq!(out, text, "{} is not in canonical form", e.path().display());
+    }
+}
