@@ -6,7 +6,9 @@
 //! TCP connection: the running session usually survives as established traffic, but
 //! `hostwall confirm` from a fresh session, and any reconnect, need a new one.
 
-use crate::ir::{CtState, L4Proto, Verdict};
+use crate::eval::{self, Cause, L4, Packet};
+use crate::ir::{CtState, Hook, L4Proto, Ruleset, Verdict};
+use crate::source::SourceMap;
 use std::net::IpAddr;
 
 /// The packet a new SSH connection from the admin's client would send.
@@ -162,6 +164,94 @@ pub fn check(probe: &Probe, judge: &dyn Fn(&Probe) -> Judgement) -> Result<(), L
             verdict,
             by,
         }),
+    }
+}
+
+/// The judgement of the IR evaluator (`eval`) over the new ruleset `rs`: the probe's
+/// first packet on the input hook, and the host's answer (established) on the output
+/// hook. `map` (the policy's source map) lets the refusal name the policy line.
+/// An evaluation error refuses too: the guard cannot vouch for the session then.
+pub fn judge_with_eval(rs: &Ruleset, map: Option<&SourceMap>, probe: &Probe) -> Judgement {
+    let port = |l4_port| match probe.proto {
+        L4Proto::Udp => L4::Udp { dport: l4_port },
+        L4Proto::Sctp => L4::Sctp { dport: l4_port },
+        _ => L4::Tcp { dport: l4_port },
+    };
+    let inbound = Packet {
+        src: probe.src,
+        dst: probe.dst,
+        iif: probe.iif.clone(),
+        oif: None,
+        l4: port(probe.dst_port),
+        ct: probe.ct_state.0,
+    };
+    let answer = Packet {
+        src: probe.dst,
+        dst: probe.src,
+        iif: None,
+        oif: probe.iif.clone(),
+        l4: port(probe.src_port),
+        ct: CtState::ESTABLISHED,
+    };
+    for (hook, pkt, what) in [
+        (Hook::Input, &inbound, ""),
+        (
+            Hook::Output,
+            &answer,
+            " (the host's answer, on the output hook)",
+        ),
+    ] {
+        match eval::evaluate(rs, hook, pkt) {
+            Ok(d) if d.verdict == Verdict::Accept => {}
+            Ok(d) => {
+                return Judgement::Refused {
+                    verdict: d.verdict,
+                    by: format!("{}{what}", describe_cause(rs, map, &d.cause)),
+                };
+            }
+            Err(e) => {
+                return Judgement::Refused {
+                    verdict: Verdict::Drop,
+                    by: format!("an evaluation error{what}: {e}"),
+                };
+            }
+        }
+    }
+    Judgement::Accepted
+}
+
+/// "rule 3 of chain input at host.policy:12:1 \"ssh\"" or "the policy of chain input".
+fn describe_cause(rs: &Ruleset, map: Option<&SourceMap>, cause: &Cause) -> String {
+    match cause {
+        Cause::Rule { chain, index } => {
+            let rule = rs
+                .table
+                .chains
+                .iter()
+                .find(|c| &c.name == chain)
+                .and_then(|c| c.rules.get(*index));
+            let at = rule
+                .and_then(|r| r.origin.first())
+                .zip(map)
+                .map(|(span, m)| format!(" at {}", m.location(*span)))
+                .unwrap_or_default();
+            let comment = rule
+                .and_then(|r| r.comment.as_deref())
+                .map(|c| format!(" \"{c}\""))
+                .unwrap_or_default();
+            // Rules without a policy line are hostwall's own; the only refusing one a
+            // new connection can meet is the `default` verdict at the chain's end.
+            let implicit = if at.is_empty() && comment.is_empty() {
+                ", the policy's `default`: no allow rule matches"
+            } else {
+                ""
+            };
+            format!("rule {} of chain {chain}{at}{comment}{implicit}", index + 1)
+        }
+        Cause::Policy { chain } => {
+            format!("the policy of chain {chain} (its `default`: no allow rule matches)")
+        }
+        Cause::NoChain => "no chain".to_string(),
     }
 }
 

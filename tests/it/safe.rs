@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 mod flow;
 mod lock;
+mod lockout;
 mod perm_files;
 mod unit;
 mod watch;
