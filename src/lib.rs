@@ -20,6 +20,7 @@ pub mod model;
 pub mod netns;
 pub mod nft;
 pub mod record;
+pub mod safe;
 pub mod site;
 pub mod source;
 pub mod syntax;

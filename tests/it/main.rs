@@ -9,3 +9,4 @@ mod fuzz;
 mod golden;
 mod live;
 mod netlink;
+mod safe;

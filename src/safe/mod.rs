@@ -1,0 +1,172 @@
+//! Safe apply building blocks (issue #5): the state-dir lock, policy file permission
+//! checks, the pending-change record with its detached revert watcher, the SSH lockout
+//! guard and the sysctl.d persistence drop-in.
+//!
+//! Nothing here knows how a ruleset is applied or restored: the apply owner hands in the
+//! previous state as an opaque blob and a [`Revert`] that restores it, and the lockout
+//! guard takes the packet evaluator as a function. That keeps this module testable
+//! without a kernel and keeps all netlink code in `apply`.
+
+pub mod flow;
+pub mod lock;
+pub mod lockout;
+pub mod pending;
+pub mod perms;
+pub mod persist;
+pub mod watcher;
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub use flow::{
+    Applied, ConfirmOptions, FlowError, guarded_apply, revert_pending, status_recovering,
+};
+pub use lock::StateLock;
+pub use pending::{Pending, Recovery, Status, confirm, recover, status};
+pub use watcher::run_watcher;
+
+/// Where the lock and the pending-change record live (a tmpfs: a reboot forgets a
+/// pending change, which is right because the boot service applies the policy anew).
+pub const DEFAULT_STATE_DIR: &str = "/run/hostwall";
+
+/// Errors of the boxed kind a [`Revert`] implementation returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Restores the state captured before a change. The apply owner implements it: the
+/// blob is whatever it stored when the change began (previous table + sysctls), and the
+/// restore must be one atomic batch so a revert never leaves the host half-changed.
+pub trait Revert {
+    fn revert(&self, previous: &[u8]) -> Result<(), BoxError>;
+}
+
+impl<F> Revert for F
+where
+    F: Fn(&[u8]) -> Result<(), BoxError>,
+{
+    fn revert(&self, previous: &[u8]) -> Result<(), BoxError> {
+        self(previous)
+    }
+}
+
+/// Everything that can go wrong in the state-dir machinery (lock, record, watcher,
+/// persistence). Permission and lockout refusals have their own types.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "another hostwall apply/confirm/revert is running ({}); wait for it to finish and try again (lock: {})",
+        holder_text(*pid),
+        lock.display()
+    )]
+    Busy { pid: Option<u32>, lock: PathBuf },
+    #[error("cannot {what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "a change is already pending (id {id}, policy {policy}, {remaining}s left to confirm); run `hostwall confirm` to keep it or wait for it to be reverted, then apply again"
+    )]
+    AlreadyPending {
+        id: String,
+        policy: String,
+        remaining: u64,
+    },
+    #[error("the pending-change record {} is damaged: {reason}; inspect it and remove it by hand", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "reverting pending change {id} failed: {source}; the record is kept so the next hostwall invocation retries"
+    )]
+    RevertFailed {
+        id: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot start the revert watcher: {0}")]
+    Spawn(String),
+}
+
+fn holder_text(pid: Option<u32>) -> String {
+    match pid {
+        Some(p) => format!("pid {p}"),
+        None => "pid unknown".to_string(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(what: &'static str, path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees either the old file or
+/// the whole new one: a temp file in the same directory, fsync, rename, fsync the
+/// directory (the rename itself is only durable once the directory is synced).
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.as_deref().unwrap_or("hostwall"),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        // The open mode is filtered by the umask; the caller's mode is meant exactly.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("write", &tmp, e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("rename into place", path, e));
+    }
+    sync_dir(dir)
+}
+
+/// Removes `path` durably; a missing file is not an error (returns false).
+pub fn remove_durably(path: &Path) -> Result<bool, Error> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("remove", path, e)),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        sync_dir(dir)?;
+    }
+    Ok(true)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync directory", dir, e))
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before 1970, which only matters
+/// in that deadlines then look already passed, the safe direction).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,399 @@
+//! The pending-change record: what `apply --confirm` leaves behind until the change is
+//! confirmed or reverted, and the decisions made on it (confirm, recover, status).
+//!
+//! Two files in the state dir: `pending.json` (small, readable: id, policy, deadline,
+//! watcher identity) and `pending.prev` (the opaque previous-state blob from the apply
+//! owner). Both are written atomically; the blob first, so a record never points at a
+//! missing blob. The record's presence *is* the pending state: removing `pending.json`
+//! is how a change becomes confirmed or finished.
+
+use super::lock::StateLock;
+use super::{Error, Revert, atomic_write, remove_durably, unix_now};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RECORD: &str = "pending.json";
+const PREVIOUS: &str = "pending.prev";
+const FORMAT_VERSION: u32 = 1;
+
+/// A pending change, as stored in `pending.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub version: u32,
+    /// Unique per change; names the transient unit `hostwall-revert-<id>`.
+    pub id: String,
+    /// The policy file (or name) that was applied, for `status` and messages.
+    pub policy: String,
+    /// Unix seconds when the change began.
+    pub created: u64,
+    /// Unix seconds after which the change is reverted unless confirmed.
+    pub deadline: u64,
+    /// The detached watcher, once started; `None` between writing the record and
+    /// spawning it (a record still without a watcher when the lock is free means the
+    /// applying process died in between).
+    pub watcher: Option<ProcId>,
+    /// Length of `pending.prev`, so a truncated blob is caught before it is restored.
+    pub previous_len: u64,
+}
+
+impl Pending {
+    /// Seconds left before the revert (0 once the deadline has passed).
+    pub fn remaining(&self, now: u64) -> u64 {
+        self.deadline.saturating_sub(now)
+    }
+}
+
+/// A process identity that survives pid reuse: the pid plus its start time in clock
+/// ticks since boot (field 22 of `/proc/PID/stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcId {
+    pub pid: u32,
+    pub start_time: u64,
+}
+
+impl ProcId {
+    /// The identity of a running process, `None` if it does not exist (or is a zombie).
+    pub fn of(pid: u32) -> Option<ProcId> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `comm` may hold spaces and parentheses: the fields after it start after
+        // the last ')'. There, index 0 is the state (field 3), 19 the start time (22).
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if matches!(fields.first(), Some(&"Z") | Some(&"X") | None) {
+            return None;
+        }
+        let start_time = fields.get(19)?.parse().ok()?;
+        Some(ProcId { pid, start_time })
+    }
+
+    /// Whether this very process still runs (same pid and the same start time).
+    pub fn is_alive(&self) -> bool {
+        ProcId::of(self.pid) == Some(*self)
+    }
+}
+
+/// What `status` reports about the watcher of a pending change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatcherHealth {
+    Alive,
+    /// The recorded watcher no longer runs (killed, or its pid was reused).
+    Gone,
+    /// No watcher was ever recorded.
+    NotStarted,
+}
+
+/// Read-only view for `hostwall status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Nothing,
+    Pending {
+        record: Pending,
+        remaining: u64,
+        watcher: WatcherHealth,
+    },
+}
+
+/// Why [`recover`] reverted a change without being asked to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleReason {
+    /// The deadline passed and the change was never confirmed.
+    DeadlinePassed,
+    /// The watcher died (SIGKILL, OOM, pid reused): nothing would revert it on time.
+    WatcherGone,
+    /// The applying process died before it started a watcher.
+    NoWatcher,
+}
+
+/// What [`recover`] found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    Nothing,
+    /// A healthy pending change within its window: a new apply must be refused.
+    Pending(Pending),
+    Reverted {
+        record: Pending,
+        reason: StaleReason,
+    },
+}
+
+/// What [`confirm`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    /// The change stays; the watcher will find no record and exit.
+    Kept(Pending),
+    NothingPending,
+    /// The deadline had already passed: the change was reverted instead.
+    TooLate(Pending),
+}
+
+fn record_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(RECORD)
+}
+
+fn previous_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(PREVIOUS)
+}
+
+/// Reads the pending record, `None` when nothing is pending. Safe without the lock:
+/// the record is only ever replaced by rename, so a reader sees a whole version.
+pub fn read(state_dir: &Path) -> Result<Option<Pending>, Error> {
+    let path = record_path(state_dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let record: Pending = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if record.version != FORMAT_VERSION {
+        return Err(Error::Corrupt {
+            path,
+            reason: format!("unknown format version {}", record.version),
+        });
+    }
+    Ok(Some(record))
+}
+
+/// The previous-state blob of `record`, checked against the recorded length.
+pub fn read_previous(state_dir: &Path, record: &Pending) -> Result<Vec<u8>, Error> {
+    let path = previous_path(state_dir);
+    let blob = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    if blob.len() as u64 != record.previous_len {
+        return Err(Error::Corrupt {
+            path,
+            reason: format!(
+                "holds {} bytes, the record says {}",
+                blob.len(),
+                record.previous_len
+            ),
+        });
+    }
+    Ok(blob)
+}
+
+/// Records a new pending change *before* the new ruleset is applied, so that a crash
+/// at any later point leaves a record the next invocation reverts. Refuses with
+/// [`Error::AlreadyPending`] when one exists (call [`recover`] first to clear stale ones).
+pub fn begin(
+    lock: &StateLock,
+    policy: &str,
+    timeout: Duration,
+    previous: &[u8],
+) -> Result<Pending, Error> {
+    let dir = lock.state_dir();
+    let now = unix_now();
+    if let Some(old) = read(dir)? {
+        return Err(Error::AlreadyPending {
+            remaining: old.remaining(now),
+            id: old.id,
+            policy: old.policy,
+        });
+    }
+    let record = Pending {
+        version: FORMAT_VERSION,
+        id: new_id(now),
+        policy: policy.to_string(),
+        created: now,
+        deadline: deadline_after(timeout),
+        watcher: None,
+        previous_len: previous.len() as u64,
+    };
+    atomic_write(&previous_path(dir), previous, 0o600)?;
+    write_record(dir, &record)?;
+    Ok(record)
+}
+
+/// Stores the watcher's identity once it runs.
+pub fn set_watcher(lock: &StateLock, id: &str, watcher: ProcId) -> Result<Pending, Error> {
+    let dir = lock.state_dir();
+    let mut record = expect_record(dir, id)?;
+    record.watcher = Some(watcher);
+    write_record(dir, &record)?;
+    Ok(record)
+}
+
+/// Drops the record of change `id` without reverting: used when the apply itself
+/// failed (and rolled itself back). Returns false when no such record exists.
+pub fn abandon(lock: &StateLock, id: &str) -> Result<bool, Error> {
+    let dir = lock.state_dir();
+    match read(dir)? {
+        Some(r) if r.id == id => finish(dir),
+        _ => Ok(false),
+    }
+}
+
+fn expect_record(dir: &Path, id: &str) -> Result<Pending, Error> {
+    match read(dir)? {
+        Some(r) if r.id == id => Ok(r),
+        other => Err(Error::Corrupt {
+            path: record_path(dir),
+            reason: match other {
+                Some(r) => format!("expected pending change {id}, found {}", r.id),
+                None => format!("pending change {id} disappeared"),
+            },
+        }),
+    }
+}
+
+fn write_record(dir: &Path, record: &Pending) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(record).map_err(|e| Error::Corrupt {
+        path: record_path(dir),
+        reason: e.to_string(),
+    })?;
+    text.push('\n');
+    atomic_write(&record_path(dir), text.as_bytes(), 0o600)
+}
+
+/// Removes the record (then the blob): the change is no longer pending.
+fn finish(dir: &Path) -> Result<bool, Error> {
+    let removed = remove_durably(&record_path(dir))?;
+    remove_durably(&previous_path(dir))?;
+    Ok(removed)
+}
+
+/// The Unix second by which `timeout` from now has fully passed. Rounded up from the
+/// precise time: `--confirm 2` started at x.9 s must not expire at x+2.0 s.
+fn deadline_after(timeout: Duration) -> u64 {
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        + timeout;
+    end.as_secs() + u64::from(end.subsec_nanos() > 0)
+}
+
+/// Time-and-pid based id: unique per host because one pid applies at most one change
+/// per second under the lock.
+fn new_id(now: u64) -> String {
+    format!("{now:x}-{:x}", std::process::id())
+}
+
+/// Restores the previous state of `record` and removes the record. On failure the
+/// record stays, so the next invocation (or watcher) tries again.
+pub(crate) fn revert_record(
+    lock: &StateLock,
+    record: &Pending,
+    revert: &dyn Revert,
+) -> Result<(), Error> {
+    let dir = lock.state_dir();
+    let blob = read_previous(dir, record)?;
+    revert.revert(&blob).map_err(|source| Error::RevertFailed {
+        id: record.id.clone(),
+        source,
+    })?;
+    finish(dir)?;
+    Ok(())
+}
+
+/// Why a pending record would be reverted now, if it would.
+fn stale_reason(record: &Pending, now: u64) -> Option<StaleReason> {
+    match record.watcher {
+        None => Some(StaleReason::NoWatcher),
+        Some(w) if !w.is_alive() => Some(StaleReason::WatcherGone),
+        Some(_) if now >= record.deadline => Some(StaleReason::DeadlinePassed),
+        Some(_) => None,
+    }
+}
+
+/// Run by every state-changing invocation right after taking the lock: reverts a
+/// pending change that nobody will revert on time (watcher gone, or never started) or
+/// whose deadline has passed; reports a healthy one so the caller can refuse.
+///
+/// A dead watcher triggers the revert even before the deadline: without it nothing
+/// guarantees the revert any more, and an unconfirmed change on a remote host must
+/// not outlive its safety net. `confirm` still keeps such a change when it comes first.
+pub fn recover(lock: &StateLock, revert: &dyn Revert) -> Result<Recovery, Error> {
+    let Some(record) = read(lock.state_dir())? else {
+        return Ok(Recovery::Nothing);
+    };
+    match stale_reason(&record, unix_now()) {
+        None => Ok(Recovery::Pending(record)),
+        Some(reason) => {
+            revert_record(lock, &record, revert)?;
+            Ok(Recovery::Reverted { record, reason })
+        }
+    }
+}
+
+/// Reverts the pending change now, whatever its state (`hostwall revert`).
+pub fn revert_now(lock: &StateLock, revert: &dyn Revert) -> Result<Option<Pending>, Error> {
+    let Some(record) = read(lock.state_dir())? else {
+        return Ok(None);
+    };
+    revert_record(lock, &record, revert)?;
+    Ok(Some(record))
+}
+
+/// `hostwall confirm`: keeps the pending change if its deadline has not passed, under
+/// the lock (so it cannot race the watcher's revert). A confirm that comes too late
+/// reverts instead: the deadline is the contract the admin asked for.
+pub fn confirm(state_dir: &Path, wait: Duration, revert: &dyn Revert) -> Result<Confirmed, Error> {
+    let lock = StateLock::acquire(state_dir, wait)?;
+    let Some(record) = read(state_dir)? else {
+        return Ok(Confirmed::NothingPending);
+    };
+    if unix_now() >= record.deadline {
+        revert_record(&lock, &record, revert)?;
+        return Ok(Confirmed::TooLate(record));
+    }
+    finish(state_dir)?;
+    Ok(Confirmed::Kept(record))
+}
+
+/// Read-only status (no lock): the pending change, time left, watcher health.
+pub fn status(state_dir: &Path) -> Result<Status, Error> {
+    let Some(record) = read(state_dir)? else {
+        return Ok(Status::Nothing);
+    };
+    let watcher = match record.watcher {
+        None => WatcherHealth::NotStarted,
+        Some(w) if w.is_alive() => WatcherHealth::Alive,
+        Some(_) => WatcherHealth::Gone,
+    };
+    Ok(Status::Pending {
+        remaining: record.remaining(unix_now()),
+        record,
+        watcher,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive_and_a_changed_start_time_is_not() {
+        let me = ProcId::of(std::process::id()).expect("own /proc entry");
+        assert!(me.is_alive());
+        let reused = ProcId {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(!reused.is_alive());
+    }
+
+    #[test]
+    fn deadline_rounds_up_and_remaining_saturates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
+        let before = std::time::SystemTime::now();
+        let r = begin(&lock, "p", Duration::from_millis(1500), b"x").expect("begin");
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(r.deadline);
+        let given = at.duration_since(before).expect("deadline after start");
+        assert!(given >= Duration::from_millis(1500), "{given:?}");
+        assert!(given < Duration::from_millis(2600), "{given:?}");
+        assert_eq!(r.remaining(r.deadline + 10), 0);
+    }
+
+    #[test]
+    fn truncated_blob_is_reported_not_restored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
+        let r = begin(&lock, "p", Duration::from_secs(9), b"previous").expect("begin");
+        std::fs::write(dir.path().join(PREVIOUS), b"prev").expect("truncate");
+        let err = read_previous(dir.path(), &r).expect_err("length mismatch");
+        assert!(err.to_string().contains("holds 4 bytes, the record says 8"));
+    }
+}
