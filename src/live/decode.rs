@@ -3,12 +3,12 @@
 //! those forms becomes a rule holding `Stmt::Foreign` with libnftnl's text of every
 //! expression: decoding never drops or guesses.
 
-use super::ffi::{RawExpr, RawRule};
 use super::forms::*;
 use crate::ir::{
     AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, SetKey, Stmt,
     TypeMatch, Verdict,
 };
+use crate::nft::read::{RawExpr, RawRule};
 use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
 use std::collections::HashMap;

@@ -1,9 +1,9 @@
 //! The netlink requests of a read: one socket, one request at a time (GETGEN, GETTABLE,
 //! GETCHAIN, GETRULE, GETSET, GETSETELEM), each answer handed message by message to a
-//! parser. Requests are encoded here in safe Rust; parsing is `live::ffi`'s.
+//! parser. Requests are encoded here in safe Rust; parsing is `nft::read`'s.
 
 use super::LiveError;
-use super::ffi::{self, AlignedBuf, RawChain, RawElem, RawRule, RawSet, RawTable};
+use crate::nft::read::{self as ffi, AlignedBuf, RawChain, RawElem, RawRule, RawSet, RawTable};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;

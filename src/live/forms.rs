@@ -2,8 +2,8 @@
 //! compare, a range, a lookup), read from `RawExpr` attributes; kernel constants.
 //! `decode` strings these together into IR matches.
 
-use super::ffi::RawExpr;
 use crate::ir::{IfName, RateUnit, Stmt, Verdict};
+use crate::nft::read::RawExpr;
 use nftnl_sys as sys;
 
 // Kernel constants (linux/netfilter/nf_tables.h, linux/netfilter.h).

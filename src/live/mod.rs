@@ -8,16 +8,15 @@
 
 mod decode;
 mod dump;
-mod ffi;
 mod forms;
 mod normalize;
 
-pub use ffi::ParseError;
+pub use crate::nft::read::ParseError;
 
 use crate::diff::{self, ForeignChain};
 use crate::ir::{self, BaseChain, Chain, ChainPolicy, Hook, SetKey, Table};
+use crate::nft::read::{RawChain, RawRule};
 use dump::{Conn, NFPROTO_INET};
-use ffi::{RawChain, RawRule};
 use std::collections::{HashMap, HashSet};
 use std::io;
 

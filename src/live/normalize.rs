@@ -4,9 +4,9 @@
 //! key/key-end pairs. The result is inclusive, sorted, merged intervals, the form the
 //! compiler keeps, so a table nft merged differently still compares equal.
 
-use super::ffi::{RawElem, RawSet};
 use super::forms;
 use crate::ir::{self, Interval, SetKey};
+use crate::nft::read::{RawElem, RawSet};
 
 /// `NFT_SET_ANONYMOUS`, `NFT_SET_INTERVAL` (linux/netfilter/nf_tables.h).
 pub const SET_ANONYMOUS: u32 = 0x1;
