@@ -146,7 +146,7 @@ fn in_netns<T: Send>(
     })?;
     std::thread::scope(|s| {
         s.spawn(move || {
-            ffi::setns_net(&file).map_err(|source| LiveError::Netns {
+            crate::nft::read::setns_net(&file).map_err(|source| LiveError::Netns {
                 name: name.to_string(),
                 source,
             })?;
