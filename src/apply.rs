@@ -3,6 +3,7 @@
 //! that caused it, the generation id guarding against concurrent changes, then
 //! the sysctl step with rollback of both ruleset and sysctls if it fails.
 
+pub mod restore;
 mod snapshot;
 
 use crate::emit::netlink::{self, Batch, BatchOptions, EmitError};
@@ -108,15 +109,22 @@ impl ApplyError {
 
 /// Makes the kernel's table `rs.table.name` exactly `rs`, then the sysctls.
 pub fn apply(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
-    let Some(name) = &opts.netns else {
-        return apply_here(rs, opts);
+    in_netns(opts.netns.as_deref(), || apply_here(rs, opts))
+}
+
+/// Runs `f` in `/run/netns/NAME` (or right here for `None`). setns() changes only
+/// the calling thread, so a scoped thread keeps the caller in its own namespace.
+pub(crate) fn in_netns<T: Send, E: From<ApplyError> + Send>(
+    netns: Option<&str>,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<T, E> {
+    let Some(name) = netns else {
+        return f();
     };
-    // setns() changes only the calling thread; a scoped thread keeps the
-    // caller in its own namespace afterwards.
     std::thread::scope(|s| {
         let h = s.spawn(|| {
             enter_named_netns(name)?;
-            apply_here(rs, opts)
+            f()
         });
         h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
