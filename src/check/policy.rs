@@ -189,10 +189,10 @@ impl Body {
         let mut default_at = None;
         for s in &f.body {
             match s {
-                Stmt::Default { action, span } => {
-                    if once(&mut default_at, *span, "default (in forward)", diags) {
-                        self.policy.forward_default = action_of(action.value);
-                    }
+                Stmt::Default { action, span }
+                    if once(&mut default_at, *span, "default (in forward)", diags) =>
+                {
+                    self.policy.forward_default = action_of(action.value);
                 }
                 Stmt::Rule(r) => out.extend(rules::lower(r, Chain::Forward, env, diags)),
                 // The grammar admits only `default` and rules in `forward { }`.

@@ -293,9 +293,7 @@ fn catalog_mismatch(
         format!("ports differ from service `{}`", s.value),
     )
     .with_label(format!("the rule says {}", catalog::ports_text(&b)))
-    .with_help(format!(
-        "the ports written here are used; drop the service name or fix the ports"
-    ));
+    .with_help("the ports written here are used; drop the service name or fix the ports");
     match svc.defined {
         Some(def) => {
             d = d.with_secondary(def, format!("`{}` is {}", s.value, catalog::ports_text(&a)))
