@@ -1,1 +1,2 @@
+//! The `hostwall` binary (wired to cli once the checker lands).
 fn main() {}

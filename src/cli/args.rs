@@ -1,0 +1,90 @@
+//! Command-line arguments (clap derive) with examples in `--help`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// hostwall: a firewall policy compiler for Linux virtualization hosts.
+///
+/// Write a small policy, check it, compile it to a default-reject nftables ruleset,
+/// apply it atomically over netlink, and verify it with real packets.
+#[derive(Parser, Debug)]
+#[command(name = "hostwall", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Args {
+    /// When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  hostwall compile                       print the ruleset of the built-in kvm-host policy
+  hostwall check policies/migration-net.policy --site /etc/hostwall/site.toml
+  hostwall compile host.policy --format json
+  hostwall fmt --check host.policy
+
+Exit codes: 0 ok, 1 policy errors, 2 usage or system errors.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a policy and print its nftables ruleset.
+    #[command(after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft")]
+    Compile(CompileArgs),
+    /// Check a policy and print its diagnostics only.
+    #[command(after_help = "Example:\n  hostwall check host.policy && echo ok")]
+    Check(CheckArgs),
+    /// Print a policy in canonical form (comments kept).
+    #[command(after_help = "Examples:\n  hostwall fmt host.policy\n  hostwall fmt --check host.policy   # exit 1 when not formatted\n  hostwall fmt --write host.policy")]
+    Fmt(FmtArgs),
+}
+
+/// The policy to read and the site file giving its host-specific values.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Input {
+    /// Policy file (default: the built-in kvm-host policy). `-` reads standard input.
+    pub policy: Option<PathBuf>,
+    /// Site file (TOML) with this host's networks, interfaces and table name.
+    #[arg(long, value_name = "FILE")]
+    pub site: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// Output form: nft script, or libnftables JSON.
+    #[arg(long, value_enum, default_value_t = CompileFormat::Nft)]
+    pub format: CompileFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompileFormat {
+    Nft,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub input: Input,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FmtArgs {
+    /// Policy file (default: the built-in kvm-host policy).
+    pub policy: Option<PathBuf>,
+    /// Exit 1 when the file is not in canonical form; print nothing.
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+    /// Rewrite the file in place.
+    #[arg(long)]
+    pub write: bool,
+}

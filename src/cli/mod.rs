@@ -1,0 +1,131 @@
+//! Command-line glue: arguments, reading files, printing, exit codes. The only printing code.
+
+mod args;
+mod load;
+mod output;
+
+pub use args::Args;
+
+use crate::diag::Diagnostic;
+use args::{Command, CompileFormat};
+use load::Loaded;
+use output::Out;
+use std::process::ExitCode;
+
+/// Exit code 1: policy errors (or, later, drift).
+const EXIT_POLICY: u8 = 1;
+/// Exit code 2: usage or system errors (missing file, permission, kernel refused).
+const EXIT_SYSTEM: u8 = 2;
+
+pub fn run(args: Args) -> ExitCode {
+    let out = Out::new(args.color);
+    let code = match &args.command {
+        Command::Compile(c) => compile(&out, c),
+        Command::Check(c) => check(&out, c),
+        Command::Fmt(c) => fmt(&out, c),
+    };
+    ExitCode::from(code)
+}
+
+/// Loads and checks; prints diagnostics; `None` means stop with the returned code.
+fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8> {
+    let loaded = match load::load(input) {
+        Ok(l) => l,
+        Err(e) => {
+            out.error(&format!("{e:#}"));
+            return Err(EXIT_SYSTEM);
+        }
+    };
+    print_diags(out, &loaded, &loaded.diagnostics);
+    if loaded.policy.is_none() {
+        let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        out.error(&format!(
+            "{} has {n} error{}; nothing compiled",
+            loaded.name,
+            if n == 1 { "" } else { "s" }
+        ));
+        return Err(EXIT_POLICY);
+    }
+    Ok(loaded)
+}
+
+fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
+    if !diags.is_empty() {
+        out.stderr(&crate::diag::render(&loaded.map, diags, out.color()));
+    }
+}
+
+fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
+    let loaded = match load_checked(out, &c.input) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some(policy) = &loaded.policy else {
+        return EXIT_POLICY;
+    };
+    let rs = crate::compile::compile(policy);
+    let text = match c.format {
+        CompileFormat::Nft => crate::emit::text::render(&rs, &loaded.name),
+        CompileFormat::Json => crate::emit::json::render(&rs),
+    };
+    out.stdout(&text)
+}
+
+fn check(out: &Out, c: &args::CheckArgs) -> u8 {
+    match load_checked(out, &c.input) {
+        Ok(l) => {
+            let warnings = l.diagnostics.len();
+            out.stderr(&format!(
+                "{}: ok{}\n",
+                l.name,
+                match warnings {
+                    0 => String::new(),
+                    1 => " (1 warning)".into(),
+                    n => format!(" ({n} warnings)"),
+                }
+            ));
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
+    let (name, text) = match load::read_policy(c.policy.as_deref()) {
+        Ok(x) => x,
+        Err(e) => {
+            out.error(&format!("{e:#}"));
+            return EXIT_SYSTEM;
+        }
+    };
+    let mut map = crate::source::SourceMap::new();
+    let file = map.add(name.clone(), text.clone());
+    let formatted = match crate::syntax::format(&map, file) {
+        Ok(f) => f,
+        Err(diags) => {
+            out.stderr(&crate::diag::render(&map, &diags, out.color()));
+            return EXIT_POLICY;
+        }
+    };
+    if c.check {
+        if formatted == text {
+            return 0;
+        }
+        out.error(&format!("{name} is not formatted; run `hostwall fmt --write {name}`"));
+        return EXIT_POLICY;
+    }
+    if c.write {
+        let Some(path) = &c.policy else {
+            out.error("--write needs a policy file (the built-in default cannot be rewritten)");
+            return EXIT_SYSTEM;
+        };
+        if formatted != text {
+            if let Err(e) = std::fs::write(path, &formatted) {
+                out.error(&format!("cannot write {}: {e}", path.display()));
+                return EXIT_SYSTEM;
+            }
+        }
+        return 0;
+    }
+    out.stdout(&formatted)
+}

@@ -1,0 +1,713 @@
+//! Lowers a checked policy (`model::Policy`) to the ruleset IR (`ir::Ruleset`).
+//!
+//! Shape of the result (see ARCHITECTURE.md): one `inet` table, an `input` base chain
+//! (policy drop) and, only when the policy has a `forward { }` block, a `forward` base
+//! chain. Consecutive rules with the same verdict are grouped by what they match besides
+//! ports (sources, interfaces, state), and each group's ports go into one interval set,
+//! so the number of rules grows with the number of distinct groups, not of services.
+
+use crate::ir::{
+    self, AddrMatch, BaseChain, Chain, ChainPolicy, CtState, Hook, IfName, Interval, L4Proto,
+    Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, SysctlSetting, Table,
+    TypeMatch,
+};
+use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto, Traffic};
+use crate::source::Span;
+use ipnet::IpNet;
+use std::collections::HashSet;
+
+/// Longest rule comment written; nft refuses comments over 128 bytes.
+const MAX_COMMENT: usize = 120;
+
+/// Compiles a checked policy. Pure and deterministic: the same policy gives the same IR.
+pub fn compile(policy: &Policy) -> Ruleset {
+    let mut cx = Cx::default();
+    let mut chains = vec![cx.chain(
+        "input",
+        Hook::Input,
+        policy,
+        &policy.input,
+        policy.default,
+        true,
+    )];
+    if let Some(forward) = &policy.forward {
+        chains.push(cx.chain(
+            "forward",
+            Hook::Forward,
+            policy,
+            forward,
+            policy.forward_default,
+            false,
+        ));
+    }
+    let mut sysctls = Vec::new();
+    if let Some((on, span)) = policy.forwarding.ipv4 {
+        sysctls.push(SysctlSetting {
+            key: ir::Sysctl::Ipv4Forward,
+            value: on,
+            origin: Some(span),
+        });
+    }
+    if let Some((on, span)) = policy.forwarding.ipv6 {
+        sysctls.push(SysctlSetting {
+            key: ir::Sysctl::Ipv6Forward,
+            value: on,
+            origin: Some(span),
+        });
+    }
+    Ruleset {
+        table: Table {
+            family: ir::Family::Inet,
+            name: policy.settings.table.clone(),
+            sets: cx.sets,
+            chains,
+        },
+        sysctls,
+    }
+}
+
+#[derive(Default)]
+struct Cx {
+    sets: Vec<Set>,
+    names: HashSet<String>,
+}
+
+/// What a group of rules shares besides the traffic it allows.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    sources: Option<(Option<String>, Vec<IpNet>)>,
+    destinations: Option<(Option<String>, Vec<IpNet>)>,
+    iif: Vec<model::IfName>,
+    oif: Vec<model::IfName>,
+    established: bool,
+    counter: bool,
+}
+
+/// One kind of traffic within a group: all ports of one protocol, ICMP of one family, or anything.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AtomKind {
+    Any,
+    Ports(Proto),
+    Icmp(IpFamily),
+}
+
+/// The merged traffic of one kind, with what it came from (for comments and error mapping).
+struct Atom {
+    kind: AtomKind,
+    ports: Vec<Interval>,
+    /// ICMP types; `None` means every type.
+    types: Option<Vec<u8>>,
+    labels: Vec<String>,
+    origin: Vec<Span>,
+}
+
+/// The traffic of one group, merged across its rules, in order of first appearance.
+#[derive(Default)]
+struct GroupTraffic {
+    atoms: Vec<Atom>,
+    origin: Vec<Span>,
+}
+
+impl Cx {
+    fn chain(
+        &mut self,
+        name: &str,
+        hook: Hook,
+        policy: &Policy,
+        rules: &[model::Rule],
+        default: DefaultAction,
+        input: bool,
+    ) -> Chain {
+        let mut out = Vec::new();
+        if input {
+            out.push(implicit(
+                vec![Match::IifName(IfName {
+                    name: "lo".into(),
+                    wildcard: false,
+                })],
+                ir::Verdict::Accept,
+            ));
+            let nd = self.set(
+                "icmpv6_nd",
+                SetKey::Icmpv6Type,
+                false,
+                ir::ICMPV6_ALWAYS
+                    .iter()
+                    .map(|t| Interval::single(*t as u128))
+                    .collect(),
+                Vec::new(),
+            );
+            out.push(implicit(
+                vec![Match::Icmpv6Type(TypeMatch::Set(nd))],
+                ir::Verdict::Accept,
+            ));
+        }
+        out.push(implicit(
+            vec![Match::CtState(CtState(
+                CtState::ESTABLISHED | CtState::RELATED,
+            ))],
+            ir::Verdict::Accept,
+        ));
+        out.push(implicit(
+            vec![Match::CtState(CtState(CtState::INVALID))],
+            ir::Verdict::Drop,
+        ));
+        // Group maximal runs of same-verdict rules: reordering within a run cannot
+        // change any packet's fate, reordering across runs could.
+        let mut start = 0;
+        while start < rules.len() {
+            let verdict = rules[start].verdict;
+            let end = rules[start..]
+                .iter()
+                .position(|r| r.verdict != verdict)
+                .map_or(rules.len(), |p| start + p);
+            self.run(name, &rules[start..end], &mut out);
+            start = end;
+        }
+        tail(policy, default, &mut out);
+        Chain {
+            name: name.into(),
+            base: Some(BaseChain {
+                hook,
+                priority: policy.settings.priority,
+                policy: ChainPolicy::Drop,
+            }),
+            rules: out,
+        }
+    }
+
+    /// Emits one run of rules sharing a verdict.
+    fn run(&mut self, chain: &str, rules: &[model::Rule], out: &mut Vec<Rule>) {
+        let mut groups: Vec<(GroupKey, GroupTraffic, &model::Rule)> = Vec::new();
+        for r in rules {
+            let key = GroupKey {
+                sources: r.sources.as_ref().map(|a| (a.name.clone(), a.nets.clone())),
+                destinations: r
+                    .destinations
+                    .as_ref()
+                    .map(|a| (a.name.clone(), a.nets.clone())),
+                iif: r.iif.clone(),
+                oif: r.oif.clone(),
+                established: r.established_only,
+                counter: r.counter,
+            };
+            let idx = match groups.iter().position(|(k, _, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    groups.push((key, GroupTraffic::default(), r));
+                    groups.len() - 1
+                }
+            };
+            add_traffic(&mut groups[idx].1, r);
+        }
+        let verdict = match rules[0].verdict {
+            model::Verdict::Accept => ir::Verdict::Accept,
+            model::Verdict::Drop => ir::Verdict::Drop,
+            model::Verdict::Reject => ir::Verdict::Reject(RejectWith::IcmpxAdminProhibited),
+        };
+        for (key, traffic, first) in groups {
+            self.group(chain, first, &key, traffic, verdict, out);
+        }
+    }
+
+    fn group(
+        &mut self,
+        chain: &str,
+        sample: &model::Rule,
+        key: &GroupKey,
+        traffic: GroupTraffic,
+        verdict: ir::Verdict,
+        out: &mut Vec<Rule>,
+    ) {
+        // One rule per input/output interface named (nft matches one name per rule).
+        let mut bases: Vec<Vec<Match>> = Vec::new();
+        for i in iface_variants(&key.iif, true) {
+            for o in iface_variants(&key.oif, false) {
+                let mut base: Vec<Match> = i.iter().chain(o.iter()).cloned().collect();
+                if key.established {
+                    base.push(Match::CtState(CtState(
+                        CtState::ESTABLISHED | CtState::RELATED,
+                    )));
+                }
+                bases.push(base);
+            }
+        }
+        let vname = match verdict {
+            ir::Verdict::Accept => "allow",
+            ir::Verdict::Drop => "drop",
+            ir::Verdict::Reject(_) => "reject",
+        };
+        let stem = group_stem(chain, vname, key);
+        let stmts = if key.counter {
+            vec![Stmt::Counter]
+        } else {
+            Vec::new()
+        };
+        // Address alternatives: each family present in sources/destinations.
+        let saddrs = self.addr_variants(&stem, "src", sample.sources.as_ref(), &traffic.origin);
+        let daddrs =
+            self.addr_variants(&stem, "dst", sample.destinations.as_ref(), &traffic.origin);
+        for (sfam, smatch) in &saddrs {
+            for (dfam, dmatch) in &daddrs {
+                let fam = match (sfam, dfam) {
+                    (Some(a), Some(b)) if a != b => continue,
+                    (Some(a), _) | (_, Some(a)) => Some(*a),
+                    _ => None,
+                };
+                let l4s = self.traffic_matches(&stem, &traffic, fam);
+                for (base, (l4, comment, origin)) in
+                    bases.iter().flat_map(|b| l4s.iter().map(move |l| (b, l)))
+                {
+                    let mut matches = base.clone();
+                    matches.extend(smatch.iter().cloned().map(Match::Saddr));
+                    matches.extend(dmatch.iter().cloned().map(Match::Daddr));
+                    matches.extend(l4.iter().cloned());
+                    let verdict = match (verdict, matches.last()) {
+                        (ir::Verdict::Reject(_), Some(Match::Dport(L4Proto::Tcp, _))) => {
+                            ir::Verdict::Reject(RejectWith::TcpReset)
+                        }
+                        (v, _) => v,
+                    };
+                    out.push(Rule {
+                        matches,
+                        stmts: stmts.clone(),
+                        verdict: Some(verdict),
+                        comment: comment.clone(),
+                        origin: origin.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Per address family: the match for `addrs` (inline for one net, a set otherwise).
+    /// `None` addrs give one unrestricted variant.
+    fn addr_variants(
+        &mut self,
+        stem: &str,
+        dir: &str,
+        addrs: Option<&Addrs>,
+        origin: &[Span],
+    ) -> Vec<(Option<IpFamily>, Option<AddrMatch>)> {
+        let Some(addrs) = addrs else {
+            return vec![(None, None)];
+        };
+        let mut out = Vec::new();
+        let v4: Vec<Interval> = addrs
+            .nets
+            .iter()
+            .filter_map(|n| match n {
+                IpNet::V4(n) => Some(Interval::from_v4(*n)),
+                IpNet::V6(_) => None,
+            })
+            .collect();
+        let v6: Vec<Interval> = addrs
+            .nets
+            .iter()
+            .filter_map(|n| match n {
+                IpNet::V6(n) => Some(Interval::from_v6(*n)),
+                IpNet::V4(_) => None,
+            })
+            .collect();
+        let base = match &addrs.name {
+            Some(n) => format!("{dir}_{}", sanitize(n)),
+            None => format!("{stem}_{dir}"),
+        };
+        if !v4.is_empty() {
+            let single = addrs
+                .nets
+                .iter()
+                .filter(|n| matches!(n, IpNet::V4(_)))
+                .count()
+                == 1;
+            let m = match addrs.nets.iter().find_map(|n| match n {
+                IpNet::V4(n) if single => Some(*n),
+                _ => None,
+            }) {
+                Some(net) => AddrMatch::V4(net.trunc()),
+                None => AddrMatch::Set4(self.shared_set(
+                    &format!("{base}_v4"),
+                    SetKey::Ipv4Addr,
+                    v4,
+                    origin,
+                )),
+            };
+            out.push((Some(IpFamily::V4), Some(m)));
+        }
+        if !v6.is_empty() {
+            let single = addrs
+                .nets
+                .iter()
+                .filter(|n| matches!(n, IpNet::V6(_)))
+                .count()
+                == 1;
+            let m = match addrs.nets.iter().find_map(|n| match n {
+                IpNet::V6(n) if single => Some(*n),
+                _ => None,
+            }) {
+                Some(net) => AddrMatch::V6(net.trunc()),
+                None => AddrMatch::Set6(self.shared_set(
+                    &format!("{base}_v6"),
+                    SetKey::Ipv6Addr,
+                    v6,
+                    origin,
+                )),
+            };
+            out.push((Some(IpFamily::V6), Some(m)));
+        }
+        out
+    }
+
+    /// The layer-4 match lists of a group, one per rule to emit, with each one's comment
+    /// and origin; skips ICMP of the other family when addresses fix the family.
+    fn traffic_matches(
+        &mut self,
+        stem: &str,
+        t: &GroupTraffic,
+        fam: Option<IpFamily>,
+    ) -> Vec<(Vec<Match>, Option<String>, Vec<Span>)> {
+        if let Some(any) = t.atoms.iter().find(|a| a.kind == AtomKind::Any) {
+            // Anything subsumes the group's other traffic (same verdict, same key).
+            let labels: Vec<String> = t.atoms.iter().flat_map(|a| a.labels.clone()).collect();
+            return vec![(Vec::new(), comment(&labels), any.origin.clone())];
+        }
+        let mut out = Vec::new();
+        for atom in &t.atoms {
+            let m = match atom.kind {
+                AtomKind::Any => continue,
+                AtomKind::Ports(proto) => {
+                    let r = &atom.ports;
+                    let pm = if r.len() == 1 && r[0].lo == r[0].hi {
+                        PortMatch::Port(r[0].lo as u16)
+                    } else if r.len() == 1 {
+                        PortMatch::Range(r[0].lo as u16, r[0].hi as u16)
+                    } else {
+                        PortMatch::Set(self.set(
+                            &format!("{stem}_{}", proto.name()),
+                            SetKey::InetService,
+                            true,
+                            r.clone(),
+                            atom.origin.clone(),
+                        ))
+                    };
+                    vec![Match::Dport(l4(proto), pm)]
+                }
+                AtomKind::Icmp(f) if fam.is_some_and(|x| x != f) => continue,
+                AtomKind::Icmp(f) => {
+                    let key = match f {
+                        IpFamily::V4 => SetKey::IcmpType,
+                        IpFamily::V6 => SetKey::Icmpv6Type,
+                    };
+                    self.icmp(stem, key, &atom.types, &atom.origin)
+                }
+            };
+            out.push((m, comment(&atom.labels), atom.origin.clone()));
+        }
+        out
+    }
+
+    fn icmp(
+        &mut self,
+        stem: &str,
+        key: SetKey,
+        types: &Option<Vec<u8>>,
+        origin: &[Span],
+    ) -> Vec<Match> {
+        let v6 = key == SetKey::Icmpv6Type;
+        let wrap = |m: TypeMatch| {
+            if v6 {
+                Match::Icmpv6Type(m)
+            } else {
+                Match::IcmpType(m)
+            }
+        };
+        match types {
+            None => vec![Match::L4Proto(if v6 {
+                L4Proto::Icmpv6
+            } else {
+                L4Proto::Icmp
+            })],
+            Some(t) if t.len() == 1 => vec![wrap(TypeMatch::Type(t[0]))],
+            Some(t) => {
+                let name = format!("{stem}_{}", if v6 { "icmpv6" } else { "icmp" });
+                let elems = t.iter().map(|x| Interval::single(*x as u128)).collect();
+                vec![wrap(TypeMatch::Set(self.set(
+                    &name,
+                    key,
+                    false,
+                    elems,
+                    origin.to_vec(),
+                )))]
+            }
+        }
+    }
+
+    /// A set shared by every rule naming the same network: made once, origins merged.
+    fn shared_set(
+        &mut self,
+        name: &str,
+        key: SetKey,
+        mut elems: Vec<Interval>,
+        origin: &[Span],
+    ) -> String {
+        ir::normalize_intervals(&mut elems);
+        if let Some(s) = self
+            .sets
+            .iter_mut()
+            .find(|s| s.name == name && s.key == key && s.elements == elems)
+        {
+            s.origin.extend_from_slice(origin);
+            return s.name.clone();
+        }
+        self.set(name, key, true, elems, origin.to_vec())
+    }
+
+    /// Adds a new named set, making the name unique; returns the name used.
+    fn set(
+        &mut self,
+        name: &str,
+        key: SetKey,
+        interval: bool,
+        mut elems: Vec<Interval>,
+        origin: Vec<Span>,
+    ) -> String {
+        let mut unique = name.to_string();
+        let mut n = 2;
+        while self.names.contains(&unique) {
+            unique = format!("{name}_{n}");
+            n += 1;
+        }
+        self.names.insert(unique.clone());
+        ir::normalize_intervals(&mut elems);
+        self.sets.push(Set {
+            name: unique.clone(),
+            key,
+            interval,
+            elements: elems,
+            comment: None,
+            origin,
+        });
+        unique
+    }
+}
+
+fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
+    Rule {
+        matches,
+        stmts: Vec::new(),
+        verdict: Some(verdict),
+        comment: None,
+        origin: Vec::new(),
+    }
+}
+
+/// Logging and the default action at the end of a chain.
+fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
+    if let Some(log) = &policy.log_rejected {
+        let mut stmts = Vec::new();
+        if let Some(rate) = log.limit {
+            stmts.push(Stmt::Limit {
+                rate: rate.count as u64,
+                unit: match rate.unit {
+                    model::RateUnit::Second => ir::RateUnit::Second,
+                    model::RateUnit::Minute => ir::RateUnit::Minute,
+                    model::RateUnit::Hour => ir::RateUnit::Hour,
+                    model::RateUnit::Day => ir::RateUnit::Day,
+                },
+                burst: rate.burst,
+            });
+        }
+        stmts.push(Stmt::Log {
+            prefix: Some(log.prefix.clone()),
+            group: log.group,
+        });
+        out.push(Rule {
+            matches: Vec::new(),
+            stmts,
+            verdict: None,
+            comment: None,
+            origin: vec![log.span],
+        });
+    }
+    let counter = if policy.count_rejected {
+        vec![Stmt::Counter]
+    } else {
+        Vec::new()
+    };
+    match default {
+        DefaultAction::Reject => {
+            out.push(Rule {
+                matches: vec![Match::L4Proto(L4Proto::Tcp)],
+                stmts: counter.clone(),
+                verdict: Some(ir::Verdict::Reject(RejectWith::TcpReset)),
+                comment: None,
+                origin: Vec::new(),
+            });
+            out.push(Rule {
+                matches: Vec::new(),
+                stmts: counter,
+                verdict: Some(ir::Verdict::Reject(RejectWith::IcmpxAdminProhibited)),
+                comment: None,
+                origin: Vec::new(),
+            });
+        }
+        // The chain policy drops; an explicit rule only when the drops are counted.
+        DefaultAction::Drop if policy.count_rejected => out.push(Rule {
+            matches: Vec::new(),
+            stmts: counter,
+            verdict: Some(ir::Verdict::Drop),
+            comment: None,
+            origin: Vec::new(),
+        }),
+        DefaultAction::Drop => {}
+    }
+}
+
+fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
+    g.origin.push(r.span);
+    let label = r.service.clone().unwrap_or_else(|| describe(&r.traffic));
+    let mut add = |kind: AtomKind, ports: &[Interval], types: Option<&Vec<u8>>| {
+        let atom = match g.atoms.iter_mut().position(|a| a.kind == kind) {
+            Some(i) => &mut g.atoms[i],
+            None => {
+                g.atoms.push(Atom {
+                    kind,
+                    ports: Vec::new(),
+                    types: Some(Vec::new()),
+                    labels: Vec::new(),
+                    origin: Vec::new(),
+                });
+                g.atoms.last_mut().expect("just pushed")
+            }
+        };
+        atom.ports.extend_from_slice(ports);
+        ir::normalize_intervals(&mut atom.ports);
+        atom.types = match (atom.types.take(), types) {
+            (None, _) | (_, None) => None,
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                a.sort_unstable();
+                a.dedup();
+                Some(a)
+            }
+        };
+        if !label.is_empty() && !atom.labels.contains(&label) {
+            atom.labels.push(label.clone());
+        }
+        if atom.origin.last() != Some(&r.span) {
+            atom.origin.push(r.span);
+        }
+    };
+    match &r.traffic {
+        Traffic::Any => add(AtomKind::Any, &[], None),
+        Traffic::Ports(specs) => {
+            for p in specs {
+                let iv = Interval {
+                    lo: p.range.lo as u128,
+                    hi: p.range.hi as u128,
+                };
+                add(AtomKind::Ports(p.proto), &[iv], Some(&Vec::new()));
+            }
+        }
+        Traffic::Icmp { family, types } => add(AtomKind::Icmp(*family), &[], types.as_ref()),
+    }
+}
+
+/// `[None]` for no interface restriction, else one match per interface named.
+fn iface_variants(names: &[model::IfName], input: bool) -> Vec<Option<Match>> {
+    if names.is_empty() {
+        return vec![None];
+    }
+    names
+        .iter()
+        .map(|n| {
+            let i = IfName {
+                name: n.name.clone(),
+                wildcard: n.wildcard,
+            };
+            Some(if input {
+                Match::IifName(i)
+            } else {
+                Match::OifName(i)
+            })
+        })
+        .collect()
+}
+
+fn l4(p: Proto) -> L4Proto {
+    match p {
+        Proto::Tcp => L4Proto::Tcp,
+        Proto::Udp => L4Proto::Udp,
+        Proto::Sctp => L4Proto::Sctp,
+    }
+}
+
+/// A readable, stable stem for set names: `allow`, `allow_on_virbr`, `drop_from_mgmt`.
+fn group_stem(chain: &str, verdict: &str, key: &GroupKey) -> String {
+    let mut s = if chain == "input" {
+        verdict.to_string()
+    } else {
+        format!("{chain}_{verdict}")
+    };
+    if let Some((Some(n), _)) = &key.sources {
+        s.push_str(&format!("_from_{}", sanitize(n)));
+    }
+    if let Some((Some(n), _)) = &key.destinations {
+        s.push_str(&format!("_to_{}", sanitize(n)));
+    }
+    if let Some(i) = key.iif.first() {
+        s.push_str(&format!("_in_{}", sanitize(&i.name)));
+    }
+    if let Some(i) = key.oif.first() {
+        s.push_str(&format!("_out_{}", sanitize(&i.name)));
+    }
+    s
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The rule comment: the services (or described traffic) a rule came from,
+/// shortened to what nft accepts.
+fn comment(labels: &[String]) -> Option<String> {
+    let text = labels.join(", ");
+    if text.is_empty() {
+        return None;
+    }
+    if text.len() <= MAX_COMMENT {
+        return Some(text);
+    }
+    let mut cut = MAX_COMMENT - 4;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(format!("{} ...", &text[..cut]))
+}
+
+fn describe(t: &Traffic) -> String {
+    match t {
+        Traffic::Any => String::new(),
+        Traffic::Ports(p) => p
+            .iter()
+            .map(|s| {
+                if s.range.lo == s.range.hi {
+                    format!("{} {}", s.proto.name(), s.range.lo)
+                } else {
+                    format!("{} {}-{}", s.proto.name(), s.range.lo, s.range.hi)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Traffic::Icmp {
+            family: IpFamily::V4,
+            ..
+        } => "icmp".into(),
+        Traffic::Icmp {
+            family: IpFamily::V6,
+            ..
+        } => "icmpv6".into(),
+    }
+}
