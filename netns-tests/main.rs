@@ -4,5 +4,6 @@
 
 mod cleanup;
 mod common;
+mod diff;
 mod policies;
 mod verify;
