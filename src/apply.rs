@@ -356,11 +356,19 @@ impl Netlink {
         Ok((send_time, total))
     }
 
-    /// Sends a prepared batch (rollback); returns the first errno, if any.
-    fn request_batch(&mut self, w: &Writer) -> Result<Option<i32>, ApplyError> {
+    /// Sends a prepared batch (rollback); returns the first error reply (by
+    /// sequence number: `first_seq` is the batch's first), as (seq, errno, extack).
+    fn request_batch(
+        &mut self,
+        w: &Writer,
+        first_seq: u32,
+    ) -> Result<Option<(u32, i32, Option<String>)>, ApplyError> {
         let count = messages(&w.buf).count();
         let (errors, _, _) = self.send_and_drain(&w.buf, count)?;
-        Ok(errors.first().map(|r| r.errno))
+        Ok(errors
+            .into_iter()
+            .min_by_key(|r| r.seq.wrapping_sub(first_seq))
+            .map(|r| (r.seq, r.errno, r.extack)))
     }
 
     /// One `sendmsg` of `bytes`, then every queued reply. The kernel processes

@@ -60,6 +60,20 @@ pub enum Command {
         after_help = "Examples:\n  sudo hostwall diff /etc/hostwall/host.policy\n  sudo hostwall diff --format json host.policy | jq .changes   # for monitoring\n  sudo hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift, 2 error (like diff)."
     )]
     Diff(DiffArgs),
+    /// Apply the policy to the kernel: one atomic batch, then the forwarding sysctls.
+    Apply(super::apply::ApplyArgs),
+    /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
+    #[command(after_help = "Example:\n  sudo hostwall confirm")]
+    Confirm(super::apply::StateArgs),
+    /// Show a pending `apply --confirm` change and the time left (reverts a stale one).
+    #[command(after_help = "Example:\n  sudo hostwall status")]
+    Status(super::apply::StateArgs),
+    /// Revert a pending `apply --confirm` change now.
+    #[command(after_help = "Example:\n  sudo hostwall revert")]
+    Revert(super::apply::StateArgs),
+    /// The detached revert watcher (started by `apply --confirm`).
+    #[command(hide = true)]
+    WatchRevert(super::apply::WatchArgs),
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,5 +1,6 @@
 //! Command-line glue: arguments, reading files, printing, exit codes. The only printing code.
 
+mod apply;
 mod args;
 mod diff;
 mod load;
@@ -26,6 +27,11 @@ pub fn run(args: Args) -> ExitCode {
         Command::Fmt(c) => fmt(&out, c),
         Command::Verify(c) => verify(&out, c),
         Command::Diff(c) => diff::run(&out, c),
+        Command::Apply(c) => apply::apply(&out, c),
+        Command::Confirm(c) => apply::confirm(&out, c),
+        Command::Status(c) => apply::status(&out, c),
+        Command::Revert(c) => apply::revert(&out, c),
+        Command::WatchRevert(c) => apply::watch_revert(c),
     };
     ExitCode::from(code)
 }
