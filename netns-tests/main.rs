@@ -2,6 +2,7 @@
 //! root; without root every test says why it is skipped and returns).
 //! Never touches the root namespace's ruleset or sysctls.
 
+mod apply;
 mod cleanup;
 mod common;
 mod diff;
