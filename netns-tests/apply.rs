@@ -66,7 +66,9 @@ impl Env {
 /// from the test runner (the lockout guard would judge the runner's own session).
 pub fn hostwall(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hostwall"));
-    c.args(args).env_remove("SSH_CONNECTION").stdin(Stdio::null());
+    c.args(args)
+        .env_remove("SSH_CONNECTION")
+        .stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -300,7 +302,11 @@ fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
     let kvm = target.file("kvm.policy", KVM);
     exit(&target.apply(&[&kvm.to_string_lossy()]), 0);
     assert!(target.ruleset().contains("spice"), "kvm-host not applied");
-    assert_eq!(bystander.ruleset(), untouched, "the other namespace changed");
+    assert_eq!(
+        bystander.ruleset(),
+        untouched,
+        "the other namespace changed"
+    );
     let fwd = target
         .ns
         .read_sysctl("net.ipv4.ip_forward")
@@ -341,7 +347,10 @@ fn issue3_dry_run_prints_the_plan_and_changes_nothing() {
     let out = env.apply(&["--dry-run", &kvm.to_string_lossy()]);
     exit(&out, 0);
     assert_eq!(env.ruleset(), before, "a dry run changed the ruleset");
-    let fwd = env.ns.read_sysctl("net.ipv4.ip_forward").unwrap_or_default();
+    let fwd = env
+        .ns
+        .read_sysctl("net.ipv4.ip_forward")
+        .unwrap_or_default();
     assert_eq!(fwd, "0", "a dry run changed ip_forward");
     let plan = stdout(&out);
     assert!(plan.contains("table inet hostwall"), "{plan}");
@@ -362,7 +371,11 @@ fn issue3_a_100k_element_policy_applies() {
     let big = env.file("big.policy", &hostwall::bench_support::policy(100_000, 10));
     let out = env.apply(&[&big.to_string_lossy()]);
     exit(&out, 0);
-    assert!(stderr(&out).contains("applied table inet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("applied table inet"),
+        "{}",
+        stderr(&out)
+    );
     let listing = env.nft(&["list", "ruleset"], "");
     // Elements are listed comma separated, several per line: count the commas.
     let elements = listing.matches(',').count();

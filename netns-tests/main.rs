@@ -7,4 +7,5 @@ mod cleanup;
 mod common;
 mod diff;
 mod policies;
+mod safe;
 mod verify;
