@@ -14,6 +14,11 @@ use crate::safe::{self, ConfirmOptions, FlowError, Status, lockout, perms, persi
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod deferred;
+mod prompt;
+#[cfg(debug_assertions)]
+mod test_hooks;
+
 /// How long a second apply/confirm/revert waits for the lock before saying who holds it:
 /// an apply takes well under a second, so this covers a queue of a few.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -450,144 +455,5 @@ pub fn watch_revert(w: &WatchArgs) -> u8 {
         }
         Ok(safe::watcher::WatchOutcome::NotPending) => 0,
         Err(_) => EXIT_SYSTEM,
-    }
-}
-
-/// `--persist` with `--confirm`: the drop-in must only change once the change is kept
-/// (a reverted change must not come back at boot). The rendered drop-in waits in the
-/// state dir under the change id until `confirm` installs it.
-mod deferred {
-    use super::Out;
-    use crate::ir::Ruleset;
-    use crate::safe::pending::Pending;
-    use crate::safe::{atomic_write, persist, remove_durably};
-    use serde::{Deserialize, Serialize};
-    use std::path::{Path, PathBuf};
-
-    const FILE: &str = "persist.json";
-
-    #[derive(Serialize, Deserialize)]
-    struct Deferred {
-        id: String,
-        path: PathBuf,
-        /// `None`: the policy sets no forwarding, so the drop-in is removed.
-        text: Option<String>,
-    }
-
-    pub fn save(out: &Out, dir: &Path, r: &Pending, rs: &Ruleset, policy: &str, path: &Path) {
-        let d = Deferred {
-            id: r.id.clone(),
-            path: path.to_path_buf(),
-            text: persist::render(&rs.sysctls, policy),
-        };
-        let saved = serde_json::to_vec(&d)
-            .map_err(|e| e.to_string())
-            .and_then(|b| atomic_write(&dir.join(FILE), &b, 0o600).map_err(|e| e.to_string()));
-        if let Err(e) = saved {
-            out.error(&format!(
-                "cannot keep --persist for the confirm ({e}); run `hostwall apply --persist` after confirming"
-            ));
-        }
-    }
-
-    /// Installs the drop-in of change `r` (after a confirm kept it).
-    pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
-        let Some(d) = std::fs::read(dir.join(FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Deferred>(&b).ok())
-        else {
-            return 0;
-        };
-        discard(dir);
-        if d.id != r.id {
-            return 0;
-        }
-        let done = match &d.text {
-            Some(text) => atomic_write(&d.path, text.as_bytes(), 0o644).map(|_| "wrote"),
-            None => remove_durably(&d.path).map(|_| "removed"),
-        };
-        match done {
-            Ok(what) => {
-                out.stderr(&format!("hostwall: persist: {what} {}\n", d.path.display()));
-                0
-            }
-            Err(e) => {
-                out.error(&format!("the change is kept, but not persisted: {e}"));
-                super::EXIT_SYSTEM
-            }
-        }
-    }
-
-    pub fn discard(dir: &Path) {
-        // Best effort: a leftover is ignored by its stale id anyway.
-        let _ = remove_durably(&dir.join(FILE));
-    }
-}
-
-/// The terminal prompt of `apply --confirm`.
-mod prompt {
-    use super::Out;
-    use std::io::{BufRead, IsTerminal};
-
-    pub enum Answer {
-        Yes,
-        No,
-        Timeout,
-    }
-
-    pub fn interactive() -> bool {
-        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
-    }
-
-    /// Asks on stderr, waits for a line on stdin for at most `secs` seconds.
-    pub fn ask(out: &Out, secs: u64) -> Answer {
-        out.stderr(&format!("Keep this ruleset? [y/N] (reverting in {secs}s) "));
-        let mut fd = libc::pollfd {
-            fd: libc::STDIN_FILENO,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(secs.saturating_mul(1000)).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd on the stack, count 1.
-        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
-        if ready <= 0 {
-            out.stderr("\n");
-            return Answer::Timeout;
-        }
-        let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(_) if matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes") => Answer::Yes,
-            _ => Answer::No,
-        }
-    }
-}
-
-/// Debug builds only: `HOSTWALL_TEST_BREAK_RULE=COMMENT` makes the first rule with that
-/// comment (a service name) one the kernel refuses (a log prefix over its 127-byte
-/// limit) while keeping the rule's policy line, so the end-to-end tests can prove
-/// through the binary that a refused batch changes nothing and is reported at
-/// `file:line:col`. The checker rejects every such policy, so no honest policy text
-/// reaches the kernel and fails there.
-#[cfg(debug_assertions)]
-mod test_hooks {
-    use crate::ir::{Ruleset, Stmt};
-
-    pub fn break_rule(mut rs: Ruleset) -> Ruleset {
-        let Ok(comment) = std::env::var("HOSTWALL_TEST_BREAK_RULE") else {
-            return rs;
-        };
-        let rule = rs
-            .table
-            .chains
-            .iter_mut()
-            .flat_map(|c| c.rules.iter_mut())
-            .find(|r| r.comment.as_deref() == Some(comment.as_str()));
-        if let Some(rule) = rule {
-            rule.stmts.push(Stmt::Log {
-                prefix: Some("x".repeat(200)),
-                group: None,
-            });
-        }
-        rs
     }
 }
