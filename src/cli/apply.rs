@@ -4,7 +4,7 @@
 
 use super::load::{BUILTIN_NAME, Loaded};
 use super::output::Out;
-use super::{EXIT_POLICY, EXIT_SYSTEM, load_checked};
+use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
 use crate::apply::restore::{self, Restorer};
 use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
 use crate::diag::Diagnostic;
@@ -87,14 +87,10 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    let loaded = match load_checked(out, &a.input) {
-        Ok(l) => l,
+    let (loaded, rs) = match load_compiled(out, &a.input) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let Some(policy) = &loaded.policy else {
-        return EXIT_POLICY;
-    };
-    let rs = crate::compile::compile(policy);
     #[cfg(debug_assertions)]
     let rs = test_hooks::break_rule(rs);
     if let Err(code) = preflight(out, a, &loaded, &rs) {

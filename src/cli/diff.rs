@@ -2,19 +2,15 @@
 
 use super::args::{DiffArgs, DiffFormat};
 use super::output::Out;
-use super::{EXIT_POLICY, EXIT_SYSTEM, load_checked};
+use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
 use crate::drift::{self, DriftOptions, DriftReport};
 use serde_json::json;
 
 pub fn run(out: &Out, c: &DiffArgs) -> u8 {
-    let loaded = match load_checked(out, &c.input) {
-        Ok(l) => l,
+    let (loaded, rs) = match load_compiled(out, &c.input) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let Some(policy) = &loaded.policy else {
-        return EXIT_POLICY;
-    };
-    let rs = crate::compile::compile(policy);
     let text = crate::emit::text::render(&rs, &loaded.name);
     let opts = DriftOptions {
         netns: c.netns.clone(),

@@ -58,6 +58,19 @@ pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8>
     Ok(loaded)
 }
 
+/// Loads, checks and compiles: the start of every command that needs the ruleset.
+pub(crate) fn load_compiled(
+    out: &Out,
+    input: &args::Input,
+) -> Result<(Loaded, crate::ir::Ruleset), u8> {
+    let loaded = load_checked(out, input)?;
+    let Some(policy) = &loaded.policy else {
+        return Err(EXIT_POLICY);
+    };
+    let rs = crate::compile::compile(policy);
+    Ok((loaded, rs))
+}
+
 fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
     if !diags.is_empty() {
         out.stderr(&crate::diag::render(&loaded.map, diags, out.color()));
@@ -65,14 +78,10 @@ fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
 }
 
 fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
-    let loaded = match load_checked(out, &c.input) {
-        Ok(l) => l,
+    let (loaded, rs) = match load_compiled(out, &c.input) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let Some(policy) = &loaded.policy else {
-        return EXIT_POLICY;
-    };
-    let rs = crate::compile::compile(policy);
     let text = match c.format {
         CompileFormat::Nft => crate::emit::text::render(&rs, &loaded.name),
         CompileFormat::Json => crate::emit::json::render(&rs),
@@ -142,14 +151,10 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
 }
 
 fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
-    let loaded = match load_checked(out, &c.input) {
-        Ok(l) => l,
+    let (_, rs) = match load_compiled(out, &c.input) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let Some(policy) = &loaded.policy else {
-        return EXIT_POLICY;
-    };
-    let rs = crate::compile::compile(policy);
     let opts = crate::verify::VerifyOptions {
         against: c.against.clone(),
     };
