@@ -58,13 +58,12 @@ fn sh(ns: &Netns, script: &str) -> Output {
 }
 
 fn diff(rs: &Ruleset, ns: &Netns) -> Vec<Change> {
-    let text = hostwall::emit::text::render(rs, "test");
     let opts = DriftOptions {
         netns: Some(ns.name().to_string()),
         state_dir: PathBuf::from("/nonexistent-hostwall-state"),
         full: true,
     };
-    drift::check(rs, &text, &opts).expect("diff").changes
+    drift::full(rs, &opts).expect("diff").changes
 }
 
 /// (kind, object, expected, actual, position) of each change.
@@ -319,60 +318,87 @@ fn hundred_thousand_elements_with_one_changed() {
     );
 }
 
+fn hostwall(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hostwall"))
+        .args(args)
+        .output()
+        .expect("run hostwall");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
 #[test]
 fn fast_path_answers_from_the_record_until_anything_changes() {
     if !root("fast_path_answers_from_the_record_until_anything_changes") {
         return;
     }
     let ns = Netns::create_unique("hw-fast").expect("namespace");
-    let state = tempfile::tempdir().expect("tempdir");
-    let rs = kvm_host();
-    let text = hostwall::emit::text::render(&rs, "test");
-    let report = hostwall::apply::apply(
-        &rs,
-        &hostwall::apply::ApplyOptions {
-            netns: Some(ns.name().to_string()),
-            ..Default::default()
-        },
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let policy = dir.path().join("host.policy");
+    let nets = dir.path().join("nets.policy");
+    std::fs::write(&nets, "define mgmt = 10.0.0.0/24\n").expect("write");
+    std::fs::write(
+        &policy,
+        "include \"nets.policy\"\npolicy p {\n    forwarding on\n    allow ssh from mgmt\n}\n",
     )
-    .expect("apply");
-    let rec = hostwall::record::Applied {
-        genid: report.genid,
-        digest: hostwall::record::digest(&text),
-        table: "hostwall".into(),
+    .expect("write");
+    let (p, s, n) = (
+        policy.to_str().expect("utf8"),
+        state.to_str().expect("utf8"),
+        ns.name(),
+    );
+    let diff = |extra: &[&str]| {
+        let mut a = vec!["diff", p, "--netns", n, "--state-dir", s];
+        a.extend_from_slice(extra);
+        hostwall(&a)
     };
-    hostwall::record::store(
-        &hostwall::record::path(state.path(), Some(ns.name()), "hostwall"),
-        &rec,
-    )
-    .expect("record");
-    let mut opts = DriftOptions {
-        netns: Some(ns.name().to_string()),
-        state_dir: state.path().to_path_buf(),
-        full: false,
-    };
-    let r = drift::check(&rs, &text, &opts).expect("diff");
-    assert!(r.fast_path && r.in_sync(), "{r:?}");
+    let (code, out) = hostwall(&[
+        "apply",
+        p,
+        "--netns",
+        n,
+        "--state-dir",
+        s,
+        "--insecure-perms",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fast path"), "{out}");
     // The fast path still reads the sysctls.
     sh(&ns, "sysctl -qw net.ipv4.ip_forward=0");
-    let r = drift::check(&rs, &text, &opts).expect("diff");
-    assert!(r.fast_path && !r.in_sync(), "{r:?}");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("net.ipv4.ip_forward") && out.contains("fast path"),
+        "{out}"
+    );
     sh(&ns, "sysctl -qw net.ipv4.ip_forward=1");
-    opts.full = true;
-    let r = drift::check(&rs, &text, &opts).expect("diff");
-    assert!(!r.fast_path && r.in_sync(), "--full dumps: {r:?}");
+    let (code, out) = diff(&["--full"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("full comparison"), "--full dumps: {out}");
+    // An included file that changed is another policy: the full comparison runs.
+    std::fs::write(&nets, "define mgmt = 10.0.1.0/24\n").expect("write");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("full comparison") && out.contains("10.0.1.0/24"),
+        "{out}"
+    );
+    std::fs::write(&nets, "define mgmt = 10.0.0.0/24\n").expect("write");
+    let (code, out) = diff(&[]);
+    assert!(code == 0 && out.contains("fast path"), "{out}");
     // Any nf_tables change moves the generation: the full comparison runs and finds it.
-    opts.full = false;
     sh(
         &ns,
         "nft add rule inet hostwall input tcp dport 3306 accept",
     );
-    let r = drift::check(&rs, &text, &opts).expect("diff");
-    assert!(!r.fast_path && !r.in_sync(), "{r:?}");
-    // A different policy never uses another policy's record.
-    let other =
-        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/minimal-host.policy"));
-    let other_text = hostwall::emit::text::render(&other, "test");
-    let r = drift::check(&other, &other_text, &opts).expect("diff");
-    assert!(!r.fast_path);
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("full comparison") && out.contains("tcp dport 3306"),
+        "{out}"
+    );
 }

@@ -104,15 +104,15 @@ pub fn diff(expected: &Ruleset, live: &Live) -> Vec<Change> {
             chains(&t.chains, &actual.chains, &mut out);
         }
     }
-    out.extend(sysctls(expected, &live.sysctls));
+    out.extend(sysctls(&expected.sysctls, &live.sysctls));
     foreign(expected, live, &mut out);
     out
 }
 
 /// Sysctl differences only (the fast path reads nothing else).
-pub fn sysctls(expected: &Ruleset, actual: &[(Sysctl, Option<bool>)]) -> Vec<Change> {
+pub fn sysctls(expected: &[ir::SysctlSetting], actual: &[(Sysctl, Option<bool>)]) -> Vec<Change> {
     let mut out = Vec::new();
-    for s in &expected.sysctls {
+    for s in expected {
         let value = actual
             .iter()
             .find(|(k, _)| *k == s.key)

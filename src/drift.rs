@@ -2,12 +2,12 @@
 //! still what the policy compiles to?
 //!
 //! Fast path: after its own apply hostwall records the generation id and a digest of
-//! what it committed (`record`). When the digest matches the policy being checked and
-//! the kernel's generation id is unchanged, nothing can have changed in nf_tables, so
-//! only the sysctls are read (two small files) and no dump is made.
+//! the policy's input files (`record`). When the digest matches the files being checked
+//! and the kernel's generation id is unchanged, nothing can have changed in nf_tables, so
+//! only the sysctls are read (two small files): no compile, no dump.
 
 use crate::diff::{self, Change, Kind, Severity};
-use crate::ir::{Ruleset, Sysctl};
+use crate::ir::{Ruleset, Sysctl, SysctlSetting};
 use crate::live::{self, LiveError};
 use crate::record;
 use std::path::{Path, PathBuf};
@@ -46,29 +46,53 @@ pub enum DriftError {
     Netns { name: String, message: String },
 }
 
-/// Compares `expected` (the compiled policy) with the live state. `text` is the nft text
-/// of `expected` (what `apply` digests), passed in so it is rendered only once.
-pub fn check(
-    expected: &Ruleset,
-    text: &str,
+/// The record of the last apply in the target namespace, if any: its `includes` tell
+/// the caller which files to digest for `fast`.
+pub fn last_applied(opts: &DriftOptions) -> Option<record::Applied> {
+    record::load(&record::path(&opts.state_dir, opts.netns.as_deref()))
+}
+
+/// The fast path: when `digest` (of the policy's input files, `record::inputs_digest`)
+/// matches the last apply and the kernel's generation id has not moved since, nothing in
+/// nf_tables can differ; only the sysctls are read. `None`: the full comparison is needed.
+pub fn fast(
     opts: &DriftOptions,
-) -> Result<DriftReport, DriftError> {
+    rec: &record::Applied,
+    digest: &str,
+) -> Result<Option<DriftReport>, DriftError> {
+    if opts.full || rec.digest != digest {
+        return Ok(None);
+    }
+    let ns = opts.netns.as_deref();
+    let genid = live::genid(ns)?;
+    if genid != rec.genid {
+        return Ok(None);
+    }
+    let expected: Vec<SysctlSetting> = rec
+        .sysctls
+        .iter()
+        .filter_map(|(name, value)| {
+            [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+                .into_iter()
+                .find(|k| k.name() == name)
+                .map(|key| SysctlSetting {
+                    key,
+                    value: *value,
+                    origin: None,
+                })
+        })
+        .collect();
+    Ok(Some(DriftReport {
+        changes: diff::sysctls(&expected, &read_sysctls(ns)?),
+        fast_path: true,
+        genid,
+    }))
+}
+
+/// The full comparison: dump our table, decode it, compare with `expected`.
+pub fn full(expected: &Ruleset, opts: &DriftOptions) -> Result<DriftReport, DriftError> {
     let ns = opts.netns.as_deref();
     let table = &expected.table.name;
-    if !opts.full {
-        let rec = record::load(&record::path(&opts.state_dir, ns, table));
-        if let Some(rec) = rec.filter(|r| r.digest == record::digest(text) && r.table == *table) {
-            let genid = live::genid(ns)?;
-            if genid == rec.genid {
-                let changes = diff::sysctls(expected, &read_sysctls(ns)?);
-                return Ok(DriftReport {
-                    changes,
-                    fast_path: true,
-                    genid,
-                });
-            }
-        }
-    }
     let snap = live::read(table, ns)?;
     let genid = snap.genid;
     let unsupported = snap.unsupported.clone();
@@ -98,6 +122,27 @@ pub fn check(
         fast_path: false,
         genid,
     })
+}
+
+/// What an apply records for the fast path (`includes`: files read beyond the policy
+/// and site file, in reading order).
+pub fn record_for(
+    rs: &Ruleset,
+    genid: u32,
+    digest: String,
+    includes: Vec<String>,
+) -> record::Applied {
+    record::Applied {
+        genid,
+        digest,
+        includes,
+        table: rs.table.name.clone(),
+        sysctls: rs
+            .sysctls
+            .iter()
+            .map(|s| (s.key.name().to_string(), s.value))
+            .collect(),
+    }
 }
 
 /// Both forwarding sysctls as the target namespace sees them (`None`: unreadable).

@@ -278,13 +278,9 @@ fn bytes(n: usize) -> String {
 /// The `diff` fast path: what we committed and at which generation. Losing it only
 /// costs that fast path, so a failure is a warning.
 fn store_record(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, r: &ApplyReport) {
-    let text = crate::emit::text::render(rs, &loaded.name);
-    let rec = crate::record::Applied {
-        genid: r.genid,
-        digest: crate::record::digest(&text),
-        table: rs.table.name.clone(),
-    };
-    let path = crate::record::path(&a.state.state_dir, a.netns.as_deref(), &rs.table.name);
+    let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
+    let rec = crate::drift::record_for(rs, r.genid, digest, includes);
+    let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
     if let Err(e) = crate::record::store(&path, &rec) {
         out.stderr(&format!(
             "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
