@@ -190,27 +190,44 @@ fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
         .collect()
 }
 
+/// What the apply would change, in the policy's terms (the diff of the live state
+/// against the new policy), then the batch it would send. Touches nothing.
 fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 {
-    match crate::apply::apply(rs, opts) {
-        Ok(report) => {
-            let mut text = String::new();
-            for line in &report.plan {
-                text.push_str(line);
-                text.push('\n');
-            }
-            out.stderr(&format!(
-                "hostwall: dry run: table {} {}{}: would send {} messages ({} bytes) at generation {}; nothing changed\n",
-                rs.table.family.name(),
-                rs.table.name,
-                netns_text(opts.netns.as_deref()),
-                report.messages,
-                report.batch_bytes,
-                report.genid_before,
-            ));
-            out.stdout(&text)
+    let report = match crate::apply::apply(rs, opts) {
+        Ok(r) => r,
+        Err(e) => return apply_error(out, loaded, &e),
+    };
+    let drift_opts = crate::drift::DriftOptions {
+        netns: opts.netns.clone(),
+        state_dir: std::path::PathBuf::new(),
+        full: true,
+    };
+    let mut text = String::new();
+    match crate::drift::full(rs, &drift_opts) {
+        Ok(d) if d.in_sync() => {
+            text.push_str("no change: the live ruleset already matches the policy\n")
         }
-        Err(e) => apply_error(out, loaded, &e),
+        Ok(d) => {
+            text.push_str("changes (\"live has\" becomes \"policy says\"):\n");
+            text.push_str(&crate::diff::render_text(&d.changes));
+        }
+        Err(e) => text.push_str(&format!("(cannot compare with the live ruleset: {e})\n")),
     }
+    text.push_str("\nthe batch it would send:\n");
+    for line in &report.plan {
+        text.push_str(line);
+        text.push('\n');
+    }
+    out.stderr(&format!(
+        "hostwall: dry run: table {} {}{}: would send {} messages ({} bytes) at generation {}; nothing changed\n",
+        rs.table.family.name(),
+        rs.table.name,
+        netns_text(opts.netns.as_deref()),
+        report.messages,
+        report.batch_bytes,
+        report.genid_before,
+    ));
+    out.stdout(&text)
 }
 
 fn netns_text(netns: Option<&str>) -> String {
