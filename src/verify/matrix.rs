@@ -14,7 +14,6 @@ use crate::eval::{self, L4, Packet};
 use crate::ir::{AddrMatch, CtState, Hook, Interval, L4Proto, Match, PortMatch, Rule, Ruleset};
 use crate::ir::{RejectWith, Verdict};
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
 /// Ports probed on every endpoint whatever the policy says (likely closed).
 const UNLISTED_PORTS: [u16; 3] = [23, 8081, 65535];
@@ -37,13 +36,13 @@ pub(crate) struct Planned {
 
 /// Port candidates, per protocol, for a set of rules.
 #[derive(Default)]
-struct Ports {
-    tcp: BTreeSet<u16>,
-    udp: BTreeSet<u16>,
+pub(crate) struct Ports {
+    pub tcp: BTreeSet<u16>,
+    pub udp: BTreeSet<u16>,
 }
 
 impl Ports {
-    fn add_rule(&mut self, rs: &Ruleset, rule: &Rule) {
+    pub(crate) fn add_rule(&mut self, rs: &Ruleset, rule: &Rule) {
         for m in &rule.matches {
             let Match::Dport(proto, pm) = m else { continue };
             for iv in sample(intervals(rs, pm)) {
@@ -62,7 +61,7 @@ impl Ports {
         }
     }
 
-    fn add_unlisted(&mut self) {
+    pub(crate) fn add_unlisted(&mut self) {
         self.tcp.extend(UNLISTED_PORTS);
         self.udp.extend(UNLISTED_PORTS);
     }
@@ -105,6 +104,9 @@ pub(crate) fn plan(rs: &Ruleset, topo: &Topology) -> Result<Vec<Planned>, eval::
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, ep) in topo.endpoints.iter().enumerate() {
+        if !ep.input {
+            continue; // an address only forward probes use
+        }
         let ports = endpoint_ports(rs, topo, ep);
         let mut kinds = vec![ProbeKind::Ping];
         kinds.extend(ports.tcp.iter().map(|p| ProbeKind::Tcp(*p)));
@@ -189,12 +191,9 @@ fn expect(
 ) -> Result<Outcome, eval::EvalError> {
     let link = &topo.links[ep.link];
     let host = link.host_addr(ep.addr.is_ipv4());
-    let l4 = match (kind, ep.addr) {
-        (ProbeKind::Ping, IpAddr::V4(_)) => L4::Icmp { kind: 8 },
-        (ProbeKind::Ping, IpAddr::V6(_)) => L4::Icmpv6 { kind: 128 },
-        (ProbeKind::Tcp(p), _) => L4::Tcp { dport: p },
-        (ProbeKind::Udp(p), _) => L4::Udp { dport: p },
-        (ProbeKind::Established, _) => {
+    let l4 = match kind {
+        ProbeKind::Ping | ProbeKind::Tcp(_) | ProbeKind::Udp(_) => probe_l4(kind, ep.addr.is_ipv4()),
+        ProbeKind::Established => {
             // The host's SYN leaves through output; the client's answer comes back
             // through input as `ct state established`.
             let mut syn = Packet::new_inbound(host, ep.addr, "", L4::Tcp { dport: RETURN_PORT });
@@ -218,18 +217,12 @@ fn expect(
     if verdict == Verdict::Accept {
         // The answer leaves through the output hook: a ruleset that stops it
         // there makes the probe see nothing, whatever input said.
-        let reply_l4 = match l4 {
-            L4::Icmp { .. } => L4::Icmp { kind: 0 },
-            L4::Icmpv6 { .. } => L4::Icmpv6 { kind: 129 },
-            L4::Udp { .. } => L4::Udp { dport: EPHEMERAL },
-            _ => L4::Tcp { dport: EPHEMERAL },
-        };
         let reply = Packet {
             src: host,
             dst: ep.addr,
             iif: None,
             oif: Some(link.host_if.clone()),
-            l4: reply_l4,
+            l4: reply_l4(l4),
             ct: CtState::ESTABLISHED,
         };
         if eval::evaluate(rs, Hook::Output, &reply)?.verdict != Verdict::Accept {
@@ -239,8 +232,29 @@ fn expect(
     Ok(outcome(kind, verdict))
 }
 
+/// The first packet of a probe (the established probe's SYN is a plain TCP one).
+pub(crate) fn probe_l4(kind: ProbeKind, v4: bool) -> L4 {
+    match kind {
+        ProbeKind::Ping if v4 => L4::Icmp { kind: 8 },
+        ProbeKind::Ping => L4::Icmpv6 { kind: 128 },
+        ProbeKind::Tcp(p) => L4::Tcp { dport: p },
+        ProbeKind::Udp(p) => L4::Udp { dport: p },
+        ProbeKind::Established => L4::Tcp { dport: RETURN_PORT },
+    }
+}
+
+/// The answer to a probe packet: echo reply, or back to the sender's ephemeral port.
+pub(crate) fn reply_l4(l4: L4) -> L4 {
+    match l4 {
+        L4::Icmp { .. } => L4::Icmp { kind: 0 },
+        L4::Icmpv6 { .. } => L4::Icmpv6 { kind: 129 },
+        L4::Udp { .. } => L4::Udp { dport: EPHEMERAL },
+        _ => L4::Tcp { dport: EPHEMERAL },
+    }
+}
+
 /// What a client socket sees for a verdict on its first packet.
-fn outcome(kind: ProbeKind, v: Verdict) -> Outcome {
+pub(crate) fn outcome(kind: ProbeKind, v: Verdict) -> Outcome {
     match v {
         Verdict::Accept => Outcome::Open,
         Verdict::Drop => Outcome::Timeout,

@@ -1,13 +1,18 @@
 //! `verify`: proves a ruleset does what the policy says by sending real
-//! packets between two throwaway namespaces.
+//! packets between throwaway namespaces.
 //!
 //! The host namespace gets the ruleset (applied, or an nft file loaded with
 //! `--against`) and listeners on every probed port; the client namespace sends
-//! the probes. Every expectation comes from `eval` on the IR (see `matrix`),
-//! so the table compares what the policy means with what the kernel did.
-//! Both namespaces are removed on every exit path (guards, plus the signal
-//! cleanup of `netns`).
+//! the probes. With a forward chain a third, far namespace is routed through
+//! the host and probes are sent between it and the client both ways. Every
+//! expectation comes from `eval` on the IR (see `matrix` and `forward`), so
+//! the table compares what the policy means with what the kernel did. The
+//! namespaces are removed on every exit path (guards, plus the signal cleanup
+//! of `netns`).
 
+mod forward;
+mod fwd_design;
+mod lab;
 mod load;
 mod matrix;
 mod probe;
@@ -22,7 +27,7 @@ use crate::netns::{Netns, NetnsError};
 use probe::Job;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +45,8 @@ pub struct VerifyOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
     pub probes: Vec<ProbeResult>,
+    /// What was not probed, or set up differently from a real host, and why.
+    pub notes: Vec<String>,
 }
 
 impl VerifyReport {
@@ -125,19 +132,20 @@ pub enum VerifyError {
 }
 
 /// Applies `rs` (or loads `opts.against`) in a throwaway host namespace and
-/// probes it from a client namespace. `Err` means the test could not be set
-/// up (exit 2); a report with failures means the ruleset misbehaved (exit 1).
+/// probes it from a client namespace (and, for the forward chain, between the
+/// client and a far namespace). `Err` means the test could not be set up
+/// (exit 2); a report with failures means the ruleset misbehaved (exit 1).
 pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let topo = topology::design(rs);
     let planned = matrix::plan(rs, &topo)?;
-    let lab = topology::build(&topo)?;
-    let report = run_lab(rs, opts, &topo, &planned, &lab);
+    let fwd = forward::plan(rs, &topo)?;
+    let lab = lab::build(&topo)?;
+    let report = run_lab(rs, opts, &topo, (&planned, &fwd), &lab);
     // Remove explicitly to report a failure; on the error path the guards do it.
-    let topology::Lab { host, client } = lab;
-    let removed = (client.remove(), host.remove());
-    let report = report?;
-    removed.0?;
-    removed.1?;
+    let removed = lab.remove();
+    let mut report = report?;
+    removed?;
+    report.notes = notes(rs, &topo);
     Ok(report)
 }
 
@@ -146,21 +154,20 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
 /// can lose its race with neighbour resolution or the scheduler; a firewall that really
 /// drops or rejects does so both times, so a genuine difference still fails.
 fn probe_with_retry(
-    lab: &topology::Lab,
-    topo: &topology::Topology,
-    planned: &[matrix::Planned],
+    expected: &[&Outcome],
+    make: impl Fn() -> Result<(Vec<Job>, Vec<OwnedFd>), VerifyError>,
 ) -> Result<Vec<Outcome>, VerifyError> {
     let mut outcomes = {
-        let (jobs, _client_listeners) = jobs(lab, topo, planned)?;
+        let (jobs, _client_listeners) = make()?;
         probe::run(&jobs, DROP_TIMEOUT)
     };
-    let retry: Vec<usize> = (0..planned.len())
-        .filter(|&i| planned[i].expected != outcomes[i])
+    let retry: Vec<usize> = (0..expected.len())
+        .filter(|&i| *expected[i] != outcomes[i])
         .collect();
     if retry.is_empty() {
         return Ok(outcomes);
     }
-    let (jobs, _client_listeners) = jobs(lab, topo, planned)?;
+    let (jobs, _client_listeners) = make()?;
     let subset: Vec<probe::Job> = jobs
         .into_iter()
         .enumerate()
@@ -177,71 +184,118 @@ fn run_lab(
     rs: &Ruleset,
     opts: &VerifyOptions,
     topo: &topology::Topology,
-    planned: &[matrix::Planned],
-    lab: &topology::Lab,
+    (planned, fwd): (&[matrix::Planned], &[forward::FwdPlanned]),
+    lab: &lab::Lab,
 ) -> Result<VerifyReport, VerifyError> {
     load::load(rs, opts, &lab.host)?;
-    let (tcp_listeners, udp_listeners) = listeners(&lab.host, topo, planned)?;
+    let mut wanted = Wanted::default();
+    for p in planned {
+        wanted.add_host(topo.endpoints[p.endpoint].addr.is_ipv4(), p.kind);
+    }
+    for p in fwd {
+        wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);
+    }
+    let (mut tcp_listeners, mut udp_listeners) = listen(&lab.host, &wanted.host)?;
+    for far in [false, true] {
+        if let Some(ns) = lab.side(far) {
+            let (t, u) = listen(ns, &wanted.peer[far as usize])?;
+            tcp_listeners.extend(t);
+            udp_listeners.extend(u);
+        }
+    }
+    let expected: Vec<&Outcome> = planned
+        .iter()
+        .map(|p| &p.expected)
+        .chain(fwd.iter().map(|p| &p.expected))
+        .collect();
+    let make = || {
+        let (mut all, keep) = jobs(lab, topo, planned)?;
+        all.extend(fwd_jobs(lab, topo, fwd)?);
+        Ok((all, keep))
+    };
     let stop = AtomicBool::new(false);
     let outcomes = std::thread::scope(|s| {
         s.spawn(|| probe::udp_echo(&udp_listeners, &stop));
-        let outcomes = probe_with_retry(lab, topo, planned);
+        let outcomes = probe_with_retry(&expected, make);
         stop.store(true, Ordering::Relaxed);
         outcomes
     });
     drop(tcp_listeners);
-    let outcomes = outcomes?;
-    let mut probes: Vec<ProbeResult> = planned
+    let names = planned
         .iter()
-        .zip(outcomes)
-        .map(|(p, seen)| ProbeResult {
-            name: p.name.clone(),
-            pass: p.expected == seen,
-            expected: p.expected.clone(),
+        .map(|p| &p.name)
+        .chain(fwd.iter().map(|p| &p.name));
+    let mut probes: Vec<ProbeResult> = names
+        .zip(expected)
+        .zip(outcomes?)
+        .map(|((name, expected), seen)| ProbeResult {
+            name: name.clone(),
+            pass: *expected == seen,
+            expected: expected.clone(),
             seen,
         })
         .collect();
     if opts.against.is_none() {
         probes.extend(sysctl_probes(rs, &lab.host));
     }
-    Ok(VerifyReport { probes })
+    Ok(VerifyReport {
+        probes,
+        notes: Vec::new(),
+    })
 }
 
-/// A TCP listener and a UDP echo socket, per family, on every probed port.
-fn listeners(
-    host: &Netns,
-    topo: &topology::Topology,
-    planned: &[matrix::Planned],
-) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), VerifyError> {
-    let mut wanted = BTreeSet::new();
-    for p in planned {
-        let v4 = topo.endpoints[p.endpoint].addr.is_ipv4();
-        match p.kind {
-            ProbeKind::Tcp(port) | ProbeKind::Udp(port) => {
-                wanted.insert((v4, false, port));
-                wanted.insert((v4, true, port));
-            }
-            ProbeKind::Ping | ProbeKind::Established => {}
+/// Sockets to listen on, as (address, UDP): in the host every probed port on
+/// the wildcard address, both protocols (input probes); in the client and far
+/// namespaces exactly the forward probes' destinations, so an answer leaves
+/// from the address probed (and takes that address's route back).
+#[derive(Default)]
+struct Wanted {
+    host: BTreeSet<(SocketAddr, bool)>,
+    peer: [BTreeSet<(SocketAddr, bool)>; 2],
+}
+
+impl Wanted {
+    fn add_host(&mut self, v4: bool, kind: ProbeKind) {
+        let any: IpAddr = if v4 {
+            Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            Ipv6Addr::UNSPECIFIED.into()
+        };
+        if let ProbeKind::Tcp(port) | ProbeKind::Udp(port) = kind {
+            self.host.insert((SocketAddr::new(any, port), false));
+            self.host.insert((SocketAddr::new(any, port), true));
         }
     }
-    host.run(|| {
+
+    fn add_peer(&mut self, far: bool, addr: IpAddr, kind: ProbeKind) {
+        let set = &mut self.peer[far as usize];
+        match kind {
+            ProbeKind::Tcp(port) => set.insert((SocketAddr::new(addr, port), false)),
+            ProbeKind::Udp(port) => set.insert((SocketAddr::new(addr, port), true)),
+            ProbeKind::Ping | ProbeKind::Established => false,
+        };
+    }
+}
+
+/// A TCP listener or a UDP echo socket on every wanted address of `ns`.
+fn listen(
+    ns: &Netns,
+    wanted: &BTreeSet<(SocketAddr, bool)>,
+) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), VerifyError> {
+    if wanted.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    ns.run(|| {
         let mut tcp = Vec::new();
         let mut udp = Vec::new();
-        for &(v4, is_udp, port) in &wanted {
-            let any: std::net::IpAddr = if v4 {
-                std::net::Ipv4Addr::UNSPECIFIED.into()
-            } else {
-                std::net::Ipv6Addr::UNSPECIFIED.into()
-            };
-            let fd = probe::listener_at(SocketAddr::new(any, port), is_udp).map_err(|source| {
-                VerifyError::Socket {
-                    what: format!(
-                        "listening on {} port {port} ({})",
-                        if is_udp { "udp" } else { "tcp" },
-                        if v4 { "IPv4" } else { "IPv6" }
-                    ),
-                    source,
-                }
+        for &(at, is_udp) in wanted {
+            let fd = probe::listener_at(at, is_udp).map_err(|source| VerifyError::Socket {
+                what: format!(
+                    "listening on {} {at} in {}",
+                    if is_udp { "udp" } else { "tcp" },
+                    ns.name()
+                ),
+                source,
             })?;
             if is_udp { &mut udp } else { &mut tcp }.push(fd);
         }
@@ -253,7 +307,7 @@ fn listeners(
 /// probes, the host's socket plus the client listener it connects to (returned
 /// so it stays open while probing).
 fn jobs(
-    lab: &topology::Lab,
+    lab: &lab::Lab,
     topo: &topology::Topology,
     planned: &[matrix::Planned],
 ) -> Result<(Vec<Job>, Vec<OwnedFd>), VerifyError> {
@@ -297,6 +351,48 @@ fn jobs(
     Ok((jobs, keep))
 }
 
+/// The forward probes' sockets, each made in its sender's namespace (client
+/// or far) and bound to the sender's address, in plan order.
+fn fwd_jobs(
+    lab: &lab::Lab,
+    topo: &topology::Topology,
+    fwd: &[forward::FwdPlanned],
+) -> Result<Vec<Job>, VerifyError> {
+    let mut fds: Vec<Option<std::io::Result<OwnedFd>>> = fwd.iter().map(|_| None).collect();
+    for far in [false, true] {
+        let idx: Vec<usize> = (0..fwd.len()).filter(|&i| fwd[i].src.far == far).collect();
+        let Some(ns) = lab.side(far).filter(|_| !idx.is_empty()) else {
+            continue;
+        };
+        let made = ns.run(|| {
+            idx.iter()
+                .map(|&i| probe::client_socket(fwd[i].kind, topo.endpoint(fwd[i].src).addr))
+                .collect::<Vec<_>>()
+        })?;
+        for (i, fd) in idx.into_iter().zip(made) {
+            fds[i] = Some(fd);
+        }
+    }
+    fwd.iter()
+        .zip(fds)
+        .map(|(p, fd)| {
+            let src = topo.endpoint(p.src).addr;
+            let fd = fd
+                .unwrap_or_else(|| Err(std::io::Error::other("no namespace for the sender")))
+                .map_err(|source| VerifyError::Socket {
+                    what: format!("forward probe socket on {src}"),
+                    source,
+                })?;
+            let dst = SocketAddr::new(topo.endpoint(p.dst).addr, forward::port(p.kind));
+            Ok(Job {
+                fd,
+                kind: p.kind,
+                dst,
+            })
+        })
+        .collect()
+}
+
 /// One socket (or the error making it) per probe.
 type Sockets = Vec<std::io::Result<OwnedFd>>;
 
@@ -304,7 +400,7 @@ type Sockets = Vec<std::io::Result<OwnedFd>>;
 /// client probe sockets (or, for established probes, the client's listener),
 /// and the host's sockets for the established probes.
 fn sockets(
-    lab: &topology::Lab,
+    lab: &lab::Lab,
     planned: &[matrix::Planned],
     addr_of: impl Fn(&matrix::Planned) -> std::net::IpAddr + Sync,
     host_of: impl Fn(&matrix::Planned) -> std::net::IpAddr + Sync,
@@ -328,6 +424,46 @@ fn sockets(
             .collect::<Vec<_>>()
     })?;
     Ok((client_side, host_side))
+}
+
+/// What the table says besides probes: the forward chain not being there, and
+/// forwarding sysctls the test set differently from what a host may have.
+fn notes(rs: &Ruleset, topo: &topology::Topology) -> Vec<String> {
+    if topo.far_links.is_empty() {
+        return vec![
+            "no forward chain: forwarded traffic is left to other rulesets, so none is probed"
+                .to_string(),
+        ];
+    }
+    let mut notes = Vec::new();
+    for (key, _) in &topo.forwarding {
+        let family = match key {
+            crate::ir::Sysctl::Ipv4Forward => "IPv4",
+            crate::ir::Sysctl::Ipv6Forward => "IPv6",
+        };
+        match fwd_design::policy_forwarding(rs, *key) {
+            None => notes.push(format!(
+                "{} is not set by the policy: set to 1 in the test namespace to probe the \
+                 forward chain over {family} (on a host its current value decides)",
+                key.name()
+            )),
+            Some(false) => notes.push(format!(
+                "{} = 0 by the policy: {family} forward probes expect no answer",
+                key.name()
+            )),
+            Some(true) => {}
+        }
+    }
+    let unprobed = fwd_design::forward_rules(rs)
+        .filter(|r| fwd_design::rule_links(topo, r).is_none())
+        .count();
+    if unprobed > 0 {
+        notes.push(format!(
+            "{unprobed} forward rule(s) name input and output interfaces that cannot be \
+             placed on opposite sides of the host: not probed on their own"
+        ));
+    }
+    notes
 }
 
 /// The policy's sysctls as the host namespace holds them after loading.

@@ -1,4 +1,5 @@
-//! The verify result table: one row per probe, then `N passed, M failed`.
+//! The verify result table: one row per probe, the notes (what was not
+//! probed and why), then `N passed, M failed`.
 
 use super::VerifyReport;
 use std::fmt::Write;
@@ -38,6 +39,9 @@ pub fn render_table(report: &VerifyReport) -> String {
         );
         let _ = writeln!(out, "{}", line.trim_end());
     }
+    for n in &report.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
     let _ = writeln!(
         out,
         "{} passed, {} failed",
@@ -69,11 +73,13 @@ mod tests {
                     pass: false,
                 },
             ],
+            notes: vec!["no forward chain: none probed".into()],
         };
         let want = "\
 probe                   expected    seen     result
 tcp 22 from 198.18.0.2  open        open     PASS
 udp 22 from 198.18.0.2  prohibited  timeout  FAIL
+note: no forward chain: none probed
 1 passed, 1 failed
 ";
         assert_eq!(render_table(&report), want);

@@ -1,17 +1,18 @@
-//! The test network of `verify`: links (veth pairs) between the host and the
-//! client namespace, their addresses, and the client addresses probes come
-//! from. `design` is pure; `build` makes it real inside two fresh namespaces.
+//! The test network of `verify` (pure; `lab::build` makes it real): links
+//! (veth pairs) between the host and the client namespace, and, with a
+//! forward chain, the far namespace; their addresses, and the addresses
+//! probes come from.
 //!
-//! Link `k` uses 198.18.k.0/24 (the benchmarking range, RFC 2544) and
-//! fd00:6877:0:k::/64 (ULA); the host side is `.1`/`::1`, the client `.2`/`::2`.
-//! Extra client addresses (for source-restricted rules) are host routes on
-//! the client's link, with a route back on the host side; nothing leaves
-//! the two namespaces.
+//! Client link `k` uses 198.18.k.0/24 (the benchmarking range, RFC 2544) and
+//! fd00:6877:0:k::/64 (ULA); far link `k` 198.19.k.0/24 and fd00:6877:1:k::/64.
+//! The host side is `.1`/`::1`, the peer `.2`/`::2`. Extra addresses (inside
+//! or outside `from`/`to` nets) are host routes on the peer's link, with a
+//! route back on the host side; nothing leaves the namespaces.
 
+use super::fwd_design;
 use super::matrix::source_matches;
 use crate::eval::if_matches;
-use crate::ir::{AddrMatch, IfName, Interval, Match, Ruleset};
-use crate::netns::{Netns, NetnsError};
+use crate::ir::{AddrMatch, IfName, Interval, Match, Ruleset, Sysctl};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -29,12 +30,17 @@ const OUTSIDERS_V6: [Ipv6Addr; 3] = [
 ];
 /// Names tried for the default link's host side: one no `iifname` rule matches.
 const DEFAULT_IFS: [&str; 3] = ["hwv0", "hw-verify0", "zz9verify"];
+/// Names tried for the default far link's host side (forward `out` of nothing named).
+const DEFAULT_FAR_IFS: [&str; 3] = ["uplink0", "hw-uplink0", "zz9uplink"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
     pub host_if: String,
+    /// The peer's name, in the client namespace (or the far one for `far` links).
     pub client_if: String,
-    index: u8,
+    pub(crate) index: u8,
+    /// A link to the far namespace (198.19.k.0/24, fd00:6877:1:k::/64).
+    pub far: bool,
 }
 
 impl Link {
@@ -47,11 +53,12 @@ impl Link {
     }
 
     fn addr(&self, v4: bool, last: u8) -> IpAddr {
+        let far = u16::from(self.far);
         if v4 {
-            Ipv4Addr::new(198, 18, self.index, last).into()
+            Ipv4Addr::new(198, 18 + self.far as u8, self.index, last).into()
         } else {
             let k = u16::from(self.index);
-            Ipv6Addr::new(0xfd00, 0x6877, 0, k, 0, 0, 0, u16::from(last)).into()
+            Ipv6Addr::new(0xfd00, 0x6877, far, k, 0, 0, 0, u16::from(last)).into()
         }
     }
 }
@@ -65,29 +72,36 @@ pub(crate) struct Endpoint {
     pub base: bool,
     /// For extra addresses: chosen inside a source restriction (else outside all).
     pub permitted: bool,
+    /// Input probes are sent from it (false for addresses only forward probes use).
+    pub input: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Topology {
-    /// Link 0 is the default link; the others exist for `iifname` rules.
+    /// Link 0 is the default link; the others exist for `iifname` rules
+    /// (input `on`, and forward `in`/`out` names placed on the client side).
     pub links: Vec<Link>,
     pub endpoints: Vec<Endpoint>,
+    /// Links to the far namespace, for the forward chain (0 is the default
+    /// uplink); empty when the ruleset has no forward chain.
+    pub far_links: Vec<Link>,
+    pub far_endpoints: Vec<Endpoint>,
+    /// Forwarding sysctls set in the host namespace before the ruleset is
+    /// loaded (only with a forward chain): the policy's value, else on.
+    pub forwarding: Vec<(Sysctl, bool)>,
 }
 
 /// Chooses links and client addresses for the rules of `rs`.
 pub(crate) fn design(rs: &Ruleset) -> Topology {
-    let links = design_links(rs);
-    let mut endpoints = Vec::new();
-    for (link, l) in links.iter().enumerate() {
-        for v4 in [true, false] {
-            endpoints.push(Endpoint {
-                link,
-                addr: l.client_addr(v4),
-                base: true,
-                permitted: true,
-            });
-        }
-    }
+    let input_names = input_if_names(rs);
+    let input_concrete: Vec<String> = input_names.iter().map(|n| concrete(n)).collect();
+    let (fwd_client, fwd_far) = fwd_design::sides(rs, &input_concrete);
+    let mut avoid = input_names.clone();
+    avoid.extend(fwd_design::if_names(rs));
+    let mut client_names = input_concrete;
+    client_names.extend(fwd_client);
+    let links = make_links(default_name(&DEFAULT_IFS, &avoid), client_names, false);
+    let mut endpoints = base_endpoints(&links);
     let sources = source_matches(rs);
     permitted_endpoints(rs, &links, &sources, &mut endpoints);
     for v4 in [true, false] {
@@ -97,10 +111,41 @@ pub(crate) fn design(rs: &Ruleset) -> Topology {
                 addr,
                 base: false,
                 permitted: false,
+                input: true,
             });
         }
     }
-    Topology { links, endpoints }
+    let mut topo = Topology {
+        links,
+        endpoints,
+        far_links: Vec::new(),
+        far_endpoints: Vec::new(),
+        forwarding: Vec::new(),
+    };
+    if fwd_design::has_forward(rs) {
+        topo.far_links = make_links(default_name(&DEFAULT_FAR_IFS, &avoid), fwd_far, true);
+        topo.far_endpoints = base_endpoints(&topo.far_links);
+        topo.forwarding = fwd_design::forwarding(rs);
+        fwd_design::add_endpoints(rs, &mut topo);
+    }
+    topo
+}
+
+/// The links' own peer addresses, both families.
+fn base_endpoints(links: &[Link]) -> Vec<Endpoint> {
+    let mut endpoints = Vec::new();
+    for (link, l) in links.iter().enumerate() {
+        for v4 in [true, false] {
+            endpoints.push(Endpoint {
+                link,
+                addr: l.client_addr(v4),
+                base: true,
+                permitted: true,
+                input: true,
+            });
+        }
+    }
+    endpoints
 }
 
 type SourceMatch<'a> = (&'a AddrMatch, Option<&'a IfName>);
@@ -142,6 +187,7 @@ fn permitted_endpoints(
                     addr,
                     base: false,
                     permitted: true,
+                    input: true,
                 });
             }
         }
@@ -166,7 +212,8 @@ fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], v4: bool) -> Option<IpAdd
     })
 }
 
-fn design_links(rs: &Ruleset) -> Vec<Link> {
+/// Interface names of the input rules (except the exact `lo`), in rule order.
+fn input_if_names(rs: &Ruleset) -> Vec<&IfName> {
     let mut names: Vec<&IfName> = Vec::new();
     for rule in super::matrix::input_rules(rs) {
         for m in &rule.matches {
@@ -178,18 +225,32 @@ fn design_links(rs: &Ruleset) -> Vec<Link> {
             }
         }
     }
-    let default = DEFAULT_IFS
+    names
+}
+
+/// The first of `candidates` that no rule's interface name matches.
+fn default_name(candidates: &[&str], avoid: &[&IfName]) -> String {
+    candidates
         .iter()
-        .find(|d| !names.iter().any(|n| if_matches(n, Some(d))))
-        .unwrap_or(&DEFAULT_IFS[0]);
-    let mut host_ifs = vec![default.to_string()];
-    for n in names {
-        // Linux interface names are at most 15 bytes; a prefix that long matches itself.
-        let name = if n.wildcard && n.name.len() < 15 {
-            format!("{}0", n.name)
-        } else {
-            n.name.clone()
-        };
+        .find(|d| !avoid.iter().any(|n| if_matches(n, Some(d))))
+        .unwrap_or(&candidates[0])
+        .to_string()
+}
+
+/// A link name matching `n`: the name itself, or for `virbr*` `virbr0`.
+pub(super) fn concrete(n: &IfName) -> String {
+    // Linux interface names are at most 15 bytes; a prefix that long matches itself.
+    if n.wildcard && n.name.len() < 15 {
+        format!("{}0", n.name)
+    } else {
+        n.name.clone()
+    }
+}
+
+/// Links named `default` then `names` (duplicates and empty names dropped).
+fn make_links(default: String, names: Vec<String>, far: bool) -> Vec<Link> {
+    let mut host_ifs = vec![default];
+    for name in names {
         if !name.is_empty() && !host_ifs.contains(&name) && host_ifs.len() < 250 {
             host_ifs.push(name);
         }
@@ -199,19 +260,20 @@ fn design_links(rs: &Ruleset) -> Vec<Link> {
         .enumerate()
         .map(|(i, host_if)| Link {
             host_if,
-            client_if: format!("hwc{i}"),
+            client_if: format!("{}{i}", if far { "hwf" } else { "hwc" }),
             index: i as u8,
+            far,
         })
         .collect()
 }
 
-fn is_v4(m: &AddrMatch) -> bool {
+pub(super) fn is_v4(m: &AddrMatch) -> bool {
     matches!(m, AddrMatch::V4(_) | AddrMatch::Set4(_))
 }
 
 /// Address ranges of a source match; for sets only the first and last element,
 /// which bounds the number of extra addresses for very large sets.
-fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
+pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
     let from_set = |name: &str| -> Vec<Interval> {
         let Some(set) = rs.table.sets.iter().find(|s| s.name == name) else {
             return vec![];
@@ -227,7 +289,7 @@ fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
     }
 }
 
-fn contains(iv: &Interval, a: IpAddr) -> bool {
+pub(super) fn contains(iv: &Interval, a: IpAddr) -> bool {
     let v = match a {
         IpAddr::V4(a) => u32::from(a) as u128,
         IpAddr::V6(a) => u128::from(a),
@@ -237,7 +299,7 @@ fn contains(iv: &Interval, a: IpAddr) -> bool {
 
 /// A usable unicast host address inside `iv`, avoiding our own link addresses
 /// and addresses already taken by other endpoints.
-fn pick_inside(
+pub(super) fn pick_inside(
     iv: &Interval,
     v4: bool,
     ours: &BTreeSet<IpAddr>,
@@ -265,7 +327,7 @@ fn pick_inside(
         })
 }
 
-fn usable(a: IpAddr) -> bool {
+pub(super) fn usable(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(a) => {
             let first = a.octets()[0];
@@ -281,78 +343,4 @@ fn usable(a: IpAddr) -> bool {
             !(a.is_loopback() || a.is_multicast() || a.is_unspecified() || seg & 0xffc0 == 0xfe80)
         }
     }
-}
-
-/// The two namespaces of one verify run; dropping this removes both.
-pub(crate) struct Lab {
-    pub host: Netns,
-    pub client: Netns,
-}
-
-/// Creates the namespaces, links, addresses and routes of `topo`.
-pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
-    let host = Netns::create_unique("hw-v")?;
-    let client = Netns::create_unique("hw-v")?;
-    let lab = Lab { host, client };
-    // No duplicate address detection: addresses are usable at once, so the
-    // first probe is not lost to a tentative address.
-    for ns in [&lab.host, &lab.client] {
-        ns.write_sysctl("net.ipv6.conf.all.accept_dad", "0")?;
-        ns.write_sysctl("net.ipv6.conf.default.accept_dad", "0")?;
-    }
-    // ICMP errors are the "seen" of reject probes: no per-destination rate limit.
-    lab.host.write_sysctl("net.ipv4.icmp_ratelimit", "0")?;
-    lab.host.write_sysctl("net.ipv6.icmp.ratelimit", "0")?;
-    // Unprivileged-style ICMP echo sockets (no raw sockets needed) for everyone.
-    lab.client
-        .write_sysctl("net.ipv4.ping_group_range", "0 2147483647")?;
-    let host_name = lab.host.name().to_string();
-    // Links go up before any address is added: an IPv6 address added to a
-    // link that is still down loses the first neighbour solicitation (a 1 s
-    // retransmit, measured), so the order here is links, then addresses.
-    let mut links = Vec::new();
-    let mut client_cmds = Vec::new();
-    let mut host_cmds = Vec::new();
-    for l in &topo.links {
-        links.push(format!(
-            "link add {} type veth peer name {} netns {host_name}",
-            l.client_if, l.host_if
-        ));
-        links.push(format!("link set {} up", l.client_if));
-        host_cmds.push(format!("link set {} up", l.host_if));
-        for (cmds, ifname, v4, v6) in [
-            (
-                &mut client_cmds,
-                &l.client_if,
-                l.client_addr(true),
-                l.client_addr(false),
-            ),
-            (
-                &mut host_cmds,
-                &l.host_if,
-                l.host_addr(true),
-                l.host_addr(false),
-            ),
-        ] {
-            cmds.push(format!("addr add {v4}/24 dev {ifname}"));
-            cmds.push(format!("addr add {v6}/64 dev {ifname} nodad"));
-        }
-    }
-    for e in topo.endpoints.iter().filter(|e| !e.base) {
-        let l = &topo.links[e.link];
-        let (len, nodad) = if e.addr.is_ipv4() {
-            (32, "")
-        } else {
-            (128, " nodad")
-        };
-        client_cmds.push(format!(
-            "addr add {}/{len} dev {}{nodad}",
-            e.addr, l.client_if
-        ));
-        host_cmds.push(format!("route add {}/{len} dev {}", e.addr, l.host_if));
-    }
-    lab.client.ip_batch(&links)?;
-    lab.host.ip_batch(&host_cmds)?;
-    lab.client.ip_batch(&client_cmds)?;
-    Ok(lab)
 }

@@ -1,0 +1,1 @@
+//! Unit tests for the forward design and matrix (pure: no namespaces).

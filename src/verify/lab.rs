@@ -1,0 +1,169 @@
+//! Making a `Topology` real: the host and client namespaces, the far one when
+//! the ruleset has a forward chain, veth links, addresses, routes, sysctls.
+//!
+//! With a forward chain every peer address gets a policy-routing rule: a
+//! packet from it uses a table whose default route is the host over that
+//! address's own link, so a probe enters the host by the link the rule under
+//! test names (and answers from the far side go back the way they came).
+
+use super::topology::{Endpoint, Link, Topology};
+use crate::netns::{Netns, NetnsError};
+
+/// Routing tables of the peer links: `TABLE_BASE + link index`.
+const TABLE_BASE: usize = 100;
+
+/// The namespaces of one verify run; dropping this removes them all.
+pub(crate) struct Lab {
+    pub host: Netns,
+    pub client: Netns,
+    /// The far side (uplinks) for forward probes; `None` without a forward chain.
+    pub far: Option<Netns>,
+}
+
+impl Lab {
+    /// The namespace of one side's peers.
+    pub fn side(&self, far: bool) -> Option<&Netns> {
+        if far {
+            self.far.as_ref()
+        } else {
+            Some(&self.client)
+        }
+    }
+
+    /// Removes every namespace, reporting the first failure.
+    pub fn remove(self) -> Result<(), NetnsError> {
+        let results = [
+            self.client.remove(),
+            self.far.map_or(Ok(()), Netns::remove),
+            self.host.remove(),
+        ];
+        results.into_iter().collect()
+    }
+}
+
+/// Commands for one side's peer namespace and the host, and the IPv6 rules
+/// (which `ip -batch` cannot take: they need `-6`).
+#[derive(Default)]
+struct Cmds {
+    links: Vec<String>,
+    peer: Vec<String>,
+    host: Vec<String>,
+    v6_rules: Vec<[String; 2]>,
+}
+
+/// Creates the namespaces, links, addresses and routes of `topo`.
+pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
+    let host = Netns::create_unique("hw-v")?;
+    let client = Netns::create_unique("hw-v")?;
+    let far = if topo.far_links.is_empty() {
+        None
+    } else {
+        Some(Netns::create_unique("hw-v")?)
+    };
+    let lab = Lab { host, client, far };
+    // No duplicate address detection: addresses are usable at once, so the
+    // first probe is not lost to a tentative address.
+    for ns in [Some(&lab.host), Some(&lab.client), lab.far.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        ns.write_sysctl("net.ipv6.conf.all.accept_dad", "0")?;
+        ns.write_sysctl("net.ipv6.conf.default.accept_dad", "0")?;
+    }
+    // ICMP errors are the "seen" of reject probes: no per-destination rate limit.
+    lab.host.write_sysctl("net.ipv4.icmp_ratelimit", "0")?;
+    lab.host.write_sysctl("net.ipv6.icmp.ratelimit", "0")?;
+    // The forward chain is only reached with forwarding on (see `Topology::forwarding`).
+    for (key, on) in &topo.forwarding {
+        lab.host.write_sysctl(key.name(), if *on { "1" } else { "0" })?;
+    }
+    // Unprivileged-style ICMP echo sockets (no raw sockets needed) for everyone.
+    for ns in [Some(&lab.client), lab.far.as_ref()].into_iter().flatten() {
+        ns.write_sysctl("net.ipv4.ping_group_range", "0 2147483647")?;
+    }
+    let routed = lab.far.is_some();
+    let sides = [
+        (Some(&lab.client), &topo.links, &topo.endpoints),
+        (lab.far.as_ref(), &topo.far_links, &topo.far_endpoints),
+    ];
+    for (ns, links, endpoints) in sides {
+        let Some(ns) = ns else { continue };
+        let cmds = side_cmds(lab.host.name(), links, endpoints, routed);
+        if cmds.links.is_empty() {
+            continue;
+        }
+        ns.ip_batch(&cmds.links)?;
+        lab.host.ip_batch(&cmds.host)?;
+        ns.ip_batch(&cmds.peer)?;
+        for [from, table] in &cmds.v6_rules {
+            ns.ip(&["-6", "rule", "add", "from", from, "lookup", table])?;
+        }
+    }
+    Ok(lab)
+}
+
+/// The commands making one side's links, addresses and (with `routed`) its
+/// per-link routing tables and source rules.
+fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bool) -> Cmds {
+    let mut c = Cmds::default();
+    // Links go up before any address is added: an IPv6 address added to a
+    // link that is still down loses the first neighbour solicitation (a 1 s
+    // retransmit, measured), so the order here is links, then addresses.
+    for l in links {
+        c.links.push(format!(
+            "link add {} type veth peer name {} netns {host_name}",
+            l.client_if, l.host_if
+        ));
+        c.links.push(format!("link set {} up", l.client_if));
+        c.host.push(format!("link set {} up", l.host_if));
+        for v4 in [true, false] {
+            let (len, nodad) = if v4 { (24, "") } else { (64, " nodad") };
+            c.peer.push(format!(
+                "addr add {}/{len} dev {}{nodad}",
+                l.client_addr(v4),
+                l.client_if
+            ));
+            c.host.push(format!(
+                "addr add {}/{len} dev {}{nodad}",
+                l.host_addr(v4),
+                l.host_if
+            ));
+        }
+    }
+    for e in endpoints.iter().filter(|e| !e.base) {
+        let l = &links[e.link];
+        let (len, nodad) = if e.addr.is_ipv4() {
+            (32, "")
+        } else {
+            (128, " nodad")
+        };
+        c.peer.push(format!(
+            "addr add {}/{len} dev {}{nodad}",
+            e.addr, l.client_if
+        ));
+        c.host
+            .push(format!("route add {}/{len} dev {}", e.addr, l.host_if));
+    }
+    if routed {
+        for l in links {
+            let table = TABLE_BASE + l.index as usize;
+            for v4 in [true, false] {
+                c.peer.push(format!(
+                    "route add default via {} dev {} table {table}",
+                    l.host_addr(v4),
+                    l.client_if
+                ));
+            }
+        }
+        for e in endpoints {
+            let table = (TABLE_BASE + links[e.link].index as usize).to_string();
+            if e.addr.is_ipv4() {
+                c.peer
+                    .push(format!("rule add from {} lookup {table}", e.addr));
+            } else {
+                c.v6_rules.push([e.addr.to_string(), table]);
+            }
+        }
+    }
+    c
+}
