@@ -7,8 +7,9 @@
 //! address inside its `from` to one inside its `to`, over the links its
 //! `in`/`out` names; then the same from the link's address outside `from`,
 //! to the one outside `to`, and over the default links (showing the
-//! interface restriction). Plus the unlisted ports between the two default
-//! links in both directions. A probe from the far side is a new connection
+//! interface restriction); and the rule's probes the other way round, from
+//! the destination to the source. Plus the unlisted ports between the two
+//! default links in both directions. A probe from the far side is a new connection
 //! towards the client: `established` rules must not let it through, while the
 //! answers to the client's own connections (the reply path of every "open"
 //! expectation) must pass.
@@ -113,6 +114,9 @@ fn rule_pairs(
     for &s in s_in.iter().take(MAX_INSIDE) {
         for &d in d_in.iter().take(MAX_INSIDE) {
             pairs.push((s, d, ks.to_vec()));
+            // The other way is a new connection towards the sender: only a rule
+            // for that direction (not the answers to `s`) may let it through.
+            pairs.push((d, s, ks.to_vec()));
         }
     }
     pairs.extend(s_out.into_iter().map(|s| (s, d0, ks.to_vec())));
