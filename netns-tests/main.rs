@@ -9,3 +9,4 @@ mod diff;
 mod policies;
 mod safe;
 mod verify;
+mod verify_forward;

@@ -225,7 +225,10 @@ pub(crate) fn add_endpoints(rs: &Ruleset, topo: &mut Topology) {
         let Some((src, dst)) = rule_links(topo, rule) else {
             continue;
         };
-        for (link, m) in [(src, addr_match(rule, true)), (dst, addr_match(rule, false))] {
+        for (link, m) in [
+            (src, addr_match(rule, true)),
+            (dst, addr_match(rule, false)),
+        ] {
             if let Some(m) = m {
                 add_inside(rs, topo, link, m);
             }

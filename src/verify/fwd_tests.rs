@@ -116,7 +116,10 @@ fn libvirt_nat_guests_out_and_only_replies_back() {
     let p = planned(&rs);
     let out = "192.168.122.1 -> 198.19.0.2 in virbr0 out uplink0";
     assert_eq!(expect(&p, &format!("forward tcp 23 {out}")), Outcome::Open);
-    assert_eq!(expect(&p, &format!("forward icmp echo {out}")), Outcome::Open);
+    assert_eq!(
+        expect(&p, &format!("forward icmp echo {out}")),
+        Outcome::Open
+    );
     // A new connection from the far side to a guest: not an answer, refused.
     let back = "198.19.0.2 -> 192.168.122.1 in uplink0 out virbr0";
     assert_eq!(
@@ -156,7 +159,10 @@ fn in_and_out_names_go_on_opposite_sides() {
     let fwd = "198.18.1.2 -> 198.19.1.2 in virbr0 out eth0";
     assert_eq!(expect(&p, &format!("forward tcp 23 {fwd}")), Outcome::Open);
     let rev = "198.19.1.2 -> 198.18.1.2 in eth0 out virbr0";
-    assert_eq!(expect(&p, &format!("forward tcp 23 {rev}")), Outcome::Timeout);
+    assert_eq!(
+        expect(&p, &format!("forward tcp 23 {rev}")),
+        Outcome::Timeout
+    );
     let wrong_out = "198.18.1.2 -> 198.19.0.2 in virbr0 out uplink0";
     assert_eq!(
         expect(&p, &format!("forward tcp 23 {wrong_out}")),
@@ -254,7 +260,8 @@ fn a_blocked_reply_path_is_expected_as_a_timeout() {
     // Without the implicit `ct state established,related accept` the answers
     // from the far side meet the default reject.
     for c in rs.table.chains.iter_mut().filter(|c| c.name == "forward") {
-        c.rules.retain(|r| !matches!(r.matches.first(), Some(Match::CtState(_))));
+        c.rules
+            .retain(|r| !matches!(r.matches.first(), Some(Match::CtState(_))));
     }
     let p = planned(&rs);
     assert_eq!(

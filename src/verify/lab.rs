@@ -75,7 +75,8 @@ pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
     lab.host.write_sysctl("net.ipv6.icmp.ratelimit", "0")?;
     // The forward chain is only reached with forwarding on (see `Topology::forwarding`).
     for (key, on) in &topo.forwarding {
-        lab.host.write_sysctl(key.name(), if *on { "1" } else { "0" })?;
+        lab.host
+            .write_sysctl(key.name(), if *on { "1" } else { "0" })?;
     }
     // Unprivileged-style ICMP echo sockets (no raw sockets needed) for everyone.
     for ns in [Some(&lab.client), lab.far.as_ref()].into_iter().flatten() {

@@ -192,7 +192,9 @@ fn expect(
     let link = &topo.links[ep.link];
     let host = link.host_addr(ep.addr.is_ipv4());
     let l4 = match kind {
-        ProbeKind::Ping | ProbeKind::Tcp(_) | ProbeKind::Udp(_) => probe_l4(kind, ep.addr.is_ipv4()),
+        ProbeKind::Ping | ProbeKind::Tcp(_) | ProbeKind::Udp(_) => {
+            probe_l4(kind, ep.addr.is_ipv4())
+        }
         ProbeKind::Established => {
             // The host's SYN leaves through output; the client's answer comes back
             // through input as `ct state established`.
