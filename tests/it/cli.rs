@@ -94,3 +94,48 @@ fn fmt_check_exit_codes() {
         "policy p {\n    allow ssh\n}\n"
     );
 }
+
+/// Without CAP_NET_ADMIN, apply and diff fail with one clear line and exit 2. As root the
+/// command runs as `nobody` inside a throwaway namespace (so even a broken privilege
+/// drop could only touch that namespace); as a normal user it runs as is.
+#[test]
+fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = dir.path().join("hostwall");
+    std::fs::copy(env!("CARGO_BIN_EXE_hostwall"), &bin).expect("copy binary");
+    let state = dir.path().join("state");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    for args in [
+        vec![
+            "apply",
+            "--insecure-perms",
+            "--state-dir",
+            state.to_str().expect("utf8"),
+        ],
+        vec!["diff"],
+    ] {
+        let mut cmd = if is_root {
+            let mut c = Command::new("unshare");
+            c.args([
+                "-n",
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+            ]);
+            c.arg(&bin);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        let o = cmd.args(&args).output().expect("run");
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("CAP_NET_ADMIN"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    }
+}
