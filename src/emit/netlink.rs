@@ -138,6 +138,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
             w.chain(s, t, &chain.name, base)
         });
     }
+    let mut exprs = Vec::new();
     for chain in &rs.table.chains {
         let target = RuleTarget::new(t, &chain.name)
             .map_err(|e| invalid(&What::Chain(chain.name.clone()), e))?;
@@ -146,7 +147,8 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
                 chain: chain.name.clone(),
                 index: i + 1,
             };
-            let exprs = rule_exprs(rule, &set_ids).map_err(|e| e.at(&what))?;
+            // One expression buffer for all rules: no allocation per rule.
+            lower_rule(rule, &set_ids, &mut exprs).map_err(|e| e.at(&what))?;
             let seq = b.next_seq;
             target
                 .write(&mut b.w, seq, &exprs, rule.comment.as_deref())
@@ -162,7 +164,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
 fn estimate_size(rs: &Ruleset) -> usize {
     let elems: usize = rs.table.sets.iter().map(|s| s.elements.len() * 2).sum();
     let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
-    4096 + elems * (8 + 16 + 8) + rules * 256
+    4096 + elems * (8 + 16 + 8) + rules * 320
 }
 
 struct Builder {
@@ -340,8 +342,20 @@ impl From<WireError> for RuleError {
 
 /// The expression sequence nft generates for `rule`, dependencies included.
 pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>, RuleError> {
+    let mut out = Vec::new();
+    lower_rule(rule, set_ids, &mut out)?;
+    Ok(out)
+}
+
+/// `rule_exprs` into a caller's buffer (cleared first), reused across rules.
+fn lower_rule(
+    rule: &Rule,
+    set_ids: &HashMap<&str, u32>,
+    out: &mut Vec<Expr>,
+) -> Result<(), RuleError> {
+    out.clear();
     let mut l = Lowering {
-        out: Vec::new(),
+        out,
         nf: None,
         l4: None,
         set_ids,
@@ -377,13 +391,13 @@ pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>
             l.out.push(Expr::reject(r));
         }
     }
-    Ok(l.out)
+    Ok(())
 }
 
 /// Lowers matches while tracking which protocol dependencies already hold, so
 /// `meta nfproto`/`meta l4proto` checks appear exactly where nft puts them.
 struct Lowering<'a> {
-    out: Vec<Expr>,
+    out: &'a mut Vec<Expr>,
     nf: Option<NfProto>,
     l4: Option<L4Proto>,
     set_ids: &'a HashMap<&'a str, u32>,
