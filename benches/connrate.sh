@@ -27,7 +27,11 @@ C=hw-crc-$$
 TMP=$(mktemp -d)
 SERVER=
 cleanup() {
-    [[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+    set +e # every step runs, whatever failed before
+    if [[ -n "$SERVER" ]]; then
+        kill "$SERVER" 2>/dev/null
+        wait "$SERVER" 2>/dev/null
+    fi
     ip netns del "$H" 2>/dev/null || true
     ip netns del "$C" 2>/dev/null || true
     rm -rf "$TMP"
