@@ -1,6 +1,8 @@
 //! Command-line glue: arguments, reading files, printing, exit codes. The only printing code.
 
+mod apply;
 mod args;
+mod diff;
 mod load;
 mod output;
 
@@ -13,9 +15,9 @@ use output::Out;
 use std::process::ExitCode;
 
 /// Exit code 1: policy errors (or, later, drift).
-const EXIT_POLICY: u8 = 1;
+pub(crate) const EXIT_POLICY: u8 = 1;
 /// Exit code 2: usage or system errors (missing file, permission, kernel refused).
-const EXIT_SYSTEM: u8 = 2;
+pub(crate) const EXIT_SYSTEM: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
     let out = Out::new(args.color);
@@ -24,12 +26,18 @@ pub fn run(args: Args) -> ExitCode {
         Command::Check(c) => check(&out, c),
         Command::Fmt(c) => fmt(&out, c),
         Command::Verify(c) => verify(&out, c),
+        Command::Diff(c) => diff::run(&out, c),
+        Command::Apply(c) => apply::apply(&out, c),
+        Command::Confirm(c) => apply::confirm(&out, c),
+        Command::Status(c) => apply::status(&out, c),
+        Command::Revert(c) => apply::revert(&out, c),
+        Command::WatchRevert(c) => apply::watch_revert(c),
     };
     ExitCode::from(code)
 }
 
-/// Loads and checks; prints diagnostics; `None` means stop with the returned code.
-fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8> {
+/// Loads and checks; prints diagnostics; `Err` carries the exit code to stop with.
+pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8> {
     let loaded = match load::load(input) {
         Ok(l) => l,
         Err(e) => {

@@ -1,0 +1,85 @@
+//! `hostwall diff`: policy vs live state, for people (text) and monitoring (JSON).
+
+use super::args::{DiffArgs, DiffFormat};
+use super::output::Out;
+use super::{EXIT_POLICY, EXIT_SYSTEM, load_checked};
+use crate::drift::{self, DriftOptions, DriftReport};
+use serde_json::json;
+
+pub fn run(out: &Out, c: &DiffArgs) -> u8 {
+    let loaded = match load_checked(out, &c.input) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some(policy) = &loaded.policy else {
+        return EXIT_POLICY;
+    };
+    let rs = crate::compile::compile(policy);
+    let text = crate::emit::text::render(&rs, &loaded.name);
+    let opts = DriftOptions {
+        netns: c.netns.clone(),
+        state_dir: c.state_dir.clone(),
+        full: c.full,
+    };
+    let report = match drift::check(&rs, &text, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&format!("cannot read the live ruleset: {e}"));
+            return EXIT_SYSTEM;
+        }
+    };
+    let table = format!("{} {}", rs.table.family.name(), rs.table.name);
+    let written = match c.format {
+        DiffFormat::Text => out.stdout(&text_report(&report, &table)),
+        DiffFormat::Json => out.stdout(&json_report(&report, &table)),
+    };
+    if written != 0 {
+        written
+    } else if report.in_sync() {
+        0
+    } else {
+        EXIT_POLICY
+    }
+}
+
+fn text_report(r: &DriftReport, table: &str) -> String {
+    let mut s = crate::diff::render_text(&r.changes);
+    let drift = r
+        .changes
+        .iter()
+        .filter(|c| c.severity == crate::diff::Severity::Drift)
+        .count();
+    let how = if r.fast_path {
+        "fast path: generation id unchanged since hostwall applied this policy; --full dumps"
+    } else {
+        "full comparison"
+    };
+    if r.in_sync() {
+        s.push_str(&format!(
+            "in sync: table {table} (generation {}, {how})\n",
+            r.genid
+        ));
+    } else {
+        s.push_str(&format!(
+            "drift: {drift} difference{} in table {table} (generation {}, {how})\n",
+            if drift == 1 { "" } else { "s" },
+            r.genid
+        ));
+    }
+    s
+}
+
+/// The stable monitoring schema (docs/diff.md): one object per change.
+fn json_report(r: &DriftReport, table: &str) -> String {
+    let doc = json!({
+        "schema": 1,
+        "table": table,
+        "in_sync": r.in_sync(),
+        "fast_path": r.fast_path,
+        "genid": r.genid,
+        "changes": r.changes,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
