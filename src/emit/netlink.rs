@@ -211,12 +211,12 @@ impl Builder {
         self.msg(what.clone(), set.origin.clone(), |w, s| {
             w.set(s, table, &spec)
         });
-        let elems = set_elements(set).map_err(|r| invalid(&what, r))?;
+        let elems = elements(set).map_err(|r| invalid(&what, r))?;
         let first = self.next_seq;
         let mut seq = first;
         let n = self
             .w
-            .set_elems(table, &spec, &elems, || {
+            .set_elems(table, &spec, elems, || {
                 seq = seq.wrapping_add(1);
                 seq.wrapping_sub(1)
             })
@@ -283,6 +283,12 @@ const MAX_EXPANDED: u128 = 65_536;
 /// an interval-end element at `hi + 1` (none when `hi` is the key's maximum),
 /// and a set not starting at 0 opens with an interval-end element at 0.
 pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
+    Ok(elements(set)?.collect())
+}
+
+/// `set_elements` without the intermediate vector (36 MB for 1M prefixes):
+/// validated up front, then produced one at a time straight into the batch.
+fn elements(set: &Set) -> Result<impl Iterator<Item = Elem> + '_, String> {
     let len = set.key.len();
     let max = set.key.max();
     if let Some(bad) = set.elements.iter().find(|e| e.hi > max || e.lo > e.hi) {
@@ -293,26 +299,29 @@ pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
             set.key.name()
         ));
     }
-    let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
-    if !set.interval {
-        for e in &set.elements {
-            if e.hi - e.lo >= MAX_EXPANDED {
-                return Err("range too large for a set without `flags interval`".into());
-            }
-            out.extend((e.lo..=e.hi).map(|v| Elem::new(v, len, false)));
-        }
-        return Ok(out);
+    let interval = set.interval;
+    if !interval && set.elements.iter().any(|e| e.hi - e.lo >= MAX_EXPANDED) {
+        return Err("range too large for a set without `flags interval`".into());
     }
-    if set.elements.first().is_some_and(|e| e.lo != 0) {
-        out.push(Elem::new(0, len, true));
-    }
-    for Interval { lo, hi } in &set.elements {
-        out.push(Elem::new(*lo, len, false));
-        if *hi < max {
-            out.push(Elem::new(hi + 1, len, true));
-        }
-    }
-    Ok(out)
+    let opening = set
+        .elements
+        .first()
+        .filter(|e| interval && e.lo != 0)
+        .map(|_| Elem::new(0, len, true));
+    let expanded = set
+        .elements
+        .iter()
+        .filter(move |_| !interval)
+        .flat_map(move |e| (e.lo..=e.hi).map(move |v| Elem::new(v, len, false)));
+    let ranges =
+        set.elements
+            .iter()
+            .filter(move |_| interval)
+            .flat_map(move |&Interval { lo, hi }| {
+                let end = (hi < max).then(|| Elem::new(hi + 1, len, true));
+                std::iter::once(Elem::new(lo, len, false)).chain(end)
+            });
+    Ok(opening.into_iter().chain(expanded).chain(ranges))
 }
 
 /// A lowering failure before the rule it belongs to is known.

@@ -254,19 +254,20 @@ impl Writer {
 
     /// NEWSETELEM messages for `elems`, split so each element list nest fits in
     /// 64 KiB. `next_seq` hands out one sequence number per message written;
-    /// returns how many messages were written.
+    /// returns how many messages were written. Elements are consumed as they
+    /// are written, so a caller can stream them without collecting first.
     pub fn set_elems(
         &mut self,
         table: &str,
         set: &SetSpec<'_>,
-        elems: &[Elem],
+        elems: impl IntoIterator<Item = Elem>,
         mut next_seq: impl FnMut() -> u32,
     ) -> Result<usize, WireError> {
         // Headroom under the 64 KiB nest limit for one more element.
         const CHUNK_LIMIT: usize = MAX_NEST - 64;
+        let mut elems = elems.into_iter().peekable();
         let mut count = 0;
-        let mut rest = elems;
-        while !rest.is_empty() {
+        while elems.peek().is_some() {
             let flags = NLM_F_CREATE | NLM_F_EXCL;
             let m = self.begin_msg(
                 MsgType::NewSetElem.raw(),
@@ -279,17 +280,12 @@ impl Writer {
             self.put_str(NFTA_SET_ELEM_LIST_SET, set.name);
             self.put_be32(NFTA_SET_ELEM_LIST_SET_ID, set.id);
             let list = self.nest_start(NFTA_SET_ELEM_LIST_ELEMENTS);
-            let mut used = 0;
-            for e in rest {
-                if self.buf.len() - list > CHUNK_LIMIT {
-                    break;
-                }
-                self.elem(e)?;
-                used += 1;
+            while self.buf.len() - list <= CHUNK_LIMIT {
+                let Some(e) = elems.next() else { break };
+                self.elem(&e)?;
             }
             self.nest_end(list)?;
             self.end_msg(m);
-            rest = &rest[used..];
             count += 1;
         }
         Ok(count)
@@ -496,7 +492,7 @@ mod tests {
             .collect();
         let mut seq = 0;
         let n = w
-            .set_elems("t", &spec, &elems, || {
+            .set_elems("t", &spec, elems.iter().copied(), || {
                 seq += 1;
                 seq
             })
