@@ -7,6 +7,7 @@
 //! (read, check, compile, build, send) printing time and peak memory per phase.
 
 use hostwall::apply::{ApplyOptions, apply};
+use hostwall::emit::netlink::{BatchOptions, build};
 use hostwall::emit::text;
 use hostwall::ir::*;
 use std::time::Instant;
@@ -161,6 +162,22 @@ fn main() -> std::process::ExitCode {
     };
     match args.get(2).map(String::as_str) {
         Some("text") => print!("{}", text::render(&rs, "apply_bench")),
+        // Batch build alone (no socket), best of 5: for profiling the emitter.
+        Some("build") => {
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                match build(&rs, &BatchOptions::default()) {
+                    Ok(b) => std::hint::black_box(b),
+                    Err(e) => {
+                        eprintln!("build failed: {e}");
+                        return std::process::ExitCode::from(1);
+                    }
+                };
+                best = best.min(t0.elapsed().as_secs_f64() * 1e3);
+            }
+            println!("build_ms={best:.2}");
+        }
         Some("apply") => {
             let t0 = Instant::now();
             match apply(&rs, &ApplyOptions::default()) {
