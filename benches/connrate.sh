@@ -3,8 +3,8 @@
 # namespace to the LAST allowed port of a host namespace, with no ruleset,
 # with hostwall's ruleset for a policy of N allowed ports (one interval set,
 # one lookup per new connection), and with N linear `tcp dport P accept` rules
-# loaded by nft -f (the reference). Interleaved rounds; prints medians and
-# ratios to no-ruleset.
+# loaded by nft -f (the reference). Interleaved rounds; prints medians, the
+# ratio of medians to no-ruleset, and the median of per-round paired ratios.
 #
 #   benches/connrate.sh [ROUNDS] [SECONDS]   (default 5 rounds of 3 s; root)
 #   PORTS=10000 THREADS=2 benches/connrate.sh
@@ -86,10 +86,14 @@ set_ruleset none
 echo "hostwall ruleset: $(cat "$TMP/policy.out")"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 base=$(median < "$TMP/none")
-printf '%-10s %12s %10s\n' ruleset 'conns/s' 'vs none'
+# Paired: each round's rate over the same round's no-ruleset rate, so a load
+# change on the (shared) machine between rounds cancels out.
+paired() { paste "$TMP/$1" "$TMP/none" | awk '{printf "%.4f\n", $1 / $2}' | median; }
+printf '%-10s %12s %10s %12s\n' ruleset 'conns/s' 'vs none' 'paired'
 for cfg in none hostwall linear; do
     m=$(median < "$TMP/$cfg")
-    awk -v c="$cfg" -v m="$m" -v b="$base" 'BEGIN { printf "%-10s %12.0f %9.2fx\n", c, m, m / b }'
+    awk -v c="$cfg" -v m="$m" -v b="$base" -v p="$(paired "$cfg")" \
+        'BEGIN { printf "%-10s %12.0f %9.2fx %11.2fx\n", c, m, m / b, p }'
 done
 echo "Medians of $ROUNDS interleaved rounds of ${SECS}s, $THREADS client threads, port $LAST"
 echo "(the last of $PORTS allowed ports). load: $(uptime | sed 's/.*load average/load average/')"
