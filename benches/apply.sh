@@ -2,7 +2,10 @@
 # Apply benchmark: hostwall's one-send netlink apply vs `nft -f` of the same
 # ruleset's text form, interleaved, in a throwaway network namespace.
 # Prints per-shape medians, ratios, and the kernel's own time for the batch
-# (the time spent inside the single sendmsg, as measured by hostwall).
+# (the time spent inside the single sendmsg, as measured by hostwall), the
+# batch build time, the rest (mostly the socket close, which
+# waits for the kernel's deferred release of the committed transaction: an RCU
+# grace period; nft -f pays it at exit too), and peak memory vs batch size.
 #
 #   benches/apply.sh [RUNS]        (default 5; needs root; never touches the
 #                                   namespace it is started in)
@@ -25,25 +28,34 @@ trap 'rm -rf "$TMP"' EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ms() { date +%s%N; }
 
-printf '%-18s %10s %10s %10s %10s %9s %9s\n' shape hostwall kernel nft-f batchMB hw/kern nft/hw
+printf '%-16s %9s %8s %9s %8s %9s %8s %8s %8s %8s\n' \
+    shape hostwall build kernel other nft-f batchMB peakMB hw/kern nft/hw
 for s in $SHAPES; do
     shape=${s%%:*}; n=${s##*:}
     "$BIN" "$shape" "$n" text > "$TMP/rs.nft"
-    : > "$TMP/hw"; : > "$TMP/kern"; : > "$TMP/nft"
+    for f in hw build kern other nft rss; do : > "$TMP/$f"; done
     for ((i = 0; i < RUNS; i++)); do
         nft flush ruleset
-        line=$("$BIN" "$shape" "$n" apply)
-        total=$(sed -E 's/.*total_ms=([0-9.]+).*/\1/' <<<"$line")
-        kern=$(sed -E 's/.*sendmsg_ms=([0-9.]+).*/\1/' <<<"$line")
-        bytes=$(sed -E 's/.*bytes=([0-9]+).*/\1/' <<<"$line")
-        echo "$total" >> "$TMP/hw"; echo "$kern" >> "$TMP/kern"
+        line=$(/usr/bin/time -f "maxrss_kb=%M" "$BIN" "$shape" "$n" apply 2>&1)
+        get() { sed -nE "s/.*$1=([0-9.]+).*/\1/p" <<<"$line" | head -1; }
+        total=$(get total_ms); build=$(get build_ms); kern=$(get sendmsg_ms)
+        sa=$(get send_ack_ms); bytes=$(get bytes)
+        echo "$total" >> "$TMP/hw"; echo "$build" >> "$TMP/build"; echo "$kern" >> "$TMP/kern"
+        awk -v t="$total" -v b="$build" -v s="$sa" 'BEGIN {print t - b - s}' >> "$TMP/other"
+        echo "$(get maxrss_kb)" >> "$TMP/rss"
         nft flush ruleset
         t0=$(ms); nft -f "$TMP/rs.nft"; t1=$(ms)
         awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", (b - a) / 1e6}' >> "$TMP/nft"
     done
-    hw=$(median < "$TMP/hw"); kern=$(median < "$TMP/kern"); nftm=$(median < "$TMP/nft")
-    awk -v s="$shape:$n" -v hw="$hw" -v k="$kern" -v nf="$nftm" -v b="$bytes" 'BEGIN {
-        printf "%-18s %8.1fms %8.1fms %8.1fms %10.1f %8.2fx %8.2fx\n", s, hw, k, nf, b / 1048576, hw / k, nf / hw }'
+    m() { median < "$TMP/$1"; }
+    awk -v s="$shape:$n" -v hw="$(m hw)" -v bu="$(m build)" -v k="$(m kern)" -v af="$(m other)" \
+        -v nf="$(m nft)" -v b="$bytes" -v rss="$(m rss)" 'BEGIN {
+        printf "%-16s %7.1fms %6.1fms %7.1fms %6.1fms %7.1fms %8.1f %8.0f %7.2fx %7.2fx\n",
+            s, hw, bu, k, af, nf, b / 1048576, rss / 1024, hw / k, nf / hw }'
 done
-echo "hostwall = whole apply() (genid read, batch build, one sendmsg, replies, genid check);"
-echo "kernel = time inside the one sendmsg; nft-f = wall time of nft -f on the text form. Medians of $RUNS runs."
+echo "hostwall = whole apply() (genid read, batch build, one sendmsg, replies, genid check, close);"
+echo "build = IR -> batch; kernel = time inside the one sendmsg; other = hostwall - build - send/replies"
+echo "(socket open, genid reads, and the close, which waits for the kernel's deferred release of the"
+echo "committed transaction: an RCU grace period); nft-f = wall time of"
+echo "nft -f on the text form; peakMB = max RSS of the apply process (it also holds the generated IR)."
+echo "Medians of $RUNS interleaved runs. $(uptime | sed 's/.*load average/load average/')"

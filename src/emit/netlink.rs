@@ -13,7 +13,7 @@ use crate::ir::{
 };
 use crate::nft::expr::{self, CmpOp, Expr, MetaKey, PayloadBase, Reject};
 use crate::nft::rule::RuleTarget;
-use crate::nft::wire::{BaseSpec, Elem, SetSpec, WireError, Writer};
+use crate::nft::wire::{BaseSpec, Elem, ElemStream, SetSpec, WireError, Writer};
 use crate::source::Span;
 use std::collections::HashMap;
 use std::fmt;
@@ -138,6 +138,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
             w.chain(s, t, &chain.name, base)
         });
     }
+    let mut exprs = Vec::new();
     for chain in &rs.table.chains {
         let target = RuleTarget::new(t, &chain.name)
             .map_err(|e| invalid(&What::Chain(chain.name.clone()), e))?;
@@ -146,7 +147,8 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
                 chain: chain.name.clone(),
                 index: i + 1,
             };
-            let exprs = rule_exprs(rule, &set_ids).map_err(|e| e.at(&what))?;
+            // One expression buffer for all rules: no allocation per rule.
+            lower_rule(rule, &set_ids, &mut exprs).map_err(|e| e.at(&what))?;
             let seq = b.next_seq;
             target
                 .write(&mut b.w, seq, &exprs, rule.comment.as_deref())
@@ -162,7 +164,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
 fn estimate_size(rs: &Ruleset) -> usize {
     let elems: usize = rs.table.sets.iter().map(|s| s.elements.len() * 2).sum();
     let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
-    4096 + elems * (8 + 16 + 8) + rules * 256
+    4096 + elems * (8 + 16 + 8) + rules * 320
 }
 
 struct Builder {
@@ -209,16 +211,14 @@ impl Builder {
         self.msg(what.clone(), set.origin.clone(), |w, s| {
             w.set(s, table, &spec)
         });
-        let elems = set_elements(set).map_err(|r| invalid(&what, r))?;
-        let first = self.next_seq;
-        let mut seq = first;
-        let n = self
-            .w
-            .set_elems(table, &spec, &elems, || {
-                seq = seq.wrapping_add(1);
-                seq.wrapping_sub(1)
-            })
-            .map_err(|e| invalid(&what, e))?;
+        check_elements(set).map_err(|r| invalid(&what, r))?;
+        let mut seq = self.next_seq;
+        let mut stream = ElemStream::new(&mut self.w, table, &spec, || {
+            seq = seq.wrapping_add(1);
+            seq.wrapping_sub(1)
+        });
+        each_element(set, |e| stream.push(&e)).map_err(|e| invalid(&what, e))?;
+        let n = stream.finish().map_err(|e| invalid(&what, e))?;
         for chunk in 1..=n {
             let what = What::Elements {
                 set: set.name.clone(),
@@ -281,7 +281,16 @@ const MAX_EXPANDED: u128 = 65_536;
 /// an interval-end element at `hi + 1` (none when `hi` is the key's maximum),
 /// and a set not starting at 0 opens with an interval-end element at 0.
 pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
-    let len = set.key.len();
+    check_elements(set)?;
+    let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
+    each_element(set, |e| {
+        out.push(e);
+        Ok::<(), String>(())
+    })?;
+    Ok(out)
+}
+
+fn check_elements(set: &Set) -> Result<(), String> {
     let max = set.key.max();
     if let Some(bad) = set.elements.iter().find(|e| e.hi > max || e.lo > e.hi) {
         return Err(format!(
@@ -291,26 +300,36 @@ pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
             set.key.name()
         ));
     }
-    let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
+    if !set.interval && set.elements.iter().any(|e| e.hi - e.lo >= MAX_EXPANDED) {
+        return Err("range too large for a set without `flags interval`".into());
+    }
+    Ok(())
+}
+
+/// Calls `f` with each element of a set `check_elements` accepted, in order.
+/// Plain loops rather than an iterator chain: this runs two million times for
+/// 1M prefixes, straight into the batch.
+fn each_element<E>(set: &Set, mut f: impl FnMut(Elem) -> Result<(), E>) -> Result<(), E> {
+    let len = set.key.len();
+    let max = set.key.max();
     if !set.interval {
         for e in &set.elements {
-            if e.hi - e.lo >= MAX_EXPANDED {
-                return Err("range too large for a set without `flags interval`".into());
+            for v in e.lo..=e.hi {
+                f(Elem::new(v, len, false))?;
             }
-            out.extend((e.lo..=e.hi).map(|v| Elem::new(v, len, false)));
         }
-        return Ok(out);
+        return Ok(());
     }
     if set.elements.first().is_some_and(|e| e.lo != 0) {
-        out.push(Elem::new(0, len, true));
+        f(Elem::new(0, len, true))?;
     }
-    for Interval { lo, hi } in &set.elements {
-        out.push(Elem::new(*lo, len, false));
-        if *hi < max {
-            out.push(Elem::new(hi + 1, len, true));
+    for &Interval { lo, hi } in &set.elements {
+        f(Elem::new(lo, len, false))?;
+        if hi < max {
+            f(Elem::new(hi + 1, len, true))?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A lowering failure before the rule it belongs to is known.
@@ -340,8 +359,20 @@ impl From<WireError> for RuleError {
 
 /// The expression sequence nft generates for `rule`, dependencies included.
 pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>, RuleError> {
+    let mut out = Vec::new();
+    lower_rule(rule, set_ids, &mut out)?;
+    Ok(out)
+}
+
+/// `rule_exprs` into a caller's buffer (cleared first), reused across rules.
+fn lower_rule(
+    rule: &Rule,
+    set_ids: &HashMap<&str, u32>,
+    out: &mut Vec<Expr>,
+) -> Result<(), RuleError> {
+    out.clear();
     let mut l = Lowering {
-        out: Vec::new(),
+        out,
         nf: None,
         l4: None,
         set_ids,
@@ -377,13 +408,13 @@ pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>
             l.out.push(Expr::reject(r));
         }
     }
-    Ok(l.out)
+    Ok(())
 }
 
 /// Lowers matches while tracking which protocol dependencies already hold, so
 /// `meta nfproto`/`meta l4proto` checks appear exactly where nft puts them.
 struct Lowering<'a> {
-    out: Vec<Expr>,
+    out: &'a mut Vec<Expr>,
     nf: Option<NfProto>,
     l4: Option<L4Proto>,
     set_ids: &'a HashMap<&'a str, u32>,

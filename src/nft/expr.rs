@@ -1,33 +1,18 @@
-//! nf_tables expressions as data, turned into libnftnl expressions behind the
-//! nftnl crate's `Expression` trait.
+//! nf_tables expressions as typed data: encoded straight into the batch in
+//! safe Rust (`encode`), and also turned into libnftnl expressions behind the
+//! nftnl crate's `Expression` trait (`rule::reference_message`), which tests use
+//! as the oracle that the direct encoding is byte-identical to libnftnl's.
 //!
-//! The crate lacks log, limit, reject and the generic forms hostwall needs, so
-//! every expression is described here as a name plus typed libnftnl attributes;
-//! one `to_expr` holds all the FFI. Constructors mirror what `nft` generates.
+//! The crate lacks log, limit, reject and the generic forms hostwall needs.
+//! Constructors mirror what `nft` generates; attribute order in `encode` is
+//! libnftnl 1.2.4's (`src/expr/*.c` build functions).
 
+use super::wire::{WireError, Writer};
 use nftnl::Rule;
 use nftnl::expr::Expression;
 use nftnl::nftnl_sys as sys;
-use std::ffi::{CStr, CString, c_void};
+use std::ffi::{CString, c_void};
 use std::ptr::NonNull;
-
-/// One libnftnl attribute value, typed as libnftnl's setters expect it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Attr {
-    U8(u8),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    Data(Vec<u8>),
-    Str(CString),
-}
-
-/// An nf_tables expression: its kernel name and libnftnl attributes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expr {
-    name: &'static CStr,
-    attrs: Vec<(u32, Attr)>,
-}
 
 // Kernel constants (linux/netfilter/nf_tables.h, linux/netfilter.h).
 const REG_VERDICT: u32 = 0;
@@ -72,155 +57,332 @@ pub enum Reject {
 pub const ICMPX_PORT_UNREACH: u8 = 1;
 pub const ICMPX_ADMIN_PROHIBITED: u8 = 3;
 
-impl Expr {
-    fn new(name: &'static CStr) -> Expr {
-        Expr {
-            name,
-            attrs: Vec::new(),
-        }
+/// Register-sized data (one nf_tables register holds 16 bytes), kept inline
+/// so building a rule allocates nothing per expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Data {
+    bytes: [u8; 16],
+    len: u8,
+}
+
+impl Data {
+    /// Callers pass at most 16 bytes (an address, an interface name, a port);
+    /// anything longer is a bug in the caller, refused at encoding time.
+    fn new(d: &[u8]) -> Data {
+        let mut bytes = [0u8; 16];
+        let n = d.len().min(16);
+        bytes[..n].copy_from_slice(&d[..n]);
+        let len = if d.len() > 16 { u8::MAX } else { n as u8 };
+        Data { bytes, len }
     }
 
-    fn with(mut self, key: u32, v: Attr) -> Expr {
-        self.attrs.push((key, v));
-        self
+    fn get(&self) -> Result<&[u8], WireError> {
+        self.bytes
+            .get(..self.len as usize)
+            .ok_or_else(|| WireError("expression data longer than one register".into()))
     }
 
-    pub fn meta(key: MetaKey) -> Expr {
-        Expr::new(c"meta")
-            .with(sys::NFTNL_EXPR_META_KEY, Attr::U32(key as u32))
-            .with(sys::NFTNL_EXPR_META_DREG, Attr::U32(REG_1))
+    fn zeroed(len: u8) -> Data {
+        Data::new(&[0u8; 16][..(len as usize).min(16)])
     }
+}
 
+/// An nf_tables expression, as `nft` generates it for hostwall's matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// `meta load KEY => reg 1`.
+    Meta(MetaKey),
     /// `ct load state => reg 1`.
+    CtState,
+    Payload {
+        base: PayloadBase,
+        offset: u32,
+        len: u32,
+    },
+    /// Compares register 1 with data already in the register's byte order.
+    Cmp {
+        op: CmpOp,
+        data: Data,
+    },
+    /// `reg 1 = (reg 1 & mask) ^ 0`.
+    Bitwise {
+        mask: Data,
+    },
+    /// Register 1 looked up in a set, named within the batch by `set_id`.
+    Lookup {
+        set: String,
+        set_id: u32,
+    },
+    Counter,
+    /// `limit rate N/unit burst B packets` (`unit` in seconds).
+    Limit {
+        rate: u64,
+        unit: u64,
+        burst: u32,
+    },
+    /// nft sets only the attributes given.
+    Log {
+        prefix: Option<String>,
+        group: Option<u16>,
+    },
+    Verdict(u32),
+    Reject(Reject),
+}
+
+// Netlink attribute numbers (linux/netfilter/nf_tables.h).
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_DATA_VALUE: u16 = 1;
+const NFTA_DATA_VERDICT: u16 = 2;
+const NFTA_VERDICT_CODE: u16 = 1;
+
+impl Expr {
+    pub fn meta(key: MetaKey) -> Expr {
+        Expr::Meta(key)
+    }
+
     pub fn ct_state() -> Expr {
-        Expr::new(c"ct")
-            .with(sys::NFTNL_EXPR_CT_KEY, Attr::U32(0)) // NFT_CT_STATE
-            .with(sys::NFTNL_EXPR_CT_DREG, Attr::U32(REG_1))
+        Expr::CtState
     }
 
     pub fn payload(base: PayloadBase, offset: u32, len: u32) -> Expr {
-        Expr::new(c"payload")
-            .with(sys::NFTNL_EXPR_PAYLOAD_DREG, Attr::U32(REG_1))
-            .with(sys::NFTNL_EXPR_PAYLOAD_BASE, Attr::U32(base as u32))
-            .with(sys::NFTNL_EXPR_PAYLOAD_OFFSET, Attr::U32(offset))
-            .with(sys::NFTNL_EXPR_PAYLOAD_LEN, Attr::U32(len))
+        Expr::Payload { base, offset, len }
     }
 
-    /// Compares register 1 with `data` (already in the register's byte order).
     pub fn cmp(op: CmpOp, data: &[u8]) -> Expr {
-        Expr::new(c"cmp")
-            .with(sys::NFTNL_EXPR_CMP_SREG, Attr::U32(REG_1))
-            .with(sys::NFTNL_EXPR_CMP_OP, Attr::U32(op as u32))
-            .with(sys::NFTNL_EXPR_CMP_DATA, Attr::Data(data.to_vec()))
+        Expr::Cmp {
+            op,
+            data: Data::new(data),
+        }
     }
 
-    /// `reg 1 = (reg 1 & mask) ^ 0`.
     pub fn bitwise_mask(mask: &[u8]) -> Expr {
-        Expr::new(c"bitwise")
-            .with(sys::NFTNL_EXPR_BITWISE_SREG, Attr::U32(REG_1))
-            .with(sys::NFTNL_EXPR_BITWISE_DREG, Attr::U32(REG_1))
-            .with(sys::NFTNL_EXPR_BITWISE_LEN, Attr::U32(mask.len() as u32))
-            .with(sys::NFTNL_EXPR_BITWISE_MASK, Attr::Data(mask.to_vec()))
-            .with(sys::NFTNL_EXPR_BITWISE_XOR, Attr::Data(vec![0; mask.len()]))
+        Expr::Bitwise {
+            mask: Data::new(mask),
+        }
     }
 
-    /// Looks register 1 up in the named set (`set_id` names it within the batch).
     pub fn lookup(set: &str, set_id: u32) -> Expr {
-        Expr::new(c"lookup")
-            .with(sys::NFTNL_EXPR_LOOKUP_SREG, Attr::U32(REG_1))
-            .with(sys::NFTNL_EXPR_LOOKUP_SET, Attr::Str(cstring(set)))
-            .with(sys::NFTNL_EXPR_LOOKUP_SET_ID, Attr::U32(set_id))
+        Expr::Lookup {
+            set: set.to_string(),
+            set_id,
+        }
     }
 
     pub fn counter() -> Expr {
-        Expr::new(c"counter")
+        Expr::Counter
     }
 
-    /// `limit rate N/unit burst B packets` (`unit` in seconds).
     pub fn limit(rate: u64, unit: u64, burst: u32) -> Expr {
-        Expr::new(c"limit")
-            .with(sys::NFTNL_EXPR_LIMIT_RATE, Attr::U64(rate))
-            .with(sys::NFTNL_EXPR_LIMIT_UNIT, Attr::U64(unit))
-            .with(sys::NFTNL_EXPR_LIMIT_BURST, Attr::U32(burst))
-            .with(sys::NFTNL_EXPR_LIMIT_TYPE, Attr::U32(0)) // NFT_LIMIT_PKTS
-            .with(sys::NFTNL_EXPR_LIMIT_FLAGS, Attr::U32(0))
+        Expr::Limit { rate, unit, burst }
     }
 
-    /// `log [prefix ".."] [group N]`: nft sets only the attributes given.
     pub fn log(prefix: Option<&str>, group: Option<u16>) -> Expr {
-        let mut e = Expr::new(c"log");
-        if let Some(p) = prefix {
-            e = e.with(sys::NFTNL_EXPR_LOG_PREFIX, Attr::Str(cstring(p)));
+        Expr::Log {
+            prefix: prefix.map(str::to_string),
+            group,
         }
-        if let Some(g) = group {
-            e = e.with(sys::NFTNL_EXPR_LOG_GROUP, Attr::U16(g));
-        }
-        e
     }
 
     pub fn verdict(v: u32) -> Expr {
-        Expr::new(c"immediate")
-            .with(sys::NFTNL_EXPR_IMM_DREG, Attr::U32(REG_VERDICT))
-            .with(sys::NFTNL_EXPR_IMM_VERDICT, Attr::U32(v))
+        Expr::Verdict(v)
     }
 
     pub fn reject(r: Reject) -> Expr {
-        let (ty, code) = match r {
-            Reject::TcpReset => (1, 0),       // NFT_REJECT_TCP_RST
-            Reject::Icmpx(code) => (2, code), // NFT_REJECT_ICMPX_UNREACH
-        };
-        Expr::new(c"reject")
-            .with(sys::NFTNL_EXPR_REJECT_TYPE, Attr::U32(ty))
-            .with(sys::NFTNL_EXPR_REJECT_CODE, Attr::U8(code))
+        Expr::Reject(r)
     }
 
-    /// Upper bound of this expression's encoded size, to keep a rule message
-    /// below libnftnl's 64 KiB buffer.
-    pub fn max_encoded_len(&self) -> usize {
-        let attrs: usize = self
-            .attrs
-            .iter()
-            .map(|(_, a)| match a {
-                Attr::Data(d) => d.len() + 12,
-                Attr::Str(s) => s.as_bytes().len() + 12,
-                _ => 16,
-            })
-            .sum();
-        32 + attrs
+    /// The kernel's name for the expression (`NFTA_EXPR_NAME`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Expr::Meta(_) => "meta",
+            Expr::CtState => "ct",
+            Expr::Payload { .. } => "payload",
+            Expr::Cmp { .. } => "cmp",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Lookup { .. } => "lookup",
+            Expr::Counter => "counter",
+            Expr::Limit { .. } => "limit",
+            Expr::Log { .. } => "log",
+            Expr::Verdict(_) => "immediate",
+            Expr::Reject(_) => "reject",
+        }
+    }
+
+    /// Appends `NFTA_EXPR_NAME` and the `NFTA_EXPR_DATA` nest, attributes in
+    /// libnftnl's order, so the bytes equal what libnftnl would write.
+    pub fn encode(&self, w: &mut Writer) -> Result<(), WireError> {
+        w.put_str(NFTA_EXPR_NAME, self.name());
+        let nest = w.nest_start(NFTA_EXPR_DATA);
+        match self {
+            Expr::Meta(key) => {
+                w.put_be32(2, *key as u32); // NFTA_META_KEY
+                w.put_be32(1, REG_1); // NFTA_META_DREG
+            }
+            Expr::CtState => {
+                w.put_be32(2, 0); // NFTA_CT_KEY: NFT_CT_STATE
+                w.put_be32(1, REG_1); // NFTA_CT_DREG
+            }
+            Expr::Payload { base, offset, len } => {
+                w.put_be32(1, REG_1); // NFTA_PAYLOAD_DREG
+                w.put_be32(2, *base as u32);
+                w.put_be32(3, *offset);
+                w.put_be32(4, *len);
+            }
+            Expr::Cmp { op, data } => {
+                w.put_be32(1, REG_1); // NFTA_CMP_SREG
+                w.put_be32(2, *op as u32);
+                data_value(w, 3, data.get()?)?; // NFTA_CMP_DATA
+            }
+            Expr::Bitwise { mask } => {
+                let m = mask.get()?;
+                w.put_be32(1, REG_1); // NFTA_BITWISE_SREG
+                w.put_be32(2, REG_1); // NFTA_BITWISE_DREG
+                w.put_be32(3, m.len() as u32); // NFTA_BITWISE_LEN
+                data_value(w, 4, m)?; // NFTA_BITWISE_MASK
+                data_value(w, 5, Data::zeroed(mask.len).get()?)?; // NFTA_BITWISE_XOR
+            }
+            Expr::Lookup { set, set_id } => {
+                w.put_be32(2, REG_1); // NFTA_LOOKUP_SREG
+                w.put_str(1, cut_nul(set)); // NFTA_LOOKUP_SET
+                w.put_be32(4, *set_id); // NFTA_LOOKUP_SET_ID
+            }
+            Expr::Counter => {}
+            Expr::Limit { rate, unit, burst } => {
+                w.put(1, &rate.to_be_bytes()); // NFTA_LIMIT_RATE
+                w.put(2, &unit.to_be_bytes());
+                w.put_be32(3, *burst);
+                w.put_be32(4, 0); // NFTA_LIMIT_TYPE: NFT_LIMIT_PKTS
+                w.put_be32(5, 0); // NFTA_LIMIT_FLAGS
+            }
+            Expr::Log { prefix, group } => {
+                if let Some(p) = prefix {
+                    w.put_str(2, cut_nul(p)); // NFTA_LOG_PREFIX
+                }
+                if let Some(g) = group {
+                    w.put(1, &g.to_be_bytes()); // NFTA_LOG_GROUP
+                }
+            }
+            Expr::Verdict(v) => {
+                w.put_be32(1, REG_VERDICT); // NFTA_IMMEDIATE_DREG
+                let data = w.nest_start(2); // NFTA_IMMEDIATE_DATA
+                let verdict = w.nest_start(NFTA_DATA_VERDICT);
+                w.put_be32(NFTA_VERDICT_CODE, *v);
+                w.nest_end(verdict)?;
+                w.nest_end(data)?;
+            }
+            Expr::Reject(r) => {
+                let (ty, code) = reject_parts(*r);
+                w.put_be32(1, ty); // NFTA_REJECT_TYPE
+                w.put(2, &[code]); // NFTA_REJECT_ICMP_CODE
+            }
+        }
+        w.nest_end(nest)
+    }
+}
+
+fn data_value(w: &mut Writer, ty: u16, d: &[u8]) -> Result<(), WireError> {
+    let n = w.nest_start(ty);
+    w.put(NFTA_DATA_VALUE, d);
+    w.nest_end(n)
+}
+
+fn reject_parts(r: Reject) -> (u32, u8) {
+    match r {
+        Reject::TcpReset => (1, 0),       // NFT_REJECT_TCP_RST
+        Reject::Icmpx(code) => (2, code), // NFT_REJECT_ICMPX_UNREACH
     }
 }
 
 /// Interior NULs cannot be represented in a C string; the checker rejects them
-/// earlier, so truncating at the first NUL here only guards against misuse.
-fn cstring(s: &str) -> CString {
-    let cut = s.split('\0').next().unwrap_or("");
-    CString::new(cut).unwrap_or_default()
+/// earlier, so cutting at the first NUL only guards against misuse (and is what
+/// libnftnl's strz attributes would send).
+pub(crate) fn cut_nul(s: &str) -> &str {
+    s.split('\0').next().unwrap_or("")
 }
 
+fn cstring(s: &str) -> CString {
+    CString::new(cut_nul(s)).unwrap_or_default()
+}
+
+/// The libnftnl form: the reference encoding the tests compare `encode` with.
 impl Expression for Expr {
     fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
+        let name = cstring(self.name());
         // SAFETY: nftnl_expr_alloc returns a fresh expression or NULL (checked);
-        // each setter copies its argument, and the attribute keys above are the
-        // ones libnftnl defines for this expression name, with the value types
-        // its setters expect. Ownership passes to the rule (`nftnl_rule_add_expr`).
+        // each setter copies its argument, and the attribute keys are the ones
+        // libnftnl defines for this expression name, with the value types its
+        // setters expect. Ownership passes to the rule (`nftnl_rule_add_expr`).
         unsafe {
-            let Some(e) = NonNull::new(sys::nftnl_expr_alloc(self.name.as_ptr())) else {
+            let Some(e) = NonNull::new(sys::nftnl_expr_alloc(name.as_ptr())) else {
                 std::process::abort(); // out of memory, as the nftnl crate does
             };
             let p = e.as_ptr();
-            for (key, v) in &self.attrs {
-                let k = *key as u16;
-                match v {
-                    Attr::U8(x) => sys::nftnl_expr_set_u8(p, k, *x),
-                    Attr::U16(x) => sys::nftnl_expr_set_u16(p, k, *x),
-                    Attr::U32(x) => sys::nftnl_expr_set_u32(p, k, *x),
-                    Attr::U64(x) => sys::nftnl_expr_set_u64(p, k, *x),
-                    Attr::Data(d) => {
-                        sys::nftnl_expr_set(p, k, d.as_ptr() as *const c_void, d.len() as u32);
+            let u32_ = |k: u32, v: u32| sys::nftnl_expr_set_u32(p, k as u16, v);
+            let data = |k: u32, d: &[u8]| {
+                sys::nftnl_expr_set(p, k as u16, d.as_ptr() as *const c_void, d.len() as u32);
+            };
+            let s = |k: u32, v: &str| {
+                let c = cstring(v);
+                sys::nftnl_expr_set_str(p, k as u16, c.as_ptr());
+            };
+            match self {
+                Expr::Meta(key) => {
+                    u32_(sys::NFTNL_EXPR_META_KEY, *key as u32);
+                    u32_(sys::NFTNL_EXPR_META_DREG, REG_1);
+                }
+                Expr::CtState => {
+                    u32_(sys::NFTNL_EXPR_CT_KEY, 0);
+                    u32_(sys::NFTNL_EXPR_CT_DREG, REG_1);
+                }
+                Expr::Payload { base, offset, len } => {
+                    u32_(sys::NFTNL_EXPR_PAYLOAD_DREG, REG_1);
+                    u32_(sys::NFTNL_EXPR_PAYLOAD_BASE, *base as u32);
+                    u32_(sys::NFTNL_EXPR_PAYLOAD_OFFSET, *offset);
+                    u32_(sys::NFTNL_EXPR_PAYLOAD_LEN, *len);
+                }
+                Expr::Cmp { op, data: d } => {
+                    u32_(sys::NFTNL_EXPR_CMP_SREG, REG_1);
+                    u32_(sys::NFTNL_EXPR_CMP_OP, *op as u32);
+                    data(sys::NFTNL_EXPR_CMP_DATA, d.get().unwrap_or_default());
+                }
+                Expr::Bitwise { mask } => {
+                    let m = mask.get().unwrap_or_default();
+                    u32_(sys::NFTNL_EXPR_BITWISE_SREG, REG_1);
+                    u32_(sys::NFTNL_EXPR_BITWISE_DREG, REG_1);
+                    u32_(sys::NFTNL_EXPR_BITWISE_LEN, m.len() as u32);
+                    data(sys::NFTNL_EXPR_BITWISE_MASK, m);
+                    data(sys::NFTNL_EXPR_BITWISE_XOR, &vec![0; m.len()]);
+                }
+                Expr::Lookup { set, set_id } => {
+                    u32_(sys::NFTNL_EXPR_LOOKUP_SREG, REG_1);
+                    s(sys::NFTNL_EXPR_LOOKUP_SET, set);
+                    u32_(sys::NFTNL_EXPR_LOOKUP_SET_ID, *set_id);
+                }
+                Expr::Counter => {}
+                Expr::Limit { rate, unit, burst } => {
+                    sys::nftnl_expr_set_u64(p, sys::NFTNL_EXPR_LIMIT_RATE as u16, *rate);
+                    sys::nftnl_expr_set_u64(p, sys::NFTNL_EXPR_LIMIT_UNIT as u16, *unit);
+                    u32_(sys::NFTNL_EXPR_LIMIT_BURST, *burst);
+                    u32_(sys::NFTNL_EXPR_LIMIT_TYPE, 0);
+                    u32_(sys::NFTNL_EXPR_LIMIT_FLAGS, 0);
+                }
+                Expr::Log { prefix, group } => {
+                    if let Some(pr) = prefix {
+                        s(sys::NFTNL_EXPR_LOG_PREFIX, pr);
                     }
-                    Attr::Str(s) => {
-                        sys::nftnl_expr_set_str(p, k, s.as_ptr());
+                    if let Some(g) = group {
+                        sys::nftnl_expr_set_u16(p, sys::NFTNL_EXPR_LOG_GROUP as u16, *g);
                     }
+                }
+                Expr::Verdict(v) => {
+                    u32_(sys::NFTNL_EXPR_IMM_DREG, REG_VERDICT);
+                    u32_(sys::NFTNL_EXPR_IMM_VERDICT, *v);
+                }
+                Expr::Reject(r) => {
+                    let (ty, code) = reject_parts(*r);
+                    u32_(sys::NFTNL_EXPR_REJECT_TYPE, ty);
+                    sys::nftnl_expr_set_u8(p, sys::NFTNL_EXPR_REJECT_CODE as u16, code);
                 }
             }
             e

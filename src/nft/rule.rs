@@ -1,32 +1,36 @@
-//! Rule messages: expressions and the comment userdata, serialised by libnftnl
-//! into the caller's contiguous batch buffer.
+//! Rule messages: the table and chain a run of rules goes into, the direct
+//! safe-Rust encoding used for every batch (`wire::Writer::rule`), and the
+//! libnftnl encoding of the same rule kept as the reference the tests compare
+//! it with byte for byte.
 
 use super::expr::Expr;
 use super::wire::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, WireError, Writer};
 use nftnl::{Chain, MsgType, NlMsg, ProtoFamily, Rule, Table};
 use std::ffi::{CString, c_void};
 
-/// libnftnl writes into a buffer it assumes holds its largest message.
-fn max_msg() -> usize {
-    nftnl::nft_nlmsg_maxsize() as usize
-}
-
-/// Longest comment nft accepts (`NFTNL_UDATA_COMMENT_MAXLEN`).
+/// libnftnl's rule userdata buffer (`NFTNL_UDATA_COMMENT_MAXLEN`): the
+/// comment TLV (type, length, text, NUL) must fit, so the longest comment is 125
+/// bytes. The compiler cuts comments to 120 before they get here.
 pub const MAX_COMMENT: usize = 128;
+const MAX_COMMENT_TEXT: usize = MAX_COMMENT - 3;
 
 /// The table and chain a run of rules is written into.
 pub struct RuleTarget {
-    table: Table,
-    chain: CString,
+    table: String,
+    chain: String,
 }
 
 impl RuleTarget {
     pub fn new(table: &str, chain: &str) -> Result<RuleTarget, WireError> {
-        let t = CString::new(table).map_err(|_| WireError("table name contains NUL".into()))?;
-        let c = CString::new(chain).map_err(|_| WireError("chain name contains NUL".into()))?;
+        if table.contains('\0') {
+            return Err(WireError("table name contains NUL".into()));
+        }
+        if chain.contains('\0') {
+            return Err(WireError("chain name contains NUL".into()));
+        }
         Ok(RuleTarget {
-            table: Table::new(&t, ProtoFamily::Inet),
-            chain: c,
+            table: table.to_string(),
+            chain: chain.to_string(),
         })
     }
 
@@ -38,56 +42,165 @@ impl RuleTarget {
         exprs: &[Expr],
         comment: Option<&str>,
     ) -> Result<(), WireError> {
-        let chain = Chain::new(&self.chain, &self.table);
-        let mut rule = Rule::new(&chain);
-        let budget: usize = exprs.iter().map(Expr::max_encoded_len).sum::<usize>() + 1024;
-        if budget > max_msg() - 4096 {
-            return Err(WireError(format!(
-                "rule with {} expressions is too large for one netlink message",
-                exprs.len()
-            )));
-        }
-        for e in exprs {
-            rule.add_expr(e);
-        }
-        if let Some(c) = comment {
-            if c.len() >= MAX_COMMENT {
-                return Err(WireError(format!(
-                    "comment of {} bytes exceeds nft's {} byte limit",
-                    c.len(),
-                    MAX_COMMENT - 1
-                )));
-            }
-            let cs = CString::new(c).map_err(|_| WireError("comment contains NUL".into()))?;
-            rule.set_comment(cs).map_err(|e| WireError(e.to_string()))?;
-        }
-        let start = append_nlmsg(w, &rule, seq);
-        // The crate asks for EXCL|ACK; errors are reported without ACK, and
-        // acks for every rule would only fill the receive buffer.
-        let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND;
-        w.buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
-        Ok(())
+        check_comment(comment)?;
+        w.rule(seq, &self.table, &self.chain, exprs, comment)
     }
 }
 
-/// Serialises `msg` at the end of the buffer without zero-filling 64 KiB first.
-fn append_nlmsg(w: &mut Writer, msg: &impl NlMsg, seq: u32) -> usize {
-    let max = max_msg();
-    w.buf.reserve(max);
-    let start = w.buf.len();
-    // SAFETY: `reserve` guarantees `max` writable bytes past `start`, which is
-    // the buffer size the NlMsg contract requires. libnftnl writes a complete
-    // netlink message there (header, attributes and their zeroed padding), so
-    // the first `nlmsg_len` bytes are initialised before `set_len` exposes them.
-    unsafe {
-        let dst = w.buf.as_mut_ptr().add(start);
-        msg.write(dst as *mut c_void, seq, MsgType::Add);
-        let len = std::ptr::read_unaligned(dst as *const u32) as usize;
-        if len < 16 || len > max {
-            // libnftnl overran the buffer it was given: memory is corrupt.
-            std::process::abort();
-        }
-        w.buf.set_len(start + len);
+fn check_comment(comment: Option<&str>) -> Result<(), WireError> {
+    match comment {
+        Some(c) if c.len() > MAX_COMMENT_TEXT => Err(WireError(format!(
+            "comment of {} bytes exceeds the {MAX_COMMENT_TEXT} byte limit of a rule comment",
+            c.len(),
+        ))),
+        Some(c) if c.contains('\0') => Err(WireError("comment contains NUL".into())),
+        _ => Ok(()),
     }
-    start
+}
+
+/// The same NEWRULE message as `RuleTarget::write`, built by libnftnl
+/// through the nftnl crate: the reference encoding for tests.
+pub fn reference_message(
+    table: &str,
+    chain: &str,
+    seq: u32,
+    exprs: &[Expr],
+    comment: Option<&str>,
+) -> Result<Vec<u8>, WireError> {
+    // libnftnl writes into a fixed buffer without bounds checks: only hand it
+    // rules whose (identical) direct encoding fits with room to spare.
+    let max = nftnl::nft_nlmsg_maxsize() as usize;
+    let mut direct = Writer::default();
+    RuleTarget::new(table, chain)?.write(&mut direct, seq, exprs, comment)?;
+    if direct.buf.len() > max / 2 {
+        return Err(WireError("rule too large for the reference encoder".into()));
+    }
+    let nul = |_| WireError("name contains NUL".into());
+    let t = CString::new(table).map_err(nul)?;
+    let c = CString::new(chain).map_err(nul)?;
+    let table = Table::new(&t, ProtoFamily::Inet);
+    let chain = Chain::new(&c, &table);
+    let mut rule = Rule::new(&chain);
+    for e in exprs {
+        rule.add_expr(e);
+    }
+    if let Some(text) = comment {
+        let cs = CString::new(text).map_err(nul)?;
+        rule.set_comment(cs).map_err(|e| WireError(e.to_string()))?;
+    }
+    let mut buf = vec![0u8; max];
+    // SAFETY: `buf` holds the `nft_nlmsg_maxsize()` bytes the NlMsg contract
+    // requires; libnftnl writes one netlink message starting at its head.
+    unsafe { rule.write(buf.as_mut_ptr() as *mut c_void, seq, MsgType::Add) };
+    let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if !(16..=max).contains(&len) {
+        return Err(WireError(format!("libnftnl wrote a {len} byte message")));
+    }
+    buf.truncate(len);
+    // The crate asks for EXCL|ACK; hostwall sends rules without them.
+    let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND;
+    buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nft::expr::{CmpOp, MetaKey, PayloadBase, Reject};
+
+    /// Every expression form and option hostwall emits, in rule-sized groups.
+    fn rules() -> Vec<(Vec<Expr>, Option<String>)> {
+        let ifname = *b"virbr0\0\0\0\0\0\0\0\0\0\0";
+        vec![
+            (vec![], None),
+            (vec![Expr::verdict(NF_ACCEPT)], Some("a comment".into())),
+            (
+                vec![
+                    Expr::meta(MetaKey::L4Proto),
+                    Expr::cmp(CmpOp::Eq, &[6]),
+                    Expr::payload(PayloadBase::Transport, 2, 2),
+                    Expr::cmp(CmpOp::Eq, &22u16.to_be_bytes()),
+                    Expr::verdict(NF_ACCEPT),
+                ],
+                None,
+            ),
+            (
+                vec![
+                    Expr::meta(MetaKey::IifName),
+                    Expr::cmp(CmpOp::Eq, &ifname),
+                    Expr::meta(MetaKey::OifName),
+                    Expr::cmp(CmpOp::Eq, b"vnet"),
+                    Expr::ct_state(),
+                    Expr::bitwise_mask(&6u32.to_ne_bytes()),
+                    Expr::cmp(CmpOp::Neq, &0u32.to_ne_bytes()),
+                    Expr::counter(),
+                    Expr::verdict(NF_DROP),
+                ],
+                Some("x".into()),
+            ),
+            (
+                vec![
+                    Expr::meta(MetaKey::NfProto),
+                    Expr::cmp(CmpOp::Eq, &[10]),
+                    Expr::payload(PayloadBase::Network, 8, 16),
+                    Expr::bitwise_mask(&[0xff; 16]),
+                    Expr::cmp(CmpOp::Eq, &[0x20; 16]),
+                    Expr::payload(PayloadBase::Transport, 2, 2),
+                    Expr::cmp(CmpOp::Gte, &1000u16.to_be_bytes()),
+                    Expr::cmp(CmpOp::Lte, &2000u16.to_be_bytes()),
+                    Expr::lookup("some-set", 3),
+                    Expr::limit(10, 60, 5),
+                    Expr::log(Some("hostwall: "), Some(7)),
+                    Expr::log(None, None),
+                    Expr::log(Some("p"), None),
+                    Expr::log(None, Some(2)),
+                    Expr::reject(Reject::TcpReset),
+                    Expr::reject(Reject::Icmpx(ICMPX_ADMIN_PROHIBITED)),
+                    Expr::reject(Reject::Icmpx(ICMPX_PORT_UNREACH)),
+                ],
+                Some("c".repeat(MAX_COMMENT_TEXT)),
+            ),
+        ]
+    }
+
+    use crate::nft::expr::{ICMPX_ADMIN_PROHIBITED, ICMPX_PORT_UNREACH, NF_ACCEPT, NF_DROP};
+
+    fn hex(b: &[u8]) -> String {
+        b.chunks(4)
+            .map(|c| c.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn direct_encoding_equals_libnftnl_byte_for_byte() {
+        let target = RuleTarget::new("hostwall", "input").unwrap_or_else(|e| panic!("{e}"));
+        for (i, (exprs, comment)) in rules().iter().enumerate() {
+            let mut w = Writer::default();
+            target
+                .write(&mut w, 42 + i as u32, exprs, comment.as_deref())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let want = reference_message(
+                "hostwall",
+                "input",
+                42 + i as u32,
+                exprs,
+                comment.as_deref(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(hex(&w.buf), hex(&want), "rule {i} differs");
+        }
+    }
+
+    #[test]
+    fn long_comments_and_oversized_rules_are_refused_cleanly() {
+        let target = RuleTarget::new("t", "c").unwrap_or_else(|e| panic!("{e}"));
+        let mut w = Writer::default();
+        let long = "c".repeat(MAX_COMMENT_TEXT + 1);
+        assert!(target.write(&mut w, 1, &[], Some(&long)).is_err());
+        let many = vec![Expr::cmp(CmpOp::Eq, &[0xff; 16]); 3000];
+        let e = target.write(&mut w, 1, &many, None);
+        assert!(e.is_err_and(|e| e.0.contains("too large")));
+        assert!(w.buf.is_empty(), "a refused rule leaves nothing behind");
+    }
 }
