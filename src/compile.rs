@@ -200,6 +200,9 @@ impl Cx {
             };
             add_traffic(&mut groups[idx].1, r);
         }
+        for atom in groups.iter_mut().flat_map(|g| g.1.atoms.iter_mut()) {
+            ir::normalize_intervals(&mut atom.ports);
+        }
         let verdict = match rules[0].verdict {
             model::Verdict::Accept => ir::Verdict::Accept,
             model::Verdict::Drop => ir::Verdict::Drop,
@@ -582,8 +585,8 @@ fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
                 g.atoms.last_mut().expect("just pushed")
             }
         };
+        // Normalised once per group in `run`: normalising on every add was quadratic.
         atom.ports.extend_from_slice(ports);
-        ir::normalize_intervals(&mut atom.ports);
         atom.types = match (atom.types.take(), types) {
             (None, _) | (_, None) => None,
             (Some(mut a), Some(b)) => {
