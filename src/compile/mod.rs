@@ -5,6 +5,12 @@
 //! chain. Consecutive rules with the same verdict are grouped by what they match besides
 //! ports (sources, interfaces, state), and each group's ports go into one interval set,
 //! so the number of rules grows with the number of distinct groups, not of services.
+//! Interval sets larger than [`MAX_SET_ELEMENTS`] are split into consecutive sets (one rule
+//! each, same verdict), see `sets.rs` for why.
+
+mod sets;
+
+pub use sets::MAX_SET_ELEMENTS;
 
 use crate::ir::{
     self, AddrMatch, BaseChain, Chain, ChainPolicy, CtState, Hook, IfName, Interval, L4Proto,
@@ -19,9 +25,33 @@ use std::collections::HashSet;
 /// Longest rule comment written; nft refuses comments over 128 bytes.
 const MAX_COMMENT: usize = 120;
 
+/// Layout choices of the compiler; [`Options::default`] is what `hostwall` uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Interval sets (addresses, ports) with more elements than this are split into several
+    /// sets of at most this many, each matched by its own rule.
+    pub max_set_elements: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_set_elements: MAX_SET_ELEMENTS,
+        }
+    }
+}
+
 /// Compiles a checked policy. Pure and deterministic: the same policy gives the same IR.
 pub fn compile(policy: &Policy) -> Ruleset {
-    let mut cx = Cx::default();
+    compile_with(policy, &Options::default())
+}
+
+/// [`compile`] with explicit layout options (benchmarks measure other set sizes with it).
+pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
+    let mut cx = Cx {
+        max_set_elements: options.max_set_elements.max(1),
+        ..Cx::default()
+    };
     let mut chains = vec![cx.chain(
         "input",
         Hook::Input,
@@ -70,6 +100,9 @@ pub fn compile(policy: &Policy) -> Ruleset {
 struct Cx {
     sets: Vec<Set>,
     names: HashSet<String>,
+    /// Address sets made so far, by (base name, key): their chunk names, for sharing.
+    shared: Vec<sets::Shared>,
+    max_set_elements: usize,
 }
 
 /// What a group of rules shares besides the traffic it allows.
@@ -323,19 +356,19 @@ impl Cx {
                 .filter(|n| matches!(n, IpNet::V4(_)))
                 .count()
                 == 1;
-            let m = match addrs.nets.iter().find_map(|n| match n {
+            match addrs.nets.iter().find_map(|n| match n {
                 IpNet::V4(n) if single => Some(*n),
                 _ => None,
             }) {
-                Some(net) => AddrMatch::V4(net.trunc()),
-                None => AddrMatch::Set4(self.shared_set(
-                    &format!("{base}_v4"),
-                    SetKey::Ipv4Addr,
-                    v4,
-                    origin,
-                )),
-            };
-            out.push((Some(IpFamily::V4), Some(m)));
+                Some(net) => out.push((Some(IpFamily::V4), Some(AddrMatch::V4(net.trunc())))),
+                None => {
+                    let names =
+                        self.shared_sets(&format!("{base}_v4"), SetKey::Ipv4Addr, v4, origin);
+                    out.extend(
+                        (names.into_iter()).map(|n| (Some(IpFamily::V4), Some(AddrMatch::Set4(n)))),
+                    );
+                }
+            }
         }
         if !v6.is_empty() {
             let single = addrs
@@ -344,19 +377,19 @@ impl Cx {
                 .filter(|n| matches!(n, IpNet::V6(_)))
                 .count()
                 == 1;
-            let m = match addrs.nets.iter().find_map(|n| match n {
+            match addrs.nets.iter().find_map(|n| match n {
                 IpNet::V6(n) if single => Some(*n),
                 _ => None,
             }) {
-                Some(net) => AddrMatch::V6(net.trunc()),
-                None => AddrMatch::Set6(self.shared_set(
-                    &format!("{base}_v6"),
-                    SetKey::Ipv6Addr,
-                    v6,
-                    origin,
-                )),
-            };
-            out.push((Some(IpFamily::V6), Some(m)));
+                Some(net) => out.push((Some(IpFamily::V6), Some(AddrMatch::V6(net.trunc())))),
+                None => {
+                    let names =
+                        self.shared_sets(&format!("{base}_v6"), SetKey::Ipv6Addr, v6, origin);
+                    out.extend(
+                        (names.into_iter()).map(|n| (Some(IpFamily::V6), Some(AddrMatch::Set6(n)))),
+                    );
+                }
+            }
         }
         out
     }
@@ -385,13 +418,13 @@ impl Cx {
                     } else if r.len() == 1 {
                         PortMatch::Range(r[0].lo as u16, r[0].hi as u16)
                     } else {
-                        PortMatch::Set(self.set(
-                            &format!("{stem}_{}", proto.name()),
-                            SetKey::InetService,
-                            true,
-                            r.clone(),
-                            atom.origin.clone(),
-                        ))
+                        // One rule per chunk of a very large port set (see `sets.rs`).
+                        let name = format!("{stem}_{}", proto.name());
+                        for n in self.port_sets(&name, r, &atom.origin) {
+                            let m = vec![Match::Dport(l4(proto), PortMatch::Set(n))];
+                            out.push((m, comment(&atom.labels), atom.origin.clone()));
+                        }
+                        continue;
                     };
                     vec![Match::Dport(l4(proto), pm)]
                 }
@@ -443,54 +476,6 @@ impl Cx {
                 )))]
             }
         }
-    }
-
-    /// A set shared by every rule naming the same network: made once, origins merged.
-    fn shared_set(
-        &mut self,
-        name: &str,
-        key: SetKey,
-        mut elems: Vec<Interval>,
-        origin: &[Span],
-    ) -> String {
-        ir::normalize_intervals(&mut elems);
-        if let Some(s) = self
-            .sets
-            .iter_mut()
-            .find(|s| s.name == name && s.key == key && s.elements == elems)
-        {
-            s.origin.extend_from_slice(origin);
-            return s.name.clone();
-        }
-        self.set(name, key, true, elems, origin.to_vec())
-    }
-
-    /// Adds a new named set, making the name unique; returns the name used.
-    fn set(
-        &mut self,
-        name: &str,
-        key: SetKey,
-        interval: bool,
-        mut elems: Vec<Interval>,
-        origin: Vec<Span>,
-    ) -> String {
-        let mut unique = name.to_string();
-        let mut n = 2;
-        while self.names.contains(&unique) {
-            unique = format!("{name}_{n}");
-            n += 1;
-        }
-        self.names.insert(unique.clone());
-        ir::normalize_intervals(&mut elems);
-        self.sets.push(Set {
-            name: unique.clone(),
-            key,
-            interval,
-            elements: elems,
-            comment: None,
-            origin,
-        });
-        unique
     }
 }
 
