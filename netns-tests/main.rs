@@ -2,7 +2,10 @@
 //! root; without root every test says why it is skipped and returns).
 //! Never touches the root namespace's ruleset or sysctls.
 
+mod apply;
 mod cleanup;
 mod common;
+mod diff;
 mod policies;
+mod safe;
 mod verify;

@@ -3,6 +3,7 @@
 //! that caused it, the generation id guarding against concurrent changes, then
 //! the sysctl step with rollback of both ruleset and sysctls if it fails.
 
+pub mod restore;
 mod snapshot;
 
 use crate::emit::netlink::{self, Batch, BatchOptions, EmitError};
@@ -108,15 +109,22 @@ impl ApplyError {
 
 /// Makes the kernel's table `rs.table.name` exactly `rs`, then the sysctls.
 pub fn apply(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
-    let Some(name) = &opts.netns else {
-        return apply_here(rs, opts);
+    in_netns(opts.netns.as_deref(), || apply_here(rs, opts))
+}
+
+/// Runs `f` in `/run/netns/NAME` (or right here for `None`). setns() changes only
+/// the calling thread, so a scoped thread keeps the caller in its own namespace.
+pub(crate) fn in_netns<T: Send, E: From<ApplyError> + Send>(
+    netns: Option<&str>,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> Result<T, E> {
+    let Some(name) = netns else {
+        return f();
     };
-    // setns() changes only the calling thread; a scoped thread keeps the
-    // caller in its own namespace afterwards.
     std::thread::scope(|s| {
         let h = s.spawn(|| {
             enter_named_netns(name)?;
-            apply_here(rs, opts)
+            f()
         });
         h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
@@ -348,11 +356,19 @@ impl Netlink {
         Ok((send_time, total))
     }
 
-    /// Sends a prepared batch (rollback); returns the first errno, if any.
-    fn request_batch(&mut self, w: &Writer) -> Result<Option<i32>, ApplyError> {
+    /// Sends a prepared batch (rollback); returns the first error reply (by
+    /// sequence number: `first_seq` is the batch's first), as (seq, errno, extack).
+    fn request_batch(
+        &mut self,
+        w: &Writer,
+        first_seq: u32,
+    ) -> Result<Option<(u32, i32, Option<String>)>, ApplyError> {
         let count = messages(&w.buf).count();
         let (errors, _, _) = self.send_and_drain(&w.buf, count)?;
-        Ok(errors.first().map(|r| r.errno))
+        Ok(errors
+            .into_iter()
+            .min_by_key(|r| r.seq.wrapping_sub(first_seq))
+            .map(|r| (r.seq, r.errno, r.extack)))
     }
 
     /// One `sendmsg` of `bytes`, then every queued reply. The kernel processes

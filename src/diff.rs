@@ -27,6 +27,8 @@ pub enum Kind {
     ElementMissing,
     ElementExtra,
     Sysctl,
+    /// An object in our table that hostwall never makes (a map, a chain on another hook).
+    Unsupported,
     /// Warning: another table's base chain on a hook we filter can drop or accept first.
     ForeignBaseChain,
 }
@@ -90,7 +92,11 @@ pub fn diff(expected: &Ruleset, live: &Live) -> Vec<Change> {
         None => out.push(change(
             Kind::TableMissing,
             &tname,
-            Some(format!("{tname} with {} chains", t.chains.len())),
+            Some(format!(
+                "{tname} with {} chain{}",
+                t.chains.len(),
+                if t.chains.len() == 1 { "" } else { "s" }
+            )),
             None,
         )),
         Some(actual) => {
@@ -98,22 +104,28 @@ pub fn diff(expected: &Ruleset, live: &Live) -> Vec<Change> {
             chains(&t.chains, &actual.chains, &mut out);
         }
     }
-    for s in &expected.sysctls {
-        let actual = live
-            .sysctls
+    out.extend(sysctls(&expected.sysctls, &live.sysctls));
+    foreign(expected, live, &mut out);
+    out
+}
+
+/// Sysctl differences only (the fast path reads nothing else).
+pub fn sysctls(expected: &[ir::SysctlSetting], actual: &[(Sysctl, Option<bool>)]) -> Vec<Change> {
+    let mut out = Vec::new();
+    for s in expected {
+        let value = actual
             .iter()
             .find(|(k, _)| *k == s.key)
             .and_then(|(_, v)| *v);
-        if actual != Some(s.value) {
+        if value != Some(s.value) {
             out.push(change(
                 Kind::Sysctl,
                 s.key.name(),
                 Some((s.value as u8).to_string()),
-                Some(actual.map_or("unreadable".into(), |v| (v as u8).to_string())),
+                Some(value.map_or("unreadable".into(), |v| (v as u8).to_string())),
             ));
         }
     }
-    foreign(expected, live, &mut out);
     out
 }
 
@@ -461,6 +473,7 @@ pub fn render_text(changes: &[Change]) -> String {
             Kind::ElementMissing => "element missing".into(),
             Kind::ElementExtra => "element added".into(),
             Kind::Sysctl => "sysctl differs".into(),
+            Kind::Unsupported => "object hostwall never makes".into(),
             Kind::ForeignBaseChain => "other table filters the same hook".into(),
         };
         let sev = match c.severity {

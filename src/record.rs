@@ -1,6 +1,7 @@
 //! What hostwall last committed, per network namespace: the generation id the kernel
-//! gave the ruleset and a digest of the ruleset, so `diff` can answer "in sync" from one
-//! cheap GETGEN request when nothing has changed since (the fast path).
+//! gave the ruleset and a digest of the policy's input files, so `diff` can answer
+//! "in sync" from one cheap GETGEN request when nothing has changed since (the fast
+//! path) — without even compiling the policy.
 //!
 //! Kept under /run (gone at reboot, like the ruleset itself). A missing, unreadable or
 //! stale record only costs the fast path, never correctness: `diff` then dumps.
@@ -12,36 +13,59 @@ use std::path::{Path, PathBuf};
 pub struct Applied {
     /// nf_tables generation id right after our commit.
     pub genid: u32,
-    /// `digest` of the nft text of what was committed.
+    /// `inputs_digest` of every file the policy was compiled from, and of hostwall's
+    /// version: the same digest means the same compiled ruleset, without compiling.
     pub digest: String,
+    /// The files read besides the policy and site file named on the command line
+    /// (includes), in reading order, so `diff` can digest them again.
+    pub includes: Vec<String>,
     pub table: String,
+    /// The sysctl values the policy sets (`net.ipv4.ip_forward` = true, ...).
+    pub sysctls: Vec<(String, bool)>,
 }
 
-/// Stable 64-bit FNV-1a digest, hex. Not for security: it tells "same ruleset text".
+/// Stable 64-bit FNV-1a digest, hex. Not for security: it tells "same bytes".
 pub fn digest(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.as_bytes() {
+    format!("{:016x}", fnv(FNV_OFFSET, text.as_bytes()))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
         h ^= *b as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Digest of the compiler's inputs: hostwall's version, then each file's name and text.
+pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut h = fnv(FNV_OFFSET, env!("CARGO_PKG_VERSION").as_bytes());
+    for (name, text) in files {
+        h = fnv(h, name.as_bytes());
+        h = fnv(h, &[0]);
+        h = fnv(h, text.as_bytes());
+        h = fnv(h, &[0]);
     }
     format!("{h:016x}")
 }
 
-/// The record's file for a namespace (`None`: the namespace hostwall runs in).
-pub fn path(state_dir: &Path, netns: Option<&str>, table: &str) -> PathBuf {
+/// The record's file for a namespace (`None`: the namespace hostwall runs in). One per
+/// namespace: the last apply there.
+pub fn path(state_dir: &Path, netns: Option<&str>) -> PathBuf {
     let ns = netns.unwrap_or("self");
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
-    state_dir.join(format!("applied-{}-{}.json", clean(ns), clean(table)))
+    let clean: String = ns
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    state_dir.join(format!("applied-{clean}.json"))
 }
 
 pub fn load(path: &Path) -> Option<Applied> {
@@ -68,17 +92,24 @@ mod tests {
     fn digest_is_stable_and_sensitive() {
         assert_eq!(digest(""), "cbf29ce484222325");
         assert_ne!(digest("tcp dport 22"), digest("tcp dport 23"));
+        let a = inputs_digest([("p", "allow ssh"), ("s", "")]);
+        assert_eq!(a, inputs_digest([("p", "allow ssh"), ("s", "")]));
+        // Moving text between files, or renaming one, is a different input.
+        assert_ne!(a, inputs_digest([("p", "allow ss"), ("s", "h")]));
+        assert_ne!(a, inputs_digest([("q", "allow ssh"), ("s", "")]));
     }
 
     #[test]
     fn store_and_load_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = path(dir.path(), Some("hw/x"), "hostwall");
-        assert!(p.ends_with("applied-hw_x-hostwall.json"));
+        let p = path(dir.path(), Some("hw/x"));
+        assert!(p.ends_with("applied-hw_x.json"));
         let rec = Applied {
             genid: 7,
             digest: digest("x"),
+            includes: vec!["/etc/hostwall/nets.policy".into()],
             table: "hostwall".into(),
+            sysctls: vec![("net.ipv4.ip_forward".into(), true)],
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p), Some(rec));

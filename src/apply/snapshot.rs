@@ -23,7 +23,9 @@ pub(crate) enum Snapshot {
 const STRIP: &[(MsgType, &[u16])] = &[
     (MsgType::NewTable, &[3, 4, 7]), // USE, HANDLE, OWNER
     (MsgType::NewChain, &[2, 6]),    // HANDLE, USE
-    (MsgType::NewSet, &[16]),        // HANDLE
+    // HANDLE; TYPE and COUNT (backend name, element count: dumped by kernels
+    // >= 6.16, refused in requests with "Attribute failed policy validation").
+    (MsgType::NewSet, &[16, 19, 20]),
     (MsgType::NewSetElem, &[]),
     (MsgType::NewRule, &[3, 6]), // HANDLE, POSITION
 ];
@@ -76,16 +78,24 @@ impl Snapshot {
         w.table(next(), table, true);
         w.table(next(), table, false);
         if let Snapshot::Present(msgs) = self {
-            for m in msgs {
-                replay(&mut w, m, next());
+            for (i, m) in msgs.iter().enumerate() {
+                replay(&mut w, m, next(), i as u32 + 1);
             }
         }
         w.batch_end(next());
-        let msgs = nl.request_batch(&w)?;
-        if let Some(errno) = msgs {
+        if let Some((seq, errno, extack)) = nl.request_batch(&w, opts.first_seq)? {
+            // Messages 1-3 are begin, add and delete; the dumped ones follow in order.
+            let index = seq.wrapping_sub(opts.first_seq) as usize;
+            let what = match self {
+                Snapshot::Present(msgs) if index >= 3 => msgs
+                    .get(index - 3)
+                    .map_or("the batch end".to_string(), |m| describe(m)),
+                _ => "the table itself".to_string(),
+            };
             return Err(ApplyError::Snapshot(format!(
-                "replaying the previous table failed: {}",
-                std::io::Error::from_raw_os_error(errno)
+                "replaying the previous table failed at {what}: {}{}",
+                std::io::Error::from_raw_os_error(errno),
+                extack.map(|x| format!(" ({x})")).unwrap_or_default()
             )));
         }
         Ok(())
@@ -105,6 +115,23 @@ fn dump(
         .map_err(|e| ApplyError::Snapshot(e.to_string()))
 }
 
+/// "set icmpv6_nd", "chain input", "rule in chain input": which replayed object.
+fn describe(m: &[u8]) -> String {
+    let ty = u16::from_ne_bytes([m[4], m[5]]);
+    let (kind, name) = if ty == MsgType::NewSet.raw() {
+        ("set", name_attr(m, 2))
+    } else if ty == MsgType::NewSetElem.raw() {
+        ("elements of set", name_attr(m, 2))
+    } else if ty == MsgType::NewChain.raw() {
+        ("chain", name_attr(m, 3))
+    } else if ty == MsgType::NewRule.raw() {
+        ("a rule of chain", name_attr(m, 2))
+    } else {
+        ("table", name_attr(m, 1))
+    };
+    format!("{kind} {}", name.unwrap_or_default())
+}
+
 fn name_attr(m: &[u8], ty: u16) -> Option<String> {
     let a = attr(m.get(20..)?, ty)?;
     Some(
@@ -114,8 +141,11 @@ fn name_attr(m: &[u8], ty: u16) -> Option<String> {
     )
 }
 
-/// Re-emits a dumped object as a creation request.
-fn replay(w: &mut Writer, m: &[u8], seq: u32) {
+/// NFTA_SET_ID: the kernel requires it in every NEWSET (dumps do not carry it).
+const NFTA_SET_ID: u16 = 10;
+
+/// Re-emits a dumped object as a creation request; `id` is unique in the batch.
+fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {
     let ty = u16::from_ne_bytes([m[4], m[5]]);
     let strip = STRIP
         .iter()
@@ -140,6 +170,9 @@ fn replay(w: &mut Writer, m: &[u8], seq: u32) {
             w.buf.resize(w.buf.len() + ((len + 3) & !3) - padded, 0);
         }
         rest = &rest[padded..];
+    }
+    if ty == MsgType::NewSet.raw() {
+        w.put_be32(NFTA_SET_ID, id);
     }
     w.end_msg(start);
 }

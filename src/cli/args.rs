@@ -24,6 +24,7 @@ Examples:
   hostwall compile host.policy --format json
   hostwall fmt --check host.policy
   sudo hostwall verify host.policy       packets between namespaces prove the policy
+  sudo hostwall diff host.policy         is the live ruleset still the policy?
 
 Exit codes: 0 ok, 1 policy errors, 2 usage or system errors.";
 
@@ -54,6 +55,49 @@ pub enum Command {
         after_help = "Examples:\n  sudo hostwall verify policies/kvm-host.policy\n  sudo hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 every probe passed, 1 some probe failed, 2 set-up error."
     )]
     Verify(VerifyArgs),
+    /// Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift).
+    #[command(
+        after_help = "Examples:\n  sudo hostwall diff /etc/hostwall/host.policy\n  sudo hostwall diff --format json host.policy | jq .changes   # for monitoring\n  sudo hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift, 2 error (like diff)."
+    )]
+    Diff(DiffArgs),
+    /// Apply the policy to the kernel: one atomic batch, then the forwarding sysctls.
+    Apply(super::apply::ApplyArgs),
+    /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
+    #[command(after_help = "Example:\n  sudo hostwall confirm")]
+    Confirm(super::apply::StateArgs),
+    /// Show a pending `apply --confirm` change and the time left (reverts a stale one).
+    #[command(after_help = "Example:\n  sudo hostwall status")]
+    Status(super::apply::StateArgs),
+    /// Revert a pending `apply --confirm` change now.
+    #[command(after_help = "Example:\n  sudo hostwall revert")]
+    Revert(super::apply::StateArgs),
+    /// The detached revert watcher (started by `apply --confirm`).
+    #[command(hide = true)]
+    WatchRevert(super::apply::WatchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// Compare inside /run/netns/NAME instead of the current network namespace.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Output: lines for people, or a JSON document for monitoring (docs/diff.md).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Always dump and compare, even when the recorded generation id says nothing changed.
+    #[arg(long)]
+    pub full: bool,
+    /// Where `apply` records what it committed.
+    #[arg(long, value_name = "DIR", default_value = "/run/hostwall", hide = true)]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]

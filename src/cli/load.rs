@@ -80,3 +80,42 @@ impl Includes for FsIncludes {
             .map_err(|e| format!("cannot read {}: {e}", full.display()))
     }
 }
+
+/// A file's name for the apply record: its canonical path when it is a file, else the
+/// display name as is (`<stdin>`, the built-in policy).
+fn canonical(name: &str) -> String {
+    std::fs::canonicalize(name)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| name.to_string())
+}
+
+/// Digest of every file a loaded policy was compiled from, and the include files among
+/// them (everything after the policy and the site file), for the `diff` fast path.
+pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
+    let files: Vec<(String, &str)> = loaded
+        .map
+        .files()
+        .map(|(_, f)| (canonical(&f.name), f.text.as_str()))
+        .collect();
+    let digest = crate::record::inputs_digest(files.iter().map(|(n, t)| (n.as_str(), *t)));
+    let skip = 1 + usize::from(has_site);
+    let includes = files.iter().skip(skip).map(|(n, _)| n.clone()).collect();
+    (digest, includes)
+}
+
+/// The same digest computed without parsing: the policy and site file named on the
+/// command line plus the includes a record lists. `None` when any file is unreadable.
+pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
+    let (name, text) = read_policy(input.policy.as_deref()).ok()?;
+    let mut files = vec![(canonical(&name), text)];
+    if let Some(site) = &input.site {
+        let name = site.display().to_string();
+        files.push((canonical(&name), std::fs::read_to_string(site).ok()?));
+    }
+    for inc in includes {
+        files.push((inc.clone(), std::fs::read_to_string(inc).ok()?));
+    }
+    Some(crate::record::inputs_digest(
+        files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+    ))
+}

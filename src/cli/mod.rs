@@ -1,6 +1,8 @@
 //! Command-line glue: arguments, reading files, printing, exit codes. The only printing code.
 
+mod apply;
 mod args;
+mod diff;
 mod load;
 mod output;
 
@@ -13,9 +15,9 @@ use output::Out;
 use std::process::ExitCode;
 
 /// Exit code 1: policy errors (or, later, drift).
-const EXIT_POLICY: u8 = 1;
+pub(crate) const EXIT_POLICY: u8 = 1;
 /// Exit code 2: usage or system errors (missing file, permission, kernel refused).
-const EXIT_SYSTEM: u8 = 2;
+pub(crate) const EXIT_SYSTEM: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
     let out = Out::new(args.color);
@@ -24,12 +26,18 @@ pub fn run(args: Args) -> ExitCode {
         Command::Check(c) => check(&out, c),
         Command::Fmt(c) => fmt(&out, c),
         Command::Verify(c) => verify(&out, c),
+        Command::Diff(c) => diff::run(&out, c),
+        Command::Apply(c) => apply::apply(&out, c),
+        Command::Confirm(c) => apply::confirm(&out, c),
+        Command::Status(c) => apply::status(&out, c),
+        Command::Revert(c) => apply::revert(&out, c),
+        Command::WatchRevert(c) => apply::watch_revert(c),
     };
     ExitCode::from(code)
 }
 
-/// Loads and checks; prints diagnostics; `None` means stop with the returned code.
-fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8> {
+/// Loads and checks; prints diagnostics; `Err` carries the exit code to stop with.
+pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8> {
     let loaded = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
@@ -50,6 +58,19 @@ fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8> {
     Ok(loaded)
 }
 
+/// Loads, checks and compiles: the start of every command that needs the ruleset.
+pub(crate) fn load_compiled(
+    out: &Out,
+    input: &args::Input,
+) -> Result<(Loaded, crate::ir::Ruleset), u8> {
+    let loaded = load_checked(out, input)?;
+    let Some(policy) = &loaded.policy else {
+        return Err(EXIT_POLICY);
+    };
+    let rs = crate::compile::compile(policy);
+    Ok((loaded, rs))
+}
+
 fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
     if !diags.is_empty() {
         out.stderr(&crate::diag::render(&loaded.map, diags, out.color()));
@@ -57,14 +78,10 @@ fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
 }
 
 fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
-    let loaded = match load_checked(out, &c.input) {
-        Ok(l) => l,
+    let (loaded, rs) = match load_compiled(out, &c.input) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let Some(policy) = &loaded.policy else {
-        return EXIT_POLICY;
-    };
-    let rs = crate::compile::compile(policy);
     let text = match c.format {
         CompileFormat::Nft => crate::emit::text::render(&rs, &loaded.name),
         CompileFormat::Json => crate::emit::json::render(&rs),
@@ -134,14 +151,10 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
 }
 
 fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
-    let loaded = match load_checked(out, &c.input) {
-        Ok(l) => l,
+    let (_, rs) = match load_compiled(out, &c.input) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    let Some(policy) = &loaded.policy else {
-        return EXIT_POLICY;
-    };
-    let rs = crate::compile::compile(policy);
     let opts = crate::verify::VerifyOptions {
         against: c.against.clone(),
     };

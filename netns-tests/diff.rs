@@ -1,0 +1,404 @@
+//! `hostwall diff` against real kernel state (issue #4): every kind of drift made with the
+//! real `nft` and `sysctl` inside a throwaway namespace, the exact change and exit code
+//! asserted; the apply -> decode -> diff round trip is empty for every shipped policy and
+//! every compile golden, whether the table was written over netlink or by `nft -f`.
+
+use crate::common::root;
+use hostwall::check::{NoIncludes, check};
+use hostwall::diff::{Change, Kind};
+use hostwall::drift::{self, DriftOptions};
+use hostwall::ir::Ruleset;
+use hostwall::netns::Netns;
+use hostwall::source::SourceMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Compiles a policy file (with `site.toml` or `NAME.site.toml` beside it when present).
+fn compile_file(path: &Path) -> Ruleset {
+    let text = std::fs::read_to_string(path).expect("read policy");
+    let mut map = SourceMap::new();
+    let file = map.add(path.display().to_string(), text);
+    let site = [
+        path.with_extension("site.toml"),
+        path.with_file_name("site.toml"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .map(|t| map.add("site.toml", t));
+    let (policy, diags) = check(&mut map, file, site, &NoIncludes);
+    let policy = policy.unwrap_or_else(|| panic!("{} does not check: {diags:?}", path.display()));
+    hostwall::compile::compile(&policy)
+}
+
+fn kvm_host() -> Ruleset {
+    compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/kvm-host.policy"))
+}
+
+fn apply(rs: &Ruleset, ns: &Netns) {
+    let opts = hostwall::apply::ApplyOptions {
+        netns: Some(ns.name().to_string()),
+        ..Default::default()
+    };
+    if let Err(e) = hostwall::apply::apply(rs, &opts) {
+        panic!("apply: {e}");
+    }
+}
+
+fn sh(ns: &Netns, script: &str) -> Output {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), "sh", "-c", script])
+        .output()
+        .expect("ip netns exec");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn diff(rs: &Ruleset, ns: &Netns) -> Vec<Change> {
+    let opts = DriftOptions {
+        netns: Some(ns.name().to_string()),
+        state_dir: PathBuf::from("/nonexistent-hostwall-state"),
+        full: true,
+    };
+    drift::full(rs, &opts).expect("diff").changes
+}
+
+/// (kind, object, expected, actual, position) of each change.
+type Summary = (Kind, String, Option<String>, Option<String>, Option<usize>);
+
+fn summary(c: &[Change]) -> Vec<Summary> {
+    c.iter()
+        .map(|c| {
+            (
+                c.kind,
+                c.object.clone(),
+                c.expected.clone(),
+                c.actual.clone(),
+                c.position,
+            )
+        })
+        .collect()
+}
+
+/// Each drift scenario starts from a freshly applied kvm-host in its own namespace.
+fn scenario(script: &str) -> Vec<Change> {
+    let ns = Netns::create_unique("hw-diff").expect("namespace");
+    let rs = kvm_host();
+    apply(&rs, &ns);
+    assert_eq!(diff(&rs, &ns), vec![], "in sync right after apply");
+    sh(&ns, script);
+    diff(&rs, &ns)
+}
+
+#[test]
+fn each_kind_of_drift_is_reported_exactly() {
+    if !root("each_kind_of_drift_is_reported_exactly") {
+        return;
+    }
+    let s = |k, o: &str, e: Option<&str>, a: Option<&str>, p| {
+        (
+            k,
+            o.to_string(),
+            e.map(String::from),
+            a.map(String::from),
+            p,
+        )
+    };
+    let cases: Vec<(&str, Vec<_>)> = vec![
+        (
+            "nft add rule inet hostwall input tcp dport 3306 accept",
+            vec![s(
+                Kind::RuleAdded,
+                "chain input",
+                None,
+                Some("tcp dport 3306 accept"),
+                Some(10),
+            )],
+        ),
+        (
+            "nft insert rule inet hostwall input tcp dport 3306 accept",
+            vec![s(
+                Kind::RuleAdded,
+                "chain input",
+                None,
+                Some("tcp dport 3306 accept"),
+                Some(1),
+            )],
+        ),
+        (
+            "h=$(nft -a list chain inet hostwall input | grep 'comment \"ssh' | sed 's/.*handle //'); nft delete rule inet hostwall input handle $h",
+            vec![s(
+                Kind::RuleMissing,
+                "chain input",
+                Some("tcp dport @allow_tcp accept comment \"ssh, vdsm-reg, spice, kvm-migration\""),
+                None,
+                Some(7),
+            )],
+        ),
+        (
+            "h=$(nft -a list chain inet hostwall input | grep 'comment \"ssh' | sed 's/.*handle //'); nft replace rule inet hostwall input handle $h tcp dport 22 accept",
+            vec![s(
+                Kind::RuleChanged,
+                "chain input",
+                Some("tcp dport @allow_tcp accept comment \"ssh, vdsm-reg, spice, kvm-migration\""),
+                Some("tcp dport 22 accept"),
+                Some(7),
+            )],
+        ),
+        (
+            "nft delete element inet hostwall allow_tcp '{ 5634-6166 }'",
+            vec![s(
+                Kind::ElementMissing,
+                "set allow_tcp",
+                Some("5634-6166"),
+                None,
+                None,
+            )],
+        ),
+        (
+            "nft add element inet hostwall allow_tcp '{ 3306 }'",
+            vec![s(
+                Kind::ElementExtra,
+                "set allow_tcp",
+                None,
+                Some("3306"),
+                None,
+            )],
+        ),
+        (
+            "nft chain inet hostwall input '{ policy accept; }'",
+            vec![s(
+                Kind::ChainPolicy,
+                "chain input",
+                Some("drop"),
+                Some("accept"),
+                None,
+            )],
+        ),
+        (
+            "nft flush chain inet hostwall input && nft delete chain inet hostwall input",
+            vec![s(
+                Kind::ChainMissing,
+                "chain input",
+                Some("9 rules"),
+                None,
+                None,
+            )],
+        ),
+        (
+            "nft delete table inet hostwall",
+            vec![s(
+                Kind::TableMissing,
+                "table inet hostwall",
+                Some("table inet hostwall with 1 chain"),
+                None,
+                None,
+            )],
+        ),
+        (
+            "sysctl -qw net.ipv4.ip_forward=0",
+            vec![s(
+                Kind::Sysctl,
+                "net.ipv4.ip_forward",
+                Some("1"),
+                Some("0"),
+                None,
+            )],
+        ),
+    ];
+    for (script, want) in cases {
+        assert_eq!(summary(&scenario(script)), want, "after: {script}");
+    }
+}
+
+#[test]
+fn foreign_drop_chain_on_input_is_a_warning_not_drift() {
+    if !root("foreign_drop_chain_on_input_is_a_warning_not_drift") {
+        return;
+    }
+    let c = scenario(
+        "nft add table ip other && nft add chain ip other in '{ type filter hook input priority 10; policy drop; }'",
+    );
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].kind, Kind::ForeignBaseChain);
+    assert_eq!(c[0].severity, hostwall::diff::Severity::Warning);
+    assert_eq!(c[0].object, "table ip other chain in");
+}
+
+#[test]
+fn round_trip_is_empty_for_every_policy_and_golden_both_ways() {
+    if !root("round_trip_is_empty_for_every_policy_and_golden_both_ways") {
+        return;
+    }
+    let root_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root_dir.join("policies"))
+        .expect("policies/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "policy"))
+        .collect();
+    files.extend(
+        std::fs::read_dir(root_dir.join("tests/data/compile"))
+            .expect("goldens")
+            .filter_map(|e| e.ok().map(|e| e.path().join("policy"))),
+    );
+    files.sort();
+    assert!(files.len() >= 30);
+    let ns = Netns::create_unique("hw-rt").expect("namespace");
+    for f in &files {
+        let rs = compile_file(f);
+        // Written over netlink by hostwall ...
+        apply(&rs, &ns);
+        assert_eq!(
+            diff(&rs, &ns),
+            vec![],
+            "{} applied over netlink",
+            f.display()
+        );
+        // ... and by nft -f from the compile output (sysctls set as apply would).
+        sh(&ns, "nft flush ruleset");
+        let text = hostwall::emit::text::render(&rs, "rt");
+        let path = std::env::temp_dir().join(format!("hw-rt-{}.nft", std::process::id()));
+        std::fs::write(&path, &text).expect("write");
+        sh(&ns, &format!("nft -f {}", path.display()));
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(diff(&rs, &ns), vec![], "{} loaded by nft -f", f.display());
+        sh(&ns, "nft flush ruleset");
+    }
+}
+
+#[test]
+fn hundred_thousand_elements_with_one_changed() {
+    if !root("hundred_thousand_elements_with_one_changed") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("big.policy");
+    std::fs::write(&p, hostwall::bench_support::policy(100_000, 10)).expect("write");
+    let rs = compile_file(&p);
+    let ns = Netns::create_unique("hw-big").expect("namespace");
+    apply(&rs, &ns);
+    assert_eq!(diff(&rs, &ns), vec![]);
+    // The generator spaces /30s 8 addresses apart starting at 10.0.0.0.
+    let set = rs
+        .table
+        .sets
+        .iter()
+        .find(|s| s.key == hostwall::ir::SetKey::Ipv4Addr)
+        .expect("address set")
+        .name
+        .clone();
+    sh(
+        &ns,
+        &format!(
+            "nft delete element inet hostwall {set} '{{ 10.0.0.40/30 }}' && nft add element inet hostwall {set} '{{ 10.0.0.44/30 }}'"
+        ),
+    );
+    let c = diff(&rs, &ns);
+    assert_eq!(
+        summary(&c),
+        vec![
+            (
+                Kind::ElementMissing,
+                format!("set {set}"),
+                Some("10.0.0.40/30".into()),
+                None,
+                None
+            ),
+            (
+                Kind::ElementExtra,
+                format!("set {set}"),
+                None,
+                Some("10.0.0.44/30".into()),
+                None
+            ),
+        ]
+    );
+}
+
+fn hostwall(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hostwall"))
+        .args(args)
+        .output()
+        .expect("run hostwall");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn fast_path_answers_from_the_record_until_anything_changes() {
+    if !root("fast_path_answers_from_the_record_until_anything_changes") {
+        return;
+    }
+    let ns = Netns::create_unique("hw-fast").expect("namespace");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let policy = dir.path().join("host.policy");
+    let nets = dir.path().join("nets.policy");
+    std::fs::write(&nets, "define mgmt = 10.0.0.0/24\n").expect("write");
+    std::fs::write(
+        &policy,
+        "include \"nets.policy\"\npolicy p {\n    forwarding on\n    allow ssh from mgmt\n}\n",
+    )
+    .expect("write");
+    let (p, s, n) = (
+        policy.to_str().expect("utf8"),
+        state.to_str().expect("utf8"),
+        ns.name(),
+    );
+    let diff = |extra: &[&str]| {
+        let mut a = vec!["diff", p, "--netns", n, "--state-dir", s];
+        a.extend_from_slice(extra);
+        hostwall(&a)
+    };
+    let (code, out) = hostwall(&[
+        "apply",
+        p,
+        "--netns",
+        n,
+        "--state-dir",
+        s,
+        "--insecure-perms",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("fast path"), "{out}");
+    // The fast path still reads the sysctls.
+    sh(&ns, "sysctl -qw net.ipv4.ip_forward=0");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("net.ipv4.ip_forward") && out.contains("fast path"),
+        "{out}"
+    );
+    sh(&ns, "sysctl -qw net.ipv4.ip_forward=1");
+    let (code, out) = diff(&["--full"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("full comparison"), "--full dumps: {out}");
+    // An included file that changed is another policy: the full comparison runs.
+    std::fs::write(&nets, "define mgmt = 10.0.1.0/24\n").expect("write");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("full comparison") && out.contains("10.0.1.0/24"),
+        "{out}"
+    );
+    std::fs::write(&nets, "define mgmt = 10.0.0.0/24\n").expect("write");
+    let (code, out) = diff(&[]);
+    assert!(code == 0 && out.contains("fast path"), "{out}");
+    // Any nf_tables change moves the generation: the full comparison runs and finds it.
+    sh(
+        &ns,
+        "nft add rule inet hostwall input tcp dport 3306 accept",
+    );
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("full comparison") && out.contains("tcp dport 3306"),
+        "{out}"
+    );
+}

@@ -1,0 +1,245 @@
+//! The previous state of a change, as a serialisable blob, and its restore: what
+//! `apply --confirm` stores before changing anything, and what the revert watcher,
+//! `hostwall status`, `hostwall revert` and the next `apply` use to put it back.
+//!
+//! The blob holds our table exactly as the kernel had it (absent, or its dumped
+//! messages, see [`super::snapshot`]), the previous values of the sysctls the new
+//! policy sets, the network namespace and the table name. It names the namespace
+//! because the watcher is a separate process that does not inherit `--netns` (the
+//! applying process only ever enters it on a helper thread).
+//!
+//! Restoring replaces the table in ONE batch (add, delete, then the old contents, or
+//! nothing when it was absent), so a revert is as atomic as an apply; the sysctls
+//! follow, as they do in apply.
+
+use super::snapshot::Snapshot;
+use super::{ApplyError, ApplyOptions, Netlink, in_netns};
+use crate::ir::{Ruleset, Sysctl};
+use crate::safe::{BoxError, Revert};
+use crate::sysctl::{self, SysctlError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Bumped when the blob layout changes; an unknown version is refused, not guessed.
+const FORMAT_VERSION: u32 = 1;
+
+/// Everything needed to undo one apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Previous {
+    version: u32,
+    /// `/run/netns/NAME` the change was made in; `None`: the restorer's own namespace.
+    pub netns: Option<String>,
+    pub table: String,
+    /// `None`: the table did not exist. Otherwise its dumped messages, hex encoded.
+    table_messages: Option<Vec<String>>,
+    /// Sysctl name and value before the change, for every sysctl the policy sets.
+    pub sysctls: Vec<(String, bool)>,
+    /// Where the sysctls live (`None`: /proc/sys); tests point it elsewhere.
+    pub sysctl_root: Option<PathBuf>,
+}
+
+/// Why a restore failed. The ruleset step comes first: when it fails the sysctls are
+/// left alone, so the two never disagree more than they did.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the saved previous state is unusable: {0}")]
+    Blob(String),
+    #[error("restoring table {table}: {source}")]
+    Ruleset {
+        table: String,
+        #[source]
+        source: ApplyError,
+    },
+    #[error("the table was restored, but not every sysctl: {}", list(.0))]
+    Sysctls(Vec<SysctlError>),
+}
+
+fn list(errors: &[SysctlError]) -> String {
+    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    parts.join("; ")
+}
+
+/// Captures the state `rs` is about to replace, in the namespace `opts` names.
+/// Reads only: the table dump and the current sysctl values.
+pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError> {
+    let table = rs.table.name.clone();
+    in_netns(opts.netns.as_deref(), || {
+        let mut nl = Netlink::open()?;
+        let snapshot = Snapshot::capture(&mut nl, &table)?;
+        let root = sysctl_root(&opts.sysctl_root);
+        let mut sysctls = Vec::new();
+        for s in &rs.sysctls {
+            let old = sysctl::read(&root, s.key).map_err(|error| ApplyError::Sysctl {
+                error,
+                rollback: None,
+                restore_errors: vec![],
+            })?;
+            sysctls.push((s.key.name().to_string(), old));
+        }
+        Ok(Previous {
+            version: FORMAT_VERSION,
+            netns: opts.netns.clone(),
+            table: table.clone(),
+            table_messages: match snapshot {
+                Snapshot::Absent => None,
+                Snapshot::Present(msgs) => Some(msgs.iter().map(|m| hex(m)).collect()),
+            },
+            sysctls,
+            sysctl_root: opts.sysctl_root.clone(),
+        })
+    })
+}
+
+fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
+    root.clone()
+        .unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS))
+}
+
+impl Previous {
+    /// Whether the table existed before the change.
+    pub fn table_existed(&self) -> bool {
+        self.table_messages.is_some()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serialising plain strings, bools and vectors cannot fail; an empty blob
+        // would still be caught by `decode` rather than restored.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(blob: &[u8]) -> Result<Previous, RestoreError> {
+        let p: Previous =
+            serde_json::from_slice(blob).map_err(|e| RestoreError::Blob(e.to_string()))?;
+        if p.version != FORMAT_VERSION {
+            return Err(RestoreError::Blob(format!(
+                "unknown format version {}",
+                p.version
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Puts the table back in one batch, then the sysctls.
+    pub fn restore(&self) -> Result<(), RestoreError> {
+        let snapshot = match &self.table_messages {
+            None => Snapshot::Absent,
+            Some(msgs) => Snapshot::Present(
+                msgs.iter()
+                    .map(|m| unhex(m))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| RestoreError::Blob("a table message is not hex".into()))?,
+            ),
+        };
+        let keys = self
+            .sysctls
+            .iter()
+            .map(|(name, v)| sysctl_key(name).map(|k| (k, *v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ruleset = |source| RestoreError::Ruleset {
+            table: self.table.clone(),
+            source,
+        };
+        // The ruleset step's errors (entering the namespace included) are ApplyErrors;
+        // the sysctl outcome is carried out of the namespace thread as a value.
+        let sysctl_errors = in_netns(self.netns.as_deref(), || {
+            let mut nl = Netlink::open()?;
+            snapshot.restore(&mut nl, &self.table)?;
+            let root = sysctl_root(&self.sysctl_root);
+            Ok::<_, ApplyError>(
+                keys.iter()
+                    .filter_map(|(k, v)| sysctl::write(&root, *k, *v).err())
+                    .collect::<Vec<SysctlError>>(),
+            )
+        })
+        .map_err(ruleset)?;
+        if sysctl_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RestoreError::Sysctls(sysctl_errors))
+        }
+    }
+}
+
+fn sysctl_key(name: &str) -> Result<Sysctl, RestoreError> {
+    [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| RestoreError::Blob(format!("unknown sysctl {name:?}")))
+}
+
+/// The [`Revert`] the safe-apply machinery calls with a stored blob.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Restorer;
+
+impl Revert for Restorer {
+    fn revert(&self, previous: &[u8]) -> Result<(), BoxError> {
+        Previous::decode(previous)?.restore()?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn blob_round_trips_and_refuses_other_versions() {
+        let p = Previous {
+            version: FORMAT_VERSION,
+            netns: Some("hw-x".into()),
+            table: "hostwall".into(),
+            table_messages: Some(vec![hex(&[1, 2, 3])]),
+            sysctls: vec![("net.ipv4.ip_forward".into(), true)],
+            sysctl_root: None,
+        };
+        assert_eq!(Previous::decode(&p.encode()).ok(), Some(p.clone()));
+        let other = Previous { version: 9, ..p };
+        let e = Previous::decode(&other.encode())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("the saved previous state is unusable: unknown format version 9")
+        );
+        assert!(Previous::decode(b"").is_err());
+    }
+
+    #[test]
+    fn unknown_sysctl_is_refused_before_touching_anything() {
+        let e = sysctl_key("net.core.somaxconn")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("the saved previous state is unusable: unknown sysctl \"net.core.somaxconn\"")
+        );
+    }
+}

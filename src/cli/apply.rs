@@ -1,0 +1,468 @@
+//! `hostwall apply`, `confirm`, `status`, `revert` and the hidden `watch-revert`: the
+//! glue between the checked policy, the safe-apply sequence (`safe`) and the kernel
+//! (`apply`), plus how their outcomes are printed.
+
+use super::load::{BUILTIN_NAME, Loaded};
+use super::output::Out;
+use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
+use crate::apply::restore::{self, Restorer};
+use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
+use crate::diag::Diagnostic;
+use crate::ir::Ruleset;
+use crate::safe::pending::{Confirmed, Pending, StaleReason, WatcherHealth};
+use crate::safe::{self, ConfirmOptions, FlowError, Status, lockout, perms, persist};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod deferred;
+mod prompt;
+#[cfg(debug_assertions)]
+mod test_hooks;
+
+/// How long a second apply/confirm/revert waits for the lock before saying who holds it:
+/// an apply takes well under a second, so this covers a queue of a few.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+const APPLY_EXAMPLES: &str = "\
+Examples:
+  sudo hostwall apply /etc/hostwall/host.policy --site /etc/hostwall/site.toml
+  sudo hostwall apply --dry-run host.policy          show the batch and sysctl changes only
+  sudo hostwall apply --confirm 60 host.policy       revert in 60 s unless `hostwall confirm`
+  sudo hostwall apply --persist host.policy          also write /etc/sysctl.d/90-hostwall.conf
+  sudo hostwall apply --netns lab host.policy        change /run/netns/lab instead
+
+Exit codes: 0 applied, 1 policy errors or lockout refused, 2 usage or system errors
+(nothing was changed unless the message says so).";
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = APPLY_EXAMPLES)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub input: super::args::Input,
+    /// Apply inside /run/netns/NAME instead of this host's namespace (the SSH lockout
+    /// guard is skipped: it protects this host's own session).
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Print what would be sent (and which sysctls would change); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Revert after SECONDS unless `hostwall confirm` (or `y` at the prompt) keeps it.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub confirm: Option<u64>,
+    /// Also write the forwarding setting to /etc/sysctl.d/90-hostwall.conf (with
+    /// --confirm: once the change is confirmed).
+    #[arg(long, conflicts_with = "netns")]
+    pub persist: bool,
+    /// Apply even if the policy would reject the SSH session it is applied from.
+    #[arg(long)]
+    pub force: bool,
+    /// Skip the ownership/mode check of the policy and site files.
+    #[arg(long)]
+    pub insecure_perms: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Where the forwarding sysctls live (tests point it at a scratch tree).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub sysctl_root: Option<PathBuf>,
+    /// Where --persist writes its drop-in.
+    #[arg(long, value_name = "FILE", hide = true, default_value = persist::DEFAULT_DROPIN)]
+    pub persist_path: PathBuf,
+}
+
+/// The state directory shared by every safe-apply command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StateArgs {
+    /// Lock, pending change and apply records.
+    #[arg(long, value_name = "DIR", hide = true, default_value = safe::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The pending change to watch.
+    #[arg(long)]
+    pub id: String,
+}
+
+pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
+    let (loaded, rs) = match load_compiled(out, &a.input) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    #[cfg(debug_assertions)]
+    let rs = test_hooks::break_rule(rs);
+    if let Err(code) = preflight(out, a, &loaded, &rs) {
+        return code;
+    }
+    let opts = ApplyOptions {
+        netns: a.netns.clone(),
+        dry_run: a.dry_run,
+        sysctl_root: a.sysctl_root.clone(),
+    };
+    if a.dry_run {
+        return dry_run(out, &loaded, &rs, &opts);
+    }
+    let confirm = a
+        .confirm
+        .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
+    let state_dir = &a.state.state_dir;
+    let done = safe::guarded_apply(
+        state_dir,
+        LOCK_WAIT,
+        &Restorer,
+        confirm.as_ref(),
+        || restore::capture(&rs, &opts).map(|p| p.encode()),
+        || crate::apply::apply(&rs, &opts),
+    );
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => return flow_error(out, &loaded, e),
+    };
+    if let Some((record, reason)) = &done.recovered {
+        out.stderr(&recovered_note(record, *reason));
+    }
+    store_record(out, a, &loaded, &rs, &done.value);
+    out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
+    match &done.pending {
+        None => {
+            if a.persist {
+                return persist_now(out, &rs, &loaded.name, &a.persist_path);
+            }
+            0
+        }
+        Some((record, _)) => {
+            if a.persist {
+                deferred::save(out, state_dir, record, &rs, &loaded.name, &a.persist_path);
+            }
+            pending_prompt(out, state_dir, record)
+        }
+    }
+}
+
+/// The checks before anything touches the kernel: file permissions, then the lockout
+/// guard. Both also run for `--dry-run`, so a dry run predicts a refusal.
+fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<(), u8> {
+    if !a.insecure_perms {
+        for file in policy_files(loaded) {
+            if let Err(e) = perms::check_file(&file) {
+                out.error(&e.to_string());
+                return Err(EXIT_SYSTEM);
+            }
+        }
+    }
+    if a.force {
+        return Ok(());
+    }
+    let probe = match lockout::probe_from_env() {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            out.error(&e.to_string());
+            return Err(EXIT_SYSTEM);
+        }
+    };
+    if let Some(ns) = &a.netns {
+        // The guard protects this host's own SSH session; a policy for another
+        // namespace cannot lock it out, and that namespace's addresses are not ours.
+        out.stderr(&format!(
+            "hostwall: note: lockout check skipped: the change is for namespace {ns}, not this session's\n"
+        ));
+        return Ok(());
+    }
+    let judge = |p: &lockout::Probe| lockout::judge_with_eval(rs, Some(&loaded.map), p);
+    lockout::check(&probe, &judge).map_err(|e| {
+        out.error(&e.to_string());
+        EXIT_POLICY
+    })
+}
+
+/// Every file the policy was read from (policy, includes, site), except the built-in
+/// policy and standard input, which have no permissions to judge.
+fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
+    loaded
+        .map
+        .files()
+        .map(|(_, f)| f.name.as_str())
+        .filter(|n| *n != BUILTIN_NAME && *n != "<stdin>")
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// What the apply would change, in the policy's terms (the diff of the live state
+/// against the new policy), then the batch it would send. Touches nothing.
+fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 {
+    let report = match crate::apply::apply(rs, opts) {
+        Ok(r) => r,
+        Err(e) => return apply_error(out, loaded, &e),
+    };
+    let drift_opts = crate::drift::DriftOptions {
+        netns: opts.netns.clone(),
+        state_dir: std::path::PathBuf::new(),
+        full: true,
+    };
+    let mut text = String::new();
+    match crate::drift::full(rs, &drift_opts) {
+        Ok(d) if d.in_sync() => {
+            text.push_str("no change: the live ruleset already matches the policy\n")
+        }
+        Ok(d) => {
+            text.push_str("changes (\"live has\" becomes \"policy says\"):\n");
+            text.push_str(&crate::diff::render_text(&d.changes));
+        }
+        Err(e) => text.push_str(&format!("(cannot compare with the live ruleset: {e})\n")),
+    }
+    text.push_str("\nthe batch it would send:\n");
+    for line in &report.plan {
+        text.push_str(line);
+        text.push('\n');
+    }
+    out.stderr(&format!(
+        "hostwall: dry run: table {} {}{}: would send {} messages ({} bytes) at generation {}; nothing changed\n",
+        rs.table.family.name(),
+        rs.table.name,
+        netns_text(opts.netns.as_deref()),
+        report.messages,
+        report.batch_bytes,
+        report.genid_before,
+    ));
+    out.stdout(&text)
+}
+
+fn netns_text(netns: Option<&str>) -> String {
+    netns.map(|n| format!(" in netns {n}")).unwrap_or_default()
+}
+
+fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
+    match e {
+        FlowError::Step(e) => apply_error(out, loaded, &e),
+        FlowError::Safe(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+        e @ FlowError::NoWatcher { .. } => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+/// A kernel refusal points at the policy line that produced the message, like a
+/// checker error; everything else is one line.
+fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
+    match e.origin().first() {
+        Some(span) if (span.file.0 as usize) < loaded.map.files().count() => {
+            let d = Diagnostic::error("", *span, e.to_string())
+                .with_label("this policy line produced the refused message")
+                .with_help("nothing was changed: the batch is all or nothing");
+            out.stderr(&crate::diag::render(&loaded.map, &[d], out.color()));
+        }
+        _ => out.error(&e.to_string()),
+    }
+    EXIT_SYSTEM
+}
+
+fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
+    let mut s = format!(
+        "hostwall: applied table {} {}{}: {} messages, {} in one batch, {:.1} ms in the kernel ({:.1} ms total), generation {} -> {}\n",
+        rs.table.family.name(),
+        rs.table.name,
+        netns_text(netns),
+        r.messages,
+        bytes(r.batch_bytes),
+        r.send_time.as_secs_f64() * 1e3,
+        (r.build_time + r.send_ack_time).as_secs_f64() * 1e3,
+        r.genid_before,
+        r.genid,
+    );
+    for c in &r.sysctls {
+        if c.old != c.new {
+            s.push_str(&format!("  sysctl {c}\n"));
+        }
+    }
+    s
+}
+
+fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// The `diff` fast path: what we committed and at which generation. Losing it only
+/// costs that fast path, so a failure is a warning.
+fn store_record(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, r: &ApplyReport) {
+    let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
+    let rec = crate::drift::record_for(rs, r.genid, digest, includes);
+    let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
+    if let Err(e) = crate::record::store(&path, &rec) {
+        out.stderr(&format!(
+            "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
+            path.display()
+        ));
+    }
+}
+
+fn persist_now(out: &Out, rs: &Ruleset, policy: &str, path: &Path) -> u8 {
+    match persist::persist(rs, policy, path) {
+        Ok(done) => {
+            out.stderr(&persist_note(done, path));
+            0
+        }
+        Err(e) => {
+            out.error(&format!(
+                "the ruleset is applied, but the sysctl drop-in is not: {e}"
+            ));
+            EXIT_SYSTEM
+        }
+    }
+}
+
+fn persist_note(done: persist::Persisted, path: &Path) -> String {
+    let what = match done {
+        persist::Persisted::Written => "wrote",
+        persist::Persisted::Unchanged => "kept (unchanged)",
+        persist::Persisted::Removed => "removed (the policy sets no forwarding)",
+        persist::Persisted::Absent => "nothing to write (the policy sets no forwarding):",
+    };
+    format!("hostwall: persist: {what} {}\n", path.display())
+}
+
+fn recovered_note(record: &Pending, reason: StaleReason) -> String {
+    let why = match reason {
+        StaleReason::DeadlinePassed => "its confirm deadline passed",
+        StaleReason::WatcherGone => "its revert watcher was gone",
+        StaleReason::NoWatcher => "the apply that made it died before starting a watcher",
+    };
+    format!(
+        "hostwall: reverted an earlier unconfirmed change {} (policy {}): {why}\n",
+        record.id, record.policy
+    )
+}
+
+/// After `apply --confirm`: on a terminal, ask; elsewhere say how to confirm.
+fn pending_prompt(out: &Out, state_dir: &Path, record: &Pending) -> u8 {
+    let left = record.remaining(safe::unix_now());
+    if !prompt::interactive() {
+        out.stderr(&format!(
+            "hostwall: change {} is pending: run `hostwall confirm` within {left}s (ideally from a new SSH session) or it is reverted\n",
+            record.id
+        ));
+        return 0;
+    }
+    match prompt::ask(out, left) {
+        prompt::Answer::Yes => confirm_in(out, state_dir),
+        prompt::Answer::No | prompt::Answer::Timeout => revert_in(out, state_dir),
+    }
+}
+
+pub fn confirm(out: &Out, s: &StateArgs) -> u8 {
+    confirm_in(out, &s.state_dir)
+}
+
+fn confirm_in(out: &Out, state_dir: &Path) -> u8 {
+    match safe::confirm(state_dir, LOCK_WAIT, &Restorer) {
+        Ok(Confirmed::Kept(r)) => {
+            out.stderr(&format!(
+                "hostwall: confirmed change {} (policy {}): it stays\n",
+                r.id, r.policy
+            ));
+            deferred::install(out, state_dir, &r)
+        }
+        Ok(Confirmed::NothingPending) => {
+            deferred::discard(state_dir);
+            out.stderr("hostwall: no change is pending; nothing to confirm\n");
+            0
+        }
+        Ok(Confirmed::TooLate(r)) => {
+            deferred::discard(state_dir);
+            out.error(&format!(
+                "change {} came too late to confirm: its deadline had passed, so it was reverted",
+                r.id
+            ));
+            EXIT_SYSTEM
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+pub fn revert(out: &Out, s: &StateArgs) -> u8 {
+    revert_in(out, &s.state_dir)
+}
+
+fn revert_in(out: &Out, state_dir: &Path) -> u8 {
+    let result = safe::revert_pending(state_dir, LOCK_WAIT, &Restorer);
+    deferred::discard(state_dir);
+    match result {
+        Ok(Some(r)) => {
+            out.stderr(&format!(
+                "hostwall: reverted change {} (policy {}): the previous ruleset and sysctls are back\n",
+                r.id, r.policy
+            ));
+            0
+        }
+        Ok(None) => {
+            out.stderr("hostwall: no change is pending; nothing to revert\n");
+            0
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+/// `hostwall status`: reverts a stale change first (and says so), then reports.
+pub fn status(out: &Out, s: &StateArgs) -> u8 {
+    let (recovered, status) = match safe::status_recovering(&s.state_dir, &Restorer) {
+        Ok(x) => x,
+        Err(e) => {
+            out.error(&e.to_string());
+            return EXIT_SYSTEM;
+        }
+    };
+    let mut text = String::new();
+    if let Some((record, reason)) = &recovered {
+        deferred::discard(&s.state_dir);
+        text.push_str(recovered_note(record, *reason).trim_start_matches("hostwall: "));
+    }
+    match status {
+        Status::Nothing => text.push_str("no change pending\n"),
+        Status::Pending {
+            record,
+            remaining,
+            watcher,
+        } => {
+            let watcher = match (watcher, record.watcher) {
+                (WatcherHealth::Alive, Some(w)) => format!("running (pid {})", w.pid),
+                (WatcherHealth::Gone, _) => "GONE (the next hostwall command reverts)".into(),
+                _ => "not started".into(),
+            };
+            text.push_str(&format!(
+                "change {} pending: policy {}, {remaining}s left to confirm, watcher {watcher}\n",
+                record.id, record.policy
+            ));
+        }
+    }
+    out.stdout(&text)
+}
+
+/// The detached watcher's body (`hostwall watch-revert`); its output goes nowhere,
+/// so the exit code is all it says.
+pub fn watch_revert(w: &WatchArgs) -> u8 {
+    let dir = &w.state.state_dir;
+    match safe::run_watcher(dir, &w.id, &Restorer) {
+        Ok(safe::watcher::WatchOutcome::Reverted(_)) => {
+            deferred::discard(dir);
+            0
+        }
+        Ok(safe::watcher::WatchOutcome::NotPending) => 0,
+        Err(_) => EXIT_SYSTEM,
+    }
+}

@@ -1,0 +1,69 @@
+//! `--persist` with `--confirm`: the drop-in must only change once the change is kept
+//! (a reverted change must not come back at boot). The rendered drop-in waits in the
+//! state dir under the change id until `confirm` installs it.
+
+use super::Out;
+use crate::ir::Ruleset;
+use crate::safe::pending::Pending;
+use crate::safe::{atomic_write, persist, remove_durably};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const FILE: &str = "persist.json";
+
+#[derive(Serialize, Deserialize)]
+struct Deferred {
+    id: String,
+    path: PathBuf,
+    /// `None`: the policy sets no forwarding, so the drop-in is removed.
+    text: Option<String>,
+}
+
+pub fn save(out: &Out, dir: &Path, r: &Pending, rs: &Ruleset, policy: &str, path: &Path) {
+    let d = Deferred {
+        id: r.id.clone(),
+        path: path.to_path_buf(),
+        text: persist::render(&rs.sysctls, policy),
+    };
+    let saved = serde_json::to_vec(&d)
+        .map_err(|e| e.to_string())
+        .and_then(|b| atomic_write(&dir.join(FILE), &b, 0o600).map_err(|e| e.to_string()));
+    if let Err(e) = saved {
+        out.error(&format!(
+            "cannot keep --persist for the confirm ({e}); run `hostwall apply --persist` after confirming"
+        ));
+    }
+}
+
+/// Installs the drop-in of change `r` (after a confirm kept it).
+pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
+    let Some(d) = std::fs::read(dir.join(FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Deferred>(&b).ok())
+    else {
+        return 0;
+    };
+    discard(dir);
+    if d.id != r.id {
+        return 0;
+    }
+    let done = match &d.text {
+        Some(text) => atomic_write(&d.path, text.as_bytes(), 0o644).map(|_| "wrote"),
+        None => remove_durably(&d.path).map(|_| "removed"),
+    };
+    match done {
+        Ok(what) => {
+            out.stderr(&format!("hostwall: persist: {what} {}\n", d.path.display()));
+            0
+        }
+        Err(e) => {
+            out.error(&format!("the change is kept, but not persisted: {e}"));
+            super::EXIT_SYSTEM
+        }
+    }
+}
+
+pub fn discard(dir: &Path) {
+    // Best effort: a leftover is ignored by its stale id anyway.
+    let _ = remove_durably(&dir.join(FILE));
+}

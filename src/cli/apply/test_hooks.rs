@@ -1,0 +1,27 @@
+//! Debug builds only: `HOSTWALL_TEST_BREAK_RULE=COMMENT` makes the first rule with that
+//! comment (a service name) one the kernel refuses (a log prefix over its 127-byte
+//! limit) while keeping the rule's policy line, so the end-to-end tests can prove
+//! through the binary that a refused batch changes nothing and is reported at
+//! `file:line:col`. The checker rejects every such policy, so no honest policy text
+//! reaches the kernel and fails there.
+
+use crate::ir::{Ruleset, Stmt};
+
+pub fn break_rule(mut rs: Ruleset) -> Ruleset {
+    let Ok(comment) = std::env::var("HOSTWALL_TEST_BREAK_RULE") else {
+        return rs;
+    };
+    let rule = rs
+        .table
+        .chains
+        .iter_mut()
+        .flat_map(|c| c.rules.iter_mut())
+        .find(|r| r.comment.as_deref() == Some(comment.as_str()));
+    if let Some(rule) = rule {
+        rule.stmts.push(Stmt::Log {
+            prefix: Some("x".repeat(200)),
+            group: None,
+        });
+    }
+    rs
+}

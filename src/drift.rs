@@ -1,0 +1,173 @@
+//! `hostwall diff` as a library call: is the live ruleset (and the forwarding sysctls)
+//! still what the policy compiles to?
+//!
+//! Fast path: after its own apply hostwall records the generation id and a digest of
+//! the policy's input files (`record`). When the digest matches the files being checked
+//! and the kernel's generation id is unchanged, nothing can have changed in nf_tables, so
+//! only the sysctls are read (two small files): no compile, no dump.
+
+use crate::diff::{self, Change, Kind, Severity};
+use crate::ir::{Ruleset, Sysctl, SysctlSetting};
+use crate::live::{self, LiveError};
+use crate::record;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct DriftOptions {
+    /// Compare in `/run/netns/NAME` instead of the current namespace.
+    pub netns: Option<String>,
+    /// Where `apply` keeps its records (default `/run/hostwall`).
+    pub state_dir: PathBuf,
+    /// Always dump and compare, even when the fast path could answer.
+    pub full: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftReport {
+    /// Drift first, then warnings; empty when in sync with nothing to warn about.
+    pub changes: Vec<Change>,
+    /// Answered from the recorded generation id, without dumping the ruleset.
+    pub fast_path: bool,
+    /// Generation id the answer refers to.
+    pub genid: u32,
+}
+
+impl DriftReport {
+    pub fn in_sync(&self) -> bool {
+        !self.changes.iter().any(|c| c.severity == Severity::Drift)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    #[error("network namespace {name:?}: {message}")]
+    Netns { name: String, message: String },
+}
+
+/// The record of the last apply in the target namespace, if any: its `includes` tell
+/// the caller which files to digest for `fast`.
+pub fn last_applied(opts: &DriftOptions) -> Option<record::Applied> {
+    record::load(&record::path(&opts.state_dir, opts.netns.as_deref()))
+}
+
+/// The fast path: when `digest` (of the policy's input files, `record::inputs_digest`)
+/// matches the last apply and the kernel's generation id has not moved since, nothing in
+/// nf_tables can differ; only the sysctls are read. `None`: the full comparison is needed.
+pub fn fast(
+    opts: &DriftOptions,
+    rec: &record::Applied,
+    digest: &str,
+) -> Result<Option<DriftReport>, DriftError> {
+    if opts.full || rec.digest != digest {
+        return Ok(None);
+    }
+    let ns = opts.netns.as_deref();
+    let genid = live::genid(ns)?;
+    if genid != rec.genid {
+        return Ok(None);
+    }
+    let expected: Vec<SysctlSetting> = rec
+        .sysctls
+        .iter()
+        .filter_map(|(name, value)| {
+            [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+                .into_iter()
+                .find(|k| k.name() == name)
+                .map(|key| SysctlSetting {
+                    key,
+                    value: *value,
+                    origin: None,
+                })
+        })
+        .collect();
+    Ok(Some(DriftReport {
+        changes: diff::sysctls(&expected, &read_sysctls(ns)?),
+        fast_path: true,
+        genid,
+    }))
+}
+
+/// The full comparison: dump our table, decode it, compare with `expected`.
+pub fn full(expected: &Ruleset, opts: &DriftOptions) -> Result<DriftReport, DriftError> {
+    let ns = opts.netns.as_deref();
+    let table = &expected.table.name;
+    let snap = live::read(table, ns)?;
+    let genid = snap.genid;
+    let unsupported = snap.unsupported.clone();
+    let live = snap.into_live(read_sysctls(ns)?);
+    let mut changes = diff::diff(expected, &live);
+    // Objects the IR cannot hold are drift too: the policy never makes them.
+    let at = changes
+        .iter()
+        .position(|c| c.severity == Severity::Warning)
+        .unwrap_or(changes.len());
+    for (i, u) in unsupported.into_iter().enumerate() {
+        changes.insert(
+            at + i,
+            Change {
+                kind: Kind::Unsupported,
+                severity: Severity::Drift,
+                object: format!("table {} {}", expected.table.family.name(), table),
+                expected: None,
+                actual: Some(u),
+                position: None,
+                service: None,
+            },
+        );
+    }
+    Ok(DriftReport {
+        changes,
+        fast_path: false,
+        genid,
+    })
+}
+
+/// What an apply records for the fast path (`includes`: files read beyond the policy
+/// and site file, in reading order).
+pub fn record_for(
+    rs: &Ruleset,
+    genid: u32,
+    digest: String,
+    includes: Vec<String>,
+) -> record::Applied {
+    record::Applied {
+        genid,
+        digest,
+        includes,
+        table: rs.table.name.clone(),
+        sysctls: rs
+            .sysctls
+            .iter()
+            .map(|s| (s.key.name().to_string(), s.value))
+            .collect(),
+    }
+}
+
+/// Both forwarding sysctls as the target namespace sees them (`None`: unreadable).
+fn read_sysctls(ns: Option<&str>) -> Result<Vec<(Sysctl, Option<bool>)>, DriftError> {
+    let read = || {
+        [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    crate::sysctl::read(Path::new(crate::sysctl::PROC_SYS), k).ok(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    match ns {
+        None => Ok(read()),
+        // /proc/sys/net shows the namespace of the thread that opens the file.
+        Some(name) => {
+            crate::netns::run_in(&Path::new("/run/netns").join(name), read).map_err(|e| {
+                DriftError::Netns {
+                    name: name.to_string(),
+                    message: e.to_string(),
+                }
+            })
+        }
+    }
+}
