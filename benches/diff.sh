@@ -3,7 +3,9 @@
 # read + decode of a 100,000-element table vs `nft list table inet hostwall`, in the same
 # throwaway network namespace, runs interleaved, and their ratio (target: <= 0.5).
 # Both commands start under `ip netns exec`, so process start-up is counted on both sides.
-# Usage: benches/diff.sh [ELEMENTS] [RUNS]   (as root; the namespace is removed on exit)
+# Usage: benches/diff.sh [ELEMENTS] [RUNS] [MAX]   (as root; the namespace is removed on exit)
+# The table is the one hostwall compiles for a policy with an ELEMENTS-network `define`;
+# MAX is the compiler's largest set before it splits (default: hostwall's; 0: one set).
 #
 # Recorded (2-core shared dev VM, kernel 6.18, nftables 1.0.6, 100,000 /30 networks =
 # 200,000 kernel elements, 11 interleaved runs): hostwall 1123 ms, nft 1594 ms, ratio 0.70.
@@ -15,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 runs=${2:-11}
+max=${3:-}
 
 cargo build --release --quiet --example live_bench
 bin=$PWD/target/release/examples/live_bench
@@ -24,8 +27,11 @@ cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
 ip netns add "$ns"
 
-"$bin" gen "$n" >"$tmp/table.nft"
+"$bin" gen "$n" $max >"$tmp/table.nft"
+sets=$(grep -c '^\s*set ' "$tmp/table.nft")
+t0=$(date +%s%N)
 ip netns exec "$ns" nft -f "$tmp/table.nft"
+load=$((($(date +%s%N) - t0) / 1000000))
 got=$(ip netns exec "$ns" "$bin" read hostwall)
 [ "$got" = "$n" ] || { echo "decoded $got elements, expected $n" >&2; exit 1; }
 
@@ -44,7 +50,8 @@ for _ in $(seq "$runs"); do
 done
 hw=$(median <"$tmp/hostwall")
 nf=$(median <"$tmp/nft")
-echo "elements:                         $n"
+echo "elements:                         $n (in $((sets - 1)) address sets + icmpv6_nd)"
+echo "nft -f load (once):               ${load} ms"
 echo "runs (interleaved):               $runs"
 echo "hostwall live read+decode median: ${hw} ms"
 echo "nft list table median:            ${nf} ms"

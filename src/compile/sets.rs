@@ -16,7 +16,7 @@ use crate::source::Span;
 /// Largest interval set written as one set; chosen by measurement (see
 /// docs/policy-language.md, "Large address lists"): below it, read-back time stops falling
 /// while each extra chunk still adds a rule to the path of unmatched packets.
-pub const MAX_SET_ELEMENTS: usize = 8192;
+pub const MAX_SET_ELEMENTS: usize = 16_384;
 
 /// An address set already made, so a second rule naming the same network reuses it.
 pub(super) struct Shared {

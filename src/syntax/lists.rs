@@ -136,24 +136,46 @@ fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'.' | b'/' | b'*')
 }
 
-/// pest's `cidr`: `&(HEX* ~ (":" | ".")) ~ (HEX | ":" | ".")+ ~ ("/" ~ DIGIT+)?`, munched
-/// the same greedy way. Returns the token's end.
+/// pest's `cidr`: `(ipv4_like | ipv6_like) ~ ("/" ~ DIGIT+)?`, with `ipv4_like` =
+/// `DIGIT+ ~ "." ~ (DIGIT | ".")*` and `ipv6_like` = `HEX* ~ ":" ~ (HEX | ":" | ".")*`,
+/// munched the same greedy, ordered way. Returns the token's end.
 fn cidr_end(t: &[u8], start: usize) -> Option<usize> {
-    let mut i = start;
-    while i < t.len() && t[i].is_ascii_hexdigit() {
-        i += 1;
-    }
-    if !matches!(t.get(i), Some(b':' | b'.')) {
-        return None;
-    }
-    while i < t.len() && (t[i].is_ascii_hexdigit() || t[i] == b':' || t[i] == b'.') {
-        i += 1;
-    }
+    let mut i = ipv4_like(t, start).or_else(|| ipv6_like(t, start))?;
     if t.get(i) == Some(&b'/') && t.get(i + 1).is_some_and(u8::is_ascii_digit) {
         i += 1;
         while i < t.len() && t[i].is_ascii_digit() {
             i += 1;
         }
+    }
+    Some(i)
+}
+
+fn ipv4_like(t: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while i < t.len() && t[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == start || t.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    while i < t.len() && (t[i].is_ascii_digit() || t[i] == b'.') {
+        i += 1;
+    }
+    Some(i)
+}
+
+fn ipv6_like(t: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while i < t.len() && t[i].is_ascii_hexdigit() {
+        i += 1;
+    }
+    if t.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    while i < t.len() && (t[i].is_ascii_hexdigit() || t[i] == b':' || t[i] == b'.') {
+        i += 1;
     }
     Some(i)
 }
@@ -268,9 +290,11 @@ mod tests {
             "policy p {\n define a = 1.1.1.1, 2.2.2.2, 3.3.3.3\n define b = 4.4.4.4, 5.5.5.5, 6.6.6.6, 7.7.7.7\n}\n",
             "define a = 1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4\npolicy p { allow ssh from a }",
             "policy p {\n allow icmp 1.1, 2.2, 3.3, 4.4\n}\n",
+            "policy p {\n define b = 1.1.1.1, a.b, 2.2.2.2, 3.3.3.3, 1.2:3, 1a.2, 10.0.0.0a\n}\n",
+            "policy p {\n define b = 1.1.1.1, 2.2.2.2, ::ffff:1.2.3.4, 3.3.3.3/24, 4.4.4.4\n}\n",
         ];
         // Cases 0-4, 10 and 11 are well-formed lists: the fast lane must really be taken.
-        let taken = [0, 1, 2, 3, 4, 10, 11];
+        let taken = [0, 1, 2, 3, 4, 10, 11, 14];
         for (i, c) in cases.iter().enumerate() {
             same_as_pest(c);
             let fast = crate::syntax::parse::fast_lane_taken(c, 3);
@@ -293,7 +317,9 @@ mod tests {
             let mut cut = base.to_string();
             cut.remove(i);
             same_as_pest(&cut);
-            for ins in [",", " ", "#", "\"", "\n", "/", "x", ":", "5", ";", "}"] {
+            for ins in [
+                ",", " ", "#", "\"", "\n", "/", "x", ":", "5", ";", "}", "a", ".",
+            ] {
                 let mut t = base.to_string();
                 t.insert_str(i, ins);
                 same_as_pest(&t);
