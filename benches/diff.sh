@@ -7,12 +7,14 @@
 # The table is the one hostwall compiles for a policy with an ELEMENTS-network `define`;
 # MAX is the compiler's largest set before it splits (default: hostwall's; 0: one set).
 #
-# Recorded (2-core shared dev VM, kernel 6.18, nftables 1.0.6, 100,000 /30 networks =
-# 200,000 kernel elements, 11 interleaved runs): hostwall 1123 ms, nft 1594 ms, ratio 0.70.
-# `strace -c` of the hostwall read: 99.7% of its time is inside recvmsg (137 calls of
-# ~32 KiB): the kernel's rbtree set dump restarts its walk from the first element for
-# every 32 KiB skb, so dump cost is quadratic in set size and the same for both tools;
-# hostwall's userspace decode is ~50 ms of user time against nft's ~350 ms.
+# Recorded (2-core shared dev VM, load average ~2-4 from other jobs, kernel 6.18, nftables
+# 1.0.6, 100,000 /30 networks = 200,000 kernel elements, 11 interleaved runs):
+#   one set (MAX=0, the old layout): hostwall 955-1137 ms, nft 1246-1621 ms, ratio 0.70-0.77.
+#   `strace -c`: 99.7% of hostwall's read is inside recvmsg. The kernel's rbtree set dump
+#   (nft_rbtree_walk) restarts from the first element for every 32 KiB message and skips
+#   what earlier messages held (nf_tables_dump_set: iter.skip = cb->args[0]): quadratic.
+#   default layout (sets of at most 16,384, 7 sets): hostwall 202 ms, nft 569 ms, ratio 0.36.
+# benches/set_split.sh sweeps the set size (read time vs. rules per packet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
