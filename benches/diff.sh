@@ -3,18 +3,23 @@
 # read + decode of a 100,000-element table vs `nft list table inet hostwall`, in the same
 # throwaway network namespace, runs interleaved, and their ratio (target: <= 0.5).
 # Both commands start under `ip netns exec`, so process start-up is counted on both sides.
-# Usage: benches/diff.sh [ELEMENTS] [RUNS]   (as root; the namespace is removed on exit)
+# Usage: benches/diff.sh [ELEMENTS] [RUNS] [MAX]   (as root; the namespace is removed on exit)
+# The table is the one hostwall compiles for a policy with an ELEMENTS-network `define`;
+# MAX is the compiler's largest set before it splits (default: hostwall's; 0: one set).
 #
-# Recorded (2-core shared dev VM, kernel 6.18, nftables 1.0.6, 100,000 /30 networks =
-# 200,000 kernel elements, 11 interleaved runs): hostwall 1123 ms, nft 1594 ms, ratio 0.70.
-# `strace -c` of the hostwall read: 99.7% of its time is inside recvmsg (137 calls of
-# ~32 KiB): the kernel's rbtree set dump restarts its walk from the first element for
-# every 32 KiB skb, so dump cost is quadratic in set size and the same for both tools;
-# hostwall's userspace decode is ~50 ms of user time against nft's ~350 ms.
+# Recorded (2-core shared dev VM, load average ~2-4 from other jobs, kernel 6.18, nftables
+# 1.0.6, 100,000 /30 networks = 200,000 kernel elements, 11 interleaved runs):
+#   one set (MAX=0, the old layout): hostwall 955-1137 ms, nft 1246-1621 ms, ratio 0.70-0.77.
+#   `strace -c`: 99.7% of hostwall's read is inside recvmsg. The kernel's rbtree set dump
+#   (nft_rbtree_walk) restarts from the first element for every 32 KiB message and skips
+#   what earlier messages held (nf_tables_dump_set: iter.skip = cb->args[0]): quadratic.
+#   default layout (sets of at most 16,384, 7 sets): hostwall 202 ms, nft 569 ms, ratio 0.36.
+# benches/set_split.sh sweeps the set size (read time vs. rules per packet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 runs=${2:-11}
+max=${3:-}
 
 cargo build --release --quiet --example live_bench
 bin=$PWD/target/release/examples/live_bench
@@ -24,8 +29,11 @@ cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
 ip netns add "$ns"
 
-"$bin" gen "$n" >"$tmp/table.nft"
+"$bin" gen "$n" $max >"$tmp/table.nft"
+sets=$(grep -c '^\s*set ' "$tmp/table.nft")
+t0=$(date +%s%N)
 ip netns exec "$ns" nft -f "$tmp/table.nft"
+load=$((($(date +%s%N) - t0) / 1000000))
 got=$(ip netns exec "$ns" "$bin" read hostwall)
 [ "$got" = "$n" ] || { echo "decoded $got elements, expected $n" >&2; exit 1; }
 
@@ -44,7 +52,8 @@ for _ in $(seq "$runs"); do
 done
 hw=$(median <"$tmp/hostwall")
 nf=$(median <"$tmp/nft")
-echo "elements:                         $n"
+echo "elements:                         $n (in $((sets - 1)) address sets + icmpv6_nd)"
+echo "nft -f load (once):               ${load} ms"
 echo "runs (interleaved):               $runs"
 echo "hostwall live read+decode median: ${hw} ms"
 echo "nft list table median:            ${nf} ms"

@@ -63,6 +63,9 @@ fn shown(v: u64) -> String {
 
 /// Parses an address (as a host route) or a CIDR, rejecting host bits.
 pub fn cidr(text: &str, span: Span) -> Result<IpNet, Diagnostic> {
+    if let Some(net) = plain_v4(text) {
+        return Ok(net);
+    }
     let net = if text.contains('/') {
         text.parse::<IpNet>().ok()
     } else {
@@ -95,6 +98,51 @@ pub fn cidr(text: &str, span: Span) -> Result<IpNet, Diagnostic> {
         );
     }
     Ok(net)
+}
+
+/// Fast path for the common case, a canonical IPv4 network without host bits
+/// (`10.0.0.0/8`, `192.0.2.1`): ~10x cheaper than the general parsers, which matters for
+/// 100,000-entry lists. `None` for anything else (including anything the general parsers
+/// would reject or read differently, like leading zeros), which then takes the general path.
+fn plain_v4(text: &str) -> Option<IpNet> {
+    let b = text.as_bytes();
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, o) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            (b.get(i) == Some(&b'.')).then_some(())?;
+            i += 1;
+        }
+        let (v, next) = canonical_number(b, i, 3)?;
+        *o = u8::try_from(v).ok()?;
+        i = next;
+    }
+    let prefix = match b.get(i) {
+        None => 32,
+        Some(b'/') => match canonical_number(b, i + 1, 2)? {
+            (p, end) if end == b.len() && p <= 32 => p,
+            _ => return None,
+        },
+        Some(_) => return None,
+    };
+    let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(octets), prefix as u8).ok()?;
+    (net.trunc() == net).then_some(IpNet::V4(net))
+}
+
+/// The decimal at `b[start..]`: 1..=`max_digits` digits without a leading zero (unless it is
+/// `0`). Returns the value and where the digits end.
+fn canonical_number(b: &[u8], start: usize, max_digits: usize) -> Option<(u32, usize)> {
+    let digits = b[start.min(b.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits == 0 || digits > max_digits || (digits > 1 && b[start] == b'0') {
+        return None;
+    }
+    let v = b[start..start + digits]
+        .iter()
+        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    Some((v, start + digits))
 }
 
 /// Checks an interface name as written (quotes removed); `*` at the end means a prefix match.
@@ -214,5 +262,55 @@ mod tests {
         assert_eq!(cidr("10.0.0.1", s).map(|n| n.prefix_len()), Ok(32));
         assert!(cidr("fd00::/64", s).is_ok());
         assert!(cidr("10.0.0.300", s).is_err());
+    }
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_the_general_parsers() {
+        let s = Span::default();
+        let cases = [
+            "10.0.0.0/8",
+            "10.0.0.1",
+            "0.0.0.0/0",
+            "255.255.255.255",
+            "255.255.255.255/32",
+            "10.0.0.0/33",
+            "10.0.0.256",
+            "010.0.0.0/8",
+            "10.0.0.0/08",
+            "10.0.0.1/8",
+            "10.0.0",
+            "10.0.0.0.0",
+            "1.2.3.4/",
+            "1.2.3.4/x",
+            "1..3.4",
+            "10.0.0.0/7",
+            "8.0.0.0/7",
+            "+1.2.3.4",
+            "192.0.2.0/24",
+            "192.0.2.128/25",
+            "1.2.3.04",
+            "fd00::/8",
+            "1.2.3.4/32/",
+            "1.2.3.4/1x",
+            "1.2.3.4 ",
+            "1.2.3.1234",
+            "",
+            "/8",
+            "1.2.3.4.",
+            ".1.2.3",
+        ];
+        for c in cases {
+            let general = if c.contains('/') {
+                c.parse::<IpNet>().ok()
+            } else {
+                c.parse::<IpAddr>().ok().map(IpNet::from)
+            }
+            .filter(|n| n.trunc() == *n);
+            if let Some(fast) = plain_v4(c) {
+                assert_eq!(Some(fast), general, "{c}");
+            }
+            assert_eq!(cidr(c, s).ok(), general, "{c}");
+        }
+        assert!(plain_v4("10.0.0.0/8").is_some() && plain_v4("10.0.0.1").is_some());
     }
 }

@@ -100,7 +100,7 @@ pub fn element(out: &mut String, key: SetKey, e: Interval) {
                 icmp_type(out, key, v as u8);
             }
         }
-        SetKey::Ipv4Addr => addr_range(out, e, 32, |v| Ipv4Addr::from(v as u32).to_string()),
+        SetKey::Ipv4Addr => v4_range(out, e),
         SetKey::Ipv6Addr => addr_range(out, e, 128, |v| Ipv6Addr::from(v).to_string()),
     }
 }
@@ -116,6 +116,53 @@ fn addr_range(out: &mut String, e: Interval, bits: u32, show: impl Fn(u128) -> S
             let _ = write!(out, "{}-{}", show(e.lo), show(e.hi));
         }
     }
+}
+
+/// IPv4 elements without a `String` per address: big sets are almost all single prefixes,
+/// and `Ipv4Addr`'s `Display` plus `range_to_prefixes` were most of the emit time.
+fn v4_range(out: &mut String, e: Interval) {
+    let size = e.hi.wrapping_sub(e.lo).wrapping_add(1);
+    if e.hi >= e.lo && size.is_power_of_two() && e.lo % size == 0 && e.hi <= u32::MAX as u128 {
+        push_v4(out, e.lo as u32);
+        let len = 32 - size.trailing_zeros();
+        if len != 32 {
+            out.push('/');
+            push_dec(out, len);
+        }
+        return;
+    }
+    addr_range(out, e, 32, |v| Ipv4Addr::from(v as u32).to_string());
+}
+
+fn push_v4(out: &mut String, v: u32) {
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, o) in v.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        n += dec(&mut buf[n..], u32::from(o));
+    }
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+}
+
+fn push_dec(out: &mut String, v: u32) {
+    let mut buf = [0u8; 3];
+    let n = dec(&mut buf, v);
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+}
+
+/// Writes the decimal digits of `v` (< 1000: an octet or a prefix length); returns how many.
+fn dec(buf: &mut [u8], v: u32) -> usize {
+    let mut n = 0;
+    for (div, always) in [(100, false), (10, false), (1, true)] {
+        if always || v >= div {
+            buf[n] = b'0' + (v / div % 10) as u8;
+            n += 1;
+        }
+    }
+    n
 }
 
 fn icmp_type(out: &mut String, key: SetKey, t: u8) {
@@ -289,5 +336,41 @@ fn quote_name(s: &str) -> String {
         s.to_string()
     } else {
         quote(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_elements_match_the_general_form() {
+        let mut lo = 0u128;
+        let mut cases = vec![
+            (0, u32::MAX as u128),
+            (0, 0),
+            (u32::MAX as u128, u32::MAX as u128),
+        ];
+        // A spread of starts and lengths: aligned prefixes, odd ranges, single hosts.
+        for i in 0..4000u128 {
+            lo = (lo * 2654435761 + i) % (u32::MAX as u128);
+            let len = (i * 7919) % 70_000 % (u32::MAX as u128 - lo + 1);
+            cases.push((lo, lo + len));
+            let size = 1u128 << (i % 33);
+            let base = lo / size * size;
+            if base + size - 1 <= u32::MAX as u128 {
+                cases.push((base, base + size - 1));
+            }
+        }
+        for (lo, hi) in cases {
+            let e = Interval { lo, hi };
+            let mut fast = String::new();
+            v4_range(&mut fast, e);
+            let mut general = String::new();
+            addr_range(&mut general, e, 32, |v| {
+                Ipv4Addr::from(v as u32).to_string()
+            });
+            assert_eq!(fast, general, "{lo}-{hi}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 pub mod ast;
 mod errors;
 mod fmt;
+mod lists;
 mod parse;
 
 pub use errors::SYNTAX;

@@ -1,33 +1,72 @@
 //! pest parse tree -> AST. The only place (with `errors.rs`) that sees pest `Rule`/`Pair` types.
 
 use super::ast::*;
+use super::lists;
 use crate::source::{FileId, Span, Spanned};
 use pest::Parser;
 use pest::iterators::Pair;
+use std::cell::Cell;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/policy.pest"]
 pub(crate) struct PolicyParser;
 
 /// Parses `text` (the whole file, so pest offsets are file offsets) into an AST.
+///
+/// Long address lists go through the fast lane (`lists`); when that cannot be proven to give
+/// the same tree, or the text has a syntax error, pest parses the original text, so every
+/// error is reported exactly as pest sees it.
 pub(crate) fn parse_text(file: FileId, text: &str) -> Result<File, Box<pest::error::Error<Rule>>> {
-    let mut pairs = PolicyParser::parse(Rule::file, text).map_err(Box::new)?;
-    let b = Builder { file };
-    let mut items = Vec::new();
-    if let Some(root) = pairs.next() {
-        for p in root.into_inner() {
-            match p.as_rule() {
-                Rule::include => items.push(b.include(p)),
-                Rule::policy => items.push(TopItem::Policy(b.policy(p))),
-                Rule::EOI => {}
-                _ => items.push(TopItem::Stmt(b.stmt(p))),
+    parse_text_with(file, text, lists::MIN_RUN)
+}
+
+/// [`parse_text`] with the fast lane's run threshold as a parameter (tests use small ones).
+pub(crate) fn parse_text_with(
+    file: FileId,
+    text: &str,
+    min_run: usize,
+) -> Result<File, Box<pest::error::Error<Rule>>> {
+    if let Some(spliced) = lists::splice(text, min_run) {
+        let b = Builder {
+            file,
+            original: text,
+            spliced: Some(&spliced),
+            consumed: Cell::new(0),
+        };
+        if let Ok(items) = b.file(&spliced.text) {
+            if b.consumed.get() == spliced.cuts.len() {
+                return Ok(File {
+                    items,
+                    comments: comments(file, text),
+                });
             }
         }
     }
+    let b = Builder {
+        file,
+        original: text,
+        spliced: None,
+        consumed: Cell::new(0),
+    };
     Ok(File {
-        items,
+        items: b.file(text)?,
         comments: comments(file, text),
     })
+}
+
+/// Whether the fast lane's tree was used for `text` (tests: it must not silently always fall back).
+#[cfg(test)]
+pub(crate) fn fast_lane_taken(text: &str, min_run: usize) -> bool {
+    let Some(spliced) = lists::splice(text, min_run) else {
+        return false;
+    };
+    let b = Builder {
+        file: FileId::default(),
+        original: text,
+        spliced: Some(&spliced),
+        consumed: Cell::new(0),
+    };
+    b.file(&spliced.text).is_ok() && b.consumed.get() == spliced.cuts.len()
 }
 
 /// Finds every `#` comment (a `#` outside a quoted string runs to the end of its line).
@@ -35,16 +74,18 @@ fn comments(file: FileId, text: &str) -> Vec<Span> {
     let mut out = Vec::new();
     let mut in_string = false;
     let mut start = None;
-    for (i, c) in text.char_indices() {
+    // Bytes, not chars: every byte looked at is ASCII, so offsets are the same, and a
+    // 100,000-entry policy is megabytes of text.
+    for (i, &c) in text.as_bytes().iter().enumerate() {
         match c {
-            '\n' => {
+            b'\n' => {
                 if let Some(s) = start.take() {
                     out.push(Span::new(file, s..trim_cr(text, s, i)));
                 }
                 in_string = false;
             }
-            '"' if start.is_none() => in_string = !in_string,
-            '#' if start.is_none() && !in_string => start = Some(i),
+            b'"' if start.is_none() => in_string = !in_string,
+            b'#' if start.is_none() && !in_string => start = Some(i),
             _ => {}
         }
     }
@@ -62,15 +103,46 @@ fn trim_cr(text: &str, start: usize, end: usize) -> usize {
     }
 }
 
-struct Builder {
+struct Builder<'t> {
     file: FileId,
+    /// The file's text (pest may be parsing a spliced copy of it).
+    original: &'t str,
+    /// The cuts made for the fast lane, when pest parses a spliced copy.
+    spliced: Option<&'t lists::Spliced>,
+    /// Cuts put back between their neighbours; each must be, or the tree is not trusted.
+    consumed: Cell<usize>,
 }
 
-impl Builder {
+impl Builder<'_> {
+    /// The top-level items of `text` (the original or the spliced copy).
+    fn file(&self, text: &str) -> Result<Vec<TopItem>, Box<pest::error::Error<Rule>>> {
+        let mut pairs = PolicyParser::parse(Rule::file, text).map_err(Box::new)?;
+        let mut items = Vec::new();
+        if let Some(root) = pairs.next() {
+            for p in root.into_inner() {
+                match p.as_rule() {
+                    Rule::include => items.push(self.include(p)),
+                    Rule::policy => items.push(TopItem::Policy(self.policy(p))),
+                    Rule::EOI => {}
+                    _ => items.push(TopItem::Stmt(self.stmt(p))),
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// A position in the text pest parsed, as an offset into the file.
+    fn pos(&self, p: usize) -> usize {
+        match self.spliced {
+            Some(s) => s.original(p),
+            None => p,
+        }
+    }
+
     /// The span of a pair without the trailing whitespace/comments pest may have swallowed.
     fn span(&self, p: &Pair<Rule>) -> Span {
-        let start = p.as_span().start();
-        Span::new(self.file, start..tight_end(p))
+        let start = self.pos(p.as_span().start());
+        Span::new(self.file, start..self.pos(tight_end(p)))
     }
 
     fn text(&self, p: &Pair<Rule>) -> Spanned<String> {
@@ -362,13 +434,34 @@ impl Builder {
     }
 
     fn net_list(&self, p: Pair<Rule>) -> Vec<NetItem> {
-        p.into_inner()
-            .filter_map(|item| item.into_inner().next())
-            .map(|x| match x.as_rule() {
+        let mut out: Vec<NetItem> = Vec::new();
+        for x in p.into_inner().filter_map(|item| item.into_inner().next()) {
+            self.restore_cut(x.as_span().start(), &mut out);
+            out.push(match x.as_rule() {
                 Rule::cidr => NetItem::Cidr(self.text(&x)),
                 _ => NetItem::Name(self.text(&x)),
-            })
-            .collect()
+            });
+        }
+        out
+    }
+
+    /// Puts back the items of the fast lane's cut that ends where this item starts, when
+    /// the item before it is the one the cut began after.
+    fn restore_cut(&self, start: usize, out: &mut Vec<NetItem>) {
+        let Some(cut) = self.spliced.and_then(|s| s.cut_at(start)) else {
+            return;
+        };
+        if out.last().map(|n| n.span().range().end) != Some(cut.prev_end) {
+            return;
+        }
+        out.reserve(cut.items.len() + 1);
+        out.extend(cut.items.iter().map(|&(a, b)| {
+            NetItem::Cidr(Spanned::new(
+                self.original[a..b].to_string(),
+                Span::new(self.file, a..b),
+            ))
+        }));
+        self.consumed.set(self.consumed.get() + 1);
     }
 
     fn ifaces_of(&self, p: Pair<Rule>) -> Vec<Iface> {

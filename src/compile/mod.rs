@@ -5,13 +5,22 @@
 //! chain. Consecutive rules with the same verdict are grouped by what they match besides
 //! ports (sources, interfaces, state), and each group's ports go into one interval set,
 //! so the number of rules grows with the number of distinct groups, not of services.
+//! Interval sets larger than [`MAX_SET_ELEMENTS`] are split into consecutive sets (one rule
+//! each, same verdict), see `sets.rs` for why.
+
+mod parts;
+mod sets;
+
+use parts::{add_traffic, comment, group_stem, iface_variants, implicit, l4, sanitize, tail};
+
+pub use sets::MAX_SET_ELEMENTS;
 
 use crate::ir::{
     self, AddrMatch, BaseChain, Chain, ChainPolicy, CtState, Hook, IfName, Interval, L4Proto,
     Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, SysctlSetting, Table,
     TypeMatch,
 };
-use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto, Traffic};
+use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto};
 use crate::source::Span;
 use ipnet::IpNet;
 use std::collections::HashSet;
@@ -19,9 +28,33 @@ use std::collections::HashSet;
 /// Longest rule comment written; nft refuses comments over 128 bytes.
 const MAX_COMMENT: usize = 120;
 
+/// Layout choices of the compiler; [`Options::default`] is what `hostwall` uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Interval sets (addresses, ports) with more elements than this are split into several
+    /// sets of at most this many, each matched by its own rule.
+    pub max_set_elements: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_set_elements: MAX_SET_ELEMENTS,
+        }
+    }
+}
+
 /// Compiles a checked policy. Pure and deterministic: the same policy gives the same IR.
 pub fn compile(policy: &Policy) -> Ruleset {
-    let mut cx = Cx::default();
+    compile_with(policy, &Options::default())
+}
+
+/// [`compile`] with explicit layout options (benchmarks measure other set sizes with it).
+pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
+    let mut cx = Cx {
+        max_set_elements: options.max_set_elements.max(1),
+        ..Cx::default()
+    };
     let mut chains = vec![cx.chain(
         "input",
         Hook::Input,
@@ -70,6 +103,9 @@ pub fn compile(policy: &Policy) -> Ruleset {
 struct Cx {
     sets: Vec<Set>,
     names: HashSet<String>,
+    /// Address sets made so far, by (base name, key): their chunk names, for sharing.
+    shared: Vec<sets::Shared>,
+    max_set_elements: usize,
 }
 
 /// What a group of rules shares besides the traffic it allows.
@@ -200,6 +236,9 @@ impl Cx {
             };
             add_traffic(&mut groups[idx].1, r);
         }
+        for atom in groups.iter_mut().flat_map(|g| g.1.atoms.iter_mut()) {
+            ir::normalize_intervals(&mut atom.ports);
+        }
         let verdict = match rules[0].verdict {
             model::Verdict::Accept => ir::Verdict::Accept,
             model::Verdict::Drop => ir::Verdict::Drop,
@@ -320,19 +359,19 @@ impl Cx {
                 .filter(|n| matches!(n, IpNet::V4(_)))
                 .count()
                 == 1;
-            let m = match addrs.nets.iter().find_map(|n| match n {
+            match addrs.nets.iter().find_map(|n| match n {
                 IpNet::V4(n) if single => Some(*n),
                 _ => None,
             }) {
-                Some(net) => AddrMatch::V4(net.trunc()),
-                None => AddrMatch::Set4(self.shared_set(
-                    &format!("{base}_v4"),
-                    SetKey::Ipv4Addr,
-                    v4,
-                    origin,
-                )),
-            };
-            out.push((Some(IpFamily::V4), Some(m)));
+                Some(net) => out.push((Some(IpFamily::V4), Some(AddrMatch::V4(net.trunc())))),
+                None => {
+                    let names =
+                        self.shared_sets(&format!("{base}_v4"), SetKey::Ipv4Addr, v4, origin);
+                    out.extend(
+                        (names.into_iter()).map(|n| (Some(IpFamily::V4), Some(AddrMatch::Set4(n)))),
+                    );
+                }
+            }
         }
         if !v6.is_empty() {
             let single = addrs
@@ -341,19 +380,19 @@ impl Cx {
                 .filter(|n| matches!(n, IpNet::V6(_)))
                 .count()
                 == 1;
-            let m = match addrs.nets.iter().find_map(|n| match n {
+            match addrs.nets.iter().find_map(|n| match n {
                 IpNet::V6(n) if single => Some(*n),
                 _ => None,
             }) {
-                Some(net) => AddrMatch::V6(net.trunc()),
-                None => AddrMatch::Set6(self.shared_set(
-                    &format!("{base}_v6"),
-                    SetKey::Ipv6Addr,
-                    v6,
-                    origin,
-                )),
-            };
-            out.push((Some(IpFamily::V6), Some(m)));
+                Some(net) => out.push((Some(IpFamily::V6), Some(AddrMatch::V6(net.trunc())))),
+                None => {
+                    let names =
+                        self.shared_sets(&format!("{base}_v6"), SetKey::Ipv6Addr, v6, origin);
+                    out.extend(
+                        (names.into_iter()).map(|n| (Some(IpFamily::V6), Some(AddrMatch::Set6(n)))),
+                    );
+                }
+            }
         }
         out
     }
@@ -382,13 +421,13 @@ impl Cx {
                     } else if r.len() == 1 {
                         PortMatch::Range(r[0].lo as u16, r[0].hi as u16)
                     } else {
-                        PortMatch::Set(self.set(
-                            &format!("{stem}_{}", proto.name()),
-                            SetKey::InetService,
-                            true,
-                            r.clone(),
-                            atom.origin.clone(),
-                        ))
+                        // One rule per chunk of a very large port set (see `sets.rs`).
+                        let name = format!("{stem}_{}", proto.name());
+                        for n in self.port_sets(&name, r, &atom.origin) {
+                            let m = vec![Match::Dport(l4(proto), PortMatch::Set(n))];
+                            out.push((m, comment(&atom.labels), atom.origin.clone()));
+                        }
+                        continue;
                     };
                     vec![Match::Dport(l4(proto), pm)]
                 }
@@ -440,282 +479,5 @@ impl Cx {
                 )))]
             }
         }
-    }
-
-    /// A set shared by every rule naming the same network: made once, origins merged.
-    fn shared_set(
-        &mut self,
-        name: &str,
-        key: SetKey,
-        mut elems: Vec<Interval>,
-        origin: &[Span],
-    ) -> String {
-        ir::normalize_intervals(&mut elems);
-        if let Some(s) = self
-            .sets
-            .iter_mut()
-            .find(|s| s.name == name && s.key == key && s.elements == elems)
-        {
-            s.origin.extend_from_slice(origin);
-            return s.name.clone();
-        }
-        self.set(name, key, true, elems, origin.to_vec())
-    }
-
-    /// Adds a new named set, making the name unique; returns the name used.
-    fn set(
-        &mut self,
-        name: &str,
-        key: SetKey,
-        interval: bool,
-        mut elems: Vec<Interval>,
-        origin: Vec<Span>,
-    ) -> String {
-        let mut unique = name.to_string();
-        let mut n = 2;
-        while self.names.contains(&unique) {
-            unique = format!("{name}_{n}");
-            n += 1;
-        }
-        self.names.insert(unique.clone());
-        ir::normalize_intervals(&mut elems);
-        self.sets.push(Set {
-            name: unique.clone(),
-            key,
-            interval,
-            elements: elems,
-            comment: None,
-            origin,
-        });
-        unique
-    }
-}
-
-fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
-    Rule {
-        matches,
-        stmts: Vec::new(),
-        verdict: Some(verdict),
-        comment: None,
-        origin: Vec::new(),
-    }
-}
-
-/// Logging and the default action at the end of a chain.
-fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
-    if let Some(log) = &policy.log_rejected {
-        let mut stmts = Vec::new();
-        if let Some(rate) = log.limit {
-            stmts.push(Stmt::Limit {
-                rate: rate.count as u64,
-                unit: match rate.unit {
-                    model::RateUnit::Second => ir::RateUnit::Second,
-                    model::RateUnit::Minute => ir::RateUnit::Minute,
-                    model::RateUnit::Hour => ir::RateUnit::Hour,
-                    model::RateUnit::Day => ir::RateUnit::Day,
-                },
-                // 0: none written; nft's own default burst is 5 packets.
-                burst: if rate.burst == 0 { 5 } else { rate.burst },
-            });
-        }
-        stmts.push(Stmt::Log {
-            prefix: Some(log.prefix.clone()),
-            group: log.group,
-        });
-        out.push(Rule {
-            matches: Vec::new(),
-            stmts,
-            verdict: None,
-            comment: None,
-            origin: vec![log.span],
-        });
-    }
-    let counter = if policy.count_rejected {
-        vec![Stmt::Counter]
-    } else {
-        Vec::new()
-    };
-    match default {
-        DefaultAction::Reject => {
-            out.push(Rule {
-                matches: vec![Match::L4Proto(L4Proto::Tcp)],
-                stmts: counter.clone(),
-                verdict: Some(ir::Verdict::Reject(RejectWith::TcpReset)),
-                comment: None,
-                origin: Vec::new(),
-            });
-            out.push(Rule {
-                matches: Vec::new(),
-                stmts: counter,
-                verdict: Some(ir::Verdict::Reject(RejectWith::IcmpxAdminProhibited)),
-                comment: None,
-                origin: Vec::new(),
-            });
-        }
-        // The chain policy drops; an explicit rule only when the drops are counted.
-        DefaultAction::Drop if policy.count_rejected => out.push(Rule {
-            matches: Vec::new(),
-            stmts: counter,
-            verdict: Some(ir::Verdict::Drop),
-            comment: None,
-            origin: Vec::new(),
-        }),
-        DefaultAction::Drop => {}
-    }
-}
-
-fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
-    g.origin.push(r.span);
-    // Comments name the service, or else describe just this atom's own traffic.
-    let mut add = |kind: AtomKind, ports: &[Interval], types: Option<&Vec<u8>>, own: String| {
-        let label = r.service.clone().unwrap_or(own);
-        let atom = match g.atoms.iter_mut().position(|a| a.kind == kind) {
-            Some(i) => &mut g.atoms[i],
-            None => {
-                g.atoms.push(Atom {
-                    kind,
-                    ports: Vec::new(),
-                    types: Some(Vec::new()),
-                    labels: Vec::new(),
-                    origin: Vec::new(),
-                });
-                g.atoms.last_mut().expect("just pushed")
-            }
-        };
-        atom.ports.extend_from_slice(ports);
-        ir::normalize_intervals(&mut atom.ports);
-        atom.types = match (atom.types.take(), types) {
-            (None, _) | (_, None) => None,
-            (Some(mut a), Some(b)) => {
-                a.extend(b);
-                a.sort_unstable();
-                a.dedup();
-                Some(a)
-            }
-        };
-        if !label.is_empty() && !atom.labels.contains(&label) {
-            atom.labels.push(label.clone());
-        }
-        if atom.origin.last() != Some(&r.span) {
-            atom.origin.push(r.span);
-        }
-    };
-    match &r.traffic {
-        Traffic::Any => add(AtomKind::Any, &[], None, String::new()),
-        Traffic::Ports(specs) => {
-            for p in specs {
-                let iv = Interval {
-                    lo: p.range.lo as u128,
-                    hi: p.range.hi as u128,
-                };
-                let own = describe(&Traffic::Ports(vec![*p]));
-                add(AtomKind::Ports(p.proto), &[iv], Some(&Vec::new()), own);
-            }
-        }
-        Traffic::Icmp { family, types } => add(
-            AtomKind::Icmp(*family),
-            &[],
-            types.as_ref(),
-            describe(&r.traffic),
-        ),
-    }
-}
-
-/// `[None]` for no interface restriction, else one match per interface named.
-fn iface_variants(names: &[model::IfName], input: bool) -> Vec<Option<Match>> {
-    if names.is_empty() {
-        return vec![None];
-    }
-    names
-        .iter()
-        .map(|n| {
-            let i = IfName {
-                name: n.name.clone(),
-                wildcard: n.wildcard,
-            };
-            Some(if input {
-                Match::IifName(i)
-            } else {
-                Match::OifName(i)
-            })
-        })
-        .collect()
-}
-
-fn l4(p: Proto) -> L4Proto {
-    match p {
-        Proto::Tcp => L4Proto::Tcp,
-        Proto::Udp => L4Proto::Udp,
-        Proto::Sctp => L4Proto::Sctp,
-    }
-}
-
-/// A readable, stable stem for set names: `allow`, `allow_on_virbr`, `drop_from_mgmt`.
-fn group_stem(chain: &str, verdict: &str, key: &GroupKey) -> String {
-    let mut s = if chain == "input" {
-        verdict.to_string()
-    } else {
-        format!("{chain}_{verdict}")
-    };
-    if let Some((Some(n), _)) = &key.sources {
-        s.push_str(&format!("_from_{}", sanitize(n)));
-    }
-    if let Some((Some(n), _)) = &key.destinations {
-        s.push_str(&format!("_to_{}", sanitize(n)));
-    }
-    if let Some(i) = key.iif.first() {
-        s.push_str(&format!("_in_{}", sanitize(&i.name)));
-    }
-    if let Some(i) = key.oif.first() {
-        s.push_str(&format!("_out_{}", sanitize(&i.name)));
-    }
-    s
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
-/// The rule comment: the services (or described traffic) a rule came from,
-/// shortened to what nft accepts.
-fn comment(labels: &[String]) -> Option<String> {
-    let text = labels.join(", ");
-    if text.is_empty() {
-        return None;
-    }
-    if text.len() <= MAX_COMMENT {
-        return Some(text);
-    }
-    let mut cut = MAX_COMMENT - 4;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    Some(format!("{} ...", &text[..cut]))
-}
-
-fn describe(t: &Traffic) -> String {
-    match t {
-        Traffic::Any => String::new(),
-        Traffic::Ports(p) => p
-            .iter()
-            .map(|s| {
-                if s.range.lo == s.range.hi {
-                    format!("{} {}", s.proto.name(), s.range.lo)
-                } else {
-                    format!("{} {}-{}", s.proto.name(), s.range.lo, s.range.hi)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Traffic::Icmp {
-            family: IpFamily::V4,
-            ..
-        } => "icmp".into(),
-        Traffic::Icmp {
-            family: IpFamily::V6,
-            ..
-        } => "icmpv6".into(),
     }
 }

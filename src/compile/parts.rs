@@ -1,0 +1,235 @@
+//! Pieces of the lowering that need no compiler state: the implicit rules, the chain tail
+//! (logging, default action), merging a rule's traffic into its group, and names/comments.
+
+use super::{Atom, AtomKind, GroupKey, GroupTraffic, MAX_COMMENT};
+use crate::ir::{self, IfName, Interval, L4Proto, Match, RejectWith, Rule, Stmt};
+use crate::model::{self, DefaultAction, IpFamily, Policy, Proto, Traffic};
+
+pub(super) fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
+    Rule {
+        matches,
+        stmts: Vec::new(),
+        verdict: Some(verdict),
+        comment: None,
+        origin: Vec::new(),
+    }
+}
+
+/// Logging and the default action at the end of a chain.
+pub(super) fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
+    if let Some(log) = &policy.log_rejected {
+        let mut stmts = Vec::new();
+        if let Some(rate) = log.limit {
+            stmts.push(Stmt::Limit {
+                rate: rate.count as u64,
+                unit: match rate.unit {
+                    model::RateUnit::Second => ir::RateUnit::Second,
+                    model::RateUnit::Minute => ir::RateUnit::Minute,
+                    model::RateUnit::Hour => ir::RateUnit::Hour,
+                    model::RateUnit::Day => ir::RateUnit::Day,
+                },
+                // 0: none written; nft's own default burst is 5 packets.
+                burst: if rate.burst == 0 { 5 } else { rate.burst },
+            });
+        }
+        stmts.push(Stmt::Log {
+            prefix: Some(log.prefix.clone()),
+            group: log.group,
+        });
+        out.push(Rule {
+            matches: Vec::new(),
+            stmts,
+            verdict: None,
+            comment: None,
+            origin: vec![log.span],
+        });
+    }
+    let counter = if policy.count_rejected {
+        vec![Stmt::Counter]
+    } else {
+        Vec::new()
+    };
+    match default {
+        DefaultAction::Reject => {
+            out.push(Rule {
+                matches: vec![Match::L4Proto(L4Proto::Tcp)],
+                stmts: counter.clone(),
+                verdict: Some(ir::Verdict::Reject(RejectWith::TcpReset)),
+                comment: None,
+                origin: Vec::new(),
+            });
+            out.push(Rule {
+                matches: Vec::new(),
+                stmts: counter,
+                verdict: Some(ir::Verdict::Reject(RejectWith::IcmpxAdminProhibited)),
+                comment: None,
+                origin: Vec::new(),
+            });
+        }
+        // The chain policy drops; an explicit rule only when the drops are counted.
+        DefaultAction::Drop if policy.count_rejected => out.push(Rule {
+            matches: Vec::new(),
+            stmts: counter,
+            verdict: Some(ir::Verdict::Drop),
+            comment: None,
+            origin: Vec::new(),
+        }),
+        DefaultAction::Drop => {}
+    }
+}
+
+pub(super) fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
+    g.origin.push(r.span);
+    // Comments name the service, or else describe just this atom's own traffic.
+    let mut add = |kind: AtomKind, ports: &[Interval], types: Option<&Vec<u8>>, own: String| {
+        let label = r.service.clone().unwrap_or(own);
+        let atom = match g.atoms.iter_mut().position(|a| a.kind == kind) {
+            Some(i) => &mut g.atoms[i],
+            None => {
+                g.atoms.push(Atom {
+                    kind,
+                    ports: Vec::new(),
+                    types: Some(Vec::new()),
+                    labels: Vec::new(),
+                    origin: Vec::new(),
+                });
+                g.atoms.last_mut().expect("just pushed")
+            }
+        };
+        // Normalised once per group in `run`: normalising on every add was quadratic.
+        atom.ports.extend_from_slice(ports);
+        atom.types = match (atom.types.take(), types) {
+            (None, _) | (_, None) => None,
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                a.sort_unstable();
+                a.dedup();
+                Some(a)
+            }
+        };
+        if !label.is_empty() && !atom.labels.contains(&label) {
+            atom.labels.push(label.clone());
+        }
+        if atom.origin.last() != Some(&r.span) {
+            atom.origin.push(r.span);
+        }
+    };
+    match &r.traffic {
+        Traffic::Any => add(AtomKind::Any, &[], None, String::new()),
+        Traffic::Ports(specs) => {
+            for p in specs {
+                let iv = Interval {
+                    lo: p.range.lo as u128,
+                    hi: p.range.hi as u128,
+                };
+                let own = describe(&Traffic::Ports(vec![*p]));
+                add(AtomKind::Ports(p.proto), &[iv], Some(&Vec::new()), own);
+            }
+        }
+        Traffic::Icmp { family, types } => add(
+            AtomKind::Icmp(*family),
+            &[],
+            types.as_ref(),
+            describe(&r.traffic),
+        ),
+    }
+}
+
+/// `[None]` for no interface restriction, else one match per interface named.
+pub(super) fn iface_variants(names: &[model::IfName], input: bool) -> Vec<Option<Match>> {
+    if names.is_empty() {
+        return vec![None];
+    }
+    names
+        .iter()
+        .map(|n| {
+            let i = IfName {
+                name: n.name.clone(),
+                wildcard: n.wildcard,
+            };
+            Some(if input {
+                Match::IifName(i)
+            } else {
+                Match::OifName(i)
+            })
+        })
+        .collect()
+}
+
+pub(super) fn l4(p: Proto) -> L4Proto {
+    match p {
+        Proto::Tcp => L4Proto::Tcp,
+        Proto::Udp => L4Proto::Udp,
+        Proto::Sctp => L4Proto::Sctp,
+    }
+}
+
+/// A readable, stable stem for set names: `allow`, `allow_on_virbr`, `drop_from_mgmt`.
+pub(super) fn group_stem(chain: &str, verdict: &str, key: &GroupKey) -> String {
+    let mut s = if chain == "input" {
+        verdict.to_string()
+    } else {
+        format!("{chain}_{verdict}")
+    };
+    if let Some((Some(n), _)) = &key.sources {
+        s.push_str(&format!("_from_{}", sanitize(n)));
+    }
+    if let Some((Some(n), _)) = &key.destinations {
+        s.push_str(&format!("_to_{}", sanitize(n)));
+    }
+    if let Some(i) = key.iif.first() {
+        s.push_str(&format!("_in_{}", sanitize(&i.name)));
+    }
+    if let Some(i) = key.oif.first() {
+        s.push_str(&format!("_out_{}", sanitize(&i.name)));
+    }
+    s
+}
+
+pub(super) fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The rule comment: the services (or described traffic) a rule came from,
+/// shortened to what nft accepts.
+pub(super) fn comment(labels: &[String]) -> Option<String> {
+    let text = labels.join(", ");
+    if text.is_empty() {
+        return None;
+    }
+    if text.len() <= MAX_COMMENT {
+        return Some(text);
+    }
+    let mut cut = MAX_COMMENT - 4;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Some(format!("{} ...", &text[..cut]))
+}
+
+pub(super) fn describe(t: &Traffic) -> String {
+    match t {
+        Traffic::Any => String::new(),
+        Traffic::Ports(p) => p
+            .iter()
+            .map(|s| {
+                if s.range.lo == s.range.hi {
+                    format!("{} {}", s.proto.name(), s.range.lo)
+                } else {
+                    format!("{} {}-{}", s.proto.name(), s.range.lo, s.range.hi)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Traffic::Icmp {
+            family: IpFamily::V4,
+            ..
+        } => "icmp".into(),
+        Traffic::Icmp {
+            family: IpFamily::V6,
+            ..
+        } => "icmpv6".into(),
+    }
+}

@@ -1,0 +1,260 @@
+//! Named sets of the compiled table: creation with unique names, sharing of a network's set
+//! between rules, and the split of very large interval sets.
+//!
+//! Why split: the kernel keeps an interval set in an rbtree and dumps it (`nft list`,
+//! `hostwall diff`) by re-walking the tree from its first element for every netlink message
+//! of at most 32 KiB (`nft_rbtree_walk` skips `iter->skip` elements; `nf_tables_dump_set`
+//! sets `skip` to what earlier messages held). Reading back one set of n intervals (2n
+//! kernel elements) therefore costs O(n²). Sets of at most [`MAX_SET_ELEMENTS`] keep each
+//! walk short, so the whole read-back is linear in n; the price is one more rule (one more
+//! set lookup) per chunk for a packet that reaches them. Only sets past the limit change.
+
+use super::Cx;
+use crate::ir::{self, Interval, Set, SetKey};
+use crate::source::Span;
+
+/// Largest interval set written as one set; chosen by measurement (see
+/// docs/policy-language.md, "Large address lists"): below it, read-back time stops falling
+/// while each extra chunk still adds a rule to the path of unmatched packets.
+pub const MAX_SET_ELEMENTS: usize = 16_384;
+
+/// An address set already made, so a second rule naming the same network reuses it.
+pub(super) struct Shared {
+    base: String,
+    key: SetKey,
+    elements: Vec<Interval>,
+    names: Vec<String>,
+}
+
+impl Cx {
+    /// The sets for a network's addresses (several when it is large), made once per
+    /// (name, key, elements) and shared by every rule naming it; origins are merged.
+    pub(super) fn shared_sets(
+        &mut self,
+        name: &str,
+        key: SetKey,
+        mut elems: Vec<Interval>,
+        origin: &[Span],
+    ) -> Vec<String> {
+        ir::normalize_intervals(&mut elems);
+        if let Some(found) = self
+            .shared
+            .iter()
+            // As before splitting: shared only when the first set kept the name asked for.
+            .find(|s| {
+                s.base == name
+                    && s.names.first().is_some_and(|n| n == name)
+                    && s.key == key
+                    && s.elements == elems
+            })
+        {
+            let names = found.names.clone();
+            for set in self.sets.iter_mut().filter(|s| names.contains(&s.name)) {
+                set.origin.extend_from_slice(origin);
+            }
+            return names;
+        }
+        let names = self.chunked(name, key, &elems, origin);
+        self.shared.push(Shared {
+            base: name.to_string(),
+            key,
+            elements: elems,
+            names: names.clone(),
+        });
+        names
+    }
+
+    /// The sets for one port atom (several when it has very many ranges).
+    pub(super) fn port_sets(
+        &mut self,
+        name: &str,
+        ports: &[Interval],
+        origin: &[Span],
+    ) -> Vec<String> {
+        self.chunked(name, SetKey::InetService, ports, origin)
+    }
+
+    /// Interval sets of at most `max_set_elements` each: `NAME`, `NAME_1`, `NAME_2`, ...
+    fn chunked(
+        &mut self,
+        name: &str,
+        key: SetKey,
+        elems: &[Interval],
+        origin: &[Span],
+    ) -> Vec<String> {
+        if elems.len() <= self.max_set_elements {
+            return vec![self.set(name, key, true, elems.to_vec(), origin.to_vec())];
+        }
+        elems
+            .chunks(self.max_set_elements)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let n = if i == 0 {
+                    name.to_string()
+                } else {
+                    format!("{name}_{i}")
+                };
+                self.set(&n, key, true, chunk.to_vec(), origin.to_vec())
+            })
+            .collect()
+    }
+
+    /// Adds a new named set, making the name unique; returns the name used.
+    pub(super) fn set(
+        &mut self,
+        name: &str,
+        key: SetKey,
+        interval: bool,
+        mut elems: Vec<Interval>,
+        origin: Vec<Span>,
+    ) -> String {
+        let mut unique = name.to_string();
+        let mut n = 2;
+        while self.names.contains(&unique) {
+            unique = format!("{name}_{n}");
+            n += 1;
+        }
+        self.names.insert(unique.clone());
+        ir::normalize_intervals(&mut elems);
+        self.sets.push(Set {
+            name: unique.clone(),
+            key,
+            interval,
+            elements: elems,
+            comment: None,
+            origin,
+        });
+        unique
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{NoIncludes, check};
+    use crate::compile::{Options, compile_with};
+    use crate::eval::{self, L4, Packet};
+    use crate::ir::{AddrMatch, Hook, Match, PortMatch, Ruleset, Verdict};
+    use crate::source::SourceMap;
+
+    fn compiled(text: &str, max: usize) -> Ruleset {
+        let mut map = SourceMap::new();
+        let file = map.add("t.policy", text.to_string());
+        let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+        let policy = policy.unwrap_or_else(|| panic!("policy must check: {diags:?}"));
+        compile_with(
+            &policy,
+            &Options {
+                max_set_elements: max,
+            },
+        )
+    }
+
+    fn verdict(rs: &Ruleset, src: &str, port: u16) -> Verdict {
+        let pkt = Packet::new_inbound(
+            src.parse().expect("address"),
+            "192.0.2.1".parse().expect("address"),
+            "eth0",
+            L4::Tcp { dport: port },
+        );
+        eval::evaluate(rs, Hook::Input, &pkt)
+            .expect("evaluates")
+            .verdict
+    }
+
+    #[test]
+    fn large_address_set_becomes_consecutive_chunks_with_one_rule_each() {
+        let text = crate::bench_support::policy(10, 0);
+        let rs = compiled(&text, 4);
+        let names: Vec<&str> = rs.table.sets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["icmpv6_nd", "src_big_v4", "src_big_v4_1", "src_big_v4_2"]
+        );
+        let sizes: Vec<usize> = rs.table.sets[1..]
+            .iter()
+            .map(|s| s.elements.len())
+            .collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        let rules = &rs.table.chains[0].rules;
+        let at: Vec<usize> = (rules.iter().enumerate())
+            .filter(|(_, r)| {
+                r.matches
+                    .iter()
+                    .any(|m| matches!(m, Match::Saddr(AddrMatch::Set4(_))))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 3);
+        assert!(
+            at.windows(2).all(|w| w[1] == w[0] + 1),
+            "consecutive: {at:?}"
+        );
+        for &i in &at {
+            assert_eq!(rules[i].verdict, Some(Verdict::Accept));
+            assert_eq!(rules[i].comment.as_deref(), Some("ssh"));
+        }
+        // Every network still matches (first, middle, last chunk); a gap and outside do not.
+        for (src, want) in [
+            ("10.0.0.1", Verdict::Accept),
+            ("10.0.0.41", Verdict::Accept),
+            ("10.0.0.75", Verdict::Accept),
+            ("10.0.0.5", Verdict::Drop),
+            ("10.0.0.80", Verdict::Drop),
+        ] {
+            let got = verdict(&rs, src, 22);
+            let got = if matches!(got, Verdict::Reject(_)) {
+                Verdict::Drop
+            } else {
+                got
+            };
+            assert_eq!(got, want, "{src}");
+        }
+    }
+
+    #[test]
+    fn small_sets_and_default_limit_keep_one_set() {
+        let text = crate::bench_support::policy(10, 0);
+        let rs = compiled(&text, super::MAX_SET_ELEMENTS);
+        assert_eq!(rs.table.sets.len(), 2);
+        let rs = compiled(&text, 10);
+        assert_eq!(rs.table.sets.len(), 2);
+    }
+
+    #[test]
+    fn network_used_twice_shares_its_chunks() {
+        let text = "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/30\n \
+                    allow tcp 22 from big\n allow udp 53 from big\n}\n";
+        let rs = compiled(text, 2);
+        let names: Vec<&str> = rs.table.sets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["icmpv6_nd", "src_big_v4", "src_big_v4_1"]);
+        assert_eq!(
+            rs.table.sets[1].origin.len(),
+            2,
+            "origins of both rules merged"
+        );
+    }
+
+    #[test]
+    fn large_port_set_splits_too() {
+        let text = crate::bench_support::policy(0, 5);
+        let rs = compiled(&text, 2);
+        let port_sets: Vec<&str> = (rs.table.sets.iter())
+            .filter(|s| s.name.starts_with("allow_tcp"))
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(port_sets, ["allow_tcp", "allow_tcp_1", "allow_tcp_2"]);
+        let rules = &rs.table.chains[0].rules;
+        let n = (rules.iter())
+            .filter(|r| {
+                r.matches
+                    .iter()
+                    .any(|m| matches!(m, Match::Dport(_, PortMatch::Set(_))))
+            })
+            .count();
+        assert_eq!(n, 3);
+        for port in [10_000, 10_004, 10_008] {
+            assert_eq!(verdict(&rs, "10.1.1.1", port), Verdict::Accept, "{port}");
+        }
+        assert_ne!(verdict(&rs, "10.1.1.1", 10_010), Verdict::Accept);
+    }
+}

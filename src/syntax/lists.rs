@@ -1,0 +1,329 @@
+//! Fast lane for long address lists (`define big = 10.0.0.0/30, 10.0.0.8/30, ...`).
+//!
+//! pest spends ~6,000 instructions per list item (rule calls, stack probes, whitespace skips),
+//! which made a 100,000-CIDR `define` cost most of a compile. Before pest runs, this module
+//! finds runs of CIDR-shaped tokens joined by list commas and cuts the middle of each long run
+//! out of the text pest sees: `A, B, C, ..., Y, Z` becomes `A, Z`, with B..Y kept aside as
+//! spans. The builder then puts B..Y back between A and Z and maps every position past a cut
+//! back to the original text, so the AST is identical to a full pest parse.
+//!
+//! Why this is safe: the cut text consists only of tokens pest's `cidr` rule would munch the
+//! same way and separators its `comma` rule would skip the same way, and the builder checks
+//! that each cut landed exactly between two items of one `net_list` (else the caller parses
+//! the original text). Any parse error also falls back to the original text, so every
+//! diagnostic is pest's own.
+
+/// Runs with fewer items than this are left to pest (the fast lane matters only for big lists).
+pub(crate) const MIN_RUN: usize = 32;
+
+/// One cut: items B..Y of a run, removed from the text pest parses.
+#[derive(Debug)]
+pub(crate) struct Cut {
+    /// Where the cut starts in the spliced text (the start of item Z there).
+    pub spliced_at: usize,
+    /// Bytes removed (from the start of B to the start of Z in the original).
+    pub len: usize,
+    /// End of item A in the original text: the builder checks its neighbour is A.
+    pub prev_end: usize,
+    /// Original byte ranges of the items removed (B..Y), in order.
+    pub items: Vec<(usize, usize)>,
+}
+
+/// The text pest should parse, and the cuts made (empty: parse the original).
+pub(crate) struct Spliced {
+    pub text: String,
+    pub cuts: Vec<Cut>,
+}
+
+impl Spliced {
+    /// Maps a position in the spliced text back to the original text. A position equal to
+    /// a cut's `spliced_at` is the start of item Z, so it lies after the cut.
+    pub fn original(&self, pos: usize) -> usize {
+        let n = self.cuts.partition_point(|c| c.spliced_at <= pos);
+        pos + self.cuts[..n].iter().map(|c| c.len).sum::<usize>()
+    }
+
+    /// The cut whose item Z starts at spliced position `pos`, if any.
+    pub fn cut_at(&self, pos: usize) -> Option<&Cut> {
+        let i = self.cuts.partition_point(|c| c.spliced_at < pos);
+        self.cuts.get(i).filter(|c| c.spliced_at == pos)
+    }
+}
+
+/// Finds the long runs of `text` and cuts them out; `None` when there is nothing to cut.
+pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
+    let runs = find_runs(text.as_bytes(), min_run.max(3));
+    if runs.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut cuts = Vec::with_capacity(runs.len());
+    let mut copied = 0;
+    let mut removed = 0;
+    for run in runs {
+        // run.items: A, B, ..., Y, Z (at least 3). Cut from B's start to Z's start.
+        let b = run.items[1].0;
+        let z = run.items[run.items.len() - 1].0;
+        out.push_str(&text[copied..b]);
+        copied = z;
+        cuts.push(Cut {
+            spliced_at: b - removed,
+            len: z - b,
+            prev_end: run.items[0].1,
+            items: run.items[1..run.items.len() - 1].to_vec(),
+        });
+        removed += z - b;
+    }
+    out.push_str(&text[copied..]);
+    Some(Spliced { text: out, cuts })
+}
+
+/// A run of CIDR-shaped tokens joined by list separators: (start, end) of each token.
+struct Run {
+    items: Vec<(usize, usize)>,
+}
+
+fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < t.len() {
+        match t[i] {
+            b'#' => i = line_end(t, i),
+            b'"' => i = string_end(t, i),
+            c if is_token_char(c) => {
+                let start = i;
+                while i < t.len() && is_token_char(t[i]) {
+                    i += 1;
+                }
+                // Only a token that starts after a non-token byte can open a run.
+                if start > 0 && is_token_char(t[start - 1]) {
+                    continue;
+                }
+                if let Some(run) = run_from(t, start) {
+                    let end = run.items[run.items.len() - 1].0;
+                    if run.items.len() >= min_run {
+                        runs.push(run);
+                    }
+                    // Continue from Z: it may open nothing new, but must not be skipped
+                    // past a string or comment that follows it.
+                    i = i.max(end);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    runs
+}
+
+/// The run starting with the CIDR token at `start`, if it has at least two items.
+fn run_from(t: &[u8], start: usize) -> Option<Run> {
+    let mut items = vec![(start, cidr_end(t, start)?)];
+    loop {
+        let (_, end) = items[items.len() - 1];
+        let Some(next) = separator_end(t, end) else {
+            break;
+        };
+        let Some(e) = cidr_end(t, next) else {
+            break;
+        };
+        items.push((next, e));
+    }
+    (items.len() >= 2).then_some(Run { items })
+}
+
+/// Bytes that can continue a token next to a CIDR (so a run never starts mid-word).
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'.' | b'/' | b'*')
+}
+
+/// pest's `cidr`: `(ipv4_like | ipv6_like) ~ ("/" ~ DIGIT+)?`, with `ipv4_like` =
+/// `DIGIT+ ~ "." ~ (DIGIT | ".")*` and `ipv6_like` = `HEX* ~ ":" ~ (HEX | ":" | ".")*`,
+/// munched the same greedy, ordered way. Returns the token's end.
+fn cidr_end(t: &[u8], start: usize) -> Option<usize> {
+    let mut i = ipv4_like(t, start).or_else(|| ipv6_like(t, start))?;
+    if t.get(i) == Some(&b'/') && t.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        while i < t.len() && t[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+fn ipv4_like(t: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while i < t.len() && t[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == start || t.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    while i < t.len() && (t[i].is_ascii_digit() || t[i] == b'.') {
+        i += 1;
+    }
+    Some(i)
+}
+
+fn ipv6_like(t: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while i < t.len() && t[i].is_ascii_hexdigit() {
+        i += 1;
+    }
+    if t.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    while i < t.len() && (t[i].is_ascii_hexdigit() || t[i] == b':' || t[i] == b'.') {
+        i += 1;
+    }
+    Some(i)
+}
+
+/// A list separator as the grammar skips it: spaces/tabs, `,`, then any spaces, tabs,
+/// newlines and `#` comments. Returns where the next item starts.
+fn separator_end(t: &[u8], mut i: usize) -> Option<usize> {
+    while matches!(t.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    if t.get(i) != Some(&b',') {
+        return None;
+    }
+    i += 1;
+    loop {
+        match t.get(i) {
+            Some(b' ' | b'\t' | b'\n' | b'\r') => i += 1,
+            Some(b'#') => i = line_end(t, i),
+            _ => return Some(i),
+        }
+    }
+}
+
+/// End of a `#` comment: the next `\n` or `\r` (not included), as pest's COMMENT.
+fn line_end(t: &[u8], mut i: usize) -> usize {
+    while i < t.len() && t[i] != b'\n' && t[i] != b'\r' {
+        i += 1;
+    }
+    i
+}
+
+/// Just past the closing quote of a string starting at `i` (strings end at a newline).
+fn string_end(t: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < t.len() && t[i] != b'"' && t[i] != b'\n' {
+        i += 1;
+    }
+    (i + 1).min(t.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_the_middle_of_a_long_run() {
+        let text = "define x = 10.0.0.0/8, 10.1.0.0/16,\n  # c\n  10.2.0.0/16, fd00::/8\nallow";
+        let s = splice(text, 3).expect("a run");
+        assert_eq!(s.text, "define x = 10.0.0.0/8, fd00::/8\nallow");
+        assert_eq!(s.cuts.len(), 1);
+        let items: Vec<&str> = s.cuts[0].items.iter().map(|&(a, b)| &text[a..b]).collect();
+        assert_eq!(items, ["10.1.0.0/16", "10.2.0.0/16"]);
+        let z = s.text.find("fd00").expect("z");
+        assert_eq!(&text[s.original(z)..s.original(z) + 4], "fd00");
+        assert_eq!(s.original(z - 1), z - 1);
+    }
+
+    #[test]
+    fn leaves_strings_comments_and_short_runs_alone() {
+        assert!(splice("log rejected prefix \"1.1.1.1, 2.2.2.2, 3.3.3.3\"", 3).is_none());
+        assert!(splice("# 1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4", 3).is_none());
+        assert!(splice("from 1.1.1.1, 2.2.2.2", 3).is_none());
+        assert!(splice("from 1.1.1.1, 2.2.2.2, 3.3.3.3", 4).is_none());
+    }
+
+    /// The fast lane must give exactly pest's tree, or pest's error, on any text.
+    fn same_as_pest(text: &str) {
+        let file = crate::source::FileId::default();
+        let fast = crate::syntax::parse::parse_text_with(file, text, 3);
+        let slow = crate::syntax::parse::parse_text_with(file, text, usize::MAX);
+        match (fast, slow) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "different trees for:\n{text}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("fast {:?} vs pest {:?} for:\n{text}", a.is_ok(), b.is_ok()),
+        }
+    }
+
+    #[test]
+    fn same_tree_on_every_shipped_policy_and_golden() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        let mut dirs = vec![root.join("policies"), root.join("tests/data")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).expect("readable test data").flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|x| x == "policy")
+                    || path.file_name().is_some_and(|n| n == "policy")
+                {
+                    same_as_pest(&std::fs::read_to_string(&path).expect("utf-8 policy"));
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 50, "only {seen} policies found");
+    }
+
+    #[test]
+    fn same_tree_on_tricky_lists() {
+        let cases = [
+            "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/30, 10.0.0.24/30\n allow ssh from big\n}\n",
+            "policy p {\r\n define big = 10.0.0.0/30,\r\n 10.0.0.8/30, # c\r\n 10.0.0.16/30 ,10.0.0.24/30\r\n}\r\n",
+            "policy p { define big = mgmt, fd00::/64, fd01::/64, 10.0.0.1, ::1, 10.0.0.2; allow tcp 22 from big }\n",
+            "policy p {\n allow tcp 22 from 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/30, 10.0.0.24/30 on \"eth0\"\n}\n",
+            "policy p {\n allow tcp 22 to 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/30, 10.0.0.24/30 from a, 1.1.1.1, 2.2.2.2, 3.3.3.3}\n",
+            "policy p {\n log rejected prefix \"1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4\"\n}\n",
+            "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/30, 10.0.0.24/30,\n}\n",
+            "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/x, 10.0.0.24/30\n}\n",
+            "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30, 10.0.0.16/30, 10.0.0.24/30 tcp\n}\n",
+            "policy p {\n allow tcp 1.2, 3.4, 5.6, 7.8\n}\n",
+            "policy p {\n define a = 1.1.1.1, 2.2.2.2, 3.3.3.3\n define b = 4.4.4.4, 5.5.5.5, 6.6.6.6, 7.7.7.7\n}\n",
+            "define a = 1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4\npolicy p { allow ssh from a }",
+            "policy p {\n allow icmp 1.1, 2.2, 3.3, 4.4\n}\n",
+            "policy p {\n define b = 1.1.1.1, a.b, 2.2.2.2, 3.3.3.3, 1.2:3, 1a.2, 10.0.0.0a\n}\n",
+            "policy p {\n define b = 1.1.1.1, 2.2.2.2, ::ffff:1.2.3.4, 3.3.3.3/24, 4.4.4.4\n}\n",
+        ];
+        // Cases 0-4, 10 and 11 are well-formed lists: the fast lane must really be taken.
+        let taken = [0, 1, 2, 3, 4, 10, 11, 14];
+        for (i, c) in cases.iter().enumerate() {
+            same_as_pest(c);
+            let fast = crate::syntax::parse::fast_lane_taken(c, 3);
+            assert_eq!(
+                fast,
+                taken.contains(&i),
+                "case {i}: fast lane taken = {fast}"
+            );
+        }
+        let bench = crate::bench_support::policy(500, 20);
+        same_as_pest(&bench);
+        assert!(crate::syntax::parse::fast_lane_taken(&bench, MIN_RUN));
+    }
+
+    #[test]
+    fn same_tree_or_error_after_any_one_byte_edit() {
+        let base = "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30,  # c\n  fd00::/64,\t::1 ,1.2.3.4\n \
+                    allow tcp 22 from big, 1.1.1.1, 2.2.2.2, 3.3.3.3 on \"e0\"\n}\n";
+        for i in 0..base.len() {
+            let mut cut = base.to_string();
+            cut.remove(i);
+            same_as_pest(&cut);
+            for ins in [
+                ",", " ", "#", "\"", "\n", "/", "x", ":", "5", ";", "}", "a", ".",
+            ] {
+                let mut t = base.to_string();
+                t.insert_str(i, ins);
+                same_as_pest(&t);
+            }
+        }
+    }
+}
