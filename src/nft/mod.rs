@@ -1,6 +1,8 @@
-//! The one module with unsafe FFI: libnftnl expressions and rule serialisation
-//! (`expr`, `rule`), read-side parsing of dumps (`read`) and debug text (`decode`), the raw netlink socket
-//! and namespace syscalls (`sock`). `wire` encodes everything else in safe Rust.
+//! The one module with unsafe FFI. Write side: every batch message, rules included, is
+//! encoded in safe Rust (`wire`, `expr`); libnftnl's own rule encoder is kept in `rule`
+//! as the test oracle the safe encoder must match byte for byte. Read side: libnftnl
+//! parses dumps (`read`) and prints debug text (`decode`). `sock`: the raw netlink
+//! socket and namespace syscalls.
 //!
 //! Callers above this module (`emit::netlink`, `apply`) contain no `unsafe`.
 
