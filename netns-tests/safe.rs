@@ -345,3 +345,85 @@ fn issue5_concurrent_applies_are_serialised() {
         "did not wait"
     );
 }
+
+/// `ip netns exec HOST hostwall apply ...` (no SSH session): for options that act on
+/// the namespace hostwall runs in, like --persist, which --netns refuses.
+fn apply_inside(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Output {
+    let p = lab.env.file("persist.policy", policy);
+    let (state, p) = (
+        lab.env.state().to_string_lossy().into_owned(),
+        p.to_string_lossy().into_owned(),
+    );
+    let mut args = vec![
+        "netns",
+        "exec",
+        lab.env.ns.name(),
+        env!("CARGO_BIN_EXE_hostwall"),
+        "apply",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--state-dir", &state, &p]);
+    std::process::Command::new("ip")
+        .args(&args)
+        .env_remove("SSH_CONNECTION")
+        .output()
+        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+}
+
+#[test]
+fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
+    if !root("issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists") {
+        return;
+    }
+    let lab = Lab::new();
+    let dropin = lab.env.state().join("90-hostwall.conf");
+    let d = dropin.to_string_lossy().into_owned();
+    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
+    exit(
+        &apply_inside(&lab, on, &["--persist", "--persist-path", &d]),
+        0,
+    );
+    let text = std::fs::read_to_string(&dropin).unwrap_or_default();
+    assert!(text.contains("net.ipv4.ip_forward = 1\n"), "{text}");
+    // A policy that sets no forwarding removes the drop-in again.
+    exit(
+        &apply_inside(&lab, OPEN, &["--persist", "--persist-path", &d]),
+        0,
+    );
+    assert!(
+        !dropin.exists(),
+        "drop-in kept for a policy without forwarding"
+    );
+    // With --confirm the drop-in waits for the confirmation: reverted means never written.
+    let off = "policy off {\n    forwarding off\n    allow ssh\n    allow tcp 7777\n}\n";
+    exit(
+        &apply_inside(
+            &lab,
+            off,
+            &["--persist", "--persist-path", &d, "--confirm", "1"],
+        ),
+        0,
+    );
+    assert!(!dropin.exists(), "written before the change was confirmed");
+    assert!(
+        lab.env.state().join("pending.json").exists(),
+        "no pending change"
+    );
+    let fwd = || {
+        lab.env
+            .ns
+            .read_sysctl("net.ipv4.ip_forward")
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        fwd(),
+        "0",
+        "the unconfirmed change is live until its deadline"
+    );
+    assert!(eventually(10, || fwd() == "1"), "ip_forward not reverted");
+    assert!(
+        eventually(10, || !lab.env.state().join("pending.json").exists()),
+        "not reverted"
+    );
+    assert!(!dropin.exists(), "a reverted change was persisted");
+}
