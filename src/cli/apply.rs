@@ -87,7 +87,7 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    let (loaded, rs) = match load_compiled(out, &a.input) {
+    let (mut loaded, rs) = match load_compiled(out, &a.input) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -96,6 +96,10 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     if let Err(code) = preflight(out, a, &loaded, &rs) {
         return code;
     }
+    // The checked model is not needed past here; with a million addresses it is as
+    // large as the batch, so it goes before the batch is built.
+    loaded.policy = None;
+    loaded.diagnostics = Vec::new();
     let opts = ApplyOptions {
         netns: a.netns.clone(),
         dry_run: a.dry_run,
