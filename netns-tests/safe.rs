@@ -427,3 +427,49 @@ fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
     );
     assert!(!dropin.exists(), "a reverted change was persisted");
 }
+
+/// `hostwall apply --confirm 30` on a terminal (a pseudo-terminal from `script`), inside
+/// the host namespace, answering the prompt with `answer` a moment after it appears.
+fn apply_on_terminal(lab: &Lab, policy: &str, answer: &str) -> std::process::Output {
+    let p = lab.env.file("tty.policy", policy);
+    let cmd = format!(
+        "{} apply --confirm 30 --state-dir {} --insecure-perms {}",
+        env!("CARGO_BIN_EXE_hostwall"),
+        lab.env.state().display(),
+        p.display()
+    );
+    let script = format!(
+        "(sleep 1; printf '{answer}\\n') | ip netns exec {} script -qec '{cmd}' /dev/null",
+        lab.env.ns.name()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("SSH_CONNECTION")
+        .output()
+        .unwrap_or_else(|e| panic!("script: {e}"))
+}
+
+#[test]
+fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
+    if !root("issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no") {
+        return;
+    }
+    let lab = Lab::new();
+    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    let before = lab.env.ruleset();
+    assert!(lab.port_answers());
+    // "n" (or anything but yes) reverts at once, long before the 30 s deadline.
+    let out = apply_on_terminal(&lab, CLOSED, "n");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Keep this ruleset? [y/N]"), "{text}");
+    assert_eq!(lab.env.ruleset(), before, "not reverted on no: {text}");
+    assert!(lab.port_answers());
+    assert!(!lab.env.state().join("pending.json").exists());
+    // "y" keeps the new ruleset, and nothing is left pending.
+    let out = apply_on_terminal(&lab, CLOSED, "y");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("it stays"), "{text}");
+    assert_ne!(lab.env.ruleset(), before);
+    assert!(!lab.port_answers(), "the closed policy is live");
+    assert!(!lab.env.state().join("pending.json").exists());
+}
