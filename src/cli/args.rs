@@ -23,6 +23,7 @@ Examples:
   hostwall check policies/migration-net.policy --site /etc/hostwall/site.toml
   hostwall compile host.policy --format json
   hostwall fmt --check host.policy
+  sudo hostwall apply --confirm 60 host.policy   apply; reverted unless `hostwall confirm`
   sudo hostwall verify host.policy       packets between namespaces prove the policy
   sudo hostwall diff host.policy         is the live ruleset still the policy?
 
