@@ -199,6 +199,18 @@ fn each_kind_of_drift_is_reported_exactly() {
             )],
         ),
         (
+            "nft add table inet hostwall '{ flags dormant; }'",
+            vec![s(
+                Kind::Unsupported,
+                "table inet hostwall",
+                None,
+                Some(
+                    "table is dormant (flags dormant): none of its chains is attached to a hook, so it filters nothing",
+                ),
+                None,
+            )],
+        ),
+        (
             "sysctl -qw net.ipv4.ip_forward=0",
             vec![s(
                 Kind::Sysctl,
@@ -344,10 +356,11 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
         "include \"nets.policy\"\npolicy p {\n    forwarding on\n    allow ssh from mgmt\n}\n",
     )
     .expect("write");
+    let name = ns.name().to_string();
     let (p, s, n) = (
         policy.to_str().expect("utf8"),
         state.to_str().expect("utf8"),
-        ns.name(),
+        name.as_str(),
     );
     let diff = |extra: &[&str]| {
         let mut a = vec!["diff", p, "--netns", n, "--state-dir", s];
@@ -399,6 +412,35 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("full comparison") && out.contains("tcp dport 3306"),
+        "{out}"
+    );
+    // Apply again, then replace the namespace by a new one of the same name whose
+    // generation id catches up: the record describes another namespace.
+    let (code, out) = hostwall(&[
+        "apply",
+        p,
+        "--netns",
+        n,
+        "--state-dir",
+        s,
+        "--insecure-perms",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let genid = hostwall::live::genid(Some(n)).expect("genid");
+    ns.remove().expect("remove namespace");
+    let fresh = Netns::create(n).expect("same name again");
+    // Each nft command is one transaction: one generation.
+    let mut filler = 0;
+    while hostwall::live::genid(Some(n)).expect("genid") < genid {
+        sh(&fresh, &format!("nft add table inet filler{filler}"));
+        filler += 1;
+    }
+    assert_eq!(hostwall::live::genid(Some(n)).expect("genid"), genid);
+    sh(&fresh, "sysctl -qw net.ipv4.ip_forward=1");
+    let (code, out) = diff(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("full comparison") && out.contains("table is absent"),
         "{out}"
     );
 }

@@ -60,10 +60,13 @@ pub fn fast(
     rec: &record::Applied,
     digest: &str,
 ) -> Result<Option<DriftReport>, DriftError> {
-    if opts.full || rec.digest != digest {
+    let ns = opts.netns.as_deref();
+    if opts.full || rec.digest != digest || rec.netns.is_none() {
         return Ok(None);
     }
-    let ns = opts.netns.as_deref();
+    if rec.netns != record::netns_identity(ns) {
+        return Ok(None);
+    }
     let genid = live::genid(ns)?;
     if genid != rec.genid {
         return Ok(None);
@@ -131,8 +134,10 @@ pub fn record_for(
     genid: u32,
     digest: String,
     includes: Vec<String>,
+    netns: Option<&str>,
 ) -> record::Applied {
     record::Applied {
+        netns: record::netns_identity(netns),
         genid,
         digest,
         includes,

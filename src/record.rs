@@ -22,6 +22,23 @@ pub struct Applied {
     pub table: String,
     /// The sysctl values the policy sets (`net.ipv4.ip_forward` = true, ...).
     pub sysctls: Vec<(String, bool)>,
+    /// Identity of the network namespace applied to (`netns_identity`): a namespace
+    /// deleted and created again under the same name restarts its generation ids, so
+    /// the name alone could match a record that describes another namespace.
+    #[serde(default)]
+    pub netns: Option<String>,
+}
+
+/// The network namespace's identity (device and inode of its nsfs file): `/run/netns/NAME`,
+/// or this process's own namespace. `None` when it cannot be read.
+pub fn netns_identity(netns: Option<&str>) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = match netns {
+        Some(name) => Path::new("/run/netns").join(name),
+        None => PathBuf::from("/proc/self/ns/net"),
+    };
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!("{}:{}", m.dev(), m.ino()))
 }
 
 /// Stable 64-bit FNV-1a digest, hex. Not for security: it tells "same bytes".
@@ -125,6 +142,7 @@ mod tests {
             includes: vec!["/etc/hostwall/nets.policy".into()],
             table: "hostwall".into(),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
+            netns: Some("4:4026531840".into()),
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p), Some(rec));

@@ -300,7 +300,7 @@ fn bytes(n: usize) -> String {
 /// costs that fast path, so a failure is a warning.
 fn store_record(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, r: &ApplyReport) {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
-    let rec = crate::drift::record_for(rs, r.genid, digest, includes);
+    let rec = crate::drift::record_for(rs, r.genid, digest, includes, a.netns.as_deref());
     let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
     if let Err(e) = crate::record::store(&path, &rec) {
         out.stderr(&format!(

@@ -17,7 +17,9 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         None => {
             let (_, rs) = match load_compiled(out, &c.input) {
                 Ok(x) => x,
-                Err(code) => return code,
+                // Like diff(1), 1 means "differs": a policy that does not compile is an
+                // error (2), never drift that monitoring would page for.
+                Err(_) => return EXIT_SYSTEM,
             };
             let table = format!("{} {}", rs.table.family.name(), rs.table.name);
             drift::full(&rs, &opts).map(|r| (r, table))

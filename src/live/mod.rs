@@ -158,13 +158,20 @@ fn in_netns<T: Send>(
 }
 
 fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<Snapshot, LiveError> {
-    let present = conn
-        .tables()?
+    let tables = conn.tables()?;
+    let ours = tables
         .iter()
-        .any(|t| t.family == NFPROTO_INET as u32 && t.name == table);
+        .find(|t| t.family == NFPROTO_INET as u32 && t.name == table);
+    let present = ours.is_some();
     let chains = conn.chains()?;
     let rules = conn.rules()?;
     let mut unsupported = Vec::new();
+    if ours.is_some_and(|t| t.flags & NFT_TABLE_F_DORMANT != 0) {
+        // Every chain is there, but none is hooked: nothing is filtered.
+        unsupported.push(
+            "table is dormant (flags dormant): none of its chains is attached to a hook, so it filters nothing".to_string(),
+        );
+    }
     let ours = if present {
         Some(our_table(conn, table, &chains, &rules, &mut unsupported)?)
     } else {
@@ -177,6 +184,9 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<Snapshot, LiveE
         unsupported,
     })
 }
+
+/// `NFT_TABLE_F_DORMANT`: the table's base chains are unregistered from their hooks.
+const NFT_TABLE_F_DORMANT: u32 = 1;
 
 fn is_ours(family: u32, t: &str, table: &str) -> bool {
     family == NFPROTO_INET as u32 && t == table

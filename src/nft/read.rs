@@ -23,6 +23,8 @@ pub struct RawExpr {
 pub struct RawTable {
     pub family: u32,
     pub name: String,
+    /// `NFT_TABLE_F_*` (1 = dormant: no chain of the table is hooked).
+    pub flags: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +166,7 @@ pub fn parse_table(msg: &[u8]) -> Result<RawTable, ParseError> {
         let out = RawTable {
             family: sys::nftnl_table_get_u32(t, sys::NFTNL_TABLE_FAMILY as u16),
             name: string(sys::nftnl_table_get_str(t, sys::NFTNL_TABLE_NAME as u16)),
+            flags: sys::nftnl_table_get_u32(t, sys::NFTNL_TABLE_FLAGS as u16),
         };
         sys::nftnl_table_free(t);
         if ok {
