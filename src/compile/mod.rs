@@ -307,6 +307,18 @@ impl Cx {
                         }
                         (v, _) => v,
                     };
+                    if matches!(verdict, ir::Verdict::Reject(_)) && l4.is_empty() {
+                        // Rejecting all traffic: TCP gets a reset, like the default.
+                        let mut tcp = matches.clone();
+                        tcp.push(Match::L4Proto(L4Proto::Tcp));
+                        out.push(Rule {
+                            matches: tcp,
+                            stmts: stmts.clone(),
+                            verdict: Some(ir::Verdict::Reject(RejectWith::TcpReset)),
+                            comment: comment.clone(),
+                            origin: origin.clone(),
+                        });
+                    }
                     out.push(Rule {
                         matches,
                         stmts: stmts.clone(),

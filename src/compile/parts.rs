@@ -115,7 +115,8 @@ pub(super) fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
         }
     };
     match &r.traffic {
-        Traffic::Any => add(AtomKind::Any, &[], None, String::new()),
+        // Named so that a comment never lists only the narrower traffic it subsumed.
+        Traffic::Any => add(AtomKind::Any, &[], None, "all traffic".to_string()),
         Traffic::Ports(specs) => {
             for p in specs {
                 let iv = Interval {
