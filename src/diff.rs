@@ -422,12 +422,17 @@ fn lcs_marks(e: &[String], a: &[String]) -> (Vec<bool>, Vec<bool>) {
 /// the host lets in as much as ours do.
 fn foreign(expected: &Ruleset, live: &Live, out: &mut Vec<Change>) {
     for f in &live.foreign {
+        // Same hook, or prerouting, which every packet to input or forward passes first.
         let ours = expected
             .table
             .chains
             .iter()
             .filter_map(|c| c.base.as_ref())
-            .any(|b| b.hook == f.hook);
+            .any(|b| {
+                b.hook == f.hook
+                    || (f.hook == ir::Hook::Prerouting
+                        && matches!(b.hook, ir::Hook::Input | ir::Hook::Forward))
+            });
         if !ours {
             continue;
         }
@@ -578,6 +583,31 @@ mod tests {
 
     fn kinds(c: &[Change]) -> Vec<(Kind, Option<usize>)> {
         c.iter().map(|c| (c.kind, c.position)).collect()
+    }
+
+    #[test]
+    fn foreign_chains_on_our_hooks_and_prerouting_warn() {
+        let want = ruleset(&[22], vec![]);
+        let chain = |hook, name: &str| ForeignChain {
+            family: "ip".into(),
+            table: "other".into(),
+            chain: name.into(),
+            hook,
+            priority: 0,
+            policy: ir::ChainPolicy::Drop,
+            can_drop: true,
+        };
+        let mut l = live(&want, true);
+        l.foreign = vec![
+            chain(ir::Hook::Prerouting, "pre"),
+            chain(ir::Hook::Input, "in"),
+            chain(ir::Hook::Output, "out"),
+        ];
+        let objects: Vec<String> = diff(&want, &l).into_iter().map(|c| c.object).collect();
+        assert_eq!(
+            objects,
+            vec!["table ip other chain pre", "table ip other chain in"]
+        );
     }
 
     #[test]
