@@ -375,21 +375,22 @@ fn define(d: &Define) -> Vec<String> {
 
 fn log(l: &LogStmt) -> String {
     let mut s = String::from("log rejected");
-    if let Some(lim) = &l.limit {
-        s.push_str(&format!(
-            " limit {}/{}",
-            lim.count.value,
-            lim.unit.keyword()
-        ));
-        if let Some(b) = &lim.burst {
-            s.push_str(&format!(" burst {}", b.value));
+    let first = l.limit.iter().map(|x| LogClause::Limit(x.clone()));
+    let first = first
+        .chain(l.prefix.iter().map(|p| LogClause::Prefix(p.clone())))
+        .chain(l.group.iter().map(|g| LogClause::Group(g.clone())));
+    // Repeats (an error the checker reports) are kept after the rest, so nothing is lost.
+    for c in first.chain(l.repeated.iter().cloned()) {
+        match c {
+            LogClause::Limit(lim) => {
+                s.push_str(&format!(" limit {}/{}", lim.count.value, lim.unit.keyword()));
+                if let Some(b) = &lim.burst {
+                    s.push_str(&format!(" burst {}", b.value));
+                }
+            }
+            LogClause::Prefix(p) => s.push_str(&format!(" prefix \"{}\"", p.value)),
+            LogClause::Group(g) => s.push_str(&format!(" group {}", g.value)),
         }
-    }
-    if let Some(p) = &l.prefix {
-        s.push_str(&format!(" prefix \"{}\"", p.value));
-    }
-    if let Some(g) = &l.group {
-        s.push_str(&format!(" group {}", g.value));
     }
     s
 }
