@@ -376,6 +376,25 @@ mod tests {
     }
 
     #[test]
+    fn every_entry_is_checked_and_good_ones_kept() {
+        let (s, d) = site(
+            "tabel = \"x\"\ntable = \"my-fw\"\npriority = \"high\"\n[networks]\nbad = []\n\
+             good = [\"192.0.2.0/24\"]\n\"no good\" = [\"10.0.0.0/8\"]\n[interfaces]\n\
+             wild = \"*\"\nup = \"eno1\"\nnone = []\n",
+        );
+        let codes: Vec<&str> = d.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            [SITE_UNKNOWN_KEY, SITE_SYNTAX, SITE_BAD_VALUE, SITE_BAD_VALUE, validate::BAD_IFACE, SITE_BAD_VALUE]
+        );
+        assert_eq!(s.settings.table, "my-fw");
+        let nets: Vec<_> = s.networks.iter().map(|n| (n.name.as_str(), n.nets.is_some())).collect();
+        assert_eq!(nets, [("bad", false), ("good", true)]);
+        let ifs: Vec<_> = s.interfaces.iter().map(|i| (i.name.as_str(), i.ifaces.is_some())).collect();
+        assert_eq!(ifs, [("wild", false), ("up", true), ("none", false)]);
+    }
+
+    #[test]
     fn unknown_key_suggests_the_right_one() {
         let (_, d) = site("tabel = \"x\"\n");
         assert_eq!(d[0].code, SITE_UNKNOWN_KEY);

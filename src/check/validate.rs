@@ -254,17 +254,28 @@ pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
             "Linux interface names are at most 15 bytes",
         );
     }
-    if let Some(c) = name.chars().find(|&c| {
-        matches!(c, '/' | ':' | '"' | '\\' | '$') || c.is_whitespace() || c.is_control()
-    }) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+        || name == "."
+        || name == ".."
+    {
         return bad(
-            &format!("contains {}", shown_char(c)),
-            "interface names cannot contain `/`, `:`, `\"`, `\\`, `$`, whitespace or control \
-             characters",
+            "contains `/`, `:` or a space",
+            "Linux interface names cannot contain `/`, `:` or whitespace",
         );
     }
-    if name == "." || name == ".." {
-        return bad("reserved", "Linux does not allow `.` or `..` as interface names");
+    // Linux allows these, but the nft script cannot carry them faithfully (`"`, `\`, control
+    // characters) or nft reads them as a variable (`$`): the text and netlink forms would differ.
+    if let Some(c) = name
+        .chars()
+        .find(|&c| matches!(c, '"' | '\\' | '$') || c.is_control())
+    {
+        return bad(
+            &format!("contains {}", shown_char(c)),
+            "hostwall does not accept `\"`, `\\`, `$` or control characters in interface names; \
+             rename the interface",
+        );
     }
     Ok(IfName {
         name: name.to_string(),

@@ -454,3 +454,22 @@ fn clause(c: &Clause) -> String {
         Clause::Counter(_) => "counter".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceMap;
+
+    #[test]
+    fn repeated_log_clauses_are_kept() {
+        let mut map = SourceMap::new();
+        let f = map.add(
+            "p",
+            "policy p {\n    log rejected group 2 prefix \"a\" group 1 prefix \"b\"\n}\n",
+        );
+        let out = crate::syntax::format(&map, f).unwrap_or_default();
+        assert!(
+            out.contains("log rejected prefix \"a\" group 2 group 1 prefix \"b\""),
+            "{out}"
+        );
+    }
+}
