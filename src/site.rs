@@ -385,12 +385,27 @@ mod tests {
         let codes: Vec<&str> = d.iter().map(|d| d.code).collect();
         assert_eq!(
             codes,
-            [SITE_UNKNOWN_KEY, SITE_SYNTAX, SITE_BAD_VALUE, SITE_BAD_VALUE, validate::BAD_IFACE, SITE_BAD_VALUE]
+            [
+                SITE_UNKNOWN_KEY,
+                SITE_SYNTAX,
+                SITE_BAD_VALUE,
+                SITE_BAD_VALUE,
+                validate::BAD_IFACE,
+                SITE_BAD_VALUE
+            ]
         );
         assert_eq!(s.settings.table, "my-fw");
-        let nets: Vec<_> = s.networks.iter().map(|n| (n.name.as_str(), n.nets.is_some())).collect();
+        let nets: Vec<_> = s
+            .networks
+            .iter()
+            .map(|n| (n.name.as_str(), n.nets.is_some()))
+            .collect();
         assert_eq!(nets, [("bad", false), ("good", true)]);
-        let ifs: Vec<_> = s.interfaces.iter().map(|i| (i.name.as_str(), i.ifaces.is_some())).collect();
+        let ifs: Vec<_> = s
+            .interfaces
+            .iter()
+            .map(|i| (i.name.as_str(), i.ifaces.is_some()))
+            .collect();
         assert_eq!(ifs, [("wild", false), ("up", true), ("none", false)]);
     }
 

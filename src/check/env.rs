@@ -22,7 +22,10 @@ pub(crate) struct Service {
 enum NetDef<'a> {
     Define(&'a ast::Define),
     /// `nets` is `None` when the site value was invalid (reported on the site file).
-    Site { nets: Option<Vec<IpNet>>, span: Span },
+    Site {
+        nets: Option<Vec<IpNet>>,
+        span: Span,
+    },
 }
 
 pub(crate) struct Env<'a> {

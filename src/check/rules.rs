@@ -82,7 +82,9 @@ pub(crate) fn lower(
     let Some(traffic) = traffic else {
         return Vec::new();
     };
-    always_accepted(r, &traffic, parts.icmp.map(|i| i.2), diags);
+    if chain == Chain::Input {
+        always_accepted(r, &traffic, parts.icmp.map(|i| i.2), diags);
+    }
     let base = Rule {
         verdict: match r.verdict.value {
             ast::Verdict::Allow => Verdict::Accept,
@@ -422,8 +424,8 @@ fn ifaces(items: &[ast::Iface], env: &Env, diags: &mut Vec<Diagnostic>) -> Optio
     (ok && !out.is_empty()).then_some(out)
 }
 
-/// Warns when a `drop`/`reject` names ICMPv6 types the table accepts before any rule
-/// (`ir::ICMPV6_ALWAYS`): the rule never sees those packets.
+/// Warns when an input `drop`/`reject` names ICMPv6 types the input chain accepts before any
+/// rule (`ir::ICMPV6_ALWAYS`): the rule never sees those packets.
 fn always_accepted(
     r: &ast::Rule,
     traffic: &Traffic,

@@ -78,8 +78,14 @@ fn one_line_cases() {
         "allow icmp 99999999999999999999999",
         "ICMP type (too many digits) is out of range",
     );
-    check_body("log rejected limit 4294967296/second", "a rate of 4294967296 is too large");
-    check_body("log rejected limit 5/second burst 0", "a burst must be at least 1");
+    check_body(
+        "log rejected limit 4294967296/second",
+        "a rate of 4294967296 is too large",
+    );
+    check_body(
+        "log rejected limit 5/second burst 0",
+        "a burst must be at least 1",
+    );
     check_body(&format!("define {} = 10.0.0.0/8", "n".repeat(65)), "E0210");
     check_body(&format!("define {} = 10.0.0.0/8", "n".repeat(64)), "");
     check_body("drop icmpv6 nd-router-advert", "W0004");
@@ -183,14 +189,18 @@ fn diamond_is_read_once_and_relative_self_include_is_one_cycle() {
         ("d/x.policy", "include \"../d/x.policy\"\n"),
     ];
     let mut map = SourceMap::new();
-    let text = "include \"a.policy\"\ninclude \"sub/c.policy\"\npolicy p {\n allow ssh from lab\n}\n";
+    let text =
+        "include \"a.policy\"\ninclude \"sub/c.policy\"\npolicy p {\n allow ssh from lab\n}\n";
     let f = map.add("p.policy", text);
     let (p, d) = check(&mut map, f, None, &MapIncludes(files));
     assert!(d.is_empty(), "{}", render(&map, &d, Color::Never));
     assert!(p.is_some());
 
     let mut map = SourceMap::new();
-    let f = map.add("p.policy", "include \"d/x.policy\"\npolicy p {\n allow ssh\n}\n");
+    let f = map.add(
+        "p.policy",
+        "include \"d/x.policy\"\npolicy p {\n allow ssh\n}\n",
+    );
     let (_, d) = check(&mut map, f, None, &MapIncludes(files));
     assert_eq!(d.len(), 1, "{}", render(&map, &d, Color::Never));
     assert_eq!(d[0].code, codes::INCLUDE_CYCLE);

@@ -45,9 +45,11 @@ pub fn name_length(name: &str, span: Span, what: &str) -> Result<(), Diagnostic>
 /// would end or rewrite an nft string (`"`, `\\`) or read as an nft variable (`$`).
 pub fn log_prefix(text: &str, span: Span) -> Result<(), Diagnostic> {
     let bad = |label: String, help: &str| {
-        Err(Diagnostic::error(super::codes::BAD_LOG_PREFIX, span, "invalid log prefix")
-            .with_label(label)
-            .with_help(help.to_string()))
+        Err(
+            Diagnostic::error(super::codes::BAD_LOG_PREFIX, span, "invalid log prefix")
+                .with_label(label)
+                .with_help(help.to_string()),
+        )
     };
     if text.len() > 127 {
         return bad(
@@ -344,7 +346,9 @@ mod tests {
         assert!(iface("vir*br", s).is_err());
         assert!(iface("abcdefghijklmnop", s).is_err());
         assert!(iface("eth 0", s).is_err());
-        for bad in ["*", "a\\b", "$x", "a\"b", "a\tb", "a\u{1}", "a/b", "a:b", "..", ""] {
+        for bad in [
+            "*", "a\\b", "$x", "a\"b", "a\tb", "a\u{1}", "a/b", "a:b", "..", "",
+        ] {
             assert!(iface(bad, s).is_err(), "{bad:?}");
         }
         for good in ["eth0", "a'b", "vnet#1", "é", "a-b.c*"] {

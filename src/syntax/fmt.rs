@@ -383,7 +383,11 @@ fn log(l: &LogStmt) -> String {
     for c in first.chain(l.repeated.iter().cloned()) {
         match c {
             LogClause::Limit(lim) => {
-                s.push_str(&format!(" limit {}/{}", lim.count.value, lim.unit.keyword()));
+                s.push_str(&format!(
+                    " limit {}/{}",
+                    lim.count.value,
+                    lim.unit.keyword()
+                ));
                 if let Some(b) = &lim.burst {
                     s.push_str(&format!(" burst {}", b.value));
                 }

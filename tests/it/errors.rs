@@ -114,7 +114,9 @@ fn nft_accepts(script: &str) -> bool {
 #[test]
 fn site_table_names_agree_with_nft() {
     let policy = "policy p {\n    allow ssh on \"virbr*\"\n}\n";
-    for name in ["my-fw", "fw", "a-b-", "x1_2", "Drop", "filter", "prefix", "last"] {
+    for name in [
+        "my-fw", "fw", "a-b-", "x1_2", "Drop", "filter", "prefix", "last",
+    ] {
         let text = script(&format!("table = \"{name}\"\n"), policy)
             .unwrap_or_else(|e| panic!("{name}: site rejected it:\n{e}"));
         assert!(text.contains(&format!("table inet {name} {{")), "{text}");
@@ -127,7 +129,10 @@ fn site_table_names_agree_with_nft() {
         assert!(!nft_accepts(&raw), "{kw}: nft reads it as a table name");
     }
     for bad in ["1fw", "my.fw", "my fw", "_fw", ""] {
-        assert!(script(&format!("table = \"{bad}\"\n"), policy).is_err(), "{bad}");
+        assert!(
+            script(&format!("table = \"{bad}\"\n"), policy).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -135,11 +140,17 @@ fn site_table_names_agree_with_nft() {
 /// compiled to an unrestricted `tcp dport 22 accept`, or the rule vanished).
 #[test]
 fn empty_site_lists_never_widen_or_drop_rules() {
-    let err = script("[interfaces]\nguests = []\n", "policy p {\n allow ssh on guests\n}\n")
-        .expect_err("empty interface list");
+    let err = script(
+        "[interfaces]\nguests = []\n",
+        "policy p {\n allow ssh on guests\n}\n",
+    )
+    .expect_err("empty interface list");
     assert!(err.contains("E0503") && !err.contains("E0103"), "{err}");
-    let err = script("[networks]\nmgmt = []\n", "policy p {\n allow tcp 80 from mgmt\n}\n")
-        .expect_err("empty network list");
+    let err = script(
+        "[networks]\nmgmt = []\n",
+        "policy p {\n allow tcp 80 from mgmt\n}\n",
+    )
+    .expect_err("empty network list");
     assert!(err.contains("E0503") && !err.contains("E0102"), "{err}");
 }
 
@@ -147,10 +158,16 @@ fn empty_site_lists_never_widen_or_drop_rules() {
 /// defensive replacement never fires for them).
 #[test]
 fn accepted_names_and_prefixes_load_unchanged() {
-    let site = "log_prefix = \"fw#1 'x' {%}: \"\n[interfaces]\nodd = [\"a'b\", \"v#1\", \"br-é*\"]\n";
+    let site =
+        "log_prefix = \"fw#1 'x' {%}: \"\n[interfaces]\nodd = [\"a'b\", \"v#1\", \"br-é*\"]\n";
     let text = script(site, "policy p {\n log rejected\n allow ssh on odd\n}\n")
         .unwrap_or_else(|e| panic!("{e}"));
-    for want in ["\"a'b\"", "\"v#1\"", "\"br-é*\"", "prefix \"fw#1 'x' {%}: \""] {
+    for want in [
+        "\"a'b\"",
+        "\"v#1\"",
+        "\"br-é*\"",
+        "prefix \"fw#1 'x' {%}: \"",
+    ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
     assert!(nft_accepts(&text), "nft refused:\n{text}");
