@@ -10,44 +10,33 @@
 //! uplink = "eno1"
 //! guests = ["virbr0", "virbr1"]
 //! ```
-//! Unknown keys are errors. Values are validated here; names are resolved by the checker.
+//! Unknown keys are errors. Every entry is checked on its own, so one run reports every
+//! mistake in the file; good entries are kept, and a name whose value was invalid is still
+//! known (the policy's uses of it are not reported again). Names are resolved by the checker.
+
+mod tree;
 
 use crate::check::validate;
 use crate::diag::Diagnostic;
+use crate::emit::text::{NFT_KEYWORDS, is_bare_name};
 use crate::model::{IfName, Settings};
 use crate::source::{FileId, SourceMap, Span};
 use ipnet::IpNet;
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use toml::Spanned;
+use std::ops::Range;
+use tree::{Key, Node, Value};
 
 /// `E0501`: the site file is not valid TOML, or a value has the wrong type.
 pub const SITE_SYNTAX: &str = "E0501";
 /// `E0502`: a key the site file does not know (`tabel = "x"`), with "did you mean".
 pub const SITE_UNKNOWN_KEY: &str = "E0502";
-/// `E0503`: a site value out of range (`table = "has space"`, `priority = 9999999999`).
+/// `E0503`: a site value out of range (`table = "has space"`, `priority = 9999999999`,
+/// `guests = []`), or a name a policy cannot refer to.
 pub const SITE_BAD_VALUE: &str = "E0503";
 
 const KEYS: &[&str] = &["table", "log_prefix", "priority", "networks", "interfaces"];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Raw {
-    table: Option<Spanned<String>>,
-    log_prefix: Option<Spanned<String>>,
-    priority: Option<Spanned<i64>>,
-    #[serde(default)]
-    networks: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
-    #[serde(default)]
-    interfaces: BTreeMap<Spanned<String>, Spanned<IfaceValue>>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IfaceValue {
-    One(String),
-    Many(Vec<String>),
-}
+const SHAPE_HELP: &str = "the site file holds `table`, `log_prefix`, `priority`, `[networks]` \
+     (name = [\"cidr\", ...]) and `[interfaces]` (name = \"eno1\" or a list)";
 
 /// A `[networks]` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +44,9 @@ pub struct SiteNetwork {
     pub name: String,
     /// The key in the site file.
     pub span: Span,
-    pub nets: Vec<IpNet>,
+    /// `None` when the value had errors (reported on the site file): the name is defined, but
+    /// rules using it are not compiled.
+    pub nets: Option<Vec<IpNet>>,
 }
 
 /// An `[interfaces]` entry.
@@ -63,7 +54,8 @@ pub struct SiteNetwork {
 pub struct SiteInterface {
     pub name: String,
     pub span: Span,
-    pub ifaces: Vec<IfName>,
+    /// `None` when the value had errors (reported), as for [`SiteNetwork::nets`].
+    pub ifaces: Option<Vec<IfName>>,
 }
 
 /// The validated site file.
@@ -79,115 +71,284 @@ pub struct Site {
 /// Parses and validates the site file; every problem is a diagnostic on the site file.
 pub fn parse(map: &SourceMap, file: FileId) -> (Site, Vec<Diagnostic>) {
     let text = &map.file(file).text;
-    let mut diags = Vec::new();
-    let raw: Raw = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            diags.push(toml_error(file, text, &e));
-            return (Site::default(), diags);
-        }
+    let mut p = Parser {
+        file,
+        site: Site::default(),
+        diags: Vec::new(),
     };
-    let span = |r: std::ops::Range<usize>| Span::new(file, r);
-    let mut site = Site::default();
-    if let Some(t) = raw.table {
-        let ok = t
-            .get_ref()
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
-            && t.get_ref().len() <= 64
-            && t.get_ref()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if ok {
-            site.settings.table = t.get_ref().clone();
+    match toml::from_str::<Value>(text) {
+        Ok(Value::Table(entries)) => {
+            for (key, node) in &entries {
+                p.entry(key, node);
+            }
+        }
+        Ok(_) => p.diags.push(
+            Diagnostic::error(SITE_SYNTAX, Span::new(file, 0..0), "invalid site file")
+                .with_label("not a TOML table")
+                .with_help(SHAPE_HELP),
+        ),
+        Err(e) => p.diags.push(toml_error(file, text, &e)),
+    }
+    (p.site, p.diags)
+}
+
+struct Parser {
+    file: FileId,
+    site: Site,
+    diags: Vec<Diagnostic>,
+}
+
+impl Parser {
+    fn span(&self, r: &Range<usize>) -> Span {
+        Span::new(self.file, r.clone())
+    }
+
+    fn entry(&mut self, key: &Key, node: &Node) {
+        match key.name.as_str() {
+            "table" => self.table(key, node),
+            "log_prefix" => self.log_prefix(key, node),
+            "priority" => self.priority(key, node),
+            "networks" => {
+                for (k, v) in self.section(key, node) {
+                    self.network(k, v);
+                }
+            }
+            "interfaces" => {
+                for (k, v) in self.section(key, node) {
+                    self.interface(k, v);
+                }
+            }
+            other => {
+                let d = Diagnostic::error(
+                    SITE_UNKNOWN_KEY,
+                    self.span(&key.span),
+                    format!("unknown site key `{other}`"),
+                )
+                .with_label("not a site setting");
+                self.diags
+                    .push(match validate::did_you_mean(other, KEYS.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help(format!("known keys: {}", KEYS.join(", "))),
+                    });
+            }
+        }
+    }
+
+    /// A value of the wrong type: reported, and the entry is skipped.
+    fn wrong_type(&mut self, key: &Key, node: &Node, want: &str) {
+        self.diags.push(
+            Diagnostic::error(
+                SITE_SYNTAX,
+                self.span(&node.span),
+                format!("invalid site file: `{}` must be {want}", key.name),
+            )
+            .with_label(format!("{} here", node.value.kind()))
+            .with_help(SHAPE_HELP),
+        );
+    }
+
+    fn bad_value(&mut self, at: &Range<usize>, msg: &str, label: &str, help: &str) {
+        let d = Diagnostic::error(SITE_BAD_VALUE, self.span(at), msg.to_string())
+            .with_label(label.to_string())
+            .with_help(help.to_string());
+        self.diags.push(d);
+    }
+
+    fn table(&mut self, key: &Key, node: &Node) {
+        let Value::Str(t) = &node.value else {
+            return self.wrong_type(key, node, "a string");
+        };
+        if t.len() <= 64 && is_bare_name(t) {
+            self.site.settings.table = t.clone();
         } else {
-            diags.push(
-                Diagnostic::error(SITE_BAD_VALUE, span(t.span()), "invalid table name")
-                    .with_label("not a usable nft table name")
-                    .with_help("start with a letter; use letters, digits, `_` or `-`; at most 64"),
+            let label = if t.len() > 64 {
+                "longer than 64 bytes"
+            } else if NFT_KEYWORDS.contains(&t.as_str()) {
+                "an nft keyword: nft cannot read it as a table name"
+            } else {
+                "not a name nft can read"
+            };
+            self.bad_value(
+                &node.span,
+                "invalid table name",
+                label,
+                "start with a letter; use letters, digits, `_` or `-`; at most 64 bytes; not an \
+                 nft keyword like `drop`, `counter` or `ip`",
             );
         }
     }
-    if let Some(p) = raw.log_prefix {
-        if p.get_ref().len() > 127 || p.get_ref().contains('"') {
-            diags.push(
-                Diagnostic::error(SITE_BAD_VALUE, span(p.span()), "invalid log prefix")
-                    .with_label("too long or contains `\"`")
-                    .with_help("the kernel log prefix is at most 127 bytes"),
-            );
-        } else {
-            site.settings.log_prefix = p.get_ref().clone();
-            site.log_prefix_set = true;
+
+    fn log_prefix(&mut self, key: &Key, node: &Node) {
+        let Value::Str(p) = &node.value else {
+            return self.wrong_type(key, node, "a string");
+        };
+        match validate::log_prefix(p, self.span(&node.span)) {
+            Ok(()) => {
+                self.site.settings.log_prefix = p.clone();
+                self.site.log_prefix_set = true;
+            }
+            Err(d) => self.diags.push(d),
         }
     }
-    if let Some(p) = raw.priority {
-        match i32::try_from(*p.get_ref()) {
-            Ok(v) if (-400..=400).contains(&v) => site.settings.priority = v,
-            _ => diags.push(
-                Diagnostic::error(SITE_BAD_VALUE, span(p.span()), "priority out of range")
-                    .with_label("not between -400 and 400")
-                    .with_help("0 is nft's `filter` priority; stay near it"),
+
+    fn priority(&mut self, key: &Key, node: &Node) {
+        let Value::Int(p) = &node.value else {
+            return self.wrong_type(key, node, "an integer");
+        };
+        match i32::try_from(*p) {
+            Ok(v) if (-400..=400).contains(&v) => self.site.settings.priority = v,
+            _ => self.bad_value(
+                &node.span,
+                "priority out of range",
+                "not between -400 and 400",
+                "0 is nft's `filter` priority; stay near it",
             ),
         }
     }
-    for (name, items) in raw.networks {
-        let mut nets = Vec::new();
-        for item in items {
-            match validate::cidr(item.get_ref(), span(item.span())) {
-                Ok(n) => nets.push(n),
-                Err(d) => diags.push(d),
+
+    /// The entries of `[networks]`/`[interfaces]`; empty (after an error) when not a table.
+    fn section<'n>(&mut self, key: &Key, node: &'n Node) -> &'n [(Key, Node)] {
+        match &node.value {
+            Value::Table(entries) => entries,
+            _ => {
+                self.wrong_type(key, node, "a table of names");
+                &[]
             }
         }
-        site.networks.push(SiteNetwork {
-            name: name.get_ref().clone(),
-            span: span(name.span()),
+    }
+
+    /// Whether a `[networks]`/`[interfaces]` key can be written in a policy.
+    fn usable_name(&mut self, key: &Key, what: &str) -> bool {
+        let n = &key.name;
+        let grammar = n
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !grammar {
+            self.bad_value(
+                &key.span,
+                &format!("invalid {what} name `{n}`"),
+                "a policy cannot refer to this name",
+                "start with a letter or `_`; use letters, digits, `_` or `-`",
+            );
+            return false;
+        }
+        match validate::name_length(n, self.span(&key.span), what) {
+            Ok(()) => true,
+            Err(d) => {
+                self.diags.push(d);
+                false
+            }
+        }
+    }
+
+    fn network(&mut self, key: &Key, node: &Node) {
+        if !self.usable_name(key, "network") {
+            return;
+        }
+        let nets = match &node.value {
+            Value::Array(items) if items.is_empty() => {
+                self.empty_list(node, "network", "[\"192.0.2.0/24\"]");
+                None
+            }
+            Value::Array(items) => self.cidrs(key, items),
+            _ => {
+                self.wrong_type(key, node, "a list of addresses");
+                None
+            }
+        };
+        let span = self.span(&key.span);
+        self.site.networks.push(SiteNetwork {
+            name: key.name.clone(),
+            span,
             nets,
         });
     }
-    for (name, value) in raw.interfaces {
-        let vspan = span(value.span());
-        let names = match value.into_inner() {
-            IfaceValue::One(s) => vec![s],
-            IfaceValue::Many(v) => v,
+
+    /// Every item of a network list; `None` when any was bad (all reported).
+    fn cidrs(&mut self, key: &Key, items: &[Node]) -> Option<Vec<IpNet>> {
+        let mut nets = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            let Value::Str(text) = &item.value else {
+                self.wrong_type(key, item, "a list of address strings");
+                ok = false;
+                continue;
+            };
+            match validate::cidr(text, self.span(&item.span)) {
+                Ok(n) => nets.push(n),
+                Err(d) => {
+                    self.diags.push(d);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(nets)
+    }
+
+    fn interface(&mut self, key: &Key, node: &Node) {
+        if !self.usable_name(key, "interface") {
+            return;
+        }
+        let one = std::slice::from_ref(node);
+        let items = match &node.value {
+            Value::Str(_) => one,
+            Value::Array(items) if items.is_empty() => {
+                self.empty_list(node, "interface", "[\"virbr0\"]");
+                &[]
+            }
+            Value::Array(items) => items.as_slice(),
+            _ => {
+                self.wrong_type(key, node, "an interface name or a list of them");
+                &[]
+            }
         };
-        let ifaces = names
-            .iter()
-            .filter_map(|n| validate::iface(n, vspan).map_err(|d| diags.push(d)).ok())
-            .collect();
-        site.interfaces.push(SiteInterface {
-            name: name.get_ref().clone(),
-            span: span(name.span()),
-            ifaces,
+        let mut ifaces = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::Str(text) = &item.value else {
+                self.wrong_type(key, item, "a list of interface name strings");
+                continue;
+            };
+            match validate::iface(text, self.span(&item.span)) {
+                Ok(i) => ifaces.push(i),
+                Err(d) => self.diags.push(d),
+            }
+        }
+        let ok = !items.is_empty() && ifaces.len() == items.len();
+        let span = self.span(&key.span);
+        self.site.interfaces.push(SiteInterface {
+            name: key.name.clone(),
+            span,
+            ifaces: ok.then_some(ifaces),
         });
     }
-    (site, diags)
+
+    /// An empty list would make `from NAME`/`on NAME` match nothing (or, dropped, everything).
+    fn empty_list(&mut self, node: &Node, what: &str, example: &str) {
+        self.bad_value(
+            &node.span,
+            &format!("empty {what} list"),
+            "a rule using this name could match nothing",
+            &format!(
+                "list at least one {what}, like {example}, or remove the name and the rules \
+                 that use it"
+            ),
+        );
+    }
 }
 
-/// A TOML/serde error as a diagnostic; unknown keys get their own code and a "did you mean".
+/// A TOML syntax error as a diagnostic.
 fn toml_error(file: FileId, text: &str, e: &toml::de::Error) -> Diagnostic {
     let range = e.span().unwrap_or(0..0);
     let range = range.start.min(text.len())..range.end.min(text.len());
     let span = Span::new(file, range);
     let msg = e.message().trim();
-    if let Some(key) = msg
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
-    {
-        let d = Diagnostic::error(SITE_UNKNOWN_KEY, span, format!("unknown site key `{key}`"))
-            .with_label("not a site setting");
-        return match validate::did_you_mean(key, KEYS.iter().copied()) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(format!("known keys: {}", KEYS.join(", "))),
-        };
-    }
     let first = msg.lines().next().unwrap_or("invalid TOML");
     Diagnostic::error(SITE_SYNTAX, span, format!("invalid site file: {first}"))
         .with_label("here")
-        .with_help(
-            "the site file holds `table`, `log_prefix`, `priority`, `[networks]` (name = [\"cidr\", \
-             ...]) and `[interfaces]` (name = \"eno1\" or a list)",
-        )
+        .with_help(SHAPE_HELP)
 }
 
 #[cfg(test)]
@@ -212,6 +373,40 @@ mod tests {
         assert_eq!(s.networks[0].name, "mgmt");
         assert_eq!(s.networks[0].span.range(), 38..42);
         assert_eq!(s.interfaces.len(), 2);
+    }
+
+    #[test]
+    fn every_entry_is_checked_and_good_ones_kept() {
+        let (s, d) = site(
+            "tabel = \"x\"\ntable = \"my-fw\"\npriority = \"high\"\n[networks]\nbad = []\n\
+             good = [\"192.0.2.0/24\"]\n\"no good\" = [\"10.0.0.0/8\"]\n[interfaces]\n\
+             wild = \"*\"\nup = \"eno1\"\nnone = []\n",
+        );
+        let codes: Vec<&str> = d.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            [
+                SITE_UNKNOWN_KEY,
+                SITE_SYNTAX,
+                SITE_BAD_VALUE,
+                SITE_BAD_VALUE,
+                validate::BAD_IFACE,
+                SITE_BAD_VALUE
+            ]
+        );
+        assert_eq!(s.settings.table, "my-fw");
+        let nets: Vec<_> = s
+            .networks
+            .iter()
+            .map(|n| (n.name.as_str(), n.nets.is_some()))
+            .collect();
+        assert_eq!(nets, [("bad", false), ("good", true)]);
+        let ifs: Vec<_> = s
+            .interfaces
+            .iter()
+            .map(|i| (i.name.as_str(), i.ifaces.is_some()))
+            .collect();
+        assert_eq!(ifs, [("wild", false), ("up", true), ("none", false)]);
     }
 
     #[test]

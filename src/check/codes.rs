@@ -24,13 +24,14 @@ pub const BAD_LOG_LIMIT: &str = "E0206";
 pub const BAD_LOG_GROUP: &str = "E0207";
 /// `allow icmp 300`: ICMP types are 0..=255.
 pub const BAD_ICMP_TYPE: &str = "E0208";
-/// `log rejected prefix "..."` longer than 127 bytes or containing `"`.
+/// `log rejected prefix "..."` longer than 127 bytes, or with `"`, `\`, `$` or a control
+/// character (also the site file's `log_prefix`).
 pub const BAD_LOG_PREFIX: &str = "E0209";
 /// Two `service ssh2`, two `define mgmt`, or a `define` named like a site network.
 pub const DUPLICATE_DEFINITION: &str = "E0301";
 /// Two `default` lines (or `forwarding`, `log rejected`, `count rejected`, `forward { }`).
 pub const DUPLICATE_STATEMENT: &str = "E0302";
-/// `allow from a from b`: one clause of a kind per rule.
+/// `allow from a from b`: one clause of a kind per rule (and per `log rejected`).
 pub const DUPLICATE_CLAUSE: &str = "E0303";
 /// `service ssh tcp 2222`: the catalog's names are reserved.
 pub const BUILTIN_REDEFINED: &str = "E0304";
@@ -50,3 +51,5 @@ pub const CATALOG_MISMATCH: &str = "W0001";
 pub const SHADOWED: &str = "W0002";
 /// Overlapping ports in rules with different verdicts: the earlier one wins the overlap.
 pub const OVERLAP: &str = "W0003";
+/// `drop icmpv6 nd-neighbor-solicit`: neighbour discovery is accepted before any rule.
+pub const ALWAYS_ACCEPTED: &str = "W0004";

@@ -21,7 +21,11 @@ pub(crate) struct Service {
 
 enum NetDef<'a> {
     Define(&'a ast::Define),
-    Site { nets: Vec<IpNet>, span: Span },
+    /// `nets` is `None` when the site value was invalid (reported on the site file).
+    Site {
+        nets: Option<Vec<IpNet>>,
+        span: Span,
+    },
 }
 
 pub(crate) struct Env<'a> {
@@ -29,7 +33,8 @@ pub(crate) struct Env<'a> {
     net_defs: HashMap<String, NetDef<'a>>,
     /// Resolved networks; `None` when the definition had errors (already reported).
     nets: HashMap<String, Option<Vec<IpNet>>>,
-    ifaces: HashMap<String, Vec<IfName>>,
+    /// `None`: the site value was invalid (already reported).
+    ifaces: HashMap<String, Option<Vec<IfName>>>,
 }
 
 impl<'a> Env<'a> {
@@ -58,6 +63,10 @@ impl<'a> Env<'a> {
         }
         for d in defines {
             let name = &d.name.value;
+            // Too long is reported but still defined: its uses are not "unknown".
+            if let Err(e) = validate::name_length(name, d.name.span, "network") {
+                diags.push(e);
+            }
             if let Some(prev) = env.net_defs.get(name) {
                 let (prev_span, where_) = match prev {
                     NetDef::Define(p) => (p.name.span, "first defined here"),
@@ -90,6 +99,9 @@ impl<'a> Env<'a> {
 
     fn add_service(&mut self, s: &ast::ServiceDef, diags: &mut Vec<Diagnostic>) {
         let name = &s.name.value;
+        if let Err(e) = validate::name_length(name, s.name.span, "service") {
+            diags.push(e);
+        }
         if let Some(b) = catalog::builtin(name) {
             diags.push(
                 Diagnostic::error(
@@ -145,8 +157,8 @@ impl<'a> Env<'a> {
         let def = match self.net_defs.get(name)? {
             NetDef::Site { nets, .. } => {
                 let nets = nets.clone();
-                self.nets.insert(name.to_string(), Some(nets.clone()));
-                return Some(nets);
+                self.nets.insert(name.to_string(), nets.clone());
+                return nets;
             }
             NetDef::Define(d) => *d,
         };
@@ -251,8 +263,9 @@ impl<'a> Env<'a> {
         })
     }
 
-    pub fn interface(&self, name: &str, span: Span) -> Result<&Vec<IfName>, Diagnostic> {
-        self.ifaces.get(name).ok_or_else(|| {
+    /// An interface name for a rule: Err when unknown; Ok(None) when its site value had errors.
+    pub fn interface(&self, name: &str, span: Span) -> Result<Option<&Vec<IfName>>, Diagnostic> {
+        self.ifaces.get(name).map(Option::as_ref).ok_or_else(|| {
             let d = Diagnostic::error(
                 codes::UNKNOWN_INTERFACE,
                 span,

@@ -61,10 +61,11 @@ pub fn check(
             return (None, diags);
         }
     };
+    let main_name = normalise(&map.file(policy).name);
     let mut loader = Loader {
         includes,
-        stack: vec![map.file(policy).name.clone()],
-        seen: vec![map.file(policy).name.clone()],
+        stack: vec![main_name.clone()],
+        seen: vec![main_name],
         syntax_failed: false,
     };
     loader.load_includes(map, &main, &mut files, &mut diags);
@@ -100,7 +101,9 @@ impl Loader<'_> {
             };
             let from = self.stack.last().cloned().unwrap_or_default();
             let (name, text) = match self.includes.load(&from, &path.value) {
-                Ok(x) => x,
+                // Compared (and passed back as the next `from`) in lexical normal form, so
+                // `sub/../a.policy` is `a.policy` and a self-include is a cycle, not a descent.
+                Ok((name, text)) => (normalise(&name), text),
                 Err(e) => {
                     diags.push(
                         Diagnostic::error(
@@ -136,6 +139,29 @@ impl Loader<'_> {
                 }
             }
         }
+    }
+}
+
+/// A path with `.` and `name/..` removed lexically (`sub/../a.policy` -> `a.policy`); a
+/// leading `..` that cannot be resolved is kept, as is a leading `/`.
+fn normalise(name: &str) -> String {
+    let absolute = name.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            p => parts.push(p),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
     }
 }
 

@@ -4,6 +4,7 @@ use super::codes;
 use super::env::Env;
 use super::rules::{self, Chain};
 use super::shadow;
+use super::validate;
 use crate::diag::Diagnostic;
 use crate::model::{
     DefaultAction, Forwarding, LogRejected, Policy, Rate, RateUnit, Rule, Settings,
@@ -20,6 +21,9 @@ pub(crate) fn check_policy(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Policy> {
     let block = find_block(file, main, included, diags)?;
+    if let Err(d) = validate::name_length(&block.name.value, block.name.span, "policy") {
+        diags.push(d);
+    }
     let mut services = Vec::new();
     let mut defines = Vec::new();
     let top = included.iter().chain(std::iter::once(main));
@@ -235,30 +239,25 @@ fn once(slot: &mut Option<Span>, span: Span, what: &str, diags: &mut Vec<Diagnos
 
 fn log_rejected(l: &ast::LogStmt, site: &Site, diags: &mut Vec<Diagnostic>) -> Option<LogRejected> {
     let before = diags.len();
-    let limit = l.limit.as_ref().and_then(|lim| {
-        let count = u32::try_from(lim.count.value).ok().filter(|c| *c > 0);
-        let burst = match &lim.burst {
-            Some(b) => u32::try_from(b.value).ok().filter(|b| *b > 0),
-            None => Some(0),
+    for again in &l.repeated {
+        let first = match again {
+            ast::LogClause::Limit(_) => l.limit.as_ref().map(|x| x.span),
+            ast::LogClause::Prefix(_) => l.prefix.as_ref().map(|x| x.span),
+            ast::LogClause::Group(_) => l.group.as_ref().map(|x| x.span),
         };
-        if count.is_none() {
-            diags.push(limit_error(lim.count.span, "a rate of 0 logs nothing"));
+        let mut d = Diagnostic::error(
+            codes::DUPLICATE_CLAUSE,
+            again.span(),
+            format!("`{}` given twice in `log rejected`", again.keyword()),
+        )
+        .with_label("second one")
+        .with_help("keep one of them");
+        if let Some(f) = first {
+            d = d.with_secondary(f, "first one");
         }
-        if let (None, Some(b)) = (burst, &lim.burst) {
-            diags.push(limit_error(b.span, "a burst must be at least 1"));
-        }
-        let unit = match lim.unit {
-            ast::RateUnit::Second => RateUnit::Second,
-            ast::RateUnit::Minute => RateUnit::Minute,
-            ast::RateUnit::Hour => RateUnit::Hour,
-            ast::RateUnit::Day => RateUnit::Day,
-        };
-        Some(Rate {
-            count: count?,
-            unit,
-            burst: burst?,
-        })
-    });
+        diags.push(d);
+    }
+    let limit = l.limit.as_ref().and_then(|lim| log_limit(lim, diags));
     let group = l.group.as_ref().and_then(|g| match u16::try_from(g.value) {
         Ok(v) => Some(v),
         Err(_) => {
@@ -271,15 +270,13 @@ fn log_rejected(l: &ast::LogStmt, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         }
     });
     let prefix = match &l.prefix {
-        Some(p) if p.value.len() > 127 => {
-            diags.push(
-                Diagnostic::error(codes::BAD_LOG_PREFIX, p.span, "log prefix too long")
-                    .with_label(format!("{} bytes", p.value.len()))
-                    .with_help("the kernel log prefix is at most 127 bytes"),
-            );
-            String::new()
-        }
-        Some(p) => p.value.clone(),
+        Some(p) => match validate::log_prefix(&p.value, p.span) {
+            Ok(()) => p.value.clone(),
+            Err(d) => {
+                diags.push(d);
+                String::new()
+            }
+        },
         None => site.settings.log_prefix.clone(),
     };
     if diags.len() > before {
@@ -291,6 +288,47 @@ fn log_rejected(l: &ast::LogStmt, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         group,
         span: l.span,
     })
+}
+
+/// `limit N/unit [burst M]`: both 1..=2^32-1 (the kernel's u32); `None` after an error.
+fn log_limit(lim: &ast::LogLimit, diags: &mut Vec<Diagnostic>) -> Option<Rate> {
+    let count = in_u32(&lim.count, "a rate of 0 logs nothing", "rate", diags);
+    let burst = match &lim.burst {
+        Some(b) => in_u32(b, "a burst must be at least 1", "burst", diags),
+        None => Some(0),
+    };
+    let unit = match lim.unit {
+        ast::RateUnit::Second => RateUnit::Second,
+        ast::RateUnit::Minute => RateUnit::Minute,
+        ast::RateUnit::Hour => RateUnit::Hour,
+        ast::RateUnit::Day => RateUnit::Day,
+    };
+    Some(Rate {
+        count: count?,
+        unit,
+        burst: burst?,
+    })
+}
+
+/// A rate or burst: 1..=u32::MAX, else an error saying which end it missed.
+fn in_u32(
+    n: &crate::source::Spanned<u64>,
+    zero: &str,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<u32> {
+    match u32::try_from(n.value) {
+        Ok(0) => diags.push(limit_error(n.span, zero)),
+        Ok(v) => return Some(v),
+        Err(_) => diags.push(limit_error(
+            n.span,
+            &format!(
+                "a {what} of {} is too large (at most 4294967295)",
+                validate::shown(n.value)
+            ),
+        )),
+    }
+    None
 }
 
 fn limit_error(span: Span, why: &str) -> Diagnostic {

@@ -5,6 +5,7 @@ use super::codes;
 use super::env::{Env, ports_of};
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
+use crate::ir::ICMPV6_ALWAYS;
 use crate::model::{Addrs, IfName, IpFamily, PortSpec, Rule, Traffic, Verdict};
 use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
@@ -64,26 +65,26 @@ pub(crate) fn lower(
         );
     }
     let traffic = traffic(r, &parts, env, diags);
-    let sources = parts
-        .from
-        .and_then(|(items, span)| addrs(items, span, env, diags));
-    let destinations = parts
-        .to
-        .and_then(|(items, span)| addrs(items, span, env, diags));
-    let iif = parts
-        .iif
-        .map(|(i, _)| ifaces(i, env, diags))
-        .unwrap_or_default();
-    let oif = parts
-        .oif
-        .map(|(i, _)| ifaces(i, env, diags))
-        .unwrap_or_default();
-    if diags[before..].iter().any(Diagnostic::is_error) {
+    // A clause that did not resolve must drop the rule, never lower it without the clause:
+    // a rule missing its `from` or `on` would match more than was written.
+    let mut failed = false;
+    let sources = parts.from.map(|(i, s)| addrs(i, s, env, diags));
+    let destinations = parts.to.map(|(i, s)| addrs(i, s, env, diags));
+    let iif = parts.iif.map(|(i, _)| ifaces(i, env, diags));
+    let oif = parts.oif.map(|(i, _)| ifaces(i, env, diags));
+    let sources = resolved(sources, &mut failed);
+    let destinations = resolved(destinations, &mut failed);
+    let iif = resolved(iif, &mut failed).unwrap_or_default();
+    let oif = resolved(oif, &mut failed).unwrap_or_default();
+    if failed || diags[before..].iter().any(Diagnostic::is_error) {
         return Vec::new();
     }
     let Some(traffic) = traffic else {
         return Vec::new();
     };
+    if chain == Chain::Input {
+        always_accepted(r, &traffic, parts.icmp.map(|i| i.2), diags);
+    }
     let base = Rule {
         verdict: match r.verdict.value {
             ast::Verdict::Allow => Verdict::Accept,
@@ -101,6 +102,14 @@ pub(crate) fn lower(
         span: r.span,
     };
     split_families(base, traffic, &parts, diags)
+}
+
+/// A clause's resolution: `None` when not written; a written clause that did not resolve
+/// sets `failed`.
+fn resolved<T>(clause: Option<Option<T>>, failed: &mut bool) -> Option<T> {
+    let r = clause?;
+    *failed |= r.is_none();
+    r
 }
 
 fn collect_parts<'r>(r: &'r ast::Rule, chain: Chain, diags: &mut Vec<Diagnostic>) -> Parts<'r> {
@@ -323,7 +332,7 @@ fn icmp_types(
                     Diagnostic::error(
                         codes::BAD_ICMP_TYPE,
                         t.span,
-                        format!("{family} type {n} is out of range"),
+                        format!("{family} type {} is out of range", validate::shown(*n)),
                     )
                     .with_label("types are 0 to 255")
                     .with_help("use a type number 0-255 or an nft type name like `echo-request`"),
@@ -383,24 +392,82 @@ fn addrs(
         [ast::NetItem::Name(n)] => Some(n.value.clone()),
         _ => None,
     };
-    ok.then_some(Addrs { name, nets, span })
+    // Every name resolves to a non-empty list (the site file rejects empty ones); an empty
+    // result would silently mean "no restriction" downstream, so it is never returned.
+    (ok && !nets.is_empty()).then_some(Addrs { name, nets, span })
 }
 
-fn ifaces(items: &[ast::Iface], env: &Env, diags: &mut Vec<Diagnostic>) -> Vec<IfName> {
+/// The interfaces of an `on`/`in`/`out` clause; `None` when any did not resolve (reported
+/// here or, for a broken site entry, on the site file). Never `Some` of an empty list.
+fn ifaces(items: &[ast::Iface], env: &Env, diags: &mut Vec<Diagnostic>) -> Option<Vec<IfName>> {
     let mut out = Vec::new();
+    let mut ok = true;
     for i in items {
         match i {
             ast::Iface::Quoted(q) => match validate::iface(&q.value, q.span) {
                 Ok(n) => out.push(n),
-                Err(d) => diags.push(d),
+                Err(d) => {
+                    diags.push(d);
+                    ok = false;
+                }
             },
             ast::Iface::Name(n) => match env.interface(&n.value, n.span) {
-                Ok(v) => out.extend(v.iter().cloned()),
-                Err(d) => diags.push(d),
+                Ok(Some(v)) => out.extend(v.iter().cloned()),
+                Ok(None) => ok = false,
+                Err(d) => {
+                    diags.push(d);
+                    ok = false;
+                }
             },
         }
     }
-    out
+    (ok && !out.is_empty()).then_some(out)
+}
+
+/// Warns when an input `drop`/`reject` names ICMPv6 types the input chain accepts before any
+/// rule (`ir::ICMPV6_ALWAYS`): the rule never sees those packets.
+fn always_accepted(
+    r: &ast::Rule,
+    traffic: &Traffic,
+    icmp_span: Option<Span>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Traffic::Icmp {
+        family: IpFamily::V6,
+        types: Some(types),
+    } = traffic
+    else {
+        return;
+    };
+    if r.verdict.value == ast::Verdict::Allow {
+        return;
+    }
+    let hit: Vec<&str> = types
+        .iter()
+        .filter(|t| ICMPV6_ALWAYS.contains(t))
+        .map(|t| {
+            ICMPV6_TYPES
+                .iter()
+                .find(|(_, v)| v == t)
+                .map_or("an ND/MLD type", |(n, _)| *n)
+        })
+        .collect();
+    if hit.is_empty() {
+        return;
+    }
+    let verdict = r.verdict.value.keyword();
+    diags.push(
+        Diagnostic::warning(
+            codes::ALWAYS_ACCEPTED,
+            icmp_span.unwrap_or(r.span),
+            format!("`{verdict}` never applies to {}", hit.join(", ")),
+        )
+        .with_label("accepted before any rule")
+        .with_help(
+            "neighbour discovery and multicast listener discovery (ICMPv6 types 130-136, 143) \
+             are always accepted so IPv6 keeps working; this rule does not change that",
+        ),
+    );
 }
 
 fn families(a: &Addrs) -> (bool, bool) {

@@ -70,6 +70,26 @@ fn one_line_cases() {
         "did you mean `mgmt`?",
     );
     check_body("allow icmp echo-requets", "did you mean `echo-request`?");
+    check_body("allow ssh on \"*\"", "matches every interface");
+    check_body("allow ssh on \"a\\b\"", "contains `\\`");
+    check_body("log rejected prefix \"$x\"", "contains `$`");
+    check_body("log rejected group 1 group 2", "`group` given twice");
+    check_body(
+        "allow icmp 99999999999999999999999",
+        "ICMP type (too many digits) is out of range",
+    );
+    check_body(
+        "log rejected limit 4294967296/second",
+        "a rate of 4294967296 is too large",
+    );
+    check_body(
+        "log rejected limit 5/second burst 0",
+        "a burst must be at least 1",
+    );
+    check_body(&format!("define {} = 10.0.0.0/8", "n".repeat(65)), "E0210");
+    check_body(&format!("define {} = 10.0.0.0/8", "n".repeat(64)), "");
+    check_body("drop icmpv6 nd-router-advert", "W0004");
+    check_body("allow icmpv6 nd-router-advert", "");
     check_body(
         "forward {\n allow in \"virbr*\" from 10.0.0.0/8 to fd00::/64\n}",
         "E0405",
@@ -130,4 +150,76 @@ fn site_log_prefix_is_the_fallback() {
     let log = p.and_then(|p| p.log_rejected).expect("log");
     assert_eq!(log.prefix, "fw: ");
     assert_eq!(log.limit.map(|l| (l.count, l.burst)), Some((3, 0)));
+}
+
+#[test]
+fn include_names_are_normalised_lexically() {
+    assert_eq!(normalise("sub/../a.policy"), "a.policy");
+    assert_eq!(normalise("d/../d/x.policy"), "d/x.policy");
+    assert_eq!(normalise("./a/./b"), "a/b");
+    assert_eq!(normalise("../x"), "../x");
+    assert_eq!(normalise("a/../../x"), "../x");
+    assert_eq!(normalise("/etc/../x"), "/x");
+    assert_eq!(normalise("/../x"), "/x");
+    assert_eq!(normalise("a/.."), ".");
+}
+
+/// Files by name; names come back as the CLI loader makes them (includer's dir + path).
+struct MapIncludes(&'static [(&'static str, &'static str)]);
+
+impl Includes for MapIncludes {
+    fn load(&self, from: &str, path: &str) -> Result<(String, String), String> {
+        let dir = from.rsplit_once('/').map_or("", |(d, _)| d);
+        let name = if dir.is_empty() {
+            path.to_string()
+        } else {
+            format!("{dir}/{path}")
+        };
+        let key = normalise(&name);
+        let text = self.0.iter().find(|(n, _)| *n == key).ok_or(key)?.1;
+        Ok((name, text.to_string()))
+    }
+}
+
+#[test]
+fn diamond_is_read_once_and_relative_self_include_is_one_cycle() {
+    let files = &[
+        ("a.policy", "define lab = 192.0.2.0/24\n"),
+        ("sub/c.policy", "include \"../a.policy\"\n"),
+        ("d/x.policy", "include \"../d/x.policy\"\n"),
+    ];
+    let mut map = SourceMap::new();
+    let text =
+        "include \"a.policy\"\ninclude \"sub/c.policy\"\npolicy p {\n allow ssh from lab\n}\n";
+    let f = map.add("p.policy", text);
+    let (p, d) = check(&mut map, f, None, &MapIncludes(files));
+    assert!(d.is_empty(), "{}", render(&map, &d, Color::Never));
+    assert!(p.is_some());
+
+    let mut map = SourceMap::new();
+    let f = map.add(
+        "p.policy",
+        "include \"d/x.policy\"\npolicy p {\n allow ssh\n}\n",
+    );
+    let (_, d) = check(&mut map, f, None, &MapIncludes(files));
+    assert_eq!(d.len(), 1, "{}", render(&map, &d, Color::Never));
+    assert_eq!(d[0].code, codes::INCLUDE_CYCLE);
+}
+
+#[test]
+fn broken_site_entries_are_known_but_never_compiled() {
+    let mut map = SourceMap::new();
+    let f = map.add(
+        "policy",
+        "policy p {\n allow ssh from mgmt on up\n allow dns on lan\n}\n",
+    );
+    let s = map.add(
+        "site.toml",
+        "[extra]\n[networks]\nmgmt = [\"10.0.0.1/8\"]\n[interfaces]\nup = \"x\\\\y\"\nlan = \"eno1\"\n",
+    );
+    let (p, d) = check(&mut map, f, Some(s), &NoIncludes);
+    let out = render(&map, &d, Color::Never);
+    assert!(p.is_none());
+    let codes: Vec<&str> = d.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["E0502", "E0204", "E0205"], "{out}");
 }

@@ -15,8 +15,81 @@ pub const REVERSED_RANGE: &str = "E0202";
 pub const BAD_ADDRESS: &str = "E0203";
 /// `E0204`: a CIDR with host bits set (`from 10.0.0.1/8`); help names the network address.
 pub const HOST_BITS: &str = "E0204";
-/// `E0205`: an interface name the kernel cannot have (`on "a-very-long-ifname0"`, `"vir*br"`).
+/// `E0205`: an interface name the kernel cannot have (`on "a-very-long-ifname0"`, `"vir*br"`),
+/// or one nft cannot match (`on "*"`) or the script cannot carry (`"a\\b"`, `"$x"`).
 pub const BAD_IFACE: &str = "E0205";
+/// `E0210`: a name longer than [`MAX_NAME`] bytes (`define <300 letters> = ...`).
+pub const NAME_TOO_LONG: &str = "E0210";
+
+/// Longest `define`, `service`, policy or site name, in bytes. Set names are built from network
+/// names plus a suffix, and the kernel caps set names at 255 bytes; 64 keeps every derived
+/// name well inside that and is plenty for a name a person reads.
+pub const MAX_NAME: usize = 64;
+
+/// Checks a name's length (its characters are the grammar's business).
+pub fn name_length(name: &str, span: Span, what: &str) -> Result<(), Diagnostic> {
+    if name.len() <= MAX_NAME {
+        return Ok(());
+    }
+    Err(
+        Diagnostic::error(NAME_TOO_LONG, span, format!("{what} name is too long"))
+            .with_label(format!("{} bytes", name.len()))
+            .with_help(format!(
+                "names are at most {MAX_NAME} bytes (they become nft set names, which the \
+                 kernel limits)"
+            )),
+    )
+}
+
+/// Checks a log prefix: at most 127 bytes (the kernel's limit), printable, and free of what
+/// would end or rewrite an nft string (`"`, `\\`) or read as an nft variable (`$`).
+pub fn log_prefix(text: &str, span: Span) -> Result<(), Diagnostic> {
+    let bad = |label: String, help: &str| {
+        Err(
+            Diagnostic::error(super::codes::BAD_LOG_PREFIX, span, "invalid log prefix")
+                .with_label(label)
+                .with_help(help.to_string()),
+        )
+    };
+    if text.len() > 127 {
+        return bad(
+            format!("{} bytes", text.len()),
+            "the kernel log prefix is at most 127 bytes",
+        );
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| matches!(c, '"' | '\\' | '$') || c.is_control())
+    {
+        return bad(
+            format!("contains {}", shown_char(c)),
+            "a log prefix is printable text without `\"`, `\\` or `$`",
+        );
+    }
+    Ok(())
+}
+
+/// `text` with control characters escaped, so a message never carries them raw.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A character for a label: itself in backticks, or its escape when it is invisible.
+fn shown_char(c: char) -> String {
+    if c.is_control() {
+        format!("the control character {}", c.escape_default())
+    } else {
+        format!("`{c}`")
+    }
+}
 
 /// Checks one port item; both ends must be 1..=65535 and in order.
 pub fn port_range(
@@ -53,7 +126,7 @@ pub fn port_range(
     Ok(PortRange { lo: lo_v, hi: hi_v })
 }
 
-fn shown(v: u64) -> String {
+pub(crate) fn shown(v: u64) -> String {
     if v == u64::MAX {
         "(too many digits)".into()
     } else {
@@ -155,7 +228,7 @@ pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
         Err(Diagnostic::error(
             BAD_IFACE,
             span,
-            format!("invalid interface name \"{text}\""),
+            format!("invalid interface name \"{}\"", visible(text)),
         )
         .with_label(why.to_string())
         .with_help(help.to_string()))
@@ -166,8 +239,16 @@ pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
             "a trailing `*` matches every name with that prefix, like \"virbr*\"",
         );
     }
-    if name.is_empty() && !wildcard {
-        return bad("empty", "write the interface name, like \"eth0\"");
+    if name.is_empty() {
+        return if wildcard {
+            // nft refuses an all-wildcard `iifname "*"`, and it would mean "any interface".
+            bad(
+                "matches every interface",
+                "leave out the interface clause to match every interface",
+            )
+        } else {
+            bad("empty", "write the interface name, like \"eth0\"")
+        };
     }
     if name.len() > 15 {
         return bad(
@@ -184,6 +265,18 @@ pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
         return bad(
             "contains `/`, `:` or a space",
             "Linux interface names cannot contain `/`, `:` or whitespace",
+        );
+    }
+    // Linux allows these, but the nft script cannot carry them faithfully (`"`, `\`, control
+    // characters) or nft reads them as a variable (`$`): the text and netlink forms would differ.
+    if let Some(c) = name
+        .chars()
+        .find(|&c| matches!(c, '"' | '\\' | '$') || c.is_control())
+    {
+        return bad(
+            &format!("contains {}", shown_char(c)),
+            "hostwall does not accept `\"`, `\\`, `$` or control characters in interface names; \
+             rename the interface",
         );
     }
     Ok(IfName {
@@ -253,6 +346,24 @@ mod tests {
         assert!(iface("vir*br", s).is_err());
         assert!(iface("abcdefghijklmnop", s).is_err());
         assert!(iface("eth 0", s).is_err());
+        for bad in [
+            "*", "a\\b", "$x", "a\"b", "a\tb", "a\u{1}", "a/b", "a:b", "..", "",
+        ] {
+            assert!(iface(bad, s).is_err(), "{bad:?}");
+        }
+        for good in ["eth0", "a'b", "vnet#1", "é", "a-b.c*"] {
+            assert!(iface(good, s).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn validates_log_prefixes() {
+        let s = Span::default();
+        assert!(log_prefix("hostwall: ", s).is_ok());
+        assert!(log_prefix(&"x".repeat(127), s).is_ok());
+        for bad in ["$x", "a\\b", "a\"b", "a\nb", &"x".repeat(128)] {
+            assert!(log_prefix(bad, s).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -136,11 +136,42 @@ pub struct Define {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogStmt {
-    /// `limit N/unit [burst M]`: (N, unit, burst).
+    /// `limit N/unit [burst M]`: (N, unit, burst). The first one written.
     pub limit: Option<LogLimit>,
+    /// The first `prefix` written.
     pub prefix: Option<Spanned<String>>,
+    /// The first `group` written.
     pub group: Option<Spanned<u64>>,
+    /// Clauses given again after the first of their kind, in order: an error for the checker,
+    /// kept so that formatting loses nothing.
+    pub repeated: Vec<LogClause>,
     pub span: Span,
+}
+
+/// One clause of `log rejected`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogClause {
+    Limit(LogLimit),
+    Prefix(Spanned<String>),
+    Group(Spanned<u64>),
+}
+
+impl LogClause {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            LogClause::Limit(_) => "limit",
+            LogClause::Prefix(_) => "prefix",
+            LogClause::Group(_) => "group",
+        }
+    }
+
+    pub fn span(&self) -> Span {
+        match self {
+            LogClause::Limit(l) => l.span,
+            LogClause::Prefix(p) => p.span,
+            LogClause::Group(g) => g.span,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -375,21 +375,26 @@ fn define(d: &Define) -> Vec<String> {
 
 fn log(l: &LogStmt) -> String {
     let mut s = String::from("log rejected");
-    if let Some(lim) = &l.limit {
-        s.push_str(&format!(
-            " limit {}/{}",
-            lim.count.value,
-            lim.unit.keyword()
-        ));
-        if let Some(b) = &lim.burst {
-            s.push_str(&format!(" burst {}", b.value));
+    let first = l.limit.iter().map(|x| LogClause::Limit(x.clone()));
+    let first = first
+        .chain(l.prefix.iter().map(|p| LogClause::Prefix(p.clone())))
+        .chain(l.group.iter().map(|g| LogClause::Group(g.clone())));
+    // Repeats (an error the checker reports) are kept after the rest, so nothing is lost.
+    for c in first.chain(l.repeated.iter().cloned()) {
+        match c {
+            LogClause::Limit(lim) => {
+                s.push_str(&format!(
+                    " limit {}/{}",
+                    lim.count.value,
+                    lim.unit.keyword()
+                ));
+                if let Some(b) = &lim.burst {
+                    s.push_str(&format!(" burst {}", b.value));
+                }
+            }
+            LogClause::Prefix(p) => s.push_str(&format!(" prefix \"{}\"", p.value)),
+            LogClause::Group(g) => s.push_str(&format!(" group {}", g.value)),
         }
-    }
-    if let Some(p) = &l.prefix {
-        s.push_str(&format!(" prefix \"{}\"", p.value));
-    }
-    if let Some(g) = &l.group {
-        s.push_str(&format!(" group {}", g.value));
     }
     s
 }
@@ -451,5 +456,24 @@ fn clause(c: &Clause) -> String {
         Clause::Out(i, _) => format!("out {}", ifs(i)),
         Clause::Established(_) => "established".into(),
         Clause::Counter(_) => "counter".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceMap;
+
+    #[test]
+    fn repeated_log_clauses_are_kept() {
+        let mut map = SourceMap::new();
+        let f = map.add(
+            "p",
+            "policy p {\n    log rejected group 2 prefix \"a\" group 1 prefix \"b\"\n}\n",
+        );
+        let out = crate::syntax::format(&map, f).unwrap_or_default();
+        assert!(
+            out.contains("log rejected prefix \"a\" group 2 group 1 prefix \"b\""),
+            "{out}"
+        );
     }
 }

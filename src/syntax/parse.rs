@@ -280,53 +280,63 @@ impl Builder<'_> {
             limit: None,
             prefix: None,
             group: None,
+            repeated: Vec::new(),
             span,
         };
         for c in p.into_inner() {
-            match c.as_rule() {
-                Rule::log_limit => {
-                    let lspan = self.span(&c);
-                    let mut nums = Vec::new();
-                    let mut unit = RateUnit::Second;
-                    for x in c.into_inner() {
-                        match x.as_rule() {
-                            Rule::number => nums.push(self.number(&x)),
-                            Rule::rate_unit => {
-                                unit = match x.as_str() {
-                                    "minute" => RateUnit::Minute,
-                                    "hour" => RateUnit::Hour,
-                                    "day" => RateUnit::Day,
-                                    _ => RateUnit::Second,
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    let mut nums = nums.into_iter();
-                    let count = nums.next().unwrap_or(Spanned::new(0, lspan));
-                    log.limit = Some(LogLimit {
-                        count,
-                        unit,
-                        burst: nums.next(),
-                        span: lspan,
-                    });
-                }
+            let clause = match c.as_rule() {
+                Rule::log_limit => LogClause::Limit(self.log_limit(c)),
                 Rule::log_prefix => {
-                    log.prefix = c
-                        .into_inner()
-                        .find(|x| x.as_rule() == Rule::string)
-                        .map(|x| self.unquote(&x));
+                    let Some(s) = c.into_inner().find(|x| x.as_rule() == Rule::string) else {
+                        continue;
+                    };
+                    LogClause::Prefix(self.unquote(&s))
                 }
                 Rule::log_group => {
-                    log.group = c
-                        .into_inner()
-                        .find(|x| x.as_rule() == Rule::number)
-                        .map(|x| self.number(&x));
+                    let Some(n) = c.into_inner().find(|x| x.as_rule() == Rule::number) else {
+                        continue;
+                    };
+                    LogClause::Group(self.number(&n))
+                }
+                _ => continue,
+            };
+            // The first of each kind counts; later ones are kept for the checker to report.
+            match clause {
+                LogClause::Limit(l) if log.limit.is_none() => log.limit = Some(l),
+                LogClause::Prefix(p) if log.prefix.is_none() => log.prefix = Some(p),
+                LogClause::Group(g) if log.group.is_none() => log.group = Some(g),
+                again => log.repeated.push(again),
+            }
+        }
+        log
+    }
+
+    fn log_limit(&self, c: Pair<Rule>) -> LogLimit {
+        let lspan = self.span(&c);
+        let mut nums = Vec::new();
+        let mut unit = RateUnit::Second;
+        for x in c.into_inner() {
+            match x.as_rule() {
+                Rule::number => nums.push(self.number(&x)),
+                Rule::rate_unit => {
+                    unit = match x.as_str() {
+                        "minute" => RateUnit::Minute,
+                        "hour" => RateUnit::Hour,
+                        "day" => RateUnit::Day,
+                        _ => RateUnit::Second,
+                    }
                 }
                 _ => {}
             }
         }
-        log
+        let mut nums = nums.into_iter();
+        let count = nums.next().unwrap_or(Spanned::new(0, lspan));
+        LogLimit {
+            count,
+            unit,
+            burst: nums.next(),
+            span: lspan,
+        }
     }
 
     fn rule(&self, p: Pair<Rule>) -> Rule_ {

@@ -79,3 +79,96 @@ fn error_goldens() {
         failures.join("\n")
     );
 }
+
+/// Checks and compiles `policy` with `site`, returning the nft script or the rendered errors.
+fn script(site: &str, policy: &str) -> Result<String, String> {
+    let mut map = SourceMap::new();
+    let p = map.add("policy", policy);
+    let s = map.add("site.toml", site);
+    let (checked, diags) = check::check(&mut map, p, Some(s), &check::NoIncludes);
+    match checked {
+        Some(c) => Ok(hostwall::emit::text::render(
+            &hostwall::compile::compile(&c),
+            "policy",
+        )),
+        None => Err(render(&map, &diags, Color::Never)),
+    }
+}
+
+/// Whether nft 1.0.6 accepts `script` (`nft -c -f` in a throwaway user+net namespace).
+fn nft_accepts(script: &str) -> bool {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rules");
+    fs::write(&path, script).expect("write script");
+    std::process::Command::new("unshare")
+        .args(["-rn", "nft", "-c", "-f"])
+        .arg(&path)
+        .output()
+        .expect("run `unshare -rn nft` (install nftables, util-linux)")
+        .status
+        .success()
+}
+
+/// Every table name the site file accepts is one nft reads in the emitted script, and every
+/// keyword it refuses is one nft refuses (so the list is neither short nor needlessly long).
+#[test]
+fn site_table_names_agree_with_nft() {
+    let policy = "policy p {\n    allow ssh on \"virbr*\"\n}\n";
+    for name in [
+        "my-fw", "fw", "a-b-", "x1_2", "Drop", "filter", "prefix", "last",
+    ] {
+        let text = script(&format!("table = \"{name}\"\n"), policy)
+            .unwrap_or_else(|e| panic!("{name}: site rejected it:\n{e}"));
+        assert!(text.contains(&format!("table inet {name} {{")), "{text}");
+        assert!(nft_accepts(&text), "{name}: nft refused\n{text}");
+    }
+    for kw in hostwall::emit::text::NFT_KEYWORDS {
+        let err = script(&format!("table = \"{kw}\"\n"), policy).expect_err(kw);
+        assert!(err.contains("an nft keyword"), "{kw}: {err}");
+        let raw = format!("table inet {kw} {{\n\tchain c {{\n\t}}\n}}\n");
+        assert!(!nft_accepts(&raw), "{kw}: nft reads it as a table name");
+    }
+    for bad in ["1fw", "my.fw", "my fw", "_fw", ""] {
+        assert!(
+            script(&format!("table = \"{bad}\"\n"), policy).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+/// An empty site list is an error, never a rule without its `on`/`from` (regression: it
+/// compiled to an unrestricted `tcp dport 22 accept`, or the rule vanished).
+#[test]
+fn empty_site_lists_never_widen_or_drop_rules() {
+    let err = script(
+        "[interfaces]\nguests = []\n",
+        "policy p {\n allow ssh on guests\n}\n",
+    )
+    .expect_err("empty interface list");
+    assert!(err.contains("E0503") && !err.contains("E0103"), "{err}");
+    let err = script(
+        "[networks]\nmgmt = []\n",
+        "policy p {\n allow tcp 80 from mgmt\n}\n",
+    )
+    .expect_err("empty network list");
+    assert!(err.contains("E0503") && !err.contains("E0102"), "{err}");
+}
+
+/// Interface names and prefixes the checker accepts load in nft as written (the emitter's
+/// defensive replacement never fires for them).
+#[test]
+fn accepted_names_and_prefixes_load_unchanged() {
+    let site =
+        "log_prefix = \"fw#1 'x' {%}: \"\n[interfaces]\nodd = [\"a'b\", \"v#1\", \"br-é*\"]\n";
+    let text = script(site, "policy p {\n log rejected\n allow ssh on odd\n}\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for want in [
+        "\"a'b\"",
+        "\"v#1\"",
+        "\"br-é*\"",
+        "prefix \"fw#1 'x' {%}: \"",
+    ] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert!(nft_accepts(&text), "nft refused:\n{text}");
+}
