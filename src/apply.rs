@@ -88,6 +88,15 @@ pub enum ApplyError {
     },
     #[error("cannot read the current table for rollback: {0}")]
     Snapshot(String),
+    /// Putting the captured previous table back failed.
+    #[error("cannot restore the previous table: {0}")]
+    Replay(String),
+    /// The table holds things a rollback could not put back: refused before
+    /// any change, so no change is committed that cannot be undone.
+    #[error(
+        "table {table} holds {what} that hostwall cannot restore; remove them or apply without --confirm"
+    )]
+    Unrestorable { table: String, what: String },
 }
 
 fn rollback_summary(rollback: &Option<Box<ApplyError>>, restore: &[SysctlError]) -> String {

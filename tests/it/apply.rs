@@ -243,6 +243,74 @@ fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
     });
 }
 
+/// Named objects and a verdict map jumping to a chain: the rollback replays
+/// objects before the rules naming them and chains before the map elements.
+const OBJECTS_AND_VMAP: &str = "table inet hostwall {
+ counter c1 { }
+ quota q1 { over 100 mbytes used 5 mbytes }
+ limit l1 { rate 10/second }
+ chain ssh {
+  counter name c1 accept
+ }
+ chain input {
+  type filter hook input priority 0; policy accept;
+  tcp dport vmap { 22 : jump ssh, 23 : drop }
+  quota name q1 limit name l1 accept
+ }
+}
+";
+
+#[test]
+fn rollback_restores_named_objects_and_verdict_maps() {
+    let tree = SysctlTree::new();
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
+        let before = ruleset_listing();
+        let err = apply(&forwarding(every_form()), &o).err();
+        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
+            "{msg}"
+        );
+        assert_eq!(ruleset_listing(), before);
+    });
+}
+
+#[test]
+fn flowtables_refuse_the_apply_before_any_change() {
+    let tree = SysctlTree::new();
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        let ft = "table inet hostwall {\n flowtable ft0 { hook ingress priority 0; devices = { lo }; }\n}\n";
+        if let Err(e) = crate::netlink::nft(&["-f", "-"], ft) {
+            // Kernels built without nf_flow_table (some sandboxes) refuse any
+            // flowtable with ENOENT; there is nothing to detect there.
+            assert!(e.contains("No such file or directory"), "{e}");
+            eprintln!("skipped: this kernel has no flowtable support");
+            return;
+        }
+        let before = ruleset_listing();
+        let msg = apply(&forwarding(every_form()), &o)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            msg,
+            "table inet hostwall holds flowtables (ft0) that hostwall cannot restore; \
+             remove them or apply without --confirm"
+        );
+        assert_eq!(ruleset_listing(), before, "nothing may change");
+        assert_eq!(tree.read("net/ipv4/ip_forward"), "0\n");
+    });
+}
+
 #[test]
 fn forwarding_sysctls_are_written_in_the_target_namespace() {
     in_netns(|| {
