@@ -58,6 +58,8 @@ pub enum ApplyError {
     Netns { name: String, source: io::Error },
     #[error("permission denied: changing the firewall needs CAP_NET_ADMIN (run as root)")]
     Permission,
+    #[error("table {table} is owned by another process (flags owner)")]
+    Owned { table: String },
     #[error("the kernel has no nf_tables support (module nf_tables not available)")]
     NoNfTables,
     #[error("netlink socket error while {op}: {source}")]
@@ -196,7 +198,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.plan = plan(&batch, &changes);
         return Ok(report);
     }
-    let timing = nl.send_batch(&batch, genid_before)?;
+    let timing = nl.send_batch(&batch, genid_before, &rs.table.name)?;
     report.send_time = timing.0;
     report.send_ack_time = timing.1;
     report.genid = nl.get_gen()?;
@@ -359,11 +361,12 @@ impl Netlink {
         &mut self,
         batch: &Batch,
         genid: u32,
+        table: &str,
     ) -> Result<(Duration, Duration), ApplyError> {
         let (errors, send_time, total) = self.send_and_drain(&batch.bytes, batch.messages.len())?;
         let first = batch.messages.first().map_or(0, |m| m.seq);
         if let Some(e) = errors.iter().min_by_key(|r| r.seq.wrapping_sub(first)) {
-            return Err(kernel_error(batch, e, genid));
+            return Err(kernel_error(batch, e, genid, table));
         }
         // No error: confirm the commit happened (a bumped generation).
         if self.get_gen()? == genid {
@@ -436,12 +439,16 @@ impl Netlink {
     }
 }
 
-fn kernel_error(batch: &Batch, r: &Reply, genid: u32) -> ApplyError {
+fn kernel_error(batch: &Batch, r: &Reply, genid: u32, table: &str) -> ApplyError {
     let msg = batch.message(r.seq);
     let is_begin = msg.is_some_and(|m| m.what == netlink::What::BatchBegin);
     match r.errno {
         libc::ERESTART if is_begin => return ApplyError::Concurrent { expected: genid },
-        libc::EPERM => return ApplyError::Permission,
+        // Without CAP_NET_ADMIN nfnetlink refuses the whole batch at its
+        // begin message; EPERM on a table operation past it is the table's
+        // owner flag (another process holds it), not a capability problem.
+        libc::EPERM if is_begin || msg.is_none() => return ApplyError::Permission,
+        libc::EPERM => return owned(table),
         libc::EPROTONOSUPPORT | libc::EOPNOTSUPP if is_begin => return ApplyError::NoNfTables,
         _ => {}
     }
@@ -457,6 +464,13 @@ fn kernel_error(batch: &Batch, r: &Reply, genid: u32) -> ApplyError {
             |m| m.what.to_string(),
         ),
         origin: msg.map(|m| m.origin.clone()).unwrap_or_default(),
+    }
+}
+
+/// The table is held by another process's netlink socket (`flags owner`).
+pub(crate) fn owned(table: &str) -> ApplyError {
+    ApplyError::Owned {
+        table: format!("inet {table}"),
     }
 }
 

@@ -117,6 +117,9 @@ impl Snapshot {
         if let Some((seq, errno, extack)) = nl.request_batch(&w, opts.first_seq)? {
             // Messages 1-3 are begin, add and delete; the dumped ones follow in order.
             let index = seq.wrapping_sub(opts.first_seq) as usize;
+            if errno == libc::EPERM && index > 0 {
+                return Err(super::owned(table));
+            }
             let what = match self {
                 Snapshot::Present(msgs) if index >= 3 => msgs
                     .get(index - 3)
