@@ -332,6 +332,25 @@ fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "one clear message: {err}");
+    // Names that would resolve to /run/netns itself or its parent.
+    for bad in ["", ".."] {
+        let o = hostwall(
+            &[
+                "apply",
+                "--netns",
+                bad,
+                "--state-dir",
+                &state.to_string_lossy(),
+                &kvm.to_string_lossy(),
+            ],
+            &[],
+        );
+        exit(&o, 2);
+        let err = stderr(&o);
+        let want = format!("network namespace {bad:?} not found");
+        assert!(err.contains(&want), "{err}");
+        assert_eq!(err.lines().count(), 1, "one clear message: {err}");
+    }
 }
 
 #[test]

@@ -147,7 +147,10 @@ pub(crate) fn in_netns<T: Send, E: From<ApplyError> + Send>(
 
 fn enter_named_netns(name: &str) -> Result<(), ApplyError> {
     let path = format!("/run/netns/{name}");
-    if name.contains('/') || !Path::new(&path).exists() {
+    // "", "." and ".." would name /run/netns itself or its parent, which exist
+    // but are no namespace (setns then fails with a bare EINVAL).
+    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+    if !valid || !Path::new(&path).is_file() {
         return Err(ApplyError::NetnsMissing {
             name: name.to_string(),
             path,

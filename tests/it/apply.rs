@@ -458,3 +458,22 @@ fn missing_netns_is_one_clear_error() {
         "network namespace \"hw-does-not-exist\" not found (/run/netns/hw-does-not-exist)"
     );
 }
+
+#[test]
+fn invalid_netns_names_are_not_found_before_anything_happens() {
+    for name in ["", ".", "..", "a/b", "../netns"] {
+        let o = ApplyOptions {
+            netns: Some(name.into()),
+            ..opts()
+        };
+        // In a namespace of our own, so a regression can never reach the host's.
+        let err = in_netns(|| apply(&every_form(), &o))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            format!("network namespace {name:?} not found (/run/netns/{name})")
+        );
+    }
+}
