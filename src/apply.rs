@@ -185,6 +185,17 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         (true, _) | (_, true) => (changes.unwrap_or_default(), None),
         (false, false) => (changes?, Some(Snapshot::capture(&mut nl, &rs.table.name)?)),
     };
+    // Writing a global forwarding key rewrites every interface's copy.
+    let interfaces = match opts.dry_run {
+        true => Vec::new(),
+        false => {
+            sysctl::capture_all_interfaces(&root, &changes).map_err(|error| ApplyError::Sysctl {
+                error,
+                rollback: None,
+                restore_errors: vec![],
+            })?
+        }
+    };
     let t0 = Instant::now();
     let batch = netlink::build(rs, &nl.batch_options(Some(genid_before)))?;
     let mut report = ApplyReport {
@@ -205,7 +216,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     report.send_time = timing.0;
     report.send_ack_time = timing.1;
     report.genid = nl.get_gen()?;
-    if let Err(f) = sysctl::apply(&root, &changes) {
+    if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match snapshot {
             Some(s) => s.restore(&mut nl, &rs.table.name).err().map(Box::new),
             None => None,

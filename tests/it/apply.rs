@@ -365,6 +365,55 @@ fn a_table_owned_by_another_process_is_named_as_such() {
     });
 }
 
+/// Runs `ip ARGS` in the calling thread's namespace.
+fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status();
+    assert!(st.is_ok_and(|s| s.success()), "ip {args:?} failed");
+}
+
+fn proc_sys(p: &str) -> String {
+    std::fs::read_to_string(Path::new("/proc/sys").join(p))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn failed_sysctl_step_restores_per_interface_forwarding() {
+    // net/ipv4 is this namespace's real /proc/sys/net/ipv4 (the kernel copies
+    // ip_forward into every interface); the IPv6 key is an immutable file, so
+    // the second write fails and the first is undone.
+    let tree = SysctlTree::new();
+    let v4 = tree.0.path().join("net/ipv4");
+    std::fs::remove_dir_all(&v4).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("/proc/sys/net/ipv4", &v4).unwrap_or_else(|e| panic!("{e}"));
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        ip(&[
+            "link", "add", "hwv0", "type", "veth", "peer", "name", "hwv1",
+        ]);
+        std::fs::write("/proc/sys/net/ipv4/conf/hwv0/forwarding", "1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(proc_sys("net/ipv4/ip_forward"), "0");
+        let err = apply(&forwarding(every_form()), &o).err();
+        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            matches!(err, Some(ApplyError::Sysctl { ref restore_errors, .. }) if restore_errors.is_empty()),
+            "{msg}"
+        );
+        assert_eq!(proc_sys("net/ipv4/ip_forward"), "0");
+        assert_eq!(
+            proc_sys("net/ipv4/conf/hwv0/forwarding"),
+            "1",
+            "the interface's own value is back"
+        );
+        assert_eq!(proc_sys("net/ipv4/conf/hwv1/forwarding"), "0");
+        assert_eq!(proc_sys("net/ipv4/conf/default/forwarding"), "0");
+    });
+}
+
 #[test]
 fn forwarding_sysctls_are_written_in_the_target_namespace() {
     in_netns(|| {
