@@ -175,27 +175,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         Some(g) => g,
         None => nl.get_gen()?,
     };
-    // Capture what a failed sysctl step must restore, before changing anything.
-    let changes = sysctl::capture(&root, &rs.sysctls).map_err(|error| ApplyError::Sysctl {
-        error,
-        rollback: None,
-        restore_errors: vec![],
-    });
-    let (changes, snapshot) = match (&rs.sysctls.is_empty(), opts.dry_run) {
-        (true, _) | (_, true) => (changes.unwrap_or_default(), None),
-        (false, false) => (changes?, Some(Snapshot::capture(&mut nl, &rs.table.name)?)),
-    };
-    // Writing a global forwarding key rewrites every interface's copy.
-    let interfaces = match opts.dry_run {
-        true => Vec::new(),
-        false => {
-            sysctl::capture_all_interfaces(&root, &changes).map_err(|error| ApplyError::Sysctl {
-                error,
-                rollback: None,
-                restore_errors: vec![],
-            })?
-        }
-    };
+    let (changes, interfaces, snapshot) = capture_previous(&mut nl, rs, &root, opts.dry_run)?;
     let t0 = Instant::now();
     let batch = netlink::build(rs, &nl.batch_options(Some(genid_before)))?;
     let mut report = ApplyReport {
@@ -228,6 +208,33 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         });
     }
     Ok(report)
+}
+
+/// What a failed sysctl step must restore, captured before changing anything:
+/// the sysctls' values, their per-interface copies (writing a global forwarding
+/// key rewrites every interface's), and the table when there is a step at all.
+type Previous = (Vec<SysctlChange>, Vec<sysctl::Interfaces>, Option<Snapshot>);
+
+fn capture_previous(
+    nl: &mut Netlink,
+    rs: &Ruleset,
+    root: &Path,
+    dry_run: bool,
+) -> Result<Previous, ApplyError> {
+    let failed = |error| ApplyError::Sysctl {
+        error,
+        rollback: None,
+        restore_errors: vec![],
+    };
+    let changes = sysctl::capture(root, &rs.sysctls).map_err(failed);
+    if dry_run || rs.sysctls.is_empty() {
+        // A dry run plans with what it could read; nothing will be undone.
+        return Ok((changes.unwrap_or_default(), Vec::new(), None));
+    }
+    let changes = changes?;
+    let snapshot = Snapshot::capture(nl, &rs.table.name)?;
+    let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
+    Ok((changes, interfaces, Some(snapshot)))
 }
 
 fn plan(batch: &Batch, changes: &[SysctlChange]) -> Vec<String> {
