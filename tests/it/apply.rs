@@ -281,6 +281,21 @@ fn rollback_restores_named_objects_and_verdict_maps() {
 }
 
 #[test]
+fn revert_restores_named_objects_and_verdict_maps() {
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
+        let before = ruleset_listing();
+        let rs = every_form();
+        let prev =
+            hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(ruleset_listing(), before);
+        prev.restore().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ruleset_listing(), before);
+    });
+}
+
+#[test]
 fn flowtables_refuse_the_apply_before_any_change() {
     let tree = SysctlTree::new();
     let o = ApplyOptions {
