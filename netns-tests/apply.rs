@@ -332,6 +332,25 @@ fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "one clear message: {err}");
+    // Names that would resolve to /run/netns itself or its parent.
+    for bad in ["", ".."] {
+        let o = hostwall(
+            &[
+                "apply",
+                "--netns",
+                bad,
+                "--state-dir",
+                &state.to_string_lossy(),
+                &kvm.to_string_lossy(),
+            ],
+            &[],
+        );
+        exit(&o, 2);
+        let err = stderr(&o);
+        let want = format!("network namespace {bad:?} not found");
+        assert!(err.contains(&want), "{err}");
+        assert_eq!(err.lines().count(), 1, "one clear message: {err}");
+    }
 }
 
 #[test]
@@ -386,4 +405,53 @@ fn issue3_a_100k_element_policy_applies() {
     // Elements are listed comma separated, several per line: count the commas.
     let elements = listing.matches(',').count();
     assert!(elements >= 99_000, "only {elements} elements listed");
+}
+
+/// `nft -i` in the namespace holding `table inet hostwall { flags owner; }`;
+/// killed (by its own pid) on drop, which makes the kernel drop the table.
+struct Owner(std::process::Child);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn issue3_a_table_owned_by_another_process_is_named_not_permission() {
+    if !root("issue3_a_table_owned_by_another_process_is_named_not_permission") {
+        return;
+    }
+    use std::io::Write;
+    let env = Env::new("hw-ap-own");
+    let child = Command::new("ip")
+        .args(["netns", "exec", env.ns.name(), "nft", "-i"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("nft -i: {e}"));
+    let mut owner = Owner(child);
+    if let Some(i) = owner.0.stdin.as_mut() {
+        i.write_all(b"add table inet hostwall { flags owner; }\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let held = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        env.ruleset().contains("flags owner")
+    });
+    assert!(held, "nft -i never created the owned table");
+    let before = env.ruleset();
+    let kvm = env.file("kvm.policy", KVM);
+    let o = env.apply(&[&kvm.to_string_lossy()]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("table inet hostwall is owned by another process (flags owner)"),
+        "{err}"
+    );
+    assert!(!err.contains("CAP_NET_ADMIN"), "{err}");
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert_eq!(env.ruleset(), before, "nothing changed");
+    drop(owner);
 }

@@ -25,6 +25,10 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Where sysctls live; `None` means `/proc/sys`. Tests point it elsewhere.
     pub sysctl_root: Option<PathBuf>,
+    /// The generation id the caller saw (e.g. when it captured the previous
+    /// state): the batch is guarded by it instead of a fresh read, so any
+    /// change since then is refused with [`ApplyError::Concurrent`].
+    pub expect_genid: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -54,6 +58,8 @@ pub enum ApplyError {
     Netns { name: String, source: io::Error },
     #[error("permission denied: changing the firewall needs CAP_NET_ADMIN (run as root)")]
     Permission,
+    #[error("table {table} is owned by another process (flags owner)")]
+    Owned { table: String },
     #[error("the kernel has no nf_tables support (module nf_tables not available)")]
     NoNfTables,
     #[error("netlink socket error while {op}: {source}")]
@@ -84,6 +90,15 @@ pub enum ApplyError {
     },
     #[error("cannot read the current table for rollback: {0}")]
     Snapshot(String),
+    /// Putting the captured previous table back failed.
+    #[error("cannot restore the previous table: {0}")]
+    Replay(String),
+    /// The table holds things a rollback could not put back: refused before
+    /// any change, so no change is committed that cannot be undone.
+    #[error(
+        "table {table} holds {what} that hostwall cannot restore; remove them or apply without --confirm"
+    )]
+    Unrestorable { table: String, what: String },
 }
 
 fn rollback_summary(rollback: &Option<Box<ApplyError>>, restore: &[SysctlError]) -> String {
@@ -132,7 +147,10 @@ pub(crate) fn in_netns<T: Send, E: From<ApplyError> + Send>(
 
 fn enter_named_netns(name: &str) -> Result<(), ApplyError> {
     let path = format!("/run/netns/{name}");
-    if name.contains('/') || !Path::new(&path).exists() {
+    // "", "." and ".." would name /run/netns itself or its parent, which exist
+    // but are no namespace (setns then fails with a bare EINVAL).
+    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+    if !valid || !Path::new(&path).is_file() {
         return Err(ApplyError::NetnsMissing {
             name: name.to_string(),
             path,
@@ -153,17 +171,11 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         .clone()
         .unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS));
     let mut nl = Netlink::open()?;
-    let genid_before = nl.get_gen()?;
-    // Capture what a failed sysctl step must restore, before changing anything.
-    let changes = sysctl::capture(&root, &rs.sysctls).map_err(|error| ApplyError::Sysctl {
-        error,
-        rollback: None,
-        restore_errors: vec![],
-    });
-    let (changes, snapshot) = match (&rs.sysctls.is_empty(), opts.dry_run) {
-        (true, _) | (_, true) => (changes.unwrap_or_default(), None),
-        (false, false) => (changes?, Some(Snapshot::capture(&mut nl, &rs.table.name)?)),
+    let genid_before = match opts.expect_genid {
+        Some(g) => g,
+        None => nl.get_gen()?,
     };
+    let (changes, interfaces, snapshot) = capture_previous(&mut nl, rs, &root, opts.dry_run)?;
     let t0 = Instant::now();
     let batch = netlink::build(rs, &nl.batch_options(Some(genid_before)))?;
     let mut report = ApplyReport {
@@ -180,11 +192,11 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.plan = plan(&batch, &changes);
         return Ok(report);
     }
-    let timing = nl.send_batch(&batch, genid_before)?;
+    let timing = nl.send_batch(&batch, genid_before, &rs.table.name)?;
     report.send_time = timing.0;
     report.send_ack_time = timing.1;
     report.genid = nl.get_gen()?;
-    if let Err(f) = sysctl::apply(&root, &changes) {
+    if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match snapshot {
             Some(s) => s.restore(&mut nl, &rs.table.name).err().map(Box::new),
             None => None,
@@ -196,6 +208,33 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         });
     }
     Ok(report)
+}
+
+/// What a failed sysctl step must restore, captured before changing anything:
+/// the sysctls' values, their per-interface copies (writing a global forwarding
+/// key rewrites every interface's), and the table when there is a step at all.
+type Previous = (Vec<SysctlChange>, Vec<sysctl::Interfaces>, Option<Snapshot>);
+
+fn capture_previous(
+    nl: &mut Netlink,
+    rs: &Ruleset,
+    root: &Path,
+    dry_run: bool,
+) -> Result<Previous, ApplyError> {
+    let failed = |error| ApplyError::Sysctl {
+        error,
+        rollback: None,
+        restore_errors: vec![],
+    };
+    let changes = sysctl::capture(root, &rs.sysctls).map_err(failed);
+    if dry_run || rs.sysctls.is_empty() {
+        // A dry run plans with what it could read; nothing will be undone.
+        return Ok((changes.unwrap_or_default(), Vec::new(), None));
+    }
+    let changes = changes?;
+    let snapshot = Snapshot::capture(nl, &rs.table.name)?;
+    let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
+    Ok((changes, interfaces, Some(snapshot)))
 }
 
 fn plan(batch: &Batch, changes: &[SysctlChange]) -> Vec<String> {
@@ -243,7 +282,7 @@ fn sock_err(op: &'static str) -> impl Fn(io::Error) -> ApplyError {
 }
 
 impl Netlink {
-    fn open() -> Result<Netlink, ApplyError> {
+    pub(crate) fn open() -> Result<Netlink, ApplyError> {
         let sock = NfSocket::open().map_err(sock_err("opening the socket"))?;
         // Sequence numbers start from the clock so replies to an earlier
         // process can never be mistaken for ours.
@@ -310,7 +349,7 @@ impl Netlink {
     }
 
     /// The ruleset generation id (`NFT_MSG_GETGEN`), acked so the reply ends.
-    fn get_gen(&mut self) -> Result<u32, ApplyError> {
+    pub(crate) fn get_gen(&mut self) -> Result<u32, ApplyError> {
         let mut w = Writer::default();
         let seq = self.next_seq();
         let m = w.begin_msg(
@@ -343,11 +382,12 @@ impl Netlink {
         &mut self,
         batch: &Batch,
         genid: u32,
+        table: &str,
     ) -> Result<(Duration, Duration), ApplyError> {
         let (errors, send_time, total) = self.send_and_drain(&batch.bytes, batch.messages.len())?;
         let first = batch.messages.first().map_or(0, |m| m.seq);
         if let Some(e) = errors.iter().min_by_key(|r| r.seq.wrapping_sub(first)) {
-            return Err(kernel_error(batch, e, genid));
+            return Err(kernel_error(batch, e, genid, table));
         }
         // No error: confirm the commit happened (a bumped generation).
         if self.get_gen()? == genid {
@@ -420,12 +460,16 @@ impl Netlink {
     }
 }
 
-fn kernel_error(batch: &Batch, r: &Reply, genid: u32) -> ApplyError {
+fn kernel_error(batch: &Batch, r: &Reply, genid: u32, table: &str) -> ApplyError {
     let msg = batch.message(r.seq);
     let is_begin = msg.is_some_and(|m| m.what == netlink::What::BatchBegin);
     match r.errno {
         libc::ERESTART if is_begin => return ApplyError::Concurrent { expected: genid },
-        libc::EPERM => return ApplyError::Permission,
+        // Without CAP_NET_ADMIN nfnetlink refuses the whole batch at its
+        // begin message; EPERM on a table operation past it is the table's
+        // owner flag (another process holds it), not a capability problem.
+        libc::EPERM if is_begin || msg.is_none() => return ApplyError::Permission,
+        libc::EPERM => return owned(table),
         libc::EPROTONOSUPPORT | libc::EOPNOTSUPP if is_begin => return ApplyError::NoNfTables,
         _ => {}
     }
@@ -441,6 +485,13 @@ fn kernel_error(batch: &Batch, r: &Reply, genid: u32) -> ApplyError {
             |m| m.what.to_string(),
         ),
         origin: msg.map(|m| m.origin.clone()).unwrap_or_default(),
+    }
+}
+
+/// The table is held by another process's netlink socket (`flags owner`).
+pub(crate) fn owned(table: &str) -> ApplyError {
+    ApplyError::Owned {
+        table: format!("inet {table}"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! sysctl step can put it back exactly.
 //!
 //! Chosen approach: dump the table's objects as raw netlink messages (table,
-//! sets, elements, chains, rules) and replay them as NEW* requests in one
+//! named objects, sets, chains, elements, rules) and replay them as NEW* requests in one
 //! batch, with kernel-assigned attributes (handles, use counts, positions)
 //! removed. This needs no decoder and restores whatever the table held, even
 //! forms hostwall cannot express (counters keep their values). When the live
@@ -28,10 +28,39 @@ const STRIP: &[(MsgType, &[u16])] = &[
     (MsgType::NewSet, &[16, 19, 20]),
     (MsgType::NewSetElem, &[]),
     (MsgType::NewRule, &[3, 6]), // HANDLE, POSITION
+    (MsgType::NewObj, &[5, 6]),  // USE, HANDLE
 ];
+
+/// How often a dump is retried when the ruleset changed while it was taken.
+const CAPTURE_TRIES: usize = 5;
 
 impl Snapshot {
     pub(crate) fn capture(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
+        Snapshot::capture_at(nl, table).map(|(s, _)| s)
+    }
+
+    /// The snapshot and the generation id it was dumped at. The table, sets,
+    /// chains and rules come from separate dumps, so the generation is read
+    /// before and after them: when it moved, the pieces may disagree and the
+    /// whole dump is taken again. Passing the id as `ApplyOptions::expect_genid`
+    /// makes the apply refuse any change made after this capture.
+    pub(crate) fn capture_at(nl: &mut Netlink, table: &str) -> Result<(Snapshot, u32), ApplyError> {
+        for _ in 0..CAPTURE_TRIES {
+            let before = nl.get_gen()?;
+            let snapshot = Snapshot::dump_all(nl, table)?;
+            if nl.get_gen()? == before {
+                return Ok((snapshot, before));
+            }
+        }
+        Err(ApplyError::Snapshot(format!(
+            "cannot read a consistent copy of table {table} for rollback: the ruleset kept changing"
+        )))
+    }
+
+    /// Every dump in replay order: table, named objects, sets, chains, set
+    /// elements, rules. Objects come before the sets and rules that name them,
+    /// chains before elements (verdict maps `jump` to them) and before rules.
+    fn dump_all(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
         let mut w = Writer::default();
         let seq = nl.next_seq();
         // Acked, so the reply ends with an ack after the table (or an error).
@@ -54,13 +83,15 @@ impl Snapshot {
             }
             Err(e) => return Err(e),
         };
+        refuse_flowtables(nl, table)?;
+        out.extend(dump(nl, MsgType::GetObj, table, None)?);
         let sets = dump(nl, MsgType::GetSet, table, None)?;
         let names: Vec<String> = sets.iter().filter_map(|m| name_attr(m, 2)).collect();
         out.extend(sets);
+        out.extend(dump(nl, MsgType::GetChain, table, None)?);
         for s in &names {
             out.extend(dump(nl, MsgType::GetSetElem, table, Some(s))?);
         }
-        out.extend(dump(nl, MsgType::GetChain, table, None)?);
         out.extend(dump(nl, MsgType::GetRule, table, None)?);
         Ok(Snapshot::Present(out))
     }
@@ -86,14 +117,17 @@ impl Snapshot {
         if let Some((seq, errno, extack)) = nl.request_batch(&w, opts.first_seq)? {
             // Messages 1-3 are begin, add and delete; the dumped ones follow in order.
             let index = seq.wrapping_sub(opts.first_seq) as usize;
+            if errno == libc::EPERM && index > 0 {
+                return Err(super::owned(table));
+            }
             let what = match self {
                 Snapshot::Present(msgs) if index >= 3 => msgs
                     .get(index - 3)
                     .map_or("the batch end".to_string(), |m| describe(m)),
                 _ => "the table itself".to_string(),
             };
-            return Err(ApplyError::Snapshot(format!(
-                "replaying the previous table failed at {what}: {}{}",
+            return Err(ApplyError::Replay(format!(
+                "replaying it failed at {what}: {}{}",
                 std::io::Error::from_raw_os_error(errno),
                 extack.map(|x| format!(" ({x})")).unwrap_or_default()
             )));
@@ -115,6 +149,22 @@ fn dump(
         .map_err(|e| ApplyError::Snapshot(e.to_string()))
 }
 
+/// Flowtables bind to devices: a replay would need the devices and the hook
+/// registration to survive a delete and re-add in one batch, which hostwall
+/// does not verify. Refuse before anything changes rather than commit a
+/// change that might not be undone.
+fn refuse_flowtables(nl: &mut Netlink, table: &str) -> Result<(), ApplyError> {
+    let found = dump(nl, MsgType::GetFlowtable, table, None)?;
+    let names: Vec<String> = found.iter().filter_map(|m| name_attr(m, 2)).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    Err(ApplyError::Unrestorable {
+        table: format!("inet {table}"),
+        what: format!("flowtables ({})", names.join(", ")),
+    })
+}
+
 /// "set icmpv6_nd", "chain input", "rule in chain input": which replayed object.
 fn describe(m: &[u8]) -> String {
     let ty = u16::from_ne_bytes([m[4], m[5]]);
@@ -126,6 +176,8 @@ fn describe(m: &[u8]) -> String {
         ("chain", name_attr(m, 3))
     } else if ty == MsgType::NewRule.raw() {
         ("a rule of chain", name_attr(m, 2))
+    } else if ty == MsgType::NewObj.raw() {
+        ("named object", name_attr(m, 2))
     } else {
         ("table", name_attr(m, 1))
     };

@@ -44,6 +44,10 @@ pub enum MsgType {
     GetSetElem = 13,
     NewGen = 15,
     GetGen = 16,
+    NewObj = 18,
+    GetObj = 19,
+    NewFlowtable = 22,
+    GetFlowtable = 23,
 }
 
 impl MsgType {

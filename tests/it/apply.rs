@@ -122,6 +122,34 @@ fn stale_generation_is_refused_with_erestart() {
     });
 }
 
+#[test]
+fn stale_expect_genid_is_refused_as_concurrent_and_changes_nothing() {
+    in_netns(|| {
+        let r = apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let seen = r.genid;
+        // Someone else commits after our capture at `seen`.
+        nft_ok(&["-f", "-"], OTHER_TABLE);
+        let before = ruleset_listing();
+        let o = ApplyOptions {
+            expect_genid: Some(seen),
+            ..opts()
+        };
+        let empty = ruleset(vec![], vec![]);
+        match apply(&empty, &o) {
+            Err(ApplyError::Concurrent { expected }) => assert_eq!(expected, seen),
+            other => panic!("expected Concurrent, got {other:?}"),
+        }
+        assert_eq!(ruleset_listing(), before, "nothing may change");
+        // The current generation is accepted.
+        let now = apply(&every_form(), &opts()).map(|r| r.genid);
+        let o = ApplyOptions {
+            expect_genid: now.ok(),
+            ..opts()
+        };
+        apply(&empty, &o).unwrap_or_else(|e| panic!("{e}"));
+    });
+}
+
 /// A sysctl tree whose IPv4 file is writable and whose IPv6 file is not.
 struct SysctlTree(tempfile::TempDir);
 
@@ -212,6 +240,192 @@ fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
         let before = ruleset_listing();
         assert!(apply(&forwarding(every_form()), &o).is_err());
         assert_eq!(ruleset_listing(), before);
+    });
+}
+
+/// Named objects and a verdict map jumping to a chain: the rollback replays
+/// objects before the rules naming them and chains before the map elements.
+const OBJECTS_AND_VMAP: &str = "table inet hostwall {
+ counter c1 { }
+ quota q1 { over 100 mbytes used 5 mbytes }
+ limit l1 { rate 10/second }
+ chain ssh {
+  counter name c1 accept
+ }
+ chain input {
+  type filter hook input priority 0; policy accept;
+  tcp dport vmap { 22 : jump ssh, 23 : drop }
+  quota name q1 limit name l1 accept
+ }
+}
+";
+
+#[test]
+fn rollback_restores_named_objects_and_verdict_maps() {
+    let tree = SysctlTree::new();
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
+        let before = ruleset_listing();
+        let err = apply(&forwarding(every_form()), &o).err();
+        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
+            "{msg}"
+        );
+        assert_eq!(ruleset_listing(), before);
+    });
+}
+
+#[test]
+fn revert_restores_named_objects_and_verdict_maps() {
+    in_netns(|| {
+        nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
+        let before = ruleset_listing();
+        let rs = every_form();
+        let prev =
+            hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(ruleset_listing(), before);
+        prev.restore().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ruleset_listing(), before);
+    });
+}
+
+#[test]
+fn flowtables_refuse_the_apply_before_any_change() {
+    let tree = SysctlTree::new();
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        let ft = "table inet hostwall {\n flowtable ft0 { hook ingress priority 0; devices = { lo }; }\n}\n";
+        if let Err(e) = crate::netlink::nft(&["-f", "-"], ft) {
+            // Kernels built without nf_flow_table (some sandboxes) refuse any
+            // flowtable with ENOENT; there is nothing to detect there.
+            assert!(e.contains("No such file or directory"), "{e}");
+            eprintln!("skipped: this kernel has no flowtable support");
+            return;
+        }
+        let before = ruleset_listing();
+        let msg = apply(&forwarding(every_form()), &o)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            msg,
+            "table inet hostwall holds flowtables (ft0) that hostwall cannot restore; \
+             remove them or apply without --confirm"
+        );
+        assert_eq!(ruleset_listing(), before, "nothing may change");
+        assert_eq!(tree.read("net/ipv4/ip_forward"), "0\n");
+    });
+}
+
+/// `nft -i` holding `table inet hostwall { flags owner; }` while it runs.
+struct Owner(std::process::Child);
+
+impl Owner {
+    fn hold() -> Owner {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new("nft")
+            .arg("-i")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("nft -i: {e}"));
+        if let Some(i) = child.stdin.as_mut() {
+            i.write_all(b"add table inet hostwall { flags owner; }\n")
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let owner = Owner(child);
+        for _ in 0..200 {
+            if ruleset_listing().contains("flags owner") {
+                return owner;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("nft -i never created the owned table");
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_table_owned_by_another_process_is_named_as_such() {
+    in_netns(|| {
+        let owner = Owner::hold();
+        let before = ruleset_listing();
+        let err = apply(&every_form(), &opts()).err();
+        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            msg,
+            "table inet hostwall is owned by another process (flags owner)"
+        );
+        assert_eq!(ruleset_listing(), before);
+        // Once the owner exits the kernel drops its table and apply works.
+        drop(owner);
+        apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
+    });
+}
+
+/// Runs `ip ARGS` in the calling thread's namespace.
+fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status();
+    assert!(st.is_ok_and(|s| s.success()), "ip {args:?} failed");
+}
+
+fn proc_sys(p: &str) -> String {
+    std::fs::read_to_string(Path::new("/proc/sys").join(p))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn failed_sysctl_step_restores_per_interface_forwarding() {
+    // net/ipv4 is this namespace's real /proc/sys/net/ipv4 (the kernel copies
+    // ip_forward into every interface); the IPv6 key is an immutable file, so
+    // the second write fails and the first is undone.
+    let tree = SysctlTree::new();
+    let v4 = tree.0.path().join("net/ipv4");
+    std::fs::remove_dir_all(&v4).unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("/proc/sys/net/ipv4", &v4).unwrap_or_else(|e| panic!("{e}"));
+    let o = ApplyOptions {
+        sysctl_root: Some(tree.0.path().to_path_buf()),
+        ..opts()
+    };
+    in_netns(|| {
+        ip(&[
+            "link", "add", "hwv0", "type", "veth", "peer", "name", "hwv1",
+        ]);
+        std::fs::write("/proc/sys/net/ipv4/conf/hwv0/forwarding", "1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(proc_sys("net/ipv4/ip_forward"), "0");
+        let err = apply(&forwarding(every_form()), &o).err();
+        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            matches!(err, Some(ApplyError::Sysctl { ref restore_errors, .. }) if restore_errors.is_empty()),
+            "{msg}"
+        );
+        assert_eq!(proc_sys("net/ipv4/ip_forward"), "0");
+        assert_eq!(
+            proc_sys("net/ipv4/conf/hwv0/forwarding"),
+            "1",
+            "the interface's own value is back"
+        );
+        assert_eq!(proc_sys("net/ipv4/conf/hwv1/forwarding"), "0");
+        assert_eq!(proc_sys("net/ipv4/conf/default/forwarding"), "0");
     });
 }
 
@@ -307,4 +521,23 @@ fn missing_netns_is_one_clear_error() {
         err,
         "network namespace \"hw-does-not-exist\" not found (/run/netns/hw-does-not-exist)"
     );
+}
+
+#[test]
+fn invalid_netns_names_are_not_found_before_anything_happens() {
+    for name in ["", ".", "..", "a/b", "../netns"] {
+        let o = ApplyOptions {
+            netns: Some(name.into()),
+            ..opts()
+        };
+        // In a namespace of our own, so a regression can never reach the host's.
+        let err = in_netns(|| apply(&every_form(), &o))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            format!("network namespace {name:?} not found (/run/netns/{name})")
+        );
+    }
 }
