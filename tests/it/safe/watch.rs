@@ -242,7 +242,17 @@ fn the_watcher_inherits_no_descriptors_beyond_stdio() {
     assert!(leaky > 2);
     let s = Scene::new();
     let (_, spawned) = s.apply_pending(Duration::from_secs(30));
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", spawned.process().pid))
+    let pid = spawned.process().pid;
+    // Between fork and exec the child still holds the parent's descriptors (they close
+    // at exec): look only once the watcher runs its own program.
+    let ours = std::fs::read("/proc/self/cmdline").expect("own cmdline");
+    let execed = || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != ours);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !execed() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(execed(), "the watcher never ran its own program");
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("watcher fds")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
