@@ -15,13 +15,15 @@
 use super::snapshot::Snapshot;
 use super::{ApplyError, ApplyOptions, Netlink, in_netns};
 use crate::ir::{Ruleset, Sysctl};
-use crate::safe::{BoxError, Revert};
+use crate::safe::{BoxError, NothingLeft, Revert};
 use crate::sysctl::{self, SysctlError};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Bumped when the blob layout changes; an unknown version is refused, not guessed.
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the namespace identity; a version 1 blob cannot prove where it
+/// belongs, so it is refused rather than restored into whatever namespace runs it.
+const FORMAT_VERSION: u32 = 2;
 
 /// Everything needed to undo one apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +31,9 @@ pub struct Previous {
     version: u32,
     /// `/run/netns/NAME` the change was made in; `None`: the restorer's own namespace.
     pub netns: Option<String>,
+    /// `dev:ino` of the namespace the state was captured in (`/proc/thread-self/ns/net`
+    /// of the capturing thread, inside `netns` when named).
+    pub netns_id: String,
     pub table: String,
     /// `None`: the table did not exist. Otherwise its dumped messages, hex encoded.
     table_messages: Option<Vec<String>>,
@@ -52,6 +57,29 @@ pub enum RestoreError {
     },
     #[error("the table was restored, but not every sysctl: {}", list(.0))]
     Sysctls(Vec<SysctlError>),
+    /// The namespace of the change is gone: nothing is left to revert.
+    #[error(
+        "the network namespace of the change ({}) no longer exists, so there is nothing left to revert",
+        ns_text(.netns, .id)
+    )]
+    NamespaceGone { netns: Option<String>, id: String },
+    /// The restore would run in another namespace than the change was made in.
+    #[error(
+        "refusing to revert in the wrong network namespace: the change was made in {} but this runs in {here}; run `hostwall revert` from that namespace (e.g. `ip netns exec NAME hostwall revert`)",
+        ns_text(.netns, .id)
+    )]
+    WrongNamespace {
+        netns: Option<String>,
+        id: String,
+        here: String,
+    },
+}
+
+fn ns_text(netns: &Option<String>, id: &str) -> String {
+    match netns {
+        Some(n) => format!("namespace {n}, nsfs {id}"),
+        None => format!("nsfs {id}"),
+    }
 }
 
 fn list(errors: &[SysctlError]) -> String {
@@ -59,12 +87,27 @@ fn list(errors: &[SysctlError]) -> String {
     parts.join("; ")
 }
 
+/// What [`capture`] saw: the previous state, and the ruleset generation it belongs to.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub previous: Previous,
+    /// The generation id read *before* the dump: applying with it as the expected
+    /// generation makes any change between capture and commit fail the batch
+    /// (`ApplyError::Concurrent`) instead of being lost silently by a later revert.
+    pub genid: u32,
+}
+
 /// Captures the state `rs` is about to replace, in the namespace `opts` names.
-/// Reads only: the table dump and the current sysctl values.
-pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError> {
+/// Reads only: the generation id, the table dump and the current sysctl values.
+pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError> {
     let table = rs.table.name.clone();
     in_netns(opts.netns.as_deref(), || {
+        let netns_id = this_netns_id().map_err(|source| ApplyError::Netns {
+            name: opts.netns.clone().unwrap_or_else(|| "(own)".into()),
+            source,
+        })?;
         let mut nl = Netlink::open()?;
+        let genid = nl.get_gen()?;
         let snapshot = Snapshot::capture(&mut nl, &table)?;
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
@@ -76,9 +119,10 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError
             })?;
             sysctls.push((s.key.name().to_string(), old));
         }
-        Ok(Previous {
+        let previous = Previous {
             version: FORMAT_VERSION,
             netns: opts.netns.clone(),
+            netns_id,
             table: table.clone(),
             table_messages: match snapshot {
                 Snapshot::Absent => None,
@@ -86,8 +130,44 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError
             },
             sysctls,
             sysctl_root: opts.sysctl_root.clone(),
-        })
+        };
+        Ok(Captured { previous, genid })
     })
+}
+
+/// `dev:ino` of the network namespace of the calling *thread* (`in_netns` enters a
+/// namespace on a helper thread, so `/proc/self` would name the wrong one).
+fn this_netns_id() -> std::io::Result<String> {
+    ns_id(Path::new("/proc/thread-self/ns/net"))
+}
+
+fn ns_id(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok(format!("{}:{}", m.dev(), m.ino()))
+}
+
+/// Whether any process or `/run/netns` mount still holds the namespace `id`. Only
+/// asked when the restorer is not in it; root can read every `/proc/PID/ns/net`.
+fn namespace_exists(id: &str, proc_root: &Path, netns_dir: &Path) -> bool {
+    let entries = |d: &Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect::<Vec<_>>()
+    };
+    let mounted = entries(netns_dir)
+        .iter()
+        .any(|p| ns_id(p).is_ok_and(|i| i == id));
+    mounted
+        || entries(proc_root).iter().any(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                && ns_id(&p.join("ns/net")).is_ok_and(|i| i == id)
+        })
 }
 
 fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
@@ -105,6 +185,13 @@ impl Previous {
         // Serialising plain strings, bools and vectors cannot fail; an empty blob
         // would still be caught by `decode` rather than restored.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    fn gone(&self) -> RestoreError {
+        RestoreError::NamespaceGone {
+            netns: self.netns.clone(),
+            id: self.netns_id.clone(),
+        }
     }
 
     pub fn decode(blob: &[u8]) -> Result<Previous, RestoreError> {
@@ -139,19 +226,44 @@ impl Previous {
             table: self.table.clone(),
             source,
         };
+        if let Some(name) = &self.netns {
+            // A deleted namespace (`ip netns del`) took its ruleset with it.
+            if name.contains('/') || !Path::new("/run/netns").join(name).exists() {
+                return Err(self.gone());
+            }
+        }
         // The ruleset step's errors (entering the namespace included) are ApplyErrors;
-        // the sysctl outcome is carried out of the namespace thread as a value.
-        let sysctl_errors = in_netns(self.netns.as_deref(), || {
+        // the identity check and the sysctl outcome leave the namespace thread as values.
+        let outcome = in_netns(self.netns.as_deref(), || {
+            let here = this_netns_id().unwrap_or_else(|e| format!("unknown ({e})"));
+            if here != self.netns_id {
+                return Ok(Err(here));
+            }
             let mut nl = Netlink::open()?;
             snapshot.restore(&mut nl, &self.table)?;
             let root = sysctl_root(&self.sysctl_root);
-            Ok::<_, ApplyError>(
-                keys.iter()
-                    .filter_map(|(k, v)| sysctl::write(&root, *k, *v).err())
-                    .collect::<Vec<SysctlError>>(),
-            )
+            Ok::<_, ApplyError>(Ok(keys
+                .iter()
+                .filter_map(|(k, v)| sysctl::write(&root, *k, *v).err())
+                .collect::<Vec<SysctlError>>()))
         })
         .map_err(ruleset)?;
+        let sysctl_errors = match outcome {
+            Ok(errors) => errors,
+            // Not ours: gone for good (a recreated namespace of the same name is a new
+            // one, with its own ruleset), or alive elsewhere and to be reverted there.
+            Err(_) if self.netns.is_some() => return Err(self.gone()),
+            Err(_) if !namespace_exists(&self.netns_id, Path::new("/proc"), Path::new("/run/netns")) => {
+                return Err(self.gone());
+            }
+            Err(here) => {
+                return Err(RestoreError::WrongNamespace {
+                    netns: None,
+                    id: self.netns_id.clone(),
+                    here,
+                });
+            }
+        };
         if sysctl_errors.is_empty() {
             Ok(())
         } else {
@@ -173,8 +285,14 @@ pub struct Restorer;
 
 impl Revert for Restorer {
     fn revert(&self, previous: &[u8]) -> Result<(), BoxError> {
-        Previous::decode(previous)?.restore()?;
-        Ok(())
+        match Previous::decode(previous)?.restore() {
+            Ok(()) => Ok(()),
+            // Tells the pending machinery to drop the record instead of retrying forever.
+            Err(e @ RestoreError::NamespaceGone { .. }) => {
+                Err(Box::new(NothingLeft(e.to_string())))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -215,6 +333,7 @@ mod tests {
         let p = Previous {
             version: FORMAT_VERSION,
             netns: Some("hw-x".into()),
+            netns_id: "4:4026531840".into(),
             table: "hostwall".into(),
             table_messages: Some(vec![hex(&[1, 2, 3])]),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],

@@ -9,8 +9,8 @@ use crate::apply::restore::{self, Restorer};
 use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
 use crate::diag::Diagnostic;
 use crate::ir::Ruleset;
-use crate::safe::pending::{Confirmed, Pending, StaleReason, WatcherHealth};
-use crate::safe::{self, ConfirmOptions, FlowError, Status, lockout, perms, persist};
+use crate::safe::pending::{Confirmed, Pending, Reverted, StaleReason, WatcherHealth};
+use crate::safe::{self, ConfirmOptions, FlowError, Recovered, Status, lockout, perms, persist};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -112,20 +112,34 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         .confirm
         .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
     let state_dir = &a.state.state_dir;
-    let done = safe::guarded_apply(
+    // The generation the capture saw; the apply must expect exactly it (see
+    // `restore::Captured::genid`), so a change in between fails the batch.
+    let seen_genid = std::cell::Cell::new(None);
+    let done = safe::guarded_apply_with(
         state_dir,
         LOCK_WAIT,
         &Restorer,
         confirm.as_ref(),
-        || restore::capture(&rs, &opts).map(|p| p.encode()),
+        || {
+            restore::capture(&rs, &opts).map(|c| {
+                seen_genid.set(Some(c.genid));
+                c.previous.encode()
+            })
+        },
         || crate::apply::apply(&rs, &opts),
+        // Under the lock, before the watcher starts: a quick `confirm` finds it.
+        |record, _| {
+            if a.persist {
+                deferred::save(out, state_dir, record, &rs, &loaded.name, &a.persist_path);
+            }
+        },
     );
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
     };
-    if let Some((record, reason)) = &done.recovered {
-        out.stderr(&recovered_note(record, *reason));
+    if let Some(r) = &done.recovered {
+        out.stderr(&recovered_note(r));
     }
     store_record(out, a, &loaded, &rs, &done.value);
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
@@ -136,12 +150,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             }
             0
         }
-        Some((record, _)) => {
-            if a.persist {
-                deferred::save(out, state_dir, record, &rs, &loaded.name, &a.persist_path);
-            }
-            pending_prompt(out, state_dir, record)
-        }
+        Some((record, _)) => pending_prompt(out, state_dir, record),
     }
 }
 
@@ -245,7 +254,7 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
             out.error(&e.to_string());
             EXIT_SYSTEM
         }
-        e @ FlowError::NoWatcher { .. } => {
+        e @ (FlowError::NoWatcher { .. } | FlowError::StepNotReverted { .. }) => {
             out.error(&e.to_string());
             EXIT_SYSTEM
         }
@@ -335,7 +344,16 @@ fn persist_note(done: persist::Persisted, path: &Path) -> String {
     format!("hostwall: persist: {what} {}\n", path.display())
 }
 
-fn recovered_note(record: &Pending, reason: StaleReason) -> String {
+fn recovered_note(r: &Recovered) -> String {
+    let (record, reason) = match r {
+        Recovered::Reverted(record, reason) => (record, *reason),
+        Recovered::Dropped(record, note) => {
+            return format!(
+                "hostwall: note: dropped pending change {} (policy {}): {note}\n",
+                record.id, record.policy
+            );
+        }
+    };
     let why = match reason {
         StaleReason::DeadlinePassed => "its confirm deadline passed",
         StaleReason::WatcherGone => "its revert watcher was gone",
@@ -404,9 +422,16 @@ fn revert_in(out: &Out, state_dir: &Path) -> u8 {
     let result = safe::revert_pending(state_dir, LOCK_WAIT, &Restorer);
     deferred::discard(state_dir);
     match result {
-        Ok(Some(r)) => {
+        Ok(Some((r, Reverted::Restored))) => {
             out.stderr(&format!(
                 "hostwall: reverted change {} (policy {}): the previous ruleset and sysctls are back\n",
+                r.id, r.policy
+            ));
+            0
+        }
+        Ok(Some((r, Reverted::Dropped(note)))) => {
+            out.stderr(&format!(
+                "hostwall: note: dropped pending change {} (policy {}): {note}\n",
                 r.id, r.policy
             ));
             0
@@ -432,9 +457,9 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
         }
     };
     let mut text = String::new();
-    if let Some((record, reason)) = &recovered {
+    if let Some(r) = &recovered {
         deferred::discard(&s.state_dir);
-        text.push_str(recovered_note(record, *reason).trim_start_matches("hostwall: "));
+        text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
     }
     match status {
         Status::Nothing => text.push_str("no change pending\n"),
@@ -452,6 +477,9 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
                 "change {} pending: policy {}, {remaining}s left to confirm, watcher {watcher}\n",
                 record.id, record.policy
             ));
+            if let Some(e) = &record.last_error {
+                text.push_str(&format!("  last revert attempt failed: {e}\n"));
+            }
         }
     }
     out.stdout(&text)
@@ -462,7 +490,7 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
 pub fn watch_revert(w: &WatchArgs) -> u8 {
     let dir = &w.state.state_dir;
     match safe::run_watcher(dir, &w.id, &Restorer) {
-        Ok(safe::watcher::WatchOutcome::Reverted(_)) => {
+        Ok(safe::watcher::WatchOutcome::Reverted(_) | safe::watcher::WatchOutcome::Dropped(_)) => {
             deferred::discard(dir);
             0
         }

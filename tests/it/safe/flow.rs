@@ -130,7 +130,9 @@ fn status_after_a_sigkilled_watcher_reverts() {
     });
     let (recovered, status) =
         status_recovering(&s.state(), &marker_revert(&s.marker)).expect("status");
-    let (r, reason) = recovered.expect("stale change reverted");
+    let Some(hostwall::safe::Recovered::Reverted(r, reason)) = recovered else {
+        panic!("stale change not reverted: {recovered:?}");
+    };
     assert_eq!((r.id, reason), (record.id, StaleReason::WatcherGone));
     assert_eq!(status, Status::Nothing);
     assert_eq!(s.reverted().as_deref(), Some("previous ruleset"));
