@@ -25,6 +25,10 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Where sysctls live; `None` means `/proc/sys`. Tests point it elsewhere.
     pub sysctl_root: Option<PathBuf>,
+    /// The generation id the caller saw (e.g. when it captured the previous
+    /// state): the batch is guarded by it instead of a fresh read, so any
+    /// change since then is refused with [`ApplyError::Concurrent`].
+    pub expect_genid: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -153,7 +157,10 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         .clone()
         .unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS));
     let mut nl = Netlink::open()?;
-    let genid_before = nl.get_gen()?;
+    let genid_before = match opts.expect_genid {
+        Some(g) => g,
+        None => nl.get_gen()?,
+    };
     // Capture what a failed sysctl step must restore, before changing anything.
     let changes = sysctl::capture(&root, &rs.sysctls).map_err(|error| ApplyError::Sysctl {
         error,
@@ -243,7 +250,7 @@ fn sock_err(op: &'static str) -> impl Fn(io::Error) -> ApplyError {
 }
 
 impl Netlink {
-    fn open() -> Result<Netlink, ApplyError> {
+    pub(crate) fn open() -> Result<Netlink, ApplyError> {
         let sock = NfSocket::open().map_err(sock_err("opening the socket"))?;
         // Sequence numbers start from the clock so replies to an earlier
         // process can never be mistaken for ours.
@@ -310,7 +317,7 @@ impl Netlink {
     }
 
     /// The ruleset generation id (`NFT_MSG_GETGEN`), acked so the reply ends.
-    fn get_gen(&mut self) -> Result<u32, ApplyError> {
+    pub(crate) fn get_gen(&mut self) -> Result<u32, ApplyError> {
         let mut w = Writer::default();
         let seq = self.next_seq();
         let m = w.begin_msg(

@@ -30,8 +30,33 @@ const STRIP: &[(MsgType, &[u16])] = &[
     (MsgType::NewRule, &[3, 6]), // HANDLE, POSITION
 ];
 
+/// How often a dump is retried when the ruleset changed while it was taken.
+const CAPTURE_TRIES: usize = 5;
+
 impl Snapshot {
     pub(crate) fn capture(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
+        Snapshot::capture_at(nl, table).map(|(s, _)| s)
+    }
+
+    /// The snapshot and the generation id it was dumped at. The table, sets,
+    /// chains and rules come from separate dumps, so the generation is read
+    /// before and after them: when it moved, the pieces may disagree and the
+    /// whole dump is taken again. Passing the id as `ApplyOptions::expect_genid`
+    /// makes the apply refuse any change made after this capture.
+    pub(crate) fn capture_at(nl: &mut Netlink, table: &str) -> Result<(Snapshot, u32), ApplyError> {
+        for _ in 0..CAPTURE_TRIES {
+            let before = nl.get_gen()?;
+            let snapshot = Snapshot::dump_all(nl, table)?;
+            if nl.get_gen()? == before {
+                return Ok((snapshot, before));
+            }
+        }
+        Err(ApplyError::Snapshot(format!(
+            "cannot read a consistent copy of table {table} for rollback: the ruleset kept changing"
+        )))
+    }
+
+    fn dump_all(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
         let mut w = Writer::default();
         let seq = nl.next_seq();
         // Acked, so the reply ends with an ack after the table (or an error).

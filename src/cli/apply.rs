@@ -104,6 +104,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         netns: a.netns.clone(),
         dry_run: a.dry_run,
         sysctl_root: a.sysctl_root.clone(),
+        expect_genid: None,
     };
     if a.dry_run {
         return dry_run(out, &loaded, &rs, &opts);

@@ -122,6 +122,34 @@ fn stale_generation_is_refused_with_erestart() {
     });
 }
 
+#[test]
+fn stale_expect_genid_is_refused_as_concurrent_and_changes_nothing() {
+    in_netns(|| {
+        let r = apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let seen = r.genid;
+        // Someone else commits after our capture at `seen`.
+        nft_ok(&["-f", "-"], OTHER_TABLE);
+        let before = ruleset_listing();
+        let o = ApplyOptions {
+            expect_genid: Some(seen),
+            ..opts()
+        };
+        let empty = ruleset(vec![], vec![]);
+        match apply(&empty, &o) {
+            Err(ApplyError::Concurrent { expected }) => assert_eq!(expected, seen),
+            other => panic!("expected Concurrent, got {other:?}"),
+        }
+        assert_eq!(ruleset_listing(), before, "nothing may change");
+        // The current generation is accepted.
+        let now = apply(&every_form(), &opts()).map(|r| r.genid);
+        let o = ApplyOptions {
+            expect_genid: now.ok(),
+            ..opts()
+        };
+        apply(&empty, &o).unwrap_or_else(|e| panic!("{e}"));
+    });
+}
+
 /// A sysctl tree whose IPv4 file is writable and whose IPv6 file is not.
 struct SysctlTree(tempfile::TempDir);
 
