@@ -91,8 +91,8 @@ fn list(errors: &[SysctlError]) -> String {
 #[derive(Clone, Debug)]
 pub struct Captured {
     pub previous: Previous,
-    /// The generation id read *before* the dump: applying with it as the expected
-    /// generation makes any change between capture and commit fail the batch
+    /// The generation the dump was taken at: applying with it as the expected
+    /// generation (`ApplyOptions::expect_genid`) makes any change between capture and commit fail the batch
     /// (`ApplyError::Concurrent`) instead of being lost silently by a later revert.
     pub genid: u32,
 }
@@ -107,8 +107,7 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             source,
         })?;
         let mut nl = Netlink::open()?;
-        let genid = nl.get_gen()?;
-        let snapshot = Snapshot::capture(&mut nl, &table)?;
+        let (snapshot, genid) = Snapshot::capture_at(&mut nl, &table)?;
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
         for s in &rs.sysctls {

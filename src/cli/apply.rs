@@ -127,7 +127,13 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
                 c.previous.encode()
             })
         },
-        || crate::apply::apply(&rs, &opts),
+        || {
+            let opts = ApplyOptions {
+                expect_genid: seen_genid.get(),
+                ..opts.clone()
+            };
+            crate::apply::apply(&rs, &opts)
+        },
         // Under the lock, before the watcher starts: a quick `confirm` finds it.
         |record, _| {
             if a.persist {
