@@ -177,7 +177,16 @@ fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<
     }
     let probe = match lockout::probe_from_env() {
         Ok(Some(p)) => p,
-        Ok(None) => return Ok(()),
+        Ok(None) => {
+            // Under sudo or on a terminal the admin expects the guard: say it found
+            // nothing, so a session it missed is not mistaken for one it checked.
+            if a.netns.is_none()
+                && (std::env::var_os("SUDO_USER").is_some() || prompt::stdin_is_terminal())
+            {
+                out.stderr("hostwall: note: lockout check found no SSH session (no SSH_CONNECTION here or in a parent process)\n");
+            }
+            return Ok(());
+        }
         Err(e) => {
             out.error(&e.to_string());
             return Err(EXIT_SYSTEM);
