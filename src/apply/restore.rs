@@ -252,7 +252,13 @@ impl Previous {
             // Not ours: gone for good (a recreated namespace of the same name is a new
             // one, with its own ruleset), or alive elsewhere and to be reverted there.
             Err(_) if self.netns.is_some() => return Err(self.gone()),
-            Err(_) if !namespace_exists(&self.netns_id, Path::new("/proc"), Path::new("/run/netns")) => {
+            Err(_)
+                if !namespace_exists(
+                    &self.netns_id,
+                    Path::new("/proc"),
+                    Path::new("/run/netns"),
+                ) =>
+            {
                 return Err(self.gone());
             }
             Err(here) => {

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use flow::{
     Applied, ConfirmOptions, FlowError, Recovered, guarded_apply, guarded_apply_with,
-    revert_pending,
-    status_recovering,
+    revert_pending, status_recovering,
 };
 pub use lock::StateLock;
 pub use pending::{Pending, Recovery, Reverted, Status, confirm, recover, status};

@@ -120,7 +120,10 @@ pub enum Recovery {
         reason: StaleReason,
     },
     /// Stale, but nothing was left to revert (its namespace is gone): record dropped.
-    Dropped { record: Pending, note: String },
+    Dropped {
+        record: Pending,
+        note: String,
+    },
 }
 
 /// What [`revert_record`] did; either way the record is gone.
