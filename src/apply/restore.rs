@@ -357,6 +357,27 @@ mod tests {
     }
 
     #[test]
+    fn a_namespace_exists_while_mounted_or_held_by_a_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (proc_root, netns) = (dir.path().join("proc"), dir.path().join("netns"));
+        std::fs::create_dir_all(proc_root.join("42/ns")).expect("mkdir");
+        std::fs::create_dir_all(proc_root.join("self/ns")).expect("mkdir");
+        std::fs::create_dir_all(&netns).expect("mkdir");
+        // Stand-ins for nsfs inodes: plain files, identified the same way (dev:ino).
+        let held = proc_root.join("42/ns/net");
+        let mounted = netns.join("lab");
+        let not_a_pid = proc_root.join("self/ns/net");
+        for f in [&held, &mounted, &not_a_pid] {
+            std::fs::write(f, "").expect("write");
+        }
+        let id = |p: &Path| ns_id(p).expect("id");
+        assert!(namespace_exists(&id(&held), &proc_root, &netns));
+        assert!(namespace_exists(&id(&mounted), &proc_root, &netns));
+        assert!(!namespace_exists(&id(&not_a_pid), &proc_root, &netns));
+        assert!(!namespace_exists("0:0", &proc_root, &netns));
+    }
+
+    #[test]
     fn unknown_sysctl_is_refused_before_touching_anything() {
         let e = sysctl_key("net.core.somaxconn")
             .err()

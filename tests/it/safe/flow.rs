@@ -243,3 +243,38 @@ fn nothing_left_to_revert_drops_the_record() {
     );
     assert_eq!(status, Status::Nothing);
 }
+
+/// `--persist --confirm`: what the hook stores must be in place, under the lock,
+/// before the watcher starts, so a quick `confirm` finds it.
+#[test]
+fn pending_hook_runs_under_the_lock_before_the_watcher_starts() {
+    let s = Scene::new();
+    let opts = ConfirmOptions {
+        command: scene_watcher,
+        method: SpawnMethod::Detached,
+        ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
+    };
+    let seen = std::cell::RefCell::new(None);
+    let applied = hostwall::safe::guarded_apply_with(
+        &s.state(),
+        WAIT,
+        &marker_revert(&s.marker),
+        Some(&opts),
+        || Ok(b"previous".to_vec()),
+        || Ok::<_, StepFailed>(7),
+        |record, value| {
+            let busy = matches!(
+                StateLock::acquire(&s.state(), Duration::ZERO),
+                Err(Error::Busy { .. })
+            );
+            *seen.borrow_mut() = Some((record.watcher, *value, busy));
+        },
+    )
+    .expect("apply");
+    assert_eq!(*seen.borrow(), Some((None, 7, true)));
+    let (_, spawned) = applied.pending.expect("pending");
+    hostwall::safe::revert_pending(&s.state(), WAIT, &marker_revert(&s.marker)).expect("revert");
+    wait_for("the watcher to exit", Duration::from_secs(5), || {
+        !spawned.process().is_alive()
+    });
+}
