@@ -207,20 +207,7 @@ impl Previous {
 
     /// Puts the table back in one batch, then the sysctls.
     pub fn restore(&self) -> Result<(), RestoreError> {
-        let snapshot = match &self.table_messages {
-            None => Snapshot::Absent,
-            Some(msgs) => Snapshot::Present(
-                msgs.iter()
-                    .map(|m| unhex(m))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| RestoreError::Blob("a table message is not hex".into()))?,
-            ),
-        };
-        let keys = self
-            .sysctls
-            .iter()
-            .map(|(name, v)| sysctl_key(name).map(|k| (k, *v)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (snapshot, keys) = self.decoded()?;
         let ruleset = |source| RestoreError::Ruleset {
             table: self.table.clone(),
             source,
@@ -247,33 +234,48 @@ impl Previous {
                 .collect::<Vec<SysctlError>>()))
         })
         .map_err(ruleset)?;
-        let sysctl_errors = match outcome {
-            Ok(errors) => errors,
-            // Not ours: gone for good (a recreated namespace of the same name is a new
-            // one, with its own ruleset), or alive elsewhere and to be reverted there.
-            Err(_) if self.netns.is_some() => return Err(self.gone()),
-            Err(_)
-                if !namespace_exists(
-                    &self.netns_id,
-                    Path::new("/proc"),
-                    Path::new("/run/netns"),
-                ) =>
-            {
-                return Err(self.gone());
-            }
-            Err(here) => {
-                return Err(RestoreError::WrongNamespace {
-                    netns: None,
-                    id: self.netns_id.clone(),
-                    here,
-                });
-            }
-        };
+        let sysctl_errors = outcome.map_err(|here| self.not_here(here))?;
         if sysctl_errors.is_empty() {
             Ok(())
         } else {
             Err(RestoreError::Sysctls(sysctl_errors))
         }
+    }
+
+    /// The restore would run in namespace `here`, not the change's: gone for good (a
+    /// recreated namespace of the same name is a new one, with its own ruleset), or
+    /// alive elsewhere and to be reverted there.
+    fn not_here(&self, here: String) -> RestoreError {
+        let proc_root = Path::new("/proc");
+        if self.netns.is_some()
+            || !namespace_exists(&self.netns_id, proc_root, Path::new("/run/netns"))
+        {
+            return self.gone();
+        }
+        RestoreError::WrongNamespace {
+            netns: None,
+            id: self.netns_id.clone(),
+            here,
+        }
+    }
+
+    /// The table messages and sysctl keys, checked before anything is touched.
+    fn decoded(&self) -> Result<(Snapshot, Vec<(Sysctl, bool)>), RestoreError> {
+        let snapshot = match &self.table_messages {
+            None => Snapshot::Absent,
+            Some(msgs) => Snapshot::Present(
+                msgs.iter()
+                    .map(|m| unhex(m))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| RestoreError::Blob("a table message is not hex".into()))?,
+            ),
+        };
+        let keys = self
+            .sysctls
+            .iter()
+            .map(|(name, v)| sysctl_key(name).map(|k| (k, *v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((snapshot, keys))
     }
 }
 

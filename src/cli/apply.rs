@@ -113,34 +113,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         .confirm
         .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
     let state_dir = &a.state.state_dir;
-    // The generation the capture saw; the apply must expect exactly it (see
-    // `restore::Captured::genid`), so a change in between fails the batch.
-    let seen_genid = std::cell::Cell::new(None);
-    let done = safe::guarded_apply_with(
-        state_dir,
-        LOCK_WAIT,
-        &Restorer,
-        confirm.as_ref(),
-        || {
-            restore::capture(&rs, &opts).map(|c| {
-                seen_genid.set(Some(c.genid));
-                c.previous.encode()
-            })
-        },
-        || {
-            let opts = ApplyOptions {
-                expect_genid: seen_genid.get(),
-                ..opts.clone()
-            };
-            crate::apply::apply(&rs, &opts)
-        },
-        // Under the lock, before the watcher starts: a quick `confirm` finds it.
-        |record, _| {
-            if a.persist {
-                deferred::save(out, state_dir, record, &rs, &loaded.name, &a.persist_path);
-            }
-        },
-    );
+    let done = guarded(out, a, &loaded, &rs, &opts, confirm.as_ref());
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
@@ -159,6 +132,46 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         }
         Some((record, _)) => pending_prompt(out, state_dir, record),
     }
+}
+
+/// The kernel work of `apply` inside the safe-apply sequence.
+fn guarded(
+    out: &Out,
+    a: &ApplyArgs,
+    loaded: &Loaded,
+    rs: &Ruleset,
+    opts: &ApplyOptions,
+    confirm: Option<&ConfirmOptions>,
+) -> Result<safe::Applied<ApplyReport>, FlowError<ApplyError>> {
+    let state_dir = &a.state.state_dir;
+    // The generation the capture saw; the apply must expect exactly it (see
+    // `restore::Captured::genid`), so a change in between fails the batch.
+    let seen_genid = std::cell::Cell::new(None);
+    safe::guarded_apply_with(
+        state_dir,
+        LOCK_WAIT,
+        &Restorer,
+        confirm,
+        || {
+            restore::capture(rs, opts).map(|c| {
+                seen_genid.set(Some(c.genid));
+                c.previous.encode()
+            })
+        },
+        || {
+            let opts = ApplyOptions {
+                expect_genid: seen_genid.get(),
+                ..opts.clone()
+            };
+            crate::apply::apply(rs, &opts)
+        },
+        // Under the lock, before the watcher starts: a quick `confirm` finds it.
+        |record, _| {
+            if a.persist {
+                deferred::save(out, state_dir, record, rs, &loaded.name, &a.persist_path);
+            }
+        },
+    )
 }
 
 /// The checks before anything touches the kernel: file permissions, then the lockout
