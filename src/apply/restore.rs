@@ -15,7 +15,7 @@
 use super::snapshot::Snapshot;
 use super::{ApplyError, ApplyOptions, Netlink, in_netns};
 use crate::ir::{Ruleset, Sysctl};
-use crate::safe::{BoxError, NothingLeft, Revert};
+use crate::safe::{BoxError, NothingLeft, Revert, StepError};
 use crate::sysctl::{self, SysctlError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -284,6 +284,26 @@ fn sysctl_key(name: &str) -> Result<Sysctl, RestoreError> {
         .into_iter()
         .find(|k| k.name() == name)
         .ok_or_else(|| RestoreError::Blob(format!("unknown sysctl {name:?}")))
+}
+
+/// Which apply failures prove the kernel committed nothing: the batch is all or
+/// nothing, so a refused batch (a stale generation included) or one never sent left
+/// the kernel as it was. A socket error, lost replies or a failed sysctl step may come
+/// after the commit, so the flow restores the captured state for those.
+impl StepError for ApplyError {
+    fn nothing_committed(&self) -> bool {
+        matches!(
+            self,
+            ApplyError::Concurrent { .. }
+                | ApplyError::Kernel { .. }
+                | ApplyError::NetnsMissing { .. }
+                | ApplyError::Netns { .. }
+                | ApplyError::Permission
+                | ApplyError::NoNfTables
+                | ApplyError::Emit(_)
+                | ApplyError::Snapshot(_)
+        )
+    }
 }
 
 /// The [`Revert`] the safe-apply machinery calls with a stored blob.

@@ -38,6 +38,18 @@ impl ConfirmOptions {
     }
 }
 
+/// The caller's capture/apply error, as the sequence needs to judge it.
+pub trait StepError: std::error::Error + 'static {
+    /// True only when the error proves the kernel committed nothing (the batch was
+    /// refused, or never sent). Then the previous state is not restored: doing so
+    /// could undo a change someone else made meanwhile (the refusal may be exactly
+    /// that: a concurrent generation). Anything uncertain says false, and the
+    /// captured previous state is restored at once.
+    fn nothing_committed(&self) -> bool {
+        false
+    }
+}
+
 /// A failure of the sequence: either the state machinery or the caller's own step.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError<E: std::error::Error + 'static> {
@@ -102,7 +114,7 @@ pub struct Applied<T> {
 
 /// Runs `apply` under the lock with all the safe-apply rules. With `confirm`,
 /// `capture` first returns the previous-state blob that `revert` can restore.
-pub fn guarded_apply<T, E: std::error::Error + 'static>(
+pub fn guarded_apply<T, E: StepError>(
     state_dir: &Path,
     wait: Duration,
     revert: &dyn Revert,
@@ -116,7 +128,7 @@ pub fn guarded_apply<T, E: std::error::Error + 'static>(
 /// As [`guarded_apply`]; with `confirm`, `pending_hook` runs under the lock once the
 /// change is applied and before its watcher starts, so what it stores in the state
 /// dir (the deferred `--persist` drop-in) is there before a quick `confirm` looks.
-pub fn guarded_apply_with<T, E: std::error::Error + 'static>(
+pub fn guarded_apply_with<T, E: StepError>(
     state_dir: &Path,
     wait: Duration,
     revert: &dyn Revert,
@@ -177,18 +189,25 @@ fn start_watcher(
         .and_then(|cmd| watcher::spawn(lock, record, &cmd, opts.method))
 }
 
-/// The apply step failed. It may have failed *after* the kernel committed the new
-/// ruleset (a sysctl step whose rollback failed, a generation read after the commit),
-/// so the captured previous state is restored at once; that is safe even when nothing
+/// The apply step failed. Unless the error proves nothing was committed, it may have
+/// failed *after* the kernel committed the new ruleset (a sysctl step whose rollback
+/// failed, a generation read after the commit), so the captured previous state is
+/// restored at once; that is safe even when nothing
 /// was committed. Only a successful revert lets the record go; otherwise it stays, due
 /// now, and a watcher retries.
-fn step_failed<E: std::error::Error + 'static>(
+fn step_failed<E: StepError>(
     lock: &StateLock,
     record: &Pending,
     revert: &dyn Revert,
     opts: &ConfirmOptions,
     step: E,
 ) -> FlowError<E> {
+    if step.nothing_committed() {
+        return match pending::abandon(lock, &record.id) {
+            Ok(_) => FlowError::Step(step),
+            Err(e) => FlowError::Safe(e),
+        };
+    }
     let revert = match pending::revert_record(lock, record, revert) {
         Ok(_) => return FlowError::Step(step),
         Err(e) => e,

@@ -20,7 +20,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use flow::{
-    Applied, ConfirmOptions, FlowError, Recovered, guarded_apply, guarded_apply_with,
+    Applied, ConfirmOptions, FlowError, Recovered, StepError, guarded_apply, guarded_apply_with,
     revert_pending, status_recovering,
 };
 pub use lock::StateLock;

@@ -7,6 +7,47 @@ use super::*;
 #[error("kernel said no")]
 struct StepFailed;
 
+/// May have failed after a commit (the default): the flow restores at once.
+impl hostwall::safe::StepError for StepFailed {}
+
+/// A refused batch: provably nothing committed.
+#[derive(Debug, thiserror::Error)]
+#[error("batch refused: generation changed")]
+struct Refused;
+
+impl hostwall::safe::StepError for Refused {
+    fn nothing_committed(&self) -> bool {
+        true
+    }
+}
+
+/// A refused batch (a concurrent generation, say) is not "reverted": restoring the
+/// captured state would undo whatever the other writer committed meanwhile.
+#[test]
+fn a_step_that_committed_nothing_is_not_reverted() {
+    let s = Scene::new();
+    let opts = ConfirmOptions {
+        command: scene_watcher,
+        method: SpawnMethod::Detached,
+        ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
+    };
+    let err = guarded_apply(
+        &s.state(),
+        WAIT,
+        &marker_revert(&s.marker),
+        Some(&opts),
+        || Ok(b"snapshot".to_vec()),
+        || Err::<(), _>(Refused),
+    )
+    .expect_err("refused");
+    assert!(matches!(err, FlowError::Step(Refused)), "{err}");
+    assert_eq!(s.reverted(), None, "restored over a concurrent change");
+    assert_eq!(
+        pending::status(&s.state()).expect("status"),
+        Status::Nothing
+    );
+}
+
 #[test]
 fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     let s = Scene::new();
