@@ -4,6 +4,8 @@
 //! refuses and accepts from the client's point of view, insecure policy files are
 //! refused with the fix, and concurrent applies are serialised by the lock.
 
+mod namespaces;
+
 use crate::apply::{Env, exit, stderr, stdout};
 use crate::common::root;
 use hostwall::netns::Netns;

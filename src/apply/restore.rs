@@ -15,13 +15,15 @@
 use super::snapshot::Snapshot;
 use super::{ApplyError, ApplyOptions, Netlink, in_netns};
 use crate::ir::{Ruleset, Sysctl};
-use crate::safe::{BoxError, Revert};
+use crate::safe::{BoxError, NothingLeft, Revert, StepError};
 use crate::sysctl::{self, SysctlError};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Bumped when the blob layout changes; an unknown version is refused, not guessed.
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the namespace identity; a version 1 blob cannot prove where it
+/// belongs, so it is refused rather than restored into whatever namespace runs it.
+const FORMAT_VERSION: u32 = 2;
 
 /// Everything needed to undo one apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +31,9 @@ pub struct Previous {
     version: u32,
     /// `/run/netns/NAME` the change was made in; `None`: the restorer's own namespace.
     pub netns: Option<String>,
+    /// `dev:ino` of the namespace the state was captured in (`/proc/thread-self/ns/net`
+    /// of the capturing thread, inside `netns` when named).
+    pub netns_id: String,
     pub table: String,
     /// `None`: the table did not exist. Otherwise its dumped messages, hex encoded.
     table_messages: Option<Vec<String>>,
@@ -52,6 +57,29 @@ pub enum RestoreError {
     },
     #[error("the table was restored, but not every sysctl: {}", list(.0))]
     Sysctls(Vec<SysctlError>),
+    /// The namespace of the change is gone: nothing is left to revert.
+    #[error(
+        "the network namespace of the change ({}) no longer exists, so there is nothing left to revert",
+        ns_text(.netns, .id)
+    )]
+    NamespaceGone { netns: Option<String>, id: String },
+    /// The restore would run in another namespace than the change was made in.
+    #[error(
+        "refusing to revert in the wrong network namespace: the change was made in {} but this runs in {here}; run `hostwall revert` from that namespace (e.g. `ip netns exec NAME hostwall revert`)",
+        ns_text(.netns, .id)
+    )]
+    WrongNamespace {
+        netns: Option<String>,
+        id: String,
+        here: String,
+    },
+}
+
+fn ns_text(netns: &Option<String>, id: &str) -> String {
+    match netns {
+        Some(n) => format!("namespace {n}, nsfs {id}"),
+        None => format!("nsfs {id}"),
+    }
 }
 
 fn list(errors: &[SysctlError]) -> String {
@@ -59,13 +87,27 @@ fn list(errors: &[SysctlError]) -> String {
     parts.join("; ")
 }
 
+/// What [`capture`] saw: the previous state, and the ruleset generation it belongs to.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub previous: Previous,
+    /// The generation the dump was taken at: applying with it as the expected
+    /// generation (`ApplyOptions::expect_genid`) makes any change between capture and commit fail the batch
+    /// (`ApplyError::Concurrent`) instead of being lost silently by a later revert.
+    pub genid: u32,
+}
+
 /// Captures the state `rs` is about to replace, in the namespace `opts` names.
-/// Reads only: the table dump and the current sysctl values.
-pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError> {
+/// Reads only: the generation id, the table dump and the current sysctl values.
+pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError> {
     let table = rs.table.name.clone();
     in_netns(opts.netns.as_deref(), || {
+        let netns_id = this_netns_id().map_err(|source| ApplyError::Netns {
+            name: opts.netns.clone().unwrap_or_else(|| "(own)".into()),
+            source,
+        })?;
         let mut nl = Netlink::open()?;
-        let snapshot = Snapshot::capture(&mut nl, &table)?;
+        let (snapshot, genid) = Snapshot::capture_at(&mut nl, &table)?;
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
         for s in &rs.sysctls {
@@ -76,9 +118,10 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError
             })?;
             sysctls.push((s.key.name().to_string(), old));
         }
-        Ok(Previous {
+        let previous = Previous {
             version: FORMAT_VERSION,
             netns: opts.netns.clone(),
+            netns_id,
             table: table.clone(),
             table_messages: match snapshot {
                 Snapshot::Absent => None,
@@ -86,8 +129,44 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Previous, ApplyError
             },
             sysctls,
             sysctl_root: opts.sysctl_root.clone(),
-        })
+        };
+        Ok(Captured { previous, genid })
     })
+}
+
+/// `dev:ino` of the network namespace of the calling *thread* (`in_netns` enters a
+/// namespace on a helper thread, so `/proc/self` would name the wrong one).
+fn this_netns_id() -> std::io::Result<String> {
+    ns_id(Path::new("/proc/thread-self/ns/net"))
+}
+
+fn ns_id(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok(format!("{}:{}", m.dev(), m.ino()))
+}
+
+/// Whether any process or `/run/netns` mount still holds the namespace `id`. Only
+/// asked when the restorer is not in it; root can read every `/proc/PID/ns/net`.
+fn namespace_exists(id: &str, proc_root: &Path, netns_dir: &Path) -> bool {
+    let entries = |d: &Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect::<Vec<_>>()
+    };
+    let mounted = entries(netns_dir)
+        .iter()
+        .any(|p| ns_id(p).is_ok_and(|i| i == id));
+    mounted
+        || entries(proc_root).iter().any(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                && ns_id(&p.join("ns/net")).is_ok_and(|i| i == id)
+        })
 }
 
 fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
@@ -107,6 +186,13 @@ impl Previous {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    fn gone(&self) -> RestoreError {
+        RestoreError::NamespaceGone {
+            netns: self.netns.clone(),
+            id: self.netns_id.clone(),
+        }
+    }
+
     pub fn decode(blob: &[u8]) -> Result<Previous, RestoreError> {
         let p: Previous =
             serde_json::from_slice(blob).map_err(|e| RestoreError::Blob(e.to_string()))?;
@@ -121,6 +207,60 @@ impl Previous {
 
     /// Puts the table back in one batch, then the sysctls.
     pub fn restore(&self) -> Result<(), RestoreError> {
+        let (snapshot, keys) = self.decoded()?;
+        let ruleset = |source| RestoreError::Ruleset {
+            table: self.table.clone(),
+            source,
+        };
+        if let Some(name) = &self.netns {
+            // A deleted namespace (`ip netns del`) took its ruleset with it.
+            if name.contains('/') || !Path::new("/run/netns").join(name).exists() {
+                return Err(self.gone());
+            }
+        }
+        // The ruleset step's errors (entering the namespace included) are ApplyErrors;
+        // the identity check and the sysctl outcome leave the namespace thread as values.
+        let outcome = in_netns(self.netns.as_deref(), || {
+            let here = this_netns_id().unwrap_or_else(|e| format!("unknown ({e})"));
+            if here != self.netns_id {
+                return Ok(Err(here));
+            }
+            let mut nl = Netlink::open()?;
+            snapshot.restore(&mut nl, &self.table)?;
+            let root = sysctl_root(&self.sysctl_root);
+            Ok::<_, ApplyError>(Ok(keys
+                .iter()
+                .filter_map(|(k, v)| sysctl::write(&root, *k, *v).err())
+                .collect::<Vec<SysctlError>>()))
+        })
+        .map_err(ruleset)?;
+        let sysctl_errors = outcome.map_err(|here| self.not_here(here))?;
+        if sysctl_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RestoreError::Sysctls(sysctl_errors))
+        }
+    }
+
+    /// The restore would run in namespace `here`, not the change's: gone for good (a
+    /// recreated namespace of the same name is a new one, with its own ruleset), or
+    /// alive elsewhere and to be reverted there.
+    fn not_here(&self, here: String) -> RestoreError {
+        let proc_root = Path::new("/proc");
+        if self.netns.is_some()
+            || !namespace_exists(&self.netns_id, proc_root, Path::new("/run/netns"))
+        {
+            return self.gone();
+        }
+        RestoreError::WrongNamespace {
+            netns: None,
+            id: self.netns_id.clone(),
+            here,
+        }
+    }
+
+    /// The table messages and sysctl keys, checked before anything is touched.
+    fn decoded(&self) -> Result<(Snapshot, Vec<(Sysctl, bool)>), RestoreError> {
         let snapshot = match &self.table_messages {
             None => Snapshot::Absent,
             Some(msgs) => Snapshot::Present(
@@ -135,28 +275,7 @@ impl Previous {
             .iter()
             .map(|(name, v)| sysctl_key(name).map(|k| (k, *v)))
             .collect::<Result<Vec<_>, _>>()?;
-        let ruleset = |source| RestoreError::Ruleset {
-            table: self.table.clone(),
-            source,
-        };
-        // The ruleset step's errors (entering the namespace included) are ApplyErrors;
-        // the sysctl outcome is carried out of the namespace thread as a value.
-        let sysctl_errors = in_netns(self.netns.as_deref(), || {
-            let mut nl = Netlink::open()?;
-            snapshot.restore(&mut nl, &self.table)?;
-            let root = sysctl_root(&self.sysctl_root);
-            Ok::<_, ApplyError>(
-                keys.iter()
-                    .filter_map(|(k, v)| sysctl::write(&root, *k, *v).err())
-                    .collect::<Vec<SysctlError>>(),
-            )
-        })
-        .map_err(ruleset)?;
-        if sysctl_errors.is_empty() {
-            Ok(())
-        } else {
-            Err(RestoreError::Sysctls(sysctl_errors))
-        }
+        Ok((snapshot, keys))
     }
 }
 
@@ -167,14 +286,40 @@ fn sysctl_key(name: &str) -> Result<Sysctl, RestoreError> {
         .ok_or_else(|| RestoreError::Blob(format!("unknown sysctl {name:?}")))
 }
 
+/// Which apply failures prove the kernel committed nothing: the batch is all or
+/// nothing, so a refused batch (a stale generation included) or one never sent left
+/// the kernel as it was. A socket error, lost replies or a failed sysctl step may come
+/// after the commit, so the flow restores the captured state for those.
+impl StepError for ApplyError {
+    fn nothing_committed(&self) -> bool {
+        matches!(
+            self,
+            ApplyError::Concurrent { .. }
+                | ApplyError::Kernel { .. }
+                | ApplyError::NetnsMissing { .. }
+                | ApplyError::Netns { .. }
+                | ApplyError::Permission
+                | ApplyError::NoNfTables
+                | ApplyError::Emit(_)
+                | ApplyError::Snapshot(_)
+        )
+    }
+}
+
 /// The [`Revert`] the safe-apply machinery calls with a stored blob.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Restorer;
 
 impl Revert for Restorer {
     fn revert(&self, previous: &[u8]) -> Result<(), BoxError> {
-        Previous::decode(previous)?.restore()?;
-        Ok(())
+        match Previous::decode(previous)?.restore() {
+            Ok(()) => Ok(()),
+            // Tells the pending machinery to drop the record instead of retrying forever.
+            Err(e @ RestoreError::NamespaceGone { .. }) => {
+                Err(Box::new(NothingLeft(e.to_string())))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -215,6 +360,7 @@ mod tests {
         let p = Previous {
             version: FORMAT_VERSION,
             netns: Some("hw-x".into()),
+            netns_id: "4:4026531840".into(),
             table: "hostwall".into(),
             table_messages: Some(vec![hex(&[1, 2, 3])]),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
@@ -230,6 +376,27 @@ mod tests {
             Some("the saved previous state is unusable: unknown format version 9")
         );
         assert!(Previous::decode(b"").is_err());
+    }
+
+    #[test]
+    fn a_namespace_exists_while_mounted_or_held_by_a_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (proc_root, netns) = (dir.path().join("proc"), dir.path().join("netns"));
+        std::fs::create_dir_all(proc_root.join("42/ns")).expect("mkdir");
+        std::fs::create_dir_all(proc_root.join("self/ns")).expect("mkdir");
+        std::fs::create_dir_all(&netns).expect("mkdir");
+        // Stand-ins for nsfs inodes: plain files, identified the same way (dev:ino).
+        let held = proc_root.join("42/ns/net");
+        let mounted = netns.join("lab");
+        let not_a_pid = proc_root.join("self/ns/net");
+        for f in [&held, &mounted, &not_a_pid] {
+            std::fs::write(f, "").expect("write");
+        }
+        let id = |p: &Path| ns_id(p).expect("id");
+        assert!(namespace_exists(&id(&held), &proc_root, &netns));
+        assert!(namespace_exists(&id(&mounted), &proc_root, &netns));
+        assert!(!namespace_exists(&id(&not_a_pid), &proc_root, &netns));
+        assert!(!namespace_exists("0:0", &proc_root, &netns));
     }
 
     #[test]

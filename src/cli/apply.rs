@@ -9,8 +9,8 @@ use crate::apply::restore::{self, Restorer};
 use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
 use crate::diag::Diagnostic;
 use crate::ir::Ruleset;
-use crate::safe::pending::{Confirmed, Pending, StaleReason, WatcherHealth};
-use crate::safe::{self, ConfirmOptions, FlowError, Status, lockout, perms, persist};
+use crate::safe::pending::{Confirmed, Pending, Reverted, StaleReason, WatcherHealth};
+use crate::safe::{self, ConfirmOptions, FlowError, Recovered, Status, lockout, perms, persist};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -113,20 +113,13 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         .confirm
         .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
     let state_dir = &a.state.state_dir;
-    let done = safe::guarded_apply(
-        state_dir,
-        LOCK_WAIT,
-        &Restorer,
-        confirm.as_ref(),
-        || restore::capture(&rs, &opts).map(|p| p.encode()),
-        || crate::apply::apply(&rs, &opts),
-    );
+    let done = guarded(out, a, &loaded, &rs, &opts, confirm.as_ref());
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
     };
-    if let Some((record, reason)) = &done.recovered {
-        out.stderr(&recovered_note(record, *reason));
+    if let Some(r) = &done.recovered {
+        out.stderr(&recovered_note(r));
     }
     store_record(out, a, &loaded, &rs, &done.value);
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
@@ -137,13 +130,48 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             }
             0
         }
-        Some((record, _)) => {
-            if a.persist {
-                deferred::save(out, state_dir, record, &rs, &loaded.name, &a.persist_path);
-            }
-            pending_prompt(out, state_dir, record)
-        }
+        Some((record, _)) => pending_prompt(out, state_dir, record),
     }
+}
+
+/// The kernel work of `apply` inside the safe-apply sequence.
+fn guarded(
+    out: &Out,
+    a: &ApplyArgs,
+    loaded: &Loaded,
+    rs: &Ruleset,
+    opts: &ApplyOptions,
+    confirm: Option<&ConfirmOptions>,
+) -> Result<safe::Applied<ApplyReport>, FlowError<ApplyError>> {
+    let state_dir = &a.state.state_dir;
+    // The generation the capture saw; the apply must expect exactly it (see
+    // `restore::Captured::genid`), so a change in between fails the batch.
+    let seen_genid = std::cell::Cell::new(None);
+    safe::guarded_apply_with(
+        state_dir,
+        LOCK_WAIT,
+        &Restorer,
+        confirm,
+        || {
+            restore::capture(rs, opts).map(|c| {
+                seen_genid.set(Some(c.genid));
+                c.previous.encode()
+            })
+        },
+        || {
+            let opts = ApplyOptions {
+                expect_genid: seen_genid.get(),
+                ..opts.clone()
+            };
+            crate::apply::apply(rs, &opts)
+        },
+        // Under the lock, before the watcher starts: a quick `confirm` finds it.
+        |record, _| {
+            if a.persist {
+                deferred::save(out, state_dir, record, rs, &loaded.name, &a.persist_path);
+            }
+        },
+    )
 }
 
 /// The checks before anything touches the kernel: file permissions, then the lockout
@@ -162,7 +190,16 @@ fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<
     }
     let probe = match lockout::probe_from_env() {
         Ok(Some(p)) => p,
-        Ok(None) => return Ok(()),
+        Ok(None) => {
+            // Under sudo or on a terminal the admin expects the guard: say it found
+            // nothing, so a session it missed is not mistaken for one it checked.
+            if a.netns.is_none()
+                && (std::env::var_os("SUDO_USER").is_some() || prompt::stdin_is_terminal())
+            {
+                out.stderr("hostwall: note: lockout check found no SSH session (no SSH_CONNECTION here or in a parent process)\n");
+            }
+            return Ok(());
+        }
         Err(e) => {
             out.error(&e.to_string());
             return Err(EXIT_SYSTEM);
@@ -246,7 +283,7 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
             out.error(&e.to_string());
             EXIT_SYSTEM
         }
-        e @ FlowError::NoWatcher { .. } => {
+        e @ (FlowError::NoWatcher { .. } | FlowError::StepNotReverted { .. }) => {
             out.error(&e.to_string());
             EXIT_SYSTEM
         }
@@ -336,7 +373,16 @@ fn persist_note(done: persist::Persisted, path: &Path) -> String {
     format!("hostwall: persist: {what} {}\n", path.display())
 }
 
-fn recovered_note(record: &Pending, reason: StaleReason) -> String {
+fn recovered_note(r: &Recovered) -> String {
+    let (record, reason) = match r {
+        Recovered::Reverted(record, reason) => (record, *reason),
+        Recovered::Dropped(record, note) => {
+            return format!(
+                "hostwall: note: dropped pending change {} (policy {}): {note}\n",
+                record.id, record.policy
+            );
+        }
+    };
     let why = match reason {
         StaleReason::DeadlinePassed => "its confirm deadline passed",
         StaleReason::WatcherGone => "its revert watcher was gone",
@@ -405,9 +451,16 @@ fn revert_in(out: &Out, state_dir: &Path) -> u8 {
     let result = safe::revert_pending(state_dir, LOCK_WAIT, &Restorer);
     deferred::discard(state_dir);
     match result {
-        Ok(Some(r)) => {
+        Ok(Some((r, Reverted::Restored))) => {
             out.stderr(&format!(
                 "hostwall: reverted change {} (policy {}): the previous ruleset and sysctls are back\n",
+                r.id, r.policy
+            ));
+            0
+        }
+        Ok(Some((r, Reverted::Dropped(note)))) => {
+            out.stderr(&format!(
+                "hostwall: note: dropped pending change {} (policy {}): {note}\n",
                 r.id, r.policy
             ));
             0
@@ -433,9 +486,9 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
         }
     };
     let mut text = String::new();
-    if let Some((record, reason)) = &recovered {
+    if let Some(r) = &recovered {
         deferred::discard(&s.state_dir);
-        text.push_str(recovered_note(record, *reason).trim_start_matches("hostwall: "));
+        text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
     }
     match status {
         Status::Nothing => text.push_str("no change pending\n"),
@@ -453,6 +506,9 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
                 "change {} pending: policy {}, {remaining}s left to confirm, watcher {watcher}\n",
                 record.id, record.policy
             ));
+            if let Some(e) = &record.last_error {
+                text.push_str(&format!("  last revert attempt failed: {e}\n"));
+            }
         }
     }
     out.stdout(&text)
@@ -463,7 +519,7 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
 pub fn watch_revert(w: &WatchArgs) -> u8 {
     let dir = &w.state.state_dir;
     match safe::run_watcher(dir, &w.id, &Restorer) {
-        Ok(safe::watcher::WatchOutcome::Reverted(_)) => {
+        Ok(safe::watcher::WatchOutcome::Reverted(_) | safe::watcher::WatchOutcome::Dropped(_)) => {
             deferred::discard(dir);
             0
         }

@@ -38,6 +38,18 @@ impl ConfirmOptions {
     }
 }
 
+/// The caller's capture/apply error, as the sequence needs to judge it.
+pub trait StepError: std::error::Error + 'static {
+    /// True only when the error proves the kernel committed nothing (the batch was
+    /// refused, or never sent). Then the previous state is not restored: doing so
+    /// could undo a change someone else made meanwhile (the refusal may be exactly
+    /// that: a concurrent generation). Anything uncertain says false, and the
+    /// captured previous state is restored at once.
+    fn nothing_committed(&self) -> bool {
+        false
+    }
+}
+
 /// A failure of the sequence: either the state machinery or the caller's own step.
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError<E: std::error::Error + 'static> {
@@ -49,6 +61,44 @@ pub enum FlowError<E: std::error::Error + 'static> {
     /// The watcher could not be started, so the change was reverted at once.
     #[error("{spawn}; the change was reverted because nothing could revert it later")]
     NoWatcher { spawn: Error },
+    /// The apply step failed (possibly after committing the new ruleset) and the
+    /// immediate revert failed too: the record stays, with its deadline moved to now,
+    /// and the watcher (when it could be started) keeps retrying.
+    #[error("{step}; reverting to the previous state failed too ({revert}); {}", watcher_text(.watcher))]
+    StepNotReverted {
+        step: E,
+        revert: Error,
+        watcher: Result<Spawned, Error>,
+    },
+}
+
+fn watcher_text(w: &Result<Spawned, Error>) -> String {
+    match w {
+        Ok(s) => format!(
+            "the revert watcher (pid {}) keeps retrying; see `hostwall status`",
+            s.process().pid
+        ),
+        Err(e) => format!("{e}; the next hostwall command retries the revert"),
+    }
+}
+
+/// A stale pending change that a command found and dealt with before its own work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// Reverted (report it to the admin).
+    Reverted(Pending, pending::StaleReason),
+    /// Nothing was left to revert; the record was dropped (the note says why).
+    Dropped(Pending, String),
+}
+
+impl Recovered {
+    fn from_recovery(r: Recovery) -> Option<Recovered> {
+        match r {
+            Recovery::Nothing | Recovery::Pending(_) => None,
+            Recovery::Reverted { record, reason } => Some(Recovered::Reverted(record, reason)),
+            Recovery::Dropped { record, note } => Some(Recovered::Dropped(record, note)),
+        }
+    }
 }
 
 /// What a guarded apply did.
@@ -56,15 +106,15 @@ pub enum FlowError<E: std::error::Error + 'static> {
 pub struct Applied<T> {
     /// The caller's apply result.
     pub value: T,
-    /// A stale pending change that was reverted first (report it to the admin).
-    pub recovered: Option<(Pending, pending::StaleReason)>,
+    /// A stale pending change that was reverted (or dropped) first.
+    pub recovered: Option<Recovered>,
     /// Set with `--confirm`: the change now waits for `hostwall confirm`.
     pub pending: Option<(Pending, Spawned)>,
 }
 
 /// Runs `apply` under the lock with all the safe-apply rules. With `confirm`,
 /// `capture` first returns the previous-state blob that `revert` can restore.
-pub fn guarded_apply<T, E: std::error::Error + 'static>(
+pub fn guarded_apply<T, E: StepError>(
     state_dir: &Path,
     wait: Duration,
     revert: &dyn Revert,
@@ -72,19 +122,32 @@ pub fn guarded_apply<T, E: std::error::Error + 'static>(
     capture: impl FnOnce() -> Result<Vec<u8>, E>,
     apply: impl FnOnce() -> Result<T, E>,
 ) -> Result<Applied<T>, FlowError<E>> {
+    guarded_apply_with(state_dir, wait, revert, confirm, capture, apply, |_, _| {})
+}
+
+/// As [`guarded_apply`]; with `confirm`, `pending_hook` runs under the lock once the
+/// change is applied and before its watcher starts, so what it stores in the state
+/// dir (the deferred `--persist` drop-in) is there before a quick `confirm` looks.
+pub fn guarded_apply_with<T, E: StepError>(
+    state_dir: &Path,
+    wait: Duration,
+    revert: &dyn Revert,
+    confirm: Option<&ConfirmOptions>,
+    capture: impl FnOnce() -> Result<Vec<u8>, E>,
+    apply: impl FnOnce() -> Result<T, E>,
+    pending_hook: impl FnOnce(&Pending, &T),
+) -> Result<Applied<T>, FlowError<E>> {
     let lock = StateLock::acquire(state_dir, wait)?;
-    let recovered = match pending::recover(&lock, revert)? {
-        Recovery::Nothing => None,
-        Recovery::Reverted { record, reason } => Some((record, reason)),
-        Recovery::Pending(r) => {
-            return Err(Error::AlreadyPending {
-                remaining: r.remaining(super::unix_now()),
-                id: r.id,
-                policy: r.policy,
-            }
-            .into());
+    let recovery = pending::recover(&lock, revert)?;
+    if let Recovery::Pending(r) = recovery {
+        return Err(Error::AlreadyPending {
+            remaining: r.remaining(super::unix_now()),
+            id: r.id,
+            policy: r.policy,
         }
-    };
+        .into());
+    }
+    let recovered = Recovered::from_recovery(recovery);
     let Some(opts) = confirm else {
         let value = apply().map_err(FlowError::Step)?;
         return Ok(Applied {
@@ -97,14 +160,10 @@ pub fn guarded_apply<T, E: std::error::Error + 'static>(
     let record = pending::begin(&lock, &opts.policy, opts.timeout, &blob)?;
     let value = match apply() {
         Ok(v) => v,
-        Err(e) => {
-            // apply rolled itself back: the record describes nothing any more.
-            pending::abandon(&lock, &record.id)?;
-            return Err(FlowError::Step(e));
-        }
+        Err(e) => return Err(step_failed(&lock, &record, revert, opts, e)),
     };
-    let spawned = (opts.command)(state_dir, &record.id)
-        .and_then(|cmd| watcher::spawn(&lock, &record, &cmd, opts.method));
+    pending_hook(&record, &value);
+    let spawned = start_watcher(&lock, &record, opts);
     match spawned {
         Ok(spawned) => {
             let record = pending::read(state_dir)?.unwrap_or(record);
@@ -121,21 +180,63 @@ pub fn guarded_apply<T, E: std::error::Error + 'static>(
     }
 }
 
+fn start_watcher(
+    lock: &StateLock,
+    record: &Pending,
+    opts: &ConfirmOptions,
+) -> Result<Spawned, Error> {
+    (opts.command)(lock.state_dir(), &record.id)
+        .and_then(|cmd| watcher::spawn(lock, record, &cmd, opts.method))
+}
+
+/// The apply step failed. Unless the error proves nothing was committed, it may have
+/// failed *after* the kernel committed the new ruleset (a sysctl step whose rollback
+/// failed, a generation read after the commit), so the captured previous state is
+/// restored at once; that is safe even when nothing
+/// was committed. Only a successful revert lets the record go; otherwise it stays, due
+/// now, and a watcher retries.
+fn step_failed<E: StepError>(
+    lock: &StateLock,
+    record: &Pending,
+    revert: &dyn Revert,
+    opts: &ConfirmOptions,
+    step: E,
+) -> FlowError<E> {
+    if step.nothing_committed() {
+        return match pending::abandon(lock, &record.id) {
+            Ok(_) => FlowError::Step(step),
+            Err(e) => FlowError::Safe(e),
+        };
+    }
+    let revert = match pending::revert_record(lock, record, revert) {
+        Ok(_) => return FlowError::Step(step),
+        Err(e) => e,
+    };
+    if let Err(e) = pending::set_last_error(lock, &record.id, &revert.to_string())
+        .and_then(|_| pending::expire_now(lock, &record.id))
+    {
+        return FlowError::Safe(e);
+    }
+    let watcher = start_watcher(lock, record, opts);
+    FlowError::StepNotReverted {
+        step,
+        revert,
+        watcher,
+    }
+}
+
 /// `hostwall status` (and any read-only command): reverts a stale pending change when
 /// the lock is free, then reports. With the lock busy (an apply or the watcher's own
 /// revert is running) it only reports.
 pub fn status_recovering(
     state_dir: &Path,
     revert: &dyn Revert,
-) -> Result<(Option<(Pending, pending::StaleReason)>, Status), Error> {
+) -> Result<(Option<Recovered>, Status), Error> {
     if !state_dir.exists() {
         return Ok((None, Status::Nothing));
     }
     let recovered = match StateLock::acquire(state_dir, Duration::ZERO) {
-        Ok(lock) => match pending::recover(&lock, revert)? {
-            Recovery::Reverted { record, reason } => Some((record, reason)),
-            Recovery::Nothing | Recovery::Pending(_) => None,
-        },
+        Ok(lock) => Recovered::from_recovery(pending::recover(&lock, revert)?),
         Err(Error::Busy { .. }) => None,
         Err(e) => return Err(e),
     };
@@ -148,7 +249,7 @@ pub fn revert_pending(
     state_dir: &Path,
     wait: Duration,
     revert: &dyn Revert,
-) -> Result<Option<Pending>, Error> {
+) -> Result<Option<(Pending, pending::Reverted)>, Error> {
     let lock = StateLock::acquire(state_dir, wait)?;
     pending::revert_now(&lock, revert)
 }

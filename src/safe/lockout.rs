@@ -5,11 +5,17 @@
 //! in `eval`), so this module never guesses what a ruleset does. The probe is a *new*
 //! TCP connection: the running session usually survives as established traffic, but
 //! `hostwall confirm` from a fresh session, and any reconnect, need a new one.
+//!
+//! `sudo` resets the environment (`env_reset` drops `SSH_CONNECTION`), yet `sudo
+//! hostwall apply` is the documented usage: when our own environment lacks it, the
+//! parent processes are asked (the sshd session shell has it; root reads any
+//! `/proc/PID/environ`).
 
 use crate::eval::{self, Cause, L4, Packet};
 use crate::ir::{CtState, Hook, L4Proto, Ruleset, Verdict};
 use crate::source::SourceMap;
 use std::net::IpAddr;
+use std::path::Path;
 
 /// The packet a new SSH connection from the admin's client would send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,18 +146,58 @@ fn parse_addr(s: &str) -> Result<(IpAddr, Option<String>), String> {
 /// The probe for the SSH session this process runs in: `Ok(None)` outside SSH.
 /// Fills in the interface owning the server address when none was given.
 pub fn probe_from_env() -> Result<Option<Probe>, ParseError> {
-    let Some(value) = std::env::var_os("SSH_CONNECTION") else {
-        return Ok(None);
+    let own = std::env::var_os("SSH_CONNECTION").map(|v| v.to_string_lossy().into_owned());
+    let value = match own.filter(|v| !v.trim().is_empty()) {
+        Some(v) => v,
+        None => match ssh_connection_of_ancestors(Path::new("/proc"), std::process::id()) {
+            Some(v) => v,
+            None => return Ok(None),
+        },
     };
-    let value = value.to_string_lossy();
-    if value.trim().is_empty() {
-        return Ok(None);
-    }
     let mut probe = parse_ssh_connection(&value)?;
     if probe.iif.is_none() {
         probe.iif = interface_of(probe.dst);
     }
     Ok(Some(probe))
+}
+
+/// How many parents are asked at most: a loop in a damaged (or fake) /proc must end.
+const MAX_ANCESTORS: usize = 64;
+
+/// The `SSH_CONNECTION` of the nearest ancestor of `pid` (its parent, grandparent, ...
+/// up to but not including PID 1) that has a non-empty one, read from
+/// `PROC/PID/environ`. Unreadable processes are skipped, not fatal.
+pub fn ssh_connection_of_ancestors(proc_root: &Path, pid: u32) -> Option<String> {
+    let mut pid = parent_pid(proc_root, pid)?;
+    for _ in 0..MAX_ANCESTORS {
+        if pid <= 1 {
+            return None;
+        }
+        let found = std::fs::read(proc_root.join(pid.to_string()).join("environ"))
+            .ok()
+            .and_then(|env| ssh_connection_in(&env));
+        if found.is_some() {
+            return found;
+        }
+        pid = parent_pid(proc_root, pid)?;
+    }
+    None
+}
+
+/// The value of `SSH_CONNECTION` in a NUL-separated environment block.
+fn ssh_connection_in(environ: &[u8]) -> Option<String> {
+    environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"SSH_CONNECTION="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Field 4 of `PROC/PID/stat` (after the parenthesised command, which may hold spaces).
+fn parent_pid(proc_root: &Path, pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Asks `judge` (the packet evaluator over the new ruleset) about `probe`; a refusal
@@ -385,6 +431,50 @@ mod tests {
             ..p
         };
         assert_eq!(check(&other, &judge), Ok(()));
+    }
+
+    /// A fake /proc: sudo (pid 30, no SSH_CONNECTION) under a shell (20, has it) under
+    /// sshd (10), under init.
+    fn fake_proc(shell_env: &[u8]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().expect("tempdir");
+        let proc = |pid: u32, ppid: u32, comm: &str, env: &[u8]| {
+            let d = root.path().join(pid.to_string());
+            std::fs::create_dir_all(&d).expect("mkdir");
+            let stat = format!("{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 4194560 0 0");
+            std::fs::write(d.join("stat"), stat).expect("stat");
+            std::fs::write(d.join("environ"), env).expect("environ");
+        };
+        proc(1, 0, "systemd", b"SSH_CONNECTION=9.9.9.9 1 9.9.9.8 22\0");
+        proc(10, 1, "sshd", b"PATH=/usr/bin\0");
+        proc(20, 10, "bash", shell_env);
+        proc(30, 20, "sudo (x) y", b"HOME=/root\0SUDO_USER=admin\0");
+        proc(40, 30, "hostwall", b"HOME=/root\0");
+        root
+    }
+
+    #[test]
+    fn ssh_connection_is_found_in_an_ancestor_not_in_init() {
+        let root = fake_proc(b"USER=admin\0SSH_CONNECTION=192.0.2.10 51234 10.0.0.1 22\0X=1\0");
+        assert_eq!(
+            ssh_connection_of_ancestors(root.path(), 40).as_deref(),
+            Some("192.0.2.10 51234 10.0.0.1 22")
+        );
+        // None of the ancestors below init has it: PID 1's environment is not asked.
+        let bare = fake_proc(b"USER=admin\0SSH_CONNECTION=\0");
+        assert_eq!(ssh_connection_of_ancestors(bare.path(), 40), None);
+        // A pid that is not there ends the walk.
+        assert_eq!(ssh_connection_of_ancestors(root.path(), 99), None);
+    }
+
+    #[test]
+    fn a_parent_loop_ends() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for (pid, ppid) in [(5u32, 6u32), (6, 5)] {
+            let d = root.path().join(pid.to_string());
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("stat"), format!("{pid} (x) S {ppid} 0")).expect("stat");
+        }
+        assert_eq!(ssh_connection_of_ancestors(root.path(), 5), None);
     }
 
     #[test]

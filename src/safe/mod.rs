@@ -20,10 +20,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use flow::{
-    Applied, ConfirmOptions, FlowError, guarded_apply, revert_pending, status_recovering,
+    Applied, ConfirmOptions, FlowError, Recovered, StepError, guarded_apply, guarded_apply_with,
+    revert_pending, status_recovering,
 };
 pub use lock::StateLock;
-pub use pending::{Pending, Recovery, Status, confirm, recover, status};
+pub use pending::{Pending, Recovery, Reverted, Status, confirm, recover, status};
 pub use watcher::run_watcher;
 
 /// Where the lock and the pending-change record live (a tmpfs: a reboot forgets a
@@ -48,6 +49,13 @@ where
         self(previous)
     }
 }
+
+/// What a [`Revert`] returns when there is nothing left to revert (the change's
+/// network namespace no longer exists): the pending record is dropped with this note
+/// instead of being kept for a retry that can never succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NothingLeft(pub String);
 
 /// Everything that can go wrong in the state-dir machinery (lock, record, watcher,
 /// persistence). Permission and lockout refusals have their own types.

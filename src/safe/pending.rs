@@ -35,6 +35,10 @@ pub struct Pending {
     pub watcher: Option<ProcId>,
     /// Length of `pending.prev`, so a truncated blob is caught before it is restored.
     pub previous_len: u64,
+    /// Why the last revert attempt failed (the watcher keeps retrying; `status`
+    /// shows it, since the watcher itself has no output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl Pending {
@@ -115,6 +119,19 @@ pub enum Recovery {
         record: Pending,
         reason: StaleReason,
     },
+    /// Stale, but nothing was left to revert (its namespace is gone): record dropped.
+    Dropped {
+        record: Pending,
+        note: String,
+    },
+}
+
+/// What [`revert_record`] did; either way the record is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reverted {
+    Restored,
+    /// Nothing was left to revert ([`super::NothingLeft`]); the note says why.
+    Dropped(String),
 }
 
 /// What [`confirm`] did.
@@ -200,6 +217,7 @@ pub fn begin(
         deadline: deadline_after(timeout),
         watcher: None,
         previous_len: previous.len() as u64,
+        last_error: None,
     };
     atomic_write(&previous_path(dir), previous, 0o600)?;
     write_record(dir, &record)?;
@@ -271,20 +289,47 @@ fn new_id(now: u64) -> String {
 }
 
 /// Restores the previous state of `record` and removes the record. On failure the
-/// record stays, so the next invocation (or watcher) tries again.
-pub(crate) fn revert_record(
+/// record stays, so the next invocation (or watcher) tries again; when the revert says
+/// nothing is left to revert ([`super::NothingLeft`]) the record is dropped.
+pub fn revert_record(
     lock: &StateLock,
     record: &Pending,
     revert: &dyn Revert,
-) -> Result<(), Error> {
+) -> Result<Reverted, Error> {
     let dir = lock.state_dir();
     let blob = read_previous(dir, record)?;
-    revert.revert(&blob).map_err(|source| Error::RevertFailed {
-        id: record.id.clone(),
-        source,
-    })?;
+    let done = match revert.revert(&blob) {
+        Ok(()) => Reverted::Restored,
+        Err(e) if e.is::<super::NothingLeft>() => Reverted::Dropped(e.to_string()),
+        Err(source) => {
+            return Err(Error::RevertFailed {
+                id: record.id.clone(),
+                source,
+            });
+        }
+    };
     finish(dir)?;
-    Ok(())
+    Ok(done)
+}
+
+/// Stores why the last revert of change `id` failed, for `status`.
+pub fn set_last_error(lock: &StateLock, id: &str, error: &str) -> Result<Pending, Error> {
+    let dir = lock.state_dir();
+    let mut record = expect_record(dir, id)?;
+    record.last_error = Some(error.to_string());
+    write_record(dir, &record)?;
+    Ok(record)
+}
+
+/// Moves the deadline of change `id` to now: a change whose apply failed half-way and
+/// could not be reverted at once must be reverted as soon as possible, not kept by a
+/// `confirm`.
+pub fn expire_now(lock: &StateLock, id: &str) -> Result<Pending, Error> {
+    let dir = lock.state_dir();
+    let mut record = expect_record(dir, id)?;
+    record.deadline = unix_now();
+    write_record(dir, &record)?;
+    Ok(record)
 }
 
 /// Why a pending record would be reverted now, if it would.
@@ -310,20 +355,23 @@ pub fn recover(lock: &StateLock, revert: &dyn Revert) -> Result<Recovery, Error>
     };
     match stale_reason(&record, unix_now()) {
         None => Ok(Recovery::Pending(record)),
-        Some(reason) => {
-            revert_record(lock, &record, revert)?;
-            Ok(Recovery::Reverted { record, reason })
-        }
+        Some(reason) => match revert_record(lock, &record, revert)? {
+            Reverted::Restored => Ok(Recovery::Reverted { record, reason }),
+            Reverted::Dropped(note) => Ok(Recovery::Dropped { record, note }),
+        },
     }
 }
 
 /// Reverts the pending change now, whatever its state (`hostwall revert`).
-pub fn revert_now(lock: &StateLock, revert: &dyn Revert) -> Result<Option<Pending>, Error> {
+pub fn revert_now(
+    lock: &StateLock,
+    revert: &dyn Revert,
+) -> Result<Option<(Pending, Reverted)>, Error> {
     let Some(record) = read(lock.state_dir())? else {
         return Ok(None);
     };
-    revert_record(lock, &record, revert)?;
-    Ok(Some(record))
+    let done = revert_record(lock, &record, revert)?;
+    Ok(Some((record, done)))
 }
 
 /// `hostwall confirm`: keeps the pending change if its deadline has not passed, under

@@ -3,8 +3,11 @@
 //!
 //! Checked: the file (after following symlinks, since the target is what gets read)
 //! must be owned by root (or the invoking user, for rootless namespace use) and not
-//! group/world-writable; its containing directory likewise, because whoever can write
-//! the directory can replace the file. The `--insecure-perms` override is the
+//! group/world-writable; every directory above it up to `/` likewise, because whoever
+//! can write any of them can replace the file (or rename a whole subtree), as sshd's
+//! StrictModes walks every ancestor. A sticky directory (`/tmp`, mode 1777) owned by
+//! root is accepted: there only an entry's owner may rename or remove it, and the entry
+//! below it is checked in turn. The `--insecure-perms` override is the
 //! caller's business: it simply does not call [`check_file`].
 
 use std::os::unix::fs::MetadataExt;
@@ -69,7 +72,7 @@ fn insecure_message(file: &Path, path: &Path, is_dir: bool, problems: &[Problem]
     )
 }
 
-/// Checks a policy or site file and its directory; Ok when both are safe.
+/// Checks a policy or site file and every directory above it; Ok when all are safe.
 pub fn check_file(file: &Path) -> Result<(), PermError> {
     // SAFETY: geteuid cannot fail and touches no memory.
     let euid = unsafe { libc::geteuid() };
@@ -85,7 +88,8 @@ pub fn check_file_trusting(file: &Path, trusted_uid: u32) -> Result<(), PermErro
     let real = std::fs::canonicalize(file).map_err(io(file))?;
     let meta = std::fs::metadata(&real).map_err(io(&real))?;
     check_one(file, &real, &meta, false, trusted_uid)?;
-    if let Some(dir) = real.parent() {
+    // `real` is canonical, so its ancestors are the real directories (no symlinks).
+    for dir in real.ancestors().skip(1) {
         let dmeta = std::fs::metadata(dir).map_err(io(dir))?;
         check_one(file, dir, &dmeta, true, trusted_uid)?;
     }
@@ -103,7 +107,10 @@ fn check_one(
     if meta.uid() != 0 && meta.uid() != trusted_uid {
         problems.push(Problem::Owner(meta.uid()));
     }
-    if meta.mode() & 0o022 != 0 {
+    // Sticky (S_ISVTX): others may add entries but not replace ours, which the walk
+    // checks one level down.
+    let sticky = is_dir && meta.mode() & 0o1000 != 0;
+    if meta.mode() & 0o022 != 0 && !sticky {
         problems.push(Problem::Writable(meta.mode()));
     }
     if problems.is_empty() {

@@ -9,7 +9,7 @@
 //! /dev/null, SIGHUP ignored, cwd `/`.
 
 use super::lock::StateLock;
-use super::pending::{self, Pending, ProcId};
+use super::pending::{self, Pending, ProcId, Reverted};
 use super::{Error, Revert};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -24,6 +24,10 @@ pub const SUBCOMMAND: &str = "watch-revert";
 /// How often a sleeping watcher looks whether the change was confirmed, so it exits
 /// soon after a confirm instead of lingering until the deadline.
 const POLL: Duration = Duration::from_millis(500);
+
+/// A failed revert is retried after 1 s, 2 s, 4 s, ... and then every 30 s.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The watcher waits this long per lock attempt; an apply holding the lock finishes
 /// in seconds, so it simply tries again.
@@ -218,11 +222,15 @@ pub enum WatchOutcome {
     Reverted(Pending),
     /// The change was confirmed (or already reverted by someone else): nothing to do.
     NotPending,
+    /// Nothing was left to revert (the change's namespace is gone): record dropped.
+    Dropped(Pending),
 }
 
 /// The watcher's body: sleeps until the deadline of change `id` (leaving early if the
 /// record goes away), then takes the lock, re-reads the record, and reverts unless it
-/// was confirmed meanwhile. Ignores SIGHUP for itself.
+/// was confirmed meanwhile. A failed revert is retried with backoff until it succeeds
+/// or the record is gone (confirmed too late, reverted by `hostwall revert`); each
+/// failure is kept in the record for `status`. Ignores SIGHUP for itself.
 pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<WatchOutcome, Error> {
     // SAFETY: changing a signal disposition to SIG_IGN has no memory effects.
     unsafe {
@@ -238,13 +246,25 @@ pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<Wa
         }
         std::thread::sleep(left.min(POLL));
     }
-    let lock = acquire_patiently(state_dir)?;
-    match pending::read(state_dir)?.filter(|r| r.id == id) {
-        Some(record) => {
-            pending::revert_record(&lock, &record, revert)?;
-            Ok(WatchOutcome::Reverted(record))
+    let mut backoff = RETRY_FIRST;
+    loop {
+        let lock = acquire_patiently(state_dir)?;
+        let Some(record) = pending::read(state_dir)?.filter(|r| r.id == id) else {
+            return Ok(WatchOutcome::NotPending);
+        };
+        match pending::revert_record(&lock, &record, revert) {
+            Ok(Reverted::Restored) => return Ok(WatchOutcome::Reverted(record)),
+            Ok(Reverted::Dropped(_)) => return Ok(WatchOutcome::Dropped(record)),
+            // Giving up would leave an unconfirmed (possibly locking-out) ruleset in
+            // place for good: keep the error for `status` and try again, with the
+            // lock released so `status`, `revert` and `confirm` can still run.
+            Err(e) => {
+                pending::set_last_error(&lock, id, &e.to_string())?;
+                drop(lock);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(RETRY_MAX);
+            }
         }
-        None => Ok(WatchOutcome::NotPending),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The permission guard on real files: modes, directory, symlink target, owner.
+//! The permission guard on real files: modes, every ancestor directory, symlink target,
+//! owner.
 
 use super::*;
 use hostwall::safe::perms::{self, PermError};
@@ -89,4 +90,35 @@ fn perms_refuse_a_file_not_owned_by_root() {
     std::os::unix::fs::chown(&file, Some(0), Some(0)).expect("chown back");
     let msg = insecure(perms::check_file(&file).expect_err("dir owned by nobody"));
     assert!(msg.contains("its directory"), "{msg}");
+}
+
+#[test]
+fn perms_walk_every_ancestor_and_accept_a_sticky_one() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let mid = top.path().join("etc");
+    let leaf = mid.join("hostwall");
+    std::fs::create_dir_all(&leaf).expect("mkdir");
+    let file = leaf.join("host.policy");
+    std::fs::write(&file, "allow ssh\n").expect("write");
+    let set = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    set(&file, 0o644).expect("chmod");
+    set(&leaf, 0o755).expect("chmod");
+    set(&mid, 0o755).expect("chmod");
+    perms::check_file(&file).expect("safe all the way up (the tempdir sits in sticky /tmp)");
+
+    // Two levels up, not the file's own directory: whoever writes it can swap `etc`.
+    set(&mid, 0o777).expect("chmod");
+    let msg = insecure(perms::check_file(&file).expect_err("grandparent writable"));
+    let m = mid.display();
+    assert!(
+        msg.contains(&format!(
+            "its directory {m} is writable by group and others (mode 0777)"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains(&format!("chmod 0755 {m}")), "{msg}");
+
+    // Sticky and root-owned, like /tmp: others cannot replace our entry in it.
+    set(&mid, 0o1777).expect("chmod");
+    perms::check_file(&file).expect("a sticky ancestor is fine");
 }

@@ -1,0 +1,163 @@
+//! Safe apply across namespaces (issue #5 review): a pending change is only ever
+//! reverted in the namespace it was made in, a change whose namespace was deleted is
+//! dropped instead of blocking every later apply, and `--persist --confirm` followed
+//! by an immediate `confirm` installs the drop-in. Every namespace and state dir here
+//! is the test's own.
+
+use super::{CLOSED, Lab, OPEN, apply_inside, eventually};
+use crate::apply::{Env, exit, hostwall, stderr, stdout};
+use crate::common::root;
+
+/// `ip netns exec NS hostwall CMD --state-dir STATE ARGS...`
+fn hostwall_in(
+    ns: &str,
+    cmd: &str,
+    state: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let state = state.to_string_lossy().into_owned();
+    let mut all = vec![
+        "netns",
+        "exec",
+        ns,
+        env!("CARGO_BIN_EXE_hostwall"),
+        cmd,
+        "--state-dir",
+        &state,
+    ];
+    all.extend_from_slice(args);
+    std::process::Command::new("ip")
+        .args(&all)
+        .env_remove("SSH_CONNECTION")
+        .output()
+        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+}
+
+#[test]
+fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace() {
+    if !root("issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace")
+    {
+        return;
+    }
+    let lab = Lab::new();
+    let state = lab.env.state();
+    // Another namespace with its own hostwall table, sharing the state dir.
+    let other = Env::new("hw-sf-o");
+    let open = lab.env.file("other.policy", OPEN);
+    let open = open.to_string_lossy().into_owned();
+    exit(&hostwall_in(other.ns.name(), "apply", &state, &[&open]), 0);
+    let other_before = other.ruleset();
+    assert!(
+        other_before.contains("table inet hostwall"),
+        "{other_before}"
+    );
+
+    // A pending change made from inside the lab's host namespace (no --netns name).
+    exit(&apply_inside(&lab, CLOSED, &["--confirm", "30"]), 0);
+    assert!(
+        !lab.port_answers(),
+        "the closed policy is live while pending"
+    );
+
+    // `revert` from the other namespace must refuse and touch nothing there.
+    let out = hostwall_in(other.ns.name(), "revert", &state, &[]);
+    exit(&out, 2);
+    assert!(
+        stderr(&out).contains("refusing to revert in the wrong network namespace"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        other.ruleset(),
+        other_before,
+        "the other namespace was changed"
+    );
+    assert!(
+        state.join("pending.json").exists(),
+        "the record was dropped"
+    );
+    let status = stdout(&hostwall_in(other.ns.name(), "status", &state, &[]));
+    assert!(status.contains("pending"), "{status}");
+    assert_eq!(other.ruleset(), other_before);
+
+    // From its own namespace the revert works.
+    let out = hostwall_in(lab.env.ns.name(), "revert", &state, &[]);
+    exit(&out, 0);
+    assert!(lab.port_answers(), "the open policy is back");
+    assert_eq!(other.ruleset(), other_before);
+}
+
+#[test]
+fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
+    if !root("issue5_review_a_deleted_namespace_drops_its_pending_change") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let state = dir.path().join("state");
+    let st = state.to_string_lossy().into_owned();
+    let keep = Env::new("hw-sf-k");
+    let policy = keep.file("closed.policy", CLOSED);
+    let policy = policy.to_string_lossy().into_owned();
+    let apply = |ns: &str, extra: &[&str]| {
+        let mut args = vec!["apply", "--netns", ns, "--state-dir", &st];
+        args.extend_from_slice(extra);
+        args.push(&policy);
+        hostwall(&args, &[])
+    };
+
+    // Via `hostwall revert`: one note, the record goes, exit 0.
+    let gone = Env::new("hw-sf-g");
+    let name = gone.ns.name().to_string();
+    exit(&apply(&name, &["--confirm", "30"]), 0);
+    gone.ns
+        .remove()
+        .unwrap_or_else(|e| panic!("remove netns: {e}"));
+    let out = hostwall(&["revert", "--state-dir", &st], &[]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("dropped pending change"), "{err}");
+    assert!(err.contains(&format!("namespace {name}")), "{err}");
+    assert!(err.contains("no longer exists"), "{err}");
+    assert!(!state.join("pending.json").exists());
+
+    // Via the watcher at the deadline: the next apply is not blocked.
+    let gone = Env::new("hw-sf-g");
+    exit(&apply(gone.ns.name(), &["--confirm", "1"]), 0);
+    gone.ns
+        .remove()
+        .unwrap_or_else(|e| panic!("remove netns: {e}"));
+    assert!(
+        eventually(10, || !state.join("pending.json").exists()),
+        "the record of a deleted namespace is kept"
+    );
+    exit(&apply(keep.ns.name(), &[]), 0);
+    assert!(keep.ruleset().contains("table inet hostwall"));
+}
+
+#[test]
+fn issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin() {
+    if !root("issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin") {
+        return;
+    }
+    let lab = Lab::new();
+    let dropin = lab.env.state().join("90-hostwall.conf");
+    let d = dropin.to_string_lossy().into_owned();
+    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
+    exit(
+        &apply_inside(
+            &lab,
+            on,
+            &["--persist", "--persist-path", &d, "--confirm", "30"],
+        ),
+        0,
+    );
+    let out = lab.env.state_cmd("confirm");
+    exit(&out, 0);
+    let text = std::fs::read_to_string(&dropin).unwrap_or_default();
+    assert!(
+        text.contains("net.ipv4.ip_forward = 1\n"),
+        "{}: {text}",
+        stderr(&out)
+    );
+    assert!(!lab.env.state().join("pending.json").exists());
+}
