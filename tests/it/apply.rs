@@ -290,7 +290,7 @@ fn revert_restores_named_objects_and_verdict_maps() {
             hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(ruleset_listing(), before);
-        prev.restore().unwrap_or_else(|e| panic!("{e}"));
+        prev.previous.restore().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ruleset_listing(), before);
     });
 }
