@@ -33,6 +33,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How often a mismatching probe runs again on fresh sockets before its outcome counts.
+const RETRIES: usize = 2;
+
 /// How long a probe waits before its packet counts as dropped.
 const DROP_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -149,10 +152,10 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     Ok(report)
 }
 
-/// Runs every probe; probes whose outcome differs from the expectation run once more,
-/// on fresh sockets, and the second outcome counts. On a loaded machine a first packet
+/// Runs every probe; probes whose outcome differs from the expectation run again (up to `RETRIES` times),
+/// on fresh sockets, and the last outcome counts. On a loaded machine a first packet
 /// can lose its race with neighbour resolution or the scheduler; a firewall that really
-/// drops or rejects does so both times, so a genuine difference still fails.
+/// drops or rejects does so every time, so a genuine difference still fails.
 fn probe_with_retry(
     expected: &[&Outcome],
     make: impl Fn() -> Result<(Vec<Job>, Vec<OwnedFd>), VerifyError>,
@@ -161,21 +164,23 @@ fn probe_with_retry(
         let (jobs, _client_listeners) = make()?;
         probe::run(&jobs, DROP_TIMEOUT)
     };
-    let retry: Vec<usize> = (0..expected.len())
-        .filter(|&i| *expected[i] != outcomes[i])
-        .collect();
-    if retry.is_empty() {
-        return Ok(outcomes);
-    }
-    let (jobs, _client_listeners) = make()?;
-    let subset: Vec<probe::Job> = jobs
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| retry.contains(i))
-        .map(|(_, j)| j)
-        .collect();
-    for (i, o) in retry.into_iter().zip(probe::run(&subset, DROP_TIMEOUT)) {
-        outcomes[i] = o;
+    for _ in 0..RETRIES {
+        let retry: Vec<usize> = (0..expected.len())
+            .filter(|&i| *expected[i] != outcomes[i])
+            .collect();
+        if retry.is_empty() {
+            break;
+        }
+        let (jobs, _client_listeners) = make()?;
+        let subset: Vec<probe::Job> = jobs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| retry.contains(i))
+            .map(|(_, j)| j)
+            .collect();
+        for (i, o) in retry.into_iter().zip(probe::run(&subset, DROP_TIMEOUT)) {
+            outcomes[i] = o;
+        }
     }
     Ok(outcomes)
 }
