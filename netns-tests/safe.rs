@@ -217,8 +217,23 @@ fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
 /// `ip netns exec HOST hostwall apply ...` with SSH_CONNECTION set: hostwall runs in
 /// the namespace it changes, as on a real host, so the lockout guard applies.
 fn apply_over_ssh(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Output {
-    let p = lab.env.file("ssh.policy", policy);
-    let state = lab.env.state();
+    let ssh = format!("{CLIENT} 50022 {HOST} 22");
+    apply_in_namespace(lab, "ssh.policy", policy, extra, Some(&ssh))
+}
+
+/// `ip netns exec HOST hostwall apply ... POLICY` with SSH_CONNECTION as given.
+fn apply_in_namespace(
+    lab: &Lab,
+    file: &str,
+    policy: &str,
+    extra: &[&str],
+    ssh: Option<&str>,
+) -> std::process::Output {
+    let p = lab.env.file(file, policy);
+    let (state, p) = (
+        lab.env.state().to_string_lossy().into_owned(),
+        p.to_string_lossy().into_owned(),
+    );
     let mut args = vec![
         "netns",
         "exec",
@@ -227,12 +242,14 @@ fn apply_over_ssh(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Outp
         "apply",
     ];
     args.extend_from_slice(extra);
-    let (state, p) = (state.to_string_lossy(), p.to_string_lossy());
     args.extend(["--state-dir", &state, &p]);
-    std::process::Command::new("ip")
-        .args(&args)
-        .env("SSH_CONNECTION", format!("{CLIENT} 50022 {HOST} 22"))
-        .output()
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(&args);
+    match ssh {
+        Some(conn) => cmd.env("SSH_CONNECTION", conn),
+        None => cmd.env_remove("SSH_CONNECTION"),
+    };
+    cmd.output()
         .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
 }
 
@@ -351,25 +368,7 @@ fn issue5_concurrent_applies_are_serialised() {
 /// `ip netns exec HOST hostwall apply ...` (no SSH session): for options that act on
 /// the namespace hostwall runs in, like --persist, which --netns refuses.
 fn apply_inside(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Output {
-    let p = lab.env.file("persist.policy", policy);
-    let (state, p) = (
-        lab.env.state().to_string_lossy().into_owned(),
-        p.to_string_lossy().into_owned(),
-    );
-    let mut args = vec![
-        "netns",
-        "exec",
-        lab.env.ns.name(),
-        env!("CARGO_BIN_EXE_hostwall"),
-        "apply",
-    ];
-    args.extend_from_slice(extra);
-    args.extend(["--state-dir", &state, &p]);
-    std::process::Command::new("ip")
-        .args(&args)
-        .env_remove("SSH_CONNECTION")
-        .output()
-        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+    apply_in_namespace(lab, "persist.policy", policy, extra, None)
 }
 
 #[test]

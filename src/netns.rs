@@ -238,7 +238,8 @@ pub fn ip(args: &[&str]) -> Result<(), NetnsError> {
     run_ip(args, None)
 }
 
-fn run_ip(args: &[&str], stdin: Option<&[u8]>) -> Result<(), NetnsError> {
+/// Runs `ip ARGS` (stdin fed when given); its stderr becomes the error.
+pub(crate) fn run_ip(args: &[&str], stdin: Option<&[u8]>) -> Result<(), NetnsError> {
     let fail = |stderr: String| NetnsError::Ip {
         args: args.join(" "),
         stderr,

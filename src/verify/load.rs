@@ -7,8 +7,6 @@
 use super::{VerifyError, VerifyOptions};
 use crate::ir::Ruleset;
 use crate::netns::Netns;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 pub(super) fn load(rs: &Ruleset, opts: &VerifyOptions, host: &Netns) -> Result<(), VerifyError> {
     match &opts.against {
@@ -34,28 +32,8 @@ fn apply(rs: &Ruleset, host: &Netns) -> Result<(), VerifyError> {
 
 /// Runs `nft ARGS` inside `ns` (via `ip netns exec`, which enters only the namespace).
 fn nft_in(ns: &Netns, args: &[&str], stdin: Option<&[u8]>) -> Result<(), VerifyError> {
-    let fail = |msg: String| VerifyError::Load(format!("nft {}: {msg}", args.join(" ")));
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), "nft"])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(e.to_string()))?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input).map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(fail(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
+    let mut all = vec!["netns", "exec", ns.name(), "nft"];
+    all.extend_from_slice(args);
+    crate::netns::run_ip(&all, stdin)
+        .map_err(|e| VerifyError::Load(format!("nft {}: {e}", args.join(" "))))
 }
