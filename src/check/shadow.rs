@@ -197,6 +197,15 @@ fn shadowed(a: &Rule, b: &Rule) -> Diagnostic {
     .with_help(help)
 }
 
+/// Whether a rule matches only part of the traffic on its ports.
+fn narrower(r: &Rule) -> bool {
+    r.sources.is_some()
+        || r.destinations.is_some()
+        || !r.iif.is_empty()
+        || !r.oif.is_empty()
+        || r.established_only
+}
+
 fn overlap(a: &Rule, b: &Rule, (p, lo, hi): (Proto, u16, u16)) -> Diagnostic {
     let ports = if lo == hi {
         format!("{} {lo}", p.name())
@@ -208,7 +217,16 @@ fn overlap(a: &Rule, b: &Rule, (p, lo, hi): (Proto, u16, u16)) -> Diagnostic {
         b.span,
         format!("ports overlap with an earlier rule that has a different verdict ({ports})"),
     )
-    .with_label("the overlapping ports never reach this rule")
+    .with_label(if narrower(a) {
+        // The earlier rule only decides for its own sources/interfaces/state.
+        "where the earlier rule also matches, these ports never reach this rule"
+    } else {
+        "the overlapping ports never reach this rule"
+    })
     .with_secondary(a.span, "the earlier rule decides these ports")
-    .with_help("make the ranges disjoint, or order the rules so the exception comes first")
+    .with_help(if narrower(a) {
+        "an exception for some sources or interfaces belongs first, as here; if that is the intent, nothing needs changing"
+    } else {
+        "make the ranges disjoint, or order the rules so the exception comes first"
+    })
 }
