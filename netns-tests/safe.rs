@@ -474,3 +474,29 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
     assert!(!lab.port_answers(), "the closed policy is live");
     assert!(!lab.env.state().join("pending.json").exists());
 }
+
+#[test]
+fn issue5_revert_restores_each_interfaces_own_forwarding() {
+    if !root("issue5_revert_restores_each_interfaces_own_forwarding") {
+        return;
+    }
+    let lab = Lab::new();
+    let ns = &lab.env.ns;
+    let set = |k: &str, v: &str| ns.write_sysctl(k, v).unwrap_or_else(|e| panic!("{e}"));
+    let get = |k: &str| ns.read_sysctl(k).unwrap_or_else(|e| panic!("{e}"));
+    set("net.ipv4.ip_forward", "0");
+    // One interface forwards on its own while the global switch is off.
+    set("net.ipv4.conf.hwh.forwarding", "1");
+    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 8080\n}\n";
+    exit(&lab.apply_text("on.policy", on, &["--confirm", "60"]), 0);
+    // The kernel copied the global write to every interface.
+    assert_eq!(get("net.ipv4.conf.lo.forwarding"), "1");
+    exit(&lab.env.state_cmd("revert"), 0);
+    assert_eq!(get("net.ipv4.ip_forward"), "0");
+    assert_eq!(
+        get("net.ipv4.conf.hwh.forwarding"),
+        "1",
+        "hwh's own value lost"
+    );
+    assert_eq!(get("net.ipv4.conf.lo.forwarding"), "0");
+}

@@ -39,6 +39,10 @@ pub struct Previous {
     table_messages: Option<Vec<String>>,
     /// Sysctl name and value before the change, for every sysctl the policy sets.
     pub sysctls: Vec<(String, bool)>,
+    /// Per sysctl (same order): every interface's own `forwarding` before the change,
+    /// which the kernel overwrites when the global key is written.
+    #[serde(default)]
+    pub interfaces: Vec<sysctl::Interfaces>,
     /// Where the sysctls live (`None`: /proc/sys); tests point it elsewhere.
     pub sysctl_root: Option<PathBuf>,
 }
@@ -110,6 +114,7 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
         let (snapshot, genid) = Snapshot::capture_at(&mut nl, &table)?;
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
+        let mut interfaces = Vec::new();
         for s in &rs.sysctls {
             let old = sysctl::read(&root, s.key).map_err(|error| ApplyError::Sysctl {
                 error,
@@ -117,6 +122,13 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
                 restore_errors: vec![],
             })?;
             sysctls.push((s.key.name().to_string(), old));
+            interfaces.push(sysctl::capture_interfaces(&root, s.key).map_err(|error| {
+                ApplyError::Sysctl {
+                    error,
+                    rollback: None,
+                    restore_errors: vec![],
+                }
+            })?);
         }
         let previous = Previous {
             version: FORMAT_VERSION,
@@ -128,6 +140,7 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
                 Snapshot::Present(msgs) => Some(msgs.iter().map(|m| hex(m)).collect()),
             },
             sysctls,
+            interfaces,
             sysctl_root: opts.sysctl_root.clone(),
         };
         Ok(Captured { previous, genid })
@@ -228,10 +241,20 @@ impl Previous {
             let mut nl = Netlink::open()?;
             snapshot.restore(&mut nl, &self.table)?;
             let root = sysctl_root(&self.sysctl_root);
-            Ok::<_, ApplyError>(Ok(keys
-                .iter()
-                .filter_map(|(k, v)| sysctl::write(&root, *k, *v).err())
-                .collect::<Vec<SysctlError>>()))
+            // Global key first (the kernel copies it to every interface), then each
+            // interface's own value as it was.
+            let mut errors = Vec::new();
+            for (i, (k, v)) in keys.iter().enumerate() {
+                match sysctl::write(&root, *k, *v) {
+                    Err(e) => errors.push(e),
+                    Ok(()) => {
+                        if let Some(saved) = self.interfaces.get(i) {
+                            errors.extend(sysctl::restore_interfaces(&root, *k, saved));
+                        }
+                    }
+                }
+            }
+            Ok::<_, ApplyError>(Ok(errors))
         })
         .map_err(ruleset)?;
         let sysctl_errors = outcome.map_err(|here| self.not_here(here))?;
@@ -364,6 +387,9 @@ mod tests {
             table: "hostwall".into(),
             table_messages: Some(vec![hex(&[1, 2, 3])]),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
+            interfaces: vec![sysctl::Interfaces {
+                values: vec![("net/ipv4/conf/eth0/forwarding".into(), true)],
+            }],
             sysctl_root: None,
         };
         assert_eq!(Previous::decode(&p.encode()).ok(), Some(p.clone()));
