@@ -41,11 +41,6 @@ pub fn netns_identity(netns: Option<&str>) -> Option<String> {
     Some(format!("{}:{}", m.dev(), m.ino()))
 }
 
-/// Stable 64-bit FNV-1a digest, hex. Not for security: it tells "same bytes".
-pub fn digest(text: &str) -> String {
-    format!("{:016x}", fnv(FNV_OFFSET, text.as_bytes()))
-}
-
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// FNV-1a over bytes for short strings; eight bytes per step for long ones, so a
@@ -122,8 +117,13 @@ mod tests {
 
     #[test]
     fn digest_is_stable_and_sensitive() {
-        assert_eq!(digest(""), "cbf29ce484222325");
-        assert_ne!(digest("tcp dport 22"), digest("tcp dport 23"));
+        // Short inputs go byte by byte, long ones eight bytes per step: both must see
+        // a one-byte change.
+        let long = "tcp dport 22 ".repeat(20);
+        assert_ne!(
+            inputs_digest([("p", long.as_str())]),
+            inputs_digest([("p", long.replacen("22", "23", 1).as_str())])
+        );
         let a = inputs_digest([("p", "allow ssh"), ("s", "")]);
         assert_eq!(a, inputs_digest([("p", "allow ssh"), ("s", "")]));
         // Moving text between files, or renaming one, is a different input.
@@ -138,7 +138,7 @@ mod tests {
         assert!(p.ends_with("applied-hw_x.json"));
         let rec = Applied {
             genid: 7,
-            digest: digest("x"),
+            digest: inputs_digest([("p", "x")]),
             includes: vec!["/etc/hostwall/nets.policy".into()],
             table: "hostwall".into(),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],

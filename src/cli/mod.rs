@@ -158,8 +158,6 @@ fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
     let opts = crate::verify::VerifyOptions {
         against: c.against.clone(),
     };
-    // Ctrl-C or SIGTERM while namespaces exist removes them before the process dies.
-    crate::netns::install_signal_cleanup();
     match crate::verify::verify(&rs, &opts) {
         Ok(report) => {
             let code = out.stdout(&crate::verify::render_table(&report));

@@ -278,26 +278,23 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
-    let (ss, len) = sockaddr(addr);
-    // SAFETY: ss holds a valid sockaddr of length len.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&ss as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    with_sockaddr(fd, addr, libc::bind)
 }
 
 fn connect(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
+    with_sockaddr(fd, addr, libc::connect)
+}
+
+/// Calls `bind(2)` or `connect(2)` (same signature) with `addr` as a sockaddr.
+fn with_sockaddr(
+    fd: &OwnedFd,
+    addr: SocketAddr,
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+) -> io::Result<()> {
     let (ss, len) = sockaddr(addr);
-    // SAFETY: ss holds a valid sockaddr of length len.
+    // SAFETY: ss holds a valid sockaddr of length len; fd is an open socket.
     let rc = unsafe {
-        libc::connect(
+        call(
             fd.as_raw_fd(),
             (&ss as *const libc::sockaddr_storage).cast(),
             len,
