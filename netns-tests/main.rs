@@ -10,3 +10,4 @@ mod policies;
 mod safe;
 mod verify;
 mod verify_forward;
+mod verify_sources;

@@ -12,9 +12,17 @@
 //! namespace they were created in, so a socket made by [`Netns::run`] can be
 //! used from any thread afterwards.
 //!
+//! Names made by [`Netns::create_unique`] carry their owner (pid and start
+//! time), so namespaces left by a process killed with SIGKILL can be told
+//! apart from a live run's and removed ([`reap_orphans`]).
+//!
 //! Links, addresses and routes are configured with iproute2's `ip -n NAME`
 //! (verify's only external dependency besides `nft` for `--against`); the
 //! namespace life cycle itself is native so its cleanup never depends on it.
+
+mod owner;
+
+pub use owner::{Owner, Reaped, reap_orphans};
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -106,15 +114,13 @@ impl Netns {
         Ok(ns)
     }
 
-    /// Creates a namespace named `PREFIX-<pid>-<random>`, unique on this host.
+    /// Creates a namespace named `PREFIX-<pid>-<start time>-<random>`, unique
+    /// on this host and naming its owner (see [`reap_orphans`]).
     pub fn create_unique(prefix: &str) -> Result<Netns, NetnsError> {
         let mut last = None;
+        let owner = Owner::current().tag();
         for _ in 0..8 {
-            let name = format!(
-                "{prefix}-{}-{:06x}",
-                std::process::id(),
-                random_u32() & 0xff_ffff
-            );
+            let name = format!("{prefix}-{owner}-{:06x}", random_u32() & 0xff_ffff);
             match Netns::create(&name) {
                 Err(e @ NetnsError::Exists(_)) => last = Some(e),
                 other => return other,

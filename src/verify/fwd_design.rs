@@ -10,8 +10,9 @@
 //! `in "virbr0" out "eth0"` is client -> far and `out "virbr*"` with
 //! `virbr0` already a client link is probed far -> client).
 
+use super::sources;
 use super::topology::{
-    Endpoint, Link, Topology, concrete, contains, is_v4, match_intervals, pick_inside,
+    Endpoint, Link, Topology, Unprobed, concrete, contains, is_v4, link_addrs, match_intervals,
 };
 use crate::eval::if_matches;
 use crate::ir::{AddrMatch, Hook, IfName, Interval, Match, Rule, Ruleset, Sysctl};
@@ -218,62 +219,80 @@ pub(crate) fn policy_forwarding(rs: &Ruleset, key: Sysctl) -> Option<bool> {
 }
 
 /// Extra addresses inside every forward rule's `from` (on the link it enters
-/// by) and `to` nets (on the link it leaves by), unless one is there already.
+/// by) and `to` nets (on the link it leaves by), unless one is there already;
+/// a "not probed" row for a net holding no address a forward probe can carry.
 pub(crate) fn add_endpoints(rs: &Ruleset, topo: &mut Topology) {
     let rules: Vec<&Rule> = forward_rules(rs).collect();
     for rule in rules {
         let Some((src, dst)) = rule_links(topo, rule) else {
             continue;
         };
-        for (link, m) in [
-            (src, addr_match(rule, true)),
-            (dst, addr_match(rule, false)),
-        ] {
-            if let Some(m) = m {
-                add_inside(rs, topo, link, m);
+        for (link, source) in [(src, true), (dst, false)] {
+            if let Some(m) = addr_match(rule, source) {
+                add_inside(rs, topo, link, m, (source, rule.comment.as_deref()));
             }
         }
     }
 }
 
-fn add_inside(rs: &Ruleset, topo: &mut Topology, link: LinkAt, m: &AddrMatch) {
+/// `which`: (the rule's `from` rather than its `to`, the rule's comment).
+fn add_inside(
+    rs: &Ruleset,
+    topo: &mut Topology,
+    link: LinkAt,
+    m: &AddrMatch,
+    which: (bool, Option<&str>),
+) {
     let v4 = is_v4(m);
-    let ours: BTreeSet<IpAddr> = topo
-        .links
-        .iter()
-        .chain(&topo.far_links)
-        .flat_map(|l| [true, false].map(|v4| [l.host_addr(v4), l.client_addr(v4)]))
-        .flatten()
-        .collect();
+    let mut ours = link_addrs(&topo.links);
+    ours.extend(link_addrs(&topo.far_links));
     for iv in match_intervals(rs, m) {
         let there = topo
             .side_endpoints(link.0)
             .iter()
-            .any(|e| e.link == link.1 && contains(&iv, e.addr));
+            .any(|e| e.link == link.1 && !e.lo && contains(&iv, e.addr));
         if there {
             continue;
         }
-        let taken: BTreeSet<IpAddr> = topo
+        let mut avoid: BTreeSet<IpAddr> = topo
             .endpoints
             .iter()
             .chain(&topo.far_endpoints)
             .map(|e| e.addr)
             .collect();
-        if let Some(addr) = pick_inside(&iv, v4, &ours, &taken) {
-            let ep = Endpoint {
-                link: link.1,
-                addr,
-                base: false,
-                permitted: true,
-                input: false,
-            };
-            if link.0 {
-                topo.far_endpoints.push(ep);
-            } else {
-                topo.endpoints.push(ep);
-            }
+        avoid.extend(&ours);
+        let Some(addr) = sources::pick(&iv, v4, &avoid, |c| c.forward_route(v4).is_ok()) else {
+            topo.unprobed.push(unprobed(&iv, v4, which));
+            continue;
+        };
+        let ep = Endpoint {
+            link: link.1,
+            addr,
+            base: false,
+            permitted: true,
+            input: false,
+            lo: false,
+        };
+        if link.0 {
+            topo.far_endpoints.push(ep);
+        } else {
+            topo.endpoints.push(ep);
         }
     }
+}
+
+/// The "not probed" row of a forward rule's net no forward probe can use.
+fn unprobed(iv: &Interval, v4: bool, (source, label): (bool, Option<&str>)) -> Unprobed {
+    let dir = if source { "from" } else { "to" };
+    let mut name = format!("forward {dir} {}", sources::show(iv, v4));
+    if let Some(label) = label {
+        name.push_str(&format!(" ({label})"));
+    }
+    let reason = match sources::blocking_class(iv, v4).forward_route(v4) {
+        Err(why) => why.to_string(),
+        Ok(()) => "every address in it is one of verify's own test addresses".to_string(),
+    };
+    Unprobed { name, reason }
 }
 
 /// A rule's endpoints of one family on `link`: (inside the rule's address
@@ -290,7 +309,7 @@ pub(crate) fn split(
     let mut inside = Vec::new();
     let mut outside = Vec::new();
     for (ep, e) in topo.side_endpoints(link.0).iter().enumerate() {
-        if e.link != link.1 || e.addr.is_ipv4() != v4 || (m.is_none() && !e.base) {
+        if e.lo || e.link != link.1 || e.addr.is_ipv4() != v4 || (m.is_none() && !e.base) {
             continue;
         }
         let at = At { far: link.0, ep };

@@ -283,3 +283,68 @@ fn probe_names_are_unique() {
     assert_eq!(names.len(), before);
     assert!(before > 50 && before < 300, "{before} forward probes");
 }
+
+/// Issue #8 item 13 for the forward chain: a `from`/`to` net of every class
+/// either gets an address on the side it enters or leaves by, or a
+/// "not probed" row with the reason; none vanishes.
+#[test]
+fn every_forward_address_class_is_probed_or_explained() {
+    let classes = [
+        ("10.9.0.0/16", true),
+        ("0.1.2.0/24", true),
+        ("2001:db8:9::/48", true),
+        ("169.254.0.0/16", false),
+        ("fe80::/64", false),
+        ("127.0.0.0/8", false),
+        ("::1/128", false),
+        ("0.0.0.0/32", false),
+        ("::/128", false),
+        ("224.0.0.0/4", false),
+        ("ff00::/8", false),
+        ("255.255.255.255/32", false),
+        ("::ffff:10.0.0.0/120", false),
+    ];
+    for (net, probed) in classes {
+        for source in [true, false] {
+            let mut r = any();
+            r.iif.push(ifname("virbr0"));
+            r.oif.push(ifname("eth0"));
+            if source {
+                r.sources = nets(&[net]);
+            } else {
+                r.destinations = nets(&[net]);
+            }
+            let rs = policy(vec![], Some(vec![r]), DefaultAction::Reject);
+            let topo = topology::design(&rs);
+            let iv = match net.parse::<ipnet::IpNet>().unwrap() {
+                ipnet::IpNet::V4(n) => crate::ir::Interval::from_v4(n),
+                ipnet::IpNet::V6(n) => crate::ir::Interval::from_v6(n),
+            };
+            let side = if source {
+                &topo.endpoints
+            } else {
+                &topo.far_endpoints
+            };
+            let inside = side
+                .iter()
+                .any(|e| !e.base && topology::contains(&iv, e.addr));
+            let dir = if source { "from" } else { "to" };
+            let rows: Vec<_> = topo
+                .unprobed
+                .iter()
+                .filter(|u| u.name.starts_with(&format!("forward {dir} ")))
+                .collect();
+            assert_eq!(inside, probed, "{dir} {net}: {:?}", topo.unprobed);
+            assert_eq!(rows.len(), usize::from(!probed), "{dir} {net}: {rows:?}");
+            if probed {
+                // Its probes really use the address.
+                let fwd = forward::plan(&rs, &topo).unwrap();
+                let uses = fwd.iter().any(|p| {
+                    let at = if source { p.src } else { p.dst };
+                    topology::contains(&iv, topo.endpoint(at).addr)
+                });
+                assert!(uses, "{dir} {net}");
+            }
+        }
+    }
+}

@@ -9,6 +9,9 @@
 use super::topology::{Endpoint, Link, Topology};
 use crate::netns::{Netns, NetnsError};
 
+/// Name prefix of verify's namespaces: `hw-v-<pid>-<start time>-<random>`.
+pub(crate) const PREFIX: &str = "hw-v";
+
 /// Routing tables of the peer links: `TABLE_BASE + link index`.
 const TABLE_BASE: usize = 100;
 
@@ -53,12 +56,12 @@ struct Cmds {
 
 /// Creates the namespaces, links, addresses and routes of `topo`.
 pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
-    let host = Netns::create_unique("hw-v")?;
-    let client = Netns::create_unique("hw-v")?;
+    let host = Netns::create_unique(PREFIX)?;
+    let client = Netns::create_unique(PREFIX)?;
     let far = if topo.far_links.is_empty() {
         None
     } else {
-        Some(Netns::create_unique("hw-v")?)
+        Some(Netns::create_unique(PREFIX)?)
     };
     let lab = Lab { host, client, far };
     // No duplicate address detection: addresses are usable at once, so the
@@ -78,8 +81,12 @@ pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
         lab.host
             .write_sysctl(key.name(), if *on { "1" } else { "0" })?;
     }
-    // Unprivileged-style ICMP echo sockets (no raw sockets needed) for everyone.
-    for ns in [Some(&lab.client), lab.far.as_ref()].into_iter().flatten() {
+    // Unprivileged-style ICMP echo sockets (no raw sockets needed) for every
+    // sender, the host included (echo from its loopback addresses).
+    for ns in [Some(&lab.host), Some(&lab.client), lab.far.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         ns.write_sysctl("net.ipv4.ping_group_range", "0 2147483647")?;
     }
     let routed = lab.far.is_some();
@@ -131,7 +138,8 @@ fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bo
             ));
         }
     }
-    for e in endpoints.iter().filter(|e| !e.base) {
+    // Loopback endpoints need nothing: the host's `lo` holds all of 127/8 and ::1.
+    for e in endpoints.iter().filter(|e| !e.base && !e.lo) {
         let l = &links[e.link];
         let (len, nodad) = if e.addr.is_ipv4() {
             (32, "")
@@ -156,7 +164,7 @@ fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bo
                 ));
             }
         }
-        for e in endpoints {
+        for e in endpoints.iter().filter(|e| !e.lo) {
             let table = (TABLE_BASE + links[e.link].index as usize).to_string();
             if e.addr.is_ipv4() {
                 c.peer

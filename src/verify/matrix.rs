@@ -8,12 +8,17 @@
 //! for source-restricted rules, and a link whose host side is named to match
 //! each `iifname` rule.
 
+use super::sources;
 use super::topology::{Endpoint, Topology};
 use super::{Outcome, ProbeKind};
 use crate::eval::{self, L4, Packet};
 use crate::ir::{AddrMatch, CtState, Hook, Interval, L4Proto, Match, PortMatch, Rule, Ruleset};
 use crate::ir::{RejectWith, Verdict};
 use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// The host's loopback interface, which loopback-source probes arrive on.
+pub(crate) const LOOPBACK_IF: &str = "lo";
 
 /// Ports probed on every endpoint whatever the policy says (likely closed).
 const UNLISTED_PORTS: [u16; 3] = [23, 8081, 65535];
@@ -142,6 +147,14 @@ fn endpoint_ports(rs: &Ruleset, topo: &Topology, ep: &Endpoint) -> Ports {
             _ => None,
         });
         let has_saddr = rule.matches.iter().any(|m| matches!(m, Match::Saddr(_)));
+        if ep.lo {
+            // A loopback source arrives on `lo`: every source-restricted rule's
+            // ports, whatever interface it names (eval decides).
+            if has_saddr {
+                ports.add_rule(rs, rule);
+            }
+            continue;
+        }
         // Rules without an interface are reached over the default link only;
         // the default link also probes interface rules, to show they stay closed there.
         let default_base = ep.link == 0 && ep.base;
@@ -166,8 +179,16 @@ pub(crate) fn input_rules(rs: &Ruleset) -> impl Iterator<Item = &Rule> {
         .flat_map(|c| c.rules.iter())
 }
 
-/// Every source restriction of the input chains, for choosing client addresses.
-pub(crate) fn source_matches(rs: &Ruleset) -> Vec<(&AddrMatch, Option<&crate::ir::IfName>)> {
+/// A source restriction of an input rule, for choosing client addresses.
+pub(crate) struct SourceMatch<'a> {
+    pub addr: &'a AddrMatch,
+    pub iif: Option<&'a crate::ir::IfName>,
+    /// The rule's comment (its services), to name "not probed" rows.
+    pub label: Option<&'a str>,
+}
+
+/// Every source restriction of the input chains.
+pub(crate) fn source_matches(rs: &Ruleset) -> Vec<SourceMatch<'_>> {
     let mut out = Vec::new();
     for rule in input_rules(rs) {
         let iif = rule.matches.iter().find_map(|m| match m {
@@ -175,8 +196,12 @@ pub(crate) fn source_matches(rs: &Ruleset) -> Vec<(&AddrMatch, Option<&crate::ir
             _ => None,
         });
         for m in &rule.matches {
-            if let Match::Saddr(a) = m {
-                out.push((a, iif));
+            if let Match::Saddr(addr) = m {
+                out.push(SourceMatch {
+                    addr,
+                    iif,
+                    label: rule.comment.as_deref(),
+                });
             }
         }
     }
@@ -189,6 +214,9 @@ fn expect(
     ep: &Endpoint,
     kind: ProbeKind,
 ) -> Result<Outcome, eval::EvalError> {
+    if ep.lo {
+        return expect_lo(rs, ep.addr, kind);
+    }
     let link = &topo.links[ep.link];
     let host = link.host_addr(ep.addr.is_ipv4());
     let l4 = match kind {
@@ -230,6 +258,32 @@ fn expect(
         if eval::evaluate(rs, Hook::Output, &reply)?.verdict != Verdict::Accept {
             return Ok(Outcome::Timeout);
         }
+    }
+    Ok(outcome(kind, verdict))
+}
+
+/// A probe the host sends itself from a loopback address over `lo`: the
+/// request passes output then input, and so does its answer (established).
+fn expect_lo(rs: &Ruleset, src: IpAddr, kind: ProbeKind) -> Result<Outcome, eval::EvalError> {
+    let dst = sources::loopback_dst(src.is_ipv4());
+    let l4 = probe_l4(kind, src.is_ipv4());
+    let both = |src, dst, l4, ct| -> Result<Verdict, eval::EvalError> {
+        let mut pkt = Packet::new_inbound(src, dst, "", l4);
+        pkt.ct = ct;
+        pkt.iif = None;
+        pkt.oif = Some(LOOPBACK_IF.to_string());
+        let out = eval::evaluate(rs, Hook::Output, &pkt)?.verdict;
+        if out != Verdict::Accept {
+            return Ok(out);
+        }
+        pkt.iif = pkt.oif.take();
+        Ok(eval::evaluate(rs, Hook::Input, &pkt)?.verdict)
+    };
+    let verdict = both(src, dst, l4, CtState::NEW)?;
+    if verdict == Verdict::Accept
+        && both(dst, src, reply_l4(l4), CtState::ESTABLISHED)? != Verdict::Accept
+    {
+        return Ok(Outcome::Timeout);
     }
     Ok(outcome(kind, verdict))
 }
@@ -288,7 +342,9 @@ fn probe_name(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> String {
             " (non-permitted source)"
         });
     }
-    if ep.link != 0 {
+    if ep.lo {
+        name.push_str(&format!(" in {LOOPBACK_IF}"));
+    } else if ep.link != 0 {
         name.push_str(&format!(" in {}", topo.links[ep.link].host_if));
     }
     name

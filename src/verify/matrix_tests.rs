@@ -6,7 +6,7 @@ use crate::model::{
     Proto, Rule as MRule, Settings, Traffic, Verdict as MVerdict,
 };
 use crate::source::Span;
-use crate::verify::topology;
+use crate::verify::{sources, topology};
 
 fn allow(proto: Proto, lo: u16, hi: u16) -> MRule {
     MRule {
@@ -30,7 +30,14 @@ fn allow(proto: Proto, lo: u16, hi: u16) -> MRule {
 fn from(mut r: MRule, nets: &[&str]) -> MRule {
     r.sources = Some(Addrs {
         name: Some("mgmt".into()),
-        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        nets: nets
+            .iter()
+            .map(|n| {
+                n.parse()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .unwrap()
+            })
+            .collect(),
         span: Span::default(),
     });
     r
@@ -155,7 +162,19 @@ fn source_net_holding_the_client_needs_no_extra_address() {
     let ssh = from(allow(Proto::Tcp, 22, 22), &["0.0.0.0/0"]);
     let rs = policy(DefaultAction::Reject, vec![ssh]);
     let topo = topology::design(&rs);
-    assert!(topo.endpoints.iter().all(|e| e.base || !e.permitted));
+    // No extra client address; the loopback part of 0.0.0.0/0 is probed over lo.
+    assert!(
+        topo.endpoints
+            .iter()
+            .all(|e| e.base || !e.permitted || e.lo)
+    );
+    let lo: Vec<String> = topo
+        .endpoints
+        .iter()
+        .filter(|e| e.lo)
+        .map(|e| e.addr.to_string())
+        .collect();
+    assert_eq!(lo, ["127.0.0.1"]);
     assert_eq!(
         expect(&planned(&rs), "tcp 22 from 198.18.0.2"),
         Outcome::Open
@@ -266,4 +285,170 @@ fn answers_stopped_on_output_are_expected_as_timeouts() {
     assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Timeout);
     // A reject is sent by the kernel itself and is not modelled through output.
     assert_eq!(expect(&p, "tcp 23 from 198.18.0.2"), Outcome::Refused);
+}
+
+/// Every address class a source can be, each with whether verify can probe it:
+/// (net, probed from a client link, probed over the host's lo).
+const SOURCE_CLASSES: [(&str, bool, bool); 18] = [
+    ("10.1.2.3", true, false),
+    ("0.1.2.3", true, false),
+    ("240.0.0.5", true, false),
+    ("169.254.3.3", true, false),
+    ("127.0.0.1", false, true),
+    ("127.8.0.0/16", false, true),
+    ("0.0.0.0", false, false),
+    ("224.0.0.5", false, false),
+    ("239.0.0.0/8", false, false),
+    ("255.255.255.255", false, false),
+    ("2001:db8:5::1", true, false),
+    ("::1.2.3.4", true, false),
+    ("fe80::5", true, false),
+    ("::1", false, true),
+    ("::", false, false),
+    ("ff02::1", false, false),
+    ("::ffff:10.0.0.1", false, false),
+    ("::ffff:0:0/96", false, false),
+];
+
+trait LoAddr {
+    fn lo_addr(&self, net: &str) -> std::net::IpAddr;
+}
+
+impl LoAddr for crate::ir::Interval {
+    fn lo_addr(&self, net: &str) -> std::net::IpAddr {
+        sources::addr(self.lo, !net.contains(':')).expect("address")
+    }
+}
+
+fn net_interval(net: &str) -> crate::ir::Interval {
+    let parsed = net
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .expect("net");
+    match parsed {
+        ipnet::IpNet::V4(n) => crate::ir::Interval::from_v4(n),
+        ipnet::IpNet::V6(n) => crate::ir::Interval::from_v6(n),
+    }
+}
+
+/// Issue #8 item 13: every source class is probed (from an address inside it,
+/// on its rule's port) or shown as "not probed" with a reason; none vanishes,
+/// and no endpoint is an address its route cannot send from.
+fn assert_every_class_probed_or_explained(rs: &Ruleset, port_of: impl Fn(usize) -> u16) {
+    let topo = topology::design(rs);
+    let plan = plan(rs, &topo).unwrap();
+    for (i, (net, client, lo)) in SOURCE_CLASSES.iter().enumerate() {
+        let iv = net_interval(net);
+        let probed = |want_lo: bool| {
+            plan.iter().any(|p| {
+                let e = &topo.endpoints[p.endpoint];
+                e.lo == want_lo
+                    && !e.base
+                    && topology::contains(&iv, e.addr)
+                    && p.kind == ProbeKind::Tcp(port_of(i))
+            })
+        };
+        assert_eq!(probed(false), *client, "{net} from a client link");
+        assert_eq!(probed(true), *lo, "{net} over lo");
+        let shown = sources::show(&iv, !net.contains(':'));
+        let rows: Vec<_> = topo
+            .unprobed
+            .iter()
+            .filter(|u| u.name.starts_with(&format!("from {shown} ")))
+            .collect();
+        if *client || *lo {
+            assert!(rows.is_empty(), "{net}: {rows:?}");
+        } else {
+            assert_eq!(rows.len(), 1, "{net}: {:?}", topo.unprobed);
+            assert!(rows[0].reason.len() > 20, "{net}: {:?}", rows[0]);
+        }
+    }
+    for e in topo.endpoints.iter().filter(|e| !e.base) {
+        let route = sources::classify(e.addr).input_route(e.addr.is_ipv4());
+        let want = if e.lo {
+            sources::Route::Loopback
+        } else {
+            sources::Route::Client
+        };
+        assert_eq!(route, Ok(want), "{}", e.addr);
+    }
+}
+
+#[test]
+fn every_source_class_is_probed_or_explained_one_rule_each() {
+    let rules = (0..SOURCE_CLASSES.len())
+        .map(|i| {
+            let port = 1000 + i as u16;
+            from(allow(Proto::Tcp, port, port), &[SOURCE_CLASSES[i].0])
+        })
+        .collect();
+    let rs = policy(DefaultAction::Reject, rules);
+    assert_every_class_probed_or_explained(&rs, |i| 1000 + i as u16);
+}
+
+#[test]
+fn every_source_class_is_probed_or_explained_in_one_set() {
+    // One rule naming every class: compile puts them in two sets (v4, v6),
+    // which are sampled (first, last, and the first element of each class).
+    let nets: Vec<&str> = SOURCE_CLASSES.iter().map(|c| c.0).collect();
+    let rs = policy(
+        DefaultAction::Reject,
+        vec![from(allow(Proto::Tcp, 22, 22), &nets)],
+    );
+    assert!(rs.table.sets.iter().any(|s| s.elements.len() > 4), "sets");
+    let topo = topology::design(&rs);
+    let plan = plan(&rs, &topo).unwrap();
+    let class_of = |net: &str| sources::classify(net_interval(net).lo_addr(net));
+    for (net, client, lo) in SOURCE_CLASSES {
+        let class = class_of(net);
+        let probed = plan.iter().any(|p| {
+            let e = &topo.endpoints[p.endpoint];
+            !e.base && p.kind == ProbeKind::Tcp(22) && sources::classify(e.addr) == class
+        });
+        let explained = topo.unprobed.iter().any(|u| {
+            let first = u.name.split(' ').nth(1).expect("from NET");
+            class_of(first) == class && u.reason.len() > 20
+        });
+        assert_eq!(
+            (probed, explained),
+            (client || lo, !(client || lo)),
+            "{net} ({class:?})"
+        );
+    }
+}
+
+#[test]
+fn loopback_probes_expect_what_lo_rules_do() {
+    // Compiled rulesets accept lo first: a loopback source is always let in.
+    let rs = policy(
+        DefaultAction::Reject,
+        vec![from(allow(Proto::Tcp, 80, 80), &["127.0.0.1"])],
+    );
+    let plan = planned(&rs);
+    assert_eq!(
+        expect(&plan, "tcp 80 from 127.0.0.1 (permitted source) in lo"),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(&plan, "tcp 23 from 127.0.0.1 (permitted source) in lo"),
+        Outcome::Open
+    );
+    // Without the lo rule (a hand-written ruleset), the source rule decides.
+    let mut bare = rs.clone();
+    for chain in &mut bare.table.chains {
+        chain.rules.retain(|r| {
+            !r.matches
+                .iter()
+                .any(|m| matches!(m, crate::ir::Match::IifName(n) if n.name == "lo"))
+        });
+    }
+    let plan = planned(&bare);
+    assert_eq!(
+        expect(&plan, "tcp 80 from 127.0.0.1 (permitted source) in lo"),
+        Outcome::Open
+    );
+    assert_eq!(
+        expect(&plan, "tcp 23 from 127.0.0.1 (permitted source) in lo"),
+        Outcome::Refused
+    );
 }

@@ -16,6 +16,7 @@ mod lab;
 mod load;
 mod matrix;
 mod probe;
+mod sources;
 mod table;
 mod topology;
 
@@ -48,8 +49,19 @@ pub struct VerifyOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
     pub probes: Vec<ProbeResult>,
-    /// What was not probed, or set up differently from a real host, and why.
+    /// Sources and destinations of the rules no probe could use, each with
+    /// the reason: neither passed nor failed, but counted in the summary.
+    pub not_probed: Vec<NotProbed>,
+    /// What was set up differently from a real host, or cleaned up, and why.
     pub notes: Vec<String>,
+}
+
+/// A net named by a rule that no probe comes from or goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotProbed {
+    /// What would have been probed, e.g. `from ::ffff:10.0.0.1 (ssh)`.
+    pub name: String,
+    pub reason: String,
 }
 
 impl VerifyReport {
@@ -142,6 +154,7 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     let topo = topology::design(rs);
     let planned = matrix::plan(rs, &topo)?;
     let fwd = forward::plan(rs, &topo)?;
+    let reaped = crate::netns::reap_orphans(lab::PREFIX);
     let lab = lab::build(&topo)?;
     let report = run_lab(rs, opts, &topo, (&planned, &fwd), &lab);
     // Remove explicitly to report a failure; on the error path the guards do it.
@@ -149,6 +162,15 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     let mut report = report?;
     removed?;
     report.notes = notes(rs, &topo);
+    report.notes.extend(reap_notes(&reaped));
+    report.not_probed = topo
+        .unprobed
+        .iter()
+        .map(|u| NotProbed {
+            name: u.name.clone(),
+            reason: u.reason.clone(),
+        })
+        .collect();
     Ok(report)
 }
 
@@ -245,6 +267,7 @@ fn run_lab(
     }
     Ok(VerifyReport {
         probes,
+        not_probed: Vec::new(),
         notes: Vec::new(),
     })
 }
@@ -308,50 +331,50 @@ fn listen(
     })?
 }
 
-/// Client sockets for every planned probe, in plan order; for the established
-/// probes, the host's socket plus the client listener it connects to (returned
-/// so it stays open while probing).
+/// Sockets for every planned probe, in plan order: the client's probe
+/// sockets; the host's own for loopback sources; for the established probes,
+/// the host's socket plus the client listener it connects to (returned so it
+/// stays open while probing).
 fn jobs(
     lab: &lab::Lab,
     topo: &topology::Topology,
     planned: &[matrix::Planned],
 ) -> Result<(Vec<Job>, Vec<OwnedFd>), VerifyError> {
     let sock_err = |what: String| move |source| VerifyError::Socket { what, source };
-    let addr_of = |p: &matrix::Planned| topo.endpoints[p.endpoint].addr;
-    let host_of = |p: &matrix::Planned| {
-        let ep = &topo.endpoints[p.endpoint];
-        topo.links[ep.link].host_addr(ep.addr.is_ipv4())
-    };
-    let (client_side, host_side) = sockets(lab, planned, addr_of, host_of)?;
-    let mut host_side = host_side.into_iter();
+    let (client_side, host_side) = sockets(lab, topo, planned)?;
+    let (mut client_side, mut host_side) = (client_side.into_iter(), host_side.into_iter());
+    let missing = || Err(std::io::Error::other("no socket was made"));
     let mut jobs = Vec::with_capacity(planned.len());
     let mut keep = Vec::new();
-    for (p, client_fd) in planned.iter().zip(client_side) {
-        let fd = client_fd.map_err(sock_err(format!("probe socket on {}", addr_of(p))))?;
-        let job = match p.kind {
+    for p in planned {
+        let ep = &topo.endpoints[p.endpoint];
+        let host = topo.links[ep.link].host_addr(ep.addr.is_ipv4());
+        let (fd, dst) = match p.kind {
             ProbeKind::Established => {
-                keep.push(fd);
-                let host_fd = host_side
-                    .next()
-                    .unwrap_or_else(|| Err(std::io::Error::other("no host socket was made")));
-                Job {
-                    fd: host_fd.map_err(sock_err(format!("host socket on {}", host_of(p))))?,
-                    kind: p.kind,
-                    dst: SocketAddr::new(addr_of(p), matrix::RETURN_PORT),
-                }
+                let listener = client_side.next().unwrap_or_else(missing);
+                keep.push(listener.map_err(sock_err(format!("listener on {}", ep.addr)))?);
+                let fd = host_side.next().unwrap_or_else(missing);
+                let fd = fd.map_err(sock_err(format!("host socket on {host}")))?;
+                (fd, SocketAddr::new(ep.addr, matrix::RETURN_PORT))
             }
-            ProbeKind::Tcp(port) | ProbeKind::Udp(port) => Job {
-                fd,
-                kind: p.kind,
-                dst: SocketAddr::new(host_of(p), port),
-            },
-            ProbeKind::Ping => Job {
-                fd,
-                kind: p.kind,
-                dst: SocketAddr::new(host_of(p), 0),
-            },
+            kind if ep.lo => {
+                let fd = host_side.next().unwrap_or_else(missing);
+                let fd =
+                    fd.map_err(sock_err(format!("probe socket on {} in the host", ep.addr)))?;
+                let dst = sources::loopback_dst(ep.addr.is_ipv4());
+                (fd, SocketAddr::new(dst, forward::port(kind)))
+            }
+            kind => {
+                let fd = client_side.next().unwrap_or_else(missing);
+                let fd = fd.map_err(sock_err(format!("probe socket on {}", ep.addr)))?;
+                (fd, SocketAddr::new(host, forward::port(kind)))
+            }
         };
-        jobs.push(job);
+        jobs.push(Job {
+            fd,
+            kind: p.kind,
+            dst,
+        });
     }
     Ok((jobs, keep))
 }
@@ -371,7 +394,10 @@ fn fwd_jobs(
         };
         let made = ns.run(|| {
             idx.iter()
-                .map(|&i| probe::client_socket(fwd[i].kind, topo.endpoint(fwd[i].src).addr))
+                .map(|&i| {
+                    let src = topo.endpoint(fwd[i].src).addr;
+                    probe::client_socket(fwd[i].kind, src, &topo.link_at(fwd[i].src).client_if)
+                })
                 .collect::<Vec<_>>()
         })?;
         for (i, fd) in idx.into_iter().zip(made) {
@@ -401,31 +427,45 @@ fn fwd_jobs(
 /// One socket (or the error making it) per probe.
 type Sockets = Vec<std::io::Result<OwnedFd>>;
 
-/// Sockets per probe, each made inside its namespace (one thread per namespace):
-/// client probe sockets (or, for established probes, the client's listener),
-/// and the host's sockets for the established probes.
+/// Sockets per probe, each made inside its namespace (one thread per
+/// namespace), in plan order: the client's (its probe sockets, and the
+/// listeners of the established probes), and the host's (for the established
+/// probes and those from loopback sources).
 fn sockets(
     lab: &lab::Lab,
+    topo: &topology::Topology,
     planned: &[matrix::Planned],
-    addr_of: impl Fn(&matrix::Planned) -> std::net::IpAddr + Sync,
-    host_of: impl Fn(&matrix::Planned) -> std::net::IpAddr + Sync,
 ) -> Result<(Sockets, Sockets), VerifyError> {
+    let ep = |p: &matrix::Planned| &topo.endpoints[p.endpoint];
+    let in_host = |p: &&matrix::Planned| p.kind == ProbeKind::Established || ep(p).lo;
     let client_side = lab.client.run(|| {
         planned
             .iter()
-            .map(|p| match p.kind {
-                ProbeKind::Established => {
-                    probe::listener_at(SocketAddr::new(addr_of(p), matrix::RETURN_PORT), false)
+            .filter(|p| p.kind == ProbeKind::Established || !ep(p).lo)
+            .map(|p| {
+                let e = ep(p);
+                match p.kind {
+                    ProbeKind::Established => {
+                        probe::listener_at(SocketAddr::new(e.addr, matrix::RETURN_PORT), false)
+                    }
+                    kind => probe::client_socket(kind, e.addr, &topo.links[e.link].client_if),
                 }
-                kind => probe::client_socket(kind, addr_of(p)),
             })
             .collect::<Vec<_>>()
     })?;
     let host_side = lab.host.run(|| {
         planned
             .iter()
-            .filter(|p| p.kind == ProbeKind::Established)
-            .map(|p| probe::client_socket(p.kind, host_of(p)))
+            .filter(in_host)
+            .map(|p| {
+                let e = ep(p);
+                if p.kind == ProbeKind::Established {
+                    let l = &topo.links[e.link];
+                    probe::client_socket(p.kind, l.host_addr(e.addr.is_ipv4()), &l.host_if)
+                } else {
+                    probe::client_socket(p.kind, e.addr, matrix::LOOPBACK_IF)
+                }
+            })
             .collect::<Vec<_>>()
     })?;
     Ok((client_side, host_side))
@@ -466,6 +506,24 @@ fn notes(rs: &Ruleset, topo: &topology::Topology) -> Vec<String> {
         notes.push(format!(
             "{unprobed} forward rule(s) name input and output interfaces that cannot be \
              placed on opposite sides of the host: not probed on their own"
+        ));
+    }
+    notes
+}
+
+/// What reaping the namespaces of killed verify runs did, for the notes.
+fn reap_notes(reaped: &crate::netns::Reaped) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !reaped.removed.is_empty() {
+        notes.push(format!(
+            "removed {} namespace(s) left by verify runs that were killed: {}",
+            reaped.removed.len(),
+            reaped.removed.join(", ")
+        ));
+    }
+    for (name, e) in &reaped.failed {
+        notes.push(format!(
+            "could not remove {name}, left by a verify run that was killed: {e}"
         ));
     }
     notes

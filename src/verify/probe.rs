@@ -46,15 +46,30 @@ pub(crate) fn socket(addr: IpAddr, ty: libc::c_int, proto: libc::c_int) -> io::R
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// A client socket for `kind`, bound to `src` (so source-restricted rules see it).
-pub(crate) fn client_socket(kind: ProbeKind, src: IpAddr) -> io::Result<OwnedFd> {
+/// A client socket for `kind`, bound to `src` (so source-restricted rules see
+/// it). An IPv6 link-local `src` is bound on interface `dev` of the calling
+/// thread's namespace (its scope).
+pub(crate) fn client_socket(kind: ProbeKind, src: IpAddr, dev: &str) -> io::Result<OwnedFd> {
     let fd = match kind {
         ProbeKind::Tcp(_) | ProbeKind::Established => socket(src, libc::SOCK_STREAM, 0)?,
         ProbeKind::Udp(_) => socket(src, libc::SOCK_DGRAM, 0)?,
         ProbeKind::Ping if src.is_ipv4() => socket(src, libc::SOCK_DGRAM, libc::IPPROTO_ICMP)?,
         ProbeKind::Ping => socket(src, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6)?,
     };
-    bind(&fd, SocketAddr::new(src, 0))?;
+    let at = match src {
+        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => {
+            let name = std::ffi::CString::new(dev)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            // SAFETY: a valid C string.
+            let scope = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            if scope == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            SocketAddr::V6(std::net::SocketAddrV6::new(a, 0, 0, scope))
+        }
+        _ => SocketAddr::new(src, 0),
+    };
+    bind(&fd, at)?;
     Ok(fd)
 }
 
@@ -271,6 +286,7 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sin6.sin6_port = a.port().to_be();
             sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
             size_of::<libc::sockaddr_in6>()
         }
     };

@@ -1,5 +1,5 @@
-//! The verify result table: one row per probe, the notes (what was not
-//! probed and why), then `N passed, M failed`.
+//! The verify result table: one row per probe, one `not probed: <reason>` row
+//! per net no probe could use, the notes, then `N passed, M failed, K not probed`.
 
 use super::VerifyReport;
 use std::fmt::Write;
@@ -17,6 +17,14 @@ pub fn render_table(report: &VerifyReport) -> String {
                 if p.pass { "PASS" } else { "FAIL" }.to_string(),
             ]
         })
+        .chain(report.not_probed.iter().map(|n| {
+            [
+                n.name.clone(),
+                "-".to_string(),
+                "-".to_string(),
+                format!("not probed: {}", n.reason),
+            ]
+        }))
         .collect();
     let header = ["probe", "expected", "seen", "result"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
@@ -44,9 +52,10 @@ pub fn render_table(report: &VerifyReport) -> String {
     }
     let _ = writeln!(
         out,
-        "{} passed, {} failed",
+        "{} passed, {} failed, {} not probed",
         report.passed(),
-        report.failed()
+        report.failed(),
+        report.not_probed.len()
     );
     out
 }
@@ -54,7 +63,7 @@ pub fn render_table(report: &VerifyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{Outcome, ProbeResult};
+    use crate::verify::{NotProbed, Outcome, ProbeResult};
 
     #[test]
     fn aligned_rows_and_summary_last() {
@@ -73,14 +82,19 @@ mod tests {
                     pass: false,
                 },
             ],
+            not_probed: vec![NotProbed {
+                name: "from 224.0.0.5 (ospf)".into(),
+                reason: "the kernel drops it".into(),
+            }],
             notes: vec!["no forward chain: none probed".into()],
         };
         let want = "\
 probe                   expected    seen     result
 tcp 22 from 198.18.0.2  open        open     PASS
 udp 22 from 198.18.0.2  prohibited  timeout  FAIL
+from 224.0.0.5 (ospf)   -           -        not probed: the kernel drops it
 note: no forward chain: none probed
-1 passed, 1 failed
+1 passed, 1 failed, 1 not probed
 ";
         assert_eq!(render_table(&report), want);
     }

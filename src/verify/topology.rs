@@ -10,7 +10,8 @@
 //! route back on the host side; nothing leaves the namespaces.
 
 use super::fwd_design;
-use super::matrix::source_matches;
+use super::matrix::{SourceMatch, source_matches};
+use super::sources::{self, AddrClass, Route};
 use crate::eval::if_matches;
 use crate::ir::{AddrMatch, IfName, Interval, Match, Ruleset, Sysctl};
 use std::collections::BTreeSet;
@@ -74,6 +75,15 @@ pub(crate) struct Endpoint {
     pub permitted: bool,
     /// Input probes are sent from it (false for addresses only forward probes use).
     pub input: bool,
+    /// Sent from the host namespace itself over `lo` (a loopback source), not over a link.
+    pub lo: bool,
+}
+
+/// A source or destination net no probe comes from, and why: a "not probed" row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unprobed {
+    pub name: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +99,8 @@ pub(crate) struct Topology {
     /// Forwarding sysctls set in the host namespace before the ruleset is
     /// loaded (only with a forward chain): the policy's value, else on.
     pub forwarding: Vec<(Sysctl, bool)>,
+    /// Nets of the rules that no probe could come from or go to, with the reason.
+    pub unprobed: Vec<Unprobed>,
 }
 
 /// Chooses links and client addresses for the rules of `rs`.
@@ -103,7 +115,8 @@ pub(crate) fn design(rs: &Ruleset) -> Topology {
     let links = make_links(default_name(&DEFAULT_IFS, &avoid), client_names, false);
     let mut endpoints = base_endpoints(&links);
     let sources = source_matches(rs);
-    permitted_endpoints(rs, &links, &sources, &mut endpoints);
+    let mut unprobed = Vec::new();
+    permitted_endpoints(rs, &links, &sources, &mut endpoints, &mut unprobed);
     for v4 in [true, false] {
         if let Some(addr) = outsider(rs, &sources, v4) {
             endpoints.push(Endpoint {
@@ -112,6 +125,7 @@ pub(crate) fn design(rs: &Ruleset) -> Topology {
                 base: false,
                 permitted: false,
                 input: true,
+                lo: false,
             });
         }
     }
@@ -121,6 +135,7 @@ pub(crate) fn design(rs: &Ruleset) -> Topology {
         far_links: Vec::new(),
         far_endpoints: Vec::new(),
         forwarding: Vec::new(),
+        unprobed,
     };
     if fwd_design::has_forward(rs) {
         topo.far_links = make_links(default_name(&DEFAULT_FAR_IFS, &avoid), fwd_far, true);
@@ -142,61 +157,134 @@ fn base_endpoints(links: &[Link]) -> Vec<Endpoint> {
                 base: true,
                 permitted: true,
                 input: true,
+                lo: false,
             });
         }
     }
     endpoints
 }
 
-type SourceMatch<'a> = (&'a AddrMatch, Option<&'a IfName>);
+/// Addresses of our own links: never chosen as extra addresses.
+pub(super) fn link_addrs(links: &[Link]) -> BTreeSet<IpAddr> {
+    links
+        .iter()
+        .flat_map(|l| [true, false].map(|v4| [l.host_addr(v4), l.client_addr(v4)]))
+        .flatten()
+        .collect()
+}
 
-/// One address inside each source restriction, on the link its rule's
-/// interface selects, unless the link's base address is already inside.
+/// For each source restriction: one address inside each of its nets that a
+/// client link can carry, on the link its rule's interface selects (unless
+/// that link's base address is inside already); a loopback address when the
+/// net holds one (probed from the host over `lo`); and when neither, a
+/// "not probed" row saying why.
 fn permitted_endpoints(
     rs: &Ruleset,
     links: &[Link],
     sources: &[SourceMatch<'_>],
     endpoints: &mut Vec<Endpoint>,
+    unprobed: &mut Vec<Unprobed>,
 ) {
-    let ours: BTreeSet<IpAddr> = links
-        .iter()
-        .flat_map(|l| [true, false].map(|v4| [l.host_addr(v4), l.client_addr(v4)]))
-        .flatten()
-        .collect();
-    for (m, iif) in sources {
-        let link = iif.map_or(Some(0), |n| {
+    let ours = link_addrs(links);
+    for src in sources {
+        let link = src.iif.map_or(Some(0), |n| {
             links.iter().position(|l| if_matches(n, Some(&l.host_if)))
         });
-        let Some(link) = link else { continue };
-        for iv in match_intervals(rs, m) {
-            if contains(&iv, links[link].client_addr(is_v4(m))) {
-                continue; // the base address already probes from inside
+        let v4 = is_v4(src.addr);
+        for iv in match_intervals(rs, src.addr) {
+            let on_link =
+                link.and_then(|link| client_endpoint(&iv, v4, link, links, &ours, endpoints));
+            let on_lo = loopback_endpoint(&iv, v4, endpoints);
+            if on_link.is_none() && on_lo.is_none() {
+                unprobed.push(unprobed_source(&iv, v4, src, link.is_none()));
             }
-            if endpoints
-                .iter()
-                .any(|e| e.link == link && !e.base && contains(&iv, e.addr))
-            {
-                continue; // an extra address on this link is already inside
-            }
-            // A fresh address even when another link has one in the same net: one
-            // address on two client links would make the host's route back ambiguous.
-            let taken: BTreeSet<IpAddr> = endpoints.iter().map(|e| e.addr).collect();
-            if let Some(addr) = pick_inside(&iv, is_v4(m), &ours, &taken) {
-                endpoints.push(Endpoint {
-                    link,
-                    addr,
-                    base: false,
-                    permitted: true,
-                    input: true,
-                });
-            }
+            endpoints.extend(on_link.flatten());
+            endpoints.extend(on_lo.flatten());
         }
     }
 }
 
+/// `Some(None)` when the link already has an address inside `iv`, `Some(ep)`
+/// for a fresh client address inside it, `None` when `iv` holds none.
+fn client_endpoint(
+    iv: &Interval,
+    v4: bool,
+    link: usize,
+    links: &[Link],
+    ours: &BTreeSet<IpAddr>,
+    endpoints: &[Endpoint],
+) -> Option<Option<Endpoint>> {
+    if contains(iv, links[link].client_addr(v4))
+        || endpoints
+            .iter()
+            .any(|e| e.link == link && !e.base && !e.lo && contains(iv, e.addr))
+    {
+        return Some(None); // already probed from inside
+    }
+    // A fresh address even when another link has one in the same net: one
+    // address on two client links would make the host's route back ambiguous.
+    let mut avoid: BTreeSet<IpAddr> = endpoints.iter().map(|e| e.addr).collect();
+    avoid.extend(ours);
+    let addr = sources::pick(iv, v4, &avoid, |c| c.input_route(v4) == Ok(Route::Client))?;
+    Some(Some(Endpoint {
+        link,
+        addr,
+        base: false,
+        permitted: true,
+        input: true,
+        lo: false,
+    }))
+}
+
+/// Like `client_endpoint`, for the loopback addresses inside `iv`.
+fn loopback_endpoint(iv: &Interval, v4: bool, endpoints: &[Endpoint]) -> Option<Option<Endpoint>> {
+    if endpoints.iter().any(|e| e.lo && contains(iv, e.addr)) {
+        return Some(None);
+    }
+    let preferred = sources::loopback_dst(v4);
+    let addr = if contains(iv, preferred) {
+        preferred
+    } else {
+        sources::pick(iv, v4, &BTreeSet::new(), |c| c == AddrClass::Loopback)?
+    };
+    Some(Some(Endpoint {
+        link: 0,
+        addr,
+        base: false,
+        permitted: true,
+        input: true,
+        lo: true,
+    }))
+}
+
+/// The "not probed" row of a source net: `no_link` when its rule's interface
+/// has no test link (only possible for `lo` or past the link limit).
+fn unprobed_source(iv: &Interval, v4: bool, src: &SourceMatch<'_>, no_link: bool) -> Unprobed {
+    let mut name = format!("from {}", sources::show(iv, v4));
+    if let Some(n) = src.iif {
+        name.push_str(&format!(
+            " in {}{}",
+            n.name,
+            if n.wildcard { "*" } else { "" }
+        ));
+    }
+    if let Some(label) = src.label {
+        name.push_str(&format!(" ({label})"));
+    }
+    let class = sources::blocking_class(iv, v4);
+    let reason = match class.input_route(v4) {
+        Err(why) => why.to_string(),
+        Ok(_) if no_link => "no test link can carry the rule's interface (only the host's own \
+                             addresses arrive on lo)"
+            .to_string(),
+        Ok(_) => "every address in it is one of verify's own test addresses".to_string(),
+    };
+    Unprobed { name, reason }
+}
+
 /// An address of the family outside every source restriction, when there are any.
 fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], v4: bool) -> Option<IpAddr> {
-    let restricted: Vec<_> = sources.iter().filter(|(m, _)| is_v4(m) == v4).collect();
+    let restricted: Vec<_> = sources.iter().filter(|s| is_v4(s.addr) == v4).collect();
     if restricted.is_empty() {
         return None;
     }
@@ -206,9 +294,11 @@ fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], v4: bool) -> Option<IpAdd
         OUTSIDERS_V6.iter().map(|a| (*a).into()).collect()
     };
     candidates.into_iter().find(|a| {
-        restricted
-            .iter()
-            .all(|(m, _)| match_intervals(rs, m).iter().all(|iv| !contains(iv, *a)))
+        restricted.iter().all(|s| {
+            match_intervals(rs, s.addr)
+                .iter()
+                .all(|iv| !contains(iv, *a))
+        })
     })
 }
 
@@ -271,8 +361,9 @@ pub(super) fn is_v4(m: &AddrMatch) -> bool {
     matches!(m, AddrMatch::V4(_) | AddrMatch::Set4(_))
 }
 
-/// Address ranges of a source match; for sets only the first and last element,
-/// which bounds the number of extra addresses for very large sets.
+/// Address ranges of a source match; for sets only the first and last element
+/// and the first of each address class, which bounds the number of extra
+/// addresses for very large sets.
 pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
     let from_set = |name: &str| -> Vec<Interval> {
         let Some(set) = rs.table.sets.iter().find(|s| s.name == name) else {
@@ -280,6 +371,18 @@ pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
         };
         let mut v: Vec<Interval> = set.elements.iter().take(1).copied().collect();
         v.extend(set.elements.iter().skip(1).last().copied());
+        // And the first element of every address class, so no class is left out.
+        let v4 = is_v4(m);
+        let key = |iv: &Interval| {
+            let lo = sources::addr(iv.lo, v4).map(sources::classify);
+            (lo, sources::blocking_class(iv, v4))
+        };
+        let mut keys: BTreeSet<_> = v.iter().map(key).collect();
+        for iv in &set.elements {
+            if keys.insert(key(iv)) {
+                v.push(*iv);
+            }
+        }
         v
     };
     match m {
@@ -295,52 +398,4 @@ pub(super) fn contains(iv: &Interval, a: IpAddr) -> bool {
         IpAddr::V6(a) => u128::from(a),
     };
     iv.lo <= v && v <= iv.hi
-}
-
-/// A usable unicast host address inside `iv`, avoiding our own link addresses
-/// and addresses already taken by other endpoints.
-pub(super) fn pick_inside(
-    iv: &Interval,
-    v4: bool,
-    ours: &BTreeSet<IpAddr>,
-    taken: &BTreeSet<IpAddr>,
-) -> Option<IpAddr> {
-    let tries = [
-        iv.lo.checked_add(1),
-        iv.lo.checked_add(2),
-        iv.lo.checked_add(3),
-        iv.hi.checked_sub(1),
-        Some(iv.lo),
-        Some(iv.hi),
-    ];
-    tries
-        .into_iter()
-        .flatten()
-        .filter(|v| iv.lo <= *v && *v <= iv.hi)
-        .find_map(|v| {
-            let a: IpAddr = if v4 {
-                Ipv4Addr::from(u32::try_from(v).ok()?).into()
-            } else {
-                Ipv6Addr::from(v).into()
-            };
-            (usable(a) && !ours.contains(&a) && !taken.contains(&a)).then_some(a)
-        })
-}
-
-pub(super) fn usable(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V4(a) => {
-            let first = a.octets()[0];
-            !(a.is_loopback()
-                || a.is_multicast()
-                || a.is_broadcast()
-                || a.is_link_local()
-                || first == 0
-                || first >= 240)
-        }
-        IpAddr::V6(a) => {
-            let seg = a.segments()[0];
-            !(a.is_loopback() || a.is_multicast() || a.is_unspecified() || seg & 0xffc0 == 0xfe80)
-        }
-    }
 }
