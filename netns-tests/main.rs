@@ -10,4 +10,5 @@ mod policies;
 mod safe;
 mod verify;
 mod verify_forward;
+mod verify_reap;
 mod verify_sources;
