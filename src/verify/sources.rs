@@ -99,8 +99,8 @@ impl AddrClass {
                 Err("the kernel drops packets from 255.255.255.255 before the input hook")
             }
             AddrClass::V4Mapped => Err(
-                "sockets send IPv4 for an IPv4-mapped address, and the kernel answers no \
-                 hand-made IPv6 packet from one, so no probe shows a verdict",
+                "sockets send IPv4 for an IPv4-mapped address: only a hand-made IPv6 packet \
+                 carries one, and verify sends none (the kernel's TCP would not answer it)",
             ),
         }
     }
