@@ -22,6 +22,7 @@ use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
 use crate::ir::{self, Table};
 use crate::nft::read::{RawChain, RawRule, RawTable};
 use dump::{Conn, NFPROTO_INET};
+use std::collections::HashMap;
 use std::io;
 
 /// Reads retried when the ruleset changes under us, before giving up.
@@ -205,16 +206,25 @@ fn foreign(
     chains: &[RawChain],
     rules: &[RawRule],
 ) -> Vec<ForeignChain> {
+    // Grouped once, so the work stays linear in the ruleset however many tables.
+    type Key<'a> = (u32, &'a str);
+    let mut by_table: HashMap<Key, (Vec<&RawChain>, Vec<&RawRule>)> = HashMap::new();
+    for c in chains {
+        by_table.entry((c.family, &c.table)).or_default().0.push(c);
+    }
+    for r in rules {
+        by_table.entry((r.family, &r.table)).or_default().1.push(r);
+    }
     let mut out = Vec::new();
     for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
-        let mine = |f: u32, n: &str| f == t.family && n == t.name;
-        let tchains: Vec<&RawChain> = chains.iter().filter(|c| mine(c.family, &c.table)).collect();
+        let Some((tchains, trules)) = by_table.get(&(t.family, t.name.as_str())) else {
+            continue;
+        };
         if !tchains.iter().any(|c| c.hook.is_some()) {
             continue;
         }
-        let trules: Vec<&RawRule> = rules.iter().filter(|r| mine(r.family, &r.table)).collect();
-        let mut judged = effect::judge_table(&tchains, &trules);
-        for c in &tchains {
+        let mut judged = effect::judge_table(tchains, trules);
+        for c in tchains {
             let (Some(head), Some(mut judgement)) = (hooks::head(c), judged.remove(&c.name)) else {
                 continue;
             };

@@ -18,14 +18,22 @@ pub fn table(
     odd: &mut Vec<Unmodelled>,
 ) -> Result<Table, LiveError> {
     let (sets, keys) = sets(conn, table, odd)?;
+    let mut by_chain: HashMap<&str, Vec<&RawRule>> = HashMap::new();
+    for r in rules
+        .iter()
+        .filter(|r| super::is_ours(r.family, &r.table, table))
+    {
+        by_chain.entry(&r.chain).or_default().push(r);
+    }
     let mut out = Vec::new();
     for c in chains
         .iter()
         .filter(|c| super::is_ours(c.family, &c.table, table))
     {
-        let rules: Vec<ir::Rule> = rules
-            .iter()
-            .filter(|r| super::is_ours(r.family, &r.table, table) && r.chain == c.name)
+        let rules: Vec<ir::Rule> = by_chain
+            .get(c.name.as_str())
+            .into_iter()
+            .flatten()
             .map(|r| decode::rule(r, &keys))
             .collect();
         match base_chain(c) {
