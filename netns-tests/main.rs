@@ -6,6 +6,7 @@ mod apply;
 mod cleanup;
 mod common;
 mod diff;
+mod diff_blind;
 mod policies;
 mod safe;
 mod verify;

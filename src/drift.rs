@@ -6,7 +6,7 @@
 //! and the kernel's generation id is unchanged, nothing can have changed in nf_tables, so
 //! only the sysctls are read (two small files): no compile, no dump.
 
-use crate::diff::{self, Change, Kind, Severity};
+use crate::diff::{self, Change, Severity};
 use crate::ir::{Ruleset, Sysctl, SysctlSetting};
 use crate::live::{self, LiveError};
 use crate::record;
@@ -98,28 +98,8 @@ pub fn full(expected: &Ruleset, opts: &DriftOptions) -> Result<DriftReport, Drif
     let table = &expected.table.name;
     let snap = live::read(table, ns)?;
     let genid = snap.genid;
-    let unsupported = snap.unsupported.clone();
     let live = snap.into_live(read_sysctls(ns)?);
-    let mut changes = diff::diff(expected, &live);
-    // Objects the IR cannot hold are drift too: the policy never makes them.
-    let at = changes
-        .iter()
-        .position(|c| c.severity == Severity::Warning)
-        .unwrap_or(changes.len());
-    for (i, u) in unsupported.into_iter().enumerate() {
-        changes.insert(
-            at + i,
-            Change {
-                kind: Kind::Unsupported,
-                severity: Severity::Drift,
-                object: format!("table {} {}", expected.table.family.name(), table),
-                expected: None,
-                actual: Some(u),
-                position: None,
-                service: None,
-            },
-        );
-    }
+    let changes = diff::diff(expected, &live);
     Ok(DriftReport {
         changes,
         fast_path: false,

@@ -76,14 +76,20 @@ fn text_report(r: &DriftReport, table: &str) -> String {
     } else {
         "full comparison"
     };
+    let warnings = r.changes.len() - drift;
+    let warned = match warnings {
+        0 => String::new(),
+        1 => "; 1 warning above".to_string(),
+        n => format!("; {n} warnings above"),
+    };
     if r.in_sync() {
         s.push_str(&format!(
-            "in sync: table {table} (generation {}, {how})\n",
+            "in sync: table {table} (generation {}, {how}){warned}\n",
             r.genid
         ));
     } else {
         s.push_str(&format!(
-            "drift: {drift} difference{} in table {table} (generation {}, {how})\n",
+            "drift: {drift} difference{} in table {table} (generation {}, {how}){warned}\n",
             if drift == 1 { "" } else { "s" },
             r.genid
         ));

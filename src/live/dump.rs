@@ -1,9 +1,11 @@
 //! The netlink requests of a read: one socket, one request at a time (GETGEN, GETTABLE,
-//! GETCHAIN, GETRULE, GETSET, GETSETELEM), each answer handed message by message to a
+//! GETCHAIN, GETRULE, GETSET, GETSETELEM, GETOBJ, GETFLOWTABLE), each answer handed message by message to a
 //! parser. Requests are encoded here in safe Rust; parsing is `nft::read`'s.
 
 use super::LiveError;
-use crate::nft::read::{self as ffi, AlignedBuf, RawChain, RawElem, RawRule, RawSet, RawTable};
+use crate::nft::read::{
+    self as ffi, AlignedBuf, RawChain, RawElem, RawFlowtable, RawObj, RawRule, RawSet, RawTable,
+};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_GETTABLE: u16 = 1;
@@ -12,7 +14,10 @@ const NFT_MSG_GETRULE: u16 = 7;
 const NFT_MSG_GETSET: u16 = 10;
 const NFT_MSG_GETSETELEM: u16 = 13;
 const NFT_MSG_GETGEN: u16 = 16;
-/// `NFTA_SET_TABLE` / `NFTA_SET_ELEM_LIST_TABLE` share number 1, the set name is 2.
+const NFT_MSG_GETOBJ: u16 = 19;
+const NFT_MSG_GETFLOWTABLE: u16 = 23;
+/// `NFTA_SET_TABLE`, `NFTA_SET_ELEM_LIST_TABLE`, `NFTA_OBJ_TABLE` and
+/// `NFTA_FLOWTABLE_TABLE` share number 1; the set name is 2.
 const NFTA_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 pub const NFPROTO_UNSPEC: u8 = 0;
@@ -96,6 +101,37 @@ impl Conn {
             out.push(ffi::parse_set(m)?);
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// The named stateful objects of one table, of every type.
+    pub fn objects(&mut self, family: u8, table: &str) -> Result<Vec<RawObj>, LiveError> {
+        let mut attrs = Vec::new();
+        put_str(&mut attrs, NFTA_TABLE, table);
+        let mut out = Vec::new();
+        self.request("object", NFT_MSG_GETOBJ, family, true, &attrs, |m| {
+            out.push(ffi::parse_obj(m)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The flowtables of one table.
+    pub fn flowtables(&mut self, family: u8, table: &str) -> Result<Vec<RawFlowtable>, LiveError> {
+        let mut attrs = Vec::new();
+        put_str(&mut attrs, NFTA_TABLE, table);
+        let mut out = Vec::new();
+        self.request(
+            "flowtable",
+            NFT_MSG_GETFLOWTABLE,
+            family,
+            true,
+            &attrs,
+            |m| {
+                out.push(ffi::parse_flowtable(m)?);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 

@@ -311,32 +311,6 @@ pub fn key_value(key: &[u8]) -> Option<u128> {
     Some(u128::from_be_bytes(full))
 }
 
-/// Whether a (foreign) rule can drop a packet: a drop verdict, a reject, a verdict
-/// map (a lookup into register 0) or a queue (which drops when no one listens).
-pub fn can_drop(exprs: &[RawExpr]) -> bool {
-    exprs.iter().any(|x| {
-        let e = E(x);
-        match x.name.as_str() {
-            "reject" | "queue" => true,
-            "immediate" => {
-                e.num(sys::NFTNL_EXPR_IMM_DREG) == Some(0)
-                    && e.num(sys::NFTNL_EXPR_IMM_VERDICT) == Some(NF_DROP)
-            }
-            "lookup" => e.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0),
-            _ => false,
-        }
-    })
-}
-
-/// Chains a rule jumps or goes to.
-pub fn jump_targets(exprs: &[RawExpr]) -> Vec<String> {
-    exprs
-        .iter()
-        .filter(|x| x.name == "immediate")
-        .filter_map(|x| E(x).string(sys::NFTNL_EXPR_IMM_CHAIN))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! Reads the live nf_tables state back over netlink and decodes our table into the
-//! same `ir::Table` the compiler produces, plus the base chains of every other table.
+//! same `ir::Table` the compiler produces; everything else in our table (named objects,
+//! flowtables, chains the IR cannot describe, maps) as explicit `Unmodelled` items;
+//! and the base chains of every other table, judged by whether they can drop.
 //!
 //! The dumps are separate requests, so a read takes the generation id before and after
 //! and retries when it changed (or the kernel flagged a dump as interrupted): the result
@@ -8,16 +10,19 @@
 
 mod decode;
 mod dump;
+mod effect;
 mod forms;
+mod hooks;
 mod normalize;
+mod ours;
 
 pub use crate::nft::read::ParseError;
 
-use crate::diff::{self, ForeignChain};
-use crate::ir::{self, BaseChain, Chain, ChainPolicy, Hook, SetKey, Table};
-use crate::nft::read::{RawChain, RawRule};
+use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
+use crate::ir::{self, Table};
+use crate::nft::read::{RawChain, RawRule, RawTable};
 use dump::{Conn, NFPROTO_INET};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 
 /// Reads retried when the ruleset changes under us, before giving up.
@@ -30,11 +35,11 @@ pub struct Snapshot {
     pub genid: u32,
     /// Our table, `None` when absent.
     pub table: Option<Table>,
-    /// Base chains of every other table on the IP hooks.
+    /// Base chains of every other table, on every hook of every family.
     pub foreign: Vec<ForeignChain>,
-    /// Objects in our table the IR cannot hold (maps, other set types, chains on other
-    /// hooks), described for the operator; they are never silently dropped.
-    pub unsupported: Vec<String>,
+    /// Everything in our table the IR cannot hold (named objects, flowtables, chains on
+    /// other hooks or of other types, maps), described for the operator; never dropped.
+    pub unmodelled: Vec<Unmodelled>,
 }
 
 impl Snapshot {
@@ -44,6 +49,7 @@ impl Snapshot {
             table: self.table,
             sysctls,
             foreign: self.foreign,
+            unmodelled: self.unmodelled,
         }
     }
 }
@@ -159,29 +165,29 @@ fn in_netns<T: Send>(
 
 fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<Snapshot, LiveError> {
     let tables = conn.tables()?;
-    let ours = tables
-        .iter()
-        .find(|t| t.family == NFPROTO_INET as u32 && t.name == table);
-    let present = ours.is_some();
+    let ours = tables.iter().find(|t| is_ours(t.family, &t.name, table));
     let chains = conn.chains()?;
     let rules = conn.rules()?;
-    let mut unsupported = Vec::new();
+    let mut unmodelled = Vec::new();
     if ours.is_some_and(|t| t.flags & NFT_TABLE_F_DORMANT != 0) {
         // Every chain is there, but none is hooked: nothing is filtered.
-        unsupported.push(
-            "table is dormant (flags dormant): none of its chains is attached to a hook, so it filters nothing".to_string(),
-        );
+        unmodelled.push(Unmodelled {
+            kind: Kind::Unsupported,
+            object: format!("table inet {table}"),
+            actual: "table is dormant (flags dormant): none of its chains is attached to a hook, so it filters nothing".to_string(),
+            chain: None,
+            rules: Vec::new(),
+        });
     }
-    let ours = if present {
-        Some(our_table(conn, table, &chains, &rules, &mut unsupported)?)
-    } else {
-        None
+    let ours = match ours {
+        Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),
+        None => None,
     };
     Ok(Snapshot {
         genid,
         table: ours,
-        foreign: foreign(table, &chains, &rules),
-        unsupported,
+        foreign: foreign(table, &tables, &chains, &rules),
+        unmodelled,
     })
 }
 
@@ -192,158 +198,50 @@ fn is_ours(family: u32, t: &str, table: &str) -> bool {
     family == NFPROTO_INET as u32 && t == table
 }
 
-fn our_table(
-    conn: &mut Conn,
+/// Every base chain of every other table, on any hook of any family, with whether it
+/// (or a chain it jumps to) can drop. A dormant table's chains are not hooked.
+fn foreign(
     table: &str,
+    tables: &[RawTable],
     chains: &[RawChain],
     rules: &[RawRule],
-    unsupported: &mut Vec<String>,
-) -> Result<Table, LiveError> {
-    let mut sets = Vec::new();
-    let mut keys: HashMap<String, SetKey> = HashMap::new();
-    for raw in conn.sets(NFPROTO_INET, table)? {
-        if raw.flags & normalize::SET_ANONYMOUS != 0 {
-            continue; // belongs to one rule, which decodes as foreign text
-        }
-        if let Some(why) = normalize::unsupported(&raw) {
-            unsupported.push(why);
-            continue;
-        }
-        let elems = conn.elements(NFPROTO_INET, table, &raw.name)?;
-        match normalize::set(&raw, &elems) {
-            Ok(s) => {
-                keys.insert(s.name.clone(), s.key);
-                sets.push(s);
-            }
-            Err(why) => unsupported.push(why),
-        }
+) -> Vec<ForeignChain> {
+    // Grouped once, so the work stays linear in the ruleset however many tables.
+    type Key<'a> = (u32, &'a str);
+    let mut by_table: HashMap<Key, (Vec<&RawChain>, Vec<&RawRule>)> = HashMap::new();
+    for c in chains {
+        by_table.entry((c.family, &c.table)).or_default().0.push(c);
+    }
+    for r in rules {
+        by_table.entry((r.family, &r.table)).or_default().1.push(r);
     }
     let mut out = Vec::new();
-    for c in chains.iter().filter(|c| is_ours(c.family, &c.table, table)) {
-        let base = match base_chain(c) {
-            Ok(b) => b,
-            Err(why) => {
-                unsupported.push(format!("chain {}: {why}", c.name));
-                None
-            }
+    for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
+        let Some((tchains, trules)) = by_table.get(&(t.family, t.name.as_str())) else {
+            continue;
         };
-        let rules = rules
-            .iter()
-            .filter(|r| is_ours(r.family, &r.table, table) && r.chain == c.name)
-            .map(|r| decode::rule(r, &keys))
-            .collect();
-        out.push(Chain {
-            name: c.name.clone(),
-            base,
-            rules,
-        });
-    }
-    Ok(Table {
-        family: ir::Family::Inet,
-        name: table.to_string(),
-        sets,
-        chains: out,
-    })
-}
-
-/// `Ok(None)` for a regular chain; `Err` for a base chain the IR cannot describe.
-fn base_chain(c: &RawChain) -> Result<Option<BaseChain>, String> {
-    let Some(hooknum) = c.hook else {
-        return Ok(None);
-    };
-    let hook = hook(c.family, hooknum).ok_or_else(|| format!("hook number {hooknum}"))?;
-    if let Some(t) = c.chain_type.as_deref().filter(|t| *t != "filter") {
-        return Err(format!("type {t} chain on hook {}", hook.name()));
-    }
-    Ok(Some(BaseChain {
-        hook,
-        priority: c.priority.unwrap_or(0),
-        policy: policy(c.policy),
-    }))
-}
-
-/// Hook numbers of the ip, ip6, inet and bridge families (`NF_INET_*`, `NF_BR_*`
-/// share 0..=4); other families' hooks (arp, netdev) are not IP filter hooks.
-fn hook(family: u32, n: u32) -> Option<Hook> {
-    if !matches!(family, 1 | 2 | 7 | 10) {
-        return None;
-    }
-    Some(match n {
-        0 => Hook::Prerouting,
-        1 => Hook::Input,
-        2 => Hook::Forward,
-        3 => Hook::Output,
-        4 => Hook::Postrouting,
-        _ => return None,
-    })
-}
-
-fn policy(p: Option<u32>) -> ChainPolicy {
-    match p {
-        Some(0) => ChainPolicy::Drop, // NF_DROP
-        _ => ChainPolicy::Accept,
-    }
-}
-
-fn family_name(f: u32) -> String {
-    match f {
-        1 => "inet".into(),
-        2 => "ip".into(),
-        3 => "arp".into(),
-        5 => "netdev".into(),
-        7 => "bridge".into(),
-        10 => "ip6".into(),
-        n => format!("family{n}"),
-    }
-}
-
-/// Base chains of every other table, with whether they (or chains they jump to) can
-/// drop: a drop verdict, a reject, a verdict map or a queue (no listener drops).
-fn foreign(table: &str, chains: &[RawChain], rules: &[RawRule]) -> Vec<ForeignChain> {
-    type Key<'a> = (u32, &'a str, &'a str);
-    let mut drops: HashSet<Key> = HashSet::new();
-    let mut jumps: HashMap<Key, Vec<String>> = HashMap::new();
-    for r in rules.iter().filter(|r| !is_ours(r.family, &r.table, table)) {
-        let key = (r.family, r.table.as_str(), r.chain.as_str());
-        if forms::can_drop(&r.exprs) {
-            drops.insert(key);
+        if !tchains.iter().any(|c| c.hook.is_some()) {
+            continue;
         }
-        jumps
-            .entry(key)
-            .or_default()
-            .extend(forms::jump_targets(&r.exprs));
-    }
-    let reaches_drop = |start: Key| {
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut todo = vec![start.2.to_string()];
-        while let Some(c) = todo.pop() {
-            if !seen.insert(c.clone()) {
+        let mut judged = effect::judge_table(tchains, trules);
+        for c in tchains {
+            let (Some(head), Some(mut judgement)) = (hooks::head(c), judged.remove(&c.name)) else {
                 continue;
+            };
+            if t.flags & NFT_TABLE_F_DORMANT != 0 {
+                judgement = Judgement {
+                    can_drop: CanDrop::No,
+                    why: "the table is dormant: its chains are not attached".into(),
+                };
             }
-            let k = (start.0, start.1, c.as_str());
-            if drops.contains(&k) {
-                return true;
-            }
-            todo.extend(jumps.get(&k).into_iter().flatten().cloned());
-        }
-        false
-    };
-    chains
-        .iter()
-        .filter(|c| !is_ours(c.family, &c.table, table))
-        .filter_map(|c| {
-            let hook = hook(c.family, c.hook?)?;
-            let policy = policy(c.policy);
-            Some(ForeignChain {
-                family: family_name(c.family),
+            out.push(ForeignChain {
+                family: hooks::family_name(c.family),
                 table: c.table.clone(),
                 chain: c.name.clone(),
-                hook,
-                priority: c.priority.unwrap_or(0),
-                policy,
-                can_drop: policy == ChainPolicy::Drop
-                    || reaches_drop((c.family, &c.table, &c.name)),
-            })
-        })
-        .collect()
+                head,
+                judgement,
+            });
+        }
+    }
+    out
 }

@@ -36,6 +36,29 @@ pub struct RawChain {
     pub priority: Option<i32>,
     pub policy: Option<u32>,
     pub chain_type: Option<String>,
+    /// Devices of a netdev (or inet ingress) base chain.
+    pub devices: Vec<String>,
+}
+
+/// A named stateful object (counter, quota, limit, ct helper, synproxy, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawObj {
+    pub name: String,
+    /// `NFT_OBJECT_*` as the kernel sent it, whether or not libnftnl knows the type.
+    pub obj_type: Option<u32>,
+    /// libnftnl's text of the object's contents (`pkts 0 bytes 0`), empty when it
+    /// does not know the type.
+    pub text: String,
+}
+
+/// A flowtable: its hook, priority, devices and flags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawFlowtable {
+    pub name: String,
+    pub hook: Option<u32>,
+    pub priority: Option<i32>,
+    pub devices: Vec<String>,
+    pub flags: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,6 +145,29 @@ unsafe fn string(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
+/// Bound on the entries read from a NULL-terminated string array (device lists).
+const MAX_ARRAY: usize = 4096;
+
+/// # Safety
+/// `p` is null or a NULL-terminated array of NUL-terminated strings that outlive the call.
+unsafe fn strings(p: *const *const c_char) -> Vec<String> {
+    let mut out = Vec::new();
+    if p.is_null() {
+        return out;
+    }
+    // SAFETY: per the caller's contract, every entry up to the NULL one is readable.
+    unsafe {
+        while out.len() < MAX_ARRAY {
+            let s = *p.add(out.len());
+            if s.is_null() {
+                break;
+            }
+            out.push(string(s));
+        }
+    }
+    out
+}
+
 /// # Safety
 /// `p` is null or points at `len` readable bytes.
 unsafe fn bytes(p: *const c_void, len: u32) -> Option<Vec<u8>> {
@@ -200,6 +246,19 @@ pub fn parse_chain(msg: &[u8]) -> Result<RawChain, ParseError> {
                 .then(|| sys::nftnl_chain_get_u32(c, sys::NFTNL_CHAIN_POLICY as u16)),
             chain_type: set(sys::NFTNL_CHAIN_TYPE)
                 .then(|| string(sys::nftnl_chain_get_str(c, sys::NFTNL_CHAIN_TYPE as u16))),
+            devices: if set(sys::NFTNL_CHAIN_DEVICES) {
+                strings(sys::nftnl_chain_get_array(
+                    c,
+                    sys::NFTNL_CHAIN_DEVICES as u16,
+                ))
+            } else if set(sys::NFTNL_CHAIN_DEV) {
+                vec![string(sys::nftnl_chain_get_str(
+                    c,
+                    sys::NFTNL_CHAIN_DEV as u16,
+                ))]
+            } else {
+                Vec::new()
+            },
         };
         sys::nftnl_chain_free(c);
         if ok {
@@ -283,6 +342,109 @@ unsafe fn expr(e: *mut sys::nftnl_expr) -> RawExpr {
         };
         let text = format!("[ {name} {}]", body);
         RawExpr { name, attrs, text }
+    }
+}
+
+/// `NFTA_OBJ_TYPE`: the object type attribute, read directly so that a type libnftnl
+/// does not know is still reported by number.
+const NFTA_OBJ_TYPE: u16 = 3;
+const NFTA_OBJ_NAME: u16 = 2;
+
+/// The payload of the first top-level attribute `kind` after the nfgenmsg header.
+fn top_attr(msg: &[u8], kind: u16) -> Option<&[u8]> {
+    let len = u32::from_ne_bytes(msg.get(0..4)?.try_into().ok()?) as usize;
+    let mut rest = msg.get(20..len.min(msg.len()))?;
+    while rest.len() >= 4 {
+        let alen = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+        if alen < 4 || alen > rest.len() {
+            return None;
+        }
+        if u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff == kind {
+            return Some(&rest[4..alen]);
+        }
+        rest = rest.get(alen.next_multiple_of(4)..).unwrap_or(&[]);
+    }
+    None
+}
+
+/// NFT_MSG_NEWOBJ -> name, type and libnftnl's text of the contents. Name and type
+/// are read from the message itself, so an object libnftnl cannot parse is still named.
+pub fn parse_obj(msg: &[u8]) -> Result<RawObj, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("object"))?;
+    let name = top_attr(msg, NFTA_OBJ_NAME)
+        .map(|b| String::from_utf8_lossy(b.strip_suffix(&[0]).unwrap_or(b)).into_owned())
+        .ok_or(ParseError("object"))?;
+    let obj_type = top_attr(msg, NFTA_OBJ_TYPE)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes);
+    // SAFETY: as in `parse_chain`; the text is copied out before the object is freed.
+    let text = unsafe {
+        let o = sys::nftnl_obj_alloc();
+        if o.is_null() {
+            return Err(ParseError("object"));
+        }
+        let known = sys::nftnl_obj_nlmsg_parse(nlh, o) >= 0
+            && sys::nftnl_obj_is_set(o, sys::NFTNL_OBJ_TYPE as u16);
+        let mut buf = vec![0u8; 1024];
+        let n = if known {
+            sys::nftnl_obj_snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), o, 0, 0)
+        } else {
+            0
+        };
+        sys::nftnl_obj_free(o);
+        if n > 0 {
+            string(buf.as_ptr() as *const c_char)
+        } else {
+            String::new()
+        }
+    };
+    Ok(RawObj {
+        name,
+        obj_type,
+        text,
+    })
+}
+
+/// NFT_MSG_NEWFLOWTABLE -> name, hook, priority, devices, flags.
+pub fn parse_flowtable(msg: &[u8]) -> Result<RawFlowtable, ParseError> {
+    let nlh = checked(msg).ok_or(ParseError("flowtable"))?;
+    // SAFETY: as in `parse_chain`.
+    unsafe {
+        let f = sys::nftnl_flowtable_alloc();
+        if f.is_null() {
+            return Err(ParseError("flowtable"));
+        }
+        let ok = sys::nftnl_flowtable_nlmsg_parse(nlh, f) >= 0;
+        let set = |a: u32| sys::nftnl_flowtable_is_set(f, a as u16);
+        let out = RawFlowtable {
+            name: string(sys::nftnl_flowtable_get_str(
+                f,
+                sys::NFTNL_FLOWTABLE_NAME as u16,
+            )),
+            hook: set(sys::NFTNL_FLOWTABLE_HOOKNUM)
+                .then(|| sys::nftnl_flowtable_get_u32(f, sys::NFTNL_FLOWTABLE_HOOKNUM as u16)),
+            priority: set(sys::NFTNL_FLOWTABLE_PRIO)
+                .then(|| sys::nftnl_flowtable_get_s32(f, sys::NFTNL_FLOWTABLE_PRIO as u16)),
+            devices: if set(sys::NFTNL_FLOWTABLE_DEVICES) {
+                strings(sys::nftnl_flowtable_get_array(
+                    f,
+                    sys::NFTNL_FLOWTABLE_DEVICES as u16,
+                ))
+            } else {
+                Vec::new()
+            },
+            flags: if set(sys::NFTNL_FLOWTABLE_FLAGS) {
+                sys::nftnl_flowtable_get_u32(f, sys::NFTNL_FLOWTABLE_FLAGS as u16)
+            } else {
+                0
+            },
+        };
+        sys::nftnl_flowtable_free(f);
+        if ok {
+            Ok(out)
+        } else {
+            Err(ParseError("flowtable"))
+        }
     }
 }
 

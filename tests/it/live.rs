@@ -3,7 +3,7 @@
 //! it was written from. Every test makes its own `hw-live-<pid>-<n>` namespace, removed
 //! on every path (the guard's Drop also runs when an assertion panics).
 
-use hostwall::diff::{self, Kind};
+use hostwall::diff::{self, CanDrop, Kind};
 use hostwall::ir::{
     self, AddrMatch, BaseChain, Chain, ChainPolicy, CtState, Hook, IfName, Interval, L4Proto,
     Match, NfProto, PortMatch, RateUnit, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, Table,
@@ -353,7 +353,7 @@ pub fn without_origins(mut t: Table) -> Table {
 pub fn assert_round_trip(ns: &Netns, rs: &Ruleset) {
     ns.nft(&hostwall::emit::text::render(rs, "test"));
     let snap = ns.read(&rs.table.name);
-    assert!(snap.unsupported.is_empty(), "{:?}", snap.unsupported);
+    assert!(snap.unmodelled.is_empty(), "{:?}", snap.unmodelled);
     let got = snap.table.clone().expect("table present");
     let want = without_origins(rs.table.clone());
     for (w, g) in want.chains.iter().zip(&got.chains) {
@@ -463,10 +463,10 @@ table netdev nd {
                 f.family.as_str(),
                 f.table.as_str(),
                 f.chain.as_str(),
-                f.hook,
-                f.priority,
-                f.policy,
-                f.can_drop,
+                f.head.hook.as_str(),
+                f.head.priority,
+                f.head.policy.as_str(),
+                f.judgement.can_drop,
             )
         })
         .collect();
@@ -478,22 +478,20 @@ table netdev nd {
                 "inet",
                 "docker",
                 "dkfw",
-                Hook::Forward,
+                "forward",
                 5,
-                ChainPolicy::Accept,
-                true
+                "accept",
+                CanDrop::Yes
             ),
-            ("ip", "fw", "in", Hook::Input, 0, ChainPolicy::Drop, true),
-            (
-                "ip6",
-                "quiet",
-                "out",
-                Hook::Output,
-                -10,
-                ChainPolicy::Accept,
-                false
-            ),
+            ("ip", "fw", "in", "input", 0, "drop", CanDrop::Yes),
+            ("ip6", "quiet", "out", "output", -10, "accept", CanDrop::No),
         ]
+    );
+    let docker = snap.foreign.iter().find(|f| f.table == "docker");
+    assert_eq!(
+        docker.map(|f| f.judgement.why.as_str()),
+        Some("rule 1 of chain sub: reject"),
+        "the reject is found through the jump"
     );
 }
 

@@ -1,0 +1,102 @@
+//! What the live reader reports beside our decoded table: other tables' base chains
+//! with a judgement of whether they can drop, and everything in our table the IR
+//! cannot hold (named objects, flowtables, chains on other hooks or of other types,
+//! maps), each described for the operator and never silently left out.
+
+use super::Kind;
+use crate::ir;
+use serde::Serialize;
+use std::fmt;
+
+/// A base chain's registration, as nft writes it: `type filter hook ingress device
+/// "lo" priority 0; policy accept`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainHead {
+    pub family: String,
+    #[serde(rename = "type")]
+    pub chain_type: String,
+    /// The hook's name in its family (`ingress`, `input`, ...), or `hook N` when the
+    /// number is one hostwall does not know.
+    pub hook: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    pub priority: i32,
+    pub policy: String,
+}
+
+impl ChainHead {
+    /// The head of one of our IR base chains.
+    pub fn of(b: &ir::BaseChain) -> ChainHead {
+        ChainHead {
+            family: ir::Family::Inet.name().to_string(),
+            chain_type: "filter".into(),
+            hook: b.hook.name().to_string(),
+            devices: Vec::new(),
+            priority: b.priority,
+            policy: super::policy_name(b.policy).to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "type {} hook {}", self.chain_type, self.hook)?;
+        match self.devices.as_slice() {
+            [] => {}
+            [one] => write!(f, " device \"{one}\"")?,
+            many => write!(f, " devices = {{ {} }}", many.join(", "))?,
+        }
+        write!(f, " priority {}; policy {}", self.priority, self.policy)
+    }
+}
+
+/// `type filter hook input priority -10; policy drop; 2 rules`, or `regular chain; 2 rules`.
+pub fn chain_summary(head: Option<&ChainHead>, rules: usize) -> String {
+    let what = head.map_or("regular chain".to_string(), |h| h.to_string());
+    format!("{what}; {rules} rule{}", if rules == 1 { "" } else { "s" })
+}
+
+/// Whether a chain can drop a packet. `Unknown` is a real answer, never read as "no":
+/// a chain holding something hostwall does not model (synproxy, queue, a verdict map,
+/// an expression it does not know) may drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CanDrop {
+    Yes,
+    Unknown,
+    No,
+}
+
+/// A judgement and the first reason for it (`rule 2 of chain in: drop`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    pub can_drop: CanDrop,
+    pub why: String,
+}
+
+/// Another table's base chain, as the live reader reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignChain {
+    /// `ip`, `inet`, `netdev`, `bridge`, `arp`, ...
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    pub head: ChainHead,
+    /// From its rules and the chains they jump to, and its policy.
+    pub judgement: Judgement,
+}
+
+/// Something in our table the IR cannot hold. The policy never makes it, so it is
+/// drift of `kind` (`object-extra`, `flowtable-extra`, `chain-extra`, `unsupported`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmodelled {
+    pub kind: Kind,
+    /// `counter c1`, `flowtable ft`, `chain ing`, `set m`, `table inet hostwall`.
+    pub object: String,
+    /// What it is, in words or nft text.
+    pub actual: String,
+    /// For a chain: its registration, when it is a base chain.
+    pub chain: Option<ChainHead>,
+    /// For a chain: its rules, decoded like those of any chain of ours.
+    pub rules: Vec<ir::Rule>,
+}
