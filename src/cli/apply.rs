@@ -37,7 +37,9 @@ Examples:
   sudo hostwall apply --netns lab host.policy        change /run/netns/lab instead
 
 Exit codes: 0 applied, 1 policy errors or lockout refused, 2 usage or system errors
-(nothing was changed unless the message says so).";
+(nothing was changed unless the message says so). At the --confirm prompt: y exits
+like `confirm`, n like `revert`, no answer by the deadline 1; end of input or a hung-up
+terminal 0 and a signal 128+N leave the change pending (it is not an answer).";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = APPLY_EXAMPLES)]
