@@ -36,20 +36,37 @@ impl Env {
         p
     }
 
+    /// `--journal-socket`/`--syslog-socket` inside this test's directory, so a test
+    /// never writes to the host's own log (bind `journal.sock` to read the entries).
+    pub fn log_args(&self) -> Vec<String> {
+        let at = |f: &str| self.dir.path().join(f).to_string_lossy().into_owned();
+        vec![
+            "--journal-socket".into(),
+            at("journal.sock"),
+            "--syslog-socket".into(),
+            at("syslog.sock"),
+        ]
+    }
+
     /// `hostwall apply --netns NS --state-dir STATE ARGS...`
     pub fn apply(&self, args: &[&str]) -> Output {
         let mut full = vec!["apply", "--netns", self.ns.name()];
         let state = self.state();
         let state = state.to_string_lossy();
         full.extend(["--state-dir", &state]);
+        let log = self.log_args();
+        full.extend(log.iter().map(String::as_str));
         full.extend_from_slice(args);
         hostwall(&full, &[])
     }
 
     /// `hostwall CMD --state-dir STATE` (confirm, status, revert).
     pub fn state_cmd(&self, cmd: &str) -> Output {
-        let state = self.state();
-        hostwall(&[cmd, "--state-dir", &state.to_string_lossy()], &[])
+        let state = self.state().to_string_lossy().into_owned();
+        let log = self.log_args();
+        let mut full = vec![cmd, "--state-dir", &state];
+        full.extend(log.iter().map(String::as_str));
+        hostwall(&full, &[])
     }
 
     /// `nft ARGS` inside the namespace; panics on failure.

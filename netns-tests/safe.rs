@@ -4,6 +4,7 @@
 //! refuses and accepts from the client's point of view, insecure policy files are
 //! refused with the fix, and concurrent applies are serialised by the lock.
 
+mod lifecycle;
 mod namespaces;
 
 use crate::apply::{Env, exit, stderr, stdout};
@@ -154,7 +155,11 @@ fn issue5_confirmed_change_stays() {
     assert_eq!(lab.env.ruleset(), after, "a confirmed change was reverted");
     assert!(!lab.port_answers());
     let status = stdout(&lab.env.state_cmd("status"));
-    assert_eq!(status, "no change pending\n");
+    assert!(
+        status.starts_with("no change pending\nlast change: change "),
+        "{status}"
+    );
+    assert!(status.contains(") kept at "), "{status}");
 }
 
 #[test]
@@ -209,7 +214,11 @@ fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
         "{text}"
     );
     assert!(text.contains("watcher was gone"), "{text}");
-    assert!(text.ends_with("no change pending\n"), "{text}");
+    assert!(text.contains("no change pending\n"), "{text}");
+    assert!(
+        text.contains("reverted because its revert watcher was gone"),
+        "{text}"
+    );
     assert_eq!(lab.env.ruleset(), before);
     assert!(lab.port_answers());
 }
@@ -242,6 +251,8 @@ fn apply_in_namespace(
         "apply",
     ];
     args.extend_from_slice(extra);
+    let log = lab.env.log_args();
+    args.extend(log.iter().map(String::as_str));
     args.extend(["--state-dir", &state, &p]);
     let mut cmd = std::process::Command::new("ip");
     cmd.args(&args);
@@ -434,9 +445,10 @@ fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
 fn apply_on_terminal(lab: &Lab, policy: &str, answer: &str) -> std::process::Output {
     let p = lab.env.file("tty.policy", policy);
     let cmd = format!(
-        "{} apply --confirm 30 --state-dir {} --insecure-perms {}",
+        "{} apply --confirm 30 --state-dir {} {} --insecure-perms {}",
         env!("CARGO_BIN_EXE_hostwall"),
         lab.env.state().display(),
+        lab.env.log_args().join(" "),
         p.display()
     );
     let script = format!(
@@ -459,10 +471,10 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     let before = lab.env.ruleset();
     assert!(lab.port_answers());
-    // "n" (or anything but yes) reverts at once, long before the 30 s deadline.
+    // "n" reverts at once, long before the 30 s deadline.
     let out = apply_on_terminal(&lab, CLOSED, "n");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("Keep this ruleset? [y/N]"), "{text}");
+    assert!(text.contains("Keep this ruleset? [y/n]"), "{text}");
     assert_eq!(lab.env.ruleset(), before, "not reverted on no: {text}");
     assert!(lab.port_answers());
     assert!(!lab.env.state().join("pending.json").exists());

@@ -4,17 +4,22 @@
 //! by an immediate `confirm` installs the drop-in. Every namespace and state dir here
 //! is the test's own.
 
+use super::lifecycle::Journal;
 use super::{CLOSED, Lab, OPEN, apply_inside, eventually};
-use crate::apply::{Env, exit, hostwall, stderr, stdout};
+use crate::apply::{Env, exit, hostwall, stderr};
 use crate::common::root;
 
-/// `ip netns exec NS hostwall CMD --state-dir STATE ARGS...`
+/// `ip netns exec NS hostwall CMD --state-dir STATE ARGS...`, logging to sockets
+/// next to STATE (never the host's own log).
 fn hostwall_in(
     ns: &str,
     cmd: &str,
     state: &std::path::Path,
     args: &[&str],
 ) -> std::process::Output {
+    let dir = state.parent().unwrap_or(state);
+    let log = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let (journal, syslog) = (log("journal.sock"), log("syslog.sock"));
     let state = state.to_string_lossy().into_owned();
     let mut all = vec![
         "netns",
@@ -24,6 +29,10 @@ fn hostwall_in(
         cmd,
         "--state-dir",
         &state,
+        "--journal-socket",
+        &journal,
+        "--syslog-socket",
+        &syslog,
     ];
     all.extend_from_slice(args);
     std::process::Command::new("ip")
@@ -41,6 +50,7 @@ fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_na
     }
     let lab = Lab::new();
     let state = lab.env.state();
+    let journal = Journal::bind(&lab.env);
     // Another namespace with its own hostwall table, sharing the state dir.
     let other = Env::new("hw-sf-o");
     let open = lab.env.file("other.policy", OPEN);
@@ -72,19 +82,33 @@ fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_na
         other_before,
         "the other namespace was changed"
     );
+    // The failed attempt reached the system log (issue #8), with its reason.
+    let failed = journal.wait_for("revert-failed");
+    assert_eq!(failed["HOSTWALL_REASON"], "requested");
+    assert_eq!(failed["PRIORITY"], "3");
     assert!(
-        state.join("pending.json").exists(),
-        "the record was dropped"
+        failed["HOSTWALL_ERROR"].contains("wrong network namespace"),
+        "{failed:?}"
     );
-    let status = stdout(&hostwall_in(other.ns.name(), "status", &state, &[]));
-    assert!(status.contains("pending"), "{status}");
-    assert_eq!(other.ruleset(), other_before);
-
-    // From its own namespace the revert works.
-    let out = hostwall_in(lab.env.ns.name(), "revert", &state, &[]);
-    exit(&out, 0);
+    // The revert was asked for and began: the watcher, in the change's own namespace,
+    // finishes it (a confirm can no longer keep it).
+    assert!(
+        eventually(10, || !state.join("pending.json").exists()),
+        "the watcher did not finish the revert"
+    );
     assert!(lab.port_answers(), "the open policy is back");
     assert_eq!(other.ruleset(), other_before);
+    let done = journal.wait_for("reverted");
+    assert_eq!(done["HOSTWALL_REASON"], "requested");
+    assert_eq!(done["HOSTWALL_ID"], failed["HOSTWALL_ID"]);
+    // Nothing is left to revert, and `revert` says how it ended.
+    let out = hostwall_in(lab.env.ns.name(), "revert", &state, &[]);
+    exit(&out, 0);
+    assert!(
+        stderr(&out).contains("reverted because `hostwall revert` was run"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -98,8 +122,10 @@ fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
     let keep = Env::new("hw-sf-k");
     let policy = keep.file("closed.policy", CLOSED);
     let policy = policy.to_string_lossy().into_owned();
+    let log = keep.log_args();
     let apply = |ns: &str, extra: &[&str]| {
         let mut args = vec!["apply", "--netns", ns, "--state-dir", &st];
+        args.extend(log.iter().map(String::as_str));
         args.extend_from_slice(extra);
         args.push(&policy);
         hostwall(&args, &[])
@@ -112,7 +138,9 @@ fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
     gone.ns
         .remove()
         .unwrap_or_else(|e| panic!("remove netns: {e}"));
-    let out = hostwall(&["revert", "--state-dir", &st], &[]);
+    let mut revert = vec!["revert", "--state-dir", &st];
+    revert.extend(log.iter().map(String::as_str));
+    let out = hostwall(&revert, &[]);
     exit(&out, 0);
     let err = stderr(&out);
     assert!(err.contains("dropped pending change"), "{err}");

@@ -344,6 +344,12 @@ impl Revert for Restorer {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// `--netns NAME`'s name, else `nsfs:DEV:INO` of the namespace the apply ran in.
+    fn namespace(&self, previous: &[u8]) -> Option<String> {
+        let p = Previous::decode(previous).ok()?;
+        Some(p.netns.unwrap_or_else(|| format!("nsfs:{}", p.netns_id)))
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

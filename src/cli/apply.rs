@@ -1,20 +1,25 @@
-//! `hostwall apply`, `confirm`, `status`, `revert` and the hidden `watch-revert`: the
-//! glue between the checked policy, the safe-apply sequence (`safe`) and the kernel
-//! (`apply`), plus how their outcomes are printed.
+//! `hostwall apply`: the glue between the checked policy, the safe-apply sequence
+//! (`safe`) and the kernel (`apply`), plus how its outcome is printed. What follows an
+//! `apply --confirm` (prompt, `confirm`, `status`, `revert`, the watcher) is in
+//! `lifecycle`.
 
 use super::load::{BUILTIN_NAME, Loaded};
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
-use crate::apply::restore::{self, Restorer};
+use crate::apply::restore;
 use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
 use crate::diag::Diagnostic;
 use crate::ir::Ruleset;
-use crate::safe::pending::{Confirmed, Pending, Reverted, StaleReason, WatcherHealth};
-use crate::safe::{self, ConfirmOptions, FlowError, Recovered, Status, lockout, perms, persist};
+use crate::safe::{self, ConfirmOptions, FlowError, lockout, perms, persist};
+use crate::syslog::SystemLog;
+use owner::Owner;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod deferred;
+mod lifecycle;
+mod owner;
 mod prompt;
 #[cfg(debug_assertions)]
 mod test_hooks;
@@ -32,7 +37,9 @@ Examples:
   sudo hostwall apply --netns lab host.policy        change /run/netns/lab instead
 
 Exit codes: 0 applied, 1 policy errors or lockout refused, 2 usage or system errors
-(nothing was changed unless the message says so).";
+(nothing was changed unless the message says so). At the --confirm prompt: y exits
+like `confirm`, n like `revert`, no answer by the deadline 1; end of input or a hung-up
+terminal 0 and a signal 128+N leave the change pending (it is not an answer).";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = APPLY_EXAMPLES)]
@@ -69,12 +76,49 @@ pub struct ApplyArgs {
     pub persist_path: PathBuf,
 }
 
-/// The state directory shared by every safe-apply command.
+pub use lifecycle::{confirm, revert, status, watch_revert};
+
+/// The state directory shared by every safe-apply command, and where they log.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StateArgs {
     /// Lock, pending change and apply records.
     #[arg(long, value_name = "DIR", hide = true, default_value = safe::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// The journal's native socket (tests bind their own).
+    #[arg(long, value_name = "PATH", hide = true, default_value = crate::syslog::JOURNAL_SOCKET)]
+    pub journal_socket: PathBuf,
+    /// The syslog socket, used when the journal's is not there.
+    #[arg(long, value_name = "PATH", hide = true, default_value = crate::syslog::SYSLOG_SOCKET)]
+    pub syslog_socket: PathBuf,
+}
+
+impl StateArgs {
+    fn log(&self) -> SystemLog {
+        SystemLog {
+            journal: self.journal_socket.clone(),
+            syslog: self.syslog_socket.clone(),
+        }
+    }
+
+    fn owner(&self) -> Owner {
+        Owner { log: self.log() }
+    }
+
+    /// The log sockets for the watcher's command line, when not the defaults.
+    fn watcher_args(&self) -> Vec<OsString> {
+        let mut args = Vec::new();
+        let default = SystemLog::default();
+        if self.journal_socket != default.journal {
+            args.extend([
+                "--journal-socket".into(),
+                self.journal_socket.clone().into(),
+            ]);
+        }
+        if self.syslog_socket != default.syslog {
+            args.extend(["--syslog-socket".into(), self.syslog_socket.clone().into()]);
+        }
+        args
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -109,17 +153,18 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     if a.dry_run {
         return dry_run(out, &loaded, &rs, &opts);
     }
-    let confirm = a
-        .confirm
-        .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
-    let state_dir = &a.state.state_dir;
-    let done = guarded(out, a, &loaded, &rs, &opts, confirm.as_ref());
+    let confirm = a.confirm.map(|s| ConfirmOptions {
+        watcher_args: a.state.watcher_args(),
+        ..ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s))
+    });
+    let owner = a.state.owner();
+    let done = guarded(out, a, &owner, &loaded, &rs, &opts, confirm.as_ref());
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
     };
     if let Some(r) = &done.recovered {
-        out.stderr(&recovered_note(r));
+        out.stderr(&lifecycle::recovered_note(r));
     }
     store_record(out, a, &loaded, &rs, &done.value);
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
@@ -130,7 +175,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             }
             0
         }
-        Some((record, _)) => pending_prompt(out, state_dir, record),
+        Some((record, _)) => lifecycle::pending_prompt(out, &a.state, &owner, record),
     }
 }
 
@@ -138,6 +183,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
 fn guarded(
     out: &Out,
     a: &ApplyArgs,
+    owner: &Owner,
     loaded: &Loaded,
     rs: &Ruleset,
     opts: &ApplyOptions,
@@ -150,7 +196,7 @@ fn guarded(
     safe::guarded_apply_with(
         state_dir,
         LOCK_WAIT,
-        &Restorer,
+        owner,
         confirm,
         || {
             restore::capture(rs, opts).map(|c| {
@@ -371,159 +417,4 @@ fn persist_note(done: persist::Persisted, path: &Path) -> String {
         persist::Persisted::Absent => "nothing to write (the policy sets no forwarding):",
     };
     format!("hostwall: persist: {what} {}\n", path.display())
-}
-
-fn recovered_note(r: &Recovered) -> String {
-    let (record, reason) = match r {
-        Recovered::Reverted(record, reason) => (record, *reason),
-        Recovered::Dropped(record, note) => {
-            return format!(
-                "hostwall: note: dropped pending change {} (policy {}): {note}\n",
-                record.id, record.policy
-            );
-        }
-    };
-    let why = match reason {
-        StaleReason::DeadlinePassed => "its confirm deadline passed",
-        StaleReason::WatcherGone => "its revert watcher was gone",
-        StaleReason::NoWatcher => "the apply that made it died before starting a watcher",
-    };
-    format!(
-        "hostwall: reverted an earlier unconfirmed change {} (policy {}): {why}\n",
-        record.id, record.policy
-    )
-}
-
-/// After `apply --confirm`: on a terminal, ask; elsewhere say how to confirm.
-fn pending_prompt(out: &Out, state_dir: &Path, record: &Pending) -> u8 {
-    let left = record.remaining(safe::unix_now());
-    if !prompt::interactive() {
-        out.stderr(&format!(
-            "hostwall: change {} is pending: run `hostwall confirm` within {left}s (ideally from a new SSH session) or it is reverted\n",
-            record.id
-        ));
-        return 0;
-    }
-    match prompt::ask(out, left) {
-        prompt::Answer::Yes => confirm_in(out, state_dir),
-        prompt::Answer::No | prompt::Answer::Timeout => revert_in(out, state_dir),
-    }
-}
-
-pub fn confirm(out: &Out, s: &StateArgs) -> u8 {
-    confirm_in(out, &s.state_dir)
-}
-
-fn confirm_in(out: &Out, state_dir: &Path) -> u8 {
-    match safe::confirm(state_dir, LOCK_WAIT, &Restorer) {
-        Ok(Confirmed::Kept(r)) => {
-            out.stderr(&format!(
-                "hostwall: confirmed change {} (policy {}): it stays\n",
-                r.id, r.policy
-            ));
-            deferred::install(out, state_dir, &r)
-        }
-        Ok(Confirmed::NothingPending) => {
-            deferred::discard(state_dir);
-            out.stderr("hostwall: no change is pending; nothing to confirm\n");
-            0
-        }
-        Ok(Confirmed::TooLate(r)) => {
-            deferred::discard(state_dir);
-            out.error(&format!(
-                "change {} came too late to confirm: its deadline had passed, so it was reverted",
-                r.id
-            ));
-            EXIT_SYSTEM
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            EXIT_SYSTEM
-        }
-    }
-}
-
-pub fn revert(out: &Out, s: &StateArgs) -> u8 {
-    revert_in(out, &s.state_dir)
-}
-
-fn revert_in(out: &Out, state_dir: &Path) -> u8 {
-    let result = safe::revert_pending(state_dir, LOCK_WAIT, &Restorer);
-    deferred::discard(state_dir);
-    match result {
-        Ok(Some((r, Reverted::Restored))) => {
-            out.stderr(&format!(
-                "hostwall: reverted change {} (policy {}): the previous ruleset and sysctls are back\n",
-                r.id, r.policy
-            ));
-            0
-        }
-        Ok(Some((r, Reverted::Dropped(note)))) => {
-            out.stderr(&format!(
-                "hostwall: note: dropped pending change {} (policy {}): {note}\n",
-                r.id, r.policy
-            ));
-            0
-        }
-        Ok(None) => {
-            out.stderr("hostwall: no change is pending; nothing to revert\n");
-            0
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            EXIT_SYSTEM
-        }
-    }
-}
-
-/// `hostwall status`: reverts a stale change first (and says so), then reports.
-pub fn status(out: &Out, s: &StateArgs) -> u8 {
-    let (recovered, status) = match safe::status_recovering(&s.state_dir, &Restorer) {
-        Ok(x) => x,
-        Err(e) => {
-            out.error(&e.to_string());
-            return EXIT_SYSTEM;
-        }
-    };
-    let mut text = String::new();
-    if let Some(r) = &recovered {
-        deferred::discard(&s.state_dir);
-        text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
-    }
-    match status {
-        Status::Nothing => text.push_str("no change pending\n"),
-        Status::Pending {
-            record,
-            remaining,
-            watcher,
-        } => {
-            let watcher = match (watcher, record.watcher) {
-                (WatcherHealth::Alive, Some(w)) => format!("running (pid {})", w.pid),
-                (WatcherHealth::Gone, _) => "GONE (the next hostwall command reverts)".into(),
-                _ => "not started".into(),
-            };
-            text.push_str(&format!(
-                "change {} pending: policy {}, {remaining}s left to confirm, watcher {watcher}\n",
-                record.id, record.policy
-            ));
-            if let Some(e) = &record.last_error {
-                text.push_str(&format!("  last revert attempt failed: {e}\n"));
-            }
-        }
-    }
-    out.stdout(&text)
-}
-
-/// The detached watcher's body (`hostwall watch-revert`); its output goes nowhere,
-/// so the exit code is all it says.
-pub fn watch_revert(w: &WatchArgs) -> u8 {
-    let dir = &w.state.state_dir;
-    match safe::run_watcher(dir, &w.id, &Restorer) {
-        Ok(safe::watcher::WatchOutcome::Reverted(_) | safe::watcher::WatchOutcome::Dropped(_)) => {
-            deferred::discard(dir);
-            0
-        }
-        Ok(safe::watcher::WatchOutcome::NotPending) => 0,
-        Err(_) => EXIT_SYSTEM,
-    }
 }

@@ -64,13 +64,18 @@ pub enum Command {
     /// Apply the policy to the kernel: one atomic batch, then the forwarding sysctls.
     Apply(super::apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
-    #[command(after_help = "Example:\n  sudo hostwall confirm")]
+    #[command(
+        after_help = "Example:\n  sudo hostwall confirm\n\nExit codes: 0 kept (or nothing pending and the last change was kept), 1 nothing kept: the change was reverted (named, with when and why), 2 error."
+    )]
     Confirm(super::apply::StateArgs),
-    /// Show a pending `apply --confirm` change and the time left (reverts a stale one).
-    #[command(after_help = "Example:\n  sudo hostwall status")]
+    /// Show a pending `apply --confirm` change and the time left (reverts a stale one),
+    /// or how the last one ended.
+    #[command(after_help = "Example:\n  sudo hostwall status\n\nExit codes: 0 reported, 2 error.")]
     Status(super::apply::StateArgs),
     /// Revert a pending `apply --confirm` change now.
-    #[command(after_help = "Example:\n  sudo hostwall revert")]
+    #[command(
+        after_help = "Example:\n  sudo hostwall revert\n\nExit codes: 0 reverted (or nothing pending and the last change was reverted), 1 nothing pending and the last change was kept, 2 error or the revert failed (retried)."
+    )]
     Revert(super::apply::StateArgs),
     /// The detached revert watcher (started by `apply --confirm`).
     #[command(hide = true)]

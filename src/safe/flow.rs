@@ -8,6 +8,7 @@
 //! unconfirmed change without a safety net is exactly what this module exists to prevent.
 
 use super::lock::StateLock;
+use super::outcome::{self, Outcome, RevertReason};
 use super::pending::{self, Pending, Recovery, Status};
 use super::watcher::{self, SpawnMethod, Spawned, WatcherCommand};
 use super::{Error, Revert};
@@ -24,6 +25,8 @@ pub struct ConfirmOptions {
     /// Builds the watcher's command line from (state dir, change id); normally
     /// [`WatcherCommand::hostwall`] (`hostwall watch-revert --state-dir DIR --id ID`).
     pub command: fn(&Path, &str) -> Result<WatcherCommand, Error>,
+    /// Appended to the watcher's arguments (the CLI passes its log sockets on).
+    pub watcher_args: Vec<std::ffi::OsString>,
 }
 
 impl ConfirmOptions {
@@ -34,6 +37,7 @@ impl ConfirmOptions {
             timeout,
             method: SpawnMethod::Auto,
             command: WatcherCommand::hostwall,
+            watcher_args: Vec::new(),
         }
     }
 }
@@ -157,6 +161,10 @@ pub fn guarded_apply_with<T, E: StepError>(
         });
     };
     let blob = capture().map_err(FlowError::Step)?;
+    // From the record to the watcher, a hang-up or interrupt would leave a change
+    // without its watcher: such signals wait until the watcher runs (or the change
+    // is reverted), then take effect with the change safely pending.
+    let _deferred = super::signals::Deferred::new();
     let record = pending::begin(&lock, &opts.policy, opts.timeout, &blob)?;
     let value = match apply() {
         Ok(v) => v,
@@ -174,7 +182,7 @@ pub fn guarded_apply_with<T, E: StepError>(
             })
         }
         Err(spawn) => {
-            pending::revert_record(&lock, &record, revert)?;
+            pending::revert_record(&lock, &record, revert, RevertReason::WatcherNotStarted)?;
             Err(FlowError::NoWatcher { spawn })
         }
     }
@@ -185,8 +193,10 @@ fn start_watcher(
     record: &Pending,
     opts: &ConfirmOptions,
 ) -> Result<Spawned, Error> {
-    (opts.command)(lock.state_dir(), &record.id)
-        .and_then(|cmd| watcher::spawn(lock, record, &cmd, opts.method))
+    (opts.command)(lock.state_dir(), &record.id).and_then(|mut cmd| {
+        cmd.args.extend(opts.watcher_args.iter().cloned());
+        watcher::spawn(lock, record, &cmd, opts.method)
+    })
 }
 
 /// The apply step failed. Unless the error proves nothing was committed, it may have
@@ -208,7 +218,7 @@ fn step_failed<E: StepError>(
             Err(e) => FlowError::Safe(e),
         };
     }
-    let revert = match pending::revert_record(lock, record, revert) {
+    let revert = match pending::revert_record(lock, record, revert, RevertReason::ApplyFailed) {
         Ok(_) => return FlowError::Step(step),
         Err(e) => e,
     };
@@ -251,5 +261,35 @@ pub fn revert_pending(
     revert: &dyn Revert,
 ) -> Result<Option<(Pending, pending::Reverted)>, Error> {
     let lock = StateLock::acquire(state_dir, wait)?;
-    pending::revert_now(&lock, revert)
+    pending::revert_now(&lock, revert, None, RevertReason::Requested)
+}
+
+/// "n" at the confirm prompt: reverts change `id` now, if it is still the pending one.
+pub fn refuse_pending(
+    state_dir: &Path,
+    wait: Duration,
+    revert: &dyn Revert,
+    id: &str,
+) -> Result<Option<(Pending, pending::Reverted)>, Error> {
+    let lock = StateLock::acquire(state_dir, wait)?;
+    pending::revert_now(&lock, revert, Some(id), RevertReason::AnsweredNo)
+}
+
+/// The confirm prompt reached the deadline of change `id` unanswered: reverts it if
+/// it is still pending and due (as its watcher would), then returns how it ended.
+/// `None`: it is still pending (not due yet by the second-rounded deadline).
+pub fn settle_pending(
+    state_dir: &Path,
+    wait: Duration,
+    revert: &dyn Revert,
+    id: &str,
+) -> Result<Option<Outcome>, Error> {
+    let lock = StateLock::acquire(state_dir, wait)?;
+    if let Some(record) = pending::read(state_dir)?.filter(|r| r.id == id) {
+        if super::unix_now() < record.deadline && record.reverting.is_none() {
+            return Ok(None);
+        }
+        pending::revert_record(&lock, &record, revert, RevertReason::DeadlinePassed)?;
+    }
+    outcome::of(state_dir, id)
 }

@@ -10,9 +10,11 @@
 pub mod flow;
 pub mod lock;
 pub mod lockout;
+pub mod outcome;
 pub mod pending;
 pub mod perms;
 pub mod persist;
+pub mod signals;
 pub mod watcher;
 
 use std::io::Write;
@@ -21,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 pub use flow::{
     Applied, ConfirmOptions, FlowError, Recovered, StepError, guarded_apply, guarded_apply_with,
-    revert_pending, status_recovering,
+    refuse_pending, revert_pending, settle_pending, status_recovering,
 };
 pub use lock::StateLock;
+pub use outcome::{End, Event, Outcome, RevertReason};
 pub use pending::{Pending, Recovery, Reverted, Status, confirm, recover, status};
 pub use watcher::run_watcher;
 
@@ -39,6 +42,15 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// restore must be one atomic batch so a revert never leaves the host half-changed.
 pub trait Revert {
     fn revert(&self, previous: &[u8]) -> Result<(), BoxError>;
+
+    /// The network namespace the blob belongs to, as outcomes and log entries name it.
+    fn namespace(&self, _previous: &[u8]) -> Option<String> {
+        None
+    }
+
+    /// Told when a change ends or a revert attempt fails (the CLI writes it to the
+    /// system log). Must not fail, and must not take long: it runs under the lock.
+    fn report(&self, _event: &Event) {}
 }
 
 impl<F> Revert for F

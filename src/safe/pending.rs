@@ -8,6 +8,7 @@
 //! is how a change becomes confirmed or finished.
 
 use super::lock::StateLock;
+use super::outcome::{self, End, Event, Outcome};
 use super::{Error, Revert, atomic_write, remove_durably, unix_now};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,11 @@ pub struct Pending {
     /// shows it, since the watcher itself has no output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Set before a revert touches the kernel: from then on the change is being
+    /// reverted (a `confirm` can no longer keep it) and whoever finds the record
+    /// finishes the revert, for this reason, even if the reverting process died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverting: Option<RevertReason>,
 }
 
 impl Pending {
@@ -98,16 +104,10 @@ pub enum Status {
     },
 }
 
-/// Why [`recover`] reverted a change without being asked to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StaleReason {
-    /// The deadline passed and the change was never confirmed.
-    DeadlinePassed,
-    /// The watcher died (SIGKILL, OOM, pid reused): nothing would revert it on time.
-    WatcherGone,
-    /// The applying process died before it started a watcher.
-    NoWatcher,
-}
+pub use super::outcome::RevertReason;
+/// Why [`recover`] reverted a change without being asked to (one of the automatic
+/// [`RevertReason`]s).
+pub type StaleReason = RevertReason;
 
 /// What [`recover`] found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,9 +139,14 @@ pub enum Reverted {
 pub enum Confirmed {
     /// The change stays; the watcher will find no record and exit.
     Kept(Pending),
+    /// Nothing is pending and no outcome is kept (nothing ended since boot).
     NothingPending,
-    /// The deadline had already passed: the change was reverted instead.
-    TooLate(Pending),
+    /// Nothing is pending; this is how the last change ended (it may have been
+    /// reverted: then there is nothing left to keep).
+    Ended(Outcome),
+    /// The deadline had already passed (or a revert had begun): the change was
+    /// reverted instead.
+    TooLate(Outcome),
 }
 
 fn record_path(state_dir: &Path) -> PathBuf {
@@ -218,6 +223,7 @@ pub fn begin(
         watcher: None,
         previous_len: previous.len() as u64,
         last_error: None,
+        reverting: None,
     };
     atomic_write(&previous_path(dir), previous, 0o600)?;
     write_record(dir, &record)?;
@@ -291,25 +297,97 @@ fn new_id(now: u64) -> String {
 /// Restores the previous state of `record` and removes the record. On failure the
 /// record stays, so the next invocation (or watcher) tries again; when the revert says
 /// nothing is left to revert ([`super::NothingLeft`]) the record is dropped.
+///
+/// The order keeps the record true to the kernel whichever process dies: the record
+/// is marked `reverting` first, then the kernel is restored, then the outcome is
+/// stored and reported, then the record goes. Termination signals wait meanwhile.
+/// Every failed attempt is reported too. A record already marked keeps its reason.
 pub fn revert_record(
     lock: &StateLock,
     record: &Pending,
     revert: &dyn Revert,
+    reason: RevertReason,
 ) -> Result<Reverted, Error> {
+    let outcome = revert_ending(lock, record, revert, reason)?;
+    Ok(match outcome.end {
+        End::Dropped { note, .. } => Reverted::Dropped(note),
+        End::Reverted { .. } | End::Confirmed => Reverted::Restored,
+    })
+}
+
+fn revert_ending(
+    lock: &StateLock,
+    record: &Pending,
+    revert: &dyn Revert,
+    reason: RevertReason,
+) -> Result<Outcome, Error> {
+    let _deferred = super::signals::Deferred::new();
     let dir = lock.state_dir();
-    let blob = read_previous(dir, record)?;
-    let done = match revert.revert(&blob) {
-        Ok(()) => Reverted::Restored,
-        Err(e) if e.is::<super::NothingLeft>() => Reverted::Dropped(e.to_string()),
+    let reason = record.reverting.unwrap_or(reason);
+    let failed = |netns: Option<String>, e: Error| {
+        let mut error = e.to_string();
+        outcome::cut(&mut error);
+        revert.report(&Event::RevertFailed {
+            id: record.id.clone(),
+            policy: record.policy.clone(),
+            netns,
+            reason,
+            error,
+        });
+        e
+    };
+    let blob = read_previous(dir, record).map_err(|e| failed(None, e))?;
+    let netns = revert.namespace(&blob);
+    // Marking is best effort: a state dir that cannot be written must not stop the
+    // revert itself, which matters more.
+    let _ = mark_reverting(dir, &record.id, reason);
+    let end = match revert.revert(&blob) {
+        Ok(()) => End::Reverted { reason },
+        Err(e) if e.is::<super::NothingLeft>() => End::Dropped {
+            reason,
+            note: e.to_string(),
+        },
         Err(source) => {
-            return Err(Error::RevertFailed {
+            let e = Error::RevertFailed {
                 id: record.id.clone(),
                 source,
-            });
+            };
+            return Err(failed(netns, e));
         }
     };
+    let done = ended(dir, record, netns, end, revert);
     finish(dir)?;
     Ok(done)
+}
+
+/// Stores (best effort: the history is advisory, the report is the durable trace)
+/// and reports how `record` ended; call before [`finish`].
+fn ended(
+    dir: &Path,
+    record: &Pending,
+    netns: Option<String>,
+    end: End,
+    revert: &dyn Revert,
+) -> Outcome {
+    let done = Outcome {
+        id: record.id.clone(),
+        policy: record.policy.clone(),
+        netns,
+        at: unix_now(),
+        end,
+    };
+    let _ = outcome::store(dir, done.clone());
+    revert.report(&Event::Ended(done.clone()));
+    done
+}
+
+fn mark_reverting(dir: &Path, id: &str, reason: RevertReason) -> Result<(), Error> {
+    let mut record = expect_record(dir, id)?;
+    if record.reverting.is_none() {
+        record.reverting = Some(reason);
+        write_record(dir, &record)?;
+    }
+    Ok(())
 }
 
 /// Stores why the last revert of change `id` failed, for `status`.
@@ -334,6 +412,9 @@ pub fn expire_now(lock: &StateLock, id: &str) -> Result<Pending, Error> {
 
 /// Why a pending record would be reverted now, if it would.
 fn stale_reason(record: &Pending, now: u64) -> Option<StaleReason> {
+    if let Some(reason) = record.reverting {
+        return Some(reason);
+    }
     match record.watcher {
         None => Some(StaleReason::NoWatcher),
         Some(w) if !w.is_alive() => Some(StaleReason::WatcherGone),
@@ -355,37 +436,52 @@ pub fn recover(lock: &StateLock, revert: &dyn Revert) -> Result<Recovery, Error>
     };
     match stale_reason(&record, unix_now()) {
         None => Ok(Recovery::Pending(record)),
-        Some(reason) => match revert_record(lock, &record, revert)? {
+        Some(reason) => match revert_record(lock, &record, revert, reason)? {
             Reverted::Restored => Ok(Recovery::Reverted { record, reason }),
             Reverted::Dropped(note) => Ok(Recovery::Dropped { record, note }),
         },
     }
 }
 
-/// Reverts the pending change now, whatever its state (`hostwall revert`).
+/// Reverts the pending change now, whatever its state (`hostwall revert`, reason
+/// [`RevertReason::Requested`]); with `only`, just the change of that id.
 pub fn revert_now(
     lock: &StateLock,
     revert: &dyn Revert,
+    only: Option<&str>,
+    reason: RevertReason,
 ) -> Result<Option<(Pending, Reverted)>, Error> {
     let Some(record) = read(lock.state_dir())? else {
         return Ok(None);
     };
-    let done = revert_record(lock, &record, revert)?;
+    if only.is_some_and(|id| id != record.id) {
+        return Ok(None);
+    }
+    let done = revert_record(lock, &record, revert, reason)?;
     Ok(Some((record, done)))
 }
 
 /// `hostwall confirm`: keeps the pending change if its deadline has not passed, under
 /// the lock (so it cannot race the watcher's revert). A confirm that comes too late
-/// reverts instead: the deadline is the contract the admin asked for.
+/// (or finds a revert begun) reverts instead: the deadline is the contract the admin
+/// asked for. With nothing pending it returns how the last change ended.
 pub fn confirm(state_dir: &Path, wait: Duration, revert: &dyn Revert) -> Result<Confirmed, Error> {
     let lock = StateLock::acquire(state_dir, wait)?;
     let Some(record) = read(state_dir)? else {
-        return Ok(Confirmed::NothingPending);
+        return Ok(match outcome::last(state_dir).ok().flatten() {
+            Some(o) => Confirmed::Ended(o),
+            None => Confirmed::NothingPending,
+        });
     };
-    if unix_now() >= record.deadline {
-        revert_record(&lock, &record, revert)?;
-        return Ok(Confirmed::TooLate(record));
+    if record.reverting.is_some() || unix_now() >= record.deadline {
+        let done = revert_ending(&lock, &record, revert, RevertReason::ConfirmTooLate)?;
+        return Ok(Confirmed::TooLate(done));
     }
+    let _deferred = super::signals::Deferred::new();
+    let netns = read_previous(state_dir, &record)
+        .ok()
+        .and_then(|b| revert.namespace(&b));
+    ended(state_dir, &record, netns, End::Confirmed, revert);
     finish(state_dir)?;
     Ok(Confirmed::Kept(record))
 }

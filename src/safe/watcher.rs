@@ -241,7 +241,8 @@ pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<Wa
             return Ok(WatchOutcome::NotPending);
         };
         let left = until(record.deadline);
-        if left.is_zero() {
+        // A revert that another process began and did not finish is finished now.
+        if left.is_zero() || record.reverting.is_some() {
             break;
         }
         std::thread::sleep(left.min(POLL));
@@ -252,7 +253,12 @@ pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<Wa
         let Some(record) = pending::read(state_dir)?.filter(|r| r.id == id) else {
             return Ok(WatchOutcome::NotPending);
         };
-        match pending::revert_record(&lock, &record, revert) {
+        match pending::revert_record(
+            &lock,
+            &record,
+            revert,
+            pending::RevertReason::DeadlinePassed,
+        ) {
             Ok(Reverted::Restored) => return Ok(WatchOutcome::Reverted(record)),
             Ok(Reverted::Dropped(_)) => return Ok(WatchOutcome::Dropped(record)),
             // Giving up would leave an unconfirmed (possibly locking-out) ruleset in

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod ending;
 mod flow;
 mod lock;
 mod lockout;
@@ -63,6 +64,9 @@ fn child_entry() {
         "netns" => {
             std::fs::write(var("OUTCOME"), watcher::in_init_netns().to_string()).ok();
         }
+        // Start a revert of a fresh pending change and die in it: SIGKILL right after
+        // the "kernel" (the marker) changed, or a SIGHUP that must wait for the end.
+        "die-mid-revert" | "hup-mid-revert" => ending::revert_and_signal(&role, &var),
         other => panic!("unknown role {other}"),
     }
     std::process::exit(0);

@@ -54,7 +54,7 @@ fn confirmed_change_is_kept_and_the_watcher_exits() {
         watcher: Some(spawned.process()),
         ..record
     };
-    assert_eq!(confirmed, Confirmed::Kept(record));
+    assert_eq!(confirmed, Confirmed::Kept(record.clone()));
     wait_for(
         "the watcher to notice the confirm",
         Duration::from_secs(10),
@@ -67,9 +67,11 @@ fn confirmed_change_is_kept_and_the_watcher_exits() {
     std::thread::sleep(Duration::from_millis(2500)); // past the deadline
     assert_eq!(s.reverted(), None, "a confirmed change was reverted");
     assert!(!spawned.process().is_alive());
-    assert_eq!(
-        pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("again"),
-        Confirmed::NothingPending
+    // Confirming again finds nothing pending, and says how the change ended.
+    let again = pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("again");
+    assert!(
+        matches!(&again, Confirmed::Ended(o) if o.id == record.id && !o.undone()),
+        "{again:?}"
     );
 }
 
@@ -211,7 +213,12 @@ fn failed_revert_keeps_the_record_for_a_retry() {
         )),
         "{msg}"
     );
-    assert_eq!(pending::read(&s.state()).expect("read"), Some(record));
+    // Kept, and marked as being reverted (a confirm can no longer keep it).
+    let kept = pending::Pending {
+        reverting: Some(StaleReason::NoWatcher),
+        ..record
+    };
+    assert_eq!(pending::read(&s.state()).expect("read"), Some(kept));
     let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("retry");
     assert!(matches!(rec, Recovery::Reverted { .. }));
     assert_eq!(s.reverted().as_deref(), Some("snap"));

@@ -1,0 +1,350 @@
+//! The life of a pending change after `apply --confirm`: the prompt's outcome, the
+//! `confirm`, `revert`, `status` commands and the hidden `watch-revert`, with their
+//! messages and exit codes (see docs/safe-apply.md, "Exit codes").
+
+use super::owner::Owner;
+use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, prompt};
+use crate::cli::output::Out;
+use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
+use crate::safe::pending::{Confirmed, Pending, Reverted, WatcherHealth};
+use crate::safe::{self, End, Outcome, Recovered, Status};
+use std::path::Path;
+
+/// After `apply --confirm`: on a terminal, ask; elsewhere say how to confirm.
+pub fn pending_prompt(out: &Out, state: &StateArgs, owner: &Owner, record: &Pending) -> u8 {
+    let left = record.remaining(safe::unix_now());
+    if !prompt::interactive() {
+        out.stderr(&format!(
+            "hostwall: change {} is pending: run `hostwall confirm` within {left}s (ideally from a new SSH session) or it is reverted\n",
+            record.id
+        ));
+        return 0;
+    }
+    // Hang-ups and interrupts become prompt events, and cannot cut the confirm or
+    // revert that follows an answer in half.
+    let _deferred = safe::signals::Deferred::new();
+    let dir = &state.state_dir;
+    match prompt::ask(out, record.deadline) {
+        prompt::Answer::Yes => confirm_in(out, dir, owner),
+        prompt::Answer::No => refuse(out, dir, owner, record),
+        prompt::Answer::Deadline => settle(out, dir, owner, record),
+        prompt::Answer::Lost(why) => no_answer(out, owner, record, &why, 0),
+        prompt::Answer::Signal(sig) => {
+            let why = format!("signal {}", signal_name(sig));
+            no_answer(out, owner, record, &why, 128u8.saturating_add(sig as u8))
+        }
+    }
+}
+
+fn signal_name(sig: libc::c_int) -> String {
+    match sig {
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        n => n.to_string(),
+    }
+}
+
+/// The prompt ended without an answer: not a "no". The change stays until its
+/// deadline; say so (the terminal may be gone) and leave a trace in the system log.
+fn no_answer(out: &Out, owner: &Owner, record: &Pending, why: &str, code: u8) -> u8 {
+    owner.prompt_lost(&record.id, &record.policy, why, record.deadline);
+    out.stderr(&format!(
+        "\nhostwall: {why}: no answer; change {} stays pending until {}: run `hostwall confirm` to keep it, or it is reverted then\n",
+        record.id,
+        when(record.deadline)
+    ));
+    code
+}
+
+fn refuse(out: &Out, dir: &Path, owner: &Owner, record: &Pending) -> u8 {
+    let result = safe::refuse_pending(dir, LOCK_WAIT, owner, &record.id);
+    deferred::discard(dir);
+    match result {
+        Ok(Some((r, done))) => reverted_text(out, &r, &done),
+        Ok(None) => ended_elsewhere(out, dir, &record.id),
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+fn settle(out: &Out, dir: &Path, owner: &Owner, record: &Pending) -> u8 {
+    match safe::settle_pending(dir, LOCK_WAIT, owner, &record.id) {
+        Ok(Some(o)) => {
+            if o.undone() {
+                deferred::discard(dir);
+            }
+            out.stderr(&format!(
+                "hostwall: no answer by the deadline: {}\n",
+                ended_text(&o)
+            ));
+            if o.undone() { EXIT_POLICY } else { 0 }
+        }
+        Ok(None) => {
+            out.stderr(&format!(
+                "hostwall: change {} is still pending: its watcher reverts it at the deadline\n",
+                record.id
+            ));
+            0
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+/// The change `id` is no longer pending although this process did not end it.
+fn ended_elsewhere(out: &Out, dir: &Path, id: &str) -> u8 {
+    match safe::outcome::of(dir, id) {
+        Ok(Some(o)) => {
+            out.stderr(&format!("hostwall: meanwhile {}\n", ended_text(&o)));
+            if o.undone() { 0 } else { EXIT_POLICY }
+        }
+        _ => {
+            out.stderr(&format!("hostwall: change {id} is no longer pending\n"));
+            0
+        }
+    }
+}
+
+pub fn confirm(out: &Out, s: &StateArgs) -> u8 {
+    confirm_in(out, &s.state_dir, &s.owner())
+}
+
+fn confirm_in(out: &Out, state_dir: &Path, owner: &Owner) -> u8 {
+    match safe::confirm(state_dir, LOCK_WAIT, owner) {
+        Ok(Confirmed::Kept(r)) => {
+            out.stderr(&format!(
+                "hostwall: confirmed change {} (policy {}): it stays\n",
+                r.id, r.policy
+            ));
+            deferred::install(out, state_dir, &r)
+        }
+        Ok(Confirmed::NothingPending) => {
+            deferred::discard(state_dir);
+            out.stderr("hostwall: no change is pending; nothing to confirm\n");
+            0
+        }
+        Ok(Confirmed::Ended(o)) if !o.undone() => {
+            out.stderr(&format!(
+                "hostwall: no change is pending; the last one was {}\n",
+                ended_text(&o)
+            ));
+            0
+        }
+        Ok(Confirmed::Ended(o) | Confirmed::TooLate(o)) => {
+            deferred::discard(state_dir);
+            out.error(&format!(
+                "nothing to confirm: {}; apply it again to retry",
+                ended_text(&o)
+            ));
+            EXIT_POLICY
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+pub fn revert(out: &Out, s: &StateArgs) -> u8 {
+    let dir = &s.state_dir;
+    let result = safe::revert_pending(dir, LOCK_WAIT, &s.owner());
+    deferred::discard(dir);
+    match result {
+        Ok(Some((r, done))) => reverted_text(out, &r, &done),
+        Ok(None) => match safe::outcome::last(dir) {
+            Ok(Some(o)) if !o.undone() => {
+                out.error(&format!(
+                    "nothing to revert: no change is pending, and the last one was {}",
+                    ended_text(&o)
+                ));
+                EXIT_POLICY
+            }
+            Ok(Some(o)) => {
+                out.stderr(&format!(
+                    "hostwall: no change is pending; the last one was {}\n",
+                    ended_text(&o)
+                ));
+                0
+            }
+            _ => {
+                out.stderr("hostwall: no change is pending; nothing to revert\n");
+                0
+            }
+        },
+        Err(e) => {
+            out.error(&e.to_string());
+            EXIT_SYSTEM
+        }
+    }
+}
+
+fn reverted_text(out: &Out, r: &Pending, done: &Reverted) -> u8 {
+    match done {
+        Reverted::Restored => out.stderr(&format!(
+            "hostwall: reverted change {} (policy {}): the previous ruleset and sysctls are back\n",
+            r.id, r.policy
+        )),
+        Reverted::Dropped(note) => out.stderr(&format!(
+            "hostwall: note: dropped pending change {} (policy {}): {note}\n",
+            r.id, r.policy
+        )),
+    }
+    0
+}
+
+/// `hostwall status`: reverts a stale change first (and says so), then reports the
+/// pending change, or how the last one ended.
+pub fn status(out: &Out, s: &StateArgs) -> u8 {
+    let (recovered, status) = match safe::status_recovering(&s.state_dir, &s.owner()) {
+        Ok(x) => x,
+        Err(e) => {
+            out.error(&e.to_string());
+            return EXIT_SYSTEM;
+        }
+    };
+    let mut text = String::new();
+    if let Some(r) = &recovered {
+        deferred::discard(&s.state_dir);
+        text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
+    }
+    match status {
+        Status::Nothing => {
+            text.push_str("no change pending\n");
+            match safe::outcome::last(&s.state_dir) {
+                Ok(Some(o)) => text.push_str(&format!("last change: {}\n", ended_text(&o))),
+                Ok(None) => {}
+                Err(e) => text.push_str(&format!("last change: unknown ({e})\n")),
+            }
+        }
+        Status::Pending {
+            record,
+            remaining,
+            watcher,
+        } => text.push_str(&pending_text(&record, remaining, watcher)),
+    }
+    out.stdout(&text)
+}
+
+fn pending_text(record: &Pending, remaining: u64, watcher: WatcherHealth) -> String {
+    let watcher = match (watcher, record.watcher) {
+        (WatcherHealth::Alive, Some(w)) => format!("running (pid {})", w.pid),
+        (WatcherHealth::Gone, _) => "GONE (the next hostwall command reverts)".into(),
+        _ => "not started".into(),
+    };
+    let mut text = format!(
+        "change {} pending: policy {}, {remaining}s left to confirm, watcher {watcher}\n",
+        record.id, record.policy
+    );
+    if let Some(reason) = record.reverting {
+        text.push_str(&format!(
+            "  being reverted ({}); a confirm can no longer keep it\n",
+            reason.text()
+        ));
+    }
+    if let Some(e) = &record.last_error {
+        text.push_str(&format!("  last revert attempt failed: {e}\n"));
+    }
+    text
+}
+
+pub fn recovered_note(r: &Recovered) -> String {
+    match r {
+        Recovered::Dropped(record, note) => format!(
+            "hostwall: note: dropped pending change {} (policy {}): {note}\n",
+            record.id, record.policy
+        ),
+        Recovered::Reverted(record, reason) => format!(
+            "hostwall: reverted an earlier unconfirmed change {} (policy {}): {}\n",
+            record.id,
+            record.policy,
+            reason.text()
+        ),
+    }
+}
+
+/// "change ID (policy P) was reverted at T (Ns ago): REASON".
+pub fn ended_text(o: &Outcome) -> String {
+    let what = match &o.end {
+        End::Confirmed => "confirmed".to_string(),
+        End::Reverted { reason } => format!("reverted because {}", reason.text()),
+        End::Dropped { note, .. } => format!("dropped ({note})"),
+    };
+    let verb = match &o.end {
+        End::Confirmed => "kept",
+        _ => "ended",
+    };
+    let ns = o
+        .netns
+        .as_deref()
+        .map(|n| format!(", netns {n}"))
+        .unwrap_or_default();
+    format!(
+        "change {} (policy {}{ns}) {verb} at {}: {what}",
+        o.id,
+        o.policy,
+        when(o.at)
+    )
+}
+
+/// A Unix second as "YYYY-MM-DD HH:MM:SS UTC (Ns ago)" (or "(in Ns)").
+pub fn when(at: u64) -> String {
+    let now = safe::unix_now();
+    let rel = if at <= now {
+        format!("{}s ago", now - at)
+    } else {
+        format!("in {}s", at - now)
+    };
+    format!("{} UTC ({rel})", utc(at))
+}
+
+/// Civil date and time of a Unix second (proleptic Gregorian, UTC).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The detached watcher's body (`hostwall watch-revert`). Its output goes nowhere:
+/// what it does reaches the system log (through [`Owner`]) and the outcome history.
+pub fn watch_revert(w: &WatchArgs) -> u8 {
+    let dir = &w.state.state_dir;
+    match safe::run_watcher(dir, &w.id, &w.state.owner()) {
+        Ok(safe::watcher::WatchOutcome::Reverted(_) | safe::watcher::WatchOutcome::Dropped(_)) => {
+            deferred::discard(dir);
+            0
+        }
+        Ok(safe::watcher::WatchOutcome::NotPending) => 0,
+        Err(_) => EXIT_SYSTEM,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc(951_827_696), "2000-02-29 12:34:56");
+        assert_eq!(super::utc(1_733_090_645), "2024-12-01 22:04:05");
+    }
+}
