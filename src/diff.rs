@@ -31,6 +31,8 @@ pub enum Kind {
     Unsupported,
     /// Warning: another table's base chain on a hook we filter can drop or accept first.
     ForeignBaseChain,
+    /// Warning: another table changed while it was read; its chains are shown as read.
+    ForeignChanging,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -81,6 +83,8 @@ pub struct Live {
     pub sysctls: Vec<(Sysctl, Option<bool>)>,
     /// Base chains of every other table.
     pub foreign: Vec<ForeignChain>,
+    /// Other tables that changed while they were read ("family name").
+    pub changing: Vec<String>,
 }
 
 /// All differences, drift first in table order, then warnings.
@@ -106,6 +110,17 @@ pub fn diff(expected: &Ruleset, live: &Live) -> Vec<Change> {
     }
     out.extend(sysctls(&expected.sysctls, &live.sysctls));
     foreign(expected, live, &mut out);
+    for t in &live.changing {
+        out.push(Change {
+            severity: Severity::Warning,
+            ..change(
+                Kind::ForeignChanging,
+                &format!("table {t}"),
+                None,
+                Some("another program committed to it during the read: its chains above are as one dump saw them (our table was read consistently)".into()),
+            )
+        });
+    }
     out
 }
 
@@ -480,6 +495,7 @@ pub fn render_text(changes: &[Change]) -> String {
             Kind::Sysctl => "sysctl differs".into(),
             Kind::Unsupported => "object hostwall never makes".into(),
             Kind::ForeignBaseChain => "other table filters the same hook".into(),
+            Kind::ForeignChanging => "other table changed while it was read".into(),
         };
         let sev = match c.severity {
             Severity::Drift => "drift",
