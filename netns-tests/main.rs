@@ -3,6 +3,7 @@
 //! Never touches the root namespace's ruleset or sysctls.
 
 mod apply;
+mod churn;
 mod cleanup;
 mod common;
 mod diff;

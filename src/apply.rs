@@ -3,11 +3,15 @@
 //! that caused it, the generation id guarding against concurrent changes, then
 //! the sysctl step with rollback of both ruleset and sysctls if it fails.
 
+mod guard;
 pub mod restore;
 mod snapshot;
 
+pub use guard::Guard;
+
 use crate::emit::netlink::{self, Batch, BatchOptions, EmitError};
 use crate::ir::Ruleset;
+use crate::nft::msg::{attr, messages};
 use crate::nft::sock::{self, NfSocket};
 use crate::nft::wire::{MsgType, Writer};
 use crate::source::Span;
@@ -25,17 +29,21 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Where sysctls live; `None` means `/proc/sys`. Tests point it elsewhere.
     pub sysctl_root: Option<PathBuf>,
-    /// The generation id the caller saw (e.g. when it captured the previous
-    /// state): the batch is guarded by it instead of a fresh read, so any
-    /// change since then is refused with [`ApplyError::Concurrent`].
-    pub expect_genid: Option<u32>,
+    /// The guard of a capture the caller made (`restore::capture`): the batch
+    /// is checked against the state it read, so a change to our table since
+    /// then is refused with [`ApplyError::Concurrent`]. `None`: a fresh guard.
+    pub guard: Option<Guard>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct ApplyReport {
-    /// Generation before the change, and after it (equal for a dry run).
+    /// Generation the previous state was read at, and the one our commit made
+    /// (equal for a dry run).
     pub genid_before: u32,
     pub genid: u32,
+    /// Resends after the kernel refused the batch because another table changed
+    /// in between (ours had not).
+    pub resends: u32,
     pub messages: usize,
     pub batch_bytes: usize,
     pub build_time: Duration,
@@ -171,13 +179,19 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         .clone()
         .unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS));
     let mut nl = Netlink::open()?;
-    let genid_before = match opts.expect_genid {
-        Some(g) => g,
-        None => nl.get_gen()?,
+    let guard = match &opts.guard {
+        Some(g) => g.clone(),
+        None => {
+            let g = Guard::open(&rs.table.name)?;
+            g.set_base(nl.get_gen()?);
+            g
+        }
     };
-    let (changes, interfaces, snapshot) = capture_previous(&mut nl, rs, &root, opts.dry_run)?;
+    let genid_before = guard.base();
+    let (changes, interfaces, snapshot) =
+        capture_previous(&mut nl, rs, &root, opts.dry_run, &guard)?;
     let t0 = Instant::now();
-    let batch = netlink::build(rs, &nl.batch_options(Some(genid_before)))?;
+    let mut batch = netlink::build(rs, &nl.batch_options(Some(genid_before)))?;
     let mut report = ApplyReport {
         genid_before,
         genid: genid_before,
@@ -192,10 +206,10 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.plan = plan(&batch, &changes);
         return Ok(report);
     }
-    let timing = nl.send_batch(&batch, genid_before, &rs.table.name)?;
+    let (sent_at, timing) = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report)?;
     report.send_time = timing.0;
     report.send_ack_time = timing.1;
-    report.genid = nl.get_gen()?;
+    report.genid = next_genid(sent_at);
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match snapshot {
             Some(s) => s.restore(&mut nl, &rs.table.name).err().map(Box::new),
@@ -210,6 +224,47 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     Ok(report)
 }
 
+/// Sends the batch at the guard's generation. When the kernel refuses it because the
+/// ruleset moved on, and the notifications show that only other tables changed, it
+/// resends at the current generation (at most [`guard::MAX_RESENDS`] times). Returns
+/// the generation the committed batch was sent at.
+fn send_guarded(
+    nl: &mut Netlink,
+    batch: &mut Batch,
+    guard: &Guard,
+    table: &str,
+    report: &mut ApplyReport,
+) -> Result<(u32, (Duration, Duration)), ApplyError> {
+    let base = guard.base();
+    let mut at = base;
+    loop {
+        match nl.send_batch(batch, at, table) {
+            Err(ApplyError::Concurrent { .. }) if report.resends < guard::MAX_RESENDS => {
+                let now = nl.get_gen()?;
+                if guard.ours_changed(base, now)? {
+                    return Err(ApplyError::Concurrent { expected: base });
+                }
+                batch.set_genid(now);
+                at = now;
+                report.resends += 1;
+            }
+            Err(ApplyError::Concurrent { .. }) => {
+                return Err(ApplyError::Concurrent { expected: base });
+            }
+            r => return r.map(|t| (at, t)),
+        }
+    }
+}
+
+/// The generation a commit on top of `genid` creates (the kernel counts up by one and
+/// skips 0 when it wraps).
+fn next_genid(genid: u32) -> u32 {
+    match genid.wrapping_add(1) {
+        0 => 1,
+        g => g,
+    }
+}
+
 /// What a failed sysctl step must restore, captured before changing anything:
 /// the sysctls' values, their per-interface copies (writing a global forwarding
 /// key rewrites every interface's), and the table when there is a step at all.
@@ -220,6 +275,7 @@ fn capture_previous(
     rs: &Ruleset,
     root: &Path,
     dry_run: bool,
+    guard: &Guard,
 ) -> Result<Previous, ApplyError> {
     let failed = |error| ApplyError::Sysctl {
         error,
@@ -232,7 +288,7 @@ fn capture_previous(
         return Ok((changes.unwrap_or_default(), Vec::new(), None));
     }
     let changes = changes?;
-    let snapshot = Snapshot::capture(nl, &rs.table.name)?;
+    let snapshot = Snapshot::capture(nl, &rs.table.name, guard)?;
     let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
     Ok((changes, interfaces, Some(snapshot)))
 }
@@ -499,22 +555,6 @@ fn errno_error(errno: i32, op: &'static str) -> ApplyError {
     sock_err(op)(io::Error::from_raw_os_error(errno))
 }
 
-/// Splits a datagram into its netlink messages.
-fn messages(mut buf: &[u8]) -> impl Iterator<Item = &[u8]> {
-    std::iter::from_fn(move || {
-        if buf.len() < 16 {
-            return None;
-        }
-        let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len < 16 || len > buf.len() {
-            return None;
-        }
-        let (m, rest) = buf.split_at(len);
-        buf = &rest[(((len + 3) & !3) - len).min(rest.len())..];
-        Some(m)
-    })
-}
-
 /// Decodes an NLMSG_ERROR: errno, the failed request's seq, extack text.
 fn parse_error(m: &[u8]) -> Reply {
     let flags = u16::from_ne_bytes([m[6], m[7]]);
@@ -541,20 +581,4 @@ fn parse_error(m: &[u8]) -> Reply {
         None
     };
     Reply { seq, errno, extack }
-}
-
-/// The payload of the first attribute of type `ty` in `buf`.
-pub(crate) fn attr(mut buf: &[u8], ty: u16) -> Option<&[u8]> {
-    while buf.len() >= 4 {
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let t = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
-        if len < 4 || len > buf.len() {
-            return None;
-        }
-        if t == ty {
-            return Some(&buf[4..len]);
-        }
-        buf = &buf[((len + 3) & !3).min(buf.len())..];
-    }
-    None
 }

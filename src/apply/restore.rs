@@ -91,14 +91,14 @@ fn list(errors: &[SysctlError]) -> String {
     parts.join("; ")
 }
 
-/// What [`capture`] saw: the previous state, and the ruleset generation it belongs to.
+/// What [`capture`] saw: the previous state, and the guard that vouches for it.
 #[derive(Clone, Debug)]
 pub struct Captured {
     pub previous: Previous,
-    /// The generation the dump was taken at: applying with it as the expected
-    /// generation (`ApplyOptions::expect_genid`) makes any change between capture and commit fail the batch
-    /// (`ApplyError::Concurrent`) instead of being lost silently by a later revert.
-    pub genid: u32,
+    /// Passed as `ApplyOptions::guard`, it makes the apply refuse any change to our
+    /// table between this capture and the commit (`ApplyError::Concurrent`) instead
+    /// of a later revert silently undoing it; commits to other tables do not count.
+    pub guard: super::Guard,
 }
 
 /// Captures the state `rs` is about to replace, in the namespace `opts` names.
@@ -111,7 +111,9 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             source,
         })?;
         let mut nl = Netlink::open()?;
-        let (snapshot, genid) = Snapshot::capture_at(&mut nl, &table)?;
+        let guard = super::Guard::open(&table)?;
+        let (snapshot, genid) = Snapshot::capture_at(&mut nl, &table, &guard)?;
+        guard.set_base(genid);
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
         let mut interfaces = Vec::new();
@@ -143,7 +145,7 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             interfaces,
             sysctl_root: opts.sysctl_root.clone(),
         };
-        Ok(Captured { previous, genid })
+        Ok(Captured { previous, guard })
     })
 }
 

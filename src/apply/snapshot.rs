@@ -8,7 +8,8 @@
 //! forms hostwall cannot express (counters keep their values). When the live
 //! decoder lands, `Snapshot::Present` can carry its IR instead.
 
-use super::{ApplyError, Netlink, attr};
+use super::{ApplyError, Guard, Netlink};
+use crate::nft::msg::attr;
 use crate::nft::wire::{MsgType, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer};
 
 pub(crate) enum Snapshot {
@@ -31,29 +32,38 @@ const STRIP: &[(MsgType, &[u16])] = &[
     (MsgType::NewObj, &[5, 6]),  // USE, HANDLE
 ];
 
-/// How often a dump is retried when the ruleset changed while it was taken.
+/// How often a dump is retried when our table changed while it was taken.
 const CAPTURE_TRIES: usize = 5;
 
 impl Snapshot {
-    pub(crate) fn capture(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
-        Snapshot::capture_at(nl, table).map(|(s, _)| s)
+    pub(crate) fn capture(
+        nl: &mut Netlink,
+        table: &str,
+        guard: &Guard,
+    ) -> Result<Snapshot, ApplyError> {
+        Snapshot::capture_at(nl, table, guard).map(|(s, _)| s)
     }
 
-    /// The snapshot and the generation id it was dumped at. The table, sets,
-    /// chains and rules come from separate dumps, so the generation is read
-    /// before and after them: when it moved, the pieces may disagree and the
-    /// whole dump is taken again. Passing the id as `ApplyOptions::expect_genid`
-    /// makes the apply refuse any change made after this capture.
-    pub(crate) fn capture_at(nl: &mut Netlink, table: &str) -> Result<(Snapshot, u32), ApplyError> {
+    /// The snapshot and a generation it is exact at. The table, sets, chains and
+    /// rules come from separate dumps (each filtered to our table), so the
+    /// generation is read before and after them: when a generation in between
+    /// touched our table the pieces may disagree and the whole dump is taken again;
+    /// commits to other tables do not matter.
+    pub(crate) fn capture_at(
+        nl: &mut Netlink,
+        table: &str,
+        guard: &Guard,
+    ) -> Result<(Snapshot, u32), ApplyError> {
         for _ in 0..CAPTURE_TRIES {
             let before = nl.get_gen()?;
             let snapshot = Snapshot::dump_all(nl, table)?;
-            if nl.get_gen()? == before {
-                return Ok((snapshot, before));
+            let after = nl.get_gen()?;
+            if !guard.ours_changed(before, after)? {
+                return Ok((snapshot, after));
             }
         }
         Err(ApplyError::Snapshot(format!(
-            "cannot read a consistent copy of table {table} for rollback: the ruleset kept changing"
+            "cannot read a consistent copy of table {table} for rollback: it kept changing"
         )))
     }
 

@@ -148,7 +148,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         netns: a.netns.clone(),
         dry_run: a.dry_run,
         sysctl_root: a.sysctl_root.clone(),
-        expect_genid: None,
+        guard: None,
     };
     if a.dry_run {
         return dry_run(out, &loaded, &rs, &opts);
@@ -190,9 +190,9 @@ fn guarded(
     confirm: Option<&ConfirmOptions>,
 ) -> Result<safe::Applied<ApplyReport>, FlowError<ApplyError>> {
     let state_dir = &a.state.state_dir;
-    // The generation the capture saw; the apply must expect exactly it (see
-    // `restore::Captured::genid`), so a change in between fails the batch.
-    let seen_genid = std::cell::Cell::new(None);
+    // The guard of the capture; the apply checks our table against it (see
+    // `restore::Captured::guard`), so a change to it in between fails the batch.
+    let seen = std::cell::RefCell::new(None);
     safe::guarded_apply_with(
         state_dir,
         LOCK_WAIT,
@@ -200,13 +200,13 @@ fn guarded(
         confirm,
         || {
             restore::capture(rs, opts).map(|c| {
-                seen_genid.set(Some(c.genid));
+                *seen.borrow_mut() = Some(c.guard);
                 c.previous.encode()
             })
         },
         || {
             let opts = ApplyOptions {
-                expect_genid: seen_genid.get(),
+                guard: seen.borrow_mut().take(),
                 ..opts.clone()
             };
             crate::apply::apply(rs, &opts)
@@ -364,6 +364,13 @@ fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
         r.genid_before,
         r.genid,
     );
+    if r.resends > 0 {
+        s.push_str(&format!(
+            "  resent {} time{}: other tables changed meanwhile (ours did not)\n",
+            r.resends,
+            if r.resends == 1 { "" } else { "s" }
+        ));
+    }
     for c in &r.sysctls {
         if c.old != c.new {
             s.push_str(&format!("  sysctl {c}\n"));

@@ -27,3 +27,19 @@ pub(super) fn warnings(foreign: &[ForeignChain], out: &mut Vec<Change>) {
         });
     }
 }
+
+/// One warning per other table that changed while it was read: its chains above are as
+/// one dump saw them. Our own table is always read at one generation.
+pub(super) fn changing(tables: &[String], out: &mut Vec<Change>) {
+    for t in tables {
+        out.push(Change {
+            severity: Severity::Warning,
+            ..change(
+                Kind::ForeignChanging,
+                &format!("table {t}"),
+                None,
+                Some("another program committed to it during the read: its chains are shown as one dump saw them (our table was read consistently)".into()),
+            )
+        });
+    }
+}

@@ -48,6 +48,8 @@ pub enum Kind {
     Unsupported,
     /// Warning: another table's base chain sees the host's traffic and may drop it.
     ForeignBaseChain,
+    /// Warning: another table changed while it was read; its chains are shown as read.
+    ForeignChanging,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -96,6 +98,8 @@ pub struct Live {
     pub foreign: Vec<ForeignChain>,
     /// Everything in our table the IR cannot hold: all of it is drift.
     pub unmodelled: Vec<Unmodelled>,
+    /// Other tables that changed while they were read ("family name").
+    pub changing: Vec<String>,
 }
 
 /// All differences, drift first in table order, then warnings.
@@ -122,6 +126,7 @@ pub fn diff(expected: &Ruleset, live: &Live) -> Vec<Change> {
     }
     out.extend(sysctls(&expected.sysctls, &live.sysctls));
     foreign::warnings(&live.foreign, &mut out);
+    foreign::changing(&live.changing, &mut out);
     out
 }
 

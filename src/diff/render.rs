@@ -26,6 +26,7 @@ pub fn render_text(changes: &[Change]) -> String {
             Kind::FlowtableExtra => "flowtable not in the policy",
             Kind::Unsupported => "object hostwall never makes",
             Kind::ForeignBaseChain => "another table's base chain sees the host's traffic",
+            Kind::ForeignChanging => "another table changed while it was read",
         };
         let sev = match c.severity {
             Severity::Drift => "drift",

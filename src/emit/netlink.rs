@@ -85,6 +85,12 @@ impl Batch {
     pub fn bytes_of(&self, m: &Message) -> &[u8] {
         &self.bytes[m.offset..m.offset + m.len]
     }
+
+    /// Moves the batch to another expected generation (a resend after a change in
+    /// some other table). Returns false when the batch was built without a guard.
+    pub fn set_genid(&mut self, genid: u32) -> bool {
+        crate::nft::wire::set_batch_genid(&mut self.bytes, genid)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]

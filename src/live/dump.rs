@@ -31,7 +31,8 @@ pub struct Conn {
     sock: mnl::Socket,
     buf: AlignedBuf,
     seq: u32,
-    /// Set when the kernel flagged a dump as interrupted by a concurrent change.
+    /// Set when the kernel flagged a dump as interrupted: a commit (in any table)
+    /// happened between two of its messages.
     pub interrupted: bool,
 }
 
@@ -72,7 +73,9 @@ impl Conn {
         Ok(out)
     }
 
-    /// Every chain of every table and family.
+    /// Every chain of every table and family (the kernel cannot filter a chain dump
+    /// by table: a dump of several messages during which any commit happened may
+    /// have skipped or repeated chains, and is flagged in `interrupted`).
     pub fn chains(&mut self) -> Result<Vec<RawChain>, LiveError> {
         let mut out = Vec::new();
         self.request("chain", NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, true, &[], |m| {
@@ -82,10 +85,14 @@ impl Conn {
         Ok(out)
     }
 
-    /// Every rule of every table and family, in chain order.
-    pub fn rules(&mut self) -> Result<Vec<RawRule>, LiveError> {
+    /// The rules of one table, in chain order. The kernel filters a rule dump by
+    /// table before it counts where the next message resumes, so commits to other
+    /// tables between the messages of this dump cannot make it skip or repeat rules.
+    pub fn rules(&mut self, family: u8, table: &str) -> Result<Vec<RawRule>, LiveError> {
+        let mut attrs = Vec::new();
+        put_str(&mut attrs, NFTA_TABLE, table);
         let mut out = Vec::new();
-        self.request("rule", NFT_MSG_GETRULE, NFPROTO_UNSPEC, true, &[], |m| {
+        self.request("rule", NFT_MSG_GETRULE, family, true, &attrs, |m| {
             out.push(ffi::parse_rule(m)?);
             Ok(())
         })?;

@@ -3,9 +3,10 @@
 //! flowtables, chains the IR cannot describe, maps) as explicit `Unmodelled` items;
 //! and the base chains of every other table, judged by whether they can drop.
 //!
-//! The dumps are separate requests, so a read takes the generation id before and after
-//! and retries when it changed (or the kernel flagged a dump as interrupted): the result
-//! is one consistent snapshot. Sysctls are not read here (`sysctl` owns /proc/sys);
+//! The dumps are separate requests, so a read takes the generation id before and after;
+//! when it moved, the kernel's change notifications tell which tables the generations in
+//! between touched: our table is read again only when they touched it, and other tables
+//! that changed are named in the snapshot. Sysctls are not read here (`sysctl` owns /proc/sys);
 //! `Snapshot::into_live` joins them in.
 
 mod decode;
@@ -20,12 +21,13 @@ pub use crate::nft::read::ParseError;
 
 use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
 use crate::ir::{self, Table};
+use crate::nft::monitor::Monitor;
 use crate::nft::read::{RawChain, RawRule, RawTable};
 use dump::{Conn, NFPROTO_INET};
 use std::collections::HashMap;
 use std::io;
 
-/// Reads retried when the ruleset changes under us, before giving up.
+/// Reads retried when our table changes under us, before giving up.
 const ATTEMPTS: u32 = 5;
 
 /// One consistent read of the kernel's ruleset.
@@ -40,6 +42,9 @@ pub struct Snapshot {
     /// Everything in our table the IR cannot hold (named objects, flowtables, chains on
     /// other hooks or of other types, maps), described for the operator; never dropped.
     pub unmodelled: Vec<Unmodelled>,
+    /// Other tables that changed while they were read ("family name"): their base
+    /// chains are each as one dump saw them, a moment's state, not one generation's.
+    pub changing: Vec<String>,
 }
 
 impl Snapshot {
@@ -50,6 +55,7 @@ impl Snapshot {
             sysctls,
             foreign: self.foreign,
             unmodelled: self.unmodelled,
+            changing: self.changing,
         }
     }
 }
@@ -113,14 +119,35 @@ pub fn genid(netns: Option<&str>) -> Result<u32, LiveError> {
 }
 
 /// Reads our `inet` table `table` and every other table's base chains.
+///
+/// Consistency is judged per table, from the kernel's change notifications: our table
+/// is read again when a generation that passed during the read touched it, while
+/// commits by other programs to their own tables (libvirt, docker, fail2ban) never
+/// make the read fail. Those tables' chains are reported as read and named in
+/// [`Snapshot::changing`].
 pub fn read(table: &str, netns: Option<&str>) -> Result<Snapshot, LiveError> {
     in_netns(netns, || {
         let mut conn = Conn::open()?;
+        let mut monitor = Monitor::open().map_err(LiveError::Socket)?;
         for _ in 0..ATTEMPTS {
             conn.interrupted = false;
             let before = conn.genid()?;
-            let snap = read_once(&mut conn, table, before)?;
-            if conn.genid()? == before && !conn.interrupted {
+            let (mut snap, chains_torn) = read_once(&mut conn, table, before)?;
+            let after = conn.genid()?;
+            if after == before {
+                return Ok(snap);
+            }
+            monitor.settle(after).map_err(LiveError::Socket)?;
+            let (touched, complete) = monitor.tables_touched_since(before);
+            let ours = touched
+                .iter()
+                .any(|(f, t)| is_ours(u32::from(*f), t, table));
+            if complete && !ours && !chains_torn {
+                snap.genid = after;
+                snap.changing = touched
+                    .iter()
+                    .map(|(f, t)| format!("{} {t}", hooks::family_name(u32::from(*f))))
+                    .collect();
                 return Ok(snap);
             }
         }
@@ -163,11 +190,19 @@ fn in_netns<T: Send>(
     })
 }
 
-fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<Snapshot, LiveError> {
+/// One pass over the tables; also says whether the chain dump (which the kernel cannot
+/// filter by table) was torn by a commit between its messages.
+fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool), LiveError> {
     let tables = conn.tables()?;
     let ours = tables.iter().find(|t| is_ours(t.family, &t.name, table));
     let chains = conn.chains()?;
-    let rules = conn.rules()?;
+    let chains_torn = conn.interrupted;
+    // Per table: a table-filtered rule dump is immune to other tables' commits.
+    let mut rules = Vec::new();
+    for t in &tables {
+        let family = u8::try_from(t.family).map_err(|_| LiveError::Missing("table family"))?;
+        rules.extend(conn.rules(family, &t.name)?);
+    }
     let mut unmodelled = Vec::new();
     if ours.is_some_and(|t| t.flags & NFT_TABLE_F_DORMANT != 0) {
         // Every chain is there, but none is hooked: nothing is filtered.
@@ -183,12 +218,14 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<Snapshot, LiveE
         Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),
         None => None,
     };
-    Ok(Snapshot {
+    let snap = Snapshot {
         genid,
         table: ours,
         foreign: foreign(table, &tables, &chains, &rules),
         unmodelled,
-    })
+        changing: Vec::new(),
+    };
+    Ok((snap, chains_torn))
 }
 
 /// `NFT_TABLE_F_DORMANT`: the table's base chains are unregistered from their hooks.

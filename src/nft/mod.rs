@@ -8,6 +8,8 @@
 
 pub mod decode;
 pub mod expr;
+pub mod monitor;
+pub mod msg;
 pub mod read;
 pub mod rule;
 pub mod sock;

@@ -80,6 +80,38 @@ impl NfSocket {
         Ok(())
     }
 
+    /// Joins a multicast group (`NFNLGRP_*`): the kernel then queues its
+    /// notifications on this socket.
+    pub fn subscribe(&self, group: u32) -> io::Result<()> {
+        const NETLINK_ADD_MEMBERSHIP: libc::c_int = 1;
+        self.set_int(
+            libc::SOL_NETLINK,
+            NETLINK_ADD_MEMBERSHIP,
+            group as libc::c_int,
+        )
+    }
+
+    /// Waits until a datagram is queued or `timeout` passes; `Ok(false)` on timeout.
+    pub fn wait_readable(&self, timeout: std::time::Duration) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        loop {
+            // SAFETY: polls one live pollfd for the length we pass.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n >= 0 {
+                return Ok(n > 0);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
     /// One `sendto` of the whole buffer to the kernel.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         // SAFETY: `buf` is a live slice; the destination is a zeroed

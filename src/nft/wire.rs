@@ -11,7 +11,7 @@ use super::expr::Expr;
 use std::fmt;
 
 /// `NFNL_SUBSYS_NFTABLES`, the high byte of every nf_tables message type.
-const SUBSYS_NFTABLES: u16 = 10;
+pub const SUBSYS_NFTABLES: u16 = 10;
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_EXCL: u16 = 0x200;
@@ -514,6 +514,32 @@ impl Elem {
     }
 }
 
+/// Rewrites the generation id carried by the batch begin message at the start of
+/// `batch` (see [`Writer::batch_begin`]). Returns false when it carries none.
+pub fn set_batch_genid(batch: &mut [u8], genid: u32) -> bool {
+    let Some(len) = batch
+        .get(..4)
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return false;
+    };
+    let end = (len as usize).min(batch.len());
+    let mut at = 20;
+    while at + 4 <= end {
+        let alen = u16::from_ne_bytes([batch[at], batch[at + 1]]) as usize;
+        let ty = u16::from_ne_bytes([batch[at + 2], batch[at + 3]]) & 0x3fff;
+        if alen < 4 || at + alen > end {
+            return false;
+        }
+        if ty == NFNL_BATCH_GENID && alen == 8 {
+            batch[at + 4..at + 8].copy_from_slice(&genid.to_be_bytes());
+            return true;
+        }
+        at += (alen + 3) & !3;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +555,22 @@ mod tests {
         assert_eq!(&w.buf[0..4], &36u32.to_ne_bytes());
         assert_eq!(&w.buf[20..22], &13u16.to_ne_bytes());
         assert_eq!(&w.buf[24..33], b"hostwall\0");
+    }
+
+    #[test]
+    fn batch_genid_is_rewritten_in_place() {
+        let mut w = Writer::default();
+        w.batch_begin(1, Some(41));
+        w.batch_end(2);
+        let mut guarded = w.buf.clone();
+        assert!(set_batch_genid(&mut guarded, 42));
+        let mut expect = Writer::default();
+        expect.batch_begin(1, Some(42));
+        expect.batch_end(2);
+        assert_eq!(guarded, expect.buf);
+        let mut open = Writer::default();
+        open.batch_begin(1, None);
+        assert!(!set_batch_genid(&mut open.buf, 42), "no guard to move");
     }
 
     #[test]

@@ -123,30 +123,54 @@ fn stale_generation_is_refused_with_erestart() {
 }
 
 #[test]
-fn stale_expect_genid_is_refused_as_concurrent_and_changes_nothing() {
+fn a_change_to_our_table_after_the_capture_is_refused_and_changes_nothing() {
     in_netns(|| {
-        let r = apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
-        let seen = r.genid;
-        // Someone else commits after our capture at `seen`.
-        nft_ok(&["-f", "-"], OTHER_TABLE);
+        let rs = every_form();
+        apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        let captured =
+            hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        // Someone else changes our table after the capture.
+        nft_ok(&["add", "rule", "inet", "hostwall", "input", "counter"], "");
         let before = ruleset_listing();
         let o = ApplyOptions {
-            expect_genid: Some(seen),
+            guard: Some(captured.guard.clone()),
             ..opts()
         };
         let empty = ruleset(vec![], vec![]);
         match apply(&empty, &o) {
-            Err(ApplyError::Concurrent { expected }) => assert_eq!(expected, seen),
+            Err(ApplyError::Concurrent { expected }) => {
+                assert_eq!(expected, captured.guard.base())
+            }
             other => panic!("expected Concurrent, got {other:?}"),
         }
         assert_eq!(ruleset_listing(), before, "nothing may change");
-        // The current generation is accepted.
-        let now = apply(&every_form(), &opts()).map(|r| r.genid);
+    });
+}
+
+#[test]
+fn a_change_to_another_table_after_the_capture_is_not_concurrent() {
+    in_netns(|| {
+        let rs = every_form();
+        let captured =
+            hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
+        // Another program commits in its own table after our capture, twice.
+        nft_ok(&["-f", "-"], OTHER_TABLE);
+        nft_ok(&["add", "chain", "ip", "other", "extra"], "");
         let o = ApplyOptions {
-            expect_genid: now.ok(),
+            guard: Some(captured.guard.clone()),
             ..opts()
         };
-        apply(&empty, &o).unwrap_or_else(|e| panic!("{e}"));
+        let r = apply(&rs, &o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            r.resends, 1,
+            "one refusal, then a resend at the current generation"
+        );
+        assert_eq!(r.genid_before, captured.guard.base());
+        let live = hostwall::live::genid(None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.genid, live, "the reported generation is our commit's");
+        let listing = ruleset_listing();
+        assert!(listing.contains("table ip other"), "{listing}");
+        assert!(listing.contains("table inet hostwall"), "{listing}");
     });
 }
 

@@ -1,0 +1,91 @@
+//! The concurrency guard of one change: the generation our table was read at, plus a
+//! [`Monitor`] of the kernel's change notifications since, so that a commit in some
+//! *other* table (libvirt, docker, fail2ban changing their own) does not count as a
+//! concurrent change to ours.
+//!
+//! The batch still carries a generation id, so the kernel refuses it atomically if
+//! anything committed after the id we send. On that refusal the guard asks the
+//! monitor which tables the generations in between touched: if ours is not among
+//! them, the batch is resent with the current id; if it is (or the notifications
+//! cannot prove it is not), the change is refused as concurrent.
+
+use super::ApplyError;
+use crate::nft::monitor::Monitor;
+use crate::nft::wire::NFPROTO_INET;
+use std::sync::{Arc, Mutex};
+
+/// Resends allowed after refusals caused only by other tables' commits. Each costs
+/// one generation read and one send; a host where other programs commit between
+/// every read and send this many times in a row is not one any apply can win.
+pub const MAX_RESENDS: u32 = 64;
+
+/// Shared between the capture (which reads the table) and the apply (which sends):
+/// both run on threads of their own in the change's namespace.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Mutex<State>>,
+}
+
+struct State {
+    monitor: Monitor,
+    table: String,
+    /// The generation the previous state of our table is known at.
+    base: u32,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("base", &self.base())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Subscribes to notifications in the calling thread's namespace. Call before the
+    /// first generation read that the guard will vouch for.
+    pub(crate) fn open(table: &str) -> Result<Guard, ApplyError> {
+        let monitor = Monitor::open().map_err(|e| match e.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => ApplyError::Permission,
+            _ => ApplyError::Socket {
+                op: "subscribing to nf_tables notifications",
+                source: e,
+            },
+        })?;
+        Ok(Guard {
+            inner: Arc::new(Mutex::new(State {
+                monitor,
+                table: table.to_string(),
+                base: 0,
+            })),
+        })
+    }
+
+    /// The generation our table's state is vouched for at.
+    pub fn base(&self) -> u32 {
+        self.lock().base
+    }
+
+    pub(crate) fn set_base(&self, genid: u32) {
+        self.lock().base = genid;
+    }
+
+    /// Whether our table may have changed between `since` and `now` (a generation
+    /// already read from the kernel). Waits for the notifications up to `now`.
+    pub(crate) fn ours_changed(&self, since: u32, now: u32) -> Result<bool, ApplyError> {
+        if since == now {
+            return Ok(false);
+        }
+        let mut s = self.lock();
+        s.monitor.settle(now).map_err(|e| ApplyError::Socket {
+            op: "reading nf_tables notifications",
+            source: e,
+        })?;
+        Ok(s.monitor.touched_since(NFPROTO_INET, &s.table, since))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

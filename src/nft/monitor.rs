@@ -1,0 +1,190 @@
+//! Which tables each committed nf_tables generation touched, from the kernel's own
+//! change notifications (the `NFNLGRP_NFTABLES` group that `nft monitor` reads).
+//!
+//! The ruleset has one generation id for every table, so a guard on it alone fails
+//! whenever any program (libvirt, docker, fail2ban) changes *its* table. The
+//! notifications name the table of every changed object, and each commit ends with a
+//! `NEWGEN` message carrying the new id, so a reader can tell whether the generations
+//! that passed while it worked changed the one table it cares about.
+//!
+//! The answer is conservative: a notification without a table, a lost notification
+//! (the receive queue overflowed: `ENOBUFS`), or a generation whose notifications did
+//! not arrive in time all count as "touched".
+
+use super::msg::{be32_attr, messages, msg_type, str_attr};
+use super::sock::NfSocket;
+use super::wire::{MsgType, SUBSYS_NFTABLES};
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// `NFNLGRP_NFTABLES`: the multicast group of nf_tables change notifications.
+const NFNLGRP_NFTABLES: u32 = 7;
+/// Every nf_tables object message names its table in attribute 1
+/// (`NFTA_TABLE_NAME`, `NFTA_CHAIN_TABLE`, `NFTA_RULE_TABLE`, `NFTA_SET_TABLE`,
+/// `NFTA_SET_ELEM_LIST_TABLE`, `NFTA_OBJ_TABLE`, `NFTA_FLOWTABLE_TABLE`).
+const NFTA_ANY_TABLE: u16 = 1;
+/// `NFTA_GEN_ID` in a `NEWGEN` message.
+const NFTA_GEN_ID: u16 = 1;
+/// Room for bursts of notifications from other programs' batches.
+const RECV_QUEUE: usize = 32 << 20;
+/// How long to wait for the notifications of a generation already committed.
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+
+/// A table, as notifications name it: (nfproto family, name).
+pub type TableKey = (u8, String);
+
+/// Subscribed to nf_tables notifications since [`Monitor::open`].
+pub struct Monitor {
+    sock: NfSocket,
+    buf: Vec<u8>,
+    /// Tables touched by notifications not yet closed by a `NEWGEN`.
+    open_gen: Vec<Option<TableKey>>,
+    /// Per table, the newest generation that touched it.
+    touched: HashMap<TableKey, u32>,
+    /// The newest generation that touched a table it could not name.
+    touched_any: Option<u32>,
+    /// The newest generation id seen in a `NEWGEN` notification.
+    last_gen: Option<u32>,
+    /// Notifications were lost: nothing can be said about any generation.
+    lost: bool,
+    events: u64,
+}
+
+impl Monitor {
+    /// Subscribes in the calling thread's network namespace. Notifications of commits
+    /// that finish after this returns are all seen (or the loss is known).
+    pub fn open() -> io::Result<Monitor> {
+        let sock = NfSocket::open()?;
+        sock.size_buffers(0, RECV_QUEUE)?;
+        sock.subscribe(NFNLGRP_NFTABLES)?;
+        Ok(Monitor {
+            sock,
+            buf: vec![0; 1 << 20],
+            open_gen: Vec::new(),
+            touched: HashMap::new(),
+            touched_any: None,
+            last_gen: None,
+            lost: false,
+            events: 0,
+        })
+    }
+
+    /// Reads notifications until the one closing generation `genid` has arrived (the
+    /// kernel publishes a new id slightly before it sends that commit's notifications).
+    /// Gives up after a short wait and marks the record lost, which makes every later
+    /// question answer "touched".
+    pub fn settle(&mut self, genid: u32) -> io::Result<()> {
+        let deadline = Instant::now() + SETTLE_WAIT;
+        loop {
+            self.drain()?;
+            if self.lost || self.last_gen.is_some_and(|g| !newer(genid, g)) {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || !self.sock.wait_readable(left)? {
+                self.lost = true;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whether any generation after `since`, up to the last settled one, changed the
+    /// table `family`/`name` (or might have).
+    pub fn touched_since(&self, family: u8, name: &str, since: u32) -> bool {
+        if self.lost || self.touched_any.is_some_and(|g| newer(g, since)) {
+            return true;
+        }
+        self.touched
+            .get(&(family, name.to_string()))
+            .is_some_and(|&g| newer(g, since))
+    }
+
+    /// Every table some generation after `since` touched, and whether that list is
+    /// complete (false when notifications were lost or one named no table).
+    pub fn tables_touched_since(&self, since: u32) -> (Vec<TableKey>, bool) {
+        let complete = !self.lost && !self.touched_any.is_some_and(|g| newer(g, since));
+        let mut tables: Vec<TableKey> = self
+            .touched
+            .iter()
+            .filter(|(_, g)| newer(**g, since))
+            .map(|(k, _)| k.clone())
+            .collect();
+        tables.sort();
+        (tables, complete)
+    }
+
+    /// Notifications read so far (for reports and benchmarks).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Reads every queued notification without waiting.
+    fn drain(&mut self) -> io::Result<()> {
+        loop {
+            let n = match self.sock.recv(&mut self.buf, false) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.lost = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let buf = std::mem::take(&mut self.buf);
+            for m in messages(&buf[..n]) {
+                self.note(m);
+            }
+            self.buf = buf;
+        }
+    }
+
+    fn note(&mut self, m: &[u8]) {
+        let ty = msg_type(m);
+        if ty >> 8 != SUBSYS_NFTABLES {
+            return;
+        }
+        self.events += 1;
+        if ty == MsgType::NewGen.raw() {
+            match be32_attr(m, NFTA_GEN_ID) {
+                Some(g) => self.close_gen(g),
+                None => self.lost = true,
+            }
+            return;
+        }
+        let family = m.get(16).copied().unwrap_or(0);
+        let table = str_attr(m, NFTA_ANY_TABLE).map(|t| (family, t.to_string()));
+        self.open_gen.push(table);
+    }
+
+    fn close_gen(&mut self, genid: u32) {
+        for key in self.open_gen.drain(..) {
+            match key {
+                Some(k) => {
+                    self.touched.insert(k, genid);
+                }
+                None => self.touched_any = Some(genid),
+            }
+        }
+        self.last_gen = Some(genid);
+    }
+}
+
+/// Generation ids are u32 and may wrap: `a` is newer than `b` when it is ahead by
+/// less than half the range.
+fn newer(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer;
+
+    #[test]
+    fn generation_order_survives_wrapping() {
+        assert!(newer(5, 4));
+        assert!(!newer(4, 5));
+        assert!(!newer(4, 4));
+        assert!(newer(2, u32::MAX - 1));
+    }
+}
