@@ -128,7 +128,10 @@ pub fn genid(netns: Option<&str>) -> Result<u32, LiveError> {
 pub fn read(table: &str, netns: Option<&str>) -> Result<Snapshot, LiveError> {
     in_netns(netns, || {
         let mut conn = Conn::open()?;
-        let mut monitor = Monitor::open().map_err(LiveError::Socket)?;
+        let mut monitor = Monitor::open().map_err(|e| match e.raw_os_error() {
+            Some(errno @ (libc::EPERM | libc::EACCES)) => LiveError::kernel("notification", errno),
+            _ => LiveError::Socket(e),
+        })?;
         for _ in 0..ATTEMPTS {
             conn.interrupted = false;
             let before = conn.genid()?;
