@@ -26,6 +26,7 @@ pub mod site;
 pub mod source;
 pub mod syntax;
 pub mod sysctl;
+pub mod text;
 pub mod verify;
 
 /// The built-in default policy: the host-security guide's virtualization host.

@@ -4,6 +4,7 @@ mod apply;
 mod cli;
 mod compile;
 mod errors;
+mod files;
 mod fmt;
 mod fuzz;
 mod golden;
