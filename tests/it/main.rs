@@ -9,5 +9,6 @@ mod fmt;
 mod fuzz;
 mod golden;
 mod live;
+mod loadable;
 mod netlink;
 mod safe;
