@@ -38,7 +38,8 @@ pub struct Decoded {
     pub total: usize,
 }
 
-/// Tab, newline and carriage return are text; every other control character is not.
+/// Tab, newline and carriage return (see [`decode`] for a lone one) are text; every other
+/// control character is not.
 fn forbidden(c: char) -> bool {
     c.is_control() && !matches!(c, '\t' | '\n' | '\r')
 }
@@ -55,28 +56,35 @@ fn picture(c: char) -> char {
 
 /// Decodes `bytes` as UTF-8 text, dropping a leading byte-order mark. Never fails: invalid
 /// sequences and control characters are replaced and listed, so the caller can report them.
+/// A carriage return is text only before a newline (CRLF line ends); a lone one is a control
+/// character, since the grammar would end a line there and every line count would not.
 pub fn decode(bytes: &[u8]) -> Decoded {
     let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut d = Decoded {
         text: String::with_capacity(bytes.len()),
         ..Decoded::default()
     };
+    let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    let mut offset = 0;
     for chunk in bytes.utf8_chunks() {
         let valid = chunk.valid();
-        if valid.chars().any(forbidden) {
-            for c in valid.chars() {
-                if forbidden(c) {
+        let clean = !valid.chars().any(forbidden)
+            && !valid.bytes().enumerate().any(|(i, _)| lone_cr(offset + i));
+        if clean {
+            d.text.push_str(valid);
+        } else {
+            for (i, c) in valid.char_indices() {
+                if forbidden(c) || (c == '\r' && lone_cr(offset + i)) {
                     d.replace(picture(c), Problem::Control(c));
                 } else {
                     d.text.push(c);
                 }
             }
-        } else {
-            d.text.push_str(valid);
         }
         if !chunk.invalid().is_empty() {
             d.replace('\u{FFFD}', Problem::NotUtf8(chunk.invalid().to_vec()));
         }
+        offset += valid.len() + chunk.invalid().len();
     }
     d
 }
@@ -131,7 +139,8 @@ fn diagnostic(span: Span, p: &Problem) -> Diagnostic {
         )
         .with_label(format!("U+{:04X}, shown as {}", *c as u32, picture(*c)))
         .with_help(
-            "remove it: tab, newline and carriage return are the only control characters allowed",
+            "remove it: tab, newline and a carriage return before a newline are the only control \
+             characters allowed",
         ),
     }
 }
@@ -185,6 +194,18 @@ mod tests {
         );
         assert_eq!(&d.text[d.problems[1].0.clone()], "\u{2400}");
         assert!(!d.text.chars().any(forbidden));
+    }
+
+    /// A carriage return ends a line only as CRLF; alone it is reported (pest would end the
+    /// line there while comments and line numbers would not: regression found by the fuzzer).
+    #[test]
+    fn a_lone_carriage_return_is_a_control_character() {
+        let d = decode(b"a\r\nb # c\rallow\r");
+        assert_eq!(d.text, "a\r\nb # c\u{240d}allow\u{240d}");
+        assert_eq!(d.total, 2);
+        assert_eq!(d.problems[0].1, Problem::Control('\r'));
+        let d = decode(b"x\r\xff\n");
+        assert_eq!(d.text, "x\u{240d}\u{FFFD}\n");
     }
 
     #[test]
