@@ -27,6 +27,7 @@ pub mod source;
 pub mod syntax;
 pub mod sysctl;
 pub mod syslog;
+pub mod text;
 pub mod verify;
 
 /// The built-in default policy: the host-security guide's virtualization host.

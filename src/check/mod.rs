@@ -23,17 +23,38 @@ use crate::syntax::{self, ast};
 
 /// Resolves `include "path"` statements; the CLI implements it with the file system (check does no I/O).
 pub trait Includes {
-    /// `from`: display name of the including file; `path`: as written. Returns (display name, text).
-    fn load(&self, from: &str, path: &str) -> Result<(String, String), String>;
+    /// `from`: display name of the including file; `path`: as written. Returns (display name,
+    /// the file's bytes), decoded and checked like every other input (see [`crate::text`]).
+    fn load(&self, from: &str, path: &str) -> Result<(String, Vec<u8>), String>;
 }
 
 /// For callers without a file system view: every include fails with a diagnostic.
 pub struct NoIncludes;
 
 impl Includes for NoIncludes {
-    fn load(&self, _from: &str, _path: &str) -> Result<(String, String), String> {
+    fn load(&self, _from: &str, _path: &str) -> Result<(String, Vec<u8>), String> {
         Err("includes are not available here".into())
     }
+}
+
+/// [`check`] for files read as bytes (name, bytes): each is decoded into `map` and its
+/// encoding problems (not UTF-8, control characters) are reported first, as errors.
+pub fn check_bytes(
+    map: &mut SourceMap,
+    policy: (&str, &[u8]),
+    site: Option<(&str, &[u8])>,
+    includes: &dyn Includes,
+) -> (Option<Policy>, Vec<Diagnostic>) {
+    let (policy, mut diags) = crate::text::add(map, policy.0, policy.1);
+    let site = site.map(|(name, bytes)| {
+        let (id, d) = crate::text::add(map, name, bytes);
+        diags.extend(d);
+        id
+    });
+    let (result, more) = check(map, policy, site, includes);
+    diags.extend(more);
+    let ok = !diags.iter().any(Diagnostic::is_error);
+    (result.filter(|_| ok), diags)
 }
 
 /// Parses and checks one policy (+ optional site file already added to `map`).
@@ -100,10 +121,10 @@ impl Loader<'_> {
                 continue;
             };
             let from = self.stack.last().cloned().unwrap_or_default();
-            let (name, text) = match self.includes.load(&from, &path.value) {
+            let (name, bytes) = match self.includes.load(&from, &path.value) {
                 // Compared (and passed back as the next `from`) in lexical normal form, so
                 // `sub/../a.policy` is `a.policy` and a self-include is a cycle, not a descent.
-                Ok((name, text)) => (normalise(&name), text),
+                Ok((name, bytes)) => (normalise(&name), bytes),
                 Err(e) => {
                     diags.push(
                         Diagnostic::error(
@@ -125,7 +146,8 @@ impl Loader<'_> {
                 continue;
             }
             self.seen.push(name.clone());
-            let id = map.add(name.clone(), text);
+            let (id, encoding) = crate::text::add(map, name.clone(), &bytes);
+            diags.extend(encoding);
             match syntax::parse(map, id) {
                 Ok(ast) => {
                     self.stack.push(name);

@@ -303,11 +303,26 @@ fn log_limit(lim: &ast::LogLimit, diags: &mut Vec<Diagnostic>) -> Option<Rate> {
         ast::RateUnit::Hour => RateUnit::Hour,
         ast::RateUnit::Day => RateUnit::Day,
     };
-    Some(Rate {
-        count: count?,
-        unit,
-        burst: burst?,
-    })
+    let (count, burst) = (count?, burst?);
+    let secs = match unit {
+        RateUnit::Second => 1,
+        RateUnit::Minute => 60,
+        RateUnit::Hour => 3600,
+        RateUnit::Day => 86400,
+    };
+    if let Err(max) = validate::limit_bucket(count, secs, burst) {
+        diags.push(
+            limit_error(lim.span, "the kernel refuses this rate with this burst").with_help(
+                format!(
+                    "the kernel's token bucket (the unit in nanoseconds / rate x burst) must fit \
+                     in 64 bits: at {count}/{} the burst is at most {max}",
+                    lim.unit.keyword()
+                ),
+            ),
+        );
+        return None;
+    }
+    Some(Rate { count, unit, burst })
 }
 
 /// A rate or burst: 1..=u32::MAX, else an error saying which end it missed.

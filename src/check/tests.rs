@@ -168,7 +168,7 @@ fn include_names_are_normalised_lexically() {
 struct MapIncludes(&'static [(&'static str, &'static str)]);
 
 impl Includes for MapIncludes {
-    fn load(&self, from: &str, path: &str) -> Result<(String, String), String> {
+    fn load(&self, from: &str, path: &str) -> Result<(String, Vec<u8>), String> {
         let dir = from.rsplit_once('/').map_or("", |(d, _)| d);
         let name = if dir.is_empty() {
             path.to_string()
@@ -177,7 +177,7 @@ impl Includes for MapIncludes {
         };
         let key = normalise(&name);
         let text = self.0.iter().find(|(n, _)| *n == key).ok_or(key)?.1;
-        Ok((name, text.to_string()))
+        Ok((name, text.as_bytes().to_vec()))
     }
 }
 

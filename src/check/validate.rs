@@ -18,6 +18,8 @@ pub const HOST_BITS: &str = "E0204";
 /// `E0205`: an interface name the kernel cannot have (`on "a-very-long-ifname0"`, `"vir*br"`),
 /// or one nft cannot match (`on "*"`) or the script cannot carry (`"a\\b"`, `"$x"`).
 pub const BAD_IFACE: &str = "E0205";
+/// Longest interface name as written, `*` included (IFNAMSIZ - 1; nft refuses longer strings).
+pub const MAX_IFNAME: usize = 15;
 /// `E0210`: a name longer than [`MAX_NAME`] bytes (`define <300 letters> = ...`).
 pub const NAME_TOO_LONG: &str = "E0210";
 
@@ -67,6 +69,22 @@ pub fn log_prefix(text: &str, span: Span) -> Result<(), Diagnostic> {
         );
     }
     Ok(())
+}
+
+/// The burst nft uses when none is written (`limit rate 10/minute` is `burst 5 packets`);
+/// the compiler writes the same.
+pub const DEFAULT_BURST: u32 = 5;
+
+/// Whether the kernel accepts a packet limit of `rate` per `unit_secs` with `burst` (0: the
+/// default): its bucket, (unit in ns / rate) x burst, must fit in 64 bits, or `nft_limit_init`
+/// refuses the rule with EOVERFLOW. Err: the largest burst that fits.
+pub fn limit_bucket(rate: u32, unit_secs: u64, burst: u32) -> Result<(), u64> {
+    let per_token = unit_secs * 1_000_000_000 / u64::from(rate.max(1));
+    let burst = if burst == 0 { DEFAULT_BURST } else { burst };
+    match per_token.checked_mul(u64::from(burst)) {
+        Some(_) => Ok(()),
+        None => Err(u64::MAX / per_token.max(1)),
+    }
 }
 
 /// `text` with control characters escaped, so a message never carries them raw.
@@ -250,11 +268,21 @@ pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
             bad("empty", "write the interface name, like \"eth0\"")
         };
     }
-    if name.len() > 15 {
-        return bad(
-            &format!("{} bytes long", name.len()),
-            "Linux interface names are at most 15 bytes",
-        );
+    // nft strings hold at most IFNAMSIZ - 1 = 15 bytes, and a wildcard's `*` is one of them.
+    let written = name.len() + usize::from(wildcard);
+    if written > MAX_IFNAME {
+        return if wildcard {
+            bad(
+                &format!("{written} bytes long with the `*`"),
+                "nft strings are at most 15 bytes and the `*` counts: a wildcard's prefix is at \
+                 most 14 bytes",
+            )
+        } else {
+            bad(
+                &format!("{written} bytes long"),
+                "Linux interface names are at most 15 bytes",
+            )
+        };
     }
     if name
         .chars()
@@ -345,6 +373,10 @@ mod tests {
         assert!(iface("virbr*", s).is_ok_and(|i| i.wildcard && i.name == "virbr"));
         assert!(iface("vir*br", s).is_err());
         assert!(iface("abcdefghijklmnop", s).is_err());
+        assert!(iface("abcdefghijklmno", s).is_ok());
+        assert!(iface("abcdefghijklmn*", s).is_ok());
+        assert!(iface("abcdefghijklmno*", s).is_err());
+        assert!(iface("abcdefghijklmé*", s).is_err());
         assert!(iface("eth 0", s).is_err());
         for bad in [
             "*", "a\\b", "$x", "a\"b", "a\tb", "a\u{1}", "a/b", "a:b", "..", "",
@@ -354,6 +386,16 @@ mod tests {
         for good in ["eth0", "a'b", "vnet#1", "é", "a-b.c*"] {
             assert!(iface(good, s).is_ok(), "{good:?}");
         }
+    }
+
+    /// The kernel's packet bucket, (unit ns / rate) x burst, must fit in 64 bits.
+    #[test]
+    fn limit_bucket_matches_the_kernels_overflow_check() {
+        assert_eq!(limit_bucket(1, 60, 307_445_734), Ok(()));
+        assert_eq!(limit_bucket(1, 60, 307_445_735), Err(307_445_734));
+        assert_eq!(limit_bucket(1, 86_400, 0), Ok(()));
+        assert!(limit_bucket(1, 86_400, u32::MAX).is_err());
+        assert_eq!(limit_bucket(u32::MAX, 1, u32::MAX), Ok(()));
     }
 
     #[test]

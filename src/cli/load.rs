@@ -1,12 +1,13 @@
 //! Reading policy, include and site files from disk into a `SourceMap`, then checking.
 
 use super::args::Input;
+use super::files::{self, MAX_POLICY_BYTES, MAX_TOTAL_BYTES, ReadError};
 use crate::check::{self, Includes};
 use crate::diag::Diagnostic;
 use crate::model::Policy;
 use crate::source::SourceMap;
 use anyhow::{Context, Result};
-use std::io::Read;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 /// Display name of the built-in policy in diagnostics and generated headers.
@@ -19,40 +20,51 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Reads the policy text: a file, `-` for stdin, or the built-in default.
-pub fn read_policy(path: Option<&Path>) -> Result<(String, String)> {
+/// Reads the policy's bytes: a file, `-` for stdin, or the built-in default. A file must be
+/// a regular file of at most [`MAX_POLICY_BYTES`]; stdin is read up to the same limit.
+pub fn read_policy(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
     match path {
-        None => Ok((BUILTIN_NAME.into(), crate::DEFAULT_POLICY.into())),
+        None => Ok((
+            BUILTIN_NAME.into(),
+            crate::DEFAULT_POLICY.as_bytes().to_vec(),
+        )),
         Some(p) if p == Path::new("-") => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
+            let bytes = files::read_to_limit(std::io::stdin().lock(), MAX_POLICY_BYTES)
                 .context("cannot read the policy from standard input")?;
-            Ok(("<stdin>".into(), s))
+            Ok(("<stdin>".into(), bytes))
         }
         Some(p) => {
-            let text = std::fs::read_to_string(p)
+            let bytes = files::read_limited(p, MAX_POLICY_BYTES)
                 .with_context(|| format!("cannot read policy {}", p.display()))?;
-            Ok((p.display().to_string(), text))
+            Ok((p.display().to_string(), bytes))
         }
     }
 }
 
+/// Reads the site file's bytes (a regular file of at most [`files::MAX_SITE_BYTES`]).
+fn read_site(p: &Path) -> Result<Vec<u8>> {
+    files::read_limited(p, files::MAX_SITE_BYTES)
+        .with_context(|| format!("cannot read site file {}", p.display()))
+}
+
 /// Reads and checks the policy (and site file) named on the command line.
 pub fn load(input: &Input) -> Result<Loaded> {
-    let (name, text) = read_policy(input.policy.as_deref())?;
-    let mut map = SourceMap::new();
-    let policy = map.add(name.clone(), text);
+    let (name, policy) = read_policy(input.policy.as_deref())?;
     let site = match &input.site {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read site file {}", p.display()))?;
-            Some(map.add(p.display().to_string(), text))
-        }
+        Some(p) => Some((p.display().to_string(), read_site(p)?)),
         None => None,
     };
-    let includes = FsIncludes;
-    let (policy, diagnostics) = check::check(&mut map, policy, site, &includes);
+    let used = policy.len() + site.as_ref().map_or(0, |(_, b)| b.len());
+    let includes = FsIncludes {
+        budget: Cell::new(MAX_TOTAL_BYTES.saturating_sub(used as u64)),
+    };
+    let mut map = SourceMap::new();
+    let (policy, diagnostics) = check::check_bytes(
+        &mut map,
+        (&name, &policy),
+        site.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())),
+        &includes,
+    );
     Ok(Loaded {
         name,
         map,
@@ -61,24 +73,41 @@ pub fn load(input: &Input) -> Result<Loaded> {
     })
 }
 
-/// Includes resolved relative to the including file's directory.
-struct FsIncludes;
+/// Includes resolved relative to the including file's directory, each a regular file of at
+/// most [`MAX_POLICY_BYTES`], all files together at most [`MAX_TOTAL_BYTES`].
+struct FsIncludes {
+    /// Bytes the remaining includes may still take.
+    budget: Cell<u64>,
+}
 
 impl Includes for FsIncludes {
-    fn load(&self, from: &str, path: &str) -> std::result::Result<(String, String), String> {
-        let base = Path::new(from)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let full = if Path::new(path).is_absolute() {
-            PathBuf::from(path)
-        } else {
-            base.join(path)
-        };
-        std::fs::read_to_string(&full)
-            .map(|t| (full.display().to_string(), t))
-            .map_err(|e| format!("cannot read {}: {e}", full.display()))
+    fn load(&self, from: &str, path: &str) -> std::result::Result<(String, Vec<u8>), String> {
+        let full = include_path(from, path);
+        let left = self.budget.get();
+        let bytes =
+            files::read_limited(&full, MAX_POLICY_BYTES.min(left)).map_err(|e| match e {
+                ReadError::TooLarge(_) if left < MAX_POLICY_BYTES => format!(
+                    "cannot read {}: the policy and its includes together exceed the {} MiB limit",
+                    full.display(),
+                    MAX_TOTAL_BYTES >> 20
+                ),
+                e => format!("cannot read {}: {e}", full.display()),
+            })?;
+        self.budget.set(left - bytes.len() as u64);
+        Ok((full.display().to_string(), bytes))
     }
+}
+
+/// Where `include "path"` in the file `from` points.
+fn include_path(from: &str, path: &str) -> PathBuf {
+    if Path::new(path).is_absolute() {
+        return PathBuf::from(path);
+    }
+    Path::new(from)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(path)
 }
 
 /// A file's name for the apply record: its canonical path when it is a file, else the
@@ -106,14 +135,16 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 /// The same digest computed without parsing: the policy and site file named on the
 /// command line plus the includes a record lists. `None` when any file is unreadable.
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
-    let (name, text) = read_policy(input.policy.as_deref()).ok()?;
-    let mut files = vec![(canonical(&name), text)];
+    let text = |bytes: &[u8]| crate::text::decode(bytes).text;
+    let (name, policy) = read_policy(input.policy.as_deref()).ok()?;
+    let mut files = vec![(canonical(&name), text(&policy))];
     if let Some(site) = &input.site {
         let name = site.display().to_string();
-        files.push((canonical(&name), std::fs::read_to_string(site).ok()?));
+        files.push((canonical(&name), text(&read_site(site).ok()?)));
     }
     for inc in includes {
-        files.push((inc.clone(), std::fs::read_to_string(inc).ok()?));
+        let bytes = files::read_limited(Path::new(inc), MAX_POLICY_BYTES).ok()?;
+        files.push((inc.clone(), text(&bytes)));
     }
     Some(crate::record::inputs_digest(
         files.iter().map(|(n, t)| (n.as_str(), t.as_str())),

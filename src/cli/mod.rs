@@ -3,8 +3,10 @@
 mod apply;
 mod args;
 mod diff;
+mod files;
 mod load;
 mod output;
+mod replace;
 
 pub use args::Args;
 
@@ -109,7 +111,18 @@ fn check(out: &Out, c: &args::CheckArgs) -> u8 {
 }
 
 fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
-    let (name, text) = match load::read_policy(c.policy.as_deref()) {
+    if c.write
+        && c.policy
+            .as_deref()
+            .is_none_or(|p| p == std::path::Path::new("-"))
+    {
+        out.error(
+            "--write needs a policy file (standard input and the built-in default cannot be \
+             rewritten); without --write the formatted text goes to standard output",
+        );
+        return EXIT_SYSTEM;
+    }
+    let (name, bytes) = match load::read_policy(c.policy.as_deref()) {
         Ok(x) => x,
         Err(e) => {
             out.error(&format!("{e:#}"));
@@ -117,16 +130,19 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
         }
     };
     let mut map = crate::source::SourceMap::new();
-    let file = map.add(name.clone(), text.clone());
+    let (file, encoding) = crate::text::add(&mut map, name.clone(), &bytes);
     let formatted = match crate::syntax::format(&map, file) {
-        Ok(f) => f,
-        Err(diags) => {
+        Ok(f) if encoding.is_empty() => f,
+        result => {
+            let mut diags = encoding;
+            diags.extend(result.err().unwrap_or_default());
             out.stderr(&crate::diag::render(&map, &diags, out.color()));
             return EXIT_POLICY;
         }
     };
+    let unchanged = formatted == map.file(file).text;
     if c.check {
-        if formatted == text {
+        if unchanged {
             return 0;
         }
         out.error(&format!(
@@ -134,20 +150,18 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
         ));
         return EXIT_POLICY;
     }
-    if c.write {
-        let Some(path) = &c.policy else {
-            out.error("--write needs a policy file (the built-in default cannot be rewritten)");
-            return EXIT_SYSTEM;
-        };
-        if formatted != text {
-            if let Err(e) = std::fs::write(path, &formatted) {
-                out.error(&format!("cannot write {}: {e}", path.display()));
-                return EXIT_SYSTEM;
+    match &c.policy {
+        Some(path) if c.write => {
+            if !unchanged {
+                if let Err(e) = replace::replace(path, formatted.as_bytes()) {
+                    out.error(&format!("{e}; {} is unchanged", path.display()));
+                    return EXIT_SYSTEM;
+                }
             }
+            0
         }
-        return 0;
+        _ => out.stdout(&formatted),
     }
-    out.stdout(&formatted)
 }
 
 fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {

@@ -83,8 +83,11 @@ impl Fmt<'_> {
         let mut ci = self
             .comments
             .partition_point(|c| (c.start as usize) < start);
-        for e in elems {
+        for (k, e) in elems.iter().enumerate() {
             let sp = e.span();
+            // A comment is trailing only when no other statement sits between it and this
+            // one (`allow ssh; drop tcp 23  # telnet` comments the `drop`).
+            let limit = elems.get(k + 1).map_or(end, |n| n.span().start as usize);
             let is_block = matches!(e, Elem::Block(..));
             while ci < self.comments.len() && (self.comments[ci].start as usize) < sp.end as usize {
                 let c = self.comments[ci];
@@ -105,7 +108,7 @@ impl Fmt<'_> {
                 ci += 1;
             }
             let blank = !lines.is_empty() && self.blank_between(cursor, sp.start as usize);
-            let trailing = self.trailing(&mut ci, sp.end as usize, end);
+            let trailing = self.trailing(&mut ci, sp.end as usize, limit);
             match e {
                 Elem::Plain(_, ls) | Elem::Block(_, ls) => {
                     let n = ls.len();

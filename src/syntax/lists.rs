@@ -266,7 +266,8 @@ mod tests {
                 } else if path.extension().is_some_and(|x| x == "policy")
                     || path.file_name().is_some_and(|n| n == "policy")
                 {
-                    same_as_pest(&std::fs::read_to_string(&path).expect("utf-8 policy"));
+                    let bytes = std::fs::read(&path).expect("readable policy");
+                    same_as_pest(&crate::text::decode(&bytes).text);
                     seen += 1;
                 }
             }

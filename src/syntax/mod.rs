@@ -5,6 +5,7 @@
 //! independent mistakes of a file instead of only the first.
 
 pub mod ast;
+mod build;
 mod errors;
 mod fmt;
 mod lists;

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 pub struct DirIncludes(pub PathBuf);
 
 impl Includes for DirIncludes {
-    fn load(&self, from: &str, path: &str) -> Result<(String, String), String> {
+    fn load(&self, from: &str, path: &str) -> Result<(String, Vec<u8>), String> {
         let base = Path::new(from).parent().unwrap_or(Path::new(""));
         let name = base.join(path).to_string_lossy().into_owned();
-        fs::read_to_string(self.0.join(&name))
+        fs::read(self.0.join(&name))
             .map(|t| (name, t))
             .map_err(|e| format!("{path}: {e}"))
     }
@@ -25,12 +25,14 @@ impl Includes for DirIncludes {
 /// Renders what `check` says about one case directory.
 pub fn render_case(dir: &Path) -> String {
     let mut map = SourceMap::new();
-    let text = fs::read_to_string(dir.join("policy")).unwrap_or_default();
-    let policy = map.add("policy", text);
-    let site = fs::read_to_string(dir.join("site.toml"))
-        .ok()
-        .map(|t| map.add("site.toml", t));
-    let (_, diags) = check::check(&mut map, policy, site, &DirIncludes(dir.to_path_buf()));
+    let policy = fs::read(dir.join("policy")).unwrap_or_default();
+    let site = fs::read(dir.join("site.toml")).ok();
+    let (_, diags) = check::check_bytes(
+        &mut map,
+        ("policy", &policy),
+        site.as_deref().map(|s| ("site.toml", s)),
+        &DirIncludes(dir.to_path_buf()),
+    );
     render(&map, &diags, Color::Never)
 }
 

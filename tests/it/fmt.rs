@@ -130,3 +130,48 @@ fn shipped_policies_are_formatted() {
         assert_eq!(out, text, "{} is not in canonical form", e.path().display());
     }
 }
+
+/// A trailing comment belongs to the last statement on its line, never to an earlier one
+/// sharing the line through `;` (regression, issue #8 item 7: it moved to `allow ssh`).
+#[test]
+fn trailing_comment_stays_with_the_last_statement_on_its_line() {
+    for (input, want) in [
+        (
+            "policy p {\n    allow ssh; drop tcp 23  # legacy telnet\n}\n",
+            "policy p {\n    allow ssh\n    drop tcp 23  # legacy telnet\n}\n",
+        ),
+        (
+            "policy p {\n  allow tcp 1; allow tcp 2; reject tcp 3 # three\n  allow tcp 4\n}\n",
+            "policy p {\n    allow tcp 1\n    allow tcp 2\n    reject tcp 3  # three\n    allow tcp 4\n}\n",
+        ),
+        (
+            "define a = 10.0.0.0/8; service web tcp 8080 # web\npolicy p {\n    allow web from a\n}\n",
+            "define a = 10.0.0.0/8\nservice web tcp 8080  # web\npolicy p {\n    allow web from a\n}\n",
+        ),
+        (
+            "policy p {\n    forward {\n        allow in \"a\"; drop in \"b\"  # bb\n    }\n}\n",
+            "policy p {\n    forward {\n        allow in \"a\"\n        drop in \"b\"  # bb\n    }\n}\n",
+        ),
+        (
+            "policy p {\n    default drop; log rejected # logged\n}\n",
+            "policy p {\n    default drop\n    log rejected  # logged\n}\n",
+        ),
+    ] {
+        let out = fmt_text(input);
+        assert_eq!(out.as_deref(), Some(want), "input:\n{input}");
+        assert_eq!(fmt_text(want).as_deref(), Some(want), "not idempotent");
+    }
+}
+
+/// A leading byte-order mark is accepted and not part of the text.
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let mut map = SourceMap::new();
+    let bytes = b"\xEF\xBB\xBFpolicy p {\n    allow ssh\n}\n";
+    let (f, d) = hostwall::text::add(&mut map, "policy", bytes);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(
+        syntax::format(&map, f).ok().as_deref(),
+        Some("policy p {\n    allow ssh\n}\n")
+    );
+}

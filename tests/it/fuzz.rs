@@ -187,3 +187,41 @@ fn profile_parse_only() {
     let _ = syntax::parse(&map, f);
     eprintln!("parse: {:?}", start.elapsed());
 }
+
+/// The long-running fuzzer's engine (`examples/fuzz`), run briefly: it executes cases, some
+/// pass check and are loaded with `nft -c -f`, and it finds nothing on today's code.
+#[path = "../../examples/fuzz/engine.rs"]
+#[allow(dead_code)] // quiet_panics is for the long run only
+mod engine;
+
+#[test]
+fn fuzz_engine_smoke_run_finds_nothing() {
+    let cfg = engine::Config {
+        seed: 8,
+        case_limit: Duration::from_secs(5),
+        rss_limit_kib: 2 << 20,
+        nft_every: Some(Duration::from_millis(300)),
+        out_dir: None,
+    };
+    let seeds = engine::seeds(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(seeds.len() > 50, "{} seeds", seeds.len());
+    let mut f = engine::Fuzzer::new(cfg, seeds).expect("fuzzer");
+    f.run_for(Duration::from_secs(6), Duration::from_secs(60), |_| {});
+    let s = &f.stats;
+    let found: Vec<String> = s
+        .crashes
+        .iter()
+        .map(|(c, n)| {
+            format!(
+                "{:?} x{n}: {}\n{}",
+                c.kind,
+                c.detail,
+                String::from_utf8_lossy(&c.input.policy)
+            )
+        })
+        .collect();
+    assert!(found.is_empty(), "{}", found.join("\n---\n"));
+    assert!(s.execs > 100, "{s:?}");
+    assert!(s.accepted > 0 && s.nft_checked > 0, "{s:?}");
+    assert!(s.peak_rss_kib > 0);
+}

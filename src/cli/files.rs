@@ -1,0 +1,121 @@
+//! Reading input files safely: regular files only (checked on the opened descriptor, after
+//! symlinks), opened without blocking, and never more than a documented number of bytes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Largest policy or include file read, in bytes (a 100,000-address policy is about 2 MB).
+pub const MAX_POLICY_BYTES: u64 = 8 << 20;
+/// Largest site file read, in bytes.
+pub const MAX_SITE_BYTES: u64 = 1 << 20;
+/// Largest total of the policy, its includes and the site file, in bytes.
+pub const MAX_TOTAL_BYTES: u64 = 32 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not a regular file (it is {0}); policy, include and site files must be regular files")]
+    NotRegular(&'static str),
+    #[error("larger than the {} MiB limit", .0 >> 20)]
+    TooLarge(u64),
+}
+
+/// What a non-regular file is, for the error.
+fn kind(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens `path` for reading without blocking (a FIFO would wait for a writer) and checks,
+/// on the opened descriptor, that it is a regular file of at most `limit` bytes.
+fn open_regular(path: &Path, limit: u64) -> Result<File, ReadError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotRegular(kind(meta.file_type())));
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge(limit));
+    }
+    Ok(file)
+}
+
+/// The bytes of the regular file `path`, at most `limit` of them (a file that grows past the
+/// limit while being read is refused too).
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path, limit)?;
+    read_to_limit(file, limit)
+}
+
+/// At most `limit` bytes of `r`; more is an error, not a truncation.
+pub fn read_to_limit(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut out = Vec::new();
+    r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(ReadError::TooLarge(limit));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_fifos_and_directories_are_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap_or_default();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (p, want) in [
+            (Path::new("/dev/zero"), "a character device"),
+            (Path::new("/dev/urandom"), "a character device"),
+            (fifo.as_path(), "a FIFO"),
+            (dir.path(), "a directory"),
+        ] {
+            match read_limited(p, 1 << 20) {
+                Err(ReadError::NotRegular(k)) => assert_eq!(k, want, "{}", p.display()),
+                other => panic!("{}: {other:?}", p.display()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_symlink_to_a_regular_file_is_read_and_size_is_bounded() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let f = dir.path().join("p");
+        std::fs::write(&f, vec![b'x'; 100]).unwrap_or_else(|e| panic!("{e}"));
+        let l = dir.path().join("link");
+        std::os::unix::fs::symlink(&f, &l).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_limited(&l, 100).map(|v| v.len()).ok(), Some(100));
+        assert!(matches!(read_limited(&l, 99), Err(ReadError::TooLarge(99))));
+        let dev = std::os::unix::fs::symlink("/dev/zero", dir.path().join("z"));
+        assert!(dev.is_ok());
+        assert!(matches!(
+            read_limited(&dir.path().join("z"), 10),
+            Err(ReadError::NotRegular(_))
+        ));
+        assert!(matches!(
+            read_to_limit(std::io::repeat(0), 1000),
+            Err(ReadError::TooLarge(1000))
+        ));
+    }
+}

@@ -1,0 +1,228 @@
+//! Raw file bytes -> source text: UTF-8 decoding, a leading byte-order mark, control
+//! characters. Each problem becomes a coded diagnostic at its place in the file; the text
+//! kept in the `SourceMap` never holds a raw control character, so no rendered message or
+//! source line can carry one to the terminal.
+
+use crate::diag::Diagnostic;
+use crate::source::{FileId, SourceMap, Span};
+use std::ops::Range;
+
+/// `E0005`: the file is not UTF-8 (`policy p { allow tcp 22 }` saved as Latin-1 with an `é`).
+pub const NOT_UTF8: &str = "E0005";
+/// `E0006`: a control character other than tab, newline or carriage return (a NUL byte,
+/// an escape sequence).
+pub const CONTROL_CHARACTER: &str = "E0006";
+
+/// At most this many encoding problems are reported per file; the rest are counted.
+const MAX_REPORTED: usize = 10;
+
+/// UTF-8 byte-order mark: accepted at the very start of a file and dropped.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What is wrong at one place of a decoded file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// These bytes are not UTF-8; the text holds U+FFFD in their place.
+    NotUtf8(Vec<u8>),
+    /// This control character; the text holds a visible stand-in (U+2400 block or U+FFFD).
+    Control(char),
+}
+
+/// A file's text and what had to be replaced in it.
+#[derive(Clone, Debug, Default)]
+pub struct Decoded {
+    pub text: String,
+    /// The first problems (at most [`MAX_REPORTED`]), each with its range in `text`.
+    pub problems: Vec<(Range<usize>, Problem)>,
+    /// How many problems there were in all.
+    pub total: usize,
+}
+
+/// Tab, newline and carriage return (see [`decode`] for a lone one) are text; every other
+/// control character is not.
+fn forbidden(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// The visible stand-in for a control character: its Unicode "control picture" (`␀`, `␛`,
+/// `␡`), or U+FFFD for the C1 range, which has none.
+fn picture(c: char) -> char {
+    match c as u32 {
+        n @ 0..=0x1f => char::from_u32(0x2400 + n).unwrap_or('\u{FFFD}'),
+        0x7f => '\u{2421}',
+        _ => '\u{FFFD}',
+    }
+}
+
+/// Decodes `bytes` as UTF-8 text, dropping a leading byte-order mark. Never fails: invalid
+/// sequences and control characters are replaced and listed, so the caller can report them.
+/// A carriage return is text only before a newline (CRLF line ends); a lone one is a control
+/// character, since the grammar would end a line there and every line count would not.
+pub fn decode(bytes: &[u8]) -> Decoded {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let mut d = Decoded {
+        text: String::with_capacity(bytes.len()),
+        ..Decoded::default()
+    };
+    let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    let mut offset = 0;
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid();
+        let clean = !valid.chars().any(forbidden)
+            && !valid.bytes().enumerate().any(|(i, _)| lone_cr(offset + i));
+        if clean {
+            d.text.push_str(valid);
+        } else {
+            for (i, c) in valid.char_indices() {
+                if forbidden(c) || (c == '\r' && lone_cr(offset + i)) {
+                    d.replace(picture(c), Problem::Control(c));
+                } else {
+                    d.text.push(c);
+                }
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            d.replace('\u{FFFD}', Problem::NotUtf8(chunk.invalid().to_vec()));
+        }
+        offset += valid.len() + chunk.invalid().len();
+    }
+    d
+}
+
+impl Decoded {
+    fn replace(&mut self, with: char, problem: Problem) {
+        let start = self.text.len();
+        self.text.push(with);
+        self.total += 1;
+        if self.problems.len() < MAX_REPORTED {
+            self.problems.push((start..self.text.len(), problem));
+        }
+    }
+
+    /// One diagnostic per reported problem; the last says how many more there were.
+    pub fn diagnostics(&self, file: FileId) -> Vec<Diagnostic> {
+        let mut out: Vec<Diagnostic> = self
+            .problems
+            .iter()
+            .map(|(range, p)| diagnostic(Span::new(file, range.clone()), p))
+            .collect();
+        let more = self.total - self.problems.len();
+        if more > 0 {
+            if let Some(last) = out.pop() {
+                let help = last.help.clone().unwrap_or_default();
+                out.push(last.with_help(format!(
+                    "{help} ({more} more such place{} not shown)",
+                    if more == 1 { "" } else { "s" }
+                )));
+            }
+        }
+        out
+    }
+}
+
+fn diagnostic(span: Span, p: &Problem) -> Diagnostic {
+    match p {
+        Problem::NotUtf8(bytes) => {
+            let shown: Vec<String> = bytes.iter().map(|b| format!("0x{b:02x}")).collect();
+            Diagnostic::error(NOT_UTF8, span, "the file is not UTF-8 text")
+                .with_label(format!(
+                    "byte{} {} not UTF-8",
+                    if bytes.len() == 1 { "" } else { "s" },
+                    shown.join(" ")
+                ))
+                .with_help("policy, include and site files are UTF-8; save the file as UTF-8")
+        }
+        Problem::Control(c) => Diagnostic::error(
+            CONTROL_CHARACTER,
+            span,
+            format!("control character {} in the text", escaped(*c)),
+        )
+        .with_label(format!("U+{:04X}, shown as {}", *c as u32, picture(*c)))
+        .with_help(
+            "remove it: tab, newline and a carriage return before a newline are the only control \
+             characters allowed",
+        ),
+    }
+}
+
+/// A character as Rust would escape it (`\0`, `\u{1b}`), for messages.
+pub fn escaped(c: char) -> String {
+    match c {
+        '\0' => "\\0".into(),
+        c => c.escape_default().to_string(),
+    }
+}
+
+/// Adds a file read as bytes to `map`; returns its id and its encoding diagnostics.
+pub fn add(
+    map: &mut SourceMap,
+    name: impl Into<String>,
+    bytes: &[u8],
+) -> (FileId, Vec<Diagnostic>) {
+    let mut d = decode(bytes);
+    let id = map.add(name, std::mem::take(&mut d.text));
+    (id, d.diagnostics(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_text_is_unchanged_and_a_bom_is_dropped() {
+        let d = decode("policy p {\n\tallow ssh # é\r\n}\n".as_bytes());
+        assert_eq!(d.text, "policy p {\n\tallow ssh # é\r\n}\n");
+        assert_eq!(d.total, 0);
+        let d = decode(b"\xEF\xBB\xBFpolicy p { }\n");
+        assert_eq!(d.text, "policy p { }\n");
+        assert_eq!(d.total, 0);
+    }
+
+    #[test]
+    fn invalid_bytes_and_control_characters_are_replaced_and_placed() {
+        let d = decode(b"ab\xffc\x00d\x1b[31m\xc3");
+        assert_eq!(d.text, "ab\u{FFFD}c\u{2400}d\u{241b}[31m\u{FFFD}");
+        let kinds: Vec<&Problem> = d.problems.iter().map(|(_, p)| p).collect();
+        assert_eq!(
+            kinds,
+            [
+                &Problem::NotUtf8(vec![0xff]),
+                &Problem::Control('\0'),
+                &Problem::Control('\u{1b}'),
+                &Problem::NotUtf8(vec![0xc3]),
+            ]
+        );
+        assert_eq!(&d.text[d.problems[1].0.clone()], "\u{2400}");
+        assert!(!d.text.chars().any(forbidden));
+    }
+
+    /// A carriage return ends a line only as CRLF; alone it is reported (pest would end the
+    /// line there while comments and line numbers would not: regression found by the fuzzer).
+    #[test]
+    fn a_lone_carriage_return_is_a_control_character() {
+        let d = decode(b"a\r\nb # c\rallow\r");
+        assert_eq!(d.text, "a\r\nb # c\u{240d}allow\u{240d}");
+        assert_eq!(d.total, 2);
+        assert_eq!(d.problems[0].1, Problem::Control('\r'));
+        let d = decode(b"x\r\xff\n");
+        assert_eq!(d.text, "x\u{240d}\u{FFFD}\n");
+    }
+
+    #[test]
+    fn a_binary_file_reports_a_bounded_number_of_problems() {
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 256) as u8).collect();
+        let d = decode(&bytes);
+        assert_eq!(d.problems.len(), MAX_REPORTED);
+        assert!(d.total > 1000);
+        let diags = d.diagnostics(FileId::default());
+        assert_eq!(diags.len(), MAX_REPORTED);
+        assert!(
+            diags[MAX_REPORTED - 1]
+                .help
+                .as_deref()
+                .unwrap_or("")
+                .contains("more")
+        );
+        assert!(!d.text.chars().any(forbidden));
+    }
+}
