@@ -13,6 +13,8 @@ pub enum ReplaceError {
     Resolve { path: PathBuf, source: io::Error },
     #[error("{path} is not a regular file")]
     NotRegular { path: PathBuf },
+    #[error("{path} is not writable: {source}")]
+    NotWritable { path: PathBuf, source: io::Error },
     #[error("cannot write a temporary file beside {path}: {source}")]
     Temp { path: PathBuf, source: io::Error },
     #[error("cannot give the new file the owner of {path} (uid {uid}, gid {gid}): {source}")]
@@ -40,6 +42,16 @@ pub fn replace(path: &Path, contents: &[u8]) -> Result<(), ReplaceError> {
     if !meta.is_file() {
         return Err(ReplaceError::NotRegular { path: target });
     }
+    // Replacing needs only the directory's permission; the file's own must allow writing
+    // too, as an in-place write would (opened without truncating: nothing changes).
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&target)
+        .map_err(|source| ReplaceError::NotWritable {
+            path: target.clone(),
+            source,
+        })?;
     let dir = target.parent().unwrap_or(Path::new("/"));
     let (tmp_path, file) = create_temp(dir, &target)?;
     let written = write_temp(file, contents, &meta, &target);

@@ -113,6 +113,36 @@ fn fmt_write_keeps_mode_and_owner_and_rewrites_in_place() {
     assert_eq!(ok(fs::read_dir(dir.path())).count(), 1, "temporary left");
 }
 
+/// A read-only policy is not replaced even though its directory is writable (as a user;
+/// root may write anything).
+#[test]
+fn fmt_write_respects_a_read_only_policy() {
+    let dir = ok(tempfile::tempdir());
+    let p = dir.path().join("ro.policy");
+    ok(fs::write(&p, "policy p {\n  allow   ssh\n}\n"));
+    ok(fs::set_permissions(&p, fs::Permissions::from_mode(0o444)));
+    ok(fs::set_permissions(
+        dir.path(),
+        fs::Permissions::from_mode(0o777),
+    ));
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        ok(std::os::unix::fs::chown(&p, Some(65534), Some(65534)));
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(env!("CARGO_BIN_EXE_hostwall"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_hostwall"))
+    };
+    let o = ok(cmd.args(["fmt", "--write"]).arg(&p).output());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not writable"), "{}", stderr(&o));
+    assert_eq!(ok(fs::read_to_string(&p)), "policy p {\n  allow   ssh\n}\n");
+    assert_eq!(ok(fs::read_dir(dir.path())).count(), 1, "temporary left");
+}
+
 /// `fmt --write -` is a usage error, not a file named `-` (regression, issue #8 item 7).
 #[test]
 fn fmt_write_of_stdin_is_refused_and_creates_nothing() {
