@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod diff;
+pub mod digest;
 pub mod drift;
 pub mod emit;
 pub mod eval;
