@@ -47,8 +47,9 @@ pub enum DriftError {
 }
 
 /// The record of the last apply in the target namespace, if any: its `includes` tell
-/// the caller which files to digest for `fast`.
-pub fn last_applied(opts: &DriftOptions) -> Option<record::Applied> {
+/// the caller which files to digest for `fast`. An error says why a record that is
+/// there cannot be trusted (the caller then compares in full).
+pub fn last_applied(opts: &DriftOptions) -> Result<Option<record::Applied>, crate::safe::Error> {
     record::load(&record::path(&opts.state_dir, opts.netns.as_deref()))
 }
 

@@ -4,7 +4,9 @@
 //! path) — without even compiling the policy.
 //!
 //! Kept under /run (gone at reboot, like the ruleset itself). A missing, unreadable or
-//! stale record only costs the fast path, never correctness: `diff` then dumps.
+//! stale record only costs the fast path, never correctness: `diff` then dumps. The
+//! state directory's trust rule ([`crate::safe::trust`]) applies: a record that someone
+//! else could have written would let them make `diff` say "in sync", so it is refused.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -73,20 +75,41 @@ pub fn path(state_dir: &Path, netns: Option<&str>) -> PathBuf {
     state_dir.join(format!("applied-{clean}.json"))
 }
 
-pub fn load(path: &Path) -> Option<Applied> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
+/// The record is a few hundred bytes plus the include list.
+const LIMIT: u64 = 16 << 20;
+
+/// Reads the record at `path`: `Ok(None)` when there is none (or the state directory
+/// does not exist) or it is not a record of this version; an error when the state
+/// directory or the file is not trusted.
+pub fn load(path: &Path) -> Result<Option<Applied>, crate::safe::Error> {
+    use crate::safe::trust;
+    let dir = state_dir_of(path);
+    if !trust::dir_exists(dir)? {
+        return Ok(None);
+    }
+    trust::check_dir(dir)?;
+    let Some(bytes) = trust::read_file(path, LIMIT)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&bytes).ok())
 }
 
-/// Writes atomically (temporary file, then rename).
-pub fn store(path: &Path, rec: &Applied) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Writes atomically (temporary file, then rename), owner-only, into a trusted state
+/// directory (created when missing).
+pub fn store(path: &Path, rec: &Applied) -> Result<(), crate::safe::Error> {
+    crate::safe::trust::ensure_dir(state_dir_of(path))?;
+    let text = serde_json::to_vec(rec).map_err(|e| crate::safe::Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    crate::safe::atomic_write(path, &text, 0o600)
+}
+
+fn state_dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string(rec).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -203,7 +226,7 @@ mod tests {
     #[test]
     fn store_and_load_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = path(dir.path(), Some("hw/x"));
+        let p = path(&dir.path().join("state"), Some("hw/x"));
         assert!(p.ends_with("applied-hw_x.json"));
         let rec = Applied {
             genid: 7,
@@ -214,7 +237,12 @@ mod tests {
             netns: Some("4:4026531840".into()),
         };
         store(&p, &rec).expect("store");
-        assert_eq!(load(&p), Some(rec));
-        assert_eq!(load(&dir.path().join("none")), None);
+        assert_eq!(load(&p).expect("trusted"), Some(rec));
+        assert_eq!(load(&p.with_file_name("none")).expect("trusted"), None);
+        // No state directory at all: nothing recorded, not an error.
+        assert_eq!(
+            load(&dir.path().join("missing/x.json")).expect("absent"),
+            None
+        );
     }
 }

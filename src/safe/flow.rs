@@ -232,9 +232,10 @@ pub fn status_recovering(
     state_dir: &Path,
     revert: &dyn Revert,
 ) -> Result<(Option<Recovered>, Status), Error> {
-    if !state_dir.exists() {
+    if !super::trust::dir_exists(state_dir)? {
         return Ok((None, Status::Nothing));
     }
+    super::trust::check_dir(state_dir)?;
     let recovered = match StateLock::acquire(state_dir, Duration::ZERO) {
         Ok(lock) => Recovered::from_recovery(pending::recover(&lock, revert)?),
         Err(Error::Busy { .. }) => None,

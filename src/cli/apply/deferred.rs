@@ -5,11 +5,13 @@
 use super::Out;
 use crate::ir::Ruleset;
 use crate::safe::pending::Pending;
-use crate::safe::{atomic_write, persist, remove_durably};
+use crate::safe::{atomic_write, persist, remove_durably, trust};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "persist.json";
+/// A drop-in is a few lines; the saved form is far below this.
+const LIMIT: u64 = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Deferred {
@@ -37,10 +39,16 @@ pub fn save(out: &Out, dir: &Path, r: &Pending, rs: &Ruleset, policy: &str, path
 
 /// Installs the drop-in of change `r` (after a confirm kept it).
 pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
-    let Some(d) = std::fs::read(dir.join(FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Deferred>(&b).ok())
-    else {
+    // The saved drop-in names a path root writes to: only a trusted file is used.
+    let bytes = match trust::read_file(&dir.join(FILE), LIMIT) {
+        Ok(b) => b,
+        Err(e) => {
+            discard(dir);
+            out.error(&format!("the change is kept, but not persisted: {e}"));
+            return super::EXIT_SYSTEM;
+        }
+    };
+    let Some(d) = bytes.and_then(|b| serde_json::from_slice::<Deferred>(&b).ok()) else {
         return 0;
     };
     discard(dir);
