@@ -4,6 +4,7 @@
 //! refuses and accepts from the client's point of view, insecure policy files are
 //! refused with the fix, and concurrent applies are serialised by the lock.
 
+mod identity;
 mod namespaces;
 
 use crate::apply::{Env, exit, stderr, stdout};
@@ -87,6 +88,21 @@ impl Lab {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         v["watcher"]["pid"].as_i64().unwrap_or(0) as i32
     }
+}
+
+/// The pending-change records in a state dir (one per namespace with a change).
+fn pending_files(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pending") && n.ends_with(".json"))
+        })
+        .collect()
 }
 
 /// Polls `cond` for up to `secs` seconds.

@@ -2,13 +2,15 @@
 //! still what the policy compiles to?
 //!
 //! Fast path: after its own apply hostwall records the generation id and a digest of
-//! the policy's input files (`record`). When the digest matches the files being checked
-//! and the kernel's generation id is unchanged, nothing can have changed in nf_tables, so
-//! only the sysctls are read (two small files): no compile, no dump.
+//! the policy's input files (`record`). When the digest matches the files being checked,
+//! the namespace is the one applied to (`nsid`) and the kernel's generation id is
+//! unchanged, nothing can have changed in nf_tables, so only the sysctls are read (two
+//! small files): no compile, no dump.
 
 use crate::diff::{self, Change, Kind, Severity};
 use crate::ir::{Ruleset, Sysctl, SysctlSetting};
 use crate::live::{self, LiveError};
+use crate::nsid::NetnsId;
 use crate::record;
 use std::path::{Path, PathBuf};
 
@@ -54,26 +56,45 @@ pub fn last_applied(opts: &DriftOptions) -> Result<Option<record::Applied>, crat
 }
 
 /// The fast path: when `digest` (of the policy's input files, `record::inputs_digest`)
-/// matches the last apply and the kernel's generation id has not moved since, nothing in
-/// nf_tables can differ; only the sysctls are read. `None`: the full comparison is needed.
+/// matches the last apply, the target is the very namespace applied to (boot id and
+/// namespace cookie, read before and after) and the kernel's generation id has not
+/// moved since, nothing in nf_tables can differ; only the sysctls are read. `None`:
+/// the full comparison is needed.
 pub fn fast(
     opts: &DriftOptions,
     rec: &record::Applied,
     digest: &str,
 ) -> Result<Option<DriftReport>, DriftError> {
     let ns = opts.netns.as_deref();
-    if opts.full || rec.digest != digest || rec.netns.is_none() {
+    if opts.full || rec.digest != digest {
         return Ok(None);
     }
-    if rec.netns != record::netns_identity(ns) {
+    let Some(applied_to) = &rec.netns else {
+        return Ok(None);
+    };
+    let same_namespace = || NetnsId::of(ns).is_ok_and(|id| &id == applied_to);
+    if !same_namespace() {
         return Ok(None);
     }
     let genid = live::genid(ns)?;
     if genid != rec.genid {
         return Ok(None);
     }
-    let expected: Vec<SysctlSetting> = rec
-        .sysctls
+    let changes = diff::sysctls(&expected_sysctls(rec), &read_sysctls(ns)?);
+    // The name could have been moved to another namespace while we read: the answer
+    // only stands if it still names the one applied to.
+    if !same_namespace() {
+        return Ok(None);
+    }
+    Ok(Some(DriftReport {
+        changes,
+        fast_path: true,
+        genid,
+    }))
+}
+
+fn expected_sysctls(rec: &record::Applied) -> Vec<SysctlSetting> {
+    rec.sysctls
         .iter()
         .filter_map(|(name, value)| {
             [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
@@ -85,12 +106,7 @@ pub fn fast(
                     origin: None,
                 })
         })
-        .collect();
-    Ok(Some(DriftReport {
-        changes: diff::sysctls(&expected, &read_sysctls(ns)?),
-        fast_path: true,
-        genid,
-    }))
+        .collect()
 }
 
 /// The full comparison: dump our table, decode it, compare with `expected`.
@@ -129,16 +145,17 @@ pub fn full(expected: &Ruleset, opts: &DriftOptions) -> Result<DriftReport, Drif
 }
 
 /// What an apply records for the fast path (`includes`: files read beyond the policy
-/// and site file, in reading order).
+/// and site file, in reading order; `netns`: the identity of the namespace applied to,
+/// `None` when it is not known for certain).
 pub fn record_for(
     rs: &Ruleset,
     genid: u32,
     digest: String,
     includes: Vec<String>,
-    netns: Option<&str>,
+    netns: Option<NetnsId>,
 ) -> record::Applied {
     record::Applied {
-        netns: record::netns_identity(netns),
+        netns,
         genid,
         digest,
         includes,

@@ -21,6 +21,7 @@ pub mod live;
 pub mod model;
 pub mod netns;
 pub mod nft;
+pub mod nsid;
 pub mod record;
 pub mod safe;
 pub mod site;

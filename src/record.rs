@@ -8,6 +8,7 @@
 //! state directory's trust rule ([`crate::safe::trust`]) applies: a record that someone
 //! else could have written would let them make `diff` say "in sync", so it is refused.
 
+use crate::nsid::NetnsId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -25,23 +26,13 @@ pub struct Applied {
     pub table: String,
     /// The sysctl values the policy sets (`net.ipv4.ip_forward` = true, ...).
     pub sysctls: Vec<(String, bool)>,
-    /// Identity of the network namespace applied to (`netns_identity`): a namespace
-    /// deleted and created again under the same name restarts its generation ids, so
-    /// the name alone could match a record that describes another namespace.
+    /// Identity of the network namespace applied to ([`NetnsId`]: boot id and namespace
+    /// cookie, which the kernel never repeats): a namespace deleted and created again
+    /// under the same name restarts its generation ids, and may even get the old nsfs
+    /// inode, so neither the name nor the inode could tell it from this one. `None`: it
+    /// could not be identified, and the fast path is off.
     #[serde(default)]
-    pub netns: Option<String>,
-}
-
-/// The network namespace's identity (device and inode of its nsfs file): `/run/netns/NAME`,
-/// or this process's own namespace. `None` when it cannot be read.
-pub fn netns_identity(netns: Option<&str>) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let path = match netns {
-        Some(name) => Path::new("/run/netns").join(name),
-        None => PathBuf::from("/proc/self/ns/net"),
-    };
-    let m = std::fs::metadata(path).ok()?;
-    Some(format!("{}:{}", m.dev(), m.ino()))
+    pub netns: Option<NetnsId>,
 }
 
 /// SHA-256 of the compiler's inputs: hostwall's version, then each file's name and
@@ -234,7 +225,11 @@ mod tests {
             includes: vec!["/etc/hostwall/nets.policy".into()],
             table: "hostwall".into(),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
-            netns: Some("4:4026531840".into()),
+            netns: Some(NetnsId {
+                boot: "b9dbfc08-6cd0-4d6e-ba18-8a6478c471b2".into(),
+                cookie: Some(4097),
+                inode: "4:4026531840".into(),
+            }),
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p).expect("trusted"), Some(rec));

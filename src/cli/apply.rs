@@ -9,6 +9,7 @@ use crate::apply::restore::{self, Restorer};
 use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
 use crate::diag::Diagnostic;
 use crate::ir::Ruleset;
+use crate::nsid::NetnsId;
 use crate::safe::pending::{Confirmed, Pending, Reverted, StaleReason, WatcherHealth};
 use crate::safe::{self, ConfirmOptions, FlowError, Recovered, Status, lockout, perms, persist};
 use std::path::{Path, PathBuf};
@@ -113,6 +114,9 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         .confirm
         .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
     let state_dir = &a.state.state_dir;
+    // Taken before and after the apply: the record only names a namespace that was
+    // the target throughout.
+    let target = NetnsId::of(a.netns.as_deref()).ok();
     let done = guarded(out, a, &loaded, &rs, &opts, confirm.as_ref());
     let done = match done {
         Ok(d) => d,
@@ -121,7 +125,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     if let Some(r) = &done.recovered {
         out.stderr(&recovered_note(r));
     }
-    store_record(out, a, &loaded, &rs, &done.value);
+    store_record(out, a, &loaded, &rs, &done.value, target);
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
     match &done.pending {
         None => {
@@ -336,9 +340,18 @@ fn bytes(n: usize) -> String {
 
 /// The `diff` fast path: what we committed and at which generation. Losing it only
 /// costs that fast path, so a failure is a warning.
-fn store_record(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, r: &ApplyReport) {
+fn store_record(
+    out: &Out,
+    a: &ApplyArgs,
+    loaded: &Loaded,
+    rs: &Ruleset,
+    r: &ApplyReport,
+    target: Option<NetnsId>,
+) {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
-    let rec = crate::drift::record_for(rs, r.genid, digest, includes, a.netns.as_deref());
+    let after = NetnsId::of(a.netns.as_deref()).ok();
+    let netns = target.filter(|t| after.as_ref() == Some(t));
+    let rec = crate::drift::record_for(rs, r.genid, digest, includes, netns);
     let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
     if let Err(e) = crate::record::store(&path, &rec) {
         out.stderr(&format!(
