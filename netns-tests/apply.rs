@@ -46,10 +46,14 @@ impl Env {
         hostwall(&full, &[])
     }
 
-    /// `hostwall CMD --state-dir STATE` (confirm, status, revert).
+    /// `hostwall CMD --netns NS --state-dir STATE` (confirm, status, revert).
     pub fn state_cmd(&self, cmd: &str) -> Output {
         let state = self.state();
-        hostwall(&[cmd, "--state-dir", &state.to_string_lossy()], &[])
+        let state = state.to_string_lossy();
+        hostwall(
+            &[cmd, "--netns", self.ns.name(), "--state-dir", &state],
+            &[],
+        )
     }
 
     /// `nft ARGS` inside the namespace; panics on failure.

@@ -6,6 +6,7 @@
 
 mod identity;
 mod namespaces;
+mod per_netns;
 
 use crate::apply::{Env, exit, stderr, stdout};
 use crate::common::root;
@@ -83,8 +84,9 @@ impl Lab {
     }
 
     fn pending_watcher_pid(&self) -> i32 {
-        let text = std::fs::read_to_string(self.env.state().join("pending.json"))
-            .unwrap_or_else(|e| panic!("pending.json: {e}"));
+        let files = pending_files(&self.env.state());
+        assert_eq!(files.len(), 1, "one pending change: {files:?}");
+        let text = std::fs::read_to_string(&files[0]).unwrap_or_else(|e| panic!("record: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         v["watcher"]["pid"].as_i64().unwrap_or(0) as i32
     }
@@ -142,7 +144,7 @@ fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
     );
     let status = stdout(&lab.env.state_cmd("status"));
     assert!(status.contains("pending"), "{status}");
-    let reverted = eventually(6, || !lab.env.state().join("pending.json").exists());
+    let reverted = eventually(6, || pending_files(&lab.env.state()).is_empty());
     assert!(reverted, "the watcher did not revert in time");
     assert_eq!(lab.env.ruleset(), before, "not byte-identical after revert");
     assert!(
@@ -170,7 +172,13 @@ fn issue5_confirmed_change_stays() {
     assert_eq!(lab.env.ruleset(), after, "a confirmed change was reverted");
     assert!(!lab.port_answers());
     let status = stdout(&lab.env.state_cmd("status"));
-    assert_eq!(status, "no change pending\n");
+    assert_eq!(
+        status,
+        format!(
+            "no change pending in network namespace {}\n",
+            lab.env.ns.name()
+        )
+    );
 }
 
 #[test]
@@ -225,7 +233,11 @@ fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
         "{text}"
     );
     assert!(text.contains("watcher was gone"), "{text}");
-    assert!(text.ends_with("no change pending\n"), "{text}");
+    let none = format!(
+        "no change pending in network namespace {}\n",
+        lab.env.ns.name()
+    );
+    assert!(text.ends_with(&none), "{text}");
     assert_eq!(lab.env.ruleset(), before);
     assert!(lab.port_answers());
 }
@@ -423,7 +435,7 @@ fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
     );
     assert!(!dropin.exists(), "written before the change was confirmed");
     assert!(
-        lab.env.state().join("pending.json").exists(),
+        !pending_files(&lab.env.state()).is_empty(),
         "no pending change"
     );
     let fwd = || {
@@ -439,7 +451,7 @@ fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
     );
     assert!(eventually(10, || fwd() == "1"), "ip_forward not reverted");
     assert!(
-        eventually(10, || !lab.env.state().join("pending.json").exists()),
+        eventually(10, || pending_files(&lab.env.state()).is_empty()),
         "not reverted"
     );
     assert!(!dropin.exists(), "a reverted change was persisted");
@@ -481,14 +493,14 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
     assert!(text.contains("Keep this ruleset? [y/N]"), "{text}");
     assert_eq!(lab.env.ruleset(), before, "not reverted on no: {text}");
     assert!(lab.port_answers());
-    assert!(!lab.env.state().join("pending.json").exists());
+    assert!(pending_files(&lab.env.state()).is_empty());
     // "y" keeps the new ruleset, and nothing is left pending.
     let out = apply_on_terminal(&lab, CLOSED, "y");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("it stays"), "{text}");
     assert_ne!(lab.env.ruleset(), before);
     assert!(!lab.port_answers(), "the closed policy is live");
-    assert!(!lab.env.state().join("pending.json").exists());
+    assert!(pending_files(&lab.env.state()).is_empty());
 }
 
 #[test]

@@ -11,12 +11,17 @@ use crate::diag::Diagnostic;
 use crate::ir::Ruleset;
 use crate::nsid::NetnsId;
 use crate::safe::pending::{Confirmed, Pending, Reverted, StaleReason, WatcherHealth};
-use crate::safe::{self, ConfirmOptions, FlowError, Recovered, Status, lockout, perms, persist};
+use crate::safe::{
+    self, ConfirmOptions, FlowError, Recovered, Slot, Status, lockout, perms, persist,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod deferred;
 mod prompt;
+mod slot;
+
+pub use slot::PendingArgs;
 #[cfg(debug_assertions)]
 mod test_hooks;
 
@@ -114,10 +119,21 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         .confirm
         .map(|s| ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s)));
     let state_dir = &a.state.state_dir;
+    let slot = match slot::resolve(a.netns.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_SYSTEM;
+        }
+    };
     // Taken before and after the apply: the record only names a namespace that was
     // the target throughout.
     let target = NetnsId::of(a.netns.as_deref()).ok();
-    let done = guarded(out, a, &loaded, &rs, &opts, confirm.as_ref());
+    let place = safe::Place {
+        state_dir,
+        slot: &slot,
+    };
+    let done = guarded(out, a, (&loaded, &rs), &opts, place, confirm.as_ref());
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
@@ -134,7 +150,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             }
             0
         }
-        Some((record, _)) => pending_prompt(out, state_dir, record),
+        Some((record, _)) => pending_prompt(out, state_dir, &slot, record),
     }
 }
 
@@ -142,17 +158,17 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
 fn guarded(
     out: &Out,
     a: &ApplyArgs,
-    loaded: &Loaded,
-    rs: &Ruleset,
+    (loaded, rs): (&Loaded, &Ruleset),
     opts: &ApplyOptions,
+    place: safe::Place<'_>,
     confirm: Option<&ConfirmOptions>,
 ) -> Result<safe::Applied<ApplyReport>, FlowError<ApplyError>> {
-    let state_dir = &a.state.state_dir;
+    let state_dir = place.state_dir;
     // The generation the capture saw; the apply must expect exactly it (see
     // `restore::Captured::genid`), so a change in between fails the batch.
     let seen_genid = std::cell::Cell::new(None);
     safe::guarded_apply_with(
-        state_dir,
+        place,
         LOCK_WAIT,
         &Restorer,
         confirm,
@@ -408,27 +424,43 @@ fn recovered_note(r: &Recovered) -> String {
 }
 
 /// After `apply --confirm`: on a terminal, ask; elsewhere say how to confirm.
-fn pending_prompt(out: &Out, state_dir: &Path, record: &Pending) -> u8 {
+fn pending_prompt(out: &Out, state_dir: &Path, slot: &Slot, record: &Pending) -> u8 {
     let left = record.remaining(safe::unix_now());
     if !prompt::interactive() {
         out.stderr(&format!(
-            "hostwall: change {} is pending: run `hostwall confirm` within {left}s (ideally from a new SSH session) or it is reverted\n",
-            record.id
+            "hostwall: change {} is pending: run `hostwall confirm{}` within {left}s (ideally from a new SSH session) or it is reverted\n",
+            record.id,
+            netns_flag(slot.netns()),
         ));
         return 0;
     }
     match prompt::ask(out, left) {
-        prompt::Answer::Yes => confirm_in(out, state_dir),
-        prompt::Answer::No | prompt::Answer::Timeout => revert_in(out, state_dir),
+        prompt::Answer::Yes => confirm_in(out, state_dir, slot),
+        prompt::Answer::No | prompt::Answer::Timeout => revert_in(out, state_dir, slot),
     }
 }
 
-pub fn confirm(out: &Out, s: &StateArgs) -> u8 {
-    confirm_in(out, &s.state_dir)
+fn netns_flag(netns: Option<&str>) -> String {
+    netns.map(|n| format!(" --netns {n}")).unwrap_or_default()
 }
 
-fn confirm_in(out: &Out, state_dir: &Path) -> u8 {
-    match safe::confirm(state_dir, LOCK_WAIT, &Restorer) {
+/// The slot a `confirm`/`status`/`revert` command means; prints the error itself.
+fn slot_of(out: &Out, p: &PendingArgs) -> Result<Slot, u8> {
+    slot::resolve(p.netns.as_deref()).map_err(|e| {
+        out.error(&e);
+        EXIT_SYSTEM
+    })
+}
+
+pub fn confirm(out: &Out, p: &PendingArgs) -> u8 {
+    match slot_of(out, p) {
+        Ok(slot) => confirm_in(out, &p.state.state_dir, &slot),
+        Err(code) => code,
+    }
+}
+
+fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot) -> u8 {
+    match safe::confirm(state_dir, slot, LOCK_WAIT, &Restorer) {
         Ok(Confirmed::Kept(r)) => {
             out.stderr(&format!(
                 "hostwall: confirmed change {} (policy {}): it stays\n",
@@ -437,12 +469,15 @@ fn confirm_in(out: &Out, state_dir: &Path) -> u8 {
             deferred::install(out, state_dir, &r)
         }
         Ok(Confirmed::NothingPending) => {
-            deferred::discard(state_dir);
-            out.stderr("hostwall: no change is pending; nothing to confirm\n");
+            deferred::discard(state_dir, slot);
+            out.stderr(&format!(
+                "hostwall: no change is pending{}; nothing to confirm\n",
+                in_text(slot)
+            ));
             0
         }
         Ok(Confirmed::TooLate(r)) => {
-            deferred::discard(state_dir);
+            deferred::discard(state_dir, slot);
             out.error(&format!(
                 "change {} came too late to confirm: its deadline had passed, so it was reverted",
                 r.id
@@ -456,13 +491,23 @@ fn confirm_in(out: &Out, state_dir: &Path) -> u8 {
     }
 }
 
-pub fn revert(out: &Out, s: &StateArgs) -> u8 {
-    revert_in(out, &s.state_dir)
+/// ` in network namespace NAME` for a `--netns` slot, else nothing.
+fn in_text(slot: &Slot) -> String {
+    slot.netns()
+        .map(|n| format!(" in network namespace {n}"))
+        .unwrap_or_default()
 }
 
-fn revert_in(out: &Out, state_dir: &Path) -> u8 {
-    let result = safe::revert_pending(state_dir, LOCK_WAIT, &Restorer);
-    deferred::discard(state_dir);
+pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
+    match slot_of(out, p) {
+        Ok(slot) => revert_in(out, &p.state.state_dir, &slot),
+        Err(code) => code,
+    }
+}
+
+fn revert_in(out: &Out, state_dir: &Path, slot: &Slot) -> u8 {
+    let result = safe::revert_pending(state_dir, slot, LOCK_WAIT, &Restorer);
+    deferred::discard(state_dir, slot);
     match result {
         Ok(Some((r, Reverted::Restored))) => {
             out.stderr(&format!(
@@ -479,7 +524,10 @@ fn revert_in(out: &Out, state_dir: &Path) -> u8 {
             0
         }
         Ok(None) => {
-            out.stderr("hostwall: no change is pending; nothing to revert\n");
+            out.stderr(&format!(
+                "hostwall: no change is pending{}; nothing to revert\n",
+                in_text(slot)
+            ));
             0
         }
         Err(e) => {
@@ -489,9 +537,15 @@ fn revert_in(out: &Out, state_dir: &Path) -> u8 {
     }
 }
 
-/// `hostwall status`: reverts a stale change first (and says so), then reports.
-pub fn status(out: &Out, s: &StateArgs) -> u8 {
-    let (recovered, status) = match safe::status_recovering(&s.state_dir, &Restorer) {
+/// `hostwall status`: reverts a stale change of the namespace first (and says so),
+/// then reports it, and lists what is pending in other namespaces.
+pub fn status(out: &Out, p: &PendingArgs) -> u8 {
+    let slot = match slot_of(out, p) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let dir = &p.state.state_dir;
+    let (recovered, status) = match safe::status_recovering(dir, &slot, &Restorer) {
         Ok(x) => x,
         Err(e) => {
             out.error(&e.to_string());
@@ -500,11 +554,11 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
     };
     let mut text = String::new();
     if let Some(r) = &recovered {
-        deferred::discard(&s.state_dir);
+        deferred::discard(dir, &slot);
         text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
     }
     match status {
-        Status::Nothing => text.push_str("no change pending\n"),
+        Status::Nothing => text.push_str(&format!("no change pending{}\n", in_text(&slot))),
         Status::Pending {
             record,
             remaining,
@@ -524,6 +578,7 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
             }
         }
     }
+    text.push_str(&slot::elsewhere(dir, &slot));
     out.stdout(&text)
 }
 
@@ -532,8 +587,10 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
 pub fn watch_revert(w: &WatchArgs) -> u8 {
     let dir = &w.state.state_dir;
     match safe::run_watcher(dir, &w.id, &Restorer) {
-        Ok(safe::watcher::WatchOutcome::Reverted(_) | safe::watcher::WatchOutcome::Dropped(_)) => {
-            deferred::discard(dir);
+        Ok(safe::watcher::WatchOutcome::Reverted(r) | safe::watcher::WatchOutcome::Dropped(r)) => {
+            if let Ok(slot) = r.slot() {
+                deferred::discard(dir, &slot);
+            }
             0
         }
         Ok(safe::watcher::WatchOutcome::NotPending) => 0,

@@ -64,14 +64,16 @@ pub enum Command {
     /// Apply the policy to the kernel: one atomic batch, then the forwarding sysctls.
     Apply(super::apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
-    #[command(after_help = "Example:\n  sudo hostwall confirm")]
-    Confirm(super::apply::StateArgs),
+    #[command(
+        after_help = "Examples:\n  sudo hostwall confirm\n  sudo hostwall confirm --netns lab"
+    )]
+    Confirm(super::apply::PendingArgs),
     /// Show a pending `apply --confirm` change and the time left (reverts a stale one).
-    #[command(after_help = "Example:\n  sudo hostwall status")]
-    Status(super::apply::StateArgs),
+    #[command(after_help = "Examples:\n  sudo hostwall status\n  sudo hostwall status --netns lab")]
+    Status(super::apply::PendingArgs),
     /// Revert a pending `apply --confirm` change now.
-    #[command(after_help = "Example:\n  sudo hostwall revert")]
-    Revert(super::apply::StateArgs),
+    #[command(after_help = "Examples:\n  sudo hostwall revert\n  sudo hostwall revert --netns lab")]
+    Revert(super::apply::PendingArgs),
     /// The detached revert watcher (started by `apply --confirm`).
     #[command(hide = true)]
     WatchRevert(super::apply::WatchArgs),

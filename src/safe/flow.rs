@@ -9,6 +9,7 @@
 
 use super::lock::StateLock;
 use super::pending::{self, Pending, Recovery, Status};
+use super::slot::Slot;
 use super::watcher::{self, SpawnMethod, Spawned, WatcherCommand};
 use super::{Error, Revert};
 use std::path::Path;
@@ -112,24 +113,32 @@ pub struct Applied<T> {
     pub pending: Option<(Pending, Spawned)>,
 }
 
+/// Where a namespace's pending change lives: the state dir, and the namespace's slot
+/// in it (one pending change per namespace).
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    pub state_dir: &'a Path,
+    pub slot: &'a Slot,
+}
+
 /// Runs `apply` under the lock with all the safe-apply rules. With `confirm`,
 /// `capture` first returns the previous-state blob that `revert` can restore.
 pub fn guarded_apply<T, E: StepError>(
-    state_dir: &Path,
+    place: Place<'_>,
     wait: Duration,
     revert: &dyn Revert,
     confirm: Option<&ConfirmOptions>,
     capture: impl FnOnce() -> Result<Vec<u8>, E>,
     apply: impl FnOnce() -> Result<T, E>,
 ) -> Result<Applied<T>, FlowError<E>> {
-    guarded_apply_with(state_dir, wait, revert, confirm, capture, apply, |_, _| {})
+    guarded_apply_with(place, wait, revert, confirm, capture, apply, |_, _| {})
 }
 
 /// As [`guarded_apply`]; with `confirm`, `pending_hook` runs under the lock once the
 /// change is applied and before its watcher starts, so what it stores in the state
 /// dir (the deferred `--persist` drop-in) is there before a quick `confirm` looks.
 pub fn guarded_apply_with<T, E: StepError>(
-    state_dir: &Path,
+    place: Place<'_>,
     wait: Duration,
     revert: &dyn Revert,
     confirm: Option<&ConfirmOptions>,
@@ -137,15 +146,11 @@ pub fn guarded_apply_with<T, E: StepError>(
     apply: impl FnOnce() -> Result<T, E>,
     pending_hook: impl FnOnce(&Pending, &T),
 ) -> Result<Applied<T>, FlowError<E>> {
+    let Place { state_dir, slot } = place;
     let lock = StateLock::acquire(state_dir, wait)?;
-    let recovery = pending::recover(&lock, revert)?;
+    let recovery = pending::recover(&lock, slot, revert)?;
     if let Recovery::Pending(r) = recovery {
-        return Err(Error::AlreadyPending {
-            remaining: r.remaining(super::unix_now()),
-            id: r.id,
-            policy: r.policy,
-        }
-        .into());
+        return Err(Error::already_pending(&r, super::unix_now()).into());
     }
     let recovered = Recovered::from_recovery(recovery);
     let Some(opts) = confirm else {
@@ -157,7 +162,7 @@ pub fn guarded_apply_with<T, E: StepError>(
         });
     };
     let blob = capture().map_err(FlowError::Step)?;
-    let record = pending::begin(&lock, &opts.policy, opts.timeout, &blob)?;
+    let record = pending::begin(&lock, slot, &opts.policy, opts.timeout, &blob)?;
     let value = match apply() {
         Ok(v) => v,
         Err(e) => return Err(step_failed(&lock, &record, revert, opts, e)),
@@ -166,7 +171,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     let spawned = start_watcher(&lock, &record, opts);
     match spawned {
         Ok(spawned) => {
-            let record = pending::read(state_dir)?.unwrap_or(record);
+            let record = pending::read_id(state_dir, &record.id)?.unwrap_or(record);
             Ok(Applied {
                 value,
                 recovered,
@@ -230,6 +235,7 @@ fn step_failed<E: StepError>(
 /// revert is running) it only reports.
 pub fn status_recovering(
     state_dir: &Path,
+    slot: &Slot,
     revert: &dyn Revert,
 ) -> Result<(Option<Recovered>, Status), Error> {
     if !super::trust::dir_exists(state_dir)? {
@@ -237,20 +243,22 @@ pub fn status_recovering(
     }
     super::trust::check_dir(state_dir)?;
     let recovered = match StateLock::acquire(state_dir, Duration::ZERO) {
-        Ok(lock) => Recovered::from_recovery(pending::recover(&lock, revert)?),
+        Ok(lock) => Recovered::from_recovery(pending::recover(&lock, slot, revert)?),
         Err(Error::Busy { .. }) => None,
         Err(e) => return Err(e),
     };
-    Ok((recovered, pending::status(state_dir)?))
+    Ok((recovered, pending::status(state_dir, slot)?))
 }
 
 /// `hostwall revert` (or answering "no" at the confirm prompt): restores the previous
-/// state of the pending change now, under the lock. `None` when nothing is pending.
+/// state of the pending change of `slot` now, under the lock. `None` when nothing is
+/// pending there.
 pub fn revert_pending(
     state_dir: &Path,
+    slot: &Slot,
     wait: Duration,
     revert: &dyn Revert,
 ) -> Result<Option<(Pending, pending::Reverted)>, Error> {
     let lock = StateLock::acquire(state_dir, wait)?;
-    pending::revert_now(&lock, revert)
+    pending::revert_now(&lock, slot, revert)
 }

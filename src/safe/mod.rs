@@ -13,6 +13,7 @@ pub mod lockout;
 pub mod pending;
 pub mod perms;
 pub mod persist;
+pub mod slot;
 pub mod trust;
 pub mod watcher;
 
@@ -21,11 +22,12 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use flow::{
-    Applied, ConfirmOptions, FlowError, Recovered, StepError, guarded_apply, guarded_apply_with,
-    revert_pending, status_recovering,
+    Applied, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
+    guarded_apply_with, revert_pending, status_recovering,
 };
 pub use lock::StateLock;
 pub use pending::{Pending, Recovery, Reverted, Status, confirm, recover, status};
+pub use slot::Slot;
 pub use watcher::run_watcher;
 
 /// Where the lock and the pending-change record live (a tmpfs: a reboot forgets a
@@ -76,12 +78,15 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(
-        "a change is already pending (id {id}, policy {policy}, {remaining}s left to confirm); run `hostwall confirm` to keep it or wait for it to be reverted, then apply again"
+        "a change is already pending in {} (id {id}, policy {policy}, {remaining}s left to confirm); run `hostwall confirm{}` to keep it or wait for it to be reverted, then apply again",
+        where_text(netns.as_deref()),
+        netns.as_ref().map(|n| format!(" --netns {n}")).unwrap_or_default()
     )]
     AlreadyPending {
         id: String,
         policy: String,
         remaining: u64,
+        netns: Option<String>,
     },
     #[error("the pending-change record {} is damaged: {reason}; inspect it and remove it by hand", path.display())]
     Corrupt { path: PathBuf, reason: String },
@@ -95,6 +100,8 @@ pub enum Error {
     },
     #[error("cannot start the revert watcher: {0}")]
     Spawn(String),
+    #[error("{0:?} is not a pending-change id or namespace key")]
+    BadId(String),
     /// The state directory or a file in it could be changed by someone else (see
     /// [`trust`]): nothing in it is used.
     #[error("refusing to use {}: {reason}\n  fix: {fix}", path.display())]
@@ -105,6 +112,13 @@ pub enum Error {
     },
 }
 
+fn where_text(netns: Option<&str>) -> String {
+    match netns {
+        Some(n) => format!("network namespace {n}"),
+        None => "this network namespace".to_string(),
+    }
+}
+
 fn holder_text(pid: Option<u32>) -> String {
     match pid {
         Some(p) => format!("pid {p}"),
@@ -113,6 +127,16 @@ fn holder_text(pid: Option<u32>) -> String {
 }
 
 impl Error {
+    /// The refusal of a second change in a namespace that has one pending.
+    pub fn already_pending(old: &pending::Pending, now: u64) -> Error {
+        Error::AlreadyPending {
+            remaining: old.remaining(now),
+            id: old.id.clone(),
+            policy: old.policy.clone(),
+            netns: old.netns.clone(),
+        }
+    }
+
     pub(crate) fn io(what: &'static str, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             what,

@@ -39,14 +39,14 @@ fn issue8_symlinked_state_dir_is_refused_by_every_command() {
         e.contains(&format!("refusing to use {}", link.display())),
         "{e}"
     );
-    untrusted(pending::read(&link).expect_err("read refused"));
-    untrusted(pending::status(&link).expect_err("status refused"));
+    untrusted(pending::read(&link, &SLOT).expect_err("read refused"));
+    untrusted(pending::status(&link, &SLOT).expect_err("status refused"));
     let revert = |_: &[u8]| -> Result<(), BoxError> { panic!("nothing may be restored") };
-    untrusted(status_recovering(&link, &revert).expect_err("status refused"));
+    untrusted(status_recovering(&link, &SLOT, &revert).expect_err("status refused"));
     // A link to a place that does not exist is refused too, not "nothing pending".
     let dangling = top.path().join("dangling");
     symlink(top.path().join("nowhere"), &dangling).expect("symlink");
-    untrusted(status_recovering(&dangling, &revert).expect_err("dangling link"));
+    untrusted(status_recovering(&dangling, &SLOT, &revert).expect_err("dangling link"));
     assert!(
         std::fs::read_dir(&real).expect("ls").next().is_none(),
         "wrote through the link"
@@ -88,7 +88,7 @@ fn issue8_state_dir_or_ancestor_owned_by_someone_else_is_refused() {
     if !is_root() {
         // Without root nothing can be given away; a root-owned directory is "someone
         // else's" for this user.
-        let e = untrusted(pending::status(Path::new("/")).expect_err("foreign owner"));
+        let e = untrusted(pending::status(Path::new("/"), &SLOT).expect_err("foreign owner"));
         assert!(e.contains("owned by uid 0"), "{e}");
         return;
     }
@@ -115,20 +115,20 @@ fn issue8_record_that_is_a_link_or_foreign_is_refused() {
     drop(StateLock::acquire(&state, WAIT).expect("lock"));
     let decoy = s.dir.path().join("decoy.json");
     std::fs::write(&decoy, "{}").expect("decoy");
-    let record = state.join("pending.json");
+    let record = SLOT.record_path(&state);
     symlink(&decoy, &record).expect("symlink");
-    let e = untrusted(pending::read(&state).expect_err("linked record"));
+    let e = untrusted(pending::read(&state, &SLOT).expect_err("linked record"));
     assert!(e.contains("symbolic link"), "{e}");
     std::fs::remove_file(&record).expect("rm");
     // A record others may write is refused as well.
     std::fs::write(&record, "{}").expect("record");
     chmod(&record, 0o666);
-    let e = untrusted(pending::read(&state).expect_err("writable record"));
+    let e = untrusted(pending::read(&state, &SLOT).expect_err("writable record"));
     assert!(e.contains("writable by group or others (mode 0666)"), "{e}");
     if is_root() {
         chmod(&record, 0o600);
         chown_nobody(&record);
-        let e = untrusted(pending::read(&state).expect_err("foreign record"));
+        let e = untrusted(pending::read(&state, &SLOT).expect_err("foreign record"));
         assert!(e.contains("owned by uid 65534"), "{e}");
     }
 }
@@ -159,10 +159,10 @@ fn issue8_atomic_write_never_writes_through_a_link() {
 fn assert_blob_refused(s: &Scene, why: &str) {
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let revert = |_: &[u8]| -> Result<(), BoxError> { panic!("replayed a bad blob ({why})") };
-    let e = pending::revert_now(&lock, &revert).expect_err(why);
+    let e = pending::revert_now(&lock, &SLOT, &revert).expect_err(why);
     assert!(e.to_string().contains(why), "{e}");
     assert!(
-        pending::read(&s.state()).expect("read").is_some(),
+        pending::read(&s.state(), &SLOT).expect("read").is_some(),
         "record dropped"
     );
 }
@@ -173,6 +173,7 @@ fn issue8_forged_or_truncated_blob_is_refused_before_replay() {
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let r = begin(
         &lock,
+        &SLOT,
         "host.policy",
         Duration::from_secs(60),
         b"previous ruleset",
@@ -183,7 +184,7 @@ fn issue8_forged_or_truncated_blob_is_refused_before_replay() {
         r.previous_sha256,
         hostwall::digest::sha256_hex(b"previous ruleset")
     );
-    let blob = s.state().join("pending.prev");
+    let blob = SLOT.previous_path(&s.state());
     // Same length, other bytes: only the digest can tell.
     std::fs::write(&blob, b"attacker ruleset").expect("forge");
     assert_blob_refused(&s, "its SHA-256 is not the one recorded");
@@ -195,7 +196,7 @@ fn issue8_forged_or_truncated_blob_is_refused_before_replay() {
     std::fs::remove_file(&blob).expect("rm");
     std::fs::write(&blob, b"previous ruleset").expect("restore");
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let done = pending::revert_now(&lock, &marker_revert(&s.marker)).expect("revert");
+    let done = pending::revert_now(&lock, &SLOT, &marker_revert(&s.marker)).expect("revert");
     assert!(done.is_some());
     assert_eq!(s.reverted().as_deref(), Some("previous ruleset"));
 }
