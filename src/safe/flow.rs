@@ -150,7 +150,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     let lock = StateLock::acquire(state_dir, wait)?;
     let recovery = pending::recover(&lock, slot, revert)?;
     if let Recovery::Pending(r) = recovery {
-        return Err(Error::already_pending(&r, super::unix_now()).into());
+        return Err(Error::already_pending(&r, slot, super::unix_now()).into());
     }
     let recovered = Recovered::from_recovery(recovery);
     let Some(opts) = confirm else {

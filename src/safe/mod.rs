@@ -127,13 +127,17 @@ fn holder_text(pid: Option<u32>) -> String {
 }
 
 impl Error {
-    /// The refusal of a second change in a namespace that has one pending.
-    pub fn already_pending(old: &pending::Pending, now: u64) -> Error {
+    /// The refusal of a second change in a namespace that has one pending; named as
+    /// the new command named it (`slot`), else as the pending change did.
+    pub fn already_pending(old: &pending::Pending, slot: &Slot, now: u64) -> Error {
         Error::AlreadyPending {
             remaining: old.remaining(now),
             id: old.id.clone(),
             policy: old.policy.clone(),
-            netns: old.netns.clone(),
+            netns: slot
+                .netns()
+                .map(str::to_string)
+                .or_else(|| old.netns.clone()),
         }
     }
 

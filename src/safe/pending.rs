@@ -268,7 +268,7 @@ pub fn begin(
     let dir = lock.state_dir();
     let now = unix_now();
     if let Some(old) = read(dir, slot)? {
-        return Err(Error::already_pending(&old, now));
+        return Err(Error::already_pending(&old, slot, now));
     }
     let record = Pending {
         version: FORMAT_VERSION,

@@ -168,19 +168,32 @@ fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
             vec!["status", "--state-dir", s],
             vec!["confirm", "--state-dir", s],
             vec!["revert", "--state-dir", s],
-            // A namespace that does not exist: should the refusal ever regress, the
-            // apply still cannot touch this host's ruleset.
+            // In a private, throwaway network namespace (`unshare -n`, root only):
+            // should the refusal ever regress, the apply still cannot touch this
+            // host's ruleset.
             vec![
                 "apply",
-                "--netns",
-                "hw-trust-no-such-namespace",
                 "--insecure-perms",
                 "--state-dir",
                 s,
                 policy.to_str().expect("utf8"),
             ],
         ] {
-            let o = hostwall(&args);
+            let o = if args[0] == "apply" {
+                // SAFETY: geteuid has no preconditions.
+                if unsafe { libc::geteuid() } != 0 {
+                    continue;
+                }
+                Command::new("unshare")
+                    .arg("-n")
+                    .arg(env!("CARGO_BIN_EXE_hostwall"))
+                    .args(&args)
+                    .env_remove("SSH_CONNECTION")
+                    .output()
+                    .expect("unshare")
+            } else {
+                hostwall(&args)
+            };
             let err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
             assert!(
