@@ -57,9 +57,10 @@ pub fn last_applied(opts: &DriftOptions) -> Result<Option<record::Applied>, crat
 
 /// The fast path: when `digest` (of the policy's input files, `record::inputs_digest`)
 /// matches the last apply, the target is the very namespace applied to (boot id and
-/// namespace cookie, read before and after) and the kernel's generation id has not
-/// moved since, nothing in nf_tables can differ; only the sysctls are read. `None`:
-/// the full comparison is needed.
+/// namespace cookie) and the kernel's generation id has not moved since, nothing in
+/// nf_tables can differ; only the sysctls are read. The generation id, the identity and
+/// the sysctls are read on one thread that entered the namespace once, so all three
+/// describe the same namespace. `None`: the full comparison is needed.
 pub fn fast(
     opts: &DriftOptions,
     rec: &record::Applied,
@@ -72,22 +73,13 @@ pub fn fast(
     let Some(applied_to) = &rec.netns else {
         return Ok(None);
     };
-    let same_namespace = || NetnsId::of(ns).is_ok_and(|id| &id == applied_to);
-    if !same_namespace() {
-        return Ok(None);
-    }
-    let genid = live::genid(ns)?;
-    if genid != rec.genid {
-        return Ok(None);
-    }
-    let changes = diff::sysctls(&expected_sysctls(rec), &read_sysctls(ns)?);
-    // The name could have been moved to another namespace while we read: the answer
-    // only stands if it still names the one applied to.
-    if !same_namespace() {
+    let (genid, (here, sysctls)) =
+        live::genid_with(ns, || (NetnsId::of_thread().ok(), sysctls_here()))?;
+    if here.as_ref() != Some(applied_to) || genid != rec.genid {
         return Ok(None);
     }
     Ok(Some(DriftReport {
-        changes,
+        changes: diff::sysctls(&expected_sysctls(rec), &sysctls),
         fast_path: true,
         genid,
     }))
@@ -168,19 +160,23 @@ pub fn record_for(
     }
 }
 
-/// Both forwarding sysctls as the target namespace sees them (`None`: unreadable).
+/// Both forwarding sysctls as the calling thread's namespace sees them (`None`:
+/// unreadable): /proc/sys/net shows the namespace of the thread that opens the file.
+fn sysctls_here() -> Vec<(Sysctl, Option<bool>)> {
+    [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+        .into_iter()
+        .map(|k| {
+            (
+                k,
+                crate::sysctl::read(Path::new(crate::sysctl::PROC_SYS), k).ok(),
+            )
+        })
+        .collect()
+}
+
+/// Both forwarding sysctls as the target namespace sees them.
 fn read_sysctls(ns: Option<&str>) -> Result<Vec<(Sysctl, Option<bool>)>, DriftError> {
-    let read = || {
-        [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
-            .into_iter()
-            .map(|k| {
-                (
-                    k,
-                    crate::sysctl::read(Path::new(crate::sysctl::PROC_SYS), k).ok(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let read = sysctls_here;
     match ns {
         None => Ok(read()),
         // /proc/sys/net shows the namespace of the thread that opens the file.
