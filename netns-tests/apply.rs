@@ -60,11 +60,11 @@ impl Env {
         hostwall(&full, &[])
     }
 
-    /// `hostwall CMD --state-dir STATE` (confirm, status, revert).
+    /// `hostwall CMD --netns NS --state-dir STATE` (confirm, status, revert).
     pub fn state_cmd(&self, cmd: &str) -> Output {
         let state = self.state().to_string_lossy().into_owned();
         let log = self.log_args();
-        let mut full = vec![cmd, "--state-dir", &state];
+        let mut full = vec![cmd, "--netns", self.ns.name(), "--state-dir", &state];
         full.extend(log.iter().map(String::as_str));
         hostwall(&full, &[])
     }

@@ -121,3 +121,24 @@ pub fn our_namespaces() -> Vec<String> {
         .filter(|n| n.starts_with(&prefix))
         .collect()
 }
+
+/// Removes `ns` and creates a namespace of the same name again, trying for a few
+/// seconds to get the nsfs inode number the old one had (the kernel hands a freed
+/// namespace's number to the next new one once its cleanup ran). Returns the new
+/// namespace and whether the number repeated; tests assert on behaviour either way.
+pub fn recreate_same_name(ns: hostwall::netns::Netns) -> (hostwall::netns::Netns, bool) {
+    let name = ns.name().to_string();
+    let old = hostwall::nsid::inode_of(ns.path()).expect("nsfs inode");
+    ns.remove().expect("remove namespace");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let fresh = hostwall::netns::Netns::create(&name).expect("same name again");
+        let inode = hostwall::nsid::inode_of(fresh.path()).expect("nsfs inode");
+        if inode == old || std::time::Instant::now() > end {
+            eprintln!("{name}: recreated, nsfs inode repeated: {}", inode == old);
+            return (fresh, inode == old);
+        }
+        fresh.remove().expect("remove namespace");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -427,8 +427,8 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
     ]);
     assert_eq!(code, 0, "{out}");
     let genid = hostwall::live::genid(Some(n)).expect("genid");
-    ns.remove().expect("remove namespace");
-    let fresh = Netns::create(n).expect("same name again");
+    // Issue #8: the new namespace may even get the old one's nsfs inode number.
+    let (fresh, _) = crate::common::recreate_same_name(ns);
     // Each nft command is one transaction: one generation.
     let mut filler = 0;
     while hostwall::live::genid(Some(n)).expect("genid") < genid {
@@ -441,6 +441,67 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("full comparison") && out.contains("table is absent"),
+        "{out}"
+    );
+}
+
+/// Issue #8 item 10: an apply record in a state dir others could write is not
+/// trusted: `diff` says so and compares in full (a forged record could otherwise make
+/// it answer "in sync").
+#[test]
+fn issue8_record_in_an_untrusted_state_dir_is_not_used() {
+    if !root("issue8_record_in_an_untrusted_state_dir_is_not_used") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let ns = Netns::create_unique("hw-trust").expect("namespace");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let policy = dir.path().join("host.policy");
+    std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
+    let (p, s, n) = (
+        policy.to_str().expect("utf8"),
+        state.to_str().expect("utf8"),
+        ns.name(),
+    );
+    let apply = [
+        "apply",
+        p,
+        "--netns",
+        n,
+        "--state-dir",
+        s,
+        "--insecure-perms",
+    ];
+    let (code, out) = hostwall(&apply);
+    assert_eq!(code, 0, "{out}");
+    let diff = ["diff", p, "--netns", n, "--state-dir", s];
+    let (code, out) = hostwall(&diff);
+    assert!(code == 0 && out.contains("fast path"), "{out}");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (code, out) = hostwall(&diff);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: not using the apply record: refusing to use")
+            && out.contains("its mode is 0777")
+            && out.contains("full comparison"),
+        "{out}"
+    );
+    // A record file that is a symbolic link is refused as well.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let rec = std::fs::read_dir(&state)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("applied-"))
+        .expect("apply record");
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::rename(&rec, &elsewhere).expect("move");
+    std::os::unix::fs::symlink(&elsewhere, &rec).expect("symlink");
+    let (code, out) = hostwall(&diff);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("symbolic link") && out.contains("full comparison"),
         "{out}"
     );
 }

@@ -4,8 +4,10 @@
 //! refuses and accepts from the client's point of view, insecure policy files are
 //! refused with the fix, and concurrent applies are serialised by the lock.
 
+mod identity;
 mod lifecycle;
 mod namespaces;
+mod per_netns;
 
 use crate::apply::{Env, exit, stderr, stdout};
 use crate::common::root;
@@ -83,11 +85,27 @@ impl Lab {
     }
 
     fn pending_watcher_pid(&self) -> i32 {
-        let text = std::fs::read_to_string(self.env.state().join("pending.json"))
-            .unwrap_or_else(|e| panic!("pending.json: {e}"));
+        let files = pending_files(&self.env.state());
+        assert_eq!(files.len(), 1, "one pending change: {files:?}");
+        let text = std::fs::read_to_string(&files[0]).unwrap_or_else(|e| panic!("record: {e}"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         v["watcher"]["pid"].as_i64().unwrap_or(0) as i32
     }
+}
+
+/// The pending-change records in a state dir (one per namespace with a change).
+fn pending_files(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pending") && n.ends_with(".json"))
+        })
+        .collect()
 }
 
 /// Polls `cond` for up to `secs` seconds.
@@ -127,7 +145,7 @@ fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
     );
     let status = stdout(&lab.env.state_cmd("status"));
     assert!(status.contains("pending"), "{status}");
-    let reverted = eventually(6, || !lab.env.state().join("pending.json").exists());
+    let reverted = eventually(6, || pending_files(&lab.env.state()).is_empty());
     assert!(reverted, "the watcher did not revert in time");
     assert_eq!(lab.env.ruleset(), before, "not byte-identical after revert");
     assert!(
@@ -155,10 +173,11 @@ fn issue5_confirmed_change_stays() {
     assert_eq!(lab.env.ruleset(), after, "a confirmed change was reverted");
     assert!(!lab.port_answers());
     let status = stdout(&lab.env.state_cmd("status"));
-    assert!(
-        status.starts_with("no change pending\nlast change: change "),
-        "{status}"
+    let none = format!(
+        "no change pending in network namespace {}\nlast change: change ",
+        lab.env.ns.name()
     );
+    assert!(status.starts_with(&none), "{status}");
     assert!(status.contains(") kept at "), "{status}");
 }
 
@@ -214,7 +233,11 @@ fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
         "{text}"
     );
     assert!(text.contains("watcher was gone"), "{text}");
-    assert!(text.contains("no change pending\n"), "{text}");
+    let none = format!(
+        "no change pending in network namespace {}\n",
+        lab.env.ns.name()
+    );
+    assert!(text.contains(&none), "{text}");
     assert!(
         text.contains("reverted because its revert watcher was gone"),
         "{text}"
@@ -418,7 +441,7 @@ fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
     );
     assert!(!dropin.exists(), "written before the change was confirmed");
     assert!(
-        lab.env.state().join("pending.json").exists(),
+        !pending_files(&lab.env.state()).is_empty(),
         "no pending change"
     );
     let fwd = || {
@@ -434,7 +457,7 @@ fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
     );
     assert!(eventually(10, || fwd() == "1"), "ip_forward not reverted");
     assert!(
-        eventually(10, || !lab.env.state().join("pending.json").exists()),
+        eventually(10, || pending_files(&lab.env.state()).is_empty()),
         "not reverted"
     );
     assert!(!dropin.exists(), "a reverted change was persisted");
@@ -477,14 +500,14 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
     assert!(text.contains("Keep this ruleset? [y/n]"), "{text}");
     assert_eq!(lab.env.ruleset(), before, "not reverted on no: {text}");
     assert!(lab.port_answers());
-    assert!(!lab.env.state().join("pending.json").exists());
+    assert!(pending_files(&lab.env.state()).is_empty());
     // "y" keeps the new ruleset, and nothing is left pending.
     let out = apply_on_terminal(&lab, CLOSED, "y");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("it stays"), "{text}");
     assert_ne!(lab.env.ruleset(), before);
     assert!(!lab.port_answers(), "the closed policy is live");
-    assert!(!lab.env.state().join("pending.json").exists());
+    assert!(pending_files(&lab.env.state()).is_empty());
 }
 
 #[test]

@@ -2,13 +2,15 @@
 //! still what the policy compiles to?
 //!
 //! Fast path: after its own apply hostwall records the generation id and a digest of
-//! the policy's input files (`record`). When the digest matches the files being checked
-//! and the kernel's generation id is unchanged, nothing can have changed in nf_tables, so
-//! only the sysctls are read (two small files): no compile, no dump.
+//! the policy's input files (`record`). When the digest matches the files being checked,
+//! the namespace is the one applied to (`nsid`) and the kernel's generation id is
+//! unchanged, nothing can have changed in nf_tables, so only the sysctls are read (two
+//! small files): no compile, no dump.
 
 use crate::diff::{self, Change, Severity};
 use crate::ir::{Ruleset, Sysctl, SysctlSetting};
 use crate::live::{self, LiveError};
+use crate::nsid::NetnsId;
 use crate::record;
 use std::path::{Path, PathBuf};
 
@@ -47,32 +49,44 @@ pub enum DriftError {
 }
 
 /// The record of the last apply in the target namespace, if any: its `includes` tell
-/// the caller which files to digest for `fast`.
-pub fn last_applied(opts: &DriftOptions) -> Option<record::Applied> {
+/// the caller which files to digest for `fast`. An error says why a record that is
+/// there cannot be trusted (the caller then compares in full).
+pub fn last_applied(opts: &DriftOptions) -> Result<Option<record::Applied>, crate::safe::Error> {
     record::load(&record::path(&opts.state_dir, opts.netns.as_deref()))
 }
 
 /// The fast path: when `digest` (of the policy's input files, `record::inputs_digest`)
-/// matches the last apply and the kernel's generation id has not moved since, nothing in
-/// nf_tables can differ; only the sysctls are read. `None`: the full comparison is needed.
+/// matches the last apply, the target is the very namespace applied to (boot id and
+/// namespace cookie) and the kernel's generation id has not moved since, nothing in
+/// nf_tables can differ; only the sysctls are read. The generation id, the identity and
+/// the sysctls are read on one thread that entered the namespace once, so all three
+/// describe the same namespace. `None`: the full comparison is needed.
 pub fn fast(
     opts: &DriftOptions,
     rec: &record::Applied,
     digest: &str,
 ) -> Result<Option<DriftReport>, DriftError> {
     let ns = opts.netns.as_deref();
-    if opts.full || rec.digest != digest || rec.netns.is_none() {
+    if opts.full || rec.digest != digest {
         return Ok(None);
     }
-    if rec.netns != record::netns_identity(ns) {
+    let Some(applied_to) = &rec.netns else {
+        return Ok(None);
+    };
+    let (genid, (here, sysctls)) =
+        live::genid_with(ns, || (NetnsId::of_thread().ok(), sysctls_here()))?;
+    if here.as_ref() != Some(applied_to) || genid != rec.genid {
         return Ok(None);
     }
-    let genid = live::genid(ns)?;
-    if genid != rec.genid {
-        return Ok(None);
-    }
-    let expected: Vec<SysctlSetting> = rec
-        .sysctls
+    Ok(Some(DriftReport {
+        changes: diff::sysctls(&expected_sysctls(rec), &sysctls),
+        fast_path: true,
+        genid,
+    }))
+}
+
+fn expected_sysctls(rec: &record::Applied) -> Vec<SysctlSetting> {
+    rec.sysctls
         .iter()
         .filter_map(|(name, value)| {
             [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
@@ -84,12 +98,7 @@ pub fn fast(
                     origin: None,
                 })
         })
-        .collect();
-    Ok(Some(DriftReport {
-        changes: diff::sysctls(&expected, &read_sysctls(ns)?),
-        fast_path: true,
-        genid,
-    }))
+        .collect()
 }
 
 /// The full comparison: dump our table, decode it, compare with `expected`.
@@ -108,16 +117,17 @@ pub fn full(expected: &Ruleset, opts: &DriftOptions) -> Result<DriftReport, Drif
 }
 
 /// What an apply records for the fast path (`includes`: files read beyond the policy
-/// and site file, in reading order).
+/// and site file, in reading order; `netns`: the identity of the namespace applied to,
+/// `None` when it is not known for certain).
 pub fn record_for(
     rs: &Ruleset,
     genid: u32,
     digest: String,
     includes: Vec<String>,
-    netns: Option<&str>,
+    netns: Option<NetnsId>,
 ) -> record::Applied {
     record::Applied {
-        netns: record::netns_identity(netns),
+        netns,
         genid,
         digest,
         includes,
@@ -130,19 +140,23 @@ pub fn record_for(
     }
 }
 
-/// Both forwarding sysctls as the target namespace sees them (`None`: unreadable).
+/// Both forwarding sysctls as the calling thread's namespace sees them (`None`:
+/// unreadable): /proc/sys/net shows the namespace of the thread that opens the file.
+fn sysctls_here() -> Vec<(Sysctl, Option<bool>)> {
+    [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
+        .into_iter()
+        .map(|k| {
+            (
+                k,
+                crate::sysctl::read(Path::new(crate::sysctl::PROC_SYS), k).ok(),
+            )
+        })
+        .collect()
+}
+
+/// Both forwarding sysctls as the target namespace sees them.
 fn read_sysctls(ns: Option<&str>) -> Result<Vec<(Sysctl, Option<bool>)>, DriftError> {
-    let read = || {
-        [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
-            .into_iter()
-            .map(|k| {
-                (
-                    k,
-                    crate::sysctl::read(Path::new(crate::sysctl::PROC_SYS), k).ok(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let read = sysctls_here;
     match ns {
         None => Ok(read()),
         // /proc/sys/net shows the namespace of the thread that opens the file.

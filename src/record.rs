@@ -4,8 +4,11 @@
 //! path) — without even compiling the policy.
 //!
 //! Kept under /run (gone at reboot, like the ruleset itself). A missing, unreadable or
-//! stale record only costs the fast path, never correctness: `diff` then dumps.
+//! stale record only costs the fast path, never correctness: `diff` then dumps. The
+//! state directory's trust rule ([`crate::safe::trust`]) applies: a record that someone
+//! else could have written would let them make `diff` say "in sync", so it is refused.
 
+use crate::nsid::NetnsId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -13,8 +16,9 @@ use std::path::{Path, PathBuf};
 pub struct Applied {
     /// nf_tables generation id right after our commit.
     pub genid: u32,
-    /// `inputs_digest` of every file the policy was compiled from, and of hostwall's
-    /// version: the same digest means the same compiled ruleset, without compiling.
+    /// `inputs_digest` (SHA-256, hex) of every file the policy was compiled from, and of
+    /// hostwall's version: the same digest means the same compiled ruleset, without
+    /// compiling.
     pub digest: String,
     /// The files read besides the policy and site file named on the command line
     /// (includes), in reading order, so `diff` can digest them again.
@@ -22,60 +26,27 @@ pub struct Applied {
     pub table: String,
     /// The sysctl values the policy sets (`net.ipv4.ip_forward` = true, ...).
     pub sysctls: Vec<(String, bool)>,
-    /// Identity of the network namespace applied to (`netns_identity`): a namespace
-    /// deleted and created again under the same name restarts its generation ids, so
-    /// the name alone could match a record that describes another namespace.
+    /// Identity of the network namespace applied to ([`NetnsId`]: boot id and namespace
+    /// cookie, which the kernel never repeats): a namespace deleted and created again
+    /// under the same name restarts its generation ids, and may even get the old nsfs
+    /// inode, so neither the name nor the inode could tell it from this one. `None`: it
+    /// could not be identified, and the fast path is off.
     #[serde(default)]
-    pub netns: Option<String>,
+    pub netns: Option<NetnsId>,
 }
 
-/// The network namespace's identity (device and inode of its nsfs file): `/run/netns/NAME`,
-/// or this process's own namespace. `None` when it cannot be read.
-pub fn netns_identity(netns: Option<&str>) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let path = match netns {
-        Some(name) => Path::new("/run/netns").join(name),
-        None => PathBuf::from("/proc/self/ns/net"),
-    };
-    let m = std::fs::metadata(path).ok()?;
-    Some(format!("{}:{}", m.dev(), m.ino()))
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a over bytes for short strings; eight bytes per step for long ones, so a
-/// million-address policy digests in well under a millisecond (the fast path's budget).
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut chunks = bytes.chunks_exact(8);
-    if bytes.len() >= 64 {
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            h = (h ^ w).wrapping_mul(PRIME).rotate_left(29);
-        }
-    }
-    let rest = if bytes.len() >= 64 {
-        chunks.remainder()
-    } else {
-        bytes
-    };
-    for b in rest {
-        h ^= *b as u64;
-        h = h.wrapping_mul(PRIME);
-    }
-    h
-}
-
-/// Digest of the compiler's inputs: hostwall's version, then each file's name and text.
+/// SHA-256 of the compiler's inputs: hostwall's version, then each file's name and
+/// text, every part framed by its length. Forging another policy with the same digest
+/// would take a SHA-256 second preimage.
 pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut h = fnv(FNV_OFFSET, env!("CARGO_PKG_VERSION").as_bytes());
-    for (name, text) in files {
-        h = fnv(h, name.as_bytes());
-        h = fnv(h, &[0]);
-        h = fnv(h, text.as_bytes());
-        h = fnv(h, &[0]);
-    }
-    format!("{h:016x}")
+    let head = [
+        b"hostwall-inputs".as_slice(),
+        env!("CARGO_PKG_VERSION").as_bytes(),
+    ];
+    let files = files
+        .into_iter()
+        .flat_map(|(name, text)| [name.as_bytes(), text.as_bytes()]);
+    crate::digest::sha256_framed(head.into_iter().chain(files))
 }
 
 /// The record's file for a namespace (`None`: the namespace hostwall runs in). One per
@@ -95,20 +66,41 @@ pub fn path(state_dir: &Path, netns: Option<&str>) -> PathBuf {
     state_dir.join(format!("applied-{clean}.json"))
 }
 
-pub fn load(path: &Path) -> Option<Applied> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
+/// The record is a few hundred bytes plus the include list.
+const LIMIT: u64 = 16 << 20;
+
+/// Reads the record at `path`: `Ok(None)` when there is none (or the state directory
+/// does not exist) or it is not a record of this version; an error when the state
+/// directory or the file is not trusted.
+pub fn load(path: &Path) -> Result<Option<Applied>, crate::safe::Error> {
+    use crate::safe::trust;
+    let dir = state_dir_of(path);
+    if !trust::dir_exists(dir)? {
+        return Ok(None);
+    }
+    trust::check_dir(dir)?;
+    let Some(bytes) = trust::read_file(path, LIMIT)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&bytes).ok())
 }
 
-/// Writes atomically (temporary file, then rename).
-pub fn store(path: &Path, rec: &Applied) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Writes atomically (temporary file, then rename), owner-only, into a trusted state
+/// directory (created when missing).
+pub fn store(path: &Path, rec: &Applied) -> Result<(), crate::safe::Error> {
+    crate::safe::trust::ensure_dir(state_dir_of(path))?;
+    let text = serde_json::to_vec(rec).map_err(|e| crate::safe::Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    crate::safe::atomic_write(path, &text, 0o600)
+}
+
+fn state_dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string(rec).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -117,8 +109,6 @@ mod tests {
 
     #[test]
     fn digest_is_stable_and_sensitive() {
-        // Short inputs go byte by byte, long ones eight bytes per step: both must see
-        // a one-byte change.
         let long = "tcp dport 22 ".repeat(20);
         assert_ne!(
             inputs_digest([("p", long.as_str())]),
@@ -126,15 +116,108 @@ mod tests {
         );
         let a = inputs_digest([("p", "allow ssh"), ("s", "")]);
         assert_eq!(a, inputs_digest([("p", "allow ssh"), ("s", "")]));
+        assert!(crate::digest::is_hex_digest(&a), "{a}");
         // Moving text between files, or renaming one, is a different input.
         assert_ne!(a, inputs_digest([("p", "allow ss"), ("s", "h")]));
         assert_ne!(a, inputs_digest([("q", "allow ssh"), ("s", "")]));
+        assert_ne!(a, inputs_digest([("pa", "llow ssh"), ("s", "")]));
+    }
+
+    /// The 64-bit FNV-style digest the record used to hold, kept here only to build
+    /// a colliding pair of policies.
+    fn fnv64(mut h: u64, bytes: &[u8]) -> u64 {
+        let (blocks, rest) = if bytes.len() >= 64 {
+            bytes.split_at(bytes.len() / 8 * 8)
+        } else {
+            (&[][..], bytes)
+        };
+        for c in blocks.chunks_exact(8) {
+            h = word(h, c);
+        }
+        for b in rest {
+            h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
+        }
+        h
+    }
+
+    const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+    /// One eight-byte step of the old digest's long-input path.
+    fn word(h: u64, c: &[u8]) -> u64 {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        (h ^ w).wrapping_mul(FNV_PRIME).rotate_left(29)
+    }
+
+    fn fnv_digest(name: &str, text: &str) -> u64 {
+        let h = fnv64(0xcbf2_9ce4_8422_2325, env!("CARGO_PKG_VERSION").as_bytes());
+        let h = fnv64(fnv64(h, name.as_bytes()), &[0]);
+        fnv64(fnv64(h, text.as_bytes()), &[0])
+    }
+
+    /// A policy opening every TCP port whose last comment is chosen so that its old
+    /// 64-bit digest equals `honest`'s: the forgery the outside review made.
+    fn forge(name: &str, honest: &str) -> String {
+        let start = fnv64(0xcbf2_9ce4_8422_2325, env!("CARGO_PKG_VERSION").as_bytes());
+        let start = fnv64(fnv64(start, name.as_bytes()), &[0]);
+        let target = fnv64(start, honest.as_bytes());
+        // Inverse of the odd prime modulo 2^64 (Newton's iteration).
+        let mut inv: u64 = 1;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(FNV_PRIME.wrapping_mul(inv)));
+        }
+        let mut head = String::from("policy forged {\n    allow tcp 1-65535\n}\n# ");
+        while (head.len() + 16) % 8 != 0 || head.len() + 16 < honest.len() {
+            head.push(' ');
+        }
+        assert_eq!(head.len() + 16, honest.len(), "honest text length must fit");
+        // The old digest's state after the forged text's head, one word at a time.
+        let before = head.as_bytes().chunks_exact(8).fold(start, word);
+        for seed in 0u64.. {
+            let x: Vec<u8> = (0..8)
+                .map(|i| b'a' + ((seed >> (3 * i)) % 26) as u8)
+                .collect();
+            let mid = word(before, &x);
+            let want = target.rotate_right(29).wrapping_mul(inv) ^ mid;
+            let y = want.to_le_bytes();
+            if y.iter().all(|b| (0x21..0x7f).contains(b)) {
+                let forged = format!(
+                    "{head}{}{}",
+                    String::from_utf8_lossy(&x),
+                    String::from_utf8_lossy(&y)
+                );
+                return forged;
+            }
+        }
+        unreachable!("the seed space is unbounded")
+    }
+
+    #[test]
+    fn issue8_forged_policy_with_a_colliding_64bit_digest_gets_another_digest() {
+        // Both multiples of 8 bytes long, so the old digest mixed whole words only.
+        for honest in [
+            "policy honest {\n    allow ssh\n}\n# padding to a whole block.....\n",
+            "policy web {\n    allow ssh\n    allow tcp 443\n}\n#......................\n",
+        ] {
+            let honest = format!("{honest:<88}");
+            let forged = forge("/etc/hostwall/host.policy", &honest);
+            assert!(forged.contains("allow tcp 1-65535"));
+            assert_ne!(forged, honest);
+            assert_eq!(
+                fnv_digest("/etc/hostwall/host.policy", &forged),
+                fnv_digest("/etc/hostwall/host.policy", &honest),
+                "the pair collides under the old digest"
+            );
+            assert_ne!(
+                inputs_digest([("/etc/hostwall/host.policy", forged.as_str())]),
+                inputs_digest([("/etc/hostwall/host.policy", honest.as_str())]),
+            );
+        }
     }
 
     #[test]
     fn store_and_load_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = path(dir.path(), Some("hw/x"));
+        let p = path(&dir.path().join("state"), Some("hw/x"));
         assert!(p.ends_with("applied-hw_x.json"));
         let rec = Applied {
             genid: 7,
@@ -142,10 +225,19 @@ mod tests {
             includes: vec!["/etc/hostwall/nets.policy".into()],
             table: "hostwall".into(),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
-            netns: Some("4:4026531840".into()),
+            netns: Some(NetnsId {
+                boot: "b9dbfc08-6cd0-4d6e-ba18-8a6478c471b2".into(),
+                cookie: Some(4097),
+                inode: "4:4026531840".into(),
+            }),
         };
         store(&p, &rec).expect("store");
-        assert_eq!(load(&p), Some(rec));
-        assert_eq!(load(&dir.path().join("none")), None);
+        assert_eq!(load(&p).expect("trusted"), Some(rec));
+        assert_eq!(load(&p.with_file_name("none")).expect("trusted"), None);
+        // No state directory at all: nothing recorded, not an error.
+        assert_eq!(
+            load(&dir.path().join("missing/x.json")).expect("absent"),
+            None
+        );
     }
 }

@@ -16,6 +16,17 @@ use std::path::{Path, PathBuf};
 
 pub const PROC_SYS: &str = "/proc/sys";
 
+/// This boot's random id (`kernel.random.boot_id`, the same in every namespace): what
+/// tells a namespace identity of this boot from one of an earlier boot.
+pub fn boot_id() -> io::Result<String> {
+    let text = std::fs::read_to_string(Path::new(PROC_SYS).join("kernel/random/boot_id"))?;
+    let id = text.trim();
+    if id.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "empty boot id"));
+    }
+    Ok(id.to_string())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Read,

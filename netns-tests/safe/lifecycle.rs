@@ -234,7 +234,7 @@ fn open_pty() -> (OwnedFd, File) {
 use std::os::unix::fs::OpenOptionsExt;
 
 fn pending(lab: &Lab) -> bool {
-    lab.env.state().join("pending.json").exists()
+    !super::pending_files(&lab.env.state()).is_empty()
 }
 
 /// After the prompt ended without an answer: the closed policy is still live, the
@@ -296,7 +296,10 @@ fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline(
     tty.read_rest();
     assert!(tty.seen.contains("end of input: no answer"), "{}", tty.seen);
     assert!(
-        tty.seen.contains("run `hostwall confirm` to keep it"),
+        tty.seen.contains(&format!(
+            "run `hostwall confirm --netns {}` to keep it",
+            lab.env.ns.name()
+        )),
         "{}",
         tty.seen
     );
@@ -375,10 +378,11 @@ fn issue8_a_late_confirm_exits_1_naming_the_reverted_change() {
     let st = lab.env.state_cmd("status");
     exit(&st, 0);
     let st = stdout(&st);
-    assert!(
-        st.starts_with("no change pending\nlast change: change "),
-        "{st}"
+    let none = format!(
+        "no change pending in network namespace {}\nlast change: change ",
+        lab.env.ns.name()
     );
+    assert!(st.starts_with(&none), "{st}");
     assert!(st.contains(&id) && st.contains("deadline passed"), "{st}");
     let e = journal.wait_for("reverted");
     assert_eq!(e["HOSTWALL_ID"], id);
@@ -397,8 +401,9 @@ fn issue8_a_late_confirm_exits_1_naming_the_reverted_change() {
 
 /// The id of the pending change, from its record.
 fn journal_id(lab: &Lab) -> String {
-    let text = std::fs::read_to_string(lab.env.state().join("pending.json"))
-        .unwrap_or_else(|e| panic!("pending.json: {e}"));
+    let files = super::pending_files(&lab.env.state());
+    assert_eq!(files.len(), 1, "one pending change: {files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap_or_else(|e| panic!("record: {e}"));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     v["id"].as_str().unwrap_or_default().to_string()
 }

@@ -6,7 +6,9 @@
 //! messages, see [`super::snapshot`]), the previous values of the sysctls the new
 //! policy sets, the network namespace and the table name. It names the namespace
 //! because the watcher is a separate process that does not inherit `--netns` (the
-//! applying process only ever enters it on a helper thread).
+//! applying process only ever enters it on a helper thread), and holds its identity
+//! ([`NetnsId`]: boot id and namespace cookie, never repeated) so a restore never acts
+//! on another namespace that took the name, or the freed inode number, meanwhile.
 //!
 //! Restoring replaces the table in ONE batch (add, delete, then the old contents, or
 //! nothing when it was absent), so a revert is as atomic as an apply; the sysctls
@@ -15,15 +17,17 @@
 use super::snapshot::Snapshot;
 use super::{ApplyError, ApplyOptions, Netlink, in_netns};
 use crate::ir::{Ruleset, Sysctl};
+use crate::nsid::{self, NetnsId};
 use crate::safe::{BoxError, NothingLeft, Revert, StepError};
 use crate::sysctl::{self, SysctlError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Bumped when the blob layout changes; an unknown version is refused, not guessed.
-/// Version 2 added the namespace identity; a version 1 blob cannot prove where it
-/// belongs, so it is refused rather than restored into whatever namespace runs it.
-const FORMAT_VERSION: u32 = 2;
+/// Version 3 made the namespace identity the boot id and cookie; an older blob cannot
+/// prove where it belongs, so it is refused rather than restored into whatever
+/// namespace runs it.
+const FORMAT_VERSION: u32 = 3;
 
 /// Everything needed to undo one apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,9 +35,9 @@ pub struct Previous {
     version: u32,
     /// `/run/netns/NAME` the change was made in; `None`: the restorer's own namespace.
     pub netns: Option<String>,
-    /// `dev:ino` of the namespace the state was captured in (`/proc/thread-self/ns/net`
-    /// of the capturing thread, inside `netns` when named).
-    pub netns_id: String,
+    /// Identity of the namespace the state was captured in (of the capturing thread,
+    /// inside `netns` when named).
+    pub netns_id: NetnsId,
     pub table: String,
     /// `None`: the table did not exist. Otherwise its dumped messages, hex encoded.
     table_messages: Option<Vec<String>>,
@@ -66,7 +70,7 @@ pub enum RestoreError {
         "the network namespace of the change ({}) no longer exists, so there is nothing left to revert",
         ns_text(.netns, .id)
     )]
-    NamespaceGone { netns: Option<String>, id: String },
+    NamespaceGone { netns: Option<String>, id: NetnsId },
     /// The restore would run in another namespace than the change was made in.
     #[error(
         "refusing to revert in the wrong network namespace: the change was made in {} but this runs in {here}; run `hostwall revert` from that namespace (e.g. `ip netns exec NAME hostwall revert`)",
@@ -74,15 +78,15 @@ pub enum RestoreError {
     )]
     WrongNamespace {
         netns: Option<String>,
-        id: String,
+        id: NetnsId,
         here: String,
     },
 }
 
-fn ns_text(netns: &Option<String>, id: &str) -> String {
+fn ns_text(netns: &Option<String>, id: &NetnsId) -> String {
     match netns {
-        Some(n) => format!("namespace {n}, nsfs {id}"),
-        None => format!("nsfs {id}"),
+        Some(n) => format!("namespace {n}, {}", id.describe()),
+        None => id.describe(),
     }
 }
 
@@ -106,9 +110,9 @@ pub struct Captured {
 pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError> {
     let table = rs.table.name.clone();
     in_netns(opts.netns.as_deref(), || {
-        let netns_id = this_netns_id().map_err(|source| ApplyError::Netns {
+        let netns_id = NetnsId::of_thread().map_err(|e| ApplyError::Netns {
             name: opts.netns.clone().unwrap_or_else(|| "(own)".into()),
-            source,
+            source: std::io::Error::other(e.to_string()),
         })?;
         let mut nl = Netlink::open()?;
         let guard = super::Guard::open(&table)?;
@@ -149,21 +153,19 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
     })
 }
 
-/// `dev:ino` of the network namespace of the calling *thread* (`in_netns` enters a
-/// namespace on a helper thread, so `/proc/self` would name the wrong one).
-fn this_netns_id() -> std::io::Result<String> {
-    ns_id(Path::new("/proc/thread-self/ns/net"))
-}
-
-fn ns_id(path: &Path) -> std::io::Result<String> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)?;
-    Ok(format!("{}:{}", m.dev(), m.ino()))
-}
-
-/// Whether any process or `/run/netns` mount still holds the namespace `id`. Only
-/// asked when the restorer is not in it; root can read every `/proc/PID/ns/net`.
-fn namespace_exists(id: &str, proc_root: &Path, netns_dir: &Path) -> bool {
+/// Whether the namespace `id` still exists somewhere: a `/run/netns` mount or a
+/// process holding it. Only asked when the restorer is not in it. Candidates are found
+/// by nsfs inode (cheap, but repeated once a namespace is freed) and each is then
+/// proven by `same`, which compares the full identity (root can enter any of them).
+fn namespace_exists(
+    id: &NetnsId,
+    proc_root: &Path,
+    netns_dir: &Path,
+    same: &dyn Fn(&Path) -> bool,
+) -> bool {
+    if !id.of_this_boot() {
+        return false;
+    }
     let entries = |d: &Path| {
         std::fs::read_dir(d)
             .into_iter()
@@ -172,15 +174,13 @@ fn namespace_exists(id: &str, proc_root: &Path, netns_dir: &Path) -> bool {
             .map(|e| e.path())
             .collect::<Vec<_>>()
     };
-    let mounted = entries(netns_dir)
-        .iter()
-        .any(|p| ns_id(p).is_ok_and(|i| i == id));
-    mounted
+    let candidate = |p: &Path| nsid::inode_of(p).is_ok_and(|i| i == id.inode) && same(p);
+    entries(netns_dir).iter().any(|p| candidate(p))
         || entries(proc_root).iter().any(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                && ns_id(&p.join("ns/net")).is_ok_and(|i| i == id)
+                && candidate(&p.join("ns/net"))
         })
 }
 
@@ -236,9 +236,12 @@ impl Previous {
         // The ruleset step's errors (entering the namespace included) are ApplyErrors;
         // the identity check and the sysctl outcome leave the namespace thread as values.
         let outcome = in_netns(self.netns.as_deref(), || {
-            let here = this_netns_id().unwrap_or_else(|e| format!("unknown ({e})"));
-            if here != self.netns_id {
-                return Ok(Err(here));
+            let here = NetnsId::of_thread();
+            if here.as_ref().ok() != Some(&self.netns_id) {
+                return Ok(Err(match here {
+                    Ok(id) => id.describe(),
+                    Err(e) => format!("an unidentified namespace ({e})"),
+                }));
             }
             let mut nl = Netlink::open()?;
             snapshot.restore(&mut nl, &self.table)?;
@@ -272,8 +275,9 @@ impl Previous {
     /// alive elsewhere and to be reverted there.
     fn not_here(&self, here: String) -> RestoreError {
         let proc_root = Path::new("/proc");
+        let same = |p: &Path| NetnsId::of_path(p).is_ok_and(|i| i == self.netns_id);
         if self.netns.is_some()
-            || !namespace_exists(&self.netns_id, proc_root, Path::new("/run/netns"))
+            || !namespace_exists(&self.netns_id, proc_root, Path::new("/run/netns"), &same)
         {
             return self.gone();
         }
@@ -347,10 +351,10 @@ impl Revert for Restorer {
         }
     }
 
-    /// `--netns NAME`'s name, else `nsfs:DEV:INO` of the namespace the apply ran in.
+    /// `--netns NAME`'s name, else the identity of the namespace the apply ran in.
     fn namespace(&self, previous: &[u8]) -> Option<String> {
         let p = Previous::decode(previous).ok()?;
-        Some(p.netns.unwrap_or_else(|| format!("nsfs:{}", p.netns_id)))
+        Some(p.netns.unwrap_or_else(|| p.netns_id.describe()))
     }
 }
 
@@ -391,7 +395,11 @@ mod tests {
         let p = Previous {
             version: FORMAT_VERSION,
             netns: Some("hw-x".into()),
-            netns_id: "4:4026531840".into(),
+            netns_id: NetnsId {
+                boot: "b9dbfc08-6cd0-4d6e-ba18-8a6478c471b2".into(),
+                cookie: Some(4097),
+                inode: "4:4026531840".into(),
+            },
             table: "hostwall".into(),
             table_messages: Some(vec![hex(&[1, 2, 3])]),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
@@ -426,11 +434,30 @@ mod tests {
         for f in [&held, &mounted, &not_a_pid] {
             std::fs::write(f, "").expect("write");
         }
-        let id = |p: &Path| ns_id(p).expect("id");
-        assert!(namespace_exists(&id(&held), &proc_root, &netns));
-        assert!(namespace_exists(&id(&mounted), &proc_root, &netns));
-        assert!(!namespace_exists(&id(&not_a_pid), &proc_root, &netns));
-        assert!(!namespace_exists("0:0", &proc_root, &netns));
+        let boot = crate::sysctl::boot_id().expect("boot id");
+        let id = |p: &Path| NetnsId {
+            boot: boot.clone(),
+            cookie: Some(7),
+            inode: nsid::inode_of(p).expect("id"),
+        };
+        let yes = |_: &Path| true;
+        assert!(namespace_exists(&id(&held), &proc_root, &netns, &yes));
+        assert!(namespace_exists(&id(&mounted), &proc_root, &netns, &yes));
+        assert!(!namespace_exists(&id(&not_a_pid), &proc_root, &netns, &yes));
+        let nowhere = NetnsId {
+            inode: "0:0".into(),
+            ..id(&held)
+        };
+        assert!(!namespace_exists(&nowhere, &proc_root, &netns, &yes));
+        // Same inode, another namespace (the inode number was handed on): not it.
+        let no = |_: &Path| false;
+        assert!(!namespace_exists(&id(&held), &proc_root, &netns, &no));
+        // An identity from an earlier boot names nothing that exists now.
+        let earlier = NetnsId {
+            boot: "00000000-0000-0000-0000-000000000000".into(),
+            ..id(&held)
+        };
+        assert!(!namespace_exists(&earlier, &proc_root, &netns, &yes));
     }
 
     #[test]

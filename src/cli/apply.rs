@@ -10,6 +10,7 @@ use crate::apply::restore;
 use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
 use crate::diag::Diagnostic;
 use crate::ir::Ruleset;
+use crate::nsid::NetnsId;
 use crate::safe::{self, ConfirmOptions, FlowError, lockout, perms, persist};
 use crate::syslog::SystemLog;
 use owner::Owner;
@@ -21,6 +22,9 @@ mod deferred;
 mod lifecycle;
 mod owner;
 mod prompt;
+mod slot;
+
+pub use slot::PendingArgs;
 #[cfg(debug_assertions)]
 mod test_hooks;
 
@@ -158,7 +162,29 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         ..ConfirmOptions::new(loaded.name.clone(), Duration::from_secs(s))
     });
     let owner = a.state.owner();
-    let done = guarded(out, a, &owner, &loaded, &rs, &opts, confirm.as_ref());
+    let slot = match slot::resolve(a.netns.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return EXIT_SYSTEM;
+        }
+    };
+    // Taken before and after the apply: the record only names a namespace that was
+    // the target throughout.
+    let target = NetnsId::of(a.netns.as_deref()).ok();
+    let place = safe::Place {
+        state_dir: &a.state.state_dir,
+        slot: &slot,
+    };
+    let done = guarded(
+        out,
+        a,
+        &owner,
+        (&loaded, &rs),
+        &opts,
+        place,
+        confirm.as_ref(),
+    );
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
@@ -166,7 +192,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     if let Some(r) = &done.recovered {
         out.stderr(&lifecycle::recovered_note(r));
     }
-    store_record(out, a, &loaded, &rs, &done.value);
+    store_record(out, a, &loaded, &rs, &done.value, target);
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
     match &done.pending {
         None => {
@@ -175,7 +201,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             }
             0
         }
-        Some((record, _)) => lifecycle::pending_prompt(out, &a.state, &owner, record),
+        Some((record, _)) => lifecycle::pending_prompt(out, &a.state, &owner, &slot, record),
     }
 }
 
@@ -184,17 +210,17 @@ fn guarded(
     out: &Out,
     a: &ApplyArgs,
     owner: &Owner,
-    loaded: &Loaded,
-    rs: &Ruleset,
+    (loaded, rs): (&Loaded, &Ruleset),
     opts: &ApplyOptions,
+    place: safe::Place<'_>,
     confirm: Option<&ConfirmOptions>,
 ) -> Result<safe::Applied<ApplyReport>, FlowError<ApplyError>> {
-    let state_dir = &a.state.state_dir;
+    let state_dir = place.state_dir;
     // The guard of the capture; the apply checks our table against it (see
     // `restore::Captured::guard`), so a change to it in between fails the batch.
     let seen = std::cell::RefCell::new(None);
     safe::guarded_apply_with(
-        state_dir,
+        place,
         LOCK_WAIT,
         owner,
         confirm,
@@ -389,9 +415,18 @@ fn bytes(n: usize) -> String {
 
 /// The `diff` fast path: what we committed and at which generation. Losing it only
 /// costs that fast path, so a failure is a warning.
-fn store_record(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, r: &ApplyReport) {
+fn store_record(
+    out: &Out,
+    a: &ApplyArgs,
+    loaded: &Loaded,
+    rs: &Ruleset,
+    r: &ApplyReport,
+    target: Option<NetnsId>,
+) {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
-    let rec = crate::drift::record_for(rs, r.genid, digest, includes, a.netns.as_deref());
+    let after = NetnsId::of(a.netns.as_deref()).ok();
+    let netns = target.filter(|t| after.as_ref() == Some(t));
+    let rec = crate::drift::record_for(rs, r.genid, digest, includes, netns);
     let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
     if let Err(e) = crate::record::store(&path, &rec) {
         out.stderr(&format!(

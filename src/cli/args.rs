@@ -65,18 +65,20 @@ pub enum Command {
     Apply(super::apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
     #[command(
-        after_help = "Example:\n  sudo hostwall confirm\n\nExit codes: 0 kept (or nothing pending and the last change was kept), 1 nothing kept: the change was reverted (named, with when and why), 2 error."
+        after_help = "Examples:\n  sudo hostwall confirm\n  sudo hostwall confirm --netns lab\n\nExit codes: 0 kept (or nothing pending and the last change was kept), 1 nothing kept: the change was reverted (named, with when and why), 2 error."
     )]
-    Confirm(super::apply::StateArgs),
+    Confirm(super::apply::PendingArgs),
     /// Show a pending `apply --confirm` change and the time left (reverts a stale one),
     /// or how the last one ended.
-    #[command(after_help = "Example:\n  sudo hostwall status\n\nExit codes: 0 reported, 2 error.")]
-    Status(super::apply::StateArgs),
+    #[command(
+        after_help = "Examples:\n  sudo hostwall status\n  sudo hostwall status --netns lab\n\nExit codes: 0 reported, 2 error."
+    )]
+    Status(super::apply::PendingArgs),
     /// Revert a pending `apply --confirm` change now.
     #[command(
-        after_help = "Example:\n  sudo hostwall revert\n\nExit codes: 0 reverted (or nothing pending and the last change was reverted), 1 nothing pending and the last change was kept, 2 error or the revert failed (retried)."
+        after_help = "Examples:\n  sudo hostwall revert\n  sudo hostwall revert --netns lab\n\nExit codes: 0 reverted (or nothing pending and the last change was reverted), 1 nothing pending and the last change was kept, 2 error or the revert failed (retried)."
     )]
-    Revert(super::apply::StateArgs),
+    Revert(super::apply::PendingArgs),
     /// The detached revert watcher (started by `apply --confirm`).
     #[command(hide = true)]
     WatchRevert(super::apply::WatchArgs),

@@ -12,7 +12,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         state_dir: c.state_dir.clone(),
         full: c.full,
     };
-    let report = match fast_path(&opts, c).transpose() {
+    let report = match fast_path(out, &opts, c).transpose() {
         Some(r) => r,
         None => {
             let (_, rs) = match load_compiled(out, &c.input) {
@@ -48,14 +48,22 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
 /// Answers from the last apply's record when the policy's files are byte-for-byte those
 /// it applied and the generation id has not moved: no parsing, no compiling, no dump.
 fn fast_path(
+    out: &Out,
     opts: &DriftOptions,
     c: &DiffArgs,
 ) -> Result<Option<(DriftReport, String)>, drift::DriftError> {
     if opts.full {
         return Ok(None);
     }
-    let Some(rec) = drift::last_applied(opts) else {
-        return Ok(None);
+    let rec = match drift::last_applied(opts) {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            out.stderr(&format!(
+                "hostwall: warning: not using the apply record: {e}\n  (comparing in full instead)\n"
+            ));
+            return Ok(None);
+        }
     };
     let Some(digest) = super::load::inputs_digest_unparsed(&c.input, &rec.includes) else {
         return Ok(None);

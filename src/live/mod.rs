@@ -118,6 +118,19 @@ pub fn genid(netns: Option<&str>) -> Result<u32, LiveError> {
     in_netns(netns, || Conn::open()?.genid())
 }
 
+/// The generation id, and `also` run on the same thread in the same namespace right
+/// after it (one namespace entry for both: the thread holds the namespace it entered,
+/// so what `also` reads belongs to the namespace the generation id came from).
+pub fn genid_with<T: Send>(
+    netns: Option<&str>,
+    also: impl FnOnce() -> T + Send,
+) -> Result<(u32, T), LiveError> {
+    in_netns(netns, || {
+        let genid = Conn::open()?.genid()?;
+        Ok((genid, also()))
+    })
+}
+
 /// Reads our `inet` table `table` and every other table's base chains.
 ///
 /// Consistency is judged per table, from the kernel's change notifications: our table

@@ -10,6 +10,7 @@
 use super::lock::StateLock;
 use super::outcome::{self, Outcome, RevertReason};
 use super::pending::{self, Pending, Recovery, Status};
+use super::slot::Slot;
 use super::watcher::{self, SpawnMethod, Spawned, WatcherCommand};
 use super::{Error, Revert};
 use std::path::Path;
@@ -116,24 +117,32 @@ pub struct Applied<T> {
     pub pending: Option<(Pending, Spawned)>,
 }
 
+/// Where a namespace's pending change lives: the state dir, and the namespace's slot
+/// in it (one pending change per namespace).
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    pub state_dir: &'a Path,
+    pub slot: &'a Slot,
+}
+
 /// Runs `apply` under the lock with all the safe-apply rules. With `confirm`,
 /// `capture` first returns the previous-state blob that `revert` can restore.
 pub fn guarded_apply<T, E: StepError>(
-    state_dir: &Path,
+    place: Place<'_>,
     wait: Duration,
     revert: &dyn Revert,
     confirm: Option<&ConfirmOptions>,
     capture: impl FnOnce() -> Result<Vec<u8>, E>,
     apply: impl FnOnce() -> Result<T, E>,
 ) -> Result<Applied<T>, FlowError<E>> {
-    guarded_apply_with(state_dir, wait, revert, confirm, capture, apply, |_, _| {})
+    guarded_apply_with(place, wait, revert, confirm, capture, apply, |_, _| {})
 }
 
 /// As [`guarded_apply`]; with `confirm`, `pending_hook` runs under the lock once the
 /// change is applied and before its watcher starts, so what it stores in the state
 /// dir (the deferred `--persist` drop-in) is there before a quick `confirm` looks.
 pub fn guarded_apply_with<T, E: StepError>(
-    state_dir: &Path,
+    place: Place<'_>,
     wait: Duration,
     revert: &dyn Revert,
     confirm: Option<&ConfirmOptions>,
@@ -141,15 +150,11 @@ pub fn guarded_apply_with<T, E: StepError>(
     apply: impl FnOnce() -> Result<T, E>,
     pending_hook: impl FnOnce(&Pending, &T),
 ) -> Result<Applied<T>, FlowError<E>> {
+    let Place { state_dir, slot } = place;
     let lock = StateLock::acquire(state_dir, wait)?;
-    let recovery = pending::recover(&lock, revert)?;
+    let recovery = pending::recover(&lock, slot, revert)?;
     if let Recovery::Pending(r) = recovery {
-        return Err(Error::AlreadyPending {
-            remaining: r.remaining(super::unix_now()),
-            id: r.id,
-            policy: r.policy,
-        }
-        .into());
+        return Err(Error::already_pending(&r, slot, super::unix_now()).into());
     }
     let recovered = Recovered::from_recovery(recovery);
     let Some(opts) = confirm else {
@@ -165,7 +170,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     // without its watcher: such signals wait until the watcher runs (or the change
     // is reverted), then take effect with the change safely pending.
     let _deferred = super::signals::Deferred::new();
-    let record = pending::begin(&lock, &opts.policy, opts.timeout, &blob)?;
+    let record = pending::begin(&lock, slot, &opts.policy, opts.timeout, &blob)?;
     let value = match apply() {
         Ok(v) => v,
         Err(e) => return Err(step_failed(&lock, &record, revert, opts, e)),
@@ -174,7 +179,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     let spawned = start_watcher(&lock, &record, opts);
     match spawned {
         Ok(spawned) => {
-            let record = pending::read(state_dir)?.unwrap_or(record);
+            let record = pending::read_id(state_dir, &record.id)?.unwrap_or(record);
             Ok(Applied {
                 value,
                 recovered,
@@ -240,28 +245,32 @@ fn step_failed<E: StepError>(
 /// revert is running) it only reports.
 pub fn status_recovering(
     state_dir: &Path,
+    slot: &Slot,
     revert: &dyn Revert,
 ) -> Result<(Option<Recovered>, Status), Error> {
-    if !state_dir.exists() {
+    if !super::trust::dir_exists(state_dir)? {
         return Ok((None, Status::Nothing));
     }
+    super::trust::check_dir(state_dir)?;
     let recovered = match StateLock::acquire(state_dir, Duration::ZERO) {
-        Ok(lock) => Recovered::from_recovery(pending::recover(&lock, revert)?),
+        Ok(lock) => Recovered::from_recovery(pending::recover(&lock, slot, revert)?),
         Err(Error::Busy { .. }) => None,
         Err(e) => return Err(e),
     };
-    Ok((recovered, pending::status(state_dir)?))
+    Ok((recovered, pending::status(state_dir, slot)?))
 }
 
 /// `hostwall revert` (or answering "no" at the confirm prompt): restores the previous
-/// state of the pending change now, under the lock. `None` when nothing is pending.
+/// state of the pending change of `slot` now, under the lock. `None` when nothing is
+/// pending there.
 pub fn revert_pending(
     state_dir: &Path,
+    slot: &Slot,
     wait: Duration,
     revert: &dyn Revert,
 ) -> Result<Option<(Pending, pending::Reverted)>, Error> {
     let lock = StateLock::acquire(state_dir, wait)?;
-    pending::revert_now(&lock, revert, None, RevertReason::Requested)
+    pending::revert_now(&lock, slot, revert, None, RevertReason::Requested)
 }
 
 /// "n" at the confirm prompt: reverts change `id` now, if it is still the pending one.
@@ -271,8 +280,9 @@ pub fn refuse_pending(
     revert: &dyn Revert,
     id: &str,
 ) -> Result<Option<(Pending, pending::Reverted)>, Error> {
+    let slot = Slot::of_id(id)?;
     let lock = StateLock::acquire(state_dir, wait)?;
-    pending::revert_now(&lock, revert, Some(id), RevertReason::AnsweredNo)
+    pending::revert_now(&lock, &slot, revert, Some(id), RevertReason::AnsweredNo)
 }
 
 /// The confirm prompt reached the deadline of change `id` unanswered: reverts it if
@@ -284,8 +294,9 @@ pub fn settle_pending(
     revert: &dyn Revert,
     id: &str,
 ) -> Result<Option<Outcome>, Error> {
+    let slot = Slot::of_id(id)?;
     let lock = StateLock::acquire(state_dir, wait)?;
-    if let Some(record) = pending::read(state_dir)?.filter(|r| r.id == id) {
+    if let Some(record) = pending::read(state_dir, &slot)?.filter(|r| r.id == id) {
         if super::unix_now() < record.deadline && record.reverting.is_none() {
             return Ok(None);
         }

@@ -6,11 +6,11 @@
 //! into the file only so that the refusal can name it; the pid is never trusted for the
 //! locking itself.
 
-use super::Error;
+use super::{Error, trust};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ pub struct StateLock {
 
 impl StateLock {
     /// Takes the lock, waiting up to `wait` (zero: try once). Creates the state dir
-    /// (mode 0700) if missing. A holder still there after `wait` gives [`Error::Busy`]
+    /// (mode 0700) if missing and refuses an untrusted one. A holder still there after `wait` gives [`Error::Busy`]
     /// naming its pid.
     pub fn acquire(state_dir: &Path, wait: Duration) -> Result<StateLock, Error> {
         ensure_state_dir(state_dir)?;
@@ -41,9 +41,10 @@ impl StateLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| Error::io("open lock file", &path, e))?;
+        trust::check_file(&path, &file)?;
         let start = Instant::now();
         loop {
             match try_flock(&file) {
@@ -84,13 +85,10 @@ impl Drop for StateLock {
     }
 }
 
-/// Creates the state directory (and parents) owner-only; an existing one is left as is.
+/// Creates the state directory (and parents) owner-only when missing, and refuses one
+/// that is not trusted ([`trust::check_dir`]).
 pub fn ensure_state_dir(state_dir: &Path) -> Result<(), Error> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(state_dir)
-        .map_err(|e| Error::io("create state directory", state_dir, e))
+    trust::ensure_dir(state_dir)
 }
 
 /// Ok(true): locked; Ok(false): someone else holds it.

@@ -15,6 +15,8 @@ pub mod pending;
 pub mod perms;
 pub mod persist;
 pub mod signals;
+pub mod slot;
+pub mod trust;
 pub mod watcher;
 
 use std::io::Write;
@@ -22,12 +24,13 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use flow::{
-    Applied, ConfirmOptions, FlowError, Recovered, StepError, guarded_apply, guarded_apply_with,
-    refuse_pending, revert_pending, settle_pending, status_recovering,
+    Applied, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
+    guarded_apply_with, refuse_pending, revert_pending, settle_pending, status_recovering,
 };
 pub use lock::StateLock;
 pub use outcome::{End, Event, Outcome, RevertReason};
 pub use pending::{Pending, Recovery, Reverted, Status, confirm, recover, status};
+pub use slot::Slot;
 pub use watcher::run_watcher;
 
 /// Where the lock and the pending-change record live (a tmpfs: a reboot forgets a
@@ -87,12 +90,15 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error(
-        "a change is already pending (id {id}, policy {policy}, {remaining}s left to confirm); run `hostwall confirm` to keep it or wait for it to be reverted, then apply again"
+        "a change is already pending in {} (id {id}, policy {policy}, {remaining}s left to confirm); run `hostwall confirm{}` to keep it or wait for it to be reverted, then apply again",
+        where_text(netns.as_deref()),
+        netns.as_ref().map(|n| format!(" --netns {n}")).unwrap_or_default()
     )]
     AlreadyPending {
         id: String,
         policy: String,
         remaining: u64,
+        netns: Option<String>,
     },
     #[error("the pending-change record {} is damaged: {reason}; inspect it and remove it by hand", path.display())]
     Corrupt { path: PathBuf, reason: String },
@@ -106,6 +112,23 @@ pub enum Error {
     },
     #[error("cannot start the revert watcher: {0}")]
     Spawn(String),
+    #[error("{0:?} is not a pending-change id or namespace key")]
+    BadId(String),
+    /// The state directory or a file in it could be changed by someone else (see
+    /// [`trust`]): nothing in it is used.
+    #[error("refusing to use {}: {reason}\n  fix: {fix}", path.display())]
+    Untrusted {
+        path: PathBuf,
+        reason: String,
+        fix: String,
+    },
+}
+
+fn where_text(netns: Option<&str>) -> String {
+    match netns {
+        Some(n) => format!("network namespace {n}"),
+        None => "this network namespace".to_string(),
+    }
 }
 
 fn holder_text(pid: Option<u32>) -> String {
@@ -116,6 +139,20 @@ fn holder_text(pid: Option<u32>) -> String {
 }
 
 impl Error {
+    /// The refusal of a second change in a namespace that has one pending; named as
+    /// the new command named it (`slot`), else as the pending change did.
+    pub fn already_pending(old: &pending::Pending, slot: &Slot, now: u64) -> Error {
+        Error::AlreadyPending {
+            remaining: old.remaining(now),
+            id: old.id.clone(),
+            policy: old.policy.clone(),
+            netns: slot
+                .netns()
+                .map(str::to_string)
+                .or_else(|| old.netns.clone()),
+        }
+    }
+
     pub(crate) fn io(what: &'static str, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             what,
@@ -127,26 +164,17 @@ impl Error {
 
 /// Writes `bytes` to `path` so that a reader (or a crash) sees either the old file or
 /// the whole new one: a temp file in the same directory, fsync, rename, fsync the
-/// directory (the rename itself is only durable once the directory is synced).
+/// directory (the rename itself is only durable once the directory is synced). The
+/// temp file is created with `O_EXCL | O_NOFOLLOW`, so a file or symbolic link planted
+/// under its name is never written through; the rename replaces a link at `path`
+/// itself rather than following it.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.as_deref().unwrap_or("hostwall"),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
+    let (tmp, mut f) = create_temp(dir, path)?;
+    let mut write = || -> std::io::Result<()> {
         // The open mode is filtered by the umask; the caller's mode is meant exactly.
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
@@ -161,6 +189,36 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         return Err(Error::io("rename into place", path, e));
     }
     sync_dir(dir)
+}
+
+/// A new temp file next to `path` (`.NAME.tmp.PID.N`), created exclusively; a name
+/// already taken (a leftover, or a planted link) is skipped, never opened.
+fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, std::fs::File), Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.as_deref().unwrap_or("hostwall");
+    let mut last = None;
+    for n in 0..64 {
+        let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
+            Err(e) => return Err(Error::io("create", &tmp, e)),
+        }
+    }
+    match last {
+        Some((tmp, e)) => Err(Error::io("create", &tmp, e)),
+        None => Err(Error::io(
+            "create a temp file in",
+            dir,
+            std::io::Error::other("no name"),
+        )),
+    }
 }
 
 /// Removes `path` durably; a missing file is not an error (returns false).

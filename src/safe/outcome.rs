@@ -19,6 +19,8 @@ pub const KEEP: usize = 16;
 
 /// Longest stored note or error text, in bytes; longer ones are cut at a char boundary.
 const TEXT_MAX: usize = 1024;
+/// The most `outcomes.json` can hold: [`KEEP`] outcomes of bounded texts, with room.
+const MAX_BYTES: u64 = 256 * 1024;
 
 /// Why a pending change was reverted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,10 +141,9 @@ fn path(state_dir: &Path) -> PathBuf {
 /// is an error (the caller decides whether that matters).
 pub fn all(state_dir: &Path) -> Result<Vec<Outcome>, Error> {
     let p = path(state_dir);
-    let bytes = match std::fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("read", &p, e)),
+    // Through the trust rule: never a link, never a file another user could write.
+    let Some(bytes) = super::trust::read_file(&p, MAX_BYTES)? else {
+        return Ok(Vec::new());
     };
     serde_json::from_slice::<Stored>(&bytes)
         .map(|s| s.outcomes)
@@ -155,6 +156,15 @@ pub fn all(state_dir: &Path) -> Result<Vec<Outcome>, Error> {
 /// The newest outcome, if any.
 pub fn last(state_dir: &Path) -> Result<Option<Outcome>, Error> {
     Ok(all(state_dir)?.pop())
+}
+
+/// The newest outcome of a change made in `slot`'s namespace (change ids end with the
+/// slot's key).
+pub fn last_in(state_dir: &Path, slot: &super::slot::Slot) -> Result<Option<Outcome>, Error> {
+    Ok(all(state_dir)?
+        .into_iter()
+        .rev()
+        .find(|o| super::slot::Slot::of_id(&o.id).is_ok_and(|s| s.key() == slot.key())))
 }
 
 /// The outcome of change `id`, if it is still kept.

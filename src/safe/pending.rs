@@ -1,29 +1,38 @@
 //! The pending-change record: what `apply --confirm` leaves behind until the change is
 //! confirmed or reverted, and the decisions made on it (confirm, recover, status).
 //!
-//! Two files in the state dir: `pending.json` (small, readable: id, policy, deadline,
-//! watcher identity) and `pending.prev` (the opaque previous-state blob from the apply
-//! owner). Both are written atomically; the blob first, so a record never points at a
-//! missing blob. The record's presence *is* the pending state: removing `pending.json`
-//! is how a change becomes confirmed or finished.
+//! One pending change per network namespace ([`Slot`]), in two files in the state dir:
+//! `pending-KEY.json` (small, readable: id, policy, deadline, watcher identity) and
+//! `pending-KEY.prev` (the opaque previous-state blob from the apply owner). Both are
+//! written atomically; the blob first, so a record never points at a missing blob. The
+//! record holds the blob's length and SHA-256: a blob that was truncated or replaced is
+//! refused before it is replayed. Everything is read through [`super::trust`], so an
+//! untrusted state directory or file is never used. The record's presence *is* the
+//! pending state: removing it is how a change becomes confirmed or finished.
 
 use super::lock::StateLock;
 use super::outcome::{self, End, Event, Outcome};
-use super::{Error, Revert, atomic_write, remove_durably, unix_now};
+use super::slot::{self, Slot};
+use super::{Error, Revert, atomic_write, remove_durably, trust, unix_now};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-const RECORD: &str = "pending.json";
-const PREVIOUS: &str = "pending.prev";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the blob's SHA-256 and the namespace name; ids end with their slot.
+const FORMAT_VERSION: u32 = 2;
+/// The record is a few hundred bytes; anything much larger is not one of ours.
+const RECORD_LIMIT: u64 = 1 << 20;
 
-/// A pending change, as stored in `pending.json`.
+/// A pending change, as stored in `pending-KEY.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     pub version: u32,
-    /// Unique per change; names the transient unit `hostwall-revert-<id>`.
+    /// Unique per change, ending with its slot's key; names the transient unit
+    /// `hostwall-revert-<id>`.
     pub id: String,
+    /// The `--netns` name of the namespace, for messages (`None`: made from inside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
     /// The policy file (or name) that was applied, for `status` and messages.
     pub policy: String,
     /// Unix seconds when the change began.
@@ -36,6 +45,9 @@ pub struct Pending {
     pub watcher: Option<ProcId>,
     /// Length of `pending.prev`, so a truncated blob is caught before it is restored.
     pub previous_len: u64,
+    /// SHA-256 (hex) of `pending.prev`: a blob that is not the one saved is refused
+    /// before it is replayed as root.
+    pub previous_sha256: String,
     /// Why the last revert attempt failed (the watcher keeps retrying; `status`
     /// shows it, since the watcher itself has no output).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,83 +161,134 @@ pub enum Confirmed {
     TooLate(Outcome),
 }
 
-fn record_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(RECORD)
+impl Pending {
+    /// The slot this change is in (its id ends with the key).
+    pub fn slot(&self) -> Result<Slot, Error> {
+        Slot::of_id(&self.id)
+    }
 }
 
-fn previous_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(PREVIOUS)
-}
-
-/// Reads the pending record, `None` when nothing is pending. Safe without the lock:
-/// the record is only ever replaced by rename, so a reader sees a whole version.
-pub fn read(state_dir: &Path) -> Result<Option<Pending>, Error> {
-    let path = record_path(state_dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read", &path, e)),
+/// Reads the pending record of `slot`, `None` when nothing is pending there. Safe
+/// without the lock: the record is only ever replaced by rename, so a reader sees a
+/// whole version. Refuses an untrusted state directory or record file.
+pub fn read(state_dir: &Path, slot: &Slot) -> Result<Option<Pending>, Error> {
+    if !trust::dir_exists(state_dir)? {
+        return Ok(None);
+    }
+    trust::check_dir(state_dir)?;
+    let path = slot.record_path(state_dir);
+    let Some(bytes) = trust::read_file(&path, RECORD_LIMIT)? else {
+        return Ok(None);
     };
-    let record: Pending = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+    let corrupt = |reason: String| Error::Corrupt {
         path: path.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let record: Pending = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
     if record.version != FORMAT_VERSION {
-        return Err(Error::Corrupt {
-            path,
-            reason: format!("unknown format version {}", record.version),
-        });
+        return Err(corrupt(format!(
+            "unknown format version {}",
+            record.version
+        )));
+    }
+    if !crate::digest::is_hex_digest(&record.previous_sha256) {
+        return Err(corrupt(
+            "its previous_sha256 is not a SHA-256 digest".into(),
+        ));
+    }
+    if record.slot().ok().as_ref().map(Slot::key) != Some(slot.key()) {
+        return Err(corrupt(format!(
+            "it holds change {}, which belongs to another namespace",
+            record.id
+        )));
     }
     Ok(Some(record))
 }
 
-/// The previous-state blob of `record`, checked against the recorded length.
+/// The record of change `id`, if it is still pending (its slot comes from the id).
+pub fn read_id(state_dir: &Path, id: &str) -> Result<Option<Pending>, Error> {
+    Ok(read(state_dir, &Slot::of_id(id)?)?.filter(|r| r.id == id))
+}
+
+/// Every pending change in the state dir, one per namespace (for `status`).
+pub fn read_all(state_dir: &Path) -> Result<Vec<Pending>, Error> {
+    if !trust::dir_exists(state_dir)? {
+        return Ok(Vec::new());
+    }
+    trust::check_dir(state_dir)?;
+    let mut all = Vec::new();
+    for slot in slot::all(state_dir)? {
+        all.extend(read(state_dir, &slot)?);
+    }
+    Ok(all)
+}
+
+/// The previous-state blob of `record`, checked against the recorded length (before
+/// reading: memory stays bounded) and SHA-256 (before anyone replays it).
 pub fn read_previous(state_dir: &Path, record: &Pending) -> Result<Vec<u8>, Error> {
-    let path = previous_path(state_dir);
-    let blob = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    trust::check_dir(state_dir)?;
+    let path = record.slot()?.previous_path(state_dir);
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.clone(),
+        reason,
+    };
+    let file = trust::open_file(&path)?.ok_or_else(|| corrupt("it is missing".into()))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("inspect", &path, e))?
+        .len();
+    if size != record.previous_len {
+        return Err(corrupt(format!(
+            "holds {size} bytes, the record says {}",
+            record.previous_len
+        )));
+    }
+    let blob = trust::read_opened(&path, file, record.previous_len)?;
     if blob.len() as u64 != record.previous_len {
-        return Err(Error::Corrupt {
-            path,
-            reason: format!(
-                "holds {} bytes, the record says {}",
-                blob.len(),
-                record.previous_len
-            ),
-        });
+        return Err(corrupt(format!(
+            "holds {} bytes, the record says {}",
+            blob.len(),
+            record.previous_len
+        )));
+    }
+    if crate::digest::sha256_hex(&blob) != record.previous_sha256 {
+        return Err(corrupt(
+            "its SHA-256 is not the one recorded: it is not the state that was saved, so it is not restored".into(),
+        ));
     }
     Ok(blob)
 }
 
 /// Records a new pending change *before* the new ruleset is applied, so that a crash
 /// at any later point leaves a record the next invocation reverts. Refuses with
-/// [`Error::AlreadyPending`] when one exists (call [`recover`] first to clear stale ones).
+/// [`Error::AlreadyPending`] when one exists in `slot` (call [`recover`] first to clear
+/// stale ones); other namespaces' changes are no concern of this one.
 pub fn begin(
     lock: &StateLock,
+    slot: &Slot,
     policy: &str,
     timeout: Duration,
     previous: &[u8],
 ) -> Result<Pending, Error> {
     let dir = lock.state_dir();
     let now = unix_now();
-    if let Some(old) = read(dir)? {
-        return Err(Error::AlreadyPending {
-            remaining: old.remaining(now),
-            id: old.id,
-            policy: old.policy,
-        });
+    if let Some(old) = read(dir, slot)? {
+        return Err(Error::already_pending(&old, slot, now));
     }
     let record = Pending {
         version: FORMAT_VERSION,
-        id: new_id(now),
+        id: slot.new_id(now),
+        netns: slot.netns().map(str::to_string),
         policy: policy.to_string(),
         created: now,
         deadline: deadline_after(timeout),
         watcher: None,
         previous_len: previous.len() as u64,
+        previous_sha256: crate::digest::sha256_hex(previous),
         last_error: None,
         reverting: None,
     };
-    atomic_write(&previous_path(dir), previous, 0o600)?;
+    atomic_write(&slot.previous_path(dir), previous, 0o600)?;
     write_record(dir, &record)?;
     Ok(record)
 }
@@ -243,17 +306,18 @@ pub fn set_watcher(lock: &StateLock, id: &str, watcher: ProcId) -> Result<Pendin
 /// failed (and rolled itself back). Returns false when no such record exists.
 pub fn abandon(lock: &StateLock, id: &str) -> Result<bool, Error> {
     let dir = lock.state_dir();
-    match read(dir)? {
-        Some(r) if r.id == id => finish(dir),
-        _ => Ok(false),
+    match read_id(dir, id)? {
+        Some(r) => finish(dir, &r),
+        None => Ok(false),
     }
 }
 
 fn expect_record(dir: &Path, id: &str) -> Result<Pending, Error> {
-    match read(dir)? {
+    let slot = Slot::of_id(id)?;
+    match read(dir, &slot)? {
         Some(r) if r.id == id => Ok(r),
         other => Err(Error::Corrupt {
-            path: record_path(dir),
+            path: slot.record_path(dir),
             reason: match other {
                 Some(r) => format!("expected pending change {id}, found {}", r.id),
                 None => format!("pending change {id} disappeared"),
@@ -263,18 +327,20 @@ fn expect_record(dir: &Path, id: &str) -> Result<Pending, Error> {
 }
 
 fn write_record(dir: &Path, record: &Pending) -> Result<(), Error> {
+    let path = record.slot()?.record_path(dir);
     let mut text = serde_json::to_string_pretty(record).map_err(|e| Error::Corrupt {
-        path: record_path(dir),
+        path: path.clone(),
         reason: e.to_string(),
     })?;
     text.push('\n');
-    atomic_write(&record_path(dir), text.as_bytes(), 0o600)
+    atomic_write(&path, text.as_bytes(), 0o600)
 }
 
 /// Removes the record (then the blob): the change is no longer pending.
-fn finish(dir: &Path) -> Result<bool, Error> {
-    let removed = remove_durably(&record_path(dir))?;
-    remove_durably(&previous_path(dir))?;
+fn finish(dir: &Path, record: &Pending) -> Result<bool, Error> {
+    let slot = record.slot()?;
+    let removed = remove_durably(&slot.record_path(dir))?;
+    remove_durably(&slot.previous_path(dir))?;
     Ok(removed)
 }
 
@@ -286,12 +352,6 @@ fn deadline_after(timeout: Duration) -> u64 {
         .unwrap_or(Duration::ZERO)
         + timeout;
     end.as_secs() + u64::from(end.subsec_nanos() > 0)
-}
-
-/// Time-and-pid based id: unique per host because one pid applies at most one change
-/// per second under the lock.
-fn new_id(now: u64) -> String {
-    format!("{now:x}-{:x}", std::process::id())
 }
 
 /// Restores the previous state of `record` and removes the record. On failure the
@@ -356,7 +416,7 @@ fn revert_ending(
         }
     };
     let done = ended(dir, record, netns, end, revert);
-    finish(dir)?;
+    finish(dir, record)?;
     Ok(done)
 }
 
@@ -430,8 +490,8 @@ fn stale_reason(record: &Pending, now: u64) -> Option<StaleReason> {
 /// A dead watcher triggers the revert even before the deadline: without it nothing
 /// guarantees the revert any more, and an unconfirmed change on a remote host must
 /// not outlive its safety net. `confirm` still keeps such a change when it comes first.
-pub fn recover(lock: &StateLock, revert: &dyn Revert) -> Result<Recovery, Error> {
-    let Some(record) = read(lock.state_dir())? else {
+pub fn recover(lock: &StateLock, slot: &Slot, revert: &dyn Revert) -> Result<Recovery, Error> {
+    let Some(record) = read(lock.state_dir(), slot)? else {
         return Ok(Recovery::Nothing);
     };
     match stale_reason(&record, unix_now()) {
@@ -443,15 +503,16 @@ pub fn recover(lock: &StateLock, revert: &dyn Revert) -> Result<Recovery, Error>
     }
 }
 
-/// Reverts the pending change now, whatever its state (`hostwall revert`, reason
-/// [`RevertReason::Requested`]); with `only`, just the change of that id.
+/// Reverts the pending change of `slot` now, whatever its state (`hostwall revert`,
+/// reason [`RevertReason::Requested`]); with `only`, just the change of that id.
 pub fn revert_now(
     lock: &StateLock,
+    slot: &Slot,
     revert: &dyn Revert,
     only: Option<&str>,
     reason: RevertReason,
 ) -> Result<Option<(Pending, Reverted)>, Error> {
-    let Some(record) = read(lock.state_dir())? else {
+    let Some(record) = read(lock.state_dir(), slot)? else {
         return Ok(None);
     };
     if only.is_some_and(|id| id != record.id) {
@@ -463,12 +524,17 @@ pub fn revert_now(
 
 /// `hostwall confirm`: keeps the pending change if its deadline has not passed, under
 /// the lock (so it cannot race the watcher's revert). A confirm that comes too late
-/// (or finds a revert begun) reverts instead: the deadline is the contract the admin
-/// asked for. With nothing pending it returns how the last change ended.
-pub fn confirm(state_dir: &Path, wait: Duration, revert: &dyn Revert) -> Result<Confirmed, Error> {
+/// reverts instead: the deadline is the contract the admin asked for. With nothing
+/// pending it returns how the last change of this slot ended.
+pub fn confirm(
+    state_dir: &Path,
+    slot: &Slot,
+    wait: Duration,
+    revert: &dyn Revert,
+) -> Result<Confirmed, Error> {
     let lock = StateLock::acquire(state_dir, wait)?;
-    let Some(record) = read(state_dir)? else {
-        return Ok(match outcome::last(state_dir).ok().flatten() {
+    let Some(record) = read(state_dir, slot)? else {
+        return Ok(match outcome::last_in(state_dir, slot).ok().flatten() {
             Some(o) => Confirmed::Ended(o),
             None => Confirmed::NothingPending,
         });
@@ -482,13 +548,13 @@ pub fn confirm(state_dir: &Path, wait: Duration, revert: &dyn Revert) -> Result<
         .ok()
         .and_then(|b| revert.namespace(&b));
     ended(state_dir, &record, netns, End::Confirmed, revert);
-    finish(state_dir)?;
+    finish(state_dir, &record)?;
     Ok(Confirmed::Kept(record))
 }
 
-/// Read-only status (no lock): the pending change, time left, watcher health.
-pub fn status(state_dir: &Path) -> Result<Status, Error> {
-    let Some(record) = read(state_dir)? else {
+/// Read-only status (no lock): the pending change of `slot`, time left, watcher health.
+pub fn status(state_dir: &Path, slot: &Slot) -> Result<Status, Error> {
+    let Some(record) = read(state_dir, slot)? else {
         return Ok(Status::Nothing);
     };
     let watcher = match record.watcher {
@@ -521,23 +587,14 @@ mod tests {
     #[test]
     fn deadline_rounds_up_and_remaining_saturates() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
+        let lock = StateLock::acquire(&dir.path().join("state"), Duration::ZERO).expect("lock");
         let before = std::time::SystemTime::now();
-        let r = begin(&lock, "p", Duration::from_millis(1500), b"x").expect("begin");
+        let slot = Slot::new("c1", None).expect("slot");
+        let r = begin(&lock, &slot, "p", Duration::from_millis(1500), b"x").expect("begin");
         let at = std::time::UNIX_EPOCH + Duration::from_secs(r.deadline);
         let given = at.duration_since(before).expect("deadline after start");
         assert!(given >= Duration::from_millis(1500), "{given:?}");
         assert!(given < Duration::from_millis(2600), "{given:?}");
         assert_eq!(r.remaining(r.deadline + 10), 0);
-    }
-
-    #[test]
-    fn truncated_blob_is_reported_not_restored() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let lock = StateLock::acquire(dir.path(), Duration::ZERO).expect("lock");
-        let r = begin(&lock, "p", Duration::from_secs(9), b"previous").expect("begin");
-        std::fs::write(dir.path().join(PREVIOUS), b"prev").expect("truncate");
-        let err = read_previous(dir.path(), &r).expect_err("length mismatch");
-        assert!(err.to_string().contains("holds 4 bytes, the record says 8"));
     }
 }

@@ -237,7 +237,7 @@ pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<Wa
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
     loop {
-        let Some(record) = pending::read(state_dir)?.filter(|r| r.id == id) else {
+        let Some(record) = pending::read_id(state_dir, id)? else {
             return Ok(WatchOutcome::NotPending);
         };
         let left = until(record.deadline);
@@ -250,7 +250,7 @@ pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<Wa
     let mut backoff = RETRY_FIRST;
     loop {
         let lock = acquire_patiently(state_dir)?;
-        let Some(record) = pending::read(state_dir)?.filter(|r| r.id == id) else {
+        let Some(record) = pending::read_id(state_dir, id)? else {
             return Ok(WatchOutcome::NotPending);
         };
         match pending::revert_record(

@@ -105,7 +105,9 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     std::fs::copy(env!("CARGO_BIN_EXE_hostwall"), &bin).expect("copy binary");
     let state = dir.path().join("state");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    // Sticky like /tmp: the unprivileged run may create its state dir there, and the
+    // state dir's trust rule accepts it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
     // SAFETY: geteuid has no preconditions.
     let is_root = unsafe { libc::geteuid() } == 0;
     for args in [
@@ -138,4 +140,68 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
         assert!(err.contains("CAP_NET_ADMIN"), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
     }
+}
+
+/// Issue #8 item 10: every command that uses the state directory refuses one that is a
+/// symbolic link or that others may write, exit 2, with the reason and the fix, before
+/// it does anything else.
+#[test]
+fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).expect("mkdir");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let policy = dir.path().join("p.policy");
+    std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
+    for (state, why) in [
+        (&link, "it is a symbolic link"),
+        (&open, "its mode is 0777"),
+    ] {
+        let s = state.to_str().expect("utf8");
+        for args in [
+            vec!["status", "--state-dir", s],
+            vec!["confirm", "--state-dir", s],
+            vec!["revert", "--state-dir", s],
+            // In a private, throwaway network namespace (`unshare -n`, root only):
+            // should the refusal ever regress, the apply still cannot touch this
+            // host's ruleset.
+            vec![
+                "apply",
+                "--insecure-perms",
+                "--state-dir",
+                s,
+                policy.to_str().expect("utf8"),
+            ],
+        ] {
+            let o = if args[0] == "apply" {
+                // SAFETY: geteuid has no preconditions.
+                if unsafe { libc::geteuid() } != 0 {
+                    continue;
+                }
+                Command::new("unshare")
+                    .arg("-n")
+                    .arg(env!("CARGO_BIN_EXE_hostwall"))
+                    .args(&args)
+                    .env_remove("SSH_CONNECTION")
+                    .output()
+                    .expect("unshare")
+            } else {
+                hostwall(&args)
+            };
+            let err = text(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("refusing to use {s}: {why}")),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains("fix: "), "{args:?}: {err}");
+        }
+    }
+    assert!(std::fs::read_dir(&real).expect("ls").next().is_none());
 }

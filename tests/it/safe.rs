@@ -11,7 +11,7 @@ use hostwall::safe::pending::{
 };
 use hostwall::safe::watcher::{self, SpawnMethod, WatchOutcome, WatcherCommand};
 use hostwall::safe::{
-    BoxError, ConfirmOptions, Error, FlowError, guarded_apply, status_recovering,
+    BoxError, ConfirmOptions, Error, FlowError, Place, Slot, guarded_apply, status_recovering,
 };
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -24,6 +24,7 @@ mod flow;
 mod lock;
 mod lockout;
 mod perm_files;
+mod state_trust;
 mod unit;
 mod watch;
 
@@ -33,6 +34,19 @@ mod watch;
 const WAIT: Duration = Duration::from_secs(5);
 
 const ROLE: &str = "HOSTWALL_SAFE_TEST_ROLE";
+
+/// The namespace slot these tests keep their pending change in (no kernel here: the
+/// key stands for a namespace identity).
+static SLOT: std::sync::LazyLock<Slot> =
+    std::sync::LazyLock::new(|| Slot::new("c1f", None).expect("slot"));
+
+/// The state dir and [`SLOT`], as the flow takes them.
+fn place(state: &Path) -> Place<'_> {
+    Place {
+        state_dir: state,
+        slot: &SLOT,
+    }
+}
 
 /// A fake revert: writes the previous-state blob into `marker`.
 fn marker_revert(marker: &Path) -> impl Fn(&[u8]) -> Result<(), BoxError> + '_ {
@@ -98,6 +112,13 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A temp dir usable as a state dir itself: owner-only, as the trust rule demands.
+fn private_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    dir
+}
+
 fn kill(child: &mut Child) {
     child.kill().ok();
     child.wait().ok();
@@ -133,7 +154,8 @@ impl Scene {
     /// What `apply --confirm SECS` does around the real apply: record, then watcher.
     fn apply_pending(&self, timeout: Duration) -> (pending::Pending, watcher::Spawned) {
         let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
-        let record = begin(&lock, "host.policy", timeout, b"previous ruleset").expect("begin");
+        let record =
+            begin(&lock, &SLOT, "host.policy", timeout, b"previous ruleset").expect("begin");
         let cmd = self.watcher_command(&record.id);
         let spawned = watcher::spawn(&lock, &record, &cmd, SpawnMethod::Detached).expect("spawn");
         (record, spawned)

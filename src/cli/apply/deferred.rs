@@ -1,15 +1,18 @@
 //! `--persist` with `--confirm`: the drop-in must only change once the change is kept
 //! (a reverted change must not come back at boot). The rendered drop-in waits in the
-//! state dir under the change id until `confirm` installs it.
+//! state dir (`persist-KEY.json`, one per namespace's pending change) under the change
+//! id until `confirm` installs it.
 
 use super::Out;
 use crate::ir::Ruleset;
 use crate::safe::pending::Pending;
-use crate::safe::{atomic_write, persist, remove_durably};
+use crate::safe::{Slot, atomic_write, persist, remove_durably, trust};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-const FILE: &str = "persist.json";
+const PREFIX: &str = "persist";
+/// A drop-in is a few lines; the saved form is far below this.
+const LIMIT: u64 = 1 << 20;
 
 #[derive(Serialize, Deserialize)]
 struct Deferred {
@@ -27,7 +30,10 @@ pub fn save(out: &Out, dir: &Path, r: &Pending, rs: &Ruleset, policy: &str, path
     };
     let saved = serde_json::to_vec(&d)
         .map_err(|e| e.to_string())
-        .and_then(|b| atomic_write(&dir.join(FILE), &b, 0o600).map_err(|e| e.to_string()));
+        .and_then(|b| {
+            let slot = r.slot().map_err(|e| e.to_string())?;
+            atomic_write(&slot.file(dir, PREFIX), &b, 0o600).map_err(|e| e.to_string())
+        });
     if let Err(e) = saved {
         out.error(&format!(
             "cannot keep --persist for the confirm ({e}); run `hostwall apply --persist` after confirming"
@@ -37,13 +43,22 @@ pub fn save(out: &Out, dir: &Path, r: &Pending, rs: &Ruleset, policy: &str, path
 
 /// Installs the drop-in of change `r` (after a confirm kept it).
 pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
-    let Some(d) = std::fs::read(dir.join(FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Deferred>(&b).ok())
-    else {
+    // The saved drop-in names a path root writes to: only a trusted file is used.
+    let Ok(slot) = r.slot() else {
         return 0;
     };
-    discard(dir);
+    let bytes = match trust::read_file(&slot.file(dir, PREFIX), LIMIT) {
+        Ok(b) => b,
+        Err(e) => {
+            discard(dir, &slot);
+            out.error(&format!("the change is kept, but not persisted: {e}"));
+            return super::EXIT_SYSTEM;
+        }
+    };
+    let Some(d) = bytes.and_then(|b| serde_json::from_slice::<Deferred>(&b).ok()) else {
+        return 0;
+    };
+    discard(dir, &slot);
     if d.id != r.id {
         return 0;
     }
@@ -63,7 +78,7 @@ pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
     }
 }
 
-pub fn discard(dir: &Path) {
+pub fn discard(dir: &Path, slot: &Slot) {
     // Best effort: a leftover is ignored by its stale id anyway.
-    let _ = remove_durably(&dir.join(FILE));
+    let _ = remove_durably(&slot.file(dir, PREFIX));
 }

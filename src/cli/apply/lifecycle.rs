@@ -3,20 +3,28 @@
 //! messages and exit codes (see docs/safe-apply.md, "Exit codes").
 
 use super::owner::Owner;
+use super::slot::{self, PendingArgs};
 use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, prompt};
 use crate::cli::output::Out;
 use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
 use crate::safe::pending::{Confirmed, Pending, Reverted, WatcherHealth};
-use crate::safe::{self, End, Outcome, Recovered, Status};
+use crate::safe::{self, End, Outcome, Recovered, Slot, Status};
 use std::path::Path;
 
 /// After `apply --confirm`: on a terminal, ask; elsewhere say how to confirm.
-pub fn pending_prompt(out: &Out, state: &StateArgs, owner: &Owner, record: &Pending) -> u8 {
+pub fn pending_prompt(
+    out: &Out,
+    state: &StateArgs,
+    owner: &Owner,
+    slot: &Slot,
+    record: &Pending,
+) -> u8 {
     let left = record.remaining(safe::unix_now());
     if !prompt::interactive() {
         out.stderr(&format!(
-            "hostwall: change {} is pending: run `hostwall confirm` within {left}s (ideally from a new SSH session) or it is reverted\n",
-            record.id
+            "hostwall: change {} is pending: run `hostwall confirm{}` within {left}s (ideally from a new SSH session) or it is reverted\n",
+            record.id,
+            netns_flag(slot.netns()),
         ));
         return 0;
     }
@@ -25,15 +33,36 @@ pub fn pending_prompt(out: &Out, state: &StateArgs, owner: &Owner, record: &Pend
     let _deferred = safe::signals::Deferred::new();
     let dir = &state.state_dir;
     match prompt::ask(out, record.deadline) {
-        prompt::Answer::Yes => confirm_in(out, dir, owner),
-        prompt::Answer::No => refuse(out, dir, owner, record),
-        prompt::Answer::Deadline => settle(out, dir, owner, record),
-        prompt::Answer::Lost(why) => no_answer(out, owner, record, &why, 0),
+        prompt::Answer::Yes => confirm_in(out, dir, slot, owner),
+        prompt::Answer::No => refuse(out, dir, slot, owner, record),
+        prompt::Answer::Deadline => settle(out, dir, slot, owner, record),
+        prompt::Answer::Lost(why) => no_answer(out, owner, slot, record, &why, 0),
         prompt::Answer::Signal(sig) => {
             let why = format!("signal {}", signal_name(sig));
-            no_answer(out, owner, record, &why, 128u8.saturating_add(sig as u8))
+            let code = 128u8.saturating_add(sig as u8);
+            no_answer(out, owner, slot, record, &why, code)
         }
     }
+}
+
+/// ` --netns NAME` for a change made with `--netns`, else nothing.
+fn netns_flag(netns: Option<&str>) -> String {
+    netns.map(|n| format!(" --netns {n}")).unwrap_or_default()
+}
+
+/// ` in network namespace NAME` for a `--netns` slot, else nothing.
+fn in_text(slot: &Slot) -> String {
+    slot.netns()
+        .map(|n| format!(" in network namespace {n}"))
+        .unwrap_or_default()
+}
+
+/// The slot a `confirm`/`status`/`revert` command means; prints the error itself.
+fn slot_of(out: &Out, p: &PendingArgs) -> Result<Slot, u8> {
+    slot::resolve(p.netns.as_deref()).map_err(|e| {
+        out.error(&e);
+        EXIT_SYSTEM
+    })
 }
 
 fn signal_name(sig: libc::c_int) -> String {
@@ -48,19 +77,20 @@ fn signal_name(sig: libc::c_int) -> String {
 
 /// The prompt ended without an answer: not a "no". The change stays until its
 /// deadline; say so (the terminal may be gone) and leave a trace in the system log.
-fn no_answer(out: &Out, owner: &Owner, record: &Pending, why: &str, code: u8) -> u8 {
+fn no_answer(out: &Out, owner: &Owner, slot: &Slot, record: &Pending, why: &str, code: u8) -> u8 {
     owner.prompt_lost(&record.id, &record.policy, why, record.deadline);
     out.stderr(&format!(
-        "\nhostwall: {why}: no answer; change {} stays pending until {}: run `hostwall confirm` to keep it, or it is reverted then\n",
+        "\nhostwall: {why}: no answer; change {} stays pending until {}: run `hostwall confirm{}` to keep it, or it is reverted then\n",
         record.id,
-        when(record.deadline)
+        when(record.deadline),
+        netns_flag(slot.netns()),
     ));
     code
 }
 
-fn refuse(out: &Out, dir: &Path, owner: &Owner, record: &Pending) -> u8 {
+fn refuse(out: &Out, dir: &Path, slot: &Slot, owner: &Owner, record: &Pending) -> u8 {
     let result = safe::refuse_pending(dir, LOCK_WAIT, owner, &record.id);
-    deferred::discard(dir);
+    deferred::discard(dir, slot);
     match result {
         Ok(Some((r, done))) => reverted_text(out, &r, &done),
         Ok(None) => ended_elsewhere(out, dir, &record.id),
@@ -71,11 +101,11 @@ fn refuse(out: &Out, dir: &Path, owner: &Owner, record: &Pending) -> u8 {
     }
 }
 
-fn settle(out: &Out, dir: &Path, owner: &Owner, record: &Pending) -> u8 {
+fn settle(out: &Out, dir: &Path, slot: &Slot, owner: &Owner, record: &Pending) -> u8 {
     match safe::settle_pending(dir, LOCK_WAIT, owner, &record.id) {
         Ok(Some(o)) => {
             if o.undone() {
-                deferred::discard(dir);
+                deferred::discard(dir, slot);
             }
             out.stderr(&format!(
                 "hostwall: no answer by the deadline: {}\n",
@@ -111,12 +141,15 @@ fn ended_elsewhere(out: &Out, dir: &Path, id: &str) -> u8 {
     }
 }
 
-pub fn confirm(out: &Out, s: &StateArgs) -> u8 {
-    confirm_in(out, &s.state_dir, &s.owner())
+pub fn confirm(out: &Out, p: &PendingArgs) -> u8 {
+    match slot_of(out, p) {
+        Ok(slot) => confirm_in(out, &p.state.state_dir, &slot, &p.state.owner()),
+        Err(code) => code,
+    }
 }
 
-fn confirm_in(out: &Out, state_dir: &Path, owner: &Owner) -> u8 {
-    match safe::confirm(state_dir, LOCK_WAIT, owner) {
+fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot, owner: &Owner) -> u8 {
+    match safe::confirm(state_dir, slot, LOCK_WAIT, owner) {
         Ok(Confirmed::Kept(r)) => {
             out.stderr(&format!(
                 "hostwall: confirmed change {} (policy {}): it stays\n",
@@ -125,19 +158,23 @@ fn confirm_in(out: &Out, state_dir: &Path, owner: &Owner) -> u8 {
             deferred::install(out, state_dir, &r)
         }
         Ok(Confirmed::NothingPending) => {
-            deferred::discard(state_dir);
-            out.stderr("hostwall: no change is pending; nothing to confirm\n");
+            deferred::discard(state_dir, slot);
+            out.stderr(&format!(
+                "hostwall: no change is pending{}; nothing to confirm\n",
+                in_text(slot)
+            ));
             0
         }
         Ok(Confirmed::Ended(o)) if !o.undone() => {
             out.stderr(&format!(
-                "hostwall: no change is pending; the last one was {}\n",
+                "hostwall: no change is pending{}; the last one was {}\n",
+                in_text(slot),
                 ended_text(&o)
             ));
             0
         }
         Ok(Confirmed::Ended(o) | Confirmed::TooLate(o)) => {
-            deferred::discard(state_dir);
+            deferred::discard(state_dir, slot);
             out.error(&format!(
                 "nothing to confirm: {}; apply it again to retry",
                 ended_text(&o)
@@ -151,13 +188,17 @@ fn confirm_in(out: &Out, state_dir: &Path, owner: &Owner) -> u8 {
     }
 }
 
-pub fn revert(out: &Out, s: &StateArgs) -> u8 {
-    let dir = &s.state_dir;
-    let result = safe::revert_pending(dir, LOCK_WAIT, &s.owner());
-    deferred::discard(dir);
+pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
+    let slot = match slot_of(out, p) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let dir = &p.state.state_dir;
+    let result = safe::revert_pending(dir, &slot, LOCK_WAIT, &p.state.owner());
+    deferred::discard(dir, &slot);
     match result {
         Ok(Some((r, done))) => reverted_text(out, &r, &done),
-        Ok(None) => match safe::outcome::last(dir) {
+        Ok(None) => match safe::outcome::last_in(dir, &slot) {
             Ok(Some(o)) if !o.undone() => {
                 out.error(&format!(
                     "nothing to revert: no change is pending, and the last one was {}",
@@ -173,7 +214,10 @@ pub fn revert(out: &Out, s: &StateArgs) -> u8 {
                 0
             }
             _ => {
-                out.stderr("hostwall: no change is pending; nothing to revert\n");
+                out.stderr(&format!(
+                    "hostwall: no change is pending{}; nothing to revert\n",
+                    in_text(&slot)
+                ));
                 0
             }
         },
@@ -198,10 +242,16 @@ fn reverted_text(out: &Out, r: &Pending, done: &Reverted) -> u8 {
     0
 }
 
-/// `hostwall status`: reverts a stale change first (and says so), then reports the
-/// pending change, or how the last one ended.
-pub fn status(out: &Out, s: &StateArgs) -> u8 {
-    let (recovered, status) = match safe::status_recovering(&s.state_dir, &s.owner()) {
+/// `hostwall status`: reverts a stale change of the namespace first (and says so),
+/// then reports its pending change, or how the last one ended, and lists what is
+/// pending in other namespaces.
+pub fn status(out: &Out, p: &PendingArgs) -> u8 {
+    let slot = match slot_of(out, p) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let s = &p.state;
+    let (recovered, status) = match safe::status_recovering(&s.state_dir, &slot, &s.owner()) {
         Ok(x) => x,
         Err(e) => {
             out.error(&e.to_string());
@@ -210,13 +260,13 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
     };
     let mut text = String::new();
     if let Some(r) = &recovered {
-        deferred::discard(&s.state_dir);
+        deferred::discard(&s.state_dir, &slot);
         text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
     }
     match status {
         Status::Nothing => {
-            text.push_str("no change pending\n");
-            match safe::outcome::last(&s.state_dir) {
+            text.push_str(&format!("no change pending{}\n", in_text(&slot)));
+            match safe::outcome::last_in(&s.state_dir, &slot) {
                 Ok(Some(o)) => text.push_str(&format!("last change: {}\n", ended_text(&o))),
                 Ok(None) => {}
                 Err(e) => text.push_str(&format!("last change: unknown ({e})\n")),
@@ -228,6 +278,7 @@ pub fn status(out: &Out, s: &StateArgs) -> u8 {
             watcher,
         } => text.push_str(&pending_text(&record, remaining, watcher)),
     }
+    text.push_str(&slot::elsewhere(&s.state_dir, &slot));
     out.stdout(&text)
 }
 
@@ -330,8 +381,10 @@ fn utc(secs: u64) -> String {
 pub fn watch_revert(w: &WatchArgs) -> u8 {
     let dir = &w.state.state_dir;
     match safe::run_watcher(dir, &w.id, &w.state.owner()) {
-        Ok(safe::watcher::WatchOutcome::Reverted(_) | safe::watcher::WatchOutcome::Dropped(_)) => {
-            deferred::discard(dir);
+        Ok(safe::watcher::WatchOutcome::Reverted(r) | safe::watcher::WatchOutcome::Dropped(r)) => {
+            if let Ok(slot) = r.slot() {
+                deferred::discard(dir, &slot);
+            }
             0
         }
         Ok(safe::watcher::WatchOutcome::NotPending) => 0,

@@ -34,7 +34,7 @@ impl<'a> Owner<'a> {
 
 impl Revert for Owner<'_> {
     fn revert(&self, previous: &[u8]) -> Result<(), BoxError> {
-        let on_disk = pending::read(&self.state).ok().flatten();
+        let on_disk = pending::read(&self.state, &SLOT).ok().flatten();
         self.seen
             .borrow_mut()
             .push(on_disk.and_then(|r| r.reverting));
@@ -59,12 +59,12 @@ impl Revert for Owner<'_> {
 fn issue8_each_revert_attempt_marks_the_record_first_and_is_reported() {
     let s = Scene::new();
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, "web.policy", Duration::from_secs(60), b"old").expect("begin");
+    let record = begin(&lock, &SLOT, "web.policy", Duration::from_secs(60), b"old").expect("begin");
     let owner = Owner::new(&s, 2);
     for _ in 0..2 {
-        pending::recover(&lock, &owner).expect_err("kernel refuses");
+        pending::recover(&lock, &SLOT, &owner).expect_err("kernel refuses");
     }
-    let rec = pending::recover(&lock, &owner).expect("third attempt");
+    let rec = pending::recover(&lock, &SLOT, &owner).expect("third attempt");
     assert!(matches!(rec, Recovery::Reverted { .. }), "{rec:?}");
     // The record said "being reverted" during every attempt, the first included.
     assert_eq!(*owner.seen.borrow(), vec![Some(RevertReason::NoWatcher); 3]);
@@ -108,7 +108,8 @@ pub fn revert_and_signal(role: &str, var: &dyn Fn(&str) -> PathBuf) {
     let state = var("STATE_DIR");
     let marker = var("MARKER");
     let lock = StateLock::acquire(&state, WAIT).expect("lock");
-    let record = begin(&lock, "p.policy", Duration::from_secs(60), b"before").expect("begin");
+    let record =
+        begin(&lock, &SLOT, "p.policy", Duration::from_secs(60), b"before").expect("begin");
     // SAFETY: getppid has no preconditions.
     let parent = pending::ProcId::of(unsafe { libc::getppid() } as u32).expect("parent");
     pending::set_watcher(&lock, &record.id, parent).expect("watcher");
@@ -126,7 +127,7 @@ pub fn revert_and_signal(role: &str, var: &dyn Fn(&str) -> PathBuf) {
         std::thread::sleep(Duration::from_millis(300));
         Ok(())
     };
-    let done = pending::revert_now(&lock, &kernel, None, RevertReason::Requested);
+    let done = pending::revert_now(&lock, &SLOT, &kernel, None, RevertReason::Requested);
     // Reached only if the SIGHUP was not deferred to the end of the revert.
     std::fs::write(var("OUTCOME"), format!("{done:?}")).ok();
 }
@@ -158,13 +159,14 @@ fn issue8_a_process_killed_mid_revert_leaves_a_record_no_confirm_can_keep() {
     let status = run_role(&s, "die-mid-revert");
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     // The kernel is back to "before" and the record says it is being reverted.
-    let Status::Pending { record, .. } = pending::status(&s.state()).expect("status") else {
+    let Status::Pending { record, .. } = pending::status(&s.state(), &SLOT).expect("status") else {
         panic!("the record vanished with the process");
     };
     assert_eq!(record.reverting, Some(RevertReason::Requested));
     std::fs::remove_file(&s.marker).expect("reset");
     // Before its deadline, a confirm still cannot keep it: it finishes the revert.
-    let got = pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("confirm");
+    let got =
+        pending::confirm(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker)).expect("confirm");
     let Confirmed::TooLate(o) = got else {
         panic!("a half-reverted change was kept: {got:?}");
     };
@@ -177,7 +179,7 @@ fn issue8_a_process_killed_mid_revert_leaves_a_record_no_confirm_can_keep() {
     );
     assert_eq!(s.reverted().as_deref(), Some("before"));
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
 }
@@ -190,7 +192,7 @@ fn issue8_a_hangup_during_a_revert_waits_for_its_end() {
     assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
     assert!(!s.outcome.exists(), "SIGHUP never delivered");
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
     let last = outcome::last(&s.state())
@@ -211,7 +213,8 @@ fn issue8_a_late_confirm_finds_the_watchers_revert() {
     wait_for("the watcher to revert", Duration::from_secs(20), || {
         s.outcome.exists()
     });
-    let got = pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("confirm");
+    let got =
+        pending::confirm(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker)).expect("confirm");
     let Confirmed::Ended(o) = got else {
         panic!("expected the watcher's outcome: {got:?}");
     };

@@ -32,7 +32,7 @@ fn a_step_that_committed_nothing_is_not_reverted() {
         ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
     };
     let err = guarded_apply(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &marker_revert(&s.marker),
         Some(&opts),
@@ -43,7 +43,7 @@ fn a_step_that_committed_nothing_is_not_reverted() {
     assert!(matches!(err, FlowError::Step(Refused)), "{err}");
     assert_eq!(s.reverted(), None, "restored over a concurrent change");
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
 }
@@ -61,7 +61,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     };
     let revert = marker_revert(kernel);
     let applied = guarded_apply(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &revert,
         Some(&opts),
@@ -76,7 +76,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
 
     // A second apply while this one is pending is refused and changes nothing.
     let err = guarded_apply(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &revert,
         None,
@@ -95,7 +95,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     });
     assert_eq!(s.reverted().as_deref(), Some("old ruleset"));
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
 }
@@ -110,7 +110,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
         ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
     };
     let err = guarded_apply(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &revert,
         Some(&opts),
@@ -120,7 +120,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
     .expect_err("apply fails");
     assert!(matches!(err, FlowError::Step(StepFailed)), "{err}");
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
     // The step may have failed after committing: the previous state went back at once.
@@ -138,7 +138,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
         ..opts
     };
     let err = guarded_apply(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &revert,
         Some(&broken),
@@ -157,7 +157,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
     );
     assert_eq!(s.reverted().as_deref(), Some("snapshot"));
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
 }
@@ -172,7 +172,7 @@ fn status_after_a_sigkilled_watcher_reverts() {
         !spawned.process().is_alive()
     });
     let (recovered, status) =
-        status_recovering(&s.state(), &marker_revert(&s.marker)).expect("status");
+        status_recovering(&s.state(), &SLOT, &marker_revert(&s.marker)).expect("status");
     let Some(hostwall::safe::Recovered::Reverted(r, reason)) = recovered else {
         panic!("stale change not reverted: {recovered:?}");
     };
@@ -186,14 +186,15 @@ fn explicit_revert_restores_and_the_watcher_then_exits() {
     let s = Scene::new();
     let (_, spawned) = s.apply_pending(Duration::from_secs(30));
     let revert = marker_revert(&s.marker);
-    let reverted = hostwall::safe::revert_pending(&s.state(), Duration::from_secs(5), &revert)
-        .expect("revert");
+    let reverted =
+        hostwall::safe::revert_pending(&s.state(), &SLOT, Duration::from_secs(5), &revert)
+            .expect("revert");
     assert!(reverted.is_some());
     assert_eq!(s.reverted().as_deref(), Some("previous ruleset"));
     wait_for("the watcher to exit", Duration::from_secs(5), || {
         !spawned.process().is_alive()
     });
-    let again = hostwall::safe::revert_pending(&s.state(), WAIT, &revert).expect("again");
+    let again = hostwall::safe::revert_pending(&s.state(), &SLOT, WAIT, &revert).expect("again");
     assert_eq!(again, None);
 }
 
@@ -212,7 +213,7 @@ fn failed_step_with_failing_revert_is_kept_and_the_watcher_retries_until_it_work
         ..ConfirmOptions::new("host.policy", Duration::from_secs(300))
     };
     let err = guarded_apply(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &revert,
         Some(&opts),
@@ -233,7 +234,7 @@ fn failed_step_with_failing_revert_is_kept_and_the_watcher_retries_until_it_work
     // Kept, due now (a confirm cannot keep it), with the error for `status`.
     let Status::Pending {
         record, remaining, ..
-    } = pending::status(&s.state()).expect("status")
+    } = pending::status(&s.state(), &SLOT).expect("status")
     else {
         panic!("the record was dropped");
     };
@@ -250,7 +251,7 @@ fn failed_step_with_failing_revert_is_kept_and_the_watcher_retries_until_it_work
     let outcome = std::fs::read_to_string(&s.outcome).expect("outcome");
     assert!(outcome.starts_with("Ok(Reverted("), "{outcome}");
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
 }
@@ -271,7 +272,7 @@ fn nothing_left_to_revert_drops_the_record() {
             "namespace lab is gone".into(),
         )))
     };
-    let (recovered, status) = status_recovering(&s.state(), &gone).expect("status");
+    let (recovered, status) = status_recovering(&s.state(), &SLOT, &gone).expect("status");
     assert_eq!(
         recovered,
         Some(hostwall::safe::Recovered::Dropped(
@@ -297,7 +298,7 @@ fn pending_hook_runs_under_the_lock_before_the_watcher_starts() {
     };
     let seen = std::cell::RefCell::new(None);
     let applied = hostwall::safe::guarded_apply_with(
-        &s.state(),
+        place(&s.state()),
         WAIT,
         &marker_revert(&s.marker),
         Some(&opts),
@@ -314,7 +315,8 @@ fn pending_hook_runs_under_the_lock_before_the_watcher_starts() {
     .expect("apply");
     assert_eq!(*seen.borrow(), Some((None, 7, true)));
     let (_, spawned) = applied.pending.expect("pending");
-    hostwall::safe::revert_pending(&s.state(), WAIT, &marker_revert(&s.marker)).expect("revert");
+    hostwall::safe::revert_pending(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker))
+        .expect("revert");
     wait_for("the watcher to exit", Duration::from_secs(5), || {
         !spawned.process().is_alive()
     });

@@ -24,7 +24,7 @@ fn lock_holder(dir: &Path) -> Child {
 
 #[test]
 fn lock_second_holder_in_process_is_refused_with_our_pid() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = super::private_tempdir();
     let first = StateLock::acquire(dir.path(), Duration::ZERO).expect("first");
     let err = StateLock::acquire(dir.path(), Duration::from_millis(120)).expect_err("busy");
     let msg = err.to_string();
@@ -49,7 +49,7 @@ fn lock_second_holder_in_process_is_refused_with_our_pid() {
 
 #[test]
 fn lock_across_processes_names_holder_and_is_released_by_sigkill() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = super::private_tempdir();
     let mut holder = lock_holder(dir.path());
     let err = StateLock::acquire(dir.path(), Duration::ZERO).expect_err("held by child");
     match &err {
@@ -78,7 +78,7 @@ fn lock_across_processes_names_holder_and_is_released_by_sigkill() {
 
 #[test]
 fn lock_serialises_concurrent_threads() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = super::private_tempdir();
     let inside = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
         .map(|_| {

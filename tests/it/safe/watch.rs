@@ -7,7 +7,7 @@ fn unconfirmed_change_is_reverted_by_the_watcher_after_the_timeout() {
     let s = Scene::new();
     let started = Instant::now();
     let (record, spawned) = s.apply_pending(Duration::from_secs(1));
-    match pending::status(&s.state()).expect("status") {
+    match pending::status(&s.state(), &SLOT).expect("status") {
         Status::Pending {
             record: r,
             remaining,
@@ -31,10 +31,10 @@ fn unconfirmed_change_is_reverted_by_the_watcher_after_the_timeout() {
     let outcome = std::fs::read_to_string(&s.outcome).unwrap_or_default();
     assert!(outcome.starts_with("Ok(Reverted("), "{outcome}");
     assert_eq!(
-        pending::status(&s.state()).expect("status"),
+        pending::status(&s.state(), &SLOT).expect("status"),
         Status::Nothing
     );
-    assert!(!s.state().join("pending.prev").exists());
+    assert!(!SLOT.previous_path(&s.state()).exists());
     wait_for("the watcher to exit", Duration::from_secs(5), || {
         !spawned.process().is_alive()
     });
@@ -46,6 +46,7 @@ fn confirmed_change_is_kept_and_the_watcher_exits() {
     let (record, spawned) = s.apply_pending(Duration::from_secs(2));
     let confirmed = pending::confirm(
         &s.state(),
+        &SLOT,
         Duration::from_secs(5),
         &marker_revert(&s.marker),
     )
@@ -68,7 +69,8 @@ fn confirmed_change_is_kept_and_the_watcher_exits() {
     assert_eq!(s.reverted(), None, "a confirmed change was reverted");
     assert!(!spawned.process().is_alive());
     // Confirming again finds nothing pending, and says how the change ended.
-    let again = pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("again");
+    let again =
+        pending::confirm(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker)).expect("again");
     assert!(
         matches!(&again, Confirmed::Ended(o) if o.id == record.id && !o.undone()),
         "{again:?}"
@@ -85,12 +87,12 @@ fn sigkilled_watcher_is_detected_and_the_next_invocation_reverts() {
     wait_for("the watcher to die", Duration::from_secs(5), || {
         !spawned.process().is_alive()
     });
-    match pending::status(&s.state()).expect("status") {
+    match pending::status(&s.state(), &SLOT).expect("status") {
         Status::Pending { watcher, .. } => assert_eq!(watcher, WatcherHealth::Gone),
         Status::Nothing => panic!("record vanished with its watcher"),
     }
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
+    let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("recover");
     assert_eq!(
         rec,
         Recovery::Reverted {
@@ -103,7 +105,7 @@ fn sigkilled_watcher_is_detected_and_the_next_invocation_reverts() {
     );
     assert_eq!(s.reverted().as_deref(), Some("previous ruleset"));
     assert_eq!(
-        pending::recover(&lock, &marker_revert(&s.marker)).expect("again"),
+        pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("again"),
         Recovery::Nothing
     );
 }
@@ -113,24 +115,37 @@ fn second_apply_while_pending_is_refused() {
     let s = Scene::new();
     let (record, spawned) = s.apply_pending(Duration::from_secs(30));
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
+    let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("recover");
     assert!(
         matches!(&rec, Recovery::Pending(r) if r.id == record.id),
         "{rec:?}"
     );
-    let err = begin(&lock, "other.policy", Duration::from_secs(5), b"x").expect_err("refused");
+    let err =
+        begin(&lock, &SLOT, "other.policy", Duration::from_secs(5), b"x").expect_err("refused");
     let msg = err.to_string();
     assert!(
         msg.starts_with(&format!(
-            "a change is already pending (id {}, policy host.policy, ",
+            "a change is already pending in this network namespace (id {}, policy host.policy, ",
             record.id
         )),
         "{msg}"
     );
     assert!(msg.contains("run `hostwall confirm`"), "{msg}");
+    // Issue #8 item 4: another namespace's slot is free at the same time.
+    let other = hostwall::safe::Slot::new("c2f", Some("lab")).expect("slot");
+    let second = begin(&lock, &other, "lab.policy", Duration::from_secs(5), b"y").expect("free");
+    assert!(second.id.ends_with("-c2f"), "{}", second.id);
+    let err = begin(&lock, &other, "again", Duration::from_secs(5), b"z").expect_err("taken");
+    assert!(
+        err.to_string()
+            .contains("already pending in network namespace lab")
+            && err.to_string().contains("`hostwall confirm --netns lab`"),
+        "{err}"
+    );
     drop(lock);
     pending::confirm(
         &s.state(),
+        &SLOT,
         Duration::from_secs(5),
         &marker_revert(&s.marker),
     )
@@ -145,10 +160,17 @@ fn second_apply_while_pending_is_refused() {
 fn crash_before_the_watcher_started_is_reverted() {
     let s = Scene::new();
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, "host.policy", Duration::from_secs(60), b"before").expect("begin");
+    let record = begin(
+        &lock,
+        &SLOT,
+        "host.policy",
+        Duration::from_secs(60),
+        b"before",
+    )
+    .expect("begin");
     drop(lock); // the applying process dies here
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
+    let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("recover");
     assert_eq!(
         rec,
         Recovery::Reverted {
@@ -165,12 +187,13 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
     // A "watcher" that is alive but never acts (stuck): `sleep`.
     let mut stuck = Command::new("sleep").arg("30").spawn().expect("sleep");
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, "host.policy", Duration::ZERO, b"old").expect("begin");
+    let record = begin(&lock, &SLOT, "host.policy", Duration::ZERO, b"old").expect("begin");
     let proc_id = pending::ProcId::of(stuck.id()).expect("sleep runs");
     pending::set_watcher(&lock, &record.id, proc_id).expect("set watcher");
     drop(lock);
     std::thread::sleep(Duration::from_millis(1100));
-    let got = pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("confirm");
+    let got =
+        pending::confirm(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker)).expect("confirm");
     assert!(
         matches!(got, Confirmed::TooLate(ref r) if r.id == record.id),
         "{got:?}"
@@ -179,10 +202,10 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
 
     std::fs::remove_file(&s.marker).expect("reset marker");
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, "host.policy", Duration::ZERO, b"old2").expect("begin");
+    let record = begin(&lock, &SLOT, "host.policy", Duration::ZERO, b"old2").expect("begin");
     pending::set_watcher(&lock, &record.id, proc_id).expect("set watcher");
     std::thread::sleep(Duration::from_millis(1100));
-    let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("recover");
+    let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("recover");
     assert!(
         matches!(
             rec,
@@ -201,10 +224,17 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
 fn failed_revert_keeps_the_record_for_a_retry() {
     let s = Scene::new();
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, "host.policy", Duration::from_secs(60), b"snap").expect("begin");
+    let record = begin(
+        &lock,
+        &SLOT,
+        "host.policy",
+        Duration::from_secs(60),
+        b"snap",
+    )
+    .expect("begin");
     let failing =
         |_: &[u8]| -> Result<(), BoxError> { Err("netlink: Operation not permitted".into()) };
-    let err = pending::recover(&lock, &failing).expect_err("revert fails");
+    let err = pending::recover(&lock, &SLOT, &failing).expect_err("revert fails");
     let msg = err.to_string();
     assert!(
         msg.contains(&format!(
@@ -218,8 +248,8 @@ fn failed_revert_keeps_the_record_for_a_retry() {
         reverting: Some(StaleReason::NoWatcher),
         ..record
     };
-    assert_eq!(pending::read(&s.state()).expect("read"), Some(kept));
-    let rec = pending::recover(&lock, &marker_revert(&s.marker)).expect("retry");
+    assert_eq!(pending::read(&s.state(), &SLOT).expect("read"), Some(kept));
+    let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("retry");
     assert!(matches!(rec, Recovery::Reverted { .. }));
     assert_eq!(s.reverted().as_deref(), Some("snap"));
 }
@@ -269,5 +299,5 @@ fn the_watcher_inherits_no_descriptors_beyond_stdio() {
         !fds.contains(&leaky.to_string()),
         "watcher inherited fd {leaky}: {fds:?}"
     );
-    pending::confirm(&s.state(), WAIT, &marker_revert(&s.marker)).expect("confirm");
+    pending::confirm(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker)).expect("confirm");
 }
