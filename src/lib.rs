@@ -27,6 +27,7 @@ pub mod source;
 pub mod syntax;
 pub mod sysctl;
 pub mod verify;
+pub mod work;
 
 /// The built-in default policy: the host-security guide's virtualization host.
 pub const DEFAULT_POLICY: &str = include_str!("../policies/kvm-host.policy");

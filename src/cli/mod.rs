@@ -8,7 +8,6 @@ mod output;
 
 pub use args::Args;
 
-use crate::diag::Diagnostic;
 use args::{Command, CompileFormat};
 use load::Loaded;
 use output::Out;
@@ -20,7 +19,7 @@ pub(crate) const EXIT_POLICY: u8 = 1;
 pub(crate) const EXIT_SYSTEM: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
-    let out = Out::new(args.color);
+    let out = Out::new(args.color, args.max_diagnostics);
     let code = match &args.command {
         Command::Compile(c) => compile(&out, c),
         Command::Check(c) => check(&out, c),
@@ -45,7 +44,7 @@ pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8>
             return Err(EXIT_SYSTEM);
         }
     };
-    print_diags(out, &loaded, &loaded.diagnostics);
+    out.diagnostics(&loaded.map, &loaded.diagnostics);
     if loaded.policy.is_none() {
         let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         out.error(&format!(
@@ -69,12 +68,6 @@ pub(crate) fn load_compiled(
     };
     let rs = crate::compile::compile(policy);
     Ok((loaded, rs))
-}
-
-fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
-    if !diags.is_empty() {
-        out.stderr(&crate::diag::render(&loaded.map, diags, out.color()));
-    }
 }
 
 fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
@@ -121,7 +114,7 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
     let formatted = match crate::syntax::format(&map, file) {
         Ok(f) => f,
         Err(diags) => {
-            out.stderr(&crate::diag::render(&map, &diags, out.color()));
+            out.diagnostics(&map, &diags);
             return EXIT_POLICY;
         }
     };
