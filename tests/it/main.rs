@@ -10,3 +10,4 @@ mod golden;
 mod live;
 mod netlink;
 mod safe;
+mod scale;
