@@ -1,9 +1,12 @@
 //! Diagnostics: what the checker (and later apply) reports against policy text, and how it renders.
 
+mod excerpt;
+
 use crate::source::{FileId, SourceMap, Span};
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::{self, Files};
 use codespan_reporting::term;
+use excerpt::Excerpt;
 use std::ops::Range;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -130,14 +133,20 @@ pub fn render_capped(
     config.end_context_lines = 1;
     let mut out = Vec::new();
     for d in sorted {
-        let cd = to_codespan(d);
+        let labels: Vec<(FileId, Range<usize>)> = std::iter::once(&d.span)
+            .chain(d.secondary.iter().map(|l| &l.span))
+            .filter(|s| (s.file.0 as usize) < map.files().count())
+            .map(|s| (s.file, s.range()))
+            .collect();
+        let view = Excerpt::new(map, &labels);
+        let cd = to_codespan(d, &view);
         let res = match color {
-            Color::Never => term::emit_to_io_write(&mut out, &config, map, &cd),
+            Color::Never => term::emit_to_io_write(&mut out, &config, &view, &cd),
             Color::Always => {
                 let styles = term::Styles::default();
                 let mut buf = term::termcolor::Ansi::new(&mut out);
                 let mut w = term::StylesWriter::new(&mut buf, &styles);
-                term::emit_to_write_style(&mut w, &config, map, &cd)
+                term::emit_to_write_style(&mut w, &config, &view, &cd)
             }
         };
         if res.is_err() {
@@ -152,23 +161,45 @@ pub fn render_capped(
     }
 }
 
-fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<FileId> {
+/// The codespan diagnostic, its label ranges moved into the excerpt `view`.
+fn to_codespan(d: &Diagnostic, view: &Excerpt) -> cs::Diagnostic<FileId> {
     let sev = match d.severity {
         Severity::Error => cs::Severity::Error,
         Severity::Warning => cs::Severity::Warning,
     };
-    let mut labels = vec![cs::Label::primary(d.span.file, d.span.range()).with_message(&d.label)];
+    let at = |s: &Span| view.map(s.file, &s.range());
+    let primary = cs::Label::primary(d.span.file, at(&d.span)).with_message(clip(&d.label));
+    let mut labels = vec![primary];
     for l in &d.secondary {
-        labels.push(cs::Label::secondary(l.span.file, l.span.range()).with_message(&l.message));
+        labels.push(cs::Label::secondary(l.span.file, at(&l.span)).with_message(clip(&l.message)));
     }
     let mut cd = cs::Diagnostic::new(sev)
         .with_code(d.code)
-        .with_message(&d.message)
+        .with_message(clip(&d.message))
         .with_labels(labels);
     if let Some(h) = &d.help {
-        cd = cd.with_notes(vec![format!("help: {h}")]);
+        cd = cd.with_notes(vec![format!("help: {}", clip(h))]);
     }
     cd
+}
+
+/// Longest message, label or help printed whole; longer ones (quoting a huge name) keep
+/// their first and last part around ` ... `.
+pub const MAX_MESSAGE: usize = 400;
+
+fn clip(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE {
+        return text.to_string();
+    }
+    let mut head = MAX_MESSAGE * 2 / 3;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - MAX_MESSAGE / 3;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{} ... {}", &text[..head], &text[tail..])
 }
 
 impl<'a> Files<'a> for SourceMap {
@@ -310,5 +341,38 @@ mod tests {
         assert_eq!(Files::line_range(&m, f, 3).ok(), Some(11..15));
         assert!(Files::line_range(&m, f, 4).is_err());
         assert_eq!(Files::column_number(&m, f, 2, 9).ok(), Some(5), "after é");
+    }
+
+    /// Many diagnostics on one 1 MB line: each shows windows around its own label, so the
+    /// output grows with the diagnostics, not with the line times the diagnostics.
+    #[test]
+    fn long_lines_are_shown_in_windows_around_the_label() {
+        let items: Vec<String> = (0..50_000)
+            .map(|i| format!("10.{}.{}.1/8", i / 250, i % 250))
+            .collect();
+        let text = format!("policy p {{\n    define big = {}\n}}\n", items.join(", "));
+        let mut m = SourceMap::new();
+        let f = m.add("long.policy", text.clone());
+        let mut diags = Vec::new();
+        let mut at = text.find("10.").unwrap_or_default();
+        for (i, item) in items.iter().enumerate() {
+            if i % 25 == 0 {
+                let d = Diagnostic::error("E0204", Span::new(f, at..at + item.len()), "host bits")
+                    .with_label("host bits set");
+                diags.push(d);
+            }
+            at += item.len() + 2;
+        }
+        let out = render(&m, &diags, Color::Never);
+        assert_eq!(out.matches("error[E0204]").count(), 2000);
+        assert!(out.len() < 2000 * 600, "{} bytes", out.len());
+        let last = &items[49_975];
+        let tail = &out[out.len().saturating_sub(700)..];
+        assert!(out.contains(&format!(" {last}, ")), "window: {tail}");
+        let col = text.rfind(last.as_str()).unwrap_or_default()
+            - text.find("    define").unwrap_or_default()
+            + 1;
+        assert!(out.contains(&format!("long.policy:2:{col}")), "real column");
+        assert!(out.contains("^^^^^^^^^^^ host bits set"));
     }
 }

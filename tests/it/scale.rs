@@ -117,4 +117,7 @@ fn huge_and_many_unknown_names_are_reported() {
     );
     assert_eq!(err.matches("did you mean `name").count(), 1000);
     assert!(err.contains("did you mean `name0999x`?"));
+    // The 10 MB line is shown as windows around the name's ends, not whole.
+    assert!(err.len() < 400_000, "{} bytes of diagnostics", err.len());
+    assert!(err.contains("unknown service `qqqq"), "{}", &err[..300]);
 }
