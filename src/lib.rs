@@ -31,6 +31,7 @@ pub mod sysctl;
 pub mod syslog;
 pub mod text;
 pub mod verify;
+pub mod work;
 
 /// The built-in default policy: the host-security guide's virtualization host.
 pub const DEFAULT_POLICY: &str = include_str!("../policies/kvm-host.policy");

@@ -55,7 +55,10 @@ impl<T> Spanned<T> {
 pub struct SourceFile {
     pub name: String,
     pub text: String,
+    /// Byte offset of each line's first byte (the first is 0).
     line_starts: Vec<usize>,
+    /// Whether the text is all ASCII (columns are then byte offsets).
+    ascii: bool,
 }
 
 /// All files read for one run (policy, includes, site file).
@@ -74,10 +77,12 @@ impl SourceMap {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        let ascii = text.is_ascii();
         self.files.push(SourceFile {
             name: name.into(),
             text,
             line_starts,
+            ascii,
         });
         FileId((self.files.len() - 1) as u32)
     }
@@ -97,15 +102,52 @@ impl SourceMap {
         &self.file(span.file).text[span.range()]
     }
 
+    /// 0-based index of the line holding byte `pos` (clamped to the file): a binary search
+    /// in the line starts computed once when the file was added.
+    pub fn line_index(&self, id: FileId, pos: usize) -> usize {
+        let f = self.file(id);
+        let pos = pos.min(f.text.len());
+        crate::work::add(u64::from(usize::BITS - f.line_starts.len().leading_zeros()));
+        match f.line_starts.binary_search(&pos) {
+            Ok(l) => l,
+            Err(l) => l.saturating_sub(1),
+        }
+    }
+
+    /// Byte range of 0-based line `line`, its newline included; `None` past the last line.
+    pub fn line_range(&self, id: FileId, line: usize) -> Option<Range<usize>> {
+        let f = self.file(id);
+        let start = *f.line_starts.get(line)?;
+        let end = f.line_starts.get(line + 1).copied().unwrap_or(f.text.len());
+        Some(start..end)
+    }
+
+    /// Number of lines of a file (a final line without a newline counts).
+    pub fn line_count(&self, id: FileId) -> usize {
+        self.file(id).line_starts.len()
+    }
+
+    /// 0-based column (in characters) of byte `pos` on 0-based line `line`: a subtraction
+    /// in an ASCII file, a count of the line's characters up to `pos` otherwise.
+    pub fn column_index(&self, id: FileId, line: usize, pos: usize) -> usize {
+        let f = self.file(id);
+        let start = f.line_starts.get(line).copied().unwrap_or(f.text.len());
+        let pos = pos.clamp(start, f.text.len());
+        if f.ascii {
+            return pos - start;
+        }
+        let mut end = pos;
+        while !f.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        crate::work::add((end - start) as u64);
+        f.text[start..end].chars().count()
+    }
+
     /// 1-based line and column (in characters) of the span's start.
     pub fn line_col(&self, span: Span) -> (usize, usize) {
-        let f = self.file(span.file);
-        let pos = (span.start as usize).min(f.text.len());
-        let line = match f.line_starts.binary_search(&pos) {
-            Ok(l) => l,
-            Err(l) => l - 1,
-        };
-        let col = f.text[f.line_starts[line]..pos].chars().count();
+        let line = self.line_index(span.file, span.start as usize);
+        let col = self.column_index(span.file, line, span.start as usize);
         (line + 1, col + 1)
     }
 

@@ -53,3 +53,5 @@ pub const SHADOWED: &str = "W0002";
 pub const OVERLAP: &str = "W0003";
 /// `drop icmpv6 nd-neighbor-solicit`: neighbour discovery is accepted before any rule.
 pub const ALWAYS_ACCEPTED: &str = "W0004";
+/// The rule order check ran out of its comparison budget: later rules were not checked.
+pub const ORDER_CHECK_STOPPED: &str = "W0005";

@@ -3,7 +3,8 @@
 
 use super::catalog;
 use super::codes;
-use super::validate::{self, did_you_mean};
+use super::suggest::NameIndex;
+use super::validate;
 use crate::diag::Diagnostic;
 use crate::model::{IfName, PortRange, Proto};
 use crate::site::Site;
@@ -35,6 +36,10 @@ pub(crate) struct Env<'a> {
     nets: HashMap<String, Option<Vec<IpNet>>>,
     /// `None`: the site value was invalid (already reported).
     ifaces: HashMap<String, Option<Vec<IfName>>>,
+    /// Names for "did you mean": services (user and catalog), networks, interfaces.
+    service_names: NameIndex,
+    net_names: NameIndex,
+    iface_names: NameIndex,
 }
 
 impl<'a> Env<'a> {
@@ -50,6 +55,9 @@ impl<'a> Env<'a> {
             net_defs: HashMap::new(),
             nets: HashMap::new(),
             ifaces: HashMap::new(),
+            service_names: NameIndex::default(),
+            net_names: NameIndex::default(),
+            iface_names: NameIndex::default(),
         };
         for s in services {
             env.add_service(s, diags);
@@ -86,6 +94,12 @@ impl<'a> Env<'a> {
             }
             env.net_defs.insert(name.clone(), NetDef::Define(d));
         }
+        env.net_names = NameIndex::new(env.net_defs.keys().map(String::as_str));
+        let mut known: Vec<&str> = env.services.keys().map(String::as_str).collect();
+        for n in catalog::builtin_names() {
+            known.push(n);
+        }
+        env.service_names = NameIndex::new(known);
         let mut names: Vec<String> = env.net_defs.keys().cloned().collect();
         names.sort();
         for n in names {
@@ -94,6 +108,7 @@ impl<'a> Env<'a> {
         for i in &site.interfaces {
             env.ifaces.insert(i.name.clone(), i.ifaces.clone());
         }
+        env.iface_names = NameIndex::new(env.ifaces.keys().map(String::as_str));
         env
     }
 
@@ -224,7 +239,7 @@ impl<'a> Env<'a> {
             format!("unknown network `{name}`"),
         )
         .with_label("not defined");
-        match did_you_mean(name, self.net_defs.keys().map(String::as_str)) {
+        match self.net_names.suggest(name) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
             None => d.with_help(format!(
                 "define it: `define {name} = 192.0.2.0/24`, or add it to the site file's [networks]"
@@ -251,11 +266,7 @@ impl<'a> Env<'a> {
             format!("unknown service `{name}`"),
         )
         .with_label("not in the catalog");
-        let mut names: Vec<&str> = self.services.keys().map(String::as_str).collect();
-        for n in catalog::builtin_names() {
-            names.push(n);
-        }
-        Err(match did_you_mean(name, names) {
+        Err(match self.service_names.suggest(name) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
             None => d.with_help(format!(
                 "define it: `service {name} tcp PORT`, or write the ports: `allow tcp PORT`"
@@ -272,7 +283,7 @@ impl<'a> Env<'a> {
                 format!("unknown interface name `{name}`"),
             )
             .with_label("not in the site file's [interfaces]");
-            match did_you_mean(name, self.ifaces.keys().map(String::as_str)) {
+            match self.iface_names.suggest(name) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!(
                     "quote a literal interface name: `\"{name}\"`; bare names come from the \

@@ -13,6 +13,7 @@ mod env;
 mod policy;
 mod rules;
 mod shadow;
+mod suggest;
 pub mod validate;
 
 use crate::diag::Diagnostic;

@@ -1,18 +1,27 @@
 //! Warnings about rule order: a rule an earlier rule fully covers (it never matches), and
 //! overlapping ports with different verdicts (the earlier rule wins the overlap).
 //!
-//! Pairwise, but bounded: each rule's ports are merged once, comparisons bail out on the
-//! cheapest dimension first, address lists are compared only when small (or by the same
-//! network name), and at most [`MAX_PAIRS`] pairs are examined so a policy with thousands of
-//! rules stays fast; past that budget later pairs are not checked.
+//! Each rule is compared only with the earlier rules whose traffic can meet its own (found
+//! through [`index`]: port ranges in a segment tree per protocol, ICMP per family, and the
+//! rules matching anything), in order, until one covers it. The comparisons are budgeted:
+//! [`COMPARISONS_PER_RULE`] per rule on average (at least [`MIN_COMPARISONS`] in all), a
+//! comparison of address lists costing more by their size. Past the budget the check stops
+//! and says so (`W0005`) at the first rule it did not check. A rule gets at most one
+//! overlap warning, naming the first earlier rule it overlaps; a shadowed rule (it never
+//! matches) is not compared with later rules, the rule covering it already is.
+
+mod index;
 
 use super::codes;
 use crate::diag::Diagnostic;
 use crate::model::{Addrs, IfName, Proto, Rule, Traffic};
+use index::{Index, Key};
 use ipnet::IpNet;
 
-/// Upper bound on rule pairs compared (1,000 rules = 500k pairs fit).
-pub const MAX_PAIRS: usize = 2_000_000;
+/// Budget of rule comparisons per rule of the chain, on average.
+pub const COMPARISONS_PER_RULE: usize = 64;
+/// Budget of rule comparisons of a chain however few its rules.
+pub const MIN_COMPARISONS: usize = 4_000_000;
 /// Address lists whose product exceeds this are only compared by network name.
 const MAX_ADDR_WORK: usize = 4096;
 
@@ -22,32 +31,84 @@ struct Prepared<'a> {
     ports: Vec<(Proto, u16, u16)>,
 }
 
+impl Prepared<'_> {
+    fn key(&self) -> Key<'_> {
+        match &self.rule.traffic {
+            Traffic::Any => Key::Any,
+            Traffic::Ports(_) => Key::Ports(&self.ports),
+            Traffic::Icmp { family, .. } => Key::Icmp(*family),
+        }
+    }
+}
+
 pub(crate) fn check(rules: &[Rule]) -> Vec<Diagnostic> {
     let prepared: Vec<Prepared> = rules.iter().map(prepare).collect();
+    let mut budget = MIN_COMPARISONS.max(COMPARISONS_PER_RULE.saturating_mul(rules.len()));
+    let mut index = Index::default();
     let mut out = Vec::new();
-    let mut pairs = 0usize;
-    'outer: for (j, b) in prepared.iter().enumerate() {
-        for a in &prepared[..j] {
-            pairs += 1;
-            if pairs > MAX_PAIRS {
-                break 'outer;
+    for (j, b) in prepared.iter().enumerate() {
+        let Some(found) = index.candidates(&b.key(), budget) else {
+            out.push(stopped(b.rule));
+            break;
+        };
+        let (mut overlapped, mut covered) = (false, false);
+        for a in found.iter().map(|&i| &prepared[i as usize]) {
+            let cost = 1 + addr_work(a.rule, b.rule) / 64;
+            if cost > budget {
+                out.push(stopped(b.rule));
+                return out;
             }
+            budget -= cost;
+            crate::work::add(cost as u64);
             // Two model rules from one line (`allow icmp` per family) never shadow each other.
             if a.rule.span == b.rule.span {
                 continue;
             }
             if covers(a, b) {
                 out.push(shadowed(a.rule, b.rule));
-                continue 'outer;
+                covered = true;
+                break;
             }
-            if a.rule.verdict != b.rule.verdict {
+            if !overlapped && a.rule.verdict != b.rule.verdict {
                 if let Some(o) = port_overlap(a, b).filter(|_| scopes_may_meet(a.rule, b.rule)) {
                     out.push(overlap(a.rule, b.rule, o));
+                    overlapped = true;
                 }
             }
         }
+        // A shadowed rule never matches: later rules are compared with the rule covering
+        // it (which covers whatever it covers) instead.
+        if !covered {
+            index.insert(j as u32, &b.key());
+        }
     }
     out
+}
+
+/// Elementary address comparisons a rule pair may take (lists past [`MAX_ADDR_WORK`] are
+/// compared by name only).
+fn addr_work(a: &Rule, b: &Rule) -> usize {
+    let one = |x: Option<&Addrs>, y: Option<&Addrs>| match (x, y) {
+        (Some(x), Some(y)) => x.nets.len().saturating_mul(y.nets.len()).min(MAX_ADDR_WORK),
+        _ => 0,
+    };
+    one(a.sources.as_ref(), b.sources.as_ref())
+        + one(a.destinations.as_ref(), b.destinations.as_ref())
+}
+
+fn stopped(r: &Rule) -> Diagnostic {
+    Diagnostic::warning(
+        codes::ORDER_CHECK_STOPPED,
+        r.span,
+        "rule order is not checked from this rule on",
+    )
+    .with_label("the shadow and overlap check stopped here")
+    .with_help(format!(
+        "the check compares each rule with the earlier rules whose traffic meets its own, \
+         within a budget ({COMPARISONS_PER_RULE} comparisons per rule, at least \
+         {MIN_COMPARISONS}); this policy needs more: many rules match the same ports or \
+         anything, or compare long address lists"
+    ))
 }
 
 fn prepare(rule: &Rule) -> Prepared<'_> {
@@ -229,4 +290,94 @@ fn overlap(a: &Rule, b: &Rule, (p, lo, hi): (Proto, u16, u16)) -> Diagnostic {
     } else {
         "make the ranges disjoint, or order the rules so the exception comes first"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{NoIncludes, check};
+    use crate::diag::Diagnostic;
+    use crate::source::SourceMap;
+
+    fn diags(body: &str) -> Vec<Diagnostic> {
+        let mut map = SourceMap::new();
+        let f = map.add("p", format!("policy t {{\n{body}}}\n"));
+        check(&mut map, f, None, &NoIncludes).1
+    }
+
+    fn codes(d: &[Diagnostic], code: &str) -> usize {
+        d.iter().filter(|d| d.code == code).count()
+    }
+
+    /// Steps a whole check of `body` takes, counted (not timed).
+    fn work(body: &str) -> (u64, Vec<Diagnostic>) {
+        crate::work::take();
+        let d = diags(body);
+        (crate::work::take(), d)
+    }
+
+    /// Issue #8 item 9: n rules where each one after the first 500 repeats an earlier port:
+    /// every repeat is found (no silent pair budget), with work growing linearly.
+    #[test]
+    fn shadow_warnings_for_every_rule_with_linear_work() {
+        let body = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("allow udp {}\n", 1000 + (i * 7) % 500))
+                .collect()
+        };
+        let (small, d) = work(&body(5_000));
+        assert_eq!(codes(&d, "W0002"), 4_500);
+        let (large, d) = work(&body(10_000));
+        assert_eq!(codes(&d, "W0002"), 9_500);
+        assert_eq!(codes(&d, "W0005"), 0);
+        assert!(
+            large * 10 <= small * 23,
+            "work {small} -> {large} for twice the rules"
+        );
+    }
+
+    /// Rules on distinct ports never meet: doubling them doubles the work, whatever the
+    /// number of earlier rules.
+    #[test]
+    fn disjoint_rules_are_not_compared() {
+        let body = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("{} tcp {}\n", ["allow", "drop"][i % 2], 1 + i))
+                .collect()
+        };
+        let (small, d) = work(&body(8_000));
+        assert!(d.is_empty(), "{d:?}");
+        let (large, _) = work(&body(16_000));
+        assert!(
+            large * 10 <= small * 23,
+            "work {small} -> {large} for twice the rules"
+        );
+    }
+
+    /// Rules that all meet (match anything, different sources) exhaust the budget: the
+    /// check stops, says where, and the work stays within the budget.
+    #[test]
+    fn exhausted_budget_is_reported_once_where_it_stopped() {
+        let n = 3_000;
+        let body: String = (0..n)
+            .map(|i| format!("allow from 10.{}.{}.0/24\n", i / 250, i % 250))
+            .collect();
+        let (steps, d) = work(&body);
+        let stopped: Vec<&Diagnostic> = d.iter().filter(|d| d.code == "W0005").collect();
+        assert_eq!(stopped.len(), 1, "{d:?}");
+        assert!(
+            stopped[0]
+                .help
+                .as_deref()
+                .is_some_and(|h| h.contains("budget"))
+        );
+        assert!(steps < 3 * super::MIN_COMPARISONS as u64, "{steps}");
+    }
+
+    /// One overlap warning per rule, naming the first earlier rule it overlaps.
+    #[test]
+    fn one_overlap_warning_per_rule() {
+        let d = diags("allow tcp 10-20\nallow tcp 15-30\ndrop tcp 18-40\n");
+        assert_eq!(codes(&d, "W0003"), 1, "{d:?}");
+        assert_eq!(d[0].secondary[0].span.start, 11, "the first rule: {d:?}");
+    }
 }

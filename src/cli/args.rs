@@ -13,6 +13,10 @@ pub struct Args {
     /// When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
+    /// Print at most N errors and N warnings (the first in file order); the rest are
+    /// counted in one line. 0 prints every diagnostic.
+    #[arg(long, value_name = "N", default_value_t = crate::diag::DEFAULT_SHOWN, global = true)]
+    pub max_diagnostics: usize,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -10,7 +10,6 @@ mod replace;
 
 pub use args::Args;
 
-use crate::diag::Diagnostic;
 use args::{Command, CompileFormat};
 use load::Loaded;
 use output::Out;
@@ -22,7 +21,7 @@ pub(crate) const EXIT_POLICY: u8 = 1;
 pub(crate) const EXIT_SYSTEM: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
-    let out = Out::new(args.color);
+    let out = Out::new(args.color, args.max_diagnostics);
     let code = match &args.command {
         Command::Compile(c) => compile(&out, c),
         Command::Check(c) => check(&out, c),
@@ -47,7 +46,7 @@ pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8>
             return Err(EXIT_SYSTEM);
         }
     };
-    print_diags(out, &loaded, &loaded.diagnostics);
+    out.diagnostics(&loaded.map, &loaded.diagnostics);
     if loaded.policy.is_none() {
         let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         out.error(&format!(
@@ -71,12 +70,6 @@ pub(crate) fn load_compiled(
     };
     let rs = crate::compile::compile(policy);
     Ok((loaded, rs))
-}
-
-fn print_diags(out: &Out, loaded: &Loaded, diags: &[Diagnostic]) {
-    if !diags.is_empty() {
-        out.stderr(&crate::diag::render(&loaded.map, diags, out.color()));
-    }
 }
 
 fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
@@ -136,7 +129,7 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
         result => {
             let mut diags = encoding;
             diags.extend(result.err().unwrap_or_default());
-            out.stderr(&crate::diag::render(&map, &diags, out.color()));
+            out.diagnostics(&map, &diags);
             return EXIT_POLICY;
         }
     };

@@ -1,15 +1,19 @@
 //! Where output goes: stdout for results, stderr for diagnostics; colour decided once.
 
 use super::args::ColorChoice;
-use crate::diag::Color;
+use crate::diag::{Color, Diagnostic};
+use crate::source::SourceMap;
 use std::io::{IsTerminal, Write};
 
 pub struct Out {
     color: Color,
+    /// Diagnostics of each severity printed; `None` prints all.
+    max_diagnostics: Option<usize>,
 }
 
 impl Out {
-    pub fn new(choice: ColorChoice) -> Out {
+    /// `max_diagnostics` 0 prints every diagnostic.
+    pub fn new(choice: ColorChoice, max_diagnostics: usize) -> Out {
         let color = match choice {
             ColorChoice::Always => Color::Always,
             ColorChoice::Never => Color::Never,
@@ -22,7 +26,10 @@ impl Out {
                 }
             }
         };
-        Out { color }
+        Out {
+            color,
+            max_diagnostics: (max_diagnostics > 0).then_some(max_diagnostics),
+        }
     }
 
     pub fn color(&self) -> Color {
@@ -44,6 +51,27 @@ impl Out {
 
     pub fn stderr(&self, text: &str) {
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    /// Prints diagnostics, at most the configured number of each severity, then one line
+    /// counting those left out.
+    pub fn diagnostics(&self, map: &SourceMap, diags: &[Diagnostic]) {
+        if diags.is_empty() {
+            return;
+        }
+        let r = crate::diag::render_capped(map, diags, self.color, self.max_diagnostics);
+        self.stderr(&r.text);
+        let hidden = [(r.hidden_errors, "error"), (r.hidden_warnings, "warning")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} more {what}{}", if *n == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>();
+        if !hidden.is_empty() {
+            self.stderr(&format!(
+                "... and {} not shown (--max-diagnostics 0 prints all)\n",
+                hidden.join(" and ")
+            ));
+        }
     }
 
     /// One-line error message, `hostwall: error: ...`.

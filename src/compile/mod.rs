@@ -23,7 +23,7 @@ use crate::ir::{
 use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto};
 use crate::source::Span;
 use ipnet::IpNet;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Longest rule comment written; nft refuses comments over 128 bytes.
 const MAX_COMMENT: usize = 120;
@@ -103,13 +103,17 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
 struct Cx {
     sets: Vec<Set>,
     names: HashSet<String>,
+    /// Next numeric suffix to try per set name asked for (`NAME_2`, `NAME_3`, ...).
+    suffixes: HashMap<String, usize>,
     /// Address sets made so far, by (base name, key): their chunk names, for sharing.
-    shared: Vec<sets::Shared>,
+    shared: HashMap<(String, SetKey), Vec<sets::Shared>>,
+    /// Position in `sets` of each set by name.
+    set_at: HashMap<String, usize>,
     max_set_elements: usize,
 }
 
 /// What a group of rules shares besides the traffic it allows.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct GroupKey {
     sources: Option<(Option<String>, Vec<IpNet>)>,
     destinations: Option<(Option<String>, Vec<IpNet>)>,
@@ -215,6 +219,7 @@ impl Cx {
     /// Emits one run of rules sharing a verdict.
     fn run(&mut self, chain: &str, rules: &[model::Rule], out: &mut Vec<Rule>) {
         let mut groups: Vec<(GroupKey, GroupTraffic, &model::Rule)> = Vec::new();
+        let mut at: HashMap<GroupKey, usize> = HashMap::new();
         for r in rules {
             let key = GroupKey {
                 sources: r.sources.as_ref().map(|a| (a.name.clone(), a.nets.clone())),
@@ -227,9 +232,10 @@ impl Cx {
                 established: r.established_only,
                 counter: r.counter,
             };
-            let idx = match groups.iter().position(|(k, _, _)| *k == key) {
-                Some(i) => i,
+            let idx = match at.get(&key) {
+                Some(&i) => i,
                 None => {
+                    at.insert(key.clone(), groups.len());
                     groups.push((key, GroupTraffic::default(), r));
                     groups.len() - 1
                 }

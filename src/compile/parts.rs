@@ -107,7 +107,9 @@ pub(super) fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
                 Some(a)
             }
         };
-        if !label.is_empty() && !atom.labels.contains(&label) {
+        // Labels past the comment's length can never be shown: not kept (nor searched).
+        let shown: usize = atom.labels.iter().map(|l| l.len() + 2).sum();
+        if !label.is_empty() && shown <= MAX_COMMENT && !atom.labels.contains(&label) {
             atom.labels.push(label.clone());
         }
         if atom.origin.last() != Some(&r.span) {
@@ -196,7 +198,16 @@ pub(super) fn sanitize(s: &str) -> String {
 /// The rule comment: the services (or described traffic) a rule came from,
 /// shortened to what nft accepts.
 pub(super) fn comment(labels: &[String]) -> Option<String> {
-    let text = labels.join(", ");
+    let mut text = String::new();
+    for l in labels {
+        if text.len() > MAX_COMMENT {
+            break;
+        }
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(l);
+    }
     if text.is_empty() {
         return None;
     }

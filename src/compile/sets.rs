@@ -20,8 +20,6 @@ pub const MAX_SET_ELEMENTS: usize = 16_384;
 
 /// An address set already made, so a second rule naming the same network reuses it.
 pub(super) struct Shared {
-    base: String,
-    key: SetKey,
     elements: Vec<Interval>,
     names: Vec<String>,
 }
@@ -37,30 +35,29 @@ impl Cx {
         origin: &[Span],
     ) -> Vec<String> {
         ir::normalize_intervals(&mut elems);
-        if let Some(found) = self
-            .shared
-            .iter()
-            // As before splitting: shared only when the first set kept the name asked for.
-            .find(|s| {
-                s.base == name
-                    && s.names.first().is_some_and(|n| n == name)
-                    && s.key == key
-                    && s.elements == elems
-            })
-        {
+        let made = self.shared.get(&(name.to_string(), key));
+        // As before splitting: shared only when the first set kept the name asked for.
+        let found = made.and_then(|m| {
+            m.iter()
+                .find(|s| s.names.first().is_some_and(|n| n == name) && s.elements == elems)
+        });
+        if let Some(found) = found {
             let names = found.names.clone();
-            for set in self.sets.iter_mut().filter(|s| names.contains(&s.name)) {
-                set.origin.extend_from_slice(origin);
+            for n in &names {
+                if let Some(&i) = self.set_at.get(n) {
+                    self.sets[i].origin.extend_from_slice(origin);
+                }
             }
             return names;
         }
         let names = self.chunked(name, key, &elems, origin);
-        self.shared.push(Shared {
-            base: name.to_string(),
-            key,
-            elements: elems,
-            names: names.clone(),
-        });
+        self.shared
+            .entry((name.to_string(), key))
+            .or_default()
+            .push(Shared {
+                elements: elems,
+                names: names.clone(),
+            });
         names
     }
 
@@ -108,13 +105,18 @@ impl Cx {
         mut elems: Vec<Interval>,
         origin: Vec<Span>,
     ) -> String {
+        // Suffixes already tried for this name are not tried again: naming n sets from
+        // one stem costs n probes, not n squared.
         let mut unique = name.to_string();
-        let mut n = 2;
+        let mut n = self.suffixes.get(name).copied().unwrap_or(2);
         while self.names.contains(&unique) {
+            crate::work::add(1);
             unique = format!("{name}_{n}");
             n += 1;
         }
+        self.suffixes.insert(name.to_string(), n);
         self.names.insert(unique.clone());
+        self.set_at.insert(unique.clone(), self.sets.len());
         ir::normalize_intervals(&mut elems);
         self.sets.push(Set {
             name: unique.clone(),
@@ -256,5 +258,40 @@ mod tests {
             assert_eq!(verdict(&rs, "10.1.1.1", port), Verdict::Accept, "{port}");
         }
         assert_ne!(verdict(&rs, "10.1.1.1", 10_010), Verdict::Accept);
+    }
+
+    /// Issue #8 item 9: thousands of sets from one name stem (inline address lists) get
+    /// `NAME`, `NAME_2`, ... with work growing linearly (counted, not timed).
+    #[test]
+    fn many_sets_from_one_stem_are_named_in_linear_work() {
+        let work = |n: usize| {
+            let text: String = (0..n)
+                .map(|i| {
+                    let (a, b) = (i / 250, i % 250);
+                    format!(" allow tcp 22 from 10.0.{a}.{b}, 10.1.{a}.{b}\n")
+                })
+                .collect();
+            let text = format!("policy p {{\n{text}}}\n");
+            let mut map = SourceMap::new();
+            let file = map.add("t.policy", text);
+            let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+            let policy = policy.unwrap_or_else(|| panic!("policy must check: {diags:?}"));
+            crate::work::take();
+            let rs = compile_with(&policy, &Options::default());
+            let steps = crate::work::take();
+            let names: Vec<&str> = rs.table.sets.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names.len(), n + 1);
+            assert_eq!(
+                names[1..4],
+                ["allow_src_v4", "allow_src_v4_2", "allow_src_v4_3"]
+            );
+            assert_eq!(names[n], format!("allow_src_v4_{n}"));
+            steps
+        };
+        let (small, large) = (work(2_000), work(4_000));
+        assert!(
+            large * 10 <= small * 23,
+            "work {small} -> {large} for twice the sets"
+        );
     }
 }

@@ -12,3 +12,4 @@ mod live;
 mod loadable;
 mod netlink;
 mod safe;
+mod scale;
