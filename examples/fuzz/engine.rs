@@ -489,6 +489,10 @@ pub struct Fuzzer {
     cfg: Config,
     rng: Rng,
     corpus: Vec<Input>,
+    /// The first `seeds` corpus entries are the repository's files: never replaced, and
+    /// the base of a quarter of the cases, so a long run keeps mutating valid policies
+    /// instead of drifting into inputs that only exercise error paths.
+    seeds: usize,
     seen: HashSet<Vec<&'static str>>,
     pub stats: Stats,
     /// The input being run, for a watchdog that outlives a hung case.
@@ -502,6 +506,7 @@ impl Fuzzer {
         Ok(Fuzzer {
             rng: Rng::new(cfg.seed),
             cfg,
+            seeds: seeds.len(),
             corpus: seeds,
             seen: HashSet::new(),
             stats: Stats::default(),
@@ -540,7 +545,11 @@ impl Fuzzer {
 
     /// One mutated case through the pipeline.
     fn one(&mut self) {
-        let base = self.rng.below(self.corpus.len());
+        let base = if self.seeds > 0 && self.rng.below(4) == 0 {
+            self.rng.below(self.seeds)
+        } else {
+            self.rng.below(self.corpus.len())
+        };
         let donor = self.rng.below(self.corpus.len());
         let input = mutate(&mut self.rng, &self.corpus[base], &self.corpus[donor]);
         *self.lock_current() = (Instant::now(), input.clone());
@@ -587,7 +596,7 @@ impl Fuzzer {
         }
         if new || (out.script.is_some() && self.rng.below(50) == 0) {
             if self.corpus.len() >= MAX_CORPUS {
-                let i = self.rng.below(self.corpus.len());
+                let i = self.seeds + self.rng.below(self.corpus.len() - self.seeds);
                 self.corpus[i] = input;
             } else {
                 self.corpus.push(input);
