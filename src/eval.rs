@@ -10,6 +10,8 @@
 //! applies its policy. Rate limits are assumed not exceeded (a single packet
 //! never exceeds them); counters and logging do not change verdicts.
 
+pub mod host;
+
 use crate::ir::{
     AddrMatch, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch, Ruleset,
     SetKey, TypeMatch, Verdict,

@@ -96,6 +96,8 @@ pub struct Live {
     pub sysctls: Vec<(Sysctl, Option<bool>)>,
     /// Base chains of every other table, on every hook of every family.
     pub foreign: Vec<ForeignChain>,
+    /// Every other table, decoded (for conflicts with the policy).
+    pub others: Vec<crate::ir::host::HostTable>,
     /// Everything in our table the IR cannot hold: all of it is drift.
     pub unmodelled: Vec<Unmodelled>,
     /// Other tables that changed while they were read ("family name").

@@ -14,12 +14,15 @@ mod dump;
 mod effect;
 mod forms;
 mod hooks;
+mod host;
 mod normalize;
 mod ours;
+mod tables;
 
 pub use crate::nft::read::ParseError;
 
 use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
+use crate::ir::host::HostTable;
 use crate::ir::{self, Table};
 use crate::nft::monitor::Monitor;
 use crate::nft::read::{RawChain, RawRule, RawTable};
@@ -39,6 +42,8 @@ pub struct Snapshot {
     pub table: Option<Table>,
     /// Base chains of every other table, on every hook of every family.
     pub foreign: Vec<ForeignChain>,
+    /// Every other table, decoded as far as the IR can say what its rules do.
+    pub others: Vec<HostTable>,
     /// Everything in our table the IR cannot hold (named objects, flowtables, chains on
     /// other hooks or of other types, maps), described for the operator; never dropped.
     pub unmodelled: Vec<Unmodelled>,
@@ -54,6 +59,7 @@ impl Snapshot {
             table: self.table,
             sysctls,
             foreign: self.foreign,
+            others: self.others,
             unmodelled: self.unmodelled,
             changing: self.changing,
         }
@@ -221,10 +227,12 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
         Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),
         None => None,
     };
+    let others = others(conn, table, &tables, &chains, &rules)?;
     let snap = Snapshot {
         genid,
         table: ours,
         foreign: foreign(table, &tables, &chains, &rules),
+        others,
         unmodelled,
         changing: Vec::new(),
     };
@@ -236,6 +244,29 @@ const NFT_TABLE_F_DORMANT: u32 = 1;
 
 fn is_ours(family: u32, t: &str, table: &str) -> bool {
     family == NFPROTO_INET as u32 && t == table
+}
+
+/// Every other table, decoded into the host IR (chains, rules, sets and verdict maps).
+fn others(
+    conn: &mut Conn,
+    table: &str,
+    tables: &[RawTable],
+    chains: &[RawChain],
+    rules: &[RawRule],
+) -> Result<Vec<HostTable>, LiveError> {
+    let mut out = Vec::new();
+    for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
+        let tc: Vec<&RawChain> = chains
+            .iter()
+            .filter(|c| c.family == t.family && c.table == t.name)
+            .collect();
+        let tr: Vec<&RawRule> = rules
+            .iter()
+            .filter(|r| r.family == t.family && r.table == t.name)
+            .collect();
+        out.push(tables::table(conn, t, &tc, &tr)?);
+    }
+    Ok(out)
 }
 
 /// Every base chain of every other table, on any hook of any family, with whether it
