@@ -11,6 +11,7 @@
 //! never exceeds them); counters and logging do not change verdicts.
 
 pub mod host;
+pub mod text;
 
 use crate::ir::{
     AddrMatch, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch, Ruleset,

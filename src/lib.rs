@@ -15,6 +15,7 @@ pub mod diff;
 pub mod drift;
 pub mod emit;
 pub mod eval;
+pub mod explain;
 pub mod ir;
 pub mod live;
 pub mod model;

@@ -27,6 +27,18 @@ pub struct Applied {
     /// the name alone could match a record that describes another namespace.
     #[serde(default)]
     pub netns: Option<String>,
+    /// The warnings about other tables at generation `genid` of `Warnings` (their base
+    /// chains, conflicts with the policy), for the fast path to show; a fast path
+    /// needs them computed at the generation it finds.
+    #[serde(default)]
+    pub warnings: Option<Warnings>,
+}
+
+/// Warnings computed from every table at one generation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warnings {
+    pub genid: u32,
+    pub changes: Vec<crate::diff::Change>,
 }
 
 /// The network namespace's identity (device and inode of its nsfs file): `/run/netns/NAME`,
@@ -143,6 +155,7 @@ mod tests {
             table: "hostwall".into(),
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
             netns: Some("4:4026531840".into()),
+            warnings: None,
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p), Some(rec));

@@ -27,6 +27,8 @@ pub fn render_text(changes: &[Change]) -> String {
             Kind::Unsupported => "object hostwall never makes",
             Kind::ForeignBaseChain => "another table's base chain sees the host's traffic",
             Kind::ForeignChanging => "another table changed while it was read",
+            Kind::PolicyDefeated => "another table refuses what the policy allows",
+            Kind::PolicyRefuses => "the policy refuses what another table accepts",
         };
         let sev = match c.severity {
             Severity::Drift => "drift",
@@ -45,6 +47,9 @@ pub fn render_text(changes: &[Change]) -> String {
         }
         if let Some(a) = &c.actual {
             s.push_str(&format!("    live has:    {a}\n"));
+        }
+        if let Some(l) = &c.suggestion {
+            s.push_str(&format!("    suggested:   {l}\n"));
         }
         for (i, r) in c.rules.iter().enumerate() {
             s.push_str(&format!("      rule {}: {r}\n", i + 1));

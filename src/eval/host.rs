@@ -9,12 +9,12 @@
 //! what it depends on — never a silent accept.
 
 use super::{L4, Packet, if_matches};
+use crate::ir::TypeMatch;
 use crate::ir::host::{
     Action, ChainType, Cond, HostChain, HostHook, HostRule, HostRuleset, HostTable, MapElem,
     MapKey, TableFamily,
 };
 use crate::ir::{AddrMatch, ChainPolicy, CtState, Interval, Match, NfProto, PortMatch, SetKey};
-use crate::ir::TypeMatch;
 use crate::source::Span;
 use std::net::IpAddr;
 
@@ -25,7 +25,7 @@ const MAX_DEPTH: usize = 16;
 const BUDGET: usize = 20_000;
 
 /// Where the packet goes: to the host, through it, or from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Path {
     Input,
@@ -122,7 +122,9 @@ impl Step {
 pub enum Answer {
     Accept,
     /// Surely refused; `step` is the chain that refuses (index into `steps`).
-    Refused { step: usize },
+    Refused {
+        step: usize,
+    },
     /// May be accepted or refused: depends on what hostwall cannot evaluate.
     Unknown,
 }
@@ -130,11 +132,14 @@ pub enum Answer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostDecision {
     pub answer: Answer,
-    /// Every base chain the packet meets, in order, up to the one that refuses it.
+    /// Every base chain on the packet's path, in the kernel's order (after a refusal:
+    /// what the chains the packet never reaches would do).
     pub steps: Vec<Step>,
 }
 
-/// The host's answer for `pkt` on `path`.
+/// The host's answer for `pkt` on `path`. Every base chain on the path is evaluated;
+/// the kernel stops at the first that surely refuses (`Answer::Refused`), so the steps
+/// after it say only what those chains would do.
 pub fn evaluate(host: &HostRuleset, path: Path, pkt: &Packet) -> HostDecision {
     let mut steps = Vec::new();
     let mut answer = Answer::Accept;
@@ -150,19 +155,13 @@ pub fn evaluate(host: &HostRuleset, path: Path, pkt: &Packet) -> HostDecision {
                 bridge,
                 ends: base_chain(table, chain, pkt),
             };
-            let refuses = step.surely_refuses();
-            if !step.surely_accepts() {
+            let decided = matches!(answer, Answer::Refused { .. });
+            if !decided && step.surely_refuses() {
+                answer = Answer::Refused { step: steps.len() };
+            } else if !decided && !step.surely_accepts() {
                 answer = Answer::Unknown;
             }
             steps.push(step);
-            if refuses {
-                return HostDecision {
-                    answer: Answer::Refused {
-                        step: steps.len() - 1,
-                    },
-                    steps,
-                };
-            }
         }
     }
     HostDecision { answer, steps }
@@ -254,7 +253,13 @@ enum Tri {
 }
 
 impl Walker<'_> {
-    fn rules_from(&mut self, chain: &HostChain, from: usize, depth: usize, assumed: Vec<String>) -> Flows {
+    fn rules_from(
+        &mut self,
+        chain: &HostChain,
+        from: usize,
+        depth: usize,
+        assumed: Vec<String>,
+    ) -> Flows {
         for (i, rule) in chain.rules.iter().enumerate().skip(from) {
             if self.budget == 0 {
                 let why = "too many undecidable conditions to follow".to_string();
@@ -306,7 +311,9 @@ impl Walker<'_> {
             Action::Reject(how) => term(EndKind::Reject(how.clone()), assumed),
             Action::Return => vec![(Flow::Back, assumed)],
             Action::DestNat(t) => term(
-                EndKind::Unknown(format!("destination NAT ({t}) may send the packet elsewhere")),
+                EndKind::Unknown(format!(
+                    "destination NAT ({t}) may send the packet elsewhere"
+                )),
                 assumed,
             ),
             Action::Unknown(t) => term(EndKind::Unknown(t.clone()), assumed),
@@ -443,7 +450,12 @@ impl Walker<'_> {
     }
 
     fn in_set(&self, name: &str, key: SetKey, v: u128) -> Tri {
-        match self.table.sets.iter().find(|s| s.name == name && s.key == key) {
+        match self
+            .table
+            .sets
+            .iter()
+            .find(|s| s.name == name && s.key == key)
+        {
             Some(s) => tri(s.elements.iter().any(|i: &Interval| i.lo <= v && v <= i.hi)),
             None => Tri::Maybe(format!("set @{name}, which was not read")),
         }
@@ -499,7 +511,6 @@ fn nfproto(pkt: &Packet) -> NfProto {
         NfProto::Ipv6
     }
 }
-
 
 #[cfg(test)]
 #[path = "host_tests.rs"]

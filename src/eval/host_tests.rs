@@ -16,7 +16,13 @@ fn rule(conds: Vec<Cond>, action: Action) -> HostRule {
     }
 }
 
-fn base(name: &str, hook: HostHook, priority: i32, policy: ChainPolicy, rules: Vec<HostRule>) -> HostChain {
+fn base(
+    name: &str,
+    hook: HostHook,
+    priority: i32,
+    policy: ChainPolicy,
+    rules: Vec<HostRule>,
+) -> HostChain {
     HostChain {
         name: name.into(),
         base: Some(HostBase {
@@ -104,7 +110,9 @@ fn host() -> HostRuleset {
             regular(
                 "SUB",
                 vec![rule(
-                    vec![Cond::Is(Match::Saddr(AddrMatch::V4("10.0.0.0/8".parse().unwrap())))],
+                    vec![Cond::Is(Match::Saddr(AddrMatch::V4(
+                        "10.0.0.0/8".parse().unwrap(),
+                    )))],
                     Action::Drop,
                 )],
             ),
@@ -120,7 +128,7 @@ fn chains_run_in_priority_order_across_tables_and_jumps_return() {
     let h = host();
     let d = evaluate(&h, Path::Input, &pkt("10.1.2.3", "192.0.2.1", "eth0", 22));
     assert_eq!(d.answer, Answer::Refused { step: 0 });
-    assert_eq!(d.steps.len(), 1, "the kernel stops at the drop");
+    assert_eq!(d.steps.len(), 2, "ours is listed, after the refusal");
     assert_eq!(d.steps[0].table, "ip filter");
     let at = d.steps[0].ends[0].at.clone().expect("a rule decided");
     assert_eq!((at.chain.as_str(), at.index), ("SUB", 0));
@@ -143,9 +151,19 @@ fn a_later_priority_drop_defeats_our_accept() {
         TableFamily::Inet,
         "late",
         false,
-        vec![base("in", HostHook::Input, 10, ChainPolicy::Drop, vec![rule(vec![tcp(22)], Action::Accept)])],
+        vec![base(
+            "in",
+            HostHook::Input,
+            10,
+            ChainPolicy::Drop,
+            vec![rule(vec![tcp(22)], Action::Accept)],
+        )],
     ));
-    let d = evaluate(&h, Path::Input, &pkt("192.0.2.9", "192.0.2.1", "eth0", 8000));
+    let d = evaluate(
+        &h,
+        Path::Input,
+        &pkt("192.0.2.9", "192.0.2.1", "eth0", 8000),
+    );
     assert_eq!(d.answer, Answer::Refused { step: 2 });
     assert!(d.steps[1].ours && d.steps[1].surely_accepts());
     assert_eq!(d.steps[2].ends[0].kind, EndKind::Drop);
@@ -159,11 +177,17 @@ fn goto_does_not_come_back_and_verdict_maps_choose_by_key() {
         name: "zones".into(),
         elements: vec![
             (
-                MapElem::Name(IfName { name: "virbr".into(), wildcard: true }),
+                MapElem::Name(IfName {
+                    name: "virbr".into(),
+                    wildcard: true,
+                }),
                 Action::Goto("zone".into()),
             ),
             (
-                MapElem::Name(IfName { name: "eth0".into(), wildcard: false }),
+                MapElem::Name(IfName {
+                    name: "eth0".into(),
+                    wildcard: false,
+                }),
                 Action::Drop,
             ),
         ],
@@ -179,8 +203,17 @@ fn goto_does_not_come_back_and_verdict_maps_choose_by_key() {
                 0,
                 ChainPolicy::Accept,
                 vec![
-                    rule(vec![], Action::Map { key: MapKey::IifName, map: "zones".into() }),
-                    rule(vec![], Action::Reject("reject with icmpx admin-prohibited".into())),
+                    rule(
+                        vec![],
+                        Action::Map {
+                            key: MapKey::IifName,
+                            map: "zones".into(),
+                        },
+                    ),
+                    rule(
+                        vec![],
+                        Action::Reject("reject with icmpx admin-prohibited".into()),
+                    ),
                 ],
             ),
             zone,
@@ -199,7 +232,10 @@ fn goto_does_not_come_back_and_verdict_maps_choose_by_key() {
     // No element: the next rule rejects.
     let d = on("wlan0", 22);
     assert_eq!(d.answer, Answer::Refused { step: 0 });
-    assert_eq!(d.steps[0].ends[0].kind, EndKind::Reject("reject with icmpx admin-prohibited".into()));
+    assert_eq!(
+        d.steps[0].ends[0].kind,
+        EndKind::Reject("reject with icmpx admin-prohibited".into())
+    );
 }
 
 #[test]
@@ -218,11 +254,19 @@ fn unknowns_are_may_drop_may_accept_never_accept() {
         )],
     );
     let h = HostRuleset { tables: vec![t] };
-    let d = evaluate(&h, Path::Input, &pkt("192.0.2.9", "192.0.2.1", "eth0", 8000));
+    let d = evaluate(
+        &h,
+        Path::Input,
+        &pkt("192.0.2.9", "192.0.2.1", "eth0", 8000),
+    );
     assert_eq!(d.answer, Answer::Unknown);
     let kinds: Vec<_> = d.steps[0].ends.iter().map(|e| e.kind.clone()).collect();
     assert_eq!(kinds, [EndKind::Drop, EndKind::Accept]);
-    assert!(d.steps[0].ends[0].assumed[0].starts_with("if <fib"), "{:?}", d.steps[0].ends);
+    assert!(
+        d.steps[0].ends[0].assumed[0].starts_with("if <fib"),
+        "{:?}",
+        d.steps[0].ends
+    );
     // A known condition that fails decides without the unknown.
     let d = evaluate(&h, Path::Input, &pkt("192.0.2.9", "192.0.2.1", "eth0", 22));
     assert_eq!(d.answer, Answer::Accept);
@@ -247,12 +291,17 @@ fn nat_chains_see_first_packets_only_and_dnat_is_unknown() {
         HostHook::Prerouting,
         -100,
         ChainPolicy::Accept,
-        vec![rule(vec![tcp(8080)], Action::DestNat("dnat to 172.17.0.2:80".into()))],
+        vec![rule(
+            vec![tcp(8080)],
+            Action::DestNat("dnat to 172.17.0.2:80".into()),
+        )],
     );
     if let Some(b) = nat.base.as_mut() {
         b.chain_type = ChainType::Nat;
     }
-    let h = HostRuleset { tables: vec![table(TableFamily::Ip, "nat", false, vec![nat])] };
+    let h = HostRuleset {
+        tables: vec![table(TableFamily::Ip, "nat", false, vec![nat])],
+    };
     let mut p = pkt("192.0.2.9", "192.0.2.1", "eth0", 8080);
     let d = evaluate(&h, Path::Forward, &p);
     assert_eq!(d.answer, Answer::Unknown);

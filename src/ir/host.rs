@@ -147,9 +147,15 @@ pub enum Cond {
     Not(Match),
     /// Any of the matches holds (a set of interface names, protocols or states), or,
     /// negated, none of them.
-    AnyOf { of: Vec<Match>, negated: bool },
+    AnyOf {
+        of: Vec<Match>,
+        negated: bool,
+    },
     /// `ct status` has any of `mask`'s bits (`any`), or none of them (`!any`).
-    CtStatus { mask: u32, any: bool },
+    CtStatus {
+        mask: u32,
+        any: bool,
+    },
     /// A condition the IR cannot express (an `xt` match, `fib`, `ct status`, a
     /// concatenation, ...): it may or may not hold for any packet.
     Unknown(String),
@@ -167,7 +173,10 @@ pub enum Action {
     Goto(String),
     Return,
     /// `KEY vmap @map` (or an anonymous map): the element's verdict, if any.
-    Map { key: MapKey, map: String },
+    Map {
+        key: MapKey,
+        map: String,
+    },
     /// Source NAT (`snat`, `masquerade`): the chain ends as accept.
     SourceNat,
     /// Destination NAT (`dnat`, `redirect`): the packet may go elsewhere.
@@ -211,6 +220,18 @@ impl HostRuleset {
         HostRuleset {
             tables: vec![HostTable::of_ours(t)],
         }
+    }
+
+    /// Our table placed among the others as the kernel orders tables (`at`: its index
+    /// in the dump; `None` or past the end: last, as a table created now would be).
+    pub fn with_ours(
+        ours: HostTable,
+        mut others: Vec<HostTable>,
+        at: Option<usize>,
+    ) -> HostRuleset {
+        let at = at.unwrap_or(others.len()).min(others.len());
+        others.insert(at, ours);
+        HostRuleset { tables: others }
     }
 
     pub fn ours(&self) -> Option<&HostTable> {
@@ -282,4 +303,3 @@ pub fn reject_text(w: super::RejectWith) -> &'static str {
         super::RejectWith::IcmpxPortUnreachable => "reject with icmpx port-unreachable",
     }
 }
-

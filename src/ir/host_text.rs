@@ -13,7 +13,13 @@ pub fn render(t: &HostTable) -> String {
     }
     out.push_str(" {\n");
     for s in &t.sets {
-        let _ = write!(out, "  set {} {} {} elements\n", s.name, s.key.name(), s.elements.len());
+        let _ = write!(
+            out,
+            "  set {} {} {} elements\n",
+            s.name,
+            s.key.name(),
+            s.elements.len()
+        );
     }
     for m in &t.maps {
         let elems: Vec<String> = m
@@ -105,11 +111,19 @@ fn common_head(texts: &[String]) -> (String, Vec<String>) {
 }
 
 fn ct_status_names(mask: u32) -> String {
-    let names: Vec<&str> = [(1, "expected"), (2, "seen-reply"), (4, "assured"), (8, "confirmed"), (16, "snat"), (32, "dnat"), (512, "dying")]
-        .into_iter()
-        .filter(|(b, _)| mask & b != 0)
-        .map(|(_, n)| n)
-        .collect();
+    let names: Vec<&str> = [
+        (1, "expected"),
+        (2, "seen-reply"),
+        (4, "assured"),
+        (8, "confirmed"),
+        (16, "snat"),
+        (32, "dnat"),
+        (512, "dying"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| mask & b != 0)
+    .map(|(_, n)| n)
+    .collect();
     if names.is_empty() {
         format!("{mask:#x}")
     } else {

@@ -9,9 +9,7 @@
 
 use super::forms::*;
 use crate::ir::host::{Action, Cond, HostRule, MapKey};
-use crate::ir::{
-    AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch,
-};
+use crate::ir::{AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch};
 use crate::nft::read::{RawExpr, RawRule};
 use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
@@ -46,7 +44,15 @@ pub struct Sets {
 
 /// Statements that neither end the rule's path nor change what later rules see.
 const HARMLESS: &[&str] = &[
-    "counter", "log", "limit", "last", "notrack", "dynset", "dup", "quota", "flow_offload",
+    "counter",
+    "log",
+    "limit",
+    "last",
+    "notrack",
+    "dynset",
+    "dup",
+    "quota",
+    "flow_offload",
 ];
 
 /// One rule of another table. `nf` is the layer-3 protocol the table's family implies
@@ -86,6 +92,8 @@ pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<u8>) -> HostRule {
         match x[i].name.as_str() {
             n if HARMLESS.contains(&n) => {}
             "objref" => {}
+            // A data load feeding the statement after it (NAT addresses and ports).
+            "immediate" if e.num(sys::NFTNL_EXPR_IMM_DREG) != Some(0) => {}
             "match" if x[i].text.contains("name comment") => {}
             "match" | "connlimit" => d.conds.push(Cond::Unknown(x[i].text.trim().into())),
             "immediate" if e.num(sys::NFTNL_EXPR_IMM_DREG) == Some(0) => {
@@ -136,9 +144,7 @@ fn is_load(x: &RawExpr) -> bool {
         "meta" => e.get(sys::NFTNL_EXPR_META_DREG).is_some(),
         "ct" => e.get(sys::NFTNL_EXPR_CT_DREG).is_some(),
         "payload" => e.get(sys::NFTNL_EXPR_PAYLOAD_DREG).is_some(),
-        "fib" | "socket" | "rt" | "exthdr" | "osf" | "numgen" | "hash" | "xfrm" | "tunnel"
-        | "immediate_load" => true,
-        "immediate" => e.num(sys::NFTNL_EXPR_IMM_DREG).is_some_and(|r| r != 0),
+        "fib" | "socket" | "rt" | "exthdr" | "osf" | "numgen" | "hash" | "xfrm" | "tunnel" => true,
         _ => false,
     }
 }
@@ -146,8 +152,7 @@ fn is_load(x: &RawExpr) -> bool {
 /// Loads (a concatenation has several), transforms, then one test.
 fn group_len(x: &[RawExpr]) -> usize {
     let mut n = 1;
-    while n < x.len() && (is_load(&x[n]) || matches!(x[n].name.as_str(), "bitwise" | "byteorder"))
-    {
+    while n < x.len() && (is_load(&x[n]) || matches!(x[n].name.as_str(), "bitwise" | "byteorder")) {
         n += 1;
     }
     if n < x.len() && matches!(x[n].name.as_str(), "cmp" | "range" | "lookup") {
@@ -288,7 +293,15 @@ impl Rd<'_> {
             _ => None,
         };
         if let Some(v) = neg_test {
-            let m = self.payload_match(base, offset, len, Test::Eq { value: v, mask: None })?;
+            let m = self.payload_match(
+                base,
+                offset,
+                len,
+                Test::Eq {
+                    value: v,
+                    mask: None,
+                },
+            )?;
             return Some(Step::Cond(Cond::Not(m)));
         }
         if let [b, t] = rest
@@ -296,8 +309,13 @@ impl Rd<'_> {
         {
             let mask = bitwise(&E(b), len)?.to_vec();
             let value = E(t).cmp(CMP_NEQ)?.to_vec();
-            let test = Test::Eq { value, mask: Some(mask) };
-            return Some(Step::Cond(Cond::Not(self.payload_match(base, offset, len, test)?)));
+            let test = Test::Eq {
+                value,
+                mask: Some(mask),
+            };
+            return Some(Step::Cond(Cond::Not(
+                self.payload_match(base, offset, len, test)?,
+            )));
         }
         if let [t] = rest
             && E(t).is("lookup")
@@ -316,7 +334,9 @@ impl Rd<'_> {
         }
         let (test, used) = test(rest, len)?;
         (used == rest.len()).then_some(())?;
-        Some(Step::Cond(Cond::Is(self.payload_match(base, offset, len, test)?)))
+        Some(Step::Cond(Cond::Is(
+            self.payload_match(base, offset, len, test)?,
+        )))
     }
 
     /// The map key a payload load is, for a verdict map.
@@ -368,13 +388,25 @@ impl Rd<'_> {
                 }
             }
             Test::Lookup(name) if len == width => {
-                let want = if v6 { SetKey::Ipv6Addr } else { SetKey::Ipv4Addr };
+                let want = if v6 {
+                    SetKey::Ipv6Addr
+                } else {
+                    SetKey::Ipv4Addr
+                };
                 (self.sets.ir.get(&name) == Some(&want)).then_some(())?;
-                if v6 { AddrMatch::Set6(name) } else { AddrMatch::Set4(name) }
+                if v6 {
+                    AddrMatch::Set6(name)
+                } else {
+                    AddrMatch::Set4(name)
+                }
             }
             _ => return None,
         };
-        Some(if daddr { Match::Daddr(a) } else { Match::Saddr(a) })
+        Some(if daddr {
+            Match::Daddr(a)
+        } else {
+            Match::Saddr(a)
+        })
     }
 
     fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
@@ -430,10 +462,12 @@ impl Rd<'_> {
         if keys.len() > MAX_EXPANDED {
             return None;
         }
-        let of = keys
+        let mut of = keys
             .iter()
             .map(|k| key_match(field, k, width))
             .collect::<Option<Vec<_>>>()?;
+        // The kernel's element order is its hash order: sort for a stable reading.
+        of.sort_by_cached_key(|m| format!("{m:?}"));
         Some(Step::Cond(Cond::AnyOf { of, negated: inv }))
     }
 }
@@ -506,4 +540,3 @@ pub fn rule_text(conds: &[Cond], action: &Action) -> String {
     }
     parts.join(" ")
 }
-

@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub foreign: Vec<ForeignChain>,
     /// Every other table, decoded as far as the IR can say what its rules do.
     pub others: Vec<HostTable>,
+    /// Where our table stands among the others in the kernel's table order (tables
+    /// created earlier registered their hooks earlier: at equal priority they run first).
+    pub ours_at: Option<usize>,
     /// Everything in our table the IR cannot hold (named objects, flowtables, chains on
     /// other hooks or of other types, maps), described for the operator; never dropped.
     pub unmodelled: Vec<Unmodelled>,
@@ -60,6 +63,7 @@ impl Snapshot {
             sysctls,
             foreign: self.foreign,
             others: self.others,
+            ours_at: self.ours_at,
             unmodelled: self.unmodelled,
             changing: self.changing,
         }
@@ -228,11 +232,15 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
         None => None,
     };
     let others = others(conn, table, &tables, &chains, &rules)?;
+    let ours_at = tables
+        .iter()
+        .position(|t| is_ours(t.family, &t.name, table));
     let snap = Snapshot {
         genid,
         table: ours,
         foreign: foreign(table, &tables, &chains, &rules),
         others,
+        ours_at,
         unmodelled,
         changing: Vec::new(),
     };

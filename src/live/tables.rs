@@ -127,9 +127,9 @@ fn verdict_map(raw: &RawSet, elems: &[RawElem]) -> Option<VerdictMap> {
             TYPE_INET_PROTO if !interval => {
                 MapElem::Range(Interval::single(super::forms::one_byte(&e.key)? as u128))
             }
-            TYPE_CT_STATE if !interval => MapElem::Range(Interval::single(
-                u32::from_ne_bytes(e.key.as_slice().try_into().ok()?) as u128,
-            )),
+            TYPE_CT_STATE if !interval => MapElem::Range(Interval::single(u32::from_ne_bytes(
+                e.key.as_slice().try_into().ok()?,
+            ) as u128)),
             7 | 8 | 13 => {
                 let lo = super::forms::key_value(&e.key)?;
                 let hi = match &e.key_end {

@@ -1,0 +1,236 @@
+//! Example packets for a rule: first packets that meet every condition the IR can
+//! state (interfaces, addresses, ports, ICMP types, conntrack state), so that a rule
+//! of one table can be put to every other table. Unknown conditions are left as they
+//! are (the evaluator then says "may").
+
+use crate::eval::host::Path;
+use crate::eval::{L4, Packet};
+use crate::ir::host::Cond;
+use crate::ir::{AddrMatch, CtState, IfName, L4Proto, Match, PortMatch, Set, TypeMatch};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Ports tried per rule at most (the first of each range or set element).
+const PORTS: usize = 4;
+
+/// Addresses used where a rule says nothing (documentation ranges, never a real host).
+const SRC4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+const DST4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const SRC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7);
+const DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+
+/// Interface names a wildcard may stand for (named in some table), and the names used
+/// where a rule names none.
+pub struct Hints {
+    pub names: Vec<String>,
+}
+
+impl Hints {
+    fn concrete(&self, n: &IfName) -> String {
+        if !n.wildcard {
+            return n.name.clone();
+        }
+        self.names
+            .iter()
+            .find(|c| c.starts_with(&n.name))
+            .cloned()
+            .unwrap_or_else(|| format!("{}0", n.name))
+    }
+}
+
+/// The packets to try for a rule with `conds` on `path`, `sets` being its table's sets.
+pub fn packets(conds: &[Cond], sets: &[Set], path: Path, hints: &Hints) -> Vec<Packet> {
+    let mut v4 = true;
+    let mut v6 = true;
+    let (mut src4, mut src6, mut dst4, mut dst6) = (SRC4, SRC6, DST4, DST6);
+    let mut iif = None;
+    let mut oif = None;
+    let mut ct = CtState::NEW;
+    let mut l4: Vec<L4> = Vec::new();
+    let mut proto: Option<L4Proto> = None;
+    for c in conds {
+        let m = match c {
+            Cond::Is(m) => m,
+            Cond::AnyOf { of, negated: false } => match of.first() {
+                Some(m) => m,
+                None => return Vec::new(),
+            },
+            _ => continue,
+        };
+        match m {
+            Match::IifName(n) => iif = Some(hints.concrete(n)),
+            Match::OifName(n) => oif = Some(hints.concrete(n)),
+            Match::CtState(s) => {
+                ct = [
+                    CtState::NEW,
+                    CtState::ESTABLISHED,
+                    CtState::RELATED,
+                    CtState::INVALID,
+                    CtState::UNTRACKED,
+                ]
+                .into_iter()
+                .find(|b| s.0 & b != 0)
+                .unwrap_or(CtState::NEW)
+            }
+            Match::NfProto(crate::ir::NfProto::Ipv4) => v6 = false,
+            Match::NfProto(crate::ir::NfProto::Ipv6) => v4 = false,
+            Match::L4Proto(p) => proto = Some(*p),
+            Match::Saddr(a) | Match::Daddr(a) => {
+                let daddr = matches!(m, Match::Daddr(_));
+                match pick(a, sets) {
+                    Some(IpAddr::V4(x)) => {
+                        v6 = false;
+                        if daddr { dst4 = x } else { src4 = x }
+                    }
+                    Some(IpAddr::V6(x)) => {
+                        v4 = false;
+                        if daddr { dst6 = x } else { src6 = x }
+                    }
+                    None => return Vec::new(),
+                }
+            }
+            Match::Dport(p, pm) => {
+                l4 = ports(pm, sets)
+                    .into_iter()
+                    .map(|dport| match p {
+                        L4Proto::Udp => L4::Udp { dport },
+                        L4Proto::Sctp => L4::Sctp { dport },
+                        _ => L4::Tcp { dport },
+                    })
+                    .collect();
+            }
+            Match::IcmpType(t) => {
+                v6 = false;
+                l4 = kinds(t, sets)
+                    .into_iter()
+                    .map(|kind| L4::Icmp { kind })
+                    .collect();
+            }
+            Match::Icmpv6Type(t) => {
+                v4 = false;
+                l4 = kinds(t, sets)
+                    .into_iter()
+                    .map(|kind| L4::Icmpv6 { kind })
+                    .collect();
+            }
+        }
+    }
+    if l4.is_empty() {
+        l4 = match proto {
+            Some(L4Proto::Udp) => vec![L4::Udp { dport: 53 }],
+            Some(L4Proto::Icmp) => vec![L4::Icmp { kind: 8 }],
+            Some(L4Proto::Icmpv6) => vec![L4::Icmpv6 { kind: 128 }],
+            Some(L4Proto::Sctp) => vec![L4::Sctp { dport: 9 }],
+            _ => vec![L4::Tcp { dport: 443 }],
+        };
+    }
+    match path {
+        Path::Input => {
+            iif.get_or_insert_with(|| "eth0".into());
+            oif = None;
+        }
+        Path::Forward => {
+            iif.get_or_insert_with(|| "eth0".into());
+            oif.get_or_insert_with(|| "eth1".into());
+        }
+        Path::Output => {
+            oif.get_or_insert_with(|| "eth0".into());
+            iif = None;
+        }
+    }
+    let mut out = Vec::new();
+    for l in l4 {
+        let fits4 = !matches!(l, L4::Icmpv6 { .. });
+        let fits6 = !matches!(l, L4::Icmp { .. });
+        let fams = [
+            (v4 && fits4, IpAddr::V4(src4), IpAddr::V4(dst4)),
+            (v6 && fits6, IpAddr::V6(src6), IpAddr::V6(dst6)),
+        ];
+        for (ok, src, dst) in fams {
+            if ok {
+                out.push(Packet {
+                    src,
+                    dst,
+                    iif: iif.clone(),
+                    oif: oif.clone(),
+                    l4: l,
+                    ct,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A host address inside the match: the network's second address when there is one
+/// (the first is often the network itself), else its only one.
+fn pick(a: &AddrMatch, sets: &[Set]) -> Option<IpAddr> {
+    let (lo, hi, v6) = match a {
+        AddrMatch::V4(n) => (
+            u32::from(n.network()) as u128,
+            u32::from(n.broadcast()) as u128,
+            false,
+        ),
+        AddrMatch::V6(n) => (u128::from(n.network()), u128::from(n.broadcast()), true),
+        AddrMatch::Set4(s) | AddrMatch::Set6(s) => {
+            let e = sets.iter().find(|x| &x.name == s)?.elements.first()?;
+            (e.lo, e.hi, matches!(a, AddrMatch::Set6(_)))
+        }
+    };
+    let v = if hi > lo { lo + 1 } else { lo };
+    Some(if v6 {
+        IpAddr::V6(Ipv6Addr::from(v))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(u32::try_from(v).ok()?))
+    })
+}
+
+fn ports(pm: &PortMatch, sets: &[Set]) -> Vec<u16> {
+    match pm {
+        PortMatch::Port(p) => vec![*p],
+        PortMatch::Range(lo, _) => vec![*lo],
+        PortMatch::Set(s) => sets
+            .iter()
+            .find(|x| &x.name == s)
+            .map(|x| {
+                x.elements
+                    .iter()
+                    .take(PORTS)
+                    .filter_map(|e| u16::try_from(e.lo).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn kinds(t: &TypeMatch, sets: &[Set]) -> Vec<u8> {
+    match t {
+        TypeMatch::Type(k) => vec![*k],
+        TypeMatch::Set(s) => sets
+            .iter()
+            .find(|x| &x.name == s)
+            .map(|x| {
+                x.elements
+                    .iter()
+                    .take(PORTS)
+                    .filter_map(|e| u8::try_from(e.lo).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Every exact interface name any rule of the tables names (for wildcards).
+pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
+    let mut names: Vec<String> = Vec::new();
+    for r in tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules) {
+        for c in &r.conds {
+            if let Cond::Is(Match::IifName(n) | Match::OifName(n)) = c
+                && !n.wildcard
+                && !names.contains(&n.name)
+            {
+                names.push(n.name.clone());
+            }
+        }
+    }
+    Hints { names }
+}
