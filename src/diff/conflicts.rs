@@ -225,8 +225,8 @@ fn refused(
                 continue;
             }
             for a in accepting(t, base, path) {
-                if a.conds.iter().any(|c| matches!(c, Cond::Unknown(_))) {
-                    continue; // not a purpose hostwall can state
+                if !has_purpose(&a.conds) {
+                    continue;
                 }
                 for pkt in probes::packets(&a.conds, &t.sets, a.path, hints) {
                     let theirs = host::evaluate(&solo, path, &pkt);
@@ -285,6 +285,28 @@ fn refused(
     }
     attach_suggestions(&mut out, &wants);
     out
+}
+
+/// A purpose hostwall can state: no unknown condition, and at least one that names
+/// traffic (an interface, address, port or ICMP type). A bare `accept`, or one on
+/// conntrack state alone, is a chain passing packets on, not a service.
+fn has_purpose(conds: &[Cond]) -> bool {
+    let known = !conds.iter().any(|c| matches!(c, Cond::Unknown(_)));
+    let names = conds.iter().any(|c| {
+        matches!(
+            c,
+            Cond::Is(
+                Match::IifName(_)
+                    | Match::OifName(_)
+                    | Match::Saddr(_)
+                    | Match::Daddr(_)
+                    | Match::Dport(..)
+                    | Match::IcmpType(_)
+                    | Match::Icmpv6Type(_)
+            )
+        )
+    });
+    known && names
 }
 
 fn ip_family(t: &HostTable) -> bool {
@@ -385,3 +407,7 @@ fn attach_suggestions(out: &mut [Change], wants: &BTreeMap<(Path, String), Want>
         }
     }
 }
+
+#[cfg(test)]
+#[path = "conflict_tests.rs"]
+mod tests;

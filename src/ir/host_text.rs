@@ -13,9 +13,9 @@ pub fn render(t: &HostTable) -> String {
     }
     out.push_str(" {\n");
     for s in &t.sets {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "  set {} {} {} elements\n",
+            "  set {} {} {} elements",
             s.name,
             s.key.name(),
             s.elements.len()
@@ -35,7 +35,7 @@ pub fn render(t: &HostTable) -> String {
                 format!("{k} : {}", action_text(a))
             })
             .collect();
-        let _ = write!(out, "  map {} {{ {} }}\n", m.name, elems.join(", "));
+        let _ = writeln!(out, "  map {} {{ {} }}", m.name, elems.join(", "));
     }
     for c in &t.chains {
         let _ = write!(out, "  chain {}", c.name);

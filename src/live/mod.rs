@@ -262,16 +262,20 @@ fn others(
     chains: &[RawChain],
     rules: &[RawRule],
 ) -> Result<Vec<HostTable>, LiveError> {
+    // Grouped once, so the work stays linear in the ruleset however many tables.
+    type Key<'a> = (u32, &'a str);
+    let mut by_table: HashMap<Key, (Vec<&RawChain>, Vec<&RawRule>)> = HashMap::new();
+    for c in chains {
+        by_table.entry((c.family, &c.table)).or_default().0.push(c);
+    }
+    for r in rules {
+        by_table.entry((r.family, &r.table)).or_default().1.push(r);
+    }
     let mut out = Vec::new();
     for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
-        let tc: Vec<&RawChain> = chains
-            .iter()
-            .filter(|c| c.family == t.family && c.table == t.name)
-            .collect();
-        let tr: Vec<&RawRule> = rules
-            .iter()
-            .filter(|r| r.family == t.family && r.table == t.name)
-            .collect();
+        let (tc, tr) = by_table
+            .remove(&(t.family, t.name.as_str()))
+            .unwrap_or_default();
         out.push(tables::table(conn, t, &tc, &tr)?);
     }
     Ok(out)

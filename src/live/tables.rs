@@ -10,6 +10,7 @@ use crate::ir::host::{
     ChainType, HostBase, HostChain, HostHook, HostTable, MapElem, TableFamily, VerdictMap,
 };
 use crate::nft::read::{RawChain, RawElem, RawRule, RawSet, RawTable};
+use std::collections::HashMap;
 
 const SET_MAP: u32 = 0x8;
 /// nft's datatype id of a verdict.
@@ -47,6 +48,10 @@ pub fn table(
         10 => Some(10),
         _ => None,
     };
+    let mut by_chain: HashMap<&str, Vec<&RawRule>> = HashMap::new();
+    for r in rules {
+        by_chain.entry(r.chain.as_str()).or_default().push(r);
+    }
     let maps = raw_maps
         .iter()
         .filter_map(|(raw, elems)| verdict_map(raw, elems))
@@ -56,9 +61,10 @@ pub fn table(
         .map(|c| HostChain {
             name: c.name.clone(),
             base: base(c),
-            rules: rules
-                .iter()
-                .filter(|r| r.chain == c.name)
+            rules: by_chain
+                .get(c.name.as_str())
+                .into_iter()
+                .flatten()
                 .map(|r| host::rule(r, &sets, nf))
                 .collect(),
         })
