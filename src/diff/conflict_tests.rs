@@ -210,7 +210,7 @@ fn an_unknown_on_the_way_is_a_may_warning_never_silence_issue10() {
             )],
         )],
     );
-    let c = conflicts(&ours(&[(8443, 3)]), &[t.clone()], None, &locate);
+    let c = conflicts(&ours(&[(8443, 3)]), std::slice::from_ref(&t), None, &locate);
     let d: Vec<_> = c
         .iter()
         .filter(|c| c.kind == Kind::PolicyDefeated)

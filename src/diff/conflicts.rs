@@ -203,6 +203,56 @@ struct Want {
     objects: Vec<String>,
 }
 
+/// The first example packet of another table's accept rule `a` that the table itself
+/// accepts there and our table refuses, as a warning.
+fn refused_one(
+    t: &HostTable,
+    solo: &HostRuleset,
+    alone: &HostRuleset,
+    a: &Accepting,
+    hints: &Hints,
+    locate: &dyn Fn(&Span) -> String,
+) -> Option<Change> {
+    let rule_text = (t.chains.iter().find(|c| c.name == a.chain))
+        .and_then(|c| c.rules.get(a.index))
+        .map_or(String::new(), |r| r.text.clone());
+    for pkt in probes::packets(&a.conds, &t.sets, a.path, hints) {
+        let theirs = host::evaluate(solo, a.path, &pkt);
+        if !decided_by_foreign(&theirs, a.chain, a.index) {
+            continue;
+        }
+        let mine = host::evaluate(alone, a.path, &pkt);
+        let Answer::Refused { step } = mine.answer else {
+            continue;
+        };
+        let s = &mine.steps[step];
+        let ours_end = &s.ends[0];
+        let line = (ours_end.at.as_ref())
+            .and_then(|at| at.origin.first())
+            .map(locate);
+        let object = format!("table {} chain {} rule {}", t.title(), a.chain, a.index + 1);
+        let packet = crate::eval::text::format(&pkt);
+        let ours = format!(
+            "table {} chain {}: {}",
+            s.table,
+            s.chain,
+            end_text(s, ours_end, true)
+        );
+        return Some(Change {
+            severity: Severity::Warning,
+            packet: Some(packet.clone()),
+            policy_line: line,
+            ..change(
+                Kind::PolicyRefuses,
+                &object,
+                Some(ours),
+                Some(format!("accepts {packet} ({rule_text})")),
+            )
+        });
+    }
+    None
+}
+
 /// Traffic another table accepts and ours refuses.
 fn refused(
     others: &[HostTable],
@@ -228,58 +278,15 @@ fn refused(
                 if !has_purpose(&a.conds) {
                     continue;
                 }
-                for pkt in probes::packets(&a.conds, &t.sets, a.path, hints) {
-                    let theirs = host::evaluate(&solo, path, &pkt);
-                    if !decided_by_foreign(&theirs, a.chain, a.index) {
-                        continue;
-                    }
-                    let mine = host::evaluate(alone, path, &pkt);
-                    let Answer::Refused { step } = mine.answer else {
-                        continue;
-                    };
-                    let s = &mine.steps[step];
-                    let ours_end = &s.ends[0];
-                    let line = ours_end
-                        .at
-                        .as_ref()
-                        .and_then(|a| a.origin.first())
-                        .map(locate);
-                    let object =
-                        format!("table {} chain {} rule {}", t.title(), a.chain, a.index + 1);
-                    let rule_text = &t
-                        .chains
-                        .iter()
-                        .find(|c| c.name == a.chain)
-                        .map(|c| c.rules[a.index].text.clone())
-                        .unwrap_or_default();
-                    let mut change = Change {
-                        severity: Severity::Warning,
-                        packet: Some(crate::eval::text::format(&pkt)),
-                        policy_line: line.clone(),
-                        ..change(
-                            Kind::PolicyRefuses,
-                            &object,
-                            Some(format!(
-                                "table {} chain {}: {}",
-                                s.table,
-                                s.chain,
-                                end_text(s, ours_end, true)
-                            )),
-                            Some(format!(
-                                "accepts {} ({rule_text})",
-                                crate::eval::text::format(&pkt)
-                            )),
-                        )
-                    };
-                    if let Some(key) = suggestion_key(&a.conds, path) {
-                        let w = wants.entry(key).or_default();
-                        add_ports(w, &a.conds);
-                        w.objects.push(object.clone());
-                        change.service = None;
-                    }
-                    out.push(change);
-                    break;
+                let Some(change) = refused_one(t, &solo, alone, &a, hints, locate) else {
+                    continue;
+                };
+                if let Some(key) = suggestion_key(&a.conds, path) {
+                    let w = wants.entry(key).or_default();
+                    add_ports(w, &a.conds);
+                    w.objects.push(change.object.clone());
                 }
+                out.push(change);
             }
         }
     }

@@ -37,16 +37,32 @@ impl Hints {
     }
 }
 
+/// What a rule's conditions fix of a packet; the rest stays at its default.
+struct Shape {
+    v4: bool,
+    v6: bool,
+    src: (Ipv4Addr, Ipv6Addr),
+    dst: (Ipv4Addr, Ipv6Addr),
+    iif: Option<String>,
+    oif: Option<String>,
+    ct: u32,
+    l4: Vec<L4>,
+    proto: Option<L4Proto>,
+}
+
 /// The packets to try for a rule with `conds` on `path`, `sets` being its table's sets.
 pub fn packets(conds: &[Cond], sets: &[Set], path: Path, hints: &Hints) -> Vec<Packet> {
-    let mut v4 = true;
-    let mut v6 = true;
-    let (mut src4, mut src6, mut dst4, mut dst6) = (SRC4, SRC6, DST4, DST6);
-    let mut iif = None;
-    let mut oif = None;
-    let mut ct = CtState::NEW;
-    let mut l4: Vec<L4> = Vec::new();
-    let mut proto: Option<L4Proto> = None;
+    let mut s = Shape {
+        v4: true,
+        v6: true,
+        src: (SRC4, SRC6),
+        dst: (DST4, DST6),
+        iif: None,
+        oif: None,
+        ct: CtState::NEW,
+        l4: Vec::new(),
+        proto: None,
+    };
     for c in conds {
         let m = match c {
             Cond::Is(m) => m,
@@ -56,41 +72,55 @@ pub fn packets(conds: &[Cond], sets: &[Set], path: Path, hints: &Hints) -> Vec<P
             },
             _ => continue,
         };
+        if s.fix(m, sets, hints).is_none() {
+            return Vec::new();
+        }
+    }
+    s.packets(path)
+}
+
+impl Shape {
+    /// Narrows the shape to `m`; `None` when no packet can meet it.
+    fn fix(&mut self, m: &Match, sets: &[Set], hints: &Hints) -> Option<()> {
         match m {
-            Match::IifName(n) => iif = Some(hints.concrete(n)),
-            Match::OifName(n) => oif = Some(hints.concrete(n)),
-            Match::CtState(s) => {
-                ct = [
+            Match::IifName(n) => self.iif = Some(hints.concrete(n)),
+            Match::OifName(n) => self.oif = Some(hints.concrete(n)),
+            Match::CtState(st) => {
+                let bits = [
                     CtState::NEW,
                     CtState::ESTABLISHED,
                     CtState::RELATED,
                     CtState::INVALID,
                     CtState::UNTRACKED,
-                ]
-                .into_iter()
-                .find(|b| s.0 & b != 0)
-                .unwrap_or(CtState::NEW)
+                ];
+                self.ct = bits
+                    .into_iter()
+                    .find(|b| st.0 & b != 0)
+                    .unwrap_or(CtState::NEW);
             }
-            Match::NfProto(crate::ir::NfProto::Ipv4) => v6 = false,
-            Match::NfProto(crate::ir::NfProto::Ipv6) => v4 = false,
-            Match::L4Proto(p) => proto = Some(*p),
+            Match::NfProto(crate::ir::NfProto::Ipv4) => self.v6 = false,
+            Match::NfProto(crate::ir::NfProto::Ipv6) => self.v4 = false,
+            Match::L4Proto(p) => self.proto = Some(*p),
             Match::Saddr(a) | Match::Daddr(a) => {
-                let daddr = matches!(m, Match::Daddr(_));
-                match pick(a, sets) {
-                    Some(IpAddr::V4(x)) => {
-                        v6 = false;
-                        if daddr { dst4 = x } else { src4 = x }
+                let end = if matches!(m, Match::Daddr(_)) {
+                    &mut self.dst
+                } else {
+                    &mut self.src
+                };
+                match pick(a, sets)? {
+                    IpAddr::V4(x) => {
+                        self.v6 = false;
+                        end.0 = x;
                     }
-                    Some(IpAddr::V6(x)) => {
-                        v4 = false;
-                        if daddr { dst6 = x } else { src6 = x }
+                    IpAddr::V6(x) => {
+                        self.v4 = false;
+                        end.1 = x;
                     }
-                    None => return Vec::new(),
                 }
             }
             Match::Dport(p, pm) => {
-                l4 = ports(pm, sets)
-                    .into_iter()
+                let p = *p;
+                self.l4 = (ports(pm, sets).into_iter())
                     .map(|dport| match p {
                         L4Proto::Udp => L4::Udp { dport },
                         L4Proto::Sctp => L4::Sctp { dport },
@@ -99,66 +129,67 @@ pub fn packets(conds: &[Cond], sets: &[Set], path: Path, hints: &Hints) -> Vec<P
                     .collect();
             }
             Match::IcmpType(t) => {
-                v6 = false;
-                l4 = kinds(t, sets)
+                self.v6 = false;
+                self.l4 = kinds(t, sets)
                     .into_iter()
                     .map(|kind| L4::Icmp { kind })
                     .collect();
             }
             Match::Icmpv6Type(t) => {
-                v4 = false;
-                l4 = kinds(t, sets)
-                    .into_iter()
+                self.v4 = false;
+                self.l4 = (kinds(t, sets).into_iter())
                     .map(|kind| L4::Icmpv6 { kind })
                     .collect();
             }
         }
+        Some(())
     }
-    if l4.is_empty() {
-        l4 = match proto {
-            Some(L4Proto::Udp) => vec![L4::Udp { dport: 53 }],
-            Some(L4Proto::Icmp) => vec![L4::Icmp { kind: 8 }],
-            Some(L4Proto::Icmpv6) => vec![L4::Icmpv6 { kind: 128 }],
-            Some(L4Proto::Sctp) => vec![L4::Sctp { dport: 9 }],
-            _ => vec![L4::Tcp { dport: 443 }],
+
+    fn packets(mut self, path: Path) -> Vec<Packet> {
+        if self.l4.is_empty() {
+            self.l4 = vec![match self.proto {
+                Some(L4Proto::Udp) => L4::Udp { dport: 53 },
+                Some(L4Proto::Icmp) => L4::Icmp { kind: 8 },
+                Some(L4Proto::Icmpv6) => L4::Icmpv6 { kind: 128 },
+                Some(L4Proto::Sctp) => L4::Sctp { dport: 9 },
+                _ => L4::Tcp { dport: 443 },
+            }];
+        }
+        let (iif, oif) = match path {
+            Path::Input => (self.iif.or_else(|| Some("eth0".into())), None),
+            Path::Forward => (
+                self.iif.or_else(|| Some("eth0".into())),
+                self.oif.or_else(|| Some("eth1".into())),
+            ),
+            Path::Output => (None, self.oif.or_else(|| Some("eth0".into()))),
         };
-    }
-    match path {
-        Path::Input => {
-            iif.get_or_insert_with(|| "eth0".into());
-            oif = None;
-        }
-        Path::Forward => {
-            iif.get_or_insert_with(|| "eth0".into());
-            oif.get_or_insert_with(|| "eth1".into());
-        }
-        Path::Output => {
-            oif.get_or_insert_with(|| "eth0".into());
-            iif = None;
-        }
-    }
-    let mut out = Vec::new();
-    for l in l4 {
-        let fits4 = !matches!(l, L4::Icmpv6 { .. });
-        let fits6 = !matches!(l, L4::Icmp { .. });
-        let fams = [
-            (v4 && fits4, IpAddr::V4(src4), IpAddr::V4(dst4)),
-            (v6 && fits6, IpAddr::V6(src6), IpAddr::V6(dst6)),
-        ];
-        for (ok, src, dst) in fams {
-            if ok {
+        let mut out = Vec::new();
+        for l in self.l4 {
+            let fams = [
+                (
+                    self.v4 && !matches!(l, L4::Icmpv6 { .. }),
+                    IpAddr::V4(self.src.0),
+                    IpAddr::V4(self.dst.0),
+                ),
+                (
+                    self.v6 && !matches!(l, L4::Icmp { .. }),
+                    IpAddr::V6(self.src.1),
+                    IpAddr::V6(self.dst.1),
+                ),
+            ];
+            for (_, src, dst) in fams.into_iter().filter(|f| f.0) {
                 out.push(Packet {
                     src,
                     dst,
                     iif: iif.clone(),
                     oif: oif.clone(),
                     l4: l,
-                    ct,
+                    ct: self.ct,
                 });
             }
         }
+        out
     }
-    out
 }
 
 /// A host address inside the match: the network's second address when there is one

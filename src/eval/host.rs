@@ -109,11 +109,11 @@ pub struct Step {
 
 impl Step {
     pub fn surely_accepts(&self) -> bool {
-        self.ends.iter().all(|e| e.kind == EndKind::Accept)
+        !self.ends.is_empty() && self.ends.iter().all(|e| e.kind == EndKind::Accept)
     }
 
     fn surely_refuses(&self) -> bool {
-        !self.bridge && self.ends.iter().all(|e| e.kind.refuses())
+        !self.bridge && !self.ends.is_empty() && self.ends.iter().all(|e| e.kind.refuses())
     }
 }
 
@@ -317,28 +317,8 @@ impl Walker<'_> {
                 assumed,
             ),
             Action::Unknown(t) => term(EndKind::Unknown(t.clone()), assumed),
-            Action::Jump(target) | Action::Goto(target) => {
-                let Some(sub) = self.table.chains.iter().find(|c| &c.name == target) else {
-                    let why = format!("jump to chain {target}, which was not read");
-                    return term(EndKind::Unknown(why), assumed);
-                };
-                if depth + 1 > MAX_DEPTH {
-                    let why = "jumps nest deeper than the kernel allows".to_string();
-                    return term(EndKind::Unknown(why), assumed);
-                }
-                let flows = self.rules_from(sub, 0, depth + 1, assumed);
-                if matches!(action, Action::Goto(_)) {
-                    return flows;
-                }
-                let mut out = Vec::new();
-                for (flow, a) in flows {
-                    match flow {
-                        Flow::Back => out.extend(self.rules_from(chain, i + 1, depth, a)),
-                        term => out.push((term, a)),
-                    }
-                }
-                out
-            }
+            Action::Jump(target) => self.jump(chain, i, target, false, depth, assumed),
+            Action::Goto(target) => self.jump(chain, i, target, true, depth, assumed),
             Action::Map { key, map } => match self.map_lookup(*key, map) {
                 Ok(Some(a)) => {
                     let a = a.clone();
@@ -348,6 +328,49 @@ impl Walker<'_> {
                 Err(why) => term(EndKind::Unknown(why), assumed),
             },
         }
+    }
+
+    /// `jump`/`goto` from rule `i` of `chain`: the target's ends; a `return` (or falling
+    /// off the target's end) continues after the jump, or returns from `chain` after a goto.
+    fn jump(
+        &mut self,
+        chain: &HostChain,
+        i: usize,
+        target: &str,
+        goto: bool,
+        depth: usize,
+        assumed: Vec<String>,
+    ) -> Flows {
+        let unknown = |why: String, assumed| {
+            let at = At {
+                chain: chain.name.clone(),
+                index: i,
+                text: chain.rules[i].text.clone(),
+                origin: chain.rules[i].origin.clone(),
+            };
+            vec![(Flow::Term(EndKind::Unknown(why), Some(at)), assumed)]
+        };
+        let Some(sub) = self.table.chains.iter().find(|c| c.name == target) else {
+            return unknown(
+                format!("jump to chain {target}, which was not read"),
+                assumed,
+            );
+        };
+        if depth + 1 > MAX_DEPTH {
+            return unknown("jumps nest deeper than the kernel allows".into(), assumed);
+        }
+        let flows = self.rules_from(sub, 0, depth + 1, assumed);
+        if goto {
+            return flows;
+        }
+        let mut out = Vec::new();
+        for (flow, a) in flows {
+            match flow {
+                Flow::Back => out.extend(self.rules_from(chain, i + 1, depth, a)),
+                term => out.push((term, a)),
+            }
+        }
+        out
     }
 
     fn conds(&self, rule: &HostRule) -> Tri {

@@ -64,68 +64,7 @@ pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<u8>) -> HostRule {
         l4: None,
         conds: Vec::new(),
     };
-    let mut action = Action::Continue;
-    let x = &raw.exprs;
-    let mut i = 0;
-    while i < x.len() {
-        let e = E(&x[i]);
-        if is_load(&x[i]) {
-            let n = group_len(&x[i..]);
-            let group = &x[i..i + n];
-            match d.group(group) {
-                Some(Step::Cond(c)) => d.conds.push(c),
-                Some(Step::Action(a)) => {
-                    action = a;
-                    break;
-                }
-                None => {
-                    if ends_in_vmap(group) {
-                        action = Action::Unknown(format!("verdict map on {}", text(group)));
-                        break;
-                    }
-                    d.conds.push(Cond::Unknown(text(group)));
-                }
-            }
-            i += n;
-            continue;
-        }
-        match x[i].name.as_str() {
-            n if HARMLESS.contains(&n) => {}
-            "objref" => {}
-            // A data load feeding the statement after it (NAT addresses and ports).
-            "immediate" if e.num(sys::NFTNL_EXPR_IMM_DREG) != Some(0) => {}
-            "match" if x[i].text.contains("name comment") => {}
-            "match" | "connlimit" => d.conds.push(Cond::Unknown(x[i].text.trim().into())),
-            "immediate" if e.num(sys::NFTNL_EXPR_IMM_DREG) == Some(0) => {
-                action = verdict(&e);
-                break;
-            }
-            "reject" => {
-                action = Action::Reject(reject(&e));
-                break;
-            }
-            "nat" => {
-                action = match e.num(sys::NFTNL_EXPR_NAT_TYPE) {
-                    Some(0) => Action::SourceNat,
-                    _ => Action::DestNat(x[i].text.trim().into()),
-                };
-                break;
-            }
-            "masq" => {
-                action = Action::SourceNat;
-                break;
-            }
-            "redir" => {
-                action = Action::DestNat("redirect".into());
-                break;
-            }
-            _ => {
-                action = Action::Unknown(x[i].text.trim().to_string());
-                break;
-            }
-        }
-        i += 1;
-    }
+    let action = d.read(&raw.exprs);
     let comment = raw.userdata.as_deref().and_then(super::decode::comment);
     let text = rule_text(&d.conds, &action);
     HostRule {
@@ -134,6 +73,77 @@ pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<u8>) -> HostRule {
         text,
         comment,
         origin: Vec::new(),
+    }
+}
+
+/// Object types an `objref` may name without any effect on the verdict: counter,
+/// quota, ct helper, limit, connlimit, ct timeout, secmark, ct expectation.
+const HARMLESS_OBJECTS: &[u64] = &[1, 2, 3, 4, 5, 7, 8, 9];
+
+impl Rd<'_> {
+    /// Reads the expressions into conditions and returns the rule's action.
+    fn read(&mut self, x: &[RawExpr]) -> Action {
+        let mut i = 0;
+        while i < x.len() {
+            if is_load(&x[i]) {
+                let n = group_len(&x[i..]);
+                if let Some(a) = self.load_group(&x[i..i + n]) {
+                    return a;
+                }
+                i += n;
+                continue;
+            }
+            if let Some(a) = self.single(&x[i]) {
+                return a;
+            }
+            i += 1;
+        }
+        Action::Continue
+    }
+
+    /// A load and its test: a condition (kept), or a verdict map (the action).
+    fn load_group(&mut self, group: &[RawExpr]) -> Option<Action> {
+        match self.group(group) {
+            Some(Step::Cond(c)) => self.conds.push(c),
+            Some(Step::Action(a)) => return Some(a),
+            None if ends_in_vmap(group) => {
+                return Some(Action::Unknown(format!("verdict map on {}", text(group))));
+            }
+            None => self.conds.push(Cond::Unknown(text(group))),
+        }
+        None
+    }
+
+    /// An expression that is not a load: a harmless statement (nothing), a condition
+    /// hostwall cannot read (kept as unknown), or the rule's action.
+    fn single(&mut self, x: &RawExpr) -> Option<Action> {
+        let e = E(x);
+        let data_load = e.num(sys::NFTNL_EXPR_IMM_DREG).is_some_and(|r| r != 0);
+        match x.name.as_str() {
+            n if HARMLESS.contains(&n) => None,
+            // `meta mark set`, `ct mark set`: metadata the IR's matches never read.
+            "meta" | "ct" => None,
+            "objref" => match e.num(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
+                Some(t) if HARMLESS_OBJECTS.contains(&t) => None,
+                _ => Some(Action::Unknown(x.text.trim().into())),
+            },
+            // A data load feeding the statement after it (NAT addresses and ports).
+            "immediate" if data_load => None,
+            "match" if x.text.contains("name comment") => None,
+            "match" | "connlimit" => {
+                self.conds.push(Cond::Unknown(x.text.trim().into()));
+                None
+            }
+            "immediate" => Some(verdict(&e)),
+            "reject" => Some(Action::Reject(reject(&e))),
+            "nat" => Some(match e.num(sys::NFTNL_EXPR_NAT_TYPE) {
+                Some(0) => Action::SourceNat,
+                _ => Action::DestNat(x.text.trim().into()),
+            }),
+            "masq" => Some(Action::SourceNat),
+            "redir" => Some(Action::DestNat("redirect".into())),
+            _ => Some(Action::Unknown(x.text.trim().to_string())),
+        }
     }
 }
 
