@@ -550,3 +550,7 @@ pub fn rule_text(conds: &[Cond], action: &Action) -> String {
     }
     parts.join(" ")
 }
+
+#[cfg(test)]
+#[path = "host_tests.rs"]
+mod tests;
