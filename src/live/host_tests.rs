@@ -147,7 +147,7 @@ fn xt_matches_fib_and_unknown_targets_stay_unknown_issue10() {
 #[test]
 fn interface_sets_expand_and_verdict_maps_are_actions_issue10() {
     let mut sets = Sets::default();
-    let mut name = |s: &str| {
+    let name = |s: &str| {
         let mut k = s.as_bytes().to_vec();
         k.resize(16, 0);
         k
