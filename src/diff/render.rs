@@ -42,11 +42,16 @@ pub fn render_text(changes: &[Change]) -> String {
             s.push_str(&format!(" (service {svc})"));
         }
         s.push('\n');
+        // A conflict's sides are the policy and the other table, not expected/live.
+        let (ours, theirs) = match c.kind {
+            Kind::PolicyDefeated | Kind::PolicyRefuses => ("policy:      ", "other table: "),
+            _ => ("policy says: ", "live has:    "),
+        };
         if let Some(e) = &c.expected {
-            s.push_str(&format!("    policy says: {e}\n"));
+            s.push_str(&format!("    {ours}{e}\n"));
         }
         if let Some(a) = &c.actual {
-            s.push_str(&format!("    live has:    {a}\n"));
+            s.push_str(&format!("    {theirs}{a}\n"));
         }
         if let Some(l) = &c.suggestion {
             s.push_str(&format!("    suggested:   {l}\n"));
