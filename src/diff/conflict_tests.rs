@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ir::host::{HostBase, HostRule};
-use crate::ir::{self, BaseChain, ChainPolicy, Hook, IfName, L4Proto, Rule, Verdict};
+use crate::ir::{self, AddrMatch, BaseChain, ChainPolicy, Hook, IfName, L4Proto, Rule, Verdict};
 use crate::source::FileId;
 
 fn span(line: u32) -> Span {
@@ -225,4 +225,67 @@ fn an_unknown_on_the_way_is_a_may_warning_never_silence_issue10() {
     let mut quiet = t;
     quiet.chains[0].rules = vec![hrule(vec![], Action::Accept)];
     assert!(conflicts(&ours(&[(8443, 3)]), &[quiet], None, &locate).is_empty());
+}
+
+#[test]
+fn interfaces_take_the_networks_other_rules_pair_them_with_issue10() {
+    let virbr = |wildcard| IfName {
+        name: if wildcard { "virbr" } else { "virbr0" }.into(),
+        wildcard,
+    };
+    let guests = || Match::Saddr(AddrMatch::V4("192.168.122.0/24".parse().unwrap()));
+    let mut t = ours(&[]);
+    t.chains = vec![ir::Chain {
+        name: "forward".into(),
+        base: Some(BaseChain {
+            hook: Hook::Forward,
+            priority: 0,
+            policy: ChainPolicy::Accept,
+        }),
+        rules: vec![
+            Rule {
+                matches: vec![Match::IifName(virbr(true)), guests()],
+                stmts: vec![],
+                verdict: Some(Verdict::Accept),
+                comment: None,
+                origin: vec![span(7)],
+            },
+            Rule {
+                matches: vec![],
+                stmts: vec![],
+                verdict: Some(Verdict::Drop),
+                comment: None,
+                origin: vec![],
+            },
+        ],
+    }];
+    let fwd = |name: &str, rules| {
+        let mut c = chain(name, Some((0, ChainPolicy::Accept)), rules);
+        if let Some(b) = c.base.as_mut() {
+            b.hook = Some(HostHook::Forward);
+        }
+        c
+    };
+    let iif = Cond::Is(Match::IifName(virbr(false)));
+    let oif = Cond::Is(Match::OifName(virbr(false)));
+    let libvirt = table(
+        TableFamily::Ip,
+        "filter",
+        vec![fwd(
+            "FORWARD",
+            vec![
+                hrule(vec![iif.clone(), oif], Action::Accept),
+                hrule(vec![iif, Cond::Is(guests())], Action::Accept),
+            ],
+        )],
+    );
+    // Guests' traffic on virbr0 comes from 192.168.122.0/24 (the FWO rule says so):
+    // the policy allows it, so libvirt's bridge-internal accept is no conflict.
+    let c = conflicts(&t, std::slice::from_ref(&libvirt), None, &locate);
+    assert!(!c.iter().any(|c| c.kind == Kind::PolicyRefuses), "{c:#?}");
+    // Without the pairing rule, a packet on virbr0 has no known source: reported.
+    let mut alone = libvirt;
+    alone.chains[0].rules.pop();
+    let c = conflicts(&t, &[alone], None, &locate);
+    assert!(c.iter().any(|c| c.kind == Kind::PolicyRefuses), "{c:#?}");
 }

@@ -22,6 +22,10 @@ const DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 /// where a rule names none.
 pub struct Hints {
     pub names: Vec<String>,
+    /// Networks some rule pairs with an exact interface: (interface, is the source on
+    /// input, network). Packets on that interface with no address of their own come
+    /// from (or go to) it, as the traffic those rules are about does.
+    pub nets: Vec<(String, bool, AddrMatch)>,
 }
 
 impl Hints {
@@ -66,20 +70,53 @@ pub fn packets(conds: &[Cond], sets: &[Set], path: Path, hints: &Hints) -> Vec<P
     for c in conds {
         let m = match c {
             Cond::Is(m) => m,
-            Cond::AnyOf { of, negated: false } => match of.first() {
-                Some(m) => m,
-                None => return Vec::new(),
-            },
+            Cond::AnyOf { of, negated: false } => {
+                // A first packet where the set allows one (`ct state { untracked, new }`).
+                let new = of
+                    .iter()
+                    .find(|m| matches!(m, Match::CtState(st) if st.0 & CtState::NEW != 0));
+                match new.or(of.first()) {
+                    Some(m) => m,
+                    None => return Vec::new(),
+                }
+            }
             _ => continue,
         };
         if s.fix(m, sets, hints).is_none() {
             return Vec::new();
         }
     }
+    s.paired_nets(conds, hints);
     s.packets(path)
 }
 
 impl Shape {
+    /// Addresses from the networks other rules pair with the packet's interfaces, where
+    /// the rule itself names none.
+    fn paired_nets(&mut self, conds: &[Cond], hints: &Hints) {
+        let names = |src: bool| {
+            conds.iter().any(|c| {
+                matches!(c, Cond::Is(Match::Saddr(_))) && src
+                    || matches!(c, Cond::Is(Match::Daddr(_))) && !src
+            })
+        };
+        for (src, iface) in [(true, self.iif.clone()), (false, self.oif.clone())] {
+            let Some(iface) = iface else { continue };
+            if names(src) {
+                continue;
+            }
+            let paired = hints.nets.iter().find(|(n, s, _)| *n == iface && *s == src);
+            let Some(addr) = paired.and_then(|(_, _, a)| pick(a, &[])) else {
+                continue;
+            };
+            let end = if src { &mut self.src } else { &mut self.dst };
+            match addr {
+                IpAddr::V4(x) => end.0 = x,
+                IpAddr::V6(x) => end.1 = x,
+            }
+        }
+    }
+
     /// Narrows the shape to `m`; `None` when no packet can meet it.
     fn fix(&mut self, m: &Match, sets: &[Set], hints: &Hints) -> Option<()> {
         match m {
@@ -250,10 +287,31 @@ fn kinds(t: &TypeMatch, sets: &[Set]) -> Vec<u8> {
     }
 }
 
-/// Every exact interface name any rule of the tables names (for wildcards).
+/// Every exact interface name any rule of the tables names (for wildcards), and the
+/// networks rules pair with an exact interface (`iifname "virbr0" ip saddr 192.168.122.0/24`).
 pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
     let mut names: Vec<String> = Vec::new();
+    let mut nets = Vec::new();
     for r in tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules) {
+        let exact = |want_iif: bool| {
+            r.conds.iter().find_map(|c| match c {
+                Cond::Is(Match::IifName(n)) if want_iif && !n.wildcard => Some(n.name.clone()),
+                Cond::Is(Match::OifName(n)) if !want_iif && !n.wildcard => Some(n.name.clone()),
+                _ => None,
+            })
+        };
+        for c in &r.conds {
+            let pair = match c {
+                Cond::Is(Match::Saddr(a @ (AddrMatch::V4(_) | AddrMatch::V6(_)))) => {
+                    exact(true).map(|i| (i, true, a.clone()))
+                }
+                Cond::Is(Match::Daddr(a @ (AddrMatch::V4(_) | AddrMatch::V6(_)))) => {
+                    exact(false).map(|i| (i, false, a.clone()))
+                }
+                _ => None,
+            };
+            nets.extend(pair);
+        }
         for c in &r.conds {
             if let Cond::Is(Match::IifName(n) | Match::OifName(n)) = c
                 && !n.wildcard
@@ -263,5 +321,5 @@ pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
             }
         }
     }
-    Hints { names }
+    Hints { names, nets }
 }
