@@ -125,7 +125,14 @@ fn chain_line(s: &host::Step, reached: bool, locate: &dyn Fn(&Span) -> String) -
                     (None, EndKind::Unknown(w)) => w.clone(),
                     (None, _) => format!("the policy of chain {}", s.chain),
                 },
-                policy_line: e.at.as_ref().and_then(|a| a.origin.first()).map(locate),
+                policy_line: match e.at.as_ref().map(|a| a.origin.first()) {
+                    Some(Some(span)) => Some(locate(span)),
+                    // Our rules without a line: the `default` action, `ct state`, `lo`.
+                    Some(None) if s.ours => {
+                        Some("built in (the policy's default or a base rule)".into())
+                    }
+                    _ => None,
+                },
                 assuming: e.assumed.clone(),
             })
             .collect(),
