@@ -90,46 +90,55 @@ pub fn parse(text: &str) -> Result<(Packet, Path), PacketError> {
         l4: L4::Other(0),
         ct: CtState::NEW,
     };
-    let mut kind: Option<u8> = None;
-    let mut i = 4;
+    let kind = options(&w[4..], proto, &mut pkt)?;
+    pkt.l4 = l4(proto, prange, dport, kind, pkt.src.is_ipv4())?;
+    let path = path_of(&pkt, text)?;
+    Ok((pkt, path))
+}
+
+/// The words after the destination: interfaces, ICMP type, state. Returns the type.
+fn options(
+    w: &[(&str, Range<usize>)],
+    proto: &str,
+    pkt: &mut Packet,
+) -> Result<Option<u8>, PacketError> {
+    let mut kind = None;
+    let mut i = 0;
     while i < w.len() {
         let (word, r) = (w[i].0, w[i].1.clone());
-        let value = w.get(i + 1);
+        if !matches!(word, "on" | "in" | "out" | "type") {
+            pkt.ct =
+                state(word).ok_or_else(|| err(r, format!("unknown word `{word}`"), Some(USAGE)))?;
+            i += 1;
+            continue;
+        }
+        let Some((v, vr)) = w.get(i + 1) else {
+            return Err(err(r, format!("`{word}` needs a value"), Some(USAGE)));
+        };
         match word {
-            "on" | "in" | "out" | "type" => {
-                let Some((v, vr)) = value else {
-                    return Err(err(r, format!("`{word}` needs a value"), Some(USAGE)));
-                };
-                match word {
-                    "type" => kind = Some(icmp_type(proto, v, vr)?),
-                    "out" => pkt.oif = Some(iface(v, vr)?),
-                    _ => pkt.iif = Some(iface(v, vr)?),
-                }
-                i += 2;
-            }
-            _ => {
-                pkt.ct = state(word)
-                    .ok_or_else(|| err(r, format!("unknown word `{word}`"), Some(USAGE)))?;
-                i += 1;
-            }
+            "type" => kind = Some(icmp_type(proto, v, vr)?),
+            "out" => pkt.oif = Some(iface(v, vr)?),
+            _ => pkt.iif = Some(iface(v, vr)?),
         }
+        i += 2;
     }
-    pkt.l4 = l4(proto, prange, dport, kind, pkt.src.is_ipv4())?;
-    let path = match (&pkt.iif, &pkt.oif) {
-        (Some(_), None) => Path::Input,
-        (Some(_), Some(_)) => Path::Forward,
-        (None, Some(_)) => Path::Output,
-        (None, None) => {
-            return Err(err(
-                0..text.len(),
-                "the packet names no interface",
-                Some(
-                    "add `on IFACE` (to the host), `in IFACE out IFACE` (through it) or `out IFACE` (from it)",
-                ),
-            ));
-        }
-    };
-    Ok((pkt, path))
+    Ok(kind)
+}
+
+/// Input only: to the host; both: through it; output only: from it.
+fn path_of(pkt: &Packet, text: &str) -> Result<Path, PacketError> {
+    match (&pkt.iif, &pkt.oif) {
+        (Some(_), None) => Ok(Path::Input),
+        (Some(_), Some(_)) => Ok(Path::Forward),
+        (None, Some(_)) => Ok(Path::Output),
+        (None, None) => Err(err(
+            0..text.len(),
+            "the packet names no interface",
+            Some(
+                "add `on IFACE` (to the host), `in IFACE out IFACE` (through it) or `out IFACE` (from it)",
+            ),
+        )),
+    }
 }
 
 fn endpoint(
