@@ -346,3 +346,37 @@ fn firewalld_zone_reject_defeats_an_allow_and_unknowns_stay_may_issue10() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn explain_live_judges_chains_of_ours_the_ir_cannot_hold_and_a_dormant_table_issue10() {
+    if !root("explain_live_judges_chains_of_ours_the_ir_cannot_hold_and_a_dormant_table_issue10") {
+        return;
+    }
+    let lab = Lab::new();
+    lab.apply("policies/kvm-host.policy");
+    let policy = manifest().join("policies/kvm-host.policy");
+    let policy = policy.to_str().expect("utf8");
+    let pkt = "tcp 127.0.0.1 -> 127.0.0.1:22 on lo new";
+    let explain = || {
+        let (code, o, e) = lab.run(&["explain", pkt, policy, "--live"], false);
+        assert_eq!(code, 0, "{o}{e}");
+        o
+    };
+    assert!(explain().contains("verdict: accepted"));
+    let script = "table inet hostwall {\n  chain early {\n    type filter hook ingress device \"lo\" priority -300; policy accept;\n    tcp dport 22 drop\n  }\n}\n";
+    let (_d, file) = policy_file(script);
+    lab.nft_file(Path::new(&file));
+    let o = explain();
+    assert!(
+        o.contains("verdict: dropped: table inet hostwall chain early refuses it"),
+        "{o}"
+    );
+    lab.nft_file(Path::new(
+        &policy_file("table inet hostwall { flags dormant; }\n").1,
+    ));
+    let o = explain();
+    assert!(
+        o.contains("verdict: accepted: no base chain sees it"),
+        "dormant: {o}"
+    );
+}

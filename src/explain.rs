@@ -169,8 +169,10 @@ pub fn render_text(x: &Explanation) -> String {
 }
 
 /// Our live table with the compiled table's policy lines: a live rule equal to the
-/// compiled rule at the same place in the same chain gets its origin.
-pub fn with_origins(live: &Table, compiled: &Table) -> HostTable {
+/// compiled rule at the same place in the same chain gets its origin. `extra` is the
+/// whole table in host form when it holds chains the IR cannot (or is dormant): those
+/// chains, their sets and maps join, so nothing of our table is left out of a verdict.
+pub fn with_origins(live: &Table, extra: Option<&HostTable>, compiled: &Table) -> HostTable {
     let mut t = live.clone();
     for c in &mut t.chains {
         let Some(src) = compiled.chains.iter().find(|x| x.name == c.name) else {
@@ -178,7 +180,20 @@ pub fn with_origins(live: &Table, compiled: &Table) -> HostTable {
         };
         copy_origins(c, src);
     }
-    HostTable::of_ours(&t)
+    let mut h = HostTable::of_ours(&t);
+    if let Some(x) = extra {
+        h.dormant = x.dormant;
+        let missing = |c: &&crate::ir::host::HostChain| !h.chains.iter().any(|o| o.name == c.name);
+        let more: Vec<_> = x.chains.iter().filter(missing).cloned().collect();
+        h.chains.extend(more);
+        let sets: Vec<_> = (x.sets.iter())
+            .filter(|s| !h.sets.iter().any(|o| o.name == s.name))
+            .cloned()
+            .collect();
+        h.sets.extend(sets);
+        h.maps.extend(x.maps.iter().cloned());
+    }
+    h
 }
 
 fn copy_origins(live: &mut Chain, compiled: &Chain) {

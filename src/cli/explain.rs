@@ -25,7 +25,8 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
         match crate::live::read(&rs.table.name, c.netns.as_deref()) {
             Ok(snap) => match &snap.table {
                 Some(t) => {
-                    let ours = crate::explain::with_origins(t, &rs.table);
+                    let extra = snap.ours_host.as_ref();
+                    let ours = crate::explain::with_origins(t, extra, &rs.table);
                     HostRuleset::with_ours(ours, snap.others, snap.ours_at)
                 }
                 None => {

@@ -47,6 +47,9 @@ pub struct Snapshot {
     /// Where our table stands among the others in the kernel's table order (tables
     /// created earlier registered their hooks earlier: at equal priority they run first).
     pub ours_at: Option<usize>,
+    /// Our table in host form (every chain, read like another table's), only when it
+    /// holds chains the IR cannot or is dormant: `explain --live` judges with those too.
+    pub ours_host: Option<HostTable>,
     /// Everything in our table the IR cannot hold (named objects, flowtables, chains on
     /// other hooks or of other types, maps), described for the operator; never dropped.
     pub unmodelled: Vec<Unmodelled>,
@@ -227,9 +230,28 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
             rules: Vec::new(),
         });
     }
+    let ours_raw = ours;
     let ours = match ours {
         Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),
         None => None,
+    };
+    // Chains of ours the IR cannot hold still filter: in host form for `explain --live`.
+    let odd_chains = unmodelled.iter().any(|u| u.kind == Kind::ChainExtra);
+    let ours_host = match ours_raw {
+        Some(t) if odd_chains || t.flags & NFT_TABLE_F_DORMANT != 0 => {
+            let tc: Vec<&RawChain> = chains
+                .iter()
+                .filter(|c| is_ours(c.family, &c.table, table))
+                .collect();
+            let tr: Vec<&RawRule> = rules
+                .iter()
+                .filter(|r| is_ours(r.family, &r.table, table))
+                .collect();
+            let mut h = tables::table(conn, t, &tc, &tr)?;
+            h.ours = true;
+            Some(h)
+        }
+        _ => None,
     };
     let others = others(conn, table, &tables, &chains, &rules)?;
     let ours_at = tables
@@ -241,6 +263,7 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
         foreign: foreign(table, &tables, &chains, &rules),
         others,
         ours_at,
+        ours_host,
         unmodelled,
         changing: Vec::new(),
     };
