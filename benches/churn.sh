@@ -9,6 +9,7 @@
 #   benches/churn.sh [KVM_RUNS] [BIG_RUNS] [DIFF_RUNS]   (default 100 20 20; as root;
 #                                                         a throwaway namespace only)
 # BIN=path/to/hostwall measures another build (e.g. an older one) the same way.
+# STREAM=1 adds a phase with one `nft -i` fed by a pipe: thousands of commits/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kvm_runs=${1:-100}
@@ -38,14 +39,27 @@ genid() { hw apply --dry-run "$tmp/kvm.policy" 2>&1 | sed -nE 's/.* at generatio
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; else print "-"}'; }
 max() { sort -g | tail -1; }
 
-churn_start() { # $1: pause between changes ("" = none)
-    local pause=${1:+sleep $1;}
-    ip netns exec "$ns" sh -c "nft add table ip other; nft add chain ip other c; \
-        while :; do nft add rule ip other c counter; nft flush chain ip other c; $pause done" &
+churn_start() { # $1: pause between changes ("" = none, "stream" = one nft -i fed by a pipe)
+    if [ "$1" = stream ]; then
+        ip netns exec "$ns" sh -c "nft add table ip other; nft add chain ip other c; \
+            while :; do echo 'add rule ip other c counter'; echo 'flush chain ip other c'; done \
+            | nft -i >/dev/null 2>&1" &
+    else
+        local pause=${1:+sleep $1;}
+        ip netns exec "$ns" sh -c "nft add table ip other; nft add chain ip other c; \
+            while :; do nft add rule ip other c counter; nft flush chain ip other c; $pause done" &
+    fi
     churn_pid=$!
     sleep 0.5
 }
-churn_stop() { [ -n "$churn_pid" ] && kill "$churn_pid" 2>/dev/null; wait "$churn_pid" 2>/dev/null || true; churn_pid=; }
+churn_stop() {
+    [ -n "$churn_pid" ] || return 0
+    pkill -P "$churn_pid" 2>/dev/null || true
+    kill "$churn_pid" 2>/dev/null || true
+    wait "$churn_pid" 2>/dev/null || true
+    churn_pid=
+    ip netns pids "$ns" | xargs -r kill 2>/dev/null || true
+}
 
 # run LABEL RUNS CMD... : whole-process ms per run, failures, resends per run.
 run() {
@@ -91,8 +105,16 @@ cp "$tmp/medians" "$tmp/quiet"; : >"$tmp/medians"
 phase "churn as fast as nft runs" ""
 cp "$tmp/medians" "$tmp/fast"; : >"$tmp/medians"
 phase "churn ~10 changes/s" 0.2
-cp "$tmp/medians" "$tmp/slow"
+cp "$tmp/medians" "$tmp/slow"; : >"$tmp/medians"
+if [ -n "${STREAM:-}" ]; then
+    phase "churn from one nft -i (thousands/s)" stream
+    cp "$tmp/medians" "$tmp/stream"
+else
+    cp "$tmp/quiet" "$tmp/stream"
+fi
 echo "added latency (median under churn / quiet median):"
-paste -d' ' "$tmp/quiet" "$tmp/fast" "$tmp/slow" | awk '{
-    n = NF / 3; label = ""; for (i = 1; i < NF / 3; i++) label = label $i " ";
-    printf "  %-22s fast %.2fx  ~10/s %.2fx\n", label, $(2*n) / $n, $(3*n) / $n }'
+paste -d' ' "$tmp/quiet" "$tmp/fast" "$tmp/slow" "$tmp/stream" | awk -v stream="${STREAM:-}" '{
+    n = NF / 4; label = ""; for (i = 1; i < n; i++) label = label $i " ";
+    printf "  %-22s fast %.2fx  ~10/s %.2fx", label, $(2*n) / $n, $(3*n) / $n;
+    if (stream != "") printf "  stream %.2fx", $(4*n) / $n;
+    printf "\n" }'

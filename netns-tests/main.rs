@@ -8,6 +8,7 @@ mod cleanup;
 mod common;
 mod diff;
 mod diff_blind;
+mod hosts;
 mod policies;
 mod safe;
 mod verify;

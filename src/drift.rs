@@ -5,13 +5,15 @@
 //! the policy's input files (`record`). When the digest matches the files being checked,
 //! the namespace is the one applied to (`nsid`) and the kernel's generation id is
 //! unchanged, nothing can have changed in nf_tables, so only the sysctls are read (two
-//! small files): no compile, no dump.
+//! small files): no compile, no dump. The warnings about other tables that apply
+//! computed at that generation are replayed from the record.
 
 use crate::diff::{self, Change, Severity};
 use crate::ir::{Ruleset, Sysctl, SysctlSetting};
 use crate::live::{self, LiveError};
 use crate::nsid::NetnsId;
 use crate::record;
+use crate::source::Span;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -78,8 +80,15 @@ pub fn fast(
     if here.as_ref() != Some(applied_to) || genid != rec.genid {
         return Ok(None);
     }
+    // Warnings about other tables were computed at some generation: still true only
+    // if that is this one (nothing in any table changed since).
+    let Some(warnings) = rec.warnings.as_ref().filter(|w| w.genid == genid) else {
+        return Ok(None);
+    };
+    let mut changes = diff::sysctls(&expected_sysctls(rec), &sysctls);
+    changes.extend(warnings.changes.iter().cloned());
     Ok(Some(DriftReport {
-        changes: diff::sysctls(&expected_sysctls(rec), &sysctls),
+        changes,
         fast_path: true,
         genid,
     }))
@@ -101,19 +110,66 @@ fn expected_sysctls(rec: &record::Applied) -> Vec<SysctlSetting> {
         .collect()
 }
 
-/// The full comparison: dump our table, decode it, compare with `expected`.
+/// Where a policy line is, for conflict warnings (`file:line:col`).
+pub type Locate<'a> = &'a dyn Fn(&Span) -> String;
+
+/// Policy lines named by byte offset, for callers without the source map.
+pub fn no_map(s: &Span) -> String {
+    format!("policy bytes {}..{}", s.start, s.end)
+}
+
+/// The full comparison with policy lines as byte offsets (see `full_with`).
 pub fn full(expected: &Ruleset, opts: &DriftOptions) -> Result<DriftReport, DriftError> {
+    full_with(expected, opts, &no_map)
+}
+
+/// The full comparison: dump every table, decode ours, compare with `expected`; then the
+/// other tables' base chains and the conflicts between them and the policy, as warnings.
+pub fn full_with(
+    expected: &Ruleset,
+    opts: &DriftOptions,
+    locate: Locate,
+) -> Result<DriftReport, DriftError> {
     let ns = opts.netns.as_deref();
     let table = &expected.table.name;
     let snap = live::read(table, ns)?;
     let genid = snap.genid;
     let live = snap.into_live(read_sysctls(ns)?);
-    let changes = diff::diff(expected, &live);
+    let mut changes = diff::diff(expected, &live);
+    changes.extend(diff::conflicts(
+        &expected.table,
+        &live.others,
+        live.ours_at,
+        locate,
+    ));
     Ok(DriftReport {
         changes,
         fast_path: false,
         genid,
     })
+}
+
+/// The warnings about other tables (their base chains, conflicts with the policy) at
+/// the current generation: what `apply` prints after a change and records.
+pub fn warnings(
+    expected: &Ruleset,
+    netns: Option<&str>,
+    locate: Locate,
+) -> Result<record::Warnings, DriftError> {
+    let snap = live::read(&expected.table.name, netns)?;
+    let genid = snap.genid;
+    let live = snap.into_live(Vec::new());
+    let mut changes: Vec<Change> = diff::diff(expected, &live)
+        .into_iter()
+        .filter(|c| c.severity == Severity::Warning)
+        .collect();
+    changes.extend(diff::conflicts(
+        &expected.table,
+        &live.others,
+        live.ours_at,
+        locate,
+    ));
+    Ok(record::Warnings { genid, changes })
 }
 
 /// What an apply records for the fast path (`includes`: files read beyond the policy
@@ -125,6 +181,7 @@ pub fn record_for(
     digest: String,
     includes: Vec<String>,
     netns: Option<NetnsId>,
+    warnings: Option<record::Warnings>,
 ) -> record::Applied {
     record::Applied {
         netns,
@@ -137,6 +194,7 @@ pub fn record_for(
             .iter()
             .map(|s| (s.key.name().to_string(), s.value))
             .collect(),
+        warnings,
     }
 }
 

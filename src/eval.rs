@@ -9,6 +9,12 @@
 //! chain on the hook, `drop`/`reject` end it; a chain that runs out of rules
 //! applies its policy. Rate limits are assumed not exceeded (a single packet
 //! never exceeds them); counters and logging do not change verdicts.
+//!
+//! This evaluator sees our table only. `host` evaluates the whole host (every table,
+//! ternary); `text` reads and writes packets as text.
+
+pub mod host;
+pub mod text;
 
 use crate::ir::{
     AddrMatch, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch, Ruleset,

@@ -5,6 +5,8 @@
 //! Every form here maps to exactly one nft expression sequence, so that decoding is
 //! unambiguous. Rules keep `origin` spans so kernel errors can point at the policy.
 
+pub mod host;
+
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};
 

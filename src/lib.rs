@@ -16,6 +16,7 @@ pub mod digest;
 pub mod drift;
 pub mod emit;
 pub mod eval;
+pub mod explain;
 pub mod ir;
 pub mod live;
 pub mod model;

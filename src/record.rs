@@ -33,6 +33,18 @@ pub struct Applied {
     /// could not be identified, and the fast path is off.
     #[serde(default)]
     pub netns: Option<NetnsId>,
+    /// The warnings about other tables at generation `genid` of `Warnings` (their base
+    /// chains, conflicts with the policy), for the fast path to show; a fast path
+    /// needs them computed at the generation it finds.
+    #[serde(default)]
+    pub warnings: Option<Warnings>,
+}
+
+/// Warnings computed from every table at one generation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warnings {
+    pub genid: u32,
+    pub changes: Vec<crate::diff::Change>,
 }
 
 /// SHA-256 of the compiler's inputs: hostwall's version, then each file's name and
@@ -230,6 +242,7 @@ mod tests {
                 cookie: Some(4097),
                 inode: "4:4026531840".into(),
             }),
+            warnings: None,
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p).expect("trusted"), Some(rec));

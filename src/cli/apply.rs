@@ -192,8 +192,9 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     if let Some(r) = &done.recovered {
         out.stderr(&lifecycle::recovered_note(r));
     }
-    store_record(out, a, &loaded, &rs, &done.value, target);
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
+    let warnings = after_warnings(out, a, &loaded, &rs);
+    store_record(out, a, &loaded, &rs, &done.value, target, warnings);
     match &done.pending {
         None => {
             if a.persist {
@@ -422,17 +423,50 @@ fn store_record(
     rs: &Ruleset,
     r: &ApplyReport,
     target: Option<NetnsId>,
+    warnings: Option<crate::record::Warnings>,
 ) {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
     let after = NetnsId::of(a.netns.as_deref()).ok();
     let netns = target.filter(|t| after.as_ref() == Some(t));
-    let rec = crate::drift::record_for(rs, r.genid, digest, includes, netns);
+    let rec = crate::drift::record_for(rs, r.genid, digest, includes, netns, warnings);
     let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
     if let Err(e) = crate::record::store(&path, &rec) {
         out.stderr(&format!(
             "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
             path.display()
         ));
+    }
+}
+
+/// After the change: what the other tables do to the policy's traffic (print only; the
+/// change is made). Also what `diff`'s fast path will show.
+fn after_warnings(
+    out: &Out,
+    a: &ApplyArgs,
+    loaded: &Loaded,
+    rs: &Ruleset,
+) -> Option<crate::record::Warnings> {
+    let locate = |s: &crate::source::Span| loaded.map.location(*s);
+    match crate::drift::warnings(rs, a.netns.as_deref(), &locate) {
+        Ok(w) => {
+            let shown: Vec<_> = w
+                .changes
+                .iter()
+                .filter(|c| {
+                    c.kind != crate::diff::Kind::ForeignBaseChain
+                        || c.can_drop != Some(crate::diff::CanDrop::No)
+                })
+                .cloned()
+                .collect();
+            if !shown.is_empty() {
+                out.stderr(&crate::diff::render_text(&shown));
+            }
+            Some(w)
+        }
+        Err(e) => {
+            out.stderr(&format!("hostwall: warning: cannot read the other tables after the change ({e}); `hostwall diff --full` shows them\n"));
+            None
+        }
     }
 }
 

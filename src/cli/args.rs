@@ -47,8 +47,10 @@ pub enum Command {
         after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft"
     )]
     Compile(CompileArgs),
-    /// Check a policy and print its diagnostics only.
-    #[command(after_help = "Example:\n  hostwall check host.policy && echo ok")]
+    /// Check a policy and print its diagnostics only (--live: and its conflicts with the host's other tables).
+    #[command(
+        after_help = "Examples:\n  hostwall check host.policy && echo ok\n  sudo hostwall check --live host.policy   # conflicts with libvirt, docker, firewalld tables\n\nExit codes: 0 ok (warnings included), 1 policy errors, 2 usage or system errors."
+    )]
     Check(CheckArgs),
     /// Print a policy in canonical form (comments kept).
     #[command(
@@ -65,6 +67,11 @@ pub enum Command {
         after_help = "Examples:\n  sudo hostwall diff /etc/hostwall/host.policy\n  sudo hostwall diff --format json host.policy | jq .changes   # for monitoring\n  sudo hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift, 2 error (like diff)."
     )]
     Diff(DiffArgs),
+    /// Explain one packet: each table's deciding rule on its path and the combined verdict.
+    #[command(
+        after_help = "Examples:\n  hostwall explain 'tcp 203.0.113.7 -> 192.0.2.1:22 on eth0 new' host.policy\n  sudo hostwall explain 'udp 192.168.122.50:68 -> 255.255.255.255:67 on virbr0 new' --live\n  sudo hostwall explain 'tcp 203.0.113.7 -> 192.168.122.50:8000 in eth0 out virbr0' --live --format json\n\nPacket: PROTO SRC[:PORT] -> DST[:PORT] [type ICMP-TYPE] [on|in IFACE] [out IFACE] [new|established|related|invalid|untracked].\n`on IFACE` alone is a packet to the host, `in A out B` one through it, `out IFACE` alone one from it.\n\nExit codes: 0 explained, 1 the packet or the policy has errors, 2 system error."
+    )]
+    Explain(ExplainArgs),
     /// Apply the policy to the kernel: one atomic batch, then the forwarding sysctls.
     Apply(super::apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
@@ -104,6 +111,23 @@ pub struct DiffArgs {
     /// Where `apply` records what it committed.
     #[arg(long, value_name = "DIR", default_value = "/run/hostwall", hide = true)]
     pub state_dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The packet, e.g. 'udp 192.168.122.50:68 -> 255.255.255.255:67 on virbr0 new'.
+    pub packet: String,
+    #[command(flatten)]
+    pub input: Input,
+    /// Judge against every table the kernel holds (ours as loaded), not the policy alone.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: read /run/netns/NAME instead of the current network namespace.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Output: lines for people, or a JSON document.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -151,6 +175,13 @@ pub enum CompileFormat {
 pub struct CheckArgs {
     #[command(flatten)]
     pub input: Input,
+    /// Also read every table the kernel holds and report conflicts with the policy:
+    /// traffic it allows that another table refuses, and the reverse (warnings).
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: read /run/netns/NAME instead of the current network namespace.
+    #[arg(long, value_name = "NAME", requires = "live")]
+    pub netns: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -15,14 +15,15 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     let report = match fast_path(out, &opts, c).transpose() {
         Some(r) => r,
         None => {
-            let (_, rs) = match load_compiled(out, &c.input) {
+            let (loaded, rs) = match load_compiled(out, &c.input) {
                 Ok(x) => x,
                 // Like diff(1), 1 means "differs": a policy that does not compile is an
                 // error (2), never drift that monitoring would page for.
                 Err(_) => return EXIT_SYSTEM,
             };
             let table = format!("{} {}", rs.table.family.name(), rs.table.name);
-            drift::full(&rs, &opts).map(|r| (r, table))
+            let locate = |s: &crate::source::Span| loaded.map.location(*s);
+            drift::full_with(&rs, &opts, &locate).map(|r| (r, table))
         }
     };
     let (report, table) = match report {

@@ -3,6 +3,7 @@
 mod apply;
 mod args;
 mod diff;
+mod explain;
 mod files;
 mod load;
 mod output;
@@ -28,6 +29,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Fmt(c) => fmt(&out, c),
         Command::Verify(c) => verify(&out, c),
         Command::Diff(c) => diff::run(&out, c),
+        Command::Explain(c) => explain::run(&out, c),
         Command::Apply(c) => apply::apply(&out, c),
         Command::Confirm(c) => apply::confirm(&out, c),
         Command::Status(c) => apply::status(&out, c),
@@ -87,7 +89,13 @@ fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
 fn check(out: &Out, c: &args::CheckArgs) -> u8 {
     match load_checked(out, &c.input) {
         Ok(l) => {
-            let warnings = l.diagnostics.len();
+            let mut warnings = l.diagnostics.len();
+            if c.live {
+                match live_conflicts(out, &l, c.netns.as_deref()) {
+                    Ok(n) => warnings += n,
+                    Err(code) => return code,
+                }
+            }
             out.stderr(&format!(
                 "{}: ok{}\n",
                 l.name,
@@ -100,6 +108,33 @@ fn check(out: &Out, c: &args::CheckArgs) -> u8 {
             0
         }
         Err(code) => code,
+    }
+}
+
+/// `check --live`: the other tables' conflicts with the checked policy, printed as
+/// warnings; how many.
+fn live_conflicts(out: &Out, l: &Loaded, netns: Option<&str>) -> Result<usize, u8> {
+    let Some(policy) = &l.policy else {
+        return Err(EXIT_POLICY);
+    };
+    let rs = crate::compile::compile(policy);
+    let locate = |s: &crate::source::Span| l.map.location(*s);
+    match crate::drift::warnings(&rs, netns, &locate) {
+        Ok(w) => {
+            let shown: Vec<_> = w
+                .changes
+                .into_iter()
+                .filter(|c| c.packet.is_some())
+                .collect();
+            if !shown.is_empty() {
+                out.stderr(&crate::diff::render_text(&shown));
+            }
+            Ok(shown.len())
+        }
+        Err(e) => {
+            out.error(&format!("cannot read the live ruleset: {e}"));
+            Err(EXIT_SYSTEM)
+        }
     }
 }
 

@@ -4,23 +4,26 @@
 //! and sorted, set names as given), rules compared by their canonical nft text in order,
 //! so "the same meaning" compares equal however the table was written.
 
+mod conflicts;
 mod foreign;
 mod objects;
+mod probes;
 mod render;
 mod rules;
 mod sets;
 #[cfg(test)]
 mod tests;
 
+pub use conflicts::conflicts;
 pub use objects::{CanDrop, ChainHead, ForeignChain, Judgement, Unmodelled, chain_summary};
 pub use render::render_text;
 pub use sets::subtract;
 
 use crate::ir::{self, Chain, Ruleset, Sysctl, Table};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What kind of drift a change is. Serialised in `--format json` (stable, kebab-case).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     TableMissing,
@@ -50,9 +53,13 @@ pub enum Kind {
     ForeignBaseChain,
     /// Warning: another table changed while it was read; its chains are shown as read.
     ForeignChanging,
+    /// Warning: a policy line allows traffic that another table drops or rejects.
+    PolicyDefeated,
+    /// Warning: another table accepts traffic (for a purpose) that our table refuses.
+    PolicyRefuses,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Drift,
@@ -61,7 +68,7 @@ pub enum Severity {
 
 /// One difference. `object` names what differs ("chain input", "set allow_tcp");
 /// `expected`/`actual` are nft text (or values), absent when that side has nothing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub kind: Kind,
     pub severity: Severity,
@@ -80,11 +87,20 @@ pub struct Change {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chain: Option<ChainHead>,
     /// The rules of a chain the policy does not make, as nft text.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
     /// For another table's chain: whether it can drop the host's traffic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub can_drop: Option<CanDrop>,
+    /// For a conflict: an example packet (`eval::text` form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet: Option<String>,
+    /// For a conflict: the policy line concerned (`file:line`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_line: Option<String>,
+    /// For traffic another table accepts and ours refuses: a policy line allowing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
 }
 
 /// The live state as read back from the kernel.
@@ -96,6 +112,10 @@ pub struct Live {
     pub sysctls: Vec<(Sysctl, Option<bool>)>,
     /// Base chains of every other table, on every hook of every family.
     pub foreign: Vec<ForeignChain>,
+    /// Every other table, decoded (for conflicts with the policy).
+    pub others: Vec<crate::ir::host::HostTable>,
+    /// Our table's place among the others (`None`: absent, it would come last).
+    pub ours_at: Option<usize>,
     /// Everything in our table the IR cannot hold: all of it is drift.
     pub unmodelled: Vec<Unmodelled>,
     /// Other tables that changed while they were read ("family name").
@@ -168,6 +188,9 @@ fn change(kind: Kind, object: &str, expected: Option<String>, actual: Option<Str
         chain: None,
         rules: Vec::new(),
         can_drop: None,
+        packet: None,
+        policy_line: None,
+        suggestion: None,
     }
 }
 

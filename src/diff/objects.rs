@@ -5,12 +5,12 @@
 
 use super::Kind;
 use crate::ir;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A base chain's registration, as nft writes it: `type filter hook ingress device
 /// "lo" priority 0; policy accept`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainHead {
     pub family: String,
     #[serde(rename = "type")]
@@ -18,7 +18,7 @@ pub struct ChainHead {
     /// The hook's name in its family (`ingress`, `input`, ...), or `hook N` when the
     /// number is one hostwall does not know.
     pub hook: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
     pub priority: i32,
     pub policy: String,
@@ -59,7 +59,7 @@ pub fn chain_summary(head: Option<&ChainHead>, rules: usize) -> String {
 /// Whether a chain can drop a packet. `Unknown` is a real answer, never read as "no":
 /// a chain holding something hostwall does not model (synproxy, queue, a verdict map,
 /// an expression it does not know) may drop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CanDrop {
     Yes,

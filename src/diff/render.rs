@@ -27,6 +27,8 @@ pub fn render_text(changes: &[Change]) -> String {
             Kind::Unsupported => "object hostwall never makes",
             Kind::ForeignBaseChain => "another table's base chain sees the host's traffic",
             Kind::ForeignChanging => "another table changed while it was read",
+            Kind::PolicyDefeated => "another table refuses what the policy allows",
+            Kind::PolicyRefuses => "the policy refuses what another table accepts",
         };
         let sev = match c.severity {
             Severity::Drift => "drift",
@@ -40,11 +42,19 @@ pub fn render_text(changes: &[Change]) -> String {
             s.push_str(&format!(" (service {svc})"));
         }
         s.push('\n');
+        // A conflict's sides are the policy and the other table, not expected/live.
+        let (ours, theirs) = match c.kind {
+            Kind::PolicyDefeated | Kind::PolicyRefuses => ("policy:      ", "other table: "),
+            _ => ("policy says: ", "live has:    "),
+        };
         if let Some(e) = &c.expected {
-            s.push_str(&format!("    policy says: {e}\n"));
+            s.push_str(&format!("    {ours}{e}\n"));
         }
         if let Some(a) = &c.actual {
-            s.push_str(&format!("    live has:    {a}\n"));
+            s.push_str(&format!("    {theirs}{a}\n"));
+        }
+        if let Some(l) = &c.suggestion {
+            s.push_str(&format!("    suggested:   {l}\n"));
         }
         for (i, r) in c.rules.iter().enumerate() {
             s.push_str(&format!("      rule {}: {r}\n", i + 1));

@@ -14,12 +14,15 @@ mod dump;
 mod effect;
 mod forms;
 mod hooks;
+mod host;
 mod normalize;
 mod ours;
+mod tables;
 
 pub use crate::nft::read::ParseError;
 
 use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
+use crate::ir::host::HostTable;
 use crate::ir::{self, Table};
 use crate::nft::monitor::Monitor;
 use crate::nft::read::{RawChain, RawRule, RawTable};
@@ -39,6 +42,14 @@ pub struct Snapshot {
     pub table: Option<Table>,
     /// Base chains of every other table, on every hook of every family.
     pub foreign: Vec<ForeignChain>,
+    /// Every other table, decoded as far as the IR can say what its rules do.
+    pub others: Vec<HostTable>,
+    /// Where our table stands among the others in the kernel's table order (tables
+    /// created earlier registered their hooks earlier: at equal priority they run first).
+    pub ours_at: Option<usize>,
+    /// Our table in host form (every chain, read like another table's), only when it
+    /// holds chains the IR cannot or is dormant: `explain --live` judges with those too.
+    pub ours_host: Option<HostTable>,
     /// Everything in our table the IR cannot hold (named objects, flowtables, chains on
     /// other hooks or of other types, maps), described for the operator; never dropped.
     pub unmodelled: Vec<Unmodelled>,
@@ -54,6 +65,8 @@ impl Snapshot {
             table: self.table,
             sysctls,
             foreign: self.foreign,
+            others: self.others,
+            ours_at: self.ours_at,
             unmodelled: self.unmodelled,
             changing: self.changing,
         }
@@ -230,14 +243,40 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
             rules: Vec::new(),
         });
     }
+    let ours_raw = ours;
     let ours = match ours {
         Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),
         None => None,
     };
+    // Chains of ours the IR cannot hold still filter: in host form for `explain --live`.
+    let odd_chains = unmodelled.iter().any(|u| u.kind == Kind::ChainExtra);
+    let ours_host = match ours_raw {
+        Some(t) if odd_chains || t.flags & NFT_TABLE_F_DORMANT != 0 => {
+            let tc: Vec<&RawChain> = chains
+                .iter()
+                .filter(|c| is_ours(c.family, &c.table, table))
+                .collect();
+            let tr: Vec<&RawRule> = rules
+                .iter()
+                .filter(|r| is_ours(r.family, &r.table, table))
+                .collect();
+            let mut h = tables::table(conn, t, &tc, &tr)?;
+            h.ours = true;
+            Some(h)
+        }
+        _ => None,
+    };
+    let others = others(conn, table, &tables, &chains, &rules)?;
+    let ours_at = tables
+        .iter()
+        .position(|t| is_ours(t.family, &t.name, table));
     let snap = Snapshot {
         genid,
         table: ours,
         foreign: foreign(table, &tables, &chains, &rules),
+        others,
+        ours_at,
+        ours_host,
         unmodelled,
         changing: Vec::new(),
     };
@@ -249,6 +288,33 @@ const NFT_TABLE_F_DORMANT: u32 = 1;
 
 fn is_ours(family: u32, t: &str, table: &str) -> bool {
     family == NFPROTO_INET as u32 && t == table
+}
+
+/// Every other table, decoded into the host IR (chains, rules, sets and verdict maps).
+fn others(
+    conn: &mut Conn,
+    table: &str,
+    tables: &[RawTable],
+    chains: &[RawChain],
+    rules: &[RawRule],
+) -> Result<Vec<HostTable>, LiveError> {
+    // Grouped once, so the work stays linear in the ruleset however many tables.
+    type Key<'a> = (u32, &'a str);
+    let mut by_table: HashMap<Key, (Vec<&RawChain>, Vec<&RawRule>)> = HashMap::new();
+    for c in chains {
+        by_table.entry((c.family, &c.table)).or_default().0.push(c);
+    }
+    for r in rules {
+        by_table.entry((r.family, &r.table)).or_default().1.push(r);
+    }
+    let mut out = Vec::new();
+    for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
+        let (tc, tr) = by_table
+            .remove(&(t.family, t.name.as_str()))
+            .unwrap_or_default();
+        out.push(tables::table(conn, t, &tc, &tr)?);
+    }
+    Ok(out)
 }
 
 /// Every base chain of every other table, on any hook of any family, with whether it

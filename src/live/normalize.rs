@@ -51,6 +51,35 @@ pub fn unsupported(raw: &RawSet) -> Option<String> {
     None
 }
 
+/// Another table's set as an IR set, when its key is one the IR has: anonymous, constant,
+/// interval and dynamic sets alike (their elements as read). `None` for maps, object or
+/// concatenated sets and other keys.
+pub fn foreign_set(raw: &RawSet, elems: &[RawElem]) -> Option<ir::Set> {
+    const PLAIN: u32 = SET_ANONYMOUS | 0x2 | SET_INTERVAL | 0x10 | 0x20;
+    let key = set_key(raw.key_type, raw.key_len)?;
+    if raw.flags & !PLAIN != 0 || elems.iter().any(|e| e.verdict.is_some()) {
+        return None;
+    }
+    let interval = raw.flags & SET_INTERVAL != 0;
+    let mut elements = if interval {
+        intervals(key, elems)?
+    } else {
+        elems
+            .iter()
+            .map(|e| forms::key_value(&e.key).map(Interval::single))
+            .collect::<Option<Vec<_>>>()?
+    };
+    ir::normalize_intervals(&mut elements);
+    Some(ir::Set {
+        name: raw.name.clone(),
+        key,
+        interval,
+        elements,
+        comment: None,
+        origin: Vec::new(),
+    })
+}
+
 /// The IR set, or why it has none.
 pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
     if let Some(why) = unsupported(raw) {
@@ -87,7 +116,7 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
 /// Start/end elements -> inclusive intervals. Ends sort before starts at the same key
 /// (adjacent ranges the kernel kept apart); an end with nothing open (the leading 0)
 /// is skipped; a start left open runs to the key's maximum (nft writes no end there).
-fn intervals(key: SetKey, elems: &[RawElem]) -> Option<Vec<Interval>> {
+pub fn intervals(key: SetKey, elems: &[RawElem]) -> Option<Vec<Interval>> {
     let mut out = Vec::new();
     let mut points: Vec<(u128, bool)> = Vec::with_capacity(elems.len());
     for e in elems {
@@ -137,6 +166,7 @@ mod tests {
             key_end: None,
             flags: if end { ELEM_INTERVAL_END } else { 0 },
             extra: false,
+            verdict: None,
         }
     }
 

@@ -78,6 +78,8 @@ pub struct RawSet {
     pub flags: u32,
     pub key_type: u32,
     pub key_len: u32,
+    /// A map's data type (nft datatype id; `0xffffff00` for verdicts).
+    pub data_type: Option<u32>,
     /// Set with a timeout or per-set expressions: state hostwall never creates.
     pub stateful: bool,
     pub userdata: Option<Vec<u8>>,
@@ -91,6 +93,8 @@ pub struct RawElem {
     /// Data, verdict, timeout, expressions or object reference attached: a map or a
     /// stateful element, which the IR's sets cannot hold.
     pub extra: bool,
+    /// A verdict map element's verdict code and, for jump/goto, its chain.
+    pub verdict: Option<(i32, Option<String>)>,
 }
 
 /// Why libnftnl refused a message.
@@ -480,6 +484,7 @@ pub fn parse_set(msg: &[u8]) -> Result<RawSet, ParseError> {
             },
             key_type: u32_of(sys::NFTNL_SET_KEY_TYPE),
             key_len: u32_of(sys::NFTNL_SET_KEY_LEN),
+            data_type: set(sys::NFTNL_SET_DATA_TYPE).then(|| u32_of(sys::NFTNL_SET_DATA_TYPE)),
             stateful: set(sys::NFTNL_SET_TIMEOUT)
                 || set(sys::NFTNL_SET_EXPR)
                 || set(sys::NFTNL_SET_EXPRESSIONS),
@@ -540,6 +545,14 @@ unsafe fn elem(e: *mut sys::nftnl_set_elem) -> RawElem {
             } else {
                 0
             },
+            verdict: set(sys::NFTNL_SET_ELEM_VERDICT).then(|| {
+                let code = sys::nftnl_set_elem_get_u32(e, sys::NFTNL_SET_ELEM_VERDICT as u16);
+                let chain = get(sys::NFTNL_SET_ELEM_CHAIN).map(|b| {
+                    let b = b.strip_suffix(&[0]).unwrap_or(&b).to_vec();
+                    String::from_utf8_lossy(&b).into_owned()
+                });
+                (code as i32, chain)
+            }),
             extra: [
                 sys::NFTNL_SET_ELEM_VERDICT,
                 sys::NFTNL_SET_ELEM_CHAIN,

@@ -205,3 +205,59 @@ fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
     }
     assert!(std::fs::read_dir(&real).expect("ls").next().is_none());
 }
+
+#[test]
+fn explain_names_the_deciding_rule_with_its_line_and_carets_bad_packets_issue10() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("web.policy");
+    std::fs::write(
+        &p,
+        "policy web {\n    default drop\n    allow https tcp 443 from 10.0.0.0/8\n    reject tcp 25\n}\n",
+    )
+    .expect("write");
+    let policy = p.to_str().expect("utf8");
+    let run = |pkt: &str| hostwall(&["explain", pkt, policy]);
+    let o = run("tcp 10.1.2.3:40000 -> 192.0.2.1:443 on eth0 new");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains(&format!("[{policy}:3:5]")), "{out}");
+    assert!(out.contains("verdict: accepted"), "{out}");
+    let out = text(&run("tcp [2001:db8::1]:5 -> [2001:db8::2]:443 on eth0").stdout);
+    assert!(out.contains("verdict: dropped"), "not from 10/8: {out}");
+    let o = hostwall(&[
+        "explain",
+        "tcp 192.0.2.9 -> 192.0.2.1:25 on eth0",
+        policy,
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["verdict"], "rejected");
+    assert_eq!(
+        doc["chains"][0]["ends"][0]["policy_line"],
+        format!("{policy}:4:5")
+    );
+    // Bad packets: exit 1, a caret under the word, nothing on stdout.
+    for (pkt, word) in [
+        ("tcp 10.0.0.1 -> 10.0.0.2:80 on eth0 sidewayz", "sidewayz"),
+        ("tcp 10.0.0.1 -> 10.0.0.2:99999 on eth0", "10.0.0.2:99999"),
+        ("udp 10.0.0.1 => 10.0.0.2:53 on eth0", "=>"),
+    ] {
+        let o = run(pkt);
+        assert_eq!(o.status.code(), Some(1), "{pkt}");
+        assert!(o.stdout.is_empty());
+        let err = text(&o.stderr);
+        let col = pkt.find(word).expect("word") + 1;
+        assert!(err.contains(&format!("<packet>:1:{col}")), "{pkt}: {err}");
+        assert!(err.contains(&"^".repeat(word.len())), "{pkt}: {err}");
+    }
+    // --netns without --live is a usage error.
+    let o = hostwall(&[
+        "explain",
+        "tcp 10.0.0.1 -> 10.0.0.2:80 on eth0",
+        policy,
+        "--netns",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

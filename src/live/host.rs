@@ -1,0 +1,556 @@
+//! Another table's rule -> `ir::host::HostRule`, as far as the IR can say what it does.
+//!
+//! Unlike `decode` (our table, exact inverse or foreign text), this reader is lenient
+//! per condition: every load-and-test group it knows becomes a match (or its negation,
+//! or any-of a set's elements), and every group it does not know becomes an explicit
+//! `Cond::Unknown` with libnftnl's text; every terminal it does not know becomes
+//! `Action::Unknown`. Nothing is skipped: an expression is a known condition, a known
+//! statement that cannot change the verdict, a known action, or unknown.
+
+use super::forms::*;
+use crate::ir::host::{Action, Cond, HostRule, MapKey};
+use crate::ir::{AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch};
+use crate::nft::read::{RawExpr, RawRule};
+use ipnet::{Ipv4Net, Ipv6Net};
+use nftnl_sys as sys;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The most elements a set may have to be expanded into an any-of condition.
+pub const MAX_EXPANDED: usize = 4096;
+
+// More kernel constants (linux/netfilter/nf_tables.h).
+const META_PROTOCOL: u64 = 1;
+const CT_STATUS: u64 = 2;
+const LOOKUP_F_INV: u64 = 1;
+const NFT_CONTINUE: i64 = -1;
+const NFT_BREAK: i64 = -2;
+const NFT_JUMP: i64 = -3;
+const NFT_GOTO: i64 = -4;
+const NFT_RETURN: i64 = -5;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+
+/// What the table's sets hold, by name: IR sets (addresses, ports, ICMP types) are
+/// looked up as such; small sets of other keys are expanded into any-of conditions.
+#[derive(Default)]
+pub struct Sets {
+    pub ir: HashMap<String, SetKey>,
+    /// nft datatype id and raw keys of the other plain sets.
+    pub raw: HashMap<String, (u32, Vec<Vec<u8>>)>,
+    /// Verdict maps the table holds (decoded into `HostTable::maps`).
+    pub maps: HashMap<String, u32>,
+}
+
+/// Statements that neither end the rule's path nor change what later rules see.
+const HARMLESS: &[&str] = &[
+    "counter",
+    "log",
+    "limit",
+    "last",
+    "notrack",
+    "dynset",
+    "dup",
+    "quota",
+    "flow_offload",
+];
+
+/// One rule of another table. `nf` is the layer-3 protocol the table's family implies
+/// (`ip` tables see only IPv4).
+pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<u8>) -> HostRule {
+    let mut d = Rd {
+        sets,
+        nf,
+        l4: None,
+        conds: Vec::new(),
+    };
+    let action = d.read(&raw.exprs);
+    let comment = raw.userdata.as_deref().and_then(super::decode::comment);
+    let text = rule_text(&d.conds, &action);
+    HostRule {
+        conds: d.conds,
+        action,
+        text,
+        comment,
+        origin: Vec::new(),
+    }
+}
+
+/// Object types an `objref` may name without any effect on the verdict: counter,
+/// quota, ct helper, limit, connlimit, ct timeout, secmark, ct expectation.
+const HARMLESS_OBJECTS: &[u64] = &[1, 2, 3, 4, 5, 7, 8, 9];
+
+impl Rd<'_> {
+    /// Reads the expressions into conditions and returns the rule's action.
+    fn read(&mut self, x: &[RawExpr]) -> Action {
+        let mut i = 0;
+        while i < x.len() {
+            if is_load(&x[i]) {
+                let n = group_len(&x[i..]);
+                if let Some(a) = self.load_group(&x[i..i + n]) {
+                    return a;
+                }
+                i += n;
+                continue;
+            }
+            if let Some(a) = self.single(&x[i]) {
+                return a;
+            }
+            i += 1;
+        }
+        Action::Continue
+    }
+
+    /// A load and its test: a condition (kept), or a verdict map (the action).
+    fn load_group(&mut self, group: &[RawExpr]) -> Option<Action> {
+        match self.group(group) {
+            Some(Step::Cond(c)) => self.conds.push(c),
+            Some(Step::Action(a)) => return Some(a),
+            None if ends_in_vmap(group) => {
+                return Some(Action::Unknown(format!("verdict map on {}", text(group))));
+            }
+            None => self.conds.push(Cond::Unknown(text(group))),
+        }
+        None
+    }
+
+    /// An expression that is not a load: a harmless statement (nothing), a condition
+    /// hostwall cannot read (kept as unknown), or the rule's action.
+    fn single(&mut self, x: &RawExpr) -> Option<Action> {
+        let e = E(x);
+        let data_load = e.num(sys::NFTNL_EXPR_IMM_DREG).is_some_and(|r| r != 0);
+        match x.name.as_str() {
+            n if HARMLESS.contains(&n) => None,
+            // `meta mark set`, `ct mark set`: metadata the IR's matches never read.
+            "meta" | "ct" => None,
+            "objref" => match e.num(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
+                Some(t) if HARMLESS_OBJECTS.contains(&t) => None,
+                _ => Some(Action::Unknown(x.text.trim().into())),
+            },
+            // A data load feeding the statement after it (NAT addresses and ports).
+            "immediate" if data_load => None,
+            "match" if x.text.contains("name comment") => None,
+            "match" | "connlimit" => {
+                self.conds.push(Cond::Unknown(x.text.trim().into()));
+                None
+            }
+            "immediate" => Some(verdict(&e)),
+            "reject" => Some(Action::Reject(reject(&e))),
+            "nat" => Some(match e.num(sys::NFTNL_EXPR_NAT_TYPE) {
+                Some(0) => Action::SourceNat,
+                _ => Action::DestNat(x.text.trim().into()),
+            }),
+            "masq" => Some(Action::SourceNat),
+            "redir" => Some(Action::DestNat("redirect".into())),
+            _ => Some(Action::Unknown(x.text.trim().to_string())),
+        }
+    }
+}
+
+/// A register load: the start of a condition group.
+fn is_load(x: &RawExpr) -> bool {
+    let e = E(x);
+    match x.name.as_str() {
+        "meta" => e.get(sys::NFTNL_EXPR_META_DREG).is_some(),
+        "ct" => e.get(sys::NFTNL_EXPR_CT_DREG).is_some(),
+        "payload" => e.get(sys::NFTNL_EXPR_PAYLOAD_DREG).is_some(),
+        "fib" | "socket" | "rt" | "exthdr" | "osf" | "numgen" | "hash" | "xfrm" | "tunnel" => true,
+        _ => false,
+    }
+}
+
+/// Loads (a concatenation has several), transforms, then one test.
+fn group_len(x: &[RawExpr]) -> usize {
+    let mut n = 1;
+    while n < x.len() && (is_load(&x[n]) || matches!(x[n].name.as_str(), "bitwise" | "byteorder")) {
+        n += 1;
+    }
+    if n < x.len() && matches!(x[n].name.as_str(), "cmp" | "range" | "lookup") {
+        n += 1;
+    }
+    n
+}
+
+fn ends_in_vmap(group: &[RawExpr]) -> bool {
+    group
+        .last()
+        .is_some_and(|l| l.name == "lookup" && E(l).num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0))
+}
+
+pub fn text(exprs: &[RawExpr]) -> String {
+    super::decode::foreign_text(exprs)
+}
+
+enum Step {
+    Cond(Cond),
+    Action(Action),
+}
+
+/// The reading state of one rule: the protocols established so far.
+struct Rd<'a> {
+    sets: &'a Sets,
+    nf: Option<u8>,
+    l4: Option<u8>,
+    conds: Vec<Cond>,
+}
+
+impl Rd<'_> {
+    fn group(&mut self, g: &[RawExpr]) -> Option<Step> {
+        let [load, rest @ ..] = g else { return None };
+        let e = E(load);
+        let reg = |a: u32| e.num(a) == Some(1);
+        match load.name.as_str() {
+            "meta" if reg(sys::NFTNL_EXPR_META_DREG) => {
+                self.meta(e.num(sys::NFTNL_EXPR_META_KEY)?, rest)
+            }
+            "ct" if reg(sys::NFTNL_EXPR_CT_DREG) && e.get(sys::NFTNL_EXPR_CT_DIR).is_none() => {
+                self.ct(e.num(sys::NFTNL_EXPR_CT_KEY)?, rest)
+            }
+            "payload" if reg(sys::NFTNL_EXPR_PAYLOAD_DREG) => self.payload(&e, rest),
+            _ => None,
+        }
+    }
+
+    fn meta(&mut self, key: u64, rest: &[RawExpr]) -> Option<Step> {
+        let (field, width) = match key {
+            META_IIFNAME => (MapKey::IifName, 16),
+            META_OIFNAME => (MapKey::OifName, 16),
+            META_L4PROTO => (MapKey::L4Proto, 1),
+            META_NFPROTO | META_PROTOCOL => {
+                let [t] = rest else { return None };
+                let (data, neg) = eq_or_neq(&E(t))?;
+                let nf = if key == META_NFPROTO {
+                    one_byte(data)?
+                } else {
+                    match be16(data)? {
+                        ETH_P_IP => NFPROTO_IPV4,
+                        ETH_P_IPV6 => NFPROTO_IPV6,
+                        _ => return None,
+                    }
+                };
+                let m = Match::NfProto(match nf {
+                    NFPROTO_IPV4 => NfProto::Ipv4,
+                    NFPROTO_IPV6 => NfProto::Ipv6,
+                    _ => return None,
+                });
+                if !neg {
+                    self.nf = Some(nf);
+                }
+                return Some(Step::Cond(cond(m, neg)));
+            }
+            _ => return None,
+        };
+        let [t] = rest else { return None };
+        let te = E(t);
+        if te.is("lookup") {
+            return self.lookup(&te, field, width);
+        }
+        let (data, neg) = eq_or_neq(&te)?;
+        let m = match field {
+            MapKey::IifName => Match::IifName(ifname(data)?),
+            MapKey::OifName => Match::OifName(ifname(data)?),
+            _ => {
+                let p = one_byte(data)?;
+                if !neg {
+                    self.l4 = Some(p);
+                }
+                Match::L4Proto(L4Proto::from_number(p)?)
+            }
+        };
+        Some(Step::Cond(cond(m, neg)))
+    }
+
+    /// `ct state`: mask then `!= 0` (any of the bits) or `== 0` (none of them);
+    /// `ct status`: the same over status bits.
+    fn ct(&mut self, key: u64, rest: &[RawExpr]) -> Option<Step> {
+        if key != CT_STATE && key != CT_STATUS {
+            return None;
+        }
+        if let [t] = rest {
+            let te = E(t);
+            if key == CT_STATE && te.is("lookup") {
+                return self.lookup(&te, MapKey::CtState, 4);
+            }
+            let (data, neg) = eq_or_neq(&te)?;
+            let v = u32::from_ne_bytes(data.try_into().ok()?);
+            return match key {
+                CT_STATE if v.count_ones() == 1 => {
+                    Some(Step::Cond(cond(Match::CtState(CtState(v)), neg)))
+                }
+                _ => None,
+            };
+        }
+        let [b, t] = rest else { return None };
+        let mask = u32::from_ne_bytes(bitwise(&E(b), 4)?.try_into().ok()?);
+        let (zero, none) = eq_or_neq(&E(t))?;
+        if zero != [0u8; 4] {
+            return None;
+        }
+        // `!= 0`: any of the bits (none = false); `== 0`: none of them.
+        let any = none;
+        Some(Step::Cond(match key {
+            CT_STATE => cond(Match::CtState(CtState(mask)), !any),
+            _ => Cond::CtStatus { mask, any },
+        }))
+    }
+
+    fn payload(&mut self, e: &E, rest: &[RawExpr]) -> Option<Step> {
+        let base = e.num(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
+        let offset = e.num(sys::NFTNL_EXPR_PAYLOAD_OFFSET)?;
+        let len = e.num(sys::NFTNL_EXPR_PAYLOAD_LEN)? as usize;
+        let neg_test = match rest {
+            [t] if E(t).cmp(CMP_NEQ).is_some() => Some(E(t).cmp(CMP_NEQ)?.to_vec()),
+            _ => None,
+        };
+        if let Some(v) = neg_test {
+            let m = self.payload_match(
+                base,
+                offset,
+                len,
+                Test::Eq {
+                    value: v,
+                    mask: None,
+                },
+            )?;
+            return Some(Step::Cond(Cond::Not(m)));
+        }
+        if let [b, t] = rest
+            && E(t).cmp(CMP_NEQ).is_some()
+        {
+            let mask = bitwise(&E(b), len)?.to_vec();
+            let value = E(t).cmp(CMP_NEQ)?.to_vec();
+            let test = Test::Eq {
+                value,
+                mask: Some(mask),
+            };
+            return Some(Step::Cond(Cond::Not(
+                self.payload_match(base, offset, len, test)?,
+            )));
+        }
+        if let [t] = rest
+            && E(t).is("lookup")
+        {
+            let te = E(t);
+            let vmap = te.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0);
+            let inv = te.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) & LOOKUP_F_INV != 0;
+            let set = te.string(sys::NFTNL_EXPR_LOOKUP_SET)?;
+            if vmap {
+                let key = self.payload_key(base, offset, len)?;
+                self.sets.maps.contains_key(&set).then_some(())?;
+                return Some(Step::Action(Action::Map { key, map: set }));
+            }
+            let m = self.payload_match(base, offset, len, Test::Lookup(set))?;
+            return Some(Step::Cond(cond(m, inv)));
+        }
+        let (test, used) = test(rest, len)?;
+        (used == rest.len()).then_some(())?;
+        Some(Step::Cond(Cond::Is(
+            self.payload_match(base, offset, len, test)?,
+        )))
+    }
+
+    /// The map key a payload load is, for a verdict map.
+    fn payload_key(&self, base: u64, offset: u64, len: usize) -> Option<MapKey> {
+        Some(match (base, self.nf?, offset, len) {
+            (BASE_NETWORK, NFPROTO_IPV4, 12, 4) => MapKey::Saddr4,
+            (BASE_NETWORK, NFPROTO_IPV4, 16, 4) => MapKey::Daddr4,
+            (BASE_NETWORK, NFPROTO_IPV6, 8, 16) => MapKey::Saddr6,
+            (BASE_NETWORK, NFPROTO_IPV6, 24, 16) => MapKey::Daddr6,
+            (BASE_TRANSPORT, _, 2, 2) => MapKey::Dport(L4Proto::from_number(self.l4?)?),
+            _ => return None,
+        })
+    }
+
+    fn payload_match(&mut self, base: u64, offset: u64, len: usize, test: Test) -> Option<Match> {
+        match base {
+            BASE_NETWORK => self.network(offset, len, test),
+            BASE_TRANSPORT => self.transport(offset, len, test),
+            _ => None,
+        }
+    }
+
+    fn network(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
+        let nf = self.nf?;
+        if nf == NFPROTO_IPV4 && offset == 9 && len == 1 {
+            // `ip protocol tcp`
+            let Test::Eq { value, mask: None } = test else {
+                return None;
+            };
+            let p = one_byte(&value)?;
+            self.l4 = Some(p);
+            return Some(Match::L4Proto(L4Proto::from_number(p)?));
+        }
+        let (daddr, width) = match (nf, offset) {
+            (NFPROTO_IPV4, 12) => (false, 4),
+            (NFPROTO_IPV4, 16) => (true, 4),
+            (NFPROTO_IPV6, 8) => (false, 16),
+            (NFPROTO_IPV6, 24) => (true, 16),
+            _ => return None,
+        };
+        let v6 = width == 16;
+        let a = match test {
+            Test::Eq { value, mask } => {
+                let (addr, plen) = prefix(&value, mask.as_deref(), len, width)?;
+                if v6 {
+                    AddrMatch::V6(Ipv6Net::new(Ipv6Addr::from(addr), plen).ok()?)
+                } else {
+                    AddrMatch::V4(Ipv4Net::new(Ipv4Addr::from(addr as u32), plen).ok()?)
+                }
+            }
+            Test::Lookup(name) if len == width => {
+                let want = if v6 {
+                    SetKey::Ipv6Addr
+                } else {
+                    SetKey::Ipv4Addr
+                };
+                (self.sets.ir.get(&name) == Some(&want)).then_some(())?;
+                if v6 {
+                    AddrMatch::Set6(name)
+                } else {
+                    AddrMatch::Set4(name)
+                }
+            }
+            _ => return None,
+        };
+        Some(if daddr {
+            Match::Daddr(a)
+        } else {
+            Match::Saddr(a)
+        })
+    }
+
+    fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
+        let l4 = L4Proto::from_number(self.l4?)?;
+        match (l4, offset, len) {
+            (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
+                Some(Match::Dport(l4, self.port_test(test)?))
+            }
+            (L4Proto::Icmp, 0, 1) => Some(Match::IcmpType(self.type_test(test, SetKey::IcmpType)?)),
+            (L4Proto::Icmpv6, 0, 1) => {
+                Some(Match::Icmpv6Type(self.type_test(test, SetKey::Icmpv6Type)?))
+            }
+            _ => None,
+        }
+    }
+
+    fn port_test(&self, test: Test) -> Option<PortMatch> {
+        Some(match test {
+            Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
+            Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
+                (a, b) if a == b => PortMatch::Port(a),
+                (a, b) if a < b => PortMatch::Range(a, b),
+                _ => return None,
+            },
+            Test::Lookup(name) if self.sets.ir.get(&name) == Some(&SetKey::InetService) => {
+                PortMatch::Set(name)
+            }
+            _ => return None,
+        })
+    }
+
+    fn type_test(&self, test: Test, key: SetKey) -> Option<TypeMatch> {
+        Some(match test {
+            Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
+            Test::Lookup(name) if self.sets.ir.get(&name) == Some(&key) => TypeMatch::Set(name),
+            _ => return None,
+        })
+    }
+
+    /// `iifname { ... }`, `meta l4proto { ... }`, `ct state { ... }` and their verdict
+    /// maps: a set of another key expanded into any-of its elements.
+    fn lookup(&mut self, te: &E, field: MapKey, width: usize) -> Option<Step> {
+        let name = te.string(sys::NFTNL_EXPR_LOOKUP_SET)?;
+        if te.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0) {
+            self.sets.maps.contains_key(&name).then_some(())?;
+            return Some(Step::Action(Action::Map {
+                key: field,
+                map: name,
+            }));
+        }
+        let inv = te.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) & LOOKUP_F_INV != 0;
+        let (_, keys) = self.sets.raw.get(&name)?;
+        if keys.len() > MAX_EXPANDED {
+            return None;
+        }
+        let mut of = keys
+            .iter()
+            .map(|k| key_match(field, k, width))
+            .collect::<Option<Vec<_>>>()?;
+        // The kernel's element order is its hash order: sort for a stable reading.
+        of.sort_by_cached_key(|m| format!("{m:?}"));
+        Some(Step::Cond(Cond::AnyOf { of, negated: inv }))
+    }
+}
+
+/// One element of a set (or map) keyed by `field`, as a match.
+pub fn key_match(field: MapKey, k: &[u8], width: usize) -> Option<Match> {
+    Some(match field {
+        MapKey::IifName => Match::IifName(ifname(k)?),
+        MapKey::OifName => Match::OifName(ifname(k)?),
+        MapKey::L4Proto => Match::L4Proto(L4Proto::from_number(one_byte(k)?)?),
+        MapKey::CtState if k.len() == width => {
+            Match::CtState(CtState(u32::from_ne_bytes(k.try_into().ok()?)))
+        }
+        _ => return None,
+    })
+}
+
+fn cond(m: Match, negated: bool) -> Cond {
+    if negated { Cond::Not(m) } else { Cond::Is(m) }
+}
+
+/// `cmp eq` or `cmp neq` on register 1: (data, negated).
+fn eq_or_neq<'a>(e: &E<'a>) -> Option<(&'a [u8], bool)> {
+    if let Some(d) = e.cmp(CMP_EQ) {
+        return Some((d, false));
+    }
+    e.cmp(CMP_NEQ).map(|d| (d, true))
+}
+
+/// A verdict code (with its chain) as an action.
+pub fn verdict_action(code: i64, chain: Option<String>) -> Action {
+    match code {
+        c if c == NF_DROP as i64 => Action::Drop,
+        c if c == NF_ACCEPT as i64 => Action::Accept,
+        NFT_CONTINUE | NFT_BREAK => Action::Continue,
+        NFT_RETURN => Action::Return,
+        NFT_JUMP | NFT_GOTO => match chain {
+            Some(c) if code == NFT_JUMP => Action::Jump(c),
+            Some(c) => Action::Goto(c),
+            None => Action::Unknown("a jump without a chain name".into()),
+        },
+        other => Action::Unknown(format!("verdict {other}")),
+    }
+}
+
+fn verdict(e: &E) -> Action {
+    match e.num(sys::NFTNL_EXPR_IMM_VERDICT) {
+        Some(v) => verdict_action(v as u32 as i32 as i64, e.string(sys::NFTNL_EXPR_IMM_CHAIN)),
+        None => Action::Unknown("an immediate without a verdict".into()),
+    }
+}
+
+fn reject(e: &E) -> String {
+    let code = e.num(sys::NFTNL_EXPR_REJECT_CODE).unwrap_or(0);
+    match (e.num(sys::NFTNL_EXPR_REJECT_TYPE).unwrap_or(0), code) {
+        (REJECT_TCP_RST, _) => "reject with tcp reset".into(),
+        (REJECT_ICMPX, ICMPX_ADMIN_PROHIBITED) => "reject with icmpx admin-prohibited".into(),
+        (REJECT_ICMPX, ICMPX_PORT_UNREACH) => "reject with icmpx port-unreachable".into(),
+        (0, 3) => "reject".into(),
+        (t, c) => format!("reject (type {t} code {c})"),
+    }
+}
+
+/// The rule as text: conditions in nft's words, unknowns in angle brackets.
+pub fn rule_text(conds: &[Cond], action: &Action) -> String {
+    let mut parts: Vec<String> = conds.iter().map(crate::ir::host::cond_text).collect();
+    let a = crate::ir::host::action_text(action);
+    if !a.is_empty() {
+        parts.push(a);
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+#[path = "host_tests.rs"]
+mod tests;
