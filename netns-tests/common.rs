@@ -142,3 +142,13 @@ pub fn recreate_same_name(ns: hostwall::netns::Netns) -> (hostwall::netns::Netns
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A private state directory for one test: owner-only, as the state directory's trust
+/// rule requires (see `safe::trust`).
+pub fn state_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("chmod state dir");
+    dir
+}

@@ -25,13 +25,7 @@ struct Host {
 impl Host {
     fn new() -> Host {
         let ns = Netns::create_unique("hw-blind").expect("namespace");
-        let state = tempfile::tempdir().expect("tempdir");
-        // The state directory must be owner-only (the trust rule for state dirs).
-        std::fs::set_permissions(
-            state.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .expect("chmod state dir");
+        let state = crate::common::state_dir();
         let host = Host { ns, state };
         let (code, out) = host.hostwall(&["apply", "--insecure-perms"]);
         assert_eq!(code, 0, "apply: {out}");

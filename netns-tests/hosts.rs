@@ -27,7 +27,7 @@ impl Lab {
     fn new() -> Lab {
         Lab {
             ns: Netns::create_unique("hw-mt").expect("namespace"),
-            state: tempfile::tempdir().expect("tempdir"),
+            state: crate::common::state_dir(),
         }
     }
 
