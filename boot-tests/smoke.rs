@@ -1,0 +1,63 @@
+//! The harness itself: systemd is PID 1 and reaches its running state, the
+//! fresh `hostwall` applies inside the boot's own network namespace, and the
+//! boot leaves nothing behind on the host (ruleset, cgroups, processes).
+
+use crate::harness::{self, BootSpec};
+use std::process::Command;
+
+const PROBE: &str = r#"
+set -u
+echo "pid1=$(cat /proc/1/comm)"
+echo "state=$(systemctl is-system-running --wait)"
+systemctl --failed --no-legend --plain | sed 's/^/failed: /'
+/hostwall-test/hostwall apply --state-dir /run/hostwall-test >/dev/null && echo applied=yes
+nft list table inet hostwall | grep -c 'tcp dport @allow_tcp accept' | sed 's/^/ssh_rule=/'
+echo "forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+if echo 1 >/proc/sys/kernel/sysrq 2>/dev/null; then echo kernel_sysctl=writable; else echo kernel_sysctl=read-only; fi
+"#;
+
+fn host_ruleset() -> String {
+    Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn booted_root_runs_systemd_and_hostwall_and_leaves_nothing_behind() {
+    assert!(harness::is_root(), "booted-system tests need root");
+    let root = crate::root();
+    let before = host_ruleset();
+    let out =
+        harness::boot(&root, &BootSpec::new("smoke", PROBE)).unwrap_or_else(|e| panic!("{e}"));
+    let log = &out.probe_log;
+    let why = out.explain();
+    assert_eq!(out.probe_rc, Some(0), "{why}");
+    assert!(log.contains("pid1=systemd"), "{why}");
+    assert!(log.contains("state=running"), "{why}");
+    assert!(
+        log.contains("applied=yes") && log.contains("ssh_rule=1"),
+        "{why}"
+    );
+    assert!(log.contains("forward=1"), "{why}");
+    assert!(log.contains("kernel_sysctl=read-only"), "{why}");
+    assert!(out.journal.contains("hostwall-probe.service"), "{why}");
+    assert_eq!(
+        host_ruleset(),
+        before,
+        "the boot changed the host's ruleset"
+    );
+    let leaked: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/systemd")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_else(|_| Vec::<String>::new())
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("hostwall-boot-smoke-{}", std::process::id())))
+        .collect();
+    assert!(leaked.is_empty(), "cgroups left: {leaked:?}");
+    eprintln!("smoke boot: {:.1?}", out.elapsed);
+}
