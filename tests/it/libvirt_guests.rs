@@ -33,8 +33,8 @@ fn shipped() -> Vec<(PathBuf, Option<PathBuf>)> {
 fn load(policy: &Path, site: Option<&Path>) -> Policy {
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{e}"));
     let mut map = SourceMap::new();
-    let file = map.add(&policy.display().to_string(), read(policy));
-    let site = site.map(|s| map.add(&s.display().to_string(), read(s)));
+    let file = map.add(policy.display().to_string(), read(policy));
+    let site = site.map(|s| map.add(s.display().to_string(), read(s)));
     let (checked, diags) = check(&mut map, file, site, &NoIncludes);
     assert!(diags.is_empty(), "{}", render(&map, &diags, Color::Never));
     checked.unwrap_or_else(|| panic!("{} did not check", policy.display()))
