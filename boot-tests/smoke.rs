@@ -26,7 +26,10 @@ fn host_ruleset() -> String {
 
 #[test]
 fn booted_root_runs_systemd_and_hostwall_and_leaves_nothing_behind() {
-    assert!(harness::is_root(), "booted-system tests need root");
+    if !harness::is_root() {
+        eprintln!("smoke: needs root: skipped because it boots a system in namespaces");
+        return;
+    }
     let root = crate::root();
     let before = host_ruleset();
     let out =

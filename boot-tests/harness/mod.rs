@@ -45,8 +45,9 @@ impl HarnessError {
     }
 }
 
-/// True as root; otherwise says why the test cannot run. Booted tests need
-/// root for namespaces, mounts and cgroups.
+/// True as root. Booted tests need root for namespaces, mounts and cgroups;
+/// without it each prints `needs root: skipped ...` and returns, like the
+/// netns tests (CI runs as root).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

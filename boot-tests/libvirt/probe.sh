@@ -5,7 +5,8 @@
 # three phases: after boot, after `virsh net-destroy/net-start default`, after
 # `systemctl restart libvirtd`. Prints one line per check:
 #   RESULT <phase> <check> <outcome> <detail>
-# The guest is a network namespace on a veth enslaved to virbr0; the world is
+# The guest is a network namespace on a veth enslaved to virbr0 (a second one,
+# guest6, is on virbr1: an isolated IPv6 network with a DHCPv6 range); the world is
 # a namespace behind the host (10.0.0.2 in the management network, 198.51.100.2
 # outside it). Listeners on the host: tcp 22 (ssh) and tcp 3306 (a database).
 set -u
@@ -72,6 +73,36 @@ attach_guest() {
 
 port_forwarding() { bridge link show dev vnet-g | grep -q 'state forwarding'; }
 
+setup_v6() {
+    virsh -q net-create $T/v6net.xml || return 1
+    ip netns add guest6
+    ip link add vnet-g6 type veth peer name eth0 netns guest6
+    ip -n guest6 link set lo up
+    ip -n guest6 link set eth0 up
+    ip link set vnet-g6 master virbr1
+    ip link set vnet-g6 up
+}
+
+v6_ready() { # the guest's link-local address is past duplicate address detection
+    ip -n guest6 -6 addr show dev eth0 scope link | grep inet6 | grep -qv tentative &&
+        bridge link show dev vnet-g6 | grep -q 'state forwarding'
+}
+
+dhcp6() {
+    wait_for 100 v6_ready || log "guest6: $(ip -n guest6 -6 addr show dev eth0)"
+    ip netns exec guest6 dhclient -6 -r -pf /run/dhclient6.pid -lf /run/dhclient6.leases eth0 2>/dev/null
+    if ip netns exec guest6 timeout 15 dhclient -6 -1 -cf $T/dhclient.conf -pf /run/dhclient6.pid \
+        -lf /run/dhclient6.leases eth0 >/run/dhclient6.out 2>&1; then
+        addr=$(ip -n guest6 -6 -o addr show dev eth0 scope global | awk '{print $4}' | head -1)
+        case $addr in
+        fd00:122::*) say dhcp6 ok "$addr" ;;
+        *) say dhcp6 fail "exit-0-but-address:$addr" ;;
+        esac
+    else
+        say dhcp6 fail "no-lease:$(tail -1 /run/dhclient6.out | tr ' ' _)"
+    fi
+}
+
 dhcp() {
     ip netns exec guest dhclient -r -pf /run/dhclient.pid -lf /run/dhclient.leases eth0 2>/dev/null
     ip -n guest addr flush dev eth0
@@ -108,6 +139,7 @@ nat() {
 
 checks() {
     dhcp
+    dhcp6
     dns udp
     dns tcp
     nat
@@ -132,6 +164,7 @@ virsh -q net-update default add dns-host \
     "<host ip='192.168.122.1'><hostname>hostwall-gw.test</hostname></host>" --live --config
 setup_world
 setup_guest
+setup_v6 || say network fail "v6-network-did-not-start"
 
 POLICY_ARGS=$T/policy
 [ -f $T/site.toml ] && POLICY_ARGS="$POLICY_ARGS --site $T/site.toml"
