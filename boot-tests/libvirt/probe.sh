@@ -49,6 +49,7 @@ setup_world() {
     ip -n world link set eth0 up
     ip -n world link set lo up
     # what NAT out reaches: replies with the address the connection came from
+    # shellcheck disable=SC2016 # socat's shell expands the peer address
     ip netns exec world socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' &
     socat TCP-LISTEN:22,fork,reuseaddr SYSTEM:'echo ssh' &
     socat TCP-LISTEN:3306,fork,reuseaddr SYSTEM:'echo db' &
@@ -146,6 +147,7 @@ checks() {
     say ssh-mgmt "$(connect world 10.0.0.1 22 10.0.0.2)"
     say ssh-other "$(connect world 198.51.100.1 22 198.51.100.2)"
     say db-world "$(connect world 10.0.0.1 3306 10.0.0.2)"
+    # shellcheck disable=SC2086 # POLICY_ARGS is two words when there is a site file
     $HW diff --state-dir $STATE $POLICY_ARGS >/run/diff.out 2>&1
     rc=$?
     if [ $rc -eq 0 ]; then say diff in-sync; else say diff "exit-$rc" "$(head -1 /run/diff.out | tr ' ' _)"; fi

@@ -15,6 +15,7 @@ debootstrap --variant=minbase --include="$pkgs" bookworm "$dest" ${HOSTWALL_BOOT
 # debootstrap can leave a package unconfigured (a virtual dependency it does not
 # resolve) and still succeed: every package asked for must be installed.
 for p in "$@"; do
+    # shellcheck disable=SC2016 # ${Status} is dpkg-query's field, not the shell's
     status=$(chroot "$dest" dpkg-query -W -f='${Status}' "$p" 2>&1 || true)
     if [ "$status" != "install ok installed" ]; then
         echo "build-root.sh: package $p is not installed in the root: $status" >&2
