@@ -1,6 +1,7 @@
 //! The harness itself: systemd is PID 1 and reaches its running state, the
-//! fresh `hostwall` applies inside the boot's own network namespace, and the
-//! boot leaves nothing behind on the host (ruleset, cgroups, processes).
+//! fresh `hostwall` applies inside the boot's own network namespace, the boot
+//! leaves nothing behind on the host (ruleset, cgroups, processes), and a
+//! machine keeps its disk across reboots but not its journal.
 
 use crate::harness::{self, BootSpec};
 use std::process::Command;
@@ -63,4 +64,45 @@ fn booted_root_runs_systemd_and_hostwall_and_leaves_nothing_behind() {
         .collect();
     assert!(leaked.is_empty(), "cgroups left: {leaked:?}");
     eprintln!("smoke boot: {:.1?}", out.elapsed);
+}
+
+const FIRST: &str = "echo first-boot-probe; mkdir -p /var/lib/hostwall-test; echo kept >/var/lib/hostwall-test/mark\n";
+const SECOND: &str = "echo \"mark=$(cat /var/lib/hostwall-test/mark)\"; echo \"host=$(cat /var/lib/hostwall-test/from-host)\"\n";
+
+/// A machine keeps its disk across boots (what boot-time service tests need)
+/// while each boot's journal and results start empty.
+#[test]
+fn a_machine_keeps_its_state_across_boots_and_not_its_journal() {
+    if !harness::is_root() {
+        eprintln!("smoke: needs root: skipped because it boots a system in namespaces");
+        return;
+    }
+    let root = crate::root();
+    let mut machine = harness::Machine::new(&root, "reboot").unwrap_or_else(|e| panic!("{e}"));
+    let first = machine
+        .boot(&BootSpec::new("reboot", FIRST))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.probe_rc, Some(0), "{}", first.explain());
+    let from_host = machine.upper().join("var/lib/hostwall-test/from-host");
+    std::fs::write(&from_host, "written between boots\n").unwrap_or_else(|e| panic!("{e}"));
+    let second = machine
+        .boot(&BootSpec::new("reboot", SECOND))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let why = second.explain();
+    assert_eq!(second.probe_rc, Some(0), "{why}");
+    assert!(second.probe_log.contains("mark=kept"), "{why}");
+    assert!(
+        second.probe_log.contains("host=written between boots"),
+        "{why}"
+    );
+    assert!(!second.probe_log.contains("first-boot-probe"), "{why}");
+    assert!(second.journal.contains("hostwall-probe.service"), "{why}");
+    assert_eq!(
+        second
+            .journal
+            .matches("Started hostwall-probe.service")
+            .count(),
+        1,
+        "{why}"
+    );
 }

@@ -89,54 +89,101 @@ journalctl -b -o short-monotonic --no-pager >/hostwall-test/out/journal.txt 2>&1
 systemctl --no-block poweroff'
 ";
 
-/// Boots `root`, runs the probe, powers off; the boot is gone when this returns.
+/// Boots `root` once on a fresh overlay layer, runs the probe, powers off;
+/// the boot and its layer are gone when this returns.
 pub fn boot(root: &Root, spec: &BootSpec) -> Result<BootOutput, HarnessError> {
-    let base = super::root::cache_dir().join("boots");
-    fs::create_dir_all(&base).map_err(|e| HarnessError::io(&base, e))?;
-    super::cgroup::reap_orphans(&base);
-    let pid = std::process::id();
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-{pid}-", spec.name))
-        .tempdir_in(&base)
-        .map_err(|e| HarnessError::io(&base, e))?;
-    let w = work.path();
-    prepare(w, spec)?;
-    let cgroup = format!("hostwall-boot-{}-{pid}", spec.name);
-    let mut running = Running {
-        child: Some(spawn(&root.path, w, &cgroup)?),
-        cgroup,
-    };
-    let started = Instant::now();
-    let finished = running.wait(spec.timeout)?;
-    let elapsed = started.elapsed();
-    let leaked = running.teardown();
-    if !leaked.is_empty() {
-        return Err(HarnessError::Leak { cgroups: leaked });
+    Machine::new(root, &spec.name)?.boot(spec)
+}
+
+/// One machine: an overlay layer above the root that persists across its
+/// boots, as a disk does across reboots (state written in one boot is there
+/// in the next). Its directory is removed when it is dropped.
+pub struct Machine {
+    root: PathBuf,
+    work: Option<tempfile::TempDir>,
+}
+
+impl Machine {
+    pub fn new(root: &Root, name: &str) -> Result<Machine, HarnessError> {
+        let base = super::root::cache_dir().join("boots");
+        fs::create_dir_all(&base).map_err(|e| HarnessError::io(&base, e))?;
+        super::cgroup::reap_orphans(&base);
+        let work = tempfile::Builder::new()
+            .prefix(&format!("{name}-{}-", std::process::id()))
+            .tempdir_in(&base)
+            .map_err(|e| HarnessError::io(&base, e))?;
+        Ok(Machine {
+            root: root.path.clone(),
+            work: Some(work),
+        })
     }
+
+    /// The machine's writable layer: what its boots wrote, seen from the host
+    /// (write files here between boots to change what the next one finds).
+    pub fn upper(&self) -> PathBuf {
+        self.dir().join("upper")
+    }
+
+    fn dir(&self) -> &Path {
+        self.work
+            .as_ref()
+            .map_or(Path::new("/nonexistent"), |w| w.path())
+    }
+
+    /// Boots, runs `spec`'s probe, powers off. The journal starts empty each
+    /// boot (the boot id is the host's, so `journalctl -b` could not tell boots apart).
+    pub fn boot(&mut self, spec: &BootSpec) -> Result<BootOutput, HarnessError> {
+        let w = self.dir().to_path_buf();
+        prepare(&w, spec)?;
+        let cgroup = format!("hostwall-boot-{}-{}", spec.name, std::process::id());
+        let mut running = Running {
+            child: Some(spawn(&self.root, &w, &cgroup)?),
+            cgroup,
+        };
+        let started = Instant::now();
+        let finished = running.wait(spec.timeout)?;
+        let elapsed = started.elapsed();
+        let leaked = running.teardown();
+        if !leaked.is_empty() {
+            return Err(HarnessError::Leak { cgroups: leaked });
+        }
+        let output = collect(&w, elapsed);
+        if !finished {
+            return Err(HarnessError::Timeout {
+                after: spec.timeout,
+                output: Box::new(output),
+            });
+        }
+        Ok(output)
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if std::env::var_os("HOSTWALL_BOOT_KEEP").is_some()
+            && let Some(work) = self.work.take()
+        {
+            eprintln!("HOSTWALL_BOOT_KEEP: kept {}", work.keep().display());
+        }
+    }
+}
+
+/// What the boot left in `share/out` (and the journal on disk if it never dumped it).
+fn collect(w: &Path, elapsed: Duration) -> BootOutput {
     let out = w.join("share/out");
     let read = |name: &str| fs::read_to_string(out.join(name)).unwrap_or_default();
     let mut journal = read("journal.txt");
     if journal.is_empty() {
         journal = journal_from_disk(&w.join("upper/var/log/journal"));
     }
-    let output = BootOutput {
+    BootOutput {
         probe_rc: read("probe.rc").trim().parse().ok(),
         probe_log: read("probe.log"),
         journal,
         console: read("console.log"),
         boot_log: read("boot-sh.log"),
         elapsed,
-    };
-    if std::env::var_os("HOSTWALL_BOOT_KEEP").is_some() {
-        eprintln!("HOSTWALL_BOOT_KEEP: kept {}", work.keep().display());
     }
-    if !finished {
-        return Err(HarnessError::Timeout {
-            after: spec.timeout,
-            output: Box::new(output),
-        });
-    }
-    Ok(output)
 }
 
 /// The overlay's directories, the share directory, the probe and its unit.
@@ -147,7 +194,11 @@ fn prepare(w: &Path, spec: &BootSpec) -> Result<(), HarnessError> {
         }
         fs::write(&path, data).map_err(|e| HarnessError::io(&path, e))
     };
-    for dir in ["upper", "ovl", "merged", "share/out"] {
+    // A previous boot's results and journal go; the rest of its layer stays.
+    for dir in ["share", "upper/var/log/journal"] {
+        remove_tree(&w.join(dir))?;
+    }
+    for dir in ["upper/var/log/journal", "ovl", "merged", "share/out"] {
         let d = w.join(dir);
         fs::create_dir_all(&d).map_err(|e| HarnessError::io(&d, e))?;
     }
@@ -156,6 +207,7 @@ fn prepare(w: &Path, spec: &BootSpec) -> Result<(), HarnessError> {
     let wants = units.join("multi-user.target.wants");
     fs::create_dir_all(&wants).map_err(|e| HarnessError::io(&wants, e))?;
     let link = wants.join("hostwall-probe.service");
+    remove_tree(&link)?;
     std::os::unix::fs::symlink("/etc/systemd/system/hostwall-probe.service", &link)
         .map_err(|e| HarnessError::io(&link, e))?;
     write(w.join("share/probe.sh"), spec.probe.as_bytes())?;
@@ -170,6 +222,17 @@ fn prepare(w: &Path, spec: &BootSpec) -> Result<(), HarnessError> {
             .map_err(|e| HarnessError::io(&dest, e))?;
     }
     Ok(())
+}
+
+/// Removes a file, symlink or directory tree; absent is fine.
+fn remove_tree(path: &Path) -> Result<(), HarnessError> {
+    let r = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    r.map_err(|e| HarnessError::io(path, e))
 }
 
 fn spawn(root: &Path, w: &Path, cgroup: &str) -> Result<Child, HarnessError> {

@@ -8,7 +8,7 @@ mod boot;
 mod cgroup;
 mod root;
 
-pub use boot::{BootOutput, BootSpec, boot};
+pub use boot::{BootOutput, BootSpec, Machine, boot};
 pub use root::Root;
 
 use std::path::{Path, PathBuf};
