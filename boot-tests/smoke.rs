@@ -106,3 +106,47 @@ fn a_machine_keeps_its_state_across_boots_and_not_its_journal() {
         "{why}"
     );
 }
+
+/// A probe that never ends: the boot is killed at its deadline, reported with
+/// what it printed and its journal, and torn down like any other.
+#[test]
+fn a_hung_probe_is_killed_at_the_deadline_and_torn_down() {
+    if !harness::is_root() {
+        eprintln!("smoke: needs root: skipped because it boots a system in namespaces");
+        return;
+    }
+    let root = crate::root();
+    let mut spec = BootSpec::new("hung", "echo hung-probe-started; exec sleep 100000\n");
+    spec.with_hostwall = false;
+    spec.timeout = std::time::Duration::from_secs(20);
+    let started = std::time::Instant::now();
+    let err = match harness::boot(&root, &spec) {
+        Ok(out) => panic!("a hung probe finished: {}", out.explain()),
+        Err(e) => e,
+    };
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let harness::HarnessError::Timeout { output, .. } = &err else {
+        panic!("not a timeout: {err}");
+    };
+    let why = output.explain();
+    assert_eq!(output.probe_rc, None, "{why}");
+    assert!(output.probe_log.contains("hung-probe-started"), "{why}");
+    assert!(output.journal.contains("hostwall-probe.service"), "{why}");
+    let pid = std::process::id();
+    let ours = |dir: &str| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.starts_with("hostwall-boot-hung-") && n.ends_with(&format!("-{pid}"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        ours("/sys/fs/cgroup/systemd") + ours("/sys/fs/cgroup/unified"),
+        0
+    );
+}
