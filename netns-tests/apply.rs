@@ -242,7 +242,7 @@ fn issue3_refused_batch_changes_nothing_and_names_the_policy_line() {
         err.contains("error: the kernel refused rule ") && err.contains(" of chain input: "),
         "{err}"
     );
-    let at = format!("--> {}:12:5", minimal.display());
+    let at = format!("--> {}:16:5", minimal.display());
     assert!(err.contains(&at), "no {at} in:\n{err}");
     assert!(err.contains("allow ssh tcp 22 from mgmt"), "{err}");
     assert!(err.contains("^^^^"), "{err}");

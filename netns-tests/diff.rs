@@ -115,7 +115,7 @@ fn each_kind_of_drift_is_reported_exactly() {
                 "chain input",
                 None,
                 Some("tcp dport 3306 accept"),
-                Some(10),
+                Some(12),
             )],
         ),
         (
@@ -183,7 +183,7 @@ fn each_kind_of_drift_is_reported_exactly() {
             vec![s(
                 Kind::ChainMissing,
                 "chain input",
-                Some("9 rules"),
+                Some("11 rules"),
                 None,
                 None,
             )],

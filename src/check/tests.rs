@@ -36,7 +36,11 @@ fn default_policy_checks_clean() {
     assert!(d.is_empty(), "{}", render(&map, &d, Color::Never));
     let p = p.expect("policy");
     assert_eq!(p.name, "kvm-host");
-    assert_eq!(p.input.len(), 6, "icmp v4 + v6 and four services");
+    assert_eq!(
+        p.input.len(),
+        8,
+        "icmp v4 + v6, four services, dns and dhcp on virbr*"
+    );
     assert_eq!(p.forwarding.ipv4.map(|f| f.0), Some(true));
     assert_eq!(p.forwarding.ipv6, None);
     assert!(p.forward.is_none());

@@ -8,6 +8,7 @@ mod files;
 mod fmt;
 mod fuzz;
 mod golden;
+mod libvirt_guests;
 mod live;
 mod loadable;
 mod netlink;

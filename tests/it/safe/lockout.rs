@@ -40,7 +40,7 @@ fn ssh_from_outside_the_management_network_is_refused_with_the_reason() {
     assert!(msg.contains("a new connection from 192.0.2.10 port 51234 to 10.0.0.1 port 22/tcp (on eth0) would be "), "{msg}");
     assert!(
         msg.contains(
-            "rejected by rule 14 of chain input, the policy's `default`: no allow rule matches\n"
+            "rejected by rule 16 of chain input, the policy's `default`: no allow rule matches\n"
         ),
         "{msg}"
     );
@@ -67,7 +67,7 @@ fn an_explicit_reject_rule_is_named_with_its_policy_line() {
     let probe = parse_ssh_connection("10.0.0.5 51234 10.0.0.1 16509").expect("probe");
     match judge_with_eval(&rs, Some(&map), &probe) {
         Judgement::Refused { by, .. } => {
-            assert!(by.contains("host.policy:16:5"), "{by}");
+            assert!(by.contains("host.policy:21:5"), "{by}");
             assert!(by.ends_with("\"libvirt-tcp\""), "{by}");
         }
         Judgement::Accepted => panic!("libvirt-tcp is rejected by the policy"),

@@ -1,0 +1,32 @@
+//! Booted-system tests: a cached Debian 12 root booted with systemd as PID 1
+//! in its own pid, mount, net, uts and ipc namespaces (root only; the first
+//! run builds the root, see docs/boot-tests.md). Never touches the host's
+//! ruleset, sysctls or services.
+
+mod harness;
+mod libvirt;
+mod smoke;
+
+/// The packages of the root these tests share (one cached root, one cold build).
+pub const PACKAGES: &[&str] = &[
+    "libvirt-daemon-system",
+    "libvirt-clients",
+    "dnsmasq-base",
+    "iptables",
+    "isc-dhcp-client",
+    "dnsutils",
+    "socat",
+];
+
+/// The shared root, built on first use; panics (never skips) when it cannot be built.
+pub fn root() -> harness::Root {
+    match harness::Root::ensure(PACKAGES) {
+        Ok(r) => {
+            if let Some(t) = r.built_in {
+                eprintln!("built {} in {:.0?}", r.path.display(), t);
+            }
+            r
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
