@@ -216,8 +216,18 @@ fn kvm_host_beside_libvirt_reports_dhcp_and_dns_on_virbr0_with_a_line_issue10() 
     }
     let lab = Lab::new();
     lab.nft_file(&data("libvirt.nft"));
-    let policy = manifest().join("policies/kvm-host.policy");
-    let policy = policy.to_str().expect("utf8");
+    // kvm-host without its virbr* rules (as it was before it allowed libvirt guests'
+    // DNS and DHCP): the conflict the warning exists for.
+    let shipped = std::fs::read_to_string(manifest().join("policies/kvm-host.policy"))
+        .expect("read kvm-host");
+    let old: String = shipped
+        .lines()
+        .filter(|l| !l.contains("on \"virbr*\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(old, shipped, "kvm-host lost its guest rules?");
+    let (_d, policy) = policy_file(&old);
+    let policy = policy.as_str();
     let (code, _, e) = lab.run(&["check", policy, "--live"], false);
     assert_eq!(code, 0, "{e}");
     assert!(e.contains("LIBVIRT_INP"), "{e}");
@@ -265,6 +275,18 @@ fn kvm_host_beside_libvirt_reports_dhcp_and_dns_on_virbr0_with_a_line_issue10() 
     assert!(
         o.contains("verdict: rejected: table inet hostwall chain input"),
         "{o}"
+    );
+    // The shipped kvm-host lets the guests' DNS and DHCP through: no such conflict.
+    let shipped = manifest().join("policies/kvm-host.policy");
+    let shipped = shipped.to_str().expect("utf8");
+    lab.apply(shipped);
+    let doc = lab.diff_json(shipped, true);
+    let refuses = changes_of(&doc, "policy-refuses");
+    assert!(
+        !refuses
+            .iter()
+            .any(|c| c["object"].as_str().unwrap_or("").contains("LIBVIRT_INP")),
+        "{doc:#}"
     );
 }
 

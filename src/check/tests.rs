@@ -38,8 +38,8 @@ fn default_policy_checks_clean() {
     assert_eq!(p.name, "kvm-host");
     assert_eq!(
         p.input.len(),
-        8,
-        "icmp v4 + v6, four services, dns and dhcp on virbr*"
+        9,
+        "icmp v4 + v6, four services, dns, dhcp and tcp 67 on virbr*"
     );
     assert_eq!(p.forwarding.ipv4.map(|f| f.0), Some(true));
     assert_eq!(p.forwarding.ipv6, None);
