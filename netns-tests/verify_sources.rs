@@ -154,6 +154,7 @@ fn loopback_probes_see_the_source_rules_without_a_lo_rule() {
     std::fs::write(&file, bare).expect("write");
     let opts = VerifyOptions {
         against: Some(file),
+        ..VerifyOptions::default()
     };
     let (report, table) = run(&p, &opts);
     let own = |name: &str| {

@@ -212,9 +212,7 @@ impl Cube {
                     _ => (&mut c.oif, &o.oif),
                 };
                 // Not matching `theirs`: failing one of its names (taken one at a time).
-                let Some(n) = theirs.pos.first() else {
-                    return None;
-                };
+                let n = theirs.pos.first()?;
                 mine.neg.push(n.clone());
             }
             Dim::Ct => c.ct &= !o.ct,

@@ -272,6 +272,7 @@ fn add_inside(
             permitted: true,
             input: false,
             lo: false,
+            only_wanted: false,
         };
         if link.0 {
             topo.far_endpoints.push(ep);

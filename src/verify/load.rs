@@ -30,6 +30,38 @@ fn apply(rs: &Ruleset, host: &Netns) -> Result<(), VerifyError> {
         .map_err(|e| VerifyError::Load(e.to_string()))
 }
 
+/// The `--against` file as the live reader decodes it, for the boundaries it
+/// draws: loaded into a namespace of its own (removed before the probes
+/// run) and our table read back. A file without the policy's table gives
+/// `None` and a note: the probes then come from the policy alone.
+pub(super) fn decode(
+    rs: &Ruleset,
+    path: &std::path::Path,
+) -> Result<(Option<Ruleset>, Option<String>), VerifyError> {
+    let ns = Netns::create_unique(super::lab::PREFIX)?;
+    let path_text = path.to_string_lossy().into_owned();
+    nft_in(&ns, &["-f", &path_text], None)?;
+    let snap = crate::live::read(&rs.table.name, Some(ns.name()))
+        .map_err(|e| VerifyError::Load(format!("reading back {path_text}: {e}")))?;
+    ns.remove()?;
+    Ok(match snap.table {
+        Some(table) => (
+            Some(Ruleset {
+                table,
+                sysctls: rs.sysctls.clone(),
+            }),
+            None,
+        ),
+        None => (
+            None,
+            Some(format!(
+                "{path_text} has no table inet {}: probes come from the policy's boundaries alone",
+                rs.table.name
+            )),
+        ),
+    })
+}
+
 /// Runs `nft ARGS` inside `ns` (via `ip netns exec`, which enters only the namespace).
 fn nft_in(ns: &Netns, args: &[&str], stdin: Option<&[u8]>) -> Result<(), VerifyError> {
     let mut all = vec!["netns", "exec", ns.name(), "nft"];
