@@ -8,6 +8,9 @@ mod cleanup;
 mod common;
 mod diff;
 mod diff_blind;
+mod mutants;
+#[path = "../tests/it/mutate.rs"]
+mod mutate;
 mod policies;
 mod safe;
 mod verify;

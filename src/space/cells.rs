@@ -241,6 +241,13 @@ impl Partition {
         true
     }
 
+    /// The class of port values holding `port`: its first and last value.
+    pub fn port_class(&self, port: u16) -> (u128, u128) {
+        let i = self.port.partition_point(|c| *c <= u128::from(port));
+        let hi = self.port.get(i).map_or(PORT_MAX, |next| next - 1);
+        (self.port[i - 1], hi)
+    }
+
     pub fn hook(&self) -> Hook {
         self.hook
     }

@@ -9,7 +9,8 @@
 use super::ProbeKind;
 use super::topology::Topology;
 use super::witness::{self, Ctx, Pins};
-use crate::ir::{Hook, Interval, Rule, Ruleset};
+use crate::eval::Packet;
+use crate::ir::{Hook, Interval, Rule, Ruleset, Verdict};
 use crate::space::{Cube, Dim, Ivs};
 use std::collections::BTreeSet;
 
@@ -124,8 +125,8 @@ pub(crate) fn plan(rs: &Ruleset, against: Option<&Ruleset>, topo: &mut Topology)
             named_ports: &named,
         };
         pairs(&cx, b, topo, &mut cover);
-        for (i, _, cube) in &b.rules {
-            samples(&cx, b.at(*i), cube, topo, &mut cover);
+        for (i, rule, cube) in &b.rules {
+            samples(&cx, b.at(*i), rule, cube, topo, &mut cover);
         }
     }
     if let Some(t) = &theirs {
@@ -134,10 +135,12 @@ pub(crate) fn plan(rs: &Ruleset, against: Option<&Ruleset>, topo: &mut Topology)
     cover
 }
 
+/// Ports TCP, UDP and SCTP rules name (where each of their port sets starts).
 fn named_ports(a: &Boxes<'_>, b: Option<&Boxes<'_>>) -> Vec<u16> {
     let mut out = BTreeSet::new();
+    let port_protos = Ivs::new([6, 17, 132].map(Interval::single).to_vec());
     for (_, _, c) in a.rules.iter().chain(b.iter().flat_map(|b| &b.rules)) {
-        if c.port != Ivs::full(crate::space::PORT_MAX) {
+        if c.port != Ivs::full(crate::space::PORT_MAX) && c.proto.minus(&port_protos).is_empty() {
             out.extend(
                 c.port
                     .intervals()
@@ -163,7 +166,7 @@ fn want(cover: &mut Cover, p: witness::Point, rules: Vec<RuleAt>, priority: u8) 
 /// the earlier rule decides, and one in each difference when it can.
 fn pairs(cx: &Ctx<'_>, b: &Boxes<'_>, topo: &mut Topology, cover: &mut Cover) {
     for (n, (i, _, ci)) in b.rules.iter().enumerate() {
-        for (j, _, cj) in &b.rules[n + 1..] {
+        for (j, later, cj) in &b.rules[n + 1..] {
             let both = ci.intersect(cj);
             if both.is_empty() {
                 continue;
@@ -177,8 +180,11 @@ fn pairs(cx: &Ctx<'_>, b: &Boxes<'_>, topo: &mut Topology, cover: &mut Cover) {
                 });
                 continue;
             }
+            // Where the later rule would say something else, if anywhere.
+            let differs = |pkt: &Packet| verdict(cx.rs, pkt) != later.verdict;
             let pins = Pins {
                 after: Some(*i),
+                prefer: Some(&differs),
                 ..Pins::default()
             };
             let crossed =
@@ -208,10 +214,23 @@ fn pairs(cx: &Ctx<'_>, b: &Boxes<'_>, topo: &mut Topology, cover: &mut Cover) {
 /// A probe the rule decides, and samples of its address sets: per family,
 /// the first, middle and last element, a spread of other intervals, and the
 /// addresses just outside the first and last.
-fn samples(cx: &Ctx<'_>, at: RuleAt, cube: &Cube, topo: &mut Topology, cover: &mut Cover) {
+fn samples(
+    cx: &Ctx<'_>,
+    at: RuleAt,
+    rule: &Rule,
+    cube: &Cube,
+    topo: &mut Topology,
+    cover: &mut Cover,
+) {
     let rules = vec![at.clone()];
+    // Inside, a packet the verdict would change for without the rule; just
+    // outside, one the rule's verdict would change: so a rule one off shows.
+    let without = without_rule(cx.rs, &at);
+    let needed = |pkt: &Packet| verdict(&without, pkt) != rule.verdict;
+    let differs = |pkt: &Packet| verdict(cx.rs, pkt) != rule.verdict;
     let own = Pins {
         after: Some(at.index),
+        prefer: Some(&needed),
         ..Pins::default()
     };
     if let Ok(p) = witness::find(cx, topo, cube, own) {
@@ -251,6 +270,7 @@ fn samples(cx: &Ctx<'_>, at: RuleAt, cube: &Cube, topo: &mut Topology, cover: &m
         {
             let pins = Pins {
                 saddr: Some((f, v)),
+                prefer: Some(&differs),
                 ..Pins::default()
             };
             if let Ok(p) = witness::find(cx, topo, &outside, pins) {
@@ -258,6 +278,24 @@ fn samples(cx: &Ctx<'_>, at: RuleAt, cube: &Cube, topo: &mut Topology, cover: &m
             }
         }
     }
+}
+
+/// The policy's verdict for an input packet.
+fn verdict(rs: &Ruleset, pkt: &Packet) -> Option<Verdict> {
+    crate::eval::evaluate(rs, Hook::Input, pkt)
+        .ok()
+        .map(|d| d.verdict)
+}
+
+/// The ruleset without one rule (what a missing rule would do).
+fn without_rule(rs: &Ruleset, at: &RuleAt) -> Ruleset {
+    let mut out = rs.clone();
+    if let Some(c) = out.table.chains.iter_mut().find(|c| c.name == at.chain)
+        && at.index < c.rules.len()
+    {
+        c.rules.remove(at.index);
+    }
+    out
 }
 
 /// The first, last and up to `SPREAD` evenly spaced intervals.
@@ -292,6 +330,7 @@ fn boundary_diffs(
     topo: &mut Topology,
     cover: &mut Cover,
 ) {
+    let differs = |pkt: &Packet| verdict(mine.rs, pkt) != verdict(theirs.rs, pkt);
     for (from, other) in [(mine, theirs), (theirs, mine)] {
         let cx = Ctx {
             rs: from.rs,
@@ -319,6 +358,7 @@ fn boundary_diffs(
                         }
                         let pins = Pins {
                             saddr: Some((f, v)),
+                            prefer: Some(&differs),
                             ..Pins::default()
                         };
                         if let Ok(p) = witness::find(&cx, topo, &region, pins) {
@@ -347,6 +387,7 @@ fn boundary_diffs(
                     region.port = Ivs::full(crate::space::PORT_MAX);
                     let pins = Pins {
                         port: Some(port),
+                        prefer: Some(&differs),
                         ..Pins::default()
                     };
                     if let Ok(p) = witness::find(&cx, topo, &region, pins) {

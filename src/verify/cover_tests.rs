@@ -252,3 +252,35 @@ fn the_budget_keeps_crossings_first_and_says_it_cut() {
     let ssh_first = moved(&rs, "ssh", first_saddr_rule(&rs));
     assert!(!failing(&small, &ssh_first).is_empty());
 }
+
+/// A rule's prefix one bit wider in the `--against` ruleset: the boundary
+/// only it draws gets probes on both sides, one that the two rulesets
+/// decide differently (here a TCP reject widened over an HTTPS allow).
+#[test]
+fn a_prefix_one_wider_in_the_against_ruleset_fails_a_probe_past_the_edge() {
+    let (rs, map) = compile(
+        "policy p {
+    reject tcp 22 from 10.0.0.0/8
+    reject from 10.0.0.0/8
+    reject on \"eth1\"
+    allow https
+}
+",
+    );
+    let mut wide = rs.clone();
+    let input = wide
+        .table
+        .chains
+        .iter_mut()
+        .find(|c| c.name == "input")
+        .expect("input");
+    let at = first_saddr_rule(&rs);
+    input.rules[at].matches[0] =
+        Match::Saddr(crate::ir::AddrMatch::V4("10.0.0.0/7".parse().expect("net")));
+    let p = plan(&rs, Some(&wide), &opts(map, None)).expect("plan");
+    let fails = failing(&p, &wide);
+    assert!(
+        fails.iter().any(|n| n.starts_with("tcp 443 from 11.")),
+        "{fails:?}"
+    );
+}

@@ -18,10 +18,17 @@ use std::net::IpAddr;
 const EPHEMERAL: (u128, u128) = (32768, 60999);
 /// Intervals of a region tried for a fresh address (large sets stay cheap).
 const MAX_TRIED: usize = 64;
+/// Candidate packets weighed per region.
+const MAX_CANDIDATES: usize = 256;
+/// Ports other rules name, tried per region.
+const MAX_NAMED: usize = 16;
+
+/// A packet the caller would rather probe with (one whose verdict shows something).
+pub(crate) type Prefer<'a> = &'a dyn Fn(&Packet) -> bool;
 
 /// Where in the region a probe should land.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Pins {
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Pins<'a> {
     /// This source address value (of the region's family).
     pub saddr: Option<(usize, u128)>,
     /// This port (or ICMP type).
@@ -29,6 +36,8 @@ pub(crate) struct Pins {
     /// Only a packet the policy decides at rule `index` of the input chain
     /// `chain` or later (not shadowed by an earlier rule), when one exists.
     pub after: Option<usize>,
+    /// Among the packets that qualify, the first this accepts (else the first).
+    pub prefer: Option<Prefer<'a>>,
 }
 
 /// A probe found in a region.
@@ -51,10 +60,10 @@ pub(crate) fn find(
     cx: &Ctx<'_>,
     topo: &mut Topology,
     region: &Cube,
-    pins: Pins,
+    pins: Pins<'_>,
 ) -> Result<Point, String> {
     let mut why = String::from("the region is empty");
-    let mut fallback = None;
+    let (mut fallback, mut unshadowed_first, mut tried) = (None, None, 0);
     for f in [0, 1] {
         if !region.has_family(f) || pins.saddr.is_some_and(|(pf, _)| pf != f) {
             continue;
@@ -104,14 +113,21 @@ pub(crate) fn find(
                     }
                     let point = (link, addr, lo, kind);
                     if unshadowed(cx, &pkt, pins.after) {
-                        return Ok(place(topo, point));
+                        if pins.prefer.is_none_or(|f| f(&pkt)) {
+                            return Ok(place(topo, point));
+                        }
+                        unshadowed_first.get_or_insert(point);
                     }
                     fallback.get_or_insert(point);
+                    tried += 1;
+                    if tried >= MAX_CANDIDATES {
+                        break;
+                    }
                 }
             }
         }
     }
-    match fallback {
+    match unshadowed_first.or(fallback) {
         Some(p) => Ok(place(topo, p)),
         None => Err(why),
     }
@@ -253,7 +269,7 @@ fn port_choices(port: &Ivs, pin: Option<u16>, named: &[u16]) -> Vec<u16> {
         .iter()
         .copied()
         .filter(|p| *p != 0 && port.contains((*p).into()))
-        .take(1)
+        .take(MAX_NAMED)
         .collect();
     let usable = port.minus(&Ivs::single(0));
     for v in [usable.first(), usable.intervals().last().map(|iv| iv.hi)] {

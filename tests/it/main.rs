@@ -10,5 +10,7 @@ mod fuzz;
 mod golden;
 mod live;
 mod loadable;
+mod mutants;
+mod mutate;
 mod netlink;
 mod safe;
