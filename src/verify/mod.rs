@@ -183,12 +183,15 @@ pub enum VerifyError {
 /// (exit 2); a report with failures means the ruleset misbehaved (exit 1).
 pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
     let reaped = crate::netns::reap_orphans(lab::PREFIX);
-    let (against, against_note) = match &opts.against {
-        Some(path) => load::decode(rs, path)?,
-        None => (None, None),
+    let (against, against_note, host) = match &opts.against {
+        Some(path) => {
+            let (a, note, host) = load::decode(rs, path)?;
+            (a, note, Some(host))
+        }
+        None => (None, None, None),
     };
     let plan = plan(rs, against.as_ref(), opts)?;
-    let lab = lab::build(&plan.topo)?;
+    let lab = lab::build(&plan.topo, host)?;
     let report = run_lab(rs, opts, &plan, &lab);
     // Remove explicitly to report a failure; on the error path the guards do it.
     let removed = lab.remove();
