@@ -32,16 +32,26 @@ impl Labels<'_> {
     /// `d.policy:4`, or `input rule 3 (ct state ...)` for a rule with no policy line.
     pub fn rule(&self, at: &RuleAt) -> String {
         let rule = self.rule_of(at);
-        let mut lines: Vec<String> = Vec::new();
+        // `file:3,4` (lines of one file together), `+` between files.
+        let mut lines: Vec<(String, Vec<usize>)> = Vec::new();
         if let (Some(map), Some(r)) = (self.map, rule) {
             for span in &r.origin {
                 let (line, _) = map.line_col(*span);
-                let l = format!("{}:{line}", map.file(span.file).name);
-                if !lines.contains(&l) {
-                    lines.push(l);
+                let file = map.file(span.file).name.clone();
+                match lines.iter_mut().find(|(f, _)| *f == file) {
+                    Some((_, ls)) if !ls.contains(&line) => ls.push(line),
+                    Some(_) => {}
+                    None => lines.push((file, vec![line])),
                 }
             }
         }
+        let lines: Vec<String> = lines
+            .into_iter()
+            .map(|(f, ls)| {
+                let ls: Vec<String> = ls.iter().map(usize::to_string).collect();
+                format!("{f}:{}", ls.join(","))
+            })
+            .collect();
         if !lines.is_empty() && !at.against {
             // One policy line can make several rules (IPv4 and IPv6 sources).
             let shared = self
