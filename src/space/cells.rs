@@ -241,6 +241,11 @@ impl Partition {
         true
     }
 
+    /// Where each class of port values starts.
+    pub fn port_cuts(&self) -> &[u128] {
+        &self.port
+    }
+
     /// The class of port values holding `port`: its first and last value.
     pub fn port_class(&self, port: u16) -> (u128, u128) {
         let i = self.port.partition_point(|c| *c <= u128::from(port));

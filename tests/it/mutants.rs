@@ -7,7 +7,8 @@
 //! on a packet verify can send; each of those must fail some probe — the
 //! probe set planned from the policy with the mutant as the `--against`
 //! ruleset, expectations from eval of the policy, observations from eval of
-//! the mutant. Prints the figures (`cargo test --test it mutation -- --nocapture`).
+//! the mutant. The forward chain's mutants likewise, on the forward hook.
+//! Prints the figures (`cargo test --test it mutation -- --nocapture`).
 
 use crate::mutate::{Differs, corpus, differs, mutants};
 use hostwall::ir::{Hook, Ruleset};
@@ -108,8 +109,17 @@ fn mutation_score_of_verify_against_on_the_input_chain_is_total() {
 }
 
 #[test]
-fn mutation_score_of_verify_against_on_the_forward_chain() {
+fn mutation_score_of_verify_against_on_the_forward_chain_is_total() {
     let s = score("forward", Hook::Forward);
     report("forward", &s);
-    assert!(s.differ > 0, "no forward mutant differs: {s:?}");
+    assert!(
+        s.differ > 40,
+        "too few forward mutants really differ: {s:?}"
+    );
+    assert!(
+        s.survivors.is_empty(),
+        "{} of {} survive",
+        s.survivors.len(),
+        s.differ
+    );
 }

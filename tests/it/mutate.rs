@@ -322,8 +322,11 @@ pub fn differs(a: &Ruleset, b: &Ruleset, hook: Hook) -> Differs {
             if outcome(&pkt, va) == outcome(&pkt, vb) {
                 return true;
             }
-            if sendable(&pkt, hook) || est_ok && pkt.iif.as_deref() != Some("lo") && source_ok(&pkt)
-            {
+            let reply_ok = est_ok
+                && pkt.iif.as_deref() != Some("lo")
+                && source_ok(&pkt)
+                && (hook != Hook::Forward || answers_a_connection(&part, a, b, &pkt));
+            if sendable(&pkt, hook) || reply_ok {
                 found = Some(pkt);
                 return false;
             }
@@ -336,6 +339,31 @@ pub fn differs(a: &Ruleset, b: &Ruleset, hook: Hook) -> Differs {
         (None, true) => Differs::Unsendable,
         (None, false) => Differs::No,
     }
+}
+
+/// Whether a forwarded established packet answers a connection either
+/// ruleset lets through the other way (the only way verify sends one).
+fn answers_a_connection(part: &Partition, a: &Ruleset, b: &Ruleset, pkt: &Packet) -> bool {
+    if !unicast(pkt.dst) {
+        return false;
+    }
+    let ports = part
+        .port_cuts()
+        .iter()
+        .filter_map(|p| u16::try_from(*p).ok());
+    ports.into_iter().any(|port| {
+        let new = Packet {
+            src: pkt.dst,
+            dst: pkt.src,
+            iif: pkt.oif.clone(),
+            oif: pkt.iif.clone(),
+            l4: L4::Tcp { dport: port.max(1) },
+            ct: CtState::NEW,
+        };
+        [a, b]
+            .iter()
+            .any(|rs| verdict(rs, Hook::Forward, &new) == Verdict::Accept)
+    })
 }
 
 fn verdict(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Verdict {
