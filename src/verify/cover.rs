@@ -12,7 +12,7 @@ use super::witness::{self, Ctx, Pins};
 use crate::eval::Packet;
 use crate::ir::{Hook, Interval, Rule, Ruleset, Verdict};
 use crate::space::{Cube, Dim, Ivs};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Rules whose pairs are crossed; past it, pairs are reported as not crossed.
 pub(crate) const MAX_PAIR_RULES: usize = 400;
@@ -256,26 +256,39 @@ fn samples(
                 want(cover, p, rules.clone(), 1);
             }
         }
-        // Just outside: the same packet with the source moved across the edge.
         let mut outside = cube.clone();
-        outside.saddr[f] = full.clone();
-        let edges = [
-            ivs.first().and_then(|iv| iv.lo.checked_sub(1)),
-            ivs.last().and_then(|iv| iv.hi.checked_add(1)),
-        ];
-        for v in edges
-            .into_iter()
-            .flatten()
-            .filter(|v| !set.contains(*v) && full.contains(*v))
-        {
-            let pins = Pins {
-                saddr: Some((f, v)),
-                prefer: Some(&differs),
-                ..Pins::default()
-            };
-            if let Ok(p) = witness::find(cx, topo, &outside, pins) {
-                want(cover, p, rules.clone(), 1);
-            }
+        outside.saddr[f] = full;
+        just_outside(cx, (&outside, f, set), &rules, &differs, topo, cover);
+    }
+}
+
+/// The same packets with the source moved just across the set's first and
+/// last edge, preferring one the rule's verdict would change.
+fn just_outside(
+    cx: &Ctx<'_>,
+    (outside, f, set): (&Cube, usize, &Ivs),
+    rules: &[RuleAt],
+    differs: witness::Prefer<'_>,
+    topo: &mut Topology,
+    cover: &mut Cover,
+) {
+    let ivs = set.intervals();
+    let edges = [
+        ivs.first().and_then(|iv| iv.lo.checked_sub(1)),
+        ivs.last().and_then(|iv| iv.hi.checked_add(1)),
+    ];
+    for v in edges
+        .into_iter()
+        .flatten()
+        .filter(|v| !set.contains(*v) && outside.saddr[f].contains(*v))
+    {
+        let pins = Pins {
+            saddr: Some((f, v)),
+            prefer: Some(differs),
+            ..Pins::default()
+        };
+        if let Ok(p) = witness::find(cx, topo, outside, pins) {
+            want(cover, p, rules.to_vec(), 1);
         }
     }
 }
@@ -322,7 +335,8 @@ fn dedup(mut v: Vec<u128>) -> Vec<u128> {
 }
 
 /// Boundaries one ruleset draws and the other does not (source addresses
-/// and ports): a probe on each side of each, inside the rules drawing it.
+/// and ports): a probe on each side of each, inside the rules drawing it,
+/// preferring a packet the two rulesets decide differently.
 fn boundary_diffs(
     mine: &Boxes<'_>,
     theirs: &Boxes<'_>,
@@ -337,64 +351,88 @@ fn boundary_diffs(
             chain: &from.chain,
             named_ports: named,
         };
+        let sides = Sides {
+            cx: &cx,
+            from,
+            other,
+            differs: &differs,
+        };
         for f in [0, 1] {
-            let cuts = |b: &Boxes<'_>| -> BTreeSet<u128> {
-                b.rules
-                    .iter()
-                    .flat_map(|(_, _, c)| c.saddr[f].cuts().collect::<Vec<_>>())
-                    .collect()
-            };
-            let (a, o) = (cuts(from), cuts(other));
-            for c in a.difference(&o).take(MAX_DIFF_CUTS) {
-                for (i, _, cube) in &from.rules {
-                    if !cube.saddr[f].cuts().any(|x| x == *c) {
-                        continue;
+            let full = Ivs::full(if f == 0 { u32::MAX.into() } else { u128::MAX });
+            sides.probe(
+                &|c| c.saddr[f].cuts().collect(),
+                &|region, v| {
+                    if !region.saddr[f].contains(v) {
+                        region.saddr[f] = full.clone();
                     }
-                    for v in [Some(*c), c.checked_sub(1)].into_iter().flatten() {
-                        let mut region = cube.clone();
-                        if !region.saddr[f].contains(v) {
-                            region.saddr[f] =
-                                Ivs::full(if f == 0 { u32::MAX.into() } else { u128::MAX });
-                        }
-                        let pins = Pins {
-                            saddr: Some((f, v)),
-                            prefer: Some(&differs),
-                            ..Pins::default()
-                        };
-                        if let Ok(p) = witness::find(&cx, topo, &region, pins) {
-                            want(cover, p, vec![from.at(*i)], 0);
-                        }
-                    }
-                    break;
-                }
+                    Some((Some((f, v)), None))
+                },
+                topo,
+                cover,
+            );
+        }
+        sides.probe(
+            &|c| c.port.cuts().collect(),
+            &|region, v| {
+                region.port = Ivs::full(crate::space::PORT_MAX);
+                Some((None, Some(u16::try_from(v).ok()?)))
+            },
+            topo,
+            cover,
+        );
+    }
+}
+
+/// Where a boundary's probe goes: the region to search (changed in place)
+/// and the pinned (source, port).
+type Pin<'p> = &'p dyn Fn(&mut Cube, u128) -> Option<(Option<(usize, u128)>, Option<u16>)>;
+
+/// The boundaries `from` draws in one field that `other` does not.
+struct Sides<'a> {
+    cx: &'a Ctx<'a>,
+    from: &'a Boxes<'a>,
+    other: &'a Boxes<'a>,
+    differs: witness::Prefer<'a>,
+}
+
+impl Sides<'_> {
+    fn probe(
+        &self,
+        cuts: &dyn Fn(&Cube) -> Vec<u128>,
+        pin: Pin<'_>,
+        topo: &mut Topology,
+        cover: &mut Cover,
+    ) {
+        // Each boundary of `from`, with the first rule drawing it.
+        let mut drawn: BTreeMap<u128, usize> = BTreeMap::new();
+        for (k, (_, _, c)) in self.from.rules.iter().enumerate() {
+            for x in cuts(c) {
+                drawn.entry(x).or_insert(k);
             }
         }
-        let cuts = |b: &Boxes<'_>| -> BTreeSet<u128> {
-            b.rules
-                .iter()
-                .flat_map(|(_, _, c)| c.port.cuts().collect::<Vec<_>>())
-                .collect()
-        };
-        let (a, o) = (cuts(from), cuts(other));
-        for c in a.difference(&o).take(MAX_DIFF_CUTS) {
-            for (i, _, cube) in &from.rules {
-                if !cube.port.cuts().any(|x| x == *c) {
+        let theirs: BTreeSet<u128> = self
+            .other
+            .rules
+            .iter()
+            .flat_map(|(_, _, c)| cuts(c))
+            .collect();
+        let only = drawn.iter().filter(|(c, _)| !theirs.contains(c));
+        for (c, k) in only.take(MAX_DIFF_CUTS) {
+            let (i, _, cube) = &self.from.rules[*k];
+            for v in [Some(*c), c.checked_sub(1)].into_iter().flatten() {
+                let mut region = cube.clone();
+                let Some((saddr, port)) = pin(&mut region, v) else {
                     continue;
+                };
+                let pins = Pins {
+                    saddr,
+                    port,
+                    prefer: Some(self.differs),
+                    ..Pins::default()
+                };
+                if let Ok(p) = witness::find(self.cx, topo, &region, pins) {
+                    want(cover, p, vec![self.from.at(*i)], 0);
                 }
-                for v in [Some(*c), c.checked_sub(1)].into_iter().flatten() {
-                    let Ok(port) = u16::try_from(v) else { continue };
-                    let mut region = cube.clone();
-                    region.port = Ivs::full(crate::space::PORT_MAX);
-                    let pins = Pins {
-                        port: Some(port),
-                        prefer: Some(&differs),
-                        ..Pins::default()
-                    };
-                    if let Ok(p) = witness::find(&cx, topo, &region, pins) {
-                        want(cover, p, vec![from.at(*i)], 0);
-                    }
-                }
-                break;
             }
         }
     }

@@ -62,74 +62,123 @@ pub(crate) fn find(
     region: &Cube,
     pins: Pins<'_>,
 ) -> Result<Point, String> {
-    let mut why = String::from("the region is empty");
-    let (mut fallback, mut unshadowed_first, mut tried) = (None, None, 0);
+    let mut s = Search {
+        why: String::from("the region is empty"),
+        fallback: None,
+        unshadowed: None,
+        tried: 0,
+    };
     for f in [0, 1] {
         if !region.has_family(f) || pins.saddr.is_some_and(|(pf, _)| pf != f) {
             continue;
         }
+        if let Some(c) = s.family(cx, topo, region, pins, f) {
+            return Ok(place(topo, c));
+        }
+    }
+    match s.unshadowed.or(s.fallback) {
+        Some(c) => Ok(place(topo, c)),
+        None => Err(s.why),
+    }
+}
+
+/// A candidate probe: (link, source address, over `lo`, kind).
+type Cand = (usize, IpAddr, bool, ProbeKind);
+
+/// One search through a region: the best candidates so far, and why the
+/// last one that did not fit did not.
+struct Search {
+    why: String,
+    fallback: Option<Cand>,
+    unshadowed: Option<Cand>,
+    tried: usize,
+}
+
+impl Search {
+    /// The candidates of family `f`; `Some` when one is exactly what `pins` ask.
+    fn family(
+        &mut self,
+        cx: &Ctx<'_>,
+        topo: &Topology,
+        region: &Cube,
+        pins: Pins<'_>,
+        f: usize,
+    ) -> Option<Cand> {
         let kinds = match kinds(region, f == 0, pins.port, cx.named_ports) {
             Ok(k) => k,
             Err(e) => {
-                why = e;
-                continue;
+                self.why = e;
+                return None;
             }
         };
         for (kind, l4) in kinds {
             for (link, lo) in routes(topo, region) {
                 if lo && kind == ProbeKind::Established {
-                    why = "needs an established packet on lo: the return probe runs over a \
-                           test link"
+                    self.why = "needs an established packet on lo: the return probe runs over \
+                                a test link"
                         .to_string();
                     continue;
                 }
                 let addrs = match sources_in(topo, region, f, link, lo, pins.saddr) {
                     Ok(a) => a,
                     Err(e) => {
-                        why = e;
+                        self.why = e;
                         continue;
                     }
                 };
                 for addr in addrs {
-                    let host = if lo {
-                        sources::loopback_dst(f == 0)
-                    } else {
-                        topo.links[link].host_addr(f == 0)
-                    };
-                    if !region.daddr[f].contains(addr_value(host)) {
-                        why = format!(
-                            "needs a destination other than the host's test address {host}"
-                        );
-                        continue;
+                    let c = (link, addr, lo, kind);
+                    if self.weigh(cx, topo, region, pins, c, l4) {
+                        return Some(c);
                     }
-                    let iif = if lo {
-                        LOOPBACK_IF
-                    } else {
-                        &topo.links[link].host_if
-                    };
-                    let mut pkt = Packet::new_inbound(addr, host, iif, l4);
-                    if kind == ProbeKind::Established {
-                        pkt.ct = CtState::ESTABLISHED;
-                    }
-                    let point = (link, addr, lo, kind);
-                    if unshadowed(cx, &pkt, pins.after) {
-                        if pins.prefer.is_none_or(|f| f(&pkt)) {
-                            return Ok(place(topo, point));
-                        }
-                        unshadowed_first.get_or_insert(point);
-                    }
-                    fallback.get_or_insert(point);
-                    tried += 1;
-                    if tried >= MAX_CANDIDATES {
-                        break;
+                    if self.tried >= MAX_CANDIDATES {
+                        return None;
                     }
                 }
             }
         }
+        None
     }
-    match unshadowed_first.or(fallback) {
-        Some(p) => Ok(place(topo, p)),
-        None => Err(why),
+
+    /// Keeps a candidate in mind; true when it is the one to take now.
+    fn weigh(
+        &mut self,
+        cx: &Ctx<'_>,
+        topo: &Topology,
+        region: &Cube,
+        pins: Pins<'_>,
+        c: Cand,
+        l4: L4,
+    ) -> bool {
+        let (link, addr, lo, kind) = c;
+        let (v4, f) = (addr.is_ipv4(), usize::from(!addr.is_ipv4()));
+        let host = if lo {
+            sources::loopback_dst(v4)
+        } else {
+            topo.links[link].host_addr(v4)
+        };
+        if !region.daddr[f].contains(addr_value(host)) {
+            self.why = format!("needs a destination other than the host's test address {host}");
+            return false;
+        }
+        let iif = if lo {
+            LOOPBACK_IF
+        } else {
+            &topo.links[link].host_if
+        };
+        let mut pkt = Packet::new_inbound(addr, host, iif, l4);
+        if kind == ProbeKind::Established {
+            pkt.ct = CtState::ESTABLISHED;
+        }
+        self.tried += 1;
+        if unshadowed(cx, &pkt, pins.after) {
+            if pins.prefer.is_none_or(|p| p(&pkt)) {
+                return true;
+            }
+            self.unshadowed.get_or_insert(c);
+        }
+        self.fallback.get_or_insert(c);
+        false
     }
 }
 
@@ -144,7 +193,7 @@ fn unshadowed(cx: &Ctx<'_>, pkt: &Packet, after: Option<usize>) -> bool {
 }
 
 /// The endpoint for a chosen address, added to the topology when new.
-fn place(topo: &mut Topology, (link, addr, lo, kind): (usize, IpAddr, bool, ProbeKind)) -> Point {
+fn place(topo: &mut Topology, (link, addr, lo, kind): Cand) -> Point {
     let found = topo
         .endpoints
         .iter()
@@ -217,7 +266,12 @@ fn kinds(
     if !out.is_empty() {
         return Ok(out);
     }
-    Err(if !new && region.ct & CtState::ESTABLISHED == 0 {
+    Err(no_kind(region, new))
+}
+
+/// Why no packet kind verify sends fits the region.
+fn no_kind(region: &Cube, new: bool) -> String {
+    if !new && region.ct & CtState::ESTABLISHED == 0 {
         let states = CtState(region.ct).names().join(",");
         format!(
             "needs conntrack state {states}: verify sends new connections and an established return"
@@ -238,7 +292,7 @@ fn kinds(
             "needs protocol {}: verify sends TCP, UDP and ICMP echo",
             protos.join(",")
         )
-    })
+    }
 }
 
 fn show_proto(iv: &Interval) -> String {
@@ -309,33 +363,9 @@ fn sources_in(
     pin: Option<(usize, u128)>,
 ) -> Result<Vec<IpAddr>, String> {
     let v4 = f == 0;
-    let usable = |a: IpAddr| {
-        let route = sources::classify(a).input_route(v4);
-        if lo {
-            route == Ok(Route::Loopback)
-        } else {
-            route == Ok(Route::Client)
-        }
-    };
     let ours = link_addrs(&topo.links);
-    let taken_elsewhere = |a: IpAddr| {
-        topo.endpoints
-            .iter()
-            .any(|e| e.addr == a && (e.lo != lo || (!lo && e.link != link)))
-    };
     if let Some((_, v)) = pin {
-        let a = addr_of(f, v).ok_or("no such address")?;
-        if !region.saddr[f].contains(v) {
-            return Err(format!("{a} is outside the region"));
-        }
-        if !usable(a) {
-            return Err(unusable(a, lo));
-        }
-        let own = topo.links.get(link).is_some_and(|l| l.client_addr(v4) == a);
-        if (ours.contains(&a) && !own) || taken_elsewhere(a) {
-            return Err(format!("{a} is one of verify's own test addresses"));
-        }
-        return Ok(vec![a]);
+        return pinned(topo, region, (f, v), link, lo).map(|a| vec![a]);
     }
     let mut out: Vec<IpAddr> = topo
         .endpoints
@@ -375,6 +405,34 @@ fn sources_in(
         });
     }
     Ok(out)
+}
+
+/// The pinned source address, when a probe over (`link`, `lo`) can use it.
+fn pinned(
+    topo: &Topology,
+    region: &Cube,
+    (f, v): (usize, u128),
+    link: usize,
+    lo: bool,
+) -> Result<IpAddr, String> {
+    let v4 = f == 0;
+    let a = addr_of(f, v).ok_or("no such address")?;
+    if !region.saddr[f].contains(v) {
+        return Err(format!("{a} is outside the region"));
+    }
+    let route = sources::classify(a).input_route(v4);
+    if route != Ok(if lo { Route::Loopback } else { Route::Client }) {
+        return Err(unusable(a, lo));
+    }
+    let own = topo.links.get(link).is_some_and(|l| l.client_addr(v4) == a);
+    let elsewhere = topo
+        .endpoints
+        .iter()
+        .any(|e| e.addr == a && (e.lo != lo || (!lo && e.link != link)));
+    if (link_addrs(&topo.links).contains(&a) && !own) || elsewhere {
+        return Err(format!("{a} is one of verify's own test addresses"));
+    }
+    Ok(a)
 }
 
 fn unusable(a: IpAddr, lo: bool) -> String {

@@ -109,6 +109,13 @@ pub fn mutants(rs: &Ruleset, chain: &str) -> Vec<Mutant> {
             }
         }
     }
+    out.extend(set_mutants(rs, ci));
+    out
+}
+
+/// Elements of the sets the chain's rules use: dropped, one wider, one narrower.
+fn set_mutants(rs: &Ruleset, ci: usize) -> Vec<Mutant> {
+    let mut out = Vec::new();
     let used: Vec<String> = rs.table.chains[ci]
         .rules
         .iter()
