@@ -160,3 +160,67 @@ fn a_sample_of_mutants_fails_verify_against_with_real_packets() {
     assert!(survivors.is_empty(), "{}", survivors.join("\n"));
     assert_eq!(our_namespaces(), Vec::<String>::new());
 }
+
+/// Issue #15: a 100,000-address block list is probed from inside, and the
+/// `--against` ruleset missing one of its elements fails on exactly that
+/// address (the boundary only the policy draws), with real packets.
+#[test]
+fn one_element_missing_from_a_100k_block_list_fails_on_that_address() {
+    if !root("one_element_missing_from_a_100k_block_list_fails_on_that_address") {
+        return;
+    }
+    let _guard = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let addrs: Vec<String> = (0..100_000u32)
+        .map(|i| std::net::Ipv4Addr::from(0x0b00_0000 + i * 2).to_string())
+        .collect();
+    let policy = dir.path().join("big.policy");
+    let text = format!(
+        "policy big {{\n    default reject\n    define blocklist = {}\n    drop from blocklist\n    \
+         allow ssh tcp 22\n}}\n",
+        addrs.join(", ")
+    );
+    std::fs::write(&policy, text).expect("write");
+    let bin = env!("CARGO_BIN_EXE_hostwall");
+    let out = Command::new(bin)
+        .arg("compile")
+        .arg(&policy)
+        .output()
+        .expect("compile");
+    let nft = String::from_utf8(out.stdout).expect("utf-8");
+    let gone = &addrs[61_111];
+    // An element is followed by ", " or, at the end of a line, ",\n".
+    let mut dropped = nft.replacen(&format!(" {gone}, "), " ", 1);
+    if dropped == nft {
+        dropped = nft.replacen(&format!(" {gone},\n"), "\n", 1);
+    }
+    assert!(
+        dropped.len() < nft.len(),
+        "{gone} is not in the compiled set"
+    );
+    let file = dir.path().join("dropped.nft");
+    std::fs::write(&file, dropped).expect("write");
+    let started = Instant::now();
+    let out = Command::new(bin)
+        .arg("verify")
+        .arg(&policy)
+        .arg("--against")
+        .arg(&file)
+        .output()
+        .expect("verify");
+    let took = started.elapsed();
+    let table = String::from_utf8_lossy(&out.stdout);
+    eprintln!("verify --against a 100k block list took {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    let failed: Vec<&str> = table.lines().filter(|l| l.contains(" FAIL ")).collect();
+    assert!(!failed.is_empty(), "{table}");
+    for l in &failed {
+        assert!(l.contains(&format!(" from {gone} (blocked source)")), "{l}");
+    }
+    let inside = table
+        .lines()
+        .filter(|l| l.contains("(blocked source)"))
+        .count();
+    assert!(inside > 20, "{inside} probes from inside the list");
+    assert_eq!(our_namespaces(), Vec::<String>::new());
+}
