@@ -14,6 +14,7 @@ mod mutate;
 mod policies;
 mod safe;
 mod verify;
+mod verify_budget;
 mod verify_forward;
 mod verify_reap;
 mod verify_sources;

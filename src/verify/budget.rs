@@ -25,8 +25,9 @@ pub(crate) fn cut(
     planned: &mut Vec<Planned>,
     fwd: &mut Vec<FwdPlanned>,
     cap: usize,
+    left_out: usize,
 ) -> Option<(usize, usize)> {
-    let total = planned.len() + fwd.len();
+    let total = planned.len() + fwd.len() + left_out;
     if total <= cap {
         return None;
     }

@@ -112,34 +112,19 @@ fn intervals(rs: &Ruleset, pm: &PortMatch) -> Vec<Interval> {
     }
 }
 
-/// Builds every probe for `topo` — the per-endpoint port matrix, then the
-/// partition's `wants` — with expectations from `eval`.
+/// Builds the probes for `topo` — the partition's `wants`, then the
+/// per-endpoint port matrix while there are fewer than `cap` — with
+/// expectations from `eval`, in (endpoint, kind) order; and how many
+/// matrix probes the cap left out (counted, not planned).
 pub(crate) fn plan(
     rs: &Ruleset,
     topo: &Topology,
     wants: &[Want],
-) -> Result<Vec<Planned>, eval::EvalError> {
-    let mut out = Vec::new();
+    cap: usize,
+) -> Result<(Vec<Planned>, usize), eval::EvalError> {
+    let mut left_out = 0;
+    let mut out: Vec<Planned> = Vec::new();
     let mut seen = BTreeMap::new();
-    for (i, ep) in topo.endpoints.iter().enumerate() {
-        if !ep.input || ep.only_wanted {
-            continue; // an address only forward probes (or only `wants`) use
-        }
-        let ports = endpoint_ports(rs, topo, ep);
-        let mut kinds = vec![ProbeKind::Ping];
-        kinds.extend(ports.tcp.iter().map(|p| ProbeKind::Tcp(*p)));
-        kinds.extend(ports.udp.iter().map(|p| ProbeKind::Udp(*p)));
-        if ep.base && ep.link == 0 {
-            kinds.push(ProbeKind::Established);
-        }
-        for kind in kinds {
-            if seen.contains_key(&(i, kind)) {
-                continue;
-            }
-            seen.insert((i, kind), out.len());
-            out.push(planned(rs, topo, i, kind)?);
-        }
-    }
     for w in wants {
         let at = match seen.get(&(w.endpoint, w.kind)) {
             Some(at) => *at,
@@ -155,7 +140,30 @@ pub(crate) fn plan(
             p.rules.push(w.rules.clone());
         }
     }
-    Ok(out)
+    for (i, ep) in topo.endpoints.iter().enumerate() {
+        if !ep.input || ep.only_wanted {
+            continue; // an address only forward probes (or only `wants`) use
+        }
+        let ports = endpoint_ports(rs, topo, ep);
+        let mut kinds = vec![ProbeKind::Ping];
+        kinds.extend(ports.tcp.iter().map(|p| ProbeKind::Tcp(*p)));
+        kinds.extend(ports.udp.iter().map(|p| ProbeKind::Udp(*p)));
+        if ep.base && ep.link == 0 {
+            kinds.push(ProbeKind::Established);
+        }
+        for kind in kinds {
+            if let std::collections::btree_map::Entry::Vacant(v) = seen.entry((i, kind)) {
+                if out.len() >= cap {
+                    left_out += 1;
+                    continue;
+                }
+                v.insert(out.len());
+                out.push(planned(rs, topo, i, kind)?);
+            }
+        }
+    }
+    out.sort_by_key(|p| (p.endpoint, p.kind));
+    Ok((out, left_out))
 }
 
 /// What each planned probe would see under `rs` (another ruleset than the plan's).

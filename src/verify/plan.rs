@@ -81,10 +81,10 @@ pub fn plan(
 ) -> Result<ProbePlan, VerifyError> {
     let mut topo = topology::design(rs);
     let cover = cover::plan(rs, against, &mut topo);
-    let mut planned = matrix::plan(rs, &topo, &cover.wants)?;
-    let mut fwd = forward::plan(rs, &topo)?;
     let cap = opts.probes.unwrap_or(DEFAULT_PROBES);
-    let cut = budget::cut(&mut planned, &mut fwd, cap);
+    let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;
+    let mut fwd = forward::plan(rs, &topo)?;
+    let cut = budget::cut(&mut planned, &mut fwd, cap, left_out);
     let labels = labels::Labels {
         rs,
         against,

@@ -22,6 +22,8 @@ const MAX_TRIED: usize = 64;
 const MAX_CANDIDATES: usize = 256;
 /// Ports other rules name, tried per region.
 const MAX_NAMED: usize = 16;
+/// Test links tried per region (a region naming no interface admits all).
+const MAX_ROUTES: usize = 3;
 
 /// A packet the caller would rather probe with (one whose verdict shows something).
 pub(crate) type Prefer<'a> = &'a dyn Fn(&Packet) -> bool;
@@ -111,22 +113,22 @@ impl Search {
                 return None;
             }
         };
-        for (kind, l4) in kinds {
-            for (link, lo) in routes(topo, region) {
+        for (link, lo) in routes(topo, region) {
+            let addrs = match sources_in(topo, region, f, link, lo, pins.saddr) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.why = e;
+                    continue;
+                }
+            };
+            for &(kind, l4) in &kinds {
                 if lo && kind == ProbeKind::Established {
                     self.why = "needs an established packet on lo: the return probe runs over \
                                 a test link"
                         .to_string();
                     continue;
                 }
-                let addrs = match sources_in(topo, region, f, link, lo, pins.saddr) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        self.why = e;
-                        continue;
-                    }
-                };
-                for addr in addrs {
+                for &addr in &addrs {
                     let c = (link, addr, lo, kind);
                     if self.weigh(cx, topo, region, pins, c, l4) {
                         return Some(c);
@@ -336,14 +338,15 @@ fn port_choices(port: &Ivs, pin: Option<u16>, named: &[u16]) -> Vec<u16> {
     out
 }
 
-/// (link, over `lo`) pairs whose interface the region admits: test links in
-/// order (the default first), then the host's own `lo`.
+/// (link, over `lo`) pairs whose interface the region admits: the first
+/// `MAX_ROUTES` test links in order (the default first), then the host's own `lo`.
 fn routes(topo: &Topology, region: &Cube) -> Vec<(usize, bool)> {
     let mut out: Vec<(usize, bool)> = topo
         .links
         .iter()
         .enumerate()
         .filter(|(_, l)| region.iif.admits(&l.host_if))
+        .take(MAX_ROUTES)
         .map(|(i, _)| (i, false))
         .collect();
     if region.iif.admits(LOOPBACK_IF) {
