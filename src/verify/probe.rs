@@ -75,6 +75,27 @@ pub(crate) fn client_socket(kind: ProbeKind, src: IpAddr, dev: &str) -> io::Resu
 
 /// A listening TCP socket or a bound UDP socket on `at`.
 pub(crate) fn listener_at(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
+    // A retried probe binds its listener again right after the previous
+    // attempt's was closed; on a loaded machine the kernel has been seen to
+    // still hold the port for a moment (EADDRINUSE despite SO_REUSEADDR).
+    // Wait for it, boundedly, rather than failing the whole run.
+    let mut waited = Duration::ZERO;
+    loop {
+        match bound_listener(at, udp) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) && waited < REBIND_WAIT => {
+                std::thread::sleep(REBIND_STEP);
+                waited += REBIND_STEP;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a listener waits for its port to be free again, and how often it tries.
+const REBIND_WAIT: Duration = Duration::from_secs(2);
+const REBIND_STEP: Duration = Duration::from_millis(20);
+
+fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
     let ty = if udp {
         libc::SOCK_DGRAM
     } else {
