@@ -9,9 +9,13 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod mutants;
+#[path = "../tests/it/mutate.rs"]
+mod mutate;
 mod policies;
 mod safe;
 mod verify;
+mod verify_budget;
 mod verify_forward;
 mod verify_reap;
 mod verify_sources;

@@ -122,6 +122,7 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
         &rs,
         &VerifyOptions {
             against: Some(file),
+            ..VerifyOptions::default()
         },
     );
     let failed: Vec<&str> = report

@@ -27,6 +27,7 @@ pub mod record;
 pub mod safe;
 pub mod site;
 pub mod source;
+pub mod space;
 pub mod syntax;
 pub mod sysctl;
 pub mod syslog;

@@ -144,6 +144,10 @@ pub struct VerifyArgs {
     /// (needs the `nft` program): shows whether a legacy ruleset does what the policy says.
     #[arg(long, value_name = "RULESET.nft")]
     pub against: Option<PathBuf>,
+    /// Send at most N probes: crossings of overlapping rules and boundaries first, then
+    /// samples of each rule, then the port matrix (default 2000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub probes: Option<u32>,
 }
 
 /// The policy to read and the site file giving its host-specific values.

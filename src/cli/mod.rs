@@ -193,12 +193,14 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
 }
 
 fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
-    let (_, rs) = match load_compiled(out, &c.input) {
+    let (loaded, rs) = match load_compiled(out, &c.input) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let opts = crate::verify::VerifyOptions {
         against: c.against.clone(),
+        probes: c.probes.map(|n| n as usize),
+        sources: Some(loaded.map),
     };
     match crate::verify::verify(&rs, &opts) {
         Ok(report) => {

@@ -81,6 +81,18 @@ pub(crate) fn plan(rs: &Ruleset, topo: &Topology) -> Result<Vec<FwdPlanned>, Eva
     Ok(out)
 }
 
+/// What each planned probe would see under `rs` (another ruleset than the plan's).
+pub(crate) fn outcomes(
+    rs: &Ruleset,
+    topo: &Topology,
+    planned: &[FwdPlanned],
+) -> Result<Vec<Outcome>, EvalError> {
+    planned
+        .iter()
+        .map(|p| expect(rs, topo, p.src, p.dst, p.kind))
+        .collect()
+}
+
 fn kinds(ports: &Ports) -> Vec<ProbeKind> {
     let mut ks = vec![ProbeKind::Ping];
     ks.extend(ports.tcp.iter().map(|p| ProbeKind::Tcp(*p)));

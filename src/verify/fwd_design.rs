@@ -265,18 +265,36 @@ fn add_inside(
             topo.unprobed.push(unprobed(&iv, v4, which));
             continue;
         };
-        let ep = Endpoint {
-            link: link.1,
-            addr,
-            base: false,
-            permitted: true,
-            input: false,
-            lo: false,
-        };
-        if link.0 {
-            topo.far_endpoints.push(ep);
-        } else {
-            topo.endpoints.push(ep);
+        // And the net's edges: its last address and the addresses just outside
+        // it, so a prefix one bit wider or narrower shows.
+        let edges = [Some(iv.hi), iv.lo.checked_sub(1), iv.hi.checked_add(1)];
+        let mut picked = vec![addr];
+        for v in edges.into_iter().flatten() {
+            let Some(a) = sources::addr(v, v4) else {
+                continue;
+            };
+            if sources::classify(a).forward_route(v4).is_ok()
+                && !avoid.contains(&a)
+                && !picked.contains(&a)
+            {
+                picked.push(a);
+            }
+        }
+        for addr in picked {
+            let ep = Endpoint {
+                link: link.1,
+                addr,
+                base: false,
+                permitted: true,
+                input: false,
+                lo: false,
+                only_wanted: false,
+            };
+            if link.0 {
+                topo.far_endpoints.push(ep);
+            } else {
+                topo.endpoints.push(ep);
+            }
         }
     }
 }

@@ -54,9 +54,13 @@ struct Cmds {
     v6_rules: Vec<[String; 2]>,
 }
 
-/// Creates the namespaces, links, addresses and routes of `topo`.
-pub(crate) fn build(topo: &Topology) -> Result<Lab, NetnsError> {
-    let host = Netns::create_unique(PREFIX)?;
+/// Creates the namespaces, links, addresses and routes of `topo`; the host
+/// namespace is `host` when given (one the `--against` file is loaded in).
+pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsError> {
+    let host = match host {
+        Some(h) => h,
+        None => Netns::create_unique(PREFIX)?,
+    };
     let client = Netns::create_unique(PREFIX)?;
     let far = if topo.far_links.is_empty() {
         None

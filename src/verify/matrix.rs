@@ -8,13 +8,14 @@
 //! for source-restricted rules, and a link whose host side is named to match
 //! each `iifname` rule.
 
+use super::cover::{RuleAt, Want};
 use super::sources;
 use super::topology::{Endpoint, Topology};
 use super::{Outcome, ProbeKind};
 use crate::eval::{self, L4, Packet};
 use crate::ir::{AddrMatch, CtState, Hook, Interval, L4Proto, Match, PortMatch, Rule, Ruleset};
 use crate::ir::{RejectWith, Verdict};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The host's loopback interface, which loopback-source probes arrive on.
@@ -37,6 +38,13 @@ pub(crate) struct Planned {
     /// Index into `Topology::endpoints` (the sender; the receiver for `Established`).
     pub endpoint: usize,
     pub expected: Outcome,
+    /// The input rules the partition chose it for, one group per reason
+    /// (two rules for a crossing); empty for matrix-only probes.
+    pub rules: Vec<Vec<RuleAt>>,
+    /// Kept first under a budget: 0 crossings and boundaries, 1 rule samples, 2 the rest.
+    pub priority: u8,
+    /// What decides its first packet in the policy.
+    pub decided: Option<eval::Cause>,
 }
 
 /// Port candidates, per protocol, for a set of rules.
@@ -104,13 +112,37 @@ fn intervals(rs: &Ruleset, pm: &PortMatch) -> Vec<Interval> {
     }
 }
 
-/// Builds every probe for `topo`, with expectations from `eval`.
-pub(crate) fn plan(rs: &Ruleset, topo: &Topology) -> Result<Vec<Planned>, eval::EvalError> {
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
+/// Builds the probes for `topo` — the partition's `wants`, then the
+/// per-endpoint port matrix while there are fewer than `cap` — with
+/// expectations from `eval`, in (endpoint, kind) order; and how many
+/// matrix probes the cap left out (counted, not planned).
+pub(crate) fn plan(
+    rs: &Ruleset,
+    topo: &Topology,
+    wants: &[Want],
+    cap: usize,
+) -> Result<(Vec<Planned>, usize), eval::EvalError> {
+    let mut left_out = 0;
+    let mut out: Vec<Planned> = Vec::new();
+    let mut seen = BTreeMap::new();
+    for w in wants {
+        let at = match seen.get(&(w.endpoint, w.kind)) {
+            Some(at) => *at,
+            None => {
+                seen.insert((w.endpoint, w.kind), out.len());
+                out.push(planned(rs, topo, w.endpoint, w.kind)?);
+                out.len() - 1
+            }
+        };
+        let p = &mut out[at];
+        p.priority = p.priority.min(w.priority);
+        if !p.rules.contains(&w.rules) {
+            p.rules.push(w.rules.clone());
+        }
+    }
     for (i, ep) in topo.endpoints.iter().enumerate() {
-        if !ep.input {
-            continue; // an address only forward probes use
+        if !ep.input || ep.only_wanted {
+            continue; // an address only forward probes (or only `wants`) use
         }
         let ports = endpoint_ports(rs, topo, ep);
         let mut kinds = vec![ProbeKind::Ping];
@@ -120,19 +152,72 @@ pub(crate) fn plan(rs: &Ruleset, topo: &Topology) -> Result<Vec<Planned>, eval::
             kinds.push(ProbeKind::Established);
         }
         for kind in kinds {
-            if !seen.insert((i, kind)) {
-                continue;
+            if let std::collections::btree_map::Entry::Vacant(v) = seen.entry((i, kind)) {
+                if out.len() >= cap {
+                    left_out += 1;
+                    continue;
+                }
+                v.insert(out.len());
+                out.push(planned(rs, topo, i, kind)?);
             }
-            let expected = expect(rs, topo, ep, kind)?;
-            out.push(Planned {
-                name: probe_name(topo, ep, kind),
-                kind,
-                endpoint: i,
-                expected,
-            });
         }
     }
-    Ok(out)
+    out.sort_by_key(|p| (p.endpoint, p.kind));
+    Ok((out, left_out))
+}
+
+/// What each planned probe would see under `rs` (another ruleset than the plan's).
+pub(crate) fn outcomes(
+    rs: &Ruleset,
+    topo: &Topology,
+    planned: &[Planned],
+) -> Result<Vec<Outcome>, eval::EvalError> {
+    planned
+        .iter()
+        .map(|p| expect(rs, topo, &topo.endpoints[p.endpoint], p.kind))
+        .collect()
+}
+
+fn planned(
+    rs: &Ruleset,
+    topo: &Topology,
+    endpoint: usize,
+    kind: ProbeKind,
+) -> Result<Planned, eval::EvalError> {
+    let ep = &topo.endpoints[endpoint];
+    let first = first_packet(topo, ep, kind);
+    Ok(Planned {
+        name: probe_name(rs, topo, ep, kind),
+        kind,
+        endpoint,
+        expected: expect(rs, topo, ep, kind)?,
+        rules: Vec::new(),
+        priority: 2,
+        decided: Some(eval::evaluate(rs, Hook::Input, &first)?.cause),
+    })
+}
+
+/// The packet of a probe the input hook sees first: the request, or for the
+/// established probe the answer coming back.
+pub(crate) fn first_packet(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> Packet {
+    let v4 = ep.addr.is_ipv4();
+    if ep.lo {
+        return Packet::new_inbound(
+            ep.addr,
+            sources::loopback_dst(v4),
+            LOOPBACK_IF,
+            probe_l4(kind, v4),
+        );
+    }
+    let link = &topo.links[ep.link];
+    let host = link.host_addr(v4);
+    if kind == ProbeKind::Established {
+        let mut back =
+            Packet::new_inbound(ep.addr, host, &link.host_if, L4::Tcp { dport: EPHEMERAL });
+        back.ct = CtState::ESTABLISHED;
+        return back;
+    }
+    Packet::new_inbound(ep.addr, host, &link.host_if, probe_l4(kind, v4))
 }
 
 /// The input rules relevant to an endpoint give its ports: the default link's
@@ -324,7 +409,31 @@ pub(crate) fn outcome(kind: ProbeKind, v: Verdict) -> Outcome {
     }
 }
 
-fn probe_name(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> String {
+/// What the policy's source rules make of an address: the first input rule
+/// whose source set holds it decides "permitted" (accept) or "blocked"
+/// (drop, reject); outside every source set it is "unlisted".
+pub(crate) fn source_label(rs: &Ruleset, addr: IpAddr) -> &'static str {
+    let f = usize::from(!addr.is_ipv4());
+    let v = crate::space::addr_value(addr);
+    for rule in input_rules(rs) {
+        if !rule.matches.iter().any(|m| matches!(m, Match::Saddr(_))) {
+            continue;
+        }
+        let Ok(Some(c)) = crate::space::Cube::of_rule(rs, rule, Hook::Input) else {
+            continue;
+        };
+        if c.fam & (1 << f) != 0 && c.saddr[f].contains(v) {
+            return match rule.verdict {
+                Some(Verdict::Accept) => "permitted source",
+                Some(_) => "blocked source",
+                None => continue,
+            };
+        }
+    }
+    "unlisted source"
+}
+
+fn probe_name(rs: &Ruleset, topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> String {
     let what = match kind {
         ProbeKind::Ping if ep.addr.is_ipv4() => "icmp echo".to_string(),
         ProbeKind::Ping => "icmpv6 echo".to_string(),
@@ -336,11 +445,7 @@ fn probe_name(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> String {
     };
     let mut name = format!("{what} from {}", ep.addr);
     if !ep.base {
-        name.push_str(if ep.permitted {
-            " (permitted source)"
-        } else {
-            " (non-permitted source)"
-        });
+        name.push_str(&format!(" ({})", source_label(rs, ep.addr)));
     }
     if ep.lo {
         name.push_str(&format!(" in {LOOPBACK_IF}"));

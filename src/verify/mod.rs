@@ -10,16 +10,22 @@
 //! namespaces are removed on every exit path (guards, plus the signal cleanup
 //! of `netns`).
 
+mod budget;
+mod cover;
 mod forward;
 mod fwd_design;
 mod lab;
+mod labels;
 mod load;
 mod matrix;
+mod plan;
 mod probe;
 mod sources;
 mod table;
 mod topology;
+mod witness;
 
+pub use plan::{ProbePlan, plan};
 pub use table::render_table;
 
 use crate::eval::EvalError;
@@ -40,11 +46,18 @@ const RETRIES: usize = 2;
 /// How long a probe waits before its packet counts as dropped.
 const DROP_TIMEOUT: Duration = Duration::from_millis(500);
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// Load this nft ruleset in the host namespace instead of applying the policy's.
     pub against: Option<PathBuf>,
+    /// At most this many probes (`--probes`; default `DEFAULT_PROBES`).
+    pub probes: Option<usize>,
+    /// The policy's files, to name rules by `file:line` (else by chain position).
+    pub sources: Option<crate::source::SourceMap>,
 }
+
+/// The probe budget without `--probes`: keeps the kvm-host policy well under a second.
+pub const DEFAULT_PROBES: usize = 2000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -54,6 +67,24 @@ pub struct VerifyReport {
     pub not_probed: Vec<NotProbed>,
     /// What was set up differently from a real host, or cleaned up, and why.
     pub notes: Vec<String>,
+    /// What the probes covered of the input chain's header-space partition.
+    pub coverage: Coverage,
+}
+
+/// Cells of the input partition probed, and the overlapping rule pairs crossed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Cells of the partition the input rules draw (saturating).
+    pub cells: u128,
+    pub cells_probed: usize,
+    /// Pairs of input rules whose match sets overlap.
+    pub pairs: usize,
+    /// Of those, pairs a probe in their intersection exercises.
+    pub crossed: usize,
+    /// The other pairs: (the two rules, why no probe crosses them).
+    pub not_crossed: Vec<(String, String)>,
+    /// Probes sent and probes planned, when the budget cut the plan.
+    pub cut: Option<(usize, usize)>,
 }
 
 /// A net named by a rule that no probe comes from or goes to.
@@ -85,6 +116,8 @@ pub struct ProbeResult {
     pub expected: Outcome,
     pub seen: Outcome,
     pub pass: bool,
+    /// The rule that decides it in the policy, and the rules it was chosen to exercise.
+    pub rules: String,
 }
 
 /// What a probe's sender observes.
@@ -151,18 +184,26 @@ pub enum VerifyError {
 /// client and a far namespace). `Err` means the test could not be set up
 /// (exit 2); a report with failures means the ruleset misbehaved (exit 1).
 pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, VerifyError> {
-    let topo = topology::design(rs);
-    let planned = matrix::plan(rs, &topo)?;
-    let fwd = forward::plan(rs, &topo)?;
     let reaped = crate::netns::reap_orphans(lab::PREFIX);
-    let lab = lab::build(&topo)?;
-    let report = run_lab(rs, opts, &topo, (&planned, &fwd), &lab);
+    let (against, against_note, host) = match &opts.against {
+        Some(path) => {
+            let (a, note, host) = load::decode(rs, path)?;
+            (a, note, Some(host))
+        }
+        None => (None, None, None),
+    };
+    let plan = plan(rs, against.as_ref(), opts)?;
+    let lab = lab::build(&plan.topo, host)?;
+    let report = run_lab(rs, opts, &plan, &lab);
     // Remove explicitly to report a failure; on the error path the guards do it.
     let removed = lab.remove();
     let mut report = report?;
     removed?;
-    report.notes = notes(rs, &topo);
+    let topo = &plan.topo;
+    report.notes = notes(rs, topo);
+    report.notes.extend(against_note);
     report.notes.extend(reap_notes(&reaped));
+    report.coverage = plan.coverage.clone();
     report.not_probed = topo
         .unprobed
         .iter()
@@ -210,10 +251,10 @@ fn probe_with_retry(
 fn run_lab(
     rs: &Ruleset,
     opts: &VerifyOptions,
-    topo: &topology::Topology,
-    (planned, fwd): (&[matrix::Planned], &[forward::FwdPlanned]),
+    plan: &ProbePlan,
     lab: &lab::Lab,
 ) -> Result<VerifyReport, VerifyError> {
+    let (topo, planned, fwd) = (&plan.topo, &plan.planned[..], &plan.fwd[..]);
     load::load(rs, opts, &lab.host)?;
     let mut wanted = Wanted::default();
     for p in planned {
@@ -252,14 +293,17 @@ fn run_lab(
         .iter()
         .map(|p| &p.name)
         .chain(fwd.iter().map(|p| &p.name));
+    let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
     let mut probes: Vec<ProbeResult> = names
         .zip(expected)
         .zip(outcomes?)
-        .map(|((name, expected), seen)| ProbeResult {
+        .zip(rules)
+        .map(|(((name, expected), seen), rules)| ProbeResult {
             name: name.clone(),
             pass: *expected == seen,
             expected: expected.clone(),
             seen,
+            rules: rules.clone(),
         })
         .collect();
     if opts.against.is_none() {
@@ -269,6 +313,7 @@ fn run_lab(
         probes,
         not_probed: Vec::new(),
         notes: Vec::new(),
+        coverage: Coverage::default(),
     })
 }
 
@@ -544,7 +589,12 @@ fn sysctl_probes(rs: &Ruleset, host: &Netns) -> Vec<ProbeResult> {
                 pass: seen == expected,
                 expected,
                 seen,
+                rules: String::new(),
             }
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "cover_tests.rs"]
+mod cover_tests;

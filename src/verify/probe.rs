@@ -75,6 +75,27 @@ pub(crate) fn client_socket(kind: ProbeKind, src: IpAddr, dev: &str) -> io::Resu
 
 /// A listening TCP socket or a bound UDP socket on `at`.
 pub(crate) fn listener_at(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
+    // A retried probe binds its listener again right after the previous
+    // attempt's was closed; on a loaded machine the kernel has been seen to
+    // still hold the port for a moment (EADDRINUSE despite SO_REUSEADDR).
+    // Wait for it, boundedly, rather than failing the whole run.
+    let mut waited = Duration::ZERO;
+    loop {
+        match bound_listener(at, udp) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) && waited < REBIND_WAIT => {
+                std::thread::sleep(REBIND_STEP);
+                waited += REBIND_STEP;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a listener waits for its port to be free again, and how often it tries.
+const REBIND_WAIT: Duration = Duration::from_secs(2);
+const REBIND_STEP: Duration = Duration::from_millis(20);
+
+fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
     let ty = if udp {
         libc::SOCK_DGRAM
     } else {
@@ -152,29 +173,36 @@ pub(crate) fn run(jobs: &[Job], timeout: Duration) -> Vec<Outcome> {
         let mut pfds = Vec::new();
         let mut idx = Vec::new();
         let mut next = None::<Instant>;
-        for (i, st) in states.iter_mut().enumerate() {
+        for (i, st) in states.iter().enumerate() {
             if let State::Pending(deadline) = *st {
-                if deadline <= now {
-                    *st = State::Done(Outcome::Timeout);
-                    continue;
-                }
                 next = Some(next.map_or(deadline, |n: Instant| n.min(deadline)));
                 pfds.push(pollfd(jobs[i].fd.as_raw_fd(), interest(jobs[i].kind)));
                 idx.push(i);
             }
         }
         let Some(next) = next else { break };
-        let wait = next.saturating_duration_since(now).as_millis().min(1000) as libc::c_int + 1;
+        let wait = match next.checked_duration_since(now) {
+            Some(d) => d.as_millis().min(1000) as libc::c_int + 1,
+            None => 0,
+        };
+        // Every pending probe is polled, a late one too: an answer that came
+        // while later probes were still being started counts (a run of
+        // thousands of probes takes longer to start than the timeout).
         // SAFETY: pfds is a valid array of pollfd.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, wait) };
-        if n <= 0 {
-            continue;
+        if n > 0 {
+            for (p, i) in pfds.iter().zip(&idx) {
+                if p.revents != 0
+                    && let Some(outcome) = finish(&jobs[*i])
+                {
+                    states[*i] = State::Done(outcome);
+                }
+            }
         }
-        for (p, i) in pfds.iter().zip(idx) {
-            if p.revents != 0
-                && let Some(outcome) = finish(&jobs[i])
-            {
-                states[i] = State::Done(outcome);
+        let after = Instant::now();
+        for st in states.iter_mut() {
+            if matches!(*st, State::Pending(deadline) if deadline <= after) {
+                *st = State::Done(Outcome::Timeout);
             }
         }
     }

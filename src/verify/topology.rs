@@ -77,6 +77,9 @@ pub(crate) struct Endpoint {
     pub input: bool,
     /// Sent from the host namespace itself over `lo` (a loopback source), not over a link.
     pub lo: bool,
+    /// Added for the partition's probes (`cover`): probed only with the kinds
+    /// those ask for, not with the per-endpoint port matrix.
+    pub only_wanted: bool,
 }
 
 /// A source or destination net no probe comes from, and why: a "not probed" row.
@@ -126,6 +129,7 @@ pub(crate) fn design(rs: &Ruleset) -> Topology {
                 permitted: false,
                 input: true,
                 lo: false,
+                only_wanted: false,
             });
         }
     }
@@ -158,6 +162,7 @@ fn base_endpoints(links: &[Link]) -> Vec<Endpoint> {
                 permitted: true,
                 input: true,
                 lo: false,
+                only_wanted: false,
             });
         }
     }
@@ -233,6 +238,7 @@ fn client_endpoint(
         permitted: true,
         input: true,
         lo: false,
+        only_wanted: false,
     }))
 }
 
@@ -254,6 +260,7 @@ fn loopback_endpoint(iv: &Interval, v4: bool, endpoints: &[Endpoint]) -> Option<
         permitted: true,
         input: true,
         lo: true,
+        only_wanted: false,
     }))
 }
 

@@ -11,6 +11,8 @@ mod golden;
 mod libvirt_guests;
 mod live;
 mod loadable;
+mod mutants;
+mod mutate;
 mod netlink;
 mod safe;
 mod scale;

@@ -1,0 +1,106 @@
+//! The probe plan (pure, no namespaces): the topology, the partition's
+//! probes, the per-endpoint matrix and the forward probes, cut to the
+//! budget, with their expectations, the rules each exercises and what they
+//! cover; and what each probe would see under another ruleset (the mutation
+//! test's observations).
+
+use super::{
+    Coverage, DEFAULT_PROBES, Outcome, VerifyError, VerifyOptions, budget, cover, forward, labels,
+    matrix, topology,
+};
+use crate::eval::EvalError;
+use crate::ir::Ruleset;
+
+/// The probes verify sends for a policy (and, with `--against`, the decoded
+/// ruleset's boundaries), with their expectations: pure, no namespaces.
+pub struct ProbePlan {
+    pub(super) topo: topology::Topology,
+    pub(super) planned: Vec<matrix::Planned>,
+    pub(super) fwd: Vec<forward::FwdPlanned>,
+    pub(super) coverage: Coverage,
+    /// Per input probe: the rule deciding it and the rules it exercises.
+    pub(super) rules: Vec<String>,
+    pub(super) no_rules: String,
+}
+
+impl ProbePlan {
+    pub fn len(&self) -> usize {
+        self.planned.len() + self.fwd.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Probe names, in order (input probes, then forward probes).
+    pub fn names(&self) -> Vec<&str> {
+        let fwd = self.fwd.iter().map(|p| p.name.as_str());
+        self.planned
+            .iter()
+            .map(|p| p.name.as_str())
+            .chain(fwd)
+            .collect()
+    }
+
+    /// What the policy says each probe sees.
+    pub fn expected(&self) -> Vec<&Outcome> {
+        let fwd = self.fwd.iter().map(|p| &p.expected);
+        self.planned
+            .iter()
+            .map(|p| &p.expected)
+            .chain(fwd)
+            .collect()
+    }
+
+    /// What each probe would see if the host ran `other` instead: `eval` of
+    /// `other` for the same packets (the mutation test's observations).
+    pub fn outcomes_under(&self, other: &Ruleset) -> Result<Vec<Outcome>, EvalError> {
+        let mut out = matrix::outcomes(other, &self.topo, &self.planned)?;
+        out.extend(forward::outcomes(other, &self.topo, &self.fwd)?);
+        Ok(out)
+    }
+
+    /// Per probe, the rule deciding it and the rules it exercises.
+    pub fn rules(&self) -> Vec<&str> {
+        let fwd = self.fwd.iter().map(|_| self.no_rules.as_str());
+        self.rules.iter().map(String::as_str).chain(fwd).collect()
+    }
+
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+}
+
+/// Plans every probe: the topology, the partition's probes (crossings,
+/// samples, and the boundaries `against` draws), the per-endpoint matrix,
+/// the forward probes, cut to the budget; and what they cover.
+pub fn plan(
+    rs: &Ruleset,
+    against: Option<&Ruleset>,
+    opts: &VerifyOptions,
+) -> Result<ProbePlan, VerifyError> {
+    let mut topo = topology::design(rs);
+    let cover = cover::plan(rs, against, &mut topo);
+    let cap = opts.probes.unwrap_or(DEFAULT_PROBES);
+    let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;
+    let mut fwd = forward::plan(rs, &topo)?;
+    let cut = budget::cut(&mut planned, &mut fwd, cap, left_out);
+    let labels = labels::Labels {
+        rs,
+        against,
+        map: opts.sources.as_ref(),
+    };
+    let coverage = budget::coverage(rs, against, &topo, &planned, &cover, &labels, cut);
+    let rules = planned
+        .iter()
+        .map(|p| budget::rules_text(p, &labels))
+        .collect();
+    Ok(ProbePlan {
+        topo,
+        planned,
+        fwd,
+        coverage,
+        rules,
+        no_rules: String::new(),
+    })
+}
