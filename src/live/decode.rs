@@ -5,14 +5,11 @@
 
 use super::forms::*;
 use crate::ir::{
-    AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, SetKey, Stmt,
-    TypeMatch, Verdict,
+    CtState, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, SetKey, Stmt, TypeMatch, Verdict,
 };
 use crate::nft::read::{RawExpr, RawRule};
-use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One rule of our table. `sets` holds the named sets the IR can express (name -> key);
 /// a lookup into any other set (anonymous, a map, another type) makes the rule foreign.
@@ -195,45 +192,9 @@ impl<'s> Decoder<'s> {
 
     /// `ip saddr ...` etc. The `meta nfproto` before it is nft's dependency: implied.
     fn network(&mut self, offset: u64, len: usize, test: Test) -> Option<()> {
-        let nf = self.nf?;
-        let (daddr, width) = match (nf, offset) {
-            (NFPROTO_IPV4, 12) => (false, 4),
-            (NFPROTO_IPV4, 16) => (true, 4),
-            (NFPROTO_IPV6, 8) => (false, 16),
-            (NFPROTO_IPV6, 24) => (true, 16),
-            _ => return None,
-        };
-        let v6 = width == 16;
-        let a = match test {
-            Test::Eq { value, mask } => {
-                let (addr, plen) = prefix(&value, mask.as_deref(), len, width)?;
-                if v6 {
-                    AddrMatch::V6(Ipv6Net::new(Ipv6Addr::from(addr), plen).ok()?)
-                } else {
-                    AddrMatch::V4(Ipv4Net::new(Ipv4Addr::from(addr as u32), plen).ok()?)
-                }
-            }
-            Test::Lookup(name) if len == width => {
-                let want = if v6 {
-                    SetKey::Ipv6Addr
-                } else {
-                    SetKey::Ipv4Addr
-                };
-                (self.sets.get(&name) == Some(&want)).then_some(())?;
-                if v6 {
-                    AddrMatch::Set6(name)
-                } else {
-                    AddrMatch::Set4(name)
-                }
-            }
-            _ => return None,
-        };
+        let m = address_match(self.nf?, offset, len, test, |n| self.sets.get(n).copied())?;
         self.drop_dependency(|m| matches!(m, Match::NfProto(_)));
-        self.out.push(if daddr {
-            Match::Daddr(a)
-        } else {
-            Match::Saddr(a)
-        });
+        self.out.push(m);
         Some(())
     }
 
@@ -310,6 +271,7 @@ impl<'s> Decoder<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::AddrMatch;
 
     fn ex(name: &str, attrs: &[(u32, &[u8])]) -> RawExpr {
         RawExpr {

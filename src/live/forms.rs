@@ -2,9 +2,11 @@
 //! compare, a range, a lookup), read from `RawExpr` attributes; kernel constants.
 //! `decode` strings these together into IR matches.
 
-use crate::ir::{IfName, RateUnit, Stmt, Verdict};
+use crate::ir::{AddrMatch, IfName, Match, RateUnit, SetKey, Stmt, Verdict};
 use crate::nft::read::RawExpr;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 // Kernel constants (linux/netfilter/nf_tables.h, linux/netfilter.h).
 pub const META_IIFNAME: u64 = 6;
@@ -309,6 +311,55 @@ pub fn key_value(key: &[u8]) -> Option<u128> {
     let mut full = [0u8; 16];
     full[16 - key.len()..].copy_from_slice(key);
     Some(u128::from_be_bytes(full))
+}
+
+/// `ip saddr`, `ip6 daddr` and the like: the payload at `offset` of the network header
+/// of family `nf`, tested against a prefix or looked up in a set (`set_key` gives a named
+/// set's key type). `None` for any other field or a set of another type.
+pub fn address_match(
+    nf: u8,
+    offset: u64,
+    len: usize,
+    test: Test,
+    set_key: impl Fn(&str) -> Option<SetKey>,
+) -> Option<Match> {
+    let (daddr, width) = match (nf, offset) {
+        (NFPROTO_IPV4, 12) => (false, 4),
+        (NFPROTO_IPV4, 16) => (true, 4),
+        (NFPROTO_IPV6, 8) => (false, 16),
+        (NFPROTO_IPV6, 24) => (true, 16),
+        _ => return None,
+    };
+    let v6 = width == 16;
+    let a = match test {
+        Test::Eq { value, mask } => {
+            let (addr, plen) = prefix(&value, mask.as_deref(), len, width)?;
+            if v6 {
+                AddrMatch::V6(Ipv6Net::new(Ipv6Addr::from(addr), plen).ok()?)
+            } else {
+                AddrMatch::V4(Ipv4Net::new(Ipv4Addr::from(addr as u32), plen).ok()?)
+            }
+        }
+        Test::Lookup(name) if len == width => {
+            let want = if v6 {
+                SetKey::Ipv6Addr
+            } else {
+                SetKey::Ipv4Addr
+            };
+            (set_key(&name) == Some(want)).then_some(())?;
+            if v6 {
+                AddrMatch::Set6(name)
+            } else {
+                AddrMatch::Set4(name)
+            }
+        }
+        _ => return None,
+    };
+    Some(if daddr {
+        Match::Daddr(a)
+    } else {
+        Match::Saddr(a)
+    })
 }
 
 #[cfg(test)]

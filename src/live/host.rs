@@ -9,12 +9,10 @@
 
 use super::forms::*;
 use crate::ir::host::{Action, Cond, HostRule, MapKey};
-use crate::ir::{AddrMatch, CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch};
+use crate::ir::{CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch};
 use crate::nft::read::{RawExpr, RawRule};
-use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The most elements a set may have to be expanded into an any-of condition.
 pub const MAX_EXPANDED: usize = 4096;
@@ -380,43 +378,7 @@ impl Rd<'_> {
             self.l4 = Some(p);
             return Some(Match::L4Proto(L4Proto::from_number(p)?));
         }
-        let (daddr, width) = match (nf, offset) {
-            (NFPROTO_IPV4, 12) => (false, 4),
-            (NFPROTO_IPV4, 16) => (true, 4),
-            (NFPROTO_IPV6, 8) => (false, 16),
-            (NFPROTO_IPV6, 24) => (true, 16),
-            _ => return None,
-        };
-        let v6 = width == 16;
-        let a = match test {
-            Test::Eq { value, mask } => {
-                let (addr, plen) = prefix(&value, mask.as_deref(), len, width)?;
-                if v6 {
-                    AddrMatch::V6(Ipv6Net::new(Ipv6Addr::from(addr), plen).ok()?)
-                } else {
-                    AddrMatch::V4(Ipv4Net::new(Ipv4Addr::from(addr as u32), plen).ok()?)
-                }
-            }
-            Test::Lookup(name) if len == width => {
-                let want = if v6 {
-                    SetKey::Ipv6Addr
-                } else {
-                    SetKey::Ipv4Addr
-                };
-                (self.sets.ir.get(&name) == Some(&want)).then_some(())?;
-                if v6 {
-                    AddrMatch::Set6(name)
-                } else {
-                    AddrMatch::Set4(name)
-                }
-            }
-            _ => return None,
-        };
-        Some(if daddr {
-            Match::Daddr(a)
-        } else {
-            Match::Saddr(a)
-        })
+        address_match(nf, offset, len, test, |n| self.sets.ir.get(n).copied())
     }
 
     fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
