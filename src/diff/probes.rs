@@ -256,35 +256,29 @@ fn ports(pm: &PortMatch, sets: &[Set]) -> Vec<u16> {
     match pm {
         PortMatch::Port(p) => vec![*p],
         PortMatch::Range(lo, _) => vec![*lo],
-        PortMatch::Set(s) => sets
-            .iter()
-            .find(|x| &x.name == s)
-            .map(|x| {
-                x.elements
-                    .iter()
-                    .take(PORTS)
-                    .filter_map(|e| u16::try_from(e.lo).ok())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        PortMatch::Set(s) => set_sample(s, sets),
     }
 }
 
 fn kinds(t: &TypeMatch, sets: &[Set]) -> Vec<u8> {
     match t {
         TypeMatch::Type(k) => vec![*k],
-        TypeMatch::Set(s) => sets
-            .iter()
-            .find(|x| &x.name == s)
-            .map(|x| {
-                x.elements
-                    .iter()
-                    .take(PORTS)
-                    .filter_map(|e| u8::try_from(e.lo).ok())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        TypeMatch::Set(s) => set_sample(s, sets),
     }
+}
+
+/// The first [`PORTS`] elements of set `name` (their low ends) that fit in `T`.
+fn set_sample<T: TryFrom<u128>>(name: &str, sets: &[Set]) -> Vec<T> {
+    sets.iter()
+        .find(|x| x.name == name)
+        .map(|x| {
+            x.elements
+                .iter()
+                .take(PORTS)
+                .filter_map(|e| T::try_from(e.lo).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Every exact interface name any rule of the tables names (for wildcards), and the

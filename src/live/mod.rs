@@ -248,32 +248,28 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
         Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),
         None => None,
     };
+    let grouped = by_table(&chains, &rules);
     // Chains of ours the IR cannot hold still filter: in host form for `explain --live`.
     let odd_chains = unmodelled.iter().any(|u| u.kind == Kind::ChainExtra);
     let ours_host = match ours_raw {
         Some(t) if odd_chains || t.flags & NFT_TABLE_F_DORMANT != 0 => {
-            let tc: Vec<&RawChain> = chains
-                .iter()
-                .filter(|c| is_ours(c.family, &c.table, table))
-                .collect();
-            let tr: Vec<&RawRule> = rules
-                .iter()
-                .filter(|r| is_ours(r.family, &r.table, table))
-                .collect();
-            let mut h = tables::table(conn, t, &tc, &tr)?;
+            let (tc, tr) = grouped
+                .get(&(t.family, t.name.as_str()))
+                .map_or((&[][..], &[][..]), |(c, r)| (&c[..], &r[..]));
+            let mut h = tables::table(conn, t, tc, tr)?;
             h.ours = true;
             Some(h)
         }
         _ => None,
     };
-    let others = others(conn, table, &tables, &chains, &rules)?;
+    let others = others(conn, table, &tables, &grouped)?;
     let ours_at = tables
         .iter()
         .position(|t| is_ours(t.family, &t.name, table));
     let snap = Snapshot {
         genid,
         table: ours,
-        foreign: foreign(table, &tables, &chains, &rules),
+        foreign: foreign(table, &tables, &grouped),
         others,
         ours_at,
         ours_host,
@@ -290,53 +286,44 @@ fn is_ours(family: u32, t: &str, table: &str) -> bool {
     family == NFPROTO_INET as u32 && t == table
 }
 
+/// Chains and rules grouped by (family, table) once, so the work of reading every table
+/// stays linear in the ruleset however many tables there are.
+type ByTable<'a> = HashMap<(u32, &'a str), (Vec<&'a RawChain>, Vec<&'a RawRule>)>;
+
+fn by_table<'a>(chains: &'a [RawChain], rules: &'a [RawRule]) -> ByTable<'a> {
+    let mut out: ByTable = HashMap::new();
+    for c in chains {
+        out.entry((c.family, &c.table)).or_default().0.push(c);
+    }
+    for r in rules {
+        out.entry((r.family, &r.table)).or_default().1.push(r);
+    }
+    out
+}
+
 /// Every other table, decoded into the host IR (chains, rules, sets and verdict maps).
 fn others(
     conn: &mut Conn,
     table: &str,
     tables: &[RawTable],
-    chains: &[RawChain],
-    rules: &[RawRule],
+    grouped: &ByTable,
 ) -> Result<Vec<HostTable>, LiveError> {
-    // Grouped once, so the work stays linear in the ruleset however many tables.
-    type Key<'a> = (u32, &'a str);
-    let mut by_table: HashMap<Key, (Vec<&RawChain>, Vec<&RawRule>)> = HashMap::new();
-    for c in chains {
-        by_table.entry((c.family, &c.table)).or_default().0.push(c);
-    }
-    for r in rules {
-        by_table.entry((r.family, &r.table)).or_default().1.push(r);
-    }
     let mut out = Vec::new();
     for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
-        let (tc, tr) = by_table
-            .remove(&(t.family, t.name.as_str()))
-            .unwrap_or_default();
-        out.push(tables::table(conn, t, &tc, &tr)?);
+        let (tc, tr) = grouped
+            .get(&(t.family, t.name.as_str()))
+            .map_or((&[][..], &[][..]), |(c, r)| (&c[..], &r[..]));
+        out.push(tables::table(conn, t, tc, tr)?);
     }
     Ok(out)
 }
 
 /// Every base chain of every other table, on any hook of any family, with whether it
 /// (or a chain it jumps to) can drop. A dormant table's chains are not hooked.
-fn foreign(
-    table: &str,
-    tables: &[RawTable],
-    chains: &[RawChain],
-    rules: &[RawRule],
-) -> Vec<ForeignChain> {
-    // Grouped once, so the work stays linear in the ruleset however many tables.
-    type Key<'a> = (u32, &'a str);
-    let mut by_table: HashMap<Key, (Vec<&RawChain>, Vec<&RawRule>)> = HashMap::new();
-    for c in chains {
-        by_table.entry((c.family, &c.table)).or_default().0.push(c);
-    }
-    for r in rules {
-        by_table.entry((r.family, &r.table)).or_default().1.push(r);
-    }
+fn foreign(table: &str, tables: &[RawTable], grouped: &ByTable) -> Vec<ForeignChain> {
     let mut out = Vec::new();
     for t in tables.iter().filter(|t| !is_ours(t.family, &t.name, table)) {
-        let Some((tchains, trules)) = by_table.get(&(t.family, t.name.as_str())) else {
+        let Some((tchains, trules)) = grouped.get(&(t.family, t.name.as_str())) else {
             continue;
         };
         if !tchains.iter().any(|c| c.hook.is_some()) {

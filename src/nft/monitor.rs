@@ -38,6 +38,12 @@ pub type TableKey = (u8, String);
 pub struct Monitor {
     sock: NfSocket,
     buf: Vec<u8>,
+    log: Log,
+}
+
+/// What the notifications read so far say, per generation (no I/O).
+#[derive(Default)]
+struct Log {
     /// Tables touched by notifications not yet closed by a `NEWGEN`.
     open_gen: Vec<Option<TableKey>>,
     /// Per table, the newest generation that touched it.
@@ -61,12 +67,7 @@ impl Monitor {
         Ok(Monitor {
             sock,
             buf: vec![0; 1 << 20],
-            open_gen: Vec::new(),
-            touched: HashMap::new(),
-            touched_any: None,
-            last_gen: None,
-            lost: false,
-            events: 0,
+            log: Log::default(),
         })
     }
 
@@ -78,12 +79,12 @@ impl Monitor {
         let deadline = Instant::now() + SETTLE_WAIT;
         loop {
             self.drain()?;
-            if self.lost || self.last_gen.is_some_and(|g| !newer(genid, g)) {
+            if self.log.lost || self.log.last_gen.is_some_and(|g| !newer(genid, g)) {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || !self.sock.wait_readable(left)? {
-                self.lost = true;
+                self.log.lost = true;
                 return Ok(());
             }
         }
@@ -92,6 +93,45 @@ impl Monitor {
     /// Whether any generation after `since`, up to the last settled one, changed the
     /// table `family`/`name` (or might have).
     pub fn touched_since(&self, family: u8, name: &str, since: u32) -> bool {
+        self.log.touched_since(family, name, since)
+    }
+
+    /// Every table some generation after `since` touched, and whether that list is
+    /// complete (false when notifications were lost or one named no table).
+    pub fn tables_touched_since(&self, since: u32) -> (Vec<TableKey>, bool) {
+        self.log.tables_touched_since(since)
+    }
+
+    /// Notifications read so far (for reports and benchmarks).
+    pub fn events(&self) -> u64 {
+        self.log.events
+    }
+
+    /// Reads every queued notification without waiting.
+    fn drain(&mut self) -> io::Result<()> {
+        loop {
+            let n = match self.sock.recv(&mut self.buf, false) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.log.lost = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let buf = std::mem::take(&mut self.buf);
+            for m in messages(&buf[..n]) {
+                self.log.note(m);
+            }
+            self.buf = buf;
+        }
+    }
+}
+
+impl Log {
+    /// Whether any generation after `since`, up to the last settled one, changed the
+    /// table `family`/`name` (or might have).
+    fn touched_since(&self, family: u8, name: &str, since: u32) -> bool {
         if self.lost || self.touched_any.is_some_and(|g| newer(g, since)) {
             return true;
         }
@@ -102,7 +142,7 @@ impl Monitor {
 
     /// Every table some generation after `since` touched, and whether that list is
     /// complete (false when notifications were lost or one named no table).
-    pub fn tables_touched_since(&self, since: u32) -> (Vec<TableKey>, bool) {
+    fn tables_touched_since(&self, since: u32) -> (Vec<TableKey>, bool) {
         let complete = !self.lost && !self.touched_any.is_some_and(|g| newer(g, since));
         let mut tables: Vec<TableKey> = self
             .touched
@@ -112,31 +152,6 @@ impl Monitor {
             .collect();
         tables.sort();
         (tables, complete)
-    }
-
-    /// Notifications read so far (for reports and benchmarks).
-    pub fn events(&self) -> u64 {
-        self.events
-    }
-
-    /// Reads every queued notification without waiting.
-    fn drain(&mut self) -> io::Result<()> {
-        loop {
-            let n = match self.sock.recv(&mut self.buf, false) {
-                Ok(Some(n)) => n,
-                Ok(None) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.lost = true;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let buf = std::mem::take(&mut self.buf);
-            for m in messages(&buf[..n]) {
-                self.note(m);
-            }
-            self.buf = buf;
-        }
     }
 
     fn note(&mut self, m: &[u8]) {
@@ -178,7 +193,93 @@ fn newer(a: u32, b: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::newer;
+    use super::{Log, newer};
+    use crate::nft::wire::{MsgType, NFPROTO_INET, SUBSYS_NFTABLES};
+
+    /// A notification: nlmsghdr, nfgenmsg (family), attribute 1 when given.
+    fn msg(ty: u16, family: u8, attr1: Option<&[u8]>) -> Vec<u8> {
+        let mut m = vec![0u8; 20];
+        m[16] = family;
+        if let Some(a) = attr1 {
+            m.extend_from_slice(&((4 + a.len()) as u16).to_ne_bytes());
+            m.extend_from_slice(&1u16.to_ne_bytes());
+            m.extend_from_slice(a);
+            m.resize((m.len() + 3) & !3, 0);
+        }
+        let len = m.len() as u32;
+        m[..4].copy_from_slice(&len.to_ne_bytes());
+        m[4..6].copy_from_slice(&ty.to_ne_bytes());
+        m
+    }
+
+    fn rule_in(family: u8, table: &str) -> Vec<u8> {
+        msg(
+            MsgType::NewRule.raw(),
+            family,
+            Some(format!("{table}\0").as_bytes()),
+        )
+    }
+
+    fn newgen(g: u32) -> Vec<u8> {
+        msg(MsgType::NewGen.raw(), 0, Some(&g.to_be_bytes()))
+    }
+
+    #[test]
+    fn a_generation_touches_the_tables_its_notifications_name() {
+        let mut log = Log::default();
+        for m in [
+            rule_in(2, "other"),
+            newgen(11),
+            rule_in(NFPROTO_INET, "hostwall"),
+            newgen(12),
+        ] {
+            log.note(&m);
+        }
+        assert!(!log.touched_since(NFPROTO_INET, "hostwall", 12));
+        assert!(
+            log.touched_since(NFPROTO_INET, "hostwall", 11),
+            "gen 12 touched ours"
+        );
+        assert!(
+            !log.touched_since(2, "hostwall", 10),
+            "same name, other family"
+        );
+        assert!(log.touched_since(2, "other", 10));
+        assert!(!log.touched_since(2, "other", 11));
+        let (tables, complete) = log.tables_touched_since(10);
+        assert!(complete);
+        assert_eq!(
+            tables,
+            vec![(NFPROTO_INET, "hostwall".into()), (2, "other".into())]
+        );
+        // Notifications of a commit not yet closed by its NEWGEN belong to no generation
+        // before it.
+        log.note(&rule_in(NFPROTO_INET, "hostwall"));
+        assert!(!log.touched_since(NFPROTO_INET, "hostwall", 12));
+    }
+
+    #[test]
+    fn what_cannot_be_attributed_counts_as_touching_every_table() {
+        let mut log = Log::default();
+        log.note(&msg((SUBSYS_NFTABLES << 8) | 6, 2, None)); // names no table
+        log.note(&newgen(5));
+        assert!(log.touched_since(NFPROTO_INET, "hostwall", 4));
+        assert!(!log.touched_since(NFPROTO_INET, "hostwall", 5));
+        assert!(!log.tables_touched_since(4).1, "incomplete");
+        // ENOBUFS or a settle timeout:
+        let lost = Log {
+            lost: true,
+            ..Log::default()
+        };
+        assert!(lost.touched_since(NFPROTO_INET, "hostwall", 0));
+        let mut bad = Log::default();
+        bad.note(&msg(MsgType::NewGen.raw(), 0, None)); // NEWGEN without its id
+        assert!(bad.touched_since(NFPROTO_INET, "hostwall", 0));
+        // Other subsystems' messages are not nf_tables notifications.
+        let mut quiet = Log::default();
+        quiet.note(&msg(0x0102, 2, Some(b"x\0")));
+        assert_eq!(quiet.events, 0);
+    }
 
     #[test]
     fn generation_order_survives_wrapping() {
