@@ -208,13 +208,7 @@ fn the_watcher_reverts_on_time_under_churn() {
     let out = env.apply(&["--confirm", "2", &closed.to_string_lossy()]);
     exit(&out, 0);
     let t0 = Instant::now();
-    let pending = || {
-        std::fs::read_dir(env.state())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("pending-"))
-    };
+    let pending = || !crate::safe::pending_files(&env.state()).is_empty();
     assert!(pending(), "no pending record after apply --confirm");
     while pending() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));

@@ -8,9 +8,8 @@
 use crate::common::root;
 use hostwall::netns::Netns;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,24 +61,7 @@ impl Host {
 
     /// `nft -f -` in the namespace; `Err(stderr)` when nft refuses the script.
     fn nft(&self, script: &str) -> Result<(), String> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", self.ns.name(), "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write script");
-        let out = child.wait_with_output().expect("wait nft");
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        crate::apply::nft_in(self.ns.name(), &["-f", "-"], script).map(drop)
     }
 
     fn must_nft(&self, script: &str) {

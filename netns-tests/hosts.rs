@@ -6,9 +6,8 @@
 use crate::common::root;
 use hostwall::netns::Netns;
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn manifest() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,25 +32,9 @@ impl Lab {
 
     fn nft_file(&self, file: &Path) {
         let script = std::fs::read_to_string(file).expect("read ruleset");
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", self.ns.name(), "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft -f {}: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = crate::apply::nft_in(self.ns.name(), &["-f", "-"], &script) {
+            panic!("nft -f {}: {e}", file.display());
+        }
     }
 
     /// `hostwall ARGS...` with --netns/--state-dir added where the command takes them.

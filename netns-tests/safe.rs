@@ -94,7 +94,7 @@ impl Lab {
 }
 
 /// The pending-change records in a state dir (one per namespace with a change).
-fn pending_files(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn pending_files(state: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(state)
         .into_iter()
         .flatten()
