@@ -227,13 +227,15 @@ fn loads_and_reloads(script: &str) -> Result<(), String> {
 }
 
 /// Issue #8 item 11: the property over generated cases; at least a fifth of them must be
-/// accepted by `check`, or the property would prove nothing.
+/// accepted by `check`, or the property would prove nothing. About 28% are (measured):
+/// 384 cases put the fifth 3.4 standard deviations below that, where 96 failed one run
+/// in about 25.
 #[test]
 fn everything_check_accepts_loads_with_nft() {
     let cases = std::env::var("HOSTWALL_LOADABLE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(96);
+        .unwrap_or(384);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
