@@ -260,9 +260,9 @@ fn finish(job: &Job) -> Option<Outcome> {
         }
         ProbeKind::Udp(_) | ProbeKind::Ping => {
             let mut buf = [0u8; 512];
-            // SAFETY: recv(2) into a valid buffer.
-            let n =
-                unsafe { libc::recv(job.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let fd = job.fd.as_raw_fd();
+            // SAFETY: recv(2) into a valid buffer of `buf.len()` bytes on an open socket.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n >= 0 {
                 return Some(Outcome::Open);
             }
