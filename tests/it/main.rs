@@ -16,3 +16,4 @@ mod mutate;
 mod netlink;
 mod safe;
 mod scale;
+mod tidy;
