@@ -1,5 +1,7 @@
 //! hostwall: compile a host firewall policy to nftables, apply it over netlink,
-//! read it back and verify it with real packets. The library never prints.
+//! read it back and verify it with real packets. The library returns values and errors:
+//! it never prints and never ends the process; the `hostwall` binary (`src/main.rs` and
+//! its `cli` module) does both.
 
 // Checker functions return `Result<_, Diagnostic>`; diagnostics are the cold path and
 // boxing each one would only add noise.
@@ -8,7 +10,6 @@
 pub mod apply;
 pub mod bench_support;
 pub mod check;
-pub mod cli;
 pub mod compile;
 pub mod diag;
 pub mod diff;

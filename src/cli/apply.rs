@@ -6,13 +6,13 @@
 use super::load::{BUILTIN_NAME, Loaded};
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
-use crate::apply::restore;
-use crate::apply::{ApplyError, ApplyOptions, ApplyReport};
-use crate::diag::Diagnostic;
-use crate::ir::Ruleset;
-use crate::nsid::NetnsId;
-use crate::safe::{self, ConfirmOptions, FlowError, lockout, perms, persist};
-use crate::syslog::SystemLog;
+use hostwall::apply::restore;
+use hostwall::apply::{ApplyError, ApplyOptions, ApplyReport};
+use hostwall::diag::Diagnostic;
+use hostwall::ir::Ruleset;
+use hostwall::nsid::NetnsId;
+use hostwall::safe::{self, ConfirmOptions, FlowError, lockout, perms, persist};
+use hostwall::syslog::SystemLog;
 use owner::Owner;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -89,10 +89,10 @@ pub struct StateArgs {
     #[arg(long, value_name = "DIR", hide = true, default_value = safe::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
     /// The journal's native socket (tests bind their own).
-    #[arg(long, value_name = "PATH", hide = true, default_value = crate::syslog::JOURNAL_SOCKET)]
+    #[arg(long, value_name = "PATH", hide = true, default_value = hostwall::syslog::JOURNAL_SOCKET)]
     pub journal_socket: PathBuf,
     /// The syslog socket, used when the journal's is not there.
-    #[arg(long, value_name = "PATH", hide = true, default_value = crate::syslog::SYSLOG_SOCKET)]
+    #[arg(long, value_name = "PATH", hide = true, default_value = hostwall::syslog::SYSLOG_SOCKET)]
     pub syslog_socket: PathBuf,
 }
 
@@ -236,7 +236,7 @@ fn guarded(
                 guard: seen.borrow_mut().take(),
                 ..opts.clone()
             };
-            crate::apply::apply(rs, &opts)
+            hostwall::apply::apply(rs, &opts)
         },
         // Under the lock, before the watcher starts: a quick `confirm` finds it.
         |record, _| {
@@ -308,23 +308,23 @@ fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
 /// What the apply would change, in the policy's terms (the diff of the live state
 /// against the new policy), then the batch it would send. Touches nothing.
 fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 {
-    let report = match crate::apply::apply(rs, opts) {
+    let report = match hostwall::apply::apply(rs, opts) {
         Ok(r) => r,
         Err(e) => return apply_error(out, loaded, &e),
     };
-    let drift_opts = crate::drift::DriftOptions {
+    let drift_opts = hostwall::drift::DriftOptions {
         netns: opts.netns.clone(),
         state_dir: std::path::PathBuf::new(),
         full: true,
     };
     let mut text = String::new();
-    match crate::drift::full(rs, &drift_opts) {
+    match hostwall::drift::full(rs, &drift_opts) {
         Ok(d) if d.in_sync() => {
             text.push_str("no change: the live ruleset already matches the policy\n")
         }
         Ok(d) => {
             text.push_str("changes (\"live has\" becomes \"policy says\"):\n");
-            text.push_str(&crate::diff::render_text(&d.changes));
+            text.push_str(&hostwall::diff::render_text(&d.changes));
         }
         Err(e) => text.push_str(&format!("(cannot compare with the live ruleset: {e})\n")),
     }
@@ -371,7 +371,7 @@ fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
             let d = Diagnostic::error("", *span, e.to_string())
                 .with_label("this policy line produced the refused message")
                 .with_help("nothing was changed: the batch is all or nothing");
-            out.stderr(&crate::diag::render(&loaded.map, &[d], out.color()));
+            out.stderr(&hostwall::diag::render(&loaded.map, &[d], out.color()));
         }
         _ => out.error(&e.to_string()),
     }
@@ -423,14 +423,14 @@ fn store_record(
     rs: &Ruleset,
     r: &ApplyReport,
     target: Option<NetnsId>,
-    warnings: Option<crate::record::Warnings>,
+    warnings: Option<hostwall::record::Warnings>,
 ) {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
     let after = NetnsId::of(a.netns.as_deref()).ok();
     let netns = target.filter(|t| after.as_ref() == Some(t));
-    let rec = crate::drift::record_for(rs, r.genid, digest, includes, netns, warnings);
-    let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
-    if let Err(e) = crate::record::store(&path, &rec) {
+    let rec = hostwall::drift::record_for(rs, r.genid, digest, includes, netns, warnings);
+    let path = hostwall::record::path(&a.state.state_dir, a.netns.as_deref());
+    if let Err(e) = hostwall::record::store(&path, &rec) {
         out.stderr(&format!(
             "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
             path.display()
@@ -445,21 +445,21 @@ fn after_warnings(
     a: &ApplyArgs,
     loaded: &Loaded,
     rs: &Ruleset,
-) -> Option<crate::record::Warnings> {
-    let locate = |s: &crate::source::Span| loaded.map.location(*s);
-    match crate::drift::warnings(rs, a.netns.as_deref(), &locate) {
+) -> Option<hostwall::record::Warnings> {
+    let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
+    match hostwall::drift::warnings(rs, a.netns.as_deref(), &locate) {
         Ok(w) => {
             let shown: Vec<_> = w
                 .changes
                 .iter()
                 .filter(|c| {
-                    c.kind != crate::diff::Kind::ForeignBaseChain
-                        || c.can_drop != Some(crate::diff::CanDrop::No)
+                    c.kind != hostwall::diff::Kind::ForeignBaseChain
+                        || c.can_drop != Some(hostwall::diff::CanDrop::No)
                 })
                 .cloned()
                 .collect();
             if !shown.is_empty() {
-                out.stderr(&crate::diff::render_text(&shown));
+                out.stderr(&hostwall::diff::render_text(&shown));
             }
             Some(w)
         }

@@ -15,7 +15,7 @@ pub struct Args {
     pub color: ColorChoice,
     /// Print at most N errors and N warnings (the first in file order); the rest are
     /// counted in one line. 0 prints every diagnostic.
-    #[arg(long, value_name = "N", default_value_t = crate::diag::DEFAULT_SHOWN, global = true)]
+    #[arg(long, value_name = "N", default_value_t = hostwall::diag::DEFAULT_SHOWN, global = true)]
     pub max_diagnostics: usize,
     #[command(subcommand)]
     pub command: Command,

@@ -3,7 +3,7 @@
 use super::args::{DiffArgs, DiffFormat};
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
-use crate::drift::{self, DriftOptions, DriftReport};
+use hostwall::drift::{self, DriftOptions, DriftReport};
 use serde_json::json;
 
 pub fn run(out: &Out, c: &DiffArgs) -> u8 {
@@ -22,7 +22,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
                 Err(_) => return EXIT_SYSTEM,
             };
             let table = format!("{} {}", rs.table.family.name(), rs.table.name);
-            let locate = |s: &crate::source::Span| loaded.map.location(*s);
+            let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
             drift::full_with(&rs, &opts, &locate).map(|r| (r, table))
         }
     };
@@ -74,11 +74,11 @@ fn fast_path(
 }
 
 fn text_report(r: &DriftReport, table: &str) -> String {
-    let mut s = crate::diff::render_text(&r.changes);
+    let mut s = hostwall::diff::render_text(&r.changes);
     let drift = r
         .changes
         .iter()
-        .filter(|c| c.severity == crate::diff::Severity::Drift)
+        .filter(|c| c.severity == hostwall::diff::Severity::Drift)
         .count();
     let how = if r.fast_path {
         "fast path: generation id unchanged since hostwall applied this policy; --full dumps"

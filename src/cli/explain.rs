@@ -4,12 +4,12 @@
 use super::args::{DiffFormat, ExplainArgs};
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
-use crate::diag::Diagnostic;
-use crate::ir::host::HostRuleset;
-use crate::source::{SourceMap, Span};
+use hostwall::diag::Diagnostic;
+use hostwall::ir::host::HostRuleset;
+use hostwall::source::{SourceMap, Span};
 
 pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
-    let (pkt, path) = match crate::eval::text::parse(&c.packet) {
+    let (pkt, path) = match hostwall::eval::text::parse(&c.packet) {
         Ok(p) => p,
         Err(e) => return packet_error(out, &c.packet, &e),
     };
@@ -22,11 +22,11 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
         Err(code) => return code,
     };
     let host = if c.live {
-        match crate::live::read(&rs.table.name, c.netns.as_deref()) {
+        match hostwall::live::read(&rs.table.name, c.netns.as_deref()) {
             Ok(snap) => match &snap.table {
                 Some(t) => {
                     let extra = snap.ours_host.as_ref();
-                    let ours = crate::explain::with_origins(t, extra, &rs.table);
+                    let ours = hostwall::explain::with_origins(t, extra, &rs.table);
                     HostRuleset::with_ours(ours, snap.others, snap.ours_at)
                 }
                 None => {
@@ -48,9 +48,9 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
         HostRuleset::of_ours(&rs.table)
     };
     let locate = |s: &Span| loaded.map.location(*s);
-    let x = crate::explain::explain(&host, path, &pkt, &locate);
+    let x = hostwall::explain::explain(&host, path, &pkt, &locate);
     match c.format {
-        DiffFormat::Text => out.stdout(&crate::explain::render_text(&x)),
+        DiffFormat::Text => out.stdout(&hostwall::explain::render_text(&x)),
         DiffFormat::Json => {
             let mut s = serde_json::to_string_pretty(&x).unwrap_or_default();
             s.push('\n');
@@ -60,7 +60,7 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
 }
 
 /// A caret under the word that does not parse, like a policy error.
-fn packet_error(out: &Out, text: &str, e: &crate::eval::text::PacketError) -> u8 {
+fn packet_error(out: &Out, text: &str, e: &hostwall::eval::text::PacketError) -> u8 {
     let mut map = SourceMap::new();
     let file = map.add("<packet>", text.to_string());
     let span = Span::new(file, e.range.clone());
@@ -68,6 +68,6 @@ fn packet_error(out: &Out, text: &str, e: &crate::eval::text::PacketError) -> u8
     if let Some(h) = &e.help {
         d = d.with_help(h.clone());
     }
-    out.stderr(&crate::diag::render(&map, &[d], out.color()));
+    out.stderr(&hostwall::diag::render(&map, &[d], out.color()));
     EXIT_POLICY
 }

@@ -2,11 +2,11 @@
 
 use super::args::Input;
 use super::files::{self, MAX_POLICY_BYTES, MAX_TOTAL_BYTES, ReadError};
-use crate::check::{self, Includes};
-use crate::diag::Diagnostic;
-use crate::model::Policy;
-use crate::source::SourceMap;
 use anyhow::{Context, Result};
+use hostwall::check::{self, Includes};
+use hostwall::diag::Diagnostic;
+use hostwall::model::Policy;
+use hostwall::source::SourceMap;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,7 @@ pub fn read_policy(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
     match path {
         None => Ok((
             BUILTIN_NAME.into(),
-            crate::DEFAULT_POLICY.as_bytes().to_vec(),
+            hostwall::DEFAULT_POLICY.as_bytes().to_vec(),
         )),
         Some(p) if p == Path::new("-") => {
             let bytes = files::read_to_limit(std::io::stdin().lock(), MAX_POLICY_BYTES)
@@ -126,7 +126,7 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
         .files()
         .map(|(_, f)| (canonical(&f.name), f.text.as_str()))
         .collect();
-    let digest = crate::record::inputs_digest(files.iter().map(|(n, t)| (n.as_str(), *t)));
+    let digest = hostwall::record::inputs_digest(files.iter().map(|(n, t)| (n.as_str(), *t)));
     let skip = 1 + usize::from(has_site);
     let includes = files.iter().skip(skip).map(|(n, _)| n.clone()).collect();
     (digest, includes)
@@ -135,7 +135,7 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 /// The same digest computed without parsing: the policy and site file named on the
 /// command line plus the includes a record lists. `None` when any file is unreadable.
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
-    let text = |bytes: &[u8]| crate::text::decode(bytes).text;
+    let text = |bytes: &[u8]| hostwall::text::decode(bytes).text;
     let (name, policy) = read_policy(input.policy.as_deref()).ok()?;
     let mut files = vec![(canonical(&name), text(&policy))];
     if let Some(site) = &input.site {
@@ -146,7 +146,7 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
         let bytes = files::read_limited(Path::new(inc), MAX_POLICY_BYTES).ok()?;
         files.push((inc.clone(), text(&bytes)));
     }
-    Some(crate::record::inputs_digest(
+    Some(hostwall::record::inputs_digest(
         files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
     ))
 }

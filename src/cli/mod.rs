@@ -65,12 +65,12 @@ pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8>
 pub(crate) fn load_compiled(
     out: &Out,
     input: &args::Input,
-) -> Result<(Loaded, crate::ir::Ruleset), u8> {
+) -> Result<(Loaded, hostwall::ir::Ruleset), u8> {
     let loaded = load_checked(out, input)?;
     let Some(policy) = &loaded.policy else {
         return Err(EXIT_POLICY);
     };
-    let rs = crate::compile::compile(policy);
+    let rs = hostwall::compile::compile(policy);
     Ok((loaded, rs))
 }
 
@@ -80,8 +80,8 @@ fn compile(out: &Out, c: &args::CompileArgs) -> u8 {
         Err(code) => return code,
     };
     let text = match c.format {
-        CompileFormat::Nft => crate::emit::text::render(&rs, &loaded.name),
-        CompileFormat::Json => crate::emit::json::render(&rs),
+        CompileFormat::Nft => hostwall::emit::text::render(&rs, &loaded.name),
+        CompileFormat::Json => hostwall::emit::json::render(&rs),
     };
     out.stdout(&text)
 }
@@ -117,9 +117,9 @@ fn live_conflicts(out: &Out, l: &Loaded, netns: Option<&str>) -> Result<usize, u
     let Some(policy) = &l.policy else {
         return Err(EXIT_POLICY);
     };
-    let rs = crate::compile::compile(policy);
-    let locate = |s: &crate::source::Span| l.map.location(*s);
-    match crate::drift::warnings(&rs, netns, &locate) {
+    let rs = hostwall::compile::compile(policy);
+    let locate = |s: &hostwall::source::Span| l.map.location(*s);
+    match hostwall::drift::warnings(&rs, netns, &locate) {
         Ok(w) => {
             let shown: Vec<_> = w
                 .changes
@@ -127,7 +127,7 @@ fn live_conflicts(out: &Out, l: &Loaded, netns: Option<&str>) -> Result<usize, u
                 .filter(|c| c.packet.is_some())
                 .collect();
             if !shown.is_empty() {
-                out.stderr(&crate::diff::render_text(&shown));
+                out.stderr(&hostwall::diff::render_text(&shown));
             }
             Ok(shown.len())
         }
@@ -157,9 +157,9 @@ fn fmt(out: &Out, c: &args::FmtArgs) -> u8 {
             return EXIT_SYSTEM;
         }
     };
-    let mut map = crate::source::SourceMap::new();
-    let (file, encoding) = crate::text::add(&mut map, name.clone(), &bytes);
-    let formatted = match crate::syntax::format(&map, file) {
+    let mut map = hostwall::source::SourceMap::new();
+    let (file, encoding) = hostwall::text::add(&mut map, name.clone(), &bytes);
+    let formatted = match hostwall::syntax::format(&map, file) {
         Ok(f) if encoding.is_empty() => f,
         result => {
             let mut diags = encoding;
@@ -197,14 +197,14 @@ fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let opts = crate::verify::VerifyOptions {
+    let opts = hostwall::verify::VerifyOptions {
         against: c.against.clone(),
         probes: c.probes.map(|n| n as usize),
         sources: Some(loaded.map),
     };
-    match crate::verify::verify(&rs, &opts) {
+    match hostwall::verify::verify(&rs, &opts) {
         Ok(report) => {
-            let code = out.stdout(&crate::verify::render_table(&report));
+            let code = out.stdout(&hostwall::verify::render_table(&report));
             if code != 0 {
                 code
             } else if report.all_passed() {

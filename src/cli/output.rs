@@ -1,8 +1,8 @@
 //! Where output goes: stdout for results, stderr for diagnostics; colour decided once.
 
 use super::args::ColorChoice;
-use crate::diag::{Color, Diagnostic};
-use crate::source::SourceMap;
+use hostwall::diag::{Color, Diagnostic};
+use hostwall::source::SourceMap;
 use std::io::{IsTerminal, Write};
 
 pub struct Out {
@@ -59,7 +59,7 @@ impl Out {
         if diags.is_empty() {
             return;
         }
-        let r = crate::diag::render_capped(map, diags, self.color, self.max_diagnostics);
+        let r = hostwall::diag::render_capped(map, diags, self.color, self.max_diagnostics);
         self.stderr(&r.text);
         let hidden = [(r.hidden_errors, "error"), (r.hidden_warnings, "warning")]
             .iter()

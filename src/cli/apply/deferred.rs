@@ -4,9 +4,9 @@
 //! id until `confirm` installs it.
 
 use super::Out;
-use crate::ir::Ruleset;
-use crate::safe::pending::Pending;
-use crate::safe::{Slot, atomic_write, persist, remove_durably, trust};
+use hostwall::ir::Ruleset;
+use hostwall::safe::pending::Pending;
+use hostwall::safe::{Slot, atomic_write, persist, remove_durably, trust};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -7,8 +7,8 @@ use super::slot::{self, PendingArgs};
 use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, prompt};
 use crate::cli::output::Out;
 use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
-use crate::safe::pending::{Confirmed, Pending, Reverted, WatcherHealth};
-use crate::safe::{self, End, Outcome, Recovered, Slot, Status};
+use hostwall::safe::pending::{Confirmed, Pending, Reverted, WatcherHealth};
+use hostwall::safe::{self, End, Outcome, Recovered, Slot, Status};
 use std::path::Path;
 
 /// After `apply --confirm`: on a terminal, ask; elsewhere say how to confirm.

@@ -2,9 +2,9 @@
 //! [`Restorer`] and turns every end of a pending change and every failed revert
 //! attempt into a system log entry with structured `HOSTWALL_*` fields.
 
-use crate::apply::restore::Restorer;
-use crate::safe::{BoxError, End, Event, Outcome, Revert, RevertReason};
-use crate::syslog::{Entry, Priority, SystemLog};
+use hostwall::apply::restore::Restorer;
+use hostwall::safe::{BoxError, End, Event, Outcome, Revert, RevertReason};
+use hostwall::syslog::{Entry, Priority, SystemLog};
 
 pub struct Owner {
     pub log: SystemLog,

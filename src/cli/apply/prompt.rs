@@ -2,10 +2,10 @@
 //! end of input, a hung-up terminal (EOF, EIO, POLLHUP) and a termination signal
 //! (SIGHUP, SIGINT, SIGTERM, SIGQUIT) end the prompt without one, leaving the change
 //! pending for `hostwall confirm` or its watcher. The caller holds a
-//! [`crate::safe::signals::Deferred`] so those signals arrive here as events.
+//! [`hostwall::safe::signals::Deferred`] so those signals arrive here as events.
 
 use super::Out;
-use crate::safe::signals::SignalFd;
+use hostwall::safe::signals::SignalFd;
 use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

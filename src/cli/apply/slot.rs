@@ -2,8 +2,8 @@
 //! namespace hostwall runs in. One pending change per namespace, found by identity.
 
 use super::StateArgs;
-use crate::nsid::{self, NetnsId, NsIdError};
-use crate::safe::Slot;
+use hostwall::nsid::{self, NetnsId, NsIdError};
+use hostwall::safe::Slot;
 
 /// Arguments of `confirm`, `status` and `revert`.
 #[derive(clap::Args, Debug)]
@@ -38,14 +38,14 @@ fn inode_key(netns: Option<&str>) -> std::io::Result<String> {
 
 /// One line per change pending in another namespace than `slot`'s, for `status`.
 pub fn elsewhere(dir: &std::path::Path, slot: &Slot) -> String {
-    let others = match crate::safe::slot::all(dir) {
+    let others = match hostwall::safe::slot::all(dir) {
         Ok(all) => all,
         Err(e) => return format!("(cannot list other namespaces' changes: {e})\n"),
     };
-    let now = crate::safe::unix_now();
+    let now = hostwall::safe::unix_now();
     let mut text = String::new();
     for other in others.iter().filter(|o| o.key() != slot.key()) {
-        match crate::safe::pending::read(dir, other) {
+        match hostwall::safe::pending::read(dir, other) {
             Ok(Some(r)) => text.push_str(&format!(
                 "also pending in {}: change {} (policy {}, {}s left){}\n",
                 r.netns

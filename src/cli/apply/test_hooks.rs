@@ -5,7 +5,7 @@
 //! `file:line:col`. The checker rejects every such policy, so no honest policy text
 //! reaches the kernel and fails there.
 
-use crate::ir::{Ruleset, Stmt};
+use hostwall::ir::{Ruleset, Stmt};
 
 pub fn break_rule(mut rs: Ruleset) -> Ruleset {
     let Ok(comment) = std::env::var("HOSTWALL_TEST_BREAK_RULE") else {
