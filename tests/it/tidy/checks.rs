@@ -19,8 +19,10 @@ fn covers(entry: &str, file: &str) -> bool {
 
 /// The breaches no entry covers, and every entry that covers no breach (a stale entry).
 pub fn judge(check: &str, breaches: &[Breach], entries: &[&str]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
     let mut out: Vec<String> = breaches
         .iter()
+        .filter(|b| seen.insert((b.file.as_str(), b.line)))
         .filter(|b| !entries.iter().any(|e| covers(e, &b.file)))
         .map(|b| format!("{}:{}: {check}: {}", b.file, b.line, b.what))
         .collect();
@@ -34,15 +36,24 @@ pub fn judge(check: &str, breaches: &[Breach], entries: &[&str]) -> Vec<String> 
     out
 }
 
-/// Printing outside test code: the print macros, and handles on stdout/stderr.
+/// Printing outside test code: the print macros (also renamed through `use`), handles on
+/// stdout/stderr, and their raw descriptors.
 pub fn prints(files: &[&ModFile]) -> Vec<Breach> {
-    let macros = ["print!", "println!", "eprint!", "eprintln!", "dbg!"];
-    let mut out = scan(files, code, &macros, true, false);
-    out.extend(scan(files, code, &["stdout()", "stderr()"], false, false));
+    let mut out = scan(
+        files,
+        code,
+        &["println", "eprintln", "eprint", "dbg", "print!"],
+        true,
+        false,
+    );
+    let handles = ["stdout()", "stderr()", "STDOUT_FILENO", "STDERR_FILENO"];
+    out.extend(scan(files, code, &handles, false, false));
+    out.extend(imports_of(files, &["print"], |_| true));
     out
 }
 
-/// Ending the process outside test code, including sending oneself a signal.
+/// Ending the process outside test code: exit and abort by path or by import (or declared
+/// in an `extern` block), the raw syscall, and sending oneself a signal.
 pub fn exits(files: &[&ModFile]) -> Vec<Breach> {
     let enders = [
         "process::exit",
@@ -51,35 +62,161 @@ pub fn exits(files: &[&ModFile]) -> Vec<Breach> {
         "libc::_exit",
         "libc::abort",
         "libc::raise",
+        "SYS_exit",
     ];
     let mut out = scan(files, code, &enders, false, false);
+    let own_pid = ["getpid()", "process::id()", "kill(0,"];
     for b in scan(files, code, &["kill("], false, false) {
-        if line_of_file(files, &b).contains("getpid()") {
+        let line: String = line_of_file(files, &b).split_whitespace().collect();
+        if own_pid.iter().any(|p| line.contains(p)) {
             out.push(Breach {
-                what: "`kill(getpid(), …)`".into(),
+                what: "`kill` of its own process".into(),
                 ..b
             });
+        }
+    }
+    let from_process_or_libc = |item: &str| {
+        item.starts_with("extern") || has_word(item, "process") || has_word(item, "libc")
+    };
+    out.extend(imports_of(
+        files,
+        &["exit", "_exit", "abort", "raise"],
+        from_process_or_libc,
+    ));
+    out
+}
+
+/// `/proc/sys` in code or string literals, test code included; also `"/proc"` and a
+/// `"sys"` component as separate literals in one file (a path joined in pieces).
+pub fn proc_sys(files: &[&ModFile]) -> Vec<Breach> {
+    let mut out = scan(files, literal, &["/proc/sys"], false, true);
+    for f in files {
+        let v = &f.lexed.literal;
+        if find(v, b"\"/proc\"").is_none() && find(v, b"\"/proc/\"").is_none() {
+            continue;
+        }
+        for needle in [&b"\"sys\""[..], b"\"sys/"] {
+            for at in occurrences(v, needle) {
+                let line = lex::line_of(v, at);
+                let what = "`\"/proc\"` joined with `\"sys\"`".into();
+                out.push(Breach {
+                    file: f.path.clone(),
+                    line,
+                    what,
+                });
+            }
         }
     }
     out
 }
 
-/// `/proc/sys` in code or string literals, test code included.
-pub fn proc_sys(files: &[&ModFile]) -> Vec<Breach> {
-    scan(files, literal, &["/proc/sys"], false, true)
+/// The netlink crates used as crates (`mnl::…`, `use nftnl_sys as sys`, `extern crate`),
+/// outside test code. A local variable of the same name is not a use.
+pub fn netlink_crates(files: &[&ModFile]) -> Vec<Breach> {
+    let names = ["mnl", "nftnl", "nftnl_sys"];
+    let mut out = paths_rooted_at(files, &names);
+    out.extend(imports_of(files, &names, |_| true));
+    out
 }
 
-/// The netlink crates named as crates (`mnl::`, `use nftnl_sys as sys`), outside test code.
-pub fn netlink_crates(files: &[&ModFile]) -> Vec<Breach> {
+/// I/O outside test code: the file system, processes, sockets, standard input, the
+/// environment, raw `libc` calls.
+pub fn io(files: &[&ModFile]) -> Vec<Breach> {
+    let types = [
+        "OpenOptions",
+        "Command",
+        "TcpStream",
+        "TcpListener",
+        "UdpSocket",
+        "UnixStream",
+        "UnixDatagram",
+        "UnixListener",
+        "stdin",
+        "read_dir",
+        "read_to_string",
+    ];
+    let mut out = scan(files, code, &types, true, false);
+    let calls = ["File::open", "File::create", "std::env", "env::var"];
+    out.extend(scan(files, code, &calls, false, false));
+    out.extend(paths_rooted_at(files, &["fs", "libc"]));
+    out
+}
+
+/// The policy syntax (`syntax::…`, pest) named outside test code.
+pub fn syntax_uses(files: &[&ModFile]) -> Vec<Breach> {
+    let names = ["syntax", "pest"];
+    let mut out = paths_rooted_at(files, &names);
+    out.extend(imports_of(files, &names, |_| true));
+    out
+}
+
+/// The `nft` program named as a string outside test code (`"nft"`, `"/usr/sbin/nft"`).
+pub fn nft_program(files: &[&ModFile]) -> Vec<Breach> {
+    scan(files, literal, &["\"nft\"", "/nft\""], false, false)
+}
+
+/// Each `NAME ::` path (NAME standing alone) outside test code.
+fn paths_rooted_at(files: &[&ModFile], names: &[&str]) -> Vec<Breach> {
     let mut out = Vec::new();
-    for name in ["mnl", "nftnl", "nftnl_sys"] {
-        for b in scan(files, code, &[name], true, false) {
-            let line = line_of_file(files, &b);
-            let as_crate = line.contains(&format!("{name}::"))
-                || line.contains(&format!("use {name}"))
-                || line.contains(&format!("extern crate {name}"));
-            if as_crate {
-                out.push(b);
+    for f in files.iter().copied() {
+        for name in names {
+            for at in word_positions(&f.lexed.code, name.as_bytes()) {
+                let rest: Vec<u8> = f.lexed.code[at + name.len()..]
+                    .iter()
+                    .copied()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .take(2)
+                    .collect();
+                let line = lex::line_of(&f.lexed.code, at);
+                if rest == b"::" && !f.is_test_line(line) {
+                    out.push(Breach {
+                        file: f.path.clone(),
+                        line,
+                        what: format!("`{name}::`"),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `use` and `extern` items of a file: (offset, text up to the first `;`, spaces squeezed).
+fn imports(code: &[u8]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for keyword in [&b"use"[..], b"extern"] {
+        for at in word_positions(code, keyword) {
+            let end = code[at..]
+                .iter()
+                .position(|&b| b == b';')
+                .map_or(code.len(), |p| at + p);
+            let text = String::from_utf8_lossy(&code[at..end]);
+            out.push((at, text.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    out
+}
+
+fn has_word(text: &str, word: &str) -> bool {
+    !word_positions(text.as_bytes(), word.as_bytes()).is_empty()
+}
+
+/// Import items outside test code that bring in one of `words`, when `source` accepts the item.
+fn imports_of(files: &[&ModFile], words: &[&str], source: impl Fn(&str) -> bool) -> Vec<Breach> {
+    let mut out = Vec::new();
+    for f in files {
+        for (at, item) in imports(&f.lexed.code) {
+            let line = lex::line_of(&f.lexed.code, at);
+            if f.is_test_line(line) || !source(&item) {
+                continue;
+            }
+            for w in words.iter().filter(|w| has_word(&item, w)) {
+                let what = format!("`{w}` brought in by `{item}`");
+                out.push(Breach {
+                    file: f.path.clone(),
+                    line,
+                    what,
+                });
             }
         }
     }

@@ -16,6 +16,7 @@ fn file(text: &str) -> Vec<&'static ModFile> {
 fn lines(breaches: &[Breach]) -> Vec<usize> {
     let mut out: Vec<usize> = breaches.iter().map(|b| b.line).collect();
     out.sort();
+    out.dedup();
     out
 }
 
@@ -71,6 +72,70 @@ fn b() -> mnl::Socket { todo!() }
 mod tests { use nftnl::Rule; }
 ";
     assert_eq!(lines(&checks::netlink_crates(&file(text))), vec![2, 4]);
+}
+
+#[test]
+fn tidy_finds_the_indirect_forms_too() {
+    let prints = "//! x
+use std::print as say;
+fn a() { unsafe { libc::write(libc::STDERR_FILENO, b\"x\".as_ptr().cast(), 1) }; }
+fn b() -> u8 { let printer = 1; printer }
+";
+    assert_eq!(lines(&checks::prints(&file(prints))), vec![2, 3]);
+    let exits = "//! x
+use std::process::{self, exit};
+use std::process::Command;
+unsafe extern \"C\" {
+    fn _exit(code: i32) -> !;
+}
+fn a() { unsafe { libc::kill(std::process::id() as i32, libc::SIGKILL) }; }
+fn b() { unsafe { libc::syscall(libc::SYS_exit_group, 0) }; }
+fn exit_code() -> i32 { 3 }
+";
+    assert_eq!(lines(&checks::exits(&file(exits))), vec![2, 4, 7, 8]);
+    let proc = "//! x
+fn a() -> PathBuf { Path::new(\"/proc\").join(\"sys\").join(\"net\") }
+fn b() -> PathBuf { Path::new(\"/proc\").join(\"self\") }
+";
+    assert_eq!(lines(&checks::proc_sys(&file(proc))), vec![2]);
+    let netlink = "//! x
+extern crate nftnl as n;
+fn a() { let s = mnl :: Socket::new(); }
+use ::nftnl_sys::nftnl_rule;
+";
+    assert_eq!(
+        lines(&checks::netlink_crates(&file(netlink))),
+        vec![2, 3, 4]
+    );
+}
+
+#[test]
+fn tidy_finds_io_syntax_and_the_nft_program_by_their_paths() {
+    let io = "//! x
+use crate::syntax::ast::File;
+fn a(f: &File, env: &Env) -> usize { env::lookup(f) }
+fn b() { let _ = std::fs::read(\"p\"); }
+fn c() { let _ = Command::new(\"ip\"); }
+fn d() { let _ = std::env::var(\"HOME\"); }
+fn e() -> i32 { unsafe { libc::getpid() } }
+#[cfg(test)]
+mod tests { fn t() { let _ = std::fs::read(\"fixture\"); } }
+";
+    assert_eq!(lines(&checks::io(&file(io))), vec![4, 5, 6, 7]);
+    let syntax = "//! x
+use crate::syntax::ast;
+fn a() { let _ = crate::syntax::parse(\"\"); }
+fn b(syntax: u8) -> u8 { syntax }
+use pest::Parser;
+";
+    assert_eq!(lines(&checks::syntax_uses(&file(syntax))), vec![2, 3, 5]);
+    let nft = "//! x
+fn a() { Command::new(\"nft\"); }
+fn b() { Command::new(\"/usr/sbin/nft\"); }
+// runs \"nft\" in a comment
+fn c() -> &'static str { \"nftables\" }
+";
+    assert_eq!(lines(&checks::nft_program(&file(nft))), vec![2, 3]);
 }
 
 #[test]
