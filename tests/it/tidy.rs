@@ -1,7 +1,8 @@
-//! The invariants ARCHITECTURE.md states about the source tree, checked by reading it:
-//! who prints and exits, who touches `/proc/sys`, who uses the netlink crates, where
-//! `unsafe` lives and that each use says why it is sound, file headers and sizes, and
-//! that the code map names every module file and nothing else.
+//! The structural invariants ARCHITECTURE.md states, checked by reading the source tree:
+//! who prints and exits, who touches `/proc/sys`, who uses the netlink crates, which layers
+//! do no I/O or know no syntax, who names the `nft` program, where `unsafe` lives and that
+//! each use says why it is sound, file headers and sizes, and that the code map names
+//! every module file and nothing else. Failures name `file:line`.
 //!
 //! Every allow-list entry carries its reason, and an entry that matches nothing fails, so
 //! the lists only shrink as the code moves. `PENDING_ON_OTHER_BRANCHES` holds breaches other
