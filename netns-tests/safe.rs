@@ -10,7 +10,6 @@ mod namespaces;
 mod per_netns;
 
 use crate::apply::{Env, exit, stderr, stdout};
-use crate::common::root;
 use hostwall::netns::Netns;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -121,10 +120,9 @@ fn eventually(secs: u64, cond: impl Fn() -> bool) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
-    if !root("issue5_unconfirmed_change_is_reverted_and_the_port_answers_again") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     assert!(
@@ -155,10 +153,9 @@ fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_confirmed_change_stays() {
-    if !root("issue5_confirmed_change_stays") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     exit(
@@ -182,10 +179,9 @@ fn issue5_confirmed_change_stays() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_revert_command_restores_now() {
-    if !root("issue5_revert_command_restores_now") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     let before = lab.env.ruleset();
@@ -206,10 +202,9 @@ fn issue5_revert_command_restores_now() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
-    if !root("issue5_sigkilled_watcher_is_detected_by_status_which_reverts") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     let before = lab.env.ruleset();
@@ -288,10 +283,9 @@ fn apply_in_namespace(
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client() {
-    if !root("issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let before = lab.env.ruleset();
     let locked = "policy locked {\n    define admins = 10.9.0.0/16\n    allow ssh from admins\n}\n";
@@ -321,10 +315,9 @@ fn issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_insecure_policy_file_is_refused_with_the_fix() {
-    if !root("issue5_insecure_policy_file_is_refused_with_the_fix") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-sf");
     let p = env.file("open.policy", OPEN);
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666))
@@ -350,10 +343,9 @@ fn issue5_insecure_policy_file_is_refused_with_the_fix() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_concurrent_applies_are_serialised() {
-    if !root("issue5_concurrent_applies_are_serialised") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-sf");
     let a = env.file("open.policy", OPEN);
     let b = env.file("closed.policy", CLOSED);
@@ -406,10 +398,9 @@ fn apply_inside(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Output
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
-    if !root("issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let dropin = lab.env.state().join("90-hostwall.conf");
     let d = dropin.to_string_lossy().into_owned();
@@ -486,10 +477,9 @@ fn apply_on_terminal(lab: &Lab, policy: &str, answer: &str) -> std::process::Out
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
-    if !root("issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     let before = lab.env.ruleset();
@@ -511,10 +501,9 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_revert_restores_each_interfaces_own_forwarding() {
-    if !root("issue5_revert_restores_each_interfaces_own_forwarding") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let ns = &lab.env.ns;
     let set = |k: &str, v: &str| ns.write_sysctl(k, v).unwrap_or_else(|e| panic!("{e}"));

@@ -33,10 +33,9 @@ fn seen<'a>(report: &'a VerifyReport, name: &str) -> &'a hostwall::verify::Probe
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kvm_host_passes() {
-    if !root("kvm_host_passes") {
-        return;
-    }
+    crate::support::root::require();
     let (report, table) = run(&kvm_host(), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     assert!(table.ends_with(&format!(
@@ -57,10 +56,9 @@ fn kvm_host_passes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
-    if !root("against_a_ruleset_missing_spice_fails_and_names_the_probes") {
-        return;
-    }
+    crate::support::root::require();
     let mut legacy = kvm_host();
     legacy
         .input
@@ -105,10 +103,9 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn against_the_same_ruleset_passes() {
-    if !root("against_the_same_ruleset_passes") {
-        return;
-    }
+    crate::support::root::require();
     let text = hostwall::emit::text::render(&compile(&kvm_host()), "same");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("same.nft");
@@ -126,10 +123,9 @@ fn against_the_same_ruleset_passes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn source_restricted_rules_probe_permitted_and_other_sources() {
-    if !root("source_restricted_rules_probe_permitted_and_other_sources") {
-        return;
-    }
+    crate::support::root::require();
     let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
     let mig = rule(
         Verdict::Accept,
@@ -183,10 +179,9 @@ fn source_restricted_rules_probe_permitted_and_other_sources() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn interface_rules_and_default_drop() {
-    if !root("interface_rules_and_default_drop") {
-        return;
-    }
+    crate::support::root::require();
     let dns = on(
         rule(Verdict::Accept, "dns", ports(Proto::Udp, &[(53, 53)])),
         "virbr",
@@ -213,10 +208,9 @@ fn interface_rules_and_default_drop() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn setup_error_leaves_no_namespace() {
-    if !root("setup_error_leaves_no_namespace") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("broken.nft");
@@ -236,10 +230,9 @@ fn setup_error_leaves_no_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ten_thousand_ports_verify_in_seconds() {
-    if !root("ten_thousand_ports_verify_in_seconds") {
-        return;
-    }
+    crate::support::root::require();
     let spread: Vec<(u16, u16)> = (0..10_000u16)
         .map(|i| (20_000 + 3 * i, 20_000 + 3 * i))
         .collect();

@@ -44,10 +44,9 @@ fn seen(report: &VerifyReport, name: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn libvirt_nat_passes_with_forward_probes() {
-    if !root("libvirt_nat_passes_with_forward_probes") {
-        return;
-    }
+    crate::support::root::require();
     let (report, table) = run(&libvirt_nat(), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     let forward = report
@@ -103,10 +102,9 @@ fn libvirt_nat_passes_with_forward_probes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
-    if !root("against_a_forward_chain_accepting_everything_names_the_forward_probes") {
-        return;
-    }
+    crate::support::root::require();
     let rs = libvirt_nat();
     let mut open = rs.clone();
     for c in &mut open.table.chains {
@@ -153,10 +151,9 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn forward_default_drop_with_interfaces_passes() {
-    if !root("forward_default_drop_with_interfaces_passes") {
-        return;
-    }
+    crate::support::root::require();
     let iface = |name: &str| IfName {
         name: name.to_string(),
         wildcard: false,
@@ -201,10 +198,9 @@ fn forward_default_drop_with_interfaces_passes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn no_forward_block_is_a_note_not_a_probe() {
-    if !root("no_forward_block_is_a_note_not_a_probe") {
-        return;
-    }
+    crate::support::root::require();
     let (report, table) = run(&compile(&kvm_host()), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     assert!(!report.probes.iter().any(|p| p.name.starts_with("forward ")));

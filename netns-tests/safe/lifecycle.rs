@@ -7,7 +7,6 @@
 
 use super::{CLOSED, Lab, OPEN, eventually};
 use crate::apply::{Env, exit, stderr, stdout};
-use crate::common::root;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -248,10 +247,9 @@ fn still_pending(lab: &Lab, closed: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
-    if !root("issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
@@ -277,10 +275,9 @@ fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline() {
-    if !root("issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
@@ -325,10 +322,9 @@ fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline(
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_sighup_at_the_prompt_is_not_an_answer() {
-    if !root("issue8_sighup_at_the_prompt_is_not_an_answer") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
     let before = lab.env.ruleset();
@@ -347,10 +343,9 @@ fn issue8_sighup_at_the_prompt_is_not_an_answer() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_a_late_confirm_exits_1_naming_the_reverted_change() {
-    if !root("issue8_a_late_confirm_exits_1_naming_the_reverted_change") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
     exit(&lab.apply_text("open.policy", OPEN, &[]), 0);

@@ -7,7 +7,6 @@
 use super::lifecycle::Journal;
 use super::{CLOSED, Lab, OPEN, apply_inside, eventually, pending_files};
 use crate::apply::{Env, exit, hostwall, stderr, stdout};
-use crate::common::root;
 
 /// `ip netns exec NS hostwall CMD --state-dir STATE ARGS...`, logging to sockets
 /// next to STATE (never the host's own log).
@@ -43,11 +42,9 @@ fn hostwall_in(
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace() {
-    if !root("issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace")
-    {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let state = lab.env.state();
     let journal = Journal::bind(&lab.env);
@@ -109,10 +106,9 @@ fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_na
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
-    if !root("issue5_review_a_deleted_namespace_drops_its_pending_change") {
-        return;
-    }
+    crate::support::root::require();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let state = dir.path().join("state");
     let st = state.to_string_lossy().into_owned();
@@ -163,10 +159,9 @@ fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin() {
-    if !root("issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let dropin = lab.env.state().join("90-hostwall.conf");
     let d = dropin.to_string_lossy().into_owned();

@@ -47,7 +47,9 @@ fn refused(span: Span) -> Ruleset {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn refused_batch_leaves_ruleset_identical_and_names_the_rule() {
+    crate::support::root::require();
     let span = Span::new(FileId(0), 40..52);
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
@@ -76,7 +78,9 @@ fn refused_batch_leaves_ruleset_identical_and_names_the_rule() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn other_tables_survive_and_reapply_is_idempotent() {
+    crate::support::root::require();
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
         let other = nft_ok(&["list", "table", "ip", "other"], "");
@@ -99,7 +103,9 @@ fn other_tables_survive_and_reapply_is_idempotent() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn stale_generation_is_refused_with_erestart() {
+    crate::support::root::require();
     in_netns(|| {
         let rs = every_encoder_form();
         let r = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -125,7 +131,9 @@ fn stale_generation_is_refused_with_erestart() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_change_to_our_table_after_the_capture_is_refused_and_changes_nothing() {
+    crate::support::root::require();
     in_netns(|| {
         let rs = every_encoder_form();
         apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -150,7 +158,9 @@ fn a_change_to_our_table_after_the_capture_is_refused_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_change_to_another_table_after_the_capture_is_not_concurrent() {
+    crate::support::root::require();
     in_netns(|| {
         let rs = every_encoder_form();
         let captured =
@@ -223,7 +233,9 @@ fn forwarding(mut rs: Ruleset) -> Ruleset {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
+    crate::support::root::require();
     let tree = SysctlTree::new();
     let o = ApplyOptions {
         sysctl_root: Some(tree.0.path().to_path_buf()),
@@ -287,7 +299,9 @@ const OBJECTS_AND_VMAP: &str = "table inet hostwall {
 ";
 
 #[test]
+#[ignore = "needs root"]
 fn rollback_restores_named_objects_and_verdict_maps() {
+    crate::support::root::require();
     let tree = SysctlTree::new();
     let o = ApplyOptions {
         sysctl_root: Some(tree.0.path().to_path_buf()),
@@ -307,7 +321,9 @@ fn rollback_restores_named_objects_and_verdict_maps() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn revert_restores_named_objects_and_verdict_maps() {
+    crate::support::root::require();
     in_netns(|| {
         nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
         let before = ruleset_listing();
@@ -322,7 +338,9 @@ fn revert_restores_named_objects_and_verdict_maps() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with nf_flow_table"]
 fn flowtables_refuse_the_apply_before_any_change() {
+    crate::support::root::require();
     let tree = SysctlTree::new();
     let o = ApplyOptions {
         sysctl_root: Some(tree.0.path().to_path_buf()),
@@ -387,7 +405,9 @@ impl Drop for Owner {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_table_owned_by_another_process_is_named_as_such() {
+    crate::support::root::require();
     in_netns(|| {
         let owner = Owner::hold();
         let before = ruleset_listing();
@@ -417,7 +437,9 @@ fn proc_sys(p: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn failed_sysctl_step_restores_per_interface_forwarding() {
+    crate::support::root::require();
     // net/ipv4 is this namespace's real /proc/sys/net/ipv4 (the kernel copies
     // ip_forward into every interface); the IPv6 key is an immutable file, so
     // the second write fails and the first is undone.
@@ -454,7 +476,9 @@ fn failed_sysctl_step_restores_per_interface_forwarding() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn forwarding_sysctls_are_written_in_the_target_namespace() {
+    crate::support::root::require();
     in_netns(|| {
         let rs = forwarding(ruleset(vec![], vec![]));
         let r = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -465,7 +489,9 @@ fn forwarding_sysctls_are_written_in_the_target_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn dry_run_sends_nothing() {
+    crate::support::root::require();
     in_netns(|| {
         let before = ruleset_listing();
         let o = ApplyOptions {
@@ -509,7 +535,9 @@ impl Drop for NamedNetns {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn netns_option_targets_that_namespace_only() {
+    crate::support::root::require();
     let ns = NamedNetns::new();
     let o = ApplyOptions {
         netns: Some(ns.0.clone()),
@@ -546,7 +574,9 @@ fn missing_netns_is_one_clear_error() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn invalid_netns_names_are_not_found_before_anything_happens() {
+    crate::support::root::require();
     for name in ["", ".", "..", "a/b", "../netns"] {
         let o = ApplyOptions {
             netns: Some(name.into()),

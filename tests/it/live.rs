@@ -85,13 +85,17 @@ pub fn assert_round_trip(ns: &Netns, rs: &Ruleset) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn round_trip_every_form() {
+    crate::support::root::require();
     let ns = Netns::new();
     assert_round_trip(&ns, &every_form());
 }
 
 #[test]
+#[ignore = "needs root"]
 fn absent_table_and_missing_namespace() {
+    crate::support::root::require();
     let ns = Netns::new();
     let snap = ns.read("hostwall");
     assert_eq!(snap.table, None);
@@ -101,7 +105,9 @@ fn absent_table_and_missing_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreign_rule_is_kept_as_foreign_text() {
+    crate::support::root::require();
     let ns = Netns::new();
     let rs = every_form();
     ns.nft(&hostwall::emit::text::render(&rs, "test"));
@@ -144,7 +150,9 @@ fn foreign_rule_is_kept_as_foreign_text() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreign_tables_base_chains() {
+    crate::support::root::require();
     let ns = Netns::new();
     ns.nft(
         "table ip fw {
@@ -214,7 +222,9 @@ table netdev nd {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn genid_changes_after_an_nft_change() {
+    crate::support::root::require();
     let ns = Netns::new();
     let g1 = live::genid(Some(&ns.name)).expect("genid");
     assert_eq!(live::genid(Some(&ns.name)).expect("genid"), g1);
@@ -240,7 +250,9 @@ pub fn big_set(n: u128) -> Ruleset {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hundred_thousand_elements_and_one_changed() {
+    crate::support::root::require();
     let ns = Netns::new();
     let rs = big_set(100_000);
     assert_round_trip(&ns, &rs);

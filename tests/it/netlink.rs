@@ -31,7 +31,9 @@ pub fn listing_via_netlink(rs: &Ruleset) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn netlink_listing_equals_nft_text_listing_for_every_form() {
+    crate::support::root::require();
     let rs = every_encoder_form();
     let want = listing_via_nft(&rs);
     let got = listing_via_netlink(&rs);
@@ -39,7 +41,9 @@ fn netlink_listing_equals_nft_text_listing_for_every_form() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn empty_table_and_empty_sets_match_nft() {
+    crate::support::root::require();
     let rs = ruleset(
         vec![set("none", SetKey::Ipv4Addr, vec![])],
         vec![base("input", Hook::Input, ChainPolicy::Accept, vec![])],
@@ -48,7 +52,9 @@ fn empty_table_and_empty_sets_match_nft() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn full_range_sets_match_nft() {
+    crate::support::root::require();
     let all4 = Interval {
         lo: 0,
         hi: u32::MAX as u128,
@@ -105,7 +111,9 @@ fn nft_debug_rules(rs: &Ruleset) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn expressions_equal_nft_debug_netlink() {
+    crate::support::root::require();
     let rs = every_encoder_form();
     let want = nft_debug_rules(&rs);
     let batch = build(&rs, &BatchOptions::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -128,7 +136,9 @@ fn expressions_equal_nft_debug_netlink() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hundred_thousand_element_set_applies() {
+    crate::support::root::require();
     let elems: Vec<Interval> = (0..100_000u128)
         .map(|i| Interval {
             lo: 0x0a00_0000 + i * 8,

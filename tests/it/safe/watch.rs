@@ -255,7 +255,9 @@ fn failed_revert_keeps_the_record_for_a_retry() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_process_in_a_private_netns_never_uses_a_systemd_unit() {
+    crate::support::root::require();
     // A transient unit would run in PID 1's namespace and revert the wrong ruleset.
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("answer");
