@@ -50,3 +50,44 @@ pub fn state_dir() -> tempfile::TempDir {
         .expect("chmod state dir");
     dir
 }
+
+/// Runs verify on `rs` (serialised with the other verify tests), asserts it left no
+/// namespace, and returns the report, its table and how long it took.
+pub fn verify_run(
+    rs: &hostwall::ir::Ruleset,
+    opts: &hostwall::verify::VerifyOptions,
+) -> (hostwall::verify::VerifyReport, String, std::time::Duration) {
+    let _guard = serial();
+    let t = std::time::Instant::now();
+    let report = hostwall::verify::verify(rs, opts).expect("verify sets up");
+    let took = t.elapsed();
+    eprintln!("verify took {took:?}, {} probes", report.probes.len());
+    let table = hostwall::verify::render_table(&report);
+    assert_eq!(our_namespaces(), Vec::<String>::new(), "namespaces left");
+    (report, table, took)
+}
+
+/// [`verify_run`] that must also finish within 5 seconds.
+pub fn verify_quick(
+    rs: &hostwall::ir::Ruleset,
+    opts: &hostwall::verify::VerifyOptions,
+) -> (hostwall::verify::VerifyReport, String) {
+    let (report, table, took) = verify_run(rs, opts);
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "verify took {took:?}"
+    );
+    (report, table)
+}
+
+/// The probe named `name` in `report`; panics when there is none.
+pub fn probe<'a>(
+    report: &'a hostwall::verify::VerifyReport,
+    name: &str,
+) -> &'a hostwall::verify::ProbeResult {
+    report
+        .probes
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no probe {name:?}"))
+}

@@ -83,6 +83,19 @@ impl Lab {
         self.env.apply(&all)
     }
 
+    /// Applies the open policy now (exit 0).
+    fn apply_open(&self) {
+        exit(&self.apply_text("open.policy", OPEN, &[]), 0);
+    }
+
+    /// Applies the closed policy with `--confirm SECS` (exit 0): a pending change.
+    fn apply_closed_pending(&self, secs: &str) {
+        exit(
+            &self.apply_text("closed.policy", CLOSED, &["--confirm", secs]),
+            0,
+        );
+    }
+
     fn pending_watcher_pid(&self) -> i32 {
         let files = pending_files(&self.env.state());
         assert_eq!(files.len(), 1, "one pending change: {files:?}");
@@ -124,7 +137,7 @@ fn eventually(secs: u64, cond: impl Fn() -> bool) -> bool {
 fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
     crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     assert!(
         lab.port_answers(),
         "the open policy lets the probe port through"
@@ -157,11 +170,8 @@ fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
 fn issue5_confirmed_change_stays() {
     crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
-    exit(
-        &lab.apply_text("closed.policy", CLOSED, &["--confirm", "2"]),
-        0,
-    );
+    lab.apply_open();
+    lab.apply_closed_pending("2");
     let after = lab.env.ruleset();
     let c = lab.env.state_cmd("confirm");
     exit(&c, 0);
@@ -183,12 +193,9 @@ fn issue5_confirmed_change_stays() {
 fn issue5_revert_command_restores_now() {
     crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
-    exit(
-        &lab.apply_text("closed.policy", CLOSED, &["--confirm", "60"]),
-        0,
-    );
+    lab.apply_closed_pending("60");
     let second = lab.apply_text("open.policy", OPEN, &[]);
     exit(&second, 2);
     assert!(
@@ -206,12 +213,9 @@ fn issue5_revert_command_restores_now() {
 fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
     crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
-    exit(
-        &lab.apply_text("closed.policy", CLOSED, &["--confirm", "60"]),
-        0,
-    );
+    lab.apply_closed_pending("60");
     let pid = lab.pending_watcher_pid();
     assert!(pid > 0, "no watcher recorded");
     // SAFETY: signalling the watcher this test started, by its recorded pid.
@@ -481,7 +485,7 @@ fn apply_on_terminal(lab: &Lab, policy: &str, answer: &str) -> std::process::Out
 fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
     crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     assert!(lab.port_answers());
     // "n" reverts at once, long before the 30 s deadline.

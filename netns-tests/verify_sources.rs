@@ -5,7 +5,7 @@
 use crate::common::*;
 use hostwall::compile::compile;
 use hostwall::model::{Policy, Proto, Verdict};
-use hostwall::verify::{VerifyOptions, VerifyReport, render_table, verify};
+use hostwall::verify::{VerifyOptions, VerifyReport};
 use std::process::Command;
 
 /// (source, port of its rule, probe name of the permitted source's TCP probe
@@ -80,21 +80,12 @@ fn class_policy() -> Policy {
 }
 
 fn run(p: &Policy, opts: &VerifyOptions) -> (VerifyReport, String) {
-    let _guard = serial();
-    let report = verify(&compile(p), opts).expect("every source class: verify runs");
-    assert_eq!(our_namespaces(), Vec::<String>::new(), "namespaces left");
-    let table = render_table(&report);
+    let (report, table, _) = verify_run(&compile(p), opts);
     (report, table)
 }
 
 fn seen(report: &VerifyReport, name: &str) -> String {
-    report
-        .probes
-        .iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no probe {name:?}"))
-        .seen
-        .to_string()
+    probe(report, name).seen.to_string()
 }
 
 #[test]

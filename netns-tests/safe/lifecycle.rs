@@ -5,7 +5,7 @@
 //! revert exits 1 naming the change, when and why; `status` says it too; every end
 //! reaches the system log (a datagram socket the test binds) with structured fields.
 
-use super::{CLOSED, Lab, OPEN, eventually};
+use super::{CLOSED, Lab, eventually};
 use crate::apply::{Env, exit, stderr, stdout};
 use std::collections::HashMap;
 use std::fs::File;
@@ -252,7 +252,7 @@ fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
     crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let mut tty = OnPty::start(&lab, CLOSED, "8");
     let closed = lab.env.ruleset();
     // The SSH client dies: sshd closes the master side.
@@ -280,7 +280,7 @@ fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline(
     crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     let mut tty = OnPty::start(&lab, CLOSED, "5");
     let started = Instant::now();
@@ -326,7 +326,7 @@ fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline(
 fn issue8_sighup_at_the_prompt_is_not_an_answer() {
     crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     let mut tty = OnPty::start(&lab, CLOSED, "60");
     let closed = lab.env.ruleset();
@@ -348,7 +348,7 @@ fn issue8_a_late_confirm_exits_1_naming_the_reverted_change() {
     crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     exit(
         &lab.apply_text("late.policy", CLOSED, &["--confirm", "2"]),

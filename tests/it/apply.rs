@@ -209,6 +209,13 @@ impl SysctlTree {
     fn v6(&self) -> PathBuf {
         self.0.path().join("net/ipv6/conf/all/forwarding")
     }
+    /// Apply options that write the sysctls into this tree.
+    fn opts(&self) -> ApplyOptions {
+        ApplyOptions {
+            sysctl_root: Some(self.0.path().to_path_buf()),
+            ..opts()
+        }
+    }
     fn read(&self, p: &str) -> String {
         std::fs::read_to_string(self.0.path().join(p)).unwrap_or_default()
     }
@@ -218,6 +225,18 @@ impl Drop for SysctlTree {
     fn drop(&mut self) {
         let _ = Command::new("chattr").arg("-i").arg(self.v6()).status();
     }
+}
+
+/// Applies `every_encoder_form` with forwarding on and `o`'s failing sysctl tree;
+/// asserts the sysctl step failed with nothing left to roll back, returns the message.
+fn sysctl_step_fails(o: &ApplyOptions) -> String {
+    let err = apply(&forwarding(every_encoder_form()), o).err();
+    let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
+        "{msg}"
+    );
+    msg
 }
 
 fn forwarding(mut rs: Ruleset) -> Ruleset {
@@ -237,10 +256,7 @@ fn forwarding(mut rs: Ruleset) -> Ruleset {
 fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
     crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
         // Previous table present (with counters that must survive).
@@ -255,12 +271,7 @@ fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
         );
         apply(&old, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let before = ruleset_listing();
-        let err = apply(&forwarding(every_encoder_form()), &o).err();
-        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
-            "{msg}"
-        );
+        let msg = sysctl_step_fails(&o);
         assert!(
             msg.contains("cannot write net.ipv6.conf.all.forwarding"),
             "{msg}"
@@ -303,19 +314,11 @@ const OBJECTS_AND_VMAP: &str = "table inet hostwall {
 fn rollback_restores_named_objects_and_verdict_maps() {
     crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
         let before = ruleset_listing();
-        let err = apply(&forwarding(every_encoder_form()), &o).err();
-        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
-            "{msg}"
-        );
+        sysctl_step_fails(&o);
         assert_eq!(ruleset_listing(), before);
     });
 }
@@ -342,10 +345,7 @@ fn revert_restores_named_objects_and_verdict_maps() {
 fn flowtables_refuse_the_apply_before_any_change() {
     crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         let ft = "table inet hostwall {\n flowtable ft0 { hook ingress priority 0; devices = { lo }; }\n}\n";
         // A kernel built without nf_flow_table refuses any flowtable: the test cannot
@@ -447,10 +447,7 @@ fn failed_sysctl_step_restores_per_interface_forwarding() {
     let v4 = tree.0.path().join("net/ipv4");
     std::fs::remove_dir_all(&v4).unwrap_or_else(|e| panic!("{e}"));
     std::os::unix::fs::symlink("/proc/sys/net/ipv4", &v4).unwrap_or_else(|e| panic!("{e}"));
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         ip(&[
             "link", "add", "hwv0", "type", "veth", "peer", "name", "hwv1",

@@ -164,6 +164,23 @@ impl Scene {
     fn reverted(&self) -> Option<String> {
         std::fs::read_to_string(&self.marker).ok()
     }
+
+    /// Asserts that no change is pending in the scene's state dir.
+    fn assert_nothing_pending(&self) {
+        assert_eq!(
+            pending::status(&self.state(), &SLOT).expect("status"),
+            Status::Nothing
+        );
+    }
+}
+
+/// Confirm options whose watcher is the scene's, started detached, with `timeout`.
+fn detached(timeout: Duration) -> ConfirmOptions {
+    ConfirmOptions {
+        command: scene_watcher,
+        method: SpawnMethod::Detached,
+        ..ConfirmOptions::new("host.policy", timeout)
+    }
 }
 
 /// The watcher command of a [`Scene`], derived from its state dir alone so that it
