@@ -78,19 +78,7 @@ impl Env {
     }
 }
 
-/// Runs the hostwall binary with extra environment; never inherits SSH_CONNECTION
-/// from the test runner (the lockout guard would judge the runner's own session).
-pub fn hostwall(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hostwall"));
-    c.args(args)
-        .env_remove("SSH_CONNECTION")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output()
-        .unwrap_or_else(|e| panic!("run hostwall {args:?}: {e}"))
-}
+pub use crate::support::cli::hostwall_env as hostwall;
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -343,16 +343,19 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
         a.extend_from_slice(extra);
         hostwall(&a)
     };
-    let (code, out) = hostwall(&[
-        "apply",
-        p,
-        "--netns",
-        n,
-        "--state-dir",
-        s,
-        "--insecure-perms",
-    ]);
-    assert_eq!(code, 0, "{out}");
+    let apply = || {
+        let (code, out) = hostwall(&[
+            "apply",
+            p,
+            "--netns",
+            n,
+            "--state-dir",
+            s,
+            "--insecure-perms",
+        ]);
+        assert_eq!(code, 0, "{out}");
+    };
+    apply();
     let (code, out) = diff(&[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("fast path"), "{out}");
@@ -392,16 +395,7 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
     );
     // Apply again, then replace the namespace by a new one of the same name whose
     // generation id catches up: the record describes another namespace.
-    let (code, out) = hostwall(&[
-        "apply",
-        p,
-        "--netns",
-        n,
-        "--state-dir",
-        s,
-        "--insecure-perms",
-    ]);
-    assert_eq!(code, 0, "{out}");
+    apply();
     let genid = hostwall::live::genid(Some(n)).expect("genid");
     // Issue #8: the new namespace may even get the old one's nsfs inode number.
     let (fresh, _) = crate::common::recreate_same_name(ns);

@@ -8,7 +8,8 @@ use crate::common::{our_namespaces, serial};
 use crate::mutate::{Differs, corpus, differs, mutants};
 use hostwall::ir::Hook;
 use hostwall::verify::{VerifyOptions, render_table, verify};
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const D: &str = "policy d {
@@ -21,21 +22,41 @@ const D: &str = "policy d {
 }
 ";
 
+/// `hostwall compile` of `text` written to `name` in `dir`: the policy's path and the
+/// nft script it prints.
+fn compile_with_cli(dir: &tempfile::TempDir, name: &str, text: &str) -> (PathBuf, String) {
+    let policy = dir.path().join(name);
+    std::fs::write(&policy, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hostwall"))
+        .arg("compile")
+        .arg(&policy)
+        .output()
+        .expect("compile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (policy, String::from_utf8(out.stdout).expect("utf-8"))
+}
+
+/// `hostwall verify POLICY [--against RULESET]`.
+fn verify_with_cli(policy: &Path, against: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostwall"));
+    cmd.arg("verify").arg(policy);
+    if let Some(a) = against {
+        cmd.arg("--against").arg(a);
+    }
+    cmd.output().expect("verify")
+}
+
 #[test]
 #[ignore = "needs root"]
 fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
     crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("d.policy");
-    std::fs::write(&policy, D).expect("write");
-    let bin = env!("CARGO_BIN_EXE_hostwall");
-    let out = Command::new(bin)
-        .arg("compile")
-        .arg(&policy)
-        .output()
-        .expect("compile");
-    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let (policy, text) = compile_with_cli(&dir, "d.policy", D);
     let mut lines: Vec<&str> = text.lines().collect();
     let ssh = lines
         .iter()
@@ -49,13 +70,7 @@ fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
     lines.insert(block, moved);
     let nft = dir.path().join("moved.nft");
     std::fs::write(&nft, lines.join("\n") + "\n").expect("write");
-    let out = Command::new(bin)
-        .arg("verify")
-        .arg(&policy)
-        .arg("--against")
-        .arg(&nft)
-        .output()
-        .expect("verify");
+    let out = verify_with_cli(&policy, Some(&nft));
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -75,11 +90,7 @@ fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
     );
     assert!(table.contains("coverage: "), "{table}");
     // The policy's own ruleset passes.
-    let ok = Command::new(bin)
-        .arg("verify")
-        .arg(&policy)
-        .output()
-        .expect("verify");
+    let ok = verify_with_cli(&policy, None);
     assert_eq!(
         ok.status.code(),
         Some(0),
@@ -171,20 +182,12 @@ fn one_element_missing_from_a_100k_block_list_fails_on_that_address() {
     let addrs: Vec<String> = (0..100_000u32)
         .map(|i| std::net::Ipv4Addr::from(0x0b00_0000 + i * 2).to_string())
         .collect();
-    let policy = dir.path().join("big.policy");
     let text = format!(
         "policy big {{\n    default reject\n    define blocklist = {}\n    drop from blocklist\n    \
          allow ssh tcp 22\n}}\n",
         addrs.join(", ")
     );
-    std::fs::write(&policy, text).expect("write");
-    let bin = env!("CARGO_BIN_EXE_hostwall");
-    let out = Command::new(bin)
-        .arg("compile")
-        .arg(&policy)
-        .output()
-        .expect("compile");
-    let nft = String::from_utf8(out.stdout).expect("utf-8");
+    let (policy, nft) = compile_with_cli(&dir, "big.policy", &text);
     let gone = &addrs[61_111];
     // An element is followed by ", " or, at the end of a line, ",\n".
     let mut dropped = nft.replacen(&format!(" {gone}, "), " ", 1);
@@ -198,13 +201,7 @@ fn one_element_missing_from_a_100k_block_list_fails_on_that_address() {
     let file = dir.path().join("dropped.nft");
     std::fs::write(&file, dropped).expect("write");
     let started = Instant::now();
-    let out = Command::new(bin)
-        .arg("verify")
-        .arg(&policy)
-        .arg("--against")
-        .arg(&file)
-        .output()
-        .expect("verify");
+    let out = verify_with_cli(&policy, Some(&file));
     let took = started.elapsed();
     let table = String::from_utf8_lossy(&out.stdout);
     eprintln!("verify --against a 100k block list took {took:?}");

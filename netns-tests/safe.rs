@@ -265,25 +265,12 @@ fn apply_in_namespace(
         lab.env.state().to_string_lossy().into_owned(),
         p.to_string_lossy().into_owned(),
     );
-    let mut args = vec![
-        "netns",
-        "exec",
-        lab.env.ns.name(),
-        env!("CARGO_BIN_EXE_hostwall"),
-        "apply",
-    ];
+    let mut args = vec!["apply"];
     args.extend_from_slice(extra);
     let log = lab.env.log_args();
     args.extend(log.iter().map(String::as_str));
     args.extend(["--state-dir", &state, &p]);
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(&args);
-    match ssh {
-        Some(conn) => cmd.env("SSH_CONNECTION", conn),
-        None => cmd.env_remove("SSH_CONNECTION"),
-    };
-    cmd.output()
-        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+    crate::support::cli::hostwall_inside(lab.env.ns.name(), &args, ssh)
 }
 
 #[test]

@@ -61,15 +61,7 @@ fn issue8_revert_and_status_inside_a_recreated_namespace_touch_nothing() {
     let name = ns.name().to_string();
     let policy = dir.path().join("closed.policy");
     std::fs::write(&policy, CLOSED).unwrap_or_else(|e| panic!("{e}"));
-    let inside = |args: &[&str]| {
-        let mut all = vec!["netns", "exec", &name, env!("CARGO_BIN_EXE_hostwall")];
-        all.extend_from_slice(args);
-        std::process::Command::new("ip")
-            .args(&all)
-            .env_remove("SSH_CONNECTION")
-            .output()
-            .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
-    };
+    let inside = |args: &[&str]| crate::support::cli::hostwall_inside(&name, args, None);
     // Made from inside the namespace: the record has no name to go by, only identity.
     // The detached watcher inherits (and so keeps alive) the old namespace.
     let p = policy.to_string_lossy().into_owned();

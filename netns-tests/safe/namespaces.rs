@@ -21,10 +21,6 @@ fn hostwall_in(
     let (journal, syslog) = (log("journal.sock"), log("syslog.sock"));
     let state = state.to_string_lossy().into_owned();
     let mut all = vec![
-        "netns",
-        "exec",
-        ns,
-        env!("CARGO_BIN_EXE_hostwall"),
         cmd,
         "--state-dir",
         &state,
@@ -34,11 +30,7 @@ fn hostwall_in(
         &syslog,
     ];
     all.extend_from_slice(args);
-    std::process::Command::new("ip")
-        .args(&all)
-        .env_remove("SSH_CONNECTION")
-        .output()
-        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+    crate::support::cli::hostwall_inside(ns, &all, None)
 }
 
 #[test]

@@ -1,19 +1,8 @@
 //! The binary's contract: exit codes (0 ok, 1 policy errors, 2 usage/system), where
 //! output goes, colour only when asked, the built-in default policy.
 
+use crate::support::cli::{hostwall, text};
 use std::process::{Command, Output};
-
-fn hostwall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostwall"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run hostwall")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn compile_without_argument_prints_the_builtin_kvm_host_ruleset() {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod build;
+pub mod cli;
 pub mod corpus;
 pub mod golden;
 pub mod netns;
