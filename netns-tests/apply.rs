@@ -7,7 +7,7 @@
 use hostwall::netns::Netns;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// A namespace and a private state dir (with room for policy files) for one test.
 pub struct Env {
@@ -359,40 +359,13 @@ fn issue3_a_100k_element_policy_applies() {
     assert!(elements >= 99_000, "only {elements} elements listed");
 }
 
-/// `nft -i` in the namespace holding `table inet hostwall { flags owner; }`;
-/// killed (by its own pid) on drop, which makes the kernel drop the table.
-struct Owner(std::process::Child);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs root"]
 fn issue3_a_table_owned_by_another_process_is_named_not_permission() {
     crate::support::root::require();
-    use std::io::Write;
     let env = Env::new("hw-ap-own");
-    let child = Command::new("ip")
-        .args(["netns", "exec", env.ns.name(), "nft", "-i"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("nft -i: {e}"));
-    let mut owner = Owner(child);
-    if let Some(i) = owner.0.stdin.as_mut() {
-        i.write_all(b"add table inet hostwall { flags owner; }\n")
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let held = (0..200).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        env.ruleset().contains("flags owner")
-    });
-    assert!(held, "nft -i never created the owned table");
+    let owner =
+        crate::support::nft::OwnedTable::hold(crate::support::nft::At::Netns(env.ns.name()));
     let before = env.ruleset();
     let kvm = env.file("kvm.policy", KVM);
     let o = env.apply(&[&kvm.to_string_lossy()]);

@@ -368,48 +368,12 @@ fn flowtables_refuse_the_apply_before_any_change() {
     });
 }
 
-/// `nft -i` holding `table inet hostwall { flags owner; }` while it runs.
-struct Owner(std::process::Child);
-
-impl Owner {
-    fn hold() -> Owner {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = Command::new("nft")
-            .arg("-i")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("nft -i: {e}"));
-        if let Some(i) = child.stdin.as_mut() {
-            i.write_all(b"add table inet hostwall { flags owner; }\n")
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let owner = Owner(child);
-        for _ in 0..200 {
-            if ruleset_listing().contains("flags owner") {
-                return owner;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("nft -i never created the owned table");
-    }
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs root"]
 fn a_table_owned_by_another_process_is_named_as_such() {
     crate::support::root::require();
     in_netns(|| {
-        let owner = Owner::hold();
+        let owner = nft::OwnedTable::hold(nft::At::Here);
         let before = ruleset_listing();
         let err = apply(&every_encoder_form(), &opts()).err();
         let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();

@@ -117,3 +117,39 @@ pub fn cut(s: &str, n: usize) -> &str {
 pub fn here_ok(args: &[&str], stdin: &str) -> String {
     nft_ok(At::Here, args, stdin)
 }
+
+/// An `nft -i` process at `At` holding `table inet hostwall { flags owner; }` while it
+/// runs; killed (by its own pid) on drop, which makes the kernel drop the table.
+pub struct OwnedTable(std::process::Child);
+
+impl OwnedTable {
+    /// Starts `nft -i` at `at` and waits (up to 2 s) until the owned table is listed.
+    pub fn hold(at: At) -> OwnedTable {
+        let mut child = at
+            .command("nft")
+            .arg("-i")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("nft -i ({at:?}): {e}"));
+        if let Some(i) = child.stdin.as_mut() {
+            i.write_all(b"add table inet hostwall { flags owner; }\n")
+                .unwrap_or_else(|e| panic!("nft -i: {e}"));
+        }
+        let owner = OwnedTable(child);
+        let held = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            nft(at, &["-s", "list", "ruleset"], "").is_ok_and(|l| l.contains("flags owner"))
+        });
+        assert!(held, "nft -i never created the owned table");
+        owner
+    }
+}
+
+impl Drop for OwnedTable {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
