@@ -12,15 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const D: &str = "policy d {
-    default reject
-    define bad = 203.0.113.0/24, 2001:db8:bad::/48
-    drop from bad
-    reject tcp 3306 from 198.51.100.0/24
-    allow ssh tcp 22
-    allow http tcp 80 from 192.0.2.0/24
-}
-";
+/// Issue #15's policy: a block list, a reject, ssh, and http from one network.
+const D: &str = include_str!("../tests/data/verify/issue15-d.policy");
 
 /// `hostwall compile` of `text` written to `name` in `dir`: the policy's path and the
 /// nft script it prints.

@@ -153,9 +153,7 @@ impl Scene {
 
     /// What `apply --confirm SECS` does around the real apply: record, then watcher.
     fn apply_pending(&self, timeout: Duration) -> (pending::Pending, watcher::Spawned) {
-        let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
-        let record =
-            begin(&lock, &SLOT, "host.policy", timeout, b"previous ruleset").expect("begin");
+        let (lock, record) = self.begin(timeout, b"previous ruleset");
         let cmd = self.watcher_command(&record.id);
         let spawned = watcher::spawn(&lock, &record, &cmd, SpawnMethod::Detached).expect("spawn");
         (record, spawned)
@@ -163,6 +161,14 @@ impl Scene {
 
     fn reverted(&self) -> Option<String> {
         std::fs::read_to_string(&self.marker).ok()
+    }
+
+    /// Takes the state lock and records a pending change of `host.policy` due in
+    /// `timeout`, whose previous state is `previous` (what `apply --confirm` does first).
+    fn begin(&self, timeout: Duration, previous: &[u8]) -> (StateLock, pending::Pending) {
+        let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
+        let record = begin(&lock, &SLOT, "host.policy", timeout, previous).expect("begin");
+        (lock, record)
     }
 
     /// Asserts that no change is pending in the scene's state dir.

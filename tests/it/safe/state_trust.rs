@@ -191,15 +191,7 @@ fn assert_blob_refused(s: &Scene, why: &str) {
 #[test]
 fn issue8_forged_or_truncated_blob_is_refused_before_replay() {
     let s = Scene::new();
-    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let r = begin(
-        &lock,
-        &SLOT,
-        "host.policy",
-        Duration::from_secs(60),
-        b"previous ruleset",
-    )
-    .expect("begin");
+    let (lock, r) = s.begin(Duration::from_secs(60), b"previous ruleset");
     drop(lock);
     assert_eq!(
         r.previous_sha256,
