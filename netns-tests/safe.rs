@@ -388,39 +388,41 @@ fn apply_inside(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Output
     apply_in_namespace(lab, "persist.policy", policy, extra, None)
 }
 
+/// A policy that turns forwarding on.
+const FORWARDING_ON: &str =
+    "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
+
+/// The sysctl drop-in `--persist` writes in these tests (inside the lab's state dir).
+fn dropin(lab: &Lab) -> std::path::PathBuf {
+    lab.env.state().join("90-hostwall.conf")
+}
+
+/// `apply --persist --persist-path DROPIN EXTRA... POLICY` run inside the namespace (exit 0).
+fn apply_persisting(lab: &Lab, policy: &str, extra: &[&str]) {
+    let d = dropin(lab).to_string_lossy().into_owned();
+    let mut args = vec!["--persist", "--persist-path", &d];
+    args.extend_from_slice(extra);
+    exit(&apply_inside(lab, policy, &args), 0);
+}
+
 #[test]
 #[ignore = "needs root"]
 fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
     crate::support::root::require();
     let lab = Lab::new();
-    let dropin = lab.env.state().join("90-hostwall.conf");
-    let d = dropin.to_string_lossy().into_owned();
-    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
-    exit(
-        &apply_inside(&lab, on, &["--persist", "--persist-path", &d]),
-        0,
-    );
+    let dropin = dropin(&lab);
+    apply_persisting(&lab, FORWARDING_ON, &[]);
     let text = std::fs::read_to_string(&dropin).unwrap_or_default();
     assert!(text.contains("net.ipv4.ip_forward = 1\n"), "{text}");
     // A policy that sets no forwarding removes the drop-in again.
-    exit(
-        &apply_inside(&lab, OPEN, &["--persist", "--persist-path", &d]),
-        0,
-    );
+    apply_persisting(&lab, OPEN, &[]);
     assert!(
         !dropin.exists(),
         "drop-in kept for a policy without forwarding"
     );
     // With --confirm the drop-in waits for the confirmation: reverted means never written.
     let off = "policy off {\n    forwarding off\n    allow ssh\n    allow tcp 7777\n}\n";
-    exit(
-        &apply_inside(
-            &lab,
-            off,
-            &["--persist", "--persist-path", &d, "--confirm", "1"],
-        ),
-        0,
-    );
+    apply_persisting(&lab, off, &["--confirm", "1"]);
     assert!(!dropin.exists(), "written before the change was confirmed");
     assert!(
         !pending_files(&lab.env.state()).is_empty(),

@@ -5,7 +5,10 @@
 //! is the test's own.
 
 use super::lifecycle::Journal;
-use super::{CLOSED, Lab, OPEN, apply_inside, eventually, pending_files};
+use super::{
+    CLOSED, FORWARDING_ON, Lab, OPEN, apply_inside, apply_persisting, dropin, eventually,
+    pending_files,
+};
 use crate::apply::{Env, exit, hostwall, stderr, stdout};
 
 /// `ip netns exec NS hostwall CMD --state-dir STATE ARGS...`, logging to sockets
@@ -155,17 +158,8 @@ fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
 fn issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin() {
     crate::support::root::require();
     let lab = Lab::new();
-    let dropin = lab.env.state().join("90-hostwall.conf");
-    let d = dropin.to_string_lossy().into_owned();
-    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
-    exit(
-        &apply_inside(
-            &lab,
-            on,
-            &["--persist", "--persist-path", &d, "--confirm", "30"],
-        ),
-        0,
-    );
+    let dropin = dropin(&lab);
+    apply_persisting(&lab, FORWARDING_ON, &["--confirm", "30"]);
     let out = lab.env.state_cmd("confirm");
     exit(&out, 0);
     let text = std::fs::read_to_string(&dropin).unwrap_or_default();
