@@ -3,5 +3,6 @@
 //! (unit tests include a file with `#[path]`), in a test binary the crate root imports
 //! them (`use hostwall::{ir, model, source};`).
 
+pub mod host;
 pub mod ir;
 pub mod model;
