@@ -73,10 +73,7 @@ fn results(log: &str) -> BTreeMap<(String, String), (String, String)> {
 }
 
 fn run(policy: &str, text: &str, site: Option<&str>) {
-    if !harness::is_root() {
-        eprintln!("{policy}: needs root: skipped because it boots a system in namespaces");
-        return;
-    }
+    crate::support::root::require();
     let root = crate::root();
     let mut spec = BootSpec::new(policy, PROBE)
         .file("policy", text)
@@ -127,16 +124,19 @@ fn shipped(name: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue10_libvirt_guests_work_under_kvm_host() {
     run("kvm-host", &shipped("kvm-host"), None);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue10_libvirt_guests_work_under_minimal_host() {
     run("minimal-host", &shipped("minimal-host"), None);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue10_libvirt_guests_work_under_migration_net() {
     let site = format!("{POLICIES}/migration-net.site.toml");
     let site = std::fs::read_to_string(&site).unwrap_or_else(|e| panic!("{site}: {e}"));
@@ -144,12 +144,14 @@ fn issue10_libvirt_guests_work_under_migration_net() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue10_libvirt_guests_work_under_libvirt_nat() {
     run("libvirt-nat", &shipped("libvirt-nat"), None);
 }
 
 /// The control: the checks see the failures the issue reported.
 #[test]
+#[ignore = "needs root"]
 fn issue10_kvm_host_without_guest_rules_cuts_off_dhcp_and_dns() {
     run(
         "kvm-host-without-guest-rules",

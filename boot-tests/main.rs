@@ -1,7 +1,14 @@
 //! Booted-system tests: a cached Debian 12 root booted with systemd as PID 1
-//! in its own pid, mount, net, uts and ipc namespaces (root only; the first
-//! run builds the root, see docs/boot-tests.md). Never touches the host's
-//! ruleset, sysctls or services.
+//! in its own pid, mount, net, uts and ipc namespaces (root only: each test is
+//! `#[ignore = "needs root"]` and fails without root; the first run builds the
+//! root, see docs/boot-tests.md). Never touches the host's ruleset, sysctls or
+//! services. `support` is the test support shared with tests/it and netns-tests.
+
+// The library modules `support::build` names as `crate::` (it is shared with unit tests).
+use hostwall::{ir, model, source};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 mod harness;
 mod libvirt;

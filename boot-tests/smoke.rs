@@ -4,7 +4,6 @@
 //! machine keeps its disk across reboots but not its journal.
 
 use crate::harness::{self, BootSpec};
-use std::process::Command;
 
 const PROBE: &str = r#"
 set -u
@@ -18,19 +17,13 @@ if echo 1 >/proc/sys/kernel/sysrq 2>/dev/null; then echo kernel_sysctl=writable;
 "#;
 
 fn host_ruleset() -> String {
-    Command::new("nft")
-        .args(["list", "ruleset"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
+    crate::support::nft::here_ok(&["list", "ruleset"], "")
 }
 
 #[test]
+#[ignore = "needs root"]
 fn booted_root_runs_systemd_and_hostwall_and_leaves_nothing_behind() {
-    if !harness::is_root() {
-        eprintln!("smoke: needs root: skipped because it boots a system in namespaces");
-        return;
-    }
+    crate::support::root::require();
     let root = crate::root();
     let before = host_ruleset();
     let out =
@@ -72,11 +65,9 @@ const SECOND: &str = "echo \"mark=$(cat /var/lib/hostwall-test/mark)\"; echo \"h
 /// A machine keeps its disk across boots (what boot-time service tests need)
 /// while each boot's journal and results start empty.
 #[test]
+#[ignore = "needs root"]
 fn a_machine_keeps_its_state_across_boots_and_not_its_journal() {
-    if !harness::is_root() {
-        eprintln!("smoke: needs root: skipped because it boots a system in namespaces");
-        return;
-    }
+    crate::support::root::require();
     let root = crate::root();
     let mut machine = harness::Machine::new(&root, "reboot").unwrap_or_else(|e| panic!("{e}"));
     let first = machine
@@ -110,11 +101,9 @@ fn a_machine_keeps_its_state_across_boots_and_not_its_journal() {
 /// A probe that never ends: the boot is killed at its deadline, reported with
 /// what it printed and its journal, and torn down like any other.
 #[test]
+#[ignore = "needs root"]
 fn a_hung_probe_is_killed_at_the_deadline_and_torn_down() {
-    if !harness::is_root() {
-        eprintln!("smoke: needs root: skipped because it boots a system in namespaces");
-        return;
-    }
+    crate::support::root::require();
     let root = crate::root();
     let mut spec = BootSpec::new("hung", "echo hung-probe-started; exec sleep 100000\n");
     spec.with_hostwall = false;

@@ -12,26 +12,13 @@ use hostwall::emit::text;
 use hostwall::ir::*;
 use std::time::Instant;
 
-fn rule(matches: Vec<Match>) -> Rule {
-    Rule {
-        matches,
-        stmts: vec![],
-        verdict: Some(Verdict::Accept),
-        comment: None,
-        origin: vec![],
-    }
-}
+// The library module the shared IR builders name as `crate::ir`.
+use hostwall::ir;
 
-fn interval_set(name: &str, key: SetKey, elements: Vec<Interval>) -> Set {
-    Set {
-        name: name.into(),
-        key,
-        interval: true,
-        elements,
-        comment: None,
-        origin: vec![],
-    }
-}
+#[path = "../tests/support/build/ir.rs"]
+#[allow(dead_code)]
+mod build;
+use build::{accept, base, ruleset, set};
 
 /// `rules`: N `tcp dport P accept` rules; `ports`: one rule on an N-port set;
 /// `prefixes`: one rule on a set of N non-adjacent IPv4 /30s.
@@ -40,7 +27,7 @@ fn generate(shape: &str, n: usize) -> Option<Ruleset> {
         "rules" => {
             let rules = (0..n)
                 .map(|i| {
-                    rule(vec![Match::Dport(
+                    accept(vec![Match::Dport(
                         L4Proto::Tcp,
                         PortMatch::Port((1000 + i % 60000) as u16),
                     )])
@@ -52,14 +39,11 @@ fn generate(shape: &str, n: usize) -> Option<Ruleset> {
             let el = (0..n.min(30000))
                 .map(|i| Interval::single(2000 + 2 * i as u128))
                 .collect();
-            let r = rule(vec![Match::Dport(
+            let r = accept(vec![Match::Dport(
                 L4Proto::Tcp,
                 PortMatch::Set("ports".into()),
             )]);
-            (
-                vec![interval_set("ports", SetKey::InetService, el)],
-                vec![r],
-            )
+            (vec![set("ports", SetKey::InetService, el)], vec![r])
         }
         "prefixes" => {
             let el = (0..n as u128)
@@ -68,29 +52,13 @@ fn generate(shape: &str, n: usize) -> Option<Ruleset> {
                     hi: 0x0a00_0000 + i * 8 + 3,
                 })
                 .collect();
-            let r = rule(vec![Match::Saddr(AddrMatch::Set4("nets".into()))]);
-            (vec![interval_set("nets", SetKey::Ipv4Addr, el)], vec![r])
+            let r = accept(vec![Match::Saddr(AddrMatch::Set4("nets".into()))]);
+            (vec![set("nets", SetKey::Ipv4Addr, el)], vec![r])
         }
         _ => return None,
     };
-    let input = Chain {
-        name: "input".into(),
-        base: Some(BaseChain {
-            hook: Hook::Input,
-            priority: 0,
-            policy: ChainPolicy::Accept,
-        }),
-        rules,
-    };
-    Some(Ruleset {
-        table: Table {
-            family: Family::Inet,
-            name: "hostwall".into(),
-            sets,
-            chains: vec![input],
-        },
-        sysctls: vec![],
-    })
+    let input = base("input", Hook::Input, ChainPolicy::Accept, rules);
+    Some(ruleset(sets, vec![input]))
 }
 
 /// Peak and current resident memory in MiB (`VmHWM`, `VmRSS`).

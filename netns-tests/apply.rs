@@ -4,11 +4,10 @@
 //! batch or a failed sysctl step changes nothing, errors exit 2, a dry run changes
 //! nothing, 100,000 elements apply. Every test owns its namespaces and state dir.
 
-use crate::common::root;
 use hostwall::netns::Netns;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// A namespace and a private state dir (with room for policy files) for one test.
 pub struct Env {
@@ -79,19 +78,7 @@ impl Env {
     }
 }
 
-/// Runs the hostwall binary with extra environment; never inherits SSH_CONNECTION
-/// from the test runner (the lockout guard would judge the runner's own session).
-pub fn hostwall(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hostwall"));
-    c.args(args)
-        .env_remove("SSH_CONNECTION")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output()
-        .unwrap_or_else(|e| panic!("run hostwall {args:?}: {e}"))
-}
+pub use crate::support::cli::hostwall_env as hostwall;
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -106,59 +93,12 @@ pub fn exit(o: &Output, code: i32) {
     assert_eq!(o.status.code(), Some(code), "stderr:\n{}", stderr(o));
 }
 
-/// `ip netns exec NS nft ARGS` with `stdin`.
+/// `ip netns exec NS nft ARGS` with `stdin` (the shared nft runner).
 pub fn nft_in(ns: &str, args: &[&str], stdin: &str) -> Result<String, String> {
-    use std::io::Write;
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, "nft"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(stdin.as_bytes()).map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::support::nft::nft(crate::support::nft::At::Netns(ns), args, stdin)
 }
 
 const OTHER_TABLE: &str = "table ip other {\n chain c {\n  type filter hook input priority 10; policy accept;\n  tcp dport 99 accept\n }\n}\n";
-
-/// (name, policy file, optional site file) for every shipped policy and compile golden.
-fn all_policies() -> Vec<(String, PathBuf, Option<PathBuf>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    let mut shipped: Vec<PathBuf> = std::fs::read_dir(root.join("policies"))
-        .unwrap_or_else(|e| panic!("policies/: {e}"))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "policy"))
-        .collect();
-    shipped.sort();
-    for p in shipped {
-        let site = p.with_extension("site.toml");
-        let name = p.display().to_string();
-        out.push((name, p, site.exists().then_some(site)));
-    }
-    let mut goldens: Vec<PathBuf> = std::fs::read_dir(root.join("tests/data/compile"))
-        .unwrap_or_else(|e| panic!("tests/data/compile: {e}"))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    goldens.sort();
-    for d in goldens {
-        let site = d.join("site.toml");
-        out.push((
-            d.display().to_string(),
-            d.join("policy"),
-            site.exists().then_some(site),
-        ));
-    }
-    out
-}
 
 /// The table name a compiled ruleset declares (`table inet NAME {`).
 fn table_name(nft_text: &str) -> String {
@@ -177,15 +117,15 @@ fn with_site<'a>(args: &mut Vec<&'a str>, policy: &'a str, site: &'a Option<Stri
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue3_apply_equals_nft_f_of_compile_for_every_policy_and_golden() {
-    if !root("issue3_apply_equals_nft_f_of_compile_for_every_policy_and_golden") {
-        return;
-    }
+    crate::support::root::require();
     let ours = Env::new("hw-ap");
     let theirs = Env::new("hw-ap-nft");
-    for (name, policy, site) in all_policies() {
-        let policy = policy.to_string_lossy().into_owned();
-        let site = site.map(|s| s.to_string_lossy().into_owned());
+    for case in crate::support::corpus::clean() {
+        let name = &case.name;
+        let policy = case.policy.to_string_lossy().into_owned();
+        let site = case.site.map(|s| s.to_string_lossy().into_owned());
         let mut compile = vec!["compile"];
         with_site(&mut compile, &policy, &site);
         let text = stdout(&hostwall(&compile, &[]));
@@ -213,10 +153,9 @@ const KVM: &str = include_str!("../policies/kvm-host.policy");
 const MINIMAL: &str = include_str!("../policies/minimal-host.policy");
 
 #[test]
+#[ignore = "needs root"]
 fn issue3_refused_batch_changes_nothing_and_names_the_policy_line() {
-    if !root("issue3_refused_batch_changes_nothing_and_names_the_policy_line") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-ap");
     env.nft(&["-f", "-"], OTHER_TABLE);
     let kvm = env.file("kvm.policy", KVM);
@@ -278,10 +217,9 @@ impl Drop for SysctlTree {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue3_failed_sysctl_step_rolls_back_the_ruleset() {
-    if !root("issue3_failed_sysctl_step_rolls_back_the_ruleset") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-ap");
     let tree = SysctlTree::new();
     let kvm = env.file("kvm.policy", KVM);
@@ -306,10 +244,9 @@ fn issue3_failed_sysctl_step_rolls_back_the_ruleset() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
-    if !root("issue3_netns_targets_only_that_namespace_and_missing_one_exits_2") {
-        return;
-    }
+    crate::support::root::require();
     let target = Env::new("hw-ap");
     let bystander = Env::new("hw-ap-by");
     bystander.nft(&["-f", "-"], OTHER_TABLE);
@@ -371,10 +308,9 @@ fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue3_dry_run_prints_the_plan_and_changes_nothing() {
-    if !root("issue3_dry_run_prints_the_plan_and_changes_nothing") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-ap");
     let minimal = env.file("minimal.policy", MINIMAL);
     exit(&env.apply(&[&minimal.to_string_lossy()]), 0);
@@ -405,10 +341,9 @@ fn issue3_dry_run_prints_the_plan_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue3_a_100k_element_policy_applies() {
-    if !root("issue3_a_100k_element_policy_applies") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-ap");
     let big = env.file("big.policy", &hostwall::bench_support::policy(100_000, 10));
     let out = env.apply(&[&big.to_string_lossy()]);
@@ -424,41 +359,13 @@ fn issue3_a_100k_element_policy_applies() {
     assert!(elements >= 99_000, "only {elements} elements listed");
 }
 
-/// `nft -i` in the namespace holding `table inet hostwall { flags owner; }`;
-/// killed (by its own pid) on drop, which makes the kernel drop the table.
-struct Owner(std::process::Child);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
+#[ignore = "needs root"]
 fn issue3_a_table_owned_by_another_process_is_named_not_permission() {
-    if !root("issue3_a_table_owned_by_another_process_is_named_not_permission") {
-        return;
-    }
-    use std::io::Write;
+    crate::support::root::require();
     let env = Env::new("hw-ap-own");
-    let child = Command::new("ip")
-        .args(["netns", "exec", env.ns.name(), "nft", "-i"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("nft -i: {e}"));
-    let mut owner = Owner(child);
-    if let Some(i) = owner.0.stdin.as_mut() {
-        i.write_all(b"add table inet hostwall { flags owner; }\n")
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let held = (0..200).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        env.ruleset().contains("flags owner")
-    });
-    assert!(held, "nft -i never created the owned table");
+    let owner =
+        crate::support::nft::OwnedTable::hold(crate::support::nft::At::Netns(env.ns.name()));
     let before = env.ruleset();
     let kvm = env.file("kvm.policy", KVM);
     let o = env.apply(&[&kvm.to_string_lossy()]);

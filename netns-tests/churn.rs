@@ -4,7 +4,6 @@
 //! commit is still refused with nothing applied.
 
 use crate::apply::{Env, exit, stderr};
-use crate::common::root;
 use hostwall::apply::{ApplyError, ApplyOptions};
 use hostwall::drift::{self, DriftOptions};
 use hostwall::ir::Ruleset;
@@ -110,10 +109,9 @@ fn diff_full(rs: &Ruleset, ns: &Netns) -> drift::DriftReport {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn applies_and_full_diffs_succeed_while_another_table_churns() {
-    if !root("applies_and_full_diffs_succeed_while_another_table_churns") {
-        return;
-    }
+    crate::support::root::require();
     let ns = Netns::create_unique("hw-churn").unwrap_or_else(|e| panic!("{e}"));
     let small = kvm_host();
     let big = blocklist(20_000);
@@ -146,10 +144,9 @@ fn applies_and_full_diffs_succeed_while_another_table_churns() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_change_to_our_table_is_still_refused_under_churn_elsewhere() {
-    if !root("a_change_to_our_table_is_still_refused_under_churn_elsewhere") {
-        return;
-    }
+    crate::support::root::require();
     let ns = Netns::create_unique("hw-churn").unwrap_or_else(|e| panic!("{e}"));
     let rs = kvm_host();
     hostwall::apply::apply(&rs, &opts(&ns)).unwrap_or_else(|e| panic!("{e}"));
@@ -199,10 +196,9 @@ fn a_change_to_our_table_is_still_refused_under_churn_elsewhere() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn the_watcher_reverts_on_time_under_churn() {
-    if !root("the_watcher_reverts_on_time_under_churn") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-churnw");
     let open = env.file(
         "open.policy",

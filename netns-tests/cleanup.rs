@@ -1,7 +1,6 @@
 //! Namespaces are removed when the process is interrupted: SIGTERM to a
 //! process holding a namespace leaves nothing under /run/netns.
 
-use crate::common::root;
 use hostwall::netns::{Netns, list};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
@@ -24,10 +23,9 @@ fn signal_child() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigterm_removes_namespaces() {
-    if !root("sigterm_removes_namespaces") {
-        return;
-    }
+    crate::support::root::require();
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
         .args([

@@ -1,109 +1,7 @@
-//! Shared helpers: the root check, and small builders for checked policies.
+//! Helpers of the kernel tests: namespace bookkeeping and private state directories. The
+//! model builders are the shared ones (`support::build::model`).
 
-use hostwall::model::{
-    Addrs, DefaultAction, Forwarding, IfName, IpFamily, Policy, PortRange, PortSpec, Proto, Rule,
-    Settings, Traffic, Verdict,
-};
-use hostwall::source::Span;
-
-/// True when the tests can create namespaces; otherwise prints why they skip.
-pub fn root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let ok = unsafe { libc::geteuid() } == 0;
-    if !ok {
-        eprintln!("{test}: needs root: skipped because it creates network namespaces");
-    }
-    ok
-}
-
-pub fn ports(proto: Proto, ranges: &[(u16, u16)]) -> Traffic {
-    Traffic::Ports(
-        ranges
-            .iter()
-            .map(|&(lo, hi)| PortSpec {
-                proto,
-                range: PortRange { lo, hi },
-                span: Span::default(),
-            })
-            .collect(),
-    )
-}
-
-pub fn rule(verdict: Verdict, service: &str, traffic: Traffic) -> Rule {
-    Rule {
-        verdict,
-        service: Some(service.to_string()),
-        traffic,
-        sources: None,
-        destinations: None,
-        iif: vec![],
-        oif: vec![],
-        established_only: false,
-        counter: false,
-        span: Span::default(),
-    }
-}
-
-pub fn from(mut r: Rule, name: &str, nets: &[&str]) -> Rule {
-    r.sources = Some(Addrs {
-        name: Some(name.to_string()),
-        nets: nets.iter().filter_map(|n| n.parse().ok()).collect(),
-        span: Span::default(),
-    });
-    r
-}
-
-pub fn on(mut r: Rule, name: &str, wildcard: bool) -> Rule {
-    r.iif.push(IfName {
-        name: name.to_string(),
-        wildcard,
-    });
-    r
-}
-
-pub fn policy(name: &str, input: Vec<Rule>) -> Policy {
-    Policy {
-        name: name.to_string(),
-        span: Span::default(),
-        default: DefaultAction::Reject,
-        forwarding: Forwarding::default(),
-        input,
-        forward: None,
-        forward_default: DefaultAction::Reject,
-        log_rejected: None,
-        count_rejected: false,
-        settings: Settings::default(),
-    }
-}
-
-/// The guide's virtualization host: icmp, ssh, vdsm-reg, spice, migration, forwarding on.
-pub fn kvm_host() -> Policy {
-    let icmp = |family| Traffic::Icmp {
-        family,
-        types: None,
-    };
-    let mut p = policy(
-        "kvm-host",
-        vec![
-            rule(Verdict::Accept, "icmp", icmp(IpFamily::V4)),
-            rule(Verdict::Accept, "icmpv6", icmp(IpFamily::V6)),
-            rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)])),
-            rule(
-                Verdict::Accept,
-                "vdsm-reg",
-                ports(Proto::Tcp, &[(80, 80), (443, 443)]),
-            ),
-            rule(Verdict::Accept, "spice", ports(Proto::Tcp, &[(5634, 6166)])),
-            rule(
-                Verdict::Accept,
-                "kvm-migration",
-                ports(Proto::Tcp, &[(49152, 49216)]),
-            ),
-        ],
-    );
-    p.forwarding.ipv4 = Some((true, Span::default()));
-    p
-}
+pub use crate::support::build::model::*;
 
 /// Serialises tests that count this process's namespaces (`hw-v-<pid>-*`),
 /// so one test's live namespaces are not mistaken for another's leftovers.
@@ -151,4 +49,45 @@ pub fn state_dir() -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
         .expect("chmod state dir");
     dir
+}
+
+/// Runs verify on `rs` (serialised with the other verify tests), asserts it left no
+/// namespace, and returns the report, its table and how long it took.
+pub fn verify_run(
+    rs: &hostwall::ir::Ruleset,
+    opts: &hostwall::verify::VerifyOptions,
+) -> (hostwall::verify::VerifyReport, String, std::time::Duration) {
+    let _guard = serial();
+    let t = std::time::Instant::now();
+    let report = hostwall::verify::verify(rs, opts).expect("verify sets up");
+    let took = t.elapsed();
+    eprintln!("verify took {took:?}, {} probes", report.probes.len());
+    let table = hostwall::verify::render_table(&report);
+    assert_eq!(our_namespaces(), Vec::<String>::new(), "namespaces left");
+    (report, table, took)
+}
+
+/// [`verify_run`] that must also finish within 5 seconds.
+pub fn verify_quick(
+    rs: &hostwall::ir::Ruleset,
+    opts: &hostwall::verify::VerifyOptions,
+) -> (hostwall::verify::VerifyReport, String) {
+    let (report, table, took) = verify_run(rs, opts);
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "verify took {took:?}"
+    );
+    (report, table)
+}
+
+/// The probe named `name` in `report`; panics when there is none.
+pub fn probe<'a>(
+    report: &'a hostwall::verify::VerifyReport,
+    name: &str,
+) -> &'a hostwall::verify::ProbeResult {
+    report
+        .probes
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no probe {name:?}"))
 }

@@ -3,35 +3,20 @@
 //! asserted; the apply -> decode -> diff round trip is empty for every shipped policy and
 //! every compile golden, whether the table was written over netlink or by `nft -f`.
 
-use crate::common::root;
-use hostwall::check::{NoIncludes, check};
+use crate::support::{corpus, nft};
 use hostwall::diff::{Change, Kind};
 use hostwall::drift::{self, DriftOptions};
 use hostwall::ir::Ruleset;
 use hostwall::netns::Netns;
-use hostwall::source::SourceMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// Compiles a policy file (with `site.toml` or `NAME.site.toml` beside it when present).
-fn compile_file(path: &Path) -> Ruleset {
-    let text = std::fs::read_to_string(path).expect("read policy");
-    let mut map = SourceMap::new();
-    let file = map.add(path.display().to_string(), text);
-    let site = [
-        path.with_extension("site.toml"),
-        path.with_file_name("site.toml"),
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .map(|t| map.add("site.toml", t));
-    let (policy, diags) = check(&mut map, file, site, &NoIncludes);
-    let policy = policy.unwrap_or_else(|| panic!("{} does not check: {diags:?}", path.display()));
-    hostwall::compile::compile(&policy)
-}
-
 fn kvm_host() -> Ruleset {
-    compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/kvm-host.policy"))
+    let shipped = corpus::shipped();
+    let kvm = shipped
+        .iter()
+        .find(|c| c.name.ends_with("/kvm-host.policy"));
+    corpus::compile(kvm.expect("policies/kvm-host.policy"))
 }
 
 fn apply(rs: &Ruleset, ns: &Netns) {
@@ -94,10 +79,9 @@ fn scenario(script: &str) -> Vec<Change> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn each_kind_of_drift_is_reported_exactly() {
-    if !root("each_kind_of_drift_is_reported_exactly") {
-        return;
-    }
+    crate::support::root::require();
     let s = |k, o: &str, e: Option<&str>, a: Option<&str>, p| {
         (
             k,
@@ -227,10 +211,9 @@ fn each_kind_of_drift_is_reported_exactly() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreign_drop_chain_on_input_is_a_warning_not_drift() {
-    if !root("foreign_drop_chain_on_input_is_a_warning_not_drift") {
-        return;
-    }
+    crate::support::root::require();
     let c = scenario(
         "nft add table ip other && nft add chain ip other in '{ type filter hook input priority 10; policy drop; }'",
     );
@@ -259,55 +242,31 @@ fn foreign_drop_chain_on_input_is_a_warning_not_drift() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn round_trip_is_empty_for_every_policy_and_golden_both_ways() {
-    if !root("round_trip_is_empty_for_every_policy_and_golden_both_ways") {
-        return;
-    }
-    let root_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root_dir.join("policies"))
-        .expect("policies/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "policy"))
-        .collect();
-    files.extend(
-        std::fs::read_dir(root_dir.join("tests/data/compile"))
-            .expect("goldens")
-            .filter_map(|e| e.ok().map(|e| e.path().join("policy"))),
-    );
-    files.sort();
+    crate::support::root::require();
+    let files = corpus::clean();
     assert!(files.len() >= 30);
     let ns = Netns::create_unique("hw-rt").expect("namespace");
+    let nft = |args: &[&str], stdin: &str| nft::nft_ok(nft::At::Netns(ns.name()), args, stdin);
     for f in &files {
-        let rs = compile_file(f);
+        let rs = corpus::compile(f);
         // Written over netlink by hostwall ...
         apply(&rs, &ns);
-        assert_eq!(
-            diff(&rs, &ns),
-            vec![],
-            "{} applied over netlink",
-            f.display()
-        );
+        assert_eq!(diff(&rs, &ns), vec![], "{} applied over netlink", f.name);
         // ... and by nft -f from the compile output (sysctls set as apply would).
-        sh(&ns, "nft flush ruleset");
-        let text = hostwall::emit::text::render(&rs, "rt");
-        let path = std::env::temp_dir().join(format!("hw-rt-{}.nft", std::process::id()));
-        std::fs::write(&path, &text).expect("write");
-        sh(&ns, &format!("nft -f {}", path.display()));
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(diff(&rs, &ns), vec![], "{} loaded by nft -f", f.display());
-        sh(&ns, "nft flush ruleset");
+        nft(&["flush", "ruleset"], "");
+        nft(&["-f", "-"], &hostwall::emit::text::render(&rs, "rt"));
+        assert_eq!(diff(&rs, &ns), vec![], "{} loaded by nft -f", f.name);
+        nft(&["flush", "ruleset"], "");
     }
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hundred_thousand_elements_with_one_changed() {
-    if !root("hundred_thousand_elements_with_one_changed") {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("big.policy");
-    std::fs::write(&p, hostwall::bench_support::policy(100_000, 10)).expect("write");
-    let rs = compile_file(&p);
+    crate::support::root::require();
+    let rs = corpus::compile_text(&hostwall::bench_support::policy(100_000, 10));
     let ns = Netns::create_unique("hw-big").expect("namespace");
     apply(&rs, &ns);
     assert_eq!(diff(&rs, &ns), vec![]);
@@ -359,10 +318,9 @@ fn hostwall(args: &[&str]) -> (i32, String) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn fast_path_answers_from_the_record_until_anything_changes() {
-    if !root("fast_path_answers_from_the_record_until_anything_changes") {
-        return;
-    }
+    crate::support::root::require();
     let ns = Netns::create_unique("hw-fast").expect("namespace");
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
@@ -385,16 +343,19 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
         a.extend_from_slice(extra);
         hostwall(&a)
     };
-    let (code, out) = hostwall(&[
-        "apply",
-        p,
-        "--netns",
-        n,
-        "--state-dir",
-        s,
-        "--insecure-perms",
-    ]);
-    assert_eq!(code, 0, "{out}");
+    let apply = || {
+        let (code, out) = hostwall(&[
+            "apply",
+            p,
+            "--netns",
+            n,
+            "--state-dir",
+            s,
+            "--insecure-perms",
+        ]);
+        assert_eq!(code, 0, "{out}");
+    };
+    apply();
     let (code, out) = diff(&[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("fast path"), "{out}");
@@ -434,16 +395,7 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
     );
     // Apply again, then replace the namespace by a new one of the same name whose
     // generation id catches up: the record describes another namespace.
-    let (code, out) = hostwall(&[
-        "apply",
-        p,
-        "--netns",
-        n,
-        "--state-dir",
-        s,
-        "--insecure-perms",
-    ]);
-    assert_eq!(code, 0, "{out}");
+    apply();
     let genid = hostwall::live::genid(Some(n)).expect("genid");
     // Issue #8: the new namespace may even get the old one's nsfs inode number.
     let (fresh, _) = crate::common::recreate_same_name(ns);
@@ -467,10 +419,9 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
 /// trusted: `diff` says so and compares in full (a forged record could otherwise make
 /// it answer "in sync").
 #[test]
+#[ignore = "needs root"]
 fn issue8_record_in_an_untrusted_state_dir_is_not_used() {
-    if !root("issue8_record_in_an_untrusted_state_dir_is_not_used") {
-        return;
-    }
+    crate::support::root::require();
     use std::os::unix::fs::PermissionsExt;
     let ns = Netns::create_unique("hw-trust").expect("namespace");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,10 +5,9 @@
 //! can-drop judgement; and a corpus of hand-written rulesets (`tests/data/foreign/`)
 //! never reads as "in sync".
 
-use crate::common::root;
 use hostwall::netns::Netns;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn manifest() -> &'static Path {
@@ -76,10 +75,9 @@ fn changes(doc: &Value) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_named_object_kind_in_our_table_is_drift_issue8() {
-    if !root("every_named_object_kind_in_our_table_is_drift_issue8") {
-        return;
-    }
+    crate::support::root::require();
     let host = Host::new();
     assert_eq!(host.diff_text().0, 0, "in sync after apply");
     // (nft command, object as reported, a word of its contents)
@@ -145,10 +143,9 @@ fn every_named_object_kind_in_our_table_is_drift_issue8() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn extra_base_chains_in_our_table_show_hook_priority_policy_and_rules_issue8() {
-    if !root("extra_base_chains_in_our_table_show_hook_priority_policy_and_rules_issue8") {
-        return;
-    }
+    crate::support::root::require();
     let host = Host::new();
     host.must_nft(
         "add chain inet hostwall sneaky { type filter hook input priority -10; policy drop; }
@@ -196,10 +193,9 @@ fn extra_base_chains_in_our_table_show_hook_priority_policy_and_rules_issue8() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreign_drops_on_ingress_output_and_postrouting_warn_with_hook_names_issue8() {
-    if !root("foreign_drops_on_ingress_output_and_postrouting_warn_with_hook_names_issue8") {
-        return;
-    }
+    crate::support::root::require();
     let host = Host::new();
     host.must_nft(
         "table netdev edge {
@@ -248,10 +244,9 @@ fn foreign_drops_on_ingress_output_and_postrouting_warn_with_hook_names_issue8()
 }
 
 #[test]
+#[ignore = "needs root"]
 fn synproxy_chain_is_not_described_as_accepting_issue8() {
-    if !root("synproxy_chain_is_not_described_as_accepting_issue8") {
-        return;
-    }
+    crate::support::root::require();
     let host = Host::new();
     host.must_nft(
         "table ip proxy {
@@ -293,17 +288,10 @@ fn expectations(text: &str) -> Expect {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn corpus_of_hand_written_rulesets_never_reads_as_in_sync_issue8() {
-    if !root("corpus_of_hand_written_rulesets_never_reads_as_in_sync_issue8") {
-        return;
-    }
-    let dir = manifest().join("tests/data/foreign");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/data/foreign")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "nft"))
-        .collect();
-    files.sort();
+    crate::support::root::require();
+    let files = crate::support::corpus::files("tests/data/foreign", "nft");
     assert!(files.len() >= 12, "{} corpus files", files.len());
     for f in &files {
         let script = std::fs::read_to_string(f).expect("read corpus file");

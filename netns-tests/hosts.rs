@@ -3,7 +3,6 @@
 //! throwaway namespaces, decoded into the host IR (goldens), and judged together with a
 //! policy by `diff`, `check --live`, `apply` and `explain` through the real CLI.
 
-use crate::common::root;
 use hostwall::netns::Netns;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -92,10 +91,9 @@ fn policy_file(text: &str) -> (tempfile::TempDir, String) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn libvirt_docker_firewalld_decode_to_their_goldens_issue10() {
-    if !root("libvirt_docker_firewalld_decode_to_their_goldens_issue10") {
-        return;
-    }
+    crate::support::root::require();
     for name in ["libvirt", "docker", "firewalld"] {
         let lab = Lab::new();
         lab.nft_file(&data(&format!("{name}.nft")));
@@ -117,10 +115,9 @@ fn libvirt_docker_firewalld_decode_to_their_goldens_issue10() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn port_8000_refused_by_libvirt_fwi_is_reported_by_diff_and_explain_issue10() {
-    if !root("port_8000_refused_by_libvirt_fwi_is_reported_by_diff_and_explain_issue10") {
-        return;
-    }
+    crate::support::root::require();
     let base = std::fs::read_to_string(manifest().join("policies/libvirt-nat.policy"))
         .expect("libvirt-nat");
     let text = base.replace(
@@ -193,10 +190,9 @@ fn port_8000_refused_by_libvirt_fwi_is_reported_by_diff_and_explain_issue10() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kvm_host_beside_libvirt_reports_dhcp_and_dns_on_virbr0_with_a_line_issue10() {
-    if !root("kvm_host_beside_libvirt_reports_dhcp_and_dns_on_virbr0_with_a_line_issue10") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     lab.nft_file(&data("libvirt.nft"));
     // kvm-host without its virbr* rules (as it was before it allowed libvirt guests'
@@ -274,10 +270,9 @@ fn kvm_host_beside_libvirt_reports_dhcp_and_dns_on_virbr0_with_a_line_issue10() 
 }
 
 #[test]
+#[ignore = "needs root"]
 fn docker_user_and_forward_policy_drop_defeat_forward_allows_issue10() {
-    if !root("docker_user_and_forward_policy_drop_defeat_forward_allows_issue10") {
-        return;
-    }
+    crate::support::root::require();
     let (_d, policy) = policy_file(
         "policy fwd {\n    default reject\n    allow ssh tcp 22\n    forward {\n        allow tcp 25 in \"eth0\"\n        allow in \"virbr*\" from 192.168.122.0/24\n    }\n}\n",
     );
@@ -316,10 +311,9 @@ fn docker_user_and_forward_policy_drop_defeat_forward_allows_issue10() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn firewalld_zone_reject_defeats_an_allow_and_unknowns_stay_may_issue10() {
-    if !root("firewalld_zone_reject_defeats_an_allow_and_unknowns_stay_may_issue10") {
-        return;
-    }
+    crate::support::root::require();
     let (_d, policy) = policy_file("policy web {\n    default reject\n    allow tcp 8443\n}\n");
     let lab = Lab::new();
     lab.nft_file(&data("firewalld.nft"));
@@ -353,10 +347,9 @@ fn firewalld_zone_reject_defeats_an_allow_and_unknowns_stay_may_issue10() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn explain_live_judges_chains_of_ours_the_ir_cannot_hold_and_a_dormant_table_issue10() {
-    if !root("explain_live_judges_chains_of_ours_the_ir_cannot_hold_and_a_dormant_table_issue10") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     lab.apply("policies/kvm-host.policy");
     let policy = manifest().join("policies/kvm-host.policy");

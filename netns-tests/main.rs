@@ -1,6 +1,13 @@
-//! End-to-end tests with real packets between throwaway namespaces (run as
-//! root; without root every test says why it is skipped and returns).
-//! Never touches the root namespace's ruleset or sysctls.
+//! End-to-end tests with real packets between throwaway namespaces. Every test needs
+//! root: each is `#[ignore = "needs root"]` and fails without it (run them with
+//! `cargo test -- --include-ignored` as root, as .ci/run does). Never touches the root
+//! namespace's ruleset or sysctls. `support` is the test support shared with tests/it.
+
+// The library modules `support::build` names as `crate::` (it is shared with unit tests).
+use hostwall::{ir, model, source};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 mod apply;
 mod churn;

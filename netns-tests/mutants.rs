@@ -4,39 +4,52 @@
 //! test's mutants (tests/it/mutate.rs), written out as nft text and loaded
 //! with `nft -f`, fails each that really differs and passes equivalent ones.
 
-use crate::common::{our_namespaces, root, serial};
+use crate::common::{our_namespaces, serial};
 use crate::mutate::{Differs, corpus, differs, mutants};
 use hostwall::ir::Hook;
 use hostwall::verify::{VerifyOptions, render_table, verify};
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const D: &str = "policy d {
-    default reject
-    define bad = 203.0.113.0/24, 2001:db8:bad::/48
-    drop from bad
-    reject tcp 3306 from 198.51.100.0/24
-    allow ssh tcp 22
-    allow http tcp 80 from 192.0.2.0/24
-}
-";
+/// Issue #15's policy: a block list, a reject, ssh, and http from one network.
+const D: &str = include_str!("../tests/data/verify/issue15-d.policy");
 
-#[test]
-fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
-    if !root("issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines") {
-        return;
-    }
-    let _guard = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = dir.path().join("d.policy");
-    std::fs::write(&policy, D).expect("write");
-    let bin = env!("CARGO_BIN_EXE_hostwall");
-    let out = Command::new(bin)
+/// `hostwall compile` of `text` written to `name` in `dir`: the policy's path and the
+/// nft script it prints.
+fn compile_with_cli(dir: &tempfile::TempDir, name: &str, text: &str) -> (PathBuf, String) {
+    let policy = dir.path().join(name);
+    std::fs::write(&policy, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hostwall"))
         .arg("compile")
         .arg(&policy)
         .output()
         .expect("compile");
-    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (policy, String::from_utf8(out.stdout).expect("utf-8"))
+}
+
+/// `hostwall verify POLICY [--against RULESET]`.
+fn verify_with_cli(policy: &Path, against: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostwall"));
+    cmd.arg("verify").arg(policy);
+    if let Some(a) = against {
+        cmd.arg("--against").arg(a);
+    }
+    cmd.output().expect("verify")
+}
+
+#[test]
+#[ignore = "needs root"]
+fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
+    crate::support::root::require();
+    let _guard = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (policy, text) = compile_with_cli(&dir, "d.policy", D);
     let mut lines: Vec<&str> = text.lines().collect();
     let ssh = lines
         .iter()
@@ -50,13 +63,7 @@ fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
     lines.insert(block, moved);
     let nft = dir.path().join("moved.nft");
     std::fs::write(&nft, lines.join("\n") + "\n").expect("write");
-    let out = Command::new(bin)
-        .arg("verify")
-        .arg(&policy)
-        .arg("--against")
-        .arg(&nft)
-        .output()
-        .expect("verify");
+    let out = verify_with_cli(&policy, Some(&nft));
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -76,11 +83,7 @@ fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
     );
     assert!(table.contains("coverage: "), "{table}");
     // The policy's own ruleset passes.
-    let ok = Command::new(bin)
-        .arg("verify")
-        .arg(&policy)
-        .output()
-        .expect("verify");
+    let ok = verify_with_cli(&policy, None);
     assert_eq!(
         ok.status.code(),
         Some(0),
@@ -96,10 +99,9 @@ const STRIDE: usize = 13;
 const EQUIVALENT: usize = 3;
 
 #[test]
+#[ignore = "needs root"]
 fn a_sample_of_mutants_fails_verify_against_with_real_packets() {
-    if !root("a_sample_of_mutants_fails_verify_against_with_real_packets") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut differing, mut equivalent) = (0usize, 0usize);
@@ -165,29 +167,20 @@ fn a_sample_of_mutants_fails_verify_against_with_real_packets() {
 /// `--against` ruleset missing one of its elements fails on exactly that
 /// address (the boundary only the policy draws), with real packets.
 #[test]
+#[ignore = "needs root"]
 fn one_element_missing_from_a_100k_block_list_fails_on_that_address() {
-    if !root("one_element_missing_from_a_100k_block_list_fails_on_that_address") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let addrs: Vec<String> = (0..100_000u32)
         .map(|i| std::net::Ipv4Addr::from(0x0b00_0000 + i * 2).to_string())
         .collect();
-    let policy = dir.path().join("big.policy");
     let text = format!(
         "policy big {{\n    default reject\n    define blocklist = {}\n    drop from blocklist\n    \
          allow ssh tcp 22\n}}\n",
         addrs.join(", ")
     );
-    std::fs::write(&policy, text).expect("write");
-    let bin = env!("CARGO_BIN_EXE_hostwall");
-    let out = Command::new(bin)
-        .arg("compile")
-        .arg(&policy)
-        .output()
-        .expect("compile");
-    let nft = String::from_utf8(out.stdout).expect("utf-8");
+    let (policy, nft) = compile_with_cli(&dir, "big.policy", &text);
     let gone = &addrs[61_111];
     // An element is followed by ", " or, at the end of a line, ",\n".
     let mut dropped = nft.replacen(&format!(" {gone}, "), " ", 1);
@@ -201,13 +194,7 @@ fn one_element_missing_from_a_100k_block_list_fails_on_that_address() {
     let file = dir.path().join("dropped.nft");
     std::fs::write(&file, dropped).expect("write");
     let started = Instant::now();
-    let out = Command::new(bin)
-        .arg("verify")
-        .arg(&policy)
-        .arg("--against")
-        .arg(&file)
-        .output()
-        .expect("verify");
+    let out = verify_with_cli(&policy, Some(&file));
     let took = started.elapsed();
     let table = String::from_utf8_lossy(&out.stdout);
     eprintln!("verify --against a 100k block list took {took:?}");

@@ -1,28 +1,17 @@
 //! `verify` passes on every policy shipped in policies/ (compiled through the library).
-//!
-//! Needs `check` (frontend branch): declare it in main.rs (`mod policies;`) once
-//! main has the checker. Tested on a merge of verify + frontend + netlink:
-//! all four shipped policies pass (63, 93, 159 and 63 probes).
 
-use crate::common::{our_namespaces, root, serial};
+use crate::common::{our_namespaces, serial};
+use crate::support::corpus;
 use hostwall::check::{NoIncludes, check};
 use hostwall::source::SourceMap;
 use hostwall::verify::{VerifyOptions, render_table, verify};
 
 #[test]
+#[ignore = "needs root"]
 fn verify_passes_on_every_shipped_policy() {
-    if !root("verify_passes_on_every_shipped_policy") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .expect("policies/")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "policy"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty());
+    let paths = corpus::files("policies", "policy");
     for path in paths {
         let text = std::fs::read_to_string(&path).expect("read policy");
         let mut map = SourceMap::new();

@@ -10,7 +10,6 @@ mod namespaces;
 mod per_netns;
 
 use crate::apply::{Env, exit, stderr, stdout};
-use crate::common::root;
 use hostwall::netns::Netns;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -84,6 +83,19 @@ impl Lab {
         self.env.apply(&all)
     }
 
+    /// Applies the open policy now (exit 0).
+    fn apply_open(&self) {
+        exit(&self.apply_text("open.policy", OPEN, &[]), 0);
+    }
+
+    /// Applies the closed policy with `--confirm SECS` (exit 0): a pending change.
+    fn apply_closed_pending(&self, secs: &str) {
+        exit(
+            &self.apply_text("closed.policy", CLOSED, &["--confirm", secs]),
+            0,
+        );
+    }
+
     fn pending_watcher_pid(&self) -> i32 {
         let files = pending_files(&self.env.state());
         assert_eq!(files.len(), 1, "one pending change: {files:?}");
@@ -121,12 +133,11 @@ fn eventually(secs: u64, cond: impl Fn() -> bool) -> bool {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
-    if !root("issue5_unconfirmed_change_is_reverted_and_the_port_answers_again") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     assert!(
         lab.port_answers(),
         "the open policy lets the probe port through"
@@ -155,16 +166,12 @@ fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_confirmed_change_stays() {
-    if !root("issue5_confirmed_change_stays") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
-    exit(
-        &lab.apply_text("closed.policy", CLOSED, &["--confirm", "2"]),
-        0,
-    );
+    lab.apply_open();
+    lab.apply_closed_pending("2");
     let after = lab.env.ruleset();
     let c = lab.env.state_cmd("confirm");
     exit(&c, 0);
@@ -182,17 +189,13 @@ fn issue5_confirmed_change_stays() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_revert_command_restores_now() {
-    if !root("issue5_revert_command_restores_now") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
-    exit(
-        &lab.apply_text("closed.policy", CLOSED, &["--confirm", "60"]),
-        0,
-    );
+    lab.apply_closed_pending("60");
     let second = lab.apply_text("open.policy", OPEN, &[]);
     exit(&second, 2);
     assert!(
@@ -206,17 +209,13 @@ fn issue5_revert_command_restores_now() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
-    if !root("issue5_sigkilled_watcher_is_detected_by_status_which_reverts") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
-    exit(
-        &lab.apply_text("closed.policy", CLOSED, &["--confirm", "60"]),
-        0,
-    );
+    lab.apply_closed_pending("60");
     let pid = lab.pending_watcher_pid();
     assert!(pid > 0, "no watcher recorded");
     // SAFETY: signalling the watcher this test started, by its recorded pid.
@@ -266,32 +265,18 @@ fn apply_in_namespace(
         lab.env.state().to_string_lossy().into_owned(),
         p.to_string_lossy().into_owned(),
     );
-    let mut args = vec![
-        "netns",
-        "exec",
-        lab.env.ns.name(),
-        env!("CARGO_BIN_EXE_hostwall"),
-        "apply",
-    ];
+    let mut args = vec!["apply"];
     args.extend_from_slice(extra);
     let log = lab.env.log_args();
     args.extend(log.iter().map(String::as_str));
     args.extend(["--state-dir", &state, &p]);
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(&args);
-    match ssh {
-        Some(conn) => cmd.env("SSH_CONNECTION", conn),
-        None => cmd.env_remove("SSH_CONNECTION"),
-    };
-    cmd.output()
-        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+    crate::support::cli::hostwall_inside(lab.env.ns.name(), &args, ssh)
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client() {
-    if !root("issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let before = lab.env.ruleset();
     let locked = "policy locked {\n    define admins = 10.9.0.0/16\n    allow ssh from admins\n}\n";
@@ -321,10 +306,9 @@ fn issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_insecure_policy_file_is_refused_with_the_fix() {
-    if !root("issue5_insecure_policy_file_is_refused_with_the_fix") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-sf");
     let p = env.file("open.policy", OPEN);
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666))
@@ -350,10 +334,9 @@ fn issue5_insecure_policy_file_is_refused_with_the_fix() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_concurrent_applies_are_serialised() {
-    if !root("issue5_concurrent_applies_are_serialised") {
-        return;
-    }
+    crate::support::root::require();
     let env = Env::new("hw-sf");
     let a = env.file("open.policy", OPEN);
     let b = env.file("closed.policy", CLOSED);
@@ -405,40 +388,41 @@ fn apply_inside(lab: &Lab, policy: &str, extra: &[&str]) -> std::process::Output
     apply_in_namespace(lab, "persist.policy", policy, extra, None)
 }
 
+/// A policy that turns forwarding on.
+const FORWARDING_ON: &str =
+    "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
+
+/// The sysctl drop-in `--persist` writes in these tests (inside the lab's state dir).
+fn dropin(lab: &Lab) -> std::path::PathBuf {
+    lab.env.state().join("90-hostwall.conf")
+}
+
+/// `apply --persist --persist-path DROPIN EXTRA... POLICY` run inside the namespace (exit 0).
+fn apply_persisting(lab: &Lab, policy: &str, extra: &[&str]) {
+    let d = dropin(lab).to_string_lossy().into_owned();
+    let mut args = vec!["--persist", "--persist-path", &d];
+    args.extend_from_slice(extra);
+    exit(&apply_inside(lab, policy, &args), 0);
+}
+
 #[test]
+#[ignore = "needs root"]
 fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
-    if !root("issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    let dropin = lab.env.state().join("90-hostwall.conf");
-    let d = dropin.to_string_lossy().into_owned();
-    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
-    exit(
-        &apply_inside(&lab, on, &["--persist", "--persist-path", &d]),
-        0,
-    );
+    let dropin = dropin(&lab);
+    apply_persisting(&lab, FORWARDING_ON, &[]);
     let text = std::fs::read_to_string(&dropin).unwrap_or_default();
     assert!(text.contains("net.ipv4.ip_forward = 1\n"), "{text}");
     // A policy that sets no forwarding removes the drop-in again.
-    exit(
-        &apply_inside(&lab, OPEN, &["--persist", "--persist-path", &d]),
-        0,
-    );
+    apply_persisting(&lab, OPEN, &[]);
     assert!(
         !dropin.exists(),
         "drop-in kept for a policy without forwarding"
     );
     // With --confirm the drop-in waits for the confirmation: reverted means never written.
     let off = "policy off {\n    forwarding off\n    allow ssh\n    allow tcp 7777\n}\n";
-    exit(
-        &apply_inside(
-            &lab,
-            off,
-            &["--persist", "--persist-path", &d, "--confirm", "1"],
-        ),
-        0,
-    );
+    apply_persisting(&lab, off, &["--confirm", "1"]);
     assert!(!dropin.exists(), "written before the change was confirmed");
     assert!(
         !pending_files(&lab.env.state()).is_empty(),
@@ -486,12 +470,11 @@ fn apply_on_terminal(lab: &Lab, policy: &str, answer: &str) -> std::process::Out
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
-    if !root("issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     assert!(lab.port_answers());
     // "n" reverts at once, long before the 30 s deadline.
@@ -511,10 +494,9 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_revert_restores_each_interfaces_own_forwarding() {
-    if !root("issue5_revert_restores_each_interfaces_own_forwarding") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let ns = &lab.env.ns;
     let set = |k: &str, v: &str| ns.write_sysctl(k, v).unwrap_or_else(|e| panic!("{e}"));

@@ -3,40 +3,16 @@
 use crate::common::*;
 use hostwall::compile::compile;
 use hostwall::model::{Policy, Proto, Verdict};
-use hostwall::verify::{VerifyError, VerifyOptions, VerifyReport, render_table, verify};
-use std::time::{Duration, Instant};
+use hostwall::verify::{VerifyError, VerifyOptions, VerifyReport, verify};
 
-/// Runs verify (serialised), checks no namespace is left, returns the report and its table.
 fn run(policy: &Policy, opts: &VerifyOptions) -> (VerifyReport, String) {
-    let _guard = serial();
-    let rs = compile(policy);
-    let t = Instant::now();
-    let report = verify(&rs, opts).expect("verify sets up");
-    let took = t.elapsed();
-    eprintln!("verify took {took:?}");
-    let table = render_table(&report);
-    assert_eq!(
-        our_namespaces(),
-        Vec::<String>::new(),
-        "namespaces left behind"
-    );
-    assert!(took < Duration::from_secs(5), "verify took {took:?}");
-    (report, table)
-}
-
-fn seen<'a>(report: &'a VerifyReport, name: &str) -> &'a hostwall::verify::ProbeResult {
-    report
-        .probes
-        .iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no probe {name:?}"))
+    verify_quick(&compile(policy), opts)
 }
 
 #[test]
+#[ignore = "needs root"]
 fn kvm_host_passes() {
-    if !root("kvm_host_passes") {
-        return;
-    }
+    crate::support::root::require();
     let (report, table) = run(&kvm_host(), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     assert!(table.ends_with(&format!(
@@ -52,15 +28,14 @@ fn kvm_host_passes() {
         "established return (host -> 198.18.0.2 tcp 40001)",
         "sysctl net.ipv4.ip_forward",
     ] {
-        assert!(seen(&report, name).pass, "{name}\n{table}");
+        assert!(probe(&report, name).pass, "{name}\n{table}");
     }
 }
 
 #[test]
+#[ignore = "needs root"]
 fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
-    if !root("against_a_ruleset_missing_spice_fails_and_names_the_probes") {
-        return;
-    }
+    crate::support::root::require();
     let mut legacy = kvm_host();
     legacy
         .input
@@ -93,7 +68,7 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
         ],
         "{table}"
     );
-    let p = seen(&report, "tcp 5634 from 198.18.0.2");
+    let p = probe(&report, "tcp 5634 from 198.18.0.2");
     assert_eq!(
         (p.expected.to_string(), p.seen.to_string()),
         ("open".into(), "refused".into())
@@ -105,10 +80,9 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn against_the_same_ruleset_passes() {
-    if !root("against_the_same_ruleset_passes") {
-        return;
-    }
+    crate::support::root::require();
     let text = hostwall::emit::text::render(&compile(&kvm_host()), "same");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("same.nft");
@@ -126,10 +100,9 @@ fn against_the_same_ruleset_passes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn source_restricted_rules_probe_permitted_and_other_sources() {
-    if !root("source_restricted_rules_probe_permitted_and_other_sources") {
-        return;
-    }
+    crate::support::root::require();
     let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
     let mig = rule(
         Verdict::Accept,
@@ -175,7 +148,7 @@ fn source_restricted_rules_probe_permitted_and_other_sources() {
         ("tcp 22 from 198.18.0.2", "refused"),
     ] {
         assert_eq!(
-            seen(&report, name).seen.to_string(),
+            probe(&report, name).seen.to_string(),
             want,
             "{name}\n{table}"
         );
@@ -183,10 +156,9 @@ fn source_restricted_rules_probe_permitted_and_other_sources() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn interface_rules_and_default_drop() {
-    if !root("interface_rules_and_default_drop") {
-        return;
-    }
+    crate::support::root::require();
     let dns = on(
         rule(Verdict::Accept, "dns", ports(Proto::Udp, &[(53, 53)])),
         "virbr",
@@ -197,26 +169,25 @@ fn interface_rules_and_default_drop() {
     let (report, table) = run(&p, &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     assert_eq!(
-        seen(&report, "udp 53 from 198.18.1.2 in virbr0")
+        probe(&report, "udp 53 from 198.18.1.2 in virbr0")
             .seen
             .to_string(),
         "open"
     );
     assert_eq!(
-        seen(&report, "udp 53 from 198.18.0.2").seen.to_string(),
+        probe(&report, "udp 53 from 198.18.0.2").seen.to_string(),
         "timeout"
     );
     assert_eq!(
-        seen(&report, "tcp 23 from 198.18.0.2").seen.to_string(),
+        probe(&report, "tcp 23 from 198.18.0.2").seen.to_string(),
         "timeout"
     );
 }
 
 #[test]
+#[ignore = "needs root"]
 fn setup_error_leaves_no_namespace() {
-    if !root("setup_error_leaves_no_namespace") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("broken.nft");
@@ -236,10 +207,9 @@ fn setup_error_leaves_no_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ten_thousand_ports_verify_in_seconds() {
-    if !root("ten_thousand_ports_verify_in_seconds") {
-        return;
-    }
+    crate::support::root::require();
     let spread: Vec<(u16, u16)> = (0..10_000u16)
         .map(|i| (20_000 + 3 * i, 20_000 + 3 * i))
         .collect();
@@ -249,9 +219,9 @@ fn ten_thousand_ports_verify_in_seconds() {
     );
     let (report, table) = run(&p, &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
-    assert!(seen(&report, "tcp 49997 from 198.18.0.2").pass, "{table}");
+    assert!(probe(&report, "tcp 49997 from 198.18.0.2").pass, "{table}");
     assert_eq!(
-        seen(&report, "tcp 49998 from 198.18.0.2").seen.to_string(),
+        probe(&report, "tcp 49998 from 198.18.0.2").seen.to_string(),
         "refused"
     );
 }

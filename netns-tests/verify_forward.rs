@@ -2,53 +2,31 @@
 //! the client and the far namespace, against applied and hand-loaded rulesets.
 
 use crate::common::*;
-use hostwall::check::{NoIncludes, check};
+
 use hostwall::compile::compile;
 use hostwall::ir::{ChainPolicy, Hook, Ruleset};
 use hostwall::model::{DefaultAction, IfName, Policy, Traffic, Verdict};
-use hostwall::source::SourceMap;
-use hostwall::verify::{VerifyOptions, VerifyReport, render_table, verify};
-use std::time::{Duration, Instant};
+
+use hostwall::verify::{VerifyOptions, VerifyReport};
 
 /// The shipped libvirt-nat policy, checked and compiled.
 fn libvirt_nat() -> Ruleset {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/libvirt-nat.policy");
-    let text = std::fs::read_to_string(path).expect("read policy");
-    let mut map = SourceMap::new();
-    let file = map.add(path.to_string(), text);
-    let (policy, diags) = check(&mut map, file, None, &NoIncludes);
-    compile(&policy.unwrap_or_else(|| panic!("libvirt-nat does not check: {diags:?}")))
-}
-
-/// Runs verify (serialised) within the time budget and leaving no namespace.
-fn run(rs: &Ruleset, opts: &VerifyOptions) -> (VerifyReport, String) {
-    let _guard = serial();
-    let t = Instant::now();
-    let report = verify(rs, opts).expect("verify sets up");
-    let took = t.elapsed();
-    eprintln!("verify took {took:?}, {} probes", report.probes.len());
-    let table = render_table(&report);
-    assert_eq!(our_namespaces(), Vec::<String>::new(), "namespaces left");
-    assert!(took < Duration::from_secs(5), "verify took {took:?}");
-    (report, table)
+    let shipped = crate::support::corpus::shipped();
+    let case = shipped
+        .iter()
+        .find(|c| c.name.ends_with("/libvirt-nat.policy"));
+    crate::support::corpus::compile(case.expect("policies/libvirt-nat.policy"))
 }
 
 fn seen(report: &VerifyReport, name: &str) -> String {
-    report
-        .probes
-        .iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no probe {name:?}"))
-        .seen
-        .to_string()
+    probe(report, name).seen.to_string()
 }
 
 #[test]
+#[ignore = "needs root"]
 fn libvirt_nat_passes_with_forward_probes() {
-    if !root("libvirt_nat_passes_with_forward_probes") {
-        return;
-    }
-    let (report, table) = run(&libvirt_nat(), &VerifyOptions::default());
+    crate::support::root::require();
+    let (report, table) = verify_quick(&libvirt_nat(), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     let forward = report
         .probes
@@ -103,10 +81,9 @@ fn libvirt_nat_passes_with_forward_probes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
-    if !root("against_a_forward_chain_accepting_everything_names_the_forward_probes") {
-        return;
-    }
+    crate::support::root::require();
     let rs = libvirt_nat();
     let mut open = rs.clone();
     for c in &mut open.table.chains {
@@ -118,7 +95,7 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("open-forward.nft");
     std::fs::write(&file, hostwall::emit::text::render(&open, "open")).expect("write");
-    let (report, table) = run(
+    let (report, table) = verify_quick(
         &rs,
         &VerifyOptions {
             against: Some(file),
@@ -153,10 +130,9 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn forward_default_drop_with_interfaces_passes() {
-    if !root("forward_default_drop_with_interfaces_passes") {
-        return;
-    }
+    crate::support::root::require();
     let iface = |name: &str| IfName {
         name: name.to_string(),
         wildcard: false,
@@ -172,7 +148,7 @@ fn forward_default_drop_with_interfaces_passes() {
     let mut p: Policy = policy("fwd-drop", vec![]);
     p.forward = Some(vec![out, back]);
     p.forward_default = DefaultAction::Drop;
-    let (report, table) = run(&compile(&p), &VerifyOptions::default());
+    let (report, table) = verify_quick(&compile(&p), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     for (name, want) in [
         (
@@ -201,11 +177,10 @@ fn forward_default_drop_with_interfaces_passes() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn no_forward_block_is_a_note_not_a_probe() {
-    if !root("no_forward_block_is_a_note_not_a_probe") {
-        return;
-    }
-    let (report, table) = run(&compile(&kvm_host()), &VerifyOptions::default());
+    crate::support::root::require();
+    let (report, table) = verify_quick(&compile(&kvm_host()), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     assert!(!report.probes.iter().any(|p| p.name.starts_with("forward ")));
     assert!(table.contains("note: no forward chain"), "{table}");

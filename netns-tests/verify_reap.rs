@@ -102,10 +102,9 @@ fn present(names: &[String]) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sigkilled_verify_namespaces_are_reaped_by_the_next_run_not_a_live_ones() {
-    if !root("sigkilled_verify_namespaces_are_reaped_by_the_next_run_not_a_live_ones") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     // The live run starts first: a verify starting later would reap the orphans itself.

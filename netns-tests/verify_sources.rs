@@ -5,7 +5,7 @@
 use crate::common::*;
 use hostwall::compile::compile;
 use hostwall::model::{Policy, Proto, Verdict};
-use hostwall::verify::{VerifyOptions, VerifyReport, render_table, verify};
+use hostwall::verify::{VerifyOptions, VerifyReport};
 use std::process::Command;
 
 /// (source, port of its rule, probe name of the permitted source's TCP probe
@@ -80,28 +80,18 @@ fn class_policy() -> Policy {
 }
 
 fn run(p: &Policy, opts: &VerifyOptions) -> (VerifyReport, String) {
-    let _guard = serial();
-    let report = verify(&compile(p), opts).expect("every source class: verify runs");
-    assert_eq!(our_namespaces(), Vec::<String>::new(), "namespaces left");
-    let table = render_table(&report);
+    let (report, table, _) = verify_run(&compile(p), opts);
     (report, table)
 }
 
 fn seen(report: &VerifyReport, name: &str) -> String {
-    report
-        .probes
-        .iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("no probe {name:?}"))
-        .seen
-        .to_string()
+    probe(report, name).seen.to_string()
 }
 
 #[test]
+#[ignore = "needs root"]
 fn every_source_class_is_probed_or_shown_not_probed() {
-    if !root("every_source_class_is_probed_or_shown_not_probed") {
-        return;
-    }
+    crate::support::root::require();
     let (report, table) = run(&class_policy(), &VerifyOptions::default());
     assert!(report.all_passed(), "{table}");
     for (net, port, probe) in CLASSES {
@@ -134,10 +124,9 @@ fn every_source_class_is_probed_or_shown_not_probed() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn loopback_probes_see_the_source_rules_without_a_lo_rule() {
-    if !root("loopback_probes_see_the_source_rules_without_a_lo_rule") {
-        return;
-    }
+    crate::support::root::require();
     // The policy's ruleset accepts all of lo first; `--against` a hand-written
     // one without that rule, a loopback source gets in only where its source
     // rule lets it: exactly the loopback probes of other ports fail.
@@ -197,10 +186,9 @@ fn loopback_probes_see_the_source_rules_without_a_lo_rule() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn cli_exits_0_for_the_reported_sources() {
-    if !root("cli_exits_0_for_the_reported_sources") {
-        return;
-    }
+    crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("src.policy");

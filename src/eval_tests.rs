@@ -2,52 +2,16 @@
 //! the kernel gives it.
 
 use super::*;
-use crate::ir::{
-    BaseChain, Chain, CtState, Family, RejectWith, Rule, Set, Stmt, Table, normalize_intervals,
-};
+use crate::ir::{Chain, CtState, RejectWith, Rule, Stmt};
 
+#[path = "../tests/support/build/ir.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod build;
+use build::{chain_at, exact, ruleset, set, wild};
+
+/// A rule without statements.
 fn rule(matches: Vec<Match>, verdict: Option<Verdict>) -> Rule {
-    Rule {
-        matches,
-        stmts: vec![],
-        verdict,
-        comment: None,
-        origin: vec![],
-    }
-}
-
-fn set(name: &str, key: SetKey, mut elements: Vec<Interval>) -> Set {
-    normalize_intervals(&mut elements);
-    Set {
-        name: name.into(),
-        key,
-        interval: true,
-        elements,
-        comment: None,
-        origin: vec![],
-    }
-}
-
-fn base(hook: Hook, priority: i32, policy: ChainPolicy) -> Option<BaseChain> {
-    Some(BaseChain {
-        hook,
-        priority,
-        policy,
-    })
-}
-
-fn wild(name: &str) -> IfName {
-    IfName {
-        name: name.into(),
-        wildcard: true,
-    }
-}
-
-fn exact(name: &str) -> IfName {
-    IfName {
-        name: name.into(),
-        wildcard: false,
-    }
+    build::rule(matches, vec![], verdict)
 }
 
 /// Like the compiled kvm-host policy, plus ssh from a management set and dns on `virbr*`.
@@ -130,19 +94,10 @@ fn kvm_host() -> Ruleset {
             vec![Interval { lo: 133, hi: 137 }],
         ),
     ];
-    Ruleset {
-        table: Table {
-            family: Family::Inet,
-            name: "hostwall".into(),
-            sets,
-            chains: vec![Chain {
-                name: "input".into(),
-                base: base(Hook::Input, 0, ChainPolicy::Drop),
-                rules: input,
-            }],
-        },
-        sysctls: vec![],
-    }
+    ruleset(
+        sets,
+        vec![chain_at("input", Hook::Input, 0, ChainPolicy::Drop, input)],
+    )
 }
 
 fn tcp(src: &str, port: u16) -> Packet {
@@ -250,14 +205,16 @@ fn icmp_by_family_and_type() {
 fn base_chains_in_priority_order_and_accept_is_not_final() {
     let mut rs = kvm_host();
     // Table order puts the strict chain first, but its priority runs it second.
-    let strict = Chain {
-        name: "late".into(),
-        base: base(Hook::Input, 10, ChainPolicy::Drop),
-        rules: vec![rule(
+    let strict: Chain = chain_at(
+        "late",
+        Hook::Input,
+        10,
+        ChainPolicy::Drop,
+        vec![rule(
             vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(80))],
             Some(Verdict::Accept),
         )],
-    };
+    );
     rs.table.chains.insert(0, strict);
     let d = evaluate(&rs, Hook::Input, &tcp("198.18.0.2", 443)).unwrap();
     assert_eq!(d.verdict, Verdict::Drop);

@@ -45,14 +45,6 @@ impl HarnessError {
     }
 }
 
-/// True as root. Booted tests need root for namespaces, mounts and cgroups;
-/// without it each prints `needs root: skipped ...` and returns, like the
-/// netns tests (CI runs as root).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// A script of `boot-tests/sh/`.
 fn script_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,9 +5,8 @@
 //! revert exits 1 naming the change, when and why; `status` says it too; every end
 //! reaches the system log (a datagram socket the test binds) with structured fields.
 
-use super::{CLOSED, Lab, OPEN, eventually};
+use super::{CLOSED, Lab, eventually};
 use crate::apply::{Env, exit, stderr, stdout};
-use crate::common::root;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -248,13 +247,12 @@ fn still_pending(lab: &Lab, closed: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
-    if !root("issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let mut tty = OnPty::start(&lab, CLOSED, "8");
     let closed = lab.env.ruleset();
     // The SSH client dies: sshd closes the master side.
@@ -277,13 +275,12 @@ fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline() {
-    if !root("issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     let mut tty = OnPty::start(&lab, CLOSED, "5");
     let started = Instant::now();
@@ -325,12 +322,11 @@ fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline(
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_sighup_at_the_prompt_is_not_an_answer() {
-    if !root("issue8_sighup_at_the_prompt_is_not_an_answer") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     let mut tty = OnPty::start(&lab, CLOSED, "60");
     let closed = lab.env.ruleset();
@@ -347,13 +343,12 @@ fn issue8_sighup_at_the_prompt_is_not_an_answer() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_a_late_confirm_exits_1_naming_the_reverted_change() {
-    if !root("issue8_a_late_confirm_exits_1_naming_the_reverted_change") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
-    exit(&lab.apply_text("open.policy", OPEN, &[]), 0);
+    lab.apply_open();
     let before = lab.env.ruleset();
     exit(
         &lab.apply_text("late.policy", CLOSED, &["--confirm", "2"]),

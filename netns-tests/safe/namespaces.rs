@@ -5,9 +5,11 @@
 //! is the test's own.
 
 use super::lifecycle::Journal;
-use super::{CLOSED, Lab, OPEN, apply_inside, eventually, pending_files};
+use super::{
+    CLOSED, FORWARDING_ON, Lab, OPEN, apply_inside, apply_persisting, dropin, eventually,
+    pending_files,
+};
 use crate::apply::{Env, exit, hostwall, stderr, stdout};
-use crate::common::root;
 
 /// `ip netns exec NS hostwall CMD --state-dir STATE ARGS...`, logging to sockets
 /// next to STATE (never the host's own log).
@@ -22,10 +24,6 @@ fn hostwall_in(
     let (journal, syslog) = (log("journal.sock"), log("syslog.sock"));
     let state = state.to_string_lossy().into_owned();
     let mut all = vec![
-        "netns",
-        "exec",
-        ns,
-        env!("CARGO_BIN_EXE_hostwall"),
         cmd,
         "--state-dir",
         &state,
@@ -35,19 +33,13 @@ fn hostwall_in(
         &syslog,
     ];
     all.extend_from_slice(args);
-    std::process::Command::new("ip")
-        .args(&all)
-        .env_remove("SSH_CONNECTION")
-        .output()
-        .unwrap_or_else(|e| panic!("ip netns exec: {e}"))
+    crate::support::cli::hostwall_inside(ns, &all, None)
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace() {
-    if !root("issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace")
-    {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
     let state = lab.env.state();
     let journal = Journal::bind(&lab.env);
@@ -109,10 +101,9 @@ fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_na
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
-    if !root("issue5_review_a_deleted_namespace_drops_its_pending_change") {
-        return;
-    }
+    crate::support::root::require();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let state = dir.path().join("state");
     let st = state.to_string_lossy().into_owned();
@@ -163,22 +154,12 @@ fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin() {
-    if !root("issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin") {
-        return;
-    }
+    crate::support::root::require();
     let lab = Lab::new();
-    let dropin = lab.env.state().join("90-hostwall.conf");
-    let d = dropin.to_string_lossy().into_owned();
-    let on = "policy on {\n    forwarding on\n    allow ssh\n    allow tcp 7777\n}\n";
-    exit(
-        &apply_inside(
-            &lab,
-            on,
-            &["--persist", "--persist-path", &d, "--confirm", "30"],
-        ),
-        0,
-    );
+    let dropin = dropin(&lab);
+    apply_persisting(&lab, FORWARDING_ON, &["--confirm", "30"]);
     let out = lab.env.state_cmd("confirm");
     exit(&out, 0);
     let text = std::fs::read_to_string(&dropin).unwrap_or_default();

@@ -4,13 +4,11 @@
 
 use super::{CLOSED, OPEN, pending_files};
 use crate::apply::{Env, exit, hostwall, stderr, stdout};
-use crate::common::root;
 
 #[test]
+#[ignore = "needs root"]
 fn issue8_two_namespaces_hold_pending_changes_at_once() {
-    if !root("issue8_two_namespaces_hold_pending_changes_at_once") {
-        return;
-    }
+    crate::support::root::require();
     let (a, b) = (Env::new("hw-pn-a"), Env::new("hw-pn-b"));
     let state = a.state();
     let st = state.to_string_lossy().into_owned();

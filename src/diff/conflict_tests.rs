@@ -2,7 +2,7 @@
 //! unknowns as "may", grouped suggestions, and silence when nothing conflicts.
 
 use super::*;
-use crate::ir::host::{HostBase, HostRule};
+use crate::ir::host::HostRule;
 use crate::ir::{self, AddrMatch, BaseChain, ChainPolicy, Hook, IfName, L4Proto, Rule, Verdict};
 use crate::source::FileId;
 
@@ -56,38 +56,23 @@ fn ours(accept: &[(u16, u32)]) -> Table {
     }
 }
 
-fn hrule(conds: Vec<Cond>, action: Action) -> HostRule {
-    let text = crate::ir::host::action_text(&action);
-    HostRule {
-        conds,
-        action,
-        text,
-        comment: None,
-        origin: vec![],
-    }
-}
+#[path = "../../tests/support/build/host.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod build;
+use build::host_rule as hrule;
 
+/// An input base chain at `base` (priority, policy), or a regular chain without it.
 fn chain(name: &str, base: Option<(i32, ChainPolicy)>, rules: Vec<HostRule>) -> HostChain {
-    HostChain {
-        name: name.into(),
-        base: base.map(|(priority, policy)| HostBase {
-            hook: Some(HostHook::Input),
-            chain_type: ChainType::Filter,
-            priority,
-            policy,
-            devices: vec![],
-        }),
-        rules,
+    match base {
+        Some((priority, policy)) => {
+            build::host_base(name, HostHook::Input, priority, policy, rules)
+        }
+        None => build::host_regular(name, rules),
     }
 }
 
 fn table(family: TableFamily, name: &str, chains: Vec<HostChain>) -> HostTable {
-    HostTable {
-        family: Some(family),
-        name: name.into(),
-        chains,
-        ..HostTable::default()
-    }
+    build::host_table(family, name, false, chains)
 }
 
 /// firewalld-like: a zone reached by jump then goto accepts ssh; the base chain rejects

@@ -2,59 +2,13 @@
 //! maps, NAT chains, families, and unknowns that stay unknown.
 
 use super::*;
-use crate::ir::host::{HostBase, VerdictMap};
+use crate::ir::host::VerdictMap;
 use crate::ir::{IfName, L4Proto};
 
-fn rule(conds: Vec<Cond>, action: Action) -> HostRule {
-    let text = format!("{conds:?} {action:?}");
-    HostRule {
-        conds,
-        action,
-        text,
-        comment: None,
-        origin: vec![],
-    }
-}
-
-fn base(
-    name: &str,
-    hook: HostHook,
-    priority: i32,
-    policy: ChainPolicy,
-    rules: Vec<HostRule>,
-) -> HostChain {
-    HostChain {
-        name: name.into(),
-        base: Some(HostBase {
-            hook: Some(hook),
-            chain_type: ChainType::Filter,
-            priority,
-            policy,
-            devices: vec![],
-        }),
-        rules,
-    }
-}
-
-fn regular(name: &str, rules: Vec<HostRule>) -> HostChain {
-    HostChain {
-        name: name.into(),
-        base: None,
-        rules,
-    }
-}
-
-fn table(family: TableFamily, name: &str, ours: bool, chains: Vec<HostChain>) -> HostTable {
-    HostTable {
-        family: Some(family),
-        name: name.into(),
-        ours,
-        dormant: false,
-        sets: vec![],
-        maps: vec![],
-        chains,
-    }
-}
+#[path = "../../tests/support/build/host.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod build;
+use build::{host_base as base, host_regular as regular, host_rule as rule, host_table as table};
 
 fn tcp(port: u16) -> Cond {
     Cond::Is(Match::Dport(L4Proto::Tcp, PortMatch::Port(port)))

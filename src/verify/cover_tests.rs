@@ -22,15 +22,8 @@ fn opts(map: SourceMap, probes: Option<usize>) -> VerifyOptions {
     }
 }
 
-const D: &str = "policy d {
-    default reject
-    define bad = 203.0.113.0/24, 2001:db8:bad::/48
-    drop from bad
-    reject tcp 3306 from 198.51.100.0/24
-    allow ssh tcp 22
-    allow http tcp 80 from 192.0.2.0/24
-}
-";
+/// Issue #15's policy: a block list, a reject, ssh, and http from one network.
+const D: &str = include_str!("../../tests/data/verify/issue15-d.policy");
 
 /// The ruleset with the first rule whose comment is `comment` moved to `to`.
 fn moved(rs: &Ruleset, comment: &str, to: usize) -> Ruleset {

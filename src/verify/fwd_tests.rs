@@ -1,67 +1,27 @@
 //! Unit tests for the forward design and matrix (pure: no namespaces).
 
 use super::*;
-use crate::model::{
-    Addrs, DefaultAction, Forwarding, IfName as MIfName, Policy, PortRange, PortSpec, Proto,
-    Rule as MRule, Settings, Traffic, Verdict as MVerdict,
-};
-use crate::source::Span;
+use crate::model::{Addrs, DefaultAction, Proto, Rule as MRule};
 use crate::verify::{Outcome, forward, topology};
 
-fn any() -> MRule {
-    MRule {
-        verdict: MVerdict::Accept,
-        service: None,
-        traffic: Traffic::Any,
-        sources: None,
-        destinations: None,
-        iif: vec![],
-        oif: vec![],
-        established_only: false,
-        counter: false,
-        span: Span::default(),
-    }
-}
+#[path = "../../tests/support/build/model.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod build;
+use build::{any, ifname};
 
 fn tcp(lo: u16, hi: u16) -> MRule {
-    MRule {
-        traffic: Traffic::Ports(vec![PortSpec {
-            proto: Proto::Tcp,
-            range: PortRange { lo, hi },
-            span: Span::default(),
-        }]),
-        ..any()
-    }
+    build::allow(Proto::Tcp, lo, hi)
 }
 
 fn nets(list: &[&str]) -> Option<Addrs> {
-    Some(Addrs {
-        name: Some("guests".into()),
-        nets: list.iter().map(|n| n.parse().unwrap()).collect(),
-        span: Span::default(),
-    })
-}
-
-fn ifname(name: &str) -> MIfName {
-    MIfName {
-        name: name.trim_end_matches('*').into(),
-        wildcard: name.ends_with('*'),
-    }
+    Some(build::addrs("guests", list))
 }
 
 fn policy(input: Vec<MRule>, forward: Option<Vec<MRule>>, default: DefaultAction) -> Ruleset {
-    crate::compile::compile(&Policy {
-        name: "t".into(),
-        span: Span::default(),
-        default: DefaultAction::Reject,
-        forwarding: Forwarding::default(),
-        input,
-        forward,
-        forward_default: default,
-        log_rejected: None,
-        count_rejected: false,
-        settings: Settings::default(),
-    })
+    let mut p = build::policy("t", input);
+    p.forward = forward;
+    p.forward_default = default;
+    crate::compile::compile(&p)
 }
 
 /// Like policies/libvirt-nat.policy: dns on virbr*, guests out, only replies back.
@@ -216,19 +176,9 @@ fn port_edges_and_destination_nets() {
 
 #[test]
 fn forwarding_off_expects_no_answer_and_is_kept_in_the_test() {
-    let mut p = Policy {
-        name: "t".into(),
-        span: Span::default(),
-        default: DefaultAction::Reject,
-        forwarding: Forwarding::default(),
-        input: vec![],
-        forward: Some(vec![any()]),
-        forward_default: DefaultAction::Reject,
-        log_rejected: None,
-        count_rejected: false,
-        settings: Settings::default(),
-    };
-    p.forwarding.ipv4 = Some((false, Span::default()));
+    let mut p = build::policy("t", vec![]);
+    p.forward = Some(vec![any()]);
+    p.forwarding.ipv4 = Some((false, crate::source::Span::default()));
     let rs = crate::compile::compile(&p);
     let topo = topology::design(&rs);
     assert_eq!(

@@ -1,61 +1,21 @@
 //! Unit tests for the probe matrix and topology design (pure: no namespaces).
 
 use super::*;
-use crate::model::{
-    Addrs, DefaultAction, Forwarding, IfName as MIfName, IpFamily, Policy, PortRange, PortSpec,
-    Proto, Rule as MRule, Settings, Traffic, Verdict as MVerdict,
-};
-use crate::source::Span;
+use crate::model::{DefaultAction, IfName as MIfName, IpFamily, Proto, Rule as MRule, Traffic};
 use crate::verify::{sources, topology};
 
-fn allow(proto: Proto, lo: u16, hi: u16) -> MRule {
-    MRule {
-        verdict: MVerdict::Accept,
-        service: None,
-        traffic: Traffic::Ports(vec![PortSpec {
-            proto,
-            range: PortRange { lo, hi },
-            span: Span::default(),
-        }]),
-        sources: None,
-        destinations: None,
-        iif: vec![],
-        oif: vec![],
-        established_only: false,
-        counter: false,
-        span: Span::default(),
-    }
-}
+#[path = "../../tests/support/build/model.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod build;
+use build::allow;
 
-fn from(mut r: MRule, nets: &[&str]) -> MRule {
-    r.sources = Some(Addrs {
-        name: Some("mgmt".into()),
-        nets: nets
-            .iter()
-            .map(|n| {
-                n.parse()
-                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .unwrap()
-            })
-            .collect(),
-        span: Span::default(),
-    });
-    r
+fn from(r: MRule, nets: &[&str]) -> MRule {
+    build::from(r, "mgmt", nets)
 }
 
 fn policy(default: DefaultAction, input: Vec<MRule>) -> Ruleset {
-    let p = Policy {
-        name: "t".into(),
-        span: Span::default(),
-        default,
-        forwarding: Forwarding::default(),
-        input,
-        forward: None,
-        forward_default: DefaultAction::Reject,
-        log_rejected: None,
-        count_rejected: false,
-        settings: Settings::default(),
-    };
+    let mut p = build::policy("t", input);
+    p.default = default;
     crate::compile::compile(&p)
 }
 

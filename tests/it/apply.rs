@@ -3,7 +3,9 @@
 //! other tables survive, re-apply is idempotent, the generation id guards the
 //! batch, a failing sysctl step rolls everything back, and `--netns` works.
 
-use crate::netlink::{base, every_form, in_netns, nft_ok, rule, ruleset};
+use crate::support::build::ir::{base, every_encoder_form, rule, ruleset};
+use crate::support::netns::in_new_netns as in_netns;
+use crate::support::nft::{self, here_ok as nft_ok};
 use hostwall::apply::{ApplyError, ApplyOptions, apply};
 use hostwall::emit::netlink::{BatchOptions, build};
 use hostwall::ir::*;
@@ -45,11 +47,13 @@ fn refused(span: Span) -> Ruleset {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn refused_batch_leaves_ruleset_identical_and_names_the_rule() {
+    crate::support::root::require();
     let span = Span::new(FileId(0), 40..52);
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
-        apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
+        apply(&every_encoder_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
         let before = ruleset_listing();
         let err = apply(&refused(span), &opts()).err();
         assert_eq!(
@@ -74,11 +78,13 @@ fn refused_batch_leaves_ruleset_identical_and_names_the_rule() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn other_tables_survive_and_reapply_is_idempotent() {
+    crate::support::root::require();
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
         let other = nft_ok(&["list", "table", "ip", "other"], "");
-        let rs = every_form();
+        let rs = every_encoder_form();
         let r1 = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let first = ruleset_listing();
         let r2 = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -97,9 +103,11 @@ fn other_tables_survive_and_reapply_is_idempotent() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn stale_generation_is_refused_with_erestart() {
+    crate::support::root::require();
     in_netns(|| {
-        let rs = every_form();
+        let rs = every_encoder_form();
         let r = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let before = ruleset_listing();
         // A batch built against an older generation, as if someone committed
@@ -123,9 +131,11 @@ fn stale_generation_is_refused_with_erestart() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_change_to_our_table_after_the_capture_is_refused_and_changes_nothing() {
+    crate::support::root::require();
     in_netns(|| {
-        let rs = every_form();
+        let rs = every_encoder_form();
         apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let captured =
             hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -148,9 +158,11 @@ fn a_change_to_our_table_after_the_capture_is_refused_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_change_to_another_table_after_the_capture_is_not_concurrent() {
+    crate::support::root::require();
     in_netns(|| {
-        let rs = every_form();
+        let rs = every_encoder_form();
         let captured =
             hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         // Another program commits in its own table after our capture, twice.
@@ -197,6 +209,13 @@ impl SysctlTree {
     fn v6(&self) -> PathBuf {
         self.0.path().join("net/ipv6/conf/all/forwarding")
     }
+    /// Apply options that write the sysctls into this tree.
+    fn opts(&self) -> ApplyOptions {
+        ApplyOptions {
+            sysctl_root: Some(self.0.path().to_path_buf()),
+            ..opts()
+        }
+    }
     fn read(&self, p: &str) -> String {
         std::fs::read_to_string(self.0.path().join(p)).unwrap_or_default()
     }
@@ -206,6 +225,18 @@ impl Drop for SysctlTree {
     fn drop(&mut self) {
         let _ = Command::new("chattr").arg("-i").arg(self.v6()).status();
     }
+}
+
+/// Applies `every_encoder_form` with forwarding on and `o`'s failing sysctl tree;
+/// asserts the sysctl step failed with nothing left to roll back, returns the message.
+fn sysctl_step_fails(o: &ApplyOptions) -> String {
+    let err = apply(&forwarding(every_encoder_form()), o).err();
+    let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
+        "{msg}"
+    );
+    msg
 }
 
 fn forwarding(mut rs: Ruleset) -> Ruleset {
@@ -221,12 +252,11 @@ fn forwarding(mut rs: Ruleset) -> Ruleset {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
+    crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
         // Previous table present (with counters that must survive).
@@ -241,12 +271,7 @@ fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
         );
         apply(&old, &opts()).unwrap_or_else(|e| panic!("{e}"));
         let before = ruleset_listing();
-        let err = apply(&forwarding(every_form()), &o).err();
-        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
-            "{msg}"
-        );
+        let msg = sysctl_step_fails(&o);
         assert!(
             msg.contains("cannot write net.ipv6.conf.all.forwarding"),
             "{msg}"
@@ -262,7 +287,7 @@ fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
         // Previous table absent: rollback removes ours again.
         nft_ok(&["delete", "table", "inet", "hostwall"], "");
         let before = ruleset_listing();
-        assert!(apply(&forwarding(every_form()), &o).is_err());
+        assert!(apply(&forwarding(every_encoder_form()), &o).is_err());
         assert_eq!(ruleset_listing(), before);
     });
 }
@@ -285,31 +310,27 @@ const OBJECTS_AND_VMAP: &str = "table inet hostwall {
 ";
 
 #[test]
+#[ignore = "needs root"]
 fn rollback_restores_named_objects_and_verdict_maps() {
+    crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
         let before = ruleset_listing();
-        let err = apply(&forwarding(every_form()), &o).err();
-        let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        assert!(
-            matches!(err, Some(ApplyError::Sysctl { rollback: None, .. })),
-            "{msg}"
-        );
+        sysctl_step_fails(&o);
         assert_eq!(ruleset_listing(), before);
     });
 }
 
 #[test]
+#[ignore = "needs root"]
 fn revert_restores_named_objects_and_verdict_maps() {
+    crate::support::root::require();
     in_netns(|| {
         nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
         let before = ruleset_listing();
-        let rs = every_form();
+        let rs = every_encoder_form();
         let prev =
             hostwall::apply::restore::capture(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
         apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -320,23 +341,20 @@ fn revert_restores_named_objects_and_verdict_maps() {
 }
 
 #[test]
+#[ignore = "needs root and a kernel with nf_flow_table"]
 fn flowtables_refuse_the_apply_before_any_change() {
+    crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         let ft = "table inet hostwall {\n flowtable ft0 { hook ingress priority 0; devices = { lo }; }\n}\n";
-        if let Err(e) = crate::netlink::nft(&["-f", "-"], ft) {
-            // Kernels built without nf_flow_table (some sandboxes) refuse any
-            // flowtable with ENOENT; there is nothing to detect there.
-            assert!(e.contains("No such file or directory"), "{e}");
-            eprintln!("skipped: this kernel has no flowtable support");
-            return;
+        // A kernel built without nf_flow_table refuses any flowtable: the test cannot
+        // run there, and says so by failing.
+        if let Err(e) = nft::nft(nft::At::Here, &["-f", "-"], ft) {
+            panic!("cannot create a flowtable to test with (kernel without nf_flow_table?): {e}");
         }
         let before = ruleset_listing();
-        let msg = apply(&forwarding(every_form()), &o)
+        let msg = apply(&forwarding(every_encoder_form()), &o)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
@@ -350,48 +368,14 @@ fn flowtables_refuse_the_apply_before_any_change() {
     });
 }
 
-/// `nft -i` holding `table inet hostwall { flags owner; }` while it runs.
-struct Owner(std::process::Child);
-
-impl Owner {
-    fn hold() -> Owner {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = Command::new("nft")
-            .arg("-i")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("nft -i: {e}"));
-        if let Some(i) = child.stdin.as_mut() {
-            i.write_all(b"add table inet hostwall { flags owner; }\n")
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let owner = Owner(child);
-        for _ in 0..200 {
-            if ruleset_listing().contains("flags owner") {
-                return owner;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("nft -i never created the owned table");
-    }
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
+#[ignore = "needs root"]
 fn a_table_owned_by_another_process_is_named_as_such() {
+    crate::support::root::require();
     in_netns(|| {
-        let owner = Owner::hold();
+        let owner = nft::OwnedTable::hold(nft::At::Here);
         let before = ruleset_listing();
-        let err = apply(&every_form(), &opts()).err();
+        let err = apply(&every_encoder_form(), &opts()).err();
         let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
             msg,
@@ -400,7 +384,7 @@ fn a_table_owned_by_another_process_is_named_as_such() {
         assert_eq!(ruleset_listing(), before);
         // Once the owner exits the kernel drops its table and apply works.
         drop(owner);
-        apply(&every_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
+        apply(&every_encoder_form(), &opts()).unwrap_or_else(|e| panic!("{e}"));
     });
 }
 
@@ -417,7 +401,9 @@ fn proc_sys(p: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn failed_sysctl_step_restores_per_interface_forwarding() {
+    crate::support::root::require();
     // net/ipv4 is this namespace's real /proc/sys/net/ipv4 (the kernel copies
     // ip_forward into every interface); the IPv6 key is an immutable file, so
     // the second write fails and the first is undone.
@@ -425,10 +411,7 @@ fn failed_sysctl_step_restores_per_interface_forwarding() {
     let v4 = tree.0.path().join("net/ipv4");
     std::fs::remove_dir_all(&v4).unwrap_or_else(|e| panic!("{e}"));
     std::os::unix::fs::symlink("/proc/sys/net/ipv4", &v4).unwrap_or_else(|e| panic!("{e}"));
-    let o = ApplyOptions {
-        sysctl_root: Some(tree.0.path().to_path_buf()),
-        ..opts()
-    };
+    let o = tree.opts();
     in_netns(|| {
         ip(&[
             "link", "add", "hwv0", "type", "veth", "peer", "name", "hwv1",
@@ -436,7 +419,7 @@ fn failed_sysctl_step_restores_per_interface_forwarding() {
         std::fs::write("/proc/sys/net/ipv4/conf/hwv0/forwarding", "1")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(proc_sys("net/ipv4/ip_forward"), "0");
-        let err = apply(&forwarding(every_form()), &o).err();
+        let err = apply(&forwarding(every_encoder_form()), &o).err();
         let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
         assert!(
             matches!(err, Some(ApplyError::Sysctl { ref restore_errors, .. }) if restore_errors.is_empty()),
@@ -454,7 +437,9 @@ fn failed_sysctl_step_restores_per_interface_forwarding() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn forwarding_sysctls_are_written_in_the_target_namespace() {
+    crate::support::root::require();
     in_netns(|| {
         let rs = forwarding(ruleset(vec![], vec![]));
         let r = apply(&rs, &opts()).unwrap_or_else(|e| panic!("{e}"));
@@ -465,14 +450,16 @@ fn forwarding_sysctls_are_written_in_the_target_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn dry_run_sends_nothing() {
+    crate::support::root::require();
     in_netns(|| {
         let before = ruleset_listing();
         let o = ApplyOptions {
             dry_run: true,
             ..opts()
         };
-        let r = apply(&forwarding(every_form()), &o).unwrap_or_else(|e| panic!("{e}"));
+        let r = apply(&forwarding(every_encoder_form()), &o).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             r.plan.iter().any(|l| l.ends_with("rule 1 of chain input")),
             "{:?}",
@@ -509,25 +496,25 @@ impl Drop for NamedNetns {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn netns_option_targets_that_namespace_only() {
+    crate::support::root::require();
     let ns = NamedNetns::new();
     let o = ApplyOptions {
         netns: Some(ns.0.clone()),
         ..opts()
     };
     in_netns(|| {
-        apply(&every_form(), &o).unwrap_or_else(|e| panic!("{e}"));
+        apply(&every_encoder_form(), &o).unwrap_or_else(|e| panic!("{e}"));
         // Our own (unshared) namespace is untouched...
         assert_eq!(ruleset_listing(), "");
     });
     // ...and the named one holds the table.
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", &ns.0, "nft", "list", "table", "inet", "hostwall",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let out = nft::nft_ok(
+        nft::At::Netns(&ns.0),
+        &["list", "table", "inet", "hostwall"],
+        "",
+    );
     assert!(out.contains("chain input"), "{out}");
 }
 
@@ -537,7 +524,7 @@ fn missing_netns_is_one_clear_error() {
         netns: Some("hw-does-not-exist".into()),
         ..opts()
     };
-    let err = apply(&every_form(), &o)
+    let err = apply(&every_encoder_form(), &o)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -548,14 +535,16 @@ fn missing_netns_is_one_clear_error() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn invalid_netns_names_are_not_found_before_anything_happens() {
+    crate::support::root::require();
     for name in ["", ".", "..", "a/b", "../netns"] {
         let o = ApplyOptions {
             netns: Some(name.into()),
             ..opts()
         };
         // In a namespace of our own, so a regression can never reach the host's.
-        let err = in_netns(|| apply(&every_form(), &o))
+        let err = in_netns(|| apply(&every_encoder_form(), &o))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

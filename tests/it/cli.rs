@@ -1,19 +1,8 @@
 //! The binary's contract: exit codes (0 ok, 1 policy errors, 2 usage/system), where
 //! output goes, colour only when asked, the built-in default policy.
 
+use crate::support::cli::{hostwall, text};
 use std::process::{Command, Output};
-
-fn hostwall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostwall"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run hostwall")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn compile_without_argument_prints_the_builtin_kvm_host_ruleset() {
@@ -95,11 +84,13 @@ fn fmt_check_exit_codes() {
     );
 }
 
-/// Without CAP_NET_ADMIN, apply and diff fail with one clear line and exit 2. As root the
-/// command runs as `nobody` inside a throwaway namespace (so even a broken privilege
-/// drop could only touch that namespace); as a normal user it runs as is.
+/// Without CAP_NET_ADMIN, apply and diff fail with one clear line and exit 2. The command
+/// runs as `nobody` inside a throwaway namespace (so even a broken privilege drop could
+/// only touch that namespace), which takes root to set up.
 #[test]
+#[ignore = "needs root"]
 fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
+    crate::support::root::require();
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = dir.path().join("hostwall");
     std::fs::copy(env!("CARGO_BIN_EXE_hostwall"), &bin).expect("copy binary");
@@ -108,8 +99,6 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     // Sticky like /tmp: the unprivileged run may create its state dir there, and the
     // state dir's trust rule accepts it.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
-    // SAFETY: geteuid has no preconditions.
-    let is_root = unsafe { libc::geteuid() } == 0;
     for args in [
         vec![
             "apply",
@@ -119,21 +108,16 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
         ],
         vec!["diff"],
     ] {
-        let mut cmd = if is_root {
-            let mut c = Command::new("unshare");
-            c.args([
-                "-n",
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--",
-            ]);
-            c.arg(&bin);
-            c
-        } else {
-            Command::new(&bin)
-        };
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "-n",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ]);
+        cmd.arg(&bin);
         let o = cmd.args(&args).output().expect("run");
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
@@ -142,58 +126,44 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     }
 }
 
-/// Issue #8 item 10: every command that uses the state directory refuses one that is a
-/// symbolic link or that others may write, exit 2, with the reason and the fix, before
-/// it does anything else.
-#[test]
-fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let real = dir.path().join("real");
-    std::fs::create_dir(&real).expect("mkdir");
-    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    let link = dir.path().join("link");
-    std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    let open = dir.path().join("open");
-    std::fs::create_dir(&open).expect("mkdir");
-    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let policy = dir.path().join("p.policy");
-    std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
-    for (state, why) in [
-        (&link, "it is a symbolic link"),
-        (&open, "its mode is 0777"),
-    ] {
-        let s = state.to_str().expect("utf8");
-        for args in [
-            vec!["status", "--state-dir", s],
-            vec!["confirm", "--state-dir", s],
-            vec!["revert", "--state-dir", s],
-            // In a private, throwaway network namespace (`unshare -n`, root only):
-            // should the refusal ever regress, the apply still cannot touch this
-            // host's ruleset.
-            vec![
-                "apply",
-                "--insecure-perms",
-                "--state-dir",
-                s,
-                policy.to_str().expect("utf8"),
-            ],
-        ] {
-            let o = if args[0] == "apply" {
-                // SAFETY: geteuid has no preconditions.
-                if unsafe { libc::geteuid() } != 0 {
-                    continue;
-                }
-                Command::new("unshare")
-                    .arg("-n")
-                    .arg(env!("CARGO_BIN_EXE_hostwall"))
-                    .args(&args)
-                    .env_remove("SSH_CONNECTION")
-                    .output()
-                    .expect("unshare")
-            } else {
-                hostwall(&args)
-            };
+/// A symlinked and a world-writable state directory (each with why it is refused), the
+/// real directory behind the link, and a policy to apply.
+struct Untrusted {
+    dir: tempfile::TempDir,
+    real: std::path::PathBuf,
+    states: Vec<(std::path::PathBuf, &'static str)>,
+    policy: std::path::PathBuf,
+}
+
+impl Untrusted {
+    fn new() -> Untrusted {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let policy = dir.path().join("p.policy");
+        std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
+        let states = vec![(link, "it is a symbolic link"), (open, "its mode is 0777")];
+        Untrusted {
+            dir,
+            real,
+            states,
+            policy,
+        }
+    }
+
+    /// Runs each command `run` makes for every untrusted state dir and asserts the
+    /// refusal (exit 2, the reason, the fix), and that nothing was written through the link.
+    fn assert_refused(&self, run: impl Fn(&str) -> (Vec<String>, Output)) {
+        for (state, why) in &self.states {
+            let s = state.to_str().expect("utf8");
+            let (args, o) = run(s);
             let err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
             assert!(
@@ -202,8 +172,46 @@ fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
             );
             assert!(err.contains("fix: "), "{args:?}: {err}");
         }
+        assert!(std::fs::read_dir(&self.real).expect("ls").next().is_none());
+        assert!(self.dir.path().is_dir());
     }
-    assert!(std::fs::read_dir(&real).expect("ls").next().is_none());
+}
+
+/// Issue #8 item 10: every command that uses the state directory refuses one that is a
+/// symbolic link or that others may write, exit 2, with the reason and the fix, before
+/// it does anything else.
+#[test]
+fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
+    let u = Untrusted::new();
+    for cmd in ["status", "confirm", "revert"] {
+        u.assert_refused(|s| {
+            let args = vec![cmd.to_string(), "--state-dir".into(), s.to_string()];
+            let o = hostwall(&[cmd, "--state-dir", s]);
+            (args, o)
+        });
+    }
+}
+
+/// The same refusal from `apply`, run in a private, throwaway network namespace
+/// (`unshare -n`): should the refusal ever regress, the apply still cannot touch this
+/// host's ruleset.
+#[test]
+#[ignore = "needs root"]
+fn issue8_untrusted_state_dir_is_refused_by_apply() {
+    crate::support::root::require();
+    let u = Untrusted::new();
+    let policy = u.policy.to_str().expect("utf8");
+    u.assert_refused(|s| {
+        let args = ["apply", "--insecure-perms", "--state-dir", s, policy];
+        let o = Command::new("unshare")
+            .arg("-n")
+            .arg(env!("CARGO_BIN_EXE_hostwall"))
+            .args(args)
+            .env_remove("SSH_CONNECTION")
+            .output()
+            .expect("unshare");
+        (args.map(str::to_string).to_vec(), o)
+    });
 }
 
 #[test]

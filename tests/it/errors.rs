@@ -1,7 +1,8 @@
 //! Golden error cases: tests/data/errors/NNN-name/{policy, expected.txt} (optional site.toml and
-//! included files beside them). The rendered diagnostics must equal expected.txt; a missing
-//! expected.txt is written, `UPDATE_EXPECT=1` rewrites them all.
+//! included files beside them). The rendered diagnostics must equal expected.txt; a missing or
+//! different expected.txt fails, `UPDATE_EXPECT=1` writes them (see `support::golden`).
 
+use crate::support::{corpus, golden, nft};
 use hostwall::check::{self, Includes};
 use hostwall::diag::{Color, render};
 use hostwall::source::SourceMap;
@@ -36,50 +37,21 @@ pub fn render_case(dir: &Path) -> String {
     render(&map, &diags, Color::Never)
 }
 
-pub fn case_dirs(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(kind);
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    dirs.retain(|d| d.join("policy").is_file());
-    dirs.sort();
-    dirs
-}
-
 #[test]
 fn error_goldens() {
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let dirs = case_dirs("errors");
+    let dirs = corpus::case_dirs("errors");
     assert!(
         dirs.len() >= 30,
         "expected at least 30 error cases, found {}",
         dirs.len()
     );
-    let mut failures = Vec::new();
-    for dir in &dirs {
+    golden::run_all("errors", |dir| {
         let got = render_case(dir);
-        assert!(
-            !got.is_empty(),
-            "{}: error cases must produce a diagnostic",
-            dir.display()
-        );
-        let path = dir.join("expected.txt");
-        match fs::read_to_string(&path) {
-            Ok(want) if !update => {
-                if want != got {
-                    failures.push(format!("--- {}\n{got}", dir.display()));
-                }
-            }
-            _ => fs::write(&path, &got).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        if got.is_empty() {
+            return Err("error cases must produce a diagnostic".into());
         }
-    }
-    assert!(
-        failures.is_empty(),
-        "rendered diagnostics differ (UPDATE_EXPECT=1 rewrites):\n{}",
-        failures.join("\n")
-    );
+        golden::compare(&dir.join("expected.txt"), &got)
+    });
 }
 
 /// Checks and compiles `policy` with `site`, returning the nft script or the rendered errors.
@@ -97,18 +69,9 @@ fn script(site: &str, policy: &str) -> Result<String, String> {
     }
 }
 
-/// Whether nft 1.0.6 accepts `script` (`nft -c -f` in a throwaway user+net namespace).
+/// Whether nft accepts `script` (`nft -c -f -` in a throwaway user+net namespace).
 fn nft_accepts(script: &str) -> bool {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("rules");
-    fs::write(&path, script).expect("write script");
-    std::process::Command::new("unshare")
-        .args(["-rn", "nft", "-c", "-f"])
-        .arg(&path)
-        .output()
-        .expect("run `unshare -rn nft` (install nftables, util-linux)")
-        .status
-        .success()
+    nft::accepts(script).is_ok()
 }
 
 /// Every table name the site file accepts is one nft reads in the emitted script, and every

@@ -2,27 +2,16 @@
 //! policy that parses, formatting twice gives the same text, and the formatted text checks to
 //! the same model (spans aside).
 
+use crate::support::corpus;
 use hostwall::check::{self, NoIncludes};
 use hostwall::model::{Policy, Rule, Traffic};
 use hostwall::source::{SourceMap, Span};
 use hostwall::syntax;
-use std::fs;
-use std::path::{Path, PathBuf};
 
-fn all_policies() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out: Vec<PathBuf> = fs::read_dir(root.join("policies"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    if let Ok(kinds) = fs::read_dir(root.join("tests/data")) {
-        for kind in kinds.flatten() {
-            if let Ok(cases) = fs::read_dir(kind.path()) {
-                out.extend(cases.flatten().map(|c| c.path().join("policy")));
-            }
-        }
-    }
-    out.retain(|p| p.is_file());
-    out.sort();
+/// Every shipped policy and every case policy of every kind under tests/data/.
+fn all_policies() -> Vec<corpus::Case> {
+    let mut out = corpus::shipped();
+    out.extend(corpus::every_case());
     out
 }
 
@@ -71,9 +60,10 @@ fn format_is_idempotent_and_keeps_the_model() {
     let files = all_policies();
     assert!(files.len() >= 4);
     let mut checked = 0;
-    for path in files {
-        let text = fs::read_to_string(&path).unwrap_or_default();
-        let site = fs::read_to_string(path.with_file_name("site.toml")).ok();
+    for case in files {
+        // A policy that is not UTF-8 (an error case) reads as empty and does not parse.
+        let text = std::fs::read_to_string(&case.policy).unwrap_or_default();
+        let (path, site) = (&case.policy, case.site_text());
         let Some(once) = fmt_text(&text) else {
             continue; // syntax error cases
         };
@@ -120,14 +110,10 @@ fn long_defines_wrap_one_item_per_line() {
 /// The shipped policies are already in canonical form (what `hostwall fmt --check` expects).
 #[test]
 fn shipped_policies_are_formatted() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    for e in fs::read_dir(root).into_iter().flatten().flatten() {
-        if e.path().extension().is_none_or(|x| x != "policy") {
-            continue;
-        }
-        let text = fs::read_to_string(e.path()).unwrap_or_default();
+    for path in corpus::files("policies", "policy") {
+        let text = corpus::read(&path);
         let out = fmt_text(&text).unwrap_or_default();
-        assert_eq!(out, text, "{} is not in canonical form", e.path().display());
+        assert_eq!(out, text, "{} is not in canonical form", path.display());
     }
 }
 

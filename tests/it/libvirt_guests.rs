@@ -3,41 +3,22 @@
 //! the same packets on any other interface are not, and no policy turns
 //! `net.ipv4.ip_forward` off under libvirt's NAT. Packets go through `eval`.
 
-use hostwall::check::{NoIncludes, check};
-use hostwall::diag::{Color, render};
+use crate::support::corpus;
 use hostwall::eval::{L4, Packet, evaluate};
 use hostwall::ir::{Hook, Ruleset, Verdict};
 use hostwall::model::Policy;
-use hostwall::source::SourceMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 
 /// Every `policies/*.policy` with its `NAME.site.toml` when there is one.
-fn shipped() -> Vec<(PathBuf, Option<PathBuf>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let mut out: Vec<(PathBuf, Option<PathBuf>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "policy"))
-        .map(|p| {
-            let site = p.with_extension("site.toml");
-            let site = site.exists().then_some(site);
-            (p, site)
-        })
-        .collect();
-    out.sort();
+fn shipped() -> Vec<corpus::Case> {
+    let out = corpus::shipped();
     assert!(out.len() >= 4, "shipped policies: {out:?}");
     out
 }
 
-fn load(policy: &Path, site: Option<&Path>) -> Policy {
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{e}"));
-    let mut map = SourceMap::new();
-    let file = map.add(policy.display().to_string(), read(policy));
-    let site = site.map(|s| map.add(s.display().to_string(), read(s)));
-    let (checked, diags) = check(&mut map, file, site, &NoIncludes);
-    assert!(diags.is_empty(), "{}", render(&map, &diags, Color::Never));
-    checked.unwrap_or_else(|| panic!("{} did not check", policy.display()))
+/// The checked policy; panics with the rendered diagnostics unless it checks clean.
+fn load(case: &corpus::Case) -> Policy {
+    corpus::check_case(case, false).unwrap_or_else(|e| panic!("{}:\n{e}", case.name))
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -97,13 +78,13 @@ fn guest_packets() -> Vec<(&'static str, &'static str, &'static str, L4)> {
 #[test]
 fn issue10_shipped_policies_serve_libvirt_guests_dhcp_and_dns() {
     let mut broken = Vec::new();
-    for (policy, site) in shipped() {
-        let rs = hostwall::compile::compile(&load(&policy, site.as_deref()));
+    for case in shipped() {
+        let rs = hostwall::compile::compile(&load(&case));
         for bridge in ["virbr0", "virbr1", "virbr12"] {
             for (what, src, dst, l4) in guest_packets() {
                 let v = verdict(&rs, src, dst, bridge, l4);
                 if v != Verdict::Accept {
-                    broken.push(format!("{}: {what} on {bridge}: {v:?}", policy.display()));
+                    broken.push(format!("{}: {what} on {bridge}: {v:?}", case.name));
                 }
             }
         }
@@ -114,8 +95,8 @@ fn issue10_shipped_policies_serve_libvirt_guests_dhcp_and_dns() {
 #[test]
 fn issue10_guest_service_rules_are_inert_off_the_libvirt_bridges() {
     let mut open = Vec::new();
-    for (policy, site) in shipped() {
-        let rs = hostwall::compile::compile(&load(&policy, site.as_deref()));
+    for case in shipped() {
+        let rs = hostwall::compile::compile(&load(&case));
         for iif in ["eth0", "br0", "xvirbr0", "vnet0", "virb0"] {
             for (what, _, _, l4) in guest_packets() {
                 let (src, dst) = match l4 {
@@ -125,7 +106,7 @@ fn issue10_guest_service_rules_are_inert_off_the_libvirt_bridges() {
                 };
                 let v = verdict(&rs, src, dst, iif, l4);
                 if v == Verdict::Accept {
-                    open.push(format!("{}: {what} on {iif} accepted", policy.display()));
+                    open.push(format!("{}: {what} on {iif} accepted", case.name));
                 }
             }
         }
@@ -135,13 +116,13 @@ fn issue10_guest_service_rules_are_inert_off_the_libvirt_bridges() {
 
 #[test]
 fn issue10_no_shipped_policy_turns_ipv4_forwarding_off() {
-    for (policy, site) in shipped() {
-        let p = load(&policy, site.as_deref());
+    for case in shipped() {
+        let p = load(&case);
         if let Some((on, span)) = p.forwarding.ipv4 {
             assert!(
                 on,
                 "{}: forwarding off at {span:?} cuts off libvirt's NAT",
-                policy.display()
+                case.name
             );
         }
     }

@@ -3,15 +3,14 @@
 //! it was written from. Every test makes its own `hw-live-<pid>-<n>` namespace, removed
 //! on every path (the guard's Drop also runs when an assertion panics).
 
+use crate::support::build::ir::{base, every_form, rule, ruleset, set};
+use crate::support::nft;
 use hostwall::diff::{self, CanDrop, Kind};
 use hostwall::ir::{
-    self, AddrMatch, BaseChain, Chain, ChainPolicy, CtState, Hook, IfName, Interval, L4Proto,
-    Match, NfProto, PortMatch, RateUnit, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, Table,
-    TypeMatch, Verdict,
+    AddrMatch, ChainPolicy, Hook, Interval, Match, Rule, Ruleset, SetKey, Stmt, Table, Verdict,
 };
 use hostwall::live;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -38,25 +37,7 @@ impl Netns {
 
     /// Runs `nft -f -` in the namespace with `script` on stdin; panics with nft's stderr.
     pub fn nft(&self, script: &str) {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.name, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write script");
-        let out = child.wait_with_output().expect("wait nft");
-        assert!(
-            out.status.success(),
-            "nft -f failed: {}\n--- script (first 2000 bytes) ---\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            &script[..script.len().min(2000)]
-        );
+        nft::load(nft::At::Netns(&self.name), script);
     }
 
     pub fn read(&self, table: &str) -> live::Snapshot {
@@ -69,269 +50,6 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
-    }
-}
-
-fn rule(matches: Vec<Match>, stmts: Vec<Stmt>, verdict: Option<Verdict>) -> Rule {
-    Rule {
-        matches,
-        stmts,
-        verdict,
-        comment: None,
-        origin: Vec::new(),
-    }
-}
-
-fn ifname(name: &str, wildcard: bool) -> IfName {
-    IfName {
-        name: name.into(),
-        wildcard,
-    }
-}
-
-fn set(name: &str, key: SetKey, interval: bool, mut elements: Vec<Interval>) -> Set {
-    ir::normalize_intervals(&mut elements);
-    Set {
-        name: name.into(),
-        key,
-        interval,
-        elements,
-        comment: None,
-        origin: Vec::new(),
-    }
-}
-
-fn iv(lo: u128, hi: u128) -> Interval {
-    Interval { lo, hi }
-}
-
-fn base(hook: Hook, priority: i32, policy: ChainPolicy) -> Option<BaseChain> {
-    Some(BaseChain {
-        hook,
-        priority,
-        policy,
-    })
-}
-
-/// An IR using every match, statement and verdict form, as the compiler shapes them.
-pub fn every_form() -> Ruleset {
-    let v4 = |s: &str| AddrMatch::V4(s.parse().expect("v4 net"));
-    let v6 = |s: &str| AddrMatch::V6(s.parse().expect("v6 net"));
-    let nd: Vec<Interval> = ir::ICMPV6_ALWAYS
-        .iter()
-        .map(|t| Interval::single(*t as u128))
-        .collect();
-    let sets = vec![
-        set("icmpv6_nd", SetKey::Icmpv6Type, false, nd),
-        set(
-            "allow_tcp",
-            SetKey::InetService,
-            true,
-            vec![iv(22, 22), iv(80, 90), iv(443, 443), iv(65535, 65535)],
-        ),
-        set(
-            "src_mgmt_v4",
-            SetKey::Ipv4Addr,
-            true,
-            vec![
-                iv(0, 0x00ff_ffff),
-                iv(0x0a00_0000, 0x0aff_ffff),
-                iv(0xc0a8_0101, 0xc0a8_0101),
-            ],
-        ),
-        set(
-            "src_mgmt_v6",
-            SetKey::Ipv6Addr,
-            true,
-            vec![iv(
-                0x2001_0db8 << 96,
-                (0x2001_0db8 << 96) | ((1u128 << 96) - 1),
-            )],
-        ),
-        set(
-            "icmp_types",
-            SetKey::IcmpType,
-            false,
-            vec![iv(0, 0), iv(8, 8), iv(11, 11)],
-        ),
-    ];
-    let mut comment_rule = rule(
-        vec![
-            Match::Saddr(v4("10.0.0.0/8")),
-            Match::Dport(L4Proto::Tcp, PortMatch::Port(22)),
-        ],
-        vec![],
-        Some(Verdict::Accept),
-    );
-    comment_rule.comment = Some("ssh, spice".into());
-    let input = vec![
-        rule(
-            vec![Match::IifName(ifname("lo", false))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::Icmpv6Type(TypeMatch::Set("icmpv6_nd".into()))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::CtState(CtState(
-                CtState::ESTABLISHED | CtState::RELATED,
-            ))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::CtState(CtState(CtState::INVALID))],
-            vec![],
-            Some(Verdict::Drop),
-        ),
-        comment_rule,
-        rule(
-            vec![
-                Match::IifName(ifname("virbr", true)),
-                Match::Saddr(v4("172.16.0.0/12")),
-                Match::Dport(L4Proto::Udp, PortMatch::Range(5000, 5010)),
-            ],
-            vec![Stmt::Counter],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![
-                Match::Daddr(v6("2001:db8::/65")),
-                Match::Dport(L4Proto::Sctp, PortMatch::Set("allow_tcp".into())),
-            ],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::Saddr(AddrMatch::Set4("src_mgmt_v4".into()))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::Saddr(AddrMatch::Set6("src_mgmt_v6".into()))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![
-                Match::Saddr(v4("192.168.1.7/32")),
-                Match::IcmpType(TypeMatch::Type(8)),
-            ],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::IcmpType(TypeMatch::Set("icmp_types".into()))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::Icmpv6Type(TypeMatch::Type(128))],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::L4Proto(L4Proto::Icmpv6)],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        // An explicit nfproto not adjacent to the address is not nft's dependency: kept.
-        rule(
-            vec![
-                Match::NfProto(NfProto::Ipv6),
-                Match::IifName(ifname("br0", false)),
-                Match::Daddr(v6("fe80::1/128")),
-            ],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(
-            vec![Match::NfProto(NfProto::Ipv4)],
-            vec![],
-            Some(Verdict::Drop),
-        ),
-        rule(
-            vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(3306))],
-            vec![],
-            Some(Verdict::Reject(RejectWith::TcpReset)),
-        ),
-        rule(
-            vec![],
-            vec![
-                Stmt::Limit {
-                    rate: 5,
-                    unit: RateUnit::Minute,
-                    burst: 10,
-                },
-                Stmt::Log {
-                    prefix: Some("hostwall drop: ".into()),
-                    group: None,
-                },
-            ],
-            None,
-        ),
-        rule(
-            vec![],
-            vec![Stmt::Log {
-                prefix: Some("grp".into()),
-                group: Some(3),
-            }],
-            None,
-        ),
-        rule(
-            vec![Match::L4Proto(L4Proto::Tcp)],
-            vec![Stmt::Counter],
-            Some(Verdict::Reject(RejectWith::TcpReset)),
-        ),
-        rule(
-            vec![],
-            vec![Stmt::Counter],
-            Some(Verdict::Reject(RejectWith::IcmpxAdminProhibited)),
-        ),
-        rule(
-            vec![],
-            vec![],
-            Some(Verdict::Reject(RejectWith::IcmpxPortUnreachable)),
-        ),
-    ];
-    let forward = vec![
-        rule(
-            vec![
-                Match::IifName(ifname("virbr0", false)),
-                Match::OifName(ifname("eth", true)),
-            ],
-            vec![],
-            Some(Verdict::Accept),
-        ),
-        rule(vec![], vec![Stmt::Counter], Some(Verdict::Drop)),
-    ];
-    Ruleset {
-        table: Table {
-            family: ir::Family::Inet,
-            name: "hostwall".into(),
-            sets,
-            chains: vec![
-                Chain {
-                    name: "input".into(),
-                    base: base(Hook::Input, -5, ChainPolicy::Drop),
-                    rules: input,
-                },
-                Chain {
-                    name: "forward".into(),
-                    base: base(Hook::Forward, 10, ChainPolicy::Drop),
-                    rules: forward,
-                },
-                Chain {
-                    name: "helper".into(),
-                    base: None,
-                    rules: vec![rule(vec![], vec![Stmt::Counter], None)],
-                },
-            ],
-        },
-        sysctls: Vec::new(),
     }
 }
 
@@ -367,13 +85,17 @@ pub fn assert_round_trip(ns: &Netns, rs: &Ruleset) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn round_trip_every_form() {
+    crate::support::root::require();
     let ns = Netns::new();
     assert_round_trip(&ns, &every_form());
 }
 
 #[test]
+#[ignore = "needs root"]
 fn absent_table_and_missing_namespace() {
+    crate::support::root::require();
     let ns = Netns::new();
     let snap = ns.read("hostwall");
     assert_eq!(snap.table, None);
@@ -383,7 +105,9 @@ fn absent_table_and_missing_namespace() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreign_rule_is_kept_as_foreign_text() {
+    crate::support::root::require();
     let ns = Netns::new();
     let rs = every_form();
     ns.nft(&hostwall::emit::text::render(&rs, "test"));
@@ -426,7 +150,9 @@ fn foreign_rule_is_kept_as_foreign_text() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn foreign_tables_base_chains() {
+    crate::support::root::require();
     let ns = Netns::new();
     ns.nft(
         "table ip fw {
@@ -496,7 +222,9 @@ table netdev nd {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn genid_changes_after_an_nft_change() {
+    crate::support::root::require();
     let ns = Netns::new();
     let g1 = live::genid(Some(&ns.name)).expect("genid");
     assert_eq!(live::genid(Some(&ns.name)).expect("genid"), g1);
@@ -510,27 +238,21 @@ fn genid_changes_after_an_nft_change() {
 pub fn big_set(n: u128) -> Ruleset {
     let start = 0x0a00_0000u128;
     let elements = (0..n).map(|i| Interval::single(start + 4 * i)).collect();
-    Ruleset {
-        table: Table {
-            family: ir::Family::Inet,
-            name: "hostwall".into(),
-            sets: vec![set("big_v4", SetKey::Ipv4Addr, true, elements)],
-            chains: vec![Chain {
-                name: "input".into(),
-                base: base(Hook::Input, 0, ChainPolicy::Drop),
-                rules: vec![rule(
-                    vec![Match::Saddr(AddrMatch::Set4("big_v4".into()))],
-                    vec![],
-                    Some(Verdict::Accept),
-                )],
-            }],
-        },
-        sysctls: Vec::new(),
-    }
+    let rules = vec![rule(
+        vec![Match::Saddr(AddrMatch::Set4("big_v4".into()))],
+        vec![],
+        Some(Verdict::Accept),
+    )];
+    ruleset(
+        vec![set("big_v4", SetKey::Ipv4Addr, elements)],
+        vec![base("input", Hook::Input, ChainPolicy::Drop, rules)],
+    )
 }
 
 #[test]
+#[ignore = "needs root"]
 fn hundred_thousand_elements_and_one_changed() {
+    crate::support::root::require();
     let ns = Netns::new();
     let rs = big_set(100_000);
     assert_round_trip(&ns, &rs);

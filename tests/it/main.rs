@@ -1,4 +1,11 @@
-//! The one integration test binary: each module is a group of tests.
+//! The one integration test binary: each module is a group of tests; `support` is the
+//! test support shared with the kernel and booted-system binaries.
+
+// The library modules `support::build` names as `crate::` (it is shared with unit tests).
+use hostwall::{ir, model, source};
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod apply;
 mod cli;
@@ -7,7 +14,7 @@ mod errors;
 mod files;
 mod fmt;
 mod fuzz;
-mod golden;
+mod harness;
 mod libvirt_guests;
 mod live;
 mod loadable;

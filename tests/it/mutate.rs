@@ -5,16 +5,14 @@
 //! mutation test (`tests/it/mutants.rs`) and the real-packet sample
 //! (`netns-tests/mutants.rs`).
 
-use hostwall::check::{NoIncludes, check};
+use crate::support::corpus;
 use hostwall::eval::{L4, Packet, evaluate};
 use hostwall::ir::{
     AddrMatch, CtState, Hook, Interval, Match, PortMatch, RejectWith, Ruleset, Verdict,
 };
-use hostwall::source::SourceMap;
 use hostwall::space::Cube;
 use hostwall::space::cells::{ExtraCuts, Partition};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 
 /// Set elements mutated per set (evenly spread over larger sets).
 const PER_SET: usize = 6;
@@ -27,45 +25,10 @@ pub struct Mutant {
 
 /// Every policy of `policies/` and every compile golden, compiled.
 pub fn corpus() -> Vec<(String, Ruleset)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    let mut policies: Vec<PathBuf> = std::fs::read_dir(root.join("policies"))
-        .expect("policies/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "policy"))
-        .collect();
-    policies.sort();
-    for p in policies {
-        let site = p.with_extension("site.toml");
-        out.push((
-            p.display().to_string(),
-            compile(&p, site.exists().then_some(&site)),
-        ));
-    }
-    let mut goldens: Vec<PathBuf> = std::fs::read_dir(root.join("tests/data/compile"))
-        .expect("goldens")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    goldens.sort();
-    for g in goldens {
-        let site = g.join("site.toml");
-        out.push((
-            g.display().to_string(),
-            compile(&g.join("policy"), site.exists().then_some(&site)),
-        ));
-    }
-    out
-}
-
-fn compile(policy: &Path, site: Option<&PathBuf>) -> Ruleset {
-    let mut map = SourceMap::new();
-    let text = std::fs::read_to_string(policy).expect("policy");
-    let file = map.add(policy.display().to_string(), text);
-    let site = site.map(|s| map.add("site.toml", std::fs::read_to_string(s).expect("site")));
-    let (p, diags) = check(&mut map, file, site, &NoIncludes);
-    let p = p.unwrap_or_else(|| panic!("{}: {diags:?}", policy.display()));
-    hostwall::compile::compile(&p)
+    corpus::clean()
+        .iter()
+        .map(|case| (case.name.clone(), corpus::compile(case)))
+        .collect()
 }
 
 /// Every mutant of the rules of `chain` (and of the sets they use).

@@ -153,9 +153,7 @@ impl Scene {
 
     /// What `apply --confirm SECS` does around the real apply: record, then watcher.
     fn apply_pending(&self, timeout: Duration) -> (pending::Pending, watcher::Spawned) {
-        let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
-        let record =
-            begin(&lock, &SLOT, "host.policy", timeout, b"previous ruleset").expect("begin");
+        let (lock, record) = self.begin(timeout, b"previous ruleset");
         let cmd = self.watcher_command(&record.id);
         let spawned = watcher::spawn(&lock, &record, &cmd, SpawnMethod::Detached).expect("spawn");
         (record, spawned)
@@ -163,6 +161,31 @@ impl Scene {
 
     fn reverted(&self) -> Option<String> {
         std::fs::read_to_string(&self.marker).ok()
+    }
+
+    /// Takes the state lock and records a pending change of `host.policy` due in
+    /// `timeout`, whose previous state is `previous` (what `apply --confirm` does first).
+    fn begin(&self, timeout: Duration, previous: &[u8]) -> (StateLock, pending::Pending) {
+        let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
+        let record = begin(&lock, &SLOT, "host.policy", timeout, previous).expect("begin");
+        (lock, record)
+    }
+
+    /// Asserts that no change is pending in the scene's state dir.
+    fn assert_nothing_pending(&self) {
+        assert_eq!(
+            pending::status(&self.state(), &SLOT).expect("status"),
+            Status::Nothing
+        );
+    }
+}
+
+/// Confirm options whose watcher is the scene's, started detached, with `timeout`.
+fn detached(timeout: Duration) -> ConfirmOptions {
+    ConfirmOptions {
+        command: scene_watcher,
+        method: SpawnMethod::Detached,
+        ..ConfirmOptions::new("host.policy", timeout)
     }
 }
 

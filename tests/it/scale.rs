@@ -1,19 +1,7 @@
 //! Large inputs through the binary: printed diagnostics are capped with a count of the rest
 //! while the summary and exit code count them all; huge names and many names stay cheap.
 
-use std::process::{Command, Output};
-
-fn hostwall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostwall"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run hostwall")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::support::cli::{hostwall, text};
 
 fn policy(dir: &tempfile::TempDir, body: &str) -> String {
     let p = dir.path().join("big.policy");

@@ -178,10 +178,7 @@ fn issue8_a_process_killed_mid_revert_leaves_a_record_no_confirm_can_keep() {
         }
     );
     assert_eq!(s.reverted().as_deref(), Some("before"));
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
 }
 
 #[test]
@@ -191,10 +188,7 @@ fn issue8_a_hangup_during_a_revert_waits_for_its_end() {
     // The SIGHUP did end the process, but only after the revert was complete.
     assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
     assert!(!s.outcome.exists(), "SIGHUP never delivered");
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
     let last = outcome::last(&s.state())
         .expect("history")
         .expect("an outcome");

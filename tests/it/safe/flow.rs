@@ -26,11 +26,7 @@ impl hostwall::safe::StepError for Refused {
 #[test]
 fn a_step_that_committed_nothing_is_not_reverted() {
     let s = Scene::new();
-    let opts = ConfirmOptions {
-        command: scene_watcher,
-        method: SpawnMethod::Detached,
-        ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
-    };
+    let opts = detached(Duration::from_secs(30));
     let err = guarded_apply(
         place(&s.state()),
         WAIT,
@@ -42,10 +38,7 @@ fn a_step_that_committed_nothing_is_not_reverted() {
     .expect_err("refused");
     assert!(matches!(err, FlowError::Step(Refused)), "{err}");
     assert_eq!(s.reverted(), None, "restored over a concurrent change");
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
 }
 
 #[test]
@@ -54,11 +47,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     // The "kernel": a file the apply step changes and the revert restores.
     let kernel = &s.marker;
     std::fs::write(kernel, "old ruleset").expect("kernel");
-    let opts = ConfirmOptions {
-        command: scene_watcher,
-        method: SpawnMethod::Detached,
-        ..ConfirmOptions::new("host.policy", Duration::from_secs(1))
-    };
+    let opts = detached(Duration::from_secs(1));
     let revert = marker_revert(kernel);
     let applied = guarded_apply(
         place(&s.state()),
@@ -94,21 +83,14 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
         s.outcome.exists()
     });
     assert_eq!(s.reverted().as_deref(), Some("old ruleset"));
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
 }
 
 #[test]
 fn guarded_apply_failures_leave_nothing_pending() {
     let s = Scene::new();
     let revert = marker_revert(&s.marker);
-    let opts = ConfirmOptions {
-        command: scene_watcher,
-        method: SpawnMethod::Detached,
-        ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
-    };
+    let opts = detached(Duration::from_secs(30));
     let err = guarded_apply(
         place(&s.state()),
         WAIT,
@@ -119,10 +101,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
     )
     .expect_err("apply fails");
     assert!(matches!(err, FlowError::Step(StepFailed)), "{err}");
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
     // The step may have failed after committing: the previous state went back at once.
     assert_eq!(s.reverted().as_deref(), Some("snapshot"));
     std::fs::remove_file(&s.marker).expect("reset marker");
@@ -156,10 +135,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
         "{msg}"
     );
     assert_eq!(s.reverted().as_deref(), Some("snapshot"));
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
 }
 
 #[test]
@@ -207,11 +183,7 @@ fn failed_step_with_failing_revert_is_kept_and_the_watcher_retries_until_it_work
     // The fake revert writes into the marker path: a directory there makes it fail.
     std::fs::create_dir(&s.marker).expect("blocking dir");
     let revert = marker_revert(&s.marker);
-    let opts = ConfirmOptions {
-        command: scene_watcher,
-        method: SpawnMethod::Detached,
-        ..ConfirmOptions::new("host.policy", Duration::from_secs(300))
-    };
+    let opts = detached(Duration::from_secs(300));
     let err = guarded_apply(
         place(&s.state()),
         WAIT,
@@ -250,10 +222,7 @@ fn failed_step_with_failing_revert_is_kept_and_the_watcher_retries_until_it_work
     assert_eq!(s.reverted().as_deref(), Some("previous"));
     let outcome = std::fs::read_to_string(&s.outcome).expect("outcome");
     assert!(outcome.starts_with("Ok(Reverted("), "{outcome}");
-    assert_eq!(
-        pending::status(&s.state(), &SLOT).expect("status"),
-        Status::Nothing
-    );
+    s.assert_nothing_pending();
 }
 
 /// A revert that finds nothing left to revert (its namespace is gone) drops the
@@ -291,11 +260,7 @@ fn nothing_left_to_revert_drops_the_record() {
 #[test]
 fn pending_hook_runs_under_the_lock_before_the_watcher_starts() {
     let s = Scene::new();
-    let opts = ConfirmOptions {
-        command: scene_watcher,
-        method: SpawnMethod::Detached,
-        ..ConfirmOptions::new("host.policy", Duration::from_secs(30))
-    };
+    let opts = detached(Duration::from_secs(30));
     let seen = std::cell::RefCell::new(None);
     let applied = hostwall::safe::guarded_apply_with(
         place(&s.state()),

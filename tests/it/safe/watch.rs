@@ -159,15 +159,7 @@ fn second_apply_while_pending_is_refused() {
 #[test]
 fn crash_before_the_watcher_started_is_reverted() {
     let s = Scene::new();
-    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(
-        &lock,
-        &SLOT,
-        "host.policy",
-        Duration::from_secs(60),
-        b"before",
-    )
-    .expect("begin");
+    let (lock, record) = s.begin(Duration::from_secs(60), b"before");
     drop(lock); // the applying process dies here
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("recover");
@@ -186,8 +178,7 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
     let s = Scene::new();
     // A "watcher" that is alive but never acts (stuck): `sleep`.
     let mut stuck = Command::new("sleep").arg("30").spawn().expect("sleep");
-    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, &SLOT, "host.policy", Duration::ZERO, b"old").expect("begin");
+    let (lock, record) = s.begin(Duration::ZERO, b"old");
     let proc_id = pending::ProcId::of(stuck.id()).expect("sleep runs");
     pending::set_watcher(&lock, &record.id, proc_id).expect("set watcher");
     drop(lock);
@@ -201,8 +192,7 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
     assert_eq!(s.reverted().as_deref(), Some("old"));
 
     std::fs::remove_file(&s.marker).expect("reset marker");
-    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(&lock, &SLOT, "host.policy", Duration::ZERO, b"old2").expect("begin");
+    let (lock, record) = s.begin(Duration::ZERO, b"old2");
     pending::set_watcher(&lock, &record.id, proc_id).expect("set watcher");
     std::thread::sleep(Duration::from_millis(1100));
     let rec = pending::recover(&lock, &SLOT, &marker_revert(&s.marker)).expect("recover");
@@ -223,15 +213,7 @@ fn late_confirm_reverts_and_a_live_watcher_past_its_deadline_is_overtaken() {
 #[test]
 fn failed_revert_keeps_the_record_for_a_retry() {
     let s = Scene::new();
-    let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
-    let record = begin(
-        &lock,
-        &SLOT,
-        "host.policy",
-        Duration::from_secs(60),
-        b"snap",
-    )
-    .expect("begin");
+    let (lock, record) = s.begin(Duration::from_secs(60), b"snap");
     let failing =
         |_: &[u8]| -> Result<(), BoxError> { Err("netlink: Operation not permitted".into()) };
     let err = pending::recover(&lock, &SLOT, &failing).expect_err("revert fails");
@@ -255,7 +237,9 @@ fn failed_revert_keeps_the_record_for_a_retry() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_process_in_a_private_netns_never_uses_a_systemd_unit() {
+    crate::support::root::require();
     // A transient unit would run in PID 1's namespace and revert the wrong ruleset.
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("answer");

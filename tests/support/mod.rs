@@ -1,0 +1,13 @@
+//! Test support shared by the integration (`tests/it`), kernel (`netns-tests`) and
+//! booted-system (`boot-tests`) test binaries: the corpus walker, the golden runner, the
+//! `nft` oracle runner, the root requirement, and IR/model builders (which the library's
+//! unit tests include too, see `build`). Never part of the product.
+#![allow(dead_code)]
+
+pub mod build;
+pub mod cli;
+pub mod corpus;
+pub mod golden;
+pub mod netns;
+pub mod nft;
+pub mod root;
