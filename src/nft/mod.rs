@@ -13,4 +13,5 @@ pub mod msg;
 pub mod read;
 pub mod rule;
 pub mod sock;
+pub mod vocab;
 pub mod wire;

@@ -4,15 +4,10 @@
 //! it with byte for byte.
 
 use super::expr::Expr;
+use super::vocab::MAX_COMMENT;
 use super::wire::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, WireError, Writer};
 use nftnl::{Chain, MsgType, NlMsg, ProtoFamily, Rule, Table};
 use std::ffi::{CString, c_void};
-
-/// libnftnl's rule userdata buffer (`NFTNL_UDATA_COMMENT_MAXLEN`): the
-/// comment TLV (type, length, text, NUL) must fit, so the longest comment is 125
-/// bytes. The compiler cuts comments to 120 before they get here.
-pub const MAX_COMMENT: usize = 128;
-const MAX_COMMENT_TEXT: usize = MAX_COMMENT - 3;
 
 /// The table and chain a run of rules is written into.
 pub struct RuleTarget {
@@ -49,8 +44,8 @@ impl RuleTarget {
 
 fn check_comment(comment: Option<&str>) -> Result<(), WireError> {
     match comment {
-        Some(c) if c.len() > MAX_COMMENT_TEXT => Err(WireError(format!(
-            "comment of {} bytes exceeds the {MAX_COMMENT_TEXT} byte limit of a rule comment",
+        Some(c) if c.len() > MAX_COMMENT => Err(WireError(format!(
+            "comment of {} bytes exceeds the {MAX_COMMENT} byte limit of a rule comment",
             c.len(),
         ))),
         Some(c) if c.contains('\0') => Err(WireError("comment contains NUL".into())),
@@ -106,21 +101,24 @@ pub fn reference_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nft::expr::{CmpOp, MetaKey, PayloadBase, Reject};
+    use crate::nft::vocab::{
+        CmpOp, IcmpxCode, MetaKey, PayloadBase, RejectType,
+        VerdictCode::{Accept, Drop},
+    };
 
     /// Every expression form and option hostwall emits, in rule-sized groups.
     fn rules() -> Vec<(Vec<Expr>, Option<String>)> {
         let ifname = *b"virbr0\0\0\0\0\0\0\0\0\0\0";
         vec![
             (vec![], None),
-            (vec![Expr::verdict(NF_ACCEPT)], Some("a comment".into())),
+            (vec![Expr::verdict(Accept)], Some("a comment".into())),
             (
                 vec![
                     Expr::meta(MetaKey::L4Proto),
                     Expr::cmp(CmpOp::Eq, &[6]),
                     Expr::payload(PayloadBase::Transport, 2, 2),
                     Expr::cmp(CmpOp::Eq, &22u16.to_be_bytes()),
-                    Expr::verdict(NF_ACCEPT),
+                    Expr::verdict(Accept),
                 ],
                 None,
             ),
@@ -134,7 +132,7 @@ mod tests {
                     Expr::bitwise_mask(&6u32.to_ne_bytes()),
                     Expr::cmp(CmpOp::Neq, &0u32.to_ne_bytes()),
                     Expr::counter(),
-                    Expr::verdict(NF_DROP),
+                    Expr::verdict(Drop),
                 ],
                 Some("x".into()),
             ),
@@ -154,16 +152,18 @@ mod tests {
                     Expr::log(None, None),
                     Expr::log(Some("p"), None),
                     Expr::log(None, Some(2)),
-                    Expr::reject(Reject::TcpReset),
-                    Expr::reject(Reject::Icmpx(ICMPX_ADMIN_PROHIBITED)),
-                    Expr::reject(Reject::Icmpx(ICMPX_PORT_UNREACH)),
+                    Expr::reject(RejectType::TcpRst, None),
+                    Expr::reject(RejectType::IcmpxUnreach, Some(IcmpxCode::AdminProhibited)),
+                    Expr::reject(RejectType::IcmpxUnreach, Some(IcmpxCode::PortUnreach)),
                 ],
-                Some("c".repeat(MAX_COMMENT_TEXT)),
+                Some("c".repeat(ORACLE_MAX_COMMENT)),
             ),
         ]
     }
 
-    use crate::nft::expr::{ICMPX_ADMIN_PROHIBITED, ICMPX_PORT_UNREACH, NF_ACCEPT, NF_DROP};
+    /// The nftnl crate's `set_comment` writes into a 128-byte userdata buffer, so the
+    /// longest comment it can encode is 125 bytes (TLV header and NUL included).
+    const ORACLE_MAX_COMMENT: usize = 125;
 
     fn hex(b: &[u8]) -> String {
         b.chunks(4)
@@ -196,8 +196,12 @@ mod tests {
     fn long_comments_and_oversized_rules_are_refused_cleanly() {
         let target = RuleTarget::new("t", "c").unwrap_or_else(|e| panic!("{e}"));
         let mut w = Writer::default();
-        let long = "c".repeat(MAX_COMMENT_TEXT + 1);
-        assert!(target.write(&mut w, 1, &[], Some(&long)).is_err());
+        let longest = "c".repeat(MAX_COMMENT);
+        assert!(target.write(&mut w, 1, &[], Some(&longest)).is_ok());
+        w.buf.clear();
+        let long = "c".repeat(MAX_COMMENT + 1);
+        let e = target.write(&mut w, 1, &[], Some(&long));
+        assert!(e.is_err_and(|e| e.0.contains("129 bytes exceeds the 128 byte limit")));
         let many = vec![Expr::cmp(CmpOp::Eq, &[0xff; 16]); 3000];
         let e = target.write(&mut w, 1, &many, None);
         assert!(e.is_err_and(|e| e.0.contains("too large")));
