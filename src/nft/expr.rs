@@ -1,22 +1,13 @@
-//! nf_tables expressions as typed data: encoded straight into the batch in
-//! safe Rust (`encode`), and also turned into libnftnl expressions behind the
-//! nftnl crate's `Expression` trait (`rule::reference_message`), which tests use
-//! as the oracle that the direct encoding is byte-identical to libnftnl's.
-//!
-//! The crate lacks log, limit, reject and the generic forms hostwall needs.
-//! Constructors mirror what `nft` generates; attribute order in `encode` is
-//! libnftnl 1.2.4's (`src/expr/*.c` build functions).
+//! nf_tables expressions as typed data, encoded straight into the batch in safe Rust
+//! (`encode`). Constructors mirror what `nft` generates; attribute order in `encode` is
+//! libnftnl 1.2.4's (`src/expr/*.c` build functions), which the test-only `oracle`
+//! checks byte for byte.
 
 use super::vocab::{
     CmpOp, CtKey, IcmpxCode, LimitType, MetaKey, NFTA_DATA_VALUE, NFTA_DATA_VERDICT, PayloadBase,
     Register, RejectType, VerdictCode,
 };
 use super::wire::{WireError, Writer};
-use nftnl::Rule;
-use nftnl::expr::Expression;
-use nftnl::nftnl_sys as sys;
-use std::ffi::{CString, c_void};
-use std::ptr::NonNull;
 
 /// Register-sized data (one nf_tables register holds 16 bytes), kept inline
 /// so building a rule allocates nothing per expression.
@@ -37,7 +28,7 @@ impl Data {
         Data { bytes, len }
     }
 
-    fn get(&self) -> Result<&[u8], WireError> {
+    pub(super) fn get(&self) -> Result<&[u8], WireError> {
         self.bytes
             .get(..self.len as usize)
             .ok_or_else(|| WireError("expression data longer than one register".into()))
@@ -247,7 +238,7 @@ fn data_value(w: &mut Writer, ty: u16, d: &[u8]) -> Result<(), WireError> {
 }
 
 /// The one-byte code a reject carries (0 without one).
-fn reject_code(code: Option<IcmpxCode>) -> u8 {
+pub(super) fn reject_code(code: Option<IcmpxCode>) -> u8 {
     code.map_or(0, |c| c.raw() as u8)
 }
 
@@ -256,93 +247,4 @@ fn reject_code(code: Option<IcmpxCode>) -> u8 {
 /// libnftnl's strz attributes would send).
 pub(crate) fn cut_nul(s: &str) -> &str {
     s.split('\0').next().unwrap_or("")
-}
-
-fn cstring(s: &str) -> CString {
-    CString::new(cut_nul(s)).unwrap_or_default()
-}
-
-/// The libnftnl form: the reference encoding the tests compare `encode` with.
-impl Expression for Expr {
-    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
-        let name = cstring(self.name());
-        // SAFETY: nftnl_expr_alloc returns a fresh expression or NULL (checked);
-        // each setter copies its argument, and the attribute keys are the ones
-        // libnftnl defines for this expression name, with the value types its
-        // setters expect. Ownership passes to the rule (`nftnl_rule_add_expr`).
-        unsafe {
-            let Some(e) = NonNull::new(sys::nftnl_expr_alloc(name.as_ptr())) else {
-                std::process::abort(); // out of memory, as the nftnl crate does
-            };
-            let p = e.as_ptr();
-            let u32_ = |k: u32, v: u32| sys::nftnl_expr_set_u32(p, k as u16, v);
-            let data = |k: u32, d: &[u8]| {
-                sys::nftnl_expr_set(p, k as u16, d.as_ptr() as *const c_void, d.len() as u32);
-            };
-            let s = |k: u32, v: &str| {
-                let c = cstring(v);
-                sys::nftnl_expr_set_str(p, k as u16, c.as_ptr());
-            };
-            match self {
-                Expr::Meta(key) => {
-                    u32_(sys::NFTNL_EXPR_META_KEY, key.raw());
-                    u32_(sys::NFTNL_EXPR_META_DREG, Register::R1.raw());
-                }
-                Expr::CtState => {
-                    u32_(sys::NFTNL_EXPR_CT_KEY, CtKey::State.raw());
-                    u32_(sys::NFTNL_EXPR_CT_DREG, Register::R1.raw());
-                }
-                Expr::Payload { base, offset, len } => {
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_DREG, Register::R1.raw());
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_BASE, base.raw());
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_OFFSET, *offset);
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_LEN, *len);
-                }
-                Expr::Cmp { op, data: d } => {
-                    u32_(sys::NFTNL_EXPR_CMP_SREG, Register::R1.raw());
-                    u32_(sys::NFTNL_EXPR_CMP_OP, op.raw());
-                    data(sys::NFTNL_EXPR_CMP_DATA, d.get().unwrap_or_default());
-                }
-                Expr::Bitwise { mask } => {
-                    let m = mask.get().unwrap_or_default();
-                    u32_(sys::NFTNL_EXPR_BITWISE_SREG, Register::R1.raw());
-                    u32_(sys::NFTNL_EXPR_BITWISE_DREG, Register::R1.raw());
-                    u32_(sys::NFTNL_EXPR_BITWISE_LEN, m.len() as u32);
-                    data(sys::NFTNL_EXPR_BITWISE_MASK, m);
-                    data(sys::NFTNL_EXPR_BITWISE_XOR, &vec![0; m.len()]);
-                }
-                Expr::Lookup { set, set_id } => {
-                    u32_(sys::NFTNL_EXPR_LOOKUP_SREG, Register::R1.raw());
-                    s(sys::NFTNL_EXPR_LOOKUP_SET, set);
-                    u32_(sys::NFTNL_EXPR_LOOKUP_SET_ID, *set_id);
-                }
-                Expr::Counter => {}
-                Expr::Limit { rate, unit, burst } => {
-                    sys::nftnl_expr_set_u64(p, sys::NFTNL_EXPR_LIMIT_RATE as u16, *rate);
-                    sys::nftnl_expr_set_u64(p, sys::NFTNL_EXPR_LIMIT_UNIT as u16, *unit);
-                    u32_(sys::NFTNL_EXPR_LIMIT_BURST, *burst);
-                    u32_(sys::NFTNL_EXPR_LIMIT_TYPE, LimitType::Pkts.raw());
-                    u32_(sys::NFTNL_EXPR_LIMIT_FLAGS, 0);
-                }
-                Expr::Log { prefix, group } => {
-                    if let Some(pr) = prefix {
-                        s(sys::NFTNL_EXPR_LOG_PREFIX, pr);
-                    }
-                    if let Some(g) = group {
-                        sys::nftnl_expr_set_u16(p, sys::NFTNL_EXPR_LOG_GROUP as u16, *g);
-                    }
-                }
-                Expr::Verdict(v) => {
-                    u32_(sys::NFTNL_EXPR_IMM_DREG, Register::Verdict.raw());
-                    u32_(sys::NFTNL_EXPR_IMM_VERDICT, v.raw());
-                }
-                Expr::Reject(ty, code) => {
-                    u32_(sys::NFTNL_EXPR_REJECT_TYPE, ty.raw());
-                    let code = reject_code(*code);
-                    sys::nftnl_expr_set_u8(p, sys::NFTNL_EXPR_REJECT_CODE as u16, code);
-                }
-            }
-            e
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! Writing straight into the one batch buffer keeps 1M-element sets and 10k
 //! rules fast (no allocation per element or rule). Rule expressions encode
 //! themselves (`expr.rs`); tests check them byte for byte against libnftnl's
-//! encoding of the same rule (`rule::reference_message`).
+//! encoding of the same rule (`oracle::reference_message`).
 
 use super::expr::Expr;
 use super::vocab::{
