@@ -5,9 +5,7 @@
 
 use super::expr_read::*;
 use crate::ir::kernel::{nfproto_of, reject_of};
-use crate::ir::{
-    CtState, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, SetKey, Stmt, TypeMatch, Verdict,
-};
+use crate::ir::{CtState, L4Proto, Match, NfProto, RejectWith, Rule, SetKey, Stmt, Verdict};
 use crate::nft::read::{RawExpr, RawRule};
 use crate::nft::vocab::{CmpOp, CtKey, MetaKey, PayloadBase, Register, UDATA_RULE_COMMENT};
 use nftnl_sys as sys;
@@ -200,20 +198,17 @@ impl<'s> Decoder<'s> {
     /// `meta nfproto`) right before are nft's dependencies, implied by the match.
     fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<()> {
         let l4 = L4Proto::from_number(self.l4?)?;
-        let m = match (l4, offset, len) {
-            (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
-                Match::Dport(l4, self.port_test(test)?)
-            }
-            (L4Proto::Icmp, 0, 1) if self.nf == Some(NfProto::Ipv4) => {
-                Match::IcmpType(self.type_test(test, SetKey::IcmpType)?)
-            }
-            (L4Proto::Icmpv6, 0, 1) if self.nf == Some(NfProto::Ipv6) => {
-                Match::Icmpv6Type(self.type_test(test, SetKey::Icmpv6Type)?)
-            }
-            _ => return None,
+        let m = transport_match(l4, offset, len, test, |n| self.sets.get(n).copied())?;
+        let icmp_of = match m {
+            Match::IcmpType(_) => Some(NfProto::Ipv4),
+            Match::Icmpv6Type(_) => Some(NfProto::Ipv6),
+            _ => None,
         };
+        if icmp_of.is_some() && self.nf != icmp_of {
+            return None; // nft writes ICMP matches after their IP version's nfproto
+        }
         self.drop_dependency(|m| matches!(m, Match::L4Proto(_)));
-        if matches!(m, Match::IcmpType(_) | Match::Icmpv6Type(_)) {
+        if icmp_of.is_some() {
             self.drop_dependency(|m| matches!(m, Match::NfProto(_)));
         }
         self.out.push(m);
@@ -226,29 +221,6 @@ impl<'s> Decoder<'s> {
         if self.out.last().is_some_and(is_dep) {
             self.out.pop();
         }
-    }
-
-    fn port_test(&self, test: Test) -> Option<PortMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
-            Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
-                (a, b) if a == b => PortMatch::Port(a),
-                (a, b) if a < b => PortMatch::Range(a, b),
-                _ => return None,
-            },
-            Test::Lookup(name) if self.sets.get(&name) == Some(&SetKey::InetService) => {
-                PortMatch::Set(name)
-            }
-            _ => return None,
-        })
-    }
-
-    fn type_test(&self, test: Test, key: SetKey) -> Option<TypeMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
-            Test::Lookup(name) if self.sets.get(&name) == Some(&key) => TypeMatch::Set(name),
-            _ => return None,
-        })
     }
 
     fn reject(&self, e: &E) -> Option<RejectWith> {
@@ -268,7 +240,7 @@ impl<'s> Decoder<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::AddrMatch;
+    use crate::ir::{AddrMatch, PortMatch};
 
     fn ex(name: &str, attrs: &[(u32, &[u8])]) -> RawExpr {
         RawExpr {

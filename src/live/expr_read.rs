@@ -3,7 +3,10 @@
 //! (a compare, a masked compare, a range, a lookup, an address prefix, an interface
 //! name). `decode` and `host` string these together into IR matches.
 
-use crate::ir::{AddrMatch, IfName, Match, NfProto, RateUnit, SetKey, Stmt, Verdict};
+use crate::ir::{
+    AddrMatch, IfName, L4Proto, Match, NfProto, PortMatch, RateUnit, SetKey, Stmt, TypeMatch,
+    Verdict,
+};
 use crate::nft::read::RawExpr;
 use crate::nft::vocab::{BitwiseOp, CmpOp, LimitType, RangeOp, Register, VerdictCode};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -350,6 +353,51 @@ pub fn address_match(
         Match::Daddr(a)
     } else {
         Match::Saddr(a)
+    })
+}
+
+/// `tcp dport`, `icmp type` and the like: the payload at `offset` of the transport
+/// header of `l4`, tested against a port, a port range or a type, or looked up in a set
+/// (`set_key` gives a named set's key type). `None` for any other field or set.
+pub fn transport_match(
+    l4: L4Proto,
+    offset: u64,
+    len: usize,
+    test: Test,
+    set_key: impl Fn(&str) -> Option<SetKey>,
+) -> Option<Match> {
+    Some(match (l4, offset, len) {
+        (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
+            Match::Dport(l4, port_test(test, set_key)?)
+        }
+        (L4Proto::Icmp, 0, 1) => Match::IcmpType(type_test(test, SetKey::IcmpType, set_key)?),
+        (L4Proto::Icmpv6, 0, 1) => Match::Icmpv6Type(type_test(test, SetKey::Icmpv6Type, set_key)?),
+        _ => return None,
+    })
+}
+
+fn port_test(test: Test, set_key: impl Fn(&str) -> Option<SetKey>) -> Option<PortMatch> {
+    Some(match test {
+        Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
+        Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
+            (a, b) if a == b => PortMatch::Port(a),
+            (a, b) if a < b => PortMatch::Range(a, b),
+            _ => return None,
+        },
+        Test::Lookup(name) if set_key(&name) == Some(SetKey::InetService) => PortMatch::Set(name),
+        _ => return None,
+    })
+}
+
+fn type_test(
+    test: Test,
+    key: SetKey,
+    set_key: impl Fn(&str) -> Option<SetKey>,
+) -> Option<TypeMatch> {
+    Some(match test {
+        Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
+        Test::Lookup(name) if set_key(&name) == Some(key) => TypeMatch::Set(name),
+        _ => return None,
     })
 }
 

@@ -11,7 +11,7 @@ use super::effect::HARMLESS_OBJECTS;
 use super::expr_read::*;
 use crate::ir::host::{Action, Cond, HostRule, MapKey};
 use crate::ir::kernel::nfproto_of;
-use crate::ir::{CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch};
+use crate::ir::{CtState, L4Proto, Match, NfProto, SetKey};
 use crate::nft::read::{RawExpr, RawRule};
 use crate::nft::vocab::{
     CmpOp, CtKey, IcmpxCode, LOOKUP_F_INV, MetaKey, NatType, PayloadBase, Register, RejectType,
@@ -376,39 +376,7 @@ impl Rd<'_> {
 
     fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
         let l4 = L4Proto::from_number(self.l4?)?;
-        match (l4, offset, len) {
-            (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
-                Some(Match::Dport(l4, self.port_test(test)?))
-            }
-            (L4Proto::Icmp, 0, 1) => Some(Match::IcmpType(self.type_test(test, SetKey::IcmpType)?)),
-            (L4Proto::Icmpv6, 0, 1) => {
-                Some(Match::Icmpv6Type(self.type_test(test, SetKey::Icmpv6Type)?))
-            }
-            _ => None,
-        }
-    }
-
-    fn port_test(&self, test: Test) -> Option<PortMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
-            Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
-                (a, b) if a == b => PortMatch::Port(a),
-                (a, b) if a < b => PortMatch::Range(a, b),
-                _ => return None,
-            },
-            Test::Lookup(name) if self.sets.ir.get(&name) == Some(&SetKey::InetService) => {
-                PortMatch::Set(name)
-            }
-            _ => return None,
-        })
-    }
-
-    fn type_test(&self, test: Test, key: SetKey) -> Option<TypeMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
-            Test::Lookup(name) if self.sets.ir.get(&name) == Some(&key) => TypeMatch::Set(name),
-            _ => return None,
-        })
+        transport_match(l4, offset, len, test, |n| self.sets.ir.get(n).copied())
     }
 
     /// `iifname { ... }`, `meta l4proto { ... }`, `ct state { ... }` and their verdict

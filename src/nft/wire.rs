@@ -167,11 +167,7 @@ impl Writer {
     }
 
     pub fn nest_start(&mut self, ty: u16) -> usize {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf
-            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
-        start
+        self.attr_start(ty | NLA_F_NESTED)
     }
 
     pub fn nest_end(&mut self, start: usize) -> Result<(), WireError> {
