@@ -164,9 +164,9 @@ fn group_len(x: &[RawExpr]) -> usize {
 }
 
 fn ends_in_vmap(group: &[RawExpr]) -> bool {
-    group
-        .last()
-        .is_some_and(|l| l.name == "lookup" && E(l).num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0))
+    group.last().is_some_and(|l| {
+        l.name == "lookup" && E(l).reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict)
+    })
 }
 
 pub fn text(exprs: &[RawExpr]) -> String {

@@ -299,48 +299,36 @@ impl Writer {
         comment: Option<&str>,
     ) -> Result<(), WireError> {
         let start = self.buf.len();
-        let r = self.rule_body(seq, table, chain, exprs, comment);
-        if r.is_err() {
-            self.buf.truncate(start);
-        }
-        r
-    }
-
-    fn rule_body(
-        &mut self,
-        seq: u32,
-        table: &str,
-        chain: &str,
-        exprs: &[Expr],
-        comment: Option<&str>,
-    ) -> Result<(), WireError> {
         let flags = NLM_F_CREATE | NLM_F_APPEND;
         let m = self.begin_msg(MsgType::NewRule.raw(), flags, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_RULE_TABLE, table);
         self.put_str(NFTA_RULE_CHAIN, chain);
         if let Some(c) = comment {
-            // One TLV, NFTNL_UDATA_RULE_COMMENT, NUL-terminated as nft sends it.
-            let c = super::expr::cut_nul(c).as_bytes();
-            let n = c.len().min(254);
             let a = self.attr_start(NFTA_RULE_USERDATA);
-            self.buf
-                .extend_from_slice(&[UDATA_RULE_COMMENT, n as u8 + 1]);
-            self.buf.extend_from_slice(&c[..n]);
-            self.buf.push(0);
+            push_str_tlv(&mut self.buf, UDATA_RULE_COMMENT, c);
             self.attr_end(a);
         }
-        if !exprs.is_empty() {
-            let list = self.nest_start(NFTA_RULE_EXPRESSIONS);
-            for e in exprs {
-                let el = self.nest_start(NFTA_LIST_ELEM);
-                e.encode(self)?;
-                self.nest_end(el)?;
-            }
-            self.nest_end(list)
-                .map_err(|_| WireError("rule too large for one netlink message".into()))?;
+        let r = self.rule_exprs(exprs);
+        match r {
+            Ok(()) => self.end_msg(m),
+            Err(_) => self.buf.truncate(start),
         }
-        self.end_msg(m);
-        Ok(())
+        r
+    }
+
+    /// `NFTA_RULE_EXPRESSIONS`, when there are any.
+    fn rule_exprs(&mut self, exprs: &[Expr]) -> Result<(), WireError> {
+        if exprs.is_empty() {
+            return Ok(());
+        }
+        let list = self.nest_start(NFTA_RULE_EXPRESSIONS);
+        for e in exprs {
+            let el = self.nest_start(NFTA_LIST_ELEM);
+            e.encode(self)?;
+            self.nest_end(el)?;
+        }
+        self.nest_end(list)
+            .map_err(|_| WireError("rule too large for one netlink message".into()))
     }
 
     /// An attribute whose payload the caller appends; `attr_end` sizes and pads it.
@@ -447,14 +435,20 @@ fn set_userdata(comment: Option<&str>) -> Vec<u8> {
     let mut u = vec![UDATA_SET_KEYBYTEORDER, 4];
     u.extend_from_slice(&BYTEORDER_BIG_ENDIAN.to_ne_bytes());
     if let Some(c) = comment {
-        // The compiler keeps comments within MAX_COMMENT; the TLV length is one byte.
-        let bytes = &c.as_bytes()[..c.len().min(254)];
-        u.push(UDATA_SET_COMMENT);
-        u.push(bytes.len() as u8 + 1);
-        u.extend_from_slice(bytes);
-        u.push(0);
+        push_str_tlv(&mut u, UDATA_SET_COMMENT, c);
     }
     u
+}
+
+/// A userdata TLV holding `s` NUL-terminated, as nft writes comments. The text stops at
+/// a NUL (the checker refuses them) and at 254 bytes (the TLV length is one byte; the
+/// compiler keeps comments within `MAX_COMMENT`).
+fn push_str_tlv(out: &mut Vec<u8>, kind: u8, s: &str) {
+    let text = super::expr::cut_nul(s).as_bytes();
+    let n = text.len().min(254);
+    out.extend_from_slice(&[kind, n as u8 + 1]);
+    out.extend_from_slice(&text[..n]);
+    out.push(0);
 }
 
 #[derive(Clone, Copy, Debug)]
