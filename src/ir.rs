@@ -6,6 +6,7 @@
 //! unambiguous. Rules keep `origin` spans so kernel errors can point at the policy.
 
 pub mod host;
+pub mod kernel;
 
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};

@@ -10,6 +10,7 @@
 
 use super::{ApplyError, Guard, Netlink};
 use crate::nft::msg::attr;
+use crate::nft::vocab::NFTA_SET_ID;
 use crate::nft::wire::{MsgType, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer};
 
 pub(crate) enum Snapshot {
@@ -202,9 +203,6 @@ fn name_attr(m: &[u8], ty: u16) -> Option<String> {
             .to_string(),
     )
 }
-
-/// NFTA_SET_ID: the kernel requires it in every NEWSET (dumps do not carry it).
-const NFTA_SET_ID: u16 = 10;
 
 /// Re-emits a dumped object as a creation request; `id` is unique in the batch.
 fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {

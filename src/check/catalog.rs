@@ -1,4 +1,4 @@
-//! The built-in service catalog and the ICMP type names, as data.
+//! The built-in service catalog, as data (ICMP type names are `ir::ICMP_TYPES`).
 
 use crate::model::Proto;
 
@@ -128,47 +128,6 @@ pub fn ports_text(ports: &[(Proto, u16, u16)]) -> String {
     }
     out
 }
-
-/// ICMPv4 type names as nft spells them.
-pub const ICMP_TYPES: &[(&str, u8)] = &[
-    ("echo-reply", 0),
-    ("destination-unreachable", 3),
-    ("source-quench", 4),
-    ("redirect", 5),
-    ("echo-request", 8),
-    ("router-advertisement", 9),
-    ("router-solicitation", 10),
-    ("time-exceeded", 11),
-    ("parameter-problem", 12),
-    ("timestamp-request", 13),
-    ("timestamp-reply", 14),
-    ("info-request", 15),
-    ("info-reply", 16),
-    ("address-mask-request", 17),
-    ("address-mask-reply", 18),
-];
-
-/// ICMPv6 type names as nft spells them.
-pub const ICMPV6_TYPES: &[(&str, u8)] = &[
-    ("destination-unreachable", 1),
-    ("packet-too-big", 2),
-    ("time-exceeded", 3),
-    ("parameter-problem", 4),
-    ("echo-request", 128),
-    ("echo-reply", 129),
-    ("mld-listener-query", 130),
-    ("mld-listener-report", 131),
-    ("mld-listener-done", 132),
-    ("nd-router-solicit", 133),
-    ("nd-router-advert", 134),
-    ("nd-neighbor-solicit", 135),
-    ("nd-neighbor-advert", 136),
-    ("nd-redirect", 137),
-    ("router-renumbering", 138),
-    ("ind-neighbor-solicit", 141),
-    ("ind-neighbor-advert", 142),
-    ("mld2-listener-report", 143),
-];
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,11 @@
 //! One `allow`/`drop`/`reject` line -> model rules (two for `allow icmp`: one per family).
 
-use super::catalog::{self, ICMP_TYPES, ICMPV6_TYPES};
+use super::catalog;
 use super::codes;
 use super::env::{Env, ports_of};
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
-use crate::ir::ICMPV6_ALWAYS;
+use crate::ir::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES};
 use crate::model::{Addrs, IfName, IpFamily, PortSpec, Rule, Traffic, Verdict};
 use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
@@ -338,8 +338,8 @@ fn icmp_types(
                     .with_help("use a type number 0-255 or an nft type name like `echo-request`"),
                 ),
             },
-            ast::IcmpType::Name(n) => match table.iter().find(|(name, _)| name == n) {
-                Some((_, v)) => out.push(*v),
+            ast::IcmpType::Name(n) => match table.iter().find(|(_, name)| name == n) {
+                Some((v, _)) => out.push(*v),
                 None => {
                     let d = Diagnostic::error(
                         codes::UNKNOWN_ICMP_TYPE,
@@ -347,9 +347,9 @@ fn icmp_types(
                         format!("unknown {family} type `{n}`"),
                     )
                     .with_label(format!("not an {family} type name"));
-                    diags.push(match did_you_mean(n, table.iter().map(|(name, _)| *name)) {
+                    diags.push(match did_you_mean(n, table.iter().map(|(_, name)| *name)) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None if !v6 && ICMPV6_TYPES.iter().any(|(x, _)| x == n) => {
+                        None if !v6 && ICMPV6_TYPES.iter().any(|(_, x)| x == n) => {
                             d.with_help(format!("`{n}` is an ICMPv6 type: write `allow icmpv6 {n}`"))
                         }
                         None => d.with_help("type names are nft's, e.g. `echo-request`, `destination-unreachable`, or a number"),
@@ -448,8 +448,8 @@ fn always_accepted(
         .map(|t| {
             ICMPV6_TYPES
                 .iter()
-                .find(|(_, v)| v == t)
-                .map_or("an ND/MLD type", |(n, _)| *n)
+                .find(|(v, _)| v == t)
+                .map_or("an ND/MLD type", |(_, n)| *n)
         })
         .collect();
     if hit.is_empty() {

@@ -25,8 +25,8 @@ use crate::source::Span;
 use ipnet::IpNet;
 use std::collections::{HashMap, HashSet};
 
-/// Longest rule comment written; nft refuses comments over 128 bytes.
-const MAX_COMMENT: usize = 120;
+// The longest rule comment written is nft's limit.
+use crate::nft::vocab::MAX_COMMENT;
 
 /// Layout choices of the compiler; [`Options::default`] is what `hostwall` uses.
 #[derive(Clone, Debug, PartialEq, Eq)]

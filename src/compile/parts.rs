@@ -108,8 +108,10 @@ pub(super) fn add_traffic(g: &mut GroupTraffic, r: &model::Rule) {
             }
         };
         // Labels past the comment's length can never be shown: not kept (nor searched).
+        // One more is kept once the text is full, so `comment` sees that it must cut.
         let shown: usize = atom.labels.iter().map(|l| l.len() + 2).sum();
-        if !label.is_empty() && shown <= MAX_COMMENT && !atom.labels.contains(&label) {
+        let text_len = shown.saturating_sub(2);
+        if !label.is_empty() && text_len <= MAX_COMMENT && !atom.labels.contains(&label) {
             atom.labels.push(label.clone());
         }
         if atom.origin.last() != Some(&r.span) {
@@ -243,5 +245,54 @@ pub(super) fn describe(t: &Traffic) -> String {
             family: IpFamily::V6,
             ..
         } => "icmpv6".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{NoIncludes, check};
+    use crate::compile::compile;
+    use crate::nft::vocab::MAX_COMMENT;
+    use crate::source::SourceMap;
+
+    /// The comment of the one rule that `n` services named `prefix0..` compile to.
+    fn comment_of(prefix: &str, n: usize) -> String {
+        let services: String = (0..n)
+            .map(|i| {
+                format!(
+                    "    service {prefix}{i} tcp {}\n    allow {prefix}{i}\n",
+                    20000 + i
+                )
+            })
+            .collect();
+        let mut map = SourceMap::new();
+        let file = map.add("t.policy", format!("policy p {{\n{services}}}\n"));
+        let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+        let policy = policy.unwrap_or_else(|| panic!("policy must check: {diags:?}"));
+        let rs = compile(&policy);
+        rs.table
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .find_map(|r| r.comment.clone().filter(|c| c.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no rule with a {prefix} comment"))
+    }
+
+    /// Every label fits, or the comment says it was cut: a comment that lists some of a
+    /// rule's services without " ..." must list all of them, at every length around
+    /// nft's limit (issue #9: the kept labels ended exactly at the limit).
+    #[test]
+    fn comment_lists_every_service_or_ends_in_an_ellipsis() {
+        for prefix in ["app", "svc-", "s", "service-x"] {
+            for n in 1..40 {
+                let c = comment_of(prefix, n);
+                assert!(c.len() <= MAX_COMMENT, "{prefix}×{n}: {} bytes", c.len());
+                let listed = c.split(", ").count();
+                assert!(
+                    c.ends_with(" ...") || listed == n,
+                    "{prefix}×{n}: {listed} listed without an ellipsis: {c}"
+                );
+            }
+        }
     }
 }

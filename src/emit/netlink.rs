@@ -7,12 +7,14 @@
 //! ruleset. Every message is recorded with its sequence number and the policy
 //! spans it came from, so a kernel error reply maps back to a policy line.
 
+use crate::ir::kernel::reject_parts;
 use crate::ir::{
-    AddrMatch, BaseChain, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch,
-    RejectWith, Rule, Ruleset, Set, SetKey, Stmt, TypeMatch, Verdict,
+    AddrMatch, BaseChain, IfName, Interval, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule,
+    Ruleset, Set, Stmt, TypeMatch, Verdict,
 };
-use crate::nft::expr::{self, CmpOp, Expr, MetaKey, PayloadBase, Reject};
+use crate::nft::expr::Expr;
 use crate::nft::rule::RuleTarget;
+use crate::nft::vocab::{CmpOp, DataType, Family, MetaKey, PayloadBase, VerdictCode};
 use crate::nft::wire::{BaseSpec, Elem, ElemStream, SetSpec, WireError, Writer};
 use crate::source::Span;
 use std::collections::HashMap;
@@ -210,7 +212,7 @@ impl Builder {
             name: &set.name,
             id,
             interval: set.interval,
-            key_type: key_type(set.key),
+            key_type: DataType::from(set.key),
             key_len: set.key.len() as u32,
             comment: set.comment.as_deref(),
         };
@@ -254,29 +256,9 @@ impl Builder {
 
 fn base_spec(b: BaseChain) -> BaseSpec {
     BaseSpec {
-        hooknum: match b.hook {
-            Hook::Prerouting => 0,
-            Hook::Input => 1,
-            Hook::Forward => 2,
-            Hook::Output => 3,
-            Hook::Postrouting => 4,
-        },
+        hook: b.hook.into(),
         priority: b.priority,
-        policy: match b.policy {
-            ChainPolicy::Accept => expr::NF_ACCEPT,
-            ChainPolicy::Drop => expr::NF_DROP,
-        },
-    }
-}
-
-/// nft's datatype numbers (`enum datatypes` in nftables' datatype.h).
-fn key_type(k: SetKey) -> u32 {
-    match k {
-        SetKey::Ipv4Addr => 7,
-        SetKey::Ipv6Addr => 8,
-        SetKey::InetService => 13,
-        SetKey::IcmpType => 14,
-        SetKey::Icmpv6Type => 29,
+        policy: b.policy.into(),
     }
 }
 
@@ -400,18 +382,14 @@ fn lower_rule(
     }
     match rule.verdict {
         None => {}
-        Some(Verdict::Accept) => l.out.push(Expr::verdict(expr::NF_ACCEPT)),
-        Some(Verdict::Drop) => l.out.push(Expr::verdict(expr::NF_DROP)),
+        Some(Verdict::Accept) => l.out.push(Expr::verdict(VerdictCode::Accept)),
+        Some(Verdict::Drop) => l.out.push(Expr::verdict(VerdictCode::Drop)),
         Some(Verdict::Reject(with)) => {
-            let r = match with {
-                RejectWith::TcpReset => {
-                    l.need_l4(L4Proto::Tcp);
-                    Reject::TcpReset
-                }
-                RejectWith::IcmpxAdminProhibited => Reject::Icmpx(expr::ICMPX_ADMIN_PROHIBITED),
-                RejectWith::IcmpxPortUnreachable => Reject::Icmpx(expr::ICMPX_PORT_UNREACH),
-            };
-            l.out.push(Expr::reject(r));
+            if with == RejectWith::TcpReset {
+                l.need_l4(L4Proto::Tcp);
+            }
+            let (ty, code) = reject_parts(with);
+            l.out.push(Expr::reject(ty, code));
         }
     }
     Ok(())
@@ -434,12 +412,9 @@ impl Lowering<'_> {
     }
 
     fn nfproto(&mut self, p: NfProto) {
-        let v = match p {
-            NfProto::Ipv4 => 2u8,
-            NfProto::Ipv6 => 10,
-        };
         self.out.push(Expr::meta(MetaKey::NfProto));
-        self.out.push(Expr::cmp(CmpOp::Eq, &[v]));
+        self.out
+            .push(Expr::cmp(CmpOp::Eq, &[Family::from(p).raw() as u8]));
         self.nf = Some(p);
     }
 

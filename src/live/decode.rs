@@ -3,11 +3,11 @@
 //! those forms becomes a rule holding `Stmt::Foreign` with libnftnl's text of every
 //! expression: decoding never drops or guesses.
 
-use super::forms::*;
-use crate::ir::{
-    CtState, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, SetKey, Stmt, TypeMatch, Verdict,
-};
+use super::expr_read::*;
+use crate::ir::kernel::{nfproto_of, reject_of};
+use crate::ir::{CtState, L4Proto, Match, NfProto, RejectWith, Rule, SetKey, Stmt, Verdict};
 use crate::nft::read::{RawExpr, RawRule};
+use crate::nft::vocab::{CmpOp, CtKey, MetaKey, PayloadBase, Register, UDATA_RULE_COMMENT};
 use nftnl_sys as sys;
 use std::collections::HashMap;
 
@@ -64,7 +64,7 @@ struct Decoder<'s> {
     /// The layer-3 protocol established by a `meta nfproto` match, and whether that
     /// match is still the last one decoded (then it is the dependency nft writes
     /// before a network-header payload, implied by it).
-    nf: Option<u8>,
+    nf: Option<NfProto>,
     l4: Option<u8>,
 }
 
@@ -120,29 +120,25 @@ impl<'s> Decoder<'s> {
     fn meta(&mut self, x: &[RawExpr]) -> Option<usize> {
         let e = E(&x[0]);
         if !e.only(&[sys::NFTNL_EXPR_META_KEY, sys::NFTNL_EXPR_META_DREG])
-            || e.num(sys::NFTNL_EXPR_META_DREG) != Some(1)
+            || !e.reg(sys::NFTNL_EXPR_META_DREG, Register::R1)
         {
             return None;
         }
-        let data = E(x.get(1)?).cmp(CMP_EQ)?;
-        let m = match e.num(sys::NFTNL_EXPR_META_KEY)? {
-            META_NFPROTO => {
-                let p = one_byte(data)?;
+        let data = E(x.get(1)?).cmp(CmpOp::Eq)?;
+        let m = match e.kind(sys::NFTNL_EXPR_META_KEY)? {
+            MetaKey::NfProto => {
+                let p = nfproto_of(u32::from(one_byte(data)?))?;
                 self.nf = Some(p);
-                Match::NfProto(match p {
-                    NFPROTO_IPV4 => NfProto::Ipv4,
-                    NFPROTO_IPV6 => NfProto::Ipv6,
-                    _ => return None,
-                })
+                Match::NfProto(p)
             }
-            META_L4PROTO => {
+            MetaKey::L4Proto => {
                 let p = one_byte(data)?;
                 self.l4 = Some(p);
                 Match::L4Proto(L4Proto::from_number(p)?)
             }
-            META_IIFNAME => Match::IifName(ifname(data)?),
-            META_OIFNAME => Match::OifName(ifname(data)?),
-            _ => return None,
+            MetaKey::IifName => Match::IifName(ifname(data)?),
+            MetaKey::OifName => Match::OifName(ifname(data)?),
+            MetaKey::Protocol => return None,
         };
         self.out.push(m);
         Some(2)
@@ -152,13 +148,13 @@ impl<'s> Decoder<'s> {
     fn ct(&mut self, x: &[RawExpr]) -> Option<usize> {
         let e = E(&x[0]);
         if !e.only(&[sys::NFTNL_EXPR_CT_KEY, sys::NFTNL_EXPR_CT_DREG])
-            || e.num(sys::NFTNL_EXPR_CT_KEY) != Some(CT_STATE)
-            || e.num(sys::NFTNL_EXPR_CT_DREG) != Some(1)
+            || e.kind(sys::NFTNL_EXPR_CT_KEY) != Some(CtKey::State)
+            || !e.reg(sys::NFTNL_EXPR_CT_DREG, Register::R1)
         {
             return None;
         }
         let mask = bitwise(&E(x.get(1)?), 4)?;
-        let zero = E(x.get(2)?).cmp(CMP_NEQ)?;
+        let zero = E(x.get(2)?).cmp(CmpOp::Neq)?;
         if zero != [0u8; 4] {
             return None;
         }
@@ -174,18 +170,18 @@ impl<'s> Decoder<'s> {
             sys::NFTNL_EXPR_PAYLOAD_BASE,
             sys::NFTNL_EXPR_PAYLOAD_OFFSET,
             sys::NFTNL_EXPR_PAYLOAD_LEN,
-        ]) || e.num(sys::NFTNL_EXPR_PAYLOAD_DREG) != Some(1)
+        ]) || !e.reg(sys::NFTNL_EXPR_PAYLOAD_DREG, Register::R1)
         {
             return None;
         }
-        let base = e.num(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
+        let base = e.kind(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
         let offset = e.num(sys::NFTNL_EXPR_PAYLOAD_OFFSET)?;
         let len = e.num(sys::NFTNL_EXPR_PAYLOAD_LEN)? as usize;
         let (test, used) = test(&x[1..], len)?;
         match base {
-            BASE_NETWORK => self.network(offset, len, test)?,
-            BASE_TRANSPORT => self.transport(offset, len, test)?,
-            _ => return None,
+            PayloadBase::Network => self.network(offset, len, test)?,
+            PayloadBase::Transport => self.transport(offset, len, test)?,
+            PayloadBase::LinkLayer => return None,
         }
         Some(1 + used)
     }
@@ -202,20 +198,17 @@ impl<'s> Decoder<'s> {
     /// `meta nfproto`) right before are nft's dependencies, implied by the match.
     fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<()> {
         let l4 = L4Proto::from_number(self.l4?)?;
-        let m = match (l4, offset, len) {
-            (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
-                Match::Dport(l4, self.port_test(test)?)
-            }
-            (L4Proto::Icmp, 0, 1) if self.nf == Some(NFPROTO_IPV4) => {
-                Match::IcmpType(self.type_test(test, SetKey::IcmpType)?)
-            }
-            (L4Proto::Icmpv6, 0, 1) if self.nf == Some(NFPROTO_IPV6) => {
-                Match::Icmpv6Type(self.type_test(test, SetKey::Icmpv6Type)?)
-            }
-            _ => return None,
+        let m = transport_match(l4, offset, len, test, |n| self.sets.get(n).copied())?;
+        let icmp_of = match m {
+            Match::IcmpType(_) => Some(NfProto::Ipv4),
+            Match::Icmpv6Type(_) => Some(NfProto::Ipv6),
+            _ => None,
         };
+        if icmp_of.is_some() && self.nf != icmp_of {
+            return None; // nft writes ICMP matches after their IP version's nfproto
+        }
         self.drop_dependency(|m| matches!(m, Match::L4Proto(_)));
-        if matches!(m, Match::IcmpType(_) | Match::Icmpv6Type(_)) {
+        if icmp_of.is_some() {
             self.drop_dependency(|m| matches!(m, Match::NfProto(_)));
         }
         self.out.push(m);
@@ -230,40 +223,16 @@ impl<'s> Decoder<'s> {
         }
     }
 
-    fn port_test(&self, test: Test) -> Option<PortMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
-            Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
-                (a, b) if a == b => PortMatch::Port(a),
-                (a, b) if a < b => PortMatch::Range(a, b),
-                _ => return None,
-            },
-            Test::Lookup(name) if self.sets.get(&name) == Some(&SetKey::InetService) => {
-                PortMatch::Set(name)
-            }
-            _ => return None,
-        })
-    }
-
-    fn type_test(&self, test: Test, key: SetKey) -> Option<TypeMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
-            Test::Lookup(name) if self.sets.get(&name) == Some(&key) => TypeMatch::Set(name),
-            _ => return None,
-        })
-    }
-
     fn reject(&self, e: &E) -> Option<RejectWith> {
         if !e.only(&[sys::NFTNL_EXPR_REJECT_TYPE, sys::NFTNL_EXPR_REJECT_CODE]) {
             return None;
         }
         let code = e.num(sys::NFTNL_EXPR_REJECT_CODE).unwrap_or(0);
-        match (e.num(sys::NFTNL_EXPR_REJECT_TYPE)?, code) {
+        let ty = e.num(sys::NFTNL_EXPR_REJECT_TYPE)?;
+        match reject_of(u32::try_from(ty).ok()?, u32::try_from(code).ok()?)? {
             // Only meaningful for TCP packets: nft writes it after a TCP match.
-            (REJECT_TCP_RST, 0) if self.l4 == Some(6) => Some(RejectWith::TcpReset),
-            (REJECT_ICMPX, ICMPX_ADMIN_PROHIBITED) => Some(RejectWith::IcmpxAdminProhibited),
-            (REJECT_ICMPX, ICMPX_PORT_UNREACH) => Some(RejectWith::IcmpxPortUnreachable),
-            _ => None,
+            RejectWith::TcpReset if self.l4 != Some(L4Proto::Tcp.number()) => None,
+            r => Some(r),
         }
     }
 }
@@ -271,7 +240,7 @@ impl<'s> Decoder<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::AddrMatch;
+    use crate::ir::{AddrMatch, PortMatch};
 
     fn ex(name: &str, attrs: &[(u32, &[u8])]) -> RawExpr {
         RawExpr {

@@ -5,9 +5,10 @@
 //! expression is known not to drop (matches, counters, logs, accept, jumps to such
 //! chains) with policy accept are "no".
 
-use super::forms::{E, NF_ACCEPT, NF_DROP};
+use super::expr_read::E;
 use crate::diff::{CanDrop, Judgement};
 use crate::nft::read::{RawChain, RawExpr, RawRule};
+use crate::nft::vocab::{ObjectType, Register, VerdictCode};
 use nftnl_sys as sys;
 use std::collections::{HashMap, HashSet};
 
@@ -40,17 +41,17 @@ const HARMLESS: &[&str] = &[
     "xfrm",
 ];
 
-/// Object types an `objref` may name without any effect on the verdict: counter,
-/// quota, ct helper, limit, connlimit, ct timeout, secmark, ct expectation.
-const HARMLESS_OBJECTS: &[u64] = &[1, 2, 3, 4, 5, 7, 8, 9];
-
-// Verdict codes as the kernel stores them (negative ones are nft's own).
-const NF_STOLEN: i64 = 2;
-const NFT_CONTINUE: i64 = -1;
-const NFT_BREAK: i64 = -2;
-const NFT_JUMP: i64 = -3;
-const NFT_GOTO: i64 = -4;
-const NFT_RETURN: i64 = -5;
+/// Object types an `objref` may name without any effect on the verdict.
+pub const HARMLESS_OBJECTS: &[ObjectType] = &[
+    ObjectType::Counter,
+    ObjectType::Quota,
+    ObjectType::CtHelper,
+    ObjectType::Limit,
+    ObjectType::Connlimit,
+    ObjectType::CtTimeout,
+    ObjectType::Secmark,
+    ObjectType::CtExpect,
+];
 
 /// What one expression does to the verdict.
 enum Effect {
@@ -66,7 +67,7 @@ fn effect(x: &RawExpr) -> Effect {
         n if HARMLESS.contains(&n) => Effect::None,
         "immediate" => immediate(&e),
         "reject" => Effect::Drops("reject"),
-        "lookup" if e.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0) => {
+        "lookup" if e.reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict) => {
             Effect::Unknown("a verdict map".into())
         }
         "lookup" => Effect::None,
@@ -74,7 +75,7 @@ fn effect(x: &RawExpr) -> Effect {
             Effect::Unknown("a packet header rewrite".into())
         }
         "payload" => Effect::None,
-        "objref" => match e.num(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
+        "objref" => match e.kind(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
             Some(t) if HARMLESS_OBJECTS.contains(&t) => Effect::None,
             _ => Effect::Unknown("a named object reference (objref)".into()),
         },
@@ -89,22 +90,22 @@ fn effect(x: &RawExpr) -> Effect {
 }
 
 fn immediate(e: &E) -> Effect {
-    if e.num(sys::NFTNL_EXPR_IMM_DREG) != Some(0) {
+    use VerdictCode as V;
+    if !e.reg(sys::NFTNL_EXPR_IMM_DREG, Register::Verdict) {
         return Effect::None; // a data load into a register
     }
     let Some(v) = e.num(sys::NFTNL_EXPR_IMM_VERDICT) else {
         return Effect::Unknown("an immediate without a verdict".into());
     };
-    match v as u32 as i32 as i64 {
-        v if v == NF_DROP as i64 => Effect::Drops("drop"),
-        v if v == NF_ACCEPT as i64 => Effect::None,
-        NFT_CONTINUE | NFT_BREAK | NFT_RETURN => Effect::None,
-        NFT_JUMP | NFT_GOTO => match e.string(sys::NFTNL_EXPR_IMM_CHAIN) {
+    match VerdictCode::try_from(v as u32) {
+        Ok(V::Drop) => Effect::Drops("drop"),
+        Ok(V::Accept | V::Continue | V::Break | V::Return) => Effect::None,
+        Ok(V::Jump | V::Goto) => match e.string(sys::NFTNL_EXPR_IMM_CHAIN) {
             Some(c) => Effect::Jumps(c),
             None => Effect::Unknown("a jump without a chain name".into()),
         },
-        NF_STOLEN => Effect::Unknown("verdict stolen".into()),
-        other => Effect::Unknown(format!("verdict {other}")),
+        Ok(V::Stolen) => Effect::Unknown("verdict stolen".into()),
+        Err(_) => Effect::Unknown(format!("verdict {}", v as u32 as i32)),
     }
 }
 
@@ -257,7 +258,10 @@ mod tests {
     fn drops_are_found_through_jumps_and_unknowns_stay_unknown() {
         let counter = ex("counter", &[]);
         let j = judge(
-            vec![counter.clone(), verdict(NFT_JUMP as i32, Some("sub"))],
+            vec![
+                counter.clone(),
+                verdict(VerdictCode::Jump.raw() as i32, Some("sub")),
+            ],
             vec![ex("reject", &[])],
         );
         assert_eq!(
@@ -275,7 +279,11 @@ mod tests {
         // Accept, continue, return and a counter: cannot drop. The unreached `sub`
         // chain's reject does not count.
         let j = judge(
-            vec![counter, verdict(1, None), verdict(NFT_RETURN as i32, None)],
+            vec![
+                counter,
+                verdict(1, None),
+                verdict(VerdictCode::Return.raw() as i32, None),
+            ],
             vec![ex("reject", &[])],
         );
         assert_eq!(j.can_drop, CanDrop::No);

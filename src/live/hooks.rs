@@ -4,37 +4,32 @@
 use crate::diff::ChainHead;
 use crate::ir::{ChainPolicy, Hook};
 use crate::nft::read::RawChain;
+use crate::nft::vocab::{Family, InetHook};
 
-// NFPROTO_* (linux/netfilter.h).
-const INET: u32 = 1;
-const IPV4: u32 = 2;
-const ARP: u32 = 3;
-pub const NETDEV: u32 = 5;
-const BRIDGE: u32 = 7;
-const IPV6: u32 = 10;
-
+/// A family's name as nft spells it.
 pub fn family_name(f: u32) -> String {
-    match f {
-        INET => "inet".into(),
-        IPV4 => "ip".into(),
-        ARP => "arp".into(),
-        NETDEV => "netdev".into(),
-        BRIDGE => "bridge".into(),
-        IPV6 => "ip6".into(),
-        n => format!("family {n}"),
+    match Family::try_from(f) {
+        Ok(Family::Inet) => "inet".into(),
+        Ok(Family::Ipv4) => "ip".into(),
+        Ok(Family::Arp) => "arp".into(),
+        Ok(Family::Netdev) => "netdev".into(),
+        Ok(Family::Bridge) => "bridge".into(),
+        Ok(Family::Ipv6) => "ip6".into(),
+        Ok(Family::Unspec) | Err(_) => format!("family {f}"),
     }
 }
 
 /// A hook's name in its family: `NF_INET_*` (inet adds ingress), `NF_BR_*`,
 /// `NF_ARP_*`, `NF_NETDEV_*`. `None` for a number hostwall does not know.
 pub fn hook_name(family: u32, n: u32) -> Option<&'static str> {
-    let ip = ["prerouting", "input", "forward", "output", "postrouting"];
-    let name = match family {
-        IPV4 | IPV6 | BRIDGE => ip.get(n as usize)?,
-        INET if n == 5 => "ingress",
-        INET => ip.get(n as usize)?,
-        ARP => ["input", "output", "forward"].get(n as usize)?,
-        NETDEV => ["ingress", "egress"].get(n as usize)?,
+    let inet = InetHook::try_from(n).ok();
+    let name = match Family::try_from(family).ok()? {
+        Family::Ipv4 | Family::Ipv6 | Family::Bridge if inet != Some(InetHook::Ingress) => {
+            inet?.name()
+        }
+        Family::Inet => inet?.name(),
+        Family::Arp => ["input", "output", "forward"].get(n as usize)?,
+        Family::Netdev => ["ingress", "egress"].get(n as usize)?,
         _ => return None,
     };
     Some(name)
@@ -42,24 +37,14 @@ pub fn hook_name(family: u32, n: u32) -> Option<&'static str> {
 
 /// The IR's hook, for the hooks an `inet` filter chain of ours can have.
 pub fn ir_hook(family: u32, n: u32) -> Option<Hook> {
-    if family != INET {
-        return None;
-    }
-    Some(match n {
-        0 => Hook::Prerouting,
-        1 => Hook::Input,
-        2 => Hook::Forward,
-        3 => Hook::Output,
-        4 => Hook::Postrouting,
-        _ => return None,
-    })
+    (family == Family::Inet.raw())
+        .then(|| crate::ir::kernel::hook_of(n))
+        .flatten()
 }
 
+/// A chain's policy: drop, or accept for any other code (and for none).
 pub fn policy(p: Option<u32>) -> ChainPolicy {
-    match p {
-        Some(0) => ChainPolicy::Drop, // NF_DROP
-        _ => ChainPolicy::Accept,
-    }
+    crate::ir::kernel::policy_of(p)
 }
 
 /// A base chain's registration; `None` for a regular chain.
@@ -81,16 +66,27 @@ mod tests {
 
     #[test]
     fn every_family_names_its_hooks() {
-        assert_eq!(hook_name(INET, 5), Some("ingress"));
-        assert_eq!(hook_name(IPV4, 5), None);
-        assert_eq!(hook_name(NETDEV, 0), Some("ingress"));
-        assert_eq!(hook_name(NETDEV, 1), Some("egress"));
-        assert_eq!(hook_name(ARP, 1), Some("output"));
-        assert_eq!(hook_name(BRIDGE, 4), Some("postrouting"));
-        assert_eq!(hook_name(IPV6, 3), Some("output"));
+        let [inet, ipv4, arp, netdev, bridge, ipv6] = [
+            Family::Inet,
+            Family::Ipv4,
+            Family::Arp,
+            Family::Netdev,
+            Family::Bridge,
+            Family::Ipv6,
+        ]
+        .map(Family::raw);
+        assert_eq!(hook_name(inet, 5), Some("ingress"));
+        assert_eq!(hook_name(ipv4, 5), None);
+        assert_eq!(hook_name(netdev, 0), Some("ingress"));
+        assert_eq!(hook_name(netdev, 1), Some("egress"));
+        assert_eq!(hook_name(arp, 1), Some("output"));
+        assert_eq!(hook_name(bridge, 4), Some("postrouting"));
+        assert_eq!(hook_name(ipv6, 3), Some("output"));
         assert_eq!(hook_name(99, 0), None);
+        assert_eq!(ir_hook(inet, 1), Some(Hook::Input));
+        assert_eq!(ir_hook(inet, 5), None, "ingress has no IR hook");
         assert_eq!(
-            ir_hook(IPV4, 1),
+            ir_hook(ipv4, 1),
             None,
             "only our inet table's hooks map to the IR"
         );

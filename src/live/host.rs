@@ -7,25 +7,23 @@
 //! `Action::Unknown`. Nothing is skipped: an expression is a known condition, a known
 //! statement that cannot change the verdict, a known action, or unknown.
 
-use super::forms::*;
+use super::effect::HARMLESS_OBJECTS;
+use super::expr_read::*;
 use crate::ir::host::{Action, Cond, HostRule, MapKey};
-use crate::ir::{CtState, L4Proto, Match, NfProto, PortMatch, SetKey, TypeMatch};
+use crate::ir::kernel::nfproto_of;
+use crate::ir::{CtState, L4Proto, Match, NfProto, SetKey};
 use crate::nft::read::{RawExpr, RawRule};
+use crate::nft::vocab::{
+    CmpOp, CtKey, IcmpxCode, LOOKUP_F_INV, MetaKey, NatType, PayloadBase, Register, RejectType,
+    VerdictCode,
+};
 use nftnl_sys as sys;
 use std::collections::HashMap;
 
 /// The most elements a set may have to be expanded into an any-of condition.
 pub const MAX_EXPANDED: usize = 4096;
 
-// More kernel constants (linux/netfilter/nf_tables.h).
-const META_PROTOCOL: u64 = 1;
-const CT_STATUS: u64 = 2;
-const LOOKUP_F_INV: u64 = 1;
-const NFT_CONTINUE: i64 = -1;
-const NFT_BREAK: i64 = -2;
-const NFT_JUMP: i64 = -3;
-const NFT_GOTO: i64 = -4;
-const NFT_RETURN: i64 = -5;
+/// Ethertypes `meta protocol` loads (linux/if_ether.h).
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 
@@ -55,7 +53,7 @@ const HARMLESS: &[&str] = &[
 
 /// One rule of another table. `nf` is the layer-3 protocol the table's family implies
 /// (`ip` tables see only IPv4).
-pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<u8>) -> HostRule {
+pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<NfProto>) -> HostRule {
     let mut d = Rd {
         sets,
         nf,
@@ -73,10 +71,6 @@ pub fn rule(raw: &RawRule, sets: &Sets, nf: Option<u8>) -> HostRule {
         origin: Vec::new(),
     }
 }
-
-/// Object types an `objref` may name without any effect on the verdict: counter,
-/// quota, ct helper, limit, connlimit, ct timeout, secmark, ct expectation.
-const HARMLESS_OBJECTS: &[u64] = &[1, 2, 3, 4, 5, 7, 8, 9];
 
 impl Rd<'_> {
     /// Reads the expressions into conditions and returns the rule's action.
@@ -121,7 +115,7 @@ impl Rd<'_> {
             n if HARMLESS.contains(&n) => None,
             // `meta mark set`, `ct mark set`: metadata the IR's matches never read.
             "meta" | "ct" => None,
-            "objref" => match e.num(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
+            "objref" => match e.kind(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
                 Some(t) if HARMLESS_OBJECTS.contains(&t) => None,
                 _ => Some(Action::Unknown(x.text.trim().into())),
             },
@@ -134,8 +128,8 @@ impl Rd<'_> {
             }
             "immediate" => Some(verdict(&e)),
             "reject" => Some(Action::Reject(reject(&e))),
-            "nat" => Some(match e.num(sys::NFTNL_EXPR_NAT_TYPE) {
-                Some(0) => Action::SourceNat,
+            "nat" => Some(match e.kind(sys::NFTNL_EXPR_NAT_TYPE) {
+                Some(NatType::Snat) => Action::SourceNat,
                 _ => Action::DestNat(x.text.trim().into()),
             }),
             "masq" => Some(Action::SourceNat),
@@ -170,9 +164,9 @@ fn group_len(x: &[RawExpr]) -> usize {
 }
 
 fn ends_in_vmap(group: &[RawExpr]) -> bool {
-    group
-        .last()
-        .is_some_and(|l| l.name == "lookup" && E(l).num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0))
+    group.last().is_some_and(|l| {
+        l.name == "lookup" && E(l).reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict)
+    })
 }
 
 pub fn text(exprs: &[RawExpr]) -> String {
@@ -187,7 +181,7 @@ enum Step {
 /// The reading state of one rule: the protocols established so far.
 struct Rd<'a> {
     sets: &'a Sets,
-    nf: Option<u8>,
+    nf: Option<NfProto>,
     l4: Option<u8>,
     conds: Vec<Cond>,
 }
@@ -196,47 +190,42 @@ impl Rd<'_> {
     fn group(&mut self, g: &[RawExpr]) -> Option<Step> {
         let [load, rest @ ..] = g else { return None };
         let e = E(load);
-        let reg = |a: u32| e.num(a) == Some(1);
+        let reg = |a: u32| e.reg(a, Register::R1);
         match load.name.as_str() {
             "meta" if reg(sys::NFTNL_EXPR_META_DREG) => {
-                self.meta(e.num(sys::NFTNL_EXPR_META_KEY)?, rest)
+                self.meta(e.kind(sys::NFTNL_EXPR_META_KEY)?, rest)
             }
             "ct" if reg(sys::NFTNL_EXPR_CT_DREG) && e.get(sys::NFTNL_EXPR_CT_DIR).is_none() => {
-                self.ct(e.num(sys::NFTNL_EXPR_CT_KEY)?, rest)
+                self.ct(e.kind(sys::NFTNL_EXPR_CT_KEY)?, rest)
             }
             "payload" if reg(sys::NFTNL_EXPR_PAYLOAD_DREG) => self.payload(&e, rest),
             _ => None,
         }
     }
 
-    fn meta(&mut self, key: u64, rest: &[RawExpr]) -> Option<Step> {
+    fn meta(&mut self, key: MetaKey, rest: &[RawExpr]) -> Option<Step> {
         let (field, width) = match key {
-            META_IIFNAME => (MapKey::IifName, 16),
-            META_OIFNAME => (MapKey::OifName, 16),
-            META_L4PROTO => (MapKey::L4Proto, 1),
-            META_NFPROTO | META_PROTOCOL => {
+            MetaKey::IifName => (MapKey::IifName, 16),
+            MetaKey::OifName => (MapKey::OifName, 16),
+            MetaKey::L4Proto => (MapKey::L4Proto, 1),
+            MetaKey::NfProto | MetaKey::Protocol => {
                 let [t] = rest else { return None };
                 let (data, neg) = eq_or_neq(&E(t))?;
-                let nf = if key == META_NFPROTO {
-                    one_byte(data)?
+                let nf = if key == MetaKey::NfProto {
+                    nfproto_of(u32::from(one_byte(data)?))?
                 } else {
                     match be16(data)? {
-                        ETH_P_IP => NFPROTO_IPV4,
-                        ETH_P_IPV6 => NFPROTO_IPV6,
+                        ETH_P_IP => NfProto::Ipv4,
+                        ETH_P_IPV6 => NfProto::Ipv6,
                         _ => return None,
                     }
                 };
-                let m = Match::NfProto(match nf {
-                    NFPROTO_IPV4 => NfProto::Ipv4,
-                    NFPROTO_IPV6 => NfProto::Ipv6,
-                    _ => return None,
-                });
+                let m = Match::NfProto(nf);
                 if !neg {
                     self.nf = Some(nf);
                 }
                 return Some(Step::Cond(cond(m, neg)));
             }
-            _ => return None,
         };
         let [t] = rest else { return None };
         let te = E(t);
@@ -260,19 +249,16 @@ impl Rd<'_> {
 
     /// `ct state`: mask then `!= 0` (any of the bits) or `== 0` (none of them);
     /// `ct status`: the same over status bits.
-    fn ct(&mut self, key: u64, rest: &[RawExpr]) -> Option<Step> {
-        if key != CT_STATE && key != CT_STATUS {
-            return None;
-        }
+    fn ct(&mut self, key: CtKey, rest: &[RawExpr]) -> Option<Step> {
         if let [t] = rest {
             let te = E(t);
-            if key == CT_STATE && te.is("lookup") {
+            if key == CtKey::State && te.is("lookup") {
                 return self.lookup(&te, MapKey::CtState, 4);
             }
             let (data, neg) = eq_or_neq(&te)?;
             let v = u32::from_ne_bytes(data.try_into().ok()?);
             return match key {
-                CT_STATE if v.count_ones() == 1 => {
+                CtKey::State if v.count_ones() == 1 => {
                     Some(Step::Cond(cond(Match::CtState(CtState(v)), neg)))
                 }
                 _ => None,
@@ -287,17 +273,17 @@ impl Rd<'_> {
         // `!= 0`: any of the bits (none = false); `== 0`: none of them.
         let any = none;
         Some(Step::Cond(match key {
-            CT_STATE => cond(Match::CtState(CtState(mask)), !any),
-            _ => Cond::CtStatus { mask, any },
+            CtKey::State => cond(Match::CtState(CtState(mask)), !any),
+            CtKey::Status => Cond::CtStatus { mask, any },
         }))
     }
 
     fn payload(&mut self, e: &E, rest: &[RawExpr]) -> Option<Step> {
-        let base = e.num(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
+        let base = e.kind(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
         let offset = e.num(sys::NFTNL_EXPR_PAYLOAD_OFFSET)?;
         let len = e.num(sys::NFTNL_EXPR_PAYLOAD_LEN)? as usize;
         let neg_test = match rest {
-            [t] if E(t).cmp(CMP_NEQ).is_some() => Some(E(t).cmp(CMP_NEQ)?.to_vec()),
+            [t] if E(t).cmp(CmpOp::Neq).is_some() => Some(E(t).cmp(CmpOp::Neq)?.to_vec()),
             _ => None,
         };
         if let Some(v) = neg_test {
@@ -313,10 +299,10 @@ impl Rd<'_> {
             return Some(Step::Cond(Cond::Not(m)));
         }
         if let [b, t] = rest
-            && E(t).cmp(CMP_NEQ).is_some()
+            && E(t).cmp(CmpOp::Neq).is_some()
         {
             let mask = bitwise(&E(b), len)?.to_vec();
-            let value = E(t).cmp(CMP_NEQ)?.to_vec();
+            let value = E(t).cmp(CmpOp::Neq)?.to_vec();
             let test = Test::Eq {
                 value,
                 mask: Some(mask),
@@ -329,8 +315,8 @@ impl Rd<'_> {
             && E(t).is("lookup")
         {
             let te = E(t);
-            let vmap = te.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0);
-            let inv = te.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) & LOOKUP_F_INV != 0;
+            let vmap = te.reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict);
+            let inv = inverted(&te);
             let set = te.string(sys::NFTNL_EXPR_LOOKUP_SET)?;
             if vmap {
                 let key = self.payload_key(base, offset, len)?;
@@ -348,28 +334,35 @@ impl Rd<'_> {
     }
 
     /// The map key a payload load is, for a verdict map.
-    fn payload_key(&self, base: u64, offset: u64, len: usize) -> Option<MapKey> {
+    fn payload_key(&self, base: PayloadBase, offset: u64, len: usize) -> Option<MapKey> {
+        use PayloadBase::{Network, Transport};
         Some(match (base, self.nf?, offset, len) {
-            (BASE_NETWORK, NFPROTO_IPV4, 12, 4) => MapKey::Saddr4,
-            (BASE_NETWORK, NFPROTO_IPV4, 16, 4) => MapKey::Daddr4,
-            (BASE_NETWORK, NFPROTO_IPV6, 8, 16) => MapKey::Saddr6,
-            (BASE_NETWORK, NFPROTO_IPV6, 24, 16) => MapKey::Daddr6,
-            (BASE_TRANSPORT, _, 2, 2) => MapKey::Dport(L4Proto::from_number(self.l4?)?),
+            (Network, NfProto::Ipv4, 12, 4) => MapKey::Saddr4,
+            (Network, NfProto::Ipv4, 16, 4) => MapKey::Daddr4,
+            (Network, NfProto::Ipv6, 8, 16) => MapKey::Saddr6,
+            (Network, NfProto::Ipv6, 24, 16) => MapKey::Daddr6,
+            (Transport, _, 2, 2) => MapKey::Dport(L4Proto::from_number(self.l4?)?),
             _ => return None,
         })
     }
 
-    fn payload_match(&mut self, base: u64, offset: u64, len: usize, test: Test) -> Option<Match> {
+    fn payload_match(
+        &mut self,
+        base: PayloadBase,
+        offset: u64,
+        len: usize,
+        test: Test,
+    ) -> Option<Match> {
         match base {
-            BASE_NETWORK => self.network(offset, len, test),
-            BASE_TRANSPORT => self.transport(offset, len, test),
-            _ => None,
+            PayloadBase::Network => self.network(offset, len, test),
+            PayloadBase::Transport => self.transport(offset, len, test),
+            PayloadBase::LinkLayer => None,
         }
     }
 
     fn network(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
         let nf = self.nf?;
-        if nf == NFPROTO_IPV4 && offset == 9 && len == 1 {
+        if nf == NfProto::Ipv4 && offset == 9 && len == 1 {
             // `ip protocol tcp`
             let Test::Eq { value, mask: None } = test else {
                 return None;
@@ -383,53 +376,21 @@ impl Rd<'_> {
 
     fn transport(&mut self, offset: u64, len: usize, test: Test) -> Option<Match> {
         let l4 = L4Proto::from_number(self.l4?)?;
-        match (l4, offset, len) {
-            (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
-                Some(Match::Dport(l4, self.port_test(test)?))
-            }
-            (L4Proto::Icmp, 0, 1) => Some(Match::IcmpType(self.type_test(test, SetKey::IcmpType)?)),
-            (L4Proto::Icmpv6, 0, 1) => {
-                Some(Match::Icmpv6Type(self.type_test(test, SetKey::Icmpv6Type)?))
-            }
-            _ => None,
-        }
-    }
-
-    fn port_test(&self, test: Test) -> Option<PortMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
-            Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
-                (a, b) if a == b => PortMatch::Port(a),
-                (a, b) if a < b => PortMatch::Range(a, b),
-                _ => return None,
-            },
-            Test::Lookup(name) if self.sets.ir.get(&name) == Some(&SetKey::InetService) => {
-                PortMatch::Set(name)
-            }
-            _ => return None,
-        })
-    }
-
-    fn type_test(&self, test: Test, key: SetKey) -> Option<TypeMatch> {
-        Some(match test {
-            Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
-            Test::Lookup(name) if self.sets.ir.get(&name) == Some(&key) => TypeMatch::Set(name),
-            _ => return None,
-        })
+        transport_match(l4, offset, len, test, |n| self.sets.ir.get(n).copied())
     }
 
     /// `iifname { ... }`, `meta l4proto { ... }`, `ct state { ... }` and their verdict
     /// maps: a set of another key expanded into any-of its elements.
     fn lookup(&mut self, te: &E, field: MapKey, width: usize) -> Option<Step> {
         let name = te.string(sys::NFTNL_EXPR_LOOKUP_SET)?;
-        if te.num(sys::NFTNL_EXPR_LOOKUP_DREG) == Some(0) {
+        if te.reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict) {
             self.sets.maps.contains_key(&name).then_some(())?;
             return Some(Step::Action(Action::Map {
                 key: field,
                 map: name,
             }));
         }
-        let inv = te.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) & LOOKUP_F_INV != 0;
+        let inv = inverted(te);
         let (_, keys) = self.sets.raw.get(&name)?;
         if keys.len() > MAX_EXPANDED {
             return None;
@@ -457,49 +418,66 @@ pub fn key_match(field: MapKey, k: &[u8], width: usize) -> Option<Match> {
     })
 }
 
+/// A lookup with `NFT_LOOKUP_F_INV`: `!= @set`.
+fn inverted(te: &E) -> bool {
+    te.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) & u64::from(LOOKUP_F_INV) != 0
+}
+
 fn cond(m: Match, negated: bool) -> Cond {
     if negated { Cond::Not(m) } else { Cond::Is(m) }
 }
 
 /// `cmp eq` or `cmp neq` on register 1: (data, negated).
 fn eq_or_neq<'a>(e: &E<'a>) -> Option<(&'a [u8], bool)> {
-    if let Some(d) = e.cmp(CMP_EQ) {
+    if let Some(d) = e.cmp(CmpOp::Eq) {
         return Some((d, false));
     }
-    e.cmp(CMP_NEQ).map(|d| (d, true))
+    e.cmp(CmpOp::Neq).map(|d| (d, true))
 }
 
-/// A verdict code (with its chain) as an action.
-pub fn verdict_action(code: i64, chain: Option<String>) -> Action {
-    match code {
-        c if c == NF_DROP as i64 => Action::Drop,
-        c if c == NF_ACCEPT as i64 => Action::Accept,
-        NFT_CONTINUE | NFT_BREAK => Action::Continue,
-        NFT_RETURN => Action::Return,
-        NFT_JUMP | NFT_GOTO => match chain {
-            Some(c) if code == NFT_JUMP => Action::Jump(c),
+/// A verdict code as the kernel stores it (with its chain) as an action.
+pub fn verdict_action(code: u32, chain: Option<String>) -> Action {
+    use VerdictCode as V;
+    match VerdictCode::try_from(code) {
+        Ok(V::Drop) => Action::Drop,
+        Ok(V::Accept) => Action::Accept,
+        Ok(V::Continue | V::Break) => Action::Continue,
+        Ok(V::Return) => Action::Return,
+        Ok(jump @ (V::Jump | V::Goto)) => match chain {
+            Some(c) if jump == V::Jump => Action::Jump(c),
             Some(c) => Action::Goto(c),
             None => Action::Unknown("a jump without a chain name".into()),
         },
-        other => Action::Unknown(format!("verdict {other}")),
+        Ok(V::Stolen) | Err(_) => Action::Unknown(format!("verdict {}", code as i32)),
     }
 }
 
 fn verdict(e: &E) -> Action {
     match e.num(sys::NFTNL_EXPR_IMM_VERDICT) {
-        Some(v) => verdict_action(v as u32 as i32 as i64, e.string(sys::NFTNL_EXPR_IMM_CHAIN)),
+        Some(v) => verdict_action(v as u32, e.string(sys::NFTNL_EXPR_IMM_CHAIN)),
         None => Action::Unknown("an immediate without a verdict".into()),
     }
 }
 
 fn reject(e: &E) -> String {
+    use RejectType as T;
     let code = e.num(sys::NFTNL_EXPR_REJECT_CODE).unwrap_or(0);
-    match (e.num(sys::NFTNL_EXPR_REJECT_TYPE).unwrap_or(0), code) {
-        (REJECT_TCP_RST, _) => "reject with tcp reset".into(),
-        (REJECT_ICMPX, ICMPX_ADMIN_PROHIBITED) => "reject with icmpx admin-prohibited".into(),
-        (REJECT_ICMPX, ICMPX_PORT_UNREACH) => "reject with icmpx port-unreachable".into(),
-        (0, 3) => "reject".into(),
-        (t, c) => format!("reject (type {t} code {c})"),
+    let ty = e.num(sys::NFTNL_EXPR_REJECT_TYPE).unwrap_or(0);
+    let known = (u32::try_from(ty).ok()).and_then(|t| T::try_from(t).ok());
+    let icmpx = u32::try_from(code)
+        .ok()
+        .and_then(|c| IcmpxCode::try_from(c).ok());
+    match (known, icmpx) {
+        (Some(T::TcpRst), _) => "reject with tcp reset".into(),
+        (Some(T::IcmpxUnreach), Some(IcmpxCode::AdminProhibited)) => {
+            "reject with icmpx admin-prohibited".into()
+        }
+        (Some(T::IcmpxUnreach), Some(IcmpxCode::PortUnreach)) => {
+            "reject with icmpx port-unreachable".into()
+        }
+        // ICMP port-unreachable (3), nft's default for `reject` in an ip table.
+        (Some(T::IcmpUnreach), _) if code == 3 => "reject".into(),
+        _ => format!("reject (type {ty} code {code})"),
     }
 }
 

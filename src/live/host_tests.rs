@@ -55,7 +55,7 @@ fn read(exprs: Vec<RawExpr>, sets: &Sets) -> HostRule {
         exprs,
         userdata: None,
     };
-    rule(&raw, sets, Some(NFPROTO_IPV4))
+    rule(&raw, sets, Some(NfProto::Ipv4))
 }
 fn oif(name: &str) -> Match {
     Match::OifName(IfName {

@@ -12,7 +12,7 @@
 mod decode;
 mod dump;
 mod effect;
-mod forms;
+mod expr_read;
 mod hooks;
 mod host;
 mod normalize;

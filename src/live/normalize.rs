@@ -4,27 +4,17 @@
 //! key/key-end pairs. The result is inclusive, sorted, merged intervals, the form the
 //! compiler keeps, so a table nft merged differently still compares equal.
 
-use super::forms;
+use super::expr_read;
 use crate::ir::{self, Interval, SetKey};
 use crate::nft::read::{RawElem, RawSet};
+use crate::nft::vocab::{
+    SET_ANONYMOUS, SET_CONSTANT, SET_ELEM_INTERVAL_END, SET_EVAL, SET_INTERVAL, SET_TIMEOUT,
+    UDATA_SET_COMMENT,
+};
 
-/// `NFT_SET_ANONYMOUS`, `NFT_SET_INTERVAL` (linux/netfilter/nf_tables.h).
-pub const SET_ANONYMOUS: u32 = 0x1;
-const SET_INTERVAL: u32 = 0x4;
-const ELEM_INTERVAL_END: u32 = 0x1;
-/// `NFTNL_UDATA_SET_COMMENT`.
-const UDATA_SET_COMMENT: u8 = 7;
-
-/// nft's datatype ids (nftables `include/datatype.h`) for the key types the IR has.
+/// The IR key of a set's nft datatype id, when its length is the key's.
 pub fn set_key(key_type: u32, key_len: u32) -> Option<SetKey> {
-    let k = match key_type {
-        7 => SetKey::Ipv4Addr,
-        8 => SetKey::Ipv6Addr,
-        13 => SetKey::InetService,
-        14 => SetKey::IcmpType,
-        29 => SetKey::Icmpv6Type,
-        _ => return None,
-    };
+    let k = ir::kernel::set_key_of(key_type)?;
     (k.len() == key_len as usize).then_some(k)
 }
 
@@ -55,21 +45,13 @@ pub fn unsupported(raw: &RawSet) -> Option<String> {
 /// interval and dynamic sets alike (their elements as read). `None` for maps, object or
 /// concatenated sets and other keys.
 pub fn foreign_set(raw: &RawSet, elems: &[RawElem]) -> Option<ir::Set> {
-    const PLAIN: u32 = SET_ANONYMOUS | 0x2 | SET_INTERVAL | 0x10 | 0x20;
+    const PLAIN: u32 = SET_ANONYMOUS | SET_CONSTANT | SET_INTERVAL | SET_TIMEOUT | SET_EVAL;
     let key = set_key(raw.key_type, raw.key_len)?;
     if raw.flags & !PLAIN != 0 || elems.iter().any(|e| e.verdict.is_some()) {
         return None;
     }
     let interval = raw.flags & SET_INTERVAL != 0;
-    let mut elements = if interval {
-        intervals(key, elems)?
-    } else {
-        elems
-            .iter()
-            .map(|e| forms::key_value(&e.key).map(Interval::single))
-            .collect::<Option<Vec<_>>>()?
-    };
-    ir::normalize_intervals(&mut elements);
+    let elements = elements(key, interval, elems)?;
     Some(ir::Set {
         name: raw.name.clone(),
         key,
@@ -90,27 +72,33 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
         return Err(format!("set {}: elements carry data or state", raw.name));
     }
     let interval = raw.flags & SET_INTERVAL != 0;
-    let mut elements = if interval {
-        intervals(key, elems)
-    } else {
-        elems
-            .iter()
-            .map(|e| forms::key_value(&e.key).map(Interval::single))
-            .collect()
-    }
-    .ok_or_else(|| format!("set {}: malformed element keys", raw.name))?;
-    ir::normalize_intervals(&mut elements);
+    let elements = elements(key, interval, elems)
+        .ok_or_else(|| format!("set {}: malformed element keys", raw.name))?;
     Ok(ir::Set {
         name: raw.name.clone(),
         key,
         interval,
         elements,
         comment: raw.userdata.as_deref().and_then(|u| {
-            forms::tlv(u, UDATA_SET_COMMENT)
+            expr_read::tlv(u, UDATA_SET_COMMENT)
                 .map(|v| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned())
         }),
         origin: Vec::new(),
     })
+}
+
+/// The elements as the IR's sorted, merged intervals; `None` for a malformed key.
+fn elements(key: SetKey, interval: bool, elems: &[RawElem]) -> Option<Vec<Interval>> {
+    let mut out = if interval {
+        intervals(key, elems)?
+    } else {
+        elems
+            .iter()
+            .map(|e| expr_read::key_value(&e.key).map(Interval::single))
+            .collect::<Option<Vec<_>>>()?
+    };
+    ir::normalize_intervals(&mut out);
+    Some(out)
 }
 
 /// Start/end elements -> inclusive intervals. Ends sort before starts at the same key
@@ -120,16 +108,16 @@ pub fn intervals(key: SetKey, elems: &[RawElem]) -> Option<Vec<Interval>> {
     let mut out = Vec::new();
     let mut points: Vec<(u128, bool)> = Vec::with_capacity(elems.len());
     for e in elems {
-        let k = forms::key_value(&e.key)?;
+        let k = expr_read::key_value(&e.key)?;
         if e.key.len() != key.len() {
             return None;
         }
         match &e.key_end {
             Some(end) => out.push(Interval {
                 lo: k,
-                hi: forms::key_value(end)?,
+                hi: expr_read::key_value(end)?,
             }),
-            None => points.push((k, e.flags & ELEM_INTERVAL_END == 0)),
+            None => points.push((k, e.flags & SET_ELEM_INTERVAL_END == 0)),
         }
     }
     points.sort_unstable();
@@ -164,7 +152,7 @@ mod tests {
         RawElem {
             key: key.to_vec(),
             key_end: None,
-            flags: if end { ELEM_INTERVAL_END } else { 0 },
+            flags: if end { SET_ELEM_INTERVAL_END } else { 0 },
             extra: false,
             verdict: None,
         }

@@ -8,6 +8,7 @@ use super::{LiveError, decode, hooks, normalize};
 use crate::diff::{Kind, Unmodelled, chain_summary};
 use crate::ir::{self, BaseChain, Chain, SetKey, Table};
 use crate::nft::read::{RawChain, RawFlowtable, RawObj, RawRule};
+use crate::nft::vocab::Family;
 use std::collections::HashMap;
 
 pub fn table(
@@ -77,7 +78,7 @@ fn sets(
     let mut sets = Vec::new();
     let mut keys = HashMap::new();
     for raw in conn.sets(NFPROTO_INET, table)? {
-        if raw.flags & normalize::SET_ANONYMOUS != 0 {
+        if raw.flags & crate::nft::vocab::SET_ANONYMOUS != 0 {
             continue; // belongs to one rule, which decodes as foreign text
         }
         let decoded = match normalize::unsupported(&raw) {
@@ -160,9 +161,8 @@ fn object(o: &RawObj) -> Unmodelled {
 fn flowtable(f: &RawFlowtable) -> Unmodelled {
     let hook = match f.hook {
         // A flowtable hooks like a netdev chain (NF_NETDEV_INGRESS).
-        Some(n) => {
-            hooks::hook_name(hooks::NETDEV, n).map_or_else(|| format!("number {n}"), str::to_string)
-        }
+        Some(n) => hooks::hook_name(Family::Netdev.raw(), n)
+            .map_or_else(|| format!("number {n}"), str::to_string),
         None => "none".into(),
     };
     let mut actual = format!(

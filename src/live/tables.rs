@@ -4,20 +4,15 @@
 
 use super::dump::Conn;
 use super::host::{self, Sets};
-use super::{LiveError, hooks, normalize};
+use super::{LiveError, expr_read, hooks, normalize};
 use crate::ir::Interval;
 use crate::ir::host::{
     ChainType, HostBase, HostChain, HostHook, HostTable, MapElem, TableFamily, VerdictMap,
 };
+use crate::ir::kernel::nfproto_of;
 use crate::nft::read::{RawChain, RawElem, RawRule, RawSet, RawTable};
+use crate::nft::vocab::{DataType, Family, SET_INTERVAL, SET_MAP};
 use std::collections::HashMap;
-
-const SET_MAP: u32 = 0x8;
-/// nft's datatype id of a verdict.
-const TYPE_VERDICT: u32 = 0xffff_ff00;
-const TYPE_INET_PROTO: u32 = 12;
-const TYPE_CT_STATE: u32 = 26;
-const TYPE_IFNAME: u32 = 41;
 
 /// One other table, read with its sets and maps.
 pub fn table(
@@ -43,11 +38,7 @@ pub fn table(
             sets.raw.insert(raw.name.clone(), (raw.key_type, keys));
         }
     }
-    let nf = match t.family {
-        2 => Some(2),
-        10 => Some(10),
-        _ => None,
-    };
+    let nf = nfproto_of(t.family);
     let mut by_chain: HashMap<&str, Vec<&RawRule>> = HashMap::new();
     for r in rules {
         by_chain.entry(r.chain.as_str()).or_default().push(r);
@@ -81,14 +72,14 @@ pub fn table(
 }
 
 pub fn table_family(f: u32) -> Option<TableFamily> {
-    Some(match f {
-        1 => TableFamily::Inet,
-        2 => TableFamily::Ip,
-        3 => TableFamily::Arp,
-        5 => TableFamily::Netdev,
-        7 => TableFamily::Bridge,
-        10 => TableFamily::Ip6,
-        _ => return None,
+    Some(match Family::try_from(f).ok()? {
+        Family::Inet => TableFamily::Inet,
+        Family::Ipv4 => TableFamily::Ip,
+        Family::Arp => TableFamily::Arp,
+        Family::Netdev => TableFamily::Netdev,
+        Family::Bridge => TableFamily::Bridge,
+        Family::Ipv6 => TableFamily::Ip6,
+        Family::Unspec => return None,
     })
 }
 
@@ -98,7 +89,7 @@ fn base(c: &RawChain) -> Option<HostBase> {
         Some("ingress") => Some(HostHook::Ingress),
         Some("egress") => Some(HostHook::Egress),
         // ARP hooks are not on an IP packet's path.
-        Some(_) if c.family == 3 => None,
+        Some(_) if c.family == Family::Arp.raw() => None,
         Some("prerouting") => Some(HostHook::Prerouting),
         Some("input") => Some(HostHook::Input),
         Some("forward") => Some(HostHook::Forward),
@@ -121,25 +112,26 @@ fn base(c: &RawChain) -> Option<HostBase> {
 
 /// A verdict map whose key the IR can look up; `None` leaves its users unknown.
 fn verdict_map(raw: &RawSet, elems: &[RawElem]) -> Option<VerdictMap> {
-    if raw.data_type != Some(TYPE_VERDICT) {
+    if raw.data_type != Some(DataType::Verdict.raw()) {
         return None;
     }
-    let interval = raw.flags & 0x4 != 0;
+    let interval = raw.flags & SET_INTERVAL != 0;
     let mut out = Vec::new();
     for e in elems.iter().filter(|e| e.verdict.is_some()) {
         let (code, chain) = e.verdict.clone()?;
-        let key = match raw.key_type {
-            TYPE_IFNAME => MapElem::Name(super::forms::ifname(&e.key)?),
-            TYPE_INET_PROTO if !interval => {
-                MapElem::Range(Interval::single(super::forms::one_byte(&e.key)? as u128))
+        let key = match DataType::try_from(raw.key_type).ok()? {
+            DataType::IfName => MapElem::Name(expr_read::ifname(&e.key)?),
+            DataType::InetProto if !interval => {
+                MapElem::Range(Interval::single(expr_read::one_byte(&e.key)? as u128))
             }
-            TYPE_CT_STATE if !interval => MapElem::Range(Interval::single(u32::from_ne_bytes(
+            DataType::CtState if !interval => MapElem::Range(Interval::single(u32::from_ne_bytes(
                 e.key.as_slice().try_into().ok()?,
-            ) as u128)),
-            7 | 8 | 13 => {
-                let lo = super::forms::key_value(&e.key)?;
+            )
+                as u128)),
+            DataType::Ipv4Addr | DataType::Ipv6Addr | DataType::InetService => {
+                let lo = expr_read::key_value(&e.key)?;
                 let hi = match &e.key_end {
-                    Some(end) => super::forms::key_value(end)?,
+                    Some(end) => expr_read::key_value(end)?,
                     None if interval => return None,
                     None => lo,
                 };
@@ -147,7 +139,7 @@ fn verdict_map(raw: &RawSet, elems: &[RawElem]) -> Option<VerdictMap> {
             }
             _ => return None,
         };
-        out.push((key, host::verdict_action(code as i64, chain)));
+        out.push((key, host::verdict_action(code as u32, chain)));
     }
     Some(VerdictMap {
         name: raw.name.clone(),

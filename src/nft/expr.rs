@@ -1,61 +1,13 @@
-//! nf_tables expressions as typed data: encoded straight into the batch in
-//! safe Rust (`encode`), and also turned into libnftnl expressions behind the
-//! nftnl crate's `Expression` trait (`rule::reference_message`), which tests use
-//! as the oracle that the direct encoding is byte-identical to libnftnl's.
-//!
-//! The crate lacks log, limit, reject and the generic forms hostwall needs.
-//! Constructors mirror what `nft` generates; attribute order in `encode` is
-//! libnftnl 1.2.4's (`src/expr/*.c` build functions).
+//! nf_tables expressions as typed data, encoded straight into the batch in safe Rust
+//! (`encode`). Constructors mirror what `nft` generates; attribute order in `encode` is
+//! libnftnl 1.2.4's (`src/expr/*.c` build functions), which the test-only `oracle`
+//! checks byte for byte.
 
+use super::vocab::{
+    CmpOp, CtKey, IcmpxCode, LimitType, MetaKey, NFTA_DATA_VALUE, NFTA_DATA_VERDICT, PayloadBase,
+    Register, RejectType, VerdictCode,
+};
 use super::wire::{WireError, Writer};
-use nftnl::Rule;
-use nftnl::expr::Expression;
-use nftnl::nftnl_sys as sys;
-use std::ffi::{CString, c_void};
-use std::ptr::NonNull;
-
-// Kernel constants (linux/netfilter/nf_tables.h, linux/netfilter.h).
-const REG_VERDICT: u32 = 0;
-const REG_1: u32 = 1;
-pub const NF_DROP: u32 = 0;
-pub const NF_ACCEPT: u32 = 1;
-
-/// `enum nft_meta_keys` values hostwall loads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum MetaKey {
-    NfProto = 15,
-    L4Proto = 16,
-    IifName = 6,
-    OifName = 7,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum PayloadBase {
-    Network = 1,
-    Transport = 2,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum CmpOp {
-    Eq = 0,
-    Neq = 1,
-    Lte = 3,
-    Gte = 5,
-}
-
-/// `NFT_REJECT_*` types and their codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reject {
-    TcpReset,
-    /// `NFT_REJECT_ICMPX_UNREACH` with an `NFT_REJECT_ICMPX_*` code.
-    Icmpx(u8),
-}
-
-pub const ICMPX_PORT_UNREACH: u8 = 1;
-pub const ICMPX_ADMIN_PROHIBITED: u8 = 3;
 
 /// Register-sized data (one nf_tables register holds 16 bytes), kept inline
 /// so building a rule allocates nothing per expression.
@@ -76,7 +28,7 @@ impl Data {
         Data { bytes, len }
     }
 
-    fn get(&self) -> Result<&[u8], WireError> {
+    pub(super) fn get(&self) -> Result<&[u8], WireError> {
         self.bytes
             .get(..self.len as usize)
             .ok_or_else(|| WireError("expression data longer than one register".into()))
@@ -125,15 +77,14 @@ pub enum Expr {
         prefix: Option<String>,
         group: Option<u16>,
     },
-    Verdict(u32),
-    Reject(Reject),
+    Verdict(VerdictCode),
+    /// `reject`: a type and, for ICMPX, its code (0 when there is none).
+    Reject(RejectType, Option<IcmpxCode>),
 }
 
 // Netlink attribute numbers (linux/netfilter/nf_tables.h).
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
-const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_DATA_VERDICT: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 
 impl Expr {
@@ -184,12 +135,12 @@ impl Expr {
         }
     }
 
-    pub fn verdict(v: u32) -> Expr {
+    pub fn verdict(v: VerdictCode) -> Expr {
         Expr::Verdict(v)
     }
 
-    pub fn reject(r: Reject) -> Expr {
-        Expr::Reject(r)
+    pub fn reject(ty: RejectType, code: Option<IcmpxCode>) -> Expr {
+        Expr::Reject(ty, code)
     }
 
     /// The kernel's name for the expression (`NFTA_EXPR_NAME`).
@@ -205,7 +156,7 @@ impl Expr {
             Expr::Limit { .. } => "limit",
             Expr::Log { .. } => "log",
             Expr::Verdict(_) => "immediate",
-            Expr::Reject(_) => "reject",
+            Expr::Reject(..) => "reject",
         }
     }
 
@@ -216,34 +167,34 @@ impl Expr {
         let nest = w.nest_start(NFTA_EXPR_DATA);
         match self {
             Expr::Meta(key) => {
-                w.put_be32(2, *key as u32); // NFTA_META_KEY
-                w.put_be32(1, REG_1); // NFTA_META_DREG
+                w.put_be32(2, key.raw()); // NFTA_META_KEY
+                w.put_be32(1, Register::R1.raw()); // NFTA_META_DREG
             }
             Expr::CtState => {
-                w.put_be32(2, 0); // NFTA_CT_KEY: NFT_CT_STATE
-                w.put_be32(1, REG_1); // NFTA_CT_DREG
+                w.put_be32(2, CtKey::State.raw()); // NFTA_CT_KEY
+                w.put_be32(1, Register::R1.raw()); // NFTA_CT_DREG
             }
             Expr::Payload { base, offset, len } => {
-                w.put_be32(1, REG_1); // NFTA_PAYLOAD_DREG
-                w.put_be32(2, *base as u32);
+                w.put_be32(1, Register::R1.raw()); // NFTA_PAYLOAD_DREG
+                w.put_be32(2, base.raw());
                 w.put_be32(3, *offset);
                 w.put_be32(4, *len);
             }
             Expr::Cmp { op, data } => {
-                w.put_be32(1, REG_1); // NFTA_CMP_SREG
-                w.put_be32(2, *op as u32);
+                w.put_be32(1, Register::R1.raw()); // NFTA_CMP_SREG
+                w.put_be32(2, op.raw());
                 data_value(w, 3, data.get()?)?; // NFTA_CMP_DATA
             }
             Expr::Bitwise { mask } => {
                 let m = mask.get()?;
-                w.put_be32(1, REG_1); // NFTA_BITWISE_SREG
-                w.put_be32(2, REG_1); // NFTA_BITWISE_DREG
+                w.put_be32(1, Register::R1.raw()); // NFTA_BITWISE_SREG
+                w.put_be32(2, Register::R1.raw()); // NFTA_BITWISE_DREG
                 w.put_be32(3, m.len() as u32); // NFTA_BITWISE_LEN
                 data_value(w, 4, m)?; // NFTA_BITWISE_MASK
                 data_value(w, 5, Data::zeroed(mask.len).get()?)?; // NFTA_BITWISE_XOR
             }
             Expr::Lookup { set, set_id } => {
-                w.put_be32(2, REG_1); // NFTA_LOOKUP_SREG
+                w.put_be32(2, Register::R1.raw()); // NFTA_LOOKUP_SREG
                 w.put_str(1, cut_nul(set)); // NFTA_LOOKUP_SET
                 w.put_be32(4, *set_id); // NFTA_LOOKUP_SET_ID
             }
@@ -252,7 +203,7 @@ impl Expr {
                 w.put(1, &rate.to_be_bytes()); // NFTA_LIMIT_RATE
                 w.put(2, &unit.to_be_bytes());
                 w.put_be32(3, *burst);
-                w.put_be32(4, 0); // NFTA_LIMIT_TYPE: NFT_LIMIT_PKTS
+                w.put_be32(4, LimitType::Pkts.raw()); // NFTA_LIMIT_TYPE
                 w.put_be32(5, 0); // NFTA_LIMIT_FLAGS
             }
             Expr::Log { prefix, group } => {
@@ -264,17 +215,16 @@ impl Expr {
                 }
             }
             Expr::Verdict(v) => {
-                w.put_be32(1, REG_VERDICT); // NFTA_IMMEDIATE_DREG
+                w.put_be32(1, Register::Verdict.raw()); // NFTA_IMMEDIATE_DREG
                 let data = w.nest_start(2); // NFTA_IMMEDIATE_DATA
                 let verdict = w.nest_start(NFTA_DATA_VERDICT);
-                w.put_be32(NFTA_VERDICT_CODE, *v);
+                w.put_be32(NFTA_VERDICT_CODE, v.raw());
                 w.nest_end(verdict)?;
                 w.nest_end(data)?;
             }
-            Expr::Reject(r) => {
-                let (ty, code) = reject_parts(*r);
-                w.put_be32(1, ty); // NFTA_REJECT_TYPE
-                w.put(2, &[code]); // NFTA_REJECT_ICMP_CODE
+            Expr::Reject(ty, code) => {
+                w.put_be32(1, ty.raw()); // NFTA_REJECT_TYPE
+                w.put(2, &[reject_code(*code)]); // NFTA_REJECT_ICMP_CODE
             }
         }
         w.nest_end(nest)
@@ -287,11 +237,9 @@ fn data_value(w: &mut Writer, ty: u16, d: &[u8]) -> Result<(), WireError> {
     w.nest_end(n)
 }
 
-fn reject_parts(r: Reject) -> (u32, u8) {
-    match r {
-        Reject::TcpReset => (1, 0),       // NFT_REJECT_TCP_RST
-        Reject::Icmpx(code) => (2, code), // NFT_REJECT_ICMPX_UNREACH
-    }
+/// The one-byte code a reject carries (0 without one).
+pub(super) fn reject_code(code: Option<IcmpxCode>) -> u8 {
+    code.map_or(0, |c| c.raw() as u8)
 }
 
 /// Interior NULs cannot be represented in a C string; the checker rejects them
@@ -299,93 +247,4 @@ fn reject_parts(r: Reject) -> (u32, u8) {
 /// libnftnl's strz attributes would send).
 pub(crate) fn cut_nul(s: &str) -> &str {
     s.split('\0').next().unwrap_or("")
-}
-
-fn cstring(s: &str) -> CString {
-    CString::new(cut_nul(s)).unwrap_or_default()
-}
-
-/// The libnftnl form: the reference encoding the tests compare `encode` with.
-impl Expression for Expr {
-    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
-        let name = cstring(self.name());
-        // SAFETY: nftnl_expr_alloc returns a fresh expression or NULL (checked);
-        // each setter copies its argument, and the attribute keys are the ones
-        // libnftnl defines for this expression name, with the value types its
-        // setters expect. Ownership passes to the rule (`nftnl_rule_add_expr`).
-        unsafe {
-            let Some(e) = NonNull::new(sys::nftnl_expr_alloc(name.as_ptr())) else {
-                std::process::abort(); // out of memory, as the nftnl crate does
-            };
-            let p = e.as_ptr();
-            let u32_ = |k: u32, v: u32| sys::nftnl_expr_set_u32(p, k as u16, v);
-            let data = |k: u32, d: &[u8]| {
-                sys::nftnl_expr_set(p, k as u16, d.as_ptr() as *const c_void, d.len() as u32);
-            };
-            let s = |k: u32, v: &str| {
-                let c = cstring(v);
-                sys::nftnl_expr_set_str(p, k as u16, c.as_ptr());
-            };
-            match self {
-                Expr::Meta(key) => {
-                    u32_(sys::NFTNL_EXPR_META_KEY, *key as u32);
-                    u32_(sys::NFTNL_EXPR_META_DREG, REG_1);
-                }
-                Expr::CtState => {
-                    u32_(sys::NFTNL_EXPR_CT_KEY, 0);
-                    u32_(sys::NFTNL_EXPR_CT_DREG, REG_1);
-                }
-                Expr::Payload { base, offset, len } => {
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_DREG, REG_1);
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_BASE, *base as u32);
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_OFFSET, *offset);
-                    u32_(sys::NFTNL_EXPR_PAYLOAD_LEN, *len);
-                }
-                Expr::Cmp { op, data: d } => {
-                    u32_(sys::NFTNL_EXPR_CMP_SREG, REG_1);
-                    u32_(sys::NFTNL_EXPR_CMP_OP, *op as u32);
-                    data(sys::NFTNL_EXPR_CMP_DATA, d.get().unwrap_or_default());
-                }
-                Expr::Bitwise { mask } => {
-                    let m = mask.get().unwrap_or_default();
-                    u32_(sys::NFTNL_EXPR_BITWISE_SREG, REG_1);
-                    u32_(sys::NFTNL_EXPR_BITWISE_DREG, REG_1);
-                    u32_(sys::NFTNL_EXPR_BITWISE_LEN, m.len() as u32);
-                    data(sys::NFTNL_EXPR_BITWISE_MASK, m);
-                    data(sys::NFTNL_EXPR_BITWISE_XOR, &vec![0; m.len()]);
-                }
-                Expr::Lookup { set, set_id } => {
-                    u32_(sys::NFTNL_EXPR_LOOKUP_SREG, REG_1);
-                    s(sys::NFTNL_EXPR_LOOKUP_SET, set);
-                    u32_(sys::NFTNL_EXPR_LOOKUP_SET_ID, *set_id);
-                }
-                Expr::Counter => {}
-                Expr::Limit { rate, unit, burst } => {
-                    sys::nftnl_expr_set_u64(p, sys::NFTNL_EXPR_LIMIT_RATE as u16, *rate);
-                    sys::nftnl_expr_set_u64(p, sys::NFTNL_EXPR_LIMIT_UNIT as u16, *unit);
-                    u32_(sys::NFTNL_EXPR_LIMIT_BURST, *burst);
-                    u32_(sys::NFTNL_EXPR_LIMIT_TYPE, 0);
-                    u32_(sys::NFTNL_EXPR_LIMIT_FLAGS, 0);
-                }
-                Expr::Log { prefix, group } => {
-                    if let Some(pr) = prefix {
-                        s(sys::NFTNL_EXPR_LOG_PREFIX, pr);
-                    }
-                    if let Some(g) = group {
-                        sys::nftnl_expr_set_u16(p, sys::NFTNL_EXPR_LOG_GROUP as u16, *g);
-                    }
-                }
-                Expr::Verdict(v) => {
-                    u32_(sys::NFTNL_EXPR_IMM_DREG, REG_VERDICT);
-                    u32_(sys::NFTNL_EXPR_IMM_VERDICT, *v);
-                }
-                Expr::Reject(r) => {
-                    let (ty, code) = reject_parts(*r);
-                    u32_(sys::NFTNL_EXPR_REJECT_TYPE, ty);
-                    sys::nftnl_expr_set_u8(p, sys::NFTNL_EXPR_REJECT_CODE as u16, code);
-                }
-            }
-            e
-        }
-    }
 }

@@ -4,9 +4,14 @@
 //! Writing straight into the one batch buffer keeps 1M-element sets and 10k
 //! rules fast (no allocation per element or rule). Rule expressions encode
 //! themselves (`expr.rs`); tests check them byte for byte against libnftnl's
-//! encoding of the same rule (`rule::reference_message`).
+//! encoding of the same rule (`oracle::reference_message`).
 
 use super::expr::Expr;
+use super::vocab::{
+    DataType, Family, InetHook, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ID,
+    SET_ELEM_INTERVAL_END, SET_INTERVAL, UDATA_RULE_COMMENT, UDATA_SET_COMMENT,
+    UDATA_SET_KEYBYTEORDER, VerdictCode,
+};
 
 use std::fmt;
 
@@ -24,8 +29,9 @@ pub const HDR_LEN: usize = 20;
 /// Netlink attribute lengths are u16: a nest (the element list) must stay below.
 const MAX_NEST: usize = u16::MAX as usize;
 
-pub const NFPROTO_UNSPEC: u8 = 0;
-pub const NFPROTO_INET: u8 = 1;
+/// The nfgenmsg family byte of every message hostwall sends.
+pub const NFPROTO_UNSPEC: u8 = Family::Unspec.raw() as u8;
+pub const NFPROTO_INET: u8 = Family::Inet.raw() as u8;
 
 /// nf_tables message kinds (low byte of the message type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,29 +80,19 @@ const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_RULE_USERDATA: u16 = 7;
-/// `NFTNL_UDATA_RULE_COMMENT`.
-const UDATA_RULE_COMMENT: u8 = 0;
 const NFTA_SET_TABLE: u16 = 1;
 const NFTA_SET_NAME: u16 = 2;
 const NFTA_SET_FLAGS: u16 = 3;
 const NFTA_SET_KEY_TYPE: u16 = 4;
 const NFTA_SET_KEY_LEN: u16 = 5;
-const NFTA_SET_ID: u16 = 10;
 const NFTA_SET_USERDATA: u16 = 13;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_LIST_SET_ID: u16 = 4;
-const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_SET_ELEM_KEY: u16 = 1;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
-const NFTA_DATA_VALUE: u16 = 1;
-pub const NFT_SET_INTERVAL: u32 = 0x4;
-pub const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
 
-// Set userdata TLVs, as nft writes them (libnftnl's NFTNL_UDATA_SET_*).
-const UDATA_SET_KEYBYTEORDER: u8 = 0;
-const UDATA_SET_COMMENT: u8 = 7;
 /// nft's `BYTEORDER_BIG_ENDIAN`: every key type hostwall uses is network order.
 const BYTEORDER_BIG_ENDIAN: u32 = 2;
 
@@ -171,11 +167,7 @@ impl Writer {
     }
 
     pub fn nest_start(&mut self, ty: u16) -> usize {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf
-            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
-        start
+        self.attr_start(ty | NLA_F_NESTED)
     }
 
     pub fn nest_end(&mut self, start: usize) -> Result<(), WireError> {
@@ -231,9 +223,9 @@ impl Writer {
         self.put_str(NFTA_CHAIN_NAME, name);
         if let Some(b) = base {
             self.put_str(NFTA_CHAIN_TYPE, "filter");
-            self.put_be32(NFTA_CHAIN_POLICY, b.policy);
+            self.put_be32(NFTA_CHAIN_POLICY, b.policy.raw());
             let n = self.nest_start(NFTA_CHAIN_HOOK);
-            self.put_be32(NFTA_HOOK_HOOKNUM, b.hooknum);
+            self.put_be32(NFTA_HOOK_HOOKNUM, b.hook.raw());
             self.put_be32(NFTA_HOOK_PRIORITY, b.priority as u32);
             // A hook nest is a few dozen bytes: it cannot overflow.
             let _ = self.nest_end(n);
@@ -245,11 +237,8 @@ impl Writer {
         let m = self.begin_msg(MsgType::NewSet.raw(), NLM_F_CREATE, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_SET_TABLE, table);
         self.put_str(NFTA_SET_NAME, set.name);
-        self.put_be32(
-            NFTA_SET_FLAGS,
-            if set.interval { NFT_SET_INTERVAL } else { 0 },
-        );
-        self.put_be32(NFTA_SET_KEY_TYPE, set.key_type);
+        self.put_be32(NFTA_SET_FLAGS, if set.interval { SET_INTERVAL } else { 0 });
+        self.put_be32(NFTA_SET_KEY_TYPE, set.key_type.raw());
         self.put_be32(NFTA_SET_KEY_LEN, set.key_len);
         self.put_be32(NFTA_SET_ID, set.id);
         self.put(NFTA_SET_USERDATA, &set_userdata(set.comment));
@@ -288,7 +277,7 @@ impl Writer {
         if e.end {
             b[4..6].copy_from_slice(&8u16.to_ne_bytes());
             b[6..8].copy_from_slice(&NFTA_SET_ELEM_FLAGS.to_ne_bytes());
-            b[8..12].copy_from_slice(&NFT_SET_ELEM_INTERVAL_END.to_be_bytes());
+            b[8..12].copy_from_slice(&SET_ELEM_INTERVAL_END.to_be_bytes());
             o = 12;
         }
         b[o..o + 2].copy_from_slice(&((8 + padded) as u16).to_ne_bytes());
@@ -310,48 +299,36 @@ impl Writer {
         comment: Option<&str>,
     ) -> Result<(), WireError> {
         let start = self.buf.len();
-        let r = self.rule_body(seq, table, chain, exprs, comment);
-        if r.is_err() {
-            self.buf.truncate(start);
-        }
-        r
-    }
-
-    fn rule_body(
-        &mut self,
-        seq: u32,
-        table: &str,
-        chain: &str,
-        exprs: &[Expr],
-        comment: Option<&str>,
-    ) -> Result<(), WireError> {
         let flags = NLM_F_CREATE | NLM_F_APPEND;
         let m = self.begin_msg(MsgType::NewRule.raw(), flags, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_RULE_TABLE, table);
         self.put_str(NFTA_RULE_CHAIN, chain);
         if let Some(c) = comment {
-            // One TLV, NFTNL_UDATA_RULE_COMMENT, NUL-terminated as nft sends it.
-            let c = super::expr::cut_nul(c).as_bytes();
-            let n = c.len().min(254);
             let a = self.attr_start(NFTA_RULE_USERDATA);
-            self.buf
-                .extend_from_slice(&[UDATA_RULE_COMMENT, n as u8 + 1]);
-            self.buf.extend_from_slice(&c[..n]);
-            self.buf.push(0);
+            push_str_tlv(&mut self.buf, UDATA_RULE_COMMENT, c);
             self.attr_end(a);
         }
-        if !exprs.is_empty() {
-            let list = self.nest_start(NFTA_RULE_EXPRESSIONS);
-            for e in exprs {
-                let el = self.nest_start(NFTA_LIST_ELEM);
-                e.encode(self)?;
-                self.nest_end(el)?;
-            }
-            self.nest_end(list)
-                .map_err(|_| WireError("rule too large for one netlink message".into()))?;
+        let r = self.rule_exprs(exprs);
+        match r {
+            Ok(()) => self.end_msg(m),
+            Err(_) => self.buf.truncate(start),
         }
-        self.end_msg(m);
-        Ok(())
+        r
+    }
+
+    /// `NFTA_RULE_EXPRESSIONS`, when there are any.
+    fn rule_exprs(&mut self, exprs: &[Expr]) -> Result<(), WireError> {
+        if exprs.is_empty() {
+            return Ok(());
+        }
+        let list = self.nest_start(NFTA_RULE_EXPRESSIONS);
+        for e in exprs {
+            let el = self.nest_start(NFTA_LIST_ELEM);
+            e.encode(self)?;
+            self.nest_end(el)?;
+        }
+        self.nest_end(list)
+            .map_err(|_| WireError("rule too large for one netlink message".into()))
     }
 
     /// An attribute whose payload the caller appends; `attr_end` sizes and pads it.
@@ -458,22 +435,28 @@ fn set_userdata(comment: Option<&str>) -> Vec<u8> {
     let mut u = vec![UDATA_SET_KEYBYTEORDER, 4];
     u.extend_from_slice(&BYTEORDER_BIG_ENDIAN.to_ne_bytes());
     if let Some(c) = comment {
-        // nft caps comments at 128 bytes; the TLV length is one byte.
-        let bytes = &c.as_bytes()[..c.len().min(254)];
-        u.push(UDATA_SET_COMMENT);
-        u.push(bytes.len() as u8 + 1);
-        u.extend_from_slice(bytes);
-        u.push(0);
+        push_str_tlv(&mut u, UDATA_SET_COMMENT, c);
     }
     u
 }
 
+/// A userdata TLV holding `s` NUL-terminated, as nft writes comments. The text stops at
+/// a NUL (the checker refuses them) and at 254 bytes (the TLV length is one byte; the
+/// compiler keeps comments within `MAX_COMMENT`).
+fn push_str_tlv(out: &mut Vec<u8>, kind: u8, s: &str) {
+    let text = super::expr::cut_nul(s).as_bytes();
+    let n = text.len().min(254);
+    out.extend_from_slice(&[kind, n as u8 + 1]);
+    out.extend_from_slice(&text[..n]);
+    out.push(0);
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct BaseSpec {
-    pub hooknum: u32,
+    pub hook: InetHook,
     pub priority: i32,
-    /// `NF_ACCEPT` (1) or `NF_DROP` (0).
-    pub policy: u32,
+    /// `Accept` or `Drop`.
+    pub policy: VerdictCode,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -481,8 +464,8 @@ pub struct SetSpec<'a> {
     pub name: &'a str,
     pub id: u32,
     pub interval: bool,
-    /// nft datatype number (`ipv4_addr` = 7, `inet_service` = 13, ...).
-    pub key_type: u32,
+    /// nft datatype of the key.
+    pub key_type: DataType,
     pub key_len: u32,
     pub comment: Option<&'a str>,
 }
@@ -596,7 +579,7 @@ mod tests {
             let mut slow = Writer::default();
             let el = slow.nest_start(NFTA_LIST_ELEM);
             if end {
-                slow.put_be32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+                slow.put_be32(NFTA_SET_ELEM_FLAGS, SET_ELEM_INTERVAL_END);
             }
             let key = slow.nest_start(NFTA_SET_ELEM_KEY);
             slow.put(NFTA_DATA_VALUE, e.key());
@@ -612,7 +595,7 @@ mod tests {
             name: "s",
             id: 1,
             interval: true,
-            key_type: 7,
+            key_type: DataType::Ipv4Addr,
             key_len: 4,
             comment: None,
         };

@@ -10,7 +10,7 @@ use hostwall::apply::{ApplyOptions, apply};
 use hostwall::emit::netlink::{BatchOptions, What, build};
 use hostwall::emit::text;
 use hostwall::ir::*;
-use hostwall::nft::decode;
+use hostwall::nft::oracle;
 
 /// `nft list table inet hostwall` after loading the text emitter's script.
 fn listing_via_nft(rs: &Ruleset) -> String {
@@ -122,7 +122,7 @@ fn expressions_equal_nft_debug_netlink() {
         .iter()
         .filter(|m| matches!(m.what, What::Rule { .. }))
         .map(|m| {
-            let text = decode::rule_debug_text(batch.bytes_of(m)).unwrap_or_default();
+            let text = oracle::rule_debug_text(batch.bytes_of(m)).unwrap_or_default();
             text.lines()
                 .filter(|l| l.trim_start().starts_with('['))
                 .map(|l| format!("{}\n", l.trim()))

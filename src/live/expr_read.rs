@@ -1,37 +1,20 @@
-//! Single nf_tables expressions and the small forms they build (a compare, a masked
-//! compare, a range, a lookup), read from `RawExpr` attributes; kernel constants.
-//! `decode` strings these together into IR matches.
+//! Reading single nf_tables expressions: attribute access on a `RawExpr` (`E`), numbers
+//! read into the kernel vocabulary (`nft::vocab`), and the small forms expressions build
+//! (a compare, a masked compare, a range, a lookup, an address prefix, an interface
+//! name). `decode` and `host` string these together into IR matches.
 
-use crate::ir::{AddrMatch, IfName, Match, RateUnit, SetKey, Stmt, Verdict};
+use crate::ir::{
+    AddrMatch, IfName, L4Proto, Match, NfProto, PortMatch, RateUnit, SetKey, Stmt, TypeMatch,
+    Verdict,
+};
 use crate::nft::read::RawExpr;
+use crate::nft::vocab::{BitwiseOp, CmpOp, LimitType, RangeOp, Register, VerdictCode};
 use ipnet::{Ipv4Net, Ipv6Net};
 use nftnl_sys as sys;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-// Kernel constants (linux/netfilter/nf_tables.h, linux/netfilter.h).
-pub const META_IIFNAME: u64 = 6;
-pub const META_OIFNAME: u64 = 7;
-pub const META_NFPROTO: u64 = 15;
-pub const META_L4PROTO: u64 = 16;
-pub const CT_STATE: u64 = 0;
-pub const CMP_EQ: u64 = 0;
-pub const CMP_NEQ: u64 = 1;
-pub const CMP_LTE: u64 = 3;
-pub const CMP_GTE: u64 = 5;
-pub const BASE_NETWORK: u64 = 1;
-pub const BASE_TRANSPORT: u64 = 2;
-pub const NFPROTO_IPV4: u8 = 2;
-pub const NFPROTO_IPV6: u8 = 10;
-pub const NF_DROP: u64 = 0;
-pub const NF_ACCEPT: u64 = 1;
-pub const REJECT_TCP_RST: u64 = 1;
-pub const REJECT_ICMPX: u64 = 2;
-pub const ICMPX_PORT_UNREACH: u64 = 1;
-pub const ICMPX_ADMIN_PROHIBITED: u64 = 3;
 /// `LOGLEVEL_WARNING`: what the kernel reports for a `log` without `level`.
-pub const LOG_LEVEL_DEFAULT: u64 = 4;
-/// `NFTNL_UDATA_RULE_COMMENT`.
-pub const UDATA_RULE_COMMENT: u8 = 0;
+const LOG_LEVEL_DEFAULT: u64 = 4;
 
 /// The value of the first TLV of `kind` in libnftnl's userdata encoding.
 pub fn tlv(mut data: &[u8], kind: u8) -> Option<&[u8]> {
@@ -71,6 +54,14 @@ impl<'a> E<'a> {
             _ => return None,
         })
     }
+    /// An integer attribute read into its vocabulary; `None` when unset or unknown.
+    pub fn kind<T: TryFrom<u32>>(&self, a: u32) -> Option<T> {
+        T::try_from(u32::try_from(self.num(a)?).ok()?).ok()
+    }
+    /// True when the register attribute `a` names `reg`.
+    pub fn reg(&self, a: u32, reg: Register) -> bool {
+        self.kind(a) == Some(reg)
+    }
     pub fn string(&self, a: u32) -> Option<String> {
         let b = self.get(a)?;
         let b = b.strip_suffix(&[0]).unwrap_or(b);
@@ -84,10 +75,10 @@ impl<'a> E<'a> {
             .all(|(k, _)| allowed.contains(&(*k as u32)))
     }
     /// `cmp <op> reg 1 <data>`.
-    pub fn cmp(&self, op: u64) -> Option<&'a [u8]> {
+    pub fn cmp(&self, op: CmpOp) -> Option<&'a [u8]> {
         (self.is("cmp")
-            && self.num(sys::NFTNL_EXPR_CMP_SREG) == Some(1)
-            && self.num(sys::NFTNL_EXPR_CMP_OP) == Some(op))
+            && self.reg(sys::NFTNL_EXPR_CMP_SREG, Register::R1)
+            && self.kind(sys::NFTNL_EXPR_CMP_OP) == Some(op))
         .then(|| self.get(sys::NFTNL_EXPR_CMP_DATA))
         .flatten()
     }
@@ -111,7 +102,7 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
     let first = E(x.first()?);
     if first.is("bitwise") {
         let mask = bitwise(&first, len)?.to_vec();
-        let value = E(x.get(1)?).cmp(CMP_EQ)?.to_vec();
+        let value = E(x.get(1)?).cmp(CmpOp::Eq)?.to_vec();
         return Some((
             Test::Eq {
                 value,
@@ -120,7 +111,7 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
             2,
         ));
     }
-    if let Some(v) = first.cmp(CMP_EQ) {
+    if let Some(v) = first.cmp(CmpOp::Eq) {
         return Some((
             Test::Eq {
                 value: v.to_vec(),
@@ -129,8 +120,8 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
             1,
         ));
     }
-    if let Some(lo) = first.cmp(CMP_GTE) {
-        let hi = E(x.get(1)?).cmp(CMP_LTE)?;
+    if let Some(lo) = first.cmp(CmpOp::Gte) {
+        let hi = E(x.get(1)?).cmp(CmpOp::Lte)?;
         return Some((Test::Range(lo.to_vec(), hi.to_vec()), 2));
     }
     if first.is("range")
@@ -140,8 +131,8 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
             sys::NFTNL_EXPR_RANGE_FROM_DATA,
             sys::NFTNL_EXPR_RANGE_TO_DATA,
         ])
-        && first.num(sys::NFTNL_EXPR_RANGE_SREG) == Some(1)
-        && first.num(sys::NFTNL_EXPR_RANGE_OP) == Some(0)
+        && first.reg(sys::NFTNL_EXPR_RANGE_SREG, Register::R1)
+        && first.kind(sys::NFTNL_EXPR_RANGE_OP) == Some(RangeOp::Eq)
     {
         let lo = first.get(sys::NFTNL_EXPR_RANGE_FROM_DATA)?.to_vec();
         let hi = first.get(sys::NFTNL_EXPR_RANGE_TO_DATA)?.to_vec();
@@ -154,7 +145,7 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
             sys::NFTNL_EXPR_LOOKUP_SET_ID,
             sys::NFTNL_EXPR_LOOKUP_FLAGS,
         ])
-        && first.num(sys::NFTNL_EXPR_LOOKUP_SREG) == Some(1)
+        && first.reg(sys::NFTNL_EXPR_LOOKUP_SREG, Register::R1)
         && first.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) == 0
     {
         return Some((Test::Lookup(first.string(sys::NFTNL_EXPR_LOOKUP_SET)?), 1));
@@ -173,10 +164,11 @@ pub fn bitwise<'a>(e: &E<'a>, len: usize) -> Option<&'a [u8]> {
             sys::NFTNL_EXPR_BITWISE_XOR,
             sys::NFTNL_EXPR_BITWISE_OP,
         ])
-        && e.num(sys::NFTNL_EXPR_BITWISE_SREG) == Some(1)
-        && e.num(sys::NFTNL_EXPR_BITWISE_DREG) == Some(1)
+        && e.reg(sys::NFTNL_EXPR_BITWISE_SREG, Register::R1)
+        && e.reg(sys::NFTNL_EXPR_BITWISE_DREG, Register::R1)
         && e.num(sys::NFTNL_EXPR_BITWISE_LEN) == Some(len as u64)
-        && e.num(sys::NFTNL_EXPR_BITWISE_OP).unwrap_or(0) == 0 // NFT_BITWISE_BOOL
+        && e.get(sys::NFTNL_EXPR_BITWISE_OP)
+            .is_none_or(|_| e.kind(sys::NFTNL_EXPR_BITWISE_OP) == Some(BitwiseOp::Bool))
         && e.get(sys::NFTNL_EXPR_BITWISE_XOR)?.iter().all(|b| *b == 0);
     let mask = e.get(sys::NFTNL_EXPR_BITWISE_MASK)?;
     (ok && mask.len() == len).then_some(mask)
@@ -225,13 +217,13 @@ pub fn ifname(data: &[u8]) -> Option<IfName> {
 
 pub fn immediate(e: &E) -> Option<Verdict> {
     if !e.only(&[sys::NFTNL_EXPR_IMM_DREG, sys::NFTNL_EXPR_IMM_VERDICT])
-        || e.num(sys::NFTNL_EXPR_IMM_DREG) != Some(0)
+        || !e.reg(sys::NFTNL_EXPR_IMM_DREG, Register::Verdict)
     {
         return None;
     }
-    match e.num(sys::NFTNL_EXPR_IMM_VERDICT)? {
-        NF_ACCEPT => Some(Verdict::Accept),
-        NF_DROP => Some(Verdict::Drop),
+    match e.kind(sys::NFTNL_EXPR_IMM_VERDICT)? {
+        VerdictCode::Accept => Some(Verdict::Accept),
+        VerdictCode::Drop => Some(Verdict::Drop),
         _ => None,
     }
 }
@@ -247,7 +239,9 @@ pub fn stmt(e: &E) -> Option<Stmt> {
                 sys::NFTNL_EXPR_LIMIT_BURST,
                 sys::NFTNL_EXPR_LIMIT_TYPE,
                 sys::NFTNL_EXPR_LIMIT_FLAGS,
-            ]) && e.num(sys::NFTNL_EXPR_LIMIT_TYPE).unwrap_or(0) == 0
+            ]) && e
+                .get(sys::NFTNL_EXPR_LIMIT_TYPE)
+                .is_none_or(|_| e.kind(sys::NFTNL_EXPR_LIMIT_TYPE) == Some(LimitType::Pkts))
                 && e.num(sys::NFTNL_EXPR_LIMIT_FLAGS).unwrap_or(0) == 0;
             let unit = match e.num(sys::NFTNL_EXPR_LIMIT_UNIT)? {
                 1 => RateUnit::Second,
@@ -314,20 +308,20 @@ pub fn key_value(key: &[u8]) -> Option<u128> {
 }
 
 /// `ip saddr`, `ip6 daddr` and the like: the payload at `offset` of the network header
-/// of family `nf`, tested against a prefix or looked up in a set (`set_key` gives a named
-/// set's key type). `None` for any other field or a set of another type.
+/// of layer-3 protocol `nf`, tested against a prefix or looked up in a set (`set_key`
+/// gives a named set's key type). `None` for any other field or a set of another type.
 pub fn address_match(
-    nf: u8,
+    nf: NfProto,
     offset: u64,
     len: usize,
     test: Test,
     set_key: impl Fn(&str) -> Option<SetKey>,
 ) -> Option<Match> {
     let (daddr, width) = match (nf, offset) {
-        (NFPROTO_IPV4, 12) => (false, 4),
-        (NFPROTO_IPV4, 16) => (true, 4),
-        (NFPROTO_IPV6, 8) => (false, 16),
-        (NFPROTO_IPV6, 24) => (true, 16),
+        (NfProto::Ipv4, 12) => (false, 4),
+        (NfProto::Ipv4, 16) => (true, 4),
+        (NfProto::Ipv6, 8) => (false, 16),
+        (NfProto::Ipv6, 24) => (true, 16),
         _ => return None,
     };
     let v6 = width == 16;
@@ -359,6 +353,51 @@ pub fn address_match(
         Match::Daddr(a)
     } else {
         Match::Saddr(a)
+    })
+}
+
+/// `tcp dport`, `icmp type` and the like: the payload at `offset` of the transport
+/// header of `l4`, tested against a port, a port range or a type, or looked up in a set
+/// (`set_key` gives a named set's key type). `None` for any other field or set.
+pub fn transport_match(
+    l4: L4Proto,
+    offset: u64,
+    len: usize,
+    test: Test,
+    set_key: impl Fn(&str) -> Option<SetKey>,
+) -> Option<Match> {
+    Some(match (l4, offset, len) {
+        (L4Proto::Tcp | L4Proto::Udp | L4Proto::Sctp, 2, 2) => {
+            Match::Dport(l4, port_test(test, set_key)?)
+        }
+        (L4Proto::Icmp, 0, 1) => Match::IcmpType(type_test(test, SetKey::IcmpType, set_key)?),
+        (L4Proto::Icmpv6, 0, 1) => Match::Icmpv6Type(type_test(test, SetKey::Icmpv6Type, set_key)?),
+        _ => return None,
+    })
+}
+
+fn port_test(test: Test, set_key: impl Fn(&str) -> Option<SetKey>) -> Option<PortMatch> {
+    Some(match test {
+        Test::Eq { value, mask: None } => PortMatch::Port(be16(&value)?),
+        Test::Range(lo, hi) => match (be16(&lo)?, be16(&hi)?) {
+            (a, b) if a == b => PortMatch::Port(a),
+            (a, b) if a < b => PortMatch::Range(a, b),
+            _ => return None,
+        },
+        Test::Lookup(name) if set_key(&name) == Some(SetKey::InetService) => PortMatch::Set(name),
+        _ => return None,
+    })
+}
+
+fn type_test(
+    test: Test,
+    key: SetKey,
+    set_key: impl Fn(&str) -> Option<SetKey>,
+) -> Option<TypeMatch> {
+    Some(match test {
+        Test::Eq { value, mask: None } => TypeMatch::Type(one_byte(&value)?),
+        Test::Lookup(name) if set_key(&name) == Some(key) => TypeMatch::Set(name),
+        _ => return None,
     })
 }
 
