@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod bench_support;
+pub mod boot;
 pub mod check;
 pub mod cli;
 pub mod compile;
@@ -19,6 +20,7 @@ pub mod eval;
 pub mod explain;
 pub mod ir;
 pub mod live;
+pub mod lkg;
 pub mod model;
 pub mod netns;
 pub mod nft;
