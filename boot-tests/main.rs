@@ -5,6 +5,7 @@
 
 mod harness;
 mod libvirt;
+mod service;
 mod smoke;
 
 /// The packages of the root these tests share (one cached root, one cold build).

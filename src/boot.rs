@@ -317,7 +317,7 @@ impl Booted {
         ];
         if let Some(f) = self.failed.first() {
             fields.push(("HOSTWALL_REASON", f.reason.token().to_string()));
-            fields.push(("HOSTWALL_ERROR", f.error.clone()));
+            fields.push(("HOSTWALL_ERROR", one_line(&f.error)));
             if let Some(l) = &f.location {
                 fields.push(("HOSTWALL_LOCATION", l.clone()));
             }
@@ -329,11 +329,21 @@ impl Booted {
         }
         out.push(Entry {
             priority,
-            message: self.summary(),
+            message: one_line(&self.summary()),
             fields,
         });
         out
     }
+}
+
+/// Log values on one line (a multi-line value would reach `journalctl -o json` as a byte
+/// array); the "fix:" lines of a permission refusal become clauses.
+fn one_line(s: &str) -> String {
+    s.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn failed_entry(f: &Failed, policy: &str) -> Entry {
@@ -343,7 +353,7 @@ fn failed_entry(f: &Failed, policy: &str) -> Entry {
         ("HOSTWALL_NETNS", "host".to_string()),
         ("HOSTWALL_SOURCE", f.source.token().to_string()),
         ("HOSTWALL_REASON", f.reason.token().to_string()),
-        ("HOSTWALL_ERROR", f.error.clone()),
+        ("HOSTWALL_ERROR", one_line(&f.error)),
     ];
     if let Some(l) = &f.location {
         fields.push(("HOSTWALL_LOCATION", l.clone()));
@@ -354,7 +364,7 @@ fn failed_entry(f: &Failed, policy: &str) -> Entry {
         } else {
             Priority::Err
         },
-        message: format!("boot: cannot apply {}", f.text()),
+        message: one_line(&format!("boot: cannot apply {}", f.text())),
         fields,
     }
 }
