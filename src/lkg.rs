@@ -279,13 +279,16 @@ pub fn store(dir: &Path, entry: &Entry) -> Result<Stored, LkgError> {
     Ok(Stored::Written)
 }
 
-/// An entry waiting for `confirm` in the state directory.
+/// Which change an entry waits for, and where it goes: the first line of a staged
+/// file; the encoded entry follows.
 #[derive(Serialize, Deserialize)]
 struct Staged {
     id: String,
     dir: PathBuf,
-    entry: String,
 }
+
+/// Room for the staged file's first line besides the entry.
+const STAGE_HEAD: u64 = 64 << 10;
 
 /// Under `apply --confirm`: keeps `entry` in `state_dir` for change `id` of `slot`
 /// until [`promote`] stores it in `dir`.
@@ -296,13 +299,19 @@ pub fn stage(
     dir: &Path,
     entry: &Entry,
 ) -> Result<(), LkgError> {
-    let encoded = encode(entry)?;
     let staged = Staged {
         id: id.to_string(),
         dir: dir.to_path_buf(),
-        entry: String::from_utf8_lossy(&encoded).into_owned(),
     };
-    let bytes = serde_json::to_vec(&staged).map_err(|e| LkgError::Unusable(e.to_string()))?;
+    let mut bytes = serde_json::to_vec(&staged).map_err(|e| LkgError::Unusable(e.to_string()))?;
+    if bytes.len() as u64 >= STAGE_HEAD {
+        return Err(LkgError::Unusable(format!(
+            "the directory {} is too long a name",
+            dir.display()
+        )));
+    }
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&encode(entry)?);
     atomic_write(&slot.file(state_dir, STAGE_PREFIX), &bytes, 0o600)?;
     Ok(())
 }
@@ -316,18 +325,22 @@ pub fn promote(
     id: &str,
 ) -> Result<Option<(PathBuf, Stored)>, LkgError> {
     let file = slot.file(state_dir, STAGE_PREFIX);
-    let Some(bytes) = trust::read_file(&file, 2 * LIMIT)? else {
+    let Some(bytes) = trust::read_file(&file, LIMIT + STAGE_HEAD)? else {
         return Ok(None);
     };
     remove_durably(&file)?;
-    let staged: Staged = serde_json::from_slice(&bytes).map_err(|e| LkgError::Corrupt {
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let staged: Staged = serde_json::from_slice(&bytes[..nl]).map_err(|e| LkgError::Corrupt {
         path: file.clone(),
-        reason: format!("its content is not a staged entry: {e}"),
+        reason: format!("its first line is not a staged entry: {e}"),
     })?;
     if staged.id != id {
         return Ok(None);
     }
-    let entry = decode(&file, staged.entry.as_bytes())?;
+    let entry = decode(&file, bytes.get(nl + 1..).unwrap_or_default())?;
     let done = store(&staged.dir, &entry)?;
     Ok(Some((path(&staged.dir), done)))
 }
