@@ -289,9 +289,11 @@ systemctl start hostwall.service
 install -m 0644 /hostwall-test/other /etc/hostwall/host.policy
 systemctl reload hostwall.service; echo "reload=$?"
 state
+grep -c 3333 /var/lib/hostwall/last-good | sed 's/^/lkg_other=/'
 install -m 0644 /hostwall-test/broken /etc/hostwall/host.policy
 systemctl reload hostwall.service; echo "broken_reload=$?"
 state
+grep -c 3333 /var/lib/hostwall/last-good | sed 's/^/lkg_still=/'
 journal
 "#;
 
@@ -319,6 +321,10 @@ fn systemctl_reload_applies_the_policy_and_a_broken_one_changes_nothing() {
         "{why}"
     );
     assert!(!reloaded.contains("mark=lkg"), "{why}");
+    // `apply` (the reload) keeps what it applied as the last known good; a refused
+    // policy leaves it alone.
+    assert!(reloaded.contains("lkg_other=1"), "{why}");
+    assert!(broken.contains("lkg_still=1"), "{why}");
     assert!(
         !broken.starts_with('0'),
         "a broken reload succeeded:\n{why}"

@@ -16,7 +16,7 @@ use crate::source::SourceMap;
 use crate::syslog::{Entry, Priority};
 use std::path::Path;
 
-/// Display name of the built-in policy when the boot falls back to it.
+/// Display name of the built-in policy in diagnostics, headers and log entries.
 pub const BUILTIN_NAME: &str = "<built-in kvm-host.policy>";
 
 /// Where a ruleset came from.

@@ -183,10 +183,14 @@ fn include_path(from: &str, path: &str) -> PathBuf {
 
 /// Whether the calling thread is in PID 1's network namespace: the one the boot
 /// service applies to, and the only one whose applies become the last known good.
-pub fn in_host_namespace() -> bool {
-    let of = |p: &str| crate::nsid::inode_of(Path::new(p)).ok();
-    let here = of("/proc/thread-self/ns/net");
-    here.is_some() && here == of("/proc/1/ns/net")
+/// Reading PID 1's namespace needs the right to inspect it (a unit without
+/// `CAP_SYS_PTRACE` lacks it): then the error says why it cannot tell.
+pub fn in_host_namespace() -> std::io::Result<bool> {
+    let of = |p: &str| {
+        crate::nsid::inode_of(Path::new(p))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {p}: {e}")))
+    };
+    Ok(of("/proc/thread-self/ns/net")? == of("/proc/1/ns/net")?)
 }
 
 /// The entry's file in `dir`.

@@ -79,9 +79,9 @@ pub struct ApplyArgs {
     /// Where --persist writes its drop-in.
     #[arg(long, value_name = "FILE", hide = true, default_value = persist::DEFAULT_DROPIN)]
     pub persist_path: PathBuf,
-    /// Where the last known good is kept (default: /var/lib/hostwall, and only for an
-    /// apply to PID 1's network namespace; given, it is kept for any apply).
-    #[arg(long, value_name = "DIR", hide = true)]
+    /// Keep what is applied as the last known good (what `hostwall boot` falls back to)
+    /// in DIR. Default: /var/lib/hostwall, for an apply to PID 1's network namespace only.
+    #[arg(long, value_name = "DIR")]
     pub lkg_dir: Option<PathBuf>,
 }
 

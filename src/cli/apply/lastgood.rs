@@ -14,11 +14,23 @@ use std::path::{Path, PathBuf};
 /// Where this apply's last known good goes: `--lkg-dir` when given, else the default
 /// directory for an apply to PID 1's network namespace, else nowhere (an apply to a
 /// guest or test namespace is not what the host boots with).
-fn target(a: &ApplyArgs) -> Option<PathBuf> {
-    match &a.lkg_dir {
-        Some(d) => Some(d.clone()),
-        None if a.netns.is_none() && lkg::in_host_namespace() => Some(lkg::DEFAULT_DIR.into()),
-        None => None,
+fn target(out: &Out, a: &ApplyArgs) -> Option<PathBuf> {
+    if let Some(d) = &a.lkg_dir {
+        return Some(d.clone());
+    }
+    if a.netns.is_some() {
+        return None;
+    }
+    match lkg::in_host_namespace() {
+        Ok(true) => Some(lkg::DEFAULT_DIR.into()),
+        Ok(false) => None,
+        Err(e) => {
+            out.stderr(&format!(
+                "hostwall: note: not kept as the last known good: {e}, so this may not be the host's network namespace (--lkg-dir {} says it is)\n",
+                lkg::DEFAULT_DIR
+            ));
+            None
+        }
     }
 }
 
@@ -28,7 +40,7 @@ fn entry(a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation: u32) -> Entry
 
 /// After an apply without `--confirm`.
 pub fn store(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation: u32) {
-    let Some(dir) = target(a) else {
+    let Some(dir) = target(out, a) else {
         return;
     };
     match lkg::store(&dir, &entry(a, loaded, rs, generation)) {
@@ -46,7 +58,7 @@ pub fn stage(
     rs: &Ruleset,
     generation: u32,
 ) {
-    let Some(dir) = target(a) else {
+    let Some(dir) = target(out, a) else {
         return;
     };
     let staged = record.slot().map_err(lkg::LkgError::from).and_then(|slot| {
