@@ -31,6 +31,9 @@ pub struct BootArgs {
     /// Site file (TOML) with this host's networks, interfaces and table name.
     #[arg(long, value_name = "FILE")]
     pub site: Option<PathBuf>,
+    /// Skip the ownership/mode check of the policy and site files (as `apply`'s).
+    #[arg(long)]
+    pub insecure_perms: bool,
     #[command(flatten)]
     pub state: super::apply::StateArgs,
     /// Where the last known good is kept.
@@ -44,7 +47,7 @@ pub fn run(out: &Out, b: &BootArgs) -> u8 {
         site: b.site.clone(),
     };
     let name = b.policy.display().to_string();
-    let policy = read(out, &input, &name);
+    let policy = read(out, &input, &name, !b.insecure_perms);
     let booted = boot::run(policy, &b.lkg_dir, &mut |r: &Ready| {
         super::apply::boot_apply(&b.state, r)
     });
@@ -67,7 +70,7 @@ pub fn run(out: &Out, b: &BootArgs) -> u8 {
 }
 
 /// The policy, read, permission-checked, checked and compiled; its diagnostics printed.
-fn read(out: &Out, input: &Input, name: &str) -> Result<Ready, Failed> {
+fn read(out: &Out, input: &Input, name: &str, check_perms: bool) -> Result<Ready, Failed> {
     let failed = |reason, location, error| Failed {
         source: Source::Policy,
         name: name.to_string(),
@@ -77,7 +80,11 @@ fn read(out: &Out, input: &Input, name: &str) -> Result<Ready, Failed> {
     };
     let loaded: Loaded =
         load::load(input).map_err(|e| failed(Reason::Unreadable, None, read_error(&e)))?;
-    for file in super::apply::policy_files(&loaded) {
+    let files = match check_perms {
+        true => super::apply::policy_files(&loaded),
+        false => Vec::new(),
+    };
+    for file in files {
         perms::check_file(&file).map_err(|e| failed(Reason::Unreadable, None, e.to_string()))?;
     }
     out.diagnostics(&loaded.map, &loaded.diagnostics);
