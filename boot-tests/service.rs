@@ -478,10 +478,19 @@ fn apply_confirm_under_systemd_is_reverted_after_the_session_is_killed_and_logge
     assert!(!id.is_empty(), "{why}");
     let applied = entry(&all, "applied", &[("HOSTWALL_ID", id)], &why);
     assert!(!field(applied, "HOSTWALL_GENERATION").is_empty(), "{why}");
+    // Logged by the transient unit. journald adds `_SYSTEMD_UNIT` from the sender's
+    // cgroup only when it reads it before the sender exits, so systemd's own line about
+    // the unit is what proves it ran there.
     let unit = field(reverted, "_SYSTEMD_UNIT");
     assert!(
-        unit.starts_with("hostwall-revert-"),
+        unit.is_empty() || unit == format!("hostwall-revert-{id}.service"),
         "logged by {unit}:\n{why}"
+    );
+    assert!(
+        out.journal.contains(&format!(
+            "hostwall-revert-{id}.service: Deactivated successfully"
+        )),
+        "{why}"
     );
     entry(&all, "confirmed", &[], &why);
 }
