@@ -39,6 +39,9 @@ set +e
 /// What every check probe prints: the unit's state, marks in our table, the journal.
 const STATE: &str = r#"
 state() {
+    # hostwall.service is ordered before network-pre.target only, so the probe (after
+    # multi-user.target) can start while it still runs: wait for the boot's jobs.
+    systemctl is-system-running --wait >/dev/null
     echo "active=$(systemctl is-active hostwall.service)"
     stat -c "policy_mode=%a %U" /etc/hostwall/host.policy 2>&1 | head -1
     if nft list table inet hostwall >/tmp/t 2>/dev/null; then echo table=yes; else echo table=no; fi

@@ -31,7 +31,7 @@ mod test_hooks;
 
 /// How long a second apply/confirm/revert waits for the lock before saying who holds it:
 /// an apply takes well under a second, so this covers a queue of a few.
-pub(super) const LOCK_WAIT: Duration = Duration::from_secs(10);
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 const APPLY_EXAMPLES: &str = "\
 Examples:
