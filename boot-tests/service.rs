@@ -229,6 +229,26 @@ fn a_policy_that_cannot_be_used_at_boot_gives_the_last_known_good_and_a_failed_u
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
+    // A bad option in /etc/default/hostwall ends `hostwall boot` before it reads
+    // anything: the unit's second try without the extra arguments applies the policy.
+    write(
+        &m,
+        "etc/default/hostwall",
+        "HOSTWALL_ARGS=\"--no-such-option\"\n",
+        0o644,
+    );
+    let out = boot(&mut m, &spec("lkg", "state\njournal\n"));
+    let why = out.explain();
+    assert!(
+        has(&out, "active=failed") && has(&out, "mark=other"),
+        "{why}"
+    );
+    let all = entries(&out);
+    let e = entry(&all, "boot", &[], &why);
+    assert_eq!(field(e, "HOSTWALL_APPLIED"), "policy", "{why}");
+    assert!(out.journal.contains("--no-such-option"), "{why}");
+    std::fs::remove_file(m.upper().join("etc/default/hostwall")).unwrap_or_else(|e| panic!("{e}"));
+
     // A damaged store is refused with its reason; the built-in policy is applied.
     let store = m.upper().join("var/lib/hostwall/last-good");
     let mut bytes = std::fs::read(&store).unwrap_or_else(|e| panic!("{e}"));
