@@ -12,6 +12,7 @@ mod support;
 
 mod harness;
 mod libvirt;
+mod service;
 mod smoke;
 
 /// The packages of the root these tests share (one cached root, one cold build).

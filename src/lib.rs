@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod bench_support;
+pub mod boot;
 pub mod check;
 pub mod compile;
 pub mod diag;
@@ -20,6 +21,7 @@ pub mod eval;
 pub mod explain;
 pub mod ir;
 pub mod live;
+pub mod lkg;
 pub mod model;
 pub mod netns;
 pub mod nft;

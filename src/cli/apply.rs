@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod deferred;
+mod lastgood;
 mod lifecycle;
 mod owner;
 mod prompt;
@@ -78,6 +79,10 @@ pub struct ApplyArgs {
     /// Where --persist writes its drop-in.
     #[arg(long, value_name = "FILE", hide = true, default_value = persist::DEFAULT_DROPIN)]
     pub persist_path: PathBuf,
+    /// Keep what is applied as the last known good (what `hostwall boot` falls back to)
+    /// in DIR. Default: /var/lib/hostwall, for an apply to PID 1's network namespace only.
+    #[arg(long, value_name = "DIR")]
+    pub lkg_dir: Option<PathBuf>,
 }
 
 pub use lifecycle::{confirm, revert, status, watch_revert};
@@ -97,7 +102,7 @@ pub struct StateArgs {
 }
 
 impl StateArgs {
-    fn log(&self) -> SystemLog {
+    pub(super) fn log(&self) -> SystemLog {
         SystemLog {
             journal: self.journal_socket.clone(),
             syslog: self.syslog_socket.clone(),
@@ -193,10 +198,13 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         out.stderr(&lifecycle::recovered_note(r));
     }
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
+    let id = done.pending.as_ref().map(|(r, _)| r.id.as_str());
+    owner.applied(&loaded.name, a.netns.as_deref(), done.value.genid, id);
     let warnings = after_warnings(out, a, &loaded, &rs);
     store_record(out, a, &loaded, &rs, &done.value, target, warnings);
     match &done.pending {
         None => {
+            lastgood::store(out, a, &loaded, &rs, done.value.genid);
             if a.persist {
                 return persist_now(out, &rs, &loaded.name, &a.persist_path);
             }
@@ -239,10 +247,11 @@ fn guarded(
             hostwall::apply::apply(rs, &opts)
         },
         // Under the lock, before the watcher starts: a quick `confirm` finds it.
-        |record, _| {
+        |record, report| {
             if a.persist {
                 deferred::save(out, state_dir, record, rs, &loaded.name, &a.persist_path);
             }
+            lastgood::stage(out, a, record, loaded, rs, report.genid);
         },
     )
 }
@@ -295,7 +304,7 @@ fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<
 
 /// Every file the policy was read from (policy, includes, site), except the built-in
 /// policy and standard input, which have no permissions to judge.
-fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
+pub(super) fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
     loaded
         .map
         .files()
@@ -493,4 +502,47 @@ fn persist_note(done: persist::Persisted, path: &Path) -> String {
         persist::Persisted::Absent => "nothing to write (the policy sets no forwarding):",
     };
     format!("hostwall: persist: {what} {}\n", path.display())
+}
+
+/// `hostwall boot`'s apply to the host's namespace, under the lock like `apply` (a
+/// stale pending change is reverted first; a live one refuses).
+pub(super) fn boot_apply(
+    state: &StateArgs,
+    ready: &hostwall::boot::Ready,
+) -> Result<ApplyReport, hostwall::boot::Refusal> {
+    #[cfg(debug_assertions)]
+    let broken;
+    #[cfg(debug_assertions)]
+    let rs = if ready.source == hostwall::boot::Source::Policy {
+        broken = test_hooks::break_rule(ready.ruleset.clone());
+        &broken
+    } else {
+        &ready.ruleset
+    };
+    #[cfg(not(debug_assertions))]
+    let rs = &ready.ruleset;
+    let refusal =
+        |error: String, location: Option<String>| hostwall::boot::Refusal { error, location };
+    let slot = slot::resolve(None).map_err(|e| refusal(e, None))?;
+    let place = safe::Place {
+        state_dir: &state.state_dir,
+        slot: &slot,
+    };
+    let opts = ApplyOptions::default();
+    let owner = state.owner();
+    let capture = || Ok::<_, ApplyError>(Vec::new());
+    match safe::guarded_apply(place, LOCK_WAIT, &owner, None, capture, || {
+        hostwall::apply::apply(rs, &opts)
+    }) {
+        Ok(done) => Ok(done.value),
+        Err(FlowError::Step(e)) => {
+            let at = e
+                .origin()
+                .first()
+                .filter(|s| (s.file.0 as usize) < ready.map.files().count())
+                .map(|s| ready.map.location(*s));
+            Err(refusal(e.to_string(), at))
+        }
+        Err(e) => Err(refusal(e.to_string(), None)),
+    }
 }

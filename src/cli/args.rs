@@ -90,6 +90,9 @@ pub enum Command {
         after_help = "Examples:\n  sudo hostwall revert\n  sudo hostwall revert --netns lab\n\nExit codes: 0 reverted (or nothing pending and the last change was reverted), 1 nothing pending and the last change was kept, 2 error or the revert failed (retried)."
     )]
     Revert(super::apply::PendingArgs),
+    /// Apply the policy at boot, falling back to the last known good or the built-in
+    /// kvm-host policy (what hostwall.service runs).
+    Boot(super::boot::BootArgs),
     /// The detached revert watcher (started by `apply --confirm`).
     #[command(hide = true)]
     WatchRevert(super::apply::WatchArgs),

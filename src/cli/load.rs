@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 /// Display name of the built-in policy in diagnostics and generated headers.
-pub const BUILTIN_NAME: &str = "<built-in kvm-host.policy>";
+pub const BUILTIN_NAME: &str = hostwall::boot::BUILTIN_NAME;
 
 pub struct Loaded {
     pub name: String,

@@ -4,7 +4,7 @@
 
 use super::owner::Owner;
 use super::slot::{self, PendingArgs};
-use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, prompt};
+use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, lastgood, prompt};
 use crate::cli::output::Out;
 use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
 use hostwall::safe::pending::{Confirmed, Pending, Reverted, WatcherHealth};
@@ -155,6 +155,7 @@ fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot, owner: &Owner) -> u8 {
                 "hostwall: confirmed change {} (policy {}): it stays\n",
                 r.id, r.policy
             ));
+            lastgood::promote(out, state_dir, slot, &r.id);
             deferred::install(out, state_dir, &r)
         }
         Ok(Confirmed::NothingPending) => {

@@ -26,6 +26,31 @@ impl Revert for Owner {
 }
 
 impl Owner {
+    /// A change was committed (`id`: its pending id under `--confirm`).
+    pub fn applied(&self, policy: &str, netns: Option<&str>, generation: u32, id: Option<&str>) {
+        let ns = netns.unwrap_or("host");
+        let message = match id {
+            Some(id) => format!(
+                "applied policy {policy} (netns {ns}, generation {generation}) as change {id}, pending confirmation"
+            ),
+            None => format!("applied policy {policy} (netns {ns}, generation {generation})"),
+        };
+        let mut fields = vec![
+            ("HOSTWALL_EVENT", "applied".to_string()),
+            ("HOSTWALL_POLICY", policy.to_string()),
+            ("HOSTWALL_NETNS", ns.to_string()),
+            ("HOSTWALL_GENERATION", generation.to_string()),
+        ];
+        if let Some(id) = id {
+            fields.push(("HOSTWALL_ID", id.to_string()));
+        }
+        let _ = self.log.send(&Entry {
+            priority: Priority::Info,
+            message,
+            fields,
+        });
+    }
+
     /// The confirm prompt stopped waiting without an answer: the change stays pending.
     pub fn prompt_lost(&self, id: &str, policy: &str, why: &str, deadline: u64) {
         let message = format!(

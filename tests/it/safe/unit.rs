@@ -1,4 +1,4 @@
-//! packaging/hostwall.service passes `systemd-analyze verify`.
+//! packaging/hostwall.service and hostwall-nftables.service pass `systemd-analyze verify`.
 
 use super::*;
 
@@ -10,7 +10,8 @@ fn systemd_unit_verifies() {
     ))
     .expect("packaging/hostwall.service");
     assert!(
-        unit.contains("ExecStart=/usr/sbin/hostwall apply "),
+        unit.contains("ExecStart=/usr/sbin/hostwall boot ")
+            && unit.contains("ExecReload=/usr/sbin/hostwall apply "),
         "{unit}"
     );
     for (key, value) in [
@@ -18,6 +19,9 @@ fn systemd_unit_verifies() {
         ("RemainAfterExit", "yes"),
         ("Before", "network-pre.target"),
         ("Wants", "network-pre.target"),
+        ("After", "nftables.service"),
+        ("StateDirectory", "hostwall"),
+        ("Also", "hostwall-nftables.service"),
     ] {
         let found = unit
             .lines()
@@ -35,9 +39,19 @@ fn systemd_unit_verifies() {
         unit.replace("/usr/sbin/hostwall", &bin.display().to_string()),
     )
     .expect("write unit");
+    let helper = dir.path().join("hostwall-nftables.service");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/packaging/hostwall-nftables.service"
+        ),
+        &helper,
+    )
+    .expect("packaging/hostwall-nftables.service");
     let out = match Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
+        .arg(&helper)
         .output()
     {
         Ok(o) => o,
