@@ -2,6 +2,7 @@
 
 mod apply;
 mod args;
+mod assets;
 mod diff;
 mod explain;
 mod files;
@@ -35,6 +36,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Status(c) => apply::status(&out, c),
         Command::Revert(c) => apply::revert(&out, c),
         Command::WatchRevert(c) => apply::watch_revert(c),
+        Command::GenAssets(c) => assets::run(&out, c),
     };
     ExitCode::from(code)
 }
