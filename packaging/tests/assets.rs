@@ -79,15 +79,23 @@ fn subcommands() -> Vec<String> {
     out
 }
 
-/// The long options `hostwall SUB --help` lists.
+/// The long options `hostwall SUB --help` lists in its Options section.
 fn long_options(sub: &str) -> Vec<String> {
     hostwall(&[sub, "--help"])
         .lines()
+        .skip_while(|l| !l.starts_with("Options:"))
+        .take_while(|l| !l.is_empty())
         .filter_map(|l| {
-            l.split_whitespace()
-                .take(2)
-                .find_map(|w| w.strip_prefix("--"))
-                .map(|o| o.trim_end_matches(',').to_owned())
+            let mut words = l.split_whitespace();
+            let first = words.next()?;
+            let long = match first.strip_prefix("--") {
+                Some(long) => long,
+                None if first.starts_with('-') && first.ends_with(',') => {
+                    words.next()?.strip_prefix("--")?
+                }
+                None => return None,
+            };
+            Some(long.to_owned())
         })
         .collect()
 }
@@ -100,6 +108,7 @@ fn every_subcommand_has_a_man_page_and_completions_with_its_options() {
     };
     let subs = subcommands();
     assert!(subs.len() >= 8, "subcommands from --help: {subs:?}");
+    assert!(long_options("apply").contains(&"confirm".to_owned()));
     let top = read("man/hostwall.8");
     let shells = [
         read("completions/bash/hostwall"),

@@ -5,20 +5,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// The repository root.
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the .deb; panics with the script's output when it fails (never skips).
+/// Builds the .deb once per test process (a rebuild replaces the file, which a
+/// parallel test may be reading); panics with the script's output when it fails.
 pub fn deb() -> PathBuf {
-    run_script("build-deb.sh")
+    static DEB: OnceLock<PathBuf> = OnceLock::new();
+    DEB.get_or_init(|| run_script("build-deb.sh")).clone()
 }
 
-/// Builds the .rpm; panics with the script's output when it fails (never skips).
+/// Builds the .rpm once per test process; panics with the script's output when it fails.
 pub fn rpm() -> PathBuf {
-    run_script("build-rpm.sh")
+    static RPM: OnceLock<PathBuf> = OnceLock::new();
+    RPM.get_or_init(|| run_script("build-rpm.sh")).clone()
 }
 
 fn run_script(name: &str) -> PathBuf {
@@ -35,7 +39,11 @@ fn run_script(name: &str) -> PathBuf {
         "{name} failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    let path = stdout.lines().last().map(PathBuf::from).unwrap_or_default();
+    let path = stdout
+        .lines()
+        .last()
+        .map(|p| repo().join(p))
+        .unwrap_or_default();
     assert!(
         path.is_file(),
         "{name} printed no package path:\n{stdout}\n{stderr}"
