@@ -40,6 +40,23 @@ done
 hostwall diff /etc/hostwall/host.policy >/dev/null 2>&1; echo "diff_rc=$?"
 "#;
 
+/// libvirtd's default network turns `ip_forward` on by itself; masked, forwarding
+/// is on at the second boot only because hostwall.service applied the policy.
+fn mask_libvirt(upper: &std::path::Path) {
+    let dir = upper.join("etc/systemd/system");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for unit in [
+        "libvirtd.service",
+        "libvirtd.socket",
+        "libvirtd-ro.socket",
+        "libvirtd-admin.socket",
+        "libvirt-guests.service",
+    ] {
+        std::os::unix::fs::symlink("/dev/null", dir.join(unit))
+            .unwrap_or_else(|e| panic!("masking {unit}: {e}"));
+    }
+}
+
 #[test]
 fn deb_installs_disabled_and_applies_the_policy_at_the_next_boot() {
     if !harness::is_root() {
@@ -50,6 +67,7 @@ fn deb_installs_disabled_and_applies_the_policy_at_the_next_boot() {
     let bytes = std::fs::read(&deb).unwrap_or_else(|e| panic!("{}: {e}", deb.display()));
     let root = crate::root();
     let mut machine = harness::Machine::new(&root, "deb").unwrap_or_else(|e| panic!("{e}"));
+    mask_libvirt(&machine.upper());
     let mut install = BootSpec::new("deb", INSTALL).file("hostwall.deb", bytes);
     install.with_hostwall = false;
     let first = machine.boot(&install).unwrap_or_else(|e| panic!("{e}"));
