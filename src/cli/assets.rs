@@ -47,13 +47,35 @@ fn man_pages() -> std::io::Result<Vec<Asset>> {
     Ok(pages)
 }
 
-/// One page: clap_mangen's sections, then SEE ALSO and where the documentation lives.
+/// One page: clap_mangen's sections, the after-help text as preformatted EXAMPLES (it
+/// holds aligned examples and exit codes, which filling would run together), then
+/// SEE ALSO and where the documentation lives.
 fn man_page(cmd: &Command, see_also: &str) -> std::io::Result<Asset> {
     let man = clap_mangen::Man::new(cmd.clone())
         .section(MAN_SECTION)
+        .source(concat!("hostwall ", env!("CARGO_PKG_VERSION")))
         .manual("hostwall manual");
     let mut bytes = Vec::new();
-    man.render(&mut bytes)?;
+    man.render_title(&mut bytes)?;
+    man.render_name_section(&mut bytes)?;
+    man.render_synopsis_section(&mut bytes)?;
+    man.render_description_section(&mut bytes)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut bytes)?;
+    }
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut bytes)?;
+    }
+    if let Some(text) = cmd.get_after_long_help().or(cmd.get_after_help()) {
+        bytes.extend_from_slice(b".SH EXAMPLES\n.nf\n");
+        for line in text.to_string().lines() {
+            bytes.extend_from_slice(roff_line(line).as_bytes());
+        }
+        bytes.extend_from_slice(b".fi\n");
+    }
+    if cmd.get_version().is_some() {
+        man.render_version_section(&mut bytes)?;
+    }
     bytes.extend_from_slice(
         format!(
             ".SH \"SEE ALSO\"\n{see_also}\n.PP\nThe documentation in /usr/share/doc/hostwall/ \
@@ -65,6 +87,17 @@ fn man_page(cmd: &Command, see_also: &str) -> std::io::Result<Asset> {
         path: Path::new("man").join(man.get_filename()),
         bytes,
     })
+}
+
+/// One line of preformatted text as roff: backslashes and hyphens escaped, and a
+/// leading `.` or `'` kept from reading as a request.
+fn roff_line(line: &str) -> String {
+    let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}\n")
+    } else {
+        format!("{escaped}\n")
+    }
 }
 
 fn see_also_subcommands(subs: &[Command]) -> String {
@@ -164,5 +197,17 @@ pub fn run(out: &super::output::Out, a: &AssetsArgs) -> u8 {
             out.error(&format!("{}: {e}", path.display()));
             super::EXIT_SYSTEM
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::roff_line;
+
+    #[test]
+    fn preformatted_lines_cannot_become_roff_requests() {
+        assert_eq!(roff_line(".SH x"), "\\&.SH x\n");
+        assert_eq!(roff_line("'br"), "\\&'br\n");
+        assert_eq!(roff_line("a\\fB b --x"), "a\\efB b \\-\\-x\n");
     }
 }
