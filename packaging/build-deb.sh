@@ -5,6 +5,9 @@
 # Concurrent runs (tests, a shell) wait for each other on target/package.lock.
 set -eu
 cd "$(dirname "$0")/.."
+mkdir -p target
+exec 9>target/package.lock
+flock 9
 
 if ! cargo deb --version >/dev/null 2>&1; then
     echo "build-deb.sh: installing cargo-deb" >&2
@@ -15,9 +18,6 @@ command -v dpkg-shlibdeps >/dev/null || {
     exit 2
 }
 
-mkdir -p target
-exec 9>target/package.lock
-flock 9
 cargo deb --locked --quiet --output target/debian/ >target/debian.path
 deb=$(tail -n 1 target/debian.path)
 rm -f target/debian.path

@@ -8,15 +8,15 @@
 # target/package.lock.
 set -eu
 cd "$(dirname "$0")/.."
+mkdir -p target
+exec 9>target/package.lock
+flock 9
 
 if ! cargo generate-rpm --version >/dev/null 2>&1; then
     echo "build-rpm.sh: installing cargo-generate-rpm" >&2
     cargo install --locked cargo-generate-rpm >&2
 fi
 
-mkdir -p target
-exec 9>target/package.lock
-flock 9
 cargo build --locked --quiet --release --bin hostwall
 rm -rf target/rpm-assets
 mkdir -p target/rpm-assets/man
