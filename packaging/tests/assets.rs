@@ -47,7 +47,7 @@ fn checked_in_man_pages_and_completions_are_what_the_binary_generates() {
     let fresh = tree(tmp.path());
     let checked_in = tree(&repo().join("packaging"));
     assert!(fresh.len() >= 5, "gen-assets wrote {:?}", fresh.keys());
-    let stale: Vec<&String> = fresh
+    let stale: std::collections::BTreeSet<&String> = fresh
         .keys()
         .chain(checked_in.keys())
         .filter(|k| fresh.get(*k) != checked_in.get(*k))
