@@ -96,6 +96,9 @@ pub enum Command {
     /// The detached revert watcher (started by `apply --confirm`).
     #[command(hide = true)]
     WatchRevert(super::apply::WatchArgs),
+    /// Write the man pages and shell completions (packaging/gen-assets.sh).
+    #[command(hide = true)]
+    GenAssets(super::assets::AssetsArgs),
 }
 
 #[derive(clap::Args, Debug)]

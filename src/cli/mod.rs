@@ -3,6 +3,7 @@
 mod apply;
 mod args;
 mod boot;
+mod assets;
 mod diff;
 mod explain;
 mod files;
@@ -37,6 +38,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Revert(c) => apply::revert(&out, c),
         Command::WatchRevert(c) => apply::watch_revert(c),
         Command::Boot(c) => boot::run(&out, c),
+        Command::GenAssets(c) => assets::run(&out, c),
     };
     ExitCode::from(code)
 }
