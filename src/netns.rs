@@ -20,15 +20,16 @@
 //! (verify's only external dependency besides `nft` for `--against`); the
 //! namespace life cycle itself is native so its cleanup never depends on it.
 
+mod enter;
 mod owner;
 
+pub use enter::{path, run_in, run_named, unshare_thread};
 pub use owner::{Owner, Reaped, reap_orphans};
 
 use std::ffi::CString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,6 +48,14 @@ pub enum NetnsError {
     Io {
         name: String,
         what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("network namespace {0:?} does not exist (no {NETNS_DIR}/{0})")]
+    Missing(String),
+    #[error("namespace {name}: setns: {source}")]
+    Enter {
+        name: String,
         #[source]
         source: io::Error,
     },
@@ -78,9 +87,7 @@ pub struct Netns {
 impl Netns {
     /// Creates `/run/netns/NAME` holding a fresh network namespace with `lo` up.
     pub fn create(name: &str) -> Result<Netns, NetnsError> {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(NetnsError::BadName(name.to_string()));
-        }
+        let path = path(name).ok_or_else(|| NetnsError::BadName(name.to_string()))?;
         install_signal_cleanup();
         let io_err = |what| {
             move |source| NetnsError::Io {
@@ -89,8 +96,7 @@ impl Netns {
                 source,
             }
         };
-        fs::create_dir_all(NETNS_DIR).map_err(io_err("creating /run/netns"))?;
-        let path = Path::new(NETNS_DIR).join(name);
+        fs::create_dir_all(NETNS_DIR).map_err(io_err("creating the namespace directory"))?;
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -163,17 +169,13 @@ impl Netns {
     /// Writes `/proc/sys/KEY` (dotted form, `net.ipv4.ip_forward`) inside this namespace.
     /// Only for namespaces this process created; the host's sysctls belong to `sysctl`.
     pub fn write_sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
-        let path = sysctl_path(key);
-        let value = value.to_string();
-        self.run(move || fs::write(path, value))?
+        self.run(|| crate::sysctl::write_key(key, value))?
             .map_err(|source| self.sysctl_err(key, source))
     }
 
     /// Reads `/proc/sys/KEY` inside this namespace, trimmed.
     pub fn read_sysctl(&self, key: &str) -> Result<String, NetnsError> {
-        let path = sysctl_path(key);
-        self.run(move || fs::read_to_string(path))?
-            .map(|s| s.trim().to_string())
+        self.run(|| crate::sysctl::read_key(key))?
             .map_err(|source| self.sysctl_err(key, source))
     }
 
@@ -202,40 +204,6 @@ impl Drop for Netns {
             // Nothing useful to do with an error while unwinding; `remove` reports it.
             let _ = remove_path(&self.path);
         }
-    }
-}
-
-/// Runs `f` on a new thread that has entered the namespace mounted at `path`.
-pub fn run_in<T, F>(path: &Path, f: F) -> Result<T, NetnsError>
-where
-    T: Send,
-    F: FnOnce() -> T + Send,
-{
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| NetnsError::Io {
-        name: name.clone(),
-        what: "opening",
-        source,
-    })?;
-    let joined = std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns on a valid namespace fd only changes this thread,
-            // which ends when the closure returns.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(f())
-        })
-        .join()
-    });
-    match joined {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(NetnsError::Io {
-            name,
-            what: "setns",
-            source,
-        }),
-        Err(_) => Err(NetnsError::Panicked(name)),
     }
 }
 
@@ -288,10 +256,6 @@ pub fn list() -> io::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-fn sysctl_path(key: &str) -> PathBuf {
-    Path::new("/proc/sys").join(key.replace('.', "/"))
 }
 
 fn lock_live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {

@@ -2,10 +2,14 @@
 //! encoded in safe Rust (`wire`, `expr`); libnftnl's own rule encoder is kept in `rule`
 //! as the test oracle the safe encoder must match byte for byte. Read side: libnftnl
 //! parses dumps (`read`) and prints debug text (`decode`). `sock`: the raw netlink
-//! socket and namespace syscalls.
+//! socket syscalls.
 //!
-//! Callers above this module (`emit::netlink`, `apply`) contain no `unsafe`.
+//! `client`: the one netlink client every request, dump and batch goes through, over
+//! `sock`'s socket; `monitor` reads change notifications on the same client.
+//!
+//! Callers above this module (`emit::netlink`, `apply`, `live`) contain no `unsafe`.
 
+pub mod client;
 pub mod decode;
 pub mod expr;
 pub mod monitor;

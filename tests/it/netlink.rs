@@ -7,7 +7,7 @@ use hostwall::apply::{ApplyOptions, apply};
 use hostwall::emit::netlink::{BatchOptions, What, build};
 use hostwall::emit::text;
 use hostwall::ir::*;
-use hostwall::nft::{decode, sock};
+use hostwall::nft::decode;
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 pub fn in_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
-            if let Err(e) = sock::unshare_netns() {
+            if let Err(e) = hostwall::netns::unshare_thread() {
                 panic!("cannot create a test network namespace: {e}");
             }
             f()
