@@ -4,8 +4,9 @@
 //! A namespace is created the way `ip netns add` does it (a new net namespace
 //! bind-mounted on `/run/netns/NAME`), so `ip netns list` and `ip -n NAME`
 //! see it. [`Netns`] is a guard: dropping it removes the namespace, and every
-//! live namespace is also registered so that SIGINT/SIGTERM/SIGHUP remove it
-//! before the process dies (see [`install_signal_cleanup`]).
+//! live namespace is also registered so that an interrupted process can remove it
+//! before it dies: the binary (or a test harness) installs that with
+//! [`on_interrupt`], choosing what the process does afterwards.
 //!
 //! Code runs inside a namespace on a dedicated thread that `setns()`es and then
 //! ends, so the caller's thread never changes namespace. Sockets keep the
@@ -21,9 +22,11 @@
 //! namespace life cycle itself is native so its cleanup never depends on it.
 
 mod enter;
+mod interrupt;
 mod owner;
 
 pub use enter::{path, run_in, run_named, unshare_thread};
+pub use interrupt::on_interrupt;
 pub use owner::{Owner, Reaped, reap_orphans};
 
 use std::ffi::CString;
@@ -33,7 +36,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 
 /// Where named namespaces are bind-mounted (iproute2's convention).
 pub const NETNS_DIR: &str = "/run/netns";
@@ -88,7 +91,6 @@ impl Netns {
     /// Creates `/run/netns/NAME` holding a fresh network namespace with `lo` up.
     pub fn create(name: &str) -> Result<Netns, NetnsError> {
         let path = path(name).ok_or_else(|| NetnsError::BadName(name.to_string()))?;
-        install_signal_cleanup();
         let io_err = |what| {
             move |source| NetnsError::Io {
                 name: name.to_string(),
@@ -324,96 +326,33 @@ fn random_u32() -> u32 {
     }
 }
 
-/// Write end of the self-pipe the signal handler writes the signal number to.
-static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-/// Makes SIGINT, SIGTERM and SIGHUP remove every live namespace before the
-/// process dies of the signal. Called by [`Netns::create`]; idempotent.
-///
-/// The handler only writes the signal number to a pipe (async-signal-safe); a
-/// watcher thread does the unmounting, then restores the default action and
-/// re-raises, so the process still exits the way the signal demands.
-pub fn install_signal_cleanup() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let mut fds = [0; 2];
-        // SAFETY: fds is valid for two ints.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return; // Without a pipe there is no safe handler; drop guards still clean up.
-        }
-        SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::SeqCst);
-        let read_fd = fds[0];
-        if std::thread::Builder::new()
-            .name("netns-signal-cleanup".into())
-            .spawn(move || signal_watcher(read_fd))
-            .is_err()
-        {
-            return;
-        }
-        for sig in CLEANUP_SIGNALS {
-            // SAFETY: installing a handler that only calls write(2).
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                sa.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, std::ptr::null_mut());
-            }
-        }
-    });
-}
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::SeqCst);
-    let byte = sig as u8;
-    // SAFETY: write(2) is async-signal-safe; the buffer is a local byte.
-    unsafe {
-        libc::write(fd, (&byte as *const u8).cast(), 1);
-    }
-}
-
-fn signal_watcher(read_fd: libc::c_int) {
-    let mut byte = 0u8;
-    loop {
-        // SAFETY: reading one byte into a local.
-        let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
-        if n == 1 {
-            break;
-        }
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        return;
-    }
+/// Removes every namespace this process created and has not removed yet (what an
+/// interrupted process must undo before it dies); returns the paths it removed.
+/// Errors are ignored: the process is going away and nothing can report them.
+pub fn remove_registered() -> Vec<PathBuf> {
     let paths: Vec<PathBuf> = lock_live().drain(..).collect();
     for p in &paths {
         let _ = detach_and_unlink(p);
     }
-    let sig = libc::c_int::from(byte);
-    // SAFETY: restoring the default action and re-raising terminates the process
-    // with the original signal, as if we had never caught it.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig);
-    }
+    paths
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
+    /// The tests that create namespaces take turns: one of them removes every
+    /// namespace the process holds.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn create_enter_remove() {
-        if !is_root() {
-            eprintln!("needs root: skipped because namespaces need CAP_SYS_ADMIN");
-            return;
-        }
+        let _turn = serial();
         let ns = Netns::create_unique("hw-t").expect("create");
         let name = ns.name().to_string();
         assert!(list().expect("list").contains(&name));
@@ -433,11 +372,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn dropped_guard_removes_even_on_panic() {
-        if !is_root() {
-            eprintln!("needs root: skipped because namespaces need CAP_SYS_ADMIN");
-            return;
-        }
+        let _turn = serial();
         let name = std::sync::Mutex::new(String::new());
         let r = std::panic::catch_unwind(|| {
             let ns = Netns::create_unique("hw-t").expect("create");
@@ -448,6 +385,19 @@ mod tests {
         let name = name.into_inner().unwrap_or_else(|p| p.into_inner());
         assert!(!name.is_empty());
         assert!(!list().expect("list").contains(&name));
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn an_interrupted_process_removes_what_it_still_holds() {
+        let _turn = serial();
+        let ns = Netns::create_unique("hw-t").expect("create");
+        let path = ns.path().to_path_buf();
+        assert!(remove_registered().contains(&path));
+        assert!(!list().expect("list").contains(&ns.name().to_string()));
+        assert!(!remove_registered().contains(&path), "removed once");
+        drop(ns); // the guard finds nothing left to remove
+        assert!(!path.exists());
     }
 
     #[test]

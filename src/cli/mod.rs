@@ -5,6 +5,7 @@ mod args;
 mod diff;
 mod explain;
 mod files;
+mod interrupt;
 mod load;
 mod output;
 mod replace;
@@ -197,6 +198,8 @@ fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    // The lab's namespaces are removed if the run is interrupted.
+    interrupt::remove_namespaces_then_die();
     let opts = crate::verify::VerifyOptions {
         against: c.against.clone(),
         probes: c.probes.map(|n| n as usize),

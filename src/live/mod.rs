@@ -6,8 +6,8 @@
 //! The dumps are separate requests, so a read takes the generation id before and after;
 //! when it moved, the kernel's change notifications tell which tables the generations in
 //! between touched: our table is read again only when they touched it, and other tables
-//! that changed are named in the snapshot. Sysctls are not read here (`sysctl` owns /proc/sys);
-//! `Snapshot::into_live` joins them in.
+//! that changed are named in the read. Sysctls are not read here (`sysctl` owns /proc/sys);
+//! `RulesetRead::into_live` joins them in.
 
 mod decode;
 mod dump;
@@ -37,8 +37,8 @@ const ATTEMPTS: u32 = 5;
 
 /// One consistent read of the kernel's ruleset.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Generation id the snapshot was taken at.
+pub struct RulesetRead {
+    /// Generation id the read stands at.
     pub genid: u32,
     /// Our table, `None` when absent.
     pub table: Option<Table>,
@@ -60,7 +60,7 @@ pub struct Snapshot {
     pub changing: Vec<String>,
 }
 
-impl Snapshot {
+impl RulesetRead {
     /// The diff's view of the live state, with sysctl values read by the caller.
     pub fn into_live(self, sysctls: Vec<(ir::Sysctl, Option<bool>)>) -> diff::Live {
         diff::Live {
@@ -165,8 +165,8 @@ pub fn genid_with<T: Send>(
 /// is read again when a generation that passed during the read touched it, while
 /// commits by other programs to their own tables (libvirt, docker, fail2ban) never
 /// make the read fail. Those tables' chains are reported as read and named in
-/// [`Snapshot::changing`].
-pub fn read(table: &str, netns: Option<&str>) -> Result<Snapshot, LiveError> {
+/// [`RulesetRead::changing`].
+pub fn read(table: &str, netns: Option<&str>) -> Result<RulesetRead, LiveError> {
     in_netns(netns, || {
         let mut client = Client::open()?;
         let mut monitor = Monitor::open().map_err(|e| match e.raw_os_error() {
@@ -174,7 +174,7 @@ pub fn read(table: &str, netns: Option<&str>) -> Result<Snapshot, LiveError> {
             _ => LiveError::Socket(e),
         })?;
         let read = |c: &mut Client, genid| read_once(&mut Conn { client: c }, table, genid);
-        let judge = |(mut snap, chains_torn): (Snapshot, bool), moved: Moved| {
+        let judge = |(mut snap, chains_torn): (RulesetRead, bool), moved: Moved| {
             monitor.settle(moved.after).map_err(LiveError::Socket)?;
             let (touched, complete) = monitor.tables_touched_since(moved.before);
             let ours = touched
@@ -207,7 +207,7 @@ fn in_netns<T: Send>(
 
 /// One pass over the tables; also says whether the chain dump (which the kernel cannot
 /// filter by table) was torn by a commit between its messages.
-fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool), LiveError> {
+fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(RulesetRead, bool), LiveError> {
     let tables = conn.tables()?;
     let ours = tables.iter().find(|t| is_ours(t.family, &t.name, table));
     let chains = conn.chains()?;
@@ -252,7 +252,7 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
     let ours_at = tables
         .iter()
         .position(|t| is_ours(t.family, &t.name, table));
-    let snap = Snapshot {
+    let snap = RulesetRead {
         genid,
         table: ours,
         foreign: foreign(table, &tables, &grouped),

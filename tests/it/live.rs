@@ -59,7 +59,7 @@ impl Netns {
         );
     }
 
-    pub fn read(&self, table: &str) -> live::Snapshot {
+    pub fn read(&self, table: &str) -> live::RulesetRead {
         live::read(table, Some(&self.name)).expect("live read")
     }
 }
