@@ -267,15 +267,13 @@ fn lock_live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 
 /// On a fresh thread: new net namespace, bind-mounted on `target`.
 fn unshare_and_bind(target: &Path) -> io::Result<()> {
-    // SAFETY: plain syscalls on this short-lived thread; pointers are valid C strings.
+    unshare_thread()?;
+    let src = c"/proc/thread-self/ns/net";
+    let dst = CString::new(target.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let none = c"none";
+    // SAFETY: one mount(2) on this short-lived thread; the pointers are valid C strings.
     unsafe {
-        if libc::unshare(libc::CLONE_NEWNET) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let src = c"/proc/thread-self/ns/net";
-        let dst = CString::new(target.as_os_str().as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let none = c"none";
         if libc::mount(
             src.as_ptr(),
             dst.as_ptr(),

@@ -10,7 +10,6 @@ use super::msg::{attr, be32_attr, messages};
 use super::read::AlignedBuf;
 use super::sock::NfSocket;
 use super::wire::Writer;
-use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -105,12 +104,6 @@ impl NlError {
             Step::Reply => format!("the kernel refused the {what} request"),
             Step::Answer => format!("reading the {what} answer"),
         }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
     }
 }
 
