@@ -12,11 +12,11 @@ mod support;
 
 mod harness;
 mod libvirt;
-mod service;
 mod package;
 #[allow(dead_code)] // the .rpm and oracle helpers serve the package tests
 #[path = "../packaging/tests/build.rs"]
 mod package_build;
+mod service;
 mod smoke;
 
 /// The packages of the root these tests share (one cached root, one cold build).

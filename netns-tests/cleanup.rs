@@ -16,6 +16,14 @@ fn signal_child() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
+    // What the binary installs: remove the namespaces, then die of the signal.
+    hostwall::netns::on_interrupt(|sig| {
+        // SAFETY: restoring the default action and re-raising ends this child process.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::kill(libc::getpid(), sig);
+        }
+    });
     let ns = Netns::create_unique("hw-sig").expect("create");
     println!("NS {}", ns.name());
     std::thread::sleep(std::time::Duration::from_secs(30));

@@ -212,19 +212,11 @@ fn sysctls_here() -> Vec<(Sysctl, Option<bool>)> {
         .collect()
 }
 
-/// Both forwarding sysctls as the target namespace sees them.
+/// Both forwarding sysctls as the target namespace sees them (read on a thread in it:
+/// /proc/sys/net shows the namespace of the thread that opens the file).
 fn read_sysctls(ns: Option<&str>) -> Result<Vec<(Sysctl, Option<bool>)>, DriftError> {
-    let read = sysctls_here;
-    match ns {
-        None => Ok(read()),
-        // /proc/sys/net shows the namespace of the thread that opens the file.
-        Some(name) => {
-            crate::netns::run_in(&Path::new("/run/netns").join(name), read).map_err(|e| {
-                DriftError::Netns {
-                    name: name.to_string(),
-                    message: e.to_string(),
-                }
-            })
-        }
-    }
+    crate::netns::run_named(ns, sysctls_here).map_err(|e| DriftError::Netns {
+        name: ns.unwrap_or_default().to_string(),
+        message: e.to_string(),
+    })
 }

@@ -430,13 +430,6 @@ impl Sysctl {
             Sysctl::Ipv6Forward => "net.ipv6.conf.all.forwarding",
         }
     }
-
-    pub fn proc_path(self) -> &'static str {
-        match self {
-            Sysctl::Ipv4Forward => "/proc/sys/net/ipv4/ip_forward",
-            Sysctl::Ipv6Forward => "/proc/sys/net/ipv6/conf/all/forwarding",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

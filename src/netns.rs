@@ -4,8 +4,9 @@
 //! A namespace is created the way `ip netns add` does it (a new net namespace
 //! bind-mounted on `/run/netns/NAME`), so `ip netns list` and `ip -n NAME`
 //! see it. [`Netns`] is a guard: dropping it removes the namespace, and every
-//! live namespace is also registered so that SIGINT/SIGTERM/SIGHUP remove it
-//! before the process dies (see [`install_signal_cleanup`]).
+//! live namespace is also registered so that an interrupted process can remove it
+//! before it dies: the binary (or a test harness) installs that with
+//! [`on_interrupt`], choosing what the process does afterwards.
 //!
 //! Code runs inside a namespace on a dedicated thread that `setns()`es and then
 //! ends, so the caller's thread never changes namespace. Sockets keep the
@@ -20,19 +21,22 @@
 //! (verify's only external dependency besides `nft` for `--against`); the
 //! namespace life cycle itself is native so its cleanup never depends on it.
 
+mod enter;
+mod interrupt;
 mod owner;
 
+pub use enter::{path, run_in, run_named, unshare_thread};
+pub use interrupt::on_interrupt;
 pub use owner::{Owner, Reaped, reap_orphans};
 
 use std::ffi::CString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
 
 /// Where named namespaces are bind-mounted (iproute2's convention).
 pub const NETNS_DIR: &str = "/run/netns";
@@ -47,6 +51,14 @@ pub enum NetnsError {
     Io {
         name: String,
         what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("network namespace {0:?} does not exist (no {NETNS_DIR}/{0})")]
+    Missing(String),
+    #[error("namespace {name}: setns: {source}")]
+    Enter {
+        name: String,
         #[source]
         source: io::Error,
     },
@@ -78,10 +90,7 @@ pub struct Netns {
 impl Netns {
     /// Creates `/run/netns/NAME` holding a fresh network namespace with `lo` up.
     pub fn create(name: &str) -> Result<Netns, NetnsError> {
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(NetnsError::BadName(name.to_string()));
-        }
-        install_signal_cleanup();
+        let path = path(name).ok_or_else(|| NetnsError::BadName(name.to_string()))?;
         let io_err = |what| {
             move |source| NetnsError::Io {
                 name: name.to_string(),
@@ -89,8 +98,7 @@ impl Netns {
                 source,
             }
         };
-        fs::create_dir_all(NETNS_DIR).map_err(io_err("creating /run/netns"))?;
-        let path = Path::new(NETNS_DIR).join(name);
+        fs::create_dir_all(NETNS_DIR).map_err(io_err("creating the namespace directory"))?;
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -163,17 +171,13 @@ impl Netns {
     /// Writes `/proc/sys/KEY` (dotted form, `net.ipv4.ip_forward`) inside this namespace.
     /// Only for namespaces this process created; the host's sysctls belong to `sysctl`.
     pub fn write_sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
-        let path = sysctl_path(key);
-        let value = value.to_string();
-        self.run(move || fs::write(path, value))?
+        self.run(|| crate::sysctl::write_key(key, value))?
             .map_err(|source| self.sysctl_err(key, source))
     }
 
     /// Reads `/proc/sys/KEY` inside this namespace, trimmed.
     pub fn read_sysctl(&self, key: &str) -> Result<String, NetnsError> {
-        let path = sysctl_path(key);
-        self.run(move || fs::read_to_string(path))?
-            .map(|s| s.trim().to_string())
+        self.run(|| crate::sysctl::read_key(key))?
             .map_err(|source| self.sysctl_err(key, source))
     }
 
@@ -202,40 +206,6 @@ impl Drop for Netns {
             // Nothing useful to do with an error while unwinding; `remove` reports it.
             let _ = remove_path(&self.path);
         }
-    }
-}
-
-/// Runs `f` on a new thread that has entered the namespace mounted at `path`.
-pub fn run_in<T, F>(path: &Path, f: F) -> Result<T, NetnsError>
-where
-    T: Send,
-    F: FnOnce() -> T + Send,
-{
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| NetnsError::Io {
-        name: name.clone(),
-        what: "opening",
-        source,
-    })?;
-    let joined = std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns on a valid namespace fd only changes this thread,
-            // which ends when the closure returns.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(f())
-        })
-        .join()
-    });
-    match joined {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(NetnsError::Io {
-            name,
-            what: "setns",
-            source,
-        }),
-        Err(_) => Err(NetnsError::Panicked(name)),
     }
 }
 
@@ -290,10 +260,6 @@ pub fn list() -> io::Result<Vec<String>> {
     Ok(names)
 }
 
-fn sysctl_path(key: &str) -> PathBuf {
-    Path::new("/proc/sys").join(key.replace('.', "/"))
-}
-
 fn lock_live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     // A panic while holding the lock cannot leave the list inconsistent (push/retain only).
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
@@ -301,15 +267,13 @@ fn lock_live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 
 /// On a fresh thread: new net namespace, bind-mounted on `target`.
 fn unshare_and_bind(target: &Path) -> io::Result<()> {
-    // SAFETY: plain syscalls on this short-lived thread; pointers are valid C strings.
+    unshare_thread()?;
+    let src = c"/proc/thread-self/ns/net";
+    let dst = CString::new(target.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let none = c"none";
+    // SAFETY: one mount(2) on this short-lived thread; the pointers are valid C strings.
     unsafe {
-        if libc::unshare(libc::CLONE_NEWNET) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let src = c"/proc/thread-self/ns/net";
-        let dst = CString::new(target.as_os_str().as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let none = c"none";
         if libc::mount(
             src.as_ptr(),
             dst.as_ptr(),
@@ -360,96 +324,33 @@ fn random_u32() -> u32 {
     }
 }
 
-/// Write end of the self-pipe the signal handler writes the signal number to.
-static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-/// Makes SIGINT, SIGTERM and SIGHUP remove every live namespace before the
-/// process dies of the signal. Called by [`Netns::create`]; idempotent.
-///
-/// The handler only writes the signal number to a pipe (async-signal-safe); a
-/// watcher thread does the unmounting, then restores the default action and
-/// re-raises, so the process still exits the way the signal demands.
-pub fn install_signal_cleanup() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let mut fds = [0; 2];
-        // SAFETY: fds is valid for two ints.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return; // Without a pipe there is no safe handler; drop guards still clean up.
-        }
-        SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::SeqCst);
-        let read_fd = fds[0];
-        if std::thread::Builder::new()
-            .name("netns-signal-cleanup".into())
-            .spawn(move || signal_watcher(read_fd))
-            .is_err()
-        {
-            return;
-        }
-        for sig in CLEANUP_SIGNALS {
-            // SAFETY: installing a handler that only calls write(2).
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                sa.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, std::ptr::null_mut());
-            }
-        }
-    });
-}
-
-extern "C" fn on_signal(sig: libc::c_int) {
-    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::SeqCst);
-    let byte = sig as u8;
-    // SAFETY: write(2) is async-signal-safe; the buffer is a local byte.
-    unsafe {
-        libc::write(fd, (&byte as *const u8).cast(), 1);
-    }
-}
-
-fn signal_watcher(read_fd: libc::c_int) {
-    let mut byte = 0u8;
-    loop {
-        // SAFETY: reading one byte into a local.
-        let n = unsafe { libc::read(read_fd, (&mut byte as *mut u8).cast(), 1) };
-        if n == 1 {
-            break;
-        }
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        return;
-    }
+/// Removes every namespace this process created and has not removed yet (what an
+/// interrupted process must undo before it dies); returns the paths it removed.
+/// Errors are ignored: the process is going away and nothing can report them.
+pub fn remove_registered() -> Vec<PathBuf> {
     let paths: Vec<PathBuf> = lock_live().drain(..).collect();
     for p in &paths {
         let _ = detach_and_unlink(p);
     }
-    let sig = libc::c_int::from(byte);
-    // SAFETY: restoring the default action and re-raising terminates the process
-    // with the original signal, as if we had never caught it.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig);
-    }
+    paths
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
+    /// The tests that create namespaces take turns: one of them removes every
+    /// namespace the process holds.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn create_enter_remove() {
-        if !is_root() {
-            eprintln!("needs root: skipped because namespaces need CAP_SYS_ADMIN");
-            return;
-        }
+        let _turn = serial();
         let ns = Netns::create_unique("hw-t").expect("create");
         let name = ns.name().to_string();
         assert!(list().expect("list").contains(&name));
@@ -469,11 +370,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root"]
     fn dropped_guard_removes_even_on_panic() {
-        if !is_root() {
-            eprintln!("needs root: skipped because namespaces need CAP_SYS_ADMIN");
-            return;
-        }
+        let _turn = serial();
         let name = std::sync::Mutex::new(String::new());
         let r = std::panic::catch_unwind(|| {
             let ns = Netns::create_unique("hw-t").expect("create");
@@ -484,6 +383,19 @@ mod tests {
         let name = name.into_inner().unwrap_or_else(|p| p.into_inner());
         assert!(!name.is_empty());
         assert!(!list().expect("list").contains(&name));
+    }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn an_interrupted_process_removes_what_it_still_holds() {
+        let _turn = serial();
+        let ns = Netns::create_unique("hw-t").expect("create");
+        let path = ns.path().to_path_buf();
+        assert!(remove_registered().contains(&path));
+        assert!(!list().expect("list").contains(&ns.name().to_string()));
+        assert!(!remove_registered().contains(&path), "removed once");
+        drop(ns); // the guard finds nothing left to remove
+        assert!(!path.exists());
     }
 
     #[test]

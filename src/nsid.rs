@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `SO_NETNS_COOKIE` (asm-generic/socket.h).
 const SO_NETNS_COOKIE: libc::c_int = 71;
@@ -63,28 +63,21 @@ impl NetnsId {
         })
     }
 
-    /// `/run/netns/NAME`, or the calling thread's own namespace.
+    /// The namespace called `netns` (`netns::run_named`), or the calling thread's own.
     pub fn of(netns: Option<&str>) -> Result<NetnsId, NsIdError> {
-        match netns {
-            None => NetnsId::of_thread(),
-            Some(name) => {
-                let path = named_path(name).ok_or_else(|| NsIdError::Missing(name.into()))?;
-                if !path.is_file() {
-                    return Err(NsIdError::Missing(name.into()));
-                }
-                NetnsId::of_path(&path)
-            }
-        }
+        crate::netns::run_named(netns, NetnsId::of_thread)
+            .map_err(|e| match e {
+                crate::netns::NetnsError::Missing(name) => NsIdError::Missing(name),
+                e => entering(e),
+            })
+            .and_then(|r| r)
     }
 
     /// The namespace an nsfs file (`/run/netns/NAME`, `/proc/PID/ns/net`) refers to,
     /// read by entering it on a helper thread.
     pub fn of_path(path: &Path) -> Result<NetnsId, NsIdError> {
         crate::netns::run_in(path, NetnsId::of_thread)
-            .map_err(|e| NsIdError::Io {
-                what: "entering the namespace",
-                source: io::Error::other(e.to_string()),
-            })
+            .map_err(entering)
             .and_then(|r| r)
     }
 
@@ -111,11 +104,11 @@ impl NetnsId {
     }
 }
 
-/// `/run/netns/NAME` for a name that is one path component; `None` for "", ".", "..",
-/// or anything with a `/`.
-pub fn named_path(name: &str) -> Option<PathBuf> {
-    let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
-    valid.then(|| Path::new("/run/netns").join(name))
+fn entering(e: crate::netns::NetnsError) -> NsIdError {
+    NsIdError::Io {
+        what: "entering the namespace",
+        source: io::Error::other(e.to_string()),
+    }
 }
 
 /// `dev:ino` of an nsfs file (or of any file, which tests use as a stand-in).

@@ -27,6 +27,23 @@ pub fn boot_id() -> io::Result<String> {
     Ok(id.to_string())
 }
 
+/// `/proc/sys/KEY` for a dotted key (`net.ipv4.ip_forward`).
+fn key_path(key: &str) -> PathBuf {
+    Path::new(PROC_SYS).join(key.replace('.', "/"))
+}
+
+/// Reads any sysctl by dotted key, as the calling thread's namespace sees it (the
+/// `net` keys belong to the namespace of the thread that opens the file), trimmed.
+pub fn read_key(key: &str) -> io::Result<String> {
+    Ok(std::fs::read_to_string(key_path(key))?.trim().to_string())
+}
+
+/// Writes any sysctl by dotted key in the calling thread's namespace. For namespaces
+/// a caller created (`verify`'s lab); the host's forwarding step is [`apply`].
+pub fn write_key(key: &str, value: &str) -> io::Result<()> {
+    std::fs::write(key_path(key), value)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Read,
@@ -254,6 +271,18 @@ fn undo(root: &Path, written: &[SysctlChange], interfaces: &[Interfaces]) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_key_reads_by_its_dotted_name() {
+        let id = boot_id().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(read_key("kernel.random.boot_id").ok(), Some(id));
+        assert_eq!(
+            key_path("net.ipv4.ip_forward"),
+            Path::new("/proc/sys/net/ipv4/ip_forward")
+        );
+        let missing = read_key("net.hostwall.no_such_key").err().map(|e| e.kind());
+        assert_eq!(missing, Some(io::ErrorKind::NotFound));
+    }
 
     fn tree(ip4: &str) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));

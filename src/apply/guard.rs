@@ -48,7 +48,7 @@ impl Guard {
         let monitor = Monitor::open().map_err(|e| match e.raw_os_error() {
             Some(libc::EPERM) | Some(libc::EACCES) => ApplyError::Permission,
             _ => ApplyError::Socket {
-                op: "subscribing to nf_tables notifications",
+                op: "subscribing to nf_tables notifications".into(),
                 source: e,
             },
         })?;
@@ -78,7 +78,7 @@ impl Guard {
         }
         let mut s = self.lock();
         s.monitor.settle(now).map_err(|e| ApplyError::Socket {
-            op: "reading nf_tables notifications",
+            op: "reading nf_tables notifications".into(),
             source: e,
         })?;
         Ok(s.monitor.touched_since(NFPROTO_INET, &s.table, since))

@@ -3,7 +3,7 @@
 //! `hostwall status`, `hostwall revert` and the next `apply` use to put it back.
 //!
 //! The blob holds our table exactly as the kernel had it (absent, or its dumped
-//! messages, see [`super::snapshot`]), the previous values of the sysctls the new
+//! messages, see [`super::table_copy`]), the previous values of the sysctls the new
 //! policy sets, the network namespace and the table name. It names the namespace
 //! because the watcher is a separate process that does not inherit `--netns` (the
 //! applying process only ever enters it on a helper thread), and holds its identity
@@ -14,9 +14,10 @@
 //! nothing when it was absent), so a revert is as atomic as an apply; the sysctls
 //! follow, as they do in apply.
 
-use super::snapshot::Snapshot;
-use super::{ApplyError, ApplyOptions, Netlink, in_netns};
+use super::table_copy::TableCopy;
+use super::{ApplyError, ApplyOptions, in_netns};
 use crate::ir::{Ruleset, Sysctl};
+use crate::nft::client::Client;
 use crate::nsid::{self, NetnsId};
 use crate::safe::{BoxError, NothingLeft, Revert, StepError};
 use crate::sysctl::{self, SysctlError};
@@ -114,9 +115,9 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             name: opts.netns.clone().unwrap_or_else(|| "(own)".into()),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let mut nl = Netlink::open()?;
+        let mut nl = Client::open()?;
         let guard = super::Guard::open(&table)?;
-        let (snapshot, genid) = Snapshot::capture_at(&mut nl, &table, &guard)?;
+        let (copy, genid) = TableCopy::capture_at(&mut nl, &table, &guard)?;
         guard.set_base(genid);
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
@@ -141,9 +142,9 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             netns: opts.netns.clone(),
             netns_id,
             table: table.clone(),
-            table_messages: match snapshot {
-                Snapshot::Absent => None,
-                Snapshot::Present(msgs) => Some(msgs.iter().map(|m| hex(m)).collect()),
+            table_messages: match copy {
+                TableCopy::Absent => None,
+                TableCopy::Present(msgs) => Some(msgs.iter().map(|m| hex(m)).collect()),
             },
             sysctls,
             interfaces,
@@ -222,14 +223,14 @@ impl Previous {
 
     /// Puts the table back in one batch, then the sysctls.
     pub fn restore(&self) -> Result<(), RestoreError> {
-        let (snapshot, keys) = self.decoded()?;
+        let (copy, keys) = self.decoded()?;
         let ruleset = |source| RestoreError::Ruleset {
             table: self.table.clone(),
             source,
         };
         if let Some(name) = &self.netns {
             // A deleted namespace (`ip netns del`) took its ruleset with it.
-            if name.contains('/') || !Path::new("/run/netns").join(name).exists() {
+            if !crate::netns::path(name).is_some_and(|p| p.exists()) {
                 return Err(self.gone());
             }
         }
@@ -243,8 +244,8 @@ impl Previous {
                     Err(e) => format!("an unidentified namespace ({e})"),
                 }));
             }
-            let mut nl = Netlink::open()?;
-            snapshot.restore(&mut nl, &self.table)?;
+            let mut nl = Client::open()?;
+            copy.restore(&mut nl, &self.table)?;
             let root = sysctl_root(&self.sysctl_root);
             // Global key first (the kernel copies it to every interface), then each
             // interface's own value as it was.
@@ -277,7 +278,12 @@ impl Previous {
         let proc_root = Path::new("/proc");
         let same = |p: &Path| NetnsId::of_path(p).is_ok_and(|i| i == self.netns_id);
         if self.netns.is_some()
-            || !namespace_exists(&self.netns_id, proc_root, Path::new("/run/netns"), &same)
+            || !namespace_exists(
+                &self.netns_id,
+                proc_root,
+                Path::new(crate::netns::NETNS_DIR),
+                &same,
+            )
         {
             return self.gone();
         }
@@ -289,10 +295,10 @@ impl Previous {
     }
 
     /// The table messages and sysctl keys, checked before anything is touched.
-    fn decoded(&self) -> Result<(Snapshot, Vec<(Sysctl, bool)>), RestoreError> {
-        let snapshot = match &self.table_messages {
-            None => Snapshot::Absent,
-            Some(msgs) => Snapshot::Present(
+    fn decoded(&self) -> Result<(TableCopy, Vec<(Sysctl, bool)>), RestoreError> {
+        let copy = match &self.table_messages {
+            None => TableCopy::Absent,
+            Some(msgs) => TableCopy::Present(
                 msgs.iter()
                     .map(|m| unhex(m))
                     .collect::<Option<_>>()
@@ -304,7 +310,7 @@ impl Previous {
             .iter()
             .map(|(name, v)| sysctl_key(name).map(|k| (k, *v)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((snapshot, keys))
+        Ok((copy, keys))
     }
 }
 

@@ -2,11 +2,12 @@
 
 mod apply;
 mod args;
-mod boot;
 mod assets;
+mod boot;
 mod diff;
 mod explain;
 mod files;
+mod interrupt;
 mod load;
 mod output;
 mod replace;
@@ -201,6 +202,8 @@ fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
+    // The lab's namespaces are removed if the run is interrupted.
+    interrupt::remove_namespaces_then_die();
     let opts = hostwall::verify::VerifyOptions {
         against: c.against.clone(),
         probes: c.probes.map(|n| n as usize),

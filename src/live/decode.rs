@@ -6,9 +6,9 @@
 use super::expr_read::*;
 use crate::ir::kernel::{nfproto_of, reject_of};
 use crate::ir::{CtState, L4Proto, Match, NfProto, RejectWith, Rule, SetKey, Stmt, Verdict};
+use crate::nft::expr_attr;
 use crate::nft::read::{RawExpr, RawRule};
 use crate::nft::vocab::{CmpOp, CtKey, MetaKey, PayloadBase, Register, UDATA_RULE_COMMENT};
-use nftnl_sys as sys;
 use std::collections::HashMap;
 
 /// One rule of our table. `sets` holds the named sets the IR can express (name -> key);
@@ -119,13 +119,13 @@ impl<'s> Decoder<'s> {
 
     fn meta(&mut self, x: &[RawExpr]) -> Option<usize> {
         let e = E(&x[0]);
-        if !e.only(&[sys::NFTNL_EXPR_META_KEY, sys::NFTNL_EXPR_META_DREG])
-            || !e.reg(sys::NFTNL_EXPR_META_DREG, Register::R1)
+        if !e.only(&[expr_attr::META_KEY, expr_attr::META_DREG])
+            || !e.reg(expr_attr::META_DREG, Register::R1)
         {
             return None;
         }
         let data = E(x.get(1)?).cmp(CmpOp::Eq)?;
-        let m = match e.kind(sys::NFTNL_EXPR_META_KEY)? {
+        let m = match e.kind(expr_attr::META_KEY)? {
             MetaKey::NfProto => {
                 let p = nfproto_of(u32::from(one_byte(data)?))?;
                 self.nf = Some(p);
@@ -147,9 +147,9 @@ impl<'s> Decoder<'s> {
     /// `ct state X`: load, mask with the state bits, compare != 0.
     fn ct(&mut self, x: &[RawExpr]) -> Option<usize> {
         let e = E(&x[0]);
-        if !e.only(&[sys::NFTNL_EXPR_CT_KEY, sys::NFTNL_EXPR_CT_DREG])
-            || e.kind(sys::NFTNL_EXPR_CT_KEY) != Some(CtKey::State)
-            || !e.reg(sys::NFTNL_EXPR_CT_DREG, Register::R1)
+        if !e.only(&[expr_attr::CT_KEY, expr_attr::CT_DREG])
+            || e.kind(expr_attr::CT_KEY) != Some(CtKey::State)
+            || !e.reg(expr_attr::CT_DREG, Register::R1)
         {
             return None;
         }
@@ -166,17 +166,17 @@ impl<'s> Decoder<'s> {
     fn payload(&mut self, x: &[RawExpr]) -> Option<usize> {
         let e = E(&x[0]);
         if !e.only(&[
-            sys::NFTNL_EXPR_PAYLOAD_DREG,
-            sys::NFTNL_EXPR_PAYLOAD_BASE,
-            sys::NFTNL_EXPR_PAYLOAD_OFFSET,
-            sys::NFTNL_EXPR_PAYLOAD_LEN,
-        ]) || !e.reg(sys::NFTNL_EXPR_PAYLOAD_DREG, Register::R1)
+            expr_attr::PAYLOAD_DREG,
+            expr_attr::PAYLOAD_BASE,
+            expr_attr::PAYLOAD_OFFSET,
+            expr_attr::PAYLOAD_LEN,
+        ]) || !e.reg(expr_attr::PAYLOAD_DREG, Register::R1)
         {
             return None;
         }
-        let base = e.kind(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
-        let offset = e.num(sys::NFTNL_EXPR_PAYLOAD_OFFSET)?;
-        let len = e.num(sys::NFTNL_EXPR_PAYLOAD_LEN)? as usize;
+        let base = e.kind(expr_attr::PAYLOAD_BASE)?;
+        let offset = e.num(expr_attr::PAYLOAD_OFFSET)?;
+        let len = e.num(expr_attr::PAYLOAD_LEN)? as usize;
         let (test, used) = test(&x[1..], len)?;
         match base {
             PayloadBase::Network => self.network(offset, len, test)?,
@@ -224,11 +224,11 @@ impl<'s> Decoder<'s> {
     }
 
     fn reject(&self, e: &E) -> Option<RejectWith> {
-        if !e.only(&[sys::NFTNL_EXPR_REJECT_TYPE, sys::NFTNL_EXPR_REJECT_CODE]) {
+        if !e.only(&[expr_attr::REJECT_TYPE, expr_attr::REJECT_CODE]) {
             return None;
         }
-        let code = e.num(sys::NFTNL_EXPR_REJECT_CODE).unwrap_or(0);
-        let ty = e.num(sys::NFTNL_EXPR_REJECT_TYPE)?;
+        let code = e.num(expr_attr::REJECT_CODE).unwrap_or(0);
+        let ty = e.num(expr_attr::REJECT_TYPE)?;
         match reject_of(u32::try_from(ty).ok()?, u32::try_from(code).ok()?)? {
             // Only meaningful for TCP packets: nft writes it after a TCP match.
             RejectWith::TcpReset if self.l4 != Some(L4Proto::Tcp.number()) => None,
@@ -256,8 +256,8 @@ mod tests {
         ex(
             "meta",
             &[
-                (sys::NFTNL_EXPR_META_KEY, &u32b(key)),
-                (sys::NFTNL_EXPR_META_DREG, &u32b(1)),
+                (expr_attr::META_KEY, &u32b(key)),
+                (expr_attr::META_DREG, &u32b(1)),
             ],
         )
     }
@@ -265,9 +265,9 @@ mod tests {
         ex(
             "cmp",
             &[
-                (sys::NFTNL_EXPR_CMP_SREG, &u32b(1)),
-                (sys::NFTNL_EXPR_CMP_OP, &u32b(op)),
-                (sys::NFTNL_EXPR_CMP_DATA, data),
+                (expr_attr::CMP_SREG, &u32b(1)),
+                (expr_attr::CMP_OP, &u32b(op)),
+                (expr_attr::CMP_DATA, data),
             ],
         )
     }
@@ -275,10 +275,10 @@ mod tests {
         ex(
             "payload",
             &[
-                (sys::NFTNL_EXPR_PAYLOAD_DREG, &u32b(1)),
-                (sys::NFTNL_EXPR_PAYLOAD_BASE, &u32b(base)),
-                (sys::NFTNL_EXPR_PAYLOAD_OFFSET, &u32b(off)),
-                (sys::NFTNL_EXPR_PAYLOAD_LEN, &u32b(len)),
+                (expr_attr::PAYLOAD_DREG, &u32b(1)),
+                (expr_attr::PAYLOAD_BASE, &u32b(base)),
+                (expr_attr::PAYLOAD_OFFSET, &u32b(off)),
+                (expr_attr::PAYLOAD_LEN, &u32b(len)),
             ],
         )
     }
@@ -286,8 +286,8 @@ mod tests {
         ex(
             "immediate",
             &[
-                (sys::NFTNL_EXPR_IMM_DREG, &u32b(0)),
-                (sys::NFTNL_EXPR_IMM_VERDICT, &u32b(1)),
+                (expr_attr::IMM_DREG, &u32b(0)),
+                (expr_attr::IMM_VERDICT, &u32b(1)),
             ],
         )
     }

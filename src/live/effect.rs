@@ -7,9 +7,9 @@
 
 use super::expr_read::E;
 use crate::diff::{CanDrop, Judgement};
+use crate::nft::expr_attr;
 use crate::nft::read::{RawChain, RawExpr, RawRule};
 use crate::nft::vocab::{ObjectType, Register, VerdictCode};
-use nftnl_sys as sys;
 use std::collections::{HashMap, HashSet};
 
 /// Expressions that only load, compare, count, log, rate-match or set metadata:
@@ -67,15 +67,15 @@ fn effect(x: &RawExpr) -> Effect {
         n if HARMLESS.contains(&n) => Effect::None,
         "immediate" => immediate(&e),
         "reject" => Effect::Drops("reject"),
-        "lookup" if e.reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict) => {
+        "lookup" if e.reg(expr_attr::LOOKUP_DREG, Register::Verdict) => {
             Effect::Unknown("a verdict map".into())
         }
         "lookup" => Effect::None,
-        "payload" if e.get(sys::NFTNL_EXPR_PAYLOAD_SREG).is_some() => {
+        "payload" if e.get(expr_attr::PAYLOAD_SREG).is_some() => {
             Effect::Unknown("a packet header rewrite".into())
         }
         "payload" => Effect::None,
-        "objref" => match e.kind(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
+        "objref" => match e.kind(expr_attr::OBJREF_IMM_TYPE) {
             Some(t) if HARMLESS_OBJECTS.contains(&t) => Effect::None,
             _ => Effect::Unknown("a named object reference (objref)".into()),
         },
@@ -91,16 +91,16 @@ fn effect(x: &RawExpr) -> Effect {
 
 fn immediate(e: &E) -> Effect {
     use VerdictCode as V;
-    if !e.reg(sys::NFTNL_EXPR_IMM_DREG, Register::Verdict) {
+    if !e.reg(expr_attr::IMM_DREG, Register::Verdict) {
         return Effect::None; // a data load into a register
     }
-    let Some(v) = e.num(sys::NFTNL_EXPR_IMM_VERDICT) else {
+    let Some(v) = e.num(expr_attr::IMM_VERDICT) else {
         return Effect::Unknown("an immediate without a verdict".into());
     };
     match VerdictCode::try_from(v as u32) {
         Ok(V::Drop) => Effect::Drops("drop"),
         Ok(V::Accept | V::Continue | V::Break | V::Return) => Effect::None,
-        Ok(V::Jump | V::Goto) => match e.string(sys::NFTNL_EXPR_IMM_CHAIN) {
+        Ok(V::Jump | V::Goto) => match e.string(expr_attr::IMM_CHAIN) {
             Some(c) => Effect::Jumps(c),
             None => Effect::Unknown("a jump without a chain name".into()),
         },
@@ -217,11 +217,11 @@ mod tests {
     }
     fn verdict(v: i32, chain: Option<&str>) -> RawExpr {
         let mut a = vec![
-            (sys::NFTNL_EXPR_IMM_DREG, 0u32.to_ne_bytes().to_vec()),
-            (sys::NFTNL_EXPR_IMM_VERDICT, v.to_ne_bytes().to_vec()),
+            (expr_attr::IMM_DREG, 0u32.to_ne_bytes().to_vec()),
+            (expr_attr::IMM_VERDICT, v.to_ne_bytes().to_vec()),
         ];
         if let Some(c) = chain {
-            a.push((sys::NFTNL_EXPR_IMM_CHAIN, format!("{c}\0").into_bytes()));
+            a.push((expr_attr::IMM_CHAIN, format!("{c}\0").into_bytes()));
         }
         ex("immediate", &a)
     }
@@ -293,18 +293,18 @@ mod tests {
     fn verdict_maps_and_unknown_object_references_may_drop() {
         let vmap = ex(
             "lookup",
-            &[(sys::NFTNL_EXPR_LOOKUP_DREG, 0u32.to_ne_bytes().to_vec())],
+            &[(expr_attr::LOOKUP_DREG, 0u32.to_ne_bytes().to_vec())],
         );
         assert_eq!(judge(vec![vmap], vec![]).can_drop, CanDrop::Unknown);
         let plain = ex(
             "lookup",
-            &[(sys::NFTNL_EXPR_LOOKUP_SREG, 1u32.to_ne_bytes().to_vec())],
+            &[(expr_attr::LOOKUP_SREG, 1u32.to_ne_bytes().to_vec())],
         );
         assert_eq!(judge(vec![plain], vec![]).can_drop, CanDrop::No);
         let objref = |t: u32| {
             ex(
                 "objref",
-                &[(sys::NFTNL_EXPR_OBJREF_IMM_TYPE, t.to_ne_bytes().to_vec())],
+                &[(expr_attr::OBJREF_IMM_TYPE, t.to_ne_bytes().to_vec())],
             )
         };
         assert_eq!(judge(vec![objref(1)], vec![]).can_drop, CanDrop::No);

@@ -7,10 +7,10 @@ use crate::ir::{
     AddrMatch, IfName, L4Proto, Match, NfProto, PortMatch, RateUnit, SetKey, Stmt, TypeMatch,
     Verdict,
 };
+use crate::nft::expr_attr;
 use crate::nft::read::RawExpr;
 use crate::nft::vocab::{BitwiseOp, CmpOp, LimitType, RangeOp, Register, VerdictCode};
 use ipnet::{Ipv4Net, Ipv6Net};
-use nftnl_sys as sys;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// `LOGLEVEL_WARNING`: what the kernel reports for a `log` without `level`.
@@ -77,9 +77,9 @@ impl<'a> E<'a> {
     /// `cmp <op> reg 1 <data>`.
     pub fn cmp(&self, op: CmpOp) -> Option<&'a [u8]> {
         (self.is("cmp")
-            && self.reg(sys::NFTNL_EXPR_CMP_SREG, Register::R1)
-            && self.kind(sys::NFTNL_EXPR_CMP_OP) == Some(op))
-        .then(|| self.get(sys::NFTNL_EXPR_CMP_DATA))
+            && self.reg(expr_attr::CMP_SREG, Register::R1)
+            && self.kind(expr_attr::CMP_OP) == Some(op))
+        .then(|| self.get(expr_attr::CMP_DATA))
         .flatten()
     }
 }
@@ -126,29 +126,29 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
     }
     if first.is("range")
         && first.only(&[
-            sys::NFTNL_EXPR_RANGE_SREG,
-            sys::NFTNL_EXPR_RANGE_OP,
-            sys::NFTNL_EXPR_RANGE_FROM_DATA,
-            sys::NFTNL_EXPR_RANGE_TO_DATA,
+            expr_attr::RANGE_SREG,
+            expr_attr::RANGE_OP,
+            expr_attr::RANGE_FROM_DATA,
+            expr_attr::RANGE_TO_DATA,
         ])
-        && first.reg(sys::NFTNL_EXPR_RANGE_SREG, Register::R1)
-        && first.kind(sys::NFTNL_EXPR_RANGE_OP) == Some(RangeOp::Eq)
+        && first.reg(expr_attr::RANGE_SREG, Register::R1)
+        && first.kind(expr_attr::RANGE_OP) == Some(RangeOp::Eq)
     {
-        let lo = first.get(sys::NFTNL_EXPR_RANGE_FROM_DATA)?.to_vec();
-        let hi = first.get(sys::NFTNL_EXPR_RANGE_TO_DATA)?.to_vec();
+        let lo = first.get(expr_attr::RANGE_FROM_DATA)?.to_vec();
+        let hi = first.get(expr_attr::RANGE_TO_DATA)?.to_vec();
         return Some((Test::Range(lo, hi), 1));
     }
     if first.is("lookup")
         && first.only(&[
-            sys::NFTNL_EXPR_LOOKUP_SREG,
-            sys::NFTNL_EXPR_LOOKUP_SET,
-            sys::NFTNL_EXPR_LOOKUP_SET_ID,
-            sys::NFTNL_EXPR_LOOKUP_FLAGS,
+            expr_attr::LOOKUP_SREG,
+            expr_attr::LOOKUP_SET,
+            expr_attr::LOOKUP_SET_ID,
+            expr_attr::LOOKUP_FLAGS,
         ])
-        && first.reg(sys::NFTNL_EXPR_LOOKUP_SREG, Register::R1)
-        && first.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) == 0
+        && first.reg(expr_attr::LOOKUP_SREG, Register::R1)
+        && first.num(expr_attr::LOOKUP_FLAGS).unwrap_or(0) == 0
     {
-        return Some((Test::Lookup(first.string(sys::NFTNL_EXPR_LOOKUP_SET)?), 1));
+        return Some((Test::Lookup(first.string(expr_attr::LOOKUP_SET)?), 1));
     }
     None
 }
@@ -157,20 +157,20 @@ pub fn test(x: &[RawExpr], len: usize) -> Option<(Test, usize)> {
 pub fn bitwise<'a>(e: &E<'a>, len: usize) -> Option<&'a [u8]> {
     let ok = e.is("bitwise")
         && e.only(&[
-            sys::NFTNL_EXPR_BITWISE_SREG,
-            sys::NFTNL_EXPR_BITWISE_DREG,
-            sys::NFTNL_EXPR_BITWISE_LEN,
-            sys::NFTNL_EXPR_BITWISE_MASK,
-            sys::NFTNL_EXPR_BITWISE_XOR,
-            sys::NFTNL_EXPR_BITWISE_OP,
+            expr_attr::BITWISE_SREG,
+            expr_attr::BITWISE_DREG,
+            expr_attr::BITWISE_LEN,
+            expr_attr::BITWISE_MASK,
+            expr_attr::BITWISE_XOR,
+            expr_attr::BITWISE_OP,
         ])
-        && e.reg(sys::NFTNL_EXPR_BITWISE_SREG, Register::R1)
-        && e.reg(sys::NFTNL_EXPR_BITWISE_DREG, Register::R1)
-        && e.num(sys::NFTNL_EXPR_BITWISE_LEN) == Some(len as u64)
-        && e.get(sys::NFTNL_EXPR_BITWISE_OP)
-            .is_none_or(|_| e.kind(sys::NFTNL_EXPR_BITWISE_OP) == Some(BitwiseOp::Bool))
-        && e.get(sys::NFTNL_EXPR_BITWISE_XOR)?.iter().all(|b| *b == 0);
-    let mask = e.get(sys::NFTNL_EXPR_BITWISE_MASK)?;
+        && e.reg(expr_attr::BITWISE_SREG, Register::R1)
+        && e.reg(expr_attr::BITWISE_DREG, Register::R1)
+        && e.num(expr_attr::BITWISE_LEN) == Some(len as u64)
+        && e.get(expr_attr::BITWISE_OP)
+            .is_none_or(|_| e.kind(expr_attr::BITWISE_OP) == Some(BitwiseOp::Bool))
+        && e.get(expr_attr::BITWISE_XOR)?.iter().all(|b| *b == 0);
+    let mask = e.get(expr_attr::BITWISE_MASK)?;
     (ok && mask.len() == len).then_some(mask)
 }
 
@@ -216,12 +216,12 @@ pub fn ifname(data: &[u8]) -> Option<IfName> {
 }
 
 pub fn immediate(e: &E) -> Option<Verdict> {
-    if !e.only(&[sys::NFTNL_EXPR_IMM_DREG, sys::NFTNL_EXPR_IMM_VERDICT])
-        || !e.reg(sys::NFTNL_EXPR_IMM_DREG, Register::Verdict)
+    if !e.only(&[expr_attr::IMM_DREG, expr_attr::IMM_VERDICT])
+        || !e.reg(expr_attr::IMM_DREG, Register::Verdict)
     {
         return None;
     }
-    match e.kind(sys::NFTNL_EXPR_IMM_VERDICT)? {
+    match e.kind(expr_attr::IMM_VERDICT)? {
         VerdictCode::Accept => Some(Verdict::Accept),
         VerdictCode::Drop => Some(Verdict::Drop),
         _ => None,
@@ -234,16 +234,16 @@ pub fn stmt(e: &E) -> Option<Stmt> {
         "counter" => Some(Stmt::Counter),
         "limit" => {
             let ok = e.only(&[
-                sys::NFTNL_EXPR_LIMIT_RATE,
-                sys::NFTNL_EXPR_LIMIT_UNIT,
-                sys::NFTNL_EXPR_LIMIT_BURST,
-                sys::NFTNL_EXPR_LIMIT_TYPE,
-                sys::NFTNL_EXPR_LIMIT_FLAGS,
+                expr_attr::LIMIT_RATE,
+                expr_attr::LIMIT_UNIT,
+                expr_attr::LIMIT_BURST,
+                expr_attr::LIMIT_TYPE,
+                expr_attr::LIMIT_FLAGS,
             ]) && e
-                .get(sys::NFTNL_EXPR_LIMIT_TYPE)
-                .is_none_or(|_| e.kind(sys::NFTNL_EXPR_LIMIT_TYPE) == Some(LimitType::Pkts))
-                && e.num(sys::NFTNL_EXPR_LIMIT_FLAGS).unwrap_or(0) == 0;
-            let unit = match e.num(sys::NFTNL_EXPR_LIMIT_UNIT)? {
+                .get(expr_attr::LIMIT_TYPE)
+                .is_none_or(|_| e.kind(expr_attr::LIMIT_TYPE) == Some(LimitType::Pkts))
+                && e.num(expr_attr::LIMIT_FLAGS).unwrap_or(0) == 0;
+            let unit = match e.num(expr_attr::LIMIT_UNIT)? {
                 1 => RateUnit::Second,
                 60 => RateUnit::Minute,
                 3600 => RateUnit::Hour,
@@ -251,9 +251,9 @@ pub fn stmt(e: &E) -> Option<Stmt> {
                 _ => return None,
             };
             ok.then_some(Stmt::Limit {
-                rate: e.num(sys::NFTNL_EXPR_LIMIT_RATE)?,
+                rate: e.num(expr_attr::LIMIT_RATE)?,
                 unit,
-                burst: u32::try_from(e.num(sys::NFTNL_EXPR_LIMIT_BURST).unwrap_or(0)).ok()?,
+                burst: u32::try_from(e.num(expr_attr::LIMIT_BURST).unwrap_or(0)).ok()?,
             })
         }
         "log" => log(e),
@@ -264,24 +264,22 @@ pub fn stmt(e: &E) -> Option<Stmt> {
 /// `log [prefix P] [group G]`: the kernel reports level 4 for a plain log and
 /// snaplen/qthreshold 0 for a group log; anything else has no IR form.
 fn log(e: &E) -> Option<Stmt> {
-    let group = e.num(sys::NFTNL_EXPR_LOG_GROUP);
+    let group = e.num(expr_attr::LOG_GROUP);
     let defaults = match group {
         Some(_) => {
-            e.num(sys::NFTNL_EXPR_LOG_SNAPLEN).unwrap_or(0) == 0
-                && e.num(sys::NFTNL_EXPR_LOG_QTHRESHOLD).unwrap_or(0) == 0
-                && e.get(sys::NFTNL_EXPR_LOG_LEVEL).is_none()
+            e.num(expr_attr::LOG_SNAPLEN).unwrap_or(0) == 0
+                && e.num(expr_attr::LOG_QTHRESHOLD).unwrap_or(0) == 0
+                && e.get(expr_attr::LOG_LEVEL).is_none()
         }
         None => {
-            e.num(sys::NFTNL_EXPR_LOG_LEVEL)
-                .unwrap_or(LOG_LEVEL_DEFAULT)
-                == LOG_LEVEL_DEFAULT
-                && e.get(sys::NFTNL_EXPR_LOG_SNAPLEN).is_none()
-                && e.get(sys::NFTNL_EXPR_LOG_QTHRESHOLD).is_none()
+            e.num(expr_attr::LOG_LEVEL).unwrap_or(LOG_LEVEL_DEFAULT) == LOG_LEVEL_DEFAULT
+                && e.get(expr_attr::LOG_SNAPLEN).is_none()
+                && e.get(expr_attr::LOG_QTHRESHOLD).is_none()
         }
     };
-    (defaults && e.num(sys::NFTNL_EXPR_LOG_FLAGS).unwrap_or(0) == 0).then_some(())?;
+    (defaults && e.num(expr_attr::LOG_FLAGS).unwrap_or(0) == 0).then_some(())?;
     Some(Stmt::Log {
-        prefix: e.string(sys::NFTNL_EXPR_LOG_PREFIX),
+        prefix: e.string(expr_attr::LOG_PREFIX),
         group: group.map(u16::try_from).transpose().ok()?,
     })
 }

@@ -12,12 +12,12 @@ use super::expr_read::*;
 use crate::ir::host::{Action, Cond, HostRule, MapKey};
 use crate::ir::kernel::nfproto_of;
 use crate::ir::{CtState, L4Proto, Match, NfProto, SetKey};
+use crate::nft::expr_attr;
 use crate::nft::read::{RawExpr, RawRule};
 use crate::nft::vocab::{
     CmpOp, CtKey, IcmpxCode, LOOKUP_F_INV, MetaKey, NatType, PayloadBase, Register, RejectType,
     VerdictCode,
 };
-use nftnl_sys as sys;
 use std::collections::HashMap;
 
 /// The most elements a set may have to be expanded into an any-of condition.
@@ -110,12 +110,12 @@ impl Rd<'_> {
     /// hostwall cannot read (kept as unknown), or the rule's action.
     fn single(&mut self, x: &RawExpr) -> Option<Action> {
         let e = E(x);
-        let data_load = e.num(sys::NFTNL_EXPR_IMM_DREG).is_some_and(|r| r != 0);
+        let data_load = e.num(expr_attr::IMM_DREG).is_some_and(|r| r != 0);
         match x.name.as_str() {
             n if HARMLESS.contains(&n) => None,
             // `meta mark set`, `ct mark set`: metadata the IR's matches never read.
             "meta" | "ct" => None,
-            "objref" => match e.kind(sys::NFTNL_EXPR_OBJREF_IMM_TYPE) {
+            "objref" => match e.kind(expr_attr::OBJREF_IMM_TYPE) {
                 Some(t) if HARMLESS_OBJECTS.contains(&t) => None,
                 _ => Some(Action::Unknown(x.text.trim().into())),
             },
@@ -128,7 +128,7 @@ impl Rd<'_> {
             }
             "immediate" => Some(verdict(&e)),
             "reject" => Some(Action::Reject(reject(&e))),
-            "nat" => Some(match e.kind(sys::NFTNL_EXPR_NAT_TYPE) {
+            "nat" => Some(match e.kind(expr_attr::NAT_TYPE) {
                 Some(NatType::Snat) => Action::SourceNat,
                 _ => Action::DestNat(x.text.trim().into()),
             }),
@@ -143,9 +143,9 @@ impl Rd<'_> {
 fn is_load(x: &RawExpr) -> bool {
     let e = E(x);
     match x.name.as_str() {
-        "meta" => e.get(sys::NFTNL_EXPR_META_DREG).is_some(),
-        "ct" => e.get(sys::NFTNL_EXPR_CT_DREG).is_some(),
-        "payload" => e.get(sys::NFTNL_EXPR_PAYLOAD_DREG).is_some(),
+        "meta" => e.get(expr_attr::META_DREG).is_some(),
+        "ct" => e.get(expr_attr::CT_DREG).is_some(),
+        "payload" => e.get(expr_attr::PAYLOAD_DREG).is_some(),
         "fib" | "socket" | "rt" | "exthdr" | "osf" | "numgen" | "hash" | "xfrm" | "tunnel" => true,
         _ => false,
     }
@@ -164,9 +164,9 @@ fn group_len(x: &[RawExpr]) -> usize {
 }
 
 fn ends_in_vmap(group: &[RawExpr]) -> bool {
-    group.last().is_some_and(|l| {
-        l.name == "lookup" && E(l).reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict)
-    })
+    group
+        .last()
+        .is_some_and(|l| l.name == "lookup" && E(l).reg(expr_attr::LOOKUP_DREG, Register::Verdict))
 }
 
 pub fn text(exprs: &[RawExpr]) -> String {
@@ -192,13 +192,11 @@ impl Rd<'_> {
         let e = E(load);
         let reg = |a: u32| e.reg(a, Register::R1);
         match load.name.as_str() {
-            "meta" if reg(sys::NFTNL_EXPR_META_DREG) => {
-                self.meta(e.kind(sys::NFTNL_EXPR_META_KEY)?, rest)
+            "meta" if reg(expr_attr::META_DREG) => self.meta(e.kind(expr_attr::META_KEY)?, rest),
+            "ct" if reg(expr_attr::CT_DREG) && e.get(expr_attr::CT_DIR).is_none() => {
+                self.ct(e.kind(expr_attr::CT_KEY)?, rest)
             }
-            "ct" if reg(sys::NFTNL_EXPR_CT_DREG) && e.get(sys::NFTNL_EXPR_CT_DIR).is_none() => {
-                self.ct(e.kind(sys::NFTNL_EXPR_CT_KEY)?, rest)
-            }
-            "payload" if reg(sys::NFTNL_EXPR_PAYLOAD_DREG) => self.payload(&e, rest),
+            "payload" if reg(expr_attr::PAYLOAD_DREG) => self.payload(&e, rest),
             _ => None,
         }
     }
@@ -279,9 +277,9 @@ impl Rd<'_> {
     }
 
     fn payload(&mut self, e: &E, rest: &[RawExpr]) -> Option<Step> {
-        let base = e.kind(sys::NFTNL_EXPR_PAYLOAD_BASE)?;
-        let offset = e.num(sys::NFTNL_EXPR_PAYLOAD_OFFSET)?;
-        let len = e.num(sys::NFTNL_EXPR_PAYLOAD_LEN)? as usize;
+        let base = e.kind(expr_attr::PAYLOAD_BASE)?;
+        let offset = e.num(expr_attr::PAYLOAD_OFFSET)?;
+        let len = e.num(expr_attr::PAYLOAD_LEN)? as usize;
         let neg_test = match rest {
             [t] if E(t).cmp(CmpOp::Neq).is_some() => Some(E(t).cmp(CmpOp::Neq)?.to_vec()),
             _ => None,
@@ -315,9 +313,9 @@ impl Rd<'_> {
             && E(t).is("lookup")
         {
             let te = E(t);
-            let vmap = te.reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict);
+            let vmap = te.reg(expr_attr::LOOKUP_DREG, Register::Verdict);
             let inv = inverted(&te);
-            let set = te.string(sys::NFTNL_EXPR_LOOKUP_SET)?;
+            let set = te.string(expr_attr::LOOKUP_SET)?;
             if vmap {
                 let key = self.payload_key(base, offset, len)?;
                 self.sets.maps.contains_key(&set).then_some(())?;
@@ -382,8 +380,8 @@ impl Rd<'_> {
     /// `iifname { ... }`, `meta l4proto { ... }`, `ct state { ... }` and their verdict
     /// maps: a set of another key expanded into any-of its elements.
     fn lookup(&mut self, te: &E, field: MapKey, width: usize) -> Option<Step> {
-        let name = te.string(sys::NFTNL_EXPR_LOOKUP_SET)?;
-        if te.reg(sys::NFTNL_EXPR_LOOKUP_DREG, Register::Verdict) {
+        let name = te.string(expr_attr::LOOKUP_SET)?;
+        if te.reg(expr_attr::LOOKUP_DREG, Register::Verdict) {
             self.sets.maps.contains_key(&name).then_some(())?;
             return Some(Step::Action(Action::Map {
                 key: field,
@@ -420,7 +418,7 @@ pub fn key_match(field: MapKey, k: &[u8], width: usize) -> Option<Match> {
 
 /// A lookup with `NFT_LOOKUP_F_INV`: `!= @set`.
 fn inverted(te: &E) -> bool {
-    te.num(sys::NFTNL_EXPR_LOOKUP_FLAGS).unwrap_or(0) & u64::from(LOOKUP_F_INV) != 0
+    te.num(expr_attr::LOOKUP_FLAGS).unwrap_or(0) & u64::from(LOOKUP_F_INV) != 0
 }
 
 fn cond(m: Match, negated: bool) -> Cond {
@@ -453,16 +451,16 @@ pub fn verdict_action(code: u32, chain: Option<String>) -> Action {
 }
 
 fn verdict(e: &E) -> Action {
-    match e.num(sys::NFTNL_EXPR_IMM_VERDICT) {
-        Some(v) => verdict_action(v as u32, e.string(sys::NFTNL_EXPR_IMM_CHAIN)),
+    match e.num(expr_attr::IMM_VERDICT) {
+        Some(v) => verdict_action(v as u32, e.string(expr_attr::IMM_CHAIN)),
         None => Action::Unknown("an immediate without a verdict".into()),
     }
 }
 
 fn reject(e: &E) -> String {
     use RejectType as T;
-    let code = e.num(sys::NFTNL_EXPR_REJECT_CODE).unwrap_or(0);
-    let ty = e.num(sys::NFTNL_EXPR_REJECT_TYPE).unwrap_or(0);
+    let code = e.num(expr_attr::REJECT_CODE).unwrap_or(0);
+    let ty = e.num(expr_attr::REJECT_TYPE).unwrap_or(0);
     let known = (u32::try_from(ty).ok()).and_then(|t| T::try_from(t).ok());
     let icmpx = u32::try_from(code)
         .ok()

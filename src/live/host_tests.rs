@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ir::IfName;
+use crate::nft::expr_attr;
 
 fn ex(name: &str, attrs: &[(u32, &[u8])], text: &str) -> RawExpr {
     RawExpr {
@@ -18,8 +19,8 @@ fn meta(key: u32) -> RawExpr {
     ex(
         "meta",
         &[
-            (sys::NFTNL_EXPR_META_KEY, &u32b(key)),
-            (sys::NFTNL_EXPR_META_DREG, &u32b(1)),
+            (expr_attr::META_KEY, &u32b(key)),
+            (expr_attr::META_DREG, &u32b(1)),
         ],
         "meta load",
     )
@@ -28,9 +29,9 @@ fn cmp(op: u32, data: &[u8]) -> RawExpr {
     ex(
         "cmp",
         &[
-            (sys::NFTNL_EXPR_CMP_SREG, &u32b(1)),
-            (sys::NFTNL_EXPR_CMP_OP, &u32b(op)),
-            (sys::NFTNL_EXPR_CMP_DATA, data),
+            (expr_attr::CMP_SREG, &u32b(1)),
+            (expr_attr::CMP_OP, &u32b(op)),
+            (expr_attr::CMP_DATA, data),
         ],
         "cmp",
     )
@@ -40,10 +41,10 @@ fn verdict(v: i32, chain: Option<&str>) -> RawExpr {
     let mut a: Vec<(u32, &[u8])> = Vec::new();
     let dreg = u32b(0);
     let code = v.to_ne_bytes();
-    a.push((sys::NFTNL_EXPR_IMM_DREG, &dreg));
-    a.push((sys::NFTNL_EXPR_IMM_VERDICT, &code));
+    a.push((expr_attr::IMM_DREG, &dreg));
+    a.push((expr_attr::IMM_VERDICT, &code));
     if let Some(c) = &c {
-        a.push((sys::NFTNL_EXPR_IMM_CHAIN, c.as_bytes()));
+        a.push((expr_attr::IMM_CHAIN, c.as_bytes()));
     }
     ex("immediate", &a, "immediate")
 }
@@ -101,11 +102,7 @@ fn xt_matches_fib_and_unknown_targets_stay_unknown_issue10() {
     assert!(r.conds.is_empty());
     assert_eq!(r.action, Action::Drop);
     // fib loads into a register: the load and its test are one unknown condition.
-    let fib = ex(
-        "fib",
-        &[(sys::NFTNL_EXPR_FIB_DREG, &u32b(1))],
-        "fib daddr type",
-    );
+    let fib = ex("fib", &[(expr_attr::FIB_DREG, &u32b(1))], "fib daddr type");
     let r = read(
         vec![fib, cmp(0, &u32b(2)), verdict(-3, Some("DOCKER"))],
         &sets,
@@ -120,7 +117,7 @@ fn xt_matches_fib_and_unknown_targets_stay_unknown_issue10() {
     let obj = |t: u32| {
         ex(
             "objref",
-            &[(sys::NFTNL_EXPR_OBJREF_IMM_TYPE, &u32b(t))],
+            &[(expr_attr::OBJREF_IMM_TYPE, &u32b(t))],
             "objref",
         )
     };
@@ -133,11 +130,7 @@ fn xt_matches_fib_and_unknown_targets_stay_unknown_issue10() {
         Action::Accept
     );
     // `meta mark set` changes nothing the IR reads.
-    let set_mark = ex(
-        "meta",
-        &[(sys::NFTNL_EXPR_META_SREG, &u32b(1))],
-        "meta set mark",
-    );
+    let set_mark = ex("meta", &[(expr_attr::META_SREG, &u32b(1))], "meta set mark");
     assert_eq!(
         read(vec![set_mark, verdict(1, None)], &sets).action,
         Action::Accept
@@ -157,11 +150,11 @@ fn interface_sets_expand_and_verdict_maps_are_actions_issue10() {
     sets.maps.insert("zones".into(), 41);
     let lookup = |set: &str, dreg: Option<u32>| {
         let mut a: Vec<(u32, Vec<u8>)> = vec![
-            (sys::NFTNL_EXPR_LOOKUP_SREG, u32b(1).to_vec()),
-            (sys::NFTNL_EXPR_LOOKUP_SET, format!("{set}\0").into_bytes()),
+            (expr_attr::LOOKUP_SREG, u32b(1).to_vec()),
+            (expr_attr::LOOKUP_SET, format!("{set}\0").into_bytes()),
         ];
         if let Some(d) = dreg {
-            a.push((sys::NFTNL_EXPR_LOOKUP_DREG, u32b(d).to_vec()));
+            a.push((expr_attr::LOOKUP_DREG, u32b(d).to_vec()));
         }
         let refs: Vec<(u32, &[u8])> = a.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         ex("lookup", &refs, "lookup")

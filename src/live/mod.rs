@@ -6,8 +6,8 @@
 //! The dumps are separate requests, so a read takes the generation id before and after;
 //! when it moved, the kernel's change notifications tell which tables the generations in
 //! between touched: our table is read again only when they touched it, and other tables
-//! that changed are named in the snapshot. Sysctls are not read here (`sysctl` owns /proc/sys);
-//! `Snapshot::into_live` joins them in.
+//! that changed are named in the read. Sysctls are not read here (`sysctl` owns /proc/sys);
+//! `RulesetRead::into_live` joins them in.
 
 mod decode;
 mod dump;
@@ -24,6 +24,8 @@ pub use crate::nft::read::ParseError;
 use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
 use crate::ir::host::HostTable;
 use crate::ir::{self, Table};
+use crate::netns::NetnsError;
+use crate::nft::client::{Client, Moved, Refusal, classify};
 use crate::nft::monitor::Monitor;
 use crate::nft::read::{RawChain, RawRule, RawTable};
 use dump::{Conn, NFPROTO_INET};
@@ -35,8 +37,8 @@ const ATTEMPTS: u32 = 5;
 
 /// One consistent read of the kernel's ruleset.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Generation id the snapshot was taken at.
+pub struct RulesetRead {
+    /// Generation id the read stands at.
     pub genid: u32,
     /// Our table, `None` when absent.
     pub table: Option<Table>,
@@ -58,7 +60,7 @@ pub struct Snapshot {
     pub changing: Vec<String>,
 }
 
-impl Snapshot {
+impl RulesetRead {
     /// The diff's view of the live state, with sysctl values read by the caller.
     pub fn into_live(self, sysctls: Vec<(ir::Sysctl, Option<bool>)>) -> diff::Live {
         diff::Live {
@@ -76,7 +78,7 @@ impl Snapshot {
 /// Errors of a live read, by phase.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("network namespace {0:?} does not exist (no /run/netns/{0})")]
+    #[error("network namespace {0:?} does not exist (no {dir}/{0})", dir = crate::netns::NETNS_DIR)]
     NoNetns(String),
     #[error("entering network namespace {name:?}: {source}")]
     Netns { name: String, source: io::Error },
@@ -112,15 +114,28 @@ pub enum LiveError {
 }
 
 impl LiveError {
-    fn kernel(what: &'static str, errno: i32) -> LiveError {
-        match errno {
-            libc::EPERM | libc::EACCES => LiveError::Permission(what),
-            libc::EOPNOTSUPP | libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT => {
-                LiveError::NoNfTables(what)
+    /// The kernel refused the `what` request with the errno in `source`.
+    fn kernel(what: &'static str, source: io::Error) -> LiveError {
+        match classify(source.raw_os_error()) {
+            Refusal::Permission => LiveError::Permission(what),
+            Refusal::NoNfTables => LiveError::NoNfTables(what),
+            Refusal::Other => LiveError::Kernel { what, source },
+        }
+    }
+}
+
+impl From<NetnsError> for LiveError {
+    fn from(e: NetnsError) -> LiveError {
+        match e {
+            NetnsError::Missing(name) => LiveError::NoNetns(name),
+            NetnsError::Panicked(_) => LiveError::Thread,
+            NetnsError::Enter { name, source } | NetnsError::Io { name, source, .. } => {
+                LiveError::Netns { name, source }
             }
-            e => LiveError::Kernel {
-                what,
-                source: io::Error::from_raw_os_error(e),
+            // Creating or configuring a namespace: not what entering one returns.
+            other => LiveError::Netns {
+                name: String::new(),
+                source: io::Error::other(other.to_string()),
             },
         }
     }
@@ -128,7 +143,7 @@ impl LiveError {
 
 /// The current ruleset generation id: one GETGEN request, for diff's fast path.
 pub fn genid(netns: Option<&str>) -> Result<u32, LiveError> {
-    in_netns(netns, || Conn::open()?.genid())
+    in_netns(netns, || Ok(Client::open()?.genid()?))
 }
 
 /// The generation id, and `also` run on the same thread in the same namespace right
@@ -139,7 +154,7 @@ pub fn genid_with<T: Send>(
     also: impl FnOnce() -> T + Send,
 ) -> Result<(u32, T), LiveError> {
     in_netns(netns, || {
-        let genid = Conn::open()?.genid()?;
+        let genid = Client::open()?.genid()?;
         Ok((genid, also()))
     })
 }
@@ -150,82 +165,53 @@ pub fn genid_with<T: Send>(
 /// is read again when a generation that passed during the read touched it, while
 /// commits by other programs to their own tables (libvirt, docker, fail2ban) never
 /// make the read fail. Those tables' chains are reported as read and named in
-/// [`Snapshot::changing`].
-pub fn read(table: &str, netns: Option<&str>) -> Result<Snapshot, LiveError> {
+/// [`RulesetRead::changing`].
+pub fn read(table: &str, netns: Option<&str>) -> Result<RulesetRead, LiveError> {
     in_netns(netns, || {
-        let mut conn = Conn::open()?;
+        let mut client = Client::open()?;
         let mut monitor = Monitor::open().map_err(|e| match e.raw_os_error() {
-            Some(errno @ (libc::EPERM | libc::EACCES)) => LiveError::kernel("notification", errno),
+            Some(libc::EPERM | libc::EACCES) => LiveError::kernel("notification", e),
             _ => LiveError::Socket(e),
         })?;
-        for _ in 0..ATTEMPTS {
-            conn.interrupted = false;
-            let before = conn.genid()?;
-            let (mut snap, chains_torn) = read_once(&mut conn, table, before)?;
-            let after = conn.genid()?;
-            if after == before {
-                return Ok(snap);
-            }
-            monitor.settle(after).map_err(LiveError::Socket)?;
-            let (touched, complete) = monitor.tables_touched_since(before);
+        let read = |c: &mut Client, genid| read_once(&mut Conn { client: c }, table, genid);
+        let judge = |(mut snap, chains_torn): (RulesetRead, bool), moved: Moved| {
+            monitor.settle(moved.after).map_err(LiveError::Socket)?;
+            let (touched, complete) = monitor.tables_touched_since(moved.before);
             let ours = touched
                 .iter()
                 .any(|(f, t)| is_ours(u32::from(*f), t, table));
-            if complete && !ours && !chains_torn {
-                snap.genid = after;
-                snap.changing = touched
-                    .iter()
-                    .map(|(f, t)| format!("{} {t}", hooks::family_name(u32::from(*f))))
-                    .collect();
-                return Ok(snap);
+            if !complete || ours || chains_torn {
+                return Ok(None);
             }
+            snap.genid = moved.after;
+            snap.changing = touched
+                .iter()
+                .map(|(f, t)| format!("{} {t}", hooks::family_name(u32::from(*f))))
+                .collect();
+            Ok(Some((snap, chains_torn)))
+        };
+        match client.read_stable(ATTEMPTS, read, judge)? {
+            Some((snap, _)) => Ok(snap),
+            None => Err(LiveError::Inconsistent(ATTEMPTS)),
         }
-        Err(LiveError::Inconsistent(ATTEMPTS))
     })
 }
 
-/// Runs `f` in the named network namespace: on a dedicated thread, since `setns`
-/// moves only the calling thread and that thread must not serve anything else after.
+/// Runs `f` in the named network namespace (`netns::run_named`).
 fn in_netns<T: Send>(
     netns: Option<&str>,
     f: impl FnOnce() -> Result<T, LiveError> + Send,
 ) -> Result<T, LiveError> {
-    let Some(name) = netns else {
-        return f();
-    };
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(LiveError::NoNetns(name.to_string()));
-    }
-    let file = std::fs::File::open(std::path::Path::new("/run/netns").join(name)).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound {
-            LiveError::NoNetns(name.to_string())
-        } else {
-            LiveError::Netns {
-                name: name.to_string(),
-                source: e,
-            }
-        }
-    })?;
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            crate::nft::read::setns_net(&file).map_err(|source| LiveError::Netns {
-                name: name.to_string(),
-                source,
-            })?;
-            f()
-        })
-        .join()
-        .map_err(|_| LiveError::Thread)?
-    })
+    crate::netns::run_named(netns, f)?
 }
 
 /// One pass over the tables; also says whether the chain dump (which the kernel cannot
 /// filter by table) was torn by a commit between its messages.
-fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool), LiveError> {
+fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(RulesetRead, bool), LiveError> {
     let tables = conn.tables()?;
     let ours = tables.iter().find(|t| is_ours(t.family, &t.name, table));
     let chains = conn.chains()?;
-    let chains_torn = conn.interrupted;
+    let chains_torn = conn.client.take_interrupted();
     // Per table: a table-filtered rule dump is immune to other tables' commits.
     let mut rules = Vec::new();
     for t in &tables {
@@ -266,7 +252,7 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(Snapshot, bool
     let ours_at = tables
         .iter()
         .position(|t| is_ours(t.family, &t.name, table));
-    let snap = Snapshot {
+    let snap = RulesetRead {
         genid,
         table: ours,
         foreign: foreign(table, &tables, &grouped),

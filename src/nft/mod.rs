@@ -1,12 +1,17 @@
-//! The one module with unsafe FFI. Write side: every batch message, rules included, is
+//! The nf_tables interface, and the only module that uses the netlink crates. Write side: every batch message, rules included, is
 //! encoded in safe Rust (`wire`, `expr`, `rule`) from the kernel vocabulary (`vocab`);
 //! libnftnl's own rule encoder is the test-only `oracle` (feature `oracle`, on for tests,
 //! absent from release builds) the safe encoder must match byte for byte. Read side:
-//! libnftnl parses dumps (`read`). `sock`: the raw netlink socket and namespace syscalls.
+//! libnftnl parses dumps (`read`). `sock`: the raw netlink socket syscalls.
 //!
-//! Callers above this module (`emit::netlink`, `apply`) contain no `unsafe`.
+//! `client`: the one netlink client every request, dump and batch goes through, over
+//! `sock`'s socket; `monitor` reads change notifications on the same client.
+//!
+//! Callers above this module (`emit::netlink`, `apply`, `live`) contain no `unsafe`.
 
+pub mod client;
 pub mod expr;
+pub mod expr_attr;
 pub mod monitor;
 pub mod msg;
 #[cfg(feature = "oracle")]

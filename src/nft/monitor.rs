@@ -11,8 +11,8 @@
 //! (the receive queue overflowed: `ENOBUFS`), or a generation whose notifications did
 //! not arrive in time all count as "touched".
 
+use super::client::Client;
 use super::msg::{be32_attr, messages, msg_type, str_attr};
-use super::sock::NfSocket;
 use super::wire::{MsgType, SUBSYS_NFTABLES};
 use std::collections::HashMap;
 use std::io;
@@ -26,8 +26,6 @@ const NFNLGRP_NFTABLES: u32 = 7;
 const NFTA_ANY_TABLE: u16 = 1;
 /// `NFTA_GEN_ID` in a `NEWGEN` message.
 const NFTA_GEN_ID: u16 = 1;
-/// Room for bursts of notifications from other programs' batches.
-const RECV_QUEUE: usize = 32 << 20;
 /// How long to wait for the notifications of a generation already committed.
 const SETTLE_WAIT: Duration = Duration::from_secs(2);
 
@@ -36,8 +34,7 @@ pub type TableKey = (u8, String);
 
 /// Subscribed to nf_tables notifications since [`Monitor::open`].
 pub struct Monitor {
-    sock: NfSocket,
-    buf: Vec<u8>,
+    client: Client,
     log: Log,
 }
 
@@ -61,12 +58,8 @@ impl Monitor {
     /// Subscribes in the calling thread's network namespace. Notifications of commits
     /// that finish after this returns are all seen (or the loss is known).
     pub fn open() -> io::Result<Monitor> {
-        let sock = NfSocket::open()?;
-        sock.size_buffers(0, RECV_QUEUE)?;
-        sock.subscribe(NFNLGRP_NFTABLES)?;
         Ok(Monitor {
-            sock,
-            buf: vec![0; 1 << 20],
+            client: Client::subscribe(NFNLGRP_NFTABLES)?,
             log: Log::default(),
         })
     }
@@ -83,7 +76,7 @@ impl Monitor {
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || !self.sock.wait_readable(left)? {
+            if left.is_zero() || !self.client.wait_readable(left)? {
                 self.log.lost = true;
                 return Ok(());
             }
@@ -110,20 +103,16 @@ impl Monitor {
     /// Reads every queued notification without waiting.
     fn drain(&mut self) -> io::Result<()> {
         loop {
-            let n = match self.sock.recv(&mut self.buf, false) {
-                Ok(Some(n)) => n,
-                Ok(None) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    self.log.lost = true;
-                    continue;
+            match self.client.recv_queued() {
+                Ok(Some(datagram)) => {
+                    for m in messages(datagram) {
+                        self.log.note(m);
+                    }
                 }
+                Ok(None) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => self.log.lost = true,
                 Err(e) => return Err(e),
-            };
-            let buf = std::mem::take(&mut self.buf);
-            for m in messages(&buf[..n]) {
-                self.log.note(m);
             }
-            self.buf = buf;
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The read side's only unsafe code: libnftnl's message parsers turned into owned,
-//! plain Rust values (`Raw*`), plus the aligned receive buffer and `setns(2)`.
+//! plain Rust values (`Raw*`), plus the aligned receive buffer they parse from.
 //!
 //! Everything here copies out of libnftnl objects and frees them before returning, so
 //! nothing above this file sees a pointer. Interpretation (what an attribute means)
@@ -7,7 +7,6 @@
 
 use nftnl_sys as sys;
 use std::ffi::{CStr, c_char, c_void};
-use std::os::fd::AsRawFd;
 
 /// One expression exactly as the kernel reported it: its name, every attribute libnftnl
 /// says is set (as raw bytes, integers in host order), and libnftnl's own text of it.
@@ -102,7 +101,7 @@ pub struct RawElem {
 #[error("libnftnl could not parse a {0} message")]
 pub struct ParseError(pub &'static str);
 
-/// A receive buffer aligned for `nlmsghdr` (libnftnl and mnl both require it).
+/// A receive buffer aligned for `nlmsghdr` (libnftnl requires it).
 pub struct AlignedBuf(Vec<u64>);
 
 impl AlignedBuf {
@@ -115,17 +114,6 @@ impl AlignedBuf {
         // SAFETY: a u64 slice is valid as bytes for its whole length; the borrow of
         // `self` keeps the storage alive and exclusive for the returned slice's life.
         unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut u8, len) }
-    }
-}
-
-/// Moves the calling thread into the network namespace behind `file`.
-pub fn setns_net(file: &std::fs::File) -> std::io::Result<()> {
-    // SAFETY: setns only reads the descriptor, which `file` keeps open for the call.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -182,31 +170,11 @@ unsafe fn bytes(p: *const c_void, len: u32) -> Option<Vec<u8>> {
     Some(unsafe { std::slice::from_raw_parts(p as *const u8, len as usize) }.to_vec())
 }
 
-/// NFT_MSG_NEWGEN -> the ruleset generation id.
-pub fn parse_gen(msg: &[u8]) -> Result<u32, ParseError> {
-    let nlh = checked(msg).ok_or(ParseError("generation"))?;
-    // SAFETY: `nlh` is a whole aligned message (checked); the object is freed on all paths.
-    unsafe {
-        let g = sys::nftnl_gen_alloc();
-        if g.is_null() {
-            return Err(ParseError("generation"));
-        }
-        let ok = sys::nftnl_gen_nlmsg_parse(nlh, g) >= 0
-            && sys::nftnl_gen_is_set(g, sys::NFTNL_GEN_ID as u16);
-        let id = sys::nftnl_gen_get_u32(g, sys::NFTNL_GEN_ID as u16);
-        sys::nftnl_gen_free(g);
-        if ok {
-            Ok(id)
-        } else {
-            Err(ParseError("generation"))
-        }
-    }
-}
-
 /// NFT_MSG_NEWTABLE -> family and name.
 pub fn parse_table(msg: &[u8]) -> Result<RawTable, ParseError> {
     let nlh = checked(msg).ok_or(ParseError("table"))?;
-    // SAFETY: as in `parse_gen`; strings are copied before the object is freed.
+    // SAFETY: `nlh` is a whole aligned message (checked); the object is freed on all
+    // paths, and strings are copied before it is.
     unsafe {
         let t = sys::nftnl_table_alloc();
         if t.is_null() {

@@ -1,10 +1,8 @@
-//! Raw syscalls for talking to nf_tables: a NETLINK_NETFILTER socket and
-//! entering a network namespace. Policy (what to send, how to read replies)
-//! lives in `apply`; this file only wraps the calls safely.
+//! Raw syscalls of a NETLINK_NETFILTER socket, wrapped safely. What to send and how
+//! to read the replies is `client`'s; entering a namespace is `netns`'s.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
 
 const NETLINK_EXT_ACK: libc::c_int = 11;
 const NETLINK_CAP_ACK: libc::c_int = 10;
@@ -168,19 +166,4 @@ impl NfSocket {
             }
         }
     }
-}
-
-/// Moves the calling thread into the network namespace at `path`
-/// (e.g. `/run/netns/NAME`). Other threads are unaffected.
-pub fn enter_netns(path: &Path) -> io::Result<()> {
-    let f = std::fs::File::open(path)?;
-    // SAFETY: setns on a valid, open namespace fd; affects only this thread.
-    cvt(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
-}
-
-/// Moves the calling thread into a fresh, empty network namespace. Used by
-/// tests and benchmarks so nothing touches the namespace they started in.
-pub fn unshare_netns() -> io::Result<()> {
-    // SAFETY: unshare with a flag constant; affects only this thread's netns.
-    cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map(drop)
 }

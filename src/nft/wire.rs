@@ -345,9 +345,17 @@ impl Writer {
         self.buf.resize(self.buf.len() + align4(len) - len, 0);
     }
 
-    /// A dump request (`NLM_F_DUMP`) for one kind of object in `table`.
-    pub fn dump_request(&mut self, ty: MsgType, seq: u32, table: Option<&str>, set: Option<&str>) {
-        let m = self.begin_msg(ty.raw(), NLM_F_DUMP, seq, NFPROTO_INET, 0);
+    /// A dump request (`NLM_F_DUMP`) for one kind of object of `family` (`NFPROTO_UNSPEC`:
+    /// every family), in `table` when given, of set `set` for elements.
+    pub fn dump_request(
+        &mut self,
+        ty: MsgType,
+        family: u8,
+        seq: u32,
+        table: Option<&str>,
+        set: Option<&str>,
+    ) {
+        let m = self.begin_msg(ty.raw(), NLM_F_DUMP, seq, family, 0);
         if let Some(t) = table {
             self.put_str(1, t); // NFTA_{TABLE_NAME,CHAIN_TABLE,RULE_TABLE,SET_TABLE,..}
         }
@@ -357,8 +365,9 @@ impl Writer {
         self.end_msg(m);
     }
 
+    /// A generation id request, acknowledged so that its answer has an end.
     pub fn get_gen(&mut self, seq: u32) {
-        let m = self.begin_msg(MsgType::GetGen.raw(), 0, seq, NFPROTO_UNSPEC, 0);
+        let m = self.begin_msg(MsgType::GetGen.raw(), NLM_F_ACK, seq, NFPROTO_UNSPEC, 0);
         self.end_msg(m);
     }
 }

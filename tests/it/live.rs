@@ -40,7 +40,7 @@ impl Netns {
         nft::load(nft::At::Netns(&self.name), script);
     }
 
-    pub fn read(&self, table: &str) -> live::Snapshot {
+    pub fn read(&self, table: &str) -> live::RulesetRead {
         live::read(table, Some(&self.name)).expect("live read")
     }
 }

@@ -5,7 +5,7 @@
 pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
-            if let Err(e) = hostwall::nft::sock::unshare_netns() {
+            if let Err(e) = hostwall::netns::unshare_thread() {
                 panic!("cannot create a test network namespace (needs root): {e}");
             }
             f()

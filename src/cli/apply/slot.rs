@@ -29,7 +29,7 @@ pub fn resolve(netns: Option<&str>) -> Result<Slot, String> {
 }
 
 fn inode_key(netns: Option<&str>) -> std::io::Result<String> {
-    let path = match netns.and_then(nsid::named_path) {
+    let path = match netns.and_then(hostwall::netns::path) {
         Some(p) => p,
         None => "/proc/thread-self/ns/net".into(),
     };

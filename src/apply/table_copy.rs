@@ -1,19 +1,21 @@
-//! The previous state of our table, captured before a change so a failed
-//! sysctl step can put it back exactly.
+//! A copy of our table as the kernel's own messages, captured before a change so a
+//! failed sysctl step (or a revert) can put it back exactly.
 //!
-//! Chosen approach: dump the table's objects as raw netlink messages (table,
-//! named objects, sets, chains, elements, rules) and replay them as NEW* requests in one
-//! batch, with kernel-assigned attributes (handles, use counts, positions)
-//! removed. This needs no decoder and restores whatever the table held, even
-//! forms hostwall cannot express (counters keep their values). When the live
-//! decoder lands, `Snapshot::Present` can carry its IR instead.
+//! The table's objects are dumped as raw netlink messages (table, named objects,
+//! sets, chains, elements, rules) and replayed as NEW* requests in one batch, with
+//! kernel-assigned attributes (handles, use counts, positions) removed. This needs no
+//! decoder and restores whatever the table held, even forms hostwall cannot express
+//! (counters keep their values).
 
-use super::{ApplyError, Guard, Netlink};
+use super::{ApplyError, Guard};
+use crate::nft::client::{Client, Moved, NlError, Reply, Step};
 use crate::nft::msg::attr;
 use crate::nft::vocab::NFTA_SET_ID;
-use crate::nft::wire::{MsgType, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer};
+use crate::nft::wire::{
+    MsgType, NFPROTO_INET, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer,
+};
 
-pub(crate) enum Snapshot {
+pub(crate) enum TableCopy {
     /// The table did not exist: rollback deletes it.
     Absent,
     /// Dumped messages in replay order.
@@ -34,65 +36,65 @@ const STRIP: &[(MsgType, &[u16])] = &[
 ];
 
 /// How often a dump is retried when our table changed while it was taken.
-const CAPTURE_TRIES: usize = 5;
+const CAPTURE_TRIES: u32 = 5;
 
-impl Snapshot {
+/// What the copy's requests are called in errors.
+const READING: &str = "current table";
+
+impl TableCopy {
     pub(crate) fn capture(
-        nl: &mut Netlink,
+        nl: &mut Client,
         table: &str,
         guard: &Guard,
-    ) -> Result<Snapshot, ApplyError> {
-        Snapshot::capture_at(nl, table, guard).map(|(s, _)| s)
+    ) -> Result<TableCopy, ApplyError> {
+        TableCopy::capture_at(nl, table, guard).map(|(s, _)| s)
     }
 
-    /// The snapshot and a generation it is exact at. The table, sets, chains and
+    /// The copy and a generation it is exact at. The table, sets, chains and
     /// rules come from separate dumps (each filtered to our table), so the
-    /// generation is read before and after them: when a generation in between
-    /// touched our table the pieces may disagree and the whole dump is taken again;
-    /// commits to other tables do not matter.
+    /// generation is read before and after them (`Client::read_stable`): when a
+    /// generation in between touched our table the pieces may disagree and the whole
+    /// dump is taken again; commits to other tables do not matter.
     pub(crate) fn capture_at(
-        nl: &mut Netlink,
+        nl: &mut Client,
         table: &str,
         guard: &Guard,
-    ) -> Result<(Snapshot, u32), ApplyError> {
-        for _ in 0..CAPTURE_TRIES {
-            let before = nl.get_gen()?;
-            let snapshot = Snapshot::dump_all(nl, table)?;
-            let after = nl.get_gen()?;
-            if !guard.ours_changed(before, after)? {
-                return Ok((snapshot, after));
-            }
+    ) -> Result<(TableCopy, u32), ApplyError> {
+        // The copy with the generation it stands at.
+        let read =
+            |c: &mut Client, at: u32| Ok::<_, ApplyError>((TableCopy::dump_all(c, table)?, at));
+        let judge = |(copy, _): (TableCopy, u32), moved: Moved| {
+            let ours = guard.ours_changed(moved.before, moved.after)?;
+            Ok((!ours).then_some((copy, moved.after)))
+        };
+        match nl.read_stable(CAPTURE_TRIES, read, judge)? {
+            Some(got) => Ok(got),
+            None => Err(ApplyError::Snapshot(format!(
+                "cannot read a consistent copy of table {table} for rollback: it kept changing"
+            ))),
         }
-        Err(ApplyError::Snapshot(format!(
-            "cannot read a consistent copy of table {table} for rollback: it kept changing"
-        )))
     }
 
     /// Every dump in replay order: table, named objects, sets, chains, set
     /// elements, rules. Objects come before the sets and rules that name them,
     /// chains before elements (verdict maps `jump` to them) and before rules.
-    fn dump_all(nl: &mut Netlink, table: &str) -> Result<Snapshot, ApplyError> {
+    fn dump_all(nl: &mut Client, table: &str) -> Result<TableCopy, ApplyError> {
         let mut w = Writer::default();
         let seq = nl.next_seq();
         // Acked, so the reply ends with an ack after the table (or an error).
-        let flags = crate::nft::wire::NLM_F_ACK;
-        let m = w.begin_msg(
-            MsgType::GetTable.raw(),
-            flags,
-            seq,
-            crate::nft::wire::NFPROTO_INET,
-            0,
-        );
+        let m = w.begin_msg(MsgType::GetTable.raw(), NLM_F_ACK, seq, NFPROTO_INET, 0);
         w.put_str(1, table);
         w.end_msg(m);
-        let mut out = match nl.request(&w, "reading the current table") {
+        let mut out = match nl.collect(READING, &w.buf) {
             Ok(t) => t,
-            Err(ApplyError::Socket { source, .. })
-                if source.raw_os_error() == Some(libc::ENOENT) =>
-            {
-                return Ok(Snapshot::Absent);
+            Err(NlError {
+                step: Step::Reply,
+                source,
+                ..
+            }) if source.raw_os_error() == Some(libc::ENOENT) => {
+                return Ok(TableCopy::Absent);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         refuse_flowtables(nl, table)?;
         out.extend(dump(nl, MsgType::GetObj, table, None)?);
@@ -104,12 +106,12 @@ impl Snapshot {
             out.extend(dump(nl, MsgType::GetSetElem, table, Some(s))?);
         }
         out.extend(dump(nl, MsgType::GetRule, table, None)?);
-        Ok(Snapshot::Present(out))
+        Ok(TableCopy::Present(out))
     }
 
     /// Replaces the table with the captured one in a single batch.
-    pub(crate) fn restore(&self, nl: &mut Netlink, table: &str) -> Result<(), ApplyError> {
-        let opts = nl.batch_options(None);
+    pub(crate) fn restore(&self, nl: &mut Client, table: &str) -> Result<(), ApplyError> {
+        let opts = super::batch_options(nl, None);
         let mut w = Writer::default();
         let mut seq = opts.first_seq;
         let mut next = || {
@@ -119,20 +121,28 @@ impl Snapshot {
         w.batch_begin(opts.first_seq, None);
         w.table(next(), table, true);
         w.table(next(), table, false);
-        if let Snapshot::Present(msgs) = self {
+        if let TableCopy::Present(msgs) = self {
             for (i, m) in msgs.iter().enumerate() {
                 replay(&mut w, m, next(), i as u32 + 1);
             }
         }
         w.batch_end(next());
-        if let Some((seq, errno, extack)) = nl.request_batch(&w, opts.first_seq)? {
+        let count = crate::nft::msg::messages(&w.buf).count();
+        let sent = nl
+            .send_batch(&w.buf, count)
+            .map_err(super::refusal::batch_transport)?;
+        let first = sent
+            .errors
+            .into_iter()
+            .min_by_key(|r| r.seq.wrapping_sub(opts.first_seq));
+        if let Some(Reply { seq, errno, extack }) = first {
             // Messages 1-3 are begin, add and delete; the dumped ones follow in order.
             let index = seq.wrapping_sub(opts.first_seq) as usize;
             if errno == libc::EPERM && index > 0 {
                 return Err(super::owned(table));
             }
             let what = match self {
-                Snapshot::Present(msgs) if index >= 3 => msgs
+                TableCopy::Present(msgs) if index >= 3 => msgs
                     .get(index - 3)
                     .map_or("the batch end".to_string(), |m| describe(m)),
                 _ => "the table itself".to_string(),
@@ -148,23 +158,23 @@ impl Snapshot {
 }
 
 fn dump(
-    nl: &mut Netlink,
+    nl: &mut Client,
     ty: MsgType,
     table: &str,
     set: Option<&str>,
 ) -> Result<Vec<Vec<u8>>, ApplyError> {
     let mut w = Writer::default();
     let seq = nl.next_seq();
-    w.dump_request(ty, seq, Some(table), set);
-    nl.request(&w, "reading the current table")
-        .map_err(|e| ApplyError::Snapshot(e.to_string()))
+    w.dump_request(ty, NFPROTO_INET, seq, Some(table), set);
+    nl.collect(READING, &w.buf)
+        .map_err(|e| ApplyError::Snapshot(ApplyError::from(e).to_string()))
 }
 
 /// Flowtables bind to devices: a replay would need the devices and the hook
 /// registration to survive a delete and re-add in one batch, which hostwall
 /// does not verify. Refuse before anything changes rather than commit a
 /// change that might not be undone.
-fn refuse_flowtables(nl: &mut Netlink, table: &str) -> Result<(), ApplyError> {
+fn refuse_flowtables(nl: &mut Client, table: &str) -> Result<(), ApplyError> {
     let found = dump(nl, MsgType::GetFlowtable, table, None)?;
     let names: Vec<String> = found.iter().filter_map(|m| name_attr(m, 2)).collect();
     if names.is_empty() {
