@@ -135,8 +135,8 @@ mod tests {
         assert_ne!(a, inputs_digest([("pa", "llow ssh"), ("s", "")]));
     }
 
-    /// The 64-bit FNV-style digest the record used to hold, kept here only to build
-    /// a colliding pair of policies.
+    /// A 64-bit FNV-style digest, here only to build a colliding pair of policies: the
+    /// record's SHA-256 must tell them apart.
     fn fnv64(mut h: u64, bytes: &[u8]) -> u64 {
         let (blocks, rest) = if bytes.len() >= 64 {
             bytes.split_at(bytes.len() / 8 * 8)
@@ -204,8 +204,8 @@ mod tests {
     }
 
     #[test]
-    fn issue8_forged_policy_with_a_colliding_64bit_digest_gets_another_digest() {
-        // Both multiples of 8 bytes long, so the old digest mixed whole words only.
+    fn forged_policy_with_a_colliding_64bit_digest_gets_another_digest_issue8() {
+        // Both multiples of 8 bytes long, so a 64-bit word-wise digest mixes whole words only.
         for honest in [
             "policy honest {\n    allow ssh\n}\n# padding to a whole block.....\n",
             "policy web {\n    allow ssh\n    allow tcp 443\n}\n#......................\n",

@@ -260,7 +260,7 @@ mod tests {
         assert_ne!(verdict(&rs, "10.1.1.1", 10_010), Verdict::Accept);
     }
 
-    /// Issue #8 item 9: thousands of sets from one name stem (inline address lists) get
+    /// Thousands of sets from one name stem (inline address lists) get
     /// `NAME`, `NAME_2`, ... with work growing linearly (counted, not timed).
     #[test]
     fn many_sets_from_one_stem_are_named_in_linear_work() {

@@ -1,4 +1,4 @@
-//! Safe apply building blocks (issue #5): the state-dir lock, policy file permission
+//! Safe apply building blocks: the state-dir lock, policy file permission
 //! checks, the pending-change record with its detached revert watcher, the SSH lockout
 //! guard and the sysctl.d persistence drop-in.
 //!

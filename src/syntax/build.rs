@@ -466,7 +466,7 @@ mod tests {
     }
 
     /// A statement of a kind the builder has no case for is rejected, never read as a rule
-    /// (regression, issue #8 item 12: any unknown statement became an `allow` rule).
+    /// (regression test for issue #8 item 12).
     #[test]
     fn unknown_statements_are_rejected_not_allowed() {
         for (kind, text) in [

@@ -284,7 +284,7 @@ fn probe_names_are_unique() {
     assert!(before > 50 && before < 300, "{before} forward probes");
 }
 
-/// Issue #8 item 13 for the forward chain: a `from`/`to` net of every class
+/// For the forward chain (issue #8 item 13): a `from`/`to` net of every class
 /// either gets an address on the side it enters or leaves by, or a
 /// "not probed" row with the reason; none vanishes.
 #[test]

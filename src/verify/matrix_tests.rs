@@ -332,7 +332,7 @@ fn net_interval(net: &str) -> crate::ir::Interval {
     }
 }
 
-/// Issue #8 item 13: every source class is probed (from an address inside it,
+/// Every source class is probed (from an address inside it,
 /// on its rule's port) or shown as "not probed" with a reason; none vanishes,
 /// and no endpoint is an address its route cannot send from.
 fn assert_every_class_probed_or_explained(rs: &Ruleset, port_of: impl Fn(usize) -> u16) {
