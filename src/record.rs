@@ -12,8 +12,9 @@ use crate::nsid::NetnsId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The record of our last commit in one namespace (`applied-*.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Applied {
+pub struct ApplyRecord {
     /// nf_tables generation id right after our commit.
     pub genid: u32,
     /// `inputs_digest` (SHA-256, hex) of every file the policy was compiled from, and of
@@ -84,7 +85,7 @@ const LIMIT: u64 = 16 << 20;
 /// Reads the record at `path`: `Ok(None)` when there is none (or the state directory
 /// does not exist) or it is not a record of this version; an error when the state
 /// directory or the file is not trusted.
-pub fn load(path: &Path) -> Result<Option<Applied>, crate::safe::Error> {
+pub fn load(path: &Path) -> Result<Option<ApplyRecord>, crate::safe::Error> {
     use crate::safe::trust;
     let dir = state_dir_of(path);
     if !trust::dir_exists(dir)? {
@@ -99,7 +100,7 @@ pub fn load(path: &Path) -> Result<Option<Applied>, crate::safe::Error> {
 
 /// Writes atomically (temporary file, then rename), owner-only, into a trusted state
 /// directory (created when missing).
-pub fn store(path: &Path, rec: &Applied) -> Result<(), crate::safe::Error> {
+pub fn store(path: &Path, rec: &ApplyRecord) -> Result<(), crate::safe::Error> {
     crate::safe::trust::ensure_dir(state_dir_of(path))?;
     let text = serde_json::to_vec(rec).map_err(|e| crate::safe::Error::Corrupt {
         path: path.to_path_buf(),
@@ -231,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = path(&dir.path().join("state"), Some("hw/x"));
         assert!(p.ends_with("applied-hw_x.json"));
-        let rec = Applied {
+        let rec = ApplyRecord {
             genid: 7,
             digest: inputs_digest([("p", "x")]),
             includes: vec!["/etc/hostwall/nets.policy".into()],

@@ -11,7 +11,7 @@
 mod parts;
 mod sets;
 
-use parts::{add_traffic, comment, group_stem, iface_variants, implicit, l4, sanitize, tail};
+use parts::{add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, sanitize};
 
 pub use sets::MAX_SET_ELEMENTS;
 
@@ -51,9 +51,9 @@ pub fn compile(policy: &Policy) -> Ruleset {
 
 /// [`compile`] with explicit layout options (benchmarks measure other set sizes with it).
 pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
-    let mut cx = Cx {
+    let mut cx = Lowering {
         max_set_elements: options.max_set_elements.max(1),
-        ..Cx::default()
+        ..Lowering::default()
     };
     let mut chains = vec![cx.chain(
         "input",
@@ -99,8 +99,10 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
     }
 }
 
+/// The compiler's state while lowering one policy: the sets made so far, their names,
+/// and which of them rules may share.
 #[derive(Default)]
-struct Cx {
+struct Lowering {
     sets: Vec<Set>,
     names: HashSet<String>,
     /// Next numeric suffix to try per set name asked for (`NAME_2`, `NAME_3`, ...).
@@ -148,7 +150,7 @@ struct GroupTraffic {
     origin: Vec<Span>,
 }
 
-impl Cx {
+impl Lowering {
     fn chain(
         &mut self,
         name: &str,
@@ -204,7 +206,7 @@ impl Cx {
             self.run(name, &rules[start..end], &mut out);
             start = end;
         }
-        tail(policy, default, &mut out);
+        chain_end(policy, default, &mut out);
         Chain {
             name: name.into(),
             base: Some(BaseChain {

@@ -1,4 +1,4 @@
-//! Pieces of the lowering that need no compiler state: the implicit rules, the chain tail
+//! Pieces of the lowering that need no compiler state: the implicit rules, the end of a chain
 //! (logging, default action), merging a rule's traffic into its group, and names/comments.
 
 use super::{Atom, AtomKind, GroupKey, GroupTraffic, MAX_COMMENT};
@@ -16,7 +16,7 @@ pub(super) fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
 }
 
 /// Logging and the default action at the end of a chain.
-pub(super) fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
+pub(super) fn chain_end(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
     if let Some(log) = &policy.log_rejected {
         let mut stmts = Vec::new();
         if let Some(rate) = log.limit {

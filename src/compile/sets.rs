@@ -9,7 +9,7 @@
 //! walk short, so the whole read-back is linear in n; the price is one more rule (one more
 //! set lookup) per chunk for a packet that reaches them. Only sets past the limit change.
 
-use super::Cx;
+use super::Lowering;
 use crate::ir::{self, Interval, Set, SetKey};
 use crate::source::Span;
 
@@ -24,7 +24,7 @@ pub(super) struct Shared {
     names: Vec<String>,
 }
 
-impl Cx {
+impl Lowering {
     /// The sets for a network's addresses (several when it is large), made once per
     /// (name, key, elements) and shared by every rule naming it; origins are merged.
     pub(super) fn shared_sets(

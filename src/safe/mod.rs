@@ -24,7 +24,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use flow::{
-    Applied, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
+    AppliedChange, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
     guarded_apply_with, refuse_pending, revert_pending, settle_pending, status_recovering,
 };
 pub use lock::StateLock;

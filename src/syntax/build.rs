@@ -280,7 +280,7 @@ impl Builder<'_> {
         }
     }
 
-    fn rule(&self, p: Pair<Rule>) -> Built<Rule_> {
+    fn rule(&self, p: Pair<Rule>) -> Built<PolicyRule> {
         let span = self.span(&p);
         let mut verdict = None;
         let mut service = None;
@@ -311,7 +311,7 @@ impl Builder<'_> {
             }
         }
         let verdict = verdict.ok_or_else(|| unexpected(&p, "`allow`, `drop` or `reject`"))?;
-        Ok(Rule_ {
+        Ok(PolicyRule {
             verdict,
             service,
             clauses,
@@ -437,8 +437,8 @@ impl Builder<'_> {
     }
 }
 
-/// The AST rule type, renamed here because pest's generated enum is also called `Rule`.
-type Rule_ = super::ast::Rule;
+/// The policy's rule (`ast::Rule`): pest's generated grammar enum is `Rule` here.
+use super::ast::Rule as PolicyRule;
 
 fn tight_end(p: &Pair<Rule>) -> usize {
     match p.clone().into_inner().last() {

@@ -4,7 +4,7 @@
 //! Every kernel test runs in a fresh network namespace of its own.
 
 use hostwall::apply::{ApplyOptions, apply};
-use hostwall::emit::netlink::{BatchOptions, What, build};
+use hostwall::emit::netlink::{BatchOptions, BatchPart, build};
 use hostwall::emit::text;
 use hostwall::ir::*;
 use hostwall::nft::{decode, sock};
@@ -453,7 +453,7 @@ fn expressions_equal_nft_debug_netlink() {
     let got: Vec<String> = batch
         .messages
         .iter()
-        .filter(|m| matches!(m.what, What::Rule { .. }))
+        .filter(|m| matches!(m.what, BatchPart::Rule { .. }))
         .map(|m| {
             let text = decode::rule_debug_text(batch.bytes_of(m)).unwrap_or_default();
             text.lines()
