@@ -6,7 +6,7 @@ use crate::model::{
     Rule as MRule, Settings, Traffic, Verdict as MVerdict,
 };
 use crate::source::Span;
-use crate::verify::{Outcome, forward, topology};
+use crate::verify::{Outcome, design, forward, topology};
 
 fn any() -> MRule {
     MRule {
@@ -79,7 +79,7 @@ fn libvirt_nat() -> Ruleset {
 }
 
 fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
-    let topo = topology::design(rs);
+    let topo = design::topology(rs);
     forward::plan(rs, &topo)
         .unwrap()
         .into_iter()
@@ -102,7 +102,7 @@ fn names(links: &[Link]) -> Vec<&str> {
 #[test]
 fn no_forward_block_means_no_far_side_and_no_probes() {
     let rs = policy(vec![tcp(22, 22)], None, DefaultAction::Reject);
-    let topo = topology::design(&rs);
+    let topo = design::topology(&rs);
     assert!(topo.far_links.is_empty() && topo.forwarding.is_empty());
     assert!(planned(&rs).is_empty());
 }
@@ -110,7 +110,7 @@ fn no_forward_block_means_no_far_side_and_no_probes() {
 #[test]
 fn libvirt_nat_guests_out_and_only_replies_back() {
     let rs = libvirt_nat();
-    let topo = topology::design(&rs);
+    let topo = design::topology(&rs);
     assert_eq!(names(&topo.links), ["hwv0", "virbr0"]);
     assert_eq!(names(&topo.far_links), ["uplink0"]);
     let p = planned(&rs);
@@ -152,7 +152,7 @@ fn in_and_out_names_go_on_opposite_sides() {
     back.oif.push(ifname("virbr0"));
     back.established_only = true;
     let rs = policy(vec![], Some(vec![out, back]), DefaultAction::Drop);
-    let topo = topology::design(&rs);
+    let topo = design::topology(&rs);
     assert_eq!(names(&topo.links), ["hwv0", "virbr0"]);
     assert_eq!(names(&topo.far_links), ["uplink0", "eth0"]);
     let p = planned(&rs);
@@ -179,7 +179,7 @@ fn a_reversed_pair_keeps_its_names_apart() {
     b.iif.push(ifname("virbr0"));
     b.oif.push(ifname("eth0"));
     let rs = policy(vec![], Some(vec![a, b]), DefaultAction::Drop);
-    let topo = topology::design(&rs);
+    let topo = design::topology(&rs);
     assert_eq!(names(&topo.links), ["hwv0", "eth0"]);
     assert_eq!(names(&topo.far_links), ["uplink0", "virbr0"]);
 }
@@ -230,7 +230,7 @@ fn forwarding_off_expects_no_answer_and_is_kept_in_the_test() {
     };
     p.forwarding.ipv4 = Some((false, Span::default()));
     let rs = crate::compile::compile(&p);
-    let topo = topology::design(&rs);
+    let topo = design::topology(&rs);
     assert_eq!(
         topo.forwarding,
         [(Sysctl::Ipv4Forward, false), (Sysctl::Ipv6Forward, true)]
@@ -315,7 +315,7 @@ fn every_forward_address_class_is_probed_or_explained() {
                 r.destinations = nets(&[net]);
             }
             let rs = policy(vec![], Some(vec![r]), DefaultAction::Reject);
-            let topo = topology::design(&rs);
+            let topo = design::topology(&rs);
             let iv = match net.parse::<ipnet::IpNet>().unwrap() {
                 ipnet::IpNet::V4(n) => crate::ir::Interval::from_v4(n),
                 ipnet::IpNet::V6(n) => crate::ir::Interval::from_v6(n),

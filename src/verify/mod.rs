@@ -12,8 +12,10 @@
 
 mod budget;
 mod cover;
+mod design;
 mod forward;
 mod fwd_design;
+mod inputs;
 mod lab;
 mod labels;
 mod load;
@@ -508,7 +510,7 @@ fn sockets(
                     let l = &topo.links[e.link];
                     probe::client_socket(p.kind, l.host_addr(e.addr.is_ipv4()), &l.host_if)
                 } else {
-                    probe::client_socket(p.kind, e.addr, matrix::LOOPBACK_IF)
+                    probe::client_socket(p.kind, e.addr, topology::LOOPBACK_IF)
                 }
             })
             .collect::<Vec<_>>()
