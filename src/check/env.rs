@@ -3,11 +3,11 @@
 
 use super::catalog;
 use super::codes;
+use super::site::Site;
 use super::suggest::NameIndex;
 use super::validate;
 use crate::diag::Diagnostic;
 use crate::model::{IfName, PortRange, Proto};
-use crate::site::Site;
 use crate::source::Span;
 use crate::syntax::ast;
 use ipnet::IpNet;
