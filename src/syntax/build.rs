@@ -3,8 +3,8 @@
 //! error that rejects the file, never a default such as `allow`.
 
 use super::ast::*;
+use super::grammar::{PolicyParser, Rule};
 use super::lists;
-use super::parse::{PolicyParser, Rule};
 use crate::source::{FileId, Span, Spanned};
 use pest::Parser;
 use pest::error::{Error, ErrorVariant};
