@@ -6,7 +6,7 @@
 //! chains) with policy accept are "no".
 
 use super::forms::{E, NF_ACCEPT, NF_DROP};
-use crate::diff::{CanDrop, Judgement};
+use super::state::{CanDrop, Judgement};
 use crate::nft::read::{RawChain, RawExpr, RawRule};
 use nftnl_sys as sys;
 use std::collections::{HashMap, HashSet};

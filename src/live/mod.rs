@@ -17,16 +17,17 @@ mod hooks;
 mod host;
 mod normalize;
 mod ours;
+pub mod state;
 mod tables;
 
 pub use crate::nft::read::ParseError;
 
-use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
 use crate::ir::host::HostTable;
 use crate::ir::{self, Table};
 use crate::nft::monitor::Monitor;
 use crate::nft::read::{RawChain, RawRule, RawTable};
 use dump::{Conn, NFPROTO_INET};
+use state::{CanDrop, ForeignChain, Judgement, Kind, Live, Unmodelled};
 use std::collections::HashMap;
 use std::io;
 
@@ -60,8 +61,8 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The diff's view of the live state, with sysctl values read by the caller.
-    pub fn into_live(self, sysctls: Vec<(ir::Sysctl, Option<bool>)>) -> diff::Live {
-        diff::Live {
+    pub fn into_live(self, sysctls: Vec<(ir::Sysctl, Option<bool>)>) -> Live {
+        Live {
             table: self.table,
             sysctls,
             foreign: self.foreign,
