@@ -258,21 +258,7 @@ fn run_lab(
 ) -> Result<VerifyReport, VerifyError> {
     let (topo, planned, fwd) = (&plan.topo, &plan.planned[..], &plan.fwd[..]);
     load::load(rs, opts, &lab.host)?;
-    let mut wanted = Wanted::default();
-    for p in planned {
-        wanted.add_host(topo.endpoints[p.endpoint].addr.is_ipv4(), p.kind);
-    }
-    for p in fwd {
-        wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);
-    }
-    let (mut tcp_listeners, mut udp_listeners) = listen(&lab.host, &wanted.host)?;
-    for far in [false, true] {
-        if let Some(ns) = lab.side(far) {
-            let (t, u) = listen(ns, &wanted.peer[far as usize])?;
-            tcp_listeners.extend(t);
-            udp_listeners.extend(u);
-        }
-    }
+    let (tcp_listeners, udp_listeners) = lab_listeners(topo, plan, lab)?;
     let expected: Vec<&Outcome> = planned
         .iter()
         .map(|p| &p.expected)
@@ -291,23 +277,7 @@ fn run_lab(
         outcomes
     });
     drop(tcp_listeners);
-    let names = planned
-        .iter()
-        .map(|p| &p.name)
-        .chain(fwd.iter().map(|p| &p.name));
-    let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
-    let mut probes: Vec<ProbeResult> = names
-        .zip(expected)
-        .zip(outcomes?)
-        .zip(rules)
-        .map(|(((name, expected), seen), rules)| ProbeResult {
-            name: name.clone(),
-            pass: *expected == seen,
-            expected: expected.clone(),
-            seen,
-            rules: rules.clone(),
-        })
-        .collect();
+    let mut probes = results(plan, &expected, outcomes?);
     if opts.against.is_none() {
         probes.extend(sysctl_probes(rs, &lab.host));
     }
@@ -317,6 +287,52 @@ fn run_lab(
         notes: Vec::new(),
         coverage: Coverage::default(),
     })
+}
+
+type Listeners = (Vec<OwnedFd>, Vec<OwnedFd>);
+
+/// Opens the TCP and UDP listeners every planned probe is answered by, in the host and
+/// in the client and far namespaces.
+fn lab_listeners(
+    topo: &topology::Topology,
+    plan: &ProbePlan,
+    lab: &lab::Lab,
+) -> Result<Listeners, VerifyError> {
+    let mut wanted = Wanted::default();
+    for p in &plan.planned {
+        wanted.add_host(topo.endpoints[p.endpoint].addr.is_ipv4(), p.kind);
+    }
+    for p in &plan.fwd {
+        wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);
+    }
+    let (mut tcp_listeners, mut udp_listeners) = listen(&lab.host, &wanted.host)?;
+    for far in [false, true] {
+        if let Some(ns) = lab.side(far) {
+            let (t, u) = listen(ns, &wanted.peer[far as usize])?;
+            tcp_listeners.extend(t);
+            udp_listeners.extend(u);
+        }
+    }
+    Ok((tcp_listeners, udp_listeners))
+}
+
+/// Each probe's result: input probes first, then forward probes, in plan order.
+fn results(plan: &ProbePlan, expected: &[&Outcome], seen: Vec<Outcome>) -> Vec<ProbeResult> {
+    let (planned, fwd) = (&plan.planned, &plan.fwd);
+    let names = (planned.iter().map(|p| &p.name)).chain(fwd.iter().map(|p| &p.name));
+    let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
+    names
+        .zip(expected)
+        .zip(seen)
+        .zip(rules)
+        .map(|(((name, expected), seen), rules)| ProbeResult {
+            name: name.clone(),
+            pass: **expected == seen,
+            expected: (*expected).clone(),
+            seen,
+            rules: rules.clone(),
+        })
+        .collect()
 }
 
 /// Sockets to listen on, as (address, UDP): in the host every probed port on
