@@ -175,7 +175,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keywords_sorted_and_bare_names_exclude_them() {
+    fn table_names_bare_when_nft_reads_them() {
         assert!(
             NFT_KEYWORDS.windows(2).all(|w| w[0] < w[1]),
             "sorted for binary_search"

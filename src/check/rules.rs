@@ -377,61 +377,55 @@ fn addrs(
     env: &Env,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Addrs> {
-    let mut nets: Vec<IpNet> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        match item {
-            ast::NetItem::Cidr(c) => match validate::cidr(&c.value, c.span) {
-                Ok(n) => nets.push(n),
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
-            ast::NetItem::Name(n) => match env.network(&n.value, n.span) {
-                Ok(Some(v)) => nets.extend(v.iter().copied()),
-                Ok(None) => ok = false,
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
-        }
-    }
+    let nets = resolve_each(items, diags, |item, out| match item {
+        ast::NetItem::Cidr(c) => validate::cidr(&c.value, c.span)
+            .map(|n| out.push(n))
+            .map(|_| true),
+        ast::NetItem::Name(n) => (env.network(&n.value, n.span))
+            .map(|v| v.map(|v| out.extend(v.iter().copied())).is_some()),
+    })?;
     let name = match items {
         [ast::NetItem::Name(n)] => Some(n.value.clone()),
         _ => None,
     };
     // Every name resolves to a non-empty list (the site file rejects empty ones); an empty
     // result would silently mean "no restriction" downstream, so it is never returned.
-    (ok && !nets.is_empty()).then_some(Addrs { name, nets, span })
+    (!nets.is_empty()).then_some(Addrs { name, nets, span })
 }
 
 /// The interfaces of an `on`/`in`/`out` clause; `None` when any did not resolve (reported
 /// here or, for a broken site entry, on the site file). Never `Some` of an empty list.
 fn ifaces(items: &[ast::Iface], env: &Env, diags: &mut Vec<Diagnostic>) -> Option<Vec<IfName>> {
+    let out = resolve_each(items, diags, |i, out| match i {
+        ast::Iface::Quoted(q) => validate::iface(&q.value, q.span)
+            .map(|n| out.push(n))
+            .map(|_| true),
+        ast::Iface::Name(n) => (env.interface(&n.value, n.span))
+            .map(|v| v.map(|v| out.extend(v.iter().cloned())).is_some()),
+    })?;
+    (!out.is_empty()).then_some(out)
+}
+
+/// Resolves every item of a clause into `out` (`one` says whether the item resolved; an
+/// error it returns is reported). `None` when any item did not resolve; every item is
+/// still tried, so every error is reported.
+fn resolve_each<I, T>(
+    items: &[I],
+    diags: &mut Vec<Diagnostic>,
+    mut one: impl FnMut(&I, &mut Vec<T>) -> Result<bool, Diagnostic>,
+) -> Option<Vec<T>> {
     let mut out = Vec::new();
     let mut ok = true;
-    for i in items {
-        match i {
-            ast::Iface::Quoted(q) => match validate::iface(&q.value, q.span) {
-                Ok(n) => out.push(n),
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
-            ast::Iface::Name(n) => match env.interface(&n.value, n.span) {
-                Ok(Some(v)) => out.extend(v.iter().cloned()),
-                Ok(None) => ok = false,
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
+    for item in items {
+        match one(item, &mut out) {
+            Ok(resolved) => ok &= resolved,
+            Err(d) => {
+                diags.push(d);
+                ok = false;
+            }
         }
     }
-    (ok && !out.is_empty()).then_some(out)
+    ok.then_some(out)
 }
 
 /// Warns when an input `drop`/`reject` names ICMPv6 types the input chain accepts before any

@@ -10,6 +10,7 @@
 //! `in "virbr0" out "eth0"` is client -> far and `out "virbr*"` with
 //! `virbr0` already a client link is probed far -> client).
 
+use super::inputs::hook_rules;
 use super::sources;
 use super::topology::{
     Endpoint, Link, Topology, Unprobed, concrete, contains, is_v4, link_addrs, match_intervals,
@@ -68,11 +69,7 @@ impl Topology {
 
 /// Rules of the forward base chains.
 pub(crate) fn forward_rules(rs: &Ruleset) -> impl Iterator<Item = &Rule> {
-    rs.table
-        .chains
-        .iter()
-        .filter(|c| c.base.is_some_and(|b| b.hook == Hook::Forward))
-        .flat_map(|c| c.rules.iter())
+    hook_rules(rs, Hook::Forward)
 }
 
 pub(crate) fn has_forward(rs: &Ruleset) -> bool {

@@ -1,14 +1,19 @@
-//! The input chains' rules and their source restrictions: what `verify` chooses
-//! client addresses and probes for.
+//! The rules of the base chains on a hook, and the input chains' source restrictions:
+//! what `verify` chooses client addresses and probes for.
 
 use crate::ir::{AddrMatch, Hook, Match, Rule, Ruleset};
 
 /// Rules of the input base chains (the only hook clients' packets reach).
 pub(crate) fn input_rules(rs: &Ruleset) -> impl Iterator<Item = &Rule> {
+    hook_rules(rs, Hook::Input)
+}
+
+/// Rules of the base chains on `hook`, in chain order.
+pub(crate) fn hook_rules(rs: &Ruleset, hook: Hook) -> impl Iterator<Item = &Rule> {
     rs.table
         .chains
         .iter()
-        .filter(|c| c.base.is_some_and(|b| b.hook == Hook::Input))
+        .filter(move |c| c.base.is_some_and(|b| b.hook == hook))
         .flat_map(|c| c.rules.iter())
 }
 
