@@ -273,8 +273,8 @@ mod tests {
         (m, diags)
     }
 
-    /// Issue #8 item 9: rendering every diagnostic of a file costs a line lookup each, not
-    /// a scan from the start of the file (counted, not timed).
+    /// Rendering every diagnostic of a file costs a line lookup each, not
+    /// a scan from the start of the file (counted, not timed; issue #8 item 9).
     #[test]
     fn rendering_work_grows_linearly_with_diagnostics() {
         let work = |n: usize| {

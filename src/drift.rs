@@ -53,7 +53,9 @@ pub enum DriftError {
 /// The record of the last apply in the target namespace, if any: its `includes` tell
 /// the caller which files to digest for `fast`. An error says why a record that is
 /// there cannot be trusted (the caller then compares in full).
-pub fn last_applied(opts: &DriftOptions) -> Result<Option<record::Applied>, crate::safe::Error> {
+pub fn last_applied(
+    opts: &DriftOptions,
+) -> Result<Option<record::ApplyRecord>, crate::safe::Error> {
     record::load(&record::path(&opts.state_dir, opts.netns.as_deref()))
 }
 
@@ -65,7 +67,7 @@ pub fn last_applied(opts: &DriftOptions) -> Result<Option<record::Applied>, crat
 /// describe the same namespace. `None`: the full comparison is needed.
 pub fn fast(
     opts: &DriftOptions,
-    rec: &record::Applied,
+    rec: &record::ApplyRecord,
     digest: &str,
 ) -> Result<Option<DriftReport>, DriftError> {
     let ns = opts.netns.as_deref();
@@ -94,7 +96,7 @@ pub fn fast(
     }))
 }
 
-fn expected_sysctls(rec: &record::Applied) -> Vec<SysctlSetting> {
+fn expected_sysctls(rec: &record::ApplyRecord) -> Vec<SysctlSetting> {
     rec.sysctls
         .iter()
         .filter_map(|(name, value)| {
@@ -182,8 +184,8 @@ pub fn record_for(
     includes: Vec<String>,
     netns: Option<NetnsId>,
     warnings: Option<record::Warnings>,
-) -> record::Applied {
-    record::Applied {
+) -> record::ApplyRecord {
+    record::ApplyRecord {
         netns,
         genid,
         digest,

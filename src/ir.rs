@@ -82,6 +82,15 @@ pub enum ChainPolicy {
     Drop,
 }
 
+impl ChainPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChainPolicy::Accept => "accept",
+            ChainPolicy::Drop => "drop",
+        }
+    }
+}
+
 /// One rule: all matches must hold, then statements run in order, then the verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {

@@ -12,8 +12,9 @@ use crate::nsid::NetnsId;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The record of our last commit in one namespace (`applied-*.json`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Applied {
+pub struct ApplyRecord {
     /// nf_tables generation id right after our commit.
     pub genid: u32,
     /// `inputs_digest` (SHA-256, hex) of every file the policy was compiled from, and of
@@ -84,7 +85,7 @@ const LIMIT: u64 = 16 << 20;
 /// Reads the record at `path`: `Ok(None)` when there is none (or the state directory
 /// does not exist) or it is not a record of this version; an error when the state
 /// directory or the file is not trusted.
-pub fn load(path: &Path) -> Result<Option<Applied>, crate::safe::Error> {
+pub fn load(path: &Path) -> Result<Option<ApplyRecord>, crate::safe::Error> {
     use crate::safe::trust;
     let dir = state_dir_of(path);
     if !trust::dir_exists(dir)? {
@@ -99,7 +100,7 @@ pub fn load(path: &Path) -> Result<Option<Applied>, crate::safe::Error> {
 
 /// Writes atomically (temporary file, then rename), owner-only, into a trusted state
 /// directory (created when missing).
-pub fn store(path: &Path, rec: &Applied) -> Result<(), crate::safe::Error> {
+pub fn store(path: &Path, rec: &ApplyRecord) -> Result<(), crate::safe::Error> {
     crate::safe::trust::ensure_dir(state_dir_of(path))?;
     let text = serde_json::to_vec(rec).map_err(|e| crate::safe::Error::Corrupt {
         path: path.to_path_buf(),
@@ -135,8 +136,8 @@ mod tests {
         assert_ne!(a, inputs_digest([("pa", "llow ssh"), ("s", "")]));
     }
 
-    /// The 64-bit FNV-style digest the record used to hold, kept here only to build
-    /// a colliding pair of policies.
+    /// A 64-bit FNV-style digest, here only to build a colliding pair of policies: the
+    /// record's SHA-256 must tell them apart.
     fn fnv64(mut h: u64, bytes: &[u8]) -> u64 {
         let (blocks, rest) = if bytes.len() >= 64 {
             bytes.split_at(bytes.len() / 8 * 8)
@@ -204,8 +205,8 @@ mod tests {
     }
 
     #[test]
-    fn issue8_forged_policy_with_a_colliding_64bit_digest_gets_another_digest() {
-        // Both multiples of 8 bytes long, so the old digest mixed whole words only.
+    fn forged_policy_with_a_colliding_64bit_digest_gets_another_digest_issue8() {
+        // Both multiples of 8 bytes long, so a 64-bit word-wise digest mixes whole words only.
         for honest in [
             "policy honest {\n    allow ssh\n}\n# padding to a whole block.....\n",
             "policy web {\n    allow ssh\n    allow tcp 443\n}\n#......................\n",
@@ -231,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = path(&dir.path().join("state"), Some("hw/x"));
         assert!(p.ends_with("applied-hw_x.json"));
-        let rec = Applied {
+        let rec = ApplyRecord {
             genid: 7,
             digest: inputs_digest([("p", "x")]),
             includes: vec!["/etc/hostwall/nets.policy".into()],

@@ -11,7 +11,7 @@ use std::io;
 /// The first error reply of a batch, by the message it names.
 pub(super) fn batch_error(batch: &Batch, r: &Reply, genid: u32, table: &str) -> ApplyError {
     let msg = batch.message(r.seq);
-    let is_begin = msg.is_some_and(|m| m.what == netlink::What::BatchBegin);
+    let is_begin = msg.is_some_and(|m| m.what == netlink::BatchPart::BatchBegin);
     match r.errno {
         libc::ERESTART if is_begin => return ApplyError::Concurrent { expected: genid },
         // Without CAP_NET_ADMIN nfnetlink refuses the whole batch at its

@@ -3,11 +3,11 @@
 
 use super::catalog;
 use super::codes;
+use super::site::Site;
 use super::suggest::NameIndex;
 use super::validate;
 use crate::diag::Diagnostic;
 use crate::model::{IfName, PortRange, Proto};
-use crate::site::Site;
 use crate::source::Span;
 use crate::syntax::ast;
 use ipnet::IpNet;
@@ -70,29 +70,7 @@ impl<'a> Env<'a> {
             env.net_defs.insert(n.name.clone(), def);
         }
         for d in defines {
-            let name = &d.name.value;
-            // Too long is reported but still defined: its uses are not "unknown".
-            if let Err(e) = validate::name_length(name, d.name.span, "network") {
-                diags.push(e);
-            }
-            if let Some(prev) = env.net_defs.get(name) {
-                let (prev_span, where_) = match prev {
-                    NetDef::Define(p) => (p.name.span, "first defined here"),
-                    NetDef::Site { span, .. } => (*span, "defined in the site file here"),
-                };
-                diags.push(
-                    Diagnostic::error(
-                        codes::DUPLICATE_DEFINITION,
-                        d.name.span,
-                        format!("network `{name}` is defined twice"),
-                    )
-                    .with_label("second definition")
-                    .with_secondary(prev_span, where_)
-                    .with_help("rename one of them; a name has one meaning per policy"),
-                );
-                continue;
-            }
-            env.net_defs.insert(name.clone(), NetDef::Define(d));
+            env.add_define(d, diags);
         }
         env.net_names = NameIndex::new(env.net_defs.keys().map(String::as_str));
         let mut known: Vec<&str> = env.services.keys().map(String::as_str).collect();
@@ -110,6 +88,33 @@ impl<'a> Env<'a> {
         }
         env.iface_names = NameIndex::new(env.ifaces.keys().map(String::as_str));
         env
+    }
+
+    /// A `define` of the policy; a name defined before (here or in the site file) is an error.
+    fn add_define(&mut self, d: &'a ast::Define, diags: &mut Vec<Diagnostic>) {
+        let name = &d.name.value;
+        // Too long is reported but still defined: its uses are not "unknown".
+        if let Err(e) = validate::name_length(name, d.name.span, "network") {
+            diags.push(e);
+        }
+        if let Some(prev) = self.net_defs.get(name) {
+            let (prev_span, where_) = match prev {
+                NetDef::Define(p) => (p.name.span, "first defined here"),
+                NetDef::Site { span, .. } => (*span, "defined in the site file here"),
+            };
+            diags.push(
+                Diagnostic::error(
+                    codes::DUPLICATE_DEFINITION,
+                    d.name.span,
+                    format!("network `{name}` is defined twice"),
+                )
+                .with_label("second definition")
+                .with_secondary(prev_span, where_)
+                .with_help("rename one of them; a name has one meaning per policy"),
+            );
+            return;
+        }
+        self.net_defs.insert(name.clone(), NetDef::Define(d));
     }
 
     fn add_service(&mut self, s: &ast::ServiceDef, diags: &mut Vec<Diagnostic>) {
@@ -181,47 +186,44 @@ impl<'a> Env<'a> {
         let mut out = Vec::with_capacity(def.items.len());
         let mut ok = true;
         for item in &def.items {
-            match item {
-                ast::NetItem::Cidr(c) => match validate::cidr(&c.value, c.span) {
-                    Ok(n) => out.push(n),
-                    Err(d) => {
-                        diags.push(d);
-                        ok = false;
-                    }
-                },
-                ast::NetItem::Name(n) if stack.contains(&n.value) => {
-                    diags.push(
-                        Diagnostic::error(
-                            codes::NETWORK_CYCLE,
-                            n.span,
-                            format!("network `{}` is defined in terms of itself", n.value),
-                        )
-                        .with_label("refers back to a network being defined")
-                        .with_help(format!(
-                            "definition chain: {} -> {}",
-                            stack.join(" -> "),
-                            n.value
-                        )),
-                    );
-                    ok = false;
-                }
-                ast::NetItem::Name(n) => {
-                    if self.net_defs.contains_key(&n.value) {
-                        match self.resolve_net(&n.value, stack, diags) {
-                            Some(nets) => out.extend(nets),
-                            None => ok = false,
-                        }
-                    } else {
-                        diags.push(self.unknown_network(&n.value, n.span));
-                        ok = false;
-                    }
-                }
+            match self.resolve_item(item, stack, diags) {
+                Some(nets) => out.extend(nets),
+                None => ok = false,
             }
         }
         stack.pop();
         let res = ok.then_some(out);
         self.nets.insert(name.to_string(), res.clone());
         res
+    }
+
+    /// One item of a `define`: an address, or a network resolved in turn (`None`: an
+    /// error, reported).
+    fn resolve_item(
+        &mut self,
+        item: &ast::NetItem,
+        stack: &mut Vec<String>,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<IpNet>> {
+        let found = match item {
+            ast::NetItem::Cidr(c) => validate::cidr(&c.value, c.span).map(|n| vec![n]),
+            ast::NetItem::Name(n) if stack.contains(&n.value) => Err(Diagnostic::error(
+                codes::NETWORK_CYCLE,
+                n.span,
+                format!("network `{}` is defined in terms of itself", n.value),
+            )
+            .with_label("refers back to a network being defined")
+            .with_help(format!(
+                "definition chain: {} -> {}",
+                stack.join(" -> "),
+                n.value
+            ))),
+            ast::NetItem::Name(n) if self.net_defs.contains_key(&n.value) => {
+                return self.resolve_net(&n.value, stack, diags);
+            }
+            ast::NetItem::Name(n) => Err(self.unknown_network(&n.value, n.span)),
+        };
+        found.map_err(|d| diags.push(d)).ok()
     }
 
     /// A network by name for a rule: Err when unknown; Ok(None) when its definition had errors.

@@ -13,14 +13,15 @@ mod env;
 mod policy;
 mod rules;
 mod shadow;
+mod site;
 mod suggest;
 pub mod validate;
 
 use crate::diag::Diagnostic;
 use crate::model::Policy;
-use crate::site::Site;
 use crate::source::{FileId, SourceMap, Span};
 use crate::syntax::{self, ast};
+use site::Site;
 
 /// Resolves `include "path"` statements; the CLI implements it with the file system (check does no I/O).
 pub trait Includes {
@@ -69,7 +70,7 @@ pub fn check(
     let mut diags = Vec::new();
     let site = match site {
         Some(f) => {
-            let (s, d) = crate::site::parse(map, f);
+            let (s, d) = site::parse(map, f);
             diags.extend(d);
             s
         }

@@ -4,12 +4,12 @@ use super::codes;
 use super::env::Env;
 use super::rules::{self, Chain};
 use super::shadow;
+use super::site::Site;
 use super::validate;
 use crate::diag::Diagnostic;
 use crate::model::{
     DefaultAction, Forwarding, LogRejected, Policy, Rate, RateUnit, Rule, Settings,
 };
-use crate::site::Site;
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, Stmt, TopItem};
 

@@ -39,30 +39,8 @@ pub(crate) fn lower(
 ) -> Vec<Rule> {
     let before = diags.len();
     let parts = collect_parts(r, chain, diags);
-    if r.service.is_none()
-        && parts.ports.is_none()
-        && parts.icmp.is_none()
-        && parts.from.is_none()
-        && parts.to.is_none()
-        && parts.iif.is_none()
-        && parts.oif.is_none()
-        && (chain == Chain::Input || parts.established.is_none())
-    {
-        diags.push(
-            Diagnostic::error(
-                codes::EMPTY_RULE,
-                r.span,
-                format!(
-                    "`{}` needs to say what it matches",
-                    r.verdict.value.keyword()
-                ),
-            )
-            .with_label("matches every packet")
-            .with_help(
-                "name a service or ports (`allow ssh`, `allow tcp 22`), `icmp`, `from NETS` or \
-                 `on IFACES`; for everything else use `default`",
-            ),
-        );
+    if matches_everything(r, chain, &parts) {
+        diags.push(empty_rule(r));
     }
     let traffic = traffic(r, &parts, env, diags);
     // A clause that did not resolve must drop the rule, never lower it without the clause:
@@ -102,6 +80,34 @@ pub(crate) fn lower(
         span: r.span,
     };
     split_families(base, traffic, &parts, diags)
+}
+
+/// Whether the rule names nothing to match (`established` alone counts only in forward).
+fn matches_everything(r: &ast::Rule, chain: Chain, parts: &Parts) -> bool {
+    r.service.is_none()
+        && parts.ports.is_none()
+        && parts.icmp.is_none()
+        && parts.from.is_none()
+        && parts.to.is_none()
+        && parts.iif.is_none()
+        && parts.oif.is_none()
+        && (chain == Chain::Input || parts.established.is_none())
+}
+
+fn empty_rule(r: &ast::Rule) -> Diagnostic {
+    Diagnostic::error(
+        codes::EMPTY_RULE,
+        r.span,
+        format!(
+            "`{}` needs to say what it matches",
+            r.verdict.value.keyword()
+        ),
+    )
+    .with_label("matches every packet")
+    .with_help(
+        "name a service or ports (`allow ssh`, `allow tcp 22`), `icmp`, `from NETS` or \
+         `on IFACES`; for everything else use `default`",
+    )
 }
 
 /// A clause's resolution: `None` when not written; a written clause that did not resolve
@@ -223,24 +229,9 @@ fn traffic(
         },
         None => None,
     };
-    if let Some((_, _, ispan)) = parts.icmp {
-        let other = parts
-            .ports
-            .map(|p| p.1)
-            .or(r.service.as_ref().map(|s| s.span));
-        if let Some(o) = other {
-            diags.push(
-                Diagnostic::error(
-                    codes::PORTS_AND_ICMP,
-                    ispan,
-                    "a rule matches ports or ICMP, not both",
-                )
-                .with_label("icmp here")
-                .with_secondary(o, "ports here")
-                .with_help("write two rules"),
-            );
-            return None;
-        }
+    if let Some(d) = ports_and_icmp(r, parts) {
+        diags.push(d);
+        return None;
     }
     if let Some((v6, types, _)) = parts.icmp {
         return icmp_types(v6, types, diags).map(|t| Traffic::Icmp {
@@ -270,6 +261,25 @@ fn traffic(
             Some(Traffic::Ports(specs(&w)))
         }
     }
+}
+
+/// The error for a rule matching both ports (or a service) and ICMP.
+fn ports_and_icmp(r: &ast::Rule, parts: &Parts) -> Option<Diagnostic> {
+    let (_, _, ispan) = parts.icmp?;
+    let other = parts
+        .ports
+        .map(|p| p.1)
+        .or(r.service.as_ref().map(|s| s.span))?;
+    Some(
+        Diagnostic::error(
+            codes::PORTS_AND_ICMP,
+            ispan,
+            "a rule matches ports or ICMP, not both",
+        )
+        .with_label("icmp here")
+        .with_secondary(other, "ports here")
+        .with_help("write two rules"),
+    )
 }
 
 fn specs(w: &[(crate::model::Proto, crate::model::PortRange, Span)]) -> Vec<PortSpec> {
@@ -367,61 +377,55 @@ fn addrs(
     env: &Env,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Addrs> {
-    let mut nets: Vec<IpNet> = Vec::new();
-    let mut ok = true;
-    for item in items {
-        match item {
-            ast::NetItem::Cidr(c) => match validate::cidr(&c.value, c.span) {
-                Ok(n) => nets.push(n),
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
-            ast::NetItem::Name(n) => match env.network(&n.value, n.span) {
-                Ok(Some(v)) => nets.extend(v.iter().copied()),
-                Ok(None) => ok = false,
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
-        }
-    }
+    let nets = resolve_each(items, diags, |item, out| match item {
+        ast::NetItem::Cidr(c) => validate::cidr(&c.value, c.span)
+            .map(|n| out.push(n))
+            .map(|_| true),
+        ast::NetItem::Name(n) => (env.network(&n.value, n.span))
+            .map(|v| v.map(|v| out.extend(v.iter().copied())).is_some()),
+    })?;
     let name = match items {
         [ast::NetItem::Name(n)] => Some(n.value.clone()),
         _ => None,
     };
     // Every name resolves to a non-empty list (the site file rejects empty ones); an empty
     // result would silently mean "no restriction" downstream, so it is never returned.
-    (ok && !nets.is_empty()).then_some(Addrs { name, nets, span })
+    (!nets.is_empty()).then_some(Addrs { name, nets, span })
 }
 
 /// The interfaces of an `on`/`in`/`out` clause; `None` when any did not resolve (reported
 /// here or, for a broken site entry, on the site file). Never `Some` of an empty list.
 fn ifaces(items: &[ast::Iface], env: &Env, diags: &mut Vec<Diagnostic>) -> Option<Vec<IfName>> {
+    let out = resolve_each(items, diags, |i, out| match i {
+        ast::Iface::Quoted(q) => validate::iface(&q.value, q.span)
+            .map(|n| out.push(n))
+            .map(|_| true),
+        ast::Iface::Name(n) => (env.interface(&n.value, n.span))
+            .map(|v| v.map(|v| out.extend(v.iter().cloned())).is_some()),
+    })?;
+    (!out.is_empty()).then_some(out)
+}
+
+/// Resolves every item of a clause into `out` (`one` says whether the item resolved; an
+/// error it returns is reported). `None` when any item did not resolve; every item is
+/// still tried, so every error is reported.
+fn resolve_each<I, T>(
+    items: &[I],
+    diags: &mut Vec<Diagnostic>,
+    mut one: impl FnMut(&I, &mut Vec<T>) -> Result<bool, Diagnostic>,
+) -> Option<Vec<T>> {
     let mut out = Vec::new();
     let mut ok = true;
-    for i in items {
-        match i {
-            ast::Iface::Quoted(q) => match validate::iface(&q.value, q.span) {
-                Ok(n) => out.push(n),
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
-            ast::Iface::Name(n) => match env.interface(&n.value, n.span) {
-                Ok(Some(v)) => out.extend(v.iter().cloned()),
-                Ok(None) => ok = false,
-                Err(d) => {
-                    diags.push(d);
-                    ok = false;
-                }
-            },
+    for item in items {
+        match one(item, &mut out) {
+            Ok(resolved) => ok &= resolved,
+            Err(d) => {
+                diags.push(d);
+                ok = false;
+            }
         }
     }
-    (ok && !out.is_empty()).then_some(out)
+    ok.then_some(out)
 }
 
 /// Warns when an input `drop`/`reject` names ICMPv6 types the input chain accepts before any
@@ -502,12 +506,6 @@ fn split_families(
     let Traffic::Icmp { family, types } = traffic else {
         return vec![Rule { traffic, ..base }];
     };
-    let icmp_span = parts.icmp.map(|i| i.2).unwrap_or(base.span);
-    let addr_span = base
-        .sources
-        .as_ref()
-        .or(base.destinations.as_ref())
-        .map(|a| a.span);
     // `allow icmp` without types is both families; keep the ones the addresses allow.
     let wanted: Vec<IpFamily> = match (family, &types) {
         (IpFamily::V4, None) => vec![IpFamily::V4, IpFamily::V6],
@@ -516,19 +514,7 @@ fn split_families(
     let fits = |f: &IpFamily| if *f == IpFamily::V4 { both.0 } else { both.1 };
     let kept: Vec<IpFamily> = wanted.iter().copied().filter(fits).collect();
     if kept.is_empty() {
-        if let Some(a) = addr_span {
-            let what = if family == IpFamily::V6 {
-                "ICMPv6 is IPv6 only"
-            } else {
-                "ICMP types are IPv4 only"
-            };
-            diags.push(mismatch(
-                icmp_span,
-                what,
-                a,
-                "addresses of the other family",
-            ));
-        }
+        diags.extend(icmp_family_mismatch(&base, family, parts));
         return Vec::new();
     }
     kept.into_iter()
@@ -540,6 +526,27 @@ fn split_families(
             ..base.clone()
         })
         .collect()
+}
+
+/// The error for ICMP of a family none of the rule's addresses has (none without addresses).
+fn icmp_family_mismatch(base: &Rule, family: IpFamily, parts: &Parts) -> Option<Diagnostic> {
+    let icmp_span = parts.icmp.map(|i| i.2).unwrap_or(base.span);
+    let addr_span = base
+        .sources
+        .as_ref()
+        .or(base.destinations.as_ref())
+        .map(|a| a.span)?;
+    let what = if family == IpFamily::V6 {
+        "ICMPv6 is IPv6 only"
+    } else {
+        "ICMP types are IPv4 only"
+    };
+    Some(mismatch(
+        icmp_span,
+        what,
+        addr_span,
+        "addresses of the other family",
+    ))
 }
 
 fn mismatch(at: Span, label: &str, other: Span, other_label: &str) -> Diagnostic {

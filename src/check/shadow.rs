@@ -315,8 +315,8 @@ mod tests {
         (crate::work::take(), d)
     }
 
-    /// Issue #8 item 9: n rules where each one after the first 500 repeats an earlier port:
-    /// every repeat is found (no silent pair budget), with work growing linearly.
+    /// n rules where each one after the first 500 repeats an earlier port: every repeat
+    /// is found (no silent pair budget), with work growing linearly (issue #8 item 9).
     #[test]
     fn shadow_warnings_for_every_rule_with_linear_work() {
         let body = |n: usize| -> String {

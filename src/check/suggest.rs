@@ -228,7 +228,7 @@ mod tests {
         d[a.len()][b.len()]
     }
 
-    /// Issue #8 item 9: a 10 MB unknown word is not compared at all, and the work per
+    /// A 10 MB unknown word is not compared at all, and the work per
     /// suggestion does not grow with the number of names (counted, not timed).
     #[test]
     fn suggestion_work_is_bounded_by_word_and_name_count() {

@@ -242,75 +242,82 @@ pub fn iface(text: &str, span: Span) -> Result<IfName, Diagnostic> {
         Some(n) => (n, true),
         None => (text, false),
     };
-    let bad = |why: &str, help: &str| {
-        Err(Diagnostic::error(
+    match iface_problem(name, wildcard) {
+        Some((why, help)) => Err(Diagnostic::error(
             BAD_IFACE,
             span,
             format!("invalid interface name \"{}\"", visible(text)),
         )
-        .with_label(why.to_string())
-        .with_help(help.to_string()))
-    };
+        .with_label(why)
+        .with_help(help.to_string())),
+        None => Ok(IfName {
+            name: name.to_string(),
+            wildcard,
+        }),
+    }
+}
+
+/// What is wrong with interface name `name` (its trailing `*` removed): a label and a help.
+fn iface_problem(name: &str, wildcard: bool) -> Option<(String, &'static str)> {
     if name.contains('*') {
-        return bad(
-            "`*` may only come last",
+        return Some((
+            "`*` may only come last".into(),
             "a trailing `*` matches every name with that prefix, like \"virbr*\"",
-        );
+        ));
     }
     if name.is_empty() {
-        return if wildcard {
+        return Some(if wildcard {
             // nft refuses an all-wildcard `iifname "*"`, and it would mean "any interface".
-            bad(
-                "matches every interface",
+            (
+                "matches every interface".into(),
                 "leave out the interface clause to match every interface",
             )
         } else {
-            bad("empty", "write the interface name, like \"eth0\"")
-        };
+            ("empty".into(), "write the interface name, like \"eth0\"")
+        });
     }
     // nft strings hold at most IFNAMSIZ - 1 = 15 bytes, and a wildcard's `*` is one of them.
     let written = name.len() + usize::from(wildcard);
     if written > MAX_IFNAME {
-        return if wildcard {
-            bad(
-                &format!("{written} bytes long with the `*`"),
+        return Some(if wildcard {
+            (
+                format!("{written} bytes long with the `*`"),
                 "nft strings are at most 15 bytes and the `*` counts: a wildcard's prefix is at \
                  most 14 bytes",
             )
         } else {
-            bad(
-                &format!("{written} bytes long"),
+            (
+                format!("{written} bytes long"),
                 "Linux interface names are at most 15 bytes",
             )
-        };
+        });
     }
+    iface_char_problem(name)
+}
+
+/// Characters an interface name cannot hold, or that the nft script cannot carry.
+fn iface_char_problem(name: &str) -> Option<(String, &'static str)> {
     if name
         .chars()
         .any(|c| c == '/' || c == ':' || c.is_whitespace())
         || name == "."
         || name == ".."
     {
-        return bad(
-            "contains `/`, `:` or a space",
+        return Some((
+            "contains `/`, `:` or a space".into(),
             "Linux interface names cannot contain `/`, `:` or whitespace",
-        );
+        ));
     }
     // Linux allows these, but the nft script cannot carry them faithfully (`"`, `\`, control
     // characters) or nft reads them as a variable (`$`): the text and netlink forms would differ.
-    if let Some(c) = name
+    let c = name
         .chars()
-        .find(|&c| matches!(c, '"' | '\\' | '$') || c.is_control())
-    {
-        return bad(
-            &format!("contains {}", shown_char(c)),
-            "hostwall does not accept `\"`, `\\`, `$` or control characters in interface names; \
-             rename the interface",
-        );
-    }
-    Ok(IfName {
-        name: name.to_string(),
-        wildcard,
-    })
+        .find(|&c| matches!(c, '"' | '\\' | '$') || c.is_control())?;
+    Some((
+        format!("contains {}", shown_char(c)),
+        "hostwall does not accept `\"`, `\\`, `$` or control characters in interface names; \
+         rename the interface",
+    ))
 }
 
 pub use super::suggest::did_you_mean;

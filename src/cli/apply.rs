@@ -223,7 +223,7 @@ fn guarded(
     opts: &ApplyOptions,
     place: safe::Place<'_>,
     confirm: Option<&ConfirmOptions>,
-) -> Result<safe::Applied<ApplyReport>, FlowError<ApplyError>> {
+) -> Result<safe::AppliedChange<ApplyReport>, FlowError<ApplyError>> {
     let state_dir = place.state_dir;
     // The guard of the capture; the apply checks our table against it (see
     // `restore::Captured::guard`), so a change to it in between fails the batch.

@@ -4,7 +4,6 @@ use super::args::{DiffArgs, DiffFormat};
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
 use hostwall::drift::{self, DriftOptions, DriftReport};
-use serde_json::json;
 
 pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     let opts = DriftOptions {
@@ -108,15 +107,5 @@ fn text_report(r: &DriftReport, table: &str) -> String {
 
 /// The stable monitoring schema (docs/diff.md): one object per change.
 fn json_report(r: &DriftReport, table: &str) -> String {
-    let doc = json!({
-        "schema": 1,
-        "table": table,
-        "in_sync": r.in_sync(),
-        "fast_path": r.fast_path,
-        "genid": r.genid,
-        "changes": r.changes,
-    });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    s.push('\n');
-    s
+    hostwall::diff::render_json(table, &r.changes, r.fast_path, r.genid)
 }

@@ -11,7 +11,7 @@
 mod parts;
 mod sets;
 
-use parts::{add_traffic, comment, group_stem, iface_variants, implicit, l4, sanitize, tail};
+use parts::{add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, sanitize};
 
 pub use sets::MAX_SET_ELEMENTS;
 
@@ -51,9 +51,9 @@ pub fn compile(policy: &Policy) -> Ruleset {
 
 /// [`compile`] with explicit layout options (benchmarks measure other set sizes with it).
 pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
-    let mut cx = Cx {
+    let mut cx = Lowering {
         max_set_elements: options.max_set_elements.max(1),
-        ..Cx::default()
+        ..Lowering::default()
     };
     let mut chains = vec![cx.chain(
         "input",
@@ -99,8 +99,10 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
     }
 }
 
+/// The compiler's state while lowering one policy: the sets made so far, their names,
+/// and which of them rules may share.
 #[derive(Default)]
-struct Cx {
+struct Lowering {
     sets: Vec<Set>,
     names: HashSet<String>,
     /// Next numeric suffix to try per set name asked for (`NAME_2`, `NAME_3`, ...).
@@ -148,7 +150,7 @@ struct GroupTraffic {
     origin: Vec<Span>,
 }
 
-impl Cx {
+impl Lowering {
     fn chain(
         &mut self,
         name: &str,
@@ -158,6 +160,34 @@ impl Cx {
         default: DefaultAction,
         input: bool,
     ) -> Chain {
+        let mut out = self.head_rules(input);
+        // Group maximal runs of same-verdict rules: reordering within a run cannot
+        // change any packet's fate, reordering across runs could.
+        let mut start = 0;
+        while start < rules.len() {
+            let verdict = rules[start].verdict;
+            let end = rules[start..]
+                .iter()
+                .position(|r| r.verdict != verdict)
+                .map_or(rules.len(), |p| start + p);
+            self.run(name, &rules[start..end], &mut out);
+            start = end;
+        }
+        chain_end(policy, default, &mut out);
+        Chain {
+            name: name.into(),
+            base: Some(BaseChain {
+                hook,
+                priority: policy.settings.priority,
+                policy: ChainPolicy::Drop,
+            }),
+            rules: out,
+        }
+    }
+
+    /// The rules every chain starts with: on input, loopback and neighbour discovery
+    /// accepted; then established/related accepted and invalid dropped.
+    fn head_rules(&mut self, input: bool) -> Vec<Rule> {
         let mut out = Vec::new();
         if input {
             out.push(implicit(
@@ -192,28 +222,7 @@ impl Cx {
             vec![Match::CtState(CtState(CtState::INVALID))],
             ir::Verdict::Drop,
         ));
-        // Group maximal runs of same-verdict rules: reordering within a run cannot
-        // change any packet's fate, reordering across runs could.
-        let mut start = 0;
-        while start < rules.len() {
-            let verdict = rules[start].verdict;
-            let end = rules[start..]
-                .iter()
-                .position(|r| r.verdict != verdict)
-                .map_or(rules.len(), |p| start + p);
-            self.run(name, &rules[start..end], &mut out);
-            start = end;
-        }
-        tail(policy, default, &mut out);
-        Chain {
-            name: name.into(),
-            base: Some(BaseChain {
-                hook,
-                priority: policy.settings.priority,
-                policy: ChainPolicy::Drop,
-            }),
-            rules: out,
-        }
+        out
     }
 
     /// Emits one run of rules sharing a verdict.
@@ -264,25 +273,8 @@ impl Cx {
         verdict: ir::Verdict,
         out: &mut Vec<Rule>,
     ) {
-        // One rule per input/output interface named (nft matches one name per rule).
-        let mut bases: Vec<Vec<Match>> = Vec::new();
-        for i in iface_variants(&key.iif, true) {
-            for o in iface_variants(&key.oif, false) {
-                let mut base: Vec<Match> = i.iter().chain(o.iter()).cloned().collect();
-                if key.established {
-                    base.push(Match::CtState(CtState(
-                        CtState::ESTABLISHED | CtState::RELATED,
-                    )));
-                }
-                bases.push(base);
-            }
-        }
-        let vname = match verdict {
-            ir::Verdict::Accept => "allow",
-            ir::Verdict::Drop => "drop",
-            ir::Verdict::Reject(_) => "reject",
-        };
-        let stem = group_stem(chain, vname, key);
+        let bases = iface_bases(key);
+        let stem = group_stem(chain, verdict_word(verdict), key);
         let stmts = if key.counter {
             vec![Stmt::Counter]
         } else {
@@ -307,31 +299,14 @@ impl Cx {
                     matches.extend(smatch.iter().cloned().map(Match::Saddr));
                     matches.extend(dmatch.iter().cloned().map(Match::Daddr));
                     matches.extend(l4.iter().cloned());
-                    let verdict = match (verdict, matches.last()) {
-                        (ir::Verdict::Reject(_), Some(Match::Dport(L4Proto::Tcp, _))) => {
-                            ir::Verdict::Reject(RejectWith::TcpReset)
-                        }
-                        (v, _) => v,
-                    };
-                    if matches!(verdict, ir::Verdict::Reject(_)) && l4.is_empty() {
-                        // Rejecting all traffic: TCP gets a reset, like the default.
-                        let mut tcp = matches.clone();
-                        tcp.push(Match::L4Proto(L4Proto::Tcp));
-                        out.push(Rule {
-                            matches: tcp,
-                            stmts: stmts.clone(),
-                            verdict: Some(ir::Verdict::Reject(RejectWith::TcpReset)),
-                            comment: comment.clone(),
-                            origin: origin.clone(),
-                        });
-                    }
-                    out.push(Rule {
-                        matches,
+                    let template = Rule {
+                        matches: Vec::new(),
                         stmts: stmts.clone(),
-                        verdict: Some(verdict),
+                        verdict: None,
                         comment: comment.clone(),
                         origin: origin.clone(),
-                    });
+                    };
+                    push_verdict_rules(out, template, matches, verdict, l4.is_empty());
                 }
             }
         }
@@ -349,68 +324,29 @@ impl Cx {
         let Some(addrs) = addrs else {
             return vec![(None, None)];
         };
-        let mut out = Vec::new();
-        let v4: Vec<Interval> = addrs
-            .nets
-            .iter()
-            .filter_map(|n| match n {
-                IpNet::V4(n) => Some(Interval::from_v4(*n)),
-                IpNet::V6(_) => None,
-            })
-            .collect();
-        let v6: Vec<Interval> = addrs
-            .nets
-            .iter()
-            .filter_map(|n| match n {
-                IpNet::V6(n) => Some(Interval::from_v6(*n)),
-                IpNet::V4(_) => None,
-            })
-            .collect();
         let base = match &addrs.name {
             Some(n) => format!("{dir}_{}", sanitize(n)),
             None => format!("{stem}_{dir}"),
         };
-        if !v4.is_empty() {
-            let single = addrs
-                .nets
-                .iter()
-                .filter(|n| matches!(n, IpNet::V4(_)))
-                .count()
-                == 1;
-            match addrs.nets.iter().find_map(|n| match n {
-                IpNet::V4(n) if single => Some(*n),
-                _ => None,
-            }) {
-                Some(net) => out.push((Some(IpFamily::V4), Some(AddrMatch::V4(net.trunc())))),
-                None => {
-                    let names =
-                        self.shared_sets(&format!("{base}_v4"), SetKey::Ipv4Addr, v4, origin);
-                    out.extend(
-                        (names.into_iter()).map(|n| (Some(IpFamily::V4), Some(AddrMatch::Set4(n)))),
-                    );
+        let mut out = Vec::new();
+        for fam in [IpFamily::V4, IpFamily::V6] {
+            let nets: Vec<IpNet> = (addrs.nets.iter().copied())
+                .filter(|n| family_of(n) == fam)
+                .collect();
+            let matches = match nets.as_slice() {
+                [] => Vec::new(),
+                [one] => vec![inline_match(*one)],
+                _ => {
+                    let (suffix, key) = match fam {
+                        IpFamily::V4 => ("v4", SetKey::Ipv4Addr),
+                        IpFamily::V6 => ("v6", SetKey::Ipv6Addr),
+                    };
+                    let ivs = nets.iter().map(net_interval).collect();
+                    let names = self.shared_sets(&format!("{base}_{suffix}"), key, ivs, origin);
+                    names.into_iter().map(|n| set_match(fam, n)).collect()
                 }
-            }
-        }
-        if !v6.is_empty() {
-            let single = addrs
-                .nets
-                .iter()
-                .filter(|n| matches!(n, IpNet::V6(_)))
-                .count()
-                == 1;
-            match addrs.nets.iter().find_map(|n| match n {
-                IpNet::V6(n) if single => Some(*n),
-                _ => None,
-            }) {
-                Some(net) => out.push((Some(IpFamily::V6), Some(AddrMatch::V6(net.trunc())))),
-                None => {
-                    let names =
-                        self.shared_sets(&format!("{base}_v6"), SetKey::Ipv6Addr, v6, origin);
-                    out.extend(
-                        (names.into_iter()).map(|n| (Some(IpFamily::V6), Some(AddrMatch::Set6(n)))),
-                    );
-                }
-            }
+            };
+            out.extend(matches.into_iter().map(|m| (Some(fam), Some(m))));
         }
         out
     }
@@ -497,5 +433,93 @@ impl Cx {
                 )))]
             }
         }
+    }
+}
+
+/// One match list per input/output interface named (nft matches one name per rule),
+/// each with the established-only state match when the group has it.
+fn iface_bases(key: &GroupKey) -> Vec<Vec<Match>> {
+    let mut bases = Vec::new();
+    for i in iface_variants(&key.iif, true) {
+        for o in iface_variants(&key.oif, false) {
+            let mut base: Vec<Match> = i.iter().chain(o.iter()).cloned().collect();
+            if key.established {
+                base.push(Match::CtState(CtState(
+                    CtState::ESTABLISHED | CtState::RELATED,
+                )));
+            }
+            bases.push(base);
+        }
+    }
+    bases
+}
+
+/// The policy word for a verdict, used in set names.
+fn verdict_word(verdict: ir::Verdict) -> &'static str {
+    match verdict {
+        ir::Verdict::Accept => "allow",
+        ir::Verdict::Drop => "drop",
+        ir::Verdict::Reject(_) => "reject",
+    }
+}
+
+/// Pushes the rule `matches` -> `verdict` (statements, comment and origin from
+/// `template`). A reject of TCP ports answers with a reset; a reject of all traffic
+/// (`all_traffic`) gets a TCP-reset rule first, like the default.
+fn push_verdict_rules(
+    out: &mut Vec<Rule>,
+    template: Rule,
+    matches: Vec<Match>,
+    verdict: ir::Verdict,
+    all_traffic: bool,
+) {
+    let verdict = match (verdict, matches.last()) {
+        (ir::Verdict::Reject(_), Some(Match::Dport(L4Proto::Tcp, _))) => {
+            ir::Verdict::Reject(RejectWith::TcpReset)
+        }
+        (v, _) => v,
+    };
+    if matches!(verdict, ir::Verdict::Reject(_)) && all_traffic {
+        let mut tcp = matches.clone();
+        tcp.push(Match::L4Proto(L4Proto::Tcp));
+        out.push(Rule {
+            matches: tcp,
+            verdict: Some(ir::Verdict::Reject(RejectWith::TcpReset)),
+            ..template.clone()
+        });
+    }
+    out.push(Rule {
+        matches,
+        verdict: Some(verdict),
+        ..template
+    });
+}
+
+fn family_of(net: &IpNet) -> IpFamily {
+    match net {
+        IpNet::V4(_) => IpFamily::V4,
+        IpNet::V6(_) => IpFamily::V6,
+    }
+}
+
+/// The inline match of a single net (host bits cleared).
+fn inline_match(net: IpNet) -> AddrMatch {
+    match net {
+        IpNet::V4(n) => AddrMatch::V4(n.trunc()),
+        IpNet::V6(n) => AddrMatch::V6(n.trunc()),
+    }
+}
+
+fn net_interval(net: &IpNet) -> Interval {
+    match net {
+        IpNet::V4(n) => Interval::from_v4(*n),
+        IpNet::V6(n) => Interval::from_v6(*n),
+    }
+}
+
+fn set_match(fam: IpFamily, name: String) -> AddrMatch {
+    match fam {
+        IpFamily::V4 => AddrMatch::Set4(name),
+        IpFamily::V6 => AddrMatch::Set6(name),
     }
 }

@@ -1,4 +1,4 @@
-//! Pieces of the lowering that need no compiler state: the implicit rules, the chain tail
+//! Pieces of the lowering that need no compiler state: the implicit rules, the end of a chain
 //! (logging, default action), merging a rule's traffic into its group, and names/comments.
 
 use super::{Atom, AtomKind, GroupKey, GroupTraffic, MAX_COMMENT};
@@ -15,34 +15,39 @@ pub(super) fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
     }
 }
 
+/// The rule logging what the default action refuses (rate-limited when asked).
+fn log_rule(log: &model::LogRejected) -> Rule {
+    let mut stmts = Vec::new();
+    if let Some(rate) = log.limit {
+        stmts.push(Stmt::Limit {
+            rate: rate.count as u64,
+            unit: match rate.unit {
+                model::RateUnit::Second => ir::RateUnit::Second,
+                model::RateUnit::Minute => ir::RateUnit::Minute,
+                model::RateUnit::Hour => ir::RateUnit::Hour,
+                model::RateUnit::Day => ir::RateUnit::Day,
+            },
+            // 0: none written; nft's own default burst is 5 packets.
+            burst: if rate.burst == 0 { 5 } else { rate.burst },
+        });
+    }
+    stmts.push(Stmt::Log {
+        prefix: Some(log.prefix.clone()),
+        group: log.group,
+    });
+    Rule {
+        matches: Vec::new(),
+        stmts,
+        verdict: None,
+        comment: None,
+        origin: vec![log.span],
+    }
+}
+
 /// Logging and the default action at the end of a chain.
-pub(super) fn tail(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
+pub(super) fn chain_end(policy: &Policy, default: DefaultAction, out: &mut Vec<Rule>) {
     if let Some(log) = &policy.log_rejected {
-        let mut stmts = Vec::new();
-        if let Some(rate) = log.limit {
-            stmts.push(Stmt::Limit {
-                rate: rate.count as u64,
-                unit: match rate.unit {
-                    model::RateUnit::Second => ir::RateUnit::Second,
-                    model::RateUnit::Minute => ir::RateUnit::Minute,
-                    model::RateUnit::Hour => ir::RateUnit::Hour,
-                    model::RateUnit::Day => ir::RateUnit::Day,
-                },
-                // 0: none written; nft's own default burst is 5 packets.
-                burst: if rate.burst == 0 { 5 } else { rate.burst },
-            });
-        }
-        stmts.push(Stmt::Log {
-            prefix: Some(log.prefix.clone()),
-            group: log.group,
-        });
-        out.push(Rule {
-            matches: Vec::new(),
-            stmts,
-            verdict: None,
-            comment: None,
-            origin: vec![log.span],
-        });
+        out.push(log_rule(log));
     }
     let counter = if policy.count_rejected {
         vec![Stmt::Counter]

@@ -9,7 +9,7 @@
 //! walk short, so the whole read-back is linear in n; the price is one more rule (one more
 //! set lookup) per chunk for a packet that reaches them. Only sets past the limit change.
 
-use super::Cx;
+use super::Lowering;
 use crate::ir::{self, Interval, Set, SetKey};
 use crate::source::Span;
 
@@ -24,7 +24,7 @@ pub(super) struct Shared {
     names: Vec<String>,
 }
 
-impl Cx {
+impl Lowering {
     /// The sets for a network's addresses (several when it is large), made once per
     /// (name, key, elements) and shared by every rule naming it; origins are merged.
     pub(super) fn shared_sets(
@@ -260,7 +260,7 @@ mod tests {
         assert_ne!(verdict(&rs, "10.1.1.1", 10_010), Verdict::Accept);
     }
 
-    /// Issue #8 item 9: thousands of sets from one name stem (inline address lists) get
+    /// Thousands of sets from one name stem (inline address lists) get
     /// `NAME`, `NAME_2`, ... with work growing linearly (counted, not timed).
     #[test]
     fn many_sets_from_one_stem_are_named_in_linear_work() {

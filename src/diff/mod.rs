@@ -6,7 +6,7 @@
 
 mod conflicts;
 mod foreign;
-mod objects;
+mod json;
 mod probes;
 mod render;
 mod rules;
@@ -14,50 +14,16 @@ mod sets;
 #[cfg(test)]
 mod tests;
 
+pub use crate::live::state::{
+    CanDrop, ChainHead, ForeignChain, Judgement, Kind, Live, Unmodelled, chain_summary,
+};
 pub use conflicts::conflicts;
-pub use objects::{CanDrop, ChainHead, ForeignChain, Judgement, Unmodelled, chain_summary};
+pub use json::render_json;
 pub use render::render_text;
 pub use sets::subtract;
 
-use crate::ir::{self, Chain, Ruleset, Sysctl, Table};
+use crate::ir::{self, Chain, Ruleset, Sysctl};
 use serde::{Deserialize, Serialize};
-
-/// What kind of drift a change is. Serialised in `--format json` (stable, kebab-case).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    TableMissing,
-    ChainMissing,
-    ChainExtra,
-    ChainHook,
-    ChainPolicy,
-    RuleMissing,
-    RuleAdded,
-    RuleChanged,
-    RuleMoved,
-    SetMissing,
-    SetExtra,
-    SetType,
-    ElementMissing,
-    ElementExtra,
-    Sysctl,
-    /// A named stateful object (counter, quota, limit, ct helper, synproxy, ...) in our
-    /// table: hostwall never makes one.
-    ObjectExtra,
-    /// A flowtable in our table: hostwall never makes one.
-    FlowtableExtra,
-    /// Something else in our table hostwall never makes (a map, a set of another type),
-    /// or the table is dormant.
-    Unsupported,
-    /// Warning: another table's base chain sees the host's traffic and may drop it.
-    ForeignBaseChain,
-    /// Warning: another table changed while it was read; its chains are shown as read.
-    ForeignChanging,
-    /// Warning: a policy line allows traffic that another table drops or rejects.
-    PolicyDefeated,
-    /// Warning: another table accepts traffic (for a purpose) that our table refuses.
-    PolicyRefuses,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,25 +67,6 @@ pub struct Change {
     /// For traffic another table accepts and ours refuses: a policy line allowing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
-}
-
-/// The live state as read back from the kernel.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Live {
-    /// Our table, or `None` when it is absent.
-    pub table: Option<Table>,
-    /// Current sysctl values (`None` when unreadable).
-    pub sysctls: Vec<(Sysctl, Option<bool>)>,
-    /// Base chains of every other table, on every hook of every family.
-    pub foreign: Vec<ForeignChain>,
-    /// Every other table, decoded (for conflicts with the policy).
-    pub others: Vec<crate::ir::host::HostTable>,
-    /// Our table's place among the others (`None`: absent, it would come last).
-    pub ours_at: Option<usize>,
-    /// Everything in our table the IR cannot hold: all of it is drift.
-    pub unmodelled: Vec<Unmodelled>,
-    /// Other tables that changed while they were read ("family name").
-    pub changing: Vec<String>,
 }
 
 /// All differences, drift first in table order, then warnings.
@@ -215,8 +162,8 @@ fn chains(expected: &[Chain], actual: &[Chain], odd: &[Unmodelled], out: &mut Ve
                     out.push(change(
                         Kind::ChainPolicy,
                         &obj,
-                        Some(policy_name(eb.policy).into()),
-                        Some(policy_name(ab.policy).into()),
+                        Some(eb.policy.name().into()),
+                        Some(ab.policy.name().into()),
                     ));
                 }
             }
@@ -255,7 +202,7 @@ fn missing_chain(e: &Chain, obj: &str, odd: &[Unmodelled]) -> Change {
         ..change(
             Kind::ChainHook,
             obj,
-            Some(objects::chain_summary(want.as_ref(), n)),
+            Some(chain_summary(want.as_ref(), n)),
             Some(u.actual.clone()),
         )
     }
@@ -269,7 +216,7 @@ fn extra_chain(name: &str, head: Option<ChainHead>, rules: &[ir::Rule]) -> Chang
             Kind::ChainExtra,
             &format!("chain {name}"),
             None,
-            Some(objects::chain_summary(head.as_ref(), rules.len())),
+            Some(chain_summary(head.as_ref(), rules.len())),
         )
     }
     .with_chain(head)
@@ -291,12 +238,5 @@ fn unmodelled(expected: &[Chain], odd: &[Unmodelled], out: &mut Vec<Change>) {
             rules: u.rules.iter().map(rules::rule_text).collect(),
             ..change(u.kind, &u.object, None, Some(u.actual.clone()))
         });
-    }
-}
-
-pub(crate) fn policy_name(p: ir::ChainPolicy) -> &'static str {
-    match p {
-        ir::ChainPolicy::Accept => "accept",
-        ir::ChainPolicy::Drop => "drop",
     }
 }

@@ -109,11 +109,16 @@ impl Shape {
             let Some(addr) = paired.and_then(|(_, _, a)| pick(a, &[])) else {
                 continue;
             };
-            let end = if src { &mut self.src } else { &mut self.dst };
-            match addr {
-                IpAddr::V4(x) => end.0 = x,
-                IpAddr::V6(x) => end.1 = x,
-            }
+            self.set_addr(src, addr);
+        }
+    }
+
+    /// Sets the source (`src`) or destination address of `addr`'s family.
+    fn set_addr(&mut self, src: bool, addr: IpAddr) {
+        let end = if src { &mut self.src } else { &mut self.dst };
+        match addr {
+            IpAddr::V4(x) => end.0 = x,
+            IpAddr::V6(x) => end.1 = x,
         }
     }
 
@@ -122,38 +127,15 @@ impl Shape {
         match m {
             Match::IifName(n) => self.iif = Some(hints.concrete(n)),
             Match::OifName(n) => self.oif = Some(hints.concrete(n)),
-            Match::CtState(st) => {
-                let bits = [
-                    CtState::NEW,
-                    CtState::ESTABLISHED,
-                    CtState::RELATED,
-                    CtState::INVALID,
-                    CtState::UNTRACKED,
-                ];
-                self.ct = bits
-                    .into_iter()
-                    .find(|b| st.0 & b != 0)
-                    .unwrap_or(CtState::NEW);
-            }
+            Match::CtState(st) => self.ct = first_state(st),
             Match::NfProto(crate::ir::NfProto::Ipv4) => self.v6 = false,
             Match::NfProto(crate::ir::NfProto::Ipv6) => self.v4 = false,
             Match::L4Proto(p) => self.proto = Some(*p),
             Match::Saddr(a) | Match::Daddr(a) => {
-                let end = if matches!(m, Match::Daddr(_)) {
-                    &mut self.dst
-                } else {
-                    &mut self.src
-                };
-                match pick(a, sets)? {
-                    IpAddr::V4(x) => {
-                        self.v6 = false;
-                        end.0 = x;
-                    }
-                    IpAddr::V6(x) => {
-                        self.v4 = false;
-                        end.1 = x;
-                    }
-                }
+                let addr = pick(a, sets)?;
+                self.v4 &= addr.is_ipv4();
+                self.v6 &= addr.is_ipv6();
+                self.set_addr(matches!(m, Match::Saddr(_)), addr);
             }
             Match::Dport(p, pm) => {
                 let p = *p;
@@ -316,4 +298,18 @@ pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
         }
     }
     Hints { names, nets }
+}
+
+/// The first conntrack state of `st` in the order a first packet prefers (new first).
+fn first_state(st: &CtState) -> u32 {
+    let bits = [
+        CtState::NEW,
+        CtState::ESTABLISHED,
+        CtState::RELATED,
+        CtState::INVALID,
+        CtState::UNTRACKED,
+    ];
+    (bits.into_iter())
+        .find(|b| st.0 & b != 0)
+        .unwrap_or(CtState::NEW)
 }

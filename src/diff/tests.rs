@@ -2,7 +2,7 @@
 
 use super::rules::lcs_marks;
 use super::*;
-use crate::ir::{Interval, Rule, Set, SetKey};
+use crate::ir::{Interval, Rule, Set, SetKey, Table};
 
 fn iv(lo: u128, hi: u128) -> Interval {
     Interval { lo, hi }

@@ -20,9 +20,9 @@ use crate::source::Span;
 use std::collections::HashMap;
 use std::fmt;
 
-/// What one message of the batch does.
+/// Which object of the ruleset one message of the batch carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum What {
+pub enum BatchPart {
     BatchBegin,
     /// First of add/delete/add: makes sure the delete has a table to delete.
     EnsureTable(String),
@@ -43,17 +43,19 @@ pub enum What {
     BatchEnd,
 }
 
-impl fmt::Display for What {
+impl fmt::Display for BatchPart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            What::BatchBegin => f.write_str("batch begin"),
-            What::EnsureTable(t) | What::AddTable(t) => write!(f, "table inet {t}"),
-            What::DeleteTable(t) => write!(f, "deletion of table inet {t}"),
-            What::Set(s) => write!(f, "set {s}"),
-            What::Elements { set, chunk } => write!(f, "elements of set {set} (message {chunk})"),
-            What::Chain(c) => write!(f, "chain {c}"),
-            What::Rule { chain, index } => write!(f, "rule {index} of chain {chain}"),
-            What::BatchEnd => f.write_str("batch end"),
+            BatchPart::BatchBegin => f.write_str("batch begin"),
+            BatchPart::EnsureTable(t) | BatchPart::AddTable(t) => write!(f, "table inet {t}"),
+            BatchPart::DeleteTable(t) => write!(f, "deletion of table inet {t}"),
+            BatchPart::Set(s) => write!(f, "set {s}"),
+            BatchPart::Elements { set, chunk } => {
+                write!(f, "elements of set {set} (message {chunk})")
+            }
+            BatchPart::Chain(c) => write!(f, "chain {c}"),
+            BatchPart::Rule { chain, index } => write!(f, "rule {index} of chain {chain}"),
+            BatchPart::BatchEnd => f.write_str("batch end"),
         }
     }
 }
@@ -64,7 +66,7 @@ pub struct Message {
     pub seq: u32,
     pub offset: usize,
     pub len: usize,
-    pub what: What,
+    pub what: BatchPart,
     /// Policy lines behind this message (empty for structural messages).
     pub origin: Vec<Span>,
 }
@@ -111,7 +113,7 @@ pub enum EmitError {
     Invalid { what: String, reason: String },
 }
 
-fn invalid(what: &What, reason: impl fmt::Display) -> EmitError {
+fn invalid(what: &BatchPart, reason: impl fmt::Display) -> EmitError {
     EmitError::Invalid {
         what: what.to_string(),
         reason: reason.to_string(),
@@ -122,16 +124,16 @@ fn invalid(what: &What, reason: impl fmt::Display) -> EmitError {
 pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
     let mut b = Builder::new(opts.first_seq, estimate_size(rs));
     let t = &rs.table.name;
-    b.msg(What::BatchBegin, vec![], |w, s| {
+    b.msg(BatchPart::BatchBegin, vec![], |w, s| {
         w.batch_begin(s, opts.genid)
     });
-    b.msg(What::EnsureTable(t.clone()), vec![], |w, s| {
+    b.msg(BatchPart::EnsureTable(t.clone()), vec![], |w, s| {
         w.table(s, t, true)
     });
-    b.msg(What::DeleteTable(t.clone()), vec![], |w, s| {
+    b.msg(BatchPart::DeleteTable(t.clone()), vec![], |w, s| {
         w.table(s, t, false)
     });
-    b.msg(What::AddTable(t.clone()), vec![], |w, s| {
+    b.msg(BatchPart::AddTable(t.clone()), vec![], |w, s| {
         w.table(s, t, true)
     });
     let mut set_ids = HashMap::new();
@@ -142,16 +144,16 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
     }
     for chain in &rs.table.chains {
         let base = chain.base.map(base_spec);
-        b.msg(What::Chain(chain.name.clone()), vec![], |w, s| {
+        b.msg(BatchPart::Chain(chain.name.clone()), vec![], |w, s| {
             w.chain(s, t, &chain.name, base)
         });
     }
     let mut exprs = Vec::new();
     for chain in &rs.table.chains {
         let target = RuleTarget::new(t, &chain.name)
-            .map_err(|e| invalid(&What::Chain(chain.name.clone()), e))?;
+            .map_err(|e| invalid(&BatchPart::Chain(chain.name.clone()), e))?;
         for (i, rule) in chain.rules.iter().enumerate() {
-            let what = What::Rule {
+            let what = BatchPart::Rule {
                 chain: chain.name.clone(),
                 index: i + 1,
             };
@@ -164,7 +166,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
             b.record(what, rule.origin.clone());
         }
     }
-    b.msg(What::BatchEnd, vec![], |w, s| w.batch_end(s));
+    b.msg(BatchPart::BatchEnd, vec![], |w, s| w.batch_end(s));
     Ok(b.finish())
 }
 
@@ -190,7 +192,7 @@ impl Builder {
         }
     }
 
-    fn record(&mut self, what: What, origin: Vec<Span>) {
+    fn record(&mut self, what: BatchPart, origin: Vec<Span>) {
         self.messages.push(Message {
             seq: self.next_seq,
             offset: 0,
@@ -201,13 +203,13 @@ impl Builder {
         self.next_seq = self.next_seq.wrapping_add(1);
     }
 
-    fn msg(&mut self, what: What, origin: Vec<Span>, f: impl FnOnce(&mut Writer, u32)) {
+    fn msg(&mut self, what: BatchPart, origin: Vec<Span>, f: impl FnOnce(&mut Writer, u32)) {
         f(&mut self.w, self.next_seq);
         self.record(what, origin);
     }
 
     fn set(&mut self, table: &str, set: &Set, id: u32) -> Result<(), EmitError> {
-        let what = What::Set(set.name.clone());
+        let what = BatchPart::Set(set.name.clone());
         let spec = SetSpec {
             name: &set.name,
             id,
@@ -228,7 +230,7 @@ impl Builder {
         each_element(set, |e| stream.push(&e)).map_err(|e| invalid(&what, e))?;
         let n = stream.finish().map_err(|e| invalid(&what, e))?;
         for chunk in 1..=n {
-            let what = What::Elements {
+            let what = BatchPart::Elements {
                 set: set.name.clone(),
                 chunk,
             };
@@ -328,7 +330,7 @@ pub enum RuleError {
 }
 
 impl RuleError {
-    fn at(self, what: &What) -> EmitError {
+    fn at(self, what: &BatchPart) -> EmitError {
         match self {
             RuleError::UnknownSet(set) => EmitError::UnknownSet {
                 what: what.to_string(),

@@ -50,7 +50,7 @@ pub fn render(t: &HostTable) -> String {
             for d in &b.devices {
                 let _ = write!(out, " device {d}");
             }
-            let _ = write!(out, " policy {}]", crate::diff::policy_name(b.policy));
+            let _ = write!(out, " policy {}]", b.policy.name());
         }
         out.push('\n');
         for r in &c.rules {

@@ -6,7 +6,7 @@
 //! chains) with policy accept are "no".
 
 use super::expr_read::E;
-use crate::diff::{CanDrop, Judgement};
+use super::state::{CanDrop, Judgement};
 use crate::nft::expr_attr;
 use crate::nft::read::{RawChain, RawExpr, RawRule};
 use crate::nft::vocab::{ObjectType, Register, VerdictCode};

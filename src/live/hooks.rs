@@ -1,7 +1,7 @@
 //! Kernel numbers -> names: families, the hooks of each family, chain policies, and
 //! a base chain's registration (`ChainHead`) as nft writes it.
 
-use crate::diff::ChainHead;
+use super::state::ChainHead;
 use crate::ir::{ChainPolicy, Hook};
 use crate::nft::read::RawChain;
 use crate::nft::vocab::{Family, InetHook};
@@ -56,7 +56,7 @@ pub fn head(c: &RawChain) -> Option<ChainHead> {
         hook: hook_name(c.family, n).map_or_else(|| format!("number {n}"), str::to_string),
         devices: c.devices.clone(),
         priority: c.priority.unwrap_or(0),
-        policy: crate::diff::policy_name(policy(c.policy)).to_string(),
+        policy: policy(c.policy).name().to_string(),
     })
 }
 

@@ -17,11 +17,11 @@ mod hooks;
 mod host;
 mod normalize;
 mod ours;
+pub mod state;
 mod tables;
 
 pub use crate::nft::read::ParseError;
 
-use crate::diff::{self, CanDrop, ForeignChain, Judgement, Kind, Unmodelled};
 use crate::ir::host::HostTable;
 use crate::ir::{self, Table};
 use crate::netns::NetnsError;
@@ -29,6 +29,7 @@ use crate::nft::client::{Client, Moved, Refusal, classify};
 use crate::nft::monitor::Monitor;
 use crate::nft::read::{RawChain, RawRule, RawTable};
 use dump::{Conn, NFPROTO_INET};
+use state::{CanDrop, ForeignChain, Judgement, Kind, Live, Unmodelled};
 use std::collections::HashMap;
 use std::io;
 
@@ -62,8 +63,8 @@ pub struct RulesetRead {
 
 impl RulesetRead {
     /// The diff's view of the live state, with sysctl values read by the caller.
-    pub fn into_live(self, sysctls: Vec<(ir::Sysctl, Option<bool>)>) -> diff::Live {
-        diff::Live {
+    pub fn into_live(self, sysctls: Vec<(ir::Sysctl, Option<bool>)>) -> Live {
+        Live {
             table: self.table,
             sysctls,
             foreign: self.foreign,

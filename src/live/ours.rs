@@ -4,8 +4,8 @@
 //! an explicit `Unmodelled` item, which the diff reports as drift.
 
 use super::dump::{Conn, NFPROTO_INET};
+use super::state::{Kind, Unmodelled, chain_summary};
 use super::{LiveError, decode, hooks, normalize};
-use crate::diff::{Kind, Unmodelled, chain_summary};
 use crate::ir::{self, BaseChain, Chain, SetKey, Table};
 use crate::nft::read::{RawChain, RawFlowtable, RawObj, RawRule};
 use crate::nft::vocab::Family;

@@ -108,7 +108,7 @@ impl Recovered {
 
 /// What a guarded apply did.
 #[derive(Debug)]
-pub struct Applied<T> {
+pub struct AppliedChange<T> {
     /// The caller's apply result.
     pub value: T,
     /// A stale pending change that was reverted (or dropped) first.
@@ -134,7 +134,7 @@ pub fn guarded_apply<T, E: StepError>(
     confirm: Option<&ConfirmOptions>,
     capture: impl FnOnce() -> Result<Vec<u8>, E>,
     apply: impl FnOnce() -> Result<T, E>,
-) -> Result<Applied<T>, FlowError<E>> {
+) -> Result<AppliedChange<T>, FlowError<E>> {
     guarded_apply_with(place, wait, revert, confirm, capture, apply, |_, _| {})
 }
 
@@ -149,7 +149,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     capture: impl FnOnce() -> Result<Vec<u8>, E>,
     apply: impl FnOnce() -> Result<T, E>,
     pending_hook: impl FnOnce(&Pending, &T),
-) -> Result<Applied<T>, FlowError<E>> {
+) -> Result<AppliedChange<T>, FlowError<E>> {
     let Place { state_dir, slot } = place;
     let lock = StateLock::acquire(state_dir, wait)?;
     let recovery = pending::recover(&lock, slot, revert)?;
@@ -159,7 +159,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     let recovered = Recovered::from_recovery(recovery);
     let Some(opts) = confirm else {
         let value = apply().map_err(FlowError::Step)?;
-        return Ok(Applied {
+        return Ok(AppliedChange {
             value,
             recovered,
             pending: None,
@@ -180,7 +180,7 @@ pub fn guarded_apply_with<T, E: StepError>(
     match spawned {
         Ok(spawned) => {
             let record = pending::read_id(state_dir, &record.id)?.unwrap_or(record);
-            Ok(Applied {
+            Ok(AppliedChange {
                 value,
                 recovered,
                 pending: Some((record, spawned)),

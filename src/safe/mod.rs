@@ -1,4 +1,4 @@
-//! Safe apply building blocks (issue #5): the state-dir lock, policy file permission
+//! Safe apply building blocks: the state-dir lock, policy file permission
 //! checks, the pending-change record with its detached revert watcher, the SSH lockout
 //! guard and the sysctl.d persistence drop-in.
 //!
@@ -24,7 +24,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub use flow::{
-    Applied, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
+    AppliedChange, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
     guarded_apply_with, refuse_pending, revert_pending, settle_pending, status_recovering,
 };
 pub use lock::StateLock;

@@ -3,8 +3,8 @@
 //! error that rejects the file, never a default such as `allow`.
 
 use super::ast::*;
+use super::grammar::{PolicyParser, Rule};
 use super::lists;
-use super::parse::{PolicyParser, Rule};
 use crate::source::{FileId, Span, Spanned};
 use pest::Parser;
 use pest::error::{Error, ErrorVariant};
@@ -126,11 +126,7 @@ impl Builder<'_> {
     fn policy(&self, p: Pair<Rule>) -> Built<PolicyBlock> {
         let span = self.span(&p);
         let name = self.text(&self.child(&p, Rule::name, "a policy name")?);
-        let body = self.child(&p, Rule::body, "a policy body")?;
-        let body = body
-            .into_inner()
-            .map(|s| self.stmt(s))
-            .collect::<Built<_>>()?;
+        let body = self.body(&p, Rule::body, "a policy body")?;
         let header = Span::new(self.file, span.range().start..name.span.range().end);
         Ok(PolicyBlock {
             name,
@@ -143,46 +139,60 @@ impl Builder<'_> {
     fn stmt(&self, p: Pair<Rule>) -> Built<Stmt> {
         let span = self.span(&p);
         Ok(match p.as_rule() {
-            Rule::default_stmt => {
-                let a = self.child(&p, Rule::action, "`reject` or `drop`")?;
-                let action = match only_child(&a, "`reject` or `drop`")?.as_rule() {
-                    Rule::kw_drop => Action::Drop,
-                    Rule::kw_reject => Action::Reject,
-                    _ => return Err(unexpected(&a, "`reject` or `drop`")),
-                };
-                Stmt::Default {
-                    action: Spanned::new(action, self.span(&a)),
-                    span,
-                }
-            }
+            Rule::default_stmt => self.default_stmt(p)?,
             Rule::forwarding => self.forwarding(p)?,
-            Rule::service_def => {
-                let name = self.text(&self.child(&p, Rule::name, "a service name")?);
-                let ports = self.portspec(self.child(&p, Rule::portspec, "ports")?)?;
-                Stmt::Service(ServiceDef { name, ports, span })
-            }
-            Rule::define => {
-                let name = self.text(&self.child(&p, Rule::name, "a network name")?);
-                let items = self.net_list(self.child(&p, Rule::net_list, "addresses")?)?;
-                Stmt::Define(Define { name, items, span })
-            }
+            Rule::service_def => Stmt::Service(self.service_def(p)?),
+            Rule::define => Stmt::Define(self.define(p)?),
             Rule::log_stmt => Stmt::Log(self.log(p)?),
             Rule::count_stmt => Stmt::Count { span },
-            Rule::forward_block => {
-                let keyword = self.span(&self.child(&p, Rule::kw_forward, "`forward`")?);
-                let body = self.child(&p, Rule::forward_body, "a forward body")?;
-                let body = body
-                    .into_inner()
-                    .map(|s| self.stmt(s))
-                    .collect::<Built<_>>()?;
-                Stmt::Forward(ForwardBlock {
-                    keyword,
-                    body,
-                    span,
-                })
-            }
+            Rule::forward_block => Stmt::Forward(self.forward_block(p)?),
             Rule::rule => Stmt::Rule(self.rule(p)?),
             _ => return Err(unexpected(&p, "a statement")),
+        })
+    }
+
+    /// The statements of the block body `kind` of `p`.
+    fn body(&self, p: &Pair<Rule>, kind: Rule, wanted: &str) -> Built<Vec<Stmt>> {
+        (self.child(p, kind, wanted)?.into_inner())
+            .map(|s| self.stmt(s))
+            .collect()
+    }
+
+    fn default_stmt(&self, p: Pair<Rule>) -> Built<Stmt> {
+        let a = self.child(&p, Rule::action, "`reject` or `drop`")?;
+        let action = match only_child(&a, "`reject` or `drop`")?.as_rule() {
+            Rule::kw_drop => Action::Drop,
+            Rule::kw_reject => Action::Reject,
+            _ => return Err(unexpected(&a, "`reject` or `drop`")),
+        };
+        Ok(Stmt::Default {
+            action: Spanned::new(action, self.span(&a)),
+            span: self.span(&p),
+        })
+    }
+
+    fn service_def(&self, p: Pair<Rule>) -> Built<ServiceDef> {
+        let name = self.text(&self.child(&p, Rule::name, "a service name")?);
+        let ports = self.portspec(self.child(&p, Rule::portspec, "ports")?)?;
+        let span = self.span(&p);
+        Ok(ServiceDef { name, ports, span })
+    }
+
+    fn define(&self, p: Pair<Rule>) -> Built<Define> {
+        let name = self.text(&self.child(&p, Rule::name, "a network name")?);
+        let items = self.net_list(self.child(&p, Rule::net_list, "addresses")?)?;
+        let span = self.span(&p);
+        Ok(Define { name, items, span })
+    }
+
+    fn forward_block(&self, p: Pair<Rule>) -> Built<ForwardBlock> {
+        let span = self.span(&p);
+        let keyword = self.span(&self.child(&p, Rule::kw_forward, "`forward`")?);
+        let body = self.body(&p, Rule::forward_body, "a forward body")?;
+        Ok(ForwardBlock {
+            keyword,
+            body,
+            span,
         })
     }
 
@@ -280,7 +290,7 @@ impl Builder<'_> {
         }
     }
 
-    fn rule(&self, p: Pair<Rule>) -> Built<Rule_> {
+    fn rule(&self, p: Pair<Rule>) -> Built<PolicyRule> {
         let span = self.span(&p);
         let mut verdict = None;
         let mut service = None;
@@ -311,7 +321,7 @@ impl Builder<'_> {
             }
         }
         let verdict = verdict.ok_or_else(|| unexpected(&p, "`allow`, `drop` or `reject`"))?;
-        Ok(Rule_ {
+        Ok(PolicyRule {
             verdict,
             service,
             clauses,
@@ -437,8 +447,8 @@ impl Builder<'_> {
     }
 }
 
-/// The AST rule type, renamed here because pest's generated enum is also called `Rule`.
-type Rule_ = super::ast::Rule;
+/// The policy's rule (`ast::Rule`): pest's generated grammar enum is `Rule` here.
+use super::ast::Rule as PolicyRule;
 
 fn tight_end(p: &Pair<Rule>) -> usize {
     match p.clone().into_inner().last() {
@@ -466,7 +476,7 @@ mod tests {
     }
 
     /// A statement of a kind the builder has no case for is rejected, never read as a rule
-    /// (regression, issue #8 item 12: any unknown statement became an `allow` rule).
+    /// (regression test for issue #8 item 12).
     #[test]
     fn unknown_statements_are_rejected_not_allowed() {
         for (kind, text) in [

@@ -1,6 +1,6 @@
 //! pest errors -> syntax diagnostics in human words ("expected a port number"), never rule names.
 
-use super::parse::Rule;
+use super::grammar::Rule;
 use crate::diag::Diagnostic;
 use crate::source::{FileId, Span};
 use pest::error::{ErrorVariant, InputLocation};

@@ -76,82 +76,62 @@ impl Fmt<'_> {
     /// Prints the statements of one region (file or block body) with their comments.
     fn region(&self, start: usize, end: usize, elems: &[Elem], depth: usize) -> String {
         let ind = "    ".repeat(depth);
-        let mut lines: Vec<Line> = Vec::new();
-        // Runs of rule lines for column alignment: (first line index, end) pairs built below.
+        let mut st = Printed {
+            lines: Vec::new(),
+            cursor: start,
+            ci: self
+                .comments
+                .partition_point(|c| (c.start as usize) < start),
+        };
+        // Rule lines, by line index, for column alignment.
         let mut rule_rows: Vec<(usize, &Elem)> = Vec::new();
-        let mut cursor = start;
-        let mut ci = self
-            .comments
-            .partition_point(|c| (c.start as usize) < start);
         for (k, e) in elems.iter().enumerate() {
             let sp = e.span();
             // A comment is trailing only when no other statement sits between it and this
             // one (`allow ssh; drop tcp 23  # telnet` comments the `drop`).
             let limit = elems.get(k + 1).map_or(end, |n| n.span().start as usize);
-            let is_block = matches!(e, Elem::Block(..));
-            while ci < self.comments.len() && (self.comments[ci].start as usize) < sp.end as usize {
-                let c = self.comments[ci];
-                let interior = (c.start as usize) >= sp.start as usize;
-                if interior && is_block {
-                    // The block printed its own comments.
-                } else if (c.start as usize) >= cursor {
-                    let blank = !lines.is_empty() && self.blank_between(cursor, c.start as usize);
-                    lines.push(Line {
-                        text: format!("{ind}{}", self.comment(c)),
-                        trailing: None,
-                        blank_before: blank,
-                    });
-                    if !interior {
-                        cursor = c.end as usize;
-                    }
-                }
-                ci += 1;
+            let elem = (sp.start as usize, matches!(e, Elem::Block(..)));
+            self.flush_comments(&mut st, sp.end as usize, Some(elem), &ind);
+            let blank = !st.lines.is_empty() && self.blank_between(st.cursor, sp.start as usize);
+            let trailing = self.trailing(&mut st.ci, sp.end as usize, limit);
+            if let Elem::Rule(..) = e {
+                rule_rows.push((st.lines.len(), e));
             }
-            let blank = !lines.is_empty() && self.blank_between(cursor, sp.start as usize);
-            let trailing = self.trailing(&mut ci, sp.end as usize, limit);
-            match e {
-                Elem::Plain(_, ls) | Elem::Block(_, ls) => {
-                    let n = ls.len();
-                    for (k, l) in ls.iter().enumerate() {
-                        let text = if l.is_empty() {
-                            String::new()
-                        } else {
-                            format!("{ind}{l}")
-                        };
-                        let t = if k + 1 == n { trailing.clone() } else { None };
-                        lines.push(Line {
-                            text,
-                            trailing: t,
-                            blank_before: blank && k == 0,
-                        });
-                    }
-                }
-                Elem::Rule(..) => {
-                    rule_rows.push((lines.len(), e));
-                    lines.push(Line {
-                        text: String::new(),
-                        trailing,
-                        blank_before: blank,
-                    });
-                }
-            }
-            cursor = trailing_end(self, ci, sp.end as usize);
+            push_elem(&mut st.lines, e, &ind, blank, trailing);
+            st.cursor = trailing_end(self, st.ci, sp.end as usize);
         }
-        while ci < self.comments.len() && (self.comments[ci].start as usize) < end {
-            let c = self.comments[ci];
-            if (c.start as usize) >= cursor {
-                let blank = !lines.is_empty() && self.blank_between(cursor, c.start as usize);
-                lines.push(Line {
+        self.flush_comments(&mut st, end, None, &ind);
+        align_rules(&mut st.lines, &rule_rows, &ind);
+        render_lines(&st.lines)
+    }
+
+    /// Prints the comments before `until` not printed yet, each on its own line. With
+    /// `elem` (its start, whether it is a block), comments inside that statement are
+    /// left to a block, which prints its own, and do not move the cursor past them.
+    fn flush_comments(
+        &self,
+        st: &mut Printed,
+        until: usize,
+        elem: Option<(usize, bool)>,
+        ind: &str,
+    ) {
+        while st.ci < self.comments.len() && (self.comments[st.ci].start as usize) < until {
+            let c = self.comments[st.ci];
+            let interior = elem.is_some_and(|(start, _)| (c.start as usize) >= start);
+            let in_block = interior && elem.is_some_and(|(_, block)| block);
+            if !in_block && (c.start as usize) >= st.cursor {
+                let blank = !st.lines.is_empty() && self.blank_between(st.cursor, c.start as usize);
+                st.lines.push(Line {
                     text: format!("{ind}{}", self.comment(c)),
                     trailing: None,
                     blank_before: blank,
                 });
-                cursor = c.end as usize;
+                if !interior {
+                    st.cursor = c.end as usize;
+                }
             }
-            ci += 1;
+            st.ci += 1;
         }
-        align_rules(&mut lines, &rule_rows, &ind);
-        render_lines(&lines)
     }
 
     /// The comment right after `stmt_end` on the same line, if any (consumed).
@@ -240,6 +220,41 @@ impl Fmt<'_> {
 }
 
 /// Where the printed text of an element ends in the source: after its trailing comment.
+/// The lines of a region printed so far, how far its text is printed (`cursor`) and the
+/// next comment to print (`ci`).
+struct Printed {
+    lines: Vec<Line>,
+    cursor: usize,
+    ci: usize,
+}
+
+/// The lines of one statement; a rule's one line is filled in by `align_rules`.
+fn push_elem(lines: &mut Vec<Line>, e: &Elem, ind: &str, blank: bool, trailing: Option<String>) {
+    match e {
+        Elem::Plain(_, ls) | Elem::Block(_, ls) => {
+            let n = ls.len();
+            for (k, l) in ls.iter().enumerate() {
+                let text = if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("{ind}{l}")
+                };
+                let t = if k + 1 == n { trailing.clone() } else { None };
+                lines.push(Line {
+                    text,
+                    trailing: t,
+                    blank_before: blank && k == 0,
+                });
+            }
+        }
+        Elem::Rule(..) => lines.push(Line {
+            text: String::new(),
+            trailing,
+            blank_before: blank,
+        }),
+    }
+}
+
 fn trailing_end(f: &Fmt, ci: usize, stmt_end: usize) -> usize {
     match ci.checked_sub(1).and_then(|i| f.comments.get(i)) {
         Some(c) if (c.start as usize) >= stmt_end => c.end as usize,

@@ -8,6 +8,7 @@ pub mod ast;
 mod build;
 mod errors;
 mod fmt;
+mod grammar;
 mod lists;
 mod parse;
 

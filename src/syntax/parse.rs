@@ -1,15 +1,12 @@
-//! Policy text -> AST: the pest parser, the fast lane for long lists, and comment spans.
-//! Only this module, `build.rs` and `errors.rs` see pest `Rule`/`Pair` types.
+//! Policy text -> AST: pest (`grammar.rs`) or the fast lane for long lists, and comment
+//! spans. Only this module, `grammar.rs`, `build.rs` and `errors.rs` see pest `Rule`/`Pair` types.
 
 use super::ast::*;
 use super::build::Builder;
+use super::grammar::Rule;
 use super::lists;
 use crate::source::{FileId, Span};
 use std::cell::Cell;
-
-#[derive(pest_derive::Parser)]
-#[grammar = "../grammar/policy.pest"]
-pub(crate) struct PolicyParser;
 
 /// Parses `text` (the whole file, so pest offsets are file offsets) into an AST.
 ///

@@ -55,7 +55,7 @@ pub(crate) fn coverage(
 ) -> Coverage {
     let mut cubes = Vec::new();
     for r in std::iter::once(rs).chain(against) {
-        for rule in super::matrix::input_rules(r) {
+        for rule in super::inputs::input_rules(r) {
             if let Ok(Some(c)) = Cube::of_rule(r, rule, Hook::Input) {
                 cubes.push(c);
             }

@@ -71,7 +71,7 @@ fn failing(p: &super::ProbePlan, other: &Ruleset) -> Vec<String> {
 }
 
 #[test]
-fn issue_15_block_list_is_crossed_with_ssh_and_the_moved_rule_fails() {
+fn block_list_is_crossed_with_ssh_and_the_moved_rule_fails_issue15() {
     let (rs, map) = compile(D);
     let p = plan(&rs, None, &opts(map, None)).expect("plan");
     let (names, expected, rules) = (p.names(), p.expected(), p.rules());

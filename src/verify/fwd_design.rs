@@ -10,6 +10,7 @@
 //! `in "virbr0" out "eth0"` is client -> far and `out "virbr*"` with
 //! `virbr0` already a client link is probed far -> client).
 
+use super::inputs::hook_rules;
 use super::sources;
 use super::topology::{
     Endpoint, Link, Topology, Unprobed, concrete, contains, is_v4, link_addrs, match_intervals,
@@ -68,11 +69,7 @@ impl Topology {
 
 /// Rules of the forward base chains.
 pub(crate) fn forward_rules(rs: &Ruleset) -> impl Iterator<Item = &Rule> {
-    rs.table
-        .chains
-        .iter()
-        .filter(|c| c.base.is_some_and(|b| b.hook == Hook::Forward))
-        .flat_map(|c| c.rules.iter())
+    hook_rules(rs, Hook::Forward)
 }
 
 pub(crate) fn has_forward(rs: &Ruleset) -> bool {
@@ -265,22 +262,7 @@ fn add_inside(
             topo.unprobed.push(unprobed(&iv, v4, which));
             continue;
         };
-        // And the net's edges: its last address and the addresses just outside
-        // it, so a prefix one bit wider or narrower shows.
-        let edges = [Some(iv.hi), iv.lo.checked_sub(1), iv.hi.checked_add(1)];
-        let mut picked = vec![addr];
-        for v in edges.into_iter().flatten() {
-            let Some(a) = sources::addr(v, v4) else {
-                continue;
-            };
-            if sources::classify(a).forward_route(v4).is_ok()
-                && !avoid.contains(&a)
-                && !picked.contains(&a)
-            {
-                picked.push(a);
-            }
-        }
-        for addr in picked {
+        for addr in with_edges(addr, &iv, v4, &avoid) {
             let ep = Endpoint {
                 link: link.1,
                 addr,
@@ -297,6 +279,25 @@ fn add_inside(
             }
         }
     }
+}
+
+/// `addr` and the net's edges: its last address and the addresses just outside it, so
+/// a prefix one bit wider or narrower shows (those a forward probe can use, not in `avoid`).
+fn with_edges(addr: IpAddr, iv: &Interval, v4: bool, avoid: &BTreeSet<IpAddr>) -> Vec<IpAddr> {
+    let edges = [Some(iv.hi), iv.lo.checked_sub(1), iv.hi.checked_add(1)];
+    let mut picked = vec![addr];
+    for v in edges.into_iter().flatten() {
+        let Some(a) = sources::addr(v, v4) else {
+            continue;
+        };
+        if sources::classify(a).forward_route(v4).is_ok()
+            && !avoid.contains(&a)
+            && !picked.contains(&a)
+        {
+            picked.push(a);
+        }
+    }
+    picked
 }
 
 /// The "not probed" row of a forward rule's net no forward probe can use.

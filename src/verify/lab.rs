@@ -114,6 +114,30 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
     Ok(lab)
 }
 
+/// Per-link routing tables (default via the host side) and a source rule per endpoint
+/// into its link's table.
+fn route_cmds(c: &mut Cmds, links: &[Link], endpoints: &[Endpoint]) {
+    for l in links {
+        let table = TABLE_BASE + l.index as usize;
+        for v4 in [true, false] {
+            c.peer.push(format!(
+                "route add default via {} dev {} table {table}",
+                l.host_addr(v4),
+                l.client_if
+            ));
+        }
+    }
+    for e in endpoints.iter().filter(|e| !e.lo) {
+        let table = (TABLE_BASE + links[e.link].index as usize).to_string();
+        if e.addr.is_ipv4() {
+            c.peer
+                .push(format!("rule add from {} lookup {table}", e.addr));
+        } else {
+            c.v6_rules.push([e.addr.to_string(), table]);
+        }
+    }
+}
+
 /// The commands making one side's links, addresses and (with `routed`) its
 /// per-link routing tables and source rules.
 fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bool) -> Cmds {
@@ -158,25 +182,7 @@ fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bo
             .push(format!("route add {}/{len} dev {}", e.addr, l.host_if));
     }
     if routed {
-        for l in links {
-            let table = TABLE_BASE + l.index as usize;
-            for v4 in [true, false] {
-                c.peer.push(format!(
-                    "route add default via {} dev {} table {table}",
-                    l.host_addr(v4),
-                    l.client_if
-                ));
-            }
-        }
-        for e in endpoints.iter().filter(|e| !e.lo) {
-            let table = (TABLE_BASE + links[e.link].index as usize).to_string();
-            if e.addr.is_ipv4() {
-                c.peer
-                    .push(format!("rule add from {} lookup {table}", e.addr));
-            } else {
-                c.v6_rules.push([e.addr.to_string(), table]);
-            }
-        }
+        route_cmds(&mut c, links, endpoints);
     }
     c
 }

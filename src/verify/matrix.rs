@@ -9,17 +9,15 @@
 //! each `iifname` rule.
 
 use super::cover::{RuleAt, Want};
+use super::inputs::input_rules;
 use super::sources;
-use super::topology::{Endpoint, Topology};
+use super::topology::{Endpoint, LOOPBACK_IF, Topology};
 use super::{Outcome, ProbeKind};
 use crate::eval::{self, L4, Packet};
-use crate::ir::{AddrMatch, CtState, Hook, Interval, L4Proto, Match, PortMatch, Rule, Ruleset};
+use crate::ir::{CtState, Hook, Interval, L4Proto, Match, PortMatch, Rule, Ruleset};
 use crate::ir::{RejectWith, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-
-/// The host's loopback interface, which loopback-source probes arrive on.
-pub(crate) const LOOPBACK_IF: &str = "lo";
 
 /// Ports probed on every endpoint whatever the policy says (likely closed).
 const UNLISTED_PORTS: [u16; 3] = [23, 8081, 65535];
@@ -253,44 +251,6 @@ fn endpoint_ports(rs: &Ruleset, topo: &Topology, ep: &Endpoint) -> Ports {
         }
     }
     ports
-}
-
-/// Rules of the input base chains (the only hook clients' packets reach).
-pub(crate) fn input_rules(rs: &Ruleset) -> impl Iterator<Item = &Rule> {
-    rs.table
-        .chains
-        .iter()
-        .filter(|c| c.base.is_some_and(|b| b.hook == Hook::Input))
-        .flat_map(|c| c.rules.iter())
-}
-
-/// A source restriction of an input rule, for choosing client addresses.
-pub(crate) struct SourceMatch<'a> {
-    pub addr: &'a AddrMatch,
-    pub iif: Option<&'a crate::ir::IfName>,
-    /// The rule's comment (its services), to name "not probed" rows.
-    pub label: Option<&'a str>,
-}
-
-/// Every source restriction of the input chains.
-pub(crate) fn source_matches(rs: &Ruleset) -> Vec<SourceMatch<'_>> {
-    let mut out = Vec::new();
-    for rule in input_rules(rs) {
-        let iif = rule.matches.iter().find_map(|m| match m {
-            Match::IifName(n) => Some(n),
-            _ => None,
-        });
-        for m in &rule.matches {
-            if let Match::Saddr(addr) = m {
-                out.push(SourceMatch {
-                    addr,
-                    iif,
-                    label: rule.comment.as_deref(),
-                });
-            }
-        }
-    }
-    out
 }
 
 fn expect(

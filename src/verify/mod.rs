@@ -12,10 +12,13 @@
 
 mod budget;
 mod cover;
+mod design;
 mod forward;
 mod fwd_design;
+mod inputs;
 mod lab;
 mod labels;
+mod listen;
 mod load;
 mod matrix;
 mod plan;
@@ -32,9 +35,8 @@ use crate::eval::EvalError;
 use crate::ir::Ruleset;
 use crate::netns::{Netns, NetnsError};
 use probe::Job;
-use std::collections::BTreeSet;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -256,21 +258,7 @@ fn run_lab(
 ) -> Result<VerifyReport, VerifyError> {
     let (topo, planned, fwd) = (&plan.topo, &plan.planned[..], &plan.fwd[..]);
     load::load(rs, opts, &lab.host)?;
-    let mut wanted = Wanted::default();
-    for p in planned {
-        wanted.add_host(topo.endpoints[p.endpoint].addr.is_ipv4(), p.kind);
-    }
-    for p in fwd {
-        wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);
-    }
-    let (mut tcp_listeners, mut udp_listeners) = listen(&lab.host, &wanted.host)?;
-    for far in [false, true] {
-        if let Some(ns) = lab.side(far) {
-            let (t, u) = listen(ns, &wanted.peer[far as usize])?;
-            tcp_listeners.extend(t);
-            udp_listeners.extend(u);
-        }
-    }
+    let (tcp_listeners, udp_listeners) = listen::lab_listeners(topo, plan, lab)?;
     let expected: Vec<&Outcome> = planned
         .iter()
         .map(|p| &p.expected)
@@ -289,23 +277,7 @@ fn run_lab(
         outcomes
     });
     drop(tcp_listeners);
-    let names = planned
-        .iter()
-        .map(|p| &p.name)
-        .chain(fwd.iter().map(|p| &p.name));
-    let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
-    let mut probes: Vec<ProbeResult> = names
-        .zip(expected)
-        .zip(outcomes?)
-        .zip(rules)
-        .map(|(((name, expected), seen), rules)| ProbeResult {
-            name: name.clone(),
-            pass: *expected == seen,
-            expected: expected.clone(),
-            seen,
-            rules: rules.clone(),
-        })
-        .collect();
+    let mut probes = results(plan, &expected, outcomes?);
     if opts.against.is_none() {
         probes.extend(sysctl_probes(rs, &lab.host));
     }
@@ -317,63 +289,23 @@ fn run_lab(
     })
 }
 
-/// Sockets to listen on, as (address, UDP): in the host every probed port on
-/// the wildcard address, both protocols (input probes); in the client and far
-/// namespaces exactly the forward probes' destinations, so an answer leaves
-/// from the address probed (and takes that address's route back).
-#[derive(Default)]
-struct Wanted {
-    host: BTreeSet<(SocketAddr, bool)>,
-    peer: [BTreeSet<(SocketAddr, bool)>; 2],
-}
-
-impl Wanted {
-    fn add_host(&mut self, v4: bool, kind: ProbeKind) {
-        let any: IpAddr = if v4 {
-            Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            Ipv6Addr::UNSPECIFIED.into()
-        };
-        if let ProbeKind::Tcp(port) | ProbeKind::Udp(port) = kind {
-            self.host.insert((SocketAddr::new(any, port), false));
-            self.host.insert((SocketAddr::new(any, port), true));
-        }
-    }
-
-    fn add_peer(&mut self, far: bool, addr: IpAddr, kind: ProbeKind) {
-        let set = &mut self.peer[far as usize];
-        match kind {
-            ProbeKind::Tcp(port) => set.insert((SocketAddr::new(addr, port), false)),
-            ProbeKind::Udp(port) => set.insert((SocketAddr::new(addr, port), true)),
-            ProbeKind::Ping | ProbeKind::Established => false,
-        };
-    }
-}
-
-/// A TCP listener or a UDP echo socket on every wanted address of `ns`.
-fn listen(
-    ns: &Netns,
-    wanted: &BTreeSet<(SocketAddr, bool)>,
-) -> Result<(Vec<OwnedFd>, Vec<OwnedFd>), VerifyError> {
-    if wanted.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    ns.run(|| {
-        let mut tcp = Vec::new();
-        let mut udp = Vec::new();
-        for &(at, is_udp) in wanted {
-            let fd = probe::listener_at(at, is_udp).map_err(|source| VerifyError::Socket {
-                what: format!(
-                    "listening on {} {at} in {}",
-                    if is_udp { "udp" } else { "tcp" },
-                    ns.name()
-                ),
-                source,
-            })?;
-            if is_udp { &mut udp } else { &mut tcp }.push(fd);
-        }
-        Ok::<_, VerifyError>((tcp, udp))
-    })?
+/// Each probe's result: input probes first, then forward probes, in plan order.
+fn results(plan: &ProbePlan, expected: &[&Outcome], seen: Vec<Outcome>) -> Vec<ProbeResult> {
+    let (planned, fwd) = (&plan.planned, &plan.fwd);
+    let names = (planned.iter().map(|p| &p.name)).chain(fwd.iter().map(|p| &p.name));
+    let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
+    names
+        .zip(expected)
+        .zip(seen)
+        .zip(rules)
+        .map(|(((name, expected), seen), rules)| ProbeResult {
+            name: name.clone(),
+            pass: **expected == seen,
+            expected: (*expected).clone(),
+            seen,
+            rules: rules.clone(),
+        })
+        .collect()
 }
 
 /// Sockets for every planned probe, in plan order: the client's probe
@@ -508,7 +440,7 @@ fn sockets(
                     let l = &topo.links[e.link];
                     probe::client_socket(p.kind, l.host_addr(e.addr.is_ipv4()), &l.host_if)
                 } else {
-                    probe::client_socket(p.kind, e.addr, matrix::LOOPBACK_IF)
+                    probe::client_socket(p.kind, e.addr, topology::LOOPBACK_IF)
                 }
             })
             .collect::<Vec<_>>()

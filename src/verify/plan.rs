@@ -5,8 +5,8 @@
 //! test's observations).
 
 use super::{
-    Coverage, DEFAULT_PROBES, Outcome, VerifyError, VerifyOptions, budget, cover, forward, labels,
-    matrix, topology,
+    Coverage, DEFAULT_PROBES, Outcome, VerifyError, VerifyOptions, budget, cover, design, forward,
+    labels, matrix, topology,
 };
 use crate::eval::EvalError;
 use crate::ir::Ruleset;
@@ -79,7 +79,7 @@ pub fn plan(
     against: Option<&Ruleset>,
     opts: &VerifyOptions,
 ) -> Result<ProbePlan, VerifyError> {
-    let mut topo = topology::design(rs);
+    let mut topo = design::topology(rs);
     let cover = cover::plan(rs, against, &mut topo);
     let cap = opts.probes.unwrap_or(DEFAULT_PROBES);
     let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;

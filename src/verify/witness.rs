@@ -4,9 +4,8 @@
 //! the region. Pure; new client addresses are added to the topology.
 
 use super::ProbeKind;
-use super::matrix::LOOPBACK_IF;
 use super::sources::{self, AddrClass, Route};
-use super::topology::{Endpoint, Topology, link_addrs};
+use super::topology::{Endpoint, LOOPBACK_IF, Topology, link_addrs};
 use crate::eval::{self, Cause, L4, Packet};
 use crate::ir::{CtState, Hook, Interval, Ruleset};
 use crate::space::{Cube, Ivs, addr_of, addr_value};

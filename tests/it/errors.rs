@@ -87,7 +87,7 @@ fn site_table_names_agree_with_nft() {
         assert!(text.contains(&format!("table inet {name} {{")), "{text}");
         assert!(nft_accepts(&text), "{name}: nft refused\n{text}");
     }
-    for kw in hostwall::emit::text::NFT_KEYWORDS {
+    for kw in hostwall::keywords::NFT_KEYWORDS {
         let err = script(&format!("table = \"{kw}\"\n"), policy).expect_err(kw);
         assert!(err.contains("an nft keyword"), "{kw}: {err}");
         let raw = format!("table inet {kw} {{\n\tchain c {{\n\t}}\n}}\n");

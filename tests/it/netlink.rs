@@ -7,7 +7,7 @@ use crate::support::build::ir::{base, every_encoder_form, rule, ruleset, set};
 use crate::support::netns::in_new_netns as in_netns;
 use crate::support::nft::here_ok as nft_ok;
 use hostwall::apply::{ApplyOptions, apply};
-use hostwall::emit::netlink::{BatchOptions, What, build};
+use hostwall::emit::netlink::{BatchOptions, BatchPart, build};
 use hostwall::emit::text;
 use hostwall::ir::*;
 use hostwall::nft::oracle;
@@ -120,7 +120,7 @@ fn expressions_equal_nft_debug_netlink() {
     let got: Vec<String> = batch
         .messages
         .iter()
-        .filter(|m| matches!(m.what, What::Rule { .. }))
+        .filter(|m| matches!(m.what, BatchPart::Rule { .. }))
         .map(|m| {
             let text = oracle::rule_debug_text(batch.bytes_of(m)).unwrap_or_default();
             text.lines()

@@ -1,12 +1,69 @@
-//! What the live reader reports beside our decoded table: other tables' base chains
-//! with a judgement of whether they can drop, and everything in our table the IR
-//! cannot hold (named objects, flowtables, chains on other hooks or of other types,
-//! maps), each described for the operator and never silently left out.
+//! The live state as `live` reads it back and `diff` compares it: our table, the
+//! sysctls, other tables' base chains with a judgement of whether they can drop, and
+//! everything in our table the IR cannot hold (named objects, flowtables, chains on
+//! other hooks or of other types, maps), each described for the operator and never
+//! silently left out; `Kind` names each kind of drift.
 
-use super::Kind;
-use crate::ir;
+use crate::ir::{self, Sysctl, Table};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// What kind of drift a change is (its name in `--format json` is `diff::json`'s; the
+/// serde form is the apply record's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    TableMissing,
+    ChainMissing,
+    ChainExtra,
+    ChainHook,
+    ChainPolicy,
+    RuleMissing,
+    RuleAdded,
+    RuleChanged,
+    RuleMoved,
+    SetMissing,
+    SetExtra,
+    SetType,
+    ElementMissing,
+    ElementExtra,
+    Sysctl,
+    /// A named stateful object (counter, quota, limit, ct helper, synproxy, ...) in our
+    /// table: hostwall never makes one.
+    ObjectExtra,
+    /// A flowtable in our table: hostwall never makes one.
+    FlowtableExtra,
+    /// Something else in our table hostwall never makes (a map, a set of another type),
+    /// or the table is dormant.
+    Unsupported,
+    /// Warning: another table's base chain sees the host's traffic and may drop it.
+    ForeignBaseChain,
+    /// Warning: another table changed while it was read; its chains are shown as read.
+    ForeignChanging,
+    /// Warning: a policy line allows traffic that another table drops or rejects.
+    PolicyDefeated,
+    /// Warning: another table accepts traffic (for a purpose) that our table refuses.
+    PolicyRefuses,
+}
+
+/// The live state as read back from the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Live {
+    /// Our table, or `None` when it is absent.
+    pub table: Option<Table>,
+    /// Current sysctl values (`None` when unreadable).
+    pub sysctls: Vec<(Sysctl, Option<bool>)>,
+    /// Base chains of every other table, on every hook of every family.
+    pub foreign: Vec<ForeignChain>,
+    /// Every other table, decoded (for conflicts with the policy).
+    pub others: Vec<crate::ir::host::HostTable>,
+    /// Our table's place among the others (`None`: absent, it would come last).
+    pub ours_at: Option<usize>,
+    /// Everything in our table the IR cannot hold: all of it is drift.
+    pub unmodelled: Vec<Unmodelled>,
+    /// Other tables that changed while they were read ("family name").
+    pub changing: Vec<String>,
+}
 
 /// A base chain's registration, as nft writes it: `type filter hook ingress device
 /// "lo" priority 0; policy accept`.
@@ -33,7 +90,7 @@ impl ChainHead {
             hook: b.hook.name().to_string(),
             devices: Vec::new(),
             priority: b.priority,
-            policy: super::policy_name(b.policy).to_string(),
+            policy: b.policy.name().to_string(),
         }
     }
 }

@@ -16,9 +16,9 @@
 
 mod tree;
 
-use crate::check::validate;
+use super::validate;
 use crate::diag::Diagnostic;
-use crate::emit::text::{NFT_KEYWORDS, is_bare_name};
+use crate::keywords::{NFT_KEYWORDS, is_bare_name};
 use crate::model::{IfName, Settings};
 use crate::source::{FileId, SourceMap, Span};
 use ipnet::IpNet;
