@@ -14,6 +14,7 @@ mod mutants;
 mod mutate;
 mod policies;
 mod safe;
+mod unchanged;
 mod verify;
 mod verify_budget;
 mod verify_forward;

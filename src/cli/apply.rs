@@ -23,6 +23,7 @@ mod lifecycle;
 mod owner;
 mod prompt;
 mod slot;
+mod unchanged;
 
 pub use slot::PendingArgs;
 #[cfg(debug_assertions)]
@@ -67,11 +68,17 @@ pub struct ApplyArgs {
     /// Apply even if the policy would reject the SSH session it is applied from.
     #[arg(long)]
     pub force: bool,
+    /// Send the table even when the live one already is the policy (by default such an
+    /// apply sends nothing and says `unchanged (generation N)`).
+    #[arg(long)]
+    pub replace: bool,
     /// Skip the ownership/mode check of the policy and site files.
     #[arg(long)]
     pub insecure_perms: bool,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub system: super::args::SystemArgs,
     /// Where the forwarding sysctls live (tests point it at a scratch tree).
     #[arg(long, value_name = "DIR", hide = true)]
     pub sysctl_root: Option<PathBuf>,
@@ -135,6 +142,11 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
+    super::coexist::warn(out, &a.system.root);
+    let skip = unchanged::Skip::new(a);
+    if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
+        return code;
+    }
     let (mut loaded, rs) = match load_compiled(out, &a.input) {
         Ok(x) => x,
         Err(code) => return code,
@@ -142,6 +154,12 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     #[cfg(debug_assertions)]
     let rs = test_hooks::break_rule(rs);
     if let Err(code) = preflight(out, a, &loaded, &rs) {
+        return code;
+    }
+    if let Some(code) = skip
+        .as_ref()
+        .and_then(|s| s.by_readback(out, a, &loaded, &rs))
+    {
         return code;
     }
     // The checked model is not needed past here; with a million addresses it is as
@@ -194,7 +212,8 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     }
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
     let warnings = after_warnings(out, a, &loaded, &rs);
-    store_record(out, a, &loaded, &rs, &done.value, target, warnings);
+    let rec = record_of(a, &loaded, &rs, done.value.genid, target);
+    store(out, a, &crate::record::Applied { warnings, ..rec });
     match &done.pending {
         None => {
             if a.persist {
@@ -414,23 +433,30 @@ fn bytes(n: usize) -> String {
     }
 }
 
-/// The `diff` fast path: what we committed and at which generation. Losing it only
-/// costs that fast path, so a failure is a warning.
-fn store_record(
-    out: &Out,
+/// What an apply records for the fast paths of `diff` and the next apply: the inputs'
+/// digest, the generation, the namespace when it was the target throughout (`target`,
+/// taken before the change, equals the identity now).
+fn record_of(
     a: &ApplyArgs,
     loaded: &Loaded,
     rs: &Ruleset,
-    r: &ApplyReport,
+    genid: u32,
     target: Option<NetnsId>,
-    warnings: Option<crate::record::Warnings>,
-) {
+) -> crate::record::Applied {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
     let after = NetnsId::of(a.netns.as_deref()).ok();
     let netns = target.filter(|t| after.as_ref() == Some(t));
-    let rec = crate::drift::record_for(rs, r.genid, digest, includes, netns, warnings);
+    let rec = crate::drift::record_for(rs, genid, digest, includes, netns, None);
+    crate::record::Applied {
+        policy: Some(super::load::canonical(&loaded.name)),
+        ..rec
+    }
+}
+
+/// Stores the record. Losing it only costs the fast paths, so a failure is a warning.
+fn store(out: &Out, a: &ApplyArgs, rec: &crate::record::Applied) {
     let path = crate::record::path(&a.state.state_dir, a.netns.as_deref());
-    if let Err(e) = crate::record::store(&path, &rec) {
+    if let Err(e) = crate::record::store(&path, rec) {
         out.stderr(&format!(
             "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
             path.display()
@@ -449,15 +475,7 @@ fn after_warnings(
     let locate = |s: &crate::source::Span| loaded.map.location(*s);
     match crate::drift::warnings(rs, a.netns.as_deref(), &locate) {
         Ok(w) => {
-            let shown: Vec<_> = w
-                .changes
-                .iter()
-                .filter(|c| {
-                    c.kind != crate::diff::Kind::ForeignBaseChain
-                        || c.can_drop != Some(crate::diff::CanDrop::No)
-                })
-                .cloned()
-                .collect();
+            let shown = shown_warnings(&w.changes);
             if !shown.is_empty() {
                 out.stderr(&crate::diff::render_text(&shown));
             }
@@ -468,6 +486,19 @@ fn after_warnings(
             None
         }
     }
+}
+
+/// The warnings worth printing after an apply: every one but other tables' base chains
+/// that surely cannot drop.
+fn shown_warnings(changes: &[crate::diff::Change]) -> Vec<crate::diff::Change> {
+    changes
+        .iter()
+        .filter(|c| {
+            c.kind != crate::diff::Kind::ForeignBaseChain
+                || c.can_drop != Some(crate::diff::CanDrop::No)
+        })
+        .cloned()
+        .collect()
 }
 
 fn persist_now(out: &Out, rs: &Ruleset, policy: &str, path: &Path) -> u8 {

@@ -17,6 +17,9 @@ pub struct Args {
     /// counted in one line. 0 prints every diagnostic.
     #[arg(long, value_name = "N", default_value_t = crate::diag::DEFAULT_SHOWN, global = true)]
     pub max_diagnostics: usize,
+    /// Where the default policy and site file live (tests point it at a scratch dir).
+    #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_DIR, global = true, hide = true)]
+    pub config_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -111,6 +114,21 @@ pub struct DiffArgs {
     /// Where `apply` records what it committed.
     #[arg(long, value_name = "DIR", default_value = "/run/hostwall", hide = true)]
     pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub system: SystemArgs,
+}
+
+/// The root under which other firewall services, sshd and libvirt are looked for.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SystemArgs {
+    /// The system's root directory (tests point it at a fake one).
+    #[arg(
+        long = "system-root",
+        value_name = "DIR",
+        default_value = "/",
+        hide = true
+    )]
+    pub root: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -153,9 +171,12 @@ pub struct VerifyArgs {
 /// The policy to read and the site file giving its host-specific values.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Input {
-    /// Policy file (default: the built-in kvm-host policy). `-` reads standard input.
+    /// Policy file (default: /etc/hostwall/host.policy; without it, `compile`, `check`,
+    /// `fmt`, `verify` and `explain` use the built-in kvm-host policy, `apply` and `diff`
+    /// refuse). `-` reads standard input.
     pub policy: Option<PathBuf>,
-    /// Site file (TOML) with this host's networks, interfaces and table name.
+    /// Site file (TOML) with this host's networks, interfaces and table name (default:
+    /// /etc/hostwall/site.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub site: Option<PathBuf>,
 }
@@ -190,7 +211,7 @@ pub struct CheckArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct FmtArgs {
-    /// Policy file (default: the built-in kvm-host policy).
+    /// Policy file (default: /etc/hostwall/host.policy, else the built-in kvm-host policy).
     pub policy: Option<PathBuf>,
     /// Exit 1 when the file is not in canonical form; print nothing.
     #[arg(long, conflicts_with = "write")]

@@ -4,6 +4,7 @@ mod apply;
 mod cli;
 mod compile;
 mod errors;
+mod etc_defaults;
 mod files;
 mod fmt;
 mod fuzz;
