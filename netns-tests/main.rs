@@ -9,6 +9,7 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod init;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;

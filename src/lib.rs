@@ -19,6 +19,7 @@ pub mod drift;
 pub mod emit;
 pub mod eval;
 pub mod explain;
+pub mod init;
 pub mod ir;
 pub mod live;
 pub mod model;

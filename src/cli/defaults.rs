@@ -27,7 +27,11 @@ pub fn fill(out: &Out, command: &mut Command, dir: &Path) -> Result<(), u8> {
             c.policy = input.policy;
             return Ok(());
         }
-        Command::Confirm(_) | Command::Status(_) | Command::Revert(_) | Command::WatchRevert(_) => {
+        Command::Init(_)
+        | Command::Confirm(_)
+        | Command::Status(_)
+        | Command::Revert(_)
+        | Command::WatchRevert(_) => {
             return Ok(());
         }
     };

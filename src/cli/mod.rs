@@ -7,6 +7,7 @@ mod defaults;
 mod diff;
 mod explain;
 mod files;
+mod init;
 mod load;
 mod output;
 mod replace;
@@ -29,6 +30,7 @@ pub fn run(mut args: Args) -> ExitCode {
         return ExitCode::from(code);
     }
     let code = match &args.command {
+        Command::Init(c) => init::run(&out, c, &args.config_dir),
         Command::Compile(c) => compile(&out, c),
         Command::Check(c) => check(&out, c),
         Command::Fmt(c) => fmt(&out, c),

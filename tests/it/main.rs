@@ -9,6 +9,7 @@ mod files;
 mod fmt;
 mod fuzz;
 mod golden;
+mod init;
 mod libvirt_guests;
 mod live;
 mod loadable;
