@@ -200,3 +200,60 @@ fn issue11_a_100k_prefix_policy_reapplies_unchanged_from_the_record() {
     exit(&env.apply(&[&big]), 0);
     assert_unchanged(&env, &[&big]);
 }
+
+#[test]
+fn issue11_a_policy_on_stdin_is_read_once_and_judged_by_readback() {
+    if !root("issue11_a_policy_on_stdin_is_read_once_and_judged_by_readback") {
+        return;
+    }
+    use std::io::Write;
+    let env = Env::new("hw-un");
+    let state = env.state();
+    let run = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hostwall"))
+            .args([
+                "apply",
+                "--insecure-perms",
+                "--netns",
+                env.ns.name(),
+                "--state-dir",
+            ])
+            .arg(&state)
+            .arg("-")
+            .env_remove("SSH_CONNECTION")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut i) = c.stdin.take() {
+            i.write_all(SMALL.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        c.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    exit(&run(), 0);
+    let before = genid(&env);
+    let out = run();
+    exit(&out, 0);
+    assert!(
+        stderr(&out).contains(&format!("unchanged (generation {before})")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(genid(&env), before);
+    // The diff fast path must not eat standard input either.
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hostwall"))
+        .args(["diff", "--netns", env.ns.name(), "--state-dir"])
+        .arg(&state)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut i) = c.stdin.take() {
+        i.write_all(SMALL.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let o = c.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    exit(&o, 0);
+}

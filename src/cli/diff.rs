@@ -85,7 +85,9 @@ fn fast_path(
     c: &DiffArgs,
     rec: Option<&crate::record::Applied>,
 ) -> Result<Option<(DriftReport, String)>, drift::DriftError> {
-    let Some(rec) = rec.filter(|_| !opts.full) else {
+    // Standard input can be read only once: the full comparison needs it.
+    let stdin = c.input.policy.as_deref() == Some(std::path::Path::new("-"));
+    let Some(rec) = rec.filter(|_| !opts.full && !stdin) else {
         return Ok(None);
     };
     let Some(digest) = super::load::inputs_digest_unparsed(&c.input, &rec.includes) else {

@@ -1,7 +1,8 @@
 //! `apply` when the live state already is the policy: nothing sent, exit 0,
 //! `unchanged (generation N)`. Tried from the record before compiling, then by a
-//! read-back after; never with `--replace`, `--dry-run`, a test sysctl tree, or a change
-//! pending in the target namespace (the normal flow reports that one).
+//! read-back after (the only way for a policy on standard input); never with
+//! `--replace`, `--dry-run`, a test sysctl tree, or a change pending in the target
+//! namespace (the normal flow reports that one).
 
 use super::ApplyArgs;
 use crate::cli::load::{self, Loaded};
@@ -43,8 +44,10 @@ impl Skip {
 
     /// The record's proof, before anything is parsed: `Some(exit code)` when unchanged.
     pub fn by_record(&self, out: &Out, a: &ApplyArgs) -> Option<u8> {
-        // `--persist` writes from the compiled policy.
-        let rec = self.rec.as_ref().filter(|_| !a.persist)?;
+        // `--persist` writes from the compiled policy; standard input can be read only
+        // once, and the policy itself needs it.
+        let stdin = a.input.policy.as_deref() == Some(std::path::Path::new("-"));
+        let rec = self.rec.as_ref().filter(|_| !a.persist && !stdin)?;
         let digest = load::inputs_digest_unparsed(&a.input, &rec.includes)?;
         if !a.insecure_perms && !files_trusted(a, &rec.includes) {
             // The full path reports the permission problem.
