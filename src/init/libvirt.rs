@@ -37,7 +37,8 @@ pub fn find(root: &Path) -> Vec<Network> {
     }
     let dev = std::fs::read_to_string(root.join("proc/net/dev")).unwrap_or_default();
     for link in links(&dev) {
-        if link.starts_with("virbr") && !found.iter().any(|n| n.bridge == link) {
+        if link.starts_with("virbr") && is_ifname(&link) && !found.iter().any(|n| n.bridge == link)
+        {
             found.push(Network {
                 bridge: link,
                 name: None,
@@ -57,6 +58,15 @@ pub fn links(dev: &str) -> Vec<String> {
         .filter_map(|l| Some(l.split(':').next()?.trim().to_string()))
         .filter(|n| !n.is_empty() && !n.ends_with("-nic"))
         .collect()
+}
+
+/// A name the policy can quote as an interface: what Linux allows (1 to 15 bytes), in
+/// the characters bridges are named with; anything else is left out.
+pub fn is_ifname(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn xml_networks(dir: &Path) -> Vec<Network> {
@@ -93,6 +103,9 @@ pub fn parse(xml: &str) -> Option<Network> {
         .find(|n| n.has_tag_name("network"))?;
     let child = |tag: &str| net.children().find(|c| c.has_tag_name(tag));
     let bridge = child("bridge")?.attribute("name")?.to_string();
+    if !is_ifname(&bridge) {
+        return None;
+    }
     child("ip")?;
     let mode = match child("forward") {
         None => "isolated".to_string(),
@@ -102,7 +115,13 @@ pub fn parse(xml: &str) -> Option<Network> {
     if !routes && mode != "isolated" {
         return None;
     }
-    let name = child("name").and_then(|n| n.text()).map(str::to_string);
+    // Shown in the policy's comments: one line, no control character.
+    let name = child("name").and_then(|n| n.text()).map(|t| {
+        t.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .take(64)
+            .collect()
+    });
     Some(Network {
         bridge,
         name,
@@ -140,6 +159,19 @@ mod tests {
         let no_ip = "<network><name>x</name><forward mode='nat'/><bridge name='virbr7'/></network>";
         assert_eq!(parse(no_ip), None);
         assert_eq!(parse("<network><bridge name='a'"), None);
+        // A bridge name the policy could not quote, or too long for Linux: left out.
+        for bad in ["a\"b", "br lab", "averyveryverylongbridge", ""] {
+            let x = format!(
+                "<network><name>n</name><bridge name='{bad}'/><ip address='10.0.0.1'/></network>"
+            );
+            assert_eq!(parse(&x), None, "{bad}");
+        }
+        // A name with a line break stays one comment line.
+        let x = "<network><name>x&#10;allow tcp 1-65535</name><bridge name='br1'/><ip address='10.0.0.1'/></network>";
+        assert_eq!(
+            parse(x).and_then(|n| n.name),
+            Some("x?allow tcp 1-65535".into())
+        );
     }
 
     #[test]
