@@ -142,26 +142,10 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    super::coexist::warn(out, &a.system.root);
-    let skip = unchanged::Skip::new(a);
-    if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
-        return code;
-    }
-    let (mut loaded, rs) = match load_compiled(out, &a.input) {
+    let (mut loaded, rs) = match prepare(out, a) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    #[cfg(debug_assertions)]
-    let rs = test_hooks::break_rule(rs);
-    if let Err(code) = preflight(out, a, &loaded, &rs) {
-        return code;
-    }
-    if let Some(code) = skip
-        .as_ref()
-        .and_then(|s| s.by_readback(out, a, &loaded, &rs))
-    {
-        return code;
-    }
     // The checked model is not needed past here; with a million addresses it is as
     // large as the batch, so it goes before the batch is built.
     loaded.policy = None;
@@ -222,6 +206,29 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             0
         }
         Some((record, _)) => lifecycle::pending_prompt(out, &a.state, &owner, &slot, record),
+    }
+}
+
+/// Everything before the kernel is touched: warnings about other firewall services,
+/// the unchanged answer from the record, check and compile, the preflight checks, the
+/// unchanged answer by read-back. `Err` carries the exit code to stop with (0 when
+/// nothing needs sending).
+fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
+    super::coexist::warn(out, &a.system.root);
+    let skip = unchanged::Skip::new(a);
+    if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
+        return Err(code);
+    }
+    let (loaded, rs) = load_compiled(out, &a.input)?;
+    #[cfg(debug_assertions)]
+    let rs = test_hooks::break_rule(rs);
+    preflight(out, a, &loaded, &rs)?;
+    match skip
+        .as_ref()
+        .and_then(|s| s.by_readback(out, a, &loaded, &rs))
+    {
+        Some(code) => Err(code),
+        None => Ok((loaded, rs)),
     }
 }
 

@@ -196,3 +196,52 @@ fn issue11_init_never_overwrites_without_force_and_names_the_templates() {
         assert!(help.contains(&format!("  {t} ")), "{t}: {help}");
     }
 }
+
+/// The real OpenSSH server (`openssh-server`, installed by .ci/run): its `sshd -T` output
+/// with a configuration of our own (two ports) is read, run through a wrapper that gives
+/// it the privilege separation directory in a private mount namespace (/run stays the
+/// host's); the same sshd without that directory fails, and init says sshd was not found.
+#[test]
+fn issue11_init_reads_the_real_openssh_sshd_t() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !sshd.exists() {
+        eprintln!(
+            "issue11_init_reads_the_real_openssh_sshd_t: needs root and openssh-server: skipped"
+        );
+        return;
+    }
+    let key = ["ed25519", "ecdsa", "rsa"]
+        .iter()
+        .map(|k| format!("/etc/ssh/ssh_host_{k}_key"))
+        .find(|p| Path::new(p).exists())
+        .expect("openssh-server generates host keys");
+    let h = FakeHost::new();
+    let cfg = h.dir.path().join("sshd_config");
+    std::fs::write(&cfg, format!("Port 2200\nPort 2201\nHostKey {key}\n")).expect("write");
+    h.sshd(&format!(
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexec unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && mkdir -m 0755 /run/sshd && exec /usr/sbin/sshd -f {} \"$@\"' sshd \"$@\"",
+        cfg.display()
+    ));
+    let o = h.hostwall(&["init", "--template", "minimal-host"]);
+    assert_eq!(o.status.code(), Some(0), "{}", h.stderr(&o));
+    assert!(
+        h.stderr(&o)
+            .contains("  sshd: tcp 2200, 2201 (`sshd -T`)\n"),
+        "{}",
+        h.stderr(&o)
+    );
+    let policy = std::fs::read_to_string(h.config().join("host.policy")).expect("read");
+    assert!(
+        policy.contains("    allow tcp 2200, 2201 from mgmt  # sshd listens here (`sshd -T`)\n"),
+        "{policy}"
+    );
+    // Without /run/sshd (a host where sshd never ran) `sshd -T` fails: not found.
+    h.sshd(&format!(
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexec unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /run && exec /usr/sbin/sshd -f {} \"$@\"' sshd \"$@\"",
+        cfg.display()
+    ));
+    let o = h.hostwall(&["init", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", h.stderr(&o));
+    assert!(h.stderr(&o).contains("sshd: not found"), "{}", h.stderr(&o));
+}
