@@ -7,7 +7,8 @@
 # (same files: digest, namespace identity, one GETGEN, two sysctl files; no compile)
 # and by read-back (record removed each time: compile, dump, compare).
 # Usage: benches/noop.sh [CIDRS] [RUNS]   (as root; namespace and temp files removed on
-# exit; times with bash's EPOCHREALTIME, so no fork is counted). Target: record ≤ 5 ms.
+# exit; wall time with bash's EPOCHREALTIME, so no fork is counted; CPU time from bash's
+# `times`). Target: record ≤ 5 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cidrs=${1:-100000}
@@ -28,27 +29,36 @@ chmod 0644 "$tmp/big.policy" "$tmp/kvm.policy"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 apply() { "$bin" apply --netns "$ns" --state-dir "$tmp/state" "$@" 2>&1; }
-# policy file, mode (record | readback | full) -> median microseconds
+# Children's user+sys CPU in a `times` output file, in microseconds (ms resolution).
+cpu() { tail -1 "$1" | awk '{gsub(/[ms]/," "); print int(($1*60+$2+$3*60+$4)*1e6)}'; }
+# policy file, mode (record | readback | full) -> "median-wall-us median-cpu-us"
 measure() {
-  local p=$1 mode=$2 extra=() out t0
+  local p=$1 mode=$2 extra=() out t0 c0
   [[ $mode == full ]] && extra=(--replace)
   apply "$p" >/dev/null
+  : >"$tmp/wall"; : >"$tmp/cpu"
   for _ in $(seq "$runs"); do
     [[ $mode == readback ]] && rm -f "$tmp"/state/applied-*.json
-    t0=$EPOCHREALTIME
-    out=$(apply "${extra[@]}" "$p")
-    echo "$t0 $EPOCHREALTIME" | awk '{printf "%d\n", ($2 - $1) * 1e6}'
+    times >"$tmp/t0"; t0=$EPOCHREALTIME
+    apply "${extra[@]}" "$p" >"$tmp/out"
+    echo "$t0 $EPOCHREALTIME" | awk '{printf "%d\n", ($2 - $1) * 1e6}' >>"$tmp/wall"
+    times >"$tmp/t1"
+    echo $(($(cpu "$tmp/t1") - $(cpu "$tmp/t0"))) >>"$tmp/cpu"
+    out=$(cat "$tmp/out")
     case $mode in
       full) grep -q "applied table" <<<"$out" ;;
       *) grep -q "unchanged (generation" <<<"$out" ;;
     esac || { echo "unexpected answer ($mode, $p): $out" >&2; exit 1; }
-  done | median
+  done
+  echo "$(median <"$tmp/wall") $(median <"$tmp/cpu")"
 }
-ms() { awk -v u="$1" 'BEGIN{printf "%8.1f ms", u/1000}'; }
-printf '%-28s %11s %11s %11s\n' policy "no-op:record" "readback" "full apply"
+ms() { awk -v u="$1" -v c="$2" 'BEGIN{printf "%7.1f / %5.1f ms", u/1000, c/1000}'; }
+echo "wall / cpu (user+sys) per run; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-28s %18s %18s %18s\n' policy "no-op:record" "no-op:readback" "full apply"
 for p in kvm big; do
   name=$p; [[ $p == big ]] && name="$cidrs addresses ($(du -k "$tmp/big.policy" | cut -f1) KiB)"
-  printf '%-28s %11s %11s %11s\n' "$name" "$(ms "$(measure "$tmp/$p.policy" record)")" \
-    "$(ms "$(measure "$tmp/$p.policy" readback)")" "$(ms "$(measure "$tmp/$p.policy" full)")"
+  printf '%-28s %18s %18s %18s\n' "$name" "$(ms $(measure "$tmp/$p.policy" record))" \
+    "$(ms $(measure "$tmp/$p.policy" readback))" "$(ms $(measure "$tmp/$p.policy" full))"
 done
-echo "runs: $runs each; medians of the whole process's wall time"
+echo "runs: $runs each; medians of the whole process (wall time; CPU time of the process, which is"
+echo "what a busy machine stretches into wall time)"
