@@ -1,5 +1,6 @@
 //! The harness itself: systemd is PID 1 and reaches its running state, the
-//! fresh `hostwall` applies inside the boot's own network namespace, the boot
+//! fresh `hostwall` writes a policy with `init` and applies it inside the boot's own
+//! network namespace, the boot
 //! leaves nothing behind on the host (ruleset, cgroups, processes), and a
 //! machine keeps its disk across reboots but not its journal.
 
@@ -10,7 +11,9 @@ set -u
 echo "pid1=$(cat /proc/1/comm)"
 echo "state=$(systemctl is-system-running --wait)"
 systemctl --failed --no-legend --plain | sed 's/^/failed: /'
-/hostwall-test/hostwall apply --state-dir /run/hostwall-test >/dev/null && echo applied=yes
+/hostwall-test/hostwall init --config-dir /run/hostwall-etc >/dev/null 2>&1 &&
+  /hostwall-test/hostwall apply --config-dir /run/hostwall-etc --state-dir /run/hostwall-test >/dev/null &&
+  echo applied=yes
 nft list table inet hostwall | grep -c 'tcp dport @allow_tcp accept' | sed 's/^/ssh_rule=/'
 echo "forward=$(cat /proc/sys/net/ipv4/ip_forward)"
 if echo 1 >/proc/sys/kernel/sysrq 2>/dev/null; then echo kernel_sysctl=writable; else echo kernel_sysctl=read-only; fi

@@ -16,11 +16,13 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod init;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;
 mod policies;
 mod safe;
+mod unchanged;
 mod verify;
 mod verify_budget;
 mod verify_forward;

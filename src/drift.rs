@@ -197,6 +197,7 @@ pub fn record_for(
             .map(|s| (s.key.name().to_string(), s.value))
             .collect(),
         warnings,
+        policy: None,
     }
 }
 

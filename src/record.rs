@@ -39,6 +39,10 @@ pub struct ApplyRecord {
     /// needs them computed at the generation it finds.
     #[serde(default)]
     pub warnings: Option<Warnings>,
+    /// The policy applied: its canonical path, or the built-in's or standard input's
+    /// display name, so `diff` and `apply` can say the live table came from another one.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// Warnings computed from every table at one generation.
@@ -244,6 +248,7 @@ mod tests {
                 inode: "4:4026531840".into(),
             }),
             warnings: None,
+            policy: Some("/etc/hostwall/host.policy".into()),
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p).expect("trusted"), Some(rec));

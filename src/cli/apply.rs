@@ -24,6 +24,7 @@ mod lifecycle;
 mod owner;
 mod prompt;
 mod slot;
+mod unchanged;
 
 pub use slot::PendingArgs;
 #[cfg(debug_assertions)]
@@ -68,11 +69,17 @@ pub struct ApplyArgs {
     /// Apply even if the policy would reject the SSH session it is applied from.
     #[arg(long)]
     pub force: bool,
+    /// Send the table even when the live one already is the policy (by default such an
+    /// apply sends nothing and says `unchanged (generation N)`).
+    #[arg(long)]
+    pub replace: bool,
     /// Skip the ownership/mode check of the policy and site files.
     #[arg(long)]
     pub insecure_perms: bool,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub system: super::args::SystemArgs,
     /// Where the forwarding sysctls live (tests point it at a scratch tree).
     #[arg(long, value_name = "DIR", hide = true)]
     pub sysctl_root: Option<PathBuf>,
@@ -140,15 +147,10 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    let (mut loaded, rs) = match load_compiled(out, &a.input) {
+    let (mut loaded, rs) = match prepare(out, a) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    #[cfg(debug_assertions)]
-    let rs = test_hooks::break_rule(rs);
-    if let Err(code) = preflight(out, a, &loaded, &rs) {
-        return code;
-    }
     // The checked model is not needed past here; with a million addresses it is as
     // large as the batch, so it goes before the batch is built.
     loaded.policy = None;
@@ -201,7 +203,8 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     let id = done.pending.as_ref().map(|(r, _)| r.id.as_str());
     owner.applied(&loaded.name, a.netns.as_deref(), done.value.genid, id);
     let warnings = after_warnings(out, a, &loaded, &rs);
-    store_record(out, a, &loaded, &rs, &done.value, target, warnings);
+    let rec = record_of(a, &loaded, &rs, done.value.genid, target);
+    store(out, a, &hostwall::record::ApplyRecord { warnings, ..rec });
     match &done.pending {
         None => {
             lastgood::store(out, a, &loaded, &rs, done.value.genid);
@@ -211,6 +214,29 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
             0
         }
         Some((record, _)) => lifecycle::pending_prompt(out, &a.state, &owner, &slot, record),
+    }
+}
+
+/// Everything before the kernel is touched: warnings about other firewall services,
+/// the unchanged answer from the record, check and compile, the preflight checks, the
+/// unchanged answer by read-back. `Err` carries the exit code to stop with (0 when
+/// nothing needs sending).
+fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
+    super::coexist::warn(out, &a.system.root);
+    let skip = unchanged::Skip::new(a);
+    if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
+        return Err(code);
+    }
+    let (loaded, rs) = load_compiled(out, &a.input)?;
+    #[cfg(debug_assertions)]
+    let rs = test_hooks::break_rule(rs);
+    preflight(out, a, &loaded, &rs)?;
+    match skip
+        .as_ref()
+        .and_then(|s| s.by_readback(out, a, &loaded, &rs))
+    {
+        Some(code) => Err(code),
+        None => Ok((loaded, rs)),
     }
 }
 
@@ -423,23 +449,30 @@ fn bytes(n: usize) -> String {
     }
 }
 
-/// The `diff` fast path: what we committed and at which generation. Losing it only
-/// costs that fast path, so a failure is a warning.
-fn store_record(
-    out: &Out,
+/// What an apply records for the fast paths of `diff` and the next apply: the inputs'
+/// digest, the generation, the namespace when it was the target throughout (`target`,
+/// taken before the change, equals the identity now).
+fn record_of(
     a: &ApplyArgs,
     loaded: &Loaded,
     rs: &Ruleset,
-    r: &ApplyReport,
+    genid: u32,
     target: Option<NetnsId>,
-    warnings: Option<hostwall::record::Warnings>,
-) {
+) -> hostwall::record::ApplyRecord {
     let (digest, includes) = super::load::inputs_digest(loaded, a.input.site.is_some());
     let after = NetnsId::of(a.netns.as_deref()).ok();
     let netns = target.filter(|t| after.as_ref() == Some(t));
-    let rec = hostwall::drift::record_for(rs, r.genid, digest, includes, netns, warnings);
+    let rec = hostwall::drift::record_for(rs, genid, digest, includes, netns, None);
+    hostwall::record::ApplyRecord {
+        policy: Some(super::load::canonical(&loaded.name)),
+        ..rec
+    }
+}
+
+/// Stores the record. Losing it only costs the fast paths, so a failure is a warning.
+fn store(out: &Out, a: &ApplyArgs, rec: &hostwall::record::ApplyRecord) {
     let path = hostwall::record::path(&a.state.state_dir, a.netns.as_deref());
-    if let Err(e) = hostwall::record::store(&path, &rec) {
+    if let Err(e) = hostwall::record::store(&path, rec) {
         out.stderr(&format!(
             "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
             path.display()
@@ -458,15 +491,7 @@ fn after_warnings(
     let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
     match hostwall::drift::warnings(rs, a.netns.as_deref(), &locate) {
         Ok(w) => {
-            let shown: Vec<_> = w
-                .changes
-                .iter()
-                .filter(|c| {
-                    c.kind != hostwall::diff::Kind::ForeignBaseChain
-                        || c.can_drop != Some(hostwall::diff::CanDrop::No)
-                })
-                .cloned()
-                .collect();
+            let shown = shown_warnings(&w.changes);
             if !shown.is_empty() {
                 out.stderr(&hostwall::diff::render_text(&shown));
             }
@@ -477,6 +502,19 @@ fn after_warnings(
             None
         }
     }
+}
+
+/// The warnings worth printing after an apply: every one but other tables' base chains
+/// that surely cannot drop.
+fn shown_warnings(changes: &[hostwall::diff::Change]) -> Vec<hostwall::diff::Change> {
+    changes
+        .iter()
+        .filter(|c| {
+            c.kind != hostwall::diff::Kind::ForeignBaseChain
+                || c.can_drop != Some(hostwall::diff::CanDrop::No)
+        })
+        .cloned()
+        .collect()
 }
 
 fn persist_now(out: &Out, rs: &Ruleset, policy: &str, path: &Path) -> u8 {

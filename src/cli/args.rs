@@ -17,19 +17,24 @@ pub struct Args {
     /// counted in one line. 0 prints every diagnostic.
     #[arg(long, value_name = "N", default_value_t = hostwall::diag::DEFAULT_SHOWN, global = true)]
     pub max_diagnostics: usize,
+    /// Where the default policy and site file live (tests point it at a scratch dir).
+    #[arg(long, value_name = "DIR", default_value = hostwall::config::DEFAULT_DIR, global = true, hide = true)]
+    pub config_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
 
 const EXAMPLES: &str = "\
 Examples:
-  hostwall compile                       print the ruleset of the built-in kvm-host policy
+  hostwall init                          write /etc/hostwall/host.policy fitted to this host
+  hostwall compile                       print the ruleset of /etc/hostwall/host.policy
+                                         (or of the built-in kvm-host policy without it)
   hostwall check policies/migration-net.policy --site /etc/hostwall/site.toml
   hostwall compile host.policy --format json
   hostwall fmt --check host.policy
-  sudo hostwall apply --confirm 60 host.policy   apply; reverted unless `hostwall confirm`
-  sudo hostwall verify host.policy       packets between namespaces prove the policy
-  sudo hostwall diff host.policy         is the live ruleset still the policy?
+  hostwall apply --confirm 60 host.policy   apply; reverted unless `hostwall confirm`
+  hostwall verify host.policy       packets between namespaces prove the policy
+  hostwall diff host.policy         is the live ruleset still the policy?
 
 Exit codes: 0 ok, 1 policy errors, 2 usage or system errors.";
 
@@ -42,6 +47,9 @@ pub enum ColorChoice {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write /etc/hostwall/host.policy and site.toml from a template, fitted to this host
+    /// (sshd's ports, libvirt's bridges, forwarding).
+    Init(super::init::InitArgs),
     /// Check a policy and print its nftables ruleset.
     #[command(
         after_help = "Example:\n  hostwall compile policies/kvm-host.policy --site site.toml > host.nft"
@@ -49,7 +57,7 @@ pub enum Command {
     Compile(CompileArgs),
     /// Check a policy and print its diagnostics only (--live: and its conflicts with the host's other tables).
     #[command(
-        after_help = "Examples:\n  hostwall check host.policy && echo ok\n  sudo hostwall check --live host.policy   # conflicts with libvirt, docker, firewalld tables\n\nExit codes: 0 ok (warnings included), 1 policy errors, 2 usage or system errors."
+        after_help = "Examples:\n  hostwall check host.policy && echo ok\n  hostwall check --live host.policy   # conflicts with libvirt, docker, firewalld tables\n\nExit codes: 0 ok (warnings included), 1 policy errors, 2 usage or system errors."
     )]
     Check(CheckArgs),
     /// Print a policy in canonical form (comments kept).
@@ -59,35 +67,35 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Prove the policy with real packets between two throwaway network namespaces (root).
     #[command(
-        after_help = "Examples:\n  sudo hostwall verify policies/kvm-host.policy\n  sudo hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 every probe passed, 1 some probe failed, 2 set-up error."
+        after_help = "Examples:\n  hostwall verify policies/kvm-host.policy\n  hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 every probe passed, 1 some probe failed, 2 set-up error."
     )]
     Verify(VerifyArgs),
     /// Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift).
     #[command(
-        after_help = "Examples:\n  sudo hostwall diff /etc/hostwall/host.policy\n  sudo hostwall diff --format json host.policy | jq .changes   # for monitoring\n  sudo hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift, 2 error (like diff)."
+        after_help = "Examples:\n  hostwall diff /etc/hostwall/host.policy\n  hostwall diff --format json host.policy | jq .changes   # for monitoring\n  hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift, 2 error (like diff)."
     )]
     Diff(DiffArgs),
     /// Explain one packet: each table's deciding rule on its path and the combined verdict.
     #[command(
-        after_help = "Examples:\n  hostwall explain 'tcp 203.0.113.7 -> 192.0.2.1:22 on eth0 new' host.policy\n  sudo hostwall explain 'udp 192.168.122.50:68 -> 255.255.255.255:67 on virbr0 new' --live\n  sudo hostwall explain 'tcp 203.0.113.7 -> 192.168.122.50:8000 in eth0 out virbr0' --live --format json\n\nPacket: PROTO SRC[:PORT] -> DST[:PORT] [type ICMP-TYPE] [on|in IFACE] [out IFACE] [new|established|related|invalid|untracked].\n`on IFACE` alone is a packet to the host, `in A out B` one through it, `out IFACE` alone one from it.\n\nExit codes: 0 explained, 1 the packet or the policy has errors, 2 system error."
+        after_help = "Examples:\n  hostwall explain 'tcp 203.0.113.7 -> 192.0.2.1:22 on eth0 new' host.policy\n  hostwall explain 'udp 192.168.122.50:68 -> 255.255.255.255:67 on virbr0 new' --live\n  hostwall explain 'tcp 203.0.113.7 -> 192.168.122.50:8000 in eth0 out virbr0' --live --format json\n\nPacket: PROTO SRC[:PORT] -> DST[:PORT] [type ICMP-TYPE] [on|in IFACE] [out IFACE] [new|established|related|invalid|untracked].\n`on IFACE` alone is a packet to the host, `in A out B` one through it, `out IFACE` alone one from it.\n\nExit codes: 0 explained, 1 the packet or the policy has errors, 2 system error."
     )]
     Explain(ExplainArgs),
     /// Apply the policy to the kernel: one atomic batch, then the forwarding sysctls.
     Apply(super::apply::ApplyArgs),
     /// Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session).
     #[command(
-        after_help = "Examples:\n  sudo hostwall confirm\n  sudo hostwall confirm --netns lab\n\nExit codes: 0 kept (or nothing pending and the last change was kept), 1 nothing kept: the change was reverted (named, with when and why), 2 error."
+        after_help = "Examples:\n  hostwall confirm\n  hostwall confirm --netns lab\n\nExit codes: 0 kept (or nothing pending and the last change was kept), 1 nothing kept: the change was reverted (named, with when and why), 2 error."
     )]
     Confirm(super::apply::PendingArgs),
     /// Show a pending `apply --confirm` change and the time left (reverts a stale one),
     /// or how the last one ended.
     #[command(
-        after_help = "Examples:\n  sudo hostwall status\n  sudo hostwall status --netns lab\n\nExit codes: 0 reported, 2 error."
+        after_help = "Examples:\n  hostwall status\n  hostwall status --netns lab\n\nExit codes: 0 reported, 2 error."
     )]
     Status(super::apply::PendingArgs),
     /// Revert a pending `apply --confirm` change now.
     #[command(
-        after_help = "Examples:\n  sudo hostwall revert\n  sudo hostwall revert --netns lab\n\nExit codes: 0 reverted (or nothing pending and the last change was reverted), 1 nothing pending and the last change was kept, 2 error or the revert failed (retried)."
+        after_help = "Examples:\n  hostwall revert\n  hostwall revert --netns lab\n\nExit codes: 0 reverted (or nothing pending and the last change was reverted), 1 nothing pending and the last change was kept, 2 error or the revert failed (retried)."
     )]
     Revert(super::apply::PendingArgs),
     /// Apply the policy at boot, falling back to the last known good or the built-in
@@ -117,6 +125,21 @@ pub struct DiffArgs {
     /// Where `apply` records what it committed.
     #[arg(long, value_name = "DIR", default_value = "/run/hostwall", hide = true)]
     pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub system: SystemArgs,
+}
+
+/// The root under which other firewall services, sshd and libvirt are looked for.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SystemArgs {
+    /// The system's root directory (tests point it at a fake one).
+    #[arg(
+        long = "system-root",
+        value_name = "DIR",
+        default_value = "/",
+        hide = true
+    )]
+    pub root: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -159,9 +182,12 @@ pub struct VerifyArgs {
 /// The policy to read and the site file giving its host-specific values.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Input {
-    /// Policy file (default: the built-in kvm-host policy). `-` reads standard input.
+    /// Policy file (default: /etc/hostwall/host.policy; without it, `compile`, `check`,
+    /// `fmt`, `verify` and `explain` use the built-in kvm-host policy, `apply` and `diff`
+    /// refuse). `-` reads standard input.
     pub policy: Option<PathBuf>,
-    /// Site file (TOML) with this host's networks, interfaces and table name.
+    /// Site file (TOML) with this host's networks, interfaces and table name (default:
+    /// /etc/hostwall/site.toml when it exists).
     #[arg(long, value_name = "FILE")]
     pub site: Option<PathBuf>,
 }
@@ -196,7 +222,7 @@ pub struct CheckArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct FmtArgs {
-    /// Policy file (default: the built-in kvm-host policy).
+    /// Policy file (default: /etc/hostwall/host.policy, else the built-in kvm-host policy).
     pub policy: Option<PathBuf>,
     /// Exit 1 when the file is not in canonical form; print nothing.
     #[arg(long, conflicts_with = "write")]

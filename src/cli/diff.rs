@@ -1,6 +1,7 @@
 //! `hostwall diff`: policy vs live state, for people (text) and monitoring (JSON).
 
 use super::args::{DiffArgs, DiffFormat};
+use super::load::Loaded;
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
 use hostwall::drift::{self, DriftOptions, DriftReport};
@@ -11,7 +12,9 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         state_dir: c.state_dir.clone(),
         full: c.full,
     };
-    let report = match fast_path(out, &opts, c).transpose() {
+    super::coexist::warn(out, &c.system.root);
+    let rec = last_applied(out, &opts);
+    let report = match fast_path(&opts, c, rec.as_ref()).transpose() {
         Some(r) => r,
         None => {
             let (loaded, rs) = match load_compiled(out, &c.input) {
@@ -20,6 +23,9 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
                 // error (2), never drift that monitoring would page for.
                 Err(_) => return EXIT_SYSTEM,
             };
+            if let Some(rec) = &rec {
+                provenance_note(out, rec, &loaded, c.input.site.is_some());
+            }
             let table = format!("{} {}", rs.table.family.name(), rs.table.name);
             let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
             drift::full_with(&rs, &opts, &locate).map(|r| (r, table))
@@ -45,31 +51,54 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     }
 }
 
-/// Answers from the last apply's record when the policy's files are byte-for-byte those
-/// it applied and the generation id has not moved: no parsing, no compiling, no dump.
-fn fast_path(
-    out: &Out,
-    opts: &DriftOptions,
-    c: &DiffArgs,
-) -> Result<Option<(DriftReport, String)>, drift::DriftError> {
-    if opts.full {
-        return Ok(None);
-    }
-    let rec = match drift::last_applied(opts) {
-        Ok(Some(rec)) => rec,
-        Ok(None) => return Ok(None),
+/// The record of the last apply here; a record that is there but cannot be trusted is
+/// a warning (the comparison is then in full, with no word on where the table came from).
+fn last_applied(out: &Out, opts: &DriftOptions) -> Option<hostwall::record::ApplyRecord> {
+    match drift::last_applied(opts) {
+        Ok(rec) => rec,
         Err(e) => {
             out.stderr(&format!(
                 "hostwall: warning: not using the apply record: {e}\n  (comparing in full instead)\n"
             ));
-            return Ok(None);
+            None
         }
+    }
+}
+
+/// Says so when the live table was applied from other inputs than the policy compared:
+/// its differences are then between two policies, not edits by hand.
+fn provenance_note(
+    out: &Out,
+    rec: &hostwall::record::ApplyRecord,
+    loaded: &Loaded,
+    has_site: bool,
+) {
+    let (digest, _) = super::load::inputs_digest(loaded, has_site);
+    let policy = super::load::canonical(&loaded.name);
+    if let Some(note) = hostwall::provenance::applied_from_other(rec, &policy, &digest) {
+        out.stderr(&format!(
+            "hostwall: note: {note}: the differences below are between the two, not changes made by hand\n"
+        ));
+    }
+}
+
+/// Answers from the last apply's record when the policy's files are byte-for-byte those
+/// it applied and the generation id has not moved: no parsing, no compiling, no dump.
+fn fast_path(
+    opts: &DriftOptions,
+    c: &DiffArgs,
+    rec: Option<&hostwall::record::ApplyRecord>,
+) -> Result<Option<(DriftReport, String)>, drift::DriftError> {
+    // Standard input can be read only once: the full comparison needs it.
+    let stdin = c.input.policy.as_deref() == Some(std::path::Path::new("-"));
+    let Some(rec) = rec.filter(|_| !opts.full && !stdin) else {
+        return Ok(None);
     };
     let Some(digest) = super::load::inputs_digest_unparsed(&c.input, &rec.includes) else {
         return Ok(None);
     };
     let table = format!("inet {}", rec.table);
-    Ok(drift::fast(opts, &rec, &digest)?.map(|r| (r, table)))
+    Ok(drift::fast(opts, rec, &digest)?.map(|r| (r, table)))
 }
 
 fn text_report(r: &DriftReport, table: &str) -> String {

@@ -112,7 +112,7 @@ fn include_path(from: &str, path: &str) -> PathBuf {
 
 /// A file's name for the apply record: its canonical path when it is a file, else the
 /// display name as is (`<stdin>`, the built-in policy).
-fn canonical(name: &str) -> String {
+pub fn canonical(name: &str) -> String {
     std::fs::canonicalize(name)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| name.to_string())

@@ -4,9 +4,12 @@ mod apply;
 mod args;
 mod assets;
 mod boot;
+mod coexist;
+mod defaults;
 mod diff;
 mod explain;
 mod files;
+mod init;
 mod interrupt;
 mod load;
 mod output;
@@ -24,9 +27,13 @@ pub(crate) const EXIT_POLICY: u8 = 1;
 /// Exit code 2: usage or system errors (missing file, permission, kernel refused).
 pub(crate) const EXIT_SYSTEM: u8 = 2;
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(mut args: Args) -> ExitCode {
     let out = Out::new(args.color, args.max_diagnostics);
+    if let Err(code) = defaults::fill(&out, &mut args.command, &args.config_dir) {
+        return ExitCode::from(code);
+    }
     let code = match &args.command {
+        Command::Init(c) => init::run(&out, c, &args.config_dir),
         Command::Compile(c) => compile(&out, c),
         Command::Check(c) => check(&out, c),
         Command::Fmt(c) => fmt(&out, c),

@@ -99,14 +99,19 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     // Sticky like /tmp: the unprivileged run may create its state dir there, and the
     // state dir's trust rule accepts it.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let policy = dir.path().join("p.policy");
+    std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let policy = policy.to_str().expect("utf8");
     for args in [
         vec![
             "apply",
             "--insecure-perms",
             "--state-dir",
             state.to_str().expect("utf8"),
+            policy,
         ],
-        vec!["diff"],
+        vec!["diff", policy],
     ] {
         let mut cmd = Command::new("unshare");
         cmd.args([

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# No-op apply speed (a benchmark, not a test): median wall time of the whole
+# `hostwall apply` process when the live table already is the policy (it sends
+# nothing and says `unchanged (generation N)`), beside a full apply of the same
+# policy (`--replace`) in the same run, for the built-in kvm-host policy and for a
+# policy with CIDRS addresses. Both no-op paths are measured: from the apply record
+# (same files: digest, namespace identity, one GETGEN, two sysctl files; no compile)
+# and by read-back (record removed each time: compile, dump, compare).
+# Usage: benches/noop.sh [CIDRS] [RUNS]   (as root; namespace and temp files removed on
+# exit; wall time with bash's EPOCHREALTIME, so no fork is counted; CPU time from bash's
+# `times`). Target: record ≤ 5 ms.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cidrs=${1:-100000}
+runs=${2:-21}
+
+cargo build --release --quiet --bin hostwall --example gen_policy
+bin=$PWD/target/release/hostwall
+ns="hw-bench-noop-$$"
+tmp=$(mktemp -d)
+cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT INT TERM
+ip netns add "$ns"
+mkdir -m 0700 "$tmp/state"
+chmod 0755 "$tmp"
+target/release/examples/gen_policy "$cidrs" 10 >"$tmp/big.policy"
+cp policies/kvm-host.policy "$tmp/kvm.policy"
+chmod 0644 "$tmp/big.policy" "$tmp/kvm.policy"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+apply() { "$bin" apply --netns "$ns" --state-dir "$tmp/state" "$@" 2>&1; }
+# Children's user+sys CPU in a `times` output file, in microseconds (ms resolution).
+cpu() { tail -1 "$1" | awk '{gsub(/[ms]/," "); print int(($1*60+$2+$3*60+$4)*1e6)}'; }
+# policy file, mode (record | readback | full) -> "median-wall-us median-cpu-us"
+measure() {
+  local p=$1 mode=$2 extra=() out t0 c0
+  [[ $mode == full ]] && extra=(--replace)
+  apply "$p" >/dev/null
+  : >"$tmp/wall"; : >"$tmp/cpu"
+  for _ in $(seq "$runs"); do
+    [[ $mode == readback ]] && rm -f "$tmp"/state/applied-*.json
+    times >"$tmp/t0"; t0=$EPOCHREALTIME
+    apply "${extra[@]}" "$p" >"$tmp/out"
+    echo "$t0 $EPOCHREALTIME" | awk '{printf "%d\n", ($2 - $1) * 1e6}' >>"$tmp/wall"
+    times >"$tmp/t1"
+    echo $(($(cpu "$tmp/t1") - $(cpu "$tmp/t0"))) >>"$tmp/cpu"
+    out=$(cat "$tmp/out")
+    case $mode in
+      full) grep -q "applied table" <<<"$out" ;;
+      *) grep -q "unchanged (generation" <<<"$out" ;;
+    esac || { echo "unexpected answer ($mode, $p): $out" >&2; exit 1; }
+  done
+  echo "$(median <"$tmp/wall") $(median <"$tmp/cpu")"
+}
+ms() { awk -v u="$1" -v c="$2" 'BEGIN{printf "%7.1f / %5.1f ms", u/1000, c/1000}'; }
+echo "wall / cpu (user+sys) per run; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-28s %18s %18s %18s\n' policy "no-op:record" "no-op:readback" "full apply"
+for p in kvm big; do
+  name=$p; [[ $p == big ]] && name="$cidrs addresses ($(du -k "$tmp/big.policy" | cut -f1) KiB)"
+  printf '%-28s %18s %18s %18s\n' "$name" "$(ms $(measure "$tmp/$p.policy" record))" \
+    "$(ms $(measure "$tmp/$p.policy" readback))" "$(ms $(measure "$tmp/$p.policy" full))"
+done
+echo "runs: $runs each; medians of the whole process (wall time; CPU time of the process, which is"
+echo "what a busy machine stretches into wall time)"

@@ -1,0 +1,102 @@
+//! Whether an apply would change nothing: the live table and forwarding sysctls already
+//! are what the policy compiles to. Proven from the apply record where it can be (same
+//! inputs, same namespace, generation id unchanged: no compile, no dump), otherwise by a
+//! full read-back and compare.
+
+use crate::diff::{Change, Kind, Severity};
+use crate::drift::{self, DriftError, DriftOptions, Locate};
+use crate::ir::Ruleset;
+use crate::record::{self, ApplyRecord};
+
+/// What a comparison found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to send: the live state is the policy at generation `genid`; the
+    /// warnings about other tables at that generation.
+    Unchanged { genid: u32, warnings: Vec<Change> },
+    /// Our table is the policy but these sysctls differ: they still have to be set.
+    SysctlsOnly(Vec<Change>),
+    /// The table differs (or could not be proven equal).
+    Differs,
+}
+
+/// From the record alone: `Unchanged` only when `drift::fast` can prove it (`digest` is
+/// the inputs' digest, `record::inputs_digest`); anything else is `Differs`, and the
+/// caller compares in full.
+pub fn by_record(
+    opts: &DriftOptions,
+    rec: &ApplyRecord,
+    digest: &str,
+) -> Result<Verdict, DriftError> {
+    Ok(match drift::fast(opts, rec, digest)? {
+        Some(r) => judge(r.genid, r.changes),
+        None => Verdict::Differs,
+    })
+}
+
+/// By dumping the ruleset and comparing it with `rs`.
+pub fn by_readback(
+    rs: &Ruleset,
+    opts: &DriftOptions,
+    locate: Locate,
+) -> Result<Verdict, DriftError> {
+    let full = DriftOptions {
+        full: true,
+        ..opts.clone()
+    };
+    let r = drift::full_with(rs, &full, locate)?;
+    Ok(judge(r.genid, r.changes))
+}
+
+fn judge(genid: u32, changes: Vec<Change>) -> Verdict {
+    let (drift, warnings): (Vec<Change>, Vec<Change>) = changes
+        .into_iter()
+        .partition(|c| c.severity == Severity::Drift);
+    if drift.is_empty() {
+        Verdict::Unchanged { genid, warnings }
+    } else if drift.iter().all(|c| c.kind == Kind::Sysctl) {
+        Verdict::SysctlsOnly(drift)
+    } else {
+        Verdict::Differs
+    }
+}
+
+/// The record an unchanged apply leaves for `diff`'s and the next apply's fast path:
+/// `rec` (built by `drift::record_for` at the generation compared) with the warnings
+/// found at that generation.
+pub fn record_with(mut rec: ApplyRecord, warnings: Vec<Change>) -> ApplyRecord {
+    rec.warnings = Some(record::Warnings {
+        genid: rec.genid,
+        changes: warnings,
+    });
+    rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: Kind, severity: Severity) -> Change {
+        let doc = serde_json::json!({"kind": kind, "severity": severity, "object": "x"});
+        serde_json::from_value(doc).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn warnings_alone_are_unchanged_sysctls_alone_are_not() {
+        let w = change(Kind::ForeignBaseChain, Severity::Warning);
+        assert_eq!(
+            judge(9, vec![w.clone()]),
+            Verdict::Unchanged {
+                genid: 9,
+                warnings: vec![w.clone()]
+            }
+        );
+        let s = change(Kind::Sysctl, Severity::Drift);
+        assert_eq!(
+            judge(9, vec![s.clone(), w.clone()]),
+            Verdict::SysctlsOnly(vec![s.clone()])
+        );
+        let r = change(Kind::RuleAdded, Severity::Drift);
+        assert_eq!(judge(9, vec![s, r, w]), Verdict::Differs);
+    }
+}
