@@ -1,6 +1,6 @@
 //! The .deb on a booted Debian 12: `dpkg -i` installs it disabled (no table, no
-//! forwarding, the unit neither enabled nor active), and once a policy is written
-//! and the unit enabled, the next boot has the table live, forwarding on, the
+//! forwarding, the unit neither enabled nor active), and once `hostwall init` has
+//! written the policy and the unit is enabled, the next boot has the table live, forwarding on, the
 //! man pages and completions in place and `hostwall diff` in sync.
 
 use crate::harness::{self, BootSpec};
@@ -14,8 +14,10 @@ echo "enabled=$(systemctl is-enabled hostwall.service 2>&1)"
 echo "active=$(systemctl is-active hostwall.service 2>&1)"
 if nft list table inet hostwall >/dev/null 2>&1; then echo table=present; else echo table=absent; fi
 echo "forward=$(cat /proc/sys/net/ipv4/ip_forward)"
-mkdir -p /etc/hostwall
-cp /usr/share/hostwall/kvm-host.policy /etc/hostwall/host.policy
+hostwall init >/tmp/init.log 2>&1; echo "init_rc=$?"
+sed 's/^/init: /' /tmp/init.log
+test -f /etc/hostwall/host.policy && echo policy=written
+hostwall check >/dev/null 2>&1; echo "check_rc=$?"
 systemctl enable hostwall.service 2>&1; echo "enable_rc=$?"
 "#;
 
@@ -37,7 +39,7 @@ for f in /usr/share/bash-completion/completions/hostwall \
     /usr/share/fish/vendor_completions.d/hostwall.fish; do
     grep -q apply "$f" && echo "completion=$f"
 done
-hostwall diff /etc/hostwall/host.policy >/dev/null 2>&1; echo "diff_rc=$?"
+hostwall diff >/dev/null 2>&1; echo "diff_rc=$?"
 "#;
 
 /// libvirtd's default network turns `ip_forward` on by itself; masked, forwarding
@@ -77,6 +79,9 @@ fn deb_installs_disabled_and_applies_the_policy_at_the_next_boot() {
         "active=inactive",
         "table=absent",
         "forward=0",
+        "init_rc=0",
+        "policy=written",
+        "check_rc=0",
         "enable_rc=0",
         "is installed but not enabled",
     ] {

@@ -176,6 +176,11 @@ fn dump(
 /// change that might not be undone.
 fn refuse_flowtables(nl: &mut Client, table: &str) -> Result<(), ApplyError> {
     let found = dump(nl, MsgType::GetFlowtable, table, None)?;
+    flowtable_refusal(table, &found)
+}
+
+/// The refusal for a table whose flowtable dump returned `found` (none: no refusal).
+fn flowtable_refusal(table: &str, found: &[Vec<u8>]) -> Result<(), ApplyError> {
     let names: Vec<String> = found.iter().filter_map(|m| name_attr(m, 2)).collect();
     if names.is_empty() {
         return Ok(());
@@ -245,4 +250,47 @@ fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {
         w.put_be32(NFTA_SET_ID, id);
     }
     w.end_msg(start);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NEWFLOWTABLE dump message as the kernel sends it: nlmsghdr, nfgenmsg, then
+    /// NFTA_FLOWTABLE_TABLE (1) and NFTA_FLOWTABLE_NAME (2).
+    fn flowtable_msg(table: &str, name: &str) -> Vec<u8> {
+        let mut body = vec![1u8, 0, 0, 0]; // nfgenmsg: inet, version 0, res_id 0
+        for (ty, v) in [(1u16, table), (2u16, name)] {
+            let mut val = v.as_bytes().to_vec();
+            val.push(0);
+            body.extend(((4 + val.len()) as u16).to_ne_bytes());
+            body.extend(ty.to_ne_bytes());
+            body.extend(&val);
+            body.resize(body.len().next_multiple_of(4), 0);
+        }
+        let mut m = Vec::new();
+        m.extend(((16 + body.len()) as u32).to_ne_bytes());
+        m.extend(MsgType::NewFlowtable.raw().to_ne_bytes());
+        m.extend([0u8; 10]);
+        m.extend(body);
+        m
+    }
+
+    #[test]
+    fn a_table_holding_flowtables_is_refused_naming_each() {
+        let found = [flowtable_msg("hostwall", "ft0"), flowtable_msg("hostwall", "fast")];
+        let err = flowtable_refusal("hostwall", &found).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "table inet hostwall holds flowtables (ft0, fast) that hostwall cannot restore; \
+                 remove them or apply without --confirm"
+            )
+        );
+    }
+
+    #[test]
+    fn a_table_without_flowtables_is_not_refused() {
+        assert!(flowtable_refusal("hostwall", &[]).is_ok());
+    }
 }
