@@ -1,5 +1,5 @@
 //! Check + compile + nft text of a generated policy: 100,000 CIDRs and 1,000 services.
-//! Target (issue #2): under 150 ms on the 2-core CI machine. Peak memory: benches/compile.sh.
+//! Target: under 150 ms on the 2-core CI machine. Peak memory: benches/compile.sh.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hostwall::check::{NoIncludes, check};

@@ -1,4 +1,4 @@
-//! Real libvirt under each built-in policy (issue #10): a booted root runs
+//! Real libvirt under each built-in policy: a booted root runs
 //! libvirtd with its `default` NAT network; `libvirt/probe.sh` applies the
 //! policy and measures a guest's DHCP lease, its DNS answers over UDP and TCP,
 //! NAT out to a world namespace, and the host's protection, after boot, after
@@ -125,19 +125,19 @@ fn shipped(name: &str) -> String {
 
 #[test]
 #[ignore = "needs root"]
-fn issue10_libvirt_guests_work_under_kvm_host() {
+fn libvirt_guests_work_under_kvm_host_issue10() {
     run("kvm-host", &shipped("kvm-host"), None);
 }
 
 #[test]
 #[ignore = "needs root"]
-fn issue10_libvirt_guests_work_under_minimal_host() {
+fn libvirt_guests_work_under_minimal_host_issue10() {
     run("minimal-host", &shipped("minimal-host"), None);
 }
 
 #[test]
 #[ignore = "needs root"]
-fn issue10_libvirt_guests_work_under_migration_net() {
+fn libvirt_guests_work_under_migration_net_issue10() {
     let site = format!("{POLICIES}/migration-net.site.toml");
     let site = std::fs::read_to_string(&site).unwrap_or_else(|e| panic!("{site}: {e}"));
     run("migration-net", &shipped("migration-net"), Some(&site));
@@ -145,14 +145,14 @@ fn issue10_libvirt_guests_work_under_migration_net() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue10_libvirt_guests_work_under_libvirt_nat() {
+fn libvirt_guests_work_under_libvirt_nat_issue10() {
     run("libvirt-nat", &shipped("libvirt-nat"), None);
 }
 
 /// The control: the checks see the failures the issue reported.
 #[test]
 #[ignore = "needs root"]
-fn issue10_kvm_host_without_guest_rules_cuts_off_dhcp_and_dns() {
+fn kvm_host_without_guest_rules_cuts_off_dhcp_and_dns_issue10() {
     run(
         "kvm-host-without-guest-rules",
         KVM_HOST_WITHOUT_GUEST_RULES,

@@ -1,4 +1,4 @@
-//! hostwall.service at real boots (issue #11 items 3 and 4): the last known good and
+//! hostwall.service at real boots: the last known good and
 //! the built-in policy as fallbacks, with the unit failed and the journal naming
 //! `file:line:col`; `systemctl reload hostwall`; nftables.service's stock
 //! `flush ruleset`; and `apply --confirm` whose revert watcher outlives the

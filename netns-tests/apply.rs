@@ -1,4 +1,4 @@
-//! `hostwall apply` through the real binary (issue #3): the applied table equals what
+//! `hostwall apply` through the real binary: the applied table equals what
 //! `nft -f` makes of `hostwall compile` for every shipped policy and compile golden,
 //! re-apply is idempotent, other tables and other namespaces are untouched, a refused
 //! batch or a failed sysctl step changes nothing, errors exit 2, a dry run changes
@@ -118,7 +118,7 @@ fn with_site<'a>(args: &mut Vec<&'a str>, policy: &'a str, site: &'a Option<Stri
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_apply_equals_nft_f_of_compile_for_every_policy_and_golden() {
+fn apply_equals_nft_f_of_compile_for_every_policy_and_golden_issue3() {
     crate::support::root::require();
     let ours = Env::new("hw-ap");
     let theirs = Env::new("hw-ap-nft");
@@ -154,7 +154,7 @@ const MINIMAL: &str = include_str!("../policies/minimal-host.policy");
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_refused_batch_changes_nothing_and_names_the_policy_line() {
+fn refused_batch_changes_nothing_and_names_the_policy_line_issue3() {
     crate::support::root::require();
     let env = Env::new("hw-ap");
     env.nft(&["-f", "-"], OTHER_TABLE);
@@ -218,7 +218,7 @@ impl Drop for SysctlTree {
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_failed_sysctl_step_rolls_back_the_ruleset() {
+fn failed_sysctl_step_rolls_back_the_ruleset_issue3() {
     crate::support::root::require();
     let env = Env::new("hw-ap");
     let tree = SysctlTree::new();
@@ -245,7 +245,7 @@ fn issue3_failed_sysctl_step_rolls_back_the_ruleset() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
+fn netns_targets_only_that_namespace_and_missing_one_exits_2_issue3() {
     crate::support::root::require();
     let target = Env::new("hw-ap");
     let bystander = Env::new("hw-ap-by");
@@ -309,7 +309,7 @@ fn issue3_netns_targets_only_that_namespace_and_missing_one_exits_2() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_dry_run_prints_the_plan_and_changes_nothing() {
+fn dry_run_prints_the_plan_and_changes_nothing_issue3() {
     crate::support::root::require();
     let env = Env::new("hw-ap");
     let minimal = env.file("minimal.policy", MINIMAL);
@@ -342,7 +342,7 @@ fn issue3_dry_run_prints_the_plan_and_changes_nothing() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_a_100k_element_policy_applies() {
+fn a_100k_element_policy_applies_issue3() {
     crate::support::root::require();
     let env = Env::new("hw-ap");
     let big = env.file("big.policy", &hostwall::bench_support::policy(100_000, 10));
@@ -361,7 +361,7 @@ fn issue3_a_100k_element_policy_applies() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue3_a_table_owned_by_another_process_is_named_not_permission() {
+fn a_table_owned_by_another_process_is_named_not_permission_issue3() {
     crate::support::root::require();
     let env = Env::new("hw-ap-own");
     let owner =

@@ -1,4 +1,4 @@
-//! `hostwall diff` against real kernel state (issue #4): every kind of drift made with the
+//! `hostwall diff` against real kernel state: every kind of drift made with the
 //! real `nft` and `sysctl` inside a throwaway namespace, the exact change and exit code
 //! asserted; the apply -> decode -> diff round trip is empty for every shipped policy and
 //! every compile golden, whether the table was written over netlink or by `nft -f`.
@@ -420,7 +420,7 @@ fn fast_path_answers_from_the_record_until_anything_changes() {
 /// it answer "in sync").
 #[test]
 #[ignore = "needs root"]
-fn issue8_record_in_an_untrusted_state_dir_is_not_used() {
+fn record_in_an_untrusted_state_dir_is_not_used_issue8() {
     crate::support::root::require();
     use std::os::unix::fs::PermissionsExt;
     let ns = Netns::create_unique("hw-trust").expect("namespace");

@@ -1,4 +1,4 @@
-//! What `hostwall diff` reports beyond the IR (issue #8 item 6), made with the real `nft` inside
+//! What `hostwall diff` reports beyond the IR, made with the real `nft` inside
 //! throwaway namespaces and read through the real CLI: named objects, extra chains and
 //! flowtables-or-maps in our table are drift with their details; every other table's
 //! base chain on any hook of any family is a warning with its hook name and a

@@ -1,4 +1,4 @@
-//! The whole host, not just our table (issue #10 items 2, 3, 4, 7): libvirt's, docker's
+//! The whole host, not just our table: libvirt's, docker's
 //! and firewalld's rulesets (`tests/data/host/`) loaded with the real `nft -f` into
 //! throwaway namespaces, decoded into the host IR (goldens), and judged together with a
 //! policy by `diff`, `check --live`, `apply` and `explain` through the real CLI.

@@ -46,7 +46,7 @@ fn init_in(env: &Env) -> (std::process::Output, std::path::PathBuf) {
 
 #[test]
 #[ignore = "needs root"]
-fn issue11_init_in_a_namespace_with_virbr0_fits_it_and_the_policy_serves_its_guests() {
+fn init_in_a_namespace_with_virbr0_fits_it_and_the_policy_serves_its_guests_issue11() {
     crate::support::root::require();
     let bare = Env::new("hw-init");
     let (out, _) = init_in(&bare);

@@ -45,7 +45,7 @@ fn verify_with_cli(policy: &Path, against: Option<&Path>) -> Output {
 
 #[test]
 #[ignore = "needs root"]
-fn issue_15_moved_ssh_allow_fails_naming_the_probe_and_both_lines() {
+fn moved_ssh_allow_fails_naming_the_probe_and_both_lines_issue15() {
     crate::support::root::require();
     let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");

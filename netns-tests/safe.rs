@@ -1,4 +1,4 @@
-//! Safe apply through the real binary (issue #5): an unconfirmed `--confirm` change is
+//! Safe apply through the real binary: an unconfirmed `--confirm` change is
 //! reverted byte-identically and the port answers again, a confirmed one stays, a
 //! SIGKILLed watcher is noticed by `status` which reverts, the SSH lockout guard
 //! refuses and accepts from the client's point of view, insecure policy files are
@@ -134,7 +134,7 @@ fn eventually(secs: u64, cond: impl Fn() -> bool) -> bool {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
+fn unconfirmed_change_is_reverted_and_the_port_answers_again_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
@@ -167,7 +167,7 @@ fn issue5_unconfirmed_change_is_reverted_and_the_port_answers_again() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_confirmed_change_stays() {
+fn confirmed_change_stays_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
@@ -190,7 +190,7 @@ fn issue5_confirmed_change_stays() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_revert_command_restores_now() {
+fn revert_command_restores_now_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
@@ -210,7 +210,7 @@ fn issue5_revert_command_restores_now() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_sigkilled_watcher_is_detected_by_status_which_reverts() {
+fn sigkilled_watcher_is_detected_by_status_which_reverts_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
@@ -275,7 +275,7 @@ fn apply_in_namespace(
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client() {
+fn lockout_guard_refuses_a_policy_rejecting_the_ssh_client_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     let before = lab.env.ruleset();
@@ -307,7 +307,7 @@ fn issue5_lockout_guard_refuses_a_policy_rejecting_the_ssh_client() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_insecure_policy_file_is_refused_with_the_fix() {
+fn insecure_policy_file_is_refused_with_the_fix_issue5() {
     crate::support::root::require();
     let env = Env::new("hw-sf");
     let p = env.file("open.policy", OPEN);
@@ -335,7 +335,7 @@ fn issue5_insecure_policy_file_is_refused_with_the_fix() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_concurrent_applies_are_serialised() {
+fn concurrent_applies_are_serialised_issue5() {
     crate::support::root::require();
     let env = Env::new("hw-sf");
     let a = env.file("open.policy", OPEN);
@@ -407,7 +407,7 @@ fn apply_persisting(lab: &Lab, policy: &str, extra: &[&str]) {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_persist_writes_the_dropin_and_a_reverted_change_never_persists() {
+fn persist_writes_the_dropin_and_a_reverted_change_never_persists_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     let dropin = dropin(&lab);
@@ -471,7 +471,7 @@ fn apply_on_terminal(lab: &Lab, policy: &str, answer: &str) -> std::process::Out
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
+fn terminal_prompt_keeps_on_yes_and_reverts_on_no_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
@@ -495,7 +495,7 @@ fn issue5_terminal_prompt_keeps_on_yes_and_reverts_on_no() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_revert_restores_each_interfaces_own_forwarding() {
+fn revert_restores_each_interfaces_own_forwarding_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     let ns = &lab.env.ns;

@@ -37,7 +37,7 @@ fn assert_unchanged(env: &Env, args: &[&str]) {
 
 #[test]
 #[ignore = "needs root"]
-fn issue11_reapply_of_the_live_policy_sends_nothing_by_record_and_by_readback() {
+fn reapply_of_the_live_policy_sends_nothing_by_record_and_by_readback_issue11() {
     crate::support::root::require();
     for (name, text) in [("kvm.policy", KVM), ("small.policy", SMALL)] {
         let env = Env::new("hw-un");
@@ -95,7 +95,7 @@ fn stdout_of(o: &std::process::Output) -> String {
 
 #[test]
 #[ignore = "needs root"]
-fn issue11_a_changed_table_or_sysctl_is_applied_and_said() {
+fn a_changed_table_or_sysctl_is_applied_and_said_issue11() {
     crate::support::root::require();
     let env = Env::new("hw-un");
     let p = env.file("small.policy", SMALL);
@@ -149,7 +149,7 @@ fn issue11_a_changed_table_or_sysctl_is_applied_and_said() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue11_unchanged_under_confirm_leaves_nothing_pending() {
+fn unchanged_under_confirm_leaves_nothing_pending_issue11() {
     crate::support::root::require();
     let env = Env::new("hw-un");
     let p = env.file("small.policy", SMALL);
@@ -187,7 +187,7 @@ fn issue11_unchanged_under_confirm_leaves_nothing_pending() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue11_a_100k_prefix_policy_reapplies_unchanged_from_the_record() {
+fn a_100k_prefix_policy_reapplies_unchanged_from_the_record_issue11() {
     crate::support::root::require();
     let env = Env::new("hw-un");
     let big = env.file("big.policy", &hostwall::bench_support::policy(100_000, 10));
@@ -198,7 +198,7 @@ fn issue11_a_100k_prefix_policy_reapplies_unchanged_from_the_record() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue11_a_policy_on_stdin_is_read_once_and_judged_by_readback() {
+fn a_policy_on_stdin_is_read_once_and_judged_by_readback_issue11() {
     crate::support::root::require();
     use std::io::Write;
     let env = Env::new("hw-un");

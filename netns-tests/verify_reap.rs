@@ -1,6 +1,6 @@
 //! Namespaces of a verify run killed with SIGKILL (which no handler sees)
 //! stay behind until the next verify reaps them; a live run's are never
-//! touched (issue #8 item 13).
+//! touched.
 //!
 //! The runs are real `hostwall verify --against` processes, paused inside
 //! their namespaces by a stand-in `nft` (first on their PATH) that reports

@@ -1,4 +1,4 @@
-//! `verify` with sources of every address class (issue #8 item 13): the ones
+//! `verify` with sources of every address class: the ones
 //! a probe can carry are probed with real packets, the others get a
 //! "not probed" row, and no source makes verify fail to run.
 

@@ -1,4 +1,4 @@
-//! Namespace identity (issue #8 item 1): a namespace deleted and created again under
+//! Namespace identity: a namespace deleted and created again under
 //! the same name is another namespace, even when the kernel hands it the old nsfs inode
 //! number. A pending change of the old one is dropped, never restored into the new one,
 //! whether the watcher, `revert` or `status` meets it.
@@ -16,7 +16,7 @@ fn ruleset(ns: &str) -> String {
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_watcher_never_reverts_into_a_recreated_namespace_of_the_same_name() {
+fn watcher_never_reverts_into_a_recreated_namespace_of_the_same_name_issue8() {
     crate::support::root::require();
     let Env { ns, dir } = Env::new("hw-id");
     let state = dir.path().join("state");
@@ -53,7 +53,7 @@ fn issue8_watcher_never_reverts_into_a_recreated_namespace_of_the_same_name() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_revert_and_status_inside_a_recreated_namespace_touch_nothing() {
+fn revert_and_status_inside_a_recreated_namespace_touch_nothing_issue8() {
     crate::support::root::require();
     let Env { ns, dir } = Env::new("hw-id");
     let state = dir.path().join("state");

@@ -1,4 +1,4 @@
-//! The confirm lifecycle through the real binary (issue #8): a prompt whose terminal
+//! The confirm lifecycle through the real binary: a prompt whose terminal
 //! hangs up (pty master closed), reaches end of input (^D) or gets SIGHUP is not an
 //! answer: the change stays applied and pending, `confirm` can still keep it, and
 //! otherwise the watcher reverts it at the deadline, not before. A confirm after the
@@ -248,7 +248,7 @@ fn still_pending(lab: &Lab, closed: &str) {
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
+fn a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it_issue8() {
     crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
@@ -276,7 +276,7 @@ fn issue8_a_hung_up_prompt_keeps_the_change_pending_and_confirm_keeps_it() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline() {
+fn end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline_issue8() {
     crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);
@@ -323,7 +323,7 @@ fn issue8_end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline(
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_sighup_at_the_prompt_is_not_an_answer() {
+fn sighup_at_the_prompt_is_not_an_answer_issue8() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
@@ -344,7 +344,7 @@ fn issue8_sighup_at_the_prompt_is_not_an_answer() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_a_late_confirm_exits_1_naming_the_reverted_change() {
+fn a_late_confirm_exits_1_naming_the_reverted_change_issue8() {
     crate::support::root::require();
     let lab = Lab::new();
     let journal = Journal::bind(&lab.env);

@@ -1,4 +1,4 @@
-//! Safe apply across namespaces (issue #5 review): a pending change is only ever
+//! Safe apply across namespaces: a pending change is only ever
 //! reverted in the namespace it was made in, a change whose namespace was deleted is
 //! dropped instead of blocking every later apply, and `--persist --confirm` followed
 //! by an immediate `confirm` installs the drop-in. Every namespace and state dir here
@@ -38,7 +38,7 @@ fn hostwall_in(
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace() {
+fn review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_namespace_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     let state = lab.env.state();
@@ -102,7 +102,7 @@ fn issue5_review_a_change_made_via_ip_netns_exec_is_never_reverted_in_another_na
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
+fn review_a_deleted_namespace_drops_its_pending_change_issue5() {
     crate::support::root::require();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let state = dir.path().join("state");
@@ -155,7 +155,7 @@ fn issue5_review_a_deleted_namespace_drops_its_pending_change() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue5_review_persist_confirm_then_immediate_confirm_installs_the_dropin() {
+fn review_persist_confirm_then_immediate_confirm_installs_the_dropin_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     let dropin = dropin(&lab);

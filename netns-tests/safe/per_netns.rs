@@ -1,4 +1,4 @@
-//! One pending change per network namespace (issue #8 item 4): two namespaces each
+//! One pending change per network namespace: two namespaces each
 //! hold a `--confirm` change at once, sharing one state dir, and `status`, `confirm`
 //! and `revert` act on the one `--netns` names (or the one hostwall runs in).
 
@@ -7,7 +7,7 @@ use crate::apply::{Env, exit, hostwall, stderr, stdout};
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_two_namespaces_hold_pending_changes_at_once() {
+fn two_namespaces_hold_pending_changes_at_once_issue8() {
     crate::support::root::require();
     let (a, b) = (Env::new("hw-pn-a"), Env::new("hw-pn-b"));
     let state = a.state();

@@ -278,8 +278,13 @@ mod tests {
 
     #[test]
     fn a_table_holding_flowtables_is_refused_naming_each() {
-        let found = [flowtable_msg("hostwall", "ft0"), flowtable_msg("hostwall", "fast")];
-        let err = flowtable_refusal("hostwall", &found).err().map(|e| e.to_string());
+        let found = [
+            flowtable_msg("hostwall", "ft0"),
+            flowtable_msg("hostwall", "fast"),
+        ];
+        let err = flowtable_refusal("hostwall", &found)
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some(

@@ -186,7 +186,7 @@ impl Untrusted {
 /// symbolic link or that others may write, exit 2, with the reason and the fix, before
 /// it does anything else.
 #[test]
-fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
+fn untrusted_state_dir_is_refused_by_every_state_command_issue8() {
     let u = Untrusted::new();
     for cmd in ["status", "confirm", "revert"] {
         u.assert_refused(|s| {
@@ -202,7 +202,7 @@ fn issue8_untrusted_state_dir_is_refused_by_every_state_command() {
 /// host's ruleset.
 #[test]
 #[ignore = "needs root"]
-fn issue8_untrusted_state_dir_is_refused_by_apply() {
+fn untrusted_state_dir_is_refused_by_apply_issue8() {
     crate::support::root::require();
     let u = Untrusted::new();
     let policy = u.policy.to_str().expect("utf8");

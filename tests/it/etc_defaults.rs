@@ -33,7 +33,7 @@ const NOTE_TAIL: &str =
     "host.policy: using the built-in kvm-host policy (`hostwall init` writes one)\n";
 
 #[test]
-fn issue11_without_host_policy_read_only_commands_use_the_builtin_with_one_note() {
+fn without_host_policy_read_only_commands_use_the_builtin_with_one_note_issue11() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let note = format!("hostwall: note: no {}/{NOTE_TAIL}", d.display());
@@ -58,7 +58,7 @@ fn issue11_without_host_policy_read_only_commands_use_the_builtin_with_one_note(
 }
 
 #[test]
-fn issue11_host_policy_and_site_toml_are_the_defaults_with_includes_beside_the_policy() {
+fn host_policy_and_site_toml_are_the_defaults_with_includes_beside_the_policy_issue11() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     write(
@@ -105,7 +105,7 @@ fn issue11_host_policy_and_site_toml_are_the_defaults_with_includes_beside_the_p
 }
 
 #[test]
-fn issue11_a_broken_or_unreadable_host_policy_is_reported_never_replaced_by_the_builtin() {
+fn a_broken_or_unreadable_host_policy_is_reported_never_replaced_by_the_builtin_issue11() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     write(d, "host.policy", "policy etc {\n    allow sshh\n}\n");
@@ -125,7 +125,7 @@ fn issue11_a_broken_or_unreadable_host_policy_is_reported_never_replaced_by_the_
 }
 
 #[test]
-fn issue11_apply_and_diff_without_a_policy_refuse_with_exit_2_and_touch_nothing() {
+fn apply_and_diff_without_a_policy_refuse_with_exit_2_and_touch_nothing_issue11() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().join("etc");
     std::fs::create_dir(&d).expect("mkdir");
@@ -172,7 +172,7 @@ fn rival_root() -> tempfile::TempDir {
 }
 
 #[test]
-fn issue11_apply_and_diff_warn_of_a_flushing_nftables_service_and_firewalld() {
+fn apply_and_diff_warn_of_a_flushing_nftables_service_and_firewalld_issue11() {
     let root = rival_root();
     let r = root.path().to_str().expect("utf8");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,7 +1,6 @@
 //! The shared test support itself: the golden runner fails on a missing or different
-//! expected file unless asked to write it (regression, issue #9 item 6: a missing
-//! `expected.txt` was written and the case passed), the corpus walker refuses an empty
-//! corpus, and the nft runner reports nft's own error.
+//! expected file unless asked to write it (it must never write a missing `expected.txt`
+//! and pass), the corpus walker refuses an empty corpus, and the nft runner reports nft's own error.
 
 use crate::support::{corpus, golden, nft};
 

@@ -94,7 +94,7 @@ const LAB_NET: &str = "<networkstatus>\n  <class_id bitmap='0-3'/>\n  <network>\
 const PROC_NET_DEV: &str = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n  eth0:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\nvirbr0:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\nvirbr5:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n";
 
 #[test]
-fn issue11_init_fits_sshd_t_ports_and_every_libvirt_bridge() {
+fn init_fits_sshd_t_ports_and_every_libvirt_bridge_issue11() {
     let h = FakeHost::new();
     h.sshd("[ \"$1\" = -T ] || exit 9\nprintf 'port 2222\\nport 22\\naddressfamily any\\nlistenaddress [::]:2222\\n'");
     h.file("etc/libvirt/qemu/networks/default.xml", DEFAULT_NET);
@@ -108,7 +108,7 @@ fn issue11_init_fits_sshd_t_ports_and_every_libvirt_bridge() {
 }
 
 #[test]
-fn issue11_init_without_sshd_says_so_and_writes_port_22_with_a_comment() {
+fn init_without_sshd_says_so_and_writes_port_22_with_a_comment_issue11() {
     let h = FakeHost::new();
     // An sshd that fails (as `sshd -T` does without host keys) and no sshd socket.
     h.sshd("echo 'sshd: no hostkeys available -- exiting.' >&2; exit 1");
@@ -121,7 +121,7 @@ fn issue11_init_without_sshd_says_so_and_writes_port_22_with_a_comment() {
 }
 
 #[test]
-fn issue11_init_reads_sshd_ports_from_its_listening_sockets() {
+fn init_reads_sshd_ports_from_its_listening_sockets_issue11() {
     let h = FakeHost::new();
     let row = |sl: u32, port: u16, st: &str, inode: u64| {
         format!(
@@ -163,7 +163,7 @@ fn issue11_init_reads_sshd_ports_from_its_listening_sockets() {
 }
 
 #[test]
-fn issue11_init_never_overwrites_without_force_and_names_the_templates() {
+fn init_never_overwrites_without_force_and_names_the_templates_issue11() {
     let h = FakeHost::new();
     std::fs::create_dir_all(h.config()).expect("mkdir");
     std::fs::write(h.config().join("site.toml"), "table = \"mine\"\n").expect("write");
@@ -203,7 +203,7 @@ fn issue11_init_never_overwrites_without_force_and_names_the_templates() {
 /// host's); the same sshd without that directory fails, and init says sshd was not found.
 #[test]
 #[ignore = "needs root"]
-fn issue11_init_reads_the_real_openssh_sshd_t() {
+fn init_reads_the_real_openssh_sshd_t_issue11() {
     crate::support::root::require();
     let sshd = Path::new("/usr/sbin/sshd");
     assert!(

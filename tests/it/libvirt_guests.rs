@@ -1,4 +1,4 @@
-//! Every shipped policy keeps libvirt's NAT guests working (issue #10): the
+//! Every shipped policy keeps libvirt's NAT guests working: the
 //! guests' DHCP, DHCPv6 and DNS to dnsmasq on a `virbr*` bridge are accepted,
 //! the same packets on any other interface are not, and no policy turns
 //! `net.ipv4.ip_forward` off under libvirt's NAT. Packets go through `eval`.
@@ -76,7 +76,7 @@ fn guest_packets() -> Vec<(&'static str, &'static str, &'static str, L4)> {
 }
 
 #[test]
-fn issue10_shipped_policies_serve_libvirt_guests_dhcp_and_dns() {
+fn shipped_policies_serve_libvirt_guests_dhcp_and_dns_issue10() {
     let mut broken = Vec::new();
     for case in shipped() {
         let rs = hostwall::compile::compile(&load(&case));
@@ -93,7 +93,7 @@ fn issue10_shipped_policies_serve_libvirt_guests_dhcp_and_dns() {
 }
 
 #[test]
-fn issue10_guest_service_rules_are_inert_off_the_libvirt_bridges() {
+fn guest_service_rules_are_inert_off_the_libvirt_bridges_issue10() {
     let mut open = Vec::new();
     for case in shipped() {
         let rs = hostwall::compile::compile(&load(&case));
@@ -115,7 +115,7 @@ fn issue10_guest_service_rules_are_inert_off_the_libvirt_bridges() {
 }
 
 #[test]
-fn issue10_no_shipped_policy_turns_ipv4_forwarding_off() {
+fn no_shipped_policy_turns_ipv4_forwarding_off_issue10() {
     for case in shipped() {
         let p = load(&case);
         if let Some((on, span)) = p.forwarding.ipv4 {

@@ -1,4 +1,4 @@
-//! Live read-back (issue #4): load a table with the real `nft -f` inside a throwaway
+//! Live read-back: load a table with the real `nft -f` inside a throwaway
 //! network namespace, read it back with `hostwall::live::read`, and compare with the IR
 //! it was written from. Every test makes its own `hw-live-<pid>-<n>` namespace, removed
 //! on every path (the guard's Drop also runs when an assertion panics).

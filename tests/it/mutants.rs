@@ -1,4 +1,4 @@
-//! Mutation score of `verify --against` (issue #15), on the IR: for every
+//! Mutation score of `verify --against`, on the IR: for every
 //! policy of `policies/` and every compile golden, mutants of the compiled
 //! input chain (rules swapped or moved to the top or bottom, removed, a
 //! verdict flipped, a prefix or port range one wider or narrower, a set

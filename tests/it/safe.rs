@@ -1,4 +1,4 @@
-//! Safe-apply building blocks (issue #5) with real processes: the state-dir lock across
+//! Safe-apply building blocks with real processes: the state-dir lock across
 //! processes and crashes, the permission guard on real files, the detached revert
 //! watcher (timeout, confirm, SIGKILL), and `systemd-analyze verify` of the unit.
 //!

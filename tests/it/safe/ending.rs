@@ -1,4 +1,4 @@
-//! How a pending change ends (issue #8): every revert marks the record before the
+//! How a pending change ends: every revert marks the record before the
 //! kernel is touched and reports each attempt, a process that dies mid-revert leaves a
 //! record that says so (and that no confirm can keep), a hang-up waits for the end of
 //! the revert, and a late confirm finds the outcome.
@@ -56,7 +56,7 @@ impl Revert for Owner<'_> {
 }
 
 #[test]
-fn issue8_each_revert_attempt_marks_the_record_first_and_is_reported() {
+fn each_revert_attempt_marks_the_record_first_and_is_reported_issue8() {
     let s = Scene::new();
     let lock = StateLock::acquire(&s.state(), WAIT).expect("lock");
     let record = begin(&lock, &SLOT, "web.policy", Duration::from_secs(60), b"old").expect("begin");
@@ -154,7 +154,7 @@ fn run_role(s: &Scene, role: &str) -> std::process::ExitStatus {
 }
 
 #[test]
-fn issue8_a_process_killed_mid_revert_leaves_a_record_no_confirm_can_keep() {
+fn a_process_killed_mid_revert_leaves_a_record_no_confirm_can_keep_issue8() {
     let s = Scene::new();
     let status = run_role(&s, "die-mid-revert");
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
@@ -182,7 +182,7 @@ fn issue8_a_process_killed_mid_revert_leaves_a_record_no_confirm_can_keep() {
 }
 
 #[test]
-fn issue8_a_hangup_during_a_revert_waits_for_its_end() {
+fn a_hangup_during_a_revert_waits_for_its_end_issue8() {
     let s = Scene::new();
     let status = run_role(&s, "hup-mid-revert");
     // The SIGHUP did end the process, but only after the revert was complete.
@@ -201,7 +201,7 @@ fn issue8_a_hangup_during_a_revert_waits_for_its_end() {
 }
 
 #[test]
-fn issue8_a_late_confirm_finds_the_watchers_revert() {
+fn a_late_confirm_finds_the_watchers_revert_issue8() {
     let s = Scene::new();
     let (record, _) = s.apply_pending(Duration::from_secs(1));
     wait_for("the watcher to revert", Duration::from_secs(20), || {

@@ -1,4 +1,4 @@
-//! The state directory's trust rule (issue #8 item 10): a symbolic link, a directory
+//! The state directory's trust rule: a symbolic link, a directory
 //! others can write or that someone else owns, a record or blob that is a link or was
 //! replaced, are all refused before anything in them is used; temporaries never write
 //! through a planted link.
@@ -24,7 +24,7 @@ fn chown_nobody(p: &Path) {
 use crate::support::root::is_root;
 
 #[test]
-fn issue8_symlinked_state_dir_is_refused_by_every_command() {
+fn symlinked_state_dir_is_refused_by_every_command_issue8() {
     let top = tempfile::tempdir().expect("tempdir");
     let real = top.path().join("real");
     std::fs::create_dir(&real).expect("mkdir");
@@ -52,7 +52,7 @@ fn issue8_symlinked_state_dir_is_refused_by_every_command() {
 }
 
 #[test]
-fn issue8_state_dir_writable_by_others_or_with_open_mode_is_refused() {
+fn state_dir_writable_by_others_or_with_open_mode_is_refused_issue8() {
     let top = tempfile::tempdir().expect("tempdir");
     let state = top.path().join("state");
     for mode in [0o777, 0o755, 0o1777, 0o770, 0o701] {
@@ -82,7 +82,7 @@ fn issue8_state_dir_writable_by_others_or_with_open_mode_is_refused() {
 /// For a user, a directory root owns is someone else's: `hostwall status --state-dir /`
 /// refuses it (as root, run as `nobody`).
 #[test]
-fn issue8_a_root_owned_state_dir_is_someone_elses_for_a_user() {
+fn a_root_owned_state_dir_is_someone_elses_for_a_user_issue8() {
     let mut cmd = if is_root() {
         let mut c = std::process::Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
@@ -102,7 +102,7 @@ fn issue8_a_root_owned_state_dir_is_someone_elses_for_a_user() {
 
 #[test]
 #[ignore = "needs root"]
-fn issue8_state_dir_or_ancestor_owned_by_someone_else_is_refused() {
+fn state_dir_or_ancestor_owned_by_someone_else_is_refused_issue8() {
     crate::support::root::require();
     let top = tempfile::tempdir().expect("tempdir");
     let state = top.path().join("state");
@@ -123,7 +123,7 @@ fn issue8_state_dir_or_ancestor_owned_by_someone_else_is_refused() {
 }
 
 #[test]
-fn issue8_record_that_is_a_link_or_foreign_is_refused() {
+fn record_that_is_a_link_or_foreign_is_refused_issue8() {
     let s = Scene::new();
     let state = s.state();
     drop(StateLock::acquire(&state, WAIT).expect("lock"));
@@ -148,7 +148,7 @@ fn issue8_record_that_is_a_link_or_foreign_is_refused() {
 }
 
 #[test]
-fn issue8_atomic_write_never_writes_through_a_link() {
+fn atomic_write_never_writes_through_a_link_issue8() {
     let top = tempfile::tempdir().expect("tempdir");
     let outside = top.path().join("outside");
     std::fs::write(&outside, "precious").expect("outside");
@@ -189,7 +189,7 @@ fn assert_blob_refused(s: &Scene, why: &str) {
 }
 
 #[test]
-fn issue8_forged_or_truncated_blob_is_refused_before_replay() {
+fn forged_or_truncated_blob_is_refused_before_replay_issue8() {
     let s = Scene::new();
     let (lock, r) = s.begin(Duration::from_secs(60), b"previous ruleset");
     drop(lock);
