@@ -73,8 +73,8 @@ fn deb_depends_names_the_package_of_every_linked_library() {
         .collect();
     for lib in &needed {
         let owner = owner_of(&bin, lib);
-        // cargo-deb leaves out libgcc-s1, which libc6 depends on: a dependency of a
-        // listed package counts.
+        // A library whose package a listed package depends on (libgcc-s1 through
+        // libc6) counts: dpkg-shlibdeps may leave such a package out.
         let implied = names.iter().any(|n| {
             tool("dpkg-query", &["-W", "-f=${Depends}", n], "dpkg")
                 .split(',')
