@@ -40,6 +40,7 @@ complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "apply" -d 'Apply 
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "confirm" -d 'Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session)'
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "status" -d 'Show a pending `apply --confirm` change and the time left (reverts a stale one), or how the last one ended'
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "revert" -d 'Revert a pending `apply --confirm` change now'
+complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "boot" -d 'Apply the policy at boot, falling back to the last known good or the built-in kvm-host policy (what hostwall.service runs)'
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand compile" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand compile" -l format -d 'Output form: nft script, or libnftables JSON' -r -f -a "nft\t''
@@ -95,6 +96,7 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand explain" -s h -l help 
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l netns -d 'Apply inside /run/netns/NAME instead of this host\'s namespace (the SSH lockout guard is skipped: it protects this host\'s own session)' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l confirm -d 'Revert after SECONDS unless `hostwall confirm` (or `y` at the prompt) keeps it' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l lkg-dir -d 'Keep what is applied as the last known good (what `hostwall boot` falls back to) in DIR. Default: /var/lib/hostwall, for an apply to PID 1\'s network namespace only' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -122,14 +124,22 @@ always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand revert" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand revert" -s h -l help -d 'Print help'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "compile" -d 'Check a policy and print its nftables ruleset'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "check" -d 'Check a policy and print its diagnostics only (--live: and its conflicts with the host\'s other tables)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "fmt" -d 'Print a policy in canonical form (comments kept)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "verify" -d 'Prove the policy with real packets between two throwaway network namespaces (root)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "diff" -d 'Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "explain" -d 'Explain one packet: each table\'s deciding rule on its path and the combined verdict'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "apply" -d 'Apply the policy to the kernel: one atomic batch, then the forwarding sysctls'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "confirm" -d 'Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "status" -d 'Show a pending `apply --confirm` change and the time left (reverts a stale one), or how the last one ended'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "revert" -d 'Revert a pending `apply --confirm` change now'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand boot" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name' -r -F
+complete -c hostwall -n "__fish_hostwall_using_subcommand boot" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hostwall -n "__fish_hostwall_using_subcommand boot" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand boot" -l insecure-perms -d 'Skip the ownership/mode check of the policy and site files (as `apply`\'s)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand boot" -s h -l help -d 'Print help'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "compile" -d 'Check a policy and print its nftables ruleset'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "check" -d 'Check a policy and print its diagnostics only (--live: and its conflicts with the host\'s other tables)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "fmt" -d 'Print a policy in canonical form (comments kept)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "verify" -d 'Prove the policy with real packets between two throwaway network namespaces (root)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "diff" -d 'Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "explain" -d 'Explain one packet: each table\'s deciding rule on its path and the combined verdict'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "apply" -d 'Apply the policy to the kernel: one atomic batch, then the forwarding sysctls'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "confirm" -d 'Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "status" -d 'Show a pending `apply --confirm` change and the time left (reverts a stale one), or how the last one ended'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "revert" -d 'Revert a pending `apply --confirm` change now'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "boot" -d 'Apply the policy at boot, falling back to the last known good or the built-in kvm-host policy (what hostwall.service runs)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from compile check fmt verify diff explain apply confirm status revert boot help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
