@@ -37,11 +37,13 @@ read_metadata() {
     . packaging/package.conf
 }
 
-# The unit files shipped: packaging/NAME.{service,socket,timer,path,target,mount}.
+# The unit files shipped: packaging/NAME.TYPE and packaging/NAME-*.TYPE for the unit
+# types below (hostwall.service and hostwall-nftables.service, its Also=).
 units() {
-    for unit in packaging/"$name".service packaging/"$name".socket packaging/"$name".timer \
-        packaging/"$name".path packaging/"$name".target packaging/"$name".mount; do
-        [ -f "$unit" ] && basename "$unit"
+    for unit in packaging/"$name".* packaging/"$name"-*.*; do
+        case ${unit##*.} in
+        service | socket | timer | path | target | mount) [ -f "$unit" ] && basename "$unit" ;;
+        esac
     done
     return 0
 }
