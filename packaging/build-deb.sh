@@ -10,6 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 script=build-deb.sh
 tools="dpkg-deb:dpkg dpkg-shlibdeps:dpkg-dev md5sum:coreutils"
+# shellcheck source=packaging/stage.sh
 . packaging/stage.sh
 
 work=target/debian-build

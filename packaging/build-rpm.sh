@@ -10,6 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 script=build-rpm.sh
 tools="rpmbuild:rpm"
+# shellcheck source=packaging/stage.sh
 . packaging/stage.sh
 
 top=$(pwd)/target/rpm-build

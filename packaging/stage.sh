@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2034,SC2154  # $script/$tools come from the caller, which uses the metadata
 # Shared by packaging/build-deb.sh and packaging/build-rpm.sh (sourced, POSIX sh):
 # takes the lock, checks the distribution's tools, reads the package metadata, builds
 # the release binary and stages the package tree. The caller sets `$script` (its name,
