@@ -49,7 +49,10 @@ files_section() {
 } >"$spec"
 
 rm -rf "$top/RPMS" target/rpm
-rpmbuild -bb --quiet --define "_topdir $top" "$spec" >&2 ||
+# Build time and host from SOURCE_DATE_EPOCH and a fixed name: one commit, one .rpm.
+rpmbuild -bb --quiet --define "_topdir $top" \
+    --define "use_source_date_epoch_as_buildtime 1" --define "_buildhost localhost" \
+    "$spec" >&2 ||
     fail "rpmbuild failed (the spec is $spec)"
 mkdir -p target/rpm
 mv "$top"/RPMS/*/"$name-$version-$release".*.rpm target/rpm/
