@@ -73,8 +73,8 @@ fn deb_depends_names_the_package_of_every_linked_library() {
         .collect();
     for lib in &needed {
         let owner = owner_of(&bin, lib);
-        // cargo-deb leaves out libgcc-s1, which libc6 depends on: a dependency of a
-        // listed package counts.
+        // A library whose package a listed package depends on (libgcc-s1 through
+        // libc6) counts: dpkg-shlibdeps may leave such a package out.
         let implied = names.iter().any(|n| {
             tool("dpkg-query", &["-W", "-f=${Depends}", n], "dpkg")
                 .split(',')
@@ -134,4 +134,34 @@ fn deb_binary_carries_no_debug_info_or_symbol_table() {
     let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
     eprintln!("packaged binary: {size} bytes");
     assert!(size > 500_000 && size < 8_000_000, "binary is {size} bytes");
+}
+
+/// Every unit a shipped unit names in `Also=` (enabled with it) is shipped as well:
+/// `systemctl enable hostwall` must not enable half of the pair.
+#[test]
+fn deb_ships_every_unit_a_shipped_unit_names_in_also() {
+    let deb = build::deb();
+    let have: BTreeSet<String> = contents(&deb).into_iter().map(|(p, _)| p).collect();
+    let units = layout::units();
+    assert!(units.contains(&"hostwall.service".to_owned()), "{units:?}");
+    let mut named = 0;
+    for unit in &units {
+        let path = build::repo().join("packaging").join(unit);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for also in text.lines().filter_map(|l| l.trim().strip_prefix("Also=")) {
+            for other in also.split_whitespace() {
+                named += 1;
+                let want = format!("{}/{other}", layout::DEBIAN.units);
+                assert!(
+                    have.contains(&want),
+                    "{unit} has Also={other}, the .deb lacks {want}"
+                );
+            }
+        }
+    }
+    assert!(
+        named > 0,
+        "no shipped unit has an Also= (the check would be empty)"
+    );
 }

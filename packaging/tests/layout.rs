@@ -57,10 +57,18 @@ pub fn man_pages() -> Vec<String> {
     names("packaging/man", |n| n.ends_with(".8"))
 }
 
-/// `hostwall.<unit type>`: the unit files packaged from `packaging/`.
+/// `hostwall.<unit type>` or `hostwall-<name>.<unit type>`: the unit files packaged
+/// from `packaging/`.
 fn is_unit(name: &str) -> bool {
-    name.strip_prefix("hostwall.")
-        .is_some_and(|ext| ["service", "socket", "timer", "path", "target", "mount"].contains(&ext))
+    let stem_ok = |stem: &str| stem == "hostwall" || stem.starts_with("hostwall-");
+    name.rsplit_once('.').is_some_and(|(stem, ext)| {
+        stem_ok(stem) && ["service", "socket", "timer", "path", "target", "mount"].contains(&ext)
+    })
+}
+
+/// The unit files a package ships (names), for checks across units.
+pub fn units() -> Vec<String> {
+    names("packaging", is_unit)
 }
 
 /// The regular files' names in a directory of the repository, sorted.

@@ -9,3 +9,4 @@ mod build;
 mod deb;
 mod layout;
 mod rpm;
+mod tools;
