@@ -15,7 +15,7 @@ tools="dpkg-deb:dpkg dpkg-shlibdeps:dpkg-dev md5sum:coreutils"
 
 work=target/debian-build
 root=$work/root
-stage "$root" /usr/share/zsh/vendor-completions
+stage "$root" /usr/share/zsh/vendor-completions /lib/systemd/system
 doc=$root/usr/share/doc/$name
 
 cat >"$doc/copyright" <<COPYRIGHT

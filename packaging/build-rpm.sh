@@ -14,7 +14,7 @@ tools="rpmbuild:rpm"
 . packaging/stage.sh
 
 top=$(pwd)/target/rpm-build
-stage "$top/root" /usr/share/zsh/site-functions
+stage "$top/root" /usr/share/zsh/site-functions /usr/lib/systemd/system
 mkdir -p "$top/SPECS"
 spec=$top/SPECS/$name.spec
 

@@ -49,16 +49,17 @@ units() {
     return 0
 }
 
-# stage ROOT ZSH_DIR: the package's files under ROOT, with their modes; ZSH_DIR is the
-# distribution's zsh completion directory. Man pages are gzipped (gzip -9n: no name or
-# time stamp, so the same page gives the same bytes).
+# stage ROOT ZSH_DIR UNIT_DIR: the package's files under ROOT, with their modes; ZSH_DIR is
+# the distribution's zsh completion directory, UNIT_DIR its systemd unit directory
+# (Debian 12: /lib/systemd/system; Red Hat: /usr/lib/systemd/system). Man pages are
+# gzipped (gzip -9n: no name or time stamp, so the same page gives the same bytes).
 stage() {
     root=$1
     rm -rf "$root"
     umask 022
     install -D -m 755 "target/release/$name" "$root/usr/sbin/$name"
     for unit in $(units); do
-        install -D -m 644 "packaging/$unit" "$root/usr/lib/systemd/system/$unit"
+        install -D -m 644 "packaging/$unit" "$root$3/$unit"
     done
     mkdir -p "$root/usr/share/man/man8"
     for page in packaging/man/*.8; do

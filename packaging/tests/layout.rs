@@ -14,7 +14,7 @@ pub struct Paths {
 }
 
 pub const DEBIAN: Paths = Paths {
-    units: "/usr/lib/systemd/system",
+    units: "/lib/systemd/system",
     zsh: "/usr/share/zsh/vendor-completions",
     extra: &["/usr/share/doc/hostwall/copyright"],
 };
