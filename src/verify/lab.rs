@@ -77,6 +77,12 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
         ns.write_sysctl("net.ipv6.conf.all.accept_dad", "0")?;
         ns.write_sysctl("net.ipv6.conf.default.accept_dad", "0")?;
     }
+    for ns in [Some(&lab.host), Some(&lab.client), lab.far.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        reserve_listener_ports(ns)?;
+    }
     // ICMP errors are the "seen" of reject probes: no per-destination rate limit.
     lab.host.write_sysctl("net.ipv4.icmp_ratelimit", "0")?;
     lab.host.write_sysctl("net.ipv6.icmp.ratelimit", "0")?;
@@ -185,4 +191,53 @@ fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bo
         route_cmds(&mut c, links, endpoints);
     }
     c
+}
+
+/// Keeps the established probes' listener port out of the ephemeral range of `ns`. Those
+/// listeners are made after the probes' client sockets on the same address, and a client
+/// socket bound to port 0 could otherwise be given that port first (EADDRINUSE).
+/// `net.ipv4.ip_local_reserved_ports` covers IPv6 too.
+fn reserve_listener_ports(ns: &Netns) -> Result<(), NetnsError> {
+    ns.write_sysctl(
+        "net.ipv4.ip_local_reserved_ports",
+        &super::matrix::RETURN_PORT.to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+
+    /// With the ephemeral range narrowed to the return port and its neighbours, port-0
+    /// binds until the range is exhausted get every port but the return port: it is
+    /// never handed out, so the established probe's listener can always bind it.
+    #[test]
+    #[ignore = "needs root"]
+    fn ephemeral_ports_never_take_the_return_port() {
+        let ns = Netns::create_unique("hw-t-lab").unwrap_or_else(|e| panic!("{e}"));
+        let p = super::super::matrix::RETURN_PORT;
+        ns.write_sysctl(
+            "net.ipv4.ip_local_port_range",
+            &format!("{} {}", p - 8, p + 8),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        reserve_listener_ports(&ns).unwrap_or_else(|e| panic!("{e}"));
+        let ports = ns
+            .run(|| {
+                let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+                let held: Vec<TcpListener> =
+                    (0..40).map_while(|_| TcpListener::bind(any).ok()).collect();
+                let mut got: Vec<u16> = held
+                    .iter()
+                    .filter_map(|l| l.local_addr().ok().map(|a| a.port()))
+                    .collect();
+                got.sort();
+                got
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The kernel's scan may leave an end of the range unused; every other port is taken.
+        assert!(!ports.contains(&p), "{p} handed out: {ports:?}");
+        assert!(ports.len() >= 14, "the range was not exhausted: {ports:?}");
+    }
 }
