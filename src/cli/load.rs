@@ -8,7 +8,7 @@ use hostwall::diag::Diagnostic;
 use hostwall::model::Policy;
 use hostwall::source::SourceMap;
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Display name of the built-in policy in diagnostics and generated headers.
 pub const BUILTIN_NAME: &str = hostwall::boot::BUILTIN_NAME;
