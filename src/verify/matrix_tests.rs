@@ -4,6 +4,8 @@ use super::*;
 use crate::model::{DefaultAction, IfName as MIfName, IpFamily, Proto, Rule as MRule, Traffic};
 use crate::verify::{design, sources, topology};
 
+use crate::verify::test_plan::expect;
+
 #[path = "../../tests/support/build/model.rs"]
 #[allow(dead_code, clippy::duplicate_mod)]
 mod build;
@@ -28,14 +30,6 @@ fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
         .into_iter()
         .map(|p| (p.name, p.expected))
         .collect()
-}
-
-fn expect(plan: &[(String, Outcome)], name: &str) -> Outcome {
-    plan.iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no probe {name:?} in {plan:#?}"))
-        .1
-        .clone()
 }
 
 #[test]
