@@ -80,6 +80,14 @@ pub fn verify_quick(
     (report, table)
 }
 
+/// [`verify_quick`] with the default options; fails, showing the table, unless every
+/// probe passed.
+pub fn verify_passes(rs: &hostwall::ir::Ruleset) -> (hostwall::verify::VerifyReport, String) {
+    let (report, table) = verify_quick(rs, &hostwall::verify::VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    (report, table)
+}
+
 /// The probe named `name` in `report`; panics when there is none.
 pub fn probe<'a>(
     report: &'a hostwall::verify::VerifyReport,
