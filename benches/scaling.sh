@@ -16,6 +16,7 @@
 # Usage: benches/scaling.sh [MAX] [RUNS] [SHAPE...]   (default MAX 1000000, RUNS 3, all shapes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 max=${1:-1000000}
 runs=${2:-3}
 shift $(($# < 2 ? $# : 2))
@@ -44,7 +45,6 @@ run_once() {
   # time(1) puts "Command exited with non-zero status" first when the check fails.
   tail -1 "$tmp/time" | awk -v w=$(((t1 - t0) / 1000000)) '{printf "%d %d %d\n", w, ($1 + $2) * 1000, $3}'
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-12s %9s %9s %9s %9s %9s %8s %8s\n' shape n bytes wall_ms cpu_ms rss_MB wall_x cpu_x
 for shape in "${shapes[@]}"; do
