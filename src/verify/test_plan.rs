@@ -12,3 +12,11 @@ pub fn expect(plan: &[(String, Outcome)], name: &str) -> Outcome {
         .1
         .clone()
 }
+
+/// Asserts each (probe name, expected outcome) pair against the plan.
+#[track_caller]
+pub fn expect_all(plan: &[(String, Outcome)], want: &[(&str, Outcome)]) {
+    for (name, outcome) in want {
+        assert_eq!(&expect(plan, name), outcome, "probe {name:?}");
+    }
+}
