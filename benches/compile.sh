@@ -16,8 +16,7 @@ cidrs=${1:-100000}
 services=${2:-1000}
 runs=${3:-21}
 
-cargo build --release --quiet --bin hostwall --example gen_policy
-bin=$PWD/target/release/hostwall
+bench_hostwall gen_policy
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 target/release/examples/gen_policy "$cidrs" "$services" >"$tmp/bench.policy"

@@ -22,8 +22,7 @@ n=${1:-100000}
 runs=${2:-11}
 max=${3:-}
 
-cargo build --release --quiet --example live_bench
-bin=$PWD/target/release/examples/live_bench
+bench_example live_bench
 bench_netns diff
 
 "$bin" gen "$n" $max >"$tmp/table.nft"

@@ -11,8 +11,7 @@ cd "$(dirname "$0")/.."
 cidrs=${1:-100000}
 runs=${2:-31}
 
-cargo build --release --quiet --bin hostwall --example gen_policy
-bin=$PWD/target/release/hostwall
+bench_hostwall gen_policy
 bench_netns fast
 mkdir -m 0700 "$tmp/state"
 target/release/examples/gen_policy "$cidrs" 10 >"$tmp/big.policy"

@@ -15,8 +15,7 @@ cd "$(dirname "$0")/.."
 cidrs=${1:-100000}
 runs=${2:-21}
 
-cargo build --release --quiet --bin hostwall --example gen_policy
-bin=$PWD/target/release/hostwall
+bench_hostwall gen_policy
 bench_netns noop
 mkdir -m 0700 "$tmp/state"
 chmod 0755 "$tmp"

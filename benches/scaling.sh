@@ -23,8 +23,7 @@ shift $(($# < 2 ? $# : 2))
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(rules services diagnostics all-diags warnings suggestions long-name)
 
-cargo build --release --quiet --bin hostwall --example gen_scaling
-bin=$PWD/target/release/hostwall
+bench_hostwall gen_scaling
 gen=$PWD/target/release/examples/gen_scaling
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

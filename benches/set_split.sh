@@ -14,8 +14,7 @@ shift 2 || true
 maxes=("${@:-0 16384 8192 4096 2048 1024}")
 read -r -a maxes <<<"${maxes[*]}"
 
-cargo build --release --quiet --example live_bench
-bin=$PWD/target/release/examples/live_bench
+bench_example live_bench
 bench_netns split
 ip netns exec "$ns" ip link set lo up
 in_ns() { ip netns exec "$ns" "$@"; }
