@@ -49,12 +49,7 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
     };
     let (report, table) = run(&kvm_host(), &opts);
     assert!(!report.all_passed(), "{table}");
-    let failed: Vec<&str> = report
-        .probes
-        .iter()
-        .filter(|p| !p.pass)
-        .map(|p| p.name.as_str())
-        .collect();
+    let failed = failed_probes(&report);
     assert_eq!(
         failed,
         [

@@ -101,12 +101,7 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
             ..VerifyOptions::default()
         },
     );
-    let failed: Vec<&str> = report
-        .probes
-        .iter()
-        .filter(|p| !p.pass)
-        .map(|p| p.name.as_str())
-        .collect();
+    let failed = failed_probes(&report);
     // Exactly the forward probes the policy blocks fail, each seen open.
     let blocked: Vec<&str> = report
         .probes
