@@ -11,18 +11,17 @@
 #   `cargo bench --bench compile` (in-process check + compile + text): 55.8 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 cidrs=${1:-100000}
 services=${2:-1000}
 runs=${3:-21}
 
-cargo build --release --quiet --bin hostwall --example gen_policy
-bin=$PWD/target/release/hostwall
+bench_hostwall gen_policy
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 target/release/examples/gen_policy "$cidrs" "$services" >"$tmp/bench.policy"
 "$bin" compile "$tmp/bench.policy" >/dev/null # must compile cleanly
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 if command -v hyperfine >/dev/null; then
   hyperfine --warmup 3 --runs "$runs" --export-json "$tmp/h.json" --style none \
     "$bin compile $tmp/bench.policy" >/dev/null

@@ -17,17 +17,13 @@
 # benches/set_split.sh sweeps the set size (read time vs. rules per packet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 n=${1:-100000}
 runs=${2:-11}
 max=${3:-}
 
-cargo build --release --quiet --example live_bench
-bin=$PWD/target/release/examples/live_bench
-ns="hw-bench-diff-$$"
-tmp=$(mktemp -d)
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-ip netns add "$ns"
+bench_example live_bench
+bench_netns diff
 
 "$bin" gen "$n" $max >"$tmp/table.nft"
 sets=$(grep -c '^\s*set ' "$tmp/table.nft")
@@ -44,7 +40,6 @@ ms() { # wall milliseconds of one command, output discarded
   t1=$(date +%s%N)
   echo $(((t1 - t0) / 1000000))
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for _ in $(seq "$runs"); do
   ms ip netns exec "$ns" "$bin" read hostwall >>"$tmp/hostwall"

@@ -7,22 +7,17 @@
 # on exit). Needs the release build and the gen_policy example (built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 cidrs=${1:-100000}
 runs=${2:-31}
 
-cargo build --release --quiet --bin hostwall --example gen_policy
-bin=$PWD/target/release/hostwall
-ns="hw-bench-fast-$$"
-tmp=$(mktemp -d)
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-ip netns add "$ns"
+bench_hostwall gen_policy
+bench_netns fast
 mkdir -m 0700 "$tmp/state"
 target/release/examples/gen_policy "$cidrs" 10 >"$tmp/big.policy"
 "$bin" compile >/dev/null
 cp policies/kvm-host.policy "$tmp/kvm.policy"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # policy file -> median microseconds of `diff` on the fast path
   "$bin" apply --insecure-perms --netns "$ns" --state-dir "$tmp/state" "$1" 2>/dev/null
   "$bin" diff --netns "$ns" --state-dir "$tmp/state" "$1" | grep -q "fast path" ||

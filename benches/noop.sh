@@ -11,23 +11,18 @@
 # `times`). Target: record ≤ 5 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 cidrs=${1:-100000}
 runs=${2:-21}
 
-cargo build --release --quiet --bin hostwall --example gen_policy
-bin=$PWD/target/release/hostwall
-ns="hw-bench-noop-$$"
-tmp=$(mktemp -d)
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-ip netns add "$ns"
+bench_hostwall gen_policy
+bench_netns noop
 mkdir -m 0700 "$tmp/state"
 chmod 0755 "$tmp"
 target/release/examples/gen_policy "$cidrs" 10 >"$tmp/big.policy"
 cp policies/kvm-host.policy "$tmp/kvm.policy"
 chmod 0644 "$tmp/big.policy" "$tmp/kvm.policy"
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 apply() { "$bin" apply --netns "$ns" --state-dir "$tmp/state" "$@" 2>&1; }
 # Children's user+sys CPU in a `times` output file, in microseconds (ms resolution).
 cpu() { tail -1 "$1" | awk '{gsub(/[ms]/," "); print int(($1*60+$2+$3*60+$4)*1e6)}'; }

@@ -16,14 +16,14 @@
 # Usage: benches/scaling.sh [MAX] [RUNS] [SHAPE...]   (default MAX 1000000, RUNS 3, all shapes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 max=${1:-1000000}
 runs=${2:-3}
 shift $(($# < 2 ? $# : 2))
 shapes=("$@")
 [ ${#shapes[@]} -gt 0 ] || shapes=(rules services diagnostics all-diags warnings suggestions long-name)
 
-cargo build --release --quiet --bin hostwall --example gen_scaling
-bin=$PWD/target/release/hostwall
+bench_hostwall gen_scaling
 gen=$PWD/target/release/examples/gen_scaling
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -44,7 +44,6 @@ run_once() {
   # time(1) puts "Command exited with non-zero status" first when the check fails.
   tail -1 "$tmp/time" | awk -v w=$(((t1 - t0) / 1000000)) '{printf "%d %d %d\n", w, ($1 + $2) * 1000, $3}'
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-12s %9s %9s %9s %9s %9s %8s %8s\n' shape n bytes wall_ms cpu_ms rss_MB wall_x cpu_x
 for shape in "${shapes[@]}"; do

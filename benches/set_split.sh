@@ -7,22 +7,17 @@
 # Usage: benches/set_split.sh [N] [RUNS] [MAX...]   (root; one throwaway namespace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 n=${1:-100000}
 runs=${2:-5}
 shift 2 || true
 maxes=("${@:-0 16384 8192 4096 2048 1024}")
 read -r -a maxes <<<"${maxes[*]}"
 
-cargo build --release --quiet --example live_bench
-bin=$PWD/target/release/examples/live_bench
-ns="hw-bench-split-$$"
-tmp=$(mktemp -d)
-cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
-ip netns add "$ns"
+bench_example live_bench
+bench_netns split
 ip netns exec "$ns" ip link set lo up
 in_ns() { ip netns exec "$ns" "$@"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { local t0; t0=$(date +%s%N); "$@" >/dev/null; echo $((($(date +%s%N) - t0) / 1000000)); }
 cat >"$tmp/send.py" <<'PY'
 import socket, sys, time

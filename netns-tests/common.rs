@@ -80,6 +80,24 @@ pub fn verify_quick(
     (report, table)
 }
 
+/// [`verify_quick`] with the default options; fails, showing the table, unless every
+/// probe passed.
+pub fn verify_passes(rs: &hostwall::ir::Ruleset) -> (hostwall::verify::VerifyReport, String) {
+    let (report, table) = verify_quick(rs, &hostwall::verify::VerifyOptions::default());
+    assert!(report.all_passed(), "{table}");
+    (report, table)
+}
+
+/// The names of the probes in `report` that failed, in report order.
+pub fn failed_probes(report: &hostwall::verify::VerifyReport) -> Vec<&str> {
+    report
+        .probes
+        .iter()
+        .filter(|p| !p.pass)
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 /// The probe named `name` in `report`; panics when there is none.
 pub fn probe<'a>(
     report: &'a hostwall::verify::VerifyReport,

@@ -13,8 +13,7 @@ fn run(policy: &Policy, opts: &VerifyOptions) -> (VerifyReport, String) {
 #[ignore = "needs root"]
 fn kvm_host_passes() {
     crate::support::root::require();
-    let (report, table) = run(&kvm_host(), &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, table) = verify_passes(&compile(&kvm_host()));
     assert!(table.ends_with(&format!(
         "{} passed, 0 failed, 0 not probed\n",
         report.probes.len()
@@ -50,12 +49,7 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
     };
     let (report, table) = run(&kvm_host(), &opts);
     assert!(!report.all_passed(), "{table}");
-    let failed: Vec<&str> = report
-        .probes
-        .iter()
-        .filter(|p| !p.pass)
-        .map(|p| p.name.as_str())
-        .collect();
+    let failed = failed_probes(&report);
     assert_eq!(
         failed,
         [
@@ -126,8 +120,7 @@ fn source_restricted_rules_probe_permitted_and_other_sources() {
             ),
         ],
     );
-    let (report, table) = run(&p, &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, table) = verify_passes(&compile(&p));
     for (name, want) in [
         ("tcp 22 from 10.10.0.1 (permitted source)", "open"),
         ("tcp 22 from fd00:10::1 (permitted source)", "open"),
@@ -166,8 +159,7 @@ fn interface_rules_and_default_drop() {
     );
     let mut p = policy("libvirt-nat", vec![dns]);
     p.default = hostwall::model::DefaultAction::Drop;
-    let (report, table) = run(&p, &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, _) = verify_passes(&compile(&p));
     assert_eq!(
         probe(&report, "udp 53 from 198.18.1.2 in virbr0")
             .seen
@@ -217,8 +209,7 @@ fn ten_thousand_ports_verify_in_seconds() {
         "many",
         vec![rule(Verdict::Accept, "many", ports(Proto::Tcp, &spread))],
     );
-    let (report, table) = run(&p, &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, table) = verify_passes(&compile(&p));
     assert!(probe(&report, "tcp 49997 from 198.18.0.2").pass, "{table}");
     assert_eq!(
         probe(&report, "tcp 49998 from 198.18.0.2").seen.to_string(),

@@ -26,8 +26,7 @@ fn seen(report: &VerifyReport, name: &str) -> String {
 #[ignore = "needs root"]
 fn libvirt_nat_passes_with_forward_probes() {
     crate::support::root::require();
-    let (report, table) = verify_quick(&libvirt_nat(), &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, table) = verify_passes(&libvirt_nat());
     let forward = report
         .probes
         .iter()
@@ -102,12 +101,7 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
             ..VerifyOptions::default()
         },
     );
-    let failed: Vec<&str> = report
-        .probes
-        .iter()
-        .filter(|p| !p.pass)
-        .map(|p| p.name.as_str())
-        .collect();
+    let failed = failed_probes(&report);
     // Exactly the forward probes the policy blocks fail, each seen open.
     let blocked: Vec<&str> = report
         .probes
@@ -148,8 +142,7 @@ fn forward_default_drop_with_interfaces_passes() {
     let mut p: Policy = policy("fwd-drop", vec![]);
     p.forward = Some(vec![out, back]);
     p.forward_default = DefaultAction::Drop;
-    let (report, table) = verify_quick(&compile(&p), &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, table) = verify_passes(&compile(&p));
     for (name, want) in [
         (
             "forward tcp 23 198.18.1.2 -> 198.19.1.2 in virbr0 out eth0",
@@ -180,8 +173,7 @@ fn forward_default_drop_with_interfaces_passes() {
 #[ignore = "needs root"]
 fn no_forward_block_is_a_note_not_a_probe() {
     crate::support::root::require();
-    let (report, table) = verify_quick(&compile(&kvm_host()), &VerifyOptions::default());
-    assert!(report.all_passed(), "{table}");
+    let (report, table) = verify_passes(&compile(&kvm_host()));
     assert!(!report.probes.iter().any(|p| p.name.starts_with("forward ")));
     assert!(table.contains("note: no forward chain"), "{table}");
 }

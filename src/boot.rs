@@ -372,6 +372,7 @@ fn failed_entry(f: &Failed, policy: &str) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::assert_contains;
     use std::os::unix::fs::PermissionsExt;
 
     const GOOD: &str = "policy good {\n    default drop\n    allow ssh tcp 2222\n}\n";
@@ -464,28 +465,16 @@ mod tests {
         let Some((r, _)) = &b.applied else {
             panic!("nothing applied")
         };
-        assert!(r.name.contains("/etc/hostwall/old.policy"), "{}", r.name);
+        assert_contains(&r.name, "/etc/hostwall/old.policy");
         let entries = b.entries("/etc/h.policy");
         let last = entries.last().expect("outcome");
         assert_eq!(field(last, "HOSTWALL_EVENT"), Some("boot-fallback"));
         assert_eq!(field(last, "HOSTWALL_APPLIED"), Some("last-known-good"));
         assert_eq!(field(last, "HOSTWALL_LOCATION"), Some("/etc/h.policy:3:19"));
         assert_eq!(field(last, "HOSTWALL_REASON"), Some("invalid"));
-        assert!(
-            last.message.contains("/etc/h.policy:3:19: "),
-            "{}",
-            last.message
-        );
-        assert!(
-            last.message.contains("and 1 more errors"),
-            "{}",
-            last.message
-        );
-        assert!(
-            last.message.contains("applied the last known good"),
-            "{}",
-            last.message
-        );
+        assert_contains(&last.message, "/etc/h.policy:3:19: ");
+        assert_contains(&last.message, "and 1 more errors");
+        assert_contains(&last.message, "applied the last known good");
     }
 
     #[test]
@@ -548,6 +537,6 @@ mod tests {
         assert_eq!(b.exit_code(), 2);
         let last = b.entries("/etc/h.policy").pop().expect("outcome");
         assert_eq!(field(&last, "HOSTWALL_EVENT"), Some("boot-failed"));
-        assert!(last.message.contains("nothing applied"), "{}", last.message);
+        assert_contains(&last.message, "nothing applied");
     }
 }

@@ -38,6 +38,8 @@ pub mod space;
 pub mod syntax;
 pub mod sysctl;
 pub mod syslog;
+#[cfg(test)]
+mod test_util;
 pub mod text;
 pub mod unchanged;
 pub mod verify;

@@ -158,7 +158,7 @@ struct FromEntry<'a>(&'a Entry);
 
 impl Includes for FromEntry<'_> {
     fn load(&self, from: &str, path: &str) -> Result<(String, Vec<u8>), String> {
-        let full = include_path(from, path).display().to_string();
+        let full = check::include_path(from, path).display().to_string();
         let skip = 1 + usize::from(self.0.has_site);
         self.0
             .files
@@ -168,17 +168,6 @@ impl Includes for FromEntry<'_> {
             .map(|f| (f.name.clone(), f.text.as_bytes().to_vec()))
             .ok_or_else(|| format!("{full} is not in the last known good"))
     }
-}
-
-fn include_path(from: &str, path: &str) -> PathBuf {
-    if Path::new(path).is_absolute() {
-        return PathBuf::from(path);
-    }
-    Path::new(from)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(path)
 }
 
 /// Whether the calling thread is in PID 1's network namespace: the one the boot
@@ -361,7 +350,7 @@ mod tests {
     struct Disk;
     impl Includes for Disk {
         fn load(&self, from: &str, path: &str) -> Result<(String, Vec<u8>), String> {
-            let full = include_path(from, path);
+            let full = check::include_path(from, path);
             std::fs::read(&full)
                 .map(|b| (full.display().to_string(), b))
                 .map_err(|e| e.to_string())

@@ -30,6 +30,21 @@ pub trait Includes {
     fn load(&self, from: &str, path: &str) -> Result<(String, Vec<u8>), String>;
 }
 
+/// Where `include "path"` in the file named `from` points: `path` itself when absolute, else
+/// `path` relative to the directory of `from`. Pure path arithmetic, no I/O; every
+/// [`Includes`] that reads files resolves names with it so they agree.
+pub fn include_path(from: &str, path: &str) -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    if Path::new(path).is_absolute() {
+        return PathBuf::from(path);
+    }
+    Path::new(from)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(path)
+}
+
 /// For callers without a file system view: every include fails with a diagnostic.
 pub struct NoIncludes;
 

@@ -254,7 +254,7 @@ fn guarded(
     // The guard of the capture; the apply checks our table against it (see
     // `restore::Captured::guard`), so a change to it in between fails the batch.
     let seen = std::cell::RefCell::new(None);
-    safe::guarded_apply_with(
+    safe::guarded_apply(
         place,
         LOCK_WAIT,
         owner,
@@ -569,9 +569,8 @@ pub(super) fn boot_apply(
     let opts = ApplyOptions::default();
     let owner = state.owner();
     let capture = || Ok::<_, ApplyError>(Vec::new());
-    match safe::guarded_apply(place, LOCK_WAIT, &owner, None, capture, || {
-        hostwall::apply::apply(rs, &opts)
-    }) {
+    let apply = || hostwall::apply::apply(rs, &opts);
+    match safe::guarded_apply(place, LOCK_WAIT, &owner, None, capture, apply, |_, _| {}) {
         Ok(done) => Ok(done.value),
         Err(FlowError::Step(e)) => {
             let at = e

@@ -8,7 +8,7 @@ use hostwall::diag::Diagnostic;
 use hostwall::model::Policy;
 use hostwall::source::SourceMap;
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Display name of the built-in policy in diagnostics and generated headers.
 pub const BUILTIN_NAME: &str = hostwall::boot::BUILTIN_NAME;
@@ -82,7 +82,7 @@ struct FsIncludes {
 
 impl Includes for FsIncludes {
     fn load(&self, from: &str, path: &str) -> std::result::Result<(String, Vec<u8>), String> {
-        let full = include_path(from, path);
+        let full = check::include_path(from, path);
         let left = self.budget.get();
         let bytes =
             files::read_limited(&full, MAX_POLICY_BYTES.min(left)).map_err(|e| match e {
@@ -96,18 +96,6 @@ impl Includes for FsIncludes {
         self.budget.set(left - bytes.len() as u64);
         Ok((full.display().to_string(), bytes))
     }
-}
-
-/// Where `include "path"` in the file `from` points.
-fn include_path(from: &str, path: &str) -> PathBuf {
-    if Path::new(path).is_absolute() {
-        return PathBuf::from(path);
-    }
-    Path::new(from)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(path)
 }
 
 /// A file's name for the apply record: its canonical path when it is a file, else the

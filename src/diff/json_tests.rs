@@ -5,19 +5,8 @@ use crate::diff::Change;
 
 fn change(kind: Kind, severity: Severity, object: &str) -> Change {
     Change {
-        kind,
         severity,
-        object: object.into(),
-        expected: None,
-        actual: None,
-        position: None,
-        service: None,
-        chain: None,
-        rules: Vec::new(),
-        can_drop: None,
-        packet: None,
-        policy_line: None,
-        suggestion: None,
+        ..crate::diff::change(kind, object, None, None)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every template fitted to every kind of host checks clean; the fitting itself.
 
 use super::*;
+use crate::test_util::assert_contains;
 
 fn net(bridge: &str, name: Option<&str>, mode: &str) -> Network {
     Network {
@@ -52,32 +53,25 @@ fn every_template_fitted_to_every_host_checks_clean() {
 fn ssh_ports_replace_the_templates_rule_and_keep_its_conditions() {
     let found = &hosts()[2];
     let f = build("migration-net", found).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        f.policy
-            .contains("    allow tcp 443 from mgmt  # sshd listens here (its listening sockets)\n"),
-        "{}",
-        f.policy
+    assert_contains(
+        &f.policy,
+        "    allow tcp 443 from mgmt  # sshd listens here (its listening sockets)\n",
     );
     assert!(!f.policy.contains("allow  ssh"), "{}", f.policy);
     // Not a virbr* bridge: its own rules; a virbr* one: the template's.
-    assert!(f.policy.contains("allow dns  udp 53 tcp 53 on \"br-lab\""));
-    assert!(f.policy.contains("allow dhcp udp 67, 547 on \"xbr\""));
+    assert_contains(&f.policy, "allow dns  udp 53 tcp 53 on \"br-lab\"");
+    assert_contains(&f.policy, "allow dhcp udp 67, 547 on \"xbr\"");
     assert!(!f.policy.contains("on \"virbr3\""));
     // migration-net says nothing of forwarding; two networks route.
-    assert!(
-        f.policy.contains("    forwarding on  # bridge virbr3 (no libvirt XML names it), libvirt network routed (route, xbr) route guests through the host\n"),
-        "{}",
-        f.policy
+    assert_contains(
+        &f.policy,
+        "    forwarding on  # bridge virbr3 (no libvirt XML names it), libvirt network routed (route, xbr) route guests through the host\n",
     );
-    assert!(
-        f.site.contains("migration = [\"192.168.50.0/24\"]"),
-        "{}",
-        f.site
-    );
+    assert_contains(&f.site, "migration = [\"192.168.50.0/24\"]");
     let f = build("kvm-host", &hosts()[0]).unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        f.policy
-            .contains("allow ssh tcp 22  # sshd was not found: port 22 assumed")
+    assert_contains(
+        &f.policy,
+        "allow ssh tcp 22  # sshd was not found: port 22 assumed",
     );
     assert_eq!(
         f.policy.matches("\n    forwarding on").count(),

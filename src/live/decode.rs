@@ -241,55 +241,10 @@ impl<'s> Decoder<'s> {
 mod tests {
     use super::*;
     use crate::ir::{AddrMatch, PortMatch};
+    use crate::live::test_exprs::{cmp, ex, meta, payload, verdict};
 
-    fn ex(name: &str, attrs: &[(u32, &[u8])]) -> RawExpr {
-        RawExpr {
-            name: name.into(),
-            attrs: attrs.iter().map(|(k, v)| (*k as u16, v.to_vec())).collect(),
-            text: format!("[ {name} ]"),
-        }
-    }
-    fn u32b(v: u32) -> [u8; 4] {
-        v.to_ne_bytes()
-    }
-    fn meta(key: u32) -> RawExpr {
-        ex(
-            "meta",
-            &[
-                (expr_attr::META_KEY, &u32b(key)),
-                (expr_attr::META_DREG, &u32b(1)),
-            ],
-        )
-    }
-    fn cmp(op: u32, data: &[u8]) -> RawExpr {
-        ex(
-            "cmp",
-            &[
-                (expr_attr::CMP_SREG, &u32b(1)),
-                (expr_attr::CMP_OP, &u32b(op)),
-                (expr_attr::CMP_DATA, data),
-            ],
-        )
-    }
-    fn payload(base: u32, off: u32, len: u32) -> RawExpr {
-        ex(
-            "payload",
-            &[
-                (expr_attr::PAYLOAD_DREG, &u32b(1)),
-                (expr_attr::PAYLOAD_BASE, &u32b(base)),
-                (expr_attr::PAYLOAD_OFFSET, &u32b(off)),
-                (expr_attr::PAYLOAD_LEN, &u32b(len)),
-            ],
-        )
-    }
     fn accept() -> RawExpr {
-        ex(
-            "immediate",
-            &[
-                (expr_attr::IMM_DREG, &u32b(0)),
-                (expr_attr::IMM_VERDICT, &u32b(1)),
-            ],
-        )
+        verdict(1, None)
     }
     fn decode(exprs: Vec<RawExpr>) -> Rule {
         let raw = RawRule {
@@ -339,7 +294,7 @@ mod tests {
 
     #[test]
     fn statement_after_verdict_or_match_after_statement_is_foreign() {
-        let counter = ex("counter", &[]);
+        let counter = ex("counter", &[], "counter");
         let r = decode(vec![counter.clone(), meta(16), cmp(0, &[6]), accept()]);
         assert!(matches!(r.stmts.as_slice(), [Stmt::Foreign(t)] if t.contains("[ counter ]")));
         let r = decode(vec![accept(), counter]);

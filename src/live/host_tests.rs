@@ -3,51 +3,9 @@
 
 use super::*;
 use crate::ir::IfName;
+use crate::live::test_exprs::{cmp, ex, meta, u32b, verdict};
 use crate::nft::expr_attr;
 
-fn ex(name: &str, attrs: &[(u32, &[u8])], text: &str) -> RawExpr {
-    RawExpr {
-        name: name.into(),
-        attrs: attrs.iter().map(|(k, v)| (*k as u16, v.to_vec())).collect(),
-        text: format!("[ {text} ]"),
-    }
-}
-fn u32b(v: u32) -> [u8; 4] {
-    v.to_ne_bytes()
-}
-fn meta(key: u32) -> RawExpr {
-    ex(
-        "meta",
-        &[
-            (expr_attr::META_KEY, &u32b(key)),
-            (expr_attr::META_DREG, &u32b(1)),
-        ],
-        "meta load",
-    )
-}
-fn cmp(op: u32, data: &[u8]) -> RawExpr {
-    ex(
-        "cmp",
-        &[
-            (expr_attr::CMP_SREG, &u32b(1)),
-            (expr_attr::CMP_OP, &u32b(op)),
-            (expr_attr::CMP_DATA, data),
-        ],
-        "cmp",
-    )
-}
-fn verdict(v: i32, chain: Option<&str>) -> RawExpr {
-    let c = chain.map(|c| format!("{c}\0"));
-    let mut a: Vec<(u32, &[u8])> = Vec::new();
-    let dreg = u32b(0);
-    let code = v.to_ne_bytes();
-    a.push((expr_attr::IMM_DREG, &dreg));
-    a.push((expr_attr::IMM_VERDICT, &code));
-    if let Some(c) = &c {
-        a.push((expr_attr::IMM_CHAIN, c.as_bytes()));
-    }
-    ex("immediate", &a, "immediate")
-}
 fn read(exprs: Vec<RawExpr>, sets: &Sets) -> HostRule {
     let raw = RawRule {
         family: 2,

@@ -19,6 +19,8 @@ mod normalize;
 mod ours;
 pub mod state;
 mod tables;
+#[cfg(test)]
+mod test_exprs;
 
 pub use crate::nft::read::ParseError;
 

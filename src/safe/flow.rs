@@ -126,22 +126,11 @@ pub struct Place<'a> {
 }
 
 /// Runs `apply` under the lock with all the safe-apply rules. With `confirm`,
-/// `capture` first returns the previous-state blob that `revert` can restore.
+/// `capture` first returns the previous-state blob that `revert` can restore, and
+/// `pending_hook` runs under the lock once the change is applied and before its watcher
+/// starts, so what it stores in the state dir (the deferred `--persist` drop-in) is
+/// there before a quick `confirm` looks; callers with nothing to store pass `|_, _| {}`.
 pub fn guarded_apply<T, E: StepError>(
-    place: Place<'_>,
-    wait: Duration,
-    revert: &dyn Revert,
-    confirm: Option<&ConfirmOptions>,
-    capture: impl FnOnce() -> Result<Vec<u8>, E>,
-    apply: impl FnOnce() -> Result<T, E>,
-) -> Result<AppliedChange<T>, FlowError<E>> {
-    guarded_apply_with(place, wait, revert, confirm, capture, apply, |_, _| {})
-}
-
-/// As [`guarded_apply`]; with `confirm`, `pending_hook` runs under the lock once the
-/// change is applied and before its watcher starts, so what it stores in the state
-/// dir (the deferred `--persist` drop-in) is there before a quick `confirm` looks.
-pub fn guarded_apply_with<T, E: StepError>(
     place: Place<'_>,
     wait: Duration,
     revert: &dyn Revert,

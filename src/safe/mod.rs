@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use flow::{
     AppliedChange, ConfirmOptions, FlowError, Place, Recovered, StepError, guarded_apply,
-    guarded_apply_with, refuse_pending, revert_pending, settle_pending, status_recovering,
+    refuse_pending, revert_pending, settle_pending, status_recovering,
 };
 pub use lock::StateLock;
 pub use outcome::{End, Event, Outcome, RevertReason};

@@ -21,14 +21,17 @@ const D: &str = "policy d {
     allow http tcp 80, 8000-8080 from 192.0.2.0/24, 10.0.0.0/8
 }";
 
-fn input_cubes(rs: &Ruleset) -> Vec<(usize, Cube)> {
-    let chain = rs
-        .table
+/// The policy's input chain.
+fn input(rs: &Ruleset) -> &crate::ir::Chain {
+    rs.table
         .chains
         .iter()
         .find(|c| c.name == "input")
-        .expect("input");
-    chain
+        .expect("input")
+}
+
+fn input_cubes(rs: &Ruleset) -> Vec<(usize, Cube)> {
+    input(rs)
         .rules
         .iter()
         .enumerate()
@@ -42,28 +45,18 @@ fn input_cubes(rs: &Ruleset) -> Vec<(usize, Cube)> {
 
 /// Which input rules match `pkt`, by the evaluator: each rule alone in a chain.
 fn eval_matches(rs: &Ruleset, pkt: &Packet) -> Vec<bool> {
-    let chain = rs
-        .table
-        .chains
-        .iter()
-        .find(|c| c.name == "input")
-        .expect("input");
+    let chain = input(rs);
     (0..chain.rules.len())
         .map(|i| {
-            let mut one = rs.clone();
-            let c = one
-                .table
-                .chains
-                .iter_mut()
-                .find(|c| c.name == "input")
-                .expect("input");
+            let mut c = chain.clone();
             let mut r = c.rules[i].clone();
             r.verdict = Some(crate::ir::Verdict::Drop);
             c.rules = vec![r];
             if let Some(b) = c.base.as_mut() {
                 b.policy = crate::ir::ChainPolicy::Accept;
             }
-            one.table.chains.retain(|c| c.name == "input");
+            let mut one = rs.clone();
+            one.table.chains = vec![c];
             evaluate(&one, Hook::Input, pkt).expect("eval").verdict != crate::ir::Verdict::Accept
         })
         .collect()

@@ -4,6 +4,8 @@ use super::*;
 use crate::model::{Addrs, DefaultAction, Proto, Rule as MRule};
 use crate::verify::{Outcome, design, forward, topology};
 
+use crate::verify::test_plan::expect;
+
 #[path = "../../tests/support/build/model.rs"]
 #[allow(dead_code, clippy::duplicate_mod)]
 mod build;
@@ -45,14 +47,6 @@ fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
         .into_iter()
         .map(|p| (p.name, p.expected))
         .collect()
-}
-
-fn expect(plan: &[(String, Outcome)], name: &str) -> Outcome {
-    plan.iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no probe {name:?} in {plan:#?}"))
-        .1
-        .clone()
 }
 
 fn names(links: &[Link]) -> Vec<&str> {

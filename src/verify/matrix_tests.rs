@@ -4,6 +4,8 @@ use super::*;
 use crate::model::{DefaultAction, IfName as MIfName, IpFamily, Proto, Rule as MRule, Traffic};
 use crate::verify::{design, sources, topology};
 
+use crate::verify::test_plan::{expect, expect_all};
+
 #[path = "../../tests/support/build/model.rs"]
 #[allow(dead_code, clippy::duplicate_mod)]
 mod build;
@@ -30,14 +32,6 @@ fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
         .collect()
 }
 
-fn expect(plan: &[(String, Outcome)], name: &str) -> Outcome {
-    plan.iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no probe {name:?} in {plan:#?}"))
-        .1
-        .clone()
-}
-
 #[test]
 fn range_edges_outside_and_sample_with_udp_on_tcp_service() {
     let rs = policy(DefaultAction::Reject, vec![allow(Proto::Tcp, 5634, 6166)]);
@@ -53,11 +47,16 @@ fn range_edges_outside_and_sample_with_udp_on_tcp_service() {
         assert_eq!(expect(&p, &format!("tcp {port} from 198.18.0.2")), want);
         assert_eq!(expect(&p, &format!("tcp {port} from fd00:6877::2")), want);
     }
-    assert_eq!(expect(&p, "udp 5634 from 198.18.0.2"), Outcome::Prohibited);
-    assert_eq!(expect(&p, "icmp echo from 198.18.0.2"), Outcome::Prohibited);
-    assert_eq!(
-        expect(&p, "established return (host -> 198.18.0.2 tcp 40001)"),
-        Outcome::Open
+    expect_all(
+        &p,
+        &[
+            ("udp 5634 from 198.18.0.2", Outcome::Prohibited),
+            ("icmp echo from 198.18.0.2", Outcome::Prohibited),
+            (
+                "established return (host -> 198.18.0.2 tcp 40001)",
+                Outcome::Open,
+            ),
+        ],
     );
 }
 
@@ -65,9 +64,14 @@ fn range_edges_outside_and_sample_with_udp_on_tcp_service() {
 fn default_drop_expects_timeouts() {
     let rs = policy(DefaultAction::Drop, vec![allow(Proto::Udp, 53, 53)]);
     let p = planned(&rs);
-    assert_eq!(expect(&p, "udp 53 from 198.18.0.2"), Outcome::Open);
-    assert_eq!(expect(&p, "udp 54 from 198.18.0.2"), Outcome::Timeout);
-    assert_eq!(expect(&p, "tcp 53 from 198.18.0.2"), Outcome::Timeout);
+    expect_all(
+        &p,
+        &[
+            ("udp 53 from 198.18.0.2", Outcome::Open),
+            ("udp 54 from 198.18.0.2", Outcome::Timeout),
+            ("tcp 53 from 198.18.0.2", Outcome::Timeout),
+        ],
+    );
 }
 
 #[test]
@@ -89,19 +93,18 @@ fn source_restricted_rule_gets_permitted_and_outside_addresses() {
     ];
     assert_eq!(extra, want.map(|(a, p)| (a.to_string(), p)));
     let p = planned(&rs);
-    assert_eq!(
-        expect(&p, "tcp 22 from 10.1.0.1 (permitted source)"),
-        Outcome::Open
+    expect_all(
+        &p,
+        &[
+            ("tcp 22 from 10.1.0.1 (permitted source)", Outcome::Open),
+            ("tcp 22 from fd00:1::1 (permitted source)", Outcome::Open),
+            (
+                "tcp 22 from 203.0.113.7 (unlisted source)",
+                Outcome::Refused,
+            ),
+            ("tcp 22 from 198.18.0.2", Outcome::Refused),
+        ],
     );
-    assert_eq!(
-        expect(&p, "tcp 22 from fd00:1::1 (permitted source)"),
-        Outcome::Open
-    );
-    assert_eq!(
-        expect(&p, "tcp 22 from 203.0.113.7 (unlisted source)"),
-        Outcome::Refused
-    );
-    assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Refused);
 }
 
 #[test]
@@ -159,10 +162,15 @@ fn interface_rules_get_a_link_named_to_match() {
     let names: Vec<&str> = topo.links.iter().map(|l| l.host_if.as_str()).collect();
     assert_eq!(names, ["zz9verify", "hw0", "eth0"]);
     let p = planned(&rs);
-    assert_eq!(expect(&p, "udp 53 from 198.18.1.2 in hw0"), Outcome::Open);
-    assert_eq!(expect(&p, "udp 53 from 198.18.0.2"), Outcome::Prohibited);
-    assert_eq!(expect(&p, "tcp 22 from 198.18.2.2 in eth0"), Outcome::Open);
-    assert_eq!(expect(&p, "tcp 22 from 198.18.0.2"), Outcome::Refused);
+    expect_all(
+        &p,
+        &[
+            ("udp 53 from 198.18.1.2 in hw0", Outcome::Open),
+            ("udp 53 from 198.18.0.2", Outcome::Prohibited),
+            ("tcp 22 from 198.18.2.2 in eth0", Outcome::Open),
+            ("tcp 22 from 198.18.0.2", Outcome::Refused),
+        ],
+    );
     // Interface links probe only their own rules (plus the unlisted ports).
     assert!(!p.iter().any(|(n, _)| n == "tcp 22 from 198.18.1.2 in hw0"));
 }
@@ -178,10 +186,12 @@ fn icmp_allowed_and_probe_names_are_unique() {
     };
     let rs = policy(DefaultAction::Reject, vec![icmp]);
     let p = planned(&rs);
-    assert_eq!(expect(&p, "icmp echo from 198.18.0.2"), Outcome::Open);
-    assert_eq!(
-        expect(&p, "icmpv6 echo from fd00:6877::2"),
-        Outcome::Prohibited
+    expect_all(
+        &p,
+        &[
+            ("icmp echo from 198.18.0.2", Outcome::Open),
+            ("icmpv6 echo from fd00:6877::2", Outcome::Prohibited),
+        ],
     );
     let mut names: Vec<&String> = p.iter().map(|(n, _)| n).collect();
     let before = names.len();
@@ -198,9 +208,14 @@ fn many_ports_are_sampled_with_both_ends() {
     let rs = policy(DefaultAction::Reject, rules);
     let p = planned(&rs);
     assert!(p.len() < 300, "{} probes", p.len());
-    assert_eq!(expect(&p, "tcp 10000 from 198.18.0.2"), Outcome::Open);
-    assert_eq!(expect(&p, "tcp 11998 from 198.18.0.2"), Outcome::Open);
-    assert_eq!(expect(&p, "tcp 11999 from 198.18.0.2"), Outcome::Refused);
+    expect_all(
+        &p,
+        &[
+            ("tcp 10000 from 198.18.0.2", Outcome::Open),
+            ("tcp 11998 from 198.18.0.2", Outcome::Open),
+            ("tcp 11999 from 198.18.0.2", Outcome::Refused),
+        ],
+    );
 }
 
 #[test]
@@ -386,13 +401,18 @@ fn loopback_probes_expect_what_lo_rules_do() {
         vec![from(allow(Proto::Tcp, 80, 80), &["127.0.0.1"])],
     );
     let plan = planned(&rs);
-    assert_eq!(
-        expect(&plan, "tcp 80 from 127.0.0.1 (permitted source) in lo"),
-        Outcome::Open
-    );
-    assert_eq!(
-        expect(&plan, "tcp 23 from 127.0.0.1 (permitted source) in lo"),
-        Outcome::Open
+    expect_all(
+        &plan,
+        &[
+            (
+                "tcp 80 from 127.0.0.1 (permitted source) in lo",
+                Outcome::Open,
+            ),
+            (
+                "tcp 23 from 127.0.0.1 (permitted source) in lo",
+                Outcome::Open,
+            ),
+        ],
     );
     // Without the lo rule (a hand-written ruleset), the source rule decides.
     let mut bare = rs.clone();
@@ -404,12 +424,17 @@ fn loopback_probes_expect_what_lo_rules_do() {
         });
     }
     let plan = planned(&bare);
-    assert_eq!(
-        expect(&plan, "tcp 80 from 127.0.0.1 (permitted source) in lo"),
-        Outcome::Open
-    );
-    assert_eq!(
-        expect(&plan, "tcp 23 from 127.0.0.1 (permitted source) in lo"),
-        Outcome::Refused
+    expect_all(
+        &plan,
+        &[
+            (
+                "tcp 80 from 127.0.0.1 (permitted source) in lo",
+                Outcome::Open,
+            ),
+            (
+                "tcp 23 from 127.0.0.1 (permitted source) in lo",
+                Outcome::Refused,
+            ),
+        ],
     );
 }

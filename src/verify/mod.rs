@@ -25,6 +25,8 @@ mod plan;
 mod probe;
 mod sources;
 mod table;
+#[cfg(test)]
+mod test_plan;
 mod topology;
 mod witness;
 

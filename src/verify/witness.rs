@@ -63,48 +63,53 @@ pub(crate) fn find(
     region: &Cube,
     pins: Pins<'_>,
 ) -> Result<Point, String> {
-    let mut s = Search {
+    let found = Search {
+        cx,
+        topo,
+        region,
+        pins,
         why: String::from("the region is empty"),
         fallback: None,
         unshadowed: None,
         tried: 0,
-    };
-    for f in [0, 1] {
-        if !region.has_family(f) || pins.saddr.is_some_and(|(pf, _)| pf != f) {
-            continue;
-        }
-        if let Some(c) = s.family(cx, topo, region, pins, f) {
-            return Ok(place(topo, c));
-        }
     }
-    match s.unshadowed.or(s.fallback) {
-        Some(c) => Ok(place(topo, c)),
-        None => Err(s.why),
-    }
+    .run();
+    found.map(|c| place(topo, c))
 }
 
 /// A candidate probe: (link, source address, over `lo`, kind).
 type Cand = (usize, IpAddr, bool, ProbeKind);
 
-/// One search through a region: the best candidates so far, and why the
+/// One search through a region as `pins` ask: the best candidates so far, and why the
 /// last one that did not fit did not.
-struct Search {
+struct Search<'a> {
+    cx: &'a Ctx<'a>,
+    topo: &'a Topology,
+    region: &'a Cube,
+    pins: Pins<'a>,
     why: String,
     fallback: Option<Cand>,
     unshadowed: Option<Cand>,
     tried: usize,
 }
 
-impl Search {
+impl Search<'_> {
+    /// The candidate exactly as `pins` ask, else the best one kept, else why none fits.
+    fn run(mut self) -> Result<Cand, String> {
+        for f in [0, 1] {
+            if !self.region.has_family(f) || self.pins.saddr.is_some_and(|(pf, _)| pf != f) {
+                continue;
+            }
+            if let Some(c) = self.family(f) {
+                return Ok(c);
+            }
+        }
+        self.unshadowed.or(self.fallback).ok_or(self.why)
+    }
+
     /// The candidates of family `f`; `Some` when one is exactly what `pins` ask.
-    fn family(
-        &mut self,
-        cx: &Ctx<'_>,
-        topo: &Topology,
-        region: &Cube,
-        pins: Pins<'_>,
-        f: usize,
-    ) -> Option<Cand> {
+    fn family(&mut self, f: usize) -> Option<Cand> {
+        let (cx, topo, region, pins) = (self.cx, self.topo, self.region, self.pins);
         let kinds = match kinds(region, f == 0, pins.port, cx.named_ports) {
             Ok(k) => k,
             Err(e) => {
@@ -129,7 +134,7 @@ impl Search {
                 }
                 for &addr in &addrs {
                     let c = (link, addr, lo, kind);
-                    if self.weigh(cx, topo, region, pins, c, l4) {
+                    if self.weigh(c, l4) {
                         return Some(c);
                     }
                     if self.tried >= MAX_CANDIDATES {
@@ -142,15 +147,8 @@ impl Search {
     }
 
     /// Keeps a candidate in mind; true when it is the one to take now.
-    fn weigh(
-        &mut self,
-        cx: &Ctx<'_>,
-        topo: &Topology,
-        region: &Cube,
-        pins: Pins<'_>,
-        c: Cand,
-        l4: L4,
-    ) -> bool {
+    fn weigh(&mut self, c: Cand, l4: L4) -> bool {
+        let (cx, topo, region, pins) = (self.cx, self.topo, self.region, self.pins);
         let (link, addr, lo, kind) = c;
         let (v4, f) = (addr.is_ipv4(), usize::from(!addr.is_ipv4()));
         let host = if lo {

@@ -34,6 +34,7 @@ fn a_step_that_committed_nothing_is_not_reverted() {
         Some(&opts),
         || Ok(b"snapshot".to_vec()),
         || Err::<(), _>(Refused),
+        |_, _| {},
     )
     .expect_err("refused");
     assert!(matches!(err, FlowError::Step(Refused)), "{err}");
@@ -56,6 +57,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
         Some(&opts),
         || std::fs::read(kernel).map_err(|_| StepFailed),
         || std::fs::write(kernel, "new ruleset").map_err(|_| StepFailed),
+        |_, _| {},
     )
     .expect("apply");
     let (record, spawned) = applied.pending.expect("pending");
@@ -71,6 +73,7 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
         None,
         || Ok::<_, StepFailed>(vec![]),
         || std::fs::write(kernel, "third").map_err(|_| StepFailed),
+        |_, _| {},
     )
     .expect_err("refused");
     assert!(
@@ -98,6 +101,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
         Some(&opts),
         || Ok(b"snapshot".to_vec()),
         || Err::<(), _>(StepFailed),
+        |_, _| {},
     )
     .expect_err("apply fails");
     assert!(matches!(err, FlowError::Step(StepFailed)), "{err}");
@@ -123,6 +127,7 @@ fn guarded_apply_failures_leave_nothing_pending() {
         Some(&broken),
         || Ok(b"snapshot".to_vec()),
         || Ok::<(), StepFailed>(()),
+        |_, _| {},
     )
     .expect_err("no watcher");
     let msg = err.to_string();
@@ -191,6 +196,7 @@ fn failed_step_with_failing_revert_is_kept_and_the_watcher_retries_until_it_work
         Some(&opts),
         || Ok(b"previous".to_vec()),
         || Err::<(), _>(StepFailed),
+        |_, _| {},
     )
     .expect_err("apply fails");
     let msg = err.to_string();
@@ -262,7 +268,7 @@ fn pending_hook_runs_under_the_lock_before_the_watcher_starts() {
     let s = Scene::new();
     let opts = detached(Duration::from_secs(30));
     let seen = std::cell::RefCell::new(None);
-    let applied = hostwall::safe::guarded_apply_with(
+    let applied = hostwall::safe::guarded_apply(
         place(&s.state()),
         WAIT,
         &marker_revert(&s.marker),

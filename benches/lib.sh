@@ -1,0 +1,27 @@
+# shellcheck shell=bash disable=SC2034 # sets $bin, $ns and $tmp for the sourcing script
+# Set-up shared by the bench scripts (sourced from the repository root, not run): a
+# throwaway network namespace and temp dir that go on exit, and the median of numbers.
+
+# Builds the release hostwall and the example $1 (an input generator); $bin is hostwall.
+bench_hostwall() {
+  cargo build --release --quiet --bin hostwall --example "$1"
+  bin=$PWD/target/release/hostwall
+}
+
+# Builds the release example $1; $bin is that example.
+bench_example() {
+  cargo build --release --quiet --example "$1"
+  bin=$PWD/target/release/examples/$1
+}
+
+# Creates the namespace "hw-bench-$1-<pid>" as $ns and a temp dir as $tmp, and removes
+# both on exit or interrupt.
+bench_netns() {
+  ns="hw-bench-$1-$$"
+  tmp=$(mktemp -d)
+  trap 'ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"' EXIT INT TERM
+  ip netns add "$ns"
+}
+
+# The median of the numbers on stdin, one a line (the upper middle one of an even count).
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
