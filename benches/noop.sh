@@ -28,7 +28,7 @@ apply() { "$bin" apply --netns "$ns" --state-dir "$tmp/state" "$@" 2>&1; }
 cpu() { tail -1 "$1" | awk '{gsub(/[ms]/," "); print int(($1*60+$2+$3*60+$4)*1e6)}'; }
 # policy file, mode (record | readback | full) -> "median-wall-us median-cpu-us"
 measure() {
-  local p=$1 mode=$2 extra=() out t0 c0
+  local p=$1 mode=$2 extra=() out t0 t1
   [[ $mode == full ]] && extra=(--replace)
   apply "$p" >/dev/null
   : >"$tmp/wall"; : >"$tmp/cpu"
@@ -36,8 +36,10 @@ measure() {
     [[ $mode == readback ]] && rm -f "$tmp"/state/applied-*.json
     times >"$tmp/t0"; t0=$EPOCHREALTIME
     apply "${extra[@]}" "$p" >"$tmp/out"
-    echo "$t0 $EPOCHREALTIME" | awk '{printf "%d\n", ($2 - $1) * 1e6}' >>"$tmp/wall"
+    t1=$EPOCHREALTIME
     times >"$tmp/t1"
+    # After `times`: this awk's own CPU time must not count as hostwall's.
+    echo "$t0 $t1" | awk '{printf "%d\n", ($2 - $1) * 1e6}' >>"$tmp/wall"
     echo $(($(cpu "$tmp/t1") - $(cpu "$tmp/t0"))) >>"$tmp/cpu"
     out=$(cat "$tmp/out")
     case $mode in

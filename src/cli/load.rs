@@ -7,6 +7,7 @@ use hostwall::check::{self, Includes};
 use hostwall::diag::Diagnostic;
 use hostwall::model::Policy;
 use hostwall::source::SourceMap;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::path::Path;
 
@@ -123,18 +124,79 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 /// The same digest computed without parsing: the policy and site file named on the
 /// command line plus the includes a record lists. `None` when any file is unreadable.
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
-    let text = |bytes: &[u8]| hostwall::text::decode(bytes).text;
     let (name, policy) = read_policy(input.policy.as_deref()).ok()?;
-    let mut files = vec![(canonical(&name), text(&policy))];
+    let mut files = vec![(canonical(&name), policy)];
     if let Some(site) = &input.site {
         let name = site.display().to_string();
-        files.push((canonical(&name), text(&read_site(site).ok()?)));
+        files.push((canonical(&name), read_site(site).ok()?));
     }
     for inc in includes {
         let bytes = files::read_limited(Path::new(inc), MAX_POLICY_BYTES).ok()?;
-        files.push((inc.clone(), text(&bytes)));
+        files.push((inc.clone(), bytes));
     }
+    let texts: Vec<(&str, Cow<str>)> = files
+        .iter()
+        .map(|(n, bytes)| (n.as_str(), decoded_text(bytes)))
+        .collect();
     Some(hostwall::record::inputs_digest(
-        files.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+        texts.iter().map(|(n, t)| (*n, t.as_ref())),
     ))
+}
+
+/// The text `hostwall::text::decode` makes of `bytes`, without copying when it is the
+/// bytes themselves (after a byte-order mark): valid UTF-8 holding no byte that decoding
+/// could change (C0 controls but tab and newline, DEL, a carriage return, the lead byte
+/// of every C1 control). Anything else is decoded.
+fn decoded_text(bytes: &[u8]) -> Cow<'_, str> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let kept = |b: u8| (b >= 0x20 && b != 0x7f && b != 0xc2) || b == b'\n' || b == b'\t';
+    // Branch-free over each chunk, so the scan vectorises.
+    let plain = body
+        .chunks(64)
+        .all(|c| c.iter().fold(true, |ok, &b| ok & kept(b)));
+    match std::str::from_utf8(body) {
+        Ok(text) if plain => Cow::Borrowed(text),
+        _ => Cow::Owned(hostwall::text::decode(bytes).text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decoded_text;
+    use hostwall::text::decode;
+
+    fn same(bytes: &[u8]) {
+        assert_eq!(decoded_text(bytes), decode(bytes).text, "{bytes:?}");
+    }
+
+    #[test]
+    fn the_inputs_digest_text_is_the_decoded_text() {
+        for bytes in [
+            &b""[..],
+            b"table t\n\tallow tcp 22\n",
+            b"\xEF\xBB\xBFwith a byte-order mark\n",
+            b"crlf\r\nline\r\n",
+            b"lone\rcarriage return",
+            b"trailing cr\r",
+            b"nul\0 esc\x1b del\x7f",
+            "c1 \u{85} \u{9f} nbsp \u{a0} copy \u{a9} \u{e9}".as_bytes(),
+            b"bad \xff utf-8 \xc3",
+            b"\xEF\xBB\xBF\xEF\xBB\xBFtwo marks",
+        ] {
+            same(bytes);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_digest_as_decoded(bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::any::<u8>(),
+                proptest::sample::select(b"\r\n\t\x7f\xc2\x85\x9f\xa0 a".to_vec()),
+            ],
+            0..200,
+        )) {
+            same(&bytes);
+        }
+    }
 }
