@@ -261,6 +261,9 @@ fn the_watcher_inherits_no_descriptors_beyond_stdio() {
     // SAFETY: socket(2) with constant arguments; the fd is closed below.
     let leaky = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0) };
     assert!(leaky > 2);
+    // The socket's identity (`socket:[INODE]`): the watcher may open descriptors of its
+    // own under the same number, so compare what they are, not their numbers.
+    let leaky_is = std::fs::read_link(format!("/proc/self/fd/{leaky}")).expect("own fd link");
     let s = Scene::new();
     let (_, spawned) = s.apply_pending(Duration::from_secs(30));
     let pid = spawned.process().pid;
@@ -273,15 +276,16 @@ fn the_watcher_inherits_no_descriptors_beyond_stdio() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(execed(), "the watcher never ran its own program");
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+    let fds: Vec<std::path::PathBuf> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("watcher fds")
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter_map(|e| e.ok().and_then(|e| std::fs::read_link(e.path()).ok()))
         .collect();
     // SAFETY: closes the descriptor this test opened.
     unsafe { libc::close(leaky) };
     assert!(
-        !fds.contains(&leaky.to_string()),
-        "watcher inherited fd {leaky}: {fds:?}"
+        !fds.contains(&leaky_is),
+        "watcher inherited {} (fd {leaky}): {fds:?}",
+        leaky_is.display()
     );
     pending::confirm(&s.state(), &SLOT, WAIT, &marker_revert(&s.marker)).expect("confirm");
 }
