@@ -256,24 +256,15 @@ fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {
 mod tests {
     use super::*;
 
-    /// A NEWFLOWTABLE dump message as the kernel sends it: nlmsghdr, nfgenmsg, then
-    /// NFTA_FLOWTABLE_TABLE (1) and NFTA_FLOWTABLE_NAME (2).
+    /// A NEWFLOWTABLE message as a dump carries it: NFTA_FLOWTABLE_TABLE (1) and
+    /// NFTA_FLOWTABLE_NAME (2) after the headers.
     fn flowtable_msg(table: &str, name: &str) -> Vec<u8> {
-        let mut body = vec![1u8, 0, 0, 0]; // nfgenmsg: inet, version 0, res_id 0
-        for (ty, v) in [(1u16, table), (2u16, name)] {
-            let mut val = v.as_bytes().to_vec();
-            val.push(0);
-            body.extend(((4 + val.len()) as u16).to_ne_bytes());
-            body.extend(ty.to_ne_bytes());
-            body.extend(&val);
-            body.resize(body.len().next_multiple_of(4), 0);
-        }
-        let mut m = Vec::new();
-        m.extend(((16 + body.len()) as u32).to_ne_bytes());
-        m.extend(MsgType::NewFlowtable.raw().to_ne_bytes());
-        m.extend([0u8; 10]);
-        m.extend(body);
-        m
+        let mut w = Writer::default();
+        let m = w.begin_msg(MsgType::NewFlowtable.raw(), 0, 0, NFPROTO_INET, 0);
+        w.put_str(1, table);
+        w.put_str(2, name);
+        w.end_msg(m);
+        w.buf
     }
 
     #[test]
