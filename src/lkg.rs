@@ -170,18 +170,6 @@ impl Includes for FromEntry<'_> {
     }
 }
 
-/// Whether the calling thread is in PID 1's network namespace: the one the boot
-/// service applies to, and the only one whose applies become the last known good.
-/// Reading PID 1's namespace needs the right to inspect it (a unit without
-/// `CAP_SYS_PTRACE` lacks it): then the error says why it cannot tell.
-pub fn in_host_namespace() -> std::io::Result<bool> {
-    let of = |p: &str| {
-        crate::nsid::inode_of(Path::new(p))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {p}: {e}")))
-    };
-    Ok(of("/proc/thread-self/ns/net")? == of("/proc/1/ns/net")?)
-}
-
 /// The entry's file in `dir`.
 pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)

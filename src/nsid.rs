@@ -111,6 +111,17 @@ fn entering(e: crate::netns::NetnsError) -> NsIdError {
     }
 }
 
+/// Whether the calling thread shares PID 1's network namespace. Both namespaces are
+/// alive while they are compared, so their nsfs `dev:ino` identify them. An error names
+/// the file that could not be read (no access to PID 1's, for one).
+pub fn shares_init_netns() -> io::Result<bool> {
+    let of = |p: &str| {
+        inode_of(Path::new(p))
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot read {p}: {e}")))
+    };
+    Ok(of("/proc/thread-self/ns/net")? == of("/proc/1/ns/net")?)
+}
+
 /// `dev:ino` of an nsfs file (or of any file, which tests use as a stand-in).
 pub fn inode_of(path: &Path) -> io::Result<String> {
     use std::os::unix::fs::MetadataExt;

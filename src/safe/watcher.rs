@@ -93,12 +93,7 @@ pub fn systemd_is_init() -> bool {
 /// revert the wrong ruleset: there the watcher must be a detached child, which
 /// inherits the namespace. Unreadable (no access to PID 1) counts as "not shared".
 pub fn in_init_netns() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let id = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    match (id("/proc/thread-self/ns/net"), id("/proc/1/ns/net")) {
-        (Some(me), Some(init)) => me == init,
-        _ => false,
-    }
+    crate::nsid::shares_init_netns().unwrap_or(false)
 }
 
 /// Starts the watcher for `record` and stores its identity in the record. Called

@@ -21,7 +21,7 @@ fn target(out: &Out, a: &ApplyArgs) -> Option<PathBuf> {
     if a.netns.is_some() {
         return None;
     }
-    match lkg::in_host_namespace() {
+    match hostwall::nsid::shares_init_netns() {
         Ok(true) => Some(lkg::DEFAULT_DIR.into()),
         Ok(false) => None,
         Err(e) => {
