@@ -55,6 +55,29 @@ pub struct ApplyReport {
     /// Dry run: one line per message that would be sent.
     pub plan: Vec<String>,
     pub dry_run: bool,
+    /// How the change reached the kernel.
+    pub path: ApplyPath,
+}
+
+/// The way an apply brought the kernel to the policy, as `apply --format json` reports
+/// it (`path`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ApplyPath {
+    /// Nothing sent: the live table and sysctls already were the policy.
+    Unchanged,
+    /// Our whole table replaced in one batch.
+    #[default]
+    Full,
+}
+
+impl ApplyPath {
+    /// The name JSON output uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApplyPath::Unchanged => "unchanged",
+            ApplyPath::Full => "full",
+        }
+    }
 }
 
 /// What went wrong, by phase. Nothing is left changed unless stated.

@@ -5,7 +5,7 @@
 
 use super::load::{BUILTIN_NAME, Loaded};
 use super::output::Out;
-use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
+use super::{EXIT_POLICY, EXIT_SYSTEM};
 use hostwall::apply::restore;
 use hostwall::apply::{ApplyError, ApplyOptions, ApplyReport};
 use hostwall::diag::Diagnostic;
@@ -19,12 +19,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod deferred;
+mod ended;
+mod json;
 mod lastgood;
 mod lifecycle;
 mod owner;
 mod prompt;
+mod report;
 mod slot;
 mod unchanged;
+mod view;
 
 pub use slot::PendingArgs;
 #[cfg(debug_assertions)]
@@ -90,6 +94,10 @@ pub struct ApplyArgs {
     /// in DIR. Default: /var/lib/hostwall, for an apply to PID 1's network namespace only.
     #[arg(long, value_name = "DIR")]
     pub lkg_dir: Option<PathBuf>,
+    /// Output: lines for people on stderr; json also prints one document on stdout
+    /// (docs/json.md; --confirm then never prompts).
+    #[arg(long, value_enum, default_value_t = super::args::DiffFormat::Text)]
+    pub format: super::args::DiffFormat,
 }
 
 pub use lifecycle::{confirm, revert, status, watch_revert};
@@ -147,6 +155,13 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
+    json::run(out, a.format, "apply", || {
+        report::start(a);
+        apply_once(out, a)
+    })
+}
+
+fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
     let (mut loaded, rs) = match prepare(out, a) {
         Ok(x) => x,
         Err(code) => return code,
@@ -172,7 +187,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     let slot = match slot::resolve(a.netns.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            out.error(&e);
+            json::error(out, &e);
             return EXIT_SYSTEM;
         }
     };
@@ -198,8 +213,10 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
     };
     if let Some(r) = &done.recovered {
         out.stderr(&lifecycle::recovered_note(r));
+        report::recovered(r);
     }
     out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
+    report::applied(&done.value, done.pending.as_ref().map(|(r, _)| r));
     let id = done.pending.as_ref().map(|(r, _)| r.id.as_str());
     owner.applied(&loaded.name, a.netns.as_deref(), done.value.genid, id);
     let warnings = after_warnings(out, a, &loaded, &rs);
@@ -227,7 +244,8 @@ fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
         return Err(code);
     }
-    let (loaded, rs) = load_compiled(out, &a.input)?;
+    let (loaded, rs) = report::load_compiled(out, &a.input)?;
+    report::policy(&loaded, &rs);
     #[cfg(debug_assertions)]
     let rs = test_hooks::break_rule(rs);
     preflight(out, a, &loaded, &rs)?;
@@ -288,7 +306,7 @@ fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<
     if !a.insecure_perms {
         for file in policy_files(loaded) {
             if let Err(e) = perms::check_file(&file) {
-                out.error(&e.to_string());
+                json::error(out, &e.to_string());
                 return Err(EXIT_SYSTEM);
             }
         }
@@ -309,7 +327,7 @@ fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<
             return Ok(());
         }
         Err(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             return Err(EXIT_SYSTEM);
         }
     };
@@ -323,7 +341,7 @@ fn preflight(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset) -> Result<
     }
     let judge = |p: &lockout::Probe| lockout::judge_with_eval(rs, Some(&loaded.map), p);
     lockout::check(&probe, &judge).map_err(|e| {
-        out.error(&e.to_string());
+        json::error(out, &e.to_string());
         EXIT_POLICY
     })
 }
@@ -353,7 +371,10 @@ fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 
         full: true,
     };
     let mut text = String::new();
-    match hostwall::drift::full(rs, &drift_opts) {
+    let found = hostwall::drift::full(rs, &drift_opts);
+    report::dry_run(&report, found.as_ref().ok());
+    report::view(rs, opts.netns.as_deref());
+    match found {
         Ok(d) if d.in_sync() => {
             text.push_str("no change: the live ruleset already matches the policy\n")
         }
@@ -377,6 +398,11 @@ fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 
         report.batch_bytes,
         report.genid_before,
     ));
+    if json::active() {
+        // Standard output holds the document.
+        out.stderr(&text);
+        return 0;
+    }
     out.stdout(&text)
 }
 
@@ -388,11 +414,11 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
     match e {
         FlowError::Step(e) => apply_error(out, loaded, &e),
         FlowError::Safe(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
         e @ (FlowError::NoWatcher { .. } | FlowError::StepNotReverted { .. }) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
     }
@@ -407,8 +433,9 @@ fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
                 .with_label("this policy line produced the refused message")
                 .with_help("nothing was changed: the batch is all or nothing");
             out.stderr(&hostwall::diag::render(&loaded.map, &[d], out.color()));
+            json::error_at(&loaded.map, *span, &e.to_string());
         }
-        _ => out.error(&e.to_string()),
+        _ => json::error(out, &e.to_string()),
     }
     EXIT_SYSTEM
 }
@@ -473,10 +500,12 @@ fn record_of(
 fn store(out: &Out, a: &ApplyArgs, rec: &hostwall::record::ApplyRecord) {
     let path = hostwall::record::path(&a.state.state_dir, a.netns.as_deref());
     if let Err(e) = hostwall::record::store(&path, rec) {
-        out.stderr(&format!(
-            "hostwall: warning: cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead\n",
+        let msg = format!(
+            "cannot record the applied ruleset in {} ({e}); `hostwall diff` will dump instead",
             path.display()
-        ));
+        );
+        out.stderr(&format!("hostwall: warning: {msg}\n"));
+        json::warning("record", &msg);
     }
 }
 
@@ -495,10 +524,15 @@ fn after_warnings(
             if !shown.is_empty() {
                 out.stderr(&hostwall::diff::render_text(&shown));
             }
+            json::warning_changes(&shown);
             Some(w)
         }
         Err(e) => {
-            out.stderr(&format!("hostwall: warning: cannot read the other tables after the change ({e}); `hostwall diff --full` shows them\n"));
+            let msg = format!(
+                "cannot read the other tables after the change ({e}); `hostwall diff --full` shows them"
+            );
+            out.stderr(&format!("hostwall: warning: {msg}\n"));
+            json::warning("foreign-tables", &msg);
             None
         }
     }
@@ -521,12 +555,14 @@ fn persist_now(out: &Out, rs: &Ruleset, policy: &str, path: &Path) -> u8 {
     match persist::persist(rs, policy, path) {
         Ok(done) => {
             out.stderr(&persist_note(done, path));
+            report::persisted(done, path);
             0
         }
         Err(e) => {
-            out.error(&format!(
-                "the ruleset is applied, but the sysctl drop-in is not: {e}"
-            ));
+            json::error(
+                out,
+                &format!("the ruleset is applied, but the sysctl drop-in is not: {e}"),
+            );
             EXIT_SYSTEM
         }
     }

@@ -35,9 +35,12 @@ pub fn save(out: &Out, dir: &Path, r: &Pending, rs: &Ruleset, policy: &str, path
             atomic_write(&slot.file(dir, PREFIX), &b, 0o600).map_err(|e| e.to_string())
         });
     if let Err(e) = saved {
-        out.error(&format!(
-            "cannot keep --persist for the confirm ({e}); run `hostwall apply --persist` after confirming"
-        ));
+        super::json::error(
+            out,
+            &format!(
+                "cannot keep --persist for the confirm ({e}); run `hostwall apply --persist` after confirming"
+            ),
+        );
     }
 }
 
@@ -51,7 +54,7 @@ pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
         Ok(b) => b,
         Err(e) => {
             discard(dir, &slot);
-            out.error(&format!("the change is kept, but not persisted: {e}"));
+            super::json::error(out, &format!("the change is kept, but not persisted: {e}"));
             return super::EXIT_SYSTEM;
         }
     };
@@ -72,7 +75,7 @@ pub fn install(out: &Out, dir: &Path, r: &Pending) -> u8 {
             0
         }
         Err(e) => {
-            out.error(&format!("the change is kept, but not persisted: {e}"));
+            super::json::error(out, &format!("the change is kept, but not persisted: {e}"));
             super::EXIT_SYSTEM
         }
     }

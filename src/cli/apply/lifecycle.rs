@@ -4,7 +4,7 @@
 
 use super::owner::Owner;
 use super::slot::{self, PendingArgs};
-use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, lastgood, prompt};
+use super::{LOCK_WAIT, StateArgs, WatchArgs, deferred, ended, json, lastgood, prompt};
 use crate::cli::output::Out;
 use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
 use hostwall::safe::pending::{Confirmed, Pending, Reverted, WatcherHealth};
@@ -20,7 +20,8 @@ pub fn pending_prompt(
     record: &Pending,
 ) -> u8 {
     let left = record.remaining(safe::unix_now());
-    if !prompt::interactive() {
+    // Under --format json standard output is the document: no prompt.
+    if !prompt::interactive() || json::active() {
         out.stderr(&format!(
             "hostwall: change {} is pending: run `hostwall confirm{}` within {left}s (ideally from a new SSH session) or it is reverted\n",
             record.id,
@@ -60,7 +61,7 @@ fn in_text(slot: &Slot) -> String {
 /// The slot a `confirm`/`status`/`revert` command means; prints the error itself.
 fn slot_of(out: &Out, p: &PendingArgs) -> Result<Slot, u8> {
     slot::resolve(p.netns.as_deref()).map_err(|e| {
-        out.error(&e);
+        json::error(out, &e);
         EXIT_SYSTEM
     })
 }
@@ -95,7 +96,7 @@ fn refuse(out: &Out, dir: &Path, slot: &Slot, owner: &Owner, record: &Pending) -
         Ok(Some((r, done))) => reverted_text(out, &r, &done),
         Ok(None) => ended_elsewhere(out, dir, &record.id),
         Err(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
     }
@@ -121,7 +122,7 @@ fn settle(out: &Out, dir: &Path, slot: &Slot, owner: &Owner, record: &Pending) -
             0
         }
         Err(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
     }
@@ -142,15 +143,20 @@ fn ended_elsewhere(out: &Out, dir: &Path, id: &str) -> u8 {
 }
 
 pub fn confirm(out: &Out, p: &PendingArgs) -> u8 {
-    match slot_of(out, p) {
-        Ok(slot) => confirm_in(out, &p.state.state_dir, &slot, &p.state.owner()),
+    json::run(out, p.format, "confirm", || match slot_of(out, p) {
+        Ok(slot) => {
+            ended::start(&slot);
+            confirm_in(out, &p.state.state_dir, &slot, &p.state.owner())
+        }
         Err(code) => code,
-    }
+    })
 }
 
 fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot, owner: &Owner) -> u8 {
     match safe::confirm(state_dir, slot, LOCK_WAIT, owner) {
         Ok(Confirmed::Kept(r)) => {
+            ended::result("kept");
+            ended::change(&r);
             out.stderr(&format!(
                 "hostwall: confirmed change {} (policy {}): it stays\n",
                 r.id, r.policy
@@ -159,6 +165,7 @@ fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot, owner: &Owner) -> u8 {
             deferred::install(out, state_dir, &r)
         }
         Ok(Confirmed::NothingPending) => {
+            ended::result("nothing-pending");
             deferred::discard(state_dir, slot);
             out.stderr(&format!(
                 "hostwall: no change is pending{}; nothing to confirm\n",
@@ -167,6 +174,8 @@ fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot, owner: &Owner) -> u8 {
             0
         }
         Ok(Confirmed::Ended(o)) if !o.undone() => {
+            ended::result("nothing-pending");
+            ended::last(&o);
             out.stderr(&format!(
                 "hostwall: no change is pending{}; the last one was {}\n",
                 in_text(slot),
@@ -175,25 +184,35 @@ fn confirm_in(out: &Out, state_dir: &Path, slot: &Slot, owner: &Owner) -> u8 {
             0
         }
         Ok(Confirmed::Ended(o) | Confirmed::TooLate(o)) => {
+            ended::result("reverted");
+            ended::last(&o);
             deferred::discard(state_dir, slot);
-            out.error(&format!(
-                "nothing to confirm: {}; apply it again to retry",
-                ended_text(&o)
-            ));
+            json::error(
+                out,
+                &format!(
+                    "nothing to confirm: {}; apply it again to retry",
+                    ended_text(&o)
+                ),
+            );
             EXIT_POLICY
         }
         Err(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
     }
 }
 
 pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
+    json::run(out, p.format, "revert", || revert_once(out, p))
+}
+
+fn revert_once(out: &Out, p: &PendingArgs) -> u8 {
     let slot = match slot_of(out, p) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    ended::start(&slot);
     let dir = &p.state.state_dir;
     let result = safe::revert_pending(dir, &slot, LOCK_WAIT, &p.state.owner());
     deferred::discard(dir, &slot);
@@ -201,13 +220,20 @@ pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
         Ok(Some((r, done))) => reverted_text(out, &r, &done),
         Ok(None) => match safe::outcome::last_in(dir, &slot) {
             Ok(Some(o)) if !o.undone() => {
-                out.error(&format!(
-                    "nothing to revert: no change is pending, and the last one was {}",
-                    ended_text(&o)
-                ));
+                ended::result("nothing-pending");
+                ended::last(&o);
+                json::error(
+                    out,
+                    &format!(
+                        "nothing to revert: no change is pending, and the last one was {}",
+                        ended_text(&o)
+                    ),
+                );
                 EXIT_POLICY
             }
             Ok(Some(o)) => {
+                ended::result("nothing-pending");
+                ended::last(&o);
                 out.stderr(&format!(
                     "hostwall: no change is pending; the last one was {}\n",
                     ended_text(&o)
@@ -215,6 +241,7 @@ pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
                 0
             }
             _ => {
+                ended::result("nothing-pending");
                 out.stderr(&format!(
                     "hostwall: no change is pending{}; nothing to revert\n",
                     in_text(&slot)
@@ -223,13 +250,18 @@ pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
             }
         },
         Err(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
     }
 }
 
 fn reverted_text(out: &Out, r: &Pending, done: &Reverted) -> u8 {
+    ended::change(r);
+    ended::result(match done {
+        Reverted::Restored => "reverted",
+        Reverted::Dropped(_) => "dropped",
+    });
     match done {
         Reverted::Restored => out.stderr(&format!(
             "hostwall: reverted change {} (policy {}): the previous ruleset and sysctls are back\n",
@@ -247,15 +279,21 @@ fn reverted_text(out: &Out, r: &Pending, done: &Reverted) -> u8 {
 /// then reports its pending change, or how the last one ended, and lists what is
 /// pending in other namespaces.
 pub fn status(out: &Out, p: &PendingArgs) -> u8 {
+    json::run(out, p.format, "status", || status_once(out, p))
+}
+
+fn status_once(out: &Out, p: &PendingArgs) -> u8 {
     let slot = match slot_of(out, p) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    ended::start(&slot);
+    json::set("pending", false);
     let s = &p.state;
     let (recovered, status) = match safe::status_recovering(&s.state_dir, &slot, &s.owner()) {
         Ok(x) => x,
         Err(e) => {
-            out.error(&e.to_string());
+            json::error(out, &e.to_string());
             return EXIT_SYSTEM;
         }
     };
@@ -263,23 +301,41 @@ pub fn status(out: &Out, p: &PendingArgs) -> u8 {
     if let Some(r) = &recovered {
         deferred::discard(&s.state_dir, &slot);
         text.push_str(recovered_note(r).trim_start_matches("hostwall: "));
+        json::set("recovered", super::report::recovered_value(r));
     }
     match status {
         Status::Nothing => {
             text.push_str(&format!("no change pending{}\n", in_text(&slot)));
+            ended::result("nothing-pending");
             match safe::outcome::last_in(&s.state_dir, &slot) {
-                Ok(Some(o)) => text.push_str(&format!("last change: {}\n", ended_text(&o))),
+                Ok(Some(o)) => {
+                    ended::last(&o);
+                    text.push_str(&format!("last change: {}\n", ended_text(&o)))
+                }
                 Ok(None) => {}
-                Err(e) => text.push_str(&format!("last change: unknown ({e})\n")),
+                Err(e) => {
+                    json::warning("outcomes", &format!("last change: unknown ({e})"));
+                    text.push_str(&format!("last change: unknown ({e})\n"))
+                }
             }
         }
         Status::Pending {
             record,
             remaining,
             watcher,
-        } => text.push_str(&pending_text(&record, remaining, watcher)),
+        } => {
+            ended::result("pending");
+            ended::pending(&record, remaining, watcher);
+            text.push_str(&pending_text(&record, remaining, watcher))
+        }
     }
     text.push_str(&slot::elsewhere(&s.state_dir, &slot));
+    ended::elsewhere(&s.state_dir, &slot);
+    if json::active() {
+        // Standard output holds the document.
+        out.stderr(&text);
+        return 0;
+    }
     out.stdout(&text)
 }
 
@@ -356,7 +412,7 @@ pub fn when(at: u64) -> String {
 }
 
 /// Civil date and time of a Unix second (proleptic Gregorian, UTC).
-fn utc(secs: u64) -> String {
+pub fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's days-to-civil.

@@ -13,6 +13,9 @@ pub struct PendingArgs {
     pub netns: Option<String>,
     #[command(flatten)]
     pub state: StateArgs,
+    /// Output: lines for people, or one JSON document on stdout (docs/json.md).
+    #[arg(long, value_enum, default_value_t = crate::cli::args::DiffFormat::Text)]
+    pub format: crate::cli::args::DiffFormat,
 }
 
 /// The slot of `netns` (or of this process's namespace): its identity's key. On a

@@ -56,7 +56,7 @@ impl Skip {
         match verdict::by_record(&self.opts, rec, &digest).ok()? {
             Verdict::Unchanged { genid, warnings } => {
                 show_warnings(out, &warnings);
-                Some(unchanged(out, a, genid))
+                Some(unchanged(out, a, genid, &format!("inet {}", rec.table)))
             }
             _ => None,
         }
@@ -80,7 +80,7 @@ impl Skip {
                 let target = hostwall::nsid::NetnsId::of(a.netns.as_deref()).ok();
                 let rec = super::record_of(a, loaded, rs, genid, target);
                 super::store(out, a, &verdict::record_with(rec, warnings));
-                let code = unchanged(out, a, genid);
+                let code = unchanged(out, a, genid, &super::report::table_name(rs));
                 if a.persist {
                     return Some(super::persist_now(out, rs, &loaded.name, &a.persist_path));
                 }
@@ -139,16 +139,18 @@ fn show_warnings(out: &Out, warnings: &[hostwall::diff::Change]) {
     if !shown.is_empty() {
         out.stderr(&hostwall::diff::render_text(&shown));
     }
+    super::json::warning_changes(&shown);
 }
 
 /// The answer: nothing sent, no pending change; `--persist` still writes its drop-in.
-fn unchanged(out: &Out, a: &ApplyArgs, genid: u32) -> u8 {
+fn unchanged(out: &Out, a: &ApplyArgs, genid: u32, table: &str) -> u8 {
     let ns = super::netns_text(a.netns.as_deref());
     let confirm = if a.confirm.is_some() {
         "; nothing to confirm"
     } else {
         ""
     };
+    super::report::unchanged(genid, table);
     out.stderr(&format!(
         "hostwall: unchanged (generation {genid}){ns}: the live table and sysctls already are the policy; nothing sent{confirm}\n"
     ));
