@@ -17,6 +17,7 @@ mod diff;
 mod diff_blind;
 mod hosts;
 mod init;
+mod json_docs;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;

@@ -10,11 +10,11 @@ use std::path::Path;
 
 /// The fields every confirm/revert/status document has: the namespace (`null`: the one
 /// hostwall ran in), what happened, the change concerned and the last outcome.
-pub fn start(slot: &Slot) {
+pub fn start(netns: Option<&str>) {
     if !json::active() {
         return;
     }
-    set("netns", slot.netns());
+    set("netns", netns);
     set("result", Value::Null);
     set("change", Value::Null);
     set("last", Value::Null);

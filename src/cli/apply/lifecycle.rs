@@ -143,12 +143,12 @@ fn ended_elsewhere(out: &Out, dir: &Path, id: &str) -> u8 {
 }
 
 pub fn confirm(out: &Out, p: &PendingArgs) -> u8 {
-    json::run(out, p.format, "confirm", || match slot_of(out, p) {
-        Ok(slot) => {
-            ended::start(&slot);
-            confirm_in(out, &p.state.state_dir, &slot, &p.state.owner())
+    json::run(out, p.format, "confirm", || {
+        ended::start(p.netns.as_deref());
+        match slot_of(out, p) {
+            Ok(slot) => confirm_in(out, &p.state.state_dir, &slot, &p.state.owner()),
+            Err(code) => code,
         }
-        Err(code) => code,
     })
 }
 
@@ -208,11 +208,11 @@ pub fn revert(out: &Out, p: &PendingArgs) -> u8 {
 }
 
 fn revert_once(out: &Out, p: &PendingArgs) -> u8 {
+    ended::start(p.netns.as_deref());
     let slot = match slot_of(out, p) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    ended::start(&slot);
     let dir = &p.state.state_dir;
     let result = safe::revert_pending(dir, &slot, LOCK_WAIT, &p.state.owner());
     deferred::discard(dir, &slot);
@@ -283,12 +283,12 @@ pub fn status(out: &Out, p: &PendingArgs) -> u8 {
 }
 
 fn status_once(out: &Out, p: &PendingArgs) -> u8 {
+    ended::start(p.netns.as_deref());
+    json::set("pending", false);
     let slot = match slot_of(out, p) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    ended::start(&slot);
-    json::set("pending", false);
     let s = &p.state;
     let (recovered, status) = match safe::status_recovering(&s.state_dir, &slot, &s.owner()) {
         Ok(x) => x,

@@ -1,0 +1,280 @@
+//! Issue #12 item 1: `apply` (plain, `--dry-run`, `--confirm`), `confirm`, `revert` and
+//! `status` with `--format json`, each document from a real run in a namespace of the
+//! test's own, validated against its schema in docs/schema/ and checked against the
+//! kernel (generation ids, sysctls, what is live).
+
+use crate::apply::{Env, exit, stderr};
+use serde_json::Value;
+
+const SSH: &str = "policy p {\n    default drop\n    allow ssh\n}\n";
+const SSH_HTTP_FWD: &str =
+    "policy p {\n    default drop\n    forwarding on\n    allow ssh\n    allow http\n}\n";
+const BROKEN: &str = "policy p {\n    default drop\n    allow sshh\n    allow tcp 99999\n}\n";
+
+/// The compiled schema of `command`'s document.
+fn schema(command: &str) -> jsonschema::Validator {
+    let path = format!(
+        "{}/docs/schema/{command}.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    jsonschema::validator_for(&value).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Asserts `doc` is valid for `command`'s schema, listing every violation.
+fn assert_valid(command: &str, doc: &Value) {
+    let v = schema(command);
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{command}: {errors:#?}\n{doc:#}");
+}
+
+/// Runs `cmd` with `--format json`; returns its exit code and its document (stdout must
+/// be exactly one JSON document whatever the outcome).
+fn run(env: &Env, cmd: &str, args: &[&str]) -> (i32, Value) {
+    let mut full = vec!["--format", "json"];
+    full.extend_from_slice(args);
+    let out = if cmd == "apply" {
+        env.apply(&full)
+    } else {
+        let state = env.state().to_string_lossy().into_owned();
+        let log = env.log_args();
+        let mut a = vec![cmd, "--netns", env.ns.name(), "--state-dir", &state];
+        a.extend(log.iter().map(String::as_str));
+        a.extend_from_slice(&full);
+        crate::apply::hostwall(&a, &[])
+    };
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{cmd}: stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        )
+    });
+    assert_valid(cmd, &doc);
+    let code = out.status.code().unwrap_or(-1);
+    assert_eq!(doc["exit_code"], code, "{doc:#}");
+    assert_eq!(doc["ok"], code == 0, "{doc:#}");
+    assert_eq!(doc["schema"], format!("hostwall/{cmd}/1"));
+    (code, doc)
+}
+
+fn genid(env: &Env) -> u64 {
+    u64::from(hostwall::live::genid(Some(env.ns.name())).unwrap_or_else(|e| panic!("{e}")))
+}
+
+#[test]
+#[ignore = "needs root"]
+fn apply_documents_match_their_schema_and_the_kernel_issue12() {
+    crate::support::root::require();
+    let env = Env::new("hw-js");
+    let ssh = env.file("ssh.policy", SSH);
+    let ssh = ssh.to_string_lossy();
+    let (code, first) = run(&env, "apply", &[&ssh]);
+    assert_eq!(code, 0, "{first:#}");
+    assert_eq!(first["changed"], true);
+    assert_eq!(first["path"], "full");
+    assert_eq!(first["generation"]["after"], genid(&env), "{first:#}");
+    assert!(first["messages"].as_u64() > Some(0) && first["bytes"].as_u64() > Some(0));
+    assert_eq!(first["table"], "inet hostwall");
+
+    // Again: nothing sent, the generation the kernel has.
+    let before = genid(&env);
+    let (code, again) = run(&env, "apply", &[&ssh]);
+    assert_eq!(code, 0);
+    assert_eq!(again["changed"], false, "{again:#}");
+    assert_eq!(again["path"], "unchanged");
+    assert_eq!(again["generation"]["before"], before);
+    assert_eq!(again["generation"]["after"], before);
+    assert_eq!(
+        genid(&env),
+        before,
+        "an unchanged apply moved the generation"
+    );
+
+    // A dry run of a bigger policy: what would change, in the policy's terms; nothing sent.
+    let more = env.file("more.policy", SSH_HTTP_FWD);
+    let more = more.to_string_lossy();
+    let table = env.ruleset();
+    let (code, dry) = run(&env, "apply", &["--dry-run", &more]);
+    assert_eq!(code, 0, "{dry:#}");
+    assert_eq!(
+        (&dry["changed"], &dry["in_sync"]),
+        (&false.into(), &false.into())
+    );
+    let after: Vec<&str> = lines(&dry["view"]["after"]);
+    let before_view: Vec<&str> = lines(&dry["view"]["before"]);
+    assert!(after.contains(&"input: accept ssh, http"), "{after:?}");
+    assert!(
+        before_view.contains(&"input: accept ssh"),
+        "{before_view:?}"
+    );
+    assert!(
+        dry["changes"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["service"].as_str().is_some_and(|s| s.contains("http")))),
+        "{dry:#}"
+    );
+    assert_eq!(
+        dry["sysctls"][0],
+        serde_json::json!({"name": "net.ipv4.ip_forward", "before": 0, "after": 1})
+    );
+    assert_eq!(genid(&env), before, "a dry run moved the generation");
+    assert_eq!(env.ruleset(), table);
+
+    // Applied: the sysctl it changed, as the namespace now has it.
+    let (code, fwd) = run(&env, "apply", &[&more]);
+    assert_eq!(code, 0, "{fwd:#}");
+    assert_eq!(fwd["sysctls"][0]["after"], 1, "{fwd:#}");
+    assert_eq!(sysctl(&env, "net.ipv4.ip_forward"), "1");
+    assert_eq!(fwd["generation"]["after"], genid(&env));
+
+    // A broken policy: every error with its place; nothing applied.
+    let broken = env.file("broken.policy", BROKEN);
+    let generation = genid(&env);
+    let (code, bad) = run(&env, "apply", &[&broken.to_string_lossy()]);
+    assert_eq!(code, 1, "{bad:#}");
+    let places: Vec<(u64, u64)> = bad["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| {
+                    (
+                        e["line"].as_u64().unwrap_or(0),
+                        e["column"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(places, [(3, 11), (4, 15)], "{bad:#}");
+    assert_eq!(bad["errors"][0]["code"], "E0101");
+    assert_eq!(bad["changed"], false);
+    assert_eq!(
+        genid(&env),
+        generation,
+        "a refused policy moved the generation"
+    );
+}
+
+fn lines(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn sysctl(env: &Env, key: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", env.ns.name(), "sysctl", "-n", key])
+        .output()
+        .unwrap_or_else(|e| panic!("sysctl: {e}"));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn confirm_status_revert_documents_follow_a_pending_change_issue12() {
+    crate::support::root::require();
+    let env = Env::new("hw-js");
+    let (code, none) = run(&env, "status", &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (&none["pending"], &none["result"]),
+        (&false.into(), &"nothing-pending".into())
+    );
+    assert_eq!(none["netns"], env.ns.name());
+
+    let p = env.file("ssh.policy", SSH);
+    let p = p.to_string_lossy();
+    let (code, applied) = run(&env, "apply", &["--confirm", "60", &p]);
+    assert_eq!(code, 0, "{applied:#}");
+    let id = applied["pending"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!id.is_empty(), "{applied:#}");
+    let left = applied["pending"]["seconds_left"].as_u64().unwrap_or(0);
+    assert!((55..=61).contains(&left), "{applied:#}");
+
+    let (_, status) = run(&env, "status", &[]);
+    assert_eq!(status["pending"], true, "{status:#}");
+    assert_eq!(status["change"]["id"], id.as_str());
+    assert_eq!(
+        status["change"]["watcher"]["state"], "running",
+        "{status:#}"
+    );
+    assert_eq!(status["change"]["deadline"], applied["pending"]["deadline"]);
+
+    let (code, kept) = run(&env, "confirm", &[]);
+    assert_eq!((code, &kept["result"]), (0, &"kept".into()), "{kept:#}");
+    assert_eq!(kept["change"]["id"], id.as_str());
+    let live = env.ruleset();
+    assert!(live.contains("comment \"ssh\""), "{live}");
+
+    // A second change, reverted on request: the previous table is back.
+    let more = env.file("more.policy", SSH_HTTP_FWD);
+    let (code, second) = run(&env, "apply", &["--confirm", "60", &more.to_string_lossy()]);
+    assert_eq!(code, 0, "{second:#}");
+    let (code, reverted) = run(&env, "revert", &[]);
+    assert_eq!(
+        (code, &reverted["result"]),
+        (0, &"reverted".into()),
+        "{reverted:#}"
+    );
+    assert_eq!(reverted["change"]["id"], second["pending"]["id"]);
+    assert_eq!(
+        env.ruleset(),
+        live,
+        "revert did not restore the confirmed table"
+    );
+
+    let (_, after) = run(&env, "status", &[]);
+    assert_eq!(after["last"]["end"], "reverted", "{after:#}");
+    assert_eq!(after["last"]["reason"], "requested");
+    // Nothing left to keep: confirm says the last change was reverted, exit 1.
+    let (code, late) = run(&env, "confirm", &[]);
+    assert_eq!((code, &late["result"]), (1, &"reverted".into()), "{late:#}");
+    assert!(
+        !late["errors"].as_array().is_none_or(Vec::is_empty),
+        "{late:#}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_error_outside_the_policy_is_still_one_document_issue12() {
+    crate::support::root::require();
+    let env = Env::new("hw-js");
+    let p = env.file("ssh.policy", SSH);
+    // A namespace that does not exist: a system error, exit 2, in the document.
+    let state = env.state().to_string_lossy().into_owned();
+    let log = env.log_args();
+    let p = p.to_string_lossy();
+    let mut args = vec![
+        "apply",
+        "--netns",
+        "hw-js-no-such-ns",
+        "--state-dir",
+        &state,
+    ];
+    args.extend(log.iter().map(String::as_str));
+    args.extend(["--format", "json", &p]);
+    let out = crate::apply::hostwall(&args, &[]);
+    exit(&out, 2);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_valid("apply", &doc);
+    assert!(
+        doc["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hw-js-no-such-ns")),
+        "{doc:#}"
+    );
+    // The schema is not vacuous: a document without `changed`, or an error without a
+    // message, is refused.
+    let mut missing = doc.clone();
+    missing.as_object_mut().map(|o| o.remove("changed"));
+    assert!(!schema("apply").is_valid(&missing));
+    let mut wrong = doc;
+    wrong["errors"][0] = serde_json::json!({"line": 3});
+    assert!(!schema("apply").is_valid(&wrong));
+}
