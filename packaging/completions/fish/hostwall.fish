@@ -108,6 +108,8 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l site -d 'Sit
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l netns -d 'Apply inside /run/netns/NAME instead of this host\'s namespace (the SSH lockout guard is skipped: it protects this host\'s own session)' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l confirm -d 'Revert after SECONDS unless `hostwall confirm` (or `y` at the prompt) keeps it' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l lkg-dir -d 'Keep what is applied as the last known good (what `hostwall boot` falls back to) in DIR. Default: /var/lib/hostwall, for an apply to PID 1\'s network namespace only' -r -F
+complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l format -d 'Output: lines for people on stderr; json also prints one document on stdout (docs/json.md; --confirm then never prompts)' -r -f -a "text\t''
+json\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -119,18 +121,24 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l replace -d '
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l insecure-perms -d 'Skip the ownership/mode check of the policy and site files'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l netns -d 'The change pending in /run/netns/NAME (default: in the namespace this runs in)' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l format -d 'Output: lines for people, or one JSON document on stdout (docs/json.md)' -r -f -a "text\t''
+json\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand status" -l netns -d 'The change pending in /run/netns/NAME (default: in the namespace this runs in)' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand status" -l format -d 'Output: lines for people, or one JSON document on stdout (docs/json.md)' -r -f -a "text\t''
+json\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand status" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand status" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand status" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand revert" -l netns -d 'The change pending in /run/netns/NAME (default: in the namespace this runs in)' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand revert" -l format -d 'Output: lines for people, or one JSON document on stdout (docs/json.md)' -r -f -a "text\t''
+json\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand revert" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -20,6 +20,7 @@ const TOP_DIRS: &[&str] = &[
     "packaging/",
     "docs/",
     "policies/",
+    "contrib/",
 ];
 
 /// What the code map names, resolved against the tree, and the names that resolve to nothing.
