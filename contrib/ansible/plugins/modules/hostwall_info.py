@@ -54,7 +54,7 @@ notes:
   - Needs root to read the ruleset and the state directory.
   - Supports check mode.
 author:
-  - hostwall developers
+  - hostwall developers (@hostwall)
 """
 
 EXAMPLES = r"""

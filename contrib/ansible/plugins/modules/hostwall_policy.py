@@ -98,7 +98,7 @@ notes:
 requirements:
   - hostwall on the managed host
 author:
-  - hostwall developers
+  - hostwall developers (@hostwall)
 """
 
 EXAMPLES = r"""
