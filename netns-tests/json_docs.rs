@@ -3,31 +3,14 @@
 //! test's own, validated against its schema in docs/schema/ and checked against the
 //! kernel (generation ids, sysctls, what is live).
 
-use crate::apply::{Env, exit, stderr};
+use crate::apply::{Env, exit};
+use crate::support::schema::{assert_valid, validator as schema};
 use serde_json::Value;
 
 const SSH: &str = "policy p {\n    default drop\n    allow ssh\n}\n";
 const SSH_HTTP_FWD: &str =
     "policy p {\n    default drop\n    forwarding on\n    allow ssh\n    allow http\n}\n";
 const BROKEN: &str = "policy p {\n    default drop\n    allow sshh\n    allow tcp 99999\n}\n";
-
-/// The compiled schema of `command`'s document.
-fn schema(command: &str) -> jsonschema::Validator {
-    let path = format!(
-        "{}/docs/schema/{command}.schema.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    jsonschema::validator_for(&value).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Asserts `doc` is valid for `command`'s schema, listing every violation.
-fn assert_valid(command: &str, doc: &Value) {
-    let v = schema(command);
-    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{command}: {errors:#?}\n{doc:#}");
-}
 
 /// Runs `cmd` with `--format json`; returns its exit code and its document (stdout must
 /// be exactly one JSON document whatever the outcome).
@@ -44,18 +27,8 @@ fn run(env: &Env, cmd: &str, args: &[&str]) -> (i32, Value) {
         a.extend_from_slice(&full);
         crate::apply::hostwall(&a, &[])
     };
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{cmd}: stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            stderr(&out)
-        )
-    });
-    assert_valid(cmd, &doc);
+    let doc = crate::support::schema::document(cmd, &out);
     let code = out.status.code().unwrap_or(-1);
-    assert_eq!(doc["exit_code"], code, "{doc:#}");
-    assert_eq!(doc["ok"], code == 0, "{doc:#}");
-    assert_eq!(doc["schema"], format!("hostwall/{cmd}/1"));
     (code, doc)
 }
 

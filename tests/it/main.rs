@@ -8,6 +8,7 @@ use hostwall::{ir, model, source};
 mod support;
 
 mod apply;
+mod apply_json;
 mod cli;
 mod compile;
 mod errors;
