@@ -251,3 +251,35 @@ fn an_error_outside_the_policy_is_still_one_document_issue12() {
     wrong["errors"][0] = serde_json::json!({"line": 3});
     assert!(!schema("apply").is_valid(&wrong));
 }
+
+#[test]
+#[ignore = "needs root"]
+fn apply_document_warns_of_another_table_that_defeats_the_policy_issue12() {
+    crate::support::root::require();
+    let env = Env::new("hw-js");
+    env.nft(
+        &["-f", "-"],
+        "table ip other {\n chain in {\n  type filter hook input priority 10; policy accept;\n  tcp dport 22 drop\n }\n}\n",
+    );
+    let p = env.file("ssh.policy", SSH);
+    let (code, doc) = run(&env, "apply", &[&p.to_string_lossy()]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["changed"], true);
+    let defeated: Vec<&Value> = doc["warnings"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .filter(|w| w["kind"] == "policy-defeated")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!defeated.is_empty(), "{doc:#}");
+    for d in defeated {
+        assert_eq!(d["object"], "table ip other chain in", "{d:#}");
+        assert!(
+            d["packet"].as_str().is_some_and(|p| p.contains(":22")),
+            "{d:#}"
+        );
+        assert_eq!(d["severity"], "warning");
+    }
+}

@@ -182,7 +182,9 @@ def dry_run(module):
 
 
 def would_change(doc):
-    return doc.get("in_sync") is False or bool(doc.get("sysctls"))
+    """A dry run's answer; a live ruleset it could not read (in_sync null) counts as a
+    change, so check mode never hides one."""
+    return doc.get("in_sync") is not True or bool(doc.get("sysctls"))
 
 
 def applied(module):
