@@ -283,3 +283,35 @@ fn apply_document_warns_of_another_table_that_defeats_the_policy_issue12() {
         assert_eq!(d["severity"], "warning");
     }
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_kernel_refusal_is_placed_at_its_policy_line_issue12() {
+    crate::support::root::require();
+    let env = Env::new("hw-js");
+    let p = env.file("ssh.policy", SSH);
+    let p = p.to_string_lossy();
+    let state = env.state().to_string_lossy().into_owned();
+    let log = env.log_args();
+    let mut args = vec!["apply", "--netns", env.ns.name(), "--state-dir", &state];
+    args.extend(log.iter().map(String::as_str));
+    args.extend(["--format", "json", &p]);
+    let before = genid(&env);
+    // Debug builds: the kernel refuses the rule of `allow ssh` (line 3).
+    let out = crate::apply::hostwall(&args, &[("HOSTWALL_TEST_BREAK_RULE", "ssh")]);
+    let doc = crate::support::schema::document("apply", &out);
+    assert_eq!(doc["exit_code"], 2, "{doc:#}");
+    let e = &doc["errors"][0];
+    assert_eq!(
+        (&e["file"], &e["line"]),
+        (&Value::from(&*p), &Value::from(3)),
+        "{doc:#}"
+    );
+    assert_eq!(e["location"], format!("{p}:3:5"), "{doc:#}");
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("refused")),
+        "{doc:#}"
+    );
+    assert_eq!(doc["changed"], false);
+    assert_eq!(genid(&env), before, "a refused batch moved the generation");
+}
