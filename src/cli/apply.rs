@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod deferred;
+mod dry_run;
 mod ended;
 mod json;
 mod lastgood;
@@ -177,7 +178,7 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         guard: None,
     };
     if a.dry_run {
-        return dry_run(out, &loaded, &rs, &opts);
+        return dry_run::run(out, &loaded, &rs, &opts);
     }
     let confirm = a.confirm.map(|s| ConfirmOptions {
         watcher_args: a.state.watcher_args(),
@@ -211,27 +212,44 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
     };
-    if let Some(r) = &done.recovered {
-        out.stderr(&lifecycle::recovered_note(r));
-        report::recovered(r);
-    }
-    out.stderr(&summary(&rs, a.netns.as_deref(), &done.value));
-    report::applied(&done.value, done.pending.as_ref().map(|(r, _)| r));
+    announce(out, a, &rs, &done);
     let id = done.pending.as_ref().map(|(r, _)| r.id.as_str());
     owner.applied(&loaded.name, a.netns.as_deref(), done.value.genid, id);
     let warnings = after_warnings(out, a, &loaded, &rs);
     let rec = record_of(a, &loaded, &rs, done.value.genid, target);
     store(out, a, &hostwall::record::ApplyRecord { warnings, ..rec });
+    finish(out, a, (&owner, &slot), (&loaded, &rs), &done)
+}
+
+/// After the change is made and recorded: keep it as the last known good (and write
+/// `--persist`'s drop-in), or, under `--confirm`, say how to confirm it.
+fn finish(
+    out: &Out,
+    a: &ApplyArgs,
+    (owner, slot): (&Owner, &safe::Slot),
+    (loaded, rs): (&Loaded, &Ruleset),
+    done: &safe::AppliedChange<ApplyReport>,
+) -> u8 {
     match &done.pending {
         None => {
-            lastgood::store(out, a, &loaded, &rs, done.value.genid);
+            lastgood::store(out, a, loaded, rs, done.value.genid);
             if a.persist {
-                return persist_now(out, &rs, &loaded.name, &a.persist_path);
+                return persist_now(out, rs, &loaded.name, &a.persist_path);
             }
             0
         }
-        Some((record, _)) => lifecycle::pending_prompt(out, &a.state, &owner, &slot, record),
+        Some((record, _)) => lifecycle::pending_prompt(out, &a.state, owner, slot, record),
     }
+}
+
+/// Says what the apply did: a stale change ended first, the batch, the pending change.
+fn announce(out: &Out, a: &ApplyArgs, rs: &Ruleset, done: &safe::AppliedChange<ApplyReport>) {
+    if let Some(r) = &done.recovered {
+        out.stderr(&lifecycle::recovered_note(r));
+        report::recovered(r);
+    }
+    out.stderr(&summary(rs, a.netns.as_deref(), &done.value));
+    report::applied(&done.value, done.pending.as_ref().map(|(r, _)| r));
 }
 
 /// Everything before the kernel is touched: warnings about other firewall services,
@@ -356,54 +374,6 @@ pub(super) fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
         .filter(|n| *n != BUILTIN_NAME && *n != "<stdin>")
         .map(PathBuf::from)
         .collect()
-}
-
-/// What the apply would change, in the policy's terms (the diff of the live state
-/// against the new policy), then the batch it would send. Touches nothing.
-fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 {
-    let report = match hostwall::apply::apply(rs, opts) {
-        Ok(r) => r,
-        Err(e) => return apply_error(out, loaded, &e),
-    };
-    let drift_opts = hostwall::drift::DriftOptions {
-        netns: opts.netns.clone(),
-        state_dir: std::path::PathBuf::new(),
-        full: true,
-    };
-    let mut text = String::new();
-    let found = hostwall::drift::full(rs, &drift_opts);
-    report::dry_run(&report, found.as_ref().ok());
-    report::view(rs, opts.netns.as_deref());
-    match found {
-        Ok(d) if d.in_sync() => {
-            text.push_str("no change: the live ruleset already matches the policy\n")
-        }
-        Ok(d) => {
-            text.push_str("changes (\"live has\" becomes \"policy says\"):\n");
-            text.push_str(&hostwall::diff::render_text(&d.changes));
-        }
-        Err(e) => text.push_str(&format!("(cannot compare with the live ruleset: {e})\n")),
-    }
-    text.push_str("\nthe batch it would send:\n");
-    for line in &report.plan {
-        text.push_str(line);
-        text.push('\n');
-    }
-    out.stderr(&format!(
-        "hostwall: dry run: table {} {}{}: would send {} messages ({} bytes) at generation {}; nothing changed\n",
-        rs.table.family.name(),
-        rs.table.name,
-        netns_text(opts.netns.as_deref()),
-        report.messages,
-        report.batch_bytes,
-        report.genid_before,
-    ));
-    if json::active() {
-        // Standard output holds the document.
-        out.stderr(&text);
-        return 0;
-    }
-    out.stdout(&text)
 }
 
 fn netns_text(netns: Option<&str>) -> String {
