@@ -17,6 +17,7 @@ mod diff;
 mod diff_blind;
 mod hosts;
 mod init;
+mod metrics;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;
