@@ -236,6 +236,32 @@ fn counters_move_with_real_packets_and_prometheus_parses_every_line() {
         value(&m, "hostwall_generation")
     );
 
+    // The first run on the fast path cached the labels; the next one labels from the
+    // cache (shown by planting a label in it), and a cache of other inputs is ignored.
+    let cache = hostwall::metrics::cache::path(&lab.env.state(), Some(lab.env.ns.name()));
+    let cached = std::fs::read_to_string(&cache).expect("label cache written");
+    assert!(cached.contains("\"digest\""), "{cached}");
+    let planted = cached.replace(":4\"", ":4-from-cache\"");
+    assert_ne!(planted, cached);
+    write_private(&cache, &planted);
+    let from_cache = parse(&stdout(&lab.run("metrics", &[&p])));
+    assert_eq!(
+        value(
+            &from_cache,
+            &rule("packets", "", "allow", 4)
+                .replace(":4}", ":4-from-cache}")
+                .replace(":4,", ":4-from-cache,")
+        ),
+        3.0
+    );
+    let digest = serde_json::from_str::<Value>(&cached).expect("json")["digest"].clone();
+    write_private(
+        &cache,
+        &planted.replace(digest.as_str().unwrap_or("?"), "0000"),
+    );
+    let recompiled = parse(&stdout(&lab.run("metrics", &[&p])));
+    assert_eq!(value(&recompiled, &rule("packets", "", "allow", 4)), 3.0);
+
     // Drift by hand: counted, the sum still labelled, the rule added unlabelled.
     lab.env.nft(
         &[
@@ -323,6 +349,13 @@ fn a_failed_read_is_reported_in_the_file_and_o_replaces_it_atomically() {
         ),
         0.0
     );
+}
+
+/// Writes `text` to `path` owner-only, as the state directory's trust rule wants.
+fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
 
 fn entries(dir: &Path) -> Vec<String> {

@@ -4,6 +4,7 @@
 //! kind always present so that alerts see a zero, never a missing series. `expo`
 //! writes the format, `labels` names the counted rules, `nagios` is `diff --check`.
 
+pub mod cache;
 pub mod expo;
 pub mod labels;
 pub mod nagios;

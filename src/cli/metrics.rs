@@ -9,6 +9,8 @@ use super::output::Out;
 use super::{EXIT_SYSTEM, load_compiled};
 use hostwall::drift::{self, DriftOptions};
 use hostwall::ir::Ruleset;
+use hostwall::live::counters::Counted;
+use hostwall::metrics::cache;
 use hostwall::metrics::labels::{self, Labeller};
 use hostwall::metrics::{Applied, Part, ScrapeError, Snapshot};
 use hostwall::record::ApplyRecord;
@@ -186,14 +188,32 @@ impl Run<'_> {
             Err(e) => return self.fail(Part::Counters, e.to_string()),
         };
         let sums = if read.rules.is_empty() {
-            labels::sums(&[], None)
+            labels::Sums::default()
+        } else if let Some(sums) = self.cached_sums(&read.rules) {
+            sums
         } else {
+            let cache = self.cache_key();
             match self.compiled() {
-                Some((loaded, rs)) => label(&read.rules, loaded, rs),
+                Some((loaded, rs)) => label(&read.rules, loaded, rs, cache),
                 None => labels::sums(&read.rules, None),
             }
         };
         self.snap.counters = Some(sums);
+    }
+
+    /// Where the label cache is and the digest it must carry, when the answer came from
+    /// the fast path (the live table is exactly the recorded policy's).
+    fn cache_key(&self) -> Option<(PathBuf, String)> {
+        let rec = self.record.as_ref()?;
+        self.snap.drift.as_ref().filter(|d| d.fast_path)?;
+        let path = cache::path(&self.opts.state_dir, self.opts.netns.as_deref());
+        Some((path, rec.digest.clone()))
+    }
+
+    /// The counters labelled from the cache, without compiling.
+    fn cached_sums(&self, rules: &[Counted]) -> Option<labels::Sums> {
+        let (path, digest) = self.cache_key()?;
+        cache::sums(&cache::load(&path, &digest)?, rules)
     }
 
     /// Whether an `apply --confirm` change is pending here, and its time left.
@@ -215,10 +235,13 @@ impl Run<'_> {
     }
 }
 
+/// The counters labelled by the compiled policy; with a cache key, the labels are
+/// cached for the next run (a cache that cannot be written only costs that run a compile).
 fn label(
-    rules: &[hostwall::live::counters::Counted],
+    rules: &[Counted],
     loaded: &Loaded,
     rs: &Ruleset,
+    cache_key: Option<(PathBuf, String)>,
 ) -> labels::Sums {
     let mut services: HashMap<Span, Option<String>> = HashMap::new();
     if let Some(p) = &loaded.policy {
@@ -236,5 +259,11 @@ fn label(
         line: &line,
         service: &service,
     };
+    if let Some((path, digest)) = cache_key {
+        let labelled = cache::of(rs, &digest, |chain, r| {
+            (!r.origin.is_empty()).then(|| labels::policy_labels(chain, r, &with))
+        });
+        let _ = cache::store(&path, &labelled);
+    }
     labels::sums(rules, Some(&with))
 }

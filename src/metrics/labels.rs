@@ -19,7 +19,7 @@ pub struct Labeller<'a> {
 }
 
 /// The labels of one rule series.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct RuleLabels {
     pub chain: String,
     /// The services of its policy lines, comma separated (empty: none named).
@@ -69,7 +69,7 @@ pub fn sums(counted: &[Counted], with: Option<&Labeller>) -> Sums {
     out
 }
 
-fn add<K: Ord>(map: &mut BTreeMap<K, Count>, k: K, (p, b): Count) {
+pub fn add<K: Ord>(map: &mut BTreeMap<K, Count>, k: K, (p, b): Count) {
     let e = map.entry(k).or_default();
     e.0 = e.0.saturating_add(p);
     e.1 = e.1.saturating_add(b);
@@ -108,7 +108,7 @@ impl<'r> Index<'r> {
     }
 }
 
-fn policy_labels(chain: &str, r: &ir::Rule, l: &Labeller) -> RuleLabels {
+pub fn policy_labels(chain: &str, r: &ir::Rule, l: &Labeller) -> RuleLabels {
     let mut services: Vec<String> = Vec::new();
     for s in r.origin.iter().filter_map(|s| (l.service)(s)) {
         if !services.contains(&s) {
