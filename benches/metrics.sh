@@ -26,7 +26,7 @@ ms() { awk -v u="$1" 'BEGIN{printf "%.1f", u/1000}'; }
 time_it() { # command... -> median microseconds over $runs runs
   for _ in $(seq "$runs"); do
     t0=$(date +%s%N)
-    "$@" >/dev/null || [ $? -eq 1 ]
+    "$@" >/dev/null 2>&1 || [ $? -eq 1 ]
     echo $((($(date +%s%N) - t0) / 1000))
   done | median
 }

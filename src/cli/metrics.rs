@@ -49,23 +49,23 @@ struct Run<'a> {
 }
 
 pub fn run(out: &Out, c: &MetricsArgs, config_dir: &Path) -> u8 {
-    let mut r = Run {
-        out,
-        input: None,
-        opts: DriftOptions {
-            netns: c.netns.clone(),
-            state_dir: c.state_dir.clone(),
-            full: c.full,
-        },
-        record: None,
-        compiled: None,
-        snap: Snapshot::default(),
-    };
+    let mut r = Run::new(out, c);
     r.choose_input(c, config_dir);
     r.read_record();
-    r.drift();
-    r.counters();
-    r.pending();
+    // Everything that asks the kernel runs on one thread that entered the namespace once.
+    let ns = c.netns.clone();
+    let r = match hostwall::netns::run_named(ns.as_deref(), move || r.in_namespace()) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = Run::new(out, c);
+            r.choose_input(c, config_dir);
+            r.read_record();
+            for part in [Part::Ruleset, Part::Counters, Part::Pending] {
+                r.fail(part, e.to_string());
+            }
+            r
+        }
+    };
     let text = hostwall::metrics::render(&r.snap);
     for e in &r.snap.errors {
         out.error(&format!("cannot read the {}: {}", e.part.name(), e.message));
@@ -87,7 +87,38 @@ pub fn run(out: &Out, c: &MetricsArgs, config_dir: &Path) -> u8 {
     }
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(out: &'a Out, c: &MetricsArgs) -> Run<'a> {
+        Run {
+            out,
+            input: None,
+            opts: DriftOptions {
+                netns: c.netns.clone(),
+                state_dir: c.state_dir.clone(),
+                full: c.full,
+            },
+            record: None,
+            compiled: None,
+            snap: Snapshot::default(),
+        }
+    }
+
+    /// Drift, counters and the pending change, on a thread already in the namespace.
+    fn in_namespace(mut self) -> Self {
+        self.drift();
+        self.counters();
+        self.pending();
+        self
+    }
+
+    /// The drift options for a thread already in the namespace (`opts` names it, for
+    /// the state directory's per-namespace files).
+    fn here(&self) -> DriftOptions {
+        DriftOptions {
+            netns: None,
+            ..self.opts.clone()
+        }
+    }
     fn fail(&mut self, part: Part, message: impl Into<String>) {
         self.snap.errors.push(ScrapeError {
             part,
@@ -154,7 +185,7 @@ impl Run<'_> {
             self.snap.drift = Some(report);
             return;
         }
-        let opts = self.opts.clone();
+        let opts = self.here();
         let Some((loaded, rs)) = self.compiled() else {
             return;
         };
@@ -170,7 +201,7 @@ impl Run<'_> {
         let rec = self.record.as_ref().filter(|_| !self.opts.full && !stdin)?;
         let input = self.input.as_ref()?;
         let digest = super::load::inputs_digest_unparsed(input, &rec.includes)?;
-        drift::fast(&self.opts, rec, &digest).ok().flatten()
+        drift::fast(&self.here(), rec, &digest).ok().flatten()
     }
 
     /// The counted rules of our table, labelled by the compiled policy's lines.
@@ -183,7 +214,7 @@ impl Run<'_> {
                 None => return self.fail(Part::Counters, "the table's name is not known"),
             },
         };
-        let read = match hostwall::live::counters::read(&table, self.opts.netns.as_deref()) {
+        let read = match hostwall::live::counters::read(&table, None) {
             Ok(read) => read,
             Err(e) => return self.fail(Part::Counters, e.to_string()),
         };
@@ -219,7 +250,7 @@ impl Run<'_> {
     /// Whether an `apply --confirm` change is pending here, and its time left.
     fn pending(&mut self) {
         let ns = self.opts.netns.as_deref();
-        let slot = hostwall::nsid::NetnsId::of(ns)
+        let slot = hostwall::nsid::NetnsId::of_thread()
             .map_err(|e| e.to_string())
             .and_then(|id| hostwall::safe::Slot::new(&id.key(), ns).map_err(|e| e.to_string()));
         let read = slot.and_then(|s| {
