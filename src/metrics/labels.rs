@@ -142,3 +142,7 @@ pub fn verdict_word(v: Option<Verdict>) -> &'static str {
         None => "none",
     }
 }
+
+#[cfg(test)]
+#[path = "labels_tests.rs"]
+mod tests;
