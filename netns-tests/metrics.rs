@@ -451,3 +451,34 @@ fn sysctl(env: &Env, setting: &str) {
         .expect("sysctl");
     assert!(st.success(), "sysctl -w {setting} in the namespace");
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_pending_change_and_its_seconds_left_and_a_missing_table_are_reported() {
+    crate::support::root::require();
+    let lab = Lab::new();
+    let p = lab
+        .env
+        .file("p.policy", POLICY)
+        .to_string_lossy()
+        .into_owned();
+    // No table yet: drift says so, the counters read finds nothing, nothing fails.
+    let out = lab.run("metrics", &[&p]);
+    exit(&out, 0);
+    let m = parse(&stdout(&out));
+    assert_eq!(value(&m, "hostwall_drift_changes{kind=table-missing}"), 1.0);
+    assert_eq!(value(&m, "hostwall_scrape_error{part=counters}"), 0.0);
+    assert!(!m.contains_key("hostwall_last_apply_generation"));
+    assert!(!m.keys().any(|k| k.starts_with("hostwall_rule_")));
+    exit(&lab.env.apply(&["--confirm", "300", &p]), 0);
+    let m = parse(&stdout(&lab.run("metrics", &[&p])));
+    assert_eq!(value(&m, "hostwall_pending_change"), 1.0);
+    let left = value(&m, "hostwall_pending_remaining_seconds");
+    // The record's deadline is rounded up to the next whole second (as `status` shows).
+    assert!((250.0..=301.0).contains(&left), "{left}");
+    exit(&lab.env.state_cmd("revert"), 0);
+    let m = parse(&stdout(&lab.run("metrics", &[&p])));
+    assert_eq!(value(&m, "hostwall_pending_change"), 0.0);
+    assert_eq!(value(&m, "hostwall_pending_remaining_seconds"), 0.0);
+    assert_eq!(value(&m, "hostwall_drift_changes{kind=table-missing}"), 1.0);
+}
