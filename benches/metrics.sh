@@ -3,7 +3,8 @@
 # time of the whole process, on the fast path (apply record digest matches, generation
 # id unchanged) and with --full (compile, dump, compare), for the built-in kvm-host
 # policy and a policy with CIDRS addresses, each as shipped and with `counter` on every
-# rule plus `count rejected` (metrics then reads and labels the counters).
+# rule plus `count rejected` (metrics then reads and labels the counters); and the
+# in-process cost of the counters read alone (examples/counters_read.rs).
 # Usage: benches/metrics.sh [CIDRS] [RUNS]   (as root; namespace and temp files removed
 # on exit). Needs the release build and the gen_policy example (built here).
 set -euo pipefail
@@ -13,6 +14,7 @@ cidrs=${1:-100000}
 runs=${2:-21}
 
 bench_hostwall gen_policy
+cargo build --release --quiet --example counters_read
 bench_netns metrics
 mkdir -m 0700 "$tmp/state"
 target/release/examples/gen_policy "$cidrs" 10 >"$tmp/big.policy"
@@ -43,12 +45,15 @@ row() { # label policy-file
   dF=$(time_it "$bin" diff --full "${common[@]}" "$2")
   mf=$(time_it "$bin" metrics "${common[@]}" "$2")
   mF=$(time_it "$bin" metrics --full "${common[@]}" "$2")
-  printf '%-22s %6s %9s %9s %9s %9s %7sx\n' "$1" "$series" "$(ms "$df")" "$(ms "$dF")" \
-    "$(ms "$mf")" "$(ms "$mF")" "$(awk -v a="$mF" -v b="$mf" 'BEGIN{printf "%.1f", a/b}')"
+  local read
+  read=$(target/release/examples/counters_read "$ns" hostwall "$runs" | cut -d' ' -f1)
+  printf '%-22s %6s %9s %9s %9s %9s %8sx %9s\n' "$1" "$series" "$(ms "$df")" "$(ms "$dF")" \
+    "$(ms "$mf")" "$(ms "$mF")" "$(awk -v a="$mF" -v b="$mf" 'BEGIN{printf "%.1f", a/b}')" \
+    "$(awk -v u="$read" 'BEGIN{printf "%.2f", u/1000}')"
 }
 
 echo "runs: $runs; medians in ms of the whole process; 'series': counted rule series"
-printf '%-22s %6s %9s %9s %9s %9s %8s\n' policy series diff-fast diff-full metr-fast metr-full full/fast
+printf '%-22s %6s %9s %9s %9s %9s %9s %9s\n' policy series diff-fast diff-full metr-fast metr-full full/fast ctr-read
 row kvm-host "$tmp/kvm.policy"
 row kvm-host+counters "$tmp/kvm-counted.policy"
 row "$cidrs-cidr" "$tmp/big.policy"
