@@ -1,5 +1,9 @@
-//! packaging/hostwall-metrics.service and .timer: `systemd-analyze verify` accepts the
-//! pair, and the service writes the textfile where Debian's node_exporter reads it.
+//! `hostwall metrics` and `diff --check` without a kernel: no policy is UNKNOWN (exit 3)
+//! for the check and a textfile saying `hostwall_up 0` for metrics; the packaged
+//! hostwall-metrics.service and .timer pass `systemd-analyze verify`, and the service
+//! writes the textfile where Debian's node_exporter reads it.
+
+use crate::support::cli::{hostwall, text};
 
 use std::process::Command;
 
@@ -55,4 +59,45 @@ fn metrics_service_and_timer_verify_and_write_the_textfile_dir() {
         "systemd-analyze verify failed:\n{stderr}"
     );
     assert!(!stderr.contains("hostwall-metrics"), "warnings:\n{stderr}");
+}
+
+#[test]
+fn without_a_policy_the_check_is_unknown_and_metrics_say_up_0() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let dir = empty.path().to_string_lossy().into_owned();
+    let out = hostwall(&["--config-dir", &dir, "diff", "--check"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "HOSTWALL UNKNOWN - no policy to compare with\n"
+    );
+    let state = empty.path().join("state").to_string_lossy().into_owned();
+    let args = [
+        "--config-dir",
+        &dir,
+        "metrics",
+        "--netns",
+        "hw-none-metrics-it",
+    ];
+    let out = hostwall(&[&args[..], &["--state-dir", &state]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let prom = text(&out.stdout);
+    for line in [
+        "hostwall_up 0",
+        "hostwall_scrape_error{part=\"policy\"} 1",
+        "hostwall_scrape_error{part=\"record\"} 0",
+    ] {
+        assert!(prom.lines().any(|l| l == line), "no {line:?} in:\n{prom}");
+    }
+    assert!(
+        prom.starts_with("# hostwall: cannot read the policy: "),
+        "{prom}"
+    );
+    assert!(text(&out.stderr).contains("cannot read the policy"));
+    let out = hostwall(&["diff", "--check", "--format", "json", "x.policy"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--check and --format exclude each other"
+    );
 }
