@@ -19,6 +19,7 @@ mod diff_blind;
 mod hosts;
 mod init;
 mod json_docs;
+mod metrics;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;

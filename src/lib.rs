@@ -26,6 +26,7 @@ pub mod ir;
 pub mod keywords;
 pub mod live;
 pub mod lkg;
+pub mod metrics;
 pub mod model;
 pub mod netns;
 pub mod nft;

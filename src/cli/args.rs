@@ -107,6 +107,12 @@ pub enum Command {
     /// Write the man pages and shell completions (packaging/gen-assets.sh).
     #[command(hide = true)]
     GenAssets(super::assets::AssetsArgs),
+    /// Print Prometheus metrics (node_exporter textfile format): sync, drift by kind,
+    /// last apply, pending change, and the packets and bytes of every rule with `counter`.
+    #[command(
+        after_help = "Examples:\n  hostwall metrics\n  hostwall metrics -o /var/lib/prometheus/node-exporter/hostwall.prom\n  hostwall metrics --netns lab lab.policy\n\nExit codes: 0 every part read, 2 a part could not be read (hostwall_up 0 in the output) or the file not written."
+    )]
+    Metrics(super::metrics::MetricsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,6 +128,10 @@ pub struct DiffArgs {
     /// Always dump and compare, even when the recorded generation id says nothing changed.
     #[arg(long)]
     pub full: bool,
+    /// Nagios/Icinga plugin output: one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    /// (docs/metrics.md says which drift is which).
+    #[arg(long, conflicts_with = "format")]
+    pub check: bool,
     /// Where `apply` records what it committed.
     #[arg(long, value_name = "DIR", default_value = "/run/hostwall", hide = true)]
     pub state_dir: PathBuf,

@@ -15,6 +15,10 @@ pub fn fill(out: &Out, command: &mut Command, dir: &Path) -> Result<(), u8> {
         Command::Check(c) => (&mut c.input, Fallback::Builtin),
         Command::Verify(c) => (&mut c.input, Fallback::Builtin),
         Command::Explain(c) => (&mut c.input, Fallback::Builtin),
+        Command::Diff(c) if c.check => {
+            return choose(out, &mut c.input, dir, Fallback::Refuse)
+                .map_err(|_| super::diff::check_unknown(out, "no policy to compare with"));
+        }
         Command::Diff(c) => (&mut c.input, Fallback::Refuse),
         Command::Apply(c) => (&mut c.input, Fallback::Refuse),
         Command::Fmt(c) => {
@@ -33,7 +37,8 @@ pub fn fill(out: &Out, command: &mut Command, dir: &Path) -> Result<(), u8> {
         | Command::Revert(_)
         | Command::WatchRevert(_)
         | Command::Boot(_)
-        | Command::GenAssets(_) => {
+        | Command::GenAssets(_)
+        | Command::Metrics(_) => {
             return Ok(());
         }
     };

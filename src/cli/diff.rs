@@ -21,6 +21,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
                 Ok(x) => x,
                 // Like diff(1), 1 means "differs": a policy that does not compile is an
                 // error (2), never drift that monitoring would page for.
+                Err(_) if c.check => return check_unknown(out, "the policy does not compile"),
                 Err(_) => return EXIT_SYSTEM,
             };
             if let Some(rec) = &rec {
@@ -35,9 +36,16 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         Ok(r) => r,
         Err(e) => {
             out.error(&format!("cannot read the live ruleset: {e}"));
+            if c.check {
+                return check_unknown(out, &format!("cannot read the live ruleset: {e}"));
+            }
             return EXIT_SYSTEM;
         }
     };
+    if c.check {
+        let (state, line) = hostwall::metrics::nagios::line(&report, &table);
+        return finish_check(out, state, &line);
+    }
     let written = match c.format {
         DiffFormat::Text => out.stdout(&text_report(&report, &table)),
         DiffFormat::Json => out.stdout(&json_report(&report, &table)),
@@ -137,4 +145,18 @@ fn text_report(r: &DriftReport, table: &str) -> String {
 /// The stable monitoring schema (docs/diff.md): one object per change.
 fn json_report(r: &DriftReport, table: &str) -> String {
     hostwall::diff::render_json(table, &r.changes, r.fast_path, r.genid)
+}
+
+/// `--check`'s UNKNOWN line (exit 3): no answer could be given.
+pub fn check_unknown(out: &Out, reason: &str) -> u8 {
+    let (state, line) = hostwall::metrics::nagios::unknown(reason);
+    finish_check(out, state, &line)
+}
+
+/// Prints a plugin line; its state is the exit code (UNKNOWN when it cannot be printed).
+fn finish_check(out: &Out, state: hostwall::metrics::nagios::State, line: &str) -> u8 {
+    match out.stdout(line) {
+        0 => state.code(),
+        _ => hostwall::metrics::nagios::State::Unknown.code(),
+    }
 }

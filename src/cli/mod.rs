@@ -12,6 +12,7 @@ mod files;
 mod init;
 mod interrupt;
 mod load;
+mod metrics;
 mod output;
 mod replace;
 
@@ -47,6 +48,7 @@ pub fn run(mut args: Args) -> ExitCode {
         Command::WatchRevert(c) => apply::watch_revert(c),
         Command::Boot(c) => boot::run(&out, c),
         Command::GenAssets(c) => assets::run(&out, c),
+        Command::Metrics(c) => metrics::run(&out, c, &args.config_dir),
     };
     ExitCode::from(code)
 }

@@ -21,6 +21,7 @@ mod init;
 mod libvirt_guests;
 mod live;
 mod loadable;
+mod metrics_cli;
 mod mutants;
 mod mutate;
 mod netlink;
