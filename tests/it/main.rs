@@ -17,6 +17,7 @@ mod fmt;
 mod fuzz;
 mod harness;
 mod init;
+mod json_schema;
 mod libvirt_guests;
 mod live;
 mod loadable;

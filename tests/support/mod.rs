@@ -11,3 +11,4 @@ pub mod golden;
 pub mod netns;
 pub mod nft;
 pub mod root;
+pub mod schema;
