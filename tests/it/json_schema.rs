@@ -5,7 +5,7 @@
 use crate::support::cli::{hostwall, text};
 use crate::support::schema;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The files and namespaces a case can name.
 struct Fx {
@@ -24,6 +24,28 @@ impl Fx {
         ns.as_ref()
             .map(|n| n.name().to_string())
             .unwrap_or_default()
+    }
+
+    fn empty(&self) -> String {
+        Fx::ns(&self.empty_ns)
+    }
+
+    fn applied(&self) -> String {
+        Fx::ns(&self.applied_ns)
+    }
+
+    /// `args` with `--config-dir` in the scratch dir (no /etc/hostwall site file).
+    fn cmd(&self, args: &[&str]) -> Vec<String> {
+        let mut a = v(args);
+        a.extend(["--config-dir".to_string(), self.p("etc")]);
+        a
+    }
+
+    /// `args` with `--config-dir` and `--state-dir` in the scratch dir.
+    fn state(&self, args: &[&str]) -> Vec<String> {
+        let mut a = v(args);
+        a.extend(self.scratch());
+        a
     }
 
     /// `--config-dir` and `--state-dir` in the scratch dir, never /etc or /run.
@@ -51,474 +73,65 @@ fn v(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
-fn with(mut a: Vec<String>, more: Vec<String>) -> Vec<String> {
-    a.extend(more);
-    a
-}
-
 /// The cases, every schema's. Add a command's here (docs/json.md, "Adding JSON").
+#[rustfmt::skip]
 const CASES: &[Case] = &[
-    Case {
-        schema: "check",
-        what: "clean",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "check",
-        what: "warnings",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("warn.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "check",
-        what: "errors with labels and help",
-        root: false,
-        code: 1,
-        args: |f| {
-            v(&[
-                "check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("bad.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "check",
-        what: "built-in policy with a site file",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                "--site",
-                &f.p("site.toml"),
-            ])
-        },
-    },
-    Case {
-        schema: "check",
-        what: "missing file",
-        root: false,
-        code: 2,
-        args: |f| {
-            v(&[
-                "check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("nope.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "check",
-        what: "--live in a namespace",
-        root: true,
-        code: 0,
-        args: |f| {
-            v(&[
-                "check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                "--live",
-                "--netns",
-                &Fx::ns(&f.applied_ns),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "fmt",
-        what: "formatted",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "fmt",
-                "--check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "fmt",
-        what: "would change",
-        root: false,
-        code: 1,
-        args: |f| {
-            v(&[
-                "fmt",
-                "--check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("ugly.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "fmt",
-        what: "does not parse",
-        root: false,
-        code: 1,
-        args: |f| {
-            v(&[
-                "fmt",
-                "--check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("unparsable.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "fmt",
-        what: "missing file",
-        root: false,
-        code: 2,
-        args: |f| {
-            v(&[
-                "fmt",
-                "--check",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("nope.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "compile",
-        what: "built-in",
-        root: false,
-        code: 0,
-        args: |f| v(&["compile", "--format", "json", "--config-dir", &f.p("etc")]),
-    },
-    Case {
-        schema: "compile",
-        what: "a policy",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "compile",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "explain",
-        what: "accepted",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "explain",
-                "tcp 10.1.2.3 -> 192.0.2.1:22 on eth0 new",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "explain",
-        what: "rejected",
-        root: false,
-        code: 0,
-        args: |f| {
-            v(&[
-                "explain",
-                "udp [2001:db8::1]:5 -> [2001:db8::2]:99 on eth0",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "explain",
-        what: "a packet that does not parse",
-        root: false,
-        code: 1,
-        args: |f| {
-            v(&[
-                "explain",
-                "tcp 10.0.0.1 => 10.0.0.2:80",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "explain",
-        what: "policy errors",
-        root: false,
-        code: 1,
-        args: |f| {
-            v(&[
-                "explain",
-                "tcp 10.0.0.1 -> 10.0.0.2:80 on eth0",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("bad.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "explain",
-        what: "--netns without --live",
-        root: false,
-        code: 2,
-        args: |f| {
-            v(&[
-                "explain",
-                "tcp 10.0.0.1 -> 10.0.0.2:80 on eth0",
-                "--netns",
-                "x",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "explain",
-        what: "--live in a namespace",
-        root: true,
-        code: 0,
-        args: |f| {
-            v(&[
-                "explain",
-                "tcp 10.1.2.3 -> 192.0.2.1:22 on eth0 new",
-                "--live",
-                "--netns",
-                &Fx::ns(&f.applied_ns),
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "diff",
-        what: "policy errors",
-        root: false,
-        code: 2,
-        args: |f| {
-            with(
-                v(&["diff", "--format", "json", &f.p("bad.policy")]),
-                f.scratch(),
-            )
-        },
-    },
-    Case {
-        schema: "diff",
-        what: "no policy at all",
-        root: false,
-        code: 2,
-        args: |f| with(v(&["diff", "--format", "json"]), f.scratch()),
-    },
-    Case {
-        schema: "diff",
-        what: "a namespace that does not exist",
-        root: false,
-        code: 2,
-        args: |f| {
-            with(
-                v(&[
-                    "diff",
-                    "--format",
-                    "json",
-                    "--netns",
-                    "hw-json-no-such-ns",
-                    &f.p("good.policy"),
-                ]),
-                f.scratch(),
-            )
-        },
-    },
-    Case {
-        schema: "diff",
-        what: "drift: table missing",
-        root: true,
-        code: 1,
-        args: |f| {
-            with(
-                v(&[
-                    "diff",
-                    "--format",
-                    "json",
-                    "--netns",
-                    &Fx::ns(&f.empty_ns),
-                    &f.p("good.policy"),
-                ]),
-                f.scratch(),
-            )
-        },
-    },
-    Case {
-        schema: "diff",
-        what: "in sync, in full",
-        root: true,
-        code: 0,
-        args: |f| {
-            with(
-                v(&[
-                    "diff",
-                    "--format",
-                    "json",
-                    "--full",
-                    "--netns",
-                    &Fx::ns(&f.applied_ns),
-                    &f.p("good.policy"),
-                ]),
-                f.scratch(),
-            )
-        },
-    },
-    Case {
-        schema: "diff",
-        what: "in sync, fast path",
-        root: true,
-        code: 0,
-        args: |f| {
-            with(
-                v(&[
-                    "diff",
-                    "--format",
-                    "json",
-                    "--netns",
-                    &Fx::ns(&f.applied_ns),
-                    &f.p("good.policy"),
-                ]),
-                f.scratch(),
-            )
-        },
-    },
-    Case {
-        schema: "verify",
-        what: "policy errors",
-        root: false,
-        code: 1,
-        args: |f| {
-            v(&[
-                "verify",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("bad.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "verify",
-        what: "missing file",
-        root: false,
-        code: 2,
-        args: |f| {
-            v(&[
-                "verify",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("nope.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "verify",
-        what: "every probe passes",
-        root: true,
-        code: 0,
-        args: |f| {
-            v(&[
-                "verify",
-                "--format",
-                "json",
-                "--config-dir",
-                &f.p("etc"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
-    Case {
-        schema: "verify",
-        what: "--against a dropping ruleset, failures only",
-        root: true,
-        code: 1,
-        args: |f| {
-            v(&[
-                "verify",
-                "--format",
-                "json",
-                "--failures-only",
-                "--config-dir",
-                &f.p("etc"),
-                "--against",
-                &f.p("legacy.nft"),
-                &f.p("good.policy"),
-            ])
-        },
-    },
+    Case { schema: "check", what: "clean", root: false, code: 0,
+        args: |f| f.cmd(&["check", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "check", what: "warnings", root: false, code: 0,
+        args: |f| f.cmd(&["check", "--format", "json", &f.p("warn.policy")]) },
+    Case { schema: "check", what: "errors with labels and help", root: false, code: 1,
+        args: |f| f.cmd(&["check", "--format", "json", &f.p("bad.policy")]) },
+    Case { schema: "check", what: "built-in policy with a site file", root: false, code: 0,
+        args: |f| f.cmd(&["check", "--format", "json", "--site", &f.p("site.toml")]) },
+    Case { schema: "check", what: "missing file", root: false, code: 2,
+        args: |f| f.cmd(&["check", "--format", "json", &f.p("nope.policy")]) },
+    Case { schema: "check", what: "--live in a namespace", root: true, code: 0,
+        args: |f| f.cmd(&["check", "--format", "json", "--live", "--netns", &f.applied(), &f.p("good.policy")]) },
+    Case { schema: "fmt", what: "formatted", root: false, code: 0,
+        args: |f| f.cmd(&["fmt", "--check", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "fmt", what: "would change", root: false, code: 1,
+        args: |f| f.cmd(&["fmt", "--check", "--format", "json", &f.p("ugly.policy")]) },
+    Case { schema: "fmt", what: "does not parse", root: false, code: 1,
+        args: |f| f.cmd(&["fmt", "--check", "--format", "json", &f.p("unparsable.policy")]) },
+    Case { schema: "fmt", what: "missing file", root: false, code: 2,
+        args: |f| f.cmd(&["fmt", "--check", "--format", "json", &f.p("nope.policy")]) },
+    Case { schema: "compile", what: "built-in", root: false, code: 0,
+        args: |f| f.cmd(&["compile", "--format", "json"]) },
+    Case { schema: "compile", what: "a policy", root: false, code: 0,
+        args: |f| f.cmd(&["compile", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "explain", what: "accepted", root: false, code: 0,
+        args: |f| f.cmd(&["explain", "tcp 10.1.2.3 -> 192.0.2.1:22 on eth0 new", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "explain", what: "rejected", root: false, code: 0,
+        args: |f| f.cmd(&["explain", "udp [2001:db8::1]:5 -> [2001:db8::2]:99 on eth0", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "explain", what: "a packet that does not parse", root: false, code: 1,
+        args: |f| f.cmd(&["explain", "tcp 10.0.0.1 => 10.0.0.2:80", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "explain", what: "policy errors", root: false, code: 1,
+        args: |f| f.cmd(&["explain", "tcp 10.0.0.1 -> 10.0.0.2:80 on eth0", "--format", "json", &f.p("bad.policy")]) },
+    Case { schema: "explain", what: "--netns without --live", root: false, code: 2,
+        args: |f| f.cmd(&["explain", "tcp 10.0.0.1 -> 10.0.0.2:80 on eth0", "--netns", "x", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "explain", what: "--live in a namespace", root: true, code: 0,
+        args: |f| f.cmd(&["explain", "tcp 10.1.2.3 -> 192.0.2.1:22 on eth0 new", "--live", "--netns", &f.applied(), "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "diff", what: "policy errors", root: false, code: 2,
+        args: |f| f.state(&["diff", "--format", "json", &f.p("bad.policy")]) },
+    Case { schema: "diff", what: "no policy at all", root: false, code: 2,
+        args: |f| f.state(&["diff", "--format", "json"]) },
+    Case { schema: "diff", what: "a namespace that does not exist", root: false, code: 2,
+        args: |f| f.state(&["diff", "--format", "json", "--netns", "hw-json-no-such-ns", &f.p("good.policy")]) },
+    Case { schema: "diff", what: "drift: table missing", root: true, code: 1,
+        args: |f| f.state(&["diff", "--format", "json", "--netns", &f.empty(), &f.p("good.policy")]) },
+    Case { schema: "diff", what: "in sync, in full", root: true, code: 0,
+        args: |f| f.state(&["diff", "--format", "json", "--full", "--netns", &f.applied(), &f.p("good.policy")]) },
+    Case { schema: "diff", what: "in sync, fast path", root: true, code: 0,
+        args: |f| f.state(&["diff", "--format", "json", "--netns", &f.applied(), &f.p("good.policy")]) },
+    Case { schema: "verify", what: "policy errors", root: false, code: 1,
+        args: |f| f.cmd(&["verify", "--format", "json", &f.p("bad.policy")]) },
+    Case { schema: "verify", what: "missing file", root: false, code: 2,
+        args: |f| f.cmd(&["verify", "--format", "json", &f.p("nope.policy")]) },
+    Case { schema: "verify", what: "every probe passes", root: true, code: 0,
+        args: |f| f.cmd(&["verify", "--format", "json", &f.p("good.policy")]) },
+    Case { schema: "verify", what: "--against a dropping ruleset, failures only", root: true, code: 1,
+        args: |f| f.cmd(&["verify", "--format", "json", "--failures-only", "--against", &f.p("legacy.nft"), &f.p("good.policy")]) },
 ];
 
 const GOOD: &str =
@@ -669,7 +282,8 @@ fn the_schemas_refuse_what_the_conventions_forbid() {
     assert!(diags.len() >= 3, "all errors at once: {good}");
     assert!(diags.iter().any(|d| d["labels"][0]["line"] == 2), "{good}");
     assert!(diags.iter().any(|d| d["help"].is_string()), "{good}");
-    let broken: [(&str, fn(&mut Value)); 6] = [
+    type Break = (&'static str, fn(&mut Value));
+    let broken: [Break; 6] = [
         ("no host", |d| {
             drop(d.as_object_mut().map(|m| m.remove("host")))
         }),
@@ -716,5 +330,4 @@ fn every_document_opens_with_the_envelope_in_order() {
             c.what
         );
     }
-    let _ = Path::new(&fx.dir);
 }
