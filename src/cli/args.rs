@@ -67,7 +67,7 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Prove the policy with real packets between two throwaway network namespaces (root).
     #[command(
-        after_help = "Examples:\n  hostwall verify policies/kvm-host.policy\n  hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 every probe passed, 1 some probe failed, 2 set-up error."
+        after_help = "Examples:\n  hostwall verify policies/kvm-host.policy\n  hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 no security failure (rows refused differently alone pass), 1 a security failure or probe error (--strict: any failure), 2 set-up error (docs/exit-codes.md)."
     )]
     Verify(VerifyArgs),
     /// Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift).

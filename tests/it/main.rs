@@ -12,6 +12,7 @@ mod cli;
 mod compile;
 mod errors;
 mod etc_defaults;
+mod exit_codes;
 mod files;
 mod fmt;
 mod fuzz;
