@@ -40,6 +40,28 @@ pub struct Error {
     pub message: String,
 }
 
+/// The fields of every document about a policy (docs/json.md): which one, its
+/// diagnostics, and the error that stopped the command, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PolicyPart {
+    pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    pub diagnostics: Vec<DiagnosticOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+}
+
+impl PolicyPart {
+    pub fn with_error(mut self, kind: ErrorKind, message: impl Into<String>) -> PolicyPart {
+        self.error = Some(Error {
+            kind,
+            message: message.into(),
+        });
+        self
+    }
+}
+
 /// The whole document: the envelope around `body`, pretty-printed, with a final newline.
 pub fn document<T: Serialize>(command: &str, schema: u32, host: &str, ok: bool, body: T) -> String {
     let env = Envelope {

@@ -67,7 +67,7 @@ fn json(out: &Out, c: &CheckArgs) -> u8 {
     let (code, policy, conflicts) = match json::load_checked(&c.input) {
         Err((code, part)) => (code, part, None),
         Ok(l) => {
-            let part = PolicyPart::loaded(&c.input, &l);
+            let part = json::loaded(&c.input, &l);
             if !c.live {
                 (0, part, None)
             } else {

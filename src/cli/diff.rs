@@ -21,7 +21,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     let json = c.format == DiffFormat::Json;
     super::coexist::warn(out, &c.system.root);
     let rec = last_applied(out, &opts);
-    let mut part = PolicyPart::named(&c.input);
+    let mut part = json::named(&c.input);
     let report = match fast_path(&opts, c, rec.as_ref()).transpose() {
         Some(r) => r,
         None => {
@@ -37,7 +37,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
                 Err((_, part)) if json => return print_json(out, EXIT_SYSTEM, part, None),
                 Err(_) => return EXIT_SYSTEM,
             };
-            part = PolicyPart::loaded(&c.input, &loaded);
+            part = json::loaded(&c.input, &loaded);
             if let Some(rec) = &rec {
                 provenance_note(out, rec, &loaded, c.input.site.is_some());
             }

@@ -22,7 +22,8 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
     };
     if c.netns.is_some() && !c.live {
         let msg = "--netns needs --live (without it the policy alone is explained)";
-        return fail(out, c, EXIT_SYSTEM, PolicyPart::named(&c.input), msg);
+        let part = json::named(&c.input);
+        return fail(out, c, (EXIT_SYSTEM, ErrorKind::Input), part, msg);
     }
     let loaded = if json {
         json::load_compiled(&c.input)
@@ -34,7 +35,7 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
         Err((code, part)) if json => return print_json(out, code, part, None),
         Err((code, _)) => return code,
     };
-    let part = PolicyPart::loaded(&c.input, &loaded);
+    let part = json::loaded(&c.input, &loaded);
     let host = if c.live {
         match hostwall::live::read(&rs.table.name, c.netns.as_deref()) {
             Ok(snap) => match &snap.table {
@@ -55,7 +56,7 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
             },
             Err(e) => {
                 let msg = format!("cannot read the live ruleset: {e}");
-                return fail(out, c, EXIT_SYSTEM, part, &msg);
+                return fail(out, c, (EXIT_SYSTEM, ErrorKind::System), part, &msg);
             }
         }
     } else {
@@ -91,10 +92,11 @@ fn print_json(
     json::print(out, "explain", SCHEMA, code, doc)
 }
 
-/// A system error: one line, or a document saying it.
-fn fail(out: &Out, c: &ExplainArgs, code: u8, part: PolicyPart, msg: &str) -> u8 {
+/// An error that stops the command: one line, or a document saying it.
+fn fail(out: &Out, c: &ExplainArgs, how: (u8, ErrorKind), part: PolicyPart, msg: &str) -> u8 {
+    let (code, kind) = how;
     if c.format == DiffFormat::Json {
-        return print_json(out, code, part.with_error(ErrorKind::System, msg), None);
+        return print_json(out, code, part.with_error(kind, msg), None);
     }
     out.error(msg);
     code
@@ -110,7 +112,7 @@ fn packet_error(out: &Out, c: &ExplainArgs, e: &hostwall::eval::text::PacketErro
         d = d.with_help(h.clone());
     }
     if c.format == DiffFormat::Json {
-        let mut part = PolicyPart::named(&c.input);
+        let mut part = json::named(&c.input);
         part.diagnostics = hostwall::json::diagnostics(&map, &[d]);
         let msg = format!("the packet does not parse: {}", e.message);
         return print_json(

@@ -5,7 +5,8 @@ use super::args::Input;
 use super::load::{self, BUILTIN_NAME, Loaded};
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM};
-use hostwall::json::{DiagnosticOut, Error, ErrorKind};
+use hostwall::json::ErrorKind;
+pub use hostwall::json::PolicyPart;
 use serde::Serialize;
 
 /// The machine's host name as this process sees it (`""` when it cannot be read).
@@ -22,43 +23,21 @@ pub fn print<T: Serialize>(out: &Out, command: &str, schema: u32, code: u8, body
     }
 }
 
-/// The fields of every document about a policy: which one, its diagnostics, and the
-/// error that stopped the command, if any.
-#[derive(Serialize, Default)]
-pub struct PolicyPart {
-    pub policy: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub site: Option<String>,
-    pub diagnostics: Vec<DiagnosticOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Error>,
+/// The policy part of a document for `input`, before (or without) reading it.
+pub fn named(input: &Input) -> PolicyPart {
+    PolicyPart {
+        policy: policy_name(input.policy.as_deref()),
+        site: input.site.as_ref().map(|s| s.display().to_string()),
+        ..PolicyPart::default()
+    }
 }
 
-impl PolicyPart {
-    /// The part for `input` before (or without) reading it.
-    pub fn named(input: &Input) -> PolicyPart {
-        PolicyPart {
-            policy: policy_name(input.policy.as_deref()),
-            site: input.site.as_ref().map(|s| s.display().to_string()),
-            ..PolicyPart::default()
-        }
-    }
-
-    /// The part for a loaded policy: every diagnostic.
-    pub fn loaded(input: &Input, l: &Loaded) -> PolicyPart {
-        PolicyPart {
-            policy: l.name.clone(),
-            diagnostics: hostwall::json::diagnostics(&l.map, &l.diagnostics),
-            ..PolicyPart::named(input)
-        }
-    }
-
-    pub fn with_error(mut self, kind: ErrorKind, message: impl Into<String>) -> PolicyPart {
-        self.error = Some(Error {
-            kind,
-            message: message.into(),
-        });
-        self
+/// The policy part of a document for a loaded policy: every diagnostic.
+pub fn loaded(input: &Input, l: &Loaded) -> PolicyPart {
+    PolicyPart {
+        policy: l.name.clone(),
+        diagnostics: hostwall::json::diagnostics(&l.map, &l.diagnostics),
+        ..named(input)
     }
 }
 
@@ -77,7 +56,7 @@ pub fn load_checked(input: &Input) -> Result<Loaded, (u8, PolicyPart)> {
     let l = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
-            let part = PolicyPart::named(input).with_error(ErrorKind::Input, format!("{e:#}"));
+            let part = named(input).with_error(ErrorKind::Input, format!("{e:#}"));
             return Err((EXIT_SYSTEM, part));
         }
     };
@@ -88,7 +67,7 @@ pub fn load_checked(input: &Input) -> Result<Loaded, (u8, PolicyPart)> {
             l.name,
             if n == 1 { "" } else { "s" }
         );
-        let part = PolicyPart::loaded(input, &l).with_error(ErrorKind::Policy, msg);
+        let part = loaded(input, &l).with_error(ErrorKind::Policy, msg);
         return Err((EXIT_POLICY, part));
     }
     Ok(l)
@@ -102,7 +81,7 @@ pub fn load_compiled(input: &Input) -> Result<(Loaded, hostwall::ir::Ruleset), (
             let rs = hostwall::compile::compile(p);
             Ok((l, rs))
         }
-        None => Err((EXIT_POLICY, PolicyPart::loaded(input, &l))),
+        None => Err((EXIT_POLICY, loaded(input, &l))),
     }
 }
 

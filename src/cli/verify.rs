@@ -21,7 +21,7 @@ pub fn run(out: &Out, c: &VerifyArgs) -> u8 {
         Err((code, part)) if json => return print_json(out, c, code, part, None),
         Err((code, _)) => return code,
     };
-    let part = PolicyPart::loaded(&c.input, &loaded);
+    let part = json::loaded(&c.input, &loaded);
     // The lab's namespaces are removed if the run is interrupted.
     interrupt::remove_namespaces_then_die();
     let opts = hostwall::verify::VerifyOptions {

@@ -135,3 +135,18 @@ fn junit_counts_and_escapes() {
         .count();
     assert_eq!(n, 3, "two failures and the skipped net");
 }
+
+#[test]
+fn junit_holds_no_character_xml_cannot() {
+    use Outcome::*;
+    let mut r = report(vec![row("a\u{1}b\u{7f}c", Open, Error("bad \u{1b}[0m".into()))]);
+    r.not_probed[0].reason = "x\u{0}y".into();
+    let xml = render_junit(&r, false);
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let err = doc
+        .descendants()
+        .find(|n| n.has_tag_name("error"))
+        .expect("a probe error is <error>");
+    assert_eq!(err.attribute("type"), Some("error"));
+    assert_eq!(doc.root_element().attribute("errors"), Some("1"));
+}
