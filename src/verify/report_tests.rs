@@ -139,7 +139,11 @@ fn junit_counts_and_escapes() {
 #[test]
 fn junit_holds_no_character_xml_cannot() {
     use Outcome::*;
-    let mut r = report(vec![row("a\u{1}b\u{7f}c", Open, Error("bad \u{1b}[0m".into()))]);
+    let mut r = report(vec![row(
+        "a\u{1}b\u{7f}c",
+        Open,
+        Error("bad \u{1b}[0m".into()),
+    )]);
     r.not_probed[0].reason = "x\u{0}y".into();
     let xml = render_junit(&r, false);
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
