@@ -28,6 +28,7 @@ mod safe;
 mod unchanged;
 mod verify;
 mod verify_budget;
+mod verify_classes;
 mod verify_forward;
 mod verify_reap;
 mod verify_sources;

@@ -23,6 +23,7 @@ pub mod eval;
 pub mod explain;
 pub mod init;
 pub mod ir;
+pub mod json;
 pub mod keywords;
 pub mod live;
 pub mod lkg;

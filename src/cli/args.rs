@@ -67,7 +67,7 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Prove the policy with real packets between two throwaway network namespaces (root).
     #[command(
-        after_help = "Examples:\n  hostwall verify policies/kvm-host.policy\n  hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 every probe passed, 1 some probe failed, 2 set-up error."
+        after_help = "Examples:\n  hostwall verify policies/kvm-host.policy\n  hostwall verify host.policy --against legacy.nft   # check a hand-written ruleset against the policy\n\nExit codes: 0 no security failure (rows refused differently alone pass), 1 a security failure or probe error (--strict: any failure), 2 set-up error (docs/exit-codes.md)."
     )]
     Verify(VerifyArgs),
     /// Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift).
@@ -187,6 +187,23 @@ pub struct VerifyArgs {
     /// samples of each rule, then the port matrix (default 2000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub probes: Option<u32>,
+    /// Output: the table, a JSON document (docs/json.md), or JUnit XML for CI systems.
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
+    /// Show only the probes that failed (the summary still counts every probe).
+    #[arg(long)]
+    pub failures_only: bool,
+    /// Fail (exit 1) also when probes were refused differently than the policy says
+    /// (reject vs drop); by default only security failures and probe errors fail.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    Text,
+    Json,
+    Junit,
 }
 
 /// The policy to read and the site file giving its host-specific values.
@@ -228,6 +245,9 @@ pub struct CheckArgs {
     /// With --live: read /run/netns/NAME instead of the current network namespace.
     #[arg(long, value_name = "NAME", requires = "live")]
     pub netns: Option<String>,
+    /// Output: diagnostics for people (standard error), or a JSON document (docs/json.md).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
 }
 
 #[derive(clap::Args, Debug)]
@@ -240,4 +260,7 @@ pub struct FmtArgs {
     /// Rewrite the file in place.
     #[arg(long)]
     pub write: bool,
+    /// With --check: the answer as a JSON document (docs/json.md) instead of the exit code alone.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text, requires_if("json", "check"))]
+    pub format: DiffFormat,
 }

@@ -1,10 +1,16 @@
 //! `hostwall diff`: policy vs live state, for people (text) and monitoring (JSON).
 
 use super::args::{DiffArgs, DiffFormat};
+use super::json::{self, PolicyPart};
 use super::load::Loaded;
 use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
 use hostwall::drift::{self, DriftOptions, DriftReport};
+use hostwall::json::ErrorKind;
+use serde::Serialize;
+
+/// The version of `diff`'s JSON document (schema 1 of docs/diff.md, in the envelope).
+pub const SCHEMA: u32 = 1;
 
 pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     let opts = DriftOptions {
@@ -12,18 +18,27 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         state_dir: c.state_dir.clone(),
         full: c.full,
     };
+    let json = c.format == DiffFormat::Json && !c.check;
     super::coexist::warn(out, &c.system.root);
     let rec = last_applied(out, &opts);
+    let mut part = json::named(&c.input);
     let report = match fast_path(&opts, c, rec.as_ref()).transpose() {
         Some(r) => r,
         None => {
-            let (loaded, rs) = match load_compiled(out, &c.input) {
+            let loaded = if json {
+                json::load_compiled(&c.input)
+            } else {
+                load_compiled(out, &c.input).map_err(|code| (code, PolicyPart::default()))
+            };
+            let (loaded, rs) = match loaded {
                 Ok(x) => x,
                 // Like diff(1), 1 means "differs": a policy that does not compile is an
                 // error (2), never drift that monitoring would page for.
                 Err(_) if c.check => return check_unknown(out, "the policy does not compile"),
+                Err((_, part)) if json => return print_json(out, EXIT_SYSTEM, part, None),
                 Err(_) => return EXIT_SYSTEM,
             };
+            part = json::loaded(&c.input, &loaded);
             if let Some(rec) = &rec {
                 provenance_note(out, rec, &loaded, c.input.site.is_some());
             }
@@ -35,10 +50,16 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     let (report, table) = match report {
         Ok(r) => r,
         Err(e) => {
-            out.error(&format!("cannot read the live ruleset: {e}"));
+            let msg = format!("cannot read the live ruleset: {e}");
             if c.check {
-                return check_unknown(out, &format!("cannot read the live ruleset: {e}"));
+                out.error(&msg);
+                return check_unknown(out, &msg);
             }
+            if json {
+                let part = part.with_error(ErrorKind::System, msg);
+                return print_json(out, EXIT_SYSTEM, part, None);
+            }
+            out.error(&msg);
             return EXIT_SYSTEM;
         }
     };
@@ -46,16 +67,13 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         let (state, line) = hostwall::metrics::nagios::line(&report, &table);
         return finish_check(out, state, &line);
     }
-    let written = match c.format {
-        DiffFormat::Text => out.stdout(&text_report(&report, &table)),
-        DiffFormat::Json => out.stdout(&json_report(&report, &table)),
-    };
-    if written != 0 {
-        written
-    } else if report.in_sync() {
-        0
-    } else {
-        EXIT_POLICY
+    let code = if report.in_sync() { 0 } else { EXIT_POLICY };
+    if json {
+        return print_json(out, code, part, Some((&report, &table)));
+    }
+    match out.stdout(&text_report(&report, &table)) {
+        0 => code,
+        failed => failed,
     }
 }
 
@@ -142,9 +160,23 @@ fn text_report(r: &DriftReport, table: &str) -> String {
     s
 }
 
-/// The stable monitoring schema (docs/diff.md): one object per change.
-fn json_report(r: &DriftReport, table: &str) -> String {
-    hostwall::diff::render_json(table, &r.changes, r.fast_path, r.genid)
+/// `diff --format json`: the envelope, the policy, then schema 1 of docs/diff.md (its
+/// `schema` field is the envelope's).
+#[derive(Serialize)]
+struct Document {
+    #[serde(flatten)]
+    policy: PolicyPart,
+    #[serde(flatten)]
+    diff: serde_json::Map<String, serde_json::Value>,
+}
+
+fn print_json(out: &Out, code: u8, policy: PolicyPart, r: Option<(&DriftReport, &str)>) -> u8 {
+    let mut diff = r
+        .map(|(r, table)| hostwall::diff::render_json(table, &r.changes, r.fast_path, r.genid))
+        .and_then(|doc| serde_json::from_str::<serde_json::Map<_, _>>(&doc).ok())
+        .unwrap_or_default();
+    diff.remove("schema");
+    json::print(out, "diff", SCHEMA, code, Document { policy, diff })
 }
 
 /// `--check`'s UNKNOWN line (exit 3): no answer could be given.

@@ -13,9 +13,11 @@
 mod budget;
 mod cover;
 mod design;
+mod document;
 mod forward;
 mod fwd_design;
 mod inputs;
+mod junit;
 mod lab;
 mod labels;
 mod listen;
@@ -23,6 +25,7 @@ mod load;
 mod matrix;
 mod plan;
 mod probe;
+mod report;
 mod sources;
 mod table;
 #[cfg(test)]
@@ -30,8 +33,12 @@ mod test_plan;
 mod topology;
 mod witness;
 
+pub use document::{Document, document};
+pub use junit::render_junit;
 pub use plan::{ProbePlan, plan};
+pub use report::{Failure, ProbePacket, SCHEMA, Summary, classify};
 pub use table::render_table;
+pub use table::{TableOptions, render_table_with};
 
 use crate::eval::EvalError;
 use crate::ir::Ruleset;
@@ -122,6 +129,8 @@ pub struct ProbeResult {
     pub pass: bool,
     /// The rule that decides it in the policy, and the rules it was chosen to exercise.
     pub rules: String,
+    /// The packet it sends (`None` for the sysctl rows).
+    pub packet: Option<ProbePacket>,
 }
 
 /// What a probe's sender observes.
@@ -296,16 +305,19 @@ fn results(plan: &ProbePlan, expected: &[&Outcome], seen: Vec<Outcome>) -> Vec<P
     let (planned, fwd) = (&plan.planned, &plan.fwd);
     let names = (planned.iter().map(|p| &p.name)).chain(fwd.iter().map(|p| &p.name));
     let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
+    let packets = report::packets(plan).into_iter().map(Some);
     names
         .zip(expected)
         .zip(seen)
         .zip(rules)
-        .map(|(((name, expected), seen), rules)| ProbeResult {
+        .zip(packets)
+        .map(|((((name, expected), seen), rules), packet)| ProbeResult {
             name: name.clone(),
             pass: **expected == seen,
             expected: (*expected).clone(),
             seen,
             rules: rules.clone(),
+            packet,
         })
         .collect()
 }
@@ -524,6 +536,7 @@ fn sysctl_probes(rs: &Ruleset, host: &Netns) -> Vec<ProbeResult> {
                 expected,
                 seen,
                 rules: String::new(),
+                packet: None,
             }
         })
         .collect()

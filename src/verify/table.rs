@@ -1,22 +1,46 @@
 //! The verify result table: one row per probe (with the rule deciding it and
 //! the rules it exercises), one `not probed: <reason>` row per net no probe
 //! could use, the notes, the coverage lines, then
-//! `N passed, M failed, K not probed`.
+//! `N passed, M failed, K not probed`. A failing row names its class; with
+//! security failures among others, those are listed again on their own before the
+//! summary, which a line of the classes' counts precedes.
 
 use super::VerifyReport;
+use super::report::{Failure, classify};
 use std::fmt::Write;
+
+/// How the table is cut.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// Only the failing probes' rows (the summary still counts every probe).
+    pub failures_only: bool,
+}
 
 /// Renders the report as an aligned plain-text table ending in the summary line.
 pub fn render_table(report: &VerifyReport) -> String {
+    render_table_with(report, &TableOptions::default())
+}
+
+/// The result column: `PASS`, or `FAIL` and the class.
+fn result(p: &super::ProbeResult) -> String {
+    match classify(&p.expected, &p.seen) {
+        None => "PASS".to_string(),
+        Some(c) => format!("FAIL ({})", c.name()),
+    }
+}
+
+/// [`render_table`] cut as `opts` says.
+pub fn render_table_with(report: &VerifyReport, opts: &TableOptions) -> String {
     let rows: Vec<[String; 5]> = report
         .probes
         .iter()
+        .filter(|p| !(opts.failures_only && p.pass))
         .map(|p| {
             [
                 p.name.clone(),
                 p.expected.to_string(),
                 p.seen.to_string(),
-                if p.pass { "PASS" } else { "FAIL" }.to_string(),
+                result(p),
                 p.rules.clone(),
             ]
         })
@@ -57,6 +81,7 @@ pub fn render_table(report: &VerifyReport) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     coverage_lines(&mut out, &report.coverage);
+    failure_lines(&mut out, report);
     let _ = writeln!(
         out,
         "{} passed, {} failed, {} not probed",
@@ -65,6 +90,38 @@ pub fn render_table(report: &VerifyReport) -> String {
         report.not_probed.len()
     );
     out
+}
+
+/// When probes failed: the security failures on their own (when other classes would
+/// bury them), then `failed: S security, R refused differently, E errors`.
+fn failure_lines(out: &mut String, report: &VerifyReport) {
+    let s = report.summary();
+    if s.failed == 0 {
+        return;
+    }
+    if s.security > 0 && s.security < s.failed {
+        let _ = writeln!(
+            out,
+            "security failures (open where the policy says closed, or closed where it says open):"
+        );
+        for p in &report.probes {
+            if classify(&p.expected, &p.seen) == Some(Failure::Security) {
+                let _ = writeln!(
+                    out,
+                    "  {}: expected {}, seen {}",
+                    p.name, p.expected, p.seen
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "failed: {} security, {} refused differently, {} error{}",
+        s.security,
+        s.refused_differently,
+        s.errors,
+        if s.errors == 1 { "" } else { "s" }
+    );
 }
 
 /// `coverage: C of N input cells probed; P overlapping rule pairs, X crossed`,
@@ -101,6 +158,7 @@ mod tests {
                     seen: Outcome::Open,
                     pass: true,
                     rules: "decided by p:3 accept".into(),
+                    packet: None,
                 },
                 ProbeResult {
                     name: "udp 22 from 198.18.0.2".into(),
@@ -108,6 +166,7 @@ mod tests {
                     seen: Outcome::Timeout,
                     pass: false,
                     rules: "decided by input chain policy; crosses p:2 × p:3".into(),
+                    packet: None,
                 },
             ],
             not_probed: vec![NotProbed {
@@ -127,12 +186,13 @@ mod tests {
         let want = "\
 probe                   expected    seen     result                           rules
 tcp 22 from 198.18.0.2  open        open     PASS                             decided by p:3 accept
-udp 22 from 198.18.0.2  prohibited  timeout  FAIL                             decided by input chain policy; crosses p:2 × p:3
+udp 22 from 198.18.0.2  prohibited  timeout  FAIL (refused differently)       decided by input chain policy; crosses p:2 × p:3
 from 224.0.0.5 (ospf)   -           -        not probed: the kernel drops it
 note: no forward chain: none probed
 coverage: 7 of 40 input cells probed; 2 overlapping rule pairs, 1 crossed
 not crossed: p:2 × p:4: needs protocol sctp
 budget: 2 of 9 planned probes sent (--probes; crossings and boundaries first)
+failed: 0 security, 1 refused differently, 0 errors
 1 passed, 1 failed, 1 not probed
 ";
         assert_eq!(render_table(&report), want);

@@ -146,7 +146,17 @@ fn apply_and_diff_without_a_policy_refuse_with_exit_2_and_touch_nothing_issue11(
         let o = hostwall(&d, &args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert_eq!(text(&o.stderr), want, "{args:?}");
-        assert!(o.stdout.is_empty(), "{args:?}");
+        if args.contains(&"json") {
+            // docs/json.md: a JSON document on every path, the refusal its error.
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+            assert_eq!(
+                doc["error"]["message"],
+                want["hostwall: error: ".len()..].trim_end()
+            );
+            assert_eq!(doc["ok"], false);
+        } else {
+            assert!(o.stdout.is_empty(), "{args:?}");
+        }
     }
     assert!(!state.exists(), "a refused command creates no state");
 }

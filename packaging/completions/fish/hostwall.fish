@@ -64,12 +64,16 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand compile" -l max-diagno
 complete -c hostwall -n "__fish_hostwall_using_subcommand compile" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand check" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand check" -l netns -d 'With --live: read /run/netns/NAME instead of the current network namespace' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand check" -l format -d 'Output: diagnostics for people (standard error), or a JSON document (docs/json.md)' -r -f -a "text\t''
+json\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand check" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand check" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand check" -l live -d 'Also read every table the kernel holds and report conflicts with the policy: traffic it allows that another table refuses, and the reverse (warnings)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand check" -s h -l help -d 'Print help'
+complete -c hostwall -n "__fish_hostwall_using_subcommand fmt" -l format -d 'With --check: the answer as a JSON document (docs/json.md) instead of the exit code alone' -r -f -a "text\t''
+json\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand fmt" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -80,10 +84,15 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand fmt" -s h -l help -d '
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l against -d 'Load this nft ruleset in the throwaway host namespace instead of the policy\'s own (needs the `nft` program): shows whether a legacy ruleset does what the policy says' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l probes -d 'Send at most N probes: crossings of overlapping rules and boundaries first, then samples of each rule, then the port matrix (default 2000)' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l format -d 'Output: the table, a JSON document (docs/json.md), or JUnit XML for CI systems' -r -f -a "text\t''
+json\t''
+junit\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l failures-only -d 'Show only the probes that failed (the summary still counts every probe)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l strict -d 'Fail (exit 1) also when probes were refused differently than the policy says (reject vs drop); by default only security failures and probe errors fail'
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l netns -d 'Compare inside /run/netns/NAME instead of the current network namespace' -r
