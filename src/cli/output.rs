@@ -9,7 +9,7 @@ pub struct Out {
     color: Color,
     /// The last one-line error printed, for a JSON document about a command that
     /// stopped before it ran (`defaults::fill`'s refusals).
-    last_error: std::cell::RefCell<Option<String>>,
+    last_error: std::sync::Mutex<Option<String>>,
     /// Diagnostics of each severity printed; `None` prints all.
     max_diagnostics: Option<usize>,
 }
@@ -31,14 +31,14 @@ impl Out {
         };
         Out {
             color,
-            last_error: std::cell::RefCell::new(None),
+            last_error: std::sync::Mutex::new(None),
             max_diagnostics: (max_diagnostics > 0).then_some(max_diagnostics),
         }
     }
 
     /// The last message [`Out::error`] printed.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.borrow().clone()
+        self.last_error.lock().map(|e| e.clone()).unwrap_or(None)
     }
 
     pub fn color(&self) -> Color {
@@ -85,7 +85,9 @@ impl Out {
 
     /// One-line error message, `hostwall: error: ...`.
     pub fn error(&self, msg: &str) {
-        self.last_error.replace(Some(msg.to_string()));
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(msg.to_string());
+        }
         let head = match self.color {
             Color::Always => "\x1b[1;31merror\x1b[0m",
             Color::Never => "error",
