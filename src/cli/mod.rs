@@ -215,6 +215,10 @@ fn verify(out: &Out, c: &args::VerifyArgs) -> u8 {
         against: c.against.clone(),
         probes: c.probes.map(|n| n as usize),
         sources: Some(loaded.map),
+        live_tables: c.with_live_tables.then(|| hostwall::verify::LiveTables {
+            netns: c.netns.clone(),
+            allow_partial: c.allow_partial,
+        }),
     };
     match hostwall::verify::verify(&rs, &opts) {
         Ok(report) => {

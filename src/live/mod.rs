@@ -9,6 +9,7 @@
 //! that changed are named in the read. Sysctls are not read here (`sysctl` owns /proc/sys);
 //! `RulesetRead::into_live` joins them in.
 
+pub mod copy;
 mod decode;
 mod dump;
 mod effect;
