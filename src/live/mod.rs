@@ -50,8 +50,8 @@ pub struct RulesetRead {
     pub foreign: Vec<ForeignChain>,
     /// Every other table, decoded as far as the IR can say what its rules do.
     pub others: Vec<HostTable>,
-    /// Where our table stands among the others in the kernel's table order (tables
-    /// created earlier registered their hooks earlier: at equal priority they run first).
+    /// Where our table stands among the others in the kernel's table order (a table
+    /// created later registered its hooks later: at equal priority it runs first).
     pub ours_at: Option<usize>,
     /// Our table in host form (every chain, read like another table's), only when it
     /// holds chains the IR cannot or is dormant: `explain --live` judges with those too.
