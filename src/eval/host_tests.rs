@@ -276,7 +276,12 @@ fn at_equal_priority_the_chain_registered_last_runs_first() {
             vec![rule(vec![tcp(5000)], action)],
         )
     };
-    let older = table(TableFamily::Ip, "older", false, vec![chain("c", Action::Drop)]);
+    let older = table(
+        TableFamily::Ip,
+        "older",
+        false,
+        vec![chain("c", Action::Drop)],
+    );
     let newer = table(
         TableFamily::Inet,
         "newer",
@@ -289,11 +294,23 @@ fn at_equal_priority_the_chain_registered_last_runs_first() {
     let h = HostRuleset {
         tables: vec![older, newer],
     };
-    let d = evaluate(&h, Path::Input, &pkt("192.0.2.9", "192.0.2.1", "eth0", 5000));
-    let order: Vec<_> = d.steps.iter().map(|s| (s.table.as_str(), s.chain.as_str())).collect();
+    let d = evaluate(
+        &h,
+        Path::Input,
+        &pkt("192.0.2.9", "192.0.2.1", "eth0", 5000),
+    );
+    let order: Vec<_> = d
+        .steps
+        .iter()
+        .map(|s| (s.table.as_str(), s.chain.as_str()))
+        .collect();
     assert_eq!(
         order,
-        [("inet newer", "second"), ("inet newer", "first"), ("ip older", "c")]
+        [
+            ("inet newer", "second"),
+            ("inet newer", "first"),
+            ("ip older", "c")
+        ]
     );
     assert_eq!(d.answer, Answer::Refused { step: 0 });
     assert_eq!(d.steps[0].ends[0].kind, EndKind::Reject("reject".into()));

@@ -293,3 +293,82 @@ fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {
     }
     w.end_msg(start);
 }
+
+#[cfg(test)]
+impl ForeignTable {
+    /// A copy as a dump would give it: the table, each of `chains` (bound to its
+    /// devices when it names any) with one rule, and `flowtables` named.
+    pub(crate) fn sample(
+        family: u8,
+        name: &str,
+        chains: &[(&str, &[&str])],
+        flowtables: &[&str],
+    ) -> ForeignTable {
+        let msg = |ty: MsgType, attrs: &[(u16, &str)]| {
+            let mut w = Writer::default();
+            let m = w.begin_msg(ty.raw(), 0, 0, family, 0);
+            for (t, v) in attrs {
+                w.put_str(*t, v);
+            }
+            w.end_msg(m);
+            w.buf
+        };
+        let mut msgs = vec![msg(MsgType::NewTable, &[(1, name)])];
+        for (c, _) in chains {
+            msgs.push(msg(MsgType::NewChain, &[(1, name), (NFTA_CHAIN_NAME, c)]));
+            msgs.push(msg(MsgType::NewRule, &[(1, name), (NFTA_RULE_CHAIN, c)]));
+        }
+        ForeignTable {
+            family,
+            name: name.into(),
+            msgs,
+            flowtables: flowtables.iter().map(|f| f.to_string()).collect(),
+            device_chains: (chains.iter())
+                .filter(|(_, d)| !d.is_empty())
+                .map(|(c, d)| (c.to_string(), d.iter().map(|x| x.to_string()).collect()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_keeps_only_the_dormant_flag_and_drops_kernel_attributes() {
+        let mut w = Writer::default();
+        let m = w.begin_msg(MsgType::NewTable.raw(), 0, 0, 2, 0);
+        w.put_str(1, "t");
+        w.put_be32(NFTA_TABLE_FLAGS, 0x7); // dormant | owner | persist
+        w.put_be32(4, 9); // HANDLE
+        w.put_be32(7, 1234); // OWNER (a port id)
+        w.end_msg(m);
+        let mut out = Writer::default();
+        replay(&mut out, &w.buf, 1, 1);
+        assert_eq!(str_attr(&out.buf, 1), Some("t"));
+        let flags = crate::nft::msg::be32_attr(&out.buf, NFTA_TABLE_FLAGS);
+        assert_eq!(
+            flags,
+            Some(NFT_TABLE_F_DORMANT),
+            "owner and persist are not copied"
+        );
+        assert_eq!(attr(&out.buf[20..], 4), None, "no handle");
+        assert_eq!(attr(&out.buf[20..], 7), None, "no owner");
+        assert_eq!(out.buf[16], 2, "the family byte is kept");
+    }
+
+    #[test]
+    fn dropping_a_chain_drops_its_rules_and_nothing_else() {
+        let mut t = ForeignTable::sample(5, "ing", &[("a", &["eth9"]), ("b", &[])], &[]);
+        assert_eq!(t.len(), 5);
+        t.drop_chain("a");
+        assert_eq!(t.len(), 3);
+        assert!(t.device_chains.is_empty());
+        let names: Vec<_> = (t.msgs.iter())
+            .filter_map(|m| str_attr(m, NFTA_CHAIN_NAME).or(str_attr(m, NFTA_RULE_CHAIN)))
+            .collect();
+        assert_eq!(names, ["b", "b"]);
+        assert_eq!(t.title(), "netdev ing");
+    }
+}

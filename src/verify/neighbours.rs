@@ -192,7 +192,7 @@ impl Names<'_> {
             return format!("{} ({})", lines.join("+"), at.text);
         }
         format!(
-            "table {} chain {} rule {}: {}",
+            "table {} chain {} rule {} ({})",
             s.table,
             at.chain,
             at.index + 1,
@@ -394,7 +394,7 @@ fn rejudge(
             // defeated, so the probe keeps the policy's expectation and fails.
             Some(by) if *policy == Outcome::Open && combined != Outcome::Open => Ok((
                 Outcome::Open,
-                Some(format!("defeated: {by} refuses what {ours} allows")),
+                Some(format!("defeated: {ours} allows it but {by} refuses it")),
             )),
             Some(by) if combined != *policy => Ok((combined, Some(format!("refused by {by}")))),
             _ => Ok((combined, None)),
