@@ -26,5 +26,6 @@ mod unchanged;
 mod verify;
 mod verify_budget;
 mod verify_forward;
+mod verify_live;
 mod verify_reap;
 mod verify_sources;

@@ -190,6 +190,9 @@ fn device_chain(m: &[u8]) -> Option<(String, Vec<String>)> {
             list = &list[((len + 3) & !3).min(list.len())..];
         }
     }
+    // Kernels send a single device both ways.
+    devs.sort();
+    devs.dedup();
     let chain = str_attr(m, NFTA_CHAIN_NAME)?.to_string();
     (!devs.is_empty()).then_some((chain, devs))
 }
