@@ -79,10 +79,13 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand fmt" -s h -l help -d '
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l against -d 'Load this nft ruleset in the throwaway host namespace instead of the policy\'s own (needs the `nft` program): shows whether a legacy ruleset does what the policy says' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l probes -d 'Send at most N probes: crossings of overlapping rules and boundaries first, then samples of each rule, then the port matrix (default 2000)' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l netns -d 'With --with-live-tables: copy the tables of this network namespace instead' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l with-live-tables -d 'Copy the host\'s other tables (read-only: every table but the policy\'s) into the test namespace next to the policy\'s, and expect what they do together: a probe the policy allows but another table refuses fails, naming both rules'
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l allow-partial -d 'With --with-live-tables: leave out what cannot be copied faithfully (flowtables, chains bound to devices the test lacks), named in the notes, instead of refusing'
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l netns -d 'Compare inside /run/netns/NAME instead of the current network namespace' -r
