@@ -22,6 +22,7 @@ pub mod state;
 mod tables;
 #[cfg(test)]
 mod test_exprs;
+mod xt;
 
 pub use crate::nft::read::ParseError;
 
