@@ -10,6 +10,7 @@ use hostwall::{ir, model, source};
 mod support;
 
 mod apply;
+mod captured;
 mod churn;
 mod cleanup;
 mod common;

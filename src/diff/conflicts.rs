@@ -84,7 +84,7 @@ fn defeated(
                     end.at.clone().map(|a| (a.chain, a.index)),
                 );
                 if !seen.insert(key) {
-                    break;
+                    continue; // this refusal is reported; another packet may meet another
                 }
                 let line = r.origin.first().map(locate).unwrap_or_default();
                 out.push(Change {
@@ -99,7 +99,6 @@ fn defeated(
                         Some(end_text(step, end, sure)),
                     )
                 });
-                break;
             }
         }
     }
