@@ -21,7 +21,8 @@ fn loaded(program: &str) -> Netns {
     let ns = Netns::create_unique("hw-cap").expect("namespace");
     if program == "libvirt" {
         for (v6, file) in [(false, "iptables-save.txt"), (true, "ip6tables-save.txt")] {
-            let rules = std::fs::read_to_string(fixture(&format!("libvirt/{file}"))).expect("fixture");
+            let rules =
+                std::fs::read_to_string(fixture(&format!("libvirt/{file}"))).expect("fixture");
             iptables_restore(At::Netns(ns.name()), v6, &rules).expect("iptables-nft-restore");
         }
         return ns;
@@ -47,7 +48,14 @@ fn apply(ns: &Netns, text: &str) -> Applied {
     let policy = policy.to_str().expect("utf8").to_string();
     let state = dir.path().to_str().expect("utf8").to_string();
     let out = hostwall(&[
-        "apply", &policy, "--netns", ns.name(), "--state-dir", &state, "--insecure-perms", "--force",
+        "apply",
+        &policy,
+        "--netns",
+        ns.name(),
+        "--state-dir",
+        &state,
+        "--insecure-perms",
+        "--force",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
     Applied { dir, policy }
@@ -61,21 +69,41 @@ impl Applied {
     fn diff_json(&self, ns: &Netns) -> Value {
         let state = self.dir.path().to_str().expect("utf8");
         let out = hostwall(&[
-            "diff", &self.policy, "--netns", ns.name(), "--state-dir", state, "--full", "--format",
+            "diff",
+            &self.policy,
+            "--netns",
+            ns.name(),
+            "--state-dir",
+            state,
+            "--full",
+            "--format",
             "json",
         ]);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text_of(&out)))
     }
 
     fn explain(&self, ns: &Netns, packet: &str) -> String {
-        let out = hostwall(&["explain", packet, &self.policy, "--live", "--netns", ns.name()]);
+        let out = hostwall(&[
+            "explain",
+            packet,
+            &self.policy,
+            "--live",
+            "--netns",
+            ns.name(),
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
         text(&out.stdout)
     }
 
     fn verify_live(&self, ns: &Netns) -> (i32, String) {
         let _serial = crate::common::serial();
-        let out = hostwall(&["verify", &self.policy, "--with-live-tables", "--netns", ns.name()]);
+        let out = hostwall(&[
+            "verify",
+            &self.policy,
+            "--with-live-tables",
+            "--netns",
+            ns.name(),
+        ]);
         assert_eq!(crate::common::our_namespaces(), Vec::<String>::new());
         (out.status.code().unwrap_or(-1), text_of(&out))
     }
@@ -100,7 +128,12 @@ fn captured_docker_firewalld_and_libvirt_decode_to_their_goldens_issue10() {
             std::fs::write(&golden, &got).expect("bless");
         }
         let want = std::fs::read_to_string(&golden).unwrap_or_default();
-        assert_eq!(got, want, "{program}: decoded form differs from {}", golden.display());
+        assert_eq!(
+            got,
+            want,
+            "{program}: decoded form differs from {}",
+            golden.display()
+        );
         ns.remove().expect("remove");
     }
 }
@@ -121,12 +154,26 @@ fn dockers_isolation_defeats_a_forward_between_its_networks_issue10() {
     let doc = a.diff_json(&ns);
     let hits = defeated(&doc);
     let hit = (hits.iter())
-        .find(|c| c["actual"].as_str().unwrap_or("").contains("DOCKER-ISOLATION-STAGE-2"))
+        .find(|c| {
+            c["actual"]
+                .as_str()
+                .unwrap_or("")
+                .contains("DOCKER-ISOLATION-STAGE-2")
+        })
         .unwrap_or_else(|| panic!("{doc:#}"));
-    assert!(hit["policy_line"].as_str().unwrap_or("").contains("cap.policy:6:"), "{hit:#}");
+    assert!(
+        hit["policy_line"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cap.policy:6:"),
+        "{hit:#}"
+    );
     let pkt = "tcp 172.17.0.2 -> 172.30.0.2:80 in docker0 out br-7afa28daf97d new";
     let o = a.explain(&ns, pkt);
-    assert!(o.contains("verdict: dropped: table ip filter chain FORWARD refuses it"), "{o}");
+    assert!(
+        o.contains("verdict: dropped: table ip filter chain FORWARD refuses it"),
+        "{o}"
+    );
     assert!(o.contains("chain DOCKER-ISOLATION-STAGE-2"), "{o}");
     assert!(o.contains("cap.policy:6:"), "ours with its line: {o}");
     let (code, out) = a.verify_live(&ns);
@@ -159,22 +206,40 @@ fn firewallds_zone_reject_defeats_an_allow_of_ours_issue10() {
         hits.iter().any(|c| sure(&c)
             && port(&c, ":8080 ")
             && c["object"] == "table inet firewalld chain filter_INPUT"
-            && c["actual"].as_str().unwrap_or("").contains("admin-prohibited")),
+            && c["actual"]
+                .as_str()
+                .unwrap_or("")
+                .contains("admin-prohibited")),
         "{doc:#}"
     );
-    assert!(!hits.iter().any(|c| sure(&c) && port(&c, ":80 ")), "firewalld allows http: {doc:#}");
+    assert!(
+        !hits.iter().any(|c| sure(&c) && port(&c, ":80 ")),
+        "firewalld allows http: {doc:#}"
+    );
     let rich = a.explain(&ns, "tcp 203.0.113.7 -> 10.0.0.1:8080 on fw0 new");
-    assert!(rich.contains("verdict: rejected: table inet firewalld"), "{rich}");
-    assert!(rich.contains("chain filter_IN_public_deny"), "the rich rule: {rich}");
+    assert!(
+        rich.contains("verdict: rejected: table inet firewalld"),
+        "{rich}"
+    );
+    assert!(
+        rich.contains("chain filter_IN_public_deny"),
+        "the rich rule: {rich}"
+    );
     let zone = a.explain(&ns, "tcp 198.51.100.7 -> 10.0.0.1:8080 on fw0 new");
-    assert!(zone.contains("reject with icmpx admin-prohibited"), "the zone's reject: {zone}");
+    assert!(
+        zone.contains("reject with icmpx admin-prohibited"),
+        "the zone's reject: {zone}"
+    );
     let (code, out) = a.verify_live(&ns);
     assert_eq!(code, 1, "{out}");
     let fails: Vec<&str> = out.lines().filter(|l| l.contains(" FAIL ")).collect();
     assert!(!fails.is_empty(), "{out}");
     for f in &fails {
         assert!(f.starts_with("tcp 8080 from "), "{f}");
-        assert!(f.contains("defeated") && f.contains("table inet firewalld"), "{f}");
+        assert!(
+            f.contains("defeated") && f.contains("table inet firewalld"),
+            "{f}"
+        );
     }
     ns.remove().expect("remove");
 }
@@ -194,9 +259,18 @@ fn the_real_libvirts_fwi_defeats_port_8000_issue10() {
     );
     assert_ne!(policy, base);
     let a = apply(&ns, &policy);
-    let o = a.explain(&ns, "tcp 203.0.113.9 -> 192.168.122.50:8000 in eth0 out virbr0 new");
-    assert!(o.contains("verdict: rejected: table ip filter chain FORWARD refuses it"), "{o}");
-    assert!(o.contains("of chain LIBVIRT_FWI: oifname \"virbr0\" reject"), "{o}");
+    let o = a.explain(
+        &ns,
+        "tcp 203.0.113.9 -> 192.168.122.50:8000 in eth0 out virbr0 new",
+    );
+    assert!(
+        o.contains("verdict: rejected: table ip filter chain FORWARD refuses it"),
+        "{o}"
+    );
+    assert!(
+        o.contains("of chain LIBVIRT_FWI: oifname \"virbr0\" reject"),
+        "{o}"
+    );
     let doc = a.diff_json(&ns);
     assert!(
         defeated(&doc).iter().any(|c| c["can_drop"] == "yes"
@@ -209,7 +283,10 @@ fn the_real_libvirts_fwi_defeats_port_8000_issue10() {
     let fails: Vec<&str> = out.lines().filter(|l| l.contains(" FAIL ")).collect();
     assert!(!fails.is_empty(), "{out}");
     for f in fails {
-        assert!(f.starts_with("forward tcp 8000 ") && f.contains("LIBVIRT_FWI rule"), "{f}");
+        assert!(
+            f.starts_with("forward tcp 8000 ") && f.contains("LIBVIRT_FWI rule"),
+            "{f}"
+        );
     }
     ns.remove().expect("remove");
 }

@@ -158,6 +158,10 @@ impl Drop for OwnedTable {
 /// tests load a ruleset iptables-nft wrote, `xt` matches and targets included (which
 /// `nft -f` cannot read back).
 pub fn iptables_restore(at: At, v6: bool, rules: &str) -> Result<String, String> {
-    let program = if v6 { "ip6tables-nft-restore" } else { "iptables-nft-restore" };
+    let program = if v6 {
+        "ip6tables-nft-restore"
+    } else {
+        "iptables-nft-restore"
+    };
     run(at, program, &[], rules)
 }
