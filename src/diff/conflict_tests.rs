@@ -342,3 +342,55 @@ fn a_may_refusal_does_not_hide_a_sure_one_of_the_same_line_issue10() {
         "{d:#?}"
     );
 }
+
+/// `on "virbr*"` meets every bridge another table names, not only the first it lists:
+/// libvirt accepts on virbr0 and rejects on virbr1 (an isolated network).
+#[test]
+fn a_wildcard_interface_is_tried_on_every_name_other_tables_use_issue10() {
+    let virbr = |n: &str| {
+        Cond::Is(Match::IifName(IfName {
+            name: n.into(),
+            wildcard: false,
+        }))
+    };
+    let mut mine = ours(&[]);
+    mine.chains[0].rules.insert(
+        0,
+        Rule {
+            matches: vec![
+                Match::IifName(IfName {
+                    name: "virbr".into(),
+                    wildcard: true,
+                }),
+                tcp(53),
+            ],
+            stmts: vec![],
+            verdict: Some(Verdict::Accept),
+            comment: None,
+            origin: vec![span(7)],
+        },
+    );
+    let other = table(
+        TableFamily::Ip,
+        "filter",
+        vec![chain(
+            "INPUT",
+            Some((0, ChainPolicy::Accept)),
+            vec![
+                hrule(vec![virbr("virbr0")], Action::Accept),
+                hrule(vec![virbr("virbr1")], Action::Reject("reject".into())),
+            ],
+        )],
+    );
+    let c = conflicts(&mine, &[other], None, &locate);
+    let d: Vec<_> = (c.iter())
+        .filter(|c| c.kind == Kind::PolicyDefeated)
+        .collect();
+    assert_eq!(d.len(), 1, "{c:#?}");
+    assert!(
+        d[0].packet.as_deref().unwrap_or("").contains("on virbr1"),
+        "{:?}",
+        d[0]
+    );
+    assert_eq!(d[0].policy_line.as_deref(), Some("host.policy:7:5"));
+}
