@@ -178,6 +178,7 @@ fn libvirt_guests_work_under_libvirt_nat_issue10() {
 #[test]
 #[ignore = "needs root"]
 fn libvirt_fwi_defeats_port_8000_and_verify_with_live_tables_fails_issue10() {
+    crate::support::root::require();
     let base = shipped("libvirt-nat");
     let text = base.replace(
         "allow out \"virbr*\" to guests established  # and only replies back in",
