@@ -8,10 +8,9 @@
 //! builds its own root, about 4 minutes and 1 GB, cached like the boot tests' root).
 
 #[path = "../harness/mod.rs"]
-#[allow(dead_code)] // the capture uses one boot, not the reboot helpers
+#[allow(dead_code, unused_imports)] // the capture uses one boot, not the reboot helpers
 mod harness;
 #[path = "../../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 // The library modules `support::build` names as `crate::` (it is shared with unit tests).

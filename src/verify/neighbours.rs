@@ -213,7 +213,7 @@ fn pass(host: &HostRuleset, path: Path, pkt: &Packet, names: &Names) -> Pass {
         Answer::Unknown => {
             let why = (d.steps.iter())
                 .find(|s| !s.surely_accepts())
-                .map_or("an unknown".to_string(), |s| unknown_end(s));
+                .map_or("an unknown".to_string(), unknown_end);
             Pass::Unknown(why)
         }
     }
@@ -325,8 +325,11 @@ fn packet(src: std::net::IpAddr, dst: std::net::IpAddr, l4: L4, ct: u32) -> Pack
     p
 }
 
+/// Packets in the order they meet the hook paths.
+type Walk = Vec<(Path, Packet)>;
+
 /// The packets of an input probe: request and answer, each with its hook paths.
-fn input_packets(topo: &Topology, p: &Planned) -> (Vec<(Path, Packet)>, Vec<(Path, Packet)>) {
+fn input_packets(topo: &Topology, p: &Planned) -> (Walk, Walk) {
     let ep = &topo.endpoints[p.endpoint];
     let v4 = ep.addr.is_ipv4();
     if ep.lo {
