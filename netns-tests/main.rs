@@ -11,6 +11,7 @@ mod support;
 
 mod ansible;
 mod apply;
+mod captured;
 mod churn;
 mod cleanup;
 mod common;
@@ -30,5 +31,6 @@ mod verify;
 mod verify_budget;
 mod verify_classes;
 mod verify_forward;
+mod verify_live;
 mod verify_reap;
 mod verify_sources;

@@ -138,6 +138,42 @@ nat() {
     fi
 }
 
+# With $T/live-checks: what the whole host does to the policy's forward rules, measured
+# and as hostwall reports it. World -> guest:8000 with a listener in the guest (real
+# packets), `explain --live` of that packet, and `verify --with-live-tables`:
+#   defeated-8000-only  it fails, and only on tcp 8000 probes refused by LIBVIRT_FWI
+#   pass                every probe passed
+live_checks() {
+    guest=$(ip -n guest -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -1)
+    say port8000 "$(connect world "$guest" 8000 10.0.0.2)" "guest=$guest"
+    pkt="tcp 10.0.0.2 -> $guest:8000 in wan0 out virbr0 new"
+    $HW explain "$pkt" $T/policy --live >/run/explain.out 2>&1
+    verdict=$(grep '^verdict:' /run/explain.out | head -1)
+    case $verdict in
+    *rejected*"chain FORWARD refuses it"*)
+        if grep -q LIBVIRT_FWI /run/explain.out; then
+            say explain rejected-LIBVIRT_FWI "$(echo "$verdict" | tr ' ' _)"
+        else
+            say explain no-rule "$(echo "$verdict" | tr ' ' _)"
+        fi ;;
+    *) say explain "$(echo "$verdict" | cut -d: -f2 | tr -d ' ')" "$(tail -1 /run/explain.out | tr ' ' _)" ;;
+    esac
+    started=$(date +%s%N)
+    $HW verify $T/policy --with-live-tables >/run/verify.out 2>&1
+    rc=$?
+    ms=$((($(date +%s%N) - started) / 1000000))
+    fails=$(grep -c ' FAIL ' /run/verify.out)
+    fwi=$(grep ' FAIL ' /run/verify.out | grep '^forward tcp 8000 ' | grep -c 'LIBVIRT_FWI')
+    summary="$(tail -1 /run/verify.out | tr ' ' _)_in_${ms}ms"
+    if [ $rc -eq 0 ]; then say verify-live pass "$summary"
+    elif [ $rc -eq 1 ] && [ "$fails" -gt 0 ] && [ "$fails" -eq "$fwi" ]; then
+        say verify-live defeated-8000-only "$summary"
+    else
+        say verify-live "exit-$rc-fail-$fails-fwi-$fwi" "$summary"
+        grep -E ' FAIL |error' /run/verify.out | head -5
+    fi
+}
+
 checks() {
     dhcp
     dhcp6
@@ -150,8 +186,11 @@ checks() {
     # shellcheck disable=SC2086 # POLICY_ARGS is two words when there is a site file
     $HW diff --state-dir $STATE $POLICY_ARGS >/run/diff.out 2>&1
     rc=$?
-    if [ $rc -eq 0 ]; then say diff in-sync; else say diff "exit-$rc" "$(head -1 /run/diff.out | tr ' ' _)"; fi
+    if [ $rc -eq 0 ] && grep -q 'another table refuses what the policy allows' /run/diff.out; then
+        say diff in-sync+defeated "$(grep -A2 'refuses what the policy allows' /run/diff.out | tail -1 | tr ' ' _)"
+    elif [ $rc -eq 0 ]; then say diff in-sync; else say diff "exit-$rc" "$(head -1 /run/diff.out | tr ' ' _)"; fi
     say forward "ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"
+    if [ -f $T/live-checks ]; then live_checks; fi
 }
 
 phase=boot
@@ -166,7 +205,20 @@ virsh -q net-update default add dns-host \
     "<host ip='192.168.122.1'><hostname>hostwall-gw.test</hostname></host>" --live --config
 setup_world
 setup_guest
+if [ -f $T/live-checks ]; then
+    ip -n world route add 192.168.122.0/24 via 10.0.0.1
+    ip netns exec guest socat TCP-LISTEN:8000,fork,reuseaddr SYSTEM:'echo guest' &
+fi
 setup_v6 || say network fail "v6-network-did-not-start"
+
+if [ -f $T/live-checks ]; then # libvirt's own rules, for tests/fixtures/libvirt/
+    for w in "iptables-save.txt:iptables-save" "ip6tables-save.txt:ip6tables-save" \
+        "ruleset.nft:nft list ruleset"; do
+        echo "BEGIN libvirt/${w%%:*}"; ${w#*:}; echo "END libvirt/${w%%:*}"
+    done
+    dpkg-query -W -f='${Package} ${Version}\n' libvirt-daemon-system iptables nftables |
+        sed 's/^/VERSION /'
+fi
 
 POLICY_ARGS=$T/policy
 [ -f $T/site.toml ] && POLICY_ARGS="$POLICY_ARGS --site $T/site.toml"

@@ -197,6 +197,18 @@ pub struct VerifyArgs {
     /// (reject vs drop); by default only security failures and probe errors fail.
     #[arg(long)]
     pub strict: bool,
+    /// Copy the host's other tables (read-only: every table but the policy's) into the
+    /// test namespace next to the policy's, and expect what they do together: a probe the
+    /// policy allows but another table refuses fails, naming both rules.
+    #[arg(long, conflicts_with = "against")]
+    pub with_live_tables: bool,
+    /// With --with-live-tables: copy the tables of this network namespace instead.
+    #[arg(long, value_name = "NAME", requires = "with_live_tables")]
+    pub netns: Option<String>,
+    /// With --with-live-tables: leave out what cannot be copied faithfully (flowtables,
+    /// chains bound to devices the test lacks), named in the notes, instead of refusing.
+    #[arg(long, requires = "with_live_tables")]
+    pub allow_partial: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

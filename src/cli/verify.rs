@@ -28,6 +28,10 @@ pub fn run(out: &Out, c: &VerifyArgs) -> u8 {
         against: c.against.clone(),
         probes: c.probes.map(|n| n as usize),
         sources: Some(loaded.map),
+        live_tables: c.with_live_tables.then(|| hostwall::verify::LiveTables {
+            netns: c.netns.clone(),
+            allow_partial: c.allow_partial,
+        }),
     };
     let report = match hostwall::verify::verify(&rs, &opts) {
         Ok(r) => r,

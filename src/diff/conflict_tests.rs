@@ -274,3 +274,123 @@ fn interfaces_take_the_networks_other_rules_pair_them_with_issue10() {
     let c = conflicts(&t, &[alone], None, &locate);
     assert!(c.iter().any(|c| c.kind == Kind::PolicyRefuses), "{c:#?}");
 }
+
+/// A rule of ours whose packets meet another table's undecidable drop first (a "may" for
+/// every packet) and, on one port, a sure reject: both are reported, the may does not
+/// hide the sure one.
+#[test]
+fn a_may_refusal_does_not_hide_a_sure_one_of_the_same_line_issue10() {
+    let mut mine = ours(&[]);
+    mine.sets.push(ir::Set {
+        name: "web".into(),
+        key: ir::SetKey::InetService,
+        interval: true,
+        elements: [80u128, 8080].map(ir::Interval::single).to_vec(),
+        comment: None,
+        origin: vec![span(4)],
+    });
+    mine.chains[0].rules.insert(
+        0,
+        Rule {
+            matches: vec![Match::Dport(L4Proto::Tcp, PortMatch::Set("web".into()))],
+            stmts: vec![],
+            verdict: Some(Verdict::Accept),
+            comment: None,
+            origin: vec![span(4)],
+        },
+    );
+    let other = table(
+        TableFamily::Inet,
+        "fw",
+        vec![
+            chain(
+                "raw",
+                Some((-10, ChainPolicy::Accept)),
+                vec![hrule(
+                    vec![Cond::Unknown("fib saddr . iif oif missing".into())],
+                    Action::Drop,
+                )],
+            ),
+            chain(
+                "in",
+                Some((10, ChainPolicy::Accept)),
+                vec![hrule(
+                    vec![Cond::Is(tcp(8080))],
+                    Action::Reject("reject".into()),
+                )],
+            ),
+        ],
+    );
+    let c = conflicts(&mine, &[other], None, &locate);
+    let d: Vec<_> = (c.iter())
+        .filter(|c| c.kind == Kind::PolicyDefeated)
+        .collect();
+    let sure: Vec<_> = d
+        .iter()
+        .filter(|c| c.can_drop == Some(CanDrop::Yes))
+        .collect();
+    assert_eq!(sure.len(), 1, "{d:#?}");
+    assert_eq!(sure[0].object, "table inet fw chain in");
+    assert!(
+        sure[0].packet.as_deref().unwrap_or("").contains(":8080 "),
+        "{:?}",
+        sure[0]
+    );
+    assert_eq!(sure[0].policy_line.as_deref(), Some("host.policy:4:5"));
+    assert!(
+        d.iter().any(|c| c.can_drop == Some(CanDrop::Unknown)),
+        "{d:#?}"
+    );
+}
+
+/// `on "virbr*"` meets every bridge another table names, not only the first it lists:
+/// libvirt accepts on virbr0 and rejects on virbr1 (an isolated network).
+#[test]
+fn a_wildcard_interface_is_tried_on_every_name_other_tables_use_issue10() {
+    let virbr = |n: &str| {
+        Cond::Is(Match::IifName(IfName {
+            name: n.into(),
+            wildcard: false,
+        }))
+    };
+    let mut mine = ours(&[]);
+    mine.chains[0].rules.insert(
+        0,
+        Rule {
+            matches: vec![
+                Match::IifName(IfName {
+                    name: "virbr".into(),
+                    wildcard: true,
+                }),
+                tcp(53),
+            ],
+            stmts: vec![],
+            verdict: Some(Verdict::Accept),
+            comment: None,
+            origin: vec![span(7)],
+        },
+    );
+    let other = table(
+        TableFamily::Ip,
+        "filter",
+        vec![chain(
+            "INPUT",
+            Some((0, ChainPolicy::Accept)),
+            vec![
+                hrule(vec![virbr("virbr0")], Action::Accept),
+                hrule(vec![virbr("virbr1")], Action::Reject("reject".into())),
+            ],
+        )],
+    );
+    let c = conflicts(&mine, &[other], None, &locate);
+    let d: Vec<_> = (c.iter())
+        .filter(|c| c.kind == Kind::PolicyDefeated)
+        .collect();
+    assert_eq!(d.len(), 1, "{c:#?}");
+    assert!(
+        d[0].packet.as_deref().unwrap_or("").contains("on virbr1"),
+        "{:?}",
+        d[0]
+    );
+    assert_eq!(d[0].policy_line.as_deref(), Some("host.policy:7:5"));
+}

@@ -67,7 +67,7 @@ fn defeated(
             if r.action != Action::Accept || r.origin.is_empty() {
                 continue;
             }
-            for pkt in probes::packets(&r.conds, &ours.sets, path, hints) {
+            for pkt in each_interface(&r.conds, &ours.sets, path, hints) {
                 let mine = host::evaluate(alone, path, &pkt);
                 if !decided_by(&mine, &c.name, i, &EndKind::Accept) {
                     continue; // an earlier rule of ours decides this packet
@@ -84,7 +84,7 @@ fn defeated(
                     end.at.clone().map(|a| (a.chain, a.index)),
                 );
                 if !seen.insert(key) {
-                    break;
+                    continue; // this refusal is reported; another packet may meet another
                 }
                 let line = r.origin.first().map(locate).unwrap_or_default();
                 out.push(Change {
@@ -99,7 +99,30 @@ fn defeated(
                         Some(end_text(step, end, sure)),
                     )
                 });
-                break;
+            }
+        }
+    }
+    out
+}
+
+/// A rule's example packets on every interface another table names that its interface
+/// patterns match (`virbr*`: virbr0 and virbr1 each), not only the first: the tables may
+/// treat them differently, and which comes first depends on the order rules were added.
+fn each_interface(
+    conds: &[Cond],
+    sets: &[crate::ir::Set],
+    path: Path,
+    hints: &Hints,
+) -> Vec<crate::eval::Packet> {
+    let mut out = probes::packets(conds, sets, path, hints);
+    for name in &hints.names {
+        let one = Hints {
+            names: vec![name.clone()],
+            nets: hints.nets.clone(),
+        };
+        for p in probes::packets(conds, sets, path, &one) {
+            if !out.contains(&p) {
+                out.push(p);
             }
         }
     }

@@ -167,8 +167,10 @@ pub fn evaluate(host: &HostRuleset, path: Path, pkt: &Packet) -> HostDecision {
     HostDecision { answer, steps }
 }
 
-/// The base chains that see `pkt` on `hook`, in the kernel's order (priority, then
-/// registration order, which the dump order follows).
+/// The base chains that see `pkt` on `hook`, in the kernel's order: by priority, and at
+/// equal priority the chain registered last first (the kernel inserts a new hook before
+/// the existing ones of its priority). Registration follows the dump order: tables in
+/// creation order, chains in creation order within each.
 fn on_hook<'a>(
     host: &'a HostRuleset,
     hook: HostHook,
@@ -176,8 +178,8 @@ fn on_hook<'a>(
 ) -> Vec<(&'a HostTable, &'a HostChain)> {
     let v4 = pkt.src.is_ipv4();
     let mut out: Vec<(&HostTable, &HostChain)> = Vec::new();
-    for t in host.tables.iter().filter(|t| !t.dormant) {
-        for c in &t.chains {
+    for t in host.tables.iter().rev().filter(|t| !t.dormant) {
+        for c in t.chains.iter().rev() {
             let Some(b) = &c.base else { continue };
             if b.hook != Some(hook) {
                 continue;

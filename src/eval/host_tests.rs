@@ -262,3 +262,59 @@ fn nat_chains_see_first_packets_only_and_dnat_is_unknown() {
     p.ct = CtState::ESTABLISHED;
     assert!(evaluate(&h, Path::Forward, &p).steps.is_empty());
 }
+
+/// Measured in a namespace: of two base chains on one hook at one priority, the one
+/// registered later (a table created later) sees the packet first.
+#[test]
+fn at_equal_priority_the_chain_registered_last_runs_first() {
+    let chain = |name: &str, action| {
+        base(
+            name,
+            HostHook::Input,
+            0,
+            ChainPolicy::Accept,
+            vec![rule(vec![tcp(5000)], action)],
+        )
+    };
+    let older = table(
+        TableFamily::Ip,
+        "older",
+        false,
+        vec![chain("c", Action::Drop)],
+    );
+    let newer = table(
+        TableFamily::Inet,
+        "newer",
+        false,
+        vec![
+            chain("first", Action::Accept),
+            chain("second", Action::Reject("reject".into())),
+        ],
+    );
+    let h = HostRuleset {
+        tables: vec![older, newer],
+    };
+    let d = evaluate(
+        &h,
+        Path::Input,
+        &pkt("192.0.2.9", "192.0.2.1", "eth0", 5000),
+    );
+    let order: Vec<_> = d
+        .steps
+        .iter()
+        .map(|s| (s.table.as_str(), s.chain.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("inet newer", "second"),
+            ("inet newer", "first"),
+            ("ip older", "c")
+        ]
+    );
+    assert_eq!(d.answer, Answer::Refused { step: 0 });
+    assert_eq!(d.steps[0].ends[0].kind, EndKind::Reject("reject".into()));
+    // Another priority still orders first.
+    let d = evaluate(&h, Path::Input, &pkt("192.0.2.9", "192.0.2.1", "eth0", 22));
+    assert_eq!(d.answer, Answer::Accept);
+}

@@ -85,6 +85,16 @@ fn effect(x: &RawExpr) -> Effect {
             Effect::Unknown(format!("{} (changes where the packet goes)", x.name))
         }
         "flow_offload" => Effect::Unknown("flow offload (later packets skip the hooks)".into()),
+        // iptables-nft: a match only tests; a target as `xt` reads it.
+        "match" => Effect::None,
+        "target" => match super::xt::action(&e, None) {
+            None => Effect::None,
+            Some(crate::ir::host::Action::Unknown(_)) if super::xt::rejects(&e) => {
+                Effect::Drops("reject")
+            }
+            Some(crate::ir::host::Action::SourceNat) => Effect::None,
+            Some(_) => Effect::Unknown(format!("{} (an xt target)", x.text.trim())),
+        },
         other => Effect::Unknown(format!("expression {other}, which hostwall does not model")),
     }
 }

@@ -121,8 +121,18 @@ impl Rd<'_> {
             },
             // A data load feeding the statement after it (NAT addresses and ports).
             "immediate" if data_load => None,
-            "match" if x.text.contains("name comment") => None,
-            "match" | "connlimit" => {
+            "match" => {
+                match super::xt::condition(&e) {
+                    super::xt::XtMatch::Harmless => {}
+                    super::xt::XtMatch::Cond(c) => self.conds.push(c),
+                    super::xt::XtMatch::Unknown => {
+                        self.conds.push(Cond::Unknown(x.text.trim().into()))
+                    }
+                }
+                None
+            }
+            "target" => super::xt::action(&e, self.nf),
+            "connlimit" => {
                 self.conds.push(Cond::Unknown(x.text.trim().into()));
                 None
             }

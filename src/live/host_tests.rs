@@ -49,10 +49,15 @@ fn xt_matches_fib_and_unknown_targets_stay_unknown_issue10() {
         "{r:?}"
     );
     assert_eq!(r.action, Action::Accept);
-    // An `xt` comment is harmless.
+    // An `xt` comment is harmless (the name is a NUL-padded field, as the kernel dumps it).
+    let comment = b"comment\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
     let r = read(
         vec![
-            ex("match", &[], "match name comment rev 0"),
+            ex(
+                "match",
+                &[(expr_attr::MT_NAME, comment)],
+                "match name comment rev 0",
+            ),
             verdict(0, None),
         ],
         &sets,
@@ -69,8 +74,25 @@ fn xt_matches_fib_and_unknown_targets_stay_unknown_issue10() {
         matches!(&r.conds[..], [Cond::Unknown(t)] if t.contains("fib")),
         "{r:?}"
     );
-    let r = read(vec![ex("target", &[], "target name CHECKSUM rev 0")], &sets);
-    assert!(matches!(&r.action, Action::Unknown(t) if t.contains("CHECKSUM")));
+    // A target that never ends the path is nothing; one hostwall does not know is unknown.
+    let checksum = ex(
+        "target",
+        &[(expr_attr::TG_NAME, b"CHECKSUM\0")],
+        "target name CHECKSUM rev 0",
+    );
+    assert_eq!(read(vec![checksum], &sets).action, Action::Continue);
+    let r = read(
+        vec![ex(
+            "target",
+            &[(expr_attr::TG_NAME, b"SECMARK\0")],
+            "target",
+        )],
+        &sets,
+    );
+    assert!(
+        matches!(&r.action, Action::Unknown(t) if t.contains("SECMARK")),
+        "{r:?}"
+    );
     // A synproxy object reference is an action hostwall cannot evaluate; a counter's is not.
     let obj = |t: u32| {
         ex(

@@ -10,6 +10,7 @@
 //! `RulesetRead::into_live` joins them in.
 
 pub mod counters;
+pub mod copy;
 mod decode;
 mod dump;
 mod effect;
@@ -22,6 +23,7 @@ pub mod state;
 mod tables;
 #[cfg(test)]
 mod test_exprs;
+mod xt;
 
 pub use crate::nft::read::ParseError;
 
@@ -50,8 +52,8 @@ pub struct RulesetRead {
     pub foreign: Vec<ForeignChain>,
     /// Every other table, decoded as far as the IR can say what its rules do.
     pub others: Vec<HostTable>,
-    /// Where our table stands among the others in the kernel's table order (tables
-    /// created earlier registered their hooks earlier: at equal priority they run first).
+    /// Where our table stands among the others in the kernel's table order (a table
+    /// created later registered its hooks later: at equal priority it runs first).
     pub ours_at: Option<usize>,
     /// Our table in host form (every chain, read like another table's), only when it
     /// holds chains the IR cannot or is dormant: `explain --live` judges with those too.

@@ -28,3 +28,8 @@ pub use nftnl_sys::{
     NFTNL_EXPR_RANGE_SREG as RANGE_SREG, NFTNL_EXPR_RANGE_TO_DATA as RANGE_TO_DATA,
     NFTNL_EXPR_REJECT_CODE as REJECT_CODE, NFTNL_EXPR_REJECT_TYPE as REJECT_TYPE,
 };
+// `xt` matches and targets (iptables-nft): name, revision, the binary info block.
+pub use nftnl_sys::{
+    NFTNL_EXPR_MT_INFO as MT_INFO, NFTNL_EXPR_MT_NAME as MT_NAME, NFTNL_EXPR_MT_REV as MT_REV,
+    NFTNL_EXPR_TG_INFO as TG_INFO, NFTNL_EXPR_TG_NAME as TG_NAME, NFTNL_EXPR_TG_REV as TG_REV,
+};

@@ -19,6 +19,7 @@ fn opts(map: SourceMap, probes: Option<usize>) -> VerifyOptions {
         against: None,
         probes,
         sources: Some(map),
+        live_tables: None,
     }
 }
 

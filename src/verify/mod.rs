@@ -23,6 +23,7 @@ mod labels;
 mod listen;
 mod load;
 mod matrix;
+mod neighbours;
 mod plan;
 mod probe;
 mod report;
@@ -35,6 +36,7 @@ mod witness;
 
 pub use document::{Document, document};
 pub use junit::render_junit;
+pub use neighbours::LiveTables;
 pub use plan::{ProbePlan, plan};
 pub use report::{Failure, ProbePacket, SCHEMA, Summary, classify};
 pub use table::render_table;
@@ -65,6 +67,8 @@ pub struct VerifyOptions {
     pub probes: Option<usize>,
     /// The policy's files, to name rules by `file:line` (else by chain position).
     pub sources: Option<crate::source::SourceMap>,
+    /// `--with-live-tables`: the host's (or a namespace's) other tables next to ours.
+    pub live_tables: Option<LiveTables>,
 }
 
 /// The probe budget without `--probes`: keeps the kvm-host policy well under a second.
@@ -205,8 +209,25 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
         }
         None => (None, None, None),
     };
-    let plan = plan(rs, against.as_ref(), opts)?;
+    let mut plan = plan(rs, against.as_ref(), opts)?;
+    let neighbours = match &opts.live_tables {
+        Some(_) if opts.against.is_some() => {
+            return Err(VerifyError::Load(
+                "--with-live-tables and --against exclude each other: the file is the whole \
+                 ruleset under test"
+                    .into(),
+            ));
+        }
+        Some(lt) => Some(neighbours::capture(rs, lt, &plan.topo)?),
+        None => None,
+    };
     let lab = lab::build(&plan.topo, host)?;
+    let mut live_not_probed = Vec::new();
+    if let Some(n) = &neighbours {
+        neighbours::load(n, &lab.host)?;
+        let host_rs = neighbours::host_ruleset(rs, &lab.host)?;
+        live_not_probed = neighbours::apply_to_plan(rs, &mut plan, &host_rs, opts.sources.as_ref());
+    }
     let report = run_lab(rs, opts, &plan, &lab);
     // Remove explicitly to report a failure; on the error path the guards do it.
     let removed = lab.remove();
@@ -215,6 +236,9 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     let topo = &plan.topo;
     report.notes = notes(rs, topo);
     report.notes.extend(against_note);
+    report
+        .notes
+        .extend(neighbours.into_iter().flat_map(|n| n.notes));
     report.notes.extend(reap_notes(&reaped));
     report.coverage = plan.coverage.clone();
     report.not_probed = topo
@@ -224,6 +248,7 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
             name: u.name.clone(),
             reason: u.reason.clone(),
         })
+        .chain(live_not_probed)
         .collect();
     Ok(report)
 }
@@ -304,7 +329,7 @@ fn run_lab(
 fn results(plan: &ProbePlan, expected: &[&Outcome], seen: Vec<Outcome>) -> Vec<ProbeResult> {
     let (planned, fwd) = (&plan.planned, &plan.fwd);
     let names = (planned.iter().map(|p| &p.name)).chain(fwd.iter().map(|p| &p.name));
-    let rules = plan.rules.iter().chain(fwd.iter().map(|_| &plan.no_rules));
+    let rules = (plan.rules.iter().map(String::as_str)).chain(plan.fwd_rules_iter());
     let packets = report::packets(plan).into_iter().map(Some);
     names
         .zip(expected)
@@ -316,7 +341,7 @@ fn results(plan: &ProbePlan, expected: &[&Outcome], seen: Vec<Outcome>) -> Vec<P
             pass: **expected == seen,
             expected: (*expected).clone(),
             seen,
-            rules: rules.clone(),
+            rules: rules.to_string(),
             packet,
         })
         .collect()

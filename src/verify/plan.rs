@@ -21,6 +21,8 @@ pub struct ProbePlan {
     /// Per input probe: the rule deciding it and the rules it exercises.
     pub(super) rules: Vec<String>,
     pub(super) no_rules: String,
+    /// Per forward probe, what the live tables say of it (empty: `no_rules` for all).
+    pub(super) fwd_rules: Vec<String>,
 }
 
 impl ProbePlan {
@@ -62,8 +64,16 @@ impl ProbePlan {
 
     /// Per probe, the rule deciding it and the rules it exercises.
     pub fn rules(&self) -> Vec<&str> {
-        let fwd = self.fwd.iter().map(|_| self.no_rules.as_str());
-        self.rules.iter().map(String::as_str).chain(fwd).collect()
+        self.rules
+            .iter()
+            .map(String::as_str)
+            .chain(self.fwd_rules_iter())
+            .collect()
+    }
+
+    /// Per forward probe, its rules text.
+    pub(super) fn fwd_rules_iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.fwd.len()).map(|i| self.fwd_rules.get(i).unwrap_or(&self.no_rules).as_str())
     }
 
     pub fn coverage(&self) -> &Coverage {
@@ -102,5 +112,6 @@ pub fn plan(
         coverage,
         rules,
         no_rules: String::new(),
+        fwd_rules: Vec::new(),
     })
 }

@@ -153,3 +153,15 @@ impl Drop for OwnedTable {
         let _ = self.0.wait();
     }
 }
+
+/// `iptables-nft-restore` (or `ip6tables-nft-restore` with `v6`) of `rules` at `at`: how
+/// tests load a ruleset iptables-nft wrote, `xt` matches and targets included (which
+/// `nft -f` cannot read back).
+pub fn iptables_restore(at: At, v6: bool, rules: &str) -> Result<String, String> {
+    let program = if v6 {
+        "ip6tables-nft-restore"
+    } else {
+        "iptables-nft-restore"
+    };
+    run(at, program, &[], rules)
+}
