@@ -21,6 +21,7 @@ mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;
 mod policies;
+mod rule_log;
 mod safe;
 mod unchanged;
 mod verify;

@@ -27,6 +27,10 @@ pub const BAD_ICMP_TYPE: &str = "E0208";
 /// `log rejected prefix "..."` longer than 127 bytes, or with `"`, `\`, `$` or a control
 /// character (also the site file's `log_prefix`).
 pub const BAD_LOG_PREFIX: &str = "E0209";
+/// `log level verbose`: not one of nft's eight levels.
+pub const BAD_LOG_LEVEL: &str = "E0220";
+/// `log level info group 2`: the kernel refuses a level for an NFLOG group.
+pub const LOG_LEVEL_WITH_GROUP: &str = "E0221";
 /// Two `service ssh2`, two `define mgmt`, or a `define` named like a site network.
 pub const DUPLICATE_DEFINITION: &str = "E0301";
 /// Two `default` lines (or `forwarding`, `log rejected`, `count rejected`, `forward { }`).

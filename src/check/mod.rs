@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod codes;
 mod env;
+mod log;
 mod policy;
 mod rules;
 mod shadow;

@@ -3,6 +3,8 @@
 use super::catalog;
 use super::codes;
 use super::env::{Env, ports_of};
+use super::log;
+use super::site::Site;
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
 use crate::ir::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES};
@@ -29,12 +31,14 @@ struct Parts<'r> {
     oif: Option<(&'r [ast::Iface], Span)>,
     established: Option<Span>,
     counter: Option<Span>,
+    log: Option<(&'r ast::LogStmt, Span)>,
 }
 
 pub(crate) fn lower(
     r: &ast::Rule,
     chain: Chain,
     env: &Env,
+    site: &Site,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Rule> {
     let before = diags.len();
@@ -50,10 +54,12 @@ pub(crate) fn lower(
     let destinations = parts.to.map(|(i, s)| addrs(i, s, env, diags));
     let iif = parts.iif.map(|(i, _)| ifaces(i, env, diags));
     let oif = parts.oif.map(|(i, _)| ifaces(i, env, diags));
+    let log = parts.log.map(|(l, _)| log::spec(l, "log", site, diags));
     let sources = resolved(sources, &mut failed);
     let destinations = resolved(destinations, &mut failed);
     let iif = resolved(iif, &mut failed).unwrap_or_default();
     let oif = resolved(oif, &mut failed).unwrap_or_default();
+    let log = resolved(log, &mut failed);
     if failed || diags[before..].iter().any(Diagnostic::is_error) {
         return Vec::new();
     }
@@ -77,6 +83,7 @@ pub(crate) fn lower(
         oif,
         established_only: parts.established.is_some(),
         counter: parts.counter.is_some(),
+        log,
         span: r.span,
     };
     split_families(base, traffic, &parts, diags)
@@ -133,6 +140,7 @@ fn collect_parts<'r>(r: &'r ast::Rule, chain: Chain, diags: &mut Vec<Diagnostic>
             Clause::Out(i, _) => (set(&mut p.oif, (i.as_slice(), span)), "out"),
             Clause::Established(_) => (set(&mut p.established, span), "established"),
             Clause::Counter(_) => (set(&mut p.counter, span), "counter"),
+            Clause::Log(l) => (set(&mut p.log, (l, span)), "log"),
         };
         if let Some(prev) = slot_taken {
             diags.push(

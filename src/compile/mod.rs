@@ -11,7 +11,9 @@
 mod parts;
 mod sets;
 
-use parts::{add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, sanitize};
+use parts::{
+    add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, log_stmts, sanitize,
+};
 
 pub use sets::MAX_SET_ELEMENTS;
 
@@ -115,7 +117,7 @@ struct Lowering {
 }
 
 /// What a group of rules shares besides the traffic it allows.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct GroupKey {
     sources: Option<(Option<String>, Vec<IpNet>)>,
     destinations: Option<(Option<String>, Vec<IpNet>)>,
@@ -123,6 +125,8 @@ struct GroupKey {
     oif: Vec<model::IfName>,
     established: bool,
     counter: bool,
+    /// The rule's log statements (`log ...`), written before its verdict rules.
+    log: Option<Vec<Stmt>>,
 }
 
 /// One kind of traffic within a group: all ports of one protocol, ICMP of one family, or anything.
@@ -240,6 +244,7 @@ impl Lowering {
                 oif: r.oif.clone(),
                 established: r.established_only,
                 counter: r.counter,
+                log: r.log.as_ref().map(log_stmts),
             };
             let idx = match at.get(&key) {
                 Some(&i) => i,
@@ -306,6 +311,14 @@ impl Lowering {
                         comment: comment.clone(),
                         origin: origin.clone(),
                     };
+                    if let Some(log) = &key.log {
+                        // Its own rule: a rate limit stops only the logging, never the verdict.
+                        out.push(Rule {
+                            matches: matches.clone(),
+                            stmts: log.clone(),
+                            ..template.clone()
+                        });
+                    }
                     push_verdict_rules(out, template, matches, verdict, l4.is_empty());
                 }
             }

@@ -17,6 +17,17 @@ pub(super) fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
 
 /// The rule logging what the default action refuses (rate-limited when asked).
 fn log_rule(log: &model::LogRejected) -> Rule {
+    Rule {
+        matches: Vec::new(),
+        stmts: log_stmts(log),
+        verdict: None,
+        comment: None,
+        origin: vec![log.span],
+    }
+}
+
+/// The statements of a log: its rate limit (when written), then the log itself.
+pub(super) fn log_stmts(log: &model::LogSpec) -> Vec<Stmt> {
     let mut stmts = Vec::new();
     if let Some(rate) = log.limit {
         stmts.push(Stmt::Limit {
@@ -34,14 +45,9 @@ fn log_rule(log: &model::LogRejected) -> Rule {
     stmts.push(Stmt::Log {
         prefix: Some(log.prefix.clone()),
         group: log.group,
+        level: log.level,
     });
-    Rule {
-        matches: Vec::new(),
-        stmts,
-        verdict: None,
-        comment: None,
-        origin: vec![log.span],
-    }
+    stmts
 }
 
 /// Logging and the default action at the end of a chain.

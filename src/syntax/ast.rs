@@ -142,6 +142,8 @@ pub struct LogStmt {
     pub prefix: Option<Spanned<String>>,
     /// The first `group` written.
     pub group: Option<Spanned<u64>>,
+    /// The first `level` written: the name as written, checked by the checker.
+    pub level: Option<Spanned<String>>,
     /// Clauses given again after the first of their kind, in order: an error for the checker,
     /// kept so that formatting loses nothing.
     pub repeated: Vec<LogClause>,
@@ -154,6 +156,7 @@ pub enum LogClause {
     Limit(LogLimit),
     Prefix(Spanned<String>),
     Group(Spanned<u64>),
+    Level(Spanned<String>),
 }
 
 impl LogClause {
@@ -162,6 +165,7 @@ impl LogClause {
             LogClause::Limit(_) => "limit",
             LogClause::Prefix(_) => "prefix",
             LogClause::Group(_) => "group",
+            LogClause::Level(_) => "level",
         }
     }
 
@@ -170,6 +174,7 @@ impl LogClause {
             LogClause::Limit(l) => l.span,
             LogClause::Prefix(p) => p.span,
             LogClause::Group(g) => g.span,
+            LogClause::Level(l) => l.span,
         }
     }
 }
@@ -271,6 +276,8 @@ pub enum Clause {
     Out(Vec<Iface>, Span),
     Established(Span),
     Counter(Span),
+    /// `log ...` on a rule: its clauses, as for `log rejected`.
+    Log(LogStmt),
 }
 
 impl Clause {
@@ -285,6 +292,7 @@ impl Clause {
             | Clause::Out(_, s)
             | Clause::Established(s)
             | Clause::Counter(s) => *s,
+            Clause::Log(l) => l.span,
         }
     }
 }

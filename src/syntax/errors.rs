@@ -79,7 +79,7 @@ fn describe(positives: &[Rule]) -> String {
         words.push("a statement");
     }
     if clause {
-        words.push("a rule clause (ports, icmp, from, to, on, in, out, established, counter)");
+        words.push("a rule clause (ports, icmp, from, to, on, in, out, established, counter, log)");
     }
     let on_off = positives.contains(&Rule::kw_on) && positives.contains(&Rule::kw_off);
     for r in positives {
@@ -139,6 +139,8 @@ fn is_clause_kw(r: Rule) -> bool {
             | Rule::kw_out
             | Rule::kw_established
             | Rule::kw_counter
+            | Rule::kw_log
+            | Rule::rule_log
     )
 }
 
@@ -218,6 +220,7 @@ fn word(r: Rule) -> &'static str {
         Rule::kw_burst => "`burst`",
         Rule::kw_prefix => "`prefix`",
         Rule::kw_group => "`group`",
+        Rule::kw_level | Rule::log_level => "`level`",
         Rule::kw_second | Rule::kw_minute | Rule::kw_hour | Rule::kw_day | Rule::rate_unit => {
             "a time unit (second, minute, hour, day)"
         }

@@ -41,6 +41,7 @@ pub fn unnamed(verdict: Verdict, traffic: Traffic) -> Rule {
         oif: vec![],
         established_only: false,
         counter: false,
+        log: None,
         span: Span::default(),
     }
 }
