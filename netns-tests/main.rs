@@ -20,6 +20,7 @@ mod init;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;
+mod output;
 mod policies;
 mod rule_log;
 mod safe;

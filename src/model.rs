@@ -194,4 +194,8 @@ pub struct Policy {
     /// `count rejected`: a counter on the default-action rules.
     pub count_rejected: bool,
     pub settings: Settings,
+    /// `None`: the policy has no `output { }` block, so no output chain is made.
+    pub output: Option<Vec<Rule>>,
+    /// Default of the output chain: `None` (accept) unless `default` is written inside.
+    pub output_default: Option<DefaultAction>,
 }

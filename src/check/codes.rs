@@ -45,6 +45,8 @@ pub const EMPTY_RULE: &str = "E0401";
 pub const FORWARD_ONLY: &str = "E0402";
 /// `on` inside `forward { }` (write `in`).
 pub const INPUT_ONLY: &str = "E0403";
+/// `on`, `in`, `from` or `established` inside `output { }`.
+pub const NOT_IN_OUTPUT: &str = "E0406";
 /// `allow ssh icmp`, `allow tcp 22 icmp`: a rule matches ports or ICMP, not both.
 pub const PORTS_AND_ICMP: &str = "E0404";
 /// `allow icmpv6 from 10.0.0.0/8`, forward `from 10.0.0.0/8 to fd00::/64`: can never match.

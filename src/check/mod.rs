@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod codes;
 mod env;
 mod log;
+mod output;
 mod policy;
 mod rules;
 mod shadow;

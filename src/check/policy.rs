@@ -46,6 +46,9 @@ pub(crate) fn check_policy(
     if let Some(fwd) = &b.policy.forward {
         diags.extend(shadow::check(fwd));
     }
+    if let Some(out) = &b.policy.output {
+        diags.extend(shadow::check(out));
+    }
     Some(b.policy)
 }
 
@@ -113,6 +116,7 @@ struct Body {
     log_at: Option<Span>,
     count_at: Option<Span>,
     forward_at: Option<Span>,
+    output_at: Option<Span>,
 }
 
 impl Body {
@@ -126,6 +130,8 @@ impl Body {
                 input: Vec::new(),
                 forward: None,
                 forward_default: DefaultAction::Reject,
+                output: None,
+                output_default: None,
                 log_rejected: None,
                 count_rejected: false,
                 settings,
@@ -136,6 +142,7 @@ impl Body {
             log_at: None,
             count_at: None,
             forward_at: None,
+            output_at: None,
         }
     }
 
@@ -180,6 +187,11 @@ impl Body {
                     self.forward(f, env, site, diags);
                 }
             }
+            Stmt::Output(o) => {
+                if once(&mut self.output_at, o.keyword, "output { }", diags) {
+                    self.output(o, env, site, diags);
+                }
+            }
             Stmt::Rule(r) => {
                 let lowered = rules::lower(r, Chain::Input, env, site, diags);
                 self.policy.input.extend(lowered);
@@ -209,6 +221,33 @@ impl Body {
             }
         }
         self.policy.forward = Some(out);
+    }
+}
+
+impl Body {
+    /// `output { }`: its rules and its default (accept unless written).
+    fn output(
+        &mut self,
+        o: &ast::ForwardBlock,
+        env: &Env,
+        site: &Site,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let mut out: Vec<Rule> = Vec::new();
+        let mut default_at = None;
+        for s in &o.body {
+            match s {
+                Stmt::Default { action, span }
+                    if once(&mut default_at, *span, "default (in output)", diags) =>
+                {
+                    self.policy.output_default = Some(action_of(action.value));
+                }
+                Stmt::Rule(r) => out.extend(rules::lower(r, Chain::Output, env, site, diags)),
+                // The grammar admits only `default` and rules in `output { }`.
+                _ => {}
+            }
+        }
+        self.policy.output = Some(out);
     }
 }
 

@@ -4,6 +4,7 @@ use super::catalog;
 use super::codes;
 use super::env::{Env, ports_of};
 use super::log;
+use super::output;
 use super::site::Site;
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
@@ -13,11 +14,12 @@ use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
 use ipnet::IpNet;
 
-/// Where a rule is written: the input chain (policy body) or `forward { }`.
+/// Where a rule is written: the input chain (policy body), `forward { }` or `output { }`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Chain {
     Input,
     Forward,
+    Output,
 }
 
 /// The clauses of one rule, at most one of each kind.
@@ -66,7 +68,7 @@ pub(crate) fn lower(
     let Some(traffic) = traffic else {
         return Vec::new();
     };
-    if chain == Chain::Input {
+    if chain != Chain::Forward {
         always_accepted(r, &traffic, parts.icmp.map(|i| i.2), diags);
     }
     let base = Rule {
@@ -190,6 +192,9 @@ impl<A, B> SpanOf for (A, B, Span) {
 }
 
 fn context_check(c: &Clause, chain: Chain, diags: &mut Vec<Diagnostic>) {
+    if chain == Chain::Output {
+        return output::clause_check(c, diags);
+    }
     let (word, help) = match (c, chain) {
         (Clause::To(..), Chain::Input) => ("to", "the host is the destination of input rules"),
         (Clause::Out(..), Chain::Input) => ("out", "input rules have no output interface"),

@@ -2,7 +2,8 @@
 //!
 //! Shape of the result (see ARCHITECTURE.md): one `inet` table, an `input` base chain
 //! (policy drop) and, only when the policy has a `forward { }` block, a `forward` base
-//! chain. Consecutive rules with the same verdict are grouped by what they match besides
+//! chain; likewise an `output` base chain for `output { }` (policy accept unless the block
+//! writes a default). A rule's `log` is a rule of its own right before its verdict rule. Consecutive rules with the same verdict are grouped by what they match besides
 //! ports (sources, interfaces, state), and each group's ports go into one interval set,
 //! so the number of rules grows with the number of distinct groups, not of services.
 //! Interval sets larger than [`MAX_SET_ELEMENTS`] are split into consecutive sets (one rule
@@ -62,8 +63,7 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
         Hook::Input,
         policy,
         &policy.input,
-        policy.default,
-        true,
+        Some(policy.default),
     )];
     if let Some(forward) = &policy.forward {
         chains.push(cx.chain(
@@ -71,8 +71,16 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
             Hook::Forward,
             policy,
             forward,
-            policy.forward_default,
-            false,
+            Some(policy.forward_default),
+        ));
+    }
+    if let Some(output) = &policy.output {
+        chains.push(cx.chain(
+            "output",
+            Hook::Output,
+            policy,
+            output,
+            policy.output_default,
         ));
     }
     let mut sysctls = Vec::new();
@@ -114,6 +122,8 @@ struct Lowering {
     /// Position in `sets` of each set by name.
     set_at: HashMap<String, usize>,
     max_set_elements: usize,
+    /// The set of always-accepted ICMPv6 types, once made (input and output share it).
+    nd_set: Option<String>,
 }
 
 /// What a group of rules shares besides the traffic it allows.
@@ -155,16 +165,16 @@ struct GroupTraffic {
 }
 
 impl Lowering {
+    /// One base chain; `default: None` (output only) accepts what no rule decides.
     fn chain(
         &mut self,
         name: &str,
         hook: Hook,
         policy: &Policy,
         rules: &[model::Rule],
-        default: DefaultAction,
-        input: bool,
+        default: Option<DefaultAction>,
     ) -> Chain {
-        let mut out = self.head_rules(input);
+        let mut out = self.head_rules(hook);
         // Group maximal runs of same-verdict rules: reordering within a run cannot
         // change any packet's fate, reordering across runs could.
         let mut start = 0;
@@ -177,40 +187,39 @@ impl Lowering {
             self.run(name, &rules[start..end], &mut out);
             start = end;
         }
-        chain_end(policy, default, &mut out);
+        if let Some(default) = default {
+            chain_end(policy, default, &mut out);
+        }
         Chain {
             name: name.into(),
             base: Some(BaseChain {
                 hook,
                 priority: policy.settings.priority,
-                policy: ChainPolicy::Drop,
+                policy: match default {
+                    Some(_) => ChainPolicy::Drop,
+                    None => ChainPolicy::Accept,
+                },
             }),
             rules: out,
         }
     }
 
-    /// The rules every chain starts with: on input, loopback and neighbour discovery
-    /// accepted; then established/related accepted and invalid dropped.
-    fn head_rules(&mut self, input: bool) -> Vec<Rule> {
+    /// The rules every chain starts with: on input and output, loopback and neighbour
+    /// discovery accepted; then established/related accepted; invalid dropped except on
+    /// output (what the host sends is judged by the output rules alone).
+    fn head_rules(&mut self, hook: Hook) -> Vec<Rule> {
         let mut out = Vec::new();
-        if input {
-            out.push(implicit(
-                vec![Match::IifName(IfName {
-                    name: "lo".into(),
-                    wildcard: false,
-                })],
-                ir::Verdict::Accept,
-            ));
-            let nd = self.set(
-                "icmpv6_nd",
-                SetKey::Icmpv6Type,
-                false,
-                ir::ICMPV6_ALWAYS
-                    .iter()
-                    .map(|t| Interval::single(*t as u128))
-                    .collect(),
-                Vec::new(),
-            );
+        if matches!(hook, Hook::Input | Hook::Output) {
+            let lo = IfName {
+                name: "lo".into(),
+                wildcard: false,
+            };
+            let lo = match hook {
+                Hook::Output => Match::OifName(lo),
+                _ => Match::IifName(lo),
+            };
+            out.push(implicit(vec![lo], ir::Verdict::Accept));
+            let nd = self.nd_set();
             out.push(implicit(
                 vec![Match::Icmpv6Type(TypeMatch::Set(nd))],
                 ir::Verdict::Accept,
@@ -222,11 +231,25 @@ impl Lowering {
             ))],
             ir::Verdict::Accept,
         ));
-        out.push(implicit(
-            vec![Match::CtState(CtState(CtState::INVALID))],
-            ir::Verdict::Drop,
-        ));
+        if hook != Hook::Output {
+            out.push(implicit(
+                vec![Match::CtState(CtState(CtState::INVALID))],
+                ir::Verdict::Drop,
+            ));
+        }
         out
+    }
+
+    /// The name of the always-accepted ICMPv6 type set, made on first use.
+    fn nd_set(&mut self) -> String {
+        if let Some(name) = &self.nd_set {
+            return name.clone();
+        }
+        let types = ir::ICMPV6_ALWAYS.iter();
+        let elems = types.map(|t| Interval::single(*t as u128)).collect();
+        let name = self.set("icmpv6_nd", SetKey::Icmpv6Type, false, elems, Vec::new());
+        self.nd_set = Some(name.clone());
+        name
     }
 
     /// Emits one run of rules sharing a verdict.

@@ -103,6 +103,8 @@ pub enum Stmt {
     },
     Forward(ForwardBlock),
     Rule(Rule),
+    /// `output { ... }`: rules for what the host sends (same shape as `forward { }`).
+    Output(ForwardBlock),
 }
 
 impl Stmt {
@@ -114,7 +116,7 @@ impl Stmt {
             Stmt::Service(s) => s.span,
             Stmt::Define(d) => d.span,
             Stmt::Log(l) => l.span,
-            Stmt::Forward(f) => f.span,
+            Stmt::Forward(f) | Stmt::Output(f) => f.span,
             Stmt::Rule(r) => r.span,
         }
     }
@@ -189,7 +191,7 @@ pub struct LogLimit {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardBlock {
-    /// The `forward` keyword.
+    /// The `forward` (or `output`) keyword.
     pub keyword: Span,
     pub body: Vec<Stmt>,
     pub span: Span,

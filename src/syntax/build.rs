@@ -146,6 +146,7 @@ impl Builder<'_> {
             Rule::log_stmt => Stmt::Log(self.log(p)?),
             Rule::count_stmt => Stmt::Count { span },
             Rule::forward_block => Stmt::Forward(self.forward_block(p)?),
+            Rule::output_block => Stmt::Output(self.output_block(p)?),
             Rule::rule => Stmt::Rule(self.rule(p)?),
             _ => return Err(unexpected(&p, "a statement")),
         })
@@ -189,6 +190,17 @@ impl Builder<'_> {
         let span = self.span(&p);
         let keyword = self.span(&self.child(&p, Rule::kw_forward, "`forward`")?);
         let body = self.body(&p, Rule::forward_body, "a forward body")?;
+        Ok(ForwardBlock {
+            keyword,
+            body,
+            span,
+        })
+    }
+
+    fn output_block(&self, p: Pair<Rule>) -> Built<ForwardBlock> {
+        let span = self.span(&p);
+        let keyword = self.span(&self.child(&p, Rule::kw_output, "`output`")?);
+        let body = self.body(&p, Rule::output_body, "an output body")?;
         Ok(ForwardBlock {
             keyword,
             body,

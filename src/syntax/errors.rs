@@ -113,6 +113,7 @@ fn is_statement_kw(r: Rule) -> bool {
             | Rule::kw_default
             | Rule::kw_forwarding
             | Rule::kw_forward
+            | Rule::kw_output
             | Rule::kw_service
             | Rule::kw_define
             | Rule::kw_log
@@ -155,7 +156,7 @@ fn help_for(variant: &ErrorVariant<Rule>, text: &str, pos: usize) -> String {
     }
     if positives.contains(&Rule::kw_default) && positives.contains(&Rule::kw_service) {
         return "statements are: allow/drop/reject rules, default, forwarding, service, define, \
-                log rejected, count rejected, forward { }"
+                log rejected, count rejected, forward { }, output { }"
             .into();
     }
     if positives.contains(&Rule::number) && rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -211,6 +212,7 @@ fn word(r: Rule) -> &'static str {
         Rule::kw_default => "`default`",
         Rule::kw_forwarding => "`forwarding`",
         Rule::kw_forward => "`forward`",
+        Rule::kw_output => "`output`",
         Rule::kw_service => "`service`",
         Rule::kw_define => "`define`",
         Rule::kw_log => "`log`",

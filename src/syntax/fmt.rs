@@ -205,6 +205,7 @@ impl Fmt<'_> {
             Stmt::Log(l) => log("log rejected", l),
             Stmt::Count { .. } => "count rejected".into(),
             Stmt::Forward(f) => return self.block("forward {", f.keyword, &f.body, f.span, depth),
+            Stmt::Output(f) => return self.block("output {", f.keyword, &f.body, f.span, depth),
             Stmt::Rule(r) => {
                 let service = r.service.as_ref().map(|s| s.value.clone());
                 return Elem::Rule(

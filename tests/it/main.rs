@@ -23,6 +23,7 @@ mod loadable;
 mod mutants;
 mod mutate;
 mod netlink;
+mod output;
 mod safe;
 mod scale;
 mod tidy;

@@ -103,6 +103,8 @@ pub fn policy(name: &str, input: Vec<Rule>) -> Policy {
         input,
         forward: None,
         forward_default: DefaultAction::Reject,
+        output: None,
+        output_default: None,
         log_rejected: None,
         count_rejected: false,
         settings: Settings::default(),
