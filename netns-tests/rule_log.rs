@@ -2,7 +2,8 @@
 //! to the rule's group, in the host namespace) sees exactly the packets each rule
 //! matches — the first packet of each new connection for `allow`, every matching packet
 //! for `drop`/`reject`, nothing of established traffic or of other rules — and a log
-//! rate limit stops only the logging, never the verdict.
+//! rate limit stops only the logging, never the verdict. A rule's own `limit` accepts
+//! its burst of new connections, then the excess meets the default.
 
 use crate::apply::{Env, exit};
 use hostwall::netns::Netns;
@@ -315,4 +316,32 @@ fn diff_sees_a_rule_logs_level_prefix_and_group() {
             "{what}: the change names the log:\n{out}"
         );
     }
+}
+
+/// `allow tcp 8090 limit 1/minute burst 3`: of six quick new connections the first three
+/// are accepted, the rest are refused by the default (a reset); established traffic of an
+/// accepted connection is never limited; another port is unaffected.
+#[test]
+#[ignore = "needs root"]
+fn a_rule_limit_accepts_its_burst_then_the_default_refuses() {
+    crate::support::root::require();
+    let lab = Lab::new();
+    lab.apply("policy p {\n    allow tcp 8090 limit 1/minute burst 3\n    allow tcp 8091\n}\n");
+    let listen = |port| {
+        lab.env
+            .ns
+            .run(move || TcpListener::bind(SocketAddr::from((HOST, port))))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("listen {port}: {e}"))
+    };
+    let (_l90, _l91) = (listen(8090), listen(8091));
+    let first: Vec<bool> = (0..3).map(|_| lab.tcp(8090, 5)).collect();
+    assert_eq!(first, vec![true; 3], "the burst is accepted, data included");
+    let excess: Vec<bool> = (0..3).map(|_| lab.tcp(8090, 0)).collect();
+    assert_eq!(
+        excess,
+        vec![false; 3],
+        "over the limit: the default rejects"
+    );
+    assert!(lab.tcp(8091, 0), "an unlimited rule is unaffected");
 }

@@ -334,3 +334,25 @@ fn a_rule_log_is_a_side_effect_before_its_verdict_issue13() {
         assert_eq!(input[index - 1].matches, input[index].matches);
     }
 }
+
+/// A rate limit's state is unknown to eval: a limited `allow` accepts while the limit
+/// holds and lets the packet fall to the default once it is used up, so the outcome is
+/// not certain; traffic the limited rule does not match stays certain (issue #13 item 2).
+#[test]
+fn a_rate_limited_rule_is_a_may_accept_issue13() {
+    use crate::check::{NoIncludes, check};
+    let text = "policy p {\n    allow tcp 22 limit 3/minute\n    allow tcp 80\n}\n";
+    let mut map = crate::source::SourceMap::new();
+    let file = map.add("p", text.to_string());
+    let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+    let rs = crate::compile::compile(&policy.unwrap_or_else(|| panic!("{diags:?}")));
+    let o = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 22)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.under.verdict, Verdict::Accept);
+    assert_eq!(o.over.verdict, RESET, "over the limit: the default rejects");
+    assert_eq!(o.certain(), None, "never read as a sure accept");
+    assert_eq!(verdict(&rs, &tcp("192.0.2.1", 22)), Verdict::Accept);
+    let web = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 80)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(web.certain(), Some(Verdict::Accept));
+    let other = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 23)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(other.certain(), Some(RESET));
+}

@@ -111,6 +111,9 @@ pub struct Rule {
     pub counter: bool,
     /// `log ...`: log the packets this rule matches, before its verdict.
     pub log: Option<LogSpec>,
+    /// `limit N/unit`: accept at most this rate of new connections; the excess is not
+    /// matched by this rule (later rules and the default decide). `allow` rules only.
+    pub limit: Option<Rate>,
     /// The whole policy line.
     pub span: Span,
 }

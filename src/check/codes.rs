@@ -31,6 +31,8 @@ pub const BAD_LOG_PREFIX: &str = "E0209";
 pub const BAD_LOG_LEVEL: &str = "E0220";
 /// `log level info group 2`: the kernel refuses a level for an NFLOG group.
 pub const LOG_LEVEL_WITH_GROUP: &str = "E0221";
+/// `drop tcp 22 limit 3/minute`: only `allow` rules take a rate limit.
+pub const LIMIT_NOT_ALLOW: &str = "E0222";
 /// Two `service ssh2`, two `define mgmt`, or a `define` named like a site network.
 pub const DUPLICATE_DEFINITION: &str = "E0301";
 /// Two `default` lines (or `forwarding`, `log rejected`, `count rejected`, `forward { }`).

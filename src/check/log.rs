@@ -19,7 +19,10 @@ pub(crate) fn spec(
 ) -> Option<LogSpec> {
     let before = diags.len();
     repeated(l, what, diags);
-    let limit = l.limit.as_ref().and_then(|lim| log_limit(lim, diags));
+    let limit = l
+        .limit
+        .as_ref()
+        .and_then(|lim| rate(lim, Rated::Log, diags));
     let group = l.group.as_ref().and_then(|g| match u16::try_from(g.value) {
         Ok(v) => Some(v),
         Err(_) => {
@@ -119,11 +122,22 @@ fn level(
     Some(level)
 }
 
+/// What a `limit` limits: a log, or what a rule accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rated {
+    Log,
+    Rule,
+}
+
 /// `limit N/unit [burst M]`: both 1..=2^32-1 (the kernel's u32); `None` after an error.
-pub(crate) fn log_limit(lim: &ast::LogLimit, diags: &mut Vec<Diagnostic>) -> Option<Rate> {
-    let count = in_u32(&lim.count, "a rate of 0 logs nothing", "rate", diags);
+pub(crate) fn rate(lim: &ast::LogLimit, what: Rated, diags: &mut Vec<Diagnostic>) -> Option<Rate> {
+    let zero = match what {
+        Rated::Log => "a rate of 0 logs nothing",
+        Rated::Rule => "a rate of 0 allows nothing",
+    };
+    let count = in_u32(&lim.count, zero, "rate", what, diags);
     let burst = match &lim.burst {
-        Some(b) => in_u32(b, "a burst must be at least 1", "burst", diags),
+        Some(b) => in_u32(b, "a burst must be at least 1", "burst", what, diags),
         None => Some(0),
     };
     let unit = match lim.unit {
@@ -141,13 +155,16 @@ pub(crate) fn log_limit(lim: &ast::LogLimit, diags: &mut Vec<Diagnostic>) -> Opt
     };
     if let Err(max) = validate::limit_bucket(count, secs, burst) {
         diags.push(
-            limit_error(lim.span, "the kernel refuses this rate with this burst").with_help(
-                format!(
-                    "the kernel's token bucket (the unit in nanoseconds / rate x burst) must fit \
+            limit_error(
+                lim.span,
+                "the kernel refuses this rate with this burst",
+                what,
+            )
+            .with_help(format!(
+                "the kernel's token bucket (the unit in nanoseconds / rate x burst) must fit \
                      in 64 bits: at {count}/{} the burst is at most {max}",
-                    lim.unit.keyword()
-                ),
-            ),
+                lim.unit.keyword()
+            )),
         );
         return None;
     }
@@ -155,23 +172,60 @@ pub(crate) fn log_limit(lim: &ast::LogLimit, diags: &mut Vec<Diagnostic>) -> Opt
 }
 
 /// A rate or burst: 1..=u32::MAX, else an error saying which end it missed.
-fn in_u32(n: &Spanned<u64>, zero: &str, what: &str, diags: &mut Vec<Diagnostic>) -> Option<u32> {
+fn in_u32(
+    n: &Spanned<u64>,
+    zero: &str,
+    field: &str,
+    what: Rated,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<u32> {
     match u32::try_from(n.value) {
-        Ok(0) => diags.push(limit_error(n.span, zero)),
+        Ok(0) => diags.push(limit_error(n.span, zero, what)),
         Ok(v) => return Some(v),
         Err(_) => diags.push(limit_error(
             n.span,
             &format!(
-                "a {what} of {} is too large (at most 4294967295)",
+                "a {field} of {} is too large (at most 4294967295)",
                 validate::shown(n.value)
             ),
+            what,
         )),
     }
     None
 }
 
-fn limit_error(span: Span, why: &str) -> Diagnostic {
-    Diagnostic::error(codes::BAD_LOG_LIMIT, span, "invalid log rate")
+fn limit_error(span: Span, why: &str, what: Rated) -> Diagnostic {
+    let title = match what {
+        Rated::Log => "invalid log rate",
+        Rated::Rule => "invalid rate limit",
+    };
+    Diagnostic::error(codes::BAD_LOG_LIMIT, span, title)
         .with_label(why.to_string())
         .with_help("write a rate like `limit 10/minute burst 5` (1 to 4294967295)")
+}
+
+/// A rule's `limit`: only `allow` may carry one (`E0222`); a drop or reject over its rate
+/// would let the excess through to later rules.
+pub(crate) fn rule_limit(
+    lim: &ast::LogLimit,
+    verdict: &Spanned<ast::Verdict>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Rate> {
+    if verdict.value != ast::Verdict::Allow {
+        diags.push(
+            Diagnostic::error(
+                codes::LIMIT_NOT_ALLOW,
+                lim.span,
+                format!("`limit` on a `{}` rule", verdict.value.keyword()),
+            )
+            .with_label("only `allow` rules take a rate limit")
+            .with_secondary(verdict.span, "this rule refuses")
+            .with_help(
+                "a limit caps what a rule accepts; packets over it meet the later rules and \
+                 the default, so a limited drop would let them through",
+            ),
+        );
+        return None;
+    }
+    rate(lim, Rated::Rule, diags)
 }

@@ -34,6 +34,7 @@ struct Parts<'r> {
     established: Option<Span>,
     counter: Option<Span>,
     log: Option<(&'r ast::LogStmt, Span)>,
+    limit: Option<(&'r ast::LogLimit, Span)>,
 }
 
 pub(crate) fn lower(
@@ -57,11 +58,13 @@ pub(crate) fn lower(
     let iif = parts.iif.map(|(i, _)| ifaces(i, env, diags));
     let oif = parts.oif.map(|(i, _)| ifaces(i, env, diags));
     let log = parts.log.map(|(l, _)| log::spec(l, "log", site, diags));
+    let limit = (parts.limit).map(|(l, _)| log::rule_limit(l, &r.verdict, diags));
     let sources = resolved(sources, &mut failed);
     let destinations = resolved(destinations, &mut failed);
     let iif = resolved(iif, &mut failed).unwrap_or_default();
     let oif = resolved(oif, &mut failed).unwrap_or_default();
     let log = resolved(log, &mut failed);
+    let limit = resolved(limit, &mut failed);
     if failed || diags[before..].iter().any(Diagnostic::is_error) {
         return Vec::new();
     }
@@ -86,6 +89,7 @@ pub(crate) fn lower(
         established_only: parts.established.is_some(),
         counter: parts.counter.is_some(),
         log,
+        limit,
         span: r.span,
     };
     split_families(base, traffic, &parts, diags)
@@ -143,6 +147,7 @@ fn collect_parts<'r>(r: &'r ast::Rule, chain: Chain, diags: &mut Vec<Diagnostic>
             Clause::Established(_) => (set(&mut p.established, span), "established"),
             Clause::Counter(_) => (set(&mut p.counter, span), "counter"),
             Clause::Log(l) => (set(&mut p.log, (l, span)), "log"),
+            Clause::Limit(l) => (set(&mut p.limit, (l, span)), "limit"),
         };
         if let Some(prev) = slot_taken {
             diags.push(

@@ -13,7 +13,8 @@ mod parts;
 mod sets;
 
 use parts::{
-    add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, log_stmts, sanitize,
+    add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, limit_stmt,
+    log_stmts, sanitize,
 };
 
 pub use sets::MAX_SET_ELEMENTS;
@@ -137,6 +138,8 @@ struct GroupKey {
     counter: bool,
     /// The rule's log statements (`log ...`), written before its verdict rules.
     log: Option<Vec<Stmt>>,
+    /// The rule's rate limit (`limit ...`), before its counter and verdict.
+    limit: Option<Stmt>,
 }
 
 /// One kind of traffic within a group: all ports of one protocol, ICMP of one family, or anything.
@@ -268,6 +271,7 @@ impl Lowering {
                 established: r.established_only,
                 counter: r.counter,
                 log: r.log.as_ref().map(log_stmts),
+                limit: r.limit.map(limit_stmt),
             };
             let idx = match at.get(&key) {
                 Some(&i) => i,
@@ -303,11 +307,10 @@ impl Lowering {
     ) {
         let bases = iface_bases(key);
         let stem = group_stem(chain, verdict_word(verdict), key);
-        let stmts = if key.counter {
-            vec![Stmt::Counter]
-        } else {
-            Vec::new()
-        };
+        let mut stmts: Vec<Stmt> = key.limit.iter().cloned().collect();
+        if key.counter {
+            stmts.push(Stmt::Counter);
+        }
         // Address alternatives: each family present in sources/destinations.
         let saddrs = self.addr_variants(&stem, "src", sample.sources.as_ref(), &traffic.origin);
         let daddrs =

@@ -280,6 +280,8 @@ pub enum Clause {
     Counter(Span),
     /// `log ...` on a rule: its clauses, as for `log rejected`.
     Log(LogStmt),
+    /// `limit N/unit [burst M]` on a rule: a rate limit on what it accepts.
+    Limit(LogLimit),
 }
 
 impl Clause {
@@ -295,6 +297,7 @@ impl Clause {
             | Clause::Established(s)
             | Clause::Counter(s) => *s,
             Clause::Log(l) => l.span,
+            Clause::Limit(l) => l.span,
         }
     }
 }

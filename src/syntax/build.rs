@@ -335,6 +335,7 @@ impl Builder<'_> {
                 Rule::established => clauses.push(Clause::Established(cspan)),
                 Rule::counter => clauses.push(Clause::Counter(cspan)),
                 Rule::rule_log => clauses.push(Clause::Log(self.log(c)?)),
+                Rule::rule_limit => clauses.push(Clause::Limit(self.log_limit(c)?)),
                 _ => return Err(unexpected(&c, "a rule clause")),
             }
         }

@@ -79,7 +79,9 @@ fn describe(positives: &[Rule]) -> String {
         words.push("a statement");
     }
     if clause {
-        words.push("a rule clause (ports, icmp, from, to, on, in, out, established, counter, log)");
+        words.push(
+            "a rule clause (ports, icmp, from, to, on, in, out, established, counter, limit, log)",
+        );
     }
     let on_off = positives.contains(&Rule::kw_on) && positives.contains(&Rule::kw_off);
     for r in positives {
@@ -142,6 +144,8 @@ fn is_clause_kw(r: Rule) -> bool {
             | Rule::kw_counter
             | Rule::kw_log
             | Rule::rule_log
+            | Rule::kw_limit
+            | Rule::rule_limit
     )
 }
 

@@ -404,19 +404,22 @@ fn log(head: &str, l: &LogStmt) -> String {
     for c in first.chain(l.repeated.iter().cloned()) {
         match c {
             LogClause::Limit(lim) => {
-                s.push_str(&format!(
-                    " limit {}/{}",
-                    lim.count.value,
-                    lim.unit.keyword()
-                ));
-                if let Some(b) = &lim.burst {
-                    s.push_str(&format!(" burst {}", b.value));
-                }
+                s.push(' ');
+                s.push_str(&limit(&lim));
             }
             LogClause::Prefix(p) => s.push_str(&format!(" prefix \"{}\"", p.value)),
             LogClause::Group(g) => s.push_str(&format!(" group {}", g.value)),
             LogClause::Level(v) => s.push_str(&format!(" level {}", v.value)),
         }
+    }
+    s
+}
+
+/// `limit N/unit [burst M]`.
+fn limit(lim: &LogLimit) -> String {
+    let mut s = format!("limit {}/{}", lim.count.value, lim.unit.keyword());
+    if let Some(b) = &lim.burst {
+        s.push_str(&format!(" burst {}", b.value));
     }
     s
 }
@@ -433,7 +436,8 @@ fn clauses(cs: &[Clause]) -> String {
         Clause::On(..) => 5,
         Clause::Established(_) => 6,
         Clause::Counter(_) => 7,
-        Clause::Log(_) => 8,
+        Clause::Limit(_) => 8,
+        Clause::Log(_) => 9,
     };
     let mut sorted: Vec<&Clause> = cs.iter().collect();
     sorted.sort_by_key(|c| rank(c));
@@ -480,6 +484,7 @@ fn clause(c: &Clause) -> String {
         Clause::Established(_) => "established".into(),
         Clause::Counter(_) => "counter".into(),
         Clause::Log(l) => log("log", l),
+        Clause::Limit(lim) => limit(lim),
     }
 }
 

@@ -18,6 +18,7 @@ mod fuzz;
 mod harness;
 mod init;
 mod libvirt_guests;
+mod limit;
 mod live;
 mod loadable;
 mod mutants;

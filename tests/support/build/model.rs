@@ -42,6 +42,7 @@ pub fn unnamed(verdict: Verdict, traffic: Traffic) -> Rule {
         established_only: false,
         counter: false,
         log: None,
+        limit: None,
         span: Span::default(),
     }
 }
