@@ -97,6 +97,25 @@ fn output_block_allows_and_refuses_what_the_host_sends() {
     let lab = Lab::new();
     let p = lab.env.file("out.policy", POLICY);
     exit(&lab.env.apply(&[&p.to_string_lossy()]), 0);
+    // The output chain reads back as compiled: no drift.
+    let state = lab.env.state().to_string_lossy().into_owned();
+    let p = p.to_string_lossy().into_owned();
+    let diff = [
+        "diff",
+        &p,
+        "--netns",
+        lab.env.ns.name(),
+        "--state-dir",
+        &state,
+        "--full",
+    ];
+    let out = crate::apply::hostwall(&diff, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let rs = compiled();
     let _peer: Vec<TcpListener> = [(PEER, 80), (PEER, 81), (PEER, 82), (OTHER, 80)]
         .iter()

@@ -45,3 +45,29 @@ fn the_lockout_guard_refuses_a_session_only_a_rate_limit_admits() {
         Judgement::Refused { .. }
     ));
 }
+
+/// `explain` does not read a limited rule as a sure accept: the packet "may be accepted
+/// or refused", and the limit is named as what it depends on.
+#[test]
+fn explain_says_a_limited_accept_is_unknown() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = dir.path().join("l.policy");
+    std::fs::write(
+        &p,
+        "policy p {\n    allow ssh limit 3/minute\n    allow tcp 80\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let explain = |packet: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostwall"))
+            .args(["explain", packet])
+            .arg(&p)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ssh = explain("tcp 203.0.113.7 -> 192.0.2.1:22 on eth0 new");
+    assert!(ssh.contains("verdict: unknown"), "{ssh}");
+    assert!(ssh.contains("limit rate 3/minute"), "{ssh}");
+    let web = explain("tcp 203.0.113.7 -> 192.0.2.1:80 on eth0 new");
+    assert!(web.contains("verdict: accepted"), "{web}");
+}
