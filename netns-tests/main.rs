@@ -24,7 +24,9 @@ mod metrics;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
 mod mutate;
+mod output;
 mod policies;
+mod rule_log;
 mod safe;
 mod unchanged;
 mod verify;

@@ -7,8 +7,11 @@
 //! nf_tables does: within a chain the first rule whose matches all hold and
 //! that has a verdict decides; `accept` passes the packet on to the next base
 //! chain on the hook, `drop`/`reject` end it; a chain that runs out of rules
-//! applies its policy. Rate limits are assumed not exceeded (a single packet
-//! never exceeds them); counters and logging do not change verdicts.
+//! applies its policy. Counters and logging do not change verdicts. A rate limit's
+//! state is unknown here: [`evaluate`] takes every limit as not exceeded (a single packet
+//! never exceeds one), [`evaluate_with`]`(Limits::Over)` as exceeded (a rule with a
+//! limit then never decides), and [`outcomes`] gives both, so a caller can tell a
+//! verdict a limit cannot change from one it can (ternary: never read "may" as "does").
 //!
 //! This evaluator sees our table only. `host` evaluates the whole host (every table,
 //! ternary); `text` reads and writes packets as text.
@@ -18,7 +21,7 @@ pub mod text;
 
 use crate::ir::{
     AddrMatch, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch, Ruleset,
-    SetKey, TypeMatch, Verdict,
+    SetKey, Stmt, TypeMatch, Verdict,
 };
 use std::net::IpAddr;
 
@@ -142,8 +145,49 @@ pub enum EvalError {
     MixedFamily { src: IpAddr, dst: IpAddr },
 }
 
-/// The verdict `rs` gives `pkt` on `hook`.
+/// How rate limits are taken: never exceeded, or always exceeded (a flood).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limits {
+    Under,
+    Over,
+}
+
+/// The verdicts at both ends of the rate limits' unknown state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Every limit holds (what one packet sees).
+    pub under: Decision,
+    /// Every limit is exceeded: limited rules do not decide.
+    pub over: Decision,
+}
+
+impl Outcomes {
+    /// The verdict when no rate limit can change it; `None` when one can.
+    pub fn certain(&self) -> Option<Verdict> {
+        (self.under.verdict == self.over.verdict).then_some(self.under.verdict)
+    }
+}
+
+/// [`evaluate`] with the limits held and exceeded.
+pub fn outcomes(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Result<Outcomes, EvalError> {
+    Ok(Outcomes {
+        under: evaluate_with(rs, hook, pkt, Limits::Under)?,
+        over: evaluate_with(rs, hook, pkt, Limits::Over)?,
+    })
+}
+
+/// The verdict `rs` gives `pkt` on `hook`, every rate limit taken as not exceeded.
 pub fn evaluate(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Result<Decision, EvalError> {
+    evaluate_with(rs, hook, pkt, Limits::Under)
+}
+
+/// The verdict `rs` gives `pkt` on `hook`, rate limits taken as `limits` says.
+pub fn evaluate_with(
+    rs: &Ruleset,
+    hook: Hook,
+    pkt: &Packet,
+    limits: Limits,
+) -> Result<Decision, EvalError> {
     if pkt.src.is_ipv4() != pkt.dst.is_ipv4() {
         return Err(EvalError::MixedFamily {
             src: pkt.src,
@@ -163,7 +207,7 @@ pub fn evaluate(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Result<Decision, Eval
         cause: Cause::NoChain,
     };
     for (base, chain) in chains {
-        let decided = chain_verdict(rs, chain, pkt)?;
+        let decided = chain_verdict(rs, chain, pkt, limits)?;
         let d = match decided {
             Some((verdict, index)) => Decision {
                 verdict,
@@ -195,6 +239,7 @@ fn chain_verdict(
     rs: &Ruleset,
     chain: &crate::ir::Chain,
     pkt: &Packet,
+    limits: Limits,
 ) -> Result<Option<(Verdict, usize)>, EvalError> {
     for (index, rule) in chain.rules.iter().enumerate() {
         let ctx = Ctx {
@@ -209,7 +254,11 @@ fn chain_verdict(
                 break;
             }
         }
+        let limited = || rule.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. }));
         if all && let Some(v) = rule.verdict {
+            if limits == Limits::Over && limited() {
+                continue;
+            }
             return Ok(Some((v, index)));
         }
     }

@@ -261,6 +261,7 @@ fn limit_and_log_statements_do_not_change_verdicts() {
         Stmt::Log {
             prefix: None,
             group: None,
+            level: crate::ir::LogLevel::Warn,
         },
     ];
     let mut p = tcp("198.18.0.2", 1);
@@ -287,4 +288,71 @@ fn broken_set_references_are_errors() {
         evaluate(&kvm_host(), Hook::Input, &p),
         Err(EvalError::MixedFamily { .. })
     ));
+}
+
+/// A rule's `log` compiles to a rule of its own right before the verdict rule: every
+/// packet the rule matches is decided by the verdict rule, never by the log rule, and a
+/// packet the rule does not match passes both (issue #13 item 2).
+#[test]
+fn a_rule_log_is_a_side_effect_before_its_verdict_issue13() {
+    use crate::check::{NoIncludes, check};
+    let text = "policy p {\n    allow tcp 22 from 10.0.0.0/8 log level info\n    \
+                reject tcp 23 log limit 1/minute\n    drop tcp 24 log group 3\n    \
+                default drop\n}\n";
+    let mut map = crate::source::SourceMap::new();
+    let file = map.add("p", text.to_string());
+    let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+    let rs = crate::compile::compile(&policy.unwrap_or_else(|| panic!("{diags:?}")));
+    let input = &rs.table.chains[0].rules;
+    for (src, port, want) in [
+        ("10.1.2.3", 22, Verdict::Accept),
+        ("10.1.2.3", 23, Verdict::Reject(RejectWith::TcpReset)),
+        ("10.1.2.3", 24, Verdict::Drop),
+        ("192.0.2.1", 22, Verdict::Drop),
+    ] {
+        let d = evaluate(&rs, Hook::Input, &tcp(src, port)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(d.verdict, want, "{src} tcp {port}");
+        let Cause::Rule { index, .. } = d.cause else {
+            assert_eq!(
+                src, "192.0.2.1",
+                "only the unmatched packet falls to the policy"
+            );
+            continue;
+        };
+        let logged = |r: &Rule| r.stmts.iter().any(|s| matches!(s, Stmt::Log { .. }));
+        assert!(
+            !logged(&input[index]),
+            "the verdict rule decides: {:?}",
+            input[index]
+        );
+        assert!(logged(&input[index - 1]), "its log rule is right before it");
+        assert_eq!(
+            input[index - 1].verdict,
+            None,
+            "the log rule has no verdict"
+        );
+        assert_eq!(input[index - 1].matches, input[index].matches);
+    }
+}
+
+/// A rate limit's state is unknown to eval: a limited `allow` accepts while the limit
+/// holds and lets the packet fall to the default once it is used up, so the outcome is
+/// not certain; traffic the limited rule does not match stays certain (issue #13 item 2).
+#[test]
+fn a_rate_limited_rule_is_a_may_accept_issue13() {
+    use crate::check::{NoIncludes, check};
+    let text = "policy p {\n    allow tcp 22 limit 3/minute\n    allow tcp 80\n}\n";
+    let mut map = crate::source::SourceMap::new();
+    let file = map.add("p", text.to_string());
+    let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+    let rs = crate::compile::compile(&policy.unwrap_or_else(|| panic!("{diags:?}")));
+    let o = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 22)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.under.verdict, Verdict::Accept);
+    assert_eq!(o.over.verdict, RESET, "over the limit: the default rejects");
+    assert_eq!(o.certain(), None, "never read as a sure accept");
+    assert_eq!(verdict(&rs, &tcp("192.0.2.1", 22)), Verdict::Accept);
+    let web = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 80)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(web.certain(), Some(Verdict::Accept));
+    let other = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 23)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(other.certain(), Some(RESET));
 }

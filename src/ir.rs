@@ -260,6 +260,51 @@ impl RateUnit {
     }
 }
 
+/// A kernel log level: the syslog severities nft names, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LogLevel {
+    Emerg,
+    Alert,
+    Crit,
+    Err,
+    #[default]
+    Warn,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    /// Every level with its nft name, in severity order (syslog's numbers 0..=7).
+    pub const ALL: [(LogLevel, &'static str); 8] = [
+        (LogLevel::Emerg, "emerg"),
+        (LogLevel::Alert, "alert"),
+        (LogLevel::Crit, "crit"),
+        (LogLevel::Err, "err"),
+        (LogLevel::Warn, "warn"),
+        (LogLevel::Notice, "notice"),
+        (LogLevel::Info, "info"),
+        (LogLevel::Debug, "debug"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL[self as usize].1
+    }
+
+    /// The syslog number the kernel stores (`NFTA_LOG_LEVEL`).
+    pub fn number(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_number(n: u64) -> Option<LogLevel> {
+        Self::ALL.get(usize::try_from(n).ok()?).map(|(l, _)| *l)
+    }
+
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(l, _)| *l)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Stmt {
     /// `counter` (packet and byte counts are not part of the IR).
@@ -270,10 +315,12 @@ pub enum Stmt {
         unit: RateUnit,
         burst: u32,
     },
-    /// `log prefix "..."` or `log prefix "..." group N`.
+    /// `log prefix "..." [level L]` or `log prefix "..." group N` (`level` is `Warn`, the
+    /// kernel's default, with a group).
     Log {
         prefix: Option<String>,
         group: Option<u16>,
+        level: LogLevel,
     },
     /// Decoded from the kernel: expressions hostwall never emits (someone else's rule),
     /// kept as libnftnl's own text so that diff can show them. Never compiled or emitted.

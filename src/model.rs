@@ -109,6 +109,11 @@ pub struct Rule {
     pub established_only: bool,
     /// Whether matching packets are counted (`counter`).
     pub counter: bool,
+    /// `log ...`: log the packets this rule matches, before its verdict.
+    pub log: Option<LogSpec>,
+    /// `limit N/unit`: accept at most this rate of new connections; the excess is not
+    /// matched by this rule (later rules and the default decide). `allow` rules only.
+    pub limit: Option<Rate>,
     /// The whole policy line.
     pub span: Span,
 }
@@ -128,16 +133,25 @@ pub struct Rate {
     pub burst: u32,
 }
 
-/// `log rejected ...`: logging of what the default action catches.
+/// A log statement: `log rejected ...` (what the default action catches) or a rule's
+/// `log ...` (what the rule matches).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogRejected {
+pub struct LogSpec {
     pub limit: Option<Rate>,
     /// Kernel log prefix (from the policy, else the site file, else "hostwall: ").
     pub prefix: String,
     /// NFLOG group instead of the kernel log.
     pub group: Option<u16>,
+    /// Kernel log level (syslog severity); `Warn` unless written. Never with `group`.
+    pub level: LogLevel,
     pub span: Span,
 }
+
+/// `log rejected ...`: logging of what the default action catches.
+pub type LogRejected = LogSpec;
+
+/// A kernel log level (the IR's: the policy names the same eight).
+pub use crate::ir::LogLevel;
 
 /// A sysctl the policy sets; `None` fields leave the host's value alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -183,4 +197,8 @@ pub struct Policy {
     /// `count rejected`: a counter on the default-action rules.
     pub count_rejected: bool,
     pub settings: Settings,
+    /// `None`: the policy has no `output { }` block, so no output chain is made.
+    pub output: Option<Vec<Rule>>,
+    /// Default of the output chain: `None` (accept) unless `default` is written inside.
+    pub output_default: Option<DefaultAction>,
 }

@@ -27,6 +27,12 @@ pub const BAD_ICMP_TYPE: &str = "E0208";
 /// `log rejected prefix "..."` longer than 127 bytes, or with `"`, `\`, `$` or a control
 /// character (also the site file's `log_prefix`).
 pub const BAD_LOG_PREFIX: &str = "E0209";
+/// `log level verbose`: not one of nft's eight levels.
+pub const BAD_LOG_LEVEL: &str = "E0220";
+/// `log level info group 2`: the kernel refuses a level for an NFLOG group.
+pub const LOG_LEVEL_WITH_GROUP: &str = "E0221";
+/// `drop tcp 22 limit 3/minute`: only `allow` rules take a rate limit.
+pub const LIMIT_NOT_ALLOW: &str = "E0222";
 /// Two `service ssh2`, two `define mgmt`, or a `define` named like a site network.
 pub const DUPLICATE_DEFINITION: &str = "E0301";
 /// Two `default` lines (or `forwarding`, `log rejected`, `count rejected`, `forward { }`).
@@ -41,6 +47,8 @@ pub const EMPTY_RULE: &str = "E0401";
 pub const FORWARD_ONLY: &str = "E0402";
 /// `on` inside `forward { }` (write `in`).
 pub const INPUT_ONLY: &str = "E0403";
+/// `on`, `in`, `from` or `established` inside `output { }`.
+pub const NOT_IN_OUTPUT: &str = "E0406";
 /// `allow ssh icmp`, `allow tcp 22 icmp`: a rule matches ports or ICMP, not both.
 pub const PORTS_AND_ICMP: &str = "E0404";
 /// `allow icmpv6 from 10.0.0.0/8`, forward `from 10.0.0.0/8 to fd00::/64`: can never match.

@@ -10,6 +10,8 @@
 pub mod catalog;
 pub mod codes;
 mod env;
+mod log;
+mod output;
 mod policy;
 mod rules;
 mod shadow;

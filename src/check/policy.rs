@@ -2,14 +2,13 @@
 
 use super::codes;
 use super::env::Env;
+use super::log;
 use super::rules::{self, Chain};
 use super::shadow;
 use super::site::Site;
 use super::validate;
 use crate::diag::Diagnostic;
-use crate::model::{
-    DefaultAction, Forwarding, LogRejected, Policy, Rate, RateUnit, Rule, Settings,
-};
+use crate::model::{DefaultAction, Forwarding, Policy, Rule, Settings};
 use crate::source::{FileId, Span};
 use crate::syntax::ast::{self, Stmt, TopItem};
 
@@ -46,6 +45,9 @@ pub(crate) fn check_policy(
     diags.extend(shadow::check(&b.policy.input));
     if let Some(fwd) = &b.policy.forward {
         diags.extend(shadow::check(fwd));
+    }
+    if let Some(out) = &b.policy.output {
+        diags.extend(shadow::check(out));
     }
     Some(b.policy)
 }
@@ -114,6 +116,7 @@ struct Body {
     log_at: Option<Span>,
     count_at: Option<Span>,
     forward_at: Option<Span>,
+    output_at: Option<Span>,
 }
 
 impl Body {
@@ -127,6 +130,8 @@ impl Body {
                 input: Vec::new(),
                 forward: None,
                 forward_default: DefaultAction::Reject,
+                output: None,
+                output_default: None,
                 log_rejected: None,
                 count_rejected: false,
                 settings,
@@ -137,6 +142,7 @@ impl Body {
             log_at: None,
             count_at: None,
             forward_at: None,
+            output_at: None,
         }
     }
 
@@ -168,7 +174,7 @@ impl Body {
             Stmt::Service(_) | Stmt::Define(_) => {}
             Stmt::Log(l) => {
                 if once(&mut self.log_at, l.span, "log rejected", diags) {
-                    self.policy.log_rejected = log_rejected(l, site, diags);
+                    self.policy.log_rejected = log::spec(l, "log rejected", site, diags);
                 }
             }
             Stmt::Count { span } => {
@@ -178,17 +184,28 @@ impl Body {
             }
             Stmt::Forward(f) => {
                 if once(&mut self.forward_at, f.keyword, "forward { }", diags) {
-                    self.forward(f, env, diags);
+                    self.forward(f, env, site, diags);
+                }
+            }
+            Stmt::Output(o) => {
+                if once(&mut self.output_at, o.keyword, "output { }", diags) {
+                    self.output(o, env, site, diags);
                 }
             }
             Stmt::Rule(r) => {
-                let lowered = rules::lower(r, Chain::Input, env, diags);
+                let lowered = rules::lower(r, Chain::Input, env, site, diags);
                 self.policy.input.extend(lowered);
             }
         }
     }
 
-    fn forward(&mut self, f: &ast::ForwardBlock, env: &Env, diags: &mut Vec<Diagnostic>) {
+    fn forward(
+        &mut self,
+        f: &ast::ForwardBlock,
+        env: &Env,
+        site: &Site,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         let mut out: Vec<Rule> = Vec::new();
         let mut default_at = None;
         for s in &f.body {
@@ -198,12 +215,39 @@ impl Body {
                 {
                     self.policy.forward_default = action_of(action.value);
                 }
-                Stmt::Rule(r) => out.extend(rules::lower(r, Chain::Forward, env, diags)),
+                Stmt::Rule(r) => out.extend(rules::lower(r, Chain::Forward, env, site, diags)),
                 // The grammar admits only `default` and rules in `forward { }`.
                 _ => {}
             }
         }
         self.policy.forward = Some(out);
+    }
+}
+
+impl Body {
+    /// `output { }`: its rules and its default (accept unless written).
+    fn output(
+        &mut self,
+        o: &ast::ForwardBlock,
+        env: &Env,
+        site: &Site,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let mut out: Vec<Rule> = Vec::new();
+        let mut default_at = None;
+        for s in &o.body {
+            match s {
+                Stmt::Default { action, span }
+                    if once(&mut default_at, *span, "default (in output)", diags) =>
+                {
+                    self.policy.output_default = Some(action_of(action.value));
+                }
+                Stmt::Rule(r) => out.extend(rules::lower(r, Chain::Output, env, site, diags)),
+                // The grammar admits only `default` and rules in `output { }`.
+                _ => {}
+            }
+        }
+        self.policy.output = Some(out);
     }
 }
 
@@ -235,119 +279,4 @@ fn once(slot: &mut Option<Span>, span: Span, what: &str, diags: &mut Vec<Diagnos
             true
         }
     }
-}
-
-fn log_rejected(l: &ast::LogStmt, site: &Site, diags: &mut Vec<Diagnostic>) -> Option<LogRejected> {
-    let before = diags.len();
-    for again in &l.repeated {
-        let first = match again {
-            ast::LogClause::Limit(_) => l.limit.as_ref().map(|x| x.span),
-            ast::LogClause::Prefix(_) => l.prefix.as_ref().map(|x| x.span),
-            ast::LogClause::Group(_) => l.group.as_ref().map(|x| x.span),
-        };
-        let mut d = Diagnostic::error(
-            codes::DUPLICATE_CLAUSE,
-            again.span(),
-            format!("`{}` given twice in `log rejected`", again.keyword()),
-        )
-        .with_label("second one")
-        .with_help("keep one of them");
-        if let Some(f) = first {
-            d = d.with_secondary(f, "first one");
-        }
-        diags.push(d);
-    }
-    let limit = l.limit.as_ref().and_then(|lim| log_limit(lim, diags));
-    let group = l.group.as_ref().and_then(|g| match u16::try_from(g.value) {
-        Ok(v) => Some(v),
-        Err(_) => {
-            diags.push(
-                Diagnostic::error(codes::BAD_LOG_GROUP, g.span, "NFLOG group out of range")
-                    .with_label("groups are 0 to 65535")
-                    .with_help("the group a userspace logger (ulogd) listens on, e.g. `group 1`"),
-            );
-            None
-        }
-    });
-    let prefix = match &l.prefix {
-        Some(p) => match validate::log_prefix(&p.value, p.span) {
-            Ok(()) => p.value.clone(),
-            Err(d) => {
-                diags.push(d);
-                String::new()
-            }
-        },
-        None => site.settings.log_prefix.clone(),
-    };
-    if diags.len() > before {
-        return None;
-    }
-    Some(LogRejected {
-        limit,
-        prefix,
-        group,
-        span: l.span,
-    })
-}
-
-/// `limit N/unit [burst M]`: both 1..=2^32-1 (the kernel's u32); `None` after an error.
-fn log_limit(lim: &ast::LogLimit, diags: &mut Vec<Diagnostic>) -> Option<Rate> {
-    let count = in_u32(&lim.count, "a rate of 0 logs nothing", "rate", diags);
-    let burst = match &lim.burst {
-        Some(b) => in_u32(b, "a burst must be at least 1", "burst", diags),
-        None => Some(0),
-    };
-    let unit = match lim.unit {
-        ast::RateUnit::Second => RateUnit::Second,
-        ast::RateUnit::Minute => RateUnit::Minute,
-        ast::RateUnit::Hour => RateUnit::Hour,
-        ast::RateUnit::Day => RateUnit::Day,
-    };
-    let (count, burst) = (count?, burst?);
-    let secs = match unit {
-        RateUnit::Second => 1,
-        RateUnit::Minute => 60,
-        RateUnit::Hour => 3600,
-        RateUnit::Day => 86400,
-    };
-    if let Err(max) = validate::limit_bucket(count, secs, burst) {
-        diags.push(
-            limit_error(lim.span, "the kernel refuses this rate with this burst").with_help(
-                format!(
-                    "the kernel's token bucket (the unit in nanoseconds / rate x burst) must fit \
-                     in 64 bits: at {count}/{} the burst is at most {max}",
-                    lim.unit.keyword()
-                ),
-            ),
-        );
-        return None;
-    }
-    Some(Rate { count, unit, burst })
-}
-
-/// A rate or burst: 1..=u32::MAX, else an error saying which end it missed.
-fn in_u32(
-    n: &crate::source::Spanned<u64>,
-    zero: &str,
-    what: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<u32> {
-    match u32::try_from(n.value) {
-        Ok(0) => diags.push(limit_error(n.span, zero)),
-        Ok(v) => return Some(v),
-        Err(_) => diags.push(limit_error(
-            n.span,
-            &format!(
-                "a {what} of {} is too large (at most 4294967295)",
-                validate::shown(n.value)
-            ),
-        )),
-    }
-    None
-}
-
-fn limit_error(span: Span, why: &str) -> Diagnostic {
-    Diagnostic::error(codes::BAD_LOG_LIMIT, span, "invalid log rate")
-        .with_label(why.to_string())
-        .with_help("write a rate like `limit 10/minute burst 5` (1 to 4294967295)")
 }

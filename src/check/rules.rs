@@ -3,6 +3,9 @@
 use super::catalog;
 use super::codes;
 use super::env::{Env, ports_of};
+use super::log;
+use super::output;
+use super::site::Site;
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
 use crate::ir::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES};
@@ -11,11 +14,12 @@ use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
 use ipnet::IpNet;
 
-/// Where a rule is written: the input chain (policy body) or `forward { }`.
+/// Where a rule is written: the input chain (policy body), `forward { }` or `output { }`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Chain {
     Input,
     Forward,
+    Output,
 }
 
 /// The clauses of one rule, at most one of each kind.
@@ -29,12 +33,15 @@ struct Parts<'r> {
     oif: Option<(&'r [ast::Iface], Span)>,
     established: Option<Span>,
     counter: Option<Span>,
+    log: Option<(&'r ast::LogStmt, Span)>,
+    limit: Option<(&'r ast::LogLimit, Span)>,
 }
 
 pub(crate) fn lower(
     r: &ast::Rule,
     chain: Chain,
     env: &Env,
+    site: &Site,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Rule> {
     let before = diags.len();
@@ -50,17 +57,21 @@ pub(crate) fn lower(
     let destinations = parts.to.map(|(i, s)| addrs(i, s, env, diags));
     let iif = parts.iif.map(|(i, _)| ifaces(i, env, diags));
     let oif = parts.oif.map(|(i, _)| ifaces(i, env, diags));
+    let log = parts.log.map(|(l, _)| log::spec(l, "log", site, diags));
+    let limit = (parts.limit).map(|(l, _)| log::rule_limit(l, &r.verdict, diags));
     let sources = resolved(sources, &mut failed);
     let destinations = resolved(destinations, &mut failed);
     let iif = resolved(iif, &mut failed).unwrap_or_default();
     let oif = resolved(oif, &mut failed).unwrap_or_default();
+    let log = resolved(log, &mut failed);
+    let limit = resolved(limit, &mut failed);
     if failed || diags[before..].iter().any(Diagnostic::is_error) {
         return Vec::new();
     }
     let Some(traffic) = traffic else {
         return Vec::new();
     };
-    if chain == Chain::Input {
+    if chain != Chain::Forward {
         always_accepted(r, &traffic, parts.icmp.map(|i| i.2), diags);
     }
     let base = Rule {
@@ -77,6 +88,8 @@ pub(crate) fn lower(
         oif,
         established_only: parts.established.is_some(),
         counter: parts.counter.is_some(),
+        log,
+        limit,
         span: r.span,
     };
     split_families(base, traffic, &parts, diags)
@@ -133,6 +146,8 @@ fn collect_parts<'r>(r: &'r ast::Rule, chain: Chain, diags: &mut Vec<Diagnostic>
             Clause::Out(i, _) => (set(&mut p.oif, (i.as_slice(), span)), "out"),
             Clause::Established(_) => (set(&mut p.established, span), "established"),
             Clause::Counter(_) => (set(&mut p.counter, span), "counter"),
+            Clause::Log(l) => (set(&mut p.log, (l, span)), "log"),
+            Clause::Limit(l) => (set(&mut p.limit, (l, span)), "limit"),
         };
         if let Some(prev) = slot_taken {
             diags.push(
@@ -182,6 +197,9 @@ impl<A, B> SpanOf for (A, B, Span) {
 }
 
 fn context_check(c: &Clause, chain: Chain, diags: &mut Vec<Diagnostic>) {
+    if chain == Chain::Output {
+        return output::clause_check(c, diags);
+    }
     let (word, help) = match (c, chain) {
         (Clause::To(..), Chain::Input) => ("to", "the host is the destination of input rules"),
         (Clause::Out(..), Chain::Input) => ("out", "input rules have no output interface"),

@@ -163,7 +163,9 @@ fn covers(a: &Prepared, b: &Prepared) -> bool {
         }
         _ => false,
     };
+    // A rate-limited rule covers nothing: what exceeds its limit reaches later rules.
     traffic
+        && a.rule.limit.is_none()
         && (!a.rule.established_only || b.rule.established_only)
         && ifaces_cover(&a.rule.iif, &b.rule.iif)
         && ifaces_cover(&a.rule.oif, &b.rule.oif)
@@ -379,5 +381,19 @@ mod tests {
         let d = diags("allow tcp 10-20\nallow tcp 15-30\ndrop tcp 18-40\n");
         assert_eq!(codes(&d, "W0003"), 1, "{d:?}");
         assert_eq!(d[0].secondary[0].span.start, 11, "the first rule: {d:?}");
+    }
+
+    /// A rate-limited `allow` never shadows a later rule: connections over its limit
+    /// reach it (issue #13 item 2).
+    #[test]
+    fn a_limited_rule_shadows_nothing() {
+        let d = diags("allow ssh limit 3/minute\n    allow ssh from 10.0.0.0/8\n    allow ssh");
+        assert_eq!(codes(&d, super::codes::SHADOWED), 0, "{d:?}");
+        let d = diags("allow ssh\n    allow ssh limit 3/minute");
+        assert_eq!(
+            codes(&d, super::codes::SHADOWED),
+            1,
+            "a limited rule can be shadowed"
+        );
     }
 }

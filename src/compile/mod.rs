@@ -2,7 +2,8 @@
 //!
 //! Shape of the result (see ARCHITECTURE.md): one `inet` table, an `input` base chain
 //! (policy drop) and, only when the policy has a `forward { }` block, a `forward` base
-//! chain. Consecutive rules with the same verdict are grouped by what they match besides
+//! chain; likewise an `output` base chain for `output { }` (policy accept unless the block
+//! writes a default). A rule's `log` is a rule of its own right before its verdict rule. Consecutive rules with the same verdict are grouped by what they match besides
 //! ports (sources, interfaces, state), and each group's ports go into one interval set,
 //! so the number of rules grows with the number of distinct groups, not of services.
 //! Interval sets larger than [`MAX_SET_ELEMENTS`] are split into consecutive sets (one rule
@@ -11,7 +12,10 @@
 mod parts;
 mod sets;
 
-use parts::{add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, sanitize};
+use parts::{
+    add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, limit_stmt,
+    log_stmts, sanitize,
+};
 
 pub use sets::MAX_SET_ELEMENTS;
 
@@ -60,8 +64,7 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
         Hook::Input,
         policy,
         &policy.input,
-        policy.default,
-        true,
+        Some(policy.default),
     )];
     if let Some(forward) = &policy.forward {
         chains.push(cx.chain(
@@ -69,8 +72,16 @@ pub fn compile_with(policy: &Policy, options: &Options) -> Ruleset {
             Hook::Forward,
             policy,
             forward,
-            policy.forward_default,
-            false,
+            Some(policy.forward_default),
+        ));
+    }
+    if let Some(output) = &policy.output {
+        chains.push(cx.chain(
+            "output",
+            Hook::Output,
+            policy,
+            output,
+            policy.output_default,
         ));
     }
     let mut sysctls = Vec::new();
@@ -112,10 +123,12 @@ struct Lowering {
     /// Position in `sets` of each set by name.
     set_at: HashMap<String, usize>,
     max_set_elements: usize,
+    /// The set of always-accepted ICMPv6 types, once made (input and output share it).
+    nd_set: Option<String>,
 }
 
 /// What a group of rules shares besides the traffic it allows.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct GroupKey {
     sources: Option<(Option<String>, Vec<IpNet>)>,
     destinations: Option<(Option<String>, Vec<IpNet>)>,
@@ -123,6 +136,10 @@ struct GroupKey {
     oif: Vec<model::IfName>,
     established: bool,
     counter: bool,
+    /// The rule's log statements (`log ...`), written before its verdict rules.
+    log: Option<Vec<Stmt>>,
+    /// The rule's rate limit (`limit ...`), before its counter and verdict.
+    limit: Option<Stmt>,
 }
 
 /// One kind of traffic within a group: all ports of one protocol, ICMP of one family, or anything.
@@ -151,16 +168,16 @@ struct GroupTraffic {
 }
 
 impl Lowering {
+    /// One base chain; `default: None` (output only) accepts what no rule decides.
     fn chain(
         &mut self,
         name: &str,
         hook: Hook,
         policy: &Policy,
         rules: &[model::Rule],
-        default: DefaultAction,
-        input: bool,
+        default: Option<DefaultAction>,
     ) -> Chain {
-        let mut out = self.head_rules(input);
+        let mut out = self.head_rules(hook);
         // Group maximal runs of same-verdict rules: reordering within a run cannot
         // change any packet's fate, reordering across runs could.
         let mut start = 0;
@@ -173,40 +190,39 @@ impl Lowering {
             self.run(name, &rules[start..end], &mut out);
             start = end;
         }
-        chain_end(policy, default, &mut out);
+        if let Some(default) = default {
+            chain_end(policy, default, &mut out);
+        }
         Chain {
             name: name.into(),
             base: Some(BaseChain {
                 hook,
                 priority: policy.settings.priority,
-                policy: ChainPolicy::Drop,
+                policy: match default {
+                    Some(_) => ChainPolicy::Drop,
+                    None => ChainPolicy::Accept,
+                },
             }),
             rules: out,
         }
     }
 
-    /// The rules every chain starts with: on input, loopback and neighbour discovery
-    /// accepted; then established/related accepted and invalid dropped.
-    fn head_rules(&mut self, input: bool) -> Vec<Rule> {
+    /// The rules every chain starts with: on input and output, loopback and neighbour
+    /// discovery accepted; then established/related accepted; invalid dropped except on
+    /// output (what the host sends is judged by the output rules alone).
+    fn head_rules(&mut self, hook: Hook) -> Vec<Rule> {
         let mut out = Vec::new();
-        if input {
-            out.push(implicit(
-                vec![Match::IifName(IfName {
-                    name: "lo".into(),
-                    wildcard: false,
-                })],
-                ir::Verdict::Accept,
-            ));
-            let nd = self.set(
-                "icmpv6_nd",
-                SetKey::Icmpv6Type,
-                false,
-                ir::ICMPV6_ALWAYS
-                    .iter()
-                    .map(|t| Interval::single(*t as u128))
-                    .collect(),
-                Vec::new(),
-            );
+        if matches!(hook, Hook::Input | Hook::Output) {
+            let lo = IfName {
+                name: "lo".into(),
+                wildcard: false,
+            };
+            let lo = match hook {
+                Hook::Output => Match::OifName(lo),
+                _ => Match::IifName(lo),
+            };
+            out.push(implicit(vec![lo], ir::Verdict::Accept));
+            let nd = self.nd_set();
             out.push(implicit(
                 vec![Match::Icmpv6Type(TypeMatch::Set(nd))],
                 ir::Verdict::Accept,
@@ -218,11 +234,25 @@ impl Lowering {
             ))],
             ir::Verdict::Accept,
         ));
-        out.push(implicit(
-            vec![Match::CtState(CtState(CtState::INVALID))],
-            ir::Verdict::Drop,
-        ));
+        if hook != Hook::Output {
+            out.push(implicit(
+                vec![Match::CtState(CtState(CtState::INVALID))],
+                ir::Verdict::Drop,
+            ));
+        }
         out
+    }
+
+    /// The name of the always-accepted ICMPv6 type set, made on first use.
+    fn nd_set(&mut self) -> String {
+        if let Some(name) = &self.nd_set {
+            return name.clone();
+        }
+        let types = ir::ICMPV6_ALWAYS.iter();
+        let elems = types.map(|t| Interval::single(*t as u128)).collect();
+        let name = self.set("icmpv6_nd", SetKey::Icmpv6Type, false, elems, Vec::new());
+        self.nd_set = Some(name.clone());
+        name
     }
 
     /// Emits one run of rules sharing a verdict.
@@ -240,6 +270,8 @@ impl Lowering {
                 oif: r.oif.clone(),
                 established: r.established_only,
                 counter: r.counter,
+                log: r.log.as_ref().map(log_stmts),
+                limit: r.limit.map(limit_stmt),
             };
             let idx = match at.get(&key) {
                 Some(&i) => i,
@@ -275,11 +307,10 @@ impl Lowering {
     ) {
         let bases = iface_bases(key);
         let stem = group_stem(chain, verdict_word(verdict), key);
-        let stmts = if key.counter {
-            vec![Stmt::Counter]
-        } else {
-            Vec::new()
-        };
+        let mut stmts: Vec<Stmt> = key.limit.iter().cloned().collect();
+        if key.counter {
+            stmts.push(Stmt::Counter);
+        }
         // Address alternatives: each family present in sources/destinations.
         let saddrs = self.addr_variants(&stem, "src", sample.sources.as_ref(), &traffic.origin);
         let daddrs =
@@ -306,6 +337,14 @@ impl Lowering {
                         comment: comment.clone(),
                         origin: origin.clone(),
                     };
+                    if let Some(log) = &key.log {
+                        // Its own rule: a rate limit stops only the logging, never the verdict.
+                        out.push(Rule {
+                            matches: matches.clone(),
+                            stmts: log.clone(),
+                            ..template.clone()
+                        });
+                    }
                     push_verdict_rules(out, template, matches, verdict, l4.is_empty());
                 }
             }

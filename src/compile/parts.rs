@@ -17,31 +17,39 @@ pub(super) fn implicit(matches: Vec<Match>, verdict: ir::Verdict) -> Rule {
 
 /// The rule logging what the default action refuses (rate-limited when asked).
 fn log_rule(log: &model::LogRejected) -> Rule {
-    let mut stmts = Vec::new();
-    if let Some(rate) = log.limit {
-        stmts.push(Stmt::Limit {
-            rate: rate.count as u64,
-            unit: match rate.unit {
-                model::RateUnit::Second => ir::RateUnit::Second,
-                model::RateUnit::Minute => ir::RateUnit::Minute,
-                model::RateUnit::Hour => ir::RateUnit::Hour,
-                model::RateUnit::Day => ir::RateUnit::Day,
-            },
-            // 0: none written; nft's own default burst is 5 packets.
-            burst: if rate.burst == 0 { 5 } else { rate.burst },
-        });
-    }
-    stmts.push(Stmt::Log {
-        prefix: Some(log.prefix.clone()),
-        group: log.group,
-    });
     Rule {
         matches: Vec::new(),
-        stmts,
+        stmts: log_stmts(log),
         verdict: None,
         comment: None,
         origin: vec![log.span],
     }
+}
+
+/// `limit rate N/unit burst B packets`.
+pub(super) fn limit_stmt(rate: model::Rate) -> Stmt {
+    Stmt::Limit {
+        rate: rate.count as u64,
+        unit: match rate.unit {
+            model::RateUnit::Second => ir::RateUnit::Second,
+            model::RateUnit::Minute => ir::RateUnit::Minute,
+            model::RateUnit::Hour => ir::RateUnit::Hour,
+            model::RateUnit::Day => ir::RateUnit::Day,
+        },
+        // 0: none written; nft's own default burst is 5 packets.
+        burst: if rate.burst == 0 { 5 } else { rate.burst },
+    }
+}
+
+/// The statements of a log: its rate limit (when written), then the log itself.
+pub(super) fn log_stmts(log: &model::LogSpec) -> Vec<Stmt> {
+    let mut stmts: Vec<Stmt> = log.limit.map(limit_stmt).into_iter().collect();
+    stmts.push(Stmt::Log {
+        prefix: Some(log.prefix.clone()),
+        group: log.group,
+        level: log.level,
+    });
+    stmts
 }
 
 /// Logging and the default action at the end of a chain.

@@ -2,8 +2,8 @@
 //! transaction as the text script, for tools that consume JSON.
 
 use crate::ir::{
-    self, AddrMatch, Interval, Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt,
-    TypeMatch, Verdict,
+    self, AddrMatch, Interval, LogLevel, Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey,
+    Stmt, TypeMatch, Verdict,
 };
 use serde_json::{Value, json};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -179,10 +179,17 @@ fn stmt_expr(s: &Stmt) -> Value {
         Stmt::Limit { rate, unit, burst } => {
             json!({"limit": {"rate": rate, "per": unit.name(), "burst": burst}})
         }
-        Stmt::Log { prefix, group } => {
+        Stmt::Log {
+            prefix,
+            group,
+            level,
+        } => {
             let mut v = json!({});
             if let Some(p) = prefix {
                 v["prefix"] = json!(p);
+            }
+            if *level != LogLevel::Warn {
+                v["level"] = json!(level.name());
             }
             if let Some(g) = group {
                 v["group"] = json!(g);

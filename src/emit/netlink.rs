@@ -7,7 +7,7 @@
 //! ruleset. Every message is recorded with its sequence number and the policy
 //! spans it came from, so a kernel error reply maps back to a policy line.
 
-use crate::ir::kernel::reject_parts;
+use crate::ir::kernel::{log_level_attr as log_level, reject_parts};
 use crate::ir::{
     AddrMatch, BaseChain, IfName, Interval, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule,
     Ruleset, Set, Stmt, TypeMatch, Verdict,
@@ -374,7 +374,11 @@ fn lower_rule(
         l.out.push(match s {
             Stmt::Counter => Expr::counter(),
             Stmt::Limit { rate, unit, burst } => Expr::limit(*rate, unit.seconds(), *burst),
-            Stmt::Log { prefix, group } => Expr::log(prefix.as_deref(), *group),
+            Stmt::Log {
+                prefix,
+                group,
+                level,
+            } => Expr::log(prefix.as_deref(), *group, log_level(*level)),
             Stmt::Foreign(text) => {
                 return Err(RuleError::Invalid(format!(
                     "decoded foreign statement `{text}` cannot be emitted"

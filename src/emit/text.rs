@@ -284,10 +284,18 @@ pub fn stmt_text(s: &Stmt) -> String {
         Stmt::Limit { rate, unit, burst } => {
             format!("limit rate {rate}/{} burst {burst} packets", unit.name())
         }
-        Stmt::Log { prefix, group } => {
+        Stmt::Log {
+            prefix,
+            group,
+            level,
+        } => {
             let mut t = "log".to_string();
             if let Some(p) = prefix {
                 t.push_str(&format!(" prefix {}", quote(p)));
+            }
+            // `warn` is the kernel's default and how nft lists a log without a level.
+            if *level != ir::LogLevel::Warn {
+                t.push_str(&format!(" level {}", level.name()));
             }
             if let Some(g) = group {
                 t.push_str(&format!(" group {g}"));

@@ -281,8 +281,19 @@ fn rule_of_ours(r: &super::Rule) -> HostRule {
         (None, Some(super::Verdict::Drop)) => Action::Drop,
         (None, Some(super::Verdict::Reject(w))) => Action::Reject(reject_text(w).into()),
     };
+    let mut conds: Vec<Cond> = r.matches.iter().cloned().map(Cond::Is).collect();
+    // A rate limit before a verdict decides only while it holds: its state is unknown.
+    if r.verdict.is_some() {
+        conds.extend(r.stmts.iter().filter_map(|s| match s {
+            super::Stmt::Limit { .. } => Some(Cond::Unknown(format!(
+                "{} (the rate limit's state)",
+                crate::emit::text::stmt_text(s)
+            ))),
+            _ => None,
+        }));
+    }
     HostRule {
-        conds: r.matches.iter().cloned().map(Cond::Is).collect(),
+        conds,
         action,
         text: {
             let mut t = String::new();

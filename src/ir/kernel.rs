@@ -3,7 +3,7 @@
 //! live decoder through the same table (`*_of` functions search it), so the two
 //! directions cannot disagree.
 
-use super::{ChainPolicy, Hook, NfProto, RejectWith, SetKey};
+use super::{ChainPolicy, Hook, LogLevel, NfProto, RejectWith, SetKey};
 use crate::nft::vocab::{DataType, Family, IcmpxCode, InetHook, RejectType, VerdictCode};
 
 pub const HOOKS: [Hook; 5] = [
@@ -123,6 +123,18 @@ pub fn reject_of(ty: u32, code: u32) -> Option<RejectWith> {
         _ => return None,
     };
     find(&REJECTS, reject_parts, (ty, code))
+}
+
+/// `NFTA_LOG_LEVEL` as nft writes it: absent for `warn` (the kernel's default, which a
+/// dump reports as 4), else the syslog number.
+pub fn log_level_attr(level: LogLevel) -> Option<u32> {
+    (level != LogLevel::Warn).then(|| level.number())
+}
+
+/// A dumped `NFTA_LOG_LEVEL` (absent: the kernel's default, `warn`); `None` for a level
+/// the IR has no form for (nft's `audit`, 8).
+pub fn log_level_of(n: Option<u64>) -> Option<LogLevel> {
+    n.map_or(Some(LogLevel::Warn), LogLevel::from_number)
 }
 
 #[cfg(test)]

@@ -3,18 +3,16 @@
 //! (a compare, a masked compare, a range, a lookup, an address prefix, an interface
 //! name). `decode` and `host` string these together into IR matches.
 
+use crate::ir::kernel;
 use crate::ir::{
-    AddrMatch, IfName, L4Proto, Match, NfProto, PortMatch, RateUnit, SetKey, Stmt, TypeMatch,
-    Verdict,
+    AddrMatch, IfName, L4Proto, LogLevel, Match, NfProto, PortMatch, RateUnit, SetKey, Stmt,
+    TypeMatch, Verdict,
 };
 use crate::nft::expr_attr;
 use crate::nft::read::RawExpr;
 use crate::nft::vocab::{BitwiseOp, CmpOp, LimitType, RangeOp, Register, VerdictCode};
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::net::{Ipv4Addr, Ipv6Addr};
-
-/// `LOGLEVEL_WARNING`: what the kernel reports for a `log` without `level`.
-const LOG_LEVEL_DEFAULT: u64 = 4;
 
 /// The value of the first TLV of `kind` in libnftnl's userdata encoding.
 pub fn tlv(mut data: &[u8], kind: u8) -> Option<&[u8]> {
@@ -261,26 +259,30 @@ pub fn stmt(e: &E) -> Option<Stmt> {
     }
 }
 
-/// `log [prefix P] [group G]`: the kernel reports level 4 for a plain log and
-/// snaplen/qthreshold 0 for a group log; anything else has no IR form.
+/// `log [prefix P] [level L] [group G]`: the kernel reports a level for a plain log (4
+/// when none was set) and snaplen/qthreshold 0 for a group log; anything else has no IR
+/// form.
 fn log(e: &E) -> Option<Stmt> {
     let group = e.num(expr_attr::LOG_GROUP);
-    let defaults = match group {
+    let level = match group {
         Some(_) => {
-            e.num(expr_attr::LOG_SNAPLEN).unwrap_or(0) == 0
+            let defaults = e.num(expr_attr::LOG_SNAPLEN).unwrap_or(0) == 0
                 && e.num(expr_attr::LOG_QTHRESHOLD).unwrap_or(0) == 0
-                && e.get(expr_attr::LOG_LEVEL).is_none()
+                && e.get(expr_attr::LOG_LEVEL).is_none();
+            defaults.then_some(LogLevel::Warn)?
         }
         None => {
-            e.num(expr_attr::LOG_LEVEL).unwrap_or(LOG_LEVEL_DEFAULT) == LOG_LEVEL_DEFAULT
-                && e.get(expr_attr::LOG_SNAPLEN).is_none()
-                && e.get(expr_attr::LOG_QTHRESHOLD).is_none()
+            let plain = e.get(expr_attr::LOG_SNAPLEN).is_none()
+                && e.get(expr_attr::LOG_QTHRESHOLD).is_none();
+            plain.then_some(())?;
+            kernel::log_level_of(e.num(expr_attr::LOG_LEVEL))?
         }
     };
-    (defaults && e.num(expr_attr::LOG_FLAGS).unwrap_or(0) == 0).then_some(())?;
+    (e.num(expr_attr::LOG_FLAGS).unwrap_or(0) == 0).then_some(())?;
     Some(Stmt::Log {
         prefix: e.string(expr_attr::LOG_PREFIX),
         group: group.map(u16::try_from).transpose().ok()?,
+        level,
     })
 }
 

@@ -72,10 +72,11 @@ pub enum Expr {
         unit: u64,
         burst: u32,
     },
-    /// nft sets only the attributes given.
+    /// nft sets only the attributes given (`level`: the syslog number).
     Log {
         prefix: Option<String>,
         group: Option<u16>,
+        level: Option<u32>,
     },
     Verdict(VerdictCode),
     /// `reject`: a type and, for ICMPX, its code (0 when there is none).
@@ -128,10 +129,11 @@ impl Expr {
         Expr::Limit { rate, unit, burst }
     }
 
-    pub fn log(prefix: Option<&str>, group: Option<u16>) -> Expr {
+    pub fn log(prefix: Option<&str>, group: Option<u16>, level: Option<u32>) -> Expr {
         Expr::Log {
             prefix: prefix.map(str::to_string),
             group,
+            level,
         }
     }
 
@@ -206,12 +208,19 @@ impl Expr {
                 w.put_be32(4, LimitType::Pkts.raw()); // NFTA_LIMIT_TYPE
                 w.put_be32(5, 0); // NFTA_LIMIT_FLAGS
             }
-            Expr::Log { prefix, group } => {
+            Expr::Log {
+                prefix,
+                group,
+                level,
+            } => {
                 if let Some(p) = prefix {
                     w.put_str(2, cut_nul(p)); // NFTA_LOG_PREFIX
                 }
                 if let Some(g) = group {
                     w.put(1, &g.to_be_bytes()); // NFTA_LOG_GROUP
+                }
+                if let Some(l) = level {
+                    w.put_be32(5, *l); // NFTA_LOG_LEVEL
                 }
             }
             Expr::Verdict(v) => {

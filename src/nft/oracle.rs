@@ -166,12 +166,19 @@ impl Expression for Expr {
                     u32_(sys::NFTNL_EXPR_LIMIT_TYPE, LimitType::Pkts.raw());
                     u32_(sys::NFTNL_EXPR_LIMIT_FLAGS, 0);
                 }
-                Expr::Log { prefix, group } => {
+                Expr::Log {
+                    prefix,
+                    group,
+                    level,
+                } => {
                     if let Some(pr) = prefix {
                         s(sys::NFTNL_EXPR_LOG_PREFIX, pr);
                     }
                     if let Some(g) = group {
                         sys::nftnl_expr_set_u16(p, sys::NFTNL_EXPR_LOG_GROUP as u16, *g);
+                    }
+                    if let Some(l) = level {
+                        u32_(sys::NFTNL_EXPR_LOG_LEVEL, *l);
                     }
                 }
                 Expr::Verdict(v) => {
@@ -239,10 +246,12 @@ mod tests {
                     Expr::cmp(CmpOp::Lte, &2000u16.to_be_bytes()),
                     Expr::lookup("some-set", 3),
                     Expr::limit(10, 60, 5),
-                    Expr::log(Some("hostwall: "), Some(7)),
-                    Expr::log(None, None),
-                    Expr::log(Some("p"), None),
-                    Expr::log(None, Some(2)),
+                    Expr::log(Some("hostwall: "), Some(7), None),
+                    Expr::log(None, None, None),
+                    Expr::log(Some("p"), None, None),
+                    Expr::log(None, Some(2), None),
+                    Expr::log(Some("p"), None, Some(6)),
+                    Expr::log(None, None, Some(0)),
                     Expr::reject(RejectType::TcpRst, None),
                     Expr::reject(RejectType::IcmpxUnreach, Some(IcmpxCode::AdminProhibited)),
                     Expr::reject(RejectType::IcmpxUnreach, Some(IcmpxCode::PortUnreach)),

@@ -247,9 +247,21 @@ pub fn judge_with_eval(rs: &Ruleset, map: Option<&SourceMap>, probe: &Probe) -> 
             " (the host's answer, on the output hook)",
         ),
     ] {
-        match eval::evaluate(rs, hook, pkt) {
-            Ok(d) if d.verdict == Verdict::Accept => {}
-            Ok(d) => {
+        // Accepted only when no rate limit can change it: a flood may use up a limit.
+        match eval::outcomes(rs, hook, pkt) {
+            Ok(o) if o.certain() == Some(Verdict::Accept) => {}
+            Ok(o) if o.under.verdict == Verdict::Accept => {
+                return Judgement::Refused {
+                    verdict: o.over.verdict,
+                    by: format!(
+                        "{}{what} once the rate limit of {} is used up",
+                        describe_cause(rs, map, &o.over.cause),
+                        describe_cause(rs, map, &o.under.cause)
+                    ),
+                };
+            }
+            Ok(o) => {
+                let d = o.under;
                 return Judgement::Refused {
                     verdict: d.verdict,
                     by: format!("{}{what}", describe_cause(rs, map, &d.cause)),

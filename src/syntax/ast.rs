@@ -103,6 +103,8 @@ pub enum Stmt {
     },
     Forward(ForwardBlock),
     Rule(Rule),
+    /// `output { ... }`: rules for what the host sends (same shape as `forward { }`).
+    Output(ForwardBlock),
 }
 
 impl Stmt {
@@ -114,7 +116,7 @@ impl Stmt {
             Stmt::Service(s) => s.span,
             Stmt::Define(d) => d.span,
             Stmt::Log(l) => l.span,
-            Stmt::Forward(f) => f.span,
+            Stmt::Forward(f) | Stmt::Output(f) => f.span,
             Stmt::Rule(r) => r.span,
         }
     }
@@ -142,6 +144,8 @@ pub struct LogStmt {
     pub prefix: Option<Spanned<String>>,
     /// The first `group` written.
     pub group: Option<Spanned<u64>>,
+    /// The first `level` written: the name as written, checked by the checker.
+    pub level: Option<Spanned<String>>,
     /// Clauses given again after the first of their kind, in order: an error for the checker,
     /// kept so that formatting loses nothing.
     pub repeated: Vec<LogClause>,
@@ -154,6 +158,7 @@ pub enum LogClause {
     Limit(LogLimit),
     Prefix(Spanned<String>),
     Group(Spanned<u64>),
+    Level(Spanned<String>),
 }
 
 impl LogClause {
@@ -162,6 +167,7 @@ impl LogClause {
             LogClause::Limit(_) => "limit",
             LogClause::Prefix(_) => "prefix",
             LogClause::Group(_) => "group",
+            LogClause::Level(_) => "level",
         }
     }
 
@@ -170,6 +176,7 @@ impl LogClause {
             LogClause::Limit(l) => l.span,
             LogClause::Prefix(p) => p.span,
             LogClause::Group(g) => g.span,
+            LogClause::Level(l) => l.span,
         }
     }
 }
@@ -184,7 +191,7 @@ pub struct LogLimit {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwardBlock {
-    /// The `forward` keyword.
+    /// The `forward` (or `output`) keyword.
     pub keyword: Span,
     pub body: Vec<Stmt>,
     pub span: Span,
@@ -271,6 +278,10 @@ pub enum Clause {
     Out(Vec<Iface>, Span),
     Established(Span),
     Counter(Span),
+    /// `log ...` on a rule: its clauses, as for `log rejected`.
+    Log(LogStmt),
+    /// `limit N/unit [burst M]` on a rule: a rate limit on what it accepts.
+    Limit(LogLimit),
 }
 
 impl Clause {
@@ -285,6 +296,8 @@ impl Clause {
             | Clause::Out(_, s)
             | Clause::Established(s)
             | Clause::Counter(s) => *s,
+            Clause::Log(l) => l.span,
+            Clause::Limit(l) => l.span,
         }
     }
 }

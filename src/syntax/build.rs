@@ -146,6 +146,7 @@ impl Builder<'_> {
             Rule::log_stmt => Stmt::Log(self.log(p)?),
             Rule::count_stmt => Stmt::Count { span },
             Rule::forward_block => Stmt::Forward(self.forward_block(p)?),
+            Rule::output_block => Stmt::Output(self.output_block(p)?),
             Rule::rule => Stmt::Rule(self.rule(p)?),
             _ => return Err(unexpected(&p, "a statement")),
         })
@@ -196,6 +197,17 @@ impl Builder<'_> {
         })
     }
 
+    fn output_block(&self, p: Pair<Rule>) -> Built<ForwardBlock> {
+        let span = self.span(&p);
+        let keyword = self.span(&self.child(&p, Rule::kw_output, "`output`")?);
+        let body = self.body(&p, Rule::output_body, "an output body")?;
+        Ok(ForwardBlock {
+            keyword,
+            body,
+            span,
+        })
+    }
+
     fn forwarding(&self, p: Pair<Rule>) -> Built<Stmt> {
         let span = self.span(&p);
         let mut family = None;
@@ -232,6 +244,7 @@ impl Builder<'_> {
             limit: None,
             prefix: None,
             group: None,
+            level: None,
             repeated: Vec::new(),
             span,
         };
@@ -245,13 +258,17 @@ impl Builder<'_> {
                 Rule::log_group => {
                     LogClause::Group(self.number(&self.child(&c, Rule::number, "a group")?)?)
                 }
-                _ => return Err(unexpected(&c, "`limit`, `prefix` or `group`")),
+                Rule::log_level => {
+                    LogClause::Level(self.text(&self.child(&c, Rule::name, "a log level")?))
+                }
+                _ => return Err(unexpected(&c, "`limit`, `prefix`, `level` or `group`")),
             };
             // The first of each kind counts; later ones are kept for the checker to report.
             match clause {
                 LogClause::Limit(l) if log.limit.is_none() => log.limit = Some(l),
                 LogClause::Prefix(p) if log.prefix.is_none() => log.prefix = Some(p),
                 LogClause::Group(g) if log.group.is_none() => log.group = Some(g),
+                LogClause::Level(l) if log.level.is_none() => log.level = Some(l),
                 again => log.repeated.push(again),
             }
         }
@@ -317,6 +334,8 @@ impl Builder<'_> {
                 Rule::out => clauses.push(Clause::Out(self.ifaces_of(c)?, cspan)),
                 Rule::established => clauses.push(Clause::Established(cspan)),
                 Rule::counter => clauses.push(Clause::Counter(cspan)),
+                Rule::rule_log => clauses.push(Clause::Log(self.log(c)?)),
+                Rule::rule_limit => clauses.push(Clause::Limit(self.log_limit(c)?)),
                 _ => return Err(unexpected(&c, "a rule clause")),
             }
         }

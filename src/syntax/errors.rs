@@ -79,7 +79,9 @@ fn describe(positives: &[Rule]) -> String {
         words.push("a statement");
     }
     if clause {
-        words.push("a rule clause (ports, icmp, from, to, on, in, out, established, counter)");
+        words.push(
+            "a rule clause (ports, icmp, from, to, on, in, out, established, counter, limit, log)",
+        );
     }
     let on_off = positives.contains(&Rule::kw_on) && positives.contains(&Rule::kw_off);
     for r in positives {
@@ -113,6 +115,7 @@ fn is_statement_kw(r: Rule) -> bool {
             | Rule::kw_default
             | Rule::kw_forwarding
             | Rule::kw_forward
+            | Rule::kw_output
             | Rule::kw_service
             | Rule::kw_define
             | Rule::kw_log
@@ -139,6 +142,10 @@ fn is_clause_kw(r: Rule) -> bool {
             | Rule::kw_out
             | Rule::kw_established
             | Rule::kw_counter
+            | Rule::kw_log
+            | Rule::rule_log
+            | Rule::kw_limit
+            | Rule::rule_limit
     )
 }
 
@@ -153,7 +160,7 @@ fn help_for(variant: &ErrorVariant<Rule>, text: &str, pos: usize) -> String {
     }
     if positives.contains(&Rule::kw_default) && positives.contains(&Rule::kw_service) {
         return "statements are: allow/drop/reject rules, default, forwarding, service, define, \
-                log rejected, count rejected, forward { }"
+                log rejected, count rejected, forward { }, output { }"
             .into();
     }
     if positives.contains(&Rule::number) && rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -209,6 +216,7 @@ fn word(r: Rule) -> &'static str {
         Rule::kw_default => "`default`",
         Rule::kw_forwarding => "`forwarding`",
         Rule::kw_forward => "`forward`",
+        Rule::kw_output => "`output`",
         Rule::kw_service => "`service`",
         Rule::kw_define => "`define`",
         Rule::kw_log => "`log`",
@@ -218,6 +226,7 @@ fn word(r: Rule) -> &'static str {
         Rule::kw_burst => "`burst`",
         Rule::kw_prefix => "`prefix`",
         Rule::kw_group => "`group`",
+        Rule::kw_level | Rule::log_level => "`level`",
         Rule::kw_second | Rule::kw_minute | Rule::kw_hour | Rule::kw_day | Rule::rate_unit => {
             "a time unit (second, minute, hour, day)"
         }

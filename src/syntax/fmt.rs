@@ -202,9 +202,10 @@ impl Fmt<'_> {
             }
             Stmt::Service(d) => format!("service {} {}", d.name.value, ports(&d.ports)),
             Stmt::Define(d) => return Elem::Plain(span, define(d)),
-            Stmt::Log(l) => log(l),
+            Stmt::Log(l) => log("log rejected", l),
             Stmt::Count { .. } => "count rejected".into(),
             Stmt::Forward(f) => return self.block("forward {", f.keyword, &f.body, f.span, depth),
+            Stmt::Output(f) => return self.block("output {", f.keyword, &f.body, f.span, depth),
             Stmt::Rule(r) => {
                 let service = r.service.as_ref().map(|s| s.value.clone());
                 return Elem::Rule(
@@ -391,34 +392,40 @@ fn define(d: &Define) -> Vec<String> {
         .collect()
 }
 
-fn log(l: &LogStmt) -> String {
-    let mut s = String::from("log rejected");
+/// `log rejected ...` or a rule's `log ...` (`head`), clauses in canonical order.
+fn log(head: &str, l: &LogStmt) -> String {
+    let mut s = String::from(head);
     let first = l.limit.iter().map(|x| LogClause::Limit(x.clone()));
     let first = first
         .chain(l.prefix.iter().map(|p| LogClause::Prefix(p.clone())))
+        .chain(l.level.iter().map(|v| LogClause::Level(v.clone())))
         .chain(l.group.iter().map(|g| LogClause::Group(g.clone())));
     // Repeats (an error the checker reports) are kept after the rest, so nothing is lost.
     for c in first.chain(l.repeated.iter().cloned()) {
         match c {
             LogClause::Limit(lim) => {
-                s.push_str(&format!(
-                    " limit {}/{}",
-                    lim.count.value,
-                    lim.unit.keyword()
-                ));
-                if let Some(b) = &lim.burst {
-                    s.push_str(&format!(" burst {}", b.value));
-                }
+                s.push(' ');
+                s.push_str(&limit(&lim));
             }
             LogClause::Prefix(p) => s.push_str(&format!(" prefix \"{}\"", p.value)),
             LogClause::Group(g) => s.push_str(&format!(" group {}", g.value)),
+            LogClause::Level(v) => s.push_str(&format!(" level {}", v.value)),
         }
     }
     s
 }
 
-/// Clauses in canonical order: what (ports/icmp), in, out, from, to, on, established, counter
-/// (reads as `allow ssh tcp 22 from mgmt on "eno1"` and `allow in "virbr*" from guests`).
+/// `limit N/unit [burst M]`.
+fn limit(lim: &LogLimit) -> String {
+    let mut s = format!("limit {}/{}", lim.count.value, lim.unit.keyword());
+    if let Some(b) = &lim.burst {
+        s.push_str(&format!(" burst {}", b.value));
+    }
+    s
+}
+
+/// Clauses in canonical order: what (ports/icmp), in, out, from, to, on, established, counter,
+/// log (reads as `allow ssh tcp 22 from mgmt on "eno1"` and `allow in "virbr*" from guests`).
 fn clauses(cs: &[Clause]) -> String {
     let rank = |c: &Clause| match c {
         Clause::Ports(..) | Clause::Icmp { .. } => 0,
@@ -429,6 +436,8 @@ fn clauses(cs: &[Clause]) -> String {
         Clause::On(..) => 5,
         Clause::Established(_) => 6,
         Clause::Counter(_) => 7,
+        Clause::Limit(_) => 8,
+        Clause::Log(_) => 9,
     };
     let mut sorted: Vec<&Clause> = cs.iter().collect();
     sorted.sort_by_key(|c| rank(c));
@@ -474,6 +483,8 @@ fn clause(c: &Clause) -> String {
         Clause::Out(i, _) => format!("out {}", ifs(i)),
         Clause::Established(_) => "established".into(),
         Clause::Counter(_) => "counter".into(),
+        Clause::Log(l) => log("log", l),
+        Clause::Limit(lim) => limit(lim),
     }
 }
 
@@ -493,5 +504,22 @@ mod tests {
             out.contains("log rejected prefix \"a\" group 2 group 1 prefix \"b\""),
             "{out}"
         );
+    }
+
+    /// A rule's `log` comes last, its clauses in canonical order, repeats kept; the
+    /// formatted text formats to itself (issue #13 item 2).
+    #[test]
+    fn a_rule_log_is_last_with_its_clauses_in_order() {
+        let mut map = SourceMap::new();
+        let f = map.add(
+            "p",
+            "policy p {\n    drop log group 2 level info limit 1/second from 10.0.0.0/8 tcp 22 counter\n}\n",
+        );
+        let out = crate::syntax::format(&map, f).unwrap_or_default();
+        let want = "drop tcp 22 from 10.0.0.0/8 counter log limit 1/second level info group 2";
+        assert!(out.contains(want), "{out}");
+        let mut again = SourceMap::new();
+        let g = again.add("p", out.clone());
+        assert_eq!(crate::syntax::format(&again, g).unwrap_or_default(), out);
     }
 }

@@ -31,6 +31,7 @@ fn refused(span: Span) -> Ruleset {
         vec![Stmt::Log {
             prefix: Some("x".repeat(200)),
             group: None,
+            level: hostwall::ir::LogLevel::Warn,
         }],
         None,
     );

@@ -150,6 +150,8 @@ fn texts(c: &Case) -> (String, String) {
          \x20   log rejected limit {rate}/minute burst {burst} prefix \"{prefix}\" group {group}\n\
          \x20   allow {svc} from {net} on \"{i1}\"\n\
          \x20   allow icmp {icmp} on up\n\
+         \x20   drop udp {lo} log limit {rate}/second prefix \"{prefix}\" level debug\n\
+         \x20   reject tcp {hi} from {net} log group {group}\n\
          \x20   forward {{\n\
          \x20       allow in \"{i2}\" out \"{i3}\" from {net} to snet\n\
          \x20   }}\n\

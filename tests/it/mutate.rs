@@ -295,7 +295,8 @@ pub fn differs(a: &Ruleset, b: &Ruleset, hook: Hook) -> Differs {
             let reply_ok = est_ok
                 && pkt.iif.as_deref() != Some("lo")
                 && source_ok(&pkt)
-                && (hook != Hook::Forward || answers_a_connection(&part, a, b, &pkt));
+                && (hook != Hook::Forward || answers_a_connection(&part, a, b, &pkt))
+                && (hook != Hook::Input || host_can_open(a, &pkt));
             if sendable(&pkt, hook) || reply_ok {
                 found = Some(pkt);
                 return false;
@@ -309,6 +310,21 @@ pub fn differs(a: &Ruleset, b: &Ruleset, hook: Hook) -> Differs {
         (None, true) => Differs::Unsendable,
         (None, false) => Differs::No,
     }
+}
+
+/// Whether the host's connection an established input packet answers can leave
+/// through the output hook: verify's return probe opens it (to tcp 40001), so an
+/// `output { }` block that refuses it leaves the input's established traffic unsendable.
+fn host_can_open(rs: &Ruleset, pkt: &Packet) -> bool {
+    let syn = Packet {
+        src: pkt.dst,
+        dst: pkt.src,
+        iif: None,
+        oif: pkt.iif.clone(),
+        l4: L4::Tcp { dport: 40001 },
+        ct: CtState::NEW,
+    };
+    verdict(rs, Hook::Output, &syn) == Verdict::Accept
 }
 
 /// Whether a forwarded established packet answers a connection either

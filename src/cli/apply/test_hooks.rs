@@ -21,6 +21,7 @@ pub fn break_rule(mut rs: Ruleset) -> Ruleset {
         rule.stmts.push(Stmt::Log {
             prefix: Some("x".repeat(200)),
             group: None,
+            level: hostwall::ir::LogLevel::Warn,
         });
     }
     rs

@@ -304,6 +304,7 @@ fn compiler_shaped_rules() -> Vec<Rule> {
                 Stmt::Log {
                     prefix: Some("hostwall drop: ".into()),
                     group: None,
+                    level: crate::ir::LogLevel::Info,
                 },
             ],
             None,
@@ -313,6 +314,7 @@ fn compiler_shaped_rules() -> Vec<Rule> {
             vec![Stmt::Log {
                 prefix: Some("grp".into()),
                 group: Some(3),
+                level: crate::ir::LogLevel::Warn,
             }],
             None,
         ),
@@ -397,6 +399,7 @@ fn more_forms() -> Vec<Rule> {
             vec![Stmt::Log {
                 prefix: Some("smtp: ".into()),
                 group: Some(3),
+                level: crate::ir::LogLevel::Warn,
             }],
             Some(Verdict::Reject(RejectWith::TcpReset)),
         ),
@@ -405,6 +408,7 @@ fn more_forms() -> Vec<Rule> {
             vec![Stmt::Log {
                 prefix: Some("dns".into()),
                 group: None,
+                level: crate::ir::LogLevel::Warn,
             }],
             Some(Verdict::Reject(RejectWith::IcmpxPortUnreachable)),
         ),
@@ -424,6 +428,7 @@ fn more_forms() -> Vec<Rule> {
                 Stmt::Log {
                     prefix: None,
                     group: Some(2),
+                    level: crate::ir::LogLevel::Warn,
                 },
                 Stmt::Counter,
             ],

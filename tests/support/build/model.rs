@@ -41,6 +41,8 @@ pub fn unnamed(verdict: Verdict, traffic: Traffic) -> Rule {
         oif: vec![],
         established_only: false,
         counter: false,
+        log: None,
+        limit: None,
         span: Span::default(),
     }
 }
@@ -102,6 +104,8 @@ pub fn policy(name: &str, input: Vec<Rule>) -> Policy {
         input,
         forward: None,
         forward_default: DefaultAction::Reject,
+        output: None,
+        output_default: None,
         log_rejected: None,
         count_rejected: false,
         settings: Settings::default(),
