@@ -58,17 +58,17 @@ fn expected(policy: &str) -> Vec<(&'static str, &'static str)> {
         // The test's second network, virbr1, is isolated: libvirt's LIBVIRT_FWO rejects
         // what leaves it, which `allow in "virbr*" from guests` allows. diff says so.
         checks.retain(|(c, _)| *c != "diff");
-        checks.push(("diff", "in-sync+defeated"));
+        checks.push(("diff", "defeated"));
         // The real libvirt reproduced in verify's lab: nothing fails.
         checks.push(("verify-live", "pass"));
     }
     if policy == "libvirt-nat-8000" {
         // libvirt's LIBVIRT_FWI rejects what the added line allows: measured with real
-        // packets, named by explain and by diff (a warning after its "in sync"
-        // summary), and failed by verify --with-live-tables.
+        // packets, named by explain and by diff (exit 1, summary "defeated: ..."),
+        // and failed by verify --with-live-tables.
         checks.retain(|(c, _)| *c != "diff");
         checks.extend([
-            ("diff", "in-sync+defeated"),
+            ("diff", "defeated"),
             ("port8000", "refused"),
             ("explain", "rejected-LIBVIRT_FWI"),
             ("verify-live", "defeated-8000-only"),

@@ -326,3 +326,36 @@ fn corpus_of_hand_written_rulesets_never_reads_as_in_sync_issue8() {
         assert!(!text.contains("in sync"), "{}: {text}", f.display());
     }
 }
+
+#[test]
+#[ignore = "needs root"]
+fn a_policy_line_another_table_defeats_is_never_in_sync_issue10() {
+    crate::support::root::require();
+    let host = Host::new();
+    // SPICE (tcp 5634-6166) is allowed by the policy; another table drops one port of it.
+    host.must_nft(
+        "table ip lab {
+           chain in { type filter hook input priority 10; policy accept; tcp dport 5900 drop; }
+         }",
+    );
+    let (code, text) = host.diff_text();
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("in sync"), "{text}");
+    assert!(
+        text.contains("defeated: table inet hostwall matches the policy"),
+        "{text}"
+    );
+    let (code, doc) = host.diff_json();
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    assert!(
+        changes(&doc).iter().any(|c| c["kind"] == "policy-defeated"
+            && c["object"] == "table ip lab chain in"),
+        "{doc:#}"
+    );
+    // Removing the other table's drop makes the host hold the policy again.
+    host.must_nft("delete table ip lab");
+    let (code, text) = host.diff_text();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("in sync"), "{text}");
+}

@@ -40,6 +40,19 @@ impl DriftReport {
     pub fn in_sync(&self) -> bool {
         !self.changes.iter().any(|c| c.severity == Severity::Drift)
     }
+
+    /// How many policy lines another table defeats: traffic the policy allows that the
+    /// kernel will still refuse. Our table can be in sync while the host is not.
+    pub fn defeated(&self) -> usize {
+        let defeated = |c: &&Change| c.kind == crate::diff::Kind::PolicyDefeated;
+        self.changes.iter().filter(defeated).count()
+    }
+
+    /// Whether the kernel does what the policy says: our table in sync and no line of
+    /// the policy defeated by another table.
+    pub fn holds(&self) -> bool {
+        self.in_sync() && self.defeated() == 0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

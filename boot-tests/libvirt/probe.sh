@@ -186,8 +186,10 @@ checks() {
     # shellcheck disable=SC2086 # POLICY_ARGS is two words when there is a site file
     $HW diff --state-dir $STATE $POLICY_ARGS >/run/diff.out 2>&1
     rc=$?
-    if [ $rc -eq 0 ] && grep -q 'another table refuses what the policy allows' /run/diff.out; then
-        say diff in-sync+defeated "$(grep -A2 'refuses what the policy allows' /run/diff.out | tail -1 | tr ' ' _)"
+    # Our table in sync while another table refuses what the policy allows: exit 1.
+    if [ $rc -eq 1 ] && grep -q '^defeated: ' /run/diff.out &&
+        grep -q 'another table refuses what the policy allows' /run/diff.out; then
+        say diff defeated "$(grep -A2 'refuses what the policy allows' /run/diff.out | tail -1 | tr ' ' _)"
     elif [ $rc -eq 0 ]; then say diff in-sync; else say diff "exit-$rc" "$(head -1 /run/diff.out | tr ' ' _)"; fi
     say forward "ip_forward=$(cat /proc/sys/net/ipv4/ip_forward)"
     if [ -f $T/live-checks ]; then live_checks; fi

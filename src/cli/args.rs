@@ -72,7 +72,7 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift).
     #[command(
-        after_help = "Examples:\n  hostwall diff /etc/hostwall/host.policy\n  hostwall diff --format json host.policy | jq .changes   # for monitoring\n  hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift, 2 error (like diff)."
+        after_help = "Examples:\n  hostwall diff /etc/hostwall/host.policy\n  hostwall diff --format json host.policy | jq .changes   # for monitoring\n  hostwall diff --netns guest-lab --full\n\nExit codes: 0 in sync, 1 drift or a policy line another table defeats, 2 error (like diff)."
     )]
     Diff(DiffArgs),
     /// Explain one packet: each table's deciding rule on its path and the combined verdict.

@@ -67,7 +67,8 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         let (state, line) = hostwall::metrics::nagios::line(&report, &table);
         return finish_check(out, state, &line);
     }
-    let code = if report.in_sync() { 0 } else { EXIT_POLICY };
+    // Our table in sync is not enough: a line another table defeats is drift of the host.
+    let code = if report.holds() { 0 } else { EXIT_POLICY };
     if json {
         return print_json(out, code, part, Some((&report, &table)));
     }
@@ -145,7 +146,16 @@ fn text_report(r: &DriftReport, table: &str) -> String {
         1 => "; 1 warning above".to_string(),
         n => format!("; {n} warnings above"),
     };
-    if r.in_sync() {
+    let defeated = r.defeated();
+    if r.in_sync() && defeated > 0 {
+        s.push_str(&format!(
+            "defeated: table {table} matches the policy (generation {}, {how}), but another \
+             table refuses what {defeated} polic{} allow{}{warned}\n",
+            r.genid,
+            if defeated == 1 { "y line" } else { "y lines" },
+            if defeated == 1 { "s" } else { "" },
+        ));
+    } else if r.in_sync() {
         s.push_str(&format!(
             "in sync: table {table} (generation {}, {how}){warned}\n",
             r.genid
