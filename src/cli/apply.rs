@@ -22,6 +22,7 @@ mod deferred;
 mod lastgood;
 mod lifecycle;
 mod owner;
+mod path;
 mod prompt;
 mod slot;
 mod unchanged;
@@ -160,6 +161,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         dry_run: a.dry_run,
         sysctl_root: a.sysctl_root.clone(),
         guard: None,
+        full_replace: a.replace,
     };
     if a.dry_run {
         return dry_run(out, &loaded, &rs, &opts);
@@ -426,6 +428,7 @@ fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
         r.genid_before,
         r.genid,
     );
+    s.push_str(&path::line(&r.path));
     if r.resends > 0 {
         s.push_str(&format!(
             "  resent {} time{}: other tables changed meanwhile (ours did not)\n",

@@ -20,6 +20,7 @@ pub use crate::live::state::{
 pub use conflicts::conflicts;
 pub use json::render_json;
 pub use render::render_text;
+pub(crate) use rules::lcs_marks;
 pub use sets::subtract;
 
 use crate::ir::{self, Chain, Ruleset, Sysctl};

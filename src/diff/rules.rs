@@ -69,7 +69,7 @@ pub(super) fn rules(chain: &str, expected: &[Rule], actual: &[Rule], out: &mut V
 /// Quadratic in rule counts; chains compiled by hostwall stay small (sets carry the bulk).
 /// Past a size bound it matches the common prefix and suffix only, still exact for
 /// the usual hand edits (one rule appended, inserted or deleted).
-pub(super) fn lcs_marks(e: &[String], a: &[String]) -> (Vec<bool>, Vec<bool>) {
+pub(crate) fn lcs_marks(e: &[String], a: &[String]) -> (Vec<bool>, Vec<bool>) {
     let (n, m) = (e.len(), a.len());
     let mut in_e = vec![false; n];
     let mut in_a = vec![false; m];
