@@ -16,6 +16,7 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod incremental;
 mod init;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
