@@ -17,6 +17,7 @@ mod diff;
 mod diff_blind;
 mod hosts;
 mod incremental;
+mod incremental_safety;
 mod init;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]
