@@ -177,3 +177,69 @@ fn a_range_split_by_hand_is_removed_as_stored_never_half_issue14() {
     applied(&without, &opts(&ns, true));
     assert_eq!(inc, listing(&ns, "hostwall"));
 }
+
+#[test]
+#[ignore = "needs root"]
+fn dry_run_shows_the_in_place_change_in_policy_lines_messages_only_under_verbose_issue13() {
+    crate::support::root::require();
+    let env = crate::apply::Env::new("hw-incr");
+    let base = "policy p {\n    default reject\n    allow ssh tcp 22 from 10.1.0.0/16, 10.5.0.0/16\n    allow http tcp 80\n}\n";
+    let next = "policy p {\n    default reject\n    allow ssh tcp 22 from 10.1.0.0/16, 10.9.0.0/16\n    allow udp 8080\n    allow http tcp 80\n}\n";
+    let a = env.file("a.policy", base);
+    let b = env.file("b.policy", next);
+    let args = |p: &std::path::Path, more: &[&str]| {
+        let mut v: Vec<String> = ["--insecure-perms"].iter().map(|s| s.to_string()).collect();
+        v.extend(more.iter().map(|s| s.to_string()));
+        v.push(p.to_string_lossy().into_owned());
+        v
+    };
+    let run = |v: Vec<String>| {
+        let r: Vec<&str> = v.iter().map(String::as_str).collect();
+        env.apply(&r)
+    };
+    crate::apply::exit(&run(args(&a, &[])), 0);
+    let before = env.ruleset();
+    let out = run(args(&b, &["--dry-run"]));
+    crate::apply::exit(&out, 0);
+    let plan = crate::apply::stdout(&out);
+    let file = b.to_string_lossy();
+    assert!(
+        plan.starts_with("in place (only these changes are sent):\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "set allow_src_v4: 1 added, 1 removed  ({file}:3:5)"
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "chain input: rule 6 added: udp dport 8080 accept comment \"udp 8080\"  ({file}:4:5)"
+        )),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("seq "),
+        "netlink messages only under -v: {plan}"
+    );
+    assert!(!plan.contains("+ 10.9.0.0/16"), "{plan}");
+    let out = run(args(&b, &["--dry-run", "-v"]));
+    let plan = crate::apply::stdout(&out);
+    assert!(plan.contains("      + 10.9.0.0/16\n"), "{plan}");
+    assert!(plan.contains("      - 10.5.0.0/16\n"), "{plan}");
+    assert!(plan.contains("the batch it would send:"), "{plan}");
+    assert!(
+        plan.contains("deletion of elements of set allow_src_v4"),
+        "{plan}"
+    );
+    assert_eq!(env.ruleset(), before, "a dry run changed nothing");
+    // The apply itself says which path it took.
+    let out = run(args(&b, &[]));
+    crate::apply::exit(&out, 0);
+    let err = crate::apply::stderr(&out);
+    assert!(
+        err.contains("  incremental: 1 elements added, 1 elements removed, 1 rules added\n"),
+        "{err}"
+    );
+}

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod deferred;
+mod dry_run;
 mod lastgood;
 mod lifecycle;
 mod owner;
@@ -91,6 +92,9 @@ pub struct ApplyArgs {
     /// in DIR. Default: /var/lib/hostwall, for an apply to PID 1's network namespace only.
     #[arg(long, value_name = "DIR")]
     pub lkg_dir: Option<PathBuf>,
+    /// With --dry-run: also every element of a set change and each netlink message.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 pub use lifecycle::{confirm, revert, status, watch_revert};
@@ -164,7 +168,7 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
         full_replace: a.replace,
     };
     if a.dry_run {
-        return dry_run(out, &loaded, &rs, &opts);
+        return dry_run::dry_run(out, &loaded, &rs, &opts, a.verbose);
     }
     let confirm = a.confirm.map(|s| ConfirmOptions {
         watcher_args: a.state.watcher_args(),
@@ -342,47 +346,7 @@ pub(super) fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
         .collect()
 }
 
-/// What the apply would change, in the policy's terms (the diff of the live state
-/// against the new policy), then the batch it would send. Touches nothing.
-fn dry_run(out: &Out, loaded: &Loaded, rs: &Ruleset, opts: &ApplyOptions) -> u8 {
-    let report = match hostwall::apply::apply(rs, opts) {
-        Ok(r) => r,
-        Err(e) => return apply_error(out, loaded, &e),
-    };
-    let drift_opts = hostwall::drift::DriftOptions {
-        netns: opts.netns.clone(),
-        state_dir: std::path::PathBuf::new(),
-        full: true,
-    };
-    let mut text = String::new();
-    match hostwall::drift::full(rs, &drift_opts) {
-        Ok(d) if d.in_sync() => {
-            text.push_str("no change: the live ruleset already matches the policy\n")
-        }
-        Ok(d) => {
-            text.push_str("changes (\"live has\" becomes \"policy says\"):\n");
-            text.push_str(&hostwall::diff::render_text(&d.changes));
-        }
-        Err(e) => text.push_str(&format!("(cannot compare with the live ruleset: {e})\n")),
-    }
-    text.push_str("\nthe batch it would send:\n");
-    for line in &report.plan {
-        text.push_str(line);
-        text.push('\n');
-    }
-    out.stderr(&format!(
-        "hostwall: dry run: table {} {}{}: would send {} messages ({} bytes) at generation {}; nothing changed\n",
-        rs.table.family.name(),
-        rs.table.name,
-        netns_text(opts.netns.as_deref()),
-        report.messages,
-        report.batch_bytes,
-        report.genid_before,
-    ));
-    out.stdout(&text)
-}
-
-fn netns_text(netns: Option<&str>) -> String {
+pub(super) fn netns_text(netns: Option<&str>) -> String {
     netns.map(|n| format!(" in netns {n}")).unwrap_or_default()
 }
 
@@ -402,7 +366,7 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
 
 /// A kernel refusal points at the policy line that produced the message, like a
 /// checker error; everything else is one line.
-fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
+pub(super) fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
     match e.origin().first() {
         Some(span) if (span.file.0 as usize) < loaded.map.files().count() => {
             let d = Diagnostic::error("", *span, e.to_string())

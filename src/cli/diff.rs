@@ -39,7 +39,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         }
     };
     let written = match c.format {
-        DiffFormat::Text => out.stdout(&text_report(&report, &table)),
+        DiffFormat::Text => out.stdout(&text_report(&report, &table, c.verbose)),
         DiffFormat::Json => out.stdout(&json_report(&report, &table)),
     };
     if written != 0 {
@@ -101,8 +101,11 @@ fn fast_path(
     Ok(drift::fast(opts, rec, &digest)?.map(|r| (r, table)))
 }
 
-fn text_report(r: &DriftReport, table: &str) -> String {
-    let mut s = hostwall::diff::render_text(&r.changes);
+fn text_report(r: &DriftReport, table: &str, verbose: bool) -> String {
+    let mut s = match verbose {
+        true => hostwall::diff::render_text_verbose(&r.changes),
+        false => hostwall::diff::render_text(&r.changes),
+    };
     let drift = r
         .changes
         .iter()

@@ -93,6 +93,7 @@ always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l full -d 'Always dump and compare, even when the recorded generation id says nothing changed'
+complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -s v -l verbose -d 'List every set element that differs (by default: a count per set)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand explain" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand explain" -l netns -d 'With --live: read /run/netns/NAME instead of the current network namespace' -r
@@ -117,6 +118,7 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l persist -d '
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l force -d 'Apply even if the policy would reject the SSH session it is applied from'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l replace -d 'Send the table even when the live one already is the policy (by default such an apply sends nothing and says `unchanged (generation N)`)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l insecure-perms -d 'Skip the ownership/mode check of the policy and site files'
+complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -s v -l verbose -d 'With --dry-run: also every element of a set change and each netlink message'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l netns -d 'The change pending in /run/netns/NAME (default: in the namespace this runs in)' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
