@@ -169,3 +169,22 @@ fn what_a_delta_cannot_express_is_a_full_replace_with_its_reason_issue14() {
     let other = input(&(100..110).collect::<Vec<_>>());
     assert!(full(&other, &live_of(&big)).contains("larger than the new table"));
 }
+
+#[test]
+fn the_path_serialises_with_its_reason_or_counts_issue14() {
+    let full = ApplyPath::Full {
+        reason: "table inet hostwall does not exist yet".into(),
+    };
+    let v = serde_json::to_value(&full).unwrap_or_default();
+    assert_eq!(v["path"], "full");
+    assert_eq!(v["reason"], "table inet hostwall does not exist yet");
+    let live = live_of(&input(&[22]));
+    let new = input(&[22, 80]);
+    let inc = ApplyPath::Incremental {
+        summary: summarize(&delta(&live, &new)),
+    };
+    let v = serde_json::to_value(&inc).unwrap_or_default();
+    assert_eq!(v["path"], "incremental");
+    assert_eq!(v["summary"]["rules_added"], 1);
+    assert_eq!(v["summary"]["elements_added"], 0);
+}
