@@ -10,12 +10,14 @@
 #   100k prefixes with 0 / 1 / 1,000 / 10,000 elements changed (each a /30 swapped for
 #   another), one service added to kvm-host, one rule inserted in the middle of a
 #   10,000-rule policy.
-# Usage: benches/reapply.sh [RUNS]   (as root; namespace and temp files removed on exit).
+# Usage: benches/reapply.sh [RUNS] [PATTERN]   (as root; namespace and temp files removed on
+# exit; PATTERN: only the shapes whose name contains it).
 # Targets (issue 14): 1 changed ≤ 10 ms, 1,000 ≤ 30 ms, nothing changed ≤ 5 ms, no batch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 runs=${1:-7}
+only=${2:-}
 
 bench_hostwall gen_policy
 cargo build --release --quiet --example gen_scaling
@@ -28,17 +30,17 @@ gen=target/release/examples
 "$gen/gen_policy" 100000 10 >"$tmp/p0.policy"
 for n in 1 1000 10000; do
   awk -v n="$n" '/define big = / {
-      split(substr($0, index($0, "= ") + 2), a, ", ")
-      line = "    define big = "
-      for (i = 1; i <= length(a); i++) {
+      k = split(substr($0, index($0, "= ") + 2), a, ", ")
+      printf "    define big = "
+      for (i = 1; i <= k; i++) {
         if (i <= n) { v = (i - 1) * 8; a[i] = sprintf("11.%d.%d.%d/30", int(v / 65536) % 256, int(v / 256) % 256, v % 256) }
-        line = line (i > 1 ? ", " : "") a[i]
+        printf "%s%s", (i > 1 ? ", " : ""), a[i]
       }
-      print line; next }
+      print ""; next }
     { print }' "$tmp/p0.policy" >"$tmp/p$n.policy"
 done
 cp policies/kvm-host.policy "$tmp/kvm0.policy"
-sed 's/^}$/    allow cockpit tcp 9090\n}/' policies/kvm-host.policy >"$tmp/kvm1.policy"
+sed 's/^}$/    allow tcp 9090  # one service more\n}/' policies/kvm-host.policy >"$tmp/kvm1.policy"
 "$gen/gen_scaling" rules 10000 >"$tmp/r0.policy"
 awk 'NR == 5002 { print "    allow tcp 7 from 192.0.2.1" } { print }' "$tmp/r0.policy" >"$tmp/r1.policy"
 chmod 0644 "$tmp"/*.policy
@@ -85,6 +87,7 @@ echo "medians of $runs runs, ms, whole process; load average: $(cut -d' ' -f1-3 
 printf '%-34s %8s %8s %8s %8s %8s %7s  %s\n' shape "nft -f" full kernel "in place" kernel "ratio" "path taken in place"
 row() {
   local name=$1 r
+  [[ $name == *"$only"* ]] || return 0
   read -r -a r <<<"$(measure "$2" "$3")"
   printf '%-34s %s %s %s %s %s %6.0fx  %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]}")" \
     "$(ms "${r[3]}")" "$(ms "${r[4]:-0}")" "$(awk -v a="${r[0]}" -v b="${r[3]}" 'BEGIN{print (b > 0 ? a / b : 0)}')" "$(cat "$tmp/path")"
