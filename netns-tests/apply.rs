@@ -316,7 +316,7 @@ fn dry_run_prints_the_plan_and_changes_nothing_issue3() {
     exit(&env.apply(&[&minimal.to_string_lossy()]), 0);
     let before = env.ruleset();
     let kvm = env.file("kvm.policy", KVM);
-    let out = env.apply(&["--dry-run", &kvm.to_string_lossy()]);
+    let out = env.apply(&["--dry-run", "-v", &kvm.to_string_lossy()]);
     exit(&out, 0);
     assert_eq!(env.ruleset(), before, "a dry run changed the ruleset");
     let fwd = env
@@ -325,6 +325,11 @@ fn dry_run_prints_the_plan_and_changes_nothing_issue3() {
         .unwrap_or_default();
     assert_eq!(fwd, "0", "a dry run changed ip_forward");
     let plan = stdout(&out);
+    // A new set ahead of one that stays: only a full replace, and why.
+    assert!(
+        plan.contains("full replace: new set allow_tcp comes before set"),
+        "{plan}"
+    );
     // The change in the policy's terms: kvm-host's port set replaces minimal-host's rules.
     assert!(
         plan.contains("changes (\"live has\" becomes \"policy says\")"),

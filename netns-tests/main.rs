@@ -18,6 +18,8 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod incremental;
+mod incremental_safety;
 mod init;
 mod json_docs;
 mod metrics;

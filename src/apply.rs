@@ -3,11 +3,14 @@
 //! against concurrent changes, then the sysctl step with rollback of both ruleset
 //! and sysctls if it fails. What the kernel's replies mean is `refusal`'s.
 
+pub mod delta;
+mod delta_read;
 mod guard;
 mod refusal;
 pub mod restore;
 mod table_copy;
 
+pub use delta::ApplyPath;
 pub use guard::Guard;
 pub(crate) use refusal::owned;
 
@@ -33,6 +36,8 @@ pub struct ApplyOptions {
     /// is checked against the state it read, so a change to our table since
     /// then is refused with [`ApplyError::Concurrent`]. `None`: a fresh guard.
     pub guard: Option<Guard>,
+    /// Replace the whole table even when an in-place change would do.
+    pub full_replace: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -55,29 +60,8 @@ pub struct ApplyReport {
     /// Dry run: one line per message that would be sent.
     pub plan: Vec<String>,
     pub dry_run: bool,
-    /// How the change reached the kernel.
+    /// Full replace or incremental, and why.
     pub path: ApplyPath,
-}
-
-/// The way an apply brought the kernel to the policy, as `apply --format json` reports
-/// it (`path`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ApplyPath {
-    /// Nothing sent: the live table and sysctls already were the policy.
-    Unchanged,
-    /// Our whole table replaced in one batch.
-    #[default]
-    Full,
-}
-
-impl ApplyPath {
-    /// The name JSON output uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            ApplyPath::Unchanged => "unchanged",
-            ApplyPath::Full => "full",
-        }
-    }
 }
 
 /// What went wrong, by phase. Nothing is left changed unless stated.
@@ -183,25 +167,43 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     let genid_before = guard.base();
     let (changes, interfaces, copy) = capture_previous(&mut nl, rs, &root, opts.dry_run, &guard)?;
     let t0 = Instant::now();
-    let mut batch = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
+    let (batch, path) = choose(&mut nl, rs, opts, genid_before)?;
     let mut report = ApplyReport {
         genid_before,
         genid: genid_before,
-        messages: batch.messages.len(),
-        batch_bytes: batch.bytes.len(),
+        messages: batch.as_ref().map_or(0, |b| b.messages.len()),
+        batch_bytes: batch.as_ref().map_or(0, |b| b.bytes.len()),
         build_time: t0.elapsed(),
         sysctls: changes.clone(),
         dry_run: opts.dry_run,
+        path,
         ..ApplyReport::default()
     };
     if opts.dry_run {
-        report.plan = plan(&batch, &changes);
+        report.plan = plan(batch.as_ref(), &changes);
         return Ok(report);
     }
-    let (sent_at, timing) = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report)?;
-    report.send_time = timing.0;
-    report.send_ack_time = timing.1;
-    report.genid = next_genid(sent_at);
+    if let Some(mut batch) = batch {
+        let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
+        let (sent_at, timing) = match sent {
+            Err(e @ ApplyError::Kernel { .. })
+                if matches!(report.path, ApplyPath::Incremental { .. }) =>
+            {
+                // Nothing was committed: the same change as a full replace.
+                let mut full = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
+                report.path = ApplyPath::Full {
+                    reason: format!("the kernel refused the in-place change ({e})"),
+                };
+                report.messages = full.messages.len();
+                report.batch_bytes = full.bytes.len();
+                send_guarded(&mut nl, &mut full, &guard, &rs.table.name, &mut report)?
+            }
+            r => r?,
+        };
+        report.send_time = timing.0;
+        report.send_ack_time = timing.1;
+        report.genid = next_genid(sent_at);
+    }
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match copy {
             Some(c) => c.restore(&mut nl, &rs.table.name).err().map(Box::new),
@@ -214,6 +216,41 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         });
     }
     Ok(report)
+}
+
+/// The batch to send and the path it takes: the in-place change when the live table
+/// allows one (`None`: nothing to change), else the full replace and why.
+fn choose(
+    nl: &mut Client,
+    rs: &Ruleset,
+    opts: &ApplyOptions,
+    genid: u32,
+) -> Result<(Option<Batch>, ApplyPath), ApplyError> {
+    let name = &rs.table.name;
+    let why = if opts.full_replace {
+        "a full replace was asked for".to_string()
+    } else {
+        match delta_read::read(nl, name) {
+            Ok(None) => format!("table inet {name} does not exist yet"),
+            Err(e) => format!("the live table could not be read ({e})"),
+            Ok(Some(live)) => match delta::plan(&live, rs) {
+                delta::Decision::Full(why) => why,
+                delta::Decision::Delta(d) => {
+                    let summary = delta::summarize(&d);
+                    let batch = match d.is_empty() {
+                        true => None,
+                        false => {
+                            let o = batch_options(nl, Some(genid));
+                            Some(crate::emit::delta::build(&d, &rs.table.sets, &o)?)
+                        }
+                    };
+                    return Ok((batch, ApplyPath::Incremental { summary }));
+                }
+            },
+        }
+    };
+    let batch = netlink::build(rs, &batch_options(nl, Some(genid)))?;
+    Ok((Some(batch), ApplyPath::Full { reason: why }))
 }
 
 /// Sends the batch at the guard's generation. When the kernel refuses it because the
@@ -321,10 +358,9 @@ fn capture_previous(
     Ok((changes, interfaces, Some(copy)))
 }
 
-fn plan(batch: &Batch, changes: &[SysctlChange]) -> Vec<String> {
-    let mut out: Vec<String> = batch
-        .messages
-        .iter()
+fn plan(batch: Option<&Batch>, changes: &[SysctlChange]) -> Vec<String> {
+    let mut out: Vec<String> = (batch.iter())
+        .flat_map(|b| b.messages.iter())
         .map(|m| format!("seq {:>6}  {:>6} bytes  {}", m.seq, m.len, m.what))
         .collect();
     out.extend(

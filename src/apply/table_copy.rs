@@ -157,7 +157,7 @@ impl TableCopy {
     }
 }
 
-fn dump(
+pub(super) fn dump(
     nl: &mut Client,
     ty: MsgType,
     table: &str,

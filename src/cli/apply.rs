@@ -25,6 +25,7 @@ mod json;
 mod lastgood;
 mod lifecycle;
 mod owner;
+mod path;
 mod prompt;
 mod report;
 mod slot;
@@ -99,6 +100,9 @@ pub struct ApplyArgs {
     /// (docs/json.md; --confirm then never prompts).
     #[arg(long, value_enum, default_value_t = super::args::DiffFormat::Text)]
     pub format: super::args::DiffFormat,
+    /// With --dry-run: also every element of a set change and each netlink message.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 pub use lifecycle::{confirm, revert, status, watch_revert};
@@ -176,9 +180,10 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         dry_run: a.dry_run,
         sysctl_root: a.sysctl_root.clone(),
         guard: None,
+        full_replace: a.replace,
     };
     if a.dry_run {
-        return dry_run::run(out, &loaded, &rs, &opts);
+        return dry_run::dry_run(out, &loaded, &rs, &opts, a.verbose);
     }
     let confirm = a.confirm.map(|s| ConfirmOptions {
         watcher_args: a.state.watcher_args(),
@@ -376,7 +381,7 @@ pub(super) fn policy_files(loaded: &Loaded) -> Vec<PathBuf> {
         .collect()
 }
 
-fn netns_text(netns: Option<&str>) -> String {
+pub(super) fn netns_text(netns: Option<&str>) -> String {
     netns.map(|n| format!(" in netns {n}")).unwrap_or_default()
 }
 
@@ -396,7 +401,7 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
 
 /// A kernel refusal points at the policy line that produced the message, like a
 /// checker error; everything else is one line.
-fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
+pub(super) fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
     match e.origin().first() {
         Some(span) if (span.file.0 as usize) < loaded.map.files().count() => {
             let d = Diagnostic::error("", *span, e.to_string())
@@ -423,6 +428,7 @@ fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
         r.genid_before,
         r.genid,
     );
+    s.push_str(&path::line(&r.path));
     if r.resends > 0 {
         s.push_str(&format!(
             "  resent {} time{}: other tables changed meanwhile (ours did not)\n",

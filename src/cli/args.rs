@@ -137,6 +137,9 @@ pub struct DiffArgs {
     pub state_dir: PathBuf,
     #[command(flatten)]
     pub system: SystemArgs,
+    /// List every set element that differs (by default: a count per set).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// The root under which other firewall services, sshd and libvirt are looked for.

@@ -72,7 +72,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     if json {
         return print_json(out, code, part, Some((&report, &table)));
     }
-    match out.stdout(&text_report(&report, &table)) {
+    match out.stdout(&text_report(&report, &table, c.verbose)) {
         0 => code,
         failed => failed,
     }
@@ -128,8 +128,11 @@ fn fast_path(
     Ok(drift::fast(opts, rec, &digest)?.map(|r| (r, table)))
 }
 
-fn text_report(r: &DriftReport, table: &str) -> String {
-    let mut s = hostwall::diff::render_text(&r.changes);
+fn text_report(r: &DriftReport, table: &str, verbose: bool) -> String {
+    let mut s = match verbose {
+        true => hostwall::diff::render_text_verbose(&r.changes),
+        false => hostwall::diff::render_text(&r.changes),
+    };
     let drift = r
         .changes
         .iter()

@@ -19,7 +19,8 @@ pub use crate::live::state::{
 };
 pub use conflicts::conflicts;
 pub use json::render_json;
-pub use render::render_text;
+pub use render::{render_text, render_text_verbose};
+pub(crate) use rules::lcs_marks;
 pub use sets::subtract;
 
 use crate::ir::{self, Chain, Ruleset, Sysctl};
@@ -86,7 +87,7 @@ pub fn diff(expected: &Ruleset, live: &Live) -> Vec<Change> {
             None,
         )),
         Some(actual) => {
-            sets::sets(&t.sets, &actual.sets, &mut out);
+            sets::sets(&t.sets, &actual.sets, &t.chains, &mut out);
             chains(&t.chains, &actual.chains, &live.unmodelled, &mut out);
             unmodelled(&t.chains, &live.unmodelled, &mut out);
         }

@@ -1,4 +1,5 @@
-//! Ordered rule comparison: a longest common subsequence keeps what is in place.
+//! Rule comparison by content: a longest common subsequence keeps what is in place, the
+//! rest is moved, changed within its gap, missing or added.
 
 use super::{Change, Kind, change};
 use crate::emit::text;
@@ -10,35 +11,59 @@ pub(super) fn rule_text(r: &Rule) -> String {
     s
 }
 
-/// Ordered comparison: a longest common subsequence keeps what is in place; the rest
-/// is missing, added, moved (same text on both sides) or changed (same position).
+/// Rules matched by content, not position: a longest common subsequence keeps what is
+/// in place; between two kept rules, a rule whose text is elsewhere in the chain moved,
+/// the rest pair up in order as changed, and what is left over is missing or added. One
+/// inserted rule is one change, whatever follows it.
 pub(super) fn rules(chain: &str, expected: &[Rule], actual: &[Rule], out: &mut Vec<Change>) {
     let e: Vec<String> = expected.iter().map(rule_text).collect();
     let a: Vec<String> = actual.iter().map(rule_text).collect();
     let (in_e, in_a) = lcs_marks(&e, &a);
     let obj = format!("chain {chain}");
-    let missing: Vec<usize> = (0..e.len()).filter(|i| !in_e[*i]).collect();
-    let mut added: Vec<usize> = (0..a.len()).filter(|j| !in_a[*j]).collect();
-    for i in missing {
-        let service = expected[i].comment.clone();
-        // Present elsewhere in the chain: moved.
-        if let Some(pos) = added.iter().position(|j| a[*j] == e[i]) {
-            let j = added.remove(pos);
-            out.push(Change {
-                position: Some(j + 1),
-                service,
-                ..change(
-                    Kind::RuleMoved,
-                    &obj,
-                    Some(format!("{} (position {})", e[i], i + 1)),
-                    Some(format!("{} (position {})", a[j], j + 1)),
-                )
-            });
-            continue;
+    let mut unmatched_a: Vec<usize> = (0..a.len()).filter(|j| !in_a[*j]).collect();
+    // Moved first: the same text on both sides, out of order.
+    let mut gaps_e: Vec<usize> = Vec::new();
+    for i in (0..e.len()).filter(|i| !in_e[*i]) {
+        match unmatched_a.iter().position(|j| a[*j] == e[i]) {
+            Some(pos) => {
+                let j = unmatched_a.remove(pos);
+                out.push(Change {
+                    position: Some(j + 1),
+                    service: expected[i].comment.clone(),
+                    ..change(
+                        Kind::RuleMoved,
+                        &obj,
+                        Some(format!("{} (position {})", e[i], i + 1)),
+                        Some(format!("{} (position {})", a[j], j + 1)),
+                    )
+                });
+            }
+            None => gaps_e.push(i),
         }
-        // An unmatched actual rule at the same position: changed in place.
-        if let Some(pos) = added.iter().position(|j| *j == i) {
-            let j = added.remove(pos);
+    }
+    // The gap each unmatched rule sits in: how many kept rules come before it.
+    let before = |marks: &[bool]| -> Vec<usize> {
+        (marks.iter())
+            .scan(0, |n, m| {
+                let here = *n;
+                *n += usize::from(*m);
+                Some(here)
+            })
+            .collect()
+    };
+    let (before_e, before_a) = (before(&in_e), before(&in_a));
+    let mut added = Vec::new();
+    let mut k = 0;
+    for i in gaps_e {
+        let g = before_e[i];
+        while k < unmatched_a.len() && before_a[unmatched_a[k]] < g {
+            added.push(unmatched_a[k]);
+            k += 1;
+        }
+        let service = expected[i].comment.clone();
+        if k < unmatched_a.len() && before_a[unmatched_a[k]] == g {
+            let j = unmatched_a[k];
+            k += 1;
             out.push(Change {
                 position: Some(i + 1),
                 service,
@@ -57,6 +82,7 @@ pub(super) fn rules(chain: &str, expected: &[Rule], actual: &[Rule], out: &mut V
             ..change(Kind::RuleMissing, &obj, Some(e[i].clone()), None)
         });
     }
+    added.extend(&unmatched_a[k..]);
     for j in added {
         out.push(Change {
             position: Some(j + 1),
@@ -69,7 +95,7 @@ pub(super) fn rules(chain: &str, expected: &[Rule], actual: &[Rule], out: &mut V
 /// Quadratic in rule counts; chains compiled by hostwall stay small (sets carry the bulk).
 /// Past a size bound it matches the common prefix and suffix only, still exact for
 /// the usual hand edits (one rule appended, inserted or deleted).
-pub(super) fn lcs_marks(e: &[String], a: &[String]) -> (Vec<bool>, Vec<bool>) {
+pub(crate) fn lcs_marks(e: &[String], a: &[String]) -> (Vec<bool>, Vec<bool>) {
     let (n, m) = (e.len(), a.len());
     let mut in_e = vec![false; n];
     let mut in_a = vec![false; m];

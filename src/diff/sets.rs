@@ -2,9 +2,48 @@
 
 use super::{Change, Kind, change};
 use crate::emit::text;
-use crate::ir::{self, Interval, Set, SetKey};
+use crate::ir::{self, AddrMatch, Chain, Interval, Match, PortMatch, Set, SetKey, TypeMatch};
+use std::collections::HashMap;
 
-pub(super) fn sets(expected: &[Set], actual: &[Set], out: &mut Vec<Change>) {
+/// Compares the sets; element changes name the services of the rules that use the set.
+pub(super) fn sets(expected: &[Set], actual: &[Set], chains: &[Chain], out: &mut Vec<Change>) {
+    let services = services(chains);
+    let from = out.len();
+    compare(expected, actual, out);
+    for c in &mut out[from..] {
+        let name = c.object.strip_prefix("set ").unwrap_or_default();
+        if matches!(c.kind, Kind::ElementMissing | Kind::ElementExtra) {
+            c.service = services.get(name).cloned();
+        }
+    }
+}
+
+/// Set name -> the comments (policy services) of the rules that look it up.
+fn services(chains: &[Chain]) -> HashMap<&str, String> {
+    let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in chains.iter().flat_map(|c| &c.rules) {
+        let Some(comment) = r.comment.as_deref() else {
+            continue;
+        };
+        for m in &r.matches {
+            let set = match m {
+                Match::Saddr(AddrMatch::Set4(s) | AddrMatch::Set6(s))
+                | Match::Daddr(AddrMatch::Set4(s) | AddrMatch::Set6(s))
+                | Match::Dport(_, PortMatch::Set(s))
+                | Match::IcmpType(TypeMatch::Set(s))
+                | Match::Icmpv6Type(TypeMatch::Set(s)) => s.as_str(),
+                _ => continue,
+            };
+            let names = out.entry(set).or_default();
+            if !names.contains(&comment) {
+                names.push(comment);
+            }
+        }
+    }
+    out.into_iter().map(|(k, v)| (k, v.join(", "))).collect()
+}
+
+fn compare(expected: &[Set], actual: &[Set], out: &mut Vec<Change>) {
     for e in expected {
         let obj = format!("set {}", e.name);
         let Some(a) = actual.iter().find(|a| a.name == e.name) else {

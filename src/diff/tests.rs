@@ -263,3 +263,65 @@ fn reports_elements_policy_sysctl_and_absent_table() {
     };
     assert_eq!(kinds(&diff(&want, &none)), vec![(Kind::TableMissing, None)]);
 }
+
+#[test]
+fn rules_match_by_content_one_insertion_is_one_change_issue13() {
+    // The policy inserts 8080 and changes 9000 -> 9001 further down; the live table has
+    // neither. Matched by content: one missing rule and one changed, nothing added.
+    let want = ruleset(&[22, 80, 8080, 443, 9001], vec![]);
+    let have = ruleset(&[22, 80, 443, 9000], vec![]);
+    let c = diff(&want, &live(&have, true));
+    assert_eq!(
+        kinds(&c),
+        vec![(Kind::RuleMissing, Some(3)), (Kind::RuleChanged, Some(5))],
+        "{c:#?}"
+    );
+    // A hand rule where the policy's 8080 goes is that rule changed; elsewhere it is
+    // one added and one missing.
+    let have = ruleset(&[22, 80, 3306, 443, 9001], vec![]);
+    let c = diff(&want, &live(&have, true));
+    assert_eq!(kinds(&c), vec![(Kind::RuleChanged, Some(3))], "{c:#?}");
+    let have = ruleset(&[22, 3306, 80, 443, 9001], vec![]);
+    let c = diff(&want, &live(&have, true));
+    assert_eq!(
+        kinds(&c),
+        vec![(Kind::RuleMissing, Some(3)), (Kind::RuleAdded, Some(2))],
+        "{c:#?}"
+    );
+    let have = ruleset(&[22, 80, 8080, 443, 9001, 3306], vec![]);
+    let c = diff(&want, &live(&have, true));
+    assert_eq!(kinds(&c), vec![(Kind::RuleAdded, Some(6))]);
+}
+
+#[test]
+fn set_elements_are_summarised_per_set_and_service_every_element_under_verbose_issue13() {
+    let iv = |lo, hi| Interval { lo, hi };
+    let mut want = ruleset(
+        &[22],
+        vec![iv(22, 22), iv(80, 80), iv(443, 443), iv(8000, 8010)],
+    );
+    want.table.chains[0].rules[0].matches = vec![ir::Match::Dport(
+        ir::L4Proto::Tcp,
+        ir::PortMatch::Set("allow_tcp".into()),
+    )];
+    let have = ruleset(&[22], vec![iv(22, 22), iv(25, 25)]);
+    let mut l = live(&have, true);
+    if let Some(t) = l.table.as_mut() {
+        t.chains = want.table.chains.clone();
+    }
+    let c = diff(&want, &l);
+    assert_eq!(c.len(), 4, "{c:#?}");
+    assert!(
+        c.iter().all(|c| c.service.as_deref() == Some("svc22")),
+        "{c:#?}"
+    );
+    let text = render_text(&c);
+    assert_eq!(
+        text,
+        "drift: set elements differ: set allow_tcp (service svc22): 3 missing, 1 added\n"
+    );
+    let v = super::render_text_verbose(&c);
+    assert!(v.contains("    policy says: 8000-8010\n"), "{v}");
+    assert!(v.contains("    live has:    25\n"), "{v}");
+    assert_eq!(v.lines().count(), 5, "{v}");
+}

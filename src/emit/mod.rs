@@ -1,5 +1,7 @@
-//! Writers of an `ir::Ruleset`: nft text, libnftables JSON, and the netlink batch.
+//! Writers of an `ir::Ruleset`: nft text, libnftables JSON, and the netlink batch (whole,
+//! or as an in-place change: `delta`).
 
+pub mod delta;
 pub mod json;
 pub mod netlink;
 pub mod text;

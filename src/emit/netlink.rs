@@ -41,6 +41,17 @@ pub enum BatchPart {
         index: usize,
     },
     BatchEnd,
+    /// Incremental batches: the rule with this handle removed.
+    DeleteRule {
+        chain: String,
+        handle: u64,
+    },
+    DeleteElements {
+        set: String,
+        chunk: usize,
+    },
+    DeleteSet(String),
+    DeleteChain(String),
 }
 
 impl fmt::Display for BatchPart {
@@ -56,6 +67,14 @@ impl fmt::Display for BatchPart {
             BatchPart::Chain(c) => write!(f, "chain {c}"),
             BatchPart::Rule { chain, index } => write!(f, "rule {index} of chain {chain}"),
             BatchPart::BatchEnd => f.write_str("batch end"),
+            BatchPart::DeleteRule { chain, handle } => {
+                write!(f, "deletion of rule handle {handle} of chain {chain}")
+            }
+            BatchPart::DeleteElements { set, chunk } => {
+                write!(f, "deletion of elements of set {set} (message {chunk})")
+            }
+            BatchPart::DeleteSet(s) => write!(f, "deletion of set {s}"),
+            BatchPart::DeleteChain(c) => write!(f, "deletion of chain {c}"),
         }
     }
 }
@@ -113,7 +132,7 @@ pub enum EmitError {
     Invalid { what: String, reason: String },
 }
 
-fn invalid(what: &BatchPart, reason: impl fmt::Display) -> EmitError {
+pub(super) fn invalid(what: &BatchPart, reason: impl fmt::Display) -> EmitError {
     EmitError::Invalid {
         what: what.to_string(),
         reason: reason.to_string(),
@@ -177,14 +196,14 @@ fn estimate_size(rs: &Ruleset) -> usize {
     4096 + elems * (8 + 16 + 8) + rules * 320
 }
 
-struct Builder {
-    w: Writer,
-    next_seq: u32,
+pub(super) struct Builder {
+    pub(super) w: Writer,
+    pub(super) next_seq: u32,
     messages: Vec<Message>,
 }
 
 impl Builder {
-    fn new(first_seq: u32, capacity: usize) -> Builder {
+    pub(super) fn new(first_seq: u32, capacity: usize) -> Builder {
         Builder {
             w: Writer::with_capacity(capacity),
             next_seq: first_seq,
@@ -192,7 +211,7 @@ impl Builder {
         }
     }
 
-    fn record(&mut self, what: BatchPart, origin: Vec<Span>) {
+    pub(super) fn record(&mut self, what: BatchPart, origin: Vec<Span>) {
         self.messages.push(Message {
             seq: self.next_seq,
             offset: 0,
@@ -203,12 +222,17 @@ impl Builder {
         self.next_seq = self.next_seq.wrapping_add(1);
     }
 
-    fn msg(&mut self, what: BatchPart, origin: Vec<Span>, f: impl FnOnce(&mut Writer, u32)) {
+    pub(super) fn msg(
+        &mut self,
+        what: BatchPart,
+        origin: Vec<Span>,
+        f: impl FnOnce(&mut Writer, u32),
+    ) {
         f(&mut self.w, self.next_seq);
         self.record(what, origin);
     }
 
-    fn set(&mut self, table: &str, set: &Set, id: u32) -> Result<(), EmitError> {
+    pub(super) fn set(&mut self, table: &str, set: &Set, id: u32) -> Result<(), EmitError> {
         let what = BatchPart::Set(set.name.clone());
         let spec = SetSpec {
             name: &set.name,
@@ -240,7 +264,7 @@ impl Builder {
     }
 
     /// Fills in each message's offset and length by walking the buffer.
-    fn finish(mut self) -> Batch {
+    pub(super) fn finish(mut self) -> Batch {
         let mut off = 0;
         for m in &mut self.messages {
             let b = &self.w.buf[off..off + 4];
@@ -256,7 +280,7 @@ impl Builder {
     }
 }
 
-fn base_spec(b: BaseChain) -> BaseSpec {
+pub(super) fn base_spec(b: BaseChain) -> BaseSpec {
     BaseSpec {
         hook: b.hook.into(),
         priority: b.priority,
@@ -330,7 +354,7 @@ pub enum RuleError {
 }
 
 impl RuleError {
-    fn at(self, what: &BatchPart) -> EmitError {
+    pub(super) fn at(self, what: &BatchPart) -> EmitError {
         match self {
             RuleError::UnknownSet(set) => EmitError::UnknownSet {
                 what: what.to_string(),
@@ -355,7 +379,7 @@ pub fn rule_exprs(rule: &Rule, set_ids: &HashMap<&str, u32>) -> Result<Vec<Expr>
 }
 
 /// `rule_exprs` into a caller's buffer (cleared first), reused across rules.
-fn lower_rule(
+pub(super) fn lower_rule(
     rule: &Rule,
     set_ids: &HashMap<&str, u32>,
     out: &mut Vec<Expr>,

@@ -26,6 +26,9 @@ mod test_exprs;
 mod xt;
 
 pub use crate::nft::read::ParseError;
+/// One rule of our table from its raw dump (`apply`'s incremental path reads rules with
+/// their handles itself).
+pub use decode::rule as decode_rule;
 
 use crate::ir::host::HostTable;
 use crate::ir::{self, Table};

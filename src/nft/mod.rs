@@ -9,6 +9,7 @@
 //!
 //! Callers above this module (`emit::netlink`, `apply`, `live`) contain no `unsafe`.
 
+pub mod change;
 pub mod client;
 pub mod expr;
 pub mod expr_attr;

@@ -39,7 +39,7 @@ impl RuleTarget {
     }
 }
 
-fn check_comment(comment: Option<&str>) -> Result<(), WireError> {
+pub(super) fn check_comment(comment: Option<&str>) -> Result<(), WireError> {
     match comment {
         Some(c) if c.len() > MAX_COMMENT => Err(WireError(format!(
             "comment of {} bytes exceeds the {MAX_COMMENT} byte limit of a rule comment",

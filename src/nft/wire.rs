@@ -54,6 +54,10 @@ pub enum MsgType {
     GetObj = 19,
     NewFlowtable = 22,
     GetFlowtable = 23,
+    DelChain = 5,
+    DelRule = 8,
+    DelSet = 11,
+    DelSetElem = 14,
 }
 
 impl MsgType {
@@ -317,7 +321,7 @@ impl Writer {
     }
 
     /// `NFTA_RULE_EXPRESSIONS`, when there are any.
-    fn rule_exprs(&mut self, exprs: &[Expr]) -> Result<(), WireError> {
+    pub(super) fn rule_exprs(&mut self, exprs: &[Expr]) -> Result<(), WireError> {
         if exprs.is_empty() {
             return Ok(());
         }
@@ -332,14 +336,14 @@ impl Writer {
     }
 
     /// An attribute whose payload the caller appends; `attr_end` sizes and pads it.
-    fn attr_start(&mut self, ty: u16) -> usize {
+    pub(super) fn attr_start(&mut self, ty: u16) -> usize {
         let start = self.buf.len();
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
         self.buf.extend_from_slice(&ty.to_ne_bytes());
         start
     }
 
-    fn attr_end(&mut self, start: usize) {
+    pub(super) fn attr_end(&mut self, start: usize) {
         let len = self.buf.len() - start;
         self.buf[start..start + 2].copy_from_slice(&(len as u16).to_ne_bytes());
         self.buf.resize(self.buf.len() + align4(len) - len, 0);
@@ -377,6 +381,8 @@ impl Writer {
 /// list nest would pass 64 KiB. `finish` closes the last one.
 pub struct ElemStream<'a, F: FnMut() -> u32> {
     w: &'a mut Writer,
+    /// DELSETELEM instead of NEWSETELEM ([`ElemStream::deleting`]).
+    delete: bool,
     table: &'a str,
     set: &'a SetSpec<'a>,
     next_seq: F,
@@ -389,11 +395,20 @@ impl<'a, F: FnMut() -> u32> ElemStream<'a, F> {
     pub fn new(w: &'a mut Writer, table: &'a str, set: &'a SetSpec<'a>, next_seq: F) -> Self {
         ElemStream {
             w,
+            delete: false,
             table,
             set,
             next_seq,
             open: None,
             messages: 0,
+        }
+    }
+
+    /// The same stream removing the elements (DELSETELEM messages).
+    pub fn deleting(self) -> Self {
+        ElemStream {
+            delete: true,
+            ..self
         }
     }
 
@@ -412,10 +427,13 @@ impl<'a, F: FnMut() -> u32> ElemStream<'a, F> {
     }
 
     fn open_message(&mut self) {
-        let flags = NLM_F_CREATE | NLM_F_EXCL;
+        let (ty, flags) = match self.delete {
+            false => (MsgType::NewSetElem, NLM_F_CREATE | NLM_F_EXCL),
+            true => (MsgType::DelSetElem, 0),
+        };
         let seq = (self.next_seq)();
         let w = &mut *self.w;
-        let m = w.begin_msg(MsgType::NewSetElem.raw(), flags, seq, NFPROTO_INET, 0);
+        let m = w.begin_msg(ty.raw(), flags, seq, NFPROTO_INET, 0);
         w.put_str(NFTA_SET_ELEM_LIST_TABLE, self.table);
         w.put_str(NFTA_SET_ELEM_LIST_SET, self.set.name);
         w.put_be32(NFTA_SET_ELEM_LIST_SET_ID, self.set.id);
@@ -452,7 +470,7 @@ fn set_userdata(comment: Option<&str>) -> Vec<u8> {
 /// A userdata TLV holding `s` NUL-terminated, as nft writes comments. The text stops at
 /// a NUL (the checker refuses them) and at 254 bytes (the TLV length is one byte; the
 /// compiler keeps comments within `MAX_COMMENT`).
-fn push_str_tlv(out: &mut Vec<u8>, kind: u8, s: &str) {
+pub(super) fn push_str_tlv(out: &mut Vec<u8>, kind: u8, s: &str) {
     let text = super::expr::cut_nul(s).as_bytes();
     let n = text.len().min(254);
     out.extend_from_slice(&[kind, n as u8 + 1]);

@@ -6,7 +6,7 @@ use super::json::{self, set};
 use crate::cli::load::{self, Loaded};
 use crate::cli::output::Out;
 use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
-use hostwall::apply::{ApplyPath, ApplyReport};
+use hostwall::apply::ApplyReport;
 use hostwall::drift::DriftReport;
 use hostwall::ir::Ruleset;
 use hostwall::safe::pending::Pending;
@@ -124,7 +124,7 @@ pub fn applied(r: &ApplyReport, pending: Option<&Pending>) {
 pub fn unchanged(genid: u32, table: &str) {
     set("table", table);
     set("changed", false);
-    set("path", ApplyPath::Unchanged.name());
+    set("path", "unchanged");
     set("generation", generation(genid, genid));
 }
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Re-apply speed (a benchmark, not a test): one run, side by side, the median wall time
+# of the whole process for
+#   nft -f      the compiled script (add, delete, add the table: nft's full reload),
+#               minus the median of `ip netns exec NS true` (entering the namespace);
+#   full        `hostwall apply --replace` (the whole table in one batch);
+#   in place    `hostwall apply` (only the difference, by handle and element);
+#   kernel      the kernel's own batch time (hostwall's "ms in the kernel") of each path;
+# for these shapes, each run a real change (the policy alternates between two versions):
+#   100k prefixes with 0 / 1 / 1,000 / 10,000 elements changed (each a /30 swapped for
+#   another), one service added to kvm-host, one rule inserted in the middle of a
+#   10,000-rule policy.
+# Usage: benches/reapply.sh [RUNS] [PATTERN]   (as root; namespace and temp files removed on
+# exit; PATTERN: only the shapes whose name contains it).
+# Targets (issue 14): 1 changed ≤ 10 ms, 1,000 ≤ 30 ms, nothing changed ≤ 5 ms, no batch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+runs=${1:-7}
+only=${2:-}
+
+bench_hostwall gen_policy
+cargo build --release --quiet --example gen_scaling
+bench_netns reapply
+mkdir -m 0700 "$tmp/state"
+chmod 0755 "$tmp"
+gen=target/release/examples
+
+# The 100k policy with its first N prefixes moved to 11.0.0.0/8 (N removed, N added).
+"$gen/gen_policy" 100000 10 >"$tmp/p0.policy"
+for n in 1 1000 10000; do
+  awk -v n="$n" '/define big = / {
+      k = split(substr($0, index($0, "= ") + 2), a, ", ")
+      printf "    define big = "
+      for (i = 1; i <= k; i++) {
+        if (i <= n) { v = (i - 1) * 8; a[i] = sprintf("11.%d.%d.%d/30", int(v / 65536) % 256, int(v / 256) % 256, v % 256) }
+        printf "%s%s", (i > 1 ? ", " : ""), a[i]
+      }
+      print ""; next }
+    { print }' "$tmp/p0.policy" >"$tmp/p$n.policy"
+done
+cp policies/kvm-host.policy "$tmp/kvm0.policy"
+sed 's/^}$/    allow tcp 9090  # one service more\n}/' policies/kvm-host.policy >"$tmp/kvm1.policy"
+"$gen/gen_scaling" rules 10000 >"$tmp/r0.policy"
+awk 'NR == 5002 { print "    allow tcp 7 from 192.0.2.1" } { print }' "$tmp/r0.policy" >"$tmp/r1.policy"
+chmod 0644 "$tmp"/*.policy
+
+apply() { "$bin" apply --netns "$ns" --state-dir "$tmp/state" --insecure-perms "$@" 2>&1; }
+usec() { echo "$1 $2" | awk '{printf "%d\n", ($2 - $1) * 1e6}'; }
+kernel_us() { sed -n 's/.* \([0-9.]*\) ms in the kernel.*/\1/p' | awk '{printf "%d\n", $1 * 1000}'; }
+
+# Entering the namespace, to take off nft's figures.
+: >"$tmp/enter"
+for _ in $(seq "$runs"); do
+  t0=$EPOCHREALTIME; ip netns exec "$ns" true; usec "$t0" "$EPOCHREALTIME" >>"$tmp/enter"
+done
+enter=$(median <"$tmp/enter")
+
+# shape A B -> "nft full full-kernel inplace inplace-kernel path" (medians, us); each run
+# applies B over A or A over B, alternating, so every run changes the table.
+measure() {
+  local a=$1 b=$2 mode out t0 t1 from to
+  for f in "$a" "$b"; do "$bin" compile "$f" >"$f.nft" 2>/dev/null; done
+  for mode in nft full inplace; do
+    : >"$tmp/$mode.wall"; : >"$tmp/$mode.kernel"
+    apply --replace "$a" >/dev/null
+    from=$a; to=$b
+    for _ in $(seq "$runs"); do
+      t0=$EPOCHREALTIME
+      case $mode in
+        nft) ip netns exec "$ns" nft -f "$to.nft"; out="" ;;
+        full) out=$(apply --replace "$to") ;;
+        inplace) out=$(apply "$to") ;;
+      esac
+      t1=$EPOCHREALTIME
+      usec "$t0" "$t1" >>"$tmp/$mode.wall"
+      [[ -n $out ]] && kernel_us <<<"$out" >>"$tmp/$mode.kernel"
+      [[ $mode == inplace ]] && grep -o "incremental: [^$]*\|full replace: .*\|unchanged (generation [0-9]*)" <<<"$out" | head -1 >"$tmp/path"
+      local x=$from; from=$to; to=$x
+    done
+  done
+  echo "$(($(median <"$tmp/nft.wall") - enter)) $(median <"$tmp/full.wall") $(median <"$tmp/full.kernel") $(median <"$tmp/inplace.wall") $(median <"$tmp/inplace.kernel" 2>/dev/null || echo 0)"
+}
+ms() { awk -v u="$1" 'BEGIN{printf "%8.1f", u/1000}'; }
+
+echo "medians of $runs runs, ms, whole process; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %8s %8s %8s %8s %8s %7s  %s\n' shape "nft -f" full kernel "in place" kernel "ratio" "path taken in place"
+row() {
+  local name=$1 r
+  [[ $name == *"$only"* ]] || return 0
+  read -r -a r <<<"$(measure "$2" "$3")"
+  printf '%-34s %s %s %s %s %s %6.0fx  %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]}")" \
+    "$(ms "${r[3]}")" "$(ms "${r[4]:-0}")" "$(awk -v a="${r[0]}" -v b="${r[3]}" 'BEGIN{print (b > 0 ? a / b : 0)}')" "$(cat "$tmp/path")"
+}
+row "100k prefixes, 0 changed" "$tmp/p0.policy" "$tmp/p0.policy"
+row "100k prefixes, 1 changed" "$tmp/p0.policy" "$tmp/p1.policy"
+row "100k prefixes, 1,000 changed" "$tmp/p0.policy" "$tmp/p1000.policy"
+row "100k prefixes, 10,000 changed" "$tmp/p0.policy" "$tmp/p10000.policy"
+row "kvm-host, one service added" "$tmp/kvm0.policy" "$tmp/kvm1.policy"
+row "10,000 rules, one inserted mid-way" "$tmp/r0.policy" "$tmp/r1.policy"
+echo "ratio: nft -f over in place. 'kernel': the one batch's time inside sendmsg (0: nothing sent)."
