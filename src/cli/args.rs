@@ -107,6 +107,11 @@ pub enum Command {
     /// Write the man pages and shell completions (packaging/gen-assets.sh).
     #[command(hide = true)]
     GenAssets(super::assets::AssetsArgs),
+    /// List the built-in service catalog (or one service): ports and where they come from.
+    #[command(
+        after_help = "Examples:\n  hostwall services\n  hostwall services libvirt\n  hostwall services --format json | jq '.services[].name'\n\nExit codes: 0 listed, 1 NAME is not in the catalog (with a suggestion), 2 usage error."
+    )]
+    Services(super::services::ServicesArgs),
 }
 
 #[derive(clap::Args, Debug)]

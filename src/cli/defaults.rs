@@ -33,7 +33,8 @@ pub fn fill(out: &Out, command: &mut Command, dir: &Path) -> Result<(), u8> {
         | Command::Revert(_)
         | Command::WatchRevert(_)
         | Command::Boot(_)
-        | Command::GenAssets(_) => {
+        | Command::GenAssets(_)
+        | Command::Services(_) => {
             return Ok(());
         }
     };

@@ -14,6 +14,7 @@ mod interrupt;
 mod load;
 mod output;
 mod replace;
+mod services;
 
 pub use args::Args;
 
@@ -47,6 +48,7 @@ pub fn run(mut args: Args) -> ExitCode {
         Command::WatchRevert(c) => apply::watch_revert(c),
         Command::Boot(c) => boot::run(&out, c),
         Command::GenAssets(c) => assets::run(&out, c),
+        Command::Services(c) => services::run(&out, c),
     };
     ExitCode::from(code)
 }

@@ -25,4 +25,5 @@ mod mutate;
 mod netlink;
 mod safe;
 mod scale;
+mod services;
 mod tidy;
