@@ -16,6 +16,7 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod import;
 mod init;
 mod mutants;
 #[path = "../tests/it/mutate.rs"]

@@ -9,6 +9,7 @@ mod defaults;
 mod diff;
 mod explain;
 mod files;
+mod import;
 mod init;
 mod interrupt;
 mod load;
@@ -49,6 +50,7 @@ pub fn run(mut args: Args) -> ExitCode {
         Command::Boot(c) => boot::run(&out, c),
         Command::GenAssets(c) => assets::run(&out, c),
         Command::Services(c) => services::run(&out, c),
+        Command::Import(c) => import::run(&out, c),
     };
     ExitCode::from(code)
 }

@@ -16,6 +16,7 @@ mod files;
 mod fmt;
 mod fuzz;
 mod harness;
+mod import;
 mod init;
 mod libvirt_guests;
 mod live;
