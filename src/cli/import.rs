@@ -42,6 +42,8 @@ pub struct FirewalldArgs {
 const MAX_FILE_BYTES: u64 = 1 << 20;
 /// At most this many files in one directory.
 const MAX_FILES: usize = 10_000;
+/// All files together at most this many bytes.
+const MAX_TOTAL_BYTES: u64 = files::MAX_TOTAL_BYTES;
 
 pub fn run(out: &Out, c: &ImportArgs) -> u8 {
     let ImportFrom::Firewalld(a) = &c.from;
@@ -139,28 +141,32 @@ fn read_config(dir: &Path, defaults: &Path) -> Result<Config, String> {
             dir.display()
         ));
     }
+    let mut budget = MAX_TOTAL_BYTES;
     let conf_path = dir.join("firewalld.conf");
     let conf = if conf_path.exists() {
-        Some(read_file("firewalld", &conf_path)?)
+        Some(read_file("firewalld", &conf_path, &mut budget)?)
     } else {
         None
     };
-    let mut zones = xml_files(&defaults.join("zones"))?;
-    for (name, f) in xml_files(&dir.join("zones"))? {
+    let mut zones = xml_files(&defaults.join("zones"), &mut budget)?;
+    for (name, f) in xml_files(&dir.join("zones"), &mut budget)? {
         zones.insert(name, f);
     }
+    let stock = xml_files(&defaults.join("services"), &mut budget)?;
+    let custom = xml_files(&dir.join("services"), &mut budget)?;
     Ok(Config {
         conf,
         zones: zones.into_values().collect(),
-        stock_services: xml_files(&defaults.join("services"))?
-            .into_values()
-            .collect(),
-        custom_services: xml_files(&dir.join("services"))?.into_values().collect(),
+        stock_services: stock.into_values().collect(),
+        custom_services: custom.into_values().collect(),
     })
 }
 
 /// `NAME.xml` files of a directory (none when it does not exist), by name.
-fn xml_files(dir: &Path) -> Result<std::collections::BTreeMap<String, File>, String> {
+fn xml_files(
+    dir: &Path,
+    budget: &mut u64,
+) -> Result<std::collections::BTreeMap<String, File>, String> {
     let mut out = std::collections::BTreeMap::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -179,14 +185,23 @@ fn xml_files(dir: &Path) -> Result<std::collections::BTreeMap<String, File>, Str
         if out.len() >= MAX_FILES {
             return Err(format!("{}: more than {MAX_FILES} files", dir.display()));
         }
-        out.insert(name.to_string(), read_file(name, &path)?);
+        out.insert(name.to_string(), read_file(name, &path, budget)?);
     }
     Ok(out)
 }
 
-fn read_file(name: &str, path: &Path) -> Result<File, String> {
-    let bytes = files::read_limited(path, MAX_FILE_BYTES)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+/// One file, within its own limit and what is left of the total (`budget`).
+fn read_file(name: &str, path: &Path, budget: &mut u64) -> Result<File, String> {
+    let limit = MAX_FILE_BYTES.min(*budget);
+    let bytes = files::read_limited(path, limit).map_err(|e| {
+        let total = if limit < MAX_FILE_BYTES {
+            " (all files together: at most 32 MiB)"
+        } else {
+            ""
+        };
+        format!("{}: {e}{total}", path.display())
+    })?;
+    *budget -= bytes.len() as u64;
     let text = String::from_utf8(bytes)
         .map_err(|e| format!("{}: not UTF-8 text ({e})", path.display()))?;
     Ok(File {

@@ -199,3 +199,73 @@ impl Services {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> File {
+        File {
+            name: name.into(),
+            path: format!("zones/{name}.xml"),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_default_zone_comes_from_firewalld_conf() {
+        let conf = "# DefaultZone=wrong\n\n DefaultZone = \"dmz\"\nLogDenied=off\n";
+        assert_eq!(conf_value(conf, "DefaultZone").as_deref(), Some("dmz"));
+        assert_eq!(conf_value("DefaultZone=\n", "DefaultZone"), None);
+        assert_eq!(conf_value("", "DefaultZone"), None);
+    }
+
+    /// A rich rule inside a source zone applies to the sources both name; one that names
+    /// none of the zone's never matches, and says so instead of widening.
+    #[test]
+    fn rich_sources_are_intersected_with_the_zones() {
+        let zone = "<zone target=\"DROP\">\n<source address=\"10.0.0.0/8\"/>\n\
+            <rule family=\"ipv4\"><source address=\"10.1.0.0/16\"/><port port=\"80\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule family=\"ipv4\"><source address=\"192.0.2.0/24\"/><port port=\"81\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule family=\"ipv6\"><port port=\"82\" protocol=\"tcp\"/><accept/></rule>\n</zone>\n";
+        let cfg = Config {
+            zones: vec![file("mgmt", zone), file("public", "<zone/>")],
+            ..Config::default()
+        };
+        let out = firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
+        let p = &out.policy;
+        assert!(
+            p.contains("    allow tcp 80 from 10.1.0.0/16  # rich rule\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("# never matches") && p.contains("allow tcp 81"),
+            "{p}"
+        );
+        assert!(!p.contains("allow tcp 81 from"), "{p}");
+        assert!(
+            p.contains("    drop from 10.0.0.0/8  # the zone's target\n"),
+            "{p}"
+        );
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    }
+
+    #[test]
+    fn unsupported_blocks_say_they_are_missing() {
+        let zone = "<zone>\n<rule><destination address=\"192.0.2.1\"/><service name=\"ssh\"/><drop/></rule>\n</zone>\n";
+        let cfg = Config {
+            zones: vec![file("public", zone)],
+            ..Config::default()
+        };
+        let out = firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(out.skipped.len(), 1);
+        let s = &out.skipped[0];
+        assert_eq!((s.at.line, s.at.col), (2, 1));
+        assert!(
+            s.why.contains("a destination address") && s.why.contains("block is missing"),
+            "{}",
+            s.why
+        );
+        assert!(!out.policy.contains("drop"), "{}", out.policy);
+    }
+}

@@ -230,3 +230,27 @@ fn what_has_no_form_is_listed_line_by_line() {
     );
     assert!(!stdout.contains("allow ssh"), "{stdout}");
 }
+
+/// Input is bounded: a zone file over 1 MiB, or a directory that is not one, is refused
+/// with its name and nothing is written (exit 2), without reading it whole.
+#[test]
+fn oversized_or_missing_input_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let etc = tmp.path();
+    std::fs::create_dir_all(etc.join("zones")).expect("mkdir");
+    let mut big = String::from("<zone>\n");
+    while big.len() < (2 << 20) {
+        big.push_str("  <service name=\"ssh\"/>\n");
+    }
+    big.push_str("</zone>\n");
+    std::fs::write(etc.join("zones/public.xml"), big).expect("w");
+    let (code, stdout, stderr) = import(etc, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stdout.is_empty() && stderr.contains("zones/public.xml"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = import(&etc.join("nope"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("nope: not a directory"), "{stderr}");
+}
