@@ -20,6 +20,7 @@ mod diff_blind;
 mod hosts;
 mod incremental;
 mod incremental_safety;
+mod import;
 mod init;
 mod json_docs;
 mod metrics;

@@ -21,6 +21,7 @@ pub mod drift;
 pub mod emit;
 pub mod eval;
 pub mod explain;
+pub mod import;
 pub mod init;
 pub mod ir;
 pub mod json;

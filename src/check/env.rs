@@ -122,7 +122,7 @@ impl<'a> Env<'a> {
         if let Err(e) = validate::name_length(name, s.name.span, "service") {
             diags.push(e);
         }
-        if let Some(b) = catalog::builtin(name) {
+        if let Some(b) = catalog::builtin(name).filter(|b| b.fixed()) {
             diags.push(
                 Diagnostic::error(
                     codes::BUILTIN_REDEFINED,
@@ -154,7 +154,10 @@ impl<'a> Env<'a> {
         let Some(ports) = ports_of(&s.ports, diags) else {
             return;
         };
-        let ports = ports.iter().map(|p| (p.0, p.1.lo, p.1.hi)).collect();
+        let ports: Vec<_> = ports.iter().map(|p| (p.0, p.1.lo, p.1.hi)).collect();
+        if let Some(b) = catalog::builtin(name) {
+            diags.extend(redefined_catalog_entry(s, b, &ports));
+        }
         self.services.insert(
             name.clone(),
             Service {
@@ -268,12 +271,8 @@ impl<'a> Env<'a> {
             format!("unknown service `{name}`"),
         )
         .with_label("not in the catalog");
-        Err(match self.service_names.suggest(name) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(format!(
-                "define it: `service {name} tcp PORT`, or write the ports: `allow tcp PORT`"
-            )),
-        })
+        let suggestion = self.service_names.suggest(name);
+        Err(d.with_help(catalog::unknown_service_help(name, suggestion)))
     }
 
     /// An interface name for a rule: Err when unknown; Ok(None) when its site value had errors.
@@ -294,6 +293,32 @@ impl<'a> Env<'a> {
             }
         })
     }
+}
+
+/// A policy's own `service` named like a catalog entry that is open to that (one added
+/// after the first catalog): the policy's ports are used; a warning when they differ.
+fn redefined_catalog_entry(
+    s: &ast::ServiceDef,
+    b: &catalog::Builtin,
+    ports: &[(Proto, u16, u16)],
+) -> Option<Diagnostic> {
+    let (mut mine, mut theirs) = (ports.to_vec(), b.ports.to_vec());
+    mine.sort();
+    mine.dedup();
+    theirs.sort();
+    theirs.dedup();
+    (mine != theirs).then(|| {
+        Diagnostic::warning(
+            codes::CATALOG_MISMATCH,
+            s.name.span,
+            format!("service `{}` differs from the catalog's", s.name.value),
+        )
+        .with_label(format!("this policy's `{}` is {}", s.name.value, catalog::ports_text(ports)))
+        .with_help(format!(
+            "{}; this policy's definition is used here. Rename it, or delete it to use the catalog's",
+            catalog::describe(b.name, b.ports)
+        ))
+    })
 }
 
 /// Validates a written port spec; `None` when any item had an error (reported).

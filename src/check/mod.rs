@@ -16,7 +16,7 @@ mod policy;
 mod rules;
 mod shadow;
 mod site;
-mod suggest;
+pub mod suggest;
 pub mod validate;
 
 use crate::diag::Diagnostic;

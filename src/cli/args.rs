@@ -113,6 +113,16 @@ pub enum Command {
         after_help = "Examples:\n  hostwall metrics\n  hostwall metrics -o /var/lib/prometheus/node-exporter/hostwall.prom\n  hostwall metrics --netns lab lab.policy\n\nExit codes: 0 every part read, 2 a part could not be read (hostwall_up 0 in the output) or the file not written."
     )]
     Metrics(super::metrics::MetricsArgs),
+    /// List the built-in service catalog (or one service): ports and where they come from.
+    #[command(
+        after_help = "Examples:\n  hostwall services\n  hostwall services libvirt\n  hostwall services --format json | jq '.services[].name'\n\nExit codes: 0 listed, 1 NAME is not in the catalog (with a suggestion), 2 usage error."
+    )]
+    Services(super::services::ServicesArgs),
+    /// Write a hostwall policy from another firewall's configuration (firewalld).
+    #[command(
+        after_help = "Examples:\n  hostwall import firewalld > host.policy\n  hostwall import firewalld /etc/firewalld -o host.policy\n\nExit codes: 0 imported whole, 1 imported, but something is not expressed (each listed on stderr with file:line:col), 2 unreadable or malformed input (nothing written)."
+    )]
+    Import(super::import::ImportArgs),
 }
 
 #[derive(clap::Args, Debug)]

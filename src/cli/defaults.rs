@@ -38,7 +38,9 @@ pub fn fill(out: &Out, command: &mut Command, dir: &Path) -> Result<(), u8> {
         | Command::WatchRevert(_)
         | Command::Boot(_)
         | Command::GenAssets(_)
-        | Command::Metrics(_) => {
+        | Command::Metrics(_)
+        | Command::Services(_)
+        | Command::Import(_) => {
             return Ok(());
         }
     };

@@ -12,6 +12,7 @@ mod diff;
 mod explain;
 mod files;
 mod fmt;
+mod import;
 mod init;
 mod interrupt;
 mod json;
@@ -20,6 +21,7 @@ mod metrics;
 mod output;
 mod replace;
 mod verify;
+mod services;
 
 pub use args::Args;
 
@@ -54,6 +56,8 @@ pub fn run(mut args: Args) -> ExitCode {
         Command::Boot(c) => boot::run(&out, c),
         Command::GenAssets(c) => assets::run(&out, c),
         Command::Metrics(c) => metrics::run(&out, c, &args.config_dir),
+        Command::Services(c) => services::run(&out, c),
+        Command::Import(c) => import::run(&out, c),
     };
     ExitCode::from(code)
 }

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod cli;
 pub mod corpus;
+pub mod firewalld;
 pub mod golden;
 pub mod netns;
 pub mod nft;

@@ -1,0 +1,271 @@
+//! firewalld's active zones → one hostwall policy. Zones are tried as firewalld dispatches
+//! them (source zones, then interface zones, then the default zone), each as a run of
+//! rules scoped by `from` or `on` and closed by its target, so the first match decides as
+//! in firewalld; inside a zone, blocks come before allows. Whatever has no hostwall form is
+//! returned as [`Skipped`], never dropped silently.
+
+use super::service::{self, Service};
+use super::write::Writer;
+use super::xml::{Pos, XmlError};
+use super::zone::{self, Skipped, Zone};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One input file: its name (zone or service), path and text.
+#[derive(Clone, Debug)]
+pub struct File {
+    pub name: String,
+    pub path: String,
+    pub text: String,
+}
+
+/// firewalld's configuration as read: zones and services with the configuration
+/// directory's files already preferred over the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `firewalld.conf`, if there is one.
+    pub conf: Option<File>,
+    pub zones: Vec<File>,
+    /// Services of the default directory (firewalld's own).
+    pub stock_services: Vec<File>,
+    /// Services of the configuration directory (the admin's).
+    pub custom_services: Vec<File>,
+}
+
+/// The policy text and everything it leaves out.
+#[derive(Debug)]
+pub struct Imported {
+    pub policy: String,
+    /// What the policy does not express of the host's input (the exit code says so).
+    pub skipped: Vec<Skipped>,
+    /// What concerns forwarded traffic, which the import leaves out by design.
+    pub forwarding: Vec<Skipped>,
+    pub default_zone: String,
+}
+
+/// How far `<include>`s are followed.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Converts the active zones of `cfg` into a policy; every XML problem of the files it
+/// reads at once.
+pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
+    let default_zone = cfg
+        .conf
+        .as_ref()
+        .and_then(|c| conf_value(&c.text, "DefaultZone"));
+    let default_zone = default_zone.unwrap_or_else(|| "public".to_string());
+    let mut errors = Vec::new();
+    let mut zones = Vec::new();
+    for f in &cfg.zones {
+        match zone::parse(&f.path, &f.name, &f.text) {
+            Ok(z) => zones.push(z),
+            Err(e) => errors.extend(e),
+        }
+    }
+    let services = Services::read(cfg, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut out = Writer::new(services);
+    let active: Vec<&Zone> = (zones.iter())
+        .filter(|z| z.name == default_zone || !z.interfaces.is_empty() || !z.sources.is_empty())
+        .collect();
+    if !zones.iter().any(|z| z.name == default_zone) {
+        out.skipped.push(Skipped {
+            at: Pos {
+                file: conf_path(cfg),
+                line: 1,
+                col: 1,
+            },
+            what: format!("DefaultZone={default_zone}"),
+            why: "no such zone: everything not in another zone is rejected".into(),
+        });
+    }
+    let mut forwarding = Vec::new();
+    for z in &active {
+        out.skipped.extend(z.skipped.iter().cloned());
+        forwarding.extend(z.forwarding.iter().cloned());
+        let nets = out.sources(z);
+        if !nets.is_empty() {
+            out.zone(z, &Scope::From(nets));
+        }
+    }
+    for z in active.iter().filter(|z| z.name != default_zone) {
+        for i in &z.interfaces {
+            out.zone(z, &Scope::On(i.value.clone()));
+        }
+    }
+    if let Some(z) = active.iter().find(|z| z.name == default_zone) {
+        out.zone(z, &Scope::Anywhere);
+    } else {
+        out.lines.push("    default reject".into());
+    }
+    let mut skipped = std::mem::take(&mut out.skipped);
+    // A zone applied in several scopes reports each of its gaps once.
+    let mut seen = BTreeSet::new();
+    skipped.retain(|s| seen.insert((s.at.file.clone(), s.at.line, s.at.col, s.why.clone())));
+    Ok(Imported {
+        policy: out.finish(cfg, &default_zone, &active),
+        skipped,
+        forwarding,
+        default_zone,
+    })
+}
+
+fn conf_path(cfg: &Config) -> String {
+    cfg.conf
+        .as_ref()
+        .map_or_else(|| "firewalld.conf".into(), |c| c.path.clone())
+}
+
+/// `KEY=value` of firewalld.conf (comments and blank lines skipped).
+fn conf_value(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Which packets a zone's rules apply to.
+pub(super) enum Scope {
+    From(Vec<IpNet>),
+    On(String),
+    Anywhere,
+}
+
+/// The services by name (the admin's over firewalld's), parsed on first use.
+pub(super) struct Services {
+    /// Name → the service and its file.
+    by_name: BTreeMap<String, (Service, String)>,
+}
+
+impl Services {
+    pub(super) fn read(cfg: &Config, errors: &mut Vec<XmlError>) -> Services {
+        let mut by_name = BTreeMap::new();
+        let lists = [(&cfg.stock_services, false), (&cfg.custom_services, true)];
+        for (list, custom) in lists {
+            for f in list {
+                match service::parse(&f.path, &f.name, &f.text) {
+                    Ok(s) => {
+                        by_name.insert(f.name.clone(), (s, f.path.clone()));
+                    }
+                    // A broken stock file matters only if a zone uses it (reported then).
+                    Err(e) if custom => errors.extend(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        Services { by_name }
+    }
+
+    /// The file a service is defined in.
+    pub(super) fn path(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(|(_, p)| p.as_str())
+    }
+
+    /// A service with its includes merged in; `Err` names what is missing.
+    pub(super) fn resolved(&self, name: &str) -> Result<Service, String> {
+        let mut out = Service {
+            name: name.to_string(),
+            ..Service::default()
+        };
+        let mut seen = BTreeSet::new();
+        self.merge(name, &mut out, &mut seen, 0)?;
+        Ok(out)
+    }
+
+    fn merge(
+        &self,
+        name: &str,
+        out: &mut Service,
+        seen: &mut BTreeSet<String>,
+        depth: usize,
+    ) -> Result<(), String> {
+        if depth > MAX_INCLUDE_DEPTH || !seen.insert(name.to_string()) {
+            return Ok(());
+        }
+        let (s, _) = (self.by_name.get(name))
+            .ok_or_else(|| format!("no service `{name}` (no services/{name}.xml)"))?;
+        out.ports.extend(s.ports.iter().cloned());
+        out.source_ports.extend(s.source_ports.iter().cloned());
+        out.protocols.extend(s.protocols.iter().cloned());
+        out.helpers.extend(s.helpers.iter().cloned());
+        out.destinations.extend(s.destinations.iter().cloned());
+        for i in &s.includes {
+            self.merge(i, out, seen, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> File {
+        File {
+            name: name.into(),
+            path: format!("zones/{name}.xml"),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_default_zone_comes_from_firewalld_conf() {
+        let conf = "# DefaultZone=wrong\n\n DefaultZone = \"dmz\"\nLogDenied=off\n";
+        assert_eq!(conf_value(conf, "DefaultZone").as_deref(), Some("dmz"));
+        assert_eq!(conf_value("DefaultZone=\n", "DefaultZone"), None);
+        assert_eq!(conf_value("", "DefaultZone"), None);
+    }
+
+    /// A rich rule inside a source zone applies to the sources both name; one that names
+    /// none of the zone's never matches, and says so instead of widening.
+    #[test]
+    fn rich_sources_are_intersected_with_the_zones() {
+        let zone = "<zone target=\"DROP\">\n<source address=\"10.0.0.0/8\"/>\n\
+            <rule family=\"ipv4\"><source address=\"10.1.0.0/16\"/><port port=\"80\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule family=\"ipv4\"><source address=\"192.0.2.0/24\"/><port port=\"81\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule family=\"ipv6\"><port port=\"82\" protocol=\"tcp\"/><accept/></rule>\n</zone>\n";
+        let cfg = Config {
+            zones: vec![file("mgmt", zone), file("public", "<zone/>")],
+            ..Config::default()
+        };
+        let out = firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
+        let p = &out.policy;
+        assert!(
+            p.contains("    allow tcp 80 from 10.1.0.0/16  # rich rule\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("# never matches") && p.contains("allow tcp 81"),
+            "{p}"
+        );
+        assert!(!p.contains("allow tcp 81 from"), "{p}");
+        assert!(
+            p.contains("    drop from 10.0.0.0/8  # the zone's target\n"),
+            "{p}"
+        );
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+    }
+
+    #[test]
+    fn unsupported_blocks_say_they_are_missing() {
+        let zone = "<zone>\n<rule><destination address=\"192.0.2.1\"/><service name=\"ssh\"/><drop/></rule>\n</zone>\n";
+        let cfg = Config {
+            zones: vec![file("public", zone)],
+            ..Config::default()
+        };
+        let out = firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(out.skipped.len(), 1);
+        let s = &out.skipped[0];
+        assert_eq!((s.at.line, s.at.col), (2, 1));
+        assert!(
+            s.why.contains("a destination address") && s.why.contains("block is missing"),
+            "{}",
+            s.why
+        );
+        assert!(!out.policy.contains("drop"), "{}", out.policy);
+    }
+}

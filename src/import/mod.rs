@@ -1,0 +1,13 @@
+//! Reading another firewall's configuration into a hostwall policy: firewalld's XML
+//! (`xml.rs`), its service definitions (`service.rs`), zones (`zone.rs`) and rich rules
+//! (`rich.rs`), and the conversion of the active zones into one policy (`convert.rs`: which
+//! zones apply in which order; `write.rs`: the policy's lines).
+
+pub mod convert;
+pub mod rich;
+pub mod service;
+mod write;
+pub mod xml;
+pub mod zone;
+
+pub use convert::{Config, Imported, firewalld};

@@ -1,0 +1,123 @@
+//! A firewalld rich rule (`<rule>` in a zone): the common subset hostwall expresses (a
+//! family, a source address, a service or a port, log, and accept, reject or drop), and
+//! the reason a rule outside it is not imported.
+
+use super::service::{self, PortItem};
+use super::xml::{self, Pos, XmlError};
+
+/// What a rich rule does with what it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Reject,
+    Drop,
+}
+
+/// What a rich rule matches beyond its source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Match {
+    Service(String),
+    Port(PortItem),
+    /// Everything (from its source, of its family).
+    All,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rich {
+    pub at: Pos,
+    /// The rule as written, on one line.
+    pub text: String,
+    /// `ipv4` / `ipv6`, when the rule names one.
+    pub family: Option<String>,
+    pub source: Option<String>,
+    pub matches: Match,
+    pub action: Option<Action>,
+    /// The rule logs (or audits) what it matches.
+    pub logs: bool,
+    /// Why the rule cannot be imported at all (empty: it can).
+    pub unsupported: Vec<String>,
+    /// What the imported rule leaves out (its action is kept): a chosen reject type, a log.
+    pub approximate: Vec<String>,
+}
+
+/// Reads one `<rule>`; only malformed XML content is an error, an unsupported part is
+/// recorded in `unsupported`.
+pub fn parse(file: &str, el: roxmltree::Node<'_, '_>) -> Result<Rich, XmlError> {
+    let mut r = Rich {
+        at: xml::pos(file, el),
+        text: super::zone::element_text(el),
+        family: el.attribute("family").map(str::to_string),
+        source: None,
+        matches: Match::All,
+        action: None,
+        logs: false,
+        unsupported: Vec::new(),
+        approximate: Vec::new(),
+    };
+    if el.attribute("priority").is_some_and(|p| p.trim() != "0") {
+        r.unsupported
+            .push("a rule priority (hostwall's order is the file's)".into());
+    }
+    for c in xml::elements(el) {
+        read_part(file, c, &mut r)?;
+    }
+    if r.action.is_none() && !r.unsupported.iter().any(|u| u.contains("NAT")) {
+        r.unsupported
+            .push("no accept, reject or drop (a log-only rule)".into());
+    }
+    Ok(r)
+}
+
+fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(), XmlError> {
+    let unsupported = |r: &mut Rich, what: &str| r.unsupported.push(what.to_string());
+    match c.tag_name().name() {
+        "source" => match c.attribute("address") {
+            Some(_)
+                if c.attribute("invert")
+                    .is_some_and(|v| v == "true" || v == "yes") =>
+            {
+                unsupported(r, "an inverted source (`not`)")
+            }
+            Some(a) => r.source = Some(a.to_string()),
+            None => unsupported(r, "a source by MAC address or ipset"),
+        },
+        "destination" => unsupported(r, "a destination address"),
+        "service" => r.matches = Match::Service(xml::attr(file, c, "name")?.to_string()),
+        "port" => r.matches = Match::Port(service::port_item(file, c)?),
+        "log" | "audit" => {
+            r.logs = true;
+            r.approximate.push(format!(
+                "its <{}>: hostwall has no per-rule logging (the action is imported)",
+                c.tag_name().name()
+            ));
+        }
+        "accept" | "reject" | "drop" => {
+            if xml::elements(c).any(|l| l.tag_name().name() == "limit") {
+                unsupported(r, "a rate limit on the action (hostwall has none)");
+            }
+            if let Some(t) = c
+                .attribute("type")
+                .filter(|_| c.tag_name().name() == "reject")
+            {
+                r.approximate.push(format!(
+                    "its reject type `{t}`: hostwall rejects with a TCP reset or ICMP \
+                     admin-prohibited"
+                ));
+            }
+            r.action = Some(match c.tag_name().name() {
+                "accept" => Action::Accept,
+                "reject" => Action::Reject,
+                _ => Action::Drop,
+            });
+        }
+        "mark" => unsupported(r, "a packet mark"),
+        "masquerade" => unsupported(r, "masquerading (NAT)"),
+        "forward-port" => unsupported(r, "port forwarding (NAT)"),
+        "source-port" => unsupported(r, "a source port"),
+        "protocol" => unsupported(r, "a protocol match"),
+        "icmp-block" | "icmp-type" => unsupported(r, "an ICMP type match"),
+        "tcp-mss-clamp" => unsupported(r, "TCP MSS clamping"),
+        other => unsupported(r, &format!("<{other}>")),
+    }
+    Ok(())
+}
