@@ -9,6 +9,7 @@ use hostwall::{ir, model, source};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod addrs;
 mod apply;
 mod churn;
 mod cleanup;

@@ -28,6 +28,7 @@ pub mod live;
 pub mod lkg;
 pub mod model;
 pub mod netns;
+pub mod nets;
 pub mod nft;
 pub mod nsid;
 pub mod provenance;

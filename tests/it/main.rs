@@ -7,6 +7,7 @@ use hostwall::{ir, model, source};
 #[path = "../support/mod.rs"]
 mod support;
 
+mod addr_forms;
 mod apply;
 mod cli;
 mod compile;
