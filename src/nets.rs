@@ -104,6 +104,87 @@ impl FromIterator<NetRange> for Nets {
     }
 }
 
+/// How a packed IPv4 entry was written, so its text can be rebuilt exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum V4Form {
+    /// `192.0.2.1`
+    Addr,
+    /// `10.0.0.0/8` (the length follows from the range)
+    Prefix,
+    /// `10.0.0.5-10.0.0.9`
+    Range,
+}
+
+/// A canonical IPv4 entry (`a.b.c.d`, `a.b.c.d/N` without host bits, or `a-b` with
+/// `a <= b`; decimal octets without leading zeros) as (first, last, form); `None` for
+/// anything else, which the checker then validates from its text.
+pub fn packed_v4(text: &str) -> Option<(u32, u32, V4Form)> {
+    if let Some((a, b)) = text.split_once('-') {
+        let (lo, hi) = (plain_v4_addr(a.as_bytes())?, plain_v4_addr(b.as_bytes())?);
+        return (lo <= hi).then_some((lo, hi, V4Form::Range));
+    }
+    let b = text.as_bytes();
+    let (addr, end) = v4_octets(b)?;
+    match b.get(end) {
+        None => Some((addr, addr, V4Form::Addr)),
+        Some(b'/') => match canonical_number(b, end + 1, 2)? {
+            (p, e) if e == b.len() && p <= 32 => {
+                let host = u32::MAX.checked_shr(p).unwrap_or(0);
+                (addr & host == 0).then_some((addr, addr | host, V4Form::Prefix))
+            }
+            _ => None,
+        },
+        Some(_) => None,
+    }
+}
+
+/// The text [`packed_v4`] read: the same bytes, rebuilt.
+pub fn v4_text(lo: u32, hi: u32, form: V4Form) -> String {
+    let a = std::net::Ipv4Addr::from(lo);
+    match form {
+        V4Form::Addr => a.to_string(),
+        V4Form::Prefix => format!("{a}/{}", 32 - (hi - lo).count_ones()),
+        V4Form::Range => format!("{a}-{}", std::net::Ipv4Addr::from(hi)),
+    }
+}
+
+fn plain_v4_addr(b: &[u8]) -> Option<u32> {
+    let (addr, end) = v4_octets(b)?;
+    (end == b.len()).then_some(addr)
+}
+
+/// Four canonical decimal octets joined by dots at the start of `b`: value and end.
+fn v4_octets(b: &[u8]) -> Option<(u32, usize)> {
+    let mut v = 0u32;
+    let mut i = 0;
+    for k in 0..4 {
+        if k > 0 {
+            (b.get(i) == Some(&b'.')).then_some(())?;
+            i += 1;
+        }
+        let (o, next) = canonical_number(b, i, 3)?;
+        v = (v << 8) | u32::from(u8::try_from(o).ok()?);
+        i = next;
+    }
+    Some((v, i))
+}
+
+/// The decimal at `b[start..]`: 1..=`max_digits` digits without a leading zero (unless it is
+/// `0`). Returns the value and where the digits end.
+pub(crate) fn canonical_number(b: &[u8], start: usize, max_digits: usize) -> Option<(u32, usize)> {
+    let digits = b[start.min(b.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits == 0 || digits > max_digits || (digits > 1 && b[start] == b'0') {
+        return None;
+    }
+    let v = b[start..start + digits]
+        .iter()
+        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    Some((v, start + digits))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +202,37 @@ mod tests {
         let n: Nets = [NetRange::V6(1, 2), a].into_iter().collect();
         assert_eq!(n.iter().collect::<Vec<_>>(), [a, NetRange::V6(1, 2)]);
         assert_eq!(n.len(), 2);
+    }
+
+    #[test]
+    fn packed_v4_round_trips_its_text_and_leaves_the_rest_to_the_checker() {
+        for t in [
+            "10.0.0.0/8",
+            "192.0.2.1",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "10.0.0.5-10.0.0.9",
+            "1.2.3.4-1.2.3.4",
+            "10.0.0.8/30",
+        ] {
+            let (lo, hi, form) = packed_v4(t).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(v4_text(lo, hi, form), t);
+        }
+        for t in [
+            "10.0.0.1/8",
+            "010.0.0.0",
+            "10.0.0.0/033",
+            "10.0.0.9-10.0.0.5",
+            "1.2.3.4/24-1.2.3.9",
+            "256.0.0.0",
+            "1.2.3",
+            "1.2.3.4.5",
+            "fd00::1",
+            "1.2.3.4-fd00::1",
+            "1.2.3.4/",
+            "",
+        ] {
+            assert_eq!(packed_v4(t), None, "{t}");
+        }
     }
 }

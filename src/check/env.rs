@@ -185,12 +185,17 @@ impl<'a> Env<'a> {
         let mut out = Nets::default();
         let mut ok = true;
         for item in &def.items {
+            if let ast::NetItem::V4 { lo, hi, .. } = item {
+                out.v4.push((*lo, *hi));
+                continue;
+            }
             match self.resolve_item(item, stack, diags) {
                 Some(nets) => out.extend(&nets),
                 None => ok = false,
             }
         }
         stack.pop();
+        out.shrink_to_fit();
         let res = ok.then_some(out);
         self.nets.insert(name.to_string(), res.clone());
         res
@@ -208,6 +213,10 @@ impl<'a> Env<'a> {
             ast::NetItem::Cidr(c) => {
                 validate::net(&c.value, c.span).map(|n| [n].into_iter().collect())
             }
+            ast::NetItem::V4 { lo, hi, .. } => Ok(Nets {
+                v4: vec![(*lo, *hi)],
+                v6: Vec::new(),
+            }),
             ast::NetItem::Name(n) if stack.contains(&n.value) => Err(Diagnostic::error(
                 codes::NETWORK_CYCLE,
                 n.span,

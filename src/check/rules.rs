@@ -380,6 +380,10 @@ fn addrs(
     for item in items {
         let found = match item {
             ast::NetItem::Cidr(c) => validate::net(&c.value, c.span).map(|n| nets.push(n)),
+            ast::NetItem::V4 { lo, hi, .. } => {
+                nets.v4.push((*lo, *hi));
+                Ok(())
+            }
             ast::NetItem::Name(n) => env.network(&n.value, n.span).map(|v| match v {
                 Some(v) => nets.extend(v),
                 None => ok = false,

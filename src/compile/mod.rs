@@ -117,11 +117,12 @@ struct Lowering {
 
 /// What a group of rules shares besides the traffic it allows.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct GroupKey {
-    sources: Option<(Option<String>, Nets)>,
-    destinations: Option<(Option<String>, Nets)>,
-    iif: Vec<model::IfName>,
-    oif: Vec<model::IfName>,
+struct GroupKey<'a> {
+    /// Borrowed from the rule: a million-address list is never copied into a key.
+    sources: Option<(Option<&'a str>, &'a Nets)>,
+    destinations: Option<(Option<&'a str>, &'a Nets)>,
+    iif: &'a [model::IfName],
+    oif: &'a [model::IfName],
     established: bool,
     counter: bool,
 }
@@ -232,13 +233,10 @@ impl Lowering {
         let mut at: HashMap<GroupKey, usize> = HashMap::new();
         for r in rules {
             let key = GroupKey {
-                sources: r.sources.as_ref().map(|a| (a.name.clone(), a.nets.clone())),
-                destinations: r
-                    .destinations
-                    .as_ref()
-                    .map(|a| (a.name.clone(), a.nets.clone())),
-                iif: r.iif.clone(),
-                oif: r.oif.clone(),
+                sources: r.sources.as_ref().map(|a| (a.name.as_deref(), &a.nets)),
+                destinations: (r.destinations.as_ref()).map(|a| (a.name.as_deref(), &a.nets)),
+                iif: &r.iif,
+                oif: &r.oif,
                 established: r.established_only,
                 counter: r.counter,
             };
@@ -450,8 +448,8 @@ impl Lowering {
 /// each with the established-only state match when the group has it.
 fn iface_bases(key: &GroupKey) -> Vec<Vec<Match>> {
     let mut bases = Vec::new();
-    for i in iface_variants(&key.iif, true) {
-        for o in iface_variants(&key.oif, false) {
+    for i in iface_variants(key.iif, true) {
+        for o in iface_variants(key.oif, false) {
             let mut base: Vec<Match> = i.iter().chain(o.iter()).cloned().collect();
             if key.established {
                 base.push(Match::CtState(CtState(

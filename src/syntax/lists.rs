@@ -25,8 +25,8 @@ pub(crate) struct Cut {
     pub len: usize,
     /// End of item A in the original text: the builder checks its neighbour is A.
     pub prev_end: usize,
-    /// Original byte ranges of the items removed (B..Y), in order.
-    pub items: Vec<(usize, usize)>,
+    /// Original byte ranges of the items removed (B..Y), in order (`u32` like spans).
+    pub items: Vec<(u32, u32)>,
 }
 
 /// The text pest should parse, and the cuts made (empty: parse the original).
@@ -70,7 +70,9 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
             spliced_at: b - removed,
             len: z - b,
             prev_end: run.items[0].1,
-            items: run.items[1..run.items.len() - 1].to_vec(),
+            items: (run.items[1..run.items.len() - 1].iter())
+                .map(|&(a, b)| (a as u32, b as u32))
+                .collect(),
         });
         removed += z - b;
     }
@@ -238,7 +240,9 @@ mod tests {
         let s = splice(text, 3).expect("a run");
         assert_eq!(s.text, "define x = 10.0.0.0/8, fd00::/8\nallow");
         assert_eq!(s.cuts.len(), 1);
-        let items: Vec<&str> = s.cuts[0].items.iter().map(|&(a, b)| &text[a..b]).collect();
+        let items: Vec<&str> = (s.cuts[0].items.iter())
+            .map(|&(a, b)| &text[a as usize..b as usize])
+            .collect();
         assert_eq!(items, ["10.1.0.0/16", "10.2.0.0/16"]);
         let z = s.text.find("fd00").expect("z");
         assert_eq!(&text[s.original(z)..s.original(z) + 4], "fd00");
