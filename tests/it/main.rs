@@ -18,6 +18,7 @@ mod fmt;
 mod fuzz;
 mod harness;
 mod init;
+mod lean;
 mod libvirt_guests;
 mod live;
 mod loadable;
