@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 /// Peak RSS in KiB of `hostwall ARGS` (stdout discarded); panics when it fails.
 fn peak_kib(args: &[&Path]) -> i64 {
+    // Reaped by `wait4` below, which also reports the child's peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_hostwall"))
         .args(args)
         .stdout(Stdio::null())
