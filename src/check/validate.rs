@@ -23,11 +23,11 @@ pub const BAD_IFACE: &str = "E0205";
 pub const MAX_IFNAME: usize = 15;
 /// `E0210`: a name longer than [`MAX_NAME`] bytes (`define <300 letters> = ...`).
 pub const NAME_TOO_LONG: &str = "E0210";
-/// `E0220`: an address range whose first address is above its last (`10.0.0.9-10.0.0.5`).
-pub const REVERSED_ADDR_RANGE: &str = "E0220";
-/// `E0221`: an address range from one family to the other (`10.0.0.1-fd00::1`), or with a
+/// `E0223`: an address range whose first address is above its last (`10.0.0.9-10.0.0.5`).
+pub const REVERSED_ADDR_RANGE: &str = "E0223";
+/// `E0224`: an address range from one family to the other (`10.0.0.1-fd00::1`), or with a
 /// prefix on either end (`10.0.0.0/24-10.0.1.0`).
-pub const MIXED_ADDR_RANGE: &str = "E0221";
+pub const MIXED_ADDR_RANGE: &str = "E0224";
 
 /// Longest `define`, `service`, policy or site name, in bytes. Set names are built from network
 /// names plus a suffix, and the kernel caps set names at 255 bytes; 64 keeps every derived
