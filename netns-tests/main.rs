@@ -10,6 +10,7 @@ use hostwall::{ir, model, source};
 mod support;
 
 mod ansible;
+mod addrs;
 mod apply;
 mod captured;
 mod churn;

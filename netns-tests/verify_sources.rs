@@ -65,15 +65,7 @@ fn class_policy() -> Policy {
         .iter()
         .map(|(net, port, _)| {
             let r = rule(Verdict::Accept, "svc", ports(Proto::Tcp, &[(*port, *port)]));
-            let mut r = from(r, "src", &[]);
-            if let Some(s) = r.sources.as_mut() {
-                s.nets = vec![
-                    net.parse()
-                        .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .expect("net"),
-                ];
-            }
-            r
+            from(r, "src", &[net])
         })
         .collect();
     policy("classes", rules)

@@ -129,3 +129,41 @@ fn word(mut i: usize) -> String {
     }
     w
 }
+
+/// Addresses per included file of [`lean_files`]: 250,000 canonical /30s are ~4.3 MB, inside
+/// the 8 MiB limit per file.
+pub const LEAN_PER_FILE: usize = 250_000;
+
+/// A policy allowing SSH from `n` distinct IPv4 /30 networks, as files to write side by
+/// side: `host.policy` (the policy block) first, then `partK.policy` includes of at most
+/// [`LEAN_PER_FILE`] addresses each (one file cannot hold a million: 8 MiB per file).
+pub fn lean_files(n: usize) -> Vec<(String, String)> {
+    let parts = n.div_ceil(LEAN_PER_FILE).max(1);
+    let mut files = vec![(String::from("host.policy"), String::new())];
+    let mut names = Vec::new();
+    for k in 0..parts {
+        let (lo, hi) = (k * LEAN_PER_FILE, ((k + 1) * LEAN_PER_FILE).min(n));
+        let mut s = String::with_capacity((hi - lo) * 18 + 32);
+        let _ = write!(s, "define big{k} = ");
+        for i in lo..hi {
+            let v = 0x0a00_0000u32.wrapping_add((i as u32) * 8);
+            if i > lo {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{}/30", std::net::Ipv4Addr::from(v));
+        }
+        s.push('\n');
+        files.push((format!("part{k}.policy"), s));
+        names.push(format!("big{k}"));
+    }
+    let main = &mut files[0].1;
+    for k in 0..parts {
+        let _ = writeln!(main, "include \"part{k}.policy\"");
+    }
+    let _ = write!(
+        main,
+        "policy lean {{\n    define big = {}\n    allow ssh tcp 22 from big\n}}\n",
+        names.join(", ")
+    );
+    files
+}

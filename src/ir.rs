@@ -428,15 +428,21 @@ impl Interval {
 /// Sorts and merges overlapping or adjacent intervals: the form the kernel keeps
 /// after it merges, so a decoded set compares equal to a compiled one.
 pub fn normalize_intervals(elems: &mut Vec<Interval>) {
-    elems.sort();
-    let mut out: Vec<Interval> = Vec::with_capacity(elems.len());
-    for e in elems.drain(..) {
-        match out.last_mut() {
+    elems.sort_unstable();
+    // Merged in place: a million-element set is never copied.
+    let mut kept: usize = 0;
+    for i in 0..elems.len() {
+        let e = elems[i];
+        match kept.checked_sub(1).map(|k| &mut elems[k]) {
             Some(last) if e.lo <= last.hi.saturating_add(1) => last.hi = last.hi.max(e.hi),
-            _ => out.push(e),
+            _ => {
+                elems[kept] = e;
+                kept += 1;
+            }
         }
     }
-    *elems = out;
+    elems.truncate(kept);
+    elems.shrink_to_fit();
 }
 
 /// Splits an inclusive range into the fewest CIDR prefixes covering exactly it,

@@ -31,6 +31,7 @@ pub mod lkg;
 pub mod metrics;
 pub mod model;
 pub mod netns;
+pub mod nets;
 pub mod nft;
 pub mod nsid;
 pub mod provenance;

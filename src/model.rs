@@ -3,8 +3,8 @@
 //! `check` produces it from the AST; `compile` lowers it to `ir::Ruleset`.
 //! Nothing here refers to policy syntax (no pest types, no unresolved names).
 
+pub use crate::nets::{NetRange, Nets};
 use crate::source::Span;
-use ipnet::IpNet;
 
 /// What happens to traffic the policy does not allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -79,7 +79,7 @@ pub struct IfName {
 pub struct Addrs {
     /// The network's name when the policy named one (`from mgmt`), used to name sets.
     pub name: Option<String>,
-    pub nets: Vec<IpNet>,
+    pub nets: Nets,
     pub span: Span,
 }
 

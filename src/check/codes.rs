@@ -43,7 +43,7 @@ pub const DUPLICATE_CLAUSE: &str = "E0303";
 pub const BUILTIN_REDEFINED: &str = "E0304";
 /// A bare `allow`: it would match every packet; say what it is about.
 pub const EMPTY_RULE: &str = "E0401";
-/// `out`, `to`, `in` or `established` in a rule outside `forward { }`.
+/// `out`, `in` or `established` in a rule outside `forward { }`.
 pub const FORWARD_ONLY: &str = "E0402";
 /// `on` inside `forward { }` (write `in`).
 pub const INPUT_ONLY: &str = "E0403";

@@ -7,10 +7,9 @@ use super::site::Site;
 use super::suggest::NameIndex;
 use super::validate;
 use crate::diag::Diagnostic;
-use crate::model::{IfName, PortRange, Proto};
+use crate::model::{IfName, Nets, PortRange, Proto};
 use crate::source::Span;
 use crate::syntax::ast;
-use ipnet::IpNet;
 use std::collections::HashMap;
 
 /// A user service or a catalog entry, as rules see it.
@@ -24,7 +23,7 @@ enum NetDef<'a> {
     Define(&'a ast::Define),
     /// `nets` is `None` when the site value was invalid (reported on the site file).
     Site {
-        nets: Option<Vec<IpNet>>,
+        nets: Option<Nets>,
         span: Span,
     },
 }
@@ -33,7 +32,7 @@ pub(crate) struct Env<'a> {
     services: HashMap<String, Service>,
     net_defs: HashMap<String, NetDef<'a>>,
     /// Resolved networks; `None` when the definition had errors (already reported).
-    nets: HashMap<String, Option<Vec<IpNet>>>,
+    nets: HashMap<String, Option<Nets>>,
     /// `None`: the site value was invalid (already reported).
     ifaces: HashMap<String, Option<Vec<IfName>>>,
     /// Names for "did you mean": services (user and catalog), networks, interfaces.
@@ -173,7 +172,7 @@ impl<'a> Env<'a> {
         name: &str,
         stack: &mut Vec<String>,
         diags: &mut Vec<Diagnostic>,
-    ) -> Option<Vec<IpNet>> {
+    ) -> Option<Nets> {
         if let Some(done) = self.nets.get(name) {
             return done.clone();
         }
@@ -186,15 +185,20 @@ impl<'a> Env<'a> {
             NetDef::Define(d) => *d,
         };
         stack.push(name.to_string());
-        let mut out = Vec::with_capacity(def.items.len());
+        let mut out = Nets::default();
         let mut ok = true;
         for item in &def.items {
+            if let ast::NetItem::V4 { lo, hi, .. } = item {
+                out.v4.push((*lo, *hi));
+                continue;
+            }
             match self.resolve_item(item, stack, diags) {
-                Some(nets) => out.extend(nets),
+                Some(nets) => out.extend(&nets),
                 None => ok = false,
             }
         }
         stack.pop();
+        out.shrink_to_fit();
         let res = ok.then_some(out);
         self.nets.insert(name.to_string(), res.clone());
         res
@@ -207,9 +211,15 @@ impl<'a> Env<'a> {
         item: &ast::NetItem,
         stack: &mut Vec<String>,
         diags: &mut Vec<Diagnostic>,
-    ) -> Option<Vec<IpNet>> {
+    ) -> Option<Nets> {
         let found = match item {
-            ast::NetItem::Cidr(c) => validate::cidr(&c.value, c.span).map(|n| vec![n]),
+            ast::NetItem::Cidr(c) => {
+                validate::net(&c.value, c.span).map(|n| [n].into_iter().collect())
+            }
+            ast::NetItem::V4 { lo, hi, .. } => Ok(Nets {
+                v4: vec![(*lo, *hi)],
+                v6: Vec::new(),
+            }),
             ast::NetItem::Name(n) if stack.contains(&n.value) => Err(Diagnostic::error(
                 codes::NETWORK_CYCLE,
                 n.span,
@@ -230,7 +240,7 @@ impl<'a> Env<'a> {
     }
 
     /// A network by name for a rule: Err when unknown; Ok(None) when its definition had errors.
-    pub fn network(&self, name: &str, span: Span) -> Result<Option<&Vec<IpNet>>, Diagnostic> {
+    pub fn network(&self, name: &str, span: Span) -> Result<Option<&Nets>, Diagnostic> {
         match self.nets.get(name) {
             Some(n) => Ok(n.as_ref()),
             None => Err(self.unknown_network(name, span)),

@@ -9,10 +9,9 @@ use super::site::Site;
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
 use crate::ir::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES};
-use crate::model::{Addrs, IfName, IpFamily, PortSpec, Rule, Traffic, Verdict};
+use crate::model::{Addrs, IfName, IpFamily, Nets, PortSpec, Rule, Traffic, Verdict};
 use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
-use ipnet::IpNet;
 
 /// Where a rule is written: the input chain (policy body), `forward { }` or `output { }`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -201,7 +200,6 @@ fn context_check(c: &Clause, chain: Chain, diags: &mut Vec<Diagnostic>) {
         return output::clause_check(c, diags);
     }
     let (word, help) = match (c, chain) {
-        (Clause::To(..), Chain::Input) => ("to", "the host is the destination of input rules"),
         (Clause::Out(..), Chain::Input) => ("out", "input rules have no output interface"),
         (Clause::Established(_), Chain::Input) => (
             "established",
@@ -395,13 +393,29 @@ fn addrs(
     env: &Env,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Addrs> {
-    let nets = resolve_each(items, diags, |item, out| match item {
-        ast::NetItem::Cidr(c) => validate::cidr(&c.value, c.span)
-            .map(|n| out.push(n))
-            .map(|_| true),
-        ast::NetItem::Name(n) => (env.network(&n.value, n.span))
-            .map(|v| v.map(|v| out.extend(v.iter().copied())).is_some()),
-    })?;
+    let mut nets = Nets::default();
+    let mut ok = true;
+    for item in items {
+        let found = match item {
+            ast::NetItem::Cidr(c) => validate::net(&c.value, c.span).map(|n| nets.push(n)),
+            ast::NetItem::V4 { lo, hi, .. } => {
+                nets.v4.push((*lo, *hi));
+                Ok(())
+            }
+            ast::NetItem::Name(n) => env.network(&n.value, n.span).map(|v| match v {
+                Some(v) => nets.extend(v),
+                None => ok = false,
+            }),
+        };
+        if let Err(d) = found {
+            diags.push(d);
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    nets.shrink_to_fit();
     let name = match items {
         [ast::NetItem::Name(n)] => Some(n.value.clone()),
         _ => None,
@@ -493,10 +507,7 @@ fn always_accepted(
 }
 
 fn families(a: &Addrs) -> (bool, bool) {
-    (
-        a.nets.iter().any(|n| matches!(n, IpNet::V4(_))),
-        a.nets.iter().any(|n| matches!(n, IpNet::V6(_))),
-    )
+    (a.nets.has_v4(), a.nets.has_v6())
 }
 
 /// Checks that families can match, and makes one rule per ICMP family for `allow icmp`.

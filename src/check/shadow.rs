@@ -16,7 +16,6 @@ use super::codes;
 use crate::diag::Diagnostic;
 use crate::model::{Addrs, IfName, Proto, Rule, Traffic};
 use index::{Index, Key};
-use ipnet::IpNet;
 
 /// Budget of rule comparisons per rule of the chain, on average.
 pub const COMPARISONS_PER_RULE: usize = 64;
@@ -199,15 +198,9 @@ fn addrs_cover(a: Option<&Addrs>, b: Option<&Addrs>) -> bool {
             if a.nets.len().saturating_mul(b.nets.len()) > MAX_ADDR_WORK {
                 return false;
             }
-            b.nets
-                .iter()
-                .all(|n| a.nets.iter().any(|m| net_contains(m, n)))
+            b.nets.iter().all(|n| a.nets.iter().any(|m| m.contains(n)))
         }
     }
-}
-
-fn net_contains(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(b)
 }
 
 /// The first overlapping port range of two port rules, if any.
@@ -226,10 +219,9 @@ fn port_overlap(a: &Prepared, b: &Prepared) -> Option<(Proto, u16, u16)> {
 /// says no when that is certain and cheap to know).
 fn scopes_may_meet(a: &Rule, b: &Rule) -> bool {
     let addrs = |x: Option<&Addrs>, y: Option<&Addrs>| match (x, y) {
-        (Some(x), Some(y)) if x.nets.len().saturating_mul(y.nets.len()) <= MAX_ADDR_WORK => x
-            .nets
-            .iter()
-            .any(|m| y.nets.iter().any(|n| m.contains(n) || n.contains(m))),
+        (Some(x), Some(y)) if x.nets.len().saturating_mul(y.nets.len()) <= MAX_ADDR_WORK => {
+            x.nets.iter().any(|m| y.nets.iter().any(|n| m.meets(n)))
+        }
         _ => true,
     };
     let ifs = |x: &[IfName], y: &[IfName]| {

@@ -19,9 +19,8 @@ mod tree;
 use super::validate;
 use crate::diag::Diagnostic;
 use crate::keywords::{NFT_KEYWORDS, is_bare_name};
-use crate::model::{IfName, Settings};
+use crate::model::{IfName, Nets, Settings};
 use crate::source::{FileId, SourceMap, Span};
-use ipnet::IpNet;
 use std::ops::Range;
 use tree::{Key, Node, Value};
 
@@ -46,7 +45,7 @@ pub struct SiteNetwork {
     pub span: Span,
     /// `None` when the value had errors (reported on the site file): the name is defined, but
     /// rules using it are not compiled.
-    pub nets: Option<Vec<IpNet>>,
+    pub nets: Option<Nets>,
 }
 
 /// An `[interfaces]` entry.
@@ -268,8 +267,8 @@ impl Parser {
     }
 
     /// Every item of a network list; `None` when any was bad (all reported).
-    fn cidrs(&mut self, key: &Key, items: &[Node]) -> Option<Vec<IpNet>> {
-        let mut nets = Vec::with_capacity(items.len());
+    fn cidrs(&mut self, key: &Key, items: &[Node]) -> Option<Nets> {
+        let mut nets = Nets::default();
         let mut ok = true;
         for item in items {
             let Value::Str(text) = &item.value else {
@@ -277,7 +276,7 @@ impl Parser {
                 ok = false;
                 continue;
             };
-            match validate::cidr(text, self.span(&item.span)) {
+            match validate::net(text, self.span(&item.span)) {
                 Ok(n) => nets.push(n),
                 Err(d) => {
                     self.diags.push(d);

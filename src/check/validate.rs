@@ -3,6 +3,7 @@
 
 use crate::diag::Diagnostic;
 use crate::model::{IfName, PortRange};
+use crate::nets::NetRange;
 use crate::source::{Span, Spanned};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -22,6 +23,11 @@ pub const BAD_IFACE: &str = "E0205";
 pub const MAX_IFNAME: usize = 15;
 /// `E0210`: a name longer than [`MAX_NAME`] bytes (`define <300 letters> = ...`).
 pub const NAME_TOO_LONG: &str = "E0210";
+/// `E0223`: an address range whose first address is above its last (`10.0.0.9-10.0.0.5`).
+pub const REVERSED_ADDR_RANGE: &str = "E0223";
+/// `E0224`: an address range from one family to the other (`10.0.0.1-fd00::1`), or with a
+/// prefix on either end (`10.0.0.0/24-10.0.1.0`).
+pub const MIXED_ADDR_RANGE: &str = "E0224";
 
 /// Longest `define`, `service`, policy or site name, in bytes. Set names are built from network
 /// names plus a suffix, and the kernel caps set names at 255 bytes; 64 keeps every derived
@@ -152,6 +158,73 @@ pub(crate) fn shown(v: u64) -> String {
     }
 }
 
+/// Parses an address, a CIDR (host bits rejected) or an inclusive range `FIRST-LAST` of two
+/// addresses of one family, as the range of addresses it covers.
+pub fn net(text: &str, span: Span) -> Result<NetRange, Diagnostic> {
+    match text.split_once('-') {
+        Some((lo, hi)) if address_shaped(lo) && address_shaped(hi) => {
+            addr_range(text, lo, hi, span)
+        }
+        _ => cidr(text, span).map(NetRange::of_net),
+    }
+}
+
+/// Whether one end of `FIRST-LAST` is made of address characters (so `not-an-ip` is a bad
+/// address, not a bad range).
+fn address_shaped(s: &str) -> bool {
+    !s.is_empty() && (s.bytes()).all(|c| c.is_ascii_hexdigit() || matches!(c, b'.' | b':' | b'/'))
+}
+
+/// `FIRST-LAST`: both plain addresses of one family, first not above last.
+fn addr_range(text: &str, lo: &str, hi: &str, span: Span) -> Result<NetRange, Diagnostic> {
+    let bad = |what: &str| {
+        Diagnostic::error(
+            BAD_ADDRESS,
+            span,
+            format!("`{text}` is not an address range: `{what}` is not an address"),
+        )
+        .with_label("not an IPv4/IPv6 address")
+        .with_help("write a range as two addresses of one family: `10.0.0.5-10.0.0.9`, `fd00::10-fd00::1f`")
+    };
+    if lo.contains('/') || hi.contains('/') {
+        return Err(Diagnostic::error(
+            MIXED_ADDR_RANGE,
+            span,
+            format!("`{text}` mixes a prefix and a range"),
+        )
+        .with_label("a range's ends are single addresses")
+        .with_help("write either a CIDR (`10.0.0.0/24`) or a range of two addresses (`10.0.0.0-10.0.1.255`)"));
+    }
+    let a = lo.parse::<IpAddr>().map_err(|_| bad(lo))?;
+    let b = hi.parse::<IpAddr>().map_err(|_| bad(hi))?;
+    let range = match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => NetRange::V4(a.into(), b.into()),
+        (IpAddr::V6(a), IpAddr::V6(b)) => NetRange::V6(a.into(), b.into()),
+        _ => {
+            return Err(Diagnostic::error(
+                MIXED_ADDR_RANGE,
+                span,
+                format!("`{text}` runs from one address family to the other"),
+            )
+            .with_label("an IPv4 and an IPv6 address")
+            .with_help(
+                "a range's two ends are both IPv4 or both IPv6; list the families separately",
+            ));
+        }
+    };
+    let (first, last) = range.bounds();
+    if first > last {
+        return Err(Diagnostic::error(
+            REVERSED_ADDR_RANGE,
+            span,
+            format!("`{text}` is reversed: its first address is above its last"),
+        )
+        .with_label("first address above last")
+        .with_help(format!("write `{hi}-{lo}`")));
+    }
+    Ok(range)
+}
+
 /// Parses an address (as a host route) or a CIDR, rejecting host bits.
 pub fn cidr(text: &str, span: Span) -> Result<IpNet, Diagnostic> {
     if let Some(net) = plain_v4(text) {
@@ -170,8 +243,9 @@ pub fn cidr(text: &str, span: Span) -> Result<IpNet, Diagnostic> {
         )
         .with_label("not an IPv4/IPv6 address")
         .with_help(
-            "write an address (`192.0.2.1`, `2001:db8::1`) or a CIDR (`10.0.0.0/8`, \
-                     `fd00::/64`); IPv4 prefixes are at most /32, IPv6 at most /128",
+            "write an address (`192.0.2.1`, `2001:db8::1`), a CIDR (`10.0.0.0/8`, \
+                     `fd00::/64`) or a range (`10.0.0.5-10.0.0.9`); IPv4 prefixes are at most \
+                     /32, IPv6 at most /128",
         ));
     };
     let trunc = net.trunc();

@@ -24,10 +24,11 @@ use crate::ir::{
     Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, SysctlSetting, Table,
     TypeMatch,
 };
-use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto};
+use crate::model::{self, Addrs, DefaultAction, IpFamily, Nets, Policy, Proto};
 use crate::source::Span;
-use ipnet::IpNet;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 // The longest rule comment written is nft's limit.
 use crate::nft::vocab::MAX_COMMENT;
@@ -129,11 +130,12 @@ struct Lowering {
 
 /// What a group of rules shares besides the traffic it allows.
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct GroupKey {
-    sources: Option<(Option<String>, Vec<IpNet>)>,
-    destinations: Option<(Option<String>, Vec<IpNet>)>,
-    iif: Vec<model::IfName>,
-    oif: Vec<model::IfName>,
+struct GroupKey<'a> {
+    /// Borrowed from the rule: a million-address list is never copied into a key.
+    sources: Option<(Option<&'a str>, &'a Nets)>,
+    destinations: Option<(Option<&'a str>, &'a Nets)>,
+    iif: &'a [model::IfName],
+    oif: &'a [model::IfName],
     established: bool,
     counter: bool,
     /// The rule's log statements (`log ...`), written before its verdict rules.
@@ -261,13 +263,10 @@ impl Lowering {
         let mut at: HashMap<GroupKey, usize> = HashMap::new();
         for r in rules {
             let key = GroupKey {
-                sources: r.sources.as_ref().map(|a| (a.name.clone(), a.nets.clone())),
-                destinations: r
-                    .destinations
-                    .as_ref()
-                    .map(|a| (a.name.clone(), a.nets.clone())),
-                iif: r.iif.clone(),
-                oif: r.oif.clone(),
+                sources: r.sources.as_ref().map(|a| (a.name.as_deref(), &a.nets)),
+                destinations: (r.destinations.as_ref()).map(|a| (a.name.as_deref(), &a.nets)),
+                iif: &r.iif,
+                oif: &r.oif,
                 established: r.established_only,
                 counter: r.counter,
                 log: r.log.as_ref().map(log_stmts),
@@ -369,18 +368,27 @@ impl Lowering {
         };
         let mut out = Vec::new();
         for fam in [IpFamily::V4, IpFamily::V6] {
-            let nets: Vec<IpNet> = (addrs.nets.iter().copied())
-                .filter(|n| family_of(n) == fam)
-                .collect();
-            let matches = match nets.as_slice() {
+            let ivs: Vec<Interval> = match fam {
+                IpFamily::V4 => (addrs.nets.v4.iter())
+                    .map(|&(lo, hi)| Interval {
+                        lo: lo.into(),
+                        hi: hi.into(),
+                    })
+                    .collect(),
+                IpFamily::V6 => (addrs.nets.v6.iter())
+                    .map(|&(lo, hi)| Interval { lo, hi })
+                    .collect(),
+            };
+            let matches = match ivs.as_slice() {
                 [] => Vec::new(),
-                [one] => vec![inline_match(*one)],
+                [one] if inline_match(fam, *one).is_some() => {
+                    inline_match(fam, *one).into_iter().collect()
+                }
                 _ => {
                     let (suffix, key) = match fam {
                         IpFamily::V4 => ("v4", SetKey::Ipv4Addr),
                         IpFamily::V6 => ("v6", SetKey::Ipv6Addr),
                     };
-                    let ivs = nets.iter().map(net_interval).collect();
                     let names = self.shared_sets(&format!("{base}_{suffix}"), key, ivs, origin);
                     names.into_iter().map(|n| set_match(fam, n)).collect()
                 }
@@ -479,8 +487,8 @@ impl Lowering {
 /// each with the established-only state match when the group has it.
 fn iface_bases(key: &GroupKey) -> Vec<Vec<Match>> {
     let mut bases = Vec::new();
-    for i in iface_variants(&key.iif, true) {
-        for o in iface_variants(&key.oif, false) {
+    for i in iface_variants(key.iif, true) {
+        for o in iface_variants(key.oif, false) {
             let mut base: Vec<Match> = i.iter().chain(o.iter()).cloned().collect();
             if key.established {
                 base.push(Match::CtState(CtState(
@@ -534,26 +542,20 @@ fn push_verdict_rules(
     });
 }
 
-fn family_of(net: &IpNet) -> IpFamily {
-    match net {
-        IpNet::V4(_) => IpFamily::V4,
-        IpNet::V6(_) => IpFamily::V6,
-    }
-}
-
-/// The inline match of a single net (host bits cleared).
-fn inline_match(net: IpNet) -> AddrMatch {
-    match net {
-        IpNet::V4(n) => AddrMatch::V4(n.trunc()),
-        IpNet::V6(n) => AddrMatch::V6(n.trunc()),
-    }
-}
-
-fn net_interval(net: &IpNet) -> Interval {
-    match net {
-        IpNet::V4(n) => Interval::from_v4(*n),
-        IpNet::V6(n) => Interval::from_v6(*n),
-    }
+/// The inline match of one entry when it is a single prefix; a range that is not one
+/// goes into a set (an interval element) instead.
+fn inline_match(fam: IpFamily, iv: Interval) -> Option<AddrMatch> {
+    let bits = match fam {
+        IpFamily::V4 => 32,
+        IpFamily::V6 => 128,
+    };
+    let [(net, len)] = ir::range_to_prefixes(iv.lo, iv.hi, bits)[..] else {
+        return None;
+    };
+    Some(match fam {
+        IpFamily::V4 => AddrMatch::V4(Ipv4Net::new(Ipv4Addr::from(net as u32), len).ok()?),
+        IpFamily::V6 => AddrMatch::V6(Ipv6Net::new(Ipv6Addr::from(net), len).ok()?),
+    })
 }
 
 fn set_match(fam: IpFamily, name: String) -> AddrMatch {

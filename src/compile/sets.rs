@@ -18,9 +18,10 @@ use crate::source::Span;
 /// while each extra chunk still adds a rule to the path of unmatched packets.
 pub const MAX_SET_ELEMENTS: usize = 16_384;
 
-/// An address set already made, so a second rule naming the same network reuses it.
+/// An address set already made, so a second rule naming the same network reuses it. Its
+/// elements are not kept twice: they are compared with the sets made (`names`, in order).
 pub(super) struct Shared {
-    elements: Vec<Interval>,
+    len: usize,
     names: Vec<String>,
 }
 
@@ -38,8 +39,11 @@ impl Lowering {
         let made = self.shared.get(&(name.to_string(), key));
         // As before splitting: shared only when the first set kept the name asked for.
         let found = made.and_then(|m| {
-            m.iter()
-                .find(|s| s.names.first().is_some_and(|n| n == name) && s.elements == elems)
+            m.iter().find(|s| {
+                s.names.first().is_some_and(|n| n == name)
+                    && s.len == elems.len()
+                    && self.elements_of(&s.names).eq(elems.iter())
+            })
         });
         if let Some(found) = found {
             let names = found.names.clone();
@@ -55,10 +59,17 @@ impl Lowering {
             .entry((name.to_string(), key))
             .or_default()
             .push(Shared {
-                elements: elems,
+                len: elems.len(),
                 names: names.clone(),
             });
         names
+    }
+
+    /// The elements of the sets `names`, in order.
+    fn elements_of<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = &'a Interval> {
+        (names.iter())
+            .filter_map(|n| self.set_at.get(n).map(|&i| &self.sets[i].elements))
+            .flatten()
     }
 
     /// The sets for one port atom (several when it has very many ranges).

@@ -3,7 +3,9 @@
 //! Numbers are kept as written (`u64`, saturating) so the checker can say "port 70000 is out of
 //! range" with the exact span instead of the parser failing.
 
+use crate::nets::V4Form;
 use crate::source::{Span, Spanned};
+use std::borrow::Cow;
 
 /// One parsed file (the policy, or an included file).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,23 +221,45 @@ pub struct PortItem {
     pub span: Span,
 }
 
+/// One item of an address list. Canonical IPv4 entries (by far the most common in long
+/// lists) are packed: 24 bytes an item and no allocation, their text rebuilt on demand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetItem {
-    /// An address or CIDR as written, not yet parsed.
-    Cidr(Spanned<String>),
+    /// An address, CIDR or range as written, not yet parsed (IPv6, or anything
+    /// [`crate::nets::packed_v4`] leaves to the checker).
+    Cidr(Box<Spanned<String>>),
     /// A network name (`define` or site `[networks]`).
-    Name(Spanned<String>),
+    Name(Box<Spanned<String>>),
+    /// A canonical IPv4 address, CIDR or range: its first and last address.
+    V4 {
+        lo: u32,
+        hi: u32,
+        form: V4Form,
+        span: Span,
+    },
 }
 
 impl NetItem {
     pub fn span(&self) -> Span {
         match self {
             NetItem::Cidr(s) | NetItem::Name(s) => s.span,
+            NetItem::V4 { span, .. } => *span,
         }
     }
-    pub fn text(&self) -> &str {
+
+    /// The item as written.
+    pub fn text(&self) -> Cow<'_, str> {
         match self {
-            NetItem::Cidr(s) | NetItem::Name(s) => &s.value,
+            NetItem::Cidr(s) | NetItem::Name(s) => Cow::Borrowed(&s.value),
+            NetItem::V4 { lo, hi, form, .. } => Cow::Owned(crate::nets::v4_text(*lo, *hi, *form)),
+        }
+    }
+
+    /// An address entry as written at `span` (packed when it is canonical IPv4).
+    pub fn addr(text: &str, span: Span) -> NetItem {
+        match crate::nets::packed_v4(text) {
+            Some((lo, hi, form)) => NetItem::V4 { lo, hi, form, span },
+            None => NetItem::Cidr(Box::new(Spanned::new(text.to_string(), span))),
         }
     }
 }
@@ -309,4 +333,13 @@ pub struct Rule {
     pub service: Option<Spanned<String>>,
     pub clauses: Vec<Clause>,
     pub span: Span,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_packed_address_item_is_24_bytes() {
+        // Long lists hold one per address: docs/policy-language.md's memory figures rely on it.
+        assert!(std::mem::size_of::<super::NetItem>() <= 24);
+    }
 }

@@ -424,8 +424,11 @@ impl Builder<'_> {
             let x = only_child(&item, "an address, CIDR or network name")?;
             self.restore_cut(x.as_span().start(), &mut out);
             out.push(match x.as_rule() {
-                Rule::cidr => NetItem::Cidr(self.text(&x)),
-                Rule::name => NetItem::Name(self.text(&x)),
+                Rule::cidr => {
+                    let t = self.text(&x);
+                    NetItem::addr(&t.value, t.span)
+                }
+                Rule::name => NetItem::Name(Box::new(self.text(&x))),
                 _ => return Err(unexpected(&x, "an address, CIDR or network name")),
             });
         }
@@ -443,10 +446,8 @@ impl Builder<'_> {
         }
         out.reserve(cut.items.len() + 1);
         out.extend(cut.items.iter().map(|&(a, b)| {
-            NetItem::Cidr(Spanned::new(
-                self.original[a..b].to_string(),
-                Span::new(self.file, a..b),
-            ))
+            let (a, b) = (a as usize, b as usize);
+            NetItem::addr(&self.original[a..b], Span::new(self.file, a..b))
         }));
         self.consumed.set(self.consumed.get() + 1);
     }

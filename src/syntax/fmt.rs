@@ -372,7 +372,7 @@ fn ports(groups: &[PortGroup]) -> String {
 }
 
 fn define(d: &Define) -> Vec<String> {
-    let items: Vec<&str> = d.items.iter().map(NetItem::text).collect();
+    let items: Vec<_> = d.items.iter().map(NetItem::text).collect();
     let one = format!("define {} = {}", d.name.value, items.join(", "));
     if one.len() <= MAX_LINE {
         return vec![one];

@@ -25,8 +25,8 @@ pub(crate) struct Cut {
     pub len: usize,
     /// End of item A in the original text: the builder checks its neighbour is A.
     pub prev_end: usize,
-    /// Original byte ranges of the items removed (B..Y), in order.
-    pub items: Vec<(usize, usize)>,
+    /// Original byte ranges of the items removed (B..Y), in order (`u32` like spans).
+    pub items: Vec<(u32, u32)>,
 }
 
 /// The text pest should parse, and the cuts made (empty: parse the original).
@@ -70,7 +70,9 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
             spliced_at: b - removed,
             len: z - b,
             prev_end: run.items[0].1,
-            items: run.items[1..run.items.len() - 1].to_vec(),
+            items: (run.items[1..run.items.len() - 1].iter())
+                .map(|&(a, b)| (a as u32, b as u32))
+                .collect(),
         });
         removed += z - b;
     }
@@ -136,10 +138,22 @@ fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'.' | b'/' | b'*')
 }
 
-/// pest's `cidr`: `(ipv4_like | ipv6_like) ~ ("/" ~ DIGIT+)?`, with `ipv4_like` =
-/// `DIGIT+ ~ "." ~ (DIGIT | ".")*` and `ipv6_like` = `HEX* ~ ":" ~ (HEX | ":" | ".")*`,
-/// munched the same greedy, ordered way. Returns the token's end.
+/// pest's `cidr`: `addr_like ~ ("-" ~ addr_like)?` with `addr_like` = `(ipv4_like |
+/// ipv6_like) ~ ("/" ~ DIGIT+)?`, `ipv4_like` = `DIGIT+ ~ "." ~ (DIGIT | ".")*` and
+/// `ipv6_like` = `HEX* ~ ":" ~ (HEX | ":" | ".")*`, munched the same greedy, ordered way.
+/// Returns the token's end.
 fn cidr_end(t: &[u8], start: usize) -> Option<usize> {
+    let i = addr_like(t, start)?;
+    if t.get(i) == Some(&b'-') {
+        if let Some(end) = addr_like(t, i + 1) {
+            return Some(end);
+        }
+    }
+    Some(i)
+}
+
+/// An address with an optional `/N`.
+fn addr_like(t: &[u8], start: usize) -> Option<usize> {
     let mut i = ipv4_like(t, start).or_else(|| ipv6_like(t, start))?;
     if t.get(i) == Some(&b'/') && t.get(i + 1).is_some_and(u8::is_ascii_digit) {
         i += 1;
@@ -226,7 +240,9 @@ mod tests {
         let s = splice(text, 3).expect("a run");
         assert_eq!(s.text, "define x = 10.0.0.0/8, fd00::/8\nallow");
         assert_eq!(s.cuts.len(), 1);
-        let items: Vec<&str> = s.cuts[0].items.iter().map(|&(a, b)| &text[a..b]).collect();
+        let items: Vec<&str> = (s.cuts[0].items.iter())
+            .map(|&(a, b)| &text[a as usize..b as usize])
+            .collect();
         assert_eq!(items, ["10.1.0.0/16", "10.2.0.0/16"]);
         let z = s.text.find("fd00").expect("z");
         assert_eq!(&text[s.original(z)..s.original(z) + 4], "fd00");
@@ -293,9 +309,13 @@ mod tests {
             "policy p {\n allow icmp 1.1, 2.2, 3.3, 4.4\n}\n",
             "policy p {\n define b = 1.1.1.1, a.b, 2.2.2.2, 3.3.3.3, 1.2:3, 1a.2, 10.0.0.0a\n}\n",
             "policy p {\n define b = 1.1.1.1, 2.2.2.2, ::ffff:1.2.3.4, 3.3.3.3/24, 4.4.4.4\n}\n",
+            "policy p {\n define r = 10.0.0.1-10.0.0.5, 10.0.1.0-10.0.1.9, fd00::1-fd00::ff, 1.1.1.1\n}\n",
+            "policy p {\n define r = 10.0.0.1-, 10.0.1.0-10.0.1.9, 1.2.3.4-x, 1.1.1.1, 2.2.2.2\n}\n",
+            "policy p {\n allow ssh from 1.1.1.1-2.2.2.2/8, 3.3.3.3-4.4.4.4-5.5.5.5, 6.6.6.6, 7.7.7.7\n}\n",
+            "policy p {\n allow ssh from 1.1.1.1 - 2.2.2.2, 3.3.3.3-::4, ::5-6.6.6.6, 7.7.7.7\n}\n",
         ];
         // Cases 0-4, 10 and 11 are well-formed lists: the fast lane must really be taken.
-        let taken = [0, 1, 2, 3, 4, 10, 11, 14];
+        let taken = [0, 1, 2, 3, 4, 10, 11, 14, 15];
         for (i, c) in cases.iter().enumerate() {
             same_as_pest(c);
             let fast = crate::syntax::parse::fast_lane_taken(c, 3);
@@ -312,14 +332,14 @@ mod tests {
 
     #[test]
     fn same_tree_or_error_after_any_one_byte_edit() {
-        let base = "policy p {\n define big = 10.0.0.0/30, 10.0.0.8/30,  # c\n  fd00::/64,\t::1 ,1.2.3.4\n \
+        let base = "policy p {\n define big = 10.0.0.0/30, 10.0.0.8-10.0.0.9,  # c\n  fd00::/64,\t::1-::2 ,1.2.3.4\n \
                     allow tcp 22 from big, 1.1.1.1, 2.2.2.2, 3.3.3.3 on \"e0\"\n}\n";
         for i in 0..base.len() {
             let mut cut = base.to_string();
             cut.remove(i);
             same_as_pest(&cut);
             for ins in [
-                ",", " ", "#", "\"", "\n", "/", "x", ":", "5", ";", "}", "a", ".",
+                ",", " ", "#", "\"", "\n", "/", "x", ":", "5", ";", "}", "a", ".", "-",
             ] {
                 let mut t = base.to_string();
                 t.insert_str(i, ins);

@@ -7,6 +7,7 @@ use hostwall::{ir, model, source};
 #[path = "../support/mod.rs"]
 mod support;
 
+mod addr_forms;
 mod apply;
 mod apply_json;
 mod cli;
@@ -21,6 +22,7 @@ mod harness;
 mod import;
 mod init;
 mod json_schema;
+mod lean;
 mod libvirt_guests;
 mod limit;
 mod live;

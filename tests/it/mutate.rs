@@ -288,8 +288,19 @@ pub fn differs(a: &Ruleset, b: &Ruleset, hook: Hook) -> Differs {
             if est_ok {
                 pkt.l4 = L4::Tcp { dport: 40000 };
             }
+            // Verify sends input probes to its own host address only (the link's, or
+            // loopback on `lo`): a cell's packet is seen there, so a difference that only
+            // a `to` rule's other destinations would show counts as not sendable.
+            let asked = pkt.dst;
+            if hook == Hook::Input {
+                pkt.dst = verify_host_addr(&pkt);
+            }
             let (va, vb) = (verdict(a, hook, &pkt), verdict(b, hook, &pkt));
             if outcome(&pkt, va) == outcome(&pkt, vb) {
+                let mut seen = pkt.clone();
+                seen.dst = asked;
+                unsendable |= outcome(&seen, verdict(a, hook, &seen))
+                    != outcome(&seen, verdict(b, hook, &seen));
                 return true;
             }
             let reply_ok = est_ok
@@ -350,6 +361,18 @@ fn answers_a_connection(part: &Partition, a: &Ruleset, b: &Ruleset, pkt: &Packet
             .iter()
             .any(|rs| verdict(rs, Hook::Forward, &new) == Verdict::Accept)
     })
+}
+
+/// The destination verify's input probe for `pkt` has: loopback on `lo`, else the first
+/// test link's host address (`verify::topology`: 198.18.0.1, fd00:6877::1).
+fn verify_host_addr(pkt: &Packet) -> IpAddr {
+    let lo = pkt.iif.as_deref() == Some("lo");
+    match (pkt.src.is_ipv4(), lo) {
+        (true, true) => IpAddr::from([127, 0, 0, 1]),
+        (false, true) => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        (true, false) => IpAddr::from([198, 18, 0, 1]),
+        (false, false) => IpAddr::from(std::net::Ipv6Addr::new(0xfd00, 0x6877, 0, 0, 0, 0, 0, 1)),
+    }
 }
 
 fn verdict(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Verdict {

@@ -2,8 +2,8 @@
 //! after `check`. Names the library as `crate::` (see `build/mod.rs`).
 
 use crate::model::{
-    Addrs, DefaultAction, Forwarding, IfName, IpFamily, Policy, PortRange, PortSpec, Proto, Rule,
-    Settings, Traffic, Verdict,
+    Addrs, DefaultAction, Forwarding, IfName, IpFamily, NetRange, Policy, PortRange, PortSpec,
+    Proto, Rule, Settings, Traffic, Verdict,
 };
 use crate::source::Span;
 
@@ -57,12 +57,24 @@ pub fn allow(proto: Proto, lo: u16, hi: u16) -> Rule {
     unnamed(Verdict::Accept, ports(proto, &[(lo, hi)]))
 }
 
-/// A named network of `nets` (a CIDR or a single address each); panics on a bad literal.
+/// A named network of `nets` (a CIDR, a single address or a `first-last` range each);
+/// panics on a bad literal.
 pub fn addrs(name: &str, nets: &[&str]) -> Addrs {
-    let parse = |n: &&str| {
-        n.parse()
-            .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+    let addr = |n: &str| {
+        n.parse::<std::net::IpAddr>()
             .unwrap_or_else(|e| panic!("{n}: {e}"))
+    };
+    let parse = |n: &&str| match n.split_once('-') {
+        Some((lo, hi)) => match (addr(lo), addr(hi)) {
+            (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => NetRange::V4(a.into(), b.into()),
+            (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => NetRange::V6(a.into(), b.into()),
+            _ => panic!("{n}: mixed families"),
+        },
+        None => NetRange::of_net(
+            n.parse()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .unwrap_or_else(|e| panic!("{n}: {e}")),
+        ),
     };
     Addrs {
         name: Some(name.to_string()),

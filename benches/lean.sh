@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Lean large lists (#14 item 3): peak RSS and wall-time medians of `hostwall check`,
+# `compile` and `apply` of an N-address policy (default 1,000,000 IPv4 /30s, in includes
+# of 250,000), against `nft -f` of the compiled text, in one run. Apply and nft -f run
+# in a throwaway network namespace (never the host's ruleset), interleaved.
+#
+#   benches/lean.sh [RUNS] [N]      (default 3 and 1000000; needs root)
+set -euo pipefail
+RUNS=${1:-3}
+N=${2:-1000000}
+cd "$(dirname "$0")/.."
+
+. benches/lib.sh
+bench_hostwall gen_lean
+bench_netns lean
+state="$tmp/state"; mkdir -m 700 "$state"
+mkdir "$tmp/p"; target/release/examples/gen_lean "$N" "$tmp/p"
+policy="$tmp/p/host.policy"
+"$bin" compile "$policy" > "$tmp/rs.nft"
+
+# run NAME CMD...: appends "seconds kib" of one run of CMD to $tmp/NAME.
+run() {
+    local name=$1; shift
+    /usr/bin/time -o "$tmp/t" -f "%e %M" "$@" > /dev/null 2> "$tmp/err" \
+        || { cat "$tmp/err" "$tmp/t" >&2; exit 1; }
+    tail -1 "$tmp/t" >> "$tmp/$name"
+    grep -o '[0-9.]* ms in the kernel' "$tmp/err" | cut -d' ' -f1 >> "$tmp/kernel" || true
+}
+for ((i = 0; i < RUNS; i++)); do
+    run check "$bin" check "$policy"
+    run compile "$bin" compile "$policy"
+    ip netns exec "$ns" nft flush ruleset
+    run apply "$bin" apply "$policy" --netns "$ns" --state-dir "$state" --insecure-perms --force
+    ip netns exec "$ns" nft flush ruleset
+    run nft ip netns exec "$ns" nft -f "$tmp/rs.nft"
+done
+printf '%-10s %10s %10s\n' step wall-s peak-MB
+for s in check compile apply nft; do
+    w=$(cut -d' ' -f1 < "$tmp/$s" | median); m=$(cut -d' ' -f2 < "$tmp/$s" | median)
+    printf '%-10s %10.2f %10.1f\n' "$s" "$w" "$(awk -v k="$m" 'BEGIN {print k / 1024}')"
+done
+k=$(median < "$tmp/kernel")
+a=$(cut -d' ' -f1 < "$tmp/apply" | median)
+awk -v k="$k" -v a="$a" 'BEGIN {printf "kernel batch %.2f s; apply / kernel = %.2fx\n", k / 1000, a / (k / 1000)}'
+echo "N=$N addresses, medians of $RUNS interleaved runs; nft = nft -f of the compiled text."
+echo "$(uptime | sed 's/.*load average/load average/')"

@@ -1,0 +1,238 @@
+//! Address lists as the checked policy holds them: inclusive ranges, one packed list per
+//! family (a CIDR or a single address is the range it covers), 8 bytes an IPv4 entry.
+
+/// One address entry: an inclusive range of one family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NetRange {
+    V4(u32, u32),
+    V6(u128, u128),
+}
+
+impl NetRange {
+    pub fn is_v4(self) -> bool {
+        matches!(self, NetRange::V4(..))
+    }
+
+    /// (first, last) as numbers (IPv4 widened).
+    pub fn bounds(self) -> (u128, u128) {
+        match self {
+            NetRange::V4(lo, hi) => (u128::from(lo), u128::from(hi)),
+            NetRange::V6(lo, hi) => (lo, hi),
+        }
+    }
+
+    /// Whether every address of `other` is in `self`.
+    pub fn contains(self, other: NetRange) -> bool {
+        self.is_v4() == other.is_v4() && {
+            let ((a, b), (c, d)) = (self.bounds(), other.bounds());
+            a <= c && d <= b
+        }
+    }
+
+    /// Whether `self` and `other` share an address.
+    pub fn meets(self, other: NetRange) -> bool {
+        self.is_v4() == other.is_v4() && {
+            let ((a, b), (c, d)) = (self.bounds(), other.bounds());
+            a <= d && c <= b
+        }
+    }
+
+    /// The range of a CIDR (host bits ignored).
+    pub fn of_net(net: ipnet::IpNet) -> NetRange {
+        match net {
+            ipnet::IpNet::V4(n) => NetRange::V4(n.network().into(), n.broadcast().into()),
+            ipnet::IpNet::V6(n) => NetRange::V6(n.network().into(), n.broadcast().into()),
+        }
+    }
+}
+
+/// The addresses of one restriction or network, in the order written per family.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nets {
+    pub v4: Vec<(u32, u32)>,
+    pub v6: Vec<(u128, u128)>,
+}
+
+impl Nets {
+    pub fn push(&mut self, r: NetRange) {
+        match r {
+            NetRange::V4(lo, hi) => self.v4.push((lo, hi)),
+            NetRange::V6(lo, hi) => self.v6.push((lo, hi)),
+        }
+    }
+
+    pub fn extend(&mut self, other: &Nets) {
+        self.v4.extend_from_slice(&other.v4);
+        self.v6.extend_from_slice(&other.v6);
+    }
+
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has_v4(&self) -> bool {
+        !self.v4.is_empty()
+    }
+
+    pub fn has_v6(&self) -> bool {
+        !self.v6.is_empty()
+    }
+
+    /// Every entry: IPv4 first, then IPv6.
+    pub fn iter(&self) -> impl Iterator<Item = NetRange> + '_ {
+        let v4 = self.v4.iter().map(|&(lo, hi)| NetRange::V4(lo, hi));
+        v4.chain(self.v6.iter().map(|&(lo, hi)| NetRange::V6(lo, hi)))
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.v4.shrink_to_fit();
+        self.v6.shrink_to_fit();
+    }
+}
+
+impl FromIterator<NetRange> for Nets {
+    fn from_iter<I: IntoIterator<Item = NetRange>>(iter: I) -> Nets {
+        let mut out = Nets::default();
+        for r in iter {
+            out.push(r);
+        }
+        out
+    }
+}
+
+/// How a packed IPv4 entry was written, so its text can be rebuilt exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum V4Form {
+    /// `192.0.2.1`
+    Addr,
+    /// `10.0.0.0/8` (the length follows from the range)
+    Prefix,
+    /// `10.0.0.5-10.0.0.9`
+    Range,
+}
+
+/// A canonical IPv4 entry (`a.b.c.d`, `a.b.c.d/N` without host bits, or `a-b` with
+/// `a <= b`; decimal octets without leading zeros) as (first, last, form); `None` for
+/// anything else, which the checker then validates from its text.
+pub fn packed_v4(text: &str) -> Option<(u32, u32, V4Form)> {
+    if let Some((a, b)) = text.split_once('-') {
+        let (lo, hi) = (plain_v4_addr(a.as_bytes())?, plain_v4_addr(b.as_bytes())?);
+        return (lo <= hi).then_some((lo, hi, V4Form::Range));
+    }
+    let b = text.as_bytes();
+    let (addr, end) = v4_octets(b)?;
+    match b.get(end) {
+        None => Some((addr, addr, V4Form::Addr)),
+        Some(b'/') => match canonical_number(b, end + 1, 2)? {
+            (p, e) if e == b.len() && p <= 32 => {
+                let host = u32::MAX.checked_shr(p).unwrap_or(0);
+                (addr & host == 0).then_some((addr, addr | host, V4Form::Prefix))
+            }
+            _ => None,
+        },
+        Some(_) => None,
+    }
+}
+
+/// The text [`packed_v4`] read: the same bytes, rebuilt.
+pub fn v4_text(lo: u32, hi: u32, form: V4Form) -> String {
+    let a = std::net::Ipv4Addr::from(lo);
+    match form {
+        V4Form::Addr => a.to_string(),
+        V4Form::Prefix => format!("{a}/{}", 32 - (hi - lo).count_ones()),
+        V4Form::Range => format!("{a}-{}", std::net::Ipv4Addr::from(hi)),
+    }
+}
+
+fn plain_v4_addr(b: &[u8]) -> Option<u32> {
+    let (addr, end) = v4_octets(b)?;
+    (end == b.len()).then_some(addr)
+}
+
+/// Four canonical decimal octets joined by dots at the start of `b`: value and end.
+fn v4_octets(b: &[u8]) -> Option<(u32, usize)> {
+    let mut v = 0u32;
+    let mut i = 0;
+    for k in 0..4 {
+        if k > 0 {
+            (b.get(i) == Some(&b'.')).then_some(())?;
+            i += 1;
+        }
+        let (o, next) = canonical_number(b, i, 3)?;
+        v = (v << 8) | u32::from(u8::try_from(o).ok()?);
+        i = next;
+    }
+    Some((v, i))
+}
+
+/// The decimal at `b[start..]`: 1..=`max_digits` digits without a leading zero (unless it is
+/// `0`). Returns the value and where the digits end.
+pub(crate) fn canonical_number(b: &[u8], start: usize, max_digits: usize) -> Option<(u32, usize)> {
+    let digits = b[start.min(b.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits == 0 || digits > max_digits || (digits > 1 && b[start] == b'0') {
+        return None;
+    }
+    let v = b[start..start + digits]
+        .iter()
+        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    Some((v, start + digits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containment_and_meeting_respect_family_and_bounds() {
+        let a = NetRange::V4(10, 20);
+        assert!(a.contains(NetRange::V4(10, 20)));
+        assert!(a.contains(NetRange::V4(12, 12)));
+        assert!(!a.contains(NetRange::V4(9, 12)));
+        assert!(!a.contains(NetRange::V6(12, 12)));
+        assert!(a.meets(NetRange::V4(20, 30)));
+        assert!(!a.meets(NetRange::V4(21, 30)));
+        assert!(!a.meets(NetRange::V6(10, 20)));
+        let n: Nets = [NetRange::V6(1, 2), a].into_iter().collect();
+        assert_eq!(n.iter().collect::<Vec<_>>(), [a, NetRange::V6(1, 2)]);
+        assert_eq!(n.len(), 2);
+    }
+
+    #[test]
+    fn packed_v4_round_trips_its_text_and_leaves_the_rest_to_the_checker() {
+        for t in [
+            "10.0.0.0/8",
+            "192.0.2.1",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "10.0.0.5-10.0.0.9",
+            "1.2.3.4-1.2.3.4",
+            "10.0.0.8/30",
+        ] {
+            let (lo, hi, form) = packed_v4(t).unwrap_or_else(|| panic!("{t}"));
+            assert_eq!(v4_text(lo, hi, form), t);
+        }
+        for t in [
+            "10.0.0.1/8",
+            "010.0.0.0",
+            "10.0.0.0/033",
+            "10.0.0.9-10.0.0.5",
+            "1.2.3.4/24-1.2.3.9",
+            "256.0.0.0",
+            "1.2.3",
+            "1.2.3.4.5",
+            "fd00::1",
+            "1.2.3.4-fd00::1",
+            "1.2.3.4/",
+            "",
+        ] {
+            assert_eq!(packed_v4(t), None, "{t}");
+        }
+    }
+}
