@@ -43,6 +43,8 @@ complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "status" -d 'Show 
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "revert" -d 'Revert a pending `apply --confirm` change now'
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "boot" -d 'Apply the policy at boot, falling back to the last known good or the built-in kvm-host policy (what hostwall.service runs)'
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "metrics" -d 'Print Prometheus metrics (node_exporter textfile format): sync, drift by kind, last apply, pending change, and the packets and bytes of every rule with `counter`'
+complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "services" -d 'List the built-in service catalog (or one service): ports and where they come from'
+complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "import" -d 'Write a hostwall policy from another firewall\'s configuration (firewalld)'
 complete -c hostwall -n "__fish_hostwall_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand init" -l template -d 'The shipped policy to start from' -r -f -a "kvm-host\t''
 libvirt-nat\t''
@@ -87,12 +89,15 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l probes -d '
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l format -d 'Output: the table, a JSON document (docs/json.md), or JUnit XML for CI systems' -r -f -a "text\t''
 json\t''
 junit\t''"
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l netns -d 'With --with-live-tables: copy the tables of this network namespace instead' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l failures-only -d 'Show only the probes that failed (the summary still counts every probe)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l strict -d 'Fail (exit 1) also when probes were refused differently than the policy says (reject vs drop); by default only security failures and probe errors fail'
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l with-live-tables -d 'Copy the host\'s other tables (read-only: every table but the policy\'s) into the test namespace next to the policy\'s, and expect what they do together: a probe the policy allows but another table refuses fails, naming both rules'
+complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -l allow-partial -d 'With --with-live-tables: leave out what cannot be copied faithfully (flowtables, chains bound to devices the test lacks), named in the notes, instead of refusing'
 complete -c hostwall -n "__fish_hostwall_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l netns -d 'Compare inside /run/netns/NAME instead of the current network namespace' -r
@@ -104,6 +109,7 @@ never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l full -d 'Always dump and compare, even when the recorded generation id says nothing changed'
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -l check -d 'Nagios/Icinga plugin output: one line, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (docs/metrics.md says which drift is which)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -s v -l verbose -d 'List every set element that differs (by default: a count per set)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand diff" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand explain" -l site -d 'Site file (TOML) with this host\'s networks, interfaces and table name (default: /etc/hostwall/site.toml when it exists)' -r -F
 complete -c hostwall -n "__fish_hostwall_using_subcommand explain" -l netns -d 'With --live: read /run/netns/NAME instead of the current network namespace' -r
@@ -130,6 +136,7 @@ complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l persist -d '
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l force -d 'Apply even if the policy would reject the SSH session it is applied from'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l replace -d 'Send the table even when the live one already is the policy (by default such an apply sends nothing and says `unchanged (generation N)`)'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -l insecure-perms -d 'Skip the ownership/mode check of the policy and site files'
+complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -s v -l verbose -d 'With --dry-run: also every element of a set change and each netlink message'
 complete -c hostwall -n "__fish_hostwall_using_subcommand apply" -s h -l help -d 'Print help'
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l netns -d 'The change pending in /run/netns/NAME (default: in the namespace this runs in)' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand confirm" -l format -d 'Output: lines for people, or one JSON document on stdout (docs/json.md)' -r -f -a "text\t''
@@ -171,17 +178,42 @@ never\t''"
 complete -c hostwall -n "__fish_hostwall_using_subcommand metrics" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
 complete -c hostwall -n "__fish_hostwall_using_subcommand metrics" -l full -d 'Always dump and compare, even when the recorded generation id says nothing changed'
 complete -c hostwall -n "__fish_hostwall_using_subcommand metrics" -s h -l help -d 'Print help'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "init" -d 'Write /etc/hostwall/host.policy and site.toml from a template, fitted to this host (sshd\'s ports, libvirt\'s bridges, forwarding)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "compile" -d 'Check a policy and print its nftables ruleset'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "check" -d 'Check a policy and print its diagnostics only (--live: and its conflicts with the host\'s other tables)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "fmt" -d 'Print a policy in canonical form (comments kept)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "verify" -d 'Prove the policy with real packets between two throwaway network namespaces (root)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "diff" -d 'Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "explain" -d 'Explain one packet: each table\'s deciding rule on its path and the combined verdict'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "apply" -d 'Apply the policy to the kernel: one atomic batch, then the forwarding sysctls'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "confirm" -d 'Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "status" -d 'Show a pending `apply --confirm` change and the time left (reverts a stale one), or how the last one ended'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "revert" -d 'Revert a pending `apply --confirm` change now'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "boot" -d 'Apply the policy at boot, falling back to the last known good or the built-in kvm-host policy (what hostwall.service runs)'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "metrics" -d 'Print Prometheus metrics (node_exporter textfile format): sync, drift by kind, last apply, pending change, and the packets and bytes of every rule with `counter`'
-complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand services" -l format -d 'Output format (json: docs/schema/services.schema.json)' -r -f -a "text\t''
+json\t''"
+complete -c hostwall -n "__fish_hostwall_using_subcommand services" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hostwall -n "__fish_hostwall_using_subcommand services" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand services" -s h -l help -d 'Print help'
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and not __fish_seen_subcommand_from firewalld help" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and not __fish_seen_subcommand_from firewalld help" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and not __fish_seen_subcommand_from firewalld help" -s h -l help -d 'Print help'
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and not __fish_seen_subcommand_from firewalld help" -f -a "firewalld" -d 'firewalld\'s zones, services and rich rules → a hostwall policy (exit 1 when something is not expressed: each is listed with its file:line:col)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and not __fish_seen_subcommand_from firewalld help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and __fish_seen_subcommand_from firewalld" -s o -l output -d 'Write the policy here instead of standard output' -r -F
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and __fish_seen_subcommand_from firewalld" -l color -d 'When to colour diagnostics (auto: only on a terminal, and never with NO_COLOR set)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and __fish_seen_subcommand_from firewalld" -l max-diagnostics -d 'Print at most N errors and N warnings (the first in file order); the rest are counted in one line. 0 prints every diagnostic' -r
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and __fish_seen_subcommand_from firewalld" -s h -l help -d 'Print help'
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "firewalld" -d 'firewalld\'s zones, services and rich rules → a hostwall policy (exit 1 when something is not expressed: each is listed with its file:line:col)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "init" -d 'Write /etc/hostwall/host.policy and site.toml from a template, fitted to this host (sshd\'s ports, libvirt\'s bridges, forwarding)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "compile" -d 'Check a policy and print its nftables ruleset'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "check" -d 'Check a policy and print its diagnostics only (--live: and its conflicts with the host\'s other tables)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "fmt" -d 'Print a policy in canonical form (comments kept)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "verify" -d 'Prove the policy with real packets between two throwaway network namespaces (root)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "diff" -d 'Compare the live ruleset and forwarding sysctls with the policy (exit 0 in sync, 1 drift)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "explain" -d 'Explain one packet: each table\'s deciding rule on its path and the combined verdict'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "apply" -d 'Apply the policy to the kernel: one atomic batch, then the forwarding sysctls'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "confirm" -d 'Keep a change applied with `apply --confirm` (from any shell, ideally a new SSH session)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "status" -d 'Show a pending `apply --confirm` change and the time left (reverts a stale one), or how the last one ended'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "revert" -d 'Revert a pending `apply --confirm` change now'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "boot" -d 'Apply the policy at boot, falling back to the last known good or the built-in kvm-host policy (what hostwall.service runs)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "metrics" -d 'Print Prometheus metrics (node_exporter textfile format): sync, drift by kind, last apply, pending change, and the packets and bytes of every rule with `counter`'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "services" -d 'List the built-in service catalog (or one service): ports and where they come from'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "import" -d 'Write a hostwall policy from another firewall\'s configuration (firewalld)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and not __fish_seen_subcommand_from init compile check fmt verify diff explain apply confirm status revert boot metrics services import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hostwall -n "__fish_hostwall_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "firewalld" -d 'firewalld\'s zones, services and rich rules → a hostwall policy (exit 1 when something is not expressed: each is listed with its file:line:col)'
