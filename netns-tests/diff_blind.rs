@@ -349,8 +349,9 @@ fn a_policy_line_another_table_defeats_is_never_in_sync_issue10() {
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(doc["ok"], false, "{doc:#}");
     assert!(
-        changes(&doc).iter().any(|c| c["kind"] == "policy-defeated"
-            && c["object"] == "table ip lab chain in"),
+        changes(&doc)
+            .iter()
+            .any(|c| c["kind"] == "policy-defeated" && c["object"] == "table ip lab chain in"),
         "{doc:#}"
     );
     // Removing the other table's drop makes the host hold the policy again.

@@ -20,8 +20,8 @@ mod load;
 mod metrics;
 mod output;
 mod replace;
-mod verify;
 mod services;
+mod verify;
 
 pub use args::Args;
 

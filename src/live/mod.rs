@@ -9,8 +9,8 @@
 //! that changed are named in the read. Sysctls are not read here (`sysctl` owns /proc/sys);
 //! `RulesetRead::into_live` joins them in.
 
-pub mod counters;
 pub mod copy;
+pub mod counters;
 mod decode;
 mod dump;
 mod effect;
