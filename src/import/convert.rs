@@ -250,6 +250,33 @@ mod tests {
         assert!(out.skipped.is_empty(), "{:?}", out.skipped);
     }
 
+    /// A rich rule's `<log>` becomes the rule's `log` clause (firewalld's level names and
+    /// `N/m` rates in hostwall's words); what hostwall cannot say is listed, never dropped.
+    #[test]
+    fn a_rich_rules_log_becomes_the_rules_log_clause_issue13() {
+        let zone = "<zone>\n\
+            <rule><port port=\"22\" protocol=\"tcp\"/><log prefix=\"ssh: \" level=\"warning\"><limit value=\"3/m\"/></log><accept/></rule>\n\
+            <rule><port port=\"81\" protocol=\"tcp\"/><log level=\"error\"/><drop/></rule>\n\
+            <rule><port port=\"82\" protocol=\"tcp\"/><log prefix=\"a$b\" level=\"loud\"><limit value=\"3/week\"/></log><audit/><reject/></rule>\n\
+            </zone>\n";
+        let cfg = Config {
+            zones: vec![file("public", zone)],
+            ..Config::default()
+        };
+        let out = firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
+        let p = &out.policy;
+        assert!(
+            p.contains("    allow tcp 22 log limit 3/minute prefix \"ssh: \" level warn  # rich rule\n"),
+            "{p}"
+        );
+        assert!(p.contains("    drop tcp 81 log level err  # rich rule\n"), "{p}");
+        assert!(p.contains("    reject tcp 82 log  # rich rule\n"), "{p}");
+        let listed = format!("{:?}", out.skipped);
+        for what in ["<limit>", "a$b", "level `loud`", "<audit>"] {
+            assert!(listed.contains(what), "{what} not listed: {listed}");
+        }
+    }
+
     #[test]
     fn unsupported_blocks_say_they_are_missing() {
         let zone = "<zone>\n<rule><destination address=\"192.0.2.1\"/><service name=\"ssh\"/><drop/></rule>\n</zone>\n";

@@ -32,8 +32,9 @@ pub struct Rich {
     pub source: Option<String>,
     pub matches: Match,
     pub action: Option<Action>,
-    /// The rule logs (or audits) what it matches.
-    pub logs: bool,
+    /// The rule's `log` clause in hostwall's words (`log prefix "…" level info limit
+    /// 3/minute`), when it logs what it matches.
+    pub log: Option<String>,
     /// Why the rule cannot be imported at all (empty: it can).
     pub unsupported: Vec<String>,
     /// What the imported rule leaves out (its action is kept): a chosen reject type, a log.
@@ -50,7 +51,7 @@ pub fn parse(file: &str, el: roxmltree::Node<'_, '_>) -> Result<Rich, XmlError> 
         source: None,
         matches: Match::All,
         action: None,
-        logs: false,
+        log: None,
         unsupported: Vec::new(),
         approximate: Vec::new(),
     };
@@ -84,13 +85,12 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
         "destination" => unsupported(r, "a destination address"),
         "service" => r.matches = Match::Service(xml::attr(file, c, "name")?.to_string()),
         "port" => r.matches = Match::Port(service::port_item(file, c)?),
-        "log" | "audit" => {
-            r.logs = true;
-            r.approximate.push(format!(
-                "its <{}>: hostwall has no per-rule logging (the action is imported)",
-                c.tag_name().name()
-            ));
-        }
+        "log" => r.log = Some(log_clause(c, &mut r.approximate)),
+        "audit" => r.approximate.push(
+            "its <audit>: hostwall logs to the kernel log or NFLOG, not the audit log (the \
+             action is imported)"
+                .into(),
+        ),
         "accept" | "reject" | "drop" => {
             if xml::elements(c).any(|l| l.tag_name().name() == "limit") {
                 unsupported(r, "a rate limit on the action (hostwall has none)");
@@ -120,4 +120,50 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
         other => unsupported(r, &format!("<{other}>")),
     }
     Ok(())
+}
+
+/// A `<log prefix=".." level=".."><limit value="N/u"/></log>` as hostwall's `log` clause;
+/// a prefix or level hostwall cannot say is left out and recorded in `approximate`.
+fn log_clause(c: roxmltree::Node<'_, '_>, approximate: &mut Vec<String>) -> String {
+    let mut clause = String::from("log");
+    if let Some(limit) = xml::elements(c).find(|l| l.tag_name().name() == "limit") {
+        match limit.attribute("value").and_then(rate) {
+            Some(r) => clause.push_str(&format!(" limit {r}")),
+            None => approximate.push("its log's <limit> (not N/s, m, h or d)".into()),
+        }
+    }
+    if let Some(p) = c.attribute("prefix") {
+        let sayable = p.len() <= 127 && !p.chars().any(|ch| matches!(ch, '"' | '\\' | '$') || ch.is_control());
+        match sayable {
+            true => clause.push_str(&format!(" prefix \"{p}\"")),
+            false => approximate.push(format!("its log prefix {p:?} (hostwall's prefixes are at most 127 bytes, without `\"`, `\\`, `$` or control characters)")),
+        }
+    }
+    if let Some(l) = c.attribute("level") {
+        let level = match l {
+            "error" => Some("err"),
+            "warning" => Some("warn"),
+            "emerg" | "alert" | "crit" | "notice" | "info" | "debug" => Some(l),
+            _ => None,
+        };
+        match level {
+            Some(level) => clause.push_str(&format!(" level {level}")),
+            None => approximate.push(format!("its log level `{l}`")),
+        }
+    }
+    clause
+}
+
+/// firewalld's `N/s|m|h|d` as hostwall's `N/second|minute|hour|day`.
+fn rate(v: &str) -> Option<String> {
+    let (n, unit) = v.trim().split_once('/')?;
+    let n: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+    let unit = match unit.trim() {
+        "s" => "second",
+        "m" => "minute",
+        "h" => "hour",
+        "d" => "day",
+        _ => return None,
+    };
+    Some(format!("{n}/{unit}"))
 }

@@ -153,6 +153,7 @@ impl Writer {
             scope,
             src: src.as_deref(),
             fam,
+            log: r.log.as_deref(),
         };
         match &r.matches {
             Match::Service(n) => self.service_rule(verdict, n, &r.at, scope, Some(rs)),
@@ -194,6 +195,7 @@ impl Writer {
             scope,
             src: None,
             fam: None,
+            log: None,
         });
         let s = match self.services.resolved(name) {
             Ok(s) => s,
@@ -294,6 +296,7 @@ impl Writer {
                 scope,
                 src: None,
                 fam,
+                log: None,
             },
             comment,
         );
@@ -335,6 +338,10 @@ impl Writer {
         }
         if what.is_empty() && from.is_none() && !matches!(rs.scope, Scope::On(_)) {
             line.push_str(" from 0.0.0.0/0, ::/0");
+        }
+        if let Some(log) = rs.log {
+            line.push(' ');
+            line.push_str(log);
         }
         if !comment.is_empty() {
             line.push_str(&format!("  # {comment}"));
@@ -384,6 +391,8 @@ struct RuleScope<'a> {
     scope: &'a Scope,
     src: Option<&'a [IpNet]>,
     fam: Option<Fam>,
+    /// A rich rule's `log` clause.
+    log: Option<&'a str>,
 }
 
 #[derive(Clone, Copy)]

@@ -57,13 +57,12 @@ fn expected(name: &str) -> (i32, &'static [&'static str], &'static [&'static str
         "rich-rules" => (
             1,
             &[
-                "    allow libvirt from 198.18.0.0/24\n",
+                "    allow libvirt from 198.18.0.0/24 log prefix \"libvirt \" level info\n",
                 "    reject tcp 22 from 198.18.0.2/32",
                 "    allow http from 2001:db8::/32",
                 "    drop from 192.0.2.7/32",
             ],
             &[
-                "imported without its <log>",
                 "not imported: a destination address",
             ],
         ),
