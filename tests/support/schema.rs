@@ -67,7 +67,6 @@ pub fn validate(stem: &str, doc: &Value) -> Result<(), String> {
     }
 }
 
-
 /// Asserts `doc` is valid for `command`'s schema, listing every violation.
 pub fn assert_valid(command: &str, doc: &Value) {
     if let Err(errors) = validate(command, doc) {
