@@ -156,8 +156,13 @@ fn playbook_applies_once_previews_and_refuses_bad_input_without_touching_the_ker
     - {{name: both, hostwall.firewall.hostwall_policy: {{src: {ssh}, content: x}}, register: both, ignore_errors: true}}
     - {{name: missing, hostwall.firewall.hostwall_policy: {{src: {missing}}}, register: missing, ignore_errors: true}}
     - {{name: info, hostwall.firewall.hostwall_info: {{src: {ssh}}}, register: info}}
+    - {{name: checked, hostwall.firewall.hostwall_policy: {{src: {ssh}, state: checked}}, register: checked}}
+    - name: checked content
+      hostwall.firewall.hostwall_policy: {{content: \"{{{{ lookup('file', '{broken}') }}}}\", state: checked}}
+      register: checked_content
+      ignore_errors: true
 {}",
-        lab.save(&["first", "second", "preview", "broken_content", "broken_src", "both", "missing", "info"])
+        lab.save(&["first", "second", "preview", "broken_content", "broken_src", "both", "missing", "info", "checked", "checked_content"])
     );
     let (r, log) = lab.run("once.yml", &tasks);
     // First run changed, the kernel moved once; every later task left it there.
@@ -218,6 +223,21 @@ fn playbook_applies_once_previews_and_refuses_bad_input_without_touching_the_ker
         "{}",
         msg(&r["missing"])
     );
+    // state: checked reads `check --format json`: its document, every error placed.
+    assert_eq!(r["checked"]["changed"], false, "{:#}", r["checked"]);
+    assert_eq!(
+        r["checked"]["hostwall"]["command"], "check",
+        "{:#}",
+        r["checked"]
+    );
+    assert_eq!(r["checked"]["hostwall"]["ok"], true);
+    assert_eq!(r["checked_content"]["failed"], true);
+    let m = msg(&r["checked_content"]);
+    assert!(
+        m.contains("content:3:11: unknown service `sshh` [E0101] (help: did you mean"),
+        "{m}"
+    );
+    assert_eq!(r["checked_content"]["error"]["kind"], "policy", "{m}");
     // Facts: in sync, nothing pending, this hostwall's version.
     let facts = &r["info"]["ansible_facts"]["hostwall"];
     assert_eq!(facts["version"], env!("CARGO_PKG_VERSION"), "{facts:#}");

@@ -4,7 +4,7 @@
 //! kernel (generation ids, sysctls, what is live).
 
 use crate::apply::{Env, exit};
-use crate::support::schema::{assert_valid, validator as schema};
+use crate::support::schema::{assert_valid, validate};
 use serde_json::Value;
 
 const SSH: &str = "policy p {\n    default drop\n    allow ssh\n}\n";
@@ -48,7 +48,7 @@ fn apply_documents_match_their_schema_and_the_kernel_issue12() {
     assert_eq!(first["changed"], true);
     assert_eq!(first["path"], "full");
     assert_eq!(first["generation"]["after"], genid(&env), "{first:#}");
-    assert!(first["messages"].as_u64() > Some(0) && first["bytes"].as_u64() > Some(0));
+    assert!(first["messages"].as_u64() > Some(0) && first["batch_bytes"].as_u64() > Some(0));
     assert_eq!(first["table"], "inet hostwall");
 
     // Again: nothing sent, the generation the kernel has.
@@ -107,7 +107,7 @@ fn apply_documents_match_their_schema_and_the_kernel_issue12() {
     let generation = genid(&env);
     let (code, bad) = run(&env, "apply", &[&broken.to_string_lossy()]);
     assert_eq!(code, 1, "{bad:#}");
-    let places: Vec<(u64, u64)> = bad["errors"]
+    let places: Vec<(u64, u64)> = bad["diagnostics"]
         .as_array()
         .map(|e| {
             e.iter()
@@ -121,7 +121,9 @@ fn apply_documents_match_their_schema_and_the_kernel_issue12() {
         })
         .unwrap_or_default();
     assert_eq!(places, [(3, 11), (4, 15)], "{bad:#}");
-    assert_eq!(bad["errors"][0]["code"], "E0101");
+    assert_eq!(bad["diagnostics"][0]["code"], "E0101");
+    assert_eq!(bad["error"]["kind"], "policy", "{bad:#}");
+    assert!(bad.get("generation").is_none(), "{bad:#}");
     assert_eq!(bad["changed"], false);
     assert_eq!(
         genid(&env),
@@ -166,7 +168,7 @@ fn confirm_status_revert_documents_follow_a_pending_change_issue12() {
         .unwrap_or_default()
         .to_string();
     assert!(!id.is_empty(), "{applied:#}");
-    let left = applied["pending"]["seconds_left"].as_u64().unwrap_or(0);
+    let left = applied["pending"]["left_secs"].as_u64().unwrap_or(0);
     assert!((55..=61).contains(&left), "{applied:#}");
 
     let (_, status) = run(&env, "status", &[]);
@@ -208,9 +210,12 @@ fn confirm_status_revert_documents_follow_a_pending_change_issue12() {
     let (code, late) = run(&env, "confirm", &[]);
     assert_eq!((code, &late["result"]), (1, &"reverted".into()), "{late:#}");
     assert!(
-        !late["errors"].as_array().is_none_or(Vec::is_empty),
+        late["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing to confirm")),
         "{late:#}"
     );
+    assert!(late.get("change").is_none(), "{late:#}");
 }
 
 #[test]
@@ -237,19 +242,23 @@ fn an_error_outside_the_policy_is_still_one_document_issue12() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_valid("apply", &doc);
     assert!(
-        doc["errors"][0]["message"]
+        doc["error"]["message"]
             .as_str()
             .is_some_and(|m| m.contains("hw-js-no-such-ns")),
         "{doc:#}"
     );
-    // The schema is not vacuous: a document without `changed`, or an error without a
-    // message, is refused.
+    assert_eq!(doc["error"]["kind"], "system", "{doc:#}");
+    // The schema is not vacuous: a document without `exit_code`, an error without its
+    // kind, or a `null` where a field does not apply is refused.
     let mut missing = doc.clone();
-    missing.as_object_mut().map(|o| o.remove("changed"));
-    assert!(!schema("apply").is_valid(&missing));
-    let mut wrong = doc;
-    wrong["errors"][0] = serde_json::json!({"line": 3});
-    assert!(!schema("apply").is_valid(&wrong));
+    missing.as_object_mut().map(|o| o.remove("exit_code"));
+    assert!(validate("apply", &missing).is_err());
+    let mut wrong = doc.clone();
+    wrong["error"] = serde_json::json!({"message": "x"});
+    assert!(validate("apply", &wrong).is_err());
+    let mut nulled = doc;
+    nulled["path"] = Value::Null;
+    assert!(validate("apply", &nulled).is_err());
 }
 
 #[test]
@@ -301,17 +310,24 @@ fn a_kernel_refusal_is_placed_at_its_policy_line_issue12() {
     let out = crate::apply::hostwall(&args, &[("HOSTWALL_TEST_BREAK_RULE", "ssh")]);
     let doc = crate::support::schema::document("apply", &out);
     assert_eq!(doc["exit_code"], 2, "{doc:#}");
-    let e = &doc["errors"][0];
+    let e = &doc["diagnostics"][0];
     assert_eq!(
-        (&e["file"], &e["line"]),
-        (&Value::from(&*p), &Value::from(3)),
+        (&e["file"], &e["line"], &e["column"]),
+        (&Value::from(&*p), &Value::from(3), &Value::from(5)),
         "{doc:#}"
     );
-    assert_eq!(e["location"], format!("{p}:3:5"), "{doc:#}");
+    assert_eq!(e["severity"], "error", "{doc:#}");
+    assert!(
+        e["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("nothing was changed"))
+    );
     assert!(
         e["message"].as_str().is_some_and(|m| m.contains("refused")),
         "{doc:#}"
     );
+    assert_eq!(doc["error"]["kind"], "system", "{doc:#}");
+    assert_eq!(doc["error"]["message"], e["message"], "{doc:#}");
     assert_eq!(doc["changed"], false);
     assert_eq!(genid(&env), before, "a refused batch moved the generation");
 }

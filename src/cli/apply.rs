@@ -32,6 +32,7 @@ mod slot;
 mod unchanged;
 mod view;
 
+pub use json::SCHEMA as JSON_SCHEMA;
 pub use slot::PendingArgs;
 #[cfg(debug_assertions)]
 mod test_hooks;
@@ -407,8 +408,12 @@ pub(super) fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
             let d = Diagnostic::error("", *span, e.to_string())
                 .with_label("this policy line produced the refused message")
                 .with_help("nothing was changed: the batch is all or nothing");
-            out.stderr(&hostwall::diag::render(&loaded.map, &[d], out.color()));
-            json::error_at(&loaded.map, *span, &e.to_string());
+            out.stderr(&hostwall::diag::render(
+                &loaded.map,
+                std::slice::from_ref(&d),
+                out.color(),
+            ));
+            json::refused_at(&loaded.map, &d);
         }
         _ => json::error(out, &e.to_string()),
     }

@@ -98,6 +98,9 @@ fn json_command(c: &super::args::Command) -> Option<(&'static str, u32)> {
         Command::Verify(a) if a.format == VerifyFormat::Json => {
             Some(("verify", hostwall::verify::SCHEMA))
         }
+        Command::Apply(a) if a.format == DiffFormat::Json => {
+            Some(("apply", super::apply::JSON_SCHEMA))
+        }
         _ => None,
     }
 }
@@ -112,5 +115,23 @@ pub fn refused(out: &Out, c: &super::args::Command, code: u8) -> u8 {
         .last_error()
         .unwrap_or_else(|| "no policy to use".into());
     let part = PolicyPart::default().with_error(ErrorKind::Input, message);
-    print(out, name, schema, code, part)
+    // The safe-apply family's documents also carry warnings and the exit code.
+    let apply = matches!(c, super::args::Command::Apply(_));
+    let body = Refused {
+        part,
+        warnings: apply.then(Vec::new),
+        exit_code: apply.then_some(code),
+    };
+    print(out, name, schema, code, body)
+}
+
+/// The document of a command that stopped before it ran.
+#[derive(Serialize)]
+struct Refused {
+    #[serde(flatten)]
+    part: PolicyPart,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<u8>,
 }

@@ -45,7 +45,7 @@ fn apply_json_places_every_policy_error_issue12() {
         let out = apply(dir.path(), &p.to_string_lossy());
         assert_eq!(out.status.code(), Some(1));
         let doc = document("apply", &out);
-        let found: Vec<(u64, u64, &str)> = doc["errors"]
+        let found: Vec<(u64, u64, &str)> = doc["diagnostics"]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -60,15 +60,13 @@ fn apply_json_places_every_policy_error_issue12() {
             })
             .unwrap_or_default();
         assert_eq!(found, places, "{doc:#}");
-        let first = &doc["errors"][0];
-        assert_eq!(
-            first["location"],
-            format!("{}:{}:{}", p.display(), places[0].0, places[0].1)
-        );
-        assert_eq!(
-            (&doc["changed"], &doc["generation"]),
-            (&false.into(), &serde_json::Value::Null)
-        );
+        let first = &doc["diagnostics"][0];
+        assert_eq!(first["file"], p.display().to_string(), "{doc:#}");
+        assert!(first["end_column"].as_u64() > first["column"].as_u64());
+        assert_eq!(doc["error"]["kind"], "policy", "{doc:#}");
+        assert_eq!(doc["policy"], p.display().to_string(), "{doc:#}");
+        assert_eq!(doc["changed"], false);
+        assert!(doc.get("generation").is_none(), "{doc:#}");
     }
 }
 
@@ -79,14 +77,15 @@ fn apply_json_says_why_a_policy_cannot_be_read_issue12() {
     let out = apply(dir.path(), &missing.to_string_lossy());
     assert_eq!(out.status.code(), Some(2));
     let doc = document("apply", &out);
-    let msg = doc["errors"][0]["message"].as_str().unwrap_or_default();
+    let msg = doc["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains(&*missing.to_string_lossy()), "{doc:#}");
+    assert_eq!(doc["error"]["kind"], "input", "{doc:#}");
     // A directory is refused the same way.
     let out = apply(dir.path(), &dir.path().to_string_lossy());
     assert_eq!(out.status.code(), Some(2));
     let doc = document("apply", &out);
     assert!(
-        doc["errors"][0]["message"]
+        doc["error"]["message"]
             .as_str()
             .is_some_and(|m| !m.is_empty()),
         "{doc:#}"
@@ -118,8 +117,15 @@ fn status_json_with_nothing_pending_issue12() {
     let doc = document("status", &out);
     assert_eq!(doc["pending"], false);
     assert_eq!(doc["result"], "nothing-pending");
-    assert_eq!(
-        (&doc["change"], &doc["last"]),
-        (&serde_json::Value::Null, &serde_json::Value::Null)
-    );
+    // Fields that do not apply are left out, never null (docs/json.md).
+    let keys: Vec<&str> = doc
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    for absent in ["change", "last", "netns", "error"] {
+        assert!(!keys.contains(&absent), "{absent}: {doc:#}");
+    }
+    assert_eq!(doc["command"], "status");
+    assert_eq!(doc["schema"], 1);
+    assert!(doc["host"].is_string(), "{doc:#}");
 }

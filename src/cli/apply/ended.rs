@@ -8,16 +8,13 @@ use hostwall::safe::{End, Outcome, Slot};
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// The fields every confirm/revert/status document has: the namespace (`null`: the one
-/// hostwall ran in), what happened, the change concerned and the last outcome.
+/// The field every confirm/revert/status document starts with: the namespace (left
+/// out: the one hostwall ran in). `result`, `change` and `last` follow as known.
 pub fn start(netns: Option<&str>) {
     if !json::active() {
         return;
     }
     set("netns", netns);
-    set("result", Value::Null);
-    set("change", Value::Null);
-    set("last", Value::Null);
 }
 
 /// `result`: one word for what the command found or did.
@@ -38,7 +35,7 @@ fn change_value(r: &Pending) -> Value {
         "netns": r.netns,
         "created": json::time(r.created),
         "deadline": json::time(r.deadline),
-        "seconds_left": r.remaining(now),
+        "left_secs": r.remaining(now),
     })
 }
 
@@ -71,7 +68,7 @@ pub fn pending(record: &Pending, remaining: u64, watcher: WatcherHealth) {
         return;
     }
     let mut v = change_value(record);
-    v["seconds_left"] = json!(remaining);
+    v["left_secs"] = json!(remaining);
     let (state, pid) = match (watcher, record.watcher) {
         (WatcherHealth::Alive, Some(w)) => ("running", Some(w.pid)),
         (WatcherHealth::Gone, w) => ("gone", w.map(|w| w.pid)),

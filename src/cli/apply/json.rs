@@ -6,17 +6,37 @@
 use crate::cli::args::DiffFormat;
 use crate::cli::output::Out;
 use hostwall::diag::Diagnostic;
-use hostwall::source::{SourceMap, Span};
+use hostwall::json::{ErrorKind, PolicyPart};
+use hostwall::source::SourceMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 
-/// The document being built: its command, its fields, what went wrong.
+/// The schema version of the apply, confirm, revert and status documents.
+pub const SCHEMA: u32 = 1;
+
+/// The document being built: its command, the policy it read (apply), its fields,
+/// what stopped it.
 struct Doc {
     command: &'static str,
+    part: Option<PolicyPart>,
     fields: Map<String, Value>,
-    errors: Vec<Value>,
+    error: Option<hostwall::json::Error>,
     warnings: Vec<Value>,
+}
+
+/// What follows the envelope: the policy part (policy, site, diagnostics, error) or
+/// the error alone, the command's fields, its warnings and the exit code.
+#[derive(Serialize)]
+struct Body {
+    #[serde(flatten)]
+    part: Option<PolicyPart>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<hostwall::json::Error>,
+    #[serde(flatten)]
+    fields: Map<String, Value>,
+    warnings: Vec<Value>,
+    exit_code: u8,
 }
 
 thread_local! {
@@ -33,8 +53,9 @@ pub fn run(out: &Out, format: DiffFormat, command: &'static str, f: impl FnOnce(
     DOC.with(|d| {
         *d.borrow_mut() = Some(Doc {
             command,
+            part: None,
             fields: Map::new(),
-            errors: Vec::new(),
+            error: None,
             warnings: Vec::new(),
         })
     });
@@ -46,23 +67,52 @@ pub fn run(out: &Out, format: DiffFormat, command: &'static str, f: impl FnOnce(
     if code == 0 { printed } else { code }
 }
 
-/// The envelope around a command's fields (docs/json.md): schema name and version,
-/// hostwall's version, whether it succeeded, the exit code, errors and warnings.
+/// The shared envelope (docs/json.md) around the command's fields, then `error` when
+/// the command failed, `warnings` and the exit code; fields that do not apply (`null`)
+/// are left out at every depth.
 fn render(doc: Doc, code: u8) -> String {
-    let mut top = doc.fields;
-    top.insert(
-        "schema".into(),
-        json!(format!("hostwall/{}/1", doc.command)),
-    );
-    top.insert("hostwall".into(), json!(env!("CARGO_PKG_VERSION")));
-    top.insert("ok".into(), json!(code == 0));
-    top.insert("exit_code".into(), json!(code));
-    top.insert("errors".into(), Value::Array(doc.errors));
-    top.insert("warnings".into(), Value::Array(doc.warnings));
-    // Plain maps of strings, numbers and booleans always serialise.
-    let mut s = serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default();
-    s.push('\n');
-    s
+    let mut fields = Value::Object(doc.fields);
+    drop_nulls(&mut fields);
+    let fields = match fields {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let (part, error) = match doc.part {
+        Some(p) => (
+            Some(PolicyPart {
+                error: doc.error,
+                ..p
+            }),
+            None,
+        ),
+        None => (None, doc.error),
+    };
+    let body = Body {
+        part,
+        error,
+        fields,
+        warnings: doc.warnings,
+        exit_code: code,
+    };
+    hostwall::json::document(
+        doc.command,
+        SCHEMA,
+        &crate::cli::json::host(),
+        code == 0,
+        body,
+    )
+}
+
+/// Removes every `null` member of every object in `v`.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// Whether a `--format json` command is running.
@@ -70,7 +120,7 @@ pub fn active() -> bool {
     DOC.with(|d| d.borrow().is_some())
 }
 
-/// Sets a field of the document.
+/// Sets a field of the document (`None`/`null`: the field is left out).
 pub fn set(key: &str, value: impl Serialize) {
     DOC.with(|d| {
         if let Some(doc) = d.borrow_mut().as_mut() {
@@ -80,67 +130,91 @@ pub fn set(key: &str, value: impl Serialize) {
     });
 }
 
-fn push(error: bool, value: Value) {
+fn push_warning(value: Value) {
     DOC.with(|d| {
         if let Some(doc) = d.borrow_mut().as_mut() {
-            if error {
-                doc.errors.push(value);
-            } else {
-                doc.warnings.push(value);
+            doc.warnings.push(value);
+        }
+    });
+}
+
+/// Records the error that stopped the command; a later one is added to its message.
+fn record_error(kind: ErrorKind, msg: &str) {
+    DOC.with(|d| {
+        if let Some(doc) = d.borrow_mut().as_mut() {
+            match &mut doc.error {
+                Some(e) => {
+                    e.message.push_str("; ");
+                    e.message.push_str(msg);
+                }
+                None => {
+                    doc.error = Some(hostwall::json::Error {
+                        kind,
+                        message: msg.to_string(),
+                    })
+                }
             }
         }
     });
 }
 
-/// Prints the one-line error and records it.
+/// Prints the one-line error and records it as a `system` error (the kernel, a
+/// namespace, the state directory).
 pub fn error(out: &Out, msg: &str) {
+    error_of(out, ErrorKind::System, msg);
+}
+
+/// Prints the one-line error and records it with its kind.
+pub fn error_of(out: &Out, kind: ErrorKind, msg: &str) {
     out.error(msg);
-    push(true, json!({ "message": msg }));
+    record_error(kind, msg);
 }
 
 /// Records a warning of `kind` that has no policy line.
 pub fn warning(kind: &str, message: &str) {
-    push(false, json!({ "kind": kind, "message": message }));
+    push_warning(json!({ "kind": kind, "message": message }));
 }
 
-/// Records a message about a policy line: `file`, `line`, `column` and `location`
-/// (`file:line:col`) beside the message.
-fn located(map: &SourceMap, span: Span, message: &str, code: &str) -> Value {
-    let (line, column) = map.line_col(span);
-    let mut v = json!({
-        "message": message,
-        "file": map.file(span.file).name,
-        "line": line,
-        "column": column,
-        "location": map.location(span),
+/// Starts the policy part of the document: the policy as named, no diagnostics yet.
+pub fn policy_part(part: PolicyPart) {
+    with_doc(|doc| doc.part = Some(part));
+}
+
+/// Sets the policy's name once it is read (`<stdin>`, a path, the built-in one).
+pub fn policy_name(name: &str) {
+    with_doc(|doc| {
+        if let Some(p) = &mut doc.part {
+            p.policy = name.to_string();
+        }
     });
-    if !code.is_empty() {
-        v["code"] = json!(code);
-    }
-    v
 }
 
-/// Records the checker's diagnostics: errors as errors, warnings as warnings (kind
-/// `policy`).
+/// Records the checker's diagnostics as the shared diagnostic objects.
 pub fn diagnostics(map: &SourceMap, diags: &[Diagnostic]) {
+    let placed = hostwall::json::diagnostics(map, diags);
+    with_doc(|doc| {
+        if let Some(p) = &mut doc.part {
+            p.diagnostics.extend(placed);
+        }
+    });
+}
+
+fn with_doc(f: impl FnOnce(&mut Doc)) {
+    DOC.with(|d| {
+        if let Some(doc) = d.borrow_mut().as_mut() {
+            f(doc);
+        }
+    });
+}
+
+/// Records a kernel refusal that one policy line caused: the diagnostic (as the text
+/// output shows it) beside the checker's, and a `system` error.
+pub fn refused_at(map: &SourceMap, d: &Diagnostic) {
     if !active() {
         return;
     }
-    for d in diags {
-        let mut v = located(map, d.span, &d.message, d.code);
-        if let Some(help) = &d.help {
-            v["help"] = json!(help);
-        }
-        if !d.is_error() {
-            v["kind"] = json!("policy");
-        }
-        push(d.is_error(), v);
-    }
-}
-
-/// Records an error caused by one policy line (a kernel refusal).
-pub fn error_at(map: &SourceMap, span: Span, message: &str) {
-    push(true, located(map, span, message, ""));
+    diagnostics(map, std::slice::from_ref(d));
+    record_error(ErrorKind::System, &d.message);
 }
 
 /// Records the other tables' conflicts and warnings (`hostwall diff`'s change objects,
@@ -150,7 +224,7 @@ pub fn warning_changes(changes: &[hostwall::diff::Change]) {
         return;
     }
     for c in change_values(changes) {
-        push(false, c);
+        push_warning(c);
     }
 }
 
@@ -166,7 +240,7 @@ pub fn change_values(changes: &[hostwall::diff::Change]) -> Vec<Value> {
     }
 }
 
-/// The Unix second `at` as `{unix, utc}`.
+/// The Unix second `at` as an RFC 3339 time in UTC (`2026-12-02T03:53:49Z`).
 pub fn time(at: u64) -> Value {
-    json!({ "unix": at, "utc": format!("{}Z", super::lifecycle::utc(at).replace(' ', "T")) })
+    json!(format!("{}Z", super::lifecycle::utc(at).replace(' ', "T")))
 }

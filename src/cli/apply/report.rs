@@ -9,6 +9,7 @@ use crate::cli::{EXIT_POLICY, EXIT_SYSTEM};
 use hostwall::apply::ApplyReport;
 use hostwall::drift::DriftReport;
 use hostwall::ir::Ruleset;
+use hostwall::json::ErrorKind;
 use hostwall::safe::pending::Pending;
 use hostwall::safe::{Recovered, persist};
 use hostwall::sysctl::SysctlChange;
@@ -20,15 +21,10 @@ pub fn start(a: &ApplyArgs) {
     if !json::active() {
         return;
     }
+    json::policy_part(crate::cli::json::named(&a.input));
     set("dry_run", a.dry_run);
     set("netns", &a.netns);
     set("changed", false);
-    set("path", Value::Null);
-    let named = a.input.policy.as_deref().filter(|p| *p != Path::new("-"));
-    set("policy", named.map(|p| p.display().to_string()));
-    set("table", Value::Null);
-    set("generation", Value::Null);
-    set("pending", Value::Null);
     set("sysctls", Vec::<Value>::new());
 }
 
@@ -43,19 +39,21 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
     let loaded = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
-            json::error(out, &format!("{e:#}"));
+            json::error_of(out, ErrorKind::Input, &format!("{e:#}"));
             return Err(EXIT_SYSTEM);
         }
     };
     out.diagnostics(&loaded.map, &loaded.diagnostics);
+    json::policy_name(&loaded.name);
     json::diagnostics(&loaded.map, &loaded.diagnostics);
     let Some(policy) = &loaded.policy else {
         let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        out.error(&format!(
+        let msg = format!(
             "{} has {n} error{}; nothing compiled",
             loaded.name,
             if n == 1 { "" } else { "s" }
-        ));
+        );
+        json::error_of(out, ErrorKind::Policy, &msg);
         return Err(EXIT_POLICY);
     };
     let rs = hostwall::compile::compile(policy);
@@ -64,7 +62,7 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
 
 /// The policy read and the table it makes.
 pub fn policy(loaded: &Loaded, rs: &Ruleset) {
-    set("policy", &loaded.name);
+    json::policy_name(&loaded.name);
     set("table", table_name(rs));
 }
 
@@ -84,7 +82,7 @@ fn sysctls(changes: &[SysctlChange]) -> Value {
 fn batch(r: &ApplyReport) {
     set("generation", generation(r.genid_before, r.genid));
     set("messages", r.messages);
-    set("bytes", r.batch_bytes);
+    set("batch_bytes", r.batch_bytes);
     set("sysctls", sysctls(&r.sysctls));
 }
 
@@ -99,18 +97,18 @@ pub fn applied(r: &ApplyReport, pending: Option<&Pending>) {
     set("resends", r.resends);
     let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
     set(
-        "timings_ms",
+        "timings",
         json!({
-            "build": ms(r.build_time),
-            "send": ms(r.send_time),
-            "send_ack": ms(r.send_ack_time),
+            "build_ms": ms(r.build_time),
+            "send_ms": ms(r.send_time),
+            "send_ack_ms": ms(r.send_ack_time),
         }),
     );
     if let Some(p) = pending {
         let mut v = json!({
             "id": p.id,
             "deadline": json::time(p.deadline),
-            "seconds_left": p.remaining(hostwall::safe::unix_now()),
+            "left_secs": p.remaining(hostwall::safe::unix_now()),
         });
         if let Some(ns) = &p.netns {
             v["netns"] = json!(ns);
@@ -129,33 +127,28 @@ pub fn unchanged(genid: u32, table: &str) {
 }
 
 /// A dry run: what would be sent, and what would change in the policy's terms
-/// (`changes`, as `hostwall diff --format json` writes them; `null` when the live
-/// ruleset could not be read).
+/// (`changes`, as `hostwall diff --format json` writes them; both left out when the
+/// live ruleset could not be read).
 pub fn dry_run(r: &ApplyReport, found: Option<&DriftReport>) {
     if !json::active() {
         return;
     }
     batch(r);
-    match found {
-        Some(d) => {
-            let (drift, other): (Vec<_>, Vec<_>) = d
-                .changes
-                .iter()
-                .cloned()
-                .partition(|c| c.severity == hostwall::diff::Severity::Drift);
-            set("in_sync", drift.is_empty());
-            set("changes", json::change_values(&drift));
-            json::warning_changes(&super::shown_warnings(&other));
-        }
-        None => {
-            set("in_sync", Value::Null);
-            set("changes", Value::Null);
-        }
-    }
+    let Some(d) = found else {
+        return;
+    };
+    let (drift, other): (Vec<_>, Vec<_>) = d
+        .changes
+        .iter()
+        .cloned()
+        .partition(|c| c.severity == hostwall::diff::Severity::Drift);
+    set("in_sync", drift.is_empty());
+    set("changes", json::change_values(&drift));
+    json::warning_changes(&super::shown_warnings(&other));
 }
 
 /// A dry run's `view`: the live table and the policy's, each as [`super::view::lines`]
-/// (`before` is `null` when the live table cannot be read).
+/// (`before` is left out when the live table cannot be read).
 pub fn view(rs: &Ruleset, netns: Option<&str>) {
     if !json::active() {
         return;

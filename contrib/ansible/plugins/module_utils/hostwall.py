@@ -72,19 +72,26 @@ def run_json(module, args, data=None):
 
 
 def error_lines(doc, content_name=None):
-    """Each error of a document as one line, `file:line:col: message [code]`.
-    Errors in a policy given as `content` are named `content_name`."""
+    """Each error of a document as one line: every error diagnostic as
+    `file:line:col: message [code] (help: ...)`, then the document's `error` unless it
+    only says the policy has errors. A policy given as `content` is named
+    `content_name`."""
     lines = []
-    for e in doc.get("errors") or []:
-        where = e.get("location")
-        if where and content_name and e.get("file") == "<stdin>":
-            where = "%s:%s:%s" % (content_name, e.get("line"), e.get("column"))
-        text = e.get("message", "")
-        if e.get("code"):
-            text += " [%s]" % e["code"]
-        if e.get("help"):
-            text += " (help: %s)" % e["help"]
-        lines.append("%s: %s" % (where, text) if where else text)
+    for d in doc.get("diagnostics") or []:
+        if d.get("severity") != "error":
+            continue
+        name = d.get("file", "")
+        if content_name and name == "<stdin>":
+            name = content_name
+        text = d.get("message", "")
+        if d.get("code"):
+            text += " [%s]" % d["code"]
+        if d.get("help"):
+            text += " (help: %s)" % d["help"]
+        lines.append("%s:%s:%s: %s" % (name, d.get("line"), d.get("column"), text))
+    error = doc.get("error") or {}
+    if error.get("message") and not (lines and error.get("kind") == "policy"):
+        lines.append(error["message"])
     return lines
 
 
@@ -93,7 +100,8 @@ def fail_with(module, what, rc, doc, err, content_name=None, **extra):
     lines = error_lines(doc, content_name) or [err.strip() or "exit %d" % rc]
     module.fail_json(
         msg="%s: %s" % (what, "; ".join(lines)),
-        rc=rc, errors=doc.get("errors") or [], stderr=err, **extra
+        rc=rc, diagnostics=doc.get("diagnostics") or [], error=doc.get("error") or {},
+        stderr=err, **extra
     )
 
 

@@ -85,13 +85,14 @@ ansible_facts:
         status:
           description:
             - C(hostwall status --format json) (docs/json.md); C(pending), C(change)
-              (deadline, seconds_left, watcher), C(last) (how the last change ended).
+              (deadline, left_secs, watcher), C(last) (how the last change ended).
           type: dict
           returned: when gathered
         drift:
           description:
             - C(hostwall diff --format json) (docs/diff.md); C(in_sync), C(changes),
-              C(genid). C(error) instead when the policy or the ruleset cannot be read.
+              C(genid). C(error) (C(kind), C(message)) instead when the policy or the ruleset
+              cannot be read.
           type: dict
           returned: when gathered
 """
@@ -124,12 +125,13 @@ def drift(module):
     if p["src"]:
         args.append(p["src"])
     rc, out, err = hw.run(module, args)
-    if rc in (0, 1):
-        try:
-            return json.loads(out)
-        except ValueError:
-            pass
-    return dict(error=err.strip() or out.strip(), exit_code=rc)
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        return doc
+    return dict(ok=False, error=dict(kind="system", message=err.strip() or out.strip()))
 
 
 def main():

@@ -127,8 +127,8 @@ EXAMPLES = r"""
 RETURN = r"""
 hostwall:
   description:
-    - hostwall's JSON document for the command run (C(apply), C(confirm), C(revert)
-      or C(status)), as docs/json.md describes; absent for C(state=checked).
+    - hostwall's JSON document for the command run (C(apply), C(check) for
+      C(state=checked), C(confirm), C(revert) or C(status)), as docs/json.md describes.
   returned: always
   type: dict
 generation:
@@ -137,14 +137,20 @@ generation:
   type: dict
   sample: {"before": 41, "after": 42}
 pending:
-  description: The pending change (id, deadline, seconds left) under C(confirm_timeout).
+  description: The pending change (id, deadline, left_secs) under C(confirm_timeout).
   returned: when applied
   type: dict
-errors:
-  description: Each error, with file, line, column and location (C(file:line:col)) for a policy error.
-  returned: failure
+diagnostics:
+  description:
+    - Every diagnostic of the policy (code, severity, message, file, line, column,
+      end_line, end_column, label, labels, help), as docs/json.md describes.
+  returned: failure, and success of C(state=checked)
   type: list
   elements: dict
+error:
+  description: Why the command failed, C({kind, message}); kind is policy, input or system.
+  returned: failure
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -182,7 +188,7 @@ def dry_run(module):
 
 
 def would_change(doc):
-    """A dry run's answer; a live ruleset it could not read (in_sync null) counts as a
+    """A dry run's answer; a live ruleset it could not read (no in_sync) counts as a
     change, so check mode never hides one."""
     return doc.get("in_sync") is not True or bool(doc.get("sysctls"))
 
@@ -217,16 +223,14 @@ def applied(module):
 
 
 def checked(module):
+    """`check --format json`: the policy's diagnostics; errors fail the task, each as
+    file:line:col."""
     args = ["check"] + policy_args(module)
-    rc, out, err = hw.run(module, args, data(module))
+    rc, doc, err = hw.run_json(module, args, data(module))
     if rc != 0:
-        lines = [line for line in err.splitlines() if line.strip()]
-        msg = err.strip()
-        if content_name(module):
-            msg = msg.replace("<stdin>:", "content:")
-        module.fail_json(msg="hostwall check failed:\n" + msg, rc=rc, stderr=err,
-                         stderr_lines=lines)
-    module.exit_json(changed=False, stderr=err)
+        hw.fail_with(module, "hostwall check failed", rc, doc, err, content_name(module),
+                     hostwall=doc)
+    module.exit_json(changed=False, hostwall=doc, diagnostics=doc.get("diagnostics") or [])
 
 
 def ended(module, command):
