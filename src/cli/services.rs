@@ -30,7 +30,13 @@ pub fn run(out: &Out, c: &ServicesArgs) -> u8 {
             None => {
                 let index = hostwall::check::suggest::NameIndex::new(catalog::builtin_names());
                 let help = catalog::unknown_service_help(name, index.suggest(name));
-                out.error(&format!("`{name}` is not in the catalog: {help}"));
+                let msg = format!("`{name}` is not in the catalog: {help}");
+                out.error(&msg);
+                if c.format == ServicesFormat::Json {
+                    let error = json!({ "kind": "input", "message": msg });
+                    let body = json!({ "services": [], "error": error });
+                    return super::json::print(out, "services", 1, EXIT_POLICY, body);
+                }
                 return EXIT_POLICY;
             }
         },
@@ -38,15 +44,7 @@ pub fn run(out: &Out, c: &ServicesArgs) -> u8 {
     match c.format {
         ServicesFormat::Json => {
             let list: Vec<Value> = entries.iter().map(|b| entry_json(b)).collect();
-            let doc = json!({
-                "command": "services",
-                "schema": 1,
-                "hostwall": env!("CARGO_PKG_VERSION"),
-                "ok": true,
-                "services": list,
-            });
-            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-            out.stdout(&format!("{text}\n"))
+            super::json::print(out, "services", 1, 0, json!({ "services": list }))
         }
         ServicesFormat::Text if c.name.is_some() => {
             out.stdout(&entries.iter().map(|b| entry_text(b)).collect::<String>())
@@ -111,12 +109,16 @@ fn entry_json(b: &Builtin) -> Value {
             json!({ "kind": "upstream", "file": format!("{f}.xml"), "where": w })
         }
     };
-    json!({
+    let mut v = json!({
         "name": b.name,
         "aliases": b.aliases,
         "about": b.about,
         "ports": ports,
         "reference": reference,
-        "note": (!b.note.is_empty()).then_some(b.note),
-    })
+    });
+    // A field that does not apply is left out, never null (docs/json.md).
+    if !b.note.is_empty() {
+        v["note"] = json!(b.note);
+    }
+    v
 }

@@ -266,10 +266,15 @@ mod tests {
         let out = firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"));
         let p = &out.policy;
         assert!(
-            p.contains("    allow tcp 22 log limit 3/minute prefix \"ssh: \" level warn  # rich rule\n"),
+            p.contains(
+                "    allow tcp 22 log limit 3/minute prefix \"ssh: \" level warn  # rich rule\n"
+            ),
             "{p}"
         );
-        assert!(p.contains("    drop tcp 81 log level err  # rich rule\n"), "{p}");
+        assert!(
+            p.contains("    drop tcp 81 log level err  # rich rule\n"),
+            "{p}"
+        );
         assert!(p.contains("    reject tcp 82 log  # rich rule\n"), "{p}");
         let listed = format!("{:?}", out.skipped);
         for what in ["<limit>", "a$b", "level `loud`", "<audit>"] {

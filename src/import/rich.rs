@@ -133,7 +133,10 @@ fn log_clause(c: roxmltree::Node<'_, '_>, approximate: &mut Vec<String>) -> Stri
         }
     }
     if let Some(p) = c.attribute("prefix") {
-        let sayable = p.len() <= 127 && !p.chars().any(|ch| matches!(ch, '"' | '\\' | '$') || ch.is_control());
+        let sayable = p.len() <= 127
+            && !p
+                .chars()
+                .any(|ch| matches!(ch, '"' | '\\' | '$') || ch.is_control());
         match sayable {
             true => clause.push_str(&format!(" prefix \"{p}\"")),
             false => approximate.push(format!("its log prefix {p:?} (hostwall's prefixes are at most 127 bytes, without `\"`, `\\`, `$` or control characters)")),

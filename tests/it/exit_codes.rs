@@ -176,6 +176,18 @@ const WAYS: &[Way] = &[
         n.cmd(c, "metrics", &[&c.p("good.policy")])
     } },
     Way { command: "metrics", code: 2, root: false, run: |c| c.run(&["metrics", "--netns", "hw-exit-no-such-ns", "--state-dir", &c.p("st"), &c.p("good.policy")]) },
+    Way { command: "services", code: 0, root: false, run: |c| c.run(&["services", "ssh"]) },
+    Way { command: "services", code: 1, root: false, run: |c| c.run(&["services", "libvirtd"]) },
+    Way { command: "services", code: 2, root: false, run: |c| c.run(&["services", "--format", "xml"]) },
+    Way { command: "import", code: 0, root: false, run: |c| {
+        firewalld_dir(c, "<port port=\"22\" protocol=\"tcp\"/>");
+        c.run(&["import", "firewalld", &c.p("fw")])
+    } },
+    Way { command: "import", code: 1, root: false, run: |c| {
+        firewalld_dir(c, "<port port=\"22\" protocol=\"tcp\"/><masquerade/>");
+        c.run(&["import", "firewalld", &c.p("fw")])
+    } },
+    Way { command: "import", code: 2, root: false, run: |c| c.run(&["import", "firewalld", &c.p("no-such-dir")]) },
     Way { command: "explain", code: 0, root: false, run: |c| c.run(&["explain", "tcp 10.0.0.1 -> 10.0.0.2:22 on eth0", &c.p("good.policy")]) },
     Way { command: "explain", code: 1, root: false, run: |c| c.run(&["explain", "tcp 10.0.0.1 => 10.0.0.2:22", &c.p("good.policy")]) },
     Way { command: "explain", code: 2, root: false, run: |c| c.run(&["explain", "tcp 10.0.0.1 -> 10.0.0.2:22 on eth0", "--netns", "x", &c.p("good.policy")]) },
@@ -290,4 +302,13 @@ fn every_unprivileged_row_is_reached() {
 fn every_kernel_row_is_reached_in_namespaces() {
     crate::support::root::require();
     drive(true);
+}
+
+/// A firewalld configuration directory `<scratch>/fw` whose default zone holds `zone`.
+fn firewalld_dir(c: &Ctx, zone: &str) {
+    let dir = c.dir.path().join("fw");
+    std::fs::create_dir_all(dir.join("zones")).expect("mkdir");
+    std::fs::write(dir.join("firewalld.conf"), "DefaultZone=public\n").expect("write");
+    let xml = format!("<?xml version=\"1.0\"?>\n<zone>\n{zone}\n</zone>\n");
+    std::fs::write(dir.join("zones/public.xml"), xml).expect("write");
 }

@@ -62,9 +62,7 @@ fn expected(name: &str) -> (i32, &'static [&'static str], &'static [&'static str
                 "    allow http from 2001:db8::/32",
                 "    drop from 192.0.2.7/32",
             ],
-            &[
-                "not imported: a destination address",
-            ],
+            &["not imported: a destination address"],
         ),
         "custom-service-and-nat" => (
             1,

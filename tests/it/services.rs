@@ -154,22 +154,7 @@ fn the_services_doc_shows_the_catalog() {
 
 /// `hostwall services --format json` against docs/schema/services.schema.json.
 fn validate(doc: &serde_json::Value) -> Result<(), String> {
-    let path = corpus::repo().join("docs/schema/services.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema")).expect("json");
-    let v = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("services.schema.json does not compile: {e}"));
-    let errors: Vec<String> = v
-        .iter_errors(doc)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("\n"))
-    }
+    crate::support::schema::validate("services", doc)
 }
 
 fn json_of(args: &[&str]) -> serde_json::Value {
