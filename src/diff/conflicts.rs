@@ -119,6 +119,7 @@ fn each_interface(
         let one = Hints {
             names: vec![name.clone()],
             nets: hints.nets.clone(),
+            ports: hints.ports.clone(),
         };
         for p in probes::packets(conds, sets, path, &one) {
             if !out.contains(&p) {

@@ -12,6 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Ports tried per rule at most (the first of each range or set element).
 const PORTS: usize = 4;
 
+/// Ports other tables name tried at most per range of a rule (besides its first).
+const CUT_PORTS: usize = 32;
+
 /// Addresses used where a rule says nothing (documentation ranges, never a real host).
 const SRC4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 const DST4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -26,6 +29,10 @@ pub struct Hints {
     /// input, network). Packets on that interface with no address of their own come
     /// from (or go to) it, as the traffic those rules are about does.
     pub nets: Vec<(String, bool, AddrMatch)>,
+    /// Every destination port any rule of the tables names, and both ends of its port
+    /// ranges and set elements, sorted: where those tables cut a range of ours, a packet
+    /// inside the range is tried too (their `tcp dport 5900 drop` inside our 5634-6166).
+    pub ports: Vec<u16>,
 }
 
 impl Hints {
@@ -139,7 +146,7 @@ impl Shape {
             }
             Match::Dport(p, pm) => {
                 let p = *p;
-                self.l4 = (ports(pm, sets).into_iter())
+                self.l4 = (ports(pm, sets, &hints.ports).into_iter())
                     .map(|dport| match p {
                         L4Proto::Udp => L4::Udp { dport },
                         L4Proto::Sctp => L4::Sctp { dport },
@@ -234,12 +241,31 @@ fn pick(a: &AddrMatch, sets: &[Set]) -> Option<IpAddr> {
     })
 }
 
-fn ports(pm: &PortMatch, sets: &[Set]) -> Vec<u16> {
-    match pm {
+fn ports(pm: &PortMatch, sets: &[Set], cuts: &[u16]) -> Vec<u16> {
+    let mut out = match pm {
         PortMatch::Port(p) => vec![*p],
         PortMatch::Range(lo, _) => vec![*lo],
         PortMatch::Set(s) => set_sample(s, sets),
+    };
+    let ranges: Vec<(u16, u16)> = match pm {
+        PortMatch::Port(_) => Vec::new(),
+        PortMatch::Range(lo, hi) => vec![(*lo, *hi)],
+        PortMatch::Set(s) => (sets.iter().find(|x| x.name == *s))
+            .map(|x| {
+                (x.elements.iter())
+                    .filter_map(|e| Some((u16::try_from(e.lo).ok()?, u16::try_from(e.hi).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    for (lo, hi) in ranges {
+        let inside = cuts
+            .iter()
+            .filter(|p| (lo..=hi).contains(*p) && !out.contains(p));
+        let inside: Vec<u16> = inside.take(CUT_PORTS).copied().collect();
+        out.extend(inside);
     }
+    out
 }
 
 fn kinds(t: &TypeMatch, sets: &[Set]) -> Vec<u8> {
@@ -268,6 +294,17 @@ fn set_sample<T: TryFrom<u128>>(name: &str, sets: &[Set]) -> Vec<T> {
 pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
     let mut names: Vec<String> = Vec::new();
     let mut nets = Vec::new();
+    let mut ports = Vec::new();
+    for t in tables {
+        let rules = t.chains.iter().flat_map(|c| &c.rules);
+        for m in rules.flat_map(|r| &r.conds).flat_map(cond_matches) {
+            if let Match::Dport(_, pm) = m {
+                ports.extend(port_ends(pm, &t.sets));
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
     for r in tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules) {
         let exact = |want_iif: bool| {
             r.conds.iter().find_map(|c| match c {
@@ -297,7 +334,32 @@ pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
             }
         }
     }
-    Hints { names, nets }
+    Hints { names, nets, ports }
+}
+
+/// The matches a condition names, negated or not (a port a table excludes cuts too).
+fn cond_matches(c: &Cond) -> Vec<&Match> {
+    match c {
+        Cond::Is(m) | Cond::Not(m) => vec![m],
+        Cond::AnyOf { of, .. } => of.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A port match's single ports and the ends of its ranges and set elements.
+fn port_ends(pm: &PortMatch, sets: &[Set]) -> Vec<u16> {
+    match pm {
+        PortMatch::Port(p) => vec![*p],
+        PortMatch::Range(lo, hi) => vec![*lo, *hi],
+        PortMatch::Set(s) => (sets.iter().find(|x| x.name == *s))
+            .map(|x| {
+                (x.elements.iter())
+                    .flat_map(|e| [e.lo, e.hi])
+                    .filter_map(|v| u16::try_from(v).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 /// The first conntrack state of `st` in the order a first packet prefers (new first).
