@@ -258,3 +258,35 @@ fn dry_run_shows_the_in_place_change_in_policy_lines_messages_only_under_verbose
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs root"]
+fn our_table_alone_is_proven_at_a_generation_any_other_table_denies_it_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-alone").unwrap_or_else(|e| panic!("netns: {e}"));
+    let alone =
+        || hostwall::apply::alone("hostwall", Some(ns.name())).unwrap_or_else(|e| panic!("{e}"));
+    let none = alone();
+    assert!(none.is_some(), "an empty ruleset has no other table");
+    let rs = blocklist(&["10.9.0.1".to_string()], Some(8080));
+    let r = apply(&rs, &opts(&ns, true)).unwrap_or_else(|e| panic!("apply: {e}"));
+    assert_eq!(alone(), Some(r.genid), "at the apply's own generation");
+    for other in [["ip", "hostwall"], ["inet", "libvirt"], ["netdev", "x"]] {
+        nft_ok(
+            At::Netns(ns.name()),
+            &["add", "table", other[0], other[1]],
+            "",
+        );
+        assert_eq!(alone(), None, "table {} {} exists", other[0], other[1]);
+        nft_ok(
+            At::Netns(ns.name()),
+            &["delete", "table", other[0], other[1]],
+            "",
+        );
+    }
+    let back = alone().unwrap_or_else(|| panic!("alone again"));
+    assert!(
+        back != r.genid,
+        "the generation moved on with the other tables"
+    );
+}

@@ -3,6 +3,7 @@
 //! against concurrent changes, then the sysctl step with rollback of both ruleset
 //! and sysctls if it fails. What the kernel's replies mean is `refusal`'s.
 
+mod alone;
 pub mod delta;
 mod delta_read;
 mod guard;
@@ -10,6 +11,7 @@ mod refusal;
 pub mod restore;
 mod table_copy;
 
+pub use alone::alone;
 pub use delta::ApplyPath;
 pub use guard::Guard;
 pub(crate) use refusal::owned;
