@@ -1,6 +1,6 @@
 //! Incremental apply against the real kernel: from every policy and golden to others it
 //! leaves exactly the table a full apply leaves (`nft list table`), `diff --full` is
-//! empty after each; a change to our table since the guard's base still refuses it; a
+//! empty after each, and the apply reads our table no more than the capture did; a change to our table since the guard's base still refuses it; a
 //! range split by hand is removed as the kernel stores it, never half.
 //!
 //! CI walks each case from two others; `HOSTWALL_FULL_COUNTS=1` walks every ordered pair.
@@ -46,6 +46,21 @@ fn applied(rs: &Ruleset, o: &ApplyOptions) -> ApplyPath {
     apply(rs, o).unwrap_or_else(|e| panic!("apply: {e}")).path
 }
 
+/// `apply`'s way under the safe flow: capture (the revert's copy and the guard's base),
+/// then apply with that guard. Our table is dumped once, by the capture: the apply
+/// decodes the in-place change from the capture's copy.
+fn applied_captured(rs: &Ruleset, ns: &Netns) -> ApplyPath {
+    let o = opts(ns, false);
+    let captured = restore::capture(rs, &o).unwrap_or_else(|e| panic!("capture: {e}"));
+    let o = ApplyOptions {
+        guard: Some(captured.guard),
+        ..o
+    };
+    let r = apply(rs, &o).unwrap_or_else(|e| panic!("apply: {e}"));
+    assert_eq!(r.table_dumps, 0, "the apply dumped our table again");
+    r.path
+}
+
 #[test]
 #[ignore = "needs root"]
 fn incremental_from_each_policy_to_others_leaves_the_full_apply_table_issue14() {
@@ -74,7 +89,7 @@ fn incremental_from_each_policy_to_others_leaves_the_full_apply_table_issue14() 
     let mut incremental = 0;
     for (i, j) in pairs {
         applied(&cases[i].1, &opts(&ns, true));
-        let path = applied(&cases[j].1, &opts(&ns, false));
+        let path = applied_captured(&cases[j].1, &ns);
         incremental += usize::from(matches!(path, ApplyPath::Incremental { .. }));
         let (from, to) = (&cases[i].0, &cases[j].0);
         assert_eq!(
@@ -241,5 +256,37 @@ fn dry_run_shows_the_in_place_change_in_policy_lines_messages_only_under_verbose
     assert!(
         err.contains("  incremental: 1 elements added, 1 elements removed, 1 rules added\n"),
         "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn our_table_alone_is_proven_at_a_generation_any_other_table_denies_it_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-alone").unwrap_or_else(|e| panic!("netns: {e}"));
+    let alone =
+        || hostwall::apply::alone("hostwall", Some(ns.name())).unwrap_or_else(|e| panic!("{e}"));
+    let none = alone();
+    assert!(none.is_some(), "an empty ruleset has no other table");
+    let rs = blocklist(&["10.9.0.1".to_string()], Some(8080));
+    let r = apply(&rs, &opts(&ns, true)).unwrap_or_else(|e| panic!("apply: {e}"));
+    assert_eq!(alone(), Some(r.genid), "at the apply's own generation");
+    for other in [["ip", "hostwall"], ["inet", "libvirt"], ["netdev", "x"]] {
+        nft_ok(
+            At::Netns(ns.name()),
+            &["add", "table", other[0], other[1]],
+            "",
+        );
+        assert_eq!(alone(), None, "table {} {} exists", other[0], other[1]);
+        nft_ok(
+            At::Netns(ns.name()),
+            &["delete", "table", other[0], other[1]],
+            "",
+        );
+    }
+    let back = alone().unwrap_or_else(|| panic!("alone again"));
+    assert!(
+        back != r.genid,
+        "the generation moved on with the other tables"
     );
 }

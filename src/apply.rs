@@ -3,6 +3,7 @@
 //! against concurrent changes, then the sysctl step with rollback of both ruleset
 //! and sysctls if it fails. What the kernel's replies mean is `refusal`'s.
 
+mod alone;
 pub mod delta;
 mod delta_read;
 mod guard;
@@ -10,6 +11,7 @@ mod refusal;
 pub mod restore;
 mod table_copy;
 
+pub use alone::alone;
 pub use delta::ApplyPath;
 pub use guard::Guard;
 pub(crate) use refusal::owned;
@@ -21,6 +23,7 @@ use crate::source::Span;
 use crate::sysctl::{self, SysctlChange, SysctlError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use table_copy::TableCopy;
 
@@ -62,6 +65,9 @@ pub struct ApplyReport {
     pub dry_run: bool,
     /// Full replace or incremental, and why.
     pub path: ApplyPath,
+    /// Dumps of our table this apply made itself: 0 when the capture's copy (taken at
+    /// the guard's base generation) served both the rollback and the in-place change.
+    pub table_dumps: u32,
 }
 
 /// What went wrong, by phase. Nothing is left changed unless stated.
@@ -165,10 +171,14 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         }
     };
     let genid_before = guard.base();
-    let (changes, interfaces, copy) = capture_previous(&mut nl, rs, &root, opts.dry_run, &guard)?;
+    let mut dumps = 0;
+    let (changes, interfaces, copy) =
+        capture_previous(&mut nl, rs, &root, opts.dry_run, &guard, &mut dumps)?;
     let t0 = Instant::now();
-    let (batch, path) = choose(&mut nl, rs, opts, genid_before)?;
+    let kept = copy.clone().or_else(|| guard.copy());
+    let (batch, path) = choose(&mut nl, rs, opts, genid_before, kept.as_deref(), &mut dumps)?;
     let mut report = ApplyReport {
+        table_dumps: dumps,
         genid_before,
         genid: genid_before,
         messages: batch.as_ref().map_or(0, |b| b.messages.len()),
@@ -219,18 +229,29 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
 }
 
 /// The batch to send and the path it takes: the in-place change when the live table
-/// allows one (`None`: nothing to change), else the full replace and why.
+/// allows one (`None`: nothing to change), else the full replace and why. The live
+/// table is decoded from `kept` (our table exactly at `genid`) when there is one, else
+/// dumped (counted in `dumps`).
 fn choose(
     nl: &mut Client,
     rs: &Ruleset,
     opts: &ApplyOptions,
     genid: u32,
+    kept: Option<&TableCopy>,
+    dumps: &mut u32,
 ) -> Result<(Option<Batch>, ApplyPath), ApplyError> {
     let name = &rs.table.name;
     let why = if opts.full_replace {
         "a full replace was asked for".to_string()
     } else {
-        match delta_read::read(nl, name) {
+        let live = match kept {
+            Some(c) => delta_read::from_copy(c, name),
+            None => {
+                *dumps += 1;
+                delta_read::read(nl, name)
+            }
+        };
+        match live {
             Ok(None) => format!("table inet {name} does not exist yet"),
             Err(e) => format!("the live table could not be read ({e})"),
             Ok(Some(live)) => match delta::plan(&live, rs) {
@@ -332,15 +353,18 @@ const BATCH_SEQ_SPAN: u32 = 1 << 24;
 type Previous = (
     Vec<SysctlChange>,
     Vec<sysctl::Interfaces>,
-    Option<TableCopy>,
+    Option<Arc<TableCopy>>,
 );
 
+/// The table is the guard's copy when it kept one (exact at its base generation, which
+/// the batch carries); otherwise dumped here, counted in `dumps`.
 fn capture_previous(
     nl: &mut Client,
     rs: &Ruleset,
     root: &Path,
     dry_run: bool,
     guard: &Guard,
+    dumps: &mut u32,
 ) -> Result<Previous, ApplyError> {
     let failed = |error| ApplyError::Sysctl {
         error,
@@ -353,7 +377,13 @@ fn capture_previous(
         return Ok((changes.unwrap_or_default(), Vec::new(), None));
     }
     let changes = changes?;
-    let copy = TableCopy::capture(nl, &rs.table.name, guard)?;
+    let copy = match guard.copy() {
+        Some(c) => c,
+        None => {
+            *dumps += 1;
+            Arc::new(TableCopy::capture(nl, &rs.table.name, guard)?)
+        }
+    };
     let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
     Ok((changes, interfaces, Some(copy)))
 }

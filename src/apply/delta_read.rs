@@ -4,17 +4,20 @@
 //! makes (objects, flowtables, maps, chains of other types, dormancy) is named in
 //! `LiveTable::foreign`, which sends the apply down the full path.
 //!
-//! The dumps are separate requests, taken after the guard's base generation: the
-//! batch built from them carries that generation, so a change to our table at any
-//! point after it makes the kernel refuse the batch (`ApplyError::Concurrent`).
+//! Decoded either from the copy the capture took exactly at the guard's base
+//! generation (`from_copy`: no request at all, so an apply under the safe flow dumps
+//! our table once), or from dumps of its own taken after that generation (`read`).
+//! Either way the batch built from it carries the base generation, so a change to our
+//! table at any point after it makes the kernel refuse the batch
+//! (`ApplyError::Concurrent`).
 
 use super::ApplyError;
 use super::delta::{LiveChain, LiveSet, LiveTable};
-use super::table_copy::dump;
+use super::table_copy::{TableCopy, dump};
 use crate::ir::kernel::{hook_of, policy_of, set_key_of};
 use crate::ir::{BaseChain, Interval, SetKey};
 use crate::nft::client::{Client, NlError, Step};
-use crate::nft::msg::attr;
+use crate::nft::msg::{attr, msg_type};
 use crate::nft::read::{self, RawElem, RawSet};
 use crate::nft::vocab::{SET_ELEM_INTERVAL_END, SET_INTERVAL, UDATA_SET_COMMENT};
 use crate::nft::wire::{MsgType, NFPROTO_INET, NLM_F_ACK, Writer};
@@ -24,28 +27,107 @@ use std::collections::HashMap;
 const DORMANT: u32 = 1;
 /// `NFTA_RULE_HANDLE`.
 const NFTA_RULE_HANDLE: u16 = 3;
+/// `NFTA_SET_ELEM_LIST_SET`.
+const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 
-/// Our table, `None` when it does not exist.
+/// Our table, `None` when it does not exist, read with dumps of its own.
 pub(super) fn read(nl: &mut Client, table: &str) -> Result<Option<LiveTable>, ApplyError> {
     let Some(flags) = table_flags(nl, table)? else {
         return Ok(None);
     };
-    let mut live = LiveTable::default();
-    if flags & DORMANT != 0 {
-        live.foreign.push("the dormant flag".into());
-    }
+    let mut parts = Parts {
+        flags,
+        ..Parts::default()
+    };
     for (kind, ty) in [
         ("named objects", MsgType::GetObj),
         ("flowtables", MsgType::GetFlowtable),
     ] {
         if !dump(nl, ty, table, None)?.is_empty() {
-            live.foreign.push(kind.into());
+            parts.foreign.push(kind.into());
         }
     }
-    let mut keys = HashMap::new();
     for m in dump(nl, MsgType::GetSet, table, None)? {
         let raw = read::parse_set(&m).map_err(parse)?;
-        match set(nl, table, &raw)? {
+        let elems = match supported(&raw) {
+            Some(_) => dump(nl, MsgType::GetSetElem, table, Some(&raw.name))?,
+            None => Vec::new(),
+        };
+        parts.sets.push((raw, elems));
+    }
+    parts.chains = dump(nl, MsgType::GetChain, table, None)?;
+    parts.rules = dump(nl, MsgType::GetRule, table, None)?;
+    decode(table, parts).map(Some)
+}
+
+/// Our table decoded from a copy of it (`TableCopy`: the kernel's dump messages, in
+/// replay order), `None` when the copy says it did not exist. No request is made.
+pub(super) fn from_copy(copy: &TableCopy, table: &str) -> Result<Option<LiveTable>, ApplyError> {
+    let TableCopy::Present(msgs) = copy else {
+        return Ok(None);
+    };
+    let mut parts = Parts::default();
+    let mut elems: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    for m in msgs {
+        let ty = msg_type(m);
+        if ty == MsgType::NewTable.raw() {
+            parts.flags = read::parse_table(m).map_err(parse)?.flags;
+        } else if ty == MsgType::NewObj.raw() {
+            if !parts.foreign.iter().any(|f| f == "named objects") {
+                parts.foreign.push("named objects".into());
+            }
+        } else if ty == MsgType::NewSet.raw() {
+            parts
+                .sets
+                .push((read::parse_set(m).map_err(parse)?, Vec::new()));
+        } else if ty == MsgType::NewChain.raw() {
+            parts.chains.push(m.clone());
+        } else if ty == MsgType::NewSetElem.raw() {
+            let set = (m.get(20..))
+                .and_then(|a| attr(a, NFTA_SET_ELEM_LIST_SET))
+                .map(|n| {
+                    String::from_utf8_lossy(n)
+                        .trim_end_matches('\0')
+                        .to_string()
+                })
+                .ok_or_else(|| ApplyError::Snapshot("set elements without a set".into()))?;
+            elems.entry(set).or_default().push(m.clone());
+        } else if ty == MsgType::NewRule.raw() {
+            parts.rules.push(m.clone());
+        } else {
+            parts.foreign.push(format!("a message of type {ty:#x}"));
+        }
+    }
+    for (raw, e) in &mut parts.sets {
+        *e = elems.remove(&raw.name).unwrap_or_default();
+    }
+    decode(table, parts).map(Some)
+}
+
+/// Our table's dump messages, grouped for decoding.
+#[derive(Default)]
+struct Parts {
+    flags: u32,
+    /// What the dumps found that the policy never makes.
+    foreign: Vec<String>,
+    /// Each set with its element messages (none for a set of a kind hostwall never
+    /// makes).
+    sets: Vec<(RawSet, Vec<Vec<u8>>)>,
+    chains: Vec<Vec<u8>>,
+    rules: Vec<Vec<u8>>,
+}
+
+fn decode(table: &str, parts: Parts) -> Result<LiveTable, ApplyError> {
+    let mut live = LiveTable {
+        foreign: parts.foreign,
+        ..LiveTable::default()
+    };
+    if parts.flags & DORMANT != 0 {
+        live.foreign.push("the dormant flag".into());
+    }
+    let mut keys = HashMap::new();
+    for (raw, msgs) in &parts.sets {
+        match set(raw, msgs)? {
             Ok(s) => {
                 keys.insert(s.name.clone(), s.key);
                 live.sets.push(s);
@@ -53,9 +135,9 @@ pub(super) fn read(nl: &mut Client, table: &str) -> Result<Option<LiveTable>, Ap
             Err(why) => live.foreign.push(why),
         }
     }
-    chains(nl, table, &mut live)?;
-    rules(nl, table, &keys, &mut live)?;
-    Ok(Some(live))
+    chains(table, &parts.chains, &mut live)?;
+    rules(&parts.rules, &keys, &mut live)?;
+    Ok(live)
 }
 
 fn parse(e: read::ParseError) -> ApplyError {
@@ -83,19 +165,25 @@ fn table_flags(nl: &mut Client, table: &str) -> Result<Option<u32>, ApplyError> 
     }
 }
 
-/// One set with its exact elements, or why the policy could not have made it.
-fn set(nl: &mut Client, table: &str, raw: &RawSet) -> Result<Result<LiveSet, String>, ApplyError> {
-    let what = format!(
-        "set {} (a map, or of a type or flags hostwall never uses)",
-        raw.name
-    );
-    let key = set_key_of(raw.key_type).filter(|k| k.len() == raw.key_len as usize);
-    let (Some(key), false, false) = (key, raw.flags & !SET_INTERVAL != 0, raw.stateful) else {
-        return Ok(Err(what));
+/// A set's key when it is of a kind hostwall makes (no map, no flags but interval,
+/// not stateful).
+fn supported(raw: &RawSet) -> Option<SetKey> {
+    let key = set_key_of(raw.key_type).filter(|k| k.len() == raw.key_len as usize)?;
+    (raw.flags & !SET_INTERVAL == 0 && !raw.stateful).then_some(key)
+}
+
+/// One set with its exact elements (from its element dump messages), or why the
+/// policy could not have made it.
+fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyError> {
+    let Some(key) = supported(raw) else {
+        return Ok(Err(format!(
+            "set {} (a map, or of a type or flags hostwall never uses)",
+            raw.name
+        )));
     };
     let mut elems = Vec::new();
-    for m in dump(nl, MsgType::GetSetElem, table, Some(&raw.name))? {
-        read::parse_elems(&m, &mut elems).map_err(parse)?;
+    for m in msgs {
+        read::parse_elems(m, &mut elems).map_err(parse)?;
     }
     let interval = raw.flags & SET_INTERVAL != 0;
     let Some(elements) = exact_elements(key, interval, &elems) else {
@@ -174,9 +262,9 @@ fn set_comment(mut u: &[u8]) -> Option<String> {
     None
 }
 
-fn chains(nl: &mut Client, table: &str, live: &mut LiveTable) -> Result<(), ApplyError> {
-    for m in dump(nl, MsgType::GetChain, table, None)? {
-        let c = read::parse_chain(&m).map_err(parse)?;
+fn chains(table: &str, msgs: &[Vec<u8>], live: &mut LiveTable) -> Result<(), ApplyError> {
+    for m in msgs {
+        let c = read::parse_chain(m).map_err(parse)?;
         if c.table != table || c.family != u32::from(NFPROTO_INET) {
             continue;
         }
@@ -210,13 +298,12 @@ fn chains(nl: &mut Client, table: &str, live: &mut LiveTable) -> Result<(), Appl
 }
 
 fn rules(
-    nl: &mut Client,
-    table: &str,
+    msgs: &[Vec<u8>],
     keys: &HashMap<String, SetKey>,
     live: &mut LiveTable,
 ) -> Result<(), ApplyError> {
-    for m in dump(nl, MsgType::GetRule, table, None)? {
-        let raw = read::parse_rule(&m).map_err(parse)?;
+    for m in msgs {
+        let raw = read::parse_rule(m).map_err(parse)?;
         let handle = (m.get(20..))
             .and_then(|a| attr(a, NFTA_RULE_HANDLE))
             .and_then(|h| h.get(..8)?.try_into().ok())

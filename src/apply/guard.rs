@@ -10,6 +10,7 @@
 //! cannot prove it is not), the change is refused as concurrent.
 
 use super::ApplyError;
+use super::table_copy::TableCopy;
 use crate::nft::monitor::Monitor;
 use crate::nft::wire::NFPROTO_INET;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,9 @@ struct State {
     table: String,
     /// The generation the previous state of our table is known at.
     base: u32,
+    /// Our table as read exactly at `base`, when the reader kept it: the apply decodes
+    /// its in-place change from it instead of reading the table again.
+    copy: Option<Arc<TableCopy>>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -57,6 +61,7 @@ impl Guard {
                 monitor,
                 table: table.to_string(),
                 base: 0,
+                copy: None,
             })),
         })
     }
@@ -66,8 +71,23 @@ impl Guard {
         self.lock().base
     }
 
+    /// Vouches for our table's state at `genid`; forgets any copy read at another one.
     pub(crate) fn set_base(&self, genid: u32) {
-        self.lock().base = genid;
+        let mut s = self.lock();
+        s.base = genid;
+        s.copy = None;
+    }
+
+    /// Vouches for our table at `genid`, where `copy` is exactly what it held.
+    pub(crate) fn set_base_with(&self, genid: u32, copy: Arc<TableCopy>) {
+        let mut s = self.lock();
+        s.base = genid;
+        s.copy = Some(copy);
+    }
+
+    /// Our table exactly as it stood at [`Guard::base`], when it was kept.
+    pub(crate) fn copy(&self) -> Option<Arc<TableCopy>> {
+        self.lock().copy.clone()
     }
 
     /// Whether our table may have changed between `since` and `now` (a generation

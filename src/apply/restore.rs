@@ -118,7 +118,8 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
         let mut nl = Client::open()?;
         let guard = super::Guard::open(&table)?;
         let (copy, genid) = TableCopy::capture_at(&mut nl, &table, &guard)?;
-        guard.set_base(genid);
+        let copy = std::sync::Arc::new(copy);
+        guard.set_base_with(genid, copy.clone());
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
         let mut interfaces = Vec::new();
@@ -142,7 +143,7 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             netns: opts.netns.clone(),
             netns_id,
             table: table.clone(),
-            table_messages: match copy {
+            table_messages: match &*copy {
                 TableCopy::Absent => None,
                 TableCopy::Present(msgs) => Some(msgs.iter().map(|m| hex(m)).collect()),
             },

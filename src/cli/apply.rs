@@ -499,6 +499,14 @@ fn after_warnings(
     rs: &Ruleset,
 ) -> Option<hostwall::record::Warnings> {
     let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
+    // Our table alone in the namespace: no other table to warn about, none to read.
+    if let Ok(Some(genid)) = hostwall::apply::alone(&rs.table.name, a.netns.as_deref()) {
+        json::warning_changes(&[]);
+        return Some(hostwall::record::Warnings {
+            genid,
+            changes: Vec::new(),
+        });
+    }
     match hostwall::drift::warnings(rs, a.netns.as_deref(), &locate) {
         Ok(w) => {
             let shown = shown_warnings(&w.changes);
