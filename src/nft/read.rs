@@ -79,8 +79,14 @@ pub struct RawSet {
     pub key_len: u32,
     /// A map's data type (nft datatype id; `0xffffff00` for verdicts).
     pub data_type: Option<u32>,
-    /// Set with a timeout or per-set expressions: state hostwall never creates.
+    /// Set with a timeout or per-set expressions.
     pub stateful: bool,
+    /// The set's timeout (`NFTA_SET_TIMEOUT`), in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The size written at creation (`NFTA_SET_DESC_SIZE`).
+    pub size: Option<u32>,
+    /// Per-set expressions (`NFTA_SET_EXPR`/`NFTA_SET_EXPRESSIONS`): none hostwall creates.
+    pub set_exprs: bool,
     pub userdata: Option<Vec<u8>>,
 }
 
@@ -456,6 +462,10 @@ pub fn parse_set(msg: &[u8]) -> Result<RawSet, ParseError> {
             stateful: set(sys::NFTNL_SET_TIMEOUT)
                 || set(sys::NFTNL_SET_EXPR)
                 || set(sys::NFTNL_SET_EXPRESSIONS),
+            timeout_ms: set(sys::NFTNL_SET_TIMEOUT)
+                .then(|| sys::nftnl_set_get_u64(s, sys::NFTNL_SET_TIMEOUT as u16)),
+            size: set(sys::NFTNL_SET_DESC_SIZE).then(|| u32_of(sys::NFTNL_SET_DESC_SIZE)),
+            set_exprs: set(sys::NFTNL_SET_EXPR) || set(sys::NFTNL_SET_EXPRESSIONS),
             userdata,
         };
         sys::nftnl_set_free(s);
