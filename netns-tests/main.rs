@@ -9,8 +9,8 @@ use hostwall::{ir, model, source};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-mod ansible;
 mod addrs;
+mod ansible;
 mod apply;
 mod captured;
 mod churn;
@@ -19,9 +19,9 @@ mod common;
 mod diff;
 mod diff_blind;
 mod hosts;
+mod import;
 mod incremental;
 mod incremental_safety;
-mod import;
 mod init;
 mod json_docs;
 mod metrics;
@@ -32,6 +32,7 @@ mod output;
 mod policies;
 mod rule_log;
 mod safe;
+mod source_limit;
 mod unchanged;
 mod verify;
 mod verify_budget;

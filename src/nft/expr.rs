@@ -97,7 +97,7 @@ const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
 /// `NFT_DYNSET_OP_UPDATE`: add the key when absent, refresh its timeout when present.
-pub(super) const DYNSET_OP_UPDATE: u32 = 1;
+pub const DYNSET_OP_UPDATE: u32 = 1;
 
 impl Expr {
     pub fn meta(key: MetaKey) -> Expr {

@@ -16,6 +16,8 @@ pub struct RawExpr {
     pub attrs: Vec<(u16, Vec<u8>)>,
     /// `[ meta load mark => reg 1 ]`, as `nft --debug=netlink` prints it.
     pub text: String,
+    /// A dynset's nested expression (`NFTA_DYNSET_EXPR`), decoded the same way.
+    pub nested: Vec<RawExpr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -302,8 +304,19 @@ unsafe fn expr(e: *mut sys::nftnl_expr) -> RawExpr {
     unsafe {
         let name = string(sys::nftnl_expr_get_str(e, 0));
         let mut attrs = Vec::new();
+        let mut nested = Vec::new();
+        let dynset_expr = sys::NFTNL_EXPR_DYNSET_EXPR as u16;
         for a in 1..=MAX_EXPR_ATTR {
             if !sys::nftnl_expr_is_set(e, a) {
+                continue;
+            }
+            if name == "dynset" && a == dynset_expr {
+                // The attribute is the nested expression itself, owned by `e`.
+                let mut len = 0u32;
+                let inner = sys::nftnl_expr_get(e, a, &mut len) as *mut sys::nftnl_expr;
+                if !inner.is_null() {
+                    nested.push(expr(inner));
+                }
                 continue;
             }
             let mut len = 0u32;
@@ -319,7 +332,12 @@ unsafe fn expr(e: *mut sys::nftnl_expr) -> RawExpr {
             String::new()
         };
         let text = format!("[ {name} {}]", body);
-        RawExpr { name, attrs, text }
+        RawExpr {
+            name,
+            attrs,
+            text,
+            nested,
+        }
     }
 }
 

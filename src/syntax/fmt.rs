@@ -536,8 +536,14 @@ mod tests {
             "policy p {\n    allow   limit 4/hour   per   source burst 2 tcp 22 counter\n    allow tcp 23 limit 1/second per source\n}\n",
         );
         let out = crate::syntax::format(&map, f).unwrap_or_default();
-        assert!(out.contains("allow tcp 22 counter limit 4/hour per source burst 2"), "{out}");
-        assert!(out.contains("allow tcp 23 limit 1/second per source\n"), "{out}");
+        assert!(
+            out.contains("allow tcp 22 counter limit 4/hour per source burst 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("allow tcp 23 limit 1/second per source\n"),
+            "{out}"
+        );
         let mut again = SourceMap::new();
         let g = again.add("p", out.clone());
         assert_eq!(crate::syntax::format(&again, g).unwrap_or_default(), out);
