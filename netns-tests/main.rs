@@ -32,6 +32,7 @@ mod output;
 mod policies;
 mod rule_log;
 mod safe;
+mod source_limit;
 mod unchanged;
 mod verify;
 mod verify_budget;

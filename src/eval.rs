@@ -254,7 +254,9 @@ fn chain_verdict(
                 break;
             }
         }
-        let limited = || rule.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. }));
+        let limited = || {
+            (rule.stmts.iter()).any(|s| matches!(s, Stmt::Limit { .. } | Stmt::SourceLimit { .. }))
+        };
         if all && let Some(v) = rule.verdict {
             if limits == Limits::Over && limited() {
                 continue;

@@ -356,3 +356,36 @@ fn a_rate_limited_rule_is_a_may_accept_issue13() {
     let other = outcomes(&rs, Hook::Input, &tcp("192.0.2.1", 23)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(other.certain(), Some(RESET));
 }
+
+/// A per-source limit is as unknown as a plain one, for either family: the IPv4 and IPv6
+/// rules it compiles to both accept while the source's bucket holds and fall to the default
+/// once it is used up (issue #13 item 2, per-source limits).
+#[test]
+fn a_per_source_limit_is_a_may_accept_for_both_families_issue13() {
+    use crate::check::{NoIncludes, check};
+    let text = "policy p {\n    allow tcp 22 limit 3/minute per source\n    drop tcp 80\n}\n";
+    let mut map = crate::source::SourceMap::new();
+    let file = map.add("p", text.to_string());
+    let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+    let rs = crate::compile::compile(&policy.unwrap_or_else(|| panic!("{diags:?}")));
+    let pkt = |src: &str, dst: &str, port| {
+        Packet::new_inbound(
+            src.parse().unwrap(),
+            dst.parse().unwrap(),
+            "eth0",
+            L4::Tcp { dport: port },
+        )
+    };
+    for (src, dst) in [("192.0.2.1", "198.18.0.1"), ("2001:db8::1", "2001:db8::2")] {
+        let tcp = |s: &str, port| pkt(s, dst, port);
+        let o = outcomes(&rs, Hook::Input, &tcp(src, 22)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.under.verdict, Verdict::Accept, "{src}");
+        assert_eq!(
+            o.over.verdict, RESET,
+            "{src}: over its limit the default rejects"
+        );
+        assert_eq!(o.certain(), None, "{src}: never a sure accept");
+        let web = outcomes(&rs, Hook::Input, &tcp(src, 80)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(web.certain(), Some(Verdict::Drop), "{src}");
+    }
+}

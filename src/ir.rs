@@ -315,6 +315,16 @@ pub enum Stmt {
         unit: RateUnit,
         burst: u32,
     },
+    /// `update @set { ip saddr limit rate N/unit burst B packets }` (`ip6 saddr` for
+    /// `Ipv6`): true while the packet's source address has tokens in its own bucket, kept
+    /// in the dynamic set `set`; false when over, or when the set is full.
+    SourceLimit {
+        set: String,
+        family: NfProto,
+        rate: u64,
+        unit: RateUnit,
+        burst: u32,
+    },
     /// `log prefix "..." [level L]` or `log prefix "..." group N` (`level` is `Warn`, the
     /// kernel's default, with a group).
     Log {
@@ -353,9 +363,18 @@ pub struct Set {
     pub interval: bool,
     pub elements: Vec<Interval>,
     pub comment: Option<String>,
+    /// `Some`: a dynamic set the rules fill (`flags dynamic,timeout`, `size`
+    /// [`DYNAMIC_SET_SIZE`]), whose entries expire this many milliseconds after their last
+    /// update; it holds no elements of its own.
+    pub timeout_ms: Option<u64>,
     /// Policy lines whose values fill this set.
     pub origin: Vec<Span>,
 }
+
+/// Entries a dynamic set holds at most; once full, the kernel adds no more and a rule that
+/// updates it does not match for a new key (a `per source` limit then accepts nothing from
+/// sources it has not seen: it fails closed).
+pub const DYNAMIC_SET_SIZE: u32 = 65535;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SetKey {

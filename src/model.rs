@@ -114,6 +114,8 @@ pub struct Rule {
     /// `limit N/unit`: accept at most this rate of new connections; the excess is not
     /// matched by this rule (later rules and the default decide). `allow` rules only.
     pub limit: Option<Rate>,
+    /// `limit ... per source`: one bucket per source address instead of one for the rule.
+    pub limit_per_source: bool,
     /// The whole policy line.
     pub span: Span,
 }
@@ -124,6 +126,17 @@ pub enum RateUnit {
     Minute,
     Hour,
     Day,
+}
+
+impl RateUnit {
+    pub fn seconds(self) -> u64 {
+        match self {
+            RateUnit::Second => 1,
+            RateUnit::Minute => 60,
+            RateUnit::Hour => 3600,
+            RateUnit::Day => 86400,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -227,5 +227,37 @@ pub(crate) fn rule_limit(
         );
         return None;
     }
-    rate(lim, Rated::Rule, diags)
+    let rate = rate(lim, Rated::Rule, diags)?;
+    match lim.per_source {
+        Some(per) => source_timeout(lim, per, rate, diags).then_some(rate),
+        None => Some(rate),
+    }
+}
+
+/// `per source`: each address's entry lives until its bucket refills, which must be at most
+/// [`validate::MAX_SOURCE_TIMEOUT_MS`] (`E0225`).
+fn source_timeout(lim: &ast::LogLimit, per: Span, r: Rate, diags: &mut Vec<Diagnostic>) -> bool {
+    let ms = validate::source_timeout_ms(r.count, r.unit.seconds(), r.burst);
+    if ms <= validate::MAX_SOURCE_TIMEOUT_MS {
+        return true;
+    }
+    let days = validate::MAX_SOURCE_TIMEOUT_MS / 86_400_000;
+    diags.push(
+        Diagnostic::error(
+            validate::SOURCE_LIMIT_TOO_SLOW,
+            lim.span,
+            "a per-source bucket that refills too slowly",
+        )
+        .with_label(format!(
+            "each source's bucket takes {} s to refill, more than {days} days",
+            ms / 1000
+        ))
+        .with_secondary(per, "one bucket per source address")
+        .with_help(format!(
+            "a per-source entry is kept until its bucket refills (burst x unit / rate), at most \
+             {} ms: raise the rate or lower the burst",
+            validate::MAX_SOURCE_TIMEOUT_MS
+        )),
+    );
+    false
 }

@@ -58,6 +58,7 @@ pub(crate) fn lower(
     let oif = parts.oif.map(|(i, _)| ifaces(i, env, diags));
     let log = parts.log.map(|(l, _)| log::spec(l, "log", site, diags));
     let limit = (parts.limit).map(|(l, _)| log::rule_limit(l, &r.verdict, diags));
+    let per_source = parts.limit.is_some_and(|(l, _)| l.per_source.is_some());
     let sources = resolved(sources, &mut failed);
     let destinations = resolved(destinations, &mut failed);
     let iif = resolved(iif, &mut failed).unwrap_or_default();
@@ -89,6 +90,7 @@ pub(crate) fn lower(
         counter: parts.counter.is_some(),
         log,
         limit,
+        limit_per_source: per_source,
         span: r.span,
     };
     split_families(base, traffic, &parts, diags)

@@ -28,6 +28,11 @@ pub const REVERSED_ADDR_RANGE: &str = "E0223";
 /// `E0224`: an address range from one family to the other (`10.0.0.1-fd00::1`), or with a
 /// prefix on either end (`10.0.0.0/24-10.0.1.0`).
 pub const MIXED_ADDR_RANGE: &str = "E0224";
+/// `E0225`: a `per source` limit whose bucket takes longer than [`MAX_SOURCE_TIMEOUT_MS`]
+/// to refill (`limit 1/day per source burst 100`): its per-source state would outlive it.
+pub const SOURCE_LIMIT_TOO_SLOW: &str = "E0225";
+/// Longest a `per source` limit's per-address state is kept: 2^32-1 ms (about 49.7 days).
+pub const MAX_SOURCE_TIMEOUT_MS: u64 = u32::MAX as u64;
 
 /// Longest `define`, `service`, policy or site name, in bytes. Set names are built from network
 /// names plus a suffix, and the kernel caps set names at 255 bytes; 64 keeps every derived
@@ -91,6 +96,16 @@ pub fn limit_bucket(rate: u32, unit_secs: u64, burst: u32) -> Result<(), u64> {
         Some(_) => Ok(()),
         None => Err(u64::MAX / per_token.max(1)),
     }
+}
+
+/// How long a source's entry in a `per source` limit's set lives after its last new
+/// connection: the time its bucket takes to refill (burst x unit / rate), rounded up to
+/// whole seconds (what nft's JSON can carry) and at least one second.
+pub fn source_timeout_ms(rate: u32, unit_secs: u64, burst: u32) -> u64 {
+    let burst = if burst == 0 { DEFAULT_BURST } else { burst };
+    let total = u128::from(burst) * u128::from(unit_secs);
+    let secs = total.div_ceil(u128::from(rate.max(1))).max(1);
+    u64::try_from(secs * 1000).unwrap_or(u64::MAX)
 }
 
 /// `text` with control characters escaped, so a message never carries them raw.
@@ -422,6 +437,18 @@ mod tests {
     }
 
     /// The kernel's packet bucket, (unit ns / rate) x burst, must fit in 64 bits.
+    #[test]
+    fn a_source_entry_lives_until_its_bucket_refills() {
+        assert_eq!(source_timeout_ms(10, 60, 5), 30_000);
+        assert_eq!(source_timeout_ms(10, 60, 0), 30_000);
+        assert_eq!(source_timeout_ms(3, 1, 1), 1000);
+        assert_eq!(source_timeout_ms(7, 60, 2), 18_000);
+        assert_eq!(
+            source_timeout_ms(1, 86_400, u32::MAX),
+            371_085_174_288_000_000
+        );
+    }
+
     #[test]
     fn limit_bucket_matches_the_kernels_overflow_check() {
         assert_eq!(limit_bucket(1, 60, 307_445_734), Ok(()));

@@ -11,6 +11,7 @@
 
 mod parts;
 mod sets;
+mod source_limit;
 
 use parts::{
     add_traffic, chain_end, comment, group_stem, iface_variants, implicit, l4, limit_stmt,
@@ -142,7 +143,21 @@ struct GroupKey<'a> {
     log: Option<Vec<Stmt>>,
     /// The rule's rate limit (`limit ...`), before its counter and verdict.
     limit: Option<Stmt>,
+    /// The rule's `limit ... per source` (then `limit` is `None`).
+    source_limit: Option<model::Rate>,
 }
+
+/// What a group's rules for one address variant share: interface bases, address matches
+/// (after any family match), statements before the verdict, and the verdict.
+struct Shape<'b> {
+    bases: &'b [Vec<Match>],
+    addrs: Vec<Match>,
+    stmts: Vec<Stmt>,
+    verdict: ir::Verdict,
+}
+
+/// One layer-4 match list of a group, with its rule comment and origin.
+type L4Variant = (Vec<Match>, Option<String>, Vec<Span>);
 
 /// One kind of traffic within a group: all ports of one protocol, ICMP of one family, or anything.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -270,7 +285,8 @@ impl Lowering {
                 established: r.established_only,
                 counter: r.counter,
                 log: r.log.as_ref().map(log_stmts),
-                limit: r.limit.map(limit_stmt),
+                limit: r.limit.filter(|_| !r.limit_per_source).map(limit_stmt),
+                source_limit: r.limit.filter(|_| r.limit_per_source),
             };
             let idx = match at.get(&key) {
                 Some(&i) => i,
@@ -314,6 +330,7 @@ impl Lowering {
         let saddrs = self.addr_variants(&stem, "src", sample.sources.as_ref(), &traffic.origin);
         let daddrs =
             self.addr_variants(&stem, "dst", sample.destinations.as_ref(), &traffic.origin);
+        let mut limit_sets = [None, None];
         for (sfam, smatch) in &saddrs {
             for (dfam, dmatch) in &daddrs {
                 let fam = match (sfam, dfam) {
@@ -322,31 +339,68 @@ impl Lowering {
                     _ => None,
                 };
                 let l4s = self.traffic_matches(&stem, &traffic, fam);
-                for (base, (l4, comment, origin)) in
-                    bases.iter().flat_map(|b| l4s.iter().map(move |l| (b, l)))
-                {
-                    let mut matches = base.clone();
-                    matches.extend(smatch.iter().cloned().map(Match::Saddr));
-                    matches.extend(dmatch.iter().cloned().map(Match::Daddr));
-                    matches.extend(l4.iter().cloned());
-                    let template = Rule {
-                        matches: Vec::new(),
-                        stmts: stmts.clone(),
-                        verdict: None,
-                        comment: comment.clone(),
-                        origin: origin.clone(),
+                let variants = self.source_limit_variants(
+                    &stem,
+                    key.source_limit,
+                    &stmts,
+                    fam,
+                    &mut limit_sets,
+                    &traffic.origin,
+                );
+                for (fam, stmts, proto) in variants {
+                    let mut addrs: Vec<Match> = proto.into_iter().collect();
+                    addrs.extend(smatch.iter().cloned().map(Match::Saddr));
+                    addrs.extend(dmatch.iter().cloned().map(Match::Daddr));
+                    let shape = Shape {
+                        bases: &bases,
+                        addrs,
+                        stmts,
+                        verdict,
                     };
-                    if let Some(log) = &key.log {
-                        // Its own rule: a rate limit stops only the logging, never the verdict.
-                        out.push(Rule {
-                            matches: matches.clone(),
-                            stmts: log.clone(),
-                            ..template.clone()
-                        });
-                    }
-                    push_verdict_rules(out, template, matches, verdict, l4.is_empty());
+                    self.family_rules(key, &l4s, fam, shape, out);
                 }
             }
+        }
+    }
+
+    /// A group's rules for one address variant: per interface base and layer-4 match, its
+    /// log rule (when written) and its verdict rules.
+    fn family_rules(
+        &mut self,
+        key: &GroupKey,
+        l4s: &[L4Variant],
+        fam: Option<IpFamily>,
+        shape: Shape,
+        out: &mut Vec<Rule>,
+    ) {
+        let fits = |l4: &[Match]| match fam {
+            Some(IpFamily::V4) => !l4.iter().any(|m| matches!(m, Match::Icmpv6Type(_))),
+            Some(IpFamily::V6) => !l4.iter().any(|m| matches!(m, Match::IcmpType(_))),
+            None => true,
+        };
+        let l4s = l4s.iter().filter(|l| fits(&l.0));
+        for (base, (l4, comment, origin)) in
+            (shape.bases.iter()).flat_map(|b| l4s.clone().map(move |l| (b, l)))
+        {
+            let mut matches = base.clone();
+            matches.extend(shape.addrs.iter().cloned());
+            matches.extend(l4.iter().cloned());
+            let template = Rule {
+                matches: Vec::new(),
+                stmts: shape.stmts.clone(),
+                verdict: None,
+                comment: comment.clone(),
+                origin: origin.clone(),
+            };
+            if let Some(log) = &key.log {
+                // Its own rule: a rate limit stops only the logging, never the verdict.
+                out.push(Rule {
+                    matches: matches.clone(),
+                    stmts: log.clone(),
+                    ..template.clone()
+                });
+            }
+            push_verdict_rules(out, template, matches, shape.verdict, l4.is_empty());
         }
     }
 
@@ -405,7 +459,7 @@ impl Lowering {
         stem: &str,
         t: &GroupTraffic,
         fam: Option<IpFamily>,
-    ) -> Vec<(Vec<Match>, Option<String>, Vec<Span>)> {
+    ) -> Vec<L4Variant> {
         if let Some(any) = t.atoms.iter().find(|a| a.kind == AtomKind::Any) {
             // Anything subsumes the group's other traffic (same verdict, same key).
             let labels: Vec<String> = t.atoms.iter().flat_map(|a| a.labels.clone()).collect();

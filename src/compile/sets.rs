@@ -135,6 +135,7 @@ impl Lowering {
             interval,
             elements: elems,
             comment: None,
+            timeout_ms: None,
             origin,
         });
         unique

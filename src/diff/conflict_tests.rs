@@ -287,6 +287,7 @@ fn a_may_refusal_does_not_hide_a_sure_one_of_the_same_line_issue10() {
         interval: true,
         elements: [80u128, 8080].map(ir::Interval::single).to_vec(),
         comment: None,
+        timeout_ms: None,
         origin: vec![span(4)],
     });
     mine.chains[0].rules.insert(

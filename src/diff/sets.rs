@@ -50,7 +50,7 @@ fn compare(expected: &[Set], actual: &[Set], out: &mut Vec<Change>) {
             out.push(change(Kind::SetMissing, &obj, Some(set_head(e)), None));
             continue;
         };
-        if a.key != e.key || a.interval != e.interval {
+        if a.key != e.key || a.interval != e.interval || a.timeout_ms != e.timeout_ms {
             out.push(change(
                 Kind::SetType,
                 &obj,
@@ -74,8 +74,12 @@ fn compare(expected: &[Set], actual: &[Set], out: &mut Vec<Change>) {
 }
 
 fn set_head(s: &Set) -> String {
+    let dynamic = match s.timeout_ms {
+        Some(ms) => format!(", flags dynamic,timeout, timeout {}s", ms / 1000),
+        None => String::new(),
+    };
     format!(
-        "type {}{}, {} elements",
+        "type {}{}{dynamic}, {} elements",
         s.key.name(),
         if s.interval { ", flags interval" } else { "" },
         s.elements.len()
@@ -145,4 +149,32 @@ pub fn subtract(a: &[Interval], b: &[Interval]) -> Vec<Interval> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dynamic set whose timeout differs is a changed set type, not equal (issue #13 item 2,
+    /// per-source limits: the refill time is policy).
+    #[test]
+    fn a_dynamic_sets_timeout_is_compared() {
+        let set = |ms| Set {
+            name: "s".into(),
+            key: SetKey::Ipv4Addr,
+            interval: false,
+            elements: Vec::new(),
+            comment: None,
+            timeout_ms: ms,
+            origin: Vec::new(),
+        };
+        let mut out = Vec::new();
+        compare(&[set(Some(30_000))], &[set(Some(30_000))], &mut out);
+        assert!(out.is_empty());
+        compare(&[set(Some(30_000))], &[set(Some(60_000))], &mut out);
+        compare(&[set(Some(30_000))], &[set(None)], &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|c| c.kind == Kind::SetType), "{out:?}");
+        assert!(format!("{out:?}").contains("timeout 60s"), "{out:?}");
+    }
 }

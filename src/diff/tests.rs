@@ -50,6 +50,7 @@ fn ruleset(ports: &[u16], elems: Vec<Interval>) -> Ruleset {
                 interval: true,
                 elements: elems,
                 comment: None,
+                timeout_ms: None,
                 origin: vec![],
             }],
             chains: vec![Chain {

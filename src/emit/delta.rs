@@ -167,6 +167,7 @@ fn elements(
         name: &set.name,
         id: 0,
         interval: set.interval,
+        timeout_ms: set.timeout_ms,
         key_type: DataType::from(set.key),
         key_len: set.key.len() as u32,
         comment: set.comment.as_deref(),

@@ -55,6 +55,12 @@ fn set(fam: &str, table: &str, s: &Set) -> Value {
     if s.interval {
         v["flags"] = json!(["interval"]);
     }
+    if let Some(ms) = s.timeout_ms {
+        // nft 1.0.6's JSON has no "dynamic" flag: nft sets it for a set an `update` uses.
+        v["flags"] = json!(["timeout"]);
+        v["timeout"] = json!(ms / 1000);
+        v["size"] = json!(ir::DYNAMIC_SET_SIZE);
+    }
     if let Some(c) = &s.comment {
         v["comment"] = json!(c);
     }
@@ -178,6 +184,25 @@ fn stmt_expr(s: &Stmt) -> Value {
         Stmt::Counter => json!({"counter": null}),
         Stmt::Limit { rate, unit, burst } => {
             json!({"limit": {"rate": rate, "per": unit.name(), "burst": burst}})
+        }
+        Stmt::SourceLimit {
+            set,
+            family,
+            rate,
+            unit,
+            burst,
+        } => {
+            let ip = match family {
+                ir::NfProto::Ipv4 => "ip",
+                ir::NfProto::Ipv6 => "ip6",
+            };
+            let limit = json!({"limit": {"rate": rate, "per": unit.name(), "burst": burst}});
+            json!({"set": {
+                "op": "update",
+                "elem": {"payload": {"protocol": ip, "field": "saddr"}},
+                "set": format!("@{set}"),
+                "stmt": [limit],
+            }})
         }
         Stmt::Log {
             prefix,

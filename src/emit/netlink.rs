@@ -238,6 +238,7 @@ impl Builder {
             name: &set.name,
             id,
             interval: set.interval,
+            timeout_ms: set.timeout_ms,
             key_type: DataType::from(set.key),
             key_len: set.key.len() as u32,
             comment: set.comment.as_deref(),
@@ -395,6 +396,17 @@ pub(super) fn lower_rule(
         l.matches(m)?;
     }
     for s in &rule.stmts {
+        if let Stmt::SourceLimit {
+            set,
+            family,
+            rate,
+            unit,
+            burst,
+        } = s
+        {
+            l.source_limit(set, *family, (*rate, unit.seconds(), *burst))?;
+            continue;
+        }
         l.out.push(match s {
             Stmt::Counter => Expr::counter(),
             Stmt::Limit { rate, unit, burst } => Expr::limit(*rate, unit.seconds(), *burst),
@@ -408,6 +420,7 @@ pub(super) fn lower_rule(
                     "decoded foreign statement `{text}` cannot be emitted"
                 )));
             }
+            Stmt::SourceLimit { .. } => continue,
         });
     }
     match rule.verdict {
@@ -466,6 +479,28 @@ impl Lowering<'_> {
         self.out.push(Expr::meta(MetaKey::L4Proto));
         self.out.push(Expr::cmp(CmpOp::Eq, &[p.number()]));
         self.l4 = Some(p);
+    }
+
+    /// The source address into register 1, then `update @set { ... limit ... }`.
+    fn source_limit(
+        &mut self,
+        set: &str,
+        family: NfProto,
+        (rate, unit, burst): (u64, u64, u32),
+    ) -> Result<(), RuleError> {
+        let (off, len) = match family {
+            NfProto::Ipv4 => (12, 4),
+            NfProto::Ipv6 => (8, 16),
+        };
+        self.need_nf(family);
+        self.out.push(Expr::payload(PayloadBase::Network, off, len));
+        let id = *self
+            .set_ids
+            .get(set)
+            .ok_or_else(|| RuleError::UnknownSet(set.to_string()))?;
+        self.out
+            .push(Expr::source_limit(set, id, rate, unit, burst));
+        Ok(())
     }
 
     fn lookup(&mut self, set: &str) -> Result<(), RuleError> {

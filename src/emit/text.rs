@@ -62,6 +62,11 @@ fn set(out: &mut String, s: &Set) {
     if s.interval {
         out.push_str("\t\tflags interval\n");
     }
+    if let Some(ms) = s.timeout_ms {
+        let _ = writeln!(out, "\t\tsize {}", ir::DYNAMIC_SET_SIZE);
+        out.push_str("\t\tflags dynamic,timeout\n");
+        let _ = writeln!(out, "\t\ttimeout {}s", ms / 1000);
+    }
     if let Some(c) = &s.comment {
         let _ = writeln!(out, "\t\tcomment {}", quote(c));
     }
@@ -283,6 +288,22 @@ pub fn stmt_text(s: &Stmt) -> String {
         Stmt::Counter => "counter".into(),
         Stmt::Limit { rate, unit, burst } => {
             format!("limit rate {rate}/{} burst {burst} packets", unit.name())
+        }
+        Stmt::SourceLimit {
+            set,
+            family,
+            rate,
+            unit,
+            burst,
+        } => {
+            let ip = match family {
+                ir::NfProto::Ipv4 => "ip",
+                ir::NfProto::Ipv6 => "ip6",
+            };
+            format!(
+                "update @{set} {{ {ip} saddr limit rate {rate}/{} burst {burst} packets }}",
+                unit.name()
+            )
         }
         Stmt::Log {
             prefix,

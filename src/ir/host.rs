@@ -285,10 +285,12 @@ fn rule_of_ours(r: &super::Rule) -> HostRule {
     // A rate limit before a verdict decides only while it holds: its state is unknown.
     if r.verdict.is_some() {
         conds.extend(r.stmts.iter().filter_map(|s| match s {
-            super::Stmt::Limit { .. } => Some(Cond::Unknown(format!(
-                "{} (the rate limit's state)",
-                crate::emit::text::stmt_text(s)
-            ))),
+            super::Stmt::Limit { .. } | super::Stmt::SourceLimit { .. } => {
+                Some(Cond::Unknown(format!(
+                    "{} (the rate limit's state)",
+                    crate::emit::text::stmt_text(s)
+                )))
+            }
             _ => None,
         }));
     }

@@ -6,6 +6,7 @@
 use super::expr_read::*;
 use crate::ir::kernel::{nfproto_of, reject_of};
 use crate::ir::{CtState, L4Proto, Match, NfProto, RejectWith, Rule, SetKey, Stmt, Verdict};
+use crate::nft::expr::DYNSET_OP_UPDATE;
 use crate::nft::expr_attr;
 use crate::nft::read::{RawExpr, RawRule};
 use crate::nft::vocab::{CmpOp, CtKey, MetaKey, PayloadBase, Register, UDATA_RULE_COMMENT};
@@ -101,6 +102,7 @@ impl<'s> Decoder<'s> {
         match x[0].name.as_str() {
             "meta" => self.meta(x),
             "ct" => self.ct(x),
+            "payload" if x.get(1).is_some_and(|n| n.name == "dynset") => self.source_limit(x),
             "payload" => self.payload(x),
             "immediate" => {
                 self.verdict = Some(immediate(&e)?);
@@ -184,6 +186,58 @@ impl<'s> Decoder<'s> {
             PayloadBase::LinkLayer => return None,
         }
         Some(1 + used)
+    }
+
+    /// `ip saddr` into register 1, then `update @set { limit ... }` on a dynamic set of that
+    /// family's addresses: a `per source` limit.
+    fn source_limit(&mut self, x: &[RawExpr]) -> Option<usize> {
+        let e = E(&x[0]);
+        let plain = e.only(&[
+            expr_attr::PAYLOAD_DREG,
+            expr_attr::PAYLOAD_BASE,
+            expr_attr::PAYLOAD_OFFSET,
+            expr_attr::PAYLOAD_LEN,
+        ]) && e.reg(expr_attr::PAYLOAD_DREG, Register::R1)
+            && e.kind(expr_attr::PAYLOAD_BASE) == Some(PayloadBase::Network);
+        let family = self.nf?;
+        let (off, len, key) = match family {
+            NfProto::Ipv4 => (12, 4, SetKey::Ipv4Addr),
+            NfProto::Ipv6 => (8, 16, SetKey::Ipv6Addr),
+        };
+        let at = (
+            e.num(expr_attr::PAYLOAD_OFFSET)?,
+            e.num(expr_attr::PAYLOAD_LEN)?,
+        );
+        let d = E(&x[1]);
+        let update = d.only(&[
+            expr_attr::DYNSET_SREG_KEY,
+            expr_attr::DYNSET_OP,
+            expr_attr::DYNSET_SET_NAME,
+            expr_attr::DYNSET_SET_ID,
+            expr_attr::DYNSET_TIMEOUT,
+            expr_attr::DYNSET_FLAGS,
+        ]) && d.reg(expr_attr::DYNSET_SREG_KEY, Register::R1)
+            // The kernel dumps a timeout (0: the set's own applies) and flags (0).
+            && d.num(expr_attr::DYNSET_TIMEOUT).unwrap_or(0) == 0
+            && d.num(expr_attr::DYNSET_FLAGS).unwrap_or(0) == 0
+            && d.num(expr_attr::DYNSET_OP) == Some(u64::from(DYNSET_OP_UPDATE));
+        let set = d.string(expr_attr::DYNSET_SET_NAME)?;
+        let keyed = self.sets.get(&set) == Some(&key);
+        (plain && at == (off, len) && update && keyed).then_some(())?;
+        let [inner] = x[1].nested.as_slice() else {
+            return None;
+        };
+        let Stmt::Limit { rate, unit, burst } = stmt(&E(inner))? else {
+            return None;
+        };
+        self.stmts.push(Stmt::SourceLimit {
+            set,
+            family,
+            rate,
+            unit,
+            burst,
+        });
+        Some(2)
     }
 
     /// `ip saddr ...` etc. The `meta nfproto` before it is nft's dependency: implied.

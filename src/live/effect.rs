@@ -223,6 +223,7 @@ mod tests {
             name: name.into(),
             attrs: attrs.iter().map(|(k, v)| (*k as u16, v.clone())).collect(),
             text: String::new(),
+            nested: Vec::new(),
         }
     }
     fn verdict(v: i32, chain: Option<&str>) -> RawExpr {

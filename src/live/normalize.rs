@@ -26,6 +26,9 @@ pub fn unsupported(raw: &RawSet) -> Option<String> {
             raw.name, raw.key_type, raw.key_len
         ));
     }
+    if is_dynamic(raw) {
+        return None;
+    }
     if raw.flags & !SET_INTERVAL != 0 || raw.stateful {
         return Some(format!(
             "set {}: flags {:#x}{} (a map, constant, dynamic or timeout set)",
@@ -39,6 +42,15 @@ pub fn unsupported(raw: &RawSet) -> Option<String> {
         ));
     }
     None
+}
+
+/// Exactly the dynamic set hostwall creates for a `per source` limit: `flags
+/// dynamic,timeout`, its size, a timeout, no per-set expressions.
+fn is_dynamic(raw: &RawSet) -> bool {
+    raw.flags == SET_TIMEOUT | SET_EVAL
+        && raw.timeout_ms.is_some()
+        && raw.size == Some(ir::DYNAMIC_SET_SIZE)
+        && !raw.set_exprs
 }
 
 /// Another table's set as an IR set, when its key is one the IR has: anonymous, constant,
@@ -58,6 +70,7 @@ pub fn foreign_set(raw: &RawSet, elems: &[RawElem]) -> Option<ir::Set> {
         interval,
         elements,
         comment: None,
+        timeout_ms: None,
         origin: Vec::new(),
     })
 }
@@ -68,6 +81,8 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
         return Err(why);
     }
     let key = set_key(raw.key_type, raw.key_len).ok_or_else(|| raw.name.clone())?;
+    // A dynamic set's entries are the kernel's per-source state, not policy.
+    let elems = if is_dynamic(raw) { &[] } else { elems };
     if elems.iter().any(|e| e.extra) {
         return Err(format!("set {}: elements carry data or state", raw.name));
     }
@@ -83,6 +98,7 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
             expr_read::tlv(u, UDATA_SET_COMMENT)
                 .map(|v| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned())
         }),
+        timeout_ms: raw.timeout_ms,
         origin: Vec::new(),
     })
 }

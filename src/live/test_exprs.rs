@@ -10,6 +10,7 @@ pub fn ex(name: &str, attrs: &[(u32, &[u8])], text: &str) -> RawExpr {
         name: name.into(),
         attrs: attrs.iter().map(|(k, v)| (*k as u16, v.to_vec())).collect(),
         text: format!("[ {text} ]"),
+        nested: Vec::new(),
     }
 }
 

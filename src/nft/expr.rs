@@ -72,6 +72,15 @@ pub enum Expr {
         unit: u64,
         burst: u32,
     },
+    /// `update @set { <register 1> limit rate N/unit burst B packets }`: a dynamic set
+    /// update with one nested limit, the key in register 1.
+    Dynset {
+        set: String,
+        set_id: u32,
+        rate: u64,
+        unit: u64,
+        burst: u32,
+    },
     /// nft sets only the attributes given (`level`: the syslog number).
     Log {
         prefix: Option<String>,
@@ -87,6 +96,8 @@ pub enum Expr {
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_VERDICT_CODE: u16 = 1;
+/// `NFT_DYNSET_OP_UPDATE`: add the key when absent, refresh its timeout when present.
+pub const DYNSET_OP_UPDATE: u32 = 1;
 
 impl Expr {
     pub fn meta(key: MetaKey) -> Expr {
@@ -129,6 +140,16 @@ impl Expr {
         Expr::Limit { rate, unit, burst }
     }
 
+    pub fn source_limit(set: &str, set_id: u32, rate: u64, unit: u64, burst: u32) -> Expr {
+        Expr::Dynset {
+            set: set.to_string(),
+            set_id,
+            rate,
+            unit,
+            burst,
+        }
+    }
+
     pub fn log(prefix: Option<&str>, group: Option<u16>, level: Option<u32>) -> Expr {
         Expr::Log {
             prefix: prefix.map(str::to_string),
@@ -156,6 +177,7 @@ impl Expr {
             Expr::Lookup { .. } => "lookup",
             Expr::Counter => "counter",
             Expr::Limit { .. } => "limit",
+            Expr::Dynset { .. } => "dynset",
             Expr::Log { .. } => "log",
             Expr::Verdict(_) => "immediate",
             Expr::Reject(..) => "reject",
@@ -207,6 +229,21 @@ impl Expr {
                 w.put_be32(3, *burst);
                 w.put_be32(4, LimitType::Pkts.raw()); // NFTA_LIMIT_TYPE
                 w.put_be32(5, 0); // NFTA_LIMIT_FLAGS
+            }
+            Expr::Dynset {
+                set,
+                set_id,
+                rate,
+                unit,
+                burst,
+            } => {
+                w.put_be32(4, Register::R1.raw()); // NFTA_DYNSET_SREG_KEY
+                w.put_be32(3, DYNSET_OP_UPDATE); // NFTA_DYNSET_OP
+                w.put_str(1, cut_nul(set)); // NFTA_DYNSET_SET_NAME
+                w.put_be32(2, *set_id); // NFTA_DYNSET_SET_ID
+                let inner = w.nest_start(7); // NFTA_DYNSET_EXPR
+                Expr::limit(*rate, *unit, *burst).encode(w)?;
+                w.nest_end(inner)?;
             }
             Expr::Log {
                 prefix,

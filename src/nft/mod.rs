@@ -19,6 +19,7 @@ pub mod msg;
 pub mod oracle;
 pub mod read;
 pub mod rule;
+pub mod set_msg;
 pub mod sock;
 pub mod vocab;
 pub mod wire;

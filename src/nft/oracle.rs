@@ -4,7 +4,7 @@
 //! the nftnl crate, with each expression turned into a libnftnl one (`Expression for
 //! Expr`); `rule_debug_text` prints a rule message as `nft --debug=netlink` does.
 
-use super::expr::{Expr, cut_nul, reject_code};
+use super::expr::{DYNSET_OP_UPDATE, Expr, cut_nul, reject_code};
 use super::rule::RuleTarget;
 use super::vocab::{CtKey, LimitType, Register};
 use super::wire::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, WireError, Writer};
@@ -166,6 +166,22 @@ impl Expression for Expr {
                     u32_(sys::NFTNL_EXPR_LIMIT_TYPE, LimitType::Pkts.raw());
                     u32_(sys::NFTNL_EXPR_LIMIT_FLAGS, 0);
                 }
+                Expr::Dynset {
+                    set,
+                    set_id,
+                    rate,
+                    unit,
+                    burst,
+                } => {
+                    u32_(sys::NFTNL_EXPR_DYNSET_SREG_KEY, Register::R1.raw());
+                    u32_(sys::NFTNL_EXPR_DYNSET_OP, DYNSET_OP_UPDATE);
+                    s(sys::NFTNL_EXPR_DYNSET_SET_NAME, set);
+                    u32_(sys::NFTNL_EXPR_DYNSET_SET_ID, *set_id);
+                    // The dynset takes ownership of the nested expression.
+                    let inner = Expr::limit(*rate, *unit, *burst).to_expr(_rule);
+                    let key = sys::NFTNL_EXPR_DYNSET_EXPR as u16;
+                    sys::nftnl_expr_set(p, key, inner.as_ptr() as *const c_void, 0);
+                }
                 Expr::Log {
                     prefix,
                     group,
@@ -246,6 +262,10 @@ mod tests {
                     Expr::cmp(CmpOp::Lte, &2000u16.to_be_bytes()),
                     Expr::lookup("some-set", 3),
                     Expr::limit(10, 60, 5),
+                    Expr::payload(PayloadBase::Network, 12, 4),
+                    Expr::source_limit("ssh_limit4", 9, 10, 60, 5),
+                    Expr::payload(PayloadBase::Network, 8, 16),
+                    Expr::source_limit("a_limit6", 1, 3, 86_400, 4_000_000),
                     Expr::log(Some("hostwall: "), Some(7), None),
                     Expr::log(None, None, None),
                     Expr::log(Some("p"), None, None),

@@ -16,6 +16,8 @@ pub struct RawExpr {
     pub attrs: Vec<(u16, Vec<u8>)>,
     /// `[ meta load mark => reg 1 ]`, as `nft --debug=netlink` prints it.
     pub text: String,
+    /// A dynset's nested expression (`NFTA_DYNSET_EXPR`), decoded the same way.
+    pub nested: Vec<RawExpr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,8 +81,14 @@ pub struct RawSet {
     pub key_len: u32,
     /// A map's data type (nft datatype id; `0xffffff00` for verdicts).
     pub data_type: Option<u32>,
-    /// Set with a timeout or per-set expressions: state hostwall never creates.
+    /// Set with a timeout or per-set expressions.
     pub stateful: bool,
+    /// The set's timeout (`NFTA_SET_TIMEOUT`), in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The size written at creation (`NFTA_SET_DESC_SIZE`).
+    pub size: Option<u32>,
+    /// Per-set expressions (`NFTA_SET_EXPR`/`NFTA_SET_EXPRESSIONS`): none hostwall creates.
+    pub set_exprs: bool,
     pub userdata: Option<Vec<u8>>,
 }
 
@@ -296,8 +304,19 @@ unsafe fn expr(e: *mut sys::nftnl_expr) -> RawExpr {
     unsafe {
         let name = string(sys::nftnl_expr_get_str(e, 0));
         let mut attrs = Vec::new();
+        let mut nested = Vec::new();
+        let dynset_expr = sys::NFTNL_EXPR_DYNSET_EXPR as u16;
         for a in 1..=MAX_EXPR_ATTR {
             if !sys::nftnl_expr_is_set(e, a) {
+                continue;
+            }
+            if name == "dynset" && a == dynset_expr {
+                // The attribute is the nested expression itself, owned by `e`.
+                let mut len = 0u32;
+                let inner = sys::nftnl_expr_get(e, a, &mut len) as *mut sys::nftnl_expr;
+                if !inner.is_null() {
+                    nested.push(expr(inner));
+                }
                 continue;
             }
             let mut len = 0u32;
@@ -313,7 +332,12 @@ unsafe fn expr(e: *mut sys::nftnl_expr) -> RawExpr {
             String::new()
         };
         let text = format!("[ {name} {}]", body);
-        RawExpr { name, attrs, text }
+        RawExpr {
+            name,
+            attrs,
+            text,
+            nested,
+        }
     }
 }
 
@@ -456,6 +480,10 @@ pub fn parse_set(msg: &[u8]) -> Result<RawSet, ParseError> {
             stateful: set(sys::NFTNL_SET_TIMEOUT)
                 || set(sys::NFTNL_SET_EXPR)
                 || set(sys::NFTNL_SET_EXPRESSIONS),
+            timeout_ms: set(sys::NFTNL_SET_TIMEOUT)
+                .then(|| sys::nftnl_set_get_u64(s, sys::NFTNL_SET_TIMEOUT as u16)),
+            size: set(sys::NFTNL_SET_DESC_SIZE).then(|| u32_of(sys::NFTNL_SET_DESC_SIZE)),
+            set_exprs: set(sys::NFTNL_SET_EXPR) || set(sys::NFTNL_SET_EXPRESSIONS),
             userdata,
         };
         sys::nftnl_set_free(s);

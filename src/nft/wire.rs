@@ -8,9 +8,8 @@
 
 use super::expr::Expr;
 use super::vocab::{
-    DataType, Family, InetHook, NFTA_DATA_VALUE, NFTA_LIST_ELEM, NFTA_SET_ID,
-    SET_ELEM_INTERVAL_END, SET_INTERVAL, UDATA_RULE_COMMENT, UDATA_SET_COMMENT,
-    UDATA_SET_KEYBYTEORDER, VerdictCode,
+    DataType, Family, InetHook, NFTA_DATA_VALUE, NFTA_LIST_ELEM, SET_ELEM_INTERVAL_END,
+    UDATA_RULE_COMMENT, UDATA_SET_COMMENT, UDATA_SET_KEYBYTEORDER, VerdictCode,
 };
 
 use std::fmt;
@@ -84,12 +83,6 @@ const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_RULE_USERDATA: u16 = 7;
-const NFTA_SET_TABLE: u16 = 1;
-const NFTA_SET_NAME: u16 = 2;
-const NFTA_SET_FLAGS: u16 = 3;
-const NFTA_SET_KEY_TYPE: u16 = 4;
-const NFTA_SET_KEY_LEN: u16 = 5;
-const NFTA_SET_USERDATA: u16 = 13;
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
@@ -234,18 +227,6 @@ impl Writer {
             // A hook nest is a few dozen bytes: it cannot overflow.
             let _ = self.nest_end(n);
         }
-        self.end_msg(m);
-    }
-
-    pub fn set(&mut self, seq: u32, table: &str, set: &SetSpec<'_>) {
-        let m = self.begin_msg(MsgType::NewSet.raw(), NLM_F_CREATE, seq, NFPROTO_INET, 0);
-        self.put_str(NFTA_SET_TABLE, table);
-        self.put_str(NFTA_SET_NAME, set.name);
-        self.put_be32(NFTA_SET_FLAGS, if set.interval { SET_INTERVAL } else { 0 });
-        self.put_be32(NFTA_SET_KEY_TYPE, set.key_type.raw());
-        self.put_be32(NFTA_SET_KEY_LEN, set.key_len);
-        self.put_be32(NFTA_SET_ID, set.id);
-        self.put(NFTA_SET_USERDATA, &set_userdata(set.comment));
         self.end_msg(m);
     }
 
@@ -458,7 +439,7 @@ impl<'a, F: FnMut() -> u32> ElemStream<'a, F> {
 }
 
 /// Set userdata exactly as nft writes it: key byte order, then the comment.
-fn set_userdata(comment: Option<&str>) -> Vec<u8> {
+pub(super) fn set_userdata(comment: Option<&str>) -> Vec<u8> {
     let mut u = vec![UDATA_SET_KEYBYTEORDER, 4];
     u.extend_from_slice(&BYTEORDER_BIG_ENDIAN.to_ne_bytes());
     if let Some(c) = comment {
@@ -491,6 +472,8 @@ pub struct SetSpec<'a> {
     pub name: &'a str,
     pub id: u32,
     pub interval: bool,
+    /// `Some`: a dynamic set (`flags dynamic,timeout`) with this timeout.
+    pub timeout_ms: Option<u64>,
     /// nft datatype of the key.
     pub key_type: DataType,
     pub key_len: u32,
@@ -622,6 +605,7 @@ mod tests {
             name: "s",
             id: 1,
             interval: true,
+            timeout_ms: None,
             key_type: DataType::Ipv4Addr,
             key_len: 4,
             comment: None,

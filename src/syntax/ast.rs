@@ -188,6 +188,8 @@ pub struct LogLimit {
     pub count: Spanned<u64>,
     pub unit: RateUnit,
     pub burst: Option<Spanned<u64>>,
+    /// `per source` (rules only): one bucket per source address.
+    pub per_source: Option<Span>,
     pub span: Span,
 }
 

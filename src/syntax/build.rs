@@ -279,9 +279,11 @@ impl Builder<'_> {
         let lspan = self.span(&c);
         let mut nums = Vec::new();
         let mut unit = None;
+        let mut per_source = None;
         for x in c.clone().into_inner() {
             match x.as_rule() {
                 Rule::kw_limit | Rule::slash | Rule::kw_burst => {}
+                Rule::per_source => per_source = Some(self.span(&x)),
                 Rule::number => nums.push(self.number(&x)?),
                 Rule::rate_unit => {
                     unit = Some(match only_child(&x, "a time unit")?.as_rule() {
@@ -301,6 +303,7 @@ impl Builder<'_> {
                 count,
                 unit,
                 burst,
+                per_source,
                 span: lspan,
             }),
             _ => Err(unexpected(&c, "`limit N/unit [burst M]`")),

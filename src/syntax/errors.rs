@@ -224,6 +224,8 @@ fn word(r: Rule) -> &'static str {
         Rule::kw_rejected => "`rejected`",
         Rule::kw_limit => "`limit`",
         Rule::kw_burst => "`burst`",
+        Rule::kw_per | Rule::per_source => "`per source`",
+        Rule::kw_source => "`source`",
         Rule::kw_prefix => "`prefix`",
         Rule::kw_group => "`group`",
         Rule::kw_level | Rule::log_level => "`level`",

@@ -415,9 +415,12 @@ fn log(head: &str, l: &LogStmt) -> String {
     s
 }
 
-/// `limit N/unit [burst M]`.
+/// `limit N/unit [per source] [burst M]`.
 fn limit(lim: &LogLimit) -> String {
     let mut s = format!("limit {}/{}", lim.count.value, lim.unit.keyword());
+    if lim.per_source.is_some() {
+        s.push_str(" per source");
+    }
     if let Some(b) = &lim.burst {
         s.push_str(&format!(" burst {}", b.value));
     }
@@ -518,6 +521,29 @@ mod tests {
         let out = crate::syntax::format(&map, f).unwrap_or_default();
         let want = "drop tcp 22 from 10.0.0.0/8 counter log limit 1/second level info group 2";
         assert!(out.contains(want), "{out}");
+        let mut again = SourceMap::new();
+        let g = again.add("p", out.clone());
+        assert_eq!(crate::syntax::format(&again, g).unwrap_or_default(), out);
+    }
+
+    /// `per source` stays with its limit, before the burst, and formats to itself (issue #13
+    /// item 2, per-source limits).
+    #[test]
+    fn a_per_source_limit_keeps_its_scope() {
+        let mut map = SourceMap::new();
+        let f = map.add(
+            "p",
+            "policy p {\n    allow   limit 4/hour   per   source burst 2 tcp 22 counter\n    allow tcp 23 limit 1/second per source\n}\n",
+        );
+        let out = crate::syntax::format(&map, f).unwrap_or_default();
+        assert!(
+            out.contains("allow tcp 22 counter limit 4/hour per source burst 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("allow tcp 23 limit 1/second per source\n"),
+            "{out}"
+        );
         let mut again = SourceMap::new();
         let g = again.add("p", out.clone());
         assert_eq!(crate::syntax::format(&again, g).unwrap_or_default(), out);

@@ -34,6 +34,7 @@ pub fn set(name: &str, key: SetKey, mut elements: Vec<Interval>) -> Set {
         interval: true,
         elements,
         comment: None,
+        timeout_ms: None,
         origin: vec![],
     }
 }

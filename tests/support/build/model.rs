@@ -43,6 +43,7 @@ pub fn unnamed(verdict: Verdict, traffic: Traffic) -> Rule {
         counter: false,
         log: None,
         limit: None,
+        limit_per_source: false,
         span: Span::default(),
     }
 }
