@@ -208,6 +208,16 @@ pub enum NfProto {
     Ipv6,
 }
 
+impl NfProto {
+    /// nft's name for the family's address expressions (`ip saddr`, `ip6 saddr`).
+    pub fn addr_keyword(self) -> &'static str {
+        match self {
+            NfProto::Ipv4 => "ip",
+            NfProto::Ipv6 => "ip6",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AddrMatch {
     V4(Ipv4Net),

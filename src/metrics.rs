@@ -78,32 +78,6 @@ impl Part {
     }
 }
 
-/// Every kind of change, in the order the families list them.
-pub const KINDS: [Kind; 22] = [
-    Kind::TableMissing,
-    Kind::ChainMissing,
-    Kind::ChainExtra,
-    Kind::ChainHook,
-    Kind::ChainPolicy,
-    Kind::RuleMissing,
-    Kind::RuleAdded,
-    Kind::RuleChanged,
-    Kind::RuleMoved,
-    Kind::SetMissing,
-    Kind::SetExtra,
-    Kind::SetType,
-    Kind::ElementMissing,
-    Kind::ElementExtra,
-    Kind::Sysctl,
-    Kind::ObjectExtra,
-    Kind::FlowtableExtra,
-    Kind::Unsupported,
-    Kind::ForeignBaseChain,
-    Kind::ForeignChanging,
-    Kind::PolicyDefeated,
-    Kind::PolicyRefuses,
-];
-
 /// Whether a kind is a warning about other tables rather than drift of ours (every
 /// kind named, so a new kind must be placed here).
 pub fn is_warning(k: Kind) -> bool {
@@ -188,14 +162,8 @@ fn drift_families(d: Option<&DriftReport>) -> Vec<Family> {
         Type::Gauge,
         "Warnings about the host's other tables (they may drop what the policy allows), by kind",
     );
-    let mut kinds: Vec<Kind> = KINDS.to_vec();
-    kinds.extend(
-        d.changes
-            .iter()
-            .map(|c| c.kind)
-            .filter(|k| !KINDS.contains(k)),
-    );
-    for k in kinds {
+    // Every kind is always present (0 when none), so a series never disappears.
+    for k in Kind::ALL {
         let n = d.changes.iter().filter(|c| c.kind == k).count() as u64;
         let warning = d
             .changes

@@ -293,13 +293,13 @@ fn plain_v4(text: &str) -> Option<IpNet> {
             (b.get(i) == Some(&b'.')).then_some(())?;
             i += 1;
         }
-        let (v, next) = canonical_number(b, i, 3)?;
+        let (v, next) = crate::nets::canonical_number(b, i, 3)?;
         *o = u8::try_from(v).ok()?;
         i = next;
     }
     let prefix = match b.get(i) {
         None => 32,
-        Some(b'/') => match canonical_number(b, i + 1, 2)? {
+        Some(b'/') => match crate::nets::canonical_number(b, i + 1, 2)? {
             (p, end) if end == b.len() && p <= 32 => p,
             _ => return None,
         },
@@ -307,22 +307,6 @@ fn plain_v4(text: &str) -> Option<IpNet> {
     };
     let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(octets), prefix as u8).ok()?;
     (net.trunc() == net).then_some(IpNet::V4(net))
-}
-
-/// The decimal at `b[start..]`: 1..=`max_digits` digits without a leading zero (unless it is
-/// `0`). Returns the value and where the digits end.
-fn canonical_number(b: &[u8], start: usize, max_digits: usize) -> Option<(u32, usize)> {
-    let digits = b[start.min(b.len())..]
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    if digits == 0 || digits > max_digits || (digits > 1 && b[start] == b'0') {
-        return None;
-    }
-    let v = b[start..start + digits]
-        .iter()
-        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
-    Some((v, start + digits))
 }
 
 /// Checks an interface name as written (quotes removed); `*` at the end means a prefix match.

@@ -192,10 +192,7 @@ fn stmt_expr(s: &Stmt) -> Value {
             unit,
             burst,
         } => {
-            let ip = match family {
-                ir::NfProto::Ipv4 => "ip",
-                ir::NfProto::Ipv6 => "ip6",
-            };
+            let ip = family.addr_keyword();
             let limit = json!({"limit": {"rate": rate, "per": unit.name(), "burst": burst}});
             json!({"set": {
                 "op": "update",

@@ -296,10 +296,7 @@ pub fn stmt_text(s: &Stmt) -> String {
             unit,
             burst,
         } => {
-            let ip = match family {
-                ir::NfProto::Ipv4 => "ip",
-                ir::NfProto::Ipv6 => "ip6",
-            };
+            let ip = family.addr_keyword();
             format!(
                 "update @{set} {{ {ip} saddr limit rate {rate}/{} burst {burst} packets }}",
                 unit.name()

@@ -46,6 +46,34 @@ pub enum Kind {
     PolicyRefuses,
 }
 
+impl Kind {
+    /// Every kind of change, in declaration order.
+    pub const ALL: [Kind; 22] = [
+        Kind::TableMissing,
+        Kind::ChainMissing,
+        Kind::ChainExtra,
+        Kind::ChainHook,
+        Kind::ChainPolicy,
+        Kind::RuleMissing,
+        Kind::RuleAdded,
+        Kind::RuleChanged,
+        Kind::RuleMoved,
+        Kind::SetMissing,
+        Kind::SetExtra,
+        Kind::SetType,
+        Kind::ElementMissing,
+        Kind::ElementExtra,
+        Kind::Sysctl,
+        Kind::ObjectExtra,
+        Kind::FlowtableExtra,
+        Kind::Unsupported,
+        Kind::ForeignBaseChain,
+        Kind::ForeignChanging,
+        Kind::PolicyDefeated,
+        Kind::PolicyRefuses,
+    ];
+}
+
 /// The live state as read back from the kernel.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Live {

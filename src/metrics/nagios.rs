@@ -136,7 +136,7 @@ mod tests {
             l.starts_with("HOSTWALL CRITICAL - 4 differences in table inet hostwall: element-extra 1, rule-missing 2, sysctl 1 | drift=4;"),
             "{l}"
         );
-        for k in super::super::KINDS
+        for k in Kind::ALL
             .into_iter()
             .filter(|k| !is_warning(*k) && *k != Kind::Sysctl)
         {
