@@ -10,10 +10,8 @@
 use super::{ApplyError, Guard};
 use crate::nft::client::{Client, Moved, NlError, Reply, Step};
 use crate::nft::msg::attr;
-use crate::nft::vocab::NFTA_SET_ID;
-use crate::nft::wire::{
-    MsgType, NFPROTO_INET, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer,
-};
+use crate::nft::replay::replay;
+use crate::nft::wire::{MsgType, NFPROTO_INET, NLM_F_ACK, Writer};
 
 pub(crate) enum TableCopy {
     /// The table did not exist: rollback deletes it.
@@ -21,19 +19,6 @@ pub(crate) enum TableCopy {
     /// Dumped messages in replay order.
     Present(Vec<Vec<u8>>),
 }
-
-/// Attributes the kernel adds to dumps but rejects or misreads in requests,
-/// by message type: (type, attribute numbers to drop).
-const STRIP: &[(MsgType, &[u16])] = &[
-    (MsgType::NewTable, &[3, 4, 7]), // USE, HANDLE, OWNER
-    (MsgType::NewChain, &[2, 6]),    // HANDLE, USE
-    // HANDLE; TYPE and COUNT (backend name, element count: dumped by kernels
-    // >= 6.16, refused in requests with "Attribute failed policy validation").
-    (MsgType::NewSet, &[16, 19, 20]),
-    (MsgType::NewSetElem, &[]),
-    (MsgType::NewRule, &[3, 6]), // HANDLE, POSITION
-    (MsgType::NewObj, &[5, 6]),  // USE, HANDLE
-];
 
 /// How often a dump is retried when our table changed while it was taken.
 const CAPTURE_TRIES: u32 = 5;
@@ -123,7 +108,7 @@ impl TableCopy {
         w.table(next(), table, false);
         if let TableCopy::Present(msgs) = self {
             for (i, m) in msgs.iter().enumerate() {
-                replay(&mut w, m, next(), i as u32 + 1);
+                replay(&mut w, m, next(), i as u32 + 1, None);
             }
         }
         w.batch_end(next());
@@ -217,39 +202,6 @@ fn name_attr(m: &[u8], ty: u16) -> Option<String> {
             .trim_end_matches('\0')
             .to_string(),
     )
-}
-
-/// Re-emits a dumped object as a creation request; `id` is unique in the batch.
-fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {
-    let ty = u16::from_ne_bytes([m[4], m[5]]);
-    let strip = STRIP
-        .iter()
-        .find(|(t, _)| t.raw() == ty)
-        .map_or(&[][..], |(_, s)| s);
-    let flags = if ty == MsgType::NewRule.raw() {
-        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND
-    } else {
-        NLM_F_REQUEST | NLM_F_CREATE
-    };
-    let start = w.begin_msg(ty, flags, seq, m[16], 0);
-    let mut rest = &m[20..];
-    while rest.len() >= 4 {
-        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-        if len < 4 || len > rest.len() {
-            break;
-        }
-        let t = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
-        let padded = ((len + 3) & !3).min(rest.len());
-        if !strip.contains(&t) {
-            w.buf.extend_from_slice(&rest[..padded]);
-            w.buf.resize(w.buf.len() + ((len + 3) & !3) - padded, 0);
-        }
-        rest = &rest[padded..];
-    }
-    if ty == MsgType::NewSet.raw() {
-        w.put_be32(NFTA_SET_ID, id);
-    }
-    w.end_msg(start);
 }
 
 #[cfg(test)]

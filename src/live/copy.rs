@@ -8,28 +8,14 @@
 use super::LiveError;
 use crate::nft::client::{Client, Moved, Reply};
 use crate::nft::msg::{attr, msg_type, str_attr};
-use crate::nft::vocab::NFTA_SET_ID;
-use crate::nft::wire::{
-    MsgType, NFPROTO_UNSPEC, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer,
-};
+use crate::nft::replay::replay;
+use crate::nft::wire::{MsgType, NFPROTO_UNSPEC, Writer};
 
 /// Reads retried when the ruleset moved during one, before giving up.
 const ATTEMPTS: u32 = 5;
 
-/// Attributes the kernel adds to dumps but refuses or misreads in requests, by
-/// message type (see `apply::table_copy`, which replays our own table the same way).
-const STRIP: &[(MsgType, &[u16])] = &[
-    (MsgType::NewTable, &[3, 4, 7]),  // USE, HANDLE, OWNER
-    (MsgType::NewChain, &[2, 6]),     // HANDLE, USE
-    (MsgType::NewSet, &[16, 19, 20]), // HANDLE, TYPE, COUNT
-    (MsgType::NewSetElem, &[]),
-    (MsgType::NewRule, &[3, 6]), // HANDLE, POSITION
-    (MsgType::NewObj, &[5, 6]),  // USE, HANDLE
-];
-
-/// `NFTA_TABLE_FLAGS`, and the one flag a copy keeps (`NFT_TABLE_F_DORMANT`): an
-/// owner or persist flag would tie the copy's life to the socket that loads it.
-const NFTA_TABLE_FLAGS: u16 = 2;
+/// The one table flag a copy keeps (`NFT_TABLE_F_DORMANT`): an owner or persist flag
+/// would tie the copy's life to the socket that loads it.
 const NFT_TABLE_F_DORMANT: u32 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_CHAIN_HOOK: u16 = 4;
@@ -225,7 +211,13 @@ fn load_here(tables: &[ForeignTable]) -> Result<(), CopyError> {
     let mut w = Writer::default();
     w.batch_begin(first, None);
     for (i, (_, m)) in msgs.iter().enumerate() {
-        replay(&mut w, m, first.wrapping_add(i as u32 + 1), i as u32 + 1);
+        replay(
+            &mut w,
+            m,
+            first.wrapping_add(i as u32 + 1),
+            i as u32 + 1,
+            Some(NFT_TABLE_F_DORMANT),
+        );
     }
     w.batch_end(first.wrapping_add(msgs.len() as u32 + 1));
     let count = crate::nft::msg::messages(&w.buf).count();
@@ -261,40 +253,6 @@ fn describe(m: &[u8]) -> String {
         t if t == MsgType::NewObj.raw() => named("named object", 2),
         _ => "the table itself".to_string(),
     }
-}
-
-/// Re-emits a dumped object as a creation request; `id` is unique in the batch.
-fn replay(w: &mut Writer, m: &[u8], seq: u32, id: u32) {
-    let ty = msg_type(m);
-    let strip = (STRIP.iter().find(|(t, _)| t.raw() == ty)).map_or(&[][..], |(_, s)| s);
-    let is_table = ty == MsgType::NewTable.raw();
-    let flags = if ty == MsgType::NewRule.raw() {
-        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND
-    } else {
-        NLM_F_REQUEST | NLM_F_CREATE
-    };
-    let start = w.begin_msg(ty, flags, seq, m[16], 0);
-    let mut rest = m.get(20..).unwrap_or_default();
-    while rest.len() >= 4 {
-        let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
-        if len < 4 || len > rest.len() {
-            break;
-        }
-        let t = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
-        let padded = ((len + 3) & !3).min(rest.len());
-        if is_table && t == NFTA_TABLE_FLAGS && len == 8 {
-            let f = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
-            w.put_be32(NFTA_TABLE_FLAGS, f & NFT_TABLE_F_DORMANT);
-        } else if !strip.contains(&t) {
-            w.buf.extend_from_slice(&rest[..padded]);
-            w.buf.resize(w.buf.len() + ((len + 3) & !3) - padded, 0);
-        }
-        rest = &rest[padded..];
-    }
-    if ty == MsgType::NewSet.raw() {
-        w.put_be32(NFTA_SET_ID, id);
-    }
-    w.end_msg(start);
 }
 
 #[cfg(test)]
@@ -337,6 +295,7 @@ impl ForeignTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nft::replay::NFTA_TABLE_FLAGS;
 
     #[test]
     fn a_copy_keeps_only_the_dormant_flag_and_drops_kernel_attributes() {
@@ -348,7 +307,7 @@ mod tests {
         w.put_be32(7, 1234); // OWNER (a port id)
         w.end_msg(m);
         let mut out = Writer::default();
-        replay(&mut out, &w.buf, 1, 1);
+        replay(&mut out, &w.buf, 1, 1, Some(NFT_TABLE_F_DORMANT));
         assert_eq!(str_attr(&out.buf, 1), Some("t"));
         let flags = crate::nft::msg::be32_attr(&out.buf, NFTA_TABLE_FLAGS);
         assert_eq!(

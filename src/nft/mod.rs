@@ -18,6 +18,7 @@ pub mod msg;
 #[cfg(feature = "oracle")]
 pub mod oracle;
 pub mod read;
+pub mod replay;
 pub mod rule;
 pub mod set_msg;
 pub mod sock;
