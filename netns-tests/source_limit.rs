@@ -282,3 +282,27 @@ fn an_expired_bucket_admits_again_and_is_never_drift_issue13() {
     let (code, out) = lab.diff();
     assert_eq!(code, Some(0), "in sync after expiry:\n{out}");
 }
+
+/// Two limited rules that only their ports tell apart: a source that used up its burst on
+/// one port still has its whole burst on the other (each rule keeps its own source sets),
+/// over IPv4 and IPv6.
+#[test]
+#[ignore = "needs root"]
+fn each_limited_rule_keeps_its_own_buckets_issue13() {
+    crate::support::root::require();
+    let policy = "policy p {
+    allow tcp 8096 limit 1/minute per source burst 2
+    allow tcp 8097 limit 1/minute per source burst 2
+}
+";
+    let lab = Lab::new(policy, &[8096, 8097]);
+    for v6 in [false, true] {
+        assert_eq!(lab.burst(0, v6, 8096, 3), [true, true, false], "v6={v6}");
+        let other = lab.burst(0, v6, 8097, 3);
+        assert_eq!(
+            other,
+            [true, true, false],
+            "the other rule's bucket, v6={v6}"
+        );
+    }
+}

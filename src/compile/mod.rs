@@ -5,7 +5,8 @@
 //! chain; likewise an `output` base chain for `output { }` (policy accept unless the block
 //! writes a default). A rule's `log` is a rule of its own right before its verdict rule. Consecutive rules with the same verdict are grouped by what they match besides
 //! ports (sources, interfaces, state), and each group's ports go into one interval set,
-//! so the number of rules grows with the number of distinct groups, not of services.
+//! so the number of rules grows with the number of distinct groups, not of services. A
+//! rule with a `limit` groups with no other: its bucket (or per-source set) is its own.
 //! Interval sets larger than [`MAX_SET_ELEMENTS`] are split into consecutive sets (one rule
 //! each, same verdict), see `sets.rs` for why.
 
@@ -145,6 +146,9 @@ struct GroupKey<'a> {
     limit: Option<Stmt>,
     /// The rule's `limit ... per source` (then `limit` is `None`).
     source_limit: Option<model::Rate>,
+    /// A limited rule's place in its run: its bucket (or per-source buckets) is its own,
+    /// so it never groups with another rule.
+    limited: Option<usize>,
 }
 
 /// What a group's rules for one address variant share: interface bases, address matches
@@ -276,7 +280,7 @@ impl Lowering {
     fn run(&mut self, chain: &str, rules: &[model::Rule], out: &mut Vec<Rule>) {
         let mut groups: Vec<(GroupKey, GroupTraffic, &model::Rule)> = Vec::new();
         let mut at: HashMap<GroupKey, usize> = HashMap::new();
-        for r in rules {
+        for (n, r) in rules.iter().enumerate() {
             let key = GroupKey {
                 sources: r.sources.as_ref().map(|a| (a.name.as_deref(), &a.nets)),
                 destinations: (r.destinations.as_ref()).map(|a| (a.name.as_deref(), &a.nets)),
@@ -287,6 +291,7 @@ impl Lowering {
                 log: r.log.as_ref().map(log_stmts),
                 limit: r.limit.filter(|_| !r.limit_per_source).map(limit_stmt),
                 source_limit: r.limit.filter(|_| r.limit_per_source),
+                limited: r.limit.map(|_| n),
             };
             let idx = match at.get(&key) {
                 Some(&i) => i,

@@ -89,3 +89,77 @@ fn source_limit_stmt(set: String, f: IpFamily, rate: Rate) -> Stmt {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{NoIncludes, check};
+    use crate::source::SourceMap;
+
+    /// The rule lines of `text`'s compiled input chain that carry a limit.
+    fn limited_lines(text: &str) -> Vec<String> {
+        let mut map = SourceMap::new();
+        let file = map.add("t.policy", text.to_string());
+        let (policy, diags) = check(&mut map, file, None, &NoIncludes);
+        let policy = policy.unwrap_or_else(|| panic!("policy must check: {diags:?}"));
+        let out = crate::emit::text::render(&crate::compile::compile(&policy), "t.policy");
+        let lines = out.lines().filter(|l| l.contains(" limit rate "));
+        lines.map(|l| l.trim().to_string()).collect()
+    }
+
+    /// The distinct sets the lines' `update @SET` statements name.
+    fn source_sets(lines: &[String]) -> std::collections::BTreeSet<&str> {
+        let sets = lines.iter().filter_map(|l| l.split("update @").nth(1));
+        sets.filter_map(|rest| rest.split(' ').next()).collect()
+    }
+
+    /// Two limited rules that only their ports tell apart each keep their own buckets:
+    /// never one rule with both ports, never one source set for both (issue #13: a
+    /// source that used up port 22 was refused on port 2222 too).
+    #[test]
+    fn limited_rules_never_share_a_bucket_issue13() {
+        let lines = limited_lines(
+            "policy p {
+    allow tcp 22 limit 3/minute per source
+    allow tcp 2222 limit 3/minute per source
+    allow udp 53 from 10.0.0.0/8 limit 1/second per source burst 2
+    allow udp 54 from 10.0.0.0/8 limit 1/second per source burst 2
+    allow tcp 8000 limit 3/minute
+    allow tcp 8001 limit 3/minute
+}
+",
+        );
+        let expect = [
+            "ipv4 tcp dport 22 update @",
+            "ipv6 tcp dport 22 update @",
+            "ipv4 tcp dport 2222 update @",
+            "ipv6 tcp dport 2222 update @",
+            "udp dport 53 update @",
+            "udp dport 54 update @",
+            "tcp dport 8000 limit rate",
+            "tcp dport 8001 limit rate",
+        ];
+        assert_eq!(lines.len(), expect.len(), "{lines:#?}");
+        for (line, want) in lines.iter().zip(expect) {
+            assert!(line.contains(want), "{want:?} in {line:?}\nall: {lines:#?}");
+        }
+        assert_eq!(
+            source_sets(&lines).len(),
+            6,
+            "a set per rule and family: {lines:#?}"
+        );
+    }
+
+    /// One rule keeps one source set for everything it matches: both protocols and both
+    /// interfaces of `allow tcp 25, udp 25 on ...` update the same set.
+    #[test]
+    fn one_rule_keeps_one_source_set_per_family() {
+        let lines = limited_lines(
+            "policy p {
+    allow dns on \"eth0\", \"eth1\" from 10.0.0.0/8 limit 3/minute per source
+}
+",
+        );
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert_eq!(source_sets(&lines).len(), 1, "{lines:#?}");
+    }
+}
