@@ -101,6 +101,16 @@ impl Lab {
         self.env.nft(&["list", "set", "inet", "hostwall", set], "")
     }
 
+    /// The sources hostwall's own live read finds in a dynamic set.
+    fn learned(&self, set: &str) -> Vec<IpAddr> {
+        let sets = hostwall::live::learned::read("hostwall", Some(self.env.ns.name()));
+        let sets = sets.unwrap_or_else(|e| panic!("live read: {e}"));
+        let found = sets.into_iter().find(|l| l.set == set);
+        let found = found.unwrap_or_else(|| panic!("no dynamic set {set}"));
+        assert_eq!(found.size, 65535, "{set}");
+        found.sources
+    }
+
     /// `hostwall diff --full POLICY` in the host namespace: exit code and output.
     fn diff(&self) -> (Option<i32>, String) {
         let state = self.env.state().to_string_lossy().into_owned();
@@ -237,6 +247,10 @@ fn a_full_source_set_fails_closed_for_new_sources_only_issue13() {
     assert!(lab.tcp(1, true, 8094), "the IPv6 set is not full");
     let set = lab.nft_set("allow_limit4");
     assert!(!set.contains("198.18.82.2"), "client 1 never got an entry");
+    let learned = lab.learned("allow_limit4");
+    assert_eq!(learned.len(), 65535);
+    assert!(learned.contains(&addr(0, false, false)));
+    assert!(!learned.contains(&addr(1, false, false)));
     let started = Instant::now();
     let (code, out) = lab.diff();
     eprintln!(
@@ -275,6 +289,8 @@ fn an_expired_bucket_admits_again_and_is_never_drift_issue13() {
     let (v4, v6) = (lab.nft_set("allow_limit4"), lab.nft_set("allow_limit6"));
     assert!(!v4.contains("198.18.81.2"), "the v4 entry expired:\n{v4}");
     assert!(!v6.contains("fd00:81:1::2"), "the v6 entry expired:\n{v6}");
+    assert!(lab.learned("allow_limit4").is_empty(), "no v4 entry left");
+    assert!(lab.learned("allow_limit6").is_empty(), "no v6 entry left");
     for v6 in [false, true] {
         let again = lab.burst(0, v6, 8095, 3);
         assert_eq!(again, [true, true, false], "a full bucket again, v6={v6}");

@@ -17,6 +17,7 @@ mod effect;
 mod expr_read;
 mod hooks;
 mod host;
+pub mod learned;
 mod normalize;
 mod ours;
 pub mod state;

@@ -46,7 +46,7 @@ pub fn unsupported(raw: &RawSet) -> Option<String> {
 
 /// Exactly the dynamic set hostwall creates for a `per source` limit: `flags
 /// dynamic,timeout`, its size, a timeout, no per-set expressions.
-fn is_dynamic(raw: &RawSet) -> bool {
+pub fn is_dynamic(raw: &RawSet) -> bool {
     raw.flags == SET_TIMEOUT | SET_EVAL
         && raw.timeout_ms.is_some()
         && raw.size == Some(ir::DYNAMIC_SET_SIZE)
