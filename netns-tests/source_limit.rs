@@ -198,6 +198,13 @@ fn ipv6_sources_have_their_own_buckets_next_to_ipv4_ones_issue13() {
         !text.contains("198.18.82.2"),
         "client 1 never used IPv4:\n{text}"
     );
+    // hostwall's own live read finds the same sources.
+    let both = [addr(0, true, false), addr(1, true, false)];
+    assert_eq!(lab.learned("allow_limit6"), both);
+    assert_eq!(lab.learned("allow_limit6_2"), both);
+    assert_eq!(lab.learned("allow_limit4"), [addr(0, false, false)]);
+    let (code, out) = lab.diff();
+    assert_eq!(code, Some(0), "both rules read back in sync:\n{out}");
 }
 
 /// The source set full (the running client's entry plus 65534 added with `nft`, timed so
@@ -283,6 +290,8 @@ fn an_expired_bucket_admits_again_and_is_never_drift_issue13() {
         v6.contains("fd00:81:1::2 ") && v6.contains("expires"),
         "{v6}"
     );
+    assert_eq!(lab.learned("allow_limit4"), [addr(0, false, false)]);
+    assert_eq!(lab.learned("allow_limit6"), [addr(0, true, false)]);
     let (code, out) = lab.diff();
     assert_eq!(code, Some(0), "learned entries are not drift:\n{out}");
     std::thread::sleep(Duration::from_millis(2200).saturating_sub(used.elapsed()));
