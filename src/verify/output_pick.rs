@@ -179,8 +179,9 @@ fn in_lab(topo: &Topology, a: IpAddr) -> bool {
 }
 
 /// The kinds a box of family `f` takes: echo when it holds an echo request,
-/// TCP and UDP at its port edges, just outside them and inside; every port
-/// probed is in `inside` when the box holds it, else in `outside`.
+/// TCP and UDP at its port edges, just outside them and inside, and the other
+/// protocol at its first port; a kind is in `inside` when the box holds it,
+/// else in `outside`.
 pub(crate) fn kinds(cube: &Cube, f: usize) -> (Vec<ProbeKind>, Vec<ProbeKind>) {
     let (mut inside, mut outside) = (Vec::new(), Vec::new());
     let (icmp, echo) = if f == 0 { (1, 8) } else { (58, 128) };
@@ -203,6 +204,16 @@ pub(crate) fn kinds(cube: &Cube, f: usize) -> (Vec<ProbeKind>, Vec<ProbeKind>) {
                 outside.push(k);
             }
         }
+    }
+    // The other protocol at the rule's first port: "UDP on a TCP-only rule".
+    let first = ports
+        .iter()
+        .copied()
+        .find(|p| cube.port.contains((*p).into()));
+    match (cube.proto.contains(6), cube.proto.contains(17), first) {
+        (true, false, Some(p)) => outside.push(ProbeKind::Udp(p)),
+        (false, true, Some(p)) => outside.push(ProbeKind::Tcp(p)),
+        _ => {}
     }
     (inside, outside)
 }
