@@ -26,8 +26,11 @@ fn opts(map: SourceMap, probes: Option<usize>) -> VerifyOptions {
     }
 }
 
+/// (probe name, expected outcome) pairs, and (probe name, rules column) pairs.
+type Rows = (Vec<(String, Outcome)>, Vec<(String, String)>);
+
 /// The output probes of `text`: (name, expected) and (name, rules column).
-fn output_plan(text: &str) -> (Vec<(String, Outcome)>, Vec<(String, String)>) {
+fn output_plan(text: &str) -> Rows {
     let (rs, map) = compile(text);
     let p = plan(&rs, None, &opts(map, None)).unwrap_or_else(|e| panic!("{e}"));
     let names = p.names();
