@@ -196,6 +196,45 @@ fn against_a_ruleset_with_an_output_rule_removed_or_moved_fails_naming_its_line(
     }
 }
 
+/// A reset and an ICMP port unreachable are both "refused" for the host's own connections,
+/// in both families: over IPv6 the ICMP error for the host's SYN arrives while `connect`
+/// holds the socket and wakes no poll; verify still reads it.
+#[test]
+#[ignore = "needs root"]
+fn against_icmp_refusals_of_the_hosts_own_connections_they_count_as_refused() {
+    crate::support::root::require();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let policy = write(dir.path(), "main.policy", POLICY);
+    let nft = compiled(dir.path(), &policy);
+    let script = nft.replace(
+        "meta l4proto tcp reject with tcp reset",
+        "meta l4proto tcp reject with icmpx port-unreachable",
+    );
+    assert_ne!(script, nft, "the default's reset is not in the script");
+    let against = write(dir.path(), "icmp.nft", &script);
+    let args = [
+        "--strict",
+        "--against",
+        against.to_str().unwrap_or(""),
+        policy.to_str().unwrap_or(""),
+    ];
+    let (code, table) = verify(dir.path(), &args);
+    assert_eq!(code, 0, "{table}");
+    for row in [
+        "output tcp 23 -> 198.18.0.2 out hwv0",
+        "output tcp 23 -> fd00:6877::2 out hwv0",
+        "output tcp 81 -> fd00:6877::2 out hwv0",
+    ] {
+        let line = (table.lines())
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no row {row}:\n{table}"));
+        assert!(
+            line.contains("refused     refused") && line.contains("PASS"),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root"]
 fn junit_puts_output_probes_in_their_own_suites() {
