@@ -54,18 +54,44 @@ pub(crate) struct OutPlan {
     pub pairs: Vec<OutPair>,
     /// The policy's output rules verify can send into (for the coverage count).
     pub rules: Vec<RuleAt>,
+    /// Probes planned before the budget kept `probes`.
+    pub planned: usize,
 }
 
-/// What to plan: (link, destination, kind) → the rule groups it is chosen for.
-type Wanted = BTreeMap<(usize, IpAddr, ProbeKind), Vec<Vec<RuleAt>>>;
+/// A probe: the host sends `kind` over link `.0` to `.1`.
+type Key = (usize, IpAddr, ProbeKind);
 
-/// Plans the output probes of `rs` (and the rules of `against`); peer
-/// addresses and links they need are added to `topo`, `to` nets none can use
-/// to its "not probed" rows. Empty when `rs` has no output chain.
+/// Why a probe is wanted: the rule groups it is chosen for, and its rank under
+/// the budget (0 crossings, 1 rule samples, 2 the default's unlisted ports).
+struct Want {
+    groups: Vec<Vec<RuleAt>>,
+    priority: u8,
+}
+
+type Wanted = BTreeMap<Key, Want>;
+
+/// Adds (or ranks up) the probe `key`, chosen for `group` when given.
+fn want(wanted: &mut Wanted, key: Key, group: Option<&Vec<RuleAt>>, priority: u8) {
+    let w = wanted.entry(key).or_insert(Want {
+        groups: Vec::new(),
+        priority,
+    });
+    w.priority = w.priority.min(priority);
+    if let Some(g) = group.filter(|g| !w.groups.contains(g)) {
+        w.groups.push(g.clone());
+    }
+}
+
+/// Plans the output probes of `rs` (and the rules of `against`), at most
+/// `cap` of them evaluated and kept (crossings first, then rule samples, then
+/// the default's); peer addresses and links they need are added to `topo`,
+/// `to` nets none can use to its "not probed" rows. Empty when `rs` has no
+/// output chain.
 pub(crate) fn plan(
     rs: &Ruleset,
     against: Option<&Ruleset>,
     topo: &mut Topology,
+    cap: usize,
 ) -> Result<OutPlan, EvalError> {
     let mine = pick::boxes(rs, false);
     if !has_output(rs) {
@@ -92,9 +118,14 @@ pub(crate) fn plan(
             pairs.push((a.at.clone(), b.at.clone(), crossed));
         }
     }
-    let mut probes = Vec::with_capacity(wanted.len());
+    let mut kept: Vec<(Key, Want)> = wanted.into_iter().collect();
+    let planned = kept.len();
+    kept.sort_by_key(|(_, w)| w.priority); // stable: in key order within a rank
+    kept.truncate(cap);
+    kept.sort_by_key(|(k, _)| *k);
+    let mut probes = Vec::with_capacity(kept.len());
     let mut index = BTreeMap::new();
-    for ((link, dst, kind), rules) in wanted {
+    for ((link, dst, kind), Want { groups: rules, .. }) in kept {
         let (expected, decided) = expect(rs, topo, link, dst, kind)?;
         index.insert((link, dst, kind), probes.len());
         probes.push(OutPlanned {
@@ -111,7 +142,9 @@ pub(crate) fn plan(
         .into_iter()
         .map(|(a, b, crossed)| {
             let crossed = crossed.and_then(|k| {
-                let i = index[&k];
+                let i = *index
+                    .get(&k)
+                    .ok_or("its probe was cut by the budget (--probes)")?;
                 let by_a = matches!(&probes[i].decided,
                     Cause::Rule { chain, index } if *chain == a.chain && *index == a.index);
                 by_a.then_some(i).ok_or_else(|| {
@@ -126,6 +159,7 @@ pub(crate) fn plan(
         probes,
         pairs,
         rules,
+        planned,
     })
 }
 
@@ -145,7 +179,7 @@ fn defaults(topo: &Topology, wanted: &mut Wanted) {
             .chain(unlisted.tcp.iter().map(|p| ProbeKind::Tcp(*p)))
             .chain(unlisted.udp.iter().map(|p| ProbeKind::Udp(*p)));
         for kind in kinds {
-            wanted.entry((0, dst, kind)).or_default();
+            want(wanted, (0, dst, kind), None, 2);
         }
     }
 }
@@ -164,10 +198,7 @@ fn samples(topo: &mut Topology, b: &OutBox, wanted: &mut Wanted) {
     };
     let group = vec![b.at.clone()];
     let mut add = |link: usize, dst: IpAddr, kind: ProbeKind| {
-        let groups = wanted.entry((link, dst, kind)).or_default();
-        if !groups.contains(&group) {
-            groups.push(group.clone());
-        }
+        want(wanted, (link, dst, kind), Some(&group), 1);
     };
     for f in 0..2 {
         if !b.cube.has_family(f) {
@@ -217,7 +248,7 @@ fn crossing(
     both: &Cube,
     rules: Vec<RuleAt>,
     wanted: &mut Wanted,
-) -> Result<(usize, IpAddr, ProbeKind), String> {
+) -> Result<Key, String> {
     let link =
         pick::link_for(topo, &both.oif).ok_or("no test link can carry both rules' interfaces")?;
     for f in (0..2).filter(|f| both.has_family(*f)) {
@@ -227,10 +258,7 @@ fn crossing(
         let Some(&dst) = pick::dests(topo, link, &both.daddr[f], f).inside.first() else {
             continue;
         };
-        let groups = wanted.entry((link, dst, kind)).or_default();
-        if !groups.contains(&rules) {
-            groups.push(rules);
-        }
+        want(wanted, (link, dst, kind), Some(&rules), 0);
         return Ok((link, dst, kind));
     }
     Err(
@@ -327,15 +355,9 @@ pub(crate) fn rules_text(p: &OutPlanned, labels: &Labels<'_>) -> String {
     out
 }
 
-/// How many of `planned` output probes fit in `cap` after `before` other
-/// probes; the budget's (sent, planned) counts them when it cuts.
-pub(crate) fn budget(
-    cut: &mut Option<(usize, usize)>,
-    before: usize,
-    planned: usize,
-    cap: usize,
-) -> usize {
-    let kept = planned.min(cap.saturating_sub(before));
+/// Counts `kept` of `planned` output probes, sent after `before` others, in
+/// the budget's (sent, planned) when it cut.
+pub(crate) fn budget(cut: &mut Option<(usize, usize)>, before: usize, kept: usize, planned: usize) {
     match cut {
         Some((sent, total)) => {
             *sent += kept;
@@ -344,7 +366,6 @@ pub(crate) fn budget(
         None if kept < planned => *cut = Some((before + kept, before + planned)),
         None => {}
     }
-    kept
 }
 
 /// What the output probes cover: the policy's output rules deciding a probe
@@ -361,14 +382,13 @@ pub struct OutputCoverage {
     pub crossed: usize,
 }
 
-/// The output coverage of the first `kept` probes (the budget's cut), and a
-/// (rules, why) line per rule no probe is decided by and per pair not crossed.
+/// The output coverage of the probes kept, and a (rules, why) line per rule
+/// no probe is decided by and per pair not crossed.
 pub(crate) fn coverage(
     out: &OutPlan,
-    kept: usize,
     labels: &Labels<'_>,
 ) -> (OutputCoverage, Vec<(String, String)>) {
-    let sent = &out.probes[..kept.min(out.probes.len())];
+    let sent = &out.probes;
     let mut cov = OutputCoverage {
         rules: out.rules.len(),
         pairs: out.pairs.len(),
@@ -389,11 +409,10 @@ pub(crate) fn coverage(
     }
     for pair in &out.pairs {
         let why = match &pair.crossed {
-            Ok(i) if *i < kept => {
+            Ok(_) => {
                 cov.crossed += 1;
                 continue;
             }
-            Ok(_) => "its probe was cut by the budget (--probes)".to_string(),
             Err(why) => why.clone(),
         };
         let names = format!("output {} × {}", labels.rule(&pair.a), labels.rule(&pair.b));

@@ -308,4 +308,27 @@ fn the_budget_cuts_output_probes_last_and_says_so() {
     assert_eq!(p.len(), cap);
     assert_eq!(p.coverage().cut, Some((cap, all.len())));
     assert_eq!(p.rules().len(), p.names().len());
+    // Crossings are kept first.
+    for o in &p.output {
+        assert!(o.rules.iter().any(|g| g.len() == 2), "{o:?}");
+    }
+}
+
+#[test]
+fn a_large_output_block_is_planned_within_the_budget_crossings_first() {
+    let mut text = String::from("policy o {\n    output {\n        default drop\n");
+    for i in 0..300u32 {
+        let net = format!("10.{}.{}.0/24", i / 256, i % 256);
+        text.push_str(&format!("        allow tcp {} to {net}\n", 1000 + i));
+    }
+    text.push_str("        allow tcp 1000-2000\n    }\n}\n");
+    let (rs, map) = compile(&text);
+    let p = plan(&rs, None, &opts(map, None)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.len() <= super::super::DEFAULT_PROBES, "{}", p.len());
+    let (sent, planned) = p.coverage().cut.unwrap_or_else(|| panic!("no cut"));
+    assert!(sent == p.len() && planned > sent, "{sent} of {planned}");
+    // Every rule overlaps the last one: each pair's crossing probe was kept.
+    let cov = &p.coverage().output;
+    assert_eq!(cov.pairs, 300, "{cov:?}");
+    assert_eq!(cov.crossed, 300, "{cov:?}");
 }

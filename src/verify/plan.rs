@@ -102,19 +102,19 @@ pub fn plan(
     let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;
     let mut fwd = forward::plan(rs, &topo)?;
     let mut cut = budget::cut(&mut planned, &mut fwd, cap, left_out);
-    let out = output::plan(rs, against, &mut topo)?;
+    let before = planned.len() + fwd.len();
+    let out = output::plan(rs, against, &mut topo, cap.saturating_sub(before))?;
     let labels = labels::Labels {
         rs,
         against,
         map: opts.sources.as_ref(),
     };
-    let kept = output::budget(&mut cut, planned.len() + fwd.len(), out.probes.len(), cap);
+    output::budget(&mut cut, before, out.probes.len(), out.planned);
     let mut coverage = budget::coverage(rs, against, &topo, &planned, &cover, &labels, cut);
-    let (out_cov, out_missing) = output::coverage(&out, kept, &labels);
+    let (out_cov, out_missing) = output::coverage(&out, &labels);
     coverage.output = out_cov;
     coverage.not_crossed.extend(out_missing);
-    let mut out_probes = out.probes;
-    out_probes.truncate(kept);
+    let out_probes = out.probes;
     let output_rules = (out_probes.iter())
         .map(|p| output::rules_text(p, &labels))
         .collect();
