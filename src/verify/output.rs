@@ -93,53 +93,20 @@ pub(crate) fn plan(
     topo: &mut Topology,
     cap: usize,
 ) -> Result<OutPlan, EvalError> {
-    let mine = pick::boxes(rs, false);
     if !has_output(rs) {
         return Ok(OutPlan::default());
     }
+    let mine = pick::boxes(rs, false);
     let mut wanted = Wanted::new();
     defaults(topo, &mut wanted);
     let theirs = against.map(|a| pick::boxes(a, true)).unwrap_or_default();
     for b in mine.iter().chain(&theirs) {
         samples(topo, b, &mut wanted);
     }
-    let mut pairs = Vec::new();
-    for (n, a) in mine.iter().enumerate() {
-        for b in &mine[n + 1..] {
-            let both = a.cube.intersect(&b.cube);
-            if both.is_empty() {
-                continue;
-            }
-            let crossed = if n >= MAX_PAIR_RULES {
-                Err(format!("past the first {MAX_PAIR_RULES} rules"))
-            } else {
-                crossing(topo, &both, vec![a.at.clone(), b.at.clone()], &mut wanted)
-            };
-            pairs.push((a.at.clone(), b.at.clone(), crossed));
-        }
-    }
-    let mut kept: Vec<(Key, Want)> = wanted.into_iter().collect();
-    let planned = kept.len();
-    kept.sort_by_key(|(_, w)| w.priority); // stable: in key order within a rank
-    kept.truncate(cap);
-    kept.sort_by_key(|(k, _)| *k);
-    let mut probes = Vec::with_capacity(kept.len());
-    let mut index = BTreeMap::new();
-    for ((link, dst, kind), Want { groups: rules, .. }) in kept {
-        let (expected, decided) = expect(rs, topo, link, dst, kind)?;
-        index.insert((link, dst, kind), probes.len());
-        probes.push(OutPlanned {
-            name: name(topo, link, dst, kind),
-            kind,
-            link,
-            dst,
-            expected,
-            decided,
-            rules,
-        });
-    }
-    let pairs = pairs
-        .into_iter()
+    let pairs = pairs(&mine, topo, &mut wanted);
+    let planned = wanted.len();
+    let (probes, index) = evaluate(rs, topo, wanted, cap)?;
+    let pairs = (pairs.into_iter())
         .map(|(a, b, crossed)| {
             let crossed = crossed.and_then(|k| {
                 let i = *index
@@ -161,6 +128,60 @@ pub(crate) fn plan(
         rules,
         planned,
     })
+}
+
+/// Every overlapping pair of `mine` and its crossing probe's key (wanted), or why none.
+fn pairs(
+    mine: &[OutBox],
+    topo: &mut Topology,
+    wanted: &mut Wanted,
+) -> Vec<(RuleAt, RuleAt, Result<Key, String>)> {
+    let mut out = Vec::new();
+    for (n, a) in mine.iter().enumerate() {
+        for b in &mine[n + 1..] {
+            let both = a.cube.intersect(&b.cube);
+            if both.is_empty() {
+                continue;
+            }
+            let crossed = if n >= MAX_PAIR_RULES {
+                Err(format!("past the first {MAX_PAIR_RULES} rules"))
+            } else {
+                crossing(topo, &both, vec![a.at.clone(), b.at.clone()], wanted)
+            };
+            out.push((a.at.clone(), b.at.clone(), crossed));
+        }
+    }
+    out
+}
+
+/// The `cap` most wanted probes (by rank, then key), with expectations, in key
+/// order; and each one's index by key.
+fn evaluate(
+    rs: &Ruleset,
+    topo: &Topology,
+    wanted: Wanted,
+    cap: usize,
+) -> Result<(Vec<OutPlanned>, BTreeMap<Key, usize>), EvalError> {
+    let mut kept: Vec<(Key, Want)> = wanted.into_iter().collect();
+    kept.sort_by_key(|(_, w)| w.priority); // stable: in key order within a rank
+    kept.truncate(cap);
+    kept.sort_by_key(|(k, _)| *k);
+    let mut probes = Vec::with_capacity(kept.len());
+    let mut index = BTreeMap::new();
+    for ((link, dst, kind), Want { groups: rules, .. }) in kept {
+        let (expected, decided) = expect(rs, topo, link, dst, kind)?;
+        index.insert((link, dst, kind), probes.len());
+        probes.push(OutPlanned {
+            name: name(topo, link, dst, kind),
+            kind,
+            link,
+            dst,
+            expected,
+            decided,
+            rules,
+        });
+    }
+    Ok((probes, index))
 }
 
 /// Whether `rs` has a base chain on the output hook.
