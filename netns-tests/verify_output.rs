@@ -40,6 +40,21 @@ const CLOSED: &str = "policy vo {
 }
 ";
 
+/// An `out` name only the forward chain's uplink side carries: the peer is in the far
+/// namespace.
+const UPLINK: &str = "policy vo {
+    forwarding on
+    forward {
+        allow in \"virbr*\" out \"eth9\"
+    }
+    output {
+        default drop
+        allow tcp 443 out \"eth9\" to 203.0.113.0/24
+        allow udp 53 out \"eth9\"
+    }
+}
+";
+
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap_or_else(|e| panic!("write {name}: {e}"));
@@ -92,6 +107,7 @@ fn the_compiled_output_block_passes_with_every_kind_of_answer() {
         ),
         ("open.policy", OPEN, &["open", "refused", "timeout"][..]),
         ("closed.policy", CLOSED, &["open", "timeout"][..]),
+        ("uplink.policy", UPLINK, &["open", "timeout"][..]),
     ] {
         let p = write(dir.path(), name, body);
         let (code, out) = verify(dir.path(), &["--format", "json", p.to_str().unwrap_or("")]);
@@ -116,6 +132,14 @@ fn the_compiled_output_block_passes_with_every_kind_of_answer() {
                 .is_some_and(|o| o.starts_with("error"))),
             "{name}: {out}"
         );
+        if name == "uplink.policy" {
+            let over = |p: &&&Value| p["name"].as_str().is_some_and(|n| n.ends_with(" out eth9"));
+            let opened = probes
+                .iter()
+                .filter(over)
+                .filter(|p| p["observed"] == "open");
+            assert!(opened.count() >= 4, "{name}: {out}");
+        }
         let cov = &doc["coverage"]["output"];
         assert_eq!(cov["rules"], cov["rules_probed"], "{name}: {cov}");
         assert_eq!(cov["pairs"], cov["crossed"], "{name}: {cov}");

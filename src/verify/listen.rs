@@ -24,7 +24,7 @@ pub(super) fn lab_listeners(
         wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);
     }
     for p in &plan.output {
-        wanted.add_peer(false, p.dst, p.kind);
+        wanted.add_peer(p.link.0, p.dst, p.kind);
     }
     let (mut tcp_listeners, mut udp_listeners) = listen(&lab.host, &wanted.host)?;
     for far in [false, true] {

@@ -12,6 +12,7 @@
 //! decides.
 
 use super::cover::{MAX_PAIR_RULES, RuleAt};
+use super::fwd_design::LinkAt;
 use super::labels::Labels;
 use super::matrix::{self, Ports};
 use super::output_pick::{self as pick, OutBox};
@@ -23,12 +24,13 @@ use crate::space::Cube;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// One output probe: the host sends `kind` over `link` to the peer address `dst`.
+/// One output probe: the host sends `kind` over `link` (a client link, or a far
+/// one for an `out` name only the uplink side carries) to the peer address `dst`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct OutPlanned {
     pub name: String,
     pub kind: ProbeKind,
-    pub link: usize,
+    pub link: LinkAt,
     pub dst: IpAddr,
     pub expected: Outcome,
     /// What decides its first packet on the output hook.
@@ -59,7 +61,7 @@ pub(crate) struct OutPlan {
 }
 
 /// A probe: the host sends `kind` over link `.0` to `.1`.
-type Key = (usize, IpAddr, ProbeKind);
+type Key = (LinkAt, IpAddr, ProbeKind);
 
 /// Why a probe is wanted: the rule groups it is chosen for, and its rank under
 /// the budget (0 crossings, 1 rule samples, 2 the default's unlisted ports).
@@ -196,11 +198,12 @@ fn defaults(topo: &Topology, wanted: &mut Wanted) {
     unlisted.add_unlisted();
     for v4 in [true, false] {
         let dst = topo.links[0].client_addr(v4);
+        let default = (false, 0);
         let kinds = std::iter::once(ProbeKind::Ping)
             .chain(unlisted.tcp.iter().map(|p| ProbeKind::Tcp(*p)))
             .chain(unlisted.udp.iter().map(|p| ProbeKind::Udp(*p)));
         for kind in kinds {
-            want(wanted, (0, dst, kind), None, 2);
+            want(wanted, (default, dst, kind), None, 2);
         }
     }
 }
@@ -218,7 +221,7 @@ fn samples(topo: &mut Topology, b: &OutBox, wanted: &mut Wanted) {
         return;
     };
     let group = vec![b.at.clone()];
-    let mut add = |link: usize, dst: IpAddr, kind: ProbeKind| {
+    let mut add = |link: LinkAt, dst: IpAddr, kind: ProbeKind| {
         want(wanted, (link, dst, kind), Some(&group), 1);
     };
     for f in 0..2 {
@@ -246,9 +249,9 @@ fn samples(topo: &mut Topology, b: &OutBox, wanted: &mut Wanted) {
         for &dst in &dests.outside {
             inside.first().into_iter().for_each(|k| add(link, dst, *k));
         }
-        if link != 0 {
+        if link != (false, 0) {
             let base = topo.links[0].client_addr(f == 0);
-            inside.iter().for_each(|k| add(0, base, *k));
+            inside.iter().for_each(|k| add((false, 0), base, *k));
         }
     }
 }
@@ -294,11 +297,11 @@ fn crossing(
 pub(crate) fn expect(
     rs: &Ruleset,
     topo: &Topology,
-    link: usize,
+    link: LinkAt,
     dst: IpAddr,
     kind: ProbeKind,
 ) -> Result<(Outcome, Cause), EvalError> {
-    let l = &topo.links[link];
+    let l = pick::link(topo, link);
     let src = l.host_addr(dst.is_ipv4());
     let l4 = matrix::probe_l4(kind, dst.is_ipv4());
     let pkt = Packet {
@@ -345,7 +348,7 @@ pub(crate) fn outcomes(
 }
 
 /// `output tcp 80 -> 192.0.2.1 out hwv0`.
-fn name(topo: &Topology, link: usize, dst: IpAddr, kind: ProbeKind) -> String {
+fn name(topo: &Topology, link: LinkAt, dst: IpAddr, kind: ProbeKind) -> String {
     let what = match kind {
         ProbeKind::Ping if dst.is_ipv4() => "icmp echo".to_string(),
         ProbeKind::Ping => "icmpv6 echo".to_string(),
@@ -353,7 +356,10 @@ fn name(topo: &Topology, link: usize, dst: IpAddr, kind: ProbeKind) -> String {
         ProbeKind::Udp(p) => format!("udp {p}"),
         ProbeKind::Established => "tcp".to_string(), // not planned for output
     };
-    format!("output {what} -> {dst} out {}", topo.links[link].host_if)
+    format!(
+        "output {what} -> {dst} out {}",
+        pick::link(topo, link).host_if
+    )
 }
 
 /// An output probe's rules column: what decides it, and what it samples or crosses.

@@ -1,9 +1,11 @@
 //! Where and what the output probes send (pure): the output rules as boxes,
-//! the test link a rule's `out` name selects (made when no link matches), the
+//! the test link a rule's `out` name selects (a client or uplink one; a client
+//! link is made when none matches), the
 //! peer addresses inside and just outside a rule's `to` nets (added to the
 //! topology as peer addresses), and the probe kinds a box takes.
 
 use super::cover::RuleAt;
+use super::fwd_design::LinkAt;
 use super::sources::{self, AddrClass};
 use super::topology::{Endpoint, Link, Topology, concrete};
 use super::{ProbeKind, matrix::RETURN_PORT};
@@ -62,18 +64,27 @@ fn admits_a_link(oif: &IfSet) -> bool {
         .any(|n| n != super::topology::LOOPBACK_IF && oif.admits(&n))
 }
 
-/// The client link whose host side `oif` admits: the default link when it
-/// does, else an existing one, else a new link named to match.
-pub(crate) fn link_for(topo: &mut Topology, oif: &IfSet) -> Option<usize> {
+/// The link of one side (`LinkAt`).
+pub(crate) fn link(topo: &Topology, at: LinkAt) -> &Link {
+    &topo.side_links(at.0)[at.1]
+}
+
+/// The link whose host side `oif` admits: the default client link when it
+/// does, else an existing client link, else a far (uplink) one, else a new
+/// client link named to match.
+pub(crate) fn link_for(topo: &mut Topology, oif: &IfSet) -> Option<LinkAt> {
     if let Some(i) = topo.links.iter().position(|l| oif.admits(&l.host_if)) {
-        return Some(i);
+        return Some((false, i));
+    }
+    if let Some(i) = topo.far_links.iter().position(|l| oif.admits(&l.host_if)) {
+        return Some((true, i));
     }
     let name = oif
         .pos
         .iter()
         .map(concrete)
         .find(|n| n != super::topology::LOOPBACK_IF && oif.admits(n))?;
-    if topo.links.len() >= MAX_LINKS || topo.far_links.iter().any(|l| l.host_if == name) {
+    if topo.links.len() >= MAX_LINKS {
         return None;
     }
     let index = topo.links.len();
@@ -83,15 +94,15 @@ pub(crate) fn link_for(topo: &mut Topology, oif: &IfSet) -> Option<usize> {
         index: index as u8,
         far: false,
     });
-    Some(index)
+    Some((false, index))
 }
 
 /// Peer addresses of family `f` inside the box's destinations (the first, a
 /// member, the last) and just outside them, usable on `link`; without a `to`
 /// net the link's own peer address. Fresh addresses are added to `topo`.
-pub(crate) fn dests(topo: &mut Topology, link: usize, daddr: &Ivs, f: usize) -> Dests {
+pub(crate) fn dests(topo: &mut Topology, link: LinkAt, daddr: &Ivs, f: usize) -> Dests {
     let v4 = f == 0;
-    let base = topo.links[link].client_addr(v4);
+    let base = self::link(topo, link).client_addr(v4);
     let full = if v4 { u32::MAX as u128 } else { u128::MAX };
     let ivs = daddr.intervals();
     if ivs.first().is_some_and(|iv| iv.lo == 0 && iv.hi == full) {
@@ -132,8 +143,9 @@ pub(crate) struct Dests {
 }
 
 /// Another address inside `iv` when its preferred one cannot be used.
-fn fallback(topo: &mut Topology, link: usize, iv: &Interval, v4: bool) -> Option<IpAddr> {
-    let avoid = super::topology::link_addrs(&topo.links);
+fn fallback(topo: &mut Topology, link: LinkAt, iv: &Interval, v4: bool) -> Option<IpAddr> {
+    let mut avoid = super::topology::link_addrs(&topo.links);
+    avoid.extend(super::topology::link_addrs(&topo.far_links));
     let a = sources::pick(iv, v4, &avoid, |c| c == AddrClass::Unicast)?;
     attach(topo, link, crate::space::addr_value(a), v4)
 }
@@ -141,24 +153,29 @@ fn fallback(topo: &mut Topology, link: usize, iv: &Interval, v4: bool) -> Option
 /// The address of value `v` as a peer address on `link`: the link's own, one
 /// already on it, or a new one; `None` when it cannot be a peer of the host
 /// (not unicast, inside a test link's subnet, or already on another link).
-pub(crate) fn attach(topo: &mut Topology, link: usize, v: u128, v4: bool) -> Option<IpAddr> {
+pub(crate) fn attach(topo: &mut Topology, link: LinkAt, v: u128, v4: bool) -> Option<IpAddr> {
     let a = sources::addr(v, v4)?;
-    if a == topo.links[link].client_addr(v4) {
+    if a == self::link(topo, link).client_addr(v4) {
         return Some(a);
     }
     if sources::classify(a) != AddrClass::Unicast || in_lab(topo, a) {
         return None;
     }
-    match topo.endpoints.iter().find(|e| e.addr == a) {
-        Some(e) if e.link == link && !e.lo => return Some(a),
-        Some(_) => return None,
-        None => {}
+    let (far, index) = link;
+    for side in [false, true] {
+        match topo.side_endpoints(side).iter().find(|e| e.addr == a) {
+            Some(e) if side == far && e.link == index && !e.lo => return Some(a),
+            Some(_) => return None,
+            None => {}
+        }
     }
-    if topo.far_endpoints.iter().any(|e| e.addr == a) {
-        return None;
-    }
-    topo.endpoints.push(Endpoint {
-        link,
+    let endpoints = if far {
+        &mut topo.far_endpoints
+    } else {
+        &mut topo.endpoints
+    };
+    endpoints.push(Endpoint {
+        link: index,
         addr: a,
         base: false,
         permitted: false,

@@ -20,7 +20,7 @@ pub(super) fn jobs(
     let made = lab.host.run(|| {
         (out.iter())
             .map(|p| {
-                let l = &topo.links[p.link];
+                let l = super::output_pick::link(topo, p.link);
                 probe::client_socket(p.kind, l.host_addr(p.dst.is_ipv4()), &l.host_if)
             })
             .collect::<Vec<_>>()

@@ -332,3 +332,51 @@ fn a_large_output_block_is_planned_within_the_budget_crossings_first() {
     assert_eq!(cov.pairs, 300, "{cov:?}");
     assert_eq!(cov.crossed, 300, "{cov:?}");
 }
+
+#[test]
+fn an_out_name_only_the_uplink_side_carries_is_probed_over_the_far_link() {
+    let text = "policy o {
+    forward {
+        allow in \"virbr*\" out \"eth9\"
+    }
+    output {
+        default drop
+        allow tcp 443 out \"eth9\" to 203.0.113.0/24
+    }
+}
+";
+    let (rs, map) = compile(text);
+    let p = plan(&rs, None, &opts(map, None)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        (p.topo.far_links.iter()).any(|l| l.host_if == "eth9"),
+        "{:?}",
+        p.topo.far_links
+    );
+    assert!(
+        !(p.topo.links.iter()).any(|l| l.host_if == "eth9"),
+        "{:?}",
+        p.topo.links
+    );
+    let named: Vec<(String, Outcome)> = (p.names().into_iter())
+        .zip(p.expected())
+        .map(|(n, e)| (n.to_string(), e.clone()))
+        .collect();
+    expect_all(
+        &named,
+        &[
+            ("output tcp 443 -> 203.0.113.0 out eth9", Outcome::Open),
+            ("output tcp 443 -> 203.0.113.255 out eth9", Outcome::Open),
+            ("output tcp 443 -> 203.0.114.0 out eth9", Outcome::Timeout),
+            ("output tcp 443 -> 198.18.0.2 out hwv0", Outcome::Timeout),
+        ],
+    );
+    // The far side's peer addresses hold them, so listeners and routes are made there.
+    let far: Vec<_> = p
+        .topo
+        .far_endpoints
+        .iter()
+        .map(|e| e.addr.to_string())
+        .collect();
+    assert!(far.contains(&"203.0.113.0".to_string()), "{far:?}");
+    assert!(!(p.topo.endpoints.iter()).any(|e| e.addr.to_string() == "203.0.113.0"));
+}

@@ -90,7 +90,7 @@ pub(super) fn packets(plan: &ProbePlan) -> Vec<ProbePacket> {
         packet(
             "output",
             p.kind,
-            topo.links[p.link].host_addr(p.dst.is_ipv4()),
+            topo.side_links(p.link.0)[p.link.1].host_addr(p.dst.is_ipv4()),
             p.dst,
         )
     });
