@@ -39,5 +39,6 @@ mod verify_budget;
 mod verify_classes;
 mod verify_forward;
 mod verify_live;
+mod verify_output;
 mod verify_reap;
 mod verify_sources;

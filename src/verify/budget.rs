@@ -76,6 +76,7 @@ pub(crate) fn coverage(
         crossed: 0,
         not_crossed: Vec::new(),
         cut,
+        output: Default::default(),
     };
     for pair in pairs {
         let why = match &pair.crossed {

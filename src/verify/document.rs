@@ -47,6 +47,9 @@ pub struct CoverageOut<'a> {
     /// Probes sent and planned when `--probes` cut the plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// What the probes the host sends cover of the output block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<super::output_report::OutputCoverageOut>,
 }
 
 #[derive(Serialize)]
@@ -100,5 +103,6 @@ fn coverage(c: &Coverage) -> CoverageOut<'_> {
             })
             .collect(),
         budget: c.cut.map(|(sent, planned)| Budget { sent, planned }),
+        output: super::output_report::document(&c.output),
     }
 }

@@ -15,11 +15,13 @@ fn suite_of(p: &ProbeResult) -> String {
 }
 
 /// The suites in a fixed order, then any other in order of appearance.
-const ORDER: [&str; 5] = [
+const ORDER: [&str; 7] = [
     "input ipv4",
     "input ipv6",
     "forward ipv4",
     "forward ipv6",
+    "output ipv4",
+    "output ipv6",
     "sysctl",
 ];
 

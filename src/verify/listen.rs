@@ -23,6 +23,9 @@ pub(super) fn lab_listeners(
     for p in &plan.fwd {
         wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);
     }
+    for p in &plan.output {
+        wanted.add_peer(p.link.0, p.dst, p.kind);
+    }
     let (mut tcp_listeners, mut udp_listeners) = listen(&lab.host, &wanted.host)?;
     for far in [false, true] {
         if let Some(ns) = lab.side(far) {

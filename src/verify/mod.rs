@@ -24,6 +24,10 @@ mod listen;
 mod load;
 mod matrix;
 mod neighbours;
+mod output;
+mod output_pick;
+mod output_report;
+mod output_run;
 mod plan;
 mod probe;
 mod report;
@@ -37,6 +41,7 @@ mod witness;
 pub use document::{Document, document};
 pub use junit::render_junit;
 pub use neighbours::LiveTables;
+pub use output::OutputCoverage;
 pub use plan::{ProbePlan, plan};
 pub use report::{Failure, ProbePacket, SCHEMA, Summary, classify};
 pub use table::render_table;
@@ -100,6 +105,8 @@ pub struct Coverage {
     pub not_crossed: Vec<(String, String)>,
     /// Probes sent and probes planned, when the budget cut the plan.
     pub cut: Option<(usize, usize)>,
+    /// What the probes the host sends cover of the output block.
+    pub output: OutputCoverage,
 }
 
 /// A net named by a rule that no probe comes from or goes to.
@@ -295,14 +302,11 @@ fn run_lab(
     let (topo, planned, fwd) = (&plan.topo, &plan.planned[..], &plan.fwd[..]);
     load::load(rs, opts, &lab.host)?;
     let (tcp_listeners, udp_listeners) = listen::lab_listeners(topo, plan, lab)?;
-    let expected: Vec<&Outcome> = planned
-        .iter()
-        .map(|p| &p.expected)
-        .chain(fwd.iter().map(|p| &p.expected))
-        .collect();
+    let expected = plan.expected();
     let make = || {
         let (mut all, keep) = jobs(lab, topo, planned)?;
         all.extend(fwd_jobs(lab, topo, fwd)?);
+        all.extend(output_run::jobs(lab, topo, &plan.output)?);
         Ok((all, keep))
     };
     let stop = AtomicBool::new(false);
@@ -325,19 +329,18 @@ fn run_lab(
     })
 }
 
-/// Each probe's result: input probes first, then forward probes, in plan order.
+/// Each probe's result: input probes first, then forward and output probes, in plan order.
 fn results(plan: &ProbePlan, expected: &[&Outcome], seen: Vec<Outcome>) -> Vec<ProbeResult> {
-    let (planned, fwd) = (&plan.planned, &plan.fwd);
-    let names = (planned.iter().map(|p| &p.name)).chain(fwd.iter().map(|p| &p.name));
-    let rules = (plan.rules.iter().map(String::as_str)).chain(plan.fwd_rules_iter());
+    let (names, rules) = (plan.names(), plan.rules());
     let packets = report::packets(plan).into_iter().map(Some);
     names
+        .into_iter()
         .zip(expected)
         .zip(seen)
         .zip(rules)
         .zip(packets)
         .map(|((((name, expected), seen), rules), packet)| ProbeResult {
-            name: name.clone(),
+            name: name.to_string(),
             pass: **expected == seen,
             expected: (*expected).clone(),
             seen,

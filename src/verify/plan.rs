@@ -6,7 +6,7 @@
 
 use super::{
     Coverage, DEFAULT_PROBES, Outcome, VerifyError, VerifyOptions, budget, cover, design, forward,
-    labels, matrix, topology,
+    labels, matrix, output, topology,
 };
 use crate::eval::EvalError;
 use crate::ir::Ruleset;
@@ -23,24 +23,28 @@ pub struct ProbePlan {
     pub(super) no_rules: String,
     /// Per forward probe, what the live tables say of it (empty: `no_rules` for all).
     pub(super) fwd_rules: Vec<String>,
+    /// The probes the host sends itself (the output block), and their rules texts.
+    pub(super) output: Vec<output::OutPlanned>,
+    pub(super) output_rules: Vec<String>,
 }
 
 impl ProbePlan {
     pub fn len(&self) -> usize {
-        self.planned.len() + self.fwd.len()
+        self.planned.len() + self.fwd.len() + self.output.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Probe names, in order (input probes, then forward probes).
+    /// Probe names, in order (input probes, then forward probes, then output probes).
     pub fn names(&self) -> Vec<&str> {
         let fwd = self.fwd.iter().map(|p| p.name.as_str());
         self.planned
             .iter()
             .map(|p| p.name.as_str())
             .chain(fwd)
+            .chain(self.output.iter().map(|p| p.name.as_str()))
             .collect()
     }
 
@@ -51,6 +55,7 @@ impl ProbePlan {
             .iter()
             .map(|p| &p.expected)
             .chain(fwd)
+            .chain(self.output.iter().map(|p| &p.expected))
             .collect()
     }
 
@@ -59,6 +64,7 @@ impl ProbePlan {
     pub fn outcomes_under(&self, other: &Ruleset) -> Result<Vec<Outcome>, EvalError> {
         let mut out = matrix::outcomes(other, &self.topo, &self.planned)?;
         out.extend(forward::outcomes(other, &self.topo, &self.fwd)?);
+        out.extend(output::outcomes(other, &self.topo, &self.output)?);
         Ok(out)
     }
 
@@ -68,6 +74,7 @@ impl ProbePlan {
             .iter()
             .map(String::as_str)
             .chain(self.fwd_rules_iter())
+            .chain(self.output_rules.iter().map(String::as_str))
             .collect()
     }
 
@@ -94,13 +101,23 @@ pub fn plan(
     let cap = opts.probes.unwrap_or(DEFAULT_PROBES);
     let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;
     let mut fwd = forward::plan(rs, &topo)?;
-    let cut = budget::cut(&mut planned, &mut fwd, cap, left_out);
+    let mut cut = budget::cut(&mut planned, &mut fwd, cap, left_out);
+    let before = planned.len() + fwd.len();
+    let out = output::plan(rs, against, &mut topo, cap.saturating_sub(before))?;
     let labels = labels::Labels {
         rs,
         against,
         map: opts.sources.as_ref(),
     };
-    let coverage = budget::coverage(rs, against, &topo, &planned, &cover, &labels, cut);
+    output::budget(&mut cut, before, out.probes.len(), out.planned);
+    let mut coverage = budget::coverage(rs, against, &topo, &planned, &cover, &labels, cut);
+    let (out_cov, out_missing) = output::coverage(&out, &labels);
+    coverage.output = out_cov;
+    coverage.not_crossed.extend(out_missing);
+    let out_probes = out.probes;
+    let output_rules = (out_probes.iter())
+        .map(|p| output::rules_text(p, &labels))
+        .collect();
     let rules = planned
         .iter()
         .map(|p| budget::rules_text(p, &labels))
@@ -113,5 +130,7 @@ pub fn plan(
         rules,
         no_rules: String::new(),
         fwd_rules: Vec::new(),
+        output: out_probes,
+        output_rules,
     })
 }

@@ -164,6 +164,12 @@ pub(crate) fn run(jobs: &[Job], timeout: Duration) -> Vec<Outcome> {
     for job in jobs {
         states.push(match start(job) {
             Ok(()) => State::Pending(Instant::now() + timeout),
+            // A packet the host sends that its own output path drops or rejects fails
+            // the send with EPERM; a reject's answer (a reset or an ICMP error) follows
+            // as the socket's error, a drop leaves it silent.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                State::Pending(Instant::now() + timeout)
+            }
             Err(e) => State::Done(classify(&e)),
         });
         std::thread::sleep(PACE);
@@ -200,9 +206,9 @@ pub(crate) fn run(jobs: &[Job], timeout: Duration) -> Vec<Outcome> {
             }
         }
         let after = Instant::now();
-        for st in states.iter_mut() {
+        for (st, job) in states.iter_mut().zip(jobs) {
             if matches!(*st, State::Pending(deadline) if deadline <= after) {
-                *st = State::Done(Outcome::Timeout);
+                *st = State::Done(late(job));
             }
         }
     }
@@ -269,6 +275,16 @@ fn finish(job: &Job) -> Option<Outcome> {
             let e = io::Error::last_os_error();
             (e.kind() != io::ErrorKind::WouldBlock).then(|| classify(&e))
         }
+    }
+}
+
+/// A probe without an answer by its deadline: a timeout, unless an error came that
+/// woke no poll (a TCP socket busy in `connect` when the ICMP error for its own SYN
+/// arrives keeps it as a soft error, which `SO_ERROR` returns).
+fn late(job: &Job) -> Outcome {
+    match getsockopt_int(&job.fd, libc::SOL_SOCKET, libc::SO_ERROR) {
+        Ok(errno) if errno != 0 => classify(&io::Error::from_raw_os_error(errno)),
+        _ => Outcome::Timeout,
     }
 }
 

@@ -12,7 +12,7 @@ pub const SCHEMA: u32 = 1;
 /// The packet a probe sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProbePacket {
-    /// `input` (to the host), `forward` (through it).
+    /// `input` (to the host), `forward` (through it), `output` (from it).
     pub direction: &'static str,
     /// `ipv4` or `ipv6`.
     pub family: &'static str,
@@ -86,7 +86,15 @@ pub(super) fn packets(plan: &ProbePlan) -> Vec<ProbePacket> {
         let (s, d) = (topo.endpoint(p.src).addr, topo.endpoint(p.dst).addr);
         packet("forward", p.kind, s, d)
     });
-    input.chain(fwd).collect()
+    let output = (plan.output.iter()).map(|p| {
+        packet(
+            "output",
+            p.kind,
+            topo.side_links(p.link.0)[p.link.1].host_addr(p.dst.is_ipv4()),
+            p.dst,
+        )
+    });
+    input.chain(fwd).chain(output).collect()
 }
 
 fn packet(direction: &'static str, kind: ProbeKind, src: IpAddr, dst: IpAddr) -> ProbePacket {

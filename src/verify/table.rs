@@ -132,6 +132,7 @@ fn coverage_lines(out: &mut String, c: &super::Coverage) {
         "coverage: {} of {} input cells probed; {} overlapping rule pairs, {} crossed",
         c.cells_probed, c.cells, c.pairs, c.crossed
     );
+    super::output_report::coverage_line(out, &c.output);
     for (pair, why) in &c.not_crossed {
         let _ = writeln!(out, "not crossed: {pair}: {why}");
     }
@@ -181,6 +182,7 @@ mod tests {
                 crossed: 1,
                 not_crossed: vec![("p:2 × p:4".into(), "needs protocol sctp".into())],
                 cut: Some((2, 9)),
+                output: Default::default(),
             },
         };
         let want = "\

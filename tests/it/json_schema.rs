@@ -138,6 +138,10 @@ const CASES: &[Case] = &[
         args: |f| f.cmd(&["verify", "--format", "json", &f.p("good.policy")]) },
     Case { schema: "verify", what: "--against a dropping ruleset, failures only", root: true, code: 1,
         args: |f| f.cmd(&["verify", "--format", "json", "--failures-only", "--against", &f.p("legacy.nft"), &f.p("good.policy")]) },
+    Case { schema: "verify", what: "an output block", root: true, code: 0,
+        args: |f| f.cmd(&["verify", "--format", "json", &f.p("output.policy")]) },
+    Case { schema: "verify", what: "an output block --against a ruleset without one", root: true, code: 1,
+        args: |f| f.cmd(&["verify", "--format", "json", "--failures-only", "--against", &f.p("legacy.nft"), &f.p("output.policy")]) },
     Case { schema: "apply", what: "policy errors", root: false, code: 1,
         args: |f| f.state(&["apply", "--dry-run", "--format", "json", "--netns", "hw-json-no-such-ns", &f.p("bad.policy")]) },
     Case { schema: "apply", what: "missing file", root: false, code: 2,
@@ -184,6 +188,9 @@ const BAD: &str = "policy json {\n    service web tcp 80\n    service web tcp 81
 /// Drops everything but ssh and https from 10/8: where the policy rejects, this drops.
 const LEGACY: &str = "table inet legacy {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    ct state established,related accept\n    iif lo accept\n    tcp dport 22 accept\n    ip saddr 10.0.0.0/8 tcp dport 443 accept\n    ip6 saddr ::/0 tcp dport 443 accept\n  }\n}\n";
 
+/// The good policy's rules with an output block that rejects what it does not allow.
+const OUTPUT: &str = "policy json {\n    allow ssh\n    output {\n        default reject\n        allow tcp 443 to 192.0.2.0/24\n        drop udp 53\n    }\n}\n";
+
 fn fixture(root: bool) -> (tempfile::TempDir, Fx) {
     let t = tempfile::tempdir().expect("tempdir");
     let d = t.path();
@@ -199,6 +206,7 @@ fn fixture(root: bool) -> (tempfile::TempDir, Fx) {
         ),
         ("site.toml", "table = \"jsontest\"\n"),
         ("legacy.nft", LEGACY),
+        ("output.policy", OUTPUT),
     ] {
         std::fs::write(d.join(name), body).expect("write");
     }
