@@ -1,8 +1,9 @@
 //! `hostwall import firewalld` proven against the real firewalld daemon: one boot of
 //! the shared root with firewalld.service enabled in the machine's layer (libvirt masked
 //! there, so the daemon's ruleset is the only one) runs firewalld under systemd on each
-//! of the five configurations `firewall-offline-cmd` builds (`support::firewalld::SETUPS`)
-//! and on one made through the running daemon over D-Bus (`firewall-cmd --permanent`,
+//! of the five configurations `firewall-offline-cmd` builds (`support::firewalld::SETUPS`),
+//! on one whose `firewalld.conf` names its default zone in a way firewalld falls back
+//! from (`CONF_FALLBACK`), and on one made through the running daemon over D-Bus (`firewall-cmd --permanent`,
 //! `--reload`: `support::firewalld::RUNTIME`), capturing `nft list ruleset` each time
 //! (`import/probe.sh`). Outside the boot, each configuration directory is imported and the
 //! policy verified `--against` the daemon's ruleset with real packets.
@@ -115,7 +116,10 @@ fn firewalld_daemon_rulesets_match_imported_policies_packet_by_packet_issue13() 
     let started = Instant::now();
     let root = crate::root();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let configs: Vec<PathBuf> = (firewalld::SETUPS.iter())
+    let setups: Vec<&Setup> = (firewalld::SETUPS.iter())
+        .chain([&firewalld::CONF_FALLBACK])
+        .collect();
+    let configs: Vec<PathBuf> = (setups.iter())
         .map(|s| firewalld::build(s, tmp.path()))
         .collect();
     let runtime_start = firewalld::conf_only(&firewalld::RUNTIME, &tmp.path().join("start"));
@@ -124,11 +128,11 @@ fn firewalld_daemon_rulesets_match_imported_policies_packet_by_packet_issue13() 
     let mut spec = BootSpec::new("firewalld", PROBE);
     spec.with_hostwall = false;
     spec.timeout = Duration::from_secs(300);
-    let order: Vec<&str> = firewalld::SETUPS.iter().map(|s| s.name).collect();
+    let order: Vec<&str> = setups.iter().map(|s| s.name).collect();
     spec = spec
         .file("order", order.join("\n") + "\n")
         .file("runtime.sh", firewalld::runtime_script(&firewalld::RUNTIME));
-    for (s, etc) in firewalld::SETUPS.iter().zip(&configs) {
+    for (s, etc) in setups.iter().zip(&configs) {
         files_of(etc, &format!("configs/{}", s.name), &mut spec.files);
     }
     files_of(&runtime_start, "configs/runtime-dbus", &mut spec.files);
@@ -144,7 +148,7 @@ fn firewalld_daemon_rulesets_match_imported_policies_packet_by_packet_issue13() 
     let dir = m.out_dir();
     let mut problems = Vec::new();
     let mut table = String::new();
-    for (s, etc) in firewalld::SETUPS.iter().zip(&configs) {
+    for (s, etc) in setups.iter().zip(&configs) {
         let rules = captured(&out, &dir, s);
         let c = firewalld::compare(s.name, etc, &rules, tmp.path());
         table.push_str(&report(s.name, &c));

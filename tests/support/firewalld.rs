@@ -13,8 +13,12 @@ use std::process::Command;
 /// One configuration: a name and the `firewall-offline-cmd` calls that build it.
 pub struct Setup {
     pub name: &'static str,
+    /// The zone firewalld uses as its default.
     pub default_zone: &'static str,
     pub calls: &'static [&'static [&'static str]],
+    /// `firewalld.conf` as written after the calls, when it is not `DefaultZone=` the
+    /// default zone.
+    pub conf: Option<&'static str>,
 }
 
 /// Five configurations a virtualization host might have, rich rules included.
@@ -33,6 +37,7 @@ pub const SETUPS: &[Setup] = &[
             &["--zone=public", "--add-port=8443/tcp"],
             &["--zone=public", "--add-icmp-block=echo-request"],
         ],
+        conf: None,
     },
     Setup {
         name: "mgmt-source-zone",
@@ -54,6 +59,7 @@ pub const SETUPS: &[Setup] = &[
                 "--add-service=zabbix-agent",
             ],
         ],
+        conf: None,
     },
     Setup {
         name: "storage-interface-zone",
@@ -71,6 +77,7 @@ pub const SETUPS: &[Setup] = &[
             ],
             &["--zone=drop", "--add-service=ssh"],
         ],
+        conf: None,
     },
     Setup {
         name: "rich-rules",
@@ -98,6 +105,7 @@ pub const SETUPS: &[Setup] = &[
                 "--add-rich-rule=rule family=\"ipv4\" destination address=\"192.0.2.1\" service name=\"https\" accept",
             ],
         ],
+        conf: None,
     },
     Setup {
         name: "custom-service-and-nat",
@@ -117,6 +125,7 @@ pub const SETUPS: &[Setup] = &[
                 "--add-forward-port=port=80:proto=tcp:toport=8080",
             ],
         ],
+        conf: None,
     },
 ];
 
@@ -144,6 +153,9 @@ pub fn build(setup: &Setup, dir: &Path) -> PathBuf {
             "{}: {call:?}: {text}",
             setup.name
         );
+    }
+    if let Some(conf) = setup.conf {
+        std::fs::write(etc.join("firewalld.conf"), conf).expect("write firewalld.conf");
     }
     etc
 }
@@ -200,6 +212,21 @@ pub const RUNTIME: Setup = Setup {
         &["--zone=work", "--remove-service=dhcpv6-client"],
         &["--zone=work", "--add-service=nfs"],
     ],
+    conf: None,
+};
+
+/// A `firewalld.conf` firewalld reads differently from a shell: a `;` comment, a quoted
+/// value (firewalld keeps the quotes, so `"dmz"` is no zone and it falls back to
+/// `public`), and a later duplicate it ignores. dmz and public open different ports.
+pub const CONF_FALLBACK: Setup = Setup {
+    name: "conf-fallback",
+    default_zone: "public",
+    calls: &[
+        &["--zone=public", "--remove-service-from-zone=dhcpv6-client"],
+        &["--zone=public", "--add-port=8443/tcp"],
+        &["--zone=dmz", "--add-service=http"],
+    ],
+    conf: Some("; DefaultZone=drop\nDefaultZone=\"dmz\"\nDefaultZone=dmz\n"),
 };
 
 /// `setup`'s starting directory under `dir`: only `firewalld.conf` with its default zone.
