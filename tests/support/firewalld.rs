@@ -160,7 +160,8 @@ pub fn build(setup: &Setup, dir: &Path) -> PathBuf {
     etc
 }
 
-/// The ruleset firewalld itself makes of `etc` (`nft list ruleset`), built by firewalld's
+/// The ruleset firewalld itself makes of `etc` (`nft list ruleset` to `out`, `nft -j list
+/// ruleset` beside it with the extension `json`), built by firewalld's
 /// own code (`firewall.core.fw.Firewall().start()`, no D-Bus, no daemon) in a network
 /// namespace that ends with the process (`unshare -n`). Needs root.
 pub fn ruleset(etc: &Path, out: &Path) {
@@ -170,11 +171,14 @@ pub fn ruleset(etc: &Path, out: &Path) {
         from firewall.core.fw import Firewall\n\
         Firewall().start()\n\
         r = subprocess.run(['nft', 'list', 'ruleset'], capture_output=True, text=True, check=True)\n\
-        open(sys.argv[2], 'w').write(r.stdout)\n";
+        open(sys.argv[2], 'w').write(r.stdout)\n\
+        r = subprocess.run(['nft', '-j', 'list', 'ruleset'], capture_output=True, text=True, check=True)\n\
+        open(sys.argv[3], 'w').write(r.stdout)\n";
     let o = Command::new("unshare")
         .args(["-n", PYTHON, "-c", SCRIPT])
         .arg(etc)
         .arg(out)
+        .arg(out.with_extension("json"))
         .output()
         .expect("unshare");
     assert!(
@@ -274,13 +278,18 @@ pub struct Comparison {
     /// ICMPv6 admin-prohibited answering a SYN as a soft error (`SO_ERROR` is EACCES)
     /// and does not wake the connecting socket, so verify's probe times out.
     pub v6_tcp_timeout_for_refused: usize,
+    /// Ports firewalld opens only to a destination address the import listed as not
+    /// expressed (so no probe of the policy reaches them).
+    pub listed_destinations: usize,
     /// Everything that is not explained, worded for an assertion message.
     pub problems: Vec<String>,
 }
 
 /// Imports `etc` (`hostwall import firewalld ETC -o WORK/NAME.policy`) and verifies the
-/// policy against `ruleset` (firewalld's `nft list ruleset`) with real packets. A problem
-/// is: an import or verify that did not run, fewer than 20 probes passed, a security
+/// policy against `ruleset` (firewalld's `nft list ruleset`; `nft -j list ruleset` beside
+/// it with the extension `json`) with real packets. A problem is: an import or verify
+/// that did not run, fewer than 20 probes passed, a port firewalld's zones open that no
+/// probe expected open (verify draws its probes from the policy only), a security
 /// failure the import did not list, a listed difference that did not show, a refusal
 /// that differs other than the policy's reset against firewalld's admin-prohibited
 /// (over IPv6 TCP seen as a timeout, see [`Comparison`]), or a probe error.
@@ -315,7 +324,101 @@ pub fn compare(name: &str, etc: &Path, ruleset: &Path, work: &Path) -> Compariso
         }
     };
     judge(name, &listed, &doc, &mut c);
+    let json = ruleset.with_extension("json");
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
+    let capture: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
+    unprobed(name, &listed, &capture, &doc, &mut c);
     c
+}
+
+/// A port range firewalld's ruleset accepts in a zone's allow chain.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub chain: String,
+    pub protocol: String,
+    pub ports: (u64, u64),
+    /// The rule's destination address match (`192.0.2.1`, `fe80::/64`), if any.
+    pub daddr: Option<String>,
+}
+
+/// Every `tcp|udp dport N|N-M|{...} ... accept` of the zones' allow chains
+/// (`filter_IN_ZONE_allow`; policies' chains are not zones) in `nft -j list ruleset`.
+pub fn opened(capture: &Value) -> Vec<Opened> {
+    let mut out = Vec::new();
+    let rules = capture["nftables"].as_array().into_iter().flatten();
+    for r in rules.filter_map(|o| o.get("rule")) {
+        let chain = r["chain"].as_str().unwrap_or("");
+        let zone = chain.starts_with("filter_IN_") && !chain.starts_with("filter_IN_policy_");
+        let exprs = r["expr"].as_array().cloned().unwrap_or_default();
+        if !zone || !chain.ends_with("_allow") || !exprs.iter().any(|e| e.get("accept").is_some()) {
+            continue;
+        }
+        let daddr = exprs.iter().filter_map(|e| e.get("match")).find_map(|m| {
+            let right = &m["right"];
+            (m["left"]["payload"]["field"] == "daddr").then(|| match right["prefix"].as_object() {
+                Some(p) => format!("{}/{}", p["addr"].as_str().unwrap_or(""), p["len"]),
+                None => right.as_str().unwrap_or("").to_string(),
+            })
+        });
+        for m in exprs.iter().filter_map(|e| e.get("match")) {
+            let left = &m["left"]["payload"];
+            if left["field"] != "dport" {
+                continue;
+            }
+            let protocol = left["protocol"].as_str().unwrap_or("").to_string();
+            let right = &m["right"];
+            let items = right["set"]
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| vec![right.clone()]);
+            for item in items {
+                let ports = match (item.as_u64(), item["range"].as_array()) {
+                    (Some(p), _) => (p, p),
+                    (None, Some(r)) if r.len() == 2 => {
+                        (r[0].as_u64().unwrap_or(0), r[1].as_u64().unwrap_or(0))
+                    }
+                    _ => continue,
+                };
+                out.push(Opened {
+                    chain: chain.to_string(),
+                    protocol: protocol.clone(),
+                    ports,
+                    daddr: daddr.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A problem for each port firewalld opens that no probe of `doc` expected open: the
+/// policy never mentions it, so verify (which draws probes from the policy) cannot see
+/// what the import left out there. A rule to a destination address the import `listed`
+/// (a rich rule's `destination`) is counted instead.
+fn unprobed(name: &str, listed: &str, capture: &Value, doc: &Value, c: &mut Comparison) {
+    let probes = doc["probes"].as_array().cloned().unwrap_or_default();
+    for o in opened(capture) {
+        let seen = probes.iter().any(|p| {
+            p["protocol"] == o.protocol.as_str()
+                && p["expected"] == "open"
+                && p["port"]
+                    .as_u64()
+                    .is_some_and(|n| (o.ports.0..=o.ports.1).contains(&n))
+        });
+        if !seen
+            && o.daddr
+                .as_ref()
+                .is_some_and(|a| listed.contains(a.as_str()))
+        {
+            c.listed_destinations += 1;
+        } else if !seen {
+            c.problems.push(format!(
+                "{name}: firewalld opens {} {}-{} ({}), and no probe of the policy expects it open",
+                o.protocol, o.ports.0, o.ports.1, o.chain
+            ));
+        }
+    }
 }
 
 /// Classes every probe of a verify document (see [`compare`]).
