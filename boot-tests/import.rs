@@ -2,8 +2,8 @@
 //! the shared root with firewalld.service enabled in the machine's layer (libvirt masked
 //! there, so the daemon's ruleset is the only one) runs firewalld under systemd on each
 //! of the five configurations `firewall-offline-cmd` builds (`support::firewalld::SETUPS`),
-//! on one whose `firewalld.conf` names its default zone in a way firewalld falls back
-//! from (`CONF_FALLBACK`), and on one made through the running daemon over D-Bus (`firewall-cmd --permanent`,
+//! on two that firewalld reads unlike the obvious way (`QUIRKS`: a `firewalld.conf` it
+//! falls back from, interface dispatch order and wildcards), and on one made through the running daemon over D-Bus (`firewall-cmd --permanent`,
 //! `--reload`: `support::firewalld::RUNTIME`), capturing `nft list ruleset` each time
 //! (`import/probe.sh`). Outside the boot, each configuration directory is imported and the
 //! policy verified `--against` the daemon's ruleset with real packets.
@@ -122,7 +122,7 @@ fn firewalld_daemon_rulesets_match_imported_policies_packet_by_packet_issue13() 
     let root = crate::root();
     let tmp = tempfile::tempdir().expect("tempdir");
     let setups: Vec<&Setup> = (firewalld::SETUPS.iter())
-        .chain([&firewalld::CONF_FALLBACK])
+        .chain(firewalld::QUIRKS)
         .collect();
     let configs: Vec<PathBuf> = (setups.iter())
         .map(|s| firewalld::build(s, tmp.path()))

@@ -5,6 +5,7 @@
 //! returned as [`Skipped`], never dropped silently.
 
 use super::conf;
+use super::dispatch;
 use super::service::{self, Service};
 use super::write::Writer;
 use super::xml::{Pos, XmlError};
@@ -77,9 +78,14 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
             out.zone(z, &Scope::From(nets));
         }
     }
-    for z in active.iter().filter(|z| z.name != default_zone) {
-        for i in &z.interfaces {
-            out.zone(z, &Scope::On(i.value.clone()));
+    for (z, i) in dispatch::interfaces(&active, &default_zone) {
+        match dispatch::iface_name(&i.value) {
+            Some(name) => out.zone(z, &Scope::On(name)),
+            None => out.skipped.push(Skipped {
+                at: i.at.clone(),
+                what: format!("interface {} of zone {}", i.value, z.name),
+                why: "every interface: not imported (a policy's `on` names interfaces)".into(),
+            }),
         }
     }
     if let Some(z) = active.iter().find(|z| z.name == default_zone) {
@@ -252,6 +258,27 @@ mod tests {
             "{}",
             imported.policy
         );
+    }
+
+    /// firewalld tries the interface applied last first, and `eth+` is a prefix match:
+    /// eth7 is work's (port 2222 only), although trusted's `eth+` would take it were
+    /// trusted tried first.
+    #[test]
+    fn interfaces_are_tried_in_firewalld_order_and_plus_is_a_wildcard_issue13() {
+        let mut cfg = zones_with_conf("DefaultZone=public\n");
+        cfg.zones.push(file(
+            "trusted",
+            "<zone target=\"ACCEPT\"><interface name=\"eth+\"/></zone>\n",
+        ));
+        cfg.zones.push(file(
+            "work",
+            "<zone><interface name=\"eth7\"/><port port=\"2222\" protocol=\"tcp\"/></zone>\n",
+        ));
+        let p = firewalld(&cfg).expect("imports").policy;
+        let work = p.find("allow tcp 2222 on \"eth7\"").expect(&p);
+        let trusted = p.find("allow on \"eth*\"").expect(&p);
+        assert!(work < trusted, "{p}");
+        assert!(!p.contains("eth+"), "{p}");
     }
 
     /// firewalld keeps the quotes of `DefaultZone="dmz"`, finds no such zone and falls

@@ -219,19 +219,38 @@ pub const RUNTIME: Setup = Setup {
     conf: None,
 };
 
-/// A `firewalld.conf` firewalld reads differently from a shell: a `;` comment, a quoted
-/// value (firewalld keeps the quotes, so `"dmz"` is no zone and it falls back to
-/// `public`), and a later duplicate it ignores. dmz and public open different ports.
-pub const CONF_FALLBACK: Setup = Setup {
-    name: "conf-fallback",
-    default_zone: "public",
-    calls: &[
-        &["--zone=public", "--remove-service-from-zone=dhcpv6-client"],
-        &["--zone=public", "--add-port=8443/tcp"],
-        &["--zone=dmz", "--add-service=http"],
-    ],
-    conf: Some("; DefaultZone=drop\nDefaultZone=\"dmz\"\nDefaultZone=dmz\n"),
-};
+/// Configurations where firewalld's reading differs from the obvious one (not in
+/// [`SETUPS`], whose import tests/it/import.rs pins line by line):
+/// - `conf-fallback`: a `firewalld.conf` with a `;` comment, a quoted value (firewalld
+///   keeps the quotes, so `"dmz"` is no zone and it falls back to `public`) and a later
+///   duplicate it ignores; dmz and public open different ports;
+/// - `iface-order`: trusted (ACCEPT) on the wildcard `eth+` and work on `eth7`: firewalld
+///   tries the interface it applied last (work's) first, so eth7 gets work's port 2222
+///   only, and `+` is a prefix match.
+pub const QUIRKS: &[Setup] = &[
+    Setup {
+        name: "conf-fallback",
+        default_zone: "public",
+        calls: &[
+            &["--zone=public", "--remove-service-from-zone=dhcpv6-client"],
+            &["--zone=public", "--add-port=8443/tcp"],
+            &["--zone=dmz", "--add-service=http"],
+        ],
+        conf: Some("; DefaultZone=drop\nDefaultZone=\"dmz\"\nDefaultZone=dmz\n"),
+    },
+    Setup {
+        name: "iface-order",
+        default_zone: "public",
+        calls: &[
+            &["--zone=public", "--remove-service-from-zone=dhcpv6-client"],
+            &["--zone=trusted", "--add-interface=eth+"],
+            &["--zone=work", "--add-interface=eth7"],
+            &["--zone=work", "--remove-service-from-zone=dhcpv6-client"],
+            &["--zone=work", "--add-port=2222/tcp"],
+        ],
+        conf: None,
+    },
+];
 
 /// `setup`'s starting directory under `dir`: only `firewalld.conf` with its default zone.
 pub fn conf_only(setup: &Setup, dir: &Path) -> PathBuf {
