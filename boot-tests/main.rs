@@ -11,6 +11,7 @@ use hostwall::{ir, model, source};
 mod support;
 
 mod harness;
+mod import;
 mod libvirt;
 mod package;
 #[allow(dead_code)] // the .rpm and oracle helpers serve the package tests
@@ -28,6 +29,7 @@ pub const PACKAGES: &[&str] = &[
     "isc-dhcp-client",
     "dnsutils",
     "socat",
+    "firewalld",
 ];
 
 /// The shared root, built on first use; panics (never skips) when it cannot be built.

@@ -124,6 +124,12 @@ impl Machine {
         self.dir().join("upper")
     }
 
+    /// What the last boot wrote to `/hostwall-test/out` (files a probe leaves for the
+    /// test; emptied when the next boot starts).
+    pub fn out_dir(&self) -> PathBuf {
+        self.dir().join("share/out")
+    }
+
     fn dir(&self) -> &Path {
         self.work
             .as_ref()

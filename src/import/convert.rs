@@ -4,6 +4,8 @@
 //! in firewalld; inside a zone, blocks come before allows. Whatever has no hostwall form is
 //! returned as [`Skipped`], never dropped silently.
 
+use super::conf;
+use super::dispatch;
 use super::service::{self, Service};
 use super::write::Writer;
 use super::xml::{Pos, XmlError};
@@ -49,11 +51,6 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 /// Converts the active zones of `cfg` into a policy; every XML problem of the files it
 /// reads at once.
 pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
-    let default_zone = cfg
-        .conf
-        .as_ref()
-        .and_then(|c| conf_value(&c.text, "DefaultZone"));
-    let default_zone = default_zone.unwrap_or_else(|| "public".to_string());
     let mut errors = Vec::new();
     let mut zones = Vec::new();
     for f in &cfg.zones {
@@ -67,20 +64,11 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
         return Err(errors);
     }
     let mut out = Writer::new(services);
+    let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
+    let default_zone = default_zone(cfg, &names, &mut out.skipped);
     let active: Vec<&Zone> = (zones.iter())
         .filter(|z| z.name == default_zone || !z.interfaces.is_empty() || !z.sources.is_empty())
         .collect();
-    if !zones.iter().any(|z| z.name == default_zone) {
-        out.skipped.push(Skipped {
-            at: Pos {
-                file: conf_path(cfg),
-                line: 1,
-                col: 1,
-            },
-            what: format!("DefaultZone={default_zone}"),
-            why: "no such zone: everything not in another zone is rejected".into(),
-        });
-    }
     let mut forwarding = Vec::new();
     for z in &active {
         out.skipped.extend(z.skipped.iter().cloned());
@@ -90,9 +78,14 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
             out.zone(z, &Scope::From(nets));
         }
     }
-    for z in active.iter().filter(|z| z.name != default_zone) {
-        for i in &z.interfaces {
-            out.zone(z, &Scope::On(i.value.clone()));
+    for (z, i) in dispatch::interfaces(&active, &default_zone) {
+        match dispatch::iface_name(&i.value) {
+            Some(name) => out.zone(z, &Scope::On(name)),
+            None => out.skipped.push(Skipped {
+                at: i.at.clone(),
+                what: format!("interface {} of zone {}", i.value, z.name),
+                why: "every interface: not imported (a policy's `on` names interfaces)".into(),
+            }),
         }
     }
     if let Some(z) = active.iter().find(|z| z.name == default_zone) {
@@ -118,14 +111,34 @@ fn conf_path(cfg: &Config) -> String {
         .map_or_else(|| "firewalld.conf".into(), |c| c.path.clone())
 }
 
-/// `KEY=value` of firewalld.conf (comments and blank lines skipped).
-fn conf_value(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix('='))
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .filter(|v| !v.is_empty())
+/// The default zone firewalld uses: `firewalld.conf`'s `DefaultZone` as firewalld reads
+/// it, or its fallback when that names no zone (listed: the admin's setting is not what
+/// applies). With no fallback zone either, the name stays and no zone is the default.
+fn default_zone(cfg: &Config, zones: &[&str], skipped: &mut Vec<Skipped>) -> String {
+    let set = (cfg.conf.as_ref()).and_then(|c| conf::value(&c.text, "DefaultZone"));
+    let configured = set
+        .as_ref()
+        .map_or(conf::FALLBACK_ZONE, |s| s.value.as_str());
+    let effective = conf::effective_default(configured, zones);
+    if effective != Some(configured) {
+        let (line, col) = set.as_ref().map_or((1, 1), |s| (s.line, s.col));
+        let why = match effective {
+            Some(z) => {
+                format!("no such zone: firewalld uses zone `{z}` instead, as the policy does")
+            }
+            None => "no such zone: everything not in another zone is rejected".to_string(),
+        };
+        skipped.push(Skipped {
+            at: Pos {
+                file: conf_path(cfg),
+                line,
+                col,
+            },
+            what: format!("DefaultZone={configured}"),
+            why,
+        });
+    }
+    effective.unwrap_or(configured).to_string()
 }
 
 /// Which packets a zone's rules apply to.
@@ -212,12 +225,88 @@ mod tests {
         }
     }
 
+    fn zones_with_conf(conf: &str) -> Config {
+        let mut cfg = Config {
+            conf: Some(File {
+                name: "firewalld".into(),
+                path: "firewalld.conf".into(),
+                text: conf.into(),
+            }),
+            ..Config::default()
+        };
+        for (name, port) in [("public", 22), ("dmz", 80), ("block", 0)] {
+            let body = if port == 0 {
+                "<zone target=\"%%REJECT%%\"/>\n".to_string()
+            } else {
+                format!("<zone><port port=\"{port}\" protocol=\"tcp\"/></zone>\n")
+            };
+            cfg.zones.push(file(name, &body));
+        }
+        cfg
+    }
+
     #[test]
     fn the_default_zone_comes_from_firewalld_conf() {
-        let conf = "# DefaultZone=wrong\n\n DefaultZone = \"dmz\"\nLogDenied=off\n";
-        assert_eq!(conf_value(conf, "DefaultZone").as_deref(), Some("dmz"));
-        assert_eq!(conf_value("DefaultZone=\n", "DefaultZone"), None);
-        assert_eq!(conf_value("", "DefaultZone"), None);
+        let imported = firewalld(&zones_with_conf(
+            "# DefaultZone=public\n DefaultZone = dmz\n",
+        ))
+        .expect("imports");
+        assert_eq!(imported.default_zone, "dmz");
+        assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
+        assert!(
+            imported.policy.contains("allow tcp 80\n"),
+            "{}",
+            imported.policy
+        );
+    }
+
+    /// firewalld tries the interface applied last first, and `eth+` is a prefix match:
+    /// eth7 is work's (port 2222 only), although trusted's `eth+` would take it were
+    /// trusted tried first.
+    #[test]
+    fn interfaces_are_tried_in_firewalld_order_and_plus_is_a_wildcard_issue13() {
+        let mut cfg = zones_with_conf("DefaultZone=public\n");
+        cfg.zones.push(file(
+            "trusted",
+            "<zone target=\"ACCEPT\"><interface name=\"eth+\"/></zone>\n",
+        ));
+        cfg.zones.push(file(
+            "work",
+            "<zone><interface name=\"eth7\"/><port port=\"2222\" protocol=\"tcp\"/></zone>\n",
+        ));
+        let p = firewalld(&cfg).expect("imports").policy;
+        let work = p.find("allow tcp 2222 on \"eth7\"").expect(&p);
+        let trusted = p.find("allow on \"eth*\"").expect(&p);
+        assert!(work < trusted, "{p}");
+        assert!(!p.contains("eth+"), "{p}");
+    }
+
+    /// firewalld keeps the quotes of `DefaultZone="dmz"`, finds no such zone and falls
+    /// back to `public`: so does the import, and it lists the setting at its line.
+    #[test]
+    fn a_default_zone_firewalld_cannot_use_falls_back_as_in_firewalld_issue13() {
+        for (conf, at) in [
+            ("DefaultZone=\"dmz\"\n", "firewalld.conf:1:13"),
+            (
+                "; a comment\nDefaultZone=dzm\nDefaultZone=dmz\n",
+                "firewalld.conf:2:13",
+            ),
+        ] {
+            let imported = firewalld(&zones_with_conf(conf)).expect("imports");
+            assert_eq!(imported.default_zone, "public", "{conf}");
+            assert!(
+                imported.policy.contains("allow tcp 22\n"),
+                "{}",
+                imported.policy
+            );
+            assert!(!imported.policy.contains("tcp 80"), "{}", imported.policy);
+            let s = &imported.skipped[0];
+            assert_eq!(s.at.to_string(), at);
+            assert!(s.why.contains("firewalld uses zone `public`"), "{}", s.why);
+        }
+        let mut cfg = zones_with_conf("DefaultZone=nope\n");
+        cfg.zones.retain(|z| z.name == "block");
+        assert_eq!(firewalld(&cfg).expect("imports").default_zone, "block");
     }
 
     /// A rich rule inside a source zone applies to the sources both name; one that names
