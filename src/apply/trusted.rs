@@ -293,11 +293,13 @@ pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
     }
 }
 
-/// Writes the record atomically, owner-only, into a trusted state directory.
+/// Writes the record atomically, owner-only, into a trusted state directory; not
+/// synced to disk (like the state it describes it is gone at reboot, and a torn or
+/// lost file fails its digest or is simply absent: the next apply reads instead).
 pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     crate::safe::trust::ensure_dir(dir)?;
-    crate::safe::atomic_write(path, &rec.encode(), 0o600)
+    crate::safe::atomic_write_unsynced(path, &rec.encode(), 0o600)
 }
 
 /// Our table from the record at `path`, when it may stand for the kernel's at `genid`
