@@ -162,3 +162,61 @@ fn a_stale_damaged_or_foreign_record_is_not_trusted_and_the_apply_reads_issue14(
     assert_eq!(basis, PlanBasis::Record, "{path:?}");
     assert_eq!(drift(&a, &ns), vec![]);
 }
+
+/// The binary keeps the record in its state dir and plans from it: a second apply
+/// reads no table, an edit that compiles to the same table is unchanged from the record
+/// (the generation does not move), and a hand edit of our table sends it back to reading.
+#[test]
+#[ignore = "needs root"]
+fn the_binary_plans_from_its_table_record_and_reads_when_it_is_stale_issue14() {
+    use crate::apply::{Env, exit, stderr};
+    crate::support::root::require();
+    let env = Env::new("hw-rec");
+    let text = |port: u16, comment: &str| {
+        format!(
+            "policy rec {{\n    default drop\n    allow ssh tcp 22 from 10.7.0.0/16, 10.9.1.1\n    allow tcp {port}\n}}\n# {comment}\n"
+        )
+    };
+    let p = env.file("rec.policy", &text(8080, "a"));
+    let p = p.to_string_lossy().to_string();
+    exit(&env.apply(&[&p]), 0);
+    let record = trusted::path(&env.state(), Some(env.ns.name()));
+    assert!(record.exists(), "no table record kept");
+    env.file("rec.policy", &text(8081, "a"));
+    let out = env.apply(&[&p]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("  incremental: 1 rules replaced\n"), "{err}");
+    assert!(
+        err.contains("  planned from the table record: our table was not read\n"),
+        "{err}"
+    );
+    // Other bytes, same table: unchanged, proven from the table record.
+    env.file("rec.policy", &text(8081, "another comment"));
+    let genid = || hostwall::live::genid(Some(env.ns.name())).unwrap_or_else(|e| panic!("{e}"));
+    let before = genid();
+    let out = env.apply(&[&p]);
+    exit(&out, 0);
+    assert!(stderr(&out).contains(&format!("unchanged (generation {before})")));
+    assert_eq!(genid(), before);
+    // By hand: the record is stale, the apply reads and puts the policy back.
+    env.nft(
+        &[
+            "add", "rule", "inet", "hostwall", "input", "tcp", "dport", "7", "accept",
+        ],
+        "",
+    );
+    env.file("rec.policy", &text(8082, "b"));
+    let out = env.apply(&[&p]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("  planned from a read of our table (the ruleset moved on since"),
+        "{err}"
+    );
+    assert!(
+        !env.ruleset().contains("dport 7 accept"),
+        "the hand-made rule stayed"
+    );
+    assert!(env.ruleset().contains("dport 8082"));
+}
