@@ -281,11 +281,14 @@ fn announce(out: &Out, a: &ApplyArgs, rs: &Ruleset, done: &safe::AppliedChange<A
 /// nothing needs sending).
 fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     super::coexist::warn(out, &a.system.root);
+    trace::mark("other firewall services");
     let skip = unchanged::Skip::new(a);
-    if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
+    trace::mark("pending change, apply record");
+    let by_record = skip.as_ref().and_then(|s| s.by_record(out, a));
+    trace::mark("unchanged by apply record");
+    if let Some(code) = by_record {
         return Err(code);
     }
-    trace::mark("unchanged by apply record");
     let (loaded, rs) = report::load_compiled(out, &a.input)?;
     trace::mark("compile");
     report::policy(&loaded, &rs);
