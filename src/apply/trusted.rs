@@ -141,7 +141,7 @@ impl TableRecord {
     /// Our table when the record may stand for it: written for `table`, in the
     /// namespace `here`, at the generation `genid` the kernel reports now. Otherwise
     /// why not.
-    pub(crate) fn trusted_at(
+    pub fn trusted_at(
         self,
         table: &str,
         here: Option<&NetnsId>,
