@@ -4,11 +4,16 @@
 #   nft -f      the compiled script (add, delete, add the table: nft's full reload),
 #               minus the median of `ip netns exec NS true` (entering the namespace);
 #   full        `hostwall apply --replace` (the whole table in one batch);
-#   in place    `hostwall apply` (only the difference, by handle and element);
+#   read        `hostwall apply` with its table record removed first (so it reads the
+#               ruleset and our table, as it did before the record, and as it does
+#               whenever the record cannot be trusted);
+#   in place    `hostwall apply` (only the difference, by handle and element, planned
+#               from the table record of the previous apply);
 #   kernel      the kernel's own batch time (hostwall's "ms in the kernel") of each path;
 # for these shapes, each run a real change (the policy alternates between two versions):
 #   100k prefixes with 0 / 1 / 1,000 / 10,000 elements changed (each a /30 swapped for
-#   another), one service added to kvm-host, one rule inserted in the middle of a
+#   another; the 1 both first, which moves every split point of the sets, and last),
+#   one service added to kvm-host, one rule inserted in the middle of a
 #   10,000-rule policy.
 # Usage: benches/reapply.sh [RUNS] [PATTERN]   (as root; namespace and temp files removed on
 # exit; PATTERN: only the shapes whose name contains it).
@@ -39,6 +44,9 @@ for n in 1 1000 10000; do
       print ""; next }
     { print }' "$tmp/p0.policy" >"$tmp/p$n.policy"
 done
+# The last prefix moved: one change inside the last of the sets the compiler splits the
+# list into (compile/sets.rs), where the first prefix moved shifts every split point.
+sed 's#, 10\.[0-9.]*/30$#, 12.0.0.0/30#' "$tmp/p0.policy" >"$tmp/plast.policy"
 cp policies/kvm-host.policy "$tmp/kvm0.policy"
 sed 's/^}$/    allow tcp 9090  # one service more\n}/' policies/kvm-host.policy >"$tmp/kvm1.policy"
 "$gen/gen_scaling" rules 10000 >"$tmp/r0.policy"
@@ -56,12 +64,12 @@ for _ in $(seq "$runs"); do
 done
 enter=$(median <"$tmp/enter")
 
-# shape A B -> "nft full full-kernel inplace inplace-kernel path" (medians, us); each run
+# shape A B -> "nft full full-kernel read inplace inplace-kernel" (medians, us); each run
 # applies B over A or A over B, alternating, so every run changes the table.
 measure() {
   local a=$1 b=$2 mode out t0 t1 from to
   for f in "$a" "$b"; do "$bin" compile "$f" >"$f.nft" 2>/dev/null; done
-  for mode in nft full inplace; do
+  for mode in nft full read inplace; do
     : >"$tmp/$mode.wall"; : >"$tmp/$mode.kernel"
     apply --replace "$a" >/dev/null
     from=$a; to=$b
@@ -70,6 +78,7 @@ measure() {
       case $mode in
         nft) ip netns exec "$ns" nft -f "$to.nft"; out="" ;;
         full) out=$(apply --replace "$to") ;;
+        read) rm -f "$tmp/state/"*.table; out=$(apply "$to") ;;
         inplace) out=$(apply "$to") ;;
       esac
       t1=$EPOCHREALTIME
@@ -79,23 +88,25 @@ measure() {
       local x=$from; from=$to; to=$x
     done
   done
-  echo "$(($(median <"$tmp/nft.wall") - enter)) $(median <"$tmp/full.wall") $(median <"$tmp/full.kernel") $(median <"$tmp/inplace.wall") $(median <"$tmp/inplace.kernel" 2>/dev/null || echo 0)"
+  echo "$(($(median <"$tmp/nft.wall") - enter)) $(median <"$tmp/full.wall") $(median <"$tmp/full.kernel") $(median <"$tmp/read.wall") $(median <"$tmp/inplace.wall") $(median <"$tmp/inplace.kernel" 2>/dev/null || echo 0)"
 }
 ms() { awk -v u="$1" 'BEGIN{printf "%8.1f", u/1000}'; }
 
 echo "medians of $runs runs, ms, whole process; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-34s %8s %8s %8s %8s %8s %7s  %s\n' shape "nft -f" full kernel "in place" kernel "ratio" "path taken in place"
+printf '%-34s %8s %8s %8s %8s %8s %8s %7s  %s\n' shape "nft -f" full kernel read "in place" kernel "ratio" "path taken in place"
 row() {
   local name=$1 r
   [[ $name == *"$only"* ]] || return 0
   read -r -a r <<<"$(measure "$2" "$3")"
-  printf '%-34s %s %s %s %s %s %6.0fx  %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]}")" \
-    "$(ms "${r[3]}")" "$(ms "${r[4]:-0}")" "$(awk -v a="${r[0]}" -v b="${r[3]}" 'BEGIN{print (b > 0 ? a / b : 0)}')" "$(cat "$tmp/path")"
+  printf '%-34s %s %s %s %s %s %s %6.0fx  %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]}")" \
+    "$(ms "${r[3]}")" "$(ms "${r[4]}")" "$(ms "${r[5]:-0}")" "$(awk -v a="${r[0]}" -v b="${r[4]}" 'BEGIN{print (b > 0 ? a / b : 0)}')" "$(cat "$tmp/path")"
 }
 row "100k prefixes, 0 changed" "$tmp/p0.policy" "$tmp/p0.policy"
 row "100k prefixes, 1 changed" "$tmp/p0.policy" "$tmp/p1.policy"
+row "100k prefixes, last one changed" "$tmp/p0.policy" "$tmp/plast.policy"
 row "100k prefixes, 1,000 changed" "$tmp/p0.policy" "$tmp/p1000.policy"
 row "100k prefixes, 10,000 changed" "$tmp/p0.policy" "$tmp/p10000.policy"
 row "kvm-host, one service added" "$tmp/kvm0.policy" "$tmp/kvm1.policy"
 row "10,000 rules, one inserted mid-way" "$tmp/r0.policy" "$tmp/r1.policy"
 echo "ratio: nft -f over in place. 'kernel': the one batch's time inside sendmsg (0: nothing sent)."
+echo "read: in place with no table record to plan from (the ruleset and our table read first)."

@@ -10,6 +10,7 @@ mod guard;
 mod refusal;
 pub mod restore;
 mod table_copy;
+pub mod trusted;
 
 pub use alone::alone;
 pub use delta::ApplyPath;
@@ -41,6 +42,23 @@ pub struct ApplyOptions {
     pub guard: Option<Guard>,
     /// Replace the whole table even when an in-place change would do.
     pub full_replace: bool,
+    /// The table record (`trusted::path`): planned from when it is trusted, rewritten
+    /// after each commit. `None`: always read our table, keep no record.
+    pub table_record: Option<PathBuf>,
+}
+
+/// What an in-place plan was made from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PlanBasis {
+    /// No in-place plan was made (a full replace was asked for).
+    #[default]
+    None,
+    /// The table record of our last commit: nothing was read.
+    Record,
+    /// The copy the capture took for the revert (read once, for both).
+    Copy,
+    /// Dumps of our table; why the record was not used.
+    Read { why: String },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -68,6 +86,13 @@ pub struct ApplyReport {
     /// Dumps of our table this apply made itself: 0 when the capture's copy (taken at
     /// the guard's base generation) served both the rollback and the in-place change.
     pub table_dumps: u32,
+    /// What the in-place plan was made from.
+    pub basis: PlanBasis,
+    /// Dumping our rules' handles and writing the table record after the commit.
+    pub record_time: Duration,
+    /// Why no table record was written after the commit (`None`: written, or none
+    /// asked for, or nothing changed since the one in use).
+    pub record_error: Option<String>,
 }
 
 /// What went wrong, by phase. Nothing is left changed unless stated.
@@ -175,9 +200,21 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     let (changes, interfaces, copy) =
         capture_previous(&mut nl, rs, &root, opts.dry_run, &guard, &mut dumps)?;
     let t0 = Instant::now();
+    let here = crate::nsid::NetnsId::of_thread().ok();
     let kept = copy.clone().or_else(|| guard.copy());
-    let (batch, path) = choose(&mut nl, rs, opts, genid_before, kept.as_deref(), &mut dumps)?;
+    let mut basis = Basis {
+        kept: kept.as_deref(),
+        record: opts
+            .table_record
+            .as_deref()
+            .map(|p| trusted::live_at(p, &rs.table.name, here.as_ref(), genid_before)),
+        dumps: 0,
+        used: PlanBasis::None,
+    };
+    let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
+    dumps += basis.dumps;
     let mut report = ApplyReport {
+        basis: basis.used.clone(),
         table_dumps: dumps,
         genid_before,
         genid: genid_before,
@@ -193,6 +230,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.plan = plan(batch.as_ref(), &changes);
         return Ok(report);
     }
+    let sent_any = batch.is_some();
     if let Some(mut batch) = batch {
         let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
         let (sent_at, timing) = match sent {
@@ -225,33 +263,67 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
             restore_errors: f.restore_errors,
         });
     }
+    if let Some(p) = &opts.table_record
+        && (sent_any || report.basis != PlanBasis::Record)
+    {
+        let at = (report.genid, here);
+        let t = Instant::now();
+        report.record_error = trusted::remember(&mut nl, rs, at, p).err();
+        report.record_time = t.elapsed();
+    }
     Ok(report)
+}
+
+/// Where `choose` may take the live table from, best first, and what it used.
+struct Basis<'a> {
+    /// Our table exactly at the guard's base (the capture's copy).
+    kept: Option<&'a TableCopy>,
+    /// Our table from the table record, or why it cannot stand for the kernel's.
+    record: Option<Result<delta::LiveTable, String>>,
+    dumps: u32,
+    used: PlanBasis,
+}
+
+impl Basis<'_> {
+    /// Our table at the guard's base: from the record, the copy, or dumps of its own.
+    fn live(
+        &mut self,
+        nl: &mut Client,
+        name: &str,
+    ) -> Result<Option<delta::LiveTable>, ApplyError> {
+        let why = match self.record.take() {
+            Some(Ok(live)) => {
+                self.used = PlanBasis::Record;
+                return Ok(Some(live));
+            }
+            Some(Err(why)) => why,
+            None => "no table record is kept".to_string(),
+        };
+        if let Some(c) = self.kept {
+            self.used = PlanBasis::Copy;
+            return delta_read::from_copy(c, name);
+        }
+        self.used = PlanBasis::Read { why };
+        self.dumps += 1;
+        delta_read::read(nl, name)
+    }
 }
 
 /// The batch to send and the path it takes: the in-place change when the live table
 /// allows one (`None`: nothing to change), else the full replace and why. The live
-/// table is decoded from `kept` (our table exactly at `genid`) when there is one, else
-/// dumped (counted in `dumps`).
+/// table comes from `basis` (the record, the capture's copy, or dumps), exact at `genid`.
 fn choose(
     nl: &mut Client,
     rs: &Ruleset,
     opts: &ApplyOptions,
     genid: u32,
-    kept: Option<&TableCopy>,
-    dumps: &mut u32,
+    basis: &mut Basis,
 ) -> Result<(Option<Batch>, ApplyPath), ApplyError> {
     let name = &rs.table.name;
     let why = if opts.full_replace {
         "a full replace was asked for".to_string()
     } else {
-        let live = match kept {
-            Some(c) => delta_read::from_copy(c, name),
-            None => {
-                *dumps += 1;
-                delta_read::read(nl, name)
-            }
-        };
-        match live {
+        match basis.live(nl, name) {
             Ok(None) => format!("table inet {name} does not exist yet"),
             Err(e) => format!("the live table could not be read ({e})"),
             Ok(Some(live)) => match delta::plan(&live, rs) {

@@ -109,6 +109,17 @@ pub fn fast(
     }))
 }
 
+/// What the fast paths read of the target namespace, on one thread that entered it
+/// once: the generation id, the namespace's identity and both forwarding sysctls.
+pub type Here = (u32, Option<NetnsId>, Vec<(Sysctl, Option<bool>)>);
+
+/// [`Here`] of the namespace `netns` (`None`: this one).
+pub fn here(netns: Option<&str>) -> Result<Here, DriftError> {
+    let (genid, (id, sysctls)) =
+        live::genid_with(netns, || (NetnsId::of_thread().ok(), sysctls_here()))?;
+    Ok((genid, id, sysctls))
+}
+
 fn expected_sysctls(rec: &record::ApplyRecord) -> Vec<SysctlSetting> {
     rec.sysctls
         .iter()

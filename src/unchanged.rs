@@ -1,8 +1,11 @@
 //! Whether an apply would change nothing: the live table and forwarding sysctls already
 //! are what the policy compiles to. Proven from the apply record where it can be (same
-//! inputs, same namespace, generation id unchanged: no compile, no dump), otherwise by a
-//! full read-back and compare.
+//! inputs, same namespace, generation id unchanged: no compile, no dump), else from the
+//! table record of our last commit (`apply::trusted`: the compiled policy planned
+//! against it, no dump), otherwise by a full read-back and compare.
 
+use crate::apply::delta::{self, Decision};
+use crate::apply::trusted;
 use crate::diff::{Change, Kind, Severity};
 use crate::drift::{self, DriftError, DriftOptions, Locate};
 use crate::ir::Ruleset;
@@ -32,6 +35,39 @@ pub fn by_record(
         Some(r) => judge(r.genid, r.changes),
         None => Verdict::Differs,
     })
+}
+
+/// From the table record and the compiled policy, without reading any table: when
+/// the record stands for our table now (this namespace, this generation), the in-place
+/// plan against it is empty or not. `None`: the record cannot be trusted (or holds no
+/// warnings at this generation to show), and the caller reads back instead.
+pub fn by_table_record(
+    rs: &Ruleset,
+    opts: &DriftOptions,
+    rec: Option<&ApplyRecord>,
+) -> Result<Option<Verdict>, DriftError> {
+    let path = trusted::path(&opts.state_dir, opts.netns.as_deref());
+    let Ok(Some(record)) = trusted::load(&path) else {
+        return Ok(None);
+    };
+    let (genid, here, sysctls) = drift::here(opts.netns.as_deref())?;
+    let Ok(live) = record.trusted_at(&rs.table.name, here.as_ref(), genid) else {
+        return Ok(None);
+    };
+    if !matches!(delta::plan(&live, rs), Decision::Delta(d) if d.is_empty()) {
+        return Ok(Some(Verdict::Differs));
+    }
+    let changes = crate::diff::sysctls(&rs.sysctls, &sysctls);
+    if !changes.is_empty() {
+        return Ok(Some(Verdict::SysctlsOnly(changes)));
+    }
+    let warnings = rec
+        .and_then(|r| r.warnings.as_ref())
+        .filter(|w| w.genid == genid);
+    Ok(warnings.map(|w| Verdict::Unchanged {
+        genid,
+        warnings: w.changes.clone(),
+    }))
 }
 
 /// By dumping the ruleset and comparing it with `rs`.

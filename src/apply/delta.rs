@@ -37,8 +37,9 @@ pub struct LiveSet {
 pub struct LiveChain {
     pub name: String,
     pub base: Option<BaseChain>,
-    /// In chain order, each with the handle the kernel gave it.
-    pub rules: Vec<(u64, Rule)>,
+    /// In chain order, each with the handle the kernel gave it, as its nft text
+    /// (comment included: what rules are aligned by).
+    pub rules: Vec<(u64, String)>,
 }
 
 /// The path an apply takes.
@@ -151,11 +152,7 @@ fn set_change<'a>(live: &LiveSet, new: &'a Set) -> Result<Option<ElementChange<'
     if live.comment != new.comment {
         return Err(format!("set {} changes its comment", new.name));
     }
-    let want = if new.interval {
-        new.elements.clone()
-    } else {
-        singles(&new.elements)
-    };
+    let want = stored_elements(new);
     let (removed, added) = exact_difference(&live.elements, &want);
     Ok(
         (!removed.is_empty() || !added.is_empty()).then_some(ElementChange {
@@ -164,6 +161,16 @@ fn set_change<'a>(live: &LiveSet, new: &'a Set) -> Result<Option<ElementChange<'
             added,
         }),
     )
+}
+
+/// The elements the kernel stores for `set` once it is committed: its intervals, or
+/// for a set without `flags interval` single values (ranges expanded).
+pub fn stored_elements(set: &Set) -> Vec<Interval> {
+    if set.interval {
+        set.elements.clone()
+    } else {
+        singles(&set.elements)
+    }
 }
 
 /// A set without `flags interval` holds single values: ranges expanded.
@@ -207,8 +214,8 @@ pub fn exact_difference(live: &[Interval], new: &[Interval]) -> (Vec<Interval>, 
 
 /// One chain's rule operations: kept rules stay by handle; in each gap old rules are
 /// replaced one for one, then the surplus deleted or inserted before the next kept rule.
-fn rules<'a>(live: &[(u64, Rule)], new: &'a [Rule]) -> Vec<RuleOp<'a>> {
-    let old_text: Vec<String> = live.iter().map(|(_, r)| rule_text(r)).collect();
+fn rules<'a>(live: &[(u64, String)], new: &'a [Rule]) -> Vec<RuleOp<'a>> {
+    let old_text: Vec<String> = live.iter().map(|(_, t)| t.clone()).collect();
     let new_text: Vec<String> = new.iter().map(rule_text).collect();
     let (keep_new, keep_old) = crate::diff::lcs_marks(&new_text, &old_text);
     let mut ops = Vec::new();
@@ -250,7 +257,8 @@ fn put(place: Place, index: usize, new: &[Rule]) -> RuleOp<'_> {
     }
 }
 
-fn rule_text(r: &Rule) -> String {
+/// A rule's nft text, comment included: what live and new rules are aligned by.
+pub fn rule_text(r: &Rule) -> String {
     let mut s = String::new();
     text::rule(&mut s, r);
     s

@@ -309,7 +309,7 @@ fn rules(
             .and_then(|h| h.get(..8)?.try_into().ok())
             .map(u64::from_be_bytes)
             .ok_or_else(|| ApplyError::Snapshot("a rule without a handle".into()))?;
-        let rule = crate::live::decode_rule(&raw, keys);
+        let rule = super::delta::rule_text(&crate::live::decode_rule(&raw, keys));
         match live.chains.iter_mut().find(|c| c.name == raw.chain) {
             Some(c) => c.rules.push((handle, rule)),
             None => live.foreign.push(format!("a rule in chain {}", raw.chain)),

@@ -33,7 +33,7 @@ fn live_of(rs: &Ruleset) -> LiveTable {
                 rules: (c.rules.iter())
                     .map(|r| {
                         h += 1;
-                        (h, r.clone())
+                        (h, rule_text(r))
                     })
                     .collect(),
             })

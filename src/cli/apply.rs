@@ -29,6 +29,7 @@ mod path;
 mod prompt;
 mod report;
 mod slot;
+mod trace;
 mod unchanged;
 mod view;
 
@@ -161,10 +162,15 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    json::run(out, a.format, "apply", || {
+    trace::start();
+    let code = json::run(out, a.format, "apply", || {
         report::start(a);
         apply_once(out, a)
-    })
+    });
+    if let Some(t) = trace::report() {
+        out.stderr(&t);
+    }
+    code
 }
 
 fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
@@ -182,6 +188,10 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         sysctl_root: a.sysctl_root.clone(),
         guard: None,
         full_replace: a.replace,
+        table_record: Some(hostwall::apply::trusted::path(
+            &a.state.state_dir,
+            a.netns.as_deref(),
+        )),
     };
     if a.dry_run {
         return dry_run::dry_run(out, &loaded, &rs, &opts, a.verbose);
@@ -218,12 +228,19 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
     };
+    trace::mark("apply (safe flow)");
+    let r = &done.value;
+    trace::add("plan and encode", r.build_time);
+    trace::add("kernel (sendmsg)", r.send_time);
+    trace::add("table record written", r.record_time);
     announce(out, a, &rs, &done);
     let id = done.pending.as_ref().map(|(r, _)| r.id.as_str());
     owner.applied(&loaded.name, a.netns.as_deref(), done.value.genid, id);
     let warnings = after_warnings(out, a, &loaded, &rs);
+    trace::mark("warnings about other tables");
     let rec = record_of(a, &loaded, &rs, done.value.genid, target);
     store(out, a, &hostwall::record::ApplyRecord { warnings, ..rec });
+    trace::mark("apply record written");
     finish(out, a, (&owner, &slot), (&loaded, &rs), &done)
 }
 
@@ -264,19 +281,26 @@ fn announce(out: &Out, a: &ApplyArgs, rs: &Ruleset, done: &safe::AppliedChange<A
 /// nothing needs sending).
 fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     super::coexist::warn(out, &a.system.root);
+    trace::mark("other firewall services");
     let skip = unchanged::Skip::new(a);
-    if let Some(code) = skip.as_ref().and_then(|s| s.by_record(out, a)) {
+    trace::mark("pending change, apply record");
+    let by_record = skip.as_ref().and_then(|s| s.by_record(out, a));
+    trace::mark("unchanged by apply record");
+    if let Some(code) = by_record {
         return Err(code);
     }
     let (loaded, rs) = report::load_compiled(out, &a.input)?;
+    trace::mark("compile");
     report::policy(&loaded, &rs);
     #[cfg(debug_assertions)]
     let rs = test_hooks::break_rule(rs);
     preflight(out, a, &loaded, &rs)?;
-    match skip
+    trace::mark("permissions, lockout guard");
+    let readback = skip
         .as_ref()
-        .and_then(|s| s.by_readback(out, a, &loaded, &rs))
-    {
+        .and_then(|s| s.by_readback(out, a, &loaded, &rs));
+    trace::mark("unchanged by table record/read");
+    match readback {
         Some(code) => Err(code),
         None => Ok((loaded, rs)),
     }
@@ -434,6 +458,7 @@ fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
         r.genid,
     );
     s.push_str(&path::line(&r.path));
+    s.push_str(&path::basis(&r.basis, r.record_error.as_deref()));
     if r.resends > 0 {
         s.push_str(&format!(
             "  resent {} time{}: other tables changed meanwhile (ours did not)\n",

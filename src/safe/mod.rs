@@ -169,6 +169,17 @@ impl Error {
 /// under its name is never written through; the rename replaces a link at `path`
 /// itself rather than following it.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    replace_file(path, bytes, mode, true)
+}
+
+/// [`atomic_write`] without the two fsyncs, for a cache whose reader detects a torn or
+/// lost file itself (the table record carries a digest of its content): readers still
+/// see the old file or the whole new one, but a crash may leave either.
+pub fn atomic_write_unsynced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    replace_file(path, bytes, mode, false)
+}
+
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -178,7 +189,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         // The open mode is filtered by the umask; the caller's mode is meant exactly.
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
-        f.sync_all()
+        if durable { f.sync_all() } else { Ok(()) }
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
@@ -188,7 +199,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io("rename into place", path, e));
     }
-    sync_dir(dir)
+    if durable { sync_dir(dir) } else { Ok(()) }
 }
 
 /// A new temp file next to `path` (`.NAME.tmp.PID.N`), created exclusively; a name

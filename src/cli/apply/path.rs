@@ -1,7 +1,7 @@
 //! Which path an apply took, for people: in place (with what it changed) or a full
 //! replace (with why).
 
-use hostwall::apply::ApplyPath;
+use hostwall::apply::{ApplyPath, PlanBasis};
 
 /// Which path the apply took: `  incremental: ...` with the counts, or
 /// `  full replace: <why>`.
@@ -31,4 +31,21 @@ pub(super) fn line(p: &ApplyPath) -> String {
             format!("  incremental: {}\n", parts.join(", "))
         }
     }
+}
+
+/// What the in-place plan was made from (`  planned from ...`), and why no table
+/// record was kept for the next apply, when that failed.
+pub(super) fn basis(b: &PlanBasis, record_error: Option<&str>) -> String {
+    let mut s = match b {
+        PlanBasis::None => String::new(),
+        PlanBasis::Record => "  planned from the table record: our table was not read\n".into(),
+        PlanBasis::Copy => "  planned from the copy taken for the revert\n".into(),
+        PlanBasis::Read { why } => format!("  planned from a read of our table ({why})\n"),
+    };
+    if let Some(e) = record_error {
+        s.push_str(&format!(
+            "  no table record kept ({e}): the next apply reads our table\n"
+        ));
+    }
+    s
 }

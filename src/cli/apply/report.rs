@@ -56,6 +56,7 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
         json::error_of(out, ErrorKind::Policy, &msg);
         return Err(EXIT_POLICY);
     };
+    super::trace::mark("read, parse, check");
     let rs = hostwall::compile::compile(policy);
     Ok((loaded, rs))
 }

@@ -1,6 +1,6 @@
 //! `apply` when the live state already is the policy: nothing sent, exit 0,
-//! `unchanged (generation N)`. Tried from the record before compiling, then by a
-//! read-back after (the only way for a policy on standard input); never with
+//! `unchanged (generation N)`. Tried from the record before compiling, then from the
+//! table record of our last commit, then by a read-back after (the only way for a policy on standard input); never with
 //! `--replace`, `--dry-run`, a test sysctl tree, or a change pending in the target
 //! namespace (the normal flow reports that one).
 
@@ -72,8 +72,12 @@ impl Skip {
         rs: &Ruleset,
     ) -> Option<u8> {
         let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
+        let recorded = verdict::by_table_record(rs, &self.opts, self.rec.as_ref());
         // A ruleset that cannot be read is sent: the send reports what is wrong.
-        let found = verdict::by_readback(rs, &self.opts, &locate).ok()?;
+        let found = match recorded {
+            Ok(Some(v)) => v,
+            _ => verdict::by_readback(rs, &self.opts, &locate).ok()?,
+        };
         match found {
             Verdict::Unchanged { genid, warnings } => {
                 show_warnings(out, &warnings);

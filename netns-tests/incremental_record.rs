@@ -1,0 +1,222 @@
+//! Incremental apply planned from the table record (`apply::trusted`) against the real
+//! kernel: from policy to policy it reads nothing and leaves exactly the table a full
+//! apply leaves; a record that is stale (the ruleset moved), damaged, of another
+//! namespace or of another policy at another generation is not trusted, and the apply
+//! then reads our table and is still exact.
+
+use crate::incremental::{blocklist, drift, listing, opts};
+use crate::support::corpus;
+use crate::support::nft::{At, nft_ok};
+use hostwall::apply::{ApplyOptions, ApplyPath, PlanBasis, apply, trusted};
+use hostwall::ir::Ruleset;
+use hostwall::netns::Netns;
+use std::path::{Path, PathBuf};
+
+fn with_record(ns: &Netns, record: &Path, full: bool) -> ApplyOptions {
+    ApplyOptions {
+        table_record: Some(record.to_path_buf()),
+        ..opts(ns, full)
+    }
+}
+
+fn has_dynamic(rs: &Ruleset) -> bool {
+    rs.table.sets.iter().any(|s| s.timeout_ms.is_some())
+}
+
+/// Applies; a record is kept after every apply but of a table with a dynamic set.
+fn applied(rs: &Ruleset, o: &ApplyOptions) -> (ApplyPath, PlanBasis) {
+    let r = apply(rs, o).unwrap_or_else(|e| panic!("apply: {e}"));
+    if o.table_record.is_some() {
+        assert_eq!(
+            r.record_error.is_some(),
+            has_dynamic(rs),
+            "{:?}",
+            r.record_error
+        );
+    }
+    (r.path, r.basis)
+}
+
+fn state() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let record = trusted::path(&dir.path().join("state"), Some("lab"));
+    (dir, record)
+}
+
+fn addrs(r: std::ops::Range<u32>) -> Vec<String> {
+    r.map(|i| format!("10.2.{}.{}", i / 250, i % 250 + 1))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root"]
+fn applies_planned_from_the_table_record_read_nothing_and_leave_the_full_apply_table_issue14() {
+    crate::support::root::require();
+    let cases: Vec<(String, Ruleset)> = (corpus::clean().iter())
+        .map(|c| (c.name.clone(), corpus::compile(c)))
+        .filter(|(_, rs)| rs.table.name == "hostwall")
+        .collect();
+    let ns = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
+    let (_dir, record) = state();
+    let want: Vec<String> = (cases.iter())
+        .map(|(_, rs)| {
+            applied(rs, &opts(&ns, true));
+            listing(&ns, "hostwall")
+        })
+        .collect();
+    let n = cases.len();
+    // A chain of applies, each planned from the record the one before it wrote.
+    applied(&cases[0].1, &with_record(&ns, &record, true));
+    let (mut from_record, mut dynamic) = (0, 0);
+    for step in 1..=2 * n {
+        let (i, j) = ((step - 1) * 7 % n, step * 7 % n);
+        let (path, basis) = applied(&cases[j].1, &with_record(&ns, &record, false));
+        let (a, b) = (&cases[i].0, &cases[j].0);
+        assert_eq!(listing(&ns, "hostwall"), want[j], "{a} -> {b} ({path:?})");
+        assert_eq!(drift(&cases[j].1, &ns), vec![], "{a} -> {b}");
+        match basis {
+            PlanBasis::Record => from_record += 1,
+            // A dynamic set's elements are the kernel's: no record is kept for it.
+            PlanBasis::Read { why } if has_dynamic(&cases[i].1) => {
+                dynamic += 1;
+                assert_eq!(why, "there is no table record", "{a} -> {b}");
+            }
+            other => panic!("{a} -> {b}: planned from {other:?}"),
+        }
+    }
+    eprintln!("{from_record} applies planned from the record, {dynamic} after a dynamic set");
+    assert!(from_record >= n, "only {from_record} from the record");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_stale_damaged_or_foreign_record_is_not_trusted_and_the_apply_reads_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
+    let (_dir, record) = state();
+    let (a, b, c) = (
+        blocklist(&addrs(0..40), None),
+        blocklist(&addrs(5..45), Some(8080)),
+        blocklist(&addrs(20..70), Some(9090)),
+    );
+    let full_listing = |rs: &Ruleset| {
+        let other = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
+        applied(rs, &opts(&other, true));
+        listing(&other, "hostwall")
+    };
+    let want_b = full_listing(&b);
+    let reads = |basis: PlanBasis, says: &str| match basis {
+        PlanBasis::Read { why } => assert!(why.contains(says), "{why}"),
+        other => panic!("trusted a record it should not have: {other:?}"),
+    };
+    // Stale: an element added by hand moves the generation on.
+    applied(&a, &with_record(&ns, &record, true));
+    let set = (a.table.sets.iter())
+        .find(|s| s.key == hostwall::ir::SetKey::Ipv4Addr)
+        .map(|s| s.name.clone())
+        .expect("an address set");
+    let add = ["add", "element", "inet", "hostwall", &set, "{ 192.0.2.9 }"];
+    nft_ok(At::Netns(ns.name()), &add, "");
+    let (_, basis) = applied(&b, &with_record(&ns, &record, false));
+    reads(basis, "moved on");
+    assert_eq!(
+        listing(&ns, "hostwall"),
+        want_b,
+        "the hand-made element stayed"
+    );
+    // Damaged: one byte of the record flipped.
+    applied(&a, &with_record(&ns, &record, true));
+    let mut bytes = std::fs::read(&record).unwrap_or_else(|e| panic!("{e}"));
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&record, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let (_, basis) = applied(&b, &with_record(&ns, &record, false));
+    reads(basis, "digest");
+    assert_eq!(listing(&ns, "hostwall"), want_b);
+    // Foreign: a well-formed record of policy c, written in another namespace at the
+    // very generation this one is at now.
+    let (ns2, (_dir2, record2)) = (
+        Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}")),
+        state(),
+    );
+    applied(&a, &with_record(&ns, &record, true));
+    let genid = hostwall::live::genid(Some(ns.name())).unwrap_or_else(|e| panic!("{e}"));
+    // One commit each: the table made, then deleted, ...
+    let mut pad = ["add", "table", "inet", "pad"];
+    while hostwall::live::genid(Some(ns2.name())).unwrap_or_else(|e| panic!("{e}")) + 1 < genid {
+        nft_ok(At::Netns(ns2.name()), &pad, "");
+        pad[0] = if pad[0] == "add" { "delete" } else { "add" };
+    }
+    applied(&c, &with_record(&ns2, &record2, true));
+    assert_eq!(
+        hostwall::live::genid(Some(ns2.name())).unwrap_or_else(|e| panic!("{e}")),
+        genid,
+        "both namespaces at one generation"
+    );
+    std::fs::copy(&record2, &record).unwrap_or_else(|e| panic!("{e}"));
+    let (_, basis) = applied(&b, &with_record(&ns, &record, false));
+    reads(basis, "another network namespace");
+    assert_eq!(listing(&ns, "hostwall"), want_b);
+    // The record the last apply wrote stands: the next one reads nothing.
+    let (path, basis) = applied(&a, &with_record(&ns, &record, false));
+    assert_eq!(basis, PlanBasis::Record, "{path:?}");
+    assert_eq!(drift(&a, &ns), vec![]);
+}
+
+/// The binary keeps the record in its state dir and plans from it: a second apply
+/// reads no table, an edit that compiles to the same table is unchanged from the record
+/// (the generation does not move), and a hand edit of our table sends it back to reading.
+#[test]
+#[ignore = "needs root"]
+fn the_binary_plans_from_its_table_record_and_reads_when_it_is_stale_issue14() {
+    use crate::apply::{Env, exit, stderr};
+    crate::support::root::require();
+    let env = Env::new("hw-rec");
+    let text = |port: u16, comment: &str| {
+        format!(
+            "policy rec {{\n    default drop\n    allow ssh tcp 22 from 10.7.0.0/16, 10.9.1.1\n    allow tcp {port}\n}}\n# {comment}\n"
+        )
+    };
+    let p = env.file("rec.policy", &text(8080, "a"));
+    let p = p.to_string_lossy().to_string();
+    exit(&env.apply(&[&p]), 0);
+    let record = trusted::path(&env.state(), Some(env.ns.name()));
+    assert!(record.exists(), "no table record kept");
+    env.file("rec.policy", &text(8081, "a"));
+    let out = env.apply(&[&p]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("  incremental: 1 rules replaced\n"), "{err}");
+    assert!(
+        err.contains("  planned from the table record: our table was not read\n"),
+        "{err}"
+    );
+    // Other bytes, same table: unchanged, proven from the table record.
+    env.file("rec.policy", &text(8081, "another comment"));
+    let genid = || hostwall::live::genid(Some(env.ns.name())).unwrap_or_else(|e| panic!("{e}"));
+    let before = genid();
+    let out = env.apply(&[&p]);
+    exit(&out, 0);
+    assert!(stderr(&out).contains(&format!("unchanged (generation {before})")));
+    assert_eq!(genid(), before);
+    // By hand: the record is stale, the apply reads and puts the policy back.
+    env.nft(
+        &[
+            "add", "rule", "inet", "hostwall", "input", "tcp", "dport", "7", "accept",
+        ],
+        "",
+    );
+    env.file("rec.policy", &text(8082, "b"));
+    let out = env.apply(&[&p]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("  planned from a read of our table (the ruleset moved on since"),
+        "{err}"
+    );
+    assert!(
+        !env.ruleset().contains("dport 7 accept"),
+        "the hand-made rule stayed"
+    );
+    assert!(env.ruleset().contains("dport 8082"));
+}

@@ -1,0 +1,363 @@
+//! The table record: our table exactly as our last commit left it (sets with the
+//! elements the kernel stores, chains, rules with their handles and nft text), kept in
+//! the state directory so the next apply can plan its in-place change without reading
+//! the kernel. It is trusted only when every one of these holds:
+//!
+//! - it was read through the state directory's trust rule (`safe::trust`);
+//! - its SHA-256 digest matches its content (a damaged or truncated file is refused);
+//! - it was written for this table, in this very namespace (`NetnsId`: boot id and
+//!   namespace cookie, never repeated);
+//! - the kernel's generation id now is the one our commit made: any commit to any
+//!   table since moves it, and then the table is read instead.
+//!
+//! The batch planned from it carries that generation, so a change committed between
+//! the check and the send still makes the kernel refuse it.
+//!
+//! Layout: a magic line, the hex digest of the body, then the body: a little-endian
+//! `u32` length, that many bytes of JSON (generation, namespace, table, each set's
+//! name, key, flags, comment and element count, each chain's registration and rules),
+//! then every set's elements packed as big-endian `lo`/`hi` pairs of the key's width
+//! (8 bytes per IPv4 interval): 100,000 prefixes take 0.8 MB.
+
+use super::delta::{self, LiveChain, LiveSet, LiveTable};
+use super::table_copy::dump;
+use crate::ir::kernel::{hook_of, policy_of, set_key_of};
+use crate::ir::{BaseChain, Interval, Ruleset};
+use crate::nft::client::Client;
+use crate::nft::msg::attr;
+use crate::nft::vocab::{DataType, InetHook, VerdictCode};
+use crate::nft::wire::MsgType;
+use crate::nsid::NetnsId;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `NFTA_RULE_CHAIN`, `NFTA_RULE_HANDLE`.
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_HANDLE: u16 = 3;
+
+const MAGIC: &[u8] = b"hostwall table record 1\n";
+/// A record is O(table): 1,000,000 IPv6 prefixes take 32 MB.
+const LIMIT: u64 = 256 << 20;
+
+/// Our table as our commit at `genid` left it, in the namespace `netns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRecord {
+    pub genid: u32,
+    pub netns: NetnsId,
+    pub table: String,
+    pub live: LiveTable,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    genid: u32,
+    netns: NetnsId,
+    table: String,
+    sets: Vec<SetMeta>,
+    chains: Vec<ChainMeta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SetMeta {
+    name: String,
+    /// nft datatype id of the key.
+    key: u32,
+    interval: bool,
+    comment: Option<String>,
+    count: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChainMeta {
+    name: String,
+    /// Hook number, priority, policy verdict code.
+    base: Option<(u32, i32, u32)>,
+    rules: Vec<(u64, String)>,
+}
+
+/// The record's file, beside the apply record (`record::path`): `applied-NS.table`.
+pub fn path(state_dir: &Path, netns: Option<&str>) -> PathBuf {
+    crate::record::path(state_dir, netns).with_extension("table")
+}
+
+impl TableRecord {
+    /// The record of a commit that made our table exactly `rs`, with `handles` the
+    /// kernel's rule handles per chain, in chain order (a dump of our table's rules).
+    /// `None` when they do not line up with `rs`, or when the table holds a dynamic set
+    /// (its elements are the kernel's, not ours).
+    pub(crate) fn of_commit(
+        rs: &Ruleset,
+        genid: u32,
+        netns: NetnsId,
+        handles: &[(String, u64)],
+    ) -> Option<TableRecord> {
+        let t = &rs.table;
+        if t.sets.iter().any(|s| s.timeout_ms.is_some()) {
+            return None;
+        }
+        let mut by_chain: std::collections::HashMap<&str, Vec<u64>> = Default::default();
+        for (chain, handle) in handles {
+            by_chain.entry(chain).or_default().push(*handle);
+        }
+        let mut chains = Vec::with_capacity(t.chains.len());
+        for c in &t.chains {
+            let got = by_chain.remove(c.name.as_str()).unwrap_or_default();
+            if got.len() != c.rules.len() {
+                return None;
+            }
+            let rules = (got.into_iter().zip(&c.rules))
+                .map(|(h, r)| (h, delta::rule_text(r)))
+                .collect();
+            chains.push(LiveChain {
+                name: c.name.clone(),
+                base: c.base,
+                rules,
+            });
+        }
+        if !by_chain.is_empty() {
+            return None;
+        }
+        let sets = (t.sets.iter())
+            .map(|s| LiveSet {
+                name: s.name.clone(),
+                key: s.key,
+                interval: s.interval,
+                comment: s.comment.clone(),
+                elements: delta::stored_elements(s),
+            })
+            .collect();
+        Some(TableRecord {
+            genid,
+            netns,
+            table: t.name.clone(),
+            live: LiveTable {
+                sets,
+                chains,
+                foreign: Vec::new(),
+            },
+        })
+    }
+
+    /// Our table when the record may stand for it: written for `table`, in the
+    /// namespace `here`, at the generation `genid` the kernel reports now. Otherwise
+    /// why not.
+    pub fn trusted_at(
+        self,
+        table: &str,
+        here: Option<&NetnsId>,
+        genid: u32,
+    ) -> Result<LiveTable, String> {
+        if self.table != table {
+            return Err(format!("it is of table {}", self.table));
+        }
+        if here != Some(&self.netns) {
+            return Err("it was written in another network namespace".into());
+        }
+        if self.genid != genid {
+            return Err(format!(
+                "the ruleset moved on since (generation {} -> {genid})",
+                self.genid
+            ));
+        }
+        Ok(self.live)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let meta = Meta {
+            genid: self.genid,
+            netns: self.netns.clone(),
+            table: self.table.clone(),
+            sets: (self.live.sets.iter())
+                .map(|s| SetMeta {
+                    name: s.name.clone(),
+                    key: DataType::from(s.key).raw(),
+                    interval: s.interval,
+                    comment: s.comment.clone(),
+                    count: s.elements.len(),
+                })
+                .collect(),
+            chains: (self.live.chains.iter())
+                .map(|c| ChainMeta {
+                    name: c.name.clone(),
+                    base: c.base.map(|b| {
+                        let policy = VerdictCode::from(b.policy).raw();
+                        (InetHook::from(b.hook).raw(), b.priority, policy)
+                    }),
+                    rules: c.rules.clone(),
+                })
+                .collect(),
+        };
+        // Plain strings and numbers: serialising cannot fail.
+        let json = serde_json::to_vec(&meta).unwrap_or_default();
+        let elements: usize = (self.live.sets.iter())
+            .map(|s| s.elements.len() * 2 * s.key.len())
+            .sum();
+        let mut body = Vec::with_capacity(4 + json.len() + elements);
+        body.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        body.extend_from_slice(&json);
+        for s in &self.live.sets {
+            let w = s.key.len();
+            for iv in &s.elements {
+                body.extend_from_slice(&iv.lo.to_be_bytes()[16 - w..]);
+                body.extend_from_slice(&iv.hi.to_be_bytes()[16 - w..]);
+            }
+        }
+        let mut out = Vec::with_capacity(MAGIC.len() + 64 + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(crate::digest::sha256_hex(&body).as_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<TableRecord, String> {
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or("not a table record of this version")?;
+        let (digest, body) = rest.split_at_checked(64).ok_or("truncated")?;
+        if digest != crate::digest::sha256_hex(body).as_bytes() {
+            return Err("its digest does not match its content".into());
+        }
+        let (len, body) = body.split_at_checked(4).ok_or("truncated")?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let (json, mut packed) = body.split_at_checked(len).ok_or("truncated")?;
+        let meta: Meta = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let mut sets = Vec::with_capacity(meta.sets.len());
+        for s in meta.sets {
+            let key = set_key_of(s.key).ok_or("a set of an unknown key type")?;
+            let w = key.len();
+            let size = s.count.checked_mul(2 * w).ok_or("a set too large")?;
+            let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
+            packed = rest;
+            let value = |b: &[u8]| b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x));
+            let elements = (mine.chunks_exact(2 * w))
+                .map(|c| Interval {
+                    lo: value(&c[..w]),
+                    hi: value(&c[w..]),
+                })
+                .collect();
+            sets.push(LiveSet {
+                name: s.name,
+                key,
+                interval: s.interval,
+                comment: s.comment,
+                elements,
+            });
+        }
+        if !packed.is_empty() {
+            return Err("trailing bytes".into());
+        }
+        let chains = (meta.chains.into_iter())
+            .map(|c| chain(c).ok_or("a chain of an unknown hook"))
+            .collect::<Result<_, _>>()?;
+        Ok(TableRecord {
+            genid: meta.genid,
+            netns: meta.netns,
+            table: meta.table,
+            live: LiveTable {
+                sets,
+                chains,
+                foreign: Vec::new(),
+            },
+        })
+    }
+}
+
+fn chain(c: ChainMeta) -> Option<LiveChain> {
+    let base = match c.base {
+        None => None,
+        Some((hook, priority, policy)) => Some(BaseChain {
+            hook: hook_of(hook)?,
+            priority,
+            policy: policy_of(Some(policy)),
+        }),
+    };
+    Some(LiveChain {
+        name: c.name,
+        base,
+        rules: c.rules,
+    })
+}
+
+/// The record at `path`: `Ok(None)` when there is none; an error when it cannot be
+/// used (untrusted directory or file, damaged, of another version).
+pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
+    use crate::safe::trust;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !trust::dir_exists(dir).map_err(|e| e.to_string())? {
+        return Ok(None);
+    }
+    trust::check_dir(dir).map_err(|e| e.to_string())?;
+    match trust::read_file(path, LIMIT).map_err(|e| e.to_string())? {
+        None => Ok(None),
+        Some(bytes) => TableRecord::decode(&bytes).map(Some),
+    }
+}
+
+/// Writes the record atomically, owner-only, into a trusted state directory; not
+/// synced to disk (like the state it describes it is gone at reboot, and a torn or
+/// lost file fails its digest or is simply absent: the next apply reads instead).
+pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    crate::safe::trust::ensure_dir(dir)?;
+    crate::safe::atomic_write_unsynced(path, &rec.encode(), 0o600)
+}
+
+/// Our table from the record at `path`, when it may stand for the kernel's at `genid`
+/// in the namespace `here`; otherwise why not.
+pub(crate) fn live_at(
+    path: &Path,
+    table: &str,
+    here: Option<&NetnsId>,
+    genid: u32,
+) -> Result<LiveTable, String> {
+    match load(path) {
+        Ok(Some(r)) => r.trusted_at(table, here, genid),
+        Ok(None) => Err("there is no table record".into()),
+        Err(e) => Err(format!("the table record is unusable: {e}")),
+    }
+}
+
+/// After a commit left our table exactly `rs` at generation `genid`: one dump of our
+/// table's rules (for their handles; no set elements), then the record, written only
+/// when the generation still is `genid` after the dump (so the handles are our
+/// commit's). When no record can be written the old one is removed, and why is said.
+pub(crate) fn remember(
+    nl: &mut Client,
+    rs: &Ruleset,
+    (genid, here): (u32, Option<NetnsId>),
+    path: &Path,
+) -> Result<(), String> {
+    let made = (|| {
+        let netns = here.ok_or("the namespace could not be identified")?;
+        let msgs = dump(nl, MsgType::GetRule, &rs.table.name, None).map_err(|e| e.to_string())?;
+        if nl.genid().map_err(|e| e.to_string())? != genid {
+            return Err("the ruleset moved on right after the commit".to_string());
+        }
+        let handles = msgs
+            .iter()
+            .map(|m| rule_handle(m).ok_or("a rule without chain or handle"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rec = TableRecord::of_commit(rs, genid, netns, &handles)
+            .ok_or("the table holds a dynamic set, or its rules do not line up")?;
+        store(path, &rec).map_err(|e| e.to_string())
+    })();
+    if made.is_err() {
+        let _ = crate::safe::remove_durably(path);
+    }
+    made
+}
+
+/// A dumped rule's chain and handle.
+fn rule_handle(m: &[u8]) -> Option<(String, u64)> {
+    let attrs = m.get(20..)?;
+    let chain = attr(attrs, NFTA_RULE_CHAIN)?;
+    let chain = String::from_utf8_lossy(chain)
+        .trim_end_matches('\0')
+        .to_string();
+    let handle = attr(attrs, NFTA_RULE_HANDLE)?.get(..8)?.try_into().ok()?;
+    Some((chain, u64::from_be_bytes(handle)))
+}
+
+#[cfg(test)]
+#[path = "trusted_tests.rs"]
+mod tests;

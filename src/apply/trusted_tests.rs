@@ -1,0 +1,162 @@
+//! The table record: round trip, refusal of a damaged, stale, foreign or other-table
+//! record, and a commit's handles lined up with its rules.
+
+use super::*;
+use crate::ir::{ChainPolicy, Hook, L4Proto, Match, PortMatch, SetKey};
+
+#[path = "../../tests/support/build/ir.rs"]
+#[allow(dead_code, clippy::duplicate_mod)]
+mod build;
+use build::{accept, base, iv, ruleset, set};
+
+fn ns(cookie: u64) -> NetnsId {
+    NetnsId {
+        boot: "b9dbfc08-6cd0-4d6e-ba18-8a6478c471b2".into(),
+        cookie: Some(cookie),
+        inode: "4:4026531840".into(),
+    }
+}
+
+fn policy() -> Ruleset {
+    let rules = vec![
+        accept(vec![Match::Dport(L4Proto::Tcp, PortMatch::Port(22))]),
+        accept(vec![Match::Dport(L4Proto::Udp, PortMatch::Port(53))]),
+    ];
+    let v6 = set(
+        "block6",
+        SetKey::Ipv6Addr,
+        vec![iv(1, 1), iv(u128::MAX - 7, u128::MAX)],
+    );
+    let mut icmp = set("icmp", SetKey::IcmpType, vec![iv(0, 0), iv(3, 4), iv(8, 8)]);
+    icmp.interval = false;
+    ruleset(
+        vec![
+            set("block4", SetKey::Ipv4Addr, vec![iv(10, 20), iv(30, 30)]),
+            v6,
+            icmp,
+        ],
+        vec![base("input", Hook::Input, ChainPolicy::Drop, rules)],
+    )
+}
+
+fn handles(rs: &Ruleset) -> Vec<(String, u64)> {
+    let mut h = 40;
+    (rs.table.chains.iter())
+        .flat_map(|c| c.rules.iter().map(move |_| c.name.clone()))
+        .map(|c| {
+            h += 1;
+            (c, h)
+        })
+        .collect()
+}
+
+fn record() -> TableRecord {
+    let rs = policy();
+    TableRecord::of_commit(&rs, 7, ns(1), &handles(&rs)).expect("lines up")
+}
+
+#[test]
+fn a_record_round_trips_and_plans_nothing_against_its_own_policy_issue14() {
+    let rec = record();
+    let back = TableRecord::decode(&rec.encode()).expect("decodes");
+    assert_eq!(back, rec);
+    // Non-interval sets are kept as the single values the kernel stores.
+    let icmp = &back.live.sets[2];
+    assert_eq!(icmp.elements, vec![iv(0, 0), iv(3, 3), iv(4, 4), iv(8, 8)]);
+    assert_eq!(back.live.chains[0].rules[1].0, 42);
+    let rs = policy();
+    let live = back
+        .trusted_at("hostwall", Some(&ns(1)), 7)
+        .expect("trusted");
+    match delta::plan(&live, &rs) {
+        delta::Decision::Delta(d) => assert!(d.is_empty(), "{d:?}"),
+        delta::Decision::Full(why) => panic!("full: {why}"),
+    }
+}
+
+#[test]
+fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
+    let bytes = record().encode();
+    let body = MAGIC.len() + 64;
+    // One element byte flipped: the digest no longer matches.
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let e = TableRecord::decode(&flipped).err();
+    assert_eq!(e.as_deref(), Some("its digest does not match its content"));
+    // Cut short, or anything appended.
+    assert!(TableRecord::decode(&bytes[..bytes.len() - 3]).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(TableRecord::decode(&longer).is_err());
+    assert!(TableRecord::decode(&bytes[..body - 1]).is_err());
+    // Another version's magic line.
+    let mut other = bytes.clone();
+    other[MAGIC.len() - 2] = b'9';
+    let e = TableRecord::decode(&other).err();
+    assert_eq!(e.as_deref(), Some("not a table record of this version"));
+    // A forged body with its digest recomputed still has to pass the meta checks:
+    // a set count larger than the elements there are is refused, not read past.
+    let (len, rest) = bytes[body..].split_at(4);
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let json = String::from_utf8_lossy(&rest[..len]).replace("\"count\":2", "\"count\":9");
+    let mut forged_body = (json.len() as u32).to_le_bytes().to_vec();
+    forged_body.extend_from_slice(json.as_bytes());
+    forged_body.extend_from_slice(&rest[len..]);
+    let mut forged = MAGIC.to_vec();
+    forged.extend_from_slice(crate::digest::sha256_hex(&forged_body).as_bytes());
+    forged.extend_from_slice(&forged_body);
+    assert!(TableRecord::decode(&forged).is_err());
+}
+
+#[test]
+fn only_the_same_table_namespace_and_generation_are_trusted_issue14() {
+    let why = |r: Result<LiveTable, String>| r.err().unwrap_or_default();
+    assert!(record().trusted_at("hostwall", Some(&ns(1)), 7).is_ok());
+    assert_eq!(
+        why(record().trusted_at("hostwall", Some(&ns(1)), 8)),
+        "the ruleset moved on since (generation 7 -> 8)"
+    );
+    assert_eq!(
+        why(record().trusted_at("hostwall", Some(&ns(2)), 7)),
+        "it was written in another network namespace"
+    );
+    assert_eq!(
+        why(record().trusted_at("hostwall", None, 7)),
+        "it was written in another network namespace"
+    );
+    assert_eq!(
+        why(record().trusted_at("other", Some(&ns(1)), 7)),
+        "it is of table hostwall"
+    );
+}
+
+#[test]
+fn handles_that_do_not_line_up_or_a_dynamic_set_keep_no_record_issue14() {
+    let rs = policy();
+    let h = handles(&rs);
+    assert!(TableRecord::of_commit(&rs, 7, ns(1), &h[..1]).is_none());
+    let mut extra = h.clone();
+    extra.push(("forward".into(), 99));
+    assert!(TableRecord::of_commit(&rs, 7, ns(1), &extra).is_none());
+    let mut dynamic = rs.clone();
+    dynamic.table.sets[0].timeout_ms = Some(1000);
+    assert!(TableRecord::of_commit(&dynamic, 7, ns(1), &h).is_none());
+}
+
+#[test]
+fn store_and_load_go_through_the_trusted_state_dir_issue14() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let p = path(&state, Some("lab"));
+    assert!(p.ends_with("applied-lab.table"));
+    assert_eq!(load(&p), Ok(None));
+    store(&p, &record()).expect("store");
+    assert_eq!(load(&p), Ok(Some(record())));
+    assert!(live_at(&p, "hostwall", Some(&ns(1)), 7).is_ok());
+    // A directory others may write to is not trusted.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert!(load(&p).is_err());
+    assert!(live_at(&p, "hostwall", Some(&ns(1)), 7).is_err());
+}
