@@ -38,6 +38,7 @@ mod verify;
 mod verify_budget;
 mod verify_classes;
 mod verify_forward;
+mod verify_lab;
 mod verify_live;
 mod verify_reap;
 mod verify_sources;

@@ -19,6 +19,7 @@ mod fwd_design;
 mod inputs;
 mod junit;
 mod lab;
+mod lab_nets;
 mod labels;
 mod listen;
 mod load;
@@ -235,6 +236,7 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     removed?;
     let topo = &plan.topo;
     report.notes = notes(rs, topo);
+    report.notes.extend(topo.lab.note.clone());
     report.notes.extend(against_note);
     report
         .notes

@@ -89,7 +89,7 @@ pub fn plan(
     against: Option<&Ruleset>,
     opts: &VerifyOptions,
 ) -> Result<ProbePlan, VerifyError> {
-    let mut topo = design::topology(rs);
+    let mut topo = design::topology(rs, against);
     let cover = cover::plan(rs, against, &mut topo);
     let cap = opts.probes.unwrap_or(DEFAULT_PROBES);
     let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;

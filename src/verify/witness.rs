@@ -5,11 +5,10 @@
 
 use super::ProbeKind;
 use super::sources::{self, AddrClass, Route};
-use super::topology::{Endpoint, LOOPBACK_IF, Topology, link_addrs};
+use super::topology::{Endpoint, LOOPBACK_IF, Topology};
 use crate::eval::{self, Cause, L4, Packet};
 use crate::ir::{CtState, Hook, Interval, Ruleset};
 use crate::space::{Cube, Ivs, addr_of, addr_value};
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// The ports the host's kernel picks for its own connections (the
@@ -363,7 +362,6 @@ fn sources_in(
     pin: Option<(usize, u128)>,
 ) -> Result<Vec<IpAddr>, String> {
     let v4 = f == 0;
-    let ours = link_addrs(&topo.links);
     if let Some((_, v)) = pin {
         return pinned(topo, region, (f, v), link, lo).map(|a| vec![a]);
     }
@@ -375,8 +373,7 @@ fn sources_in(
         .filter(|a| region.saddr[f].contains(addr_value(*a)))
         .collect();
     out.truncate(2);
-    let mut avoid: BTreeSet<IpAddr> = topo.endpoints.iter().map(|e| e.addr).collect();
-    avoid.extend(ours);
+    let taken = topo.taken();
     let want = |c: AddrClass| {
         let route = c.input_route(v4);
         if lo {
@@ -392,7 +389,7 @@ fn sources_in(
         .intervals()
         .iter()
         .take(MAX_TRIED)
-        .find_map(|iv| sources::pick(iv, v4, &avoid, want));
+        .find_map(|iv| sources::pick(iv, v4, |a| taken.contains(a), want));
     out.extend(fresh);
     if out.is_empty() {
         let first = region.saddr[f].first().and_then(|v| addr_of(f, v));
@@ -429,7 +426,7 @@ fn pinned(
         .endpoints
         .iter()
         .any(|e| e.addr == a && (e.lo != lo || (!lo && e.link != link)));
-    if (link_addrs(&topo.links).contains(&a) && !own) || elsewhere {
+    if (topo.lab.reserved(a) && !own) || elsewhere {
         return Err(format!("{a} is one of verify's own test addresses"));
     }
     Ok(a)
