@@ -42,3 +42,4 @@ mod verify_lab;
 mod verify_live;
 mod verify_reap;
 mod verify_sources;
+mod verify_to;

@@ -2,6 +2,7 @@
 //! by the input rules' interfaces, the client addresses inside and outside their
 //! source restrictions, and, with a forward chain, the far side from `fwd_design`.
 
+use super::dests;
 use super::fwd_design;
 use super::inputs::{SourceMatch, input_rules, source_matches};
 use super::lab_nets;
@@ -47,13 +48,26 @@ pub(crate) fn topology(rs: &Ruleset, against: Option<&Ruleset>) -> Topology {
         client_names,
         (false, lab.client),
     );
-    let mut endpoints = base_endpoints(&links);
+    let endpoints = base_endpoints(&links);
+    let mut topo = Topology {
+        links,
+        endpoints,
+        far_links: Vec::new(),
+        far_endpoints: Vec::new(),
+        forwarding: Vec::new(),
+        unprobed: Vec::new(),
+        lab,
+        host_addrs: Vec::new(),
+    };
+    // The host's addresses first: no source address is then chosen on one of them.
+    dests::add_host_addrs(rs, &mut topo);
     let sources = source_matches(rs);
-    let mut unprobed = Vec::new();
-    permitted_endpoints(rs, (&links, &lab), &sources, &mut endpoints, &mut unprobed);
+    let t = &mut topo;
+    let fixed = (&t.links[..], &t.lab, &t.host_addrs[..]);
+    permitted_endpoints(rs, fixed, &sources, &mut t.endpoints, &mut t.unprobed);
     for v4 in [true, false] {
-        if let Some(addr) = outsider(rs, &sources, &lab, v4) {
-            endpoints.push(Endpoint {
+        if let Some(addr) = outsider(rs, &sources, (&topo.lab, &topo.host_addrs), v4) {
+            topo.endpoints.push(Endpoint {
                 link: 0,
                 addr,
                 base: false,
@@ -64,15 +78,6 @@ pub(crate) fn topology(rs: &Ruleset, against: Option<&Ruleset>) -> Topology {
             });
         }
     }
-    let mut topo = Topology {
-        links,
-        endpoints,
-        far_links: Vec::new(),
-        far_endpoints: Vec::new(),
-        forwarding: Vec::new(),
-        unprobed,
-        lab,
-    };
     if fwd_design::has_forward(rs) {
         let far = topo.lab.far;
         topo.far_links = make_links(default_name(&DEFAULT_FAR_IFS, &avoid), fwd_far, (true, far));
@@ -109,7 +114,7 @@ fn base_endpoints(links: &[Link]) -> Vec<Endpoint> {
 /// "not probed" row saying why.
 fn permitted_endpoints(
     rs: &Ruleset,
-    (links, lab): (&[Link], &LabNets),
+    (links, lab, hosts): (&[Link], &LabNets, &[IpAddr]),
     sources: &[SourceMatch<'_>],
     endpoints: &mut Vec<Endpoint>,
     unprobed: &mut Vec<Unprobed>,
@@ -120,8 +125,8 @@ fn permitted_endpoints(
         });
         let v4 = is_v4(src.addr);
         for iv in match_intervals(rs, src.addr) {
-            let on_link =
-                link.and_then(|link| client_endpoint(&iv, v4, (link, links, lab), endpoints));
+            let on_link = link
+                .and_then(|link| client_endpoint(&iv, v4, (link, links, lab, hosts), endpoints));
             let on_lo = loopback_endpoint(&iv, v4, endpoints);
             if on_link.is_none() && on_lo.is_none() {
                 unprobed.push(unprobed_source(&iv, v4, src, link.is_none()));
@@ -137,7 +142,7 @@ fn permitted_endpoints(
 fn client_endpoint(
     iv: &Interval,
     v4: bool,
-    (link, links, lab): (usize, &[Link], &LabNets),
+    (link, links, lab, hosts): (usize, &[Link], &LabNets, &[IpAddr]),
     endpoints: &[Endpoint],
 ) -> Option<Option<Endpoint>> {
     if contains(iv, links[link].client_addr(v4))
@@ -149,7 +154,7 @@ fn client_endpoint(
     }
     // A fresh address even when another link has one in the same net: one
     // address on two client links would make the host's route back ambiguous.
-    let taken = Taken::new(lab, endpoints.iter());
+    let taken = Taken::new(lab, endpoints.iter()).with(hosts);
     let addr = sources::pick(
         iv,
         v4,
@@ -216,7 +221,12 @@ fn unprobed_source(iv: &Interval, v4: bool, src: &SourceMatch<'_>, no_link: bool
 
 /// An address of the family outside every source restriction (and the lab's
 /// blocks), when there are any.
-fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], lab: &LabNets, v4: bool) -> Option<IpAddr> {
+fn outsider(
+    rs: &Ruleset,
+    sources: &[SourceMatch<'_>],
+    (lab, hosts): (&LabNets, &[IpAddr]),
+    v4: bool,
+) -> Option<IpAddr> {
     let restricted: Vec<_> = sources.iter().filter(|s| is_v4(s.addr) == v4).collect();
     if restricted.is_empty() {
         return None;
@@ -228,6 +238,7 @@ fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], lab: &LabNets, v4: bool) 
     };
     candidates.into_iter().find(|a| {
         !lab.reserved(*a)
+            && !hosts.contains(a)
             && restricted.iter().all(|s| {
                 match_intervals(rs, s.addr)
                     .iter()

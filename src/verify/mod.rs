@@ -13,6 +13,7 @@
 mod budget;
 mod cover;
 mod design;
+mod dests;
 mod document;
 mod forward;
 mod fwd_design;
@@ -385,7 +386,8 @@ fn jobs(
             kind => {
                 let fd = client_side.next().unwrap_or_else(missing);
                 let fd = fd.map_err(sock_err(format!("probe socket on {}", ep.addr)))?;
-                (fd, SocketAddr::new(host, forward::port(kind)))
+                let dst = topo.input_dst(ep, p.dst);
+                (fd, SocketAddr::new(dst, forward::port(kind)))
             }
         };
         jobs.push(Job {

@@ -93,13 +93,27 @@ pub(crate) struct Topology {
     pub unprobed: Vec<Unprobed>,
     /// The blocks the links' subnets are cut from.
     pub lab: LabNets,
+    /// Extra addresses the host owns (on the default link's host side) for the
+    /// input rules' `to` nets: probes to them are sent over the default link.
+    pub host_addrs: Vec<IpAddr>,
 }
 
 impl Topology {
     /// The addresses a fresh extra address must not be, as things stand.
     pub(super) fn taken(&self) -> Taken {
         let eps = self.endpoints.iter().chain(&self.far_endpoints);
-        Taken::new(&self.lab, eps)
+        Taken::new(&self.lab, eps).with(&self.host_addrs)
+    }
+
+    /// Where an input probe from `ep` goes: `dst` (one of `host_addrs`), else
+    /// the host's address on the probe's link (or its loopback address).
+    pub(crate) fn input_dst(&self, ep: &Endpoint, dst: Option<IpAddr>) -> IpAddr {
+        let v4 = ep.addr.is_ipv4();
+        match dst {
+            Some(d) => d,
+            None if ep.lo => sources::loopback_dst(v4),
+            None => self.links[ep.link].host_addr(v4),
+        }
     }
 }
 
@@ -117,6 +131,12 @@ impl Taken {
             addrs: endpoints.map(|e| e.addr).collect(),
             lab: lab.clone(),
         }
+    }
+
+    /// These addresses too (the host's own extra addresses).
+    pub(super) fn with(mut self, addrs: &[IpAddr]) -> Taken {
+        self.addrs.extend(addrs);
+        self
     }
 
     pub(crate) fn contains(&self, a: IpAddr) -> bool {

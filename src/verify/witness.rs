@@ -33,6 +33,8 @@ pub(crate) struct Pins<'a> {
     pub saddr: Option<(usize, u128)>,
     /// This port (or ICMP type).
     pub port: Option<u16>,
+    /// This destination address value (one of the host's addresses for `to` rules).
+    pub daddr: Option<(usize, u128)>,
     /// Only a packet the policy decides at rule `index` of the input chain
     /// `chain` or later (not shadowed by an earlier rule), when one exists.
     pub after: Option<usize>,
@@ -45,6 +47,8 @@ pub(crate) struct Pins<'a> {
 pub(crate) struct Point {
     pub endpoint: usize,
     pub kind: ProbeKind,
+    /// One of the host's extra addresses (`to` rules), else the link's own.
+    pub dst: Option<IpAddr>,
 }
 
 /// The input chain the shadow check reads (`Pins::after` indexes its rules).
@@ -76,8 +80,9 @@ pub(crate) fn find(
     found.map(|c| place(topo, c))
 }
 
-/// A candidate probe: (link, source address, over `lo`, kind).
-type Cand = (usize, IpAddr, bool, ProbeKind);
+/// A candidate probe: (link, source address, over `lo`, kind, destination when
+/// not the host's address on the link).
+type Cand = (usize, IpAddr, bool, ProbeKind, Option<IpAddr>);
 
 /// One search through a region as `pins` ask: the best candidates so far, and why the
 /// last one that did not fit did not.
@@ -132,12 +137,14 @@ impl Search<'_> {
                     continue;
                 }
                 for &addr in &addrs {
-                    let c = (link, addr, lo, kind);
-                    if self.weigh(c, l4) {
-                        return Some(c);
-                    }
-                    if self.tried >= MAX_CANDIDATES {
-                        return None;
+                    for dst in dsts(topo, region, (f, link, lo), pins.daddr) {
+                        let c = (link, addr, lo, kind, dst);
+                        if self.weigh(c, l4) {
+                            return Some(c);
+                        }
+                        if self.tried >= MAX_CANDIDATES {
+                            return None;
+                        }
                     }
                 }
             }
@@ -148,12 +155,12 @@ impl Search<'_> {
     /// Keeps a candidate in mind; true when it is the one to take now.
     fn weigh(&mut self, c: Cand, l4: L4) -> bool {
         let (cx, topo, region, pins) = (self.cx, self.topo, self.region, self.pins);
-        let (link, addr, lo, kind) = c;
+        let (link, addr, lo, kind, dst) = c;
         let (v4, f) = (addr.is_ipv4(), usize::from(!addr.is_ipv4()));
-        let host = if lo {
-            sources::loopback_dst(v4)
-        } else {
-            topo.links[link].host_addr(v4)
+        let host = match dst {
+            Some(d) => d,
+            None if lo => sources::loopback_dst(v4),
+            None => topo.links[link].host_addr(v4),
         };
         if !region.daddr[f].contains(addr_value(host)) {
             self.why = format!("needs a destination other than the host's test address {host}");
@@ -191,7 +198,7 @@ fn unshadowed(cx: &Ctx<'_>, pkt: &Packet, after: Option<usize>) -> bool {
 }
 
 /// The endpoint for a chosen address, added to the topology when new.
-fn place(topo: &mut Topology, (link, addr, lo, kind): Cand) -> Point {
+fn place(topo: &mut Topology, (link, addr, lo, kind, dst): Cand) -> Point {
     let found = topo
         .endpoints
         .iter()
@@ -215,7 +222,11 @@ fn place(topo: &mut Topology, (link, addr, lo, kind): Cand) -> Point {
         });
         topo.endpoints.len() - 1
     });
-    Point { endpoint, kind }
+    Point {
+        endpoint,
+        kind,
+        dst,
+    }
 }
 
 /// The packet kinds verify can send into the region, with their first packet.
@@ -351,6 +362,32 @@ fn routes(topo: &Topology, region: &Cube) -> Vec<(usize, bool)> {
     out
 }
 
+/// Destinations to try over (`link`, `lo`) for family `f`: the pinned one, else
+/// the host's address on the link, then its extra addresses (`to` rules; over the
+/// default link only) inside the region.
+fn dsts(
+    topo: &Topology,
+    region: &Cube,
+    (f, link, lo): (usize, usize, bool),
+    pin: Option<(usize, u128)>,
+) -> Vec<Option<IpAddr>> {
+    let extra = topo
+        .host_addrs
+        .iter()
+        .filter(|a| !lo && link == 0 && usize::from(!a.is_ipv4()) == f)
+        .filter(|a| region.daddr[f].contains(addr_value(**a)));
+    match pin {
+        Some((_, v)) => extra
+            .filter(|a| addr_value(**a) == v)
+            .take(1)
+            .map(|a| Some(*a))
+            .collect(),
+        None => std::iter::once(None)
+            .chain(extra.take(2).map(|a| Some(*a)))
+            .collect(),
+    }
+}
+
 /// Source addresses in the region a probe over (`link`, `lo`) can use: the
 /// pinned one, or addresses the link already has, then a fresh one.
 fn sources_in(
@@ -426,7 +463,7 @@ fn pinned(
         .endpoints
         .iter()
         .any(|e| e.addr == a && (e.lo != lo || (!lo && e.link != link)));
-    if (topo.lab.reserved(a) && !own) || elsewhere {
+    if (topo.lab.reserved(a) && !own) || elsewhere || topo.host_addrs.contains(&a) {
         return Err(format!("{a} is one of verify's own test addresses"));
     }
     Ok(a)
