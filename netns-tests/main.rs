@@ -39,6 +39,7 @@ mod verify_budget;
 mod verify_classes;
 mod verify_forward;
 mod verify_lab;
+mod verify_limits;
 mod verify_live;
 mod verify_reap;
 mod verify_sources;

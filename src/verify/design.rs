@@ -228,7 +228,7 @@ fn outsider(
     v4: bool,
 ) -> Option<IpAddr> {
     let restricted: Vec<_> = sources.iter().filter(|s| is_v4(s.addr) == v4).collect();
-    if restricted.is_empty() {
+    if restricted.is_empty() && !has_per_source_limit(rs) {
         return None;
     }
     let candidates: Vec<IpAddr> = if v4 {
@@ -244,6 +244,15 @@ fn outsider(
                     .iter()
                     .all(|iv| !contains(iv, *a))
             })
+    })
+}
+
+/// Whether an input rule limits per source (its probe needs a second source address).
+fn has_per_source_limit(rs: &Ruleset) -> bool {
+    input_rules(rs).any(|r| {
+        r.stmts
+            .iter()
+            .any(|s| matches!(s, crate::ir::Stmt::SourceLimit { .. }))
     })
 }
 

@@ -22,6 +22,8 @@ mod junit;
 mod lab;
 mod lab_nets;
 mod labels;
+mod limit_run;
+mod limits;
 mod listen;
 mod load;
 mod matrix;
@@ -235,8 +237,17 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     let removed = lab.remove();
     let mut report = report?;
     removed?;
+    if neighbours.is_none() {
+        report.probes.extend(limit_run::run(rs, opts, &plan)?);
+    } else if !plan.limits.is_empty() {
+        report.notes.push(
+            "rate-limited rules are not counted out with --with-live-tables (their lab \
+             would not hold the other tables)"
+                .to_string(),
+        );
+    }
     let topo = &plan.topo;
-    report.notes = notes(rs, topo);
+    report.notes.extend(notes(rs, topo));
     report.notes.extend(topo.lab.note.clone());
     report.notes.extend(against_note);
     report

@@ -6,7 +6,7 @@
 
 use super::{
     Coverage, DEFAULT_PROBES, Outcome, VerifyError, VerifyOptions, budget, cover, design, forward,
-    labels, matrix, topology,
+    labels, limits, matrix, topology,
 };
 use crate::eval::EvalError;
 use crate::ir::Ruleset;
@@ -23,6 +23,8 @@ pub struct ProbePlan {
     pub(super) no_rules: String,
     /// Per forward probe, what the live tables say of it (empty: `no_rules` for all).
     pub(super) fwd_rules: Vec<String>,
+    /// The rate-limited rules' probes, run after the others in a lab of their own.
+    pub(super) limits: Vec<limits::LimitProbe>,
 }
 
 impl ProbePlan {
@@ -105,6 +107,18 @@ pub fn plan(
         .iter()
         .map(|p| budget::rules_text(p, &labels))
         .collect();
+    let (mut limits, skipped) = limits::plan(rs, &topo, &planned);
+    for p in &mut limits {
+        p.label = format!("counts out {}", labels.cause(&p.cause));
+    }
+    topo.unprobed.extend(
+        skipped
+            .into_iter()
+            .map(|(cause, reason)| topology::Unprobed {
+                name: format!("limit of {}", labels.cause(&cause)),
+                reason,
+            }),
+    );
     Ok(ProbePlan {
         topo,
         planned,
@@ -113,5 +127,6 @@ pub fn plan(
         rules,
         no_rules: String::new(),
         fwd_rules: Vec::new(),
+        limits,
     })
 }

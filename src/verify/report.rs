@@ -88,7 +88,12 @@ pub(super) fn packets(plan: &ProbePlan) -> Vec<ProbePacket> {
     input.chain(fwd).collect()
 }
 
-fn packet(direction: &'static str, kind: ProbeKind, src: IpAddr, dst: IpAddr) -> ProbePacket {
+pub(super) fn packet(
+    direction: &'static str,
+    kind: ProbeKind,
+    src: IpAddr,
+    dst: IpAddr,
+) -> ProbePacket {
     let v4 = src.is_ipv4();
     let (protocol, port) = match kind {
         ProbeKind::Ping => (if v4 { "icmp" } else { "icmpv6" }, None),
