@@ -80,7 +80,77 @@ fn unprobed(iv: &Interval, v4: bool, label: Option<&str>) -> Unprobed {
         AddrClass::Loopback => "a loopback destination is reached only over lo, from the host \
                                 itself"
             .to_string(),
-        other => format!("the host cannot own a {other:?} address").to_lowercase(),
+        AddrClass::LinkLocal => "a link-local destination is reached only on its own link: \
+                                 verify puts no host address there"
+            .to_string(),
+        AddrClass::Multicast => "the host cannot own a multicast address".to_string(),
+        AddrClass::Broadcast => "the host cannot own the broadcast address".to_string(),
+        AddrClass::Unspecified => "the host cannot own the unspecified address".to_string(),
+        AddrClass::V4Mapped => "the host cannot own an IPv4-mapped address".to_string(),
     };
     Unprobed { name, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan;
+
+    fn compile(text: &str) -> crate::ir::Ruleset {
+        let mut map = crate::source::SourceMap::new();
+        let file = map.add("policy", text);
+        let (p, d) = crate::check::check(&mut map, file, None, &crate::check::NoIncludes);
+        crate::compile::compile(&p.unwrap_or_else(|| panic!("{d:?}")))
+    }
+
+    /// The named address gets the rule's verdict, the addresses next to it and the
+    /// host's test address do not; every pair with the rule that a probe over a test
+    /// link can cross is crossed; addresses the host cannot own are explained.
+    #[test]
+    fn to_rules_are_probed_crossed_or_explained() {
+        let rs = compile(
+            "policy p {\n    default reject\n    allow tcp 80 to 10.1.2.3\n    allow tcp 81 to \
+             fe80::1\n    allow tcp 82 to 224.0.0.1\n    drop tcp 83 to 10.1.0.0/16\n    \
+             allow tcp 83\n}\n",
+        );
+        let plan = plan(&rs, None, &Default::default()).expect("plan");
+        let expected = |name: &str| {
+            let at = plan.names().iter().position(|n| *n == name);
+            let at = at.unwrap_or_else(|| panic!("no {name}: {:?}", plan.names()));
+            plan.expected()[at].to_string()
+        };
+        for (name, want) in [
+            ("tcp 80 to 10.1.2.3 from 198.18.0.2", "open"),
+            ("tcp 80 to 10.1.2.2 from 198.18.0.2", "refused"),
+            ("tcp 80 to 10.1.2.4 from 198.18.0.2", "refused"),
+            ("tcp 80 from 198.18.0.2", "refused"),
+            ("tcp 83 to 10.1.0.0 from 198.18.0.2", "timeout"),
+            ("tcp 83 to 10.1.255.255 from 198.18.0.2", "timeout"),
+            ("tcp 83 to 10.2.0.0 from 198.18.0.2", "open"),
+            ("tcp 83 from 198.18.0.2", "open"),
+        ] {
+            assert_eq!(expected(name), want, "{name}");
+        }
+        let not_crossed = &plan.coverage().not_crossed;
+        assert!(
+            !not_crossed
+                .iter()
+                .any(|(_, why)| why.contains("destination other than")
+                    && !why.contains("127.0.0.1")
+                    && !why.contains("::1")),
+            "{not_crossed:?}"
+        );
+        let rows: Vec<(&str, &str)> = (plan.topo.unprobed.iter())
+            .map(|u| (u.name.as_str(), u.reason.as_str()))
+            .collect();
+        assert!(
+            rows.iter()
+                .any(|(n, r)| n.starts_with("to fe80::1") && r.contains("link-local")),
+            "{rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .any(|(n, r)| n.starts_with("to 224.0.0.1") && r.contains("multicast")),
+            "{rows:?}"
+        );
+    }
 }
