@@ -64,7 +64,10 @@ pub(crate) fn coverage(
     let part = Partition::new(&cubes, Hook::Input, &ExtraCuts::default());
     let probed: BTreeSet<_> = planned
         .iter()
-        .map(|p| part.cell_of(&first_packet(topo, &topo.endpoints[p.endpoint], p.kind)))
+        .map(|p| {
+            let ep = &topo.endpoints[p.endpoint];
+            part.cell_of(&first_packet(topo, ep, p.kind, p.dst))
+        })
         .collect();
     let sent: BTreeSet<_> = planned.iter().map(|p| (p.endpoint, p.kind)).collect();
     // The `--against` ruleset's own pairs add probes; the line counts the policy's.

@@ -45,6 +45,8 @@ pub(crate) struct RuleAt {
 pub(crate) struct Want {
     pub endpoint: usize,
     pub kind: ProbeKind,
+    /// One of the host's extra addresses (`to` rules), else the link's own.
+    pub dst: Option<std::net::IpAddr>,
     /// The rules it exercises (two for a crossing).
     pub rules: Vec<RuleAt>,
     /// 0 crossings and boundary differences, 1 rule samples: kept first under a budget.
@@ -156,6 +158,7 @@ fn want(cover: &mut Cover, p: witness::Point, rules: Vec<RuleAt>, priority: u8) 
     cover.wants.push(Want {
         endpoint: p.endpoint,
         kind: p.kind,
+        dst: p.dst,
         rules,
         priority,
     });
@@ -259,6 +262,62 @@ fn samples(
         let mut outside = cube.clone();
         outside.saddr[f] = full;
         just_outside(cx, (&outside, f, set), &rules, &differs, topo, cover);
+    }
+    dst_samples(cx, (cube, own, &differs), &rules, topo, cover);
+}
+
+/// For a rule with `to` nets, per family: probes to the first and last address
+/// of its destination set (the host owns them), and with the destination moved
+/// just across the set's edges, preferring a packet the rule's verdict would change.
+fn dst_samples(
+    cx: &Ctx<'_>,
+    (cube, own, differs): (&Cube, Pins<'_>, witness::Prefer<'_>),
+    rules: &[RuleAt],
+    topo: &mut Topology,
+    cover: &mut Cover,
+) {
+    for f in [0, 1] {
+        let set = &cube.daddr[f];
+        let full = Ivs::full(if f == 0 { u32::MAX.into() } else { u128::MAX });
+        if !cube.has_family(f) || *set == full {
+            continue;
+        }
+        let ivs = set.intervals();
+        let (Some(first), Some(last)) = (ivs.first(), ivs.last()) else {
+            continue;
+        };
+        let mut outside = cube.clone();
+        outside.daddr[f] = full;
+        let edges = [
+            (cube, Some(first.lo), Some(own.prefer)),
+            (cube, Some(last.hi), Some(own.prefer)),
+            (&outside, first.lo.checked_sub(1), None),
+            (&outside, last.hi.checked_add(1), None),
+        ];
+        for (region, v, prefer) in edges {
+            let Some(v) = v.filter(|v| region == cube || !set.contains(*v)) else {
+                continue;
+            };
+            let pins = Pins {
+                daddr: Some((f, v)),
+                prefer: prefer.unwrap_or(Some(differs)),
+                after: prefer.and(own.after),
+                ..Pins::default()
+            };
+            // The first address may not be the host's: then any of the set's it owns.
+            let found = witness::find(cx, topo, region, pins).or_else(|_| {
+                let any = Pins {
+                    daddr: None,
+                    ..pins
+                };
+                witness::find(cx, topo, region, any)
+            });
+            if let Ok(p) = found
+                && p.dst.is_some()
+            {
+                want(cover, p, rules.to_vec(), 1);
+            }
+        }
     }
 }
 

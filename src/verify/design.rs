@@ -2,22 +2,25 @@
 //! by the input rules' interfaces, the client addresses inside and outside their
 //! source restrictions, and, with a forward chain, the far side from `fwd_design`.
 
+use super::dests;
 use super::fwd_design;
 use super::inputs::{SourceMatch, input_rules, source_matches};
+use super::lab_nets;
+use super::lab_nets::{Block, LabNets};
 use super::sources::{self, AddrClass, Route};
 use super::topology::match_intervals;
-use super::topology::{Endpoint, Link, Topology, Unprobed, concrete, contains, is_v4, link_addrs};
+use super::topology::{Endpoint, Link, Taken, Topology, Unprobed, concrete, contains, is_v4};
 use crate::eval::if_matches;
 use crate::ir::{IfName, Interval, Match, Ruleset};
-use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Non-permitted source candidates (documentation and benchmarking ranges).
+/// Non-permitted source candidates (documentation ranges, then the old 6to4
+/// relay range; none inside the lab's blocks, which are never used either).
 const OUTSIDERS_V4: [Ipv4Addr; 4] = [
     Ipv4Addr::new(203, 0, 113, 7),
     Ipv4Addr::new(198, 51, 100, 7),
     Ipv4Addr::new(192, 0, 2, 7),
-    Ipv4Addr::new(198, 19, 255, 7),
+    Ipv4Addr::new(192, 88, 99, 7),
 ];
 const OUTSIDERS_V6: [Ipv6Addr; 3] = [
     Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 7),
@@ -29,8 +32,10 @@ const DEFAULT_IFS: [&str; 3] = ["hwv0", "hw-verify0", "zz9verify"];
 /// Names tried for the default far link's host side (forward `out` of nothing named).
 const DEFAULT_FAR_IFS: [&str; 3] = ["uplink0", "hw-uplink0", "zz9uplink"];
 
-/// Chooses links and client addresses for the rules of `rs`.
-pub(crate) fn topology(rs: &Ruleset) -> Topology {
+/// Chooses links and client addresses for the rules of `rs`; the lab's
+/// blocks keep out of the nets of `rs` and of the `against` ruleset.
+pub(crate) fn topology(rs: &Ruleset, against: Option<&Ruleset>) -> Topology {
+    let lab = lab_nets::choose(rs, against);
     let input_names = input_if_names(rs);
     let input_concrete: Vec<String> = input_names.iter().map(|n| concrete(n)).collect();
     let (fwd_client, fwd_far) = fwd_design::sides(rs, &input_concrete);
@@ -38,14 +43,31 @@ pub(crate) fn topology(rs: &Ruleset) -> Topology {
     avoid.extend(fwd_design::if_names(rs));
     let mut client_names = input_concrete;
     client_names.extend(fwd_client);
-    let links = make_links(default_name(&DEFAULT_IFS, &avoid), client_names, false);
-    let mut endpoints = base_endpoints(&links);
+    let links = make_links(
+        default_name(&DEFAULT_IFS, &avoid),
+        client_names,
+        (false, lab.client),
+    );
+    let endpoints = base_endpoints(&links);
+    let mut topo = Topology {
+        links,
+        endpoints,
+        far_links: Vec::new(),
+        far_endpoints: Vec::new(),
+        forwarding: Vec::new(),
+        unprobed: Vec::new(),
+        lab,
+        host_addrs: Vec::new(),
+    };
+    // The host's addresses first: no source address is then chosen on one of them.
+    dests::add_host_addrs(rs, &mut topo);
     let sources = source_matches(rs);
-    let mut unprobed = Vec::new();
-    permitted_endpoints(rs, &links, &sources, &mut endpoints, &mut unprobed);
+    let t = &mut topo;
+    let fixed = (&t.links[..], &t.lab, &t.host_addrs[..]);
+    permitted_endpoints(rs, fixed, &sources, &mut t.endpoints, &mut t.unprobed);
     for v4 in [true, false] {
-        if let Some(addr) = outsider(rs, &sources, v4) {
-            endpoints.push(Endpoint {
+        if let Some(addr) = outsider(rs, &sources, (&topo.lab, &topo.host_addrs), v4) {
+            topo.endpoints.push(Endpoint {
                 link: 0,
                 addr,
                 base: false,
@@ -56,16 +78,9 @@ pub(crate) fn topology(rs: &Ruleset) -> Topology {
             });
         }
     }
-    let mut topo = Topology {
-        links,
-        endpoints,
-        far_links: Vec::new(),
-        far_endpoints: Vec::new(),
-        forwarding: Vec::new(),
-        unprobed,
-    };
     if fwd_design::has_forward(rs) {
-        topo.far_links = make_links(default_name(&DEFAULT_FAR_IFS, &avoid), fwd_far, true);
+        let far = topo.lab.far;
+        topo.far_links = make_links(default_name(&DEFAULT_FAR_IFS, &avoid), fwd_far, (true, far));
         topo.far_endpoints = base_endpoints(&topo.far_links);
         topo.forwarding = fwd_design::forwarding(rs);
         fwd_design::add_endpoints(rs, &mut topo);
@@ -99,20 +114,19 @@ fn base_endpoints(links: &[Link]) -> Vec<Endpoint> {
 /// "not probed" row saying why.
 fn permitted_endpoints(
     rs: &Ruleset,
-    links: &[Link],
+    (links, lab, hosts): (&[Link], &LabNets, &[IpAddr]),
     sources: &[SourceMatch<'_>],
     endpoints: &mut Vec<Endpoint>,
     unprobed: &mut Vec<Unprobed>,
 ) {
-    let ours = link_addrs(links);
     for src in sources {
         let link = src.iif.map_or(Some(0), |n| {
             links.iter().position(|l| if_matches(n, Some(&l.host_if)))
         });
         let v4 = is_v4(src.addr);
         for iv in match_intervals(rs, src.addr) {
-            let on_link =
-                link.and_then(|link| client_endpoint(&iv, v4, link, links, &ours, endpoints));
+            let on_link = link
+                .and_then(|link| client_endpoint(&iv, v4, (link, links, lab, hosts), endpoints));
             let on_lo = loopback_endpoint(&iv, v4, endpoints);
             if on_link.is_none() && on_lo.is_none() {
                 unprobed.push(unprobed_source(&iv, v4, src, link.is_none()));
@@ -128,9 +142,7 @@ fn permitted_endpoints(
 fn client_endpoint(
     iv: &Interval,
     v4: bool,
-    link: usize,
-    links: &[Link],
-    ours: &BTreeSet<IpAddr>,
+    (link, links, lab, hosts): (usize, &[Link], &LabNets, &[IpAddr]),
     endpoints: &[Endpoint],
 ) -> Option<Option<Endpoint>> {
     if contains(iv, links[link].client_addr(v4))
@@ -142,9 +154,13 @@ fn client_endpoint(
     }
     // A fresh address even when another link has one in the same net: one
     // address on two client links would make the host's route back ambiguous.
-    let mut avoid: BTreeSet<IpAddr> = endpoints.iter().map(|e| e.addr).collect();
-    avoid.extend(ours);
-    let addr = sources::pick(iv, v4, &avoid, |c| c.input_route(v4) == Ok(Route::Client))?;
+    let taken = Taken::new(lab, endpoints.iter()).with(hosts);
+    let addr = sources::pick(
+        iv,
+        v4,
+        |a| taken.contains(a),
+        |c| c.input_route(v4) == Ok(Route::Client),
+    )?;
     Some(Some(Endpoint {
         link,
         addr,
@@ -165,7 +181,7 @@ fn loopback_endpoint(iv: &Interval, v4: bool, endpoints: &[Endpoint]) -> Option<
     let addr = if contains(iv, preferred) {
         preferred
     } else {
-        sources::pick(iv, v4, &BTreeSet::new(), |c| c == AddrClass::Loopback)?
+        sources::pick(iv, v4, |_| false, |c| c == AddrClass::Loopback)?
     };
     Some(Some(Endpoint {
         link: 0,
@@ -203,10 +219,16 @@ fn unprobed_source(iv: &Interval, v4: bool, src: &SourceMatch<'_>, no_link: bool
     Unprobed { name, reason }
 }
 
-/// An address of the family outside every source restriction, when there are any.
-fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], v4: bool) -> Option<IpAddr> {
+/// An address of the family outside every source restriction (and the lab's
+/// blocks), when there are any.
+fn outsider(
+    rs: &Ruleset,
+    sources: &[SourceMatch<'_>],
+    (lab, hosts): (&LabNets, &[IpAddr]),
+    v4: bool,
+) -> Option<IpAddr> {
     let restricted: Vec<_> = sources.iter().filter(|s| is_v4(s.addr) == v4).collect();
-    if restricted.is_empty() {
+    if restricted.is_empty() && !has_per_source_limit(rs) {
         return None;
     }
     let candidates: Vec<IpAddr> = if v4 {
@@ -215,11 +237,22 @@ fn outsider(rs: &Ruleset, sources: &[SourceMatch<'_>], v4: bool) -> Option<IpAdd
         OUTSIDERS_V6.iter().map(|a| (*a).into()).collect()
     };
     candidates.into_iter().find(|a| {
-        restricted.iter().all(|s| {
-            match_intervals(rs, s.addr)
-                .iter()
-                .all(|iv| !contains(iv, *a))
-        })
+        !lab.reserved(*a)
+            && !hosts.contains(a)
+            && restricted.iter().all(|s| {
+                match_intervals(rs, s.addr)
+                    .iter()
+                    .all(|iv| !contains(iv, *a))
+            })
+    })
+}
+
+/// Whether an input rule limits per source (its probe needs a second source address).
+fn has_per_source_limit(rs: &Ruleset) -> bool {
+    input_rules(rs).any(|r| {
+        r.stmts
+            .iter()
+            .any(|s| matches!(s, crate::ir::Stmt::SourceLimit { .. }))
     })
 }
 
@@ -248,8 +281,9 @@ fn default_name(candidates: &[&str], avoid: &[&IfName]) -> String {
         .to_string()
 }
 
-/// Links named `default` then `names` (duplicates and empty names dropped).
-fn make_links(default: String, names: Vec<String>, far: bool) -> Vec<Link> {
+/// Links named `default` then `names` (duplicates and empty names dropped),
+/// their subnets cut from `block`.
+fn make_links(default: String, names: Vec<String>, (far, block): (bool, Block)) -> Vec<Link> {
     let mut host_ifs = vec![default];
     for name in names {
         if !name.is_empty() && !host_ifs.contains(&name) && host_ifs.len() < 250 {
@@ -264,6 +298,7 @@ fn make_links(default: String, names: Vec<String>, far: bool) -> Vec<Link> {
             client_if: format!("{}{i}", if far { "hwf" } else { "hwc" }),
             index: i as u8,
             far,
+            block,
         })
         .collect()
 }

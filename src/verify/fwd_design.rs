@@ -13,11 +13,10 @@
 use super::inputs::hook_rules;
 use super::sources;
 use super::topology::{
-    Endpoint, Link, Topology, Unprobed, concrete, contains, is_v4, link_addrs, match_intervals,
+    Endpoint, Link, Topology, Unprobed, concrete, contains, is_v4, match_intervals,
 };
 use crate::eval::if_matches;
 use crate::ir::{AddrMatch, Hook, IfName, Interval, Match, Rule, Ruleset, Sysctl};
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// Where a forward probe's packet starts or ends: an endpoint of one side.
@@ -241,8 +240,6 @@ fn add_inside(
     which: (bool, Option<&str>),
 ) {
     let v4 = is_v4(m);
-    let mut ours = link_addrs(&topo.links);
-    ours.extend(link_addrs(&topo.far_links));
     for iv in match_intervals(rs, m) {
         let there = topo
             .side_endpoints(link.0)
@@ -251,18 +248,13 @@ fn add_inside(
         if there {
             continue;
         }
-        let mut avoid: BTreeSet<IpAddr> = topo
-            .endpoints
-            .iter()
-            .chain(&topo.far_endpoints)
-            .map(|e| e.addr)
-            .collect();
-        avoid.extend(&ours);
-        let Some(addr) = sources::pick(&iv, v4, &avoid, |c| c.forward_route(v4).is_ok()) else {
+        let taken = topo.taken();
+        let avoid = |a| taken.contains(a);
+        let Some(addr) = sources::pick(&iv, v4, avoid, |c| c.forward_route(v4).is_ok()) else {
             topo.unprobed.push(unprobed(&iv, v4, which));
             continue;
         };
-        for addr in with_edges(addr, &iv, v4, &avoid) {
+        for addr in with_edges(addr, &iv, v4, avoid) {
             let ep = Endpoint {
                 link: link.1,
                 addr,
@@ -283,17 +275,19 @@ fn add_inside(
 
 /// `addr` and the net's edges: its last address and the addresses just outside it, so
 /// a prefix one bit wider or narrower shows (those a forward probe can use, not in `avoid`).
-fn with_edges(addr: IpAddr, iv: &Interval, v4: bool, avoid: &BTreeSet<IpAddr>) -> Vec<IpAddr> {
+fn with_edges(
+    addr: IpAddr,
+    iv: &Interval,
+    v4: bool,
+    avoid: impl Fn(IpAddr) -> bool,
+) -> Vec<IpAddr> {
     let edges = [Some(iv.hi), iv.lo.checked_sub(1), iv.hi.checked_add(1)];
     let mut picked = vec![addr];
     for v in edges.into_iter().flatten() {
         let Some(a) = sources::addr(v, v4) else {
             continue;
         };
-        if sources::classify(a).forward_route(v4).is_ok()
-            && !avoid.contains(&a)
-            && !picked.contains(&a)
-        {
+        if sources::classify(a).forward_route(v4).is_ok() && !avoid(a) && !picked.contains(&a) {
             picked.push(a);
         }
     }

@@ -41,7 +41,7 @@ fn libvirt_nat() -> Ruleset {
 }
 
 fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
-    let topo = design::topology(rs);
+    let topo = design::topology(rs, None);
     forward::plan(rs, &topo)
         .unwrap()
         .into_iter()
@@ -56,7 +56,7 @@ fn names(links: &[Link]) -> Vec<&str> {
 #[test]
 fn no_forward_block_means_no_far_side_and_no_probes() {
     let rs = policy(vec![tcp(22, 22)], None, DefaultAction::Reject);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     assert!(topo.far_links.is_empty() && topo.forwarding.is_empty());
     assert!(planned(&rs).is_empty());
 }
@@ -64,7 +64,7 @@ fn no_forward_block_means_no_far_side_and_no_probes() {
 #[test]
 fn libvirt_nat_guests_out_and_only_replies_back() {
     let rs = libvirt_nat();
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     assert_eq!(names(&topo.links), ["hwv0", "virbr0"]);
     assert_eq!(names(&topo.far_links), ["uplink0"]);
     let p = planned(&rs);
@@ -106,7 +106,7 @@ fn in_and_out_names_go_on_opposite_sides() {
     back.oif.push(ifname("virbr0"));
     back.established_only = true;
     let rs = policy(vec![], Some(vec![out, back]), DefaultAction::Drop);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     assert_eq!(names(&topo.links), ["hwv0", "virbr0"]);
     assert_eq!(names(&topo.far_links), ["uplink0", "eth0"]);
     let p = planned(&rs);
@@ -133,7 +133,7 @@ fn a_reversed_pair_keeps_its_names_apart() {
     b.iif.push(ifname("virbr0"));
     b.oif.push(ifname("eth0"));
     let rs = policy(vec![], Some(vec![a, b]), DefaultAction::Drop);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     assert_eq!(names(&topo.links), ["hwv0", "eth0"]);
     assert_eq!(names(&topo.far_links), ["uplink0", "virbr0"]);
 }
@@ -174,7 +174,7 @@ fn forwarding_off_expects_no_answer_and_is_kept_in_the_test() {
     p.forward = Some(vec![any()]);
     p.forwarding.ipv4 = Some((false, crate::source::Span::default()));
     let rs = crate::compile::compile(&p);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     assert_eq!(
         topo.forwarding,
         [(Sysctl::Ipv4Forward, false), (Sysctl::Ipv6Forward, true)]
@@ -259,7 +259,7 @@ fn every_forward_address_class_is_probed_or_explained() {
                 r.destinations = nets(&[net]);
             }
             let rs = policy(vec![], Some(vec![r]), DefaultAction::Reject);
-            let topo = design::topology(&rs);
+            let topo = design::topology(&rs, None);
             let iv = match net.parse::<ipnet::IpNet>().unwrap() {
                 ipnet::IpNet::V4(n) => crate::ir::Interval::from_v4(n),
                 ipnet::IpNet::V6(n) => crate::ir::Interval::from_v6(n),

@@ -117,7 +117,32 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
             ns.ip(&["-6", "rule", "add", "from", from, "lookup", table])?;
         }
     }
+    let (host, client) = host_addr_cmds(topo);
+    if !host.is_empty() {
+        lab.host.ip_batch(&host)?;
+        lab.client.ip_batch(&client)?;
+    }
     Ok(lab)
+}
+
+/// The host's extra addresses (for `to` rules) on the default link's host side,
+/// and the client's routes to them over that link: (host, client) commands.
+fn host_addr_cmds(topo: &Topology) -> (Vec<String>, Vec<String>) {
+    let (mut host, mut client) = (Vec::new(), Vec::new());
+    let Some(l) = topo.links.first() else {
+        return (host, client);
+    };
+    for a in &topo.host_addrs {
+        let (len, nodad) = if a.is_ipv4() {
+            (32, "")
+        } else {
+            (128, " nodad")
+        };
+        host.push(format!("addr add {a}/{len} dev {}{nodad}", l.host_if));
+        let via = l.host_addr(a.is_ipv4());
+        client.push(format!("route add {a}/{len} via {via} dev {}", l.client_if));
+    }
+    (host, client)
 }
 
 /// Per-link routing tables (default via the host side) and a source rule per endpoint

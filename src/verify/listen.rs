@@ -1,5 +1,6 @@
 //! The listeners `verify` probes are answered by: in the host, every probed port on the
-//! wildcard address; in the client and far namespaces, the forward probes' destinations.
+//! wildcard address (and UDP on the host's extra `to` addresses probed, so the echo
+//! leaves from them); in the client and far namespaces, the forward probes' destinations.
 
 use super::{ProbeKind, ProbePlan, VerifyError, lab, probe, topology};
 use crate::netns::Netns;
@@ -19,6 +20,11 @@ pub(super) fn lab_listeners(
     let mut wanted = Wanted::default();
     for p in &plan.planned {
         wanted.add_host(topo.endpoints[p.endpoint].addr.is_ipv4(), p.kind);
+        // A UDP echo on the wildcard would answer from the host's primary address,
+        // which the client's connected socket ignores: one on the address probed.
+        if let (Some(d), ProbeKind::Udp(port)) = (p.dst, p.kind) {
+            wanted.host.insert((SocketAddr::new(d, port), true));
+        }
     }
     for p in &plan.fwd {
         wanted.add_peer(p.dst.far, topo.endpoint(p.dst).addr, p.kind);

@@ -29,6 +29,14 @@ fn apply(rs: &Ruleset, host: &Netns) -> Result<(), VerifyError> {
         .map_err(|e| VerifyError::Load(e.to_string()))
 }
 
+/// A fresh namespace holding the `--against` file, for a second lab (the
+/// rate-limit probes need buckets no other probe has touched).
+pub(super) fn fresh(path: &std::path::Path) -> Result<Netns, VerifyError> {
+    let ns = Netns::create_unique(super::lab::PREFIX)?;
+    nft_in(&ns, &["-f", &path.to_string_lossy()], None)?;
+    Ok(ns)
+}
+
 /// What `decode` gives: the `--against` ruleset as read back (when it has
 /// the policy's table), a note when not, and the host namespace holding it.
 pub(super) type Decoded = (Option<Ruleset>, Option<String>, Netns);

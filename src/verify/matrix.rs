@@ -35,6 +35,8 @@ pub(crate) struct Planned {
     pub kind: ProbeKind,
     /// Index into `Topology::endpoints` (the sender; the receiver for `Established`).
     pub endpoint: usize,
+    /// One of the host's extra addresses (`to` rules); else the host's on the link.
+    pub dst: Option<IpAddr>,
     pub expected: Outcome,
     /// The input rules the partition chose it for, one group per reason
     /// (two rules for a crossing); empty for matrix-only probes.
@@ -124,11 +126,11 @@ pub(crate) fn plan(
     let mut out: Vec<Planned> = Vec::new();
     let mut seen = BTreeMap::new();
     for w in wants {
-        let at = match seen.get(&(w.endpoint, w.kind)) {
+        let at = match seen.get(&(w.endpoint, w.kind, w.dst)) {
             Some(at) => *at,
             None => {
-                seen.insert((w.endpoint, w.kind), out.len());
-                out.push(planned(rs, topo, w.endpoint, w.kind)?);
+                seen.insert((w.endpoint, w.kind, w.dst), out.len());
+                out.push(planned(rs, topo, (w.endpoint, w.dst), w.kind)?);
                 out.len() - 1
             }
         };
@@ -150,17 +152,17 @@ pub(crate) fn plan(
             kinds.push(ProbeKind::Established);
         }
         for kind in kinds {
-            if let std::collections::btree_map::Entry::Vacant(v) = seen.entry((i, kind)) {
+            if let std::collections::btree_map::Entry::Vacant(v) = seen.entry((i, kind, None)) {
                 if out.len() >= cap {
                     left_out += 1;
                     continue;
                 }
                 v.insert(out.len());
-                out.push(planned(rs, topo, i, kind)?);
+                out.push(planned(rs, topo, (i, None), kind)?);
             }
         }
     }
-    out.sort_by_key(|p| (p.endpoint, p.kind));
+    out.sort_by_key(|p| (p.endpoint, p.kind, p.dst));
     Ok((out, left_out))
 }
 
@@ -172,23 +174,24 @@ pub(crate) fn outcomes(
 ) -> Result<Vec<Outcome>, eval::EvalError> {
     planned
         .iter()
-        .map(|p| expect(rs, topo, &topo.endpoints[p.endpoint], p.kind))
+        .map(|p| expect(rs, topo, (&topo.endpoints[p.endpoint], p.dst), p.kind))
         .collect()
 }
 
 fn planned(
     rs: &Ruleset,
     topo: &Topology,
-    endpoint: usize,
+    (endpoint, dst): (usize, Option<IpAddr>),
     kind: ProbeKind,
 ) -> Result<Planned, eval::EvalError> {
     let ep = &topo.endpoints[endpoint];
-    let first = first_packet(topo, ep, kind);
+    let first = first_packet(topo, ep, kind, dst);
     Ok(Planned {
-        name: probe_name(rs, topo, ep, kind),
+        name: probe_name(rs, topo, (ep, dst), kind),
         kind,
         endpoint,
-        expected: expect(rs, topo, ep, kind)?,
+        dst,
+        expected: expect(rs, topo, (ep, dst), kind)?,
         rules: Vec::new(),
         priority: 2,
         decided: Some(eval::evaluate(rs, Hook::Input, &first)?.cause),
@@ -197,7 +200,12 @@ fn planned(
 
 /// The packet of a probe the input hook sees first: the request, or for the
 /// established probe the answer coming back.
-pub(crate) fn first_packet(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> Packet {
+pub(crate) fn first_packet(
+    topo: &Topology,
+    ep: &Endpoint,
+    kind: ProbeKind,
+    dst: Option<IpAddr>,
+) -> Packet {
     let v4 = ep.addr.is_ipv4();
     if ep.lo {
         return Packet::new_inbound(
@@ -215,7 +223,8 @@ pub(crate) fn first_packet(topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> P
         back.ct = CtState::ESTABLISHED;
         return back;
     }
-    Packet::new_inbound(ep.addr, host, &link.host_if, probe_l4(kind, v4))
+    let dst = topo.input_dst(ep, dst);
+    Packet::new_inbound(ep.addr, dst, &link.host_if, probe_l4(kind, v4))
 }
 
 /// The input rules relevant to an endpoint give its ports: the default link's
@@ -256,7 +265,7 @@ fn endpoint_ports(rs: &Ruleset, topo: &Topology, ep: &Endpoint) -> Ports {
 fn expect(
     rs: &Ruleset,
     topo: &Topology,
-    ep: &Endpoint,
+    (ep, dst): (&Endpoint, Option<IpAddr>),
     kind: ProbeKind,
 ) -> Result<Outcome, eval::EvalError> {
     if ep.lo {
@@ -287,6 +296,7 @@ fn expect(
             ));
         }
     };
+    let host = topo.input_dst(ep, dst);
     let pkt = Packet::new_inbound(ep.addr, host, &link.host_if, l4);
     let verdict = eval::evaluate(rs, Hook::Input, &pkt)?.verdict;
     if verdict == Verdict::Accept {
@@ -393,7 +403,12 @@ pub(crate) fn source_label(rs: &Ruleset, addr: IpAddr) -> &'static str {
     "unlisted source"
 }
 
-fn probe_name(rs: &Ruleset, topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> String {
+fn probe_name(
+    rs: &Ruleset,
+    topo: &Topology,
+    (ep, dst): (&Endpoint, Option<IpAddr>),
+    kind: ProbeKind,
+) -> String {
     let what = match kind {
         ProbeKind::Ping if ep.addr.is_ipv4() => "icmp echo".to_string(),
         ProbeKind::Ping => "icmpv6 echo".to_string(),
@@ -404,6 +419,9 @@ fn probe_name(rs: &Ruleset, topo: &Topology, ep: &Endpoint, kind: ProbeKind) -> 
         }
     };
     let mut name = format!("{what} from {}", ep.addr);
+    if let Some(d) = dst {
+        name = format!("{what} to {d} from {}", ep.addr);
+    }
     if !ep.base {
         name.push_str(&format!(" ({})", source_label(rs, ep.addr)));
     }

@@ -23,7 +23,7 @@ fn policy(default: DefaultAction, input: Vec<MRule>) -> Ruleset {
 
 /// (probe name, expected) pairs of the plan.
 fn planned(rs: &Ruleset) -> Vec<(String, Outcome)> {
-    let topo = design::topology(rs);
+    let topo = design::topology(rs, None);
     plan(rs, &topo, &[], usize::MAX)
         .map(|p| p.0)
         .unwrap()
@@ -78,7 +78,7 @@ fn default_drop_expects_timeouts() {
 fn source_restricted_rule_gets_permitted_and_outside_addresses() {
     let ssh = from(allow(Proto::Tcp, 22, 22), &["10.1.0.0/16", "fd00:1::/64"]);
     let rs = policy(DefaultAction::Reject, vec![ssh]);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     let extra: Vec<(String, bool)> = topo
         .endpoints
         .iter()
@@ -111,7 +111,7 @@ fn source_restricted_rule_gets_permitted_and_outside_addresses() {
 fn outsider_avoids_the_permitted_nets() {
     let ssh = from(allow(Proto::Tcp, 22, 22), &["203.0.113.0/24"]);
     let rs = policy(DefaultAction::Reject, vec![ssh]);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     let outside: Vec<String> = topo
         .endpoints
         .iter()
@@ -125,7 +125,7 @@ fn outsider_avoids_the_permitted_nets() {
 fn source_net_holding_the_client_needs_no_extra_address() {
     let ssh = from(allow(Proto::Tcp, 22, 22), &["0.0.0.0/0"]);
     let rs = policy(DefaultAction::Reject, vec![ssh]);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     // No extra client address; the loopback part of 0.0.0.0/0 is probed over lo.
     assert!(
         topo.endpoints
@@ -158,7 +158,7 @@ fn interface_rules_get_a_link_named_to_match() {
         wildcard: false,
     });
     let rs = policy(DefaultAction::Reject, vec![dns, eth]);
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     let names: Vec<&str> = topo.links.iter().map(|l| l.host_if.as_str()).collect();
     assert_eq!(names, ["zz9verify", "hw0", "eth0"]);
     let p = planned(&rs);
@@ -311,7 +311,7 @@ fn net_interval(net: &str) -> crate::ir::Interval {
 /// on its rule's port) or shown as "not probed" with a reason; none vanishes,
 /// and no endpoint is an address its route cannot send from.
 fn assert_every_class_probed_or_explained(rs: &Ruleset, port_of: impl Fn(usize) -> u16) {
-    let topo = design::topology(rs);
+    let topo = design::topology(rs, None);
     let plan = plan(rs, &topo, &[], usize::MAX).map(|p| p.0).unwrap();
     for (i, (net, client, lo)) in SOURCE_CLASSES.iter().enumerate() {
         let iv = net_interval(net);
@@ -372,7 +372,7 @@ fn every_source_class_is_probed_or_explained_in_one_set() {
         vec![from(allow(Proto::Tcp, 22, 22), &nets)],
     );
     assert!(rs.table.sets.iter().any(|s| s.elements.len() > 4), "sets");
-    let topo = design::topology(&rs);
+    let topo = design::topology(&rs, None);
     let plan = plan(&rs, &topo, &[], usize::MAX).map(|p| p.0).unwrap();
     let class_of = |net: &str| sources::classify(net_interval(net).lo_addr(net));
     for (net, client, lo) in SOURCE_CLASSES {

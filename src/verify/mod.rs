@@ -13,13 +13,17 @@
 mod budget;
 mod cover;
 mod design;
+mod dests;
 mod document;
 mod forward;
 mod fwd_design;
 mod inputs;
 mod junit;
 mod lab;
+mod lab_nets;
 mod labels;
+mod limit_run;
+mod limits;
 mod listen;
 mod load;
 mod matrix;
@@ -240,8 +244,18 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     let removed = lab.remove();
     let mut report = report?;
     removed?;
+    if neighbours.is_none() {
+        report.probes.extend(limit_run::run(rs, opts, &plan)?);
+    } else if !plan.limits.is_empty() {
+        report.notes.push(
+            "rate-limited rules are not counted out with --with-live-tables (their lab \
+             would not hold the other tables)"
+                .to_string(),
+        );
+    }
     let topo = &plan.topo;
-    report.notes = notes(rs, topo);
+    report.notes.extend(notes(rs, topo));
+    report.notes.extend(topo.lab.note.clone());
     report.notes.extend(against_note);
     report
         .notes
@@ -386,7 +400,8 @@ fn jobs(
             kind => {
                 let fd = client_side.next().unwrap_or_else(missing);
                 let fd = fd.map_err(sock_err(format!("probe socket on {}", ep.addr)))?;
-                (fd, SocketAddr::new(host, forward::port(kind)))
+                let dst = topo.input_dst(ep, p.dst);
+                (fd, SocketAddr::new(dst, forward::port(kind)))
             }
         };
         jobs.push(Job {

@@ -348,7 +348,7 @@ fn input_packets(topo: &Topology, p: &Planned) -> (Walk, Walk) {
     }
     let link = &topo.links[ep.link];
     let host_addr = link.host_addr(v4);
-    let first = matrix::first_packet(topo, ep, p.kind);
+    let first = matrix::first_packet(topo, ep, p.kind, p.dst);
     if p.kind == ProbeKind::Established {
         let mut syn = packet(
             host_addr,
@@ -360,7 +360,7 @@ fn input_packets(topo: &Topology, p: &Planned) -> (Walk, Walk) {
         return (vec![(Path::Output, syn), (Path::Input, first)], Vec::new());
     }
     let mut reply = packet(
-        host_addr,
+        first.dst,
         ep.addr,
         matrix::reply_l4(first.l4),
         CtState::ESTABLISHED,

@@ -93,6 +93,7 @@ pub(crate) fn link_for(topo: &mut Topology, oif: &IfSet) -> Option<LinkAt> {
         client_if: format!("hwc{index}"),
         index: index as u8,
         far: false,
+        block: topo.lab.client,
     });
     Some((false, index))
 }
@@ -144,9 +145,8 @@ pub(crate) struct Dests {
 
 /// Another address inside `iv` when its preferred one cannot be used.
 fn fallback(topo: &mut Topology, link: LinkAt, iv: &Interval, v4: bool) -> Option<IpAddr> {
-    let mut avoid = super::topology::link_addrs(&topo.links);
-    avoid.extend(super::topology::link_addrs(&topo.far_links));
-    let a = sources::pick(iv, v4, &avoid, |c| c == AddrClass::Unicast)?;
+    let taken = topo.taken();
+    let a = sources::pick(iv, v4, |a| taken.contains(a), |c| c == AddrClass::Unicast)?;
     attach(topo, link, crate::space::addr_value(a), v4)
 }
 
@@ -186,13 +186,10 @@ pub(crate) fn attach(topo: &mut Topology, link: LinkAt, v: u128, v4: bool) -> Op
     Some(a)
 }
 
-/// Whether `a` is in the subnet of a test link (/24, /64), where only the
-/// link's own two addresses are peers.
+/// Whether `a` is inside the lab's blocks (where only a link's own two
+/// addresses are peers) or one of the host's own extra addresses.
 fn in_lab(topo: &Topology, a: IpAddr) -> bool {
-    let v4 = a.is_ipv4();
-    let bits = if v4 { 8 } else { 64 };
-    let net = |x: IpAddr| crate::space::addr_value(x) >> bits;
-    (topo.links.iter().chain(&topo.far_links)).any(|l| net(l.host_addr(v4)) == net(a))
+    topo.lab.reserved(a) || topo.host_addrs.contains(&a)
 }
 
 /// The kinds a box of family `f` takes: echo when it holds an echo request,

@@ -6,7 +6,7 @@
 
 use super::{
     Coverage, DEFAULT_PROBES, Outcome, VerifyError, VerifyOptions, budget, cover, design, forward,
-    labels, matrix, output, topology,
+    labels, limits, matrix, output, topology,
 };
 use crate::eval::EvalError;
 use crate::ir::Ruleset;
@@ -26,6 +26,8 @@ pub struct ProbePlan {
     /// The probes the host sends itself (the output block), and their rules texts.
     pub(super) output: Vec<output::OutPlanned>,
     pub(super) output_rules: Vec<String>,
+    /// The rate-limited rules' probes, run after the others in a lab of their own.
+    pub(super) limits: Vec<limits::LimitProbe>,
 }
 
 impl ProbePlan {
@@ -96,7 +98,7 @@ pub fn plan(
     against: Option<&Ruleset>,
     opts: &VerifyOptions,
 ) -> Result<ProbePlan, VerifyError> {
-    let mut topo = design::topology(rs);
+    let mut topo = design::topology(rs, against);
     let cover = cover::plan(rs, against, &mut topo);
     let cap = opts.probes.unwrap_or(DEFAULT_PROBES);
     let (mut planned, left_out) = matrix::plan(rs, &topo, &cover.wants, cap)?;
@@ -122,6 +124,18 @@ pub fn plan(
         .iter()
         .map(|p| budget::rules_text(p, &labels))
         .collect();
+    let (mut limits, skipped) = limits::plan(rs, &topo, &planned);
+    for p in &mut limits {
+        p.label = format!("counts out {}", labels.cause(&p.cause));
+    }
+    topo.unprobed.extend(
+        skipped
+            .into_iter()
+            .map(|(cause, reason)| topology::Unprobed {
+                name: format!("limit of {}", labels.cause(&cause)),
+                reason,
+            }),
+    );
     Ok(ProbePlan {
         topo,
         planned,
@@ -132,5 +146,6 @@ pub fn plan(
         fwd_rules: Vec::new(),
         output: out_probes,
         output_rules,
+        limits,
     })
 }

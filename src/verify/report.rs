@@ -2,7 +2,7 @@
 //! failing probe is classed (security vs refused differently), and the report as a
 //! serialisable document for `verify --format json` (docs/schema/verify.schema.json).
 
-use super::{Outcome, ProbeKind, ProbePlan, VerifyReport, matrix, sources};
+use super::{Outcome, ProbeKind, ProbePlan, VerifyReport, matrix};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -77,8 +77,7 @@ pub(super) fn packets(plan: &ProbePlan) -> Vec<ProbePacket> {
         let host = topo.links[ep.link].host_addr(v4);
         let (source, destination) = match p.kind {
             ProbeKind::Established => (host, ep.addr),
-            _ if ep.lo => (ep.addr, sources::loopback_dst(v4)),
-            _ => (ep.addr, host),
+            _ => (ep.addr, topo.input_dst(ep, p.dst)),
         };
         packet("input", p.kind, source, destination)
     });
@@ -97,7 +96,12 @@ pub(super) fn packets(plan: &ProbePlan) -> Vec<ProbePacket> {
     input.chain(fwd).chain(output).collect()
 }
 
-fn packet(direction: &'static str, kind: ProbeKind, src: IpAddr, dst: IpAddr) -> ProbePacket {
+pub(super) fn packet(
+    direction: &'static str,
+    kind: ProbeKind,
+    src: IpAddr,
+    dst: IpAddr,
+) -> ProbePacket {
     let v4 = src.is_ipv4();
     let (protocol, port) = match kind {
         ProbeKind::Ping => (if v4 { "icmp" } else { "icmpv6" }, None),

@@ -3,17 +3,20 @@
 //! forward chain, the far namespace; their addresses, and the addresses
 //! probes come from.
 //!
-//! Client link `k` uses 198.18.k.0/24 (the benchmarking range, RFC 2544) and
-//! fd00:6877:0:k::/64 (ULA); far link `k` 198.19.k.0/24 and fd00:6877:1:k::/64.
+//! Client link `k` uses the `k`-th /24 and /64 of the client blocks `lab_nets`
+//! chose (198.18.k.0/24 and fd00:6877:0:k::/64 unless the policy names them);
+//! far link `k` those of the far blocks (198.19.k.0/24, fd00:6877:1:k::/64).
 //! The host side is `.1`/`::1`, the peer `.2`/`::2`. Extra addresses (inside
 //! or outside `from`/`to` nets) are host routes on the peer's link, with a
-//! route back on the host side; nothing leaves the namespaces. `design` chooses
-//! them for a ruleset.
+//! route back on the host side; nothing leaves the namespaces. They are never
+//! inside the lab's blocks (`Taken`), so never a lab subnet's network or
+//! broadcast address nor one of its own. `design` chooses them for a ruleset.
 
+use super::lab_nets::{Block, LabNets};
 use super::sources;
 use crate::ir::{AddrMatch, IfName, Interval, Ruleset, Sysctl};
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// The host's loopback interface, which loopback-source probes arrive on.
 pub(crate) const LOOPBACK_IF: &str = "lo";
@@ -24,8 +27,10 @@ pub(crate) struct Link {
     /// The peer's name, in the client namespace (or the far one for `far` links).
     pub client_if: String,
     pub(crate) index: u8,
-    /// A link to the far namespace (198.19.k.0/24, fd00:6877:1:k::/64).
+    /// A link to the far namespace (its subnets are cut from the far blocks).
     pub far: bool,
+    /// The blocks its side's subnets are cut from.
+    pub block: Block,
 }
 
 impl Link {
@@ -38,12 +43,10 @@ impl Link {
     }
 
     fn addr(&self, v4: bool, last: u8) -> IpAddr {
-        let far = u16::from(self.far);
         if v4 {
-            Ipv4Addr::new(198, 18 + self.far as u8, self.index, last).into()
+            self.block.v4_addr(self.index, last).into()
         } else {
-            let k = u16::from(self.index);
-            Ipv6Addr::new(0xfd00, 0x6877, far, k, 0, 0, 0, u16::from(last)).into()
+            self.block.v6_addr(self.index, u16::from(last)).into()
         }
     }
 }
@@ -88,15 +91,57 @@ pub(crate) struct Topology {
     pub forwarding: Vec<(Sysctl, bool)>,
     /// Nets of the rules that no probe could come from or go to, with the reason.
     pub unprobed: Vec<Unprobed>,
+    /// The blocks the links' subnets are cut from.
+    pub lab: LabNets,
+    /// Extra addresses the host owns (on the default link's host side) for the
+    /// input rules' `to` nets: probes to them are sent over the default link.
+    pub host_addrs: Vec<IpAddr>,
 }
 
-/// Addresses of our own links: never chosen as extra addresses.
-pub(super) fn link_addrs(links: &[Link]) -> BTreeSet<IpAddr> {
-    links
-        .iter()
-        .flat_map(|l| [true, false].map(|v4| [l.host_addr(v4), l.client_addr(v4)]))
-        .flatten()
-        .collect()
+impl Topology {
+    /// The addresses a fresh extra address must not be, as things stand.
+    pub(super) fn taken(&self) -> Taken {
+        let eps = self.endpoints.iter().chain(&self.far_endpoints);
+        Taken::new(&self.lab, eps).with(&self.host_addrs)
+    }
+
+    /// Where an input probe from `ep` goes: `dst` (one of `host_addrs`), else
+    /// the host's address on the probe's link (or its loopback address).
+    pub(crate) fn input_dst(&self, ep: &Endpoint, dst: Option<IpAddr>) -> IpAddr {
+        let v4 = ep.addr.is_ipv4();
+        match dst {
+            Some(d) => d,
+            None if ep.lo => sources::loopback_dst(v4),
+            None => self.links[ep.link].host_addr(v4),
+        }
+    }
+}
+
+/// Addresses never chosen as a fresh extra address: those endpoints already
+/// use, and every address of the lab's blocks (its links' own, and each
+/// subnet's network and broadcast address, which a socket cannot send from).
+pub(crate) struct Taken {
+    addrs: BTreeSet<IpAddr>,
+    lab: LabNets,
+}
+
+impl Taken {
+    pub(super) fn new<'a>(lab: &LabNets, endpoints: impl Iterator<Item = &'a Endpoint>) -> Taken {
+        Taken {
+            addrs: endpoints.map(|e| e.addr).collect(),
+            lab: lab.clone(),
+        }
+    }
+
+    /// These addresses too (the host's own extra addresses).
+    pub(super) fn with(mut self, addrs: &[IpAddr]) -> Taken {
+        self.addrs.extend(addrs);
+        self
+    }
+
+    pub(crate) fn contains(&self, a: IpAddr) -> bool {
+        self.addrs.contains(&a) || self.lab.reserved(a)
+    }
 }
 
 /// A link name matching `n`: the name itself, or for `virbr*` `virbr0`.

@@ -5,11 +5,10 @@
 
 use super::ProbeKind;
 use super::sources::{self, AddrClass, Route};
-use super::topology::{Endpoint, LOOPBACK_IF, Topology, link_addrs};
+use super::topology::{Endpoint, LOOPBACK_IF, Topology};
 use crate::eval::{self, Cause, L4, Packet};
 use crate::ir::{CtState, Hook, Interval, Ruleset};
 use crate::space::{Cube, Ivs, addr_of, addr_value};
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// The ports the host's kernel picks for its own connections (the
@@ -34,6 +33,8 @@ pub(crate) struct Pins<'a> {
     pub saddr: Option<(usize, u128)>,
     /// This port (or ICMP type).
     pub port: Option<u16>,
+    /// This destination address value (one of the host's addresses for `to` rules).
+    pub daddr: Option<(usize, u128)>,
     /// Only a packet the policy decides at rule `index` of the input chain
     /// `chain` or later (not shadowed by an earlier rule), when one exists.
     pub after: Option<usize>,
@@ -46,6 +47,8 @@ pub(crate) struct Pins<'a> {
 pub(crate) struct Point {
     pub endpoint: usize,
     pub kind: ProbeKind,
+    /// One of the host's extra addresses (`to` rules), else the link's own.
+    pub dst: Option<IpAddr>,
 }
 
 /// The input chain the shadow check reads (`Pins::after` indexes its rules).
@@ -77,8 +80,9 @@ pub(crate) fn find(
     found.map(|c| place(topo, c))
 }
 
-/// A candidate probe: (link, source address, over `lo`, kind).
-type Cand = (usize, IpAddr, bool, ProbeKind);
+/// A candidate probe: (link, source address, over `lo`, kind, destination when
+/// not the host's address on the link).
+type Cand = (usize, IpAddr, bool, ProbeKind, Option<IpAddr>);
 
 /// One search through a region as `pins` ask: the best candidates so far, and why the
 /// last one that did not fit did not.
@@ -133,12 +137,14 @@ impl Search<'_> {
                     continue;
                 }
                 for &addr in &addrs {
-                    let c = (link, addr, lo, kind);
-                    if self.weigh(c, l4) {
-                        return Some(c);
-                    }
-                    if self.tried >= MAX_CANDIDATES {
-                        return None;
+                    for dst in dsts(topo, region, (f, link, lo), pins.daddr) {
+                        let c = (link, addr, lo, kind, dst);
+                        if self.weigh(c, l4) {
+                            return Some(c);
+                        }
+                        if self.tried >= MAX_CANDIDATES {
+                            return None;
+                        }
                     }
                 }
             }
@@ -149,12 +155,12 @@ impl Search<'_> {
     /// Keeps a candidate in mind; true when it is the one to take now.
     fn weigh(&mut self, c: Cand, l4: L4) -> bool {
         let (cx, topo, region, pins) = (self.cx, self.topo, self.region, self.pins);
-        let (link, addr, lo, kind) = c;
+        let (link, addr, lo, kind, dst) = c;
         let (v4, f) = (addr.is_ipv4(), usize::from(!addr.is_ipv4()));
-        let host = if lo {
-            sources::loopback_dst(v4)
-        } else {
-            topo.links[link].host_addr(v4)
+        let host = match dst {
+            Some(d) => d,
+            None if lo => sources::loopback_dst(v4),
+            None => topo.links[link].host_addr(v4),
         };
         if !region.daddr[f].contains(addr_value(host)) {
             self.why = format!("needs a destination other than the host's test address {host}");
@@ -192,7 +198,7 @@ fn unshadowed(cx: &Ctx<'_>, pkt: &Packet, after: Option<usize>) -> bool {
 }
 
 /// The endpoint for a chosen address, added to the topology when new.
-fn place(topo: &mut Topology, (link, addr, lo, kind): Cand) -> Point {
+fn place(topo: &mut Topology, (link, addr, lo, kind, dst): Cand) -> Point {
     let found = topo
         .endpoints
         .iter()
@@ -216,7 +222,11 @@ fn place(topo: &mut Topology, (link, addr, lo, kind): Cand) -> Point {
         });
         topo.endpoints.len() - 1
     });
-    Point { endpoint, kind }
+    Point {
+        endpoint,
+        kind,
+        dst,
+    }
 }
 
 /// The packet kinds verify can send into the region, with their first packet.
@@ -352,6 +362,32 @@ fn routes(topo: &Topology, region: &Cube) -> Vec<(usize, bool)> {
     out
 }
 
+/// Destinations to try over (`link`, `lo`) for family `f`: the pinned one, else
+/// the host's address on the link, then its extra addresses (`to` rules; over the
+/// default link only) inside the region.
+fn dsts(
+    topo: &Topology,
+    region: &Cube,
+    (f, link, lo): (usize, usize, bool),
+    pin: Option<(usize, u128)>,
+) -> Vec<Option<IpAddr>> {
+    let extra = topo
+        .host_addrs
+        .iter()
+        .filter(|a| !lo && link == 0 && usize::from(!a.is_ipv4()) == f)
+        .filter(|a| region.daddr[f].contains(addr_value(**a)));
+    match pin {
+        Some((_, v)) => extra
+            .filter(|a| addr_value(**a) == v)
+            .take(1)
+            .map(|a| Some(*a))
+            .collect(),
+        None => std::iter::once(None)
+            .chain(extra.take(2).map(|a| Some(*a)))
+            .collect(),
+    }
+}
+
 /// Source addresses in the region a probe over (`link`, `lo`) can use: the
 /// pinned one, or addresses the link already has, then a fresh one.
 fn sources_in(
@@ -363,7 +399,6 @@ fn sources_in(
     pin: Option<(usize, u128)>,
 ) -> Result<Vec<IpAddr>, String> {
     let v4 = f == 0;
-    let ours = link_addrs(&topo.links);
     if let Some((_, v)) = pin {
         return pinned(topo, region, (f, v), link, lo).map(|a| vec![a]);
     }
@@ -375,8 +410,7 @@ fn sources_in(
         .filter(|a| region.saddr[f].contains(addr_value(*a)))
         .collect();
     out.truncate(2);
-    let mut avoid: BTreeSet<IpAddr> = topo.endpoints.iter().map(|e| e.addr).collect();
-    avoid.extend(ours);
+    let taken = topo.taken();
     let want = |c: AddrClass| {
         let route = c.input_route(v4);
         if lo {
@@ -392,7 +426,7 @@ fn sources_in(
         .intervals()
         .iter()
         .take(MAX_TRIED)
-        .find_map(|iv| sources::pick(iv, v4, &avoid, want));
+        .find_map(|iv| sources::pick(iv, v4, |a| taken.contains(a), want));
     out.extend(fresh);
     if out.is_empty() {
         let first = region.saddr[f].first().and_then(|v| addr_of(f, v));
@@ -429,7 +463,7 @@ fn pinned(
         .endpoints
         .iter()
         .any(|e| e.addr == a && (e.lo != lo || (!lo && e.link != link)));
-    if (link_addrs(&topo.links).contains(&a) && !own) || elsewhere {
+    if (topo.lab.reserved(a) && !own) || elsewhere || topo.host_addrs.contains(&a) {
         return Err(format!("{a} is one of verify's own test addresses"));
     }
     Ok(a)
