@@ -1,5 +1,9 @@
 //! Address lists as the checked policy holds them: inclusive ranges, one packed list per
 //! family (a CIDR or a single address is the range it covers), 8 bytes an IPv4 entry.
+//! A list is shared, not copied, by every copy of its network (a `define` naming another,
+//! each rule naming it): a million addresses are held once.
+
+use std::sync::Arc;
 
 /// One address entry: an inclusive range of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,11 +50,12 @@ impl NetRange {
     }
 }
 
-/// The addresses of one restriction or network, in the order written per family.
+/// The addresses of one restriction or network, in the order written per family. Clones
+/// and lists made of other lists share their runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nets {
-    pub v4: Vec<(u32, u32)>,
-    pub v6: Vec<(u128, u128)>,
+    pub v4: Runs<(u32, u32)>,
+    pub v6: Runs<(u128, u128)>,
 }
 
 impl Nets {
@@ -61,9 +66,10 @@ impl Nets {
         }
     }
 
+    /// Appends `other`'s entries by sharing its runs (nothing is copied).
     pub fn extend(&mut self, other: &Nets) {
-        self.v4.extend_from_slice(&other.v4);
-        self.v6.extend_from_slice(&other.v6);
+        self.v4.append(&other.v4);
+        self.v6.append(&other.v6);
     }
 
     pub fn len(&self) -> usize {
@@ -88,9 +94,103 @@ impl Nets {
         v4.chain(self.v6.iter().map(|&(lo, hi)| NetRange::V6(lo, hi)))
     }
 
+    /// Gives back spare capacity of runs no other list shares.
     pub fn shrink_to_fit(&mut self) {
         self.v4.shrink_to_fit();
         self.v6.shrink_to_fit();
+    }
+}
+
+/// One family's entries as runs shared between lists: a `define` made of other networks,
+/// and every rule naming it, hold their runs, not copies (a million addresses are held
+/// once). Compared, hashed and ordered by the entries alone, whatever the runs.
+#[derive(Clone, Debug)]
+pub struct Runs<T> {
+    runs: Vec<Arc<Vec<T>>>,
+    len: usize,
+}
+
+impl<T> Default for Runs<T> {
+    fn default() -> Self {
+        Runs {
+            runs: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy> Runs<T> {
+    /// Adds to the last run when no other list shares it, else starts a run.
+    pub fn push(&mut self, x: T) {
+        match self.runs.last_mut().and_then(Arc::get_mut) {
+            Some(run) => run.push(x),
+            None => self.runs.push(Arc::new(vec![x])),
+        }
+        self.len += 1;
+    }
+
+    /// Appends `other`'s runs, shared.
+    pub fn append(&mut self, other: &Runs<T>) {
+        self.runs.extend(other.runs.iter().cloned());
+        self.len += other.len;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.runs.iter().flat_map(|r| r.iter())
+    }
+
+    /// The entries in one new vector.
+    pub fn to_vec(&self) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.len);
+        for r in &self.runs {
+            out.extend_from_slice(r);
+        }
+        out
+    }
+
+    fn shrink_to_fit(&mut self) {
+        for r in &mut self.runs {
+            if let Some(r) = Arc::get_mut(r) {
+                r.shrink_to_fit();
+            }
+        }
+    }
+}
+
+impl<T: Copy + PartialEq> PartialEq for Runs<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl<T: Copy + Eq> Eq for Runs<T> {}
+
+impl<T: Copy + std::hash::Hash> std::hash::Hash for Runs<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.len.hash(state);
+        for x in self.iter() {
+            x.hash(state);
+        }
+    }
+}
+
+impl<T: Copy + Ord> PartialOrd for Runs<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T: Copy + Ord> Ord for Runs<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.iter().cmp(other.iter())
     }
 }
 
@@ -102,6 +202,25 @@ impl FromIterator<NetRange> for Nets {
         }
         out
     }
+}
+
+/// Sorts and merges overlapping or adjacent IPv4 ranges in place (the packed form of
+/// [`crate::ir::normalize_intervals`]).
+pub fn normalize_v4(v: &mut Vec<(u32, u32)>) {
+    v.sort_unstable();
+    let mut kept: usize = 0;
+    for i in 0..v.len() {
+        let (lo, hi) = v[i];
+        match kept.checked_sub(1).map(|k| &mut v[k]) {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => {
+                v[kept] = (lo, hi);
+                kept += 1;
+            }
+        }
+    }
+    v.truncate(kept);
+    v.shrink_to_fit();
 }
 
 /// How a packed IPv4 entry was written, so its text can be rebuilt exactly.
@@ -202,6 +321,65 @@ mod tests {
         let n: Nets = [NetRange::V6(1, 2), a].into_iter().collect();
         assert_eq!(n.iter().collect::<Vec<_>>(), [a, NetRange::V6(1, 2)]);
         assert_eq!(n.len(), 2);
+    }
+
+    #[test]
+    fn packed_v4_normalizes_as_the_ir_does() {
+        let mut cases = vec![
+            vec![(10, 20), (21, 21), (5, 12), (30, 30), (30, 30)],
+            vec![(u32::MAX, u32::MAX), (0, 0), (1, u32::MAX - 1)],
+            vec![(7, 9), (0, 3), (5, 5), (4, 4), (100, 200), (150, 160)],
+            vec![],
+        ];
+        for v in &mut cases {
+            let mut ir: Vec<crate::ir::Interval> = (v.iter())
+                .map(|&(lo, hi)| crate::ir::Interval {
+                    lo: lo.into(),
+                    hi: hi.into(),
+                })
+                .collect();
+            crate::ir::normalize_intervals(&mut ir);
+            normalize_v4(v);
+            let back: Vec<(u128, u128)> = v.iter().map(|&(a, b)| (a.into(), b.into())).collect();
+            let want: Vec<(u128, u128)> = ir.iter().map(|i| (i.lo, i.hi)).collect();
+            assert_eq!(back, want);
+        }
+        assert_eq!(cases[0], [(5, 21), (30, 30)]);
+        assert_eq!(cases[1], [(0, u32::MAX)]);
+    }
+
+    #[test]
+    fn lists_made_of_lists_share_their_runs_and_compare_by_entries() {
+        let mut big = Nets::default();
+        for i in 0..1000 {
+            big.push(NetRange::V4(i * 8, i * 8 + 3));
+        }
+        let mut rule = Nets::default();
+        rule.extend(&big);
+        assert_eq!(rule.v4.runs.len(), 1);
+        assert!(
+            Arc::ptr_eq(&rule.v4.runs[0], &big.v4.runs[0]),
+            "shared, not copied"
+        );
+        rule.push(NetRange::V4(1, 1));
+        rule.extend(&big);
+        rule.push(NetRange::V6(5, 9));
+        assert_eq!(big.len(), 1000, "the shared run is unchanged");
+        assert_eq!(rule.len(), 2002);
+        assert_eq!(rule.v4.to_vec()[1000], (1, 1));
+        assert_eq!(rule.v4.to_vec()[1001], (0, 3));
+        // Equal entries in other runs: equal, same hash, same order.
+        let flat: Nets = rule.iter().collect();
+        assert_eq!(flat.v4.runs.len(), 1);
+        assert_eq!(flat, rule);
+        assert_eq!(flat.cmp(&rule), std::cmp::Ordering::Equal);
+        let hash = |n: &Nets| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(n)
+        };
+        assert_eq!(hash(&flat), hash(&rule));
+        assert_ne!(flat, big);
+        assert!(big < rule, "a prefix sorts first");
     }
 
     #[test]

@@ -104,6 +104,20 @@ impl Guard {
         Ok(s.monitor.touched_since(NFPROTO_INET, &s.table, since))
     }
 
+    /// Runs `send` with the monitor paused ([`Monitor::pause`]): a commit then builds no
+    /// notifications. Whatever commits meanwhile is unknown to the guard afterwards, so a
+    /// refused batch is not resent: [`Guard::ours_changed`] answers yes from then on.
+    pub(crate) fn paused<T>(&self, send: impl FnOnce() -> T) -> Result<T, ApplyError> {
+        let socket = |e| ApplyError::Socket {
+            op: "pausing nf_tables notifications".into(),
+            source: e,
+        };
+        self.lock().monitor.pause().map_err(socket)?;
+        let out = send();
+        self.lock().monitor.resume().map_err(socket)?;
+        Ok(out)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())

@@ -7,7 +7,7 @@ use super::site::Site;
 use super::suggest::NameIndex;
 use super::validate;
 use crate::diag::Diagnostic;
-use crate::model::{IfName, Nets, PortRange, Proto};
+use crate::model::{IfName, NetRange, Nets, PortRange, Proto};
 use crate::source::Span;
 use crate::syntax::ast;
 use std::collections::HashMap;
@@ -189,7 +189,7 @@ impl<'a> Env<'a> {
         let mut ok = true;
         for item in &def.items {
             if let ast::NetItem::V4 { lo, hi, .. } = item {
-                out.v4.push((*lo, *hi));
+                out.push(NetRange::V4(*lo, *hi));
                 continue;
             }
             match self.resolve_item(item, stack, diags) {
@@ -216,10 +216,7 @@ impl<'a> Env<'a> {
             ast::NetItem::Cidr(c) => {
                 validate::net(&c.value, c.span).map(|n| [n].into_iter().collect())
             }
-            ast::NetItem::V4 { lo, hi, .. } => Ok(Nets {
-                v4: vec![(*lo, *hi)],
-                v6: Vec::new(),
-            }),
+            ast::NetItem::V4 { lo, hi, .. } => Ok([NetRange::V4(*lo, *hi)].into_iter().collect()),
             ast::NetItem::Name(n) if stack.contains(&n.value) => Err(Diagnostic::error(
                 codes::NETWORK_CYCLE,
                 n.span,

@@ -9,7 +9,7 @@ use super::site::Site;
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
 use crate::ir::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES};
-use crate::model::{Addrs, IfName, IpFamily, Nets, PortSpec, Rule, Traffic, Verdict};
+use crate::model::{Addrs, IfName, IpFamily, NetRange, Nets, PortSpec, Rule, Traffic, Verdict};
 use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
 
@@ -401,7 +401,7 @@ fn addrs(
         let found = match item {
             ast::NetItem::Cidr(c) => validate::net(&c.value, c.span).map(|n| nets.push(n)),
             ast::NetItem::V4 { lo, hi, .. } => {
-                nets.v4.push((*lo, *hi));
+                nets.push(NetRange::V4(*lo, *hi));
                 Ok(())
             }
             ast::NetItem::Name(n) => env.network(&n.value, n.span).map(|v| match v {

@@ -427,28 +427,27 @@ impl Lowering {
         };
         let mut out = Vec::new();
         for fam in [IpFamily::V4, IpFamily::V6] {
-            let ivs: Vec<Interval> = match fam {
-                IpFamily::V4 => (addrs.nets.v4.iter())
-                    .map(|&(lo, hi)| Interval {
-                        lo: lo.into(),
-                        hi: hi.into(),
-                    })
-                    .collect(),
-                IpFamily::V6 => (addrs.nets.v6.iter())
-                    .map(|&(lo, hi)| Interval { lo, hi })
-                    .collect(),
+            let ranges = match fam {
+                IpFamily::V4 => sets::Ranges::V4(addrs.nets.v4.to_vec()),
+                IpFamily::V6 => sets::Ranges::Wide(
+                    (addrs.nets.v6.iter())
+                        .map(|&(lo, hi)| Interval { lo, hi })
+                        .collect(),
+                ),
             };
-            let matches = match ivs.as_slice() {
-                [] => Vec::new(),
-                [one] if inline_match(fam, *one).is_some() => {
-                    inline_match(fam, *one).into_iter().collect()
-                }
+            let inline = match ranges.len() {
+                1 => ranges.get(0).and_then(|one| inline_match(fam, one)),
+                _ => None,
+            };
+            let matches = match (ranges.len(), inline) {
+                (0, _) => Vec::new(),
+                (_, Some(one)) => vec![one],
                 _ => {
                     let (suffix, key) = match fam {
                         IpFamily::V4 => ("v4", SetKey::Ipv4Addr),
                         IpFamily::V6 => ("v6", SetKey::Ipv6Addr),
                     };
-                    let names = self.shared_sets(&format!("{base}_{suffix}"), key, ivs, origin);
+                    let names = self.shared_sets(&format!("{base}_{suffix}"), key, ranges, origin);
                     names.into_iter().map(|n| set_match(fam, n)).collect()
                 }
             };

@@ -25,6 +25,50 @@ pub(super) struct Shared {
     names: Vec<String>,
 }
 
+/// A network's ranges of one family, for its sets. IPv4 stays packed (8 bytes a range) until
+/// each set's own elements are made, so a million addresses are never held as IR intervals
+/// twice.
+pub(super) enum Ranges {
+    V4(Vec<(u32, u32)>),
+    Wide(Vec<Interval>),
+}
+
+impl Ranges {
+    /// Sorts and merges overlapping or adjacent ranges (as [`ir::normalize_intervals`]).
+    fn normalize(&mut self) {
+        match self {
+            Ranges::V4(v) => crate::nets::normalize_v4(v),
+            Ranges::Wide(v) => ir::normalize_intervals(v),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Ranges::V4(v) => v.len(),
+            Ranges::Wide(v) => v.len(),
+        }
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<Interval> {
+        match self {
+            Ranges::V4(v) => v.get(i).map(|&(lo, hi)| Interval {
+                lo: lo.into(),
+                hi: hi.into(),
+            }),
+            Ranges::Wide(v) => v.get(i).copied(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = Interval> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The ranges `at` as IR intervals.
+    fn chunk(&self, at: std::ops::Range<usize>) -> Vec<Interval> {
+        at.filter_map(|i| self.get(i)).collect()
+    }
+}
+
 impl Lowering {
     /// The sets for a network's addresses (several when it is large), made once per
     /// (name, key, elements) and shared by every rule naming it; origins are merged.
@@ -32,17 +76,17 @@ impl Lowering {
         &mut self,
         name: &str,
         key: SetKey,
-        mut elems: Vec<Interval>,
+        mut elems: Ranges,
         origin: &[Span],
     ) -> Vec<String> {
-        ir::normalize_intervals(&mut elems);
+        elems.normalize();
         let made = self.shared.get(&(name.to_string(), key));
         // As before splitting: shared only when the first set kept the name asked for.
         let found = made.and_then(|m| {
             m.iter().find(|s| {
                 s.names.first().is_some_and(|n| n == name)
                     && s.len == elems.len()
-                    && self.elements_of(&s.names).eq(elems.iter())
+                    && self.elements_of(&s.names).copied().eq(elems.iter())
             })
         });
         if let Some(found) = found {
@@ -79,30 +123,28 @@ impl Lowering {
         ports: &[Interval],
         origin: &[Span],
     ) -> Vec<String> {
-        self.chunked(name, SetKey::InetService, ports, origin)
+        let ports = Ranges::Wide(ports.to_vec());
+        self.chunked(name, SetKey::InetService, &ports, origin)
     }
 
     /// Interval sets of at most `max_set_elements` each: `NAME`, `NAME_1`, `NAME_2`, ...
-    fn chunked(
-        &mut self,
-        name: &str,
-        key: SetKey,
-        elems: &[Interval],
-        origin: &[Span],
-    ) -> Vec<String> {
-        if elems.len() <= self.max_set_elements {
-            return vec![self.set(name, key, true, elems.to_vec(), origin.to_vec())];
+    fn chunked(&mut self, name: &str, key: SetKey, elems: &Ranges, origin: &[Span]) -> Vec<String> {
+        let max = self.max_set_elements.max(1);
+        if elems.len() <= max {
+            let all = elems.chunk(0..elems.len());
+            return vec![self.set(name, key, true, all, origin.to_vec())];
         }
-        elems
-            .chunks(self.max_set_elements)
+        (0..elems.len())
+            .step_by(max)
             .enumerate()
-            .map(|(i, chunk)| {
+            .map(|(i, at)| {
                 let n = if i == 0 {
                     name.to_string()
                 } else {
                     format!("{name}_{i}")
                 };
-                self.set(&n, key, true, chunk.to_vec(), origin.to_vec())
+                let chunk = elems.chunk(at..(at + max).min(elems.len()));
+                self.set(&n, key, true, chunk, origin.to_vec())
             })
             .collect()
     }

@@ -17,10 +17,20 @@ const ELEMS_PER_LINE: usize = 8;
 
 /// The whole script, ending in a newline.
 pub fn render(rs: &Ruleset, source_name: &str) -> String {
+    let mut out = String::new();
+    render_to(rs, source_name, &mut |piece| out.push_str(piece));
+    out
+}
+
+/// Text held before it is handed on by [`render_to`].
+const PIECE: usize = 64 * 1024;
+
+/// [`render`] handed to `sink` in pieces of about [`PIECE`] bytes, in order: the script
+/// of a million addresses is never one string.
+pub fn render_to(rs: &Ruleset, source_name: &str, sink: &mut dyn FnMut(&str)) {
     let t = &rs.table;
     let fam = t.family.name();
-    let mut out =
-        String::with_capacity(64 + t.sets.iter().map(|s| s.elements.len() * 24).sum::<usize>());
+    let mut out = String::with_capacity(2 * PIECE);
     out.push_str("#!/usr/sbin/nft -f\n");
     let _ = writeln!(
         out,
@@ -43,7 +53,7 @@ pub fn render(rs: &Ruleset, source_name: &str) -> String {
             out.push('\n');
         }
         first = false;
-        set(&mut out, s);
+        set(&mut out, s, sink);
     }
     for c in &t.chains {
         if !first {
@@ -51,12 +61,21 @@ pub fn render(rs: &Ruleset, source_name: &str) -> String {
         }
         first = false;
         chain(&mut out, c);
+        hand_on(&mut out, sink, PIECE);
     }
     out.push_str("}\n");
-    out
+    hand_on(&mut out, sink, 0);
 }
 
-fn set(out: &mut String, s: &Set) {
+/// Gives `out` to `sink` once it holds more than `over` bytes.
+fn hand_on(out: &mut String, sink: &mut dyn FnMut(&str), over: usize) {
+    if out.len() > over {
+        sink(out);
+        out.clear();
+    }
+}
+
+fn set(out: &mut String, s: &Set, sink: &mut dyn FnMut(&str)) {
     let _ = writeln!(out, "\tset {} {{", s.name);
     let _ = writeln!(out, "\t\ttype {}", s.key.name());
     if s.interval {
@@ -81,6 +100,7 @@ fn set(out: &mut String, s: &Set) {
                 }
             }
             element(out, s.key, *e);
+            hand_on(out, sink, PIECE);
         }
         out.push_str(" }\n");
     }

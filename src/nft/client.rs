@@ -166,6 +166,16 @@ impl Client {
         Ok(c)
     }
 
+    /// Joins the multicast group `group` again after [`Client::leave`].
+    pub fn join(&self, group: u32) -> io::Result<()> {
+        self.sock.subscribe(group)
+    }
+
+    /// Leaves the multicast group `group`: the kernel queues no more of its messages here.
+    pub fn leave(&self, group: u32) -> io::Result<()> {
+        self.sock.unsubscribe(group)
+    }
+
     pub fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq

@@ -89,6 +89,16 @@ impl NfSocket {
         )
     }
 
+    /// Leaves a multicast group joined with [`NfSocket::subscribe`].
+    pub fn unsubscribe(&self, group: u32) -> io::Result<()> {
+        const NETLINK_DROP_MEMBERSHIP: libc::c_int = 2;
+        self.set_int(
+            libc::SOL_NETLINK,
+            NETLINK_DROP_MEMBERSHIP,
+            group as libc::c_int,
+        )
+    }
+
     /// Waits until a datagram is queued or `timeout` passes; `Ok(false)` on timeout.
     pub fn wait_readable(&self, timeout: std::time::Duration) -> io::Result<bool> {
         let mut pfd = libc::pollfd {

@@ -45,10 +45,83 @@ fn bytes_per_address(cmd: &str) -> i64 {
 
 #[test]
 fn check_and_compile_keep_large_address_lists_compact() {
-    // Before packing: ~125 bytes an address for check, ~140 for compile (1M: 134/145 MB).
+    // Before packing: ~125 bytes an address for check, ~140 for compile (1M: 134/145 MB);
+    // packed: ~70 and ~90 (1M: 71.8/92.2 MB). Now ~48 for both (1M: 58.4/58.5 MiB): the
+    // text 17, the tree 24, the packed list 8 (shared by every copy); compile's IR sets
+    // (32) are made after the text and tree are gone, and its output is streamed.
     let check = bytes_per_address("check");
     let compile = bytes_per_address("compile");
     eprintln!("peak RSS per address: check {check} B, compile {compile} B");
-    assert!(check <= 80, "check holds {check} bytes per address");
-    assert!(compile <= 110, "compile holds {compile} bytes per address");
+    assert!(check <= 60, "check holds {check} bytes per address");
+    assert!(compile <= 60, "compile holds {compile} bytes per address");
+}
+
+/// The rule set of `n` distinct IPv4 /30s in one set: a batch of about 40 bytes each.
+fn prefixes(n: u128) -> hostwall::ir::Ruleset {
+    use crate::support::build::ir::{accept, base, ruleset, set};
+    use hostwall::ir::{AddrMatch, ChainPolicy, Hook, Interval, Match, SetKey};
+    let el = (0..n)
+        .map(|i| Interval {
+            lo: 0x0a00_0000 + i * 8,
+            hi: 0x0a00_0000 + i * 8 + 3,
+        })
+        .collect();
+    let r = accept(vec![Match::Saddr(AddrMatch::Set4("nets".into()))]);
+    let input = base("input", Hook::Input, ChainPolicy::Accept, vec![r]);
+    ruleset(vec![set("nets", SetKey::Ipv4Addr, el)], vec![input])
+}
+
+/// While paused, the monitor is no listener: the kernel queues nothing for it (so a commit
+/// builds no notifications for it), and after it resumes it vouches for nothing.
+#[test]
+#[ignore = "needs root"]
+fn a_paused_monitor_gets_no_notifications_and_then_vouches_for_nothing() {
+    use crate::support::nft::here_ok as nft_ok;
+    use hostwall::nft::monitor::Monitor;
+    crate::support::root::require();
+    crate::support::netns::in_new_netns(|| {
+        let mut m = Monitor::open().unwrap_or_else(|e| panic!("{e}"));
+        let g0 = hostwall::live::genid(None).unwrap_or_else(|e| panic!("{e}"));
+        m.pause().unwrap_or_else(|e| panic!("{e}"));
+        nft_ok(&["add", "table", "ip", "paused"], "");
+        nft_ok(&["add", "chain", "ip", "paused", "c"], "");
+        m.resume().unwrap_or_else(|e| panic!("{e}"));
+        let g2 = hostwall::live::genid(None).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(g0, g2, "two commits happened");
+        m.settle(g2).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.events(), 0, "notifications arrived while paused");
+        assert!(m.touched_since(2, "anything", g2.wrapping_sub(1)));
+        // Subscribed again: the next commit is seen.
+        nft_ok(&["add", "table", "ip", "after"], "");
+        let g3 = hostwall::live::genid(None).unwrap_or_else(|e| panic!("{e}"));
+        m.settle(g3).unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.events() > 0, "no notification after resuming");
+    });
+}
+
+/// A batch past the quiet size (sent with the guard's monitor paused) still moves to the
+/// current generation when only another table committed after the capture, and lands.
+#[test]
+#[ignore = "needs root"]
+fn a_large_batch_moves_past_other_tables_commits_and_lands() {
+    use crate::support::nft::here_ok as nft_ok;
+    use hostwall::apply::{ApplyOptions, apply};
+    crate::support::root::require();
+    crate::support::netns::in_new_netns(|| {
+        let rs = prefixes(40_000);
+        let captured = hostwall::apply::restore::capture(&rs, &ApplyOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        nft_ok(&["add", "table", "ip", "other"], "");
+        let o = ApplyOptions {
+            guard: Some(captured.guard.clone()),
+            ..ApplyOptions::default()
+        };
+        let r = apply(&rs, &o).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.batch_bytes > 1 << 20, "batch of {} bytes", r.batch_bytes);
+        assert_eq!(r.resends, 0, "moved before the send, not refused");
+        let live = hostwall::live::genid(None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.genid, live, "the reported generation is our commit's");
+        let set = nft_ok(&["list", "set", "inet", "hostwall", "nets"], "");
+        assert!(set.contains("10.4.225.248/30"), "last element missing");
+    });
 }
