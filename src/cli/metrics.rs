@@ -333,8 +333,11 @@ pub(crate) fn line_of(loaded: &Loaded) -> impl Fn(&Span) -> String + '_ {
 struct Names<'a> {
     rs: &'a Ruleset,
     line: Box<dyn Fn(&Span) -> String + 'a>,
-    service: Box<dyn Fn(&Span) -> Option<String>>,
+    service: Box<ServiceOf>,
 }
+
+/// The service a policy line names, if it names one.
+type ServiceOf = dyn Fn(&Span) -> Option<String>;
 
 fn labeller<'a>(loaded: &'a Loaded, rs: &'a Ruleset) -> Names<'a> {
     let mut services: HashMap<Span, Option<String>> = HashMap::new();
