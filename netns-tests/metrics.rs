@@ -329,6 +329,7 @@ fn a_failed_read_is_reported_in_the_file_and_o_replaces_it_atomically() {
     assert_eq!(value(&m, "hostwall_up"), 0.0, "{text}");
     assert_eq!(value(&m, "hostwall_scrape_error{part=ruleset}"), 1.0);
     assert_eq!(value(&m, "hostwall_scrape_error{part=counters}"), 1.0);
+    assert_eq!(value(&m, "hostwall_scrape_error{part=source-limits}"), 1.0);
     assert_eq!(value(&m, "hostwall_scrape_error{part=policy}"), 0.0);
     assert!(!m.contains_key("hostwall_in_sync"), "{text}");
     assert_eq!(entries(dir.path()), ["hostwall.prom"]);
@@ -482,3 +483,5 @@ fn a_pending_change_and_its_seconds_left_and_a_missing_table_are_reported() {
     assert_eq!(value(&m, "hostwall_pending_remaining_seconds"), 0.0);
     assert_eq!(value(&m, "hostwall_drift_changes{kind=table-missing}"), 1.0);
 }
+
+mod source;

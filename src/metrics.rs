@@ -2,12 +2,14 @@
 //! pending change, the counted rules) and how it is written for Prometheus
 //! (node_exporter's textfile collector): the families, their names and units, every
 //! kind always present so that alerts see a zero, never a missing series. `expo`
-//! writes the format, `labels` names the counted rules, `nagios` is `diff --check`.
+//! writes the format, `labels` names the counted rules, `nagios` is `diff --check`,
+//! `source` tells how full the per-source limit sets are.
 
 pub mod cache;
 pub mod expo;
 pub mod labels;
 pub mod nagios;
+pub mod source;
 
 use crate::diff::{Kind, Severity};
 use crate::drift::DriftReport;
@@ -26,6 +28,8 @@ pub struct Snapshot {
     pub pending: Option<u64>,
     pub counters: Option<Sums>,
     pub errors: Vec<ScrapeError>,
+    /// The per-source limit sets of our table and how full they are.
+    pub source_sets: Option<Vec<source::SourceSet>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,15 +60,18 @@ pub enum Part {
     Counters,
     /// The pending-change record.
     Pending,
+    /// How full the per-source limit sets are.
+    SourceLimits,
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Record,
         Part::Policy,
         Part::Ruleset,
         Part::Counters,
         Part::Pending,
+        Part::SourceLimits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +81,7 @@ impl Part {
             Part::Ruleset => "ruleset",
             Part::Counters => "counters",
             Part::Pending => "pending",
+            Part::SourceLimits => "source-limits",
         }
     }
 }
@@ -131,7 +139,7 @@ pub fn render(s: &Snapshot) -> String {
     let mut failed = Family::new(
         "hostwall_scrape_error",
         Type::Gauge,
-        "1 when this part could not be read: record, policy, ruleset, counters, pending",
+        "1 when this part could not be read: record, policy, ruleset, counters, pending, source-limits",
     );
     for p in Part::ALL {
         let bad = s.errors.iter().any(|e| e.part == p);
@@ -144,6 +152,9 @@ pub fn render(s: &Snapshot) -> String {
     families.extend(record_families(s));
     if let Some(sums) = &s.counters {
         families.extend(counter_families(sums));
+    }
+    if let Some(sets) = &s.source_sets {
+        families.extend(source::families(sets));
     }
     expo::render(&comments, &families)
 }

@@ -8,6 +8,9 @@ use super::{EXIT_POLICY, EXIT_SYSTEM, load_compiled};
 use hostwall::drift::{self, DriftOptions, DriftReport};
 use hostwall::json::ErrorKind;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+mod nagios;
 
 /// The version of `diff`'s JSON document (schema 1 of docs/diff.md, in the envelope).
 pub const SCHEMA: u32 = 1;
@@ -44,10 +47,13 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
             }
             let table = format!("{} {}", rs.table.family.name(), rs.table.name);
             let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
-            drift::full_with(&rs, &opts, &locate).map(|r| (r, table))
+            let lines = c.check.then(|| {
+                hostwall::metrics::source::set_lines(&rs, &super::metrics::line_of(&loaded))
+            });
+            drift::full_with(&rs, &opts, &locate).map(|r| (r, table, lines))
         }
     };
-    let (report, table) = match report {
+    let (report, table, lines) = match report {
         Ok(r) => r,
         Err(e) => {
             let msg = format!("cannot read the live ruleset: {e}");
@@ -64,8 +70,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         }
     };
     if c.check {
-        let (state, line) = hostwall::metrics::nagios::line(&report, &table);
-        return finish_check(out, state, &line);
+        return nagios::finish(out, c, rec.as_ref(), &report, &table, lines);
     }
     // Our table in sync is not enough: a line another table defeats is drift of the host.
     let code = if report.holds() { 0 } else { EXIT_POLICY };
@@ -109,13 +114,17 @@ fn provenance_note(
     }
 }
 
+/// The report, the table compared (`inet NAME`) and, when the policy was compiled for
+/// `--check`, the policy lines of its per-source limit sets.
+type Answer = (DriftReport, String, Option<BTreeMap<String, String>>);
+
 /// Answers from the last apply's record when the policy's files are byte-for-byte those
 /// it applied and the generation id has not moved: no parsing, no compiling, no dump.
 fn fast_path(
     opts: &DriftOptions,
     c: &DiffArgs,
     rec: Option<&hostwall::record::ApplyRecord>,
-) -> Result<Option<(DriftReport, String)>, drift::DriftError> {
+) -> Result<Option<Answer>, drift::DriftError> {
     // Standard input can be read only once: the full comparison needs it.
     let stdin = c.input.policy.as_deref() == Some(std::path::Path::new("-"));
     let Some(rec) = rec.filter(|_| !opts.full && !stdin) else {
@@ -125,7 +134,7 @@ fn fast_path(
         return Ok(None);
     };
     let table = format!("inet {}", rec.table);
-    Ok(drift::fast(opts, rec, &digest)?.map(|r| (r, table)))
+    Ok(drift::fast(opts, rec, &digest)?.map(|r| (r, table, None)))
 }
 
 fn text_report(r: &DriftReport, table: &str, verbose: bool) -> String {

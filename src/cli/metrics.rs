@@ -1,5 +1,5 @@
-//! `hostwall metrics`: gathers drift, the apply record, the pending change and the
-//! counted rules of one namespace and writes them in node_exporter's textfile format,
+//! `hostwall metrics`: gathers drift, the apply record, the pending change, the
+//! counted rules and how full the per-source limit sets are, of one namespace, and writes them in node_exporter's textfile format,
 //! to standard output or atomically to a file (`-o`). A part that cannot be read is
 //! reported in the file (`hostwall_up 0`) and on stderr, and the exit code is 2.
 
@@ -12,10 +12,11 @@ use hostwall::ir::Ruleset;
 use hostwall::live::counters::Counted;
 use hostwall::metrics::cache;
 use hostwall::metrics::labels::{self, Labeller};
+use hostwall::metrics::source;
 use hostwall::metrics::{Applied, Part, ScrapeError, Snapshot};
 use hostwall::record::ApplyRecord;
 use hostwall::source::Span;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -60,7 +61,12 @@ pub fn run(out: &Out, c: &MetricsArgs, config_dir: &Path) -> u8 {
             let mut r = Run::new(out, c);
             r.choose_input(c, config_dir);
             r.read_record();
-            for part in [Part::Ruleset, Part::Counters, Part::Pending] {
+            for part in [
+                Part::Ruleset,
+                Part::Counters,
+                Part::Pending,
+                Part::SourceLimits,
+            ] {
                 r.fail(part, e.to_string());
             }
             r
@@ -108,6 +114,7 @@ impl<'a> Run<'a> {
         self.drift();
         self.counters();
         self.pending();
+        self.source_sets();
         self
     }
 
@@ -204,15 +211,19 @@ impl<'a> Run<'a> {
         drift::fast(&self.here(), rec, &digest).ok().flatten()
     }
 
+    /// The name of our table: the compiled policy's, else the apply record's.
+    fn table(&mut self) -> Option<String> {
+        match (&self.compiled, &self.record) {
+            (Some(Some((_, rs))), _) => Some(rs.table.name.clone()),
+            (_, Some(rec)) => Some(rec.table.clone()),
+            _ => self.compiled().map(|(_, rs)| rs.table.name.clone()),
+        }
+    }
+
     /// The counted rules of our table, labelled by the compiled policy's lines.
     fn counters(&mut self) {
-        let table = match (&self.compiled, &self.record) {
-            (Some(Some((_, rs))), _) => rs.table.name.clone(),
-            (_, Some(rec)) => rec.table.clone(),
-            _ => match self.compiled() {
-                Some((_, rs)) => rs.table.name.clone(),
-                None => return self.fail(Part::Counters, "the table's name is not known"),
-            },
+        let Some(table) = self.table() else {
+            return self.fail(Part::Counters, "the table's name is not known");
         };
         let read = match hostwall::live::counters::read(&table, None) {
             Ok(read) => read,
@@ -225,11 +236,55 @@ impl<'a> Run<'a> {
         } else {
             let cache = self.cache_key();
             match self.compiled() {
-                Some((loaded, rs)) => label(&read.rules, loaded, rs, cache),
+                Some((loaded, rs)) => {
+                    if let Some(key) = cache {
+                        store_cache(loaded, rs, key);
+                    }
+                    labels::sums(&read.rules, Some(&labeller(loaded, rs).with()))
+                }
                 None => labels::sums(&read.rules, None),
             }
         };
         self.snap.counters = Some(sums);
+    }
+
+    /// How full each per-source limit set of our table is, and the lines it serves.
+    fn source_sets(&mut self) {
+        let Some(table) = self.table() else {
+            return self.fail(Part::SourceLimits, "the table's name is not known");
+        };
+        let fills = match hostwall::live::learned::fill(&table, None) {
+            Ok(f) => f,
+            Err(e) => return self.fail(Part::SourceLimits, e.to_string()),
+        };
+        let lines = match fills.is_empty() {
+            true => BTreeMap::new(),
+            false => self.set_lines(),
+        };
+        self.snap.source_sets = Some(source::label(fills, &lines));
+    }
+
+    /// The policy lines of each dynamic set: from the policy compiled already, else
+    /// from the label cache on the fast path, else compiled (and cached).
+    fn set_lines(&mut self) -> BTreeMap<String, String> {
+        if let Some(Some((loaded, rs))) = &self.compiled {
+            return source::set_lines(rs, &line_of(loaded));
+        }
+        let key = self.cache_key();
+        if let Some((path, digest)) = &key {
+            if let Some(sets) = cache::load(path, digest).and_then(|c| c.sets) {
+                return sets;
+            }
+        }
+        match self.compiled() {
+            Some((loaded, rs)) => {
+                if let Some(key) = key {
+                    store_cache(loaded, rs, key);
+                }
+                source::set_lines(rs, &line_of(loaded))
+            }
+            None => BTreeMap::new(),
+        }
     }
 
     /// Where the label cache is and the digest it must carry, when the answer came from
@@ -266,35 +321,56 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The counters labelled by the compiled policy; with a cache key, the labels are
-/// cached for the next run (a cache that cannot be written only costs that run a compile).
-fn label(
-    rules: &[Counted],
-    loaded: &Loaded,
-    rs: &Ruleset,
-    cache_key: Option<(PathBuf, String)>,
-) -> labels::Sums {
+/// `file:line` of a policy line.
+pub(crate) fn line_of(loaded: &Loaded) -> impl Fn(&Span) -> String + '_ {
+    |s: &Span| {
+        let (l, _) = loaded.map.line_col(*s);
+        format!("{}:{l}", loaded.map.file(s.file).name)
+    }
+}
+
+/// What labels the compiled policy's rules: its lines and the services they name.
+struct Names<'a> {
+    rs: &'a Ruleset,
+    line: Box<dyn Fn(&Span) -> String + 'a>,
+    service: Box<ServiceOf>,
+}
+
+/// The service a policy line names, if it names one.
+type ServiceOf = dyn Fn(&Span) -> Option<String>;
+
+fn labeller<'a>(loaded: &'a Loaded, rs: &'a Ruleset) -> Names<'a> {
     let mut services: HashMap<Span, Option<String>> = HashMap::new();
     if let Some(p) = &loaded.policy {
         for r in p.input.iter().chain(p.forward.iter().flatten()) {
             services.insert(r.span, r.service.clone());
         }
     }
-    let line = |s: &Span| {
-        let (l, _) = loaded.map.line_col(*s);
-        format!("{}:{l}", loaded.map.file(s.file).name)
-    };
-    let service = |s: &Span| services.get(s).cloned().flatten();
-    let with = Labeller {
-        expected: rs,
-        line: &line,
-        service: &service,
-    };
-    if let Some((path, digest)) = cache_key {
-        let labelled = cache::of(rs, &digest, |chain, r| {
-            (!r.origin.is_empty()).then(|| labels::policy_labels(chain, r, &with))
-        });
-        let _ = cache::store(&path, &labelled);
+    Names {
+        rs,
+        line: Box::new(line_of(loaded)),
+        service: Box::new(move |s: &Span| services.get(s).cloned().flatten()),
     }
-    labels::sums(rules, Some(&with))
+}
+
+impl Names<'_> {
+    fn with(&self) -> Labeller<'_> {
+        Labeller {
+            expected: self.rs,
+            line: &*self.line,
+            service: &*self.service,
+        }
+    }
+}
+
+/// Caches the labels of the counted rules and the lines of the per-source limit sets
+/// for the next run (a cache that cannot be written only costs that run a compile).
+fn store_cache(loaded: &Loaded, rs: &Ruleset, (path, digest): (PathBuf, String)) {
+    let names = labeller(loaded, rs);
+    let with = names.with();
+    let mut labelled = cache::of(rs, &digest, |chain, r| {
+        (!r.origin.is_empty()).then(|| labels::policy_labels(chain, r, &with))
+    });
+    labelled.sets = Some(source::set_lines(rs, &*names.line));
+    let _ = cache::store(&path, &labelled);
 }

@@ -17,6 +17,10 @@ pub struct LabelCache {
     /// The apply record's inputs digest these labels belong to.
     pub digest: String,
     pub rules: Vec<Cached>,
+    /// The policy lines of each per-source limit set, by set name (`None` in a cache
+    /// written before sets were labelled: then the policy is compiled).
+    #[serde(default)]
+    pub sets: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// One counted rule of the compiled table.
@@ -67,6 +71,7 @@ pub fn of(
     LabelCache {
         digest: digest.to_string(),
         rules,
+        sets: None,
     }
 }
 

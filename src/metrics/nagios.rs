@@ -3,9 +3,11 @@
 //! to it, the table gone); WARNING is a forwarding sysctl that differs, or another
 //! table refusing traffic a policy line allows (`policy-defeated`); the other warnings
 //! (other tables' base chains, tables changing while read, traffic another table
-//! accepts and ours refuses) are counted in the performance data only. UNKNOWN (3) is
-//! any failure to answer.
+//! accepts and ours refuses) are counted in the performance data only. A per-source
+//! limit set that fills up is WARNING, then CRITICAL (`source`'s thresholds). UNKNOWN
+//! (3) is any failure to answer.
 
+use super::source::{self, SourceSet};
 use super::{is_warning, kind_name};
 use crate::diff::{Change, Kind};
 use crate::drift::DriftReport;
@@ -46,25 +48,41 @@ pub fn state_of(c: &Change) -> State {
 
 /// The plugin line (with its line feed) and state for a drift report on `table`.
 pub fn line(r: &DriftReport, table: &str) -> (State, String) {
-    let state = r.changes.iter().map(state_of).max().unwrap_or(State::Ok);
+    line_with_sets(r, table, &[])
+}
+
+/// [`line`], with how full the table's per-source limit sets are: the worse of the
+/// two states, each set at WARNING or worse named with its rule, every set's fill in
+/// the performance data.
+pub fn line_with_sets(r: &DriftReport, table: &str, sets: &[SourceSet]) -> (State, String) {
+    let drift_state = r.changes.iter().map(state_of).max().unwrap_or(State::Ok);
+    let (set_state, full, set_perf) = source::nagios(sets);
+    let state = drift_state.max(set_state);
     let drift = r.changes.iter().filter(|c| !is_warning(c.kind)).count();
     let warnings = r.changes.len() - drift;
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     for c in r.changes.iter().filter(|c| state_of(c) != State::Ok) {
         *by_kind.entry(kind_name(c.kind)).or_default() += 1;
     }
-    let what: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-    let summary = match state {
-        State::Ok => format!("in sync: table {table} (generation {})", r.genid),
-        State::Critical => format!(
+    let mut what: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let summary = match (state, drift_state) {
+        (State::Ok, _) => format!("in sync: table {table} (generation {})", r.genid),
+        (_, State::Critical) => format!(
             "{drift} difference{} in table {table}: {}",
             if drift == 1 { "" } else { "s" },
-            what.join(", ")
+            [what.join(", ")]
+                .into_iter()
+                .chain(full)
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
-        _ => format!("table {table} in sync, but: {}", what.join(", ")),
+        _ => {
+            what.extend(full);
+            format!("table {table} in sync, but: {}", what.join(", "))
+        }
     };
     let perf = format!(
-        "drift={drift};;1;0 warnings={warnings};;;0 generation={}",
+        "drift={drift};;1;0 warnings={warnings};;;0 generation={}{set_perf}",
         r.genid
     );
     (
