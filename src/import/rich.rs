@@ -30,6 +30,8 @@ pub struct Rich {
     /// `ipv4` / `ipv6`, when the rule names one.
     pub family: Option<String>,
     pub source: Option<String>,
+    /// The rule's `<destination address=…>` (the host's address it was sent to).
+    pub destination: Option<String>,
     pub matches: Match,
     pub action: Option<Action>,
     /// The rule's `log` clause in hostwall's words (`log prefix "…" level info limit
@@ -49,6 +51,7 @@ pub fn parse(file: &str, el: roxmltree::Node<'_, '_>) -> Result<Rich, XmlError> 
         text: super::zone::element_text(el),
         family: el.attribute("family").map(str::to_string),
         source: None,
+        destination: None,
         matches: Match::All,
         action: None,
         log: None,
@@ -73,16 +76,15 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
     let unsupported = |r: &mut Rich, what: &str| r.unsupported.push(what.to_string());
     match c.tag_name().name() {
         "source" => match c.attribute("address") {
-            Some(_)
-                if c.attribute("invert")
-                    .is_some_and(|v| v == "true" || v == "yes") =>
-            {
-                unsupported(r, "an inverted source (`not`)")
-            }
+            Some(_) if inverted(c) => unsupported(r, "an inverted source (`not`)"),
             Some(a) => r.source = Some(a.to_string()),
             None => unsupported(r, "a source by MAC address or ipset"),
         },
-        "destination" => unsupported(r, "a destination address"),
+        "destination" => match c.attribute("address") {
+            Some(_) if inverted(c) => unsupported(r, "an inverted destination (`not`)"),
+            Some(a) => r.destination = Some(a.to_string()),
+            None => unsupported(r, "a destination by ipset"),
+        },
         "service" => r.matches = Match::Service(xml::attr(file, c, "name")?.to_string()),
         "port" => r.matches = Match::Port(service::port_item(file, c)?),
         "log" => r.log = Some(log_clause(c, &mut r.approximate)),
@@ -120,6 +122,12 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
         other => unsupported(r, &format!("<{other}>")),
     }
     Ok(())
+}
+
+/// `invert="True"` (firewalld reads it case-insensitively, as `true`/`yes`).
+fn inverted(c: roxmltree::Node<'_, '_>) -> bool {
+    c.attribute("invert")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes"))
 }
 
 /// A `<log prefix=".." level=".."><limit value="N/u"/></log>` as hostwall's `log` clause;

@@ -3,7 +3,7 @@
 
 use super::convert::{Config, Scope, Services};
 use super::rich::{Action, Match, Rich};
-use super::service::{self, PortItem};
+use super::service::{self, PortItem, Service};
 use super::xml::Pos;
 use super::zone::{Skipped, Target, Zone};
 use crate::check::catalog;
@@ -144,6 +144,13 @@ impl Writer {
             Some((_, Some(n))) => Some(vec![n]),
             None => None,
         };
+        let dst = match r.destination.as_deref().map(|d| (d, net(d))) {
+            Some((d, None)) => {
+                return self.skip(&r.at, &r.text, format!("`{d}` is not an address"));
+            }
+            Some((_, Some(n))) => Some(vec![n]),
+            None => None,
+        };
         let verdict = match r.action {
             Some(Action::Accept) => "allow",
             Some(Action::Reject) => "reject",
@@ -152,6 +159,7 @@ impl Writer {
         let rs = RuleScope {
             scope,
             src: src.as_deref(),
+            dst: dst.as_deref(),
             fam,
             log: r.log.as_deref(),
         };
@@ -194,6 +202,7 @@ impl Writer {
         let rs = rs.unwrap_or(RuleScope {
             scope,
             src: None,
+            dst: None,
             fam: None,
             log: None,
         });
@@ -212,16 +221,10 @@ impl Writer {
                 ),
             );
         }
-        if !s.destinations.is_empty() {
-            self.skip(
-                at,
-                &what,
-                format!(
-                    "imported wider: its destination {} is not expressed",
-                    s.destinations.join(", ")
-                ),
-            );
-        }
+        let dst = match self.service_destinations(&s, &what, at, rs.dst) {
+            Some(d) => d,
+            None => return,
+        };
         if !s.protocols.is_empty() || !s.source_ports.is_empty() {
             self.skip(at, &what, "its protocols and source ports are not imported (hostwall matches destination ports)");
         }
@@ -230,7 +233,44 @@ impl Writer {
             return self.skip(at, &what, "nothing of it is expressible: not imported");
         }
         let text = self.service_text(name, &ports, at);
+        let rs = RuleScope {
+            dst: dst.as_deref().or(rs.dst),
+            ..rs
+        };
         self.scoped(verdict, &text, rs, "");
+    }
+
+    /// A service's `<destination ipv4= ipv6=>` as networks for the rule's `to` (firewalld
+    /// applies the service only to the families it names). `None`: the rule cannot be
+    /// written (listed): an address that does not parse, or a rich rule's destination as
+    /// well (firewalld refuses that pair).
+    fn service_destinations(
+        &mut self,
+        s: &Service,
+        what: &str,
+        at: &Pos,
+        rule_dst: Option<&[IpNet]>,
+    ) -> Option<Option<Vec<IpNet>>> {
+        if s.destinations.is_empty() {
+            return Some(None);
+        }
+        if rule_dst.is_some() {
+            let why = "not imported: the rule and the service both name a destination                        (firewalld refuses the pair)";
+            self.skip(at, what, why);
+            return None;
+        }
+        let mut nets = Vec::new();
+        for d in &s.destinations {
+            match net(d) {
+                Some(n) => nets.push(n),
+                None => {
+                    let why = format!("not imported: its destination `{d}` is not an address");
+                    self.skip(at, what, why);
+                    return None;
+                }
+            }
+        }
+        Some(Some(nets))
     }
 
     /// The catalog's name when it has the same ports, a definition for a name it lacks,
@@ -295,6 +335,7 @@ impl Writer {
             RuleScope {
                 scope,
                 src: None,
+                dst: None,
                 fam,
                 log: None,
             },
@@ -302,7 +343,8 @@ impl Writer {
         );
     }
 
-    /// One rule line: the zone's scope narrowed by a rich rule's source and family.
+    /// One rule line: the zone's scope narrowed by a rich rule's source and family, with the
+    /// destinations (`to`) of the rule or its service in the families both sides share.
     fn scoped(&mut self, verdict: &str, what: &str, rs: RuleScope<'_>, comment: &str) {
         let mut from = match rs.scope {
             Scope::From(n) => Some(n.clone()),
@@ -320,23 +362,40 @@ impl Writer {
                 None => vec![f.any()],
             });
         }
+        let mut to = rs.dst.map(|d| match rs.fam {
+            Some(f) => d.iter().copied().filter(|n| f.has(n)).collect(),
+            None => d.to_vec(),
+        });
+        let family_only = rs.src.is_none() && !matches!(rs.scope, Scope::From(_));
+        if family_only && to.is_some() {
+            // `to` in the rule's family already says it.
+            from = None;
+        }
+        if let (Some(f), Some(t)) = (&mut from, &mut to) {
+            // Only the families both name: the rule matches no other.
+            let (fc, tc) = (f.clone(), t.clone());
+            f.retain(|n| tc.iter().any(|m| same_family(n, m)));
+            t.retain(|n| fc.iter().any(|m| same_family(n, m)));
+        }
         let mut line = format!("    {verdict}");
         if !what.is_empty() {
             line.push(' ');
             line.push_str(what);
         }
-        match &from {
-            Some(n) if n.is_empty() => {
-                self.lines.push(format!("    # never matches (the zone's sources and the rule's differ): {verdict} {what}"));
-                return;
-            }
-            Some(n) => line.push_str(&format!(" from {}", join(n))),
-            None => {}
+        if from.as_ref().is_some_and(Vec::is_empty) || to.as_ref().is_some_and(Vec::is_empty) {
+            self.lines.push(format!("    # never matches (the zone's sources, the rule's and its destinations share no network or family): {verdict} {what}"));
+            return;
+        }
+        if let Some(n) = &from {
+            line.push_str(&format!(" from {}", join(n)));
+        }
+        if let Some(n) = &to {
+            line.push_str(&format!(" to {}", join(n)));
         }
         if let Scope::On(i) = rs.scope {
             line.push_str(&format!(" on \"{i}\""));
         }
-        if what.is_empty() && from.is_none() && !matches!(rs.scope, Scope::On(_)) {
+        if what.is_empty() && from.is_none() && to.is_none() && !matches!(rs.scope, Scope::On(_)) {
             line.push_str(" from 0.0.0.0/0, ::/0");
         }
         if let Some(log) = rs.log {
@@ -390,6 +449,8 @@ impl Writer {
 struct RuleScope<'a> {
     scope: &'a Scope,
     src: Option<&'a [IpNet]>,
+    /// A rich rule's or a service's destination addresses (`to`).
+    dst: Option<&'a [IpNet]>,
     fam: Option<Fam>,
     /// A rich rule's `log` clause.
     log: Option<&'a str>,
@@ -438,6 +499,13 @@ fn intersect(a: &[IpNet], b: &[IpNet]) -> Vec<IpNet> {
     out.sort();
     out.dedup();
     out
+}
+
+fn same_family(a: &IpNet, b: &IpNet) -> bool {
+    matches!(
+        (a, b),
+        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+    )
 }
 
 fn join(n: &[IpNet]) -> String {

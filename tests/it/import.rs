@@ -55,26 +55,26 @@ fn expected(name: &str) -> (i32, &'static [&'static str], &'static [&'static str
             &[],
         ),
         "rich-rules" => (
-            1,
+            0,
             &[
                 "    allow libvirt from 198.18.0.0/24 log prefix \"libvirt \" level info\n",
                 "    reject tcp 22 from 198.18.0.2/32",
                 "    allow http from 2001:db8::/32",
                 "    drop from 192.0.2.7/32",
+                "    allow https to 192.0.2.1/32\n",
             ],
-            &["not imported: a destination address"],
+            &[],
         ),
         "custom-service-and-nat" => (
             1,
             &[
                 "service myapp tcp 9443 udp 9444-9445",
                 "    allow myapp\n",
-                "    allow dhcpv6-client\n",
+                "    allow dhcpv6-client to fe80::/64\n",
             ],
             &[
                 "<masquerade/>: masquerading (NAT)",
                 "<forward-port port=\"80\" protocol=\"tcp\" to-port=\"8080\"/>",
-                "service dhcpv6-client: imported wider: its destination fe80::/64",
             ],
         ),
         other => panic!("no expectations for {other}"),
