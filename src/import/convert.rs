@@ -6,6 +6,7 @@
 
 use super::conf;
 use super::dispatch;
+use super::policy::{self, Policy, PolicyTarget};
 use super::service::{self, Service};
 use super::write::Writer;
 use super::xml::{Pos, XmlError};
@@ -32,6 +33,8 @@ pub struct Config {
     pub stock_services: Vec<File>,
     /// Services of the configuration directory (the admin's).
     pub custom_services: Vec<File>,
+    /// Policies (`policies/*.xml`, firewalld ≥ 0.9), the admin's over firewalld's.
+    pub policies: Vec<File>,
 }
 
 /// The policy text and everything it leaves out.
@@ -40,7 +43,8 @@ pub struct Imported {
     pub policy: String,
     /// What the policy does not express of the host's input (the exit code says so).
     pub skipped: Vec<Skipped>,
-    /// What concerns forwarded traffic, which the import leaves out by design.
+    /// What concerns forwarded traffic, which the import leaves out by design, and
+    /// policies firewalld applies to nothing (no ingress or egress zone).
     pub forwarding: Vec<Skipped>,
     pub default_zone: String,
 }
@@ -59,17 +63,25 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
             Err(e) => errors.extend(e),
         }
     }
+    let mut policies = Vec::new();
+    for f in &cfg.policies {
+        match policy::parse(&f.path, &f.name, &f.text) {
+            Ok(p) => policies.push(p),
+            Err(e) => errors.extend(e),
+        }
+    }
     let services = Services::read(cfg, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let mut out = Writer::new(services);
+    let mut forwarding = Vec::new();
+    input_policies(&mut out, &mut forwarding, &mut policies);
     let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
     let default_zone = default_zone(cfg, &names, &mut out.skipped);
     let active: Vec<&Zone> = (zones.iter())
         .filter(|z| z.name == default_zone || !z.interfaces.is_empty() || !z.sources.is_empty())
         .collect();
-    let mut forwarding = Vec::new();
     for z in &active {
         out.skipped.extend(z.skipped.iter().cloned());
         forwarding.extend(z.forwarding.iter().cloned());
@@ -103,6 +115,39 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
         forwarding,
         default_zone,
     })
+}
+
+/// The policies from ANY to HOST that run before the zones, in firewalld's order (by
+/// priority, then name): each one's rules, then its target unless `CONTINUE`. Every other
+/// policy is listed.
+fn input_policies(out: &mut Writer, forwarding: &mut Vec<Skipped>, policies: &mut [Policy]) {
+    policies.sort_by(|a, b| (a.priority, &a.body.name).cmp(&(b.priority, &b.body.name)));
+    for p in policies.iter() {
+        if p.ingress.is_empty() || p.egress.is_empty() {
+            let why = "no ingress or egress zone: firewalld applies it to nothing".to_string();
+            forwarding.push(p.skipped(why));
+            continue;
+        }
+        if let Some(why) = p.not_input() {
+            out.skipped.push(p.skipped(why));
+            continue;
+        }
+        out.skipped.extend(p.body.skipped.iter().cloned());
+        forwarding.extend(p.body.forwarding.iter().cloned());
+        let name = &p.body.name;
+        let priority = p.priority;
+        (out.lines).push(format!(
+            "    # policy {name}: ANY to HOST, priority {priority}"
+        ));
+        out.body(&p.body, &Scope::Anywhere);
+        let verdict = match p.target {
+            PolicyTarget::Continue => continue,
+            PolicyTarget::Accept => "allow",
+            PolicyTarget::Drop => "drop",
+            PolicyTarget::Reject => "reject",
+        };
+        out.everything(verdict, "the policy's target");
+    }
 }
 
 fn conf_path(cfg: &Config) -> String {

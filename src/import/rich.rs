@@ -1,5 +1,5 @@
 //! A firewalld rich rule (`<rule>` in a zone): the common subset hostwall expresses (a
-//! family, a source address, a service or a port, log, and accept, reject or drop), and
+//! family, a source and a destination address, a service, a port or an ICMP type, log, and accept, reject or drop), and
 //! the reason a rule outside it is not imported.
 
 use super::service::{self, PortItem};
@@ -18,6 +18,8 @@ pub enum Action {
 pub enum Match {
     Service(String),
     Port(PortItem),
+    /// An `<icmp-type name=…>` (firewalld's type name).
+    Icmp(String),
     /// Everything (from its source, of its family).
     All,
 }
@@ -117,7 +119,8 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
         "forward-port" => unsupported(r, "port forwarding (NAT)"),
         "source-port" => unsupported(r, "a source port"),
         "protocol" => unsupported(r, "a protocol match"),
-        "icmp-block" | "icmp-type" => unsupported(r, "an ICMP type match"),
+        "icmp-type" => r.matches = Match::Icmp(xml::attr(file, c, "name")?.to_string()),
+        "icmp-block" => unsupported(r, "an ICMP block in a rule"),
         "tcp-mss-clamp" => unsupported(r, "TCP MSS clamping"),
         other => unsupported(r, &format!("<{other}>")),
     }

@@ -61,6 +61,12 @@ impl Writer {
             Scope::Anywhere => "everything else (the default zone)".to_string(),
         };
         self.lines.push(format!("    # zone {}: {whom}", z.name));
+        self.body(z, scope);
+        self.target(z.target, scope);
+    }
+
+    /// A zone's or a policy's rules in one scope, without its target: blocks, then allows.
+    pub fn body(&mut self, z: &Zone, scope: &Scope) {
         for r in z.rules.iter().filter(|r| r.action != Some(Action::Accept)) {
             self.rich(r, scope);
         }
@@ -93,10 +99,9 @@ impl Writer {
         for r in z.rules.iter().filter(|r| r.action == Some(Action::Accept)) {
             self.rich(r, scope);
         }
-        self.target(z.target, scope);
     }
 
-    fn target(&mut self, t: Target, scope: &Scope) {
+    pub fn target(&mut self, t: Target, scope: &Scope) {
         if matches!(t, Target::Default) {
             self.rule(
                 "allow",
@@ -171,6 +176,7 @@ impl Writer {
                     self.scoped(verdict, &catalog::ports_text(&ports), rs, "rich rule");
                 }
             }
+            Match::Icmp(n) => self.icmp(verdict, n, &r.at, rs, "rich rule"),
             Match::All => self.scoped(verdict, "", rs, "rich rule"),
         }
     }
@@ -304,9 +310,23 @@ impl Writer {
     }
 
     fn icmp_block(&mut self, verdict: &str, name: &str, at: &Pos, scope: &Scope) {
+        let rs = RuleScope {
+            scope,
+            src: None,
+            dst: None,
+            fam: None,
+            log: None,
+        };
+        self.icmp(verdict, name, at, rs, "icmp-block");
+    }
+
+    /// An ICMP type by firewalld's name, as `icmp T` and `icmpv6 T` in the rule's families.
+    fn icmp(&mut self, verdict: &str, name: &str, at: &Pos, rs: RuleScope<'_>, comment: &str) {
         let (v4, v6) = icmp_names(name);
         let v4 = v4.filter(|n| crate::ir::ICMP_TYPES.iter().any(|t| t.1 == *n));
         let v6 = v6.filter(|n| crate::ir::ICMPV6_TYPES.iter().any(|t| t.1 == *n));
+        let v4 = v4.filter(|_| !matches!(rs.fam, Some(Fam::V6)));
+        let v6 = v6.filter(|_| !matches!(rs.fam, Some(Fam::V4)));
         if v4.is_none() && v6.is_none() {
             return self.skip(
                 at,
@@ -315,17 +335,30 @@ impl Writer {
             );
         }
         if let Some(n) = v4 {
-            self.rule(
+            let fam = Some(Fam::V4);
+            self.scoped(
                 verdict,
                 &format!("icmp {n}"),
-                scope,
-                Some(Fam::V4),
-                "icmp-block",
+                RuleScope { fam, ..rs },
+                comment,
             );
         }
         if let Some(n) = v6 {
-            self.rule(verdict, &format!("icmpv6 {n}"), scope, None, "icmp-block");
+            let narrowed =
+                rs.src.is_some() || rs.dst.is_some() || matches!(rs.scope, Scope::From(_));
+            let fam = narrowed.then_some(Fam::V6);
+            self.scoped(
+                verdict,
+                &format!("icmpv6 {n}"),
+                RuleScope { fam, ..rs },
+                comment,
+            );
         }
+    }
+
+    /// A rule for everything, in any scope (a policy's target).
+    pub fn everything(&mut self, verdict: &str, comment: &str) {
+        self.rule(verdict, "", &Scope::Anywhere, None, comment);
     }
 
     fn rule(&mut self, verdict: &str, what: &str, scope: &Scope, fam: Option<Fam>, comment: &str) {

@@ -130,6 +130,41 @@ fn firewall_offline_cmd_configurations_import_and_check() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
+/// Policies made by `firewall-offline-cmd --new-policy`: the one from ANY to HOST is
+/// imported before the zones; the forward and egress ones are listed at their place.
+#[test]
+fn firewalld_policies_are_imported_or_listed_issue13() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let etc = firewalld::build(&firewalld::POLICIES[0], tmp.path());
+    let (code, policy, stderr) = import(&etc, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let at = |l: &str| {
+        policy
+            .find(l)
+            .unwrap_or_else(|| panic!("{l:?} not in\n{policy}"))
+    };
+    let order = [
+        "    # policy hostin: ANY to HOST, priority -1",
+        "    reject tcp 7778 from 198.18.0.0/24  # rich rule\n",
+        "    allow tcp 7777\n",
+        "    # zone public",
+    ];
+    let places: Vec<usize> = order.iter().map(|l| at(l)).collect();
+    assert!(places.windows(2).all(|w| w[0] < w[1]), "{policy}");
+    let dir = etc.join("policies").display().to_string();
+    for want in [
+        format!("{dir}/fwd.xml:2:1: policy fwd: a policy from internal to external"),
+        format!("{dir}/egress.xml:2:1: policy egress: a policy from HOST to ANY"),
+    ] {
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
+    assert!(!stderr.contains("hostin.xml"), "{stderr}");
+    assert!(
+        !policy.contains("http") && !policy.contains("dns"),
+        "{policy}"
+    );
+}
+
 /// `path:LINE:COL: ` after the file name.
 fn has_line_col(at: &str) -> bool {
     let mut parts = at.splitn(4, ':');

@@ -252,6 +252,33 @@ pub const QUIRKS: &[Setup] = &[
     },
 ];
 
+/// firewalld policies (`--new-policy`, firewalld ≥ 0.9): one from ANY to HOST (imported
+/// before the zones), one forwarding between zones and one egress from the host (listed).
+pub const POLICIES: &[Setup] = &[Setup {
+    name: "policies",
+    default_zone: "public",
+    calls: &[
+        &["--zone=public", "--remove-service-from-zone=dhcpv6-client"],
+        &["--new-policy=hostin"],
+        &["--policy=hostin", "--add-ingress-zone=ANY"],
+        &["--policy=hostin", "--add-egress-zone=HOST"],
+        &["--policy=hostin", "--add-port=7777/tcp"],
+        &[
+            "--policy=hostin",
+            "--add-rich-rule=rule family=\"ipv4\" source address=\"198.18.0.0/24\" port port=\"7778\" protocol=\"tcp\" reject",
+        ],
+        &["--new-policy=fwd"],
+        &["--policy=fwd", "--add-ingress-zone=internal"],
+        &["--policy=fwd", "--add-egress-zone=external"],
+        &["--policy=fwd", "--add-service=http"],
+        &["--new-policy=egress"],
+        &["--policy=egress", "--add-ingress-zone=HOST"],
+        &["--policy=egress", "--add-egress-zone=ANY"],
+        &["--policy=egress", "--add-service=dns"],
+    ],
+    conf: None,
+}];
+
 /// `setup`'s starting directory under `dir`: only `firewalld.conf` with its default zone.
 pub fn conf_only(setup: &Setup, dir: &Path) -> PathBuf {
     let etc = dir.join(setup.name);
