@@ -104,11 +104,11 @@ fn captured(out: &BootOutput, dir: &Path, setup: &Setup) -> PathBuf {
 
 fn report(name: &str, c: &Comparison) -> String {
     format!(
-        "  {name:<24} {} probes, {} passed, {} listed by the import (+{} ports to a listed destination), {} reset vs admin-prohibited (+{} over IPv6 TCP)\n",
+        "  {name:<24} {} probes, {} passed, {} listed by the import (+{} ports only to a `to` destination), {} reset vs admin-prohibited (+{} over IPv6 TCP)\n",
         c.probes,
         c.passed,
         c.listed,
-        c.listed_destinations,
+        c.to_destinations,
         c.prohibited_for_refused,
         c.v6_tcp_timeout_for_refused
     )

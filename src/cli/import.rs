@@ -15,7 +15,7 @@ pub struct ImportArgs {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ImportFrom {
-    /// firewalld's zones, services and rich rules → a hostwall policy (exit 1 when something
+    /// firewalld's zones, policies, services and rich rules → a hostwall policy (exit 1 when something
     /// is not expressed: each is listed with its file:line:col).
     Firewalld(FirewalldArgs),
 }
@@ -133,7 +133,7 @@ fn write_policy(out: &Out, path: &Path, text: &str) -> u8 {
     }
 }
 
-/// Zones and services of `dir` over those of `defaults`, and `dir`'s firewalld.conf.
+/// Zones, services and policies of `dir` over those of `defaults`, and `dir`'s firewalld.conf.
 fn read_config(dir: &Path, defaults: &Path) -> Result<Config, String> {
     if !dir.is_dir() {
         return Err(format!(
@@ -154,11 +154,16 @@ fn read_config(dir: &Path, defaults: &Path) -> Result<Config, String> {
     }
     let stock = xml_files(&defaults.join("services"), &mut budget)?;
     let custom = xml_files(&dir.join("services"), &mut budget)?;
+    let mut policies = xml_files(&defaults.join("policies"), &mut budget)?;
+    for (name, f) in xml_files(&dir.join("policies"), &mut budget)? {
+        policies.insert(name, f);
+    }
     Ok(Config {
         conf,
         zones: zones.into_values().collect(),
         stock_services: stock.into_values().collect(),
         custom_services: custom.into_values().collect(),
+        policies: policies.into_values().collect(),
     })
 }
 

@@ -6,6 +6,7 @@
 
 use super::conf;
 use super::dispatch;
+use super::policy::{self, Policy, PolicyTarget};
 use super::service::{self, Service};
 use super::write::Writer;
 use super::xml::{Pos, XmlError};
@@ -32,6 +33,8 @@ pub struct Config {
     pub stock_services: Vec<File>,
     /// Services of the configuration directory (the admin's).
     pub custom_services: Vec<File>,
+    /// Policies (`policies/*.xml`, firewalld ≥ 0.9), the admin's over firewalld's.
+    pub policies: Vec<File>,
 }
 
 /// The policy text and everything it leaves out.
@@ -40,7 +43,8 @@ pub struct Imported {
     pub policy: String,
     /// What the policy does not express of the host's input (the exit code says so).
     pub skipped: Vec<Skipped>,
-    /// What concerns forwarded traffic, which the import leaves out by design.
+    /// What concerns forwarded traffic, which the import leaves out by design, and
+    /// policies firewalld applies to nothing (no ingress or egress zone).
     pub forwarding: Vec<Skipped>,
     pub default_zone: String,
 }
@@ -59,17 +63,25 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
             Err(e) => errors.extend(e),
         }
     }
+    let mut policies = Vec::new();
+    for f in &cfg.policies {
+        match policy::parse(&f.path, &f.name, &f.text) {
+            Ok(p) => policies.push(p),
+            Err(e) => errors.extend(e),
+        }
+    }
     let services = Services::read(cfg, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let mut out = Writer::new(services);
+    let mut forwarding = Vec::new();
+    input_policies(&mut out, &mut forwarding, &mut policies);
     let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
     let default_zone = default_zone(cfg, &names, &mut out.skipped);
     let active: Vec<&Zone> = (zones.iter())
         .filter(|z| z.name == default_zone || !z.interfaces.is_empty() || !z.sources.is_empty())
         .collect();
-    let mut forwarding = Vec::new();
     for z in &active {
         out.skipped.extend(z.skipped.iter().cloned());
         forwarding.extend(z.forwarding.iter().cloned());
@@ -103,6 +115,39 @@ pub fn firewalld(cfg: &Config) -> Result<Imported, Vec<XmlError>> {
         forwarding,
         default_zone,
     })
+}
+
+/// The policies from ANY to HOST that run before the zones, in firewalld's order (by
+/// priority, then name): each one's rules, then its target unless `CONTINUE`. Every other
+/// policy is listed.
+fn input_policies(out: &mut Writer, forwarding: &mut Vec<Skipped>, policies: &mut [Policy]) {
+    policies.sort_by(|a, b| (a.priority, &a.body.name).cmp(&(b.priority, &b.body.name)));
+    for p in policies.iter() {
+        if p.ingress.is_empty() || p.egress.is_empty() {
+            let why = "no ingress or egress zone: firewalld applies it to nothing".to_string();
+            forwarding.push(p.skipped(why));
+            continue;
+        }
+        if let Some(why) = p.not_input() {
+            out.skipped.push(p.skipped(why));
+            continue;
+        }
+        out.skipped.extend(p.body.skipped.iter().cloned());
+        forwarding.extend(p.body.forwarding.iter().cloned());
+        let name = &p.body.name;
+        let priority = p.priority;
+        (out.lines).push(format!(
+            "    # policy {name}: ANY to HOST, priority {priority}"
+        ));
+        out.body(&p.body, &Scope::Anywhere);
+        let verdict = match p.target {
+            PolicyTarget::Continue => continue,
+            PolicyTarget::Accept => "allow",
+            PolicyTarget::Drop => "drop",
+            PolicyTarget::Reject => "reject",
+        };
+        out.everything(verdict, "the policy's target");
+    }
 }
 
 fn conf_path(cfg: &Config) -> String {
@@ -373,7 +418,7 @@ mod tests {
 
     #[test]
     fn unsupported_blocks_say_they_are_missing() {
-        let zone = "<zone>\n<rule><destination address=\"192.0.2.1\"/><service name=\"ssh\"/><drop/></rule>\n</zone>\n";
+        let zone = "<zone>\n<rule><destination address=\"192.0.2.1\" invert=\"True\"/><service name=\"ssh\"/><drop/></rule>\n</zone>\n";
         let cfg = Config {
             zones: vec![file("public", zone)],
             ..Config::default()
@@ -383,10 +428,84 @@ mod tests {
         let s = &out.skipped[0];
         assert_eq!((s.at.line, s.at.col), (2, 1));
         assert!(
-            s.why.contains("a destination address") && s.why.contains("block is missing"),
+            s.why.contains("an inverted destination") && s.why.contains("block is missing"),
             "{}",
             s.why
         );
         assert!(!out.policy.contains("drop"), "{}", out.policy);
+    }
+
+    fn with_service(zone: &str, service: &str, body: &str) -> Imported {
+        let cfg = Config {
+            zones: vec![file("public", zone)],
+            custom_services: vec![File {
+                name: service.into(),
+                path: format!("services/{service}.xml"),
+                text: body.into(),
+            }],
+            ..Config::default()
+        };
+        firewalld(&cfg).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// A rich rule's `<destination address>` becomes the rule's `to`, in the families its
+    /// source and family leave; an inverted one (hostwall has no `not`) is listed.
+    #[test]
+    fn a_rich_rules_destination_becomes_to_issue13() {
+        let zone = "<zone>\n\
+            <rule family=\"ipv4\"><destination address=\"198.51.100.7\"/><port port=\"8443\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule><source address=\"2001:db8::/48\"/><destination address=\"2001:db8:5::1\"/><drop/></rule>\n\
+            <rule family=\"ipv6\"><destination address=\"203.0.113.0/24\"/><port port=\"7\" protocol=\"udp\"/><accept/></rule>\n\
+            <rule><source address=\"10.9.0.0/16\"/><destination address=\"fd00::9\"/><port port=\"9\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule><destination address=\"198.51.100.8\" invert=\"TRUE\"/><port port=\"10\" protocol=\"tcp\"/><accept/></rule>\n\
+            <rule><source address=\"198.51.100.9\" invert=\"True\"/><port port=\"11\" protocol=\"tcp\"/><accept/></rule>\n\
+            </zone>\n";
+        let out = with_service(zone, "unused", "<service/>");
+        let p = &out.policy;
+        for line in [
+            "    allow tcp 8443 to 198.51.100.7/32  # rich rule\n",
+            "    drop from 2001:db8::/48 to 2001:db8:5::1/128  # rich rule\n",
+        ] {
+            assert!(p.contains(line), "{line:?} not in\n{p}");
+        }
+        assert_eq!(p.matches("# never matches").count(), 2, "{p}");
+        for port in ["udp 7", "tcp 9"] {
+            assert!(!p.contains(&format!("allow {port} ")), "{port}: {p}");
+        }
+        assert!(!p.contains("tcp 10") && !p.contains("tcp 11"), "{p}");
+        let listed = format!("{:?}", out.skipped);
+        assert!(listed.contains("an inverted destination"), "{listed}");
+        assert!(listed.contains("an inverted source"), "{listed}");
+        assert!(!listed.contains("a destination address"), "{listed}");
+    }
+
+    /// A service's `<destination ipv4= ipv6=>` is its rules' `to`: the service opens only
+    /// those addresses, in only the families it names (dhcpv6-client: fe80::/64, IPv6).
+    #[test]
+    fn a_services_destination_becomes_to_per_family_issue13() {
+        let svc = "<service><port port=\"5353\" protocol=\"udp\"/>\
+            <destination ipv4=\"224.0.0.251\" ipv6=\"ff02::fb\"/></service>\n";
+        let zone = "<zone>\n<service name=\"mcast\"/>\n\
+            <rule family=\"ipv4\"><source address=\"192.0.2.0/24\"/><service name=\"mcast\"/><accept/></rule>\n\
+            <rule family=\"ipv6\"><source address=\"192.0.2.0/24\"/><service name=\"mcast\"/><accept/></rule>\n\
+            <rule><destination address=\"192.0.2.1\"/><service name=\"mcast\"/><accept/></rule>\n\
+            </zone>\n";
+        let out = with_service(zone, "mcast", svc);
+        let p = &out.policy;
+        for line in [
+            "    allow mcast to 224.0.0.251/32, ff02::fb/128\n",
+            "    allow mcast from 192.0.2.0/24 to 224.0.0.251/32\n",
+            "# never matches",
+        ] {
+            assert!(p.contains(line), "{line:?} not in\n{p}");
+        }
+        assert_eq!(p.matches("\n    allow mcast").count(), 2, "{p}");
+        let listed = format!("{:?}", out.skipped);
+        assert!(listed.contains("both name a destination"), "{listed}");
+        assert!(!listed.contains("imported wider"), "{listed}");
+        let bad = "<service><port port=\"1\" protocol=\"udp\"/><destination ipv6=\"fe80::/zz\"/></service>";
+        let out = with_service("<zone><service name=\"odd\"/></zone>", "odd", bad);
+        assert!(!out.policy.contains("udp 1"), "{}", out.policy);
+        assert!(format!("{:?}", out.skipped).contains("`fe80::/zz` is not an address"));
     }
 }

@@ -1,5 +1,5 @@
 //! A firewalld rich rule (`<rule>` in a zone): the common subset hostwall expresses (a
-//! family, a source address, a service or a port, log, and accept, reject or drop), and
+//! family, a source and a destination address, a service, a port or an ICMP type, log, and accept, reject or drop), and
 //! the reason a rule outside it is not imported.
 
 use super::service::{self, PortItem};
@@ -18,6 +18,8 @@ pub enum Action {
 pub enum Match {
     Service(String),
     Port(PortItem),
+    /// An `<icmp-type name=…>` (firewalld's type name).
+    Icmp(String),
     /// Everything (from its source, of its family).
     All,
 }
@@ -30,6 +32,8 @@ pub struct Rich {
     /// `ipv4` / `ipv6`, when the rule names one.
     pub family: Option<String>,
     pub source: Option<String>,
+    /// The rule's `<destination address=…>` (the host's address it was sent to).
+    pub destination: Option<String>,
     pub matches: Match,
     pub action: Option<Action>,
     /// The rule's `log` clause in hostwall's words (`log prefix "…" level info limit
@@ -49,6 +53,7 @@ pub fn parse(file: &str, el: roxmltree::Node<'_, '_>) -> Result<Rich, XmlError> 
         text: super::zone::element_text(el),
         family: el.attribute("family").map(str::to_string),
         source: None,
+        destination: None,
         matches: Match::All,
         action: None,
         log: None,
@@ -73,16 +78,15 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
     let unsupported = |r: &mut Rich, what: &str| r.unsupported.push(what.to_string());
     match c.tag_name().name() {
         "source" => match c.attribute("address") {
-            Some(_)
-                if c.attribute("invert")
-                    .is_some_and(|v| v == "true" || v == "yes") =>
-            {
-                unsupported(r, "an inverted source (`not`)")
-            }
+            Some(_) if inverted(c) => unsupported(r, "an inverted source (`not`)"),
             Some(a) => r.source = Some(a.to_string()),
             None => unsupported(r, "a source by MAC address or ipset"),
         },
-        "destination" => unsupported(r, "a destination address"),
+        "destination" => match c.attribute("address") {
+            Some(_) if inverted(c) => unsupported(r, "an inverted destination (`not`)"),
+            Some(a) => r.destination = Some(a.to_string()),
+            None => unsupported(r, "a destination by ipset"),
+        },
         "service" => r.matches = Match::Service(xml::attr(file, c, "name")?.to_string()),
         "port" => r.matches = Match::Port(service::port_item(file, c)?),
         "log" => r.log = Some(log_clause(c, &mut r.approximate)),
@@ -115,11 +119,18 @@ fn read_part(file: &str, c: roxmltree::Node<'_, '_>, r: &mut Rich) -> Result<(),
         "forward-port" => unsupported(r, "port forwarding (NAT)"),
         "source-port" => unsupported(r, "a source port"),
         "protocol" => unsupported(r, "a protocol match"),
-        "icmp-block" | "icmp-type" => unsupported(r, "an ICMP type match"),
+        "icmp-type" => r.matches = Match::Icmp(xml::attr(file, c, "name")?.to_string()),
+        "icmp-block" => unsupported(r, "an ICMP block in a rule"),
         "tcp-mss-clamp" => unsupported(r, "TCP MSS clamping"),
         other => unsupported(r, &format!("<{other}>")),
     }
     Ok(())
+}
+
+/// `invert="True"` (firewalld reads it case-insensitively, as `true`/`yes`).
+fn inverted(c: roxmltree::Node<'_, '_>) -> bool {
+    c.attribute("invert")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes"))
 }
 
 /// A `<log prefix=".." level=".."><limit value="N/u"/></log>` as hostwall's `log` clause;

@@ -2,8 +2,9 @@
 //! services as catalog names, `service` definitions or written ports, and what is skipped.
 
 use super::convert::{Config, Scope, Services};
+use super::icmp::icmp_names;
 use super::rich::{Action, Match, Rich};
-use super::service::{self, PortItem};
+use super::service::{self, PortItem, Service};
 use super::xml::Pos;
 use super::zone::{Skipped, Target, Zone};
 use crate::check::catalog;
@@ -61,6 +62,12 @@ impl Writer {
             Scope::Anywhere => "everything else (the default zone)".to_string(),
         };
         self.lines.push(format!("    # zone {}: {whom}", z.name));
+        self.body(z, scope);
+        self.target(z.target, scope);
+    }
+
+    /// A zone's or a policy's rules in one scope, without its target: blocks, then allows.
+    pub fn body(&mut self, z: &Zone, scope: &Scope) {
         for r in z.rules.iter().filter(|r| r.action != Some(Action::Accept)) {
             self.rich(r, scope);
         }
@@ -93,10 +100,9 @@ impl Writer {
         for r in z.rules.iter().filter(|r| r.action == Some(Action::Accept)) {
             self.rich(r, scope);
         }
-        self.target(z.target, scope);
     }
 
-    fn target(&mut self, t: Target, scope: &Scope) {
+    pub fn target(&mut self, t: Target, scope: &Scope) {
         if matches!(t, Target::Default) {
             self.rule(
                 "allow",
@@ -144,6 +150,13 @@ impl Writer {
             Some((_, Some(n))) => Some(vec![n]),
             None => None,
         };
+        let dst = match r.destination.as_deref().map(|d| (d, net(d))) {
+            Some((d, None)) => {
+                return self.skip(&r.at, &r.text, format!("`{d}` is not an address"));
+            }
+            Some((_, Some(n))) => Some(vec![n]),
+            None => None,
+        };
         let verdict = match r.action {
             Some(Action::Accept) => "allow",
             Some(Action::Reject) => "reject",
@@ -152,6 +165,7 @@ impl Writer {
         let rs = RuleScope {
             scope,
             src: src.as_deref(),
+            dst: dst.as_deref(),
             fam,
             log: r.log.as_deref(),
         };
@@ -163,6 +177,7 @@ impl Writer {
                     self.scoped(verdict, &catalog::ports_text(&ports), rs, "rich rule");
                 }
             }
+            Match::Icmp(n) => self.icmp(verdict, n, &r.at, rs, "rich rule"),
             Match::All => self.scoped(verdict, "", rs, "rich rule"),
         }
     }
@@ -194,6 +209,7 @@ impl Writer {
         let rs = rs.unwrap_or(RuleScope {
             scope,
             src: None,
+            dst: None,
             fam: None,
             log: None,
         });
@@ -212,16 +228,10 @@ impl Writer {
                 ),
             );
         }
-        if !s.destinations.is_empty() {
-            self.skip(
-                at,
-                &what,
-                format!(
-                    "imported wider: its destination {} is not expressed",
-                    s.destinations.join(", ")
-                ),
-            );
-        }
+        let dst = match self.service_destinations(&s, &what, at, rs.dst) {
+            Some(d) => d,
+            None => return,
+        };
         if !s.protocols.is_empty() || !s.source_ports.is_empty() {
             self.skip(at, &what, "its protocols and source ports are not imported (hostwall matches destination ports)");
         }
@@ -230,7 +240,44 @@ impl Writer {
             return self.skip(at, &what, "nothing of it is expressible: not imported");
         }
         let text = self.service_text(name, &ports, at);
+        let rs = RuleScope {
+            dst: dst.as_deref().or(rs.dst),
+            ..rs
+        };
         self.scoped(verdict, &text, rs, "");
+    }
+
+    /// A service's `<destination ipv4= ipv6=>` as networks for the rule's `to` (firewalld
+    /// applies the service only to the families it names). `None`: the rule cannot be
+    /// written (listed): an address that does not parse, or a rich rule's destination as
+    /// well (firewalld refuses that pair).
+    fn service_destinations(
+        &mut self,
+        s: &Service,
+        what: &str,
+        at: &Pos,
+        rule_dst: Option<&[IpNet]>,
+    ) -> Option<Option<Vec<IpNet>>> {
+        if s.destinations.is_empty() {
+            return Some(None);
+        }
+        if rule_dst.is_some() {
+            let why = "not imported: the rule and the service both name a destination                        (firewalld refuses the pair)";
+            self.skip(at, what, why);
+            return None;
+        }
+        let mut nets = Vec::new();
+        for d in &s.destinations {
+            match net(d) {
+                Some(n) => nets.push(n),
+                None => {
+                    let why = format!("not imported: its destination `{d}` is not an address");
+                    self.skip(at, what, why);
+                    return None;
+                }
+            }
+        }
+        Some(Some(nets))
     }
 
     /// The catalog's name when it has the same ports, a definition for a name it lacks,
@@ -264,9 +311,23 @@ impl Writer {
     }
 
     fn icmp_block(&mut self, verdict: &str, name: &str, at: &Pos, scope: &Scope) {
+        let rs = RuleScope {
+            scope,
+            src: None,
+            dst: None,
+            fam: None,
+            log: None,
+        };
+        self.icmp(verdict, name, at, rs, "icmp-block");
+    }
+
+    /// An ICMP type by firewalld's name, as `icmp T` and `icmpv6 T` in the rule's families.
+    fn icmp(&mut self, verdict: &str, name: &str, at: &Pos, rs: RuleScope<'_>, comment: &str) {
         let (v4, v6) = icmp_names(name);
         let v4 = v4.filter(|n| crate::ir::ICMP_TYPES.iter().any(|t| t.1 == *n));
         let v6 = v6.filter(|n| crate::ir::ICMPV6_TYPES.iter().any(|t| t.1 == *n));
+        let v4 = v4.filter(|_| !matches!(rs.fam, Some(Fam::V6)));
+        let v6 = v6.filter(|_| !matches!(rs.fam, Some(Fam::V4)));
         if v4.is_none() && v6.is_none() {
             return self.skip(
                 at,
@@ -275,17 +336,30 @@ impl Writer {
             );
         }
         if let Some(n) = v4 {
-            self.rule(
+            let fam = Some(Fam::V4);
+            self.scoped(
                 verdict,
                 &format!("icmp {n}"),
-                scope,
-                Some(Fam::V4),
-                "icmp-block",
+                RuleScope { fam, ..rs },
+                comment,
             );
         }
         if let Some(n) = v6 {
-            self.rule(verdict, &format!("icmpv6 {n}"), scope, None, "icmp-block");
+            let narrowed =
+                rs.src.is_some() || rs.dst.is_some() || matches!(rs.scope, Scope::From(_));
+            let fam = narrowed.then_some(Fam::V6);
+            self.scoped(
+                verdict,
+                &format!("icmpv6 {n}"),
+                RuleScope { fam, ..rs },
+                comment,
+            );
         }
+    }
+
+    /// A rule for everything, in any scope (a policy's target).
+    pub fn everything(&mut self, verdict: &str, comment: &str) {
+        self.rule(verdict, "", &Scope::Anywhere, None, comment);
     }
 
     fn rule(&mut self, verdict: &str, what: &str, scope: &Scope, fam: Option<Fam>, comment: &str) {
@@ -295,6 +369,7 @@ impl Writer {
             RuleScope {
                 scope,
                 src: None,
+                dst: None,
                 fam,
                 log: None,
             },
@@ -302,7 +377,8 @@ impl Writer {
         );
     }
 
-    /// One rule line: the zone's scope narrowed by a rich rule's source and family.
+    /// One rule line: the zone's scope narrowed by a rich rule's source and family, with the
+    /// destinations (`to`) of the rule or its service in the families both sides share.
     fn scoped(&mut self, verdict: &str, what: &str, rs: RuleScope<'_>, comment: &str) {
         let mut from = match rs.scope {
             Scope::From(n) => Some(n.clone()),
@@ -320,23 +396,40 @@ impl Writer {
                 None => vec![f.any()],
             });
         }
+        let mut to = rs.dst.map(|d| match rs.fam {
+            Some(f) => d.iter().copied().filter(|n| f.has(n)).collect(),
+            None => d.to_vec(),
+        });
+        let family_only = rs.src.is_none() && !matches!(rs.scope, Scope::From(_));
+        if family_only && to.is_some() {
+            // `to` in the rule's family already says it.
+            from = None;
+        }
+        if let (Some(f), Some(t)) = (&mut from, &mut to) {
+            // Only the families both name: the rule matches no other.
+            let (fc, tc) = (f.clone(), t.clone());
+            f.retain(|n| tc.iter().any(|m| same_family(n, m)));
+            t.retain(|n| fc.iter().any(|m| same_family(n, m)));
+        }
         let mut line = format!("    {verdict}");
         if !what.is_empty() {
             line.push(' ');
             line.push_str(what);
         }
-        match &from {
-            Some(n) if n.is_empty() => {
-                self.lines.push(format!("    # never matches (the zone's sources and the rule's differ): {verdict} {what}"));
-                return;
-            }
-            Some(n) => line.push_str(&format!(" from {}", join(n))),
-            None => {}
+        if from.as_ref().is_some_and(Vec::is_empty) || to.as_ref().is_some_and(Vec::is_empty) {
+            self.lines.push(format!("    # never matches (the zone's sources, the rule's and its destinations share no network or family): {verdict} {what}"));
+            return;
+        }
+        if let Some(n) = &from {
+            line.push_str(&format!(" from {}", join(n)));
+        }
+        if let Some(n) = &to {
+            line.push_str(&format!(" to {}", join(n)));
         }
         if let Scope::On(i) = rs.scope {
             line.push_str(&format!(" on \"{i}\""));
         }
-        if what.is_empty() && from.is_none() && !matches!(rs.scope, Scope::On(_)) {
+        if what.is_empty() && from.is_none() && to.is_none() && !matches!(rs.scope, Scope::On(_)) {
             line.push_str(" from 0.0.0.0/0, ::/0");
         }
         if let Some(log) = rs.log {
@@ -390,6 +483,8 @@ impl Writer {
 struct RuleScope<'a> {
     scope: &'a Scope,
     src: Option<&'a [IpNet]>,
+    /// A rich rule's or a service's destination addresses (`to`).
+    dst: Option<&'a [IpNet]>,
     fam: Option<Fam>,
     /// A rich rule's `log` clause.
     log: Option<&'a str>,
@@ -440,6 +535,13 @@ fn intersect(a: &[IpNet], b: &[IpNet]) -> Vec<IpNet> {
     out
 }
 
+fn same_family(a: &IpNet, b: &IpNet) -> bool {
+    matches!(
+        (a, b),
+        (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_))
+    )
+}
+
 fn join(n: &[IpNet]) -> String {
     n.iter()
         .map(IpNet::to_string)
@@ -470,47 +572,4 @@ fn definable_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.len() <= 64
         && !WORDS.contains(&name)
-}
-
-/// firewalld's ICMP type name → nft's ICMPv4 and ICMPv6 names.
-fn icmp_names(name: &str) -> (Option<&'static str>, Option<&'static str>) {
-    const MAP: &[(&str, Option<&str>, Option<&str>)] = &[
-        ("echo-request", Some("echo-request"), Some("echo-request")),
-        ("echo-reply", Some("echo-reply"), Some("echo-reply")),
-        (
-            "destination-unreachable",
-            Some("destination-unreachable"),
-            Some("destination-unreachable"),
-        ),
-        (
-            "time-exceeded",
-            Some("time-exceeded"),
-            Some("time-exceeded"),
-        ),
-        (
-            "parameter-problem",
-            Some("parameter-problem"),
-            Some("parameter-problem"),
-        ),
-        ("packet-too-big", None, Some("packet-too-big")),
-        ("redirect", Some("redirect"), Some("nd-redirect")),
-        (
-            "router-advertisement",
-            Some("router-advertisement"),
-            Some("nd-router-advert"),
-        ),
-        (
-            "router-solicitation",
-            Some("router-solicitation"),
-            Some("nd-router-solicit"),
-        ),
-        ("neighbour-advertisement", None, Some("nd-neighbor-advert")),
-        ("neighbour-solicitation", None, Some("nd-neighbor-solicit")),
-        ("source-quench", Some("source-quench"), None),
-        ("timestamp-request", Some("timestamp-request"), None),
-        ("timestamp-reply", Some("timestamp-reply"), None),
-    ];
-    MAP.iter()
-        .find(|m| m.0 == name)
-        .map_or((None, None), |m| (m.1, m.2))
 }

@@ -73,17 +73,8 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Zone, Vec<XmlError>> 
         }
     };
     let mut z = Zone {
-        name: name.to_string(),
         target,
-        services: Vec::new(),
-        ports: Vec::new(),
-        protocols: Vec::new(),
-        icmp_blocks: Vec::new(),
-        interfaces: Vec::new(),
-        sources: Vec::new(),
-        rules: Vec::new(),
-        skipped: Vec::new(),
-        forwarding: Vec::new(),
+        ..empty(name)
     };
     for el in xml::elements(root) {
         if let Err(e) = read_element(file, el, &mut z) {
@@ -97,6 +88,23 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<Zone, Vec<XmlError>> 
     }
 }
 
+/// A zone with nothing in it and the `default` target.
+pub(super) fn empty(name: &str) -> Zone {
+    Zone {
+        name: name.to_string(),
+        target: Target::Default,
+        services: Vec::new(),
+        ports: Vec::new(),
+        protocols: Vec::new(),
+        icmp_blocks: Vec::new(),
+        interfaces: Vec::new(),
+        sources: Vec::new(),
+        rules: Vec::new(),
+        skipped: Vec::new(),
+        forwarding: Vec::new(),
+    }
+}
+
 fn named(file: &str, el: roxmltree::Node<'_, '_>, attr: &str) -> Result<Named, XmlError> {
     Ok(Named {
         value: xml::attr(file, el, attr)?.to_string(),
@@ -104,7 +112,11 @@ fn named(file: &str, el: roxmltree::Node<'_, '_>, attr: &str) -> Result<Named, X
     })
 }
 
-fn read_element(file: &str, el: roxmltree::Node<'_, '_>, z: &mut Zone) -> Result<(), XmlError> {
+pub(super) fn read_element(
+    file: &str,
+    el: roxmltree::Node<'_, '_>,
+    z: &mut Zone,
+) -> Result<(), XmlError> {
     let skip = |why: &str| Skipped {
         at: xml::pos(file, el),
         what: element_text(el),

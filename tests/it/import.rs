@@ -55,26 +55,26 @@ fn expected(name: &str) -> (i32, &'static [&'static str], &'static [&'static str
             &[],
         ),
         "rich-rules" => (
-            1,
+            0,
             &[
                 "    allow libvirt from 198.18.0.0/24 log prefix \"libvirt \" level info\n",
                 "    reject tcp 22 from 198.18.0.2/32",
                 "    allow http from 2001:db8::/32",
                 "    drop from 192.0.2.7/32",
+                "    allow https to 192.0.2.1/32\n",
             ],
-            &["not imported: a destination address"],
+            &[],
         ),
         "custom-service-and-nat" => (
             1,
             &[
                 "service myapp tcp 9443 udp 9444-9445",
                 "    allow myapp\n",
-                "    allow dhcpv6-client\n",
+                "    allow dhcpv6-client to fe80::/64\n",
             ],
             &[
                 "<masquerade/>: masquerading (NAT)",
                 "<forward-port port=\"80\" protocol=\"tcp\" to-port=\"8080\"/>",
-                "service dhcpv6-client: imported wider: its destination fe80::/64",
             ],
         ),
         other => panic!("no expectations for {other}"),
@@ -128,6 +128,41 @@ fn firewall_offline_cmd_configurations_import_and_check() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// Policies made by `firewall-offline-cmd --new-policy`: the one from ANY to HOST is
+/// imported before the zones; the forward and egress ones are listed at their place.
+#[test]
+fn firewalld_policies_are_imported_or_listed_issue13() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let etc = firewalld::build(&firewalld::POLICIES[0], tmp.path());
+    let (code, policy, stderr) = import(&etc, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let at = |l: &str| {
+        policy
+            .find(l)
+            .unwrap_or_else(|| panic!("{l:?} not in\n{policy}"))
+    };
+    let order = [
+        "    # policy hostin: ANY to HOST, priority -1",
+        "    reject tcp 7778 from 198.18.0.0/24  # rich rule\n",
+        "    allow tcp 7777\n",
+        "    # zone public",
+    ];
+    let places: Vec<usize> = order.iter().map(|l| at(l)).collect();
+    assert!(places.windows(2).all(|w| w[0] < w[1]), "{policy}");
+    let dir = etc.join("policies").display().to_string();
+    for want in [
+        format!("{dir}/fwd.xml:2:1: policy fwd: a policy from internal to external"),
+        format!("{dir}/egress.xml:2:1: policy egress: a policy from HOST to ANY"),
+    ] {
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
+    assert!(!stderr.contains("hostin.xml"), "{stderr}");
+    assert!(
+        !policy.contains("http") && !policy.contains("dns"),
+        "{policy}"
+    );
 }
 
 /// `path:LINE:COL: ` after the file name.
