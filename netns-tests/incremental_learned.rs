@@ -212,3 +212,46 @@ fn learned_sources_survive_in_place_applies_issue14() {
     assert!(lab.learned("allow_limit4").is_empty(), "made anew");
     eprintln!("took {:?}", started.elapsed());
 }
+
+/// Our table listed with the dynamic sets' learned elements flushed (the part a full
+/// apply cannot have).
+fn listing_without_learned(lab: &Lab) -> String {
+    for set in ["allow_limit4", "allow_limit6"] {
+        lab.env.nft(&["flush", "set", "inet", "hostwall", set], "");
+    }
+    lab.env.nft(&["list", "table", "inet", "hostwall"], "")
+}
+
+/// After an in-place apply that kept learned sources, the table is exactly a full
+/// apply's but for them; a real map in our table is a full replace that names it as a
+/// map (never "of a type or flags hostwall never uses").
+#[test]
+#[ignore = "needs root"]
+fn in_place_equals_a_full_apply_but_for_learned_sources_issue14() {
+    crate::support::root::require();
+    let lab = Lab::new(&[8092]);
+    lab.apply("a.policy", &policy(3, "", &["192.0.2.1", "192.0.2.3"]));
+    assert_eq!(
+        (0..4).map(|_| lab.tcp(true, 8092)).collect::<Vec<_>>(),
+        [true, true, true, false]
+    );
+    let new = policy(3, "    allow udp 53\n", &["192.0.2.1", "192.0.2.4"]);
+    let out = lab.apply("b.policy", &new);
+    in_place(&out, "a rule and an element");
+    assert_eq!(lab.learned("allow_limit6"), [addr(true, false)]);
+    assert!(!lab.tcp(true, 8092), "still over its IPv6 limit");
+    let in_place_table = listing_without_learned(&lab);
+    let file = lab.env.dir.path().join("b.policy");
+    let out = lab.env.apply(&["--replace", &file.to_string_lossy()]);
+    exit(&out, 0);
+    assert!(lab.learned("allow_limit6").is_empty(), "--replace forgets");
+    assert_eq!(in_place_table, listing_without_learned(&lab));
+
+    let map = "add map inet hostwall m { type ipv4_addr : verdict; }\n";
+    lab.env.nft(&["-f", "-"], map);
+    let out = lab.apply("a.policy", &policy(3, "", &["192.0.2.1"]));
+    assert!(
+        out.contains("full replace: the live table holds set m (a map), which the policy"),
+        "{out}"
+    );
+}
