@@ -29,6 +29,10 @@ pub struct LiveSet {
     pub key: SetKey,
     pub interval: bool,
     pub comment: Option<String>,
+    /// `Some`: a dynamic set (`flags dynamic,timeout`, size `DYNAMIC_SET_SIZE`) with
+    /// this timeout; its elements are sources the kernel learned, never read, never
+    /// changed in place (`elements` stays empty).
+    pub timeout_ms: Option<u64>,
     /// The kernel's elements, each as stored (never merged), sorted.
     pub elements: Vec<Interval>,
 }
@@ -151,6 +155,18 @@ fn set_change<'a>(live: &LiveSet, new: &'a Set) -> Result<Option<ElementChange<'
     }
     if live.comment != new.comment {
         return Err(format!("set {} changes its comment", new.name));
+    }
+    match (live.timeout_ms, new.timeout_ms) {
+        (None, None) => {}
+        (Some(a), Some(b)) if a == b => return Ok(None),
+        (Some(a), Some(b)) => {
+            return Err(format!(
+                "per-source limit set {} changes its timeout ({a} ms -> {b} ms: the rate or \
+                 burst changed), so it is made anew and forgets the sources it learned",
+                new.name
+            ));
+        }
+        _ => return Err(format!("set {} changes its type or flags", new.name)),
     }
     let want = stored_elements(new);
     let (removed, added) = exact_difference(&live.elements, &want);

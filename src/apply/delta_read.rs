@@ -14,12 +14,16 @@
 use super::ApplyError;
 use super::delta::{LiveChain, LiveSet, LiveTable};
 use super::table_copy::{TableCopy, dump};
+use crate::ir::DYNAMIC_SET_SIZE;
 use crate::ir::kernel::{hook_of, policy_of, set_key_of};
 use crate::ir::{BaseChain, Interval, SetKey};
 use crate::nft::client::{Client, NlError, Step};
 use crate::nft::msg::{attr, msg_type};
 use crate::nft::read::{self, RawElem, RawSet};
-use crate::nft::vocab::{SET_ELEM_INTERVAL_END, SET_INTERVAL, UDATA_SET_COMMENT};
+use crate::nft::vocab::{
+    SET_ANONYMOUS, SET_CONSTANT, SET_ELEM_INTERVAL_END, SET_EVAL, SET_INTERVAL, SET_MAP,
+    SET_TIMEOUT, UDATA_SET_COMMENT,
+};
 use crate::nft::wire::{MsgType, NFPROTO_INET, NLM_F_ACK, Writer};
 use std::collections::HashMap;
 
@@ -50,8 +54,8 @@ pub(super) fn read(nl: &mut Client, table: &str) -> Result<Option<LiveTable>, Ap
     for m in dump(nl, MsgType::GetSet, table, None)? {
         let raw = read::parse_set(&m).map_err(parse)?;
         let elems = match supported(&raw) {
-            Some(_) => dump(nl, MsgType::GetSetElem, table, Some(&raw.name))?,
-            None => Vec::new(),
+            Some(_) if !dynamic(&raw) => dump(nl, MsgType::GetSetElem, table, Some(&raw.name))?,
+            _ => Vec::new(),
         };
         parts.sets.push((raw, elems));
     }
@@ -165,22 +169,70 @@ fn table_flags(nl: &mut Client, table: &str) -> Result<Option<u32>, ApplyError> 
     }
 }
 
-/// A set's key when it is of a kind hostwall makes (no map, no flags but interval,
-/// not stateful).
+/// A set's key when it is of a kind hostwall makes: a plain or interval set, or a
+/// per-source limit's dynamic set (`dynamic`).
 fn supported(raw: &RawSet) -> Option<SetKey> {
-    let key = set_key_of(raw.key_type).filter(|k| k.len() == raw.key_len as usize)?;
-    (raw.flags & !SET_INTERVAL == 0 && !raw.stateful).then_some(key)
+    unsupported(raw)
+        .is_none()
+        .then(|| set_key_of(raw.key_type))
+        .flatten()
+}
+
+/// Exactly the dynamic set a `per source` limit makes: `flags dynamic,timeout`, size
+/// `DYNAMIC_SET_SIZE`, a timeout, no per-set expressions, no data.
+fn dynamic(raw: &RawSet) -> bool {
+    raw.flags == SET_TIMEOUT | SET_EVAL
+        && raw.timeout_ms.is_some()
+        && raw.size == Some(DYNAMIC_SET_SIZE)
+        && !raw.set_exprs
+        && raw.data_type.is_none()
+}
+
+/// Why the policy could not have made `raw`, in words; `None` when it could have.
+fn unsupported(raw: &RawSet) -> Option<String> {
+    let key_ok = set_key_of(raw.key_type).is_some_and(|k| k.len() == raw.key_len as usize);
+    let what = if raw.flags & SET_MAP != 0 || raw.data_type.is_some() {
+        "a map"
+    } else if raw.flags & (SET_ANONYMOUS | SET_CONSTANT) != 0 {
+        "an anonymous or constant set"
+    } else if !key_ok {
+        "a set of a key type hostwall never uses"
+    } else if raw.set_exprs {
+        "a set with per-element expressions"
+    } else if raw.flags & (SET_TIMEOUT | SET_EVAL) != 0 || raw.timeout_ms.is_some() {
+        if dynamic(raw) {
+            return None;
+        }
+        "a dynamic or timeout set of flags, size or timeout hostwall never makes"
+    } else if raw.flags & !SET_INTERVAL != 0 || raw.stateful {
+        "a set of flags hostwall never uses"
+    } else {
+        return None;
+    };
+    Some(format!("set {} ({what})", raw.name))
 }
 
 /// One set with its exact elements (from its element dump messages), or why the
-/// policy could not have made it.
+/// policy could not have made it. A dynamic set's elements are sources the kernel
+/// learned: never read.
 fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyError> {
+    if let Some(why) = unsupported(raw) {
+        return Ok(Err(why));
+    }
     let Some(key) = supported(raw) else {
-        return Ok(Err(format!(
-            "set {} (a map, or of a type or flags hostwall never uses)",
-            raw.name
-        )));
+        return Ok(Err(format!("set {} (of an unknown key type)", raw.name)));
     };
+    let comment = raw.userdata.as_deref().and_then(set_comment);
+    if dynamic(raw) {
+        return Ok(Ok(LiveSet {
+            name: raw.name.clone(),
+            key,
+            interval: false,
+            comment,
+            timeout_ms: raw.timeout_ms,
+            elements: Vec::new(),
+        }));
+    }
     let mut elems = Vec::new();
     for m in msgs {
         read::parse_elems(m, &mut elems).map_err(parse)?;
@@ -192,12 +244,12 @@ fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyE
             raw.name
         )));
     };
-    let comment = raw.userdata.as_deref().and_then(set_comment);
     Ok(Ok(LiveSet {
         name: raw.name.clone(),
         key,
         interval,
         comment,
+        timeout_ms: None,
         elements,
     }))
 }
@@ -330,6 +382,50 @@ mod tests {
             extra: false,
             verdict: None,
         }
+    }
+
+    fn raw_set(flags: u32, timeout_ms: Option<u64>, size: Option<u32>) -> RawSet {
+        RawSet {
+            family: 1,
+            table: "hostwall".into(),
+            name: "s".into(),
+            flags,
+            key_type: crate::nft::vocab::DataType::from(SetKey::Ipv4Addr).raw(),
+            key_len: 4,
+            data_type: None,
+            stateful: timeout_ms.is_some(),
+            timeout_ms,
+            size,
+            set_exprs: false,
+            userdata: None,
+        }
+    }
+
+    /// A per-source limit's dynamic set is ours (no reason, no elements read); every
+    /// other kind of set is named for what it is (issue #14: a dynamic set was called
+    /// "a map, or of a type or flags hostwall never uses").
+    #[test]
+    fn a_dynamic_set_is_ours_and_others_are_named_for_what_they_are_issue14() {
+        let dynamic = raw_set(SET_TIMEOUT | SET_EVAL, Some(20_000), Some(DYNAMIC_SET_SIZE));
+        assert_eq!(unsupported(&dynamic), None);
+        let live = set(&dynamic, &[]).expect("parses").expect("ours");
+        assert_eq!((live.timeout_ms, live.elements.len()), (Some(20_000), 0));
+        assert_eq!(unsupported(&raw_set(SET_INTERVAL, None, None)), None);
+        let why = |r: &RawSet| unsupported(r).unwrap_or_default();
+        let mut map = raw_set(SET_MAP, None, None);
+        map.data_type = Some(0xffff_ff00);
+        assert_eq!(why(&map), "set s (a map)");
+        let small = raw_set(SET_TIMEOUT | SET_EVAL, Some(20_000), Some(10));
+        assert!(why(&small).contains("dynamic or timeout set of flags, size or timeout"));
+        let no_eval = raw_set(SET_TIMEOUT, Some(20_000), Some(DYNAMIC_SET_SIZE));
+        assert!(why(&no_eval).contains("dynamic or timeout set"));
+        let mut exprs = dynamic.clone();
+        exprs.set_exprs = true;
+        assert!(why(&exprs).contains("per-element expressions"));
+        assert!(why(&raw_set(SET_CONSTANT, None, None)).contains("anonymous or constant"));
+        let mut key = raw_set(0, None, None);
+        key.key_len = 6;
+        assert!(why(&key).contains("key type"));
     }
 
     #[test]

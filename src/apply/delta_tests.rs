@@ -23,7 +23,11 @@ fn live_of(rs: &Ruleset) -> LiveTable {
                 key: s.key,
                 interval: s.interval,
                 comment: s.comment.clone(),
-                elements: s.elements.clone(),
+                timeout_ms: s.timeout_ms,
+                elements: match s.timeout_ms {
+                    Some(_) => Vec::new(),
+                    None => s.elements.clone(),
+                },
             })
             .collect(),
         chains: (rs.table.chains.iter())
@@ -187,4 +191,50 @@ fn the_path_serialises_with_its_reason_or_counts_issue14() {
     assert_eq!(v["path"], "incremental");
     assert_eq!(v["summary"]["rules_added"], 1);
     assert_eq!(v["summary"]["elements_added"], 0);
+}
+
+/// `input(ports)` with a per-source limit's dynamic set (timeout `ms`) after `block4`.
+fn with_limit_set(ports: &[u16], ms: u64) -> Ruleset {
+    let mut rs = input(ports);
+    let mut dynamic = set("allow_limit4", SetKey::Ipv4Addr, vec![]);
+    dynamic.interval = false;
+    dynamic.timeout_ms = Some(ms);
+    rs.table.sets.push(dynamic);
+    rs
+}
+
+/// A per-source limit's dynamic set that stays as compiled is kept as it is: its
+/// learned elements are never in the delta; only a timeout change (a new rate or burst)
+/// needs the set made anew, and the reason says so.
+#[test]
+fn a_kept_dynamic_set_never_changes_its_learned_elements_issue14() {
+    let live = live_of(&with_limit_set(&[22], 20_000));
+    let more = with_limit_set(&[22, 9000], 20_000);
+    let d = delta(&live, &more);
+    assert_eq!(places(&d), ["Append #2"]);
+    assert!(d.elements.is_empty() && d.new_sets.is_empty() && d.removed_sets.is_empty());
+    // An unrelated set's elements change: only that set's elements are sent.
+    let mut new = with_limit_set(&[22], 20_000);
+    new.table.sets[0].elements = vec![iv(10, 20)];
+    let d = delta(&live, &new);
+    assert_eq!(d.elements.len(), 1);
+    assert_eq!(d.elements[0].set.name, "block4");
+    assert!(delta(&live, &with_limit_set(&[22], 20_000)).is_empty());
+    let why = match plan(&live, &with_limit_set(&[22], 30_000)) {
+        Decision::Full(why) => why,
+        Decision::Delta(d) => panic!("delta: {d:?}"),
+    };
+    assert!(why.contains("allow_limit4 changes its timeout (20000 ms -> 30000 ms"));
+    assert!(why.contains("forgets the sources it learned"), "{why}");
+    // A plain set where the policy now has a dynamic one of that name.
+    let mut plain = live.clone();
+    plain.sets[1].timeout_ms = None;
+    match plan(&plain, &with_limit_set(&[22], 20_000)) {
+        Decision::Full(why) => assert_eq!(why, "set allow_limit4 changes its type or flags"),
+        Decision::Delta(d) => panic!("delta: {d:?}"),
+    }
+    // The set goes with its rule: removed after the rules, never its elements.
+    let without = input(&[22]);
+    let d = delta(&live, &without);
+    assert_eq!(d.removed_sets, ["allow_limit4"]);
 }

@@ -15,7 +15,7 @@
 //!
 //! Layout: a magic line, the hex digest of the body, then the body: a little-endian
 //! `u32` length, that many bytes of JSON (generation, namespace, table, each set's
-//! name, key, flags, comment and element count, each chain's registration and rules),
+//! name, key, flags, comment, a dynamic set's timeout and element count, each chain's registration and rules),
 //! then every set's elements packed as big-endian `lo`/`hi` pairs of the key's width
 //! (8 bytes per IPv4 interval): 100,000 prefixes take 0.8 MB.
 
@@ -64,6 +64,9 @@ struct SetMeta {
     key: u32,
     interval: bool,
     comment: Option<String>,
+    /// A dynamic set's timeout (its elements are never recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
     count: usize,
 }
 
@@ -83,8 +86,9 @@ pub fn path(state_dir: &Path, netns: Option<&str>) -> PathBuf {
 impl TableRecord {
     /// The record of a commit that made our table exactly `rs`, with `handles` the
     /// kernel's rule handles per chain, in chain order (a dump of our table's rules).
-    /// `None` when they do not line up with `rs`, or when the table holds a dynamic set
-    /// (its elements are the kernel's, not ours).
+    /// `None` when they do not line up with `rs`. A dynamic set is recorded without
+    /// elements: the sources it learns are the kernel's, not ours, and learning them
+    /// moves no generation.
     pub(crate) fn of_commit(
         rs: &Ruleset,
         genid: u32,
@@ -92,9 +96,6 @@ impl TableRecord {
         handles: &[(String, u64)],
     ) -> Option<TableRecord> {
         let t = &rs.table;
-        if t.sets.iter().any(|s| s.timeout_ms.is_some()) {
-            return None;
-        }
         let mut by_chain: std::collections::HashMap<&str, Vec<u64>> = Default::default();
         for (chain, handle) in handles {
             by_chain.entry(chain).or_default().push(*handle);
@@ -123,7 +124,11 @@ impl TableRecord {
                 key: s.key,
                 interval: s.interval,
                 comment: s.comment.clone(),
-                elements: delta::stored_elements(s),
+                timeout_ms: s.timeout_ms,
+                elements: match s.timeout_ms {
+                    Some(_) => Vec::new(),
+                    None => delta::stored_elements(s),
+                },
             })
             .collect();
         Some(TableRecord {
@@ -173,6 +178,7 @@ impl TableRecord {
                     key: DataType::from(s.key).raw(),
                     interval: s.interval,
                     comment: s.comment.clone(),
+                    timeout_ms: s.timeout_ms,
                     count: s.elements.len(),
                 })
                 .collect(),
@@ -240,6 +246,7 @@ impl TableRecord {
                 key,
                 interval: s.interval,
                 comment: s.comment,
+                timeout_ms: s.timeout_ms,
                 elements,
             });
         }
@@ -338,7 +345,7 @@ pub(crate) fn remember(
             .map(|m| rule_handle(m).ok_or("a rule without chain or handle"))
             .collect::<Result<Vec<_>, _>>()?;
         let rec = TableRecord::of_commit(rs, genid, netns, &handles)
-            .ok_or("the table holds a dynamic set, or its rules do not line up")?;
+            .ok_or("its rules do not line up with the policy's")?;
         store(path, &rec).map_err(|e| e.to_string())
     })();
     if made.is_err() {

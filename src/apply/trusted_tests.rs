@@ -132,16 +132,36 @@ fn only_the_same_table_namespace_and_generation_are_trusted_issue14() {
 }
 
 #[test]
-fn handles_that_do_not_line_up_or_a_dynamic_set_keep_no_record_issue14() {
+fn handles_that_do_not_line_up_keep_no_record_issue14() {
     let rs = policy();
     let h = handles(&rs);
     assert!(TableRecord::of_commit(&rs, 7, ns(1), &h[..1]).is_none());
     let mut extra = h.clone();
     extra.push(("forward".into(), 99));
     assert!(TableRecord::of_commit(&rs, 7, ns(1), &extra).is_none());
-    let mut dynamic = rs.clone();
-    dynamic.table.sets[0].timeout_ms = Some(1000);
-    assert!(TableRecord::of_commit(&dynamic, 7, ns(1), &h).is_none());
+}
+
+/// A table with a per-source limit's dynamic set keeps a record: the set with its
+/// timeout and without elements (they are the kernel's), through encode and decode.
+#[test]
+fn a_dynamic_set_is_recorded_without_its_elements_issue14() {
+    let mut rs = policy();
+    let h = handles(&rs);
+    rs.table.sets[0].timeout_ms = Some(20_000);
+    rs.table.sets[0].interval = false;
+    let rec = TableRecord::of_commit(&rs, 7, ns(1), &h).expect("a record");
+    let s = &rec.live.sets[0];
+    assert_eq!((s.timeout_ms, s.elements.len()), (Some(20_000), 0));
+    let back = TableRecord::decode(&rec.encode()).expect("decodes");
+    assert_eq!(back, rec);
+    // The plain set of the same table keeps its elements and no timeout.
+    assert!(
+        back.live
+            .sets
+            .iter()
+            .skip(1)
+            .all(|s| s.timeout_ms.is_none())
+    );
 }
 
 #[test]
