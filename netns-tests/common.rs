@@ -109,3 +109,23 @@ pub fn probe<'a>(
         .find(|p| p.name == name)
         .unwrap_or_else(|| panic!("no probe {name:?}"))
 }
+
+/// The compiled text of `policy` (table `table`) with `from` replaced by `to`, written
+/// as an `--against` file: a ruleset with one planted defect.
+pub fn mutant_against(
+    policy: &str,
+    table: &str,
+    from: &str,
+    to: &str,
+) -> (tempfile::TempDir, hostwall::verify::VerifyOptions) {
+    let text = hostwall::emit::text::render(&crate::support::corpus::compile_text(policy), table);
+    assert!(text.contains(from), "{from}\n{text}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mutant.nft");
+    std::fs::write(&file, text.replace(from, to)).expect("write");
+    let opts = hostwall::verify::VerifyOptions {
+        against: Some(file),
+        ..hostwall::verify::VerifyOptions::default()
+    };
+    (dir, opts)
+}

@@ -18,16 +18,7 @@ const POLICY: &str = "policy lim {
 const SSH_V4: &str = "update @allow_limit4 { ip saddr limit rate 10/minute burst 3 packets } ";
 
 fn against(from: &str, to: &str) -> (tempfile::TempDir, VerifyOptions) {
-    let text = hostwall::emit::text::render(&compile_text(POLICY), "lim");
-    assert!(text.contains(from), "{from}\n{text}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mutant.nft");
-    std::fs::write(&file, text.replace(from, to)).expect("write");
-    let opts = VerifyOptions {
-        against: Some(file),
-        ..VerifyOptions::default()
-    };
-    (dir, opts)
+    mutant_against(POLICY, "lim", from, to)
 }
 
 #[test]

@@ -19,16 +19,7 @@ const POLICY: &str = "policy to {
 
 /// The policy's compiled text with `from` replaced by `to`, as an `--against` file.
 fn against(from: &str, to: &str) -> (tempfile::TempDir, VerifyOptions) {
-    let text = hostwall::emit::text::render(&compile_text(POLICY), "to");
-    assert!(text.contains(from), "{from}\n{text}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mutant.nft");
-    std::fs::write(&file, text.replace(from, to)).expect("write");
-    let opts = VerifyOptions {
-        against: Some(file),
-        ..VerifyOptions::default()
-    };
-    (dir, opts)
+    mutant_against(POLICY, "to", from, to)
 }
 
 #[test]

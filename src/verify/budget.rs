@@ -5,7 +5,7 @@
 //! partition, and overlapping rule pairs crossed.
 
 use super::Coverage;
-use super::cover::Cover;
+use super::cover::{Cover, RuleAt};
 use super::forward::FwdPlanned;
 use super::labels::Labels;
 use super::matrix::{Planned, first_packet};
@@ -105,8 +105,14 @@ pub(crate) fn rules_text(p: &Planned, labels: &Labels<'_>) -> String {
         Some(c) => format!("decided by {}", labels.cause(c)),
         None => String::new(),
     };
-    // The policy's own pairs first, then its samples, then the rest.
-    let mut groups: Vec<&Vec<super::cover::RuleAt>> = p.rules.iter().collect();
+    push_groups(&mut out, &p.rules, labels);
+    out
+}
+
+/// Appends the rule groups a probe was chosen for: the policy's own pairs
+/// first, then its samples, then the rest; at most [`SHOWN`] of them.
+pub(crate) fn push_groups(out: &mut String, rules: &[Vec<RuleAt>], labels: &Labels<'_>) {
+    let mut groups: Vec<&Vec<RuleAt>> = rules.iter().collect();
     groups.sort_by_key(|g| (!g.iter().all(|r| labels.is_policy_line(r)), g.len() == 1));
     for group in groups.iter().take(SHOWN) {
         let named: Vec<String> = group.iter().map(|r| labels.rule(r)).collect();
@@ -120,5 +126,4 @@ pub(crate) fn rules_text(p: &Planned, labels: &Labels<'_>) -> String {
     if groups.len() > SHOWN {
         out.push_str(&format!(" (+{} more)", groups.len() - SHOWN));
     }
-    out
 }

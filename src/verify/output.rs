@@ -365,20 +365,7 @@ fn name(topo: &Topology, link: LinkAt, dst: IpAddr, kind: ProbeKind) -> String {
 /// An output probe's rules column: what decides it, and what it samples or crosses.
 pub(crate) fn rules_text(p: &OutPlanned, labels: &Labels<'_>) -> String {
     let mut out = format!("decided by {}", labels.cause(&p.decided));
-    let mut groups: Vec<&Vec<RuleAt>> = p.rules.iter().collect();
-    groups.sort_by_key(|g| (!g.iter().all(|r| labels.is_policy_line(r)), g.len() == 1));
-    for group in groups.iter().take(2) {
-        let named: Vec<String> = group.iter().map(|r| labels.rule(r)).collect();
-        let verb = if named.len() > 1 {
-            "crosses"
-        } else {
-            "samples"
-        };
-        out.push_str(&format!("; {verb} {}", named.join(" × ")));
-    }
-    if groups.len() > 2 {
-        out.push_str(&format!(" (+{} more)", groups.len() - 2));
-    }
+    super::budget::push_groups(&mut out, &p.rules, labels);
     out
 }
 
