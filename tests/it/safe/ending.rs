@@ -118,6 +118,10 @@ pub fn revert_and_signal(role: &str, var: &dyn Fn(&str) -> PathBuf) {
     } else {
         libc::SIGHUP
     };
+    // A hangup's default action is to end the process, but an invoker such as `nohup`
+    // leaves it ignored in every child: restore the default, as a terminal session has it.
+    // SAFETY: sets this process's disposition of SIGHUP to the default; no handler runs.
+    unsafe { libc::signal(libc::SIGHUP, libc::SIG_DFL) };
     let kernel = |blob: &[u8]| -> Result<(), BoxError> {
         std::fs::write(&marker, blob)?;
         // To this thread: the test harness has threads of its own that do not defer
