@@ -462,7 +462,10 @@ fn record_in_an_untrusted_state_dir_is_not_used_issue8() {
         .expect("ls")
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("applied-"))
+        .find(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("applied-") && name.ends_with(".json")
+        })
         .expect("apply record");
     let elsewhere = dir.path().join("elsewhere.json");
     std::fs::rename(&rec, &elsewhere).expect("move");
