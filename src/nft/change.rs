@@ -4,10 +4,7 @@
 
 use super::expr::Expr;
 use super::rule::check_comment;
-use super::vocab::UDATA_RULE_COMMENT;
-use super::wire::{
-    MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, WireError, Writer, push_str_tlv,
-};
+use super::wire::{MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, WireError, Writer};
 
 /// `NLM_F_REPLACE`: a NEWRULE that takes the place of the rule named by its handle.
 pub const NLM_F_REPLACE: u16 = 0x100;
@@ -17,7 +14,6 @@ const NFTA_TABLE: u16 = 1; // NFTA_{RULE,SET,CHAIN}_TABLE
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
 const NFTA_RULE_POSITION: u16 = 6;
-const NFTA_RULE_USERDATA: u16 = 7;
 const NFTA_SET_NAME: u16 = 2;
 const NFTA_CHAIN_NAME: u16 = 3;
 
@@ -61,17 +57,7 @@ impl Writer {
             Place::Before(h) => self.put(NFTA_RULE_POSITION, &h.to_be_bytes()),
             Place::Replace(h) => self.put(NFTA_RULE_HANDLE, &h.to_be_bytes()),
         }
-        if let Some(c) = comment {
-            let a = self.attr_start(NFTA_RULE_USERDATA);
-            push_str_tlv(&mut self.buf, UDATA_RULE_COMMENT, c);
-            self.attr_end(a);
-        }
-        let r = self.rule_exprs(exprs);
-        match r {
-            Ok(()) => self.end_msg(m),
-            Err(_) => self.buf.truncate(start),
-        }
-        r
+        self.rule_tail((start, m), exprs, comment)
     }
 
     /// DELRULE: the rule with `handle` in `chain`.

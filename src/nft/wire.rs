@@ -288,6 +288,17 @@ impl Writer {
         let m = self.begin_msg(MsgType::NewRule.raw(), flags, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_RULE_TABLE, table);
         self.put_str(NFTA_RULE_CHAIN, chain);
+        self.rule_tail((start, m), exprs, comment)
+    }
+
+    /// A NEWRULE message's comment userdata and expressions, then its end; on
+    /// error the buffer is cut back to `start`, as it was before the message.
+    pub(super) fn rule_tail(
+        &mut self,
+        (start, m): (usize, usize),
+        exprs: &[Expr],
+        comment: Option<&str>,
+    ) -> Result<(), WireError> {
         if let Some(c) = comment {
             let a = self.attr_start(NFTA_RULE_USERDATA);
             push_str_tlv(&mut self.buf, UDATA_RULE_COMMENT, c);
