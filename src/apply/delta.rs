@@ -37,6 +37,24 @@ pub struct LiveSet {
     pub elements: Vec<Interval>,
 }
 
+impl LiveSet {
+    /// The live form of the compiled `set`, with `elements` making its elements
+    /// (a dynamic set's are the kernel's learned sources: none of ours).
+    pub fn of(set: &Set, elements: impl FnOnce(&Set) -> Vec<Interval>) -> LiveSet {
+        LiveSet {
+            name: set.name.clone(),
+            key: set.key,
+            interval: set.interval,
+            comment: set.comment.clone(),
+            timeout_ms: set.timeout_ms,
+            elements: match set.timeout_ms {
+                Some(_) => Vec::new(),
+                None => elements(set),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveChain {
     pub name: String,

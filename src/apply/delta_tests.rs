@@ -18,17 +18,7 @@ fn live_of(rs: &Ruleset) -> LiveTable {
     let mut h = 100;
     LiveTable {
         sets: (rs.table.sets.iter())
-            .map(|s| LiveSet {
-                name: s.name.clone(),
-                key: s.key,
-                interval: s.interval,
-                comment: s.comment.clone(),
-                timeout_ms: s.timeout_ms,
-                elements: match s.timeout_ms {
-                    Some(_) => Vec::new(),
-                    None => s.elements.clone(),
-                },
-            })
+            .map(|s| LiveSet::of(s, |s| s.elements.clone()))
             .collect(),
         chains: (rs.table.chains.iter())
             .map(|c| LiveChain {

@@ -119,17 +119,7 @@ impl TableRecord {
             return None;
         }
         let sets = (t.sets.iter())
-            .map(|s| LiveSet {
-                name: s.name.clone(),
-                key: s.key,
-                interval: s.interval,
-                comment: s.comment.clone(),
-                timeout_ms: s.timeout_ms,
-                elements: match s.timeout_ms {
-                    Some(_) => Vec::new(),
-                    None => delta::stored_elements(s),
-                },
-            })
+            .map(|s| LiveSet::of(s, delta::stored_elements))
             .collect();
         Some(TableRecord {
             genid,
