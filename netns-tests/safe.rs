@@ -5,6 +5,7 @@
 //! refused with the fix, and concurrent applies are serialised by the lock.
 
 mod identity;
+mod inverse;
 mod lifecycle;
 mod namespaces;
 mod per_netns;
