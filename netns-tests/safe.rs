@@ -9,6 +9,7 @@ mod inverse;
 mod lifecycle;
 mod namespaces;
 mod per_netns;
+mod warnings;
 
 use crate::apply::{Env, exit, stderr, stdout};
 use hostwall::netns::Netns;
