@@ -31,7 +31,8 @@ use std::path::{Path, PathBuf};
 /// prove where it belongs, so it is refused rather than restored into whatever
 /// namespace runs it.
 /// Version 4 added the in-place change's inverse (`inverse`): an older reader would
-/// take its absent table copy for "the table did not exist" and delete the table.
+/// take its absent table copy for "the table did not exist" and delete the table, so
+/// it must refuse the blob; this reader still takes version 3 (no inverse).
 const FORMAT_VERSION: u32 = 4;
 
 /// Everything needed to undo one apply.
@@ -267,7 +268,9 @@ impl Previous {
     pub fn decode(blob: &[u8]) -> Result<Previous, RestoreError> {
         let p: Previous =
             serde_json::from_slice(blob).map_err(|e| RestoreError::Blob(e.to_string()))?;
-        if p.version != FORMAT_VERSION {
+        // Version 3 is version 4 without an inverse: a change pending across an upgrade
+        // is still restored from its copy.
+        if p.version != FORMAT_VERSION && p.version != 3 {
             return Err(RestoreError::Blob(format!(
                 "unknown format version {}",
                 p.version
@@ -495,6 +498,12 @@ mod tests {
             sysctl_root: None,
         };
         assert_eq!(Previous::decode(&p.encode()).ok(), Some(p.clone()));
+        // A version 3 blob (written before the inverse existed) is still restored.
+        let v3 = Previous {
+            version: 3,
+            ..p.clone()
+        };
+        assert_eq!(Previous::decode(&v3.encode()).ok(), Some(v3));
         let other = Previous { version: 9, ..p };
         let e = Previous::decode(&other.encode())
             .err()
