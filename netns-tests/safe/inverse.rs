@@ -4,7 +4,8 @@
 //! the table before, for element changes, rules inserted, replaced and deleted mid-chain,
 //! sets and chains added and removed, with a per-source set's learned entry kept. A
 //! table changed by hand meanwhile is not reverted over; another table changing is no
-//! obstacle.
+//! obstacle; a failed sysctl step is undone by the inverse at once, and the watcher's
+//! retry (the old sysctl could not be written back) undoes nothing twice.
 
 use super::{Lab, eventually, pending_files};
 use crate::apply::{exit, stderr};
@@ -215,4 +216,62 @@ fn a_table_changed_by_hand_is_not_reverted_over_and_another_table_is_no_obstacle
         before,
         "reverted past another table's commit"
     );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_failed_sysctl_step_is_undone_by_the_inverse_at_once_issue14() {
+    crate::support::root::require();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for p in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"] {
+        let f = dir.path().join(p);
+        if let Some(d) = f.parent() {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(&f, "0\n").unwrap_or_else(|e| panic!("{e}"));
+    }
+    let v6 = dir.path().join("net/ipv6/conf/all/forwarding");
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&v6)
+            .status()
+    };
+    assert!(chattr("+i").is_ok_and(|s| s.success()), "chattr +i");
+    let a = base();
+    let (lab, before) = ready(&a);
+    let b = edit(
+        &edit(&a, "tcp 8090", "tcp 8095"),
+        "    allow ssh\n",
+        "    forwarding ipv4 on\n    forwarding ipv6 on\n    allow ssh\n",
+    );
+    let root = dir.path().to_string_lossy().into_owned();
+    let out = lab.apply_text(
+        "after.policy",
+        &b,
+        &["--sysctl-root", &root, "--confirm", "30"],
+    );
+    let _ = chattr("-i");
+    let err = stderr(&out);
+    assert!(err.contains("the revert watcher"), "{err}");
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("cannot write net.ipv6.conf.all.forwarding"),
+        "{err}"
+    );
+    assert_eq!(
+        listing(&lab),
+        before,
+        "the inverse put the table back: {err}"
+    );
+    // The revert also writes the old IPv6 value, which the immutable file refused: the
+    // watcher retries, and its retry finds the table already back (nothing undone twice).
+    let state = lab.env.state();
+    assert!(
+        eventually(20, || pending_files(&state).is_empty()),
+        "the watcher's retry ends the change: {err}"
+    );
+    assert_eq!(listing(&lab), before, "the retry left the table as it was");
+    let v4 = std::fs::read_to_string(dir.path().join("net/ipv4/ip_forward"));
+    assert_eq!(v4.ok().as_deref(), Some("0\n"), "ip_forward restored");
 }
