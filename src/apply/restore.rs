@@ -302,16 +302,8 @@ impl Previous {
                     Err(e) => format!("an unidentified namespace ({e})"),
                 })));
             }
-            let mut nl = Client::open()?;
-            match &self.inverse {
-                None => copy.restore(&mut nl, &self.table)?,
-                Some(inv) => {
-                    match inverse_io::restore(&mut nl, &self.table, inv, here.as_ref().ok()) {
-                        Ok(()) => {}
-                        Err(InverseError::Apply(e)) => return Err(e),
-                        Err(InverseError::Changed(why)) => return Ok(Err(Stop::Changed(why))),
-                    }
-                }
+            if let Err(stop) = self.restore_table(&copy, here.as_ref().ok())? {
+                return Ok(Err(stop));
             }
             let root = sysctl_root(&self.sysctl_root);
             // Global key first (the kernel copies it to every interface), then each
@@ -341,6 +333,24 @@ impl Previous {
             Ok(())
         } else {
             Err(RestoreError::Sysctls(sysctl_errors))
+        }
+    }
+
+    /// The table step of a restore, in the change's namespace: the copy replayed, or the
+    /// inverse sent when our table is what the change left.
+    fn restore_table(
+        &self,
+        copy: &TableCopy,
+        here: Option<&NetnsId>,
+    ) -> Result<Result<(), Stop>, ApplyError> {
+        let mut nl = Client::open()?;
+        match &self.inverse {
+            None => copy.restore(&mut nl, &self.table).map(Ok),
+            Some(inv) => match inverse_io::restore(&mut nl, &self.table, inv, here) {
+                Ok(()) => Ok(Ok(())),
+                Err(InverseError::Apply(e)) => Err(e),
+                Err(InverseError::Changed(why)) => Ok(Err(Stop::Changed(why))),
+            },
         }
     }
 
