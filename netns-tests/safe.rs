@@ -5,9 +5,11 @@
 //! refused with the fix, and concurrent applies are serialised by the lock.
 
 mod identity;
+mod inverse;
 mod lifecycle;
 mod namespaces;
 mod per_netns;
+mod warnings;
 
 use crate::apply::{Env, exit, stderr, stdout};
 use hostwall::netns::Netns;

@@ -7,6 +7,9 @@ mod alone;
 pub mod delta;
 mod delta_read;
 mod guard;
+mod inverse;
+mod inverse_check;
+mod inverse_io;
 mod refusal;
 pub mod restore;
 mod table_copy;
@@ -45,6 +48,11 @@ pub struct ApplyOptions {
     /// The table record (`trusted::path`): planned from when it is trusted, rewritten
     /// after each commit. `None`: always read our table, keep no record.
     pub table_record: Option<PathBuf>,
+    /// The caller's revert is the inverse of the in-place change (`restore::Captured::
+    /// in_place`): the change goes in place or not at all (a refused in-place batch is
+    /// not retried as a full replace), and a failed sysctl step leaves the ruleset to
+    /// that revert, which runs right after (no copy of the table is taken for it).
+    pub in_place_only: bool,
 }
 
 /// What an in-place plan was made from.
@@ -197,8 +205,14 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     };
     let genid_before = guard.base();
     let mut dumps = 0;
-    let (changes, interfaces, copy) =
-        capture_previous(&mut nl, rs, &root, opts.dry_run, &guard, &mut dumps)?;
+    let (changes, interfaces, copy) = capture_previous(
+        &mut nl,
+        rs,
+        &root,
+        opts.dry_run,
+        (&guard, opts.in_place_only),
+        &mut dumps,
+    )?;
     let t0 = Instant::now();
     let here = crate::nsid::NetnsId::of_thread().ok();
     let kept = copy.clone().or_else(|| guard.copy());
@@ -212,6 +226,11 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         used: PlanBasis::None,
     };
     let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
+    if let (true, ApplyPath::Full { reason }) = (opts.in_place_only, &path) {
+        return Err(ApplyError::Snapshot(format!(
+            "the in-place change the revert was captured for no longer applies ({reason})"
+        )));
+    }
     dumps += basis.dumps;
     let mut report = ApplyReport {
         basis: basis.used.clone(),
@@ -235,7 +254,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
         let (sent_at, timing) = match sent {
             Err(e @ ApplyError::Kernel { .. })
-                if matches!(report.path, ApplyPath::Incremental { .. }) =>
+                if matches!(report.path, ApplyPath::Incremental { .. }) && !opts.in_place_only =>
             {
                 // Nothing was committed: the same change as a full replace.
                 let mut full = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
@@ -468,7 +487,7 @@ fn capture_previous(
     rs: &Ruleset,
     root: &Path,
     dry_run: bool,
-    guard: &Guard,
+    (guard, in_place_only): (&Guard, bool),
     dumps: &mut u32,
 ) -> Result<Previous, ApplyError> {
     let failed = |error| ApplyError::Sysctl {
@@ -484,6 +503,11 @@ fn capture_previous(
     let changes = changes?;
     let copy = match guard.copy() {
         Some(c) => c,
+        // The caller's revert undoes the change: no copy for the rollback.
+        None if in_place_only => {
+            let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
+            return Ok((changes, interfaces, None));
+        }
         None => {
             *dumps += 1;
             Arc::new(TableCopy::capture(nl, &rs.table.name, guard)?)

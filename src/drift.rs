@@ -176,13 +176,25 @@ pub fn full_with(
 }
 
 /// The warnings about other tables (their base chains, conflicts with the policy) at
-/// the current generation: what `apply` prints after a change and records.
+/// the current generation: what `apply` prints after a change and records. They are
+/// about other tables against the policy, so only other tables are read (never our
+/// table's rules, sets or elements: `live::read_others`).
 pub fn warnings(
     expected: &Ruleset,
     netns: Option<&str>,
     locate: Locate,
 ) -> Result<record::Warnings, DriftError> {
-    let snap = live::read(&expected.table.name, netns)?;
+    let snap = live::read_others(&expected.table.name, netns)?;
+    Ok(warnings_of(expected, snap, locate))
+}
+
+/// The warnings about other tables in a read of the ruleset (with or without our
+/// table's contents: none of them depends on those).
+pub fn warnings_of(
+    expected: &Ruleset,
+    snap: live::RulesetRead,
+    locate: Locate,
+) -> record::Warnings {
     let genid = snap.genid;
     let live = snap.into_live(Vec::new());
     let mut changes: Vec<Change> = diff::diff(expected, &live)
@@ -195,7 +207,7 @@ pub fn warnings(
         live.ours_at,
         locate,
     ));
-    Ok(record::Warnings { genid, changes })
+    record::Warnings { genid, changes }
 }
 
 /// What an apply records for the fast path (`includes`: files read beyond the policy

@@ -14,6 +14,8 @@
 //! nothing when it was absent), so a revert is as atomic as an apply; the sysctls
 //! follow, as they do in apply.
 
+use super::inverse::Inverse;
+use super::inverse_io::{self, InverseError};
 use super::table_copy::TableCopy;
 use super::{ApplyError, ApplyOptions, in_netns};
 use crate::ir::{Ruleset, Sysctl};
@@ -28,7 +30,10 @@ use std::path::{Path, PathBuf};
 /// Version 3 made the namespace identity the boot id and cookie; an older blob cannot
 /// prove where it belongs, so it is refused rather than restored into whatever
 /// namespace runs it.
-const FORMAT_VERSION: u32 = 3;
+/// Version 4 added the in-place change's inverse (`inverse`): an older reader would
+/// take its absent table copy for "the table did not exist" and delete the table, so
+/// it must refuse the blob; this reader still takes version 3 (no inverse).
+const FORMAT_VERSION: u32 = 4;
 
 /// Everything needed to undo one apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +45,12 @@ pub struct Previous {
     /// inside `netns` when named).
     pub netns_id: NetnsId,
     pub table: String,
-    /// `None`: the table did not exist. Otherwise its dumped messages, hex encoded.
+    /// `None`: the table did not exist (or `inverse` undoes the change). Otherwise its
+    /// dumped messages, hex encoded.
     table_messages: Option<Vec<String>>,
+    /// The in-place change's inverse: restored instead of a copy of the whole table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inverse: Option<Inverse>,
     /// Sysctl name and value before the change, for every sysctl the policy sets.
     pub sysctls: Vec<(String, bool)>,
     /// Per sysctl (same order): every interface's own `forwarding` before the change,
@@ -64,6 +73,10 @@ pub enum RestoreError {
         #[source]
         source: ApplyError,
     },
+    /// Our table is not what the in-place change left: undoing the change over someone
+    /// else's would make a third state, so nothing is restored.
+    #[error("not restoring table {table}: {why}")]
+    TableChanged { table: String, why: String },
     #[error("the table was restored, but not every sysctl: {}", list(.0))]
     Sysctls(Vec<SysctlError>),
     /// The namespace of the change is gone: nothing is left to revert.
@@ -104,6 +117,10 @@ pub struct Captured {
     /// table between this capture and the commit (`ApplyError::Concurrent`) instead
     /// of a later revert silently undoing it; commits to other tables do not count.
     pub guard: super::Guard,
+    /// The revert is the inverse of the in-place change the apply will make (planned
+    /// from the table record, as the apply plans it): the apply must take that path
+    /// (`ApplyOptions::in_place_only`).
+    pub in_place: bool,
 }
 
 /// Captures the state `rs` is about to replace, in the namespace `opts` names.
@@ -117,9 +134,18 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
         })?;
         let mut nl = Client::open()?;
         let guard = super::Guard::open(&table)?;
-        let (copy, genid) = TableCopy::capture_at(&mut nl, &table, &guard)?;
-        let copy = std::sync::Arc::new(copy);
-        guard.set_base_with(genid, copy.clone());
+        let (copy, inverse) = match inverse_of(&mut nl, rs, opts, &netns_id)? {
+            Some((genid, inv)) => {
+                guard.set_base(genid);
+                (None, Some(inv))
+            }
+            None => {
+                let (copy, genid) = TableCopy::capture_at(&mut nl, &table, &guard)?;
+                let copy = std::sync::Arc::new(copy);
+                guard.set_base_with(genid, copy.clone());
+                (Some(copy), None)
+            }
+        };
         let root = sysctl_root(&opts.sysctl_root);
         let mut sysctls = Vec::new();
         let mut interfaces = Vec::new();
@@ -143,16 +169,40 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             netns: opts.netns.clone(),
             netns_id,
             table: table.clone(),
-            table_messages: match &*copy {
-                TableCopy::Absent => None,
-                TableCopy::Present(msgs) => Some(msgs.iter().map(|m| hex(m)).collect()),
+            table_messages: match copy.as_deref() {
+                None | Some(TableCopy::Absent) => None,
+                Some(TableCopy::Present(msgs)) => Some(msgs.iter().map(|m| hex(m)).collect()),
             },
+            inverse,
             sysctls,
             interfaces,
             sysctl_root: opts.sysctl_root.clone(),
         };
-        Ok(Captured { previous, guard })
+        let in_place = previous.inverse.is_some();
+        Ok(Captured {
+            previous,
+            guard,
+            in_place,
+        })
     })
+}
+
+/// The in-place change's inverse and the generation it was planned at, when the
+/// table record stands for our table now and the change has an exact inverse; `None`:
+/// the whole table is copied instead.
+fn inverse_of(
+    nl: &mut Client,
+    rs: &Ruleset,
+    opts: &ApplyOptions,
+    here: &NetnsId,
+) -> Result<Option<(u32, Inverse)>, ApplyError> {
+    let Some(record) = opts.table_record.as_deref().filter(|_| !opts.full_replace) else {
+        return Ok(None);
+    };
+    let genid = nl.genid()?;
+    Ok(inverse_io::capture(nl, rs, record, Some(here), genid)
+        .ok()
+        .map(|inv| (genid, inv)))
 }
 
 /// Whether the namespace `id` still exists somewhere: a `/run/netns` mount or a
@@ -194,7 +244,12 @@ fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
 impl Previous {
     /// Whether the table existed before the change.
     pub fn table_existed(&self) -> bool {
-        self.table_messages.is_some()
+        self.table_messages.is_some() || self.inverse.is_some()
+    }
+
+    /// Whether the revert is the in-place change's inverse (not a copy of the table).
+    pub fn is_inverse(&self) -> bool {
+        self.inverse.is_some()
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -213,7 +268,9 @@ impl Previous {
     pub fn decode(blob: &[u8]) -> Result<Previous, RestoreError> {
         let p: Previous =
             serde_json::from_slice(blob).map_err(|e| RestoreError::Blob(e.to_string()))?;
-        if p.version != FORMAT_VERSION {
+        // Version 3 is version 4 without an inverse: a change pending across an upgrade
+        // is still restored from its copy.
+        if p.version != FORMAT_VERSION && p.version != 3 {
             return Err(RestoreError::Blob(format!(
                 "unknown format version {}",
                 p.version
@@ -240,13 +297,14 @@ impl Previous {
         let outcome = in_netns(self.netns.as_deref(), || {
             let here = NetnsId::of_thread();
             if here.as_ref().ok() != Some(&self.netns_id) {
-                return Ok(Err(match here {
+                return Ok(Err(Stop::NotHere(match here {
                     Ok(id) => id.describe(),
                     Err(e) => format!("an unidentified namespace ({e})"),
-                }));
+                })));
             }
-            let mut nl = Client::open()?;
-            copy.restore(&mut nl, &self.table)?;
+            if let Err(stop) = self.restore_table(&copy, here.as_ref().ok())? {
+                return Ok(Err(stop));
+            }
             let root = sysctl_root(&self.sysctl_root);
             // Global key first (the kernel copies it to every interface), then each
             // interface's own value as it was.
@@ -264,11 +322,35 @@ impl Previous {
             Ok::<_, ApplyError>(Ok(errors))
         })
         .map_err(ruleset)?;
-        let sysctl_errors = outcome.map_err(|here| self.not_here(here))?;
+        let sysctl_errors = outcome.map_err(|stop| match stop {
+            Stop::NotHere(here) => self.not_here(here),
+            Stop::Changed(why) => RestoreError::TableChanged {
+                table: self.table.clone(),
+                why,
+            },
+        })?;
         if sysctl_errors.is_empty() {
             Ok(())
         } else {
             Err(RestoreError::Sysctls(sysctl_errors))
+        }
+    }
+
+    /// The table step of a restore, in the change's namespace: the copy replayed, or the
+    /// inverse sent when our table is what the change left.
+    fn restore_table(
+        &self,
+        copy: &TableCopy,
+        here: Option<&NetnsId>,
+    ) -> Result<Result<(), Stop>, ApplyError> {
+        let mut nl = Client::open()?;
+        match &self.inverse {
+            None => copy.restore(&mut nl, &self.table).map(Ok),
+            Some(inv) => match inverse_io::restore(&mut nl, &self.table, inv, here) {
+                Ok(()) => Ok(Ok(())),
+                Err(InverseError::Apply(e)) => Err(e),
+                Err(InverseError::Changed(why)) => Ok(Err(Stop::Changed(why))),
+            },
         }
     }
 
@@ -315,6 +397,15 @@ impl Previous {
     }
 }
 
+/// Why a restore stopped before the ruleset step, as a value out of the namespace
+/// thread.
+enum Stop {
+    /// The restore runs in this other namespace.
+    NotHere(String),
+    /// Our table is not what the in-place change left.
+    Changed(String),
+}
+
 fn sysctl_key(name: &str) -> Result<Sysctl, RestoreError> {
     [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
         .into_iter()
@@ -351,7 +442,7 @@ impl Revert for Restorer {
         match Previous::decode(previous)?.restore() {
             Ok(()) => Ok(()),
             // Tells the pending machinery to drop the record instead of retrying forever.
-            Err(e @ RestoreError::NamespaceGone { .. }) => {
+            Err(e @ (RestoreError::NamespaceGone { .. } | RestoreError::TableChanged { .. })) => {
                 Err(Box::new(NothingLeft(e.to_string())))
             }
             Err(e) => Err(e.into()),
@@ -409,6 +500,7 @@ mod tests {
             },
             table: "hostwall".into(),
             table_messages: Some(vec![hex(&[1, 2, 3])]),
+            inverse: None,
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
             interfaces: vec![sysctl::Interfaces {
                 values: vec![("net/ipv4/conf/eth0/forwarding".into(), true)],
@@ -416,6 +508,12 @@ mod tests {
             sysctl_root: None,
         };
         assert_eq!(Previous::decode(&p.encode()).ok(), Some(p.clone()));
+        // A version 3 blob (written before the inverse existed) is still restored.
+        let v3 = Previous {
+            version: 3,
+            ..p.clone()
+        };
+        assert_eq!(Previous::decode(&v3.encode()).ok(), Some(v3));
         let other = Previous { version: 9, ..p };
         let e = Previous::decode(&other.encode())
             .err()

@@ -192,6 +192,7 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
             &a.state.state_dir,
             a.netns.as_deref(),
         )),
+        in_place_only: false,
     };
     if a.dry_run {
         return dry_run::dry_run(out, &loaded, &rs, &opts, a.verbose);
@@ -327,13 +328,15 @@ fn guarded(
         confirm,
         || {
             restore::capture(rs, opts).map(|c| {
-                *seen.borrow_mut() = Some(c.guard);
+                *seen.borrow_mut() = Some((c.guard, c.in_place));
                 c.previous.encode()
             })
         },
         || {
+            let (guard, in_place_only) = seen.borrow_mut().take().unzip();
             let opts = ApplyOptions {
-                guard: seen.borrow_mut().take(),
+                guard,
+                in_place_only: in_place_only.unwrap_or(false),
                 ..opts.clone()
             };
             hostwall::apply::apply(rs, &opts)

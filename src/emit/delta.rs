@@ -213,3 +213,124 @@ fn elements(
     }
     Ok(())
 }
+
+/// A rule put back by a revert: the kernel's own message for it, as dumped before the
+/// change, or the deletion of a rule the change added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UndoRule {
+    Delete(u64),
+    /// The dumped rule `msg`, put at `place`; `index` is its 1-based place in the chain
+    /// before the change (what an error names).
+    Replay {
+        place: Place,
+        index: usize,
+        msg: Vec<u8>,
+    },
+}
+
+/// A chain a revert makes again: its registration and its dumped rules, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UndoChain {
+    pub name: String,
+    pub base: Option<crate::ir::BaseChain>,
+    pub rules: Vec<Vec<u8>>,
+}
+
+/// The inverse of an in-place change, resolved against the table the change left:
+/// every handle in it names a rule that exists now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Undo<'a> {
+    pub table: &'a str,
+    /// Sets the change removed, made again with their elements, in their old order.
+    pub sets: Vec<&'a Set>,
+    /// Chains the change removed, made again with their rules, in their old order.
+    pub chains: Vec<&'a UndoChain>,
+    /// Elements the change added (`removed` here) and removed (`added` here).
+    pub elements: Vec<ElementChange<'a>>,
+    /// Per chain that stays: its rule operations in the order they are sent.
+    pub rules: Vec<(&'a str, Vec<UndoRule>)>,
+    /// Chains and sets the change added.
+    pub drop_chains: Vec<&'a str>,
+    pub drop_sets: Vec<&'a str>,
+}
+
+/// Builds the one batch that undoes an in-place change: sets and chains made again
+/// first (the rules put back may name them), then elements, the rules of chains that
+/// stay (deletions, replacements by handle, re-insertions before the rule that followed
+/// them), the re-made chains' rules, and last the chains and sets the change added.
+pub fn build_undo(u: &Undo, opts: &BatchOptions) -> Result<Batch, EmitError> {
+    let mut b = Builder::new(opts.first_seq, 4096);
+    let t = u.table;
+    b.msg(BatchPart::BatchBegin, vec![], |w, s| {
+        w.batch_begin(s, opts.genid)
+    });
+    for (i, set) in u.sets.iter().enumerate() {
+        b.set(t, set, i as u32 + 1)?;
+    }
+    for c in &u.chains {
+        let base = c.base.map(base_spec);
+        b.msg(BatchPart::Chain(c.name.clone()), vec![], |w, s| {
+            w.chain(s, t, &c.name, base)
+        });
+    }
+    for e in &u.elements {
+        elements(&mut b, t, e, true)?;
+        elements(&mut b, t, e, false)?;
+    }
+    for (chain, ops) in &u.rules {
+        for op in ops {
+            undo_rule(&mut b, (t, chain), op)?;
+        }
+    }
+    for c in &u.chains {
+        for (i, msg) in c.rules.iter().enumerate() {
+            let op = UndoRule::Replay {
+                place: Place::Append,
+                index: i + 1,
+                msg: msg.clone(),
+            };
+            undo_rule(&mut b, (t, &c.name), &op)?;
+        }
+    }
+    for c in &u.drop_chains {
+        let c = c.to_string();
+        b.msg(BatchPart::DeleteChain(c.clone()), vec![], |w, s| {
+            w.del_chain(s, t, &c)
+        });
+    }
+    for name in &u.drop_sets {
+        let name = name.to_string();
+        b.msg(BatchPart::DeleteSet(name.clone()), vec![], |w, s| {
+            w.del_set(s, t, &name)
+        });
+    }
+    b.msg(BatchPart::BatchEnd, vec![], |w, s| w.batch_end(s));
+    Ok(b.finish())
+}
+
+fn undo_rule(
+    b: &mut Builder,
+    (table, chain): (&str, &str),
+    op: &UndoRule,
+) -> Result<(), EmitError> {
+    match op {
+        UndoRule::Delete(handle) => {
+            let what = BatchPart::DeleteRule {
+                chain: chain.to_string(),
+                handle: *handle,
+            };
+            b.msg(what, vec![], |w, s| w.del_rule(s, table, chain, *handle));
+        }
+        UndoRule::Replay { place, index, msg } => {
+            let what = BatchPart::Rule {
+                chain: chain.to_string(),
+                index: *index,
+            };
+            let seq = b.next_seq;
+            b.w.rule_replayed(seq, *place, msg)
+                .map_err(|e| invalid(&what, e))?;
+            b.record(what, vec![]);
+        }
+    }
+    Ok(())
+}

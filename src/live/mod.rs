@@ -177,13 +177,31 @@ pub fn genid_with<T: Send>(
 /// make the read fail. Those tables' chains are reported as read and named in
 /// [`RulesetRead::changing`].
 pub fn read(table: &str, netns: Option<&str>) -> Result<RulesetRead, LiveError> {
+    read_with(table, netns, Ours::Read)
+}
+
+/// Every other table as [`read`] reads them, and where ours stands among them, without
+/// any of our table's contents (its sets, their elements, its rules: `table` is `None`):
+/// what the warnings about other tables after an apply need.
+pub fn read_others(table: &str, netns: Option<&str>) -> Result<RulesetRead, LiveError> {
+    read_with(table, netns, Ours::Skip)
+}
+
+/// Whether a read decodes our table's contents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ours {
+    Read,
+    Skip,
+}
+
+fn read_with(table: &str, netns: Option<&str>, mode: Ours) -> Result<RulesetRead, LiveError> {
     in_netns(netns, || {
         let mut client = Client::open()?;
         let mut monitor = Monitor::open().map_err(|e| match e.raw_os_error() {
             Some(libc::EPERM | libc::EACCES) => LiveError::kernel("notification", e),
             _ => LiveError::Socket(e),
         })?;
-        let read = |c: &mut Client, genid| read_once(&mut Conn { client: c }, table, genid);
+        let read = |c: &mut Client, genid| read_once(&mut Conn { client: c }, (table, mode), genid);
         let judge = |(mut snap, chains_torn): (RulesetRead, bool), moved: Moved| {
             monitor.settle(moved.after).map_err(LiveError::Socket)?;
             let (touched, complete) = monitor.tables_touched_since(moved.before);
@@ -217,7 +235,11 @@ fn in_netns<T: Send>(
 
 /// One pass over the tables; also says whether the chain dump (which the kernel cannot
 /// filter by table) was torn by a commit between its messages.
-fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(RulesetRead, bool), LiveError> {
+fn read_once(
+    conn: &mut Conn,
+    (table, mode): (&str, Ours),
+    genid: u32,
+) -> Result<(RulesetRead, bool), LiveError> {
     let tables = conn.tables()?;
     let ours = tables.iter().find(|t| is_ours(t.family, &t.name, table));
     let chains = conn.chains()?;
@@ -225,6 +247,9 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(RulesetRead, b
     // Per table: a table-filtered rule dump is immune to other tables' commits.
     let mut rules = Vec::new();
     for t in &tables {
+        if mode == Ours::Skip && is_ours(t.family, &t.name, table) {
+            continue;
+        }
         let family = u8::try_from(t.family).map_err(|_| LiveError::Missing("table family"))?;
         rules.extend(conn.rules(family, &t.name)?);
     }
@@ -239,6 +264,7 @@ fn read_once(conn: &mut Conn, table: &str, genid: u32) -> Result<(RulesetRead, b
             rules: Vec::new(),
         });
     }
+    let ours = ours.filter(|_| mode == Ours::Read);
     let ours_raw = ours;
     let ours = match ours {
         Some(_) => Some(ours::table(conn, table, &chains, &rules, &mut unmodelled)?),

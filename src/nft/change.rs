@@ -85,3 +85,83 @@ impl Writer {
         self.end_msg(m);
     }
 }
+
+/// `NFTA_RULE_POSITION_ID`, `NFTA_RULE_ID`: batch-local ids a dump never carries but a
+/// replayed request must not pass on either.
+const NFTA_RULE_ID: u16 = 9;
+const NFTA_RULE_POSITION_ID: u16 = 10;
+
+impl Writer {
+    /// The dumped rule `m` (a NEWRULE message of a rule dump or get) sent again as a
+    /// request put where `place` says: its attributes as dumped (table, chain,
+    /// expressions, userdata), without the handle and position the kernel gave it.
+    pub fn rule_replayed(&mut self, seq: u32, place: Place, m: &[u8]) -> Result<(), WireError> {
+        let attrs = m
+            .get(20..)
+            .ok_or_else(|| WireError("a dumped rule shorter than its headers".into()))?;
+        let flags = match place {
+            Place::Append => NLM_F_CREATE | NLM_F_APPEND,
+            Place::Before(_) => NLM_F_CREATE,
+            Place::Replace(_) => NLM_F_REPLACE,
+        };
+        let family = m.get(16).copied().unwrap_or(NFPROTO_INET);
+        let start = self.begin_msg(MsgType::NewRule.raw(), flags, seq, family, 0);
+        let mut rest = attrs;
+        while rest.len() >= 4 {
+            let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+            if len < 4 || len > rest.len() {
+                break;
+            }
+            let t = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+            let padded = ((len + 3) & !3).min(rest.len());
+            let skip = [
+                NFTA_RULE_HANDLE,
+                NFTA_RULE_POSITION,
+                NFTA_RULE_ID,
+                NFTA_RULE_POSITION_ID,
+            ];
+            if !skip.contains(&t) {
+                self.buf.extend_from_slice(&rest[..padded]);
+                self.buf
+                    .resize(self.buf.len() + ((len + 3) & !3) - padded, 0);
+            }
+            rest = &rest[padded..];
+        }
+        match place {
+            Place::Append => {}
+            Place::Before(h) => self.put(NFTA_RULE_POSITION, &h.to_be_bytes()),
+            Place::Replace(h) => self.put(NFTA_RULE_HANDLE, &h.to_be_bytes()),
+        }
+        self.end_msg(start);
+        Ok(())
+    }
+
+    /// GETRULE (not a dump): the one rule with `handle` in `chain`, acknowledged.
+    pub fn get_rule(&mut self, seq: u32, (table, chain): (&str, &str), handle: u64) {
+        let m = self.begin_msg(
+            MsgType::GetRule.raw(),
+            super::wire::NLM_F_ACK,
+            seq,
+            NFPROTO_INET,
+            0,
+        );
+        self.put_str(NFTA_TABLE, table);
+        self.put_str(NFTA_RULE_CHAIN, chain);
+        self.put(NFTA_RULE_HANDLE, &handle.to_be_bytes());
+        self.end_msg(m);
+    }
+
+    /// A rule dump of one chain of `table`.
+    pub fn dump_chain_rules(&mut self, seq: u32, table: &str, chain: &str) {
+        let m = self.begin_msg(
+            MsgType::GetRule.raw(),
+            super::wire::NLM_F_DUMP,
+            seq,
+            NFPROTO_INET,
+            0,
+        );
+        self.put_str(NFTA_TABLE, table);
+        self.put_str(NFTA_RULE_CHAIN, chain);
+        self.end_msg(m);
+    }
+}

@@ -1,0 +1,183 @@
+//! The kernel side of an in-place change's inverse: capturing it before the change
+//! (the plan from the trusted table record, plus a get of each rule the change replaces
+//! or deletes and a dump of each chain it removes: nothing else is read), and the
+//! revert (our table judged against the change, then the inverse in one batch that
+//! carries the generation it was judged at).
+
+use super::ApplyError;
+use super::delta::{self, Decision, LiveTable};
+use super::inverse::{self, Inverse, OldRules};
+use super::inverse_check;
+use super::trusted;
+use crate::ir::Ruleset;
+use crate::nft::client::Client;
+use crate::nft::msg::msg_type;
+use crate::nft::wire::{MsgType, Writer};
+use crate::nsid::NetnsId;
+use std::path::Path;
+
+/// How often a revert starts over when a commit lands between its check and its batch.
+const REVERT_TRIES: u32 = 5;
+
+/// What a revert by the inverse ran into.
+#[derive(Debug, thiserror::Error)]
+pub enum InverseError {
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// Our table is not what the change left: someone else changed it since.
+    #[error("{0}")]
+    Changed(String),
+}
+
+/// The inverse of the in-place change `rs` makes, when the table record is trusted at
+/// `genid` (our table's state then, without reading it) and the change goes in place
+/// with an exact inverse; else why not (the caller copies the whole table instead).
+pub(super) fn capture(
+    nl: &mut Client,
+    rs: &Ruleset,
+    record: &Path,
+    here: Option<&NetnsId>,
+    genid: u32,
+) -> Result<Inverse, String> {
+    let table = &rs.table.name;
+    let pre = trusted::live_at(record, table, here, genid)?;
+    let d = match delta::plan(&pre, rs) {
+        Decision::Delta(d) => d,
+        Decision::Full(why) => return Err(why),
+    };
+    let mut old = KernelRules { nl, table };
+    let mut inv = inverse::of_delta(&pre, &d, genid, &mut old)?;
+    // The rules were read after the record was checked: they are the record's only
+    // when nothing committed meanwhile.
+    match nl.genid() {
+        Ok(g) if g == genid => {}
+        Ok(_) => return Err("the ruleset moved on while the change was captured".into()),
+        Err(e) => return Err(e.to_string()),
+    }
+    inv.record = Some(std::path::absolute(record).map_err(|e| e.to_string())?);
+    Ok(inv)
+}
+
+/// Reads the old rules the inverse puts back, one request each.
+struct KernelRules<'a> {
+    nl: &'a mut Client,
+    table: &'a str,
+}
+
+impl OldRules for KernelRules<'_> {
+    fn rule(&mut self, chain: &str, handle: u64) -> Result<Vec<u8>, String> {
+        let mut w = Writer::default();
+        let seq = self.nl.next_seq();
+        w.get_rule(seq, (self.table, chain), handle);
+        let msgs = (self.nl.collect("a rule the change replaces", &w.buf))
+            .map_err(|e| ApplyError::from(e).to_string())?;
+        let mut rules = msgs
+            .into_iter()
+            .filter(|m| msg_type(m) == MsgType::NewRule.raw());
+        match (rules.next(), rules.next()) {
+            (Some(m), None) => Ok(m),
+            _ => Err(format!("rule {handle} of chain {chain} could not be read")),
+        }
+    }
+
+    fn chain_rules(&mut self, chain: &str) -> Result<Vec<Vec<u8>>, String> {
+        let mut w = Writer::default();
+        let seq = self.nl.next_seq();
+        w.dump_chain_rules(seq, self.table, chain);
+        let msgs = (self.nl.collect("a chain the change removes", &w.buf))
+            .map_err(|e| ApplyError::from(e).to_string())?;
+        Ok(msgs
+            .into_iter()
+            .filter(|m| msg_type(m) == MsgType::NewRule.raw())
+            .collect())
+    }
+}
+
+/// Undoes the change `inv` describes, in one batch, when our table is exactly what
+/// the change left; nothing when the change never reached the kernel.
+pub(super) fn restore(
+    nl: &mut Client,
+    table: &str,
+    inv: &Inverse,
+    here: Option<&NetnsId>,
+) -> Result<(), InverseError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let Some((genid, cur)) = current(nl, table, inv, here)? else {
+            return Ok(());
+        };
+        let resolved = inverse_check::resolve(inv, &cur).map_err(|why| changed(table, why))?;
+        let opts = super::batch_options(nl, Some(genid));
+        let mut batch = crate::emit::delta::build_undo(&resolved.undo(table), &opts)
+            .map_err(ApplyError::from)?;
+        match super::send_batch(nl, &batch, genid, table) {
+            Ok(_) => return Ok(()),
+            Err(ApplyError::Concurrent { .. }) if tries < REVERT_TRIES => {
+                batch.bytes.clear();
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn changed(table: &str, why: String) -> InverseError {
+    InverseError::Changed(format!(
+        "table inet {table} is not as the change left it ({why}): someone else changed it \
+         since, so the in-place change is not undone over their change"
+    ))
+}
+
+/// Our table now and the generation it is exact at; `None` when the change never
+/// reached it (nothing to undo). From the table record when it is trusted now, else
+/// read, and then it must equal the record of the change's commit when there is one.
+fn current(
+    nl: &mut Client,
+    table: &str,
+    inv: &Inverse,
+    here: Option<&NetnsId>,
+) -> Result<Option<(u32, LiveTable)>, InverseError> {
+    let genid = nl.genid().map_err(ApplyError::from)?;
+    if genid == inv.base {
+        return Ok(None);
+    }
+    let record = (inv.record.as_deref())
+        .and_then(|p| trusted::load(p).ok().flatten())
+        .filter(|r| Some(&r.netns) == here && r.table == table);
+    if let Some(r) = &record
+        && r.genid == genid
+        && r.genid != inv.base
+    {
+        return Ok(Some((genid, r.live.clone())));
+    }
+    let (genid, cur) = read_stable(nl, table)?;
+    let Some(cur) = cur else {
+        return Err(changed(table, "it is gone".into()));
+    };
+    match record {
+        Some(r) if r.genid == inv.base && r.live == cur => Ok(None),
+        Some(r) if r.genid != inv.base && r.live != cur => Err(changed(
+            table,
+            format!(
+                "it differs from the record of the change's commit at generation {}",
+                r.genid
+            ),
+        )),
+        _ => Ok(Some((genid, cur))),
+    }
+}
+
+/// Our table read between two equal generation reads.
+fn read_stable(nl: &mut Client, table: &str) -> Result<(u32, Option<LiveTable>), InverseError> {
+    for _ in 0..REVERT_TRIES {
+        let before = nl.genid().map_err(ApplyError::from)?;
+        let cur = super::delta_read::read(nl, table)?;
+        if nl.genid().map_err(ApplyError::from)? == before {
+            return Ok((before, cur));
+        }
+    }
+    Err(ApplyError::Snapshot(format!(
+        "cannot read a consistent copy of table {table} to revert: it kept changing"
+    ))
+    .into())
+}
