@@ -6,11 +6,12 @@
 //! address lists", for the kernel figures behind it). An element's block is its start
 //! value with its low `block_bits` cleared (a /24 for IPv4, a /64 for IPv6):
 //! - the first element of a block starts a new piece when the hash of the block is
-//!   divisible by `d = max / 4` and the current piece already holds `d / 4` elements (the
-//!   minimum keeps an input crafted for boundaries from making a set per block);
-//! - a piece still over `max` is cut again by the same rule with `d / 4`, and so on down
-//!   to `d = 1`; then, a piece still over `max` (one block holding more), by the same rule
-//!   over single elements, which at `d = 1` cuts at every element: no piece exceeds `max`;
+//!   divisible by `d = max / 4` and the current piece already holds `max / 16` elements
+//!   (the minimum keeps an input crafted for boundaries from making a set per block);
+//! - a piece still over `max` (a dense list: many elements a block) is cut again by the
+//!   same rule with `d / 4`, and so on down to `d = 1`; then, a piece still over `max` (one
+//!   block holding more), by the same rule over single elements, which at `d = 1` cuts
+//!   every `max / 16` elements: no piece exceeds `max`;
 //! - the first piece keeps the list's name; every other is labelled by the block (or, cut
 //!   inside a block, the element) it starts at, so no name depends on where the others lie.
 //!
@@ -63,6 +64,13 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
         (self.max / PIECES_PER_MAX).max(1)
     }
 
+    /// The fewest elements a piece holds before it may end (the last piece aside): a
+    /// sixteenth of the maximum at every level, so a level of finer cuts never makes tiny
+    /// sets, and the finest level (a cut every `min` elements) stays under the maximum.
+    fn min(&self) -> usize {
+        (self.max / (PIECES_PER_MAX * PIECES_PER_MAX)).max(1)
+    }
+
     /// Cuts `p` where a block of `bits` starts whose hash `d` divides, each piece still
     /// over the maximum again at the next level.
     fn cut(&self, p: Piece, bits: u32, d: usize, out: &mut Vec<Piece>) {
@@ -71,7 +79,7 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
             return;
         }
         let block = |i: usize| (self.start)(i) >> bits;
-        let min = (d / PIECES_PER_MAX).max(1);
+        let min = self.min();
         let mut cuts = vec![p.clone()];
         let mut prev = block(p.at.start);
         for i in p.at.start + 1..p.at.end {
@@ -180,7 +188,7 @@ mod tests {
     #[test]
     fn elements_crafted_to_be_boundaries_still_fill_pieces_to_the_minimum() {
         // Every element a boundary candidate (its hash divisible by 16 = 64 / 4): the
-        // pieces still hold at least 16 / 4 elements each, the last one aside.
+        // pieces still hold at least 64 / 16 elements each, the last one aside.
         let starts: Vec<u128> = (0x0a00_0000u128..)
             .filter(|v| super::mix(*v) % 16 == 0)
             .take(5_000)
