@@ -297,6 +297,24 @@ mod tests {
         }
     }
 
+    /// The hash behind the cuts is fixed arithmetic: this list is cut here on any machine.
+    #[test]
+    fn the_cuts_of_a_known_list_are_the_same_on_every_machine() {
+        let text = crate::bench_support::policy(100_000, 0);
+        let rs = compiled(&text, super::MAX_SET_ELEMENTS);
+        let got: Vec<(&str, usize)> = (rs.table.sets.iter().skip(1).take(4))
+            .map(|s| (s.name.as_str(), s.elements.len()))
+            .collect();
+        let want = [
+            ("src_big_v4", 8640),
+            ("src_big_v4_0a010e00", 9664),
+            ("src_big_v4_0a023c00", 1056),
+            ("src_big_v4_0a025d00", 13952),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(rs.table.sets.len(), 26);
+    }
+
     #[test]
     fn small_sets_and_default_limit_keep_one_set() {
         let text = crate::bench_support::policy(10, 0);
