@@ -204,3 +204,52 @@ fn a_list_split_into_pieces_gives_every_address_the_verdict_of_one_set() {
         "{accepted} accepted: the probes reach the lists"
     );
 }
+
+/// One network a /24 from 10.0.0.0 on, every other /24 (so blocks in between are free),
+/// plus `extra`.
+fn sparse(n: u32, extra: &[u32]) -> String {
+    let mut nets: Vec<String> = (0..n)
+        .map(|i| Ipv4Addr::from(0x0a00_0000 + i * 512).to_string())
+        .collect();
+    nets.extend(extra.iter().map(|v| Ipv4Addr::from(*v).to_string()));
+    format!(
+        "policy feed {{\n    define big = {}\n    drop from big\n}}\n",
+        nets.join(", ")
+    )
+}
+
+/// A network in a free /24 mid-way whose hash selects it (`selected`) or not.
+fn free_block(n: u32, selected: bool) -> u32 {
+    (n / 2..n)
+        .map(|i| 0x0a00_0000 + i * 512 + 256)
+        .find(|v| (super::split::mix(u128::from(v >> 8)) % 4_096 == 0) == selected)
+        .unwrap_or_else(|| panic!("no free block with selected = {selected}"))
+}
+
+#[test]
+fn a_network_in_a_new_block_changes_one_set_unless_its_block_starts_a_set_mid_list_issue14() {
+    let n = 60_000;
+    let old = compiled(&sparse(n, &[]), MAX_SET_ELEMENTS);
+    let live = live_of(&old);
+    let plain = free_block(n, false);
+    let new = compiled(&sparse(n, &[plain]), MAX_SET_ELEMENTS);
+    let Decision::Delta(d) = plan(&live, &new) else {
+        panic!("an unselected block goes in place")
+    };
+    let touched: Vec<&str> = d.elements.iter().map(|e| e.set.name.as_str()).collect();
+    assert_eq!(touched, [holder(&new, plain)]);
+    assert!(d.new_sets.is_empty());
+    // A selected block mid-list starts a set before others that stay: only a full
+    // replace lists the sets as a full apply does, and the reason says so.
+    let boundary = free_block(n, true);
+    let new = compiled(&sparse(n, &[boundary]), MAX_SET_ELEMENTS);
+    let name = format!("src_big_v4_{:08x}", boundary & !0xff);
+    assert_eq!(holder(&new, boundary), name, "the block starts a set");
+    match plan(&live, &new) {
+        Decision::Full(why) => assert!(
+            why.starts_with(&format!("new set {name} comes before")),
+            "{why}"
+        ),
+        Decision::Delta(_) => panic!("a set made mid-list in place"),
+    }
+}

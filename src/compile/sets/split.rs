@@ -114,7 +114,7 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
 
 /// A fixed 64-bit mix of a start value (splitmix64's finalizer over both halves): the
 /// same on every machine, so the same policy always compiles to the same sets.
-fn mix(v: u128) -> u64 {
+pub(super) fn mix(v: u128) -> u64 {
     let fin = |mut z: u64| {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
