@@ -312,7 +312,7 @@ mod tests {
             ("src_big_v4_0a025d00", 13952),
         ];
         assert_eq!(got, want);
-        assert_eq!(rs.table.sets.len(), 26);
+        assert_eq!(rs.table.sets.len(), 15);
     }
 
     #[test]

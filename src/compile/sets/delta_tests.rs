@@ -222,7 +222,7 @@ fn sparse(n: u32, extra: &[u32]) -> String {
 fn free_block(n: u32, selected: bool) -> u32 {
     (n / 2..n)
         .map(|i| 0x0a00_0000 + i * 512 + 256)
-        .find(|v| (super::split::mix(u128::from(v >> 8)) % 4_096 == 0) == selected)
+        .find(|v| (super::split::mix(u128::from(v >> 8)) % 8_192 == 0) == selected)
         .unwrap_or_else(|| panic!("no free block with selected = {selected}"))
 }
 

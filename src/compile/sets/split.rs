@@ -6,10 +6,10 @@
 //! address lists", for the kernel figures behind it). An element's block is its start
 //! value with its low `block_bits` cleared (a /24 for IPv4, a /64 for IPv6):
 //! - the first element of a block starts a new piece when the hash of the block is
-//!   divisible by `d = max / 4` and the current piece already holds `max / 16` elements
+//!   divisible by `d = max / 2` and the current piece already holds `max / 16` elements
 //!   (the minimum keeps an input crafted for boundaries from making a set per block);
 //! - a piece still over `max` (a dense list: many elements a block) is cut again by the
-//!   same rule with `d / 4`, and so on down to `d = 1`; then, a piece still over `max` (one
+//!   same rule with `d / 2`, and so on down to `d = 1`; then, a piece still over `max` (one
 //!   block holding more), by the same rule over single elements, which at `d = 1` cuts
 //!   every `max / 16` elements: no piece exceeds `max`;
 //! - the first piece keeps the list's name; every other is labelled by the block (or, cut
@@ -23,8 +23,13 @@
 
 use std::ops::Range;
 
-/// How many content-defined pieces fit, on average, in the largest set.
-const PIECES_PER_MAX: usize = 4;
+/// How many content-defined pieces fit, on average, in the largest set at the first
+/// level (sparse lists: about one element a block); dense lists settle a level or two
+/// lower. Fewer, larger sets: fewer lookups on a packet's path, more kernel work per
+/// change (docs/policy-language.md).
+const PIECES_PER_MAX: usize = 2;
+/// The fewest elements a piece holds before it may end, as a fraction of the maximum.
+const MIN_PER_MAX: usize = 16;
 
 /// One set's share of the list: elements `at`; `label` names it (when not the first).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +73,7 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
     /// sixteenth of the maximum at every level, so a level of finer cuts never makes tiny
     /// sets, and the finest level (a cut every `min` elements) stays under the maximum.
     fn min(&self) -> usize {
-        (self.max / (PIECES_PER_MAX * PIECES_PER_MAX)).max(1)
+        (self.max / MIN_PER_MAX).max(1)
     }
 
     /// Cuts `p` where a block of `bits` starts whose hash `d` divides, each piece still
@@ -100,7 +105,7 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
         let next = match (d, bits) {
             (1, 0) => None,
             (1, _) => Some((0, self.top())),
-            _ => Some((bits, (d / PIECES_PER_MAX).max(1))),
+            _ => Some((bits, (d / 2).max(1))),
         };
         for c in cuts {
             match next {
