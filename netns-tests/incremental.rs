@@ -295,7 +295,14 @@ fn our_table_alone_is_proven_at_a_generation_any_other_table_denies_it_issue14()
 /// `n` networks 8 addresses apart from 10.0.0.0: a /30 each, except that each index in
 /// `moved` becomes the single address 5 past its start.
 fn feed(n: u32, moved: &[u32]) -> Vec<String> {
-    (0..n)
+    feed_to_end(n, moved, 0)
+}
+
+/// [`feed`] with its first `to_end` networks moved past the end, as single addresses
+/// from 11.0.0.0 on, 8 apart (every other network shifts by as many places).
+fn feed_to_end(n: u32, moved: &[u32], to_end: u32) -> Vec<String> {
+    let past = (0..to_end).map(|i| std::net::Ipv4Addr::from(0x0b00_0000 + i * 8).to_string());
+    (to_end..n)
         .map(|i| {
             let v = std::net::Ipv4Addr::from(0x0a00_0000 + i * 8);
             match moved.contains(&i) {
@@ -303,6 +310,7 @@ fn feed(n: u32, moved: &[u32]) -> Vec<String> {
                 false => format!("{v}/30"),
             }
         })
+        .chain(past)
         .collect()
 }
 
@@ -324,21 +332,26 @@ fn a_changed_big_list_applied_in_place_equals_a_full_apply_and_moves_only_its_el
     let pieces = (base.table.sets.iter())
         .filter(|s| s.key == hostwall::ir::SetKey::Ipv4Addr)
         .count();
-    assert!(pieces >= 3, "the list is split: {pieces} sets");
-    let shapes: [(&str, Vec<u32>); 4] = [
-        ("the first", vec![0]),
-        ("the last", vec![n - 1]),
-        ("200 at the start", (0..200).collect()),
-        ("60 spread", (0..60).map(|i| (i * 7_919 + 13) % n).collect()),
+    assert!(pieces >= 2, "the list is split: {pieces} sets");
+    let shapes: [(&str, Vec<u32>, u32); 5] = [
+        ("the first", vec![0], 0),
+        ("the last", vec![n - 1], 0),
+        (
+            "60 spread",
+            (0..60).map(|i| (i * 7_919 + 13) % n).collect(),
+            0,
+        ),
+        ("the first past the end", vec![], 1),
+        ("200 at the start past the end", vec![], 200),
     ];
-    for (what, moved) in shapes {
+    for (what, moved, to_end) in shapes {
         applied(&base, &opts(&ns, true));
-        let new = blocklist(&feed(n, &moved), None);
+        let new = blocklist(&feed_to_end(n, &moved, to_end), None);
         let path = applied(&new, &opts(&ns, false));
         let ApplyPath::Incremental { summary } = path else {
             panic!("{what}: {path:?}")
         };
-        let k = moved.len();
+        let k = moved.len() + to_end as usize;
         let moves = (summary.elements_added, summary.elements_removed);
         assert_eq!(moves, (k, k), "{what}: elements moved");
         let want: std::collections::BTreeSet<String> = (moved.iter())
@@ -346,6 +359,8 @@ fn a_changed_big_list_applied_in_place_equals_a_full_apply_and_moves_only_its_el
                 let v = 0x0a00_0000 + i * 8;
                 [holder(&base, v), holder(&new, v + 5)]
             })
+            .chain((0..to_end).map(|i| holder(&base, 0x0a00_0000 + i * 8)))
+            .chain((0..to_end).map(|i| holder(&new, 0x0b00_0000 + i * 8)))
             .collect();
         let touched: std::collections::BTreeSet<String> = (summary.lines.iter())
             .filter_map(|l| l.text.strip_prefix("set "))
