@@ -11,8 +11,10 @@
 #               from the table record of the previous apply);
 #   kernel      the kernel's own batch time (hostwall's "ms in the kernel") of each path;
 # for these shapes, each run a real change (the policy alternates between two versions):
-#   100k prefixes with 0 / 1 / 1,000 / 10,000 elements changed (each a /30 swapped for
-#   another; the 1 both first, which moves every split point of the sets, and last),
+#   100k prefixes with 0 / 1 / 1,000 / 10,000 elements changed (the first N /30s swapped
+#   for N others past the end of the list, in 11.0.0.0/8; the 1 both first and last), and
+#   1,000 spread (1,000 /30s drawn by a fixed seed, each swapped for the single address 5
+#   past its start: changes all over the list, each inside its own /24);
 #   one service added to kvm-host, one rule inserted in the middle of a
 #   10,000-rule policy.
 # Usage: benches/reapply.sh [RUNS] [PATTERN]   (as root; namespace and temp files removed on
@@ -44,8 +46,19 @@ for n in 1 1000 10000; do
       print ""; next }
     { print }' "$tmp/p0.policy" >"$tmp/p$n.policy"
 done
+# 1,000 spread: prefixes drawn by a fixed seed, each swapped for the address 5 past its start.
+awk '/define big = / {
+    k = split(substr($0, index($0, "= ") + 2), a, ", "); srand(14); m = 0
+    while (m < 1000) { i = int(rand() * k) + 1; if (!(i in seen)) { seen[i] = 1; m++ } }
+    printf "    define big = "
+    for (i = 1; i <= k; i++) {
+      if (i in seen) { split(a[i], p, "[./]"); a[i] = sprintf("%d.%d.%d.%d", p[1], p[2], p[3], p[4] + 5) }
+      printf "%s%s", (i > 1 ? ", " : ""), a[i]
+    }
+    print ""; next }
+  { print }' "$tmp/p0.policy" >"$tmp/pspread.policy"
 # The last prefix moved: one change inside the last of the sets the compiler splits the
-# list into (compile/sets.rs), where the first prefix moved shifts every split point.
+# list into (compile/sets.rs); the first prefix moved: one inside the first set.
 sed 's#, 10\.[0-9.]*/30$#, 12.0.0.0/30#' "$tmp/p0.policy" >"$tmp/plast.policy"
 cp policies/kvm-host.policy "$tmp/kvm0.policy"
 sed 's/^}$/    allow tcp 9090  # one service more\n}/' policies/kvm-host.policy >"$tmp/kvm1.policy"
@@ -106,6 +119,7 @@ row "100k prefixes, 1 changed" "$tmp/p0.policy" "$tmp/p1.policy"
 row "100k prefixes, last one changed" "$tmp/p0.policy" "$tmp/plast.policy"
 row "100k prefixes, 1,000 changed" "$tmp/p0.policy" "$tmp/p1000.policy"
 row "100k prefixes, 10,000 changed" "$tmp/p0.policy" "$tmp/p10000.policy"
+row "100k prefixes, 1,000 spread changed" "$tmp/p0.policy" "$tmp/pspread.policy"
 row "kvm-host, one service added" "$tmp/kvm0.policy" "$tmp/kvm1.policy"
 row "10,000 rules, one inserted mid-way" "$tmp/r0.policy" "$tmp/r1.policy"
 echo "ratio: nft -f over in place. 'kernel': the one batch's time inside sendmsg (0: nothing sent)."

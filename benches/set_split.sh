@@ -38,7 +38,7 @@ for max in "${maxes[@]}"; do
   "$bin" gen "$n" "$max" >"$tmp/t.nft"
   in_ns nft flush ruleset
   in_ns nft -f "$tmp/t.nft"
-  mapfile -t sets < <(grep -oE '^\s*set src_big_v4[_0-9]*' "$tmp/t.nft" | awk '{print $2}')
+  mapfile -t sets < <(grep -oE '^\s*set src_big_v4[_0-9a-f]*' "$tmp/t.nft" | awk '{print $2}')
   in_ns nft add chain inet hostwall probe '{ type filter hook output priority 0; policy accept; }'
   in_ns nft add chain inet hostwall empty
   : >"$tmp/r"; : >"$tmp/p"; : >"$tmp/e"

@@ -1,7 +1,8 @@
 //! Incremental apply against the real kernel: from every policy and golden to others it
 //! leaves exactly the table a full apply leaves (`nft list table`), `diff --full` is
 //! empty after each, and the apply reads our table no more than the capture did; a change to our table since the guard's base still refuses it; a
-//! range split by hand is removed as the kernel stores it, never half.
+//! range split by hand is removed as the kernel stores it, never half; a change to a list split
+//! into several sets moves only its own elements, in the sets they fall in.
 //!
 //! CI walks each case from two others; `HOSTWALL_FULL_COUNTS=1` walks every ordered pair.
 
@@ -289,4 +290,90 @@ fn our_table_alone_is_proven_at_a_generation_any_other_table_denies_it_issue14()
         back != r.genid,
         "the generation moved on with the other tables"
     );
+}
+
+/// `n` networks 8 addresses apart from 10.0.0.0: a /30 each, except that each index in
+/// `moved` becomes the single address 5 past its start.
+fn feed(n: u32, moved: &[u32]) -> Vec<String> {
+    feed_to_end(n, moved, 0)
+}
+
+/// [`feed`] with its first `to_end` networks moved past the end, as single addresses
+/// from 11.0.0.0 on, 8 apart (every other network shifts by as many places).
+fn feed_to_end(n: u32, moved: &[u32], to_end: u32) -> Vec<String> {
+    let past = (0..to_end).map(|i| std::net::Ipv4Addr::from(0x0b00_0000 + i * 8).to_string());
+    (to_end..n)
+        .map(|i| {
+            let v = std::net::Ipv4Addr::from(0x0a00_0000 + i * 8);
+            match moved.contains(&i) {
+                true => std::net::Ipv4Addr::from(u32::from(v) + 5).to_string(),
+                false => format!("{v}/30"),
+            }
+        })
+        .chain(past)
+        .collect()
+}
+
+/// The name of the address set of `rs` holding `v`.
+fn holder(rs: &Ruleset, v: u32) -> String {
+    let v = u128::from(v);
+    let s = (rs.table.sets.iter()).find(|s| s.elements.iter().any(|e| e.lo <= v && v <= e.hi));
+    s.map(|s| s.name.clone())
+        .unwrap_or_else(|| panic!("no set holds {v:#x}"))
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_changed_big_list_applied_in_place_equals_a_full_apply_and_moves_only_its_elements_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-incr").unwrap_or_else(|e| panic!("netns: {e}"));
+    let n = 24_000;
+    let base = blocklist(&feed(n, &[]), None);
+    let pieces = (base.table.sets.iter())
+        .filter(|s| s.key == hostwall::ir::SetKey::Ipv4Addr)
+        .count();
+    assert!(pieces >= 2, "the list is split: {pieces} sets");
+    let shapes: [(&str, Vec<u32>, u32); 5] = [
+        ("the first", vec![0], 0),
+        ("the last", vec![n - 1], 0),
+        (
+            "60 spread",
+            (0..60).map(|i| (i * 7_919 + 13) % n).collect(),
+            0,
+        ),
+        ("the first past the end", vec![], 1),
+        ("200 at the start past the end", vec![], 200),
+    ];
+    for (what, moved, to_end) in shapes {
+        applied(&base, &opts(&ns, true));
+        let new = blocklist(&feed_to_end(n, &moved, to_end), None);
+        let path = applied(&new, &opts(&ns, false));
+        let ApplyPath::Incremental { summary } = path else {
+            panic!("{what}: {path:?}")
+        };
+        let k = moved.len() + to_end as usize;
+        let moves = (summary.elements_added, summary.elements_removed);
+        assert_eq!(moves, (k, k), "{what}: elements moved");
+        let want: std::collections::BTreeSet<String> = (moved.iter())
+            .flat_map(|&i| {
+                let v = 0x0a00_0000 + i * 8;
+                [holder(&base, v), holder(&new, v + 5)]
+            })
+            .chain((0..to_end).map(|i| holder(&base, 0x0a00_0000 + i * 8)))
+            .chain((0..to_end).map(|i| holder(&new, 0x0b00_0000 + i * 8)))
+            .collect();
+        let touched: std::collections::BTreeSet<String> = (summary.lines.iter())
+            .filter_map(|l| l.text.strip_prefix("set "))
+            .filter_map(|t| t.split(':').next().map(str::to_string))
+            .collect();
+        assert_eq!(touched, want, "{what}: the sets touched");
+        let in_place = listing(&ns, "hostwall");
+        assert_eq!(drift(&new, &ns), vec![], "{what}");
+        applied(&new, &opts(&ns, true));
+        assert_eq!(
+            in_place,
+            listing(&ns, "hostwall"),
+            "{what}: as a full apply"
+        );
+    }
 }

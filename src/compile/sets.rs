@@ -8,6 +8,10 @@
 //! kernel elements) therefore costs O(n²). Sets of at most [`MAX_SET_ELEMENTS`] keep each
 //! walk short, so the whole read-back is linear in n; the price is one more rule (one more
 //! set lookup) per chunk for a packet that reaches them. Only sets past the limit change.
+//! Where a list is cut is chosen from its elements (`sets/split.rs`), so a re-apply in
+//! place touches only the sets its change falls in.
+
+mod split;
 
 use super::Lowering;
 use crate::ir::{self, Interval, Set, SetKey};
@@ -127,23 +131,22 @@ impl Lowering {
         self.chunked(name, SetKey::InetService, &ports, origin)
     }
 
-    /// Interval sets of at most `max_set_elements` each: `NAME`, `NAME_1`, `NAME_2`, ...
+    /// Interval sets of at most `max_set_elements` each, cut where the elements say
+    /// (`split`): `NAME`, then `NAME_<hex label>` for each further one.
     fn chunked(&mut self, name: &str, key: SetKey, elems: &Ranges, origin: &[Span]) -> Vec<String> {
-        let max = self.max_set_elements.max(1);
-        if elems.len() <= max {
-            let all = elems.chunk(0..elems.len());
-            return vec![self.set(name, key, true, all, origin.to_vec())];
-        }
-        (0..elems.len())
-            .step_by(max)
-            .enumerate()
-            .map(|(i, at)| {
-                let n = if i == 0 {
-                    name.to_string()
-                } else {
-                    format!("{name}_{i}")
+        let at = split::pieces(
+            elems.len(),
+            |i| elems.get(i).map_or(0, |iv| iv.lo),
+            block_bits(key),
+            self.max_set_elements,
+        );
+        at.into_iter()
+            .map(|p| {
+                let n = match p.at.start {
+                    0 => name.to_string(),
+                    _ => piece_name(name, key, p.label),
                 };
-                let chunk = elems.chunk(at..(at + max).min(elems.len()));
+                let chunk = elems.chunk(p.at);
                 self.set(&n, key, true, chunk, origin.to_vec())
             })
             .collect()
@@ -184,6 +187,29 @@ impl Lowering {
     }
 }
 
+/// The blocks a list of `key` is first cut at: a /24 of IPv4, a /64 of IPv6, single ports.
+fn block_bits(key: SetKey) -> u32 {
+    match key {
+        SetKey::Ipv4Addr => 8,
+        SetKey::Ipv6Addr => 64,
+        SetKey::InetService | SetKey::IcmpType | SetKey::Icmpv6Type => 0,
+    }
+}
+
+/// The name of a piece after the list's first: the list's name and the piece's first
+/// start value in hex, as wide as the key.
+fn piece_name(name: &str, key: SetKey, start: u128) -> String {
+    let width = match key {
+        SetKey::Ipv6Addr => 32,
+        SetKey::Ipv4Addr => 8,
+        SetKey::InetService | SetKey::IcmpType | SetKey::Icmpv6Type => 4,
+    };
+    format!("{name}_{start:0width$x}")
+}
+
+#[cfg(test)]
+mod delta_tests;
+
 #[cfg(test)]
 mod tests {
     use crate::check::{NoIncludes, check};
@@ -218,19 +244,23 @@ mod tests {
     }
 
     #[test]
-    fn large_address_set_becomes_consecutive_chunks_with_one_rule_each() {
+    fn large_address_set_becomes_pieces_named_by_their_first_element_with_one_rule_each() {
         let text = crate::bench_support::policy(10, 0);
         let rs = compiled(&text, 4);
-        let names: Vec<&str> = rs.table.sets.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["icmpv6_nd", "src_big_v4", "src_big_v4_1", "src_big_v4_2"]
+        let pieces = &rs.table.sets[1..];
+        assert_eq!(rs.table.sets[0].name, "icmpv6_nd");
+        assert_eq!(pieces[0].name, "src_big_v4");
+        assert!(pieces.len() >= 3, "{} pieces", pieces.len());
+        for p in &pieces[1..] {
+            assert_eq!(p.name, format!("src_big_v4_{:08x}", p.elements[0].lo));
+        }
+        assert!(pieces.iter().all(|p| (1..=4).contains(&p.elements.len())));
+        let all: Vec<_> = pieces.iter().flat_map(|p| p.elements.clone()).collect();
+        assert_eq!(all.len(), 10);
+        assert!(
+            all.windows(2).all(|w| w[0].hi < w[1].lo),
+            "in order, disjoint"
         );
-        let sizes: Vec<usize> = rs.table.sets[1..]
-            .iter()
-            .map(|s| s.elements.len())
-            .collect();
-        assert_eq!(sizes, [4, 4, 2]);
         let rules = &rs.table.chains[0].rules;
         let at: Vec<usize> = (rules.iter().enumerate())
             .filter(|(_, r)| {
@@ -240,7 +270,7 @@ mod tests {
             })
             .map(|(i, _)| i)
             .collect();
-        assert_eq!(at.len(), 3);
+        assert_eq!(at.len(), pieces.len());
         assert!(
             at.windows(2).all(|w| w[1] == w[0] + 1),
             "consecutive: {at:?}"
@@ -267,6 +297,24 @@ mod tests {
         }
     }
 
+    /// The hash behind the cuts is fixed arithmetic: this list is cut here on any machine.
+    #[test]
+    fn the_cuts_of_a_known_list_are_the_same_on_every_machine() {
+        let text = crate::bench_support::policy(100_000, 0);
+        let rs = compiled(&text, super::MAX_SET_ELEMENTS);
+        let got: Vec<(&str, usize)> = (rs.table.sets.iter().skip(1).take(4))
+            .map(|s| (s.name.as_str(), s.elements.len()))
+            .collect();
+        let want = [
+            ("src_big_v4", 8640),
+            ("src_big_v4_0a010e00", 9664),
+            ("src_big_v4_0a023c00", 1056),
+            ("src_big_v4_0a025d00", 13952),
+        ];
+        assert_eq!(got, want);
+        assert_eq!(rs.table.sets.len(), 15);
+    }
+
     #[test]
     fn small_sets_and_default_limit_keep_one_set() {
         let text = crate::bench_support::policy(10, 0);
@@ -282,7 +330,16 @@ mod tests {
                     allow tcp 22 from big\n allow udp 53 from big\n}\n";
         let rs = compiled(text, 2);
         let names: Vec<&str> = rs.table.sets.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["icmpv6_nd", "src_big_v4", "src_big_v4_1"]);
+        // At most 2 a set, and every element a boundary candidate at so small a maximum.
+        assert_eq!(
+            names,
+            [
+                "icmpv6_nd",
+                "src_big_v4",
+                "src_big_v4_0a000008",
+                "src_big_v4_0a000010"
+            ]
+        );
         assert_eq!(
             rs.table.sets[1].origin.len(),
             2,
@@ -298,7 +355,9 @@ mod tests {
             .filter(|s| s.name.starts_with("allow_tcp"))
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(port_sets, ["allow_tcp", "allow_tcp_1", "allow_tcp_2"]);
+        assert_eq!(port_sets[0], "allow_tcp");
+        assert!(port_sets.len() >= 3, "{port_sets:?}");
+        assert!(port_sets[1..].iter().all(|n| n.starts_with("allow_tcp_27")));
         let rules = &rs.table.chains[0].rules;
         let n = (rules.iter())
             .filter(|r| {
@@ -307,7 +366,7 @@ mod tests {
                     .any(|m| matches!(m, Match::Dport(_, PortMatch::Set(_))))
             })
             .count();
-        assert_eq!(n, 3);
+        assert_eq!(n, port_sets.len());
         for port in [10_000, 10_004, 10_008] {
             assert_eq!(verdict(&rs, "10.1.1.1", port), Verdict::Accept, "{port}");
         }
