@@ -321,9 +321,23 @@ pub(crate) fn live_at(
 pub(crate) fn remember(
     nl: &mut Client,
     rs: &Ruleset,
-    (genid, here): (u32, Option<NetnsId>),
+    at: (u32, Option<NetnsId>),
     path: &Path,
 ) -> Result<(), String> {
+    remember_with(nl, rs, at, path, &mut |_| {}).0
+}
+
+/// [`remember`] of a ruleset whose sets lent their elements out (`emit::lean`): `fill`
+/// puts them into the record made from `rs` before it is stored. Returns the outcome
+/// and the record when one was made (its sets' elements are the caller's to take back).
+pub(crate) fn remember_with(
+    nl: &mut Client,
+    rs: &Ruleset,
+    (genid, here): (u32, Option<NetnsId>),
+    path: &Path,
+    fill: &mut dyn FnMut(&mut TableRecord),
+) -> (Result<(), String>, Option<TableRecord>) {
+    let mut made_rec = None;
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
         let msgs = dump(nl, MsgType::GetRule, &rs.table.name, None).map_err(|e| e.to_string())?;
@@ -334,14 +348,17 @@ pub(crate) fn remember(
             .iter()
             .map(|m| rule_handle(m).ok_or("a rule without chain or handle"))
             .collect::<Result<Vec<_>, _>>()?;
-        let rec = TableRecord::of_commit(rs, genid, netns, &handles)
+        let mut rec = TableRecord::of_commit(rs, genid, netns, &handles)
             .ok_or("its rules do not line up with the policy's")?;
-        store(path, &rec).map_err(|e| e.to_string())
+        fill(&mut rec);
+        let stored = store(path, &rec).map_err(|e| e.to_string());
+        made_rec = Some(rec);
+        stored
     })();
     if made.is_err() {
         let _ = crate::safe::remove_durably(path);
     }
-    made
+    (made, made_rec)
 }
 
 /// A dumped rule's chain and handle.

@@ -3,5 +3,6 @@
 
 pub mod delta;
 pub mod json;
+pub mod lean;
 pub mod netlink;
 pub mod text;
