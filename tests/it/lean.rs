@@ -203,3 +203,53 @@ fn a_large_batch_moves_past_other_tables_commits_and_lands() {
         assert!(set.contains("10.4.225.248/30"), "last element missing");
     });
 }
+
+/// The lean full replace leaves the kernel, the table record and the ruleset exactly as
+/// the plain one does: the same table, a record with every element (filled from the
+/// packed copies), the caller's ruleset given back whole. A set of ports rides along.
+#[test]
+#[ignore = "needs root"]
+fn a_lean_full_replace_records_and_returns_every_element() {
+    use crate::support::nft::here_ok as nft_ok;
+    use hostwall::apply::{ApplyOptions, apply, apply_lean, trusted};
+    crate::support::root::require();
+    let dir = tempfile::tempdir().expect("temp dir");
+    use std::os::unix::fs::PermissionsExt;
+    let private = std::fs::Permissions::from_mode(0o700);
+    std::fs::set_permissions(dir.path(), private).expect("chmod 0700");
+    let mut rs = prefixes(20_000);
+    let ports = (0..300u128).map(|i| hostwall::ir::Interval {
+        lo: 1000 + i * 3,
+        hi: 1001 + i * 3,
+    });
+    let mut port_set = rs.table.sets[0].clone();
+    port_set.name = "ports".into();
+    port_set.key = hostwall::ir::SetKey::InetService;
+    port_set.elements = ports.collect();
+    rs.table.sets.push(port_set);
+    let original = rs.clone();
+    let recorded = |name: &str| {
+        let o = ApplyOptions {
+            full_replace: true,
+            table_record: Some(dir.path().join(name)),
+            ..ApplyOptions::default()
+        };
+        (o, dir.path().join(name))
+    };
+    crate::support::netns::in_new_netns(|| {
+        let (o, plain_path) = recorded("plain.table");
+        apply(&rs, &o).unwrap_or_else(|e| panic!("{e}"));
+        let plain_listing = nft_ok(&["list", "table", "inet", "hostwall"], "");
+        let (o, lean_path) = recorded("lean.table");
+        let r = apply_lean(&mut rs, &o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.record_error, None);
+        assert_eq!(rs, original, "the ruleset came back whole");
+        let lean_listing = nft_ok(&["list", "table", "inet", "hostwall"], "");
+        assert_eq!(lean_listing, plain_listing);
+        let load = |p: &Path| trusted::load(p).ok().flatten().expect("a record");
+        let (plain, lean) = (load(&plain_path), load(&lean_path));
+        assert_eq!(lean.live.sets, plain.live.sets);
+        assert_eq!(lean.live.sets[0].elements.len(), 20_000);
+        assert_eq!(lean.live.sets[1].elements, original.table.sets[1].elements);
+    });
+}
