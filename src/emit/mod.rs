@@ -2,6 +2,7 @@
 //! or as an in-place change: `delta`).
 
 pub mod delta;
+mod elements;
 pub mod json;
 pub mod lean;
 pub mod netlink;
