@@ -47,11 +47,9 @@ pub fn by_table_record(
     rec: Option<&ApplyRecord>,
 ) -> Result<Option<Verdict>, DriftError> {
     let path = trusted::path(&opts.state_dir, opts.netns.as_deref());
-    let Ok(Some(record)) = trusted::load(&path) else {
-        return Ok(None);
-    };
     let (genid, here, sysctls) = drift::here(opts.netns.as_deref())?;
-    let Ok(live) = record.trusted_at(&rs.table.name, here.as_ref(), genid) else {
+    // A record that cannot stand for the table now is refused before its sets are decoded.
+    let Ok(live) = trusted::live_at(&path, &rs.table.name, here.as_ref(), genid) else {
         return Ok(None);
     };
     if !matches!(delta::plan(&live, rs), Decision::Delta(d) if d.is_empty()) {

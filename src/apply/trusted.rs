@@ -142,18 +142,7 @@ impl TableRecord {
         here: Option<&NetnsId>,
         genid: u32,
     ) -> Result<LiveTable, String> {
-        if self.table != table {
-            return Err(format!("it is of table {}", self.table));
-        }
-        if here != Some(&self.netns) {
-            return Err("it was written in another network namespace".into());
-        }
-        if self.genid != genid {
-            return Err(format!(
-                "the ruleset moved on since (generation {} -> {genid})",
-                self.genid
-            ));
-        }
+        stands_for((&self.table, &self.netns, self.genid), table, here, genid)?;
         Ok(self.live)
     }
 
@@ -206,6 +195,12 @@ impl TableRecord {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TableRecord, String> {
+        Self::decode_if(bytes, &|_| Ok(()))
+    }
+
+    /// [`TableRecord::decode`] that first asks `usable` about the record's table,
+    /// namespace and generation, and decodes no element of a record it refuses.
+    fn decode_if(bytes: &[u8], usable: &Header<'_>) -> Result<TableRecord, String> {
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or("not a table record of this version")?;
@@ -217,6 +212,7 @@ impl TableRecord {
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let (json, mut packed) = body.split_at_checked(len).ok_or("truncated")?;
         let meta: Meta = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        usable((&meta.table, &meta.netns, meta.genid))?;
         let mut sets = Vec::with_capacity(meta.sets.len());
         for s in meta.sets {
             let key = set_key_of(s.key).ok_or("a set of an unknown key type")?;
@@ -259,6 +255,31 @@ impl TableRecord {
     }
 }
 
+/// A check of a record's (table, namespace, generation) before its sets are decoded.
+type Header<'a> = dyn Fn((&String, &NetnsId, u32)) -> Result<(), String> + 'a;
+
+/// Whether a record of `rec` = (table, namespace, generation) may stand for our table
+/// `table` in the namespace `here` at the generation `genid`; otherwise why not.
+fn stands_for(
+    (rec_table, rec_netns, rec_genid): (&String, &NetnsId, u32),
+    table: &str,
+    here: Option<&NetnsId>,
+    genid: u32,
+) -> Result<(), String> {
+    if rec_table != table {
+        return Err(format!("it is of table {rec_table}"));
+    }
+    if here != Some(rec_netns) {
+        return Err("it was written in another network namespace".into());
+    }
+    if rec_genid != genid {
+        return Err(format!(
+            "the ruleset moved on since (generation {rec_genid} -> {genid})"
+        ));
+    }
+    Ok(())
+}
+
 fn chain(c: ChainMeta) -> Option<LiveChain> {
     let base = match c.base {
         None => None,
@@ -278,6 +299,11 @@ fn chain(c: ChainMeta) -> Option<LiveChain> {
 /// The record at `path`: `Ok(None)` when there is none; an error when it cannot be
 /// used (untrusted directory or file, damaged, of another version).
 pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
+    load_if(path, &|_| Ok(()))
+}
+
+/// [`load`] that decodes the sets only of a record `usable` accepts.
+fn load_if(path: &Path, usable: &Header<'_>) -> Result<Option<TableRecord>, String> {
     use crate::safe::trust;
     let dir = path.parent().unwrap_or(Path::new("."));
     if !trust::dir_exists(dir).map_err(|e| e.to_string())? {
@@ -286,7 +312,7 @@ pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
     trust::check_dir(dir).map_err(|e| e.to_string())?;
     match trust::read_file(path, LIMIT).map_err(|e| e.to_string())? {
         None => Ok(None),
-        Some(bytes) => TableRecord::decode(&bytes).map(Some),
+        Some(bytes) => TableRecord::decode_if(&bytes, usable).map(Some),
     }
 }
 
@@ -301,16 +327,26 @@ pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
 
 /// Our table from the record at `path`, when it may stand for the kernel's at `genid`
 /// in the namespace `here`; otherwise why not.
-pub(crate) fn live_at(
+/// A record that cannot stand for the kernel's table is refused before any of its
+/// sets is decoded (a million addresses: 32 MB not made).
+pub fn live_at(
     path: &Path,
     table: &str,
     here: Option<&NetnsId>,
     genid: u32,
 ) -> Result<LiveTable, String> {
-    match load(path) {
-        Ok(Some(r)) => r.trusted_at(table, here, genid),
+    let refused = std::cell::RefCell::new(None);
+    let usable = |h: (&String, &NetnsId, u32)| {
+        stands_for(h, table, here, genid)
+            .inspect_err(|why| *refused.borrow_mut() = Some(why.clone()))
+    };
+    match load_if(path, &usable) {
+        Ok(Some(r)) => Ok(r.live),
         Ok(None) => Err("there is no table record".into()),
-        Err(e) => Err(format!("the table record is unusable: {e}")),
+        Err(e) => match refused.take() {
+            Some(why) => Err(why),
+            None => Err(format!("the table record is unusable: {e}")),
+        },
     }
 }
 
@@ -321,9 +357,23 @@ pub(crate) fn live_at(
 pub(crate) fn remember(
     nl: &mut Client,
     rs: &Ruleset,
-    (genid, here): (u32, Option<NetnsId>),
+    at: (u32, Option<NetnsId>),
     path: &Path,
 ) -> Result<(), String> {
+    remember_with(nl, rs, at, path, &mut |_| {}).0
+}
+
+/// [`remember`] of a ruleset whose sets lent their elements out (`emit::lean`): `fill`
+/// puts them into the record made from `rs` before it is stored. Returns the outcome
+/// and the record when one was made (its sets' elements are the caller's to take back).
+pub(crate) fn remember_with(
+    nl: &mut Client,
+    rs: &Ruleset,
+    (genid, here): (u32, Option<NetnsId>),
+    path: &Path,
+    fill: &mut dyn FnMut(&mut TableRecord),
+) -> (Result<(), String>, Option<TableRecord>) {
+    let mut made_rec = None;
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
         let msgs = dump(nl, MsgType::GetRule, &rs.table.name, None).map_err(|e| e.to_string())?;
@@ -334,14 +384,17 @@ pub(crate) fn remember(
             .iter()
             .map(|m| rule_handle(m).ok_or("a rule without chain or handle"))
             .collect::<Result<Vec<_>, _>>()?;
-        let rec = TableRecord::of_commit(rs, genid, netns, &handles)
+        let mut rec = TableRecord::of_commit(rs, genid, netns, &handles)
             .ok_or("its rules do not line up with the policy's")?;
-        store(path, &rec).map_err(|e| e.to_string())
+        fill(&mut rec);
+        let stored = store(path, &rec).map_err(|e| e.to_string());
+        made_rec = Some(rec);
+        stored
     })();
     if made.is_err() {
         let _ = crate::safe::remove_durably(path);
     }
-    made
+    (made, made_rec)
 }
 
 /// A dumped rule's chain and handle.

@@ -29,6 +29,11 @@ pub fn conflicts(
     ours_at: Option<usize>,
     locate: &dyn Fn(&Span) -> String,
 ) -> Vec<Change> {
+    // No other table: nothing can defeat our lines or be refused by them, and our
+    // table (its sets can hold millions of addresses) is not copied into host form.
+    if others.is_empty() {
+        return Vec::new();
+    }
     let ours = HostTable::of_ours(ours);
     let all = HostRuleset::with_ours(ours.clone(), others.to_vec(), ours_at);
     let alone = HostRuleset {

@@ -2,6 +2,8 @@
 //! or as an in-place change: `delta`).
 
 pub mod delta;
+mod elements;
 pub mod json;
+pub mod lean;
 pub mod netlink;
 pub mod text;

@@ -15,9 +15,12 @@ use crate::ir::{
 use crate::nft::expr::Expr;
 use crate::nft::rule::RuleTarget;
 use crate::nft::vocab::{CmpOp, DataType, Family, MetaKey, PayloadBase, VerdictCode};
-use crate::nft::wire::{BaseSpec, Elem, ElemStream, SetSpec, WireError, Writer};
+use crate::nft::wire::{BaseSpec, ElemStream, SetSpec, WireError, Writer};
 use crate::source::Span;
 use std::collections::HashMap;
+
+pub use super::elements::set_elements;
+use super::elements::{check_elements, each_element};
 use std::fmt;
 
 /// Which object of the ruleset one message of the batch carries.
@@ -141,7 +144,23 @@ pub(super) fn invalid(what: &BatchPart, reason: impl fmt::Display) -> EmitError 
 
 /// Builds the batch that makes the kernel's table `rs.table` exactly `rs`.
 pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
-    let mut b = Builder::new(opts.first_seq, estimate_size(rs));
+    build_with(rs, opts, estimate_size(rs), &mut |b, t, set, id| {
+        b.set(t, set, id)
+    })
+}
+
+/// Writes one set (its message and its elements) with the id `id`.
+pub(super) type SetWriter<'a> =
+    dyn FnMut(&mut Builder, &str, &Set, u32) -> Result<(), EmitError> + 'a;
+
+/// [`build`] with each set written by `write_set` into a buffer of `capacity` bytes.
+pub(super) fn build_with(
+    rs: &Ruleset,
+    opts: &BatchOptions,
+    capacity: usize,
+    write_set: &mut SetWriter<'_>,
+) -> Result<Batch, EmitError> {
+    let mut b = Builder::new(opts.first_seq, capacity);
     let t = &rs.table.name;
     b.msg(BatchPart::BatchBegin, vec![], |w, s| {
         w.batch_begin(s, opts.genid)
@@ -159,7 +178,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
     for (i, set) in rs.table.sets.iter().enumerate() {
         let id = i as u32 + 1;
         set_ids.insert(set.name.as_str(), id);
-        b.set(t, set, id)?;
+        write_set(&mut b, t, set, id)?;
     }
     for chain in &rs.table.chains {
         let base = chain.base.map(base_spec);
@@ -190,7 +209,7 @@ pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
 }
 
 /// Rough batch size, to allocate the buffer once.
-fn estimate_size(rs: &Ruleset) -> usize {
+pub(super) fn estimate_size(rs: &Ruleset) -> usize {
     let elems: usize = rs.table.sets.iter().map(|s| s.elements.len() * 2).sum();
     let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
     4096 + elems * (8 + 16 + 8) + rules * 320
@@ -233,6 +252,18 @@ impl Builder {
     }
 
     pub(super) fn set(&mut self, table: &str, set: &Set, id: u32) -> Result<(), EmitError> {
+        self.set_from(table, set, &set.elements, id)
+    }
+
+    /// [`Builder::set`] with the set's elements given apart from it (`set.elements` is
+    /// not read).
+    pub(super) fn set_from(
+        &mut self,
+        table: &str,
+        set: &Set,
+        elements: &[Interval],
+        id: u32,
+    ) -> Result<(), EmitError> {
         let what = BatchPart::Set(set.name.clone());
         let spec = SetSpec {
             name: &set.name,
@@ -246,13 +277,13 @@ impl Builder {
         self.msg(what.clone(), set.origin.clone(), |w, s| {
             w.set(s, table, &spec)
         });
-        check_elements(set).map_err(|r| invalid(&what, r))?;
+        check_elements(set, elements).map_err(|r| invalid(&what, r))?;
         let mut seq = self.next_seq;
         let mut stream = ElemStream::new(&mut self.w, table, &spec, || {
             seq = seq.wrapping_add(1);
             seq.wrapping_sub(1)
         });
-        each_element(set, |e| stream.push(&e)).map_err(|e| invalid(&what, e))?;
+        each_element(set, elements, |e| stream.push(&e)).map_err(|e| invalid(&what, e))?;
         let n = stream.finish().map_err(|e| invalid(&what, e))?;
         for chunk in 1..=n {
             let what = BatchPart::Elements {
@@ -287,64 +318,6 @@ pub(super) fn base_spec(b: BaseChain) -> BaseSpec {
         priority: b.priority,
         policy: b.policy.into(),
     }
-}
-
-/// Largest non-interval range expanded into single elements.
-const MAX_EXPANDED: u128 = 65_536;
-
-/// Elements as nft sends them. Interval sets: each range is a start element and
-/// an interval-end element at `hi + 1` (none when `hi` is the key's maximum),
-/// and a set not starting at 0 opens with an interval-end element at 0.
-pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
-    check_elements(set)?;
-    let mut out = Vec::with_capacity(set.elements.len() * 2 + 1);
-    each_element(set, |e| {
-        out.push(e);
-        Ok::<(), String>(())
-    })?;
-    Ok(out)
-}
-
-fn check_elements(set: &Set) -> Result<(), String> {
-    let max = set.key.max();
-    if let Some(bad) = set.elements.iter().find(|e| e.hi > max || e.lo > e.hi) {
-        return Err(format!(
-            "element {}-{} does not fit key {}",
-            bad.lo,
-            bad.hi,
-            set.key.name()
-        ));
-    }
-    if !set.interval && set.elements.iter().any(|e| e.hi - e.lo >= MAX_EXPANDED) {
-        return Err("range too large for a set without `flags interval`".into());
-    }
-    Ok(())
-}
-
-/// Calls `f` with each element of a set `check_elements` accepted, in order.
-/// Plain loops rather than an iterator chain: this runs two million times for
-/// 1M prefixes, straight into the batch.
-fn each_element<E>(set: &Set, mut f: impl FnMut(Elem) -> Result<(), E>) -> Result<(), E> {
-    let len = set.key.len();
-    let max = set.key.max();
-    if !set.interval {
-        for e in &set.elements {
-            for v in e.lo..=e.hi {
-                f(Elem::new(v, len, false))?;
-            }
-        }
-        return Ok(());
-    }
-    if set.elements.first().is_some_and(|e| e.lo != 0) {
-        f(Elem::new(0, len, true))?;
-    }
-    for &Interval { lo, hi } in &set.elements {
-        f(Elem::new(lo, len, false))?;
-        if hi < max {
-            f(Elem::new(hi + 1, len, true))?;
-        }
-    }
-    Ok(())
 }
 
 /// A lowering failure before the rule it belongs to is known.

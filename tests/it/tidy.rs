@@ -93,6 +93,10 @@ const MAY_USE_UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/safe/lock.rs", "flock on the state lock file"),
     (
+        "src/cli/apply/heap.rs",
+        "mallopt: freed large buffers go back to the kernel",
+    ),
+    (
         "src/safe/lockout.rs",
         "getifaddrs: the addresses the lockout guard keeps reachable",
     ),
