@@ -19,6 +19,8 @@ pub struct Loaded {
     pub map: SourceMap,
     pub policy: Option<Policy>,
     pub diagnostics: Vec<Diagnostic>,
+    /// [`inputs_digest`] once computed (the texts in `map` never change).
+    digest: std::cell::OnceCell<(bool, String, Vec<String>)>,
 }
 
 /// Reads the policy's bytes: a file, `-` for stdin, or the built-in default. A file must be
@@ -71,6 +73,7 @@ pub fn load(input: &Input) -> Result<Loaded> {
         map,
         policy,
         diagnostics,
+        digest: Default::default(),
     })
 }
 
@@ -110,6 +113,17 @@ pub fn canonical(name: &str) -> String {
 /// Digest of every file a loaded policy was compiled from, and the include files among
 /// them (everything after the policy and the site file), for the `diff` fast path.
 pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
+    match loaded.digest.get() {
+        Some((site, digest, includes)) if *site == has_site => (digest.clone(), includes.clone()),
+        _ => {
+            let (digest, includes) = digest_texts(loaded, has_site);
+            let _ = (loaded.digest).set((has_site, digest.clone(), includes.clone()));
+            (digest, includes)
+        }
+    }
+}
+
+fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
     let files: Vec<(String, &str)> = loaded
         .map
         .files()
@@ -144,19 +158,12 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
 }
 
 /// The text `hostwall::text::decode` makes of `bytes`, without copying when it is the
-/// bytes themselves (after a byte-order mark): valid UTF-8 holding no byte that decoding
-/// could change (C0 controls but tab and newline, DEL, a carriage return, the lead byte
-/// of every C1 control). Anything else is decoded.
+/// bytes themselves (after a byte-order mark, `hostwall::text::plain`).
 fn decoded_text(bytes: &[u8]) -> Cow<'_, str> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let kept = |b: u8| (b >= 0x20 && b != 0x7f && b != 0xc2) || b == b'\n' || b == b'\t';
-    // Branch-free over each chunk, so the scan vectorises.
-    let plain = body
-        .chunks(64)
-        .all(|c| c.iter().fold(true, |ok, &b| ok & kept(b)));
-    match std::str::from_utf8(body) {
-        Ok(text) if plain => Cow::Borrowed(text),
-        _ => Cow::Owned(hostwall::text::decode(bytes).text),
+    match hostwall::text::plain(body) {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(hostwall::text::decode(bytes).text),
     }
 }
 
