@@ -47,14 +47,16 @@ pub fn by_table_record(
     rec: Option<&ApplyRecord>,
 ) -> Result<Option<Verdict>, DriftError> {
     let path = trusted::path(&opts.state_dir, opts.netns.as_deref());
-    let Ok(Some(record)) = trusted::load(&path) else {
-        return Ok(None);
-    };
     let (genid, here, sysctls) = drift::here(opts.netns.as_deref())?;
-    let Ok(live) = record.trusted_at(&rs.table.name, here.as_ref(), genid) else {
+    // Kept once looked at: the apply that follows plans from the same decoding.
+    let same = trusted::inspect(&path, |record| {
+        (record.check_at(&rs.table.name, here.as_ref(), genid).ok())
+            .map(|()| matches!(delta::plan(&record.live, rs), Decision::Delta(d) if d.is_empty()))
+    });
+    let Ok(Some(Some(same))) = same else {
         return Ok(None);
     };
-    if !matches!(delta::plan(&live, rs), Decision::Delta(d) if d.is_empty()) {
+    if !same {
         return Ok(Some(Verdict::Differs));
     }
     let changes = crate::diff::sysctls(&rs.sysctls, &sysctls);

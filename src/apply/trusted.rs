@@ -133,15 +133,21 @@ impl TableRecord {
         })
     }
 
-    /// Our table when the record may stand for it: written for `table`, in the
-    /// namespace `here`, at the generation `genid` the kernel reports now. Otherwise
-    /// why not.
+    /// Our table when the record may stand for it ([`TableRecord::check_at`]);
+    /// otherwise why not.
     pub fn trusted_at(
         self,
         table: &str,
         here: Option<&NetnsId>,
         genid: u32,
     ) -> Result<LiveTable, String> {
+        self.check_at(table, here, genid).map(|()| self.live)
+    }
+
+    /// Whether the record may stand for our table: written for `table`, in the
+    /// namespace `here`, at the generation `genid` the kernel reports now. Otherwise
+    /// why not.
+    pub fn check_at(&self, table: &str, here: Option<&NetnsId>, genid: u32) -> Result<(), String> {
         if self.table != table {
             return Err(format!("it is of table {}", self.table));
         }
@@ -154,7 +160,7 @@ impl TableRecord {
                 self.genid
             ));
         }
-        Ok(self.live)
+        Ok(())
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -224,7 +230,10 @@ impl TableRecord {
             let size = s.count.checked_mul(2 * w).ok_or("a set too large")?;
             let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
             packed = rest;
-            let value = |b: &[u8]| b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x));
+            let value = |b: &[u8]| match b.try_into() {
+                Ok(four) => u128::from(u32::from_be_bytes(four)),
+                Err(_) => b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x)),
+            };
             let elements = (mine.chunks_exact(2 * w))
                 .map(|c| Interval {
                     lo: value(&c[..w]),
@@ -276,18 +285,64 @@ fn chain(c: ChainMeta) -> Option<LiveChain> {
 }
 
 /// The record at `path`: `Ok(None)` when there is none; an error when it cannot be
-/// used (untrusted directory or file, damaged, of another version).
+/// used (untrusted directory or file, damaged, of another version). The file is opened
+/// through the trust rule every time; when it is the very file (same device, inode,
+/// size, change and modification times) that [`inspect`] decoded earlier in this process,
+/// that decoding is used instead of reading and hashing it again.
 pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
+    Ok(load_stamped(path)?.map(|(_, r)| r))
+}
+
+/// [`load`] for `f` to look at, then kept for the next [`load`] of the same file (the
+/// apply that follows the unchanged check plans from it without a second decode).
+pub fn inspect<T>(path: &Path, f: impl FnOnce(&TableRecord) -> T) -> Result<Option<T>, String> {
+    let Some((stamp, rec)) = load_stamped(path)? else {
+        return Ok(None);
+    };
+    let out = f(&rec);
+    *memo() = Some((path.to_path_buf(), stamp, rec));
+    Ok(Some(out))
+}
+
+/// A file's identity and version: device, inode, size, change and modification times.
+/// A record is replaced by renaming a new file into place (a new inode), and any write
+/// in place moves the change time.
+type Stamp = (u64, u64, u64, (i64, i64), (i64, i64));
+
+type Memo = Option<(PathBuf, Stamp, TableRecord)>;
+
+fn memo() -> std::sync::MutexGuard<'static, Memo> {
+    static MEMO: std::sync::Mutex<Memo> = std::sync::Mutex::new(None);
+    MEMO.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn load_stamped(path: &Path) -> Result<Option<(Stamp, TableRecord)>, String> {
     use crate::safe::trust;
+    use std::os::unix::fs::MetadataExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     if !trust::dir_exists(dir).map_err(|e| e.to_string())? {
         return Ok(None);
     }
     trust::check_dir(dir).map_err(|e| e.to_string())?;
-    match trust::read_file(path, LIMIT).map_err(|e| e.to_string())? {
-        None => Ok(None),
-        Some(bytes) => TableRecord::decode(&bytes).map(Some),
+    let Some(file) = trust::open_file(path).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let m = file.metadata().map_err(|e| e.to_string())?;
+    let stamp = (
+        m.dev(),
+        m.ino(),
+        m.size(),
+        (m.ctime(), m.ctime_nsec()),
+        (m.mtime(), m.mtime_nsec()),
+    );
+    if let Some((p, s, rec)) = memo().take()
+        && p == path
+        && s == stamp
+    {
+        return Ok(Some((stamp, rec)));
     }
+    let bytes = trust::read_opened(path, file, LIMIT).map_err(|e| e.to_string())?;
+    TableRecord::decode(&bytes).map(|r| Some((stamp, r)))
 }
 
 /// Writes the record atomically, owner-only, into a trusted state directory; not

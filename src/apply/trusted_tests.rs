@@ -180,3 +180,40 @@ fn store_and_load_go_through_the_trusted_state_dir_issue14() {
     assert!(load(&p).is_err());
     assert!(live_at(&p, "hostwall", Some(&ns(1)), 7).is_err());
 }
+
+#[test]
+fn a_record_kept_after_inspect_is_used_only_while_the_file_is_the_same_issue14() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let p = path(&state, None);
+    store(&p, &record()).expect("store");
+    let genid = |p: &Path| inspect(p, |r| r.genid);
+    assert_eq!(genid(&p), Ok(Some(7)));
+    assert_eq!(load(&p), Ok(Some(record())));
+    // Damaged in place, same size and inode: the change time moved, so it is read
+    // again and refused, not answered from what was kept.
+    assert_eq!(genid(&p), Ok(Some(7)));
+    let mut bytes = std::fs::read(&p).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    std::fs::write(&p, &bytes).expect("write in place");
+    assert!(load(&p).is_err());
+    // Replaced by another record: the new one is read.
+    store(&p, &record()).expect("store");
+    assert_eq!(genid(&p), Ok(Some(7)));
+    let mut newer = record();
+    newer.genid = 9;
+    store(&p, &newer).expect("store");
+    assert_eq!(load(&p), Ok(Some(newer)));
+    // Removed: nothing, whatever was kept.
+    assert_eq!(genid(&p), Ok(Some(9)));
+    std::fs::remove_file(&p).expect("rm");
+    assert_eq!(load(&p), Ok(None));
+    // The directory is judged on every load.
+    store(&p, &record()).expect("store");
+    assert_eq!(genid(&p), Ok(Some(7)));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert!(load(&p).is_err());
+}
