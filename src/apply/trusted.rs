@@ -88,7 +88,9 @@ impl TableRecord {
     /// kernel's rule handles per chain, in chain order (a dump of our table's rules).
     /// `None` when they do not line up with `rs`. A dynamic set is recorded without
     /// elements: the sources it learns are the kernel's, not ours, and learning them
-    /// moves no generation.
+    /// moves no generation. (What [`TableRecord::encode_commit`] writes, without the
+    /// copy: the tests hold the two to the same bytes.)
+    #[cfg(test)]
     pub(crate) fn of_commit(
         rs: &Ruleset,
         genid: u32,
@@ -96,28 +98,7 @@ impl TableRecord {
         handles: &[(String, u64)],
     ) -> Option<TableRecord> {
         let t = &rs.table;
-        let mut by_chain: std::collections::HashMap<&str, Vec<u64>> = Default::default();
-        for (chain, handle) in handles {
-            by_chain.entry(chain).or_default().push(*handle);
-        }
-        let mut chains = Vec::with_capacity(t.chains.len());
-        for c in &t.chains {
-            let got = by_chain.remove(c.name.as_str()).unwrap_or_default();
-            if got.len() != c.rules.len() {
-                return None;
-            }
-            let rules = (got.into_iter().zip(&c.rules))
-                .map(|(h, r)| (h, delta::rule_text(r)))
-                .collect();
-            chains.push(LiveChain {
-                name: c.name.clone(),
-                base: c.base,
-                rules,
-            });
-        }
-        if !by_chain.is_empty() {
-            return None;
-        }
+        let chains = commit_chains(rs, handles)?;
         let sets = (t.sets.iter())
             .map(|s| LiveSet::of(s, delta::stored_elements))
             .collect();
@@ -164,51 +145,46 @@ impl TableRecord {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let meta = Meta {
-            genid: self.genid,
-            netns: self.netns.clone(),
-            table: self.table.clone(),
-            sets: (self.live.sets.iter())
-                .map(|s| SetMeta {
-                    name: s.name.clone(),
-                    key: DataType::from(s.key).raw(),
-                    interval: s.interval,
-                    comment: s.comment.clone(),
-                    timeout_ms: s.timeout_ms,
-                    count: s.elements.len(),
-                })
-                .collect(),
-            chains: (self.live.chains.iter())
-                .map(|c| ChainMeta {
-                    name: c.name.clone(),
-                    base: c.base.map(|b| {
-                        let policy = VerdictCode::from(b.policy).raw();
-                        (InetHook::from(b.hook).raw(), b.priority, policy)
-                    }),
-                    rules: c.rules.clone(),
-                })
-                .collect(),
-        };
-        // Plain strings and numbers: serialising cannot fail.
-        let json = serde_json::to_vec(&meta).unwrap_or_default();
-        let elements: usize = (self.live.sets.iter())
-            .map(|s| s.elements.len() * 2 * s.key.len())
-            .sum();
-        let mut body = Vec::with_capacity(4 + json.len() + elements);
-        body.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        body.extend_from_slice(&json);
-        for s in &self.live.sets {
-            let w = s.key.len();
-            for iv in &s.elements {
-                body.extend_from_slice(&iv.lo.to_be_bytes()[16 - w..]);
-                body.extend_from_slice(&iv.hi.to_be_bytes()[16 - w..]);
-            }
-        }
-        let mut out = Vec::with_capacity(MAGIC.len() + 64 + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(crate::digest::sha256_hex(&body).as_bytes());
-        out.extend_from_slice(&body);
-        out
+        let sets = (self.live.sets.iter())
+            .map(|s| SetView {
+                set: s,
+                elements: &s.elements,
+            })
+            .collect::<Vec<_>>();
+        encode_parts(
+            (self.genid, &self.netns, &self.table),
+            &sets,
+            &self.live.chains,
+        )
+    }
+
+    /// The bytes of the record [`TableRecord::of_commit`] would make, written from
+    /// `rs` itself: an interval set's elements are written from the compiled set, never
+    /// copied into a live form first.
+    pub(crate) fn encode_commit(
+        rs: &Ruleset,
+        genid: u32,
+        netns: &NetnsId,
+        handles: &[(String, u64)],
+    ) -> Option<Vec<u8>> {
+        let chains = commit_chains(rs, handles)?;
+        let heads: Vec<LiveSet> = (rs.table.sets.iter())
+            .map(|s| LiveSet::of(s, |_| Vec::new()))
+            .collect();
+        let owned: Vec<Option<Vec<Interval>>> = (rs.table.sets.iter())
+            .map(|s| (!s.interval && s.timeout_ms.is_none()).then(|| delta::stored_elements(s)))
+            .collect();
+        let sets: Vec<SetView> = (heads.iter().zip(&rs.table.sets).zip(&owned))
+            .map(|((head, s), owned)| SetView {
+                set: head,
+                elements: match (owned, s.timeout_ms) {
+                    (_, Some(_)) => &[],
+                    (Some(v), None) => v,
+                    (None, None) => &s.elements,
+                },
+            })
+            .collect();
+        Some(encode_parts((genid, netns, &rs.table.name), &sets, &chains))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TableRecord, String> {
@@ -266,6 +242,95 @@ impl TableRecord {
             },
         })
     }
+}
+
+/// A set as the record writes it: its header (elements unused) and its elements.
+struct SetView<'a> {
+    set: &'a LiveSet,
+    elements: &'a [Interval],
+}
+
+/// The record's bytes: magic, digest, then the body (JSON length and JSON, packed
+/// elements), built in one buffer and its digest filled in last.
+fn encode_parts(
+    (genid, netns, table): (u32, &NetnsId, &str),
+    sets: &[SetView],
+    chains: &[LiveChain],
+) -> Vec<u8> {
+    let meta = Meta {
+        genid,
+        netns: netns.clone(),
+        table: table.to_string(),
+        sets: (sets.iter())
+            .map(|v| SetMeta {
+                name: v.set.name.clone(),
+                key: DataType::from(v.set.key).raw(),
+                interval: v.set.interval,
+                comment: v.set.comment.clone(),
+                timeout_ms: v.set.timeout_ms,
+                count: v.elements.len(),
+            })
+            .collect(),
+        chains: chains.iter().map(chain_meta).collect(),
+    };
+    // Plain strings and numbers: serialising cannot fail.
+    let json = serde_json::to_vec(&meta).unwrap_or_default();
+    let elements: usize = (sets.iter())
+        .map(|v| v.elements.len() * 2 * v.set.key.len())
+        .sum();
+    let head = MAGIC.len() + crate::digest::HEX_LEN;
+    let mut out = Vec::with_capacity(head + 4 + json.len() + elements);
+    out.extend_from_slice(MAGIC);
+    out.resize(head, b'0');
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    for v in sets {
+        let w = v.set.key.len();
+        for iv in v.elements {
+            out.extend_from_slice(&iv.lo.to_be_bytes()[16 - w..]);
+            out.extend_from_slice(&iv.hi.to_be_bytes()[16 - w..]);
+        }
+    }
+    let digest = crate::digest::sha256_hex(&out[head..]);
+    out[MAGIC.len()..head].copy_from_slice(digest.as_bytes());
+    out
+}
+
+fn chain_meta(c: &LiveChain) -> ChainMeta {
+    ChainMeta {
+        name: c.name.clone(),
+        base: c.base.map(|b| {
+            let policy = VerdictCode::from(b.policy).raw();
+            (InetHook::from(b.hook).raw(), b.priority, policy)
+        }),
+        rules: c.rules.clone(),
+    }
+}
+
+/// Each chain of `rs` with the kernel's handles for its rules, when `handles` (a rule
+/// dump's (chain, handle) pairs in chain order) line up with the rules exactly.
+fn commit_chains(rs: &Ruleset, handles: &[(String, u64)]) -> Option<Vec<LiveChain>> {
+    let t = &rs.table;
+    let mut by_chain: std::collections::HashMap<&str, Vec<u64>> = Default::default();
+    for (chain, handle) in handles {
+        by_chain.entry(chain).or_default().push(*handle);
+    }
+    let mut chains = Vec::with_capacity(t.chains.len());
+    for c in &t.chains {
+        let got = by_chain.remove(c.name.as_str()).unwrap_or_default();
+        if got.len() != c.rules.len() {
+            return None;
+        }
+        let rules = (got.into_iter().zip(&c.rules))
+            .map(|(h, r)| (h, delta::rule_text(r)))
+            .collect();
+        chains.push(LiveChain {
+            name: c.name.clone(),
+            base: c.base,
+            rules,
+        });
+    }
+    by_chain.is_empty().then_some(chains)
 }
 
 fn chain(c: ChainMeta) -> Option<LiveChain> {
@@ -349,9 +414,14 @@ fn load_stamped(path: &Path) -> Result<Option<(Stamp, TableRecord)>, String> {
 /// synced to disk (like the state it describes it is gone at reboot, and a torn or
 /// lost file fails its digest or is simply absent: the next apply reads instead).
 pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
+    store_bytes(path, &rec.encode())
+}
+
+/// [`store`] of a record already encoded.
+fn store_bytes(path: &Path, bytes: &[u8]) -> Result<(), crate::safe::Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     crate::safe::trust::ensure_dir(dir)?;
-    crate::safe::atomic_write_unsynced(path, &rec.encode(), 0o600)
+    crate::safe::atomic_write_unsynced(path, bytes, 0o600)
 }
 
 /// Our table from the record at `path`, when it may stand for the kernel's at `genid`
@@ -389,9 +459,9 @@ pub(crate) fn remember(
             .iter()
             .map(|m| rule_handle(m).ok_or("a rule without chain or handle"))
             .collect::<Result<Vec<_>, _>>()?;
-        let rec = TableRecord::of_commit(rs, genid, netns, &handles)
+        let bytes = TableRecord::encode_commit(rs, genid, &netns, &handles)
             .ok_or("its rules do not line up with the policy's")?;
-        store(path, &rec).map_err(|e| e.to_string())
+        store_bytes(path, &bytes).map_err(|e| e.to_string())
     })();
     if made.is_err() {
         let _ = crate::safe::remove_durably(path);

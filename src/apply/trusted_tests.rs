@@ -217,3 +217,24 @@ fn a_record_kept_after_inspect_is_used_only_while_the_file_is_the_same_issue14()
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     assert!(load(&p).is_err());
 }
+
+#[test]
+fn a_commit_is_encoded_from_the_ruleset_as_its_record_would_be_issue14() {
+    let rs = policy();
+    let h = handles(&rs);
+    let same = |rs: &Ruleset, h: &[(String, u64)]| {
+        let direct = TableRecord::encode_commit(rs, 7, &ns(1), h);
+        let via = TableRecord::of_commit(rs, 7, ns(1), h).map(|r| r.encode());
+        assert_eq!(direct, via);
+        direct
+    };
+    let bytes = same(&rs, &h).expect("lines up");
+    assert_eq!(TableRecord::decode(&bytes), Ok(record()));
+    // Interval, single-value (ranges expanded) and dynamic sets alike.
+    let mut rs2 = policy();
+    rs2.table.sets[0].interval = false;
+    rs2.table.sets[1].timeout_ms = Some(5_000);
+    assert!(same(&rs2, &h).is_some());
+    // Handles that do not line up make no record either way.
+    assert_eq!(same(&rs, &h[..1]), None);
+}
