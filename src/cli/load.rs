@@ -104,10 +104,13 @@ pub fn load(input: &Input) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// A file's canonical name and bytes.
+type NamedBytes = (String, Vec<u8>);
+
 /// What [`inputs_digest_unparsed`] read: each file's canonical name and bytes, in the
 /// order it hashed them, and that digest.
 struct Prior {
-    files: Vec<(String, Vec<u8>)>,
+    files: Vec<NamedBytes>,
     names: Vec<String>,
     digest: String,
 }
@@ -132,7 +135,7 @@ fn take_read(prior: &mut Option<Prior>, path: &Path, limit: u64) -> Option<Vec<u
     take_named(files, &canonical(&path.display().to_string()), limit)
 }
 
-fn take_named(files: &mut [(String, Vec<u8>)], name: &str, limit: u64) -> Option<Vec<u8>> {
+fn take_named(files: &mut [NamedBytes], name: &str, limit: u64) -> Option<Vec<u8>> {
     let (_, bytes) = files.iter_mut().find(|(n, b)| n == name && !b.is_empty())?;
     (bytes.len() as u64 <= limit).then(|| std::mem::take(bytes))
 }
@@ -159,7 +162,7 @@ struct FsIncludes<'a> {
     /// Bytes the remaining includes may still take.
     budget: Cell<u64>,
     /// Files the unparsed digest read, by canonical name, not yet taken.
-    prior: std::cell::RefCell<Option<Vec<(String, Vec<u8>)>>>,
+    prior: std::cell::RefCell<Option<Vec<NamedBytes>>>,
     /// How many files were taken from them.
     served: &'a Cell<usize>,
 }
