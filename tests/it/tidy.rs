@@ -93,6 +93,10 @@ const MAY_USE_UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/safe/lock.rs", "flock on the state lock file"),
     (
+        "src/main.rs",
+        "mallopt: glibc's heap trim threshold and top pad, first thing in main",
+    ),
+    (
         "src/safe/lockout.rs",
         "getifaddrs: the addresses the lockout guard keeps reachable",
     ),
