@@ -358,16 +358,25 @@ pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
     Ok(load_stamped(path)?.map(|(_, r)| r))
 }
 
-/// [`load`] for `f` to look at, then kept for the next [`load`] of the same file (the
-/// apply that follows the unchanged check plans from it without a second decode).
+/// [`load`] for `f` to look at, then kept (up to [`KEEP_MAX_ELEMENTS`]) for the next
+/// [`load`] of the same file (the apply that follows the unchanged check plans from it
+/// without a second decode).
 pub fn inspect<T>(path: &Path, f: impl FnOnce(&TableRecord) -> T) -> Result<Option<T>, String> {
     let Some((stamp, rec)) = load_stamped(path)? else {
         return Ok(None);
     };
     let out = f(&rec);
-    *memo() = Some((path.to_path_buf(), stamp, rec));
+    let elements: usize = rec.live.sets.iter().map(|s| s.elements.len()).sum();
+    if elements <= KEEP_MAX_ELEMENTS {
+        *memo() = Some((path.to_path_buf(), stamp, rec));
+    }
     Ok(Some(out))
 }
+
+/// The largest record [`inspect`] keeps (262,144 elements, at most 8 MiB decoded): a
+/// larger one is decoded again by the apply, whose peak memory it would otherwise add to
+/// while the checked policy is still held.
+pub const KEEP_MAX_ELEMENTS: usize = 1 << 18;
 
 /// A file's identity and version: device, inode, size, change and modification times.
 /// A record is replaced by renaming a new file into place (a new inode), and any write

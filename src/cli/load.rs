@@ -107,6 +107,10 @@ pub fn load(input: &Input) -> Result<Loaded> {
 /// A file's canonical name and bytes.
 type NamedBytes = (String, Vec<u8>);
 
+/// The most input bytes the unparsed read keeps for the load (4 MiB): larger inputs are
+/// read again file by file, so their bytes are not all held while the first is parsed.
+const PRIOR_MAX_BYTES: usize = 4 << 20;
+
 /// What [`inputs_digest_unparsed`] read: each file's canonical name and bytes, in the
 /// order it hashed them, and that digest.
 struct Prior {
@@ -245,6 +249,10 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
         .collect();
     let digest = hostwall::record::inputs_digest(texts.iter().map(|(n, t)| (*n, t.as_ref())));
     drop(texts);
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    if total > PRIOR_MAX_BYTES {
+        return Some(digest);
+    }
     let names = files.iter().map(|(n, _)| n.clone()).collect();
     *prior() = Some(Prior {
         files,
