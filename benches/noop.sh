@@ -6,9 +6,15 @@
 # policy with CIDRS addresses. Both no-op paths are measured: from the apply record
 # (same files: digest, namespace identity, one GETGEN, two sysctl files; no compile)
 # and by read-back (record removed each time: compile, dump, compare).
-# Usage: benches/noop.sh [CIDRS] [RUNS]   (as root; namespace and temp files removed on
+# Usage: [HOSTWALL_BIN=path] benches/noop.sh [CIDRS] [RUNS]   (as root; namespace and temp files removed on
 # exit; wall time with bash's EPOCHREALTIME, so no fork is counted; CPU time from bash's
 # `times`). Target: record ≤ 5 ms.
+# Then the re-apply of the CIDRS policy under `perf stat` (needs perf): one prefix
+# changed (the last, alternately swapped and restored: the in-place path), nothing
+# changed (from the records), and `nft -f`'s full reload of the same compiled script
+# (through nsenter, which is counted): median wall time, CPU time (task-clock: user +
+# system, every thread and child) and page faults of the whole process. Targets (issue
+# #14): one changed ≤ 10 ms, nothing changed ≤ 5 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -16,6 +22,8 @@ cidrs=${1:-100000}
 runs=${2:-21}
 
 bench_hostwall gen_policy
+# HOSTWALL_BIN=path measures another build (an A/B comparison in one machine state).
+bin=${HOSTWALL_BIN:-$bin}
 bench_netns noop
 mkdir -m 0700 "$tmp/state"
 chmod 0755 "$tmp"
@@ -59,3 +67,41 @@ for p in kvm big; do
 done
 echo "runs: $runs each; medians of the whole process (wall time; CPU time of the process, which is"
 echo "what a busy machine stretches into wall time)"
+
+# The re-apply table: whole processes under perf stat.
+# perf-stat output file -> "wall-us cpu-us faults"
+stat_of() {
+  awk '/task-clock/ {c=$1} /page-faults/ {gsub(",","",$1); f=$1}
+       /seconds time elapsed/ {w=$1} END {printf "%d %d %d\n", w*1e6, c*1e3, f}' "$1"
+}
+# label, runs, command... (a command word "@ALT" alternates two policies) -> one row
+restat() {
+  local label=$1 n=$2; shift 2
+  : >"$tmp/rows"
+  for i in $(seq "$n"); do
+    local cmd=("${@//@ALT/$([[ $((i % 2)) == 1 ]] && echo "$tmp/last.policy" || echo "$tmp/big.policy")}")
+    perf stat -e task-clock,page-faults -o "$tmp/perf" "${cmd[@]}" >/dev/null 2>&1 ||
+      { echo "failed: ${cmd[*]}" >&2; exit 1; }
+    stat_of "$tmp/perf" >>"$tmp/rows"
+  done
+  printf '%-34s %9.1f %9.1f %9d\n' "$label" \
+    "$(cut -d' ' -f1 "$tmp/rows" | median | awk '{print $1/1000}')" \
+    "$(cut -d' ' -f2 "$tmp/rows" | median | awk '{print $1/1000}')" \
+    "$(cut -d' ' -f3 "$tmp/rows" | median)"
+}
+if command -v perf >/dev/null; then
+  sed 's#, 10\.[0-9.]*/30$#, 12.0.0.0/30#' "$tmp/big.policy" >"$tmp/last.policy"
+  cmp -s "$tmp/big.policy" "$tmp/last.policy" && { echo "no prefix swapped" >&2; exit 1; }
+  "$bin" compile "$tmp/big.policy" >"$tmp/big.nft"
+  apply "$tmp/big.policy" >/dev/null
+  a=(--netns "$ns" --state-dir "$tmp/state")
+  echo
+  echo "re-apply of the $cidrs-address policy (medians of $runs; perf stat of the whole process)"
+  printf '%-34s %9s %9s %9s\n' "" "wall ms" "cpu ms" faults
+  restat "hostwall: one prefix changed" "$runs" "$bin" apply "${a[@]}" @ALT
+  apply "$tmp/big.policy" >/dev/null
+  restat "hostwall: nothing changed" "$runs" "$bin" apply "${a[@]}" "$tmp/big.policy"
+  restat "nft -f (full reload)" "$runs" nsenter --net="/run/netns/$ns" nft -f "$tmp/big.nft"
+else
+  echo "re-apply table skipped: perf is not installed"
+fi

@@ -48,11 +48,17 @@ pub fn by_table_record(
 ) -> Result<Option<Verdict>, DriftError> {
     let path = trusted::path(&opts.state_dir, opts.netns.as_deref());
     let (genid, here, sysctls) = drift::here(opts.netns.as_deref())?;
-    // A record that cannot stand for the table now is refused before its sets are decoded.
-    let Ok(live) = trusted::live_at(&path, &rs.table.name, here.as_ref(), genid) else {
+    // A record that cannot stand for the table now is refused before its sets are
+    // decoded; one that can is kept, so the apply that follows plans from this decoding.
+    let same = trusted::inspect_at(
+        &path,
+        (&rs.table.name, here.as_ref(), genid),
+        |record| matches!(delta::plan(&record.live, rs), Decision::Delta(d) if d.is_empty()),
+    );
+    let Ok(Some(same)) = same else {
         return Ok(None);
     };
-    if !matches!(delta::plan(&live, rs), Decision::Delta(d) if d.is_empty()) {
+    if !same {
         return Ok(Some(Verdict::Differs));
     }
     let changes = crate::diff::sysctls(&rs.sysctls, &sysctls);

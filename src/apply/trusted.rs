@@ -88,7 +88,8 @@ impl TableRecord {
     /// kernel's rule handles per chain, in chain order (a dump of our table's rules).
     /// `None` when they do not line up with `rs`. A dynamic set is recorded without
     /// elements: the sources it learns are the kernel's, not ours, and learning them
-    /// moves no generation.
+    /// moves no generation. ([`TableRecord::encode_commit`] writes the same bytes
+    /// without this copy: the tests hold the two to the same bytes.)
     pub(crate) fn of_commit(
         rs: &Ruleset,
         genid: u32,
@@ -96,28 +97,7 @@ impl TableRecord {
         handles: &[(String, u64)],
     ) -> Option<TableRecord> {
         let t = &rs.table;
-        let mut by_chain: std::collections::HashMap<&str, Vec<u64>> = Default::default();
-        for (chain, handle) in handles {
-            by_chain.entry(chain).or_default().push(*handle);
-        }
-        let mut chains = Vec::with_capacity(t.chains.len());
-        for c in &t.chains {
-            let got = by_chain.remove(c.name.as_str()).unwrap_or_default();
-            if got.len() != c.rules.len() {
-                return None;
-            }
-            let rules = (got.into_iter().zip(&c.rules))
-                .map(|(h, r)| (h, delta::rule_text(r)))
-                .collect();
-            chains.push(LiveChain {
-                name: c.name.clone(),
-                base: c.base,
-                rules,
-            });
-        }
-        if !by_chain.is_empty() {
-            return None;
-        }
+        let chains = commit_chains(rs, handles)?;
         let sets = (t.sets.iter())
             .map(|s| LiveSet::of(s, delta::stored_elements))
             .collect();
@@ -133,65 +113,65 @@ impl TableRecord {
         })
     }
 
-    /// Our table when the record may stand for it: written for `table`, in the
-    /// namespace `here`, at the generation `genid` the kernel reports now. Otherwise
-    /// why not.
+    /// Our table when the record may stand for it ([`TableRecord::check_at`]);
+    /// otherwise why not.
     pub fn trusted_at(
         self,
         table: &str,
         here: Option<&NetnsId>,
         genid: u32,
     ) -> Result<LiveTable, String> {
-        stands_for((&self.table, &self.netns, self.genid), table, here, genid)?;
-        Ok(self.live)
+        self.check_at(table, here, genid).map(|()| self.live)
+    }
+
+    /// Whether the record may stand for our table: written for `table`, in the
+    /// namespace `here`, at the generation `genid` the kernel reports now. Otherwise
+    /// why not.
+    pub fn check_at(&self, table: &str, here: Option<&NetnsId>, genid: u32) -> Result<(), String> {
+        stands_for((&self.table, &self.netns, self.genid), table, here, genid)
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let meta = Meta {
-            genid: self.genid,
-            netns: self.netns.clone(),
-            table: self.table.clone(),
-            sets: (self.live.sets.iter())
-                .map(|s| SetMeta {
-                    name: s.name.clone(),
-                    key: DataType::from(s.key).raw(),
-                    interval: s.interval,
-                    comment: s.comment.clone(),
-                    timeout_ms: s.timeout_ms,
-                    count: s.elements.len(),
-                })
-                .collect(),
-            chains: (self.live.chains.iter())
-                .map(|c| ChainMeta {
-                    name: c.name.clone(),
-                    base: c.base.map(|b| {
-                        let policy = VerdictCode::from(b.policy).raw();
-                        (InetHook::from(b.hook).raw(), b.priority, policy)
-                    }),
-                    rules: c.rules.clone(),
-                })
-                .collect(),
-        };
-        // Plain strings and numbers: serialising cannot fail.
-        let json = serde_json::to_vec(&meta).unwrap_or_default();
-        let elements: usize = (self.live.sets.iter())
-            .map(|s| s.elements.len() * 2 * s.key.len())
-            .sum();
-        let mut body = Vec::with_capacity(4 + json.len() + elements);
-        body.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        body.extend_from_slice(&json);
-        for s in &self.live.sets {
-            let w = s.key.len();
-            for iv in &s.elements {
-                body.extend_from_slice(&iv.lo.to_be_bytes()[16 - w..]);
-                body.extend_from_slice(&iv.hi.to_be_bytes()[16 - w..]);
-            }
-        }
-        let mut out = Vec::with_capacity(MAGIC.len() + 64 + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(crate::digest::sha256_hex(&body).as_bytes());
-        out.extend_from_slice(&body);
-        out
+        let sets = (self.live.sets.iter())
+            .map(|s| SetView {
+                set: s,
+                elements: &s.elements,
+            })
+            .collect::<Vec<_>>();
+        encode_parts(
+            (self.genid, &self.netns, &self.table),
+            &sets,
+            &self.live.chains,
+        )
+    }
+
+    /// The bytes of the record [`TableRecord::of_commit`] would make, written from
+    /// `rs` itself: an interval set's elements are written from the compiled set, never
+    /// copied into a live form first.
+    pub(crate) fn encode_commit(
+        rs: &Ruleset,
+        genid: u32,
+        netns: &NetnsId,
+        handles: &[(String, u64)],
+    ) -> Option<Vec<u8>> {
+        let chains = commit_chains(rs, handles)?;
+        let heads: Vec<LiveSet> = (rs.table.sets.iter())
+            .map(|s| LiveSet::of(s, |_| Vec::new()))
+            .collect();
+        let owned: Vec<Option<Vec<Interval>>> = (rs.table.sets.iter())
+            .map(|s| (!s.interval && s.timeout_ms.is_none()).then(|| delta::stored_elements(s)))
+            .collect();
+        let sets: Vec<SetView> = (heads.iter().zip(&rs.table.sets).zip(&owned))
+            .map(|((head, s), owned)| SetView {
+                set: head,
+                elements: match (owned, s.timeout_ms) {
+                    (_, Some(_)) => &[],
+                    (Some(v), None) => v,
+                    (None, None) => &s.elements,
+                },
+            })
+            .collect();
+        Some(encode_parts((genid, netns, &rs.table.name), &sets, &chains))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TableRecord, String> {
@@ -220,7 +200,10 @@ impl TableRecord {
             let size = s.count.checked_mul(2 * w).ok_or("a set too large")?;
             let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
             packed = rest;
-            let value = |b: &[u8]| b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x));
+            let value = |b: &[u8]| match b.try_into() {
+                Ok(four) => u128::from(u32::from_be_bytes(four)),
+                Err(_) => b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x)),
+            };
             let elements = (mine.chunks_exact(2 * w))
                 .map(|c| Interval {
                     lo: value(&c[..w]),
@@ -253,6 +236,95 @@ impl TableRecord {
             },
         })
     }
+}
+
+/// A set as the record writes it: its header (elements unused) and its elements.
+struct SetView<'a> {
+    set: &'a LiveSet,
+    elements: &'a [Interval],
+}
+
+/// The record's bytes: magic, digest, then the body (JSON length and JSON, packed
+/// elements), built in one buffer and its digest filled in last.
+fn encode_parts(
+    (genid, netns, table): (u32, &NetnsId, &str),
+    sets: &[SetView],
+    chains: &[LiveChain],
+) -> Vec<u8> {
+    let meta = Meta {
+        genid,
+        netns: netns.clone(),
+        table: table.to_string(),
+        sets: (sets.iter())
+            .map(|v| SetMeta {
+                name: v.set.name.clone(),
+                key: DataType::from(v.set.key).raw(),
+                interval: v.set.interval,
+                comment: v.set.comment.clone(),
+                timeout_ms: v.set.timeout_ms,
+                count: v.elements.len(),
+            })
+            .collect(),
+        chains: chains.iter().map(chain_meta).collect(),
+    };
+    // Plain strings and numbers: serialising cannot fail.
+    let json = serde_json::to_vec(&meta).unwrap_or_default();
+    let elements: usize = (sets.iter())
+        .map(|v| v.elements.len() * 2 * v.set.key.len())
+        .sum();
+    let head = MAGIC.len() + crate::digest::HEX_LEN;
+    let mut out = Vec::with_capacity(head + 4 + json.len() + elements);
+    out.extend_from_slice(MAGIC);
+    out.resize(head, b'0');
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    for v in sets {
+        let w = v.set.key.len();
+        for iv in v.elements {
+            out.extend_from_slice(&iv.lo.to_be_bytes()[16 - w..]);
+            out.extend_from_slice(&iv.hi.to_be_bytes()[16 - w..]);
+        }
+    }
+    let digest = crate::digest::sha256_hex(&out[head..]);
+    out[MAGIC.len()..head].copy_from_slice(digest.as_bytes());
+    out
+}
+
+fn chain_meta(c: &LiveChain) -> ChainMeta {
+    ChainMeta {
+        name: c.name.clone(),
+        base: c.base.map(|b| {
+            let policy = VerdictCode::from(b.policy).raw();
+            (InetHook::from(b.hook).raw(), b.priority, policy)
+        }),
+        rules: c.rules.clone(),
+    }
+}
+
+/// Each chain of `rs` with the kernel's handles for its rules, when `handles` (a rule
+/// dump's (chain, handle) pairs in chain order) line up with the rules exactly.
+fn commit_chains(rs: &Ruleset, handles: &[(String, u64)]) -> Option<Vec<LiveChain>> {
+    let t = &rs.table;
+    let mut by_chain: std::collections::HashMap<&str, Vec<u64>> = Default::default();
+    for (chain, handle) in handles {
+        by_chain.entry(chain).or_default().push(*handle);
+    }
+    let mut chains = Vec::with_capacity(t.chains.len());
+    for c in &t.chains {
+        let got = by_chain.remove(c.name.as_str()).unwrap_or_default();
+        if got.len() != c.rules.len() {
+            return None;
+        }
+        let rules = (got.into_iter().zip(&c.rules))
+            .map(|(h, r)| (h, delta::rule_text(r)))
+            .collect();
+        chains.push(LiveChain {
+            name: c.name.clone(),
+            base: c.base,
+            rules,
+        });
+    }
+    by_chain.is_empty().then_some(chains)
 }
 
 /// A check of a record's (table, namespace, generation) before its sets are decoded.
@@ -297,38 +369,114 @@ fn chain(c: ChainMeta) -> Option<LiveChain> {
 }
 
 /// The record at `path`: `Ok(None)` when there is none; an error when it cannot be
-/// used (untrusted directory or file, damaged, of another version).
+/// used (untrusted directory or file, damaged, of another version). The file is opened
+/// through the trust rule every time; when it is the very file (same device, inode,
+/// size, change and modification times) that [`inspect`] decoded earlier in this process,
+/// that decoding is used instead of reading and hashing it again.
 pub fn load(path: &Path) -> Result<Option<TableRecord>, String> {
-    load_if(path, &|_| Ok(()))
+    Ok(load_stamped(path, &|_| Ok(()))?.map(|(_, r)| r))
 }
 
-/// [`load`] that decodes the sets only of a record `usable` accepts.
-fn load_if(path: &Path, usable: &Header<'_>) -> Result<Option<TableRecord>, String> {
+/// [`load`] for `f` to look at, then kept (up to [`KEEP_MAX_ELEMENTS`]) for the next
+/// [`load`] of the same file (the apply that follows the unchanged check plans from it
+/// without a second decode).
+pub fn inspect<T>(path: &Path, f: impl FnOnce(&TableRecord) -> T) -> Result<Option<T>, String> {
+    inspect_if(path, &|_| Ok(()), f)
+}
+
+/// [`inspect`] of a record that may stand for our table `table` in the namespace
+/// `here` at the generation `genid` ([`TableRecord::check_at`]); one that cannot is
+/// refused (why, as the error) before any of its sets is decoded.
+pub fn inspect_at<T>(
+    path: &Path,
+    (table, here, genid): (&str, Option<&NetnsId>, u32),
+    f: impl FnOnce(&TableRecord) -> T,
+) -> Result<Option<T>, String> {
+    inspect_if(path, &|h| stands_for(h, table, here, genid), f)
+}
+
+fn inspect_if<T>(
+    path: &Path,
+    usable: &Header<'_>,
+    f: impl FnOnce(&TableRecord) -> T,
+) -> Result<Option<T>, String> {
+    let Some((stamp, rec)) = load_stamped(path, usable)? else {
+        return Ok(None);
+    };
+    let out = f(&rec);
+    let elements: usize = rec.live.sets.iter().map(|s| s.elements.len()).sum();
+    if elements <= KEEP_MAX_ELEMENTS {
+        *memo() = Some((path.to_path_buf(), stamp, rec));
+    }
+    Ok(Some(out))
+}
+
+/// The largest record [`inspect`] keeps (262,144 elements, at most 8 MiB decoded): a
+/// larger one is decoded again by the apply, whose peak memory it would otherwise add to
+/// while the checked policy is still held.
+pub const KEEP_MAX_ELEMENTS: usize = 1 << 18;
+
+/// A file's identity and version: device, inode, size, change and modification times.
+/// A record is replaced by renaming a new file into place (a new inode), and any write
+/// in place moves the change time.
+type Stamp = (u64, u64, u64, (i64, i64), (i64, i64));
+
+type Memo = Option<(PathBuf, Stamp, TableRecord)>;
+
+fn memo() -> std::sync::MutexGuard<'static, Memo> {
+    static MEMO: std::sync::Mutex<Memo> = std::sync::Mutex::new(None);
+    MEMO.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`load`] whose record `usable` accepts (its sets are decoded only then).
+fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Stamp, TableRecord)>, String> {
     use crate::safe::trust;
+    use std::os::unix::fs::MetadataExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     if !trust::dir_exists(dir).map_err(|e| e.to_string())? {
         return Ok(None);
     }
     trust::check_dir(dir).map_err(|e| e.to_string())?;
-    match trust::read_file(path, LIMIT).map_err(|e| e.to_string())? {
-        None => Ok(None),
-        Some(bytes) => TableRecord::decode_if(&bytes, usable).map(Some),
+    let Some(file) = trust::open_file(path).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let m = file.metadata().map_err(|e| e.to_string())?;
+    let stamp = (
+        m.dev(),
+        m.ino(),
+        m.size(),
+        (m.ctime(), m.ctime_nsec()),
+        (m.mtime(), m.mtime_nsec()),
+    );
+    if let Some((p, s, rec)) = memo().take()
+        && p == path
+        && s == stamp
+    {
+        usable((&rec.table, &rec.netns, rec.genid))?;
+        return Ok(Some((stamp, rec)));
     }
+    let bytes = trust::read_opened(path, file, LIMIT).map_err(|e| e.to_string())?;
+    TableRecord::decode_if(&bytes, usable).map(|r| Some((stamp, r)))
 }
 
 /// Writes the record atomically, owner-only, into a trusted state directory; not
 /// synced to disk (like the state it describes it is gone at reboot, and a torn or
 /// lost file fails its digest or is simply absent: the next apply reads instead).
 pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
+    store_bytes(path, &rec.encode())
+}
+
+/// [`store`] of a record already encoded.
+fn store_bytes(path: &Path, bytes: &[u8]) -> Result<(), crate::safe::Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     crate::safe::trust::ensure_dir(dir)?;
-    crate::safe::atomic_write_unsynced(path, &rec.encode(), 0o600)
+    crate::safe::atomic_write_unsynced(path, bytes, 0o600)
 }
 
 /// Our table from the record at `path`, when it may stand for the kernel's at `genid`
-/// in the namespace `here`; otherwise why not.
-/// A record that cannot stand for the kernel's table is refused before any of its
-/// sets is decoded (a million addresses: 32 MB not made).
+/// in the namespace `here`; otherwise why not. A record that cannot stand for the
+/// kernel's table is refused before any of its sets is decoded (a million addresses:
+/// 32 MB not made).
 pub fn live_at(
     path: &Path,
     table: &str,
@@ -340,8 +488,8 @@ pub fn live_at(
         stands_for(h, table, here, genid)
             .inspect_err(|why| *refused.borrow_mut() = Some(why.clone()))
     };
-    match load_if(path, &usable) {
-        Ok(Some(r)) => Ok(r.live),
+    match load_stamped(path, &usable) {
+        Ok(Some((_, r))) => Ok(r.live),
         Ok(None) => Err("there is no table record".into()),
         Err(e) => match refused.take() {
             Some(why) => Err(why),
@@ -357,10 +505,20 @@ pub fn live_at(
 pub(crate) fn remember(
     nl: &mut Client,
     rs: &Ruleset,
-    at: (u32, Option<NetnsId>),
+    (genid, here): (u32, Option<NetnsId>),
     path: &Path,
 ) -> Result<(), String> {
-    remember_with(nl, rs, at, path, &mut |_| {}).0
+    let made = (|| {
+        let netns = here.ok_or("the namespace could not be identified")?;
+        let handles = commit_handles(nl, &rs.table.name, genid)?;
+        let bytes = TableRecord::encode_commit(rs, genid, &netns, &handles)
+            .ok_or("its rules do not line up with the policy's")?;
+        store_bytes(path, &bytes).map_err(|e| e.to_string())
+    })();
+    if made.is_err() {
+        let _ = crate::safe::remove_durably(path);
+    }
+    made
 }
 
 /// [`remember`] of a ruleset whose sets lent their elements out (`emit::lean`): `fill`
@@ -376,14 +534,7 @@ pub(crate) fn remember_with(
     let mut made_rec = None;
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
-        let msgs = dump(nl, MsgType::GetRule, &rs.table.name, None).map_err(|e| e.to_string())?;
-        if nl.genid().map_err(|e| e.to_string())? != genid {
-            return Err("the ruleset moved on right after the commit".to_string());
-        }
-        let handles = msgs
-            .iter()
-            .map(|m| rule_handle(m).ok_or("a rule without chain or handle"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let handles = commit_handles(nl, &rs.table.name, genid)?;
         let mut rec = TableRecord::of_commit(rs, genid, netns, &handles)
             .ok_or("its rules do not line up with the policy's")?;
         fill(&mut rec);
@@ -395,6 +546,19 @@ pub(crate) fn remember_with(
         let _ = crate::safe::remove_durably(path);
     }
     (made, made_rec)
+}
+
+/// Our table's rules' (chain, handle) pairs in chain order, from one rule dump (no set
+/// elements), when the generation still is `genid` after it (the handles are that
+/// commit's).
+fn commit_handles(nl: &mut Client, table: &str, genid: u32) -> Result<Vec<(String, u64)>, String> {
+    let msgs = dump(nl, MsgType::GetRule, table, None).map_err(|e| e.to_string())?;
+    if nl.genid().map_err(|e| e.to_string())? != genid {
+        return Err("the ruleset moved on right after the commit".to_string());
+    }
+    msgs.iter()
+        .map(|m| rule_handle(m).ok_or_else(|| "a rule without chain or handle".to_string()))
+        .collect()
 }
 
 /// A dumped rule's chain and handle.

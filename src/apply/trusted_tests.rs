@@ -180,3 +180,61 @@ fn store_and_load_go_through_the_trusted_state_dir_issue14() {
     assert!(load(&p).is_err());
     assert!(live_at(&p, "hostwall", Some(&ns(1)), 7).is_err());
 }
+
+#[test]
+fn a_record_kept_after_inspect_is_used_only_while_the_file_is_the_same_issue14() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let p = path(&state, None);
+    store(&p, &record()).expect("store");
+    let genid = |p: &Path| inspect(p, |r| r.genid);
+    assert_eq!(genid(&p), Ok(Some(7)));
+    assert_eq!(load(&p), Ok(Some(record())));
+    // Damaged in place, same size and inode: the change time moved, so it is read
+    // again and refused, not answered from what was kept.
+    assert_eq!(genid(&p), Ok(Some(7)));
+    let mut bytes = std::fs::read(&p).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    std::fs::write(&p, &bytes).expect("write in place");
+    assert!(load(&p).is_err());
+    // Replaced by another record: the new one is read.
+    store(&p, &record()).expect("store");
+    assert_eq!(genid(&p), Ok(Some(7)));
+    let mut newer = record();
+    newer.genid = 9;
+    store(&p, &newer).expect("store");
+    assert_eq!(load(&p), Ok(Some(newer)));
+    // Removed: nothing, whatever was kept.
+    assert_eq!(genid(&p), Ok(Some(9)));
+    std::fs::remove_file(&p).expect("rm");
+    assert_eq!(load(&p), Ok(None));
+    // The directory is judged on every load.
+    store(&p, &record()).expect("store");
+    assert_eq!(genid(&p), Ok(Some(7)));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    assert!(load(&p).is_err());
+}
+
+#[test]
+fn a_commit_is_encoded_from_the_ruleset_as_its_record_would_be_issue14() {
+    let rs = policy();
+    let h = handles(&rs);
+    let same = |rs: &Ruleset, h: &[(String, u64)]| {
+        let direct = TableRecord::encode_commit(rs, 7, &ns(1), h);
+        let via = TableRecord::of_commit(rs, 7, ns(1), h).map(|r| r.encode());
+        assert_eq!(direct, via);
+        direct
+    };
+    let bytes = same(&rs, &h).expect("lines up");
+    assert_eq!(TableRecord::decode(&bytes), Ok(record()));
+    // Interval, single-value (ranges expanded) and dynamic sets alike.
+    let mut rs2 = policy();
+    rs2.table.sets[0].interval = false;
+    rs2.table.sets[1].timeout_ms = Some(5_000);
+    assert!(same(&rs2, &h).is_some());
+    // Handles that do not line up make no record either way.
+    assert_eq!(same(&rs, &h[..1]), None);
+}

@@ -21,7 +21,6 @@ use std::time::Duration;
 mod deferred;
 mod dry_run;
 mod ended;
-mod heap;
 mod json;
 mod lastgood;
 mod lifecycle;
@@ -163,7 +162,6 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    heap::return_freed_buffers();
     trace::start();
     let code = json::run(out, a.format, "apply", || {
         report::start(a);

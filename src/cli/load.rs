@@ -19,6 +19,8 @@ pub struct Loaded {
     pub map: SourceMap,
     pub policy: Option<Policy>,
     pub diagnostics: Vec<Diagnostic>,
+    /// [`inputs_digest`] once computed (the texts in `map` never change).
+    digest: std::cell::OnceCell<(bool, String, Vec<String>)>,
 }
 
 /// Reads the policy's bytes: a file, `-` for stdin, or the built-in default. A file must be
@@ -50,14 +52,35 @@ fn read_site(p: &Path) -> Result<Vec<u8>> {
 
 /// Reads and checks the policy (and site file) named on the command line.
 pub fn load(input: &Input) -> Result<Loaded> {
-    let (name, policy) = read_policy(input.policy.as_deref())?;
+    let mut prior = prior_for(input);
+    let served = Cell::new(0);
+    let (name, policy) = match input.policy.as_deref() {
+        Some(p) if p != Path::new("-") => match take_read(&mut prior, p, MAX_POLICY_BYTES) {
+            Some(bytes) => {
+                served.set(served.get() + 1);
+                (p.display().to_string(), bytes)
+            }
+            None => read_policy(Some(p))?,
+        },
+        p => read_policy(p)?,
+    };
     let site = match &input.site {
-        Some(p) => Some((p.display().to_string(), read_site(p)?)),
+        Some(p) => Some((p.display().to_string(), {
+            match take_read(&mut prior, p, files::MAX_SITE_BYTES) {
+                Some(bytes) => {
+                    served.set(served.get() + 1);
+                    bytes
+                }
+                None => read_site(p)?,
+            }
+        })),
         None => None,
     };
     let used = policy.len() + site.as_ref().map_or(0, |(_, b)| b.len());
     let includes = FsIncludes {
         budget: Cell::new(MAX_TOTAL_BYTES.saturating_sub(used as u64)),
+        prior: std::cell::RefCell::new(prior.as_mut().map(|p| std::mem::take(&mut p.files))),
+        served: &served,
     };
     let mut map = SourceMap::new();
     let (policy, diagnostics) = check::check_bytes(
@@ -66,25 +89,100 @@ pub fn load(input: &Input) -> Result<Loaded> {
         site.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())),
         &includes,
     );
-    Ok(Loaded {
+    let loaded = Loaded {
         name,
         map,
         policy,
         diagnostics,
-    })
+        digest: Default::default(),
+    };
+    if let Some(p) = prior
+        && served.get() == loaded.map.files().count()
+    {
+        seed_digest(&loaded, input.site.is_some(), p);
+    }
+    Ok(loaded)
+}
+
+/// A file's canonical name and bytes.
+type NamedBytes = (String, Vec<u8>);
+
+/// The most input bytes the unparsed read keeps for the load (4 MiB): larger inputs are
+/// read again file by file, so their bytes are not all held while the first is parsed.
+const PRIOR_MAX_BYTES: usize = 4 << 20;
+
+/// What [`inputs_digest_unparsed`] read: each file's canonical name and bytes, in the
+/// order it hashed them, and that digest.
+struct Prior {
+    files: Vec<NamedBytes>,
+    names: Vec<String>,
+    digest: String,
+}
+
+fn prior() -> std::sync::MutexGuard<'static, Option<Prior>> {
+    static PRIOR: std::sync::Mutex<Option<Prior>> = std::sync::Mutex::new(None);
+    PRIOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The unparsed read, taken when it began with `input`'s policy file.
+fn prior_for(input: &Input) -> Option<Prior> {
+    let policy = input.policy.as_deref().filter(|p| *p != Path::new("-"))?;
+    let name = canonical(&policy.display().to_string());
+    let mut kept = prior();
+    kept.take_if(|p| p.names.first() == Some(&name))
+}
+
+/// The bytes the unparsed digest read for `path` (compared by canonical name), when
+/// they are within `limit`: the load compiles the very bytes that were hashed.
+fn take_read(prior: &mut Option<Prior>, path: &Path, limit: u64) -> Option<Vec<u8>> {
+    let files = &mut prior.as_mut()?.files;
+    take_named(files, &canonical(&path.display().to_string()), limit)
+}
+
+fn take_named(files: &mut [NamedBytes], name: &str, limit: u64) -> Option<Vec<u8>> {
+    let (_, bytes) = files.iter_mut().find(|(n, b)| n == name && !b.is_empty())?;
+    (bytes.len() as u64 <= limit).then(|| std::mem::take(bytes))
+}
+
+/// Every file of `loaded` came from the unparsed read: when they are the same files in
+/// the same order, the digest of their texts is the one already computed (the texts are
+/// those bytes decoded, and the unparsed digest hashes exactly that decoding).
+fn seed_digest(loaded: &Loaded, has_site: bool, prior: Prior) {
+    let names: Vec<String> = loaded
+        .map
+        .files()
+        .map(|(_, f)| canonical(&f.name))
+        .collect();
+    if names == prior.names {
+        let skip = 1 + usize::from(has_site);
+        let includes = names.into_iter().skip(skip).collect();
+        let _ = (loaded.digest).set((has_site, prior.digest, includes));
+    }
 }
 
 /// Includes resolved relative to the including file's directory, each a regular file of at
 /// most [`MAX_POLICY_BYTES`], all files together at most [`MAX_TOTAL_BYTES`].
-struct FsIncludes {
+struct FsIncludes<'a> {
     /// Bytes the remaining includes may still take.
     budget: Cell<u64>,
+    /// Files the unparsed digest read, by canonical name, not yet taken.
+    prior: std::cell::RefCell<Option<Vec<NamedBytes>>>,
+    /// How many files were taken from them.
+    served: &'a Cell<usize>,
 }
 
-impl Includes for FsIncludes {
+impl Includes for FsIncludes<'_> {
     fn load(&self, from: &str, path: &str) -> std::result::Result<(String, Vec<u8>), String> {
         let full = check::include_path(from, path);
         let left = self.budget.get();
+        let limit = MAX_POLICY_BYTES.min(left);
+        let name = canonical(&full.display().to_string());
+        let kept = (self.prior.borrow_mut().as_mut()).and_then(|f| take_named(f, &name, limit));
+        if let Some(bytes) = kept {
+            self.served.set(self.served.get() + 1);
+            self.budget.set(left - bytes.len() as u64);
+            return Ok((full.display().to_string(), bytes));
+        }
         let bytes =
             files::read_limited(&full, MAX_POLICY_BYTES.min(left)).map_err(|e| match e {
                 ReadError::TooLarge(_) if left < MAX_POLICY_BYTES => format!(
@@ -110,6 +208,17 @@ pub fn canonical(name: &str) -> String {
 /// Digest of every file a loaded policy was compiled from, and the include files among
 /// them (everything after the policy and the site file), for the `diff` fast path.
 pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
+    match loaded.digest.get() {
+        Some((site, digest, includes)) if *site == has_site => (digest.clone(), includes.clone()),
+        _ => {
+            let (digest, includes) = digest_texts(loaded, has_site);
+            let _ = (loaded.digest).set((has_site, digest.clone(), includes.clone()));
+            (digest, includes)
+        }
+    }
+}
+
+fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
     let files: Vec<(String, &str)> = loaded
         .map
         .files()
@@ -138,32 +247,84 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
         .iter()
         .map(|(n, bytes)| (n.as_str(), decoded_text(bytes)))
         .collect();
-    Some(hostwall::record::inputs_digest(
-        texts.iter().map(|(n, t)| (*n, t.as_ref())),
-    ))
+    let digest = hostwall::record::inputs_digest(texts.iter().map(|(n, t)| (*n, t.as_ref())));
+    drop(texts);
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    if total > PRIOR_MAX_BYTES {
+        return Some(digest);
+    }
+    let names = files.iter().map(|(n, _)| n.clone()).collect();
+    *prior() = Some(Prior {
+        files,
+        names,
+        digest: digest.clone(),
+    });
+    Some(digest)
 }
 
 /// The text `hostwall::text::decode` makes of `bytes`, without copying when it is the
-/// bytes themselves (after a byte-order mark): valid UTF-8 holding no byte that decoding
-/// could change (C0 controls but tab and newline, DEL, a carriage return, the lead byte
-/// of every C1 control). Anything else is decoded.
+/// bytes themselves (after a byte-order mark, `hostwall::text::plain`).
 fn decoded_text(bytes: &[u8]) -> Cow<'_, str> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let kept = |b: u8| (b >= 0x20 && b != 0x7f && b != 0xc2) || b == b'\n' || b == b'\t';
-    // Branch-free over each chunk, so the scan vectorises.
-    let plain = body
-        .chunks(64)
-        .all(|c| c.iter().fold(true, |ok, &b| ok & kept(b)));
-    match std::str::from_utf8(body) {
-        Ok(text) if plain => Cow::Borrowed(text),
-        _ => Cow::Owned(hostwall::text::decode(bytes).text),
+    match hostwall::text::plain(body) {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(hostwall::text::decode(bytes).text),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::decoded_text;
+    use super::*;
     use hostwall::text::decode;
+
+    /// The digest a loaded policy reports is always the digest of the texts it was
+    /// compiled from, whether the unparsed read's digest was reused or not.
+    #[test]
+    fn a_reused_inputs_digest_is_the_digest_of_the_loaded_texts_issue14() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = dir.path().join("p.policy");
+        let inc = dir.path().join("inc.policy");
+        let write = |p: &Path, t: &str| std::fs::write(p, t).expect("write");
+        write(&inc, "define big = 10.0.0.0/30, 10.0.0.8/30\n");
+        let body = |extra: &str| {
+            format!(
+                "include \"inc.policy\"\n{extra}policy input {{\n    allow ssh tcp 22 from big\n}}\n"
+            )
+        };
+        write(&policy, &body(""));
+        let input = Input {
+            policy: Some(policy.clone()),
+            site: None,
+        };
+        let incs = vec![canonical(&inc.display().to_string())];
+        let check = |unparsed: Option<String>, reused: bool| {
+            let loaded = load(&input).expect("load");
+            assert!(loaded.policy.is_some(), "{:?}", loaded.diagnostics);
+            let fresh = digest_texts(&loaded, false);
+            assert_eq!(loaded.digest.get().is_some(), reused);
+            assert_eq!(inputs_digest(&loaded, false), fresh);
+            if reused {
+                assert_eq!(unparsed, Some(fresh.0));
+            }
+        };
+        // Same files: the unparsed digest is the loaded one.
+        check(inputs_digest_unparsed(&input, &incs), true);
+        // Rewritten after the digest: the bytes hashed are the bytes compiled.
+        let d = inputs_digest_unparsed(&input, &incs);
+        write(&policy, &body("# changed\n"));
+        write(&inc, "define big = 10.0.0.16/30\n");
+        check(d, true);
+        // The record's include list is not what the policy includes now: computed anew.
+        check(inputs_digest_unparsed(&input, &[]), false);
+        let other = dir.path().join("other.policy");
+        write(&other, "# not included\n");
+        check(
+            inputs_digest_unparsed(&input, &[canonical(&other.display().to_string())]),
+            false,
+        );
+        // No unparsed read at all.
+        check(None, false);
+    }
 
     fn same(bytes: &[u8]) {
         assert_eq!(decoded_text(bytes), decode(bytes).text, "{bytes:?}");

@@ -10,6 +10,7 @@
 //! Interval sets larger than [`MAX_SET_ELEMENTS`] are split into consecutive sets (one rule
 //! each, same verdict), see `sets.rs` for why.
 
+mod key;
 mod parts;
 mod sets;
 mod source_limit;
@@ -26,9 +27,10 @@ use crate::ir::{
     Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, SysctlSetting, Table,
     TypeMatch,
 };
-use crate::model::{self, Addrs, DefaultAction, IpFamily, Nets, Policy, Proto};
+use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto};
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -134,8 +136,8 @@ struct Lowering {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct GroupKey<'a> {
     /// Borrowed from the rule: a million-address list is never copied into a key.
-    sources: Option<(Option<&'a str>, &'a Nets)>,
-    destinations: Option<(Option<&'a str>, &'a Nets)>,
+    sources: Option<(Option<&'a str>, key::NetsKey<'a>)>,
+    destinations: Option<(Option<&'a str>, key::NetsKey<'a>)>,
     iif: &'a [model::IfName],
     oif: &'a [model::IfName],
     established: bool,
@@ -282,8 +284,9 @@ impl Lowering {
         let mut at: HashMap<GroupKey, usize> = HashMap::new();
         for (n, r) in rules.iter().enumerate() {
             let key = GroupKey {
-                sources: r.sources.as_ref().map(|a| (a.name.as_deref(), &a.nets)),
-                destinations: (r.destinations.as_ref()).map(|a| (a.name.as_deref(), &a.nets)),
+                sources: (r.sources.as_ref()).map(|a| (a.name.as_deref(), key::NetsKey(&a.nets))),
+                destinations: (r.destinations.as_ref())
+                    .map(|a| (a.name.as_deref(), key::NetsKey(&a.nets))),
                 iif: &r.iif,
                 oif: &r.oif,
                 established: r.established_only,
@@ -293,12 +296,11 @@ impl Lowering {
                 source_limit: r.limit.filter(|_| r.limit_per_source),
                 limited: r.limit.map(|_| n),
             };
-            let idx = match at.get(&key) {
-                Some(&i) => i,
-                None => {
-                    at.insert(key.clone(), groups.len());
-                    groups.push((key, GroupTraffic::default(), r));
-                    groups.len() - 1
+            let idx = match at.entry(key) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    groups.push((e.key().clone(), GroupTraffic::default(), r));
+                    *e.insert(groups.len() - 1)
                 }
             };
             add_traffic(&mut groups[idx].1, r);

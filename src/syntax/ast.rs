@@ -259,7 +259,8 @@ impl NetItem {
 
     /// An address entry as written at `span` (packed when it is canonical IPv4).
     pub fn addr(text: &str, span: Span) -> NetItem {
-        match crate::nets::packed_v4(text) {
+        let packed = super::v4::packed(text.as_bytes()).or_else(|| crate::nets::packed_v4(text));
+        match packed {
             Some((lo, hi, form)) => NetItem::V4 { lo, hi, form, span },
             None => NetItem::Cidr(Box::new(Spanned::new(text.to_string(), span))),
         }

@@ -52,6 +52,8 @@ impl Spliced {
 
 /// Finds the long runs of `text` and cuts them out; `None` when there is nothing to cut.
 pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
+    // Positions are kept as `u32`, like spans.
+    u32::try_from(text.len()).ok()?;
     let runs = find_runs(text.as_bytes(), min_run.max(3));
     if runs.is_empty() {
         return None;
@@ -60,19 +62,21 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
     let mut cuts = Vec::with_capacity(runs.len());
     let mut copied = 0;
     let mut removed = 0;
-    for run in runs {
+    for mut run in runs {
         // run.items: A, B, ..., Y, Z (at least 3). Cut from B's start to Z's start.
-        let b = run.items[1].0;
-        let z = run.items[run.items.len() - 1].0;
+        let n = run.items.len();
+        let (b, z) = (run.items[1].0 as usize, run.items[n - 1].0 as usize);
+        let prev_end = run.items[0].1 as usize;
         out.push_str(&text[copied..b]);
         copied = z;
+        // B..Y in place: the run's own vector, without A and Z.
+        run.items.truncate(n - 1);
+        run.items.remove(0);
         cuts.push(Cut {
             spliced_at: b - removed,
             len: z - b,
-            prev_end: run.items[0].1,
-            items: (run.items[1..run.items.len() - 1].iter())
-                .map(|&(a, b)| (a as u32, b as u32))
-                .collect(),
+            prev_end,
+            items: run.items,
         });
         removed += z - b;
     }
@@ -82,7 +86,7 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
 
 /// A run of CIDR-shaped tokens joined by list separators: (start, end) of each token.
 struct Run {
-    items: Vec<(usize, usize)>,
+    items: Vec<(u32, u32)>,
 }
 
 fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
@@ -102,7 +106,7 @@ fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
                     continue;
                 }
                 if let Some(run) = run_from(t, start) {
-                    let end = run.items[run.items.len() - 1].0;
+                    let end = run.items[run.items.len() - 1].0 as usize;
                     if run.items.len() >= min_run {
                         runs.push(run);
                     }
@@ -119,16 +123,16 @@ fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
 
 /// The run starting with the CIDR token at `start`, if it has at least two items.
 fn run_from(t: &[u8], start: usize) -> Option<Run> {
-    let mut items = vec![(start, cidr_end(t, start)?)];
+    let mut items = vec![(start as u32, cidr_end(t, start)? as u32)];
     loop {
-        let (_, end) = items[items.len() - 1];
+        let end = items[items.len() - 1].1 as usize;
         let Some(next) = separator_end(t, end) else {
             break;
         };
         let Some(e) = cidr_end(t, next) else {
             break;
         };
-        items.push((next, e));
+        items.push((next as u32, e as u32));
     }
     (items.len() >= 2).then_some(Run { items })
 }

@@ -11,6 +11,7 @@ mod fmt;
 mod grammar;
 mod lists;
 mod parse;
+mod v4;
 
 pub use errors::SYNTAX;
 

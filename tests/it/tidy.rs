@@ -93,8 +93,8 @@ const MAY_USE_UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/safe/lock.rs", "flock on the state lock file"),
     (
-        "src/cli/apply/heap.rs",
-        "mallopt: freed large buffers go back to the kernel",
+        "src/main.rs",
+        "mallopt: glibc's heap trim threshold, top pad and mmap threshold, first thing in main",
     ),
     (
         "src/safe/lockout.rs",

@@ -9,8 +9,12 @@ const LEAVES: usize = 1 << 16;
 
 /// Port ranges of earlier rules; a range is stored at the O(log) nodes that tile it.
 struct PortTree {
-    /// Rules whose range covers the node's whole interval (and not its parent's).
-    at: Vec<Vec<u32>>,
+    /// Per node, 1 + the index in `lists` of the rules whose range covers the node's
+    /// whole interval (and not its parent's), or 0 for none. Zeroed memory the kernel
+    /// maps lazily: only the pages of nodes in use are ever touched, where a list per
+    /// node would write 3 MiB for the first rule with a port.
+    at: Vec<u32>,
+    lists: Vec<Vec<u32>>,
     /// Entries stored in each node's subtree, to skip empty subtrees.
     below: Vec<u32>,
 }
@@ -18,14 +22,27 @@ struct PortTree {
 impl PortTree {
     fn new() -> PortTree {
         PortTree {
-            at: vec![Vec::new(); 2 * LEAVES],
+            at: vec![0; 2 * LEAVES],
+            lists: Vec::new(),
             below: vec![0; 2 * LEAVES],
+        }
+    }
+
+    /// The rules stored at `node`.
+    fn at(&self, node: usize) -> &[u32] {
+        match self.at[node] {
+            0 => &[],
+            i => &self.lists[i as usize - 1],
         }
     }
 
     fn insert(&mut self, lo: u16, hi: u16, rule: u32) {
         for node in tiles(lo, hi) {
-            self.at[node].push(rule);
+            if self.at[node] == 0 {
+                self.lists.push(Vec::new());
+                self.at[node] = self.lists.len() as u32;
+            }
+            self.lists[self.at[node] as usize - 1].push(rule);
             let mut x = node;
             while x >= 1 {
                 self.below[x] += 1;
@@ -42,7 +59,7 @@ impl PortTree {
             // Ranges stored above the tile contain it.
             let mut x = node / 2;
             while x >= 1 {
-                if !push_all(out, &self.at[x], max) {
+                if !push_all(out, self.at(x), max) {
                     return false;
                 }
                 x /= 2;
@@ -53,7 +70,7 @@ impl PortTree {
                 if self.below[x] == 0 {
                     continue;
                 }
-                if !push_all(out, &self.at[x], max) {
+                if !push_all(out, self.at(x), max) {
                     return false;
                 }
                 if x < LEAVES {

@@ -1,0 +1,114 @@
+//! One pass over the common list item, a canonical IPv4 address or prefix
+//! (`10.0.0.8/30`), for the parser: the same answer as `nets::packed_v4`, which is
+//! asked only for what this pass does not take (ranges, and anything else).
+
+use crate::nets::V4Form;
+
+/// `a.b.c.d` or `a.b.c.d/N` (decimal octets of at most 255 without leading zeros, no
+/// host bits) as (first, last, form); `None` for anything else, including every range.
+pub(crate) fn packed(b: &[u8]) -> Option<(u32, u32, V4Form)> {
+    let (mut v, mut i) = octet(b, 0)?;
+    for _ in 0..3 {
+        if b.get(i) != Some(&b'.') {
+            return None;
+        }
+        let (o, next) = octet(b, i + 1)?;
+        v = (v << 8) | o;
+        i = next;
+    }
+    match b.get(i) {
+        None => Some((v, v, V4Form::Addr)),
+        Some(b'/') => {
+            let (p, end) = decimal(b, i + 1, 2)?;
+            if end != b.len() || p > 32 {
+                return None;
+            }
+            let host = u32::MAX.checked_shr(p).unwrap_or(0);
+            (v & host == 0).then_some((v, v | host, V4Form::Prefix))
+        }
+        Some(_) => None,
+    }
+}
+
+fn octet(b: &[u8], at: usize) -> Option<(u32, usize)> {
+    decimal(b, at, 3).filter(|(v, _)| *v <= 255)
+}
+
+/// 1..=`max` decimal digits at `at`, no leading zero unless the number is `0`.
+fn decimal(b: &[u8], at: usize, max: usize) -> Option<(u32, usize)> {
+    let mut v = 0u32;
+    let mut i = at;
+    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        if i - at == max || (i > at && b[at] == b'0') {
+            return None;
+        }
+        v = v * 10 + u32::from(d - b'0');
+        i += 1;
+    }
+    (i > at).then_some((v, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::packed_v4;
+
+    #[test]
+    fn takes_addresses_and_prefixes_only() {
+        for t in [
+            "10.0.0.8/30",
+            "0.0.0.0/0",
+            "255.255.255.255",
+            "1.2.3.4/32",
+            "8.0.0.0/5",
+        ] {
+            assert_eq!(packed(t.as_bytes()), packed_v4(t), "{t}");
+            assert!(packed(t.as_bytes()).is_some(), "{t}");
+        }
+        for t in [
+            "10.0.0.9/30",
+            "1.2.3.4/33",
+            "01.2.3.4",
+            "1.2.3.256",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.4/",
+            "1.2.3.4/08",
+            "1.2.3.4/001",
+            "1.2.3.4-1.2.3.5",
+            "1.2.3.4 ",
+            "",
+            "1.2.3.1000",
+            "1..3.4",
+            "fd00::/8",
+            "1.2.3.4/3a",
+        ] {
+            assert_eq!(packed(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever it takes, it reads exactly as `packed_v4` does.
+        #[test]
+        fn agrees_with_packed_v4(t in "[0-9./-]{0,22}") {
+            if let Some(x) = packed(t.as_bytes()) {
+                proptest::prop_assert_eq!(Some(x), packed_v4(&t));
+            }
+        }
+
+        #[test]
+        fn agrees_on_prefix_shaped_text(
+            o in proptest::collection::vec(0u32..300, 4),
+            p in 0u32..40,
+            zero in proptest::bool::ANY,
+        ) {
+            let z = if zero { "0" } else { "" };
+            let t = format!("{}.{}.{z}{}.{}/{p}", o[0], o[1], o[2], o[3]);
+            let want = packed_v4(&t);
+            let got = packed(t.as_bytes());
+            proptest::prop_assert!(got.is_none() || got == want, "{t}");
+            // Every canonical prefix is taken (ranges are the other function's).
+            proptest::prop_assert_eq!(got.is_some(), want.is_some(), "{}", t);
+        }
+    }
+}
