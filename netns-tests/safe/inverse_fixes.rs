@@ -1,0 +1,78 @@
+//! The inverse revert's edges: a refused table step still puts the sysctls back and
+//! says the table was not reverted (a hand edit, a `flush ruleset`, a deleted table). a sysctl-only change's empty inverse sends nothing.
+
+use super::inverse::{base, edit, ready};
+use super::pending_files;
+use crate::apply::{exit, stderr};
+use std::path::Path;
+
+/// A sysctl tree of our own (`--sysctl-root`) with both forwarding keys at 0.
+fn sysctl_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for p in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"] {
+        let f = dir.path().join(p);
+        if let Some(d) = f.parent() {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(&f, "0\n").unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
+
+fn value(root: &Path) -> String {
+    std::fs::read_to_string(root.join("net/ipv4/ip_forward")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `nft list ruleset` without the learned entries' countdowns.
+fn ruleset(lab: &super::Lab) -> String {
+    let text = lab.env.nft(&["list", "ruleset"], "");
+    (text.lines())
+        .map(|l| l.split(" expires ").next().unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn forwarding(policy: &str) -> String {
+    edit(policy, "    allow ssh\n", "    forwarding ipv4 on\n    allow ssh\n")
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_refused_table_step_still_puts_the_sysctls_back_issue14() {
+    crate::support::root::require();
+    let a = base();
+    let after = forwarding(&edit(&edit(&a, "tcp 8090", "tcp 8097"), "10.9.0.5, ", ""));
+    let hands: [&[&str]; 4] = [
+        &["add", "element", "inet", "hostwall", "drop_src_v4", "{ 10.7.7.8 }"],
+        &["flush", "ruleset"],
+        &["delete", "table", "inet", "hostwall"],
+        &["add", "rule", "inet", "hostwall", "input", "udp", "dport", "7001", "drop"],
+    ];
+    for hand in hands {
+        let tree = sysctl_tree();
+        let root = tree.path().to_string_lossy().into_owned();
+        let (lab, _) = ready(&a);
+        let out = lab.apply_text(
+            "after.policy",
+            &after,
+            &["--sysctl-root", &root, "--confirm", "30"],
+        );
+        exit(&out, 0);
+        assert_eq!(value(tree.path()), "1\n", "{hand:?}: the change set it");
+        lab.env.nft(hand, "");
+        let by_hand = ruleset(&lab);
+        let out = lab.env.state_cmd("revert");
+        let err = stderr(&out);
+        assert!(
+            err.contains("NOT reverted") && err.contains("sysctls were put back"),
+            "{hand:?}: {err}"
+        );
+        assert_eq!(value(tree.path()), "0\n", "{hand:?}: ip_forward put back: {err}");
+        assert_eq!(
+            ruleset(&lab),
+            by_hand,
+            "{hand:?}: the table is left as the hand left it"
+        );
+        assert!(pending_files(&lab.env.state()).is_empty(), "{hand:?}: done");
+    }
+}
