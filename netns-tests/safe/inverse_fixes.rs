@@ -1,10 +1,11 @@
 //! The inverse revert's edges: a refused table step still puts the sysctls back and
-//! says the table was not reverted (a hand edit, a `flush ruleset`, a deleted table). a sysctl-only change's empty inverse sends nothing.
+//! says the table was not reverted (a hand edit, a `flush ruleset`, a deleted table),
+//! and a sysctl-only change's empty inverse sends nothing.
 
-use super::inverse::{base, edit, ready};
+use super::inverse::{base, edit, listing, ready};
 use super::pending_files;
 use crate::apply::{exit, stderr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A sysctl tree of our own (`--sysctl-root`) with both forwarding keys at 0.
 fn sysctl_tree() -> tempfile::TempDir {
@@ -75,4 +76,51 @@ fn a_refused_table_step_still_puts_the_sysctls_back_issue14() {
         );
         assert!(pending_files(&lab.env.state()).is_empty(), "{hand:?}: done");
     }
+}
+
+/// The state dir's one stored previous state, as a path.
+fn prev_file(state: &Path) -> PathBuf {
+    let mut prev: Vec<PathBuf> = std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "prev"))
+        .collect();
+    assert_eq!(prev.len(), 1, "{prev:?}");
+    prev.remove(0)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_sysctl_only_change_reverts_without_a_batch_issue14() {
+    crate::support::root::require();
+    let a = base();
+    let tree = sysctl_tree();
+    let root = tree.path().to_string_lossy().into_owned();
+    let (lab, before) = ready(&a);
+    let out = lab.apply_text(
+        "after.policy",
+        &forwarding(&a),
+        &["--sysctl-root", &root, "--confirm", "30"],
+    );
+    exit(&out, 0);
+    let blob = std::fs::read_to_string(prev_file(&lab.env.state())).unwrap_or_default();
+    assert!(blob.contains("\"inverse\""), "an inverse: {blob}");
+    assert_eq!(value(tree.path()), "1\n");
+    // No table record of the change's commit (as after a crash before it is written),
+    // and another table commits: our table is read, and the inverse is empty.
+    for f in std::fs::read_dir(lab.env.state()).into_iter().flatten().flatten() {
+        if f.path().extension().is_some_and(|x| x == "table") {
+            std::fs::remove_file(f.path()).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    lab.env
+        .nft(&["-f", "-"], "table ip other_t {\n chain c {\n }\n}\n");
+    let out = lab.env.state_cmd("revert");
+    exit(&out, 0);
+    assert!(stderr(&out).contains("reverted change"), "{}", stderr(&out));
+    assert_eq!(value(tree.path()), "0\n");
+    assert_eq!(listing(&lab), before, "the table as it was");
+    assert!(pending_files(&lab.env.state()).is_empty());
 }

@@ -22,6 +22,16 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// Whether it changes nothing (a change of sysctls only): no batch is sent.
+    pub fn is_empty(&self) -> bool {
+        (self.element_sets.iter()).all(|(_, removed, added)| removed.is_empty() && added.is_empty())
+            && self.sets.is_empty()
+            && self.chains.is_empty()
+            && self.rules.iter().all(|(_, ops)| ops.is_empty())
+            && self.drop_chains.is_empty()
+            && self.drop_sets.is_empty()
+    }
+
     /// The batch's view of it.
     pub fn undo<'a>(&'a self, table: &'a str) -> Undo<'a> {
         Undo {

@@ -108,6 +108,10 @@ pub(super) fn restore(
             return Ok(());
         };
         let resolved = inverse_check::resolve(inv, &cur).map_err(|why| changed(table, why))?;
+        if resolved.is_empty() {
+            // The kernel commits no empty batch: there is nothing to send.
+            return Ok(());
+        }
         let opts = super::batch_options(nl, Some(genid));
         let mut batch = crate::emit::delta::build_undo(&resolved.undo(table), &opts)
             .map_err(ApplyError::from)?;
