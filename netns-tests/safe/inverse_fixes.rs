@@ -34,7 +34,11 @@ fn ruleset(lab: &super::Lab) -> String {
 }
 
 fn forwarding(policy: &str) -> String {
-    edit(policy, "    allow ssh\n", "    forwarding ipv4 on\n    allow ssh\n")
+    edit(
+        policy,
+        "    allow ssh\n",
+        "    forwarding ipv4 on\n    allow ssh\n",
+    )
 }
 
 #[test]
@@ -44,10 +48,19 @@ fn a_refused_table_step_still_puts_the_sysctls_back_issue14() {
     let a = base();
     let after = forwarding(&edit(&edit(&a, "tcp 8090", "tcp 8097"), "10.9.0.5, ", ""));
     let hands: [&[&str]; 4] = [
-        &["add", "element", "inet", "hostwall", "drop_src_v4", "{ 10.7.7.8 }"],
+        &[
+            "add",
+            "element",
+            "inet",
+            "hostwall",
+            "drop_src_v4",
+            "{ 10.7.7.8 }",
+        ],
         &["flush", "ruleset"],
         &["delete", "table", "inet", "hostwall"],
-        &["add", "rule", "inet", "hostwall", "input", "udp", "dport", "7001", "drop"],
+        &[
+            "add", "rule", "inet", "hostwall", "input", "udp", "dport", "7001", "drop",
+        ],
     ];
     for hand in hands {
         let tree = sysctl_tree();
@@ -68,7 +81,11 @@ fn a_refused_table_step_still_puts_the_sysctls_back_issue14() {
             err.contains("NOT reverted") && err.contains("sysctls were put back"),
             "{hand:?}: {err}"
         );
-        assert_eq!(value(tree.path()), "0\n", "{hand:?}: ip_forward put back: {err}");
+        assert_eq!(
+            value(tree.path()),
+            "0\n",
+            "{hand:?}: ip_forward put back: {err}"
+        );
         assert_eq!(
             ruleset(&lab),
             by_hand,
@@ -110,7 +127,11 @@ fn a_sysctl_only_change_reverts_without_a_batch_issue14() {
     assert_eq!(value(tree.path()), "1\n");
     // No table record of the change's commit (as after a crash before it is written),
     // and another table commits: our table is read, and the inverse is empty.
-    for f in std::fs::read_dir(lab.env.state()).into_iter().flatten().flatten() {
+    for f in std::fs::read_dir(lab.env.state())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         if f.path().extension().is_some_and(|x| x == "table") {
             std::fs::remove_file(f.path()).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -123,4 +144,33 @@ fn a_sysctl_only_change_reverts_without_a_batch_issue14() {
     assert_eq!(value(tree.path()), "0\n");
     assert_eq!(listing(&lab), before, "the table as it was");
     assert!(pending_files(&lab.env.state()).is_empty());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_table_copy_is_stored_as_version_3_and_only_an_inverse_as_version_4_issue14() {
+    crate::support::root::require();
+    let a = base();
+    let b = edit(&a, "tcp 8090", "tcp 8096");
+    let (lab, before) = ready(&a);
+    exit(&lab.apply_text("after.policy", &b, &["--confirm", "30"]), 0);
+    let blob = std::fs::read_to_string(prev_file(&lab.env.state())).unwrap_or_default();
+    assert!(
+        blob.contains("\"version\":4,") && blob.contains("\"inverse\""),
+        "{blob}"
+    );
+    exit(&lab.env.state_cmd("revert"), 0);
+    assert_eq!(listing(&lab), before);
+    // A full replace keeps a copy of the whole table: older binaries revert it.
+    exit(
+        &lab.apply_text("after.policy", &b, &["--replace", "--confirm", "30"]),
+        0,
+    );
+    let blob = std::fs::read_to_string(prev_file(&lab.env.state())).unwrap_or_default();
+    assert!(
+        blob.contains("\"version\":3,") && !blob.contains("\"inverse\""),
+        "{blob}"
+    );
+    exit(&lab.env.state_cmd("revert"), 0);
+    assert_eq!(listing(&lab), before);
 }

@@ -32,8 +32,11 @@ use std::path::{Path, PathBuf};
 /// namespace runs it.
 /// Version 4 added the in-place change's inverse (`inverse`): an older reader would
 /// take its absent table copy for "the table did not exist" and delete the table, so
-/// it must refuse the blob; this reader still takes version 3 (no inverse).
+/// it must refuse the blob; this reader still takes version 3 (no inverse), and a blob
+/// without an inverse is still written as version 3, so an older binary reverts it.
 const FORMAT_VERSION: u32 = 4;
+/// The version of a blob that holds a copy of the table and no inverse.
+const COPY_VERSION: u32 = 3;
 
 /// Everything needed to undo one apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +182,11 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             })?);
         }
         let previous = Previous {
-            version: FORMAT_VERSION,
+            version: if inverse.is_some() {
+                FORMAT_VERSION
+            } else {
+                COPY_VERSION
+            },
             netns: opts.netns.clone(),
             netns_id,
             table: table.clone(),
@@ -256,16 +263,6 @@ fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
 }
 
 impl Previous {
-    /// Whether the table existed before the change.
-    pub fn table_existed(&self) -> bool {
-        self.table_messages.is_some() || self.inverse.is_some()
-    }
-
-    /// Whether the revert is the in-place change's inverse (not a copy of the table).
-    pub fn is_inverse(&self) -> bool {
-        self.inverse.is_some()
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain strings, bools and vectors cannot fail; an empty blob
         // would still be caught by `decode` rather than restored.
@@ -284,7 +281,7 @@ impl Previous {
             serde_json::from_slice(blob).map_err(|e| RestoreError::Blob(e.to_string()))?;
         // Version 3 is version 4 without an inverse: a change pending across an upgrade
         // is still restored from its copy.
-        if p.version != FORMAT_VERSION && p.version != 3 {
+        if p.version != FORMAT_VERSION && p.version != COPY_VERSION {
             return Err(RestoreError::Blob(format!(
                 "unknown format version {}",
                 p.version
