@@ -153,6 +153,28 @@ pub enum ApplyError {
         "table {table} holds {what} that hostwall cannot restore; remove them or apply without --confirm"
     )]
     Unrestorable { table: String, what: String },
+    /// A sysctl step failed and this apply rolled no ruleset back: before any change
+    /// (`committed` false), or after an in-place change that the pending change's
+    /// revert undoes (`ApplyOptions::in_place_only`).
+    #[error("{error}; {}", unrolled_summary(*.committed, .restore_errors))]
+    SysctlUnrolled {
+        error: SysctlError,
+        committed: bool,
+        restore_errors: Vec<SysctlError>,
+    },
+}
+
+fn unrolled_summary(committed: bool, restore: &[SysctlError]) -> String {
+    let mut s = if committed {
+        "the new ruleset is still loaded: the revert of the pending change undoes it"
+    } else {
+        "nothing was changed"
+    }
+    .to_string();
+    for e in restore {
+        s.push_str(&format!("; also could not restore: {e}"));
+    }
+    s
 }
 
 fn rollback_summary(rollback: &Option<Box<ApplyError>>, restore: &[SysctlError]) -> String {
@@ -274,7 +296,13 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match copy {
             Some(c) => c.restore(&mut nl, &rs.table.name).err().map(Box::new),
-            None => None,
+            None => {
+                return Err(ApplyError::SysctlUnrolled {
+                    error: f.error,
+                    committed: sent_any,
+                    restore_errors: f.restore_errors,
+                });
+            }
         };
         return Err(ApplyError::Sysctl {
             error: f.error,
@@ -490,9 +518,9 @@ fn capture_previous(
     (guard, in_place_only): (&Guard, bool),
     dumps: &mut u32,
 ) -> Result<Previous, ApplyError> {
-    let failed = |error| ApplyError::Sysctl {
+    let failed = |error| ApplyError::SysctlUnrolled {
         error,
-        rollback: None,
+        committed: false,
         restore_errors: vec![],
     };
     let changes = sysctl::capture(root, &rs.sysctls).map_err(failed);

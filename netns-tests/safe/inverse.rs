@@ -259,6 +259,11 @@ fn a_failed_sysctl_step_is_undone_by_the_inverse_at_once_issue14() {
         err.contains("cannot write net.ipv6.conf.all.forwarding"),
         "{err}"
     );
+    // Nothing rolled the ruleset back before the revert: the message says so.
+    assert!(
+        !err.contains("rolled back") && err.contains("the new ruleset is still loaded"),
+        "{err}"
+    );
     assert_eq!(
         listing(&lab),
         before,

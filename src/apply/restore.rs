@@ -167,16 +167,16 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
         let mut sysctls = Vec::new();
         let mut interfaces = Vec::new();
         for s in &rs.sysctls {
-            let old = sysctl::read(&root, s.key).map_err(|error| ApplyError::Sysctl {
+            let old = sysctl::read(&root, s.key).map_err(|error| ApplyError::SysctlUnrolled {
                 error,
-                rollback: None,
+                committed: false,
                 restore_errors: vec![],
             })?;
             sysctls.push((s.key.name().to_string(), old));
             interfaces.push(sysctl::capture_interfaces(&root, s.key).map_err(|error| {
-                ApplyError::Sysctl {
+                ApplyError::SysctlUnrolled {
                     error,
-                    rollback: None,
+                    committed: false,
                     restore_errors: vec![],
                 }
             })?);
