@@ -9,6 +9,7 @@ mod delta_read;
 mod guard;
 mod inverse;
 mod inverse_check;
+mod inverse_done;
 mod inverse_io;
 mod refusal;
 pub mod restore;
