@@ -6,6 +6,7 @@
 
 mod identity;
 mod inverse;
+mod inverse_fixes;
 mod lifecycle;
 mod namespaces;
 mod per_netns;

@@ -9,6 +9,7 @@ mod delta_read;
 mod guard;
 mod inverse;
 mod inverse_check;
+mod inverse_done;
 mod inverse_io;
 mod refusal;
 pub mod restore;
@@ -155,6 +156,28 @@ pub enum ApplyError {
         "table {table} holds {what} that hostwall cannot restore; remove them or apply without --confirm"
     )]
     Unrestorable { table: String, what: String },
+    /// A sysctl step failed and this apply rolled no ruleset back: before any change
+    /// (`committed` false), or after an in-place change that the pending change's
+    /// revert undoes (`ApplyOptions::in_place_only`).
+    #[error("{error}; {}", unrolled_summary(*.committed, .restore_errors))]
+    SysctlUnrolled {
+        error: SysctlError,
+        committed: bool,
+        restore_errors: Vec<SysctlError>,
+    },
+}
+
+fn unrolled_summary(committed: bool, restore: &[SysctlError]) -> String {
+    let mut s = if committed {
+        "the new ruleset is still loaded: the revert of the pending change undoes it"
+    } else {
+        "nothing was changed"
+    }
+    .to_string();
+    for e in restore {
+        s.push_str(&format!("; also could not restore: {e}"));
+    }
+    s
 }
 
 fn rollback_summary(rollback: &Option<Box<ApplyError>>, restore: &[SysctlError]) -> String {
@@ -312,7 +335,13 @@ fn apply_here(
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match copy {
             Some(c) => c.restore(&mut nl, &rs.table.name).err().map(Box::new),
-            None => None,
+            None => {
+                return Err(ApplyError::SysctlUnrolled {
+                    error: f.error,
+                    committed: sent_any,
+                    restore_errors: f.restore_errors,
+                });
+            }
         };
         return Err(ApplyError::Sysctl {
             error: f.error,
@@ -571,9 +600,9 @@ fn capture_previous(
     (guard, in_place_only): (&Guard, bool),
     dumps: &mut u32,
 ) -> Result<Previous, ApplyError> {
-    let failed = |error| ApplyError::Sysctl {
+    let failed = |error| ApplyError::SysctlUnrolled {
         error,
-        rollback: None,
+        committed: false,
         restore_errors: vec![],
     };
     let changes = sysctl::capture(root, &rs.sysctls).map_err(failed);

@@ -12,7 +12,7 @@ use crate::apply::{exit, stderr};
 
 /// The base policy: a per-source limit (learns the client), a drop list (a set), and
 /// rules of alternating verdicts (so none merge).
-fn base() -> String {
+pub(super) fn base() -> String {
     let drop: Vec<String> = (1..=40).map(|i| format!("10.9.0.{i}")).collect();
     format!(
         "policy inv {{\n    allow ssh\n    allow tcp 8080 limit 10/minute per source burst 5\n    \
@@ -22,7 +22,7 @@ fn base() -> String {
     )
 }
 
-fn edit(text: &str, from: &str, to: &str) -> String {
+pub(super) fn edit(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in the policy");
     text.replacen(from, to, 1)
 }
@@ -85,7 +85,7 @@ fn cases() -> Vec<(&'static str, String, String)> {
 }
 
 /// `nft list table inet hostwall` without the learned entries' countdowns.
-fn listing(lab: &Lab) -> String {
+pub(super) fn listing(lab: &Lab) -> String {
     let text = lab.env.nft(&["list", "table", "inet", "hostwall"], "");
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
@@ -116,7 +116,7 @@ fn stored(lab: &Lab) -> String {
 }
 
 /// A lab with `policy` applied (recorded) and the client learned by the limit's set.
-fn ready(policy: &str) -> (Lab, String) {
+pub(super) fn ready(policy: &str) -> (Lab, String) {
     let lab = Lab::new();
     exit(&lab.apply_text("before.policy", policy, &[]), 0);
     assert!(lab.port_answers(), "the limited port answers the client");
@@ -257,6 +257,11 @@ fn a_failed_sysctl_step_is_undone_by_the_inverse_at_once_issue14() {
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains("cannot write net.ipv6.conf.all.forwarding"),
+        "{err}"
+    );
+    // Nothing rolled the ruleset back before the revert: the message says so.
+    assert!(
+        !err.contains("rolled back") && err.contains("the new ruleset is still loaded"),
         "{err}"
     );
     assert_eq!(

@@ -13,6 +13,7 @@ use crate::ir::{BaseChain, Interval, Set};
 use crate::nft::change::Place;
 use crate::nft::vocab::{DataType, InetHook, VerdictCode};
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// Everything a revert of one in-place change needs besides the kernel.
@@ -192,13 +193,25 @@ fn chain_undo(
     d: &Delta,
     old: &mut dyn OldRules,
 ) -> Result<ChainUndo, String> {
-    let deleted: Vec<u64> = (ops.iter())
+    let deleted: HashSet<u64> = (ops.iter())
         .filter_map(|op| match op {
             RuleOp::Delete { handle, .. } => Some(*handle),
             _ => None,
         })
         .collect();
-    let position = |h: u64| live.rules.iter().position(|(x, _)| *x == h);
+    let at: HashMap<u64, usize> = (live.rules.iter().enumerate())
+        .map(|(i, (h, _))| (*h, i))
+        .collect();
+    let position = |h: u64| at.get(&h).copied();
+    // Per rule, the first rule after it that stays: one backward pass.
+    let mut next_kept = vec![None; live.rules.len()];
+    let mut kept = None;
+    for (i, (h, _)) in live.rules.iter().enumerate().rev() {
+        next_kept[i] = kept;
+        if !deleted.contains(h) {
+            kept = Some(*h);
+        }
+    }
     let mut rules = Vec::with_capacity(ops.len());
     for op in ops {
         let undo = match op {
@@ -219,9 +232,7 @@ fn chain_undo(
             RuleOp::Delete { handle, .. } => {
                 let p = position(*handle)
                     .ok_or_else(|| format!("rule {handle} is not in chain {}", live.name))?;
-                let anchor = (live.rules[p + 1..].iter())
-                    .map(|(h, _)| *h)
-                    .find(|h| !deleted.contains(h));
+                let anchor = next_kept.get(p).copied().flatten();
                 RuleUndo::Deleted {
                     handle: *handle,
                     index: p + 1,
@@ -234,12 +245,13 @@ fn chain_undo(
     }
     let new_len = (d.rules.iter())
         .find(|(c, _)| *c == live.name)
-        .map_or(live.rules.len(), |(_, ops)| {
+        .map_or(Some(live.rules.len()), |(_, ops)| {
             let added = (ops.iter())
                 .filter(|op| matches!(op, RuleOp::Put { place, .. } if !matches!(place, Place::Replace(_))))
                 .count();
-            live.rules.len() + added - deleted.len()
-        });
+            (live.rules.len() + added).checked_sub(deleted.len())
+        })
+        .ok_or_else(|| format!("chain {} loses more rules than it holds", live.name))?;
     Ok(ChainUndo {
         name: live.name.clone(),
         new_len,

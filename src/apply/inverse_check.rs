@@ -7,6 +7,7 @@ use super::inverse::{ChainUndo, Inverse, RuleUndo, SetUndo, base_of, intervals, 
 use crate::emit::delta::{ElementChange, Undo, UndoChain, UndoRule};
 use crate::ir::Set;
 use crate::nft::change::Place;
+use std::collections::HashMap;
 
 /// The inverse with every handle and object it needs, owned.
 #[derive(Debug, Default)]
@@ -22,6 +23,16 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// Whether it changes nothing (a change of sysctls only): no batch is sent.
+    pub fn is_empty(&self) -> bool {
+        (self.element_sets.iter()).all(|(_, removed, added)| removed.is_empty() && added.is_empty())
+            && self.sets.is_empty()
+            && self.chains.is_empty()
+            && self.rules.iter().all(|(_, ops)| ops.is_empty())
+            && self.drop_chains.is_empty()
+            && self.drop_sets.is_empty()
+    }
+
     /// The batch's view of it.
     pub fn undo<'a>(&'a self, table: &'a str) -> Undo<'a> {
         Undo {
@@ -137,27 +148,32 @@ fn rules(c: &ChainUndo, cur: &LiveTable) -> Result<Vec<UndoRule>, String> {
             c.new_len
         ));
     }
-    let has = |h: u64| chain.rules.iter().any(|(x, _)| *x == h);
+    let by_handle: HashMap<u64, &str> = (chain.rules.iter())
+        .map(|(h, t)| (*h, t.as_str()))
+        .collect();
+    let has = |h: u64| by_handle.contains_key(&h);
     let msg = |m: &str| unhex(m).ok_or_else(|| "a rule message is not hex".to_string());
     let mut ops = Vec::with_capacity(c.rules.len());
     for u in &c.rules {
         ops.push(match u {
-            RuleUndo::Inserted { index, text } => match chain.rules.get(index - 1) {
-                Some((h, t)) if t == text => UndoRule::Delete(*h),
-                _ => {
-                    return Err(format!(
-                        "rule {index} of chain {} is not the one the change inserted",
-                        c.name
-                    ));
+            RuleUndo::Inserted { index, text } => {
+                match index.checked_sub(1).and_then(|i| chain.rules.get(i)) {
+                    Some((h, t)) if t == text => UndoRule::Delete(*h),
+                    _ => {
+                        return Err(format!(
+                            "rule {index} of chain {} is not the one the change inserted",
+                            c.name
+                        ));
+                    }
                 }
-            },
+            }
             RuleUndo::Replaced {
                 handle,
                 new,
                 index,
                 old,
             } => {
-                if !chain.rules.iter().any(|(h, t)| h == handle && t == new) {
+                if by_handle.get(handle) != Some(&new.as_str()) {
                     return Err(format!(
                         "rule {handle} of chain {} is not the one the change put there",
                         c.name

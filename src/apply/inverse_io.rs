@@ -8,6 +8,7 @@ use super::ApplyError;
 use super::delta::{self, Decision, LiveTable};
 use super::inverse::{self, Inverse, OldRules};
 use super::inverse_check;
+use super::inverse_done;
 use super::trusted;
 use crate::ir::Ruleset;
 use crate::nft::client::Client;
@@ -107,7 +108,17 @@ pub(super) fn restore(
         let Some((genid, cur)) = current(nl, table, inv, here)? else {
             return Ok(());
         };
-        let resolved = inverse_check::resolve(inv, &cur).map_err(|why| changed(table, why))?;
+        let resolved = match inverse_check::resolve(inv, &cur) {
+            Ok(r) => r,
+            // The inverse committed before (the reply was lost, or the process died
+            // before the sysctls): nothing is left to undo in the table.
+            Err(_) if inverse_done::undone(inv, &cur) => return Ok(()),
+            Err(why) => return Err(changed(table, why)),
+        };
+        if resolved.is_empty() {
+            // The kernel commits no empty batch: there is nothing to send.
+            return Ok(());
+        }
         let opts = super::batch_options(nl, Some(genid));
         let mut batch = crate::emit::delta::build_undo(&resolved.undo(table), &opts)
             .map_err(ApplyError::from)?;
@@ -156,6 +167,9 @@ fn current(
     };
     match record {
         Some(r) if r.genid == inv.base && r.live == cur => Ok(None),
+        Some(r) if r.genid != inv.base && r.live != cur && inverse_done::undone(inv, &cur) => {
+            Ok(None)
+        }
         Some(r) if r.genid != inv.base && r.live != cur => Err(changed(
             table,
             format!(

@@ -360,3 +360,103 @@ fn the_stored_inverse_round_trips_through_its_json() {
     assert_eq!(intervals(&["a-ff".into()]), Ok(vec![iv(10, 255)]));
     assert!(intervals(&["zz".into()]).is_err());
 }
+
+#[test]
+fn five_thousand_contiguous_deleted_rules_are_planned_and_checked_in_linear_time_issue14() {
+    let mut m = Model { next: 100 };
+    let all: Vec<u16> = (1..=12000).collect();
+    // The last 5,000 rules deleted (contiguous), one more replaced before them.
+    let kept: Vec<u16> = (all.iter().copied())
+        .filter(|p| *p <= 7000)
+        .map(|p| if p == 6999 { 60000 } else { p })
+        .collect();
+    let old = table(&[], &[("input", all)]);
+    let new = table(&[], &[("input", kept)]);
+    let pre = m.live_of(&old);
+    let d = match plan(&pre, &new) {
+        Decision::Delta(d) => d,
+        Decision::Full(why) => panic!("in place: {why}"),
+    };
+    let started = std::time::Instant::now();
+    let inv = of_delta(&pre, &d, 7, &mut Indexed::of(&pre)).expect("inverse");
+    let post = m.commit(&pre, &d);
+    let r = resolve(&inv, &post).expect("resolved");
+    let took = started.elapsed();
+    // Quadratic or worse takes minutes here; linear takes milliseconds.
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    let anchors: Vec<Option<u64>> = (inv.chains[0].rules.iter())
+        .filter_map(|u| match u {
+            RuleUndo::Deleted { anchor, .. } => Some(*anchor),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(anchors.len(), 5000);
+    assert!(
+        anchors.iter().all(Option::is_none),
+        "the block goes back at the end"
+    );
+    assert_eq!(shape(&m.undo(&post, &r)), shape(&pre));
+}
+
+/// [`Texts`] with an index, so the test measures the inverse, not the model.
+struct Indexed(std::collections::HashMap<(String, u64), Vec<u8>>);
+
+impl Indexed {
+    fn of(t: &LiveTable) -> Indexed {
+        Indexed(
+            (t.chains.iter())
+                .flat_map(|c| {
+                    (c.rules.iter()).map(|(h, r)| ((c.name.clone(), *h), r.clone().into_bytes()))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl OldRules for Indexed {
+    fn rule(&mut self, chain: &str, handle: u64) -> Result<Vec<u8>, String> {
+        (self.0.get(&(chain.to_string(), handle)).cloned()).ok_or_else(|| "no rule".into())
+    }
+
+    fn chain_rules(&mut self, _: &str) -> Result<Vec<Vec<u8>>, String> {
+        Err("not in this test".into())
+    }
+}
+
+#[test]
+fn a_stored_inverse_with_impossible_positions_is_refused_not_a_panic_issue14() {
+    let mut m = Model { next: 100 };
+    let old = table(&[], &[("input", vec![22, 80])]);
+    let new = table(&[], &[("input", vec![22, 8080, 80])]);
+    let pre = m.live_of(&old);
+    let Decision::Delta(d) = plan(&pre, &new) else {
+        panic!("in place")
+    };
+    let inv = of_delta(&pre, &d, 7, &mut Texts(&pre)).expect("inverse");
+    let post = m.commit(&pre, &d);
+    for index in [0, 4, usize::MAX] {
+        let mut bad = inv.clone();
+        for u in &mut bad.chains[0].rules {
+            if let RuleUndo::Inserted { index: i, .. } = u {
+                *i = index;
+            }
+        }
+        let e = resolve(&bad, &post).err().unwrap_or_default();
+        assert!(
+            e.contains("is not the one the change inserted"),
+            "{index}: {e}"
+        );
+    }
+    // A plan that deletes more rules than the chain holds has no inverse.
+    let mut lying = d.clone();
+    for (_, ops) in &mut lying.rules {
+        ops.retain(|op| !matches!(op, RuleOp::Put { .. }));
+        for h in [1, 2, 3] {
+            ops.push(RuleOp::Delete {
+                handle: pre.chains[0].rules[0].0 + h - 1,
+                text: String::new(),
+            });
+        }
+    }
+    assert!(of_delta(&pre, &lying, 7, &mut Texts(&pre)).is_err());
+}

@@ -32,8 +32,11 @@ use std::path::{Path, PathBuf};
 /// namespace runs it.
 /// Version 4 added the in-place change's inverse (`inverse`): an older reader would
 /// take its absent table copy for "the table did not exist" and delete the table, so
-/// it must refuse the blob; this reader still takes version 3 (no inverse).
+/// it must refuse the blob; this reader still takes version 3 (no inverse), and a blob
+/// without an inverse is still written as version 3, so an older binary reverts it.
 const FORMAT_VERSION: u32 = 4;
+/// The version of a blob that holds a copy of the table and no inverse.
+const COPY_VERSION: u32 = 3;
 
 /// Everything needed to undo one apply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,11 +77,25 @@ pub enum RestoreError {
         source: ApplyError,
     },
     /// Our table is not what the in-place change left: undoing the change over someone
-    /// else's would make a third state, so nothing is restored.
-    #[error("not restoring table {table}: {why}")]
+    /// else's would make a third state, so the table is left as it is; the sysctls were
+    /// put back.
+    #[error(
+        "{why}; table inet {table} is left as it is now (NOT reverted), and the sysctls were put back to their values before the change"
+    )]
     TableChanged { table: String, why: String },
     #[error("the table was restored, but not every sysctl: {}", list(.0))]
     Sysctls(Vec<SysctlError>),
+    /// The table step was refused (as [`RestoreError::TableChanged`]) and a sysctl
+    /// could not be written back: retried for the sysctls.
+    #[error(
+        "{why}; table inet {table} is left as it is now (NOT reverted), and not every sysctl was put back (retried): {}",
+        list(.errors)
+    )]
+    TableChangedSysctls {
+        table: String,
+        why: String,
+        errors: Vec<SysctlError>,
+    },
     /// The namespace of the change is gone: nothing is left to revert.
     #[error(
         "the network namespace of the change ({}) no longer exists, so there is nothing left to revert",
@@ -150,22 +167,26 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
         let mut sysctls = Vec::new();
         let mut interfaces = Vec::new();
         for s in &rs.sysctls {
-            let old = sysctl::read(&root, s.key).map_err(|error| ApplyError::Sysctl {
+            let old = sysctl::read(&root, s.key).map_err(|error| ApplyError::SysctlUnrolled {
                 error,
-                rollback: None,
+                committed: false,
                 restore_errors: vec![],
             })?;
             sysctls.push((s.key.name().to_string(), old));
             interfaces.push(sysctl::capture_interfaces(&root, s.key).map_err(|error| {
-                ApplyError::Sysctl {
+                ApplyError::SysctlUnrolled {
                     error,
-                    rollback: None,
+                    committed: false,
                     restore_errors: vec![],
                 }
             })?);
         }
         let previous = Previous {
-            version: FORMAT_VERSION,
+            version: if inverse.is_some() {
+                FORMAT_VERSION
+            } else {
+                COPY_VERSION
+            },
             netns: opts.netns.clone(),
             netns_id,
             table: table.clone(),
@@ -242,16 +263,6 @@ fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
 }
 
 impl Previous {
-    /// Whether the table existed before the change.
-    pub fn table_existed(&self) -> bool {
-        self.table_messages.is_some() || self.inverse.is_some()
-    }
-
-    /// Whether the revert is the in-place change's inverse (not a copy of the table).
-    pub fn is_inverse(&self) -> bool {
-        self.inverse.is_some()
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain strings, bools and vectors cannot fail; an empty blob
         // would still be caught by `decode` rather than restored.
@@ -270,7 +281,7 @@ impl Previous {
             serde_json::from_slice(blob).map_err(|e| RestoreError::Blob(e.to_string()))?;
         // Version 3 is version 4 without an inverse: a change pending across an upgrade
         // is still restored from its copy.
-        if p.version != FORMAT_VERSION && p.version != 3 {
+        if p.version != FORMAT_VERSION && p.version != COPY_VERSION {
             return Err(RestoreError::Blob(format!(
                 "unknown format version {}",
                 p.version
@@ -302,38 +313,44 @@ impl Previous {
                     Err(e) => format!("an unidentified namespace ({e})"),
                 })));
             }
-            if let Err(stop) = self.restore_table(&copy, here.as_ref().ok())? {
-                return Ok(Err(stop));
-            }
-            let root = sysctl_root(&self.sysctl_root);
-            // Global key first (the kernel copies it to every interface), then each
-            // interface's own value as it was.
-            let mut errors = Vec::new();
-            for (i, (k, v)) in keys.iter().enumerate() {
-                match sysctl::write(&root, *k, *v) {
-                    Err(e) => errors.push(e),
-                    Ok(()) => {
-                        if let Some(saved) = self.interfaces.get(i) {
-                            errors.extend(sysctl::restore_interfaces(&root, *k, saved));
-                        }
+            let table = self.restore_table(&copy, here.as_ref().ok())?;
+            // The sysctls go back whether or not the table did: a refused table step
+            // leaves the table to whoever changed it, never the change's sysctls.
+            Ok::<_, ApplyError>(Ok((table, self.restore_sysctls(&keys))))
+        })
+        .map_err(ruleset)?;
+        let (table, errors) = outcome.map_err(|Stop::NotHere(here)| self.not_here(here))?;
+        match (table, errors.is_empty()) {
+            (TableStep::Restored, true) => Ok(()),
+            (TableStep::Restored, false) => Err(RestoreError::Sysctls(errors)),
+            (TableStep::Refused(why), true) => Err(RestoreError::TableChanged {
+                table: self.table.clone(),
+                why,
+            }),
+            (TableStep::Refused(why), false) => Err(RestoreError::TableChangedSysctls {
+                table: self.table.clone(),
+                why,
+                errors,
+            }),
+        }
+    }
+
+    /// Writes every saved sysctl back: the global key first (the kernel copies it to
+    /// every interface), then each interface's own value as it was.
+    fn restore_sysctls(&self, keys: &[(Sysctl, bool)]) -> Vec<SysctlError> {
+        let root = sysctl_root(&self.sysctl_root);
+        let mut errors = Vec::new();
+        for (i, (k, v)) in keys.iter().enumerate() {
+            match sysctl::write(&root, *k, *v) {
+                Err(e) => errors.push(e),
+                Ok(()) => {
+                    if let Some(saved) = self.interfaces.get(i) {
+                        errors.extend(sysctl::restore_interfaces(&root, *k, saved));
                     }
                 }
             }
-            Ok::<_, ApplyError>(Ok(errors))
-        })
-        .map_err(ruleset)?;
-        let sysctl_errors = outcome.map_err(|stop| match stop {
-            Stop::NotHere(here) => self.not_here(here),
-            Stop::Changed(why) => RestoreError::TableChanged {
-                table: self.table.clone(),
-                why,
-            },
-        })?;
-        if sysctl_errors.is_empty() {
-            Ok(())
-        } else {
-            Err(RestoreError::Sysctls(sysctl_errors))
         }
+        errors
     }
 
     /// The table step of a restore, in the change's namespace: the copy replayed, or the
@@ -342,14 +359,16 @@ impl Previous {
         &self,
         copy: &TableCopy,
         here: Option<&NetnsId>,
-    ) -> Result<Result<(), Stop>, ApplyError> {
+    ) -> Result<TableStep, ApplyError> {
         let mut nl = Client::open()?;
         match &self.inverse {
-            None => copy.restore(&mut nl, &self.table).map(Ok),
+            None => copy
+                .restore(&mut nl, &self.table)
+                .map(|()| TableStep::Restored),
             Some(inv) => match inverse_io::restore(&mut nl, &self.table, inv, here) {
-                Ok(()) => Ok(Ok(())),
+                Ok(()) => Ok(TableStep::Restored),
                 Err(InverseError::Apply(e)) => Err(e),
-                Err(InverseError::Changed(why)) => Ok(Err(Stop::Changed(why))),
+                Err(InverseError::Changed(why)) => Ok(TableStep::Refused(why)),
             },
         }
     }
@@ -398,12 +417,16 @@ impl Previous {
 }
 
 /// Why a restore stopped before the ruleset step, as a value out of the namespace
-/// thread.
+/// thread: it runs in this other namespace.
 enum Stop {
-    /// The restore runs in this other namespace.
     NotHere(String),
-    /// Our table is not what the in-place change left.
-    Changed(String),
+}
+
+/// What the table step did.
+enum TableStep {
+    Restored,
+    /// Our table is not what the in-place change left (why): it is left as it is.
+    Refused(String),
 }
 
 fn sysctl_key(name: &str) -> Result<Sysctl, RestoreError> {
