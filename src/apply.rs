@@ -479,7 +479,7 @@ fn choose(
 /// ruleset moved on, and the notifications show that only other tables changed, it
 /// resends at the current generation (at most [`guard::MAX_RESENDS`] times). Returns
 /// the generation the committed batch was sent at.
-fn send_guarded(
+pub(super) fn send_guarded(
     nl: &mut Client,
     batch: &mut Batch,
     guard: &Guard,

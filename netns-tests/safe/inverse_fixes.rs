@@ -234,3 +234,87 @@ fn a_revert_whose_inverse_committed_before_a_crash_finishes_the_sysctls_issue14(
         assert!(pending_files(&state).is_empty());
     }
 }
+
+/// 20,000 addresses to drop (`10.20.X.Y`, Y odd: none merge), and the change: a few
+/// of them swapped.
+fn big(swap: bool) -> String {
+    let mut addrs: Vec<String> = (0..160)
+        .flat_map(|x| (0..125).map(move |y| format!("10.20.{x}.{}", 2 * y + 1)))
+        .collect();
+    if swap {
+        for (i, a) in addrs.iter_mut().enumerate().filter(|(i, _)| i % 4000 == 7) {
+            *a = format!("10.21.{}.1", i / 4000);
+        }
+    }
+    format!(
+        "policy busy {{\n    allow ssh\n    allow tcp 8080\n    drop from {}\n}}\n",
+        addrs.join(", ")
+    )
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_revert_succeeds_while_another_table_commits_every_few_ms_issue14() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    crate::support::root::require();
+    let lab = super::Lab::new();
+    exit(&lab.apply_text("before.policy", &big(false), &[]), 0);
+    let before = listing(&lab);
+    let out = lab.apply_text("after.policy", &big(true), &["--confirm", "60"]);
+    exit(&out, 0);
+    assert!(prev_file_text(&lab).contains("\"inverse\""), "an inverse");
+    assert_ne!(listing(&lab), before, "the change is in");
+    lab.env
+        .nft(&["-f", "-"], "table ip busy {\n chain c {\n }\n}\n");
+    // Another table committing thousands of times a second: one `nft -i` reading a
+    // command per line, each its own commit (rule commands: unlike set elements, they
+    // do not make nft fetch our 20,000 addresses first).
+    let stop = Arc::new(AtomicBool::new(false));
+    let ns = lab.env.ns.name().to_string();
+    let mut churn = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "nft", "-i"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nft -i");
+    let mut input = churn.stdin.take().expect("stdin");
+    let feeder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            while !stop.load(Ordering::Relaxed) {
+                let line = "add rule ip busy c counter\nflush chain ip busy c\n";
+                if input.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let genid = || hostwall::live::genid(Some(&ns)).unwrap_or_else(|e| panic!("genid: {e}"));
+    let g0 = genid();
+    while genid().wrapping_sub(g0) < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (g1, t) = (genid(), std::time::Instant::now());
+    let out = lab.env.state_cmd("revert");
+    let (during, took) = (genid().wrapping_sub(g1), t.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    let _ = feeder.join();
+    let _ = churn.wait();
+    eprintln!("revert under churn: {took:?}, {during} other commits meanwhile");
+    let err = stderr(&out);
+    exit(&out, 0);
+    assert!(err.contains("reverted change"), "{err}");
+    assert!(
+        during >= 10,
+        "the other table committed during the revert: {during}"
+    );
+    assert_eq!(listing(&lab), before, "reverted exactly");
+    assert!(pending_files(&lab.env.state()).is_empty());
+}
+
+fn prev_file_text(lab: &super::Lab) -> String {
+    std::fs::read_to_string(prev_file(&lab.env.state())).unwrap_or_default()
+}

@@ -11,7 +11,7 @@ use super::inverse_check;
 use super::inverse_done;
 use super::trusted;
 use crate::ir::Ruleset;
-use crate::nft::client::Client;
+use crate::nft::client::{Client, Moved};
 use crate::nft::msg::msg_type;
 use crate::nft::wire::{MsgType, Writer};
 use crate::nsid::NetnsId;
@@ -95,17 +95,22 @@ impl OldRules for KernelRules<'_> {
 }
 
 /// Undoes the change `inv` describes, in one batch, when our table is exactly what
-/// the change left; nothing when the change never reached the kernel.
+/// the change left; nothing when the change never reached the kernel. Commits in other
+/// tables meanwhile (libvirt, docker, fail2ban) neither spoil the read of our table nor
+/// refuse the batch: the change notifications since the read show whether ours moved
+/// ([`super::Guard`]), as for an apply.
 pub(super) fn restore(
     nl: &mut Client,
     table: &str,
     inv: &Inverse,
     here: Option<&NetnsId>,
 ) -> Result<(), InverseError> {
+    // Subscribed before the first generation read the revert relies on.
+    let guard = super::Guard::open(table)?;
     let mut tries = 0;
     loop {
         tries += 1;
-        let Some((genid, cur)) = current(nl, table, inv, here)? else {
+        let Some((genid, cur)) = current(nl, table, inv, here, &guard)? else {
             return Ok(());
         };
         let resolved = match inverse_check::resolve(inv, &cur) {
@@ -119,14 +124,16 @@ pub(super) fn restore(
             // The kernel commits no empty batch: there is nothing to send.
             return Ok(());
         }
+        guard.set_base(genid);
         let opts = super::batch_options(nl, Some(genid));
         let mut batch = crate::emit::delta::build_undo(&resolved.undo(table), &opts)
             .map_err(ApplyError::from)?;
-        match super::send_batch(nl, &batch, genid, table) {
+        let mut report = super::ApplyReport::default();
+        match super::send_guarded(nl, &mut batch, &guard, table, &mut report) {
             Ok(_) => return Ok(()),
-            Err(ApplyError::Concurrent { .. }) if tries < REVERT_TRIES => {
-                batch.bytes.clear();
-            }
+            // Our table moved since it was judged: judge it again (and refuse the
+            // revert when it is no longer what the change left).
+            Err(ApplyError::Concurrent { .. }) if tries < REVERT_TRIES => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -147,6 +154,7 @@ fn current(
     table: &str,
     inv: &Inverse,
     here: Option<&NetnsId>,
+    guard: &super::Guard,
 ) -> Result<Option<(u32, LiveTable)>, InverseError> {
     let genid = nl.genid().map_err(ApplyError::from)?;
     if genid == inv.base {
@@ -161,7 +169,7 @@ fn current(
     {
         return Ok(Some((genid, r.live.clone())));
     }
-    let (genid, cur) = read_stable(nl, table)?;
+    let (genid, cur) = read_stable(nl, table, guard)?;
     let Some(cur) = cur else {
         return Err(changed(table, "it is gone".into()));
     };
@@ -181,17 +189,24 @@ fn current(
     }
 }
 
-/// Our table read between two equal generation reads.
-fn read_stable(nl: &mut Client, table: &str) -> Result<(u32, Option<LiveTable>), InverseError> {
-    for _ in 0..REVERT_TRIES {
-        let before = nl.genid().map_err(ApplyError::from)?;
-        let cur = super::delta_read::read(nl, table)?;
-        if nl.genid().map_err(ApplyError::from)? == before {
-            return Ok((before, cur));
-        }
+/// Our table and a generation it is exact at: read between two generation reads, and
+/// standing when the notifications show no commit in between touched our table.
+fn read_stable(
+    nl: &mut Client,
+    table: &str,
+    guard: &super::Guard,
+) -> Result<(u32, Option<LiveTable>), InverseError> {
+    let read =
+        |c: &mut Client, at: u32| Ok::<_, ApplyError>((at, super::delta_read::read(c, table)?));
+    let judge = |(_, cur), moved: Moved| {
+        let ours = guard.ours_changed(moved.before, moved.after)?;
+        Ok((!ours).then_some((moved.after, cur)))
+    };
+    match nl.read_stable(REVERT_TRIES, read, judge)? {
+        Some(got) => Ok(got),
+        None => Err(ApplyError::Snapshot(format!(
+            "cannot read a consistent copy of table {table} to revert: it kept changing"
+        ))
+        .into()),
     }
-    Err(ApplyError::Snapshot(format!(
-        "cannot read a consistent copy of table {table} to revert: it kept changing"
-    ))
-    .into())
 }
