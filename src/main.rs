@@ -24,7 +24,8 @@ fn main() -> ExitCode {
 /// threshold is fixed there (glibc otherwise raises it up to 32 MiB after the first
 /// large free, and serves the next large buffers — sets, packed elements, the batch —
 /// from its heap, whose freed middle stays resident), so apply's peak is what it holds
-/// at once (`tests/it/lean.rs`, `benches/lean.sh`). Measured: 100,000 prefixes
+/// at once (`tests/it/lean.rs`, `benches/lean.sh`); once the input read is big the
+/// padding stops ([`reading`]). Measured: 100,000 prefixes
 /// re-applied with one changed, ~1,900 fewer faults; `check` of 1,000,000 addresses
 /// peaks lower (59 MB, was 60.6); 64 MiB of each raised that peak to 67 MB, and a 4 MiB
 /// mmap threshold raised apply's at 1M to 230 MB.
@@ -36,5 +37,34 @@ fn tune_heap() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TOP_PAD, 16 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
+/// Input of at least this many bytes in all (about 250,000 addresses) is big: its peak
+/// matters more than a re-apply's page faults, so the heap stops padding (see
+/// [`reading`]).
+const BIG_INPUT_BYTES: u64 = 4 << 20;
+
+/// Input bytes read so far (policy, includes, site file).
+static INPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts `bytes` of input about to be read. When the input turns big, the heap stops
+/// growing 16 MiB at a time and gives back its free top before the big text comes: glibc
+/// serves a request of any size from a top chunk large enough, so with the padding the
+/// texts and, later, the sets landed inside the heap instead of mappings of their own,
+/// where nothing freed around them could go back (a million addresses: apply's peak
+/// 103 MB padded, 72 MB not; `benches/lean.sh`).
+pub(crate) fn reading(bytes: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let before = INPUT_BYTES.fetch_add(bytes, Relaxed);
+    if before < BIG_INPUT_BYTES && before.saturating_add(bytes) >= BIG_INPUT_BYTES {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt sets a tuning parameter and malloc_trim returns free memory to
+        // the kernel; both lock the allocator themselves and touch no pointer of ours.
+        unsafe {
+            libc::mallopt(libc::M_TOP_PAD, 0);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 10);
+            libc::malloc_trim(0);
+        }
     }
 }

@@ -61,6 +61,7 @@ fn open_regular(path: &Path, limit: u64) -> Result<File, ReadError> {
 /// limit while being read is refused too).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = open_regular(path, limit)?;
+    crate::reading(file.metadata()?.len());
     read_to_limit(file, limit)
 }
 

@@ -34,6 +34,7 @@ pub fn read_policy(path: Option<&Path>) -> Result<(String, Vec<u8>)> {
         Some(p) if p == Path::new("-") => {
             let bytes = files::read_to_limit(std::io::stdin().lock(), MAX_POLICY_BYTES)
                 .context("cannot read the policy from standard input")?;
+            crate::reading(bytes.len() as u64);
             Ok(("<stdin>".into(), bytes))
         }
         Some(p) => {
