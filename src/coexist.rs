@@ -84,14 +84,35 @@ fn flush_line(config: &Path) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// The pid of a running firewalld: a process whose command name is `firewalld`.
+/// Where firewalld's packages install the daemon (Debian, RHEL; `sbin` for roots
+/// without a merged /usr) and where a build from source puts it.
+const FIREWALLD_BINS: [&str; 4] = [
+    "usr/sbin/firewalld",
+    "sbin/firewalld",
+    "usr/local/sbin/firewalld",
+    "usr/bin/firewalld",
+];
+
+/// The pid of a running firewalld: a process whose command name is `firewalld`. A root
+/// with no firewalld installed has none, and its process table is not read: the scan
+/// costs an open and a read per process, milliseconds on a busy host, on every apply.
 fn firewalld_pid(root: &Path) -> Option<u32> {
+    if !FIREWALLD_BINS.iter().any(|b| root.join(b).exists()) {
+        return None;
+    }
     let procs = std::fs::read_dir(root.join("proc")).ok()?;
     procs.flatten().find_map(|p| {
         let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read(p.path().join("comm")).ok()?;
-        (comm.strip_suffix(b"\n").unwrap_or(&comm) == b"firewalld").then_some(pid)
+        (command_name(&p.path().join("comm"))? == b"firewalld".as_slice()).then_some(pid)
     })
+}
+
+/// A process's command name (`comm`: at most 15 bytes and a newline), in one read.
+fn command_name(comm: &Path) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 32];
+    let n = std::fs::File::open(comm).ok()?.read(&mut buf).ok()?;
+    let name = &buf[..n];
+    Some(name.strip_suffix(b"\n").unwrap_or(name).to_vec())
 }
 
 #[cfg(test)]
@@ -167,11 +188,26 @@ mod tests {
     #[test]
     fn a_firewalld_process_is_found_by_its_command_name() {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
         write(d.path(), "proc/1/comm", "systemd\n");
         write(d.path(), "proc/self/comm", "firewalld\n");
         write(d.path(), "proc/812/comm", "firewalld-helper\n");
+        write(d.path(), "proc/813/comm", "firewalld2\n");
         assert_eq!(find(d.path()), vec![]);
         write(d.path(), "proc/977/comm", "firewalld\n");
         assert_eq!(find(d.path()), vec![Rival::Firewalld { pid: 977 }]);
+    }
+
+    #[test]
+    fn without_firewalld_installed_the_process_table_is_not_read() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(d.path(), "proc/977/comm", "firewalld\n");
+        assert_eq!(find(d.path()), vec![], "not installed: nothing read");
+        for bin in FIREWALLD_BINS {
+            let b = d.path().join(bin);
+            write(d.path(), bin, "#!/usr/bin/python3\n");
+            assert_eq!(find(d.path()), vec![Rival::Firewalld { pid: 977 }], "{bin}");
+            std::fs::remove_file(b).unwrap_or_else(|e| panic!("{e}"));
+        }
     }
 }

@@ -178,6 +178,8 @@ fn rival_root() -> tempfile::TempDir {
     .expect("write");
     std::fs::create_dir_all(r.join("proc/4242")).expect("mkdir");
     std::fs::write(r.join("proc/4242/comm"), "firewalld\n").expect("write");
+    std::fs::create_dir_all(r.join("usr/sbin")).expect("mkdir");
+    std::fs::write(r.join("usr/sbin/firewalld"), "#!/usr/bin/python3\n").expect("write");
     root
 }
 
