@@ -382,8 +382,9 @@ fn five_thousand_contiguous_deleted_rules_are_planned_and_checked_in_linear_time
     let post = m.commit(&pre, &d);
     let r = resolve(&inv, &post).expect("resolved");
     let took = started.elapsed();
-    // Quadratic or worse takes minutes here; linear takes milliseconds.
-    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    // Not a speed target: a complexity guard. The cubic scan took minutes here; the
+    // linear one takes milliseconds (seconds in a debug build on a loaded machine).
+    assert!(took < std::time::Duration::from_secs(30), "{took:?}");
     let anchors: Vec<Option<u64>> = (inv.chains[0].rules.iter())
         .filter_map(|u| match u {
             RuleUndo::Deleted { anchor, .. } => Some(*anchor),
