@@ -251,3 +251,88 @@ fn a_policy_on_stdin_is_read_once_and_judged_by_readback_issue11() {
     let o = c.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     exit(&o, 0);
 }
+
+/// Which files a no-op apply opened, from `strace -e openat`.
+fn opened_by_apply(env: &Env, policy: &str) -> (std::process::Output, String) {
+    let trace = env.dir.path().join("openat.trace");
+    let state = env.state();
+    let log = env.log_args();
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_hostwall"))
+        .args(["apply", "--netns", env.ns.name(), "--state-dir"])
+        .arg(&state)
+        .args(&log)
+        .arg(policy)
+        .output()
+        .expect("strace (package strace)");
+    let opened = std::fs::read_to_string(&trace).unwrap_or_else(|e| panic!("{e}"));
+    (out, opened)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn settled_inputs_are_stamped_and_a_noop_apply_neither_reads_nor_hashes_them_issue14() {
+    crate::support::root::require();
+    let env = Env::new("hw-stamp");
+    env.file("nets.policy", "define admins = 10.0.0.0/24, 10.9.0.0/16\n");
+    let text = "include \"nets.policy\"\npolicy small {\n    allow ssh tcp 22 from admins\n}\n";
+    let p = env.file("main.policy", text);
+    let ps = p.to_string_lossy().into_owned();
+    let rec_path = hostwall::record::path(&env.state(), Some(env.ns.name()));
+    let stamps = || {
+        let rec = hostwall::record::load(&rec_path).unwrap_or_else(|e| panic!("{e}"));
+        rec.and_then(|r| r.stamps)
+    };
+    // Written just now: the first apply cannot vouch that the files did not change
+    // while it read them, so it stamps nothing, and the no-op apply reads them.
+    exit(&env.apply(&[&ps]), 0);
+    assert_eq!(
+        stamps(),
+        None,
+        "files younger than a second are not stamped"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (out, opened) = opened_by_apply(&env, &ps);
+    exit(&out, 0);
+    assert!(
+        stderr(&out).contains("unchanged (generation"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(opened.contains("main.policy"), "read and hashed: {opened}");
+    // ... and stamped them for the next one: the policy and its include.
+    let s = stamps().expect("stamped by the no-op apply");
+    assert_eq!(s.files.len(), 2, "{s:?}");
+    let (out, opened) = opened_by_apply(&env, &ps);
+    exit(&out, 0);
+    assert!(
+        stderr(&out).contains("unchanged (generation"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !opened.contains("main.policy") && !opened.contains("nets.policy"),
+        "a stamped input is not opened: {opened}"
+    );
+    // The include changed to text of the same size, its modification time set back:
+    // the change time still moved, so it is read, and the change is applied.
+    let inc = env.dir.path().join("nets.policy");
+    let mtime = std::fs::metadata(&inc)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&inc, "define admins = 10.0.0.0/24, 10.8.0.0/16\n").expect("write");
+    let f = std::fs::File::options()
+        .write(true)
+        .open(&inc)
+        .expect("open");
+    f.set_modified(mtime).expect("set mtime back");
+    drop(f);
+    let out = env.apply(&[&ps]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(!err.contains("unchanged"), "{err}");
+    assert!(env.ruleset().contains("10.8.0.0/16"), "{}", env.ruleset());
+    assert_eq!(stamps(), None, "changed just now: not stamped");
+}

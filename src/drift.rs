@@ -234,6 +234,7 @@ pub fn record_for(
             .collect(),
         warnings,
         policy: None,
+        stamps: None,
     }
 }
 

@@ -43,6 +43,7 @@ mod tests {
             netns: None,
             warnings: None,
             policy: policy.map(str::to_string),
+            stamps: None,
         }
     }
 

@@ -43,6 +43,85 @@ pub struct ApplyRecord {
     /// display name, so `diff` and `apply` can say the live table came from another one.
     #[serde(default)]
     pub policy: Option<String>,
+    /// The input files as they were when their texts were digested: while each still
+    /// is exactly that file, `apply` knows the digest without reading or hashing them.
+    #[serde(default)]
+    pub stamps: Option<InputStamps>,
+}
+
+/// The input files of a digest, each by its identity and change times, taken only when
+/// the times prove the file did not change after its text was read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputStamps {
+    /// hostwall's version: the digest covers it, so another version never reuses it.
+    pub version: String,
+    /// In the digest's order: the policy, the site file, the includes.
+    pub files: Vec<FileStamp>,
+}
+
+/// One file: its path, identity (device, inode), size and times in nanoseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+/// How long before its reading began a file must have last changed for its stamp to
+/// vouch for the text read. The kernel sets ctime from a clock that lags by up to a
+/// tick; a change during or after the read then shows as a ctime at most a tick before
+/// the read began, far inside this margin.
+const SETTLED_NS: i128 = 1_000_000_000;
+
+impl InputStamps {
+    /// Stamps of `paths` when every one last changed (ctime) at least a second before
+    /// `read_at`, the moment the reading of their texts began: then none changed while
+    /// or after it was read, and the stamps stand for the texts digested. `None` when
+    /// one changed more recently (the next apply reads and hashes it again) or cannot be
+    /// stat'ed.
+    pub fn take(paths: &[PathBuf], read_at: std::time::SystemTime) -> Option<InputStamps> {
+        let read_at = read_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos() as i128;
+        let files = paths
+            .iter()
+            .map(|p| FileStamp::of(p).filter(|f| f.ctime_ns <= read_at - SETTLED_NS))
+            .collect::<Option<Vec<_>>>()?;
+        Some(InputStamps {
+            version: env!("CARGO_PKG_VERSION").into(),
+            files,
+        })
+    }
+
+    /// Whether `paths` are the stamped files and each is still exactly as stamped: any
+    /// write, rename over, truncation or attribute change since moves its ctime (which
+    /// no caller can set back) or its identity.
+    pub fn hold(&self, paths: &[PathBuf]) -> bool {
+        self.version == env!("CARGO_PKG_VERSION")
+            && self.files.len() == paths.len()
+            && (self.files.iter().zip(paths))
+                .all(|(f, p)| f.path == *p && FileStamp::of(p).as_ref() == Some(f))
+    }
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Some(FileStamp {
+            path: path.to_path_buf(),
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 /// Warnings computed from every table at one generation.
@@ -249,6 +328,7 @@ mod tests {
             }),
             warnings: None,
             policy: Some("/etc/hostwall/host.policy".into()),
+            stamps: None,
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p).expect("trusted"), Some(rec));

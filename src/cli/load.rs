@@ -19,6 +19,8 @@ pub struct Loaded {
     pub map: SourceMap,
     pub policy: Option<Policy>,
     pub diagnostics: Vec<Diagnostic>,
+    /// When the reading of the input files began (their stamps must be older).
+    pub read_at: std::time::SystemTime,
     /// [`inputs_digest`] once computed (the texts in `map` never change).
     digest: std::cell::OnceCell<(bool, String, Vec<String>)>,
 }
@@ -53,6 +55,7 @@ fn read_site(p: &Path) -> Result<Vec<u8>> {
 
 /// Reads and checks the policy (and site file) named on the command line.
 pub fn load(input: &Input) -> Result<Loaded> {
+    let read_at = prior_read_at().unwrap_or_else(std::time::SystemTime::now);
     let mut prior = prior_for(input);
     let served = Cell::new(0);
     let (name, policy) = match input.policy.as_deref() {
@@ -95,6 +98,7 @@ pub fn load(input: &Input) -> Result<Loaded> {
         map,
         policy,
         diagnostics,
+        read_at,
         digest: Default::default(),
     };
     if let Some(p) = prior
@@ -118,6 +122,31 @@ struct Prior {
     files: Vec<NamedBytes>,
     names: Vec<String>,
     digest: String,
+}
+
+/// When the first unparsed read of this run began: bytes it read may be the ones a load
+/// compiles, so a load's files are stamped against this earlier moment.
+static FIRST_READ: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+fn prior_read_at() -> Option<std::time::SystemTime> {
+    FIRST_READ.get().copied()
+}
+
+/// The files `input` and `includes` name, as stamped ([`hostwall::record::InputStamps`]):
+/// the policy's and site file's canonical paths, then the includes as recorded; the
+/// built-in policy is no file. `None` for standard input.
+pub fn input_paths(input: &Input, includes: &[String]) -> Option<Vec<std::path::PathBuf>> {
+    let mut paths = Vec::new();
+    match input.policy.as_deref() {
+        Some(p) if p == Path::new("-") => return None,
+        Some(p) => paths.push(canonical(&p.display().to_string()).into()),
+        None => {}
+    }
+    if let Some(site) = &input.site {
+        paths.push(canonical(&site.display().to_string()).into());
+    }
+    paths.extend(includes.iter().map(std::path::PathBuf::from));
+    Some(paths)
 }
 
 fn prior() -> std::sync::MutexGuard<'static, Option<Prior>> {
@@ -234,6 +263,7 @@ fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 /// The same digest computed without parsing: the policy and site file named on the
 /// command line plus the includes a record lists. `None` when any file is unreadable.
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
+    FIRST_READ.get_or_init(std::time::SystemTime::now);
     let (name, policy) = read_policy(input.policy.as_deref()).ok()?;
     let mut files = vec![(canonical(&name), policy)];
     if let Some(site) = &input.site {

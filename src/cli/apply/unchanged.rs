@@ -9,7 +9,7 @@ use crate::cli::load::{self, Loaded};
 use crate::cli::output::Out;
 use hostwall::drift::{self, DriftOptions};
 use hostwall::ir::Ruleset;
-use hostwall::record::ApplyRecord;
+use hostwall::record::{ApplyRecord, InputStamps};
 use hostwall::safe::perms;
 use hostwall::unchanged::{self as verdict, Verdict};
 use std::path::PathBuf;
@@ -48,7 +48,15 @@ impl Skip {
         // once, and the policy itself needs it.
         let stdin = a.input.policy.as_deref() == Some(std::path::Path::new("-"));
         let rec = self.rec.as_ref().filter(|_| !a.persist && !stdin)?;
-        let digest = load::inputs_digest_unparsed(&a.input, &rec.includes)?;
+        let paths = load::input_paths(&a.input, &rec.includes)?;
+        // Files unchanged since they were stamped have the recorded digest: no read,
+        // no hash. Otherwise their texts are read and hashed now.
+        let stamped = (rec.stamps.as_ref()).is_some_and(|s| s.hold(&paths));
+        let read_at = std::time::SystemTime::now();
+        let digest = match stamped {
+            true => rec.digest.clone(),
+            false => load::inputs_digest_unparsed(&a.input, &rec.includes)?,
+        };
         if !a.insecure_perms && !files_trusted(a, &rec.includes) {
             // The full path reports the permission problem.
             return None;
@@ -56,6 +64,19 @@ impl Skip {
         match verdict::by_record(&self.opts, rec, &digest).ok()? {
             Verdict::Unchanged { genid, warnings } => {
                 show_warnings(out, &warnings);
+                if !stamped && let Some(stamps) = InputStamps::take(&paths, read_at) {
+                    // Read and hashed this time (written too recently to be stamped
+                    // when applied): the next apply need not.
+                    let stamps = Some(stamps);
+                    super::store(
+                        out,
+                        a,
+                        &ApplyRecord {
+                            stamps,
+                            ..rec.clone()
+                        },
+                    );
+                }
                 Some(unchanged(out, a, genid, &format!("inet {}", rec.table)))
             }
             _ => None,
