@@ -12,7 +12,24 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     tune_heap();
     let args = cli::Args::parse();
-    cli::run(args)
+    let code = cli::run(args);
+    report_peak();
+    code
+}
+
+/// `HOSTWALL_TRACE_PEAK=1`: the process's peak resident memory (`VmHWM`) on standard
+/// error as its last line, `hostwall: peak memory N kB`, for benchmarks and the memory
+/// tests. The kernel's own figure for a child (`wait4`'s `ru_maxrss`) also counts the
+/// memory of whatever process spawned it, up to its exec.
+fn report_peak() {
+    if std::env::var_os("HOSTWALL_TRACE_PEAK").is_none_or(|v| v != "1") {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    if let Some(kb) = peak.and_then(|v| v.trim().strip_suffix("kB")) {
+        eprintln!("hostwall: peak memory {} kB", kb.trim());
+    }
 }
 
 /// glibc hands freed memory at the top of the heap back to the kernel (`brk`) once
