@@ -252,16 +252,18 @@ fn a_policy_on_stdin_is_read_once_and_judged_by_readback_issue11() {
     exit(&o, 0);
 }
 
-/// Which files a no-op apply opened, from `strace -e openat`.
-fn opened_by_apply(env: &Env, policy: &str) -> (std::process::Output, String) {
+/// `hostwall CMD --netns NS --state-dir STATE POLICY` under `strace -e openat`: its
+/// output and the files it opened.
+fn opened_by(env: &Env, cmd: &str, policy: &str) -> (std::process::Output, String) {
     let trace = env.dir.path().join("openat.trace");
     let state = env.state();
     let log = env.log_args();
+    let log = if cmd == "apply" { log } else { Vec::new() };
     let out = std::process::Command::new("strace")
         .args(["-f", "-qq", "-e", "trace=openat", "-o"])
         .arg(&trace)
         .arg(env!("CARGO_BIN_EXE_hostwall"))
-        .args(["apply", "--netns", env.ns.name(), "--state-dir"])
+        .args([cmd, "--netns", env.ns.name(), "--state-dir"])
         .arg(&state)
         .args(&log)
         .arg(policy)
@@ -269,6 +271,10 @@ fn opened_by_apply(env: &Env, policy: &str) -> (std::process::Output, String) {
         .expect("strace (package strace)");
     let opened = std::fs::read_to_string(&trace).unwrap_or_else(|e| panic!("{e}"));
     (out, opened)
+}
+
+fn opened_by_apply(env: &Env, policy: &str) -> (std::process::Output, String) {
+    opened_by(env, "apply", policy)
 }
 
 #[test]
@@ -316,6 +322,14 @@ fn settled_inputs_are_stamped_and_a_noop_apply_neither_reads_nor_hashes_them_iss
         !opened.contains("main.policy") && !opened.contains("nets.policy"),
         "a stamped input is not opened: {opened}"
     );
+    // `diff`'s fast path (and `metrics`') knows the digest the same way.
+    let (out, opened) = opened_by(&env, "diff", &ps);
+    exit(&out, 0);
+    assert!(stdout_of(&out).contains("in sync"), "{}", stdout_of(&out));
+    assert!(
+        !opened.contains("main.policy") && !opened.contains("nets.policy"),
+        "diff opened a stamped input: {opened}"
+    );
     // The include changed to text of the same size, its modification time set back:
     // the change time still moved, so it is read, and the change is applied.
     let inc = env.dir.path().join("nets.policy");
@@ -329,6 +343,12 @@ fn settled_inputs_are_stamped_and_a_noop_apply_neither_reads_nor_hashes_them_iss
         .expect("open");
     f.set_modified(mtime).expect("set mtime back");
     drop(f);
+    let (out, opened) = opened_by(&env, "diff", &ps);
+    assert!(
+        opened.contains("nets.policy"),
+        "the changed include is read: {opened}"
+    );
+    assert!(!stdout_of(&out).contains("in sync"), "{}", stdout_of(&out));
     let out = env.apply(&[&ps]);
     exit(&out, 0);
     let err = stderr(&out);

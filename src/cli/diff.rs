@@ -130,7 +130,7 @@ fn fast_path(
     let Some(rec) = rec.filter(|_| !opts.full && !stdin) else {
         return Ok(None);
     };
-    let Some(digest) = super::load::inputs_digest_unparsed(&c.input, &rec.includes) else {
+    let Some(digest) = super::load::digest_for(&c.input, rec) else {
         return Ok(None);
     };
     let table = format!("inet {}", rec.table);

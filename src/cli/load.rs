@@ -262,6 +262,16 @@ fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 
 /// The same digest computed without parsing: the policy and site file named on the
 /// command line plus the includes a record lists. `None` when any file is unreadable.
+/// The digest of the inputs `rec` was applied from, as they are now: the record's own
+/// while its stamps hold ([`hostwall::record::InputStamps::hold`]), else read and hashed.
+pub fn digest_for(input: &Input, rec: &hostwall::record::ApplyRecord) -> Option<String> {
+    let paths = input_paths(input, &rec.includes)?;
+    if (rec.stamps.as_ref()).is_some_and(|s| s.hold(&paths)) {
+        return Some(rec.digest.clone());
+    }
+    inputs_digest_unparsed(input, &rec.includes)
+}
+
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
     FIRST_READ.get_or_init(std::time::SystemTime::now);
     let (name, policy) = read_policy(input.policy.as_deref()).ok()?;

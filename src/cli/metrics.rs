@@ -207,7 +207,7 @@ impl<'a> Run<'a> {
         let stdin = self.input.as_ref()?.policy.as_deref() == Some(Path::new("-"));
         let rec = self.record.as_ref().filter(|_| !self.opts.full && !stdin)?;
         let input = self.input.as_ref()?;
-        let digest = super::load::inputs_digest_unparsed(input, &rec.includes)?;
+        let digest = super::load::digest_for(input, rec)?;
         drift::fast(&self.here(), rec, &digest).ok().flatten()
     }
 
