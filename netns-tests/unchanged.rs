@@ -291,25 +291,20 @@ fn settled_inputs_are_stamped_and_a_noop_apply_neither_reads_nor_hashes_them_iss
         let rec = hostwall::record::load(&rec_path).unwrap_or_else(|e| panic!("{e}"));
         rec.and_then(|r| r.stamps)
     };
-    // Written just now: the first apply cannot vouch that the files did not change
-    // while it read them, so it stamps nothing, and the no-op apply reads them.
+    // Written just now: the first apply stamps them only if it read them more than a
+    // second after they were written (a slow machine); otherwise the no-op apply a
+    // second later reads and hashes them, and stamps them then (the one-second rule
+    // itself: `record::tests`).
     exit(&env.apply(&[&ps]), 0);
-    assert_eq!(
-        stamps(),
-        None,
-        "files younger than a second are not stamped"
-    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (out, opened) = opened_by_apply(&env, &ps);
+    let out = env.apply(&[&ps]);
     exit(&out, 0);
     assert!(
         stderr(&out).contains("unchanged (generation"),
         "{}",
         stderr(&out)
     );
-    assert!(opened.contains("main.policy"), "read and hashed: {opened}");
-    // ... and stamped them for the next one: the policy and its include.
-    let s = stamps().expect("stamped by the no-op apply");
+    let s = stamps().expect("stamped: the policy and its include");
     assert_eq!(s.files.len(), 2, "{s:?}");
     let (out, opened) = opened_by_apply(&env, &ps);
     exit(&out, 0);
@@ -354,5 +349,4 @@ fn settled_inputs_are_stamped_and_a_noop_apply_neither_reads_nor_hashes_them_iss
     let err = stderr(&out);
     assert!(!err.contains("unchanged"), "{err}");
     assert!(env.ruleset().contains("10.8.0.0/16"), "{}", env.ruleset());
-    assert_eq!(stamps(), None, "changed just now: not stamped");
 }

@@ -77,19 +77,27 @@ pub struct FileStamp {
 const SETTLED_NS: i128 = 1_000_000_000;
 
 impl InputStamps {
-    /// Stamps of `paths` when every one last changed (ctime) at least a second before
-    /// `read_at`, the moment the reading of their texts began: then none changed while
-    /// or after it was read, and the stamps stand for the texts digested. `None` when
-    /// one changed more recently (the next apply reads and hashes it again) or cannot be
-    /// stat'ed.
-    pub fn take(paths: &[PathBuf], read_at: std::time::SystemTime) -> Option<InputStamps> {
-        let read_at = read_at
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos() as i128;
+    /// Stamps of `paths` when each is the very file whose text was read (`read_at`
+    /// gives, for a file's identity and times, when its reading began; `None`: that
+    /// file was not read) and it last changed (ctime) at least a second before that
+    /// moment: then it did not change while or after it was read, and a file put in its
+    /// place since (a renamed directory, a retargeted symlink) is not the one read.
+    /// `None` when one changed more recently, was not read, or cannot be stat'ed.
+    pub fn take(
+        paths: &[PathBuf],
+        read_at: impl Fn(&FileStamp) -> Option<std::time::SystemTime>,
+    ) -> Option<InputStamps> {
+        let ns = |t: std::time::SystemTime| {
+            let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(d.as_nanos() as i128)
+        };
         let files = paths
             .iter()
-            .map(|p| FileStamp::of(p).filter(|f| f.ctime_ns <= read_at - SETTLED_NS))
+            .map(|p| {
+                let f = FileStamp::of(p)?;
+                let began = ns(read_at(&f)?)?;
+                (f.ctime_ns <= began - SETTLED_NS).then_some(f)
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(InputStamps {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -110,17 +118,33 @@ impl InputStamps {
 
 impl FileStamp {
     fn of(path: &Path) -> Option<FileStamp> {
+        Some(FileStamp::of_metadata(path, &std::fs::metadata(path).ok()?))
+    }
+
+    /// The stamp of `path` from metadata already read (an open file's `fstat`).
+    pub fn of_metadata(path: &Path, m: &std::fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Some(FileStamp {
+        FileStamp {
             path: path.to_path_buf(),
             dev: m.dev(),
             ino: m.ino(),
             size: m.size(),
             mtime_ns: ns(m.mtime(), m.mtime_nsec()),
             ctime_ns: ns(m.ctime(), m.ctime_nsec()),
-        })
+        }
+    }
+
+    /// The same file in the same state, wherever it was found.
+    pub fn same_file(&self, other: &FileStamp) -> bool {
+        (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
+            == (
+                other.dev,
+                other.ino,
+                other.size,
+                other.mtime_ns,
+                other.ctime_ns,
+            )
     }
 }
 
@@ -308,6 +332,34 @@ mod tests {
                 inputs_digest([("/etc/hostwall/host.policy", honest.as_str())]),
             );
         }
+    }
+
+    #[test]
+    fn a_file_is_stamped_only_when_it_was_the_one_read_and_settled_before() {
+        use std::time::{Duration, SystemTime};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.policy"), dir.path().join("b.policy"));
+        std::fs::write(&a, "policy a {\n}\n").expect("write");
+        std::fs::write(&b, "policy b {\n}\n").expect("write");
+        let read_a = FileStamp::of(&a).expect("stat");
+        let changed = SystemTime::UNIX_EPOCH + Duration::from_nanos(read_a.ctime_ns as u64);
+        let read = |began: SystemTime| {
+            let read_a = read_a.clone();
+            move |f: &FileStamp| f.same_file(&read_a).then_some(began)
+        };
+        let paths = [a.clone()];
+        // Read half a second after its last change: it may have changed while read.
+        assert_eq!(
+            InputStamps::take(&paths, read(changed + Duration::from_millis(500))),
+            None
+        );
+        let later = changed + Duration::from_secs(2);
+        let s = InputStamps::take(&paths, read(later)).expect("settled");
+        assert!(s.hold(&paths));
+        // Another file now at the path (a rename over it): not the file read.
+        std::fs::rename(&b, &a).expect("rename");
+        assert_eq!(InputStamps::take(&paths, read(later)), None);
+        assert!(!s.hold(&paths));
     }
 
     #[test]

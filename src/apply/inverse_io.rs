@@ -105,11 +105,12 @@ pub(super) fn restore(
     inv: &Inverse,
     here: Option<&NetnsId>,
 ) -> Result<(), InverseError> {
-    // Subscribed before the first generation read the revert relies on.
-    let guard = super::Guard::open(table)?;
     let mut tries = 0;
     loop {
         tries += 1;
+        // Subscribed before the generation reads this try relies on; a fresh one each
+        // try, since a guard that lost track (a quiet send, an overflow) stays so.
+        let guard = super::Guard::open(table)?;
         let Some((genid, cur)) = current(nl, table, inv, here, &guard)? else {
             return Ok(());
         };

@@ -504,7 +504,7 @@ fn record_of(
     let after = NetnsId::of(a.netns.as_deref()).ok();
     let netns = target.filter(|t| after.as_ref() == Some(t));
     let stamps = super::load::input_paths(&a.input, &includes)
-        .and_then(|paths| hostwall::record::InputStamps::take(&paths, loaded.read_at));
+        .and_then(|paths| hostwall::record::InputStamps::take(&paths, super::files::read_at));
     let rec = hostwall::drift::record_for(rs, genid, digest, includes, netns, None);
     hostwall::record::ApplyRecord {
         policy: Some(super::load::canonical(&loaded.name)),

@@ -1,6 +1,7 @@
 //! Reading input files safely: regular files only (checked on the opened descriptor, after
 //! symlinks), opened without blocking, and never more than a documented number of bytes.
 
+use hostwall::record::FileStamp;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -61,8 +62,36 @@ fn open_regular(path: &Path, limit: u64) -> Result<File, ReadError> {
 /// limit while being read is refused too).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let file = open_regular(path, limit)?;
-    crate::reading(file.metadata()?.len());
-    read_to_limit(file, limit)
+    let before = file.metadata()?;
+    crate::reading(before.len());
+    let began = std::time::SystemTime::now();
+    let bytes = read_to_limit(&file, limit)?;
+    // The file as it was while read, when it did not change meanwhile: what an input
+    // stamp may vouch for ([`read_at`]).
+    let stamp = FileStamp::of_metadata(path, &before);
+    if file
+        .metadata()
+        .is_ok_and(|m| FileStamp::of_metadata(path, &m).same_file(&stamp))
+    {
+        let mut reads = READS.lock().unwrap_or_else(|e| e.into_inner());
+        reads.push((stamp, began));
+    }
+    Ok(bytes)
+}
+
+/// Every file this run read whole through [`read_limited`], unchanged while read: its
+/// stamp and when its reading began.
+static READS: std::sync::Mutex<Vec<(FileStamp, std::time::SystemTime)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// When this run began reading the file `f` is a stamp of (same device, inode, size and
+/// times), the earliest time when it was read more than once; `None`: never read whole.
+pub fn read_at(f: &FileStamp) -> Option<std::time::SystemTime> {
+    let reads = READS.lock().unwrap_or_else(|e| e.into_inner());
+    (reads.iter())
+        .filter(|(s, _)| s.same_file(f))
+        .map(|(_, t)| *t)
+        .min()
 }
 
 /// At most `limit` bytes of `r`; more is an error, not a truncation.

@@ -19,8 +19,6 @@ pub struct Loaded {
     pub map: SourceMap,
     pub policy: Option<Policy>,
     pub diagnostics: Vec<Diagnostic>,
-    /// When the reading of the input files began (their stamps must be older).
-    pub read_at: std::time::SystemTime,
     /// [`inputs_digest`] once computed (the texts in `map` never change).
     digest: std::cell::OnceCell<(bool, String, Vec<String>)>,
 }
@@ -55,7 +53,6 @@ fn read_site(p: &Path) -> Result<Vec<u8>> {
 
 /// Reads and checks the policy (and site file) named on the command line.
 pub fn load(input: &Input) -> Result<Loaded> {
-    let read_at = prior_read_at().unwrap_or_else(std::time::SystemTime::now);
     let mut prior = prior_for(input);
     let served = Cell::new(0);
     let (name, policy) = match input.policy.as_deref() {
@@ -98,7 +95,6 @@ pub fn load(input: &Input) -> Result<Loaded> {
         map,
         policy,
         diagnostics,
-        read_at,
         digest: Default::default(),
     };
     if let Some(p) = prior
@@ -124,23 +120,16 @@ struct Prior {
     digest: String,
 }
 
-/// When the first unparsed read of this run began: bytes it read may be the ones a load
-/// compiles, so a load's files are stamped against this earlier moment.
-static FIRST_READ: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
-
-fn prior_read_at() -> Option<std::time::SystemTime> {
-    FIRST_READ.get().copied()
-}
-
 /// The files `input` and `includes` name, as stamped ([`hostwall::record::InputStamps`]):
-/// the policy's and site file's canonical paths, then the includes as recorded; the
-/// built-in policy is no file. `None` for standard input.
+/// the policy's and site file's canonical paths, then the includes as recorded. `None`
+/// for standard input and for the built-in policy (its text is in the binary, whose
+/// version alone does not tell it; it is small, so it is hashed every time).
 pub fn input_paths(input: &Input, includes: &[String]) -> Option<Vec<std::path::PathBuf>> {
     let mut paths = Vec::new();
     match input.policy.as_deref() {
         Some(p) if p == Path::new("-") => return None,
         Some(p) => paths.push(canonical(&p.display().to_string()).into()),
-        None => {}
+        None => return None,
     }
     if let Some(site) = &input.site {
         paths.push(canonical(&site.display().to_string()).into());
@@ -265,15 +254,19 @@ fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 /// The digest of the inputs `rec` was applied from, as they are now: the record's own
 /// while its stamps hold ([`hostwall::record::InputStamps::hold`]), else read and hashed.
 pub fn digest_for(input: &Input, rec: &hostwall::record::ApplyRecord) -> Option<String> {
-    let paths = input_paths(input, &rec.includes)?;
-    if (rec.stamps.as_ref()).is_some_and(|s| s.hold(&paths)) {
+    if stamps_hold(input, rec) {
         return Some(rec.digest.clone());
     }
     inputs_digest_unparsed(input, &rec.includes)
 }
 
+/// Whether `rec`'s input stamps stand for the files `input` names now.
+pub fn stamps_hold(input: &Input, rec: &hostwall::record::ApplyRecord) -> bool {
+    let paths = input_paths(input, &rec.includes);
+    (rec.stamps.as_ref()).is_some_and(|s| paths.is_some_and(|p| s.hold(&p)))
+}
+
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
-    FIRST_READ.get_or_init(std::time::SystemTime::now);
     let (name, policy) = read_policy(input.policy.as_deref()).ok()?;
     let mut files = vec![(canonical(&name), policy)];
     if let Some(site) = &input.site {

@@ -48,11 +48,9 @@ impl Skip {
         // once, and the policy itself needs it.
         let stdin = a.input.policy.as_deref() == Some(std::path::Path::new("-"));
         let rec = self.rec.as_ref().filter(|_| !a.persist && !stdin)?;
-        let paths = load::input_paths(&a.input, &rec.includes)?;
         // Files unchanged since they were stamped have the recorded digest: no read,
         // no hash. Otherwise their texts are read and hashed now.
-        let stamped = (rec.stamps.as_ref()).is_some_and(|s| s.hold(&paths));
-        let read_at = std::time::SystemTime::now();
+        let stamped = load::stamps_hold(&a.input, rec);
         let digest = match stamped {
             true => rec.digest.clone(),
             false => load::inputs_digest_unparsed(&a.input, &rec.includes)?,
@@ -64,18 +62,10 @@ impl Skip {
         match verdict::by_record(&self.opts, rec, &digest).ok()? {
             Verdict::Unchanged { genid, warnings } => {
                 show_warnings(out, &warnings);
-                if !stamped && let Some(stamps) = InputStamps::take(&paths, read_at) {
-                    // Read and hashed this time (written too recently to be stamped
+                if !stamped {
+                    // Read and hashed this time (changed too recently to be stamped
                     // when applied): the next apply need not.
-                    let stamps = Some(stamps);
-                    super::store(
-                        out,
-                        a,
-                        &ApplyRecord {
-                            stamps,
-                            ..rec.clone()
-                        },
-                    );
+                    add_stamps(out, a, rec);
                 }
                 Some(unchanged(out, a, genid, &format!("inet {}", rec.table)))
             }
@@ -145,6 +135,30 @@ impl Skip {
         if let Some(note) = hostwall::provenance::applied_from_other(rec, &policy, &digest) {
             out.stderr(&format!("hostwall: note: {note}; replacing it\n"));
         }
+    }
+}
+
+/// Writes `rec` again with stamps of the files just read and hashed, when they can be
+/// stamped and the record on disk still is `rec` (an apply that committed meanwhile
+/// wrote a newer one, which is kept).
+fn add_stamps(out: &Out, a: &ApplyArgs, rec: &ApplyRecord) {
+    let Some(paths) = load::input_paths(&a.input, &rec.includes) else {
+        return;
+    };
+    let Some(stamps) = InputStamps::take(&paths, crate::cli::files::read_at) else {
+        return;
+    };
+    let path = hostwall::record::path(&a.state.state_dir, a.netns.as_deref());
+    if hostwall::record::load(&path).ok().flatten().as_ref() == Some(rec) {
+        let stamps = Some(stamps);
+        super::store(
+            out,
+            a,
+            &ApplyRecord {
+                stamps,
+                ..rec.clone()
+            },
+        );
     }
 }
 
