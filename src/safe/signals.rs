@@ -23,6 +23,16 @@ fn termination_set() -> libc::sigset_t {
     }
 }
 
+/// Ignores SIGHUP for the rest of the process, and discards one already pending (held
+/// back by a [`Deferred`]): once a prompt's terminal is gone, the signal its hang-up
+/// sends has nothing left to end, and must not kill the process as the deferral ends.
+pub fn ignore_hangups() {
+    // SAFETY: sets SIGHUP's disposition to SIG_IGN; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
 /// Blocks [`TERMINATION`] until dropped; then the previous mask comes back (nested
 /// guards therefore keep blocking until the outermost goes).
 pub struct Deferred {

@@ -38,7 +38,8 @@ pub fn pending_prompt(
         prompt::Answer::No => refuse(out, dir, slot, owner, record),
         prompt::Answer::Deadline => settle(out, dir, slot, owner, record),
         prompt::Answer::Lost(why) => {
-            ignore_hangups();
+            // The terminal is gone: the hang-up's own SIGHUP has nothing left to end.
+            safe::signals::ignore_hangups();
             no_answer(out, owner, slot, record, &why, 0)
         }
         prompt::Answer::Signal(sig) => {
@@ -46,17 +47,6 @@ pub fn pending_prompt(
             let code = 128u8.saturating_add(sig as u8);
             no_answer(out, owner, slot, record, &why, code)
         }
-    }
-}
-
-/// The prompt's terminal is gone: the SIGHUP a hang-up also sends (queued already, or
-/// on its way) has nothing left to end, the change stays pending either way. Ignored
-/// from here on, it no longer kills the process when the deferral ends (exit 0, not
-/// death by signal); a pending one is discarded.
-fn ignore_hangups() {
-    // SAFETY: sets SIGHUP's disposition to SIG_IGN; no handler runs.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
 }
 
