@@ -7,6 +7,7 @@
 //! chains it removes, come in from `inverse_io`, which reads just those.
 
 use super::delta::{LiveChain, LiveSet, LiveTable, rule_text};
+use crate::digest::hex;
 use crate::emit::delta::{Delta, RuleOp};
 use crate::ir::kernel::{hook_of, policy_of, set_key_of};
 use crate::ir::{BaseChain, Interval, Set};
@@ -334,20 +335,6 @@ pub fn intervals(texts: &[String]) -> Result<Vec<Interval>, String> {
                 hi: n(hi)?,
             })
         })
-        .collect()
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
 }
 

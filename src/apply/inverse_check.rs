@@ -3,7 +3,8 @@
 //! gave the inserted rules, the sets and chains to make again. Pure.
 
 use super::delta::LiveTable;
-use super::inverse::{ChainUndo, Inverse, RuleUndo, SetUndo, base_of, intervals, unhex};
+use super::inverse::{ChainUndo, Inverse, RuleUndo, SetUndo, base_of, intervals};
+use crate::digest::unhex;
 use crate::emit::delta::{ElementChange, Undo, UndoChain, UndoRule};
 use crate::ir::Set;
 use crate::nft::change::Place;

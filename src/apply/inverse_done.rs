@@ -6,7 +6,8 @@
 //! was lost before the sysctls) finishes the sysctls instead of refusing.
 
 use super::delta::LiveTable;
-use super::inverse::{Inverse, RuleUndo, intervals, unhex};
+use super::inverse::{Inverse, RuleUndo, intervals};
+use crate::digest::unhex;
 use crate::ir::SetKey;
 use crate::nft::read;
 use std::collections::HashMap;

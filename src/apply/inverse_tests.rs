@@ -6,6 +6,7 @@
 use super::super::delta::{Decision, LiveChain, LiveSet, LiveTable, plan, rule_text};
 use super::super::inverse_check::{Resolved, resolve};
 use super::*;
+use crate::digest::unhex;
 use crate::emit::delta::{Delta, RuleOp, UndoRule};
 use crate::ir::{ChainPolicy, Hook, L4Proto, Match, PortMatch, Rule, Ruleset, SetKey};
 

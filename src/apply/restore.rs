@@ -18,6 +18,7 @@ use super::inverse::Inverse;
 use super::inverse_io::{self, InverseError};
 use super::table_copy::TableCopy;
 use super::{ApplyError, ApplyOptions, in_netns};
+use crate::digest::{hex, unhex};
 use crate::ir::{Ruleset, Sysctl};
 use crate::nft::client::Client;
 use crate::nsid::{self, NetnsId};
@@ -477,26 +478,6 @@ impl Revert for Restorer {
         let p = Previous::decode(previous).ok()?;
         Some(p.netns.unwrap_or_else(|| p.netns_id.describe()))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
