@@ -42,8 +42,9 @@ fn kind(t: std::fs::FileType) -> &'static str {
 }
 
 /// Opens `path` for reading without blocking (a FIFO would wait for a writer) and checks,
-/// on the opened descriptor, that it is a regular file of at most `limit` bytes.
-fn open_regular(path: &Path, limit: u64) -> Result<File, ReadError> {
+/// on the opened descriptor, that it is a regular file of at most `limit` bytes; the
+/// file and that descriptor's metadata.
+fn open_regular(path: &Path, limit: u64) -> Result<(File, std::fs::Metadata), ReadError> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -55,14 +56,13 @@ fn open_regular(path: &Path, limit: u64) -> Result<File, ReadError> {
     if meta.len() > limit {
         return Err(ReadError::TooLarge(limit));
     }
-    Ok(file)
+    Ok((file, meta))
 }
 
 /// The bytes of the regular file `path`, at most `limit` of them (a file that grows past the
 /// limit while being read is refused too).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let file = open_regular(path, limit)?;
-    let before = file.metadata()?;
+    let (file, before) = open_regular(path, limit)?;
     crate::reading(before.len());
     let began = std::time::SystemTime::now();
     let bytes = read_to_limit(&file, limit)?;
