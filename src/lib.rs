@@ -34,6 +34,7 @@ pub mod netns;
 pub mod nets;
 pub mod nft;
 pub mod nsid;
+pub mod pages;
 pub mod provenance;
 pub mod record;
 pub mod safe;

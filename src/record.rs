@@ -206,14 +206,17 @@ pub fn load(path: &Path) -> Result<Option<ApplyRecord>, crate::safe::Error> {
 }
 
 /// Writes atomically (temporary file, then rename), owner-only, into a trusted state
-/// directory (created when missing).
+/// directory (created when missing); not synced to disk: the record only stands for a
+/// ruleset in the namespace it names, and that identity (boot id, namespace cookie) is
+/// never the same after a reboot, so a crash can cost the fast path, never trust. A
+/// torn or missing file is simply no record.
 pub fn store(path: &Path, rec: &ApplyRecord) -> Result<(), crate::safe::Error> {
     crate::safe::trust::ensure_dir(state_dir_of(path))?;
     let text = serde_json::to_vec(rec).map_err(|e| crate::safe::Error::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    crate::safe::atomic_write(path, &text, 0o600)
+    crate::safe::atomic_write_unsynced(path, &text, 0o600)
 }
 
 fn state_dir_of(path: &Path) -> &Path {

@@ -69,6 +69,24 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     }
 }
 
+/// [`decode`] of bytes the caller gives up: plain text (the usual case) becomes the
+/// decoded text in place, without a copy.
+pub fn decode_owned(mut bytes: Vec<u8>) -> Decoded {
+    if bytes.starts_with(BOM) {
+        bytes.drain(..BOM.len());
+    }
+    if plain(&bytes).is_none() {
+        return decode_chars(&bytes);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Decoded {
+            text,
+            ..Decoded::default()
+        },
+        Err(e) => decode_chars(e.as_bytes()),
+    }
+}
+
 /// [`decode`] character by character (`bytes` without its byte-order mark).
 fn decode_chars(bytes: &[u8]) -> Decoded {
     let mut d = Decoded {
@@ -183,7 +201,16 @@ pub fn add(
     name: impl Into<String>,
     bytes: &[u8],
 ) -> (FileId, Vec<Diagnostic>) {
-    let mut d = decode(bytes);
+    add_owned(map, name, bytes.to_vec())
+}
+
+/// [`add`] of bytes the caller gives up (no copy of plain text).
+pub fn add_owned(
+    map: &mut SourceMap,
+    name: impl Into<String>,
+    bytes: Vec<u8>,
+) -> (FileId, Vec<Diagnostic>) {
+    let mut d = decode_owned(bytes);
     let id = map.add(name, std::mem::take(&mut d.text));
     (id, d.diagnostics(id))
 }

@@ -424,7 +424,7 @@ fn pipeline(x: &Input) -> Result<Outcome, (Kind, String)> {
     let site = x.site.as_deref().map(|s| ("site.toml", s));
     let (checked, diags) = check::check_bytes(
         &mut map,
-        ("policy", &x.policy),
+        ("policy", x.policy.as_slice()),
         site,
         &MemIncludes(&x.includes),
     );

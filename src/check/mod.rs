@@ -60,11 +60,11 @@ impl Includes for NoIncludes {
 /// encoding problems (not UTF-8, control characters) are reported first, as errors.
 pub fn check_bytes(
     map: &mut SourceMap,
-    policy: (&str, &[u8]),
+    policy: (&str, impl Into<Vec<u8>>),
     site: Option<(&str, &[u8])>,
     includes: &dyn Includes,
 ) -> (Option<Policy>, Vec<Diagnostic>) {
-    let (policy, mut diags) = crate::text::add(map, policy.0, policy.1);
+    let (policy, mut diags) = crate::text::add_owned(map, policy.0, policy.1.into());
     let site = site.map(|(name, bytes)| {
         let (id, d) = crate::text::add(map, name, bytes);
         diags.extend(d);
@@ -165,7 +165,7 @@ impl Loader<'_> {
                 continue;
             }
             self.seen.push(name.clone());
-            let (id, encoding) = crate::text::add(map, name.clone(), &bytes);
+            let (id, encoding) = crate::text::add_owned(map, name.clone(), bytes);
             diags.extend(encoding);
             match syntax::parse(map, id) {
                 Ok(ast) => {

@@ -162,6 +162,7 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
+    let _sockets = hostwall::nft::sock::CloseLate::begin();
     trace::start();
     let code = json::run(out, a.format, "apply", || {
         report::start(a);

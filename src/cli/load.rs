@@ -86,7 +86,7 @@ pub fn load(input: &Input) -> Result<Loaded> {
     let mut map = SourceMap::new();
     let (policy, diagnostics) = check::check_bytes(
         &mut map,
-        (&name, &policy),
+        (&name, policy),
         site.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())),
         &includes,
     );

@@ -109,12 +109,14 @@ pub struct RawElem {
 #[error("libnftnl could not parse a {0} message")]
 pub struct ParseError(pub &'static str);
 
-/// A receive buffer aligned for `nlmsghdr` (libnftnl requires it).
-pub struct AlignedBuf(Vec<u64>);
+/// A receive buffer aligned for `nlmsghdr` (libnftnl requires it), in pages of its own:
+/// only the pages a message is received into are ever touched (most exchanges receive a
+/// few hundred bytes of the megabyte a client can take at once).
+pub struct AlignedBuf(crate::pages::Zeroed<u64>);
 
 impl AlignedBuf {
     pub fn new(bytes: usize) -> AlignedBuf {
-        AlignedBuf(vec![0u64; bytes.div_ceil(8)])
+        AlignedBuf(crate::pages::Zeroed::new(bytes.div_ceil(8)))
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {

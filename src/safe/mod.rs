@@ -173,8 +173,12 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
 }
 
 /// [`atomic_write`] without the two fsyncs, for a cache whose reader detects a torn or
-/// lost file itself (the table record carries a digest of its content): readers still
-/// see the old file or the whole new one, but a crash may leave either.
+/// lost file itself (the table record carries a digest of its content) and whose
+/// absence only costs a slower path: readers see the old file, the whole new one, or
+/// for a moment none; a crash may leave any of them. The old file is removed before the
+/// new one is renamed into place, because ext4 writes a file out at once when a rename
+/// replaces another (`auto_da_alloc`): 1.5 to 2 ms for a 800 KB table record, which
+/// this write exists to make cheap.
 pub fn atomic_write_unsynced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     replace_file(path, bytes, mode, false)
 }
@@ -194,6 +198,13 @@ fn replace_file(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> Result<(
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io("write", &tmp, e));
+    }
+    if !durable
+        && let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io("remove the old", path, e));
     }
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);

@@ -30,7 +30,7 @@ pub fn render_case(dir: &Path) -> String {
     let site = fs::read(dir.join("site.toml")).ok();
     let (_, diags) = check::check_bytes(
         &mut map,
-        ("policy", &policy),
+        ("policy", policy.as_slice()),
         site.as_deref().map(|s| ("site.toml", s)),
         &DirIncludes(dir.to_path_buf()),
     );

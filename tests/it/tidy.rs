@@ -93,6 +93,10 @@ const MAY_USE_UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/safe/lock.rs", "flock on the state lock file"),
     (
+        "src/pages.rs",
+        "mmap/munmap: zero-filled arrays whose untouched pages are never faulted in",
+    ),
+    (
         "src/main.rs",
         "mallopt: glibc's heap trim threshold, top pad and mmap threshold, first thing in main",
     ),

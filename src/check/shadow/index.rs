@@ -3,6 +3,7 @@
 //! port space, plus lists of the rules matching anything and of ICMP rules per family.
 
 use crate::model::{IpFamily, Proto};
+use crate::pages::Zeroed;
 
 /// Leaves of a port tree: one per port number.
 const LEAVES: usize = 1 << 16;
@@ -13,18 +14,18 @@ struct PortTree {
     /// whole interval (and not its parent's), or 0 for none. Zeroed memory the kernel
     /// maps lazily: only the pages of nodes in use are ever touched, where a list per
     /// node would write 3 MiB for the first rule with a port.
-    at: Vec<u32>,
+    at: Zeroed<u32>,
     lists: Vec<Vec<u32>>,
     /// Entries stored in each node's subtree, to skip empty subtrees.
-    below: Vec<u32>,
+    below: Zeroed<u32>,
 }
 
 impl PortTree {
     fn new() -> PortTree {
         PortTree {
-            at: vec![0; 2 * LEAVES],
+            at: Zeroed::new(2 * LEAVES),
             lists: Vec::new(),
-            below: vec![0; 2 * LEAVES],
+            below: Zeroed::new(2 * LEAVES),
         }
     }
 
