@@ -8,7 +8,6 @@ use super::output::Out;
 use super::{EXIT_POLICY, EXIT_SYSTEM};
 use hostwall::apply::restore;
 use hostwall::apply::{ApplyError, ApplyOptions, ApplyReport};
-use hostwall::diag::Diagnostic;
 use hostwall::ir::Ruleset;
 use hostwall::nsid::NetnsId;
 use hostwall::safe::{self, ConfirmOptions, FlowError, lockout, perms, persist};
@@ -27,6 +26,7 @@ mod lifecycle;
 mod owner;
 mod path;
 mod prompt;
+mod refused;
 mod report;
 mod slot;
 mod trace;
@@ -421,7 +421,7 @@ pub(super) fn netns_text(netns: Option<&str>) -> String {
 
 fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
     match e {
-        FlowError::Step(e) => apply_error(out, loaded, &e),
+        FlowError::Step(e) => refused::apply_error(out, loaded, &e),
         FlowError::Safe(e) => {
             json::error(out, &e.to_string());
             EXIT_SYSTEM
@@ -431,26 +431,6 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
             EXIT_SYSTEM
         }
     }
-}
-
-/// A kernel refusal points at the policy line that produced the message, like a
-/// checker error; everything else is one line.
-pub(super) fn apply_error(out: &Out, loaded: &Loaded, e: &ApplyError) -> u8 {
-    match e.origin().first() {
-        Some(span) if (span.file.0 as usize) < loaded.map.files().count() => {
-            let d = Diagnostic::error("", *span, e.to_string())
-                .with_label("this policy line produced the refused message")
-                .with_help("nothing was changed: the batch is all or nothing");
-            out.stderr(&hostwall::diag::render(
-                &loaded.map,
-                std::slice::from_ref(&d),
-                out.color(),
-            ));
-            json::refused_at(&loaded.map, &d);
-        }
-        _ => json::error(out, &e.to_string()),
-    }
-    EXIT_SYSTEM
 }
 
 fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {

@@ -105,6 +105,59 @@ pub fn load(input: &Input) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// Input of at least this many bytes in all is shed by [`Loaded::shed_large`].
+const SHED_MIN_TOTAL: usize = 4 << 20;
+/// The smallest file [`Loaded::shed_large`] sheds.
+const SHED_MIN_FILE: usize = 1 << 20;
+
+impl Loaded {
+    /// Lets go of the texts of a large input once it is checked (a million addresses:
+    /// 17 MB that compile and apply would otherwise hold at their peak), keeping what
+    /// locates a span. Each file of at least 1 MiB that can be read again by its name
+    /// goes, when the input is at least 4 MiB in all; the inputs' digest is taken first.
+    /// [`Loaded::restored_map`] reads them back for what needs the text.
+    pub fn shed_large(&mut self, has_site: bool) {
+        let total: usize = self.map.files().map(|(_, f)| f.text.len()).sum();
+        if total < SHED_MIN_TOTAL {
+            return;
+        }
+        let _ = inputs_digest(self, has_site);
+        let ids: Vec<_> = (self.map.files())
+            .filter(|(_, f)| f.text.len() >= SHED_MIN_FILE && rereadable(&f.name))
+            .map(|(id, _)| id)
+            .collect();
+        for id in ids {
+            self.map.shed(id);
+        }
+    }
+
+    /// The source map with every shed text read back from its file, for rendering an
+    /// excerpt or keeping the texts; an error when a file cannot be read or is no
+    /// longer the text that was checked.
+    pub fn restored_map(&self) -> std::result::Result<Cow<'_, SourceMap>, String> {
+        let shed: Vec<_> = (self.map.files())
+            .filter(|(id, _)| self.map.is_shed(*id))
+            .map(|(id, f)| (id, f.name.clone()))
+            .collect();
+        if shed.is_empty() {
+            return Ok(Cow::Borrowed(&self.map));
+        }
+        let mut map = self.map.clone();
+        for (id, name) in shed {
+            let bytes = files::read_limited(Path::new(&name), MAX_POLICY_BYTES)
+                .map_err(|e| format!("cannot read {name} again: {e}"))?;
+            map.restore(id, hostwall::text::decode_owned(bytes).text)?;
+        }
+        Ok(Cow::Owned(map))
+    }
+}
+
+/// Whether an input named `name` is a file that can be read again by that name (not the
+/// built-in policy, not standard input).
+fn rereadable(name: &str) -> bool {
+    name != BUILTIN_NAME && name != "<stdin>"
+}
+
 /// A file's canonical name and bytes.
 type NamedBytes = (String, Vec<u8>);
 
@@ -313,6 +366,50 @@ mod tests {
 
     /// The digest a loaded policy reports is always the digest of the texts it was
     /// compiled from, whether the unparsed read's digest was reused or not.
+    #[test]
+    fn a_large_input_is_shed_after_its_digest_and_read_back_only_unchanged_issue14() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = dir.path().join("p.policy");
+        let inc = dir.path().join("inc.policy");
+        // 300,000 /30s (5 MiB) in the include, the policy small.
+        let list: Vec<String> = (0..300_000u32)
+            .map(|i| {
+                let v = i * 8;
+                format!("10.{}.{}.{}/30", v >> 16 & 255, v >> 8 & 255, v & 255)
+            })
+            .collect();
+        std::fs::write(&inc, format!("define big = {}\n", list.join(", "))).expect("write");
+        let text = "include \"inc.policy\"\npolicy p {\n    allow ssh tcp 22 from big\n}\n";
+        std::fs::write(&policy, text).expect("write");
+        let input = Input {
+            policy: Some(policy.clone()),
+            site: None,
+        };
+        let mut loaded = load(&input).expect("load");
+        assert!(loaded.policy.is_some(), "{:?}", loaded.diagnostics);
+        let digest = digest_texts(&loaded, false);
+        let before = loaded.map.clone();
+        loaded.shed_large(false);
+        let shed: Vec<_> = (loaded.map.files())
+            .filter(|(id, _)| loaded.map.is_shed(*id))
+            .map(|(_, f)| f.name.clone())
+            .collect();
+        assert_eq!(shed, vec![inc.display().to_string()], "only the large file");
+        assert_eq!(
+            inputs_digest(&loaded, false),
+            digest,
+            "taken before shedding"
+        );
+        let restored = loaded.restored_map().expect("read back");
+        for ((_, a), (_, b)) in restored.files().zip(before.files()) {
+            assert!(a.text == b.text, "{}", a.name);
+        }
+        // The include rewritten since the check: not taken back.
+        std::fs::write(&inc, "define big = 10.0.0.0/30\n").expect("write");
+        let err = loaded.restored_map().map(|_| ()).expect_err("changed");
+        assert!(err.contains("changed since it was checked"), "{err}");
+    }
+
     #[test]
     fn a_reused_inputs_digest_is_the_digest_of_the_loaded_texts_issue14() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -127,7 +127,11 @@ impl View {
     /// Appends a real line: whole when short, else windows around the points on it.
     fn keep_line(&mut self, map: &SourceMap, line: usize, points: &[usize]) {
         let text = &map.file(self.file).text;
-        let Some(range) = map.line_range(self.file, line) else {
+        // No line of a file whose text is shed (`SourceMap::shed`): nothing to show.
+        let Some(range) = map
+            .line_range(self.file, line)
+            .filter(|r| r.end <= text.len())
+        else {
             return;
         };
         self.starts.push(self.text.len());

@@ -3,7 +3,8 @@
 //! each netlink message under `-v`); a full replace: why, and the diff of the live table
 //! against the policy. Sysctl changes always. Touches nothing.
 
-use super::{ApplyOptions, Loaded, Out, apply_error, netns_text};
+use super::refused::apply_error;
+use super::{ApplyOptions, Loaded, Out, netns_text};
 use hostwall::apply::ApplyPath;
 use hostwall::ir::Ruleset;
 use hostwall::source::Span;

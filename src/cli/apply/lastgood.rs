@@ -34,8 +34,11 @@ fn target(out: &Out, a: &ApplyArgs) -> Option<PathBuf> {
     }
 }
 
-fn entry(a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation: u32) -> Entry {
-    Entry::new(&loaded.map, a.input.site.is_some(), rs, generation)
+/// The entry of this apply, with any text shed for the apply read back from its file;
+/// an error when one changed since it was checked.
+fn entry(a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation: u32) -> Result<Entry, String> {
+    let map = loaded.restored_map()?;
+    Ok(Entry::new(&map, a.input.site.is_some(), rs, generation))
 }
 
 /// After an apply without `--confirm`.
@@ -43,7 +46,11 @@ pub fn store(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation
     let Some(dir) = target(out, a) else {
         return;
     };
-    match lkg::store(&dir, &entry(a, loaded, rs, generation)) {
+    let entry = match entry(a, loaded, rs, generation) {
+        Ok(entry) => entry,
+        Err(why) => return warn(out, &why),
+    };
+    match lkg::store(&dir, &entry) {
         Ok(done) => stored_note(out, &lkg::path(&dir), done),
         Err(e) => warn(out, &e),
     }
@@ -61,15 +68,14 @@ pub fn stage(
     let Some(dir) = target(out, a) else {
         return;
     };
-    let staged = record.slot().map_err(lkg::LkgError::from).and_then(|slot| {
-        lkg::stage(
-            &a.state.state_dir,
-            &slot,
-            &record.id,
-            &dir,
-            &entry(a, loaded, rs, generation),
-        )
-    });
+    let entry = match entry(a, loaded, rs, generation) {
+        Ok(entry) => entry,
+        Err(why) => return warn(out, &why),
+    };
+    let staged = record
+        .slot()
+        .map_err(lkg::LkgError::from)
+        .and_then(|slot| lkg::stage(&a.state.state_dir, &slot, &record.id, &dir, &entry));
     if let Err(e) = staged {
         warn(out, &e);
     }
@@ -93,7 +99,7 @@ fn stored_note(out: &Out, path: &Path, done: Stored) {
     }
 }
 
-fn warn(out: &Out, e: &lkg::LkgError) {
+fn warn(out: &Out, e: &dyn std::fmt::Display) {
     out.stderr(&format!(
         "hostwall: warning: the change is applied, but not kept as the last known good: {e}\n"
     ));

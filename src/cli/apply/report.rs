@@ -34,9 +34,10 @@ pub fn table_name(rs: &Ruleset) -> String {
 }
 
 /// Load, check and compile like every command, with the diagnostics also in the
-/// document (each error with its `file:line:col`).
+/// document (each error with its `file:line:col`); a large input's texts go between
+/// check and compile ([`Loaded::shed_large`]).
 pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Loaded, Ruleset), u8> {
-    let loaded = match load::load(input) {
+    let mut loaded = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
             json::error_of(out, ErrorKind::Input, &format!("{e:#}"));
@@ -46,7 +47,7 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
     out.diagnostics(&loaded.map, &loaded.diagnostics);
     json::policy_name(&loaded.name);
     json::diagnostics(&loaded.map, &loaded.diagnostics);
-    let Some(policy) = &loaded.policy else {
+    let Some(policy) = loaded.policy.take() else {
         let n = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
         let msg = format!(
             "{} has {n} error{}; nothing compiled",
@@ -57,7 +58,9 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
         return Err(EXIT_POLICY);
     };
     super::trace::mark("read, parse, check");
-    let rs = hostwall::compile::compile(policy);
+    loaded.shed_large(input.site.is_some());
+    let rs = hostwall::compile::compile(&policy);
+    loaded.policy = Some(policy);
     Ok((loaded, rs))
 }
 
