@@ -237,8 +237,18 @@ mod tests {
                 proptest::prop_assert_eq!(plain(body), Some(chars.text.as_str()));
             }
             let d = decode(&bytes);
-            proptest::prop_assert_eq!(d.text, chars.text);
+            proptest::prop_assert_eq!(&d.text, &chars.text);
             proptest::prop_assert_eq!(d.total, chars.total);
+            // Decoding bytes given up is the same decoding.
+            let mut with_bom = BOM.to_vec();
+            with_bom.extend_from_slice(&bytes);
+            for given in [bytes.clone(), with_bom] {
+                let owned = decode_owned(given.clone());
+                let borrowed = decode(&given);
+                proptest::prop_assert_eq!(owned.text, borrowed.text);
+                proptest::prop_assert_eq!(owned.total, borrowed.total);
+                proptest::prop_assert_eq!(owned.problems.len(), borrowed.problems.len());
+            }
         }
     }
 
