@@ -180,9 +180,11 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         Err(code) => return code,
     };
     // The checked model is not needed past here; with a million addresses it is as
-    // large as the batch, so it goes before the batch is built.
+    // large as the batch, so it goes before the batch is built, and so does the heap's
+    // free memory.
     loaded.policy = None;
     loaded.diagnostics = Vec::new();
+    crate::trim_heap();
     let opts = ApplyOptions {
         netns: a.netns.clone(),
         dry_run: a.dry_run,
