@@ -15,11 +15,9 @@
 # (through nsenter, which is counted): median wall time, CPU time (task-clock: user +
 # system, every thread and child) and page faults of the whole process. Targets (issue
 # #14): one changed ≤ 10 ms, nothing changed ≤ 5 ms.
-# On a machine with firewalld installed but no systemd running, every apply reads the
-# process table for a running firewalld (src/coexist.rs; 1.5 ms for 66 processes); a
-# systemd host reads it only while firewalld's unit is active. To measure as on such a
-# host: unshare -m --propagation private bash -c 'mount -t tmpfs tmpfs /run/systemd &&
-# mkdir /run/systemd/system && benches/noop.sh'.
+# On a machine with firewalld installed, a system D-Bus and no systemd running, every
+# apply reads the process table for a running firewalld (src/coexist.rs; 1.5 ms for 66
+# processes); a systemd host reads it only while firewalld's unit is active.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh

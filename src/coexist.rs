@@ -85,6 +85,12 @@ fn flush_line(config: &Path) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The system D-Bus socket (its default address, before and after /var/run became /run).
+const SYSTEM_BUS: [&str; 2] = [
+    "run/dbus/system_bus_socket",
+    "var/run/dbus/system_bus_socket",
+];
+
 /// Present exactly while systemd's firewalld unit is active.
 const FIREWALLD_UNIT_ACTIVE: &str = "run/systemd/units/invocation:firewalld.service";
 
@@ -104,9 +110,13 @@ const FIREWALLD_BINS: [&str; 4] = [
 /// `/run/systemd/system`) unless the firewalld unit is active, which systemd marks with
 /// the link `/run/systemd/units/invocation:firewalld.service` from the unit's start until
 /// it is inactive again. (A firewalld started by hand on a systemd host, outside its
-/// unit, is not seen.)
+/// unit, is not seen.) Nor is it read without a system D-Bus socket: firewalld connects to
+/// the system bus before anything else and exits when it cannot.
 fn firewalld_pid(root: &Path) -> Option<u32> {
     if !FIREWALLD_BINS.iter().any(|b| root.join(b).exists()) {
+        return None;
+    }
+    if !SYSTEM_BUS.iter().any(|b| root.join(b).exists()) {
         return None;
     }
     if root.join("run/systemd/system").is_dir()
@@ -203,6 +213,7 @@ mod tests {
     fn a_firewalld_process_is_found_by_its_command_name() {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
+        write(d.path(), SYSTEM_BUS[0], "");
         write(d.path(), "proc/1/comm", "systemd\n");
         write(d.path(), "proc/self/comm", "firewalld\n");
         write(d.path(), "proc/812/comm", "firewalld-helper\n");
@@ -216,6 +227,7 @@ mod tests {
     fn without_firewalld_installed_the_process_table_is_not_read() {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         write(d.path(), "proc/977/comm", "firewalld\n");
+        write(d.path(), SYSTEM_BUS[0], "");
         assert_eq!(find(d.path()), vec![], "not installed: nothing read");
         for bin in FIREWALLD_BINS {
             let b = d.path().join(bin);
@@ -229,6 +241,7 @@ mod tests {
     fn under_systemd_the_process_table_is_read_only_while_the_firewalld_unit_is_active() {
         let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
+        write(d.path(), SYSTEM_BUS[0], "");
         write(d.path(), "proc/977/comm", "firewalld\n");
         std::fs::create_dir_all(d.path().join("run/systemd/system"))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -241,5 +254,22 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(find(d.path()), vec![Rival::Firewalld { pid: 977 }]);
+    }
+
+    #[test]
+    fn without_a_system_bus_the_process_table_is_not_read() {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
+        write(d.path(), "proc/977/comm", "firewalld\n");
+        assert_eq!(
+            find(d.path()),
+            vec![],
+            "no system bus: firewalld cannot run"
+        );
+        for bus in SYSTEM_BUS {
+            write(d.path(), bus, "");
+            assert_eq!(find(d.path()), vec![Rival::Firewalld { pid: 977 }], "{bus}");
+            std::fs::remove_file(d.path().join(bus)).unwrap_or_else(|e| panic!("{e}"));
+        }
     }
 }

@@ -180,6 +180,9 @@ fn rival_root() -> tempfile::TempDir {
     std::fs::write(r.join("proc/4242/comm"), "firewalld\n").expect("write");
     std::fs::create_dir_all(r.join("usr/sbin")).expect("mkdir");
     std::fs::write(r.join("usr/sbin/firewalld"), "#!/usr/bin/python3\n").expect("write");
+    // firewalld runs only with a system bus to connect to.
+    std::fs::create_dir_all(r.join("run/dbus")).expect("mkdir");
+    std::fs::write(r.join("run/dbus/system_bus_socket"), "").expect("write");
     root
 }
 
