@@ -109,8 +109,9 @@ const FIREWALLD_BINS: [&str; 4] = [
 /// every apply: not when no firewalld is installed, and not under systemd (it keeps
 /// `/run/systemd/system`) unless the firewalld unit is active, which systemd marks with
 /// the link `/run/systemd/units/invocation:firewalld.service` from the unit's start until
-/// it is inactive again. (A firewalld started by hand on a systemd host, outside its
-/// unit, is not seen.) Nor is it read without a system D-Bus socket: firewalld connects to
+/// it is inactive again (an older systemd, without `/run/systemd/units`, keeps no such
+/// links, and there the table is read). (A firewalld started by hand on a systemd host,
+/// outside its unit, is not seen.) Nor is it read without a system D-Bus socket: firewalld connects to
 /// the system bus before anything else and exits when it cannot.
 fn firewalld_pid(root: &Path) -> Option<u32> {
     if !FIREWALLD_BINS.iter().any(|b| root.join(b).exists()) {
@@ -119,7 +120,9 @@ fn firewalld_pid(root: &Path) -> Option<u32> {
     if !SYSTEM_BUS.iter().any(|b| root.join(b).exists()) {
         return None;
     }
+    // An older systemd keeps no `units/` links: there the table is read.
     if root.join("run/systemd/system").is_dir()
+        && root.join("run/systemd/units").is_dir()
         && std::fs::symlink_metadata(root.join(FIREWALLD_UNIT_ACTIVE)).is_err()
     {
         return None;
@@ -245,9 +248,11 @@ mod tests {
         write(d.path(), "proc/977/comm", "firewalld\n");
         std::fs::create_dir_all(d.path().join("run/systemd/system"))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(find(d.path()), vec![], "unit inactive: nothing read");
+        let found = vec![Rival::Firewalld { pid: 977 }];
+        assert_eq!(find(d.path()), found, "a systemd without unit links: read");
         let units = d.path().join("run/systemd/units");
         std::fs::create_dir_all(&units).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(find(d.path()), vec![], "unit inactive: nothing read");
         std::os::unix::fs::symlink(
             "5f7c2a0d7b0e4a8e9a2f3c1d0e9b8a7c",
             units.join("invocation:firewalld.service"),

@@ -65,12 +65,6 @@ const BIG_INPUT_BYTES: u64 = 4 << 20;
 /// Input bytes read so far (policy, includes, site file).
 static INPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Counts `bytes` of input about to be read. When the input turns big, the heap stops
-/// growing 16 MiB at a time and gives back its free top before the big text comes: glibc
-/// serves a request of any size from a top chunk large enough, so with the padding the
-/// texts and, later, the sets landed inside the heap instead of mappings of their own,
-/// where nothing freed around them could go back (a million addresses: apply's peak
-/// 103 MB padded, 72 MB not; `benches/lean.sh`).
 /// Gives the heap's free pages back to the kernel when the input is big (see
 /// [`reading`]): glibc returns only the free top of the heap by itself, and what the
 /// check and compile freed below live blocks stays resident. `apply` calls it before it
@@ -87,6 +81,12 @@ pub(crate) fn trim_heap() {
     }
 }
 
+/// Counts `bytes` of input about to be read. When the input turns big, the heap stops
+/// growing 16 MiB at a time and gives back its free top before the big text comes: glibc
+/// serves a request of any size from a top chunk large enough, so with the padding the
+/// texts and, later, the sets landed inside the heap instead of mappings of their own,
+/// where nothing freed around them could go back (a million addresses: apply's peak
+/// 103 MB padded, 72 MB not; `benches/lean.sh`).
 pub(crate) fn reading(bytes: u64) {
     use std::sync::atomic::Ordering::Relaxed;
     let before = INPUT_BYTES.fetch_add(bytes, Relaxed);

@@ -209,7 +209,8 @@ pub fn load(path: &Path) -> Result<Option<ApplyRecord>, crate::safe::Error> {
 /// directory (created when missing); not synced to disk: the record only stands for a
 /// ruleset in the namespace it names, and that identity (boot id, namespace cookie) is
 /// never the same after a reboot, so a crash can cost the fast path, never trust. A
-/// torn or missing file is simply no record.
+/// torn or missing file is simply no record. Renamed over the old one: a reader (a
+/// metrics scrape) never finds none in between.
 pub fn store(path: &Path, rec: &ApplyRecord) -> Result<(), crate::safe::Error> {
     crate::safe::trust::ensure_dir(state_dir_of(path))?;
     let text = serde_json::to_vec(rec).map_err(|e| crate::safe::Error::Corrupt {

@@ -470,7 +470,7 @@ pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
 fn store_bytes(path: &Path, bytes: &[u8]) -> Result<(), crate::safe::Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     crate::safe::trust::ensure_dir(dir)?;
-    crate::safe::atomic_write_unsynced(path, bytes, 0o600)
+    crate::safe::write_cache(path, bytes, 0o600)
 }
 
 /// Our table from the record at `path`, when it may stand for the kernel's at `genid`

@@ -162,7 +162,6 @@ pub struct WatchArgs {
 }
 
 pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
-    let _sockets = hostwall::nft::sock::CloseLate::begin();
     trace::start();
     let code = json::run(out, a.format, "apply", || {
         report::start(a);
@@ -175,6 +174,9 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
 }
 
 fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
+    // Closed after the records are written, or before a confirm prompt that may wait
+    // minutes: see `CloseLate`.
+    let sockets = hostwall::nft::sock::CloseLate::begin();
     let (mut loaded, rs) = match prepare(out, a) {
         Ok(x) => x,
         Err(code) => return code,
@@ -249,6 +251,9 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
     let rec = record_of(a, &loaded, &rs, done.value.genid, target);
     store(out, a, &hostwall::record::ApplyRecord { warnings, ..rec });
     trace::mark("apply record written");
+    if done.pending.is_some() {
+        drop(sockets);
+    }
     finish(out, a, (&owner, &slot), (&loaded, &rs), &done)
 }
 

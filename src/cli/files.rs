@@ -79,6 +79,14 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     Ok(bytes)
 }
 
+/// [`read_limited`] for a second look at a file already read and checked (a shed text
+/// read back): not counted as input, and never recorded as a read an input stamp may
+/// vouch for, since the file may have changed since the read the policy was checked from.
+pub fn read_again(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, _) = open_regular(path, limit)?;
+    read_to_limit(&file, limit)
+}
+
 /// Every file this run read whole through [`read_limited`], unchanged while read: its
 /// stamp and when its reading began.
 static READS: std::sync::Mutex<Vec<(FileStamp, std::time::SystemTime)>> =
@@ -107,6 +115,23 @@ pub fn read_to_limit(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_again_is_never_a_read_a_stamp_may_vouch_for_issue14() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (again, once) = (dir.path().join("again"), dir.path().join("once"));
+        for p in [&again, &once] {
+            std::fs::write(p, "define big = 10.0.0.0/30\n").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let stamp = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap_or_else(|e| panic!("{e}"));
+            FileStamp::of_metadata(p, &m)
+        };
+        assert!(read_again(&again, 1 << 20).is_ok());
+        assert_eq!(read_at(&stamp(&again)), None, "read again: not recorded");
+        assert!(read_limited(&once, 1 << 20).is_ok());
+        assert!(read_at(&stamp(&once)).is_some(), "read: recorded");
+    }
 
     #[test]
     fn devices_fifos_and_directories_are_refused_without_reading() {

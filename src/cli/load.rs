@@ -133,7 +133,8 @@ impl Loaded {
 
     /// The source map with every shed text read back from its file, for rendering an
     /// excerpt or keeping the texts; an error when a file cannot be read or is no
-    /// longer the text that was checked.
+    /// longer the text that was checked. The read back is not a read the apply record's
+    /// input stamps may vouch for (`files::read_again`).
     pub fn restored_map(&self) -> std::result::Result<Cow<'_, SourceMap>, String> {
         let shed: Vec<_> = (self.map.files())
             .filter(|(id, _)| self.map.is_shed(*id))
@@ -144,7 +145,7 @@ impl Loaded {
         }
         let mut map = self.map.clone();
         for (id, name) in shed {
-            let bytes = files::read_limited(Path::new(&name), MAX_POLICY_BYTES)
+            let bytes = files::read_again(Path::new(&name), MAX_POLICY_BYTES)
                 .map_err(|e| format!("cannot read {name} again: {e}"))?;
             map.restore(id, hostwall::text::decode_owned(bytes).text)?;
         }
@@ -291,6 +292,10 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 }
 
 fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
+    debug_assert!(
+        loaded.map.files().all(|(id, _)| !loaded.map.is_shed(id)),
+        "the inputs digest is taken before any text is shed"
+    );
     let files: Vec<(String, &str)> = loaded
         .map
         .files()

@@ -73,6 +73,10 @@ impl Excerpt {
 
 impl View {
     fn new(map: &SourceMap, file: FileId, ranges: &[&Range<usize>]) -> View {
+        debug_assert!(
+            !map.is_shed(file),
+            "a shed text is read back before rendering"
+        );
         let text = &map.file(file).text;
         let mut points: Vec<usize> = ranges.iter().flat_map(|r| [r.start, r.end]).collect();
         points.iter_mut().for_each(|p| *p = (*p).min(text.len()));

@@ -169,21 +169,37 @@ impl Error {
 /// under its name is never written through; the rename replaces a link at `path`
 /// itself rather than following it.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    replace_file(path, bytes, mode, true)
+    replace_file(path, bytes, mode, WriteMode::Durable)
 }
 
-/// [`atomic_write`] without the two fsyncs, for a cache whose reader detects a torn or
-/// lost file itself (the table record carries a digest of its content) and whose
-/// absence only costs a slower path: readers see the old file, the whole new one, or
-/// for a moment none; a crash may leave any of them. The old file is removed before the
-/// new one is renamed into place, because ext4 writes a file out at once when a rename
-/// replaces another (`auto_da_alloc`): 1.5 to 2 ms for a 800 KB table record, which
-/// this write exists to make cheap.
+/// [`atomic_write`] without the two fsyncs, for a file whose reader detects a torn or
+/// lost file itself and trusts it only for what it names (the apply record: a namespace
+/// by boot id and cookie, which never match after a reboot): readers still see the old
+/// file or the whole new one, but a crash may leave either.
 pub fn atomic_write_unsynced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    replace_file(path, bytes, mode, false)
+    replace_file(path, bytes, mode, WriteMode::Unsynced)
 }
 
-fn replace_file(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> Result<(), Error> {
+/// [`atomic_write_unsynced`] for a large cache whose absence only costs a slower path
+/// (the table record, which carries its digest): the old file is removed before the new
+/// one is renamed into place, because ext4 writes a file out at once when a rename
+/// replaces another (`auto_da_alloc`): 1.5 to 2 ms for a 800 KB table record, which the
+/// record exists to save. Readers see the old file, the whole new one, or for a moment
+/// none.
+pub fn write_cache(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    replace_file(path, bytes, mode, WriteMode::Cache)
+}
+
+/// How [`replace_file`] writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteMode {
+    Durable,
+    Unsynced,
+    Cache,
+}
+
+fn replace_file(path: &Path, bytes: &[u8], mode: u32, how: WriteMode) -> Result<(), Error> {
+    let durable = how == WriteMode::Durable;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -199,7 +215,7 @@ fn replace_file(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> Result<(
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io("write", &tmp, e));
     }
-    if !durable
+    if how == WriteMode::Cache
         && let Err(e) = std::fs::remove_file(path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
