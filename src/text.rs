@@ -59,23 +59,16 @@ fn picture(c: char) -> char {
 /// A carriage return is text only before a newline (CRLF line ends); a lone one is a control
 /// character, since the grammar would end a line there and every line count would not.
 pub fn decode(bytes: &[u8]) -> Decoded {
-    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-    match plain(bytes) {
-        Some(text) => Decoded {
-            text: text.to_string(),
-            ..Decoded::default()
-        },
-        None => decode_chars(bytes),
-    }
+    decode_owned(bytes.to_vec())
 }
 
 /// [`decode`] of bytes the caller gives up: plain text (the usual case) becomes the
-/// decoded text in place, without a copy.
+/// decoded text in place, without a copy, and its UTF-8 is checked once.
 pub fn decode_owned(mut bytes: Vec<u8>) -> Decoded {
     if bytes.starts_with(BOM) {
         bytes.drain(..BOM.len());
     }
-    if plain(&bytes).is_none() {
+    if !controls_free(&bytes) {
         return decode_chars(&bytes);
     }
     match String::from_utf8(bytes) {
@@ -123,12 +116,14 @@ fn decode_chars(bytes: &[u8]) -> Decoded {
 /// no 0xC2 lead byte, which every C1 control starts with). One branch-free pass per chunk,
 /// so the scan vectorises; anything else takes the character-by-character decode.
 pub fn plain(bytes: &[u8]) -> Option<&str> {
+    controls_free(bytes).then(|| std::str::from_utf8(bytes).ok())?
+}
+
+/// Whether `bytes` hold no byte that can start a control character but tab and newline
+/// ([`plain`] without its UTF-8 check).
+fn controls_free(bytes: &[u8]) -> bool {
     let kept = |b: u8| (b >= 0x20 && b != 0x7f && b != 0xc2) || b == b'\n' || b == b'\t';
-    let clean = (bytes.chunks(64)).all(|c| c.iter().fold(true, |ok, &b| ok & kept(b)));
-    if !clean {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()
+    (bytes.chunks(64)).all(|c| c.iter().fold(true, |ok, &b| ok & kept(b)))
 }
 
 impl Decoded {
@@ -239,15 +234,15 @@ mod tests {
             let d = decode(&bytes);
             proptest::prop_assert_eq!(&d.text, &chars.text);
             proptest::prop_assert_eq!(d.total, chars.total);
-            // Decoding bytes given up is the same decoding.
+            // Bytes given up, with or without a byte-order mark before them, decode the
+            // same as character by character.
             let mut with_bom = BOM.to_vec();
             with_bom.extend_from_slice(&bytes);
-            for given in [bytes.clone(), with_bom] {
-                let owned = decode_owned(given.clone());
-                let borrowed = decode(&given);
-                proptest::prop_assert_eq!(owned.text, borrowed.text);
-                proptest::prop_assert_eq!(owned.total, borrowed.total);
-                proptest::prop_assert_eq!(owned.problems.len(), borrowed.problems.len());
+            for (given, chars) in [(bytes.clone(), chars), (with_bom, decode_chars(&bytes))] {
+                let owned = decode_owned(given);
+                proptest::prop_assert_eq!(&owned.text, &chars.text);
+                proptest::prop_assert_eq!(owned.total, chars.total);
+                proptest::prop_assert_eq!(owned.problems.len(), chars.problems.len());
             }
         }
     }
