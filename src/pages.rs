@@ -13,13 +13,11 @@ use std::ptr::NonNull;
 pub trait Zeroable: Copy + private::Sealed {}
 impl Zeroable for u8 {}
 impl Zeroable for u32 {}
-impl Zeroable for u64 {}
 
 mod private {
     pub trait Sealed {}
     impl Sealed for u8 {}
     impl Sealed for u32 {}
-    impl Sealed for u64 {}
 }
 
 /// `len` zeros of `T`, page aligned.

@@ -109,21 +109,18 @@ pub struct RawElem {
 #[error("libnftnl could not parse a {0} message")]
 pub struct ParseError(pub &'static str);
 
-/// A receive buffer aligned for `nlmsghdr` (libnftnl requires it), in pages of its own:
-/// only the pages a message is received into are ever touched (most exchanges receive a
-/// few hundred bytes of the megabyte a client can take at once).
-pub struct AlignedBuf(crate::pages::Zeroed<u64>);
+/// A receive buffer aligned for `nlmsghdr` (libnftnl requires it: pages are), in pages
+/// of its own: only the pages a message is received into are ever touched (most
+/// exchanges receive a few hundred bytes of the megabyte a client can take at once).
+pub struct AlignedBuf(crate::pages::Zeroed<u8>);
 
 impl AlignedBuf {
     pub fn new(bytes: usize) -> AlignedBuf {
-        AlignedBuf(crate::pages::Zeroed::new(bytes.div_ceil(8)))
+        AlignedBuf(crate::pages::Zeroed::new(bytes))
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        let len = self.0.len() * 8;
-        // SAFETY: a u64 slice is valid as bytes for its whole length; the borrow of
-        // `self` keeps the storage alive and exclusive for the returned slice's life.
-        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut u8, len) }
+        &mut self.0
     }
 }
 
