@@ -106,13 +106,15 @@ const FIREWALLD_BINS: [&str; 4] = [
 /// The pid of a running firewalld: a process whose command name is `firewalld`. The
 /// process table is read only when firewalld may be running, since the scan costs an
 /// open and a read per process (1.5 ms for 66 processes here, more on a busy host) on
-/// every apply: not when no firewalld is installed, and not under systemd (it keeps
-/// `/run/systemd/system`) unless the firewalld unit is active, which systemd marks with
-/// the link `/run/systemd/units/invocation:firewalld.service` from the unit's start until
-/// it is inactive again (an older systemd, without `/run/systemd/units`, keeps no such
-/// links, and there the table is read). (A firewalld started by hand on a systemd host,
-/// outside its unit, is not seen.) Nor is it read without a system D-Bus socket: firewalld connects to
-/// the system bus before anything else and exits when it cannot.
+/// every apply. It is not read
+/// - when no firewalld is installed;
+/// - without a system D-Bus socket: firewalld connects to the system bus before anything
+///   else and exits when it cannot;
+/// - under systemd (it keeps `/run/systemd/system`) unless the firewalld unit is active,
+///   which systemd marks with the link `/run/systemd/units/invocation:firewalld.service`
+///   from the unit's start until it is inactive again. An older systemd, without
+///   `/run/systemd/units`, keeps no such links, and there the table is read. A firewalld
+///   started by hand on a systemd host, outside its unit, is not seen.
 fn firewalld_pid(root: &Path) -> Option<u32> {
     if !FIREWALLD_BINS.iter().any(|b| root.join(b).exists()) {
         return None;
@@ -120,7 +122,6 @@ fn firewalld_pid(root: &Path) -> Option<u32> {
     if !SYSTEM_BUS.iter().any(|b| root.join(b).exists()) {
         return None;
     }
-    // An older systemd keeps no `units/` links: there the table is read.
     if root.join("run/systemd/system").is_dir()
         && root.join("run/systemd/units").is_dir()
         && std::fs::symlink_metadata(root.join(FIREWALLD_UNIT_ACTIVE)).is_err()
@@ -162,6 +163,16 @@ mod tests {
             d.join("nftables.service"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A root where firewalld is installed and a system bus runs, and pid 977 is named
+    /// `firewalld`.
+    fn firewalld_root() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
+        write(d.path(), SYSTEM_BUS[0], "");
+        write(d.path(), "proc/977/comm", "firewalld\n");
+        d
     }
 
     const DEBIAN_STOCK: &str = "#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {\n}\n";
@@ -242,10 +253,7 @@ mod tests {
 
     #[test]
     fn under_systemd_the_process_table_is_read_only_while_the_firewalld_unit_is_active() {
-        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
-        write(d.path(), SYSTEM_BUS[0], "");
-        write(d.path(), "proc/977/comm", "firewalld\n");
+        let d = firewalld_root();
         std::fs::create_dir_all(d.path().join("run/systemd/system"))
             .unwrap_or_else(|e| panic!("{e}"));
         let found = vec![Rival::Firewalld { pid: 977 }];
@@ -263,9 +271,8 @@ mod tests {
 
     #[test]
     fn without_a_system_bus_the_process_table_is_not_read() {
-        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        write(d.path(), "usr/sbin/firewalld", "#!/usr/bin/python3\n");
-        write(d.path(), "proc/977/comm", "firewalld\n");
+        let d = firewalld_root();
+        std::fs::remove_file(d.path().join(SYSTEM_BUS[0])).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             find(d.path()),
             vec![],

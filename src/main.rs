@@ -68,7 +68,7 @@ static INPUT_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// Gives the heap's free pages back to the kernel when the input is big (see
 /// [`reading`]): glibc returns only the free top of the heap by itself, and what the
 /// check and compile freed below live blocks stays resident. `apply` calls it before it
-/// builds its batch, the moment of its peak (a million addresses: 65.5 MB without, 59.7
+/// builds its batch, the moment of its peak (a million addresses: 64 MiB without, 58
 /// with; `benches/lean.sh`).
 pub(crate) fn trim_heap() {
     if INPUT_BYTES.load(std::sync::atomic::Ordering::Relaxed) < BIG_INPUT_BYTES {

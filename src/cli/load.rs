@@ -369,8 +369,6 @@ mod tests {
     use super::*;
     use hostwall::text::decode;
 
-    /// The digest a loaded policy reports is always the digest of the texts it was
-    /// compiled from, whether the unparsed read's digest was reused or not.
     #[test]
     fn a_large_input_is_shed_after_its_digest_and_read_back_only_unchanged_issue14() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -415,6 +413,8 @@ mod tests {
         assert!(err.contains("changed since it was checked"), "{err}");
     }
 
+    /// The digest a loaded policy reports is always the digest of the texts it was
+    /// compiled from, whether the unparsed read's digest was reused or not.
     #[test]
     fn a_reused_inputs_digest_is_the_digest_of_the_loaded_texts_issue14() {
         let dir = tempfile::tempdir().expect("tempdir");
