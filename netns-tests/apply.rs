@@ -187,6 +187,44 @@ fn refused_batch_changes_nothing_and_names_the_policy_line_issue3() {
     assert!(err.contains("^^^^"), "{err}");
 }
 
+/// A policy large enough that apply lets go of its text after the check (4 MiB and
+/// more): the kernel's refusal still shows its line, read back from the file.
+#[test]
+#[ignore = "needs root"]
+fn a_refusal_in_a_shed_policy_shows_its_line_read_back_issue14() {
+    crate::support::root::require();
+    let env = Env::new("hw-shed");
+    // 300,000 /30s on one line (about 5 MiB), then the policy.
+    let list: Vec<String> = (0..300_000u32)
+        .map(|i| {
+            let v = i * 8;
+            format!("10.{}.{}.{}/30", v >> 16 & 255, v >> 8 & 255, v & 255)
+        })
+        .collect();
+    let text = format!(
+        "define big = {}\npolicy shed {{\n    allow ssh tcp 22 from big\n}}\n",
+        list.join(", ")
+    );
+    let policy = env.file("big.policy", &text);
+    let state = env.state();
+    let args = [
+        "apply",
+        "--netns",
+        env.ns.name(),
+        "--state-dir",
+        &state.to_string_lossy(),
+        &policy.to_string_lossy(),
+    ];
+    let out = hostwall(&args, &[("HOSTWALL_TEST_BREAK_RULE", "ssh")]);
+    exit(&out, 2);
+    let err = stderr(&out);
+    let at = format!("--> {}:3:5", policy.display());
+    assert!(err.contains(&at), "no {at} in:\n{err}");
+    assert!(err.contains("allow ssh tcp 22 from big"), "{err}");
+    assert!(err.contains("^^^^"), "{err}");
+    assert!(!err.contains("no excerpt"), "{err}");
+}
+
 /// A sysctl tree whose IPv4 file is writable and whose IPv6 file is immutable.
 struct SysctlTree(tempfile::TempDir);
 
