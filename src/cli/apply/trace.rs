@@ -1,12 +1,14 @@
 //! `HOSTWALL_TRACE_PHASES=1`: apply's wall time per phase on standard error (parse and
 //! check, compile, the unchanged checks, the apply's own phases, the warnings, the
-//! record), for profiling; nothing is printed without it.
+//! record), with the page faults each phase took and the resident memory at its end
+//! (from `/proc/self/stat`), for profiling; nothing is printed without it.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// When the last phase ended, and each phase's name and time.
-type Phases = (Instant, Vec<(String, Duration)>);
+/// When the last phase ended and the faults until then, and each phase's name, time,
+/// faults and resident KiB at its end (none for a phase measured inside the library).
+type Phases = (Instant, u64, Vec<(String, Duration, Option<(u64, u64)>)>);
 
 static PHASES: Mutex<Option<Phases>> = Mutex::new(None);
 
@@ -18,7 +20,7 @@ fn on() -> bool {
 pub fn start() {
     if on() {
         let mut p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
-        *p = Some((Instant::now(), Vec::new()));
+        *p = Some((Instant::now(), faults_and_rss().0, Vec::new()));
     }
 }
 
@@ -29,11 +31,28 @@ pub fn mark(name: &str) {
     }
     let mut p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
     let now = Instant::now();
-    let Some((since, list)) = p.as_mut() else {
+    let (faults, rss) = faults_and_rss();
+    let Some((since, faults_before, list)) = p.as_mut() else {
         return;
     };
-    list.push((name.to_string(), now - *since));
+    let took = faults.saturating_sub(*faults_before);
+    list.push((name.to_string(), now - *since, Some((took, rss))));
     *since = now;
+    *faults_before = faults;
+}
+
+/// The process's minor page faults so far and its resident KiB (0 when unreadable).
+fn faults_and_rss() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces,
+    // start at field 3 (state); minflt is field 10.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let faults = (rest.split_whitespace().nth(10 - 3)).and_then(|v| v.parse().ok());
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss = (status.lines())
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+    (faults.unwrap_or(0), rss.unwrap_or(0))
 }
 
 /// A phase measured elsewhere (inside the library's apply), listed as it is.
@@ -42,8 +61,8 @@ pub fn add(name: &str, d: Duration) {
         return;
     }
     let mut p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, list)) = p.as_mut() {
-        list.push((format!("  {name}"), d));
+    if let Some((_, _, list)) = p.as_mut() {
+        list.push((format!("  {name}"), d, None));
     }
 }
 
@@ -53,10 +72,14 @@ pub fn report() -> Option<String> {
         return None;
     }
     let p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, list) = p.as_ref()?;
-    let mut s = String::from("hostwall: phases (ms):\n");
-    for (name, d) in list {
-        s.push_str(&format!("  {name:<28} {:8.2}\n", d.as_secs_f64() * 1e3));
+    let (_, _, list) = p.as_ref()?;
+    let mut s = String::from("hostwall: phases (ms; page faults; resident MiB at the end):\n");
+    for (name, d, mem) in list {
+        s.push_str(&format!("  {name:<31} {:8.2}", d.as_secs_f64() * 1e3));
+        if let Some((faults, kib)) = mem {
+            s.push_str(&format!(" {faults:7} {:7.1}", *kib as f64 / 1024.0));
+        }
+        s.push('\n');
     }
     Some(s)
 }

@@ -83,38 +83,75 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
             out.push(p);
             return;
         }
+        let starts = self.block_starts(&p.at, bits);
+        self.cut_at(p, bits, d, &starts, out);
+    }
+
+    /// The positions in `at` (its first aside) where a new block of `bits` starts, each
+    /// with its block and the block's hash: the only places a cut can fall at this level
+    /// and the finer levels of the same `bits`, found in one pass over the elements.
+    fn block_starts(&self, at: &Range<usize>, bits: u32) -> Vec<BlockStart> {
         let block = |i: usize| (self.start)(i) >> bits;
-        let min = self.min();
-        let mut cuts = vec![p.clone()];
-        let mut prev = block(p.at.start);
-        for i in p.at.start + 1..p.at.end {
+        let mut starts = Vec::new();
+        let mut prev = block(at.start);
+        for i in at.start + 1..at.end {
             crate::work::add(1);
             let b = block(i);
-            let from = cuts.last().map_or(p.at.start, |c| c.at.start);
-            if b != prev && i - from >= min && mix(b) % d as u64 == 0 {
-                if let Some(last) = cuts.last_mut() {
-                    last.at.end = i;
-                }
-                cuts.push(Piece {
-                    at: i..p.at.end,
-                    label: b << bits,
+            if b != prev {
+                starts.push(BlockStart {
+                    at: i,
+                    block: b,
+                    hash: mix(b),
                 });
             }
             prev = b;
         }
-        let next = match (d, bits) {
-            (1, 0) => None,
-            (1, _) => Some((0, self.top())),
-            _ => Some((bits, (d / 2).max(1))),
-        };
+        starts
+    }
+
+    /// [`Cutter::cut`] of `p` at level (`bits`, `d`), with `starts` the block starts
+    /// inside `p` ([`Cutter::block_starts`]).
+    fn cut_at(&self, p: Piece, bits: u32, d: usize, starts: &[BlockStart], out: &mut Vec<Piece>) {
+        if p.at.len() <= self.max {
+            out.push(p);
+            return;
+        }
+        let min = self.min();
+        let mut cuts = vec![p.clone()];
+        for s in starts {
+            crate::work::add(1);
+            let from = cuts.last().map_or(p.at.start, |c| c.at.start);
+            if s.at - from >= min && s.hash % d as u64 == 0 {
+                if let Some(last) = cuts.last_mut() {
+                    last.at.end = s.at;
+                }
+                cuts.push(Piece {
+                    at: s.at..p.at.end,
+                    label: s.block << bits,
+                });
+            }
+        }
         for c in cuts {
-            match next {
-                Some((bits, d)) => self.cut(c, bits, d, out),
+            match (d, bits) {
                 // Every element was a boundary: pieces of one element.
-                None => out.push(c),
+                (1, 0) => out.push(c),
+                (1, _) => self.cut(c, 0, self.top(), out),
+                _ => {
+                    // The block starts inside `c`, its first element aside.
+                    let from = starts.partition_point(|s| s.at <= c.at.start);
+                    let to = starts.partition_point(|s| s.at < c.at.end);
+                    self.cut_at(c, bits, (d / 2).max(1), &starts[from..to], out);
+                }
             }
         }
     }
+}
+
+/// Where a new block starts in a list: the element's position, its block, the hash.
+struct BlockStart {
+    at: usize,
+    block: u128,
+    hash: u64,
 }
 
 /// A fixed 64-bit mix of a start value (splitmix64's finalizer over both halves): the
@@ -204,6 +241,66 @@ mod tests {
         assert!(rest.iter().all(|r| (4..=64).contains(&r.len())), "{p:?}");
         assert!(last.len() <= 64);
         assert!(p.len() <= starts.len() / 4 + 1, "{} pieces", p.len());
+    }
+
+    /// The rule as the module doc states it, one element at a time at every level: what
+    /// [`pieces`], which visits only block starts, must cut exactly alike.
+    fn by_the_rule(starts: &[u128], bits: u32, max: usize) -> Vec<super::Piece> {
+        fn cut(
+            s: &[u128],
+            p: super::Piece,
+            bits: u32,
+            d: usize,
+            max: usize,
+            out: &mut Vec<super::Piece>,
+        ) {
+            let (top, min) = ((max / 2).max(1), (max / 16).max(1));
+            if p.at.len() <= max {
+                return out.push(p);
+            }
+            let mut cuts = vec![p.clone()];
+            for i in p.at.start + 1..p.at.end {
+                let (b, prev) = (s[i] >> bits, s[i - 1] >> bits);
+                let from = cuts.last().map_or(p.at.start, |c| c.at.start);
+                if b != prev && i - from >= min && super::mix(b) % d as u64 == 0 {
+                    if let Some(last) = cuts.last_mut() {
+                        last.at.end = i;
+                    }
+                    cuts.push(super::Piece {
+                        at: i..p.at.end,
+                        label: b << bits,
+                    });
+                }
+            }
+            for c in cuts {
+                match (d, bits) {
+                    (1, 0) => out.push(c),
+                    (1, _) => cut(s, c, 0, top, max, out),
+                    _ => cut(s, c, bits, (d / 2).max(1), max, out),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let whole = super::Piece {
+            at: 0..starts.len(),
+            label: 0,
+        };
+        cut(starts, whole, bits, (max / 2).max(1), max, &mut out);
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cuts_as_the_rule_says_on_any_sorted_list(
+            mut starts in proptest::collection::vec(0u128..1 << 14, 0..3_000),
+            bits in 0u32..6,
+            max in 1usize..200,
+        ) {
+            starts.sort_unstable();
+            starts.dedup();
+            let got = pieces(starts.len(), |i| starts[i], bits, max);
+            proptest::prop_assert_eq!(got, by_the_rule(&starts, bits, max));
+        }
     }
 
     #[test]
