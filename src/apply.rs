@@ -377,7 +377,7 @@ fn remember_lent(
         let Some(t) = taken.take() else { return };
         for (i, (set, kept)) in rec.live.sets.iter_mut().zip(t).enumerate() {
             if let Some(k) = kept {
-                set.elements = k.unpack();
+                set.elements = k;
                 lent.push(i);
             }
         }
@@ -387,7 +387,7 @@ fn remember_lent(
         let mut sets: Vec<_> = rec.live.sets.into_iter().map(Some).collect();
         for i in lent {
             if let (Some(set), Some(live)) = (rs.table.sets.get_mut(i), sets[i].take()) {
-                set.elements = live.elements;
+                set.elements = live.elements.unpack();
             }
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod host;
 pub mod kernel;
+pub mod packed;
 
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};

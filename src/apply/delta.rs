@@ -10,6 +10,7 @@
 
 use crate::emit::delta::{Delta, ElementChange, RuleOp};
 use crate::emit::text;
+use crate::ir::packed::Packed;
 use crate::ir::{BaseChain, Interval, Rule, Ruleset, Set, SetKey};
 use crate::nft::change::Place;
 
@@ -33,8 +34,9 @@ pub struct LiveSet {
     /// this timeout; its elements are sources the kernel learned, never read, never
     /// changed in place (`elements` stays empty).
     pub timeout_ms: Option<u64>,
-    /// The kernel's elements, each as stored (never merged), sorted.
-    pub elements: Vec<Interval>,
+    /// The kernel's elements, each as stored (never merged), sorted; packed, so a
+    /// million IPv4 prefixes take 8 MB beside the new ruleset's own.
+    pub elements: Packed,
 }
 
 impl LiveSet {
@@ -48,8 +50,8 @@ impl LiveSet {
             comment: set.comment.clone(),
             timeout_ms: set.timeout_ms,
             elements: match set.timeout_ms {
-                Some(_) => Vec::new(),
-                None => elements(set),
+                Some(_) => Packed::default(),
+                None => Packed::of(set.key, elements(set)),
             },
         }
     }
@@ -224,31 +226,31 @@ fn singles(ivs: &[Interval]) -> Vec<Interval> {
 
 /// Elements of `live` not exactly in `new`, and of `new` not exactly in `live`; both
 /// sorted. One merge pass.
-pub fn exact_difference(live: &[Interval], new: &[Interval]) -> (Vec<Interval>, Vec<Interval>) {
+pub fn exact_difference(live: &Packed, new: &[Interval]) -> (Vec<Interval>, Vec<Interval>) {
     let (mut removed, mut added) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < live.len() || j < new.len() {
-        match (live.get(i), new.get(j)) {
+    let mut live = live.iter().peekable();
+    let mut new = new.iter().copied().peekable();
+    loop {
+        match (live.peek().copied(), new.peek().copied()) {
             (Some(a), Some(b)) if a == b => {
-                i += 1;
-                j += 1;
+                live.next();
+                new.next();
             }
             (Some(a), Some(b)) if a < b => {
-                removed.push(*a);
-                i += 1;
+                removed.push(a);
+                live.next();
             }
             (Some(_), Some(b)) | (None, Some(b)) => {
-                added.push(*b);
-                j += 1;
+                added.push(b);
+                new.next();
             }
             (Some(a), None) => {
-                removed.push(*a);
-                i += 1;
+                removed.push(a);
+                live.next();
             }
-            (None, None) => break,
+            (None, None) => return (removed, added),
         }
     }
-    (removed, added)
 }
 
 /// One chain's rule operations: kept rules stay by handle; in each gap old rules are

@@ -16,6 +16,7 @@ use super::delta::{LiveChain, LiveSet, LiveTable};
 use super::table_copy::{TableCopy, dump};
 use crate::ir::DYNAMIC_SET_SIZE;
 use crate::ir::kernel::{hook_of, policy_of, set_key_of};
+use crate::ir::packed::Packed;
 use crate::ir::{BaseChain, Interval, SetKey};
 use crate::nft::client::{Client, NlError, Step};
 use crate::nft::msg::{attr, msg_type};
@@ -230,7 +231,7 @@ fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyE
             interval: false,
             comment,
             timeout_ms: raw.timeout_ms,
-            elements: Vec::new(),
+            elements: Packed::default(),
         }));
     }
     let mut elems = Vec::new();
@@ -250,7 +251,7 @@ fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyE
         interval,
         comment,
         timeout_ms: None,
-        elements,
+        elements: Packed::of(key, elements),
     }))
 }
 

@@ -113,7 +113,7 @@ fn elements_differ_as_the_kernel_stores_them_issue14() {
     assert_eq!(d.elements[0].added, [iv(40, 40)]);
     // A range split in the kernel (10-14, 15-20) that merges to the policy's 10-20 is
     // still two elements to remove and one to add: removals name stored elements.
-    live.sets[0].elements = vec![iv(10, 14), iv(15, 20), iv(30, 30)];
+    live.sets[0].elements = Packed::of(live.sets[0].key, vec![iv(10, 14), iv(15, 20), iv(30, 30)]);
     let d = delta(&live, &old);
     assert_eq!(d.elements[0].removed, [iv(10, 14), iv(15, 20)]);
     assert_eq!(d.elements[0].added, [iv(10, 20)]);

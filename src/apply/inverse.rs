@@ -284,7 +284,7 @@ fn live_form(s: &LiveSet) -> SetForm {
         interval: s.interval,
         comment: s.comment.clone(),
         timeout_ms: s.timeout_ms,
-        elements: s.elements.iter().map(iv_text).collect(),
+        elements: s.elements.iter().map(|iv| iv_text(&iv)).collect(),
     }
 }
 

@@ -118,7 +118,7 @@ fn elements(
         return Err(format!("set {} changed its type or flags", set.name));
     }
     let (added, removed) = (intervals(&s.added)?, intervals(&s.removed)?);
-    let holds = |iv: &crate::ir::Interval| live.elements.binary_search(iv).is_ok();
+    let holds = |iv: &crate::ir::Interval| live.elements.contains(iv);
     if let Some(iv) = added.iter().find(|iv| !holds(iv)) {
         return Err(format!(
             "set {} lacks an element the change added ({:x}-{:x})",

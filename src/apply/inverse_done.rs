@@ -34,7 +34,7 @@ fn check(inv: &Inverse, cur: &LiveTable) -> Option<()> {
     }
     for f in &inv.removed_sets {
         let s = set(&f.name)?;
-        (s.elements == intervals(&f.elements).ok()?).then_some(())?;
+        (s.elements.iter().eq(intervals(&f.elements).ok()?)).then_some(())?;
     }
     for f in &inv.removed_chains {
         let c = chain(&f.name)?;
@@ -45,7 +45,7 @@ fn check(inv: &Inverse, cur: &LiveTable) -> Option<()> {
     }
     for u in &inv.sets {
         let s = set(&u.form.name)?;
-        let holds = |iv| s.elements.binary_search(iv).is_ok();
+        let holds = |iv| s.elements.contains(iv);
         let (added, removed) = (intervals(&u.added).ok()?, intervals(&u.removed).ok()?);
         (added.iter().all(|iv| !holds(iv)) && removed.iter().all(holds)).then_some(())?;
     }

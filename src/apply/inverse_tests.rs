@@ -73,9 +73,10 @@ impl Model {
                 .iter_mut()
                 .find(|s| s.name == e.set.name)
                 .expect("set");
-            s.elements.retain(|x| !e.removed.contains(x));
-            s.elements.extend(e.added.iter().copied());
-            s.elements.sort();
+            edit(s, |v| {
+                v.retain(|x| !e.removed.contains(x));
+                v.extend(e.added.iter().copied());
+            });
         }
         for s in &d.new_sets {
             t.sets.push(LiveSet::of(s, |s| s.elements.clone()));
@@ -129,9 +130,10 @@ impl Model {
         }
         for (set, drop, add) in &r.element_sets {
             let s = t.sets.iter_mut().find(|s| s.name == set.name).expect("set");
-            s.elements.retain(|x| !drop.contains(x));
-            s.elements.extend(add.iter().copied());
-            s.elements.sort();
+            edit(s, |v| {
+                v.retain(|x| !drop.contains(x));
+                v.extend(add.iter().copied());
+            });
         }
         for (chain, ops) in &r.rules {
             let c = t
@@ -314,15 +316,14 @@ fn a_table_not_as_the_change_left_it_is_refused_naming_the_difference_issue14() 
     assert!(resolve(&inv, &post).is_ok());
     // An element the change added removed by hand; one it removed added back.
     let mut t = post.clone();
-    t.sets[0].elements.retain(|x| x.lo != 7);
+    edit(&mut t.sets[0], |v| v.retain(|x| x.lo != 7));
     let e = resolve(&inv, &t).err().unwrap_or_default();
     assert!(
         e.contains("set a lacks an element the change added (7-7)"),
         "{e}"
     );
     let mut t = post.clone();
-    t.sets[0].elements.push(iv(5, 5));
-    t.sets[0].elements.sort();
+    edit(&mut t.sets[0], |v| v.push(iv(5, 5)));
     let e = resolve(&inv, &t).err().unwrap_or_default();
     assert!(
         e.contains("set a holds an element the change removed (5-5)"),
@@ -461,4 +462,12 @@ fn a_stored_inverse_with_impossible_positions_is_refused_not_a_panic_issue14() {
         }
     }
     assert!(of_delta(&pre, &lying, 7, &mut Texts(&pre)).is_err());
+}
+
+/// Changes a live set's elements as `f` does to them unpacked, sorted after.
+fn edit(s: &mut LiveSet, f: impl FnOnce(&mut Vec<Interval>)) {
+    let mut v = s.elements.to_vec();
+    f(&mut v);
+    v.sort();
+    s.elements = crate::ir::packed::Packed::of(s.key, v);
 }

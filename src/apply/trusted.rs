@@ -22,6 +22,7 @@
 use super::delta::{self, LiveChain, LiveSet, LiveTable};
 use super::table_copy::dump;
 use crate::ir::kernel::{hook_of, policy_of, set_key_of};
+use crate::ir::packed::{self, Packed};
 use crate::ir::{BaseChain, Interval, Ruleset};
 use crate::nft::client::Client;
 use crate::nft::msg::attr;
@@ -135,7 +136,7 @@ impl TableRecord {
         let sets = (self.live.sets.iter())
             .map(|s| SetView {
                 set: s,
-                elements: &s.elements,
+                elements: Elements::Packed(&s.elements),
             })
             .collect::<Vec<_>>();
         encode_parts(
@@ -164,11 +165,11 @@ impl TableRecord {
         let sets: Vec<SetView> = (heads.iter().zip(&rs.table.sets).zip(&owned))
             .map(|((head, s), owned)| SetView {
                 set: head,
-                elements: match (owned, s.timeout_ms) {
+                elements: Elements::Ir(match (owned, s.timeout_ms) {
                     (_, Some(_)) => &[],
                     (Some(v), None) => v,
                     (None, None) => &s.elements,
-                },
+                }),
             })
             .collect();
         Some(encode_parts((genid, netns, &rs.table.name), &sets, &chains))
@@ -200,16 +201,7 @@ impl TableRecord {
             let size = s.count.checked_mul(2 * w).ok_or("a set too large")?;
             let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
             packed = rest;
-            let value = |b: &[u8]| match b.try_into() {
-                Ok(four) => u128::from(u32::from_be_bytes(four)),
-                Err(_) => b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x)),
-            };
-            let elements = (mine.chunks_exact(2 * w))
-                .map(|c| Interval {
-                    lo: value(&c[..w]),
-                    hi: value(&c[w..]),
-                })
-                .collect();
+            let elements = Packed::from_be(w, mine).ok_or("truncated")?;
             sets.push(LiveSet {
                 name: s.name,
                 key,
@@ -241,7 +233,30 @@ impl TableRecord {
 /// A set as the record writes it: its header (elements unused) and its elements.
 struct SetView<'a> {
     set: &'a LiveSet,
-    elements: &'a [Interval],
+    elements: Elements<'a>,
+}
+
+/// A set's elements, as the compiled set or a live one holds them.
+enum Elements<'a> {
+    Ir(&'a [Interval]),
+    Packed(&'a Packed),
+}
+
+impl Elements<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Elements::Ir(v) => v.len(),
+            Elements::Packed(p) => p.len(),
+        }
+    }
+
+    /// Appends them as the record stores them: big-endian `lo`, `hi` of `width` bytes.
+    fn write_be(&self, width: usize, out: &mut Vec<u8>) {
+        match self {
+            Elements::Ir(v) => packed::write_be(v.iter().copied(), width, out),
+            Elements::Packed(p) => p.write_be(width, out),
+        }
+    }
 }
 
 /// The record's bytes: magic, digest, then the body (JSON length and JSON, packed
@@ -279,11 +294,7 @@ fn encode_parts(
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
     for v in sets {
-        let w = v.set.key.len();
-        for iv in v.elements {
-            out.extend_from_slice(&iv.lo.to_be_bytes()[16 - w..]);
-            out.extend_from_slice(&iv.hi.to_be_bytes()[16 - w..]);
-        }
+        v.elements.write_be(v.set.key.len(), &mut out);
     }
     let digest = crate::digest::sha256_hex(&out[head..]);
     out[MAGIC.len()..head].copy_from_slice(digest.as_bytes());
@@ -411,7 +422,7 @@ fn inspect_if<T>(
     Ok(Some(out))
 }
 
-/// The largest record [`inspect`] keeps (262,144 elements, at most 8 MiB decoded): a
+/// The largest record [`inspect`] keeps (262,144 elements: 2 MiB packed, 8 MiB of IPv6): a
 /// larger one is decoded again by the apply, whose peak memory it would otherwise add to
 /// while the checked policy is still held.
 pub const KEEP_MAX_ELEMENTS: usize = 1 << 18;

@@ -1,63 +1,16 @@
 //! The full batch built while the ruleset's set elements are consumed: each set's
 //! intervals (32 bytes each in the IR) are written into the batch and then kept packed
 //! (8 bytes an interval for keys of at most 4 bytes: IPv4 addresses, ports, ICMP types),
-//! so a million addresses never sit in the IR and the batch at once. What follows the
-//! commit (the table record, the warnings) unpacks them again.
+//! so a million addresses never sit in the IR and the batch at once. The table record
+//! takes them packed after the commit; the ruleset gets them back unpacked.
 
 use super::netlink::{self, Batch, BatchOptions, EmitError};
-use crate::ir::{Interval, Ruleset, SetKey};
+use crate::ir::packed::Packed;
+use crate::ir::{Interval, Ruleset};
 
-/// One set's elements, moved out of the ruleset.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Kept {
-    /// `lo << 32 | hi`, for keys of at most 4 bytes.
-    Packed(Vec<u64>),
-    /// Wider keys (IPv6) as they were: packing would save nothing.
-    Wide(Vec<Interval>),
-}
-
-impl Kept {
-    /// `elements` of a set keyed by `key`, packed when the key allows.
-    pub fn of(key: SetKey, elements: Vec<Interval>) -> Kept {
-        if key.len() > 4 {
-            return Kept::Wide(elements);
-        }
-        // Values of a key of at most 4 bytes fit 32 bits (the emitter checked them).
-        let packed = elements
-            .iter()
-            .map(|iv| ((iv.lo as u64) << 32) | (iv.hi as u64 & 0xffff_ffff))
-            .collect();
-        Kept::Packed(packed)
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Kept::Packed(p) => p.len(),
-            Kept::Wide(w) => w.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The intervals again, in order.
-    pub fn unpack(self) -> Vec<Interval> {
-        match self {
-            Kept::Wide(w) => w,
-            Kept::Packed(p) => p
-                .into_iter()
-                .map(|v| Interval {
-                    lo: u128::from(v >> 32),
-                    hi: u128::from(v & 0xffff_ffff),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The elements taken out of a ruleset's sets, by set index (`None`: left in place).
-pub type Taken = Vec<Option<Kept>>;
+/// Each set's elements, moved out of the ruleset and packed (`None`: a set left as it
+/// was).
+pub type Taken = Vec<Option<Packed>>;
 
 /// Builds the same batch as [`netlink::build`] from `rs`, moving the elements of every
 /// set with `flags interval` out of it (a dynamic set's are left): each set's are
@@ -76,7 +29,7 @@ pub fn build(rs: &mut Ruleset, opts: &BatchOptions) -> Result<(Batch, Taken), Em
             return b.set(t, set, id);
         };
         let written = b.set_from(t, set, &elements, id);
-        taken.push(Some(Kept::of(set.key, elements)));
+        taken.push(Some(Packed::of(set.key, elements)));
         written
     });
     match built {
@@ -86,7 +39,7 @@ pub fn build(rs: &mut Ruleset, opts: &BatchOptions) -> Result<(Batch, Taken), Em
             let rest = wide
                 .into_iter()
                 .skip(taken.len())
-                .map(|w| w.map(Kept::Wide));
+                .map(|w| w.map(Packed::Wide));
             taken.extend(rest);
             restore(rs, taken);
             Err(e)
@@ -106,7 +59,7 @@ pub fn restore(rs: &mut Ruleset, taken: Taken) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Family, Set, Table};
+    use crate::ir::{Family, Set, SetKey, Table};
 
     fn set(name: &str, key: SetKey, elements: Vec<Interval>) -> Set {
         Set {
@@ -152,8 +105,8 @@ mod tests {
         assert_eq!(lean.bytes, plain.bytes);
         assert_eq!(lean.messages, plain.messages);
         assert!(rs.table.sets.iter().all(|s| s.elements.is_empty()));
-        assert!(matches!(taken[0], Some(Kept::Packed(ref p)) if p.len() == 2));
-        assert!(matches!(taken[2], Some(Kept::Wide(_))));
+        assert!(matches!(taken[0], Some(Packed::Narrow(ref p)) if p.len() == 2));
+        assert!(matches!(taken[2], Some(Packed::Wide(_))));
         restore(&mut rs, taken);
         assert_eq!(rs, ruleset());
     }

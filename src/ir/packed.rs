@@ -1,0 +1,232 @@
+//! A set's intervals held compactly: 8 bytes an interval for keys of at most 4 bytes
+//! (IPv4 addresses, ports, ICMP types) instead of the IR's 32. What keeps a set's
+//! elements beside the IR uses it: the live table an in-place apply plans against (the
+//! table record, a dump) and the elements the lean batch builder takes out of the IR.
+
+use super::{Interval, SetKey};
+
+/// Sorted intervals of one key.
+#[derive(Clone, Debug)]
+pub enum Packed {
+    /// `lo << 32 | hi`, for keys of at most 4 bytes.
+    Narrow(Vec<u64>),
+    /// Wider keys (IPv6) as intervals: packing would save little.
+    Wide(Vec<Interval>),
+}
+
+impl Default for Packed {
+    fn default() -> Packed {
+        Packed::Narrow(Vec::new())
+    }
+}
+
+/// Equal when they hold the same intervals, however each is held.
+impl PartialEq for Packed {
+    fn eq(&self, other: &Packed) -> bool {
+        match (self, other) {
+            (Packed::Narrow(a), Packed::Narrow(b)) => a == b,
+            (Packed::Wide(a), Packed::Wide(b)) => a == b,
+            _ => self.len() == other.len() && self.iter().eq(other.iter()),
+        }
+    }
+}
+
+impl Eq for Packed {}
+
+impl Packed {
+    /// `elements` of a set keyed by `key`, packed when the key allows.
+    pub fn of(key: SetKey, elements: Vec<Interval>) -> Packed {
+        match key.len() > 4 {
+            true => Packed::Wide(elements),
+            false => Packed::from_slice(key, &elements),
+        }
+    }
+
+    /// [`Packed::of`] a copy of `elements`.
+    pub fn from_slice(key: SetKey, elements: &[Interval]) -> Packed {
+        match key.len() > 4 {
+            true => Packed::Wide(elements.to_vec()),
+            // Values of a key of at most 4 bytes fit 32 bits.
+            false => Packed::Narrow(elements.iter().map(|iv| narrow(*iv)).collect()),
+        }
+    }
+
+    /// The intervals of big-endian `lo`, `hi` pairs of `width` bytes each (the table
+    /// record's layout); `None` when `bytes` is no whole number of pairs.
+    pub fn from_be(width: usize, bytes: &[u8]) -> Option<Packed> {
+        let pair = 2 * width;
+        if width == 0 || width > 16 || bytes.len() % pair != 0 {
+            return None;
+        }
+        let value = |b: &[u8]| b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x));
+        Some(match width {
+            // `lo` then `hi`, big-endian: the bytes are `lo << 32 | hi` as one u64.
+            4 => Packed::Narrow(
+                (bytes.chunks_exact(8))
+                    .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
+                    .collect(),
+            ),
+            w if w < 4 => Packed::Narrow(
+                (bytes.chunks_exact(pair))
+                    .map(|c| (value(&c[..w]) as u64) << 32 | value(&c[w..]) as u64)
+                    .collect(),
+            ),
+            w => Packed::Wide(
+                (bytes.chunks_exact(pair))
+                    .map(|c| Interval {
+                        lo: value(&c[..w]),
+                        hi: value(&c[w..]),
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Appends every interval as big-endian `lo`, `hi` of `width` bytes each (the
+    /// inverse of [`Packed::from_be`]).
+    pub fn write_be(&self, width: usize, out: &mut Vec<u8>) {
+        match self {
+            Packed::Narrow(v) if width == 4 => {
+                out.reserve(v.len() * 8);
+                v.iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_be_bytes()));
+            }
+            _ => write_be(self.iter(), width, out),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Packed::Narrow(v) => v.len(),
+            Packed::Wide(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`th interval. Panics past the end, as indexing does.
+    pub fn get(&self, i: usize) -> Interval {
+        match self {
+            Packed::Narrow(v) => wide(v[i]),
+            Packed::Wide(v) => v[i],
+        }
+    }
+
+    /// The intervals, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Interval> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Whether `iv` is one of the intervals (they are sorted: a binary search).
+    pub fn contains(&self, iv: &Interval) -> bool {
+        match self {
+            Packed::Narrow(v) => {
+                iv.lo.max(iv.hi) <= u32::MAX as u128 && v.binary_search(&narrow(*iv)).is_ok()
+            }
+            Packed::Wide(v) => v.binary_search(iv).is_ok(),
+        }
+    }
+
+    /// The intervals again, in order.
+    pub fn unpack(self) -> Vec<Interval> {
+        match self {
+            Packed::Wide(v) => v,
+            Packed::Narrow(v) => v.into_iter().map(wide).collect(),
+        }
+    }
+
+    /// A copy of the intervals, in order.
+    pub fn to_vec(&self) -> Vec<Interval> {
+        self.iter().collect()
+    }
+}
+
+/// Appends each of `ivs` as big-endian `lo`, `hi` of `width` bytes each.
+pub fn write_be(ivs: impl Iterator<Item = Interval>, width: usize, out: &mut Vec<u8>) {
+    for iv in ivs {
+        out.extend_from_slice(&iv.lo.to_be_bytes()[16 - width..]);
+        out.extend_from_slice(&iv.hi.to_be_bytes()[16 - width..]);
+    }
+}
+
+/// Narrow intervals order as their packed values do (`lo` in the high half).
+fn narrow(iv: Interval) -> u64 {
+    ((iv.lo as u64) << 32) | (iv.hi as u64 & 0xffff_ffff)
+}
+
+fn wide(v: u64) -> Interval {
+    Interval {
+        lo: u128::from(v >> 32),
+        hi: u128::from(v & 0xffff_ffff),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(lo: u128, hi: u128) -> Interval {
+        Interval { lo, hi }
+    }
+
+    #[test]
+    fn every_key_round_trips_through_its_packing_and_the_record_bytes() {
+        let cases = [
+            (
+                SetKey::Ipv4Addr,
+                vec![
+                    iv(0, 0),
+                    iv(0x0a00_0000, 0x0a00_00ff),
+                    iv(u32::MAX as u128, u32::MAX as u128),
+                ],
+            ),
+            (
+                SetKey::InetService,
+                vec![iv(22, 22), iv(5634, 6166), iv(65535, 65535)],
+            ),
+            (SetKey::IcmpType, vec![iv(0, 0), iv(8, 8), iv(255, 255)]),
+            (
+                SetKey::Ipv6Addr,
+                vec![iv(1, 1), iv(u128::MAX - 5, u128::MAX)],
+            ),
+        ];
+        for (key, ivs) in cases {
+            let p = Packed::of(key, ivs.clone());
+            assert_eq!(p.len(), ivs.len());
+            assert_eq!(p.to_vec(), ivs, "{key:?}");
+            assert!(ivs.iter().all(|x| p.contains(x)), "{key:?}");
+            assert!(!p.contains(&iv(3, 4)), "{key:?}");
+            let mut be = Vec::new();
+            p.write_be(key.len(), &mut be);
+            let mut slow = Vec::new();
+            write_be(ivs.iter().copied(), key.len(), &mut slow);
+            assert_eq!(be, slow, "{key:?}");
+            assert_eq!(be.len(), ivs.len() * 2 * key.len());
+            assert_eq!(Packed::from_be(key.len(), &be), Some(p.clone()), "{key:?}");
+            assert_eq!(Packed::from_slice(key, &ivs), p);
+            assert_eq!(p.clone().unpack(), ivs);
+        }
+        assert_eq!(Packed::from_be(4, &[0; 7]), None);
+        assert_eq!(Packed::Wide(Vec::new()), Packed::default());
+        assert_eq!(
+            Packed::Wide(vec![iv(1, 2)]),
+            Packed::of(SetKey::Ipv4Addr, vec![iv(1, 2)])
+        );
+        assert_ne!(
+            Packed::Wide(vec![iv(1, 2)]),
+            Packed::of(SetKey::Ipv4Addr, vec![iv(1, 3)])
+        );
+    }
+
+    proptest::proptest! {
+        /// Packed IPv4 intervals order exactly as the intervals do (so sorted stays sorted
+        /// and `contains` may search).
+        #[test]
+        fn narrow_values_order_as_intervals(a in proptest::array::uniform4(0u32..)) {
+            let (x, y) = (iv(a[0].into(), a[1].into()), iv(a[2].into(), a[3].into()));
+            proptest::prop_assert_eq!(x.cmp(&y), narrow(x).cmp(&narrow(y)));
+        }
+    }
+}
