@@ -9,7 +9,8 @@
 //! [`on_interrupt`], choosing what the process does afterwards.
 //!
 //! Code runs inside a namespace on a dedicated thread that `setns()`es and then
-//! ends, so the caller's thread never changes namespace. Sockets keep the
+//! ends (or, under a [`Stay`], on the one thread kept there), so the caller's thread
+//! never changes namespace. Sockets keep the
 //! namespace they were created in, so a socket made by [`Netns::run`] can be
 //! used from any thread afterwards.
 //!
@@ -25,7 +26,7 @@ mod enter;
 mod interrupt;
 mod owner;
 
-pub use enter::{path, run_in, run_named, unshare_thread};
+pub use enter::{Stay, path, run_in, run_named, stay_in, unshare_thread};
 pub use interrupt::on_interrupt;
 pub use owner::{Owner, Reaped, reap_orphans};
 
@@ -367,6 +368,62 @@ mod tests {
         ns.remove().expect("remove");
         assert!(!list().expect("list").contains(&name));
         assert!(!lock_live().iter().any(|p| p.ends_with(&name)));
+    }
+
+    /// A [`Stay`] runs every entry of its namespace on one thread, in that namespace;
+    /// an entry from inside runs in place, a panic is an error and the thread goes on; a
+    /// namespace made anew under the same name is entered anew; after the guard, each
+    /// entry has a thread of its own again.
+    #[test]
+    #[ignore = "needs root"]
+    fn a_stay_runs_each_entry_on_its_one_thread_in_that_very_namespace() {
+        use std::os::unix::fs::MetadataExt;
+        let _turn = serial();
+        let ns = Netns::create_unique("hw-t").expect("create");
+        let name = ns.name().to_string();
+        let ns_ino = fs::metadata(ns.path()).expect("stat").ino();
+        let here = || {
+            let ino = fs::metadata("/proc/thread-self/ns/net")
+                .map(|m| m.ino())
+                .ok();
+            (std::thread::current().id(), ino)
+        };
+        let stay = stay_in(&name).expect("stay");
+        let (t1, i1) = run_named(Some(&name), here).expect("run");
+        let (t2, i2) = run_named(Some(&name), here).expect("run");
+        assert_eq!((t1, i1, i2), (t2, Some(ns_ino), Some(ns_ino)));
+        let nested = run_named(Some(&name), || run_named(Some(&name), here)).expect("run");
+        assert_eq!(
+            nested.expect("nested").0,
+            t1,
+            "an entry from inside runs in place"
+        );
+        let borrowed = String::from("on the caller's stack");
+        let len = run_named(Some(&name), || borrowed.len()).expect("run");
+        assert_eq!(len, borrowed.len());
+        let panicked = run_named(Some(&name), || panic!("inside"));
+        assert!(
+            matches!(panicked, Err(NetnsError::Panicked(_))),
+            "{panicked:?}"
+        );
+        assert_eq!(run_named(Some(&name), here).expect("run").0, t1);
+        // The name now mounts another namespace: the stayed thread is not in it.
+        ns.remove().expect("remove");
+        let again = Netns::create(&name).expect("create again");
+        let again_ino = fs::metadata(again.path()).expect("stat").ino();
+        assert_ne!(
+            again_ino, ns_ino,
+            "the stayed thread keeps the first one alive"
+        );
+        let (t3, i3) = run_named(Some(&name), here).expect("run");
+        assert_ne!(t3, t1);
+        assert_eq!(i3, Some(again_ino));
+        drop(again);
+        drop(stay);
+        let other = Netns::create_unique("hw-t").expect("create");
+        let (a, _) = other.run(here).expect("run");
+        let (b, _) = other.run(here).expect("run");
+        assert_ne!(a, b, "without a stay each entry has its own thread");
     }
 
     #[test]

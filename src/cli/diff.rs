@@ -16,6 +16,8 @@ mod nagios;
 pub const SCHEMA: u32 = 1;
 
 pub fn run(out: &Out, c: &DiffArgs) -> u8 {
+    // Every read in the namespace runs on this one thread (see `apply_once`).
+    let _stay = (c.netns.as_deref()).and_then(|n| hostwall::netns::stay_in(n).ok());
     let opts = DriftOptions {
         netns: c.netns.clone(),
         state_dir: c.state_dir.clone(),
