@@ -407,7 +407,7 @@ mod tests {
         let dir = t.path().join("lib");
         if let Some(text) = text {
             let r = compile("/etc/hostwall/old.policy", text).unwrap_or_else(|f| panic!("{f:?}"));
-            let e = lkg::Entry::new(&r.map, false, &r.ruleset, 5);
+            let e = lkg::EntryRef::from_map(&r.map, false, &r.ruleset, 5);
             lkg::store(&dir, &e).expect("stored");
         }
         (t, dir)

@@ -20,9 +20,13 @@
 //! with the change id and the target directory) and is only stored by `confirm`
 //! ([`stage`], [`promote`]): a reverted change never becomes the last known good.
 
+mod write;
+
+pub use write::{EntryRef, SourceRef};
+
 use crate::check::{self, Includes};
 use crate::ir::Ruleset;
-use crate::safe::{self, Slot, atomic_write, remove_durably, trust};
+use crate::safe::{self, Slot, remove_durably, trust};
 use crate::source::SourceMap;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -136,13 +140,6 @@ impl Entry {
         }
         Ok((map, rs))
     }
-
-    fn same_inputs(&self, other: &Entry) -> bool {
-        self.files == other.files
-            && self.has_site == other.has_site
-            && self.table == other.table
-            && self.sysctls == other.sysctls
-    }
 }
 
 fn sysctl_lines(rs: &Ruleset) -> Vec<String> {
@@ -173,21 +170,6 @@ impl Includes for FromEntry<'_> {
 /// The entry's file in `dir`.
 pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
-}
-
-fn encode(entry: &Entry) -> Result<Vec<u8>, LkgError> {
-    let body = serde_json::to_vec(entry).map_err(|e| LkgError::Unusable(e.to_string()))?;
-    let head = format!(
-        "{MAGIC} {VERSION} sha256:{}\n",
-        crate::digest::sha256_hex(&body)
-    );
-    let total = head.len() + body.len();
-    if total as u64 > LIMIT {
-        return Err(LkgError::TooLarge { size: total });
-    }
-    let mut out = head.into_bytes();
-    out.extend_from_slice(&body);
-    Ok(out)
 }
 
 fn decode(path: &Path, bytes: &[u8]) -> Result<Entry, LkgError> {
@@ -247,17 +229,10 @@ pub fn load(dir: &Path) -> Result<Option<Entry>, LkgError> {
 }
 
 /// Stores `entry` as the last known good in `dir` (created 0700 when missing),
-/// atomically; an entry with the same inputs already there is left alone.
-pub fn store(dir: &Path, entry: &Entry) -> Result<Stored, LkgError> {
-    trust::ensure_dir(dir)?;
-    if let Ok(Some(old)) = load(dir) {
-        if old.same_inputs(entry) {
-            return Ok(Stored::Unchanged);
-        }
-    }
-    let bytes = encode(entry)?;
-    atomic_write(&path(dir), &bytes, 0o600)?;
-    Ok(Stored::Written)
+/// atomically, written as it is serialised; an intact entry with the same inputs
+/// already there is left alone.
+pub fn store(dir: &Path, entry: &EntryRef) -> Result<Stored, LkgError> {
+    write::store(dir, entry)
 }
 
 /// Which change an entry waits for, and where it goes: the first line of a staged
@@ -278,7 +253,7 @@ pub fn stage(
     slot: &Slot,
     id: &str,
     dir: &Path,
-    entry: &Entry,
+    entry: &EntryRef,
 ) -> Result<(), LkgError> {
     let staged = Staged {
         id: id.to_string(),
@@ -292,9 +267,7 @@ pub fn stage(
         )));
     }
     bytes.push(b'\n');
-    bytes.extend_from_slice(&encode(entry)?);
-    atomic_write(&slot.file(state_dir, STAGE_PREFIX), &bytes, 0o600)?;
-    Ok(())
+    write::store_at(&slot.file(state_dir, STAGE_PREFIX), &bytes, entry)
 }
 
 /// After `confirm` kept change `id` of `slot`: stores its staged entry. `None` when no
@@ -322,7 +295,7 @@ pub fn promote(
         return Ok(None);
     }
     let entry = decode(&file, bytes.get(nl + 1..).unwrap_or_default())?;
-    let done = store(&staged.dir, &entry)?;
+    let done = store(&staged.dir, &EntryRef::of(&entry))?;
     Ok(Some((path(&staged.dir), done)))
 }
 
@@ -368,7 +341,10 @@ mod tests {
         let (t, dir) = store_dir();
         let (entry, rs) = compiled(&t.path().join("etc"));
         assert_eq!(entry.files.len(), 2, "policy and include");
-        assert_eq!(store(&dir, &entry).expect("stored"), Stored::Written);
+        assert_eq!(
+            store(&dir, &EntryRef::of(&entry)).expect("stored"),
+            Stored::Written
+        );
         let mode = std::fs::metadata(path(&dir))
             .expect("meta")
             .permissions()
@@ -383,7 +359,10 @@ mod tests {
         assert_eq!(back.sysctls, vec!["net.ipv4.ip_forward = 1".to_string()]);
         let mut later = entry.clone();
         later.generation = 99;
-        assert_eq!(store(&dir, &later).expect("stored"), Stored::Unchanged);
+        assert_eq!(
+            store(&dir, &EntryRef::of(&later)).expect("stored"),
+            Stored::Unchanged
+        );
     }
 
     #[test]
@@ -407,7 +386,7 @@ mod tests {
     fn every_kind_of_damage_is_refused_with_its_reason() {
         let (t, dir) = store_dir();
         let (entry, _) = compiled(&t.path().join("etc"));
-        store(&dir, &entry).expect("stored");
+        store(&dir, &EntryRef::of(&entry)).expect("stored");
         let good = std::fs::read(path(&dir)).expect("read");
         let mut flipped = good.clone();
         let last = flipped.len() - 2;
@@ -462,7 +441,7 @@ mod tests {
     fn an_untrusted_directory_or_file_is_refused() {
         let (t, dir) = store_dir();
         let (entry, _) = compiled(&t.path().join("etc"));
-        store(&dir, &entry).expect("stored");
+        store(&dir, &EntryRef::of(&entry)).expect("stored");
         std::fs::set_permissions(path(&dir), std::fs::Permissions::from_mode(0o666))
             .expect("chmod");
         let e = load(&dir).expect_err("group/world-writable file");
@@ -486,13 +465,13 @@ mod tests {
         trust::ensure_dir(&state).expect("mkdir");
         let (entry, _) = compiled(&t.path().join("etc"));
         let slot = Slot::new("k1", None).expect("slot");
-        stage(&state, &slot, "id-1", &dir, &entry).expect("staged");
+        stage(&state, &slot, "id-1", &dir, &EntryRef::of(&entry)).expect("staged");
         assert!(promote(&state, &slot, "id-0").expect("other id").is_none());
         assert!(
             load(&dir).expect("load").is_none(),
             "another change's entry was stored"
         );
-        stage(&state, &slot, "id-1", &dir, &entry).expect("staged");
+        stage(&state, &slot, "id-1", &dir, &EntryRef::of(&entry)).expect("staged");
         let (p, done) = promote(&state, &slot, "id-1")
             .expect("promoted")
             .expect("stored");

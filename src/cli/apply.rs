@@ -184,10 +184,8 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         Ok(x) => x,
         Err(code) => return code,
     };
-    // The checked model is not needed past here; with a million addresses it is as
-    // large as the batch, so it goes before the batch is built, and so does the heap's
-    // free memory.
-    loaded.policy = None;
+    // The diagnostics are not needed past here (the checked model went after compile);
+    // the heap's free memory goes before the batch is built.
     loaded.diagnostics = Vec::new();
     crate::trim_heap();
     let opts = ApplyOptions {
@@ -271,6 +269,9 @@ fn finish(
 ) -> u8 {
     match &done.pending {
         None => {
+            // What the batch and the records freed goes back before the texts are read
+            // back for the last known good.
+            crate::trim_heap();
             lastgood::store(out, a, loaded, rs, done.value.genid);
             if a.persist {
                 return persist_now(out, rs, &loaded.name, &a.persist_path);

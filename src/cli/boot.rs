@@ -116,7 +116,7 @@ fn read_error(e: &anyhow::Error) -> String {
 
 /// The policy applied at boot is the last known good from now on.
 fn keep(out: &Out, b: &BootArgs, r: &Ready, generation: u32) {
-    let entry = hostwall::lkg::Entry::new(&r.map, r.has_site, &r.ruleset, generation);
+    let entry = hostwall::lkg::EntryRef::from_map(&r.map, r.has_site, &r.ruleset, generation);
     if let Err(e) = hostwall::lkg::store(&b.lkg_dir, &entry) {
         out.stderr(&format!(
             "hostwall: warning: the policy is applied, but not kept as the last known good: {e}\n"

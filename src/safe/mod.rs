@@ -169,7 +169,18 @@ impl Error {
 /// under its name is never written through; the rename replaces a link at `path`
 /// itself rather than following it.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    replace_file(path, bytes, mode, WriteMode::Durable)
+    replace_file(path, &mut |f| f.write_all(bytes), mode, WriteMode::Durable)
+}
+
+/// [`atomic_write`] of what `fill` writes into the new file (which it may also seek in
+/// and write at offsets), for a file too large to build in memory first. An error from
+/// `fill` leaves the old file as it was.
+pub fn atomic_write_with(
+    path: &Path,
+    mode: u32,
+    fill: &mut dyn FnMut(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    replace_file(path, fill, mode, WriteMode::Durable)
 }
 
 /// [`atomic_write`] without the two fsyncs, for a file whose reader detects a torn or
@@ -177,7 +188,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
 /// by boot id and cookie, which never match after a reboot): readers still see the old
 /// file or the whole new one, but a crash may leave either.
 pub fn atomic_write_unsynced(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    replace_file(path, bytes, mode, WriteMode::Unsynced)
+    replace_file(path, &mut |f| f.write_all(bytes), mode, WriteMode::Unsynced)
 }
 
 /// [`atomic_write_unsynced`] for a large cache whose absence only costs a slower path
@@ -187,7 +198,7 @@ pub fn atomic_write_unsynced(path: &Path, bytes: &[u8], mode: u32) -> Result<(),
 /// record exists to save. Readers see the old file, the whole new one, or for a moment
 /// none.
 pub fn write_cache(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    replace_file(path, bytes, mode, WriteMode::Cache)
+    replace_file(path, &mut |f| f.write_all(bytes), mode, WriteMode::Cache)
 }
 
 /// How [`replace_file`] writes.
@@ -198,7 +209,10 @@ enum WriteMode {
     Cache,
 }
 
-fn replace_file(path: &Path, bytes: &[u8], mode: u32, how: WriteMode) -> Result<(), Error> {
+/// Writes what `fill` writes to `path` as `how` says.
+type Fill<'a> = dyn FnMut(&mut std::fs::File) -> std::io::Result<()> + 'a;
+
+fn replace_file(path: &Path, fill: &mut Fill<'_>, mode: u32, how: WriteMode) -> Result<(), Error> {
     let durable = how == WriteMode::Durable;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -208,7 +222,7 @@ fn replace_file(path: &Path, bytes: &[u8], mode: u32, how: WriteMode) -> Result<
     let mut write = || -> std::io::Result<()> {
         // The open mode is filtered by the umask; the caller's mode is meant exactly.
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
+        fill(&mut f)?;
         if durable { f.sync_all() } else { Ok(()) }
     };
     if let Err(e) = write() {

@@ -6,7 +6,7 @@ use super::ApplyArgs;
 use crate::cli::load::Loaded;
 use crate::cli::output::Out;
 use hostwall::ir::Ruleset;
-use hostwall::lkg::{self, Entry, Stored};
+use hostwall::lkg::{self, EntryRef, Stored};
 use hostwall::safe::Slot;
 use hostwall::safe::pending::Pending;
 use std::path::{Path, PathBuf};
@@ -34,22 +34,18 @@ fn target(out: &Out, a: &ApplyArgs) -> Option<PathBuf> {
     }
 }
 
-/// The entry of this apply, with any text shed for the apply read back from its file;
-/// an error when one changed since it was checked.
-fn entry(a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation: u32) -> Result<Entry, String> {
-    let map = loaded.restored_map()?;
-    Ok(Entry::new(&map, a.input.site.is_some(), rs, generation))
-}
-
 /// After an apply without `--confirm`.
 pub fn store(out: &Out, a: &ApplyArgs, loaded: &Loaded, rs: &Ruleset, generation: u32) {
     let Some(dir) = target(out, a) else {
         return;
     };
-    let entry = match entry(a, loaded, rs, generation) {
-        Ok(entry) => entry,
+    // Any text shed for the apply is read back (an error when its file changed since it
+    // was checked); the entry borrows the texts.
+    let map = match loaded.restored_map() {
+        Ok(map) => map,
         Err(why) => return warn(out, &why),
     };
+    let entry = EntryRef::from_map(&map, a.input.site.is_some(), rs, generation);
     match lkg::store(&dir, &entry) {
         Ok(done) => stored_note(out, &lkg::path(&dir), done),
         Err(e) => warn(out, &e),
@@ -68,10 +64,13 @@ pub fn stage(
     let Some(dir) = target(out, a) else {
         return;
     };
-    let entry = match entry(a, loaded, rs, generation) {
-        Ok(entry) => entry,
+    // Any text shed for the apply is read back (an error when its file changed since it
+    // was checked); the entry borrows the texts.
+    let map = match loaded.restored_map() {
+        Ok(map) => map,
         Err(why) => return warn(out, &why),
     };
+    let entry = EntryRef::from_map(&map, a.input.site.is_some(), rs, generation);
     let staged = record
         .slot()
         .map_err(lkg::LkgError::from)

@@ -1,14 +1,23 @@
 //! `HOSTWALL_TRACE_PHASES=1`: apply's wall time per phase on standard error (parse and
 //! check, compile, the unchanged checks, the apply's own phases, the warnings, the
-//! record), with the page faults each phase took and the resident memory at its end
-//! (from `/proc/self/stat`), for profiling; nothing is printed without it.
+//! record), with the page faults each phase took, its peak resident memory and the
+//! resident memory at its end (`/proc/self/stat` and `status`; the peak is reset after
+//! each phase through `/proc/self/clear_refs`), for profiling; nothing is printed
+//! without it.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// When the last phase ended and the faults until then, and each phase's name, time,
-/// faults and resident KiB at its end (none for a phase measured inside the library).
-type Phases = (Instant, u64, Vec<(String, Duration, Option<(u64, u64)>)>);
+/// and memory (none for a phase measured inside the library).
+type Phases = (Instant, u64, Vec<(String, Duration, Option<Memory>)>);
+
+/// A phase's page faults, and its peak and final resident KiB.
+struct Memory {
+    faults: u64,
+    peak: u64,
+    rss: u64,
+}
 
 static PHASES: Mutex<Option<Phases>> = Mutex::new(None);
 
@@ -20,7 +29,8 @@ fn on() -> bool {
 pub fn start() {
     if on() {
         let mut p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
-        *p = Some((Instant::now(), faults_and_rss().0, Vec::new()));
+        *p = Some((Instant::now(), memory().faults, Vec::new()));
+        reset_peak();
     }
 }
 
@@ -31,28 +41,43 @@ pub fn mark(name: &str) {
     }
     let mut p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
     let now = Instant::now();
-    let (faults, rss) = faults_and_rss();
+    let mut m = memory();
+    reset_peak();
     let Some((since, faults_before, list)) = p.as_mut() else {
         return;
     };
-    let took = faults.saturating_sub(*faults_before);
-    list.push((name.to_string(), now - *since, Some((took, rss))));
+    let faults = m.faults;
+    m.faults = faults.saturating_sub(*faults_before);
+    list.push((name.to_string(), now - *since, Some(m)));
     *since = now;
     *faults_before = faults;
 }
 
-/// The process's minor page faults so far and its resident KiB (0 when unreadable).
-fn faults_and_rss() -> (u64, u64) {
+/// Starts the peak resident memory (`VmHWM`) over from the resident memory now.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's minor page faults so far, its peak resident KiB since the last reset
+/// and its resident KiB now (0 when unreadable).
+fn memory() -> Memory {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The fields after the command name, which is in parentheses and may hold spaces,
     // start at field 3 (state); minflt is field 10.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let faults = (rest.split_whitespace().nth(10 - 3)).and_then(|v| v.parse().ok());
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss = (status.lines())
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-    (faults.unwrap_or(0), rss.unwrap_or(0))
+    let kib = |key: &str| -> u64 {
+        (status.lines())
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        faults: faults.unwrap_or(0),
+        peak: kib("VmHWM:"),
+        rss: kib("VmRSS:"),
+    }
 }
 
 /// A phase measured elsewhere (inside the library's apply), listed as it is.
@@ -73,11 +98,17 @@ pub fn report() -> Option<String> {
     }
     let p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
     let (_, _, list) = p.as_ref()?;
-    let mut s = String::from("hostwall: phases (ms; page faults; resident MiB at the end):\n");
+    let mut s = String::from("hostwall: phases (ms; page faults; peak and final resident MiB):\n");
+    let mib = |kib: u64| kib as f64 / 1024.0;
     for (name, d, mem) in list {
         s.push_str(&format!("  {name:<31} {:8.2}", d.as_secs_f64() * 1e3));
-        if let Some((faults, kib)) = mem {
-            s.push_str(&format!(" {faults:7} {:7.1}", *kib as f64 / 1024.0));
+        if let Some(m) = mem {
+            s.push_str(&format!(
+                " {:7} {:7.1} {:7.1}",
+                m.faults,
+                mib(m.peak),
+                mib(m.rss)
+            ));
         }
         s.push('\n');
     }
