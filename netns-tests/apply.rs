@@ -194,28 +194,8 @@ fn refused_batch_changes_nothing_and_names_the_policy_line_issue3() {
 fn a_refusal_in_a_shed_policy_shows_its_line_read_back_issue14() {
     crate::support::root::require();
     let env = Env::new("hw-shed");
-    // 300,000 /30s on one line (about 5 MiB), then the policy.
-    let list: Vec<String> = (0..300_000u32)
-        .map(|i| {
-            let v = i * 8;
-            format!("10.{}.{}.{}/30", v >> 16 & 255, v >> 8 & 255, v & 255)
-        })
-        .collect();
-    let text = format!(
-        "define big = {}\npolicy shed {{\n    allow ssh tcp 22 from big\n}}\n",
-        list.join(", ")
-    );
-    let policy = env.file("big.policy", &text);
-    let state = env.state();
-    let args = [
-        "apply",
-        "--netns",
-        env.ns.name(),
-        "--state-dir",
-        &state.to_string_lossy(),
-        &policy.to_string_lossy(),
-    ];
-    let out = hostwall(&args, &[("HOSTWALL_TEST_BREAK_RULE", "ssh")]);
+    let policy = env.file("big.policy", &shed_policy());
+    let out = shed_apply(&env, &policy, &[], &[("HOSTWALL_TEST_BREAK_RULE", "ssh")]);
     exit(&out, 2);
     let err = stderr(&out);
     let at = format!("--> {}:3:5", policy.display());
@@ -223,6 +203,75 @@ fn a_refusal_in_a_shed_policy_shows_its_line_read_back_issue14() {
     assert!(err.contains("allow ssh tcp 22 from big"), "{err}");
     assert!(err.contains("^^^^"), "{err}");
     assert!(!err.contains("no excerpt"), "{err}");
+}
+
+/// The policy file edited while the apply runs (after its text was checked and shed): a
+/// refusal shows its location alone and says why there is no excerpt; a successful
+/// apply does not keep the edited text as the last known good, and says so.
+#[test]
+#[ignore = "needs root"]
+fn a_shed_policy_edited_during_the_apply_is_never_shown_or_kept_as_checked_issue14() {
+    crate::support::root::require();
+    let env = Env::new("hw-shed");
+    let policy = env.file("big.policy", &shed_policy());
+    let edit = ("HOSTWALL_TEST_APPEND_AFTER_CHECK", "# edited\n");
+    let out = shed_apply(
+        &env,
+        &policy,
+        &[],
+        &[("HOSTWALL_TEST_BREAK_RULE", "ssh"), edit],
+    );
+    exit(&out, 2);
+    let err = stderr(&out);
+    let at = format!("{}:3:5", policy.display());
+    assert!(err.contains(&at) && err.contains("(no excerpt: "), "{err}");
+    assert!(err.contains("changed since it was checked"), "{err}");
+    assert!(!err.contains("allow ssh tcp 22 from big"), "{err}");
+    // The same edit during an apply that succeeds.
+    let policy = env.file("big.policy", &shed_policy());
+    let lkg = env.dir.path().join("lkg");
+    let lkg_arg = lkg.to_string_lossy().to_string();
+    let out = shed_apply(&env, &policy, &["--lkg-dir", &lkg_arg], &[edit]);
+    exit(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("not kept as the last known good"), "{err}");
+    assert!(!lkg.join("last-good").exists(), "the edited text was kept");
+    // Unedited, the same apply keeps it (sent again: the table already is the policy).
+    let policy = env.file("big.policy", &shed_policy());
+    let out = shed_apply(&env, &policy, &["--lkg-dir", &lkg_arg, "--replace"], &[]);
+    exit(&out, 0);
+    assert!(lkg.join("last-good").exists(), "{}", stderr(&out));
+}
+
+/// 300,000 /30s on one line (about 5 MiB: its text is shed), then the policy, whose
+/// `allow ssh` is line 3, column 5.
+fn shed_policy() -> String {
+    let list: Vec<String> = (0..300_000u32)
+        .map(|i| {
+            let v = i * 8;
+            format!("10.{}.{}.{}/30", v >> 16 & 255, v >> 8 & 255, v & 255)
+        })
+        .collect();
+    format!(
+        "define big = {}\npolicy shed {{\n    allow ssh tcp 22 from big\n}}\n",
+        list.join(", ")
+    )
+}
+
+/// `hostwall apply` of `policy` into the test's namespace, with `extra` arguments and
+/// `vars` in its environment.
+fn shed_apply(
+    env: &Env,
+    policy: &std::path::Path,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> Output {
+    let state = env.state().to_string_lossy().into_owned();
+    let policy = policy.to_string_lossy().into_owned();
+    let mut args = vec!["apply", "--netns", env.ns.name(), "--state-dir", &state];
+    args.extend_from_slice(extra);
+    args.push(&policy);
+    hostwall(&args, vars)
 }
 
 /// A sysctl tree whose IPv4 file is writable and whose IPv6 file is immutable.

@@ -311,6 +311,8 @@ fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     report::policy(&loaded, &rs);
     #[cfg(debug_assertions)]
     let rs = test_hooks::break_rule(rs);
+    #[cfg(debug_assertions)]
+    test_hooks::append_after_check(&loaded.name);
     preflight(out, a, &loaded, &rs)?;
     trace::mark("permissions, lockout guard");
     let readback = skip

@@ -4,6 +4,10 @@
 //! through the binary that a refused batch changes nothing and is reported at
 //! `file:line:col`. The checker rejects every such policy, so no honest policy text
 //! reaches the kernel and fails there.
+//!
+//! `HOSTWALL_TEST_APPEND_AFTER_CHECK=TEXT` appends TEXT to the policy file once it is
+//! checked and compiled: an edit made while the apply runs, so what is read back of a
+//! shed text (a refusal's excerpt, the last known good) is not the text checked.
 
 use hostwall::ir::{Ruleset, Stmt};
 
@@ -25,4 +29,15 @@ pub fn break_rule(mut rs: Ruleset) -> Ruleset {
         });
     }
     rs
+}
+
+pub fn append_after_check(policy: &str) {
+    let Ok(text) = std::env::var("HOSTWALL_TEST_APPEND_AFTER_CHECK") else {
+        return;
+    };
+    use std::io::Write;
+    // A failure leaves the file as it was: the test that set this then fails on what
+    // it expects to see.
+    let _ = (std::fs::OpenOptions::new().append(true).open(policy))
+        .and_then(|mut f| f.write_all(text.as_bytes()));
 }
