@@ -392,6 +392,17 @@ mod tests {
         let (t1, i1) = run_named(Some(&name), here).expect("run");
         let (t2, i2) = run_named(Some(&name), here).expect("run");
         assert_eq!((t1, i1, i2), (t2, Some(ns_ino), Some(ns_ino)));
+        // Signals for the process never go to the stayed thread: it blocks every one.
+        let blocked = run_named(Some(&name), || {
+            let status = fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+            (status.lines())
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .map(|m| m.trim().to_string())
+        });
+        let mask = blocked.expect("run").expect("SigBlk");
+        let term = 1u64 << (libc::SIGTERM - 1) | 1u64 << (libc::SIGHUP - 1);
+        let bits = u64::from_str_radix(&mask, 16).expect("hex mask");
+        assert_eq!(bits & term, term, "SigBlk {mask}");
         let nested = run_named(Some(&name), || run_named(Some(&name), here)).expect("run");
         assert_eq!(
             nested.expect("nested").0,
@@ -401,6 +412,25 @@ mod tests {
         let borrowed = String::from("on the caller's stack");
         let len = run_named(Some(&name), || borrowed.len()).expect("run");
         assert_eq!(len, borrowed.len());
+        // While a closure waits on the stayed thread, another entry runs beside it.
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let blocked = s.spawn(|| {
+                run_named(Some(&name), move || {
+                    let _ = started_tx.send(());
+                    let _ = wait.recv();
+                    here()
+                })
+            });
+            started.recv().expect("the first entry runs");
+            let (beside, ino) = run_named(Some(&name), here).expect("run beside");
+            assert_ne!(beside, t1, "the busy stayed thread was waited for");
+            assert_eq!(ino, Some(ns_ino));
+            release.send(()).expect("release");
+            let (t, _) = blocked.join().expect("join").expect("run");
+            assert_eq!(t, t1);
+        });
         let panicked = run_named(Some(&name), || panic!("inside"));
         assert!(
             matches!(panicked, Err(NetnsError::Panicked(_))),

@@ -227,30 +227,7 @@ fn singles(ivs: &[Interval]) -> Vec<Interval> {
 /// Elements of `live` not exactly in `new`, and of `new` not exactly in `live`; both
 /// sorted. One merge pass.
 pub fn exact_difference(live: &Packed, new: &[Interval]) -> (Vec<Interval>, Vec<Interval>) {
-    let (mut removed, mut added) = (Vec::new(), Vec::new());
-    let mut live = live.iter().peekable();
-    let mut new = new.iter().copied().peekable();
-    loop {
-        match (live.peek().copied(), new.peek().copied()) {
-            (Some(a), Some(b)) if a == b => {
-                live.next();
-                new.next();
-            }
-            (Some(a), Some(b)) if a < b => {
-                removed.push(a);
-                live.next();
-            }
-            (Some(_), Some(b)) | (None, Some(b)) => {
-                added.push(b);
-                new.next();
-            }
-            (Some(a), None) => {
-                removed.push(a);
-                live.next();
-            }
-            (None, None) => return (removed, added),
-        }
-    }
+    live.difference(new)
 }
 
 /// One chain's rule operations: kept rules stay by handle; in each gap old rules are

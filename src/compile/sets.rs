@@ -69,7 +69,9 @@ impl Ranges {
 
     /// The ranges `at` as IR intervals.
     fn chunk(&self, at: std::ops::Range<usize>) -> Vec<Interval> {
-        at.filter_map(|i| self.get(i)).collect()
+        let mut out = Vec::with_capacity(at.len());
+        out.extend(at.filter_map(|i| self.get(i)));
+        out
     }
 }
 

@@ -129,6 +129,18 @@ impl Packed {
         }
     }
 
+    /// The intervals of `self` not in `new`, and of `new` not in `self` (both sorted, of
+    /// this key): one merge pass, over the packed values themselves.
+    pub fn difference(&self, new: &[Interval]) -> (Vec<Interval>, Vec<Interval>) {
+        match self {
+            Packed::Narrow(v) => merge(v, new, |iv| {
+                // A value a narrow key cannot hold is in no narrow set.
+                (iv.lo.max(iv.hi) <= u32::MAX as u128).then(|| narrow(iv))
+            }),
+            Packed::Wide(v) => merge(v, new, Some),
+        }
+    }
+
     /// The intervals again, in order.
     pub fn unpack(self) -> Vec<Interval> {
         match self {
@@ -143,11 +155,75 @@ impl Packed {
     }
 }
 
+/// Values that stand for intervals, ordered as the intervals are.
+trait Value: Copy + Ord {
+    fn interval(self) -> Interval;
+}
+
+impl Value for u64 {
+    fn interval(self) -> Interval {
+        wide(self)
+    }
+}
+
+impl Value for Interval {
+    fn interval(self) -> Interval {
+        self
+    }
+}
+
+/// [`Packed::difference`] of `live` and `new`, `value` packing a new interval (`None`:
+/// one `live` cannot hold, so added). The common prefix is skipped first.
+fn merge<V: Value>(
+    live: &[V],
+    new: &[Interval],
+    value: impl Fn(Interval) -> Option<V>,
+) -> (Vec<Interval>, Vec<Interval>) {
+    let same = (live.iter().zip(new))
+        .take_while(|(a, b)| value(**b) == Some(**a))
+        .count();
+    let (live, new) = (&live[same..], &new[same..]);
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < live.len() && j < new.len() {
+        let Some(b) = value(new[j]) else {
+            added.push(new[j]);
+            j += 1;
+            continue;
+        };
+        match live[i].cmp(&b) {
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+            std::cmp::Ordering::Less => {
+                removed.push(live[i].interval());
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                added.push(new[j]);
+                j += 1;
+            }
+        }
+    }
+    removed.extend(live[i..].iter().map(|v| v.interval()));
+    added.extend_from_slice(&new[j..]);
+    (removed, added)
+}
+
 /// Appends each of `ivs` as big-endian `lo`, `hi` of `width` bytes each.
-pub fn write_be(ivs: impl Iterator<Item = Interval>, width: usize, out: &mut Vec<u8>) {
-    for iv in ivs {
-        out.extend_from_slice(&iv.lo.to_be_bytes()[16 - width..]);
-        out.extend_from_slice(&iv.hi.to_be_bytes()[16 - width..]);
+pub fn write_be(ivs: impl ExactSizeIterator<Item = Interval>, width: usize, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.resize(at + ivs.len() * 2 * width, 0);
+    let room = out[at..].chunks_exact_mut(2 * width);
+    for (iv, pair) in ivs.zip(room) {
+        match width {
+            4 => pair.copy_from_slice(&narrow(iv).to_be_bytes()),
+            _ => {
+                pair[..width].copy_from_slice(&iv.lo.to_be_bytes()[16 - width..]);
+                pair[width..].copy_from_slice(&iv.hi.to_be_bytes()[16 - width..]);
+            }
+        }
     }
 }
 
@@ -209,6 +285,9 @@ mod tests {
             assert_eq!(p.clone().unpack(), ivs);
         }
         assert_eq!(Packed::from_be(4, &[0; 7]), None);
+        let far = iv(1 << 40, 1 << 40);
+        let narrow = Packed::of(SetKey::Ipv4Addr, vec![iv(1, 1)]);
+        assert_eq!(narrow.difference(&[iv(1, 1), far]), (vec![], vec![far]));
         assert_eq!(Packed::Wide(Vec::new()), Packed::default());
         assert_eq!(
             Packed::Wide(vec![iv(1, 2)]),
@@ -221,6 +300,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The difference is exactly the two set differences, for narrow and wide keys.
+        #[test]
+        fn difference_is_both_set_differences(
+            a in proptest::collection::btree_set((0u128..40, 0u128..4), 0..60),
+            b in proptest::collection::btree_set((0u128..40, 0u128..4), 0..60),
+        ) {
+            let ivs = |s: &std::collections::BTreeSet<(u128, u128)>| -> Vec<Interval> {
+                s.iter().map(|&(lo, w)| iv(lo, lo + w)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
+            };
+            let (live, new) = (ivs(&a), ivs(&b));
+            let want_removed: Vec<Interval> = live.iter().filter(|x| !new.contains(x)).copied().collect();
+            let want_added: Vec<Interval> = new.iter().filter(|x| !live.contains(x)).copied().collect();
+            for key in [SetKey::Ipv4Addr, SetKey::Ipv6Addr] {
+                let got = Packed::of(key, live.clone()).difference(&new);
+                proptest::prop_assert_eq!(&got, &(want_removed.clone(), want_added.clone()), "{:?}", key);
+            }
+        }
+
         /// Packed IPv4 intervals order exactly as the intervals do (so sorted stays sorted
         /// and `contains` may search).
         #[test]

@@ -61,8 +61,16 @@ where
     F: FnOnce() -> T + Send,
 {
     let file = open(name, path)?;
-    if let Some(jobs) = stayed(&file) {
-        return run_on(name, &jobs, f);
+    if let Some(id) = ns_id(&file) {
+        if ON_STAY_THREAD.with(|c| c.get()) == Some(id) {
+            return Ok(f());
+        }
+        // One entry at a time on the stayed thread: one made while it runs another (a
+        // closure there may wait long, at a prompt, say) gets a thread of its own, as
+        // without a stay, so no entry ever waits for another to end.
+        if let (Some(jobs), Some(_turn)) = (stayed(id), turn()) {
+            return run_on(name, &jobs, f);
+        }
     }
     let joined = std::thread::scope(|s| {
         s.spawn(|| {
@@ -112,9 +120,20 @@ std::thread_local! {
     static ON_STAY_THREAD: std::cell::Cell<Option<NsId>> = const { std::cell::Cell::new(None) };
 }
 
-/// The stayed thread's job queue when it is in the namespace of `file`.
-fn stayed(file: &File) -> Option<Sender<Job>> {
-    let id = ns_id(file)?;
+/// Held by the one caller whose closure the stayed thread runs.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// The stayed thread's turn, when no other caller holds it.
+fn turn() -> Option<std::sync::MutexGuard<'static, ()>> {
+    match TURN.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
+/// The stayed thread's job queue when it is in the namespace `id`.
+fn stayed(id: NsId) -> Option<Sender<Job>> {
     let guard = STAYED.lock().unwrap_or_else(|e| e.into_inner());
     guard
         .as_ref()
@@ -124,7 +143,8 @@ fn stayed(file: &File) -> Option<Sender<Job>> {
 
 /// One thread kept in a named namespace: while it lives, [`run_named`] and [`run_in`]
 /// of that very namespace (the same nsfs inode, so not a namespace made anew under the
-/// same name) run their closures on it, one at a time. Dropping it ends the thread.
+/// same name) run their closures on it, one at a time; an entry made while it runs
+/// another gets a thread of its own. Dropping it ends the thread.
 pub struct Stay {
     id: NsId,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -140,18 +160,23 @@ pub fn stay_in(name: &str) -> Result<Stay, NetnsError> {
     let id = ns_id(&file).ok_or_else(|| NetnsError::Missing(name.to_string()))?;
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
-    let thread = std::thread::spawn(move || {
-        let entered = setns(&file);
-        let ok = entered.is_ok();
-        let _ = ready_tx.send(entered);
-        if !ok {
-            return;
-        }
-        ON_STAY_THREAD.with(|c| c.set(Some(id)));
-        // Ends when every sender is gone; jobs already queued are run first.
-        for job in rx {
-            job();
-        }
+    // The thread starts with every signal blocked, and keeps them blocked: a signal for
+    // the process goes to the threads that run the command (a critical section there
+    // defers it, `safe::signals`), never to this one, which runs their closures.
+    let thread = with_signals_blocked(|| {
+        std::thread::spawn(move || {
+            let entered = setns(&file);
+            let ok = entered.is_ok();
+            let _ = ready_tx.send(entered);
+            if !ok {
+                return;
+            }
+            ON_STAY_THREAD.with(|c| c.set(Some(id)));
+            // Ends when every sender is gone; jobs already queued are run first.
+            for job in rx {
+                job();
+            }
+        })
     });
     match ready_rx.recv() {
         Ok(Ok(())) => {}
@@ -186,6 +211,26 @@ impl Drop for Stay {
     }
 }
 
+/// `f` run with every signal blocked in the calling thread (so a thread it starts
+/// inherits that mask); the mask comes back after.
+fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigfillset fills a local set; pthread_sigmask changes only this thread's
+    // mask, saved in a local and restored below.
+    let old = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    };
+    let out = f();
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    out
+}
+
 /// `f` and where its outcome goes, dropped in this order: when the job is dropped unrun,
 /// `f` (which may borrow the caller's stack) is gone before the caller hears of it.
 struct Task<F, T> {
@@ -199,9 +244,6 @@ where
     T: Send,
     F: FnOnce() -> T + Send,
 {
-    if ON_STAY_THREAD.with(|c| c.get()).is_some() {
-        return Ok(f());
-    }
     let (done, outcome) = std::sync::mpsc::sync_channel(1);
     let task = Task { f, done };
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
