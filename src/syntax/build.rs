@@ -448,9 +448,13 @@ impl Builder<'_> {
             return;
         }
         out.reserve(cut.items.len() + 1);
-        out.extend(cut.items.iter().map(|&(a, b)| {
-            let (a, b) = (a as usize, b as usize);
-            NetItem::addr(&self.original[a..b], Span::new(self.file, a..b))
+        out.extend(cut.items.iter().map(|i| {
+            let (a, b) = (i.start as usize, i.end() as usize);
+            let span = Span::new(self.file, a..b);
+            match i.value() {
+                Some((lo, hi, form)) => NetItem::V4 { lo, hi, form, span },
+                None => NetItem::addr(&self.original[a..b], span),
+            }
         }));
         self.consumed.set(self.consumed.get() + 1);
     }

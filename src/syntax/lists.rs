@@ -13,6 +13,8 @@
 //! the original text). Any parse error also falls back to the original text, so every
 //! diagnostic is pest's own.
 
+use crate::nets::V4Form;
+
 /// Runs with fewer items than this are left to pest (the fast lane matters only for big lists).
 pub(crate) const MIN_RUN: usize = 32;
 
@@ -25,8 +27,71 @@ pub(crate) struct Cut {
     pub len: usize,
     /// End of item A in the original text: the builder checks its neighbour is A.
     pub prev_end: usize,
-    /// Original byte ranges of the items removed (B..Y), in order (`u32` like spans).
-    pub items: Vec<(u32, u32)>,
+    /// The items removed (B..Y), in order.
+    pub items: Vec<Item>,
+}
+
+/// One list item the fast lane found: where it starts in the original text (`u32` like
+/// spans), and where it ends or, when it is a canonical IPv4 address or prefix, its
+/// value, read in the same pass that found where it ends (12 bytes an item: a cut holds
+/// most of a long list).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Item {
+    pub start: u32,
+    /// The end ([`Item::OTHER`]), or the first address of the IPv4 item.
+    word: u32,
+    /// The IPv4 item's length in bytes.
+    len: u8,
+    /// A prefix length (0-32), [`Item::ADDR`] or [`Item::OTHER`].
+    kind: u8,
+}
+
+impl Item {
+    const ADDR: u8 = 33;
+    const OTHER: u8 = 34;
+
+    fn other(start: usize, end: usize) -> Item {
+        Item {
+            start: start as u32,
+            word: end as u32,
+            len: 0,
+            kind: Item::OTHER,
+        }
+    }
+
+    /// An IPv4 item of fewer than 256 bytes (every canonical one has at most 18).
+    fn v4(start: usize, end: usize, (lo, hi, form): (u32, u32, V4Form)) -> Option<Item> {
+        let kind = match form {
+            V4Form::Addr => Item::ADDR,
+            V4Form::Prefix => (!(hi - lo)).leading_ones() as u8,
+            V4Form::Range => return None,
+        };
+        Some(Item {
+            start: start as u32,
+            word: lo,
+            len: u8::try_from(end - start).ok()?,
+            kind,
+        })
+    }
+
+    pub fn end(&self) -> u32 {
+        match self.kind {
+            Item::OTHER => self.word,
+            _ => self.start + u32::from(self.len),
+        }
+    }
+
+    /// The canonical IPv4 address or prefix as (first, last, form).
+    pub fn value(&self) -> Option<(u32, u32, V4Form)> {
+        match self.kind {
+            Item::OTHER => None,
+            Item::ADDR => Some((self.word, self.word, V4Form::Addr)),
+            p => {
+                let host = u32::MAX.checked_shr(u32::from(p)).unwrap_or(0);
+                Some((self.word, self.word | host, V4Form::Prefix))
+            }
+        }
+    }
 }
 
 /// The text pest should parse, and the cuts made (empty: parse the original).
@@ -65,8 +130,8 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
     for mut run in runs {
         // run.items: A, B, ..., Y, Z (at least 3). Cut from B's start to Z's start.
         let n = run.items.len();
-        let (b, z) = (run.items[1].0 as usize, run.items[n - 1].0 as usize);
-        let prev_end = run.items[0].1 as usize;
+        let (b, z) = (run.items[1].start as usize, run.items[n - 1].start as usize);
+        let prev_end = run.items[0].end() as usize;
         out.push_str(&text[copied..b]);
         copied = z;
         // B..Y in place: the run's own vector, without A and Z.
@@ -84,9 +149,9 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
     Some(Spliced { text: out, cuts })
 }
 
-/// A run of CIDR-shaped tokens joined by list separators: (start, end) of each token.
+/// A run of CIDR-shaped tokens joined by list separators.
 struct Run {
-    items: Vec<(u32, u32)>,
+    items: Vec<Item>,
 }
 
 fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
@@ -106,7 +171,7 @@ fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
                     continue;
                 }
                 if let Some(run) = run_from(t, start) {
-                    let end = run.items[run.items.len() - 1].0 as usize;
+                    let end = run.items[run.items.len() - 1].start as usize;
                     if run.items.len() >= min_run {
                         runs.push(run);
                     }
@@ -123,18 +188,34 @@ fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
 
 /// The run starting with the CIDR token at `start`, if it has at least two items.
 fn run_from(t: &[u8], start: usize) -> Option<Run> {
-    let mut items = vec![(start as u32, cidr_end(t, start)? as u32)];
+    let mut items = vec![item_at(t, start)?];
     loop {
-        let end = items[items.len() - 1].1 as usize;
+        let end = items[items.len() - 1].end() as usize;
         let Some(next) = separator_end(t, end) else {
             break;
         };
-        let Some(e) = cidr_end(t, next) else {
+        let Some(item) = item_at(t, next) else {
             break;
         };
-        items.push((next as u32, e as u32));
+        items.push(item);
     }
     (items.len() >= 2).then_some(Run { items })
+}
+
+/// The CIDR-shaped token at `start` (positions fit `u32`: [`splice`] checked). A
+/// canonical IPv4 address or prefix is read in one pass; when nothing that could
+/// continue pest's `cidr` follows it (a digit, `.`, `/` or `-`, all token bytes), pest's
+/// token ends where it does. Anything else is measured by [`cidr_end`], its value left
+/// to the builder.
+fn item_at(t: &[u8], start: usize) -> Option<Item> {
+    if let Some((lo, hi, form, end)) = super::v4::leading(t, start) {
+        if !t.get(end).is_some_and(|&c| is_token_char(c)) {
+            if let Some(item) = Item::v4(start, end, (lo, hi, form)) {
+                return Some(item);
+            }
+        }
+    }
+    Some(Item::other(start, cidr_end(t, start)?))
 }
 
 /// Bytes that can continue a token next to a CIDR (so a run never starts mid-word).
@@ -245,9 +326,19 @@ mod tests {
         assert_eq!(s.text, "define x = 10.0.0.0/8, fd00::/8\nallow");
         assert_eq!(s.cuts.len(), 1);
         let items: Vec<&str> = (s.cuts[0].items.iter())
-            .map(|&(a, b)| &text[a as usize..b as usize])
+            .map(|i| &text[i.start as usize..i.end() as usize])
             .collect();
         assert_eq!(items, ["10.1.0.0/16", "10.2.0.0/16"]);
+        let values: Vec<_> = s.cuts[0].items.iter().map(Item::value).collect();
+        let prefix = |lo: u32, hi: u32| Some((lo, hi, V4Form::Prefix));
+        assert_eq!(
+            values,
+            [
+                prefix(0x0a01_0000, 0x0a01_ffff),
+                prefix(0x0a02_0000, 0x0a02_ffff)
+            ]
+        );
+        assert_eq!(std::mem::size_of::<Item>(), 12, "an item of a long list");
         let z = s.text.find("fd00").expect("z");
         assert_eq!(&text[s.original(z)..s.original(z) + 4], "fd00");
         assert_eq!(s.original(z - 1), z - 1);
@@ -332,6 +423,32 @@ mod tests {
         let bench = crate::bench_support::policy(500, 20);
         same_as_pest(&bench);
         assert!(crate::syntax::parse::fast_lane_taken(&bench, MIN_RUN));
+    }
+
+    proptest::proptest! {
+        /// Lists of items that are, or almost are, canonical IPv4 addresses and
+        /// prefixes, joined by separators or not: the items read in the scan make
+        /// exactly pest's tree (or pest's error).
+        #[test]
+        fn same_tree_on_any_list_of_near_addresses(items in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![
+                    "10.0.0.8/30", "1.2.3.4", "0.0.0.0/0", "10.0.0.9/30", "1.2.3.04", "1.2.3.4/33",
+                    "1.2.3.4.5", "1.2.3.4a", "1.2.3.4/8x", "1.2.3.4-1.2.3.9", "1.2.3.4/", "fd00::/8",
+                    "1.2.3.4:5", "255.255.255.255/32", "1.2.3.4_", "1.2.3.4*", "9.9.9.9/0",
+                ]),
+                proptest::sample::select(vec![", ", ",", " ,\n ", ", # c\n", " ", ",,", ";", ""]),
+            ),
+            3..12,
+        )) {
+            let mut text = String::from("policy p {\n define big = ");
+            for (item, sep) in &items {
+                text.push_str(item);
+                text.push_str(sep);
+            }
+            text.push_str("1.1.1.1\n allow ssh from big\n}\n");
+            same_as_pest(&text);
+        }
     }
 
     #[test]

@@ -7,7 +7,15 @@ use crate::nets::V4Form;
 /// `a.b.c.d` or `a.b.c.d/N` (decimal octets of at most 255 without leading zeros, no
 /// host bits) as (first, last, form); `None` for anything else, including every range.
 pub(crate) fn packed(b: &[u8]) -> Option<(u32, u32, V4Form)> {
-    let (mut v, mut i) = octet(b, 0)?;
+    leading(b, 0).and_then(|(lo, hi, form, end)| (end == b.len()).then_some((lo, hi, form)))
+}
+
+/// The canonical address or prefix that starts at `at` and ends at the first byte that
+/// cannot continue it (`None` when what is there is no such address, say `1.2.3.04` or
+/// `10.0.0.9/30`), with where it ends. What follows may still continue the token (`.`,
+/// `-`, a letter): the caller decides whether the token ends there.
+pub(crate) fn leading(b: &[u8], at: usize) -> Option<(u32, u32, V4Form, usize)> {
+    let (mut v, mut i) = octet(b, at)?;
     for _ in 0..3 {
         if b.get(i) != Some(&b'.') {
             return None;
@@ -16,18 +24,15 @@ pub(crate) fn packed(b: &[u8]) -> Option<(u32, u32, V4Form)> {
         v = (v << 8) | o;
         i = next;
     }
-    match b.get(i) {
-        None => Some((v, v, V4Form::Addr)),
-        Some(b'/') => {
-            let (p, end) = decimal(b, i + 1, 2)?;
-            if end != b.len() || p > 32 {
-                return None;
-            }
-            let host = u32::MAX.checked_shr(p).unwrap_or(0);
-            (v & host == 0).then_some((v, v | host, V4Form::Prefix))
-        }
-        Some(_) => None,
+    if b.get(i) != Some(&b'/') {
+        return Some((v, v, V4Form::Addr, i));
     }
+    let (p, end) = decimal(b, i + 1, 2)?;
+    if p > 32 {
+        return None;
+    }
+    let host = u32::MAX.checked_shr(p).unwrap_or(0);
+    (v & host == 0).then_some((v, v | host, V4Form::Prefix, end))
 }
 
 fn octet(b: &[u8], at: usize) -> Option<(u32, usize)> {
@@ -93,6 +98,20 @@ mod tests {
         fn agrees_with_packed_v4(t in "[0-9./-]{0,22}") {
             if let Some(x) = packed(t.as_bytes()) {
                 proptest::prop_assert_eq!(Some(x), packed_v4(&t));
+            }
+        }
+
+        /// Taken from the middle of a text, it reads the address `packed` reads when
+        /// the text ends where it stops.
+        #[test]
+        fn leading_is_packed_up_to_its_end(pre in "[0-9a./ ]{0,4}", t in "[0-9./-]{0,22}") {
+            let text = format!("{pre}{t}");
+            if let Some((lo, hi, form, end)) = leading(text.as_bytes(), pre.len()) {
+                proptest::prop_assert_eq!(packed(&text.as_bytes()[pre.len()..end]), Some((lo, hi, form)));
+            }
+            if let Some(x) = packed(t.as_bytes()) {
+                let at_end = leading(text.as_bytes(), pre.len());
+                proptest::prop_assert_eq!(at_end, Some((x.0, x.1, x.2, text.len())));
             }
         }
 
