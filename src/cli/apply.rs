@@ -178,7 +178,7 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
     // reported by the first step that needs it).
     let _stay = (a.netns.as_deref()).and_then(|n| hostwall::netns::stay_in(n).ok());
     // Closed after the records are written, or before a confirm prompt that may wait
-    // minutes: see `CloseLate`.
+    // minutes, by a process of their own once a change is made: see `CloseLate`.
     let sockets = hostwall::nft::sock::CloseLate::begin();
     let (mut loaded, rs) = match prepare(out, a) {
         Ok(x) => x,
@@ -252,10 +252,20 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
     let rec = record_of(a, &loaded, &rs, done.value.genid, target);
     store(out, a, &hostwall::record::ApplyRecord { warnings, ..rec });
     trace::mark("apply record written");
+    // Done with the kernel: the sockets' release, which waits out an RCU grace period
+    // after the commit, is left to a process of its own.
     if done.pending.is_some() {
-        drop(sockets);
+        sockets.end_in_child();
+        return finish(out, a, (&owner, &slot), (&loaded, &rs), &done);
     }
-    finish(out, a, (&owner, &slot), (&loaded, &rs), &done)
+    let code = finish(out, a, (&owner, &slot), (&loaded, &rs), &done);
+    // The closer is forked with the heap emptied: fork copies the page tables of what is
+    // resident, and every page this process writes after it is copied while the closer
+    // lives.
+    drop((done, rs, loaded));
+    crate::trim_heap();
+    sockets.end_in_child();
+    code
 }
 
 /// After the change is made and recorded: keep it as the last known good (and write

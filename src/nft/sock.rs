@@ -4,6 +4,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+mod closer;
+
 const NETLINK_EXT_ACK: libc::c_int = 11;
 const NETLINK_CAP_ACK: libc::c_int = 10;
 
@@ -43,6 +45,19 @@ impl CloseLate {
             *late = Some(Vec::new());
         }
         CloseLate { outermost }
+    }
+
+    /// Ends the hold as dropping it does, but the sockets held are closed by a process
+    /// of their own ([`closer`]), so this one does not wait out their release: for a
+    /// command that has committed its change and is done with the kernel.
+    pub fn end_in_child(mut self) {
+        if self.outermost {
+            self.outermost = false;
+            let held = late().take();
+            if let Some(held) = held {
+                closer::close_in_child(held);
+            }
+        }
     }
 }
 
