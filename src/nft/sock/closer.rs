@@ -6,7 +6,8 @@
 //! Before anything else it closes every descriptor but the sockets (standard streams,
 //! the state lock, pipes), so no reader waits for it and no lock outlives the command;
 //! then it waits until this process has closed its own copies, so that its close is
-//! the last, closes the sockets, and exits.
+//! the last, closes the sockets, and exits. It blocks every signal but SIGKILL and
+//! SIGSTOP, so no handler of this process runs in it.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -23,13 +24,22 @@ pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
     let mut keep = socks.clone();
     keep.push(ready.as_raw_fd());
     keep.sort_unstable();
+    // SAFETY: sigfillset fills a local set.
+    let all = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        all
+    };
     // SAFETY: fork duplicates only this thread. The child and the grandchild run only
-    // async-signal-safe calls (fork in a now single-threaded process, close_range, read,
-    // close, _exit) on integers and on vectors allocated before the fork, and never
-    // return into Rust code; the parent only reaps the child it made.
+    // async-signal-safe calls (sigprocmask, fork in a now single-threaded process,
+    // close_range, read, close, _exit) on integers, a signal set and vectors made before
+    // the fork, and never return into Rust code; the parent only reaps the child it made.
     unsafe {
         match libc::fork() {
             0 => {
+                // No handler of this process ever runs in a closer (one that writes to a
+                // descriptor by number would write to whatever holds it there now).
+                libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
                 if libc::fork() == 0 {
                     closer(&keep, ready.as_raw_fd(), &socks);
                 }
