@@ -16,8 +16,6 @@ pub(crate) type Built<T> = Result<T, Box<Error<Rule>>>;
 
 pub(crate) struct Builder<'t> {
     pub file: FileId,
-    /// The file's text (pest may be parsing a spliced copy of it).
-    pub original: &'t str,
     /// The cuts made for the fast lane, when pest parses a spliced copy.
     pub spliced: Option<&'t lists::Spliced>,
     /// Cuts put back between their neighbours; each must be, or the tree is not trusted.
@@ -447,15 +445,15 @@ impl Builder<'_> {
         if out.last().map(|n| n.span().range().end) != Some(cut.prev_end) {
             return;
         }
-        out.reserve(cut.items.len() + 1);
-        out.extend(cut.items.iter().map(|i| {
-            let (a, b) = (i.start as usize, i.end() as usize);
-            let span = Span::new(self.file, a..b);
-            match i.value() {
-                Some((lo, hi, form)) => NetItem::V4 { lo, hi, form, span },
-                None => NetItem::addr(&self.original[a..b], span),
-            }
-        }));
+        let mut items = cut.items.take();
+        if out.len() == 1 && !items.is_empty() {
+            // The list so far is A alone: pest's A takes the fast lane's place and the
+            // cut's vector becomes the list.
+            items[0] = out.pop().expect("item A");
+            *out = items;
+        } else {
+            out.extend(items.drain(1..));
+        }
         self.consumed.set(self.consumed.get() + 1);
     }
 
@@ -488,10 +486,9 @@ fn tight_end(p: &Pair<Rule>) -> usize {
 mod tests {
     use super::*;
 
-    fn builder(text: &str) -> Builder<'_> {
+    fn builder() -> Builder<'static> {
         Builder {
             file: FileId::default(),
-            original: text,
             spliced: None,
             consumed: Cell::new(0),
         }
@@ -513,7 +510,7 @@ mod tests {
             (Rule::net_list, "10.0.0.0/8"),
             (Rule::portspec, "tcp 22"),
         ] {
-            let b = builder(text);
+            let b = builder();
             match b.stmt(pair(kind, text)) {
                 Ok(s) => panic!("{kind:?} `{text}` built {s:?}"),
                 Err(e) => assert!(e.to_string().contains("internal error"), "{e}"),
@@ -530,7 +527,7 @@ mod tests {
             (Rule::default_stmt, "default drop"),
             (Rule::count_stmt, "count rejected"),
         ] {
-            let b = builder(text);
+            let b = builder();
             let got = b.rule(pair(kind, text));
             assert!(got.is_err(), "{text} built {got:?}");
         }
@@ -544,7 +541,7 @@ mod tests {
             ("drop tcp 22", Verdict::Drop),
             ("reject tcp 22", Verdict::Reject),
         ] {
-            let b = builder(text);
+            let b = builder();
             let r = b
                 .rule(pair(Rule::rule, text))
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -554,7 +551,7 @@ mod tests {
             ("default drop", Action::Drop),
             ("default reject", Action::Reject),
         ] {
-            let b = builder(text);
+            let b = builder();
             match b.stmt(pair(Rule::default_stmt, text)) {
                 Ok(Stmt::Default { action, .. }) => assert_eq!(action.value, want),
                 other => panic!("{text}: {other:?}"),
@@ -566,7 +563,7 @@ mod tests {
     #[test]
     fn an_unhandled_branch_is_a_diagnostic_not_a_panic() {
         let text = "include \"x.policy\"";
-        let b = builder(text);
+        let b = builder();
         let Err(e) = b.stmt(pair(Rule::include, text)) else {
             panic!("accepted");
         };

@@ -4,8 +4,9 @@
 //! which made a 100,000-CIDR `define` cost most of a compile. Before pest runs, this module
 //! finds runs of CIDR-shaped tokens joined by list commas and cuts the middle of each long run
 //! out of the text pest sees: `A, B, C, ..., Y, Z` becomes `A, Z`, with B..Y kept aside as
-//! spans. The builder then puts B..Y back between A and Z and maps every position past a cut
-//! back to the original text, so the AST is identical to a full pest parse.
+//! the tree's own list items, each read in the one pass that found it. The builder then
+//! puts B..Y back between A and Z and maps every position past a cut back to the original
+//! text, so the AST is identical to a full pest parse (proptested against pest).
 //!
 //! Why this is safe: the cut text consists only of tokens pest's `cidr` rule would munch the
 //! same way and separators its `comma` rule would skip the same way, and the builder checks
@@ -13,13 +14,14 @@
 //! the original text). Any parse error also falls back to the original text, so every
 //! diagnostic is pest's own.
 
-use crate::nets::V4Form;
+use super::ast::NetItem;
+use crate::source::{FileId, Span};
+use std::cell::Cell;
 
 /// Runs with fewer items than this are left to pest (the fast lane matters only for big lists).
 pub(crate) const MIN_RUN: usize = 32;
 
 /// One cut: items B..Y of a run, removed from the text pest parses.
-#[derive(Debug)]
 pub(crate) struct Cut {
     /// Where the cut starts in the spliced text (the start of item Z there).
     pub spliced_at: usize,
@@ -27,71 +29,11 @@ pub(crate) struct Cut {
     pub len: usize,
     /// End of item A in the original text: the builder checks its neighbour is A.
     pub prev_end: usize,
-    /// The items removed (B..Y), in order.
-    pub items: Vec<Item>,
-}
-
-/// One list item the fast lane found: where it starts in the original text (`u32` like
-/// spans), and where it ends or, when it is a canonical IPv4 address or prefix, its
-/// value, read in the same pass that found where it ends (12 bytes an item: a cut holds
-/// most of a long list).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Item {
-    pub start: u32,
-    /// The end ([`Item::OTHER`]), or the first address of the IPv4 item.
-    word: u32,
-    /// The IPv4 item's length in bytes.
-    len: u8,
-    /// A prefix length (0-32), [`Item::ADDR`] or [`Item::OTHER`].
-    kind: u8,
-}
-
-impl Item {
-    const ADDR: u8 = 33;
-    const OTHER: u8 = 34;
-
-    fn other(start: usize, end: usize) -> Item {
-        Item {
-            start: start as u32,
-            word: end as u32,
-            len: 0,
-            kind: Item::OTHER,
-        }
-    }
-
-    /// An IPv4 item of fewer than 256 bytes (every canonical one has at most 18).
-    fn v4(start: usize, end: usize, (lo, hi, form): (u32, u32, V4Form)) -> Option<Item> {
-        let kind = match form {
-            V4Form::Addr => Item::ADDR,
-            V4Form::Prefix => (!(hi - lo)).leading_ones() as u8,
-            V4Form::Range => return None,
-        };
-        Some(Item {
-            start: start as u32,
-            word: lo,
-            len: u8::try_from(end - start).ok()?,
-            kind,
-        })
-    }
-
-    pub fn end(&self) -> u32 {
-        match self.kind {
-            Item::OTHER => self.word,
-            _ => self.start + u32::from(self.len),
-        }
-    }
-
-    /// The canonical IPv4 address or prefix as (first, last, form).
-    pub fn value(&self) -> Option<(u32, u32, V4Form)> {
-        match self.kind {
-            Item::OTHER => None,
-            Item::ADDR => Some((self.word, self.word, V4Form::Addr)),
-            p => {
-                let host = u32::MAX.checked_shr(u32::from(p)).unwrap_or(0);
-                Some((self.word, self.word | host, V4Form::Prefix))
-            }
-        }
-    }
+    /// Items A..Y as the fast lane read them, each canonical IPv4 address or prefix in
+    /// the pass that found where it ends. A stands in for the item pest reads: the
+    /// builder puts pest's there and takes the whole vector as its list, so the items of
+    /// a long list are made once, in the vector they end up in.
+    pub items: Cell<Vec<NetItem>>,
 }
 
 /// The text pest should parse, and the cuts made (empty: parse the original).
@@ -115,11 +57,12 @@ impl Spliced {
     }
 }
 
-/// Finds the long runs of `text` and cuts them out; `None` when there is nothing to cut.
-pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
+/// Finds the long runs of `text` (of file `file`) and cuts them out; `None` when there
+/// is nothing to cut.
+pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced> {
     // Positions are kept as `u32`, like spans.
     u32::try_from(text.len()).ok()?;
-    let runs = find_runs(text.as_bytes(), min_run.max(3));
+    let runs = find_runs(file, text, min_run.max(3));
     if runs.is_empty() {
         return None;
     }
@@ -130,18 +73,18 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
     for mut run in runs {
         // run.items: A, B, ..., Y, Z (at least 3). Cut from B's start to Z's start.
         let n = run.items.len();
-        let (b, z) = (run.items[1].start as usize, run.items[n - 1].start as usize);
-        let prev_end = run.items[0].end() as usize;
+        let b = run.items[1].span().start as usize;
+        let z = run.items[n - 1].span().start as usize;
+        let prev_end = run.items[0].span().end as usize;
         out.push_str(&text[copied..b]);
         copied = z;
-        // B..Y in place: the run's own vector, without A and Z.
+        // A..Y in place: the run's own vector, without Z.
         run.items.truncate(n - 1);
-        run.items.remove(0);
         cuts.push(Cut {
             spliced_at: b - removed,
             len: z - b,
             prev_end,
-            items: run.items,
+            items: Cell::new(run.items),
         });
         removed += z - b;
     }
@@ -151,10 +94,11 @@ pub(crate) fn splice(text: &str, min_run: usize) -> Option<Spliced> {
 
 /// A run of CIDR-shaped tokens joined by list separators.
 struct Run {
-    items: Vec<Item>,
+    items: Vec<NetItem>,
 }
 
-fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
+fn find_runs(file: FileId, text: &str, min_run: usize) -> Vec<Run> {
+    let t = text.as_bytes();
     let mut runs = Vec::new();
     let mut i = 0;
     while i < t.len() {
@@ -170,8 +114,8 @@ fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
                 if start > 0 && is_token_char(t[start - 1]) {
                     continue;
                 }
-                if let Some(run) = run_from(t, start) {
-                    let end = run.items[run.items.len() - 1].start as usize;
+                if let Some(run) = run_from(file, text, start) {
+                    let end = run.items[run.items.len() - 1].span().start as usize;
                     if run.items.len() >= min_run {
                         runs.push(run);
                     }
@@ -187,14 +131,15 @@ fn find_runs(t: &[u8], min_run: usize) -> Vec<Run> {
 }
 
 /// The run starting with the CIDR token at `start`, if it has at least two items.
-fn run_from(t: &[u8], start: usize) -> Option<Run> {
-    let mut items = vec![item_at(t, start)?];
+fn run_from(file: FileId, text: &str, start: usize) -> Option<Run> {
+    let t = text.as_bytes();
+    let mut items = vec![item_at(file, text, start)?];
     loop {
-        let end = items[items.len() - 1].end() as usize;
+        let end = items[items.len() - 1].span().end as usize;
         let Some(next) = separator_end(t, end) else {
             break;
         };
-        let Some(item) = item_at(t, next) else {
+        let Some(item) = item_at(file, text, next) else {
             break;
         };
         items.push(item);
@@ -202,20 +147,24 @@ fn run_from(t: &[u8], start: usize) -> Option<Run> {
     (items.len() >= 2).then_some(Run { items })
 }
 
-/// The CIDR-shaped token at `start` (positions fit `u32`: [`splice`] checked). A
-/// canonical IPv4 address or prefix is read in one pass; when nothing that could
-/// continue pest's `cidr` follows it (a digit, `.`, `/` or `-`, all token bytes), pest's
-/// token ends where it does. Anything else is measured by [`cidr_end`], its value left
-/// to the builder.
-fn item_at(t: &[u8], start: usize) -> Option<Item> {
+/// The CIDR-shaped token at `start` (positions fit `u32`: [`splice`] checked) as the
+/// builder makes it of pest's token. A canonical IPv4 address or prefix is read in one
+/// pass; when nothing that could continue pest's `cidr` follows it (a digit, `.`, `/` or
+/// `-`, all token bytes), pest's token ends where it does. Anything else is measured by
+/// [`cidr_end`] and made by [`NetItem::addr`], as the builder makes it.
+fn item_at(file: FileId, text: &str, start: usize) -> Option<NetItem> {
+    let t = text.as_bytes();
     if let Some((lo, hi, form, end)) = super::v4::leading(t, start) {
         if !t.get(end).is_some_and(|&c| is_token_char(c)) {
-            if let Some(item) = Item::v4(start, end, (lo, hi, form)) {
-                return Some(item);
-            }
+            let span = Span::new(file, start..end);
+            return Some(NetItem::V4 { lo, hi, form, span });
         }
     }
-    Some(Item::other(start, cidr_end(t, start)?))
+    let end = cidr_end(t, start)?;
+    Some(NetItem::addr(
+        &text[start..end],
+        Span::new(file, start..end),
+    ))
 }
 
 /// Bytes that can continue a token next to a CIDR (so a run never starts mid-word).
@@ -322,23 +271,24 @@ mod tests {
     #[test]
     fn cuts_the_middle_of_a_long_run() {
         let text = "define x = 10.0.0.0/8, 10.1.0.0/16,\n  # c\n  10.2.0.0/16, fd00::/8\nallow";
-        let s = splice(text, 3).expect("a run");
+        let s = splice(FileId(0), text, 3).expect("a run");
         assert_eq!(s.text, "define x = 10.0.0.0/8, fd00::/8\nallow");
         assert_eq!(s.cuts.len(), 1);
-        let items: Vec<&str> = (s.cuts[0].items.iter())
-            .map(|i| &text[i.start as usize..i.end() as usize])
-            .collect();
-        assert_eq!(items, ["10.1.0.0/16", "10.2.0.0/16"]);
-        let values: Vec<_> = s.cuts[0].items.iter().map(Item::value).collect();
-        let prefix = |lo: u32, hi: u32| Some((lo, hi, V4Form::Prefix));
+        let items = s.cuts[0].items.take();
+        let texts: Vec<&str> = items.iter().map(|i| &text[i.span().range()]).collect();
         assert_eq!(
-            values,
-            [
-                prefix(0x0a01_0000, 0x0a01_ffff),
-                prefix(0x0a02_0000, 0x0a02_ffff)
-            ]
+            texts,
+            ["10.0.0.0/8", "10.1.0.0/16", "10.2.0.0/16"],
+            "A, then the cut"
         );
-        assert_eq!(std::mem::size_of::<Item>(), 12, "an item of a long list");
+        let prefix = |lo: u32, hi: u32, at: std::ops::Range<usize>| NetItem::V4 {
+            lo,
+            hi,
+            form: crate::nets::V4Form::Prefix,
+            span: Span::new(FileId(0), at),
+        };
+        assert_eq!(items[1], prefix(0x0a01_0000, 0x0a01_ffff, 23..34));
+        assert_eq!(items[2], prefix(0x0a02_0000, 0x0a02_ffff, 44..55));
         let z = s.text.find("fd00").expect("z");
         assert_eq!(&text[s.original(z)..s.original(z) + 4], "fd00");
         assert_eq!(s.original(z - 1), z - 1);
@@ -346,10 +296,17 @@ mod tests {
 
     #[test]
     fn leaves_strings_comments_and_short_runs_alone() {
-        assert!(splice("log rejected prefix \"1.1.1.1, 2.2.2.2, 3.3.3.3\"", 3).is_none());
-        assert!(splice("# 1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4", 3).is_none());
-        assert!(splice("from 1.1.1.1, 2.2.2.2", 3).is_none());
-        assert!(splice("from 1.1.1.1, 2.2.2.2, 3.3.3.3", 4).is_none());
+        assert!(
+            splice(
+                FileId(0),
+                "log rejected prefix \"1.1.1.1, 2.2.2.2, 3.3.3.3\"",
+                3
+            )
+            .is_none()
+        );
+        assert!(splice(FileId(0), "# 1.1.1.1, 2.2.2.2, 3.3.3.3, 4.4.4.4", 3).is_none());
+        assert!(splice(FileId(0), "from 1.1.1.1, 2.2.2.2", 3).is_none());
+        assert!(splice(FileId(0), "from 1.1.1.1, 2.2.2.2, 3.3.3.3", 4).is_none());
     }
 
     /// The fast lane must give exactly pest's tree, or pest's error, on any text.

@@ -23,10 +23,9 @@ pub(crate) fn parse_text_with(
     text: &str,
     min_run: usize,
 ) -> Result<File, Box<pest::error::Error<Rule>>> {
-    if let Some(spliced) = lists::splice(text, min_run) {
+    if let Some(spliced) = lists::splice(file, text, min_run) {
         let b = Builder {
             file,
-            original: text,
             spliced: Some(&spliced),
             consumed: Cell::new(0),
         };
@@ -41,7 +40,6 @@ pub(crate) fn parse_text_with(
     }
     let b = Builder {
         file,
-        original: text,
         spliced: None,
         consumed: Cell::new(0),
     };
@@ -54,12 +52,11 @@ pub(crate) fn parse_text_with(
 /// Whether the fast lane's tree was used for `text` (tests: it must not silently always fall back).
 #[cfg(test)]
 pub(crate) fn fast_lane_taken(text: &str, min_run: usize) -> bool {
-    let Some(spliced) = lists::splice(text, min_run) else {
+    let Some(spliced) = lists::splice(FileId::default(), text, min_run) else {
         return false;
     };
     let b = Builder {
         file: FileId::default(),
-        original: text,
         spliced: Some(&spliced),
         consumed: Cell::new(0),
     };
