@@ -403,6 +403,12 @@ mod tests {
         let term = 1u64 << (libc::SIGTERM - 1) | 1u64 << (libc::SIGHUP - 1);
         let bits = u64::from_str_radix(&mask, 16).expect("hex mask");
         assert_eq!(bits & term, term, "SigBlk {mask}");
+        let fault = 1u64 << (libc::SIGSEGV - 1) | 1u64 << (libc::SIGBUS - 1);
+        assert_eq!(
+            bits & fault,
+            0,
+            "a fault's signal is left unblocked: SigBlk {mask}"
+        );
         let nested = run_named(Some(&name), || run_named(Some(&name), here)).expect("run");
         assert_eq!(
             nested.expect("nested").0,

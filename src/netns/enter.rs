@@ -163,8 +163,8 @@ pub fn stay_in(name: &str) -> Result<Stay, NetnsError> {
     // The thread starts with every signal blocked, and keeps them blocked: a signal for
     // the process goes to the threads that run the command (a critical section there
     // defers it, `safe::signals`), never to this one, which runs their closures.
-    let thread = with_signals_blocked(|| {
-        std::thread::spawn(move || {
+    let spawned = with_signals_blocked(|| {
+        std::thread::Builder::new().spawn(move || {
             let entered = setns(&file);
             let ok = entered.is_ok();
             let _ = ready_tx.send(entered);
@@ -178,6 +178,10 @@ pub fn stay_in(name: &str) -> Result<Stay, NetnsError> {
             }
         })
     });
+    let thread = spawned.map_err(|source| NetnsError::Enter {
+        name: name.to_string(),
+        source,
+    })?;
     match ready_rx.recv() {
         Ok(Ok(())) => {}
         Ok(Err(source)) => {
@@ -212,23 +216,32 @@ impl Drop for Stay {
 }
 
 /// `f` run with every signal blocked in the calling thread (so a thread it starts
-/// inherits that mask); the mask comes back after.
+/// inherits that mask), but the ones a fault raises (a blocked one would kill the process
+/// without Rust's stack overflow report); the mask comes back after, also when `f`
+/// panics.
 fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: sigfillset fills a local set; pthread_sigmask changes only this thread's
-    // mask, saved in a local and restored below.
-    let old = unsafe {
+    struct Restore(libc::sigset_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: restores the mask saved below.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
+            }
+        }
+    }
+    // SAFETY: sigfillset and sigdelset fill a local set; pthread_sigmask changes only
+    // this thread's mask, saved in a local and restored by `Restore`.
+    let _restore = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
+        for fault in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL] {
+            libc::sigdelset(&mut all, fault);
+        }
         libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        old
+        Restore(old)
     };
-    let out = f();
-    // SAFETY: restores the mask saved above.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
-    out
+    f()
 }
 
 /// `f` and where its outcome goes, dropped in this order: when the job is dropped unrun,

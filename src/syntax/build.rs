@@ -446,7 +446,12 @@ impl Builder<'_> {
             return;
         }
         let mut items = cut.items.take();
-        if out.len() == 1 && !items.is_empty() {
+        if items.is_empty() {
+            // Taken already: a second visit is not a cut put back (the caller then
+            // parses the original text).
+            return;
+        }
+        if out.len() == 1 {
             // The list so far is A alone: pest's A takes the fast lane's place and the
             // cut's vector becomes the list.
             items[0] = out.pop().expect("item A");

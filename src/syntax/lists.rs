@@ -78,8 +78,10 @@ pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced
         let prev_end = run.items[0].span().end as usize;
         out.push_str(&text[copied..b]);
         copied = z;
-        // A..Y in place: the run's own vector, without Z.
+        // A..Y in place: the run's own vector, without Z (and without the room its
+        // growth left, which the tree would otherwise keep: up to as much again).
         run.items.truncate(n - 1);
+        run.items.shrink_to_fit();
         cuts.push(Cut {
             spliced_at: b - removed,
             len: z - b,

@@ -5,8 +5,8 @@
 //! here, so no zombie is left behind, even while `apply --confirm` waits at its prompt).
 //! Before anything else it closes every descriptor but the sockets (standard streams,
 //! the state lock, pipes), so no reader waits for it and no lock outlives the command;
-//! then it waits until this process has closed its own copies, so that its close is
-//! the last, closes the sockets, and exits. It blocks every signal but SIGKILL and
+//! then it waits until this process has closed its own copies (at most 10 s), so that
+//! its close is the last, closes the sockets, and exits. It blocks every signal but SIGKILL and
 //! SIGSTOP, so no handler of this process runs in it.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -78,16 +78,24 @@ unsafe fn closer(keep: &[RawFd], ready: RawFd, socks: &[RawFd]) -> ! {
             from = k + 1;
         }
         close_range(from, u32::MAX);
-        let mut byte = 0u8;
-        while libc::read(ready, (&mut byte as *mut u8).cast(), 1) < 0
-            && *libc::__errno_location() == libc::EINTR
-        {}
+        // Until this process has closed its copies (end of file, or the hang-up of
+        // the pipe), at most `WAIT_MS`: a closer never outlives that by much.
+        let mut p = libc::pollfd {
+            fd: ready,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        libc::poll(&mut p, 1, WAIT_MS);
         for &s in socks {
             libc::close(s);
         }
         libc::_exit(0)
     }
 }
+
+/// The longest a closer waits for this process to close its copies of the sockets
+/// (it does so right after the fork); past it, its close is simply not the last.
+const WAIT_MS: libc::c_int = 10_000;
 
 /// The `close_range` system call (Linux 5.9), which a closer needs to close what it
 /// inherits without reading `/proc`.
