@@ -6,8 +6,8 @@
 //! Before anything else it closes every descriptor but the sockets (standard streams,
 //! the state lock, pipes), so no reader waits for it and no lock outlives the command;
 //! then it waits until this process has closed its own copies (at most 10 s), so that
-//! its close is the last, closes the sockets, and exits. It blocks every signal but SIGKILL and
-//! SIGSTOP, so no handler of this process runs in it.
+//! its close is the last, closes the sockets, and exits. It blocks every signal but
+//! SIGKILL and SIGSTOP, so no handler of this process runs in it.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -32,7 +32,7 @@ pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
     };
     // SAFETY: fork duplicates only this thread. The child and the grandchild run only
     // async-signal-safe calls (sigprocmask, fork in a now single-threaded process,
-    // close_range, read, close, _exit) on integers, a signal set and vectors made before
+    // close_range, poll, close, _exit) on integers, a signal set and vectors made before
     // the fork, and never return into Rust code; the parent only reaps the child it made.
     unsafe {
         match libc::fork() {
@@ -61,8 +61,8 @@ pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
     drop(ready);
 }
 
-/// The closer's whole life: keeps `keep`, waits for end of file on `ready`, closes
-/// `socks`, exits.
+/// The closer's whole life: keeps `keep`, waits for end of file on `ready` (or
+/// [`WAIT_MS`]), closes `socks`, exits.
 ///
 /// # Safety
 /// Only in a single-threaded process made by fork; never returns.
