@@ -48,7 +48,7 @@ impl CloseLate {
     }
 
     /// Ends the hold as dropping it does, but the sockets held are closed by a process
-    /// of their own ([`closer`]), so this one does not wait out their release: for a
+    /// of their own (`sock/closer.rs`), so this one does not wait out their release: for a
     /// command that has committed its change and is done with the kernel.
     pub fn end_in_child(mut self) {
         if self.outermost {
