@@ -189,7 +189,7 @@ fn set_change<'a>(live: &LiveSet, new: &'a Set) -> Result<Option<ElementChange<'
         _ => return Err(format!("set {} changes its type or flags", new.name)),
     }
     let want = stored(new);
-    let (removed, added) = exact_difference(&live.elements, &want);
+    let (removed, added) = live.elements.difference(&want);
     Ok(
         (!removed.is_empty() || !added.is_empty()).then_some(ElementChange {
             set: new,
@@ -222,12 +222,6 @@ fn singles(ivs: &[Interval]) -> Vec<Interval> {
     out.sort();
     out.dedup();
     out
-}
-
-/// Elements of `live` not exactly in `new`, and of `new` not exactly in `live`; both
-/// sorted. One merge pass.
-pub fn exact_difference(live: &Packed, new: &[Interval]) -> (Vec<Interval>, Vec<Interval>) {
-    live.difference(new)
 }
 
 /// One chain's rule operations: kept rules stay by handle; in each gap old rules are

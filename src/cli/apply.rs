@@ -259,9 +259,9 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         return finish(out, a, (&owner, &slot), (&loaded, &rs), &done);
     }
     let code = finish(out, a, (&owner, &slot), (&loaded, &rs), &done);
-    // The closer is forked with the heap emptied: fork copies the page tables of what is
-    // resident, and every page this process writes after it is copied while the closer
-    // lives.
+    // The closer is forked once what this process holds is freed (and, for a big input,
+    // the heap trimmed): fork copies the page tables of what is resident, and a page
+    // written after it (a free writes the heap) is copied while the closer lives.
     drop((done, rs, loaded));
     crate::trim_heap();
     sockets.end_in_child();

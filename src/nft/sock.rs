@@ -29,9 +29,10 @@ const LATE_MAX: usize = 64;
 /// last commit's old objects has run, and that work first waits for an RCU grace
 /// period (`nft_rcv_nl_event` flushes it on every release). So the first socket closed
 /// right after a commit waits out the grace period: measured 2 to 9 ms on a 2-CPU VM,
-/// for a one-element change that the kernel committed in 0.5 ms. Closed at the end of
-/// a command instead, after the records are written, the grace period has usually
-/// passed and the close is immediate.
+/// for a one-element change that the kernel committed in 0.5 ms. Held to the end of the
+/// command, they are closed once, after the records are written; even then the close
+/// still waited 5 to 17 ms, so a command that changed the kernel ends the hold with
+/// [`CloseLate::end_in_child`], which leaves the close to a process of its own.
 /// (Only the outermost of nested ones closes them.)
 pub struct CloseLate {
     outermost: bool,
