@@ -128,7 +128,7 @@ fn a_stale_damaged_or_foreign_record_is_not_trusted_and_the_apply_reads_issue14(
     bytes[last] ^= 0x40;
     std::fs::write(&record, &bytes).unwrap_or_else(|e| panic!("{e}"));
     let (_, basis) = applied(&b, &with_record(&ns, &record, false));
-    reads(basis, "digest");
+    reads(basis, "checksum");
     assert_eq!(listing(&ns, "hostwall"), want_b);
     // Foreign: a well-formed record of policy c, written in another namespace at the
     // very generation this one is at now.

@@ -1,5 +1,7 @@
 //! SHA-256 digests, as lowercase hex: the apply record's input digest (what `diff`'s
-//! fast path compares) and the integrity digest of a saved previous-state blob.
+//! fast path compares) and the integrity digest of a saved previous-state blob. And
+//! [`checksum`], a fast 64-bit check of a file's own bytes against damage, for the
+//! table record, which is rewritten at every apply.
 
 use sha2::{Digest, Sha256};
 
@@ -20,6 +22,50 @@ pub fn sha256_framed<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
         h.update(p);
     }
     hex(&h.finalize())
+}
+
+/// A 64-bit checksum of `bytes` that finds damage (a flipped bit, a truncated or
+/// zero-filled tail, a swapped block), not forgery: whoever can write the file can
+/// recompute it, so it guards only a file whose directory is already trusted. About
+/// ten times the speed of SHA-256 here: four lanes over 8-byte little-endian words,
+/// each step `lane = (lane + word * P2).rotate_left(31) * P1`, which for a fixed lane
+/// maps distinct words to distinct lanes, so a change within one word always changes
+/// the result; then the lanes, the tail and the length are mixed together.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    const P1: u64 = 0x9E37_79B1_85EB_CA87;
+    const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    const P3: u64 = 0x1656_67B1_9E37_79F9;
+    let step = |lane: u64, word: u64| {
+        (lane.wrapping_add(word.wrapping_mul(P2)))
+            .rotate_left(31)
+            .wrapping_mul(P1)
+    };
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let mut lanes = [P1.wrapping_add(P2), P2, 0, P1.wrapping_neg()];
+    let mut blocks = bytes.chunks_exact(32);
+    for b in &mut blocks {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane = step(*lane, word(&b[8 * i..8 * i + 8]));
+        }
+    }
+    let mut h = (bytes.len() as u64).wrapping_mul(P3);
+    for (i, lane) in lanes.iter().enumerate() {
+        h = step(h ^ step(0, *lane), i as u64).wrapping_add(P3);
+    }
+    let tail = blocks.remainder();
+    let mut words = tail.chunks_exact(8);
+    for w in &mut words {
+        h = step(h, word(w)).rotate_left(27).wrapping_add(P3);
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = step(h, u64::from_le_bytes(last)).rotate_left(27);
+    // Final avalanche: every input bit reaches every output bit.
+    h ^= h >> 33;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 29;
+    h = h.wrapping_mul(P3);
+    h ^ (h >> 32)
 }
 
 /// Whether `s` looks like a digest this module made (so a damaged record is refused
@@ -67,5 +113,45 @@ mod tests {
         let parts = |a: &'static str, b: &'static str| sha256_framed([a.as_bytes(), b.as_bytes()]);
         assert_ne!(parts("ab", "c"), parts("a", "bc"));
         assert_eq!(parts("ab", "c"), parts("ab", "c"));
+    }
+
+    #[test]
+    fn the_checksum_finds_any_flipped_bit_and_any_cut() {
+        let bytes: Vec<u8> = (0..300u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let base = checksum(&bytes);
+        assert_eq!(base, checksum(&bytes.clone()), "deterministic");
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut b = bytes.clone();
+                b[i] ^= 1 << bit;
+                assert_ne!(checksum(&b), base, "bit {bit} of byte {i}");
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..=bytes.len() {
+            assert!(seen.insert(checksum(&bytes[..n])), "prefix of {n} bytes");
+        }
+        // A zero-filled tail (a file cut short and extended) and swapped blocks.
+        let mut zeroed = bytes.clone();
+        zeroed[200..].fill(0);
+        assert_ne!(checksum(&zeroed), base);
+        let mut swapped = bytes.clone();
+        swapped[..64].rotate_left(32);
+        assert_ne!(checksum(&swapped), base);
+        assert_ne!(checksum(&[0; 64]), checksum(&[0; 65]));
+    }
+
+    proptest::proptest! {
+        /// Any change of the bytes changes the checksum (a collision of two given
+        /// inputs has odds of 2^-64).
+        #[test]
+        fn the_checksum_tells_apart_any_two_texts(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            proptest::prop_assert_eq!(checksum(&a) == checksum(&b), a == b);
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! the kernel. It is trusted only when every one of these holds:
 //!
 //! - it was read through the state directory's trust rule (`safe::trust`);
-//! - its SHA-256 digest matches its content (a damaged or truncated file is refused);
+//! - its checksum matches its content (a damaged or truncated file is refused;
+//!   `digest::checksum`, not a cryptographic digest: the directory's trust rule is what
+//!   keeps others from writing it, and the file is rewritten at every apply);
 //! - it was written for this table, in this very namespace (`NetnsId`: boot id and
 //!   namespace cookie, never repeated);
 //! - the kernel's generation id now is the one our commit made: any commit to any
@@ -13,7 +15,7 @@
 //! The batch planned from it carries that generation, so a change committed between
 //! the check and the send still makes the kernel refuse it.
 //!
-//! Layout: a magic line, the hex digest of the body, then the body: a little-endian
+//! Layout: a magic line, the checksum of the body in 16 hex digits, then the body: a little-endian
 //! `u32` length, that many bytes of JSON (generation, namespace, table, each set's
 //! name, key, flags, comment, a dynamic set's timeout and element count, each chain's registration and rules),
 //! then every set's elements packed as big-endian `lo`/`hi` pairs of the key's width
@@ -36,7 +38,9 @@ use std::path::{Path, PathBuf};
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
 
-const MAGIC: &[u8] = b"hostwall table record 1\n";
+const MAGIC: &[u8] = b"hostwall table record 2\n";
+/// Hex digits of the body's checksum.
+const SUM_LEN: usize = 16;
 /// A record is O(table): 1,000,000 IPv6 prefixes take 32 MB.
 const LIMIT: u64 = 256 << 20;
 
@@ -185,9 +189,9 @@ impl TableRecord {
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or("not a table record of this version")?;
-        let (digest, body) = rest.split_at_checked(64).ok_or("truncated")?;
-        if digest != crate::digest::sha256_hex(body).as_bytes() {
-            return Err("its digest does not match its content".into());
+        let (sum, body) = rest.split_at_checked(SUM_LEN).ok_or("truncated")?;
+        if sum != checksum_hex(body).as_bytes() {
+            return Err("its checksum does not match its content".into());
         }
         let (len, body) = body.split_at_checked(4).ok_or("truncated")?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
@@ -259,8 +263,8 @@ impl Elements<'_> {
     }
 }
 
-/// The record's bytes: magic, digest, then the body (JSON length and JSON, packed
-/// elements), built in one buffer and its digest filled in last.
+/// The record's bytes: magic, checksum, then the body (JSON length and JSON, packed
+/// elements), built in one buffer and its checksum filled in last.
 fn encode_parts(
     (genid, netns, table): (u32, &NetnsId, &str),
     sets: &[SetView],
@@ -287,7 +291,7 @@ fn encode_parts(
     let elements: usize = (sets.iter())
         .map(|v| v.elements.len() * 2 * v.set.key.len())
         .sum();
-    let head = MAGIC.len() + crate::digest::HEX_LEN;
+    let head = MAGIC.len() + SUM_LEN;
     let mut out = Vec::with_capacity(head + 4 + json.len() + elements);
     out.extend_from_slice(MAGIC);
     out.resize(head, b'0');
@@ -296,9 +300,14 @@ fn encode_parts(
     for v in sets {
         v.elements.write_be(v.set.key.len(), &mut out);
     }
-    let digest = crate::digest::sha256_hex(&out[head..]);
-    out[MAGIC.len()..head].copy_from_slice(digest.as_bytes());
+    let sum = checksum_hex(&out[head..]);
+    out[MAGIC.len()..head].copy_from_slice(sum.as_bytes());
     out
+}
+
+/// The body's checksum as the record writes it: 16 lowercase hex digits.
+fn checksum_hex(body: &[u8]) -> String {
+    format!("{:016x}", crate::digest::checksum(body))
 }
 
 fn chain_meta(c: &LiveChain) -> ChainMeta {
@@ -472,7 +481,7 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Stamp, Table
 
 /// Writes the record atomically, owner-only, into a trusted state directory; not
 /// synced to disk (like the state it describes it is gone at reboot, and a torn or
-/// lost file fails its digest or is simply absent: the next apply reads instead).
+/// lost file fails its checksum or is simply absent: the next apply reads instead).
 pub fn store(path: &Path, rec: &TableRecord) -> Result<(), crate::safe::Error> {
     store_bytes(path, &rec.encode())
 }

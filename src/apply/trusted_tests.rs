@@ -80,13 +80,16 @@ fn a_record_round_trips_and_plans_nothing_against_its_own_policy_issue14() {
 #[test]
 fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     let bytes = record().encode();
-    let body = MAGIC.len() + 64;
-    // One element byte flipped: the digest no longer matches.
+    let body = MAGIC.len() + SUM_LEN;
+    // One element byte flipped: the checksum no longer matches.
     let mut flipped = bytes.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
     let e = TableRecord::decode(&flipped).err();
-    assert_eq!(e.as_deref(), Some("its digest does not match its content"));
+    assert_eq!(
+        e.as_deref(),
+        Some("its checksum does not match its content")
+    );
     // Cut short, or anything appended.
     assert!(TableRecord::decode(&bytes[..bytes.len() - 3]).is_err());
     let mut longer = bytes.clone();
@@ -98,7 +101,7 @@ fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     other[MAGIC.len() - 2] = b'9';
     let e = TableRecord::decode(&other).err();
     assert_eq!(e.as_deref(), Some("not a table record of this version"));
-    // A forged body with its digest recomputed still has to pass the meta checks:
+    // A forged body with its checksum recomputed still has to pass the meta checks:
     // a set count larger than the elements there are is refused, not read past.
     let (len, rest) = bytes[body..].split_at(4);
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
@@ -107,7 +110,7 @@ fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     forged_body.extend_from_slice(json.as_bytes());
     forged_body.extend_from_slice(&rest[len..]);
     let mut forged = MAGIC.to_vec();
-    forged.extend_from_slice(crate::digest::sha256_hex(&forged_body).as_bytes());
+    forged.extend_from_slice(checksum_hex(&forged_body).as_bytes());
     forged.extend_from_slice(&forged_body);
     assert!(TableRecord::decode(&forged).is_err());
 }
