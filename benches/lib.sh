@@ -15,10 +15,17 @@ bench_example() {
 }
 
 # Creates the namespace "hw-bench-$1-<pid>" as $ns and a temp dir as $tmp, and removes
-# both on exit or interrupt.
+# both on exit or interrupt. $tmp (and the state directory the benches make in it) is on
+# a tmpfs when /dev/shm is one, as hostwall's own state directory /run/hostwall is on a
+# systemd host: the table record, 0.8 MB at 100,000 prefixes, is rewritten at every
+# apply, which costs 1.2 ms on this machine's ext4 and 0.6 ms on tmpfs.
 bench_netns() {
   ns="hw-bench-$1-$$"
-  tmp=$(mktemp -d)
+  if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]]; then
+    tmp=$(mktemp -d -p /dev/shm)
+  else
+    tmp=$(mktemp -d)
+  fi
   trap 'ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"' EXIT INT TERM
   ip netns add "$ns"
 }
