@@ -66,6 +66,12 @@ impl Nets {
         }
     }
 
+    /// Appends IPv4 entries by sharing their vector (nothing is copied): a list's
+    /// entries as the parser made them (`syntax::ast::V4Items`).
+    pub fn share_v4(&mut self, run: &Arc<Vec<(u32, u32)>>) {
+        self.v4.share(run);
+    }
+
     /// Appends `other`'s entries by sharing its runs (nothing is copied).
     pub fn extend(&mut self, other: &Nets) {
         self.v4.append(&other.v4);
@@ -127,6 +133,14 @@ impl<T: Copy> Runs<T> {
             None => self.runs.push(Arc::new(vec![x])),
         }
         self.len += 1;
+    }
+
+    /// Appends `run`, shared (an empty one adds nothing).
+    pub fn share(&mut self, run: &Arc<Vec<T>>) {
+        if !run.is_empty() {
+            self.runs.push(run.clone());
+            self.len += run.len();
+        }
     }
 
     /// Appends `other`'s runs, shared.

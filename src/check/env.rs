@@ -7,7 +7,7 @@ use super::site::Site;
 use super::suggest::NameIndex;
 use super::validate;
 use crate::diag::Diagnostic;
-use crate::model::{IfName, NetRange, Nets, PortRange, Proto};
+use crate::model::{IfName, Nets, PortRange, Proto};
 use crate::source::Span;
 use crate::syntax::ast;
 use std::collections::HashMap;
@@ -188,8 +188,8 @@ impl<'a> Env<'a> {
         let mut out = Nets::default();
         let mut ok = true;
         for item in &def.items {
-            if let ast::NetItem::V4 { lo, hi, .. } = item {
-                out.push(NetRange::V4(*lo, *hi));
+            if let ast::NetItem::V4(v) = item {
+                out.share_v4(&v.ranges);
                 continue;
             }
             match self.resolve_item(item, stack, diags) {
@@ -216,7 +216,11 @@ impl<'a> Env<'a> {
             ast::NetItem::Cidr(c) => {
                 validate::net(&c.value, c.span).map(|n| [n].into_iter().collect())
             }
-            ast::NetItem::V4 { lo, hi, .. } => Ok([NetRange::V4(*lo, *hi)].into_iter().collect()),
+            ast::NetItem::V4(v) => {
+                let mut nets = Nets::default();
+                nets.share_v4(&v.ranges);
+                Ok(nets)
+            }
             ast::NetItem::Name(n) if stack.contains(&n.value) => Err(Diagnostic::error(
                 codes::NETWORK_CYCLE,
                 n.span,

@@ -9,7 +9,7 @@ use super::site::Site;
 use super::validate::{self, did_you_mean};
 use crate::diag::Diagnostic;
 use crate::ir::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES};
-use crate::model::{Addrs, IfName, IpFamily, NetRange, Nets, PortSpec, Rule, Traffic, Verdict};
+use crate::model::{Addrs, IfName, IpFamily, Nets, PortSpec, Rule, Traffic, Verdict};
 use crate::source::{Span, Spanned};
 use crate::syntax::ast::{self, Clause};
 
@@ -400,8 +400,8 @@ fn addrs(
     for item in items {
         let found = match item {
             ast::NetItem::Cidr(c) => validate::net(&c.value, c.span).map(|n| nets.push(n)),
-            ast::NetItem::V4 { lo, hi, .. } => {
-                nets.push(NetRange::V4(*lo, *hi));
+            ast::NetItem::V4(v) => {
+                nets.share_v4(&v.ranges);
                 Ok(())
             }
             ast::NetItem::Name(n) => env.network(&n.value, n.span).map(|v| match v {

@@ -6,6 +6,7 @@
 use crate::nets::V4Form;
 use crate::source::{Span, Spanned};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// One parsed file (the policy, or an included file).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,8 +224,9 @@ pub struct PortItem {
     pub span: Span,
 }
 
-/// One item of an address list. Canonical IPv4 entries (by far the most common in long
-/// lists) are packed: 24 bytes an item and no allocation, their text rebuilt on demand.
+/// One item of an address list. IPv4 entries that follow one another in a list (by far
+/// the most common content of a long list) are one [`V4Items`]: 9 bytes an entry, no
+/// allocation of their own, their text rebuilt on demand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetItem {
     /// An address, CIDR or range as written, not yet parsed (IPv6, or anything
@@ -232,39 +234,58 @@ pub enum NetItem {
     Cidr(Box<Spanned<String>>),
     /// A network name (`define` or site `[networks]`).
     Name(Box<Spanned<String>>),
-    /// A canonical IPv4 address, CIDR or range: its first and last address.
-    V4 {
-        lo: u32,
-        hi: u32,
-        form: V4Form,
-        span: Span,
-    },
+    /// Canonical IPv4 addresses, CIDRs and ranges written one after another.
+    V4(Box<V4Items>),
+}
+
+/// IPv4 entries written one after another in a list, as the checker reads them. They
+/// carry no span: nothing reports on one entry of them (a bad entry is a [`NetItem::Cidr`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct V4Items {
+    /// Each entry's first and last address, in list order. The checker's address lists
+    /// share this vector (`nets::Runs`): a long list is never copied into them.
+    pub ranges: Arc<Vec<(u32, u32)>>,
+    /// How each entry was written (`1.2.3.4` and `1.2.3.4/32` are one range).
+    pub forms: Vec<V4Form>,
+}
+
+impl V4Items {
+    /// Entries made elsewhere (the fast lane's), kept in their own vectors.
+    pub fn new(ranges: Vec<(u32, u32)>, forms: Vec<V4Form>) -> V4Items {
+        V4Items {
+            ranges: Arc::new(ranges),
+            forms,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.forms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
 }
 
 impl NetItem {
-    pub fn span(&self) -> Span {
+    /// The entries as written, one string each (a [`NetItem::V4`] holds many).
+    pub fn texts(&self) -> Box<dyn Iterator<Item = Cow<'_, str>> + '_> {
         match self {
-            NetItem::Cidr(s) | NetItem::Name(s) => s.span,
-            NetItem::V4 { span, .. } => *span,
+            NetItem::Cidr(s) | NetItem::Name(s) => {
+                Box::new(std::iter::once(Cow::Borrowed(s.value.as_str())))
+            }
+            NetItem::V4(v) => Box::new(
+                (v.ranges.iter().zip(&v.forms))
+                    .map(|(&(lo, hi), &form)| Cow::Owned(crate::nets::v4_text(lo, hi, form))),
+            ),
         }
     }
+}
 
-    /// The item as written.
-    pub fn text(&self) -> Cow<'_, str> {
-        match self {
-            NetItem::Cidr(s) | NetItem::Name(s) => Cow::Borrowed(&s.value),
-            NetItem::V4 { lo, hi, form, .. } => Cow::Owned(crate::nets::v4_text(*lo, *hi, *form)),
-        }
-    }
-
-    /// An address entry as written at `span` (packed when it is canonical IPv4).
-    pub fn addr(text: &str, span: Span) -> NetItem {
-        let packed = super::v4::packed(text.as_bytes()).or_else(|| crate::nets::packed_v4(text));
-        match packed {
-            Some((lo, hi, form)) => NetItem::V4 { lo, hi, form, span },
-            None => NetItem::Cidr(Box::new(Spanned::new(text.to_string(), span))),
-        }
-    }
+/// An address entry of a list: packed when it is IPv4 that
+/// [`crate::nets::packed_v4`] reads, else kept as written.
+pub fn packed_addr(text: &str) -> Option<(u32, u32, V4Form)> {
+    super::v4::packed(text.as_bytes()).or_else(|| crate::nets::packed_v4(text))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -341,8 +362,8 @@ pub struct Rule {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_packed_address_item_is_24_bytes() {
-        // Long lists hold one per address: docs/policy-language.md's memory figures rely on it.
-        assert!(std::mem::size_of::<super::NetItem>() <= 24);
+    fn a_list_item_is_16_bytes() {
+        // A list of names or IPv6 entries holds one per entry.
+        assert!(std::mem::size_of::<super::NetItem>() <= 16);
     }
 }

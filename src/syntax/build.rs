@@ -420,45 +420,43 @@ impl Builder<'_> {
     }
 
     fn net_list(&self, p: Pair<Rule>) -> Built<Vec<NetItem>> {
-        let mut out: Vec<NetItem> = Vec::new();
+        let mut out = lists::Entries::default();
+        let mut prev_end = None;
         for item in p.into_inner() {
             let x = only_child(&item, "an address, CIDR or network name")?;
-            self.restore_cut(x.as_span().start(), &mut out);
-            out.push(match x.as_rule() {
-                Rule::cidr => {
-                    let t = self.text(&x);
-                    NetItem::addr(&t.value, t.span)
-                }
-                Rule::name => NetItem::Name(Box::new(self.text(&x))),
+            self.restore_cut(x.as_span().start(), prev_end, &mut out);
+            let t = self.text(&x);
+            prev_end = Some(t.span.range().end);
+            match x.as_rule() {
+                Rule::cidr => match packed_addr(&t.value) {
+                    Some((lo, hi, form)) => out.v4(lo, hi, form),
+                    None => out.other(NetItem::Cidr(Box::new(t))),
+                },
+                Rule::name => out.other(NetItem::Name(Box::new(t))),
                 _ => return Err(unexpected(&x, "an address, CIDR or network name")),
-            });
+            }
         }
-        Ok(out)
+        Ok(out.finish(0))
     }
 
     /// Puts back the items of the fast lane's cut that ends where this item starts, when
-    /// the item before it is the one the cut began after.
-    fn restore_cut(&self, start: usize, out: &mut Vec<NetItem>) {
+    /// the item before it, which ended at `prev_end`, is the one the cut began after: that
+    /// item (A) is taken away and the cut's A..Y put in its place.
+    fn restore_cut(&self, start: usize, prev_end: Option<usize>, out: &mut lists::Entries) {
         let Some(cut) = self.spliced.and_then(|s| s.cut_at(start)) else {
             return;
         };
-        if out.last().map(|n| n.span().range().end) != Some(cut.prev_end) {
+        if prev_end != Some(cut.prev_end) {
             return;
         }
-        let mut items = cut.items.take();
+        let items = cut.items.take();
         if items.is_empty() {
             // Taken already: a second visit is not a cut put back (the caller then
             // parses the original text).
             return;
         }
-        if out.len() == 1 {
-            // The list so far is A alone: pest's A takes the fast lane's place and the
-            // cut's vector becomes the list.
-            items[0] = out.pop().expect("item A");
-            *out = items;
-        } else {
-            out.extend(items.drain(1..));
-        }
+        out.pop();
+        out.append(items);
         self.consumed.set(self.consumed.get() + 1);
     }
 

@@ -372,7 +372,7 @@ fn ports(groups: &[PortGroup]) -> String {
 }
 
 fn define(d: &Define) -> Vec<String> {
-    let items: Vec<_> = d.items.iter().map(NetItem::text).collect();
+    let items: Vec<_> = d.items.iter().flat_map(NetItem::texts).collect();
     let one = format!("define {} = {}", d.name.value, items.join(", "));
     if one.len() <= MAX_LINE {
         return vec![one];
@@ -452,7 +452,12 @@ fn clauses(cs: &[Clause]) -> String {
 }
 
 fn clause(c: &Clause) -> String {
-    let nets = |n: &[NetItem]| n.iter().map(NetItem::text).collect::<Vec<_>>().join(", ");
+    let nets = |n: &[NetItem]| {
+        n.iter()
+            .flat_map(NetItem::texts)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let ifs = |i: &[Iface]| {
         i.iter()
             .map(|x| match x {

@@ -14,9 +14,11 @@
 //! the original text). Any parse error also falls back to the original text, so every
 //! diagnostic is pest's own.
 
-use super::ast::NetItem;
-use crate::source::{FileId, Span};
+use super::ast::{NetItem, V4Items};
+use crate::nets::V4Form;
+use crate::source::{FileId, Span, Spanned};
 use std::cell::Cell;
+use std::sync::Arc;
 
 /// Runs with fewer items than this are left to pest (the fast lane matters only for big lists).
 pub(crate) const MIN_RUN: usize = 32;
@@ -29,10 +31,9 @@ pub(crate) struct Cut {
     pub len: usize,
     /// End of item A in the original text: the builder checks its neighbour is A.
     pub prev_end: usize,
-    /// Items A..Y as the fast lane read them, each canonical IPv4 address or prefix in
-    /// the pass that found where it ends. A stands in for the item pest reads: the
-    /// builder puts pest's there and takes the whole vector as its list, so the items of
-    /// a long list are made once, in the vector they end up in.
+    /// Items A..Y as [`Entries`] made them, each canonical IPv4 address or prefix read
+    /// in the pass that found where it ends. The builder puts them in place of pest's
+    /// A, so a long list's entries are made once, in the vectors they end up in.
     pub items: Cell<Vec<NetItem>>,
 }
 
@@ -57,6 +58,86 @@ impl Spliced {
     }
 }
 
+/// A list's items made one entry at a time: IPv4 entries that follow one another go into
+/// one [`NetItem::V4`]. The builder and the fast lane both make lists this way, so the
+/// fast lane's tree is pest's.
+#[derive(Default)]
+pub(crate) struct Entries {
+    items: Vec<NetItem>,
+    /// The IPv4 entries since the last other item, not yet an item.
+    ranges: Vec<(u32, u32)>,
+    forms: Vec<V4Form>,
+}
+
+impl Entries {
+    pub fn v4(&mut self, lo: u32, hi: u32, form: V4Form) {
+        self.ranges.push((lo, hi));
+        self.forms.push(form);
+    }
+
+    pub fn other(&mut self, item: NetItem) {
+        self.end_v4(0);
+        self.items.push(item);
+    }
+
+    /// Takes the last entry away (a fast lane's cut then puts it back with the ones it
+    /// removed after it).
+    pub fn pop(&mut self) {
+        if self.forms.pop().is_some() {
+            self.ranges.pop();
+        } else {
+            // An item other than IPv4: an IPv4 item always has one after it.
+            self.items.pop();
+        }
+    }
+
+    /// Adds the items of another list, in order. Its first IPv4 item's vectors become
+    /// this list's own when no IPv4 entry is pending here (a cut right after pest's A,
+    /// which [`Entries::pop`] took away): nothing is copied.
+    pub fn append(&mut self, items: Vec<NetItem>) {
+        for item in items {
+            match item {
+                NetItem::V4(v) if self.forms.is_empty() => {
+                    let v = *v;
+                    self.ranges = Arc::try_unwrap(v.ranges).unwrap_or_else(|a| a.to_vec());
+                    self.forms = v.forms;
+                }
+                NetItem::V4(v) => {
+                    self.ranges.extend_from_slice(&v.ranges);
+                    self.forms.extend_from_slice(&v.forms);
+                }
+                other => self.other(other),
+            }
+        }
+    }
+
+    /// Whether the last entry is IPv4.
+    pub fn ends_in_v4(&self) -> bool {
+        !self.forms.is_empty()
+    }
+
+    /// The list's items; the last IPv4 one with room for `room` more entries and for no
+    /// more than that (a long list's vectors grew by doubling).
+    pub fn finish(mut self, room: usize) -> Vec<NetItem> {
+        self.end_v4(room);
+        self.items
+    }
+
+    fn end_v4(&mut self, room: usize) {
+        if self.forms.is_empty() {
+            return;
+        }
+        let (mut ranges, mut forms) = (
+            std::mem::take(&mut self.ranges),
+            std::mem::take(&mut self.forms),
+        );
+        ranges.shrink_to(ranges.len() + room);
+        forms.shrink_to(forms.len() + room);
+        self.items
+            .push(NetItem::V4(Box::new(V4Items::new(ranges, forms))));
+    }
+}
+
 /// Finds the long runs of `text` (of file `file`) and cuts them out; `None` when there
 /// is nothing to cut.
 pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced> {
@@ -70,24 +151,15 @@ pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced
     let mut cuts = Vec::with_capacity(runs.len());
     let mut copied = 0;
     let mut removed = 0;
-    for mut run in runs {
-        // run.items: A, B, ..., Y, Z (at least 3). Cut from B's start to Z's start.
-        let n = run.items.len();
-        let b = run.items[1].span().start as usize;
-        let z = run.items[n - 1].span().start as usize;
-        let prev_end = run.items[0].span().end as usize;
+    for run in runs {
+        // Cut from B's start to Z's start.
+        let (b, z) = (run.b_start, run.z_start);
         out.push_str(&text[copied..b]);
         copied = z;
-        // A..Y in place: the run's own vector, without Z, with room for Z alone (the
-        // builder pushes pest's Z next: growing then would copy the whole list) and
-        // without the rest of the room its growth left, which the tree would otherwise
-        // keep: up to as much again.
-        run.items.truncate(n - 1);
-        run.items.shrink_to(n);
         cuts.push(Cut {
             spliced_at: b - removed,
             len: z - b,
-            prev_end,
+            prev_end: run.a_end,
             items: Cell::new(run.items),
         });
         removed += z - b;
@@ -96,9 +168,13 @@ pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced
     Some(Spliced { text: out, cuts })
 }
 
-/// A run of CIDR-shaped tokens joined by list separators.
+/// A run of CIDR-shaped tokens joined by list separators: items A..Y (Z, the last, is
+/// left to pest), and where A ends, B starts and Z starts.
 struct Run {
     items: Vec<NetItem>,
+    a_end: usize,
+    b_start: usize,
+    z_start: usize,
 }
 
 fn find_runs(file: FileId, text: &str, min_run: usize) -> Vec<Run> {
@@ -118,14 +194,13 @@ fn find_runs(file: FileId, text: &str, min_run: usize) -> Vec<Run> {
                 if start > 0 && is_token_char(t[start - 1]) {
                     continue;
                 }
-                if let Some(run) = run_from(file, text, start) {
-                    let end = run.items[run.items.len() - 1].span().start as usize;
-                    if run.items.len() >= min_run {
-                        runs.push(run);
-                    }
+                if let Some((run, n)) = run_from(file, text, start) {
                     // Continue from Z: it may open nothing new, but must not be skipped
                     // past a string or comment that follows it.
-                    i = i.max(end);
+                    i = i.max(run.z_start);
+                    if n >= min_run {
+                        runs.push(run);
+                    }
                 }
             }
             _ => i += 1,
@@ -134,41 +209,62 @@ fn find_runs(file: FileId, text: &str, min_run: usize) -> Vec<Run> {
     runs
 }
 
-/// The run starting with the CIDR token at `start`, if it has at least two items.
-fn run_from(file: FileId, text: &str, start: usize) -> Option<Run> {
+/// The run starting with the CIDR token at `start`, if it has at least two items, with
+/// its number of items.
+fn run_from(file: FileId, text: &str, start: usize) -> Option<(Run, usize)> {
     let t = text.as_bytes();
-    let mut items = vec![item_at(file, text, start)?];
-    loop {
-        let end = items[items.len() - 1].span().end as usize;
-        let Some(next) = separator_end(t, end) else {
+    let mut entries = Entries::default();
+    let mut at = start;
+    let mut end = entry_at(file, text, start, &mut entries)?;
+    let (a_end, mut b_start, mut n) = (end, 0, 1);
+    while let Some(next) = separator_end(t, end) {
+        let Some(next_end) = entry_at(file, text, next, &mut entries) else {
             break;
         };
-        let Some(item) = item_at(file, text, next) else {
-            break;
-        };
-        items.push(item);
+        if n == 1 {
+            b_start = next;
+        }
+        n += 1;
+        (at, end) = (next, next_end);
     }
-    (items.len() >= 2).then_some(Run { items })
+    if n < 2 {
+        return None;
+    }
+    // Z is pest's to read: the run's items are A..Y.
+    entries.pop();
+    let room = usize::from(entries.ends_in_v4());
+    let run = Run {
+        items: entries.finish(room),
+        a_end,
+        b_start,
+        z_start: at,
+    };
+    Some((run, n))
 }
 
-/// The CIDR-shaped token at `start` (positions fit `u32`: [`splice`] checked) as the
-/// builder makes it of pest's token. A canonical IPv4 address or prefix is read in one
-/// pass; when nothing that could continue pest's `cidr` follows it (a digit, `.`, `/` or
-/// `-`, all token bytes), pest's token ends where it does. Anything else is measured by
-/// [`cidr_end`] and made by [`NetItem::addr`], as the builder makes it.
-fn item_at(file: FileId, text: &str, start: usize) -> Option<NetItem> {
+/// Adds the CIDR-shaped token at `start` to `entries` as the builder makes it of pest's
+/// token, and returns where it ends (positions fit `u32`: [`splice`] checked). A
+/// canonical IPv4 address or prefix is read in one pass; when nothing that could
+/// continue pest's `cidr` follows it (a digit, `.`, `/` or `-`, all token bytes), pest's
+/// token ends where it does. Anything else is measured by [`cidr_end`].
+fn entry_at(file: FileId, text: &str, start: usize, entries: &mut Entries) -> Option<usize> {
     let t = text.as_bytes();
     if let Some((lo, hi, form, end)) = super::v4::leading(t, start) {
         if !t.get(end).is_some_and(|&c| is_token_char(c)) {
-            let span = Span::new(file, start..end);
-            return Some(NetItem::V4 { lo, hi, form, span });
+            entries.v4(lo, hi, form);
+            return Some(end);
         }
     }
     let end = cidr_end(t, start)?;
-    Some(NetItem::addr(
-        &text[start..end],
-        Span::new(file, start..end),
-    ))
+    let token = &text[start..end];
+    match super::ast::packed_addr(token) {
+        Some((lo, hi, form)) => entries.v4(lo, hi, form),
+        None => entries.other(NetItem::Cidr(Box::new(Spanned::new(
+            token.to_string(),
+            Span::new(file, start..end),
+        )))),
+    }
+    Some(end)
 }
 
 /// Bytes that can continue a token next to a CIDR (so a run never starts mid-word).
@@ -279,20 +375,34 @@ mod tests {
         assert_eq!(s.text, "define x = 10.0.0.0/8, fd00::/8\nallow");
         assert_eq!(s.cuts.len(), 1);
         let items = s.cuts[0].items.take();
-        let texts: Vec<&str> = items.iter().map(|i| &text[i.span().range()]).collect();
+        let texts: Vec<_> = items.iter().flat_map(NetItem::texts).collect();
         assert_eq!(
             texts,
             ["10.0.0.0/8", "10.1.0.0/16", "10.2.0.0/16"],
             "A, then the cut"
         );
-        let prefix = |lo: u32, hi: u32, at: std::ops::Range<usize>| NetItem::V4 {
-            lo,
-            hi,
-            form: crate::nets::V4Form::Prefix,
-            span: Span::new(FileId(0), at),
+        let want = V4Items::new(
+            vec![
+                (0x0a00_0000, 0x0aff_ffff),
+                (0x0a01_0000, 0x0a01_ffff),
+                (0x0a02_0000, 0x0a02_ffff),
+            ],
+            vec![V4Form::Prefix; 3],
+        );
+        assert_eq!(
+            items,
+            [NetItem::V4(Box::new(want))],
+            "one item, the three entries"
+        );
+        let NetItem::V4(v) = &items[0] else {
+            unreachable!()
         };
-        assert_eq!(items[1], prefix(0x0a01_0000, 0x0a01_ffff, 23..34));
-        assert_eq!(items[2], prefix(0x0a02_0000, 0x0a02_ffff, 44..55));
+        assert_eq!(v.ranges.capacity(), 3, "no room for Z, which is not IPv4");
+        assert_eq!(
+            (s.cuts[0].prev_end, s.cuts[0].len),
+            (21, 57 - 23),
+            "A ends, B..Y go"
+        );
         let z = s.text.find("fd00").expect("z");
         assert_eq!(&text[s.original(z)..s.original(z) + 4], "fd00");
         assert_eq!(s.original(z - 1), z - 1);
@@ -386,9 +496,9 @@ mod tests {
         assert!(crate::syntax::parse::fast_lane_taken(&bench, MIN_RUN));
     }
 
-    /// The list the tree keeps is the fast lane's own vector with room for exactly its
-    /// items: none left from its growth, and none that pushing pest's last item made
-    /// (a vector grown there would have been copied whole: 2.4 MB at 100,000 items).
+    /// The list the tree keeps is the fast lane's own vectors with room for exactly its
+    /// entries: none left from their growth, and none that adding pest's last entry made
+    /// (a vector grown there would have been copied whole).
     #[test]
     fn a_long_list_is_kept_in_the_vector_it_was_read_into() {
         let text = crate::bench_support::policy(5_000, 2);
@@ -406,8 +516,12 @@ mod tests {
             })
             .collect();
         assert_eq!(lists.len(), 1);
-        assert_eq!(lists[0].len(), 5_000);
-        assert_eq!(lists[0].capacity(), lists[0].len());
+        let [NetItem::V4(v)] = lists[0].as_slice() else {
+            panic!("one IPv4 item: {:?}", lists[0].len());
+        };
+        assert_eq!(v.len(), 5_000);
+        assert_eq!(v.ranges.capacity(), v.len());
+        assert_eq!(v.forms.capacity(), v.len());
     }
 
     proptest::proptest! {
