@@ -458,6 +458,12 @@ impl Interval {
 /// Sorts and merges overlapping or adjacent intervals: the form the kernel keeps
 /// after it merges, so a decoded set compares equal to a compiled one.
 pub fn normalize_intervals(elems: &mut Vec<Interval>) {
+    // Already in that form (a compiled set's chunk, a set read back): one pass, no sort.
+    let apart = |w: &[Interval]| w[0].lo <= w[0].hi && w[0].hi < w[1].lo && w[1].lo - w[0].hi > 1;
+    if elems.windows(2).all(apart) && elems.last().is_none_or(|e| e.lo <= e.hi) {
+        elems.shrink_to_fit();
+        return;
+    }
     elems.sort_unstable();
     // Merged in place: a million-element set is never copied.
     let mut kept: usize = 0;
@@ -601,6 +607,32 @@ mod tests {
         ];
         normalize_intervals(&mut v);
         assert_eq!(v, vec![Interval { lo: 5, hi: 21 }, Interval::single(30)]);
+    }
+
+    proptest::proptest! {
+        /// Intervals already apart and in order are left as they are; any others are
+        /// sorted and merged: the same result as sorting and merging always.
+        #[test]
+        fn normalizing_skips_only_what_sorting_and_merging_would_keep(
+            v in proptest::collection::vec((0u128..40, 0u128..4), 0..12),
+            sorted in proptest::bool::ANY,
+        ) {
+            let mut v: Vec<Interval> = v.iter().map(|&(lo, n)| Interval { lo, hi: lo + n }).collect();
+            if sorted {
+                v.sort_unstable();
+            }
+            let mut want = v.clone();
+            want.sort_unstable();
+            let mut merged: Vec<Interval> = Vec::new();
+            for e in want {
+                match merged.last_mut() {
+                    Some(last) if e.lo <= last.hi + 1 => last.hi = last.hi.max(e.hi),
+                    _ => merged.push(e),
+                }
+            }
+            normalize_intervals(&mut v);
+            proptest::prop_assert_eq!(v, merged);
+        }
     }
 
     #[test]

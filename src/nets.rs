@@ -221,6 +221,12 @@ impl FromIterator<NetRange> for Nets {
 /// Sorts and merges overlapping or adjacent IPv4 ranges in place (the packed form of
 /// [`crate::ir::normalize_intervals`]).
 pub fn normalize_v4(v: &mut Vec<(u32, u32)>) {
+    // Already in that form (a sorted block list): one pass, no sort.
+    let apart = |w: &[(u32, u32)]| w[0].0 <= w[0].1 && w[0].1 < w[1].0 && w[1].0 - w[0].1 > 1;
+    if v.windows(2).all(apart) && v.last().is_none_or(|e| e.0 <= e.1) {
+        v.shrink_to_fit();
+        return;
+    }
     v.sort_unstable();
     let mut kept: usize = 0;
     for i in 0..v.len() {
@@ -360,6 +366,28 @@ mod tests {
         }
         assert_eq!(cases[0], [(5, 21), (30, 30)]);
         assert_eq!(cases[1], [(0, u32::MAX)]);
+    }
+
+    proptest::proptest! {
+        /// Sorted or not, apart or touching: the packed form normalizes as the IR does.
+        #[test]
+        fn packed_v4_normalizes_as_the_ir_does_on_any_list(
+            v in proptest::collection::vec((0u32..60, 0u32..4), 0..14),
+            sorted in proptest::bool::ANY,
+        ) {
+            let mut v: Vec<(u32, u32)> = v.iter().map(|&(lo, n)| (lo, lo + n)).collect();
+            if sorted {
+                v.sort_unstable();
+            }
+            let mut ir: Vec<crate::ir::Interval> = (v.iter())
+                .map(|&(lo, hi)| crate::ir::Interval { lo: lo.into(), hi: hi.into() })
+                .collect();
+            crate::ir::normalize_intervals(&mut ir);
+            normalize_v4(&mut v);
+            let back: Vec<(u128, u128)> = v.iter().map(|&(a, b)| (a.into(), b.into())).collect();
+            let want: Vec<(u128, u128)> = ir.iter().map(|i| (i.lo, i.hi)).collect();
+            proptest::prop_assert_eq!(back, want);
+        }
     }
 
     #[test]
