@@ -217,3 +217,71 @@ fn the_binary_plans_from_its_table_record_and_reads_when_it_is_stale_issue14() {
     );
     assert!(env.ruleset().contains("dport 8082"));
 }
+
+/// The record's layout now: how many patches its file holds after the record.
+fn patches(record: &Path, ns: &Netns) -> usize {
+    let here = hostwall::nsid::NetnsId::of(Some(ns.name())).ok();
+    let genid = hostwall::live::genid(Some(ns.name())).unwrap_or_else(|e| panic!("{e}"));
+    let (_, origin) = trusted::live_from(record, "hostwall", here.as_ref(), genid)
+        .unwrap_or_else(|e| panic!("the record is not trusted: {e}"));
+    origin.layout.count
+}
+
+#[test]
+#[ignore = "needs root"]
+fn in_place_applies_append_patches_the_next_apply_trusts_until_the_record_is_rewritten_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
+    let (_dir, record) = state();
+    // A window of 20,000 addresses (none adjacent: 20,000 set elements) moved by one
+    // each time: one out, one in.
+    let spaced = |r: std::ops::Range<u32>| -> Vec<String> {
+        r.map(|i| std::net::Ipv4Addr::from(0x0a02_0000 + 2 * i).to_string())
+            .collect()
+    };
+    let policy = |k: u32| blocklist(&spaced(k..k + 20_000), None);
+    applied(&policy(0), &with_record(&ns, &record, true));
+    assert_eq!(patches(&record, &ns), 0);
+    let mut counts = Vec::new();
+    for k in 1..=trusted::MAX_PATCHES as u32 + 3 {
+        let (path, basis) = applied(&policy(k), &with_record(&ns, &record, false));
+        assert!(
+            matches!(path, ApplyPath::Incremental { .. }),
+            "{k}: {path:?}"
+        );
+        assert_eq!(
+            basis,
+            PlanBasis::Record,
+            "{k}: every apply planned from the record"
+        );
+        counts.push(patches(&record, &ns));
+        if k % 20 == 0 {
+            assert_eq!(drift(&policy(k), &ns), vec![], "{k}");
+        }
+    }
+    // One patch more per apply, until the record is written again (it then holds none):
+    // at the latest after MAX_PATCHES, sooner once the patches pass a quarter of the
+    // record (each holds the table's description: about 1 KB here, for 160 KB).
+    assert_eq!(counts[0], 1, "{counts:?}");
+    assert!(
+        counts.windows(2).all(|w| w[1] == w[0] + 1 || w[1] == 0),
+        "{counts:?}"
+    );
+    assert!(
+        counts.contains(&0) && counts.iter().all(|&c| c <= trusted::MAX_PATCHES),
+        "{counts:?}"
+    );
+    assert!(*counts.iter().max().unwrap_or(&0) >= 20, "{counts:?}");
+    let last = policy(trusted::MAX_PATCHES as u32 + 3);
+    let other = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
+    applied(&last, &opts(&other, true));
+    assert_eq!(listing(&ns, "hostwall"), listing(&other, "hostwall"));
+    // A damaged patch: the record is refused and the apply reads our table instead.
+    let mut bytes = std::fs::read(&record).unwrap_or_else(|e| panic!("{e}"));
+    let end = bytes.len() - 1;
+    bytes[end] ^= 0x10;
+    std::fs::write(&record, &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let (_, basis) = applied(&policy(0), &with_record(&ns, &record, false));
+    assert!(matches!(basis, PlanBasis::Read { .. }), "{basis:?}");
+    assert_eq!(drift(&policy(0), &ns), vec![]);
+}

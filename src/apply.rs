@@ -281,9 +281,10 @@ fn apply_here(
         record: opts
             .table_record
             .as_deref()
-            .map(|p| trusted::live_at(p, &rs.table.name, here.as_ref(), genid_before)),
+            .map(|p| trusted::live_from(p, &rs.table.name, here.as_ref(), genid_before)),
         dumps: 0,
         used: PlanBasis::None,
+        patch: None,
     };
     let (batch, path) = choose(&mut nl, rs_in, opts, (genid_before, taken), &mut basis)?;
     let rs: &Ruleset = rs_in;
@@ -352,10 +353,11 @@ fn apply_here(
     if let Some(p) = &opts.table_record
         && (sent_any || report.basis != PlanBasis::Record)
     {
-        let at = (report.genid, here);
-        let t = Instant::now();
+        let (at, t) = ((report.genid, here), Instant::now());
+        let patch = basis.patch.as_ref().map(|(o, c)| (o, c.as_slice()));
+        let patch = patch.filter(|_| matches!(report.path, ApplyPath::Incremental { .. }));
         report.record_error = match taken.is_some() {
-            false => trusted::remember(&mut nl, rs, at, p).err(),
+            false => trusted::remember(&mut nl, rs, at, p, patch).err(),
             true => remember_lent(&mut nl, rs_in, at, p, taken).err(),
         };
         report.record_time = t.elapsed();
@@ -399,9 +401,11 @@ struct Basis<'a> {
     /// Our table exactly at the guard's base (the capture's copy).
     kept: Option<&'a TableCopy>,
     /// Our table from the table record, or why it cannot stand for the kernel's.
-    record: Option<Result<delta::LiveTable, String>>,
+    record: Option<Result<(delta::LiveTable, trusted::Origin), String>>,
     dumps: u32,
     used: PlanBasis,
+    /// An in-place change planned from the record: its file then, and the sets' changes.
+    patch: Option<(trusted::Origin, Vec<trusted::SetPatch>)>,
 }
 
 impl Basis<'_> {
@@ -412,8 +416,9 @@ impl Basis<'_> {
         name: &str,
     ) -> Result<Option<delta::LiveTable>, ApplyError> {
         let why = match self.record.take() {
-            Some(Ok(live)) => {
+            Some(Ok((live, origin))) => {
                 self.used = PlanBasis::Record;
+                self.patch = Some((origin, Vec::new()));
                 return Ok(Some(live));
             }
             Some(Err(why)) => why,
@@ -451,6 +456,9 @@ fn choose(
                 delta::Decision::Full(why) => why,
                 delta::Decision::Delta(d) => {
                     let summary = delta::summarize(&d);
+                    if let Some((_, changes)) = &mut basis.patch {
+                        *changes = trusted::changes_of(&d);
+                    }
                     let batch = match d.is_empty() {
                         true => None,
                         false => {

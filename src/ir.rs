@@ -610,23 +610,20 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Intervals already apart and in order are left as they are; any others are
-        /// sorted and merged: the same result as sorting and merging always.
+        /// Skipping intervals already apart and in order gives what sorting and merging gives.
         #[test]
         fn normalizing_skips_only_what_sorting_and_merging_would_keep(
             v in proptest::collection::vec((0u128..40, 0u128..4), 0..12),
             sorted in proptest::bool::ANY,
         ) {
             let mut v: Vec<Interval> = v.iter().map(|&(lo, n)| Interval { lo, hi: lo + n }).collect();
-            if sorted {
-                v.sort_unstable();
-            }
+            v.sort_unstable_by_key(|i| if sorted { i.lo } else { 0 });
             let mut want = v.clone();
             want.sort_unstable();
             let mut merged: Vec<Interval> = Vec::new();
             for e in want {
                 match merged.last_mut() {
-                    Some(last) if e.lo <= last.hi + 1 => last.hi = last.hi.max(e.hi),
+                    Some(l) if e.lo <= l.hi + 1 => l.hi = l.hi.max(e.hi),
                     _ => merged.push(e),
                 }
             }

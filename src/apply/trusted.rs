@@ -4,9 +4,9 @@
 //! the kernel. It is trusted only when every one of these holds:
 //!
 //! - it was read through the state directory's trust rule (`safe::trust`);
-//! - its checksum matches its content (a damaged or truncated file is refused;
+//! - its checksums match its content (a damaged or truncated file is refused;
 //!   `digest::checksum`, not a cryptographic digest: the directory's trust rule is what
-//!   keeps others from writing it, and the file is rewritten at every apply);
+//!   keeps others from writing it, and the file changes at every apply);
 //! - it was written for this table, in this very namespace (`NetnsId`: boot id and
 //!   namespace cookie, never repeated);
 //! - the kernel's generation id now is the one our commit made: any commit to any
@@ -15,11 +15,17 @@
 //! The batch planned from it carries that generation, so a change committed between
 //! the check and the send still makes the kernel refuse it.
 //!
-//! Layout: a magic line, the checksum of the body in 16 hex digits, then the body: a little-endian
-//! `u32` length, that many bytes of JSON (generation, namespace, table, each set's
-//! name, key, flags, comment, a dynamic set's timeout and element count, each chain's registration and rules),
-//! then every set's elements packed as big-endian `lo`/`hi` pairs of the key's width
-//! (8 bytes per IPv4 interval): 100,000 prefixes take 0.8 MB.
+//! Layout: one chunk (`patch.rs`: a magic line, a checksum, a length), whose body is a
+//! little-endian `u32` length, that many bytes of JSON (generation, namespace, table, each
+//! set's name, key, flags, comment, a dynamic set's timeout and element count, each
+//! chain's registration and rules), then every set's elements packed as big-endian
+//! `lo`/`hi` pairs of the key's width (8 bytes per IPv4 interval): 100,000 prefixes take
+//! 0.8 MB. An in-place commit appends a patch chunk instead of writing it all again.
+
+mod patch;
+
+pub use patch::{Layout, MAX_PATCHES, Origin, SetPatch, changes_of};
+use patch::{MAGIC, SUM_LEN, stamp};
 
 use super::delta::{self, LiveChain, LiveSet, LiveTable};
 use super::table_copy::dump;
@@ -38,9 +44,6 @@ use std::path::{Path, PathBuf};
 const NFTA_RULE_CHAIN: u16 = 2;
 const NFTA_RULE_HANDLE: u16 = 3;
 
-const MAGIC: &[u8] = b"hostwall table record 2\n";
-/// Hex digits of the body's checksum.
-const SUM_LEN: usize = 16;
 /// A record is O(table): 1,000,000 IPv6 prefixes take 32 MB.
 const LIMIT: u64 = 256 << 20;
 
@@ -60,6 +63,17 @@ struct Meta {
     table: String,
     sets: Vec<SetMeta>,
     chains: Vec<ChainMeta>,
+    /// A patch's changes, set by set (`patch.rs`); none in the record itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    patches: Vec<PatchMeta>,
+}
+
+/// How many elements a patch takes from a set and adds to it.
+#[derive(Serialize, Deserialize)]
+struct PatchMeta {
+    set: String,
+    removed: usize,
+    added: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -75,7 +89,7 @@ struct SetMeta {
     count: usize,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ChainMeta {
     name: String,
     /// Hook number, priority, policy verdict code.
@@ -159,6 +173,17 @@ impl TableRecord {
         netns: &NetnsId,
         handles: &[(String, u64)],
     ) -> Option<Vec<u8>> {
+        Self::encode_commit_as(rs, (genid, netns), handles, None)
+    }
+
+    /// [`TableRecord::encode_commit`], or with `changes` the patch that turns the
+    /// record the commit was planned from into that record (`patch.rs`).
+    fn encode_commit_as(
+        rs: &Ruleset,
+        (genid, netns): (u32, &NetnsId),
+        handles: &[(String, u64)],
+        changes: Option<&[SetPatch]>,
+    ) -> Option<Vec<u8>> {
         let chains = commit_chains(rs, handles)?;
         let heads: Vec<LiveSet> = (rs.table.sets.iter())
             .map(|s| LiveSet::of(s, |_| Vec::new()))
@@ -176,30 +201,30 @@ impl TableRecord {
                 }),
             })
             .collect();
-        Some(encode_parts((genid, netns, &rs.table.name), &sets, &chains))
+        let head = (genid, netns, rs.table.name.as_str());
+        Some(match changes {
+            None => encode_parts(head, &sets, &chains),
+            Some(c) => patch::encode(meta_of(head, &sets, &chains), &sets, c),
+        })
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TableRecord, String> {
-        Self::decode_if(bytes, &|_| Ok(()))
+        Self::decode_if(bytes, &|_| Ok(())).map(|(r, _)| r)
     }
 
     /// [`TableRecord::decode`] that first asks `usable` about the record's table,
-    /// namespace and generation, and decodes no element of a record it refuses.
-    fn decode_if(bytes: &[u8], usable: &Header<'_>) -> Result<TableRecord, String> {
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or("not a table record of this version")?;
-        let (sum, body) = rest.split_at_checked(SUM_LEN).ok_or("truncated")?;
-        if sum != checksum_hex(body).as_bytes() {
-            return Err("its checksum does not match its content".into());
-        }
-        let (len, body) = body.split_at_checked(4).ok_or("truncated")?;
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        let (json, mut packed) = body.split_at_checked(len).ok_or("truncated")?;
-        let meta: Meta = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        usable((&meta.table, &meta.netns, meta.genid))?;
+    /// namespace and generation (as its last patch leaves them), and decodes no element
+    /// of a record it refuses. Also returns how the file was made up.
+    fn decode_if(bytes: &[u8], usable: &Header<'_>) -> Result<(TableRecord, Layout), String> {
+        let (record, patches, layout) = patch::chunks(bytes)?;
+        let (meta, mut packed) = patch::body(record)?;
+        let patches = (patches.into_iter())
+            .map(patch::body)
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = patches.last().map_or(&meta, |(m, _)| m);
+        usable((&last.table, &last.netns, last.genid))?;
         let mut sets = Vec::with_capacity(meta.sets.len());
-        for s in meta.sets {
+        for s in &meta.sets {
             let key = set_key_of(s.key).ok_or("a set of an unknown key type")?;
             let w = key.len();
             let size = s.count.checked_mul(2 * w).ok_or("a set too large")?;
@@ -207,30 +232,30 @@ impl TableRecord {
             packed = rest;
             let elements = Packed::from_be(w, mine).ok_or("truncated")?;
             sets.push(LiveSet {
-                name: s.name,
+                name: s.name.clone(),
                 key,
                 interval: s.interval,
-                comment: s.comment,
+                comment: s.comment.clone(),
                 timeout_ms: s.timeout_ms,
                 elements,
             });
         }
-        if !packed.is_empty() {
+        if !packed.is_empty() || !meta.patches.is_empty() {
             return Err("trailing bytes".into());
         }
-        let chains = (meta.chains.into_iter())
-            .map(|c| chain(c).ok_or("a chain of an unknown hook"))
-            .collect::<Result<_, _>>()?;
-        Ok(TableRecord {
+        let mut meta = meta;
+        for (m, packed) in patches {
+            sets = patch::apply(sets, &m, packed)?;
+            meta = m;
+        }
+        let (meta, live) = patch::table(meta, sets)?;
+        let rec = TableRecord {
             genid: meta.genid,
             netns: meta.netns,
             table: meta.table,
-            live: LiveTable {
-                sets,
-                chains,
-                foreign: Vec::new(),
-            },
-        })
+            live,
+        };
+        Ok((rec, layout))
     }
 }
 
@@ -270,7 +295,30 @@ fn encode_parts(
     sets: &[SetView],
     chains: &[LiveChain],
 ) -> Vec<u8> {
-    let meta = Meta {
+    let meta = meta_of((genid, netns, table), sets, chains);
+    // Plain strings and numbers: serialising cannot fail.
+    let json = serde_json::to_vec(&meta).unwrap_or_default();
+    let elements: usize = (sets.iter())
+        .map(|v| v.elements.len() * 2 * v.set.key.len())
+        .sum();
+    let mut out = Vec::with_capacity(MAGIC.len() + SUM_LEN + 8 + json.len() + elements);
+    let at = patch::begin(&mut out, MAGIC);
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    for v in sets {
+        v.elements.write_be(v.set.key.len(), &mut out);
+    }
+    patch::seal(&mut out, at);
+    out
+}
+
+/// The record's description of a table of `sets` and `chains`.
+fn meta_of(
+    (genid, netns, table): (u32, &NetnsId, &str),
+    sets: &[SetView],
+    chains: &[LiveChain],
+) -> Meta {
+    Meta {
         genid,
         netns: netns.clone(),
         table: table.to_string(),
@@ -285,29 +333,8 @@ fn encode_parts(
             })
             .collect(),
         chains: chains.iter().map(chain_meta).collect(),
-    };
-    // Plain strings and numbers: serialising cannot fail.
-    let json = serde_json::to_vec(&meta).unwrap_or_default();
-    let elements: usize = (sets.iter())
-        .map(|v| v.elements.len() * 2 * v.set.key.len())
-        .sum();
-    let head = MAGIC.len() + SUM_LEN;
-    let mut out = Vec::with_capacity(head + 4 + json.len() + elements);
-    out.extend_from_slice(MAGIC);
-    out.resize(head, b'0');
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&json);
-    for v in sets {
-        v.elements.write_be(v.set.key.len(), &mut out);
+        patches: Vec::new(),
     }
-    let sum = checksum_hex(&out[head..]);
-    out[MAGIC.len()..head].copy_from_slice(sum.as_bytes());
-    out
-}
-
-/// The body's checksum as the record writes it: 16 lowercase hex digits.
-fn checksum_hex(body: &[u8]) -> String {
-    format!("{:016x}", crate::digest::checksum(body))
 }
 
 fn chain_meta(c: &LiveChain) -> ChainMeta {
@@ -420,13 +447,13 @@ fn inspect_if<T>(
     usable: &Header<'_>,
     f: impl FnOnce(&TableRecord) -> T,
 ) -> Result<Option<T>, String> {
-    let Some((stamp, rec)) = load_stamped(path, usable)? else {
+    let Some((origin, rec)) = load_stamped(path, usable)? else {
         return Ok(None);
     };
     let out = f(&rec);
     let elements: usize = rec.live.sets.iter().map(|s| s.elements.len()).sum();
     if elements <= KEEP_MAX_ELEMENTS {
-        *memo() = Some((path.to_path_buf(), stamp, rec));
+        *memo() = Some((path.to_path_buf(), origin, rec));
     }
     Ok(Some(out))
 }
@@ -436,12 +463,7 @@ fn inspect_if<T>(
 /// while the checked policy is still held.
 pub const KEEP_MAX_ELEMENTS: usize = 1 << 18;
 
-/// A file's identity and version: device, inode, size, change and modification times.
-/// A record is replaced by renaming a new file into place (a new inode), and any write
-/// in place moves the change time.
-type Stamp = (u64, u64, u64, (i64, i64), (i64, i64));
-
-type Memo = Option<(PathBuf, Stamp, TableRecord)>;
+type Memo = Option<(PathBuf, Origin, TableRecord)>;
 
 fn memo() -> std::sync::MutexGuard<'static, Memo> {
     static MEMO: std::sync::Mutex<Memo> = std::sync::Mutex::new(None);
@@ -449,9 +471,8 @@ fn memo() -> std::sync::MutexGuard<'static, Memo> {
 }
 
 /// [`load`] whose record `usable` accepts (its sets are decoded only then).
-fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Stamp, TableRecord)>, String> {
+fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, TableRecord)>, String> {
     use crate::safe::trust;
-    use std::os::unix::fs::MetadataExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     if !trust::dir_exists(dir).map_err(|e| e.to_string())? {
         return Ok(None);
@@ -460,23 +481,17 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Stamp, Table
     let Some(file) = trust::open_file(path).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let m = file.metadata().map_err(|e| e.to_string())?;
-    let stamp = (
-        m.dev(),
-        m.ino(),
-        m.size(),
-        (m.ctime(), m.ctime_nsec()),
-        (m.mtime(), m.mtime_nsec()),
-    );
-    if let Some((p, s, rec)) = memo().take()
+    let stamp = stamp(&file.metadata().map_err(|e| e.to_string())?);
+    if let Some((p, o, rec)) = memo().take()
         && p == path
-        && s == stamp
+        && o.stamp == stamp
     {
         usable((&rec.table, &rec.netns, rec.genid))?;
-        return Ok(Some((stamp, rec)));
+        return Ok(Some((o, rec)));
     }
     let bytes = trust::read_opened(path, file, LIMIT).map_err(|e| e.to_string())?;
-    TableRecord::decode_if(&bytes, usable).map(|r| Some((stamp, r)))
+    let (rec, layout) = TableRecord::decode_if(&bytes, usable)?;
+    Ok(Some((Origin { stamp, layout }, rec)))
 }
 
 /// Writes the record atomically, owner-only, into a trusted state directory; not
@@ -503,13 +518,24 @@ pub fn live_at(
     here: Option<&NetnsId>,
     genid: u32,
 ) -> Result<LiveTable, String> {
+    live_from(path, table, here, genid).map(|(live, _)| live)
+}
+
+/// [`live_at`], with the file the record was read from as it was then: a patch of the
+/// commit planned from it may be appended to that very file ([`remember`]).
+pub fn live_from(
+    path: &Path,
+    table: &str,
+    here: Option<&NetnsId>,
+    genid: u32,
+) -> Result<(LiveTable, Origin), String> {
     let refused = std::cell::RefCell::new(None);
     let usable = |h: (&String, &NetnsId, u32)| {
         stands_for(h, table, here, genid)
             .inspect_err(|why| *refused.borrow_mut() = Some(why.clone()))
     };
     match load_stamped(path, &usable) {
-        Ok(Some((_, r))) => Ok(r.live),
+        Ok(Some((origin, r))) => Ok((r.live, origin)),
         Ok(None) => Err("there is no table record".into()),
         Err(e) => match refused.take() {
             Some(why) => Err(why),
@@ -522,17 +548,28 @@ pub fn live_at(
 /// table's rules (for their handles; no set elements), then the record, written only
 /// when the generation still is `genid` after the dump (so the handles are our
 /// commit's). When no record can be written the old one is removed, and why is said.
+/// With `patch`, the commit was the in-place change `changes` planned from the record
+/// read from `origin`: the change is appended to that file when it still is that file
+/// and may take it (`patch.rs`), else the record is written whole.
 pub(crate) fn remember(
     nl: &mut Client,
     rs: &Ruleset,
     (genid, here): (u32, Option<NetnsId>),
     path: &Path,
+    patch: Option<(&Origin, &[SetPatch])>,
 ) -> Result<(), String> {
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
         let handles = commit_handles(nl, &rs.table.name, genid)?;
-        let bytes = TableRecord::encode_commit(rs, genid, &netns, &handles)
-            .ok_or("its rules do not line up with the policy's")?;
+        let misaligned = "its rules do not line up with the policy's";
+        if let Some((origin, changes)) = patch {
+            let bytes = TableRecord::encode_commit_as(rs, (genid, &netns), &handles, Some(changes))
+                .ok_or(misaligned)?;
+            if patch::append(path, origin, &bytes)? {
+                return Ok(());
+            }
+        }
+        let bytes = TableRecord::encode_commit(rs, genid, &netns, &handles).ok_or(misaligned)?;
         store_bytes(path, &bytes).map_err(|e| e.to_string())
     })();
     if made.is_err() {

@@ -80,7 +80,7 @@ fn a_record_round_trips_and_plans_nothing_against_its_own_policy_issue14() {
 #[test]
 fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     let bytes = record().encode();
-    let body = MAGIC.len() + SUM_LEN;
+    let body = MAGIC.len() + SUM_LEN + 4;
     // One element byte flipped: the checksum no longer matches.
     let mut flipped = bytes.clone();
     let last = flipped.len() - 1;
@@ -109,10 +109,129 @@ fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     let mut forged_body = (json.len() as u32).to_le_bytes().to_vec();
     forged_body.extend_from_slice(json.as_bytes());
     forged_body.extend_from_slice(&rest[len..]);
-    let mut forged = MAGIC.to_vec();
-    forged.extend_from_slice(checksum_hex(&forged_body).as_bytes());
+    let mut forged = Vec::new();
+    let at = patch::begin(&mut forged, MAGIC);
     forged.extend_from_slice(&forged_body);
+    patch::seal(&mut forged, at);
     assert!(TableRecord::decode(&forged).is_err());
+}
+
+/// `policy()` with block4 changed (one element gone, one new) and a set added.
+fn policy_b() -> Ruleset {
+    let mut rs = policy();
+    rs.table.sets[0].elements = vec![iv(10, 20), iv(40, 45)];
+    rs.table.sets.push(set(
+        "block4b",
+        SetKey::Ipv4Addr,
+        vec![iv(7, 9), iv(100, 100)],
+    ));
+    rs
+}
+
+/// The patch of the in-place change from the record `from` to `to`, at `genid`.
+fn patch_to(from: &[u8], to: &Ruleset, genid: u32) -> Vec<u8> {
+    let live = TableRecord::decode(from).expect("decodes").live;
+    let delta::Decision::Delta(d) = delta::plan(&live, to) else {
+        panic!("not in place")
+    };
+    let changes = changes_of(&d);
+    TableRecord::encode_commit_as(to, (genid, &ns(1)), &handles(to), Some(&changes))
+        .expect("lines up")
+}
+
+#[test]
+fn a_record_with_patches_reads_as_the_record_of_the_last_commit_issue14() {
+    let (a, b) = (policy(), policy_b());
+    let mut c = policy_b();
+    c.table.sets[3].elements = vec![iv(100, 100)];
+    let full = |rs: &Ruleset, genid| {
+        TableRecord::encode_commit(rs, genid, &ns(1), &handles(rs)).expect("lines up")
+    };
+    let mut bytes = full(&a, 7);
+    let to_b = patch_to(&bytes, &b, 8);
+    bytes.extend_from_slice(&to_b);
+    assert_eq!(
+        TableRecord::decode(&bytes),
+        TableRecord::decode(&full(&b, 8))
+    );
+    let to_c = patch_to(&bytes, &c, 9);
+    bytes.extend_from_slice(&to_c);
+    assert_eq!(
+        TableRecord::decode(&bytes),
+        TableRecord::decode(&full(&c, 9))
+    );
+    let (_, layout) = TableRecord::decode_if(&bytes, &|_| Ok(())).expect("decodes");
+    assert_eq!(layout.count, 2);
+    assert_eq!(layout.record + layout.patches, bytes.len());
+    // Trusted at the last patch's generation only.
+    let at = |g| {
+        TableRecord::decode(&bytes)
+            .expect("decodes")
+            .check_at("hostwall", Some(&ns(1)), g)
+    };
+    assert!(at(9).is_ok());
+    assert!(at(8).is_err());
+    // A patch made for other elements does not apply: block4 without 30, which the
+    // patch to b removes.
+    let mut other = a.clone();
+    other.table.sets[0].elements = vec![iv(10, 20)];
+    let mut wrong = full(&other, 7);
+    wrong.extend_from_slice(&to_b);
+    let e = TableRecord::decode(&wrong).err().unwrap_or_default();
+    assert!(e.contains("does not apply"), "{e}");
+    // A damaged, cut or doubled patch is refused.
+    let with_b = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut v = full(&a, 7);
+        let mut p = to_b.clone();
+        edit(&mut p);
+        v.extend_from_slice(&p);
+        TableRecord::decode(&v)
+    };
+    assert!(with_b(&|p| *p.last_mut().expect("bytes") ^= 1).is_err());
+    assert!(with_b(&|p| p.truncate(p.len() - 1)).is_err());
+    assert!(with_b(&|p| p.truncate(10)).is_err());
+    assert!(
+        with_b(&|p| p.extend_from_slice(&p.clone())).is_err(),
+        "applied twice"
+    );
+}
+
+#[test]
+fn a_patch_goes_only_to_the_very_file_planned_from_and_within_bounds_issue14() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = path(&dir.path().join("state"), None);
+    store(&p, &record()).expect("store");
+    let (_, origin) = live_from(&p, "hostwall", Some(&ns(1)), 7).expect("trusted");
+    let to_b = patch_to(&std::fs::read(&p).expect("read"), &policy_b(), 8);
+    // Over a quarter of the record (this one is tiny: its table holds 8 elements), or
+    // one patch too many: not appended. As if the record were 4 times the patch: it is.
+    assert_eq!(patch::append(&p, &origin, &to_b), Ok(false));
+    let sized = |record, count| Origin {
+        layout: Layout {
+            record,
+            count,
+            patches: 0,
+        },
+        ..origin
+    };
+    assert_eq!(
+        patch::append(&p, &sized(4 * to_b.len() - 1, 0), &to_b),
+        Ok(false)
+    );
+    assert_eq!(
+        patch::append(&p, &sized(4 * to_b.len(), MAX_PATCHES), &to_b),
+        Ok(false)
+    );
+    assert_eq!(
+        patch::append(&p, &sized(4 * to_b.len(), 0), &to_b),
+        Ok(true)
+    );
+    let b = TableRecord::of_commit(&policy_b(), 8, ns(1), &handles(&policy_b())).expect("lines up");
+    assert_eq!(load(&p), Ok(Some(b)));
+    // The file changed since: the same origin no longer takes a patch.
+    assert_eq!(patch::append(&p, &sized(1 << 20, 0), &to_b), Ok(false));
+    let (_, now) = live_from(&p, "hostwall", Some(&ns(1)), 8).expect("trusted");
+    assert_eq!(now.layout.count, 1);
 }
 
 #[test]

@@ -141,6 +141,20 @@ impl Packed {
         }
     }
 
+    /// `self` without `removed` and with `added` (both sorted), as [`Packed::difference`]
+    /// gave them: `None` unless each removed interval is held and no added one is, so a
+    /// patch applies only to the very elements it was made from.
+    pub fn patched(&self, removed: &Packed, added: &Packed) -> Option<Packed> {
+        match (self, removed, added) {
+            (Packed::Narrow(v), Packed::Narrow(r), Packed::Narrow(a)) => {
+                patch(v, r, a).map(Packed::Narrow)
+            }
+            (Packed::Wide(v), Packed::Wide(r), Packed::Wide(a)) => patch(v, r, a).map(Packed::Wide),
+            // Packed for another key width: only an empty patch applies.
+            _ => (removed.is_empty() && added.is_empty()).then(|| self.clone()),
+        }
+    }
+
     /// The intervals again, in order.
     pub fn unpack(self) -> Vec<Interval> {
         match self {
@@ -209,6 +223,34 @@ fn merge<V: Value>(
     removed.extend(live[i..].iter().map(|v| v.interval()));
     added.extend_from_slice(&new[j..]);
     (removed, added)
+}
+
+/// [`Packed::patched`] over one representation: `live` less `removed`, plus `added`,
+/// in one merge; `None` when a removed value is not in `live`, an added one is, or
+/// either list is out of order.
+fn patch<V: Value>(live: &[V], removed: &[V], added: &[V]) -> Option<Vec<V>> {
+    let sorted = |v: &[V]| v.windows(2).all(|w| w[0] < w[1]);
+    if !sorted(removed) || !sorted(added) || removed.len() > live.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(live.len() - removed.len() + added.len());
+    let (mut r, mut a) = (0, 0);
+    for &x in live {
+        if removed.get(r) == Some(&x) {
+            r += 1;
+            continue;
+        }
+        while let Some(&y) = added.get(a).filter(|&&y| y < x) {
+            out.push(y);
+            a += 1;
+        }
+        if added.get(a) == Some(&x) {
+            return None;
+        }
+        out.push(x);
+    }
+    out.extend_from_slice(&added[a..]);
+    (r == removed.len()).then_some(out)
 }
 
 /// Appends each of `ivs` as big-endian `lo`, `hi` of `width` bytes each.
@@ -315,6 +357,38 @@ mod tests {
             for key in [SetKey::Ipv4Addr, SetKey::Ipv6Addr] {
                 let got = Packed::of(key, live.clone()).difference(&new);
                 proptest::prop_assert_eq!(&got, &(want_removed.clone(), want_added.clone()), "{:?}", key);
+            }
+        }
+
+        /// A difference patched back onto the old elements gives the new ones; a patch
+        /// made for other elements (one interval more or less) does not apply.
+        #[test]
+        fn the_difference_patches_the_old_into_the_new(
+            a in proptest::collection::btree_set((0u128..40, 0u128..4), 0..60),
+            b in proptest::collection::btree_set((0u128..40, 0u128..4), 0..60),
+            extra in (0u128..40, 0u128..4),
+        ) {
+            let ivs = |s: &std::collections::BTreeSet<(u128, u128)>| -> Vec<Interval> {
+                s.iter().map(|&(lo, w)| iv(lo, lo + w)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
+            };
+            let (live, new) = (ivs(&a), ivs(&b));
+            for key in [SetKey::Ipv4Addr, SetKey::Ipv6Addr] {
+                let old = Packed::of(key, live.clone());
+                let (removed, added) = old.difference(&new);
+                let (removed, added) = (Packed::of(key, removed), Packed::of(key, added));
+                proptest::prop_assert_eq!(old.patched(&removed, &added), Some(Packed::of(key, new.clone())));
+                let extra = iv(extra.0, extra.0 + extra.1);
+                let mut other = live.clone();
+                match other.binary_search(&extra) {
+                    Ok(i) => { other.remove(i); }
+                    Err(i) => other.insert(i, extra),
+                }
+                let other = Packed::of(key, other);
+                // A patch still applies to other elements when the extra interval is one
+                // it neither removes nor adds; the result then differs from `new` by it.
+                if let Some(got) = other.patched(&removed, &added) {
+                    proptest::prop_assert_ne!(got, Packed::of(key, new.clone()));
+                }
             }
         }
 
