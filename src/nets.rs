@@ -161,6 +161,15 @@ impl<T: Copy> Runs<T> {
         self.runs.iter().flat_map(|r| r.iter())
     }
 
+    /// The entries, when they are held in one run (or none): no copy needed.
+    pub fn as_one(&self) -> Option<&[T]> {
+        match self.runs.as_slice() {
+            [] => Some(&[]),
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
     /// The entries in one new vector.
     pub fn to_vec(&self) -> Vec<T> {
         let mut out = Vec::with_capacity(self.len);
@@ -222,8 +231,7 @@ impl FromIterator<NetRange> for Nets {
 /// [`crate::ir::normalize_intervals`]).
 pub fn normalize_v4(v: &mut Vec<(u32, u32)>) {
     // Already in that form (a sorted block list): one pass, no sort.
-    let apart = |w: &[(u32, u32)]| w[0].0 <= w[0].1 && w[0].1 < w[1].0 && w[1].0 - w[0].1 > 1;
-    if v.windows(2).all(apart) && v.last().is_none_or(|e| e.0 <= e.1) {
+    if is_normal_v4(v) {
         v.shrink_to_fit();
         return;
     }
@@ -241,6 +249,13 @@ pub fn normalize_v4(v: &mut Vec<(u32, u32)>) {
     }
     v.truncate(kept);
     v.shrink_to_fit();
+}
+
+/// Whether `v` is as [`normalize_v4`] leaves it: in order, each range well formed and
+/// apart from the next (neither overlapping nor adjacent).
+pub fn is_normal_v4(v: &[(u32, u32)]) -> bool {
+    let apart = |w: &[(u32, u32)]| w[0].0 <= w[0].1 && w[0].1 < w[1].0 && w[1].0 - w[0].1 > 1;
+    v.windows(2).all(apart) && v.last().is_none_or(|e| e.0 <= e.1)
 }
 
 /// How a packed IPv4 entry was written, so its text can be rebuilt exactly.

@@ -30,6 +30,7 @@ use crate::ir::{
 use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto};
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -430,7 +431,10 @@ impl Lowering {
         let mut out = Vec::new();
         for fam in [IpFamily::V4, IpFamily::V6] {
             let ranges = match fam {
-                IpFamily::V4 => sets::Ranges::V4(addrs.nets.v4.to_vec()),
+                IpFamily::V4 => sets::Ranges::V4(match addrs.nets.v4.as_one() {
+                    Some(one) => Cow::Borrowed(one),
+                    None => Cow::Owned(addrs.nets.v4.to_vec()),
+                }),
                 IpFamily::V6 => sets::Ranges::Wide(
                     (addrs.nets.v6.iter())
                         .map(|&(lo, hi)| Interval { lo, hi })

@@ -16,6 +16,7 @@ mod split;
 use super::Lowering;
 use crate::ir::{self, Interval, Set, SetKey};
 use crate::source::Span;
+use std::borrow::Cow;
 
 /// Largest interval set written as one set; chosen by measurement (see
 /// docs/policy-language.md, "Large address lists"): below it, read-back time stops falling
@@ -31,17 +32,18 @@ pub(super) struct Shared {
 
 /// A network's ranges of one family, for its sets. IPv4 stays packed (8 bytes a range) until
 /// each set's own elements are made, so a million addresses are never held as IR intervals
-/// twice.
-pub(super) enum Ranges {
-    V4(Vec<(u32, u32)>),
+/// twice; a list already sorted and apart is not even copied (the checked policy's own).
+pub(super) enum Ranges<'a> {
+    V4(Cow<'a, [(u32, u32)]>),
     Wide(Vec<Interval>),
 }
 
-impl Ranges {
+impl Ranges<'_> {
     /// Sorts and merges overlapping or adjacent ranges (as [`ir::normalize_intervals`]).
     fn normalize(&mut self) {
         match self {
-            Ranges::V4(v) => crate::nets::normalize_v4(v),
+            Ranges::V4(v) if crate::nets::is_normal_v4(v) => {}
+            Ranges::V4(v) => crate::nets::normalize_v4(v.to_mut()),
             Ranges::Wide(v) => ir::normalize_intervals(v),
         }
     }
@@ -82,7 +84,7 @@ impl Lowering {
         &mut self,
         name: &str,
         key: SetKey,
-        mut elems: Ranges,
+        mut elems: Ranges<'_>,
         origin: &[Span],
     ) -> Vec<String> {
         elems.normalize();
@@ -135,7 +137,13 @@ impl Lowering {
 
     /// Interval sets of at most `max_set_elements` each, cut where the elements say
     /// (`split`): `NAME`, then `NAME_<hex label>` for each further one.
-    fn chunked(&mut self, name: &str, key: SetKey, elems: &Ranges, origin: &[Span]) -> Vec<String> {
+    fn chunked(
+        &mut self,
+        name: &str,
+        key: SetKey,
+        elems: &Ranges<'_>,
+        origin: &[Span],
+    ) -> Vec<String> {
         let at = split::pieces(
             elems.len(),
             |i| elems.get(i).map_or(0, |iv| iv.lo),
