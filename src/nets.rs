@@ -66,10 +66,10 @@ impl Nets {
         }
     }
 
-    /// Appends IPv4 entries by sharing their vector (nothing is copied): a list's
-    /// entries as the parser made them (`syntax::ast::V4Items`).
-    pub fn share_v4(&mut self, run: &Arc<Vec<(u32, u32)>>) {
-        self.v4.share(run);
+    /// Appends IPv4 entries in one copy: a list's entries as the parser made them
+    /// (`syntax::ast::V4Items`).
+    pub fn extend_v4(&mut self, entries: &[(u32, u32)]) {
+        self.v4.extend_from_slice(entries);
     }
 
     /// Appends `other`'s entries by sharing its runs (nothing is copied).
@@ -135,12 +135,17 @@ impl<T: Copy> Runs<T> {
         self.len += 1;
     }
 
-    /// Appends `run`, shared (an empty one adds nothing).
-    pub fn share(&mut self, run: &Arc<Vec<T>>) {
-        if !run.is_empty() {
-            self.runs.push(run.clone());
-            self.len += run.len();
+    /// Appends `xs` in one copy: to the last run when no other list shares it, else
+    /// as a run of their own.
+    pub fn extend_from_slice(&mut self, xs: &[T]) {
+        if xs.is_empty() {
+            return;
         }
+        match self.runs.last_mut().and_then(Arc::get_mut) {
+            Some(run) => run.extend_from_slice(xs),
+            None => self.runs.push(Arc::new(xs.to_vec())),
+        }
+        self.len += xs.len();
     }
 
     /// Appends `other`'s runs, shared.

@@ -18,7 +18,6 @@ use super::ast::{NetItem, V4Items};
 use crate::nets::V4Form;
 use crate::source::{FileId, Span, Spanned};
 use std::cell::Cell;
-use std::sync::Arc;
 
 /// Runs with fewer items than this are left to pest (the fast lane matters only for big lists).
 pub(crate) const MIN_RUN: usize = 32;
@@ -99,7 +98,7 @@ impl Entries {
             match item {
                 NetItem::V4(v) if self.forms.is_empty() => {
                     let v = *v;
-                    self.ranges = Arc::try_unwrap(v.ranges).unwrap_or_else(|a| a.to_vec());
+                    self.ranges = v.ranges;
                     self.forms = v.forms;
                 }
                 NetItem::V4(v) => {
