@@ -456,7 +456,7 @@ fn choose(
                 delta::Decision::Full(why) => why,
                 delta::Decision::Delta(d) => {
                     let summary = delta::summarize(&d);
-                    if let Some((_, changes)) = &mut basis.patch {
+                    if let (Some((_, changes)), false) = (&mut basis.patch, opts.dry_run) {
                         *changes = trusted::changes_of(&d);
                     }
                     let batch = match d.is_empty() {

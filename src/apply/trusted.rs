@@ -221,6 +221,9 @@ impl TableRecord {
         let patches = (patches.into_iter())
             .map(patch::body)
             .collect::<Result<Vec<_>, _>>()?;
+        if (patches.iter()).any(|(m, _)| m.table != meta.table || m.netns != meta.netns) {
+            return Err("a patch of another table or namespace".into());
+        }
         let last = patches.last().map_or(&meta, |(m, _)| m);
         usable((&last.table, &last.netns, last.genid))?;
         let mut sets = Vec::with_capacity(meta.sets.len());
@@ -240,8 +243,11 @@ impl TableRecord {
                 elements,
             });
         }
-        if !packed.is_empty() || !meta.patches.is_empty() {
+        if !packed.is_empty() {
             return Err("trailing bytes".into());
+        }
+        if !meta.patches.is_empty() {
+            return Err("the record names changes, as only a patch does".into());
         }
         let mut meta = meta;
         for (m, packed) in patches {
@@ -562,7 +568,9 @@ pub(crate) fn remember(
         let netns = here.ok_or("the namespace could not be identified")?;
         let handles = commit_handles(nl, &rs.table.name, genid)?;
         let misaligned = "its rules do not line up with the policy's";
-        if let Some((origin, changes)) = patch {
+        // Encoded only when its elements alone leave room for it.
+        let roomy = |(o, c): &(&Origin, &[SetPatch])| o.takes(patch::elements_len(rs, c));
+        if let Some((origin, changes)) = patch.filter(roomy) {
             let bytes = TableRecord::encode_commit_as(rs, (genid, &netns), &handles, Some(changes))
                 .ok_or(misaligned)?;
             if patch::append(path, origin, &bytes)? {

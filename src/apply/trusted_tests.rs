@@ -194,6 +194,26 @@ fn a_record_with_patches_reads_as_the_record_of_the_last_commit_issue14() {
         with_b(&|p| p.extend_from_slice(&p.clone())).is_err(),
         "applied twice"
     );
+    // A patch of another namespace, or naming a set twice, is refused.
+    let live = TableRecord::decode(&full(&a, 7)).expect("decodes").live;
+    let delta::Decision::Delta(d) = delta::plan(&live, &b) else {
+        panic!("not in place")
+    };
+    let refused = |rs: &Ruleset, netns: NetnsId| {
+        let mut v = full(&a, 7);
+        let p = TableRecord::encode_commit_as(rs, (8, &netns), &handles(rs), Some(&changes_of(&d)));
+        v.extend_from_slice(&p.expect("lines up"));
+        TableRecord::decode(&v).err().unwrap_or_default()
+    };
+    let e = refused(&b, ns(2));
+    assert!(e.contains("another table or namespace"), "{e}");
+    let mut twice = b.clone();
+    twice
+        .table
+        .sets
+        .push(set("block4b", SetKey::Ipv4Addr, vec![]));
+    let e = refused(&twice, ns(1));
+    assert!(e.contains("named twice"), "{e}");
 }
 
 #[test]

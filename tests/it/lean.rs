@@ -149,9 +149,9 @@ fn apply_of_a_large_address_list_stays_compact() {
     // batch (40), freed memory kept by the allocator, three copies of the table for the
     // read-back's comparison, a stale table record decoded whole. Now ~41 (measured
     // between 300,000 and 600,000; between 250,000, just under the big-input size, and
-    // 500,000 it came out negative): while the kernel works only the batch (40) and the
-    // packed elements (8) are held, and compile's moment (the text shed, the IR's 32) is
-    // below that.
+    // 500,000 it came out negative): the peak is the send's, where the batch (about 38
+    // bytes an address) is held, with the IR's intervals already given back set by set
+    // as the batch took them (packed, 8 bytes, while the kernel works).
     let apply = apply_bytes_per_address();
     eprintln!("peak RSS per address: apply {apply} B");
     assert!(apply <= 52, "apply holds {apply} bytes per address");

@@ -1,7 +1,7 @@
 //! The table record's patches: an in-place commit's changes appended to the record
-//! instead of the whole record written again (100,000 prefixes, one changed: a few
-//! hundred bytes appended where a rewrite wrote 0.8 MB), and the framing of the file's
-//! chunks, which the record itself uses too.
+//! instead of the whole record written again (100,000 prefixes, one changed: about 3 KB
+//! appended, mostly the table's description, which each patch repeats, where a rewrite
+//! wrote 0.8 MB), and the framing of the file's chunks, which the record itself uses too.
 //!
 //! A record file is chunks: the record (`MAGIC`), then any number of patches
 //! (`PATCH_MAGIC`). A chunk is a magic line, the checksum of the rest of the chunk in
@@ -9,10 +9,12 @@
 //! body is like the record's: JSON (the whole table as the commit left it, as the
 //! record describes it, and for each set that changed the number of elements it lost
 //! and gained), then those elements packed, lost then gained, set by set. Reading
-//! applies each patch to the sets before it: a set keeps its elements (found by name),
-//! less the lost, plus the gained; a set the patch does not name is gone. Each patch
-//! must apply exactly (`Packed::patched`: a lost element was there, a gained one was
-//! not) and leave each set the count its JSON names, or the record is refused.
+//! applies each patch to the sets before it: a set of the patch's table keeps its
+//! elements (found by name), less the lost and plus the gained when the patch changes
+//! it; a set its table no longer has is gone. Each patch must apply exactly
+//! (`Packed::patched`: a lost element was there, a gained one was not), leave each set
+//! the count its JSON names, and name the record's table and namespace, or the record
+//! is refused.
 //!
 //! A patch is appended only to the very file the apply planned from (same device,
 //! inode, size, change and modification times), and only while the patches stay
@@ -71,10 +73,12 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Whether a patch of `len` bytes may go after what the file holds.
-    fn takes(&self, len: usize) -> bool {
+    /// Whether a patch of `len` bytes may go after what the file holds (and the file
+    /// then still be read: [`super::LIMIT`]).
+    pub(super) fn takes(&self, len: usize) -> bool {
         let l = self.layout;
-        l.count < MAX_PATCHES && (l.patches + len) * 4 <= l.record
+        let total = (l.record + l.patches).saturating_add(len) as u64;
+        l.count < MAX_PATCHES && (l.patches + len) * 4 <= l.record && total <= super::LIMIT
     }
 }
 
@@ -191,7 +195,11 @@ pub(super) fn apply(
         return Err("trailing bytes".into());
     }
     let mut sets = Vec::with_capacity(meta.sets.len());
+    let mut names = std::collections::HashSet::new();
     for s in &meta.sets {
+        if !names.insert(s.name.as_str()) {
+            return Err(format!("set {} is named twice", s.name));
+        }
         let key = set_key_of(s.key).ok_or("a set of an unknown key type")?;
         let elements = match (before.remove(&s.name), changes.remove(s.name.as_str())) {
             (Some(b), _) if b.key != key => {
@@ -233,6 +241,15 @@ pub struct SetPatch {
     pub added: Vec<Interval>,
 }
 
+/// Bytes the packed elements of `changes` take in a patch (sets of `rs`).
+pub(super) fn elements_len(rs: &crate::ir::Ruleset, changes: &[SetPatch]) -> usize {
+    let width =
+        |name: &str| (rs.table.sets.iter().find(|s| s.name == name)).map_or(0, |s| s.key.len());
+    (changes.iter())
+        .map(|c| (c.removed.len() + c.added.len()) * 2 * width(&c.set))
+        .sum()
+}
+
 /// The patch's chunk: `meta` (the table as the commit left it, `sets` its sets with
 /// their element counts) with `changes`.
 pub(super) fn encode(mut meta: Meta, sets: &[SetView], changes: &[SetPatch]) -> Vec<u8> {
@@ -266,7 +283,7 @@ pub(super) fn append(path: &Path, origin: &Origin, patch: &[u8]) -> Result<bool,
     }
     let file = std::fs::OpenOptions::new()
         .append(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path);
     let Ok(mut file) = file else {
         return Ok(false);
