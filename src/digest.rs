@@ -1,7 +1,7 @@
 //! SHA-256 digests, as lowercase hex: the apply record's input digest (what `diff`'s
 //! fast path compares) and the integrity digest of a saved previous-state blob. And
 //! [`checksum`], a fast 64-bit check of a file's own bytes against damage, for the
-//! table record, which is rewritten at every apply.
+//! table record, which every apply writes or patches.
 
 use sha2::{Digest, Sha256};
 

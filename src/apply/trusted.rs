@@ -25,11 +25,11 @@
 mod patch;
 
 pub use patch::{Layout, MAX_PATCHES, Origin, SetPatch, changes_of};
-use patch::{MAGIC, SUM_LEN, stamp};
+use patch::{MAGIC, SUM_LEN, stamp, take_elements};
 
 use super::delta::{self, LiveChain, LiveSet, LiveTable};
 use super::table_copy::dump;
-use crate::ir::kernel::{hook_of, policy_of, set_key_of};
+use crate::ir::kernel::{hook_of, policy_of};
 use crate::ir::packed::{self, Packed};
 use crate::ir::{BaseChain, Interval, Ruleset};
 use crate::nft::client::Client;
@@ -89,7 +89,7 @@ struct SetMeta {
     count: usize,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct ChainMeta {
     name: String,
     /// Hook number, priority, policy verdict code.
@@ -204,7 +204,7 @@ impl TableRecord {
         let head = (genid, netns, rs.table.name.as_str());
         Some(match changes {
             None => encode_parts(head, &sets, &chains),
-            Some(c) => patch::encode(meta_of(head, &sets, &chains), &sets, c),
+            Some(c) => patch::encode(meta_of(head, &sets, &chains), c),
         })
     }
 
@@ -228,20 +228,8 @@ impl TableRecord {
         usable((&last.table, &last.netns, last.genid))?;
         let mut sets = Vec::with_capacity(meta.sets.len());
         for s in &meta.sets {
-            let key = set_key_of(s.key).ok_or("a set of an unknown key type")?;
-            let w = key.len();
-            let size = s.count.checked_mul(2 * w).ok_or("a set too large")?;
-            let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
-            packed = rest;
-            let elements = Packed::from_be(w, mine).ok_or("truncated")?;
-            sets.push(LiveSet {
-                name: s.name.clone(),
-                key,
-                interval: s.interval,
-                comment: s.comment.clone(),
-                timeout_ms: s.timeout_ms,
-                elements,
-            });
+            let key = s.key()?;
+            sets.push(s.live(key, take_elements(&mut packed, s.count, key)?));
         }
         if !packed.is_empty() {
             return Err("trailing bytes".into());
@@ -254,12 +242,18 @@ impl TableRecord {
             sets = patch::apply(sets, &m, packed)?;
             meta = m;
         }
-        let (meta, live) = patch::table(meta, sets)?;
+        let chains = (meta.chains.into_iter())
+            .map(|c| chain(c).ok_or("a chain of an unknown hook"))
+            .collect::<Result<_, _>>()?;
         let rec = TableRecord {
             genid: meta.genid,
             netns: meta.netns,
             table: meta.table,
-            live,
+            live: LiveTable {
+                sets,
+                chains,
+                foreign: Vec::new(),
+            },
         };
         Ok((rec, layout))
     }
@@ -569,7 +563,7 @@ pub(crate) fn remember(
         let handles = commit_handles(nl, &rs.table.name, genid)?;
         let misaligned = "its rules do not line up with the policy's";
         // Encoded only when its elements alone leave room for it.
-        let roomy = |(o, c): &(&Origin, &[SetPatch])| o.takes(patch::elements_len(rs, c));
+        let roomy = |(o, c): &(&Origin, &[SetPatch])| o.takes(patch::elements_len(c));
         if let Some((origin, changes)) = patch.filter(roomy) {
             let bytes = TableRecord::encode_commit_as(rs, (genid, &netns), &handles, Some(changes))
                 .ok_or(misaligned)?;

@@ -1,7 +1,8 @@
 //! The table record's patches: an in-place commit's changes appended to the record
 //! instead of the whole record written again (100,000 prefixes, one changed: about 3 KB
 //! appended, mostly the table's description, which each patch repeats, where a rewrite
-//! wrote 0.8 MB), and the framing of the file's chunks, which the record itself uses too.
+//! wrote 0.8 MB), and what the record itself reads the same way: the framing of the file's
+//! chunks and a set's packed elements.
 //!
 //! A record file is chunks: the record (`MAGIC`), then any number of patches
 //! (`PATCH_MAGIC`). A chunk is a magic line, the checksum of the rest of the chunk in
@@ -21,11 +22,11 @@
 //! under a quarter of the record's size and [`MAX_PATCHES`]: otherwise the record is
 //! written whole again, which also drops the patches.
 
-use super::{Meta, PatchMeta, SetView};
-use crate::apply::delta::{LiveSet, LiveTable};
-use crate::ir::Interval;
+use super::{Meta, PatchMeta, SetMeta};
+use crate::apply::delta::LiveSet;
 use crate::ir::kernel::set_key_of;
 use crate::ir::packed::{self, Packed};
+use crate::ir::{Interval, SetKey};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -155,6 +156,34 @@ pub(super) fn checksum_hex(sealed: &[u8]) -> String {
     format!("{:016x}", crate::digest::checksum(sealed))
 }
 
+impl SetMeta {
+    pub(super) fn key(&self) -> Result<SetKey, String> {
+        set_key_of(self.key).ok_or_else(|| "a set of an unknown key type".to_string())
+    }
+
+    /// The live set this describes, holding `elements`.
+    pub(super) fn live(&self, key: SetKey, elements: Packed) -> LiveSet {
+        LiveSet {
+            name: self.name.clone(),
+            key,
+            interval: self.interval,
+            comment: self.comment.clone(),
+            timeout_ms: self.timeout_ms,
+            elements,
+        }
+    }
+}
+
+/// `n` elements of a `key` set, packed as the record stores them, taken off the front of
+/// `packed`.
+pub(super) fn take_elements(packed: &mut &[u8], n: usize, key: SetKey) -> Result<Packed, String> {
+    let w = key.len();
+    let size = n.checked_mul(2 * w).ok_or("a set too large")?;
+    let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
+    *packed = rest;
+    Packed::from_be(w, mine).ok_or_else(|| "truncated".to_string())
+}
+
 /// A body's JSON and the packed elements after it.
 pub(super) fn body(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
     let (len, rest) = bytes.split_at_checked(4).ok_or("truncated")?;
@@ -175,18 +204,10 @@ pub(super) fn apply(
         before.into_iter().map(|s| (s.name.clone(), s)).collect();
     let mut changes = std::collections::HashMap::new();
     for p in &meta.patches {
-        let key = meta.sets.iter().find(|s| s.name == p.set).map(|s| s.key);
-        let key = key
-            .and_then(set_key_of)
-            .ok_or("a patch of an unknown set")?;
-        let mut take = |n: usize| -> Result<Packed, String> {
-            let size = n.checked_mul(2 * key.len()).ok_or("a set too large")?;
-            let (mine, rest) = packed.split_at_checked(size).ok_or("truncated")?;
-            packed = rest;
-            Packed::from_be(key.len(), mine).ok_or_else(|| "truncated".to_string())
-        };
-        let lost = take(p.removed)?;
-        let gained = take(p.added)?;
+        let set = meta.sets.iter().find(|s| s.name == p.set);
+        let key = set.ok_or("a patch of an unknown set")?.key()?;
+        let lost = take_elements(&mut packed, p.removed, key)?;
+        let gained = take_elements(&mut packed, p.added, key)?;
         if changes.insert(p.set.as_str(), (lost, gained)).is_some() {
             return Err(format!("set {} is patched twice", p.set));
         }
@@ -200,7 +221,7 @@ pub(super) fn apply(
         if !names.insert(s.name.as_str()) {
             return Err(format!("set {} is named twice", s.name));
         }
-        let key = set_key_of(s.key).ok_or("a set of an unknown key type")?;
+        let key = s.key()?;
         let elements = match (before.remove(&s.name), changes.remove(s.name.as_str())) {
             (Some(b), _) if b.key != key => {
                 return Err(format!("set {} changed its key in a patch", s.name));
@@ -218,14 +239,7 @@ pub(super) fn apply(
                 s.name
             ));
         }
-        sets.push(LiveSet {
-            name: s.name.clone(),
-            key,
-            interval: s.interval,
-            comment: s.comment.clone(),
-            timeout_ms: s.timeout_ms,
-            elements,
-        });
+        sets.push(s.live(key, elements));
     }
     if let Some(set) = changes.keys().next() {
         return Err(format!("a patch of set {set}, which the table lacks"));
@@ -237,23 +251,22 @@ pub(super) fn apply(
 /// gains all of its elements).
 pub struct SetPatch {
     pub set: String,
+    /// Bytes of the set's key (an element is packed as two of them).
+    pub width: usize,
     pub removed: Vec<Interval>,
     pub added: Vec<Interval>,
 }
 
-/// Bytes the packed elements of `changes` take in a patch (sets of `rs`).
-pub(super) fn elements_len(rs: &crate::ir::Ruleset, changes: &[SetPatch]) -> usize {
-    let width =
-        |name: &str| (rs.table.sets.iter().find(|s| s.name == name)).map_or(0, |s| s.key.len());
+/// Bytes the packed elements of `changes` take in a patch.
+pub(super) fn elements_len(changes: &[SetPatch]) -> usize {
     (changes.iter())
-        .map(|c| (c.removed.len() + c.added.len()) * 2 * width(&c.set))
+        .map(|c| (c.removed.len() + c.added.len()) * 2 * c.width)
         .sum()
 }
 
-/// The patch's chunk: `meta` (the table as the commit left it, `sets` its sets with
-/// their element counts) with `changes`.
-pub(super) fn encode(mut meta: Meta, sets: &[SetView], changes: &[SetPatch]) -> Vec<u8> {
-    let width = |name: &str| (sets.iter().find(|v| v.set.name == name)).map(|v| v.set.key.len());
+/// The patch's chunk: `meta` (the table as the commit left it, each set with its count)
+/// with `changes`.
+pub(super) fn encode(mut meta: Meta, changes: &[SetPatch]) -> Vec<u8> {
     meta.patches = (changes.iter())
         .map(|c| PatchMeta {
             set: c.set.clone(),
@@ -267,9 +280,8 @@ pub(super) fn encode(mut meta: Meta, sets: &[SetView], changes: &[SetPatch]) -> 
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
     for c in changes {
-        let w = width(&c.set).unwrap_or(0);
-        packed::write_be(c.removed.iter().copied(), w, &mut out);
-        packed::write_be(c.added.iter().copied(), w, &mut out);
+        packed::write_be(c.removed.iter().copied(), c.width, &mut out);
+        packed::write_be(c.added.iter().copied(), c.width, &mut out);
     }
     seal(&mut out, at);
     out
@@ -298,27 +310,13 @@ pub(super) fn append(path: &Path, origin: &Origin, patch: &[u8]) -> Result<bool,
     Ok(true)
 }
 
-/// The table a record and its patches describe, with the last chunk's description.
-pub(super) fn table(meta: Meta, sets: Vec<LiveSet>) -> Result<(Meta, LiveTable), String> {
-    let chains = (meta.chains.iter().cloned())
-        .map(|c| super::chain(c).ok_or("a chain of an unknown hook"))
-        .collect::<Result<_, _>>()?;
-    Ok((
-        meta,
-        LiveTable {
-            sets,
-            chains,
-            foreign: Vec::new(),
-        },
-    ))
-}
-
 /// The changes of the in-place `delta` to the sets, as a patch records them: the
 /// elements each changed set lost and gained, and each new set's elements (a dynamic
 /// set's are the kernel's, never recorded).
 pub fn changes_of(delta: &crate::emit::delta::Delta<'_>) -> Vec<SetPatch> {
     let changed = (delta.elements.iter()).map(|c| SetPatch {
         set: c.set.name.clone(),
+        width: c.set.key.len(),
         removed: c.removed.clone(),
         added: c.added.clone(),
     });
@@ -326,6 +324,7 @@ pub fn changes_of(delta: &crate::emit::delta::Delta<'_>) -> Vec<SetPatch> {
         .filter(|s| s.timeout_ms.is_none())
         .map(|s| SetPatch {
             set: s.name.clone(),
+            width: s.key.len(),
             removed: Vec::new(),
             added: crate::apply::delta::stored_elements(s),
         });
