@@ -250,11 +250,6 @@ pub struct V4Items {
 }
 
 impl V4Items {
-    /// Entries made elsewhere (the fast lane's), kept in their own vectors.
-    pub fn new(ranges: Vec<(u32, u32)>, forms: Vec<V4Form>) -> V4Items {
-        V4Items { ranges, forms }
-    }
-
     pub fn len(&self) -> usize {
         self.forms.len()
     }
@@ -277,12 +272,6 @@ impl NetItem {
             ),
         }
     }
-}
-
-/// An address entry of a list: packed when it is IPv4 that
-/// [`crate::nets::packed_v4`] reads, else kept as written.
-pub fn packed_addr(text: &str) -> Option<(u32, u32, V4Form)> {
-    super::v4::packed(text.as_bytes()).or_else(|| crate::nets::packed_v4(text))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -428,7 +428,7 @@ impl Builder<'_> {
             let t = self.text(&x);
             prev_end = Some(t.span.range().end);
             match x.as_rule() {
-                Rule::cidr => match packed_addr(&t.value) {
+                Rule::cidr => match super::v4::entry(&t.value) {
                     Some((lo, hi, form)) => out.v4(lo, hi, form),
                     None => out.other(NetItem::Cidr(Box::new(t))),
                 },

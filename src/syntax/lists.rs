@@ -133,7 +133,7 @@ impl Entries {
         ranges.shrink_to(ranges.len() + room);
         forms.shrink_to(forms.len() + room);
         self.items
-            .push(NetItem::V4(Box::new(V4Items::new(ranges, forms))));
+            .push(NetItem::V4(Box::new(V4Items { ranges, forms })));
     }
 }
 
@@ -256,7 +256,7 @@ fn entry_at(file: FileId, text: &str, start: usize, entries: &mut Entries) -> Op
     }
     let end = cidr_end(t, start)?;
     let token = &text[start..end];
-    match super::ast::packed_addr(token) {
+    match super::v4::entry(token) {
         Some((lo, hi, form)) => entries.v4(lo, hi, form),
         None => entries.other(NetItem::Cidr(Box::new(Spanned::new(
             token.to_string(),
@@ -380,14 +380,14 @@ mod tests {
             ["10.0.0.0/8", "10.1.0.0/16", "10.2.0.0/16"],
             "A, then the cut"
         );
-        let want = V4Items::new(
-            vec![
+        let want = V4Items {
+            ranges: vec![
                 (0x0a00_0000, 0x0aff_ffff),
                 (0x0a01_0000, 0x0a01_ffff),
                 (0x0a02_0000, 0x0a02_ffff),
             ],
-            vec![V4Form::Prefix; 3],
-        );
+            forms: vec![V4Form::Prefix; 3],
+        };
         assert_eq!(
             items,
             [NetItem::V4(Box::new(want))],

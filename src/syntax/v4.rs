@@ -10,6 +10,13 @@ pub(crate) fn packed(b: &[u8]) -> Option<(u32, u32, V4Form)> {
     leading(b, 0).and_then(|(lo, hi, form, end)| (end == b.len()).then_some((lo, hi, form)))
 }
 
+/// A list entry's value when it is IPv4 that [`crate::nets::packed_v4`] reads (a range
+/// too): this pass first, `packed_v4` for what it does not take. `None`: the entry stays
+/// text for the checker.
+pub(crate) fn entry(text: &str) -> Option<(u32, u32, V4Form)> {
+    packed(text.as_bytes()).or_else(|| crate::nets::packed_v4(text))
+}
+
 /// The canonical address or prefix that starts at `at` and ends at the first byte that
 /// cannot continue it (`None` when what is there is no such address, say `1.2.3.04` or
 /// `10.0.0.9/30`), with where it ends. What follows may still continue the token (`.`,
