@@ -252,6 +252,36 @@ fn a_patch_goes_only_to_the_very_file_planned_from_and_within_bounds_issue14() {
     assert_eq!(patch::append(&p, &sized(1 << 20, 0), &to_b), Ok(false));
     let (_, now) = live_from(&p, "hostwall", Some(&ns(1)), 8).expect("trusted");
     assert_eq!(now.layout.count, 1);
+    // Never through a link, nor into a file others may write, whatever the stamp says.
+    let roomy = sized(1 << 20, 0);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, b"x").expect("write");
+    let q = path(&dir.path().join("state"), Some("other"));
+    std::os::unix::fs::symlink(&elsewhere, &q).expect("symlink");
+    assert_eq!(patch::append(&q, &roomy, &to_b), Ok(false));
+    assert_eq!(std::fs::read(&elsewhere).expect("read"), b"x");
+    use std::os::unix::fs::PermissionsExt;
+    let now = Origin {
+        layout: now.layout,
+        ..now
+    };
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let before = std::fs::read(&p).expect("read");
+    assert!(
+        patch::append(
+            &p,
+            &Origin {
+                layout: Layout {
+                    record: 1 << 20,
+                    ..now.layout
+                },
+                ..now
+            },
+            &to_b
+        )
+        .is_err()
+    );
+    assert_eq!(std::fs::read(&p).expect("read"), before);
 }
 
 #[test]
