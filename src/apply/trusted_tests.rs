@@ -261,26 +261,16 @@ fn a_patch_goes_only_to_the_very_file_planned_from_and_within_bounds_issue14() {
     assert_eq!(patch::append(&q, &roomy, &to_b), Ok(false));
     assert_eq!(std::fs::read(&elsewhere).expect("read"), b"x");
     use std::os::unix::fs::PermissionsExt;
-    let now = Origin {
-        layout: now.layout,
-        ..now
-    };
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
     let before = std::fs::read(&p).expect("read");
-    assert!(
-        patch::append(
-            &p,
-            &Origin {
-                layout: Layout {
-                    record: 1 << 20,
-                    ..now.layout
-                },
-                ..now
-            },
-            &to_b
-        )
-        .is_err()
-    );
+    let fresh = Origin {
+        layout: Layout {
+            record: 1 << 20,
+            ..now.layout
+        },
+        ..now
+    };
+    assert!(patch::append(&p, &fresh, &to_b).is_err());
     assert_eq!(std::fs::read(&p).expect("read"), before);
 }
 
