@@ -21,13 +21,11 @@ pub use delta::ApplyPath;
 pub use guard::Guard;
 pub(crate) use refusal::owned;
 
-use crate::emit::lean;
 use crate::emit::netlink::{self, Batch, BatchOptions, EmitError};
 use crate::ir::Ruleset;
 use crate::nft::client::Client;
 use crate::source::Span;
 use crate::sysctl::{self, SysctlChange, SysctlError};
-use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -203,34 +201,7 @@ impl ApplyError {
 
 /// Makes the kernel's table `rs.table.name` exactly `rs`, then the sysctls.
 pub fn apply(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
-    in_netns(opts.netns.as_deref(), || {
-        apply_here(&mut Cow::Borrowed(rs), &mut None, opts)
-    })
-}
-
-/// [`apply`] that lends `rs`'s set elements to a full replace: each set's are written
-/// into the batch and kept packed meanwhile (`emit::lean`), so the ruleset and the batch
-/// are never both whole in memory. `rs` is as it was when this returns, on every path.
-pub fn apply_lean(rs: &mut Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
-    let empty = Ruleset {
-        table: crate::ir::Table {
-            family: rs.table.family,
-            name: rs.table.name.clone(),
-            sets: Vec::new(),
-            chains: Vec::new(),
-        },
-        sysctls: Vec::new(),
-    };
-    let mut owned = Cow::Owned(std::mem::replace(rs, empty));
-    let mut taken = None;
-    let r = in_netns(opts.netns.as_deref(), || {
-        apply_here(&mut owned, &mut taken, opts)
-    });
-    *rs = owned.into_owned();
-    if let Some(t) = taken {
-        lean::restore(rs, t);
-    }
-    r
+    in_netns(opts.netns.as_deref(), || apply_here(rs, opts))
 }
 
 /// Runs `f` in the namespace called `netns` (or right here for `None`).
@@ -241,15 +212,8 @@ pub(crate) fn in_netns<T: Send, E: From<ApplyError> + Send>(
     crate::netns::run_named(netns, f).map_err(|e| E::from(refusal::netns(e)))?
 }
 
-/// The apply in this thread's namespace. A full replace of an owned `rs` takes its set
-/// elements into `taken` (see [`apply_lean`]); they are back in `rs` or still in
-/// `taken` when this returns.
-fn apply_here(
-    rs_in: &mut Cow<'_, Ruleset>,
-    taken: &mut Option<lean::Taken>,
-    opts: &ApplyOptions,
-) -> Result<ApplyReport, ApplyError> {
-    let rs: &Ruleset = rs_in;
+/// The apply in this thread's namespace.
+fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
     let root = opts
         .sysctl_root
         .clone()
@@ -286,8 +250,7 @@ fn apply_here(
         used: PlanBasis::None,
         patch: None,
     };
-    let (batch, path) = choose(&mut nl, rs_in, opts, (genid_before, taken), &mut basis)?;
-    let rs: &Ruleset = rs_in;
+    let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
     if let (true, ApplyPath::Full { reason }) = (opts.in_place_only, &path) {
         return Err(ApplyError::Snapshot(format!(
             "the in-place change the revert was captured for no longer applies ({reason})"
@@ -356,44 +319,10 @@ fn apply_here(
         let (at, t) = ((report.genid, here), Instant::now());
         let patch = basis.patch.as_ref().map(|(o, c)| (o, c.as_slice()));
         let patch = patch.filter(|_| matches!(report.path, ApplyPath::Incremental { .. }));
-        report.record_error = match taken.is_some() {
-            false => trusted::remember(&mut nl, rs, at, p, patch).err(),
-            true => remember_lent(&mut nl, rs_in, at, p, taken).err(),
-        };
+        report.record_error = trusted::remember(&mut nl, rs, at, p, patch).err();
         report.record_time = t.elapsed();
     }
     Ok(report)
-}
-
-/// The table record of a commit whose sets lent their elements to the batch: they go
-/// into the record (unpacked set by set) and from it back into `rs`.
-fn remember_lent(
-    nl: &mut Client,
-    rs: &mut Cow<'_, Ruleset>,
-    at: (u32, Option<crate::nsid::NetnsId>),
-    path: &Path,
-    taken: &mut Option<lean::Taken>,
-) -> Result<(), String> {
-    let mut lent = Vec::new();
-    let mut fill = |rec: &mut trusted::TableRecord| {
-        let Some(t) = taken.take() else { return };
-        for (i, (set, kept)) in rec.live.sets.iter_mut().zip(t).enumerate() {
-            if let Some(k) = kept {
-                set.elements = k;
-                lent.push(i);
-            }
-        }
-    };
-    let (made, rec) = trusted::remember_with(nl, rs, at, path, &mut fill);
-    if let (Some(rec), Cow::Owned(rs)) = (rec, rs) {
-        let mut sets: Vec<_> = rec.live.sets.into_iter().map(Some).collect();
-        for i in lent {
-            if let (Some(set), Some(live)) = (rs.table.sets.get_mut(i), sets[i].take()) {
-                set.elements = live.elements.unpack();
-            }
-        }
-    }
-    made
 }
 
 /// Where `choose` may take the live table from, best first, and what it used.
@@ -439,12 +368,11 @@ impl Basis<'_> {
 /// table comes from `basis` (the record, the capture's copy, or dumps), exact at `genid`.
 fn choose(
     nl: &mut Client,
-    rs_in: &mut Cow<'_, Ruleset>,
+    rs: &Ruleset,
     opts: &ApplyOptions,
-    (genid, taken): (u32, &mut Option<lean::Taken>),
+    genid: u32,
     basis: &mut Basis,
 ) -> Result<(Option<Batch>, ApplyPath), ApplyError> {
-    let rs: &Ruleset = rs_in;
     let name = &rs.table.name;
     let why = if opts.full_replace {
         "a full replace was asked for".to_string()
@@ -472,14 +400,7 @@ fn choose(
         }
     };
     let o = batch_options(nl, Some(genid));
-    let batch = match rs_in {
-        Cow::Owned(rs) => {
-            let (batch, t) = lean::build(rs, &o)?;
-            *taken = Some(t);
-            batch
-        }
-        Cow::Borrowed(rs) => netlink::build(rs, &o)?,
-    };
+    let batch = netlink::build(rs, &o)?;
     Ok((Some(batch), ApplyPath::Full { reason: why }))
 }
 

@@ -20,8 +20,8 @@ pub mod host;
 pub mod text;
 
 use crate::ir::{
-    AddrMatch, ChainPolicy, Hook, IfName, Interval, L4Proto, Match, NfProto, PortMatch, Ruleset,
-    SetKey, Stmt, TypeMatch, Verdict,
+    AddrMatch, ChainPolicy, Hook, IfName, L4Proto, Match, NfProto, PortMatch, Ruleset, SetKey,
+    Stmt, TypeMatch, Verdict,
 };
 use std::net::IpAddr;
 
@@ -351,10 +351,7 @@ impl Ctx<'_> {
                 wanted: key.name(),
             });
         }
-        Ok(set
-            .elements
-            .iter()
-            .any(|i: &Interval| i.lo <= value && value <= i.hi))
+        Ok(set.elements.iter().any(|i| i.lo <= value && value <= i.hi))
     }
 }
 

@@ -2,7 +2,7 @@
 //! the kernel gives it.
 
 use super::*;
-use crate::ir::{Chain, CtState, RejectWith, Rule, Stmt};
+use crate::ir::{Chain, CtState, Interval, RejectWith, Rule, Stmt};
 
 #[path = "../tests/support/build/ir.rs"]
 #[allow(dead_code, clippy::duplicate_mod)]

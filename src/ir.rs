@@ -8,6 +8,7 @@
 pub mod host;
 pub mod kernel;
 pub mod packed;
+pub use packed::Packed;
 
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -372,7 +373,7 @@ pub struct Set {
     pub key: SetKey,
     /// `flags interval`: always set for ports and addresses.
     pub interval: bool,
-    pub elements: Vec<Interval>,
+    pub elements: Packed,
     pub comment: Option<String>,
     /// `Some`: a dynamic set the rules fill (`flags dynamic,timeout`, `size`
     /// [`DYNAMIC_SET_SIZE`]), whose entries expire this many milliseconds after their last

@@ -251,7 +251,7 @@ fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyE
         interval,
         comment,
         timeout_ms: None,
-        elements: Packed::of(key, elements),
+        elements: Packed::from(elements),
     }))
 }
 

@@ -106,14 +106,14 @@ fn elements_differ_as_the_kernel_stores_them_issue14() {
     let old = input(&[22]);
     let mut live = live_of(&old);
     let mut new = input(&[22]);
-    new.table.sets[0].elements = vec![iv(10, 20), iv(40, 40)];
+    new.table.sets[0].elements = vec![iv(10, 20), iv(40, 40)].into();
     let d = delta(&live, &new);
     assert_eq!(d.elements.len(), 1);
     assert_eq!(d.elements[0].removed, [iv(30, 30)]);
     assert_eq!(d.elements[0].added, [iv(40, 40)]);
     // A range split in the kernel (10-14, 15-20) that merges to the policy's 10-20 is
     // still two elements to remove and one to add: removals name stored elements.
-    live.sets[0].elements = Packed::of(live.sets[0].key, vec![iv(10, 14), iv(15, 20), iv(30, 30)]);
+    live.sets[0].elements = Packed::from(vec![iv(10, 14), iv(15, 20), iv(30, 30)]);
     let d = delta(&live, &old);
     assert_eq!(d.elements[0].removed, [iv(10, 14), iv(15, 20)]);
     assert_eq!(d.elements[0].added, [iv(10, 20)]);
@@ -205,7 +205,7 @@ fn a_kept_dynamic_set_never_changes_its_learned_elements_issue14() {
     assert!(d.elements.is_empty() && d.new_sets.is_empty() && d.removed_sets.is_empty());
     // An unrelated set's elements change: only that set's elements are sent.
     let mut new = with_limit_set(&[22], 20_000);
-    new.table.sets[0].elements = vec![iv(10, 20)];
+    new.table.sets[0].elements = vec![iv(10, 20)].into();
     let d = delta(&live, &new);
     assert_eq!(d.elements.len(), 1);
     assert_eq!(d.elements[0].set.name, "block4");

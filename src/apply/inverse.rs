@@ -312,7 +312,7 @@ impl SetForm {
             name: self.name.clone(),
             key: set_key_of(self.key).ok_or("a set of an unknown key type")?,
             interval: self.interval,
-            elements: intervals(&self.elements)?,
+            elements: intervals(&self.elements)?.into(),
             comment: self.comment.clone(),
             timeout_ms: self.timeout_ms,
             origin: Vec::new(),

@@ -469,5 +469,5 @@ fn edit(s: &mut LiveSet, f: impl FnOnce(&mut Vec<Interval>)) {
     let mut v = s.elements.to_vec();
     f(&mut v);
     v.sort();
-    s.elements = crate::ir::packed::Packed::of(s.key, v);
+    s.elements = v.into();
 }

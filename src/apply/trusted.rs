@@ -30,8 +30,8 @@ use patch::{MAGIC, SUM_LEN, stamp, take_elements};
 use super::delta::{self, LiveChain, LiveSet, LiveTable};
 use super::table_copy::dump;
 use crate::ir::kernel::{hook_of, policy_of};
-use crate::ir::packed::{self, Packed};
-use crate::ir::{BaseChain, Interval, Ruleset};
+use crate::ir::packed::Packed;
+use crate::ir::{BaseChain, Ruleset};
 use crate::nft::client::Client;
 use crate::nft::msg::attr;
 use crate::nft::vocab::{DataType, InetHook, VerdictCode};
@@ -109,6 +109,7 @@ impl TableRecord {
     /// elements: the sources it learns are the kernel's, not ours, and learning them
     /// moves no generation. ([`TableRecord::encode_commit`] writes the same bytes
     /// without this copy: the tests hold the two to the same bytes.)
+    #[cfg(test)]
     pub(crate) fn of_commit(
         rs: &Ruleset,
         genid: u32,
@@ -154,7 +155,7 @@ impl TableRecord {
         let sets = (self.live.sets.iter())
             .map(|s| SetView {
                 set: s,
-                elements: Elements::Packed(&s.elements),
+                elements: &s.elements,
             })
             .collect::<Vec<_>>();
         encode_parts(
@@ -186,19 +187,19 @@ impl TableRecord {
     ) -> Option<Vec<u8>> {
         let chains = commit_chains(rs, handles)?;
         let heads: Vec<LiveSet> = (rs.table.sets.iter())
-            .map(|s| LiveSet::of(s, |_| Vec::new()))
+            .map(|s| LiveSet::of(s, |_| Packed::default()))
             .collect();
-        let owned: Vec<Option<Vec<Interval>>> = (rs.table.sets.iter())
+        let owned: Vec<Option<Packed>> = (rs.table.sets.iter())
             .map(|s| (!s.interval && s.timeout_ms.is_none()).then(|| delta::stored_elements(s)))
             .collect();
         let sets: Vec<SetView> = (heads.iter().zip(&rs.table.sets).zip(&owned))
             .map(|((head, s), owned)| SetView {
                 set: head,
-                elements: Elements::Ir(match (owned, s.timeout_ms) {
-                    (_, Some(_)) => &[],
+                elements: match (owned, s.timeout_ms) {
+                    (_, Some(_)) => &NONE,
                     (Some(v), None) => v,
                     (None, None) => &s.elements,
-                }),
+                },
             })
             .collect();
         let head = (genid, netns, rs.table.name.as_str());
@@ -259,34 +260,15 @@ impl TableRecord {
     }
 }
 
-/// A set as the record writes it: its header (elements unused) and its elements.
+/// A set as the record writes it: its header (elements unused) and its elements, the
+/// compiled set's or a live one's.
 struct SetView<'a> {
     set: &'a LiveSet,
-    elements: Elements<'a>,
+    elements: &'a Packed,
 }
 
-/// A set's elements, as the compiled set or a live one holds them.
-enum Elements<'a> {
-    Ir(&'a [Interval]),
-    Packed(&'a Packed),
-}
-
-impl Elements<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Elements::Ir(v) => v.len(),
-            Elements::Packed(p) => p.len(),
-        }
-    }
-
-    /// Appends them as the record stores them: big-endian `lo`, `hi` of `width` bytes.
-    fn write_be(&self, width: usize, out: &mut Vec<u8>) {
-        match self {
-            Elements::Ir(v) => packed::write_be(v.iter().copied(), width, out),
-            Elements::Packed(p) => p.write_be(width, out),
-        }
-    }
-}
+/// The elements of a dynamic set, as recorded.
+static NONE: Packed = Packed::Narrow(Vec::new());
 
 /// The record's bytes: magic, checksum, then the body (JSON length and JSON, packed
 /// elements), built in one buffer and its checksum filled in last.
@@ -453,7 +435,7 @@ fn inspect_if<T>(
     let out = f(&rec);
     let elements: usize = rec.live.sets.iter().map(|s| s.elements.len()).sum();
     if elements <= KEEP_MAX_ELEMENTS {
-        *memo() = Some((path.to_path_buf(), origin, rec));
+        *memo() = Some((path.to_path_buf(), Kept::Record(origin, rec)));
     }
     Ok(Some(out))
 }
@@ -463,7 +445,15 @@ fn inspect_if<T>(
 /// while the checked policy is still held.
 pub const KEEP_MAX_ELEMENTS: usize = 1 << 18;
 
-type Memo = Option<(PathBuf, Origin, TableRecord)>;
+/// What a load of a record file left for the next load of the same file in this process:
+/// the decoded record, or the header (table, namespace, generation) of one refused, so
+/// that asking again (the apply after the unchanged check) reads nothing.
+enum Kept {
+    Record(Origin, TableRecord),
+    Refused(patch::Stamp, (String, NetnsId, u32)),
+}
+
+type Memo = Option<(PathBuf, Kept)>;
 
 fn memo() -> std::sync::MutexGuard<'static, Memo> {
     static MEMO: std::sync::Mutex<Memo> = std::sync::Mutex::new(None);
@@ -482,15 +472,31 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, Tabl
         return Ok(None);
     };
     let stamp = stamp(&file.metadata().map_err(|e| e.to_string())?);
-    if let Some((p, o, rec)) = memo().take()
-        && p == path
-        && o.stamp == stamp
-    {
-        usable((&rec.table, &rec.netns, rec.genid))?;
-        return Ok(Some((o, rec)));
+    // Taken first: the lock is not held while the arms run (one puts a header back).
+    let kept = memo().take();
+    match kept {
+        Some((p, Kept::Record(o, rec))) if p == path && o.stamp == stamp => {
+            usable((&rec.table, &rec.netns, rec.genid))?;
+            return Ok(Some((o, rec)));
+        }
+        Some((p, Kept::Refused(s, h))) if p == path && s == stamp => {
+            if let Err(why) = usable((&h.0, &h.1, h.2)) {
+                *memo() = Some((p, Kept::Refused(s, h)));
+                return Err(why);
+            }
+        }
+        _ => {}
     }
     let bytes = trust::read_opened(path, file, LIMIT).map_err(|e| e.to_string())?;
-    let (rec, layout) = TableRecord::decode_if(&bytes, usable)?;
+    let refused = std::cell::RefCell::new(None);
+    let header = |h: (&String, &NetnsId, u32)| {
+        usable(h).inspect_err(|_| *refused.borrow_mut() = Some((h.0.clone(), h.1.clone(), h.2)))
+    };
+    let decoded = TableRecord::decode_if(&bytes, &header);
+    if let Some(h) = refused.take() {
+        *memo() = Some((path.to_path_buf(), Kept::Refused(stamp, h)));
+    }
+    let (rec, layout) = decoded?;
     Ok(Some((Origin { stamp, layout }, rec)))
 }
 
@@ -578,33 +584,6 @@ pub(crate) fn remember(
         let _ = crate::safe::remove_durably(path);
     }
     made
-}
-
-/// [`remember`] of a ruleset whose sets lent their elements out (`emit::lean`): `fill`
-/// puts them into the record made from `rs` before it is stored. Returns the outcome
-/// and the record when one was made (its sets' elements are the caller's to take back).
-pub(crate) fn remember_with(
-    nl: &mut Client,
-    rs: &Ruleset,
-    (genid, here): (u32, Option<NetnsId>),
-    path: &Path,
-    fill: &mut dyn FnMut(&mut TableRecord),
-) -> (Result<(), String>, Option<TableRecord>) {
-    let mut made_rec = None;
-    let made = (|| {
-        let netns = here.ok_or("the namespace could not be identified")?;
-        let handles = commit_handles(nl, &rs.table.name, genid)?;
-        let mut rec = TableRecord::of_commit(rs, genid, netns, &handles)
-            .ok_or("its rules do not line up with the policy's")?;
-        fill(&mut rec);
-        let stored = store(path, &rec).map_err(|e| e.to_string());
-        made_rec = Some(rec);
-        stored
-    })();
-    if made.is_err() {
-        let _ = crate::safe::remove_durably(path);
-    }
-    (made, made_rec)
 }
 
 /// Our table's rules' (chain, handle) pairs in chain order, from one rule dump (no set

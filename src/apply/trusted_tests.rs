@@ -119,7 +119,7 @@ fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
 /// `policy()` with block4 changed (one element gone, one new) and a set added.
 fn policy_b() -> Ruleset {
     let mut rs = policy();
-    rs.table.sets[0].elements = vec![iv(10, 20), iv(40, 45)];
+    rs.table.sets[0].elements = vec![iv(10, 20), iv(40, 45)].into();
     rs.table.sets.push(set(
         "block4b",
         SetKey::Ipv4Addr,
@@ -143,7 +143,7 @@ fn patch_to(from: &[u8], to: &Ruleset, genid: u32) -> Vec<u8> {
 fn a_record_with_patches_reads_as_the_record_of_the_last_commit_issue14() {
     let (a, b) = (policy(), policy_b());
     let mut c = policy_b();
-    c.table.sets[3].elements = vec![iv(100, 100)];
+    c.table.sets[3].elements = vec![iv(100, 100)].into();
     let full = |rs: &Ruleset, genid| {
         TableRecord::encode_commit(rs, genid, &ns(1), &handles(rs)).expect("lines up")
     };
@@ -174,7 +174,7 @@ fn a_record_with_patches_reads_as_the_record_of_the_last_commit_issue14() {
     // A patch made for other elements does not apply: block4 without 30, which the
     // patch to b removes.
     let mut other = a.clone();
-    other.table.sets[0].elements = vec![iv(10, 20)];
+    other.table.sets[0].elements = vec![iv(10, 20)].into();
     let mut wrong = full(&other, 7);
     wrong.extend_from_slice(&to_b);
     let e = TableRecord::decode(&wrong).err().unwrap_or_default();
@@ -381,6 +381,31 @@ fn a_record_kept_after_inspect_is_used_only_while_the_file_is_the_same_issue14()
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     assert!(load(&p).is_err());
+}
+
+/// A record refused for its header is refused again, for the same reason, while the file
+/// is the same (the header it was refused for is kept); one that may stand for the table
+/// now is read, and a file changed since is judged anew.
+#[test]
+fn a_refused_record_is_refused_again_by_its_header_while_the_file_is_the_same_issue14() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let p = path(&state, None);
+    store(&p, &record()).expect("store");
+    let at = |genid| live_at(&p, "hostwall", Some(&ns(1)), genid);
+    let why = at(8).expect_err("generation 7 cannot stand for 8");
+    assert!(why.contains('7') && why.contains('8'), "{why}");
+    assert_eq!(at(8).expect_err("again"), why);
+    assert_eq!(at(7).map(|l| l.sets.len()), Ok(record().live.sets.len()));
+    assert!(at(9).expect_err("refused").contains('9'));
+    // Damaged in place after the refusal: read again, so refused for the damage.
+    let mut bytes = std::fs::read(&p).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    std::fs::write(&p, &bytes).expect("write in place");
+    let damaged = at(7).expect_err("damaged");
+    assert!(damaged.contains("unusable"), "{damaged}");
 }
 
 #[test]

@@ -222,19 +222,15 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         state_dir: &a.state.state_dir,
         slot: &slot,
     };
-    // Lent to the apply, which takes the sets' elements while the batch is built and
-    // sent (`apply_lean`) and puts them back.
-    let lent = std::cell::RefCell::new(rs);
     let done = guarded(
         out,
         a,
         &owner,
-        (&loaded, &lent),
+        (&loaded, &rs),
         &opts,
         place,
         confirm.as_ref(),
     );
-    let rs = lent.into_inner();
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),
@@ -340,7 +336,7 @@ fn guarded(
     out: &Out,
     a: &ApplyArgs,
     owner: &Owner,
-    (loaded, rs): (&Loaded, &std::cell::RefCell<Ruleset>),
+    (loaded, rs): (&Loaded, &Ruleset),
     opts: &ApplyOptions,
     place: safe::Place<'_>,
     confirm: Option<&ConfirmOptions>,
@@ -355,7 +351,7 @@ fn guarded(
         owner,
         confirm,
         || {
-            restore::capture(&rs.borrow(), opts).map(|c| {
+            restore::capture(rs, opts).map(|c| {
                 *seen.borrow_mut() = Some((c.guard, c.in_place));
                 c.previous.encode()
             })
@@ -367,15 +363,14 @@ fn guarded(
                 in_place_only: in_place_only.unwrap_or(false),
                 ..opts.clone()
             };
-            hostwall::apply::apply_lean(&mut rs.borrow_mut(), &opts)
+            hostwall::apply::apply(rs, &opts)
         },
         // Under the lock, before the watcher starts: a quick `confirm` finds it.
         |record, report| {
-            let rs = rs.borrow();
             if a.persist {
-                deferred::save(out, state_dir, record, &rs, &loaded.name, &a.persist_path);
+                deferred::save(out, state_dir, record, rs, &loaded.name, &a.persist_path);
             }
-            lastgood::stage(out, a, record, loaded, &rs, report.genid);
+            lastgood::stage(out, a, record, loaded, rs, report.genid);
         },
     )
 }

@@ -24,7 +24,7 @@ pub use sets::MAX_SET_ELEMENTS;
 
 use crate::ir::{
     self, AddrMatch, BaseChain, Chain, ChainPolicy, CtState, Hook, IfName, Interval, L4Proto,
-    Match, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, SysctlSetting, Table,
+    Match, Packed, PortMatch, RejectWith, Rule, Ruleset, Set, SetKey, Stmt, SysctlSetting, Table,
     TypeMatch,
 };
 use crate::model::{self, Addrs, DefaultAction, IpFamily, Policy, Proto};
@@ -273,7 +273,7 @@ impl Lowering {
             return name.clone();
         }
         let types = ir::ICMPV6_ALWAYS.iter();
-        let elems = types.map(|t| Interval::single(*t as u128)).collect();
+        let elems: Packed = types.map(|t| Interval::single(*t as u128)).collect();
         let name = self.set("icmpv6_nd", SetKey::Icmpv6Type, false, elems, Vec::new());
         self.nd_set = Some(name.clone());
         name
@@ -534,7 +534,7 @@ impl Lowering {
             Some(t) if t.len() == 1 => vec![wrap(TypeMatch::Type(t[0]))],
             Some(t) => {
                 let name = format!("{stem}_{}", if v6 { "icmpv6" } else { "icmp" });
-                let elems = t.iter().map(|x| Interval::single(*x as u128)).collect();
+                let elems: Packed = t.iter().map(|x| Interval::single(*x as u128)).collect();
                 vec![wrap(TypeMatch::Set(self.set(
                     &name,
                     key,

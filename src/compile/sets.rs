@@ -14,7 +14,7 @@
 mod split;
 
 use super::Lowering;
-use crate::ir::{self, Interval, Set, SetKey};
+use crate::ir::{self, Interval, Packed, Set, SetKey};
 use crate::source::Span;
 use std::borrow::Cow;
 
@@ -30,9 +30,9 @@ pub(super) struct Shared {
     names: Vec<String>,
 }
 
-/// A network's ranges of one family, for its sets. IPv4 stays packed (8 bytes a range) until
-/// each set's own elements are made, so a million addresses are never held as IR intervals
-/// twice; a list already sorted and apart is not even copied (the checked policy's own).
+/// A network's ranges of one family, for its sets. IPv4 stays packed (8 bytes a range) into
+/// each set's own elements; a list already sorted and apart is not even copied before (the
+/// checked policy's own).
 pub(super) enum Ranges<'a> {
     V4(Cow<'a, [(u32, u32)]>),
     Wide(Vec<Interval>),
@@ -69,11 +69,12 @@ impl Ranges<'_> {
         (0..self.len()).filter_map(|i| self.get(i))
     }
 
-    /// The ranges `at` as IR intervals.
-    fn chunk(&self, at: std::ops::Range<usize>) -> Vec<Interval> {
-        let mut out = Vec::with_capacity(at.len());
-        out.extend(at.filter_map(|i| self.get(i)));
-        out
+    /// The ranges `at`, as a set holds them.
+    fn chunk(&self, at: std::ops::Range<usize>) -> Packed {
+        match self {
+            Ranges::V4(v) => Packed::from_v4(&v[at]),
+            Ranges::Wide(v) => Packed::from(&v[at]),
+        }
     }
 }
 
@@ -94,7 +95,7 @@ impl Lowering {
             m.iter().find(|s| {
                 s.names.first().is_some_and(|n| n == name)
                     && s.len == elems.len()
-                    && self.elements_of(&s.names).copied().eq(elems.iter())
+                    && self.elements_of(&s.names).eq(elems.iter())
             })
         });
         if let Some(found) = found {
@@ -118,10 +119,10 @@ impl Lowering {
     }
 
     /// The elements of the sets `names`, in order.
-    fn elements_of<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = &'a Interval> {
+    fn elements_of<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = Interval> + 'a {
         (names.iter())
             .filter_map(|n| self.set_at.get(n).map(|&i| &self.sets[i].elements))
-            .flatten()
+            .flat_map(Packed::iter)
     }
 
     /// The sets for one port atom (several when it has very many ranges).
@@ -168,9 +169,10 @@ impl Lowering {
         name: &str,
         key: SetKey,
         interval: bool,
-        mut elems: Vec<Interval>,
+        elems: impl Into<Packed>,
         origin: Vec<Span>,
     ) -> String {
+        let mut elems = elems.into();
         // Suffixes already tried for this name are not tried again: naming n sets from
         // one stem costs n probes, not n squared.
         let mut unique = name.to_string();
@@ -183,7 +185,7 @@ impl Lowering {
         self.suffixes.insert(name.to_string(), n);
         self.names.insert(unique.clone());
         self.set_at.insert(unique.clone(), self.sets.len());
-        ir::normalize_intervals(&mut elems);
+        elems.normalize();
         self.sets.push(Set {
             name: unique.clone(),
             key,
@@ -262,10 +264,10 @@ mod tests {
         assert_eq!(pieces[0].name, "src_big_v4");
         assert!(pieces.len() >= 3, "{} pieces", pieces.len());
         for p in &pieces[1..] {
-            assert_eq!(p.name, format!("src_big_v4_{:08x}", p.elements[0].lo));
+            assert_eq!(p.name, format!("src_big_v4_{:08x}", p.elements.get(0).lo));
         }
         assert!(pieces.iter().all(|p| (1..=4).contains(&p.elements.len())));
-        let all: Vec<_> = pieces.iter().flat_map(|p| p.elements.clone()).collect();
+        let all: Vec<_> = pieces.iter().flat_map(|p| p.elements.iter()).collect();
         assert_eq!(all.len(), 10);
         assert!(
             all.windows(2).all(|w| w[0].hi < w[1].lo),

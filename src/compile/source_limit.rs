@@ -4,7 +4,7 @@
 use super::Lowering;
 use super::parts::limit_stmt;
 use crate::check::validate::source_timeout_ms;
-use crate::ir::{Match, NfProto, SetKey, Stmt};
+use crate::ir::{Match, NfProto, Packed, SetKey, Stmt};
 use crate::model::{IpFamily, Rate};
 use crate::source::Span;
 
@@ -58,7 +58,7 @@ impl Lowering {
             &format!("{stem}_{suffix}"),
             key,
             false,
-            Vec::new(),
+            Packed::default(),
             origin.to_vec(),
         );
         let timeout = source_timeout_ms(rate.count, rate.unit.seconds(), rate.burst);

@@ -285,7 +285,7 @@ fn a_may_refusal_does_not_hide_a_sure_one_of_the_same_line_issue10() {
         name: "web".into(),
         key: ir::SetKey::InetService,
         interval: true,
-        elements: [80u128, 8080].map(ir::Interval::single).to_vec(),
+        elements: [80u128, 8080].map(ir::Interval::single).to_vec().into(),
         comment: None,
         timeout_ms: None,
         origin: vec![span(4)],

@@ -89,8 +89,8 @@ fn set_head(s: &Set) -> String {
 /// Element differences as interval arithmetic, so a kernel that split or merged
 /// ranges differently still compares equal.
 fn elements(e: &Set, a: &Set, out: &mut Vec<Change>) {
-    let mut want = e.elements.clone();
-    let mut have = a.elements.clone();
+    let mut want = e.elements.to_vec();
+    let mut have = a.elements.to_vec();
     ir::normalize_intervals(&mut want);
     ir::normalize_intervals(&mut have);
     let obj = format!("set {}", e.name);
@@ -163,7 +163,7 @@ mod tests {
             name: "s".into(),
             key: SetKey::Ipv4Addr,
             interval: false,
-            elements: Vec::new(),
+            elements: Default::default(),
             comment: None,
             timeout_ms: ms,
             origin: Vec::new(),

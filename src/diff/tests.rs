@@ -48,7 +48,7 @@ fn ruleset(ports: &[u16], elems: Vec<Interval>) -> Ruleset {
                 name: "allow_tcp".into(),
                 key: SetKey::InetService,
                 interval: true,
-                elements: elems,
+                elements: elems.into(),
                 comment: None,
                 timeout_ms: None,
                 origin: vec![],

@@ -2,7 +2,7 @@
 //! interval-end elements, other sets expanded to single values, each checked against
 //! the set's key first.
 
-use crate::ir::{Interval, Set};
+use crate::ir::{Interval, Packed, Set};
 use crate::nft::wire::Elem;
 
 /// Largest non-interval range expanded into single elements.
@@ -22,7 +22,7 @@ pub fn set_elements(set: &Set) -> Result<Vec<Elem>, String> {
 }
 
 /// Whether `elements` fit `set`'s key and flags.
-pub(super) fn check_elements(set: &Set, elements: &[Interval]) -> Result<(), String> {
+pub(super) fn check_elements(set: &Set, elements: &Packed) -> Result<(), String> {
     let max = set.key.max();
     if let Some(bad) = elements.iter().find(|e| e.hi > max || e.lo > e.hi) {
         return Err(format!(
@@ -43,13 +43,13 @@ pub(super) fn check_elements(set: &Set, elements: &[Interval]) -> Result<(), Str
 /// 1M prefixes, straight into the batch.
 pub(super) fn each_element<E>(
     set: &Set,
-    elements: &[Interval],
+    elements: &Packed,
     mut f: impl FnMut(Elem) -> Result<(), E>,
 ) -> Result<(), E> {
     let len = set.key.len();
     let max = set.key.max();
     if !set.interval {
-        for e in elements {
+        for e in elements.iter() {
             for v in e.lo..=e.hi {
                 f(Elem::new(v, len, false))?;
             }
@@ -59,7 +59,7 @@ pub(super) fn each_element<E>(
     if elements.first().is_some_and(|e| e.lo != 0) {
         f(Elem::new(0, len, true))?;
     }
-    for &Interval { lo, hi } in elements {
+    for Interval { lo, hi } in elements.iter() {
         f(Elem::new(lo, len, false))?;
         if hi < max {
             f(Elem::new(hi + 1, len, true))?;

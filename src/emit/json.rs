@@ -65,7 +65,7 @@ fn set(fam: &str, table: &str, s: &Set) -> Value {
         v["comment"] = json!(c);
     }
     if !s.elements.is_empty() {
-        let elems: Vec<Value> = s.elements.iter().flat_map(|e| element(s.key, *e)).collect();
+        let elems: Vec<Value> = s.elements.iter().flat_map(|e| element(s.key, e)).collect();
         v["elem"] = Value::Array(elems);
     }
     v

@@ -4,6 +4,5 @@
 pub mod delta;
 mod elements;
 pub mod json;
-pub mod lean;
 pub mod netlink;
 pub mod text;

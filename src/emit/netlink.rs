@@ -9,8 +9,8 @@
 
 use crate::ir::kernel::{log_level_attr as log_level, reject_parts};
 use crate::ir::{
-    AddrMatch, BaseChain, IfName, Interval, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule,
-    Ruleset, Set, Stmt, TypeMatch, Verdict,
+    AddrMatch, BaseChain, IfName, L4Proto, Match, NfProto, PortMatch, RejectWith, Rule, Ruleset,
+    Set, Stmt, TypeMatch, Verdict,
 };
 use crate::nft::expr::Expr;
 use crate::nft::rule::RuleTarget;
@@ -252,18 +252,7 @@ impl Builder {
     }
 
     pub(super) fn set(&mut self, table: &str, set: &Set, id: u32) -> Result<(), EmitError> {
-        self.set_from(table, set, &set.elements, id)
-    }
-
-    /// [`Builder::set`] with the set's elements given apart from it (`set.elements` is
-    /// not read).
-    pub(super) fn set_from(
-        &mut self,
-        table: &str,
-        set: &Set,
-        elements: &[Interval],
-        id: u32,
-    ) -> Result<(), EmitError> {
+        let elements = &set.elements;
         let what = BatchPart::Set(set.name.clone());
         let spec = SetSpec {
             name: &set.name,

@@ -99,7 +99,7 @@ fn set(out: &mut String, s: &Set, sink: &mut dyn FnMut(&str)) {
                     out.push_str(", ");
                 }
             }
-            element(out, s.key, *e);
+            element(out, s.key, e);
             hand_on(out, sink, PIECE);
         }
         out.push_str(" }\n");

@@ -14,7 +14,7 @@ use crate::ir::host::{
     Action, ChainType, Cond, HostChain, HostHook, HostRule, HostRuleset, HostTable, MapElem,
     MapKey, TableFamily,
 };
-use crate::ir::{AddrMatch, ChainPolicy, CtState, Interval, Match, NfProto, PortMatch, SetKey};
+use crate::ir::{AddrMatch, ChainPolicy, CtState, Match, NfProto, PortMatch, SetKey};
 use crate::source::Span;
 use std::net::IpAddr;
 
@@ -481,7 +481,7 @@ impl Walker<'_> {
             .iter()
             .find(|s| s.name == name && s.key == key)
         {
-            Some(s) => tri(s.elements.iter().any(|i: &Interval| i.lo <= v && v <= i.hi)),
+            Some(s) => tri(s.elements.iter().any(|i| i.lo <= v && v <= i.hi)),
             None => Tri::Maybe(format!("set @{name}, which was not read")),
         }
     }

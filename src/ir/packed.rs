@@ -1,16 +1,17 @@
-//! A set's intervals held compactly: 8 bytes an interval for keys of at most 4 bytes
-//! (IPv4 addresses, ports, ICMP types) instead of the IR's 32. What keeps a set's
-//! elements beside the IR uses it: the live table an in-place apply plans against (the
-//! table record, a dump) and the elements the lean batch builder takes out of the IR.
+//! A set's intervals held compactly: 8 bytes an interval when every value fits 32 bits
+//! (IPv4 addresses, ports, ICMP types) instead of 32. The IR's sets, the live table an
+//! in-place apply plans against (the table record, a dump) and the table record's
+//! patches all hold their elements so; a million IPv4 prefixes take 8 MB.
 
-use super::{Interval, SetKey};
+use super::Interval;
 
-/// Sorted intervals of one key.
+/// Sorted intervals. Which form holds them is only a matter of size: every operation
+/// gives the same answer for the same intervals, whatever form each operand has.
 #[derive(Clone, Debug)]
 pub enum Packed {
-    /// `lo << 32 | hi`, for keys of at most 4 bytes.
+    /// `lo << 32 | hi`, when every value fits 32 bits.
     Narrow(Vec<u64>),
-    /// Wider keys (IPv6) as intervals: packing would save little.
+    /// Any intervals (IPv6 addresses): packing would save little.
     Wide(Vec<Interval>),
 }
 
@@ -33,22 +34,51 @@ impl PartialEq for Packed {
 
 impl Eq for Packed {}
 
-impl Packed {
-    /// `elements` of a set keyed by `key`, packed when the key allows.
-    pub fn of(key: SetKey, elements: Vec<Interval>) -> Packed {
-        match key.len() > 4 {
-            true => Packed::Wide(elements),
-            false => Packed::from_slice(key, &elements),
+/// Narrow when every value fits 32 bits.
+impl From<Vec<Interval>> for Packed {
+    fn from(elements: Vec<Interval>) -> Packed {
+        match elements.iter().all(fits) {
+            true => Packed::Narrow(elements.iter().map(|iv| narrow(*iv)).collect()),
+            false => Packed::Wide(elements),
         }
     }
+}
 
-    /// [`Packed::of`] a copy of `elements`.
-    pub fn from_slice(key: SetKey, elements: &[Interval]) -> Packed {
-        match key.len() > 4 {
-            true => Packed::Wide(elements.to_vec()),
-            // Values of a key of at most 4 bytes fit 32 bits.
-            false => Packed::Narrow(elements.iter().map(|iv| narrow(*iv)).collect()),
+impl From<&[Interval]> for Packed {
+    fn from(elements: &[Interval]) -> Packed {
+        match elements.iter().all(fits) {
+            true => Packed::Narrow(elements.iter().map(|iv| narrow(*iv)).collect()),
+            false => Packed::Wide(elements.to_vec()),
         }
+    }
+}
+
+impl FromIterator<Interval> for Packed {
+    fn from_iter<I: IntoIterator<Item = Interval>>(iter: I) -> Packed {
+        let mut out = Packed::default();
+        out.extend(iter);
+        out
+    }
+}
+
+impl Extend<Interval> for Packed {
+    fn extend<I: IntoIterator<Item = Interval>>(&mut self, iter: I) {
+        let iter = iter.into_iter();
+        if let Packed::Narrow(v) = self {
+            v.reserve(iter.size_hint().0);
+        }
+        iter.for_each(|iv| self.push(iv));
+    }
+}
+
+impl Packed {
+    /// IPv4 ranges (first, last), as they are.
+    pub fn from_v4(ranges: &[(u32, u32)]) -> Packed {
+        Packed::Narrow(
+            (ranges.iter())
+                .map(|&(lo, hi)| u64::from(lo) << 32 | u64::from(hi))
+                .collect(),
+        )
     }
 
     /// The intervals of big-endian `lo`, `hi` pairs of `width` bytes each (the table
@@ -71,13 +101,13 @@ impl Packed {
                     .map(|c| (value(&c[..w]) as u64) << 32 | value(&c[w..]) as u64)
                     .collect(),
             ),
-            w => Packed::Wide(
+            w => Packed::from(
                 (bytes.chunks_exact(pair))
                     .map(|c| Interval {
                         lo: value(&c[..w]),
                         hi: value(&c[w..]),
                     })
-                    .collect(),
+                    .collect::<Vec<_>>(),
             ),
         })
     }
@@ -114,30 +144,85 @@ impl Packed {
         }
     }
 
+    pub fn first(&self) -> Option<Interval> {
+        (!self.is_empty()).then(|| self.get(0))
+    }
+
+    pub fn last(&self) -> Option<Interval> {
+        self.len().checked_sub(1).map(|i| self.get(i))
+    }
+
     /// The intervals, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Interval> + '_ {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Interval> + ExactSizeIterator + '_ {
         (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Appends `iv` (held wide from then on if it does not fit 32 bits).
+    pub fn push(&mut self, iv: Interval) {
+        match self {
+            Packed::Narrow(v) if fits(&iv) => v.push(narrow(iv)),
+            Packed::Narrow(v) => {
+                let mut w: Vec<Interval> = v.iter().map(|&x| wide(x)).collect();
+                w.push(iv);
+                *self = Packed::Wide(w);
+            }
+            Packed::Wide(v) => v.push(iv),
+        }
     }
 
     /// Whether `iv` is one of the intervals (they are sorted: a binary search).
     pub fn contains(&self, iv: &Interval) -> bool {
         match self {
-            Packed::Narrow(v) => {
-                iv.lo.max(iv.hi) <= u32::MAX as u128 && v.binary_search(&narrow(*iv)).is_ok()
-            }
+            Packed::Narrow(v) => fits(iv) && v.binary_search(&narrow(*iv)).is_ok(),
             Packed::Wide(v) => v.binary_search(iv).is_ok(),
         }
     }
 
-    /// The intervals of `self` not in `new`, and of `new` not in `self` (both sorted, of
-    /// this key): one merge pass, over the packed values themselves.
-    pub fn difference(&self, new: &[Interval]) -> (Vec<Interval>, Vec<Interval>) {
+    /// Sorts and merges overlapping or adjacent intervals, as
+    /// [`super::normalize_intervals`] does; a list already so is not sorted again.
+    pub fn normalize(&mut self) {
         match self {
-            Packed::Narrow(v) => merge(v, new, |iv| {
-                // A value a narrow key cannot hold is in no narrow set.
-                (iv.lo.max(iv.hi) <= u32::MAX as u128).then(|| narrow(iv))
-            }),
-            Packed::Wide(v) => merge(v, new, Some),
+            Packed::Narrow(v) => {
+                let apart = |w: &[u64]| {
+                    let (a, b) = (wide(w[0]), wide(w[1]));
+                    a.lo <= a.hi && a.hi < b.lo && b.lo - a.hi > 1
+                };
+                if !(v.windows(2).all(apart)
+                    && v.last().is_none_or(|&e| e >> 32 <= e & 0xffff_ffff))
+                {
+                    v.sort_unstable();
+                    let mut kept: usize = 0;
+                    for i in 0..v.len() {
+                        let e = wide(v[i]);
+                        match kept.checked_sub(1).map(|k| &mut v[k]) {
+                            Some(last) if e.lo <= wide(*last).hi + 1 => {
+                                let l = wide(*last);
+                                *last = narrow(Interval {
+                                    lo: l.lo,
+                                    hi: l.hi.max(e.hi),
+                                });
+                            }
+                            _ => {
+                                v[kept] = v[i];
+                                kept += 1;
+                            }
+                        }
+                    }
+                    v.truncate(kept);
+                }
+                v.shrink_to_fit();
+            }
+            Packed::Wide(v) => super::normalize_intervals(v),
+        }
+    }
+
+    /// The intervals of `self` not in `new`, and of `new` not in `self` (both sorted):
+    /// one merge pass, over the packed values themselves when both are narrow.
+    pub fn difference(&self, new: &Packed) -> (Vec<Interval>, Vec<Interval>) {
+        match (self, new) {
+            (Packed::Narrow(a), Packed::Narrow(b)) => merge(a, b),
+            (Packed::Wide(a), Packed::Wide(b)) => merge(a, b),
+            _ => merge(&self.to_vec(), &new.to_vec()),
         }
     }
 
@@ -150,8 +235,7 @@ impl Packed {
                 patch(v, r, a).map(Packed::Narrow)
             }
             (Packed::Wide(v), Packed::Wide(r), Packed::Wide(a)) => patch(v, r, a).map(Packed::Wide),
-            // Packed for another key width: only an empty patch applies.
-            _ => (removed.is_empty() && added.is_empty()).then(|| self.clone()),
+            _ => patch(&self.to_vec(), &removed.to_vec(), &added.to_vec()).map(Packed::from),
         }
     }
 
@@ -186,26 +270,15 @@ impl Value for Interval {
     }
 }
 
-/// [`Packed::difference`] of `live` and `new`, `value` packing a new interval (`None`:
-/// one `live` cannot hold, so added). The common prefix is skipped first.
-fn merge<V: Value>(
-    live: &[V],
-    new: &[Interval],
-    value: impl Fn(Interval) -> Option<V>,
-) -> (Vec<Interval>, Vec<Interval>) {
-    let same = (live.iter().zip(new))
-        .take_while(|(a, b)| value(**b) == Some(**a))
-        .count();
+/// [`Packed::difference`] of `live` and `new`, both held alike. The common prefix is
+/// skipped first.
+fn merge<V: Value>(live: &[V], new: &[V]) -> (Vec<Interval>, Vec<Interval>) {
+    let same = (live.iter().zip(new)).take_while(|(a, b)| a == b).count();
     let (live, new) = (&live[same..], &new[same..]);
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < live.len() && j < new.len() {
-        let Some(b) = value(new[j]) else {
-            added.push(new[j]);
-            j += 1;
-            continue;
-        };
-        match live[i].cmp(&b) {
+        match live[i].cmp(&new[j]) {
             std::cmp::Ordering::Equal => {
                 i += 1;
                 j += 1;
@@ -215,13 +288,13 @@ fn merge<V: Value>(
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
-                added.push(new[j]);
+                added.push(new[j].interval());
                 j += 1;
             }
         }
     }
     removed.extend(live[i..].iter().map(|v| v.interval()));
-    added.extend_from_slice(&new[j..]);
+    added.extend(new[j..].iter().map(|v| v.interval()));
     (removed, added)
 }
 
@@ -269,6 +342,11 @@ pub fn write_be(ivs: impl ExactSizeIterator<Item = Interval>, width: usize, out:
     }
 }
 
+/// Whether both ends of `iv` fit 32 bits.
+fn fits(iv: &Interval) -> bool {
+    iv.lo.max(iv.hi) <= u128::from(u32::MAX)
+}
+
 /// Narrow intervals order as their packed values do (`lo` in the high half).
 fn narrow(iv: Interval) -> u64 {
     ((iv.lo as u64) << 32) | (iv.hi as u64 & 0xffff_ffff)
@@ -284,9 +362,15 @@ fn wide(v: u64) -> Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::SetKey;
 
     fn iv(lo: u128, hi: u128) -> Interval {
         Interval { lo, hi }
+    }
+
+    /// Both forms of the same intervals: the narrow one (when they fit) and a wide one.
+    fn forms(ivs: &[Interval]) -> [Packed; 2] {
+        [Packed::from(ivs), Packed::Wide(ivs.to_vec())]
     }
 
     #[test]
@@ -311,9 +395,14 @@ mod tests {
             ),
         ];
         for (key, ivs) in cases {
-            let p = Packed::of(key, ivs.clone());
+            let p = Packed::from(ivs.clone());
+            assert_eq!(matches!(p, Packed::Narrow(_)), key.len() <= 4, "{key:?}");
             assert_eq!(p.len(), ivs.len());
             assert_eq!(p.to_vec(), ivs, "{key:?}");
+            assert_eq!(
+                (p.first(), p.last()),
+                (ivs.first().copied(), ivs.last().copied())
+            );
             assert!(ivs.iter().all(|x| p.contains(x)), "{key:?}");
             assert!(!p.contains(&iv(3, 4)), "{key:?}");
             let mut be = Vec::new();
@@ -323,26 +412,40 @@ mod tests {
             assert_eq!(be, slow, "{key:?}");
             assert_eq!(be.len(), ivs.len() * 2 * key.len());
             assert_eq!(Packed::from_be(key.len(), &be), Some(p.clone()), "{key:?}");
-            assert_eq!(Packed::from_slice(key, &ivs), p);
+            assert_eq!(Packed::from(ivs.as_slice()), p);
+            assert_eq!(ivs.iter().copied().collect::<Packed>(), p);
             assert_eq!(p.clone().unpack(), ivs);
         }
         assert_eq!(Packed::from_be(4, &[0; 7]), None);
-        let far = iv(1 << 40, 1 << 40);
-        let narrow = Packed::of(SetKey::Ipv4Addr, vec![iv(1, 1)]);
-        assert_eq!(narrow.difference(&[iv(1, 1), far]), (vec![], vec![far]));
         assert_eq!(Packed::Wide(Vec::new()), Packed::default());
+        assert_eq!(Packed::Wide(vec![iv(1, 2)]), Packed::from(vec![iv(1, 2)]));
+        assert_ne!(Packed::Wide(vec![iv(1, 2)]), Packed::from(vec![iv(1, 3)]));
         assert_eq!(
-            Packed::Wide(vec![iv(1, 2)]),
-            Packed::of(SetKey::Ipv4Addr, vec![iv(1, 2)])
-        );
-        assert_ne!(
-            Packed::Wide(vec![iv(1, 2)]),
-            Packed::of(SetKey::Ipv4Addr, vec![iv(1, 3)])
+            Packed::from_v4(&[(1, 2), (7, 9)]),
+            Packed::from(vec![iv(1, 2), iv(7, 9)])
         );
     }
 
+    #[test]
+    fn a_value_past_32_bits_widens_what_holds_it() {
+        let far = iv(1 << 40, 1 << 40);
+        let mut p = Packed::from(vec![iv(1, 1)]);
+        p.push(iv(5, 6));
+        assert!(matches!(p, Packed::Narrow(_)));
+        p.push(far);
+        assert!(matches!(p, Packed::Wide(_)));
+        assert_eq!(p.to_vec(), [iv(1, 1), iv(5, 6), far]);
+        let narrow = Packed::from(vec![iv(1, 1)]);
+        assert!(!narrow.contains(&iv(1 << 32 | 1, 1 << 32 | 1)));
+        let new = Packed::from(vec![iv(1, 1), far]);
+        assert_eq!(narrow.difference(&new), (vec![], vec![far]));
+        assert_eq!(new.difference(&narrow), (vec![far], vec![]));
+        let gained = Packed::from(vec![far]);
+        assert_eq!(narrow.patched(&Packed::default(), &gained), Some(new));
+    }
+
     proptest::proptest! {
-        /// The difference is exactly the two set differences, for narrow and wide keys.
+        /// The difference is exactly the two set differences, whichever form each side has.
         #[test]
         fn difference_is_both_set_differences(
             a in proptest::collection::btree_set((0u128..40, 0u128..4), 0..60),
@@ -354,9 +457,11 @@ mod tests {
             let (live, new) = (ivs(&a), ivs(&b));
             let want_removed: Vec<Interval> = live.iter().filter(|x| !new.contains(x)).copied().collect();
             let want_added: Vec<Interval> = new.iter().filter(|x| !live.contains(x)).copied().collect();
-            for key in [SetKey::Ipv4Addr, SetKey::Ipv6Addr] {
-                let got = Packed::of(key, live.clone()).difference(&new);
-                proptest::prop_assert_eq!(&got, &(want_removed.clone(), want_added.clone()), "{:?}", key);
+            for l in forms(&live) {
+                for n in forms(&new) {
+                    let got = l.difference(&n);
+                    proptest::prop_assert_eq!(&got, &(want_removed.clone(), want_added.clone()));
+                }
             }
         }
 
@@ -372,27 +477,46 @@ mod tests {
                 s.iter().map(|&(lo, w)| iv(lo, lo + w)).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
             };
             let (live, new) = (ivs(&a), ivs(&b));
-            for key in [SetKey::Ipv4Addr, SetKey::Ipv6Addr] {
-                let old = Packed::of(key, live.clone());
-                let (removed, added) = old.difference(&new);
-                let (removed, added) = (Packed::of(key, removed), Packed::of(key, added));
-                proptest::prop_assert_eq!(old.patched(&removed, &added), Some(Packed::of(key, new.clone())));
-                let extra = iv(extra.0, extra.0 + extra.1);
-                let mut other = live.clone();
-                match other.binary_search(&extra) {
-                    Ok(i) => { other.remove(i); }
-                    Err(i) => other.insert(i, extra),
-                }
-                let other = Packed::of(key, other);
-                // A patch still applies to other elements when the extra interval is one
-                // it neither removes nor adds; the result then differs from `new` by it.
-                if let Some(got) = other.patched(&removed, &added) {
-                    proptest::prop_assert_ne!(got, Packed::of(key, new.clone()));
+            for old in forms(&live) {
+                let (removed, added) = old.difference(&Packed::from(new.clone()));
+                for (removed, added) in forms(&removed).into_iter().zip(forms(&added)) {
+                    proptest::prop_assert_eq!(old.patched(&removed, &added), Some(Packed::from(new.clone())));
+                    let extra = iv(extra.0, extra.0 + extra.1);
+                    let mut other = live.clone();
+                    match other.binary_search(&extra) {
+                        Ok(i) => { other.remove(i); }
+                        Err(i) => other.insert(i, extra),
+                    }
+                    // A patch still applies to other elements when the extra interval is
+                    // one it neither removes nor adds; the result then differs from `new`.
+                    for other in forms(&other) {
+                        if let Some(got) = other.patched(&removed, &added) {
+                            proptest::prop_assert_ne!(got, Packed::from(new.clone()));
+                        }
+                    }
                 }
             }
         }
 
-        /// Packed IPv4 intervals order exactly as the intervals do (so sorted stays sorted
+        /// Sorted or not, touching or apart: either form normalizes as the IR's intervals do.
+        #[test]
+        fn normalize_is_the_irs(
+            v in proptest::collection::vec((0u128..60, 0u128..4), 0..14),
+            sorted in proptest::bool::ANY,
+        ) {
+            let mut v: Vec<Interval> = v.iter().map(|&(lo, n)| iv(lo, lo + n)).collect();
+            if sorted {
+                v.sort_unstable();
+            }
+            let mut want = v.clone();
+            super::super::normalize_intervals(&mut want);
+            for mut p in forms(&v) {
+                p.normalize();
+                proptest::prop_assert_eq!(p.to_vec(), want.clone());
+            }
+        }
+
+        /// Packed intervals order exactly as the intervals do (so sorted stays sorted
         /// and `contains` may search).
         #[test]
         fn narrow_values_order_as_intervals(a in proptest::array::uniform4(0u32..)) {

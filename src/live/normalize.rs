@@ -68,7 +68,7 @@ pub fn foreign_set(raw: &RawSet, elems: &[RawElem]) -> Option<ir::Set> {
         name: raw.name.clone(),
         key,
         interval,
-        elements,
+        elements: elements.into(),
         comment: None,
         timeout_ms: None,
         origin: Vec::new(),
@@ -93,7 +93,7 @@ pub fn set(raw: &RawSet, elems: &[RawElem]) -> Result<ir::Set, String> {
         name: raw.name.clone(),
         key,
         interval,
-        elements,
+        elements: elements.into(),
         comment: raw.userdata.as_deref().and_then(|u| {
             expr_read::tlv(u, UDATA_SET_COMMENT)
                 .map(|v| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned())

@@ -293,7 +293,7 @@ fn set_values(rs: &Ruleset, name: &str, key: SetKey) -> Result<Ivs, SpaceError> 
         .sets
         .iter()
         .find(|s| s.name == name && s.key == key)
-        .map(|s| Ivs::new(s.elements.clone()))
+        .map(|s| Ivs::new(s.elements.to_vec()))
         .ok_or_else(|| SpaceError::Set {
             set: name.to_string(),
             wanted: key.name(),

@@ -344,7 +344,7 @@ fn within(rs: &Ruleset, m: &AddrMatch, a: IpAddr) -> bool {
             .sets
             .iter()
             .find(|s| &s.name == name)
-            .is_some_and(|s| s.elements.iter().any(|iv| contains(iv, a))),
+            .is_some_and(|s| s.elements.iter().any(|iv| contains(&iv, a))),
     }
 }
 

@@ -216,8 +216,8 @@ fn v6_candidates() -> Box<dyn Iterator<Item = u128>> {
 fn named_nets(rs: &Ruleset, v4: &mut Vec<Interval>, v6: &mut Vec<Interval>) {
     for set in &rs.table.sets {
         match set.key {
-            SetKey::Ipv4Addr => v4.extend(&set.elements),
-            SetKey::Ipv6Addr => v6.extend(&set.elements),
+            SetKey::Ipv4Addr => v4.extend(set.elements.iter()),
+            SetKey::Ipv6Addr => v6.extend(set.elements.iter()),
             _ => {}
         }
     }

@@ -107,7 +107,7 @@ fn intervals(rs: &Ruleset, pm: &PortMatch) -> Vec<Interval> {
             .sets
             .iter()
             .filter(|s| &s.name == name)
-            .flat_map(|s| s.elements.iter().copied())
+            .flat_map(|s| s.elements.iter())
             .collect(),
     }
 }

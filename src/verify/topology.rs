@@ -166,8 +166,8 @@ pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
         let Some(set) = rs.table.sets.iter().find(|s| s.name == name) else {
             return vec![];
         };
-        let mut v: Vec<Interval> = set.elements.iter().take(1).copied().collect();
-        v.extend(set.elements.iter().skip(1).last().copied());
+        let mut v: Vec<Interval> = set.elements.first().into_iter().collect();
+        v.extend(set.elements.iter().skip(1).last());
         // And the first element of every address class, so no class is left out.
         let v4 = is_v4(m);
         let key = |iv: &Interval| {
@@ -175,9 +175,9 @@ pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
             (lo, sources::blocking_class(iv, v4))
         };
         let mut keys: BTreeSet<_> = v.iter().map(key).collect();
-        for iv in &set.elements {
-            if keys.insert(key(iv)) {
-                v.push(*iv);
+        for iv in set.elements.iter() {
+            if keys.insert(key(&iv)) {
+                v.push(iv);
             }
         }
         v

@@ -99,7 +99,7 @@ fn set_mutants(rs: &Ruleset, ci: usize) -> Vec<Mutant> {
         };
         let max = set.key.max();
         for e in picks {
-            let iv = set.elements[e];
+            let iv = set.elements.get(e);
             let mut variants = vec![(format!("drop element {e}"), None)];
             if iv.lo > 0 {
                 variants.push((
@@ -137,14 +137,15 @@ fn set_mutants(rs: &Ruleset, ci: usize) -> Vec<Mutant> {
             }
             for (what, new) in variants {
                 let mut m = rs.clone();
-                let els = &mut m.table.sets[si].elements;
+                let mut els = m.table.sets[si].elements.to_vec();
                 match new {
                     Some(iv) => els[e] = iv,
                     None => {
                         els.remove(e);
                     }
                 }
-                hostwall::ir::normalize_intervals(els);
+                hostwall::ir::normalize_intervals(&mut els);
+                m.table.sets[si].elements = els.into();
                 if m != *rs {
                     out.push(Mutant {
                         what: format!("set {}: {what}", set.name),

@@ -326,7 +326,7 @@ pub fn changes_of(delta: &crate::emit::delta::Delta<'_>) -> Vec<SetPatch> {
             set: s.name.clone(),
             width: s.key.len(),
             removed: Vec::new(),
-            added: crate::apply::delta::stored_elements(s),
+            added: crate::apply::delta::stored_elements(s).unpack(),
         });
     changed.chain(new).collect()
 }

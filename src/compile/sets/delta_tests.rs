@@ -237,7 +237,7 @@ fn a_list_split_into_pieces_gives_every_address_the_verdict_of_one_set() {
     assert_eq!(whole.table.sets.len(), 3, "nd, v4, v6");
     let mut probes: Vec<IpAddr> = Vec::new();
     for s in &whole.table.sets[1..] {
-        for e in &s.elements {
+        for e in s.elements.iter() {
             for v in [e.lo.wrapping_sub(1), e.lo, e.hi, e.hi.wrapping_add(1)] {
                 probes.push(match s.name.ends_with("v4") {
                     true => IpAddr::V4(Ipv4Addr::from(v as u32)),

@@ -32,7 +32,7 @@ pub fn set(name: &str, key: SetKey, mut elements: Vec<Interval>) -> Set {
         name: name.into(),
         key,
         interval: true,
-        elements,
+        elements: elements.into(),
         comment: None,
         timeout_ms: None,
         origin: vec![],
