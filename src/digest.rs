@@ -1,7 +1,8 @@
-//! SHA-256 digests, as lowercase hex: the apply record's input digest (what `diff`'s
-//! fast path compares) and the integrity digest of a saved previous-state blob. And
-//! [`checksum`], a fast 64-bit check of a file's own bytes against damage, for the
-//! table record, which every apply writes or patches.
+//! Digests as lowercase hex: BLAKE3 of the compiler's inputs (the apply record's input
+//! digest, what `diff`'s fast path compares, and a shed text's check when it is read
+//! again), SHA-256 for the formats kept on disk across versions (a saved previous-state
+//! blob, the last known good). And [`checksum`], a fast 64-bit check of a file's own
+//! bytes against damage, for the table record, which every apply writes or patches.
 
 use sha2::{Digest, Sha256};
 
@@ -13,15 +14,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// SHA-256 over a sequence of byte strings, each framed by its length, so moving bytes
+/// BLAKE3 of `bytes` (a cryptographic hash, about four times the speed of SHA-256 with
+/// the CPU's SHA extensions here: 0.19 ms against 0.8 for 1.6 MB).
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    hex(blake3::hash(bytes).as_bytes())
+}
+
+/// BLAKE3 over a sequence of byte strings, each framed by its length, so moving bytes
 /// from one part to the next always gives another digest.
-pub fn sha256_framed<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut h = Sha256::new();
+pub fn blake3_framed<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut h = blake3::Hasher::new();
     for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
+        h.update(&(p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    hex(&h.finalize())
+    hex(h.finalize().as_bytes())
 }
 
 /// A 64-bit checksum of `bytes` that finds damage (a flipped bit, a truncated or
@@ -109,8 +116,14 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(is_hex_digest(&sha256_hex(b"")));
+        // BLAKE3's published test vector (`b3sum`).
+        assert_eq!(
+            blake3_hex(b"abc"),
+            "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+        );
+        assert!(is_hex_digest(&blake3_hex(b"")));
         assert!(!is_hex_digest("abc"));
-        let parts = |a: &'static str, b: &'static str| sha256_framed([a.as_bytes(), b.as_bytes()]);
+        let parts = |a: &'static str, b: &'static str| blake3_framed([a.as_bytes(), b.as_bytes()]);
         assert_ne!(parts("ab", "c"), parts("a", "bc"));
         assert_eq!(parts("ab", "c"), parts("ab", "c"));
     }

@@ -465,7 +465,7 @@ pub fn normalize_intervals(elems: &mut Vec<Interval>) {
         elems.shrink_to_fit();
         return;
     }
-    elems.sort_unstable();
+    crate::nets::sort_mostly_ordered(elems);
     // Merged in place: a million-element set is never copied.
     let mut kept: usize = 0;
     for i in 0..elems.len() {

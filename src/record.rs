@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub struct ApplyRecord {
     /// nf_tables generation id right after our commit.
     pub genid: u32,
-    /// `inputs_digest` (SHA-256, hex) of every file the policy was compiled from, and of
+    /// `inputs_digest` (BLAKE3, hex) of every file the policy was compiled from, and of
     /// hostwall's version: the same digest means the same compiled ruleset, without
     /// compiling.
     pub digest: String,
@@ -155,9 +155,10 @@ pub struct Warnings {
     pub changes: Vec<crate::diff::Change>,
 }
 
-/// SHA-256 of the compiler's inputs: hostwall's version, then each file's name and
+/// BLAKE3 of the compiler's inputs: hostwall's version, then each file's name and
 /// text, every part framed by its length. Forging another policy with the same digest
-/// would take a SHA-256 second preimage.
+/// would take a BLAKE3 second preimage. (A record whose digest an older build took with
+/// SHA-256 matches nothing: the apply that reads it compiles and compares instead.)
 pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let head = [
         b"hostwall-inputs".as_slice(),
@@ -166,7 +167,7 @@ pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     let files = files
         .into_iter()
         .flat_map(|(name, text)| [name.as_bytes(), text.as_bytes()]);
-    crate::digest::sha256_framed(head.into_iter().chain(files))
+    crate::digest::blake3_framed(head.into_iter().chain(files))
 }
 
 /// The record's file for a namespace (`None`: the namespace hostwall runs in). One per
@@ -248,7 +249,7 @@ mod tests {
     }
 
     /// A 64-bit FNV-style digest, here only to build a colliding pair of policies: the
-    /// record's SHA-256 must tell them apart.
+    /// record's digest must tell them apart.
     fn fnv64(mut h: u64, bytes: &[u8]) -> u64 {
         let (blocks, rest) = if bytes.len() >= 64 {
             bytes.split_at(bytes.len() / 8 * 8)

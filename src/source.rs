@@ -62,7 +62,7 @@ pub struct SourceFile {
     ascii: bool,
     /// The text's length, kept while it is shed.
     len: usize,
-    /// While shed: the SHA-256 (hex) of the text, to know it again when it is restored.
+    /// While shed: the BLAKE3 digest (hex) of the text, to know it again when it is restored.
     shed: Option<String>,
 }
 
@@ -121,7 +121,7 @@ impl SourceMap {
         if !f.ascii || f.shed.is_some() {
             return false;
         }
-        f.shed = Some(crate::digest::sha256_hex(f.text.as_bytes()));
+        f.shed = Some(crate::digest::blake3_hex(f.text.as_bytes()));
         f.text = String::new();
         true
     }
@@ -137,7 +137,7 @@ impl SourceMap {
         let Some(digest) = &f.shed else {
             return Ok(());
         };
-        if text.len() != f.len || crate::digest::sha256_hex(text.as_bytes()) != *digest {
+        if text.len() != f.len || crate::digest::blake3_hex(text.as_bytes()) != *digest {
             return Err(format!("{} changed since it was checked", f.name));
         }
         f.text = text;

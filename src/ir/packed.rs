@@ -190,7 +190,7 @@ impl Packed {
                 if !(v.windows(2).all(apart)
                     && v.last().is_none_or(|&e| e >> 32 <= e & 0xffff_ffff))
                 {
-                    v.sort_unstable();
+                    crate::nets::sort_mostly_ordered(v);
                     let mut kept: usize = 0;
                     for i in 0..v.len() {
                         let e = wide(v[i]);
