@@ -240,12 +240,12 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     let t0 = Instant::now();
     let here = crate::nsid::NetnsId::of_thread().ok();
     let kept = copy.clone().or_else(|| guard.copy());
+    // Not read for a full replace, which plans nothing from it: a million addresses'
+    // decoding would be held beside the batch being built.
+    let record = opts.table_record.as_deref().filter(|_| !opts.full_replace);
     let mut basis = Basis {
         kept: kept.as_deref(),
-        record: opts
-            .table_record
-            .as_deref()
-            .map(|p| trusted::live_from(p, &rs.table.name, here.as_ref(), genid_before)),
+        record: record.map(|p| trusted::live_from(p, &rs.table.name, here.as_ref(), genid_before)),
         dumps: 0,
         used: PlanBasis::None,
         patch: None,
