@@ -16,9 +16,8 @@
 
 use super::inverse::Inverse;
 use super::inverse_io::{self, InverseError};
-use super::table_copy::TableCopy;
+use super::table_copy::{HexMessages, TableCopy};
 use super::{ApplyError, ApplyOptions, in_netns};
-use crate::digest::{hex, unhex};
 use crate::ir::{Ruleset, Sysctl};
 use crate::nft::client::Client;
 use crate::nsid::{self, NetnsId};
@@ -51,7 +50,7 @@ pub struct Previous {
     pub table: String,
     /// `None`: the table did not exist (or `inverse` undoes the change). Otherwise its
     /// dumped messages, hex encoded.
-    table_messages: Option<Vec<String>>,
+    table_messages: Option<HexMessages>,
     /// The in-place change's inverse: restored instead of a copy of the whole table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inverse: Option<Inverse>,
@@ -191,10 +190,10 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             netns: opts.netns.clone(),
             netns_id,
             table: table.clone(),
-            table_messages: match copy.as_deref() {
-                None | Some(TableCopy::Absent) => None,
-                Some(TableCopy::Present(msgs)) => Some(msgs.iter().map(|m| hex(m)).collect()),
-            },
+            table_messages: copy
+                .clone()
+                .filter(|c| matches!(**c, TableCopy::Present(_)))
+                .map(HexMessages),
             inverse,
             sysctls,
             interfaces,
@@ -265,9 +264,18 @@ fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
 
 impl Previous {
     pub fn encode(&self) -> Vec<u8> {
+        // Sized first: a large copy's JSON is not grown (and copied) by doubling.
+        let hex_len = self
+            .table_messages
+            .as_ref()
+            .map_or(0, |m| 2 * m.len_bytes());
+        let mut out = Vec::with_capacity(hex_len + 64 * 1024);
         // Serialising plain strings, bools and vectors cannot fail; an empty blob
         // would still be caught by `decode` rather than restored.
-        serde_json::to_vec(self).unwrap_or_default()
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        }
     }
 
     fn gone(&self) -> RestoreError {
@@ -398,15 +406,10 @@ impl Previous {
     }
 
     /// The table messages and sysctl keys, checked before anything is touched.
-    fn decoded(&self) -> Result<(TableCopy, Vec<(Sysctl, bool)>), RestoreError> {
+    fn decoded(&self) -> Result<(std::sync::Arc<TableCopy>, SysctlValues), RestoreError> {
         let copy = match &self.table_messages {
-            None => TableCopy::Absent,
-            Some(msgs) => TableCopy::Present(
-                msgs.iter()
-                    .map(|m| unhex(m))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| RestoreError::Blob("a table message is not hex".into()))?,
-            ),
+            None => std::sync::Arc::new(TableCopy::Absent),
+            Some(msgs) => msgs.0.clone(),
         };
         let keys = self
             .sysctls
@@ -416,6 +419,9 @@ impl Previous {
         Ok((copy, keys))
     }
 }
+
+/// The sysctls a restore sets back, with their values before the change.
+type SysctlValues = Vec<(Sysctl, bool)>;
 
 /// Why a restore stopped before the ruleset step, as a value out of the namespace
 /// thread: it runs in this other namespace.
@@ -483,6 +489,7 @@ impl Revert for Restorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::{hex, unhex};
 
     #[test]
     fn hex_round_trips_and_rejects_garbage() {
@@ -503,7 +510,9 @@ mod tests {
                 inode: "4:4026531840".into(),
             },
             table: "hostwall".into(),
-            table_messages: Some(vec![hex(&[1, 2, 3])]),
+            table_messages: Some(HexMessages(std::sync::Arc::new(TableCopy::Present(vec![
+                vec![1, 2, 3],
+            ])))),
             inverse: None,
             sysctls: vec![("net.ipv4.ip_forward".into(), true)],
             interfaces: vec![sysctl::Interfaces {
@@ -511,7 +520,14 @@ mod tests {
             }],
             sysctl_root: None,
         };
-        assert_eq!(Previous::decode(&p.encode()).ok(), Some(p.clone()));
+        let blob = p.encode();
+        assert_eq!(Previous::decode(&blob).ok(), Some(p.clone()));
+        // The messages are written as a list of hex strings (what every version wrote).
+        let text = String::from_utf8_lossy(&blob);
+        assert!(text.contains(r#""table_messages":["010203"]"#), "{text}");
+        let broken = text.replace(r#"["010203"]"#, r#"["01z203"]"#);
+        let e = Previous::decode(broken.as_bytes()).err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("a table message is not hex")));
         // A version 3 blob (written before the inverse existed) is still restored.
         let v3 = Previous {
             version: 3,

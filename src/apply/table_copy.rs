@@ -20,6 +20,80 @@ pub(crate) enum TableCopy {
     Present(Vec<Vec<u8>>),
 }
 
+/// A present table's copy as the saved previous state holds it: a list of hex strings,
+/// one per message, made and read one message at a time. For a million addresses the
+/// copy is 38 MB of messages; all of them as strings beside the JSON written from them
+/// held it three times over (`apply --replace --confirm` peaked at 251 MB).
+#[derive(Clone)]
+pub(crate) struct HexMessages(pub(crate) std::sync::Arc<TableCopy>);
+
+impl HexMessages {
+    fn messages(&self) -> &[Vec<u8>] {
+        match &*self.0 {
+            TableCopy::Present(m) => m,
+            TableCopy::Absent => &[],
+        }
+    }
+
+    /// Bytes of the messages, for sizing the blob before it is written.
+    pub(crate) fn len_bytes(&self) -> usize {
+        self.messages().iter().map(Vec::len).sum()
+    }
+}
+
+impl PartialEq for HexMessages {
+    fn eq(&self, other: &HexMessages) -> bool {
+        self.messages() == other.messages()
+    }
+}
+
+impl Eq for HexMessages {}
+
+impl std::fmt::Debug for HexMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HexMessages({} messages)", self.messages().len())
+    }
+}
+
+impl serde::Serialize for HexMessages {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.messages().len()))?;
+        for m in self.messages() {
+            seq.serialize_element(&crate::digest::hex(m))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HexMessages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HexMessages, D::Error> {
+        struct Each;
+        impl<'de> serde::de::Visitor<'de> for Each {
+            type Value = Vec<Vec<u8>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of hex-encoded table messages")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(m) = a.next_element::<String>()? {
+                    let bytes = crate::digest::unhex(&m);
+                    out.push(bytes.ok_or_else(|| A::Error::custom("a table message is not hex"))?);
+                }
+                Ok(out)
+            }
+        }
+        let messages = d.deserialize_seq(Each)?;
+        Ok(HexMessages(std::sync::Arc::new(TableCopy::Present(
+            messages,
+        ))))
+    }
+}
+
 /// How often a dump is retried when our table changed while it was taken.
 const CAPTURE_TRIES: u32 = 5;
 

@@ -160,6 +160,8 @@ pub fn guarded_apply<T, E: StepError>(
     // is reverted), then take effect with the change safely pending.
     let _deferred = super::signals::Deferred::new();
     let record = pending::begin(&lock, slot, &opts.policy, opts.timeout, &blob)?;
+    // On disk now: a large table's copy is not held beside the batch being built.
+    drop(blob);
     let value = match apply() {
         Ok(v) => v,
         Err(e) => return Err(step_failed(&lock, &record, revert, opts, e)),
