@@ -520,7 +520,10 @@ type Previous = (
 );
 
 /// The table is the guard's copy when it kept one (exact at its base generation, which
-/// the batch carries); otherwise dumped here, counted in `dumps`.
+/// the batch carries); otherwise dumped here, counted in `dumps`. None is taken when the
+/// sysctl step will write nothing (every value already is the policy's, as on every
+/// re-apply of a policy with `forwarding on`): a step that writes nothing cannot fail,
+/// and a dump of a large table would cost more than the whole in-place change.
 fn capture_previous(
     nl: &mut Client,
     rs: &Ruleset,
@@ -540,6 +543,9 @@ fn capture_previous(
         return Ok((changes.unwrap_or_default(), Vec::new(), None));
     }
     let changes = changes?;
+    if changes.iter().all(|c| c.old == c.new) {
+        return Ok((changes, Vec::new(), None));
+    }
     let copy = match guard.copy() {
         Some(c) => c,
         // The caller's revert undoes the change: no copy for the rollback.

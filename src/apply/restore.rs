@@ -526,7 +526,9 @@ mod tests {
         let text = String::from_utf8_lossy(&blob);
         assert!(text.contains(r#""table_messages":["010203"]"#), "{text}");
         let broken = text.replace(r#"["010203"]"#, r#"["01z203"]"#);
-        let e = Previous::decode(broken.as_bytes()).err().map(|e| e.to_string());
+        let e = Previous::decode(broken.as_bytes())
+            .err()
+            .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("a table message is not hex")));
         // A version 3 blob (written before the inverse existed) is still restored.
         let v3 = Previous {

@@ -465,7 +465,11 @@ fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
         r.genid,
     );
     s.push_str(&path::line(&r.path));
-    s.push_str(&path::basis(&r.basis, r.record_error.as_deref()));
+    s.push_str(&path::basis(
+        &r.basis,
+        r.table_dumps,
+        r.record_error.as_deref(),
+    ));
     if r.resends > 0 {
         s.push_str(&format!(
             "  resent {} time{}: other tables changed meanwhile (ours did not)\n",

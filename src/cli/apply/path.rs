@@ -35,10 +35,16 @@ pub(super) fn line(p: &ApplyPath) -> String {
 
 /// What the in-place plan was made from (`  planned from ...`), and why no table
 /// record was kept for the next apply, when that failed.
-pub(super) fn basis(b: &PlanBasis, record_error: Option<&str>) -> String {
+pub(super) fn basis(b: &PlanBasis, dumps: u32, record_error: Option<&str>) -> String {
     let mut s = match b {
         PlanBasis::None => String::new(),
-        PlanBasis::Record => "  planned from the table record: our table was not read\n".into(),
+        PlanBasis::Record if dumps == 0 => {
+            "  planned from the table record: our table was not read\n".into()
+        }
+        PlanBasis::Record => {
+            "  planned from the table record; our table was read for the sysctl step's rollback\n"
+                .into()
+        }
         PlanBasis::Copy => "  planned from the copy taken for the revert\n".into(),
         PlanBasis::Read { why } => format!("  planned from a read of our table ({why})\n"),
     };
