@@ -11,7 +11,8 @@
 # `times`). Target: record ≤ 5 ms.
 # Then the re-apply of the CIDRS policy under `perf stat` (needs perf): one prefix
 # changed (the last, alternately swapped and restored: the in-place path), nothing
-# changed (from the records), and `nft -f`'s full reload of the same compiled script
+# changed (from the records), the one changed again with `forwarding on` in the policy,
+# and `nft -f`'s full reload of the same compiled script
 # (through nsenter, which is counted): median wall time, CPU time (task-clock: user +
 # system, every thread and child) and page faults of the whole process. Targets (issue
 # #14): one changed ≤ 10 ms, nothing changed ≤ 5 ms.
@@ -77,12 +78,13 @@ stat_of() {
   awk '/task-clock/ {c=$1} /page-faults/ {gsub(",","",$1); f=$1}
        /seconds time elapsed/ {w=$1} END {printf "%d %d %d\n", w*1e6, c*1e3, f}' "$1"
 }
-# label, runs, command... (a command word "@ALT" alternates two policies) -> one row
+# label, runs, command... (a command word "@ALT" alternates two policies: $tmp/$ALT_A
+# and $tmp/$ALT_B, by default last.policy and big.policy) -> one row
 restat() {
-  local label=$1 n=$2; shift 2
+  local label=$1 n=$2 a=${ALT_A:-last} b=${ALT_B:-big}; shift 2
   : >"$tmp/rows"
   for i in $(seq "$n"); do
-    local cmd=("${@//@ALT/$([[ $((i % 2)) == 1 ]] && echo "$tmp/last.policy" || echo "$tmp/big.policy")}")
+    local cmd=("${@//@ALT/$([[ $((i % 2)) == 1 ]] && echo "$tmp/$a.policy" || echo "$tmp/$b.policy")}")
     perf stat -e task-clock,page-faults -o "$tmp/perf" "${cmd[@]}" >/dev/null 2>&1 ||
       { echo "failed: ${cmd[*]}" >&2; exit 1; }
     stat_of "$tmp/perf" >>"$tmp/rows"
@@ -102,6 +104,15 @@ if command -v perf >/dev/null; then
   echo "re-apply of the $cidrs-address policy (medians of $runs; perf stat of the whole process)"
   printf '%-34s %9s %9s %9s\n' "" "wall ms" "cpu ms" faults
   restat "hostwall: one prefix changed" "$runs" "$bin" apply "${a[@]}" @ALT
+  # The same with `forwarding on` (a KVM host's policy): ip_forward is already 1 after
+  # the first apply, so the sysctl step writes nothing and needs no copy of the table.
+  for p in big last; do
+    sed 's/^    allow icmp$/    forwarding on\n    allow icmp/' "$tmp/$p.policy" >"$tmp/fwd-$p.policy"
+    chmod 0644 "$tmp/fwd-$p.policy"
+  done
+  grep -q '^    forwarding on$' "$tmp/fwd-big.policy" || { echo "no forwarding line" >&2; exit 1; }
+  apply "$tmp/fwd-big.policy" >/dev/null
+  ALT_A=fwd-last ALT_B=fwd-big restat "hostwall: 1 changed, forwarding on" "$runs" "$bin" apply "${a[@]}" @ALT
   apply "$tmp/big.policy" >/dev/null
   restat "hostwall: nothing changed" "$runs" "$bin" apply "${a[@]}" "$tmp/big.policy"
   restat "nft -f (full reload)" "$runs" nsenter --net="/run/netns/$ns" nft -f "$tmp/big.nft"
