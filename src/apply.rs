@@ -13,6 +13,7 @@ mod inverse_done;
 mod inverse_io;
 mod refusal;
 pub mod restore;
+mod rollback;
 mod table_copy;
 pub mod trusted;
 
@@ -26,6 +27,7 @@ use crate::ir::Ruleset;
 use crate::nft::client::Client;
 use crate::source::Span;
 use crate::sysctl::{self, SysctlChange, SysctlError};
+use rollback::Rollback;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -229,26 +231,33 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     };
     let genid_before = guard.base();
     let mut dumps = 0;
+    // With a table record to plan from, the sysctl step's rollback is decided once the
+    // path is: an in-place change is undone by its inverse, O(change), not a copy.
+    let record = opts.table_record.as_deref().filter(|_| !opts.full_replace);
     let (changes, interfaces, copy) = capture_previous(
         &mut nl,
         rs,
         &root,
         opts.dry_run,
-        (&guard, opts.in_place_only),
+        (&guard, opts.in_place_only || record.is_some()),
         &mut dumps,
     )?;
+    let rollback_later = copy.is_none()
+        && !opts.in_place_only
+        && !opts.dry_run
+        && changes.iter().any(|c| c.old != c.new);
     let t0 = Instant::now();
     let here = crate::nsid::NetnsId::of_thread().ok();
     let kept = copy.clone().or_else(|| guard.copy());
     // Not read for a full replace, which plans nothing from it: a million addresses'
     // decoding would be held beside the batch being built.
-    let record = opts.table_record.as_deref().filter(|_| !opts.full_replace);
     let mut basis = Basis {
         kept: kept.as_deref(),
         record: record.map(|p| trusted::live_from(p, &rs.table.name, here.as_ref(), genid_before)),
         dumps: 0,
         used: PlanBasis::None,
         patch: None,
+        inverse: rollback_later.then_some(Err(String::new())),
     };
     let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
     if let (true, ApplyPath::Full { reason }) = (opts.in_place_only, &path) {
@@ -275,13 +284,29 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         return Ok(report);
     }
     let sent_any = batch.is_some();
+    let mut rollback = copy.map(Rollback::Copy);
+    if rollback_later && sent_any {
+        rollback = Some(match (basis.inverse.take(), &report.path) {
+            (Some(Ok(inv)), ApplyPath::Incremental { .. }) => Rollback::Inverse(inv),
+            _ => Rollback::copy(&mut nl, rs, &guard, &mut report.table_dumps)?,
+        });
+    }
     if let Some(mut batch) = batch {
         let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
         let (sent_at, timing) = match sent {
             Err(e @ ApplyError::Kernel { .. })
                 if matches!(report.path, ApplyPath::Incremental { .. }) && !opts.in_place_only =>
             {
-                // Nothing was committed: the same change as a full replace.
+                // Nothing was committed: the same change as a full replace, which only a
+                // copy of our table undoes.
+                if let Some(Rollback::Inverse(_)) = rollback {
+                    rollback = Some(Rollback::copy(
+                        &mut nl,
+                        rs,
+                        &guard,
+                        &mut report.table_dumps,
+                    )?);
+                }
                 let mut full = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
                 report.path = ApplyPath::Full {
                     reason: format!("the kernel refused the in-place change ({e})"),
@@ -297,8 +322,11 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.genid = next_genid(sent_at);
     }
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
-        let rollback = match copy {
-            Some(c) => c.restore(&mut nl, &rs.table.name).err().map(Box::new),
+        let rollback = match rollback {
+            Some(r) => r
+                .undo(&mut nl, &rs.table.name, here.as_ref())
+                .err()
+                .map(Box::new),
             None => {
                 return Err(ApplyError::SysctlUnrolled {
                     error: f.error,
@@ -335,6 +363,9 @@ struct Basis<'a> {
     used: PlanBasis,
     /// An in-place change planned from the record: its file then, and the sets' changes.
     patch: Option<(trusted::Origin, Vec<trusted::SetPatch>)>,
+    /// `Some` when the sysctl step needs a rollback: [`choose`] puts the inverse of the
+    /// in-place change it plans here (or why there is none).
+    inverse: Option<Result<inverse::Inverse, String>>,
 }
 
 impl Basis<'_> {
@@ -384,6 +415,13 @@ fn choose(
                 delta::Decision::Full(why) => why,
                 delta::Decision::Delta(d) => {
                     let summary = delta::summarize(&d);
+                    // Only from the record: the revert judges our table against it.
+                    let from_record = basis.used == PlanBasis::Record;
+                    if let (Some(inv), Some(record), true) =
+                        (&mut basis.inverse, &opts.table_record, from_record)
+                    {
+                        *inv = inverse_io::of_planned(nl, name, (&live, &d, genid), record);
+                    }
                     if let (Some((_, changes)), false) = (&mut basis.patch, opts.dry_run) {
                         *changes = trusted::changes_of(&d);
                     }

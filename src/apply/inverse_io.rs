@@ -46,10 +46,20 @@ pub(super) fn capture(
         Decision::Delta(d) => d,
         Decision::Full(why) => return Err(why),
     };
+    of_planned(nl, table, (&pre, &d, genid), record)
+}
+
+/// The inverse of the in-place change `d` planned from `pre`, our table at `genid` as
+/// the table record at `record` holds it: the old rules it puts back are read now, and
+/// are the record's only while the generation still is `genid`.
+pub(super) fn of_planned(
+    nl: &mut Client,
+    table: &str,
+    (pre, d, genid): (&LiveTable, &crate::emit::delta::Delta<'_>, u32),
+    record: &Path,
+) -> Result<Inverse, String> {
     let mut old = KernelRules { nl, table };
-    let mut inv = inverse::of_delta(&pre, &d, genid, &mut old)?;
-    // The rules were read after the record was checked: they are the record's only
-    // when nothing committed meanwhile.
+    let mut inv = inverse::of_delta(pre, d, genid, &mut old)?;
     match nl.genid() {
         Ok(g) if g == genid => {}
         Ok(_) => return Err("the ruleset moved on while the change was captured".into()),
