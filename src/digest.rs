@@ -14,6 +14,43 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// Passes what is written on to `inner`, counting it and taking its SHA-256 on the way:
+/// a large file's digest without holding its bytes.
+pub struct Sha256Writer<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: std::io::Write> Sha256Writer<W> {
+    pub fn new(inner: W) -> Sha256Writer<W> {
+        Sha256Writer {
+            inner,
+            hash: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The bytes written and their SHA-256 (hex), once `inner` is flushed.
+    pub fn finish(mut self) -> std::io::Result<(u64, String)> {
+        self.inner.flush()?;
+        Ok((self.len, hex(&self.hash.finalize())))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Sha256Writer<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// BLAKE3 of `bytes` (a cryptographic hash, about four times the speed of SHA-256 with
 /// the CPU's SHA extensions here: 0.19 ms against 0.8 for 1.6 MB).
 pub fn blake3_hex(bytes: &[u8]) -> String {

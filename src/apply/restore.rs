@@ -262,6 +262,13 @@ fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(sysctl::PROC_SYS))
 }
 
+impl crate::safe::pending::PreviousState for Previous {
+    /// The blob [`Previous::encode`] makes, written as it is made.
+    fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(w, self).map_err(std::io::Error::other)
+    }
+}
+
 impl Previous {
     pub fn encode(&self) -> Vec<u8> {
         // Sized first: a large copy's JSON is not grown (and copied) by doubling.

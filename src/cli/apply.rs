@@ -353,7 +353,7 @@ fn guarded(
         || {
             restore::capture(rs, opts).map(|c| {
                 *seen.borrow_mut() = Some((c.guard, c.in_place));
-                c.previous.encode()
+                c.previous
             })
         },
         || {

@@ -130,12 +130,12 @@ pub struct Place<'a> {
 /// `pending_hook` runs under the lock once the change is applied and before its watcher
 /// starts, so what it stores in the state dir (the deferred `--persist` drop-in) is
 /// there before a quick `confirm` looks; callers with nothing to store pass `|_, _| {}`.
-pub fn guarded_apply<T, E: StepError>(
+pub fn guarded_apply<T, E: StepError, B: pending::PreviousState>(
     place: Place<'_>,
     wait: Duration,
     revert: &dyn Revert,
     confirm: Option<&ConfirmOptions>,
-    capture: impl FnOnce() -> Result<Vec<u8>, E>,
+    capture: impl FnOnce() -> Result<B, E>,
     apply: impl FnOnce() -> Result<T, E>,
     pending_hook: impl FnOnce(&Pending, &T),
 ) -> Result<AppliedChange<T>, FlowError<E>> {

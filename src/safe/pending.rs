@@ -13,7 +13,7 @@
 use super::lock::StateLock;
 use super::outcome::{self, End, Event, Outcome};
 use super::slot::{self, Slot};
-use super::{Error, Revert, atomic_write, remove_durably, trust, unix_now};
+use super::{Error, Revert, atomic_write, atomic_write_with, remove_durably, trust, unix_now};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -259,6 +259,30 @@ pub fn read_previous(state_dir: &Path, record: &Pending) -> Result<Vec<u8>, Erro
     Ok(blob)
 }
 
+/// The saved previous state as [`begin`] writes it: bytes, or a value that writes itself
+/// (so a large table's copy is never held as one blob in memory beside it).
+pub trait PreviousState {
+    fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
+}
+
+impl PreviousState for Vec<u8> {
+    fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        w.write_all(self)
+    }
+}
+
+impl PreviousState for &[u8] {
+    fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        w.write_all(self)
+    }
+}
+
+impl<const N: usize> PreviousState for [u8; N] {
+    fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        w.write_all(self)
+    }
+}
+
 /// Records a new pending change *before* the new ruleset is applied, so that a crash
 /// at any later point leaves a record the next invocation reverts. Refuses with
 /// [`Error::AlreadyPending`] when one exists in `slot` (call [`recover`] first to clear
@@ -268,13 +292,28 @@ pub fn begin(
     slot: &Slot,
     policy: &str,
     timeout: Duration,
-    previous: &[u8],
+    previous: &dyn PreviousState,
 ) -> Result<Pending, Error> {
     let dir = lock.state_dir();
     let now = unix_now();
     if let Some(old) = read(dir, slot)? {
         return Err(Error::already_pending(&old, slot, now));
     }
+    let mut written = None;
+    atomic_write_with(&slot.previous_path(dir), 0o600, &mut |f| {
+        let mut out =
+            crate::digest::Sha256Writer::new(std::io::BufWriter::with_capacity(1 << 16, f));
+        previous.write_to(&mut out)?;
+        written = Some(out.finish()?);
+        Ok(())
+    })?;
+    let Some((previous_len, previous_sha256)) = written else {
+        return Err(Error::io(
+            "write",
+            &slot.previous_path(dir),
+            std::io::Error::other("the previous state was not written"),
+        ));
+    };
     let record = Pending {
         version: FORMAT_VERSION,
         id: slot.new_id(now),
@@ -283,12 +322,11 @@ pub fn begin(
         created: now,
         deadline: deadline_after(timeout),
         watcher: None,
-        previous_len: previous.len() as u64,
-        previous_sha256: crate::digest::sha256_hex(previous),
+        previous_len,
+        previous_sha256,
         last_error: None,
         reverting: None,
     };
-    atomic_write(&slot.previous_path(dir), previous, 0o600)?;
     write_record(dir, &record)?;
     Ok(record)
 }

@@ -167,7 +167,7 @@ impl Scene {
     /// `timeout`, whose previous state is `previous` (what `apply --confirm` does first).
     fn begin(&self, timeout: Duration, previous: &[u8]) -> (StateLock, pending::Pending) {
         let lock = StateLock::acquire(&self.state(), WAIT).expect("lock");
-        let record = begin(&lock, &SLOT, "host.policy", timeout, previous).expect("begin");
+        let record = begin(&lock, &SLOT, "host.policy", timeout, &previous).expect("begin");
         (lock, record)
     }
 
