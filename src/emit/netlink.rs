@@ -20,7 +20,7 @@ use crate::source::Span;
 use std::collections::HashMap;
 
 pub use super::elements::set_elements;
-use super::elements::{check_elements, each_element};
+use super::elements::{check_elements, each_element, each_v4_element};
 use std::fmt;
 
 /// Which object of the ruleset one message of the batch carries.
@@ -272,7 +272,11 @@ impl Builder {
             seq = seq.wrapping_add(1);
             seq.wrapping_sub(1)
         });
-        each_element(set, elements, |e| stream.push(&e)).map_err(|e| invalid(&what, e))?;
+        let pushed = match each_v4_element(set, elements, |key, end| stream.push4(key, end)) {
+            Some(pushed) => pushed,
+            None => each_element(set, elements, |e| stream.push(&e)),
+        };
+        pushed.map_err(|e| invalid(&what, e))?;
         let n = stream.finish().map_err(|e| invalid(&what, e))?;
         for chunk in 1..=n {
             let what = BatchPart::Elements {

@@ -282,6 +282,31 @@ impl Writer {
         self.buf.truncate(start + total);
     }
 
+    /// [`Writer::elem`] of a 4-byte key (an IPv4 address), laid out with sizes known
+    /// when compiled: most of a large list's batch is these.
+    fn elem4(&mut self, key: u32, end: bool) {
+        let mut b = [0u8; 24];
+        let (total, key_at) = if end { (24u16, 12) } else { (16u16, 4) };
+        b[0..2].copy_from_slice(&total.to_ne_bytes());
+        b[2..4].copy_from_slice(&(NFTA_LIST_ELEM | NLA_F_NESTED).to_ne_bytes());
+        if end {
+            b[4..6].copy_from_slice(&8u16.to_ne_bytes());
+            b[6..8].copy_from_slice(&NFTA_SET_ELEM_FLAGS.to_ne_bytes());
+            b[8..12].copy_from_slice(&SET_ELEM_INTERVAL_END.to_be_bytes());
+        }
+        let mut k = [0u8; 12];
+        k[0..2].copy_from_slice(&12u16.to_ne_bytes());
+        k[2..4].copy_from_slice(&(NFTA_SET_ELEM_KEY | NLA_F_NESTED).to_ne_bytes());
+        k[4..6].copy_from_slice(&8u16.to_ne_bytes());
+        k[6..8].copy_from_slice(&NFTA_DATA_VALUE.to_ne_bytes());
+        k[8..12].copy_from_slice(&key.to_be_bytes());
+        b[key_at..key_at + 12].copy_from_slice(&k);
+        match end {
+            true => self.buf.extend_from_slice(&b),
+            false => self.buf.extend_from_slice(&b[..16]),
+        }
+    }
+
     /// One NEWRULE message appending `exprs` (and the comment userdata nft
     /// writes) to `chain`. On error the buffer is left as it was.
     pub fn rule(
@@ -414,17 +439,30 @@ impl<'a, F: FnMut() -> u32> ElemStream<'a, F> {
     }
 
     pub fn push(&mut self, e: &Elem) -> Result<(), WireError> {
+        self.room()?;
+        self.w.elem(e);
+        Ok(())
+    }
+
+    /// [`ElemStream::push`] of a 4-byte key.
+    pub fn push4(&mut self, key: u32, end: bool) -> Result<(), WireError> {
+        self.room()?;
+        self.w.elem4(key, end);
+        Ok(())
+    }
+
+    /// A message with room for one more element: the open one, or a new one.
+    fn room(&mut self) -> Result<(), WireError> {
         // Headroom under the 64 KiB nest limit for one more element.
         const CHUNK_LIMIT: usize = MAX_NEST - 64;
         match self.open {
-            Some((_, list)) if self.w.buf.len() - list <= CHUNK_LIMIT => {}
+            Some((_, list)) if self.w.buf.len() - list <= CHUNK_LIMIT => Ok(()),
             _ => {
                 self.close()?;
                 self.open_message();
+                Ok(())
             }
         }
-        self.w.elem(e);
-        Ok(())
     }
 
     fn open_message(&mut self) {

@@ -74,6 +74,22 @@ fn element_layout_equals_generic_attributes() {
     }
 }
 
+/// A 4-byte key's element, laid out by size known when compiled, equals the general one.
+#[test]
+fn an_ipv4_element_equals_the_general_layout() {
+    for key in [0u32, 1, 0x0a00_0008, u32::MAX] {
+        for end in [false, true] {
+            let mut fast = Writer::default();
+            fast.buf.extend_from_slice(&[9, 9]);
+            fast.elem4(key, end);
+            let mut general = Writer::default();
+            general.buf.extend_from_slice(&[9, 9]);
+            general.elem(&Elem::new(key.into(), 4, end));
+            assert_eq!(fast.buf, general.buf, "{key:#x}/{end}");
+        }
+    }
+}
+
 #[test]
 fn elements_split_below_64k() {
     let mut w = Writer::default();
