@@ -217,7 +217,7 @@ impl TableRecord {
     /// namespace and generation (as its last patch leaves them), and decodes no element
     /// of a record it refuses. Also returns how the file was made up.
     fn decode_if(bytes: &[u8], usable: &Header<'_>) -> Result<(TableRecord, Layout), String> {
-        let (record, patches, layout) = patch::chunks(bytes)?;
+        let (record, patches, mut layout) = patch::chunks(bytes)?;
         let (meta, mut packed) = patch::body(record)?;
         let patches = (patches.into_iter())
             .map(patch::body)
@@ -240,9 +240,12 @@ impl TableRecord {
         }
         let mut meta = meta;
         for (m, packed) in patches {
-            sets = patch::apply(sets, &m, packed)?;
+            let work;
+            (sets, work) = patch::apply(sets, &m, packed)?;
+            layout.work += work;
             meta = m;
         }
+        layout.elements = sets.iter().map(|s| s.elements.len()).sum();
         let chains = (meta.chains.into_iter())
             .map(|c| chain(c).ok_or("a chain of an unknown hook"))
             .collect::<Result<_, _>>()?;

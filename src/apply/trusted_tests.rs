@@ -230,7 +230,7 @@ fn a_patch_goes_only_to_the_very_file_planned_from_and_within_bounds_issue14() {
         layout: Layout {
             record,
             count,
-            patches: 0,
+            ..Layout::default()
         },
         ..origin
     };
@@ -242,6 +242,17 @@ fn a_patch_goes_only_to_the_very_file_planned_from_and_within_bounds_issue14() {
         patch::append(&p, &sized(4 * to_b.len(), MAX_PATCHES), &to_b),
         Ok(false)
     );
+    // Patches that already copy more elements when read than the record holds: not
+    // appended either.
+    let copying = Origin {
+        layout: Layout {
+            work: 9,
+            elements: 8,
+            ..sized(4 * to_b.len(), 0).layout
+        },
+        ..origin
+    };
+    assert_eq!(patch::append(&p, &copying, &to_b), Ok(false));
     assert_eq!(
         patch::append(&p, &sized(4 * to_b.len(), 0), &to_b),
         Ok(true)
@@ -252,6 +263,12 @@ fn a_patch_goes_only_to_the_very_file_planned_from_and_within_bounds_issue14() {
     assert_eq!(patch::append(&p, &sized(1 << 20, 0), &to_b), Ok(false));
     let (_, now) = live_from(&p, "hostwall", Some(&ns(1)), 8).expect("trusted");
     assert_eq!(now.layout.count, 1);
+    // What reading the patch copied: the sets it changed, as they were before it.
+    assert!(
+        now.layout.work > 0 && now.layout.work <= now.layout.elements,
+        "{:?}",
+        now.layout
+    );
     // Never through a link, nor into a file others may write, whatever the stamp says.
     let roomy = sized(1 << 20, 0);
     let elsewhere = dir.path().join("elsewhere");

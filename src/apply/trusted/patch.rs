@@ -19,8 +19,10 @@
 //!
 //! A patch is appended only to the very file the apply planned from (same device,
 //! inode, size, change and modification times), and only while the patches stay
-//! under a quarter of the record's size and [`MAX_PATCHES`]: otherwise the record is
-//! written whole again, which also drops the patches.
+//! under a quarter of the record's size and [`MAX_PATCHES`], and reading them copies no
+//! more elements than the record holds (each patch rebuilds the sets it changes: one
+//! change in a 16,384-element set copies all of them): otherwise the record is written
+//! whole again, which also drops the patches.
 
 use super::{Meta, PatchMeta, SetMeta};
 use crate::apply::delta::LiveSet;
@@ -47,6 +49,10 @@ pub struct Layout {
     pub record: usize,
     pub patches: usize,
     pub count: usize,
+    /// Elements the patches copy when the file is read (the sets each one changes).
+    pub work: usize,
+    /// Elements the record's sets hold once patched.
+    pub elements: usize,
 }
 
 /// A file's identity and version: device, inode, size, change and modification times.
@@ -79,7 +85,10 @@ impl Origin {
     pub(super) fn takes(&self, len: usize) -> bool {
         let l = self.layout;
         let total = (l.record + l.patches).saturating_add(len) as u64;
-        l.count < MAX_PATCHES && (l.patches + len) * 4 <= l.record && total <= super::LIMIT
+        l.count < MAX_PATCHES
+            && (l.patches + len) * 4 <= l.record
+            && total <= super::LIMIT
+            && l.work <= l.elements
     }
 }
 
@@ -195,11 +204,14 @@ pub(super) fn body(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
 
 /// The sets after the patch described by `meta` (its packed elements `packed`), from
 /// the sets before it.
+/// Also returns how many elements the patched sets held before (what their rebuilding
+/// copied).
 pub(super) fn apply(
     before: Vec<LiveSet>,
     meta: &Meta,
     mut packed: &[u8],
-) -> Result<Vec<LiveSet>, String> {
+) -> Result<(Vec<LiveSet>, usize), String> {
+    let mut work = 0;
     let mut before: std::collections::HashMap<String, LiveSet> =
         before.into_iter().map(|s| (s.name.clone(), s)).collect();
     let mut changes = std::collections::HashMap::new();
@@ -227,8 +239,11 @@ pub(super) fn apply(
                 return Err(format!("set {} changed its key in a patch", s.name));
             }
             (Some(b), None) => b.elements,
-            (Some(b), Some((lost, gained))) => (b.elements.patched(&lost, &gained))
-                .ok_or_else(|| format!("the patch of set {} does not apply", s.name))?,
+            (Some(b), Some((lost, gained))) => {
+                work += b.elements.len();
+                (b.elements.patched(&lost, &gained))
+                    .ok_or_else(|| format!("the patch of set {} does not apply", s.name))?
+            }
             (None, Some((lost, gained))) if lost.is_empty() => gained,
             (None, Some(_)) => return Err(format!("the patch of new set {} removes", s.name)),
             (None, None) => Packed::default(),
@@ -244,7 +259,7 @@ pub(super) fn apply(
     if let Some(set) = changes.keys().next() {
         return Err(format!("a patch of set {set}, which the table lacks"));
     }
-    Ok(sets)
+    Ok((sets, work))
 }
 
 /// One set's change in a patch: the elements it lost and gained, sorted (a new set
