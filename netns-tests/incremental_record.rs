@@ -39,6 +39,12 @@ fn applied(rs: &Ruleset, o: &ApplyOptions) -> (ApplyPath, PlanBasis) {
             "our table was read for a sysctl step writing nothing"
         );
     }
+    // Whatever the basis: a copy taken for the sysctl step is also what the plan reads.
+    assert!(
+        r.table_dumps <= 1,
+        "our table was read {} times",
+        r.table_dumps
+    );
     (r.path, r.basis)
 }
 
@@ -228,6 +234,12 @@ fn the_binary_plans_from_its_table_record_and_reads_when_it_is_stale_issue14() {
 }
 
 /// The record's layout now: how many patches its file holds after the record.
+/// Addresses `from + 2i` for `i` in `r`: none adjacent, so each is a set element.
+fn spaced(from: u32, r: std::ops::Range<u32>) -> Vec<String> {
+    r.map(|i| std::net::Ipv4Addr::from(from + 2 * i).to_string())
+        .collect()
+}
+
 fn patches(record: &Path, ns: &Netns) -> usize {
     let here = hostwall::nsid::NetnsId::of(Some(ns.name())).ok();
     let genid = hostwall::live::genid(Some(ns.name())).unwrap_or_else(|e| panic!("{e}"));
@@ -245,18 +257,11 @@ fn in_place_applies_append_patches_the_next_apply_trusts_until_the_record_is_rew
     // 20,000 addresses that stay (none adjacent: 20,000 set elements), and a window of
     // 8 in a list of its own moved by one each time: one out, one in. Each patch changes
     // only the small set, so reading the patches back copies little.
-    let spaced = |r: std::ops::Range<u32>| -> Vec<String> {
-        r.map(|i| std::net::Ipv4Addr::from(0x0a02_0000 + 2 * i).to_string())
-            .collect()
-    };
     let policy = |k: u32| {
-        let window: Vec<String> = (k..k + 8)
-            .map(|i| std::net::Ipv4Addr::from(0x0b00_0000 + 2 * i).to_string())
-            .collect();
         corpus::compile_text(&format!(
             "policy feed {{\n    default drop\n    allow ssh tcp 22\n    drop from {}\n    drop tcp 80 from {}\n}}\n",
-            spaced(0..20_000).join(", "),
-            window.join(", ")
+            spaced(0x0a02_0000, 0..20_000).join(", "),
+            spaced(0x0b00_0000, k..k + 8).join(", ")
         ))
     };
     applied(&policy(0), &with_record(&ns, &record, true));
@@ -315,11 +320,7 @@ fn patches_that_rebuild_big_sets_are_soon_written_whole_issue14() {
     crate::support::root::require();
     let ns = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
     let (_dir, record) = state();
-    let spaced = |r: std::ops::Range<u32>| -> Vec<String> {
-        r.map(|i| std::net::Ipv4Addr::from(0x0a02_0000 + 2 * i).to_string())
-            .collect()
-    };
-    let policy = |k: u32| blocklist(&spaced(k..k + 20_000), None);
+    let policy = |k: u32| blocklist(&spaced(0x0a02_0000, k..k + 20_000), None);
     applied(&policy(0), &with_record(&ns, &record, true));
     let mut counts = Vec::new();
     for k in 1..=12 {

@@ -231,33 +231,40 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     };
     let genid_before = guard.base();
     let mut dumps = 0;
-    // With a table record to plan from, the sysctl step's rollback is decided once the
-    // path is: an in-place change is undone by its inverse, O(change), not a copy.
-    let record = opts.table_record.as_deref().filter(|_| !opts.full_replace);
+    let t0 = Instant::now();
+    let here = crate::nsid::NetnsId::of_thread().ok();
+    // Not read for a full replace, which plans nothing from it: a million addresses'
+    // decoding would be held beside the batch being built.
+    let record = (opts.table_record.as_deref())
+        .filter(|_| !opts.full_replace)
+        .map(|p| trusted::live_from(p, &rs.table.name, here.as_ref(), genid_before));
+    // Planned from the record, the sysctl step's rollback waits for the path: an
+    // in-place change is undone by its inverse, O(change), not by a copy. Otherwise the
+    // copy is taken now, and the plan reads our table from it (one dump, not two).
+    let plan_from_record = matches!(record, Some(Ok(_)));
+    let capture_began = Instant::now();
     let (changes, interfaces, copy) = capture_previous(
         &mut nl,
         rs,
         &root,
         opts.dry_run,
-        (&guard, opts.in_place_only || record.is_some()),
+        (&guard, opts.in_place_only || plan_from_record),
         &mut dumps,
     )?;
+    let captured = capture_began.elapsed();
     let rollback_later = copy.is_none()
         && !opts.in_place_only
         && !opts.dry_run
         && changes.iter().any(|c| c.old != c.new);
-    let t0 = Instant::now();
-    let here = crate::nsid::NetnsId::of_thread().ok();
     let kept = copy.clone().or_else(|| guard.copy());
-    // Not read for a full replace, which plans nothing from it: a million addresses'
-    // decoding would be held beside the batch being built.
     let mut basis = Basis {
         kept: kept.as_deref(),
-        record: record.map(|p| trusted::live_from(p, &rs.table.name, here.as_ref(), genid_before)),
+        record,
         dumps: 0,
         used: PlanBasis::None,
         patch: None,
-        inverse: rollback_later.then_some(Err(String::new())),
+        want_inverse: rollback_later,
+        inverse: None,
     };
     let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
     if let (true, ApplyPath::Full { reason }) = (opts.in_place_only, &path) {
@@ -273,7 +280,8 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         genid: genid_before,
         messages: batch.as_ref().map_or(0, |b| b.messages.len()),
         batch_bytes: batch.as_ref().map_or(0, |b| b.bytes.len()),
-        build_time: t0.elapsed(),
+        // The plan and the batch: not the sysctl reads nor the copy of the capture.
+        build_time: t0.elapsed().saturating_sub(captured),
         sysctls: changes.clone(),
         dry_run: opts.dry_run,
         path,
@@ -287,8 +295,8 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     let mut rollback = copy.map(Rollback::Copy);
     if rollback_later && sent_any {
         rollback = Some(match (basis.inverse.take(), &report.path) {
-            (Some(Ok(inv)), ApplyPath::Incremental { .. }) => Rollback::Inverse(inv),
-            _ => Rollback::copy(&mut nl, rs, &guard, &mut report.table_dumps)?,
+            (Some(inv), ApplyPath::Incremental { .. }) => Rollback::Inverse(inv),
+            _ => Rollback::copy(&mut nl, &rs.table.name, &guard, &mut report.table_dumps)?,
         });
     }
     if let Some(mut batch) = batch {
@@ -302,7 +310,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
                 if let Some(Rollback::Inverse(_)) = rollback {
                     rollback = Some(Rollback::copy(
                         &mut nl,
-                        rs,
+                        &rs.table.name,
                         &guard,
                         &mut report.table_dumps,
                     )?);
@@ -363,9 +371,10 @@ struct Basis<'a> {
     used: PlanBasis,
     /// An in-place change planned from the record: its file then, and the sets' changes.
     patch: Option<(trusted::Origin, Vec<trusted::SetPatch>)>,
-    /// `Some` when the sysctl step needs a rollback: [`choose`] puts the inverse of the
-    /// in-place change it plans here (or why there is none).
-    inverse: Option<Result<inverse::Inverse, String>>,
+    /// Whether the sysctl step needs a rollback that [`choose`] may give as the inverse
+    /// of the in-place change it plans from the record (`inverse`).
+    want_inverse: bool,
+    inverse: Option<inverse::Inverse>,
 }
 
 impl Basis<'_> {
@@ -417,10 +426,11 @@ fn choose(
                     let summary = delta::summarize(&d);
                     // Only from the record: the revert judges our table against it.
                     let from_record = basis.used == PlanBasis::Record;
-                    if let (Some(inv), Some(record), true) =
-                        (&mut basis.inverse, &opts.table_record, from_record)
+                    if let (true, true, Some(record)) =
+                        (basis.want_inverse, from_record, &opts.table_record)
                     {
-                        *inv = inverse_io::of_planned(nl, name, (&live, &d, genid), record);
+                        basis.inverse =
+                            inverse_io::of_planned(nl, name, (&live, &d, genid), record).ok();
                     }
                     if let (Some((_, changes)), false) = (&mut basis.patch, opts.dry_run) {
                         *changes = trusted::changes_of(&d);

@@ -4,7 +4,6 @@
 
 use super::table_copy::TableCopy;
 use super::{ApplyError, Guard, inverse, inverse_io};
-use crate::ir::Ruleset;
 use crate::nft::client::Client;
 use crate::nsid::NetnsId;
 use std::sync::Arc;
@@ -21,16 +20,13 @@ impl Rollback {
     /// A copy of our table now (nothing committed yet), counted in `dumps`.
     pub(super) fn copy(
         nl: &mut Client,
-        rs: &Ruleset,
+        table: &str,
         guard: &Guard,
         dumps: &mut u32,
     ) -> Result<Rollback, ApplyError> {
         *dumps += 1;
-        Ok(Rollback::Copy(Arc::new(TableCopy::capture(
-            nl,
-            &rs.table.name,
-            guard,
-        )?)))
+        let copy = TableCopy::capture(nl, table, guard)?;
+        Ok(Rollback::Copy(Arc::new(copy)))
     }
 
     pub(super) fn undo(
