@@ -263,26 +263,20 @@ fn sysctl_root(root: &Option<PathBuf>) -> PathBuf {
 }
 
 impl crate::safe::pending::PreviousState for Previous {
-    /// The blob [`Previous::encode`] makes, written as it is made.
+    /// The blob, JSON, written as it is made.
     fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         serde_json::to_writer(w, self).map_err(std::io::Error::other)
     }
 }
 
 impl Previous {
+    /// The blob in memory (the apply writes it straight to its file:
+    /// [`crate::safe::pending::PreviousState`]).
+    #[cfg(test)]
     pub fn encode(&self) -> Vec<u8> {
-        // Sized first: a large copy's JSON is not grown (and copied) by doubling.
-        let hex_len = self
-            .table_messages
-            .as_ref()
-            .map_or(0, |m| 2 * m.len_bytes());
-        let mut out = Vec::with_capacity(hex_len + 64 * 1024);
-        // Serialising plain strings, bools and vectors cannot fail; an empty blob
-        // would still be caught by `decode` rather than restored.
-        match serde_json::to_writer(&mut out, self) {
-            Ok(()) => out,
-            Err(_) => Vec::new(),
-        }
+        use crate::safe::pending::PreviousState;
+        let mut out = Vec::new();
+        self.write_to(&mut out).map_or(Vec::new(), |()| out)
     }
 
     fn gone(&self) -> RestoreError {

@@ -34,11 +34,6 @@ impl HexMessages {
             TableCopy::Absent => &[],
         }
     }
-
-    /// Bytes of the messages, for sizing the blob before it is written.
-    pub(crate) fn len_bytes(&self) -> usize {
-        self.messages().iter().map(Vec::len).sum()
-    }
 }
 
 impl PartialEq for HexMessages {

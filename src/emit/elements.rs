@@ -26,7 +26,7 @@ pub(super) fn check_elements(set: &Set, elements: &Packed) -> Result<(), String>
     let max = set.key.max();
     // Values held narrow fit any key of 32 bits or more: only their order is checked.
     if let (Packed::Narrow(v), true) = (elements, set.interval && max >= u128::from(u32::MAX)) {
-        return match v.iter().find(|&&e| e >> 32 > e & 0xffff_ffff) {
+        return match v.iter().find(|&&e| (e >> 32) > (e & 0xffff_ffff)) {
             Some(&e) => Err(format!(
                 "element {}-{} does not fit key {}",
                 e >> 32,

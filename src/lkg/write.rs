@@ -120,7 +120,7 @@ pub fn inputs_digest(
     table: &str,
     sysctls: &[String],
 ) -> String {
-    let mut h = Hashing(Sha256::new());
+    let mut h = crate::digest::Sha256Writer::new(io::sink());
     let inputs = Inputs {
         files,
         has_site,
@@ -129,20 +129,7 @@ pub fn inputs_digest(
     };
     // Strings, a flag and a list of strings: serialising into a hasher cannot fail.
     let _ = serde_json::to_writer(&mut h, &inputs);
-    crate::digest::hex(&h.0.finalize())
-}
-
-struct Hashing(Sha256);
-
-impl Write for Hashing {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.0.update(b);
-        Ok(b.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    h.finish().map(|(_, digest)| digest).unwrap_or_default()
 }
 
 /// The header line for a body of digest `hex` (64 hex digits: always [`head_len`] bytes).
@@ -264,10 +251,11 @@ fn holds_inputs(dir: &Path, inputs: &str) -> bool {
         let want = format!("{{\"inputs\":\"{inputs}\",");
         let mut start = vec![0; want.len()];
         r.read_exact(&mut start).ok()?;
-        let mut hashing = Hashing(Sha256::new());
-        hashing.0.update(&start);
+        let mut hashing = crate::digest::Sha256Writer::new(io::sink());
+        hashing.write_all(&start).ok()?;
         io::copy(&mut r, &mut hashing).ok()?;
-        Some(start == want.as_bytes() && crate::digest::hex(&hashing.0.finalize()) == stored)
+        let (_, digest) = hashing.finish().ok()?;
+        Some(start == want.as_bytes() && digest == stored)
     })()
     .unwrap_or(false)
 }
