@@ -56,6 +56,11 @@ pub struct ApplyOptions {
     /// not retried as a full replace), and a failed sysctl step leaves the ruleset to
     /// that revert, which runs right after (no copy of the table is taken for it).
     pub in_place_only: bool,
+    /// The caller puts the previous state back itself when this apply fails after its
+    /// commit (`--confirm`'s pending change holds it on disk): a failed sysctl step
+    /// leaves the ruleset to that revert, and the apply holds no copy of our table for
+    /// a rollback of its own (the capture's copy goes once the plan is made).
+    pub caller_reverts: bool,
 }
 
 /// What an in-place plan was made from.
@@ -157,8 +162,8 @@ pub enum ApplyError {
     )]
     Unrestorable { table: String, what: String },
     /// A sysctl step failed and this apply rolled no ruleset back: before any change
-    /// (`committed` false), or after an in-place change that the pending change's
-    /// revert undoes (`ApplyOptions::in_place_only`).
+    /// (`committed` false), or after a change that the pending change's revert undoes
+    /// (`ApplyOptions::caller_reverts`).
     #[error("{error}; {}", unrolled_summary(*.committed, .restore_errors))]
     SysctlUnrolled {
         error: SysctlError,
@@ -248,17 +253,17 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         rs,
         &root,
         opts.dry_run,
-        (&guard, opts.in_place_only || plan_from_record),
+        (&guard, opts.in_place_only || plan_from_record, opts.caller_reverts),
         &mut dumps,
     )?;
     let captured = capture_began.elapsed();
     let rollback_later = copy.is_none()
         && !opts.in_place_only
+        && !opts.caller_reverts
         && !opts.dry_run
         && changes.iter().any(|c| c.old != c.new);
-    let kept = copy.clone().or_else(|| guard.copy());
     let mut basis = Basis {
-        kept: kept.as_deref(),
+        kept: copy.clone().or_else(|| guard.copy()),
         record,
         dumps: 0,
         used: PlanBasis::None,
@@ -267,6 +272,12 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         inverse: None,
     };
     let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
+    if opts.caller_reverts {
+        // Planned: the copy is the caller's revert's, on disk, and not held beside the
+        // batch (a million addresses: 38 MB).
+        basis.kept = None;
+        guard.forget_copy();
+    }
     if let (true, ApplyPath::Full { reason }) = (opts.in_place_only, &path) {
         return Err(ApplyError::Snapshot(format!(
             "the in-place change the revert was captured for no longer applies ({reason})"
@@ -362,9 +373,9 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
 }
 
 /// Where `choose` may take the live table from, best first, and what it used.
-struct Basis<'a> {
+struct Basis {
     /// Our table exactly at the guard's base (the capture's copy).
-    kept: Option<&'a TableCopy>,
+    kept: Option<Arc<TableCopy>>,
     /// Our table from the table record, or why it cannot stand for the kernel's.
     record: Option<Result<(delta::LiveTable, trusted::Origin), String>>,
     dumps: u32,
@@ -377,7 +388,7 @@ struct Basis<'a> {
     inverse: Option<inverse::Inverse>,
 }
 
-impl Basis<'_> {
+impl Basis {
     /// Our table at the guard's base: from the record, the copy, or dumps of its own.
     fn live(
         &mut self,
@@ -393,7 +404,7 @@ impl Basis<'_> {
             Some(Err(why)) => why,
             None => "no table record is kept".to_string(),
         };
-        if let Some(c) = self.kept {
+        if let Some(c) = &self.kept {
             self.used = PlanBasis::Copy;
             return delta_read::from_copy(c, name);
         }
@@ -577,7 +588,7 @@ fn capture_previous(
     rs: &Ruleset,
     root: &Path,
     dry_run: bool,
-    (guard, in_place_only): (&Guard, bool),
+    (guard, in_place_only, caller_reverts): (&Guard, bool, bool),
     dumps: &mut u32,
 ) -> Result<Previous, ApplyError> {
     let failed = |error| ApplyError::SysctlUnrolled {
@@ -593,6 +604,11 @@ fn capture_previous(
     let changes = changes?;
     if changes.iter().all(|c| c.old == c.new) {
         return Ok((changes, Vec::new(), None));
+    }
+    if caller_reverts {
+        // The caller's revert undoes a change whose sysctl step fails.
+        let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
+        return Ok((changes, interfaces, None));
     }
     let copy = match guard.copy() {
         Some(c) => c,

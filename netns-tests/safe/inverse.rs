@@ -222,6 +222,21 @@ fn a_table_changed_by_hand_is_not_reverted_over_and_another_table_is_no_obstacle
 #[ignore = "needs root"]
 fn a_failed_sysctl_step_is_undone_by_the_inverse_at_once_issue14() {
     crate::support::root::require();
+    failed_sysctl_step_under_confirm(&[]);
+}
+
+/// The same with a full replace: the pending change's copy of the table, on disk, puts
+/// it back (the apply held no copy of its own beside the batch).
+#[test]
+#[ignore = "needs root"]
+fn a_failed_sysctl_step_after_a_full_replace_is_undone_by_the_pending_copy_issue14() {
+    crate::support::root::require();
+    failed_sysctl_step_under_confirm(&["--replace"]);
+}
+
+/// `apply --confirm` (with `extra`) of a change whose sysctl step fails: the revert of
+/// the pending change undoes it at once, and its watcher's retry undoes nothing twice.
+fn failed_sysctl_step_under_confirm(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for p in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"] {
         let f = dir.path().join(p);
@@ -249,7 +264,7 @@ fn a_failed_sysctl_step_is_undone_by_the_inverse_at_once_issue14() {
     let out = lab.apply_text(
         "after.policy",
         &b,
-        &["--sysctl-root", &root, "--confirm", "30"],
+        &[&["--sysctl-root", &root, "--confirm", "30"], extra].concat(),
     );
     let _ = chattr("-i");
     let err = stderr(&out);

@@ -85,6 +85,11 @@ impl Guard {
         s.copy = Some(copy);
     }
 
+    /// Lets the copy go (the base still stands).
+    pub(crate) fn forget_copy(&self) {
+        self.lock().copy = None;
+    }
+
     /// Our table exactly as it stood at [`Guard::base`], when it was kept.
     pub(crate) fn copy(&self) -> Option<Arc<TableCopy>> {
         self.lock().copy.clone()

@@ -159,7 +159,11 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
             None => {
                 let (copy, genid) = TableCopy::capture_at(&mut nl, &table, &guard)?;
                 let copy = std::sync::Arc::new(copy);
-                guard.set_base_with(genid, copy.clone());
+                // The apply plans from it, unless it replaces the table whole.
+                match opts.full_replace {
+                    true => guard.set_base(genid),
+                    false => guard.set_base_with(genid, copy.clone()),
+                }
                 (Some(copy), None)
             }
         };

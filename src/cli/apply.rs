@@ -199,6 +199,7 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
             a.netns.as_deref(),
         )),
         in_place_only: false,
+        caller_reverts: false,
     };
     if a.dry_run {
         return dry_run::dry_run(out, &loaded, &rs, &opts, a.verbose);
@@ -361,8 +362,13 @@ fn guarded(
             let opts = ApplyOptions {
                 guard,
                 in_place_only: in_place_only.unwrap_or(false),
+                // Captured: the pending change's revert puts the previous state back.
+                caller_reverts: in_place_only.is_some(),
                 ..opts.clone()
             };
+            // A captured copy of a big table is on disk now and freed: its pages go
+            // back before the batch is built.
+            crate::trim_heap();
             hostwall::apply::apply(rs, &opts)
         },
         // Under the lock, before the watcher starts: a quick `confirm` finds it.
