@@ -16,7 +16,9 @@
 #   1,000 spread (1,000 /30s drawn by a fixed seed, each swapped for the single address 5
 #   past its start: changes all over the list, each inside its own /24);
 #   one service added to kvm-host, one rule inserted in the middle of a
-#   10,000-rule policy.
+#   10,000-rule policy; then, beside a libvirt-like table, 100k prefixes with 0 / 1 /
+#   1,000 changed, planned from the record and with another table's commit before each
+#   apply (the generation moved: our table is read).
 # Usage: benches/reapply.sh [RUNS] [PATTERN]   (as root; namespace and temp files removed on
 # exit; PATTERN: only the shapes whose name contains it).
 # Targets (issue 14): 1 changed ≤ 10 ms, 1,000 ≤ 30 ms, nothing changed ≤ 5 ms, no batch.
@@ -124,3 +126,41 @@ row "kvm-host, one service added" "$tmp/kvm0.policy" "$tmp/kvm1.policy"
 row "10,000 rules, one inserted mid-way" "$tmp/r0.policy" "$tmp/r1.policy"
 echo "ratio: nft -f over in place. 'kernel': the one batch's time inside sendmsg (0: nothing sent)."
 echo "read: in place with no table record to plan from (the ruleset and our table read first)."
+
+# A busy KVM host: libvirt's tables beside ours (the warnings after an apply judge them
+# against our table), and another table committing between applies (a guest started:
+# the generation moved, so no table record can stand and our table is read once).
+[[ "beside libvirt" == *"$only"* ]] || exit 0
+ip netns exec "$ns" nft -f - <<'NFT'
+table ip libvirt_network {
+  chain guest_output { type filter hook forward priority 0; policy accept; oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept; oifname "virbr0" reject; }
+  chain guest_input { type filter hook input priority 0; policy accept; iifname "virbr0" udp dport { 53, 67 } accept; }
+}
+NFT
+# shape A B -> "beside moved moved-kernel" (medians, us)
+beside() {
+  local a=$1 b=$2 mode out t0 t1 from to
+  for mode in beside moved; do
+    : >"$tmp/$mode.wall"; : >"$tmp/$mode.kernel"
+    apply --replace "$a" >/dev/null
+    from=$a; to=$b
+    for i in $(seq "$runs"); do
+      [[ $mode == moved ]] && ip netns exec "$ns" nft add chain ip libvirt_network "guest$i"
+      t0=$EPOCHREALTIME; out=$(apply "$to"); t1=$EPOCHREALTIME
+      usec "$t0" "$t1" >>"$tmp/$mode.wall"
+      kernel_us <<<"$out" >>"$tmp/$mode.kernel" || true
+      grep -o "incremental: [^$]*\|full replace: .*\|unchanged (generation [0-9]*)\|planned from [a-z ]*" <<<"$out" | paste -sd ';' >"$tmp/$mode.path"
+      local x=$from; from=$to; to=$x
+    done
+  done
+  echo "$(median <"$tmp/beside.wall") $(median <"$tmp/moved.wall") $(median <"$tmp/moved.kernel" 2>/dev/null || echo 0)"
+}
+printf '\n%-34s %8s %8s %8s  %s\n' "beside libvirt's tables" "in place" moved kernel "path taken when moved"
+for shape in "0 changed:p0" "1 changed:p1" "1,000 changed:p1000"; do
+  read -r -a r <<<"$(beside "$tmp/p0.policy" "$tmp/${shape#*:}.policy")"
+  printf '%-34s %s %s %s  %s\n' "100k prefixes, ${shape%%:*}" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]:-0}")" "$(cat "$tmp/moved.path")"
+done
+echo "in place: planned from the table record, with a libvirt-like table beside ours; moved: another"
+echo "table committed before each apply (no record can stand: our table is read once, by the"
+echo "unchanged check, and the apply plans from that read)."
+

@@ -336,3 +336,74 @@ fn patches_that_rebuild_big_sets_are_soon_written_whole_issue14() {
     assert!(counts.iter().all(|&c| c <= 2), "{counts:?}");
     assert_eq!(drift(&policy(12), &ns), vec![]);
 }
+
+/// #14: with the generation moved since our last commit (another table committed), no
+/// table record stands: the unchanged check reads our table once and the apply plans
+/// from that read, dumping nothing of its own. A commit after that read (here, one to
+/// our own set) makes the apply read again, and it still leaves exactly the policy.
+#[test]
+#[ignore = "needs root"]
+fn the_unchanged_checks_read_is_what_the_apply_plans_from_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-seen").unwrap_or_else(|e| panic!("netns: {e}"));
+    let (dir, record) = state();
+    let (a, b) = (
+        blocklist(&addrs(0..400), None),
+        blocklist(&addrs(1..401), None),
+    );
+    applied(&a, &with_record(&ns, &record, false));
+    let other = || {
+        let n = format!("t{}", std::process::id());
+        nft_ok(At::Netns(ns.name()), &["add", "table", "ip", &n], "");
+        nft_ok(At::Netns(ns.name()), &["delete", "table", "ip", &n], "");
+    };
+    let opts = hostwall::drift::DriftOptions {
+        netns: Some(ns.name().to_string()),
+        state_dir: dir.path().join("state"),
+        full: false,
+    };
+    let locate = |_: &hostwall::source::Span| String::new();
+    let check = |rs: &Ruleset| {
+        let by_record = hostwall::unchanged::by_table_record(rs, &opts, None, &locate);
+        assert!(
+            matches!(by_record, Ok(None)),
+            "the record stood after another table's commit"
+        );
+        hostwall::unchanged::by_table_read(rs, &opts, &locate)
+    };
+    other();
+    assert!(
+        matches!(
+            check(&a),
+            Some(hostwall::unchanged::Verdict::Unchanged { .. })
+        ),
+        "the read found the table unchanged"
+    );
+    other();
+    assert_eq!(check(&b), Some(hostwall::unchanged::Verdict::Differs));
+    let r = apply(&b, &with_record(&ns, &record, false)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(r.path, ApplyPath::Incremental { .. }),
+        "{:?}",
+        r.path
+    );
+    assert!(matches!(r.basis, PlanBasis::Read { .. }), "{:?}", r.basis);
+    assert_eq!(r.table_dumps, 0, "the apply read our table again");
+    assert!(drift(&b, &ns).is_empty(), "{:?}", drift(&b, &ns));
+    // Read, then our own set changed behind it: the apply must not plan from the read.
+    other();
+    assert_eq!(check(&a), Some(hostwall::unchanged::Verdict::Differs));
+    let set = (b
+        .table
+        .sets
+        .iter()
+        .find(|s| s.key == hostwall::ir::SetKey::Ipv4Addr))
+    .map(|s| s.name.clone())
+    .unwrap_or_else(|| panic!("no address set"));
+    let elem = format!("add element inet hostwall {set} {{ 192.0.2.99 }}");
+    nft_ok(At::Netns(ns.name()), &["-f", "-"], &elem);
+    let r = apply(&a, &with_record(&ns, &record, false)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(r.basis, PlanBasis::Read { .. }), "{:?}", r.basis);
+    assert_eq!(r.table_dumps, 1, "planned from a read older than the table");
+    assert!(drift(&a, &ns).is_empty(), "{:?}", drift(&a, &ns));
+}

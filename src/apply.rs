@@ -14,6 +14,7 @@ mod inverse_io;
 mod refusal;
 pub mod restore;
 mod rollback;
+pub mod seen;
 mod table_copy;
 pub mod trusted;
 
@@ -253,7 +254,11 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         rs,
         &root,
         opts.dry_run,
-        (&guard, opts.in_place_only || plan_from_record, opts.caller_reverts),
+        (
+            &guard,
+            opts.in_place_only || plan_from_record,
+            opts.caller_reverts,
+        ),
         &mut dumps,
     )?;
     let captured = capture_began.elapsed();
@@ -263,6 +268,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         && !opts.dry_run
         && changes.iter().any(|c| c.old != c.new);
     let mut basis = Basis {
+        seen: seen::take(&rs.table.name, here.as_ref(), genid_before),
         kept: copy.clone().or_else(|| guard.copy()),
         record,
         dumps: 0,
@@ -272,6 +278,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         inverse: None,
     };
     let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
+    basis.seen = None;
     if opts.caller_reverts {
         // Planned: the copy is the caller's revert's, on disk, and not held beside the
         // batch (a million addresses: 38 MB).
@@ -374,6 +381,9 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
 
 /// Where `choose` may take the live table from, best first, and what it used.
 struct Basis {
+    /// Our table exactly at the guard's base, as the unchanged check read it
+    /// ([`seen`]).
+    seen: Option<Option<delta::LiveTable>>,
     /// Our table exactly at the guard's base (the capture's copy).
     kept: Option<Arc<TableCopy>>,
     /// Our table from the table record, or why it cannot stand for the kernel's.
@@ -409,6 +419,10 @@ impl Basis {
             return delta_read::from_copy(c, name);
         }
         self.used = PlanBasis::Read { why };
+        if let Some(live) = self.seen.take() {
+            // Read once in this process, at this generation.
+            return Ok(live);
+        }
         self.dumps += 1;
         delta_read::read(nl, name)
     }

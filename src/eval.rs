@@ -351,7 +351,7 @@ impl Ctx<'_> {
                 wanted: key.name(),
             });
         }
-        Ok(set.elements.iter().any(|i| i.lo <= value && value <= i.hi))
+        Ok(set.elements.holds(value))
     }
 }
 

@@ -5,7 +5,7 @@
 //! against it, no dump), otherwise by a full read-back and compare.
 
 use crate::apply::delta::{self, Decision};
-use crate::apply::trusted;
+use crate::apply::{seen, trusted};
 use crate::diff::{Change, Kind, Severity};
 use crate::drift::{self, DriftError, DriftOptions, Locate};
 use crate::ir::Ruleset;
@@ -37,14 +37,16 @@ pub fn by_record(
     })
 }
 
-/// From the table record and the compiled policy, without reading any table: when
+/// From the table record and the compiled policy, without reading our table: when
 /// the record stands for our table now (this namespace, this generation), the in-place
-/// plan against it is empty or not. `None`: the record cannot be trusted (or holds no
-/// warnings at this generation to show), and the caller reads back instead.
+/// plan against it is empty or not (the warnings about other tables are the apply
+/// record's at this generation, else read). `None`: the record cannot be trusted (or
+/// the warnings' read met another generation), and the caller reads instead.
 pub fn by_table_record(
     rs: &Ruleset,
     opts: &DriftOptions,
     rec: Option<&ApplyRecord>,
+    locate: Locate,
 ) -> Result<Option<Verdict>, DriftError> {
     let path = trusted::path(&opts.state_dir, opts.netns.as_deref());
     let (genid, here, sysctls) = drift::here(opts.netns.as_deref())?;
@@ -65,13 +67,49 @@ pub fn by_table_record(
     if !changes.is_empty() {
         return Ok(Some(Verdict::SysctlsOnly(changes)));
     }
-    let warnings = rec
+    let recorded = rec
         .and_then(|r| r.warnings.as_ref())
         .filter(|w| w.genid == genid);
-    Ok(warnings.map(|w| Verdict::Unchanged {
+    let warnings = match recorded {
+        Some(w) => w.changes.clone(),
+        // Read now: other tables only, none of ours.
+        None => match drift::warnings(rs, opts.netns.as_deref(), locate)? {
+            w if w.genid == genid => w.changes,
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some(Verdict::Unchanged { genid, warnings }))
+}
+
+/// By a read of our table alone, when no table record can stand for it: the in-place
+/// plan against the read is empty or not, as against the record, and the read is kept
+/// for the apply's plan ([`crate::apply::seen`]), which then reads nothing. The
+/// warnings about other tables are read at the same generation. `None`: a commit
+/// landed during the reads (or they failed), and the caller reads back in full.
+pub fn by_table_read(rs: &Ruleset, opts: &DriftOptions, locate: Locate) -> Option<Verdict> {
+    let netns = opts.netns.as_deref();
+    let table = &rs.table.name;
+    let seen = seen::read(table, netns).ok()??;
+    let genid = seen.genid;
+    let same = (seen.live.as_ref())
+        .is_some_and(|l| matches!(delta::plan(l, rs), Decision::Delta(d) if d.is_empty()));
+    seen::keep(table, seen);
+    if !same {
+        return Some(Verdict::Differs);
+    }
+    let (now, _, sysctls) = drift::here(netns).ok()?;
+    let changes = crate::diff::sysctls(&rs.sysctls, &sysctls);
+    if now != genid {
+        return None;
+    }
+    if !changes.is_empty() {
+        return Some(Verdict::SysctlsOnly(changes));
+    }
+    let warnings = drift::warnings(rs, netns, locate).ok()?;
+    (warnings.genid == genid).then_some(Verdict::Unchanged {
         genid,
-        warnings: w.changes.clone(),
-    }))
+        warnings: warnings.changes,
+    })
 }
 
 /// By dumping the ruleset and comparing it with `rs`.

@@ -481,7 +481,7 @@ impl Walker<'_> {
             .iter()
             .find(|s| s.name == name && s.key == key)
         {
-            Some(s) => tri(s.elements.iter().any(|i| i.lo <= v && v <= i.hi)),
+            Some(s) => tri(s.elements.holds(v)),
             None => Tri::Maybe(format!("set @{name}, which was not read")),
         }
     }

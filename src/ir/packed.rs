@@ -178,6 +178,20 @@ impl Packed {
         }
     }
 
+    /// Whether some interval holds the value `v`, by a binary search: the intervals are
+    /// normalized (sorted and apart, as the compiler and the live reader make every
+    /// set's), so only the last one starting at or below `v` can.
+    pub fn holds(&self, v: u128) -> bool {
+        let before = match self {
+            Packed::Narrow(w) => match u64::try_from(v).ok().filter(|v| v >> 32 == 0) {
+                Some(v) => w.partition_point(|&e| e >> 32 <= v),
+                None => return false,
+            },
+            Packed::Wide(w) => w.partition_point(|iv| iv.lo <= v),
+        };
+        before.checked_sub(1).is_some_and(|i| self.get(i).hi >= v)
+    }
+
     /// Sorts and merges overlapping or adjacent intervals, as
     /// [`super::normalize_intervals`] does; a list already so is not sorted again.
     pub fn normalize(&mut self) {
@@ -495,6 +509,24 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+
+        /// A normalized set holds a value exactly when some interval does, in either form.
+        #[test]
+        fn holds_is_any_interval_holding(
+            v in proptest::collection::vec((0u128..60, 0u128..4), 0..14),
+            probe in 0u128..70,
+            far in proptest::bool::ANY,
+        ) {
+            let shift = |x: u128| if far { x + (1 << 40) } else { x };
+            let mut v: Vec<Interval> = v.iter().map(|&(lo, n)| iv(shift(lo), shift(lo + n))).collect();
+            super::super::normalize_intervals(&mut v);
+            let probe = shift(probe);
+            let want = v.iter().any(|i| i.lo <= probe && probe <= i.hi);
+            for p in forms(&v) {
+                proptest::prop_assert_eq!(p.holds(probe), want);
+                proptest::prop_assert!(!p.holds(u128::MAX) || v.last().is_some_and(|l| l.hi == u128::MAX));
             }
         }
 

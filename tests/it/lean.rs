@@ -134,11 +134,21 @@ fn apply_bytes_per_address() -> i64 {
             .collect();
         let confirmed = peak_kib(&confirm);
         let kept = Command::new(env!("CARGO_BIN_EXE_hostwall"))
-            .args(["confirm".as_ref(), "--netns".as_ref(), netns, "--state-dir".as_ref()])
+            .args([
+                "confirm".as_ref(),
+                "--netns".as_ref(),
+                netns,
+                "--state-dir".as_ref(),
+            ])
             .arg(&state)
             .output();
         assert!(kept.is_ok_and(|o| o.status.success()), "hostwall confirm");
-        peaks.push(first.max(after_flush).max(peak_kib(&replace)).max(confirmed));
+        peaks.push(
+            first
+                .max(after_flush)
+                .max(peak_kib(&replace))
+                .max(confirmed),
+        );
         let listed = Command::new("ip")
             .args(["netns", "exec", &ns.0, "nft", "-t", "list", "sets"])
             .output()

@@ -83,11 +83,14 @@ impl Skip {
         rs: &Ruleset,
     ) -> Option<u8> {
         let locate = |s: &hostwall::source::Span| loaded.map.location(*s);
-        let recorded = verdict::by_table_record(rs, &self.opts, self.rec.as_ref());
+        let recorded = verdict::by_table_record(rs, &self.opts, self.rec.as_ref(), &locate);
         // A ruleset that cannot be read is sent: the send reports what is wrong.
         let found = match recorded {
             Ok(Some(v)) => v,
-            _ => verdict::by_readback(rs, &self.opts, &locate).ok()?,
+            _ => match verdict::by_table_read(rs, &self.opts, &locate) {
+                Some(v) => v,
+                None => verdict::by_readback(rs, &self.opts, &locate).ok()?,
+            },
         };
         match found {
             Verdict::Unchanged { genid, warnings } => {
