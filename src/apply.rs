@@ -4,6 +4,7 @@
 //! and sysctls if it fails. What the kernel's replies mean is `refusal`'s.
 
 mod alone;
+mod basis;
 pub mod delta;
 mod delta_read;
 mod guard;
@@ -15,6 +16,7 @@ mod refusal;
 pub mod restore;
 mod rollback;
 pub mod seen;
+use basis::Basis;
 mod table_copy;
 pub mod trusted;
 
@@ -377,55 +379,6 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.record_time = t.elapsed();
     }
     Ok(report)
-}
-
-/// Where `choose` may take the live table from, best first, and what it used.
-struct Basis {
-    /// Our table exactly at the guard's base, as the unchanged check read it
-    /// ([`seen`]).
-    seen: Option<Option<delta::LiveTable>>,
-    /// Our table exactly at the guard's base (the capture's copy).
-    kept: Option<Arc<TableCopy>>,
-    /// Our table from the table record, or why it cannot stand for the kernel's.
-    record: Option<Result<(delta::LiveTable, trusted::Origin), String>>,
-    dumps: u32,
-    used: PlanBasis,
-    /// An in-place change planned from the record: its file then, and the sets' changes.
-    patch: Option<(trusted::Origin, Vec<trusted::SetPatch>)>,
-    /// Whether the sysctl step needs a rollback that [`choose`] may give as the inverse
-    /// of the in-place change it plans from the record (`inverse`).
-    want_inverse: bool,
-    inverse: Option<inverse::Inverse>,
-}
-
-impl Basis {
-    /// Our table at the guard's base: from the record, the copy, or dumps of its own.
-    fn live(
-        &mut self,
-        nl: &mut Client,
-        name: &str,
-    ) -> Result<Option<delta::LiveTable>, ApplyError> {
-        let why = match self.record.take() {
-            Some(Ok((live, origin))) => {
-                self.used = PlanBasis::Record;
-                self.patch = Some((origin, Vec::new()));
-                return Ok(Some(live));
-            }
-            Some(Err(why)) => why,
-            None => "no table record is kept".to_string(),
-        };
-        if let Some(c) = &self.kept {
-            self.used = PlanBasis::Copy;
-            return delta_read::from_copy(c, name);
-        }
-        self.used = PlanBasis::Read { why };
-        if let Some(live) = self.seen.take() {
-            // Read once in this process, at this generation.
-            return Ok(live);
-        }
-        self.dumps += 1;
-        delta_read::read(nl, name)
-    }
 }
 
 /// The batch to send and the path it takes: the in-place change when the live table

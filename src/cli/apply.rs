@@ -295,7 +295,7 @@ fn announce(out: &Out, a: &ApplyArgs, rs: &Ruleset, done: &safe::AppliedChange<A
         out.stderr(&lifecycle::recovered_note(r));
         report::recovered(r);
     }
-    out.stderr(&summary(rs, a.netns.as_deref(), &done.value));
+    out.stderr(&path::summary(rs, a.netns.as_deref(), &done.value));
     report::applied(&done.value, done.pending.as_ref().map(|(r, _)| r));
 }
 
@@ -454,48 +454,6 @@ fn flow_error(out: &Out, loaded: &Loaded, e: FlowError<ApplyError>) -> u8 {
             json::error(out, &e.to_string());
             EXIT_SYSTEM
         }
-    }
-}
-
-fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
-    let mut s = format!(
-        "hostwall: applied table {} {}{}: {} messages, {} in one batch, {:.1} ms in the kernel ({:.1} ms total), generation {} -> {}\n",
-        rs.table.family.name(),
-        rs.table.name,
-        netns_text(netns),
-        r.messages,
-        bytes(r.batch_bytes),
-        r.send_time.as_secs_f64() * 1e3,
-        (r.build_time + r.send_ack_time).as_secs_f64() * 1e3,
-        r.genid_before,
-        r.genid,
-    );
-    s.push_str(&path::line(&r.path));
-    s.push_str(&path::basis(
-        &r.basis,
-        r.table_dumps,
-        r.record_error.as_deref(),
-    ));
-    if r.resends > 0 {
-        s.push_str(&format!(
-            "  resent {} time{}: other tables changed meanwhile (ours did not)\n",
-            r.resends,
-            if r.resends == 1 { "" } else { "s" }
-        ));
-    }
-    for c in &r.sysctls {
-        if c.old != c.new {
-            s.push_str(&format!("  sysctl {c}\n"));
-        }
-    }
-    s
-}
-
-fn bytes(n: usize) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} bytes"),
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod change;
 pub mod client;
+mod elems;
 pub mod expr;
 pub mod expr_attr;
 pub mod monitor;

@@ -492,6 +492,14 @@ pub fn parse_set(msg: &[u8]) -> Result<RawSet, ParseError> {
 
 /// One NFT_MSG_NEWSETELEM message -> its elements, appended to `out` in message order.
 pub fn parse_elems(msg: &[u8], out: &mut Vec<RawElem>) -> Result<(), ParseError> {
+    match super::elems::parse(msg, out) {
+        Some(()) => Ok(()),
+        None => parse_elems_nftnl(msg, out),
+    }
+}
+
+/// [`parse_elems`] by libnftnl alone.
+pub(super) fn parse_elems_nftnl(msg: &[u8], out: &mut Vec<RawElem>) -> Result<(), ParseError> {
     let nlh = checked(msg).ok_or(ParseError("set element"))?;
     // SAFETY: as in `parse_rule`: the iterator is destroyed before the set is freed and
     // key bytes are copied while the element lives.

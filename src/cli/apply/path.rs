@@ -1,7 +1,8 @@
-//! Which path an apply took, for people: in place (with what it changed) or a full
-//! replace (with why).
+//! What an apply did, for people: its summary, with the path it took (in place, with
+//! what it changed, or a full replace, with why) and what it planned from.
 
-use hostwall::apply::{ApplyPath, PlanBasis};
+use hostwall::apply::{ApplyPath, ApplyReport, PlanBasis};
+use hostwall::ir::Ruleset;
 
 /// Which path the apply took: `  incremental: ...` with the counts, or
 /// `  full replace: <why>`.
@@ -54,4 +55,44 @@ pub(super) fn basis(b: &PlanBasis, dumps: u32, record_error: Option<&str>) -> St
         ));
     }
     s
+}
+
+/// The apply's report for people: the batch, the path taken, what it was planned
+/// from, resends and the sysctls written.
+pub(super) fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> String {
+    let mut s = format!(
+        "hostwall: applied table {} {}{}: {} messages, {} in one batch, {:.1} ms in the kernel ({:.1} ms total), generation {} -> {}\n",
+        rs.table.family.name(),
+        rs.table.name,
+        super::netns_text(netns),
+        r.messages,
+        bytes(r.batch_bytes),
+        r.send_time.as_secs_f64() * 1e3,
+        (r.build_time + r.send_ack_time).as_secs_f64() * 1e3,
+        r.genid_before,
+        r.genid,
+    );
+    s.push_str(&line(&r.path));
+    s.push_str(&basis(&r.basis, r.table_dumps, r.record_error.as_deref()));
+    if r.resends > 0 {
+        s.push_str(&format!(
+            "  resent {} time{}: other tables changed meanwhile (ours did not)\n",
+            r.resends,
+            if r.resends == 1 { "" } else { "s" }
+        ));
+    }
+    for c in &r.sysctls {
+        if c.old != c.new {
+            s.push_str(&format!("  sysctl {c}\n"));
+        }
+    }
+    s
+}
+
+fn bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
 }
