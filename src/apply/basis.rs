@@ -1,6 +1,6 @@
 //! Where an apply's plan takes our table from, best first: the table record (nothing
-//! read), the capture's copy, the unchanged check's read at the same generation
-//! ([`super::seen`]), else dumps of its own; and what it used.
+//! read), the unchanged check's read at the same generation ([`super::seen`]), the
+//! capture's copy, else dumps of its own; and what it used.
 
 use super::{ApplyError, PlanBasis, delta, delta_read, inverse, table_copy::TableCopy, trusted};
 use crate::nft::client::Client;
@@ -26,8 +26,8 @@ pub(super) struct Basis {
 }
 
 impl Basis {
-    /// Our table at the guard's base: from the record, the copy, the unchanged check's
-    /// read, or dumps of its own.
+    /// Our table at the guard's base: from the record, the unchanged check's read, the
+    /// copy, or dumps of its own.
     pub(super) fn live(
         &mut self,
         nl: &mut Client,
@@ -42,15 +42,16 @@ impl Basis {
             Some(Err(why)) => why,
             None => "no table record is kept".to_string(),
         };
+        if let Some(live) = self.seen.take() {
+            // Read once in this process, at this generation.
+            self.used = PlanBasis::Read { why };
+            return Ok(live);
+        }
         if let Some(c) = &self.kept {
             self.used = PlanBasis::Copy;
             return delta_read::from_copy(c, name);
         }
         self.used = PlanBasis::Read { why };
-        if let Some(live) = self.seen.take() {
-            // Read once in this process, at this generation.
-            return Ok(live);
-        }
         self.dumps += 1;
         delta_read::read(nl, name)
     }

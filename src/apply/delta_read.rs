@@ -58,7 +58,8 @@ pub(super) fn read(nl: &mut Client, table: &str) -> Result<Option<LiveTable>, Ap
             Some(_) if !dynamic(&raw) => dump(nl, MsgType::GetSetElem, table, Some(&raw.name))?,
             _ => Vec::new(),
         };
-        parts.sets.push((raw, elems));
+        // Decoded now: one set's messages are held at a time, never the table's.
+        parts.sets.push(set(&raw, &elems)?);
     }
     parts.chains = dump(nl, MsgType::GetChain, table, None)?;
     parts.rules = dump(nl, MsgType::GetRule, table, None)?;
@@ -72,7 +73,8 @@ pub(super) fn from_copy(copy: &TableCopy, table: &str) -> Result<Option<LiveTabl
         return Ok(None);
     };
     let mut parts = Parts::default();
-    let mut elems: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    let mut sets = Vec::new();
+    let mut elems: HashMap<String, Vec<&[u8]>> = HashMap::new();
     for m in msgs {
         let ty = msg_type(m);
         if ty == MsgType::NewTable.raw() {
@@ -82,9 +84,7 @@ pub(super) fn from_copy(copy: &TableCopy, table: &str) -> Result<Option<LiveTabl
                 parts.foreign.push("named objects".into());
             }
         } else if ty == MsgType::NewSet.raw() {
-            parts
-                .sets
-                .push((read::parse_set(m).map_err(parse)?, Vec::new()));
+            sets.push(read::parse_set(m).map_err(parse)?);
         } else if ty == MsgType::NewChain.raw() {
             parts.chains.push(m.clone());
         } else if ty == MsgType::NewSetElem.raw() {
@@ -96,15 +96,16 @@ pub(super) fn from_copy(copy: &TableCopy, table: &str) -> Result<Option<LiveTabl
                         .to_string()
                 })
                 .ok_or_else(|| ApplyError::Snapshot("set elements without a set".into()))?;
-            elems.entry(set).or_default().push(m.clone());
+            elems.entry(set).or_default().push(m);
         } else if ty == MsgType::NewRule.raw() {
             parts.rules.push(m.clone());
         } else {
             parts.foreign.push(format!("a message of type {ty:#x}"));
         }
     }
-    for (raw, e) in &mut parts.sets {
-        *e = elems.remove(&raw.name).unwrap_or_default();
+    for raw in &sets {
+        let e = elems.remove(&raw.name).unwrap_or_default();
+        parts.sets.push(set(raw, &e)?);
     }
     decode(table, parts).map(Some)
 }
@@ -115,9 +116,8 @@ struct Parts {
     flags: u32,
     /// What the dumps found that the policy never makes.
     foreign: Vec<String>,
-    /// Each set with its element messages (none for a set of a kind hostwall never
-    /// makes).
-    sets: Vec<(RawSet, Vec<Vec<u8>>)>,
+    /// Each set decoded, or why the policy could not have made it.
+    sets: Vec<Result<LiveSet, String>>,
     chains: Vec<Vec<u8>>,
     rules: Vec<Vec<u8>>,
 }
@@ -131,8 +131,8 @@ fn decode(table: &str, parts: Parts) -> Result<LiveTable, ApplyError> {
         live.foreign.push("the dormant flag".into());
     }
     let mut keys = HashMap::new();
-    for (raw, msgs) in &parts.sets {
-        match set(raw, msgs)? {
+    for decoded in parts.sets {
+        match decoded {
             Ok(s) => {
                 keys.insert(s.name.clone(), s.key);
                 live.sets.push(s);
@@ -216,7 +216,7 @@ fn unsupported(raw: &RawSet) -> Option<String> {
 /// One set with its exact elements (from its element dump messages), or why the
 /// policy could not have made it. A dynamic set's elements are sources the kernel
 /// learned: never read.
-fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyError> {
+fn set<M: AsRef<[u8]>>(raw: &RawSet, msgs: &[M]) -> Result<Result<LiveSet, String>, ApplyError> {
     if let Some(why) = unsupported(raw) {
         return Ok(Err(why));
     }
@@ -236,7 +236,7 @@ fn set(raw: &RawSet, msgs: &[Vec<u8>]) -> Result<Result<LiveSet, String>, ApplyE
     }
     let mut elems = Vec::new();
     for m in msgs {
-        read::parse_elems(m, &mut elems).map_err(parse)?;
+        read::parse_elems(m.as_ref(), &mut elems).map_err(parse)?;
     }
     let interval = raw.flags & SET_INTERVAL != 0;
     let Some(elements) = exact_elements(key, interval, &elems) else {
@@ -409,7 +409,7 @@ mod tests {
     fn a_dynamic_set_is_ours_and_others_are_named_for_what_they_are_issue14() {
         let dynamic = raw_set(SET_TIMEOUT | SET_EVAL, Some(20_000), Some(DYNAMIC_SET_SIZE));
         assert_eq!(unsupported(&dynamic), None);
-        let live = set(&dynamic, &[]).expect("parses").expect("ours");
+        let live = set::<Vec<u8>>(&dynamic, &[]).expect("parses").expect("ours");
         assert_eq!((live.timeout_ms, live.elements.len()), (Some(20_000), 0));
         assert_eq!(unsupported(&raw_set(SET_INTERVAL, None, None)), None);
         let why = |r: &RawSet| unsupported(r).unwrap_or_default();

@@ -45,13 +45,22 @@ pub fn keep(table: &str, seen: Seen) {
     *kept() = Some((table.to_string(), seen));
 }
 
+/// Whether the read kept is of table `table`, exact at `genid` in the namespace `here`.
+pub(super) fn stands(table: &str, here: Option<&NetnsId>, genid: u32) -> bool {
+    kept()
+        .as_ref()
+        .is_some_and(|(name, seen)| exact(name, seen, (table, here, genid)))
+}
+
+fn exact(name: &str, seen: &Seen, (table, here, genid): (&str, Option<&NetnsId>, u32)) -> bool {
+    name == table && seen.genid == genid && here.is_some() && seen.here.as_ref() == here
+}
+
 /// The read kept of table `table` when it is exact at `genid` in the namespace
 /// `here`; whatever was kept is let go either way.
 pub(super) fn take(table: &str, here: Option<&NetnsId>, genid: u32) -> Option<Option<LiveTable>> {
     let (name, seen) = kept().take()?;
-    let exact =
-        name == table && seen.genid == genid && here.is_some() && seen.here.as_ref() == here;
-    exact.then_some(seen.live)
+    exact(&name, &seen, (table, here, genid)).then_some(seen.live)
 }
 
 fn kept() -> std::sync::MutexGuard<'static, Option<(String, Seen)>> {
