@@ -84,8 +84,9 @@ pub fn by_table_record(
 /// By a read of our table alone, when no table record can stand for it: the in-place
 /// plan against the read is empty or not, as against the record, and the read is kept
 /// for the apply's plan ([`crate::apply::seen`]), which then reads nothing. The
-/// warnings about other tables are read at the same generation. `None`: a commit
-/// landed during the reads (or they failed), and the caller reads back in full.
+/// warnings about other tables are read at the same generation. `None`: a commit may
+/// have touched our table during the read, or one landed before the warnings' read (or
+/// a read failed), and the caller reads back in full.
 pub fn by_table_read(rs: &Ruleset, opts: &DriftOptions, locate: Locate) -> Option<Verdict> {
     let netns = opts.netns.as_deref();
     let table = &rs.table.name;

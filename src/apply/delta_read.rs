@@ -409,7 +409,9 @@ mod tests {
     fn a_dynamic_set_is_ours_and_others_are_named_for_what_they_are_issue14() {
         let dynamic = raw_set(SET_TIMEOUT | SET_EVAL, Some(20_000), Some(DYNAMIC_SET_SIZE));
         assert_eq!(unsupported(&dynamic), None);
-        let live = set::<Vec<u8>>(&dynamic, &[]).expect("parses").expect("ours");
+        let live = set::<Vec<u8>>(&dynamic, &[])
+            .expect("parses")
+            .expect("ours");
         assert_eq!((live.timeout_ms, live.elements.len()), (Some(20_000), 0));
         assert_eq!(unsupported(&raw_set(SET_INTERVAL, None, None)), None);
         let why = |r: &RawSet| unsupported(r).unwrap_or_default();

@@ -4,15 +4,19 @@
 //! follows plans from that read instead of reading the whole table again (a million
 //! addresses: two reads of ~0.8 s each became one).
 //!
-//! A read is kept with the namespace and the generation it is exact at, one per
-//! process. The apply takes it only when its guard's base is that very generation in
-//! that very namespace: the batch then carries the generation, so any commit since the
-//! read (to our table or any other) makes the kernel refuse it, and the guard resends
-//! only when the notifications since show that ours was not touched.
+//! A read is kept with the namespace and the generation it is exact at (the one after
+//! it: commits to other tables during the read are allowed when the notifications show
+//! ours untouched), one per process. The apply takes it only when its guard's base is
+//! that very generation in that very namespace: the batch then carries the generation,
+//! so any commit since the read (to our table or any other) makes the kernel refuse it,
+//! and the guard resends only when the notifications since show that ours was not
+//! touched.
 
 use super::delta::LiveTable;
 use super::{ApplyError, delta_read, in_netns};
 use crate::nft::client::Client;
+use crate::nft::monitor::Monitor;
+use crate::nft::wire::NFPROTO_INET;
 use crate::nsid::NetnsId;
 
 /// One read of our table.
@@ -25,15 +29,27 @@ pub struct Seen {
     pub live: Option<LiveTable>,
 }
 
-/// Reads our table `table` in the namespace `netns`; `Ok(None)` when a commit (any
-/// table's) landed during the read, so that no one generation stands for it.
+/// Reads our table `table` in the namespace `netns`. Commits to other tables during the
+/// read (libvirt's, docker's) leave it exact at the generation after them, as the
+/// notifications prove; `Ok(None)` when one may have touched ours.
 pub fn read(table: &str, netns: Option<&str>) -> Result<Option<Seen>, ApplyError> {
     in_netns(netns, || {
+        let mut monitor = Monitor::open().map_err(|source| ApplyError::Socket {
+            op: "subscribing to nf_tables notifications".into(),
+            source,
+        })?;
         let mut nl = Client::open()?;
-        let genid = nl.genid()?;
+        let before = nl.genid()?;
         let live = delta_read::read(&mut nl, table)?;
-        if nl.genid()? != genid {
-            return Ok(None);
+        let genid = nl.genid()?;
+        if genid != before {
+            monitor.settle(genid).map_err(|source| ApplyError::Socket {
+                op: "reading nf_tables notifications".into(),
+                source,
+            })?;
+            if monitor.touched_since(NFPROTO_INET, table, before) {
+                return Ok(None);
+            }
         }
         let here = NetnsId::of_thread().ok();
         Ok(Some(Seen { genid, here, live }))
