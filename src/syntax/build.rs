@@ -479,7 +479,7 @@ impl Builder<'_> {
 use super::ast::Rule as PolicyRule;
 
 fn tight_end(p: &Pair<Rule>) -> usize {
-    match p.clone().into_inner().last() {
+    match p.clone().into_inner().next_back() {
         Some(last) => tight_end(&last),
         None => p.as_span().end(),
     }
