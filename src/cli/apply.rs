@@ -368,7 +368,9 @@ fn guarded(
             };
             // A captured copy of a big table is on disk now and freed: its pages go
             // back before the batch is built.
-            crate::trim_heap();
+            if opts.caller_reverts {
+                crate::trim_heap();
+            }
             hostwall::apply::apply(rs, &opts)
         },
         // Under the lock, before the watcher starts: a quick `confirm` finds it.
