@@ -377,7 +377,7 @@ mod tests {
 
     fn elem(v: u128, len: usize, end: bool) -> RawElem {
         RawElem {
-            key: v.to_be_bytes()[16 - len..].to_vec(),
+            key: v.to_be_bytes()[16 - len..].into(),
             key_end: None,
             flags: if end { SET_ELEM_INTERVAL_END } else { 0 },
             extra: false,
@@ -454,7 +454,7 @@ mod tests {
         );
         assert_eq!(exact_elements(k, true, &[elem(7, 2, true)]), None);
         let mut with_end = elem(3, 2, false);
-        with_end.key_end = Some(vec![0, 9]);
+        with_end.key_end = Some(vec![0, 9].into());
         assert_eq!(exact_elements(k, true, &[with_end]), None);
         // A plain set: one value per element.
         let plain = exact_elements(

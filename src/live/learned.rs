@@ -159,10 +159,10 @@ fn learned(raw: &RawSet, elems: &[RawElem]) -> Learned {
     let mut sources: Vec<IpAddr> = elems
         .iter()
         .filter_map(|e| match key? {
-            SetKey::Ipv4Addr => <[u8; 4]>::try_from(e.key.as_slice())
+            SetKey::Ipv4Addr => <[u8; 4]>::try_from(&e.key[..])
                 .ok()
                 .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
-            SetKey::Ipv6Addr => <[u8; 16]>::try_from(e.key.as_slice())
+            SetKey::Ipv6Addr => <[u8; 16]>::try_from(&e.key[..])
                 .ok()
                 .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
             _ => None,
@@ -200,7 +200,7 @@ mod tests {
 
     fn elem(key: &[u8]) -> RawElem {
         RawElem {
-            key: key.to_vec(),
+            key: key.into(),
             key_end: None,
             flags: 0,
             extra: true,

@@ -166,7 +166,7 @@ mod tests {
 
     fn el(key: &[u8], end: bool) -> RawElem {
         RawElem {
-            key: key.to_vec(),
+            key: key.into(),
             key_end: None,
             flags: if end { SET_ELEM_INTERVAL_END } else { 0 },
             extra: false,
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn key_end_pairs_and_wrong_lengths() {
         let mut e = el(&[0, 10], false);
-        e.key_end = Some(vec![0, 20]);
+        e.key_end = Some(vec![0, 20].into());
         assert_eq!(
             intervals(SetKey::InetService, &[e]).unwrap(),
             vec![Interval { lo: 10, hi: 20 }]

@@ -34,7 +34,7 @@ pub fn table(
             sets.ir.insert(s.name.clone(), s.key);
             ir_sets.push(s);
         } else if elems.iter().all(|e| e.key_end.is_none() && e.flags == 0) {
-            let keys = elems.into_iter().map(|e| e.key).collect();
+            let keys = elems.into_iter().map(|e| e.key.to_vec()).collect();
             sets.raw.insert(raw.name.clone(), (raw.key_type, keys));
         }
     }
@@ -125,7 +125,7 @@ fn verdict_map(raw: &RawSet, elems: &[RawElem]) -> Option<VerdictMap> {
                 MapElem::Range(Interval::single(expr_read::one_byte(&e.key)? as u128))
             }
             DataType::CtState if !interval => MapElem::Range(Interval::single(u32::from_ne_bytes(
-                e.key.as_slice().try_into().ok()?,
+                e.key[..].try_into().ok()?,
             )
                 as u128)),
             DataType::Ipv4Addr | DataType::Ipv6Addr | DataType::InetService => {

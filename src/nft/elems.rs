@@ -6,6 +6,68 @@
 
 use super::read::RawElem;
 
+/// A set element's key or key end as the kernel sent it, up to 16 bytes (every key
+/// hostwall writes: addresses, ports, ICMP types) held in place, a longer one (another
+/// table's concatenation) on the heap: a large set's dump allocates nothing an element.
+#[derive(Clone)]
+pub struct ElemKey(Held);
+
+#[derive(Clone)]
+enum Held {
+    Inline(u8, [u8; 16]),
+    Heap(Vec<u8>),
+}
+
+impl std::ops::Deref for ElemKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Held::Inline(len, b) => &b[..usize::from(*len)],
+            Held::Heap(v) => v,
+        }
+    }
+}
+
+impl From<&[u8]> for ElemKey {
+    fn from(b: &[u8]) -> ElemKey {
+        match b.len() {
+            n @ 0..=16 => {
+                let mut a = [0; 16];
+                a[..n].copy_from_slice(b);
+                ElemKey(Held::Inline(n as u8, a))
+            }
+            _ => ElemKey(Held::Heap(b.to_vec())),
+        }
+    }
+}
+
+impl From<Vec<u8>> for ElemKey {
+    fn from(v: Vec<u8>) -> ElemKey {
+        ElemKey::from(v.as_slice())
+    }
+}
+
+impl Default for ElemKey {
+    fn default() -> ElemKey {
+        ElemKey::from(&[][..])
+    }
+}
+
+/// Equal when the bytes are, however each is held.
+impl PartialEq for ElemKey {
+    fn eq(&self, other: &ElemKey) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ElemKey {}
+
+impl std::fmt::Debug for ElemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// `NFTA_SET_ELEM_LIST_TABLE`, `_SET`, `_ELEMENTS`; `NFTA_LIST_ELEM`.
 const TABLE: u16 = 1;
 const SET: u16 = 2;
@@ -60,7 +122,7 @@ pub(super) fn parse(msg: &[u8], out: &mut Vec<RawElem>) -> Option<()> {
 
 fn element(buf: &[u8]) -> Option<RawElem> {
     let mut e = RawElem {
-        key: Vec::new(),
+        key: ElemKey::default(),
         key_end: None,
         flags: 0,
         extra: false,
@@ -88,11 +150,11 @@ fn element(buf: &[u8]) -> Option<RawElem> {
 }
 
 /// `NFTA_DATA_VALUE` inside a nest (at most `NFT_DATA_VALUE_MAXLEN`, 64 bytes).
-fn value(nest: &[u8]) -> Option<Vec<u8>> {
+fn value(nest: &[u8]) -> Option<ElemKey> {
     let mut out = None;
     for (ty, a) in attrs(nest) {
         match ty? {
-            DATA_VALUE if a.len() <= 64 => out = Some(a.to_vec()),
+            DATA_VALUE if a.len() <= 64 => out = Some(ElemKey::from(a)),
             _ => return None,
         }
     }

@@ -76,7 +76,7 @@ fn same(m: &[u32]) -> bool {
 impl RawElem {
     fn default_for_test() -> RawElem {
         RawElem {
-            key: vec![9],
+            key: vec![9].into(),
             key_end: None,
             flags: 0,
             extra: false,
@@ -165,4 +165,16 @@ proptest::proptest! {
         }).collect();
         proptest::prop_assert!(same(&msg(&list(elems))));
     }
+}
+
+#[test]
+fn a_key_is_its_bytes_however_held() {
+    for n in [0, 1, 4, 16, 17, 64] {
+        let bytes: Vec<u8> = (0..n as u8).collect();
+        let k = ElemKey::from(bytes.as_slice());
+        assert_eq!(&k[..], &bytes[..]);
+        assert_eq!(k, ElemKey::from(bytes.clone()));
+        assert_eq!(format!("{k:?}"), format!("{bytes:?}"));
+    }
+    assert_ne!(ElemKey::from(&[1, 2][..]), ElemKey::from(&[1, 2, 0][..]));
 }

@@ -92,10 +92,12 @@ pub struct RawSet {
     pub userdata: Option<Vec<u8>>,
 }
 
+pub use super::elems::ElemKey;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawElem {
-    pub key: Vec<u8>,
-    pub key_end: Option<Vec<u8>>,
+    pub key: ElemKey,
+    pub key_end: Option<ElemKey>,
     pub flags: u32,
     /// Data, verdict, timeout, expressions or object reference attached: a map or a
     /// stateful element, which the IR's sets cannot hold.
@@ -541,8 +543,8 @@ unsafe fn elem(e: *mut sys::nftnl_set_elem) -> RawElem {
             }
         };
         RawElem {
-            key: get(sys::NFTNL_SET_ELEM_KEY).unwrap_or_default(),
-            key_end: get(sys::NFTNL_SET_ELEM_KEY_END),
+            key: get(sys::NFTNL_SET_ELEM_KEY).unwrap_or_default().into(),
+            key_end: get(sys::NFTNL_SET_ELEM_KEY_END).map(ElemKey::from),
             flags: if set(sys::NFTNL_SET_ELEM_FLAGS) {
                 sys::nftnl_set_elem_get_u32(e, sys::NFTNL_SET_ELEM_FLAGS as u16)
             } else {
