@@ -546,7 +546,9 @@ type Previous = (
 );
 
 /// The table is the guard's copy when it kept one (exact at its base generation, which
-/// the batch carries); otherwise dumped here, counted in `dumps`. None is taken when the
+/// the batch carries); otherwise dumped here, counted in `dumps`, unless `not_now` (the
+/// caller's in-place revert, or the inverse of a change planned from the record, will
+/// undo it) or `caller_reverts` (no copy at all). None is taken when the
 /// sysctl step will write nothing (every value already is the policy's, as on every
 /// re-apply of a policy with `forwarding on`): a step that writes nothing cannot fail,
 /// and a dump of a large table would cost more than the whole in-place change.
@@ -555,7 +557,7 @@ fn capture_previous(
     rs: &Ruleset,
     root: &Path,
     dry_run: bool,
-    (guard, in_place_only, caller_reverts): (&Guard, bool, bool),
+    (guard, not_now, caller_reverts): (&Guard, bool, bool),
     dumps: &mut u32,
 ) -> Result<Previous, ApplyError> {
     let failed = |error| ApplyError::SysctlUnrolled {
@@ -572,25 +574,19 @@ fn capture_previous(
     if changes.iter().all(|c| c.old == c.new) {
         return Ok((changes, Vec::new(), None));
     }
-    if caller_reverts {
-        // The caller's revert undoes a change whose sysctl step fails.
-        let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
-        return Ok((changes, interfaces, None));
-    }
     let copy = match guard.copy() {
-        Some(c) => c,
-        // The caller's revert undoes the change: no copy for the rollback.
-        None if in_place_only => {
-            let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
-            return Ok((changes, interfaces, None));
-        }
+        // The caller's revert undoes a change whose sysctl step fails.
+        _ if caller_reverts => None,
+        Some(c) => Some(c),
+        // Not now: the caller's revert or the change's inverse undoes it.
+        None if not_now => None,
         None => {
             *dumps += 1;
-            Arc::new(TableCopy::capture(nl, &rs.table.name, guard)?)
+            Some(Arc::new(TableCopy::capture(nl, &rs.table.name, guard)?))
         }
     };
     let interfaces = sysctl::capture_all_interfaces(root, &changes).map_err(failed)?;
-    Ok((changes, interfaces, Some(copy)))
+    Ok((changes, interfaces, copy))
 }
 
 fn plan(batch: Option<&Batch>, changes: &[SysctlChange]) -> Vec<String> {

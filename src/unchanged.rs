@@ -2,7 +2,8 @@
 //! are what the policy compiles to. Proven from the apply record where it can be (same
 //! inputs, same namespace, generation id unchanged: no compile, no dump), else from the
 //! table record of our last commit (`apply::trusted`: the compiled policy planned
-//! against it, no dump), otherwise by a full read-back and compare.
+//! against it, no dump), else from a read of our table alone that the apply then plans
+//! from (`apply::seen`), otherwise by a full read-back and compare.
 
 use crate::apply::delta::{self, Decision};
 use crate::apply::{seen, trusted};
@@ -52,27 +53,42 @@ pub fn by_table_record(
     let (genid, here, sysctls) = drift::here(opts.netns.as_deref())?;
     // A record that cannot stand for the table now is refused before its sets are
     // decoded; one that can is kept, so the apply that follows plans from this decoding.
-    let same = trusted::inspect_at(
-        &path,
-        (&rs.table.name, here.as_ref(), genid),
-        |record| matches!(delta::plan(&record.live, rs), Decision::Delta(d) if d.is_empty()),
-    );
+    let same = trusted::inspect_at(&path, (&rs.table.name, here.as_ref(), genid), |record| {
+        plans_nothing(&record.live, rs)
+    });
     let Ok(Some(same)) = same else {
         return Ok(None);
     };
     if !same {
         return Ok(Some(Verdict::Differs));
     }
-    let changes = crate::diff::sysctls(&rs.sysctls, &sysctls);
-    if !changes.is_empty() {
-        return Ok(Some(Verdict::SysctlsOnly(changes)));
-    }
     let recorded = rec
         .and_then(|r| r.warnings.as_ref())
         .filter(|w| w.genid == genid);
+    settled(rs, opts, (genid, &sysctls), recorded, locate)
+}
+
+/// Whether the in-place plan of `rs` against `live` is empty.
+fn plans_nothing(live: &delta::LiveTable, rs: &Ruleset) -> bool {
+    matches!(delta::plan(live, rs), Decision::Delta(d) if d.is_empty())
+}
+
+/// The verdict once our table is known to be the policy at `genid`: the sysctls read
+/// then, and the warnings about other tables at that generation (`recorded`, else read
+/// now: other tables only). `None` when the warnings' read met another generation.
+fn settled(
+    rs: &Ruleset,
+    opts: &DriftOptions,
+    (genid, sysctls): (u32, &[(crate::ir::Sysctl, Option<bool>)]),
+    recorded: Option<&record::Warnings>,
+    locate: Locate,
+) -> Result<Option<Verdict>, DriftError> {
+    let changes = crate::diff::sysctls(&rs.sysctls, sysctls);
+    if !changes.is_empty() {
+        return Ok(Some(Verdict::SysctlsOnly(changes)));
+    }
     let warnings = match recorded {
         Some(w) => w.changes.clone(),
-        // Read now: other tables only, none of ours.
         None => match drift::warnings(rs, opts.netns.as_deref(), locate)? {
             w if w.genid == genid => w.changes,
             _ => return Ok(None),
@@ -92,25 +108,16 @@ pub fn by_table_read(rs: &Ruleset, opts: &DriftOptions, locate: Locate) -> Optio
     let table = &rs.table.name;
     let seen = seen::read(table, netns).ok()??;
     let genid = seen.genid;
-    let same = (seen.live.as_ref())
-        .is_some_and(|l| matches!(delta::plan(l, rs), Decision::Delta(d) if d.is_empty()));
+    let same = (seen.live.as_ref()).is_some_and(|l| plans_nothing(l, rs));
     seen::keep(table, seen);
     if !same {
         return Some(Verdict::Differs);
     }
     let (now, _, sysctls) = drift::here(netns).ok()?;
-    let changes = crate::diff::sysctls(&rs.sysctls, &sysctls);
     if now != genid {
         return None;
     }
-    if !changes.is_empty() {
-        return Some(Verdict::SysctlsOnly(changes));
-    }
-    let warnings = drift::warnings(rs, netns, locate).ok()?;
-    (warnings.genid == genid).then_some(Verdict::Unchanged {
-        genid,
-        warnings: warnings.changes,
-    })
+    settled(rs, opts, (genid, &sysctls), None, locate).ok()?
 }
 
 /// By dumping the ruleset and comparing it with `rs`.

@@ -161,10 +161,10 @@ pub fn capture(rs: &Ruleset, opts: &ApplyOptions) -> Result<Captured, ApplyError
                 let copy = std::sync::Arc::new(copy);
                 // The apply plans from it, unless it replaces the table whole or plans
                 // from the unchanged check's read at this very generation.
-                let read = super::seen::stands(&table, Some(&netns_id), genid);
-                match opts.full_replace || read {
-                    true => guard.set_base(genid),
-                    false => guard.set_base_with(genid, copy.clone()),
+                if opts.full_replace || super::seen::stands(&table, Some(&netns_id), genid) {
+                    guard.set_base(genid);
+                } else {
+                    guard.set_base_with(genid, copy.clone());
                 }
                 (Some(copy), None)
             }

@@ -4,6 +4,7 @@
 //! libnftnl reads it ([`crate::nft::read::parse_elems`] falls back to libnftnl for a
 //! message this reader does not take, so its errors stay libnftnl's).
 
+use super::msg::attrs;
 use super::read::RawElem;
 
 /// A set element's key or key end as the kernel sent it, up to 16 bytes (every key
@@ -185,28 +186,6 @@ fn data_verdict(nest: &[u8]) -> Option<Option<(i32, Option<String>)>> {
         }
     }
     Some(verdict)
-}
-
-/// The attributes of `buf` as (type, payload), the nest and byte-order flags cleared; a
-/// malformed one is an `Err`-like `None` type and ends the walk.
-fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (Option<u16>, &[u8])> {
-    std::iter::from_fn(move || {
-        if buf.is_empty() {
-            return None;
-        }
-        let len = match buf.get(..4) {
-            Some(h) => u16::from_ne_bytes([h[0], h[1]]) as usize,
-            None => 0,
-        };
-        if len < 4 || len > buf.len() {
-            buf = &[];
-            return Some((None, &[][..]));
-        }
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
-        let payload = &buf[4..len];
-        buf = &buf[((len + 3) & !3).min(buf.len())..];
-        Some((Some(ty), payload))
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Reading netlink datagrams in safe Rust: splitting one into its messages and finding
-//! an attribute by type. Shared by the batch reply loop and the change monitor.
+//! Reading netlink datagrams in safe Rust: splitting one into its messages, walking
+//! their attributes and finding one by type. Shared by the batch reply loop, the change
+//! monitor, the table readers and the set element reader (`elems.rs`).
 
 /// Splits a datagram into its netlink messages (each with its 16-byte header). A
 /// truncated or malformed length ends the iteration instead of reading past it.
@@ -25,19 +26,33 @@ pub fn msg_type(m: &[u8]) -> u16 {
 
 /// The payload of the first attribute of type `ty` in `buf` (the nest flag and the
 /// byte-order flag are ignored when comparing types).
-pub fn attr(mut buf: &[u8], ty: u16) -> Option<&[u8]> {
-    while buf.len() >= 4 {
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let t = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
-        if len < 4 || len > buf.len() {
+pub fn attr(buf: &[u8], ty: u16) -> Option<&[u8]> {
+    attrs(buf)
+        .map_while(|(t, a)| Some((t?, a)))
+        .find_map(|(t, a)| (t == ty).then_some(a))
+}
+
+/// The attributes of `buf` as (type, payload), the nest and byte-order flags cleared; a
+/// malformed one (a length past the end, or bytes too few for a header) comes as a
+/// `None` type and ends the walk.
+pub fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (Option<u16>, &[u8])> {
+    std::iter::from_fn(move || {
+        if buf.is_empty() {
             return None;
         }
-        if t == ty {
-            return Some(&buf[4..len]);
+        let len = match buf.get(..4) {
+            Some(h) => u16::from_ne_bytes([h[0], h[1]]) as usize,
+            None => 0,
+        };
+        if len < 4 || len > buf.len() {
+            buf = &[];
+            return Some((None, &[][..]));
         }
+        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
+        let payload = &buf[4..len];
         buf = &buf[((len + 3) & !3).min(buf.len())..];
-    }
-    None
+        Some((Some(ty), payload))
+    })
 }
 
 /// A big-endian u32 attribute of an nf_tables message (after the nfgenmsg header).

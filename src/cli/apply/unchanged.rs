@@ -87,10 +87,8 @@ impl Skip {
         // A ruleset that cannot be read is sent: the send reports what is wrong.
         let found = match recorded {
             Ok(Some(v)) => v,
-            _ => match verdict::by_table_read(rs, &self.opts, &locate) {
-                Some(v) => v,
-                None => verdict::by_readback(rs, &self.opts, &locate).ok()?,
-            },
+            _ => verdict::by_table_read(rs, &self.opts, &locate)
+                .or_else(|| verdict::by_readback(rs, &self.opts, &locate).ok())?,
         };
         match found {
             Verdict::Unchanged { genid, warnings } => {
