@@ -160,13 +160,21 @@ pub struct Warnings {
 /// would take a BLAKE3 second preimage. (A record whose digest an older build took with
 /// SHA-256 matches nothing: the apply that reads it compiles and compares instead.)
 pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    inputs_digest_bytes(files.into_iter().map(|(n, t)| (n, t.as_bytes())))
+}
+
+/// [`inputs_digest`] of texts as bytes: the same digest for the same texts. A file's
+/// bytes after a leading byte-order mark are its text whenever it decodes without a
+/// problem (`text::decode`), and only such files make a policy that can be applied and
+/// recorded: so a file need not be decoded to be compared with a record.
+pub fn inputs_digest_bytes<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
     let head = [
         b"hostwall-inputs".as_slice(),
         env!("CARGO_PKG_VERSION").as_bytes(),
     ];
     let files = files
         .into_iter()
-        .flat_map(|(name, text)| [name.as_bytes(), text.as_bytes()]);
+        .flat_map(|(name, text)| [name.as_bytes(), text]);
     crate::digest::blake3_framed(head.into_iter().chain(files))
 }
 

@@ -65,7 +65,7 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let (file, before) = open_regular(path, limit)?;
     crate::reading(before.len());
     let began = std::time::SystemTime::now();
-    let bytes = read_to_limit(&file, limit)?;
+    let bytes = read_sized(&file, before.len(), limit)?;
     // The file as it was while read, when it did not change meanwhile: what an input
     // stamp may vouch for ([`read_at`]).
     let stamp = FileStamp::of_metadata(path, &before);
@@ -83,8 +83,8 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// read back): not counted as input, and never recorded as a read an input stamp may
 /// vouch for, since the file may have changed since the read the policy was checked from.
 pub fn read_again(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let (file, _) = open_regular(path, limit)?;
-    read_to_limit(&file, limit)
+    let (file, meta) = open_regular(path, limit)?;
+    read_sized(&file, meta.len(), limit)
 }
 
 /// Every file this run read whole through [`read_limited`], unchanged while read: its
@@ -104,7 +104,18 @@ pub fn read_at(f: &FileStamp) -> Option<std::time::SystemTime> {
 
 /// At most `limit` bytes of `r`; more is an error, not a truncation.
 pub fn read_to_limit(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let mut out = Vec::new();
+    read_into(r, Vec::new(), limit)
+}
+
+/// [`read_to_limit`] of a file of `size` bytes when opened: read into room for them
+/// and one more, in one read when it did not grow (from an empty vector, the reads
+/// double from 32 bytes: seventeen reads and as many copies for 1.6 MB).
+fn read_sized(file: &File, size: u64, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let room = usize::try_from(size.min(limit).saturating_add(1)).unwrap_or(0);
+    read_into(file, Vec::with_capacity(room), limit)
+}
+
+fn read_into(r: impl Read, mut out: Vec<u8>, limit: u64) -> Result<Vec<u8>, ReadError> {
     r.take(limit.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > limit {
         return Err(ReadError::TooLarge(limit));

@@ -99,6 +99,7 @@ pub fn load(input: &Input) -> Result<Loaded> {
     };
     if let Some(p) = prior
         && served.get() == loaded.map.files().count()
+        && loaded.policy.is_some()
     {
         seed_digest(&loaded, input.site.is_some(), p);
     }
@@ -217,9 +218,10 @@ fn take_named(files: &mut [NamedBytes], name: &str, limit: u64) -> Option<Vec<u8
     (bytes.len() as u64 <= limit).then(|| std::mem::take(bytes))
 }
 
-/// Every file of `loaded` came from the unparsed read: when they are the same files in
-/// the same order, the digest of their texts is the one already computed (the texts are
-/// those bytes decoded, and the unparsed digest hashes exactly that decoding).
+/// Every file of `loaded` came from the unparsed read, and the policy checked (so each
+/// file decoded without a problem, and its text is its bytes after a byte-order mark):
+/// when they are the same files in the same order, the digest of their texts is the one
+/// already computed from those bytes.
 fn seed_digest(loaded: &Loaded, has_site: bool, prior: Prior) {
     let names: Vec<String> = loaded
         .map
@@ -335,12 +337,8 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
         let bytes = files::read_limited(Path::new(inc), MAX_POLICY_BYTES).ok()?;
         files.push((inc.clone(), bytes));
     }
-    let texts: Vec<(&str, Cow<str>)> = files
-        .iter()
-        .map(|(n, bytes)| (n.as_str(), decoded_text(bytes)))
-        .collect();
-    let digest = hostwall::record::inputs_digest(texts.iter().map(|(n, t)| (*n, t.as_ref())));
-    drop(texts);
+    let texts = (files.iter()).map(|(n, bytes)| (n.as_str(), unmarked(bytes)));
+    let digest = hostwall::record::inputs_digest_bytes(texts);
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
     if total > PRIOR_MAX_BYTES {
         return Some(digest);
@@ -354,14 +352,11 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
     Some(digest)
 }
 
-/// The text `hostwall::text::decode` makes of `bytes`, without copying when it is the
-/// bytes themselves (after a byte-order mark, `hostwall::text::plain`).
-fn decoded_text(bytes: &[u8]) -> Cow<'_, str> {
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match hostwall::text::plain(body) {
-        Some(text) => Cow::Borrowed(text),
-        None => Cow::Owned(hostwall::text::decode(bytes).text),
-    }
+/// `bytes` after a leading byte-order mark: the text `hostwall::text::decode` makes of
+/// them whenever it finds no problem in them (`record::inputs_digest_bytes`). Hashed
+/// undecoded, a file is not checked twice over (1.6 MB: 0.2 ms).
+fn unmarked(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 #[cfg(test)]
@@ -462,8 +457,13 @@ mod tests {
         check(None, false);
     }
 
+    /// A file that decodes without a problem is its bytes after a byte-order mark: the
+    /// unparsed digest, of those bytes, is the digest of the texts.
     fn same(bytes: &[u8]) {
-        assert_eq!(decoded_text(bytes), decode(bytes).text, "{bytes:?}");
+        let d = decode(bytes);
+        if d.total == 0 {
+            assert_eq!(unmarked(bytes), d.text.as_bytes(), "{bytes:?}");
+        }
     }
 
     #[test]
@@ -482,6 +482,13 @@ mod tests {
         ] {
             same(bytes);
         }
+        // Hashed as bytes, the digest is the one of the decoded texts.
+        let text = "policy p {\r\n    allow ssh\r\n}\r\n";
+        let bytes = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        assert_eq!(
+            hostwall::record::inputs_digest_bytes([("p", unmarked(&bytes))]),
+            hostwall::record::inputs_digest([("p", decode(&bytes).text.as_str())])
+        );
     }
 
     proptest::proptest! {

@@ -21,7 +21,80 @@ pub(crate) fn entry(text: &str) -> Option<(u32, u32, V4Form)> {
 /// cannot continue it (`None` when what is there is no such address, say `1.2.3.04` or
 /// `10.0.0.9/30`), with where it ends. What follows may still continue the token (`.`,
 /// `-`, a letter): the caller decides whether the token ends there.
+#[inline(always)]
 pub(crate) fn leading(b: &[u8], at: usize) -> Option<(u32, u32, V4Form, usize)> {
+    match b.get(at..).and_then(|r| r.first_chunk::<WINDOW>()) {
+        Some(w) => in_window(w).map(|(lo, hi, form, end)| (lo, hi, form, at + end)),
+        None => anywhere(b, at),
+    }
+}
+
+/// Bytes [`in_window`] may look at: `255.255.255.255/32` and the byte after it.
+const WINDOW: usize = 19;
+
+/// [`leading`] at the start of a window that holds any address it can read, and the
+/// byte after it: fixed-size reads, each digit looked at once. Most of a long list's
+/// entries are read here (the last few bytes of a text go to [`anywhere`]).
+#[inline(always)]
+fn in_window(w: &[u8; WINDOW]) -> Option<(u32, u32, V4Form, usize)> {
+    let (a, i) = octet_at(w, 0)?;
+    let (b, i) = dot_octet(w, i)?;
+    let (c, i) = dot_octet(w, i)?;
+    let (d, i) = dot_octet(w, i)?;
+    let v = (a << 24) | (b << 16) | (c << 8) | d;
+    if w[i] != b'/' {
+        return Some((v, v, V4Form::Addr, i));
+    }
+    let p0 = digit(w[i + 1])?;
+    let (p, end) = match digit(w[i + 2]) {
+        None => (p0, i + 2),
+        Some(_) if p0 == 0 || digit(w[i + 3]).is_some() => return None,
+        Some(p1) => (p0 * 10 + p1, i + 3),
+    };
+    if p > 32 {
+        return None;
+    }
+    let host = u32::MAX.checked_shr(p).unwrap_or(0);
+    (v & host == 0).then_some((v, v | host, V4Form::Prefix, end))
+}
+
+/// `.` and an octet at `i` (at most 11: three octets and their dots before it).
+#[inline(always)]
+fn dot_octet(w: &[u8; WINDOW], i: usize) -> Option<(u32, usize)> {
+    if w[i] != b'.' {
+        return None;
+    }
+    octet_at(w, i + 1)
+}
+
+/// An octet at `i` (at most 12), as [`octet`] reads it.
+#[inline(always)]
+fn octet_at(w: &[u8; WINDOW], i: usize) -> Option<(u32, usize)> {
+    let d0 = digit(w[i])?;
+    let Some(d1) = digit(w[i + 1]) else {
+        return Some((d0, i + 1));
+    };
+    if d0 == 0 {
+        return None;
+    }
+    let Some(d2) = digit(w[i + 2]) else {
+        return Some((d0 * 10 + d1, i + 2));
+    };
+    if digit(w[i + 3]).is_some() {
+        return None;
+    }
+    let v = d0 * 100 + d1 * 10 + d2;
+    (v <= 255).then_some((v, i + 3))
+}
+
+#[inline(always)]
+fn digit(c: u8) -> Option<u32> {
+    let d = c.wrapping_sub(b'0');
+    (d < 10).then_some(u32::from(d))
+}
+
+/// [`leading`] wherever the text may end within the address.
+fn anywhere(b: &[u8], at: usize) -> Option<(u32, u32, V4Form, usize)> {
     let (mut v, mut i) = octet(b, at)?;
     for _ in 0..3 {
         if b.get(i) != Some(&b'.') {
@@ -120,6 +193,37 @@ mod tests {
                 let at_end = leading(text.as_bytes(), pre.len());
                 proptest::prop_assert_eq!(at_end, Some((x.0, x.1, x.2, text.len())));
             }
+        }
+
+        /// The fixed-window read and the read anywhere agree, whatever follows.
+        #[test]
+        fn the_window_reads_as_anywhere(t in "[0-9./-]{0,22}", tail in "[0-9a./ ,-]{19}") {
+            let text = format!("{t}{tail}");
+            let b = text.as_bytes();
+            let w = b.first_chunk::<WINDOW>().expect("long enough");
+            proptest::prop_assert_eq!(in_window(w), anywhere(b, 0), "{}", text);
+        }
+
+        /// The same on address-shaped text (which the one above seldom makes).
+        #[test]
+        fn the_window_reads_addresses_as_anywhere(
+            o in proptest::collection::vec(0u32..1100, 4),
+            p in proptest::option::of(0u32..120),
+            zero in 0usize..5,
+            tail in "[0-9a./ ,-]{19}",
+        ) {
+            let mut t: Vec<String> = o.iter().map(u32::to_string).collect();
+            if let Some(octet) = t.get_mut(zero) {
+                octet.insert(0, '0');
+            }
+            let mut text = t.join(".");
+            if let Some(p) = p {
+                text.push_str(&format!("/{p}"));
+            }
+            text.push_str(&tail);
+            let b = text.as_bytes();
+            let w = b.first_chunk::<WINDOW>().expect("long enough");
+            proptest::prop_assert_eq!(in_window(w), anywhere(b, 0), "{}", text);
         }
 
         #[test]
