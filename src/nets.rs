@@ -141,9 +141,17 @@ impl<T: Copy> Runs<T> {
         if xs.is_empty() {
             return;
         }
+        let fill = |run: &mut Vec<T>| {
+            crate::pages::reserve_faulted(run, xs.len());
+            run.extend_from_slice(xs);
+        };
         match self.runs.last_mut().and_then(Arc::get_mut) {
-            Some(run) => run.extend_from_slice(xs),
-            None => self.runs.push(Arc::new(xs.to_vec())),
+            Some(run) => fill(run),
+            None => {
+                let mut run = Vec::new();
+                fill(&mut run);
+                self.runs.push(Arc::new(run));
+            }
         }
         self.len += xs.len();
     }

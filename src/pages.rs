@@ -82,9 +82,68 @@ impl<T: Zeroable> Drop for Zeroed<T> {
     }
 }
 
+/// Room for `n` more elements in `v` (as `Vec::reserve` makes it: exactly that in an
+/// empty vector), its pages faulted in by one system call when that room is large ([`PREFAULT_MIN`] bytes or more): for a buffer about to be written whole
+/// (a file read, a decoded or copied list). A page faulted in on first touch costs an
+/// exception each, about 1 µs on a 2-CPU VM; populated in one call, about 0.35 µs (a
+/// re-apply of 100,000 addresses writes some 4 MB of fresh buffers). The pages are
+/// whole pages inside the room; their contents do not change (fresh memory stays zero).
+/// Kernels before 5.14 refuse the call: the pages are then faulted in as they are
+/// written.
+pub fn reserve_faulted<T>(v: &mut Vec<T>, n: usize) {
+    v.reserve(n);
+    let bytes = n.saturating_mul(size_of::<T>());
+    if bytes < PREFAULT_MIN {
+        return;
+    }
+    let start = v.spare_capacity_mut().as_mut_ptr() as usize;
+    let first = start.next_multiple_of(PAGE);
+    let end = (start + bytes) / PAGE * PAGE;
+    if end > first {
+        // SAFETY: the range is whole pages inside `v`'s allocation, which it owns and
+        // nothing reads (its spare room): populating writes no byte, it only maps the
+        // pages in, as a first write would.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_POPULATE_WRITE);
+        }
+    }
+}
+
+/// The least room [`reserve_faulted`] faults in ahead (smaller: first touches are few).
+const PREFAULT_MIN: usize = 64 << 10;
+
+const PAGE: usize = 4096;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The room is there, faulted in (resident before any write), and what was in the
+    /// vector is kept.
+    #[test]
+    fn reserved_room_is_faulted_in_and_the_contents_kept() {
+        let mut v: Vec<u64> = vec![7, 8, 9];
+        reserve_faulted(&mut v, 1 << 20);
+        assert!(v.capacity() >= 3 + (1 << 20));
+        assert_eq!(v, [7, 8, 9]);
+        let room = v.spare_capacity_mut();
+        let resident = resident_pages(room.as_ptr() as usize + PAGE, 64);
+        assert_eq!(resident, 64, "pages in the room are mapped before any write");
+        let mut small: Vec<u8> = Vec::new();
+        reserve_faulted(&mut small, 100);
+        assert!(small.capacity() >= 100 && small.is_empty());
+    }
+
+    /// How many of the `n` pages from the page holding `addr` are resident (`mincore`).
+    fn resident_pages(addr: usize, n: usize) -> usize {
+        let first = addr / PAGE * PAGE;
+        let mut vec = vec![0u8; n];
+        // SAFETY: mincore reads page-table state of a range inside a live allocation
+        // (the test's vector) and writes `n` bytes into `vec`.
+        let r = unsafe { libc::mincore(first as *mut libc::c_void, n * PAGE, vec.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore");
+        vec.iter().filter(|b| *b & 1 == 1).count()
+    }
 
     #[test]
     fn starts_as_zeros_and_keeps_what_is_written() {

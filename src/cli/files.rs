@@ -112,7 +112,9 @@ pub fn read_to_limit(r: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
 /// double from 32 bytes: seventeen reads and as many copies for 1.6 MB).
 fn read_sized(file: &File, size: u64, limit: u64) -> Result<Vec<u8>, ReadError> {
     let room = usize::try_from(size.min(limit).saturating_add(1)).unwrap_or(0);
-    read_into(file, Vec::with_capacity(room), limit)
+    let mut out = Vec::new();
+    hostwall::pages::reserve_faulted(&mut out, room);
+    read_into(file, out, limit)
 }
 
 fn read_into(r: impl Read, mut out: Vec<u8>, limit: u64) -> Result<Vec<u8>, ReadError> {

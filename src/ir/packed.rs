@@ -91,11 +91,13 @@ impl Packed {
         let value = |b: &[u8]| b.iter().fold(0u128, |a, x| (a << 8) | u128::from(*x));
         Some(match width {
             // `lo` then `hi`, big-endian: the bytes are `lo << 32 | hi` as one u64.
-            4 => Packed::Narrow(
-                (bytes.chunks_exact(8))
-                    .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
-                    .collect(),
-            ),
+            4 => Packed::Narrow({
+                let mut v = Vec::new();
+                crate::pages::reserve_faulted(&mut v, bytes.len() / 8);
+                let (pairs, _) = bytes.as_chunks::<8>();
+                v.extend(pairs.iter().map(|c| u64::from_be_bytes(*c)));
+                v
+            }),
             w if w < 4 => Packed::Narrow(
                 (bytes.chunks_exact(pair))
                     .map(|c| (value(&c[..w]) as u64) << 32 | value(&c[w..]) as u64)

@@ -202,7 +202,8 @@ pub fn read_opened(path: &Path, file: File, limit: u64) -> Result<Vec<u8>, Error
             reason: format!("it holds {size} bytes, more than the {limit} expected"),
         });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let mut bytes = Vec::new();
+    crate::pages::reserve_faulted(&mut bytes, usize::try_from(size).unwrap_or(0));
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io("read", path, e))?;
