@@ -68,10 +68,28 @@ pub(crate) struct Entries {
     forms: Vec<V4Form>,
 }
 
+/// IPv4 entries in a list from which [`Entries`] faults in the room for the next ones
+/// ahead, as many again as it holds up to [`FAULT_STEP_MAX`] at a time
+/// ([`crate::pages::reserve_faulted`]: a call instead of an exception a page; shorter
+/// lists, the most, grow as vectors do).
+const FAULT_FROM: usize = 1 << 14;
+const FAULT_STEP_MAX: usize = 1 << 16;
+
 impl Entries {
     pub fn v4(&mut self, lo: u32, hi: u32, form: V4Form) {
+        let len = self.ranges.len();
+        if len >= FAULT_FROM && len == self.ranges.capacity() {
+            self.fault_ahead();
+        }
         self.ranges.push((lo, hi));
         self.forms.push(form);
+    }
+
+    #[cold]
+    fn fault_ahead(&mut self) {
+        let n = self.ranges.len().min(FAULT_STEP_MAX);
+        crate::pages::reserve_faulted(&mut self.ranges, n);
+        crate::pages::reserve_faulted(&mut self.forms, n);
     }
 
     pub fn other(&mut self, item: NetItem) {
