@@ -145,12 +145,12 @@ impl Lowering {
         elems: &Ranges<'_>,
         origin: &[Span],
     ) -> Vec<String> {
-        let at = split::pieces(
-            elems.len(),
-            |i| elems.get(i).map_or(0, |iv| iv.lo),
-            block_bits(key),
-            self.max_set_elements,
-        );
+        let (bits, max) = (block_bits(key), self.max_set_elements);
+        // One reader of start values per form: the cut reads every element's.
+        let at = match elems {
+            Ranges::V4(v) => split::pieces(v.len(), |i| u128::from(v[i].0), bits, max),
+            Ranges::Wide(v) => split::pieces(v.len(), |i| v[i].lo, bits, max),
+        };
         at.into_iter()
             .map(|p| {
                 let n = match p.at.start {

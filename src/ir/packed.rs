@@ -289,8 +289,13 @@ impl Value for Interval {
 /// [`Packed::difference`] of `live` and `new`, both held alike. The common prefix is
 /// skipped first.
 fn merge<V: Value>(live: &[V], new: &[V]) -> (Vec<Interval>, Vec<Interval>) {
-    let same = (live.iter().zip(new)).take_while(|(a, b)| a == b).count();
+    let same = common_len(live.iter().zip(new), live.chunks(64).zip(new.chunks(64)));
     let (live, new) = (&live[same..], &new[same..]);
+    let tail = common_len(
+        live.iter().rev().zip(new.iter().rev()),
+        live.rchunks(64).zip(new.rchunks(64)),
+    );
+    let (live, new) = (&live[..live.len() - tail], &new[..new.len() - tail]);
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < live.len() && j < new.len() {
@@ -314,6 +319,23 @@ fn merge<V: Value>(live: &[V], new: &[V]) -> (Vec<Interval>, Vec<Interval>) {
     (removed, added)
 }
 
+/// How many pairs from the start of `pairs` are equal, found a block of `blocks` at a
+/// time (whole blocks compared as slices, one call each) and then one by one: a
+/// re-apply's sets are equal but for a few elements, so nearly all of both are alike.
+fn common_len<'a, V: PartialEq + 'a>(
+    pairs: impl Iterator<Item = (&'a V, &'a V)>,
+    blocks: impl Iterator<Item = (&'a [V], &'a [V])>,
+) -> usize {
+    let mut whole = 0;
+    for (a, b) in blocks {
+        if a.len() != b.len() || a != b {
+            break;
+        }
+        whole += a.len();
+    }
+    whole + pairs.skip(whole).take_while(|(a, b)| a == b).count()
+}
+
 /// [`Packed::patched`] over one representation: `live` less `removed`, plus `added`,
 /// in one merge; `None` when a removed value is not in `live`, an added one is, or
 /// either list is out of order.
@@ -322,7 +344,8 @@ fn patch<V: Value>(live: &[V], removed: &[V], added: &[V]) -> Option<Vec<V>> {
     if !sorted(removed) || !sorted(added) || removed.len() > live.len() {
         return None;
     }
-    let mut out = Vec::with_capacity(live.len() - removed.len() + added.len());
+    let mut out = Vec::new();
+    crate::pages::reserve_faulted(&mut out, live.len() - removed.len() + added.len());
     let (mut r, mut a) = (0, 0);
     for &x in live {
         if removed.get(r) == Some(&x) {
@@ -477,6 +500,33 @@ mod tests {
                 for n in forms(&new) {
                     let got = l.difference(&n);
                     proptest::prop_assert_eq!(&got, &(want_removed.clone(), want_added.clone()));
+                }
+            }
+        }
+
+        /// Long lists alike but for a few edits anywhere (the common start and end are
+        /// compared in blocks): the difference is still exactly the edits.
+        #[test]
+        fn difference_of_long_lists_with_a_few_edits(
+            n in 0u128..400,
+            edits in proptest::collection::btree_set(0u128..800, 0..6),
+        ) {
+            let live: std::collections::BTreeSet<u128> = (0..n).map(|i| 2 * i).collect();
+            let mut new = live.clone();
+            for e in &edits {
+                if !new.remove(e) {
+                    new.insert(*e);
+                }
+            }
+            let ivs = |s: &std::collections::BTreeSet<u128>| -> Vec<Interval> {
+                s.iter().map(|&v| iv(v, v)).collect()
+            };
+            let (live, new) = (ivs(&live), ivs(&new));
+            let want_removed: Vec<Interval> = live.iter().filter(|x| !new.contains(x)).copied().collect();
+            let want_added: Vec<Interval> = new.iter().filter(|x| !live.contains(x)).copied().collect();
+            for l in forms(&live) {
+                for n in forms(&new) {
+                    proptest::prop_assert_eq!(l.difference(&n), (want_removed.clone(), want_added.clone()));
                 }
             }
         }
