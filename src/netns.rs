@@ -9,8 +9,9 @@
 //! [`on_interrupt`], choosing what the process does afterwards.
 //!
 //! Code runs inside a namespace on a dedicated thread that `setns()`es and then
-//! ends (or, under a [`Stay`], on the one thread kept there), so the caller's thread
-//! never changes namespace. Sockets keep the
+//! ends, so the caller's thread never changes namespace (under a [`Stay`], on the
+//! calling thread, which enters for the call and is back in its own namespace before
+//! anything else runs on it). Sockets keep the
 //! namespace they were created in, so a socket made by [`Netns::run`] can be
 //! used from any thread afterwards.
 //!
@@ -370,13 +371,14 @@ mod tests {
         assert!(!lock_live().iter().any(|p| p.ends_with(&name)));
     }
 
-    /// A [`Stay`] runs every entry of its namespace on one thread, in that namespace;
-    /// an entry from inside runs in place, a panic is an error and the thread goes on; a
-    /// namespace made anew under the same name is entered anew; after the guard, each
-    /// entry has a thread of its own again.
+    /// A [`Stay`] runs every entry of its namespace on the calling thread, in that
+    /// namespace, and the thread is back in its own namespace after each (a panic too,
+    /// which is an error); an entry from inside runs in place; entries of two threads
+    /// run side by side; a namespace made anew under the same name is entered anew;
+    /// after the guard, each entry has a thread of its own again.
     #[test]
     #[ignore = "needs root"]
-    fn a_stay_runs_each_entry_on_its_one_thread_in_that_very_namespace() {
+    fn a_stay_runs_each_entry_on_the_calling_thread_in_that_very_namespace() {
         use std::os::unix::fs::MetadataExt;
         let _turn = serial();
         let ns = Netns::create_unique("hw-t").expect("create");
@@ -388,71 +390,59 @@ mod tests {
                 .ok();
             (std::thread::current().id(), ino)
         };
+        let (me, home) = here();
         let stay = stay_in(&name).expect("stay");
         let (t1, i1) = run_named(Some(&name), here).expect("run");
         let (t2, i2) = run_named(Some(&name), here).expect("run");
-        assert_eq!((t1, i1, i2), (t2, Some(ns_ino), Some(ns_ino)));
-        // Signals for the process never go to the stayed thread: it blocks every one.
-        let blocked = run_named(Some(&name), || {
-            let status = fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
-            (status.lines())
-                .find_map(|l| l.strip_prefix("SigBlk:"))
-                .map(|m| m.trim().to_string())
-        });
-        let mask = blocked.expect("run").expect("SigBlk");
-        let term = 1u64 << (libc::SIGTERM - 1) | 1u64 << (libc::SIGHUP - 1);
-        let bits = u64::from_str_radix(&mask, 16).expect("hex mask");
-        assert_eq!(bits & term, term, "SigBlk {mask}");
-        let fault = 1u64 << (libc::SIGSEGV - 1) | 1u64 << (libc::SIGBUS - 1);
-        assert_eq!(
-            bits & fault,
-            0,
-            "a fault's signal is left unblocked: SigBlk {mask}"
-        );
+        assert_eq!((t1, t2, i1, i2), (me, me, Some(ns_ino), Some(ns_ino)));
+        assert_eq!(here(), (me, home), "back in its own namespace");
         let nested = run_named(Some(&name), || run_named(Some(&name), here)).expect("run");
         assert_eq!(
-            nested.expect("nested").0,
-            t1,
+            nested.expect("nested"),
+            (me, Some(ns_ino)),
             "an entry from inside runs in place"
         );
         let borrowed = String::from("on the caller's stack");
         let len = run_named(Some(&name), || borrowed.len()).expect("run");
         assert_eq!(len, borrowed.len());
-        // While a closure waits on the stayed thread, another entry runs beside it.
+        // While a closure waits inside on one thread, another thread's entry runs.
         let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let (release, wait) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|s| {
             let blocked = s.spawn(|| {
-                run_named(Some(&name), move || {
+                let r = run_named(Some(&name), move || {
                     let _ = started_tx.send(());
                     let _ = wait.recv();
                     here()
-                })
+                });
+                (r, here())
             });
             started.recv().expect("the first entry runs");
             let (beside, ino) = run_named(Some(&name), here).expect("run beside");
-            assert_ne!(beside, t1, "the busy stayed thread was waited for");
-            assert_eq!(ino, Some(ns_ino));
+            assert_eq!((beside, ino), (me, Some(ns_ino)));
             release.send(()).expect("release");
-            let (t, _) = blocked.join().expect("join").expect("run");
-            assert_eq!(t, t1);
+            let (inside, after) = blocked.join().expect("join");
+            let (t, ino) = inside.expect("run");
+            assert_eq!((t, ino), (after.0, Some(ns_ino)));
+            assert_eq!(after.1, home, "that thread is back in its own namespace");
         });
         let panicked = run_named(Some(&name), || panic!("inside"));
         assert!(
             matches!(panicked, Err(NetnsError::Panicked(_))),
             "{panicked:?}"
         );
-        assert_eq!(run_named(Some(&name), here).expect("run").0, t1);
-        // The name now mounts another namespace: the stayed thread is not in it.
+        assert_eq!(here(), (me, home), "back after a panic");
+        assert_eq!(
+            run_named(Some(&name), here).expect("run"),
+            (me, Some(ns_ino))
+        );
+        // The name now mounts another namespace: not the one held.
         ns.remove().expect("remove");
         let again = Netns::create(&name).expect("create again");
         let again_ino = fs::metadata(again.path()).expect("stat").ino();
-        assert_ne!(
-            again_ino, ns_ino,
-            "the stayed thread keeps the first one alive"
-        );
+        assert_ne!(again_ino, ns_ino, "the stay keeps the first one alive");
         let (t3, i3) = run_named(Some(&name), here).expect("run");
-        assert_ne!(t3, t1);
+        assert_ne!(t3, me);
         assert_eq!(i3, Some(again_ino));
         drop(again);
         drop(stay);
@@ -460,6 +450,7 @@ mod tests {
         let (a, _) = other.run(here).expect("run");
         let (b, _) = other.run(here).expect("run");
         assert_ne!(a, b, "without a stay each entry has its own thread");
+        assert_ne!(a, me);
     }
 
     #[test]

@@ -104,7 +104,11 @@ pub fn reserve_faulted<T>(v: &mut Vec<T>, n: usize) {
         // nothing reads (its spare room): populating writes no byte, it only maps the
         // pages in, as a first write would.
         unsafe {
-            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_POPULATE_WRITE);
+            libc::madvise(
+                first as *mut libc::c_void,
+                end - first,
+                libc::MADV_POPULATE_WRITE,
+            );
         }
     }
 }
@@ -128,7 +132,10 @@ mod tests {
         assert_eq!(v, [7, 8, 9]);
         let room = v.spare_capacity_mut();
         let resident = resident_pages(room.as_ptr() as usize + PAGE, 64);
-        assert_eq!(resident, 64, "pages in the room are mapped before any write");
+        assert_eq!(
+            resident, 64,
+            "pages in the room are mapped before any write"
+        );
         let mut small: Vec<u8> = Vec::new();
         reserve_faulted(&mut small, 100);
         assert!(small.capacity() >= 100 && small.is_empty());

@@ -174,8 +174,8 @@ pub fn apply(out: &Out, a: &ApplyArgs) -> u8 {
 }
 
 fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
-    // Every step in the namespace runs on this one thread (a missing namespace is
-    // reported by the first step that needs it).
+    // Every step in the namespace runs on this thread, which enters it for the step
+    // (a missing namespace is reported by the first step that needs it).
     let _stay = (a.netns.as_deref()).and_then(|n| hostwall::netns::stay_in(n).ok());
     // Closed after the records are written, or before a confirm prompt that may wait
     // minutes, by a process of their own once a change is made: see `CloseLate`.

@@ -8,10 +8,11 @@
 //! from any thread afterwards.
 //!
 //! A command that runs code in one named namespace many times (an apply: a dozen
-//! entries) holds a [`Stay`] instead: one thread that entered the namespace once and
-//! runs each closure for it, for as long as the guard lives. A thread start, `setns` and
-//! join cost about a millisecond of wall time on a 2-CPU VM; a hand-over costs tens of
-//! microseconds.
+//! entries) holds a [`Stay`] instead: each entry of that namespace runs on the calling
+//! thread, which enters it for the call and returns to its own namespace after, before
+//! anything else runs on it. A thread start, `setns` and join cost about a millisecond
+//! of wall time on a 2-CPU VM, a hand-over to a thread kept in the namespace about
+//! 57 µs (the sleeping thread's wake-up), entering and leaving about a microsecond.
 
 use super::{NETNS_DIR, NetnsError};
 use std::fs::File;
@@ -20,7 +21,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::mpsc::{Sender, SyncSender};
 
 /// `/run/netns/NAME` for a name that is one path component; `None` for "", ".", "..",
 /// or anything with a `/` (those would name the directory itself, its parent, or a
@@ -62,14 +62,11 @@ where
 {
     let file = open(name, path)?;
     if let Some(id) = ns_id(&file) {
-        if ON_STAY_THREAD.with(|c| c.get()) == Some(id) {
+        if INSIDE.with(|c| c.get()) == Some(id) {
             return Ok(f());
         }
-        // One entry at a time on the stayed thread: one made while it runs another (a
-        // closure there may wait long, at a prompt, say) gets a thread of its own, as
-        // without a stay, so no entry ever waits for another to end.
-        if let (Some(jobs), Some(_turn)) = (stayed(id), turn()) {
-            return run_on(name, &jobs, f);
+        if stayed(id) {
+            return run_here(name, &file, id, f);
         }
     }
     let joined = std::thread::scope(|s| {
@@ -108,176 +105,89 @@ fn ns_id(file: &File) -> Option<NsId> {
     file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// A closure for the stayed thread, its lifetime erased (see [`run_on`]).
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// The namespace a [`Stay`] thread is in and where its jobs go.
-static STAYED: Mutex<Option<(NsId, Sender<Job>)>> = Mutex::new(None);
+/// The namespace a [`Stay`] holds.
+static STAYED: Mutex<Option<NsId>> = Mutex::new(None);
 
 std::thread_local! {
-    /// Set on a [`Stay`] thread: a closure it runs that enters its own namespace again
-    /// runs right there (handing it to itself would wait forever).
-    static ON_STAY_THREAD: std::cell::Cell<Option<NsId>> = const { std::cell::Cell::new(None) };
+    /// The stayed namespace while this thread runs an entry in it ([`run_here`]): an
+    /// entry made from inside runs right there.
+    static INSIDE: std::cell::Cell<Option<NsId>> = const { std::cell::Cell::new(None) };
 }
 
-/// Held by the one caller whose closure the stayed thread runs.
-static TURN: Mutex<()> = Mutex::new(());
-
-/// The stayed thread's turn, when no other caller holds it.
-fn turn() -> Option<std::sync::MutexGuard<'static, ()>> {
-    match TURN.try_lock() {
-        Ok(g) => Some(g),
-        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-        Err(std::sync::TryLockError::WouldBlock) => None,
-    }
+/// Whether a [`Stay`] holds the namespace `id`.
+fn stayed(id: NsId) -> bool {
+    *STAYED.lock().unwrap_or_else(|e| e.into_inner()) == Some(id)
 }
 
-/// The stayed thread's job queue when it is in the namespace `id`.
-fn stayed(id: NsId) -> Option<Sender<Job>> {
-    let guard = STAYED.lock().unwrap_or_else(|e| e.into_inner());
-    guard
-        .as_ref()
-        .filter(|(s, _)| *s == id)
-        .map(|(_, tx)| tx.clone())
-}
-
-/// One thread kept in a named namespace: while it lives, [`run_named`] and [`run_in`]
-/// of that very namespace (the same nsfs inode, so not a namespace made anew under the
-/// same name) run their closures on it, one at a time; an entry made while it runs
-/// another gets a thread of its own. Dropping it ends the thread.
+/// One named namespace whose entries run on the calling thread: while it lives,
+/// [`run_named`] and [`run_in`] of that very namespace (the same nsfs inode, so not a
+/// namespace made anew under the same name) enter it on the thread that calls them and
+/// return to that thread's own namespace when the closure ends (or panics: a panic is
+/// [`NetnsError::Panicked`], as on a thread of its own). Entries from several threads
+/// run side by side, each on its own. Dropping the guard ends it; it keeps the
+/// namespace open meanwhile.
 pub struct Stay {
     id: NsId,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _file: File,
 }
 
-/// Keeps a thread in the namespace called `name` (see [`Stay`]); one at a time per
-/// process: a second replaces the first's routing.
+/// Holds the namespace called `name` for entries on the calling thread (see [`Stay`]);
+/// one at a time per process: a second replaces the first.
 pub fn stay_in(name: &str) -> Result<Stay, NetnsError> {
     let p = path(name)
         .filter(|p| p.is_file())
         .ok_or_else(|| NetnsError::Missing(name.to_string()))?;
     let file = open(name, &p)?;
     let id = ns_id(&file).ok_or_else(|| NetnsError::Missing(name.to_string()))?;
-    let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
-    // The thread starts with every signal blocked, and keeps them blocked: a signal for
-    // the process goes to the threads that run the command (a critical section there
-    // defers it, `safe::signals`), never to this one, which runs their closures.
-    let spawned = with_signals_blocked(|| {
-        std::thread::Builder::new().spawn(move || {
-            let entered = setns(&file);
-            let ok = entered.is_ok();
-            let _ = ready_tx.send(entered);
-            if !ok {
-                return;
-            }
-            ON_STAY_THREAD.with(|c| c.set(Some(id)));
-            // Ends when every sender is gone; jobs already queued are run first.
-            for job in rx {
-                job();
-            }
-        })
-    });
-    let thread = spawned.map_err(|source| NetnsError::Enter {
-        name: name.to_string(),
-        source,
-    })?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(source)) => {
-            let _ = thread.join();
-            return Err(NetnsError::Enter {
-                name: name.to_string(),
-                source,
-            });
-        }
-        Err(_) => return Err(NetnsError::Panicked(name.to_string())),
-    }
-    *STAYED.lock().unwrap_or_else(|e| e.into_inner()) = Some((id, tx));
-    Ok(Stay {
-        id,
-        thread: Some(thread),
-    })
+    *STAYED.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    Ok(Stay { id, _file: file })
 }
 
 impl Drop for Stay {
     fn drop(&mut self) {
-        // The queue's last sender goes (a run in flight holds a clone until it is
-        // answered), so the thread finishes what is queued and ends.
-        if let Some(t) = self.thread.take() {
-            let mut stayed = STAYED.lock().unwrap_or_else(|e| e.into_inner());
-            let mine = (stayed.as_ref()).is_some_and(|(id, _)| *id == self.id);
-            let queue = if mine { stayed.take() } else { None };
-            drop(stayed);
-            drop(queue);
-            let _ = t.join();
+        let mut stayed = STAYED.lock().unwrap_or_else(|e| e.into_inner());
+        if *stayed == Some(self.id) {
+            *stayed = None;
         }
     }
 }
 
-/// `f` run with every signal blocked in the calling thread (so a thread it starts
-/// inherits that mask), but the ones a fault raises (a blocked one would kill the process
-/// without Rust's stack overflow report); the mask comes back after, also when `f`
-/// panics.
-fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(libc::sigset_t);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            // SAFETY: restores the mask saved below.
-            unsafe {
-                libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
-            }
-        }
-    }
-    // SAFETY: sigfillset and sigdelset fill a local set; pthread_sigmask changes only
-    // this thread's mask, saved in a local and restored by `Restore`.
-    let _restore = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        for fault in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL] {
-            libc::sigdelset(&mut all, fault);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        Restore(old)
+/// Runs `f` on the calling thread inside the namespace behind `file` (whose identity
+/// is `id`), then brings the thread back to the namespace it was in.
+fn run_here<T, F: FnOnce() -> T>(name: &str, file: &File, id: NsId, f: F) -> Result<T, NetnsError> {
+    let home = File::open("/proc/thread-self/ns/net").map_err(|source| NetnsError::Io {
+        name: name.to_string(),
+        what: "opening the calling thread's own namespace",
+        source,
+    })?;
+    setns(file).map_err(|source| NetnsError::Enter {
+        name: name.to_string(),
+        source,
+    })?;
+    let back = Back {
+        home,
+        inside: INSIDE.with(|c| c.replace(Some(id))),
     };
-    f()
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(back);
+    ran.map_err(|_| NetnsError::Panicked(name.to_string()))
 }
 
-/// `f` and where its outcome goes, dropped in this order: when the job is dropped unrun,
-/// `f` (which may borrow the caller's stack) is gone before the caller hears of it.
-struct Task<F, T> {
-    f: F,
-    done: SyncSender<std::thread::Result<T>>,
+/// Brings a thread back to its own namespace ([`run_here`]), also when the closure
+/// panicked.
+struct Back {
+    home: File,
+    inside: Option<NsId>,
 }
 
-/// Runs `f` on the stayed thread whose queue is `jobs` and waits for its outcome.
-fn run_on<T, F>(name: &str, jobs: &Sender<Job>, f: F) -> Result<T, NetnsError>
-where
-    T: Send,
-    F: FnOnce() -> T + Send,
-{
-    let (done, outcome) = std::sync::mpsc::sync_channel(1);
-    let task = Task { f, done };
-    let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
-        let Task { f, done } = task;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = done.send(r);
-    });
-    // SAFETY: only the lifetime is changed. The job borrows no more than `f` does, and
-    // this function returns only after the job has run to its end (its outcome is sent
-    // as its last act, after `f` was consumed) or was dropped unrun (`Task` drops `f`
-    // before `done`, and `outcome` reports a disconnect only once `done` is gone). A
-    // panic in `f` is caught on the stayed thread, so the job always ends one of the
-    // two ways, and nothing here can unwind while the job is queued.
-    let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-    if let Err(unsent) = jobs.send(job) {
-        drop(unsent);
-        return Err(NetnsError::Panicked(name.to_string()));
-    }
-    match outcome.recv() {
-        Ok(Ok(v)) => Ok(v),
-        _ => Err(NetnsError::Panicked(name.to_string())),
+impl Drop for Back {
+    fn drop(&mut self) {
+        INSIDE.with(|c| c.set(self.inside));
+        if setns(&self.home).is_err() {
+            // The thread would go on in the namespace it entered, and every later
+            // network call of the command with it: nothing can be trusted to continue.
+            std::process::abort();
+        }
     }
 }
 

@@ -33,10 +33,17 @@ const PENDING_ON_OTHER_BRANCHES: &[(&str, &str, &str, &str)] = &[];
 const MAY_PRINT: &[(&str, &str)] = &[];
 
 /// Library files that may end a process (only the binary decides how its own ends).
-const MAY_EXIT: &[(&str, &str)] = &[(
-    "src/nft/sock/closer.rs",
-    "`_exit` ends the forked socket closer and its parent, never the calling process",
-)];
+const MAY_EXIT: &[(&str, &str)] = &[
+    (
+        "src/nft/sock/closer.rs",
+        "`_exit` ends the forked socket closer and its parent, never the calling process",
+    ),
+    (
+        "src/netns/enter.rs",
+        "`abort` when a thread cannot return to its own network namespace after an entry: \
+         every later network call of the command would go to the other one",
+    ),
+];
 
 /// Files that may name `/proc/sys`.
 const MAY_TOUCH_PROC_SYS: &[(&str, &str)] =
