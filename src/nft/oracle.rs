@@ -359,6 +359,11 @@ mod boundary_tests {
                 continue;
             }
             for needle in oracle_only {
+                // The one other abort, which has nothing to do with libnftnl: a thread
+                // that cannot return to its own network namespace (tidy's `MAY_EXIT`).
+                if needle == "process::abort" && path.ends_with("src/netns/enter.rs") {
+                    continue;
+                }
                 assert!(!text.contains(needle), "{path} uses `{needle}`");
             }
         }
