@@ -286,7 +286,9 @@ fn encode_parts(
     let elements: usize = (sets.iter())
         .map(|v| v.elements.len() * 2 * v.set.key.len())
         .sum();
-    let mut out = Vec::with_capacity(MAGIC.len() + SUM_LEN + 8 + json.len() + elements);
+    let mut out = Vec::new();
+    let size = MAGIC.len() + SUM_LEN + 8 + json.len() + elements;
+    crate::pages::reserve_faulted(&mut out, size);
     let at = patch::begin(&mut out, MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
     out.extend_from_slice(&json);
