@@ -396,6 +396,24 @@ mod tests {
         let (t2, i2) = run_named(Some(&name), here).expect("run");
         assert_eq!((t1, t2, i1, i2), (me, me, Some(ns_ino), Some(ns_ino)));
         assert_eq!(here(), (me, home), "back in its own namespace");
+        // A signal for the process meets the mask of the thread that runs the command
+        // inside an entry too: a critical section's deferral holds there.
+        let mask = || {
+            let status = fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+            (status.lines())
+                .find_map(|l| l.strip_prefix("SigBlk:"))
+                .map(|m| m.trim().to_string())
+        };
+        let deferred = crate::safe::signals::Deferred::new();
+        let (outside, inside) = (mask(), run_named(Some(&name), mask).expect("run"));
+        drop(deferred);
+        let bits = u64::from_str_radix(inside.as_deref().expect("SigBlk"), 16).expect("hex");
+        let term = 1u64 << (libc::SIGTERM - 1) | 1u64 << (libc::SIGHUP - 1);
+        assert_eq!(
+            (inside, bits & term),
+            (outside, term),
+            "the entry's mask is the caller's"
+        );
         let nested = run_named(Some(&name), || run_named(Some(&name), here)).expect("run");
         assert_eq!(
             nested.expect("nested"),

@@ -1,6 +1,7 @@
 //! Large zero-filled arrays in anonymous mappings of their own: the kernel supplies
 //! zero pages on first touch, so only the pages in use are ever faulted in, and dropping
-//! the array gives them back at once.
+//! the array gives them back at once. And the opposite for a buffer about to be written
+//! whole: its room faulted in ahead by one call ([`reserve_faulted`]).
 //!
 //! The heap cannot promise that: with the top of the heap padded (`main.rs`), a zeroed
 //! request is served from memory the heap already has and is cleared by writing all of
