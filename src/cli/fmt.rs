@@ -30,7 +30,7 @@ enum Formatted {
 fn format(c: &FmtArgs) -> Formatted {
     let (name, bytes) = match load::read_policy(c.policy.as_deref()) {
         Ok(x) => x,
-        Err(e) => return Formatted::Unreadable(format!("{e:#}")),
+        Err(e) => return Formatted::Unreadable(super::output::chain_text(&e)),
     };
     let mut map = SourceMap::new();
     let (file, encoding) = hostwall::text::add(&mut map, name.clone(), &bytes);

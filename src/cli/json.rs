@@ -56,7 +56,7 @@ pub fn load_checked(input: &Input) -> Result<Loaded, (u8, PolicyPart)> {
     let l = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
-            let part = named(input).with_error(ErrorKind::Input, format!("{e:#}"));
+            let part = named(input).with_error(ErrorKind::Input, super::output::chain_text(&e));
             return Err((EXIT_SYSTEM, part));
         }
     };

@@ -67,7 +67,7 @@ pub(crate) fn load_checked(out: &Out, input: &args::Input) -> Result<Loaded, u8>
     let loaded = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
-            out.error(&format!("{e:#}"));
+            out.error(&output::chain_text(&e));
             return Err(EXIT_SYSTEM);
         }
     };

@@ -95,3 +95,54 @@ impl Out {
         self.stderr(&format!("hostwall: {head}: {msg}\n"));
     }
 }
+
+/// An error and its causes on one line, joined by `: `, each said once: a cause whose
+/// text its wrapper's message already ends with (a `#[error("...: {0}")]` over a
+/// `#[from]`) is not said again.
+pub fn chain_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let said = cause.to_string();
+        if text.is_empty() {
+            text = said;
+        } else if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+    use anyhow::Context;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Wrapped {
+        #[error("{0}")]
+        Bare(#[from] std::io::Error),
+    }
+
+    fn missing() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::ENOENT)
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let e = Err::<(), _>(Wrapped::from(missing()))
+            .context("cannot read policy a.policy")
+            .unwrap_err();
+        assert_eq!(
+            chain_text(&e),
+            "cannot read policy a.policy: No such file or directory (os error 2)"
+        );
+        // A cause not in its wrapper's message is still said.
+        let e = Err::<(), _>(missing()).context("cannot read x").unwrap_err();
+        let e = e.context("loading");
+        assert_eq!(
+            chain_text(&e),
+            "loading: cannot read x: No such file or directory (os error 2)"
+        );
+    }
+}

@@ -51,7 +51,12 @@ fn colour_only_when_forced() {
 fn missing_file_and_bad_usage_exit_2() {
     let o = hostwall(&["compile", "/nonexistent/host.policy"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("cannot read policy /nonexistent/host.policy"));
+    assert_eq!(
+        text(&o.stderr),
+        "hostwall: error: cannot read policy /nonexistent/host.policy: \
+         No such file or directory (os error 2)\n",
+        "the cause is said once"
+    );
     let o = hostwall(&["compile", "--format", "yaml"]);
     assert_eq!(o.status.code(), Some(2));
     let o = hostwall(&["check", "--site", "/nonexistent/site.toml"]);

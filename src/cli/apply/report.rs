@@ -42,7 +42,7 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
     let mut loaded = match load::load(input) {
         Ok(l) => l,
         Err(e) => {
-            json::error_of(out, ErrorKind::Input, &format!("{e:#}"));
+            json::error_of(out, ErrorKind::Input, &crate::cli::output::chain_text(&e));
             return Err(EXIT_SYSTEM);
         }
     };
