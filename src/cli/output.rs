@@ -138,7 +138,9 @@ mod tests {
             "cannot read policy a.policy: No such file or directory (os error 2)"
         );
         // A cause not in its wrapper's message is still said.
-        let e = Err::<(), _>(missing()).context("cannot read x").unwrap_err();
+        let e = Err::<(), _>(missing())
+            .context("cannot read x")
+            .unwrap_err();
         let e = e.context("loading");
         assert_eq!(
             chain_text(&e),

@@ -94,8 +94,10 @@ impl Packed {
             4 => Packed::Narrow({
                 let mut v = Vec::new();
                 crate::pages::reserve_faulted(&mut v, bytes.len() / 8);
-                let (pairs, _) = bytes.as_chunks::<8>();
-                v.extend(pairs.iter().map(|c| u64::from_be_bytes(*c)));
+                v.extend(
+                    (bytes.chunks_exact(8))
+                        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default())),
+                );
                 v
             }),
             w if w < 4 => Packed::Narrow(

@@ -36,7 +36,7 @@ const MAY_PRINT: &[(&str, &str)] = &[];
 const MAY_EXIT: &[(&str, &str)] = &[
     (
         "src/nft/sock/closer.rs",
-        "`_exit` ends the forked socket closer and its parent, never the calling process",
+        "the exit system call ends the socket closer, never the calling process",
     ),
     (
         "src/netns/enter.rs",

@@ -6,52 +6,70 @@
 //! Before anything else it closes every descriptor but the sockets (standard streams,
 //! the state lock, pipes), so no reader waits for it and no lock outlives the command;
 //! then it waits until this process has closed its own copies (at most 10 s), so that
-//! its close is the last, closes the sockets, and exits. It blocks every signal but
-//! SIGKILL and SIGSTOP, so no handler of this process runs in it.
+//! its close is the last, closes the sockets, and exits. Every signal but SIGKILL and
+//! SIGSTOP is blocked in it, so no handler of this process runs in it.
+//!
+//! Both share this process's memory (`CLONE_VM`, as `posix_spawn` does), so starting
+//! them copies no page tables, and this process's exit leaves its memory to the closer
+//! to free after the command has ended. Each runs on a stack of its own in a mapping
+//! made for them and never unmapped here, and reads its orders from that mapping; the
+//! child runs while this thread is suspended (`CLONE_VFORK`), and the closer, which runs
+//! beside it, makes its system calls itself (no C library call: none writes `errno`, a
+//! thread-local of the thread that started them) and writes nothing but its own stack.
+//! On a target without those system calls written out here, the sockets are closed here.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Closes `fds` in a closer process; here when one cannot be started (each step that
 /// fails leaves them to be closed here, as a plain drop would).
 pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
-    if fds.is_empty() || !close_range_works() {
+    if fds.is_empty() || fds.len() >= MAX_KEPT || !RAW_SYSCALLS || !close_range_works() {
         return;
     }
     let Some((ready, parent_done)) = pipe() else {
         return;
     };
-    let socks: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-    let mut keep = socks.clone();
-    keep.push(ready.as_raw_fd());
-    keep.sort_unstable();
-    // SAFETY: sigfillset fills a local set.
-    let all = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        all
+    let Some(area) = Area::map() else {
+        return;
     };
-    // SAFETY: fork duplicates only this thread. The child and the grandchild run only
-    // async-signal-safe calls (sigprocmask, fork in a now single-threaded process,
-    // close_range, poll, close, _exit) on integers, a signal set and vectors made before
-    // the fork, and never return into Rust code; the parent only reaps the child it made.
+    let mut orders = Orders {
+        keep: [-1; MAX_KEPT],
+        kept: 0,
+        socks: [-1; MAX_KEPT],
+        n_socks: fds.len(),
+        ready: ready.as_raw_fd(),
+        closer_stack: area.closer_stack,
+    };
+    for (i, fd) in fds.iter().enumerate() {
+        orders.socks[i] = fd.as_raw_fd();
+        orders.keep[i] = fd.as_raw_fd();
+    }
+    orders.keep[fds.len()] = ready.as_raw_fd();
+    orders.kept = fds.len() + 1;
+    orders.keep[..orders.kept].sort_unstable();
+    // SAFETY: the orders go into the mapping's last page, which nothing else uses, before
+    // any process that reads them exists. The signal mask is this thread's: all blocked
+    // while the child and the closer are made (they inherit it), then restored. The child
+    // runs on its own stack while this thread waits (CLONE_VFORK) and only calls clone;
+    // the closer runs `closer` (see there). The parent reaps only the child it made.
     unsafe {
-        match libc::fork() {
-            0 => {
-                // No handler of this process ever runs in a closer (one that writes to a
-                // descriptor by number would write to whatever holds it there now).
-                libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-                if libc::fork() == 0 {
-                    closer(&keep, ready.as_raw_fd(), &socks);
-                }
-                libc::_exit(0);
-            }
-            -1 => {}
-            child => {
-                let mut status = 0;
-                while libc::waitpid(child, &mut status, 0) < 0
-                    && *libc::__errno_location() == libc::EINTR
-                {}
-            }
+        area.orders.write(orders);
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
+        let child = libc::clone(
+            child,
+            area.child_stack.cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            area.orders.cast(),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        if child > 0 {
+            let mut status = 0;
+            while libc::waitpid(child, &mut status, 0) < 0
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
         }
     }
     // This process's copies go first (the closer still holds the sockets, so these are
@@ -61,36 +79,173 @@ pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
     drop(ready);
 }
 
-/// The closer's whole life: keeps `keep`, waits for end of file on `ready` (or
-/// [`WAIT_MS`]), closes `socks`, exits.
-///
-/// # Safety
-/// Only in a single-threaded process made by fork; never returns.
-unsafe fn closer(keep: &[RawFd], ready: RawFd, socks: &[RawFd]) -> ! {
-    // SAFETY: the caller's promise; every call here is async-signal-safe.
+/// Most descriptors a closer keeps: the sockets and the pipe's read end.
+const MAX_KEPT: usize = 16;
+
+/// What the closer is to do, in the mapping's last page.
+#[repr(C)]
+struct Orders {
+    /// The descriptors it keeps, ascending (the sockets and `ready`).
+    keep: [RawFd; MAX_KEPT],
+    kept: usize,
+    socks: [RawFd; MAX_KEPT],
+    n_socks: usize,
+    /// The read end of a pipe whose end of file says this process closed its copies.
+    ready: RawFd,
+    /// The top of the closer's stack.
+    closer_stack: *mut u8,
+}
+
+/// The mapping the child and the closer run in: a guard page, the child's stack, a
+/// guard page, the closer's stack, the orders.
+struct Area {
+    child_stack: *mut u8,
+    closer_stack: *mut u8,
+    orders: *mut Orders,
+}
+
+const PAGE: usize = 4096;
+const STACK: usize = 64 << 10;
+
+impl Area {
+    /// Maps the area (left mapped: the closer uses it after this process has ended).
+    fn map() -> Option<Area> {
+        let len = 2 * (PAGE + STACK) + PAGE;
+        // SAFETY: a fresh private anonymous mapping; the guard pages are inside it.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let base = base.cast::<u8>();
+            let guards = [base, base.add(PAGE + STACK)];
+            if guards
+                .iter()
+                .any(|g| libc::mprotect(g.cast(), PAGE, libc::PROT_NONE) != 0)
+            {
+                libc::munmap(base.cast(), len);
+                return None;
+            }
+            Some(Area {
+                child_stack: base.add(PAGE + STACK),
+                closer_stack: base.add(2 * (PAGE + STACK)),
+                orders: base.add(2 * (PAGE + STACK)).cast(),
+            })
+        }
+    }
+}
+
+/// The child: starts the closer on its own stack, sharing the memory, and ends (the
+/// closer, orphaned, is reaped by whoever reaps orphans).
+extern "C" fn child(orders: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `orders` is the area's, written before this child was made; this thread
+    // of the parent is suspended until the child ends, so nothing else runs on what it
+    // touches (clone's wrapper may set `errno`, which that thread does not read).
     unsafe {
+        let stack = (*orders.cast::<Orders>()).closer_stack;
+        libc::clone(closer, stack.cast(), libc::CLONE_VM | libc::SIGCHLD, orders);
+    }
+    0
+}
+
+/// The closer's whole life: keeps what the orders say, waits for end of file on their
+/// `ready` (or [`WAIT_MS`]), closes the sockets, exits. It runs beside this process in
+/// the same memory, so it calls no library function and writes nothing but its stack.
+extern "C" fn closer(orders: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the orders were written before this process was made and are never
+    // written again; every call is a system call on integers and this stack's structs.
+    unsafe {
+        let o = &*orders.cast::<Orders>();
         let mut from: u32 = 0;
-        for &k in keep {
+        for &k in &o.keep[..o.kept.min(MAX_KEPT)] {
             let k = k as u32;
             if k > from {
-                close_range(from, k - 1);
+                raw(
+                    libc::SYS_close_range,
+                    [from as usize, (k - 1) as usize, 0, 0, 0],
+                );
             }
             from = k + 1;
         }
-        close_range(from, u32::MAX);
+        raw(
+            libc::SYS_close_range,
+            [from as usize, u32::MAX as usize, 0, 0, 0],
+        );
         // Until this process has closed its copies (end of file, or the hang-up of
         // the pipe), at most `WAIT_MS`: a closer never outlives that by much.
         let mut p = libc::pollfd {
-            fd: ready,
+            fd: o.ready,
             events: libc::POLLIN,
             revents: 0,
         };
-        libc::poll(&mut p, 1, WAIT_MS);
-        for &s in socks {
-            libc::close(s);
+        let wait = libc::timespec {
+            tv_sec: (WAIT_MS / 1000) as libc::time_t,
+            tv_nsec: 0,
+        };
+        let (p, wait) = (
+            &mut p as *mut libc::pollfd as usize,
+            &wait as *const _ as usize,
+        );
+        raw(libc::SYS_ppoll, [p, 1, wait, 0, 0]);
+        for &s in &o.socks[..o.n_socks.min(MAX_KEPT)] {
+            raw(libc::SYS_close, [s as usize, 0, 0, 0, 0]);
         }
-        libc::_exit(0)
+        loop {
+            raw(libc::SYS_exit, [0, 0, 0, 0, 0]);
+        }
     }
+}
+
+/// Whether [`raw`] makes system calls on this target.
+const RAW_SYSCALLS: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+
+/// System call `n` with arguments `a`, made here (no `errno`): the result, or minus the
+/// error number.
+///
+/// # Safety
+/// As for the system call itself.
+#[cfg(target_arch = "x86_64")]
+unsafe fn raw(n: libc::c_long, a: [usize; 5]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller's promise; the syscall instruction clobbers rcx and r11.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2], in("r10") a[3], in("r8") a[4],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+unsafe fn raw(n: libc::c_long, a: [usize; 5]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller's promise.
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") n,
+            inlateout("x0") a[0] as isize => ret,
+            in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4],
+            options(nostack),
+        );
+    }
+    ret
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+unsafe fn raw(_: libc::c_long, _: [usize; 5]) -> isize {
+    -(libc::ENOSYS as isize)
 }
 
 /// The longest a closer waits for this process to close its copies of the sockets
@@ -156,7 +311,19 @@ mod tests {
         // A pipe whose write end is open here when the closer starts: once it is
         // closed here, end of file proves that no closer holds a copy.
         let (r, w) = pipe().expect("pipe");
+        let mask = || {
+            // SAFETY: reads this thread's signal mask into a local set.
+            unsafe {
+                let mut m: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut m);
+                (1..65)
+                    .filter(|&s| libc::sigismember(&m, s) == 1)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let before = mask();
         close_in_child(vec![fd]);
+        assert_eq!(mask(), before, "the signal mask is restored");
         drop(w);
         assert!(
             end_of_file_within(&r, 10),
