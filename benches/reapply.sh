@@ -2,7 +2,9 @@
 # Re-apply speed (a benchmark, not a test): one run, side by side, the median wall time
 # of the whole process for
 #   nft -f      the compiled script (add, delete, add the table: nft's full reload),
-#               minus the median of `ip netns exec NS true` (entering the namespace);
+#               minus the median of `ip netns exec NS true` plus that of `true`
+#               (entering the namespace, but not starting a process: each column is
+#               a whole process, started by this shell);
 #   full        `hostwall apply --replace` (the whole table in one batch);
 #   read        `hostwall apply` with its table record removed first (so it reads the
 #               ruleset and our table, as it did before the record, and as it does
@@ -74,12 +76,13 @@ apply() { "$bin" apply --netns "$ns" --state-dir "$tmp/state" --insecure-perms "
 usec() { echo "$1 $2" | awk '{printf "%d\n", ($2 - $1) * 1e6}'; }
 kernel_us() { sed -n 's/.* \([0-9.]*\) ms in the kernel.*/\1/p' | awk '{printf "%d\n", $1 * 1000}'; }
 
-# Entering the namespace, to take off nft's figures.
-: >"$tmp/enter"
+# Entering the namespace (ip netns exec, less a process start), to take off nft's figures.
+: >"$tmp/enter"; : >"$tmp/start"
 for _ in $(seq "$runs"); do
   t0=$EPOCHREALTIME; ip netns exec "$ns" true; usec "$t0" "$EPOCHREALTIME" >>"$tmp/enter"
+  t0=$EPOCHREALTIME; /bin/true; usec "$t0" "$EPOCHREALTIME" >>"$tmp/start"
 done
-enter=$(median <"$tmp/enter")
+enter=$(($(median <"$tmp/enter") - $(median <"$tmp/start")))
 
 # shape A B -> "nft full full-kernel read inplace inplace-kernel" (medians, us); each run
 # applies B over A or A over B, alternating, so every run changes the table.

@@ -8,6 +8,7 @@ mod basis;
 pub mod delta;
 mod delta_read;
 mod guard;
+mod handles;
 mod inverse;
 mod inverse_check;
 mod inverse_done;
@@ -109,6 +110,9 @@ pub struct ApplyReport {
     pub basis: PlanBasis,
     /// Dumping our rules' handles and writing the table record after the commit.
     pub record_time: Duration,
+    /// Dumps of our rules the table record was written from: none after an in-place
+    /// change (the kernel echoed the handles of the rules it put, `apply/handles.rs`).
+    pub rule_dumps: u32,
     /// Why no table record was written after the commit (`None`: written, or none
     /// asked for, or nothing changed since the one in use).
     pub record_error: Option<String>,
@@ -278,6 +282,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         patch: None,
         want_inverse: rollback_later,
         inverse: None,
+        slots: None,
     };
     let (batch, path) = choose(&mut nl, rs, opts, genid_before, &mut basis)?;
     basis.seen = None;
@@ -319,9 +324,10 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
             _ => Rollback::copy(&mut nl, &rs.table.name, &guard, &mut report.table_dumps)?,
         });
     }
+    let mut handles = None;
     if let Some(mut batch) = batch {
         let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
-        let (sent_at, timing) = match sent {
+        let sent = match sent {
             Err(e @ ApplyError::Kernel { .. })
                 if matches!(report.path, ApplyPath::Incremental { .. }) && !opts.in_place_only =>
             {
@@ -345,9 +351,13 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
             }
             r => r?,
         };
-        report.send_time = timing.0;
-        report.send_ack_time = timing.1;
-        report.genid = next_genid(sent_at);
+        report.send_time = sent.send_time;
+        report.send_ack_time = sent.total;
+        report.genid = next_genid(sent.at);
+        // The kernel's rule handles after an in-place change, without a dump.
+        if let (ApplyPath::Incremental { .. }, Some(slots)) = (&report.path, &basis.slots) {
+            handles = slots.fill(&batch, &sent.echoed);
+        }
     }
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match rollback {
@@ -375,7 +385,8 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         let (at, t) = ((report.genid, here), Instant::now());
         let patch = basis.patch.as_ref().map(|(o, c)| (o, c.as_slice()));
         let patch = patch.filter(|_| matches!(report.path, ApplyPath::Incremental { .. }));
-        report.record_error = trusted::remember(&mut nl, rs, at, p, patch).err();
+        report.rule_dumps = u32::from(handles.is_none());
+        report.record_error = trusted::remember(&mut nl, rs, at, p, (patch, handles)).err();
         report.record_time = t.elapsed();
     }
     Ok(report)
@@ -413,6 +424,7 @@ fn choose(
                     if let (Some((_, changes)), false) = (&mut basis.patch, opts.dry_run) {
                         *changes = trusted::changes_of(&d);
                     }
+                    basis.slots = handles::Slots::plan(&live, &d, rs);
                     let batch = match d.is_empty() {
                         true => None,
                         false => {
@@ -440,7 +452,7 @@ pub(super) fn send_guarded(
     guard: &Guard,
     table: &str,
     report: &mut ApplyReport,
-) -> Result<(u32, (Duration, Duration)), ApplyError> {
+) -> Result<Sent, ApplyError> {
     let base = guard.base();
     let mut at = base;
     let quiet = batch.bytes.len() > QUIET_BATCH_BYTES;
@@ -465,7 +477,7 @@ pub(super) fn send_guarded(
             Err(ApplyError::Concurrent { .. }) => {
                 return Err(ApplyError::Concurrent { expected: base });
             }
-            r => return r.map(|t| (at, t)),
+            r => return r,
         }
     }
 }
@@ -506,12 +518,7 @@ fn next_genid(genid: u32) -> u32 {
 
 /// Sends the whole batch in one `sendmsg` and maps any error reply back to its
 /// message; then confirms the commit happened (a bumped generation).
-fn send_batch(
-    nl: &mut Client,
-    batch: &Batch,
-    genid: u32,
-    table: &str,
-) -> Result<(Duration, Duration), ApplyError> {
+fn send_batch(nl: &mut Client, batch: &Batch, genid: u32, table: &str) -> Result<Sent, ApplyError> {
     let sent = nl
         .send_batch(&batch.bytes, batch.messages.len())
         .map_err(refusal::batch_transport)?;
@@ -522,7 +529,21 @@ fn send_batch(
     if nl.genid()? == genid {
         return Err(ApplyError::NotCommitted);
     }
-    Ok((sent.send_time, sent.total))
+    Ok(Sent {
+        at: genid,
+        send_time: sent.send_time,
+        total: sent.total,
+        echoed: sent.echoed,
+    })
+}
+
+/// A committed batch: the generation it was sent at, the time inside the send and
+/// with the replies read, and the rules the kernel echoed ((sequence number, handle)).
+pub(super) struct Sent {
+    at: u32,
+    send_time: Duration,
+    total: Duration,
+    echoed: Vec<(u32, u64)>,
 }
 
 /// A batch's sequence numbers: its own range, after the client's current one.

@@ -23,6 +23,8 @@ pub(super) struct Basis {
     /// of the in-place change it plans from the record (`inverse`).
     pub(super) want_inverse: bool,
     pub(super) inverse: Option<inverse::Inverse>,
+    /// An in-place change's rules as the kernel will hold them, for the table record.
+    pub(super) slots: Option<super::handles::Slots>,
 }
 
 impl Basis {

@@ -555,10 +555,11 @@ pub fn live_from(
     }
 }
 
-/// After a commit left our table exactly `rs` at generation `genid`: one dump of our
-/// table's rules (for their handles; no set elements), then the record, written only
-/// when the generation still is `genid` after the dump (so the handles are our
-/// commit's). When no record can be written the old one is removed, and why is said.
+/// After a commit left our table exactly `rs` at generation `genid`: its rules'
+/// handles, `known` (an in-place change's: the live ones and those the kernel echoed
+/// for the rules it put, `apply/handles.rs`) or from one dump of our table's rules (no
+/// set elements), then the record, written after a dump only when the generation still
+/// is `genid` (so the handles are our commit's). When no record can be written the old one is removed, and why is said.
 /// With `patch`, the commit was the in-place change `changes` planned from the record
 /// read from `origin`: the change is appended to that file when it still is that file
 /// and may take it (`patch.rs`), else the record is written whole.
@@ -567,11 +568,14 @@ pub(crate) fn remember(
     rs: &Ruleset,
     (genid, here): (u32, Option<NetnsId>),
     path: &Path,
-    patch: Option<(&Origin, &[SetPatch])>,
+    (patch, known): (Option<(&Origin, &[SetPatch])>, Option<RuleHandles>),
 ) -> Result<(), String> {
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
-        let handles = commit_handles(nl, &rs.table.name, genid)?;
+        let handles = match known {
+            Some(h) => h,
+            None => commit_handles(nl, &rs.table.name, genid)?,
+        };
         let misaligned = "its rules do not line up with the policy's";
         // Encoded only when its elements alone leave room for it.
         let roomy = |(o, c): &(&Origin, &[SetPatch])| o.takes(patch::elements_len(c));
@@ -590,6 +594,9 @@ pub(crate) fn remember(
     }
     made
 }
+
+/// Each rule's (chain, handle), chain by chain in rule order.
+pub(crate) type RuleHandles = Vec<(String, u64)>;
 
 /// Our table's rules' (chain, handle) pairs in chain order, from one rule dump (no set
 /// elements), when the generation still is `genid` after it (the handles are that

@@ -2,6 +2,7 @@
 //! by handle (inserted before one, or replacing one), and deletions of rules by
 //! handle, of sets and of chains. Set elements are removed by `wire::ElemStream::deleting`.
 
+use super::client::NLM_F_ECHO;
 use super::expr::Expr;
 use super::rule::check_comment;
 use super::wire::{MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, WireError, Writer};
@@ -44,11 +45,14 @@ impl Writer {
             return Err(WireError("table or chain name contains NUL".into()));
         }
         let start = self.buf.len();
-        let flags = match place {
-            Place::Append => NLM_F_CREATE | NLM_F_APPEND,
-            Place::Before(_) => NLM_F_CREATE,
-            Place::Replace(_) => NLM_F_REPLACE,
-        };
+        // Echoed: the kernel sends the rule back with its handle, so the table record of
+        // an in-place change needs no dump of every rule ([`crate::nft::client::Drained`]).
+        let flags = NLM_F_ECHO
+            | match place {
+                Place::Append => NLM_F_CREATE | NLM_F_APPEND,
+                Place::Before(_) => NLM_F_CREATE,
+                Place::Replace(_) => NLM_F_REPLACE,
+            };
         let m = self.begin_msg(MsgType::NewRule.raw(), flags, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_TABLE, table);
         self.put_str(NFTA_RULE_CHAIN, chain);
@@ -99,11 +103,14 @@ impl Writer {
         let attrs = m
             .get(20..)
             .ok_or_else(|| WireError("a dumped rule shorter than its headers".into()))?;
-        let flags = match place {
-            Place::Append => NLM_F_CREATE | NLM_F_APPEND,
-            Place::Before(_) => NLM_F_CREATE,
-            Place::Replace(_) => NLM_F_REPLACE,
-        };
+        // Echoed: the kernel sends the rule back with its handle, so the table record of
+        // an in-place change needs no dump of every rule ([`crate::nft::client::Drained`]).
+        let flags = NLM_F_ECHO
+            | match place {
+                Place::Append => NLM_F_CREATE | NLM_F_APPEND,
+                Place::Before(_) => NLM_F_CREATE,
+                Place::Replace(_) => NLM_F_REPLACE,
+            };
         let family = m.get(16).copied().unwrap_or(NFPROTO_INET);
         let start = self.begin_msg(MsgType::NewRule.raw(), flags, seq, family, 0);
         let mut rest = attrs;

@@ -9,7 +9,7 @@
 use super::msg::{attr, be32_attr, messages};
 use super::read::AlignedBuf;
 use super::sock::NfSocket;
-use super::wire::Writer;
+use super::wire::{MsgType, Writer};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,10 @@ const NLM_F_ACK_TLVS: u16 = 0x200;
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// `NFTA_GEN_ID` in a `NEWGEN` message.
 const NFTA_GEN_ID: u16 = 1;
+/// `NFTA_RULE_HANDLE` in a `NEWRULE` message.
+const NFTA_RULE_HANDLE: u16 = 3;
+/// Asks the kernel to send the object a message made back to its sender.
+pub const NLM_F_ECHO: u16 = 0x8;
 
 /// Which step of an exchange failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +121,14 @@ pub struct Reply {
     pub extack: Option<String>,
 }
 
-/// What a batch send returned: the error replies, the time inside the one send (the
-/// kernel validating and committing), and the time including reading the replies.
+/// What a batch send returned: the error replies, the rules the kernel echoed, the time
+/// inside the one send (the kernel validating and committing), and the time including
+/// reading the replies.
 pub struct Drained {
     pub errors: Vec<Reply>,
+    /// For each rule message sent with `NLM_F_ECHO` and committed: its sequence number
+    /// and the handle the kernel gave the rule.
+    pub echoed: Vec<(u32, u64)>,
     pub send_time: Duration,
     pub total: Duration,
 }
@@ -306,8 +314,13 @@ impl Client {
     /// (`ENOBUFS`: replies were dropped) is a [`Step::Recv`] error with that errno.
     pub fn send_batch(&mut self, bytes: &[u8], count: usize) -> Result<Drained, NlError> {
         let what = "batch";
-        let recv = count
-            .saturating_mul(REPLY_ROOM)
+        // An echoed message comes back as the kernel writes it: room for twice its size.
+        let echoes: usize = (messages(bytes))
+            .filter(|m| header(m).flags & NLM_F_ECHO != 0)
+            .map(|m| 2 * m.len() + REPLY_ROOM)
+            .sum();
+        let recv = (count.saturating_mul(REPLY_ROOM))
+            .saturating_add(echoes)
             .clamp(BATCH_QUEUE_MIN, BATCH_QUEUE_MAX);
         self.sock
             .size_buffers(bytes.len() + SEND_SLACK, recv)
@@ -322,20 +335,28 @@ impl Client {
             let msg = format!("short send: {sent} of {} bytes", bytes.len());
             return Err(NlError::new(what, Step::Send, io::Error::other(msg)));
         }
-        let mut errors = Vec::new();
+        let (mut errors, mut echoed) = (Vec::new(), Vec::new());
+        let new_rule = MsgType::NewRule.raw();
         while let Some(d) = self
             .recv_queued()
             .map_err(|e| NlError::new(what, Step::Recv, e))?
         {
-            errors.extend(
-                messages(d)
-                    .filter(|m| header(m).kind == NLMSG_ERROR)
-                    .map(parse_error)
-                    .filter(|r| r.errno != 0),
-            );
+            for m in messages(d) {
+                let h = header(m);
+                if h.kind == NLMSG_ERROR {
+                    errors.push(parse_error(m));
+                } else if h.kind == new_rule {
+                    let handle = m.get(20..).and_then(|a| attr(a, NFTA_RULE_HANDLE));
+                    if let Some(b) = handle.and_then(|b| b.get(..8)?.try_into().ok()) {
+                        echoed.push((h.seq, u64::from_be_bytes(b)));
+                    }
+                }
+            }
         }
+        errors.retain(|r: &Reply| r.errno != 0);
         Ok(Drained {
             errors,
+            echoed,
             send_time,
             total: t0.elapsed(),
         })

@@ -227,6 +227,10 @@ unsafe fn raw(n: libc::c_long, a: [usize; 5]) -> isize {
     ret
 }
 
+/// [`raw`] on aarch64.
+///
+/// # Safety
+/// As for the system call itself.
 #[cfg(target_arch = "aarch64")]
 unsafe fn raw(n: libc::c_long, a: [usize; 5]) -> isize {
     let ret: isize;
@@ -243,13 +247,17 @@ unsafe fn raw(n: libc::c_long, a: [usize; 5]) -> isize {
     ret
 }
 
+/// [`raw`] where no system call is written out here: none is made.
+///
+/// # Safety
+/// None needed; unsafe like the others.
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 unsafe fn raw(_: libc::c_long, _: [usize; 5]) -> isize {
     -(libc::ENOSYS as isize)
 }
 
 /// The longest a closer waits for this process to close its copies of the sockets
-/// (it does so right after the fork); past it, its close is simply not the last.
+/// (it does so right after the closer starts); past it, its close is simply not the last.
 const WAIT_MS: libc::c_int = 10_000;
 
 /// The `close_range` system call (Linux 5.9), which a closer needs to close what it
