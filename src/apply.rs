@@ -355,8 +355,8 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.send_ack_time = sent.total;
         report.genid = next_genid(sent.at);
         // The kernel's rule handles after an in-place change, without a dump.
-        if let (ApplyPath::Incremental { .. }, Some(slots)) = (&report.path, &basis.slots) {
-            handles = slots.fill(&batch, &sent.echoed);
+        if let (ApplyPath::Incremental { .. }, Some(slots)) = (&report.path, basis.slots.take()) {
+            handles = slots.fill(rs, &batch, &sent.echoed);
         }
     }
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
@@ -386,7 +386,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         let patch = basis.patch.as_ref().map(|(o, c)| (o, c.as_slice()));
         let patch = patch.filter(|_| matches!(report.path, ApplyPath::Incremental { .. }));
         report.rule_dumps = u32::from(handles.is_none());
-        report.record_error = trusted::remember(&mut nl, rs, at, p, (patch, handles)).err();
+        report.record_error = trusted::remember(&mut nl, rs, at, p, patch, handles).err();
         report.record_time = t.elapsed();
     }
     Ok(report)
@@ -409,7 +409,7 @@ fn choose(
         match basis.live(nl, name) {
             Ok(None) => format!("table inet {name} does not exist yet"),
             Err(e) => format!("the live table could not be read ({e})"),
-            Ok(Some(live)) => match delta::plan(&live, rs) {
+            Ok(Some(mut live)) => match delta::plan(&live, rs) {
                 delta::Decision::Full(why) => why,
                 delta::Decision::Delta(d) => {
                     let summary = delta::summarize(&d);
@@ -424,7 +424,8 @@ fn choose(
                     if let (Some((_, changes)), false) = (&mut basis.patch, opts.dry_run) {
                         *changes = trusted::changes_of(&d);
                     }
-                    basis.slots = handles::Slots::plan(&live, &d, rs);
+                    let chains = std::mem::take(&mut live.chains);
+                    basis.slots = handles::Slots::plan(chains, &d, rs);
                     let batch = match d.is_empty() {
                         true => None,
                         false => {

@@ -11,18 +11,18 @@
 //! the commit ([`Slots::fill`]); a rule put without an echo leaves nothing to write
 //! the record from, and the caller dumps the rules as before.
 
-use super::delta::LiveTable;
+use super::delta::{self, LiveChain};
 use crate::emit::delta::{Delta, RuleOp};
 use crate::emit::netlink::{Batch, BatchPart};
 use crate::ir::Ruleset;
 use crate::nft::change::Place;
 use std::collections::HashMap;
 
-/// One rule of the new table: a live rule that stays, with its handle, or the rule the
-/// batch puts at this 1-based index of the chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One rule of the new table: a live rule that stays, with its handle and text, or the
+/// rule the batch puts at this 1-based index of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Slot {
-    Live(u64),
+    Live(u64, String),
     Put(usize),
 }
 
@@ -31,13 +31,13 @@ enum Slot {
 pub(super) struct Slots(Vec<(String, Vec<Slot>)>);
 
 impl Slots {
-    /// The slots of `new` once `d`, planned from `live`, is committed; `None` when the
-    /// operations do not line up with the policy's chains (never for a delta of
-    /// `delta::plan`: a check, not a path).
-    pub(super) fn plan(live: &LiveTable, d: &Delta, new: &Ruleset) -> Option<Slots> {
-        let live_chain: HashMap<&str, &[(u64, String)]> = (live.chains.iter())
-            .map(|c| (c.name.as_str(), c.rules.as_slice()))
-            .collect();
+    /// The slots of `new` once `d`, planned from the live table's `live` chains (taken:
+    /// their texts are the kept rules'), is committed; `None` when the operations do not
+    /// line up with the policy's chains (never for a delta of `delta::plan`: a check,
+    /// not a path).
+    pub(super) fn plan(live: Vec<LiveChain>, d: &Delta, new: &Ruleset) -> Option<Slots> {
+        let mut live_chain: HashMap<String, Vec<(u64, String)>> =
+            live.into_iter().map(|c| (c.name, c.rules)).collect();
         let ops: HashMap<&str, &[RuleOp]> = (d.rules.iter())
             .map(|(c, ops)| (*c, ops.as_slice()))
             .collect();
@@ -47,7 +47,7 @@ impl Slots {
             let slots = if d.new_chains.iter().any(|n| n.name == c.name) {
                 (1..=c.rules.len()).map(Slot::Put).collect()
             } else {
-                let live = live_chain.get(name)?;
+                let live = live_chain.remove(name)?;
                 after(live, ops.get(name).copied().unwrap_or_default())?
             };
             if slots.len() != c.rules.len() {
@@ -63,26 +63,39 @@ impl Slots {
         Some(Slots(chains))
     }
 
-    /// Each chain's (chain, handle) pairs in order, the put rules' handles read from
-    /// `echoed` ((sequence number, handle), as `Drained::echoed`) through the messages
-    /// of `batch`; `None` when a put rule was not echoed.
-    pub(super) fn fill(&self, batch: &Batch, echoed: &[(u32, u64)]) -> Option<Vec<(String, u64)>> {
+    /// The chains of `new` (the policy the slots were planned for) as the commit left
+    /// them, the put rules' handles read from `echoed` ((sequence number, handle), as
+    /// `Drained::echoed`) through the messages of `batch`; `None` when a put rule was
+    /// not echoed. Only the put rules' texts are made.
+    pub(super) fn fill(
+        self,
+        new: &Ruleset,
+        batch: &Batch,
+        echoed: &[(u32, u64)],
+    ) -> Option<Vec<LiveChain>> {
         let mut put: HashMap<(&str, usize), u64> = HashMap::with_capacity(echoed.len());
         for &(seq, handle) in echoed {
             if let Some(BatchPart::Rule { chain, index }) = batch.message(seq).map(|m| &m.what) {
                 put.insert((chain.as_str(), *index), handle);
             }
         }
-        let total = self.0.iter().map(|(_, s)| s.len()).sum();
-        let mut out = Vec::with_capacity(total);
-        for (chain, slots) in &self.0 {
+        let mut out = Vec::with_capacity(self.0.len());
+        for ((name, slots), chain) in self.0.into_iter().zip(&new.table.chains) {
+            let mut rules = Vec::with_capacity(slots.len());
             for slot in slots {
-                let handle = match *slot {
-                    Slot::Live(h) => h,
-                    Slot::Put(at) => *put.get(&(chain.as_str(), at))?,
-                };
-                out.push((chain.clone(), handle));
+                rules.push(match slot {
+                    Slot::Live(h, text) => (h, text),
+                    Slot::Put(at) => (
+                        *put.get(&(name.as_str(), at))?,
+                        delta::rule_text(chain.rules.get(at - 1)?),
+                    ),
+                });
             }
+            out.push(LiveChain {
+                name,
+                base: chain.base,
+                rules,
+            });
         }
         Some(out)
     }
@@ -92,7 +105,7 @@ impl Slots {
 /// rule stays; a deleted one goes; a replaced one's slot is the rule put in its place;
 /// a rule put before a handle comes right before it (after those put there earlier),
 /// and one appended, at the end.
-fn after(live: &[(u64, String)], ops: &[RuleOp]) -> Option<Vec<Slot>> {
+fn after(live: Vec<(u64, String)>, ops: &[RuleOp]) -> Option<Vec<Slot>> {
     let at: HashMap<u64, usize> = (live.iter().enumerate())
         .map(|(i, (h, _))| (*h, i))
         .collect();
@@ -116,12 +129,12 @@ fn after(live: &[(u64, String)], ops: &[RuleOp]) -> Option<Vec<Slot>> {
         }
     }
     let mut out = Vec::with_capacity(live.len() + appended.len());
-    for (i, (h, _)) in live.iter().enumerate() {
+    for (i, (h, text)) in live.into_iter().enumerate() {
         out.extend(before[i].iter().map(|&k| Slot::Put(k)));
         match (gone[i], instead[i]) {
             (true, _) => {}
             (false, Some(k)) => out.push(Slot::Put(k)),
-            (false, None) => out.push(Slot::Live(*h)),
+            (false, None) => out.push(Slot::Live(h, text)),
         }
     }
     out.extend(appended.into_iter().map(Slot::Put));
@@ -163,15 +176,16 @@ mod tests {
             put(Place::Before(7), 5),
             put(Place::Append, 7),
         ];
-        let got = after(&live(&[4, 5, 6, 7]), &ops).expect("lines up");
-        use Slot::{Live, Put};
+        let got = after(live(&[4, 5, 6, 7]), &ops).expect("lines up");
+        use Slot::Put;
+        let kept = |h: u64| Slot::Live(h, format!("rule {h}"));
         assert_eq!(
             got,
-            vec![Put(1), Live(4), Put(3), Put(4), Put(5), Live(7), Put(7)]
+            vec![Put(1), kept(4), Put(3), Put(4), Put(5), kept(7), Put(7)]
         );
         // An operation on a handle the chain does not have, or a rule replaced twice.
-        assert_eq!(after(&live(&[4]), &[del(9)]), None);
+        assert_eq!(after(live(&[4]), &[del(9)]), None);
         let twice = [put(Place::Replace(4), 1), put(Place::Replace(4), 2)];
-        assert_eq!(after(&live(&[4]), &twice), None);
+        assert_eq!(after(live(&[4]), &twice), None);
     }
 }

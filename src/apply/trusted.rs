@@ -168,6 +168,7 @@ impl TableRecord {
     /// The bytes of the record [`TableRecord::of_commit`] would make, written from
     /// `rs` itself: an interval set's elements are written from the compiled set, never
     /// copied into a live form first.
+    #[cfg(test)]
     pub(crate) fn encode_commit(
         rs: &Ruleset,
         genid: u32,
@@ -179,13 +180,24 @@ impl TableRecord {
 
     /// [`TableRecord::encode_commit`], or with `changes` the patch that turns the
     /// record the commit was planned from into that record (`patch.rs`).
+    #[cfg(test)]
     fn encode_commit_as(
         rs: &Ruleset,
-        (genid, netns): (u32, &NetnsId),
+        at: (u32, &NetnsId),
         handles: &[(String, u64)],
         changes: Option<&[SetPatch]>,
     ) -> Option<Vec<u8>> {
         let chains = commit_chains(rs, handles)?;
+        Some(Self::encode_chains(rs, at, &chains, changes))
+    }
+
+    /// [`TableRecord::encode_commit_as`] with each chain's rules given.
+    fn encode_chains(
+        rs: &Ruleset,
+        (genid, netns): (u32, &NetnsId),
+        chains: &[LiveChain],
+        changes: Option<&[SetPatch]>,
+    ) -> Vec<u8> {
         let heads: Vec<LiveSet> = (rs.table.sets.iter())
             .map(|s| LiveSet::of(s, |_| Packed::default()))
             .collect();
@@ -203,10 +215,10 @@ impl TableRecord {
             })
             .collect();
         let head = (genid, netns, rs.table.name.as_str());
-        Some(match changes {
-            None => encode_parts(head, &sets, &chains),
-            Some(c) => patch::encode(meta_of(head, &sets, &chains), c),
-        })
+        match changes {
+            None => encode_parts(head, &sets, chains),
+            Some(c) => patch::encode(meta_of(head, &sets, chains), c),
+        }
     }
 
     pub fn decode(bytes: &[u8]) -> Result<TableRecord, String> {
@@ -555,11 +567,11 @@ pub fn live_from(
     }
 }
 
-/// After a commit left our table exactly `rs` at generation `genid`: its rules'
-/// handles, `known` (an in-place change's: the live ones and those the kernel echoed
-/// for the rules it put, `apply/handles.rs`) or from one dump of our table's rules (no
-/// set elements), then the record, written after a dump only when the generation still
-/// is `genid` (so the handles are our commit's). When no record can be written the old one is removed, and why is said.
+/// After a commit left our table exactly `rs` at generation `genid`: its chains with
+/// their rules' handles, `known` (an in-place change's: the live rules that stayed and
+/// those the kernel echoed for the rules it put, `apply/handles.rs`) or from one dump of
+/// our table's rules (no set elements), then the record, written after a dump only
+/// when the generation still is `genid` (so the handles are our commit's). When no record can be written the old one is removed, and why is said.
 /// With `patch`, the commit was the in-place change `changes` planned from the record
 /// read from `origin`: the change is appended to that file when it still is that file
 /// and may take it (`patch.rs`), else the record is written whole.
@@ -568,25 +580,28 @@ pub(crate) fn remember(
     rs: &Ruleset,
     (genid, here): (u32, Option<NetnsId>),
     path: &Path,
-    (patch, known): (Option<(&Origin, &[SetPatch])>, Option<RuleHandles>),
+    patch: Option<(&Origin, &[SetPatch])>,
+    known: Option<Vec<LiveChain>>,
 ) -> Result<(), String> {
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
-        let handles = match known {
-            Some(h) => h,
-            None => commit_handles(nl, &rs.table.name, genid)?,
+        let chains = match known {
+            Some(c) => c,
+            None => {
+                let handles = commit_handles(nl, &rs.table.name, genid)?;
+                commit_chains(rs, &handles).ok_or("its rules do not line up with the policy's")?
+            }
         };
-        let misaligned = "its rules do not line up with the policy's";
+        let at = (genid, &netns);
         // Encoded only when its elements alone leave room for it.
         let roomy = |(o, c): &(&Origin, &[SetPatch])| o.takes(patch::elements_len(c));
         if let Some((origin, changes)) = patch.filter(roomy) {
-            let bytes = TableRecord::encode_commit_as(rs, (genid, &netns), &handles, Some(changes))
-                .ok_or(misaligned)?;
+            let bytes = TableRecord::encode_chains(rs, at, &chains, Some(changes));
             if patch::append(path, origin, &bytes)? {
                 return Ok(());
             }
         }
-        let bytes = TableRecord::encode_commit(rs, genid, &netns, &handles).ok_or(misaligned)?;
+        let bytes = TableRecord::encode_chains(rs, at, &chains, None);
         store_bytes(path, &bytes).map_err(|e| e.to_string())
     })();
     if made.is_err() {
@@ -594,9 +609,6 @@ pub(crate) fn remember(
     }
     made
 }
-
-/// Each rule's (chain, handle), chain by chain in rule order.
-pub(crate) type RuleHandles = Vec<(String, u64)>;
 
 /// Our table's rules' (chain, handle) pairs in chain order, from one rule dump (no set
 /// elements), when the generation still is `genid` after it (the handles are that
