@@ -256,12 +256,10 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         return finish(out, a, (&owner, &slot), (&loaded, &rs), &done);
     }
     let code = finish(out, a, (&owner, &slot), (&loaded, &rs), &done);
-    // The closer is forked once what this process holds is freed (and, for a big input,
-    // the heap trimmed): fork copies the page tables of what is resident, and a page
-    // written after it (a free writes the heap) is copied while the closer lives.
-    drop((done, rs, loaded));
-    crate::trim_heap();
+    // The closer shares this process's memory (nothing is copied), and frees it once
+    // this process has ended.
     sockets.end_in_child();
+    trace::mark("closer started");
     code
 }
 
@@ -280,6 +278,7 @@ fn finish(
             // back for the last known good.
             crate::trim_heap();
             lastgood::store(out, a, loaded, rs, done.value.genid);
+            trace::mark("last known good stored");
             if a.persist {
                 return persist_now(out, rs, &loaded.name, &a.persist_path);
             }
