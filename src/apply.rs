@@ -341,6 +341,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
                         &mut report.table_dumps,
                     )?);
                 }
+                basis.slots = None;
                 let mut full = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
                 report.path = ApplyPath::Full {
                     reason: format!("the kernel refused the in-place change ({e})"),
@@ -355,7 +356,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         report.send_ack_time = sent.total;
         report.genid = next_genid(sent.at);
         // The kernel's rule handles after an in-place change, without a dump.
-        if let (ApplyPath::Incremental { .. }, Some(slots)) = (&report.path, basis.slots.take()) {
+        if let Some(slots) = basis.slots.take() {
             handles = slots.fill(rs, &batch, &sent.echoed);
         }
     }
@@ -439,7 +440,12 @@ fn choose(
         }
     };
     let o = batch_options(nl, Some(genid));
-    let batch = netlink::build(rs, &o)?;
+    let mut batch = netlink::build(rs, &o)?;
+    let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
+    if rules <= handles::ECHO_RULES_MAX && !opts.dry_run {
+        batch.echo_rules();
+        basis.slots = Some(handles::Slots::all_put(rs));
+    }
     Ok((Some(batch), ApplyPath::Full { reason: why }))
 }
 

@@ -2,10 +2,11 @@
 //! by handle (inserted before one, or replacing one), and deletions of rules by
 //! handle, of sets and of chains. Set elements are removed by `wire::ElemStream::deleting`.
 
-use super::client::NLM_F_ECHO;
 use super::expr::Expr;
 use super::rule::check_comment;
-use super::wire::{MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, WireError, Writer};
+use super::wire::{
+    MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, WireError, Writer,
+};
 
 /// `NLM_F_REPLACE`: a NEWRULE that takes the place of the rule named by its handle.
 pub const NLM_F_REPLACE: u16 = 0x100;

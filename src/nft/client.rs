@@ -9,7 +9,7 @@
 use super::msg::{attr, be32_attr, messages};
 use super::read::AlignedBuf;
 use super::sock::NfSocket;
-use super::wire::{MsgType, Writer};
+use super::wire::{MsgType, NLM_F_ECHO, Writer};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,9 @@ const DATAGRAM_BUF: usize = 1 << 20;
 const NOTIFY_QUEUE: usize = 32 << 20;
 /// Per batch message, room for one capped error reply with its extended ack text.
 const REPLY_ROOM: usize = 512;
+/// Per echoed message, at least the receive-queue room of one notification buffer
+/// (`NLMSG_GOODSIZE` data and its bookkeeping).
+const ECHO_ROOM: usize = 8 << 10;
 /// Bounds of the kernel-side receive queue sized for a batch's replies.
 const BATCH_QUEUE_MIN: usize = DATAGRAM_BUF;
 const BATCH_QUEUE_MAX: usize = 256 << 20;
@@ -39,8 +42,6 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const NFTA_GEN_ID: u16 = 1;
 /// `NFTA_RULE_HANDLE` in a `NEWRULE` message.
 const NFTA_RULE_HANDLE: u16 = 3;
-/// Asks the kernel to send the object a message made back to its sender.
-pub const NLM_F_ECHO: u16 = 0x8;
 
 /// Which step of an exchange failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,10 +315,11 @@ impl Client {
     /// (`ENOBUFS`: replies were dropped) is a [`Step::Recv`] error with that errno.
     pub fn send_batch(&mut self, bytes: &[u8], count: usize) -> Result<Drained, NlError> {
         let what = "batch";
-        // An echoed message comes back as the kernel writes it: room for twice its size.
+        // An echoed message comes back as the kernel writes it, in a notification buffer
+        // of its own on kernels that do not coalesce them (before 5.14): room for that.
         let echoes: usize = (messages(bytes))
             .filter(|m| header(m).flags & NLM_F_ECHO != 0)
-            .map(|m| 2 * m.len() + REPLY_ROOM)
+            .map(|m| (2 * m.len()).max(ECHO_ROOM))
             .sum();
         let recv = (count.saturating_mul(REPLY_ROOM))
             .saturating_add(echoes)

@@ -18,6 +18,9 @@ use std::fmt;
 pub const SUBSYS_NFTABLES: u16 = 10;
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_ACK: u16 = 0x4;
+/// Asks the kernel to send what a message made back to its sender (a rule: with the
+/// handle it got).
+pub const NLM_F_ECHO: u16 = 0x8;
 pub const NLM_F_EXCL: u16 = 0x200;
 pub const NLM_F_CREATE: u16 = 0x400;
 pub const NLM_F_APPEND: u16 = 0x800;
