@@ -440,12 +440,7 @@ fn choose(
         }
     };
     let o = batch_options(nl, Some(genid));
-    let mut batch = netlink::build(rs, &o)?;
-    let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
-    if rules <= handles::ECHO_RULES_MAX && !opts.dry_run {
-        batch.echo_rules();
-        basis.slots = Some(handles::Slots::all_put(rs));
-    }
+    let batch = netlink::build(rs, &o)?;
     Ok((Some(batch), ApplyPath::Full { reason: why }))
 }
 

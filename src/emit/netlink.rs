@@ -102,22 +102,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Asks the kernel to echo each rule message (`NLM_F_ECHO`): its reply then gives
-    /// the handle the rule got. The number of rule messages.
-    pub fn echo_rules(&mut self) -> usize {
-        let mut n = 0;
-        for m in &self.messages {
-            if let (BatchPart::Rule { .. }, Some(flags)) =
-                (&m.what, self.bytes.get_mut(m.offset + 6..m.offset + 8))
-            {
-                let f = u16::from_ne_bytes([flags[0], flags[1]]) | crate::nft::wire::NLM_F_ECHO;
-                flags.copy_from_slice(&f.to_ne_bytes());
-                n += 1;
-            }
-        }
-        n
-    }
-
     /// The message a kernel reply with sequence number `seq` refers to.
     pub fn message(&self, seq: u32) -> Option<&Message> {
         let first = self.messages.first()?.seq;
