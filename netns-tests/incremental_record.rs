@@ -54,6 +54,13 @@ fn state() -> (tempfile::TempDir, PathBuf) {
     (dir, record)
 }
 
+/// `nft list table` of our table after a full apply of `rs` in a namespace of its own.
+fn full_listing(rs: &Ruleset) -> String {
+    let other = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
+    applied(rs, &opts(&other, true));
+    listing(&other, "hostwall")
+}
+
 fn addrs(r: std::ops::Range<u32>) -> Vec<String> {
     r.map(|i| format!("10.2.{}.{}", i / 250, i % 250 + 1))
         .collect()
@@ -111,11 +118,6 @@ fn a_stale_damaged_or_foreign_record_is_not_trusted_and_the_apply_reads_issue14(
         blocklist(&addrs(5..45), Some(8080)),
         blocklist(&addrs(20..70), Some(9090)),
     );
-    let full_listing = |rs: &Ruleset| {
-        let other = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
-        applied(rs, &opts(&other, true));
-        listing(&other, "hostwall")
-    };
     let want_b = full_listing(&b);
     let reads = |basis: PlanBasis, says: &str| match basis {
         PlanBasis::Read { why } => assert!(why.contains(says), "{why}"),
@@ -423,11 +425,6 @@ fn an_in_place_change_the_kernel_refuses_is_sent_as_the_full_replace_issue14() {
         blocklist(&addrs(0..40), None),
         blocklist(&addrs(5..45), None),
     );
-    let full_listing = |rs: &Ruleset| {
-        let other = Netns::create_unique("hw-rec").unwrap_or_else(|e| panic!("netns: {e}"));
-        applied(rs, &opts(&other, true));
-        listing(&other, "hostwall")
-    };
     let (want_a, want_b) = (full_listing(&a), full_listing(&b));
     applied(&a, &with_record(&ns, &record, true));
     let bytes = std::fs::read(&record).unwrap_or_else(|e| panic!("{e}"));
