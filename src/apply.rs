@@ -431,7 +431,11 @@ fn choose(
                         true => None,
                         false => {
                             let o = batch_options(nl, Some(genid));
-                            Some(crate::emit::delta::build(&d, &rs.table.sets, &o)?)
+                            let mut b = crate::emit::delta::build(&d, &rs.table.sets, &o)?;
+                            if !b.echo_rules(handles::ECHO_MAX) {
+                                basis.slots = None;
+                            }
+                            Some(b)
                         }
                     };
                     return Ok((batch, ApplyPath::Incremental { summary }));
@@ -520,9 +524,14 @@ fn next_genid(genid: u32) -> u32 {
 
 /// Sends the whole batch in one `sendmsg` and maps any error reply back to its
 /// message; then confirms the commit happened (a bumped generation).
-fn send_batch(nl: &mut Client, batch: &Batch, genid: u32, table: &str) -> Result<Sent, ApplyError> {
+fn send_batch(
+    nl: &mut Client,
+    batch: &mut Batch,
+    genid: u32,
+    table: &str,
+) -> Result<Sent, ApplyError> {
     let sent = nl
-        .send_batch(&batch.bytes, batch.messages.len())
+        .send_batch(&mut batch.bytes, batch.messages.len())
         .map_err(refusal::batch_transport)?;
     let first = batch.messages.first().map_or(0, |m| m.seq);
     if let Some(e) = sent.errors.iter().min_by_key(|r| r.seq.wrapping_sub(first)) {

@@ -1,7 +1,9 @@
 //! The kernel's rule handles after an in-place change, without a dump of every rule:
 //! the live table's handles, less the rules deleted, with the handle the kernel echoed
-//! for each rule the batch put (`NLM_F_ECHO`: `nft::client::Drained::echoed`) at the
-//! place it was put. What the table record of the commit is written with, so that
+//! for each rule the batch put (`NLM_F_ECHO`, asked by `Batch::echo_rules` for up to
+//! [`ECHO_MAX`] rules and read back as `nft::client::Drained::echoed`; the client takes
+//! the request back when its receive queue cannot hold the echoes) at the place it was
+//! put. What the table record of the commit is written with, so that
 //! recording a one-rule change costs one rule, not a dump of the chain (10,000 rules:
 //! 24 ms, the kernel walking the chain again for each 32 KiB it sends).
 //!
@@ -21,6 +23,10 @@ use crate::emit::netlink::{Batch, BatchPart};
 use crate::ir::Ruleset;
 use crate::nft::change::Place;
 use std::collections::HashMap;
+
+/// Rules an in-place change asks the kernel to echo, at most; past it the record is
+/// written from a dump (an echo costs the commit about what a dump of the rule costs).
+pub(super) const ECHO_MAX: usize = 1 << 12;
 
 /// One rule of the new table: a live rule that stays, with its handle and text, or the
 /// rule the batch puts at this 1-based index of the chain.

@@ -97,18 +97,21 @@ impl Out {
 }
 
 /// An error and its causes on one line, joined by `: `, each said once: a cause whose
-/// text its wrapper's message already ends with (a `#[error("...: {0}")]` over a
-/// `#[from]`) is not said again.
+/// text its wrapper's message already is, or ends with after a `: ` (a
+/// `#[error("...: {0}")]` or `#[error("{0}")]` over a `#[from]`), is not said again.
 pub fn chain_text(e: &anyhow::Error) -> String {
     let mut text = String::new();
+    let mut wrapper = String::new();
     for cause in e.chain() {
         let said = cause.to_string();
+        let repeats = wrapper == said || wrapper.ends_with(&format!(": {said}"));
         if text.is_empty() {
-            text = said;
-        } else if !text.ends_with(&said) {
+            text.clone_from(&said);
+        } else if !repeats {
             text.push_str(": ");
             text.push_str(&said);
         }
+        wrapper = said;
     }
     text
 }
@@ -146,5 +149,10 @@ mod tests {
             chain_text(&e),
             "loading: cannot read x: No such file or directory (os error 2)"
         );
+        // A cause that only happens to end its wrapper's words is said.
+        let e = Err::<(), _>(anyhow::anyhow!("file"))
+            .context("no such file")
+            .unwrap_err();
+        assert_eq!(chain_text(&e), "no such file: file");
     }
 }

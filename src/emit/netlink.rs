@@ -15,7 +15,7 @@ use crate::ir::{
 use crate::nft::expr::Expr;
 use crate::nft::rule::RuleTarget;
 use crate::nft::vocab::{CmpOp, DataType, Family, MetaKey, PayloadBase, VerdictCode};
-use crate::nft::wire::{BaseSpec, ElemStream, SetSpec, WireError, Writer};
+use crate::nft::wire::{BaseSpec, ElemStream, NLM_F_ECHO, SetSpec, WireError, Writer};
 use crate::source::Span;
 use std::collections::HashMap;
 
@@ -102,6 +102,26 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Asks the kernel to echo each rule message (`NLM_F_ECHO`), so that its replies
+    /// give the handle each rule got, when there are at most `max` of them (an echo
+    /// costs the kernel's commit about what a dump of the rule costs after it). Whether
+    /// every rule message asks (nothing changes otherwise).
+    pub fn echo_rules(&mut self, max: usize) -> bool {
+        let rules = (self.messages.iter()).filter(|m| matches!(m.what, BatchPart::Rule { .. }));
+        if rules.count() > max {
+            return false;
+        }
+        for m in &self.messages {
+            if let (BatchPart::Rule { .. }, Some(flags)) =
+                (&m.what, self.bytes.get_mut(m.offset + 6..m.offset + 8))
+            {
+                let f = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ECHO;
+                flags.copy_from_slice(&f.to_ne_bytes());
+            }
+        }
+        true
+    }
+
     /// The message a kernel reply with sequence number `seq` refers to.
     pub fn message(&self, seq: u32) -> Option<&Message> {
         let first = self.messages.first()?.seq;

@@ -4,9 +4,7 @@
 
 use super::expr::Expr;
 use super::rule::check_comment;
-use super::wire::{
-    MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, WireError, Writer,
-};
+use super::wire::{MsgType, NFPROTO_INET, NLM_F_APPEND, NLM_F_CREATE, WireError, Writer};
 
 /// `NLM_F_REPLACE`: a NEWRULE that takes the place of the rule named by its handle.
 pub const NLM_F_REPLACE: u16 = 0x100;
@@ -46,14 +44,11 @@ impl Writer {
             return Err(WireError("table or chain name contains NUL".into()));
         }
         let start = self.buf.len();
-        // Echoed: the kernel sends the rule back with its handle, so the table record of
-        // an in-place change needs no dump of every rule ([`crate::nft::client::Drained`]).
-        let flags = NLM_F_ECHO
-            | match place {
-                Place::Append => NLM_F_CREATE | NLM_F_APPEND,
-                Place::Before(_) => NLM_F_CREATE,
-                Place::Replace(_) => NLM_F_REPLACE,
-            };
+        let flags = match place {
+            Place::Append => NLM_F_CREATE | NLM_F_APPEND,
+            Place::Before(_) => NLM_F_CREATE,
+            Place::Replace(_) => NLM_F_REPLACE,
+        };
         let m = self.begin_msg(MsgType::NewRule.raw(), flags, seq, NFPROTO_INET, 0);
         self.put_str(NFTA_TABLE, table);
         self.put_str(NFTA_RULE_CHAIN, chain);
@@ -104,14 +99,11 @@ impl Writer {
         let attrs = m
             .get(20..)
             .ok_or_else(|| WireError("a dumped rule shorter than its headers".into()))?;
-        // Echoed: the kernel sends the rule back with its handle, so the table record of
-        // an in-place change needs no dump of every rule ([`crate::nft::client::Drained`]).
-        let flags = NLM_F_ECHO
-            | match place {
-                Place::Append => NLM_F_CREATE | NLM_F_APPEND,
-                Place::Before(_) => NLM_F_CREATE,
-                Place::Replace(_) => NLM_F_REPLACE,
-            };
+        let flags = match place {
+            Place::Append => NLM_F_CREATE | NLM_F_APPEND,
+            Place::Before(_) => NLM_F_CREATE,
+            Place::Replace(_) => NLM_F_REPLACE,
+        };
         let family = m.get(16).copied().unwrap_or(NFPROTO_INET);
         let start = self.begin_msg(MsgType::NewRule.raw(), flags, seq, family, 0);
         let mut rest = attrs;

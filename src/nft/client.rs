@@ -313,7 +313,11 @@ impl Client {
     /// queued when it returns: the queue is read until empty instead of waiting for a
     /// batch-end ack (only kernels >= 6.10 send one). A receive-queue overflow
     /// (`ENOBUFS`: replies were dropped) is a [`Step::Recv`] error with that errno.
-    pub fn send_batch(&mut self, bytes: &[u8], count: usize) -> Result<Drained, NlError> {
+    ///
+    /// A message asking for the kernel's echo (`NLM_F_ECHO`) is sent without asking when
+    /// the receive queue cannot be made to hold every echo: echoes come during the
+    /// commit, and one dropped would make the replies of a committed batch unreadable.
+    pub fn send_batch(&mut self, bytes: &mut [u8], count: usize) -> Result<Drained, NlError> {
         let what = "batch";
         // An echoed message comes back as the kernel writes it, in a notification buffer
         // of its own on kernels that do not coalesce them (before 5.14): room for that.
@@ -321,12 +325,15 @@ impl Client {
             .filter(|m| header(m).flags & NLM_F_ECHO != 0)
             .map(|m| (2 * m.len()).max(ECHO_ROOM))
             .sum();
-        let recv = (count.saturating_mul(REPLY_ROOM))
-            .saturating_add(echoes)
-            .clamp(BATCH_QUEUE_MIN, BATCH_QUEUE_MAX);
+        let replies = count.saturating_mul(REPLY_ROOM);
+        let recv = (replies.saturating_add(echoes)).clamp(BATCH_QUEUE_MIN, BATCH_QUEUE_MAX);
         self.sock
             .size_buffers(bytes.len() + SEND_SLACK, recv)
             .map_err(|e| NlError::new(what, Step::SizeBuffers, e))?;
+        let room = self.sock.recv_room().unwrap_or(0);
+        if echoes > 0 && room < replies.saturating_add(echoes) {
+            no_echoes(bytes);
+        }
         let t0 = Instant::now();
         let sent = self
             .sock
@@ -373,6 +380,20 @@ impl Client {
     /// Waits until a datagram is queued or `timeout` passes; `Ok(false)` on timeout.
     pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
         self.sock.wait_readable(timeout)
+    }
+}
+
+/// Clears `NLM_F_ECHO` in every message of `bytes`.
+fn no_echoes(bytes: &mut [u8]) {
+    let mut at = 0;
+    while let Some(len) = bytes.get(at..at + 4) {
+        let len = u32::from_ne_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(flags) = bytes.get_mut(at + 6..at + 8).filter(|_| len >= 16) else {
+            return;
+        };
+        let f = u16::from_ne_bytes([flags[0], flags[1]]) & !NLM_F_ECHO;
+        flags.copy_from_slice(&f.to_ne_bytes());
+        at += (len + 3) & !3;
     }
 }
 

@@ -97,7 +97,8 @@ fn add_table(c: &mut Client, name: &str) -> Drained {
     w.batch_begin(first, None);
     w.table(first + 1, name, true);
     w.batch_end(first + 2);
-    c.send_batch(&w.buf, 3).unwrap_or_else(|e| panic!("{e}"))
+    c.send_batch(&mut w.buf, 3)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -119,7 +120,9 @@ fn gets_dumps_batches_and_refusals_against_the_kernel() {
         w.batch_begin(first, None);
         w.chain(first + 1, "nosuch", "input", None);
         w.batch_end(first + 2);
-        let refused = c.send_batch(&w.buf, 3).unwrap_or_else(|e| panic!("{e}"));
+        let refused = c
+            .send_batch(&mut w.buf, 3)
+            .unwrap_or_else(|e| panic!("{e}"));
         let seqs: Vec<(u32, i32)> = refused.errors.iter().map(|r| (r.seq, r.errno)).collect();
         assert_eq!(seqs, vec![(first + 1, libc::ENOENT)]);
         // A get of a missing table is refused with ENOENT at the reply step.
@@ -219,4 +222,59 @@ fn a_generation_request_asks_for_an_ack() {
     let h = header(&w.buf);
     assert_eq!(h.kind, (10 << 8) | 16);
     assert_eq!(h.flags, 0x1 | 0x4, "request | ack: the answer has an end");
+}
+
+/// A 16-byte message header of `kind` with `flags`.
+fn header_only(kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+    let mut m = vec![0u8; 16];
+    m[..4].copy_from_slice(&16u32.to_ne_bytes());
+    m[4..6].copy_from_slice(&kind.to_ne_bytes());
+    m[6..8].copy_from_slice(&flags.to_ne_bytes());
+    m[8..12].copy_from_slice(&seq.to_ne_bytes());
+    m
+}
+
+/// Only the rule messages of a batch ask for echoes, and only up to the limit; the
+/// client takes the request back from every message when it cannot hold the echoes.
+#[test]
+fn echoes_are_asked_for_rules_up_to_a_limit_and_taken_back_whole() {
+    use crate::emit::netlink::{Batch, BatchPart, Message};
+    let rule = MsgType::NewRule.raw();
+    let batch = || {
+        let parts = [
+            BatchPart::Chain("input".into()),
+            BatchPart::Rule {
+                chain: "input".into(),
+                index: 1,
+            },
+            BatchPart::Rule {
+                chain: "input".into(),
+                index: 2,
+            },
+        ];
+        let mut bytes = Vec::new();
+        let mut messages = Vec::new();
+        for (i, what) in parts.into_iter().enumerate() {
+            messages.push(Message {
+                seq: i as u32,
+                offset: bytes.len(),
+                len: 16,
+                what,
+                origin: Vec::new(),
+            });
+            bytes.extend(header_only(rule, 0x400, i as u32));
+        }
+        Batch { bytes, messages }
+    };
+    let flags = |b: &[u8]| -> Vec<u16> { messages(b).map(|m| header(m).flags).collect() };
+    let mut few = batch();
+    assert!(!few.echo_rules(1), "two rules, at most one asked");
+    assert_eq!(flags(&few.bytes), [0x400; 3]);
+    assert!(few.echo_rules(2));
+    assert_eq!(
+        flags(&few.bytes),
+        [0x400, 0x400 | NLM_F_ECHO, 0x400 | NLM_F_ECHO]
+    );
+    no_echoes(&mut few.bytes);
+    assert_eq!(flags(&few.bytes), [0x400; 3]);
 }

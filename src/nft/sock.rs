@@ -148,6 +148,23 @@ impl NfSocket {
         .map(drop)
     }
 
+    /// The receive queue's room in bytes, as the kernel counts it (`SO_RCVBUF`).
+    pub fn recv_room(&self) -> io::Result<usize> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: passes a pointer to a live c_int and its exact size.
+        cvt(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &mut v as *mut _ as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
     /// Sizes the send buffer for a whole batch and the receive buffer for its
     /// replies. `*BUFFORCE` passes the `rmem_max`/`wmem_max` caps (needs
     /// CAP_NET_ADMIN, which applying needs anyway); without it fall back.

@@ -104,13 +104,19 @@ struct Area {
     orders: *mut Orders,
 }
 
-const PAGE: usize = 4096;
+/// Each stack's size (a whole number of pages on every page size up to 64 KiB).
 const STACK: usize = 64 << 10;
 
 impl Area {
     /// Maps the area (left mapped: the closer uses it after this process has ended).
     fn map() -> Option<Area> {
-        let len = 2 * (PAGE + STACK) + PAGE;
+        // SAFETY: sysconf reads a constant of the system.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page = usize::try_from(page)
+            .ok()
+            .filter(|p| p.is_power_of_two() && *p <= STACK)?;
+        let orders = std::mem::size_of::<Orders>().next_multiple_of(page);
+        let len = 2 * (page + STACK) + orders;
         // SAFETY: a fresh private anonymous mapping; the guard pages are inside it.
         unsafe {
             let base = libc::mmap(
@@ -125,18 +131,18 @@ impl Area {
                 return None;
             }
             let base = base.cast::<u8>();
-            let guards = [base, base.add(PAGE + STACK)];
+            let guards = [base, base.add(page + STACK)];
             if guards
                 .iter()
-                .any(|g| libc::mprotect(g.cast(), PAGE, libc::PROT_NONE) != 0)
+                .any(|g| libc::mprotect(g.cast(), page, libc::PROT_NONE) != 0)
             {
                 libc::munmap(base.cast(), len);
                 return None;
             }
             Some(Area {
-                child_stack: base.add(PAGE + STACK),
-                closer_stack: base.add(2 * (PAGE + STACK)),
-                orders: base.add(2 * (PAGE + STACK)).cast(),
+                child_stack: base.add(page + STACK),
+                closer_stack: base.add(2 * (page + STACK)),
+                orders: base.add(2 * (page + STACK)).cast(),
             })
         }
     }
@@ -185,13 +191,14 @@ extern "C" fn closer(orders: *mut libc::c_void) -> libc::c_int {
             events: libc::POLLIN,
             revents: 0,
         };
-        let wait = libc::timespec {
+        // ppoll writes the time left back into it.
+        let mut wait = libc::timespec {
             tv_sec: (WAIT_MS / 1000) as libc::time_t,
             tv_nsec: 0,
         };
         let (p, wait) = (
             &mut p as *mut libc::pollfd as usize,
-            &wait as *const _ as usize,
+            &mut wait as *mut libc::timespec as usize,
         );
         raw(libc::SYS_ppoll, [p, 1, wait, 0, 0]);
         for &s in &o.socks[..o.n_socks.min(MAX_KEPT)] {
