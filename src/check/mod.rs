@@ -127,7 +127,25 @@ struct Loader<'a> {
     syntax_failed: bool,
 }
 
+/// One include of a file, read and checked in order, its parse still to come: read and
+/// added to the map (with the encoding problems its decoding found), or what stands in
+/// its place (a diagnostic, or nothing for a file already loaded).
+enum Loaded {
+    File {
+        name: String,
+        id: FileId,
+        encoding: Vec<Diagnostic>,
+    },
+    Failed(Diagnostic),
+    Skipped,
+}
+
 impl Loader<'_> {
+    /// Loads the includes of `file`, depth first: each is read, checked and added to the
+    /// map, parsed, and its own includes loaded before the next one is read. A file whose
+    /// text cannot hold an include (no `include` in it) has none to load, so the next one
+    /// may be read before it is parsed: such a run is read in order and then parsed at
+    /// once ([`parse_all`]), and everything is reported in the order of the walk.
     fn load_includes(
         &mut self,
         map: &mut SourceMap,
@@ -135,52 +153,136 @@ impl Loader<'_> {
         out: &mut Vec<ast::File>,
         diags: &mut Vec<Diagnostic>,
     ) {
+        let mut run = Vec::new();
         for item in &file.items {
             let ast::TopItem::Include { path, .. } = item else {
                 continue;
             };
-            let from = self.stack.last().cloned().unwrap_or_default();
-            let (name, bytes) = match self.includes.load(&from, &path.value) {
-                // Compared (and passed back as the next `from`) in lexical normal form, so
-                // `sub/../a.policy` is `a.policy` and a self-include is a cycle, not a descent.
-                Ok((name, bytes)) => (normalise(&name), bytes),
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::error(
-                            codes::INCLUDE_FAILED,
-                            path.span,
-                            format!("cannot include \"{}\"", path.value),
-                        )
-                        .with_label(e)
-                        .with_help("include paths are relative to the including file"),
-                    );
+            let loaded = self.load_one(map, path);
+            let may_include = match &loaded {
+                Loaded::File { id, .. } => map.file(*id).text.contains("include"),
+                _ => false,
+            };
+            run.push(loaded);
+            if may_include {
+                self.parse_run(map, &mut run, out, diags);
+            }
+        }
+        self.parse_run(map, &mut run, out, diags);
+    }
+
+    /// Reads, checks and adds one include to the map.
+    fn load_one(&mut self, map: &mut SourceMap, path: &crate::source::Spanned<String>) -> Loaded {
+        let from = self.stack.last().cloned().unwrap_or_default();
+        let (name, bytes) = match self.includes.load(&from, &path.value) {
+            // Compared (and passed back as the next `from`) in lexical normal form, so
+            // `sub/../a.policy` is `a.policy` and a self-include is a cycle, not a descent.
+            Ok((name, bytes)) => (normalise(&name), bytes),
+            Err(e) => {
+                return Loaded::Failed(
+                    Diagnostic::error(
+                        codes::INCLUDE_FAILED,
+                        path.span,
+                        format!("cannot include \"{}\"", path.value),
+                    )
+                    .with_label(e)
+                    .with_help("include paths are relative to the including file"),
+                );
+            }
+        };
+        if self.stack.contains(&name) {
+            return Loaded::Failed(include_cycle(&self.stack, &name, path.span));
+        }
+        if self.seen.contains(&name) {
+            return Loaded::Skipped;
+        }
+        self.seen.push(name.clone());
+        let (id, encoding) = crate::text::add_owned(map, name.clone(), bytes);
+        Loaded::File { name, id, encoding }
+    }
+
+    /// Parses the files of `run` and, in order, reports each entry, loads each parsed
+    /// file's includes and keeps it.
+    fn parse_run(
+        &mut self,
+        map: &mut SourceMap,
+        run: &mut Vec<Loaded>,
+        out: &mut Vec<ast::File>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let ids: Vec<FileId> = (run.iter())
+            .filter_map(|l| match l {
+                Loaded::File { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let mut parsed = parse_all(map, &ids).into_iter();
+        for loaded in run.drain(..) {
+            let (name, encoding) = match loaded {
+                Loaded::Failed(d) => {
+                    diags.push(d);
                     continue;
                 }
+                Loaded::Skipped => continue,
+                Loaded::File { name, encoding, .. } => (name, encoding),
             };
-            if self.stack.contains(&name) {
-                diags.push(include_cycle(&self.stack, &name, path.span));
-                continue;
-            }
-            if self.seen.contains(&name) {
-                continue;
-            }
-            self.seen.push(name.clone());
-            let (id, encoding) = crate::text::add_owned(map, name.clone(), bytes);
             diags.extend(encoding);
-            match syntax::parse(map, id) {
-                Ok(ast) => {
+            match parsed.next() {
+                Some(Ok(ast)) => {
                     self.stack.push(name);
                     self.load_includes(map, &ast, out, diags);
                     self.stack.pop();
                     out.push(ast);
                 }
-                Err(d) => {
+                Some(Err(d)) => {
                     diags.extend(d);
                     self.syntax_failed = true;
                 }
+                None => {}
             }
         }
     }
+}
+
+/// Text from which files are parsed on several threads (one file a thread at a time):
+/// below it a thread costs more than it saves.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// Each file of `ids` parsed, in order: on as many threads as the CPUs allow when there
+/// are several and they are large (parsing is a pure function of the text).
+fn parse_all(map: &SourceMap, ids: &[FileId]) -> Vec<Result<ast::File, Vec<Diagnostic>>> {
+    let bytes: usize = ids.iter().map(|id| map.file(*id).text.len()).sum();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cpus.min(ids.len());
+    if threads < 2 || bytes < PARALLEL_MIN_BYTES {
+        return ids.iter().map(|id| syntax::parse(map, *id)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(id) = ids.get(i) else {
+                return done;
+            };
+            done.push((i, syntax::parse(map, *id)));
+        }
+    };
+    let mut all: Vec<_> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        let mut all = work();
+        for h in helpers {
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A path with `.` and `name/..` removed lexically (`sub/../a.policy` -> `a.policy`); a

@@ -227,3 +227,59 @@ fn broken_site_entries_are_known_but_never_compiled() {
     let codes: Vec<&str> = d.iter().map(|d| d.code).collect();
     assert_eq!(codes, ["E0502", "E0204", "E0205"], "{out}");
 }
+
+/// Includes from owned texts (as `MapIncludes`).
+struct OwnedIncludes(Vec<(String, String)>);
+
+impl Includes for OwnedIncludes {
+    fn load(&self, _from: &str, path: &str) -> Result<(String, Vec<u8>), String> {
+        let text = self.0.iter().find(|(n, _)| n == path).ok_or(path)?;
+        Ok((path.to_string(), text.1.as_bytes().to_vec()))
+    }
+}
+
+/// The files loaded in map order and the diagnostics (code, file) in order, of a policy
+/// whose includes mix files that include none with one that does, a missing one, one
+/// included twice, one with a syntax error: each of them `pad` bytes of comment longer.
+fn walk(pad: usize) -> (Vec<String>, Vec<(&'static str, String)>) {
+    let pad = format!("# {}\n", "x".repeat(pad));
+    let files = [
+        ("a.policy", "define lab = 192.0.2.0/24\n"),
+        ("b.policy", "include \"c.policy\"\n"),
+        ("c.policy", "define far = 198.51.100.0/24\n"),
+        ("bad.policy", "define = oops\n"),
+        ("d.policy", "define near = 203.0.113.0/24\n"),
+    ];
+    let includes = OwnedIncludes(
+        (files.iter())
+            .map(|(n, t)| (n.to_string(), format!("{pad}{t}")))
+            .collect(),
+    );
+    let mut map = SourceMap::new();
+    let text = ["a", "missing", "b", "a", "bad", "d"]
+        .map(|n| format!("include \"{n}.policy\"\n"))
+        .concat()
+        + "policy p {\n allow ssh from lab\n}\n";
+    let f = map.add("p.policy", text);
+    let (_, d) = check(&mut map, f, None, &includes);
+    let names = map.files().map(|(_, f)| f.name.clone()).collect();
+    let diags = (d.iter())
+        .map(|d| (d.code, map.file(d.span.file).name.clone()))
+        .collect();
+    (names, diags)
+}
+
+/// Includes load depth first, and report in that order, whether the files that include
+/// none are parsed one by one or, when large, several at once.
+#[test]
+fn includes_load_depth_first_whether_parsed_one_by_one_or_at_once() {
+    let (names, diags) = walk(0);
+    let files = ["p", "a", "b", "c", "bad", "d"].map(|n| format!("{n}.policy"));
+    assert_eq!(names, files);
+    let codes: Vec<&str> = diags.iter().map(|(c, _)| *c).collect();
+    assert_eq!(codes[0], codes::INCLUDE_FAILED, "{diags:?}");
+    assert_eq!(diags[0].1, "p.policy");
+    assert!(diags[1..].iter().all(|(_, f)| f == "bad.policy"), "{diags:?}");
+    // Past the size from which a run of files is parsed on several threads.
+    assert_eq!(walk(PARALLEL_MIN_BYTES / 2), (names, diags));
+}
