@@ -504,6 +504,13 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, Tabl
         }
         _ => {}
     }
+    let big = file.metadata().is_ok_and(|m| m.len() >= patch::PEEK_FROM);
+    if let Some(h) = big.then(|| patch::peek(&file)).flatten()
+        && let Err(why) = usable((&h.0, &h.1, h.2))
+    {
+        *memo() = Some((path.to_path_buf(), Kept::Refused(stamp, h)));
+        return Err(why);
+    }
     let bytes = trust::read_opened(path, file, LIMIT).map_err(|e| e.to_string())?;
     let refused = std::cell::RefCell::new(None);
     let header = |h: (&String, &NetnsId, u32)| {

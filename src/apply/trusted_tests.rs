@@ -445,3 +445,36 @@ fn a_commit_is_encoded_from_the_ruleset_as_its_record_would_be_issue14() {
     // Handles that do not line up make no record either way.
     assert_eq!(same(&rs, &h[..1]), None);
 }
+
+/// A large record is judged by its chunks' descriptions before its elements are read:
+/// one that cannot stand for the table now is refused for that even with damaged
+/// elements (they were never read), and one that can is read whole and checked.
+#[test]
+fn a_large_record_that_cannot_stand_is_refused_before_its_elements_are_read_issue14() {
+    let ivs = (0..20_000u128).map(|k| iv(2 * k, 2 * k)).collect();
+    let rs = ruleset(
+        vec![set("block4", SetKey::Ipv4Addr, ivs)],
+        vec![base("input", Hook::Input, ChainPolicy::Drop, Vec::new())],
+    );
+    let rec = TableRecord::of_commit(&rs, 7, ns(1), &handles(&rs)).expect("lines up");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = path(&dir.path().join("state"), None);
+    store(&p, &rec).expect("store");
+    let mut bytes = std::fs::read(&p).expect("read");
+    assert!(bytes.len() as u64 >= patch::PEEK_FROM, "{}", bytes.len());
+    assert_eq!(
+        patch::peek(&std::fs::File::open(&p).expect("open")),
+        Some(("hostwall".into(), ns(1), 7))
+    );
+    let middle = bytes.len() - 40_000;
+    bytes[middle] ^= 1;
+    std::fs::write(&p, &bytes).expect("write");
+    let at = |genid| live_at(&p, "hostwall", Some(&ns(1)), genid);
+    let stale = at(8).expect_err("generation 7 cannot stand for 8");
+    assert!(stale.contains("moved on"), "{stale}");
+    let damaged = at(7).expect_err("damaged");
+    assert!(damaged.contains("checksum"), "{damaged}");
+    // Chunks that cannot be walked: no description, and the whole file judges.
+    std::fs::write(&p, &bytes[..100]).expect("write");
+    assert_eq!(patch::peek(&std::fs::File::open(&p).expect("open")), None);
+}

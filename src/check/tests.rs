@@ -279,7 +279,10 @@ fn includes_load_depth_first_whether_parsed_one_by_one_or_at_once() {
     let codes: Vec<&str> = diags.iter().map(|(c, _)| *c).collect();
     assert_eq!(codes[0], codes::INCLUDE_FAILED, "{diags:?}");
     assert_eq!(diags[0].1, "p.policy");
-    assert!(diags[1..].iter().all(|(_, f)| f == "bad.policy"), "{diags:?}");
+    assert!(
+        diags[1..].iter().all(|(_, f)| f == "bad.policy"),
+        "{diags:?}"
+    );
     // Past the size from which a run of files is parsed on several threads.
     assert_eq!(walk(PARALLEL_MIN_BYTES / 2), (names, diags));
 }

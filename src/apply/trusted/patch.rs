@@ -193,6 +193,46 @@ pub(super) fn take_elements(packed: &mut &[u8], n: usize, key: SetKey) -> Result
     Packed::from_be(w, mine).ok_or_else(|| "truncated".to_string())
 }
 
+/// Record files from this size on are judged by their chunks' descriptions before they
+/// are read whole ([`peek`]).
+pub(super) const PEEK_FROM: u64 = 64 << 10;
+
+/// What a chunk's description says of the table it describes.
+#[derive(serde::Deserialize)]
+struct Head {
+    genid: u32,
+    netns: crate::nsid::NetnsId,
+    table: String,
+}
+
+/// The (table, namespace, generation) that the last chunk of the record file `file`
+/// describes, read from the chunks' descriptions alone: no element is read and no
+/// checksum taken (the file is read whole and checked before it is trusted), so a
+/// record that cannot stand for the table now is refused without reading its elements.
+/// `None` when the chunks cannot be walked so.
+pub(super) fn peek(file: &std::fs::File) -> Option<(String, crate::nsid::NetnsId, u32)> {
+    use std::os::unix::fs::FileExt;
+    let size = file.metadata().ok()?.len();
+    let (mut at, mut magic, mut last) = (0u64, MAGIC, None);
+    while at < size {
+        let mut fixed = vec![0u8; magic.len() + SUM_LEN + 8];
+        file.read_exact_at(&mut fixed, at).ok()?;
+        let rest = fixed.strip_prefix(magic)?.get(SUM_LEN..)?;
+        let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+        let (len, json) = (word(&rest[..4]), word(&rest[4..8]));
+        let body = at + (magic.len() + SUM_LEN + 4) as u64;
+        if json + 4 > len || body + len > size {
+            return None;
+        }
+        let mut text = vec![0u8; usize::try_from(json).ok()?];
+        file.read_exact_at(&mut text, body + 4).ok()?;
+        let head: Head = serde_json::from_slice(&text).ok()?;
+        last = Some((head.table, head.netns, head.genid));
+        (at, magic) = (body + len, PATCH_MAGIC);
+    }
+    last
+}
+
 /// A body's JSON and the packed elements after it.
 pub(super) fn body(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
     let (len, rest) = bytes.split_at_checked(4).ok_or("truncated")?;
