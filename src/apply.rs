@@ -425,15 +425,14 @@ fn choose(
                     if let (Some((_, changes)), false) = (&mut basis.patch, opts.dry_run) {
                         *changes = trusted::changes_of(&d);
                     }
-                    let chains = std::mem::take(&mut live.chains);
-                    basis.slots = handles::Slots::plan(chains, &d, rs);
                     let batch = match d.is_empty() {
                         true => None,
                         false => {
                             let o = batch_options(nl, Some(genid));
                             let mut b = crate::emit::delta::build(&d, &rs.table.sets, &o)?;
-                            if !b.echo_rules(handles::ECHO_MAX) {
-                                basis.slots = None;
+                            if b.echo_rules(handles::ECHO_MAX) && !opts.dry_run {
+                                let chains = std::mem::take(&mut live.chains);
+                                basis.slots = handles::Slots::plan(chains, &d, rs);
                             }
                             Some(b)
                         }

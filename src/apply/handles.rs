@@ -152,50 +152,5 @@ fn after(live: Vec<(u64, String)>, ops: &[RuleOp]) -> Option<Vec<Slot>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn live(handles: &[u64]) -> Vec<(u64, String)> {
-        handles.iter().map(|&h| (h, format!("rule {h}"))).collect()
-    }
-
-    #[test]
-    fn deletes_replaces_inserts_and_appends_land_where_the_kernel_puts_them() {
-        let rule = crate::ir::Rule {
-            matches: Vec::new(),
-            stmts: Vec::new(),
-            verdict: None,
-            comment: None,
-            origin: Vec::new(),
-        };
-        let put = |place, index| RuleOp::Put {
-            place,
-            index,
-            rule: &rule,
-        };
-        let del = |handle| RuleOp::Delete {
-            handle,
-            text: String::new(),
-        };
-        // live 4 5 6 7 -> new: [put 1] 4 [put 3 for 5] [6 deleted] [put 4] [put 5] 7 [put 7]
-        let ops = [
-            put(Place::Before(4), 1),
-            put(Place::Replace(5), 3),
-            del(6),
-            put(Place::Before(7), 4),
-            put(Place::Before(7), 5),
-            put(Place::Append, 7),
-        ];
-        let got = after(live(&[4, 5, 6, 7]), &ops).expect("lines up");
-        use Slot::Put;
-        let kept = |h: u64| Slot::Live(h, format!("rule {h}"));
-        assert_eq!(
-            got,
-            vec![Put(1), kept(4), Put(3), Put(4), Put(5), kept(7), Put(7)]
-        );
-        // An operation on a handle the chain does not have, or a rule replaced twice.
-        assert_eq!(after(live(&[4]), &[del(9)]), None);
-        let twice = [put(Place::Replace(4), 1), put(Place::Replace(4), 2)];
-        assert_eq!(after(live(&[4]), &twice), None);
-    }
-}
+#[path = "handles_tests.rs"]
+mod tests;

@@ -488,7 +488,8 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, Tabl
     let Some(file) = trust::open_file(path).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let stamp = stamp(&file.metadata().map_err(|e| e.to_string())?);
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let stamp = stamp(&meta);
     // Taken first: the lock is not held while the arms run (one puts a header back).
     let kept = memo().take();
     match kept {
@@ -504,8 +505,8 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, Tabl
         }
         _ => {}
     }
-    let big = file.metadata().is_ok_and(|m| m.len() >= patch::PEEK_FROM);
-    if let Some(h) = big.then(|| patch::peek(&file)).flatten()
+    let big = meta.len() >= patch::PEEK_FROM;
+    if let Some(h) = big.then(|| patch::peek(&file, meta.len())).flatten()
         && let Err(why) = usable((&h.0, &h.1, h.2))
     {
         *memo() = Some((path.to_path_buf(), Kept::Refused(stamp, h)));

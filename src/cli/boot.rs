@@ -78,8 +78,8 @@ fn read(out: &Out, input: &Input, name: &str, check_perms: bool) -> Result<Ready
         location,
         error,
     };
-    let loaded: Loaded =
-        load::load(input).map_err(|e| failed(Reason::Unreadable, None, read_error(&e)))?;
+    let loaded: Loaded = load::load(input)
+        .map_err(|e| failed(Reason::Unreadable, None, super::output::chain_text(&e)))?;
     let files = match check_perms {
         true => super::apply::policy_files(&loaded),
         false => Vec::new(),
@@ -103,15 +103,6 @@ fn read(out: &Out, input: &Input, name: &str, check_perms: bool) -> Result<Ready
         has_site: input.site.is_some(),
         ruleset,
     })
-}
-
-/// The context (which file) and the root cause, once each.
-fn read_error(e: &anyhow::Error) -> String {
-    if e.chain().count() > 1 {
-        format!("{e}: {}", e.root_cause())
-    } else {
-        e.to_string()
-    }
 }
 
 /// The policy applied at boot is the last known good from now on.

@@ -206,13 +206,12 @@ struct Head {
 }
 
 /// The (table, namespace, generation) that the last chunk of the record file `file`
-/// describes, read from the chunks' descriptions alone: no element is read and no
+/// (of `size` bytes) describes, read from the chunks' descriptions alone: no element is read and no
 /// checksum taken (the file is read whole and checked before it is trusted), so a
 /// record that cannot stand for the table now is refused without reading its elements.
 /// `None` when the chunks cannot be walked so.
-pub(super) fn peek(file: &std::fs::File) -> Option<(String, crate::nsid::NetnsId, u32)> {
+pub(super) fn peek(file: &std::fs::File, size: u64) -> Option<(String, crate::nsid::NetnsId, u32)> {
     use std::os::unix::fs::FileExt;
-    let size = file.metadata().ok()?.len();
     let (mut at, mut magic, mut last) = (0u64, MAGIC, None);
     while at < size {
         let mut fixed = vec![0u8; magic.len() + SUM_LEN + 8];
