@@ -252,9 +252,13 @@ const PARALLEL_MIN_BYTES: usize = 1 << 20;
 /// are several and they are large (parsing is a pure function of the text).
 fn parse_all(map: &SourceMap, ids: &[FileId]) -> Vec<Result<ast::File, Vec<Diagnostic>>> {
     let bytes: usize = ids.iter().map(|id| map.file(*id).text.len()).sum();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cpus.min(ids.len());
-    if threads < 2 || bytes < PARALLEL_MIN_BYTES {
+    // The CPUs are asked only then: reading the cgroup's limits costs system calls.
+    let threads = match (ids.len() < 2, bytes < PARALLEL_MIN_BYTES) {
+        (false, false) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        _ => 1,
+    }
+    .min(ids.len());
+    if threads < 2 {
         return ids.iter().map(|id| syntax::parse(map, *id)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
