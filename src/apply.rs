@@ -324,9 +324,18 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
             _ => Rollback::copy(&mut nl, &rs.table.name, &guard, &mut report.table_dumps)?,
         });
     }
-    let mut handles = None;
+    let (mut handles, mut draft) = (None, None);
     if let Some(mut batch) = batch {
-        let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
+        // A large record's elements are written while the batch is in the kernel.
+        let drafts = (opts.table_record.as_deref())
+            .filter(|_| matches!(report.path, ApplyPath::Full { .. }))
+            .filter(|_| trusted::elements_len(rs) >= trusted::DRAFT_FROM);
+        let sent = std::thread::scope(|s| {
+            let drafting = drafts.map(|p| s.spawn(|| trusted::Draft::start(p, rs)));
+            let sent = send_guarded(&mut nl, &mut batch, &guard, &rs.table.name, &mut report);
+            draft = drafting.and_then(|d| d.join().ok()?.ok());
+            sent
+        });
         let sent = match sent {
             Err(e @ ApplyError::Kernel { .. })
                 if matches!(report.path, ApplyPath::Incremental { .. }) && !opts.in_place_only =>
@@ -341,7 +350,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
                         &mut report.table_dumps,
                     )?);
                 }
-                basis.slots = None;
+                (basis.slots, draft) = (None, None);
                 let mut full = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
                 report.path = ApplyPath::Full {
                     reason: format!("the kernel refused the in-place change ({e})"),
@@ -387,7 +396,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         let patch = basis.patch.as_ref().map(|(o, c)| (o, c.as_slice()));
         let patch = patch.filter(|_| matches!(report.path, ApplyPath::Incremental { .. }));
         report.rule_dumps = u32::from(handles.is_none());
-        report.record_error = trusted::remember(&mut nl, rs, at, p, patch, handles).err();
+        report.record_error = trusted::remember(&mut nl, rs, at, p, patch, handles, draft).err();
         report.record_time = t.elapsed();
     }
     Ok(report)

@@ -76,40 +76,101 @@ pub fn blake3_framed<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
 /// maps distinct words to distinct lanes, so a change within one word always changes
 /// the result; then the lanes, the tail and the length are mixed together.
 pub fn checksum(bytes: &[u8]) -> u64 {
-    const P1: u64 = 0x9E37_79B1_85EB_CA87;
-    const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
-    const P3: u64 = 0x1656_67B1_9E37_79F9;
-    let step = |lane: u64, word: u64| {
-        (lane.wrapping_add(word.wrapping_mul(P2)))
-            .rotate_left(31)
-            .wrapping_mul(P1)
-    };
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-    let mut lanes = [P1.wrapping_add(P2), P2, 0, P1.wrapping_neg()];
-    let mut blocks = bytes.chunks_exact(32);
-    for b in &mut blocks {
-        for (i, lane) in lanes.iter_mut().enumerate() {
+    let mut c = Checksum::new();
+    c.update(bytes);
+    c.finish()
+}
+
+const P1: u64 = 0x9E37_79B1_85EB_CA87;
+const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const P3: u64 = 0x1656_67B1_9E37_79F9;
+
+fn step(lane: u64, word: u64) -> u64 {
+    (lane.wrapping_add(word.wrapping_mul(P2)))
+        .rotate_left(31)
+        .wrapping_mul(P1)
+}
+
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))
+}
+
+/// [`checksum`] of bytes given in pieces: `update` with each piece in turn, then
+/// `finish`, gives the checksum of the pieces joined, wherever they were cut.
+#[derive(Clone)]
+pub struct Checksum {
+    lanes: [u64; 4],
+    /// The start of a 32-byte block not yet complete.
+    held: [u8; 32],
+    held_len: usize,
+    len: u64,
+}
+
+impl Default for Checksum {
+    fn default() -> Checksum {
+        Checksum::new()
+    }
+}
+
+impl Checksum {
+    pub fn new() -> Checksum {
+        Checksum {
+            lanes: [P1.wrapping_add(P2), P2, 0, P1.wrapping_neg()],
+            held: [0; 32],
+            held_len: 0,
+            len: 0,
+        }
+    }
+
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.len = self.len.wrapping_add(bytes.len() as u64);
+        if self.held_len > 0 {
+            let take = (32 - self.held_len).min(bytes.len());
+            self.held[self.held_len..self.held_len + take].copy_from_slice(&bytes[..take]);
+            self.held_len += take;
+            bytes = &bytes[take..];
+            if self.held_len < 32 {
+                return;
+            }
+            let block = self.held;
+            self.block(&block);
+            self.held_len = 0;
+        }
+        let mut blocks = bytes.chunks_exact(32);
+        for b in &mut blocks {
+            self.block(b);
+        }
+        let rest = blocks.remainder();
+        self.held[..rest.len()].copy_from_slice(rest);
+        self.held_len = rest.len();
+    }
+
+    fn block(&mut self, b: &[u8]) {
+        for (i, lane) in self.lanes.iter_mut().enumerate() {
             *lane = step(*lane, word(&b[8 * i..8 * i + 8]));
         }
     }
-    let mut h = (bytes.len() as u64).wrapping_mul(P3);
-    for (i, lane) in lanes.iter().enumerate() {
-        h = step(h ^ step(0, *lane), i as u64).wrapping_add(P3);
+
+    pub fn finish(&self) -> u64 {
+        let mut h = self.len.wrapping_mul(P3);
+        for (i, lane) in self.lanes.iter().enumerate() {
+            h = step(h ^ step(0, *lane), i as u64).wrapping_add(P3);
+        }
+        let tail = &self.held[..self.held_len];
+        let mut words = tail.chunks_exact(8);
+        for w in &mut words {
+            h = step(h, word(w)).rotate_left(27).wrapping_add(P3);
+        }
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        h = step(h, u64::from_le_bytes(last)).rotate_left(27);
+        // Final avalanche: every input bit reaches every output bit.
+        h ^= h >> 33;
+        h = h.wrapping_mul(P2);
+        h ^= h >> 29;
+        h = h.wrapping_mul(P3);
+        h ^ (h >> 32)
     }
-    let tail = blocks.remainder();
-    let mut words = tail.chunks_exact(8);
-    for w in &mut words {
-        h = step(h, word(w)).rotate_left(27).wrapping_add(P3);
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = step(h, u64::from_le_bytes(last)).rotate_left(27);
-    // Final avalanche: every input bit reaches every output bit.
-    h ^= h >> 33;
-    h = h.wrapping_mul(P2);
-    h ^= h >> 29;
-    h = h.wrapping_mul(P3);
-    h ^ (h >> 32)
 }
 
 /// Whether `s` looks like a digest this module made (so a damaged record is refused
@@ -202,6 +263,23 @@ mod tests {
             b in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
         ) {
             proptest::prop_assert_eq!(checksum(&a) == checksum(&b), a == b);
+        }
+
+        /// Bytes given in pieces, cut anywhere, have the checksum of the whole.
+        #[test]
+        fn the_checksum_of_pieces_is_the_checksum_of_the_whole(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            cuts in proptest::collection::vec(0usize..300, 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut c = Checksum::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                c.update(&bytes[at..cut]);
+                at = cut;
+            }
+            proptest::prop_assert_eq!(c.finish(), checksum(&bytes));
         }
     }
 }

@@ -23,18 +23,18 @@
 //! 0.8 MB. An in-place commit appends a patch chunk instead of writing it all again.
 
 mod patch;
+mod write;
 
 pub use patch::{Layout, MAX_PATCHES, Origin, SetPatch, changes_of};
-use patch::{MAGIC, SUM_LEN, stamp, take_elements};
+use patch::{stamp, take_elements};
+pub(crate) use write::{DRAFT_FROM, Draft, elements_len};
 
-use super::delta::{self, LiveChain, LiveSet, LiveTable};
+use super::delta::{self, LiveChain, LiveTable};
 use super::table_copy::dump;
 use crate::ir::kernel::{hook_of, policy_of};
-use crate::ir::packed::Packed;
 use crate::ir::{BaseChain, Ruleset};
 use crate::nft::client::Client;
 use crate::nft::msg::attr;
-use crate::nft::vocab::{DataType, InetHook, VerdictCode};
 use crate::nft::wire::MsgType;
 use crate::nsid::NetnsId;
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,7 @@ impl TableRecord {
         let t = &rs.table;
         let chains = commit_chains(rs, handles)?;
         let sets = (t.sets.iter())
-            .map(|s| LiveSet::of(s, delta::stored_elements))
+            .map(|s| delta::LiveSet::of(s, delta::stored_elements))
             .collect();
         Some(TableRecord {
             genid,
@@ -153,12 +153,12 @@ impl TableRecord {
 
     pub fn encode(&self) -> Vec<u8> {
         let sets = (self.live.sets.iter())
-            .map(|s| SetView {
+            .map(|s| write::SetView {
                 set: s,
                 elements: &s.elements,
             })
             .collect::<Vec<_>>();
-        encode_parts(
+        write::encode_parts(
             (self.genid, &self.netns, &self.table),
             &sets,
             &self.live.chains,
@@ -198,26 +198,12 @@ impl TableRecord {
         chains: &[LiveChain],
         changes: Option<&[SetPatch]>,
     ) -> Vec<u8> {
-        let heads: Vec<LiveSet> = (rs.table.sets.iter())
-            .map(|s| LiveSet::of(s, |_| Packed::default()))
-            .collect();
-        let owned: Vec<Option<Packed>> = (rs.table.sets.iter())
-            .map(|s| (!s.interval && s.timeout_ms.is_none()).then(|| delta::stored_elements(s)))
-            .collect();
-        let sets: Vec<SetView> = (heads.iter().zip(&rs.table.sets).zip(&owned))
-            .map(|((head, s), owned)| SetView {
-                set: head,
-                elements: match (owned, s.timeout_ms) {
-                    (_, Some(_)) => &NONE,
-                    (Some(v), None) => v,
-                    (None, None) => &s.elements,
-                },
-            })
-            .collect();
+        let sets = write::CommitSets::of(rs);
+        let views = sets.views(rs);
         let head = (genid, netns, rs.table.name.as_str());
         match changes {
-            None => encode_parts(head, &sets, chains),
-            Some(c) => patch::encode(meta_of(head, &sets, chains), c),
+            None => write::encode_parts(head, &views, chains),
+            Some(c) => patch::encode(write::meta_of(head, write::counted(&views), chains), c),
         }
     }
 
@@ -272,78 +258,6 @@ impl TableRecord {
             },
         };
         Ok((rec, layout))
-    }
-}
-
-/// A set as the record writes it: its header (elements unused) and its elements, the
-/// compiled set's or a live one's.
-struct SetView<'a> {
-    set: &'a LiveSet,
-    elements: &'a Packed,
-}
-
-/// The elements of a dynamic set, as recorded.
-static NONE: Packed = Packed::Narrow(Vec::new());
-
-/// The record's bytes: magic, checksum, then the body (JSON length and JSON, packed
-/// elements), built in one buffer and its checksum filled in last.
-fn encode_parts(
-    (genid, netns, table): (u32, &NetnsId, &str),
-    sets: &[SetView],
-    chains: &[LiveChain],
-) -> Vec<u8> {
-    let meta = meta_of((genid, netns, table), sets, chains);
-    // Plain strings and numbers: serialising cannot fail.
-    let json = serde_json::to_vec(&meta).unwrap_or_default();
-    let elements: usize = (sets.iter())
-        .map(|v| v.elements.len() * 2 * v.set.key.len())
-        .sum();
-    let mut out = Vec::new();
-    let size = MAGIC.len() + SUM_LEN + 8 + json.len() + elements;
-    crate::pages::reserve_faulted(&mut out, size);
-    let at = patch::begin(&mut out, MAGIC);
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&json);
-    for v in sets {
-        v.elements.write_be(v.set.key.len(), &mut out);
-    }
-    patch::seal(&mut out, at);
-    out
-}
-
-/// The record's description of a table of `sets` and `chains`.
-fn meta_of(
-    (genid, netns, table): (u32, &NetnsId, &str),
-    sets: &[SetView],
-    chains: &[LiveChain],
-) -> Meta {
-    Meta {
-        genid,
-        netns: netns.clone(),
-        table: table.to_string(),
-        sets: (sets.iter())
-            .map(|v| SetMeta {
-                name: v.set.name.clone(),
-                key: DataType::from(v.set.key).raw(),
-                interval: v.set.interval,
-                comment: v.set.comment.clone(),
-                timeout_ms: v.set.timeout_ms,
-                count: v.elements.len(),
-            })
-            .collect(),
-        chains: chains.iter().map(chain_meta).collect(),
-        patches: Vec::new(),
-    }
-}
-
-fn chain_meta(c: &LiveChain) -> ChainMeta {
-    ChainMeta {
-        name: c.name.clone(),
-        base: c.base.map(|b| {
-            let policy = VerdictCode::from(b.policy).raw();
-            (InetHook::from(b.hook).raw(), b.priority, policy)
-        }),
-        rules: c.rules.clone(),
     }
 }
 
@@ -582,7 +496,8 @@ pub fn live_from(
 /// when the generation still is `genid` (so the handles are our commit's). When no record can be written the old one is removed, and why is said.
 /// With `patch`, the commit was the in-place change `changes` planned from the record
 /// read from `origin`: the change is appended to that file when it still is that file
-/// and may take it (`patch.rs`), else the record is written whole.
+/// and may take it (`patch.rs`), else the record is written whole: finished from
+/// `draft` when that was begun for `rs` at `path` (`write.rs`).
 pub(crate) fn remember(
     nl: &mut Client,
     rs: &Ruleset,
@@ -590,6 +505,7 @@ pub(crate) fn remember(
     path: &Path,
     patch: Option<(&Origin, &[SetPatch])>,
     known: Option<Vec<LiveChain>>,
+    draft: Option<Draft>,
 ) -> Result<(), String> {
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
@@ -608,6 +524,9 @@ pub(crate) fn remember(
             if patch::append(path, origin, &bytes)? {
                 return Ok(());
             }
+        }
+        if let Some(d) = draft {
+            return d.finish(at, &chains);
         }
         let bytes = TableRecord::encode_chains(rs, at, &chains, None);
         store_bytes(path, &bytes).map_err(|e| e.to_string())

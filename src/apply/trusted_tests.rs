@@ -1,6 +1,7 @@
 //! The table record: round trip, refusal of a damaged, stale, foreign or other-table
 //! record, and a commit's handles lined up with its rules.
 
+use super::patch::{MAGIC, SUM_LEN};
 use super::*;
 use crate::ir::{ChainPolicy, Hook, L4Proto, Match, PortMatch, SetKey};
 
@@ -83,8 +84,7 @@ fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     let body = MAGIC.len() + SUM_LEN + 4;
     // One element byte flipped: the checksum no longer matches.
     let mut flipped = bytes.clone();
-    let last = flipped.len() - 1;
-    flipped[last] ^= 1;
+    flipped[body] ^= 1;
     let e = TableRecord::decode(&flipped).err();
     assert_eq!(
         e.as_deref(),
@@ -103,12 +103,12 @@ fn a_damaged_truncated_or_padded_record_is_refused_issue14() {
     assert_eq!(e.as_deref(), Some("not a table record of this version"));
     // A forged body with its checksum recomputed still has to pass the meta checks:
     // a set count larger than the elements there are is refused, not read past.
-    let (len, rest) = bytes[body..].split_at(4);
+    let (rest, len) = bytes[body..].split_at(bytes.len() - body - 4);
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    let json = String::from_utf8_lossy(&rest[..len]).replace("\"count\":2", "\"count\":9");
-    let mut forged_body = (json.len() as u32).to_le_bytes().to_vec();
-    forged_body.extend_from_slice(json.as_bytes());
-    forged_body.extend_from_slice(&rest[len..]);
+    let (elements, json) = rest.split_at(rest.len() - len);
+    let json = String::from_utf8_lossy(json).replace("\"count\":2", "\"count\":9");
+    let mut forged_body = elements.to_vec();
+    patch::close_body(&mut forged_body, json.as_bytes());
     let mut forged = Vec::new();
     let at = patch::begin(&mut forged, MAGIC);
     forged.extend_from_slice(&forged_body);
@@ -478,4 +478,56 @@ fn a_large_record_that_cannot_stand_is_refused_before_its_elements_are_read_issu
     // Chunks that cannot be walked: no description, and the whole file judges.
     std::fs::write(&p, &bytes[..100]).expect("write");
     assert_eq!(peek(&p), None);
+}
+
+/// A record drafted while the batch is in the kernel (its elements written first, its
+/// description once the commit is known) is byte for byte the record written whole,
+/// for sets of every kind and sets written in many pieces; until finished it is not in
+/// place, and dropped unfinished it leaves the old record and no temp file.
+#[test]
+fn a_drafted_record_is_the_record_written_whole_issue14() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let p = path(&state, None);
+    let mut large = policy();
+    large.table.sets[0] = set(
+        "block4",
+        SetKey::Ipv4Addr,
+        (0..100_001u128).map(|k| iv(4 * k, 4 * k + 1)).collect(),
+    );
+    large.table.sets[1] = set(
+        "block6",
+        SetKey::Ipv6Addr,
+        (0..20_001u128)
+            .map(|k| iv(k << 80, (k << 80) + 5))
+            .collect(),
+    );
+    let mut kinds = policy();
+    kinds.table.sets[0].interval = false;
+    kinds.table.sets[1].timeout_ms = Some(5_000);
+    for rs in [policy(), large, kinds] {
+        let h = handles(&rs);
+        let chains = commit_chains(&rs, &h).expect("lines up");
+        let old = std::fs::read(&p).ok();
+        let draft = Draft::start(&p, &rs).expect("drafted");
+        assert!(
+            std::fs::read(&p).ok() == old,
+            "not in place before it is finished"
+        );
+        draft.finish((7, &ns(1)), &chains).expect("finished");
+        let whole = TableRecord::encode_commit(&rs, 7, &ns(1), &h).expect("lines up");
+        assert!(std::fs::read(&p).expect("read") == whole, "the same bytes");
+        let rec = TableRecord::of_commit(&rs, 7, ns(1), &h);
+        assert_eq!(load(&p).expect("loads"), rec);
+    }
+    let kept = std::fs::read(&p).expect("read");
+    drop(Draft::start(&p, &policy()).expect("drafted"));
+    assert!(
+        std::fs::read(&p).expect("read") == kept,
+        "the old record stays"
+    );
+    let names: Vec<_> = (std::fs::read_dir(&state).expect("list"))
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![p.file_name().expect("a name").to_owned()]);
 }

@@ -119,13 +119,21 @@ impl Packed {
     /// Appends every interval as big-endian `lo`, `hi` of `width` bytes each (the
     /// inverse of [`Packed::from_be`]).
     pub fn write_be(&self, width: usize, out: &mut Vec<u8>) {
+        self.write_be_range(width, 0..self.len(), out);
+    }
+
+    /// [`Packed::write_be`] of the intervals in `range` alone. Panics past the end, as
+    /// indexing does.
+    pub fn write_be_range(&self, width: usize, range: std::ops::Range<usize>, out: &mut Vec<u8>) {
         match self {
             Packed::Narrow(v) if width == 4 => {
+                let v = &v[range];
                 out.reserve(v.len() * 8);
                 v.iter()
                     .for_each(|x| out.extend_from_slice(&x.to_be_bytes()));
             }
-            _ => write_be(self.iter(), width, out),
+            Packed::Narrow(v) => write_be(v[range].iter().map(|&x| wide(x)), width, out),
+            Packed::Wide(v) => write_be(v[range].iter().copied(), width, out),
         }
     }
 

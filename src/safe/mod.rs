@@ -201,7 +201,7 @@ pub fn write_cache(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     replace_file(path, &mut |f| f.write_all(bytes), mode, WriteMode::Cache)
 }
 
-/// How [`replace_file`] writes.
+/// How a [`Staged`] file is put in place.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum WriteMode {
     Durable,
@@ -213,34 +213,96 @@ enum WriteMode {
 type Fill<'a> = dyn FnMut(&mut std::fs::File) -> std::io::Result<()> + 'a;
 
 fn replace_file(path: &Path, fill: &mut Fill<'_>, mode: u32, how: WriteMode) -> Result<(), Error> {
-    let durable = how == WriteMode::Durable;
-    let dir = match path.parent() {
+    let mut staged = Staged::new(path, mode, how)?;
+    if let Err(e) = fill(&mut staged.file) {
+        return Err(Error::io("write", &staged.tmp, e));
+    }
+    staged.commit()
+}
+
+/// A new file for `path`, written in a temp file beside it and put in place by
+/// [`Staged::commit`] ([`write_cache`]'s way); dropped uncommitted, the temp file is
+/// removed and `path` is left as it was. For a cache written in steps (the table
+/// record: its elements while the batch is in the kernel, its description after).
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: std::fs::File,
+    how: WriteMode,
+    committed: bool,
+}
+
+impl Staged {
+    /// A staged [`write_cache`] of `path`, owner-only as `mode` says exactly.
+    pub fn cache(path: &Path, mode: u32) -> Result<Staged, Error> {
+        Staged::new(path, mode, WriteMode::Cache)
+    }
+
+    fn new(path: &Path, mode: u32, how: WriteMode) -> Result<Staged, Error> {
+        let (tmp, file) = create_temp(parent(path), path)?;
+        let staged = Staged {
+            tmp,
+            path: path.to_path_buf(),
+            file,
+            how,
+            committed: false,
+        };
+        // The open mode is filtered by the umask; the caller's mode is meant exactly.
+        (staged
+            .file
+            .set_permissions(std::fs::Permissions::from_mode(mode)))
+        .map_err(|e| Error::io("write", &staged.tmp, e))?;
+        Ok(staged)
+    }
+
+    /// The temp file, to write (also at offsets).
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
+    /// The temp file's path, for errors.
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Puts the file in place of `path`.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let durable = self.how == WriteMode::Durable;
+        if durable && let Err(e) = self.file.sync_all() {
+            return Err(Error::io("write", &self.tmp, e));
+        }
+        if self.how == WriteMode::Cache
+            && let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(Error::io("remove the old", &self.path, e));
+        }
+        if let Err(e) = std::fs::rename(&self.tmp, &self.path) {
+            return Err(Error::io("rename into place", &self.path, e));
+        }
+        self.committed = true;
+        if durable {
+            sync_dir(parent(&self.path))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The directory `path` is in.
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    let (tmp, mut f) = create_temp(dir, path)?;
-    let mut write = || -> std::io::Result<()> {
-        // The open mode is filtered by the umask; the caller's mode is meant exactly.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        fill(&mut f)?;
-        if durable { f.sync_all() } else { Ok(()) }
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("write", &tmp, e));
     }
-    if how == WriteMode::Cache
-        && let Err(e) = std::fs::remove_file(path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("remove the old", path, e));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io("rename into place", path, e));
-    }
-    if durable { sync_dir(dir) } else { Ok(()) }
 }
 
 /// A new temp file next to `path` (`.NAME.tmp.PID.N`), created exclusively; a name

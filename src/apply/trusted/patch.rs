@@ -5,11 +5,15 @@
 //! chunks and a set's packed elements.
 //!
 //! A record file is chunks: the record (`MAGIC`), then any number of patches
-//! (`PATCH_MAGIC`). A chunk is a magic line, the checksum of the rest of the chunk in
-//! 16 hex digits, a little-endian `u32` length and that many bytes of body. A patch's
-//! body is like the record's: JSON (the whole table as the commit left it, as the
+//! (`PATCH_MAGIC`). A chunk is a magic line, a checksum in 16 hex digits, a
+//! little-endian `u32` length and that many bytes of body; the checksum is of the body
+//! followed by the length's four bytes. A body is packed elements, then JSON, then the
+//! JSON's length (a little-endian `u32`): the elements come first so that a record's
+//! can be written, and their checksum taken, before its JSON is known (`draft.rs`).
+//! A patch's body is like the record's: the elements it changes, packed, lost then
+//! gained, set by set, then JSON (the whole table as the commit left it, as the
 //! record describes it, and for each set that changed the number of elements it lost
-//! and gained), then those elements packed, lost then gained, set by set. Reading
+//! and gained). Reading
 //! applies each patch to the sets before it: a set of the patch's table keeps its
 //! elements (found by name), less the lost and plus the gained when the patch changes
 //! it; a set its table no longer has is gone. Each patch must apply exactly
@@ -34,9 +38,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The first line of the record's chunk.
-pub(super) const MAGIC: &[u8] = b"hostwall table record 3\n";
+pub(super) const MAGIC: &[u8] = b"hostwall table record 4\n";
 /// The first line of a patch's chunk.
-pub(super) const PATCH_MAGIC: &[u8] = b"hostwall table patch 3\n";
+pub(super) const PATCH_MAGIC: &[u8] = b"hostwall table patch 4\n";
 /// Hex digits of a chunk's checksum.
 pub(super) const SUM_LEN: usize = 16;
 /// Patches a record takes before it is written whole again.
@@ -133,12 +137,13 @@ fn chunk<'a>(bytes: &'a [u8], magic: &[u8]) -> Result<(&'a [u8], &'a [u8]), Wron
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
     let end = 4usize.checked_add(len).ok_or_else(truncated)?;
     let (sealed, after) = rest.split_at_checked(end).ok_or_else(truncated)?;
-    if sum != checksum_hex(sealed).as_bytes() {
+    let (len, body) = sealed.split_at(4);
+    if sum != sum_hex(body, len).as_bytes() {
         return Err(Wrong::Other(
             "its checksum does not match its content".into(),
         ));
     }
-    Ok((&sealed[4..], after))
+    Ok((body, after))
 }
 
 /// Starts a chunk in `out`: its magic line and room for its checksum and length.
@@ -156,13 +161,28 @@ pub(super) fn seal(out: &mut [u8], at: usize) {
     let body = out.len() - (at + SUM_LEN + 4);
     let len = u32::try_from(body).unwrap_or(u32::MAX).to_le_bytes();
     out[at + SUM_LEN..at + SUM_LEN + 4].copy_from_slice(&len);
-    let sum = checksum_hex(&out[at + SUM_LEN..]);
+    let sum = sum_hex(&out[at + SUM_LEN + 4..], &len);
     out[at..at + SUM_LEN].copy_from_slice(sum.as_bytes());
 }
 
-/// A chunk's checksum as the file holds it: 16 lowercase hex digits.
-pub(super) fn checksum_hex(sealed: &[u8]) -> String {
-    format!("{:016x}", crate::digest::checksum(sealed))
+/// The checksum a chunk of `body` holds (its four length bytes `len`): 16 lowercase hex
+/// digits.
+pub(super) fn sum_hex(body: &[u8], len: &[u8]) -> String {
+    let mut sum = crate::digest::Checksum::new();
+    sum.update(body);
+    sealed_hex(sum, len)
+}
+
+/// [`sum_hex`] of a body whose bytes `sum` has taken.
+pub(super) fn sealed_hex(mut sum: crate::digest::Checksum, len: &[u8]) -> String {
+    sum.update(len);
+    format!("{:016x}", sum.finish())
+}
+
+/// The end of a body: its JSON's length.
+pub(super) fn close_body(out: &mut Vec<u8>, json: &[u8]) {
+    out.extend_from_slice(json);
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
 }
 
 impl SetMeta {
@@ -213,18 +233,23 @@ struct Head {
 pub(super) fn peek(file: &std::fs::File, size: u64) -> Option<(String, crate::nsid::NetnsId, u32)> {
     use std::os::unix::fs::FileExt;
     let (mut at, mut magic, mut last) = (0u64, MAGIC, None);
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
     while at < size {
-        let mut fixed = vec![0u8; magic.len() + SUM_LEN + 8];
+        let mut fixed = vec![0u8; magic.len() + SUM_LEN + 4];
         file.read_exact_at(&mut fixed, at).ok()?;
-        let rest = fixed.strip_prefix(magic)?.get(SUM_LEN..)?;
-        let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
-        let (len, json) = (word(&rest[..4]), word(&rest[4..8]));
+        let len = word(fixed.strip_prefix(magic)?.get(SUM_LEN..)?);
         let body = at + (magic.len() + SUM_LEN + 4) as u64;
-        if json + 4 > len || body + len > size {
+        if len < 4 || body + len > size {
+            return None;
+        }
+        let mut trailer = [0u8; 4];
+        file.read_exact_at(&mut trailer, body + len - 4).ok()?;
+        let json = word(&trailer);
+        if json + 4 > len {
             return None;
         }
         let mut text = vec![0u8; usize::try_from(json).ok()?];
-        file.read_exact_at(&mut text, body + 4).ok()?;
+        file.read_exact_at(&mut text, body + len - 4 - json).ok()?;
         let head: Head = serde_json::from_slice(&text).ok()?;
         last = Some((head.table, head.netns, head.genid));
         (at, magic) = (body + len, PATCH_MAGIC);
@@ -232,11 +257,12 @@ pub(super) fn peek(file: &std::fs::File, size: u64) -> Option<(String, crate::ns
     last
 }
 
-/// A body's JSON and the packed elements after it.
+/// A body's JSON and the packed elements before it.
 pub(super) fn body(bytes: &[u8]) -> Result<(Meta, &[u8]), String> {
-    let (len, rest) = bytes.split_at_checked(4).ok_or("truncated")?;
+    let (rest, len) = (bytes.split_at_checked(bytes.len().wrapping_sub(4))).ok_or("truncated")?;
     let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    let (json, packed) = rest.split_at_checked(len).ok_or("truncated")?;
+    let start = rest.len().checked_sub(len).ok_or("truncated")?;
+    let (packed, json) = rest.split_at(start);
     let meta = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     Ok((meta, packed))
 }
@@ -331,12 +357,11 @@ pub(super) fn encode(mut meta: Meta, changes: &[SetPatch]) -> Vec<u8> {
     let json = serde_json::to_vec(&meta).unwrap_or_default();
     let mut out = Vec::new();
     let at = begin(&mut out, PATCH_MAGIC);
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(&json);
     for c in changes {
         packed::write_be(c.removed.iter().copied(), c.width, &mut out);
         packed::write_be(c.added.iter().copied(), c.width, &mut out);
     }
+    close_body(&mut out, &json);
     seal(&mut out, at);
     out
 }
