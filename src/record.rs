@@ -155,10 +155,11 @@ pub struct Warnings {
     pub changes: Vec<crate::diff::Change>,
 }
 
-/// BLAKE3 of the compiler's inputs: hostwall's version, then each file's name and
-/// text, every part framed by its length. Forging another policy with the same digest
-/// would take a BLAKE3 second preimage. (A record whose digest an older build took with
-/// SHA-256 matches nothing: the apply that reads it compiles and compares instead.)
+/// BLAKE3 of the compiler's inputs: hostwall's version, then each file's name and the
+/// BLAKE3 of its text, every part framed by its length. Forging another policy with the
+/// same digest would take a BLAKE3 second preimage. (A record whose digest an older
+/// build took otherwise matches nothing: the apply that reads it compiles and compares
+/// instead.)
 pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     inputs_digest_bytes(files.into_iter().map(|(n, t)| (n, t.as_bytes())))
 }
@@ -168,14 +169,23 @@ pub fn inputs_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) ->
 /// problem (`text::decode`), and only such files make a policy that can be applied and
 /// recorded: so a file need not be decoded to be compared with a record.
 pub fn inputs_digest_bytes<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let hashed = (files.into_iter()).map(|(name, text)| (name, *blake3::hash(text).as_bytes()));
+    inputs_digest_hashed(hashed)
+}
+
+/// [`inputs_digest`] of each file's name and the BLAKE3 of its text
+/// (`source::SourceFile::digest`, taken once for the file and on several threads).
+pub fn inputs_digest_hashed<'a>(files: impl IntoIterator<Item = (&'a str, [u8; 32])>) -> String {
     let head = [
-        b"hostwall-inputs".as_slice(),
+        b"hostwall-inputs-2".as_slice(),
         env!("CARGO_PKG_VERSION").as_bytes(),
     ];
-    let files = files
-        .into_iter()
-        .flat_map(|(name, text)| [name.as_bytes(), text]);
-    crate::digest::blake3_framed(head.into_iter().chain(files))
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for (name, digest) in files {
+        parts.push(name.as_bytes().to_vec());
+        parts.push(digest.to_vec());
+    }
+    crate::digest::blake3_framed(head.into_iter().chain(parts.iter().map(Vec::as_slice)))
 }
 
 /// The record's file for a namespace (`None`: the namespace hostwall runs in). One per

@@ -15,12 +15,14 @@
 //! The batch planned from it carries that generation, so a change committed between
 //! the check and the send still makes the kernel refuse it.
 //!
-//! Layout: one chunk (`patch.rs`: a magic line, a checksum, a length), whose body is a
-//! little-endian `u32` length, that many bytes of JSON (generation, namespace, table, each
-//! set's name, key, flags, comment, a dynamic set's timeout and element count, each
-//! chain's registration and rules), then every set's elements packed as big-endian
-//! `lo`/`hi` pairs of the key's width (8 bytes per IPv4 interval): 100,000 prefixes take
-//! 0.8 MB. An in-place commit appends a patch chunk instead of writing it all again.
+//! Layout: one chunk (`patch.rs`: a magic line, a checksum, a length), whose body is
+//! every set's elements packed as big-endian `lo`/`hi` pairs of the key's width (8 bytes
+//! per IPv4 interval: 100,000 prefixes take 0.8 MB), then JSON (generation, namespace,
+//! table, each set's name, key, flags, comment, a dynamic set's timeout and element
+//! count, each chain's registration and rules), then the JSON's little-endian `u32`
+//! length. A full replace's record is drafted while its batch is in the kernel
+//! (`write.rs`); an in-place commit appends a patch chunk instead of writing it all
+//! again.
 
 mod patch;
 mod write;

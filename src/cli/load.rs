@@ -298,12 +298,12 @@ fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
         loaded.map.files().all(|(id, _)| !loaded.map.is_shed(id)),
         "the inputs digest is taken before any text is shed"
     );
-    let files: Vec<(String, &str)> = loaded
-        .map
-        .files()
-        .map(|(_, f)| (canonical(&f.name), f.text.as_str()))
+    loaded.map.digest_all();
+    let files: Vec<(String, [u8; 32])> = (loaded.map.files())
+        .map(|(_, f)| (canonical(&f.name), f.digest()))
         .collect();
-    let digest = hostwall::record::inputs_digest(files.iter().map(|(n, t)| (n.as_str(), *t)));
+    let digest =
+        hostwall::record::inputs_digest_hashed(files.iter().map(|(n, d)| (n.as_str(), *d)));
     let skip = 1 + usize::from(has_site);
     let includes = files.iter().skip(skip).map(|(n, _)| n.clone()).collect();
     (digest, includes)
