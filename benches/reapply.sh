@@ -109,18 +109,22 @@ measure() {
       local x=$from; from=$to; to=$x
     done
   done
-  echo "$(($(median <"$tmp/nft.wall") - enter)) $(median <"$tmp/full.wall") $(median <"$tmp/full.kernel") $(median <"$tmp/read.wall") $(median <"$tmp/inplace.wall") $(median <"$tmp/inplace.kernel" 2>/dev/null || echo 0)"
+  # The full replace's time over its own batch's kernel time, run by run.
+  local fk ik
+  fk=$(paste -d' ' "$tmp/full.wall" "$tmp/full.kernel" | awk '$2 > 0 {print $1 / $2}' | median)
+  ik=$(median <"$tmp/inplace.kernel")
+  echo "$(($(median <"$tmp/nft.wall") - enter)) $(median <"$tmp/full.wall") $(median <"$tmp/full.kernel") $(median <"$tmp/read.wall") $(median <"$tmp/inplace.wall") ${ik:-0} ${fk:-0}"
 }
 ms() { awk -v u="$1" 'BEGIN{printf "%8.1f", u/1000}'; }
 
 echo "medians of $runs runs, ms, whole process; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-34s %8s %8s %8s %8s %8s %8s %7s  %s\n' shape "nft -f" full kernel read "in place" kernel "ratio" "path taken in place"
+printf '%-34s %8s %8s %8s %6s %8s %8s %8s %7s  %s\n' shape "nft -f" full kernel full/k read "in place" kernel "ratio" "path taken in place"
 row() {
   local name=$1 r
   [[ $name == *"$only"* ]] || return 0
   read -r -a r <<<"$(measure "$2" "$3")"
-  printf '%-34s %s %s %s %s %s %s %6.0fx  %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]}")" \
-    "$(ms "${r[3]}")" "$(ms "${r[4]}")" "$(ms "${r[5]:-0}")" "$(awk -v a="${r[0]}" -v b="${r[4]}" 'BEGIN{print (b > 0 ? a / b : 0)}')" "$(cat "$tmp/path")"
+  printf '%-34s %s %s %s %6.3f %s %s %s %6.0fx  %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]}")" "$(ms "${r[2]}")" \
+    "${r[6]:-0}" "$(ms "${r[3]}")" "$(ms "${r[4]}")" "$(ms "${r[5]:-0}")" "$(awk -v a="${r[0]}" -v b="${r[4]}" 'BEGIN{print (b > 0 ? a / b : 0)}')" "$(cat "$tmp/path")"
 }
 row "100k prefixes, 0 changed" "$tmp/p0.policy" "$tmp/p0.policy"
 row "100k prefixes, 1 changed" "$tmp/p0.policy" "$tmp/p1.policy"
@@ -131,6 +135,7 @@ row "100k prefixes, 1,000 spread changed" "$tmp/p0.policy" "$tmp/pspread.policy"
 row "kvm-host, one service added" "$tmp/kvm0.policy" "$tmp/kvm1.policy"
 row "10,000 rules, one inserted mid-way" "$tmp/r0.policy" "$tmp/r1.policy"
 echo "ratio: nft -f over in place. 'kernel': the one batch's time inside sendmsg (0: nothing sent)."
+echo "full/k: the full replace's wall time over its own batch's kernel time, the median of the runs' ratios."
 echo "read: in place with no table record to plan from (the ruleset and our table read first)."
 
 # A busy KVM host: libvirt's tables beside ours (the warnings after an apply judge them

@@ -113,6 +113,9 @@ pub struct ApplyReport {
     /// Dumps of our rules the table record was written from: none after an in-place
     /// change (the kernel echoed the handles of the rules it put, `apply/handles.rs`).
     pub rule_dumps: u32,
+    /// Whether the table record was written, its elements while the batch was in the
+    /// kernel (a full replace of a large table, `trusted/write.rs`).
+    pub record_drafted: bool,
     /// Why no table record was written after the commit (`None`: written, or none
     /// asked for, or nothing changed since the one in use).
     pub record_error: Option<String>,
@@ -396,7 +399,9 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         let patch = basis.patch.as_ref().map(|(o, c)| (o, c.as_slice()));
         let patch = patch.filter(|_| matches!(report.path, ApplyPath::Incremental { .. }));
         report.rule_dumps = u32::from(handles.is_none());
+        report.record_drafted = draft.is_some();
         report.record_error = trusted::remember(&mut nl, rs, at, p, patch, handles, draft).err();
+        report.record_drafted &= report.record_error.is_none();
         report.record_time = t.elapsed();
     }
     Ok(report)

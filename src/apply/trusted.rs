@@ -29,7 +29,8 @@ mod write;
 
 pub use patch::{Layout, MAX_PATCHES, Origin, SetPatch, changes_of};
 use patch::{stamp, take_elements};
-pub(crate) use write::{DRAFT_FROM, Draft, elements_len};
+pub(crate) use write::Draft;
+pub use write::{DRAFT_FROM, elements_len};
 
 use super::delta::{self, LiveChain, LiveTable};
 use super::table_copy::dump;

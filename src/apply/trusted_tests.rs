@@ -526,8 +526,26 @@ fn a_drafted_record_is_the_record_written_whole_issue14() {
         std::fs::read(&p).expect("read") == kept,
         "the old record stays"
     );
-    let names: Vec<_> = (std::fs::read_dir(&state).expect("list"))
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert_eq!(names, vec![p.file_name().expect("a name").to_owned()]);
+    let names = || {
+        let mut n: Vec<_> = (std::fs::read_dir(&state).expect("list"))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let record_name = p
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(names(), vec![record_name.clone()]);
+    // A process killed while drafting leaves its temp file; the next draft replaces it.
+    std::mem::forget(Draft::start(&p, &policy()).expect("drafted"));
+    assert_eq!(names().len(), 2, "{:?}", names());
+    let rs = policy();
+    let chains = commit_chains(&rs, &handles(&rs)).expect("lines up");
+    let draft = Draft::start(&p, &rs).expect("drafted over the leftover");
+    draft.finish((7, &ns(1)), &chains).expect("finished");
+    assert_eq!(names(), vec![record_name]);
+    assert_eq!(load(&p).expect("loads"), Some(record()));
 }

@@ -240,7 +240,11 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
     let r = &done.value;
     trace::add("plan and encode", r.build_time);
     trace::add("kernel (sendmsg)", r.send_time);
-    trace::add("table record written", r.record_time);
+    let record = match r.record_drafted {
+        true => "table record (drafted in send)",
+        false => "table record written",
+    };
+    trace::add(record, r.record_time);
     announce(out, a, &rs, &done);
     let id = done.pending.as_ref().map(|(r, _)| r.id.as_str());
     owner.applied(&loaded.name, a.netns.as_deref(), done.value.genid, id);

@@ -233,13 +233,41 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// A staged [`write_cache`] of `path`, owner-only as `mode` says exactly.
+    /// A staged [`write_cache`] of `path`, owner-only as `mode` says exactly, in a temp
+    /// file of a fixed name beside it (`.NAME.staged`): a process killed while it writes
+    /// (a large record is written for as long as its batch is in the kernel) leaves at
+    /// most one such file, which the next one replaces. For a writer holding the state
+    /// directory's lock: two at once would take each other's temp file, and one of them
+    /// would then fail to put its file in place.
     pub fn cache(path: &Path, mode: u32) -> Result<Staged, Error> {
-        Staged::new(path, mode, WriteMode::Cache)
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let tmp = parent(path).join(format!(".{}.staged", name.as_deref().unwrap_or("hostwall")));
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove the leftover", &tmp, e));
+            }
+            _ => {}
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        Staged::of(path, (tmp, file), mode, WriteMode::Cache)
     }
 
     fn new(path: &Path, mode: u32, how: WriteMode) -> Result<Staged, Error> {
-        let (tmp, file) = create_temp(parent(path), path)?;
+        Staged::of(path, create_temp(parent(path), path)?, mode, how)
+    }
+
+    fn of(
+        path: &Path,
+        (tmp, file): (PathBuf, std::fs::File),
+        mode: u32,
+        how: WriteMode,
+    ) -> Result<Staged, Error> {
         let staged = Staged {
             tmp,
             path: path.to_path_buf(),

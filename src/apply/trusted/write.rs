@@ -136,11 +136,11 @@ fn chain_meta(c: &LiveChain) -> ChainMeta {
 /// Records whose elements take at least this many bytes are drafted while the batch is
 /// in the kernel ([`Draft::start`] on another thread); smaller ones are written after,
 /// in less time than a thread takes to start and join.
-pub(crate) const DRAFT_FROM: usize = 256 << 10;
+pub const DRAFT_FROM: usize = 256 << 10;
 
 /// Bytes of elements a record of `rs` holds, about (a set the kernel stores otherwise
 /// is counted as compiled): whether to draft it.
-pub(crate) fn elements_len(rs: &Ruleset) -> usize {
+pub fn elements_len(rs: &Ruleset) -> usize {
     (rs.table.sets.iter())
         .filter(|s| s.timeout_ms.is_none())
         .map(|s| s.elements.len() * 2 * s.key.len())
