@@ -94,8 +94,8 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
         let block = |i: usize| (self.start)(i) >> bits;
         let mut starts = Vec::new();
         let mut prev = block(at.start);
+        crate::work::add(at.len().saturating_sub(1) as u64);
         for i in at.start + 1..at.end {
-            crate::work::add(1);
             let b = block(i);
             if b != prev {
                 starts.push(BlockStart {
@@ -118,8 +118,8 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
         }
         let min = self.min();
         let mut cuts = vec![p.clone()];
+        crate::work::add(starts.len() as u64);
         for s in starts {
-            crate::work::add(1);
             let from = cuts.last().map_or(p.at.start, |c| c.at.start);
             if s.at - from >= min && s.hash % d as u64 == 0 {
                 if let Some(last) = cuts.last_mut() {
