@@ -602,6 +602,13 @@ fn a_large_tables_record_drafted_during_the_send_stands_for_the_table_issue14() 
     }
     assert_eq!(drift(&policy(10), &ns), vec![]);
     let dir = record.parent().unwrap_or_else(|| panic!("no directory"));
+    // What a draft killed with its apply left goes with the next record written, here
+    // an in-place apply's.
+    let leftover = dir.join(".applied-lab.table.staged");
+    std::fs::write(&leftover, b"cut short").unwrap_or_else(|e| panic!("{e}"));
+    let (path, _) = applied(&policy(11), &with_record(&ns, &record, false));
+    assert!(matches!(path, ApplyPath::Incremental { .. }), "{path:?}");
+    assert!(!leftover.exists(), "the leftover stayed");
     let mut names: Vec<String> = (std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")))
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()

@@ -227,6 +227,22 @@ mod tests {
     }
 
     #[test]
+    fn the_checksum_is_what_the_table_records_on_disk_hold() {
+        // Known answers: the table record's chunks carry this checksum, so a change to
+        // it is a change of that file format.
+        assert_eq!(checksum(b""), KNOWN[0]);
+        assert_eq!(checksum(b"hostwall table record 4\n"), KNOWN[1]);
+        let bytes: Vec<u8> = (0..100u8).collect();
+        assert_eq!(checksum(&bytes), KNOWN[2]);
+    }
+
+    const KNOWN: [u64; 3] = [
+        183_701_077_522_419_642,
+        10_326_197_924_522_438_972,
+        6_319_262_195_464_545_955,
+    ];
+
+    #[test]
     fn the_checksum_finds_any_flipped_bit_and_any_cut() {
         let bytes: Vec<u8> = (0..300u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -284,6 +284,10 @@ mod tests {
         let small = m.add("s", "x\n");
         assert!(m.shed(ids[0]));
         m.digest_all();
+        assert!(
+            m.files.iter().all(|f| f.digest.get().is_some()),
+            "all taken at once"
+        );
         for (id, t) in ids.iter().zip(&texts).chain([(&small, &"x\n".to_string())]) {
             assert_eq!(m.file(*id).digest(), *blake3::hash(t.as_bytes()).as_bytes());
         }

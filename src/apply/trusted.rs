@@ -510,6 +510,10 @@ pub(crate) fn remember(
     known: Option<Vec<LiveChain>>,
     draft: Option<Draft>,
 ) -> Result<(), String> {
+    if draft.is_none() {
+        // What a draft left when its apply was killed goes with the next record written.
+        crate::safe::Staged::clear_leftover(path);
+    }
     let made = (|| {
         let netns = here.ok_or("the namespace could not be identified")?;
         let chains = match known {

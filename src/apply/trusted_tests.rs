@@ -549,3 +549,32 @@ fn a_drafted_record_is_the_record_written_whole_issue14() {
     assert_eq!(names(), vec![record_name]);
     assert_eq!(load(&p).expect("loads"), Some(record()));
 }
+
+/// A large record's description is read from its last chunk's end: a patch's, when the
+/// file holds one, so a record whose patch moved it on stands at the patch's generation.
+#[test]
+fn peek_reads_the_description_of_the_last_patch_issue14() {
+    let rs = |extra: Option<u128>| {
+        let mut ivs: Vec<_> = (0..20_000u128).map(|k| iv(2 * k, 2 * k)).collect();
+        ivs.extend(extra.map(|x| iv(x, x)));
+        ruleset(
+            vec![set("block4", SetKey::Ipv4Addr, ivs)],
+            vec![base("input", Hook::Input, ChainPolicy::Drop, Vec::new())],
+        )
+    };
+    let (a, b) = (rs(None), rs(Some(1_000_000)));
+    let mut bytes = TableRecord::encode_commit(&a, 7, &ns(1), &handles(&a)).expect("lines up");
+    bytes.extend(patch_to(&bytes, &b, 8));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = path(&dir.path().join("state"), None);
+    crate::safe::trust::ensure_dir(p.parent().expect("a directory")).expect("state dir");
+    store_bytes(&p, &bytes).expect("store");
+    assert!(bytes.len() as u64 >= patch::PEEK_FROM, "{}", bytes.len());
+    let f = std::fs::File::open(&p).expect("open");
+    let size = f.metadata().expect("stat").len();
+    assert_eq!(patch::peek(&f, size), Some(("hostwall".into(), ns(1), 8)));
+    let live = live_at(&p, "hostwall", Some(&ns(1)), 8).expect("stands at the patch's");
+    assert_eq!(live.sets[0].elements.len(), 20_001);
+    let stale = live_at(&p, "hostwall", Some(&ns(1)), 7).expect_err("moved on");
+    assert!(stale.contains("moved on"), "{stale}");
+}

@@ -236,12 +236,12 @@ impl Staged {
     /// A staged [`write_cache`] of `path`, owner-only as `mode` says exactly, in a temp
     /// file of a fixed name beside it (`.NAME.staged`): a process killed while it writes
     /// (a large record is written for as long as its batch is in the kernel) leaves at
-    /// most one such file, which the next one replaces. For a writer holding the state
-    /// directory's lock: two at once would take each other's temp file, and one of them
-    /// would then fail to put its file in place.
+    /// most one such file, which the next one replaces (or [`Staged::clear_leftover`]
+    /// removes). For a writer holding the state directory's lock: two at once would take
+    /// each other's temp file, and one could put the other's unfinished file in place
+    /// (which a reader must then refuse, as the table record's checksum does).
     pub fn cache(path: &Path, mode: u32) -> Result<Staged, Error> {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = parent(path).join(format!(".{}.staged", name.as_deref().unwrap_or("hostwall")));
+        let tmp = staged_name(path);
         match std::fs::remove_file(&tmp) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Error::io("remove the leftover", &tmp, e));
@@ -256,6 +256,12 @@ impl Staged {
             .open(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
         Staged::of(path, (tmp, file), mode, WriteMode::Cache)
+    }
+
+    /// Removes the temp file a [`Staged::cache`] of `path` left when its process was
+    /// killed, if there is one (for a file since written otherwise).
+    pub fn clear_leftover(path: &Path) {
+        let _ = std::fs::remove_file(staged_name(path));
     }
 
     fn new(path: &Path, mode: u32, how: WriteMode) -> Result<Staged, Error> {
@@ -323,6 +329,12 @@ impl Drop for Staged {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// The fixed temp name of a [`Staged::cache`] of `path`: `.NAME.staged` beside it.
+fn staged_name(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    parent(path).join(format!(".{}.staged", name.as_deref().unwrap_or("hostwall")))
 }
 
 /// The directory `path` is in.

@@ -9,7 +9,7 @@
 //! little-endian `u32` length and that many bytes of body; the checksum is of the body
 //! followed by the length's four bytes. A body is packed elements, then JSON, then the
 //! JSON's length (a little-endian `u32`): the elements come first so that a record's
-//! can be written, and their checksum taken, before its JSON is known (`draft.rs`).
+//! can be written, and their checksum taken, before its JSON is known (`write.rs`).
 //! A patch's body is like the record's: the elements it changes, packed, lost then
 //! gained, set by set, then JSON (the whole table as the commit left it, as the
 //! record describes it, and for each set that changed the number of elements it lost
