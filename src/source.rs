@@ -70,6 +70,11 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
+    /// Whether [`SourceFile::digest`] was taken.
+    pub fn has_digest(&self) -> bool {
+        self.digest.get().is_some()
+    }
+
     /// BLAKE3 of the text (of the text it had, while shed), taken once.
     pub fn digest(&self) -> [u8; 32] {
         *(self.digest).get_or_init(|| *blake3::hash(self.text.as_bytes()).as_bytes())

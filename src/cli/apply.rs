@@ -223,15 +223,28 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
         state_dir: &a.state.state_dir,
         slot: &slot,
     };
-    let done = guarded(
-        out,
-        a,
-        &owner,
-        (&loaded, &rs),
-        &opts,
-        place,
-        confirm.as_ref(),
-    );
+    // The inputs' digests the apply record names are taken while the batch is built
+    // and in the kernel, on another thread, when there is enough text to be worth one
+    // (1.6 MB: 0.35 ms).
+    let done = std::thread::scope(|s| {
+        if loaded.digest_worth_a_thread() {
+            let each = || {
+                loaded.map.files().for_each(|(_, f)| {
+                    let _ = f.digest();
+                })
+            };
+            let _ = std::thread::Builder::new().spawn_scoped(s, each);
+        }
+        guarded(
+            out,
+            a,
+            &owner,
+            (&loaded, &rs),
+            &opts,
+            place,
+            confirm.as_ref(),
+        )
+    });
     let done = match done {
         Ok(d) => d,
         Err(e) => return flow_error(out, &loaded, e),

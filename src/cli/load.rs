@@ -132,6 +132,16 @@ impl Loaded {
         }
     }
 
+    /// Whether the inputs' digest is still to be taken from at least 256 KiB of text,
+    /// enough to be worth taking on a thread of its own.
+    pub fn digest_worth_a_thread(&self) -> bool {
+        let texts: usize = (self.map.files())
+            .filter(|(_, f)| !f.has_digest())
+            .map(|(_, f)| f.text.len())
+            .sum();
+        self.digest.get().is_none() && texts >= 256 << 10
+    }
+
     /// The source map with every shed text read back from its file, for rendering an
     /// excerpt or keeping the texts; an error when a file cannot be read or is no
     /// longer the text that was checked. The read back is not a read the apply record's
