@@ -174,6 +174,11 @@ impl<T: Copy> Runs<T> {
         self.runs.iter().flat_map(|r| r.iter())
     }
 
+    /// The runs the entries are held in, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &[T]> + '_ {
+        self.runs.iter().map(|r| r.as_slice())
+    }
+
     /// The entries, when they are held in one run (or none): no copy needed.
     pub fn as_one(&self) -> Option<&[T]> {
         match self.runs.as_slice() {

@@ -431,10 +431,10 @@ impl Lowering {
         let mut out = Vec::new();
         for fam in [IpFamily::V4, IpFamily::V6] {
             let ranges = match fam {
-                IpFamily::V4 => sets::Ranges::V4(match addrs.nets.v4.as_one() {
-                    Some(one) => Cow::Borrowed(one),
-                    None => Cow::Owned(addrs.nets.v4.to_vec()),
-                }),
+                IpFamily::V4 => match addrs.nets.v4.as_one() {
+                    Some(one) => sets::Ranges::V4(Cow::Borrowed(one)),
+                    None => sets::Ranges::V4Parts(sets::V4Parts::new(addrs.nets.v4.parts())),
+                },
                 IpFamily::V6 => sets::Ranges::Wide(
                     (addrs.nets.v6.iter())
                         .map(|&(lo, hi)| Interval { lo, hi })

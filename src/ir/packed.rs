@@ -81,6 +81,18 @@ impl Packed {
         )
     }
 
+    /// [`Packed::from_v4`] of `len` ranges held in `parts`, in order.
+    pub fn from_v4_parts<'a>(parts: impl Iterator<Item = &'a [(u32, u32)]>, len: usize) -> Packed {
+        let mut v = Vec::with_capacity(len);
+        for p in parts {
+            v.extend(
+                p.iter()
+                    .map(|&(lo, hi)| u64::from(lo) << 32 | u64::from(hi)),
+            );
+        }
+        Packed::Narrow(v)
+    }
+
     /// The intervals of big-endian `lo`, `hi` pairs of `width` bytes each (the table
     /// record's layout); `None` when `bytes` is no whole number of pairs.
     pub fn from_be(width: usize, bytes: &[u8]) -> Option<Packed> {

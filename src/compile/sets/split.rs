@@ -38,16 +38,17 @@ pub(super) struct Piece {
     pub label: u128,
 }
 
-/// The pieces of a list of `len` elements whose start values `start` gives (in order),
-/// none larger than `max`; a list of at most `max` elements is one piece.
-pub(super) fn pieces(
+/// The pieces of a list of `len` elements whose start values `starts` reads (in order,
+/// those of the elements in a range), none larger than `max`; a list of at most `max`
+/// elements is one piece.
+pub(super) fn pieces<I: Iterator<Item = u128>>(
     len: usize,
-    start: impl Fn(usize) -> u128,
+    starts: impl Fn(Range<usize>) -> I,
     block_bits: u32,
     max: usize,
 ) -> Vec<Piece> {
     let c = Cutter {
-        start,
+        starts,
         max: max.max(1),
     };
     let mut out = Vec::new();
@@ -60,11 +61,11 @@ pub(super) fn pieces(
 }
 
 struct Cutter<F> {
-    start: F,
+    starts: F,
     max: usize,
 }
 
-impl<F: Fn(usize) -> u128> Cutter<F> {
+impl<I: Iterator<Item = u128>, F: Fn(Range<usize>) -> I> Cutter<F> {
     fn top(&self) -> usize {
         (self.max / PIECES_PER_MAX).max(1)
     }
@@ -91,12 +92,13 @@ impl<F: Fn(usize) -> u128> Cutter<F> {
     /// with its block and the block's hash: the only places a cut can fall at this level
     /// and the finer levels of the same `bits`, found in one pass over the elements.
     fn block_starts(&self, at: &Range<usize>, bits: u32) -> Vec<BlockStart> {
-        let block = |i: usize| (self.start)(i) >> bits;
+        let mut blocks = (self.starts)(at.clone()).map(|s| s >> bits);
         let mut starts = Vec::new();
-        let mut prev = block(at.start);
+        let Some(mut prev) = blocks.next() else {
+            return starts;
+        };
         crate::work::add(at.len().saturating_sub(1) as u64);
-        for i in at.start + 1..at.end {
-            let b = block(i);
+        for (i, b) in (at.start + 1..at.end).zip(blocks) {
             if b != prev {
                 starts.push(BlockStart {
                     at: i,
@@ -176,7 +178,7 @@ mod tests {
 
     /// The ranges of the pieces of `starts` (IPv4 starts: /24 blocks).
     fn cut(starts: &[u128], max: usize) -> Vec<std::ops::Range<usize>> {
-        let p = pieces(starts.len(), |i| starts[i], 8, max);
+        let p = pieces(starts.len(), |r| starts[r].iter().copied(), 8, max);
         p.into_iter().map(|p| p.at).collect()
     }
 
@@ -235,7 +237,7 @@ mod tests {
             .filter(|v| super::mix(*v) % 16 == 0)
             .take(5_000)
             .collect();
-        let p = pieces(starts.len(), |i| starts[i], 0, 64);
+        let p = pieces(starts.len(), |r| starts[r].iter().copied(), 0, 64);
         let p: Vec<_> = p.into_iter().map(|p| p.at).collect();
         let (last, rest) = p.split_last().expect("pieces");
         assert!(rest.iter().all(|r| (4..=64).contains(&r.len())), "{p:?}");
@@ -298,7 +300,7 @@ mod tests {
         ) {
             starts.sort_unstable();
             starts.dedup();
-            let got = pieces(starts.len(), |i| starts[i], bits, max);
+            let got = pieces(starts.len(), |r| starts[r].iter().copied(), bits, max);
             proptest::prop_assert_eq!(got, by_the_rule(&starts, bits, max));
         }
     }
@@ -306,7 +308,7 @@ mod tests {
     #[test]
     fn pieces_are_labelled_by_the_block_they_start_at_and_a_known_block_never_cuts() {
         let starts: Vec<u128> = (0..100_000u128).map(|i| 0x0a00_0000 + i * 8).collect();
-        let p = pieces(starts.len(), |i| starts[i], 8, 16_384);
+        let p = pieces(starts.len(), |r| starts[r].iter().copied(), 8, 16_384);
         for q in &p[1..] {
             assert_eq!(q.label, starts[q.at.start] & !0xff, "a /24 start");
             assert_eq!(starts[q.at.start - 1] >> 8, (starts[q.at.start] >> 8) - 1);
@@ -316,7 +318,7 @@ mod tests {
             .flat_map(|(i, &v)| [Some(v), (i % 97 == 0).then_some(v + 5)])
             .flatten()
             .collect();
-        let q = pieces(more.len(), |i| more[i], 8, 16_384);
+        let q = pieces(more.len(), |r| more[r].iter().copied(), 8, 16_384);
         let labels = |p: &[super::Piece]| -> Vec<u128> { p.iter().map(|p| p.label).collect() };
         assert!(q.iter().all(|p| p.at.len() <= 16_384));
         assert_eq!(labels(&q), labels(&p), "the boundaries stay");
