@@ -21,6 +21,7 @@ mod diff_blind;
 mod hosts;
 mod import;
 mod incremental;
+mod incremental_draft;
 mod incremental_learned;
 mod incremental_record;
 mod incremental_safety;
