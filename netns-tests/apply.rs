@@ -4,10 +4,11 @@
 //! batch or a failed sysctl step changes nothing, errors exit 2, a dry run changes
 //! nothing, 100,000 elements apply. Every test owns its namespaces and state dir.
 
+use crate::support::sysctl::SysctlTree;
 use hostwall::netns::Netns;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A namespace and a private state dir (with room for policy files) for one test.
 pub struct Env {
@@ -274,35 +275,6 @@ fn shed_apply(
     hostwall(&args, vars)
 }
 
-/// A sysctl tree whose IPv4 file is writable and whose IPv6 file is immutable.
-struct SysctlTree(tempfile::TempDir);
-
-impl SysctlTree {
-    fn new() -> SysctlTree {
-        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for p in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"] {
-            let f = d.path().join(p);
-            if let Some(dir) = f.parent() {
-                std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
-            }
-            std::fs::write(&f, "0\n").unwrap_or_else(|e| panic!("{e}"));
-        }
-        let t = SysctlTree(d);
-        let st = Command::new("chattr").arg("+i").arg(t.v6()).status();
-        assert!(st.is_ok_and(|s| s.success()), "chattr +i failed");
-        t
-    }
-    fn v6(&self) -> PathBuf {
-        self.0.path().join("net/ipv6/conf/all/forwarding")
-    }
-}
-
-impl Drop for SysctlTree {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(self.v6()).status();
-    }
-}
-
 #[test]
 #[ignore = "needs root"]
 fn failed_sysctl_step_rolls_back_the_ruleset_issue3() {
@@ -316,7 +288,7 @@ fn failed_sysctl_step_rolls_back_the_ruleset_issue3() {
         "both.policy",
         "policy both {\n    forwarding ipv4 on\n    forwarding ipv6 on\n    allow ssh\n}\n",
     );
-    let root_dir = tree.0.path().to_string_lossy().into_owned();
+    let root_dir = tree.path().to_string_lossy().into_owned();
     let out = env.apply(&["--sysctl-root", &root_dir, &both.to_string_lossy()]);
     exit(&out, 2);
     let err = stderr(&out);
@@ -326,7 +298,7 @@ fn failed_sysctl_step_rolls_back_the_ruleset_issue3() {
     );
     assert!(err.contains("rolled back to its previous state"), "{err}");
     assert_eq!(env.ruleset(), before, "the ruleset must be rolled back");
-    let v4 = std::fs::read_to_string(tree.0.path().join("net/ipv4/ip_forward"));
+    let v4 = std::fs::read_to_string(tree.path().join("net/ipv4/ip_forward"));
     assert_eq!(v4.ok().as_deref(), Some("0\n"), "ip_forward restored");
 }
 

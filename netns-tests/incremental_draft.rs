@@ -6,53 +6,10 @@
 //! it reads our table and leaves exactly the policy.
 
 use crate::incremental::{blocklist, drift, listing, opts};
+use crate::support::sysctl::{SysctlTree, forwarding};
 use hostwall::apply::{ApplyError, ApplyOptions, PlanBasis, apply, trusted};
-use hostwall::ir::{Ruleset, Sysctl, SysctlSetting};
 use hostwall::netns::Netns;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A sysctl tree whose IPv4 forwarding file can be written and whose IPv6 one cannot
-/// (immutable), so the sysctl step fails after the batch is committed.
-struct FailingSysctls(tempfile::TempDir);
-
-impl FailingSysctls {
-    fn new() -> FailingSysctls {
-        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for p in ["net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"] {
-            let f = d.path().join(p);
-            std::fs::create_dir_all(f.parent().unwrap_or(Path::new("/")))
-                .unwrap_or_else(|e| panic!("{e}"));
-            std::fs::write(&f, "0\n").unwrap_or_else(|e| panic!("{e}"));
-        }
-        let t = FailingSysctls(d);
-        let st = Command::new("chattr").arg("+i").arg(t.v6()).status();
-        assert!(st.is_ok_and(|s| s.success()), "chattr +i failed");
-        t
-    }
-
-    fn v6(&self) -> PathBuf {
-        self.0.path().join("net/ipv6/conf/all/forwarding")
-    }
-}
-
-impl Drop for FailingSysctls {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(self.v6()).status();
-    }
-}
-
-fn forwarding(mut rs: Ruleset) -> Ruleset {
-    rs.sysctls = [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
-        .into_iter()
-        .map(|key| SysctlSetting {
-            key,
-            value: true,
-            origin: None,
-        })
-        .collect();
-    rs
-}
+use std::path::Path;
 
 fn names(dir: &Path) -> Vec<String> {
     let mut n: Vec<String> = (std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")))
@@ -87,9 +44,9 @@ fn a_draft_of_an_apply_that_fails_after_its_send_leaves_the_old_record_issue14()
     let kept = std::fs::read(&record).unwrap_or_else(|e| panic!("{e}"));
     let table = listing(&ns, "hostwall");
 
-    let sysctls = FailingSysctls::new();
+    let sysctls = SysctlTree::new();
     let failing = ApplyOptions {
-        sysctl_root: Some(sysctls.0.path().to_path_buf()),
+        sysctl_root: Some(sysctls.path().to_path_buf()),
         ..with_record(true)
     };
     let err = apply(&forwarding(policy(1)), &failing).err();

@@ -6,12 +6,13 @@
 use crate::support::build::ir::{base, every_encoder_form, rule, ruleset};
 use crate::support::netns::in_new_netns as in_netns;
 use crate::support::nft::{self, here_ok as nft_ok};
+use crate::support::sysctl::{SysctlTree, forwarding};
 use hostwall::apply::{ApplyError, ApplyOptions, apply};
 use hostwall::emit::netlink::{BatchOptions, build};
 use hostwall::ir::*;
 use hostwall::nft::sock::NfSocket;
 use hostwall::source::{FileId, Span};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn opts() -> ApplyOptions {
@@ -187,44 +188,11 @@ fn a_change_to_another_table_after_the_capture_is_not_concurrent() {
     });
 }
 
-/// A sysctl tree whose IPv4 file is writable and whose IPv6 file is not.
-struct SysctlTree(tempfile::TempDir);
-
-impl SysctlTree {
-    fn new() -> SysctlTree {
-        let d = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for (p, v) in [
-            ("net/ipv4/ip_forward", "0\n"),
-            ("net/ipv6/conf/all/forwarding", "0\n"),
-        ] {
-            let f = d.path().join(p);
-            std::fs::create_dir_all(f.parent().unwrap_or(Path::new("/")))
-                .unwrap_or_else(|e| panic!("{e}"));
-            std::fs::write(&f, v).unwrap_or_else(|e| panic!("{e}"));
-        }
-        let t = SysctlTree(d);
-        let st = Command::new("chattr").arg("+i").arg(t.v6()).status();
-        assert!(st.is_ok_and(|s| s.success()), "chattr +i failed");
-        t
-    }
-    fn v6(&self) -> PathBuf {
-        self.0.path().join("net/ipv6/conf/all/forwarding")
-    }
-    /// Apply options that write the sysctls into this tree.
-    fn opts(&self) -> ApplyOptions {
-        ApplyOptions {
-            sysctl_root: Some(self.0.path().to_path_buf()),
-            ..opts()
-        }
-    }
-    fn read(&self, p: &str) -> String {
-        std::fs::read_to_string(self.0.path().join(p)).unwrap_or_default()
-    }
-}
-
-impl Drop for SysctlTree {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(self.v6()).status();
+/// Apply options that write the sysctls into `tree`.
+fn tree_opts(tree: &SysctlTree) -> ApplyOptions {
+    ApplyOptions {
+        sysctl_root: Some(tree.path().to_path_buf()),
+        ..opts()
     }
 }
 
@@ -240,24 +208,12 @@ fn sysctl_step_fails(o: &ApplyOptions) -> String {
     msg
 }
 
-fn forwarding(mut rs: Ruleset) -> Ruleset {
-    rs.sysctls = [Sysctl::Ipv4Forward, Sysctl::Ipv6Forward]
-        .into_iter()
-        .map(|key| SysctlSetting {
-            key,
-            value: true,
-            origin: None,
-        })
-        .collect();
-    rs
-}
-
 #[test]
 #[ignore = "needs root"]
 fn sysctl_failure_rolls_back_ruleset_and_sysctls() {
     crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = tree.opts();
+    let o = tree_opts(&tree);
     in_netns(|| {
         nft_ok(&["-f", "-"], OTHER_TABLE);
         // Previous table present (with counters that must survive).
@@ -324,7 +280,7 @@ fn a_failed_sysctl_step_after_an_in_place_change_is_undone_by_its_inverse() {
         let before = handles();
         let err = apply(
             &forwarding(policy(", 10.2.0.0/24")),
-            &with_record(tree.opts()),
+            &with_record(tree_opts(&tree)),
         )
         .err();
         let msg = err.as_ref().map(|e| e.to_string()).unwrap_or_default();
@@ -364,7 +320,7 @@ const OBJECTS_AND_VMAP: &str = "table inet hostwall {
 fn rollback_restores_named_objects_and_verdict_maps() {
     crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = tree.opts();
+    let o = tree_opts(&tree);
     in_netns(|| {
         nft_ok(&["-f", "-"], OBJECTS_AND_VMAP);
         let before = ruleset_listing();
@@ -399,7 +355,7 @@ fn revert_restores_named_objects_and_verdict_maps() {
 fn flowtables_refuse_the_apply_before_any_change() {
     crate::support::root::require();
     let tree = SysctlTree::new();
-    let o = tree.opts();
+    let o = tree_opts(&tree);
     in_netns(|| {
         let ft = "table inet hostwall {\n flowtable ft0 { hook ingress priority 0; devices = { lo }; }\n}\n";
         // A kernel built without nf_flow_table refuses any flowtable: the test cannot
@@ -462,10 +418,10 @@ fn failed_sysctl_step_restores_per_interface_forwarding() {
     // ip_forward into every interface); the IPv6 key is an immutable file, so
     // the second write fails and the first is undone.
     let tree = SysctlTree::new();
-    let v4 = tree.0.path().join("net/ipv4");
+    let v4 = tree.path().join("net/ipv4");
     std::fs::remove_dir_all(&v4).unwrap_or_else(|e| panic!("{e}"));
     std::os::unix::fs::symlink("/proc/sys/net/ipv4", &v4).unwrap_or_else(|e| panic!("{e}"));
-    let o = tree.opts();
+    let o = tree_opts(&tree);
     in_netns(|| {
         ip(&[
             "link", "add", "hwv0", "type", "veth", "peer", "name", "hwv1",

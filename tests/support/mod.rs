@@ -1,6 +1,7 @@
 //! Test support shared by the integration (`tests/it`), kernel (`netns-tests`) and
 //! booted-system (`boot-tests`) test binaries: the corpus walker, the golden runner, the
-//! `nft` oracle runner, the root requirement, and IR/model builders (which the library's
+//! `nft` oracle runner, the root requirement, a sysctl tree the sysctl step fails in, and
+//! IR/model builders (which the library's
 //! unit tests include too, see `build`). Never part of the product.
 #![allow(dead_code)]
 
@@ -13,3 +14,4 @@ pub mod netns;
 pub mod nft;
 pub mod root;
 pub mod schema;
+pub mod sysctl;
