@@ -248,13 +248,7 @@ impl Staged {
             }
             _ => {}
         }
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
+        let file = create_exclusive(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         Staged::of(path, (tmp, file), mode, WriteMode::Cache)
     }
 
@@ -353,13 +347,7 @@ fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, std::fs::File), Erro
     let mut last = None;
     for n in 0..64 {
         let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-        {
+        match create_exclusive(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some((tmp, e)),
             Err(e) => return Err(Error::io("create", &tmp, e)),
@@ -373,6 +361,17 @@ fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, std::fs::File), Erro
             std::io::Error::other("no name"),
         )),
     }
+}
+
+/// A new owner-only file at `path`, created exclusively (`O_EXCL | O_NOFOLLOW`): a file
+/// or symbolic link already there is never opened.
+fn create_exclusive(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// Removes `path` durably; a missing file is not an error (returns false).
