@@ -47,7 +47,9 @@ done
 k=$(median < "$tmp/kernel")
 a=$(cut -d' ' -f1 < "$tmp/apply" | median)
 awk -v k="$k" -v a="$a" 'BEGIN {printf "kernel batch %.3f s; apply / kernel = %.3fx\n", k / 1000, a / (k / 1000)}'
-# Run by run: the apply's time above its own batch's kernel time, and their ratio.
+# Run by run: the apply's time above its own batch's kernel time, and their ratio (each
+# apply prints its kernel time once, so the lines pair up).
+[[ $(wc -l < "$tmp/apply") == $(wc -l < "$tmp/kernel") ]] || { echo "an apply printed no kernel time" >&2; exit 1; }
 paste -d' ' <(cut -d' ' -f1 < "$tmp/apply") "$tmp/kernel" > "$tmp/pairs"
 o=$(awk '{print ($1 - $2 / 1000) * 1000}' < "$tmp/pairs" | median)
 r=$(awk '{print $1 / ($2 / 1000)}' < "$tmp/pairs" | median)

@@ -111,6 +111,7 @@ measure() {
   done
   # The full replace's time over its own batch's kernel time, run by run.
   local fk ik
+  [[ $(wc -l <"$tmp/full.wall") == $(wc -l <"$tmp/full.kernel") ]] || { echo "a full replace printed no kernel time" >&2; exit 1; }
   fk=$(paste -d' ' "$tmp/full.wall" "$tmp/full.kernel" | awk '$2 > 0 {print $1 / $2}' | median)
   ik=$(median <"$tmp/inplace.kernel")
   echo "$(($(median <"$tmp/nft.wall") - enter)) $(median <"$tmp/full.wall") $(median <"$tmp/full.kernel") $(median <"$tmp/read.wall") $(median <"$tmp/inplace.wall") ${ik:-0} ${fk:-0}"

@@ -358,7 +358,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
                         &mut report.table_dumps,
                     )?);
                 }
-                (basis.slots, draft) = (None, None);
+                basis.slots = None;
                 let mut full = netlink::build(rs, &batch_options(&mut nl, Some(genid_before)))?;
                 report.path = ApplyPath::Full {
                     reason: format!("the kernel refused the in-place change ({e})"),

@@ -115,14 +115,15 @@ impl Loaded {
     /// Lets go of the texts of a large input once it is checked (a million addresses:
     /// 17 MB that compile and apply would otherwise hold at their peak), keeping what
     /// locates a span. Each file of at least 1 MiB that can be read again by its name
-    /// goes, when the input is at least 4 MiB in all; the inputs' digest is taken first.
-    /// [`Loaded::restored_map`] reads them back for what needs the text.
-    pub fn shed_large(&mut self, has_site: bool) {
+    /// goes, when the input is at least 4 MiB in all; each file's digest is taken first,
+    /// on several threads (what the shed text is known again by, and the inputs' digest's
+    /// part for it). [`Loaded::restored_map`] reads them back for what needs the text.
+    pub fn shed_large(&mut self) {
         let total: usize = self.map.files().map(|(_, f)| f.text.len()).sum();
         if total < SHED_MIN_TOTAL {
             return;
         }
-        let _ = inputs_digest(self, has_site);
+        self.map.digest_all();
         let ids: Vec<_> = (self.map.files())
             .filter(|(_, f)| f.text.len() >= SHED_MIN_FILE && rereadable(&f.name))
             .map(|(id, _)| id)
@@ -304,10 +305,6 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 }
 
 fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
-    debug_assert!(
-        loaded.map.files().all(|(id, _)| !loaded.map.is_shed(id)),
-        "the inputs digest is taken before any text is shed"
-    );
     loaded.map.digest_all();
     let files: Vec<(String, [u8; 32])> = (loaded.map.files())
         .map(|(_, f)| (canonical(&f.name), f.digest()))
@@ -397,7 +394,7 @@ mod tests {
         assert!(loaded.policy.is_some(), "{:?}", loaded.diagnostics);
         let digest = digest_texts(&loaded, false);
         let before = loaded.map.clone();
-        loaded.shed_large(false);
+        loaded.shed_large();
         let shed: Vec<_> = (loaded.map.files())
             .filter(|(id, _)| loaded.map.is_shed(*id))
             .map(|(_, f)| f.name.clone())

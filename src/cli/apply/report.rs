@@ -60,7 +60,7 @@ pub fn load_compiled(out: &Out, input: &crate::cli::args::Input) -> Result<(Load
         return Err(EXIT_POLICY);
     };
     super::trace::mark("read, parse, check");
-    loaded.shed_large(input.site.is_some());
+    loaded.shed_large();
     let rs = hostwall::compile::compile(&policy);
     drop(policy);
     crate::trim_heap();
