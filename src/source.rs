@@ -94,13 +94,24 @@ impl SourceMap {
 
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         let text = text.into();
+        let ascii = text.is_ascii();
+        self.push(name.into(), text, ascii)
+    }
+
+    /// [`SourceMap::add`] of a text its caller knows to be all ASCII (seen while
+    /// decoding it), which is then not looked through again for that.
+    pub fn add_ascii(&mut self, name: impl Into<String>, text: String) -> FileId {
+        debug_assert!(text.is_ascii());
+        self.push(name.into(), text, true)
+    }
+
+    fn push(&mut self, name: String, text: String, ascii: bool) -> FileId {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i as u32 + 1))
             .collect();
-        let ascii = text.is_ascii();
         let len = text.len();
         self.files.push(SourceFile {
-            name: name.into(),
+            name,
             text,
             line_starts,
             ascii,
@@ -139,7 +150,7 @@ impl SourceMap {
         }
         f.digest();
         f.shed = true;
-        f.text = String::new();
+        crate::pages::retire(std::mem::take(&mut f.text).into_bytes());
         true
     }
 

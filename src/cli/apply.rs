@@ -329,6 +329,8 @@ fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     if let Some(code) = by_record {
         return Err(code);
     }
+    // A large input's texts, shed before compile, back the batch's first pages.
+    hostwall::pages::keep_retired();
     let (loaded, rs) = report::load_compiled(out, &a.input)?;
     trace::mark("compile");
     report::policy(&loaded, &rs);

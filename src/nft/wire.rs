@@ -126,11 +126,15 @@ const FAULT_FROM: usize = 1 << 20;
 const FAULT_STEP: usize = 256 << 10;
 
 impl Writer {
+    /// A writer with room for `n` bytes; a large room starts on the pages of buffers
+    /// given up before it, where there are any ([`crate::pages::adopt_retired`]).
     pub fn with_capacity(n: usize) -> Writer {
-        Writer {
-            buf: Vec::with_capacity(n),
-            faulted: 0,
-        }
+        let mut buf = Vec::with_capacity(n);
+        let faulted = match n >= FAULT_FROM {
+            true => crate::pages::adopt_retired(&mut buf),
+            false => 0,
+        };
+        Writer { buf, faulted }
     }
 
     /// Faults in the next [`FAULT_STEP`] bytes of a large buffer's room by one call
