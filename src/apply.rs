@@ -309,7 +309,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         genid_before,
         genid: genid_before,
         messages: batch.as_ref().map_or(0, |b| b.messages.len()),
-        batch_bytes: batch.as_ref().map_or(0, |b| b.bytes.len()),
+        batch_bytes: batch.as_ref().map_or(0, |b| b.len()),
         // The plan and the batch: not the sysctl reads nor the copy of the capture.
         build_time: t0.elapsed().saturating_sub(captured),
         sysctls: changes.clone(),
@@ -364,7 +364,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
                     reason: format!("the kernel refused the in-place change ({e})"),
                 };
                 report.messages = full.messages.len();
-                report.batch_bytes = full.bytes.len();
+                report.batch_bytes = full.len();
                 send_guarded(&mut nl, &mut full, &guard, &rs.table.name, &mut report)?
             }
             r => r?,
@@ -417,7 +417,7 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
 /// millisecond per 40 MB, which the steps after the commit (sysctls, records) need not
 /// wait for. A thread that cannot start drops it here, with its closure.
 fn drop_aside(batch: Batch) {
-    if batch.bytes.capacity() >= DROP_ASIDE_FROM {
+    if batch.bytes.capacity() + batch.tail.capacity() >= DROP_ASIDE_FROM {
         let _ = std::thread::Builder::new().spawn(move || drop(batch));
     }
 }

@@ -205,7 +205,10 @@ enum Moved {
 
 /// The whole pages inside `len` bytes from `base`: first page and end.
 fn whole_pages(base: usize, len: usize) -> (usize, usize) {
-    (base.next_multiple_of(PAGE), base.saturating_add(len) / PAGE * PAGE)
+    (
+        base.next_multiple_of(PAGE),
+        base.saturating_add(len) / PAGE * PAGE,
+    )
 }
 
 /// Moves the `len` bytes of pages at `from` (retired: no one's any more) to `to` (whole
@@ -298,7 +301,11 @@ mod tests {
         assert_eq!(&batch[..4], b"head");
         assert!(batch[4..].iter().all(|&b| b == 7));
         let mut none: Vec<u8> = Vec::with_capacity(2 << 20);
-        assert_eq!(adopt_retired(&mut none), 0, "nothing retired: nothing adopted");
+        assert_eq!(
+            adopt_retired(&mut none),
+            0,
+            "nothing retired: nothing adopted"
+        );
     }
 
     /// How many of the `n` pages from the page holding `addr` are resident (`mincore`).

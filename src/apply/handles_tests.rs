@@ -83,6 +83,7 @@ fn a_commit_is_filled_in_from_the_echoes_or_not_at_all() {
     };
     let batch = Batch {
         bytes: Vec::new(),
+        tail: Vec::new(),
         messages: vec![
             message(10, BatchPart::BatchBegin),
             message(

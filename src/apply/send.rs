@@ -21,7 +21,7 @@ pub(super) fn send_guarded(
 ) -> Result<Sent, ApplyError> {
     let base = guard.base();
     let mut at = base;
-    let quiet = batch.bytes.len() > QUIET_BATCH_BYTES;
+    let quiet = batch.len() > QUIET_BATCH_BYTES;
     loop {
         let sent = match quiet {
             true => {
@@ -91,7 +91,7 @@ fn send_batch(
     table: &str,
 ) -> Result<Sent, ApplyError> {
     let sent = nl
-        .send_batch(&mut batch.bytes, batch.messages.len())
+        .send_batch(&mut batch.bytes, &mut batch.tail, batch.messages.len())
         .map_err(refusal::batch_transport)?;
     let first = batch.messages.first().map_or(0, |m| m.seq);
     if let Some(e) = sent.errors.iter().min_by_key(|r| r.seq.wrapping_sub(first)) {

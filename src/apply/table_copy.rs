@@ -183,7 +183,7 @@ impl TableCopy {
         w.batch_end(next());
         let count = crate::nft::msg::messages(&w.buf).count();
         let sent = nl
-            .send_batch(&mut w.buf, count)
+            .send_batch(&mut w.buf, &mut [], count)
             .map_err(super::refusal::batch_transport)?;
         let first = sent
             .errors

@@ -15,7 +15,7 @@ use crate::ir::{
 use crate::nft::expr::Expr;
 use crate::nft::rule::RuleTarget;
 use crate::nft::vocab::{CmpOp, DataType, Family, MetaKey, PayloadBase, VerdictCode};
-use crate::nft::wire::{BaseSpec, ElemStream, NLM_F_ECHO, SetSpec, WireError, Writer};
+use crate::nft::wire::{BaseSpec, ElemStream, SetSpec, WireError, Writer};
 use crate::source::Span;
 use std::collections::HashMap;
 
@@ -93,51 +93,7 @@ pub struct Message {
     pub origin: Vec<Span>,
 }
 
-/// A complete batch: one contiguous buffer to send in a single `sendmsg`.
-#[derive(Debug)]
-pub struct Batch {
-    pub bytes: Vec<u8>,
-    /// In buffer order; sequence numbers ascend by one.
-    pub messages: Vec<Message>,
-}
-
-impl Batch {
-    /// Asks the kernel to echo each rule message (`NLM_F_ECHO`), so that its replies
-    /// give the handle each rule got, when there are at most `max` of them (an echo
-    /// costs the kernel's commit about what a dump of the rule costs after it). Whether
-    /// every rule message asks (nothing changes otherwise).
-    pub fn echo_rules(&mut self, max: usize) -> bool {
-        let rules = (self.messages.iter()).filter(|m| matches!(m.what, BatchPart::Rule { .. }));
-        if rules.count() > max {
-            return false;
-        }
-        for m in &self.messages {
-            if let (BatchPart::Rule { .. }, Some(flags)) =
-                (&m.what, self.bytes.get_mut(m.offset + 6..m.offset + 8))
-            {
-                let f = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ECHO;
-                flags.copy_from_slice(&f.to_ne_bytes());
-            }
-        }
-        true
-    }
-
-    /// The message a kernel reply with sequence number `seq` refers to.
-    pub fn message(&self, seq: u32) -> Option<&Message> {
-        let first = self.messages.first()?.seq;
-        self.messages.get(seq.checked_sub(first)? as usize)
-    }
-
-    pub fn bytes_of(&self, m: &Message) -> &[u8] {
-        &self.bytes[m.offset..m.offset + m.len]
-    }
-
-    /// Moves the batch to another expected generation (a resend after a change in
-    /// some other table). Returns false when the batch was built without a guard.
-    pub fn set_genid(&mut self, genid: u32) -> bool {
-        crate::nft::wire::set_batch_genid(&mut self.bytes, genid)
-    }
-}
+pub use super::batch::Batch;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BatchOptions {
@@ -162,25 +118,25 @@ pub(super) fn invalid(what: &BatchPart, reason: impl fmt::Display) -> EmitError 
     }
 }
 
-/// Builds the batch that makes the kernel's table `rs.table` exactly `rs`.
+/// Builds the batch that makes the kernel's table `rs.table` exactly `rs`. A large
+/// table's sets are written on two threads (`emit::parallel`); the bytes are the same.
 pub fn build(rs: &Ruleset, opts: &BatchOptions) -> Result<Batch, EmitError> {
-    build_with(rs, opts, estimate_size(rs), &mut |b, t, set, id| {
-        b.set(t, set, id)
-    })
+    build_cut(rs, opts, super::parallel::cut(&rs.table.sets))
 }
 
-/// Writes one set (its message and its elements) with the id `id`.
-pub(super) type SetWriter<'a> =
-    dyn FnMut(&mut Builder, &str, &Set, u32) -> Result<(), EmitError> + 'a;
-
-/// [`build`] with each set written by `write_set` into a buffer of `capacity` bytes.
-pub(super) fn build_with(
+/// [`build`] with the sets from `cut` on written on another thread (`None`: all here).
+pub(super) fn build_cut(
     rs: &Ruleset,
     opts: &BatchOptions,
-    capacity: usize,
-    write_set: &mut SetWriter<'_>,
+    cut: Option<usize>,
 ) -> Result<Batch, EmitError> {
-    let mut b = Builder::new(opts.first_seq, capacity);
+    let sets = &rs.table.sets;
+    let (first, rest) = sets.split_at(cut.unwrap_or(sets.len()));
+    let after = rules_size(rs) + estimate_sets(rest);
+    let mut b = Builder::new(
+        opts.first_seq,
+        4096 + estimate_sets(first) + after * usize::from(cut.is_none()),
+    );
     let t = &rs.table.name;
     b.msg(BatchPart::BatchBegin, vec![], |w, s| {
         w.batch_begin(s, opts.genid)
@@ -195,11 +151,10 @@ pub(super) fn build_with(
         w.table(s, t, true)
     });
     let mut set_ids = HashMap::new();
-    for (i, set) in rs.table.sets.iter().enumerate() {
-        let id = i as u32 + 1;
-        set_ids.insert(set.name.as_str(), id);
-        write_set(&mut b, t, set, id)?;
+    for (i, set) in sets.iter().enumerate() {
+        set_ids.insert(set.name.as_str(), i as u32 + 1);
     }
+    super::parallel::write_sets(&mut b, t, sets, cut, after)?;
     for chain in &rs.table.chains {
         let base = chain.base.map(base_spec);
         b.msg(BatchPart::Chain(chain.name.clone()), vec![], |w, s| {
@@ -228,17 +183,25 @@ pub(super) fn build_with(
     Ok(b.finish())
 }
 
-/// Rough batch size, to allocate the buffer once.
-pub(super) fn estimate_size(rs: &Ruleset) -> usize {
-    let elems: usize = rs.table.sets.iter().map(|s| s.elements.len() * 2).sum();
+/// Rough size of `sets`' messages, to allocate a buffer once.
+pub(super) fn estimate_sets(sets: &[Set]) -> usize {
+    let elems: usize = sets.iter().map(|s| s.elements.len() * 2).sum();
+    elems * (8 + 16 + 8)
+}
+
+/// Rough size of the chains' and rules' messages.
+fn rules_size(rs: &Ruleset) -> usize {
     let rules: usize = rs.table.chains.iter().map(|c| c.rules.len()).sum();
-    4096 + elems * (8 + 16 + 8) + rules * 320
+    4096 + rules * 320
 }
 
 pub(super) struct Builder {
     pub(super) w: Writer,
     pub(super) next_seq: u32,
     messages: Vec<Message>,
+    /// The messages written before a part spliced in ([`Builder::splice`]); `w` then
+    /// holds the part and what follows it.
+    head: Option<Vec<u8>>,
 }
 
 impl Builder {
@@ -247,7 +210,27 @@ impl Builder {
             w: Writer::with_capacity(capacity),
             next_seq: first_seq,
             messages: Vec::new(),
+            head: None,
         }
+    }
+
+    /// Continues the batch with `part`, a builder of the messages that come next, made
+    /// apart (on another thread) with sequence numbers from 0: they are renumbered to
+    /// follow this builder's, and what is written next follows them in `part`'s buffer.
+    /// At most one part is spliced in.
+    pub(super) fn splice(&mut self, mut part: Builder) {
+        let mut off = 0;
+        for m in &mut part.messages {
+            m.seq = m.seq.wrapping_add(self.next_seq);
+            let at = off..off + 12;
+            if let Some(h) = part.w.buf.get_mut(at) {
+                h[8..12].copy_from_slice(&m.seq.to_ne_bytes());
+                off += u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            }
+        }
+        self.next_seq = self.next_seq.wrapping_add(part.messages.len() as u32);
+        self.messages.append(&mut part.messages);
+        self.head = Some(std::mem::replace(&mut self.w, part.w).buf);
     }
 
     pub(super) fn record(&mut self, what: BatchPart, origin: Vec<Span>) {
@@ -308,20 +291,27 @@ impl Builder {
         Ok(())
     }
 
-    /// Fills in each message's offset and length by walking the buffer.
-    pub(super) fn finish(mut self) -> Batch {
+    /// Fills in each message's offset and length by walking the buffers.
+    pub(super) fn finish(self) -> Batch {
+        let (bytes, tail) = match self.head {
+            Some(head) => (head, self.w.buf),
+            None => (self.w.buf, Vec::new()),
+        };
+        let mut batch = Batch {
+            bytes,
+            tail,
+            messages: self.messages,
+        };
         let mut off = 0;
-        for m in &mut self.messages {
-            let b = &self.w.buf[off..off + 4];
-            let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
-            m.offset = off;
-            m.len = len;
+        for i in 0..batch.messages.len() {
+            let len = batch
+                .at(off, 4)
+                .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize);
+            let m = &mut batch.messages[i];
+            (m.offset, m.len) = (off, len);
             off += len;
         }
-        Batch {
-            bytes: self.w.buf,
-            messages: self.messages,
-        }
+        batch
     }
 }
 

@@ -221,7 +221,7 @@ fn load_here(tables: &[ForeignTable]) -> Result<(), CopyError> {
     }
     w.batch_end(first.wrapping_add(msgs.len() as u32 + 1));
     let count = crate::nft::msg::messages(&w.buf).count();
-    let sent = c.send_batch(&mut w.buf, count)?;
+    let sent = c.send_batch(&mut w.buf, &mut [], count)?;
     let refused = (sent.errors.into_iter()).min_by_key(|r| r.seq.wrapping_sub(first));
     match refused {
         None => Ok(()),

@@ -317,31 +317,41 @@ impl Client {
     /// A message asking for the kernel's echo (`NLM_F_ECHO`) is sent without asking when
     /// the receive queue cannot be made to hold every echo: echoes come during the
     /// commit, and one dropped would make the replies of a committed batch unreadable.
-    pub fn send_batch(&mut self, bytes: &mut [u8], count: usize) -> Result<Drained, NlError> {
+    ///
+    /// The batch's bytes are `bytes` then `tail` (empty unless it was written in two
+    /// parts, each whole messages), sent as one datagram.
+    pub fn send_batch(
+        &mut self,
+        bytes: &mut [u8],
+        tail: &mut [u8],
+        count: usize,
+    ) -> Result<Drained, NlError> {
         let what = "batch";
         // An echoed message comes back as the kernel writes it, in a notification buffer
         // of its own on kernels that do not coalesce them (before 5.14): room for that.
-        let echoes: usize = (messages(bytes))
+        let echoes: usize = (messages(bytes).chain(messages(tail)))
             .filter(|m| header(m).flags & NLM_F_ECHO != 0)
             .map(|m| (2 * m.len()).max(ECHO_ROOM))
             .sum();
         let replies = count.saturating_mul(REPLY_ROOM);
         let recv = (replies.saturating_add(echoes)).clamp(BATCH_QUEUE_MIN, BATCH_QUEUE_MAX);
+        let total = bytes.len() + tail.len();
         self.sock
-            .size_buffers(bytes.len() + SEND_SLACK, recv)
+            .size_buffers(total + SEND_SLACK, recv)
             .map_err(|e| NlError::new(what, Step::SizeBuffers, e))?;
         let room = self.sock.recv_room().unwrap_or(0);
         if echoes > 0 && room < replies.saturating_add(echoes) {
             no_echoes(bytes);
+            no_echoes(tail);
         }
         let t0 = Instant::now();
         let sent = self
             .sock
-            .send(bytes)
+            .send_parts(&[bytes, tail])
             .map_err(|e| NlError::new(what, Step::Send, e))?;
         let send_time = t0.elapsed();
-        if sent != bytes.len() {
-            let msg = format!("short send: {sent} of {} bytes", bytes.len());
+        if sent != total {
+            let msg = format!("short send: {sent} of {total} bytes");
             return Err(NlError::new(what, Step::Send, io::Error::other(msg)));
         }
         let (mut errors, mut echoed) = (Vec::new(), Vec::new());

@@ -97,7 +97,7 @@ fn add_table(c: &mut Client, name: &str) -> Drained {
     w.batch_begin(first, None);
     w.table(first + 1, name, true);
     w.batch_end(first + 2);
-    c.send_batch(&mut w.buf, 3)
+    c.send_batch(&mut w.buf, &mut [], 3)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -121,7 +121,7 @@ fn gets_dumps_batches_and_refusals_against_the_kernel() {
         w.chain(first + 1, "nosuch", "input", None);
         w.batch_end(first + 2);
         let refused = c
-            .send_batch(&mut w.buf, 3)
+            .send_batch(&mut w.buf, &mut [], 3)
             .unwrap_or_else(|e| panic!("{e}"));
         let seqs: Vec<(u32, i32)> = refused.errors.iter().map(|r| (r.seq, r.errno)).collect();
         assert_eq!(seqs, vec![(first + 1, libc::ENOENT)]);
@@ -264,7 +264,11 @@ fn echoes_are_asked_for_rules_up_to_a_limit_and_taken_back_whole() {
             });
             bytes.extend(header_only(rule, 0x400, i as u32));
         }
-        Batch { bytes, messages }
+        Batch {
+            bytes,
+            tail: Vec::new(),
+            messages,
+        }
     };
     let flags = |b: &[u8]| -> Vec<u16> { messages(b).map(|m| header(m).flags).collect() };
     let mut few = batch();

@@ -254,6 +254,36 @@ impl NfSocket {
         }
     }
 
+    /// Sends `parts`, one after another, as one datagram (`sendmsg` with one iovec
+    /// each; empty parts are left out).
+    pub fn send_parts(&self, parts: &[&[u8]]) -> io::Result<usize> {
+        let mut iov: Vec<libc::iovec> = (parts.iter())
+            .filter(|p| !p.is_empty())
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        // SAFETY: every iovec names a live slice of `parts`, which the kernel only reads
+        // (a send); the destination is a zeroed sockaddr_nl naming the kernel (pid 0);
+        // `msg` points only at `addr` and `iov`, both alive through the call.
+        unsafe {
+            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+            addr.nl_family = libc::AF_NETLINK as u16;
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_name = &mut addr as *mut _ as *mut libc::c_void;
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as u32;
+            msg.msg_iov = iov.as_mut_ptr();
+            msg.msg_iovlen = iov.len();
+            let n = libc::sendmsg(self.fd.as_raw_fd(), &msg, 0);
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        }
+    }
+
     /// Receives one datagram. With `wait == false`, returns `Ok(None)` when
     /// nothing is queued. A datagram larger than `buf` is an error, not a
     /// silent truncation.
