@@ -157,6 +157,12 @@ pub fn retire(bytes: Vec<u8>) {
     }
 }
 
+/// How many bytes of pages [`retire`] has put aside.
+pub fn retired_len() -> usize {
+    let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
+    retired.iter().map(|(_, len)| len).sum()
+}
+
 /// Moves the pages [`retire`] put aside into `v`'s room, one after another from its
 /// first whole page, as far as they fit, and releases the rest. Returns how much of the
 /// room, from `v.len()`, is then backed by pages in place (0: none). Their contents are
