@@ -157,6 +157,15 @@ pub fn retire(bytes: Vec<u8>) {
     }
 }
 
+/// Gives the pages [`retire`] put aside back to the kernel: before a step that holds a
+/// lot of memory of its own ahead of the buffer they were kept for.
+pub fn release_retired() {
+    let retired = std::mem::take(&mut *RETIRED.lock().unwrap_or_else(|e| e.into_inner()));
+    for (addr, len) in retired {
+        release(addr, len);
+    }
+}
+
 /// How many bytes of pages [`retire`] has put aside.
 pub fn retired_len() -> usize {
     let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());

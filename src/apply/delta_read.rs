@@ -40,6 +40,9 @@ pub(super) fn read(nl: &mut Client, table: &str) -> Result<Option<LiveTable>, Ap
     let Some(flags) = table_flags(nl, table)? else {
         return Ok(None);
     };
+    // The table's sets are about to be held: pages kept for a batch to come
+    // (`pages::retire`) are not held beside them.
+    crate::pages::release_retired();
     let mut parts = Parts {
         flags,
         ..Parts::default()

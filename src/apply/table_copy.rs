@@ -114,6 +114,9 @@ impl TableCopy {
         table: &str,
         guard: &Guard,
     ) -> Result<(TableCopy, u32), ApplyError> {
+        // The copy is held: pages kept for a batch to come (`pages::retire`) are not
+        // held beside it.
+        crate::pages::release_retired();
         // The copy with the generation it stands at.
         let read =
             |c: &mut Client, at: u32| Ok::<_, ApplyError>((TableCopy::dump_all(c, table)?, at));

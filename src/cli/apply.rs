@@ -329,8 +329,12 @@ fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     if let Some(code) = by_record {
         return Err(code);
     }
-    // A large input's texts, shed before compile, back the batch's first pages.
-    hostwall::pages::keep_retired();
+    // A large input's texts, shed before compile, back the batch's first pages; not
+    // under --confirm, which first copies the table for the revert (the texts' pages
+    // would be held beside that copy).
+    if a.confirm.is_none() {
+        hostwall::pages::keep_retired();
+    }
     let (loaded, rs) = report::load_compiled(out, &a.input)?;
     trace::mark("compile");
     report::policy(&loaded, &rs);

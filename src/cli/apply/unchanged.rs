@@ -87,8 +87,12 @@ impl Skip {
         // A ruleset that cannot be read is sent: the send reports what is wrong.
         let found = match recorded {
             Ok(Some(v)) => v,
-            _ => verdict::by_table_read(rs, &self.opts, &locate)
-                .or_else(|| verdict::by_readback(rs, &self.opts, &locate).ok())?,
+            _ => verdict::by_table_read(rs, &self.opts, &locate).or_else(|| {
+                // The whole ruleset read holds it all: not beside pages kept for the
+                // batch (`pages::retire`), which go first.
+                hostwall::pages::release_retired();
+                verdict::by_readback(rs, &self.opts, &locate).ok()
+            })?,
         };
         match found {
             Verdict::Unchanged { genid, warnings } => {
