@@ -121,6 +121,19 @@ fn apply_bytes_per_address() -> i64 {
         // The second apply finds the first one's table record stale (the table was
         // flushed): it must cost no decoded copy of the record's sets.
         let first = peak_kib(&args);
+        // The batch was written on two threads, its first part on the pages of the
+        // shed texts (`pages::retire`): the table is exactly the policy's.
+        let compared = Command::new(env!("CARGO_BIN_EXE_hostwall"))
+            .args(["diff".as_ref(), policy.as_os_str(), "--full".as_ref()])
+            .args(["--netns".as_ref(), netns])
+            .output()
+            .expect("hostwall diff");
+        let said = String::from_utf8_lossy(&compared.stdout);
+        assert!(
+            compared.status.success() && said.contains("in sync"),
+            "diff after the first apply: {said} {}",
+            String::from_utf8_lossy(&compared.stderr)
+        );
         let flushed = Command::new("ip")
             .args(["netns", "exec", &ns.0, "nft", "flush", "ruleset"])
             .status();
