@@ -376,7 +376,6 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
         if let Some(slots) = basis.slots.take() {
             handles = slots.fill(rs, &batch, &sent.echoed);
         }
-        drop_aside(batch);
     }
     if let Err(f) = sysctl::apply(&root, &changes, &interfaces) {
         let rollback = match rollback {
@@ -412,18 +411,6 @@ fn apply_here(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplyReport, ApplyErr
     }
     Ok(report)
 }
-
-/// Drops a large sent batch on a thread of its own: unmapping it takes about a
-/// millisecond per 40 MB, which the steps after the commit (sysctls, records) need not
-/// wait for. A thread that cannot start drops it here, with its closure.
-fn drop_aside(batch: Batch) {
-    if batch.bytes.capacity() + batch.tail.capacity() >= DROP_ASIDE_FROM {
-        let _ = std::thread::Builder::new().spawn(move || drop(batch));
-    }
-}
-
-/// The least batch [`drop_aside`] drops on a thread of its own.
-const DROP_ASIDE_FROM: usize = 8 << 20;
 
 /// The batch to send and the path it takes: the in-place change when the live table
 /// allows one (`None`: nothing to change), else the full replace and why. The live
