@@ -1,6 +1,6 @@
-//! A large table's sets written on two threads: the sets holding the second half of the
+//! A large table's sets written on two threads: the sets past this thread's share of the
 //! elements go to a builder of their own on another thread, which is then spliced in
-//! after the first half's (renumbered, `Builder::splice`), so the batch holds the same
+//! after this thread's (renumbered, `Builder::splice`), so the batch holds the same
 //! messages in the same order as one thread writes them. A million addresses make a
 //! 38 MB batch, whose writing was the largest step before the send.
 
