@@ -120,12 +120,9 @@ const PREFAULT_MIN: usize = 64 << 10;
 
 const PAGE: usize = 4096;
 
-/// The whole pages of buffers given up by [`retire`] (address, length), in the order
-/// given, for the next large buffer to take in place of fresh ones ([`adopt_retired`]).
-static RETIRED: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
-
-/// Whether [`retire`] keeps pages for a buffer to come ([`keep_retired`]).
-static KEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The pages of buffers given up ([`retire`]) for the next large buffer to take
+/// ([`adopt_retired`]): the process's one pool.
+static RETIRED: Retired = Retired::new();
 
 /// The least buffer [`retire`] keeps the pages of.
 const RETIRE_MIN: usize = 1 << 20;
@@ -138,38 +135,25 @@ const RETIRE_MIN: usize = 1 << 20;
 /// it costs nothing per page). What is kept is resident until taken, as the texts were;
 /// what is never taken is released with the process.
 pub fn keep_retired() {
-    KEEP.store(true, std::sync::atomic::Ordering::Relaxed);
+    RETIRED.keep();
 }
 
 /// Gives up `bytes` (a buffer whose contents nothing needs any more): freed, or, once
 /// [`keep_retired`] was called and it is [`RETIRE_MIN`] bytes or more, its allocation
 /// kept for good and its whole pages put aside for [`adopt_retired`].
 pub fn retire(bytes: Vec<u8>) {
-    if !KEEP.load(std::sync::atomic::Ordering::Relaxed) || bytes.capacity() < RETIRE_MIN {
-        return;
-    }
-    let mut bytes = std::mem::ManuallyDrop::new(bytes);
-    let base = bytes.as_mut_ptr() as usize;
-    let (first, end) = whole_pages(base, bytes.capacity());
-    if end > first {
-        let mut retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-        retired.push((first, end - first));
-    }
+    RETIRED.retire(bytes);
 }
 
 /// Gives the pages [`retire`] put aside back to the kernel: before a step that holds a
 /// lot of memory of its own ahead of the buffer they were kept for.
 pub fn release_retired() {
-    let retired = std::mem::take(&mut *RETIRED.lock().unwrap_or_else(|e| e.into_inner()));
-    for (addr, len) in retired {
-        release(addr, len);
-    }
+    RETIRED.release();
 }
 
 /// How many bytes of pages [`retire`] has put aside.
 pub fn retired_len() -> usize {
-    let retired = RETIRED.lock().unwrap_or_else(|e| e.into_inner());
-    retired.iter().map(|(_, len)| len).sum()
+    RETIRED.len()
 }
 
 /// Moves the pages [`retire`] put aside into `v`'s room, one after another from its
@@ -177,35 +161,89 @@ pub fn retired_len() -> usize {
 /// room, from `v.len()`, is then backed by pages in place (0: none). Their contents are
 /// whatever was there: `v` only ever exposes bytes written into it.
 pub fn adopt_retired(v: &mut Vec<u8>) -> usize {
-    let retired = std::mem::take(&mut *RETIRED.lock().unwrap_or_else(|e| e.into_inner()));
-    let room = v.spare_capacity_mut();
-    let base = room.as_mut_ptr() as usize;
-    let (first, end) = whole_pages(base, room.len());
-    let mut at = first;
-    let mut holed = false;
-    for (addr, len) in retired {
-        let take = len.min(end.saturating_sub(at));
-        if take > 0 && !holed {
-            match move_pages(addr, take, at) {
-                Moved::Yes => at += take,
-                Moved::No => release(addr, take),
-                Moved::Holed => (holed, at) = (true, first),
+    RETIRED.adopt(v)
+}
+
+/// A pool of retired pages: whole pages (address, length) of allocations kept for good,
+/// in the order given, and whether buffers given up are kept at all.
+struct Retired {
+    pages: std::sync::Mutex<Vec<(usize, usize)>>,
+    keep: std::sync::atomic::AtomicBool,
+}
+
+impl Retired {
+    const fn new() -> Retired {
+        Retired {
+            pages: std::sync::Mutex::new(Vec::new()),
+            keep: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn keep(&self) {
+        self.keep.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn take(&self) -> Vec<(usize, usize)> {
+        std::mem::take(&mut *self.pages.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn retire(&self, bytes: Vec<u8>) {
+        let kept = self.keep.load(std::sync::atomic::Ordering::Relaxed);
+        if !kept || bytes.capacity() < RETIRE_MIN {
+            return;
+        }
+        let mut bytes = std::mem::ManuallyDrop::new(bytes);
+        let base = bytes.as_mut_ptr() as usize;
+        let (first, end) = whole_pages(base, bytes.capacity());
+        if end > first {
+            let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+            pages.push((first, end - first));
+        }
+    }
+
+    fn release(&self) {
+        for (addr, len) in self.take() {
+            release(addr, len);
+        }
+    }
+
+    fn len(&self) -> usize {
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages.iter().map(|(_, len)| len).sum()
+    }
+
+    fn adopt(&self, v: &mut Vec<u8>) -> usize {
+        let retired = self.take();
+        let room = v.spare_capacity_mut();
+        let base = room.as_mut_ptr() as usize;
+        let (first, end) = whole_pages(base, room.len());
+        let mut at = first;
+        let mut holed = false;
+        for (addr, len) in retired {
+            let take = len.min(end.saturating_sub(at));
+            if take > 0 && !holed {
+                match move_pages(addr, take, at) {
+                    Moved::Yes => at += take,
+                    Moved::No => release(addr, take),
+                    Moved::Holed => (holed, at) = (true, first),
+                }
+            } else if take > 0 {
+                release(addr, take);
             }
-        } else if take > 0 {
-            release(addr, take);
+            if take < len {
+                release(addr + take, len - take);
+            }
         }
-        if take < len {
-            release(addr + take, len - take);
+        if holed {
+            // `v`'s room has unmapped pages no write may touch: its allocation is kept
+            // for good, never to be touched again, and `v` gets a new one with its
+            // contents.
+            let mut fresh = Vec::with_capacity(v.capacity());
+            fresh.extend_from_slice(v);
+            std::mem::forget(std::mem::replace(v, fresh));
         }
+        if at > first { at - base } else { 0 }
     }
-    if holed {
-        // `v`'s room has unmapped pages no write may touch: its allocation is kept for
-        // good, never to be touched again, and `v` gets a new one with its contents.
-        let mut fresh = Vec::with_capacity(v.capacity());
-        fresh.extend_from_slice(v);
-        std::mem::forget(std::mem::replace(v, fresh));
-    }
-    if at > first { at - base } else { 0 }
 }
 
 /// What [`move_pages`] did.
@@ -231,7 +269,7 @@ fn whole_pages(base: usize, len: usize) -> (usize, usize) {
 /// fails, `to` is mapped afresh (a failed move may have unmapped it) and `from` released.
 fn move_pages(from: usize, len: usize, to: usize) -> Moved {
     // SAFETY: `from..from+len` are whole pages of an allocation kept for good by
-    // `retire` and handed out once (taken from RETIRED); `to..to+len` are whole pages
+    // `retire` and handed out once (taken from its pool); `to..to+len` are whole pages
     // of the caller's spare room, which nothing reads. mremap with MREMAP_FIXED maps
     // the pages at `to` in place of what was there; `from` is left unmapped.
     let moved = unsafe {
@@ -299,28 +337,32 @@ mod tests {
     /// reads back.
     #[test]
     fn retired_pages_back_the_next_buffer() {
-        keep_retired();
+        // A pool of the test's own: the process's one is left to the process.
+        let pool = Retired::new();
         let mut text: Vec<u8> = Vec::with_capacity(4 << 20);
         text.resize(4 << 20, b'x');
-        retire(text);
-        retire(vec![b'y'; 100]);
+        pool.retire(text.clone());
+        assert_eq!(pool.len(), 0, "not kept until asked");
+        pool.keep();
+        pool.retire(text);
+        pool.retire(vec![b'y'; 100]);
+        assert!(pool.len() >= (4 << 20) - 2 * PAGE);
         let mut batch: Vec<u8> = Vec::with_capacity(2 << 20);
         batch.extend_from_slice(b"head");
-        let resident = adopt_retired(&mut batch);
+        let resident = pool.adopt(&mut batch);
         assert!(resident >= (2 << 20) - 3 * PAGE, "{resident}");
         assert!(resident <= batch.capacity() - batch.len());
         let room = batch.spare_capacity_mut().as_ptr() as usize;
         assert_eq!(resident_pages(room + PAGE, 64), 64);
-        assert!(RETIRED.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+        assert_eq!(pool.len(), 0, "the rest released");
         batch.resize(2 << 20, 7);
         assert_eq!(&batch[..4], b"head");
         assert!(batch[4..].iter().all(|&b| b == 7));
         let mut none: Vec<u8> = Vec::with_capacity(2 << 20);
-        assert_eq!(
-            adopt_retired(&mut none),
-            0,
-            "nothing retired: nothing adopted"
-        );
+        assert_eq!(pool.adopt(&mut none), 0, "nothing retired: nothing adopted");
+        pool.retire(vec![b'z'; 2 << 20]);
+        pool.release();
+        assert_eq!(pool.len(), 0);
     }
 
     /// How many of the `n` pages from the page holding `addr` are resident (`mincore`).
