@@ -365,6 +365,38 @@ mod tests {
         assert_eq!(pool.len(), 0);
     }
 
+    /// A move the kernel refuses (the pages' mapping is sealed, `mseal`: mremap fails
+    /// with EPERM) leaves the buffer whole: nothing counted as adopted, its room mapped
+    /// and writable, the pool empty.
+    #[test]
+    fn a_refused_move_leaves_the_buffer_whole() {
+        // SAFETY: a fresh private anonymous mapping of the test's own, no hint, no file.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: seals that mapping, which nothing else uses (Linux 6.10 and later):
+        // it can no longer be moved nor unmapped, and stays for the process's life.
+        let sealed = unsafe { libc::syscall(libc::SYS_mseal, p, 2 * PAGE, 0) };
+        assert_eq!(sealed, 0, "mseal: {}", std::io::Error::last_os_error());
+        let pool = Retired::new();
+        (pool.pages.lock().unwrap_or_else(|e| e.into_inner())).push((p as usize, 2 * PAGE));
+        let mut v: Vec<u8> = Vec::with_capacity(1 << 20);
+        v.push(1);
+        assert_eq!(pool.adopt(&mut v), 0, "nothing moved");
+        assert_eq!(pool.len(), 0);
+        v.resize(1 << 20, 9);
+        assert_eq!(v[0], 1);
+        assert!(v[1..].iter().all(|&b| b == 9));
+    }
+
     /// How many of the `n` pages from the page holding `addr` are resident (`mincore`).
     fn resident_pages(addr: usize, n: usize) -> usize {
         let first = addr / PAGE * PAGE;

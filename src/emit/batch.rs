@@ -2,7 +2,7 @@
 //! written on two threads, `emit::parallel`), and each message's sequence number, place
 //! and the policy lines behind it. Sent whole in one `sendmsg`.
 
-use super::netlink::Message;
+use super::netlink::{BatchPart, Message};
 use crate::nft::wire::NLM_F_ECHO;
 
 /// A complete batch, sent in a single `sendmsg`. Its bytes are `bytes` then `tail`
@@ -52,15 +52,13 @@ impl Batch {
     /// costs the kernel's commit about what a dump of the rule costs after it). Whether
     /// every rule message asks (nothing changes otherwise).
     pub fn echo_rules(&mut self, max: usize) -> bool {
-        let rules = (self.messages.iter())
-            .filter(|m| matches!(m.what, super::netlink::BatchPart::Rule { .. }));
-        if rules.count() > max {
-            return false;
-        }
         let at: Vec<usize> = (self.messages.iter())
-            .filter(|m| matches!(m.what, super::netlink::BatchPart::Rule { .. }))
+            .filter(|m| matches!(m.what, BatchPart::Rule { .. }))
             .map(|m| m.offset)
             .collect();
+        if at.len() > max {
+            return false;
+        }
         for offset in at {
             if let Some(flags) = self.at_mut(offset + 6, 2) {
                 let f = u16::from_ne_bytes([flags[0], flags[1]]) | NLM_F_ECHO;

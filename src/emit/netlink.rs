@@ -132,11 +132,10 @@ pub(super) fn build_cut(
 ) -> Result<Batch, EmitError> {
     let sets = &rs.table.sets;
     let (first, rest) = sets.split_at(cut.unwrap_or(sets.len()));
+    // What follows this thread's sets goes into the other thread's buffer, if any.
     let after = rules_size(rs) + estimate_sets(rest);
-    let mut b = Builder::new(
-        opts.first_seq,
-        4096 + estimate_sets(first) + after * usize::from(cut.is_none()),
-    );
+    let here = 4096 + estimate_sets(first) + if cut.is_none() { after } else { 0 };
+    let mut b = Builder::new(opts.first_seq, here);
     let t = &rs.table.name;
     b.msg(BatchPart::BatchBegin, vec![], |w, s| {
         w.batch_begin(s, opts.genid)
@@ -219,6 +218,7 @@ impl Builder {
     /// follow this builder's, and what is written next follows them in `part`'s buffer.
     /// At most one part is spliced in.
     pub(super) fn splice(&mut self, mut part: Builder) {
+        debug_assert!(self.head.is_none(), "one part only");
         let mut off = 0;
         for m in &mut part.messages {
             m.seq = m.seq.wrapping_add(self.next_seq);

@@ -158,13 +158,13 @@ fn hundred_thousand_element_set_applies() {
     );
     let batch = build(&rs, &BatchOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        batch.bytes.len() > 128 * 1024,
+        batch.len() > 128 * 1024,
         "the batch must exceed nftnl's page size"
     );
     let count = in_netns(|| {
         let r = apply(&rs, &ApplyOptions::default()).unwrap_or_else(|e| panic!("{e}"));
         // The applied batch also carries the generation id (one attribute).
-        assert_eq!(r.batch_bytes, batch.bytes.len() + 8);
+        assert_eq!(r.batch_bytes, batch.len() + 8);
         let listing = nft_ok(&["list", "set", "inet", "hostwall", "big"], "");
         listing.matches("/30").count()
     });
