@@ -46,6 +46,7 @@ pub mod syslog;
 #[cfg(test)]
 mod test_util;
 pub mod text;
+pub mod threads;
 pub mod unchanged;
 pub mod verify;
 pub mod work;

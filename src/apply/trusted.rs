@@ -24,6 +24,7 @@
 //! (`write.rs`); an in-place commit appends a patch chunk instead of writing it all
 //! again.
 
+pub mod ahead;
 mod patch;
 mod write;
 
@@ -396,6 +397,22 @@ fn memo() -> std::sync::MutexGuard<'static, Memo> {
 
 /// [`load`] whose record `usable` accepts (its sets are decoded only then).
 fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, TableRecord)>, String> {
+    let decoded = ahead::take(path);
+    load_with(path, usable, decoded)
+}
+
+/// [`load_stamped`] without a decoding started ahead (that decoding itself).
+fn load_now(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, TableRecord)>, String> {
+    load_with(path, usable, None)
+}
+
+/// [`load_stamped`], given what was decoded ahead from `path`, if anything: used as a
+/// record kept by [`inspect`] would be.
+fn load_with(
+    path: &Path,
+    usable: &Header<'_>,
+    ahead: Option<(Origin, TableRecord)>,
+) -> Result<Option<(Origin, TableRecord)>, String> {
     use crate::safe::trust;
     let dir = path.parent().unwrap_or(Path::new("."));
     if !trust::dir_exists(dir).map_err(|e| e.to_string())? {
@@ -408,7 +425,10 @@ fn load_stamped(path: &Path, usable: &Header<'_>) -> Result<Option<(Origin, Tabl
     let meta = file.metadata().map_err(|e| e.to_string())?;
     let stamp = stamp(&meta);
     // Taken first: the lock is not held while the arms run (one puts a header back).
-    let kept = memo().take();
+    let kept = match ahead {
+        Some((o, rec)) => Some((path.to_path_buf(), Kept::Record(o, rec))),
+        None => memo().take(),
+    };
     match kept {
         Some((p, Kept::Record(o, rec))) if p == path && o.stamp == stamp => {
             usable((&rec.table, &rec.netns, rec.genid))?;

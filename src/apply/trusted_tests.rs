@@ -10,7 +10,7 @@ use crate::ir::{ChainPolicy, Hook, L4Proto, Match, PortMatch, SetKey};
 mod build;
 use build::{accept, base, iv, ruleset, set};
 
-fn ns(cookie: u64) -> NetnsId {
+pub(super) fn ns(cookie: u64) -> NetnsId {
     NetnsId {
         boot: "b9dbfc08-6cd0-4d6e-ba18-8a6478c471b2".into(),
         cookie: Some(cookie),
@@ -53,6 +53,20 @@ fn handles(rs: &Ruleset) -> Vec<(String, u64)> {
 
 fn record() -> TableRecord {
     let rs = policy();
+    TableRecord::of_commit(&rs, 7, ns(1), &handles(&rs)).expect("lines up")
+}
+
+/// The record of a commit of a policy whose one set holds `n` IPv4 intervals.
+pub(super) fn record_of_intervals(n: u128) -> TableRecord {
+    let rules = vec![accept(vec![Match::Dport(
+        L4Proto::Tcp,
+        PortMatch::Port(22),
+    )])];
+    let elements = (0..n).map(|i| iv(i * 4, i * 4 + 1)).collect();
+    let rs = ruleset(
+        vec![set("block4", SetKey::Ipv4Addr, elements)],
+        vec![base("input", Hook::Input, ChainPolicy::Drop, rules)],
+    );
     TableRecord::of_commit(&rs, 7, ns(1), &handles(&rs)).expect("lines up")
 }
 

@@ -274,7 +274,7 @@ fn parse_all(map: &SourceMap, ids: &[FileId]) -> Vec<Result<ast::File, Vec<Diagn
     };
     let mut all: Vec<_> = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .filter_map(|_| crate::threads::spawn_scoped(scope, "parse", work).ok())
             .collect();
         let mut all = work();
         for h in helpers {

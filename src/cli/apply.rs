@@ -233,7 +233,7 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
                     let _ = f.digest();
                 })
             };
-            let _ = std::thread::Builder::new().spawn_scoped(s, each);
+            let _ = hostwall::threads::spawn_scoped(s, "digest", each);
         }
         guarded(
             out,
@@ -328,6 +328,10 @@ fn prepare(out: &Out, a: &ApplyArgs) -> Result<(Loaded, Ruleset), u8> {
     trace::mark("unchanged by apply record");
     if let Some(code) = by_record {
         return Err(code);
+    }
+    // The table record the unchanged check and the plan read is decoded meanwhile.
+    if skip.is_some() {
+        unchanged::decode_record_ahead(a);
     }
     // A large input's texts, shed before compile, back the batch's first pages; not
     // under --confirm, which first copies the table for the revert (the texts' pages

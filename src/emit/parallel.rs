@@ -59,8 +59,7 @@ pub(super) fn write_sets(
     let (first, rest) = sets.split_at(k);
     std::thread::scope(|s| {
         let apart = (!rest.is_empty()).then(|| {
-            std::thread::Builder::new()
-                .spawn_scoped(s, move || write_apart(table, rest, k + 1, after))
+            crate::threads::spawn_scoped(s, "sets", move || write_apart(table, rest, k + 1, after))
                 .ok()
         });
         for (i, set) in first.iter().enumerate() {

@@ -103,6 +103,10 @@ const MAY_USE_UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/safe/lock.rs", "flock on the state lock file"),
     (
+        "src/threads.rs",
+        "sched_getcpu/sched_setaffinity: a helper thread runs off its starter's CPU",
+    ),
+    (
         "src/pages.rs",
         "mmap/munmap: zero-filled arrays whose untouched pages are never faulted in",
     ),

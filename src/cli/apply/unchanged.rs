@@ -51,6 +51,11 @@ impl Skip {
         // Files unchanged since they were stamped have the recorded digest: no read,
         // no hash. Otherwise their texts are read and hashed now.
         let stamped = load::stamps_hold(&a.input, rec);
+        if !stamped {
+            // Changed since applied, most likely: the table record the plan needs is
+            // decoded while the files are read and hashed.
+            decode_record_ahead(a);
+        }
         let digest = match stamped {
             true => rec.digest.clone(),
             false => load::inputs_digest_unparsed(&a.input, &rec.includes)?,
@@ -199,4 +204,11 @@ fn unchanged(out: &Out, a: &ApplyArgs, genid: u32, table: &str) -> u8 {
         "hostwall: unchanged (generation {genid}){ns}: the live table and sysctls already are the policy; nothing sent{confirm}\n"
     ));
     0
+}
+
+/// Starts decoding the table record of the target namespace on a thread of its own
+/// (`trusted::ahead`): the unchanged check after compile and the plan read it.
+pub fn decode_record_ahead(a: &ApplyArgs) {
+    let record = hostwall::apply::trusted::path(&a.state.state_dir, a.netns.as_deref());
+    hostwall::apply::trusted::ahead::start(&record);
 }
