@@ -66,10 +66,10 @@ impl Nets {
         }
     }
 
-    /// Appends IPv4 entries in one copy: a list's entries as the parser made them
-    /// (`syntax::ast::V4Items`).
-    pub fn extend_v4(&mut self, entries: &[(u32, u32)]) {
-        self.v4.extend_from_slice(entries);
+    /// Appends IPv4 entries as the parser made them (`syntax::ast::V4Items`), sharing
+    /// their vector as a run: nothing is copied.
+    pub fn share_v4(&mut self, entries: &Arc<Vec<(u32, u32)>>) {
+        self.v4.share(entries);
     }
 
     /// Appends `other`'s entries by sharing its runs (nothing is copied).
@@ -154,6 +154,14 @@ impl<T: Copy> Runs<T> {
             }
         }
         self.len += xs.len();
+    }
+
+    /// Appends the entries of `run`, shared as a run of their own.
+    pub fn share(&mut self, run: &Arc<Vec<T>>) {
+        if !run.is_empty() {
+            self.len += run.len();
+            self.runs.push(Arc::clone(run));
+        }
     }
 
     /// Appends `other`'s runs, shared.

@@ -189,7 +189,7 @@ impl<'a> Env<'a> {
         let mut ok = true;
         for item in &def.items {
             if let ast::NetItem::V4(v) = item {
-                out.extend_v4(&v.ranges);
+                out.share_v4(&v.ranges);
                 continue;
             }
             match self.resolve_item(item, stack, diags) {
@@ -218,7 +218,7 @@ impl<'a> Env<'a> {
             }
             ast::NetItem::V4(v) => {
                 let mut nets = Nets::default();
-                nets.extend_v4(&v.ranges);
+                nets.share_v4(&v.ranges);
                 Ok(nets)
             }
             ast::NetItem::Name(n) if stack.contains(&n.value) => Err(Diagnostic::error(

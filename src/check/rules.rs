@@ -401,7 +401,7 @@ fn addrs(
         let found = match item {
             ast::NetItem::Cidr(c) => validate::net(&c.value, c.span).map(|n| nets.push(n)),
             ast::NetItem::V4(v) => {
-                nets.extend_v4(&v.ranges);
+                nets.share_v4(&v.ranges);
                 Ok(())
             }
             ast::NetItem::Name(n) => env.network(&n.value, n.span).map(|v| match v {

@@ -18,6 +18,7 @@ use super::ast::{NetItem, V4Items};
 use crate::nets::V4Form;
 use crate::source::{FileId, Span, Spanned};
 use std::cell::Cell;
+use std::sync::Arc;
 
 /// Runs with fewer items than this are left to pest (the fast lane matters only for big lists).
 pub(crate) const MIN_RUN: usize = 32;
@@ -116,7 +117,7 @@ impl Entries {
             match item {
                 NetItem::V4(v) if self.forms.is_empty() => {
                     let v = *v;
-                    self.ranges = v.ranges;
+                    self.ranges = Arc::try_unwrap(v.ranges).unwrap_or_else(|r| r.to_vec());
                     self.forms = v.forms;
                 }
                 NetItem::V4(v) => {
@@ -150,8 +151,10 @@ impl Entries {
         );
         ranges.shrink_to(ranges.len() + room);
         forms.shrink_to(forms.len() + room);
-        self.items
-            .push(NetItem::V4(Box::new(V4Items { ranges, forms })));
+        self.items.push(NetItem::V4(Box::new(V4Items {
+            ranges: Arc::new(ranges),
+            forms,
+        })));
     }
 }
 
@@ -399,11 +402,11 @@ mod tests {
             "A, then the cut"
         );
         let want = V4Items {
-            ranges: vec![
+            ranges: Arc::new(vec![
                 (0x0a00_0000, 0x0aff_ffff),
                 (0x0a01_0000, 0x0a01_ffff),
                 (0x0a02_0000, 0x0a02_ffff),
-            ],
+            ]),
             forms: vec![V4Form::Prefix; 3],
         };
         assert_eq!(
