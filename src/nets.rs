@@ -135,27 +135,6 @@ impl<T: Copy> Runs<T> {
         self.len += 1;
     }
 
-    /// Appends `xs` in one copy: to the last run when no other list shares it, else
-    /// as a run of their own.
-    pub fn extend_from_slice(&mut self, xs: &[T]) {
-        if xs.is_empty() {
-            return;
-        }
-        let fill = |run: &mut Vec<T>| {
-            crate::pages::reserve_faulted(run, xs.len());
-            run.extend_from_slice(xs);
-        };
-        match self.runs.last_mut().and_then(Arc::get_mut) {
-            Some(run) => fill(run),
-            None => {
-                let mut run = Vec::new();
-                fill(&mut run);
-                self.runs.push(Arc::new(run));
-            }
-        }
-        self.len += xs.len();
-    }
-
     /// Appends the entries of `run`, shared as a run of their own.
     pub fn share(&mut self, run: &Arc<Vec<T>>) {
         if !run.is_empty() {

@@ -33,14 +33,14 @@ fn ahead() -> std::sync::MutexGuard<'static, Option<(PathBuf, JoinHandle<Decoded
 /// Nothing is reported here: a record that cannot be read or trusted is left for the
 /// load that needs it, which says why.
 pub fn start(path: &Path) {
+    let mut slot = ahead();
+    if slot.is_some() {
+        return;
+    }
     let Ok(meta) = std::fs::metadata(path) else {
         return;
     };
     if !(MIN_BYTES..=MAX_BYTES).contains(&meta.len()) {
-        return;
-    }
-    let mut slot = ahead();
-    if slot.is_some() {
         return;
     }
     let p = path.to_path_buf();
