@@ -18,6 +18,7 @@ mod cleanup;
 mod common;
 mod diff;
 mod diff_blind;
+mod echo_room;
 mod hosts;
 mod import;
 mod incremental;
