@@ -49,3 +49,4 @@ mod verify_output;
 mod verify_reap;
 mod verify_sources;
 mod verify_to;
+mod way_home;

@@ -177,6 +177,8 @@ fn apply_once(out: &Out, a: &ApplyArgs) -> u8 {
     // Every step in the namespace runs on this thread, which enters it for the step
     // (a missing namespace is reported by the first step that needs it).
     let _stay = (a.netns.as_deref()).and_then(|n| hostwall::netns::stay_in(n).ok());
+    #[cfg(debug_assertions)]
+    test_hooks::lose_way_home(a.netns.as_deref());
     // Closed after the records are written, or before a confirm prompt that may wait
     // minutes, by a process of their own once a change is made: see `CloseLate`.
     let sockets = hostwall::nft::sock::CloseLate::begin();

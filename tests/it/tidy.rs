@@ -103,6 +103,10 @@ const MAY_USE_UNSAFE: &[(&str, &str)] = &[
     ),
     ("src/safe/lock.rs", "flock on the state lock file"),
     (
+        "src/cli/apply/test_hooks.rs",
+        "debug builds only: capget/capset, a thread that loses CAP_SYS_ADMIN in a namespace",
+    ),
+    (
         "src/threads.rs",
         "sched_getcpu/sched_setaffinity: a helper thread runs off its starter's CPU",
     ),
