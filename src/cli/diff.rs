@@ -25,7 +25,7 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
     };
     let json = c.format == DiffFormat::Json && !c.check;
     super::coexist::warn(out, &c.system.root);
-    let rec = last_applied(out, &opts);
+    let (rec, untrusted) = last_applied(&opts);
     let mut part = json::named(&c.input);
     let report = match fast_path(&opts, c, rec.as_ref()).transpose() {
         Some(r) => r,
@@ -56,7 +56,14 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
         }
     };
     let (report, table, lines) = match report {
-        Ok(r) => r,
+        Ok(r) => {
+            // Said once the live state could be read: a diff that cannot read it says
+            // only that.
+            if let Some(warning) = untrusted {
+                out.stderr(&warning);
+            }
+            r
+        }
         Err(e) => {
             let msg = format!("cannot read the live ruleset: {e}");
             if c.check {
@@ -86,16 +93,17 @@ pub fn run(out: &Out, c: &DiffArgs) -> u8 {
 }
 
 /// The record of the last apply here; a record that is there but cannot be trusted is
-/// a warning (the comparison is then in full, with no word on where the table came from).
-fn last_applied(out: &Out, opts: &DriftOptions) -> Option<hostwall::record::ApplyRecord> {
+/// a warning to give (the comparison is then in full, with no word on where the table
+/// came from).
+fn last_applied(opts: &DriftOptions) -> (Option<hostwall::record::ApplyRecord>, Option<String>) {
     match drift::last_applied(opts) {
-        Ok(rec) => rec,
-        Err(e) => {
-            out.stderr(&format!(
+        Ok(rec) => (rec, None),
+        Err(e) => (
+            None,
+            Some(format!(
                 "hostwall: warning: not using the apply record: {e}\n  (comparing in full instead)\n"
-            ));
-            None
-        }
+            )),
+        ),
     }
 }
 

@@ -67,6 +67,13 @@ pub fn check_dir(dir: &Path) -> Result<(), Error> {
         return Err(untrusted(dir, "it is not a directory", "remove it"));
     }
     if meta.uid() != me {
+        // Root's state is root's: handing it to another user would make root refuse it.
+        let fix = match meta.uid() {
+            0 => "run hostwall as root (this is root's state directory), or name a \
+                  directory of your own with --state-dir"
+                .to_string(),
+            _ => fix,
+        };
         return Err(untrusted(
             dir,
             format!(

@@ -104,6 +104,9 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     // Sticky like /tmp: the unprivileged run may create its state dir there, and the
     // state dir's trust rule accepts it.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    let root_state = dir.path().join("root-state");
+    std::fs::create_dir(&root_state).expect("mkdir");
+    std::fs::set_permissions(&root_state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let policy = dir.path().join("p.policy");
     std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
     std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -117,6 +120,14 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
             policy,
         ],
         vec!["diff", policy],
+        // An apply record's directory owned by root, as on a host where root applied:
+        // the record cannot be used, but the one line is still the missing capability.
+        vec![
+            "diff",
+            "--state-dir",
+            root_state.to_str().expect("utf8"),
+            policy,
+        ],
     ] {
         let mut cmd = Command::new("unshare");
         cmd.args([
@@ -134,6 +145,26 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
         assert!(err.contains("CAP_NET_ADMIN"), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
     }
+    // Root's state directory used by another user: refused, and never with advice to
+    // hand it over (root would then refuse it).
+    let o = Command::new("unshare")
+        .args([
+            "-n",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&bin)
+        .args(["status", "--state-dir", root_state.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("owned by uid 0"), "{err}");
+    assert!(err.contains("run hostwall as root"), "{err}");
+    assert!(!err.contains("chown"), "{err}");
 }
 
 /// A symlinked and a world-writable state directory (each with why it is refused), the
