@@ -69,9 +69,7 @@ pub fn check_dir(dir: &Path) -> Result<(), Error> {
     if meta.uid() != me {
         // Root's state is root's: handing it to another user would make root refuse it.
         let fix = match meta.uid() {
-            0 => "run hostwall as root (this is root's state directory), or name a \
-                  directory of your own with --state-dir"
-                .to_string(),
+            0 => "run hostwall as root: this is root's state directory".to_string(),
             _ => fix,
         };
         return Err(untrusted(
