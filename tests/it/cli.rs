@@ -111,6 +111,23 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     std::fs::write(&policy, "policy p {\n    allow ssh\n}\n").expect("write");
     std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let policy = policy.to_str().expect("utf8");
+    // The binary as `nobody`, in a network namespace of its own.
+    let as_nobody = |args: &[&str]| {
+        let setpriv = [
+            "-n",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ];
+        let o = Command::new("unshare")
+            .args(setpriv)
+            .arg(&bin)
+            .args(args)
+            .output();
+        o.expect("run")
+    };
     for args in [
         vec![
             "apply",
@@ -129,17 +146,7 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
             policy,
         ],
     ] {
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "-n",
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ]);
-        cmd.arg(&bin);
-        let o = cmd.args(&args).output().expect("run");
+        let o = as_nobody(&args);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("CAP_NET_ADMIN"), "{args:?}: {err}");
@@ -147,19 +154,7 @@ fn without_cap_net_admin_apply_and_diff_exit_2_with_one_clear_line() {
     }
     // Root's state directory used by another user: refused, and never with advice to
     // hand it over (root would then refuse it).
-    let o = Command::new("unshare")
-        .args([
-            "-n",
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ])
-        .arg(&bin)
-        .args(["status", "--state-dir", root_state.to_str().expect("utf8")])
-        .output()
-        .expect("run");
+    let o = as_nobody(&["status", "--state-dir", root_state.to_str().expect("utf8")]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("owned by uid 0"), "{err}");
