@@ -50,6 +50,11 @@ impl Env {
 
     /// `hostwall apply --netns NS --state-dir STATE ARGS...`
     pub fn apply(&self, args: &[&str]) -> Output {
+        self.apply_env(args, &[])
+    }
+
+    /// [`Env::apply`] with these environment variables set.
+    pub fn apply_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut full = vec!["apply", "--netns", self.ns.name()];
         let state = self.state();
         let state = state.to_string_lossy();
@@ -57,7 +62,7 @@ impl Env {
         let log = self.log_args();
         full.extend(log.iter().map(String::as_str));
         full.extend_from_slice(args);
-        hostwall(&full, &[])
+        hostwall(&full, env)
     }
 
     /// `hostwall CMD --netns NS --state-dir STATE` (confirm, status, revert).

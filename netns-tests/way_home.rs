@@ -4,7 +4,7 @@
 //! later step may run in the namespace the thread was left in. The table stays as it
 //! was, and the next apply runs as usual.
 
-use crate::apply::{Env, exit, hostwall, stderr};
+use crate::apply::{Env, exit, stderr};
 use std::os::unix::process::ExitStatusExt;
 
 const BEFORE: &str = "policy p {\n    allow tcp 22\n}\n";
@@ -22,12 +22,7 @@ fn a_thread_that_cannot_return_from_the_namespace_aborts_the_apply_issue14() {
     let table = env.ruleset();
     assert!(table.contains("table inet hostwall"), "{table}");
 
-    let state = env.state().to_string_lossy().into_owned();
-    let log = env.log_args();
-    let mut args = vec!["apply", "--netns", env.ns.name(), "--state-dir", &state];
-    args.extend(log.iter().map(String::as_str));
-    args.push(&after);
-    let out = hostwall(&args, &[("HOSTWALL_TEST_LOSE_WAY_HOME", "1")]);
+    let out = env.apply_env(&[&after], &[("HOSTWALL_TEST_LOSE_WAY_HOME", "1")]);
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGABRT),

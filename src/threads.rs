@@ -3,7 +3,9 @@
 //! runs off the CPU of the thread that started it when the process may use another: a
 //! new thread can start on its starter's CPU and share it until the scheduler moves one
 //! of them, which takes longer than such a step lasts (on a 2-CPU VM a 1.5 ms helper
-//! made the parse beside it 0.5 ms slower on average; a pure spin, the same).
+//! made the parse beside it 0.5 ms slower on average; a pure spin, the same). A thread
+//! from [`spawn`] is moved by its starter; one in a scope, whose handle gives no way to
+//! name it, moves itself once it first runs.
 
 /// Starts `f` on a thread of its own, as `std::thread::Builder::spawn` does, off the
 /// starter's CPU. The starter moves it, right after making it: a new thread first runs

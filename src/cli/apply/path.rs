@@ -74,6 +74,7 @@ pub(super) fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> Str
     );
     s.push_str(&line(&r.path));
     s.push_str(&basis(&r.basis, r.table_dumps, r.record_error.as_deref()));
+    s.push_str(&handles(r));
     if r.resends > 0 {
         s.push_str(&format!(
             "  resent {} time{}: other tables changed meanwhile (ours did not)\n",
@@ -87,6 +88,18 @@ pub(super) fn summary(rs: &Ruleset, netns: Option<&str>, r: &ApplyReport) -> Str
         }
     }
     s
+}
+
+/// After an in-place change, how the next table record learned the new rules' handles
+/// when the kernel's echoes did not give them all (more rules put than are asked for,
+/// or a receive queue too small to hold the echoes): a dump of our rules.
+fn handles(r: &ApplyReport) -> String {
+    let in_place = matches!(r.path, ApplyPath::Incremental { .. });
+    match in_place && r.rule_dumps > 0 && r.record_error.is_none() {
+        true => "  the new rules' handles read back by a dump of our rules (not all echoed)\n"
+            .to_string(),
+        false => String::new(),
+    }
 }
 
 fn bytes(n: usize) -> String {
