@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+mod order;
+pub use order::{is_normal_v4, normalize_v4, normalized_v4, sort_mostly_ordered};
+
 /// One address entry: an inclusive range of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NetRange {
@@ -232,106 +235,6 @@ impl FromIterator<NetRange> for Nets {
     }
 }
 
-/// Sorts and merges overlapping or adjacent IPv4 ranges in place (the packed form of
-/// [`crate::ir::normalize_intervals`]).
-pub fn normalize_v4(v: &mut Vec<(u32, u32)>) {
-    // Already in that form (a sorted block list): one pass, no sort.
-    if is_normal_v4(v) {
-        v.shrink_to_fit();
-        return;
-    }
-    sort_mostly_ordered(v);
-    let mut kept: usize = 0;
-    for i in 0..v.len() {
-        let (lo, hi) = v[i];
-        match kept.checked_sub(1).map(|k| &mut v[k]) {
-            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
-            _ => {
-                v[kept] = (lo, hi);
-                kept += 1;
-            }
-        }
-    }
-    v.truncate(kept);
-    v.shrink_to_fit();
-}
-
-/// Sorts `v`; in about one pass when it is in order but for a few entries (a list with
-/// some added or moved out of place): the stable sort finds the runs in order and merges
-/// them, its scratch touched only for the short ones. A list with many descents goes to
-/// the unstable sort, in place, so a million unordered entries need no scratch copy.
-pub fn sort_mostly_ordered<T: Ord + Copy>(v: &mut [T]) {
-    if merge_strays(v) {
-        return;
-    }
-    let descents = v.windows(2).filter(|w| w[0] > w[1]).count();
-    if descents <= v.len() / 256 {
-        v.sort();
-    } else {
-        v.sort_unstable();
-    }
-}
-
-/// At most this many entries out of place are taken out and merged back in
-/// ([`merge_strays`]); more go to the sorts.
-const STRAYS: usize = 64;
-
-/// Sorts `v` when taking out at most [`STRAYS`] entries leaves the rest in order (a list
-/// with an entry added at its head, or a few moved): one pass keeps the entries in order
-/// at the front and takes the others out, which are sorted and merged back from the end.
-/// 100,000 prefixes with one moved from last to first: 0.6 ms in the stable sort, which
-/// sorts the short runs it finds at the head before it merges. Returns whether it sorted
-/// `v`; otherwise `v` holds the same entries (in another order).
-fn merge_strays<T: Ord + Copy>(v: &mut [T]) -> bool {
-    let mut strays: Vec<T> = Vec::new();
-    let mut kept = 0;
-    for i in 0..v.len() {
-        let x = v[i];
-        if kept == 0 || v[kept - 1] <= x {
-            v[kept] = x;
-            kept += 1;
-            continue;
-        }
-        // `x` is below the last entry kept: either is out of place. The last one kept
-        // goes when `x` fits after the one before it and the next entry does not fall
-        // below the last one (it was too big); else `x` goes (it is too small).
-        let fits = kept < 2 || v[kept - 2] <= x;
-        let next_ok = v.get(i + 1).is_none_or(|n| *n >= v[kept - 1]);
-        if fits && !next_ok {
-            strays.push(v[kept - 1]);
-            v[kept - 1] = x;
-        } else {
-            strays.push(x);
-        }
-        if strays.len() > STRAYS {
-            // Everything read so far is the kept entries and the strays.
-            v[kept..=i].copy_from_slice(&strays);
-            return false;
-        }
-    }
-    strays.sort_unstable();
-    // Merged from the end: the slot written is never before the next kept entry read.
-    let (mut i, mut w) = (kept, v.len());
-    while let Some(&s) = strays.last() {
-        w -= 1;
-        if i > 0 && v[i - 1] > s {
-            v[w] = v[i - 1];
-            i -= 1;
-        } else {
-            v[w] = s;
-            strays.pop();
-        }
-    }
-    true
-}
-
-/// Whether `v` is as [`normalize_v4`] leaves it: in order, each range well formed and
-/// apart from the next (neither overlapping nor adjacent).
-pub fn is_normal_v4(v: &[(u32, u32)]) -> bool {
-    let apart = |w: &[(u32, u32)]| w[0].0 <= w[0].1 && w[0].1 < w[1].0 && w[1].0 - w[0].1 > 1;
-    v.windows(2).all(apart) && v.last().is_none_or(|e| e.0 <= e.1)
-}
-
 /// How a packed IPv4 entry was written, so its text can be rebuilt exactly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum V4Form {
@@ -457,64 +360,7 @@ mod tests {
         assert_eq!(cases[1], [(0, u32::MAX)]);
     }
 
-    /// A list in order but for a few entries (one moved to the head, to the end, or
-    /// into the middle, duplicates among them) is sorted by taking them out; a list
-    /// with too many is left for the sorts, holding the same entries.
-    #[test]
-    fn a_few_entries_out_of_place_are_taken_out_and_merged_back() {
-        let sorted: Vec<u32> = (0..1000).map(|i| i * 3).collect();
-        let cases: Vec<Vec<u32>> = vec![
-            [vec![5000], sorted.clone()].concat(),
-            [sorted.clone(), vec![1]].concat(),
-            [&sorted[..500], &[7, 2999, 7][..], &sorted[500..]].concat(),
-            [vec![3, 3], sorted.clone(), vec![0, 0]].concat(),
-        ];
-        for mut v in cases {
-            let mut want = v.clone();
-            want.sort_unstable();
-            assert!(merge_strays(&mut v));
-            assert_eq!(v, want);
-        }
-        let mut many: Vec<u32> = (0..1000).rev().collect();
-        let mut same = many.clone();
-        assert!(!merge_strays(&mut many));
-        many.sort_unstable();
-        same.sort_unstable();
-        assert_eq!(many, same);
-    }
-
     proptest::proptest! {
-        /// A sorted list with a few entries moved (the stable sort's case) or shuffled
-        /// (the unstable sort's) comes out sorted either way.
-        #[test]
-        fn a_mostly_ordered_list_sorts_as_any_list(
-            n in 0usize..3000,
-            moves in proptest::collection::vec((0usize..3000, 0usize..3000), 0..12),
-            shuffle in proptest::bool::ANY,
-        ) {
-            let mut v: Vec<(u32, u32)> = (0..n as u32).map(|i| (i * 7 % 5000, i)).collect();
-            v.sort_unstable();
-            for &(from, to) in &moves {
-                if n > 0 {
-                    let e = v.remove(from % n);
-                    v.insert(to % n, e);
-                }
-            }
-            if shuffle {
-                v.reverse();
-            }
-            let mut want = v.clone();
-            want.sort_unstable();
-            let mut strays = v.clone();
-            sort_mostly_ordered(&mut v);
-            proptest::prop_assert_eq!(&v, &want);
-            // Taken out and merged back, or left holding the same entries for the sorts.
-            if !merge_strays(&mut strays) {
-                strays.sort_unstable();
-            }
-            proptest::prop_assert_eq!(strays, want);
-        }
-
         /// Sorted or not, apart or touching: the packed form normalizes as the IR does.
         #[test]
         fn packed_v4_normalizes_as_the_ir_does_on_any_list(

@@ -98,11 +98,22 @@ impl Ranges<'_> {
     fn normalize(&mut self) {
         match self {
             Ranges::V4(v) if crate::nets::is_normal_v4(v) => {}
-            Ranges::V4(v) => crate::nets::normalize_v4(v.to_mut()),
+            Ranges::V4(Cow::Owned(v)) => crate::nets::normalize_v4(v),
+            Ranges::V4(Cow::Borrowed(b)) => {
+                let v = crate::nets::normalized_v4(&[b]).unwrap_or_else(|| {
+                    let mut v = b.to_vec();
+                    crate::nets::normalize_v4(&mut v);
+                    v
+                });
+                *self = Ranges::V4(Cow::Owned(v));
+            }
             Ranges::V4Parts(p) if p.is_normal() => {}
             Ranges::V4Parts(p) => {
-                let mut v = p.concat();
-                crate::nets::normalize_v4(&mut v);
+                let v = crate::nets::normalized_v4(&p.parts).unwrap_or_else(|| {
+                    let mut v = p.concat();
+                    crate::nets::normalize_v4(&mut v);
+                    v
+                });
                 *self = Ranges::V4(Cow::Owned(v));
             }
             Ranges::Wide(v) => ir::normalize_intervals(v),

@@ -1,0 +1,314 @@
+//! Putting IPv4 ranges in order: sorted, and merged where they overlap or touch, as the
+//! IR's intervals are (`ir::normalize_intervals`). Lists arrive mostly in order (a block
+//! list, a feed with a few entries added or moved), so each step first finds the few
+//! entries out of place and merges them back instead of sorting.
+
+/// Sorts and merges overlapping or adjacent IPv4 ranges in place (the packed form of
+/// [`crate::ir::normalize_intervals`]).
+pub fn normalize_v4(v: &mut Vec<(u32, u32)>) {
+    // Already in that form (a sorted block list): one pass, no sort.
+    if is_normal_v4(v) {
+        v.shrink_to_fit();
+        return;
+    }
+    sort_mostly_ordered(v);
+    join_touching(v);
+}
+
+/// Sorts `v`; in about one pass when it is in order but for a few entries (a list with
+/// some added or moved out of place): the stable sort finds the runs in order and merges
+/// them, its scratch touched only for the short ones. A list with many descents goes to
+/// the unstable sort, in place, so a million unordered entries need no scratch copy.
+pub fn sort_mostly_ordered<T: Ord + Copy>(v: &mut [T]) {
+    if merge_strays(v) {
+        return;
+    }
+    let descents = v.windows(2).filter(|w| w[0] > w[1]).count();
+    if descents <= v.len() / 256 {
+        v.sort();
+    } else {
+        v.sort_unstable();
+    }
+}
+
+/// At most this many entries out of place are taken out and merged back in
+/// ([`merge_strays`]); more go to the sorts.
+const STRAYS: usize = 64;
+
+/// Sorts `v` when taking out at most [`STRAYS`] entries leaves the rest in order (a list
+/// with an entry added at its head, or a few moved): one pass keeps the entries in order
+/// at the front and takes the others out, which are sorted and merged back from the end.
+/// 100,000 prefixes with one moved from last to first: 0.6 ms in the stable sort, which
+/// sorts the short runs it finds at the head before it merges. Returns whether it sorted
+/// `v`; otherwise `v` holds the same entries (in another order).
+fn merge_strays<T: Ord + Copy>(v: &mut [T]) -> bool {
+    let mut strays: Vec<T> = Vec::new();
+    let mut kept = 0;
+    for i in 0..v.len() {
+        let x = v[i];
+        if kept == 0 || v[kept - 1] <= x {
+            v[kept] = x;
+            kept += 1;
+            continue;
+        }
+        // `x` is below the last entry kept: either is out of place. The last one kept
+        // goes when `x` fits after the one before it and the next entry does not fall
+        // below the last one (it was too big); else `x` goes (it is too small).
+        let fits = kept < 2 || v[kept - 2] <= x;
+        let next_ok = v.get(i + 1).is_none_or(|n| *n >= v[kept - 1]);
+        if fits && !next_ok {
+            strays.push(v[kept - 1]);
+            v[kept - 1] = x;
+        } else {
+            strays.push(x);
+        }
+        if strays.len() > STRAYS {
+            // Everything read so far is the kept entries and the strays.
+            v[kept..=i].copy_from_slice(&strays);
+            return false;
+        }
+    }
+    strays.sort_unstable();
+    // Merged from the end: the slot written is never before the next kept entry read.
+    let (mut i, mut w) = (kept, v.len());
+    while let Some(&s) = strays.last() {
+        w -= 1;
+        if i > 0 && v[i - 1] > s {
+            v[w] = v[i - 1];
+            i -= 1;
+        } else {
+            v[w] = s;
+            strays.pop();
+        }
+    }
+    true
+}
+
+/// Whether `v` is as [`normalize_v4`] leaves it: in order, each range well formed and
+/// apart from the next (neither overlapping nor adjacent).
+pub fn is_normal_v4(v: &[(u32, u32)]) -> bool {
+    let apart = |w: &[(u32, u32)]| w[0].0 <= w[0].1 && w[0].1 < w[1].0 && w[1].0 - w[0].1 > 1;
+    v.windows(2).all(apart) && v.last().is_none_or(|e| e.0 <= e.1)
+}
+
+/// The ranges `parts` hold one after another, sorted and merged as [`normalize_v4`] leaves
+/// them, written into a new list without a copy of the original first: when taking out
+/// at most [`STRAYS`] entries leaves the rest in order (a list with some moved, as a block
+/// list edited by hand or a feed that appended a few). One pass finds the entries out of
+/// place; the runs in order between them are then copied whole, each stray put where it
+/// belongs, and neighbours are joined only if any touch. `None` for any other list, which
+/// the caller copies and sorts. 100,000 prefixes with the first moved past the end:
+/// 0.15 ms, where the copy and [`normalize_v4`] took 0.34 (in one process, memory warm;
+/// an apply's compile went from 1.36-1.39 ms to 1.01-1.10).
+pub fn normalized_v4(parts: &[&[(u32, u32)]]) -> Option<Vec<(u32, u32)>> {
+    let (strays, len) = strays(parts)?;
+    let mut values: Vec<(u32, u32)> = strays.iter().map(|&(_, v)| v).collect();
+    values.sort_unstable();
+    let mut at: Vec<usize> = strays.iter().map(|&(i, _)| i).collect();
+    at.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    crate::pages::reserve_faulted(&mut out, len);
+    let mut values = values.into_iter().peekable();
+    let mut skip = at.into_iter().peekable();
+    let mut start = 0;
+    for part in parts {
+        // The runs of this part between the strays' places, each merged with the strays
+        // that sort before its end.
+        let end = start + part.len();
+        let mut from = 0;
+        while from < part.len() {
+            let to = skip
+                .peek()
+                .filter(|&&i| i < end)
+                .map_or(part.len(), |&i| i - start);
+            let mut run = &part[from..to];
+            while let Some(&s) = values
+                .peek()
+                .filter(|&&s| run.last().is_some_and(|&l| s < l))
+            {
+                let p = run.partition_point(|&e| e <= s);
+                out.extend_from_slice(&run[..p]);
+                out.push(s);
+                values.next();
+                run = &run[p..];
+            }
+            out.extend_from_slice(run);
+            if to < part.len() {
+                skip.next();
+            }
+            from = to + 1;
+        }
+        start = end;
+    }
+    out.extend(values);
+    if !is_normal_v4(&out) {
+        join_touching(&mut out);
+    }
+    Some(out)
+}
+
+/// Joins the ranges of a sorted list that overlap or touch, in place.
+fn join_touching(v: &mut Vec<(u32, u32)>) {
+    let mut kept: usize = 0;
+    for i in 0..v.len() {
+        let (lo, hi) = v[i];
+        match kept.checked_sub(1).map(|k| &mut v[k]) {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => {
+                v[kept] = (lo, hi);
+                kept += 1;
+            }
+        }
+    }
+    v.truncate(kept);
+    v.shrink_to_fit();
+}
+
+/// An entry out of place: its index in the whole list, and its value.
+type Stray = (usize, (u32, u32));
+
+/// The entries [`merge_strays`] would take out of the list `parts` hold one after
+/// another (each one's index and value) and its length, found without moving any: the
+/// same choices, made on the last two entries kept. `None` when that is more than
+/// [`STRAYS`].
+fn strays(parts: &[&[(u32, u32)]]) -> Option<(Vec<Stray>, usize)> {
+    let mut strays = Vec::new();
+    // The last entry kept, its index, and the one kept before it (`None`: fewer kept).
+    let (mut last, mut last_at, mut before) = (None::<(u32, u32)>, 0, None);
+    let mut start = 0;
+    for (k, part) in parts.iter().enumerate() {
+        let mut j = 0;
+        while j < part.len() {
+            let x = part[j];
+            let kept = match last {
+                Some(kept) if x < kept => kept,
+                _ => {
+                    // The run in order from here is kept whole.
+                    let run = part[j..].windows(2).position(|w| w[1] < w[0]);
+                    let end = j + 1 + run.unwrap_or(part.len() - j - 1);
+                    before = if end - j >= 2 {
+                        Some(part[end - 2])
+                    } else {
+                        last
+                    };
+                    (last, last_at) = (Some(part[end - 1]), start + end - 1);
+                    j = end;
+                    continue;
+                }
+            };
+            let next = part
+                .get(j + 1)
+                .or_else(|| parts[k + 1..].iter().find_map(|p| p.first()));
+            let fits = before.is_none_or(|b| b <= x);
+            if fits && next.is_some_and(|&n| n < kept) {
+                strays.push((last_at, kept));
+                (last, last_at) = (Some(x), start + j);
+            } else {
+                strays.push((start + j, x));
+            }
+            if strays.len() > STRAYS {
+                return None;
+            }
+            j += 1;
+        }
+        start += part.len();
+    }
+    Some((strays, start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A list in order but for a few entries (one moved to the head, to the end, or
+    /// into the middle, duplicates among them) is sorted by taking them out; a list
+    /// with too many is left for the sorts, holding the same entries.
+    #[test]
+    fn a_few_entries_out_of_place_are_taken_out_and_merged_back() {
+        let sorted: Vec<u32> = (0..1000).map(|i| i * 3).collect();
+        let cases: Vec<Vec<u32>> = vec![
+            [vec![5000], sorted.clone()].concat(),
+            [sorted.clone(), vec![1]].concat(),
+            [&sorted[..500], &[7, 2999, 7][..], &sorted[500..]].concat(),
+            [vec![3, 3], sorted.clone(), vec![0, 0]].concat(),
+        ];
+        for mut v in cases {
+            let mut want = v.clone();
+            want.sort_unstable();
+            assert!(merge_strays(&mut v));
+            assert_eq!(v, want);
+        }
+        let mut many: Vec<u32> = (0..1000).rev().collect();
+        let mut same = many.clone();
+        assert!(!merge_strays(&mut many));
+        many.sort_unstable();
+        same.sort_unstable();
+        assert_eq!(many, same);
+    }
+
+    proptest::proptest! {
+        /// A sorted list with a few entries moved (the stable sort's case) or shuffled
+        /// (the unstable sort's) comes out sorted either way.
+        #[test]
+        fn a_mostly_ordered_list_sorts_as_any_list(
+            n in 0usize..3000,
+            moves in proptest::collection::vec((0usize..3000, 0usize..3000), 0..12),
+            shuffle in proptest::bool::ANY,
+        ) {
+            let mut v: Vec<(u32, u32)> = (0..n as u32).map(|i| (i * 7 % 5000, i)).collect();
+            v.sort_unstable();
+            for &(from, to) in &moves {
+                if n > 0 {
+                    let e = v.remove(from % n);
+                    v.insert(to % n, e);
+                }
+            }
+            if shuffle {
+                v.reverse();
+            }
+            let mut want = v.clone();
+            want.sort_unstable();
+            let mut strays = v.clone();
+            sort_mostly_ordered(&mut v);
+            proptest::prop_assert_eq!(&v, &want);
+            // Taken out and merged back, or left holding the same entries for the sorts.
+            if !merge_strays(&mut strays) {
+                strays.sort_unstable();
+            }
+            proptest::prop_assert_eq!(strays, want);
+        }
+
+        /// Built from a borrowed list, in one or several parts, the result is the one the
+        /// copy and [`normalize_v4`] give; or `None` when more than [`STRAYS`] entries
+        /// are out of place.
+        #[test]
+        fn a_borrowed_list_normalizes_as_a_copy_does(
+            n in 0usize..400,
+            moves in proptest::collection::vec((0usize..400, 0usize..400), 0..80),
+            width in 0u32..12,
+            cut in 0usize..400,
+        ) {
+            let mut v: Vec<(u32, u32)> =
+                (0..n as u32).map(|i| (i * 8, i * 8 + i % width.max(1))).collect();
+            for &(from, to) in &moves {
+                if n > 0 {
+                    let e = v.remove(from % n);
+                    v.insert(to % n, e);
+                }
+            }
+            let mut want = v.clone();
+            normalize_v4(&mut want);
+            let cut = cut.min(v.len());
+            let (a, b) = v.split_at(cut);
+            let whole = normalized_v4(&[&v]);
+            let split = normalized_v4(&[&[][..], a, &[], b]);
+            proptest::prop_assert_eq!(&whole, &split);
+            let mut copy = v.clone();
+            let found = merge_strays(&mut copy);
+            proptest::prop_assert_eq!(whole.is_some(), found);
+            if let Some(got) = whole {
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+    }
+}
