@@ -246,6 +246,26 @@ mod tests {
         assert_eq!(many, same);
     }
 
+    /// At the ends of the address space, with duplicates and ranges that swallow
+    /// others among the entries out of place: as the copy and [`normalize_v4`] give.
+    #[test]
+    fn a_borrowed_list_joins_at_the_ends_and_across_strays() {
+        let cases: Vec<Vec<(u32, u32)>> = vec![
+            vec![(u32::MAX, u32::MAX), (0, 0), (1, u32::MAX - 1)],
+            vec![(5, 9), (0, 3), (4, 4), (10, 20), (30, 40), (12, 35), (41, 41)],
+            vec![(100, 200), (7, 7), (7, 7), (150, 160), (201, 300), (0, u32::MAX)],
+            vec![(9, 9), (1, 1), (2, 2), (3, 3)],
+            vec![],
+        ];
+        for v in cases {
+            let mut want = v.clone();
+            normalize_v4(&mut want);
+            let (a, b) = v.split_at(v.len() / 2);
+            assert_eq!(normalized_v4(&[&v]).as_ref(), Some(&want), "{v:?}");
+            assert_eq!(normalized_v4(&[a, b]), Some(want), "{v:?}");
+        }
+    }
+
     proptest::proptest! {
         /// A sorted list with a few entries moved (the stable sort's case) or shuffled
         /// (the unstable sort's) comes out sorted either way.
