@@ -20,7 +20,8 @@
 #   one service added to kvm-host, one rule inserted in the middle of a
 #   10,000-rule policy; then, beside a libvirt-like table, 100k prefixes with 0 / 1 /
 #   1,000 changed, planned from the record and with another table's commit before each
-#   apply (the generation moved: our table is read).
+#   apply (the generation moved: our table is read); and, right after another apply (pairs
+#   0.3 s apart), the second apply of kvm-host and of the last prefix changed.
 # Wall time with bash's EPOCHREALTIME around the command itself, its output to a file (a
 # command substitution would count the fork of a subshell, about 1 ms here).
 # Usage: benches/reapply.sh [RUNS] [PATTERN]   (as root; namespace and temp files removed on
@@ -138,6 +139,33 @@ row "10,000 rules, one inserted mid-way" "$tmp/r0.policy" "$tmp/r1.policy"
 echo "ratio: nft -f over in place. 'kernel': the one batch's time inside sendmsg (0: nothing sent)."
 echo "full/k: the full replace's wall time over its own batch's kernel time, the median of the runs' ratios."
 echo "read: in place with no table record to plan from (the ruleset and our table read first)."
+
+# Right after another: an apply started as the one before it ends, while that one's
+# socket closer still runs (nft/sock/closer.rs), one pair at a time, 0.3 s between pairs;
+# the second apply's wall and kernel time (its commit waits if the closer's release holds
+# the namespace's commit lock through a grace period).
+after() {
+  local a=$1 b=$2 t0 t1
+  : >"$tmp/after.wall"; : >"$tmp/after.kernel"
+  apply --replace "$b" >/dev/null
+  for _ in $(seq "$runs"); do
+    sleep 0.3
+    apply "$a" >/dev/null
+    t0=$EPOCHREALTIME; apply "$b" >"$tmp/out"; t1=$EPOCHREALTIME
+    usec "$t0" "$t1" >>"$tmp/after.wall"
+    kernel_us <"$tmp/out" >>"$tmp/after.kernel" || true
+  done
+  echo "$(median <"$tmp/after.wall") $(median <"$tmp/after.kernel")"
+}
+if [[ "right after another" == *"$only"* ]]; then
+  printf '\n%-34s %8s %8s\n' "right after another apply" "in place" kernel
+  for shape in "kvm-host, one service added:kvm0:kvm1" "100k prefixes, last one changed:p0:plast"; do
+    IFS=: read -r name a b <<<"$shape"
+    read -r -a r <<<"$(after "$tmp/$a.policy" "$tmp/$b.policy")"
+    printf '%-34s %s %s\n' "$name" "$(ms "${r[0]}")" "$(ms "${r[1]:-0}")"
+  done
+  echo "the second of two applies, each pair 0.3 s after the last (medians)."
+fi
 
 # A busy KVM host: libvirt's tables beside ours (the warnings after an apply judge them
 # against our table), and another table committing between applies (a guest started:

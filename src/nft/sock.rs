@@ -32,8 +32,9 @@ const LATE_MAX: usize = 64;
 /// for a one-element change that the kernel committed in 0.5 ms. Held to the end of the
 /// command, they are closed once, after the records are written; even then the close
 /// still waited 5 to 17 ms, so a command that changed the kernel ends the hold with
-/// [`CloseLate::end_in_child`], which leaves the close to a process of its own.
-/// (Only the outermost of nested ones closes them.)
+/// [`CloseLate::end_in_child`], which leaves the close to a process of its own, which
+/// first waits out a grace period itself so that its release does not hold the commit
+/// lock through one (`closer.rs`). (Only the outermost of nested ones closes them.)
 pub struct CloseLate {
     outermost: bool,
 }
@@ -349,6 +350,12 @@ mod tests {
         drop(s);
         assert_eq!(groups_of(ino), Some(0), "held open, no longer a listener");
         drop(late);
+        // A closer that another test starts meanwhile (`closer.rs`) holds a copy of every
+        // descriptor of this process until its first step closes them: wait that out.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while groups_of(ino).is_some() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         assert_eq!(groups_of(ino), None, "closed with the guard");
     }
 }
