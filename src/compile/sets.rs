@@ -71,12 +71,6 @@ impl<'a> V4Parts<'a> {
         self.parts.iter().all(|p| crate::nets::is_normal_v4(p)) && self.parts.windows(2).all(joint)
     }
 
-    fn concat(&self) -> Vec<(u32, u32)> {
-        let mut v = Vec::with_capacity(self.len);
-        self.parts.iter().for_each(|p| v.extend_from_slice(p));
-        v
-    }
-
     /// The pieces of the parts that hold the ranges `at`, in order.
     fn slices(&self, at: std::ops::Range<usize>) -> impl Iterator<Item = &'a [(u32, u32)]> + '_ {
         let first = self
@@ -100,21 +94,11 @@ impl Ranges<'_> {
             Ranges::V4(v) if crate::nets::is_normal_v4(v) => {}
             Ranges::V4(Cow::Owned(v)) => crate::nets::normalize_v4(v),
             Ranges::V4(Cow::Borrowed(b)) => {
-                let v = crate::nets::normalized_v4(&[b]).unwrap_or_else(|| {
-                    let mut v = b.to_vec();
-                    crate::nets::normalize_v4(&mut v);
-                    v
-                });
-                *self = Ranges::V4(Cow::Owned(v));
+                *self = Ranges::V4(Cow::Owned(crate::nets::normalized_v4(&[b])));
             }
             Ranges::V4Parts(p) if p.is_normal() => {}
             Ranges::V4Parts(p) => {
-                let v = crate::nets::normalized_v4(&p.parts).unwrap_or_else(|| {
-                    let mut v = p.concat();
-                    crate::nets::normalize_v4(&mut v);
-                    v
-                });
-                *self = Ranges::V4(Cow::Owned(v));
+                *self = Ranges::V4(Cow::Owned(crate::nets::normalized_v4(&p.parts)));
             }
             Ranges::Wide(v) => ir::normalize_intervals(v),
         }
