@@ -10,6 +10,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    cli::apply::trace::began();
     tune_heap();
     let args = cli::Args::parse();
     let code = cli::run(args);

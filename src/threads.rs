@@ -10,21 +10,36 @@
 /// Starts `f` on a thread of its own, as `std::thread::Builder::spawn` does, off the
 /// starter's CPU. The starter moves it, right after making it: a new thread first runs
 /// on its starter's CPU, and moving itself would wait until it could take that CPU from
-/// the starter (in a probe, about one start in four waited 2-3 ms).
+/// the starter (in a probe, about one start in four waited 2-3 ms). The thread waits
+/// for the move before it runs `f`: once a thread has ended, its handle names no thread
+/// (glibc finds its id cleared) and the move would apply to the starter itself, which
+/// then left its CPU and waited 1-4 ms for another. A new thread often runs first, while
+/// its starter waits, and a short `f` (a small table record decoded) could end in that
+/// time.
 pub fn spawn<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<T>> {
     use std::os::unix::thread::JoinHandleExt;
-    let elsewhere = this_cpu().and_then(others);
-    let handle = std::thread::Builder::new().name(name.into()).spawn(f)?;
-    if let Some(set) = elsewhere {
-        // SAFETY: the thread is not joined yet, so its pthread_t is valid; the kernel
-        // reads the set, owned here, within its size.
-        unsafe {
-            libc::pthread_setaffinity_np(handle.as_pthread_t(), size_of_val(&set), &set);
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(set) = this_cpu().and_then(others) else {
+        return std::thread::Builder::new().name(name.into()).spawn(f);
+    };
+    let moved = std::sync::Arc::new(AtomicBool::new(false));
+    let go = moved.clone();
+    let handle = std::thread::Builder::new().name(name.into()).spawn(move || {
+        while !go.load(Ordering::Acquire) {
+            std::thread::park();
         }
+        f()
+    })?;
+    // SAFETY: the thread waits for `moved` above, so it has not ended and its pthread_t
+    // names it; the kernel reads the set, owned here, within its size.
+    unsafe {
+        libc::pthread_setaffinity_np(handle.as_pthread_t(), size_of_val(&set), &set);
     }
+    moved.store(true, Ordering::Release);
+    handle.thread().unpark();
     Ok(handle)
 }
 
@@ -85,6 +100,31 @@ fn others(cpu: usize) -> Option<libc::cpu_set_t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CPUs this thread may use.
+    fn allowed() -> Vec<usize> {
+        // SAFETY: the set is a plain bit array owned here, written by the kernel within
+        // its size.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(libc::sched_getaffinity(0, size_of_val(&set), &mut set), 0);
+            (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        }
+    }
+
+    /// A helper that ends at once never moves its starter: the move is made while the
+    /// helper still exists, so it cannot fall on the starter.
+    #[test]
+    fn a_helper_that_ends_at_once_leaves_its_starter_where_it_may_run() {
+        let before = allowed();
+        for _ in 0..300 {
+            let h = spawn("probe", || 1).expect("spawn");
+            // Give the helper time to end before it would be moved.
+            std::thread::yield_now();
+            assert_eq!(h.join().expect("join"), 1);
+            assert_eq!(allowed(), before, "the starter's CPUs changed");
+        }
+    }
 
     /// Moved off a CPU, a thread runs elsewhere at once, whenever the process may use
     /// another; helpers give their results back as plain threads do.

@@ -29,7 +29,7 @@ mod prompt;
 mod refused;
 mod report;
 mod slot;
-mod trace;
+pub(crate) mod trace;
 mod unchanged;
 mod view;
 

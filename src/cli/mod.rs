@@ -1,6 +1,6 @@
 //! Command-line glue: arguments, reading files, printing, exit codes. The only printing code.
 
-mod apply;
+pub(crate) mod apply;
 mod args;
 mod assets;
 mod boot;
