@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 mod order;
-pub use order::{is_normal_v4, normalize_v4, normalized_v4, sort_mostly_ordered};
+pub use order::{
+    Normalized, Piece, is_normal_v4, normalize_v4, normalized_pieces, normalized_v4, pieces_normal,
+    sort_mostly_ordered,
+};
 
 /// One address entry: an inclusive range of one family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,6 +15,7 @@ mod split;
 
 use super::Lowering;
 use crate::ir::{self, Interval, Packed, Set, SetKey};
+use crate::nets::{self, Normalized, Piece};
 use crate::source::Span;
 use std::borrow::Cow;
 
@@ -37,14 +38,17 @@ pub(super) enum Ranges<'a> {
     V4(Cow<'a, [(u32, u32)]>),
     /// A network made of others (`define all = a, b`): its runs read where they are
     /// while they are in order and apart across the runs (a million addresses in four
-    /// lists: 8 MB not copied before the sets are made).
+    /// lists: 8 MB not copied before the sets are made); and a list put in order with
+    /// a few entries moved, its runs between them read in place (100,000 prefixes with
+    /// one moved: 0.8 MB not copied).
     V4Parts(V4Parts<'a>),
     Wide(Vec<Interval>),
 }
 
-/// IPv4 ranges held in several runs, in order.
+/// IPv4 ranges held in several runs, in order: runs of the policy's lists, in place, and
+/// entries moved where they belong when a list was put in order.
 pub(super) struct V4Parts<'a> {
-    parts: Vec<&'a [(u32, u32)]>,
+    parts: Vec<Piece<'a>>,
     /// Where each part starts in the whole list.
     starts: Vec<usize>,
     len: usize,
@@ -52,33 +56,38 @@ pub(super) struct V4Parts<'a> {
 
 impl<'a> V4Parts<'a> {
     pub(super) fn new(parts: impl Iterator<Item = &'a [(u32, u32)]>) -> V4Parts<'a> {
-        let parts: Vec<_> = parts.filter(|p| !p.is_empty()).collect();
+        V4Parts::of(parts.map(Piece::Run).collect())
+    }
+
+    fn of(parts: Vec<Piece<'a>>) -> V4Parts<'a> {
+        let parts: Vec<_> = parts.into_iter().filter(|p| !p.as_slice().is_empty()).collect();
         let mut starts = Vec::with_capacity(parts.len());
         let mut len = 0;
         for p in &parts {
             starts.push(len);
-            len += p.len();
+            len += p.as_slice().len();
         }
         V4Parts { parts, starts, len }
     }
 
-    /// Whether the whole list is as `nets::normalize_v4` leaves it.
-    fn is_normal(&self) -> bool {
-        let joint = |w: &[&[(u32, u32)]]| match (w[0].last(), w[1].first()) {
-            (Some(&a), Some(&b)) => crate::nets::is_normal_v4(&[a, b]),
-            _ => true,
-        };
-        self.parts.iter().all(|p| crate::nets::is_normal_v4(p)) && self.parts.windows(2).all(joint)
+    /// The runs of the policy's lists, when the parts are nothing else.
+    fn runs(&self) -> Option<Vec<&'a [(u32, u32)]>> {
+        (self.parts.iter())
+            .map(|p| match p {
+                Piece::Run(run) => Some(*run),
+                Piece::Moved(_) => None,
+            })
+            .collect()
     }
 
     /// The pieces of the parts that hold the ranges `at`, in order.
-    fn slices(&self, at: std::ops::Range<usize>) -> impl Iterator<Item = &'a [(u32, u32)]> + '_ {
+    fn slices(&self, at: std::ops::Range<usize>) -> impl Iterator<Item = &[(u32, u32)]> + '_ {
         let first = self
             .starts
             .partition_point(|&s| s <= at.start)
             .saturating_sub(1);
         (first..self.parts.len()).map_while(move |k| {
-            let (s, p) = (self.starts[k], self.parts[k]);
+            let (s, p) = (self.starts[k], self.parts[k].as_slice());
             (s < at.end || k == first).then(|| {
                 let to = at.end.saturating_sub(s).min(p.len());
                 &p[at.start.saturating_sub(s).min(to)..to]
@@ -87,18 +96,31 @@ impl<'a> V4Parts<'a> {
     }
 }
 
+/// The ranges of `runs` in order ([`nets::normalized_pieces`]): in place when they can be.
+fn in_order<'a>(runs: &[&'a [(u32, u32)]]) -> Ranges<'a> {
+    match nets::normalized_pieces(runs) {
+        Normalized::Pieces(pieces) => Ranges::V4Parts(V4Parts::of(pieces)),
+        Normalized::List(v) => Ranges::V4(Cow::Owned(v)),
+    }
+}
+
 impl Ranges<'_> {
     /// Sorts and merges overlapping or adjacent ranges (as [`ir::normalize_intervals`]).
     fn normalize(&mut self) {
         match self {
-            Ranges::V4(v) if crate::nets::is_normal_v4(v) => {}
-            Ranges::V4(Cow::Owned(v)) => crate::nets::normalize_v4(v),
-            Ranges::V4(Cow::Borrowed(b)) => {
-                *self = Ranges::V4(Cow::Owned(crate::nets::normalized_v4(&[b])));
-            }
-            Ranges::V4Parts(p) if p.is_normal() => {}
+            Ranges::V4(v) if nets::is_normal_v4(v) => {}
+            Ranges::V4(Cow::Owned(v)) => nets::normalize_v4(v),
+            Ranges::V4(Cow::Borrowed(b)) => *self = in_order(&[b]),
+            Ranges::V4Parts(p) if nets::pieces_normal(&p.parts) => {}
             Ranges::V4Parts(p) => {
-                *self = Ranges::V4(Cow::Owned(crate::nets::normalized_v4(&p.parts)));
+                *self = match p.runs() {
+                    Some(runs) => in_order(&runs),
+                    None => {
+                        let mut v: Vec<_> = p.slices(0..p.len).flatten().copied().collect();
+                        nets::normalize_v4(&mut v);
+                        Ranges::V4(Cow::Owned(v))
+                    }
+                };
             }
             Ranges::Wide(v) => ir::normalize_intervals(v),
         }
@@ -122,7 +144,7 @@ impl Ranges<'_> {
 
     fn iter(&self) -> Box<dyn Iterator<Item = Interval> + '_> {
         match self {
-            Ranges::V4Parts(p) => Box::new(p.parts.iter().flat_map(|s| s.iter().map(wide))),
+            Ranges::V4Parts(p) => Box::new(p.slices(0..p.len).flat_map(|s| s.iter().map(wide))),
             _ => Box::new((0..self.len()).filter_map(|i| self.get(i))),
         }
     }
