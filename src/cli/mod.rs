@@ -36,12 +36,13 @@ pub(crate) const EXIT_POLICY: u8 = 1;
 pub(crate) const EXIT_SYSTEM: u8 = 2;
 
 pub fn run(mut args: Args) -> ExitCode {
-    let out = Out::new(args.color, args.max_diagnostics);
-    if let Err(code) = defaults::fill(&out, &mut args.command, &args.config_dir) {
+    let g = &args.globals;
+    let out = Out::new(g.color, g.max_diagnostics);
+    if let Err(code) = defaults::fill(&out, &mut args.command, &g.config_dir) {
         return ExitCode::from(json::refused(&out, &args.command, code));
     }
     let code = match &args.command {
-        Command::Init(c) => init::run(&out, c, &args.config_dir),
+        Command::Init(c) => init::run(&out, c, &args.globals.config_dir),
         Command::Compile(c) => compile::run(&out, c),
         Command::Check(c) => check::run(&out, c),
         Command::Fmt(c) => fmt::run(&out, c),
@@ -55,7 +56,7 @@ pub fn run(mut args: Args) -> ExitCode {
         Command::WatchRevert(c) => apply::watch_revert(c),
         Command::Boot(c) => boot::run(&out, c),
         Command::GenAssets(c) => assets::run(&out, c),
-        Command::Metrics(c) => metrics::run(&out, c, &args.config_dir),
+        Command::Metrics(c) => metrics::run(&out, c, &args.globals.config_dir),
         Command::Services(c) => services::run(&out, c),
         Command::Import(c) => import::run(&out, c),
     };
