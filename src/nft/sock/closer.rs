@@ -59,10 +59,11 @@ pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
     orders.keep[..orders.kept].sort_unstable();
     // SAFETY: the orders go into the mapping's last page, which nothing else uses, before
     // the process that reads them exists. The signal mask is this thread's: all blocked
-    // while the closer is made (it inherits it), then restored. The closer runs `closer`
-    // (see there) on its own stack; the child side of clone's wrapper writes nothing
-    // before it calls `closer` (`errno` only on the parent's side, on failure).
-    let closer = unsafe {
+    // while the closer and its reaper are made (they inherit it), then restored. The
+    // closer runs `closer` (see there) on its own stack; the child side of clone's
+    // wrapper writes nothing before it calls `closer` (`errno` only on the parent's
+    // side, on failure).
+    unsafe {
         area.orders.write(orders);
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut before: libc::sigset_t = std::mem::zeroed();
@@ -74,11 +75,12 @@ pub(super) fn close_in_child(fds: Vec<OwnedFd>) {
             libc::CLONE_VM | libc::SIGCHLD,
             area.orders.cast(),
         );
+        // The reaper too starts with every signal blocked, so that none meant for the
+        // command (a hang-up at `apply --confirm`'s prompt) is taken by it.
+        if pid > 0 {
+            reaper(pid);
+        }
         libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
-        pid
-    };
-    if closer > 0 {
-        reaper(closer);
     }
     // This process's copies go first (the closer still holds the sockets, so these are
     // not their release); then the closer hears the pipe close and closes its own.
@@ -151,7 +153,9 @@ impl Area {
 
 /// Reaps the closer `pid` on a thread of its own when it ends (a thread of this process
 /// may reap a child another made). Where no thread can be started the closer is left to
-/// be reaped when this process ends.
+/// be reaped when this process ends. Called with every signal blocked, which the thread
+/// keeps: a signal to the process is then never delivered to it, while the command's
+/// own threads wait for one (a prompt's read).
 fn reaper(pid: libc::pid_t) {
     let reap = move || {
         let mut status = 0;
