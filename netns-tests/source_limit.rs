@@ -100,7 +100,10 @@ impl Lab {
                     r.err().map(|e| e.kind()) == Some(std::io::ErrorKind::ConnectionRefused)
                 };
                 while !self.clients[i].run(refused).unwrap_or(false) {
-                    assert!(Instant::now() < deadline, "client {i} (v6 {v6}) never reaches the host");
+                    assert!(
+                        Instant::now() < deadline,
+                        "client {i} (v6 {v6}) never reaches the host"
+                    );
                 }
             }
         }

@@ -27,12 +27,14 @@ pub fn spawn<T: Send + 'static>(
     };
     let moved = std::sync::Arc::new(AtomicBool::new(false));
     let go = moved.clone();
-    let handle = std::thread::Builder::new().name(name.into()).spawn(move || {
-        while !go.load(Ordering::Acquire) {
-            std::thread::park();
-        }
-        f()
-    })?;
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !go.load(Ordering::Acquire) {
+                std::thread::park();
+            }
+            f()
+        })?;
     // SAFETY: the thread waits for `moved` above, so it has not ended and its pthread_t
     // names it; the kernel reads the set, owned here, within its size.
     unsafe {
@@ -108,7 +110,9 @@ mod tests {
         unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             assert_eq!(libc::sched_getaffinity(0, size_of_val(&set), &mut set), 0);
-            (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
         }
     }
 

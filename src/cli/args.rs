@@ -359,7 +359,10 @@ mod tests {
             };
             let mut line = vec![format!("--{long}")];
             if arg.get_action().takes_values() {
-                let value = arg.get_possible_values().first().map(|v| v.get_name().to_string());
+                let value = arg
+                    .get_possible_values()
+                    .first()
+                    .map(|v| v.get_name().to_string());
                 line.push(value.unwrap_or_else(|| "7".into()));
             }
             line.push("p.policy".into());
@@ -382,7 +385,11 @@ mod tests {
                 None => assert!(by_full.is_err(), "{line:?}: read by the full parser only"),
             }
         }
-        assert!(read_alone > 20, "{read_alone} of {} lines read alone", lines.len());
+        assert!(
+            read_alone > 20,
+            "{read_alone} of {} lines read alone",
+            lines.len()
+        );
         let other = ["hostwall", "check", "p.policy"].map(OsString::from);
         assert!(Args::of_apply(&other).is_none());
     }

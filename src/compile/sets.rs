@@ -60,7 +60,10 @@ impl<'a> V4Parts<'a> {
     }
 
     fn of(parts: Vec<Piece<'a>>) -> V4Parts<'a> {
-        let parts: Vec<_> = parts.into_iter().filter(|p| !p.as_slice().is_empty()).collect();
+        let parts: Vec<_> = parts
+            .into_iter()
+            .filter(|p| !p.as_slice().is_empty())
+            .collect();
         let mut starts = Vec::with_capacity(parts.len());
         let mut len = 0;
         for p in &parts {

@@ -45,7 +45,9 @@ pub fn start() {
         let mut p = PHASES.lock().unwrap_or_else(|e| e.into_inner());
         if time_only() {
             let now = Instant::now();
-            let before = BEGAN.get().map(|b| ("main to apply".to_string(), now - *b, None));
+            let before = BEGAN
+                .get()
+                .map(|b| ("main to apply".to_string(), now - *b, None));
             *p = Some((now, 0, before.into_iter().collect()));
             return;
         }

@@ -364,7 +364,10 @@ mod tests {
             "a copy of the write end is left"
         );
         let children = || std::fs::read_to_string("/proc/thread-self/children").unwrap_or_default();
-        assert!(!children().trim().is_empty(), "the closer is a child of this thread");
+        assert!(
+            !children().trim().is_empty(),
+            "the closer is a child of this thread"
+        );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while open_netlink(sock_ino) {
             assert!(
