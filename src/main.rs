@@ -64,10 +64,10 @@ fn tune_heap() {
 /// a 2-CPU VM (re-apply of 100,000 prefixes with one changed, two builds alternating, 20
 /// pairs): without it 0.4-0.8 ms slower, with ~130 more page faults, which alone cost
 /// about 0.2 ms (1-1.5 µs each); the rest is measured, not explained (a helper thread
-/// populating its own memory page by page instead of in one call changed nothing). The full command-line parser,
-/// which builds every subcommand's arguments, used to warm the heap the same way by its
-/// allocations; `apply`'s is now made alone (`cli::Args::from_env`). More than 256 KiB
-/// warmed (1 and 3 MiB) gained nothing more.
+/// populating its own memory page by page instead of in one call changed nothing). The
+/// full command-line parser, which builds every subcommand's arguments, used to warm the
+/// heap the same way by its allocations; `apply`'s is now made alone
+/// (`cli::Args::from_env`). More than 256 KiB warmed (1 and 3 MiB) gained nothing more.
 fn warm_heap() {
     // Below the mapping threshold set in `tune_heap`, so each comes from the heap.
     let blocks: Vec<Vec<u8>> = (0..WARM_BYTES / WARM_BLOCK)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 mod order;
 pub use order::{
-    Normalized, Piece, is_normal_v4, normalize_v4, normalized_pieces, normalized_v4, pieces_normal,
+    Normalized, Piece, is_normal_v4, normalize_v4, normalized_pieces, pieces_normal,
     sort_mostly_ordered,
 };
 

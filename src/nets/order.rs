@@ -92,8 +92,10 @@ pub fn is_normal_v4(v: &[(u32, u32)]) -> bool {
 }
 
 /// The ranges `parts` hold one after another, sorted and merged as [`normalize_v4`] leaves
-/// them, in one new list ([`normalized_pieces`], its pieces copied one after another).
-pub fn normalized_v4(parts: &[&[(u32, u32)]]) -> Vec<(u32, u32)> {
+/// them, in one new list ([`normalized_pieces`], its pieces copied one after another): the
+/// tests' view of it as one list.
+#[cfg(test)]
+fn normalized_v4(parts: &[&[(u32, u32)]]) -> Vec<(u32, u32)> {
     match normalized_pieces(parts) {
         Normalized::Pieces(pieces) => concat(&pieces),
         Normalized::List(v) => v,
@@ -220,7 +222,8 @@ fn ordered<'a>(parts: &[&'a [(u32, u32)]]) -> Option<Vec<Piece<'a>>> {
     Some(out)
 }
 
-/// [`normalized_v4`] when at most [`STRAYS`] entries are out of place; `None` otherwise.
+/// The list `parts` hold put in order as [`normalize_v4`] leaves it, when at most
+/// [`STRAYS`] entries are out of place; `None` otherwise.
 #[cfg(test)]
 fn merged(parts: &[&[(u32, u32)]]) -> Option<Vec<(u32, u32)>> {
     let mut v = concat(&ordered(parts)?);
