@@ -72,10 +72,17 @@ pub(super) fn take(path: &Path) -> Decoded {
 mod tests {
     use super::*;
 
+    /// The tests share the process's one decoding ahead: one at a time.
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        ONE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The file is read as the load reads it, the stamp is of that file, and nothing is
     /// decoded for a file too small or missing; another file's decoding is not taken.
     #[test]
     fn a_record_decoded_ahead_is_the_loaded_record_of_that_file() {
+        let _one = alone();
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
         let p = super::super::path(&state, Some("ahead"));
@@ -105,6 +112,7 @@ mod tests {
     #[test]
     fn a_record_decoded_ahead_stands_only_for_the_file_as_it_is_now() {
         use super::super::{live_at, load, store, tests::record_of_intervals};
+        let _one = alone();
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
         let p = super::super::path(&state, Some("ahead-stale"));
