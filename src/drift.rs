@@ -235,6 +235,7 @@ pub fn record_for(
         warnings,
         policy: None,
         stamps: None,
+        checksum: None,
     }
 }
 

@@ -4,11 +4,12 @@
 
 use crate::record::ApplyRecord;
 
-/// `None` when the record's inputs are the ones being read (same digest); otherwise the
-/// sentence naming the policy the table was applied from and the one read now.
-/// `policy` is the policy's canonical path (or the built-in's or stdin's name).
-pub fn applied_from_other(rec: &ApplyRecord, policy: &str, digest: &str) -> Option<String> {
-    if rec.digest == digest {
+/// `None` when the record's inputs are the ones being read (`changed` false: the same
+/// digest); otherwise the sentence naming the policy the table was applied from and the
+/// one read now. `policy` is the policy's canonical path (or the built-in's or stdin's
+/// name).
+pub fn applied_from_other(rec: &ApplyRecord, policy: &str, changed: bool) -> Option<String> {
+    if !changed {
         return None;
     }
     let table = format!("table inet {}", rec.table);
@@ -44,23 +45,24 @@ mod tests {
             warnings: None,
             policy: policy.map(str::to_string),
             stamps: None,
+            checksum: None,
         }
     }
 
     #[test]
     fn names_both_policies_or_the_edit_and_is_silent_for_the_same_inputs() {
         let etc = "/etc/hostwall/host.policy";
-        assert_eq!(applied_from_other(&rec(Some(etc)), etc, "aa"), None);
-        let other = applied_from_other(&rec(Some(etc)), "<built-in kvm-host.policy>", "bb")
+        assert_eq!(applied_from_other(&rec(Some(etc)), etc, false), None);
+        let other = applied_from_other(&rec(Some(etc)), "<built-in kvm-host.policy>", true)
             .unwrap_or_default();
         assert_eq!(
             other,
             "table inet hostwall was last applied by hostwall from /etc/hostwall/host.policy \
              (generation 41), not from <built-in kvm-host.policy>"
         );
-        let edited = applied_from_other(&rec(Some(etc)), etc, "bb").unwrap_or_default();
+        let edited = applied_from_other(&rec(Some(etc)), etc, true).unwrap_or_default();
         assert!(edited.contains("has changed since"), "{edited}");
-        let old = applied_from_other(&rec(None), "/srv/p.policy", "bb").unwrap_or_default();
+        let old = applied_from_other(&rec(None), "/srv/p.policy", true).unwrap_or_default();
         assert!(old.contains("other files than /srv/p.policy"), "{old}");
     }
 }

@@ -47,6 +47,11 @@ pub struct ApplyRecord {
     /// is exactly that file, `apply` knows the digest without reading or hashing them.
     #[serde(default)]
     pub stamps: Option<InputStamps>,
+    /// [`inputs_checksum`] of the same inputs: another checksum proves they changed
+    /// without hashing them; the same one proves nothing, and `digest` decides. `None`:
+    /// not taken (a record written by an older build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// The input files of a digest, each by its identity and change times, taken only when
@@ -186,6 +191,24 @@ pub fn inputs_digest_hashed<'a>(files: impl IntoIterator<Item = (&'a str, [u8; 3
         parts.push(digest.to_vec());
     }
     crate::digest::blake3_framed(head.into_iter().chain(parts.iter().map(Vec::as_slice)))
+}
+
+/// A fast check of the compiler's inputs: each file's name, the length of its text
+/// and [`crate::digest::checksum`] of it, folded by that checksum again (hex). It is a
+/// function of the inputs, so inputs with another checksum are other inputs; it is no
+/// hash, so the same checksum proves nothing, and only [`inputs_digest`] can show the
+/// inputs are the same. A policy edited since its last apply is known as changed
+/// without its BLAKE3 (1.6 MB: 0.08 ms against 0.35 here), which is then taken beside
+/// the batch instead of before the parse.
+pub fn inputs_checksum<'a>(files: impl IntoIterator<Item = (&'a str, usize, u64)>) -> String {
+    let mut c = crate::digest::Checksum::new();
+    for (name, len, sum) in files {
+        c.update(&(name.len() as u64).to_le_bytes());
+        c.update(name.as_bytes());
+        c.update(&(len as u64).to_le_bytes());
+        c.update(&sum.to_le_bytes());
+    }
+    format!("{:016x}", c.finish())
 }
 
 /// The record's file for a namespace (`None`: the namespace hostwall runs in). One per
@@ -404,6 +427,7 @@ mod tests {
             warnings: None,
             policy: Some("/etc/hostwall/host.policy".into()),
             stamps: None,
+            checksum: Some(inputs_checksum([("p", 1, crate::digest::checksum(b"x"))])),
         };
         store(&p, &rec).expect("store");
         assert_eq!(load(&p).expect("trusted"), Some(rec));

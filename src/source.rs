@@ -67,17 +67,36 @@ pub struct SourceFile {
     shed: bool,
     /// BLAKE3 of the text, once asked for.
     digest: std::sync::OnceLock<[u8; 32]>,
+    /// [`crate::digest::checksum`] of the text, once asked for.
+    checksum: std::sync::OnceLock<u64>,
 }
 
 impl SourceFile {
-    /// Whether [`SourceFile::digest`] was taken.
-    pub fn has_digest(&self) -> bool {
-        self.digest.get().is_some()
+    /// Whether [`SourceFile::digest`] and [`SourceFile::checksum`] were both taken.
+    pub fn has_sums(&self) -> bool {
+        self.digest.get().is_some() && self.checksum.get().is_some()
     }
 
     /// BLAKE3 of the text (of the text it had, while shed), taken once.
     pub fn digest(&self) -> [u8; 32] {
         *(self.digest).get_or_init(|| *blake3::hash(self.text.as_bytes()).as_bytes())
+    }
+
+    /// [`crate::digest::checksum`] of the text (of the text it had, while shed), taken
+    /// once: a file's part of `record::inputs_checksum`.
+    pub fn checksum(&self) -> u64 {
+        *(self.checksum).get_or_init(|| crate::digest::checksum(self.text.as_bytes()))
+    }
+
+    /// Takes [`SourceFile::digest`] and [`SourceFile::checksum`] both.
+    pub fn take_sums(&self) {
+        self.digest();
+        self.checksum();
+    }
+
+    /// The text's length in bytes (kept while it is shed).
+    pub fn text_len(&self) -> usize {
+        self.len
     }
 }
 
@@ -118,6 +137,7 @@ impl SourceMap {
             len,
             shed: false,
             digest: Default::default(),
+            checksum: Default::default(),
         });
         FileId((self.files.len() - 1) as u32)
     }
@@ -148,19 +168,18 @@ impl SourceMap {
         if !f.ascii || f.shed {
             return false;
         }
-        f.digest();
+        f.take_sums();
         f.shed = true;
         crate::pages::retire(std::mem::take(&mut f.text).into_bytes());
         true
     }
 
-    /// Takes every file's [`SourceFile::digest`] not yet taken: on as many threads as
-    /// the CPUs allow when there are several files and 1 MiB of text or more to hash
-    /// (a million addresses: 17 MB in four files, 3.8 ms on one CPU here).
+    /// Takes every file's [`SourceFile::digest`] and [`SourceFile::checksum`] not yet
+    /// taken: on as many threads as the CPUs allow when there are several files and 1 MiB
+    /// of text or more to hash (a million addresses: 17 MB in four files, 3.8 ms on one
+    /// CPU here).
     pub fn digest_all(&self) {
-        let todo: Vec<&SourceFile> = (self.files.iter())
-            .filter(|f| f.digest.get().is_none())
-            .collect();
+        let todo: Vec<&SourceFile> = (self.files.iter()).filter(|f| !f.has_sums()).collect();
         let bytes: usize = todo.iter().map(|f| f.text.len()).sum();
         let threads = match (todo.len() < 2, bytes < 1 << 20) {
             (false, false) => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -170,7 +189,7 @@ impl SourceMap {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = || {
             while let Some(f) = todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-                f.digest();
+                f.take_sums();
             }
         };
         std::thread::scope(|scope| {

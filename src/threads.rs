@@ -3,14 +3,16 @@
 //! runs off the CPU of the thread that started it when the process may use another: a
 //! new thread can start on its starter's CPU and share it until the scheduler moves one
 //! of them, which takes longer than such a step lasts (on a 2-CPU VM a 1.5 ms helper
-//! made the parse beside it 0.5 ms slower on average; a pure spin, the same). A thread
-//! from [`spawn`] is moved by its starter; one in a scope, whose handle gives no way to
-//! name it, moves itself once it first runs.
+//! made the parse beside it 0.5 ms slower on average; a pure spin, the same). Every
+//! helper is moved by its starter before it runs: [`spawn`] for one that may outlive
+//! its starter's borrows, [`beside`] for helpers that borrow and end with a step of
+//! their starter's.
 
 /// Starts `f` on a thread of its own, as `std::thread::Builder::spawn` does, off the
 /// starter's CPU. The starter moves it, right after making it: a new thread first runs
 /// on its starter's CPU, and moving itself would wait until it could take that CPU from
-/// the starter (in a probe, about one start in four waited 2-3 ms). The thread waits
+/// the starter (in a probe, about one start in four waited 2-3 ms; a helper beside an
+/// apply's batch, 1.6 ms: it first ran when the apply waited for it). The thread waits
 /// for the move before it runs `f`: once a thread has ended, its handle names no thread
 /// (glibc finds its id cleared) and the move would apply to the starter itself, which
 /// then left its CPU and waited 1-4 ms for another. A new thread often runs first, while
@@ -20,21 +22,81 @@ pub fn spawn<T: Send + 'static>(
     name: &str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<T>> {
+    // SAFETY: `f` and `T` are 'static: the thread may outlive anything.
+    unsafe { spawn_moved(name, f) }
+}
+
+/// Runs each of `helpers` on a thread of its own, moved off this thread's CPU as
+/// [`spawn`] moves one, while this thread runs `here`; returns what `here` returned and
+/// what each helper that started returned (`Err`: it panicked; a helper whose thread
+/// could not start did not run). Helpers may borrow what this call's caller holds: every
+/// one has ended when this returns, and when `here` panics, before the panic goes on.
+pub fn beside<'a, A, B, F>(
+    name: &str,
+    helpers: impl IntoIterator<Item = F>,
+    here: impl FnOnce() -> B,
+) -> (B, Vec<std::thread::Result<A>>)
+where
+    A: Send + 'a,
+    F: FnOnce() -> A + Send + 'a,
+{
+    let mut started = Joined(Vec::new());
+    for f in helpers {
+        // SAFETY: the thread is joined before this function returns or unwinds:
+        // `started` joins whatever it still holds when dropped, so nothing `f` borrows
+        // (for 'a, which outlives this call) goes before the thread ends.
+        if let Ok(h) = unsafe { spawn_moved(name, f) } {
+            started.0.push(h);
+        }
+    }
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(here));
+    let done = std::mem::take(&mut started.0)
+        .into_iter()
+        .map(std::thread::JoinHandle::join)
+        .collect();
+    match ran {
+        Ok(b) => (b, done),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Threads [`beside`] started, joined when dropped (on an unwind out of it).
+struct Joined<A>(Vec<std::thread::JoinHandle<A>>);
+
+impl<A> Drop for Joined<A> {
+    fn drop(&mut self) {
+        for h in self.0.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// [`spawn`] of an `f` that may borrow.
+///
+/// # Safety
+/// The caller joins the thread before anything `f` borrows or `T` holds ('a) ends.
+unsafe fn spawn_moved<'a, T: Send + 'a>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'a,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
     use std::os::unix::thread::JoinHandleExt;
     use std::sync::atomic::{AtomicBool, Ordering};
+    let builder = std::thread::Builder::new().name(name.into());
     let Some(set) = this_cpu().and_then(others) else {
-        return std::thread::Builder::new().name(name.into()).spawn(f);
+        // SAFETY: the caller's promise covers the thread.
+        return unsafe { builder.spawn_unchecked(f) };
     };
     let moved = std::sync::Arc::new(AtomicBool::new(false));
     let go = moved.clone();
-    let handle = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
+    // SAFETY: the caller's promise covers the thread.
+    let handle = unsafe {
+        builder.spawn_unchecked(move || {
             while !go.load(Ordering::Acquire) {
                 std::thread::park();
             }
             f()
-        })?;
+        })?
+    };
     // SAFETY: the thread waits for `moved` above, so it has not ended and its pthread_t
     // names it; the kernel reads the set, owned here, within its size.
     unsafe {
@@ -45,38 +107,11 @@ pub fn spawn<T: Send + 'static>(
     Ok(handle)
 }
 
-/// [`spawn`] of a thread inside `scope`.
-pub fn spawn_scoped<'scope, 'env, T: Send + 'scope>(
-    scope: &'scope std::thread::Scope<'scope, 'env>,
-    name: &str,
-    f: impl FnOnce() -> T + Send + 'scope,
-) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, T>> {
-    let from = this_cpu();
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn_scoped(scope, move || {
-            move_off(from);
-            f()
-        })
-}
-
 /// The CPU this thread runs on now, if the kernel says.
 fn this_cpu() -> Option<usize> {
     // SAFETY: sched_getcpu takes nothing and returns a number or -1.
     let cpu = unsafe { libc::sched_getcpu() };
     usize::try_from(cpu).ok()
-}
-
-/// Limits this thread to the CPUs it may use other than `cpu`, when there are any; else
-/// leaves it as it is (a process limited to one CPU, or a failed call).
-fn move_off(cpu: Option<usize>) {
-    if let Some(set) = cpu.and_then(others) {
-        // SAFETY: the kernel reads the set, owned here, within its size, for this
-        // thread (0).
-        unsafe {
-            libc::sched_setaffinity(0, size_of_val(&set), &set);
-        }
-    }
 }
 
 /// The CPUs this thread may use other than `cpu`; `None` when there are none (or the
@@ -102,6 +137,17 @@ fn others(cpu: usize) -> Option<libc::cpu_set_t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Limits this thread to the CPUs it may use other than `cpu`, when there are any.
+    fn move_off(cpu: Option<usize>) {
+        if let Some(set) = cpu.and_then(others) {
+            // SAFETY: the kernel reads the set, owned here, within its size, for this
+            // thread (0).
+            unsafe {
+                libc::sched_setaffinity(0, size_of_val(&set), &set);
+            }
+        }
+    }
 
     /// The CPUs this thread may use.
     fn allowed() -> Vec<usize> {
@@ -164,12 +210,45 @@ mod tests {
                 true => assert_ne!(on, Some(from), "allowed: {allowed}"),
                 false => assert_eq!(on, Some(from), "allowed: {allowed}"),
             }
-            let h = spawn("probe", || 6).expect("spawn");
-            let scoped = std::thread::scope(|s| {
-                let g = spawn_scoped(s, "probe", || 7).expect("spawn");
-                g.join().expect("join")
-            });
-            assert_eq!((h.join().expect("join"), scoped), (6, 7));
+            // Beside a step of the starter's: already elsewhere when it first runs.
+            let from = this_cpu().expect("sched_getcpu");
+            let (here, helpers) = beside("probe", [this_cpu], || 7);
+            let on: Vec<_> = helpers.into_iter().map(|r| r.expect("join")).collect();
+            assert_eq!((here, on.len()), (7, 1));
+            match several {
+                true => assert_ne!(on[0], Some(from), "allowed: {allowed}"),
+                false => assert_eq!(on[0], Some(from), "allowed: {allowed}"),
+            }
         }
+    }
+
+    /// Helpers borrow their starter's data, give back their results in order, and have
+    /// all ended when `beside` returns, or unwinds from a panic of the starter's step.
+    #[test]
+    fn helpers_beside_borrow_and_end_with_the_step() {
+        let words = ["a".to_string(), "bb".into(), "ccc".into()];
+        let (total, lens) = beside("probe", words.iter().map(|w| move || w.len()), || {
+            words.len()
+        });
+        let lens: Vec<usize> = lens.into_iter().map(|r| r.expect("join")).collect();
+        assert_eq!((total, lens), (3, vec![1, 2, 3]));
+
+        let ended = std::sync::atomic::AtomicUsize::new(0);
+        let slow = || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        };
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            beside("probe", [slow, slow], || panic!("the step fails"))
+        }));
+        assert!(unwound.is_err(), "the step's panic goes on");
+        assert_eq!(
+            ended.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "helpers joined first"
+        );
+
+        let (_, failed) = beside("probe", [|| panic!("a helper fails")], || ());
+        assert!(failed[0].is_err(), "a helper's panic is its result");
     }
 }

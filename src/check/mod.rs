@@ -272,19 +272,13 @@ fn parse_all(map: &SourceMap, ids: &[FileId]) -> Vec<Result<ast::File, Vec<Diagn
             done.push((i, syntax::parse(map, *id)));
         }
     };
-    let mut all: Vec<_> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| crate::threads::spawn_scoped(scope, "parse", work).ok())
-            .collect();
-        let mut all = work();
-        for h in helpers {
-            match h.join() {
-                Ok(done) => all.extend(done),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    let (mut all, helpers) = crate::threads::beside("parse", (1..threads).map(|_| &work), work);
+    for done in helpers {
+        match done {
+            Ok(done) => all.extend(done),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        all
-    });
+    }
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, r)| r).collect()
 }

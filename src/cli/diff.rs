@@ -115,9 +115,9 @@ fn provenance_note(
     loaded: &Loaded,
     has_site: bool,
 ) {
-    let (digest, _) = super::load::inputs_digest(loaded, has_site);
+    let changed = super::load::inputs_differ(loaded, has_site, rec);
     let policy = super::load::canonical(&loaded.name);
-    if let Some(note) = hostwall::provenance::applied_from_other(rec, &policy, &digest) {
+    if let Some(note) = hostwall::provenance::applied_from_other(rec, &policy, changed) {
         out.stderr(&format!(
             "hostwall: note: {note}: the differences below are between the two, not changes made by hand\n"
         ));

@@ -21,6 +21,8 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// [`inputs_digest`] once computed (the texts in `map` never change).
     digest: std::cell::OnceCell<(bool, String, Vec<String>)>,
+    /// [`inputs_checksum`] once computed.
+    checksum: std::cell::OnceCell<(bool, String)>,
 }
 
 /// Reads the policy's bytes: a file, `-` for stdin, or the built-in default. A file must be
@@ -96,6 +98,7 @@ pub fn load(input: &Input) -> Result<Loaded> {
         policy,
         diagnostics,
         digest: Default::default(),
+        checksum: Default::default(),
     };
     if let Some(p) = prior
         && served.get() == loaded.map.files().count()
@@ -137,7 +140,7 @@ impl Loaded {
     /// enough to be worth taking on a thread of its own.
     pub fn digest_worth_a_thread(&self) -> bool {
         let texts: usize = (self.map.files())
-            .filter(|(_, f)| !f.has_digest())
+            .filter(|(_, f)| !f.has_sums())
             .map(|(_, f)| f.text.len())
             .sum();
         self.digest.get().is_none() && texts >= 256 << 10
@@ -178,12 +181,13 @@ type NamedBytes = (String, Vec<u8>);
 /// read again file by file, so their bytes are not all held while the first is parsed.
 const PRIOR_MAX_BYTES: usize = 4 << 20;
 
-/// What [`inputs_digest_unparsed`] read: each file's canonical name and bytes, in the
-/// order it hashed them, and that digest.
+/// What [`inputs_now`] read: each file's canonical name and bytes, in the order it
+/// hashed them, their checksum, and their digest unless the checksum proved a change.
 struct Prior {
     files: Vec<NamedBytes>,
     names: Vec<String>,
-    digest: String,
+    digest: Option<String>,
+    checksum: String,
 }
 
 /// The files `input` and `includes` name, as stamped ([`hostwall::record::InputStamps`]):
@@ -231,8 +235,8 @@ fn take_named(files: &mut [NamedBytes], name: &str, limit: u64) -> Option<Vec<u8
 
 /// Every file of `loaded` came from the unparsed read, and the policy checked (so each
 /// file decoded without a problem, and its text is its bytes after a byte-order mark):
-/// when they are the same files in the same order, the digest of their texts is the one
-/// already computed from those bytes.
+/// when they are the same files in the same order, the checksum and digest of their
+/// texts are the ones already computed from those bytes.
 fn seed_digest(loaded: &Loaded, has_site: bool, prior: Prior) {
     let names: Vec<String> = loaded
         .map
@@ -240,9 +244,12 @@ fn seed_digest(loaded: &Loaded, has_site: bool, prior: Prior) {
         .map(|(_, f)| canonical(&f.name))
         .collect();
     if names == prior.names {
-        let skip = 1 + usize::from(has_site);
-        let includes = names.into_iter().skip(skip).collect();
-        let _ = (loaded.digest).set((has_site, prior.digest, includes));
+        let _ = (loaded.checksum).set((has_site, prior.checksum));
+        if let Some(digest) = prior.digest {
+            let skip = 1 + usize::from(has_site);
+            let includes = names.into_iter().skip(skip).collect();
+            let _ = (loaded.digest).set((has_site, digest, includes));
+        }
     }
 }
 
@@ -304,6 +311,37 @@ pub fn inputs_digest(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
     }
 }
 
+/// [`hostwall::record::inputs_checksum`] of every file a loaded policy was compiled
+/// from, named as [`inputs_digest`] names them.
+pub fn inputs_checksum(loaded: &Loaded, has_site: bool) -> String {
+    match loaded.checksum.get() {
+        Some((site, sum)) if *site == has_site => sum.clone(),
+        _ => {
+            let files: Vec<(String, usize, u64)> = (loaded.map.files())
+                .map(|(_, f)| (canonical(&f.name), f.text_len(), f.checksum()))
+                .collect();
+            let sum = hostwall::record::inputs_checksum(
+                files.iter().map(|(n, len, c)| (n.as_str(), *len, *c)),
+            );
+            let _ = (loaded.checksum).set((has_site, sum.clone()));
+            sum
+        }
+    }
+}
+
+/// Whether `loaded`'s inputs are other than those `rec` was applied from: proved by
+/// another checksum when the record has one, else by another digest.
+pub fn inputs_differ(loaded: &Loaded, has_site: bool, rec: &hostwall::record::ApplyRecord) -> bool {
+    if rec
+        .checksum
+        .as_ref()
+        .is_some_and(|c| *c != inputs_checksum(loaded, has_site))
+    {
+        return true;
+    }
+    inputs_digest(loaded, has_site).0 != rec.digest
+}
+
 fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
     loaded.map.digest_all();
     let files: Vec<(String, [u8; 32])> = (loaded.map.files())
@@ -316,8 +354,6 @@ fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
     (digest, includes)
 }
 
-/// The same digest computed without parsing: the policy and site file named on the
-/// command line plus the includes a record lists. `None` when any file is unreadable.
 /// The digest of the inputs `rec` was applied from, as they are now: the record's own
 /// while its stamps hold ([`hostwall::record::InputStamps::hold`]), else read and hashed.
 pub fn digest_for(input: &Input, rec: &hostwall::record::ApplyRecord) -> Option<String> {
@@ -333,7 +369,29 @@ pub fn stamps_hold(input: &Input, rec: &hostwall::record::ApplyRecord) -> bool {
     (rec.stamps.as_ref()).is_some_and(|s| paths.is_some_and(|p| s.hold(&p)))
 }
 
+/// [`inputs_digest`] computed without parsing: of the policy and site file named on the
+/// command line plus the includes a record lists. `None` when any file is unreadable.
 pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
+    match inputs_now(input, includes, None)? {
+        Now::Digest(digest) => Some(digest),
+        Now::Changed => None,
+    }
+}
+
+/// The inputs as they are now, against a record.
+pub enum Now {
+    /// Their checksum is not the record's: they changed (their digest is not taken).
+    Changed,
+    /// Their digest, for the caller to compare.
+    Digest(String),
+}
+
+/// Reads the policy and site file named on the command line plus the includes a record
+/// lists, without parsing: [`Now::Changed`] when their checksum is not `recorded`
+/// (the record's [`hostwall::record::ApplyRecord::checksum`]), else their digest.
+/// `None` when any file is unreadable. What was read is kept for the load that follows,
+/// when it is small enough.
+pub fn inputs_now(input: &Input, includes: &[String], recorded: Option<&str>) -> Option<Now> {
     let (name, policy) = read_policy(input.policy.as_deref()).ok()?;
     let mut files = vec![(canonical(&name), policy)];
     if let Some(site) = &input.site {
@@ -344,19 +402,23 @@ pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<Stri
         let bytes = files::read_limited(Path::new(inc), MAX_POLICY_BYTES).ok()?;
         files.push((inc.clone(), bytes));
     }
-    let texts = (files.iter()).map(|(n, bytes)| (n.as_str(), unmarked(bytes)));
-    let digest = hostwall::record::inputs_digest_bytes(texts);
+    let texts = || (files.iter()).map(|(n, bytes)| (n.as_str(), unmarked(bytes)));
+    let checksum = hostwall::record::inputs_checksum(
+        texts().map(|(n, t)| (n, t.len(), hostwall::digest::checksum(t))),
+    );
+    let digest = (recorded.is_none_or(|r| r == checksum))
+        .then(|| hostwall::record::inputs_digest_bytes(texts()));
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
-    if total > PRIOR_MAX_BYTES {
-        return Some(digest);
+    if total <= PRIOR_MAX_BYTES {
+        let names = files.iter().map(|(n, _)| n.clone()).collect();
+        *prior() = Some(Prior {
+            files,
+            names,
+            digest: digest.clone(),
+            checksum,
+        });
     }
-    let names = files.iter().map(|(n, _)| n.clone()).collect();
-    *prior() = Some(Prior {
-        files,
-        names,
-        digest: digest.clone(),
-    });
-    Some(digest)
+    Some(digest.map_or(Now::Changed, Now::Digest))
 }
 
 /// `bytes` after a leading byte-order mark: the text `hostwall::text::decode` makes of
@@ -367,147 +429,5 @@ fn unmarked(bytes: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hostwall::text::decode;
-
-    #[test]
-    fn a_large_input_is_shed_after_its_digest_and_read_back_only_unchanged_issue14() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let policy = dir.path().join("p.policy");
-        let inc = dir.path().join("inc.policy");
-        // 300,000 /30s (5 MiB) in the include, the policy small.
-        let list: Vec<String> = (0..300_000u32)
-            .map(|i| {
-                let v = i * 8;
-                format!("10.{}.{}.{}/30", v >> 16 & 255, v >> 8 & 255, v & 255)
-            })
-            .collect();
-        std::fs::write(&inc, format!("define big = {}\n", list.join(", "))).expect("write");
-        let text = "include \"inc.policy\"\npolicy p {\n    allow ssh tcp 22 from big\n}\n";
-        std::fs::write(&policy, text).expect("write");
-        let input = Input {
-            policy: Some(policy.clone()),
-            site: None,
-        };
-        let mut loaded = load(&input).expect("load");
-        assert!(loaded.policy.is_some(), "{:?}", loaded.diagnostics);
-        let digest = digest_texts(&loaded, false);
-        let before = loaded.map.clone();
-        loaded.shed_large();
-        let shed: Vec<_> = (loaded.map.files())
-            .filter(|(id, _)| loaded.map.is_shed(*id))
-            .map(|(_, f)| f.name.clone())
-            .collect();
-        assert_eq!(shed, vec![inc.display().to_string()], "only the large file");
-        assert_eq!(
-            inputs_digest(&loaded, false),
-            digest,
-            "taken before shedding"
-        );
-        let restored = loaded.restored_map().expect("read back");
-        for ((_, a), (_, b)) in restored.files().zip(before.files()) {
-            assert!(a.text == b.text, "{}", a.name);
-        }
-        // The include rewritten since the check: not taken back.
-        std::fs::write(&inc, "define big = 10.0.0.0/30\n").expect("write");
-        let err = loaded.restored_map().map(|_| ()).expect_err("changed");
-        assert!(err.contains("changed since it was checked"), "{err}");
-    }
-
-    /// The digest a loaded policy reports is always the digest of the texts it was
-    /// compiled from, whether the unparsed read's digest was reused or not.
-    #[test]
-    fn a_reused_inputs_digest_is_the_digest_of_the_loaded_texts_issue14() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let policy = dir.path().join("p.policy");
-        let inc = dir.path().join("inc.policy");
-        let write = |p: &Path, t: &str| std::fs::write(p, t).expect("write");
-        write(&inc, "define big = 10.0.0.0/30, 10.0.0.8/30\n");
-        let body = |extra: &str| {
-            format!(
-                "include \"inc.policy\"\n{extra}policy input {{\n    allow ssh tcp 22 from big\n}}\n"
-            )
-        };
-        write(&policy, &body(""));
-        let input = Input {
-            policy: Some(policy.clone()),
-            site: None,
-        };
-        let incs = vec![canonical(&inc.display().to_string())];
-        let check = |unparsed: Option<String>, reused: bool| {
-            let loaded = load(&input).expect("load");
-            assert!(loaded.policy.is_some(), "{:?}", loaded.diagnostics);
-            let fresh = digest_texts(&loaded, false);
-            assert_eq!(loaded.digest.get().is_some(), reused);
-            assert_eq!(inputs_digest(&loaded, false), fresh);
-            if reused {
-                assert_eq!(unparsed, Some(fresh.0));
-            }
-        };
-        // Same files: the unparsed digest is the loaded one.
-        check(inputs_digest_unparsed(&input, &incs), true);
-        // Rewritten after the digest: the bytes hashed are the bytes compiled.
-        let d = inputs_digest_unparsed(&input, &incs);
-        write(&policy, &body("# changed\n"));
-        write(&inc, "define big = 10.0.0.16/30\n");
-        check(d, true);
-        // The record's include list is not what the policy includes now: computed anew.
-        check(inputs_digest_unparsed(&input, &[]), false);
-        let other = dir.path().join("other.policy");
-        write(&other, "# not included\n");
-        check(
-            inputs_digest_unparsed(&input, &[canonical(&other.display().to_string())]),
-            false,
-        );
-        // No unparsed read at all.
-        check(None, false);
-    }
-
-    /// A file that decodes without a problem is its bytes after a byte-order mark: the
-    /// unparsed digest, of those bytes, is the digest of the texts.
-    fn same(bytes: &[u8]) {
-        let d = decode(bytes);
-        if d.total == 0 {
-            assert_eq!(unmarked(bytes), d.text.as_bytes(), "{bytes:?}");
-        }
-    }
-
-    #[test]
-    fn the_inputs_digest_text_is_the_decoded_text() {
-        for bytes in [
-            &b""[..],
-            b"table t\n\tallow tcp 22\n",
-            b"\xEF\xBB\xBFwith a byte-order mark\n",
-            b"crlf\r\nline\r\n",
-            b"lone\rcarriage return",
-            b"trailing cr\r",
-            b"nul\0 esc\x1b del\x7f",
-            "c1 \u{85} \u{9f} nbsp \u{a0} copy \u{a9} \u{e9}".as_bytes(),
-            b"bad \xff utf-8 \xc3",
-            b"\xEF\xBB\xBF\xEF\xBB\xBFtwo marks",
-        ] {
-            same(bytes);
-        }
-        // Hashed as bytes, the digest is the one of the decoded texts.
-        let text = "policy p {\r\n    allow ssh\r\n}\r\n";
-        let bytes = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
-        assert_eq!(
-            hostwall::record::inputs_digest_bytes([("p", unmarked(&bytes))]),
-            hostwall::record::inputs_digest([("p", decode(&bytes).text.as_str())])
-        );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_bytes_digest_as_decoded(bytes in proptest::collection::vec(
-            proptest::prop_oneof![
-                proptest::prelude::any::<u8>(),
-                proptest::sample::select(b"\r\n\t\x7f\xc2\x85\x9f\xa0 a".to_vec()),
-            ],
-            0..200,
-        )) {
-            same(&bytes);
-        }
-    }
-}
+#[path = "load_tests.rs"]
+mod tests;

@@ -57,25 +57,24 @@ pub(super) fn write_sets(
 ) -> Result<(), EmitError> {
     let k = cut.unwrap_or(sets.len());
     let (first, rest) = sets.split_at(k);
-    std::thread::scope(|s| {
-        let apart = (!rest.is_empty()).then(|| {
-            crate::threads::spawn_scoped(s, "sets", move || write_apart(table, rest, k + 1, after))
-                .ok()
-        });
+    let apart = (!rest.is_empty()).then_some(move || write_apart(table, rest, k + 1, after));
+    let (here, mut apart) = crate::threads::beside("sets", apart, || {
         for (i, set) in first.iter().enumerate() {
             b.set(table, set, i as u32 + 1)?;
         }
-        match apart.flatten().map(|h| h.join()) {
-            Some(Ok(part)) => b.splice(part?),
-            // Not started, or stopped: the rest written here.
-            _ => {
-                for (j, set) in rest.iter().enumerate() {
-                    b.set(table, set, (k + j) as u32 + 1)?;
-                }
+        Ok::<(), EmitError>(())
+    });
+    here?;
+    match apart.pop() {
+        Some(Ok(part)) => b.splice(part?),
+        // Not started, or stopped: the rest written here.
+        _ => {
+            for (j, set) in rest.iter().enumerate() {
+                b.set(table, set, (k + j) as u32 + 1)?;
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// `sets` (ids from `first_id`) in a builder of their own, numbered from 0, with room

@@ -4,6 +4,7 @@
 //! error, the offending line is blanked (braces kept) and parsing restarts, so one run lists the
 //! independent mistakes of a file instead of only the first.
 
+mod ahead;
 pub mod ast;
 mod build;
 mod errors;

@@ -58,7 +58,11 @@ impl Skip {
         }
         let digest = match stamped {
             true => rec.digest.clone(),
-            false => load::inputs_digest_unparsed(&a.input, &rec.includes)?,
+            // A checksum other than the record's proves a change without hashing.
+            false => match load::inputs_now(&a.input, &rec.includes, rec.checksum.as_deref())? {
+                load::Now::Digest(digest) => digest,
+                load::Now::Changed => return None,
+            },
         };
         if !a.insecure_perms && !files_trusted(a, &rec.includes) {
             // The full path reports the permission problem.
@@ -140,9 +144,9 @@ impl Skip {
     /// Says so when the table about to be replaced came from another policy.
     fn provenance(&self, out: &Out, a: &ApplyArgs, loaded: &Loaded) {
         let Some(rec) = &self.rec else { return };
-        let (digest, _) = load::inputs_digest(loaded, a.input.site.is_some());
+        let changed = load::inputs_differ(loaded, a.input.site.is_some(), rec);
         let policy = load::canonical(&loaded.name);
-        if let Some(note) = hostwall::provenance::applied_from_other(rec, &policy, &digest) {
+        if let Some(note) = hostwall::provenance::applied_from_other(rec, &policy, changed) {
             out.stderr(&format!("hostwall: note: {note}; replacing it\n"));
         }
     }
