@@ -52,12 +52,33 @@ where
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(here));
     let done = std::mem::take(&mut started.0)
         .into_iter()
-        .map(std::thread::JoinHandle::join)
+        .map(join)
         .collect();
     match ran {
         Ok(b) => (b, done),
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// Waits for a helper to end, as `JoinHandle::join` does, first letting it run on any
+/// CPU this thread may: a helper moved to a CPU that kernel work then took (the previous
+/// apply's table freed there, 20-30 ms) may not have run yet, and it is free only once
+/// it runs; this thread, about to wait, leaves its own CPU idle for it.
+pub fn join<T>(h: std::thread::JoinHandle<T>) -> std::thread::Result<T> {
+    use std::os::unix::thread::JoinHandleExt;
+    if !h.is_finished() {
+        // SAFETY: the set is a plain bit array owned here, written by the kernel within
+        // its size; the thread is not joined, so its pthread_t is valid. Should it end
+        // meanwhile, glibc finds its id cleared and the call falls on this thread, which
+        // it gives the set it already has.
+        unsafe {
+            let mut all: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, size_of_val(&all), &mut all) == 0 {
+                libc::pthread_setaffinity_np(h.as_pthread_t(), size_of_val(&all), &all);
+            }
+        }
+    }
+    h.join()
 }
 
 /// Threads [`beside`] started, joined when dropped (on an unwind out of it).
@@ -82,7 +103,7 @@ unsafe fn spawn_moved<'a, T: Send + 'a>(
     use std::os::unix::thread::JoinHandleExt;
     use std::sync::atomic::{AtomicBool, Ordering};
     let builder = std::thread::Builder::new().name(name.into());
-    let Some(set) = this_cpu().and_then(others) else {
+    let Some((all, set)) = this_cpu().and_then(others) else {
         // SAFETY: the caller's promise covers the thread.
         return unsafe { builder.spawn_unchecked(f) };
     };
@@ -94,6 +115,14 @@ unsafe fn spawn_moved<'a, T: Send + 'a>(
             while !go.load(Ordering::Acquire) {
                 std::thread::park();
             }
+            STARTED_ON.set(this_cpu());
+            // Running elsewhere now, it may go anywhere its starter may: when kernel
+            // work takes the CPU it was moved to (a replaced table freed there took 30
+            // ms), the scheduler can move it to one left idle, such as its starter's
+            // while the starter waits for it.
+            // SAFETY: the kernel reads the set, owned here, within its size, for this
+            // thread (0).
+            libc::sched_setaffinity(0, size_of_val(&all), &all);
             f()
         })?
     };
@@ -107,6 +136,17 @@ unsafe fn spawn_moved<'a, T: Send + 'a>(
     Ok(handle)
 }
 
+thread_local! {
+    /// The CPU a helper first ran on (after its move), for the tests.
+    static STARTED_ON: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The CPU this helper thread first ran on, once moved (`None` on any other thread, or
+/// when it was not moved).
+pub fn started_on() -> Option<usize> {
+    STARTED_ON.get()
+}
+
 /// The CPU this thread runs on now, if the kernel says.
 fn this_cpu() -> Option<usize> {
     // SAFETY: sched_getcpu takes nothing and returns a number or -1.
@@ -114,9 +154,9 @@ fn this_cpu() -> Option<usize> {
     usize::try_from(cpu).ok()
 }
 
-/// The CPUs this thread may use other than `cpu`; `None` when there are none (or the
-/// kernel does not say).
-fn others(cpu: usize) -> Option<libc::cpu_set_t> {
+/// The CPUs this thread may use, and those of them other than `cpu`; `None` when there
+/// are no others (or the kernel does not say).
+fn others(cpu: usize) -> Option<(libc::cpu_set_t, libc::cpu_set_t)> {
     if cpu >= libc::CPU_SETSIZE as usize {
         return None;
     }
@@ -129,8 +169,9 @@ fn others(cpu: usize) -> Option<libc::cpu_set_t> {
         {
             return None;
         }
+        let all = set;
         libc::CPU_CLR(cpu, &mut set);
-        (libc::CPU_COUNT(&set) > 0).then_some(set)
+        (libc::CPU_COUNT(&set) > 0).then_some((all, set))
     }
 }
 
@@ -140,7 +181,7 @@ mod tests {
 
     /// Limits this thread to the CPUs it may use other than `cpu`, when there are any.
     fn move_off(cpu: Option<usize>) {
-        if let Some(set) = cpu.and_then(others) {
+        if let Some((_, set)) = cpu.and_then(others) {
             // SAFETY: the kernel reads the set, owned here, within its size, for this
             // thread (0).
             unsafe {
@@ -180,14 +221,14 @@ mod tests {
     /// another; helpers give their results back as plain threads do.
     #[test]
     fn a_helper_is_moved_off_its_starters_cpu() {
-        let allowed = std::fs::read_to_string("/proc/self/status")
+        let listed = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
                 let line = s.lines().find(|l| l.starts_with("Cpus_allowed_list:"))?;
                 Some(line.split(':').nth(1)?.trim().to_string())
             })
             .unwrap_or_default();
-        let several = allowed.contains(',') || allowed.contains('-');
+        let several = listed.contains(',') || listed.contains('-');
         for _ in 0..20 {
             let from = this_cpu().expect("sched_getcpu");
             let on = std::thread::spawn(move || {
@@ -197,27 +238,33 @@ mod tests {
             .join()
             .expect("join");
             match several {
-                true => assert_ne!(on, Some(from), "allowed: {allowed}"),
-                false => assert_eq!(on, Some(from), "allowed: {allowed}"),
+                true => assert_ne!(on, Some(from), "allowed: {listed}"),
+                false => assert_eq!(on, Some(from), "allowed: {listed}"),
             }
-            // Moved by its starter: once the starter has let it go on, it runs elsewhere.
+            // Moved by its starter: it first runs elsewhere, and may then run on any CPU
+            // its starter may.
             let (go, wait) = std::sync::mpsc::channel::<()>();
             let from = this_cpu().expect("sched_getcpu");
-            let moved = spawn("probe", move || wait.recv().map(|()| this_cpu())).expect("spawn");
+            let mine = allowed();
+            let moved = spawn("probe", move || {
+                wait.recv().map(|()| (started_on(), allowed()))
+            })
+            .expect("spawn");
             go.send(()).expect("send");
-            let on = moved.join().expect("join").expect("recv");
+            let (first, may) = moved.join().expect("join").expect("recv");
+            assert_eq!(may, mine, "free once running");
             match several {
-                true => assert_ne!(on, Some(from), "allowed: {allowed}"),
-                false => assert_eq!(on, Some(from), "allowed: {allowed}"),
+                true => assert!(first.is_some_and(|c| c != from), "{first:?} {listed}"),
+                false => assert_eq!(first, None, "not moved: {listed}"),
             }
             // Beside a step of the starter's: already elsewhere when it first runs.
             let from = this_cpu().expect("sched_getcpu");
-            let (here, helpers) = beside("probe", [this_cpu], || 7);
+            let (here, helpers) = beside("probe", [started_on], || (7, started_on()));
             let on: Vec<_> = helpers.into_iter().map(|r| r.expect("join")).collect();
-            assert_eq!((here, on.len()), (7, 1));
+            assert_eq!((here, on.len()), ((7, None), 1));
             match several {
-                true => assert_ne!(on[0], Some(from), "allowed: {allowed}"),
-                false => assert_eq!(on[0], Some(from), "allowed: {allowed}"),
+                true => assert!(on[0].is_some_and(|c| c != from), "{on:?} {listed}"),
+                false => assert_eq!(on[0], None, "not moved: {listed}"),
             }
         }
     }

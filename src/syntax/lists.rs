@@ -14,7 +14,6 @@
 //! the original text). Any parse error also falls back to the original text, so every
 //! diagnostic is pest's own.
 
-use super::ahead::Ahead;
 use super::ast::{NetItem, V4Items};
 use crate::nets::V4Form;
 use crate::source::{FileId, Span, Spanned};
@@ -164,9 +163,7 @@ impl Entries {
 pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced> {
     // Positions are kept as `u32`, like spans.
     u32::try_from(text.len()).ok()?;
-    let runs = super::ahead::reading(file, text, |ahead| {
-        find_runs(file, text, min_run.max(3), ahead)
-    });
+    let runs = find_runs(file, text, min_run.max(3));
     if runs.is_empty() {
         return None;
     }
@@ -193,20 +190,14 @@ pub(crate) fn splice(file: FileId, text: &str, min_run: usize) -> Option<Spliced
 
 /// A run of CIDR-shaped tokens joined by list separators: items A..Y (Z, the last, is
 /// left to pest), and where A ends, B starts and Z starts.
-#[cfg_attr(test, derive(Debug, PartialEq))]
-pub(super) struct Run {
+struct Run {
     items: Vec<NetItem>,
     a_end: usize,
     b_start: usize,
     z_start: usize,
 }
 
-pub(super) fn find_runs(
-    file: FileId,
-    text: &str,
-    min_run: usize,
-    ahead: Option<&Ahead>,
-) -> Vec<Run> {
+fn find_runs(file: FileId, text: &str, min_run: usize) -> Vec<Run> {
     let t = text.as_bytes();
     let mut runs = Vec::new();
     let mut i = 0;
@@ -223,7 +214,7 @@ pub(super) fn find_runs(
                 if start > 0 && is_token_char(t[start - 1]) {
                     continue;
                 }
-                if let Some((run, n)) = run_from(file, text, start, ahead) {
+                if let Some((run, n)) = run_from(file, text, start) {
                     // Continue from Z: it may open nothing new, but must not be skipped
                     // past a string or comment that follows it.
                     i = i.max(run.z_start);
@@ -239,26 +230,14 @@ pub(super) fn find_runs(
 }
 
 /// The run starting with the CIDR token at `start`, if it has at least two items, with
-/// its number of items. Entries from `ahead`'s point on are the helper's, when the run
-/// gets there.
-fn run_from(file: FileId, text: &str, start: usize, ahead: Option<&Ahead>) -> Option<(Run, usize)> {
+/// its number of items.
+fn run_from(file: FileId, text: &str, start: usize) -> Option<(Run, usize)> {
     let t = text.as_bytes();
     let mut entries = Entries::default();
     let mut at = start;
     let mut end = entry_at(file, text, start, &mut entries)?;
     let (a_end, mut b_start, mut n) = (end, 0, 1);
     while let Some(next) = separator_end(t, end) {
-        let read = ahead.filter(|a| a.at == next).and_then(Ahead::take);
-        if let Some((tail, k, last, last_end)) = read {
-            if n == 1 {
-                b_start = next;
-            }
-            entries.append(tail.finish(0));
-            n += k;
-            (at, end) = (last, last_end);
-            // The helper stopped where this run does: the loop ends next time round.
-            continue;
-        }
         let Some(next_end) = entry_at(file, text, next, &mut entries) else {
             break;
         };
@@ -288,12 +267,7 @@ fn run_from(file: FileId, text: &str, start: usize, ahead: Option<&Ahead>) -> Op
 /// canonical IPv4 address or prefix is read in one pass; when nothing that could
 /// continue pest's `cidr` follows it (a digit, `.`, `/` or `-`, all token bytes), pest's
 /// token ends where it does. Anything else is measured by [`cidr_end`].
-pub(super) fn entry_at(
-    file: FileId,
-    text: &str,
-    start: usize,
-    entries: &mut Entries,
-) -> Option<usize> {
+fn entry_at(file: FileId, text: &str, start: usize, entries: &mut Entries) -> Option<usize> {
     let t = text.as_bytes();
     if let Some((lo, hi, form, end)) = super::v4::leading(t, start) {
         if !t.get(end).is_some_and(|&c| is_token_char(c)) {
@@ -376,7 +350,7 @@ fn ipv6_like(t: &[u8], start: usize) -> Option<usize> {
 
 /// A list separator as the grammar skips it: spaces/tabs, `,`, then any spaces, tabs,
 /// newlines and `#` comments. Returns where the next item starts.
-pub(super) fn separator_end(t: &[u8], mut i: usize) -> Option<usize> {
+fn separator_end(t: &[u8], mut i: usize) -> Option<usize> {
     while matches!(t.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }

@@ -4,7 +4,6 @@
 //! error, the offending line is blanked (braces kept) and parsing restarts, so one run lists the
 //! independent mistakes of a file instead of only the first.
 
-mod ahead;
 pub mod ast;
 mod build;
 mod errors;

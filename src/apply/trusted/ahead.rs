@@ -65,7 +65,7 @@ pub(super) fn take(path: &Path) -> Decoded {
             }
         }
     };
-    thread.join().ok().flatten()
+    crate::threads::join(thread).ok().flatten()
 }
 
 #[cfg(test)]
