@@ -6,7 +6,9 @@
 //! made the parse beside it 0.5 ms slower on average; a pure spin, the same). Every
 //! helper is moved by its starter before it runs: [`spawn`] for one that may outlive
 //! its starter's borrows, [`beside`] for helpers that borrow and end with a step of
-//! their starter's.
+//! their starter's. Once running, a helper may use any CPU its starter may, and
+//! [`join`] frees one that has not run yet before waiting for it: the CPU it was moved
+//! to may since have been taken by kernel work.
 
 /// Starts `f` on a thread of its own, as `std::thread::Builder::spawn` does, off the
 /// starter's CPU. The starter moves it, right after making it: a new thread first runs
@@ -103,7 +105,8 @@ unsafe fn spawn_moved<'a, T: Send + 'a>(
     use std::os::unix::thread::JoinHandleExt;
     use std::sync::atomic::{AtomicBool, Ordering};
     let builder = std::thread::Builder::new().name(name.into());
-    let Some((all, set)) = this_cpu().and_then(others) else {
+    let cpu = this_cpu();
+    let Some((all, set)) = cpu.and_then(others) else {
         // SAFETY: the caller's promise covers the thread.
         return unsafe { builder.spawn_unchecked(f) };
     };
@@ -115,7 +118,8 @@ unsafe fn spawn_moved<'a, T: Send + 'a>(
             while !go.load(Ordering::Acquire) {
                 std::thread::park();
             }
-            STARTED_ON.set(this_cpu());
+            #[cfg(test)]
+            tests::STARTED_ON.set(cpu.zip(this_cpu()));
             // Running elsewhere now, it may go anywhere its starter may: when kernel
             // work takes the CPU it was moved to (a replaced table freed there took 30
             // ms), the scheduler can move it to one left idle, such as its starter's
@@ -134,17 +138,6 @@ unsafe fn spawn_moved<'a, T: Send + 'a>(
     moved.store(true, Ordering::Release);
     handle.thread().unpark();
     Ok(handle)
-}
-
-thread_local! {
-    /// The CPU a helper first ran on (after its move), for the tests.
-    static STARTED_ON: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-/// The CPU this helper thread first ran on, once moved (`None` on any other thread, or
-/// when it was not moved).
-pub fn started_on() -> Option<usize> {
-    STARTED_ON.get()
 }
 
 /// The CPU this thread runs on now, if the kernel says.
@@ -178,6 +171,18 @@ fn others(cpu: usize) -> Option<(libc::cpu_set_t, libc::cpu_set_t)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// The CPU a helper was moved off, and the one it first ran on.
+        pub(super) static STARTED_ON: std::cell::Cell<Option<(usize, usize)>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// The CPU this helper thread was moved off and the one it first ran on (`None` on
+    /// any other thread, or when it was not moved).
+    fn started_on() -> Option<(usize, usize)> {
+        STARTED_ON.get()
+    }
 
     /// Limits this thread to the CPUs it may use other than `cpu`, when there are any.
     fn move_off(cpu: Option<usize>) {
@@ -244,7 +249,6 @@ mod tests {
             // Moved by its starter: it first runs elsewhere, and may then run on any CPU
             // its starter may.
             let (go, wait) = std::sync::mpsc::channel::<()>();
-            let from = this_cpu().expect("sched_getcpu");
             let mine = allowed();
             let moved = spawn("probe", move || {
                 wait.recv().map(|()| (started_on(), allowed()))
@@ -254,16 +258,28 @@ mod tests {
             let (first, may) = moved.join().expect("join").expect("recv");
             assert_eq!(may, mine, "free once running");
             match several {
-                true => assert!(first.is_some_and(|c| c != from), "{first:?} {listed}"),
+                true => assert!(
+                    first.is_some_and(|(off, on)| off != on),
+                    "{first:?} {listed}"
+                ),
                 false => assert_eq!(first, None, "not moved: {listed}"),
             }
             // Beside a step of the starter's: already elsewhere when it first runs.
-            let from = this_cpu().expect("sched_getcpu");
-            let (here, helpers) = beside("probe", [started_on], || (7, started_on()));
+            // The step waits for the helper to run: a helper not yet run when it is
+            // joined may run anywhere (`join`), its starter's CPU included.
+            let (ran, running) = std::sync::mpsc::channel::<()>();
+            let helper = move || {
+                let _ = ran.send(());
+                started_on()
+            };
+            let (here, helpers) = beside("probe", [helper], || {
+                running.recv().expect("ran");
+                (7, started_on())
+            });
             let on: Vec<_> = helpers.into_iter().map(|r| r.expect("join")).collect();
             assert_eq!((here, on.len()), ((7, None), 1));
             match several {
-                true => assert!(on[0].is_some_and(|c| c != from), "{on:?} {listed}"),
+                true => assert!(on[0].is_some_and(|(off, on)| off != on), "{on:?} {listed}"),
                 false => assert_eq!(on[0], None, "not moved: {listed}"),
             }
         }

@@ -356,26 +356,22 @@ fn digest_texts(loaded: &Loaded, has_site: bool) -> (String, Vec<String>) {
 
 /// The digest of the inputs `rec` was applied from, as they are now: the record's own
 /// while its stamps hold ([`hostwall::record::InputStamps::hold`]), else read and hashed.
+/// `None` when a file is unreadable, or when the record's checksum already proves the
+/// inputs changed (no digest could then be the record's).
 pub fn digest_for(input: &Input, rec: &hostwall::record::ApplyRecord) -> Option<String> {
     if stamps_hold(input, rec) {
         return Some(rec.digest.clone());
     }
-    inputs_digest_unparsed(input, &rec.includes)
+    match inputs_now(input, &rec.includes, rec.checksum.as_deref())? {
+        Now::Digest(digest) => Some(digest),
+        Now::Changed => None,
+    }
 }
 
 /// Whether `rec`'s input stamps stand for the files `input` names now.
 pub fn stamps_hold(input: &Input, rec: &hostwall::record::ApplyRecord) -> bool {
     let paths = input_paths(input, &rec.includes);
     (rec.stamps.as_ref()).is_some_and(|s| paths.is_some_and(|p| s.hold(&p)))
-}
-
-/// [`inputs_digest`] computed without parsing: of the policy and site file named on the
-/// command line plus the includes a record lists. `None` when any file is unreadable.
-pub fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
-    match inputs_now(input, includes, None)? {
-        Now::Digest(digest) => Some(digest),
-        Now::Changed => None,
-    }
 }
 
 /// The inputs as they are now, against a record.

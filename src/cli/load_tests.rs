@@ -3,6 +3,14 @@
 use super::*;
 use hostwall::text::decode;
 
+/// [`inputs_digest`] computed without parsing, with no record's checksum to compare.
+fn inputs_digest_unparsed(input: &Input, includes: &[String]) -> Option<String> {
+    match inputs_now(input, includes, None)? {
+        Now::Digest(digest) => Some(digest),
+        Now::Changed => None,
+    }
+}
+
 #[test]
 fn a_large_input_is_shed_after_its_digest_and_read_back_only_unchanged_issue14() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -166,6 +174,13 @@ fn the_unparsed_checksum_is_the_loaded_texts_and_proves_a_change() {
         checksum: Some(sum.clone()),
     };
     assert!(inputs_differ(&loaded, true, &rec), "by the checksum");
+    assert_eq!(
+        digest_for(&input, &rec),
+        None,
+        "diff's fast path: changed, no digest"
+    );
+    // The read is kept for the load that follows it: taken here.
+    let _ = load(&input).expect("load");
     assert!(
         inputs_differ(
             &loaded,
@@ -180,6 +195,7 @@ fn the_unparsed_checksum_is_the_loaded_texts_and_proves_a_change() {
     write(&inc, b"define big = 10.0.0.0/30, 10.0.0.8/30\n");
     let loaded = load(&input).expect("load");
     assert!(!inputs_differ(&loaded, true, &rec), "the same inputs again");
+    assert_eq!(digest_for(&input, &rec), Some(rec.digest.clone()));
 }
 
 /// A file that decodes without a problem is its bytes after a byte-order mark: the
