@@ -314,8 +314,8 @@ fn in_place_applies_append_patches_the_next_apply_trusts_until_the_record_is_rew
 
 /// A patch rebuilds each set it changes when the record is read: patches that change
 /// the big sets are soon folded into a record written whole, so reading the record never
-/// copies more elements than it holds (a window of 20,000 moved by one changes both of
-/// its sets each time).
+/// copies more elements than it holds (a window of 20,000 moved by one changes its first
+/// and its last set each time, of at most 4,096 elements: here every fifth patch folds).
 #[test]
 #[ignore = "needs root"]
 fn patches_that_rebuild_big_sets_are_soon_written_whole_issue14() {
@@ -335,7 +335,7 @@ fn patches_that_rebuild_big_sets_are_soon_written_whole_issue14() {
         counts.push(patches(&record, &ns));
     }
     assert!(counts.contains(&1) && counts.contains(&0), "{counts:?}");
-    assert!(counts.iter().all(|&c| c <= 2), "{counts:?}");
+    assert!(counts.iter().all(|&c| c <= 4), "{counts:?}");
     assert_eq!(drift(&policy(12), &ns), vec![]);
 }
 

@@ -311,6 +311,8 @@ impl Ctx<'_> {
             (AddrMatch::Set6(name), IpAddr::V6(ip)) => {
                 self.in_set(name, SetKey::Ipv6Addr, u128::from(ip))?
             }
+            (AddrMatch::Range4(lo, hi), IpAddr::V4(ip)) => (lo..=hi).contains(&&ip),
+            (AddrMatch::Range6(lo, hi), IpAddr::V6(ip)) => (lo..=hi).contains(&&ip),
             _ => false,
         })
     }

@@ -6,12 +6,15 @@
 //! unambiguous. Rules keep `origin` spans so kernel errors can point at the policy.
 
 pub mod host;
+pub mod icmp;
 pub mod kernel;
 pub mod packed;
+pub use icmp::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES, icmp_type_name};
 pub use packed::Packed;
 
 use crate::source::Span;
 use ipnet::{Ipv4Net, Ipv6Net};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ruleset {
@@ -228,6 +231,12 @@ pub enum AddrMatch {
     Set4(String),
     /// Named set of `ipv6_addr` (interval).
     Set6(String),
+    /// `ip saddr 10.0.0.0-10.1.13.251`: an inclusive range, `lo < hi`. The compiler puts
+    /// one before the lookup in each piece of a list cut into several sets (the piece's
+    /// first and last address), so that a packet outside it skips the lookup.
+    Range4(Ipv4Addr, Ipv4Addr),
+    /// `ip6 saddr 2001:db8::-2001:db8::ff`, as [`AddrMatch::Range4`].
+    Range6(Ipv6Addr, Ipv6Addr),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -454,6 +463,20 @@ impl Interval {
             hi: u128::from(net.broadcast()),
         }
     }
+
+    pub fn from_v4_range(lo: Ipv4Addr, hi: Ipv4Addr) -> Interval {
+        Interval {
+            lo: u32::from(lo).into(),
+            hi: u32::from(hi).into(),
+        }
+    }
+
+    pub fn from_v6_range(lo: Ipv6Addr, hi: Ipv6Addr) -> Interval {
+        Interval {
+            lo: u128::from(lo),
+            hi: u128::from(hi),
+        }
+    }
 }
 
 /// Sorts and merges overlapping or adjacent intervals: the form the kernel keeps
@@ -536,61 +559,6 @@ pub struct SysctlSetting {
     pub key: Sysctl,
     pub value: bool,
     pub origin: Option<Span>,
-}
-
-/// ICMP type names as nft spells them: (number, name).
-pub const ICMP_TYPES: &[(u8, &str)] = &[
-    (0, "echo-reply"),
-    (3, "destination-unreachable"),
-    (4, "source-quench"),
-    (5, "redirect"),
-    (8, "echo-request"),
-    (9, "router-advertisement"),
-    (10, "router-solicitation"),
-    (11, "time-exceeded"),
-    (12, "parameter-problem"),
-    (13, "timestamp-request"),
-    (14, "timestamp-reply"),
-    (15, "info-request"),
-    (16, "info-reply"),
-    (17, "address-mask-request"),
-    (18, "address-mask-reply"),
-];
-
-/// ICMPv6 type names as nft spells them: (number, name).
-pub const ICMPV6_TYPES: &[(u8, &str)] = &[
-    (1, "destination-unreachable"),
-    (2, "packet-too-big"),
-    (3, "time-exceeded"),
-    (4, "parameter-problem"),
-    (128, "echo-request"),
-    (129, "echo-reply"),
-    (130, "mld-listener-query"),
-    (131, "mld-listener-report"),
-    (132, "mld-listener-done"),
-    (133, "nd-router-solicit"),
-    (134, "nd-router-advert"),
-    (135, "nd-neighbor-solicit"),
-    (136, "nd-neighbor-advert"),
-    (137, "nd-redirect"),
-    (138, "router-renumbering"),
-    (141, "ind-neighbor-solicit"),
-    (142, "ind-neighbor-advert"),
-    (143, "mld2-listener-report"),
-];
-
-/// ICMPv6 types that are always accepted: neighbour discovery and multicast listener
-/// discovery. Conntrack does not track them (nft sees them as `invalid`), so without
-/// this rule a policy that allows only echo would break IPv6 on the host entirely.
-pub const ICMPV6_ALWAYS: &[u8] = &[130, 131, 132, 133, 134, 135, 136, 143];
-
-/// nft's name for an ICMP (v4) or ICMPv6 type number.
-pub fn icmp_type_name(key: SetKey, t: u8) -> Option<&'static str> {
-    let table = match key {
-        SetKey::Icmpv6Type => ICMPV6_TYPES,
-        _ => ICMP_TYPES,
-    };
-    table.iter().find(|(n, _)| *n == t).map(|(_, s)| *s)
 }
 
 #[cfg(test)]

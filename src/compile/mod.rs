@@ -420,9 +420,9 @@ impl Lowering {
         dir: &str,
         addrs: Option<&Addrs>,
         origin: &[Span],
-    ) -> Vec<(Option<IpFamily>, Option<AddrMatch>)> {
+    ) -> Vec<(Option<IpFamily>, Vec<AddrMatch>)> {
         let Some(addrs) = addrs else {
-            return vec![(None, None)];
+            return vec![(None, Vec::new())];
         };
         let base = match &addrs.name {
             Some(n) => format!("{dir}_{}", sanitize(n)),
@@ -447,17 +447,24 @@ impl Lowering {
             };
             let matches = match (ranges.len(), inline) {
                 (0, _) => Vec::new(),
-                (_, Some(one)) => vec![one],
+                (_, Some(one)) => vec![vec![one]],
                 _ => {
                     let (suffix, key) = match fam {
                         IpFamily::V4 => ("v4", SetKey::Ipv4Addr),
                         IpFamily::V6 => ("v6", SetKey::Ipv6Addr),
                     };
                     let names = self.shared_sets(&format!("{base}_{suffix}"), key, ranges, origin);
-                    names.into_iter().map(|n| set_match(fam, n)).collect()
+                    // A list cut into several sets: each lookup behind its set's range.
+                    let guarded = names.len() > 1;
+                    (names.into_iter())
+                        .map(|n| {
+                            let guard = guarded.then(|| self.guard(fam, &n)).flatten();
+                            guard.into_iter().chain([set_match(fam, n)]).collect()
+                        })
+                        .collect()
                 }
             };
-            out.extend(matches.into_iter().map(|m| (Some(fam), Some(m))));
+            out.extend(matches.into_iter().map(|m| (Some(fam), m)));
         }
         out
     }

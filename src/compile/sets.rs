@@ -14,15 +14,19 @@
 mod split;
 
 use super::Lowering;
-use crate::ir::{self, Interval, Packed, Set, SetKey};
+use crate::ir::{self, AddrMatch, Interval, Packed, Set, SetKey};
+use crate::model::IpFamily;
 use crate::nets::{self, Normalized, Piece};
 use crate::source::Span;
 use std::borrow::Cow;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Largest interval set written as one set; chosen by measurement (see
-/// docs/policy-language.md, "Large address lists"): below it, read-back time stops falling
-/// while each extra chunk still adds a rule to the path of unmatched packets.
-pub const MAX_SET_ELEMENTS: usize = 16_384;
+/// docs/policy-language.md, "Large address lists", and `benches/set_split.sh`): the
+/// kernel rebuilds every set a batch touches, so a change costs in proportion to its
+/// set's size, while each set's rule tests the set's range before its lookup
+/// (`Lowering::guard`), so a packet pays one lookup and a comparison per other set.
+pub const MAX_SET_ELEMENTS: usize = 4_096;
 
 /// An address set already made, so a second rule naming the same network reuses it. Its
 /// elements are not kept twice: they are compared with the sets made (`names`, in order).
@@ -315,6 +319,23 @@ fn piece_name(name: &str, key: SetKey, start: u128) -> String {
     format!("{name}_{start:0width$x}")
 }
 
+impl Lowering {
+    /// The range from the first to the last address of the set `name`, when it has two:
+    /// a packet outside it skips the set's lookup (a list cut into several sets).
+    pub(super) fn guard(&self, fam: IpFamily, name: &str) -> Option<AddrMatch> {
+        let set = &self.sets[*self.set_at.get(name)?];
+        let (lo, hi) = (set.elements.first()?.lo, set.elements.last()?.hi);
+        (lo < hi).then_some(())?;
+        Some(match fam {
+            IpFamily::V4 => AddrMatch::Range4(
+                Ipv4Addr::from(u32::try_from(lo).ok()?),
+                Ipv4Addr::from(u32::try_from(hi).ok()?),
+            ),
+            IpFamily::V6 => AddrMatch::Range6(Ipv6Addr::from(lo), Ipv6Addr::from(hi)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod delta_tests;
 
@@ -442,6 +463,70 @@ mod tests {
         }
     }
 
+    /// A list cut into sets: each set's rule tests the range from the set's first to its
+    /// last address, then looks the set up; the ranges follow one another without
+    /// overlapping, IPv6 as IPv4; a list in one set has no range.
+    #[test]
+    fn each_piece_is_looked_up_behind_its_own_range() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let v4: Vec<String> = (0..3_000u32)
+            .map(|i| format!("{}/30", Ipv4Addr::from(0x0a00_0000 + i * 8)))
+            .collect();
+        let v6: Vec<String> = (0..3_000u128)
+            .map(|i| format!("{}/126", Ipv6Addr::from((0x2001_0db8u128 << 96) + i * 8)))
+            .collect();
+        let text = format!(
+            "policy p {{\n    define big = {}, {}\n    allow tcp 22 from big\n}}\n",
+            v4.join(", "),
+            v6.join(", ")
+        );
+        let rs = compiled(&text, 256);
+        let set = |n: &str| rs.table.sets.iter().find(|s| s.name == n).expect("set");
+        let mut ends: Vec<(bool, u128, u128)> = Vec::new();
+        for r in rs.table.chains.iter().flat_map(|c| &c.rules) {
+            let looked = r
+                .matches
+                .iter()
+                .position(|m| matches!(m, Match::Saddr(AddrMatch::Set4(_) | AddrMatch::Set6(_))));
+            let Some(at) = looked else { continue };
+            let (name, range) = match (&r.matches[at], at.checked_sub(1).map(|i| &r.matches[i])) {
+                (Match::Saddr(AddrMatch::Set4(n)), Some(Match::Saddr(AddrMatch::Range4(a, b)))) => {
+                    (n, (false, u32::from(*a).into(), u32::from(*b).into()))
+                }
+                (Match::Saddr(AddrMatch::Set6(n)), Some(Match::Saddr(AddrMatch::Range6(a, b)))) => {
+                    (n, (true, u128::from(*a), u128::from(*b)))
+                }
+                (m, before) => panic!("{m:?} after {before:?}: no range"),
+            };
+            let s = set(name);
+            let want = (
+                s.elements.first().expect("first").lo,
+                s.elements.last().expect("last").hi,
+            );
+            assert_eq!((range.1, range.2), want, "{name}");
+            ends.push(range);
+        }
+        assert!(ends.len() >= 20, "the lists are cut: {}", ends.len());
+        for w in ends.windows(2).filter(|w| w[0].0 == w[1].0) {
+            assert!(w[0].2 < w[1].1, "ranges overlap: {w:?}");
+        }
+        let whole = compiled(&text, usize::MAX);
+        let ranged = |m: &Match| {
+            matches!(
+                m,
+                Match::Saddr(AddrMatch::Range4(..) | AddrMatch::Range6(..))
+            )
+        };
+        assert!(
+            !whole
+                .table
+                .chains
+                .iter()
+                .flat_map(|c| &c.rules)
+                .any(|r| r.matches.iter().any(ranged))
+        );
+    }
+
     /// The hash behind the cuts is fixed arithmetic: this list is cut here on any machine.
     #[test]
     fn the_cuts_of_a_known_list_are_the_same_on_every_machine() {
@@ -451,13 +536,13 @@ mod tests {
             .map(|s| (s.name.as_str(), s.elements.len()))
             .collect();
         let want = [
-            ("src_big_v4", 8640),
-            ("src_big_v4_0a010e00", 9664),
-            ("src_big_v4_0a023c00", 1056),
-            ("src_big_v4_0a025d00", 13952),
+            ("src_big_v4", 1888),
+            ("src_big_v4_0a003b00", 2880),
+            ("src_big_v4_0a009500", 1536),
+            ("src_big_v4_0a00c500", 2336),
         ];
         assert_eq!(got, want);
-        assert_eq!(rs.table.sets.len(), 15);
+        assert_eq!(rs.table.sets.len(), 68);
     }
 
     #[test]

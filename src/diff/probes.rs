@@ -232,6 +232,8 @@ fn pick(a: &AddrMatch, sets: &[Set]) -> Option<IpAddr> {
             let e = sets.iter().find(|x| &x.name == s)?.elements.first()?;
             (e.lo, e.hi, matches!(a, AddrMatch::Set6(_)))
         }
+        AddrMatch::Range4(lo, hi) => (u32::from(*lo).into(), u32::from(*hi).into(), false),
+        AddrMatch::Range6(lo, hi) => (u128::from(*lo), u128::from(*hi), true),
     };
     let v = if hi > lo { lo + 1 } else { lo };
     Some(if v6 {

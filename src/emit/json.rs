@@ -164,6 +164,8 @@ fn addr(a: &AddrMatch, field: &str) -> Value {
         ),
         AddrMatch::Set4(s) => ("ip", json!(format!("@{s}"))),
         AddrMatch::Set6(s) => ("ip6", json!(format!("@{s}"))),
+        AddrMatch::Range4(lo, hi) => ("ip", json!({"range": [lo.to_string(), hi.to_string()]})),
+        AddrMatch::Range6(lo, hi) => ("ip6", json!({"range": [lo.to_string(), hi.to_string()]})),
     };
     eq(
         json!({"payload": {"protocol": proto, "field": field}}),

@@ -551,6 +551,24 @@ impl Lowering<'_> {
         Ok(())
     }
 
+    /// An inclusive address range, as nft writes one: the whole address compared twice.
+    fn addr_range(
+        &mut self,
+        nf: NfProto,
+        source_off: u32,
+        lo: &[u8],
+        hi: &[u8],
+        source: bool,
+    ) -> Result<(), RuleError> {
+        self.need_nf(nf);
+        let len = lo.len() as u32;
+        let off = if source { source_off } else { source_off + len };
+        self.out.push(Expr::payload(PayloadBase::Network, off, len));
+        self.out.push(Expr::cmp(CmpOp::Gte, lo));
+        self.out.push(Expr::cmp(CmpOp::Lte, hi));
+        Ok(())
+    }
+
     fn addr(&mut self, a: &AddrMatch, source: bool) -> Result<(), RuleError> {
         let (nf, off, bytes, plen): (_, u32, Vec<u8>, u8) = match a {
             AddrMatch::V4(n) => (
@@ -574,6 +592,12 @@ impl Lowering<'_> {
                 let off = if source { off } else { off + len };
                 self.out.push(Expr::payload(PayloadBase::Network, off, len));
                 return self.lookup(s);
+            }
+            AddrMatch::Range4(lo, hi) => {
+                return self.addr_range(NfProto::Ipv4, 12, &lo.octets(), &hi.octets(), source);
+            }
+            AddrMatch::Range6(lo, hi) => {
+                return self.addr_range(NfProto::Ipv6, 8, &lo.octets(), &hi.octets(), source);
             }
         };
         self.need_nf(nf);

@@ -148,7 +148,7 @@ mod tests {
             assert_eq!(one.bytes_of(m), two.bytes_of(m));
             assert_eq!(two.bytes_of(m).len(), m.len);
         }
-        assert!(one.echo_rules(100) && two.echo_rules(100));
+        assert!(one.echo_rules(1_000) && two.echo_rules(1_000));
         assert!(one.to_vec() == two.to_vec(), "the same rules echoed");
         assert!(one.set_genid(9) && two.set_genid(9));
         assert!(one.to_vec() == two.to_vec(), "the same generation");

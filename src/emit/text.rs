@@ -288,6 +288,8 @@ fn addr_match(dir: &str, a: &AddrMatch) -> String {
         AddrMatch::V6(n) => format!("ip6 {dir} {n}"),
         AddrMatch::Set4(s) => format!("ip {dir} @{s}"),
         AddrMatch::Set6(s) => format!("ip6 {dir} @{s}"),
+        AddrMatch::Range4(lo, hi) => format!("ip {dir} {lo}-{hi}"),
+        AddrMatch::Range6(lo, hi) => format!("ip6 {dir} {lo}-{hi}"),
     }
 }
 

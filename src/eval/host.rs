@@ -470,6 +470,8 @@ impl Walker<'_> {
             (AddrMatch::Set6(s), IpAddr::V6(ip)) => {
                 self.in_set(s, SetKey::Ipv6Addr, u128::from(ip))
             }
+            (AddrMatch::Range4(lo, hi), IpAddr::V4(ip)) => tri((lo..=hi).contains(&&ip)),
+            (AddrMatch::Range6(lo, hi), IpAddr::V6(ip)) => tri((lo..=hi).contains(&&ip)),
             _ => Tri::No,
         }
     }

@@ -346,6 +346,34 @@ mod tests {
         );
     }
 
+    /// A piece of a cut list: its range (two comparisons of the whole address), then
+    /// nothing else of the address; an empty or backwards range is not one of ours.
+    #[test]
+    fn range_of_whole_addresses_is_an_address_range() {
+        let range = |lo: [u8; 4], hi: [u8; 4]| {
+            decode(vec![
+                meta(15),
+                cmp(0, &[2]),
+                payload(1, 16, 4),
+                cmp(5, &lo),
+                cmp(3, &hi),
+                accept(),
+            ])
+        };
+        let r = range([10, 0, 0, 0], [10, 1, 13, 251]);
+        let want = AddrMatch::Range4("10.0.0.0".parse().unwrap(), "10.1.13.251".parse().unwrap());
+        assert_eq!(r.matches, vec![Match::Daddr(want)]);
+        for backwards in [
+            range([10, 0, 0, 1], [10, 0, 0, 1]),
+            range([10, 0, 0, 2], [10, 0, 0, 1]),
+        ] {
+            assert!(
+                matches!(backwards.stmts.as_slice(), [Stmt::Foreign(_)]),
+                "{backwards:?}"
+            );
+        }
+    }
+
     #[test]
     fn statement_after_verdict_or_match_after_statement_is_foreign() {
         let counter = ex("counter", &[], "counter");

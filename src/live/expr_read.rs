@@ -347,6 +347,16 @@ pub fn address_match(
                 AddrMatch::Set4(name)
             }
         }
+        Test::Range(lo, hi) if lo.len() == width && hi.len() == width => {
+            let (lo, hi) = (key_value(&lo)?, key_value(&hi)?);
+            (lo < hi).then_some(())?;
+            if v6 {
+                AddrMatch::Range6(Ipv6Addr::from(lo), Ipv6Addr::from(hi))
+            } else {
+                let v4 = |v: u128| Some(Ipv4Addr::from(u32::try_from(v).ok()?));
+                AddrMatch::Range4(v4(lo)?, v4(hi)?)
+            }
+        }
         _ => return None,
     };
     Some(if daddr {

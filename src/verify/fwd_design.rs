@@ -91,8 +91,10 @@ fn ifaces(rule: &Rule) -> (Option<&IfName>, Option<&IfName>) {
     out
 }
 
+/// The rule's source (or destination) match: its last, which for a set behind its range
+/// (a list cut into several sets) is the set itself.
 fn addr_match(rule: &Rule, source: bool) -> Option<&AddrMatch> {
-    rule.matches.iter().find_map(|m| match m {
+    rule.matches.iter().rev().find_map(|m| match m {
         Match::Saddr(a) if source => Some(a),
         Match::Daddr(a) if !source => Some(a),
         _ => None,
@@ -345,6 +347,8 @@ fn within(rs: &Ruleset, m: &AddrMatch, a: IpAddr) -> bool {
             .iter()
             .find(|s| &s.name == name)
             .is_some_and(|s| s.elements.iter().any(|iv| contains(&iv, a))),
+        AddrMatch::Range4(lo, hi) => contains(&Interval::from_v4_range(*lo, *hi), a),
+        AddrMatch::Range6(lo, hi) => contains(&Interval::from_v6_range(*lo, *hi), a),
     }
 }
 

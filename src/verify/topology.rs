@@ -155,7 +155,10 @@ pub(super) fn concrete(n: &IfName) -> String {
 }
 
 pub(super) fn is_v4(m: &AddrMatch) -> bool {
-    matches!(m, AddrMatch::V4(_) | AddrMatch::Set4(_))
+    matches!(
+        m,
+        AddrMatch::V4(_) | AddrMatch::Set4(_) | AddrMatch::Range4(..)
+    )
 }
 
 /// Address ranges of a source match; for sets only the first and last element
@@ -186,6 +189,8 @@ pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
         AddrMatch::V4(n) => vec![Interval::from_v4(*n)],
         AddrMatch::V6(n) => vec![Interval::from_v6(*n)],
         AddrMatch::Set4(name) | AddrMatch::Set6(name) => from_set(name),
+        AddrMatch::Range4(lo, hi) => vec![Interval::from_v4_range(*lo, *hi)],
+        AddrMatch::Range6(lo, hi) => vec![Interval::from_v6_range(*lo, *hi)],
     }
 }
 

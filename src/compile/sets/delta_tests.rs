@@ -112,7 +112,6 @@ fn a_change_of_k_elements_touches_only_the_sets_it_falls_in_issue14() {
             Decision::Full(why) => panic!("{what}: full replace: {why}"),
         };
         assert!(d.new_sets.is_empty() && d.removed_sets.is_empty(), "{what}");
-        assert!(d.rules.iter().all(|(_, ops)| ops.is_empty()), "{what}");
         let want: BTreeSet<String> = (moved.iter())
             .flat_map(|&i| {
                 let v = 0x0a00_0000 + i * 8;
@@ -121,6 +120,16 @@ fn a_change_of_k_elements_touches_only_the_sets_it_falls_in_issue14() {
             .collect();
         let got: BTreeSet<String> = d.elements.iter().map(|e| e.set.name.clone()).collect();
         assert_eq!(got, want, "{what}: the sets touched");
+        // A rule is replaced only where its set's range moved (its first or last element).
+        let ends = |rs: &Ruleset, name: &str| {
+            let s = rs.table.sets.iter().find(|s| s.name == name);
+            s.map(|s| (s.elements.first(), s.elements.last()))
+        };
+        let ranged: BTreeSet<String> = (got.iter())
+            .filter(|n| ends(&old, n) != ends(&new, n))
+            .cloned()
+            .collect();
+        assert_eq!(rule_sets(&d), ranged, "{what}: the rules replaced");
         let removed: usize = d.elements.iter().map(|e| e.removed.len()).sum();
         let added: usize = d.elements.iter().map(|e| e.added.len()).sum();
         assert_eq!((removed, added), (moved.len(), moved.len()), "{what}");
@@ -128,6 +137,36 @@ fn a_change_of_k_elements_touches_only_the_sets_it_falls_in_issue14() {
             assert_eq!(got.len(), 1, "{what}: one set");
         }
     }
+}
+
+/// The sets named by the rules a delta replaces, each behind its range; it makes no
+/// other rule change.
+fn rule_sets(d: &crate::emit::delta::Delta<'_>) -> BTreeSet<String> {
+    use crate::emit::delta::RuleOp;
+    use crate::ir::{AddrMatch, Match};
+    use crate::nft::change::Place;
+    let mut put = BTreeSet::new();
+    for op in d.rules.iter().flat_map(|(_, ops)| ops) {
+        let rule = match op {
+            RuleOp::Put {
+                rule,
+                place: Place::Replace(_),
+                ..
+            } => rule,
+            other => panic!("only replacements: {other:?}"),
+        };
+        let range = |m: &Match| matches!(m, Match::Saddr(AddrMatch::Range4(..)));
+        assert!(
+            rule.matches.iter().any(range),
+            "a rule put without its range"
+        );
+        for m in &rule.matches {
+            if let Match::Saddr(AddrMatch::Set4(s)) = m {
+                put.insert(s.clone());
+            }
+        }
+    }
+    put
 }
 
 /// The feed's `n` /30s without the indices `removed`, with the single addresses `added`.
@@ -277,11 +316,16 @@ fn sparse(n: u32, extra: &[u32]) -> String {
     )
 }
 
+/// One block in this many starts a set (the hash divisor of the first level of cuts).
+fn boundary_every() -> u64 {
+    (MAX_SET_ELEMENTS / 2) as u64
+}
+
 /// A network in a free /24 mid-way whose hash selects it (`selected`) or not.
 fn free_block(n: u32, selected: bool) -> u32 {
     (n / 2..n)
         .map(|i| 0x0a00_0000 + i * 512 + 256)
-        .find(|v| (super::split::mix(u128::from(v >> 8)) % 8_192 == 0) == selected)
+        .find(|v| (super::split::mix(u128::from(v >> 8)) % boundary_every() == 0) == selected)
         .unwrap_or_else(|| panic!("no free block with selected = {selected}"))
 }
 
