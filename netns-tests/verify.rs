@@ -216,3 +216,26 @@ fn ten_thousand_ports_verify_in_seconds() {
         "refused"
     );
 }
+
+/// A long source list is sampled set by set (each piece of the cut list behind its own
+/// range): hundreds of connections to the one port, none accepted, must all be answered
+/// (a listener's queue of 128 dropped the SYNs past it, read as timeouts).
+#[test]
+#[ignore = "needs root"]
+fn a_long_source_list_is_probed_set_by_set_and_every_probe_is_answered() {
+    crate::support::root::require();
+    let nets: Vec<String> = (0..20_000u32)
+        .map(|i| format!("{}/30", std::net::Ipv4Addr::from(0x0a00_0000 + i * 8)))
+        .collect();
+    let nets: Vec<&str> = nets.iter().map(String::as_str).collect();
+    let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
+    let p = policy("long-list", vec![from(ssh, "big", &nets)]);
+    let rs = compile(&p);
+    assert!(rs.table.sets.len() > 4, "the list is cut into sets");
+    let (report, _) = verify_passes(&rs);
+    let to_22 = (report.probes.iter())
+        .filter(|p| p.name.starts_with("tcp 22 from 10."))
+        .count();
+    // More than the 128 connections a listener queued before.
+    assert!(to_22 > 150, "{to_22} probes of tcp 22 from the list");
+}

@@ -82,6 +82,10 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
         .flatten()
     {
         reserve_listener_ports(ns)?;
+        // Room in each listener's queue for every probe of its port (`probe.rs`).
+        let backlog = super::probe::LISTEN_BACKLOG.to_string();
+        ns.write_sysctl("net.core.somaxconn", &backlog)?;
+        ns.write_sysctl("net.ipv4.tcp_max_syn_backlog", &backlog)?;
     }
     // ICMP errors are the "seen" of reject probes: no per-destination rate limit.
     lab.host.write_sysctl("net.ipv4.icmp_ratelimit", "0")?;

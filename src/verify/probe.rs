@@ -95,6 +95,9 @@ pub(crate) fn listener_at(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
 const REBIND_WAIT: Duration = Duration::from_secs(2);
 const REBIND_STEP: Duration = Duration::from_millis(20);
 
+/// The accept queue of a probe listener, and the lab's `net.core.somaxconn`.
+pub(crate) const LISTEN_BACKLOG: i32 = 65_535;
+
 fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
     let ty = if udp {
         libc::SOCK_DGRAM
@@ -108,8 +111,11 @@ fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
         setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
     }
     bind(&fd, at)?;
+    // Every probe of a port is a connection no one accepts: the queue must hold them
+    // all, or the SYNs past it are dropped and read as timeouts (the kernel caps the
+    // backlog at the namespace's `net.core.somaxconn`, which the lab raises).
     // SAFETY: listen(2) on our socket.
-    if !udp && unsafe { libc::listen(fd.as_raw_fd(), 128) } != 0 {
+    if !udp && unsafe { libc::listen(fd.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(fd)
