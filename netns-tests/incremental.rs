@@ -2,7 +2,8 @@
 //! leaves exactly the table a full apply leaves (`nft list table`), `diff --full` is
 //! empty after each, and the apply reads our table no more than the capture did; a change to our table since the guard's base still refuses it; a
 //! range split by hand is removed as the kernel stores it, never half; a change to a list split
-//! into several sets moves only its own elements, in the sets they fall in.
+//! into several sets moves only its own elements, in the sets they fall in, and each piece's
+//! range before its lookup reads back as compiled, in both families and directions.
 //!
 //! CI walks each case from two others; `HOSTWALL_FULL_COUNTS=1` walks every ordered pair.
 
@@ -376,4 +377,70 @@ fn a_changed_big_list_applied_in_place_equals_a_full_apply_and_moves_only_its_el
             "{what}: as a full apply"
         );
     }
+}
+
+/// A v4 and v6 list cut into sets, as sources and as destinations: the kernel lists each
+/// piece's rule with its range as compiled, `diff --full` reads them back unchanged, and
+/// moving each family's first and last network (every range at an end moves) goes in
+/// place to exactly the table a full apply makes.
+#[test]
+#[ignore = "needs root"]
+fn ranges_before_lookups_round_trip_in_both_families_and_directions_issue14() {
+    crate::support::root::require();
+    let ns = Netns::create_unique("hw-incr").unwrap_or_else(|e| panic!("netns: {e}"));
+    let list = |shift: u32| {
+        let v4 = (0..6_000u32).map(|i| {
+            format!(
+                "{}/30",
+                std::net::Ipv4Addr::from(0x0b00_0000 + (i + shift) * 8)
+            )
+        });
+        let v6 = (0..6_000u128).map(|i| {
+            let v = (0x2001_0db8u128 << 96) + (i + u128::from(shift)) * 512;
+            format!("{}/120", std::net::Ipv6Addr::from(v))
+        });
+        let nets: Vec<String> = v4.chain(v6).collect();
+        corpus::compile_text(&format!(
+            "policy p {{\n    define big = {}\n    allow ssh tcp 22\n    drop from big\n    drop to big\n}}\n",
+            nets.join(", ")
+        ))
+    };
+    let (base, moved) = (list(0), list(1));
+    applied(&base, &opts(&ns, true));
+    let text = listing(&ns, "hostwall");
+    for (family, dir) in [
+        ("ip", "saddr"),
+        ("ip6", "saddr"),
+        ("ip", "daddr"),
+        ("ip6", "daddr"),
+    ] {
+        let guarded = (text.lines())
+            .filter(|l| {
+                let mut w = l.split_whitespace();
+                w.next() == Some(family)
+                    && w.next() == Some(dir)
+                    && w.next().is_some_and(|r| r.contains('-'))
+                    && w.next() == Some(family)
+                    && w.next() == Some(dir)
+                    && w.next().is_some_and(|s| s.starts_with('@'))
+            })
+            .count();
+        assert!(
+            guarded >= 2,
+            "{family} {dir}: {guarded} pieces behind ranges\n{text}"
+        );
+    }
+    assert_eq!(drift(&base, &ns), vec![]);
+    let path = applied(&moved, &opts(&ns, false));
+    let ApplyPath::Incremental { summary } = path else {
+        panic!("{path:?}")
+    };
+    assert!(
+        summary.rules_replaced >= 4,
+        "the ranges at the ends moved: {summary:?}"
+    );
+    let in_place = listing(&ns, "hostwall");
+    assert_eq!(drift(&moved, &ns), vec![]);
+    applied(&moved, &opts(&ns, true));
+    assert_eq!(in_place, listing(&ns, "hostwall"), "as a full apply");
 }

@@ -9,6 +9,7 @@ pub mod host;
 pub mod icmp;
 pub mod kernel;
 pub mod packed;
+mod rule;
 pub use icmp::{ICMP_TYPES, ICMPV6_ALWAYS, ICMPV6_TYPES, icmp_type_name};
 pub use packed::Packed;
 

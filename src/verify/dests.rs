@@ -29,7 +29,7 @@ fn routable(a: IpAddr) -> bool {
 fn to_matches(rs: &Ruleset) -> Vec<(&AddrMatch, Option<&str>)> {
     let mut out = Vec::new();
     for rule in input_rules(rs) {
-        for m in &rule.matches {
+        for m in rule.conditions() {
             if let Match::Daddr(a) = m {
                 out.push((a, rule.comment.as_deref()));
             }

@@ -91,10 +91,8 @@ fn ifaces(rule: &Rule) -> (Option<&IfName>, Option<&IfName>) {
     out
 }
 
-/// The rule's source (or destination) match: its last, which for a set behind its range
-/// (a list cut into several sets) is the set itself.
 fn addr_match(rule: &Rule, source: bool) -> Option<&AddrMatch> {
-    rule.matches.iter().rev().find_map(|m| match m {
+    rule.conditions().find_map(|m| match m {
         Match::Saddr(a) if source => Some(a),
         Match::Daddr(a) if !source => Some(a),
         _ => None,

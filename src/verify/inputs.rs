@@ -33,7 +33,7 @@ pub(crate) fn source_matches(rs: &Ruleset) -> Vec<SourceMatch<'_>> {
             Match::IifName(n) => Some(n),
             _ => None,
         });
-        for m in &rule.matches {
+        for m in rule.conditions() {
             if let Match::Saddr(addr) = m {
                 out.push(SourceMatch {
                     addr,
