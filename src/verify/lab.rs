@@ -213,8 +213,17 @@ fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bo
             "addr add {}/{len} dev {}{nodad}",
             e.addr, l.client_if
         ));
-        c.host
-            .push(format!("route add {}/{len} dev {}", e.addr, l.host_if));
+        // Through the client's link address, not on the link: the host then keeps one
+        // neighbour for the link, not one per endpoint. The kernel's neighbour tables are
+        // shared by every namespace and hold 1,024 entries by default (the host's own
+        // sysctls, not the lab's), so thousands of on-link sources overflowed them and
+        // the later probes' answers were never sent.
+        c.host.push(format!(
+            "route add {}/{len} via {} dev {}",
+            e.addr,
+            l.client_addr(e.addr.is_ipv4()),
+            l.host_if
+        ));
     }
     if routed {
         route_cmds(&mut c, links, endpoints);
