@@ -49,9 +49,7 @@ pub fn run(out: &Out, c: &ExplainArgs) -> u8 {
                         "hostwall: note: table inet {} is not loaded: the other tables alone decide\n",
                         rs.table.name
                     ));
-                    HostRuleset {
-                        tables: snap.others,
-                    }
+                    HostRuleset::of(snap.others)
                 }
             },
             Err(e) => {

@@ -19,6 +19,7 @@ use crate::ir::host::{
 use crate::ir::{Match, PortMatch, Table};
 use crate::source::Span;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 /// Every conflict between our table `ours` and the `others`; `ours_at` is its place in
 /// the kernel's table order (`None`: after them all); `locate` turns a policy span into
@@ -34,14 +35,17 @@ pub fn conflicts(
     if others.is_empty() {
         return Vec::new();
     }
-    let ours = HostTable::of_ours(ours);
-    let all = HostRuleset::with_ours(ours.clone(), others.to_vec(), ours_at);
+    // Our table in host form once (its sets' elements copied once), shared by the host
+    // with the others and the host with ours alone.
+    let ours = Arc::new(HostTable::of_ours(ours));
+    let others: Vec<Arc<HostTable>> = others.iter().cloned().map(Arc::new).collect();
+    let all = HostRuleset::with_ours(ours.clone(), others.iter().cloned(), ours_at);
     let alone = HostRuleset {
         tables: vec![ours.clone()],
     };
     let hints = probes::hints(&all.tables);
     let mut out = defeated(&ours, &alone, &all, &hints, locate);
-    out.extend(refused(others, &alone, &hints, locate));
+    out.extend(refused(&others, &alone, &hints, locate));
     out
 }
 
@@ -284,7 +288,7 @@ fn refused_one(
 
 /// Traffic another table accepts and ours refuses.
 fn refused(
-    others: &[HostTable],
+    others: &[Arc<HostTable>],
     alone: &HostRuleset,
     hints: &Hints,
     locate: &dyn Fn(&Span) -> String,

@@ -293,7 +293,7 @@ fn set_sample<T: TryFrom<u128>>(name: &str, sets: &[Set]) -> Vec<T> {
 
 /// Every exact interface name any rule of the tables names (for wildcards), and the
 /// networks rules pair with an exact interface (`iifname "virbr0" ip saddr 192.168.122.0/24`).
-pub fn hints(tables: &[crate::ir::host::HostTable]) -> Hints {
+pub fn hints(tables: &[std::sync::Arc<crate::ir::host::HostTable>]) -> Hints {
     let mut names: Vec<String> = Vec::new();
     let mut nets = Vec::new();
     let mut ports = Vec::new();

@@ -72,9 +72,7 @@ fn host() -> HostRuleset {
             ),
         ],
     );
-    HostRuleset {
-        tables: vec![ours, foreign],
-    }
+    HostRuleset::of(vec![ours, foreign])
 }
 
 #[test]
@@ -101,7 +99,7 @@ fn chains_run_in_priority_order_across_tables_and_jumps_return() {
 #[test]
 fn a_later_priority_drop_defeats_our_accept() {
     let mut h = host();
-    h.tables.push(table(
+    h.tables.push(std::sync::Arc::new(table(
         TableFamily::Inet,
         "late",
         false,
@@ -112,7 +110,7 @@ fn a_later_priority_drop_defeats_our_accept() {
             ChainPolicy::Drop,
             vec![rule(vec![tcp(22)], Action::Accept)],
         )],
-    ));
+    )));
     let d = evaluate(
         &h,
         Path::Input,
@@ -174,7 +172,7 @@ fn goto_does_not_come_back_and_verdict_maps_choose_by_key() {
         ],
     );
     t.maps.push(map);
-    let h = HostRuleset { tables: vec![t] };
+    let h = HostRuleset::of(vec![t]);
     let on = |i: &str, port| evaluate(&h, Path::Input, &pkt("192.0.2.9", "192.0.2.1", i, port));
     assert_eq!(on("virbr0", 22).answer, Answer::Accept);
     // goto: falling off `zone` returns to the base chain's caller: its policy accepts,
@@ -207,7 +205,7 @@ fn unknowns_are_may_drop_may_accept_never_accept() {
             vec![rule(vec![fib.clone(), tcp(8000)], Action::Drop)],
         )],
     );
-    let h = HostRuleset { tables: vec![t] };
+    let h = HostRuleset::of(vec![t]);
     let d = evaluate(
         &h,
         Path::Input,
@@ -226,13 +224,14 @@ fn unknowns_are_may_drop_may_accept_never_accept() {
     assert_eq!(d.answer, Answer::Accept);
     // An unknown action is an unknown end, and a surely refusing chain after it still refuses.
     let mut h2 = h.clone();
-    h2.tables[0].chains[0].rules = vec![rule(vec![iif("eth0")], Action::Unknown("queue".into()))];
-    h2.tables.push(table(
+    std::sync::Arc::make_mut(&mut h2.tables[0]).chains[0].rules =
+        vec![rule(vec![iif("eth0")], Action::Unknown("queue".into()))];
+    h2.tables.push(std::sync::Arc::new(table(
         TableFamily::Inet,
         "z",
         false,
         vec![base("in", HostHook::Input, 5, ChainPolicy::Drop, vec![])],
-    ));
+    )));
     let d = evaluate(&h2, Path::Input, &pkt("192.0.2.9", "192.0.2.1", "eth0", 22));
     assert_eq!(d.answer, Answer::Refused { step: 1 });
     assert_eq!(d.steps[0].ends[0].kind, EndKind::Unknown("queue".into()));
@@ -253,9 +252,7 @@ fn nat_chains_see_first_packets_only_and_dnat_is_unknown() {
     if let Some(b) = nat.base.as_mut() {
         b.chain_type = ChainType::Nat;
     }
-    let h = HostRuleset {
-        tables: vec![table(TableFamily::Ip, "nat", false, vec![nat])],
-    };
+    let h = HostRuleset::of(vec![table(TableFamily::Ip, "nat", false, vec![nat])]);
     let mut p = pkt("192.0.2.9", "192.0.2.1", "eth0", 8080);
     let d = evaluate(&h, Path::Forward, &p);
     assert_eq!(d.answer, Answer::Unknown);
@@ -291,9 +288,7 @@ fn at_equal_priority_the_chain_registered_last_runs_first() {
             chain("second", Action::Reject("reject".into())),
         ],
     );
-    let h = HostRuleset {
-        tables: vec![older, newer],
-    };
+    let h = HostRuleset::of(vec![older, newer]);
     let d = evaluate(
         &h,
         Path::Input,

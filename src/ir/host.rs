@@ -12,11 +12,14 @@ mod text;
 
 use super::{ChainPolicy, Interval, Match, Set};
 use crate::source::Span;
+use std::sync::Arc;
 
-/// Every table the kernel holds (or, without `--live`, only our compiled one).
+/// Every table the kernel holds (or, without `--live`, only our compiled one). The
+/// tables are shared: the host with and without the others (`diff::conflicts`) hold our
+/// table once, not a copy each (a 100,000-prefix table is megabytes of set elements).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostRuleset {
-    pub tables: Vec<HostTable>,
+    pub tables: Vec<Arc<HostTable>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -218,24 +221,33 @@ impl HostRuleset {
     /// Our table alone, as the compiler made it (explain without `--live`).
     pub fn of_ours(t: &super::Table) -> HostRuleset {
         HostRuleset {
-            tables: vec![HostTable::of_ours(t)],
+            tables: vec![Arc::new(HostTable::of_ours(t))],
         }
     }
 
     /// Our table placed among the others as the kernel orders tables (`at`: its index
     /// in the dump; `None` or past the end: last, as a table created now would be).
-    pub fn with_ours(
-        ours: HostTable,
-        mut others: Vec<HostTable>,
+    pub fn with_ours<T: Into<Arc<HostTable>>>(
+        ours: impl Into<Arc<HostTable>>,
+        others: impl IntoIterator<Item = T>,
         at: Option<usize>,
     ) -> HostRuleset {
-        let at = at.unwrap_or(others.len()).min(others.len());
-        others.insert(at, ours);
-        HostRuleset { tables: others }
+        let ours = ours.into();
+        let mut tables: Vec<Arc<HostTable>> = others.into_iter().map(Into::into).collect();
+        let at = at.unwrap_or(tables.len()).min(tables.len());
+        tables.insert(at, ours);
+        HostRuleset { tables }
+    }
+
+    /// These tables, in this order.
+    pub fn of(tables: Vec<HostTable>) -> HostRuleset {
+        HostRuleset {
+            tables: tables.into_iter().map(Arc::new).collect(),
+        }
     }
 
     pub fn ours(&self) -> Option<&HostTable> {
-        self.tables.iter().find(|t| t.ours)
+        self.tables.iter().map(|t| &**t).find(|t| t.ours)
     }
 }
 

@@ -138,9 +138,7 @@ pub(super) fn load(n: &Neighbours, host: &Netns) -> Result<(), VerifyError> {
 pub(super) fn host_ruleset(rs: &Ruleset, host: &Netns) -> Result<HostRuleset, VerifyError> {
     let read = crate::live::read(&rs.table.name, Some(host.name()))
         .map_err(|e| VerifyError::Load(format!("reading back the copied tables: {e}")))?;
-    let others: Vec<HostTable> = (read.others.into_iter())
-        .filter(|t| t.family != Some(TableFamily::Bridge))
-        .collect();
+    let others = (read.others.into_iter()).filter(|t| t.family != Some(TableFamily::Bridge));
     Ok(HostRuleset::with_ours(
         HostTable::of_ours(&rs.table),
         others,
