@@ -224,13 +224,7 @@ fn ten_thousand_ports_verify_in_seconds() {
 #[ignore = "needs root"]
 fn a_long_source_list_is_probed_set_by_set_and_every_probe_is_answered() {
     crate::support::root::require();
-    let nets: Vec<String> = (0..20_000u32)
-        .map(|i| format!("{}/30", std::net::Ipv4Addr::from(0x0a00_0000 + i * 8)))
-        .collect();
-    let nets: Vec<&str> = nets.iter().map(String::as_str).collect();
-    let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
-    let p = policy("long-list", vec![from(ssh, "big", &nets)]);
-    let rs = compile(&p);
+    let rs = compile(&ssh_from_networks(20_000));
     assert!(rs.table.sets.len() > 4, "the list is cut into sets");
     let (report, _) = verify_passes(&rs);
     let to_22 = (report.probes.iter())
@@ -249,17 +243,22 @@ fn a_long_source_list_is_probed_set_by_set_and_every_probe_is_answered() {
 #[ignore = "needs root"]
 fn more_sources_than_the_neighbour_table_holds_are_all_answered() {
     crate::support::root::require();
-    let nets: Vec<String> = (0..100_000u32)
-        .map(|i| format!("{}/30", std::net::Ipv4Addr::from(0x0a00_0000 + i * 8)))
-        .collect();
-    let nets: Vec<&str> = nets.iter().map(String::as_str).collect();
-    let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
-    let p = policy("longer-list", vec![from(ssh, "big", &nets)]);
-    let (report, table, _) = verify_run(&compile(&p), &VerifyOptions::default());
+    let rs = compile(&ssh_from_networks(100_000));
+    let (report, table, _) = verify_run(&rs, &VerifyOptions::default());
     let sources: std::collections::BTreeSet<&str> = (report.probes.iter())
         .filter_map(|p| p.name.split_once(" from ").map(|(_, s)| s))
         .map(|s| s.split_whitespace().next().unwrap_or(s))
         .collect();
     assert!(sources.len() > 1_100, "{} distinct sources", sources.len());
     assert_eq!(failed_probes(&report), Vec::<&str>::new(), "{table}");
+}
+
+/// tcp 22 allowed from `n` /30 networks, 10.0.0.0/30 and every eighth address after it.
+fn ssh_from_networks(n: u32) -> Policy {
+    let nets: Vec<String> = (0..n)
+        .map(|i| format!("{}/30", std::net::Ipv4Addr::from(0x0a00_0000 + i * 8)))
+        .collect();
+    let nets: Vec<&str> = nets.iter().map(String::as_str).collect();
+    let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
+    policy("long-list", vec![from(ssh, "big", &nets)])
 }
