@@ -216,8 +216,8 @@ fn side_cmds(host_name: &str, links: &[Link], endpoints: &[Endpoint], routed: bo
         // Through the client's link address, not on the link: the host then keeps one
         // neighbour for the link, not one per endpoint. The kernel's neighbour tables are
         // shared by every namespace and hold 1,024 entries by default (the host's own
-        // sysctls, not the lab's), so thousands of on-link sources overflowed them and
-        // the later probes' answers were never sent.
+        // sysctls, not the lab's), so thousands of on-link IPv4 sources overflowed the
+        // ARP table and the later probes' answers were never sent.
         c.host.push(format!(
             "route add {}/{len} via {} dev {}",
             e.addr,
