@@ -464,19 +464,25 @@ impl Interval {
             hi: u128::from(net.broadcast()),
         }
     }
+}
 
-    pub fn from_v4_range(lo: Ipv4Addr, hi: Ipv4Addr) -> Interval {
-        Interval {
-            lo: u32::from(lo).into(),
-            hi: u32::from(hi).into(),
-        }
-    }
-
-    pub fn from_v6_range(lo: Ipv6Addr, hi: Ipv6Addr) -> Interval {
-        Interval {
-            lo: u128::from(lo),
-            hi: u128::from(hi),
-        }
+impl AddrMatch {
+    /// The addresses a network or a range matches, as one interval; `None` for a set
+    /// lookup, whose addresses are its set's.
+    pub fn interval(&self) -> Option<Interval> {
+        Some(match self {
+            AddrMatch::V4(n) => Interval::from_v4(*n),
+            AddrMatch::V6(n) => Interval::from_v6(*n),
+            AddrMatch::Range4(lo, hi) => Interval {
+                lo: u32::from(*lo).into(),
+                hi: u32::from(*hi).into(),
+            },
+            AddrMatch::Range6(lo, hi) => Interval {
+                lo: u128::from(*lo),
+                hi: u128::from(*hi),
+            },
+            AddrMatch::Set4(_) | AddrMatch::Set6(_) => return None,
+        })
     }
 }
 

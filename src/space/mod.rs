@@ -146,13 +146,12 @@ impl Cube {
     }
 
     fn restrict_addr(&mut self, rs: &Ruleset, a: &AddrMatch, src: bool) -> Result<(), SpaceError> {
+        let literal = || Ivs::new(a.interval().into_iter().collect());
         let (f, values) = match a {
-            AddrMatch::V4(n) => (0, Ivs::new(vec![Interval::from_v4(*n)])),
-            AddrMatch::V6(n) => (1, Ivs::new(vec![Interval::from_v6(*n)])),
+            AddrMatch::V4(_) | AddrMatch::Range4(..) => (0, literal()),
+            AddrMatch::V6(_) | AddrMatch::Range6(..) => (1, literal()),
             AddrMatch::Set4(s) => (0, set_values(rs, s, SetKey::Ipv4Addr)?),
             AddrMatch::Set6(s) => (1, set_values(rs, s, SetKey::Ipv6Addr)?),
-            AddrMatch::Range4(lo, hi) => (0, Ivs::new(vec![Interval::from_v4_range(*lo, *hi)])),
-            AddrMatch::Range6(lo, hi) => (1, Ivs::new(vec![Interval::from_v6_range(*lo, *hi)])),
         };
         // `ip saddr` implies an IPv4 packet, `ip6 saddr` an IPv6 one.
         self.fam &= if f == 0 { V4 } else { V6 };

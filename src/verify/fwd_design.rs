@@ -337,16 +337,13 @@ pub(crate) fn split(
 /// Whether `a` is inside `m` (every element of a set, not a sample).
 fn within(rs: &Ruleset, m: &AddrMatch, a: IpAddr) -> bool {
     match m {
-        AddrMatch::V4(n) => contains(&Interval::from_v4(*n), a),
-        AddrMatch::V6(n) => contains(&Interval::from_v6(*n), a),
         AddrMatch::Set4(name) | AddrMatch::Set6(name) => rs
             .table
             .sets
             .iter()
             .find(|s| &s.name == name)
             .is_some_and(|s| s.elements.iter().any(|iv| contains(&iv, a))),
-        AddrMatch::Range4(lo, hi) => contains(&Interval::from_v4_range(*lo, *hi), a),
-        AddrMatch::Range6(lo, hi) => contains(&Interval::from_v6_range(*lo, *hi), a),
+        literal => literal.interval().is_some_and(|iv| contains(&iv, a)),
     }
 }
 

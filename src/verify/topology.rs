@@ -186,11 +186,8 @@ pub(super) fn match_intervals(rs: &Ruleset, m: &AddrMatch) -> Vec<Interval> {
         v
     };
     match m {
-        AddrMatch::V4(n) => vec![Interval::from_v4(*n)],
-        AddrMatch::V6(n) => vec![Interval::from_v6(*n)],
         AddrMatch::Set4(name) | AddrMatch::Set6(name) => from_set(name),
-        AddrMatch::Range4(lo, hi) => vec![Interval::from_v4_range(*lo, *hi)],
-        AddrMatch::Range6(lo, hi) => vec![Interval::from_v6_range(*lo, *hi)],
+        literal => literal.interval().into_iter().collect(),
     }
 }
 
