@@ -2,10 +2,26 @@
 # Set-up shared by the bench scripts (sourced from the repository root, not run): a
 # throwaway network namespace and temp dir that go on exit, and the median of numbers.
 
-# Builds the release hostwall and the example $1 (an input generator); $bin is hostwall.
+# Builds the release hostwall and the example $1 (an input generator); $bin is hostwall,
+# run as read from disk ([bench_from_disk]).
 bench_hostwall() {
   cargo build --release --quiet --bin hostwall --example "$1"
   bin=$PWD/target/release/hostwall
+  bench_from_disk "$bin"
+}
+
+# Drops the file $1 from the page cache (written to disk first), so that it runs as an
+# installed binary does after a boot, read back from disk. How an executable's pages came
+# into the page cache changes how fast it starts, on the development machine: the
+# linker's fresh output ran slowest (`benches/reapply.sh 9 prefix` alternating with a copy
+# just written by `install`: nothing changed 2.9-3.1 ms against 2.0-2.1, one prefix moved
+# 8.7-9.3 against 8.2-8.5; `hostwall --version` from bash 2.04 ms, 1.58-1.79 once dropped
+# and read back), a fresh copy fastest, and the file read back from disk between them (a
+# no-op apply of 100,000 prefixes, 25 interleaved runs: 2.09-2.12 ms read back, 1.88 as a
+# fresh copy).
+bench_from_disk() {
+  sync "$1"
+  dd if="$1" iflag=nocache count=0 status=none
 }
 
 # Builds the release example $1; $bin is that example.

@@ -28,6 +28,7 @@ runs=${2:-21}
 bench_hostwall gen_policy
 # HOSTWALL_BIN=path measures another build (an A/B comparison in one machine state).
 bin=${HOSTWALL_BIN:-$bin}
+bench_from_disk "$bin"
 bench_netns noop
 mkdir -m 0700 "$tmp/state"
 chmod 0755 "$tmp"

@@ -36,6 +36,7 @@ only=${2:-}
 bench_hostwall gen_policy
 # HOSTWALL_BIN=path measures another build (an A/B comparison in one machine state).
 bin=${HOSTWALL_BIN:-$bin}
+bench_from_disk "$bin"
 cargo build --release --quiet --example gen_scaling
 bench_netns reapply
 mkdir -m 0700 "$tmp/state"
