@@ -302,11 +302,12 @@ systemctl start hostwall.service
 install -m 0644 /hostwall-test/other /etc/hostwall/host.policy
 systemctl reload hostwall.service; echo "reload=$?"
 state
-grep -c 3333 /var/lib/hostwall/last-good | sed 's/^/lkg_other=/'
+# The policy's own line: the entry's header holds a SHA-256, which may hold any digits.
+grep -c 'allow http tcp 3333' /var/lib/hostwall/last-good | sed 's/^/lkg_other=/'
 install -m 0644 /hostwall-test/broken /etc/hostwall/host.policy
 systemctl reload hostwall.service; echo "broken_reload=$?"
 state
-grep -c 3333 /var/lib/hostwall/last-good | sed 's/^/lkg_still=/'
+grep -c 'allow http tcp 3333' /var/lib/hostwall/last-good | sed 's/^/lkg_still=/'
 journal
 "#;
 
@@ -424,10 +425,11 @@ echo "session=$(systemctl is-active admin-session.scope)"
 i=0; while [ $i -lt 60 ] && nft list table inet hostwall | grep -qw 4444; do sleep 0.2; i=$((i + 1)); done
 sleep 0.5
 echo "== deadline"; state
-grep -c 4444 /var/lib/hostwall/last-good | sed 's/^/lkg_new=/'
+# The policy's own line: the entry's header holds a SHA-256, which may hold any digits.
+grep -c 'allow tcp 4444' /var/lib/hostwall/last-good | sed 's/^/lkg_new=/'
 /usr/sbin/hostwall apply --confirm 30 /etc/hostwall/new.policy >/dev/null 2>&1
 /usr/sbin/hostwall confirm; echo "confirm=$?"
-grep -c 4444 /var/lib/hostwall/last-good | sed 's/^/lkg_confirmed=/'
+grep -c 'allow tcp 4444' /var/lib/hostwall/last-good | sed 's/^/lkg_confirmed=/'
 journal
 "#;
 
