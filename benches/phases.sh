@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
-[[ $# -ge 2 ]] || { sed -n '2,16p' "$0"; exit 2; }
+[[ $# -ge 2 && $# -ne 4 && $# -le 5 ]] || { sed -n '2,16p' "$0"; exit 2; }
 builds=("$(realpath "$1")" "$(realpath "$2")")
 pairs=${3:-20}
 
