@@ -71,6 +71,10 @@ impl Lab {
         }))
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|e| panic!("listen: {e}"));
+        for to in ["198.18.80.1", "fd00:80::1"] {
+            let to = SocketAddr::new(to.parse().expect("address"), 9);
+            crate::support::link::wait_answered(&client, to);
+        }
         let policy = tempfile::NamedTempFile::new().expect("temp policy");
         std::fs::write(policy.path(), POLICY).expect("write policy");
         Lab {

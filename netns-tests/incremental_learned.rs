@@ -54,6 +54,9 @@ impl Lab {
         }))
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|e| panic!("listen: {e}"));
+        for v6 in [false, true] {
+            crate::support::link::wait_answered(&client, SocketAddr::new(addr(v6, true), 9));
+        }
         Lab {
             env,
             client,

@@ -57,6 +57,7 @@ fn lab() -> (Env, Netns) {
     ok(env.ns.ip(&["link", "set", "hws", "up"]));
     ok(client.ip(&["addr", "add", &format!("{CLIENT}/24"), "dev", "hwc"]));
     ok(client.ip(&["link", "set", "hwc", "up"]));
+    crate::support::link::wait_answered(&client, SocketAddr::from((SERVER, 9)));
     (env, client)
 }
 

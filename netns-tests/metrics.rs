@@ -52,6 +52,8 @@ impl Lab {
         ok(env.ns.ip(&["link", "set", "hmh", "up"]));
         ok(client.ip(&["addr", "add", &format!("{CLIENT}/24"), "dev", "hmc"]));
         ok(client.ip(&["link", "set", "hmc", "up"]));
+        let host = SocketAddr::new(HOST.parse().unwrap_or_else(|e| panic!("{e}")), 9);
+        crate::support::link::wait_answered(&client, host);
         Lab { env, client }
     }
 

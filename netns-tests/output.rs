@@ -50,6 +50,8 @@ impl Lab {
         ok(peer.ip(&["addr", "add", &format!("{PEER}/24"), "dev", "hwp"]));
         ok(peer.ip(&["addr", "add", &format!("{OTHER}/24"), "dev", "hwp"]));
         ok(peer.ip(&["link", "set", "hwp", "up"]));
+        let to = SocketAddr::new(PEER.parse().unwrap_or_else(|e| panic!("{e}")), 9);
+        crate::support::link::wait_answered(&env.ns, to);
         Lab { env, peer }
     }
 

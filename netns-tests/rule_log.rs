@@ -34,6 +34,7 @@ impl Lab {
         ok(env.ns.ip(&["link", "set", "hwh", "up"]));
         ok(client.ip(&["addr", "add", &format!("{CLIENT}/24"), "dev", "hwc"]));
         ok(client.ip(&["link", "set", "hwc", "up"]));
+        crate::support::link::wait_answered(&client, SocketAddr::from((HOST, 9)));
         Lab { env, client }
     }
 

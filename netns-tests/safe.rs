@@ -63,6 +63,8 @@ impl Lab {
             .run(|| TcpListener::bind((HOST, PORT)))
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|e| panic!("listen: {e}"));
+        let to = SocketAddr::from(([198, 18, 77, 1], PORT));
+        crate::support::link::wait_answered(&client, to);
         Lab {
             env,
             client,

@@ -86,25 +86,13 @@ impl Lab {
         lab
     }
 
-    /// Until each client reaches the host both ways in both families: a connection to a
-    /// port the policy refuses is refused, not left unanswered. A veth just set up drops
-    /// what it is given until the kernel's link watch activates it (up to a second later
-    /// on a busy machine), and a counted connection lost there would use up a token.
+    /// Until each client reaches the host both ways in both families (port 9, which
+    /// the policy refuses): a counted connection lost to a link not yet active would use
+    /// up a token.
     fn wait_for_links(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for i in 0..self.clients.len() {
+        for (i, client) in self.clients.iter().enumerate() {
             for v6 in [false, true] {
-                let to = SocketAddr::new(addr(i, v6, true), 9);
-                let refused = move || {
-                    let r = TcpStream::connect_timeout(&to, Duration::from_millis(200));
-                    r.err().map(|e| e.kind()) == Some(std::io::ErrorKind::ConnectionRefused)
-                };
-                while !self.clients[i].run(refused).unwrap_or(false) {
-                    assert!(
-                        Instant::now() < deadline,
-                        "client {i} (v6 {v6}) never reaches the host"
-                    );
-                }
+                crate::support::link::wait_answered(client, SocketAddr::new(addr(i, v6, true), 9));
             }
         }
     }
