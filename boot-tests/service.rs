@@ -52,6 +52,7 @@ state() {
     true
 }
 journal() {
+    journalctl --sync 2>/dev/null
     journalctl -o json --no-pager SYSLOG_IDENTIFIER=hostwall | grep HOSTWALL_EVENT | sed 's/^/json: /'
 }
 "#;

@@ -67,14 +67,17 @@ pub fn verify_run(
     (report, table, took)
 }
 
-/// [`verify_run`] that must also finish within 5 seconds.
+/// [`verify_run`] that must also end within a minute: a probe left waiting, or a lab
+/// that never comes down, fails here rather than hanging the run. (How fast verify is
+/// is the benchmarks' to show: one of these took 1.3 s on an idle machine and 3.0 s on a
+/// busy one.)
 pub fn verify_quick(
     rs: &hostwall::ir::Ruleset,
     opts: &hostwall::verify::VerifyOptions,
 ) -> (hostwall::verify::VerifyReport, String) {
     let (report, table, took) = verify_run(rs, opts);
     assert!(
-        took < std::time::Duration::from_secs(5),
+        took < std::time::Duration::from_secs(60),
         "verify took {took:?}"
     );
     (report, table)

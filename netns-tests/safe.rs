@@ -148,7 +148,7 @@ fn unconfirmed_change_is_reverted_and_the_port_answers_again_issue5() {
         "the open policy lets the probe port through"
     );
     let before = lab.env.ruleset();
-    let out = lab.apply_text("closed.policy", CLOSED, &["--confirm", "2"]);
+    let out = lab.apply_text("closed.policy", CLOSED, &["--confirm", "3"]);
     exit(&out, 0);
     assert!(
         stderr(&out).contains("hostwall confirm"),
@@ -161,7 +161,7 @@ fn unconfirmed_change_is_reverted_and_the_port_answers_again_issue5() {
     );
     let status = stdout(&lab.env.state_cmd("status"));
     assert!(status.contains("pending"), "{status}");
-    let reverted = eventually(6, || pending_files(&lab.env.state()).is_empty());
+    let reverted = eventually(8, || pending_files(&lab.env.state()).is_empty());
     assert!(reverted, "the watcher did not revert in time");
     assert_eq!(lab.env.ruleset(), before, "not byte-identical after revert");
     assert!(
@@ -176,12 +176,13 @@ fn confirmed_change_stays_issue5() {
     crate::support::root::require();
     let lab = Lab::new();
     lab.apply_open();
-    lab.apply_closed_pending("2");
+    lab.apply_closed_pending("3");
     let after = lab.env.ruleset();
     let c = lab.env.state_cmd("confirm");
     exit(&c, 0);
     assert!(stderr(&c).contains("it stays"), "{}", stderr(&c));
-    std::thread::sleep(Duration::from_secs(3));
+    // Past the deadline (3 s after the apply, rounded up to the second).
+    std::thread::sleep(Duration::from_secs(4));
     assert_eq!(lab.env.ruleset(), after, "a confirmed change was reverted");
     assert!(!lab.port_answers());
     let status = stdout(&lab.env.state_cmd("status"));
@@ -427,7 +428,7 @@ fn persist_writes_the_dropin_and_a_reverted_change_never_persists_issue5() {
     );
     // With --confirm the drop-in waits for the confirmation: reverted means never written.
     let off = "policy off {\n    forwarding off\n    allow ssh\n    allow tcp 7777\n}\n";
-    apply_persisting(&lab, off, &["--confirm", "1"]);
+    apply_persisting(&lab, off, &["--confirm", "3"]);
     assert!(!dropin.exists(), "written before the change was confirmed");
     assert!(
         !pending_files(&lab.env.state()).is_empty(),

@@ -282,8 +282,10 @@ fn end_of_input_at_the_prompt_is_reverted_by_the_watcher_at_the_deadline_issue8(
     let journal = Journal::bind(&lab.env);
     lab.apply_open();
     let before = lab.env.ruleset();
-    let mut tty = OnPty::start(&lab, CLOSED, "5");
+    // Before the apply starts, so before its deadline is set: the deadline is at least
+    // 5 s after this, however long the apply takes to reach its prompt.
     let started = Instant::now();
+    let mut tty = OnPty::start(&lab, CLOSED, "5");
     let closed = lab.env.ruleset();
     // An empty line and a stray word are not answers either; then ^D (end of input).
     tty.type_bytes(b"\nmaybe\n");

@@ -86,6 +86,11 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
         let backlog = super::probe::LISTEN_BACKLOG.to_string();
         ns.write_sysctl("net.core.somaxconn", &backlog)?;
         ns.write_sysctl("net.ipv4.tcp_max_syn_backlog", &backlog)?;
+        // No ICMP type counted against the kernel's ICMP budget, which before Linux 6.12
+        // every namespace shares: another namespace's errors would use up the lab's. (An
+        // empty IPv6 mask is a newline: the kernel ignores an empty write.)
+        ns.write_sysctl("net.ipv4.icmp_ratemask", "0")?;
+        ns.write_sysctl("net.ipv6.icmp.ratemask", "\n")?;
     }
     // ICMP errors are the "seen" of reject probes: no per-destination rate limit.
     lab.host.write_sysctl("net.ipv4.icmp_ratelimit", "0")?;
@@ -126,8 +131,22 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
         lab.host.ip_batch(&host)?;
         lab.client.ip_batch(&client)?;
     }
+    // Until both ends of every link send: a probe sent sooner is dropped, and reads as
+    // a closed port or a timeout.
+    for (ns, links) in sides
+        .iter()
+        .filter_map(|(ns, links, _)| Some(((*ns)?, links)))
+    {
+        let ends = |end: fn(&Link) -> &str| links.iter().map(end).collect::<Vec<_>>();
+        ns.wait_links_up(&ends(|l| &l.client_if), LINKS_UP)?;
+        lab.host.wait_links_up(&ends(|l| &l.host_if), LINKS_UP)?;
+    }
     Ok(lab)
 }
+
+/// How long a lab's links may take to come up (the kernel's link watch: a second at most
+/// on a busy machine).
+const LINKS_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The host's extra addresses (for `to` rules) on the default link's host side,
 /// and the client's routes to them over that link: (host, client) commands.

@@ -13,8 +13,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Gap between starting two probes: keeps the host's ICMP errors under the
-/// kernel's global ICMP rate (1000/s, burst 50), which `icmp_ratelimit=0` does not lift.
+/// Gap between starting two probes: keeps the host's ICMP errors under the kernel's
+/// global ICMP rate (1000/s, burst 50), which `icmp_ratelimit=0` does not lift. The lab
+/// also takes every ICMP type out of that budget (`icmp_ratemask`, `lab.rs`), since
+/// before Linux 6.12 it is shared with every other namespace; the pace stays as a guard.
 const PACE: Duration = Duration::from_millis(1);
 const PAYLOAD: &[u8] = b"hostwall-verify";
 

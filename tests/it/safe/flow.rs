@@ -48,7 +48,8 @@ fn guarded_apply_with_confirm_reverts_the_kernel_state_unless_confirmed() {
     // The "kernel": a file the apply step changes and the revert restores.
     let kernel = &s.marker;
     std::fs::write(kernel, "old ruleset").expect("kernel");
-    let opts = detached(Duration::from_secs(1));
+    // Long enough for the refused second apply below to come before the deadline.
+    let opts = detached(Duration::from_secs(3));
     let revert = marker_revert(kernel);
     let applied = guarded_apply(
         place(&s.state()),
