@@ -262,3 +262,38 @@ fn ssh_from_networks(n: u32) -> Policy {
     let ssh = rule(Verdict::Accept, "ssh", ports(Proto::Tcp, &[(22, 22)]));
     policy("long-list", vec![from(ssh, "big", &nets)])
 }
+
+/// A leak seen once is final: `--against` a ruleset that accepts a port the policy closes
+/// once a minute (then rejects it as the policy does) fails on the probe that got through,
+/// though a second probe would be refused as expected.
+#[test]
+#[ignore = "needs root"]
+fn against_a_leak_seen_once_fails_though_a_retry_would_be_refused() {
+    crate::support::root::require();
+    let text = hostwall::emit::text::render(&compile(&kvm_host()), "leaky");
+    let header = "type filter hook input priority filter; policy drop;\n";
+    assert!(text.contains(header), "{text}");
+    let leak = "\t\ttcp dport 6167 limit rate 1/minute burst 1 packets accept\n";
+    let text = text.replacen(header, &format!("{header}{leak}"), 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("leaky.nft");
+    std::fs::write(&file, text).expect("write");
+    let opts = VerifyOptions {
+        against: Some(file),
+        ..VerifyOptions::default()
+    };
+    let (report, table) = run(&kvm_host(), &opts);
+    // Over the link (loopback is open to every port).
+    let closed: Vec<_> = (report.probes.iter())
+        .filter(|p| p.name.starts_with("tcp 6167 from") && !p.name.ends_with(" in lo"))
+        .collect();
+    assert!(closed.len() >= 2, "{table}");
+    let leaked: Vec<_> = closed
+        .iter()
+        .filter(|p| p.seen.to_string() == "open")
+        .collect();
+    assert_eq!(leaked.len(), 1, "one probe got the one token:\n{table}");
+    assert!(!leaked[0].pass, "{table}");
+    assert_eq!(leaked[0].expected.to_string(), "refused", "{table}");
+    assert_eq!(failed_probes(&report), [leaked[0].name.clone()], "{table}");
+}

@@ -274,10 +274,13 @@ pub fn verify(rs: &Ruleset, opts: &VerifyOptions) -> Result<VerifyReport, Verify
     Ok(report)
 }
 
-/// Runs every probe; probes whose outcome differs from the expectation run again (up to `RETRIES` times),
-/// on fresh sockets, and the last outcome counts. On a loaded machine a first packet
-/// can lose its race with neighbour resolution or the scheduler; a firewall that really
-/// drops or rejects does so every time, so a genuine difference still fails.
+/// Runs every probe; a probe that saw no answer (a timeout, or its socket failed) where
+/// the expectation differs runs again (up to `RETRIES` times), on fresh sockets. On a
+/// loaded machine a first packet can be lost to neighbour resolution or the scheduler,
+/// and a firewall that really drops does so every time, so a genuine drop still fails.
+/// An answer seen (a connection, a reset, an ICMP error) is final: the firewall let the
+/// packet through or answered it, and a later probe that finds a rate limit's bucket
+/// empty, or loses its packet, must not turn that leak into a pass.
 fn probe_with_retry(
     expected: &[&Outcome],
     make: impl Fn() -> Result<(Vec<Job>, Vec<OwnedFd>), VerifyError>,
@@ -287,8 +290,9 @@ fn probe_with_retry(
         probe::run(&jobs, DROP_TIMEOUT)
     };
     for _ in 0..RETRIES {
+        let unanswered = |o: &Outcome| matches!(o, Outcome::Timeout | Outcome::Error(_));
         let retry: Vec<usize> = (0..expected.len())
-            .filter(|&i| *expected[i] != outcomes[i])
+            .filter(|&i| *expected[i] != outcomes[i] && unanswered(&outcomes[i]))
             .collect();
         if retry.is_empty() {
             break;
