@@ -26,6 +26,7 @@
 mod enter;
 mod interrupt;
 mod owner;
+mod ready;
 
 pub use enter::{Stay, path, run_in, run_named, stay_in, unshare_thread};
 pub use interrupt::on_interrupt;
@@ -39,7 +40,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Where named namespaces are bind-mounted (iproute2's convention).
 pub const NETNS_DIR: &str = "/run/netns";
@@ -73,6 +73,15 @@ pub enum NetnsError {
     LinksDown {
         name: String,
         links: String,
+        secs: u64,
+    },
+    #[error(
+        "namespace {name}: {missing} of its IPv6 addresses (first {first}) not usable {secs} s after being added"
+    )]
+    AddrsNotLocal {
+        name: String,
+        missing: usize,
+        first: String,
         secs: u64,
     },
     #[error("sysctl {key} in namespace {name}: {source}")]
@@ -177,31 +186,6 @@ impl Netns {
         run_ip(&args, Some(script.as_bytes()))
     }
 
-    /// Waits until each of `links` (veths, whose carrier the kernel tracks) in this
-    /// namespace is up. A veth gets its carrier once both ends are set up, but starts
-    /// sending only when the kernel's link-watch work has seen that carrier, up to a second
-    /// later on a busy machine; until then it drops whatever it is sent. That work marks
-    /// the link's operational state up together with starting it (`state UP` in `ip
-    /// link`). Errs after `within`, naming the links still not up.
-    pub fn wait_links_up(&self, links: &[&str], within: Duration) -> Result<(), NetnsError> {
-        let deadline = Instant::now() + within;
-        loop {
-            let listing = run_ip_out(&["-n", &self.name, "-o", "link", "show"], None)?;
-            let waiting = links_not_up(&String::from_utf8_lossy(&listing), links);
-            if waiting.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(NetnsError::LinksDown {
-                    name: self.name.clone(),
-                    links: waiting.join(", "),
-                    secs: within.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
     /// Writes `/proc/sys/KEY` (dotted form, `net.ipv4.ip_forward`) inside this namespace.
     /// Only for namespaces this process created; the host's sysctls belong to `sysctl`.
     pub fn write_sysctl(&self, key: &str, value: &str) -> Result<(), NetnsError> {
@@ -246,20 +230,6 @@ impl Drop for Netns {
 /// Runs the `ip` program (iproute2) with `args`.
 pub fn ip(args: &[&str]) -> Result<(), NetnsError> {
     run_ip(args, None)
-}
-
-/// Of `links`, those an `ip -o link show` listing shows in an operational state other
-/// than up, or does not show.
-fn links_not_up<'a>(listing: &str, links: &[&'a str]) -> Vec<&'a str> {
-    let ready = |link: &str| {
-        listing.lines().any(|line| {
-            // `3: name@peer: <FLAGS> mtu 1500 qdisc noqueue state UP mode ...`
-            let name = line.split_whitespace().nth(1).unwrap_or("");
-            let name = name.trim_end_matches(':').split('@').next().unwrap_or("");
-            name == link && line.contains(" state UP ")
-        })
-    };
-    links.iter().copied().filter(|l| !ready(l)).collect()
 }
 
 /// Runs `ip ARGS` (stdin fed when given); its stderr becomes the error.
@@ -396,7 +366,7 @@ mod tests {
     /// namespace the process holds.
     static SERIAL: Mutex<()> = Mutex::new(());
 
-    fn serial() -> std::sync::MutexGuard<'static, ()> {
+    pub(super) fn serial() -> std::sync::MutexGuard<'static, ()> {
         SERIAL.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -555,39 +525,5 @@ mod tests {
     fn rejects_path_names() {
         assert!(matches!(Netns::create("a/b"), Err(NetnsError::BadName(_))));
         assert!(matches!(Netns::create(".."), Err(NetnsError::BadName(_))));
-    }
-
-    #[test]
-    fn a_link_is_ready_once_listed_in_state_up() {
-        let listing = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT\\    link/loopback 00:00\n\
-            2: hwa@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state LOWERLAYERDOWN mode DEFAULT\\    link/ether 1a:2b\n\
-            4: hwb@if5: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT\\    link/ether 1a:2c\n\
-            6: hwc: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN mode DEFAULT\\    link/ether 1a:2d\n";
-        let links = ["hwa", "hwb", "hwc", "hwd", "hw", "lo"];
-        assert_eq!(
-            links_not_up(listing, &links),
-            ["hwa", "hwc", "hwd", "hw", "lo"]
-        );
-    }
-
-    #[test]
-    #[ignore = "needs root"]
-    fn waiting_for_links_ends_when_both_ends_are_up_and_names_one_that_is_not() {
-        let _turn = serial();
-        let ns = Netns::create_unique("hw-t-up").expect("create");
-        ns.ip(&[
-            "link", "add", "hwu0", "type", "veth", "peer", "name", "hwu1",
-        ])
-        .expect("veth");
-        // One end up, its peer down: no carrier, so the link is never up.
-        ns.ip(&["link", "set", "hwu0", "up"]).expect("up");
-        let err = ns
-            .wait_links_up(&["hwu0"], Duration::from_millis(300))
-            .expect_err("a veth whose peer is down is not up");
-        assert!(err.to_string().contains("link(s) hwu0 not up"), "{err}");
-        ns.ip(&["link", "set", "hwu1", "up"]).expect("peer up");
-        ns.wait_links_up(&["hwu0", "hwu1"], Duration::from_secs(10))
-            .expect("both ends up");
-        ns.remove().expect("remove");
     }
 }

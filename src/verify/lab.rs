@@ -131,21 +131,41 @@ pub(crate) fn build(topo: &Topology, host: Option<Netns>) -> Result<Lab, NetnsEr
         lab.host.ip_batch(&host)?;
         lab.client.ip_batch(&client)?;
     }
-    // Until both ends of every link send: a probe sent sooner is dropped, and reads as
-    // a closed port or a timeout.
-    for (ns, links) in sides
+    // Until both ends of every link send, and every IPv6 address is usable: a probe sent
+    // sooner is dropped, and reads as a closed port or a timeout.
+    // The host's extra addresses sit on the default link (`host_addr_cmds`), if any.
+    let extra_host = topo.host_addrs.iter().filter(|_| !topo.links.is_empty());
+    let mut host_v6 = v6(extra_host.copied());
+    for (ns, links, endpoints) in sides
         .iter()
-        .filter_map(|(ns, links, _)| Some(((*ns)?, links)))
+        .filter_map(|&(ns, links, endpoints)| Some((ns?, links, endpoints)))
     {
         let ends = |end: fn(&Link) -> &str| links.iter().map(end).collect::<Vec<_>>();
         ns.wait_links_up(&ends(|l| &l.client_if), LINKS_UP)?;
         lab.host.wait_links_up(&ends(|l| &l.host_if), LINKS_UP)?;
+        let extra = (endpoints.iter())
+            .filter(|e| !e.base && !e.lo)
+            .map(|e| e.addr);
+        let client = links.iter().map(|l| l.client_addr(false));
+        ns.wait_local_v6(&v6(client.chain(extra)), LINKS_UP)?;
+        host_v6.extend(v6(links.iter().map(|l| l.host_addr(false))));
     }
+    lab.host.wait_local_v6(&host_v6, LINKS_UP)?;
     Ok(lab)
 }
 
-/// How long a lab's links may take to come up (the kernel's link watch: a second at most
-/// on a busy machine).
+/// The IPv6 ones of `addrs`.
+fn v6(addrs: impl Iterator<Item = std::net::IpAddr>) -> Vec<std::net::Ipv6Addr> {
+    (addrs)
+        .filter_map(|a| match a {
+            std::net::IpAddr::V6(a) => Some(a),
+            std::net::IpAddr::V4(_) => None,
+        })
+        .collect()
+}
+
+/// How long a lab's links may take to come up and its IPv6 addresses to become usable
+/// (the kernel's link watch and address work: a second at most on a busy machine).
 const LINKS_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The host's extra addresses (for `to` rules) on the default link's host side,
