@@ -99,6 +99,8 @@ const REBIND_STEP: Duration = Duration::from_millis(20);
 
 /// The accept queue of a probe listener, and the lab's `net.core.somaxconn`.
 pub(crate) const LISTEN_BACKLOG: i32 = 65_535;
+/// A UDP echo socket's receive buffer, in bytes.
+const UDP_RCVBUF: i32 = 8 << 20;
 
 fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
     let ty = if udp {
@@ -113,6 +115,14 @@ fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
         setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
     }
     bind(&fd, at)?;
+    if udp {
+        // Room for every datagram of a port's probes while the echo thread is off the
+        // CPU (the default holds some 200 small ones: 200 ms of probes at the pace);
+        // past the machine's `rmem_max` only with CAP_NET_ADMIN, so the plain option
+        // is the fallback.
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, UDP_RCVBUF)
+            .or_else(|_| setsockopt(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, UDP_RCVBUF))?;
+    }
     // Every probe of a port is a connection no one accepts: the queue must hold them
     // all, or the SYNs past it are dropped and read as timeouts (the kernel caps the
     // backlog at the namespace's `net.core.somaxconn`, which the lab raises).
@@ -124,7 +134,8 @@ fn bound_listener(at: SocketAddr, udp: bool) -> io::Result<OwnedFd> {
 }
 
 /// Answers every UDP datagram with itself until `stop` is set, so an open UDP
-/// port is told apart from a silently dropping one.
+/// port is told apart from a silently dropping one. Each readable socket is drained
+/// before the next wait.
 pub(crate) fn udp_echo(fds: &[OwnedFd], stop: &AtomicBool) {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
@@ -141,17 +152,20 @@ pub(crate) fn udp_echo(fds: &[OwnedFd], stop: &AtomicBool) {
             p.revents = 0;
             // SAFETY: recvfrom/sendto with valid buffers and address storage.
             unsafe {
-                let mut from: libc::sockaddr_storage = zeroed();
-                let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-                let got = libc::recvfrom(
-                    p.fd,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&mut from as *mut libc::sockaddr_storage).cast(),
-                    &mut len,
-                );
-                if got >= 0 {
+                loop {
+                    let mut from: libc::sockaddr_storage = zeroed();
+                    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                    let got = libc::recvfrom(
+                        p.fd,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT,
+                        (&mut from as *mut libc::sockaddr_storage).cast(),
+                        &mut len,
+                    );
+                    if got < 0 {
+                        break;
+                    }
                     libc::sendto(
                         p.fd,
                         buf.as_ptr().cast(),
@@ -413,4 +427,51 @@ fn getsockopt_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Re
         return Err(io::Error::last_os_error());
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netns::Netns;
+    use std::net::UdpSocket;
+
+    /// A thousand datagrams sent while no one reads are all echoed once the echo runs:
+    /// the buffer holds them (the default held about 200) and each wake-up drains it.
+    #[test]
+    #[ignore = "needs root"]
+    fn the_udp_echo_answers_every_datagram_that_queued_while_it_was_off_the_cpu() {
+        const N: usize = 1000;
+        let ns = Netns::create_unique("hw-t-echo").unwrap_or_else(|e| panic!("{e}"));
+        ns.ip(&["link", "set", "lo", "up"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let at = SocketAddr::from(([127, 0, 0, 1], 7007));
+        let (echo, client) = ns
+            .run(move || (listener_at(at, true), UdpSocket::bind("127.0.0.1:0")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (echo, client) = (echo.expect("echo socket"), client.expect("client socket"));
+        for i in 0..N {
+            client.send_to(&(i as u32).to_be_bytes(), at).expect("send");
+        }
+        let stop = AtomicBool::new(false);
+        let mut seen = std::collections::BTreeSet::new();
+        std::thread::scope(|s| {
+            s.spawn(|| udp_echo(std::slice::from_ref(&echo), &stop));
+            client
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .expect("timeout");
+            let mut buf = [0u8; 16];
+            while seen.len() < N {
+                match client.recv(&mut buf) {
+                    Ok(4) => {
+                        seen.insert(u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        ns.remove().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen.len(), N, "echoed {} of {N}", seen.len());
+    }
 }
