@@ -313,8 +313,7 @@ impl<'a> Run<'a> {
         });
         match read {
             Ok(p) => {
-                let now = hostwall::safe::unix_now();
-                self.snap.pending = p.map(|p| p.remaining(now));
+                self.snap.pending = p.map(|p| p.remaining());
             }
             Err(e) => self.fail(Part::Pending, e),
         }

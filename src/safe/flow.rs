@@ -143,7 +143,7 @@ pub fn guarded_apply<T, E: StepError, B: pending::PreviousState>(
     let lock = StateLock::acquire(state_dir, wait)?;
     let recovery = pending::recover(&lock, slot, revert)?;
     if let Recovery::Pending(r) = recovery {
-        return Err(Error::already_pending(&r, slot, super::unix_now()).into());
+        return Err(Error::already_pending(&r, slot).into());
     }
     let recovered = Recovered::from_recovery(recovery);
     let Some(opts) = confirm else {
@@ -288,7 +288,7 @@ pub fn settle_pending(
     let slot = Slot::of_id(id)?;
     let lock = StateLock::acquire(state_dir, wait)?;
     if let Some(record) = pending::read(state_dir, &slot)?.filter(|r| r.id == id) {
-        if super::unix_now() < record.deadline && record.reverting.is_none() {
+        if !record.due() && record.reverting.is_none() {
             return Ok(None);
         }
         pending::revert_record(&lock, &record, revert, RevertReason::DeadlinePassed)?;

@@ -7,6 +7,7 @@
 //! guard takes the packet evaluator as a function. That keeps this module testable
 //! without a kernel and keeps all netlink code in `apply`.
 
+pub mod deadline;
 pub mod flow;
 pub mod lock;
 pub mod lockout;
@@ -141,9 +142,9 @@ fn holder_text(pid: Option<u32>) -> String {
 impl Error {
     /// The refusal of a second change in a namespace that has one pending; named as
     /// the new command named it (`slot`), else as the pending change did.
-    pub fn already_pending(old: &pending::Pending, slot: &Slot, now: u64) -> Error {
+    pub fn already_pending(old: &pending::Pending, slot: &Slot) -> Error {
         Error::AlreadyPending {
-            remaining: old.remaining(now),
+            remaining: old.remaining(),
             id: old.id.clone(),
             policy: old.policy.clone(),
             netns: slot

@@ -10,6 +10,7 @@
 //! untrusted state directory or file is never used. The record's presence *is* the
 //! pending state: removing it is how a change becomes confirmed or finished.
 
+use super::deadline::{BootDeadline, deadline_after};
 use super::lock::StateLock;
 use super::outcome::{self, End, Event, Outcome};
 use super::slot::{self, Slot};
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Version 2 added the blob's SHA-256 and the namespace name; ids end with their slot.
-const FORMAT_VERSION: u32 = 2;
+pub(super) const FORMAT_VERSION: u32 = 2;
 /// The record is a few hundred bytes; anything much larger is not one of ours.
 const RECORD_LIMIT: u64 = 1 << 20;
 
@@ -37,8 +38,14 @@ pub struct Pending {
     pub policy: String,
     /// Unix seconds when the change began.
     pub created: u64,
-    /// Unix seconds after which the change is reverted unless confirmed.
+    /// Unix seconds after which the change is reverted unless confirmed: what is shown,
+    /// and what decides when `boot_deadline` cannot (a record from another boot).
     pub deadline: u64,
+    /// The same moment on the clock since boot, which decides in the boot it names: a
+    /// wall clock stepped back (NTP, a clock kept in local time) must not delay the
+    /// revert, nor one stepped forward hasten it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_deadline: Option<BootDeadline>,
     /// The detached watcher, once started; `None` between writing the record and
     /// spawning it (a record still without a watcher when the lock is free means the
     /// applying process died in between).
@@ -57,13 +64,6 @@ pub struct Pending {
     /// finishes the revert, for this reason, even if the reverting process died.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverting: Option<RevertReason>,
-}
-
-impl Pending {
-    /// Seconds left before the revert (0 once the deadline has passed).
-    pub fn remaining(&self, now: u64) -> u64 {
-        self.deadline.saturating_sub(now)
-    }
 }
 
 /// A process identity that survives pid reuse: the pid plus its start time in clock
@@ -107,6 +107,7 @@ pub enum WatcherHealth {
 
 /// Read-only view for `hostwall status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per command: not worth a box
 pub enum Status {
     Nothing,
     Pending {
@@ -297,7 +298,7 @@ pub fn begin(
     let dir = lock.state_dir();
     let now = unix_now();
     if let Some(old) = read(dir, slot)? {
-        return Err(Error::already_pending(&old, slot, now));
+        return Err(Error::already_pending(&old, slot));
     }
     let mut written = None;
     atomic_write_with(&slot.previous_path(dir), 0o600, &mut |f| {
@@ -314,13 +315,15 @@ pub fn begin(
             std::io::Error::other("the previous state was not written"),
         ));
     };
+    let (deadline, boot_deadline) = deadline_after(timeout);
     let record = Pending {
         version: FORMAT_VERSION,
         id: slot.new_id(now),
         netns: slot.netns().map(str::to_string),
         policy: policy.to_string(),
         created: now,
-        deadline: deadline_after(timeout),
+        deadline,
+        boot_deadline,
         watcher: None,
         previous_len,
         previous_sha256,
@@ -380,16 +383,6 @@ fn finish(dir: &Path, record: &Pending) -> Result<bool, Error> {
     let removed = remove_durably(&slot.record_path(dir))?;
     remove_durably(&slot.previous_path(dir))?;
     Ok(removed)
-}
-
-/// The Unix second by which `timeout` from now has fully passed. Rounded up from the
-/// precise time: `--confirm 2` started at x.9 s must not expire at x+2.0 s.
-fn deadline_after(timeout: Duration) -> u64 {
-    let end = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        + timeout;
-    end.as_secs() + u64::from(end.subsec_nanos() > 0)
 }
 
 /// Restores the previous state of `record` and removes the record. On failure the
@@ -504,19 +497,20 @@ pub fn expire_now(lock: &StateLock, id: &str) -> Result<Pending, Error> {
     let dir = lock.state_dir();
     let mut record = expect_record(dir, id)?;
     record.deadline = unix_now();
+    record.boot_deadline = BootDeadline::after(Duration::ZERO);
     write_record(dir, &record)?;
     Ok(record)
 }
 
 /// Why a pending record would be reverted now, if it would.
-fn stale_reason(record: &Pending, now: u64) -> Option<StaleReason> {
+fn stale_reason(record: &Pending) -> Option<StaleReason> {
     if let Some(reason) = record.reverting {
         return Some(reason);
     }
     match record.watcher {
         None => Some(StaleReason::NoWatcher),
         Some(w) if !w.is_alive() => Some(StaleReason::WatcherGone),
-        Some(_) if now >= record.deadline => Some(StaleReason::DeadlinePassed),
+        Some(_) if record.due() => Some(StaleReason::DeadlinePassed),
         Some(_) => None,
     }
 }
@@ -532,7 +526,7 @@ pub fn recover(lock: &StateLock, slot: &Slot, revert: &dyn Revert) -> Result<Rec
     let Some(record) = read(lock.state_dir(), slot)? else {
         return Ok(Recovery::Nothing);
     };
-    match stale_reason(&record, unix_now()) {
+    match stale_reason(&record) {
         None => Ok(Recovery::Pending(record)),
         Some(reason) => match revert_record(lock, &record, revert, reason)? {
             Reverted::Restored => Ok(Recovery::Reverted { record, reason }),
@@ -577,7 +571,7 @@ pub fn confirm(
             None => Confirmed::NothingPending,
         });
     };
-    if record.reverting.is_some() || unix_now() >= record.deadline {
+    if record.reverting.is_some() || record.due() {
         let done = revert_ending(&lock, &record, revert, RevertReason::ConfirmTooLate)?;
         return Ok(Confirmed::TooLate(done));
     }
@@ -601,44 +595,12 @@ pub fn status(state_dir: &Path, slot: &Slot) -> Result<Status, Error> {
         Some(_) => WatcherHealth::Gone,
     };
     Ok(Status::Pending {
-        remaining: record.remaining(unix_now()),
+        remaining: record.remaining(),
         record,
         watcher,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_process_is_alive_and_a_changed_start_time_is_not() {
-        let me = ProcId::of(std::process::id()).expect("own /proc entry");
-        assert!(me.is_alive());
-        let reused = ProcId {
-            start_time: me.start_time + 1,
-            ..me
-        };
-        assert!(!reused.is_alive());
-    }
-
-    #[test]
-    fn deadline_rounds_up_and_remaining_saturates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let lock = StateLock::acquire(&dir.path().join("state"), Duration::ZERO).expect("lock");
-        let before = std::time::SystemTime::now();
-        let slot = Slot::new("c1", None).expect("slot");
-        let r = begin(&lock, &slot, "p", Duration::from_millis(1500), b"x").expect("begin");
-        let at = std::time::UNIX_EPOCH + Duration::from_secs(r.deadline);
-        let after = std::time::SystemTime::now();
-        let given = at.duration_since(before).expect("deadline after start");
-        assert!(given >= Duration::from_millis(1500), "{given:?}");
-        // Rounded up to a whole second from when `begin` ran (its fsyncs take what they
-        // take): never past the second after `after + 1.5 s`.
-        let latest = (after + Duration::from_millis(1500))
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after the epoch");
-        assert!(r.deadline <= latest.as_secs() + 1, "{given:?}");
-        assert_eq!(r.remaining(r.deadline + 10), 0);
-    }
-}
+#[path = "pending_tests.rs"]
+mod tests;

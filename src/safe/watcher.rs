@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The hidden subcommand the CLI must route to [`run_watcher`]:
 /// `hostwall watch-revert --state-dir DIR --id ID`.
@@ -235,7 +235,7 @@ pub fn run_watcher(state_dir: &Path, id: &str, revert: &dyn Revert) -> Result<Wa
         let Some(record) = pending::read_id(state_dir, id)? else {
             return Ok(WatchOutcome::NotPending);
         };
-        let left = until(record.deadline);
+        let left = record.left();
         // A revert that another process began and did not finish is finished now.
         if left.is_zero() || record.reverting.is_some() {
             break;
@@ -277,11 +277,4 @@ fn acquire_patiently(state_dir: &Path) -> Result<StateLock, Error> {
             other => return other,
         }
     }
-}
-
-/// Time from now until the Unix second `deadline` (zero once passed).
-fn until(deadline: u64) -> Duration {
-    let at = UNIX_EPOCH + Duration::from_secs(deadline);
-    at.duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
 }

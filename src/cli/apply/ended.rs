@@ -28,14 +28,13 @@ pub fn change(r: &Pending) {
 }
 
 fn change_value(r: &Pending) -> Value {
-    let now = hostwall::safe::unix_now();
     json!({
         "id": r.id,
         "policy": r.policy,
         "netns": r.netns,
         "created": json::time(r.created),
         "deadline": json::time(r.deadline),
-        "left_secs": r.remaining(now),
+        "left_secs": r.remaining(),
     })
 }
 

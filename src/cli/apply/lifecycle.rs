@@ -19,7 +19,7 @@ pub fn pending_prompt(
     slot: &Slot,
     record: &Pending,
 ) -> u8 {
-    let left = record.remaining(safe::unix_now());
+    let left = record.remaining();
     // Under --format json standard output is the document: no prompt.
     if !prompt::interactive() || json::active() {
         out.stderr(&format!(
@@ -33,7 +33,7 @@ pub fn pending_prompt(
     // revert that follows an answer in half.
     let _deferred = safe::signals::Deferred::new();
     let dir = &state.state_dir;
-    match prompt::ask(out, record.deadline) {
+    match prompt::ask(out, record.left()) {
         prompt::Answer::Yes => confirm_in(out, dir, slot, owner),
         prompt::Answer::No => refuse(out, dir, slot, owner, record),
         prompt::Answer::Deadline => settle(out, dir, slot, owner, record),

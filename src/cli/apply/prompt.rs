@@ -8,7 +8,7 @@ use super::Out;
 use hostwall::safe::signals::SignalFd;
 use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Longest answer line kept; anything longer is not an answer.
 const LINE_MAX: usize = 64;
@@ -32,16 +32,19 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-/// Asks on stderr and waits for an answer on stdin until the Unix second `deadline`.
-pub fn ask(out: &Out, deadline: u64) -> Answer {
+/// Asks on stderr and waits for an answer on stdin for `within` (the change's time
+/// left, counted from now on the monotonic clock).
+pub fn ask(out: &Out, within: Duration) -> Answer {
+    let deadline = Instant::now() + within;
+    let left = || deadline.saturating_duration_since(Instant::now());
     let signals = SignalFd::new().ok();
     out.stderr(&format!(
         "Keep this ruleset? [y/n] (reverting in {}s) ",
-        left(deadline).as_secs()
+        within.as_secs()
     ));
     let mut line = Line::default();
     loop {
-        let wait = left(deadline);
+        let wait = left();
         if wait.is_zero() {
             out.stderr("\n");
             return Answer::Deadline;
@@ -82,13 +85,6 @@ fn pollfd(fd: libc::c_int) -> libc::pollfd {
         events: libc::POLLIN,
         revents: 0,
     }
-}
-
-/// Time from now until the Unix second `deadline` (zero once passed).
-fn left(deadline: u64) -> Duration {
-    (UNIX_EPOCH + Duration::from_secs(deadline))
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
 }
 
 /// The answer being typed, bounded to [`LINE_MAX`] bytes.

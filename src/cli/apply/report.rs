@@ -115,7 +115,7 @@ pub fn applied(r: &ApplyReport, pending: Option<&Pending>) {
         let mut v = json!({
             "id": p.id,
             "deadline": json::time(p.deadline),
-            "left_secs": p.remaining(hostwall::safe::unix_now()),
+            "left_secs": p.remaining(),
         });
         if let Some(ns) = &p.netns {
             v["netns"] = json!(ns);

@@ -45,7 +45,6 @@ pub fn elsewhere(dir: &std::path::Path, slot: &Slot) -> String {
         Ok(all) => all,
         Err(e) => return format!("(cannot list other namespaces' changes: {e})\n"),
     };
-    let now = hostwall::safe::unix_now();
     let mut text = String::new();
     for other in others.iter().filter(|o| o.key() != slot.key()) {
         match hostwall::safe::pending::read(dir, other) {
@@ -57,7 +56,7 @@ pub fn elsewhere(dir: &std::path::Path, slot: &Slot) -> String {
                     .unwrap_or_else(|| "another network namespace".into()),
                 r.id,
                 r.policy,
-                r.remaining(now),
+                r.remaining(),
                 r.netns
                     .as_deref()
                     .map(|n| format!("; see `hostwall status --netns {n}`"))
