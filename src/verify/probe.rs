@@ -445,10 +445,15 @@ mod tests {
         ns.ip(&["link", "set", "lo", "up"])
             .unwrap_or_else(|e| panic!("{e}"));
         let at = SocketAddr::from(([127, 0, 0, 1], 7007));
+        // The client's buffer as large as the echo's: it must hold the answers while
+        // its own thread is off the CPU too.
+        let from = SocketAddr::from(([127, 0, 0, 1], 7008));
         let (echo, client) = ns
-            .run(move || (listener_at(at, true), UdpSocket::bind("127.0.0.1:0")))
+            .run(move || (listener_at(at, true), listener_at(from, true)))
             .unwrap_or_else(|e| panic!("{e}"));
-        let (echo, client) = (echo.expect("echo socket"), client.expect("client socket"));
+        let echo = echo.expect("echo socket");
+        let client = UdpSocket::from(client.expect("client socket"));
+        client.set_nonblocking(false).expect("blocking");
         for i in 0..N {
             client.send_to(&(i as u32).to_be_bytes(), at).expect("send");
         }
