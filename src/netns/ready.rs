@@ -17,22 +17,15 @@ impl Netns {
     /// the link's operational state up together with starting it (`state UP` in `ip
     /// link`). Errs after `within`, naming the links still not up.
     pub fn wait_links_up(&self, links: &[&str], within: Duration) -> Result<(), NetnsError> {
-        let deadline = Instant::now() + within;
-        loop {
-            let listing = run_ip_out(&["-n", &self.name, "-o", "link", "show"], None)?;
-            let waiting = links_not_up(&String::from_utf8_lossy(&listing), links);
-            if waiting.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(NetnsError::LinksDown {
-                    name: self.name.clone(),
-                    links: waiting.join(", "),
-                    secs: within.as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let waiting = self.poll(&["-o", "link", "show"], within, |l| links_not_up(l, links))?;
+        if waiting.is_empty() {
+            return Ok(());
         }
+        Err(NetnsError::LinksDown {
+            name: self.name.clone(),
+            links: waiting.join(", "),
+            secs: within.as_secs(),
+        })
     }
 
     /// Waits until each of `addrs` is a local address of this namespace (its route in the
@@ -41,23 +34,39 @@ impl Netns {
     /// routing lock another namespace's teardown can hold; until then packets to the
     /// address are dropped. Errs after `within`, saying how many are still missing.
     pub fn wait_local_v6(&self, addrs: &[Ipv6Addr], within: Duration) -> Result<(), NetnsError> {
+        let args = ["-6", "-o", "route", "show", "table", "local"];
+        let missing = self.poll(&args, within, |l| not_local(l, addrs))?;
+        let Some(first) = missing.first() else {
+            return Ok(());
+        };
+        Err(NetnsError::AddrsNotLocal {
+            name: self.name.clone(),
+            missing: missing.len(),
+            first: first.to_string(),
+            secs: within.as_secs(),
+        })
+    }
+
+    /// Runs `ip ARGS` in this namespace every 10 ms until `missing` finds nothing missing
+    /// in what it prints, or `within` has passed: what is still missing then (nothing is
+    /// run when nothing is awaited).
+    fn poll<T>(
+        &self,
+        args: &[&str],
+        within: Duration,
+        missing: impl Fn(&str) -> Vec<T>,
+    ) -> Result<Vec<T>, NetnsError> {
+        if missing("").is_empty() {
+            return Ok(Vec::new());
+        }
         let deadline = Instant::now() + within;
+        let mut full = vec!["-n", self.name.as_str()];
+        full.extend_from_slice(args);
         loop {
-            let args = [
-                "-n", &self.name, "-6", "-o", "route", "show", "table", "local",
-            ];
-            let listing = run_ip_out(&args, None)?;
-            let missing = not_local(&String::from_utf8_lossy(&listing), addrs);
-            let Some(first) = missing.first() else {
-                return Ok(());
-            };
-            if Instant::now() >= deadline {
-                return Err(NetnsError::AddrsNotLocal {
-                    name: self.name.clone(),
-                    missing: missing.len(),
-                    first: first.to_string(),
-                    secs: within.as_secs(),
-                });
+            let listing = run_ip_out(&full, None)?;
+            let left = missing(&String::from_utf8_lossy(&listing));
+            if left.is_empty() || Instant::now() >= deadline {
+                return Ok(left);
             }
             std::thread::sleep(Duration::from_millis(10));
         }
