@@ -113,6 +113,19 @@ pub fn probe<'a>(
         .unwrap_or_else(|| panic!("no probe {name:?}"))
 }
 
+/// `text` written as an `--against` file (kept while the directory lives), and the
+/// options that verify against it.
+pub fn against_file(text: &str) -> (tempfile::TempDir, hostwall::verify::VerifyOptions) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("against.nft");
+    std::fs::write(&file, text).expect("write");
+    let opts = hostwall::verify::VerifyOptions {
+        against: Some(file),
+        ..hostwall::verify::VerifyOptions::default()
+    };
+    (dir, opts)
+}
+
 /// The compiled text of `policy` (table `table`) with `from` replaced by `to`, written
 /// as an `--against` file: a ruleset with one planted defect.
 pub fn mutant_against(
@@ -123,12 +136,5 @@ pub fn mutant_against(
 ) -> (tempfile::TempDir, hostwall::verify::VerifyOptions) {
     let text = hostwall::emit::text::render(&crate::support::corpus::compile_text(policy), table);
     assert!(text.contains(from), "{from}\n{text}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mutant.nft");
-    std::fs::write(&file, text.replace(from, to)).expect("write");
-    let opts = hostwall::verify::VerifyOptions {
-        against: Some(file),
-        ..hostwall::verify::VerifyOptions::default()
-    };
-    (dir, opts)
+    against_file(&text.replace(from, to))
 }

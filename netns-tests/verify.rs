@@ -40,13 +40,7 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
         .input
         .retain(|r| r.service.as_deref() != Some("spice"));
     let text = hostwall::emit::text::render(&compile(&legacy), "legacy");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("legacy.nft");
-    std::fs::write(&file, text).expect("write");
-    let opts = VerifyOptions {
-        against: Some(file),
-        ..VerifyOptions::default()
-    };
+    let (_dir, opts) = against_file(&text);
     let (report, table) = run(&kvm_host(), &opts);
     assert!(!report.all_passed(), "{table}");
     let failed = failed_probes(&report);
@@ -78,16 +72,8 @@ fn against_a_ruleset_missing_spice_fails_and_names_the_probes() {
 fn against_the_same_ruleset_passes() {
     crate::support::root::require();
     let text = hostwall::emit::text::render(&compile(&kvm_host()), "same");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("same.nft");
-    std::fs::write(&file, text).expect("write");
-    let (report, table) = run(
-        &kvm_host(),
-        &VerifyOptions {
-            against: Some(file),
-            ..VerifyOptions::default()
-        },
-    );
+    let (_dir, opts) = against_file(&text);
+    let (report, table) = run(&kvm_host(), &opts);
     assert!(report.all_passed(), "{table}");
     // An nft file carries no sysctls: those probes are not made with --against.
     assert!(!table.contains("sysctl"), "{table}");
@@ -181,18 +167,9 @@ fn interface_rules_and_default_drop() {
 fn setup_error_leaves_no_namespace() {
     crate::support::root::require();
     let _guard = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("broken.nft");
-    std::fs::write(&file, "table inet x { chain c { this is not nft } }\n").expect("write");
+    let (_dir, opts) = against_file("table inet x { chain c { this is not nft } }\n");
     let rs = compile(&kvm_host());
-    let err = verify(
-        &rs,
-        &VerifyOptions {
-            against: Some(file),
-            ..VerifyOptions::default()
-        },
-    )
-    .expect_err("load must fail");
+    let err = verify(&rs, &opts).expect_err("load must fail");
     assert!(matches!(err, VerifyError::Load(_)), "{err}");
     assert!(err.to_string().contains("nft -f"), "{err}");
     assert_eq!(our_namespaces(), Vec::<String>::new());
@@ -274,14 +251,7 @@ fn against_a_leak_seen_once_fails_though_a_retry_would_be_refused() {
     let header = "type filter hook input priority filter; policy drop;\n";
     assert!(text.contains(header), "{text}");
     let leak = "\t\ttcp dport 6167 limit rate 1/minute burst 1 packets accept\n";
-    let text = text.replacen(header, &format!("{header}{leak}"), 1);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("leaky.nft");
-    std::fs::write(&file, text).expect("write");
-    let opts = VerifyOptions {
-        against: Some(file),
-        ..VerifyOptions::default()
-    };
+    let (_dir, opts) = against_file(&text.replacen(header, &format!("{header}{leak}"), 1));
     let (report, table) = run(&kvm_host(), &opts);
     // Over the link (loopback is open to every port).
     let closed: Vec<_> = (report.probes.iter())

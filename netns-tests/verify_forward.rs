@@ -7,7 +7,7 @@ use hostwall::compile::compile;
 use hostwall::ir::{ChainPolicy, Hook, Ruleset};
 use hostwall::model::{DefaultAction, IfName, Policy, Traffic, Verdict};
 
-use hostwall::verify::{VerifyOptions, VerifyReport};
+use hostwall::verify::VerifyReport;
 
 /// The shipped libvirt-nat policy, checked and compiled.
 fn libvirt_nat() -> Ruleset {
@@ -91,16 +91,8 @@ fn against_a_forward_chain_accepting_everything_names_the_forward_probes() {
             c.rules.clear();
         }
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("open-forward.nft");
-    std::fs::write(&file, hostwall::emit::text::render(&open, "open")).expect("write");
-    let (report, table) = verify_quick(
-        &rs,
-        &VerifyOptions {
-            against: Some(file),
-            ..VerifyOptions::default()
-        },
-    );
+    let (_dir, opts) = against_file(&hostwall::emit::text::render(&open, "open"));
+    let (report, table) = verify_quick(&rs, &opts);
     let failed = failed_probes(&report);
     // Exactly the forward probes the policy blocks fail, each seen open.
     let blocked: Vec<&str> = report

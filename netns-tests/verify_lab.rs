@@ -37,14 +37,7 @@ fn against(text: &str, drop_line: &str) -> (tempfile::TempDir, VerifyOptions) {
     assert!(text.contains(drop_line), "{drop_line}");
     let mutant = text.replace(drop_line, "");
     let rendered = hostwall::emit::text::render(&compile_text(&mutant), "mutant");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("mutant.nft");
-    std::fs::write(&file, rendered).expect("write");
-    let opts = VerifyOptions {
-        against: Some(file),
-        ..VerifyOptions::default()
-    };
-    (dir, opts)
+    against_file(&rendered)
 }
 
 /// Every failed probe's name.

@@ -129,13 +129,7 @@ fn loopback_probes_see_the_source_rules_without_a_lo_rule() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(bare, text, "the lo rule was there");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("bare.nft");
-    std::fs::write(&file, bare).expect("write");
-    let opts = VerifyOptions {
-        against: Some(file),
-        ..VerifyOptions::default()
-    };
+    let (_dir, opts) = against_file(&bare);
     let (report, table) = run(&p, &opts);
     // A loopback probe passes without the lo rule only on its own rule's port
     // from inside that rule's net (the sampled addresses included).
